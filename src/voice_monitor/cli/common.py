@@ -1,0 +1,99 @@
+"""Options and helpers shared by every command module."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+import click
+
+from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+
+
+class VoiceMonitorError(Exception):
+    """A failure the CLI reports as one line and exit status 1."""
+
+
+def parse_time(value: str, what: str = "time") -> datetime:
+    """An ISO-8601 UTC time from the command line: a trailing Z or offset, or naive = UTC."""
+    text = value.strip()
+    if text.endswith(("Z", "z")):
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO-8601 {what}; use e.g. 2026-02-16T14:30:00Z"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class TimeParam(click.ParamType):
+    name = "TIME"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        return parse_time(value)
+
+
+class DayParam(click.ParamType):
+    name = "DAY"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, date):
+            return value
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15", param, ctx)
+
+
+TIME = TimeParam()
+DAY = DayParam()
+
+
+def lake_option(func: Callable) -> Callable:
+    """--lake DIR (default $VOICE_MONITOR_LAKE, else ./data); passes `lake: Lake`."""
+
+    @click.option("--lake", "lake_dir", type=click.Path(file_okay=False),
+                  default=lambda: os.environ.get(LAKE_ENV, DEFAULT_LAKE), show_default="./data",
+                  help=f"Lake root directory (env {LAKE_ENV}).")
+    @functools.wraps(func)
+    def wrapper(*args, lake_dir: str, **kwargs):
+        return func(*args, lake=Lake(lake_dir), **kwargs)
+
+    return wrapper
+
+
+def now_option(func: Callable) -> Callable:
+    """--now TIME (default: the current UTC time); passes `now: datetime`."""
+
+    @click.option("--now", type=TIME, default=None,
+                  help="Treat this UTC time as now, e.g. 2026-02-16T14:30:00Z.")
+    @functools.wraps(func)
+    def wrapper(*args, now: datetime | None, **kwargs):
+        return func(*args, now=now or datetime.now(UTC), **kwargs)
+
+    return wrapper
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def _default(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def echo_json(value) -> None:
+    """Print a value as JSON (UTC times as ISO-8601 with Z)."""
+    click.echo(json.dumps(value, default=_default, indent=2))

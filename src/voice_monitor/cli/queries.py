@@ -1,0 +1,7 @@
+"""CLI commands: queries."""
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the main group."""

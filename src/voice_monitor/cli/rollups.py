@@ -1,0 +1,7 @@
+"""CLI commands: rollups."""
+
+import click
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the main group."""

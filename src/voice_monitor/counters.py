@@ -1,0 +1,220 @@
+"""Real-time counters for the rolling last hour, read in O(1) without scanning events.
+
+Landing adds each newly seen (event_id, hour) to per-minute counters, once: duplicates are
+recognised by a `seen` table keyed like the lake's de-duplication. A read sums at most 60
+minute buckets per metric, then subtracts the few events of the current minute stamped after
+`now` (found through an index on time, so the cost does not grow with the window's events).
+
+The store is an interface (`CounterStore`); the embedded default is SQLite in WAL mode, which
+needs no server and lets several processes write and read at once. A Redis store for many
+producer hosts would implement the same three methods.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Protocol
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.schema import FAILURE_TYPES
+
+METRICS = (
+    "artifacts_received",
+    "artifacts_completed",
+    "artifacts_failed",
+    "transcriptions_completed",
+    "claims_extracted",
+    "entities_resolved",
+    "drafts_generated",
+    "failures",
+)
+# event_type -> the metrics it counts toward
+METRIC_OF: dict[str, tuple[str, ...]] = {
+    "artifact_received": ("artifacts_received",),
+    "artifact_completed": ("artifacts_completed",),
+    "artifact_failed": ("artifacts_failed", "failures"),
+    "transcription_completed": ("transcriptions_completed",),
+    "claims_extracted": ("claims_extracted",),
+    "entity_resolution_completed": ("entities_resolved",),
+    "entity_needs_disambiguation": ("entities_resolved",),
+    "drafts_generated": ("drafts_generated",),
+}
+for _t in FAILURE_TYPES:
+    METRIC_OF.setdefault(_t, ("failures",))
+
+STATE_TTL = timedelta(hours=2)
+PLATFORM = "p"  # scope key of the platform; an organization's is "o:" + its id
+_MINUTE_US = 60_000_000
+_HOUR_US = 60 * _MINUTE_US
+
+
+def _us(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _scope(organization_id: str | None) -> str:
+    return PLATFORM if organization_id is None else "o:" + organization_id
+
+
+class CounterStore(Protocol):
+    """Where real-time counters live; landing writes, `realtime_metrics` reads."""
+
+    def record(self, events: pa.Table, now: datetime) -> int: ...
+
+    def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]: ...
+
+    def prune(self, now: datetime) -> int: ...
+
+    def close(self) -> None: ...
+
+
+_DDL = """
+create table if not exists seen (
+    event_id text not null, hour integer not null, ts_us integer not null,
+    scope text not null, event_type text not null,
+    primary key (event_id, hour)) without rowid;
+create index if not exists seen_ts on seen (ts_us);
+create table if not exists counts (
+    scope text not null, minute integer not null, metric text not null, n integer not null,
+    primary key (scope, minute, metric)) without rowid;
+create table if not exists metric_of (event_type text not null, metric text not null)
+"""
+
+
+class SQLiteCounterStore:
+    """The embedded counter store: one SQLite file in WAL mode under the lake's state/."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.db.execute("pragma journal_mode = wal")
+        self.db.execute("pragma synchronous = normal")
+        self._transaction(self._create)
+        for temp in ("incoming", "fresh"):
+            self.db.execute(
+                f"create temp table if not exists {temp} (event_id text, hour integer, ts_us integer, "
+                "scope text, event_type text, primary key (event_id, hour))"
+            )
+
+    def _transaction(self, work):
+        self.db.execute("begin immediate")
+        try:
+            result = work()
+            self.db.execute("commit")
+            return result
+        except BaseException:
+            self.db.execute("rollback")
+            raise
+
+    def _create(self) -> None:
+        for statement in _DDL.split(";"):
+            self.db.execute(statement)
+        self.db.execute("delete from metric_of")
+        self.db.executemany(
+            "insert into metric_of values (?, ?)",
+            [(t, m) for t, metrics in METRIC_OF.items() for m in metrics],
+        )
+
+    def record(self, events: pa.Table, now: datetime) -> int:
+        """Count the batch's events that are new and recent enough to matter; returns how many."""
+        ts_type = events.schema.field("timestamp").type
+        relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
+        recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
+        batch = events.filter(pc.and_(relevant, recent))
+        if not batch.num_rows:
+            return 0
+        ts = pc.cast(batch.column("timestamp"), pa.int64()).to_pylist()
+        rows = list(zip(
+            batch.column("event_id").to_pylist(), (t // _HOUR_US for t in ts), ts,
+            ("" if o is None else "o:" + o for o in batch.column("organization_id").to_pylist()),
+            batch.column("event_type").to_pylist(), strict=False,
+        ))
+        return self._transaction(lambda: self._add(rows))
+
+    def _add(self, rows: list[tuple]) -> int:
+        db = self.db
+        db.execute("delete from incoming")
+        db.execute("delete from fresh")
+        # the primary key keeps the first copy of an (event_id, hour) within the batch
+        db.executemany("insert or ignore into incoming values (?, ?, ?, ?, ?)", rows)
+        db.execute(
+            """insert into fresh select * from incoming i where not exists
+               (select 1 from seen s where s.event_id = i.event_id and s.hour = i.hour)"""
+        )
+        db.execute("insert into seen select * from fresh")
+        db.execute(
+            """insert into counts (scope, minute, metric, n)
+               select scope, minute, metric, count(*) from (
+                   select f.scope, f.ts_us / :minute as minute, m.metric
+                   from fresh f join metric_of m using (event_type) where f.scope <> ''
+                   union all
+                   select :platform, f.ts_us / :minute, m.metric
+                   from fresh f join metric_of m using (event_type))
+               where true
+               group by scope, minute, metric
+               on conflict (scope, minute, metric) do update set n = n + excluded.n""",
+            {"minute": _MINUTE_US, "platform": PLATFORM},
+        )
+        return db.execute("select count(*) from fresh").fetchone()[0]
+
+    def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
+        start_min = _us(start) // _MINUTE_US
+        now_us = _us(now)
+        now_min = now_us // _MINUTE_US
+        scope = _scope(organization_id)
+        totals = dict.fromkeys(METRICS, 0)
+        for metric, n in self.db.execute(
+            "select metric, sum(n) from counts where scope = ? and minute between ? and ? group by metric",
+            (scope, start_min, now_min),
+        ):
+            totals[metric] += n
+        # events of the current minute stamped after `now` are not in the window yet
+        scope_filter = "" if organization_id is None else "and s.scope = :scope"
+        for metric, n in self.db.execute(
+            f"""select m.metric, count(*) from seen s join metric_of m using (event_type)
+                where s.ts_us > :now and s.ts_us < :minute_end {scope_filter} group by m.metric""",
+            {"now": now_us, "minute_end": (now_min + 1) * _MINUTE_US, "scope": scope},
+        ):
+            totals[metric] -= n
+        return totals
+
+    def prune(self, now: datetime) -> int:
+        """Forget state older than the 2-hour horizon; returns rows removed."""
+        cutoff = _us(now) - int(STATE_TTL.total_seconds() * 1_000_000)
+
+        def work() -> int:
+            removed = self.db.execute("delete from seen where ts_us < ?", (cutoff,)).rowcount
+            return removed + self.db.execute(
+                "delete from counts where minute < ?", (cutoff // _MINUTE_US,)).rowcount
+
+        return self._transaction(work)
+
+    def close(self) -> None:
+        self.db.close()
+
+
+
+def open_counters(lake) -> SQLiteCounterStore:
+    """The lake's embedded counter store."""
+    return SQLiteCounterStore(lake.state_dir / "counters.sqlite")
+
+
+def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,
+                     store: CounterStore | None = None) -> dict:
+    """Counts for the current minute plus the 59 before it, up to `now` (contract §5)."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+    own = store is None
+    store = store or open_counters(lake)
+    try:
+        counts = store.window_counts(organization_id, start, now)
+    finally:
+        if own:
+            store.close()
+    return {**counts, "window_start": start, "window_end": now}

@@ -1,0 +1,255 @@
+"""The lake layout: every path under the lake root is named here, and files appear atomically.
+
+    events/date=YYYY-MM-DD/hour=HH/*.parquet            raw events, by event time (UTC)
+    quarantine/date=YYYY-MM-DD/*.parquet                rejected input, by date received
+    snapshots/{pipeline,stage}_hourly/date=…/hour=…/    hourly snapshot partitions
+    snapshots/{pipeline,stage}_daily/date=…/            daily snapshot partitions
+    alerts/                                             alert store
+    dimensions/organizations.parquet                    organization names
+    state/                                              counters, rollup bookkeeping
+    .tmp/                                               files being written (never read)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+DEFAULT_LAKE = "./data"
+LAKE_ENV = "VOICE_MONITOR_LAKE"
+
+SNAPSHOT_TABLES = ("pipeline_hourly", "stage_hourly", "pipeline_daily", "stage_daily")
+HOURLY_TABLES = ("pipeline_hourly", "stage_hourly")
+DAILY_TABLES = ("pipeline_daily", "stage_daily")
+
+_DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+_HOUR_DIR = re.compile(r"^hour=(\d{2})$")
+
+
+def floor_hour(moment: datetime) -> datetime:
+    """The start of the UTC hour containing `moment`."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def floor_day(moment: datetime) -> datetime:
+    """The start of the UTC day containing `moment`."""
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+class Lake:
+    """A lake root and the paths in it."""
+
+    def __init__(self, root: str | os.PathLike[str]):
+        self.root = Path(root)
+
+    def __repr__(self) -> str:
+        return f"Lake({str(self.root)!r})"
+
+    # -- layout ---------------------------------------------------------------------------
+    @property
+    def events_dir(self) -> Path:
+        return self.root / "events"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.root / "quarantine"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.root / "snapshots"
+
+    @property
+    def alerts_dir(self) -> Path:
+        return self.root / "alerts"
+
+    @property
+    def organizations_file(self) -> Path:
+        return self.root / "dimensions" / "organizations.parquet"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / "state"
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.root / ".tmp"
+
+    def event_partition(self, hour: datetime) -> Path:
+        """Folder of the events whose timestamp falls in the UTC hour starting at `hour`."""
+        h = floor_hour(hour)
+        return self.events_dir / f"date={h:%Y-%m-%d}" / f"hour={h:%H}"
+
+    def quarantine_partition(self, day: date | datetime) -> Path:
+        return self.quarantine_dir / f"date={day:%Y-%m-%d}"
+
+    def snapshot_partition(self, table: str, period_start: datetime) -> Path:
+        """Folder of one snapshot period: hourly tables by date and hour, daily by date."""
+        if table not in SNAPSHOT_TABLES:
+            raise ValueError(f"unknown snapshot table {table!r}; expected one of {SNAPSHOT_TABLES}")
+        start = period_start.astimezone(UTC)
+        folder = self.snapshots_dir / table / f"date={start:%Y-%m-%d}"
+        return folder / f"hour={start:%H}" if table in HOURLY_TABLES else folder
+
+    # -- listing --------------------------------------------------------------------------
+    def event_hours(self) -> list[datetime]:
+        """UTC hour starts of every event partition that holds at least one file."""
+        return [hour for hour, _ in _hour_dirs(self.events_dir)]
+
+    def event_files(self, hour: datetime) -> list[Path]:
+        return parquet_files(self.event_partition(hour))
+
+    def snapshot_periods(self, table: str) -> list[datetime]:
+        """Period starts of every partition of a snapshot table."""
+        base = self.snapshots_dir / table
+        if table in HOURLY_TABLES:
+            return [hour for hour, _ in _hour_dirs(base)]
+        return [day for day, _ in _date_dirs(base)]
+
+    def quarantine_days(self) -> list[datetime]:
+        return [day for day, _ in _date_dirs(self.quarantine_dir)]
+
+    # -- writing --------------------------------------------------------------------------
+    def temp_path(self, suffix: str = ".parquet") -> Path:
+        """A fresh path under .tmp/, on the same file system as the lake (so rename is atomic)."""
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        return self.tmp_dir / (new_file_stem() + suffix)
+
+    def write_file(self, table: pa.Table, folder: Path) -> Path:
+        """Add one Parquet file to `folder`, atomically; concurrent writers never collide."""
+        tmp = self.temp_path()
+        write_parquet(table, tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / tmp.name
+        os.rename(tmp, dest)
+        return dest
+
+    def replace_partition(self, table: pa.Table, folder: Path) -> Path:
+        """Make `table` the whole content of `folder`, atomically (one file, renamed over)."""
+        tmp = self.temp_path()
+        write_parquet(table, tmp)
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = folder / "part-0.parquet"
+        os.replace(tmp, dest)
+        for stale in folder.glob("*.parquet"):
+            if stale != dest:
+                stale.unlink(missing_ok=True)
+        return dest
+
+    def drop_partition(self, folder: Path) -> None:
+        """Remove a whole partition folder and any parent left empty."""
+        shutil.rmtree(folder, ignore_errors=True)
+        parent = folder.parent
+        while parent != self.root and parent.exists() and not any(parent.iterdir()):
+            parent.rmdir()
+            parent = parent.parent
+
+    def clean_tmp(self, older_than: timedelta = timedelta(hours=1)) -> int:
+        """Delete files under .tmp/ left by crashed writers; returns how many."""
+        if not self.tmp_dir.exists():
+            return 0
+        cutoff = time.time() - older_than.total_seconds()
+        removed = 0
+        for path in self.tmp_dir.iterdir():
+            if path.stat().st_mtime < cutoff:
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def new_file_stem() -> str:
+    """A unique file name that sorts in landing order (nanosecond clock first)."""
+    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+
+
+def write_parquet(table: pa.Table, path: Path) -> None:
+    """Write and fsync a Parquet file, so a rename afterwards publishes complete bytes."""
+    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def parquet_files(folder: Path) -> list[Path]:
+    """The Parquet files of one partition folder, in landing order."""
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == ".parquet")
+
+
+def _date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+    if not base.is_dir():
+        return
+    for entry in sorted(base.iterdir()):
+        match = _DATE_DIR.match(entry.name)
+        if match and entry.is_dir():
+            day = datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
+            yield day, entry
+
+
+def _hour_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+    for day, day_dir in _date_dirs(base):
+        for entry in sorted(day_dir.iterdir()):
+            match = _HOUR_DIR.match(entry.name)
+            if match and entry.is_dir() and any(entry.glob("*.parquet")):
+                yield day + timedelta(hours=int(match.group(1))), entry
+
+
+def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that works in UTC whatever the machine's TZ."""
+    con = duckdb.connect(database, read_only=read_only)
+    con.execute("SET TimeZone = 'UTC'")
+    return con
+
+
+# Table expression over event files (bound as $files) with the Hive keys typed explicitly:
+# DuckDB would read hour=07 as text where Polars reads an integer.
+EVENTS_READER = (
+    "read_parquet($files, hive_partitioning = true, union_by_name = true, "
+    "hive_types = {'date': DATE, 'hour': INTEGER})"
+)
+
+
+def _tombstone_file(lake: Lake, kind: str) -> Path:
+    return lake.state_dir / f"dropped_{kind}.txt"
+
+
+def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
+    """Remember that retention dropped these periods of `kind` (e.g. "event_hours").
+
+    Appends one ISO line per period (O_APPEND, so concurrent writers interleave whole lines).
+    Rollups read it to refuse rebuilding a period whose source is gone.
+    """
+    if not periods:
+        return
+    path = _tombstone_file(lake, kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = "".join(p.astimezone(UTC).isoformat() + "\n" for p in periods)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
+    """Every period of `kind` that retention has dropped, as UTC datetimes."""
+    path = _tombstone_file(lake, kind)
+    if not path.exists():
+        return set()
+    return {datetime.fromisoformat(line) for line in path.read_text().splitlines() if line.strip()}

@@ -1,0 +1,174 @@
+"""The event schema, declared once: fields, types, event types and the stage each implies.
+
+Validation (landing), the camelCase mapping, the Parquet schema and the docs all derive from
+the tables in this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+STAGES = (
+    "ingestion",
+    "transcription",
+    "claims_extraction",
+    "entity_resolution",
+    "draft_generation",
+    "confirmation",
+)
+# The four stages that have started/succeeded/failed events and latencies (stage_* snapshots).
+PROCESSING_STAGES = ("transcription", "claims_extraction", "entity_resolution", "draft_generation")
+
+# event_type -> (stage or None, kind); kind is started | success | failure | lifecycle | system
+EVENT_TYPES: dict[str, tuple[str | None, str]] = {
+    "artifact_received": ("ingestion", "success"),
+    "transcription_started": ("transcription", "started"),
+    "transcription_completed": ("transcription", "success"),
+    "transcription_failed": ("transcription", "failure"),
+    "claims_extraction_started": ("claims_extraction", "started"),
+    "claims_extracted": ("claims_extraction", "success"),
+    "claims_extraction_failed": ("claims_extraction", "failure"),
+    "entity_resolution_started": ("entity_resolution", "started"),
+    "entity_resolution_completed": ("entity_resolution", "success"),
+    "entity_needs_disambiguation": ("entity_resolution", "success"),
+    "entity_resolution_failed": ("entity_resolution", "failure"),
+    "draft_generation_started": ("draft_generation", "started"),
+    "drafts_generated": ("draft_generation", "success"),
+    "draft_generation_failed": ("draft_generation", "failure"),
+    "draft_confirmed": ("confirmation", "success"),
+    "draft_rejected": ("confirmation", "success"),
+    "artifact_status_changed": (None, "lifecycle"),
+    "artifact_completed": (None, "lifecycle"),
+    "artifact_failed": (None, "lifecycle"),
+    "retry_initiated": (None, "system"),
+    "retry_succeeded": (None, "system"),
+    "retry_failed": (None, "system"),
+    "circuit_breaker_opened": (None, "system"),
+    "circuit_breaker_closed": (None, "system"),
+    "budget_threshold_reached": (None, "system"),
+    "budget_exceeded": (None, "system"),
+    "rate_limit_hit": (None, "system"),
+}
+# Event types that may carry any stage (the stage being retried) although they imply none.
+ANY_STAGE_TYPES = frozenset({"retry_initiated", "retry_succeeded", "retry_failed"})
+FAILURE_TYPES = tuple(t for t, (_, kind) in EVENT_TYPES.items() if t.endswith("_failed"))
+TERMINAL_TYPES = ("artifact_completed", "artifact_failed")
+
+MAX_EVENT_ID = 128
+MAX_SHORT_STRING = 256
+MAX_ERROR_MESSAGE = 2000
+FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+@dataclass(frozen=True)
+class Field:
+    """One input field: its stored name and type, and the rule landing enforces."""
+
+    name: str
+    kind: str  # id | event_type | time | string | stage | number | message | metadata | int | ratio
+    required: bool = False
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def camel(self) -> str:
+        head, *rest = self.name.split("_")
+        return head + "".join(part.capitalize() for part in rest)
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """Names accepted on input, in order of precedence."""
+        names = [self.name]
+        if self.camel != self.name:
+            names.append(self.camel)
+        return tuple(names) + self.aliases
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("event_id", "id", required=True),
+    Field("event_type", "event_type", required=True),
+    Field("timestamp", "time", required=True),
+    Field("artifact_id", "string"),
+    Field("voice_note_id", "string"),
+    Field("organization_id", "string"),
+    Field("coach_user_id", "string"),
+    Field("pipeline_stage", "stage"),
+    Field("stage_started_at", "time"),
+    Field("stage_completed_at", "time"),
+    Field("duration_ms", "number"),
+    Field("previous_status", "string"),
+    Field("new_status", "string"),
+    Field("error_code", "string"),
+    Field("error_message", "message"),
+    Field("metadata", "metadata"),
+)
+
+# Known metadata keys, promoted to typed columns.
+METADATA_FIELDS: tuple[Field, ...] = (
+    Field("claim_count", "int"),
+    Field("entity_count", "int"),
+    Field("auto_resolved_count", "int"),
+    Field("disambiguation_count", "int"),
+    Field("draft_count", "int"),
+    Field("transcript_word_count", "int"),
+    Field("retry_attempt", "int"),
+    Field("confidence_score", "ratio"),
+    Field("transcript_duration_s", "number", aliases=("transcriptDurationSeconds",)),
+    Field("ai_cost_usd", "number", aliases=("aiCost",)),
+    Field("ai_model", "string"),
+    Field("source_channel", "string"),
+)
+
+_ARROW_TYPES = {
+    "id": pa.string(),
+    "event_type": pa.string(),
+    "time": pa.timestamp("us", tz="UTC"),
+    "string": pa.string(),
+    "stage": pa.string(),
+    "number": pa.float64(),
+    "message": pa.string(),
+    "metadata": pa.string(),  # the unknown metadata keys, as a JSON object string
+    "int": pa.int64(),
+    "ratio": pa.float64(),
+}
+
+STORED_COLUMNS: tuple[str, ...] = (
+    *(f.name for f in FIELDS if f.name != "metadata"),
+    *(f.name for f in METADATA_FIELDS),
+    "metadata",
+    "ingested_at",
+)
+
+EVENT_SCHEMA = pa.schema(
+    [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required)
+     for f in FIELDS if f.name != "metadata"]
+    + [pa.field(f.name, _ARROW_TYPES[f.kind]) for f in METADATA_FIELDS]
+    + [pa.field("metadata", pa.string()), pa.field("ingested_at", pa.timestamp("us", tz="UTC"))]
+)
+
+QUARANTINE_SCHEMA = pa.schema(
+    [
+        pa.field("raw", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("source", pa.string()),
+        pa.field("received_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+
+def duckdb_type(field_name: str) -> str:
+    """DuckDB type of a stored event column."""
+    arrow_type = EVENT_SCHEMA.field(field_name).type
+    if pa.types.is_timestamp(arrow_type):
+        return "TIMESTAMPTZ"
+    if pa.types.is_int64(arrow_type):
+        return "BIGINT"
+    if pa.types.is_floating(arrow_type):
+        return "DOUBLE"
+    return "VARCHAR"
+
+
+def stage_of(event_type: str) -> str | None:
+    """The pipeline stage an event type implies (None for lifecycle and system events)."""
+    return EVENT_TYPES[event_type][0]

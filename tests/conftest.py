@@ -1,0 +1,38 @@
+"""Shared fixtures: a fresh lake per test, a fixed `now`, and a tiny event factory."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from voice_monitor.lake import Lake
+
+NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+_ids = itertools.count()
+
+
+def ts(moment: datetime) -> str:
+    """ISO-8601 with Z, millisecond precision, as a producer would send it."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event(event_type: str, at: datetime, **fields) -> dict:
+    """One valid event record (snake_case); `fields` override or add fields."""
+    record = {"event_id": f"ev-{next(_ids)}", "event_type": event_type, "timestamp": ts(at)}
+    record.update(fields)
+    return record
+
+
+@pytest.fixture
+def lake(tmp_path) -> Lake:
+    return Lake(tmp_path / "lake")
+
+
+@pytest.fixture
+def now() -> datetime:
+    return NOW
+
+
+__all__ = ["NOW", "event", "ts", "timedelta"]
