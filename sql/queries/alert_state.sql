@@ -1,0 +1,49 @@
+-- One row per alert, derived from its lifecycle records (alerts/date=*/*.parquet, bound as
+-- $files). Every record repeats the alert's identity, so an alert stays whole even when
+-- retention has dropped the partition of its raise. A compaction may briefly show a record in
+-- two files: records are de-duplicated by record_id.
+
+with records as (
+    select *
+    from read_parquet($files, union_by_name = true)
+    qualify row_number() over (partition by record_id order by record_id) = 1
+),
+
+alerts as (
+    select
+        alert_id,
+        any_value(alert_type) as alert_type,
+        any_value(organization_id) as organization_id,
+        any_value(severity) as severity,
+        any_value(message) as message,
+        any_value(value) as value,
+        any_value(threshold) as threshold,
+        any_value(raised_at) as raised_at,
+        min(recorded_at) filter (where record_type = 'resolved') as resolved_at,
+        max_by(recorded_at, record_id) filter (where record_type = 'acknowledged') as acknowledged_at,
+        max_by(acknowledged_by, record_id) filter (where record_type = 'acknowledged') as acknowledged_by,
+        max_by(note, record_id) filter (where record_type = 'acknowledged') as acknowledged_note
+    from records
+    group by alert_id
+),
+
+final as (
+    select
+        alert_id,
+        alert_type,
+        organization_id,
+        severity,
+        case when resolved_at is null then 'active' else 'resolved' end as status,
+        message,
+        value,
+        threshold,
+        raised_at,
+        resolved_at,
+        acknowledged_at,
+        acknowledged_by,
+        acknowledged_note
+    from alerts
+)
+
+select * from final
+order by raised_at desc, alert_id desc

@@ -1,0 +1,350 @@
+"""Alerts: raised by the health checks, de-duplicated, resolved, acknowledged, kept as history.
+
+The store is an append-only log in the lake: `alerts/date=YYYY-MM-DD/*.parquet`, one immutable
+file per run that changed something, one row per lifecycle record (raised, acknowledged,
+resolved), partitioned by the record's time. Every record repeats its alert's identity, so the
+state of each alert is derived by reading the log (`sql/queries/alert_state.sql`) and the log
+survives restarts. Writers take an exclusive lock (`alerts/.lock`, fcntl) around
+read-state-then-append, so two concurrent check runs raise an alert once, not twice.
+"""
+
+from __future__ import annotations
+
+import base64
+import fcntl
+import hashlib
+import json
+import logging
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voice_monitor import notify
+from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
+from voice_monitor.lake import Lake, connect, new_file_stem, parquet_files
+from voice_monitor.sql import run_sql
+
+log = logging.getLogger(__name__)
+
+_TS = pa.timestamp("us", tz="UTC")
+RECORD_SCHEMA = pa.schema([
+    pa.field("record_id", pa.string(), nullable=False),  # sorts in write order
+    pa.field("alert_id", pa.string(), nullable=False),
+    pa.field("record_type", pa.string(), nullable=False),  # raised | acknowledged | resolved
+    pa.field("recorded_at", _TS, nullable=False),
+    pa.field("alert_type", pa.string(), nullable=False),
+    pa.field("organization_id", pa.string()),  # null = the platform
+    pa.field("severity", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+    pa.field("value", pa.float64()),
+    pa.field("threshold", pa.float64()),
+    pa.field("raised_at", _TS, nullable=False),
+    pa.field("acknowledged_by", pa.string()),
+    pa.field("note", pa.string()),
+])
+
+
+class UnknownAlertError(ValueError):
+    """No alert has the given id."""
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert's current state, derived from its lifecycle records."""
+
+    alert_id: str
+    alert_type: str
+    organization_id: str | None
+    severity: str
+    status: str  # active | resolved
+    message: str
+    value: float | None
+    threshold: float | None
+    raised_at: datetime
+    resolved_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    acknowledged_note: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.alert_type, self.organization_id)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class CheckReport:
+    """What one check run did: alerts raised and resolved, check errors, what is active now."""
+
+    now: datetime
+    raised: list[Alert] = field(default_factory=list)
+    resolved: list[Alert] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)  # check name -> "Error: message"
+    active: list[Alert] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)  # checks that ran to completion
+    deliveries: list[notify.Delivery] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "now": self.now,
+            "checked": self.checked,
+            "errors": self.errors,
+            "raised": [a.as_dict() for a in self.raised],
+            "resolved": [a.as_dict() for a in self.resolved],
+            "active": [a.as_dict() for a in self.active],
+            "deliveries": [d.as_dict() for d in self.deliveries],
+        }
+
+
+# -- the log -------------------------------------------------------------------------------
+@contextmanager
+def _locked(lake: Lake) -> Iterator[None]:
+    """Hold the alert store's exclusive lock (released by the OS if the process dies)."""
+    lake.alerts_dir.mkdir(parents=True, exist_ok=True)
+    with open(lake.alerts_dir / ".lock", "a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
+    """(day, files) of every alerts/date=… partition, oldest first."""
+    base = lake.alerts_dir
+    if not base.is_dir():
+        return []
+    parts = []
+    for entry in sorted(base.iterdir()):
+        if entry.is_dir() and entry.name.startswith("date="):
+            try:
+                day = datetime.strptime(entry.name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
+            except ValueError:
+                continue
+            parts.append((day, parquet_files(entry)))
+    return parts
+
+
+def _all_alerts(lake: Lake) -> list[Alert]:
+    files = [str(f) for _, part in alert_partitions(lake) for f in part]
+    if not files:
+        return []
+    con = connect()
+    try:
+        rows = run_sql(con, "queries/alert_state", files=files).fetchall()
+    finally:
+        con.close()
+    names = [f.name for f in fields(Alert)]
+    return [Alert(**{k: v.astimezone(UTC) if isinstance(v, datetime) else v
+                     for k, v in zip(names, row, strict=True)}) for row in rows]
+
+
+def _write(lake: Lake, records: list[dict], now: datetime) -> None:
+    if not records:
+        return
+    stem = new_file_stem()
+    for i, record in enumerate(records):
+        record["record_id"] = f"{stem}-{i:05d}"
+    table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+    lake.write_file(table, lake.alerts_dir / f"date={now:%Y-%m-%d}")
+
+
+def _record(record_type: str, alert: Alert | Finding, alert_id: str, raised_at: datetime,
+            now: datetime, by: str | None = None, note: str | None = None) -> dict:
+    return {
+        "alert_id": alert_id, "record_type": record_type, "recorded_at": now,
+        "alert_type": alert.alert_type, "organization_id": alert.organization_id,
+        "severity": alert.severity, "message": alert.message, "value": alert.value,
+        "threshold": alert.threshold, "raised_at": raised_at, "acknowledged_by": by, "note": note,
+    }
+
+
+# -- lifecycle -----------------------------------------------------------------------------
+def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> CheckReport:
+    """Run every health check, raise new alerts, resolve cleared ones, notify the webhook."""
+    config = config or AlertConfig()
+    now = _utc(now, "now")
+    found = evaluate(lake, now, config)
+    report = CheckReport(now, errors=found.errors, checked=found.checked)
+    firing = {f.key: f for f in found.findings}
+    with _locked(lake):
+        active = {a.key: a for a in _all_alerts(lake) if a.status == "active"}
+        records = []
+        for key, finding in firing.items():
+            if key not in active:
+                alert_id = "al-" + uuid.uuid4().hex[:16]
+                records.append(_record("raised", finding, alert_id, now, now))
+                report.raised.append(Alert(alert_id, *key, finding.severity, "active",
+                                           finding.message, finding.value, finding.threshold, now))
+        for key, alert in active.items():
+            # only a check that ran can say its condition cleared; a failed one proves nothing
+            if key not in firing and alert.alert_type in found.checked:
+                records.append(_record("resolved", alert, alert.alert_id, alert.raised_at, now))
+                report.resolved.append(_replace(alert, status="resolved", resolved_at=now))
+        _write(lake, records, now)
+    still = {k: a for k, a in active.items() if a.alert_id not in {r.alert_id for r in report.resolved}}
+    report.active = sorted([*still.values(), *report.raised],
+                           key=lambda a: (a.raised_at, a.alert_id), reverse=True)
+    for alert in report.raised:
+        log.warning("alert raised: %s %s [%s] %s (%s)", alert.alert_type,
+                    alert.organization_id or "platform", alert.severity, alert.message, alert.alert_id)
+    for alert in report.resolved:
+        log.info("alert resolved: %s %s (%s)", alert.alert_type,
+                 alert.organization_id or "platform", alert.alert_id)
+    for name, message in report.errors.items():
+        log.error("check %s failed: %s", name, message)
+    transitions = [("raised", a.as_dict()) for a in report.raised]
+    transitions += [("resolved", a.as_dict()) for a in report.resolved]
+    report.deliveries = notify.notify(config.webhook_url, transitions, config.webhook_timeout_s,
+                                      config.webhook_attempts, config.webhook_backoff_s)
+    for delivery in report.deliveries:
+        if not delivery.delivered:
+            log.error("webhook delivery of %s %s failed: %s", delivery.event, delivery.alert_id,
+                      delivery.error)
+    return report
+
+
+def _replace(alert: Alert, **changes) -> Alert:
+    return Alert(**{**asdict(alert), **changes})
+
+
+def active_alerts(lake: Lake) -> list[Alert]:
+    """Alerts raised and not yet resolved, newest first."""
+    return [a for a in _all_alerts(lake) if a.status == "active"]
+
+
+def get_alert(lake: Lake, alert_id: str) -> Alert:
+    """One alert by id; an unknown id is a clear error."""
+    for alert in _all_alerts(lake):
+        if alert.alert_id == alert_id:
+            return alert
+    raise UnknownAlertError(f"no alert with id {alert_id!r}; list them with "
+                            "'voice-monitor alerts list' or 'voice-monitor alerts history'")
+
+
+def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = None,
+                      now: datetime | None = None) -> Alert:
+    """Record that `by` has seen the alert (who, when, optional note); returns its new state."""
+    if not isinstance(by, str) or not by.strip():
+        raise ValueError(f"acknowledged by {by!r}: give the name of who acknowledges, e.g. 'alice'")
+    now = _utc(now or datetime.now(UTC), "now")
+    with _locked(lake):
+        alert = get_alert(lake, alert_id)
+        _write(lake, [_record("acknowledged", alert, alert.alert_id, alert.raised_at, now,
+                              by=by.strip(), note=note)], now)
+    log.info("alert %s acknowledged by %s", alert_id, by)
+    return _replace(alert, acknowledged_at=now, acknowledged_by=by.strip(), acknowledged_note=note)
+
+
+def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[str]:
+    """Remove alert partitions whose whole day is before `cutoff`; returns their paths.
+
+    A partition holding a record of a still-active alert is kept whole, however old: an alert
+    nobody has seen resolve is the one thing on-call must not lose.
+    """
+    cutoff = _utc(cutoff, "cutoff")
+    with _locked(lake):
+        active = {a.alert_id for a in active_alerts(lake)}
+        removed = []
+        for day, files in alert_partitions(lake):
+            if day + timedelta(days=1) > cutoff:
+                break
+            folder = lake.alerts_dir / f"date={day:%Y-%m-%d}"
+            ids = {i for f in files for i in pq.read_table(f, columns=["alert_id"])
+                   .column("alert_id").to_pylist()}
+            if ids & active:
+                continue
+            removed.append(str(folder.relative_to(lake.root)))
+            if not dry_run:
+                lake.drop_partition(folder)
+    return removed
+
+
+# -- history ---------------------------------------------------------------------------------
+MAX_LIMIT = 500
+STATUSES = ("active", "resolved")
+_CURSOR_KEY = b"voice-monitor alert history cursor"
+
+
+@dataclass
+class HistoryPage:
+    """One page of alert history, newest raised first, and the cursor of the next page."""
+
+    alerts: list[Alert]
+    next_cursor: str | None
+
+    def as_dict(self) -> dict:
+        return {"alerts": [a.as_dict() for a in self.alerts], "next_cursor": self.next_cursor}
+
+
+def alert_history(lake: Lake, type: str | None = None, organization_id: str | None = None,
+                  status: str | None = None, start: datetime | None = None,
+                  end: datetime | None = None, limit: int = 50, cursor: str | None = None,
+                  ) -> HistoryPage:
+    """Alerts raised in [start, end), filtered, newest first, keyset-paginated (limit ≤ 500)."""
+    if type is not None and type not in CHECK_TYPES:
+        raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
+    if status is not None and status not in STATUSES:
+        raise ValueError(f"unknown alert status {status!r}; expected one of {', '.join(STATUSES)}")
+    start = None if start is None else _utc(start, "start")
+    end = None if end is None else _utc(end, "end")
+    if start is not None and end is not None and start >= end:
+        raise ValueError(f"start {start.isoformat()} is not before end {end.isoformat()}; "
+                         "swap them or widen the range")
+    if not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit {limit!r} must be a positive integer (at most {MAX_LIMIT})")
+    limit = min(limit, MAX_LIMIT)
+    filters = [type, organization_id, status, start and start.isoformat(), end and end.isoformat()]
+    after = None if cursor is None else _decode_cursor(cursor, filters)
+    chosen = [
+        a for a in _all_alerts(lake)
+        if (type is None or a.alert_type == type)
+        and (organization_id is None or a.organization_id == organization_id)
+        and (status is None or a.status == status)
+        and (start is None or a.raised_at >= start)
+        and (end is None or a.raised_at < end)
+        and (after is None or (a.raised_at, a.alert_id) < after)
+    ]
+    page = chosen[:limit]
+    more = len(chosen) > limit
+    return HistoryPage(page, _encode_cursor(page[-1], filters) if more else None)
+
+
+def _sign(body: bytes) -> str:
+    return hashlib.blake2b(body, key=_CURSOR_KEY, digest_size=8).hexdigest()
+
+
+def _encode_cursor(last: Alert, filters: list) -> str:
+    micros = int((last.raised_at - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
+    body = json.dumps([micros, last.alert_id, filters], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + _sign(body)
+
+
+def _decode_cursor(cursor: str, filters: list) -> tuple[datetime, str]:
+    problem = (f"invalid cursor {cursor!r}: pass the next_cursor of the previous page unchanged, "
+               "with the same filters")
+    try:
+        encoded, signature = cursor.split(".")
+        body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        if signature != _sign(body):
+            raise ValueError(problem)
+        micros, alert_id, their_filters = json.loads(body)
+    except (ValueError, TypeError, AttributeError):
+        raise ValueError(problem) from None
+    if their_filters != filters:
+        raise ValueError(problem)
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros), alert_id
+
+
+def _utc(moment: datetime, what: str) -> datetime:
+    if not isinstance(moment, datetime) or moment.tzinfo is None:
+        raise ValueError(f"{what} {moment!r} must be a time zone-aware datetime, e.g. "
+                         "datetime(2026, 2, 16, 14, 30, tzinfo=UTC)")
+    return moment.astimezone(UTC)

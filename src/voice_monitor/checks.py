@@ -1,0 +1,299 @@
+"""The six health checks of contract §9, each isolated, each reading only what it needs.
+
+A check returns the alert conditions that hold now (`Finding`s). It reads the real-time counters
+(high_failure_rate), a bounded set of platform snapshot rows (high_latency: the last complete
+hour and the 7 days before it) or the event partitions of the retained window (the other four,
+sharing one de-duplicated scan of just the event types they need). An exception in one check is
+recorded as that check's error; the others still run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from voice_monitor.counters import PLATFORM, open_counters, realtime_metrics
+from voice_monitor.lake import Lake, connect, floor_hour, parquet_files
+from voice_monitor.sql import run_sql
+
+CHECK_TYPES = (
+    "high_failure_rate",
+    "high_latency",
+    "queue_depth",
+    "disambiguation_backlog",
+    "circuit_breaker_open",
+    "inactivity",
+)
+SEVERITIES = ("low", "medium", "high", "critical")
+DEFAULT_SEVERITIES = {
+    "high_failure_rate": "high",  # "critical" above failure_rate_critical
+    "high_latency": "medium",
+    "queue_depth": "medium",
+    "disambiguation_backlog": "low",
+    "circuit_breaker_open": "critical",
+    "inactivity": "low",
+}
+
+
+@dataclass(frozen=True)
+class AlertConfig:
+    """Every threshold, window and severity of the health checks, plus optional delivery."""
+
+    # high_failure_rate: real-time failed / (completed + failed)
+    failure_rate_high: float = 0.10  # fires strictly above
+    failure_rate_critical: float = 0.25  # severity critical strictly above
+    failure_rate_min_outcomes: int = 20  # fewer outcomes never fire
+    failure_rate_per_organization: bool = True  # also one alert per organization
+    # high_latency: last complete hour's platform e2e p95 vs the mean of earlier hourly p95s
+    latency_factor: float = 2.0  # fires strictly above factor × baseline
+    latency_baseline: timedelta = timedelta(days=7)
+    latency_min_baseline_hours: int = 6  # hours with completions needed for a baseline
+    # event-window checks
+    event_window: timedelta = timedelta(hours=48)  # = event retention
+    queue_depth_max: int = 50  # fires strictly above
+    disambiguation_backlog_max: int = 100  # fires strictly above
+    inactivity_window: timedelta = timedelta(minutes=60)
+    severities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SEVERITIES))
+    checks: tuple[str, ...] = CHECK_TYPES  # which checks run
+    # notifications (the CLI and the flow fill this from VOICE_MONITOR_WEBHOOK_URL)
+    webhook_url: str | None = None
+    webhook_timeout_s: float = 5.0
+    webhook_attempts: int = 3
+    webhook_backoff_s: float = 0.5  # doubled after each failed attempt
+
+    def __post_init__(self):
+        for name in self.checks:
+            if name not in CHECK_TYPES:
+                raise ValueError(f"unknown check {name!r}; expected one of {', '.join(CHECK_TYPES)}")
+        for name, severity in self.severities.items():
+            if name not in CHECK_TYPES or severity not in SEVERITIES:
+                raise ValueError(f"bad severity {name!r}: {severity!r}; use a check name and one "
+                                 f"of {', '.join(SEVERITIES)}")
+        if self.webhook_attempts < 1:
+            raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
+
+    def severity(self, alert_type: str) -> str:
+        return self.severities.get(alert_type, DEFAULT_SEVERITIES[alert_type])
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An alert condition that holds now, for one key (type, organization or platform)."""
+
+    alert_type: str
+    organization_id: str | None
+    severity: str
+    message: str
+    value: float | None = None
+    threshold: float | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return (self.alert_type, self.organization_id)
+
+
+class CheckRun:
+    """Inputs shared by the checks of one run, each computed at most once and only if needed."""
+
+    def __init__(self, lake: Lake, now: datetime, config: AlertConfig):
+        self.lake, self.now, self.config = lake, now.astimezone(UTC), config
+        self.con = connect()
+        self._window: BaseException | bool | None = None
+
+    def close(self) -> None:
+        self.con.close()
+
+    def window_hours(self) -> list[datetime]:
+        """Hour starts of the retained window: hour end > now − window, hour start ≤ now."""
+        first, last = floor_hour(self.now - self.config.event_window), floor_hour(self.now)
+        count = int((last - first) / timedelta(hours=1))
+        return [first + timedelta(hours=i) for i in range(count + 1)]
+
+    def check_events(self) -> str:
+        """Load the window's relevant events into the table `check_events`, once per run."""
+        if isinstance(self._window, BaseException):
+            raise self._window
+        if self._window is None:
+            try:
+                files = [str(f) for h in self.window_hours() for f in self.lake.event_files(h)]
+                if files:
+                    rel = run_sql(self.con, "checks_alerts/event_window", files=files, now=self.now)
+                    rel.to_table("check_events")
+                else:
+                    self.con.execute("create table check_events (event_type varchar, "
+                                     "artifact_id varchar, \"timestamp\" timestamptz)")
+                self._window = True
+            except Exception as exc:
+                self._window = exc
+                raise
+        return "check_events"
+
+    def scalar_row(self, name: str, **params) -> tuple:
+        rows = run_sql(self.con, name, **params).fetchall()
+        return rows[0] if rows else ()
+
+
+def _pct(x: float) -> str:
+    return f"{x * 100:.1f}%"
+
+
+def check_high_failure_rate(run: CheckRun) -> list[Finding]:
+    """Real-time failure rate, for the platform and each organization with enough outcomes."""
+    cfg = run.config
+    store = open_counters(run.lake)
+    try:
+        scopes: list[str | None] = [None]
+        if cfg.failure_rate_per_organization:
+            scopes += _organizations_with_outcomes(store, run.now, cfg.failure_rate_min_outcomes)
+        findings = []
+        for org in scopes:
+            counts = realtime_metrics(run.lake, org, now=run.now, store=store)
+            failed, completed = counts["artifacts_failed"], counts["artifacts_completed"]
+            outcomes = failed + completed
+            if outcomes < cfg.failure_rate_min_outcomes:
+                continue
+            rate = failed / outcomes
+            if rate <= cfg.failure_rate_high:
+                continue
+            critical = rate > cfg.failure_rate_critical
+            limit = cfg.failure_rate_critical if critical else cfg.failure_rate_high
+            findings.append(Finding(
+                "high_failure_rate", org,
+                "critical" if critical else cfg.severity("high_failure_rate"),
+                f"failure rate {_pct(rate)} ({failed} failed of {outcomes} outcomes in the last "
+                f"hour) is above {_pct(limit)}",
+                value=rate, threshold=limit))
+        return findings
+    finally:
+        store.close()
+
+
+def _organizations_with_outcomes(store, now: datetime, minimum: int) -> list[str]:
+    """Organizations whose window may hold `minimum` outcomes, from the counters' scopes.
+
+    Reads the counter store's small per-minute table (kept for 2 hours), never events. The sum
+    is an upper bound (it includes the current minute after `now`); realtime_metrics decides.
+    """
+    minute_us = 60_000_000
+    now_min = int(now.timestamp() * 1_000_000) // minute_us
+    rows = store.db.execute(
+        """select scope, sum(n) from counts
+           where scope <> ? and minute between ? and ?
+             and metric in ('artifacts_completed', 'artifacts_failed')
+           group by scope having sum(n) >= ? order by scope""",
+        (PLATFORM, now_min - 59, now_min, minimum),
+    ).fetchall()
+    return [scope.removeprefix("o:") for scope, _ in rows]
+
+
+def check_high_latency(run: CheckRun) -> list[Finding]:
+    """Last complete hour's platform e2e p95 against the mean of earlier hourly p95s."""
+    cfg = run.config
+    hour = floor_hour(run.now) - timedelta(hours=1)
+    baseline_start = hour - cfg.latency_baseline
+    hours = int(cfg.latency_baseline / timedelta(hours=1))
+    files = [str(f) for i in range(hours + 1)
+             for f in parquet_files(run.lake.snapshot_partition("pipeline_hourly",
+                                                               hour - timedelta(hours=i)))]
+    if not files:
+        return []
+    p95, completions, baseline, baseline_hours = run.scalar_row(
+        "checks_alerts/high_latency", files=files, hour=hour, baseline_start=baseline_start)
+    if not completions or p95 is None or baseline_hours < cfg.latency_min_baseline_hours:
+        return []
+    limit = cfg.latency_factor * baseline
+    if p95 <= limit:
+        return []
+    return [Finding(
+        "high_latency", None, cfg.severity("high_latency"),
+        f"end-to-end p95 {p95:.0f} ms in the hour from {hour:%Y-%m-%d %H:00} UTC is above "
+        f"{cfg.latency_factor:g} × the {baseline_hours}-hour baseline of {baseline:.0f} ms",
+        value=float(p95), threshold=float(limit))]
+
+
+def check_queue_depth(run: CheckRun) -> list[Finding]:
+    """Artifacts received within the window with no terminal event."""
+    run.check_events()
+    (depth,) = run.scalar_row("checks_alerts/queue_depth")
+    limit = run.config.queue_depth_max
+    if depth <= limit:
+        return []
+    return [Finding("queue_depth", None, run.config.severity("queue_depth"),
+                    f"{depth} artifacts received and not completed or failed (more than {limit})",
+                    value=float(depth), threshold=float(limit))]
+
+
+def check_disambiguation_backlog(run: CheckRun) -> list[Finding]:
+    """Artifacts whose latest disambiguation request has no later resolution."""
+    run.check_events()
+    (waiting,) = run.scalar_row("checks_alerts/disambiguation_backlog")
+    limit = run.config.disambiguation_backlog_max
+    if waiting <= limit:
+        return []
+    return [Finding("disambiguation_backlog", None, run.config.severity("disambiguation_backlog"),
+                    f"{waiting} artifacts wait for entity disambiguation (more than {limit})",
+                    value=float(waiting), threshold=float(limit))]
+
+
+def check_circuit_breaker_open(run: CheckRun) -> list[Finding]:
+    """The latest circuit breaker event in the window is `circuit_breaker_opened`."""
+    run.check_events()
+    row = run.scalar_row("checks_alerts/circuit_breaker")
+    if not row or row[0] != "circuit_breaker_opened":
+        return []
+    return [Finding("circuit_breaker_open", None, run.config.severity("circuit_breaker_open"),
+                    f"circuit breaker opened at {row[1].astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC "
+                    "and not closed since")]
+
+
+def check_inactivity(run: CheckRun) -> list[Finding]:
+    """No artifact_received in the inactivity window, while the lake holds events."""
+    window = run.config.inactivity_window
+    if not any(h <= run.now for h in run.lake.event_hours()):
+        return []  # an empty lake is not an inactive pipeline
+    run.check_events()
+    (last,) = run.scalar_row("checks_alerts/inactivity")
+    if last is not None and last >= run.now - window:
+        return []
+    minutes = window / timedelta(minutes=1)
+    last_text = ("none in the retained window" if last is None
+                 else f"last at {last.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC")
+    return [Finding("inactivity", None, run.config.severity("inactivity"),
+                    f"no artifact received in the last {minutes:g} minutes ({last_text})",
+                    threshold=minutes)]
+
+
+CHECKS: dict[str, Callable[[CheckRun], list[Finding]]] = {
+    "high_failure_rate": check_high_failure_rate,
+    "high_latency": check_high_latency,
+    "queue_depth": check_queue_depth,
+    "disambiguation_backlog": check_disambiguation_backlog,
+    "circuit_breaker_open": check_circuit_breaker_open,
+    "inactivity": check_inactivity,
+}
+
+
+@dataclass
+class Evaluation:
+    """What one pass of the checks found: conditions, which checks ran, which failed."""
+
+    findings: list[Finding] = field(default_factory=list)
+    checked: list[str] = field(default_factory=list)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def evaluate(lake: Lake, now: datetime, config: AlertConfig) -> Evaluation:
+    """Run every configured check in isolation; an exception becomes that check's error."""
+    result = Evaluation()
+    run = CheckRun(lake, now, config)
+    try:
+        for name in config.checks:
+            try:
+                result.findings += CHECKS[name](run)
+                result.checked.append(name)
+            except Exception as exc:  # isolation: one broken check never hides the others
+                result.errors[name] = f"{type(exc).__name__}: {exc}"
+    finally:
+        run.close()
+    return result

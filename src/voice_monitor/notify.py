@@ -1,0 +1,74 @@
+"""Webhook notifications: each raised or resolved alert is POSTed as JSON, Slack-compatible.
+
+Delivery is best effort and bounded: a timeout per attempt, a few attempts with doubling
+backoff, then give up and report it. A failing or hanging webhook never fails a check run; the
+alert itself is already stored in the lake before anything is sent.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+import httpx
+
+_EMOJI = {"raised": ":rotating_light:", "resolved": ":white_check_mark:"}
+
+
+@dataclass
+class Delivery:
+    """The outcome of sending one alert transition to the webhook."""
+
+    alert_id: str
+    event: str  # raised | resolved
+    delivered: bool
+    attempts: int
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def _iso(value):
+    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+
+
+def payload(event: str, alert: dict) -> dict:
+    """The JSON body for one transition: Slack reads `text`; other tools read the fields."""
+    scope = alert.get("organization_id") or "platform"
+    text = (f"{_EMOJI.get(event, '')} [{alert['severity'].upper()}] {alert['alert_type']} "
+            f"{event} for {scope}: {alert['message']}").strip()
+    return {"text": text, "event": event, "alert": {k: _iso(v) for k, v in alert.items()}}
+
+
+def send(url: str, event: str, alert: dict, timeout_s: float = 5.0, attempts: int = 3,
+         backoff_s: float = 0.5) -> Delivery:
+    """POST one transition, retrying timeouts, connection errors, 429 and 5xx; never raises."""
+    body = payload(event, alert)
+    error = None
+    tried = 0
+    with httpx.Client(timeout=timeout_s) as client:
+        for attempt in range(attempts):
+            tried = attempt + 1
+            try:
+                response = client.post(url, json=body)
+            except httpx.HTTPError as exc:
+                error = f"{type(exc).__name__}: {exc}"
+            else:
+                if response.status_code < 300:
+                    return Delivery(alert["alert_id"], event, True, tried)
+                error = f"HTTP {response.status_code}"
+                if response.status_code < 500 and response.status_code != 429:
+                    break  # the request itself is wrong; repeating it will not help
+            if attempt + 1 < attempts:
+                time.sleep(backoff_s * 2**attempt)
+    return Delivery(alert["alert_id"], event, False, tried, f"gave up after {tried} attempt(s): {error}")
+
+
+def notify(url: str | None, transitions: list[tuple[str, dict]], timeout_s: float = 5.0,
+           attempts: int = 3, backoff_s: float = 0.5) -> list[Delivery]:
+    """Send every (event, alert) transition to `url`; no URL means nothing is sent."""
+    if not url:
+        return []
+    return [send(url, event, alert, timeout_s, attempts, backoff_s) for event, alert in transitions]
