@@ -1,0 +1,223 @@
+"""Retention: drop expired partitions of the lake (contract §7).
+
+Everything is decided from folder names alone (a partition's period is in its path), so a run
+costs one directory listing, never a row scan, and catches up on everything expired however long
+it has not run. A partition is dropped only when its whole period is past the cut-off:
+
+    event hour partitions       hour end     <= now - events          (48 h)
+    hourly snapshot partitions  period_start <  now - hourly_snapshots (7 d)
+    daily snapshot partitions   period_start <  now - daily_snapshots  (90 d)
+    quarantine date partitions  day end      <= now - quarantine       (30 d)
+    alerts                      older than      now - alerts           (90 d; the alert store prunes)
+    counter state               older than      now - counter_state    (2 h)
+
+Dropped event hours and hourly snapshot hours are written to the lake's tombstones first, so a
+rollup can refuse to rebuild a period whose source is gone (contract §6).
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from voice_monitor import lake as lake_layout
+from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
+
+# The hourly rollup builds the hour before `now` and pairs each success with a start event up to
+# 24 h earlier, so it reads event hours starting up to 25 h before the top of the current hour.
+PAIRING_LOOK_BACK = timedelta(hours=24)
+MIN_EVENT_RETENTION = PAIRING_LOOK_BACK + timedelta(hours=1)
+# The daily rollup at 01:30 builds yesterday from its hourly rows: up to 2 days back.
+MIN_HOURLY_SNAPSHOT_RETENTION = timedelta(days=2)
+# Real-time counters read the current minute and the 59 before it.
+MIN_COUNTER_STATE = timedelta(hours=1)
+
+ONLY_CHOICES = ("events", "snapshots")
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """How long each part of the lake is kept; every number is configurable."""
+
+    events: timedelta = timedelta(hours=48)
+    hourly_snapshots: timedelta = timedelta(days=7)
+    daily_snapshots: timedelta = timedelta(days=90)
+    quarantine: timedelta = timedelta(days=30)
+    alerts: timedelta = timedelta(days=90)
+    counter_state: timedelta = timedelta(hours=2)
+    tmp_files: timedelta = timedelta(hours=1)
+
+    def __post_init__(self) -> None:
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if not isinstance(value, timedelta) or value <= timedelta(0):
+                raise ValueError(f"retention {name}={value!r} must be a positive timedelta")
+        if self.events < MIN_EVENT_RETENTION:
+            raise ValueError(
+                f"event retention {_hours(self.events)} is shorter than the rollups need: the "
+                f"hourly rollup builds the previous hour and pairs latencies up to "
+                f"{_hours(PAIRING_LOOK_BACK)} back, so keep events at least "
+                f"{_hours(MIN_EVENT_RETENTION)}"
+            )
+        if self.counter_state < MIN_COUNTER_STATE:
+            raise ValueError(
+                f"counter state retention {_hours(self.counter_state)} is shorter than the "
+                f"real-time window; keep it at least {_hours(MIN_COUNTER_STATE)}"
+            )
+        if self.hourly_snapshots < MIN_HOURLY_SNAPSHOT_RETENTION:
+            raise ValueError(
+                f"hourly snapshot retention {_hours(self.hourly_snapshots)} is shorter than the "
+                f"daily rollup needs: it builds yesterday from hourly rows, so keep them at least "
+                f"{_hours(MIN_HOURLY_SNAPSHOT_RETENTION)}"
+            )
+
+    def cutoffs(self, now: datetime) -> dict[str, datetime]:
+        """The cut-off time of each kind of data for a run at `now`."""
+        now = now.astimezone(UTC)
+        return {
+            "events": now - self.events,
+            "hourly_snapshots": now - self.hourly_snapshots,
+            "daily_snapshots": now - self.daily_snapshots,
+            "quarantine": now - self.quarantine,
+            "alerts": now - self.alerts,
+            "counter_state": now - self.counter_state,
+        }
+
+
+@dataclass
+class RetentionReport:
+    """What a retention run deleted (or, with dry_run, would delete)."""
+
+    now: datetime
+    dry_run: bool
+    only: str | None
+    cutoffs: dict[str, datetime]
+    deleted: list[str] = field(default_factory=list)  # paths relative to the lake root
+    counter_rows: int = 0
+    tmp_files: int = 0
+
+    def counts(self) -> dict[str, int]:
+        """How many partitions of each kind (events, snapshots/<table>, quarantine, alerts)."""
+        totals: dict[str, int] = {}
+        for path in self.deleted:
+            parts = path.split("/")
+            kind = "/".join(parts[:2]) if parts[0] == "snapshots" else parts[0]
+            totals[kind] = totals.get(kind, 0) + 1
+        return totals
+
+    def as_dict(self) -> dict:
+        """A JSON-ready summary."""
+        return {
+            "now": self.now, "dry_run": self.dry_run, "only": self.only, "cutoffs": self.cutoffs,
+            "deleted": self.deleted, "counts": self.counts(),
+            "counter_rows": self.counter_rows, "tmp_files": self.tmp_files,
+        }
+
+
+def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = None,
+                  dry_run: bool = False, only: str | None = None) -> RetentionReport:
+    """Drop every partition past its cut-off; `only` picks event or snapshot retention."""
+    if only not in (None, *ONLY_CHOICES):
+        raise ValueError(f"unknown retention scope {only!r}; expected one of {ONLY_CHOICES} or None")
+    config = config or RetentionConfig()
+    now = now.astimezone(UTC)
+    cut = config.cutoffs(now)
+    report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
+
+    if only in (None, "events"):
+        hours = expired_event_hours(lake, cut["events"])
+        _drop(lake, hours, "event_hours", dry_run, report)
+    if only in (None, "snapshots"):
+        hours = [partition for table in HOURLY_TABLES
+                 for partition in expired_snapshot_periods(lake, table, cut["hourly_snapshots"])]
+        _drop(lake, hours, "snapshot_hours", dry_run, report)
+        days = [partition for table in DAILY_TABLES
+                for partition in expired_snapshot_periods(lake, table, cut["daily_snapshots"])]
+        _drop(lake, days, None, dry_run, report)
+    _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report)
+    report.deleted += _prune_alerts(lake, cut["alerts"], dry_run)
+    if not dry_run:
+        report.counter_rows = _prune_counters(lake, cut["counter_state"])
+        report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
+    return report
+
+
+def expired_event_hours(lake: Lake, cutoff: datetime) -> list[tuple[datetime, Path]]:
+    """Event hour partitions whose hour ends at or before `cutoff`."""
+    return [(hour, path) for hour, path in _hour_folders(lake.events_dir)
+            if hour + timedelta(hours=1) <= cutoff]
+
+
+def expired_snapshot_periods(lake: Lake, table: str, cutoff: datetime) -> list[tuple[datetime, Path]]:
+    """Snapshot partitions of `table` whose period starts before `cutoff`."""
+    base = lake.snapshots_dir / table
+    folders = _hour_folders(base) if table in HOURLY_TABLES else _day_folders(base)
+    return [(start, path) for start, path in folders if start < cutoff]
+
+
+def expired_quarantine_days(lake: Lake, cutoff: datetime) -> list[tuple[datetime, Path]]:
+    """Quarantine date partitions whose whole day of receipt is at or before `cutoff`."""
+    return [(day, path) for day, path in _day_folders(lake.quarantine_dir)
+            if day + timedelta(days=1) <= cutoff]
+
+
+def _hours(span: timedelta) -> str:
+    return f"{span / timedelta(hours=1):g} h"
+
+
+def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | None,
+          dry_run: bool, report: RetentionReport) -> None:
+    if not partitions:
+        return
+    report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
+    if dry_run:
+        return
+    if tombstone:
+        # written before deleting, so a crash in between can only over-remember
+        lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
+    for _, path in partitions:
+        lake.drop_partition(path)
+
+
+def _day_folders(base: Path) -> list[tuple[datetime, Path]]:
+    return list(lake_layout._date_dirs(base))
+
+
+def _hour_folders(base: Path) -> list[tuple[datetime, Path]]:
+    # every hour folder, empty or not (Lake.event_hours skips empty ones; retention must not)
+    found = []
+    for day, day_dir in lake_layout._date_dirs(base):
+        for entry in sorted(day_dir.iterdir()):
+            match = lake_layout._HOUR_DIR.match(entry.name)
+            if match and entry.is_dir():
+                found.append((day + timedelta(hours=int(match.group(1))), entry))
+    return found
+
+
+def _prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool) -> list[str]:
+    # The alert store owns its format; it prunes itself when it offers prune_alerts.
+    if not lake.alerts_dir.is_dir():
+        return []  # no store yet: nothing to prune, and no reason to create one
+    try:
+        alerts = importlib.import_module("voice_monitor.alerts")
+    except ModuleNotFoundError as exc:
+        if exc.name != "voice_monitor.alerts":
+            raise
+        return []
+    prune = getattr(alerts, "prune_alerts", None)
+    return list(prune(lake, cutoff, dry_run)) if prune else []
+
+
+def _prune_counters(lake: Lake, cutoff: datetime) -> int:
+    from voice_monitor.counters import STATE_TTL, open_counters
+
+    if not (lake.state_dir / "counters.sqlite").exists():
+        return 0  # never create the store just to prune it
+    store = open_counters(lake)
+    try:
+        # the store forgets what is older than STATE_TTL before the time it is given
+        return store.prune(cutoff + STATE_TTL)
+    finally:
+        store.close()
