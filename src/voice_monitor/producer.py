@@ -1,0 +1,347 @@
+"""Producer: log events from a running program without blocking it (contract §11).
+
+`emit()` only appends the record to an in-memory queue (or, in durable mode, appends one JSON
+line to a spool file with a single `os.write`); a background writer thread serialises and lands
+batches through `landing.land_lines`, by size or when `flush_interval` elapses. `flush()` waits
+for everything emitted so far; `close()` flushes, stops the thread and raises if any batch
+could not be landed.
+
+Durable mode spools to append-only segment files under `<lake>/state/spool/<name>`; the writer
+rotates the open segment, lands the closed one, then deletes it. A segment left by a crashed
+producer is landed by the next durable producer on the same spool, so delivery is at-least-once:
+a crash between landing and deleting re-lands the segment, and the copies (same event_id, same
+hour) are counted once everywhere downstream.
+"""
+
+from __future__ import annotations
+
+import atexit
+import fcntl
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+
+from voice_monitor.counters import open_counters
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_lines
+
+DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_FLUSH_INTERVAL = 1.0
+SEGMENT_SUFFIX = ".jsonl"
+
+
+class ProducerError(Exception):
+    """The producer cannot do what was asked: closed, spool in use, or batches not landed."""
+
+
+class SpoolLockedError(ProducerError):
+    """Another producer holds the spool directory."""
+
+
+@dataclass
+class ProducerStats:
+    """What the writer has done so far (read at any time; updated by the writer thread)."""
+
+    taken: int = 0  # events handed to landing (landed or not)
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    batches: int = 0  # landings that succeeded
+    retries: int = 0  # landing attempts that failed and were retried
+    failed_batches: int = 0  # landings that failed for good
+    unlanded: int = 0  # events in those failed landings
+
+
+def _default(value):
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Decimal):
+        return float(value)
+    return str(value)
+
+
+def _dumps(record: Mapping) -> bytes:
+    """One JSON text for a record; an unserialisable record becomes its repr (quarantined raw)."""
+    try:
+        return orjson.dumps(record, default=_default, option=orjson.OPT_NON_STR_KEYS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return repr(record).replace("\n", "\\n").encode("utf-8", errors="replace")
+
+
+class _Spool:
+    """Append-only segment files in one directory, held exclusively through a lock file."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ProducerError(f"cannot use spool directory {str(directory)!r}: {exc}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SpoolLockedError(
+                f"spool directory {str(directory)!r} is in use by another producer; give each "
+                "producer its own name= (or spool_dir=)"
+            ) from None
+        # segments of a crashed predecessor: landed first, oldest first
+        self.leftovers = sorted(directory.glob("*" + SEGMENT_SUFFIX))
+        self._seq = 0
+        self.lines = 0  # lines in the open segment
+        self.path, self.fd = self._new_segment()
+
+    def _new_segment(self) -> tuple[Path, int]:
+        self._seq += 1
+        path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SEGMENT_SUFFIX}"
+        return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, data: bytes) -> None:
+        """Append one line; the caller holds the producer's lock."""
+        view = memoryview(data)
+        while view:  # a short write (e.g. disk nearly full) must not leave half a line behind us
+            view = view[os.write(self.fd, view):]
+        self.lines += 1
+
+    def rotate(self) -> Path | None:
+        """Start a new segment and return the closed one (None if it is empty)."""
+        if not self.lines:
+            return None
+        closed, fd = self.path, self.fd
+        self.path, self.fd = self._new_segment()
+        self.lines = 0
+        os.close(fd)
+        return closed
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if not self.lines:
+            self.path.unlink(missing_ok=True)
+        os.close(self._lock_fd)  # releases the flock
+
+
+def read_segment(path: Path) -> list[str]:
+    """The lines of a spool segment; a partial last line (a crash mid-write) is kept, raw."""
+    text = path.read_bytes().decode("utf-8", errors="replace")
+    return [line for line in text.split("\n") if line.strip()]
+
+
+class Producer:
+    """Emit events without blocking; a background thread lands them in batches."""
+
+    def __init__(
+        self,
+        lake: Lake | str | os.PathLike[str],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        durable: bool = False,
+        spool_dir: str | os.PathLike[str] | None = None,
+        name: str = "default",
+        source: str | None = None,
+        now: datetime | Callable[[], datetime] | None = None,
+        retries: int = 3,
+        retry_delay: float = 0.5,
+    ):
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size {batch_size!r} must be a whole number >= 1")
+        if not flush_interval > 0:
+            raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0")
+        if not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"retries {retries!r} must be a whole number >= 0")
+        if not name or "/" in name or name in (".", ".."):
+            raise ValueError(f"producer name {name!r} must be a plain file name, e.g. 'api-worker-1'")
+        if spool_dir is not None and not durable:
+            raise ValueError("spool_dir is only used in durable mode; pass durable=True as well")
+        self.lake = lake if isinstance(lake, Lake) else Lake(lake)
+        self.name = name
+        self.source = source or f"producer:{name}"
+        self.batch_size = batch_size
+        self.flush_interval = float(flush_interval)
+        self.durable = durable
+        self.retries = retries
+        self.retry_delay = retry_delay
+        self._now = now
+        self.stats = ProducerStats()
+        self.errors: list[Exception] = []
+        self.unlanded: list[str] = []  # non-durable: JSON texts of batches that failed for good
+        self._queue: deque = deque()
+        self._lock = threading.Lock()  # orders emit() against close() and spool rotation
+        self._wake = threading.Event()
+        self._done = threading.Condition()
+        self._flush_asked = self._flush_served = 0
+        self._open = True
+        self._closing = False
+        self._counters = None
+        self._spool: _Spool | None = None
+        self._segments: deque[Path] = deque()
+        if durable:
+            directory = Path(spool_dir) if spool_dir else self.lake.state_dir / "spool" / name
+            self._spool = _Spool(directory)
+            self._segments.extend(self._spool.leftovers)
+        self.spool_dir = self._spool.directory if self._spool else None
+        self._thread = threading.Thread(target=self._run, name=f"voice-monitor-producer-{name}",
+                                        daemon=True)
+        self._thread.start()
+        atexit.register(self.close)  # a forgotten close() still flushes at interpreter exit
+
+    # -- the caller's side -----------------------------------------------------------------
+    def emit(self, record: Mapping) -> None:
+        """Queue one event for landing and return at once (durable: once it is in the spool)."""
+        if self._spool is None:
+            with self._lock:
+                if not self._open:
+                    raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
+                self._queue.append(record)
+            if len(self._queue) >= self.batch_size and not self._wake.is_set():
+                self._wake.set()
+            return
+        data = _dumps(record) + b"\n"
+        with self._lock:
+            if not self._open:
+                raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
+            self._spool.write(data)
+            full = self._spool.lines >= self.batch_size
+        if full and not self._wake.is_set():
+            self._wake.set()
+
+    @property
+    def pending(self) -> int:
+        """Events emitted but not yet handed to landing (durable: in the open segment only)."""
+        return self._spool.lines if self._spool else len(self._queue)
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until every event emitted before this call is landed; raise if any failed."""
+        if not self._thread.is_alive():
+            return
+        failures = len(self.errors)
+        with self._done:
+            self._flush_asked += 1
+            ticket = self._flush_asked
+            self._wake.set()
+            if not self._done.wait_for(lambda: self._flush_served >= ticket, timeout):
+                raise ProducerError(f"flush() timed out after {timeout} s; {self.pending} events pending")
+        if len(self.errors) > failures:
+            raise ProducerError(self._error_summary(self.errors[failures:]))
+
+    def close(self) -> None:
+        """Land everything, stop the writer, release the spool; raise if anything failed."""
+        with self._lock:
+            if not self._open:
+                return
+            self._open = False
+        atexit.unregister(self.close)
+        with self._done:
+            self._closing = True
+        self._wake.set()
+        self._thread.join()
+        if self._spool:
+            self._spool.close()
+        if self.errors:
+            raise ProducerError(self._error_summary(self.errors))
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _error_summary(self, errors: list[Exception]) -> str:
+        where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
+                 "next starts on it" if self.durable else "their JSON texts are in producer.unlanded")
+        return (f"producer {self.name!r}: {len(errors)} landing(s) into {str(self.lake.root)!r} "
+                f"failed after {self.retries} retries ({self.stats.unlanded} events not landed; "
+                f"{where}); first error: {errors[0]!r}")
+
+    # -- the writer thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.flush_interval
+        while True:
+            self._wake.wait(max(0.0, deadline - time.monotonic()))
+            self._wake.clear()
+            with self._done:
+                ticket, closing = self._flush_asked, self._closing
+            everything = closing or ticket > self._flush_served or time.monotonic() >= deadline
+            try:
+                self._land_pending(everything)
+            except Exception as exc:  # a bug here must surface on close(), not kill the thread
+                self.errors.append(exc)
+            if everything:
+                deadline = time.monotonic() + self.flush_interval
+            with self._done:
+                self._flush_served = ticket
+                self._done.notify_all()
+            if closing:
+                break
+        if self._counters is not None:
+            self._counters.close()
+            self._counters = None
+
+    def _land_pending(self, everything: bool) -> None:
+        if self._spool is None:
+            queue, size = self._queue, self.batch_size
+            while len(queue) >= size or (everything and queue):
+                batch = [queue.popleft() for _ in range(min(size, len(queue)))]
+                lines = [_dumps(r).decode("utf-8", errors="replace") for r in batch]
+                if not self._land(lines):
+                    self.unlanded.extend(lines)
+            return
+        if everything or self._spool.lines >= self.batch_size:
+            with self._lock:
+                closed = self._spool.rotate()
+            if closed:
+                self._segments.append(closed)
+        while self._segments:
+            segment = self._segments.popleft()
+            lines = read_segment(segment)
+            for start in range(0, len(lines), self.batch_size):
+                if not self._land(lines[start:start + self.batch_size]):
+                    # the segment stays in the spool for the next durable producer to land
+                    self.stats.unlanded += max(0, len(lines) - start - self.batch_size)
+                    break
+            else:
+                segment.unlink()
+
+    def _land(self, lines: list[str]) -> bool:
+        """Land one batch, retrying a bounded number of times; False if it failed for good."""
+        for attempt in range(self.retries + 1):
+            try:
+                if self._counters is None:
+                    self._counters = open_counters(self.lake)
+                result = land_lines(self.lake, lines, self.source, self._current_now(),
+                                    counters=self._counters)
+            except Exception as exc:
+                if self._counters is not None:
+                    self._counters.close()
+                    self._counters = None
+                if attempt == self.retries:
+                    self.errors.append(exc)
+                    self.stats.failed_batches += 1
+                    self.stats.unlanded += len(lines)
+                    self.stats.taken += len(lines)
+                    return False
+                self.stats.retries += 1
+                time.sleep(self.retry_delay * 2**attempt)
+                continue
+            stats = self.stats
+            stats.taken += len(lines)
+            stats.accepted += result.accepted
+            stats.duplicates += result.duplicates
+            stats.quarantined += result.quarantined
+            stats.batches += 1
+            return True
+        return False
+
+    def _current_now(self) -> datetime:
+        if self._now is None:
+            return datetime.now(UTC)
+        return self._now() if callable(self._now) else self._now

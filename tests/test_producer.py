@@ -1,0 +1,325 @@
+"""The producer: non-blocking emit, batches by size and time, flush on close, durable spool.
+
+Everything runs for real: writer threads, producer subprocesses (one killed with SIGKILL), and
+the lake read back with DuckDB. No test asserts a duration; waits poll with a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from datetime import timedelta
+from types import MappingProxyType
+
+import pytest
+from conftest import NOW, event
+
+from voice_monitor import Producer
+from voice_monitor.counters import realtime_metrics
+from voice_monitor.lake import Lake, connect
+from voice_monitor.producer import ProducerError, SpoolLockedError
+
+DEADLINE_S = 30  # generous: the machine is shared; a pass is usually far quicker
+
+
+def stored_ids(lake: Lake) -> list[str]:
+    """Every event_id row in the lake (copies included), read with DuckDB."""
+    files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
+    if not files:
+        return []
+    con = connect()
+    try:
+        return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
+    finally:
+        con.close()
+
+
+def quarantined(lake: Lake) -> list[tuple[str, str, str]]:
+    """(raw, reason, source) of every quarantined record."""
+    files = [str(p) for p in lake.quarantine_dir.rglob("*.parquet")]
+    if not files:
+        return []
+    con = connect()
+    try:
+        return con.execute("select raw, reason, source from read_parquet($f) order by raw",
+                           {"f": files}).fetchall()
+    finally:
+        con.close()
+
+
+def wait_for(condition, what: str):
+    deadline = time.monotonic() + DEADLINE_S
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up after {DEADLINE_S} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def recent(i: int, event_type: str = "artifact_received", **fields) -> dict:
+    # i seconds before NOW, so every event is inside the real-time window (59 min + this minute)
+    return event(event_type, NOW - timedelta(seconds=i), **fields)
+
+
+# -- flushing and batching -----------------------------------------------------------------
+
+def test_close_lands_everything_emitted(lake):
+    records = [recent(i) for i in range(250)]
+    # an hour-long interval and a large batch: only close() can land these
+    with Producer(lake, batch_size=10_000, flush_interval=3600, now=NOW) as producer:
+        for r in records:
+            producer.emit(r)
+        producer.emit({"event_type": "artifact_received"})  # invalid: quarantined, not an error
+    assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+    assert [(reason, source) for _, reason, source in quarantined(lake)] == [
+        ("event_id is required; timestamp is required", "producer:default")
+    ]
+    assert (producer.stats.accepted, producer.stats.quarantined, producer.stats.taken) == (250, 1, 251)
+    assert producer.errors == []
+
+
+def test_batches_by_size_without_waiting_for_the_interval(lake):
+    producer = Producer(lake, batch_size=5, flush_interval=3600, now=NOW)
+    try:
+        records = [recent(i) for i in range(12)]
+        for r in records:
+            producer.emit(r)
+        wait_for(lambda: producer.stats.batches == 2, "two full batches of 5")
+        # 12 = 2 full batches + 2 left waiting for the (hour-long) interval or close()
+        assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records[:10])
+        assert producer.pending == 2
+    finally:
+        producer.close()
+    assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+
+
+def test_batches_by_time_without_close(lake):
+    producer = Producer(lake, batch_size=10_000, flush_interval=0.2, now=NOW)
+    try:
+        records = [recent(i) for i in range(3)]
+        for r in records:
+            producer.emit(r)
+        wait_for(lambda: len(stored_ids(lake)) == 3, "the interval to land 3 events")
+        assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+    finally:
+        producer.close()
+
+
+def test_flush_lands_what_was_emitted_before_it(lake):
+    with Producer(lake, batch_size=10_000, flush_interval=3600, now=NOW) as producer:
+        first = [recent(i) for i in range(7)]
+        for r in first:
+            producer.emit(r)
+        producer.flush()
+        assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in first)
+
+
+def test_odd_records_are_landed_or_quarantined_never_lost(lake):
+    huge = recent(1, event_id="too-big", duration_ms=2**70)  # orjson cannot encode a 70-bit int
+    proxy = MappingProxyType(recent(2, event_id="from-a-mapping"))
+    aware = event("artifact_received", NOW - timedelta(minutes=1), event_id="datetime-ts")
+    aware["timestamp"] = NOW - timedelta(minutes=1)  # a tz-aware datetime, not a string
+    with Producer(lake, now=NOW) as producer:
+        for r in (huge, proxy, aware):
+            producer.emit(r)
+    assert sorted(stored_ids(lake)) == ["datetime-ts", "from-a-mapping"]
+    [(raw, reason, _)] = quarantined(lake)
+    assert "'too-big'" in raw and reason == "record is not valid JSON"
+
+
+def test_emit_after_close_is_an_error(lake):
+    producer = Producer(lake, now=NOW)
+    producer.close()
+    with pytest.raises(ProducerError, match="is closed"):
+        producer.emit(recent(1))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"batch_size": 0}, "batch_size 0 must be a whole number >= 1"),
+        ({"flush_interval": 0}, "flush_interval 0 must be"),
+        ({"spool_dir": "x"}, "pass durable=True"),
+        ({"name": "a/b"}, "name 'a/b' must be a plain file name"),
+    ],
+)
+def test_bad_settings_are_refused(lake, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        Producer(lake, **kwargs)
+
+
+# -- failures surface ------------------------------------------------------------------------
+
+def test_landing_failure_is_retried_then_raised_on_close(tmp_path):
+    root = tmp_path / "not-a-dir"
+    root.write_text("a file where the lake should be")
+    producer = Producer(root, retries=2, retry_delay=0.01, now=NOW)
+    records = [recent(i) for i in range(3)]
+    for r in records:
+        producer.emit(r)
+    with pytest.raises(ProducerError, match=r"failed after 2 retries \(3 events not landed"):
+        producer.close()
+    # 1 landing, 2 retries of it, then given up: one error kept, the batch kept for the caller
+    assert (producer.stats.retries, producer.stats.failed_batches, len(producer.errors)) == (2, 1, 1)
+    assert [json.loads(line)["event_id"] for line in producer.unlanded] == [r["event_id"] for r in records]
+
+
+# -- many processes --------------------------------------------------------------------------
+
+CHILD = textwrap.dedent("""
+    import json, sys
+    from datetime import datetime
+    from voice_monitor import Producer
+    records = json.load(open(sys.argv[2]))
+    now = datetime.fromisoformat(sys.argv[3])
+    with Producer(sys.argv[1], batch_size=300, flush_interval=0.5, name=sys.argv[4], now=now) as p:
+        for r in records:
+            p.emit(r)
+    print(p.stats.accepted)
+""")
+
+TYPES = ("artifact_received", "artifact_completed", "transcription_failed", "claims_extracted")
+
+
+@pytest.mark.slow  # 8 interpreters importing DuckDB and Arrow on 2 cores: about 20 s
+def test_eight_producer_processes_land_exactly_what_they_emitted(lake, tmp_path):
+    emitted: list[dict] = []
+    procs = []
+    for p in range(8):
+        records = [recent(i % 3000, TYPES[(p + i) % 4], event_id=f"p{p}-{i}",
+                          organization_id=f"org-{i % 3}") for i in range(1000)]
+        emitted += records
+        path = tmp_path / f"records-{p}.json"
+        path.write_text(json.dumps(records))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-c", CHILD, str(lake.root), str(path), NOW.isoformat(), f"proc-{p}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert out.strip() == "1000"
+    ids = stored_ids(lake)
+    assert len(ids) == 8000 and set(ids) == {r["event_id"] for r in emitted}
+
+    # the counters, against counts worked out from what was emitted (all inside the window)
+    def expected(org=None):
+        mine = [r for r in emitted if org is None or r["organization_id"] == org]
+        n = {t: sum(r["event_type"] == t for r in mine) for t in TYPES}
+        return {"artifacts_received": n["artifact_received"],
+                "artifacts_completed": n["artifact_completed"],
+                "failures": n["transcription_failed"], "claims_extracted": n["claims_extracted"]}
+
+    for org in (None, "org-1"):
+        metrics = realtime_metrics(lake, organization_id=org, now=NOW)
+        assert {k: metrics[k] for k in expected(org)} == expected(org)
+    # 8 processes x 1000 events, 4 types in turn: each type is a quarter of the platform
+    assert expected()["artifacts_received"] == 2000
+
+
+# -- durable mode ----------------------------------------------------------------------------
+
+DURABLE_CHILD = textwrap.dedent("""
+    import sys, time
+    from datetime import datetime
+    from voice_monitor import Producer
+    n, now = int(sys.argv[2]), datetime.fromisoformat(sys.argv[3])
+    # nothing lands on its own: an hour-long interval and a batch larger than n
+    p = Producer(sys.argv[1], durable=True, name="victim", batch_size=n + 1,
+                 flush_interval=3600, now=now)
+    for i in range(n):
+        p.emit({"event_id": f"d-{i}", "event_type": "artifact_received",
+                "timestamp": int(now.timestamp() * 1000) - i})
+    print("emitted", flush=True)
+    time.sleep(600)
+""")
+
+
+def test_durable_producer_survives_kill_9(lake):
+    n = 500
+    proc = subprocess.Popen([sys.executable, "-c", DURABLE_CHILD, str(lake.root), str(n),
+                             NOW.isoformat()], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "emitted"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert stored_ids(lake) == []  # nothing landed before the kill: only the spool holds them
+    spool = lake.state_dir / "spool" / "victim"
+    [segment] = [p for p in spool.glob("*.jsonl") if p.stat().st_size]
+    crashed_copy = segment.read_bytes()
+
+    with Producer(lake, durable=True, name="victim", now=NOW) as successor:
+        pass
+    assert sorted(stored_ids(lake)) == sorted(f"d-{i}" for i in range(n))
+    assert successor.stats.accepted == n
+    assert list(spool.glob("*.jsonl")) == []  # landed segments are deleted
+
+    # a crash after landing but before deleting leaves the segment behind: it lands again
+    (spool / segment.name).write_bytes(crashed_copy)
+    with Producer(lake, durable=True, name="victim", now=NOW) as again:
+        pass
+    assert again.stats.duplicates == n
+    assert len(stored_ids(lake)) == 2 * n  # the raw log keeps both copies...
+    con = connect()
+    try:
+        files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
+        distinct = con.execute(
+            "select count(*) from (select event_id from read_parquet($f) "
+            "group by event_id, date_trunc('hour', \"timestamp\"))", {"f": files}).fetchall()[0][0]
+    finally:
+        con.close()
+    assert distinct == n  # ...which de-duplicate to one each
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == n
+
+
+def test_partial_last_line_of_a_spool_segment_is_quarantined(lake):
+    spool = lake.state_dir / "spool" / "default"
+    spool.mkdir(parents=True)
+    good = [recent(1, event_id="whole-1"), recent(2, event_id="whole-2")]
+    torn = json.dumps(recent(3, event_id="torn"))[:25]  # killed mid-write: no closing brace
+    text = "".join(json.dumps(r) + "\n" for r in good) + torn
+    (spool / "00000000000000000001-1-000001.jsonl").write_text(text)
+    with Producer(lake, durable=True, now=NOW):
+        pass
+    assert sorted(stored_ids(lake)) == ["whole-1", "whole-2"]
+    assert [(raw, reason) for raw, reason, _ in quarantined(lake)] == [(torn, "record is not valid JSON")]
+
+
+def test_durable_emits_land_and_leave_an_empty_spool(lake):
+    with Producer(lake, durable=True, batch_size=4, flush_interval=3600, now=NOW) as producer:
+        records = [recent(i) for i in range(10)]
+        for r in records:
+            producer.emit(r)
+    assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+    assert list(producer.spool_dir.glob("*.jsonl")) == []
+
+
+def test_two_producers_cannot_share_a_spool(lake, tmp_path):
+    spool = tmp_path / "shared-spool"
+    with Producer(lake, durable=True, spool_dir=spool, now=NOW), \
+            pytest.raises(SpoolLockedError, match=f"spool directory '{spool}' is in use"):
+        Producer(lake, durable=True, spool_dir=spool, now=NOW)
+    # released on close: the next one may take it
+    Producer(lake, durable=True, spool_dir=spool, now=NOW).close()
+
+
+def test_durable_failure_keeps_the_segment_for_the_next_producer(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    spool = tmp_path / "spool"
+    blocked = tmp_path / "lake" / "events"
+    blocked.parent.mkdir()
+    blocked.write_text("a file where the events folder should be")
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, now=NOW)
+    producer.emit(recent(1, event_id="kept"))
+    with pytest.raises(ProducerError, match="stay in spool"):
+        producer.close()
+    assert len([p for p in spool.glob("*.jsonl") if p.stat().st_size]) == 1
+    blocked.unlink()
+    with Producer(lake, durable=True, spool_dir=spool, now=NOW):
+        pass
+    assert stored_ids(lake) == ["kept"]
