@@ -1,7 +1,162 @@
-"""CLI commands: alerts."""
+"""CLI commands: alerts check | list | history | ack."""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
 
 import click
+
+from voice_monitor.alerts import (
+    MAX_LIMIT,
+    STATUSES,
+    Alert,
+    acknowledge_alert,
+    active_alerts,
+    alert_history,
+    run_checks,
+)
+from voice_monitor.checks import CHECK_TYPES, AlertConfig
+from voice_monitor.cli.common import (
+    TIME,
+    VoiceMonitorError,
+    echo_json,
+    json_option,
+    lake_option,
+    now_option,
+)
+from voice_monitor.lake import Lake
+
+WEBHOOK_ENV = "VOICE_MONITOR_WEBHOOK_URL"
+
+
+def config_from_env() -> AlertConfig:
+    """The default check configuration, with the webhook URL from $VOICE_MONITOR_WEBHOOK_URL."""
+    return AlertConfig(webhook_url=os.environ.get(WEBHOOK_ENV) or None)
+
+
+def _when(moment: datetime | None) -> str:
+    return "-" if moment is None else f"{moment.astimezone(UTC):%Y-%m-%d %H:%M}Z"
+
+
+def _line(alert: Alert) -> str:
+    ack = f"  ack {alert.acknowledged_by} {_when(alert.acknowledged_at)}" if alert.acknowledged_by else ""
+    resolved = f"  resolved {_when(alert.resolved_at)}" if alert.resolved_at else ""
+    return (f"{alert.alert_id}  {alert.status:8} {alert.severity:8} {alert.alert_type:22} "
+            f"{alert.organization_id or 'platform':12} raised {_when(alert.raised_at)}{resolved}{ack}"
+            f"\n    {alert.message}")
+
+
+@click.group()
+def alerts() -> None:
+    """Run the health checks and read or acknowledge alerts."""
+
+
+@alerts.command()
+@lake_option
+@now_option
+@json_option
+def check(lake: Lake, now: datetime, as_json: bool) -> None:
+    """Run the six health checks once: raise new alerts, resolve cleared ones.
+
+    Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set. Exits 1
+    if a check failed (the others still ran and their alerts are stored).
+
+    \b
+    Example:
+      voice-monitor alerts check --lake ./data --now 2026-02-16T14:30:00Z
+    """
+    report = run_checks(lake, now, config_from_env())
+    if as_json:
+        echo_json(report.as_dict())
+    else:
+        click.echo(f"checked {len(report.checked)} of {len(report.checked) + len(report.errors)}: "
+                   f"raised {len(report.raised)}, resolved {len(report.resolved)}, "
+                   f"active {len(report.active)}")
+        for alert in report.raised:
+            click.echo(f"raised   {_line(alert)}")
+        for alert in report.resolved:
+            click.echo(f"resolved {_line(alert)}")
+        for delivery in report.deliveries:
+            if not delivery.delivered:
+                click.echo(f"webhook: {delivery.event} {delivery.alert_id}: {delivery.error}")
+    if report.errors:
+        names = "; ".join(f"{name}: {message}" for name, message in report.errors.items())
+        raise VoiceMonitorError(f"{len(report.errors)} check(s) failed: {names}")
+
+
+@alerts.command(name="list")
+@lake_option
+@json_option
+def list_(lake: Lake, as_json: bool) -> None:
+    """List the active alerts, newest first.
+
+    \b
+    Example:
+      voice-monitor alerts list --json
+    """
+    found = active_alerts(lake)
+    if as_json:
+        echo_json([a.as_dict() for a in found])
+        return
+    if not found:
+        click.echo("no active alerts")
+    for alert in found:
+        click.echo(_line(alert))
+
+
+@alerts.command()
+@click.option("--type", "alert_type", type=click.Choice(CHECK_TYPES), default=None,
+              help="Only alerts of this type.")
+@click.option("--org", "organization_id", default=None, help="Only this organization's alerts.")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="active or resolved.")
+@click.option("--start", type=TIME, default=None, help="Raised at or after this UTC time.")
+@click.option("--end", type=TIME, default=None, help="Raised before this UTC time.")
+@click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
+              help=f"Alerts per page (at most {MAX_LIMIT}).")
+@click.option("--cursor", default=None, help="next_cursor printed by the previous page.")
+@lake_option
+@json_option
+def history(alert_type, organization_id, status, start, end, limit, cursor, lake: Lake,
+            as_json: bool) -> None:
+    """Alert history, newest raised first, one page at a time.
+
+    \b
+    Example:
+      voice-monitor alerts history --type high_latency --start 2026-02-01T00:00:00Z --limit 20
+    """
+    page = alert_history(lake, alert_type, organization_id, status, start, end, limit, cursor)
+    if as_json:
+        echo_json(page.as_dict())
+        return
+    for alert in page.alerts:
+        click.echo(_line(alert))
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}")
+
+
+@alerts.command()
+@click.argument("alert_id")
+@click.option("--by", required=True, help="Who acknowledges the alert.")
+@click.option("--note", default=None, help="An optional note, e.g. what is being done.")
+@lake_option
+@now_option
+@json_option
+def ack(alert_id: str, by: str, note: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
+    """Acknowledge an alert: record who has seen it, and when.
+
+    \b
+    Example:
+      voice-monitor alerts ack al-3f2c9d0e1a2b4c5d --by alice --note "looking at the ASR vendor"
+    """
+    alert = acknowledge_alert(lake, alert_id, by, note, now=now)
+    if as_json:
+        echo_json(alert.as_dict())
+        return
+    click.echo(f"acknowledged {alert.alert_id} by {alert.acknowledged_by} at "
+               f"{_when(alert.acknowledged_at)}")
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group."""
+    main.add_command(alerts)

@@ -1,0 +1,255 @@
+"""Each health check at its boundaries, on hand-built lake states (real landing, real counters)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pyarrow as pa
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.alerts import run_checks
+from voice_monitor.checks import AlertConfig, evaluate
+from voice_monitor.lake import floor_hour
+from voice_monitor.landing import land_records
+
+LAST_HOUR = floor_hour(NOW) - timedelta(hours=1)  # 13:00, the last complete hour at 14:30
+
+
+def fired(lake, check: str, now=NOW, config=None) -> list:
+    """(organization_id, severity) of each finding of one check; the check must not error."""
+    result = evaluate(lake, now, config or AlertConfig(checks=(check,)))
+    assert result.errors == {}
+    return sorted(((f.organization_id, f.severity) for f in result.findings),
+                  key=lambda x: (x[0] or "", x[1]))
+
+
+def outcomes(completed: int, failed: int, minutes_ago: int = 5, **fields) -> list[dict]:
+    at = NOW - timedelta(minutes=minutes_ago)
+    return ([event("artifact_completed", at, **fields) for _ in range(completed)]
+            + [event("artifact_failed", at, **fields) for _ in range(failed)])
+
+
+# -- high_failure_rate -----------------------------------------------------------------------
+@pytest.mark.parametrize(("completed", "failed", "expected"), [
+    (18, 2, []),  # 2/20 = 10 % exactly: not above 10 %
+    (17, 3, [(None, "high")]),  # 3/20 = 15 %
+    (15, 5, [(None, "high")]),  # 5/20 = 25 % exactly: high, not yet critical
+    (14, 6, [(None, "critical")]),  # 6/20 = 30 % > 25 %
+    (16, 3, []),  # 3/19 = 15.8 % but only 19 outcomes: below the minimum sample
+    (0, 19, []),  # 100 % of 19 outcomes: still below the minimum sample
+])
+def test_high_failure_rate_boundaries(lake, completed, failed, expected):
+    land_records(lake, outcomes(completed, failed), now=NOW)
+    assert fired(lake, "high_failure_rate") == expected
+
+
+def test_high_failure_rate_ignores_outcomes_outside_the_hour(lake):
+    # 10 failures 61 minutes ago are outside [14:30 floor − 59 min, 14:30] = [13:31, 14:30]
+    land_records(lake, outcomes(0, 10, minutes_ago=61) + outcomes(20, 0), now=NOW)
+    assert fired(lake, "high_failure_rate") == []
+
+
+def test_high_failure_rate_per_organization(lake):
+    # org-1: 3/20 = 15 % fires; org-2: 2/20 = 10 % does not; org-3: 5/5 has too few outcomes;
+    # the platform: 10 failed of 45 + 60 unassigned completions = 10/105 = 9.5 % does not.
+    land_records(lake, outcomes(17, 3, organization_id="org-1")
+                 + outcomes(18, 2, organization_id="org-2")
+                 + outcomes(0, 5, organization_id="org-3") + outcomes(60, 0), now=NOW)
+    assert fired(lake, "high_failure_rate") == [("org-1", "high")]
+    platform_only = AlertConfig(checks=("high_failure_rate",), failure_rate_per_organization=False)
+    assert fired(lake, "high_failure_rate", config=platform_only) == []
+
+
+def test_high_failure_rate_thresholds_are_configurable(lake):
+    land_records(lake, outcomes(9, 1), now=NOW)  # 1/10 = 10 %
+    config = AlertConfig(checks=("high_failure_rate",), failure_rate_high=0.05,
+                         failure_rate_min_outcomes=10)
+    assert fired(lake, "high_failure_rate", config=config) == [(None, "high")]
+
+
+# -- high_latency ----------------------------------------------------------------------------
+def hourly_rows(lake, rows: dict, org_rows: dict | None = None) -> None:
+    """Write pipeline_hourly partitions: {hour_start: (p95_ms, latency_count)} for the platform."""
+    for hour, (p95, count) in rows.items():
+        orgs = [(None, p95, count)] + [("org-x", *v) for h, v in (org_rows or {}).items() if h == hour]
+        table = pa.table({
+            "period_type": ["hour"] * len(orgs),
+            "period_start": pa.array([hour] * len(orgs), pa.timestamp("us", tz="UTC")),
+            "period_end": pa.array([hour + timedelta(hours=1)] * len(orgs), pa.timestamp("us", tz="UTC")),
+            "organization_id": pa.array([o for o, _, _ in orgs], pa.string()),
+            "artifacts_completed": pa.array([c for _, _, c in orgs], pa.int64()),
+            "e2e_latency_count": pa.array([c for _, _, c in orgs], pa.int64()),
+            "e2e_latency_p95_ms": pa.array([p for _, p, _ in orgs], pa.float64()),
+            "computed_at": pa.array([NOW] * len(orgs), pa.timestamp("us", tz="UTC")),
+        })
+        lake.replace_partition(table, lake.snapshot_partition("pipeline_hourly", hour))
+
+
+def baseline_hours(n: int, p95: float = 100.0, first_back: int = 1) -> dict:
+    return {LAST_HOUR - timedelta(hours=first_back + i): (p95, 10) for i in range(n)}
+
+
+@pytest.mark.parametrize(("latest_p95", "expected"), [
+    (199.0, []),  # below 2 × 100
+    (200.0, []),  # exactly 2 × the baseline: not above
+    (201.0, [(None, "medium")]),
+])
+def test_high_latency_boundaries(lake, latest_p95, expected):
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (latest_p95, 10)})
+    assert fired(lake, "high_latency") == expected
+
+
+def test_high_latency_excludes_the_hour_itself_from_its_baseline(lake):
+    # excluded: baseline 100, 210 > 200 fires; included it would be (600 + 210) / 7 = 115.7
+    # and 210 < 231.4 would not.
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (210.0, 10)})
+    assert fired(lake, "high_latency") == [(None, "medium")]
+
+
+def test_high_latency_needs_six_hours_with_completions(lake):
+    # five real hours plus three hours without completions (p95 0) are not a baseline
+    empty = {LAST_HOUR - timedelta(hours=10 + i): (0.0, 0) for i in range(3)}
+    hourly_rows(lake, {**baseline_hours(5), **empty, LAST_HOUR: (10_000.0, 10)})
+    assert fired(lake, "high_latency") == []
+
+
+def test_high_latency_baseline_is_the_previous_seven_days(lake):
+    # 13:00 seven days earlier is the first baseline hour; 12:00 seven days earlier is outside
+    week = timedelta(days=7)
+    rows = {**baseline_hours(5), LAST_HOUR: (10_000.0, 10)}
+    hourly_rows(lake, {**rows, LAST_HOUR - week - timedelta(hours=1): (100.0, 10)})
+    assert fired(lake, "high_latency") == []  # only 5 hours inside the window
+    hourly_rows(lake, {LAST_HOUR - week: (100.0, 10)})
+    assert fired(lake, "high_latency") == [(None, "medium")]
+
+
+def test_high_latency_reads_platform_rows_only(lake):
+    # an organization's slow hour does not make the platform slow
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (150.0, 10)},
+                org_rows={LAST_HOUR: (9_999.0, 3)})
+    assert fired(lake, "high_latency") == []
+
+
+def test_high_latency_silent_without_completions_or_snapshots(lake):
+    assert fired(lake, "high_latency") == []  # no snapshots at all
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (0.0, 0)})  # an hour with no completions
+    assert fired(lake, "high_latency") == []
+
+
+# -- queue_depth -----------------------------------------------------------------------------
+def received(n: int, prefix: str, at=NOW - timedelta(hours=2)) -> list[dict]:
+    return [event("artifact_received", at, artifact_id=f"{prefix}{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize(("active", "expected"), [(49, []), (50, []), (51, [(None, "medium")])])
+def test_queue_depth_boundaries(lake, active, expected):
+    done = received(5, "done-")
+    finished = [event("artifact_completed", NOW - timedelta(hours=1), artifact_id=f"done-{i}")
+                for i in range(3)]
+    finished += [event("artifact_failed", NOW - timedelta(hours=1), artifact_id=f"done-{i}")
+                 for i in range(3, 5)]
+    # received 49 h ago: its partition (12:00–13:00 two days back) is outside the 48 h window
+    stale = received(10, "stale-", at=NOW - timedelta(hours=49))
+    land_records(lake, received(active, "open-") + done + finished + stale, now=NOW)
+    assert fired(lake, "queue_depth") == expected
+
+
+def test_queue_depth_counts_a_duplicate_artifact_event_once(lake):
+    twice = received(51, "open-")
+    land_records(lake, twice, now=NOW)
+    land_records(lake, twice, now=NOW)  # the same events landed again: still 51 artifacts
+    assert fired(lake, "queue_depth") == [(None, "medium")]
+    land_records(lake, [event("artifact_completed", NOW, artifact_id="open-0")], now=NOW)
+    assert fired(lake, "queue_depth") == []  # 50 left
+
+
+# -- disambiguation_backlog ------------------------------------------------------------------
+def needs(n: int, prefix: str, at=NOW - timedelta(hours=3)) -> list[dict]:
+    return [event("entity_needs_disambiguation", at, artifact_id=f"{prefix}{i}") for i in range(n)]
+
+
+@pytest.mark.parametrize(("waiting", "expected"), [(100, []), (101, [(None, "low")])])
+def test_disambiguation_backlog_boundaries(lake, waiting, expected):
+    later = [event("entity_resolution_completed", NOW - timedelta(hours=1), artifact_id=f"ok-{i}")
+             for i in range(20)]
+    land_records(lake, needs(waiting, "wait-") + needs(20, "ok-") + later, now=NOW)
+    assert fired(lake, "disambiguation_backlog") == expected
+
+
+def test_disambiguation_resolved_only_by_a_later_resolution(lake):
+    # 101 waiting; a resolution *before* the request does not clear it, a later one does
+    earlier = [event("entity_resolution_completed", NOW - timedelta(hours=4), artifact_id="wait-0")]
+    land_records(lake, needs(101, "wait-") + earlier, now=NOW)
+    assert fired(lake, "disambiguation_backlog") == [(None, "low")]
+    later = [event("entity_resolution_completed", NOW - timedelta(hours=2), artifact_id="wait-0")]
+    land_records(lake, later, now=NOW)
+    assert fired(lake, "disambiguation_backlog") == []
+
+
+# -- circuit_breaker_open --------------------------------------------------------------------
+@pytest.mark.parametrize(("events", "expected"), [
+    ([], []),
+    ([("circuit_breaker_opened", 30)], [(None, "critical")]),
+    ([("circuit_breaker_opened", 30), ("circuit_breaker_closed", 20)], []),
+    ([("circuit_breaker_closed", 30), ("circuit_breaker_opened", 20)], [(None, "critical")]),
+    ([("circuit_breaker_opened", 47 * 60)], [(None, "critical")]),  # still in the 48 h window
+    ([("circuit_breaker_opened", 50 * 60)], []),  # partition outside the retained window
+    ([("circuit_breaker_opened", -3)], []),  # stamped after now: not yet
+])
+def test_circuit_breaker_open(lake, events, expected):
+    land_records(lake, [event(t, NOW - timedelta(minutes=m)) for t, m in events], now=NOW)
+    assert fired(lake, "circuit_breaker_open") == expected
+
+
+# -- inactivity ------------------------------------------------------------------------------
+def test_inactivity_silent_on_an_empty_lake(lake):
+    assert fired(lake, "inactivity") == []
+
+
+@pytest.mark.parametrize(("minutes_ago", "expected"), [
+    (59, []),
+    (60, []),  # exactly 60 minutes ago is still inside the last 60 minutes
+    (61, [(None, "low")]),
+])
+def test_inactivity_boundaries(lake, minutes_ago, expected):
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=minutes_ago))], now=NOW)
+    assert fired(lake, "inactivity") == expected
+
+
+def test_inactivity_fires_when_other_events_flow_but_nothing_is_received(lake):
+    land_records(lake, [event("transcription_started", NOW - timedelta(minutes=1))], now=NOW)
+    assert fired(lake, "inactivity") == [(None, "low")]
+
+
+# -- isolation -------------------------------------------------------------------------------
+def test_a_failing_check_does_not_stop_the_others(lake):
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=5))]
+                 + outcomes(14, 6), now=NOW)
+    # a garbage file in the last hour's snapshot partition breaks high_latency, and only it
+    folder = lake.snapshot_partition("pipeline_hourly", LAST_HOUR)
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"this is not parquet")
+    report = run_checks(lake, NOW)
+    assert list(report.errors) == ["high_latency"]
+    assert "part-0.parquet" in report.errors["high_latency"]
+    assert sorted(report.checked) == sorted(
+        ["high_failure_rate", "queue_depth", "disambiguation_backlog", "circuit_breaker_open",
+         "inactivity"])
+    # the breaker, the 30 % failure rate and the missing receipts still raise
+    assert sorted(a.alert_type for a in report.raised) == [
+        "circuit_breaker_open", "high_failure_rate", "inactivity"]
+
+
+def test_a_corrupt_event_file_fails_the_event_checks_but_not_the_counters(lake):
+    land_records(lake, outcomes(14, 6), now=NOW)
+    (lake.event_partition(NOW) / "zz-garbage.parquet").write_bytes(b"PAR1 garbage")
+    result = evaluate(lake, NOW, AlertConfig())
+    assert sorted(result.errors) == ["circuit_breaker_open", "disambiguation_backlog",
+                                     "inactivity", "queue_depth"]
+    assert [(f.alert_type, f.severity) for f in result.findings] == [("high_failure_rate", "critical")]
+
+
+def test_unknown_check_in_config_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown check 'latency'"):
+        AlertConfig(checks=("latency",))
