@@ -39,8 +39,10 @@ REDACTIONS: tuple[tuple[str, str], ...] = (
 )
 
 _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
-_OFFSET = r"(Z|z|[+-]\d{2}(:?\d{2})?)$"
+_OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 _INTEGER_TYPES = "('UBIGINT', 'BIGINT')"
+MIN_EPOCH_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _NUMBER_TYPES = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 
 
@@ -50,8 +52,9 @@ def _lit(text: str) -> str:
 
 
 def _shown(v: str) -> str:
-    # The offending value as it was written, cut short enough for a one-line reason.
-    return f"left(({v})::VARCHAR, 80)"
+    # The offending value as it was written (JSON text), cut short enough for a one-line reason.
+    text = f"(({v})::VARCHAR)"
+    return f"(CASE WHEN length({text}) > 80 THEN left({text}, 77) || '...' ELSE {text} END)"
 
 
 def _pick(names: tuple[str, ...], source: str) -> str:
@@ -60,10 +63,17 @@ def _pick(names: tuple[str, ...], source: str) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
+def _epoch_ms(v: str) -> str:
+    # the epoch-ms integer, or NULL outside years 0001-9999 (the guard keeps the multiplication
+    # below from overflowing, which would fail the whole batch instead of one record)
+    return (f"CASE WHEN try_cast({v} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
+            f"THEN try_cast({v} AS BIGINT) END")
+
+
 def _time_value(v: str) -> str:
     return (
         f"CASE WHEN json_type({v}) IN {_INTEGER_TYPES} "
-        f"THEN make_timestamp(try_cast({v} AS BIGINT) * 1000)::TIMESTAMPTZ "
+        f"THEN make_timestamp({_epoch_ms(v)} * 1000)::TIMESTAMPTZ "
         f"WHEN json_type({v}) = 'VARCHAR' AND regexp_matches({v}->>'$', {_lit(_ISO + _OFFSET)}) "
         f"THEN try_cast({v}->>'$' AS TIMESTAMPTZ) END"
     )
@@ -73,8 +83,9 @@ def _time_error(name: str, v: str) -> str:
     return (
         f"CASE WHEN json_type({v}) = 'VARCHAR' AND regexp_matches({v}->>'$', {_lit(_ISO + '$')}) "
         f"THEN '{name} ' || {_shown(v)} || ' has no UTC offset; add ''Z'' or ''+HH:MM''' "
-        f"WHEN json_type({v}) IN {_INTEGER_TYPES} AND try_cast({v} AS BIGINT) IS NULL "
-        f"THEN '{name} ' || {_shown(v)} || ' is out of range for epoch milliseconds' "
+        f"WHEN json_type({v}) IN {_INTEGER_TYPES} AND {_epoch_ms(v)} IS NULL "
+        f"THEN '{name} ' || {_shown(v)} || ' is out of range for epoch milliseconds "
+        f"(years 0001 to 9999)' "
         f"WHEN {_time_value(v)} IS NULL "
         f"THEN '{name} ' || {_shown(v)} || ' is not epoch milliseconds or an ISO-8601 date-time "
         f"with ''Z'' or an offset' END"
@@ -117,7 +128,8 @@ def _field_sql(f: Field, v: str) -> tuple[str, str | None]:
         error = (
             f"CASE WHEN {v} IS NULL THEN NULL WHEN NOT {is_str} THEN {not_str} "
             f"WHEN length({value}) > {MAX_SHORT_STRING} "
-            f"THEN '{name} ' || {_shown(v)} || '... is longer than {MAX_SHORT_STRING} characters' END"
+            f"THEN '{name} ' || {_shown(v)} || ' is longer than {MAX_SHORT_STRING} characters "
+            f"(got ' || length({value}) || ')' END"
         )
         return value, error
     if f.kind == "message":
@@ -138,6 +150,8 @@ def _field_sql(f: Field, v: str) -> tuple[str, str | None]:
         bad_range = f"NOT isfinite({value}) OR {value} < 0"
         if f.kind == "ratio":
             bad_range += f" OR {value} > 1"
+        if f.kind == "int":  # beyond BIGINT would otherwise be stored as NULL without a word
+            bad_range += f" OR try_cast({v} AS BIGINT) IS NULL"
         error = (
             f"CASE WHEN {v} IS NULL THEN NULL "
             f"WHEN json_type({v}) NOT IN {kinds} OR {value} IS NULL OR {bad_range} "
