@@ -323,3 +323,22 @@ def test_durable_failure_keeps_the_segment_for_the_next_producer(tmp_path):
     with Producer(lake, durable=True, spool_dir=spool, now=NOW):
         pass
     assert stored_ids(lake) == ["kept"]
+
+
+FORGETFUL_CHILD = textwrap.dedent("""
+    import sys
+    from datetime import datetime
+    from voice_monitor import Producer
+    now = datetime.fromisoformat(sys.argv[2])
+    p = Producer(sys.argv[1], flush_interval=3600, now=now)
+    for i in range(5):
+        p.emit({"event_id": f"f-{i}", "event_type": "artifact_received",
+                "timestamp": int(now.timestamp() * 1000)})
+    # no close(): the interpreter's exit must still land them
+""")
+
+
+def test_a_producer_not_closed_is_flushed_at_normal_exit(lake):
+    subprocess.run([sys.executable, "-c", FORGETFUL_CHILD, str(lake.root), NOW.isoformat()],
+                   check=True, timeout=120)
+    assert sorted(stored_ids(lake)) == [f"f-{i}" for i in range(5)]
