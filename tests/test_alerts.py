@@ -1,0 +1,268 @@
+"""The alert lifecycle, the store, history pagination, acknowledgement, pruning and the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import timedelta
+
+import duckdb
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.alerts import (
+    UnknownAlertError,
+    acknowledge_alert,
+    active_alerts,
+    alert_history,
+    prune_alerts,
+    run_checks,
+)
+from voice_monitor.checks import AlertConfig
+from voice_monitor.cli import main
+from voice_monitor.landing import land_records
+
+BREAKER_ONLY = AlertConfig(checks=("circuit_breaker_open",))
+M = timedelta(minutes=1)
+
+
+def breaker(lake, kind: str, at) -> None:
+    land_records(lake, [event(f"circuit_breaker_{kind}", at)], now=at)
+
+
+def records(lake) -> list[tuple]:
+    """Every lifecycle record in the store, read with plain DuckDB (as the SQL view would)."""
+    glob = str(lake.alerts_dir / "date=*" / "*.parquet")
+    return duckdb.sql(f"select alert_id, record_type, recorded_at, acknowledged_by "
+                      f"from read_parquet('{glob}') order by record_id").fetchall()
+
+
+def test_lifecycle_raise_keep_resolve_raise_again(lake):
+    breaker(lake, "opened", NOW - 10 * M)
+    first = run_checks(lake, NOW, BREAKER_ONLY)
+    assert [(a.alert_type, a.organization_id, a.severity) for a in first.raised] == [
+        ("circuit_breaker_open", None, "critical")]
+    alert_id = first.raised[0].alert_id
+
+    again = run_checks(lake, NOW + 5 * M, BREAKER_ONLY)  # still open: no duplicate
+    assert again.raised == [] and again.resolved == []
+    assert [a.alert_id for a in again.active] == [alert_id]
+
+    acknowledge_alert(lake, alert_id, "alice", note="vendor outage", now=NOW + 6 * M)
+    breaker(lake, "closed", NOW + 7 * M)
+    cleared = run_checks(lake, NOW + 10 * M, BREAKER_ONLY)
+    assert [(a.alert_id, a.resolved_at) for a in cleared.resolved] == [(alert_id, NOW + 10 * M)]
+    assert active_alerts(lake) == []
+
+    # the old alert was acknowledged; that does not suppress a new one after it resolved
+    breaker(lake, "opened", NOW + 12 * M)
+    later = run_checks(lake, NOW + 15 * M, BREAKER_ONLY)
+    assert len(later.raised) == 1 and later.raised[0].alert_id != alert_id
+    assert [a.alert_id for a in active_alerts(lake)] == [later.raised[0].alert_id]
+
+    assert [(r[0], r[1], r[2]) for r in records(lake)] == [
+        (alert_id, "raised", NOW),
+        (alert_id, "acknowledged", NOW + 6 * M),
+        (alert_id, "resolved", NOW + 10 * M),
+        (later.raised[0].alert_id, "raised", NOW + 15 * M),
+    ]
+    old = alert_history(lake, status="resolved").alerts
+    assert [(a.alert_id, a.acknowledged_by, a.acknowledged_at, a.acknowledged_note, a.resolved_at)
+            for a in old] == [(alert_id, "alice", NOW + 6 * M, "vendor outage", NOW + 10 * M)]
+
+
+def test_state_survives_a_restart(lake):
+    breaker(lake, "opened", NOW - M)
+    run_checks(lake, NOW, BREAKER_ONLY)
+    code = textwrap.dedent(f"""
+        from voice_monitor.alerts import active_alerts
+        from voice_monitor.lake import Lake
+        print([a.alert_type for a in active_alerts(Lake({str(lake.root)!r}))])
+    """)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "['circuit_breaker_open']"
+
+
+def test_a_failed_check_does_not_resolve_its_alert(lake):
+    breaker(lake, "opened", NOW - M)
+    raised = run_checks(lake, NOW, BREAKER_ONLY).raised
+    breaker(lake, "closed", NOW + M)
+    # a corrupt event file: the check cannot tell whether the breaker closed, so nothing resolves
+    (lake.event_partition(NOW) / "zz-garbage.parquet").write_bytes(b"not parquet")
+    report = run_checks(lake, NOW + 5 * M, BREAKER_ONLY)
+    assert list(report.errors) == ["circuit_breaker_open"] and report.resolved == []
+    assert [a.alert_id for a in active_alerts(lake)] == [raised[0].alert_id]
+
+
+def test_acknowledge_unknown_id_and_missing_name(lake):
+    with pytest.raises(UnknownAlertError, match="no alert with id 'al-nope'"):
+        acknowledge_alert(lake, "al-nope", "alice")
+    breaker(lake, "opened", NOW - M)
+    alert_id = run_checks(lake, NOW, BREAKER_ONLY).raised[0].alert_id
+    with pytest.raises(ValueError, match="give the name of who acknowledges"):
+        acknowledge_alert(lake, alert_id, "  ")
+
+
+def org_failures(lake, n_orgs: int, at=NOW - 5 * M) -> None:
+    """n_orgs organizations at 3/20 = 15 % failures each: one alert per org and the platform."""
+    recs = []
+    for k in range(n_orgs):
+        recs += [event("artifact_completed", at, organization_id=f"org-{k}") for _ in range(17)]
+        recs += [event("artifact_failed", at, organization_id=f"org-{k}") for _ in range(3)]
+    land_records(lake, recs, now=NOW)
+
+
+def test_history_pages_walk_everything_exactly_once(lake):
+    org_failures(lake, 7)
+    config = AlertConfig(checks=("high_failure_rate",))
+    raised = run_checks(lake, NOW, config).raised
+    assert len(raised) == 8  # 7 organizations + the platform (21/140 = 15 %), all at the same time
+    seen, cursor, pages = [], None, 0
+    while True:
+        page = alert_history(lake, limit=3, cursor=cursor)
+        seen += [a.alert_id for a in page.alerts]
+        pages += 1
+        if pages == 1:
+            # a new alert raised between pages is newer than the cursor: it does not shift pages
+            breaker(lake, "opened", NOW + M)
+            run_checks(lake, NOW + 2 * M, BREAKER_ONLY)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert pages == 3  # 3 + 3 + 2
+    assert sorted(seen) == sorted(a.alert_id for a in raised) and len(set(seen)) == 8
+
+
+def test_history_filters(lake):
+    org_failures(lake, 2)
+    run_checks(lake, NOW, AlertConfig(checks=("high_failure_rate",)))
+    breaker(lake, "opened", NOW + M)
+    run_checks(lake, NOW + 2 * M, BREAKER_ONLY)
+    assert [a.organization_id for a in alert_history(lake, organization_id="org-1").alerts] == ["org-1"]
+    assert [a.alert_type for a in alert_history(lake, type="circuit_breaker_open").alerts] == [
+        "circuit_breaker_open"]
+    assert len(alert_history(lake, start=NOW + M).alerts) == 1  # raised at NOW + 2 min
+    assert len(alert_history(lake, end=NOW + M).alerts) == 3  # the three raised at NOW
+    assert alert_history(lake, status="resolved").alerts == []
+
+
+def test_history_rejects_bad_input(lake):
+    org_failures(lake, 3)
+    run_checks(lake, NOW, AlertConfig(checks=("high_failure_rate",)))
+    cursor = alert_history(lake, limit=1).next_cursor
+    body, signature = cursor.split(".")
+    tampered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + signature
+    with pytest.raises(ValueError, match="invalid cursor"):
+        alert_history(lake, limit=1, cursor=tampered)
+    with pytest.raises(ValueError, match="invalid cursor"):
+        alert_history(lake, limit=1, cursor="garbage")
+    with pytest.raises(ValueError, match="invalid cursor"):  # same cursor, other filters
+        alert_history(lake, limit=1, cursor=cursor, type="high_latency")
+    with pytest.raises(ValueError, match="unknown alert type 'nope'"):
+        alert_history(lake, type="nope")
+    with pytest.raises(ValueError, match="unknown alert status 'open'"):
+        alert_history(lake, status="open")
+    with pytest.raises(ValueError, match="limit 0"):
+        alert_history(lake, limit=0)
+    with pytest.raises(ValueError, match="is not before end"):
+        alert_history(lake, start=NOW, end=NOW)
+    assert len(alert_history(lake, limit=10_000).alerts) == 4  # capped at 500, not an error
+
+
+def test_prune_keeps_partitions_of_active_alerts(lake):
+    old = NOW - timedelta(days=100)
+    breaker(lake, "opened", old)
+    run_checks(lake, old + M, BREAKER_ONLY)  # raised, in the 100-days-ago partition
+    breaker(lake, "closed", old + 2 * M)
+    run_checks(lake, old + 3 * M, BREAKER_ONLY)  # resolved, same partition
+    mid = NOW - timedelta(days=95)
+    breaker(lake, "opened", mid)
+    still = run_checks(lake, mid + M, BREAKER_ONLY).raised[0]  # never resolved
+    cutoff = NOW - timedelta(days=90)
+    expected = [f"alerts/date={old:%Y-%m-%d}"]  # the 95-days-ago day holds an active alert
+    assert prune_alerts(lake, cutoff, dry_run=True) == expected
+    assert (lake.root / expected[0]).is_dir()
+    assert prune_alerts(lake, cutoff) == expected
+    assert not (lake.root / expected[0]).exists()
+    assert [a.alert_id for a in active_alerts(lake)] == [still.alert_id]
+    assert prune_alerts(lake, cutoff) == []
+
+
+_RACER = textwrap.dedent("""
+    import sys, time
+    from datetime import datetime
+    from pathlib import Path
+    from voice_monitor.alerts import run_checks
+    from voice_monitor.checks import AlertConfig
+    from voice_monitor.lake import Lake
+    lake, now, go = Lake(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), Path(sys.argv[3])
+    while not go.exists():
+        time.sleep(0.005)
+    report = run_checks(lake, now, AlertConfig(checks=("circuit_breaker_open",)))
+    print(len(report.raised))
+""")
+
+
+def test_concurrent_check_runs_raise_one_alert(lake, tmp_path):
+    breaker(lake, "opened", NOW - M)
+    go = tmp_path / "go"
+    racers = [subprocess.Popen([sys.executable, "-c", _RACER, str(lake.root), NOW.isoformat(),
+                                str(go)], stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    go.touch()  # both processes start their run at the same moment
+    raised = sorted(int(p.communicate(timeout=120)[0]) for p in racers)
+    assert raised == [0, 1]
+    assert [r[1] for r in records(lake)] == ["raised"]
+
+
+def run_cli(capsys, *args) -> tuple[int, str, str]:
+    try:
+        main(list(args))
+        code = 0
+    except SystemExit as exc:
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_check_list_history_ack(lake, capsys, monkeypatch):
+    monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
+    breaker(lake, "opened", NOW - M)
+    root = str(lake.root)
+    code, out, _ = run_cli(capsys, "alerts", "check", "--lake", root, "--now", "2026-02-16T14:30:00Z",
+                           "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert [a["alert_type"] for a in report["raised"]] == ["circuit_breaker_open", "inactivity"]
+    breaker_id = report["raised"][0]["alert_id"]
+
+    code, out, _ = run_cli(capsys, "alerts", "list", "--lake", root, "--json")
+    assert code == 0 and {a["alert_id"] for a in json.loads(out)} == {
+        a["alert_id"] for a in report["raised"]}
+
+    code, out, _ = run_cli(capsys, "alerts", "ack", breaker_id, "--by", "bob", "--lake", root,
+                           "--now", "2026-02-16T14:40:00Z", "--json")
+    assert code == 0
+    assert (json.loads(out)["acknowledged_by"], json.loads(out)["acknowledged_at"]) == (
+        "bob", "2026-02-16T14:40:00Z")
+
+    code, out, _ = run_cli(capsys, "alerts", "history", "--lake", root, "--type",
+                           "circuit_breaker_open")
+    assert code == 0 and breaker_id in out and "ack bob" in out
+
+    code, _, err = run_cli(capsys, "alerts", "ack", "al-missing", "--by", "bob", "--lake", root)
+    assert code == 1 and err.strip().startswith("voice-monitor: error: no alert with id 'al-missing'")
+    code, _, err = run_cli(capsys, "alerts", "history", "--lake", root, "--cursor", "x.y")
+    assert code == 1 and "invalid cursor" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):
+    monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
+    breaker(lake, "opened", NOW - M)
+    (lake.event_partition(NOW) / "zz-garbage.parquet").write_bytes(b"not parquet")
+    code, out, err = run_cli(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                             "2026-02-16T14:30:00Z")
+    assert code == 1
+    assert "4 check(s) failed" in err and len(err.strip().splitlines()) == 1
+    assert "checked 2 of 6" in out  # high_failure_rate and high_latency still ran
