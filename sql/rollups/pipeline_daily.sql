@@ -1,0 +1,119 @@
+-- pipeline_daily: one row per (day, scope), built only from that day's pipeline_hourly rows
+-- (`hourly_rows`). Sums and counts add up exactly, means are re-derived from the summed
+-- numerators and denominators, percentiles come from the merged latency sketches.
+with hourly as (
+    select * from hourly_rows
+),
+
+scopes as (
+    select null::VARCHAR as organization_id
+    union
+    select organization_id from hourly where organization_id is not null
+),
+
+sums as (
+    select
+        organization_id,
+        sum(event_count) as event_count,
+        sum(artifacts_received) as artifacts_received,
+        sum(artifacts_completed) as artifacts_completed,
+        sum(artifacts_failed) as artifacts_failed,
+        sum(e2e_latency_count) as e2e_latency_count,
+        sum(e2e_latency_sum_ms) as e2e_latency_sum_ms,
+        min(e2e_latency_min_ms) filter (where e2e_latency_count > 0) as e2e_latency_min_ms,
+        max(e2e_latency_max_ms) filter (where e2e_latency_count > 0) as e2e_latency_max_ms,
+        sum(transcript_confidence_sum) as transcript_confidence_sum,
+        sum(transcript_confidence_count) as transcript_confidence_count,
+        sum(claim_confidence_weighted_sum) as claim_confidence_weighted_sum,
+        sum(claims_extracted_total) as claims_extracted_total,
+        sum(entities_resolved_total) as entities_resolved_total,
+        sum(auto_resolved_total) as auto_resolved_total,
+        sum(disambiguation_total) as disambiguation_total,
+        sum(drafts_generated_total) as drafts_generated_total,
+        sum(drafts_confirmed) as drafts_confirmed,
+        sum(drafts_rejected) as drafts_rejected,
+        sum(retries_initiated) as retries_initiated,
+        sum(retries_succeeded) as retries_succeeded,
+        sum(retries_failed) as retries_failed,
+        sum(total_ai_cost_usd) as total_ai_cost_usd
+    from hourly
+    group by organization_id
+),
+
+buckets as (
+    select organization_id, unnest(e2e_sketch_keys) as key, unnest(e2e_sketch_counts) as n
+    from hourly
+),
+
+merged as (
+    select organization_id, key, sum(n) as n from buckets group by organization_id, key
+),
+
+sketches as (
+    -- sorted keys with the cumulative count up to and including each bucket
+    select organization_id, list(key order by key) as keys, list(ends order by key) as ends
+    from (
+        select *, sum(n) over (partition by organization_id order by key) as ends from merged
+    )
+    group by organization_id
+),
+
+joined as (
+    select scopes.organization_id, sums.* exclude (organization_id), sketches.keys, sketches.ends
+    from scopes
+    left join sums on scopes.organization_id is not distinct from sums.organization_id
+    left join sketches on scopes.organization_id is not distinct from sketches.organization_id
+),
+
+final as (
+    select
+        'day' as period_type,
+        $period_start::TIMESTAMPTZ as period_start,
+        $period_end::TIMESTAMPTZ as period_end,
+        organization_id,
+        coalesce(event_count, 0)::BIGINT as event_count,
+        coalesce(artifacts_received, 0)::BIGINT as artifacts_received,
+        coalesce(artifacts_completed, 0)::BIGINT as artifacts_completed,
+        coalesce(artifacts_failed, 0)::BIGINT as artifacts_failed,
+        coalesce(artifacts_failed / nullif(artifacts_completed + artifacts_failed, 0), 0.0)
+            as overall_failure_rate,
+        coalesce(e2e_latency_count, 0)::BIGINT as e2e_latency_count,
+        coalesce(e2e_latency_sum_ms / nullif(e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
+        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.5)
+            as e2e_latency_p50_ms,
+        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.95)
+            as e2e_latency_p95_ms,
+        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.99)
+            as e2e_latency_p99_ms,
+        coalesce(transcript_confidence_sum / nullif(transcript_confidence_count, 0), 0.0)
+            as avg_transcript_confidence,
+        coalesce(claim_confidence_weighted_sum / nullif(claims_extracted_total, 0), 0.0)
+            as avg_claim_confidence,
+        coalesce(claims_extracted_total, 0)::BIGINT as claims_extracted_total,
+        coalesce(entities_resolved_total, 0)::BIGINT as entities_resolved_total,
+        coalesce(auto_resolved_total / nullif(entities_resolved_total, 0), 0.0)
+            as auto_resolution_rate,
+        coalesce(disambiguation_total / nullif(entities_resolved_total, 0), 0.0)
+            as disambiguation_rate,
+        coalesce(drafts_generated_total, 0)::BIGINT as drafts_generated_total,
+        coalesce(drafts_confirmed, 0)::BIGINT as drafts_confirmed,
+        coalesce(drafts_rejected, 0)::BIGINT as drafts_rejected,
+        coalesce(retries_initiated, 0)::BIGINT as retries_initiated,
+        coalesce(retries_succeeded, 0)::BIGINT as retries_succeeded,
+        coalesce(retries_failed, 0)::BIGINT as retries_failed,
+        coalesce(total_ai_cost_usd, 0.0) as total_ai_cost_usd,
+        coalesce(total_ai_cost_usd / nullif(artifacts_received, 0), 0.0)
+            as avg_cost_per_artifact_usd,
+        $computed_at::TIMESTAMPTZ as computed_at,
+        coalesce(e2e_latency_sum_ms, 0.0) as e2e_latency_sum_ms,
+        coalesce(e2e_latency_min_ms, 0.0) as e2e_latency_min_ms,
+        coalesce(e2e_latency_max_ms, 0.0) as e2e_latency_max_ms,
+        coalesce(transcript_confidence_sum, 0.0) as transcript_confidence_sum,
+        coalesce(transcript_confidence_count, 0)::BIGINT as transcript_confidence_count,
+        coalesce(claim_confidence_weighted_sum, 0.0) as claim_confidence_weighted_sum,
+        coalesce(auto_resolved_total, 0)::BIGINT as auto_resolved_total,
+        coalesce(disambiguation_total, 0)::BIGINT as disambiguation_total
+    from joined
+)
+
+select * from final order by organization_id nulls first

@@ -1,0 +1,115 @@
+-- pipeline_hourly: one row per (hour, scope). Scope = the platform (organization_id null, ALL
+-- events, also org-less ones; present every hour, zeros when empty) or one organization that
+-- had events. Besides the contract's columns it keeps the sums, counts and latency sketch
+-- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0.
+with facts as (
+    select * from hour_facts
+),
+
+e2e as (
+    select *, sketch_key(latency_ms) as sketch_key
+    from facts
+    where latency_kind = 'e2e' and latency_ms is not null
+),
+
+per_scope as (
+    select
+        organization_id,
+        count(*) as event_count,
+        count(*) filter (where event_type = 'artifact_received') as artifacts_received,
+        count(*) filter (where event_type = 'artifact_completed') as artifacts_completed,
+        count(*) filter (where event_type = 'artifact_failed') as artifacts_failed,
+        sum(confidence_score) filter (where event_type = 'transcription_completed')
+            as transcript_confidence_sum,
+        count(confidence_score) filter (where event_type = 'transcription_completed')
+            as transcript_confidence_count,
+        sum(confidence_score * claim_count) filter (where event_type = 'claims_extracted')
+            as claim_confidence_weighted_sum,
+        sum(claim_count) filter (where event_type = 'claims_extracted') as claims_extracted_total,
+        sum(entity_count) filter (where stage = 'entity_resolution' and kind = 'success')
+            as entities_resolved_total,
+        sum(auto_resolved_count) filter (where stage = 'entity_resolution' and kind = 'success')
+            as auto_resolved_total,
+        sum(disambiguation_count) filter (where stage = 'entity_resolution' and kind = 'success')
+            as disambiguation_total,
+        sum(draft_count) filter (where event_type = 'drafts_generated') as drafts_generated_total,
+        count(*) filter (where event_type = 'draft_confirmed') as drafts_confirmed,
+        count(*) filter (where event_type = 'draft_rejected') as drafts_rejected,
+        count(*) filter (where event_type = 'retry_initiated') as retries_initiated,
+        count(*) filter (where event_type = 'retry_succeeded') as retries_succeeded,
+        count(*) filter (where event_type = 'retry_failed') as retries_failed,
+        sum(ai_cost_usd) as total_ai_cost_usd
+    from facts
+    group by grouping sets ((), (organization_id))
+    having grouping(organization_id) = 1 or organization_id is not null
+),
+
+e2e_per_scope as (
+    select
+        organization_id,
+        count(*) as e2e_latency_count,
+        sum(latency_ms) as e2e_latency_sum_ms,
+        min(latency_ms) as e2e_latency_min_ms,
+        max(latency_ms) as e2e_latency_max_ms,
+        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as e2e_quantiles,
+        list_sort(map_entries(histogram(sketch_key))) as e2e_buckets
+    from e2e
+    group by grouping sets ((), (organization_id))
+    having grouping(organization_id) = 1 or organization_id is not null
+),
+
+final as (
+    select
+        'hour' as period_type,
+        $period_start::TIMESTAMPTZ as period_start,
+        $period_end::TIMESTAMPTZ as period_end,
+        s.organization_id,
+        s.event_count,
+        s.artifacts_received,
+        s.artifacts_completed,
+        s.artifacts_failed,
+        coalesce(s.artifacts_failed / nullif(s.artifacts_completed + s.artifacts_failed, 0), 0.0)
+            as overall_failure_rate,
+        coalesce(l.e2e_latency_count, 0) as e2e_latency_count,
+        coalesce(l.e2e_latency_sum_ms / nullif(l.e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
+        coalesce(l.e2e_quantiles[1], 0.0) as e2e_latency_p50_ms,
+        coalesce(l.e2e_quantiles[2], 0.0) as e2e_latency_p95_ms,
+        coalesce(l.e2e_quantiles[3], 0.0) as e2e_latency_p99_ms,
+        coalesce(s.transcript_confidence_sum / nullif(s.transcript_confidence_count, 0), 0.0)
+            as avg_transcript_confidence,
+        coalesce(s.claim_confidence_weighted_sum / nullif(s.claims_extracted_total, 0), 0.0)
+            as avg_claim_confidence,
+        coalesce(s.claims_extracted_total, 0)::BIGINT as claims_extracted_total,
+        coalesce(s.entities_resolved_total, 0)::BIGINT as entities_resolved_total,
+        coalesce(s.auto_resolved_total / nullif(s.entities_resolved_total, 0), 0.0)
+            as auto_resolution_rate,
+        coalesce(s.disambiguation_total / nullif(s.entities_resolved_total, 0), 0.0)
+            as disambiguation_rate,
+        coalesce(s.drafts_generated_total, 0)::BIGINT as drafts_generated_total,
+        s.drafts_confirmed,
+        s.drafts_rejected,
+        s.retries_initiated,
+        s.retries_succeeded,
+        s.retries_failed,
+        coalesce(s.total_ai_cost_usd, 0.0) as total_ai_cost_usd,
+        coalesce(s.total_ai_cost_usd / nullif(s.artifacts_received, 0), 0.0)
+            as avg_cost_per_artifact_usd,
+        $computed_at::TIMESTAMPTZ as computed_at,
+        -- sufficient statistics for the daily rollup
+        coalesce(l.e2e_latency_sum_ms, 0.0) as e2e_latency_sum_ms,
+        coalesce(l.e2e_latency_min_ms, 0.0) as e2e_latency_min_ms,
+        coalesce(l.e2e_latency_max_ms, 0.0) as e2e_latency_max_ms,
+        coalesce(list_transform(l.e2e_buckets, lambda b: b.key), [])::INTEGER[]
+            as e2e_sketch_keys,
+        coalesce(list_transform(l.e2e_buckets, lambda b: b.value), [])::BIGINT[]
+            as e2e_sketch_counts,
+        coalesce(s.transcript_confidence_sum, 0.0) as transcript_confidence_sum,
+        s.transcript_confidence_count,
+        coalesce(s.claim_confidence_weighted_sum, 0.0) as claim_confidence_weighted_sum,
+        coalesce(s.auto_resolved_total, 0)::BIGINT as auto_resolved_total,
+        coalesce(s.disambiguation_total, 0)::BIGINT as disambiguation_total
+    from per_scope s
+    left join e2e_per_scope l on s.organization_id is not distinct from l.organization_id
+)
+
+select * from final order by organization_id nulls first

@@ -1,0 +1,377 @@
+"""Hourly and daily snapshot rollups (contract §6): build, bookkeeping, refusal, backfill.
+
+Each snapshot partition is replaced atomically, never appended to. Next to it a small manifest
+under state/rollups/ records what it was built from (event file names and sizes for an hour,
+hourly snapshot files for a day), so "changed since it was built" is a directory listing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from voice_monitor import sketch
+from voice_monitor.lake import (
+    Lake,
+    connect,
+    dropped_periods,
+    floor_day,
+    floor_hour,
+    parquet_files,
+)
+from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES
+from voice_monitor.sql import load_sql, run_sql
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
+
+
+class RefusedError(ValueError):
+    """A rollup refused to rebuild a period whose source retention already dropped."""
+
+
+@dataclass
+class RollupReport:
+    """What a rollup run did: periods built, rows written per table, periods refused."""
+
+    periods: list[datetime] = field(default_factory=list)
+    rows: dict[str, int] = field(default_factory=dict)
+    refused: list[tuple[datetime, str]] = field(default_factory=list)
+
+    def add(self, other: RollupReport) -> None:
+        self.periods.extend(other.periods)
+        for table, n in other.rows.items():
+            self.rows[table] = self.rows.get(table, 0) + n
+        self.refused.extend(other.refused)
+
+
+# -- hourly ---------------------------------------------------------------------------------
+def run_hourly(
+    lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False
+) -> RollupReport:
+    """Build hourly snapshots: `hour` only, else the previous hour and every changed hour."""
+    if hour is not None:
+        report = RollupReport()
+        _hourly_one(lake, floor_hour(hour), force, report)
+        if report.refused:
+            raise RefusedError(report.refused[0][1])
+        return report
+    report = RollupReport()
+    for h in hours_to_build(lake, now):
+        _hourly_one(lake, h, force, report)
+    return report
+
+
+def hours_to_build(lake: Lake, now: datetime) -> list[datetime]:
+    """The previous complete hour, every retained hour changed since its snapshot, and gaps."""
+    previous = floor_hour(now) - HOUR
+    listing = _event_listing(lake)
+    wanted = {previous}
+    for h in listing:
+        if h <= previous and _hour_changed(lake, h, listing):
+            wanted.add(h)
+    if listing:
+        # an hour with no events and no snapshot still gets its zero platform row
+        built = set(lake.snapshot_periods("pipeline_hourly"))
+        dropped = dropped_periods(lake, "event_hours")
+        h = min(listing)
+        while h < previous:
+            if h not in built and h not in dropped:
+                wanted.add(h)
+            h += HOUR
+    return sorted(wanted)
+
+
+def _hourly_one(lake: Lake, hour: datetime, force: bool, report: RollupReport) -> None:
+    if not force and hour in dropped_periods(lake, "event_hours"):
+        report.refused.append((hour, _refusal(hour, "its event partition")))
+        return
+    try:
+        pipeline, stage, sources = build_hour(lake, hour, refuse_dropped_look_back=not force)
+    except RefusedError as exc:
+        report.refused.append((hour, str(exc)))
+        return
+    lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_hourly", hour))
+    lake.replace_partition(stage, lake.snapshot_partition("stage_hourly", hour))
+    _write_manifest(_manifest_path(lake, "hourly", hour), {"sources": sources})
+    report.periods.append(hour)
+    report.rows["pipeline_hourly"] = report.rows.get("pipeline_hourly", 0) + pipeline.num_rows
+    report.rows["stage_hourly"] = report.rows.get("stage_hourly", 0) + stage.num_rows
+
+
+def build_hour(
+    lake: Lake, hour: datetime, refuse_dropped_look_back: bool = False
+) -> tuple[pa.Table, pa.Table, dict[str, list]]:
+    """The pipeline_hourly and stage_hourly rows of one hour, and the files they came from."""
+    hour = floor_hour(hour)
+    files = lake.event_files(hour)
+    sources = {_key(hour): _describe(files)}
+    con = connect()
+    try:
+        _prepare(con)
+        _raw_view(con, "hour_raw", files)
+        con.execute(
+            "create temp table hour_events as " + load_sql("staging/hour_events"),
+            {"hour_start": hour, "hour_end": hour + HOUR},
+        )
+        pending = con.execute("select count(*) from hour_events where needs_pairing").fetchall()
+        look_back: list[Path] = []
+        if pending[0][0]:
+            # the result now depends on the look-back hours too: record them, even empty ones
+            dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
+            for k in range(1, LOOK_BACK_HOURS + 1):
+                earlier = hour - k * HOUR
+                if earlier in dropped:
+                    raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
+                earlier_files = lake.event_files(earlier)
+                sources[_key(earlier)] = _describe(earlier_files)
+                look_back.extend(earlier_files)
+        _raw_view(con, "lookback_raw", look_back)
+        con.execute("create temp table anchors as " + load_sql("staging/anchors"))
+        con.execute("create temp table paired_latency as " + load_sql("staging/paired_latency"))
+        con.execute("create temp view hour_facts as " + load_sql("staging/hour_facts"))
+        params = _period_params(hour, hour + HOUR)
+        pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
+        stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
+        return pipeline, stage.to_arrow_table(), sources
+    finally:
+        con.close()
+
+
+def _hour_changed(lake: Lake, hour: datetime, listing: dict[datetime, list]) -> bool:
+    manifest = _read_manifest(_manifest_path(lake, "hourly", hour))
+    if manifest is None:
+        return True
+    for key, recorded in manifest["sources"].items():
+        h = datetime.fromisoformat(key)
+        current = listing.get(h) if h in listing else []
+        if current != recorded:
+            return True
+    return False
+
+
+# -- daily ----------------------------------------------------------------------------------
+def run_daily(
+    lake: Lake, now: datetime, day: datetime | None = None, force: bool = False
+) -> RollupReport:
+    """Build daily snapshots: `day` only, else the previous day and every changed day."""
+    report = RollupReport()
+    if day is not None:
+        _daily_one(lake, _as_day(day), force, report)
+        if report.refused:
+            raise RefusedError(report.refused[0][1])
+        return report
+    for d in days_to_build(lake, now):
+        _daily_one(lake, d, force, report)
+    return report
+
+
+def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
+    """The previous complete day and every retained day whose hourly rows changed since."""
+    previous = floor_day(now) - DAY
+    wanted = {previous}
+    for d in {floor_day(h) for h in lake.snapshot_periods("pipeline_hourly")}:
+        if d < previous + DAY and _day_changed(lake, d):
+            wanted.add(d)
+    return sorted(wanted)
+
+
+def _daily_one(lake: Lake, day: datetime, force: bool, report: RollupReport) -> None:
+    dropped = dropped_periods(lake, "snapshot_hours")
+    gone = [day + k * HOUR for k in range(24) if day + k * HOUR in dropped]
+    if gone and not force:
+        report.refused.append((day, _refusal(day, f"hourly snapshot hour {_key(gone[0])}")))
+        return
+    sources = _day_sources(lake, day)
+    pipeline, stage = build_day(lake, day)
+    lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_daily", day))
+    lake.replace_partition(stage, lake.snapshot_partition("stage_daily", day))
+    _write_manifest(_manifest_path(lake, "daily", day), {"sources": sources})
+    report.periods.append(day)
+    report.rows["pipeline_daily"] = report.rows.get("pipeline_daily", 0) + pipeline.num_rows
+    report.rows["stage_daily"] = report.rows.get("stage_daily", 0) + stage.num_rows
+
+
+def build_day(lake: Lake, day: datetime) -> tuple[pa.Table, pa.Table]:
+    """The pipeline_daily and stage_daily rows of one day, from its hourly rows only."""
+    day = _as_day(day)
+    params = _period_params(day, day + DAY)
+    out = []
+    for hourly, daily in (("pipeline_hourly", "pipeline_daily"), ("stage_hourly", "stage_daily")):
+        files = [f for k in range(24)
+                 for f in parquet_files(lake.snapshot_partition(hourly, day + k * HOUR))]
+        con = connect()
+        try:
+            sketch.install(con)
+            if files:
+                con.read_parquet([str(f) for f in files]).create_view("hourly_rows")
+            else:
+                con.register("hourly_rows", _empty_hourly(hourly))
+            extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
+            out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
+        finally:
+            con.close()
+    return out[0], out[1]
+
+
+def _day_sources(lake: Lake, day: datetime) -> dict[str, list]:
+    sources = {}
+    for k in range(24):
+        h = day + k * HOUR
+        files = [f for table in ("pipeline_hourly", "stage_hourly")
+                 for f in parquet_files(lake.snapshot_partition(table, h))]
+        sources[_key(h)] = [[f"{f.parent.parent.parent.name}/{f.name}", s.st_size, s.st_mtime_ns]
+                            for f in files for s in [f.stat()]]
+    return sources
+
+
+def _day_changed(lake: Lake, day: datetime) -> bool:
+    manifest = _read_manifest(_manifest_path(lake, "daily", day))
+    return manifest is None or manifest["sources"] != _day_sources(lake, day)
+
+
+# -- backfill -------------------------------------------------------------------------------
+def backfill(
+    lake: Lake, start: datetime, end: datetime, now: datetime, force: bool = False,
+    progress: bool = True,
+) -> RollupReport:
+    """Rebuild every complete hour in [start, end), then every complete day, in order."""
+    if end <= start:
+        raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
+    hours, h = [], floor_hour(start)
+    while h < end and h + HOUR <= now:
+        hours.append(h)
+        h += HOUR
+    days, d = [], floor_day(start)
+    while d < end and d + DAY <= now:
+        days.append(d)
+        d += DAY
+    report = RollupReport()
+    steps = [(_hourly_one, h) for h in hours] + [(_daily_one, d) for d in days]
+    if not progress:
+        for step, period in steps:
+            step(lake, period, force, report)
+        return report
+    from rich.progress import Progress
+
+    with Progress(transient=False) as bar:
+        task = bar.add_task("backfill", total=len(steps))
+        for step, period in steps:
+            kind = "hour" if step is _hourly_one else "day"
+            bar.update(task, description=f"{kind} {_key(period)}")
+            step(lake, period, force, report)
+            bar.advance(task)
+    return report
+
+
+# -- helpers --------------------------------------------------------------------------------
+def _prepare(con: duckdb.DuckDBPyConnection) -> None:
+    sketch.install(con)
+    types = {"event_type": [], "stage": [], "kind": [], "latency_kind": [], "anchor": []}
+    for event_type, (stage, kind) in EVENT_TYPES.items():
+        processing = stage in PROCESSING_STAGES
+        types["event_type"].append(event_type)
+        types["stage"].append(stage)
+        types["kind"].append(kind)
+        types["latency_kind"].append(
+            "stage" if processing and kind == "success"
+            else "e2e" if event_type == "artifact_completed" else None)
+        types["anchor"].append(
+            stage if processing and kind == "started"
+            else "e2e" if event_type == "artifact_received" else None)
+    con.register("event_types", pa.table(types, schema=pa.schema(
+        [(name, pa.string()) for name in types])))
+
+
+_RAW_SCHEMA = EVENT_SCHEMA.append(pa.field("filename", pa.string())).append(
+    pa.field("file_row_number", pa.int64()))
+
+
+def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
+    if files:
+        rel = con.read_parquet([str(f) for f in files], filename=True, file_row_number=True,
+                               union_by_name=True, hive_partitioning=False)
+        rel.create_view(name)
+    else:
+        con.register(name, _RAW_SCHEMA.empty_table())
+
+
+_EMPTY: dict[str, pa.Table] = {}
+
+
+def _empty_hourly(table: str) -> pa.Table:
+    if table not in _EMPTY:
+        con = connect()
+        try:
+            _prepare(con)
+            _raw_view(con, "hour_raw", [])
+            _raw_view(con, "lookback_raw", [])
+            epoch = datetime(2000, 1, 1, tzinfo=UTC)
+            con.execute("create temp table hour_events as " + load_sql("staging/hour_events"),
+                        {"hour_start": epoch, "hour_end": epoch + HOUR})
+            for name in ("anchors", "paired_latency"):
+                con.execute(f"create temp table {name} as " + load_sql(f"staging/{name}"))
+            con.execute("create temp view hour_facts as " + load_sql("staging/hour_facts"))
+            params = _period_params(epoch, epoch + HOUR)
+            _EMPTY["pipeline_hourly"] = run_sql(
+                con, "rollups/pipeline_hourly", **params).to_arrow_table().slice(0, 0)
+            _EMPTY["stage_hourly"] = run_sql(
+                con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params
+            ).to_arrow_table().slice(0, 0)
+        finally:
+            con.close()
+    return _EMPTY[table]
+
+
+def _period_params(start: datetime, end: datetime) -> dict:
+    return {"period_start": start, "period_end": end, "computed_at": datetime.now(UTC)}
+
+
+def _event_listing(lake: Lake) -> dict[datetime, list]:
+    return {h: _describe(lake.event_files(h)) for h in lake.event_hours()}
+
+
+def _describe(files: list[Path]) -> list[list]:
+    return [[f.name, f.stat().st_size] for f in files]
+
+
+def _key(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
+
+
+def _as_day(day) -> datetime:
+    if not isinstance(day, datetime):
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+    return floor_day(day)
+
+
+def _refusal(period: datetime, what: str) -> str:
+    return (f"refusing to rebuild {_key(period)}: {what} was dropped by retention, so a rebuild "
+            f"would lose data; the existing snapshot is kept. Use --force (force=True) to "
+            f"rebuild it from what is in the lake now")
+
+
+def _manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
+    name = f"{period:%Y-%m-%dT%H}" if kind == "hourly" else f"{period:%Y-%m-%d}"
+    return lake.state_dir / "rollups" / kind / f"{name}.json"
+
+
+def _read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def _write_manifest(path: Path, manifest: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, sort_keys=True))
+    os.replace(tmp, path)
