@@ -1,0 +1,122 @@
+"""Webhook delivery against a real HTTP server on 127.0.0.1, started by the test."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.alerts import active_alerts, run_checks
+from voice_monitor.checks import AlertConfig
+from voice_monitor.landing import land_records
+
+
+class Webhook:
+    """A tiny webhook receiver: answers each POST with `status`, after `delay` seconds."""
+
+    def __init__(self, status: int = 200, delay: float = 0.0):
+        self.status, self.delay, self.bodies = status, delay, []
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                length = int(self.headers["Content-Length"])
+                owner.bodies.append(json.loads(self.rfile.read(length)))
+                time.sleep(owner.delay)
+                self.send_response(owner.status)
+                self.end_headers()
+                self.wfile.write(b"ok")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def webhook_factory():
+    made = []
+
+    def make(**kwargs) -> Webhook:
+        made.append(Webhook(**kwargs))
+        return made[-1]
+
+    yield make
+    for hook in made:
+        hook.close()
+
+
+def config(url: str, **kwargs) -> AlertConfig:
+    return AlertConfig(checks=("circuit_breaker_open",), webhook_url=url, **kwargs)
+
+
+def test_raised_and_resolved_alerts_are_posted(lake, webhook_factory):
+    hook = webhook_factory()
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    report = run_checks(lake, NOW, config(hook.url))
+    alert_id = report.raised[0].alert_id
+    assert [(d.event, d.delivered, d.attempts) for d in report.deliveries] == [("raised", True, 1)]
+    (body,) = hook.bodies
+    assert body["event"] == "raised"
+    assert body["text"].startswith(":rotating_light: [CRITICAL] circuit_breaker_open raised for platform: ")
+    assert "circuit breaker opened at 2026-02-16 14:29:00 UTC" in body["text"]
+    assert {k: body["alert"][k] for k in ("alert_id", "alert_type", "organization_id", "severity",
+                                         "status", "raised_at", "resolved_at")} == {
+        "alert_id": alert_id, "alert_type": "circuit_breaker_open", "organization_id": None,
+        "severity": "critical", "status": "active", "raised_at": "2026-02-16T14:30:00Z",
+        "resolved_at": None}
+
+    later = NOW + timedelta(minutes=5)
+    land_records(lake, [event("circuit_breaker_closed", later - timedelta(minutes=1))], now=later)
+    run_checks(lake, later, config(hook.url))
+    assert [(b["event"], b["alert"]["alert_id"], b["alert"]["status"], b["alert"]["resolved_at"])
+            for b in hook.bodies[1:]] == [("resolved", alert_id, "resolved", "2026-02-16T14:35:00Z")]
+
+
+@pytest.mark.parametrize(("status", "delay"), [(500, 0.0), (200, 3.0)])
+def test_failing_or_hanging_webhook_is_retried_then_given_up(lake, webhook_factory, status, delay):
+    hook = webhook_factory(status=status, delay=delay)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    report = run_checks(lake, NOW, config(hook.url, webhook_timeout_s=0.3, webhook_attempts=3,
+                                          webhook_backoff_s=0.01))
+    (delivery,) = report.deliveries
+    assert (delivery.delivered, delivery.attempts) == (False, 3)
+    assert ("HTTP 500" if status == 500 else "Timeout") in delivery.error
+    assert len(hook.bodies) == 3  # the server saw every attempt
+    # the run still succeeded and the alert is stored
+    assert report.errors == {} and [a.alert_id for a in active_alerts(lake)] == [
+        report.raised[0].alert_id]
+
+
+def test_client_error_is_not_retried(lake, webhook_factory):
+    hook = webhook_factory(status=404)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    (delivery,) = run_checks(lake, NOW, config(hook.url, webhook_backoff_s=0.01)).deliveries
+    assert (delivery.delivered, delivery.attempts, len(hook.bodies)) == (False, 1, 1)
+
+
+def test_unreachable_webhook_does_not_fail_the_run(lake):
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    # port 9 on 127.0.0.1: nothing listens there, the connection is refused at once
+    report = run_checks(lake, NOW, config("http://127.0.0.1:9/hook", webhook_attempts=2,
+                                          webhook_backoff_s=0.01))
+    (delivery,) = report.deliveries
+    assert (delivery.delivered, delivery.attempts) == (False, 2)
+    assert len(report.raised) == 1 and len(active_alerts(lake)) == 1
+
+
+def test_no_webhook_no_delivery(lake):
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    assert run_checks(lake, NOW, AlertConfig(checks=("circuit_breaker_open",))).deliveries == []
