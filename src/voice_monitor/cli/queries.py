@@ -1,7 +1,312 @@
-"""CLI commands: queries."""
+"""CLI commands: metrics historical|stages|orgs, events, artifacts, sql, catalog, orgs load."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
 
 import click
+import polars as pl
+from rich.console import Console
+from rich.table import Table
+
+from voice_monitor import queries, views
+from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option, now_option
+from voice_monitor.cli.landing import metrics
+from voice_monitor.lake import Lake
+from voice_monitor.organizations import load_organizations
+from voice_monitor.pagination import Page
+
+org_option = click.option("--org", "organization_id", default=None,
+                          help="An organization id (default: the platform).")
+start_option = click.option("--start", type=TIME, default=None,
+                            help="Range start, UTC (default: END minus 24 hours).")
+end_option = click.option("--end", type=TIME, default=None, help="Range end, UTC (default: now).")
+limit_option = click.option("--limit", type=int, default=50, show_default=True,
+                            help="Rows per page (at most 500).")
+cursor_option = click.option("--cursor", default=None,
+                             help="next_cursor printed by the previous page.")
+
+
+def _text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _records(frame: pl.DataFrame) -> list[dict]:
+    return frame.to_dicts()
+
+
+def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: str | None = None):
+    """A readable table of `frame` (or of some of its columns) on stdout."""
+    shown = frame.select(columns) if columns else frame
+    table = Table(title=title, show_lines=False)
+    for name in shown.columns:
+        table.add_column(name, overflow="fold")
+    for row in shown.iter_rows():
+        table.add_row(*(_text(v) for v in row))
+    Console(width=200).print(table)
+    if frame.is_empty():
+        click.echo("(no rows)")
+
+
+def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) -> None:
+    if as_json:
+        echo_json(_records(frame))
+    else:
+        print_table(frame, columns)
+
+
+def _emit_page(page: Page, as_json: bool, columns: list[str]) -> None:
+    if as_json:
+        echo_json({"rows": _records(page.rows), "next_cursor": page.next_cursor})
+        return
+    print_table(page.rows, columns)
+    if page.next_cursor:
+        click.echo(f"next page: --cursor {page.next_cursor}")
+
+
+def _range(start: datetime | None, end: datetime | None, now: datetime):
+    end = end or now
+    return start or end - timedelta(hours=24), end
+
+
+@metrics.command()
+@org_option
+@start_option
+@end_option
+@lake_option
+@now_option
+@json_option
+def historical(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
+    """Pipeline snapshots over a range: hourly up to 7 days, daily beyond, no gaps.
+
+    \b
+    Example:
+      voice-monitor metrics historical --start 2026-02-15T00:00:00Z --end 2026-02-16T00:00:00Z
+    """
+    start, end = _range(start, end, now)
+    frame = queries.historical_metrics(lake, start, end, organization_id)
+    _emit(frame, as_json, ["period_start", "event_count", "artifacts_received",
+                           "artifacts_completed", "artifacts_failed", "overall_failure_rate",
+                           "e2e_latency_p50_ms", "e2e_latency_p95_ms", "total_ai_cost_usd"])
+
+
+@metrics.command()
+@org_option
+@start_option
+@end_option
+@lake_option
+@now_option
+@json_option
+def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
+    """Per-stage totals over a range: started, succeeded, failed, failure rate, latency.
+
+    \b
+    Example:
+      voice-monitor metrics stages --org org-7 --start 2026-02-15T00:00:00Z --json
+    """
+    start, end = _range(start, end, now)
+    _emit(queries.stage_breakdown(lake, start, end, organization_id), as_json)
+
+
+@metrics.command()
+@start_option
+@end_option
+@lake_option
+@now_option
+@json_option
+def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
+    """Per-organization totals and rates over a range, with names, most received first.
+
+    \b
+    Example:
+      voice-monitor metrics orgs --start 2026-01-01T00:00:00Z --end 2026-02-16T00:00:00Z
+    """
+    start, end = _range(start, end, now)
+    _emit(queries.org_breakdown(lake, start, end), as_json,
+          ["organization_id", "name", "artifacts_received", "artifacts_completed",
+           "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
+           "total_ai_cost_usd", "avg_cost_per_artifact_usd"])
+
+
+@click.group()
+def events() -> None:
+    """Read the event log: recent events, one artifact's timeline."""
+
+
+@events.command()
+@click.option("--type", "event_types", multiple=True, help="Event type (repeatable).")
+@click.option("--stage", default=None, help="Pipeline stage.")
+@click.option("--org", "organization_id", default=None, help="Organization id.")
+@click.option("--artifact", "artifact_id", default=None, help="Artifact id.")
+@click.option("--start", type=TIME, default=None, help="Events at or after this UTC time.")
+@click.option("--end", type=TIME, default=None, help="Events before this UTC time.")
+@click.option("--errors-only", is_flag=True, help="Only *_failed events and events with an error.")
+@limit_option
+@cursor_option
+@lake_option
+@json_option
+def recent(event_types, stage, organization_id, artifact_id, start, end, errors_only, limit,
+           cursor, lake: Lake, as_json: bool) -> None:
+    """Recent events, newest first, one page at a time (all filters apply together).
+
+    \b
+    Example:
+      voice-monitor events recent --type transcription_failed --org org-7 --limit 20
+    """
+    page = queries.recent_events(lake, list(event_types) or None, stage, organization_id,
+                                 artifact_id, start, end, errors_only, limit, cursor)
+    _emit_page(page, as_json, ["timestamp", "event_id", "event_type", "pipeline_stage",
+                               "organization_id", "artifact_id", "error_code"])
+
+
+@events.command()
+@click.argument("artifact_id")
+@lake_option
+@json_option
+def timeline(artifact_id: str, lake: Lake, as_json: bool) -> None:
+    """Every event of one artifact, oldest first.
+
+    \b
+    Example:
+      voice-monitor events timeline art-123 --json
+    """
+    _emit(queries.artifact_timeline(lake, artifact_id), as_json,
+          ["timestamp", "event_id", "event_type", "pipeline_stage", "duration_ms",
+           "error_code", "error_message"])
+
+
+@click.group()
+def artifacts() -> None:
+    """Artifacts that failed, and artifacts still in flight."""
+
+
+@artifacts.command()
+@click.option("--since", type=TIME, default=None, help="Only failures at or after this UTC time.")
+@limit_option
+@cursor_option
+@lake_option
+@json_option
+def failed(since, limit, cursor, lake: Lake, as_json: bool) -> None:
+    """Artifacts whose latest outcome is a failure, newest first.
+
+    \b
+    Example:
+      voice-monitor artifacts failed --since 2026-02-16T00:00:00Z
+    """
+    _emit_page(queries.failed_artifacts(lake, since, limit, cursor), as_json,
+               ["artifact_id", "organization_id", "failed_at", "failed_stage", "error_code",
+                "failure_events", "retries"])
+
+
+@artifacts.command()
+@limit_option
+@cursor_option
+@lake_option
+@now_option
+@json_option
+def active(limit, cursor, lake: Lake, now, as_json: bool) -> None:
+    """Artifacts received and not finished: current stage and time in it, longest first.
+
+    \b
+    Example:
+      voice-monitor artifacts active --limit 20 --now 2026-02-16T14:30:00Z
+    """
+    _emit_page(queries.active_artifacts(lake, limit, cursor, now=now), as_json,
+               ["artifact_id", "organization_id", "current_stage", "stage_entered_at",
+                "time_in_stage_s", "last_event_type"])
+
+
+def _sql_default(value):
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+@click.command()
+@click.argument("query")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@lake_option
+def sql(query: str, as_json: bool, as_csv: bool, lake: Lake) -> None:
+    """Run a SQL query against the lake's views (events, pipeline_hourly, ...).
+
+    \b
+    Example:
+      voice-monitor sql "select event_type, count(*) from events group by all" --csv
+    """
+    if as_json and as_csv:
+        raise click.UsageError("choose one of --json and --csv")
+    con = views.lake_connection(lake)
+    try:
+        relation = con.sql(query)
+        if relation is None:
+            return
+        columns, rows = relation.columns, relation.fetchall()
+    except Exception as exc:  # duckdb's errors are not ValueError; report them as one line
+        if isinstance(exc, (ValueError, OSError)):
+            raise
+        raise ValueError(f"SQL failed: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+    if as_json:
+        echo_json([dict(zip(columns, row, strict=True)) for row in rows])
+    elif as_csv:
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(columns)
+        writer.writerows([[_sql_default(v) for v in row] for row in rows])
+        click.echo(buffer.getvalue(), nl=False)
+    else:
+        print_table(pl.DataFrame([dict(zip(columns, r, strict=True)) for r in rows],
+                                 schema=columns, orient="row") if rows else
+                    pl.DataFrame({c: [] for c in columns}))
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@lake_option
+def catalog(path: str | None, lake: Lake) -> None:
+    """Write a DuckDB database file holding the views over this lake (absolute paths).
+
+    \b
+    Example:
+      voice-monitor catalog ./voice-monitor.duckdb --lake ./data
+      duckdb ./voice-monitor.duckdb "select count(*) from events"
+    """
+    target = views.write_catalog(lake, path or lake.root / "catalog.duckdb")
+    click.echo(f"wrote {target} with views: {', '.join(views.VIEWS)}")
+
+
+@click.group(name="orgs")
+def orgs_group() -> None:
+    """The organizations dimension (names for organization ids)."""
+
+
+@orgs_group.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@lake_option
+def load(file: str, lake: Lake) -> None:
+    """Replace the organization names with a CSV file (header organization_id,name).
+
+    \b
+    Example:
+      voice-monitor orgs load organizations.csv --lake ./data
+    """
+    rows = load_organizations(lake, file)
+    click.echo(f"loaded {rows} organizations into {lake.organizations_file}")
 
 
 def register(main: click.Group) -> None:
-    """Add this module's commands to the main group."""
+    """Add this module's commands to the main group (metrics subcommands join landing's group)."""
+    for command in (events, artifacts, sql, catalog, orgs_group):
+        main.add_command(command)

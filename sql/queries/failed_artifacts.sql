@@ -1,0 +1,63 @@
+-- failed_artifacts: artifacts whose latest terminal event is artifact_failed (a later
+-- artifact_completed clears it; at the same instant, completed wins). Newest failure first,
+-- keyset on (failed_at, artifact_id). Stage and error come from the latest failure before it.
+with deduplicated as (
+    select * from events where artifact_id is not null
+),
+
+latest_terminal as (
+    select artifact_id, event_type, "timestamp"
+    from deduplicated
+    where event_type in ('artifact_completed', 'artifact_failed')
+    qualify row_number() over (
+        partition by artifact_id
+        order by "timestamp" desc, (event_type = 'artifact_completed') desc
+    ) = 1
+),
+
+failed as (
+    select artifact_id, "timestamp" as failed_at
+    from latest_terminal
+    where event_type = 'artifact_failed'
+      and ($since is null or "timestamp" >= $since)
+),
+
+details as (
+    select
+        failed.artifact_id,
+        failed.failed_at,
+        max(e.organization_id) as organization_id,
+        arg_max(e.pipeline_stage, e."timestamp")
+            filter (where suffix(e.event_type, '_failed') and e.pipeline_stage is not null)
+            as failed_stage,
+        arg_max(e.error_code, e."timestamp")
+            filter (where e.error_code is not null or e.error_message is not null) as error_code,
+        arg_max(e.error_message, e."timestamp")
+            filter (where e.error_code is not null or e.error_message is not null)
+            as error_message,
+        count(*) filter (where suffix(e.event_type, '_failed')) as failure_events,
+        count(*) filter (where e.event_type = 'retry_initiated') as retries
+    from failed
+    join deduplicated as e
+        on e.artifact_id = failed.artifact_id and e."timestamp" <= failed.failed_at
+    group by failed.artifact_id, failed.failed_at
+),
+
+after_cursor as (
+    select *
+    from details
+    where $after_ts is null
+       or failed_at < $after_ts
+       or (failed_at = $after_ts and artifact_id < $after_id)
+),
+
+final as (
+    select
+        artifact_id, organization_id, failed_at, failed_stage, error_code, error_message,
+        failure_events, retries
+    from after_cursor
+    order by failed_at desc, artifact_id desc
+    limit $limit
+)
+
+select * from final

@@ -1,0 +1,41 @@
+-- alerts: one row per alert, its current state folded from the alert store's lifecycle
+-- records (alerts/date=*/*.parquet: raised, acknowledged, resolved), as the Python
+-- `active_alerts`/`alert_history` derive it (sql/queries/alert_state.sql).
+create or replace view alerts as
+with records as (
+    select *
+    from raw_alerts
+    qualify row_number() over (partition by record_id order by record_id) = 1
+),
+
+folded as (
+    select
+        alert_id,
+        any_value(alert_type) as alert_type,
+        any_value(organization_id) as organization_id,
+        any_value(severity) as severity,
+        any_value(message) as message,
+        any_value(value) as value,
+        any_value(threshold) as threshold,
+        any_value(raised_at) as raised_at,
+        min(recorded_at) filter (where record_type = 'resolved') as resolved_at,
+        max_by(recorded_at, record_id) filter (where record_type = 'acknowledged')
+            as acknowledged_at,
+        max_by(acknowledged_by, record_id) filter (where record_type = 'acknowledged')
+            as acknowledged_by,
+        max_by(note, record_id) filter (where record_type = 'acknowledged')
+            as acknowledged_note
+    from records
+    group by alert_id
+),
+
+final as (
+    select
+        alert_id, alert_type, organization_id, severity,
+        case when resolved_at is null then 'active' else 'resolved' end as status,
+        message, value, threshold, raised_at, resolved_at,
+        acknowledged_at, acknowledged_by, acknowledged_note
+    from folded
+)
+
+select * from final

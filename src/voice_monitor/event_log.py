@@ -1,0 +1,174 @@
+"""Reading the event log: recent events, artifact timelines, failed and active artifacts.
+
+Every query de-duplicates by (event_id, hour), first landed wins (the `events` view). Pages
+are keyset-paginated (see `pagination`). Recent-event pages read hour partitions newest first,
+a few at a time, and stop as soon as the page is full, so a page does not scan the whole log.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from voice_monitor import arguments
+from voice_monitor.lake import Lake
+from voice_monitor.pagination import (
+    Page,
+    cap_limit,
+    decode_cursor,
+    encode_cursor,
+    from_micros,
+    to_micros,
+)
+from voice_monitor.sql import run_sql
+from voice_monitor.views import with_sources
+
+RETRY_TYPES = ["retry_failed", "retry_initiated", "retry_succeeded"]
+
+
+def _files(lake: Lake, hours: list[datetime]) -> list[Path]:
+    return [f for hour in hours for f in lake.event_files(hour)]
+
+
+def _all_files(lake: Lake) -> list[Path]:
+    return _files(lake, lake.event_hours())
+
+
+def recent_events(
+    lake: Lake,
+    event_types: str | list[str] | None = None,
+    stage: str | None = None,
+    organization_id: str | None = None,
+    artifact_id: str | None = None,
+    start: datetime | str | None = None,
+    end: datetime | str | None = None,
+    errors_only: bool = False,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    """Events newest first, all filters together; `limit` is capped at 500."""
+    limit = cap_limit(limit)
+    start, end = arguments.time_range(start, end)
+    filters = {
+        "event_types": arguments.event_types(event_types),
+        "stage": arguments.stage(stage),
+        "organization_id": arguments.identifier(organization_id, "organization_id"),
+        "artifact_id": arguments.identifier(artifact_id, "artifact_id"),
+        "start": start and start.isoformat(),
+        "end": end and end.isoformat(),
+        "errors_only": bool(errors_only),
+    }
+    after_ts = after_id = None
+    if cursor is not None:
+        micros, after_id = decode_cursor(cursor, "recent_events", filters)
+        after_ts = from_micros(micros)
+    hours = [h for h in reversed(lake.event_hours())
+             if (end is None or h < end)
+             and (start is None or h + timedelta(hours=1) > start)
+             and (after_ts is None or h <= after_ts)]
+    params = {**filters, "start": start, "end": end, "after_ts": after_ts, "after_id": after_id}
+    frames: list[pl.DataFrame] = []
+    found, batch = 0, 1
+    # Hours are disjoint, so rows of a newer batch all sort before rows of an older one:
+    # read 1, 2, 4, ... hours newest first until the page (plus one row to know if more exist).
+    while hours and found <= limit:
+        chunk, hours = hours[:batch], hours[batch:]
+        con = with_sources(raw_events=_files(lake, chunk))
+        frame = run_sql(con, "queries/recent_events", **params, limit=limit + 1 - found).pl()
+        frames.append(frame)
+        found += frame.height
+        batch *= 2
+    rows = pl.concat(frames) if frames else _empty_page(lake)
+    next_cursor = None
+    if rows.height > limit:
+        rows = rows.head(limit)
+        last = rows.row(limit - 1, named=True)
+        next_cursor = encode_cursor("recent_events", filters,
+                                    [to_micros(last["timestamp"]), last["event_id"]])
+    return Page(rows, next_cursor)
+
+
+def _empty_page(lake: Lake) -> pl.DataFrame:
+    con = with_sources(raw_events=None)
+    return run_sql(con, "queries/recent_events", event_types=None, stage=None,
+                   organization_id=None, artifact_id=None, start=None, end=None,
+                   errors_only=False, after_ts=None, after_id=None, limit=0).pl()
+
+
+def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None) -> pl.DataFrame:
+    artifact_id = arguments.identifier(artifact_id, "artifact_id")
+    if artifact_id is None:
+        raise ValueError("artifact_id is required; pass the id of one artifact")
+    con = with_sources(raw_events=_all_files(lake))
+    hours = run_sql(con, "queries/artifact_hours", artifact_id=artifact_id).fetchall()
+    wanted = [datetime(d.year, d.month, d.day, h, tzinfo=UTC) for d, h in hours]
+    con = with_sources(raw_events=_files(lake, sorted(wanted)))
+    return run_sql(con, "queries/artifact_events", artifact_id=artifact_id,
+                   event_types=event_types).pl()
+
+
+def artifact_timeline(lake: Lake, artifact_id: str) -> pl.DataFrame:
+    """Every event of one artifact, oldest first."""
+    return _artifact_events(lake, artifact_id, None)
+
+
+def retry_history(lake: Lake, artifact_id: str) -> pl.DataFrame:
+    """The retry_initiated / retry_succeeded / retry_failed events of one artifact, oldest first."""
+    frame = _artifact_events(lake, artifact_id, RETRY_TYPES)
+    return frame.select("timestamp", "event_id", "event_type", "pipeline_stage", "retry_attempt",
+                        "error_code", "error_message")
+
+
+def failed_artifacts(
+    lake: Lake, since: datetime | str | None = None, limit: int = 50, cursor: str | None = None
+) -> Page:
+    """Artifacts whose latest terminal event is artifact_failed, newest failure first."""
+    limit = cap_limit(limit)
+    since = arguments.utc_time(since, "since")
+    filters = {"since": since and since.isoformat()}
+    after_ts = after_id = None
+    if cursor is not None:
+        micros, after_id = decode_cursor(cursor, "failed_artifacts", filters)
+        after_ts = from_micros(micros)
+    con = with_sources(raw_events=_all_files(lake))
+    rows = run_sql(con, "queries/failed_artifacts", since=since, after_ts=after_ts,
+                   after_id=after_id, limit=limit + 1).pl()
+    return _page(rows, limit, "failed_artifacts", filters, "failed_at")
+
+
+def active_artifacts(
+    lake: Lake, limit: int = 50, cursor: str | None = None, now: datetime | str | None = None
+) -> Page:
+    """Artifacts received with no terminal event: current stage and time in it, longest first."""
+    limit = cap_limit(limit)
+    now = arguments.utc_time(now, "now") or datetime.now(UTC)
+    filters: dict = {}
+    after_ts = after_id = None
+    if cursor is not None:
+        micros, after_id = decode_cursor(cursor, "active_artifacts", filters)
+        after_ts = from_micros(micros)
+    con = with_sources(raw_events=_all_files(lake))
+    rows = run_sql(con, "queries/active_artifacts", now=now, after_ts=after_ts,
+                   after_id=after_id, limit=limit + 1).pl()
+    return _page(rows, limit, "active_artifacts", filters, "stage_entered_at")
+
+
+def _page(rows: pl.DataFrame, limit: int, query: str, filters: dict, time_column: str) -> Page:
+    if rows.height <= limit:
+        return Page(rows, None)
+    rows = rows.head(limit)
+    last = rows.row(limit - 1, named=True)
+    key = [to_micros(last[time_column]), last["artifact_id"]]
+    return Page(rows, encode_cursor(query, filters, key))
+
+
+__all__ = [
+    "Page",
+    "active_artifacts",
+    "artifact_timeline",
+    "failed_artifacts",
+    "recent_events",
+    "retry_history",
+]

@@ -1,0 +1,86 @@
+"""Keyset pagination with opaque cursors.
+
+A cursor is urlsafe base64 of JSON: a version, the query's name, a fingerprint of its filters,
+the sort key of the last row shown, and a checksum. Using it with other filters, or after it was
+edited, raises ValueError instead of returning a wrong page. The checksum is not a secret: it
+catches edits and corruption, not a determined forger (a forged cursor can only move the page).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import polars as pl
+
+CURSOR_VERSION = 1
+MAX_LIMIT = 500
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of rows and the cursor of the next page (None on the last page)."""
+
+    rows: pl.DataFrame
+    next_cursor: str | None
+
+    def __len__(self) -> int:
+        return self.rows.height
+
+
+def cap_limit(limit: int) -> int:
+    """The page size: at least 1, at most 500 (larger limits are capped, not refused)."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit {limit!r} must be a positive integer (at most {MAX_LIMIT})")
+    return min(limit, MAX_LIMIT)
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def to_micros(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def from_micros(micros: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=micros)
+
+
+def encode_cursor(query: str, filters: dict, key: list) -> str:
+    """An opaque cursor positioned after the row whose sort key is `key`."""
+    body = {"v": CURSOR_VERSION, "q": query, "f": _digest(_canonical(filters)), "k": key}
+    body["c"] = _digest(_canonical(body))
+    return base64.urlsafe_b64encode(_canonical(body).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, query: str, filters: dict) -> list:
+    """The sort key inside `cursor`, after checking it belongs to this query and these filters."""
+    shown = cursor[:60] + ("..." if len(cursor) > 60 else "") if isinstance(cursor, str) else cursor
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        body = json.loads(raw)
+        checksum = body.pop("c")
+        valid = isinstance(body, dict) and checksum == _digest(_canonical(body))
+    except (TypeError, ValueError, KeyError, AttributeError, binascii.Error):
+        valid = False
+    if not valid:
+        raise ValueError(f"bad cursor {shown!r}: it is not a cursor this tool issued or it was "
+                         "modified; pass next_cursor exactly as returned, or no cursor to start over")
+    if body.get("v") != CURSOR_VERSION:
+        raise ValueError(f"bad cursor {shown!r}: version {body.get('v')!r} is not "
+                         f"{CURSOR_VERSION}; start again without a cursor")
+    if body.get("q") != query or body.get("f") != _digest(_canonical(filters)):
+        raise ValueError(f"bad cursor {shown!r}: it was issued for a {body.get('q')} query with "
+                         "other filters; use the same filters as the first page, or no cursor")
+    return body["k"]

@@ -1,0 +1,111 @@
+"""The read API (contract §10): metrics from snapshots, and the event-log queries.
+
+Metrics read the snapshot partitions of the asked range only (hourly tables for ranges up to
+7 days, daily beyond); the SQL lives in `sql/queries/` and user input travels as parameters.
+The event-log queries live in `event_log` and are re-exported here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+
+from voice_monitor import arguments
+from voice_monitor.counters import realtime_metrics
+from voice_monitor.event_log import (
+    active_artifacts,
+    artifact_timeline,
+    failed_artifacts,
+    recent_events,
+    retry_history,
+)
+from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+from voice_monitor.pagination import MAX_LIMIT, Page
+from voice_monitor.schema import PROCESSING_STAGES
+from voice_monitor.sql import run_sql
+from voice_monitor.views import with_sources
+
+HOURLY_LIMIT = timedelta(days=7)
+_STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
+
+
+def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
+    """(period, first period start, last period start) of the periods overlapping [start, end)."""
+    start, end = arguments.time_range(start, end, required=True)
+    if period is None:
+        period = "hour" if end - start <= HOURLY_LIMIT else "day"
+    if period not in _STEP:
+        raise ValueError(f"unknown period {period!r}; expected 'hour', 'day' or None (automatic)")
+    floor = floor_hour if period == "hour" else floor_day
+    return period, floor(start), floor(end - timedelta(microseconds=1))
+
+
+def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime
+                    ) -> dict[str, list[Path] | None]:
+    """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty."""
+    table = f"{kind}_{'hourly' if period == 'hour' else 'daily'}"
+    files: list[Path] = []
+    moment = first
+    while moment <= last:
+        files.extend(parquet_files(lake.snapshot_partition(table, moment)))
+        moment += _STEP[period]
+    other = f"{kind}_{'daily' if period == 'hour' else 'hourly'}"
+    return {f"raw_{table}": files, f"raw_{other}": None}
+
+
+def historical_metrics(
+    lake: Lake,
+    start: datetime | str,
+    end: datetime | str,
+    organization_id: str | None = None,
+    period: str | None = None,
+) -> pl.DataFrame:
+    """Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps."""
+    organization_id = arguments.identifier(organization_id, "organization_id")
+    period, first, last = _periods(start, end, period)
+    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last))
+    return run_sql(con, "queries/historical_metrics", period=period, first=first, last=last,
+                   step=_STEP[period], organization_id=organization_id).pl()
+
+
+def stage_breakdown(
+    lake: Lake,
+    start: datetime | str,
+    end: datetime | str,
+    organization_id: str | None = None,
+    period: str | None = None,
+) -> pl.DataFrame:
+    """Per processing stage, totals over [start, end): counts, failure rate, latency."""
+    organization_id = arguments.identifier(organization_id, "organization_id")
+    period, first, last = _periods(start, end, period)
+    con = with_sources(**_snapshot_files(lake, "stage", period, first, last))
+    return run_sql(con, "queries/stage_breakdown", period=period, first=first, last=last,
+                   organization_id=organization_id, stages=list(PROCESSING_STAGES)).pl()
+
+
+def org_breakdown(
+    lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
+) -> pl.DataFrame:
+    """Per organization, totals and rates over [start, end) with names, most received first."""
+    period, first, last = _periods(start, end, period)
+    names = [lake.organizations_file] if lake.organizations_file.is_file() else None
+    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last),
+                       raw_organizations=names)
+    return run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
+
+
+__all__ = [
+    "MAX_LIMIT",
+    "Page",
+    "active_artifacts",
+    "artifact_timeline",
+    "failed_artifacts",
+    "historical_metrics",
+    "org_breakdown",
+    "realtime_metrics",
+    "recent_events",
+    "retry_history",
+    "stage_breakdown",
+]

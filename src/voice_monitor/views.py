@@ -1,0 +1,198 @@
+"""SQL views over the lake: the one place that writes SQL text around lake paths.
+
+Each table has a `raw_<table>` view generated here over its Parquet files (Hive keys typed,
+paths quoted), or over an empty typed relation when no file exists yet. The user-facing views
+(`events`, `pipeline_hourly`, ...) are the files in `sql/views/`, written over the raw views, so
+the query API, `voice-monitor sql` and a catalog file all share the same definitions.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+
+from voice_monitor.alerts import RECORD_SCHEMA
+from voice_monitor.lake import Lake, connect, new_file_stem
+from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
+from voice_monitor.sql import load_sql
+
+VIEWS = (
+    "events",
+    "quarantine",
+    "pipeline_hourly",
+    "pipeline_daily",
+    "stage_hourly",
+    "stage_daily",
+    "alerts",
+    "organizations",
+)
+
+_PERIOD = [("period_type", "VARCHAR"), ("period_start", "TIMESTAMPTZ"),
+           ("period_end", "TIMESTAMPTZ"), ("organization_id", "VARCHAR")]
+# Contract §6 columns: what a snapshot view shows, and the typed empty relation before rollups ran.
+PIPELINE_COLUMNS = _PERIOD + [
+    ("event_count", "BIGINT"), ("artifacts_received", "BIGINT"),
+    ("artifacts_completed", "BIGINT"), ("artifacts_failed", "BIGINT"),
+    ("overall_failure_rate", "DOUBLE"), ("e2e_latency_count", "BIGINT"),
+    ("e2e_latency_avg_ms", "DOUBLE"), ("e2e_latency_p50_ms", "DOUBLE"),
+    ("e2e_latency_p95_ms", "DOUBLE"), ("e2e_latency_p99_ms", "DOUBLE"),
+    ("avg_transcript_confidence", "DOUBLE"), ("avg_claim_confidence", "DOUBLE"),
+    ("claims_extracted_total", "BIGINT"), ("entities_resolved_total", "BIGINT"),
+    ("auto_resolution_rate", "DOUBLE"), ("disambiguation_rate", "DOUBLE"),
+    ("drafts_generated_total", "BIGINT"), ("drafts_confirmed", "BIGINT"),
+    ("drafts_rejected", "BIGINT"), ("retries_initiated", "BIGINT"),
+    ("retries_succeeded", "BIGINT"), ("retries_failed", "BIGINT"),
+    ("total_ai_cost_usd", "DOUBLE"), ("avg_cost_per_artifact_usd", "DOUBLE"),
+    ("computed_at", "TIMESTAMPTZ"),
+]
+STAGE_COLUMNS = _PERIOD + [
+    ("pipeline_stage", "VARCHAR"), ("started", "BIGINT"), ("succeeded", "BIGINT"),
+    ("failed", "BIGINT"), ("failure_rate", "DOUBLE"), ("latency_count", "BIGINT"),
+    ("latency_avg_ms", "DOUBLE"), ("latency_p50_ms", "DOUBLE"), ("latency_p95_ms", "DOUBLE"),
+    ("latency_p99_ms", "DOUBLE"), ("computed_at", "TIMESTAMPTZ"),
+]
+# The rollups' sufficient statistics (sums, counts, latency sketch) that range queries merge.
+PIPELINE_EXTRA = [
+    ("e2e_latency_sum_ms", "DOUBLE"), ("e2e_latency_min_ms", "DOUBLE"),
+    ("e2e_latency_max_ms", "DOUBLE"), ("e2e_sketch_keys", "INTEGER[]"),
+    ("e2e_sketch_counts", "BIGINT[]"), ("transcript_confidence_sum", "DOUBLE"),
+    ("transcript_confidence_count", "BIGINT"), ("claim_confidence_weighted_sum", "DOUBLE"),
+    ("auto_resolved_total", "BIGINT"), ("disambiguation_total", "BIGINT"),
+]
+STAGE_EXTRA = [
+    ("latency_sum_ms", "DOUBLE"), ("latency_min_ms", "DOUBLE"), ("latency_max_ms", "DOUBLE"),
+    ("latency_sketch_keys", "INTEGER[]"), ("latency_sketch_counts", "BIGINT[]"),
+]
+EVENT_COLUMNS = [(f.name, duckdb_type(f.name)) for f in EVENT_SCHEMA]
+QUARANTINE_COLUMNS = [(f.name, "TIMESTAMPTZ" if f.name == "received_at" else "VARCHAR")
+                      for f in QUARANTINE_SCHEMA]
+ORGANIZATION_COLUMNS = [("organization_id", "VARCHAR"), ("name", "VARCHAR")]
+# The alert store's lifecycle records (alerts.RECORD_SCHEMA), for the empty relation.
+ALERT_COLUMNS = [(f.name, "TIMESTAMPTZ" if pa.types.is_timestamp(f.type) else
+                  "DOUBLE" if pa.types.is_floating(f.type) else "VARCHAR")
+                 for f in RECORD_SCHEMA]
+
+_HOUR_KEYS = [("date", "DATE"), ("hour", "INTEGER")]
+_DATE_KEYS = [("date", "DATE")]
+_FILE_COLS = [("filename", "VARCHAR"), ("file_row_number", "BIGINT")]
+
+# raw view -> (folder under the lake root, glob below it, Hive keys, columns of the empty relation,
+#              whether file name and row number are exposed: the de-dup order of events)
+SOURCES: dict[str, tuple[str, str, list, list, bool]] = {
+    "raw_events": ("events", "*/*/*.parquet", _HOUR_KEYS, EVENT_COLUMNS, True),
+    "raw_quarantine": ("quarantine", "*/*.parquet", _DATE_KEYS, QUARANTINE_COLUMNS, False),
+    "raw_pipeline_hourly": ("snapshots/pipeline_hourly", "*/*/*.parquet", _HOUR_KEYS,
+                            PIPELINE_COLUMNS + PIPELINE_EXTRA, False),
+    "raw_stage_hourly": ("snapshots/stage_hourly", "*/*/*.parquet", _HOUR_KEYS,
+                         STAGE_COLUMNS + STAGE_EXTRA, False),
+    "raw_pipeline_daily": ("snapshots/pipeline_daily", "*/*.parquet", _DATE_KEYS,
+                           PIPELINE_COLUMNS + PIPELINE_EXTRA, False),
+    "raw_stage_daily": ("snapshots/stage_daily", "*/*.parquet", _DATE_KEYS,
+                        STAGE_COLUMNS + STAGE_EXTRA, False),
+    "raw_alerts": ("alerts", "*/*.parquet", _DATE_KEYS, ALERT_COLUMNS, False),
+    "raw_organizations": ("dimensions", "organizations.parquet", [], ORGANIZATION_COLUMNS, False),
+}
+
+
+def quote_ident(name: str) -> str:
+    """A SQL identifier, double-quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal, single-quoted."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _empty_relation(columns: list[tuple[str, str]]) -> str:
+    cols = ", ".join(f"cast(null as {kind}) as {quote_ident(name)}" for name, kind in columns)
+    return f"select {cols} where false"
+
+
+def source_sql(raw: str, paths: str | list[str] | None) -> str:
+    """The table expression of a raw view over a glob or a list of files (None/[] = empty)."""
+    _, _, keys, columns, file_cols = SOURCES[raw]
+    if not paths:
+        return _empty_relation(columns + keys + (_FILE_COLS if file_cols else []))
+    listed = quote_literal(paths) if isinstance(paths, str) else (
+        "[" + ", ".join(quote_literal(p) for p in paths) + "]")
+    options = ["union_by_name = true"]
+    if keys:
+        types = ", ".join(f"{quote_literal(k)}: {t}" for k, t in keys)
+        options.append(f"hive_partitioning = true, hive_types = {{{types}}}")
+    else:
+        options.append("hive_partitioning = false")
+    if file_cols:
+        options.append("filename = true, file_row_number = true")
+    return f"select * from read_parquet({listed}, {', '.join(options)})"
+
+
+def define_raw(con: duckdb.DuckDBPyConnection, raw: str, paths: str | list[str] | None) -> None:
+    """(Re)define one raw view over `paths`."""
+    con.execute(f"create or replace view {quote_ident(raw)} as {source_sql(raw, paths)}")
+
+
+def lake_glob(lake: Lake, raw: str) -> str | None:
+    """The absolute glob of a raw view's files, or None when nothing matches yet."""
+    folder, pattern, *_ = SOURCES[raw]
+    base = (lake.root / folder).resolve()
+    if not any(base.glob(pattern)):
+        return None
+    return str(base / pattern)
+
+
+def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:
+    """Create every view on `con`: raw views over the whole lake (or empty), then sql/views/."""
+    for raw in SOURCES:
+        define_raw(con, raw, lake_glob(lake, raw) if lake is not None else None)
+    for view in VIEWS:
+        con.execute(load_sql(f"views/{view}"))
+
+
+_local = threading.local()
+
+
+def connection() -> duckdb.DuckDBPyConnection:
+    """This thread's query connection (views defined, empty sources); opening one costs ~20 ms."""
+    con = getattr(_local, "con", None)
+    if con is None:
+        con = connect()
+        con.execute("SET parquet_metadata_cache = true")
+        define_views(con)
+        con.execute(load_sql("staging/sketch"))  # the rollups' sketch macros, to merge ranges
+        _local.con = con
+    return con
+
+
+def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnection:
+    """The thread's connection with the named raw views over these files (e.g. raw_events=[...])."""
+    con = connection()
+    for raw, files in paths.items():
+        listed = [str(p) for p in files] if files else None
+        define_raw(con, raw, listed)
+    return con
+
+
+def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
+    """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog)."""
+    con = connect(database)
+    define_views(con, lake)
+    return con
+
+
+def write_catalog(lake: Lake, path: str | Path) -> Path:
+    """Write a DuckDB database file holding the views over this lake's absolute paths."""
+    target = Path(path).resolve()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    # built beside the target, then renamed over it: a reader never opens a half-written file
+    tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
+    con = lake_connection(lake, str(tmp))
+    con.execute("checkpoint")
+    con.close()
+    os.replace(tmp, target)
+    return target

@@ -1,0 +1,229 @@
+"""Golden tests of the event-log queries on a small hand-built lake (values worked out by hand)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.pagination import Page
+from voice_monitor.queries import (
+    active_artifacts,
+    artifact_timeline,
+    failed_artifacts,
+    recent_events,
+    retry_history,
+)
+
+EVIL = "o'; drop view events; --"
+
+
+def at(hh: int, mm: int) -> datetime:
+    return datetime(2026, 2, 16, hh, mm, tzinfo=UTC)
+
+
+def ev(event_id, event_type, when, artifact, org, **fields):
+    return event(event_type, when, event_id=event_id, artifact_id=artifact, organization_id=org,
+                 **fields)
+
+
+BASE = [
+    # a1 (org-1): received, transcription fails, one retry fails, artifact fails
+    ev("e01", "artifact_received", at(12, 5), "a1", "org-1"),
+    ev("e02", "transcription_started", at(12, 6), "a1", "org-1"),
+    ev("e03", "transcription_failed", at(12, 10), "a1", "org-1", error_code="ASR_TIMEOUT"),
+    ev("e04", "retry_initiated", at(12, 11), "a1", "org-1", pipeline_stage="transcription",
+       metadata={"retry_attempt": 1}),
+    ev("e05", "retry_failed", at(12, 20), "a1", "org-1", pipeline_stage="transcription",
+       metadata={"retry_attempt": 1}),
+    ev("e06", "artifact_failed", at(12, 21), "a1", "org-1"),
+    # a2 (org-2): still in flight, in claims extraction since 13:06
+    ev("e07", "artifact_received", at(13, 0), "a2", "org-2"),
+    ev("e08", "transcription_started", at(13, 1), "a2", "org-2"),
+    ev("e09", "transcription_completed", at(13, 5), "a2", "org-2"),
+    ev("e10", "claims_extraction_started", at(13, 6), "a2", "org-2"),
+    # a3 (an organization id full of SQL): failed, then completed later -> not failed
+    ev("e11", "artifact_received", at(13, 10), "a3", EVIL),
+    ev("e12", "artifact_failed", at(13, 20), "a3", EVIL),
+    ev("e13", "artifact_completed", at(13, 40), "a3", EVIL),
+    # a4 (org-1): done; a5 (org-1): failed at 14:05
+    ev("e14", "artifact_received", at(14, 0), "a4", "org-1"),
+    ev("e15", "artifact_completed", at(14, 10), "a4", "org-1"),
+    ev("e16", "artifact_received", at(14, 1), "a5", "org-1"),
+    ev("e17", "artifact_failed", at(14, 5), "a5", "org-1"),
+]
+# Later copies of e07 and e09 (same event_id, same hour) that differ: the first landed wins,
+# so these must never show.
+COPIES = [
+    ev("e07", "artifact_failed", at(13, 2), "a2", "org-2"),
+    ev("e09", "transcription_completed", at(13, 5), "a2", "org-9"),
+]
+NEWEST_FIRST = ["e15", "e17", "e16", "e14", "e13", "e12", "e11", "e10", "e09", "e08", "e07",
+                "e06", "e05", "e04", "e03", "e02", "e01"]
+
+
+def build(lake):
+    land_records(lake, BASE, now=NOW)
+    land_records(lake, COPIES, now=NOW)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def events_lake(tmp_path_factory):
+    """Shared by the read-only tests (landing is the slow part)."""
+    return build(Lake(tmp_path_factory.mktemp("events") / "lake"))
+
+
+def ids(page_or_frame) -> list[str]:
+    frame = page_or_frame.rows if isinstance(page_or_frame, Page) else page_or_frame
+    return frame["event_id"].to_list()
+
+
+def test_recent_events_newest_first_once_each(events_lake):
+    page = recent_events(events_lake)
+    assert ids(page) == NEWEST_FIRST
+    assert page.next_cursor is None
+    # e07's first copy was artifact_received; the later artifact_failed copy is ignored
+    row = page.rows.filter(page.rows["event_id"] == "e07").row(0, named=True)
+    assert row["event_type"] == "artifact_received"
+
+
+def test_recent_events_filters_apply_together(events_lake):
+    # org-1 and errors only: the failure-type events of a1 and a5 (e03 also has an error code)
+    assert ids(recent_events(events_lake, organization_id="org-1", errors_only=True)) == [
+        "e17", "e06", "e05", "e03"]
+    # ... and only two types, from 12:15 on: e05 (12:20) and e17; e03 (12:10) is too early
+    page = recent_events(events_lake, ["transcription_failed", "retry_failed", "artifact_failed"],
+                         organization_id="org-1", errors_only=True, start=at(12, 15),
+                         end=at(14, 0))
+    assert ids(page) == ["e06", "e05"]
+    assert ids(recent_events(events_lake, stage="transcription", artifact_id="a2")) == [
+        "e09", "e08"]
+    # the copy of e09 tagged org-9 landed second, so no event belongs to org-9
+    assert ids(recent_events(events_lake, organization_id="org-9")) == []
+
+
+def test_filter_values_with_quotes_and_sql_are_data(events_lake):
+    assert ids(recent_events(events_lake, organization_id=EVIL)) == ["e13", "e12", "e11"]
+    assert ids(recent_events(events_lake, artifact_id="a1' or '1'='1")) == []
+    assert len(recent_events(events_lake)) == 17  # the events view is still there
+
+
+def test_pagination_walks_everything_once_while_events_land(lake):
+    events_lake = build(lake)
+    seen: list[str] = []
+    page = recent_events(events_lake, limit=4)
+    seen += ids(page)
+    # a newer event (above the first page) and a late one at 12:30 (below the cursor) land
+    land_records(events_lake, [ev("new", "artifact_received", at(14, 20), "a9", "org-1"),
+                               ev("late", "artifact_received", at(12, 30), "a8", "org-1")],
+                 now=NOW)
+    while page.next_cursor:
+        page = recent_events(events_lake, limit=4, cursor=page.next_cursor)
+        seen += ids(page)
+    expected = NEWEST_FIRST[:11] + ["late"] + NEWEST_FIRST[11:]
+    assert seen == expected  # no repeats, no gaps, the newer event is not in this walk
+
+
+def test_cursor_tampering_and_mismatch_are_clear_errors(events_lake):
+    cursor = recent_events(events_lake, limit=2).next_cursor
+    middle = len(cursor) // 2
+    tampered = cursor[:middle] + ("A" if cursor[middle] != "A" else "B") + cursor[middle + 1:]
+    with pytest.raises(ValueError, match="bad cursor .*modified"):
+        recent_events(events_lake, limit=2, cursor=tampered)
+    with pytest.raises(ValueError, match="bad cursor"):
+        recent_events(events_lake, limit=2, cursor="not-a-cursor!")
+    with pytest.raises(ValueError, match="other filters"):
+        recent_events(events_lake, limit=2, organization_id="org-1", cursor=cursor)
+    with pytest.raises(ValueError, match="other filters"):
+        failed_artifacts(events_lake, cursor=cursor)
+
+
+def test_limit_is_capped_at_500(lake):
+    records = [event("artifact_received", at(13, i % 60), event_id=f"bulk-{i:04d}")
+               for i in range(620)]
+    land_records(lake, records, now=NOW)
+    page = recent_events(lake, limit=10_000)
+    assert len(page) == 500 and page.next_cursor is not None
+    rest = recent_events(lake, limit=10_000, cursor=page.next_cursor)
+    assert len(rest) == 120 and rest.next_cursor is None
+    assert set(ids(page)) | set(ids(rest)) == {f"bulk-{i:04d}" for i in range(620)}
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"event_types": ["artifact_received", "nope"]}, "unknown event type 'nope'"),
+    ({"stage": "cooking"}, "unknown pipeline stage 'cooking'"),
+    ({"organization_id": ""}, "organization_id '' is not a valid id"),
+    ({"organization_id": "x" * 300}, "is not a valid id"),
+    ({"start": at(14, 0), "end": at(13, 0)}, "bad time range"),
+    ({"start": datetime(2026, 2, 16, 13)}, "has no timezone"),
+    ({"end": "yesterday"}, "'yesterday' is not an ISO-8601 time"),
+    ({"limit": 0}, "limit 0 must be a positive integer"),
+])
+def test_bad_input_names_the_value(events_lake, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        recent_events(events_lake, **kwargs)
+
+
+def test_artifact_timeline_and_retry_history(events_lake):
+    assert ids(artifact_timeline(events_lake, "a1")) == ["e01", "e02", "e03", "e04", "e05", "e06"]
+    # e07's later copy (artifact_failed) is not part of a2's story
+    timeline = artifact_timeline(events_lake, "a2")
+    assert timeline["event_type"].to_list() == [
+        "artifact_received", "transcription_started", "transcription_completed",
+        "claims_extraction_started"]
+    assert artifact_timeline(events_lake, "missing").is_empty()
+    retries = retry_history(events_lake, "a1")
+    assert retries["event_type"].to_list() == ["retry_initiated", "retry_failed"]
+    assert retries["retry_attempt"].to_list() == [1, 1]
+    with pytest.raises(ValueError, match="artifact_id"):
+        artifact_timeline(events_lake, "")
+
+
+def test_failed_artifacts_latest_outcome_failed(events_lake):
+    page = failed_artifacts(events_lake)
+    # a5 failed at 14:05, a1 at 12:21; a3 failed at 13:20 but completed at 13:40
+    assert page.rows["artifact_id"].to_list() == ["a5", "a1"]
+    a1 = page.rows.row(1, named=True)
+    assert (a1["failed_stage"], a1["error_code"], a1["failure_events"], a1["retries"]) == (
+        "transcription", "ASR_TIMEOUT", 3, 1)  # transcription_failed, retry_failed, artifact_failed
+    assert failed_artifacts(events_lake, since=at(13, 0)).rows["artifact_id"].to_list() == ["a5"]
+    first = failed_artifacts(events_lake, limit=1)
+    assert first.rows["artifact_id"].to_list() == ["a5"]
+    second = failed_artifacts(events_lake, limit=1, cursor=first.next_cursor)
+    assert second.rows["artifact_id"].to_list() == ["a1"] and second.next_cursor is None
+
+
+def test_active_artifacts_current_stage_and_time_in_stage(events_lake):
+    page = active_artifacts(events_lake, now=NOW)
+    # only a2 has no terminal event; its latest staged event is claims_extraction_started 13:06
+    assert page.rows["artifact_id"].to_list() == ["a2"]
+    a2 = page.rows.row(0, named=True)
+    assert a2["current_stage"] == "claims_extraction"
+    assert a2["stage_entered_at"] == at(13, 6)
+    assert a2["time_in_stage_s"] == 84 * 60  # 13:06 -> 14:30
+
+
+def test_active_artifacts_paginates(lake):
+    records = []
+    for i in range(5):  # five open artifacts received at 13:00, 13:01, ... 13:04
+        records.append(ev(f"r{i}", "artifact_received", at(13, i), f"open-{i}", "org-1"))
+    land_records(lake, records, now=NOW)
+    seen = []
+    page = active_artifacts(lake, limit=2, now=NOW)
+    seen += page.rows["artifact_id"].to_list()
+    while page.next_cursor:
+        page = active_artifacts(lake, limit=2, now=NOW, cursor=page.next_cursor)
+        seen += page.rows["artifact_id"].to_list()
+    assert seen == [f"open-{i}" for i in range(5)]  # longest in stage first
+
+
+def test_empty_lake_gives_empty_results(lake):
+    assert recent_events(lake).rows.is_empty()
+    assert "event_type" in recent_events(lake).rows.columns
+    assert artifact_timeline(lake, "a1").is_empty()
+    assert failed_artifacts(lake).rows.is_empty()
+    assert active_artifacts(lake, now=NOW).rows.is_empty()
