@@ -1,7 +1,218 @@
-"""CLI commands: rollups."""
+"""CLI commands: rollup hourly|daily, backfill, retention."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
 
 import click
+
+from voice_monitor.cli.common import (
+    TIME,
+    VoiceMonitorError,
+    echo_json,
+    json_option,
+    lake_option,
+    now_option,
+    parse_time,
+)
+from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
+
+
+class HourParam(click.ParamType):
+    name = "HOUR"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        moment = parse_time(value, "hour")
+        if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
+            self.fail(f"{value!r} is not the start of an hour; use e.g. 2026-02-15T14", param, ctx)
+        return moment
+
+
+class DayStartParam(click.ParamType):
+    name = "DAY"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, datetime):
+            return value
+        try:
+            day = date.fromisoformat(value)
+        except ValueError:
+            self.fail(f"{value!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15", param, ctx)
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def _stamp(moment: datetime, daily: bool = False) -> str:
+    moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%d}" if daily else f"{moment:%Y-%m-%dT%H:%M}Z"
+
+
+def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
+    """A rollup report as JSON-ready facts, with the snapshot partitions it wrote."""
+    partitions = [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
+                  for p in report.periods for t in tables]
+    return {
+        "periods": list(report.periods),
+        "rows": dict(report.rows),
+        "partitions": partitions,
+        "refused": [{"period": p, "message": m} for p, m in report.refused],
+    }
+
+
+def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
+    if as_json:
+        echo_json(facts)
+        return
+    periods = facts["periods"]
+    if periods:
+        stamps = ", ".join(_stamp(p, daily) for p in periods)
+        click.echo(f"built {len(periods)} {unit}(s): {stamps}")
+        for table, rows in facts["rows"].items():
+            click.echo(f"  {table:16} {rows} rows")
+    else:
+        click.echo(f"nothing to build: no {unit} needed a rollup")
+    for refusal in facts["refused"]:
+        click.echo(f"refused {_stamp(refusal['period'], daily)}: {refusal['message']}")
+
+
+def _refused(exc: Exception, what: str) -> VoiceMonitorError:
+    message = " ".join(str(exc).split())  # one line on stderr
+    if "--force" not in message:
+        message = f"refused {what}: {message}; pass --force to rebuild it from the lake as it is now"
+    return VoiceMonitorError(message)
+
+
+@click.group()
+def rollup() -> None:
+    """Build hourly or daily snapshot tables from the lake."""
+
+
+@rollup.command()
+@click.option("--hour", type=HourParam(), default=None,
+              help="Build this UTC hour only, e.g. 2026-02-15T14.")
+@click.option("--force", is_flag=True,
+              help="Rebuild even a period whose source retention has dropped.")
+@lake_option
+@now_option
+@json_option
+def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, as_json: bool) -> None:
+    """Build hourly snapshots: the previous complete hour and every retained hour that changed.
+
+    With --hour, that hour only. An hour whose events retention dropped is refused unless --force.
+
+    \b
+    Example:
+      voice-monitor rollup hourly --now 2026-02-16T14:30:00Z
+      voice-monitor rollup hourly --hour 2026-02-15T14 --force
+    """
+    from voice_monitor import rollups
+
+    try:
+        report = rollups.run_hourly(lake, now, hour=hour, force=force)
+    except rollups.RefusedError as exc:
+        raise _refused(exc, f"hour {_stamp(hour)}" if hour else "the hourly rollup") from exc
+    _show(report_dict(lake, report, HOURLY_TABLES), as_json, "hour", daily=False)
+
+
+@rollup.command()
+@click.option("--day", type=DayStartParam(), default=None, help="Build this UTC day only, e.g. 2026-02-15.")
+@click.option("--force", is_flag=True,
+              help="Rebuild even a day whose hourly rows retention has dropped.")
+@lake_option
+@now_option
+@json_option
+def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json: bool) -> None:
+    """Build daily snapshots from hourly rows: yesterday and every retained day that changed.
+
+    With --day, that day only. A refused day is rebuilt only with --force.
+
+    \b
+    Example:
+      voice-monitor rollup daily --now 2026-02-16T01:30:00Z
+      voice-monitor rollup daily --day 2026-02-15
+    """
+    from voice_monitor import rollups
+
+    try:
+        report = rollups.run_daily(lake, now, day=day, force=force)
+    except rollups.RefusedError as exc:
+        raise _refused(exc, f"day {_stamp(day, daily=True)}" if day else "the daily rollup") from exc
+    _show(report_dict(lake, report, DAILY_TABLES), as_json, "day", daily=True)
+
+
+@click.command()
+@click.option("--start", type=TIME, required=True, help="First hour to rebuild (UTC).")
+@click.option("--end", type=TIME, required=True, help="End of the range (UTC).")
+@click.option("--force", is_flag=True, help="Also rebuild periods whose source retention dropped.")
+@lake_option
+@now_option
+@json_option
+def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datetime,
+             as_json: bool) -> None:
+    """Rebuild hourly then daily snapshots over a range, in order, with progress.
+
+    \b
+    Example:
+      voice-monitor backfill --start 2026-02-10T00:00Z --end 2026-02-16T00:00Z
+    """
+    from voice_monitor import rollups
+
+    if end <= start:
+        raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
+    report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json)
+    facts = {
+        "periods": list(report.periods),
+        "rows": dict(report.rows),
+        "refused": [{"period": p, "message": m} for p, m in report.refused],
+    }
+    if as_json:
+        echo_json(facts)
+        return
+    click.echo(f"built {len(facts['periods'])} period(s) from {_stamp(start)} to {_stamp(end)}")
+    for table, rows in facts["rows"].items():
+        click.echo(f"  {table:16} {rows} rows")
+    for refusal in facts["refused"]:
+        click.echo(f"refused {_stamp(refusal['period'])}: {refusal['message']}")
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="List what would be deleted; delete nothing.")
+@click.option("--only", type=click.Choice(["events", "snapshots"]), default=None,
+              help="Event retention or snapshot retention only (quarantine, alerts and counter "
+                   "state go with either).")
+@lake_option
+@now_option
+@json_option
+def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
+    """Drop expired partitions: events after 48 h, hourly snapshots after 7 d, daily after 90 d.
+
+    Quarantine after 30 d, alerts after 90 d, counter state after 2 h. Whole partitions only,
+    catching up on everything expired.
+
+    \b
+    Example:
+      voice-monitor retention --dry-run --now 2026-02-16T05:00:00Z
+      voice-monitor retention --only events
+    """
+    from voice_monitor.retention import run_retention
+
+    report = run_retention(lake, now, dry_run=dry_run, only=only)
+    if as_json:
+        echo_json(report.as_dict())
+        return
+    verb = "would delete" if dry_run else "deleted"
+    click.echo(f"{verb} {len(report.deleted)} partition(s)")
+    for kind, count in report.counts().items():
+        click.echo(f"  {kind:26} {count}")
+    for path in report.deleted:
+        click.echo(f"  {path}")
+    if not dry_run:
+        click.echo(f"pruned {report.counter_rows} counter row(s), {report.tmp_files} temp file(s)")
 
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group."""
+    main.add_command(rollup)
+    main.add_command(backfill)
+    main.add_command(retention)

@@ -1,0 +1,87 @@
+"""Wiring shared by the flows in this folder (not a flow): the lake, the run's `now`, retries.
+
+Flow files import it as a sibling module (`from _shared import ...`): `python flows/x.py`,
+Prefect's entrypoint loader and the tests all put this folder on `sys.path`.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from prefect.runtime import flow_run
+
+from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+
+# Transient I/O (a busy disk, a file vanishing under a concurrent rename) is retried a bounded
+# number of times; every other error fails the task, and with it the flow run, at once.
+IO_RETRIES = 2
+IO_RETRY_DELAY_SECONDS = 2
+
+
+def retry_on_io(task, task_run, state) -> bool:
+    """Prefect retry condition: retry only when the task raised an OSError."""
+    return isinstance(state.data, OSError)
+
+
+def lake_root() -> str:
+    """The lake root: $VOICE_MONITOR_LAKE, else ./data (relative to the working directory)."""
+    return os.environ.get(LAKE_ENV, DEFAULT_LAKE)
+
+
+def run_now(now: datetime | str | None) -> datetime:
+    """`now` as given (naive = UTC), else the flow run's scheduled start time, in UTC."""
+    if now is None:
+        # a run that starts late still processes the period it was scheduled for
+        scheduled = flow_run.scheduled_start_time
+        return datetime.fromisoformat(scheduled.isoformat()).astimezone(UTC)
+    if isinstance(now, str):
+        text = now.strip()
+        now = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
+    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+
+
+def rollup_facts(lake: Lake, report, tables: tuple[str, ...]) -> dict:
+    """Small JSON-ready facts of a rollup report: periods, partitions written, rows, refusals."""
+    return {
+        "periods": [p.isoformat() for p in report.periods],
+        "partitions": [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
+                       for p in report.periods for t in tables],
+        "rows": dict(report.rows),
+        "refused": [f"{p.isoformat()}: {m}" for p, m in report.refused],
+    }
+
+
+def log_rollup(logger, facts: dict, unit: str) -> None:
+    """Log what a rollup wrote (and refused) in a few lines."""
+    if facts["periods"]:
+        logger.info("built %d %s(s): %s", len(facts["periods"]), unit, ", ".join(facts["periods"]))
+    else:
+        logger.info("no %s needed a rollup", unit)
+    for table, rows in facts["rows"].items():
+        logger.info("wrote %d rows to %s", rows, table)
+    for partition in facts["partitions"]:
+        logger.info("replaced partition %s", partition)
+    for refusal in facts["refused"]:
+        logger.warning("refused %s", refusal)
+
+
+def retention_facts(report) -> dict:
+    """Small JSON-ready facts of a retention report."""
+    return {
+        "dry_run": report.dry_run,
+        "cutoffs": {kind: moment.isoformat() for kind, moment in report.cutoffs.items()},
+        "deleted": len(report.deleted),
+        "counts": report.counts(),
+        "counter_rows": report.counter_rows,
+        "tmp_files": report.tmp_files,
+    }
+
+
+def log_retention(logger, report) -> None:
+    """Log every partition a retention run dropped (or would drop) and the totals."""
+    verb = "would drop" if report.dry_run else "dropped"
+    for path in report.deleted:
+        logger.info("%s partition %s", verb, path)
+    logger.info("%s %d partition(s) %s; pruned %d counter row(s), %d temp file(s)", verb,
+                len(report.deleted), report.counts(), report.counter_rows, report.tmp_files)

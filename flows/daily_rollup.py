@@ -1,0 +1,47 @@
+"""Prefect flow `daily-rollup` (deployment daily-rollup, cron `30 1 * * *` UTC).
+
+Run once locally: `python flows/daily_rollup.py [NOW]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+from _shared import (
+    IO_RETRIES,
+    IO_RETRY_DELAY_SECONDS,
+    lake_root,
+    log_rollup,
+    retry_on_io,
+    rollup_facts,
+    run_now,
+)
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from voice_monitor import rollups
+from voice_monitor.lake import DAILY_TABLES, Lake
+
+
+@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def build_daily_snapshots(root: str, now: datetime) -> dict:
+    """Build yesterday and every retained day whose hourly rows changed since its build."""
+    lake = Lake(root)
+    facts = rollup_facts(lake, rollups.run_daily(lake, now), DAILY_TABLES)
+    log_rollup(get_run_logger(), facts, "day")
+    return facts
+
+
+@flow(name="daily-rollup")
+def daily_rollup(now: datetime | None = None) -> dict:
+    """Build daily snapshots (pipeline_daily, stage_daily) from hourly rows for the day before
+    `now` and every retained day whose hourly rows changed; `now` defaults to the scheduled start."""
+    moment = run_now(now)
+    get_run_logger().info("daily rollup of lake %s at now=%s", lake_root(), moment.isoformat())
+    return build_daily_snapshots(lake_root(), moment)
+
+
+if __name__ == "__main__":
+    daily_rollup(sys.argv[1] if len(sys.argv) > 1 else None)

@@ -1,0 +1,47 @@
+"""Prefect flow `hourly-rollup` (deployment hourly-rollup, cron `30 * * * *` UTC).
+
+Run once locally: `python flows/hourly_rollup.py [NOW]`.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+
+from _shared import (
+    IO_RETRIES,
+    IO_RETRY_DELAY_SECONDS,
+    lake_root,
+    log_rollup,
+    retry_on_io,
+    rollup_facts,
+    run_now,
+)
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+
+from voice_monitor import rollups
+from voice_monitor.lake import HOURLY_TABLES, Lake
+
+
+@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def build_hourly_snapshots(root: str, now: datetime) -> dict:
+    """Build the previous complete hour and every retained hour that changed since its build."""
+    lake = Lake(root)
+    facts = rollup_facts(lake, rollups.run_hourly(lake, now), HOURLY_TABLES)
+    log_rollup(get_run_logger(), facts, "hour")
+    return facts
+
+
+@flow(name="hourly-rollup")
+def hourly_rollup(now: datetime | None = None) -> dict:
+    """Build hourly snapshots (pipeline_hourly, stage_hourly) for the hour before `now` and for
+    every retained hour that received late events; `now` defaults to the scheduled start time."""
+    moment = run_now(now)
+    get_run_logger().info("hourly rollup of lake %s at now=%s", lake_root(), moment.isoformat())
+    return build_hourly_snapshots(lake_root(), moment)
+
+
+if __name__ == "__main__":
+    hourly_rollup(sys.argv[1] if len(sys.argv) > 1 else None)

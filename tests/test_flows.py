@@ -1,0 +1,184 @@
+"""Flow wiring (style rule 9, second layer): each flow under one Prefect test harness.
+
+The library logic is tested without Prefect elsewhere; here: a flow calls it with the right
+lake and `now`, returns and logs small facts, defaults `now` to the scheduled start time, and a
+corrupt source fails the run (Failed, not Completed).
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+from conftest import NOW, event
+
+from voice_monitor import rollups
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "flows"))  # flow files import their sibling `_shared`, as Prefect does
+
+import _shared  # noqa: E402
+import daily_rollup  # noqa: E402
+import event_retention  # noqa: E402
+import hourly_rollup  # noqa: E402
+import snapshot_retention  # noqa: E402
+from prefect.client.orchestration import get_client  # noqa: E402
+from prefect.flow_engine import run_flow  # noqa: E402
+from prefect.flows import load_flow_from_entrypoint  # noqa: E402
+from prefect.states import Failed, Scheduled  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+H = timedelta(hours=1)
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (it takes ~20 s to start)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def flow_lake(lake, monkeypatch, prefect_harness) -> Lake:
+    """The test's lake, as the flows find it: through VOICE_MONITOR_LAKE."""
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(lake.root))
+    return lake
+
+
+def rows(path: Path) -> list[dict]:
+    return pq.read_table(path).to_pylist()
+
+
+def test_hourly_rollup_flow_builds_the_previous_hour(flow_lake):
+    # 13:10 and 13:20 on 2026-02-16: one for org-1, one without an organization
+    land_records(flow_lake, [
+        event("artifact_received", NOW - 80 * timedelta(minutes=1), organization_id="org-1"),
+        event("artifact_received", NOW - 70 * timedelta(minutes=1)),
+    ], now=NOW)
+    facts = hourly_rollup.hourly_rollup(now="2026-02-16T14:30:00Z")
+    assert facts["periods"] == ["2026-02-16T13:00:00+00:00"]  # the hour before 14:30
+    assert facts["partitions"] == ["snapshots/pipeline_hourly/date=2026-02-16/hour=13",
+                                   "snapshots/stage_hourly/date=2026-02-16/hour=13"]
+    assert facts["refused"] == []
+    pipeline = rows(flow_lake.snapshot_partition("pipeline_hourly", NOW - 90 * timedelta(minutes=1))
+                    / "part-0.parquet")
+    # platform row (all events: 2) and the org-1 row (1)
+    received = {r["organization_id"]: r["artifacts_received"] for r in pipeline}
+    assert received == {None: 2, "org-1": 1}
+    assert facts["rows"]["pipeline_hourly"] == 2
+
+
+def test_daily_rollup_flow_builds_yesterday_from_hourly_rows(flow_lake):
+    land_records(flow_lake, [
+        event("artifact_received", NOW - 2 * H, organization_id="org-1"),   # 12:30 on the 16th
+        event("artifact_failed", NOW - 2 * H, organization_id="org-1"),
+        event("artifact_received", NOW + 9 * H),                            # 23:30 on the 16th
+    ], now=NOW + 10 * H)
+    rollups.run_hourly(flow_lake, datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
+    facts = daily_rollup.daily_rollup(now=datetime(2026, 2, 17, 1, 30, tzinfo=UTC))
+    assert facts["periods"] == ["2026-02-16T00:00:00+00:00"]
+    assert facts["partitions"] == ["snapshots/pipeline_daily/date=2026-02-16",
+                                   "snapshots/stage_daily/date=2026-02-16"]
+    daily = rows(flow_lake.snapshot_partition("pipeline_daily", NOW) / "part-0.parquet")
+    by_org = {r["organization_id"]: (r["artifacts_received"], r["artifacts_failed"]) for r in daily}
+    assert by_org == {None: (2, 1), "org-1": (1, 1)}  # platform: both received, the one failure
+
+
+def test_event_retention_flow_drops_hours_past_48h(flow_lake):
+    land_records(flow_lake, [event("artifact_received", NOW - 50 * H),   # hour ends 49.5 h ago
+                             event("artifact_received", NOW - 47 * H)],  # hour ends 46.5 h ago
+                 now=NOW)
+    facts = event_retention.event_retention(now=NOW)
+    assert (facts["deleted"], facts["counts"]) == (1, {"events": 1})
+    assert flow_lake.event_hours() == [datetime(2026, 2, 14, 15, tzinfo=UTC)]
+
+
+def test_snapshot_retention_flow_dry_run_then_real(flow_lake):
+    old_hour = NOW - 8 * 24 * H   # 2026-02-08T14:30 -> the 14:00 hour, past the 7-day cut-off
+    rollups.run_hourly(flow_lake, NOW, hour=old_hour)
+    dry = snapshot_retention.snapshot_retention(now=NOW, dry_run=True)
+    assert (dry["dry_run"], dry["deleted"]) == (True, 2)
+    assert len(flow_lake.snapshot_periods("pipeline_hourly")) == 1
+    real = snapshot_retention.snapshot_retention(now=NOW)
+    assert real["counts"] == {"snapshots/pipeline_hourly": 1, "snapshots/stage_hourly": 1}
+    assert flow_lake.snapshot_periods("pipeline_hourly") == []
+
+
+def test_default_now_is_the_scheduled_start_time(flow_lake):
+    """A run scheduled for NOW but executed months later still uses NOW as its `now`."""
+    land_records(flow_lake, [event("artifact_received", NOW - 50 * H),
+                             event("artifact_received", NOW - 47 * H)], now=NOW)
+    flow = event_retention.event_retention
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(flow, parameters={}, state=Scheduled(scheduled_time=NOW))
+    assert flow_run.expected_start_time == NOW
+    state = run_flow(flow, flow_run=flow_run, return_type="state")
+    assert state.is_completed()
+    # with the real clock (later than 2026-02-16) both hours would be gone; with NOW, one stays
+    assert flow_lake.event_hours() == [datetime(2026, 2, 14, 15, tzinfo=UTC)]
+
+
+def test_corrupt_source_fails_the_run_visibly(flow_lake):
+    land_records(flow_lake, [event("artifact_received", NOW - 80 * timedelta(minutes=1))], now=NOW)
+    garbage = flow_lake.event_partition(NOW - H) / "00000000000000000000-garbage.parquet"
+    garbage.write_bytes(b"this is not parquet at all")
+    state = hourly_rollup.hourly_rollup(now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="garbage"):
+        state.result()
+    # nothing was written for the hour
+    assert flow_lake.snapshot_periods("pipeline_hourly") == []
+
+
+def test_retries_are_for_transient_io_only():
+    for flow_task in (hourly_rollup.build_hourly_snapshots, daily_rollup.build_daily_snapshots,
+                      event_retention.drop_expired_events,
+                      snapshot_retention.drop_expired_snapshots):
+        assert flow_task.retries == 2
+        assert flow_task.retry_condition_fn is _shared.retry_on_io
+    assert _shared.retry_on_io(None, None, Failed(data=FileNotFoundError("gone")))
+    assert not _shared.retry_on_io(None, None, Failed(data=ValueError("corrupt")))
+
+
+def test_run_now_parses_and_defaults_to_utc():
+    assert _shared.run_now("2026-02-16T14:30:00Z") == NOW
+    assert _shared.run_now("2026-02-16T09:30:00-05:00") == NOW
+    assert _shared.run_now(datetime(2026, 2, 16, 14, 30)) == NOW  # naive = UTC
+    assert _shared.run_now(NOW).tzinfo == UTC
+
+
+def test_prefect_yaml_deploys_every_flow_with_its_docstring():
+    config = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    deployments = {d["name"]: d for d in config["deployments"]}
+    expected = {  # contract §8
+        "hourly-rollup": "30 * * * *", "daily-rollup": "30 1 * * *",
+        "snapshot-retention": "30 4 * * 0", "event-retention": "0 5 * * 0",
+        "health-check": "*/5 * * * *",
+    }
+    assert {name: d["schedules"][0]["cron"] for name, d in deployments.items()} == expected
+    for name, d in deployments.items():
+        assert d["schedules"][0]["timezone"] == "UTC"
+        assert d["concurrency_limit"] == 1
+        assert d["work_pool"]["name"] == "voice-monitor"
+        path = d["entrypoint"].split(":")[0]
+        if not (ROOT / path).exists():
+            continue  # health_check.py belongs to the alerts work; checked once it exists
+        cwd = os.getcwd()
+        os.chdir(ROOT)
+        try:
+            flow = load_flow_from_entrypoint(d["entrypoint"])
+        finally:
+            os.chdir(cwd)
+        assert flow.name == name
+        assert flow.description and flow.description == inspect.getdoc(flow.fn)
+    flow_files = {p.name for p in (ROOT / "flows").glob("*.py") if not p.name.startswith("_")}
+    assert flow_files <= {d["entrypoint"].split(":")[0].split("/")[1] for d in deployments.values()}
