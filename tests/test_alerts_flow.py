@@ -1,0 +1,79 @@
+"""The health-check flow's wiring under a Prefect test harness (library logic: test_alerts*)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.alerts import active_alerts
+from voice_monitor.landing import land_records
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))
+
+import health_check  # noqa: E402
+from prefect.client.orchestration import get_client  # noqa: E402
+from prefect.flow_engine import run_flow  # noqa: E402
+from prefect.states import Scheduled  # noqa: E402
+from prefect.testing.utilities import prefect_test_harness  # noqa: E402
+
+pytestmark = pytest.mark.slow  # starts a temporary Prefect server (~20 s)
+M = timedelta(minutes=1)
+
+
+@pytest.fixture(scope="session")
+def alerts_prefect_harness():
+    """One temporary Prefect server for this module's session."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def flow_lake(lake, monkeypatch, alerts_prefect_harness):
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(lake.root))
+    monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
+    return lake
+
+
+def test_flow_raises_then_resolves(flow_lake):
+    land_records(flow_lake, [event("circuit_breaker_opened", NOW - M),
+                             event("artifact_received", NOW - M)], now=NOW)
+    facts = health_check.health_check(now="2026-02-16T14:30:00Z")
+    (alert,) = active_alerts(flow_lake)
+    assert (facts["raised"], facts["resolved"], facts["errors"]) == ([alert.alert_id], [], {})
+    assert alert.alert_type == "circuit_breaker_open" and alert.raised_at == NOW
+    land_records(flow_lake, [event("circuit_breaker_closed", NOW + M),
+                             event("artifact_received", NOW + M)], now=NOW + 5 * M)
+    later = health_check.health_check(now=NOW + 5 * M)
+    assert (later["raised"], later["resolved"], later["active"]) == ([], [alert.alert_id], 0)
+
+
+def test_default_now_is_the_scheduled_start_time(flow_lake):
+    land_records(flow_lake, [event("circuit_breaker_opened", NOW - M),
+                             event("artifact_received", NOW - M)], now=NOW)
+    flow = health_check.health_check
+    with get_client(sync_client=True) as client:
+        flow_run = client.create_flow_run(flow, parameters={}, state=Scheduled(scheduled_time=NOW))
+    state = run_flow(flow, flow_run=flow_run, return_type="state")
+    assert state.is_completed()
+    # with the real clock the breaker event would be outside the 48 h window: nothing raised
+    assert [(a.alert_type, a.raised_at) for a in active_alerts(flow_lake)] == [
+        ("circuit_breaker_open", NOW)]
+
+
+def test_a_failed_check_fails_the_run_after_the_others_ran(flow_lake):
+    land_records(flow_lake, [event("artifact_received", NOW - 2 * 60 * M)], now=NOW)
+    folder = flow_lake.snapshot_partition("pipeline_hourly", NOW - 60 * M)
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"not parquet")
+    state = health_check.health_check(now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(health_check.ChecksFailedError, match="1 check\\(s\\) failed: high_latency"):
+        state.result()
+    # inactivity (nothing received for two hours) was still raised and stored
+    assert [a.alert_type for a in active_alerts(flow_lake)] == ["inactivity"]
