@@ -1,0 +1,93 @@
+"""SQL views: present on an empty lake, de-duplicated events, the catalog file, `sql` command."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.landing import land_records
+from voice_monitor.views import (
+    ALERT_COLUMNS,
+    PIPELINE_COLUMNS,
+    STAGE_COLUMNS,
+    VIEWS,
+    lake_connection,
+    write_catalog,
+)
+
+CLI = str(Path(sys.executable).parent / "voice-monitor")
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_every_view_exists_on_an_empty_lake(lake):
+    con = lake_connection(lake)
+    columns = {view: con.sql(f"select * from {view}").columns for view in VIEWS}
+    assert columns["pipeline_hourly"] == [name for name, _ in PIPELINE_COLUMNS]
+    assert columns["stage_daily"] == [name for name, _ in STAGE_COLUMNS]
+    assert columns["organizations"] == ["organization_id", "name"]
+    assert columns["quarantine"] == ["raw", "reason", "source", "received_at", "date"]
+    assert columns["events"][:3] == ["event_id", "event_type", "timestamp"]
+    assert columns["events"][-2:] == ["date", "hour"]
+    assert "status" in columns["alerts"] and "alert_id" in columns["alerts"]
+    assert {name for name, _ in ALERT_COLUMNS} >= {"record_id", "record_type", "alert_id"}
+    # typed, not just named: a timestamp comparison must bind
+    assert con.sql("select count(*) from events where timestamp > now()").fetchall() == [(0,)]
+
+
+@pytest.fixture
+def small_lake(lake):
+    first = event("artifact_received", NOW, event_id="x1", organization_id="org-1")
+    land_records(lake, [first, event("artifact_completed", NOW, event_id="x2")], now=NOW)
+    # a later copy of x1 (same hour) that differs, and a bad record for quarantine
+    land_records(lake, [{**first, "organization_id": "org-2"}, {"event_type": "nope"}], now=NOW)
+    return lake
+
+
+def test_events_view_counts_each_event_once_first_landed_wins(small_lake):
+    con = lake_connection(small_lake)
+    assert con.sql("select count(*) from raw_events").fetchall() == [(3,)]
+    rows = con.sql("select event_id, organization_id from events order by event_id").fetchall()
+    assert rows == [("x1", "org-1"), ("x2", None)]
+    assert con.sql("select count(*) from quarantine").fetchall() == [(1,)]
+    assert con.sql("select hour, date from events limit 1").fetchall()[0][0] == 14
+
+
+def test_catalog_file_opens_in_a_fresh_duckdb_process(small_lake, tmp_path):
+    path = write_catalog(small_lake, tmp_path / "cat" / "monitor.duckdb")
+    script = ("import duckdb, json, sys; con = duckdb.connect(sys.argv[1], read_only=True); "
+              "print(json.dumps(con.sql('select event_id from events order by 1').fetchall()))")
+    out = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                         text=True, timeout=120, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [["x1"], ["x2"]]
+    # events landing later show through the catalog's globs without rewriting it
+    land_records(small_lake, [event("artifact_received", NOW, event_id="x3")], now=NOW)
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.sql("select count(*) from events").fetchall() == [(3,)]
+    views = {r[0] for r in con.sql("select view_name from duckdb_views() where not internal")
+             .fetchall()}
+    assert set(VIEWS) <= views
+
+
+def test_sql_command_json_csv_and_errors(small_lake):
+    lake = str(small_lake.root)
+    out = run_cli("sql", "select event_id, timestamp from events order by 1", "--json",
+                  "--lake", lake)
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == [{"event_id": "x1", "timestamp": "2026-02-16T14:30:00Z"},
+                                      {"event_id": "x2", "timestamp": "2026-02-16T14:30:00Z"}]
+    out = run_cli("sql", "select event_id from events order by 1", "--csv", "--lake", lake)
+    assert out.stdout == "event_id\nx1\nx2\n"
+    out = run_cli("sql", "select * from no_such_view", "--lake", lake)
+    assert out.returncode == 1
+    assert out.stderr.startswith("voice-monitor: error: SQL failed:")
+    assert len(out.stderr.strip().splitlines()) == 1
