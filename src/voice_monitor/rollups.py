@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -57,15 +59,15 @@ def run_hourly(
     lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False
 ) -> RollupReport:
     """Build hourly snapshots: `hour` only, else the previous hour and every changed hour."""
-    if hour is not None:
-        report = RollupReport()
-        _hourly_one(lake, floor_hour(hour), force, report)
-        if report.refused:
-            raise RefusedError(report.refused[0][1])
-        return report
     report = RollupReport()
-    for h in hours_to_build(lake, now):
-        _hourly_one(lake, h, force, report)
+    with _session() as con:
+        if hour is not None:
+            _hourly_one(lake, floor_hour(hour), force, report, con)
+            if report.refused:
+                raise RefusedError(report.refused[0][1])
+            return report
+        for h in hours_to_build(lake, now):
+            _hourly_one(lake, h, force, report, con)
     return report
 
 
@@ -89,12 +91,14 @@ def hours_to_build(lake: Lake, now: datetime) -> list[datetime]:
     return sorted(wanted)
 
 
-def _hourly_one(lake: Lake, hour: datetime, force: bool, report: RollupReport) -> None:
+def _hourly_one(
+    lake: Lake, hour: datetime, force: bool, report: RollupReport, con: duckdb.DuckDBPyConnection
+) -> None:
     if not force and hour in dropped_periods(lake, "event_hours"):
         report.refused.append((hour, _refusal(hour, "its event partition")))
         return
     try:
-        pipeline, stage, sources = build_hour(lake, hour, refuse_dropped_look_back=not force)
+        pipeline, stage, sources = build_hour(lake, hour, not force, con)
     except RefusedError as exc:
         report.refused.append((hour, str(exc)))
         return
@@ -107,42 +111,41 @@ def _hourly_one(lake: Lake, hour: datetime, force: bool, report: RollupReport) -
 
 
 def build_hour(
-    lake: Lake, hour: datetime, refuse_dropped_look_back: bool = False
+    lake: Lake, hour: datetime, refuse_dropped_look_back: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> tuple[pa.Table, pa.Table, dict[str, list]]:
     """The pipeline_hourly and stage_hourly rows of one hour, and the files they came from."""
+    if con is None:
+        with _session() as own:
+            return build_hour(lake, hour, refuse_dropped_look_back, own)
     hour = floor_hour(hour)
     files = lake.event_files(hour)
     sources = {_key(hour): _describe(files)}
-    con = connect()
-    try:
-        _prepare(con)
-        _raw_view(con, "hour_raw", files)
-        con.execute(
-            "create temp table hour_events as " + load_sql("staging/hour_events"),
-            {"hour_start": hour, "hour_end": hour + HOUR},
-        )
-        pending = con.execute("select count(*) from hour_events where needs_pairing").fetchall()
-        look_back: list[Path] = []
-        if pending[0][0]:
-            # the result now depends on the look-back hours too: record them, even empty ones
-            dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
-            for k in range(1, LOOK_BACK_HOURS + 1):
-                earlier = hour - k * HOUR
-                if earlier in dropped:
-                    raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
-                earlier_files = lake.event_files(earlier)
-                sources[_key(earlier)] = _describe(earlier_files)
-                look_back.extend(earlier_files)
-        _raw_view(con, "lookback_raw", look_back)
-        con.execute("create temp table anchors as " + load_sql("staging/anchors"))
-        con.execute("create temp table paired_latency as " + load_sql("staging/paired_latency"))
-        con.execute("create temp view hour_facts as " + load_sql("staging/hour_facts"))
-        params = _period_params(hour, hour + HOUR)
-        pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
-        stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
-        return pipeline, stage.to_arrow_table(), sources
-    finally:
-        con.close()
+    _raw_view(con, "hour_raw", files)
+    con.execute(
+        "create or replace temp table hour_events as " + load_sql("staging/hour_events"),
+        {"hour_start": hour, "hour_end": hour + HOUR},
+    )
+    pending = con.execute("select count(*) from hour_events where needs_pairing").fetchall()
+    look_back: list[Path] = []
+    if pending[0][0]:
+        # the result now depends on the look-back hours too: record them, even empty ones
+        dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
+        for k in range(1, LOOK_BACK_HOURS + 1):
+            earlier = hour - k * HOUR
+            if earlier in dropped:
+                raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
+            earlier_files = lake.event_files(earlier)
+            sources[_key(earlier)] = _describe(earlier_files)
+            look_back.extend(earlier_files)
+    _raw_view(con, "lookback_raw", look_back)
+    for name in ("anchors", "paired_latency"):
+        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+    con.execute("create or replace temp view hour_facts as " + load_sql("staging/hour_facts"))
+    params = _period_params(hour, hour + HOUR)
+    pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
+    stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
+    return pipeline, stage.to_arrow_table(), sources
 
 
 def _hour_changed(lake: Lake, hour: datetime, listing: dict[datetime, list]) -> bool:
@@ -163,13 +166,14 @@ def run_daily(
 ) -> RollupReport:
     """Build daily snapshots: `day` only, else the previous day and every changed day."""
     report = RollupReport()
-    if day is not None:
-        _daily_one(lake, _as_day(day), force, report)
-        if report.refused:
-            raise RefusedError(report.refused[0][1])
-        return report
-    for d in days_to_build(lake, now):
-        _daily_one(lake, d, force, report)
+    with _session() as con:
+        if day is not None:
+            _daily_one(lake, _as_day(day), force, report, con)
+            if report.refused:
+                raise RefusedError(report.refused[0][1])
+            return report
+        for d in days_to_build(lake, now):
+            _daily_one(lake, d, force, report, con)
     return report
 
 
@@ -183,14 +187,16 @@ def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
     return sorted(wanted)
 
 
-def _daily_one(lake: Lake, day: datetime, force: bool, report: RollupReport) -> None:
+def _daily_one(
+    lake: Lake, day: datetime, force: bool, report: RollupReport, con: duckdb.DuckDBPyConnection
+) -> None:
     dropped = dropped_periods(lake, "snapshot_hours")
     gone = [day + k * HOUR for k in range(24) if day + k * HOUR in dropped]
     if gone and not force:
         report.refused.append((day, _refusal(day, f"hourly snapshot hour {_key(gone[0])}")))
         return
     sources = _day_sources(lake, day)
-    pipeline, stage = build_day(lake, day)
+    pipeline, stage = build_day(lake, day, con)
     lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_daily", day))
     lake.replace_partition(stage, lake.snapshot_partition("stage_daily", day))
     _write_manifest(_manifest_path(lake, "daily", day), {"sources": sources})
@@ -199,25 +205,25 @@ def _daily_one(lake: Lake, day: datetime, force: bool, report: RollupReport) -> 
     report.rows["stage_daily"] = report.rows.get("stage_daily", 0) + stage.num_rows
 
 
-def build_day(lake: Lake, day: datetime) -> tuple[pa.Table, pa.Table]:
+def build_day(
+    lake: Lake, day: datetime, con: duckdb.DuckDBPyConnection | None = None
+) -> tuple[pa.Table, pa.Table]:
     """The pipeline_daily and stage_daily rows of one day, from its hourly rows only."""
+    if con is None:
+        with _session() as own:
+            return build_day(lake, day, own)
     day = _as_day(day)
     params = _period_params(day, day + DAY)
     out = []
     for hourly, daily in (("pipeline_hourly", "pipeline_daily"), ("stage_hourly", "stage_daily")):
         files = [f for k in range(24)
                  for f in parquet_files(lake.snapshot_partition(hourly, day + k * HOUR))]
-        con = connect()
-        try:
-            sketch.install(con)
-            if files:
-                con.read_parquet([str(f) for f in files]).create_view("hourly_rows")
-            else:
-                con.register("hourly_rows", _empty_hourly(hourly))
-            extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
-            out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
-        finally:
-            con.close()
+        if files:
+            con.read_parquet([str(f) for f in files]).create_view("hourly_rows")
+        else:
+            con.from_arrow(_empty_hourly(hourly, con)).create_view("hourly_rows")
+        extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
+        out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
     return out[0], out[1]
 
 
@@ -255,23 +261,35 @@ def backfill(
         d += DAY
     report = RollupReport()
     steps = [(_hourly_one, h) for h in hours] + [(_daily_one, d) for d in days]
-    if not progress:
-        for step, period in steps:
-            step(lake, period, force, report)
-        return report
-    from rich.progress import Progress
+    with _session() as con:
+        if not progress:
+            for step, period in steps:
+                step(lake, period, force, report, con)
+            return report
+        from rich.progress import Progress
 
-    with Progress(transient=False) as bar:
-        task = bar.add_task("backfill", total=len(steps))
-        for step, period in steps:
-            kind = "hour" if step is _hourly_one else "day"
-            bar.update(task, description=f"{kind} {_key(period)}")
-            step(lake, period, force, report)
-            bar.advance(task)
+        with Progress(transient=False) as bar:
+            task = bar.add_task("backfill", total=len(steps))
+            for step, period in steps:
+                kind = "hour" if step is _hourly_one else "day"
+                bar.update(task, description=f"{kind} {_key(period)}")
+                step(lake, period, force, report, con)
+                bar.advance(task)
     return report
 
 
 # -- helpers --------------------------------------------------------------------------------
+@contextmanager
+def _session() -> Iterator[duckdb.DuckDBPyConnection]:
+    """One connection for a whole run: macros and lookup tables are set up once."""
+    con = connect()
+    try:
+        _prepare(con)
+        yield con
+    finally:
+        con.close()
+
+
 def _prepare(con: duckdb.DuckDBPyConnection) -> None:
     sketch.install(con)
     types = {"event_type": [], "stage": [], "kind": [], "latency_kind": [], "anchor": []}
@@ -300,34 +318,24 @@ def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> N
                                union_by_name=True, hive_partitioning=False)
         rel.create_view(name)
     else:
-        con.register(name, _RAW_SCHEMA.empty_table())
+        # a view, never con.register: a registered object would shadow later views of the name
+        con.from_arrow(_RAW_SCHEMA.empty_table()).create_view(name)
 
 
 _EMPTY: dict[str, pa.Table] = {}
 
 
-def _empty_hourly(table: str) -> pa.Table:
+def _empty_hourly(table: str, con: duckdb.DuckDBPyConnection) -> pa.Table:
+    """A zero-row table with the hourly snapshot schema: the hourly SQL over no events."""
     if table not in _EMPTY:
-        con = connect()
-        try:
-            _prepare(con)
-            _raw_view(con, "hour_raw", [])
-            _raw_view(con, "lookback_raw", [])
-            epoch = datetime(2000, 1, 1, tzinfo=UTC)
-            con.execute("create temp table hour_events as " + load_sql("staging/hour_events"),
-                        {"hour_start": epoch, "hour_end": epoch + HOUR})
-            for name in ("anchors", "paired_latency"):
-                con.execute(f"create temp table {name} as " + load_sql(f"staging/{name}"))
-            con.execute("create temp view hour_facts as " + load_sql("staging/hour_facts"))
-            params = _period_params(epoch, epoch + HOUR)
-            _EMPTY["pipeline_hourly"] = run_sql(
-                con, "rollups/pipeline_hourly", **params).to_arrow_table().slice(0, 0)
-            _EMPTY["stage_hourly"] = run_sql(
-                con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params
-            ).to_arrow_table().slice(0, 0)
-        finally:
-            con.close()
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        pipeline, stage, _ = build_hour(_NO_LAKE, epoch, False, con)
+        _EMPTY["pipeline_hourly"] = pipeline.slice(0, 0)
+        _EMPTY["stage_hourly"] = stage.slice(0, 0)
     return _EMPTY[table]
+
+
+_NO_LAKE = Lake(Path("/nonexistent-voice-monitor-lake"))
 
 
 def _period_params(start: datetime, end: datetime) -> dict:
