@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -46,6 +47,7 @@ MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _NUMBER_TYPES = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 
 
+
 def _lit(text: str) -> str:
     """A SQL string literal for a constant of ours (never for a record's value)."""
     return "'" + text.replace("'", "''") + "'"
@@ -63,104 +65,69 @@ def _pick(names: tuple[str, ...], source: str) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
-def _epoch_ms(v: str) -> str:
-    # the epoch-ms integer, or NULL outside years 0001-9999 (the guard keeps the multiplication
-    # below from overflowing, which would fail the whole batch instead of one record)
-    return (f"CASE WHEN try_cast({v} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
-            f"THEN try_cast({v} AS BIGINT) END")
+def _cols(name: str) -> tuple[str, str, str, str]:
+    """Column names of one field: (JSON value, JSON type, text, typed value)."""
+    return f'"v_{name}"', f'"t_{name}"', f'"x_{name}"', f'"{name}"'
 
 
-def _time_value(v: str) -> str:
-    return (
-        f"CASE WHEN json_type({v}) IN {_INTEGER_TYPES} "
-        f"THEN make_timestamp({_epoch_ms(v)} * 1000)::TIMESTAMPTZ "
-        f"WHEN json_type({v}) = 'VARCHAR' AND regexp_matches({v}->>'$', {_lit(_ISO + _OFFSET)}) "
-        f"THEN try_cast({v}->>'$' AS TIMESTAMPTZ) END"
-    )
-
-
-def _time_error(name: str, v: str) -> str:
-    return (
-        f"CASE WHEN json_type({v}) = 'VARCHAR' AND regexp_matches({v}->>'$', {_lit(_ISO + '$')}) "
-        f"THEN '{name} ' || {_shown(v)} || ' has no UTC offset; add ''Z'' or ''+HH:MM''' "
-        f"WHEN json_type({v}) IN {_INTEGER_TYPES} AND {_epoch_ms(v)} IS NULL "
-        f"THEN '{name} ' || {_shown(v)} || ' is out of range for epoch milliseconds "
-        f"(years 0001 to 9999)' "
-        f"WHEN {_time_value(v)} IS NULL "
-        f"THEN '{name} ' || {_shown(v)} || ' is not epoch milliseconds or an ISO-8601 date-time "
-        f"with ''Z'' or an offset' END"
-    )
-
-
-def _field_sql(f: Field, v: str) -> tuple[str, str | None]:
-    """(typed value expression, error expression or None) for one field's JSON value `v`."""
-    name = f.name
-    is_str = f"json_type({v}) = 'VARCHAR'"
-    not_str = f"'{name} ' || {_shown(v)} || ' must be a string'"
-    if f.kind == "id":
-        value = f"{v}->>'$'"
-        error = (
-            f"CASE WHEN {v} IS NULL THEN '{name} is required' "
-            f"WHEN NOT {is_str} THEN {not_str} "
-            f"WHEN length({value}) NOT BETWEEN 1 AND {MAX_EVENT_ID} "
-            f"THEN '{name} ' || {_shown(v)} || ' must be 1 to {MAX_EVENT_ID} characters long "
-            f"(got ' || length({value}) || ')' END"
-        )
-        return value, error
-    if f.kind == "event_type":
-        allowed = ", ".join(_lit(t) for t in EVENT_TYPES)
-        value = f"{v}->>'$'"
-        error = (
-            f"CASE WHEN {v} IS NULL THEN '{name} is required' "
-            f"WHEN NOT {is_str} OR {value} NOT IN ({allowed}) "
-            f"THEN '{name} ' || {_shown(v)} || ' is not a known event type; expected one of "
-            f"{', '.join(EVENT_TYPES)}' END"
-        )
-        return value, error
+def _value_sql(f: Field) -> str:
+    """The typed value of one field, from its JSON type and text columns."""
+    _, t, x, _ = _cols(f.name)
     if f.kind == "time":
-        value = _time_value(v)
-        error = f"CASE WHEN {v} IS NOT NULL THEN {_time_error(name, v)} END"
-        if f.required:
-            error = f"CASE WHEN {v} IS NULL THEN '{name} is required' ELSE {_time_error(name, v)} END"
-        return value, error
-    if f.kind in ("string", "stage"):
-        value = f"{v}->>'$'"
-        error = (
-            f"CASE WHEN {v} IS NULL THEN NULL WHEN NOT {is_str} THEN {not_str} "
-            f"WHEN length({value}) > {MAX_SHORT_STRING} "
-            f"THEN '{name} ' || {_shown(v)} || ' is longer than {MAX_SHORT_STRING} characters "
-            f"(got ' || length({value}) || ')' END"
-        )
-        return value, error
+        # the range guard keeps the multiplication from overflowing, which would fail the batch
+        epoch = (f"CASE WHEN try_cast({x} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
+                 f"THEN try_cast({x} AS BIGINT) END")
+        return (f"CASE WHEN {t} IN {_INTEGER_TYPES} THEN make_timestamp({epoch} * 1000)::TIMESTAMPTZ "
+                f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
+                f"THEN try_cast({x} AS TIMESTAMPTZ) END")
     if f.kind == "message":
-        redacted = f"{v}->>'$'"
+        redacted = x  # redact first, so a secret straddling the cut is never half kept
         for pattern, replacement in REDACTIONS:
             redacted = f"regexp_replace({redacted}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
-        value = f"left({redacted}, {MAX_ERROR_MESSAGE})"
-        error = f"CASE WHEN {v} IS NOT NULL AND NOT {is_str} THEN {not_str} END"
-        return value, error
-    if f.kind in ("number", "ratio", "int"):
-        value = f"try_cast({v} AS DOUBLE)"
-        kinds = _INTEGER_TYPES if f.kind == "int" else _NUMBER_TYPES
-        rule = {
-            "number": "must be a finite number >= 0",
-            "ratio": "must be a number between 0 and 1",
-            "int": "must be a whole number >= 0",
-        }[f.kind]
-        bad_range = f"NOT isfinite({value}) OR {value} < 0"
-        if f.kind == "ratio":
-            bad_range += f" OR {value} > 1"
-        if f.kind == "int":  # beyond BIGINT would otherwise be stored as NULL without a word
-            bad_range += f" OR try_cast({v} AS BIGINT) IS NULL"
-        error = (
-            f"CASE WHEN {v} IS NULL THEN NULL "
-            f"WHEN json_type({v}) NOT IN {kinds} OR {value} IS NULL OR {bad_range} "
-            f"THEN '{name} ' || {_shown(v)} || ' {rule}' END"
-        )
-        if f.kind == "int":
-            value = f"try_cast({v} AS BIGINT)"
-        return value, error
-    raise AssertionError(f"no rule for field kind {f.kind!r}")
+        return f"CASE WHEN {t} = 'VARCHAR' THEN left({redacted}, {MAX_ERROR_MESSAGE}) END"
+    if f.kind == "int":
+        return f"CASE WHEN {t} IN {_INTEGER_TYPES} THEN try_cast({x} AS BIGINT) END"
+    if f.kind in ("number", "ratio"):
+        return f"CASE WHEN {t} IN {_NUMBER_TYPES} THEN try_cast({x} AS DOUBLE) END"
+    return x
+
+
+def _error_sql(f: Field, label: str) -> str:
+    """Why one field breaks its rule (NULL when it does not); the reason starts with `label`."""
+    v, t, x, value = _cols(f.name)
+    shown = f"'{label} ' || {_shown(v)} || "
+    absent = f"'{label} is required'" if f.required else "NULL"
+    if f.kind == "id":
+        return (f"CASE WHEN {v} IS NULL THEN {absent} "
+                f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' "
+                f"WHEN length({x}) NOT BETWEEN 1 AND {MAX_EVENT_ID} THEN {shown}' must be 1 to "
+                f"{MAX_EVENT_ID} characters long (got ' || length({x}) || ')' END")
+    if f.kind == "event_type":
+        allowed = ", ".join(_lit(t) for t in EVENT_TYPES)
+        return (f"CASE WHEN {v} IS NULL THEN {absent} "
+                f"WHEN {t} <> 'VARCHAR' OR {x} NOT IN ({allowed}) THEN {shown}' is not a known "
+                f"event type; expected one of {', '.join(EVENT_TYPES)}' END")
+    if f.kind == "time":
+        return (f"CASE WHEN {v} IS NULL THEN {absent} WHEN {value} IS NOT NULL THEN NULL "
+                f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + '$')}) "
+                f"THEN {shown}' has no UTC offset; add ''Z'' or ''+HH:MM''' "
+                f"WHEN {t} IN {_INTEGER_TYPES} "
+                f"THEN {shown}' is out of range for epoch milliseconds (years 0001 to 9999)' "
+                f"ELSE {shown}' is not epoch milliseconds or an ISO-8601 date-time with ''Z'' "
+                f"or an offset' END")
+    if f.kind in ("string", "stage", "message"):
+        too_long = "" if f.kind == "message" else (
+            f"WHEN length({x}) > {MAX_SHORT_STRING} THEN {shown}' is longer than "
+            f"{MAX_SHORT_STRING} characters (got ' || length({x}) || ')' ")
+        return (f"CASE WHEN {v} IS NULL THEN NULL "
+                f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' {too_long}END")
+    rule, bad = {
+        "number": ("must be a finite number >= 0", f"NOT isfinite({value}) OR {value} < 0"),
+        "ratio": ("must be a number between 0 and 1", f"NOT {value} BETWEEN 0 AND 1"),
+        # beyond BIGINT the typed value is NULL: rejected, never stored as NULL without a word
+        "int": ("must be a whole number >= 0", f"{value} < 0"),
+    }[f.kind]
+    return f"CASE WHEN {v} IS NULL THEN NULL WHEN {value} IS NULL OR {bad} THEN {shown}' {rule}' END"
 
 
 def _structure(names: list[str]) -> str:
@@ -168,124 +135,129 @@ def _structure(names: list[str]) -> str:
 
 
 def _validation_sql() -> str:
+    # Staged so that each JSON value is parsed once and every rule refers to columns: the text
+    # stays small enough to plan quickly for tiny batches and runs fast for large ones.
+    fields = [f for f in FIELDS if f.kind != "metadata"]
+    every = fields + list(METADATA_FIELDS)
     top = [n for f in FIELDS for n in f.input_names] + [n for f in METADATA_FIELDS for n in f.input_names]
-    meta_names = [n for f in METADATA_FIELDS for n in f.input_names]
-    known_meta = ", ".join(_lit(n) for n in meta_names)
+    known_meta = ", ".join(_lit(n) for f in METADATA_FIELDS for n in f.input_names)
 
-    columns, errors = [], []
-    for f in FIELDS:
-        if f.kind == "metadata":
-            continue
-        value, error = _field_sql(f, _pick(f.input_names, "s"))
-        errors.append(error)
-        if f.kind != "stage":  # the stored stage is derived below
-            columns.append(f"{value} AS {f.name}")
-    for f in METADATA_FIELDS:
-        # a known key inside metadata wins; the same key at top level (Parquet round trips) also counts
-        v = f"coalesce({_pick(f.input_names, 'm')}, {_pick(f.input_names, 's')})"
-        value, error = _field_sql(f, v)
-        columns.append(f"{value} AS {f.name}")
-        errors.append(error.replace(f"'{f.name} ", f"'metadata.{f.name} ", 1))
+    picks = [f"{_pick(f.input_names, 's')} AS {_cols(f.name)[0]}" for f in fields]
+    picks += [f"{_pick(f.input_names, 's')} AS \"top_{f.name}\"" for f in METADATA_FIELDS]
+    # a known key inside metadata wins; the same key at top level (Parquet round trips) also counts
+    meta_picks = [
+        "coalesce(" + ", ".join(f"m_all[{_lit(n)}]" for n in f.input_names)
+        + f", \"top_{f.name}\") AS {_cols(f.name)[0]}"
+        for f in METADATA_FIELDS
+    ]
+    typed = [f"json_type({_cols(f.name)[0]}) AS {_cols(f.name)[1]}, "
+             f"{_cols(f.name)[0]}->>'$' AS {_cols(f.name)[2]}" for f in every]
+    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in every if f.kind != "stage"]
+    errors = [_error_sql(f, f.name) for f in fields]
+    errors += [_error_sql(f, "metadata." + f.name) for f in METADATA_FIELDS]
 
-    stage_of = " ".join(f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s)
-    derived = f"CASE event_type_raw {stage_of} END"
+    derived = "CASE x_event_type " + " ".join(
+        f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
     any_stage = ", ".join(_lit(t) for t in ANY_STAGE_TYPES)
     stages = ", ".join(_lit(s) for s in STAGES)
     stage_error = (
-        f"CASE WHEN stage_raw IS NULL OR json_type(stage_raw) <> 'VARCHAR' THEN NULL "
-        f"WHEN stage_raw->>'$' NOT IN ({stages}) "
-        f"THEN 'pipeline_stage ' || {_shown('stage_raw')} || ' is not a known stage; expected one of "
-        f"{', '.join(STAGES)}' "
-        f"WHEN event_type_raw IN ({any_stage}) THEN NULL "
-        f"WHEN {derived} IS DISTINCT FROM stage_raw->>'$' "
-        f"THEN 'pipeline_stage ' || {_shown('stage_raw')} || ' disagrees with event_type ' || "
-        f"event_type_raw || ', which implies ' || coalesce({derived}, 'no stage') END"
+        "CASE WHEN t_pipeline_stage IS DISTINCT FROM 'VARCHAR' THEN NULL "
+        f"WHEN x_pipeline_stage NOT IN ({stages}) "
+        f"THEN 'pipeline_stage ' || {_shown('v_pipeline_stage')} || ' is not a known stage; "
+        f"expected one of {', '.join(STAGES)}' "
+        f"WHEN x_event_type IN ({any_stage}) THEN NULL "
+        "WHEN derived_stage IS DISTINCT FROM x_pipeline_stage "
+        f"THEN 'pipeline_stage ' || {_shown('v_pipeline_stage')} || ' disagrees with event_type ' || "
+        "x_event_type || ', which implies ' || coalesce(derived_stage, 'no stage') END"
     )
     metadata_error = (
-        "CASE WHEN meta_raw IS NOT NULL AND json_type(meta_raw) <> 'OBJECT' "
-        f"THEN 'metadata ' || {_shown('meta_raw')} || ' must be a JSON object' END"
+        "CASE WHEN meta_raw IS NULL THEN NULL WHEN json_type(meta_raw) <> 'OBJECT' "
+        f"THEN 'metadata ' || {_shown('meta_raw')} || ' must be a JSON object' "
+        f"WHEN m_all IS NULL THEN 'metadata ' || {_shown('meta_raw')} || ' repeats a key' END"
     )
     future_error = (
         f"CASE WHEN \"timestamp\" > $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND "
-        "THEN 'timestamp ' || strftime(\"timestamp\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is more than 5 minutes "
-        "after now (' || strftime($now::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ')' END"
+        "THEN 'timestamp ' || strftime(\"timestamp\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is more than "
+        "5 minutes after now (' || strftime($now::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ')' END"
     )
-    stored = ", ".join(c for c in STORED_COLUMNS if c not in ("pipeline_stage", "metadata", "ingested_at"))
+    stored = ", ".join(c for c in STORED_COLUMNS if c != "ingested_at")
     return f"""
 with parsed as (
-    select line_no, line,
-        coalesce(case when json_valid(line) then json_type(line::JSON) = 'OBJECT' end, false)
-            as is_object
+    select line_no, line, case when json_valid(line) then json_type(line) end as root_type
     from raw_input
 ),
-objects as (
-    select line_no, line, json_transform(line, {_lit(_structure(top))}) as s
-    from parsed where is_object
-),
 unpacked as (
-    select line_no, line, s,
-        -- metadata may come as an object or (from Parquet) as a JSON string holding one
-        case when json_type(s.metadata) = 'VARCHAR' and json_valid(s.metadata->>'$')
-             then (s.metadata->>'$')::JSON else nullif(s.metadata, 'null'::JSON) end as meta_raw,
-        {_pick(("pipeline_stage", "pipelineStage"), "s")} as stage_raw,
-        {_pick(("event_type", "eventType"), "s")}->>'$' as event_type_raw
-    from objects
+    select line_no, line, {", ".join(picks)}, nullif(s.metadata, 'null'::JSON) as v_metadata
+    from (select line_no, line, json_transform(line, {_lit(_structure(top))}) as s
+          from parsed where root_type = 'OBJECT')
+),
+meta as (
+    -- metadata may come as an object or (from Parquet) as a JSON string holding one;
+    -- a MAP keeps the unknown keys, and is NULL when the object repeats a key
+    select *, case when json_type(meta_raw) = 'OBJECT'
+                   then json_transform(meta_raw, '"MAP(VARCHAR, JSON)"') end as m_all
+    from (select *, case when json_type(v_metadata) = 'VARCHAR' and json_valid(v_metadata->>'$')
+                         then (v_metadata->>'$')::JSON else v_metadata end as meta_raw
+          from unpacked)
+),
+picked as (
+    select line_no, line, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
+        {", ".join(meta_picks)},
+        nullif(to_json(map_from_entries(list_filter(map_entries(m_all),
+            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata
+    from meta
 ),
 typed as (
-    select line_no, line, stage_raw, event_type_raw, meta_raw,
-        case when json_type(meta_raw) = 'OBJECT'
-             then json_transform(meta_raw, {_lit(_structure(meta_names))}) end as m,
-        s
-    from unpacked
+    select *, {", ".join(typed)} from picked
+),
+valued as (
+    select *, {", ".join(values)}, {derived} as derived_stage from typed
 ),
 checked as (
-    select line_no, line,
-        {", ".join(columns)},
-        coalesce(stage_raw->>'$', {derived}) as pipeline_stage,
-        nullif(to_json(map_from_entries(list_transform(
-            list_filter(json_keys(meta_raw), lambda k: k NOT IN ({known_meta})),
-            lambda k: struct_pack(k := k, v := meta_raw->k))))::VARCHAR, '{{}}') as metadata,
+    select *, coalesce(x_pipeline_stage, derived_stage) as pipeline_stage,
         concat_ws('; ', {", ".join(errors)}, {stage_error}, {metadata_error}) as reason
-    from typed
+    from valued
+),
+final as (
+    select line_no, line, {stored},
+        nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') as reason
+    from checked
+    union all by name
+    select line_no, line,
+        case when root_type is null then 'record is not valid JSON'
+             else 'record is JSON but not an object; expected one event object per record'
+        end as reason
+    from parsed where root_type is distinct from 'OBJECT'
 )
-select line_no, line, {stored}, pipeline_stage, metadata,
-    nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') as reason
-from checked
-union all by name
-select line_no, line,
-    case when json_valid(line) then 'record is JSON but not an object; expected one event object per record'
-         else 'record is not valid JSON' end as reason
-from parsed where not is_object
+select * from final order by line_no
 """
 
 
 VALIDATION_SQL = _validation_sql()
+_ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 
 
 def validate(
-    con: duckdb.DuckDBPyConnection, lines: list[str], now: datetime, ingested_at: datetime
+    con: duckdb.DuckDBPyConnection, lines: list[str] | pa.Array | pa.ChunkedArray,
+    now: datetime, ingested_at: datetime,
 ) -> tuple[pa.Table, pa.Table]:
     """Split raw JSON texts into (accepted events, rejected records with reasons).
 
-    Accepted rows keep input order and carry the stored event columns plus `line_no`;
-    rejected rows are (line_no, raw, reason).
+    Both keep input order. Accepted rows carry the stored event columns; rejected rows are
+    (line_no, raw, reason).
     """
-    raw = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": pa.array(lines, pa.string())})
+    if not isinstance(lines, pa.Array | pa.ChunkedArray):
+        lines = pa.array(lines, pa.string())
+    raw = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": lines})
     con.register("raw_input", raw)
     try:
-        con.execute(
-            f"create or replace temp table validated as {VALIDATION_SQL}",
-            {"now": now.astimezone(UTC)},
-        )
+        result = con.sql(VALIDATION_SQL, params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("raw_input")
-    accepted = con.sql(
-        f"select {', '.join(c for c in STORED_COLUMNS if c != 'ingested_at')}, "
-        "$ingested_at::TIMESTAMPTZ as ingested_at from validated where reason is null order by line_no",
-        params={"ingested_at": ingested_at.astimezone(UTC)},
-    ).to_arrow_table()
-    rejected = con.sql(
-        "select line_no, line as raw, reason from validated where reason is not null order by line_no"
-    ).to_arrow_table()
-    con.execute("drop table validated")
-    return accepted, rejected
+    ok = pc.is_null(result.column("reason"))
+    accepted = result.filter(ok).select(_ACCEPTED)
+    n = accepted.num_rows
+    accepted = accepted.append_column(
+        "ingested_at", pa.array([ingested_at.astimezone(UTC)] * n, pa.timestamp("us", tz="UTC")))
+    rejected = result.filter(pc.invert(ok)).select(["line_no", "line", "reason"])
+    return accepted, rejected.rename_columns(["line_no", "raw", "reason"])
