@@ -1,0 +1,126 @@
+"""`voice-monitor rollup|backfill|retention`: the real console script, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from conftest import NOW, event
+
+from voice_monitor.landing import land_records
+
+SCRIPT = Path(sys.executable).parent / "voice-monitor"
+H = timedelta(hours=1)
+
+
+def cli(lake, *args: str, now: str = "2026-02-16T14:30:00Z") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "VOICE_MONITOR_LAKE"}
+    return subprocess.run([str(SCRIPT), *args, "--lake", str(lake.root), "--now", now],
+                          capture_output=True, text=True, env=env, timeout=120)
+
+
+def ok_json(lake, *args: str, now: str = "2026-02-16T14:30:00Z"):
+    done = cli(lake, *args, "--json", now=now)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_rollup_hourly_explicit_hour_and_automatic(lake):
+    land_records(lake, [event("artifact_received", NOW - 80 * timedelta(minutes=1),  # 13:10
+                              organization_id="org-1"),
+                        event("artifact_received", NOW - 3 * H)], now=NOW)          # 11:30
+    facts = ok_json(lake, "rollup", "hourly", "--hour", "2026-02-16T13")
+    assert facts["periods"] == ["2026-02-16T13:00:00Z"]
+    assert facts["partitions"] == ["snapshots/pipeline_hourly/date=2026-02-16/hour=13",
+                                   "snapshots/stage_hourly/date=2026-02-16/hour=13"]
+    assert facts["rows"]["pipeline_hourly"] == 2  # the platform row and org-1's
+    table = pq.read_table(lake.snapshot_partition("pipeline_hourly", NOW - H) / "part-0.parquet")
+    assert sorted(table.column("artifacts_received").to_pylist()) == [1, 1]
+
+    # without --hour: the previous complete hour (13:00, always) and the hours since the first
+    # event that have no snapshot yet, 11:00 and 12:00 (empty: a zero-filled platform row)
+    done = cli(lake, "rollup", "hourly")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == (
+        "built 3 hour(s): 2026-02-16T11:00Z, 2026-02-16T12:00Z, 2026-02-16T13:00Z")
+
+
+def test_refused_hour_exits_1_naming_the_period_and_force(lake):
+    dropped = datetime(2026, 2, 14, 12, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", dropped + 10 * timedelta(minutes=1))], now=NOW)
+    assert ok_json(lake, "retention", "--only", "events")["deleted"] == [
+        "events/date=2026-02-14/hour=12"]
+    # an old event for the dropped hour lands again: the hour is still refused
+    land_records(lake, [event("artifact_received", dropped + 20 * timedelta(minutes=1))], now=NOW)
+    done = cli(lake, "rollup", "hourly", "--hour", "2026-02-14T12")
+    assert done.returncode == 1
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert "2026-02-14T12:00" in done.stderr and "--force" in done.stderr
+    assert lake.snapshot_periods("pipeline_hourly") == []
+    forced = ok_json(lake, "rollup", "hourly", "--hour", "2026-02-14T12", "--force")
+    assert forced["periods"] == ["2026-02-14T12:00:00Z"]
+
+
+def test_rollup_daily_and_its_refusal(lake):
+    day = datetime(2026, 2, 15, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", day + 5 * H, organization_id="org-1")], now=NOW)
+    facts = ok_json(lake, "backfill", "--start", "2026-02-15T00:00Z", "--end", "2026-02-16T00:00Z")
+    # 24 complete hours of the 15th, then the day itself
+    assert len(facts["periods"]) == 25
+    assert facts["periods"][0] == "2026-02-15T00:00:00Z"
+    assert facts["periods"][-1] == "2026-02-15T00:00:00Z"  # the day comes last
+    # a platform row every hour plus org-1's one hour; the day: platform and org-1; stage
+    # tables: the four processing stages for each of those scopes
+    assert facts["rows"] == {"pipeline_hourly": 25, "stage_hourly": 4 * 25,
+                             "pipeline_daily": 2, "stage_daily": 4 * 2}
+
+    daily = ok_json(lake, "rollup", "daily", "--day", "2026-02-15")
+    assert daily["partitions"] == ["snapshots/pipeline_daily/date=2026-02-15",
+                                   "snapshots/stage_daily/date=2026-02-15"]
+    # 8 days later the hourly rows of the 15th are gone: rebuilding the day is refused
+    later = "2026-02-23T14:30:00Z"
+    assert ok_json(lake, "retention", "--only", "snapshots", now=later)["counts"][
+        "snapshots/pipeline_hourly"] == 24
+    done = cli(lake, "rollup", "daily", "--day", "2026-02-15", now=later)
+    assert done.returncode == 1
+    assert "2026-02-15" in done.stderr and "--force" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert lake.snapshot_periods("pipeline_daily") == [day]  # the existing snapshot is kept
+
+
+def test_retention_dry_run_then_real(lake):
+    land_records(lake, [event("artifact_received", NOW - 50 * H),
+                        event("artifact_received", NOW - 47 * H)], now=NOW)
+    land_records(lake, [{"event_type": "broken"}], now=NOW - 40 * 24 * H)
+    done = cli(lake, "retention", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "would delete 2 partition(s)",
+        "  events                     1",
+        "  quarantine                 1",
+        "  events/date=2026-02-14/hour=12",
+        "  quarantine/date=2026-01-07",
+    ]
+    assert len(lake.event_hours()) == 2
+    facts = ok_json(lake, "retention")
+    assert facts["deleted"] == ["events/date=2026-02-14/hour=12", "quarantine/date=2026-01-07"]
+    assert facts["dry_run"] is False
+    assert facts["cutoffs"]["events"] == "2026-02-14T14:30:00Z"
+
+
+def test_usage_errors_are_one_line_and_exit_2(lake):
+    for args, needle in [
+        (("rollup", "hourly", "--hour", "2026-02-15T14:30"), "not the start of an hour"),
+        (("rollup", "daily", "--day", "15/02/2026"), "'15/02/2026' is not a day"),
+        (("retention", "--only", "alerts"), "alerts"),
+        (("backfill", "--start", "2026-02-16T00:00Z", "--end", "2026-02-15T00:00Z"),
+         "is not after --start"),
+    ]:
+        done = cli(lake, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr, done.stderr
