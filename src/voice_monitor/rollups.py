@@ -28,7 +28,7 @@ from voice_monitor.lake import (
     parquet_files,
 )
 from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES
-from voice_monitor.sql import load_sql, run_sql
+from voice_monitor.sql import SQL_DIR, load_sql, run_sql
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -241,6 +241,23 @@ def _day_sources(lake: Lake, day: datetime) -> dict[str, list]:
 def _day_changed(lake: Lake, day: datetime) -> bool:
     manifest = _read_manifest(_manifest_path(lake, "daily", day))
     return manifest is None or manifest["sources"] != _day_sources(lake, day)
+
+
+# -- data-quality checks --------------------------------------------------------------------
+def check_names() -> list[str]:
+    """Names of the data-quality rules in sql/checks/ (each returns zero rows when right)."""
+    return sorted(p.stem for p in (SQL_DIR / "checks").glob("*.sql"))
+
+
+def check_snapshots(lake: Lake) -> dict[str, list[tuple]]:
+    """Run every rule of sql/checks/ over the lake's snapshots: name -> offending rows."""
+    from voice_monitor.views import lake_connection  # the views module owns view DDL
+
+    con = lake_connection(lake)
+    try:
+        return {name: run_sql(con, f"checks/{name}").fetchall() for name in check_names()}
+    finally:
+        con.close()
 
 
 # -- backfill -------------------------------------------------------------------------------
