@@ -507,3 +507,11 @@ def test_accepted_plus_quarantined_is_every_non_blank_line(valid, junk, order):
 def test_land_lines_counts_every_line(lake):
     result = land_lines(lake, ["{}", "x", json.dumps(event("artifact_received", T0))], "test", NOW)
     assert (result.accepted, result.quarantined) == (1, 2)
+
+
+def test_metadata_repeating_a_key_is_rejected_alone():
+    # a repeated key used to fail the whole batch; now it is one record's reason
+    line = json.dumps(BASE)[:-1] + ', "metadata": {"a": 1, "a": 2}}'
+    accepted, reasons = check(line, BASE)
+    assert len(accepted) == 1
+    assert reasons == ['metadata {"a":1,"a":2} repeats a key']  # shown minified

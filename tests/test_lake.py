@@ -1,0 +1,156 @@
+"""The lake layout (contract §4): exact paths, atomic files, temp clean-up, UTC whatever the TZ."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, date, datetime, timedelta, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from voice_monitor.lake import (
+    Lake,
+    connect,
+    dropped_periods,
+    floor_day,
+    floor_hour,
+    parquet_files,
+    record_dropped,
+)
+
+NEW_YORK = timezone(timedelta(hours=-5))  # EST, fixed, so the test needs no tz database
+
+
+def test_paths_are_pinned(tmp_path):
+    lake = Lake(tmp_path)
+    at = datetime(2026, 2, 16, 9, 59, 59, 999_999, tzinfo=UTC)
+    assert lake.event_partition(at) == tmp_path / "events" / "date=2026-02-16" / "hour=09"
+    # 23:30 in New York (UTC-5) on the 15th is 04:30 UTC on the 16th
+    local = datetime(2026, 2, 15, 23, 30, tzinfo=NEW_YORK)
+    assert lake.event_partition(local) == tmp_path / "events" / "date=2026-02-16" / "hour=04"
+    assert lake.quarantine_partition(date(2026, 2, 16)) == tmp_path / "quarantine" / "date=2026-02-16"
+    assert lake.snapshot_partition("pipeline_hourly", at) == (
+        tmp_path / "snapshots" / "pipeline_hourly" / "date=2026-02-16" / "hour=09")
+    assert lake.snapshot_partition("stage_daily", local) == (
+        tmp_path / "snapshots" / "stage_daily" / "date=2026-02-16")
+    assert lake.organizations_file == tmp_path / "dimensions" / "organizations.parquet"
+    assert lake.state_dir == tmp_path / "state"
+    assert lake.alerts_dir == tmp_path / "alerts"
+    assert lake.tmp_dir == tmp_path / ".tmp"
+
+
+def test_unknown_snapshot_table(tmp_path):
+    with pytest.raises(ValueError, match="unknown snapshot table 'pipeline_weekly'"):
+        Lake(tmp_path).snapshot_partition("pipeline_weekly", datetime(2026, 2, 16, tzinfo=UTC))
+
+
+def test_floors_are_utc():
+    local = datetime(2026, 2, 15, 23, 30, tzinfo=NEW_YORK)
+    assert floor_hour(local) == datetime(2026, 2, 16, 4, tzinfo=UTC)
+    assert floor_day(local) == datetime(2026, 2, 16, tzinfo=UTC)
+
+
+def _table(n: int = 3) -> pa.Table:
+    return pa.table({"x": list(range(n))})
+
+
+def test_write_file_is_atomic_and_ordered(tmp_path):
+    lake = Lake(tmp_path)
+    folder = lake.event_partition(datetime(2026, 2, 16, 14, tzinfo=UTC))
+    first = lake.write_file(_table(), folder)
+    second = lake.write_file(_table(5), folder)
+    assert first.parent == folder and first.suffix == ".parquet"
+    assert parquet_files(folder) == [first, second]  # names sort in landing order
+    assert list(lake.tmp_dir.iterdir()) == []  # nothing left behind
+    con = connect()
+    assert con.execute("select count(*) from read_parquet($f)", {"f": [str(first), str(second)]}
+                       ).fetchall() == [(8,)]
+
+
+def test_replace_partition_keeps_one_file(tmp_path):
+    lake = Lake(tmp_path)
+    folder = lake.snapshot_partition("pipeline_daily", datetime(2026, 2, 16, tzinfo=UTC))
+    lake.write_file(_table(), folder)  # a stray file from an earlier layout
+    dest = lake.replace_partition(_table(2), folder)
+    lake.replace_partition(_table(4), folder)
+    assert parquet_files(folder) == [dest] and dest.name == "part-0.parquet"
+    con = connect()
+    assert con.execute("select count(*) from read_parquet($f)", {"f": str(dest)}).fetchall() == [(4,)]
+
+
+def test_drop_partition_removes_empty_parents(tmp_path):
+    lake = Lake(tmp_path)
+    h9 = lake.event_partition(datetime(2026, 2, 16, 9, tzinfo=UTC))
+    h10 = lake.event_partition(datetime(2026, 2, 16, 10, tzinfo=UTC))
+    lake.write_file(_table(), h9)
+    lake.write_file(_table(), h10)
+    lake.drop_partition(h9)
+    assert not h9.exists() and h10.exists()
+    lake.drop_partition(h10)
+    assert not (tmp_path / "events").exists()
+
+
+def test_event_hours_lists_hours_with_files(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write_file(_table(), lake.event_partition(datetime(2026, 2, 16, 23, tzinfo=UTC)))
+    lake.write_file(_table(), lake.event_partition(datetime(2026, 2, 15, 1, tzinfo=UTC)))
+    lake.event_partition(datetime(2026, 2, 16, 5, tzinfo=UTC)).mkdir(parents=True)  # empty
+    assert lake.event_hours() == [datetime(2026, 2, 15, 1, tzinfo=UTC),
+                                  datetime(2026, 2, 16, 23, tzinfo=UTC)]
+
+
+def test_clean_tmp_removes_only_old_orphans(tmp_path):
+    lake = Lake(tmp_path)
+    old = lake.temp_path()
+    old.write_bytes(b"PAR1 half written")
+    hour_ago = time.time() - 3601
+    os.utime(old, (hour_ago, hour_ago))
+    fresh = lake.temp_path()
+    fresh.write_bytes(b"being written right now")
+    assert lake.clean_tmp() == 1
+    assert not old.exists() and fresh.exists()
+    assert lake.clean_tmp(older_than=timedelta(0)) == 1
+    assert list(lake.tmp_dir.iterdir()) == []
+    assert Lake(tmp_path / "missing").clean_tmp() == 0
+
+
+def test_tombstones_round_trip(tmp_path):
+    lake = Lake(tmp_path)
+    assert dropped_periods(lake, "event_hours") == set()
+    hours = [datetime(2026, 2, 14, 3, tzinfo=UTC), datetime(2026, 2, 15, 3, tzinfo=NEW_YORK)]
+    record_dropped(lake, "event_hours", hours)
+    record_dropped(lake, "event_hours", [])
+    assert dropped_periods(lake, "event_hours") == {
+        datetime(2026, 2, 14, 3, tzinfo=UTC), datetime(2026, 2, 15, 8, tzinfo=UTC)}
+
+
+def test_connect_works_in_utc():
+    con = connect()
+    assert con.execute("select current_setting('TimeZone')").fetchall() == [("UTC",)]
+    # the hour of an instant is its UTC hour, whatever the process's TZ
+    assert con.execute(
+        "select hour(TIMESTAMPTZ '2026-02-15 23:30:00-05:00')").fetchall() == [(4,)]
+
+
+def test_layout_is_the_same_under_another_tz(tmp_path):
+    # a fresh interpreter with a far-from-UTC TZ lands an event and reports where it went
+    script = (
+        "import sys\n"
+        "from datetime import datetime, UTC\n"
+        "from voice_monitor.lake import Lake\n"
+        "from voice_monitor.landing import land_records\n"
+        "lake = Lake(sys.argv[1])\n"
+        "now = datetime(2026, 2, 16, 4, 30, tzinfo=UTC)\n"
+        "r = land_records(lake, [{'event_id': 'a', 'event_type': 'artifact_received',"
+        " 'timestamp': '2026-02-15T23:10:00-05:00'}, {'bad': 1}], now=now)\n"
+        "print(r.partitions[0], sorted(p.name for p in lake.quarantine_dir.iterdir())[0])\n"
+    )
+    env = {**os.environ, "TZ": "America/New_York"}
+    out = subprocess.run([sys.executable, "-c", script, str(tmp_path / "lake")], env=env,
+                         capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["events/date=2026-02-16/hour=04", "date=2026-02-16"]
+    assert Path(tmp_path / "lake" / out[0]).is_dir()

@@ -1,0 +1,177 @@
+"""Landing (contract §3-§4): partitions by event time, quarantine rows, duplicates, the CLI."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import NOW, event, ts
+
+from voice_monitor.counters import realtime_metrics
+from voice_monitor.lake import EVENTS_READER, Lake, connect
+from voice_monitor.landing import (
+    InputFileError,
+    LandingResult,
+    ingest_file,
+    land_lines,
+    land_records,
+)
+
+
+def rel_files(lake: Lake, base: str) -> list[str]:
+    """The folders (relative to the lake) holding Parquet files under `base`."""
+    return sorted({str(p.parent.relative_to(lake.root)) for p in (lake.root / base).rglob("*.parquet")})
+
+
+def events_table(lake: Lake, dedupe: bool = False) -> list[tuple]:
+    """(event_id, hour, organization_id) of stored events; with `dedupe`, first landed wins."""
+    files = [str(p) for p in sorted(lake.events_dir.rglob("*.parquet"))]
+    if not files:
+        return []
+    qualify = ("qualify row_number() over (partition by event_id, date, hour "
+               "order by ingested_at, filename, file_row_number) = 1") if dedupe else ""
+    reader = EVENTS_READER.replace("union_by_name = true", "union_by_name = true, filename = true, "
+                                   "file_row_number = true")
+    return connect().execute(
+        f"select event_id, hour, organization_id from {reader} {qualify} order by all",
+        {"files": files},
+    ).fetchall()
+
+
+def quarantine_rows(lake: Lake) -> list[tuple]:
+    files = [str(p) for p in sorted(lake.quarantine_dir.rglob("*.parquet"))]
+    return connect().execute(
+        "select raw, reason, source, received_at from read_parquet($f) order by raw", {"f": files}
+    ).fetchall()
+
+
+def test_partitions_by_event_time_utc(lake):
+    records = [
+        event("artifact_received", datetime(2026, 2, 16, 13, 59, 59, 999_000, tzinfo=UTC)),
+        event("artifact_received", datetime(2026, 2, 16, 14, tzinfo=UTC)),
+        # 23:10 at UTC-5 on the 15th is 04:10 UTC on the 16th
+        {"event_id": "ny", "event_type": "artifact_received", "timestamp": "2026-02-15T23:10:00-05:00"},
+        # old events land in their own (old) hour: imports and backfills need them
+        event("artifact_received", datetime(2025, 12, 31, 23, 0, tzinfo=UTC)),
+    ]
+    result = land_records(lake, records, now=NOW)
+    expected = ["events/date=2025-12-31/hour=23", "events/date=2026-02-16/hour=04",
+                "events/date=2026-02-16/hour=13", "events/date=2026-02-16/hour=14"]
+    assert result.partitions == expected
+    assert rel_files(lake, "events") == expected
+    assert rel_files(lake, "quarantine") == []
+
+
+def test_quarantine_rows_and_path(lake):
+    # received just before midnight UTC: the quarantine date is the UTC date of receipt
+    now = datetime(2026, 2, 16, 23, 59, 59, tzinfo=UTC)
+    lines = ["{not json", '{"event_id": "q1", "event_type": "artifact_received"}']
+    result = land_lines(lake, lines, source="upload.jsonl", now=now)
+    assert (result.accepted, result.quarantined) == (0, 2)
+    assert rel_files(lake, "quarantine") == ["quarantine/date=2026-02-16"]
+    assert quarantine_rows(lake) == [
+        ('{"event_id": "q1", "event_type": "artifact_received"}', "timestamp is required",
+         "upload.jsonl", now),
+        ("{not json", "record is not valid JSON", "upload.jsonl", now),
+    ]
+    assert result.reasons == {"timestamp is required": 1, "record is not valid JSON": 1}
+
+
+def test_reasons_summarised_by_first_rule(lake):
+    result = land_lines(lake, ["{}", "{}"], source="t", now=NOW)
+    # both records break three rules; the summary counts them under the first one
+    assert result.reasons == {"event_id is required": 2}
+
+
+def test_ingested_at_is_the_landing_now(lake):
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1))], now=NOW)
+    files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
+    assert connect().execute("select ingested_at from read_parquet($f)", {"f": files}
+                             ).fetchall() == [(NOW,)]
+
+
+def test_duplicates_same_hour_stored_but_counted_once(lake):
+    first = event("artifact_received", NOW - timedelta(minutes=10), organization_id="org-1")
+    copy = {**first, "organization_id": "org-2"}  # same event_id and hour, different content
+    r1 = land_records(lake, [first], now=NOW)
+    r2 = land_records(lake, [copy], now=NOW)
+    assert (r1.accepted, r1.duplicates) == (1, 0)
+    assert (r2.accepted, r2.duplicates) == (1, 1)  # "accepted" includes the duplicate
+    hour = 14
+    assert events_table(lake) == [(first["event_id"], hour, "org-1"), (first["event_id"], hour, "org-2")]
+    assert events_table(lake, dedupe=True) == [(first["event_id"], hour, "org-1")]  # first landed wins
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == 1
+    assert realtime_metrics(lake, "org-1", now=NOW)["artifacts_received"] == 1
+    assert realtime_metrics(lake, "org-2", now=NOW)["artifacts_received"] == 0
+
+
+def test_duplicates_within_one_batch(lake):
+    e = event("artifact_received", NOW - timedelta(minutes=3))
+    result = land_records(lake, [e, e, e], now=NOW)
+    assert (result.accepted, result.duplicates) == (3, 2)
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == 1
+
+
+def test_same_event_id_in_another_hour_is_another_event(lake):
+    a = event("artifact_received", datetime(2026, 2, 16, 13, 45, tzinfo=UTC))
+    b = {**a, "timestamp": ts(datetime(2026, 2, 16, 14, 10, tzinfo=UTC))}
+    result = land_records(lake, [a, b], now=NOW)
+    assert (result.accepted, result.duplicates) == (2, 0)
+    assert len(events_table(lake, dedupe=True)) == 2
+    # the window is 13:31 .. 14:30, so both count
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == 2
+
+
+def test_blank_lines_are_not_records(lake, tmp_path):
+    path = tmp_path / "in.jsonl"
+    good = json.dumps(event("artifact_received", NOW - timedelta(minutes=1)))
+    path.write_text(f"\n\n{good}\n   \n\t\r\n")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 0)
+
+
+def test_empty_file_writes_nothing(lake, tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_text("")
+    assert ingest_file(lake, path, now=NOW).as_dict() == LandingResult().as_dict()
+    assert not lake.events_dir.exists() and not lake.quarantine_dir.exists()
+
+
+def test_unreadable_files(lake, tmp_path):
+    with pytest.raises(InputFileError, match="cannot read '.*missing.jsonl'.*check the path"):
+        ingest_file(lake, tmp_path / "missing.jsonl", now=NOW)
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"PAR1 this is not really parquet")
+    with pytest.raises(InputFileError, match="cannot read Parquet file '.*corrupt.parquet'"):
+        ingest_file(lake, corrupt, now=NOW)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-c", "from voice_monitor.cli import main; main()", *args],
+        capture_output=True, text=True,
+    )
+
+
+def test_cli_ingest(lake, tmp_path):
+    path = tmp_path / "in.jsonl"
+    e = event("artifact_received", NOW - timedelta(minutes=1))
+    path.write_text("\n".join([json.dumps(e), json.dumps(e), "oops"]))
+    now = ts(NOW)
+    done = _cli("ingest", str(path), "--lake", str(lake.root), "--now", now)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "accepted 2 (of which duplicate 1), quarantined 1"
+    done = _cli("ingest", str(path), "--lake", str(lake.root), "--now", now, "--json")
+    assert json.loads(done.stdout) == {"accepted": 2, "duplicates": 2, "quarantined": 1,
+                                       "partitions": ["events/date=2026-02-16/hour=14"]}
+
+
+def test_cli_ingest_missing_file_is_one_line_error(lake, tmp_path):
+    done = _cli("ingest", str(tmp_path / "nope.jsonl"), "--lake", str(lake.root))
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("voice-monitor: error: cannot read")
+    assert "nope.jsonl" in lines[0]
