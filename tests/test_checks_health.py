@@ -253,3 +253,13 @@ def test_a_corrupt_event_file_fails_the_event_checks_but_not_the_counters(lake):
 def test_unknown_check_in_config_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown check 'latency'"):
         AlertConfig(checks=("latency",))
+
+
+def test_late_event_in_a_closed_hour_is_seen_by_the_next_run(lake):
+    # the 12:00 hour is closed at 14:30: its digest is cached by the first run
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=140))], now=NOW)
+    assert fired(lake, "circuit_breaker_open") == [(None, "critical")]
+    assert len(list((lake.state_dir / "check_digests").glob("*.parquet"))) == 1
+    # a late "closed" lands in that same closed hour: the partition changed, so it is re-read
+    land_records(lake, [event("circuit_breaker_closed", NOW - timedelta(minutes=130))], now=NOW)
+    assert fired(lake, "circuit_breaker_open") == []

@@ -1,16 +1,16 @@
--- The latest circuit breaker event in the window; on a tie at the same instant, "opened" wins
--- (the safer reading for on-call).
+-- The latest circuit breaker event in the window, from the hour digests' summary rows; on a tie
+-- at the same instant "opened" wins.
 
 with breaker as (
-    select event_type, "timestamp"
-    from check_events
-    where event_type in ('circuit_breaker_opened', 'circuit_breaker_closed')
+    select breaker_event, breaker_at
+    from check_digest
+    where artifact_id is null and breaker_event is not null
 ),
 
 final as (
-    select event_type as latest_event, "timestamp" as latest_at
+    select breaker_event as latest_event, breaker_at as latest_at
     from breaker
-    order by "timestamp" desc, (event_type = 'circuit_breaker_opened') desc
+    order by breaker_at desc, (breaker_event = 'circuit_breaker_opened') desc
     limit 1
 )
 

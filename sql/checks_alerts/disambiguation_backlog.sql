@@ -1,22 +1,27 @@
 -- Artifacts waiting for disambiguation: their latest entity_needs_disambiguation has no later
 -- entity_resolution_completed (a resolution at the same instant does not count as later).
+-- Reads the hour digests (view check_digest).
 
-with per_artifact as (
-    select
-        artifact_id,
-        max("timestamp") filter (where event_type = 'entity_needs_disambiguation') as needed_at,
-        max("timestamp") filter (where event_type = 'entity_resolution_completed') as resolved_at
-    from check_events
-    where artifact_id is not null
-        and event_type in ('entity_needs_disambiguation', 'entity_resolution_completed')
+with needing as (
+    select artifact_id, max(needs_at) as needed_at
+    from check_digest
+    where artifact_id is not null and needs_at is not null
     group by artifact_id
+),
+
+resolutions as (
+    select n.artifact_id, max(d.resolved_at) as resolved_at
+    from check_digest d
+    join needing n on d.artifact_id = n.artifact_id
+    where d.resolved_at is not null
+    group by n.artifact_id
 ),
 
 final as (
     select count(*) as waiting_artifacts
-    from per_artifact
-    where needed_at is not null
-        and (resolved_at is null or resolved_at <= needed_at)
+    from needing
+    left join resolutions using (artifact_id)
+    where resolutions.resolved_at is null or resolutions.resolved_at <= needing.needed_at
 )
 
 select * from final

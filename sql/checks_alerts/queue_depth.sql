@@ -1,24 +1,25 @@
--- Active artifacts: received in the window and no terminal event (completed or failed) for them
--- in the window. Events without an artifact_id cannot be matched and are left out.
+-- Active artifacts: received within the window and no terminal event (completed or failed) for
+-- them anywhere in the window. Reads the hour digests (view check_digest): artifacts received
+-- without a terminal event in the same hour are the few candidates; only they are looked up
+-- among the other hours' terminal events.
 
-with window_events as (
-    select * from check_events where artifact_id is not null
-),
-
-received as (
-    select distinct artifact_id from window_events where event_type = 'artifact_received'
-),
-
-terminal as (
+with candidates as (
     select distinct artifact_id
-    from window_events
-    where event_type in ('artifact_completed', 'artifact_failed')
+    from check_digest
+    where artifact_id is not null and received_at is not null and terminal_at is null
+),
+
+terminated as (
+    select distinct c.artifact_id
+    from check_digest d
+    join candidates c on d.artifact_id = c.artifact_id
+    where d.terminal_at is not null
 ),
 
 final as (
     select count(*) as active_artifacts
-    from received
-    where artifact_id not in (select artifact_id from terminal)
+    from candidates
+    where artifact_id not in (select artifact_id from terminated)
 )
 
 select * from final

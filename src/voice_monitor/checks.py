@@ -3,7 +3,8 @@
 A check returns the alert conditions that hold now (`Finding`s). It reads the real-time counters
 (high_failure_rate), a bounded set of platform snapshot rows (high_latency: the last complete
 hour and the 7 days before it) or the event partitions of the retained window (the other four,
-sharing one de-duplicated scan of just the event types they need). An exception in one check is
+through small per-hour digests: a closed hour is digested once and cached, so a run re-reads
+only the current hour's events; see `check_digest`). An exception in one check is
 recorded as that check's error; the others still run.
 """
 
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from voice_monitor.check_digest import digests
 from voice_monitor.counters import PLATFORM, open_counters, realtime_metrics
 from voice_monitor.lake import Lake, connect, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
@@ -111,23 +113,18 @@ class CheckRun:
         return [first + timedelta(hours=i) for i in range(count + 1)]
 
     def check_events(self) -> str:
-        """Load the window's relevant events into the table `check_events`, once per run."""
+        """Make the view `check_digest` over the window's hour digests, once per run."""
         if isinstance(self._window, BaseException):
             raise self._window
         if self._window is None:
             try:
-                files = [str(f) for h in self.window_hours() for f in self.lake.event_files(h)]
-                if files:
-                    rel = run_sql(self.con, "checks_alerts/event_window", files=files, now=self.now)
-                    rel.to_table("check_events")
-                else:
-                    self.con.execute("create table check_events (event_type varchar, "
-                                     "artifact_id varchar, \"timestamp\" timestamptz)")
+                digests(self.lake, self.con, self.window_hours(), self.now).create_view(
+                    "check_digest")
                 self._window = True
             except Exception as exc:
                 self._window = exc
                 raise
-        return "check_events"
+        return "check_digest"
 
     def scalar_row(self, name: str, **params) -> tuple:
         rows = run_sql(self.con, name, **params).fetchall()

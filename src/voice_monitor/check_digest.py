@@ -1,0 +1,89 @@
+"""Per-hour digests of the event lake for the health checks, cached for closed hours.
+
+The four event-window checks need, per artifact, the latest receipt, terminal event,
+disambiguation request and resolution, plus each hour's latest receipt and circuit breaker
+event (`sql/checks_alerts/hour_digest.sql`). A closed hour's digest is computed once and cached
+under `state/check_digests/`, named by the hour and a signature of that partition's file names
+and sizes: files are immutable and only ever added (or compacted into new names), so a late
+event or a compaction changes the signature and the hour is digested again. The hour containing
+`now` is digested afresh on every run. A 5-minute check over 48 hours thus reads ~1 hour of events.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from datetime import datetime, timedelta
+
+import duckdb
+import pyarrow as pa
+
+from voice_monitor.lake import Lake, write_parquet
+from voice_monitor.sql import run_sql
+
+STALE_AFTER_S = 600  # a superseded digest may still be read by a concurrent run for a moment
+
+
+def digest_dir(lake: Lake):
+    return lake.state_dir / "check_digests"
+
+
+def _signature(files) -> str:
+    text = "\n".join(f"{f.name}:{f.stat().st_size}" for f in files)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
+
+
+def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
+            now: datetime) -> duckdb.DuckDBPyRelation:
+    """A relation over the digests of `hours` (cached ones read, missing ones computed)."""
+    folder = digest_dir(lake)
+    cached, fresh = [], []
+    wanted = set()
+    for hour in hours:
+        files = lake.event_files(hour)
+        if not files:
+            continue
+        closed = hour + timedelta(hours=1) <= now
+        name = f"{hour:%Y-%m-%dT%H}-{_signature(files)}.parquet"
+        wanted.add(name)
+        if closed and (folder / name).exists():
+            cached.append(folder / name)
+            continue
+        table = run_sql(con, "checks_alerts/hour_digest", files=[str(f) for f in files],
+                        now=now).to_arrow_table()
+        if closed:
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = lake.temp_path()
+            write_parquet(table, tmp)
+            os.replace(tmp, folder / name)
+            cached.append(folder / name)
+        else:
+            fresh.append(table)
+    _forget(folder, hours, wanted)
+    parts = [con.read_parquet([str(p) for p in cached])] if cached else []
+    if fresh:
+        con.register("fresh_digests", pa.concat_tables(fresh))
+        parts.append(con.table("fresh_digests"))
+    if not parts:
+        return con.sql("""select null::varchar as artifact_id, null::timestamptz as received_at,
+            null::timestamptz as terminal_at, null::timestamptz as needs_at,
+            null::timestamptz as resolved_at, null::varchar as breaker_event,
+            null::timestamptz as breaker_at where false""")
+    relation = parts[0]
+    for part in parts[1:]:
+        relation = relation.union(part)
+    return relation
+
+
+def _forget(folder, hours: list[datetime], wanted: set[str]) -> None:
+    """Delete digests of hours before the window, and superseded ones once no run reads them."""
+    if not folder.is_dir() or not hours:
+        return
+    first = f"{min(hours):%Y-%m-%dT%H}"
+    cutoff = time.time() - STALE_AFTER_S
+    for path in folder.glob("*.parquet"):
+        hour = path.name[:13]
+        if hour < first or (path.name not in wanted and hour <= f"{max(hours):%Y-%m-%dT%H}"
+                            and path.stat().st_mtime < cutoff):
+            path.unlink(missing_ok=True)
