@@ -1,0 +1,187 @@
+"""The demo command: a real console-script run, checked against independent counts over the lake."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from voice_monitor.demo import MARKER, DemoLakeError, prepare_lake, reason_rule, schedule
+from voice_monitor.lake import Lake, connect
+
+END = datetime(2026, 2, 18, 12, 0, tzinfo=UTC)  # a Wednesday: no Sunday retention in one day
+START = END - timedelta(days=1)
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["voice-monitor", "demo", *args], capture_output=True, text=True,
+                          timeout=900)
+
+
+def count(glob: str, where: str = "true") -> int:
+    con = connect()
+    try:
+        return con.execute(f"select count(*) from read_parquet($g) where {where}",
+                           {"g": glob}).fetchall()[0][0]
+    finally:
+        con.close()
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    lake = tmp_path_factory.mktemp("demo") / "lake"
+    done = run_cli("--lake", str(lake), "--days", "1", "--end", "2026-02-18T12:00:00Z", "--json")
+    assert done.returncode == 0, done.stderr
+    return lake, json.loads(done.stdout)
+
+
+@pytest.mark.slow
+def test_printed_counts_agree_with_the_lake(demo_run):
+    lake, summary = demo_run
+    landing = summary["landing"]
+    assert summary["retention_dropped"] == {"event_rows": 0, "quarantine_rows": 0}
+    # the raw log keeps duplicate deliveries, so every accepted row is a row in events/
+    assert count(f"{lake}/events/*/*/*.parquet") == landing["accepted"]
+    assert count(f"{lake}/quarantine/*/*.parquet") == landing["quarantined"]
+    assert sum(landing["quarantine_reasons"].values()) == landing["quarantined"]
+    assert landing["accepted"] + landing["quarantined"] == summary["generated"]["records_delivered"]
+    # five kinds of invalid record, each its own rule
+    assert len(landing["quarantine_reasons"]) == 5
+    distinct = landing["accepted"] - landing["duplicates"]
+    con = connect()
+    try:
+        ids = con.execute("select count(distinct (event_id, date_trunc('hour', \"timestamp\"))) "
+                          "from read_parquet($g)", {"g": f"{lake}/events/*/*/*.parquet"}).fetchall()[0][0]
+    finally:
+        con.close()
+    assert ids == distinct
+
+
+@pytest.mark.slow
+def test_realtime_metrics_match_a_count_over_the_last_hour(demo_run):
+    lake, summary = demo_run
+    # window: floor_minute(end) - 59 min .. end, events counted once per event_id
+    con = connect()
+    try:
+        received = con.execute(
+            "select count(distinct event_id) from read_parquet($g) where event_type = "
+            "'artifact_received' and \"timestamp\" between $lo and $hi",
+            {"g": f"{lake}/events/*/*/*.parquet", "lo": END - timedelta(minutes=59), "hi": END},
+        ).fetchall()[0][0]
+    finally:
+        con.close()
+    assert received > 0
+    assert summary["realtime"]["artifacts_received"] == received
+
+
+@pytest.mark.slow
+def test_every_scheduled_hour_has_snapshots(demo_run):
+    lake, summary = demo_run
+    # the :30 runs from 12:30 Tue to 11:30 Wed build hours 12:00 Tue .. 10:00 Wed; 11:00 Wed
+    # waits for the 12:30 run, after the demo's end
+    hour = START
+    while hour <= END - timedelta(hours=2):
+        for table in ("pipeline_hourly", "stage_hourly"):
+            folder = lake / "snapshots" / table / f"date={hour:%Y-%m-%d}" / f"hour={hour:%H}"
+            assert list(folder.glob("*.parquet")), folder
+        hour += timedelta(hours=1)
+    assert not (lake / "snapshots/pipeline_hourly/date=2026-02-18/hour=11").exists()
+    # the 01:30 Wed daily run builds Tuesday
+    assert list((lake / "snapshots/pipeline_daily/date=2026-02-17").glob("*.parquet"))
+    assert summary["flows"]["hourly_rollup"]["runs"] == 24
+    assert summary["flows"]["daily_rollup"]["runs"] == 1
+
+
+@pytest.mark.slow
+def test_the_outage_raises_and_resolves_the_circuit_breaker_alert(demo_run):
+    _, summary = demo_run
+    # the breaker opens 15:12 Tue and closes 16:20; checks run hourly at :30 before 10:00 Wed
+    raised = [a for a in summary["alerts"]["raised"] if a["type"] == "circuit_breaker_open"]
+    resolved = [a for a in summary["alerts"]["resolved"] if a["type"] == "circuit_breaker_open"]
+    assert [a["raised_at"] for a in raised] == ["2026-02-17T15:30:00Z"]
+    assert [a["resolved_at"] for a in resolved] == ["2026-02-17T16:30:00Z"]
+
+
+@pytest.mark.slow
+def test_a_second_run_rebuilds_the_demo_lake(demo_run, tmp_path):
+    lake, _ = demo_run
+    done = run_cli("--lake", str(lake), "--days", "1", "--end", "2026-02-10T06:00:00Z",
+                   "--artifacts-per-day", "50", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    # nothing of the first run is left: every event partition is from the new range
+    dates = {p.name for p in (lake / "events").iterdir()}
+    assert dates == {"date=2026-02-09", "date=2026-02-10"}
+    assert count(f"{lake}/events/*/*/*.parquet") == summary["landing"]["accepted"]
+
+
+def test_a_lake_not_made_by_the_demo_is_refused(tmp_path):
+    lake = tmp_path / "mine"
+    (lake / "events").mkdir(parents=True)
+    (lake / "events" / "keep.txt").write_text("precious")
+    done = run_cli("--lake", str(lake), "--days", "1")
+    assert done.returncode == 1
+    assert done.stderr.count("\n") == 1
+    assert "not made by the demo" in done.stderr and str(lake) in done.stderr
+    assert (lake / "events" / "keep.txt").read_text() == "precious"
+
+
+def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
+    lake = Lake(tmp_path / "demo")
+    (lake.root / "events" / "date=2026-02-17").mkdir(parents=True)
+    (lake.root / MARKER).write_text("{}")
+    prepare_lake(lake)
+    assert list(lake.root.iterdir()) == []
+    prepare_lake(Lake(tmp_path / "new" / "lake"))  # a missing directory is created
+    assert (tmp_path / "new" / "lake").is_dir()
+    other = Lake(tmp_path / "other")
+    (other.root / "x").mkdir(parents=True)
+    with pytest.raises(DemoLakeError, match="not made by the demo"):
+        prepare_lake(other)
+
+
+def test_days_out_of_range_is_a_usage_error(tmp_path):
+    done = run_cli("--lake", str(tmp_path / "x"), "--days", "0")
+    assert done.returncode == 2
+    assert "--days" in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
+def test_schedule_fires_each_flow_at_its_cron_times():
+    # Sat 2026-02-14 00:00 .. Mon 2026-02-16 00:00: two days including a Sunday
+    start = datetime(2026, 2, 14, tzinfo=UTC)
+    end = start + timedelta(days=2)
+    plan = schedule(start, end, dense_hours=2)
+    fired = {flow: [m for m, due in plan if flow in due] for flow in
+             ("hourly_rollup", "daily_rollup", "snapshot_retention", "event_retention",
+              "health_check")}
+    assert len(fired["hourly_rollup"]) == 48  # every :30
+    assert fired["daily_rollup"] == [datetime(2026, 2, 14, 1, 30, tzinfo=UTC),
+                                     datetime(2026, 2, 15, 1, 30, tzinfo=UTC)]
+    assert fired["snapshot_retention"] == [datetime(2026, 2, 15, 4, 30, tzinfo=UTC)]
+    assert fired["event_retention"] == [datetime(2026, 2, 15, 5, 0, tzinfo=UTC)]
+    # hourly at :30 from 00:30 Sat to 21:30 Sun (46 runs), then every 5 minutes over the last
+    # two hours: 22:00, 22:05, ..., 00:00 (25 runs, 22:30 and 23:30 among them)
+    assert len(fired["health_check"]) == 46 + 25
+    assert plan[-1][0] == end
+    moments = [m for m, _ in plan]
+    assert moments == sorted(set(moments)) and moments[0] > start
+    # the rollup of an hour runs before the checks that read it
+    assert plan[[m for m, _ in plan].index(datetime(2026, 2, 15, 1, 30, tzinfo=UTC))][1] == (
+        "hourly_rollup", "daily_rollup", "health_check")
+
+
+@pytest.mark.parametrize(("reason", "rule"), [
+    ('timestamp "2026-02-15T13:28:22.436" has no UTC offset; add \'Z\' or \'+HH:MM\'',
+     "timestamp … has no UTC offset"),
+    ("duration_ms -4376 must be a finite number >= 0", "duration_ms … must be a finite number >= 0"),
+    ("event_id is required", "event_id is required"),
+    ("record is not valid JSON", "record is not valid JSON"),
+    ('event_id "" must be 1 to 128 characters long (got 0)',
+     "event_id … must be 1 to 128 characters long"),
+])
+def test_quarantine_reasons_group_by_rule(reason, rule):
+    assert reason_rule(reason) == rule
+
