@@ -227,3 +227,14 @@ def test_empty_lake_gives_empty_results(lake):
     assert artifact_timeline(lake, "a1").is_empty()
     assert failed_artifacts(lake).rows.is_empty()
     assert active_artifacts(lake, now=NOW).rows.is_empty()
+
+
+def test_losing_copies_newer_than_the_page_do_not_hide_it(lake):
+    originals = [event("artifact_received", at(13, i), event_id=f"l{i:02d}") for i in range(20)]
+    # later copies of every event, stamped later in the same hour: the 20 newest rows all lose
+    copies = [event("artifact_failed", at(13, 40 + i), event_id=f"l{i:02d}") for i in range(20)]
+    land_records(lake, originals, now=NOW)
+    land_records(lake, copies, now=NOW)
+    page = recent_events(lake, limit=3)
+    assert ids(page) == ["l19", "l18", "l17"]
+    assert set(page.rows["event_type"]) == {"artifact_received"}

@@ -76,7 +76,7 @@ def recent_events(
     while hours and found <= limit:
         chunk, hours = hours[:batch], hours[batch:]
         con = with_sources(raw_events=_files(lake, chunk))
-        frame = run_sql(con, "queries/recent_events", **params, limit=limit + 1 - found).pl()
+        frame = _newest(con, params, limit + 1 - found)
         frames.append(frame)
         found += frame.height
         batch *= 2
@@ -90,11 +90,23 @@ def recent_events(
     return Page(rows, next_cursor)
 
 
+def _newest(con, params: dict, wanted: int) -> pl.DataFrame:
+    """Up to `wanted` de-duplicated rows of the current sources, newest first."""
+    scan = wanted + 16
+    while True:
+        frame = run_sql(con, "queries/recent_events", **params, scan_limit=scan).pl()
+        first = frame.filter(pl.col("first_copy")).drop("first_copy")
+        # fewer than `scan` rows: the sources are exhausted; else enough winners, or look further
+        if frame.height < scan or first.height >= wanted:
+            return first.head(wanted)
+        scan *= 4
+
+
 def _empty_page(lake: Lake) -> pl.DataFrame:
     con = with_sources(raw_events=None)
-    return run_sql(con, "queries/recent_events", event_types=None, stage=None,
-                   organization_id=None, artifact_id=None, start=None, end=None,
-                   errors_only=False, after_ts=None, after_id=None, limit=0).pl()
+    return _newest(con, {"event_types": None, "stage": None, "organization_id": None,
+                         "artifact_id": None, "start": None, "end": None, "errors_only": False,
+                         "after_ts": None, "after_id": None}, 1)
 
 
 def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None) -> pl.DataFrame:

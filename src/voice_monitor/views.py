@@ -15,6 +15,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from voice_monitor.alerts import RECORD_SCHEMA
 from voice_monitor.lake import Lake, connect, new_file_stem
@@ -137,6 +138,61 @@ def define_raw(con: duckdb.DuckDBPyConnection, raw: str, paths: str | list[str] 
     con.execute(f"create or replace view {quote_ident(raw)} as {source_sql(raw, paths)}")
 
 
+_CACHE_SIZE = 4096
+_cache: dict[str, tuple[tuple, pa.Table]] = {}
+_combined: dict[tuple, pa.Table] = {}
+_cache_lock = threading.Lock()
+
+
+def _evict(store: dict, size: int) -> None:
+    while len(store) >= size:
+        store.pop(next(iter(store)))
+
+
+def read_cached(paths: Iterable[str | Path]) -> pa.Table | None:
+    """Small Parquet files (snapshot partitions) as one table, memoised by (path, inode, mtime).
+
+    Snapshot partitions are replaced by rename, which changes the inode, so a rebuilt
+    partition is never served stale. Returns None when there is no file.
+    """
+    signatures = []
+    for path in map(str, paths):
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:  # dropped by retention since it was listed
+            continue
+        signatures.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
+    if not signatures:
+        return None
+    key = tuple(signatures)
+    combined = _combined.get(key)
+    if combined is None:
+        tables = []
+        for path, *signature in signatures:
+            hit = _cache.get(path)
+            if hit is None or hit[0] != tuple(signature):
+                hit = (tuple(signature), pq.read_table(path))
+                with _cache_lock:
+                    _evict(_cache, _CACHE_SIZE)
+                    _cache[path] = hit
+            tables.append(hit[1])
+        combined = pa.concat_tables(tables, promote_options="default")
+        with _cache_lock:
+            _evict(_combined, 64)
+            _combined[key] = combined
+    return combined
+
+
+def define_raw_table(con: duckdb.DuckDBPyConnection, raw: str, table: pa.Table | None) -> None:
+    """(Re)define one raw view over an in-memory Arrow table (None = the empty relation)."""
+    if table is None:
+        define_raw(con, raw, None)
+        return
+    con.register(f"{raw}__arrow", table)
+    con.execute(f"create or replace view {quote_ident(raw)} as "
+                f"select * from {quote_ident(raw + '__arrow')}")
+
+
 def lake_glob(lake: Lake, raw: str) -> str | None:
     """The absolute glob of a raw view's files, or None when nothing matches yet."""
     folder, pattern, *_ = SOURCES[raw]
@@ -166,15 +222,28 @@ def connection() -> duckdb.DuckDBPyConnection:
         define_views(con)
         con.execute(load_sql("staging/sketch"))  # the rollups' sketch macros, to merge ranges
         _local.con = con
+        _local.defined = {}  # raw view -> the source it is defined over now
     return con
 
 
 def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnection:
-    """The thread's connection with the named raw views over these files (e.g. raw_events=[...])."""
+    """The thread's connection with the named raw views over these files (e.g. raw_events=[...]).
+
+    Event files are scanned by DuckDB; the small snapshot and dimension files are served from
+    the in-process cache (`read_cached`).
+    """
     con = connection()
+    defined = _local.defined
     for raw, files in paths.items():
-        listed = [str(p) for p in files] if files else None
-        define_raw(con, raw, listed)
+        if raw in ("raw_events", "raw_quarantine"):
+            source = tuple(map(str, files)) if files else None
+            if defined.get(raw, False) != source:  # the view already reads these files
+                define_raw(con, raw, list(source) if source else None)
+        else:
+            source = read_cached(files or [])
+            if defined.get(raw, False) is not source:
+                define_raw_table(con, raw, source)
+        defined[raw] = source
     return con
 
 

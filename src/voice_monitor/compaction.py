@@ -1,0 +1,97 @@
+"""Compaction: rewrite each closed event hour as one file sorted for artifact lookups.
+
+Landing adds many small files to an hour; reading them costs a file open each, and their
+rows are in arrival order, so finding one artifact means reading every row. Compaction merges
+a closed hour into one file sorted by artifact (then time) with small row groups, so a
+timeline lookup reads one row group per hour (min/max statistics), and keeps every row.
+
+Query results do not change (tests/test_compaction.py proves it on twin lakes):
+- copies of an event stay in landing order inside the new file (see
+  sql/compaction/event_hour.sql), and
+- the new file is named after the newest file it replaces plus `~compacted`, so it sorts
+  after all of them and before any file that lands later (file names are landing order).
+The new file appears atomically before the old ones are deleted; while both exist the old
+copies win (they sort first) and are identical. A crash in between leaves old files that sort
+before the compacted one: the next run deletes them (they are already inside it).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from voice_monitor.lake import Lake, connect
+from voice_monitor.schema import EVENT_SCHEMA
+from voice_monitor.sql import run_sql
+
+MARK = "~compacted"
+ROW_GROUP_ROWS = 8192
+DEFAULT_GRACE = timedelta(hours=1)
+
+
+@dataclass
+class CompactionReport:
+    """Hours compacted and files replaced."""
+
+    hours: list[datetime] = field(default_factory=list)
+    files_removed: int = 0
+
+
+def _latest_compacted(files: list[Path]) -> Path | None:
+    marked = [f for f in files if f.stem.endswith(MARK)]
+    return max(marked) if marked else None
+
+
+def compact_hour(lake: Lake, hour: datetime) -> int:
+    """Compact one event hour into one file; returns how many files it replaced (0 = none)."""
+    files = lake.event_files(hour)
+    done = _latest_compacted(files)
+    removed = 0
+    if done is not None:
+        # files sorting before the newest compacted file are already inside it (a crash
+        # between its rename and their deletion left them): delete, never merge twice
+        for stale in [f for f in files if f < done]:
+            stale.unlink(missing_ok=True)
+            removed += 1
+        files = [f for f in files if f >= done]
+    if not files or files == [done]:
+        return removed
+    con = connect()
+    try:
+        table = run_sql(con, "compaction/event_hour", files=[str(f) for f in files])
+        table = table.to_arrow_table().select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
+    finally:
+        con.close()
+    tmp = lake.temp_path()
+    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS,
+                   write_statistics=True)
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    newest = max(files)
+    base = newest.stem[: -len(MARK)] if newest.stem.endswith(MARK) else newest.stem
+    os.rename(tmp, newest.parent / f"{base}{MARK}.parquet")
+    for old in files:
+        old.unlink(missing_ok=True)
+    return removed + len(files)
+
+
+def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) -> CompactionReport:
+    """Compact every event hour that closed at least `grace` before `now` and needs it."""
+    cutoff = now.astimezone(UTC) - grace
+    report = CompactionReport()
+    for hour in lake.event_hours():
+        if hour + timedelta(hours=1) > cutoff:
+            continue
+        files = lake.event_files(hour)
+        if len(files) == 1 and files[0].stem.endswith(MARK):
+            continue
+        report.files_removed += compact_hour(lake, hour)
+        report.hours.append(hour)
+    return report
