@@ -14,6 +14,7 @@ from rich.table import Table
 from voice_monitor import queries, views
 from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option, now_option
 from voice_monitor.cli.landing import metrics
+from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import Lake
 from voice_monitor.organizations import load_organizations
 from voice_monitor.pagination import Page
@@ -287,6 +288,26 @@ def catalog(path: str | None, lake: Lake) -> None:
     click.echo(f"wrote {target} with views: {', '.join(views.VIEWS)}")
 
 
+@click.command()
+@click.option("--grace-hours", type=float, default=1.0, show_default=True,
+              help="Only hours that closed at least this long before now.")
+@lake_option
+@now_option
+@json_option
+def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
+    """Merge each closed event hour into one file sorted for lookups (results do not change).
+
+    \b
+    Example:
+      voice-monitor compact --lake ./data
+    """
+    report = compact_lake(lake, now, timedelta(hours=grace_hours))
+    if as_json:
+        echo_json({"hours": report.hours, "files_removed": report.files_removed})
+        return
+    click.echo(f"compacted {len(report.hours)} hours, replacing {report.files_removed} files")
+
+
 @click.group(name="orgs")
 def orgs_group() -> None:
     """The organizations dimension (names for organization ids)."""
@@ -308,5 +329,5 @@ def load(file: str, lake: Lake) -> None:
 
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group (metrics subcommands join landing's group)."""
-    for command in (events, artifacts, sql, catalog, orgs_group):
+    for command in (events, artifacts, sql, catalog, compact, orgs_group):
         main.add_command(command)
