@@ -1,0 +1,197 @@
+"""Real-time counters (contract §5): window edges, platform vs organizations, duplicates,
+concurrent writers, pruning, and the CLI agreeing with Python."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from conftest import NOW, event, ts
+
+from voice_monitor.counters import METRICS, STATE_TTL, open_counters, realtime_metrics
+from voice_monitor.landing import land_records
+from voice_monitor.schema import EVENT_TYPES
+
+# now is mid-minute so that "the current minute" and "now" differ
+AT = datetime(2026, 2, 16, 14, 30, 20, 500_000, tzinfo=UTC)
+WINDOW_START = datetime(2026, 2, 16, 13, 31, tzinfo=UTC)  # floor_minute(AT) - 59 min
+MS = timedelta(milliseconds=1)
+
+
+def zeros(**counts) -> dict:
+    return {**dict.fromkeys(METRICS, 0), **counts}
+
+
+def counts(lake, org=None, now=AT) -> dict:
+    result = realtime_metrics(lake, org, now=now)
+    return {k: result[k] for k in METRICS}
+
+
+def received(*moments: datetime, **fields) -> list[dict]:
+    return [event("artifact_received", m, **fields) for m in moments]
+
+
+def test_window_edges(lake):
+    land_records(lake, received(
+        WINDOW_START - MS,          # 13:30:59.999: last excluded millisecond before the window
+        WINDOW_START,               # 13:31:00.000: first included millisecond
+        AT - MS,                    # just before now
+        AT,                         # now itself is included
+        AT + MS,                    # 1 ms after now, in the current minute: excluded
+        datetime(2026, 2, 16, 14, 31, 5, tzinfo=UTC),  # a later minute (within tolerance)
+    ) + [{"event_id": "us", "event_type": "artifact_received",
+          "timestamp": "2026-02-16T14:30:20.500001Z"}],  # 1 µs after now: excluded
+        now=AT + timedelta(minutes=1))
+    assert counts(lake) == zeros(artifacts_received=3)
+    result = realtime_metrics(lake, now=AT)
+    assert (result["window_start"], result["window_end"]) == (WINDOW_START, AT)
+
+
+def test_window_moves_with_now(lake):
+    land_records(lake, received(WINDOW_START, AT + MS), now=AT + timedelta(minutes=1))
+    # a minute later 13:31:00 has left the window and AT + 1 ms has entered it
+    later = AT + timedelta(minutes=1)
+    assert counts(lake, now=later) == zeros(artifacts_received=1)
+    # at the exact start of a minute the window is that minute's first instant plus 59 minutes
+    on_minute = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    assert realtime_metrics(lake, now=on_minute)["window_start"] == WINDOW_START
+
+
+def test_every_metric_from_one_event_of_each_type(lake):
+    land_records(lake, [event(t, AT - timedelta(minutes=5), organization_id="org-1")
+                        for t in EVENT_TYPES], now=AT)
+    # entities_resolved: entity_resolution_completed + entity_needs_disambiguation;
+    # failures: transcription_, claims_extraction_, entity_resolution_, draft_generation_,
+    # artifact_ and retry_failed
+    expected = zeros(artifacts_received=1, artifacts_completed=1, artifacts_failed=1,
+                     transcriptions_completed=1, claims_extracted=1, entities_resolved=2,
+                     drafts_generated=1, failures=6)
+    assert counts(lake) == expected
+    assert counts(lake, "org-1") == expected
+
+
+def test_platform_is_every_event_with_or_without_organization(lake):
+    at = AT - timedelta(minutes=10)
+    land_records(lake, received(at, at, organization_id="org-1") + received(at, organization_id="org-2")
+                 + received(at, at, at), now=AT)
+    assert counts(lake)["artifacts_received"] == 6  # 2 + 1 + 3 without an organization
+    assert counts(lake, "org-1")["artifacts_received"] == 2
+    assert counts(lake, "org-2")["artifacts_received"] == 1
+    assert counts(lake, "org-unknown") == zeros()
+
+
+def test_duplicates_counted_once_across_landings(lake):
+    e = event("artifact_completed", AT - timedelta(minutes=2), organization_id="org-1")
+    land_records(lake, [e, e], now=AT)
+    land_records(lake, [e], now=AT)
+    land_records(lake, [{**e, "organization_id": "org-2"}], now=AT)  # a copy: first one wins
+    assert counts(lake)["artifacts_completed"] == 1
+    assert counts(lake, "org-1")["artifacts_completed"] == 1
+    assert counts(lake, "org-2")["artifacts_completed"] == 0
+
+
+def test_late_event_for_an_earlier_minute_is_counted(lake):
+    land_records(lake, received(AT - timedelta(minutes=1)), now=AT)
+    # lands at AT but happened 50 minutes earlier, still inside the window
+    land_records(lake, received(AT - timedelta(minutes=50)), now=AT)
+    assert counts(lake)["artifacts_received"] == 2
+
+
+def test_prune_drops_state_older_than_two_hours(lake):
+    land_records(lake, received(AT - timedelta(minutes=30), AT - timedelta(minutes=90)), now=AT)
+    store = open_counters(lake)
+    try:
+        # events at 14:00:20.5 and 13:00:20.5; at AT the cut-off is 12:30:20.5: nothing goes
+        assert store.prune(AT) == 0
+        # 45 min later the cut-off is 13:15:20.5: the 13:00:20.5 event goes
+        removed = store.prune(AT + timedelta(minutes=45))
+    finally:
+        store.close()
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    cutoff_us = int((AT + timedelta(minutes=45) - STATE_TTL).timestamp() * 1_000_000)
+    assert db.execute("select count(*) from seen").fetchall() == [(1,)]
+    assert db.execute("select count(*) from seen where ts_us < ?", (cutoff_us,)).fetchall() == [(0,)]
+    assert db.execute("select count(*) from counts where minute < ?",
+                      (cutoff_us // 60_000_000,)).fetchall() == [(0,)]
+    # one seen row, plus its minute's platform counter row (it has no organization)
+    assert removed == 2
+
+
+def test_events_older_than_the_state_horizon_are_not_counted(lake):
+    land_records(lake, received(AT - STATE_TTL - MS), now=AT)
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    assert db.execute("select count(*) from seen").fetchall() == [(0,)]
+
+
+def test_no_store_reads_as_zero(lake):
+    assert counts(lake) == zeros()
+
+
+WRITER = textwrap.dedent("""
+    import sys, time
+    from datetime import datetime, timedelta, UTC
+    from pathlib import Path
+    import pyarrow as pa
+    from voice_monitor.counters import open_counters
+    from voice_monitor.lake import Lake
+    lake, start_flag, own = Lake(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    at = datetime(2026, 2, 16, 14, 20, tzinfo=UTC)
+    store = open_counters(lake)
+    while not start_flag.exists():
+        time.sleep(0.01)
+    for batch in range(40):
+        # 25 shared ids (both writers record them) and 25 of this writer's own per batch
+        ids = [f"shared-{batch}-{i}" for i in range(25)] + [f"{own}-{batch}-{i}" for i in range(25)]
+        store.record(pa.table({
+            "event_id": ids,
+            "event_type": ["artifact_received"] * 50,
+            "timestamp": pa.array([at] * 50, pa.timestamp("us", tz="UTC")),
+            "organization_id": ["org-" + own] * 25 + [None] * 25,
+        }), datetime(2026, 2, 16, 14, 30, tzinfo=UTC))
+    store.close()
+""")
+
+
+def test_two_processes_write_at_once_and_totals_are_exact(lake, tmp_path):
+    flag = tmp_path / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(lake.root), str(flag), name],
+                              stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    flag.touch()
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0, proc.stderr.read()
+    # 40 batches x 25 shared ids (counted once) + 2 writers x 40 x 25 own ids
+    assert counts(lake, now=NOW)["artifacts_received"] == 40 * 25 + 2 * 40 * 25
+    # shared ids went to whichever writer recorded them first; own ids have no organization
+    assert counts(lake, "org-a", now=NOW)["artifacts_received"] + counts(
+        lake, "org-b", now=NOW)["artifacts_received"] == 40 * 25
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from voice_monitor.cli import main; main()", *args],
+                          capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("org", [None, "org-1"])
+def test_cli_realtime_json_equals_python(lake, org):
+    land_records(lake, received(AT - timedelta(minutes=3), organization_id="org-1")
+                 + [event("transcription_failed", AT - timedelta(minutes=4))], now=AT)
+    args = ["metrics", "realtime", "--lake", str(lake.root), "--now", ts(AT), "--json"]
+    done = _cli(*args, *(["--org", org] if org else []))
+    assert done.returncode == 0, done.stderr
+    python = realtime_metrics(lake, org, now=AT)
+    expected = {**python, "window_start": "2026-02-16T13:31:00Z",
+                "window_end": "2026-02-16T14:30:20.500000Z"}
+    assert json.loads(done.stdout) == expected
+    assert expected["artifacts_received"] == 1 and expected["failures"] == (0 if org else 1)
+
+
+def test_realtime_uses_utc_whatever_the_input_offset(lake):
+    land_records(lake, received(AT - timedelta(minutes=1)), now=AT)
+    local = AT.astimezone(timezone(timedelta(hours=-5)))
+    assert realtime_metrics(lake, now=local)["window_start"] == WINDOW_START
+    assert counts(lake, now=local)["artifacts_received"] == 1
