@@ -33,7 +33,7 @@ from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_lines
 
-DEFAULT_BATCH_SIZE = 20_000
+DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 SEGMENT_SUFFIX = ".jsonl"
 
