@@ -1,0 +1,64 @@
+"""The notebooks run top to bottom on a small demo-like lake, draw their charts, and are
+committed without outputs."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+
+from voice_monitor.demo_data import generate
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_lines
+from voice_monitor.organizations import load_organizations
+from voice_monitor.rollups import run_daily, run_hourly
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+END = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+
+
+def test_the_three_notebooks_exist():
+    assert [p.name for p in NOTEBOOKS] == [
+        "adhoc_sql.ipynb", "artifact_investigation.ipynb", "pipeline_overview.ipynb"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_without_outputs(path):
+    notebook = nbformat.read(path, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            assert cell.outputs == [] and cell.execution_count is None, cell.source[:60]
+
+
+@pytest.fixture(scope="module")
+def demo_lake(tmp_path_factory) -> Lake:
+    root = tmp_path_factory.mktemp("notebooks")
+    lake = Lake(root / "lake")
+    data = generate(END, days=2, artifacts_per_day=150)
+    land_lines(lake, data.lines, "demo", now=END)
+    run_hourly(lake, now=END)
+    run_daily(lake, now=END)
+    csv = root / "orgs.csv"
+    csv.write_text("organization_id,name\n" + "".join(
+        f"{org},{name}\n" for org, name in data.organizations if name and "," not in name))
+    load_organizations(lake, csv)
+    return lake
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(demo_lake.root))
+    monkeypatch.setenv("VOICE_MONITOR_NOW", "2026-02-16T14:30:00Z")
+    notebook = nbformat.read(path, as_version=4)
+    client = NotebookClient(notebook, kernel_name="python3", timeout=300,
+                            resources={"metadata": {"path": str(path.parent)}})
+    client.execute()  # raises CellExecutionError on any error
+    charts = [c for c in notebook.cells if "chart" in c.metadata.get("tags", [])]
+    assert charts, "every notebook draws at least one chart"
+    for cell in charts:
+        kinds = {k for out in cell.outputs for k in out.get("data", {})}
+        assert "image/png" in kinds, cell.source[:60]
