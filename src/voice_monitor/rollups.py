@@ -27,7 +27,7 @@ from voice_monitor.lake import (
     floor_hour,
     parquet_files,
 )
-from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES
+from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES, duckdb_type
 from voice_monitor.sql import SQL_DIR, load_sql, run_sql
 
 HOUR = timedelta(hours=1)
@@ -221,7 +221,7 @@ def build_day(
         if files:
             con.read_parquet([str(f) for f in files]).create_view("hourly_rows")
         else:
-            con.from_arrow(_empty_hourly(hourly, con)).create_view("hourly_rows")
+            _empty_hourly_view(con, hourly)
         extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
         out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
     return out[0], out[1]
@@ -309,24 +309,26 @@ def _session() -> Iterator[duckdb.DuckDBPyConnection]:
 
 def _prepare(con: duckdb.DuckDBPyConnection) -> None:
     sketch.install(con)
-    types = {"event_type": [], "stage": [], "kind": [], "latency_kind": [], "anchor": []}
+    # the event-type table, derived from schema.EVENT_TYPES (built in SQL: no Arrow/pandas import)
+    rows = []
     for event_type, (stage, kind) in EVENT_TYPES.items():
         processing = stage in PROCESSING_STAGES
-        types["event_type"].append(event_type)
-        types["stage"].append(stage)
-        types["kind"].append(kind)
-        types["latency_kind"].append(
-            "stage" if processing and kind == "success"
-            else "e2e" if event_type == "artifact_completed" else None)
-        types["anchor"].append(
-            stage if processing and kind == "started"
-            else "e2e" if event_type == "artifact_received" else None)
-    con.register("event_types", pa.table(types, schema=pa.schema(
-        [(name, pa.string()) for name in types])))
-
-
-_RAW_SCHEMA = EVENT_SCHEMA.append(pa.field("filename", pa.string())).append(
-    pa.field("file_row_number", pa.int64()))
+        latency = ("stage" if processing and kind == "success"
+                   else "e2e" if event_type == "artifact_completed" else None)
+        anchor = (stage if processing and kind == "started"
+                  else "e2e" if event_type == "artifact_received" else None)
+        rows.append((event_type, stage, kind, latency, anchor))
+    names = ("event_type", "stage", "kind", "latency_kind", "anchor")
+    con.execute(
+        "create or replace temp table event_types as select "
+        + ", ".join(f"unnest(${n})::VARCHAR as {n}" for n in names),
+        {n: [r[i] for r in rows] for i, n in enumerate(names)},
+    )
+    # typed empty stand-ins for an hour with no files
+    columns = [f"null::{duckdb_type(f.name)} as {f.name}" for f in EVENT_SCHEMA]
+    con.execute("create or replace temp table no_events as select "
+                + ", ".join(columns) + ", null::VARCHAR as filename, "
+                "null::BIGINT as file_row_number where false")
 
 
 def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
@@ -335,24 +337,25 @@ def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> N
                                union_by_name=True, hive_partitioning=False)
         rel.create_view(name)
     else:
-        # a view, never con.register: a registered object would shadow later views of the name
-        con.from_arrow(_RAW_SCHEMA.empty_table()).create_view(name)
+        # relation views only: a SQL-created view of the same name would shadow later ones
+        con.sql("select * from no_events").create_view(name)
 
 
-_EMPTY: dict[str, pa.Table] = {}
-
-
-def _empty_hourly(table: str, con: duckdb.DuckDBPyConnection) -> pa.Table:
-    """A zero-row table with the hourly snapshot schema: the hourly SQL over no events."""
-    if table not in _EMPTY:
-        epoch = datetime(2000, 1, 1, tzinfo=UTC)
-        pipeline, stage, _ = build_hour(_NO_LAKE, epoch, False, con)
-        _EMPTY["pipeline_hourly"] = pipeline.slice(0, 0)
-        _EMPTY["stage_hourly"] = stage.slice(0, 0)
-    return _EMPTY[table]
-
-
-_NO_LAKE = Lake(Path("/nonexistent-voice-monitor-lake"))
+def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    _raw_view(con, "hour_raw", [])
+    _raw_view(con, "lookback_raw", [])
+    con.execute("create or replace temp table hour_events as " + load_sql("staging/hour_events"),
+                {"hour_start": epoch, "hour_end": epoch + HOUR})
+    for name in ("anchors", "paired_latency"):
+        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+    con.execute("create or replace temp view hour_facts as " + load_sql("staging/hour_facts"))
+    extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
+    con.execute(f"create or replace temp table hourly_empty as select * from ("
+                f"{load_sql(f'rollups/{table}')}) limit 0",
+                {**_period_params(epoch, epoch + HOUR), **extra})
+    con.sql("select * from hourly_empty").create_view("hourly_rows")
 
 
 def _period_params(start: datetime, end: datetime) -> dict:
