@@ -7,8 +7,8 @@ The event-log queries live in `event_log` and are re-exported here.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import polars as pl
 
@@ -21,7 +21,7 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
-from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+from voice_monitor.lake import Lake, floor_day, floor_hour
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
 from voice_monitor.sql import run_sql
@@ -43,13 +43,21 @@ def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
 
 
 def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime
-                    ) -> dict[str, list[Path] | None]:
+                    ) -> dict[str, list[str] | None]:
     """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty."""
     table = f"{kind}_{'hourly' if period == 'hour' else 'daily'}"
-    files: list[Path] = []
+    base = str(lake.snapshots_dir / table)
+    files: list[str] = []
     moment = first
     while moment <= last:
-        files.extend(parquet_files(lake.snapshot_partition(table, moment)))
+        # plain strings and os.listdir: this runs for every period of the range
+        folder = (f"{base}/date={moment:%Y-%m-%d}/hour={moment:%H}" if period == "hour"
+                  else f"{base}/date={moment:%Y-%m-%d}")
+        try:
+            names = sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))
+        except FileNotFoundError:
+            names = []
+        files.extend(f"{folder}/{n}" for n in names)
         moment += _STEP[period]
     other = f"{kind}_{'daily' if period == 'hour' else 'hourly'}"
     return {f"raw_{table}": files, f"raw_{other}": None}
