@@ -76,6 +76,9 @@ def test_catalog_file_opens_in_a_fresh_duckdb_process(small_lake, tmp_path):
     views = {r[0] for r in con.sql("select view_name from duckdb_views() where not internal")
              .fetchall()}
     assert set(VIEWS) <= views
+    # written in the v1.0 storage format, so DuckDB 1.x clients can open it too
+    tags = con.sql("select tags from duckdb_databases() where path is not null").fetchall()
+    assert tags == [({"storage_version": "v1.0.0+"},)]
 
 
 def test_sql_command_json_csv_and_errors(small_lake):

@@ -276,14 +276,23 @@ def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyCo
     return con
 
 
+# The catalog holds only views (SQL text), so it is written in the v1.0 storage format:
+# DuckDB 1.0 and later can open it (the default, v2.0, needs DuckDB 2.0 or later).
+CATALOG_STORAGE_VERSION = "v1.0.0"
+
+
 def write_catalog(lake: Lake, path: str | Path) -> Path:
     """Write a DuckDB database file holding the views over this lake's absolute paths."""
     target = Path(path).resolve()
     target.parent.mkdir(parents=True, exist_ok=True)
     # built beside the target, then renamed over it: a reader never opens a half-written file
     tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
-    con = lake_connection(lake, str(tmp))
-    con.execute("checkpoint")
-    con.close()
+    con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
+                                           CATALOG_STORAGE_VERSION})
+    try:
+        define_views(con, lake)
+        con.execute("checkpoint")
+    finally:
+        con.close()
     os.replace(tmp, target)
     return target
