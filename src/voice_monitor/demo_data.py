@@ -38,7 +38,10 @@ ORG_NAMES = (
     "Willow Care Homes", "Yellowstone Outfitters", "Zephyr Energy",
 )
 P_LEGACY = 0.15  # producers that still send camelCase
-P_LATE, P_DUPLICATE, P_INVALID = 0.003, 0.004, 0.0008
+P_DUPLICATE, P_INVALID = 0.004, 0.0008
+# Late deliveries come in episodes: one producer host's buffer for a few minutes is stuck and
+# flushed hours later in one go (one episode every ~12 hours, a third of that window's events).
+LATE_EVERY, LATE_WINDOW, LATE_SHARE = 12 * HOUR, 10 * MINUTE, 0.3
 
 
 @dataclass
@@ -237,12 +240,17 @@ def _deliver(rng, records: list[dict], ts: np.ndarray, start: int, end: int):
     """JSON texts in delivery order: normal lag, a few late, duplicated and invalid records."""
     n = len(records)
     lag = (rng.exponential(1.5, n) * SECOND).astype(np.int64)
-    late = rng.random(n) < P_LATE  # e.g. a phone that was offline
-    lag[late] = rng.integers(90 * MINUTE, 8 * HOUR, late.sum())
+    late = np.zeros(n, bool)
+    for _ in range(max(1, round((end - start) / LATE_EVERY))):
+        lo = int(rng.integers(start, end - LATE_WINDOW))
+        stuck = (ts >= lo) & (ts < lo + LATE_WINDOW) & (rng.random(n) < LATE_SHARE)
+        flushed = lo + LATE_WINDOW + int(rng.integers(90 * MINUTE, 6 * HOUR))
+        lag[stuck] = flushed + rng.integers(0, SECOND, stuck.sum()) - ts[stuck]
+        late |= stuck
     delivered = ts + lag
     texts = [orjson.dumps(r).decode() for r in records]
     dup = np.nonzero(rng.random(n) < P_DUPLICATE)[0]
-    dup_at = delivered[dup] + rng.integers(SECOND // 2, 30 * MINUTE, len(dup))
+    dup_at = delivered[dup] + rng.integers(SECOND // 2, 2 * MINUTE, len(dup))  # a producer retry
     bad_texts, bad_at = _invalid(rng, records, ts, start, end, max(3, round(n * P_INVALID)))
     all_texts = texts + [texts[i] for i in dup.tolist()] + bad_texts
     all_at = np.concatenate([delivered, dup_at, bad_at])

@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import click
+from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -81,12 +82,12 @@ def _print(out: Console, s: dict) -> None:
     out.print(f"[bold]Landed[/] {land['accepted']:,} events in {land['batches']} deliveries "
               f"(of which {land['duplicates']:,} duplicate deliveries, counted once; "
               f"{gen['late']} late) · [bold]quarantined[/] {land['quarantined']:,}")
-    reasons = Table("quarantine reason", "records", title=None, box=None, padding=(0, 2))
+    reasons = Table("quarantine reason", "records", box=None, padding=(0, 2))
     for reason, n in land["quarantine_reasons"].items():
         reasons.add_row(reason[:90], f"{n:,}")
     out.print(reasons)
 
-    flows = Table("flow", "runs", "result", "seconds", title="Flows, as scheduled")
+    flows = Table("flow", "runs", "result", "seconds", title="Flows, as scheduled", box=box.SIMPLE)
     for name, f in s["flows"].items():
         if name.endswith("rollup"):
             what = f"{f['periods_built']} periods built, {f['rows_written']:,} rows"
@@ -101,29 +102,26 @@ def _print(out: Console, s: dict) -> None:
     out.print(flows)
 
     rt = s["realtime"]
-    live = Table(*(k.replace("_", " ") for k in rt if not k.startswith("window")),
-                 title=f"Real-time, last hour to {rt['window_end']:%H:%M}Z")
-    live.add_row(*(f"{v:,}" for k, v in rt.items() if not k.startswith("window")))
-    out.print(live)
-
+    counts = " · ".join(f"{k.replace('artifacts_', '').replace('_', ' ')} {v:,}"
+                        for k, v in rt.items() if not k.startswith("window"))
+    out.print(f"[bold]Real-time[/] (the hour to {rt['window_end']:%H:%M}Z): {counts}")
     out.print(_periods("Daily platform snapshots", s["snapshots"]["daily"], "%a %m-%d"))
     out.print(_periods("Last hours, platform", s["snapshots"]["hourly"], "%a %H:%M"))
-    orgs = Table("organization", "received", "failed", "failure rate", "AI cost",
-                 title="Busiest organizations")
+    orgs = Table("organization", "received", "failed", "fail %", "AI cost",
+                 title="Busiest organizations", box=box.SIMPLE)
     for o in s["snapshots"]["organizations"]:
         orgs.add_row(f"{o['name']} ({o['organization_id']})" if o["organization_id"] else "(none)",
                      f"{o['artifacts_received']:,}", f"{o['artifacts_failed']:,}",
                      f"{o['overall_failure_rate']:.1%}", f"${o['total_ai_cost_usd']:,.2f}")
     out.print(orgs)
 
-    alerts = Table("alert", "scope", "severity", "raised", "resolved", "message",
-                   title="Alerts raised by the health checks")
+    alerts = Table("alert", "scope", "severity", "raised", "resolved",
+                   title="Alerts raised by the health checks", box=box.SIMPLE)
     resolved = {a["alert_id"]: a["resolved_at"] for a in s["alerts"]["resolved"]}
     for a in s["alerts"]["raised"]:
         done = resolved.get(a["alert_id"])
         alerts.add_row(a["type"], a["organization_id"] or "platform", a["severity"],
-                       f"{a['raised_at']:%a %H:%M}", f"{done:%a %H:%M}" if done else "[bold]active",
-                       a["message"][:60])
+                       f"{a['raised_at']:%a %H:%M}", f"{done:%a %H:%M}" if done else "[bold]active")
     out.print(alerts)
     lake = s["lake"]
     out.print(f"Done in {s['seconds']['total']:.0f} s. Explore: voice-monitor metrics historical "
@@ -133,16 +131,17 @@ def _print(out: Console, s: dict) -> None:
 
 
 def _periods(title: str, rows: list[dict], fmt: str) -> Table:
-    table = Table("period", "events", "received", "completed", "failed", "failure rate",
-                  "e2e p95", "AI cost", title=title)
+    table = Table(title=title, box=box.SIMPLE)
+    for name in ("period", "events", "received", "done", "failed", "fail %", "e2e p95", "AI cost"):
+        table.add_column(name, no_wrap=True, justify="left" if name == "period" else "right")
     for r in rows:
         if r["computed_at"] is None:
-            table.add_row(f"{r['period_start']:{fmt}}", "[dim]not rolled up yet[/]", *[""] * 6)
+            table.add_row(f"{r['period_start']:{fmt}}", "[dim]pending[/]", *[""] * 6)
             continue
         table.add_row(f"{r['period_start']:{fmt}}", f"{r['event_count']:,}",
                       f"{r['artifacts_received']:,}", f"{r['artifacts_completed']:,}",
                       f"{r['artifacts_failed']:,}", f"{r['overall_failure_rate']:.1%}",
-                      f"{r['e2e_latency_p95_ms'] / 60000:.1f} min", f"${r['total_ai_cost_usd']:,.2f}")
+                      f"{r['e2e_latency_p95_ms'] / 60000:.1f}m", f"${r['total_ai_cost_usd']:,.2f}")
     return table
 
 
