@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import duckdb
 import pyarrow as pa
@@ -27,6 +28,7 @@ from voice_monitor.schema import (
     STAGES,
     STORED_COLUMNS,
     Field,
+    duckdb_type,
 )
 
 # Secrets that must never be stored: bearer tokens, then API-key-like strings
@@ -134,27 +136,41 @@ def _structure(names: list[str]) -> str:
     return json.dumps({n: "JSON" for n in names})
 
 
-def _validation_sql() -> str:
-    # Staged so that each JSON value is parsed once and every rule refers to columns: the text
-    # stays small enough to plan quickly for tiny batches and runs fast for large ones.
-    fields = [f for f in FIELDS if f.kind != "metadata"]
-    every = fields + list(METADATA_FIELDS)
-    top = [n for f in FIELDS for n in f.input_names] + [n for f in METADATA_FIELDS for n in f.input_names]
+# Fields every batch is checked for, present or not: the required ones and the stage.
+_ALWAYS = frozenset({"event_id", "event_type", "timestamp", "pipeline_stage"})
+_ALL_FIELDS = frozenset(f.name for f in (*FIELDS, *METADATA_FIELDS))
+
+
+@lru_cache(maxsize=64)
+def _validation_sql(present: frozenset[str] = _ALL_FIELDS) -> str:
+    """The validation query for a batch in which only the fields in `present` occur.
+
+    Rules run only over fields that occur in the batch (an absent field breaks no rule and is
+    stored as NULL), which keeps both planning and execution proportional to what is there.
+    """
+    # Staged so that each JSON value is parsed once and every rule refers to columns.
+    present = present | _ALWAYS
+    fields = [f for f in FIELDS if f.kind != "metadata" and f.name in present]
+    metas = [f for f in METADATA_FIELDS if f.name in present]
+    with_meta = "metadata" in present
+    every = fields + metas
+    top = [n for f in FIELDS if f.name in present for n in f.input_names]
+    top += [n for f in metas for n in f.input_names]
     known_meta = ", ".join(_lit(n) for f in METADATA_FIELDS for n in f.input_names)
 
     picks = [f"{_pick(f.input_names, 's')} AS {_cols(f.name)[0]}" for f in fields]
-    picks += [f"{_pick(f.input_names, 's')} AS \"top_{f.name}\"" for f in METADATA_FIELDS]
+    picks += [f"{_pick(f.input_names, 's')} AS \"top_{f.name}\"" for f in metas]
     # a known key inside metadata wins; the same key at top level (Parquet round trips) also counts
     meta_picks = [
-        "coalesce(" + ", ".join(f"m_all[{_lit(n)}]" for n in f.input_names)
-        + f", \"top_{f.name}\") AS {_cols(f.name)[0]}"
-        for f in METADATA_FIELDS
+        "coalesce(" + "".join(f"m_all[{_lit(n)}], " for n in f.input_names if with_meta)
+        + f"\"top_{f.name}\") AS {_cols(f.name)[0]}"
+        for f in metas
     ]
     typed = [f"json_type({_cols(f.name)[0]}) AS {_cols(f.name)[1]}, "
              f"{_cols(f.name)[0]}->>'$' AS {_cols(f.name)[2]}" for f in every]
     values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in every if f.kind != "stage"]
     errors = [_error_sql(f, f.name) for f in fields]
-    errors += [_error_sql(f, "metadata." + f.name) for f in METADATA_FIELDS]
+    errors += [_error_sql(f, "metadata." + f.name) for f in metas]
 
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
@@ -180,31 +196,40 @@ def _validation_sql() -> str:
         "THEN 'timestamp ' || strftime(\"timestamp\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is more than "
         "5 minutes after now (' || strftime($now::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ')' END"
     )
-    stored = ", ".join(c for c in STORED_COLUMNS if c != "ingested_at")
-    return f"""
-with parsed as (
-    select line_no, line, case when json_valid(line) then json_type(line) end as root_type
-    from raw_input
-),
-unpacked as (
-    select line_no, line, {", ".join(picks)}, nullif(s.metadata, 'null'::JSON) as v_metadata
-    from (select line_no, line, json_transform(line, {_lit(_structure(top))}) as s
-          from parsed where root_type = 'OBJECT')
-),
-meta as (
+    stored = ", ".join(
+        c if c in present or c == "pipeline_stage" else f"NULL::{duckdb_type(c)} AS {c}"
+        for c in STORED_COLUMNS if c != "ingested_at")
+    if with_meta:
+        meta_stage = """
     -- metadata may come as an object or (from Parquet) as a JSON string holding one;
     -- a MAP keeps the unknown keys, and is NULL when the object repeats a key
     select *, case when json_type(meta_raw) = 'OBJECT'
                    then json_transform(meta_raw, '"MAP(VARCHAR, JSON)"') end as m_all
     from (select *, case when json_type(v_metadata) = 'VARCHAR' and json_valid(v_metadata->>'$')
                          then (v_metadata->>'$')::JSON else v_metadata end as meta_raw
-          from unpacked)
+          from unpacked)"""
+        unknown_meta = f"""nullif(to_json(map_from_entries(list_filter(map_entries(m_all),
+            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata"""
+        metadata_pick = ", nullif(s.metadata, 'null'::JSON) as v_metadata"
+    else:
+        meta_stage = "select *, NULL::JSON as meta_raw, NULL::MAP(VARCHAR, JSON) as m_all from unpacked"
+        unknown_meta = "NULL::VARCHAR as metadata"
+        metadata_pick = ""
+    return f"""
+with parsed as (
+    select line_no, line, case when json_valid(line) then json_type(line) end as root_type
+    from raw_input
+),
+unpacked as (
+    select line_no, line, {", ".join(picks)}{metadata_pick}
+    from (select line_no, line, json_transform(line, {_lit(_structure(top))}) as s
+          from parsed where root_type = 'OBJECT')
+),
+meta as ({meta_stage}
 ),
 picked as (
     select line_no, line, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
-        {", ".join(meta_picks)},
-        nullif(to_json(map_from_entries(list_filter(map_entries(m_all),
-            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata
+        {"".join(p + ", " for p in meta_picks)}{unknown_meta}
     from meta
 ),
 typed as (
@@ -233,6 +258,25 @@ select * from final order by line_no
 """
 
 
+# The names a batch may use for each field (stored name, camelCase, aliases).
+_NAMES_OF: dict[str, str] = {n: f.name for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_names}
+_KEYS_SQL = """
+select list_distinct(flatten(list(json_keys(line)))),
+       list_distinct(flatten(list(json_keys(line, '$.metadata')))),
+       coalesce(bool_or(json_type(line, '$.metadata') = 'VARCHAR'), false)
+from raw_input where json_valid(line)
+"""
+
+
+def _present_fields(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    """The stored fields some record of `raw_input` names, at top level or inside metadata."""
+    top, meta, meta_as_text = con.execute(_KEYS_SQL).fetchall()[0]
+    names = {_NAMES_OF[k] for k in (top or []) + (meta or []) if k in _NAMES_OF}
+    if meta_as_text:  # metadata as a JSON string (Parquet): its keys are not known yet
+        names |= {f.name for f in METADATA_FIELDS}
+    return frozenset(names)
+
+
 VALIDATION_SQL = _validation_sql()
 _ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 
@@ -251,7 +295,8 @@ def validate(
     raw = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": lines})
     con.register("raw_input", raw)
     try:
-        result = con.sql(VALIDATION_SQL, params={"now": now.astimezone(UTC)}).to_arrow_table()
+        query = _validation_sql(_present_fields(con))
+        result = con.sql(query, params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("raw_input")
     ok = pc.is_null(result.column("reason"))
