@@ -311,9 +311,21 @@ def child(which: str, root: str) -> None:
     start = time.perf_counter()
     rows = CONTENDERS[which](lake)
     wall = time.perf_counter() - start
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = _peak_rss_mb()
     print(json.dumps({"which": which, "wall_s": round(wall, 3), "peak_rss_mb": round(peak_mb),
                       "rows": rows}))
+
+
+def _peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss across exec, so a
+    child would report the parent's (data-generating) peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def measure(which: str, root: Path) -> dict:

@@ -2,6 +2,7 @@
 -- A copy is the same event_id in the same hour partition and the first one landed wins:
 -- landing order is (ingested_at, file name, row in file) because file names start with a
 -- nanosecond clock. `hour_raw` is the hour's files read with filename and file_row_number.
+-- Copies are rare, so only ids seen more than once are ranked (cheaper than ranking all rows).
 with raw as (
     select * from hour_raw
 ),
@@ -10,13 +11,24 @@ event_types as (
     select * from event_types
 ),
 
+copied_ids as (
+    select event_id from raw group by event_id having count(*) > 1
+),
+
+later_copies as (
+    select filename, file_row_number
+    from raw
+    where event_id in (select event_id from copied_ids)
+    qualify row_number() over (
+        partition by event_id order by ingested_at, filename, file_row_number
+    ) > 1
+),
+
 landed as (
     select *
     from raw
+    anti join later_copies using (filename, file_row_number)
     where "timestamp" >= $hour_start and "timestamp" < $hour_end
-    qualify row_number() over (
-        partition by event_id order by ingested_at, filename, file_row_number
-    ) = 1
 ),
 
 typed as (
