@@ -18,6 +18,8 @@ rollup can refuse to rebuild a period whose source is gone (contract §6).
 from __future__ import annotations
 
 import importlib
+import os
+import shutil
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -125,18 +127,23 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     now = now.astimezone(UTC)
     cut = config.cutoffs(now)
     report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
+    trash = lake.tmp_dir / f"retention-{lake_layout.new_file_stem()}"
 
-    if only in (None, "events"):
-        hours = expired_event_hours(lake, cut["events"])
-        _drop(lake, hours, "event_hours", dry_run, report)
-    if only in (None, "snapshots"):
-        hours = [partition for table in HOURLY_TABLES
-                 for partition in expired_snapshot_periods(lake, table, cut["hourly_snapshots"])]
-        _drop(lake, hours, "snapshot_hours", dry_run, report)
-        days = [partition for table in DAILY_TABLES
-                for partition in expired_snapshot_periods(lake, table, cut["daily_snapshots"])]
-        _drop(lake, days, None, dry_run, report)
-    _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report)
+    try:
+        if only in (None, "events"):
+            hours = expired_event_hours(lake, cut["events"])
+            _drop(lake, hours, "event_hours", dry_run, report, trash)
+        if only in (None, "snapshots"):
+            hours = [p for table in HOURLY_TABLES
+                     for p in expired_snapshot_periods(lake, table, cut["hourly_snapshots"])]
+            _drop(lake, hours, "snapshot_hours", dry_run, report, trash)
+            days = [p for table in DAILY_TABLES
+                    for p in expired_snapshot_periods(lake, table, cut["daily_snapshots"])]
+            _drop(lake, days, None, dry_run, report, trash)
+        _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report, trash)
+    finally:
+        # the space comes back here; if this is interrupted, Lake.clean_tmp finishes it later
+        shutil.rmtree(trash, ignore_errors=True)
     report.deleted += _prune_alerts(lake, cut["alerts"], dry_run)
     if not dry_run:
         report.counter_rows = _prune_counters(lake, cut["counter_state"])
@@ -168,7 +175,7 @@ def _hours(span: timedelta) -> str:
 
 
 def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | None,
-          dry_run: bool, report: RetentionReport) -> None:
+          dry_run: bool, report: RetentionReport, trash: Path) -> None:
     if not partitions:
         return
     report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
@@ -177,8 +184,25 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
     if tombstone:
         # written before deleting, so a crash in between can only over-remember
         lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
+    trash.mkdir(parents=True, exist_ok=True)
+    parents = set()
     for _, path in partitions:
-        lake.drop_partition(path)
+        # one rename takes the whole partition out of the lake at once; a reader sees all of it
+        # or none, and a writer landing into it at that moment gets an error, not a lost file
+        os.rename(path, trash / lake_layout.new_file_stem())
+        parents.add(path.parent)
+    for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
+        _remove_if_empty(lake, parent)
+
+
+def _remove_if_empty(lake: Lake, folder: Path) -> None:
+    # rmdir, not rename: it fails if a writer has just created something inside
+    while folder != lake.root and folder.is_dir():
+        try:
+            folder.rmdir()
+        except OSError:
+            return
+        folder = folder.parent
 
 
 def _day_folders(base: Path) -> list[tuple[datetime, Path]]:
