@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import duckdb
@@ -94,3 +95,20 @@ def test_sql_command_json_csv_and_errors(small_lake):
     assert out.returncode == 1
     assert out.stderr.startswith("voice-monitor: error: SQL failed:")
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_alerts_view_matches_the_alert_api(lake):
+    from voice_monitor.alerts import acknowledge_alert, active_alerts, run_checks
+
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=5))], now=NOW)
+    run_checks(lake, now=NOW)
+    [breaker] = [a for a in active_alerts(lake) if a.alert_type == "circuit_breaker_open"]
+    acknowledge_alert(lake, breaker.alert_id, by="ana")
+    con = lake_connection(lake)
+    rows = con.sql("select alert_id, status, severity, acknowledged_by from alerts "
+                   "where alert_type = 'circuit_breaker_open'").fetchall()
+    assert rows == [(breaker.alert_id, "active", "critical", "ana")]
+    api = {(a.alert_id, a.alert_type, a.status) for a in active_alerts(lake)}
+    sql = set(con.sql("select alert_id, alert_type, status from alerts where status = 'active'")
+              .fetchall())
+    assert sql == api
