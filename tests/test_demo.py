@@ -105,16 +105,23 @@ def test_the_outage_raises_and_resolves_the_circuit_breaker_alert(demo_run):
 
 
 @pytest.mark.slow
-def test_a_second_run_rebuilds_the_demo_lake(demo_run, tmp_path):
+def test_a_second_run_rebuilds_the_demo_lake_and_runs_sunday_retention(demo_run):
     lake, _ = demo_run
-    done = run_cli("--lake", str(lake), "--days", "1", "--end", "2026-02-10T06:00:00Z",
-                   "--artifacts-per-day", "50", "--json")
+    # Thu 2026-02-12 06:00 .. Sun 2026-02-15 06:00: Sunday 04:30 and 05:00 fall in the range;
+    # event retention at Sun 05:00 drops the hours ending at or before Fri 05:00 (48 h earlier)
+    done = run_cli("--lake", str(lake), "--days", "3", "--end", "2026-02-15T06:00:00Z",
+                   "--artifacts-per-day", "60", "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    # nothing of the first run is left: every event partition is from the new range
-    dates = {p.name for p in (lake / "events").iterdir()}
-    assert dates == {"date=2026-02-09", "date=2026-02-10"}
-    assert count(f"{lake}/events/*/*/*.parquet") == summary["landing"]["accepted"]
+    assert summary["flows"]["snapshot_retention"]["runs"] == 1
+    assert summary["flows"]["event_retention"]["runs"] == 1
+    # nothing of the first run is left, and nothing before Fri 05:00 survives retention
+    dates = sorted(p.name for p in (lake / "events").iterdir())
+    assert dates == ["date=2026-02-13", "date=2026-02-14", "date=2026-02-15"]
+    assert min(p.name for p in (lake / "events/date=2026-02-13").iterdir()) >= "hour=05"
+    dropped = summary["retention_dropped"]["event_rows"]
+    assert dropped > 0
+    assert count(f"{lake}/events/*/*/*.parquet") == summary["landing"]["accepted"] - dropped
 
 
 def test_a_lake_not_made_by_the_demo_is_refused(tmp_path):
