@@ -2,28 +2,30 @@
 -- events, also org-less ones; present every hour, zeros when empty) or one organization that
 -- had events. Besides the contract's columns it keeps the sums, counts and latency sketch
 -- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0.
-with facts as (
-    select * from hour_facts
+-- Reads the per-(organization, event type) counts and the hour's latencies (sql/staging).
+with counts as (
+    select * from hour_counts
 ),
 
-e2e as (
-    select *, sketch_key(latency_ms) as sketch_key
-    from facts
-    where latency_kind = 'e2e' and latency_ms is not null
+latencies as (
+    select * from hour_latencies where latency_kind = 'e2e'
 ),
 
 per_scope as (
     select
         organization_id,
-        count(*) as event_count,
-        count(*) filter (where event_type = 'artifact_received') as artifacts_received,
-        count(*) filter (where event_type = 'artifact_completed') as artifacts_completed,
-        count(*) filter (where event_type = 'artifact_failed') as artifacts_failed,
-        sum(confidence_score) filter (where event_type = 'transcription_completed')
+        sum(events) as event_count,
+        coalesce(sum(events) filter (where event_type = 'artifact_received'), 0)
+            as artifacts_received,
+        coalesce(sum(events) filter (where event_type = 'artifact_completed'), 0)
+            as artifacts_completed,
+        coalesce(sum(events) filter (where event_type = 'artifact_failed'), 0)
+            as artifacts_failed,
+        sum(confidence_sum) filter (where event_type = 'transcription_completed')
             as transcript_confidence_sum,
-        count(confidence_score) filter (where event_type = 'transcription_completed')
+        coalesce(sum(confidence_count) filter (where event_type = 'transcription_completed'), 0)
             as transcript_confidence_count,
-        sum(confidence_score * claim_count) filter (where event_type = 'claims_extracted')
+        sum(claim_confidence_weighted_sum) filter (where event_type = 'claims_extracted')
             as claim_confidence_weighted_sum,
         sum(claim_count) filter (where event_type = 'claims_extracted') as claims_extracted_total,
         sum(entity_count) filter (where stage = 'entity_resolution' and kind = 'success')
@@ -33,13 +35,15 @@ per_scope as (
         sum(disambiguation_count) filter (where stage = 'entity_resolution' and kind = 'success')
             as disambiguation_total,
         sum(draft_count) filter (where event_type = 'drafts_generated') as drafts_generated_total,
-        count(*) filter (where event_type = 'draft_confirmed') as drafts_confirmed,
-        count(*) filter (where event_type = 'draft_rejected') as drafts_rejected,
-        count(*) filter (where event_type = 'retry_initiated') as retries_initiated,
-        count(*) filter (where event_type = 'retry_succeeded') as retries_succeeded,
-        count(*) filter (where event_type = 'retry_failed') as retries_failed,
+        coalesce(sum(events) filter (where event_type = 'draft_confirmed'), 0) as drafts_confirmed,
+        coalesce(sum(events) filter (where event_type = 'draft_rejected'), 0) as drafts_rejected,
+        coalesce(sum(events) filter (where event_type = 'retry_initiated'), 0)
+            as retries_initiated,
+        coalesce(sum(events) filter (where event_type = 'retry_succeeded'), 0)
+            as retries_succeeded,
+        coalesce(sum(events) filter (where event_type = 'retry_failed'), 0) as retries_failed,
         sum(ai_cost_usd) as total_ai_cost_usd
-    from facts
+    from counts
     group by grouping sets ((), (organization_id))
     having grouping(organization_id) = 1 or organization_id is not null
 ),
@@ -53,7 +57,7 @@ e2e_per_scope as (
         max(latency_ms) as e2e_latency_max_ms,
         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as e2e_quantiles,
         list_sort(map_entries(histogram(sketch_key))) as e2e_buckets
-    from e2e
+    from latencies
     group by grouping sets ((), (organization_id))
     having grouping(organization_id) = 1 or organization_id is not null
 ),
@@ -64,10 +68,10 @@ final as (
         $period_start::TIMESTAMPTZ as period_start,
         $period_end::TIMESTAMPTZ as period_end,
         s.organization_id,
-        s.event_count,
-        s.artifacts_received,
-        s.artifacts_completed,
-        s.artifacts_failed,
+        coalesce(s.event_count, 0)::BIGINT as event_count,
+        s.artifacts_received::BIGINT as artifacts_received,
+        s.artifacts_completed::BIGINT as artifacts_completed,
+        s.artifacts_failed::BIGINT as artifacts_failed,
         coalesce(s.artifacts_failed / nullif(s.artifacts_completed + s.artifacts_failed, 0), 0.0)
             as overall_failure_rate,
         coalesce(l.e2e_latency_count, 0) as e2e_latency_count,
@@ -86,11 +90,11 @@ final as (
         coalesce(s.disambiguation_total / nullif(s.entities_resolved_total, 0), 0.0)
             as disambiguation_rate,
         coalesce(s.drafts_generated_total, 0)::BIGINT as drafts_generated_total,
-        s.drafts_confirmed,
-        s.drafts_rejected,
-        s.retries_initiated,
-        s.retries_succeeded,
-        s.retries_failed,
+        s.drafts_confirmed::BIGINT as drafts_confirmed,
+        s.drafts_rejected::BIGINT as drafts_rejected,
+        s.retries_initiated::BIGINT as retries_initiated,
+        s.retries_succeeded::BIGINT as retries_succeeded,
+        s.retries_failed::BIGINT as retries_failed,
         coalesce(s.total_ai_cost_usd, 0.0) as total_ai_cost_usd,
         coalesce(s.total_ai_cost_usd / nullif(s.artifacts_received, 0), 0.0)
             as avg_cost_per_artifact_usd,
@@ -104,7 +108,7 @@ final as (
         coalesce(list_transform(l.e2e_buckets, lambda b: b.value), [])::BIGINT[]
             as e2e_sketch_counts,
         coalesce(s.transcript_confidence_sum, 0.0) as transcript_confidence_sum,
-        s.transcript_confidence_count,
+        s.transcript_confidence_count::BIGINT as transcript_confidence_count,
         coalesce(s.claim_confidence_weighted_sum, 0.0) as claim_confidence_weighted_sum,
         coalesce(s.auto_resolved_total, 0)::BIGINT as auto_resolved_total,
         coalesce(s.disambiguation_total, 0)::BIGINT as disambiguation_total

@@ -139,9 +139,7 @@ def build_hour(
             sources[_key(earlier)] = _describe(earlier_files)
             look_back.extend(earlier_files)
     _raw_view(con, "lookback_raw", look_back)
-    for name in ("anchors", "paired_latency"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
-    con.execute("create or replace temp view hour_facts as " + load_sql("staging/hour_facts"))
+    _stage_tables(con)
     params = _period_params(hour, hour + HOUR)
     pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
     stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
@@ -341,6 +339,12 @@ def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> N
         con.sql("select * from no_events").create_view(name)
 
 
+def _stage_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Staging after hour_events: pairing anchors, paired latencies, counts, latencies."""
+    for name in ("anchors", "paired_latency", "hour_counts", "hour_latencies"):
+        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+
+
 def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
@@ -348,9 +352,7 @@ def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
     _raw_view(con, "lookback_raw", [])
     con.execute("create or replace temp table hour_events as " + load_sql("staging/hour_events"),
                 {"hour_start": epoch, "hour_end": epoch + HOUR})
-    for name in ("anchors", "paired_latency"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
-    con.execute("create or replace temp view hour_facts as " + load_sql("staging/hour_facts"))
+    _stage_tables(con)
     extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
     con.execute(f"create or replace temp table hourly_empty as select * from ("
                 f"{load_sql(f'rollups/{table}')}) limit 0",
