@@ -238,6 +238,7 @@ def connection() -> duckdb.DuckDBPyConnection:
     if con is None:
         con = connect()
         con.execute("SET parquet_metadata_cache = true")
+        con.execute("SET enable_progress_bar = false")
         define_views(con)
         con.execute(load_sql("staging/sketch"))  # the rollups' sketch macros, to merge ranges
         _local.con = con
@@ -272,6 +273,7 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
 def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog)."""
     con = connect(database)
+    con.execute("SET enable_progress_bar = false")
     define_views(con, lake)
     return con
 
