@@ -127,3 +127,38 @@ def test_cli_errors_are_one_line(rolled_lake, tmp_path):
     bad.write_text("organization_id,name\norg-1,Acme\norg-1,Again\n")
     out = run_cli("orgs", "load", str(bad), "--lake", lake)
     assert out.returncode == 1 and "line 3: organization_id 'org-1' repeats line 2" in out.stderr
+
+
+def run_main(capsys, *args: str):
+    """The CLI in-process (cheaper than a subprocess for the remaining commands)."""
+    from voice_monitor.cli import main
+
+    main(list(args))
+    return capsys.readouterr().out
+
+
+def test_other_commands_print_json_and_tables(rolled_lake, capsys, tmp_path):
+    lake = str(rolled_lake.root)
+    timeline = json.loads(run_main(capsys, "events", "timeline", "a2", "--json", "--lake", lake))
+    assert [r["event_type"] for r in timeline] == [
+        "artifact_received", "transcription_started", "transcription_completed"]
+    # a1, a2, a3 were received and none finished; a3's only staged events: failure at 13:20,
+    # received (ingestion) at 13:30 -> current stage ingestion
+    active = json.loads(run_main(capsys, "artifacts", "active", "--now", "2026-02-16T14:30:00Z",
+                                 "--json", "--lake", lake))
+    assert [r["artifact_id"] for r in active["rows"]] == ["a1", "a2", "a3"]
+    assert [r["current_stage"] for r in active["rows"]] == [
+        "transcription", "transcription", "ingestion"]
+    assert active["next_cursor"] is None
+    failed = json.loads(run_main(capsys, "artifacts", "failed", "--json", "--lake", lake))
+    assert failed == {"rows": [], "next_cursor": None}  # no artifact_failed event
+    stages = json.loads(run_main(capsys, "metrics", "stages", "--start", START, "--end", END,
+                                 "--json", "--lake", lake))
+    assert [r["pipeline_stage"] for r in stages][0] == "transcription"
+    table = run_main(capsys, "events", "recent", "--limit", "2", "--lake", lake)
+    # the two newest: a3 received at 13:30 and its transcription failure at 13:20
+    assert "2026-02-16 13:30:00Z" in table and "transcription_failed" in table
+    assert "transcription_completed" not in table  # the third newest, 13:09
+    assert "next page: --cursor " in table
+    out = run_main(capsys, "catalog", str(tmp_path / "c.duckdb"), "--lake", lake)
+    assert out.startswith("wrote ") and (tmp_path / "c.duckdb").is_file()
