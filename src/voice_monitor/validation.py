@@ -221,14 +221,15 @@ with parsed as (
     from raw_input
 ),
 unpacked as (
-    select line_no, line, {", ".join(picks)}{metadata_pick}
-    from (select line_no, line, json_transform(line, {_lit(_structure(top))}) as s
-          from parsed where root_type = 'OBJECT')
+    select line_no, line, root_type, {", ".join(picks)}{metadata_pick}
+    from (select line_no, line, root_type, case when root_type = 'OBJECT'
+                 then json_transform(line, {_lit(_structure(top))}) end as s
+          from parsed)
 ),
 meta as ({meta_stage}
 ),
 picked as (
-    select line_no, line, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
+    select line_no, line, root_type, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
         {"".join(p + ", " for p in meta_picks)}{unknown_meta}
     from meta
 ),
@@ -244,40 +245,41 @@ checked as (
     from valued
 ),
 final as (
+    -- one pipeline, no union: rows come out in input order
     select line_no, line, {stored},
-        nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') as reason
-    from checked
-    union all by name
-    select line_no, line,
         case when root_type is null then 'record is not valid JSON'
-             else 'record is JSON but not an object; expected one event object per record'
-        end as reason
-    from parsed where root_type is distinct from 'OBJECT'
+             when root_type <> 'OBJECT'
+             then 'record is JSON but not an object; expected one event object per record'
+             else nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') end as reason
+    from checked
 )
-select * from final order by line_no
+select * from final
 """
 
 
 # The names a batch may use for each field (stored name, camelCase, aliases).
 _NAMES_OF: dict[str, str] = {n: f.name for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_names}
-_KEYS_SQL = """
-select list_distinct(flatten(list(json_keys(line)))),
-       list_distinct(flatten(list(json_keys(line, '$.metadata')))),
-       coalesce(bool_or(json_type(line, '$.metadata') = 'VARCHAR'), false)
-from raw_input where json_valid(line)
+_TOP_KEYS_SQL = "select distinct unnest(try(json_keys(line))) from raw_input"
+# a metadata that is a JSON string (Parquet) stands for "any metadata key may occur"
+_META_KEYS_SQL = """
+select distinct unnest(case when try(json_type(line, '$.metadata')) = 'VARCHAR' then ['*']
+                            else try(json_keys(line, '$.metadata')) end)
+from raw_input
 """
 
 
 def _present_fields(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
     """The stored fields some record of `raw_input` names, at top level or inside metadata."""
-    top, meta, meta_as_text = con.execute(_KEYS_SQL).fetchall()[0]
-    names = {_NAMES_OF[k] for k in (top or []) + (meta or []) if k in _NAMES_OF}
-    if meta_as_text:  # metadata as a JSON string (Parquet): its keys are not known yet
-        names |= {f.name for f in METADATA_FIELDS}
-    return frozenset(names)
+    keys = {k for (k,) in con.execute(_TOP_KEYS_SQL).fetchall()}
+    if "metadata" in keys:
+        meta = {k for (k,) in con.execute(_META_KEYS_SQL).fetchall()}
+        keys |= meta
+        if "*" in meta:
+            keys |= {f.name for f in METADATA_FIELDS}
+    return frozenset(_NAMES_OF[k] for k in keys if k in _NAMES_OF)
 
 
-VALIDATION_SQL = _validation_sql()
+VALIDATION_SQL = _validation_sql()  # every field: the full query, for reading and EXPLAIN
 _ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 
 
@@ -299,6 +301,9 @@ def validate(
         result = con.sql(query, params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("raw_input")
+    line_no = result.column("line_no")
+    if len(line_no) > 1 and not pc.all(pc.greater(line_no[1:], line_no[:-1])).as_py():
+        result = result.sort_by("line_no")  # input order is what makes "first landed wins"
     ok = pc.is_null(result.column("reason"))
     accepted = result.filter(ok).select(_ACCEPTED)
     n = accepted.num_rows
