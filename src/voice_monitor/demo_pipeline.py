@@ -75,16 +75,20 @@ class Events:
 
 @dataclass(frozen=True)
 class Incidents:
+    """Incident windows as (start, end) microseconds, or None when the range has no room."""
+
     outage: tuple[int, int] | None
     slow_drafts: tuple[int, int] | None
     upload_gap: tuple[int, int] | None
 
 
 def lognormal_us(rng, median_s: float, sigma: float, n: int) -> np.ndarray:
+    """n log-normal durations in microseconds with the given median (seconds)."""
     return (rng.lognormal(np.log(median_s), sigma, n) * SECOND).astype(np.int64)
 
 
 def iso(us: np.ndarray, offset_hours: int = 0) -> np.ndarray:
+    """ISO-8601 texts (millisecond precision) of epoch microseconds, in UTC or at an offset."""
     moment = (us // 1000 + offset_hours * 3_600_000).astype("datetime64[ms]")
     suffix = "Z" if offset_hours == 0 else f"{offset_hours:+03d}:00"
     return np.char.add(np.datetime_as_string(moment, unit="ms"), suffix)
