@@ -244,3 +244,20 @@ def test_dry_run_deletes_nothing_and_lists_what_a_real_run_deletes(lake, templat
     assert real.deleted == planned.deleted and planned.deleted
     assert {f.rsplit("/", 1)[0] for f in before - all_files(lake)} == set(real.deleted)
     assert run_retention(lake, now).deleted == []  # a second run finds nothing left
+
+
+def test_alerts_older_than_90_days_go_through_the_alert_store(lake):
+    from voice_monitor.alerts import alert_history, run_checks
+
+    opened, closed = NOW - 20 * timedelta(minutes=1), NOW + 10 * timedelta(minutes=1)
+    # an artifact received keeps the inactivity check quiet: one alert only
+    land_records(lake, [event("circuit_breaker_opened", opened),
+                        event("artifact_received", opened)], now=NOW)
+    assert [a.alert_type for a in run_checks(lake, NOW).raised] == ["circuit_breaker_open"]
+    land_records(lake, [event("circuit_breaker_closed", closed)], now=closed)
+    assert len(run_checks(lake, closed).resolved) == 1
+    # 89 days on, the alert (raised and resolved on 2026-02-16) is kept; 91 days on it is gone
+    assert run_retention(lake, NOW + 89 * D, only="events").counts().get("alerts") is None
+    report = run_retention(lake, NOW + 91 * D, only="events")
+    assert [p for p in report.deleted if p.startswith("alerts/")] == ["alerts/date=2026-02-16"]
+    assert alert_history(lake).alerts == []
