@@ -82,8 +82,10 @@ create index if not exists seen_ts on seen (ts_us);
 create table if not exists counts (
     scope text not null, minute integer not null, metric text not null, n integer not null,
     primary key (scope, minute, metric)) without rowid;
+create index if not exists counts_minute on counts (minute);
 create table if not exists metric_of (event_type text not null, metric text not null)
 """
+_SCHEMA_VERSION = 1
 
 
 class SQLiteCounterStore:
@@ -95,7 +97,10 @@ class SQLiteCounterStore:
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self.db.execute("pragma journal_mode = wal")
         self.db.execute("pragma synchronous = normal")
-        self._transaction(self._create)
+        self._pruned_minute = 0
+        # only the first opener writes the schema: readers never take the write lock
+        if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
+            self._transaction(self._create)
         for temp in ("incoming", "fresh"):
             self.db.execute(
                 f"create temp table if not exists {temp} (event_id text, hour integer, ts_us integer, "
@@ -113,6 +118,8 @@ class SQLiteCounterStore:
             raise
 
     def _create(self) -> None:
+        if self.db.execute("pragma user_version").fetchall()[0][0] == _SCHEMA_VERSION:
+            return  # another process created it while we waited for the lock
         for statement in _DDL.split(";"):
             self.db.execute(statement)
         self.db.execute("delete from metric_of")
@@ -120,6 +127,7 @@ class SQLiteCounterStore:
             "insert into metric_of values (?, ?)",
             [(t, m) for t, metrics in METRIC_OF.items() for m in metrics],
         )
+        self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that are new and recent enough to matter; returns how many."""
@@ -135,10 +143,17 @@ class SQLiteCounterStore:
             ("" if o is None else "o:" + o for o in batch.column("organization_id").to_pylist()),
             batch.column("event_type").to_pylist(), strict=False,
         ))
-        return self._transaction(lambda: self._add(rows))
+        return self._transaction(lambda: self._add(rows, now))
 
-    def _add(self, rows: list[tuple]) -> int:
+    def _add(self, rows: list[tuple], now: datetime) -> int:
         db = self.db
+        # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
+        # so the store stays small between retention runs
+        cutoff = _us(now - STATE_TTL)
+        if cutoff // _MINUTE_US > self._pruned_minute:
+            self._pruned_minute = cutoff // _MINUTE_US
+            db.execute("delete from seen where ts_us < ?", (cutoff,))
+            db.execute("delete from counts where minute < ?", (cutoff // _MINUTE_US,))
         db.execute("delete from incoming")
         db.execute("delete from fresh")
         # the primary key keeps the first copy of an (event_id, hour) within the batch
