@@ -93,8 +93,13 @@ def test_recent_events_same_in_python_cli_and_sql(rolled_lake):
     assert python == cli == sql
 
 
-def test_metrics_same_in_python_cli_and_sql(rolled_lake):
+def test_metrics_same_in_python_cli_and_sql(rolled_lake, capsys):
+    # the CLI in-process here (same code path; the subprocess boundary is covered above)
     lake = str(rolled_lake.root)
+
+    def cli_json(*args):
+        return json.loads(run_main(capsys, *args))
+
     python = [(iso(r["period_start"]), r["artifacts_received"], r["event_count"])
               for r in historical_metrics(rolled_lake, START, END).to_dicts()]
     cli = [(r["period_start"], r["artifacts_received"], r["event_count"]) for r in cli_json(
