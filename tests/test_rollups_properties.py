@@ -359,3 +359,17 @@ def test_daily_refuses_a_day_whose_hourly_snapshots_were_dropped(lake):
     assert (lake.snapshot_partition("pipeline_daily", D) / "part-0.parquet").read_bytes() == before
     run_daily(lake, NOW, day=D, force=True)
     assert platform(lake, "pipeline_daily", D)["event_count"] == 0
+
+
+def test_retention_of_look_back_hours_alone_does_not_trigger_rebuilds(lake):
+    h12, h13 = datetime(2026, 2, 16, 12, tzinfo=UTC), datetime(2026, 2, 16, 13, tzinfo=UTC)
+    land_records(lake, [event("transcription_started", h12 - timedelta(hours=3), artifact_id="A"),
+                        event("transcription_completed", h12 + timedelta(minutes=5),
+                              artifact_id="A")], now=NOW)
+    run_hourly(lake, NOW)
+    # retention drops the start's hour (09:00), which hour 12 recorded as a look-back source
+    record_dropped(lake, "event_hours", [h12 - timedelta(hours=3)])
+    lake.drop_partition(lake.event_partition(h12 - timedelta(hours=3)))
+    report = run_hourly(lake, NOW)
+    assert report.periods == [h13] and report.refused == []   # only the previous hour
+    assert rows(lake, "stage_hourly", h12)[0]["latency_avg_ms"] == 3 * 3_600_000 + 5 * 60_000

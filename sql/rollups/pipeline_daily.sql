@@ -19,12 +19,12 @@ sums as (
         sum(artifacts_completed) as artifacts_completed,
         sum(artifacts_failed) as artifacts_failed,
         sum(e2e_latency_count) as e2e_latency_count,
-        sum(e2e_latency_sum_ms) as e2e_latency_sum_ms,
+        fsum(e2e_latency_sum_ms) as e2e_latency_sum_ms,
         min(e2e_latency_min_ms) filter (where e2e_latency_count > 0) as e2e_latency_min_ms,
         max(e2e_latency_max_ms) filter (where e2e_latency_count > 0) as e2e_latency_max_ms,
-        sum(transcript_confidence_sum) as transcript_confidence_sum,
+        fsum(transcript_confidence_sum) as transcript_confidence_sum,
         sum(transcript_confidence_count) as transcript_confidence_count,
-        sum(claim_confidence_weighted_sum) as claim_confidence_weighted_sum,
+        fsum(claim_confidence_weighted_sum) as claim_confidence_weighted_sum,
         sum(claims_extracted_total) as claims_extracted_total,
         sum(entities_resolved_total) as entities_resolved_total,
         sum(auto_resolved_total) as auto_resolved_total,
@@ -35,7 +35,7 @@ sums as (
         sum(retries_initiated) as retries_initiated,
         sum(retries_succeeded) as retries_succeeded,
         sum(retries_failed) as retries_failed,
-        sum(total_ai_cost_usd) as total_ai_cost_usd
+        fsum(total_ai_cost_usd) as total_ai_cost_usd
     from hourly
     group by organization_id
 ),

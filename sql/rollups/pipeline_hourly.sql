@@ -21,11 +21,11 @@ per_scope as (
             as artifacts_completed,
         coalesce(sum(events) filter (where event_type = 'artifact_failed'), 0)
             as artifacts_failed,
-        sum(confidence_sum) filter (where event_type = 'transcription_completed')
+        fsum(confidence_sum) filter (where event_type = 'transcription_completed')
             as transcript_confidence_sum,
         coalesce(sum(confidence_count) filter (where event_type = 'transcription_completed'), 0)
             as transcript_confidence_count,
-        sum(claim_confidence_weighted_sum) filter (where event_type = 'claims_extracted')
+        fsum(claim_confidence_weighted_sum) filter (where event_type = 'claims_extracted')
             as claim_confidence_weighted_sum,
         sum(claim_count) filter (where event_type = 'claims_extracted') as claims_extracted_total,
         sum(entity_count) filter (where stage = 'entity_resolution' and kind = 'success')
@@ -42,7 +42,7 @@ per_scope as (
         coalesce(sum(events) filter (where event_type = 'retry_succeeded'), 0)
             as retries_succeeded,
         coalesce(sum(events) filter (where event_type = 'retry_failed'), 0) as retries_failed,
-        sum(ai_cost_usd) as total_ai_cost_usd
+        fsum(ai_cost_usd) as total_ai_cost_usd
     from counts
     group by grouping sets ((), (organization_id))
     having grouping(organization_id) = 1 or organization_id is not null
@@ -52,7 +52,7 @@ e2e_per_scope as (
     select
         organization_id,
         count(*) as e2e_latency_count,
-        sum(latency_ms) as e2e_latency_sum_ms,
+        fsum(latency_ms) as e2e_latency_sum_ms,
         min(latency_ms) as e2e_latency_min_ms,
         max(latency_ms) as e2e_latency_max_ms,
         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as e2e_quantiles,

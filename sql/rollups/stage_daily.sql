@@ -27,7 +27,7 @@ sums as (
         sum(succeeded) as succeeded,
         sum(failed) as failed,
         sum(latency_count) as latency_count,
-        sum(latency_sum_ms) as latency_sum_ms,
+        fsum(latency_sum_ms) as latency_sum_ms,
         min(latency_min_ms) filter (where latency_count > 0) as latency_min_ms,
         max(latency_max_ms) filter (where latency_count > 0) as latency_max_ms
     from hourly

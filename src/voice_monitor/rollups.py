@@ -75,14 +75,14 @@ def hours_to_build(lake: Lake, now: datetime) -> list[datetime]:
     """The previous complete hour, every retained hour changed since its snapshot, and gaps."""
     previous = floor_hour(now) - HOUR
     listing = _event_listing(lake)
+    dropped = dropped_periods(lake, "event_hours")
     wanted = {previous}
     for h in listing:
-        if h <= previous and _hour_changed(lake, h, listing):
+        if h <= previous and _hour_changed(lake, h, listing, dropped):
             wanted.add(h)
     if listing:
         # an hour with no events and no snapshot still gets its zero platform row
         built = set(lake.snapshot_periods("pipeline_hourly"))
-        dropped = dropped_periods(lake, "event_hours")
         h = min(listing)
         while h < previous:
             if h not in built and h not in dropped:
@@ -146,14 +146,17 @@ def build_hour(
     return pipeline, stage.to_arrow_table(), sources
 
 
-def _hour_changed(lake: Lake, hour: datetime, listing: dict[datetime, list]) -> bool:
+def _hour_changed(
+    lake: Lake, hour: datetime, listing: dict[datetime, list], dropped: set[datetime]
+) -> bool:
     manifest = _read_manifest(_manifest_path(lake, "hourly", hour))
     if manifest is None:
         return True
     for key, recorded in manifest["sources"].items():
         h = datetime.fromisoformat(key)
-        current = listing.get(h) if h in listing else []
-        if current != recorded:
+        if h in dropped and h not in listing:
+            continue  # a look-back hour retention removed: not new data, nothing to rebuild
+        if listing.get(h, []) != recorded:
             return True
     return False
 
