@@ -114,7 +114,7 @@ def test_timestamp_required():
 
 def test_naive_timestamp_rejected():
     assert reason_of(timestamp="2026-02-16T14:00:00") == (
-        "timestamp \"2026-02-16T14:00:00\" has no UTC offset; add 'Z' or '+HH:MM'"
+        "timestamp \"2026-02-16T14:00:00\" has no UTC offset (add 'Z' or '+HH:MM')"
     )
 
 
@@ -177,7 +177,7 @@ def test_old_events_accepted():
 
 def test_optional_time_field_checked():
     assert reason_of(stage_started_at="2026-02-16 13:59") == (
-        "stage_started_at \"2026-02-16 13:59\" has no UTC offset; add 'Z' or '+HH:MM'"
+        "stage_started_at \"2026-02-16 13:59\" has no UTC offset (add 'Z' or '+HH:MM')"
     )
 
 

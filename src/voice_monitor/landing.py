@@ -76,7 +76,7 @@ def land_lines(
             _quarantine(lake, rejected, source, received_at)
             result.quarantined = rejected.num_rows
             for reason in rejected.column("reason").to_pylist():
-                rule = reason.split(";")[0]
+                rule = reason.split("; ")[0]
                 result.reasons[rule] = result.reasons.get(rule, 0) + 1
         if accepted.num_rows:
             events = accepted.cast(EVENT_SCHEMA)

@@ -112,7 +112,7 @@ def _error_sql(f: Field, label: str) -> str:
     if f.kind == "time":
         return (f"CASE WHEN {v} IS NULL THEN {absent} WHEN {value} IS NOT NULL THEN NULL "
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + '$')}) "
-                f"THEN {shown}' has no UTC offset; add ''Z'' or ''+HH:MM''' "
+                f"THEN {shown}' has no UTC offset (add ''Z'' or ''+HH:MM'')' "
                 f"WHEN {t} IN {_INTEGER_TYPES} "
                 f"THEN {shown}' is out of range for epoch milliseconds (years 0001 to 9999)' "
                 f"ELSE {shown}' is not epoch milliseconds or an ISO-8601 date-time with ''Z'' "
