@@ -281,6 +281,7 @@ def _present_fields(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
 
 VALIDATION_SQL = _validation_sql()  # every field: the full query, for reading and EXPLAIN
 _ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
+_CHUNK = 65_536
 
 
 def validate(
@@ -294,7 +295,14 @@ def validate(
     """
     if not isinstance(lines, pa.Array | pa.ChunkedArray):
         lines = pa.array(lines, pa.string())
-    raw = pa.table({"line_no": pa.array(range(len(lines)), pa.int64()), "line": lines})
+    if isinstance(lines, pa.ChunkedArray):
+        lines = lines.combine_chunks()
+    # DuckDB scans an Arrow table in parallel by chunk: give it chunks to share between threads
+    raw = pa.Table.from_batches([
+        pa.record_batch({"line_no": pa.array(range(start, start + len(part)), pa.int64()),
+                         "line": part})
+        for start in range(0, len(lines), _CHUNK) for part in [lines.slice(start, _CHUNK)]
+    ], schema=pa.schema({"line_no": pa.int64(), "line": lines.type}))
     con.register("raw_input", raw)
     try:
         query = _validation_sql(_present_fields(con))
