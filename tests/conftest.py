@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -23,6 +24,16 @@ def event(event_type: str, at: datetime, **fields) -> dict:
     record = {"event_id": f"ev-{next(_ids)}", "event_type": event_type, "timestamp": ts(at)}
     record.update(fields)
     return record
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for the whole session (it takes ~20 s to start)."""
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -19,22 +18,13 @@ import health_check  # noqa: E402
 from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.flow_engine import run_flow  # noqa: E402
 from prefect.states import Scheduled  # noqa: E402
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 pytestmark = pytest.mark.slow  # starts a temporary Prefect server (~20 s)
 M = timedelta(minutes=1)
 
 
-@pytest.fixture(scope="session")
-def alerts_prefect_harness():
-    """One temporary Prefect server for this module's session."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
-
-
 @pytest.fixture
-def flow_lake(lake, monkeypatch, alerts_prefect_harness):
+def flow_lake(lake, monkeypatch, prefect_harness):
     monkeypatch.setenv("VOICE_MONITOR_LAKE", str(lake.root))
     monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
     return lake

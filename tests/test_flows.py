@@ -34,17 +34,8 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.flow_engine import run_flow  # noqa: E402
 from prefect.flows import load_flow_from_entrypoint  # noqa: E402
 from prefect.states import Failed, Scheduled  # noqa: E402
-from prefect.testing.utilities import prefect_test_harness  # noqa: E402
 
 H = timedelta(hours=1)
-
-
-@pytest.fixture(scope="session")
-def prefect_harness():
-    """One temporary Prefect server for the whole session (it takes ~20 s to start)."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    with prefect_test_harness(server_startup_timeout=180):
-        yield
 
 
 @pytest.fixture
