@@ -12,6 +12,7 @@ without and with filters, artifact_timeline, and org_breakdown over 90 days. Tar
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import tempfile
 import time
@@ -176,6 +177,8 @@ def main() -> None:
     sizes = [len(artifact_timeline(lake, a)) for a in artifacts]
     print(f"(timeline sizes checked: {sizes}; page sizes "
           f"{len(recent_events(lake, limit=50))})")
+    if args.lake is None:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":
