@@ -1,31 +1,39 @@
 -- active_artifacts: artifacts received with no terminal event (artifact_completed/_failed)
 -- among the retained events. The current stage is that of the artifact's latest event that
 -- has a stage; time in stage counts from its earliest event in that stage to $now.
--- Longest in stage first, keyset on (stage_entered_at, artifact_id).
-with deduplicated as (
-    select * from events where artifact_id is not null
+-- Longest in stage first, keyset on (stage_entered_at, artifact_id). Each step reads the raw
+-- log minus the losing copies (computed once) with its own filter.
+with losers as materialized (
+    select * from losing_copies
+),
+
+lifecycle as (
+    select artifact_id, event_type, "timestamp"
+    from raw_events
+    anti join losers using (filename, file_row_number)
+    where event_type in ('artifact_received', 'artifact_completed', 'artifact_failed')
+      and artifact_id is not null
 ),
 
 received as (
     select artifact_id, min("timestamp") as received_at
-    from deduplicated
+    from lifecycle
     where event_type = 'artifact_received'
     group by artifact_id
 ),
 
-terminated as (
-    select distinct artifact_id
-    from deduplicated
-    where event_type in ('artifact_completed', 'artifact_failed')
-),
-
 open_artifacts as (
-    select * from received anti join terminated using (artifact_id)
+    select *
+    from received
+    anti join (select artifact_id from lifecycle where event_type <> 'artifact_received')
+        using (artifact_id)
 ),
 
 open_events as (
-    select e.*
-    from deduplicated as e
+    select e.artifact_id, e.organization_id, e.pipeline_stage, e.event_type, e.event_id,
+           e."timestamp"
+    from raw_events as e
+    anti join losers using (filename, file_row_number)
     semi join open_artifacts using (artifact_id)
 ),
 

@@ -1,14 +1,22 @@
 -- failed_artifacts: artifacts whose latest terminal event is artifact_failed (a later
 -- artifact_completed clears it; at the same instant, completed wins). Newest failure first,
 -- keyset on (failed_at, artifact_id). Stage and error come from the latest failure before it.
-with deduplicated as (
-    select * from events where artifact_id is not null
+-- Each step reads the raw log minus the losing copies (computed once) with its own filter,
+-- so only the rows it needs leave the Parquet scan.
+with losers as materialized (
+    select * from losing_copies
+),
+
+terminal as (
+    select artifact_id, event_type, "timestamp"
+    from raw_events
+    anti join losers using (filename, file_row_number)
+    where event_type in ('artifact_completed', 'artifact_failed') and artifact_id is not null
 ),
 
 latest_terminal as (
-    select artifact_id, event_type, "timestamp"
-    from deduplicated
-    where event_type in ('artifact_completed', 'artifact_failed')
+    select *
+    from terminal
     qualify row_number() over (
         partition by artifact_id
         order by "timestamp" desc, (event_type = 'artifact_completed') desc
@@ -20,6 +28,14 @@ failed as (
     from latest_terminal
     where event_type = 'artifact_failed'
       and ($since is null or "timestamp" >= $since)
+),
+
+failed_events as (
+    select e.artifact_id, e.organization_id, e.event_type, e.pipeline_stage, e."timestamp",
+           e.error_code, e.error_message
+    from raw_events as e
+    anti join losers using (filename, file_row_number)
+    semi join failed using (artifact_id)
 ),
 
 details as (
@@ -38,7 +54,7 @@ details as (
         count(*) filter (where suffix(e.event_type, '_failed')) as failure_events,
         count(*) filter (where e.event_type = 'retry_initiated') as retries
     from failed
-    join deduplicated as e
+    join failed_events as e
         on e.artifact_id = failed.artifact_id and e."timestamp" <= failed.failed_at
     group by failed.artifact_id, failed.failed_at
 ),

@@ -23,6 +23,7 @@ from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql
 
 VIEWS = (
+    "losing_copies",  # before `events`, which is defined over it
     "events",
     "quarantine",
     "pipeline_hourly",
