@@ -173,7 +173,8 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
         for path, *signature in signatures:
             hit = _cache.get(path)
             if hit is None or hit[0] != tuple(signature):
-                hit = (tuple(signature), pq.read_table(path))
+                # ParquetFile.read: much less per-call overhead than pq.read_table
+                hit = (tuple(signature), pq.ParquetFile(path).read())
                 with _cache_lock:
                     _evict(_cache, _CACHE_SIZE)
                     _cache[path] = hit
