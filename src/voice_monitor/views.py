@@ -8,6 +8,7 @@ the query API, `voice-monitor sql` and a catalog file all share the same definit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Iterable
@@ -234,13 +235,20 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> No
 _local = threading.local()
 
 
+def _quiet(con: duckdb.DuckDBPyConnection) -> None:
+    """No progress bar on stderr (CLI output stays clean)."""
+    # inside Jupyter without ipywidgets DuckDB refuses the change (and draws no bar there)
+    with contextlib.suppress(duckdb.InvalidInputException):
+        con.execute("SET enable_progress_bar = false")
+
+
 def connection() -> duckdb.DuckDBPyConnection:
     """This thread's query connection (views defined, empty sources); opening one costs ~20 ms."""
     con = getattr(_local, "con", None)
     if con is None:
         con = connect()
         con.execute("SET parquet_metadata_cache = true")
-        con.execute("SET enable_progress_bar = false")
+        _quiet(con)
         define_views(con)
         con.execute(load_sql("staging/sketch"))  # the rollups' sketch macros, to merge ranges
         _local.con = con
@@ -275,7 +283,7 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
 def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
     """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog)."""
     con = connect(database)
-    con.execute("SET enable_progress_bar = false")
+    _quiet(con)
     define_views(con, lake)
     return con
 
