@@ -1,36 +1,39 @@
--- The events latencies are paired with, for the artifacts that need pairing this hour:
--- `<stage>_started` (anchor = the stage) and `artifact_received` (anchor = 'e2e'), from the
--- hour itself (`hour_events`, already de-duplicated) and from the 24 look-back hours
--- (`lookback_raw`). Look-back copies are de-duplicated per (event_id, hour) among ALL copies
--- of a candidate id, so a later copy that differs can never win.
-with hour_events as (
-    select * from hour_events
-),
-
-lookback as (
-    select * from lookback_raw
+-- The events latencies are paired with, for the latency events that need pairing this hour:
+-- `<stage>_started` (anchor = the stage) and `artifact_received` (anchor = 'e2e') of the same
+-- artifact and the anchor that event needs, from the hour itself (`hour_events`, already
+-- de-duplicated) and from the 24 look-back hours (`lookback_raw`). Look-back copies are
+-- de-duplicated per (event_id, hour) among ALL copies of a candidate id, so a later copy that
+-- differs can never win.
+with needing as (
+    select artifact_id, case when latency_kind = 'e2e' then 'e2e' else stage end as anchor
+    from hour_latency_events
+    where needs_pairing
 ),
 
 event_types as (
-    select * from event_types
+    select event_type, anchor from event_types where anchor is not null
 ),
 
 pending as (
-    select distinct artifact_id from hour_events where needs_pairing
+    select distinct artifact_id, anchor from needing
+),
+
+lookback as (
+    select event_id, event_type, artifact_id, "timestamp", ingested_at, filename, file_row_number
+    from lookback_raw
 ),
 
 candidate_ids as (
     select distinct lookback.event_id
     from lookback
     join event_types using (event_type)
-    where event_types.anchor is not null
-        and lookback.artifact_id in (select artifact_id from pending)
+    semi join pending using (artifact_id, anchor)
 ),
 
 lookback_landed as (
     select *
     from lookback
-    where event_id in (select event_id from candidate_ids)
+    semi join candidate_ids using (event_id)
     qualify row_number() over (
         partition by event_id, date_trunc('hour', "timestamp")
         order by ingested_at, filename, file_row_number
@@ -41,16 +44,14 @@ lookback_anchors as (
     select lookback_landed.artifact_id, event_types.anchor, lookback_landed."timestamp"
     from lookback_landed
     join event_types using (event_type)
-    where event_types.anchor is not null
-        and lookback_landed.artifact_id in (select artifact_id from pending)
+    semi join pending using (artifact_id, anchor)
 ),
 
 hour_anchors as (
     select hour_events.artifact_id, event_types.anchor, hour_events."timestamp"
     from hour_events
     join event_types using (event_type)
-    where event_types.anchor is not null
-        and hour_events.artifact_id in (select artifact_id from pending)
+    semi join pending using (artifact_id, anchor)
 ),
 
 final as (

@@ -1,34 +1,14 @@
--- The events of one UTC hour [$hour_start, $hour_end), de-duplicated and typed.
--- A copy is the same event_id in the same hour partition and the first one landed wins:
--- landing order is (ingested_at, file name, row in file) because file names start with a
--- nanosecond clock. `hour_raw` is the hour's files read with filename and file_row_number.
--- Copies are rare, so only ids seen more than once are ranked (cheaper than ranking all rows).
-with raw as (
-    select * from hour_raw
+-- The events of one UTC hour, de-duplicated and typed: a view, never materialised, so each
+-- step reads only the columns it needs. `hour_in` is the hour's files already filtered to
+-- [hour_start, hour_end) (filename, file_row_number kept); `hour_losers` the later copies
+-- (sql/staging/hour_losers.sql), removed here: first landed wins.
+with landed as (
+    select * from hour_in
+    anti join hour_losers using (filename, file_row_number)
 ),
 
 event_types as (
     select * from event_types
-),
-
-copied_ids as (
-    select event_id from raw group by event_id having count(*) > 1
-),
-
-later_copies as (
-    select filename, file_row_number
-    from raw
-    where event_id in (select event_id from copied_ids)
-    qualify row_number() over (
-        partition by event_id order by ingested_at, filename, file_row_number
-    ) > 1
-),
-
-landed as (
-    select *
-    from raw
-    anti join later_copies using (filename, file_row_number)
-    where "timestamp" >= $hour_start and "timestamp" < $hour_end
 ),
 
 typed as (

@@ -2,8 +2,8 @@
 -- stage times. Stage success: minus the LATEST `<stage>_started` of the artifact at or before
 -- it (a retry's start wins). artifact_completed: minus the EARLIEST `artifact_received` of the
 -- artifact. Either only within 24 h (inclusive), in milliseconds.
-with hour_events as (
-    select * from hour_events
+with latency_events as (
+    select * from hour_latency_events
 ),
 
 anchors as (
@@ -12,7 +12,7 @@ anchors as (
 
 needing as (
     select event_id, artifact_id, stage, latency_kind, "timestamp"
-    from hour_events
+    from latency_events
     where needs_pairing
 ),
 

@@ -121,12 +121,8 @@ def build_hour(
     hour = floor_hour(hour)
     files = lake.event_files(hour)
     sources = {_key(hour): _describe(files)}
-    _raw_view(con, "hour_raw", files)
-    con.execute(
-        "create or replace temp table hour_events as " + load_sql("staging/hour_events"),
-        {"hour_start": hour, "hour_end": hour + HOUR},
-    )
-    pending = con.execute("select count(*) from hour_events where needs_pairing").fetchall()
+    _hour_views(con, files, hour)
+    pending = con.execute("select count(*) from hour_latency_events where needs_pairing").fetchall()
     look_back: list[Path] = []
     if pending[0][0]:
         # the result now depends on the look-back hours too: record them, even empty ones
@@ -342,19 +338,37 @@ def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> N
         con.sql("select * from no_events").create_view(name)
 
 
+def _hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
+    """The hour's de-duplicated events as a view (`hour_events`), its counts and latency events.
+
+    Nothing per event is materialised but the narrow latency events: every step scans the
+    hour's files for just the columns it needs, which is cheaper than copying them all.
+    """
+    _raw_view(con, "hour_raw", files)
+    if files:
+        start = duckdb.ConstantExpression(hour).cast(duckdb.sqltype("TIMESTAMPTZ"))
+        end = duckdb.ConstantExpression(hour + HOUR).cast(duckdb.sqltype("TIMESTAMPTZ"))
+        ts = duckdb.ColumnExpression("timestamp")
+        con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
+    else:
+        con.sql("select * from no_events").create_view("hour_in")
+    con.execute("create or replace temp table hour_losers as " + load_sql("staging/hour_losers"))
+    con.execute("create or replace temp view hour_events as " + load_sql("staging/hour_events"))
+    for name in ("hour_counts", "hour_latency_events"):
+        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+
+
 def _stage_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Staging after hour_events: pairing anchors, paired latencies, counts, latencies."""
-    for name in ("anchors", "paired_latency", "hour_counts", "hour_latencies"):
+    """Staging after the hour's latency events: pairing anchors, paired latencies, latencies."""
+    for name in ("anchors", "paired_latency", "hour_latencies"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
 
 def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    _raw_view(con, "hour_raw", [])
+    _hour_views(con, [], epoch)
     _raw_view(con, "lookback_raw", [])
-    con.execute("create or replace temp table hour_events as " + load_sql("staging/hour_events"),
-                {"hour_start": epoch, "hour_end": epoch + HOUR})
     _stage_tables(con)
     extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
     con.execute(f"create or replace temp table hourly_empty as select * from ("
