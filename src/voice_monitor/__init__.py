@@ -1,56 +1,82 @@
-"""voice-monitor: monitoring and analytics for the voice-note processing pipeline."""
+"""voice-monitor: monitoring and analytics for the voice-note processing pipeline.
 
-from voice_monitor.alerts import (
-    Alert,
-    CheckReport,
-    acknowledge_alert,
-    active_alerts,
-    alert_history,
-    prune_alerts,
-    run_checks,
-)
-from voice_monitor.checks import AlertConfig
-from voice_monitor.counters import realtime_metrics
-from voice_monitor.lake import Lake
-from voice_monitor.landing import LandingResult, ingest_file, land_lines, land_records
-from voice_monitor.producer import Producer
-from voice_monitor.queries import (
-    Page,
-    active_artifacts,
-    artifact_timeline,
-    failed_artifacts,
-    historical_metrics,
-    org_breakdown,
-    recent_events,
-    retry_history,
-    stage_breakdown,
-)
+The public API is importable from here; each name loads its module on first use, so that
+`import voice_monitor` (and every CLI command) stays quick.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Alert",
-    "AlertConfig",
-    "CheckReport",
-    "Lake",
-    "LandingResult",
-    "Page",
-    "Producer",
-    "acknowledge_alert",
-    "active_alerts",
-    "active_artifacts",
-    "alert_history",
-    "artifact_timeline",
-    "failed_artifacts",
-    "historical_metrics",
-    "ingest_file",
-    "land_lines",
-    "land_records",
-    "org_breakdown",
-    "prune_alerts",
-    "realtime_metrics",
-    "recent_events",
-    "retry_history",
-    "run_checks",
-    "stage_breakdown",
-]
+_EXPORTS: dict[str, str] = {
+    "Alert": "alerts",
+    "CheckReport": "alerts",
+    "acknowledge_alert": "alerts",
+    "active_alerts": "alerts",
+    "alert_history": "alerts",
+    "prune_alerts": "alerts",
+    "run_checks": "alerts",
+    "AlertConfig": "checks",
+    "realtime_metrics": "counters",
+    "Lake": "lake",
+    "LandingResult": "landing",
+    "ingest_file": "landing",
+    "land_lines": "landing",
+    "land_records": "landing",
+    "Producer": "producer",
+    "Page": "queries",
+    "active_artifacts": "queries",
+    "artifact_timeline": "queries",
+    "failed_artifacts": "queries",
+    "historical_metrics": "queries",
+    "org_breakdown": "queries",
+    "recent_events": "queries",
+    "retry_history": "queries",
+    "stage_breakdown": "queries",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'voice_monitor' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"voice_monitor.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
+    from voice_monitor.alerts import (  # noqa: F401
+        Alert,
+        CheckReport,
+        acknowledge_alert,
+        active_alerts,
+        alert_history,
+        prune_alerts,
+        run_checks,
+    )
+    from voice_monitor.checks import AlertConfig  # noqa: F401
+    from voice_monitor.counters import realtime_metrics  # noqa: F401
+    from voice_monitor.lake import Lake  # noqa: F401
+    from voice_monitor.landing import LandingResult, ingest_file, land_lines, land_records  # noqa: F401
+    from voice_monitor.producer import Producer  # noqa: F401
+    from voice_monitor.queries import (  # noqa: F401
+        Page,
+        active_artifacts,
+        artifact_timeline,
+        failed_artifacts,
+        historical_metrics,
+        org_breakdown,
+        recent_events,
+        retry_history,
+        stage_breakdown,
+    )

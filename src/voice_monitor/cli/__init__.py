@@ -6,15 +6,43 @@ an unreadable input or a failed operation.
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
 
-from voice_monitor.cli import alerts, demo, landing, queries, rollups
 from voice_monitor.cli.common import VoiceMonitorError
 
+# command -> the command modules that define it. Modules load only when their command runs, so
+# `voice-monitor ingest` does not pay for importing Prefect, Polars or pandas.
+_COMMANDS: dict[str, tuple[str, ...]] = {
+    "ingest": ("landing",),
+    "metrics": ("landing", "queries"),  # realtime lives with landing; the rest with queries
+    "rollup": ("rollups",),
+    "backfill": ("rollups",),
+    "retention": ("rollups",),
+    "events": ("queries",),
+    "artifacts": ("queries",),
+    "sql": ("queries",),
+    "catalog": ("queries",),
+    "compact": ("queries",),
+    "orgs": ("queries",),
+    "alerts": ("alerts",),
+    "demo": ("demo",),
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        for module in _COMMANDS.get(name, ()):
+            importlib.import_module(f"voice_monitor.cli.{module}").register(self)
+        return self.commands.get(name)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="voice-monitor")
 def cli() -> None:
     """Monitor the voice-note pipeline: land events, roll up snapshots, raise alerts, query.
@@ -24,10 +52,6 @@ def cli() -> None:
       voice-monitor demo
       voice-monitor ingest events.jsonl --lake ./data
     """
-
-
-for _module in (landing, rollups, queries, alerts, demo):
-    _module.register(cli)
 
 
 def main(argv: list[str] | None = None) -> None:
