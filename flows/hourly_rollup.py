@@ -6,7 +6,7 @@ Run once locally: `python flows/hourly_rollup.py [NOW]`.
 from __future__ import annotations
 
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from _shared import (
     IO_RETRIES,
@@ -21,7 +21,23 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from voice_monitor import rollups
+from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import HOURLY_TABLES, Lake
+
+# Compact every hour that closed by the time the rollup of the previous hour runs (:30), so
+# that the rollup builds each hour once, from its compacted file.
+COMPACTION_GRACE = timedelta(minutes=30)
+
+
+@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+def compact_closed_hours(root: str, now: datetime) -> dict:
+    """Merge each closed event hour into one file sorted for artifact lookups."""
+    report = compact_lake(Lake(root), now, grace=COMPACTION_GRACE)
+    facts = {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed}
+    get_run_logger().info("compacted %d hour(s), replacing %d file(s)",
+                          len(report.hours), report.files_removed)
+    return facts
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
@@ -36,10 +52,12 @@ def build_hourly_snapshots(root: str, now: datetime) -> dict:
 
 @flow(name="hourly-rollup")
 def hourly_rollup(now: datetime | None = None) -> dict:
-    """Build hourly snapshots (pipeline_hourly, stage_hourly) for the hour before `now` and for
-    every retained hour that received late events; `now` defaults to the scheduled start time."""
+    """Compact closed event hours, then build hourly snapshots (pipeline_hourly, stage_hourly)
+    for the hour before `now` and every retained hour that received late events; `now`
+    defaults to the scheduled start time."""
     moment = run_now(now)
     get_run_logger().info("hourly rollup of lake %s at now=%s", lake_root(), moment.isoformat())
+    compact_closed_hours(lake_root(), moment)
     return build_hourly_snapshots(lake_root(), moment)
 
 

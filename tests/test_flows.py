@@ -50,12 +50,16 @@ def rows(path: Path) -> list[dict]:
 
 
 def test_hourly_rollup_flow_builds_the_previous_hour(flow_lake):
-    # 13:10 and 13:20 on 2026-02-16: one for org-1, one without an organization
+    # 13:10 and 13:20 on 2026-02-16: one for org-1, one without an organization, landed apart
     land_records(flow_lake, [
-        event("artifact_received", NOW - 80 * timedelta(minutes=1), organization_id="org-1"),
-        event("artifact_received", NOW - 70 * timedelta(minutes=1)),
-    ], now=NOW)
+        event("artifact_received", NOW - 80 * timedelta(minutes=1), organization_id="org-1")],
+        now=NOW)
+    land_records(flow_lake, [event("artifact_received", NOW - 70 * timedelta(minutes=1))], now=NOW)
+    assert len(flow_lake.event_files(NOW - H)) == 2
     facts = hourly_rollup.hourly_rollup(now="2026-02-16T14:30:00Z")
+    # the closed hour 13:00 was compacted into one file before it was rolled up
+    (compacted,) = flow_lake.event_files(NOW - H)
+    assert compacted.stem.endswith("~compacted")
     assert facts["periods"] == ["2026-02-16T13:00:00+00:00"]  # the hour before 14:30
     assert facts["partitions"] == ["snapshots/pipeline_hourly/date=2026-02-16/hour=13",
                                    "snapshots/stage_hourly/date=2026-02-16/hour=13"]
@@ -131,7 +135,8 @@ def test_corrupt_source_fails_the_run_visibly(flow_lake):
 
 
 def test_retries_are_for_transient_io_only():
-    for flow_task in (hourly_rollup.build_hourly_snapshots, daily_rollup.build_daily_snapshots,
+    for flow_task in (hourly_rollup.compact_closed_hours, hourly_rollup.build_hourly_snapshots,
+                      daily_rollup.build_daily_snapshots,
                       event_retention.drop_expired_events,
                       snapshot_retention.drop_expired_snapshots):
         assert flow_task.retries == 2
