@@ -18,22 +18,25 @@ pending as (
     select distinct artifact_id, anchor from needing
 ),
 
-lookback as (
-    select event_id, event_type, artifact_id, "timestamp", ingested_at, filename, file_row_number
+candidates as (
+    -- look-back rows that would be anchors if they are the first landed copy of their id
+    select lookback_raw.event_id, lookback_raw.artifact_id, event_types.anchor,
+        lookback_raw."timestamp", lookback_raw.filename, lookback_raw.file_row_number
     from lookback_raw
-),
-
-candidate_ids as (
-    select distinct lookback.event_id
-    from lookback
     join event_types using (event_type)
     semi join pending using (artifact_id, anchor)
 ),
 
-lookback_landed as (
-    select *
-    from lookback
-    semi join candidate_ids using (event_id)
+copies as (
+    -- every copy of a candidate id, read with only the columns that rank it
+    select event_id, "timestamp", ingested_at, filename, file_row_number
+    from lookback_raw
+    semi join (select distinct event_id from candidates) using (event_id)
+),
+
+first_landed as (
+    select filename, file_row_number
+    from copies
     qualify row_number() over (
         partition by event_id, date_trunc('hour', "timestamp")
         order by ingested_at, filename, file_row_number
@@ -41,10 +44,9 @@ lookback_landed as (
 ),
 
 lookback_anchors as (
-    select lookback_landed.artifact_id, event_types.anchor, lookback_landed."timestamp"
-    from lookback_landed
-    join event_types using (event_type)
-    semi join pending using (artifact_id, anchor)
+    select artifact_id, anchor, "timestamp"
+    from candidates
+    semi join first_landed using (filename, file_row_number)
 ),
 
 hour_anchors as (

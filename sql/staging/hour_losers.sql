@@ -5,7 +5,7 @@
 -- Copies are rare: ids are first grouped by their 64-bit hash (much cheaper than grouping the
 -- strings); only rows whose hash repeats are ranked by the real event_id, so a hash collision
 -- costs a little work and never a wrong answer.
-with raw as (
+with raw as not materialized (
     select event_id, ingested_at, filename, file_row_number from hour_raw
 ),
 
