@@ -1,6 +1,8 @@
 -- alerts: one row per alert, its current state folded from the alert store's lifecycle
--- records (alerts/date=*/*.parquet: raised, acknowledged, resolved), as the Python
--- `active_alerts`/`alert_history` derive it (sql/queries/alert_state.sql).
+-- records (alerts/date=*/*.parquet: raised, acknowledged, resolved). Every record repeats the
+-- alert's identity, so an alert stays whole when retention has dropped the partition of its
+-- raise; a record briefly in two files is de-duplicated by record_id. The Python
+-- `active_alerts`/`alert_history` use this same view over the same files.
 create or replace view alerts as
 with records as (
     select *

@@ -3,7 +3,7 @@
 The store is an append-only log in the lake: `alerts/date=YYYY-MM-DD/*.parquet`, one immutable
 file per run that changed something, one row per lifecycle record (raised, acknowledged,
 resolved), partitioned by the record's time. Every record repeats its alert's identity, so the
-state of each alert is derived by reading the log (`sql/queries/alert_state.sql`) and the log
+state of each alert is derived by reading the log (the `alerts` view, `sql/views/alerts.sql`) and the log
 survives restarts. Writers take an exclusive lock (`alerts/.lock`, fcntl) around
 read-state-then-append, so two concurrent check runs raise an alert once, not twice.
 """
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 from voice_monitor import notify
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.lake import Lake, connect, new_file_stem, parquet_files
-from voice_monitor.sql import run_sql
+from voice_monitor.sql import load_sql
 
 log = logging.getLogger(__name__)
 
@@ -138,7 +138,10 @@ def _all_alerts(lake: Lake) -> list[Alert]:
         return []
     con = connect()
     try:
-        rows = run_sql(con, "queries/alert_state", files=files).fetchall()
+        # the `alerts` SQL view is the one definition of an alert's state, here over these files
+        con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
+        con.execute(load_sql("views/alerts"))
+        rows = con.execute("select * from alerts order by raised_at desc, alert_id desc").fetchall()
     finally:
         con.close()
     names = [f.name for f in fields(Alert)]
