@@ -25,16 +25,18 @@ received as (
 ),
 
 stage_pairs as (
-    -- ASOF picks the latest start at or before the success; if that one is > 24 h old, all are
+    -- the latest start at or before the success; if that one is > 24 h old, all are. A plain
+    -- hash join and max: an artifact has one or two starts per stage, cheaper than ASOF
     select
         needing.event_id,
-        epoch_us(needing."timestamp") - epoch_us(started."timestamp") as gap_us
+        epoch_us(needing."timestamp") - max(epoch_us(started."timestamp")) as gap_us
     from needing
-    asof join started
+    join started
         on needing.artifact_id = started.artifact_id
         and needing.stage = started.stage
-        and needing."timestamp" >= started."timestamp"
+        and started."timestamp" <= needing."timestamp"
     where needing.latency_kind = 'stage'
+    group by needing.event_id, needing."timestamp"
 ),
 
 e2e_pairs as (
