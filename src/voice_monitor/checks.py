@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor.check_digest import digests
-from voice_monitor.counters import PLATFORM, open_counters, realtime_metrics
+from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.lake import Lake, connect, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
 
@@ -142,7 +142,9 @@ def check_high_failure_rate(run: CheckRun) -> list[Finding]:
     try:
         scopes: list[str | None] = [None]
         if cfg.failure_rate_per_organization:
-            scopes += _organizations_with_outcomes(store, run.now, cfg.failure_rate_min_outcomes)
+            scopes += store.organizations(
+                run.now.replace(second=0, microsecond=0) - timedelta(minutes=59), run.now,
+                ("artifacts_completed", "artifacts_failed"), cfg.failure_rate_min_outcomes)
         findings = []
         for org in scopes:
             counts = realtime_metrics(run.lake, org, now=run.now, store=store)
@@ -164,24 +166,6 @@ def check_high_failure_rate(run: CheckRun) -> list[Finding]:
         return findings
     finally:
         store.close()
-
-
-def _organizations_with_outcomes(store, now: datetime, minimum: int) -> list[str]:
-    """Organizations whose window may hold `minimum` outcomes, from the counters' scopes.
-
-    Reads the counter store's small per-minute table (kept for 2 hours), never events. The sum
-    is an upper bound (it includes the current minute after `now`); realtime_metrics decides.
-    """
-    minute_us = 60_000_000
-    now_min = int(now.timestamp() * 1_000_000) // minute_us
-    rows = store.db.execute(
-        """select scope, sum(n) from counts
-           where scope <> ? and minute between ? and ?
-             and metric in ('artifacts_completed', 'artifacts_failed')
-           group by scope having sum(n) >= ? order by scope""",
-        (PLATFORM, now_min - 59, now_min, minimum),
-    ).fetchall()
-    return [scope.removeprefix("o:") for scope, _ in rows]
 
 
 def check_high_latency(run: CheckRun) -> list[Finding]:

@@ -68,6 +68,9 @@ class CounterStore(Protocol):
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]: ...
 
+    def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
+                      minimum: int) -> list[str]: ...
+
     def prune(self, now: datetime) -> int: ...
 
     def close(self) -> None: ...
@@ -198,6 +201,22 @@ class SQLiteCounterStore:
         ):
             totals[metric] -= n
         return totals
+
+    def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
+                      minimum: int) -> list[str]:
+        """Organizations with at least `minimum` of `metrics` in the minutes from `start` to `now`.
+
+        Reads only the per-minute table; the sum includes the whole current minute, so it is an
+        upper bound of the window's count: callers confirm with `window_counts`.
+        """
+        placeholders = ", ".join("?" * len(metrics))
+        rows = self.db.execute(
+            f"""select scope from counts
+                where scope <> ? and minute between ? and ? and metric in ({placeholders})
+                group by scope having sum(n) >= ? order by scope""",
+            (PLATFORM, _us(start) // _MINUTE_US, _us(now) // _MINUTE_US, *metrics, minimum),
+        ).fetchall()
+        return [scope.removeprefix("o:") for (scope,) in rows]
 
     def prune(self, now: datetime) -> int:
         """Forget state older than the 2-hour horizon; returns rows removed."""
