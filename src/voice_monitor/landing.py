@@ -188,9 +188,28 @@ def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
     ends = runs.run_ends.to_pylist()
     parts = [(hour, events.slice(start, end - start))
              for hour, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True)]
-    # Parquet encoding releases the GIL: write the hours side by side.
-    with ThreadPoolExecutor(max_workers=min(len(parts), os.cpu_count() or 1)) as pool:
-        list(pool.map(lambda part: lake.write_file(part[1], lake.event_partition(part[0])), parts))
+
+    def write(part: tuple) -> None:
+        lake.write_file(part[1], lake.event_partition(part[0]))
+
+    workers = min(len(parts), os.cpu_count() or 1)
+    if workers > 1:
+        try:
+            # Parquet encoding releases the GIL: write the hours side by side.
+            with ThreadPoolExecutor(max_workers=workers) as pool:
+                list(pool.map(write, parts))
+            return _partitions(lake, parts)
+        except RuntimeError as exc:
+            # at interpreter exit (a producer flushing from atexit) no thread may start; the
+            # refusal comes at the first submit, before any file is written
+            if "interpreter shutdown" not in str(exc):
+                raise
+    for part in parts:
+        write(part)
+    return _partitions(lake, parts)
+
+
+def _partitions(lake: Lake, parts: list) -> list[str]:
     return sorted(str(lake.event_partition(hour).relative_to(lake.root)) for hour, _ in parts)
 
 
