@@ -132,6 +132,18 @@ def _error_sql(f: Field, label: str) -> str:
     return f"CASE WHEN {v} IS NULL THEN NULL WHEN {value} IS NULL OR {bad} THEN {shown}' {rule}' END"
 
 
+def _type_sql(v: str) -> str:
+    """json_type of a JSON value, without parsing it again when it is a string (most are)."""
+    return f"CASE WHEN starts_with({v}::VARCHAR, '\"') THEN 'VARCHAR' ELSE json_type({v}) END"
+
+
+def _text_sql(v: str) -> str:
+    """`v->>'$'` of a JSON value: a string without a backslash has no escapes, so it is its
+    text between the quotes, which is a slice rather than another parse."""
+    return (f"CASE WHEN starts_with({v}::VARCHAR, '\"') AND NOT contains({v}::VARCHAR, '\\') "
+            f"THEN ({v}::VARCHAR)[2:-2] ELSE {v}->>'$' END")
+
+
 def _structure(names: list[str]) -> str:
     return json.dumps({n: "JSON" for n in names})
 
@@ -166,8 +178,8 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS) -> str:
         + f"\"top_{f.name}\") AS {_cols(f.name)[0]}"
         for f in metas
     ]
-    typed = [f"json_type({_cols(f.name)[0]}) AS {_cols(f.name)[1]}, "
-             f"{_cols(f.name)[0]}->>'$' AS {_cols(f.name)[2]}" for f in every]
+    typed = [f"{_type_sql(_cols(f.name)[0])} AS {_cols(f.name)[1]}, "
+             f"{_text_sql(_cols(f.name)[0])} AS {_cols(f.name)[2]}" for f in every]
     values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in every if f.kind != "stage"]
     errors = [_error_sql(f, f.name) for f in fields]
     errors += [_error_sql(f, "metadata." + f.name) for f in metas]
@@ -244,7 +256,7 @@ checked as (
         concat_ws('; ', {", ".join(errors)}, {stage_error}, {metadata_error}) as reason
     from valued
 ),
-final as (
+reasoned as (
     -- one pipeline, no union: rows come out in input order
     select line_no, line, {stored},
         case when root_type is null then 'record is not valid JSON'
@@ -252,6 +264,10 @@ final as (
              then 'record is JSON but not an object; expected one event object per record'
              else nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') end as reason
     from checked
+),
+final as (
+    -- only a rejected record keeps its raw text: the accepted ones would copy the whole input
+    select * replace (case when reason is not null then line end as line) from reasoned
 )
 select * from final
 """
