@@ -515,3 +515,33 @@ def test_metadata_repeating_a_key_is_rejected_alone():
     accepted, reasons = check(line, BASE)
     assert len(accepted) == 1
     assert reasons == ['metadata {"a":1,"a":2} repeats a key']  # shown minified
+
+
+# JSON texts of values as a producer may write them: escapes, non-ASCII, quotes, backslashes
+written_values = st.one_of(
+    json_values.map(json.dumps),
+    json_values.map(lambda v: json.dumps(v, ensure_ascii=False)),
+    st.text().map(lambda s: json.dumps(s, ensure_ascii=False)),
+    st.sampled_from(['"a\\/b"', '"\\u00e9"', '"tab\\there"', '"q\\"q"', '""', "1.50", "-0", "1e400",
+                     "18446744073709551616", "-9223372036854775809", "true", "null", "[]", "{}"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(texts=st.lists(written_values, min_size=1, max_size=20))
+def test_string_shortcuts_agree_with_duckdb_json_functions(texts):
+    # The validation query types and unquotes values with string operations; the JSON
+    # functions they stand in for (json_type, ->>'$') are the independent reference.
+    from voice_monitor.validation import _text_sql, _type_sql
+
+    con = connect()
+    try:
+        con.register("values_input", pa.table({"doc": ['{"a": ' + t + "}" for t in texts]}))
+        rows = con.sql(f"""
+            select {_type_sql('v')}, json_type(v), {_text_sql('v')}, v->>'$'
+            from (select json_transform(doc, '{{"a": "JSON"}}').a as v from values_input)
+        """).fetchall()
+    finally:
+        con.close()
+    for text, (fast_type, json_type, fast_text, text_of) in zip(texts, rows, strict=True):
+        assert (fast_type, fast_text) == (json_type, text_of), text
