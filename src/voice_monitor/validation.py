@@ -331,7 +331,7 @@ def validate(
     ok = pc.is_null(result.column("reason"))
     accepted = result.filter(ok).select(_ACCEPTED)
     n = accepted.num_rows
-    accepted = accepted.append_column(
-        "ingested_at", pa.array([ingested_at.astimezone(UTC)] * n, pa.timestamp("us", tz="UTC")))
+    accepted = accepted.append_column("ingested_at", pa.repeat(
+        pa.scalar(ingested_at.astimezone(UTC), pa.timestamp("us", tz="UTC")), n))
     rejected = result.filter(pc.invert(ok)).select(["line_no", "line", "reason"])
     return accepted, rejected.rename_columns(["line_no", "raw", "reason"])
