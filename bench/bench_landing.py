@@ -5,7 +5,8 @@
 Generates N events (default 1,000,000) spread over the 24 h before a fixed `now`, ~200
 organizations, every event type, metadata on the events that carry it, and times landing them
 into a fresh lake: in-process (`ingest_file`) and as a subprocess (`voice-monitor ingest`).
-Prints the median events/s of R runs of each (target: >= 500,000 events/s).
+Prints the median events/s of R runs of each (target: >= 500,000 events/s), and the in-process
+CPU time per event (all threads), which the load of other work on the machine disturbs less.
 """
 
 from __future__ import annotations
@@ -69,14 +70,15 @@ def generate(path: Path, n: int, seed: int = 7) -> None:
             out.write(b"\n".join(chunk) + b"\n")
 
 
-def time_in_process(path: Path, n: int, work: Path) -> float:
+def time_in_process(path: Path, n: int, work: Path) -> tuple[float, float]:
+    """(events/s of wall time, CPU µs per event summed over all threads of this process)."""
     lake = Lake(work / f"lake-{time.time_ns()}")
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     result = ingest_file(lake, path, now=NOW)
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
     assert result.accepted == n, result
     shutil.rmtree(lake.root)
-    return n / elapsed
+    return n / elapsed, cpu / n * 1e6
 
 
 def time_subprocess(path: Path, n: int, work: Path) -> float:
@@ -106,7 +108,9 @@ def main() -> None:
         print(f"generated {args.n:,} events ({path.stat().st_size / 1e6:.0f} MB) "
               f"in {time.perf_counter() - started:.1f} s")
     try:
-        inproc = [time_in_process(path, args.n, work) for _ in range(args.repeat)]
+        load = os.getloadavg()[0]
+        runs = [time_in_process(path, args.n, work) for _ in range(args.repeat)]
+        inproc, cpu = [r for r, _ in runs], [c for _, c in runs]
         subproc = [time_subprocess(path, args.n, work) for _ in range(args.repeat)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -114,6 +118,9 @@ def main() -> None:
           f"Python {platform.python_version()}")
     print(f"ingest {args.n:,} events, in-process: median {statistics.median(inproc):,.0f} events/s "
           f"(runs: {', '.join(f'{r:,.0f}' for r in inproc)})")
+    # CPU per event is steadier than wall time on a machine shared with other work
+    print(f"ingest {args.n:,} events, in-process: median {statistics.median(cpu):.2f} CPU µs/event "
+          f"(runs: {', '.join(f'{c:.2f}' for c in cpu)}); 1-min load average at start {load:.2f}")
     print(f"ingest {args.n:,} events, subprocess: median {statistics.median(subproc):,.0f} events/s "
           f"(runs: {', '.join(f'{r:,.0f}' for r in subproc)})")
 
