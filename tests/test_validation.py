@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import ingest_file, land_lines, land_records
-from voice_monitor.schema import EVENT_TYPES
+from voice_monitor.schema import EVENT_TYPES, FIELDS, METADATA_FIELDS
 from voice_monitor.validation import validate
 
 T0 = NOW - timedelta(minutes=30)  # 2026-02-16T14:00:00Z, safely in the past
@@ -545,3 +545,41 @@ def test_string_shortcuts_agree_with_duckdb_json_functions(texts):
         con.close()
     for text, (fast_type, json_type, fast_text, text_of) in zip(texts, rows, strict=True):
         assert (fast_type, fast_text) == (json_type, text_of), text
+
+
+# Records mixing every input name (snake_case, camelCase, aliases, metadata keys) with values of
+# every JSON type, so that batches use arbitrary subsets of the names.
+_any_name = st.sampled_from(sorted(
+    {n for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_names} | {"unknown_field"}))
+_field_value = st.one_of(
+    json_values, st.sampled_from(["e-1", "artifact_received", "transcription_started",
+                                  "2026-02-16T14:00:00Z", "2026-02-16T14:00:00", "transcription",
+                                  1771250400000, 0.5, -1, 3]))
+mixed_records = st.one_of(
+    st.dictionaries(_any_name, _field_value, max_size=8).map(lambda r: {**BASE, **r}),
+    st.dictionaries(_any_name, _field_value, max_size=8),
+    st.builds(lambda r, m: {**BASE, **r, "metadata": m},
+              st.dictionaries(_any_name, _field_value, max_size=4),
+              st.one_of(st.dictionaries(_any_name, _field_value, max_size=4),
+                        st.dictionaries(_any_name, _field_value, max_size=4).map(json.dumps))),
+).map(json.dumps)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lines=st.lists(st.one_of(mixed_records, garbage.map(lambda b: b.decode("utf-8", "replace"))),
+                      min_size=1, max_size=12))
+def test_query_specialised_to_the_batch_equals_the_general_query(lines):
+    # Validation specialises its query to the names a batch uses; the general query over every
+    # field and name is the reference: every row, value and reason must be the same.
+    from voice_monitor.validation import VALIDATION_SQL, _present_fields, _validation_sql
+
+    con = connect()
+    try:
+        con.register("raw_input", pa.table({"line_no": pa.array(range(len(lines)), pa.int64()),
+                                            "line": pa.array(lines, pa.string())}))
+        params = {"now": NOW}
+        general = con.sql(VALIDATION_SQL, params=params).fetchall()
+        specialised = con.sql(_validation_sql(*_present_fields(con)), params=params).fetchall()
+    finally:
+        con.close()
+    assert specialised == general
