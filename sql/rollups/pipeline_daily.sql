@@ -19,12 +19,12 @@ sums as (
         sum(artifacts_completed) as artifacts_completed,
         sum(artifacts_failed) as artifacts_failed,
         sum(e2e_latency_count) as e2e_latency_count,
-        fsum(e2e_latency_sum_ms) as e2e_latency_sum_ms,
+        fsum(e2e_latency_sum_ms order by period_start) as e2e_latency_sum_ms,
         min(e2e_latency_min_ms) filter (where e2e_latency_count > 0) as e2e_latency_min_ms,
         max(e2e_latency_max_ms) filter (where e2e_latency_count > 0) as e2e_latency_max_ms,
-        fsum(transcript_confidence_sum) as transcript_confidence_sum,
+        fsum(transcript_confidence_sum order by period_start) as transcript_confidence_sum,
         sum(transcript_confidence_count) as transcript_confidence_count,
-        fsum(claim_confidence_weighted_sum) as claim_confidence_weighted_sum,
+        fsum(claim_confidence_weighted_sum order by period_start) as claim_confidence_weighted_sum,
         sum(claims_extracted_total) as claims_extracted_total,
         sum(entities_resolved_total) as entities_resolved_total,
         sum(auto_resolved_total) as auto_resolved_total,
@@ -35,34 +35,80 @@ sums as (
         sum(retries_initiated) as retries_initiated,
         sum(retries_succeeded) as retries_succeeded,
         sum(retries_failed) as retries_failed,
-        fsum(total_ai_cost_usd) as total_ai_cost_usd
+        fsum(total_ai_cost_usd order by period_start) as total_ai_cost_usd
     from hourly
     group by organization_id
+),
+
+scope_ids as materialized (
+    -- an integer per scope (deterministic: it is read twice): the bucket merge groups
+    -- integers, not strings
+    select *, row_number() over (order by organization_id) as scope_id
+    from (select distinct organization_id from hourly)
+),
+
+scoped as (
+    select scope_ids.scope_id, hourly.e2e_sketch_keys, hourly.e2e_sketch_counts
+    from hourly
+    join scope_ids on hourly.organization_id is not distinct from scope_ids.organization_id
 ),
 
 buckets as (
-    select organization_id, unnest(e2e_sketch_keys) as key, unnest(e2e_sketch_counts) as n
-    from hourly
+    select scope_id, unnest(e2e_sketch_keys) as key, unnest(e2e_sketch_counts) as n
+    from scoped
 ),
 
 merged as (
-    select organization_id, key, sum(n) as n from buckets group by organization_id, key
+    select scope_id, key, sum(n) as n from buckets group by scope_id, key
+),
+
+totals as (
+    -- the floor and ceiling ranks of each quantile: order statistics j, 0-based
+    select
+        scope_id,
+        floor(0.5 * (total - 1))::BIGINT as p50_floor,
+        ceil(0.5 * (total - 1))::BIGINT as p50_ceil,
+        floor(0.95 * (total - 1))::BIGINT as p95_floor,
+        ceil(0.95 * (total - 1))::BIGINT as p95_ceil,
+        floor(0.99 * (total - 1))::BIGINT as p99_floor,
+        ceil(0.99 * (total - 1))::BIGINT as p99_ceil
+    from (select scope_id, sum(n) as total from merged group by scope_id)
+),
+
+cumulative as (
+    -- cumulative count up to and including each bucket
+    select scope_id, key, sum(n) over (partition by scope_id order by key)::BIGINT as ends
+    from merged
 ),
 
 sketches as (
-    -- sorted keys with the cumulative count up to and including each bucket
-    select organization_id, list(key order by key) as keys, list(ends order by key) as ends
-    from (
-        select *, sum(n) over (partition by organization_id order by key) as ends from merged
-    )
-    group by organization_id
+    -- the bucket holding order statistic j is the first whose cumulative count exceeds j
+    select
+        scope_id,
+        min(key) filter (where ends > p50_floor) as p50_floor_key,
+        min(key) filter (where ends > p50_ceil) as p50_ceil_key,
+        min(key) filter (where ends > p95_floor) as p95_floor_key,
+        min(key) filter (where ends > p95_ceil) as p95_ceil_key,
+        min(key) filter (where ends > p99_floor) as p99_floor_key,
+        min(key) filter (where ends > p99_ceil) as p99_ceil_key
+    from cumulative
+    join totals using (scope_id)
+    group by scope_id
+),
+
+scope_sketches as (
+    select scope_names.organization_id, sketches.*
+    from scope_ids as scope_names
+    join sketches using (scope_id)
 ),
 
 joined as (
-    select scopes.organization_id, sums.* exclude (organization_id), sketches.keys, sketches.ends
+    select scopes.organization_id, sums.* exclude (organization_id),
+        scope_sketches.* exclude (organization_id, scope_id)
     from scopes
     left join sums on scopes.organization_id is not distinct from sums.organization_id
-    left join sketches on scopes.organization_id is not distinct from sketches.organization_id
+    left join scope_sketches
+        on scopes.organization_id is not distinct from scope_sketches.organization_id
 ),
 
 final as (
@@ -79,11 +125,14 @@ final as (
             as overall_failure_rate,
         coalesce(e2e_latency_count, 0)::BIGINT as e2e_latency_count,
         coalesce(e2e_latency_sum_ms / nullif(e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
-        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.5)
+        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.5,
+            p50_floor_key, p50_ceil_key)
             as e2e_latency_p50_ms,
-        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.95)
+        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.95,
+            p95_floor_key, p95_ceil_key)
             as e2e_latency_p95_ms,
-        sketch_quantile(keys, ends, e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.99)
+        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.99,
+            p99_floor_key, p99_ceil_key)
             as e2e_latency_p99_ms,
         coalesce(transcript_confidence_sum / nullif(transcript_confidence_count, 0), 0.0)
             as avg_transcript_confidence,

@@ -27,48 +27,87 @@ sums as (
         sum(succeeded) as succeeded,
         sum(failed) as failed,
         sum(latency_count) as latency_count,
-        fsum(latency_sum_ms) as latency_sum_ms,
+        fsum(latency_sum_ms order by period_start) as latency_sum_ms,
         min(latency_min_ms) filter (where latency_count > 0) as latency_min_ms,
         max(latency_max_ms) filter (where latency_count > 0) as latency_max_ms
     from hourly
     group by organization_id, pipeline_stage
 ),
 
-buckets as (
-    select
-        organization_id,
-        pipeline_stage,
-        unnest(latency_sketch_keys) as key,
-        unnest(latency_sketch_counts) as n
+scope_ids as materialized (
+    -- an integer per scope (deterministic: it is read twice): the bucket merge groups
+    -- integers, not strings
+    select *, row_number() over (order by organization_id, pipeline_stage) as scope_id
+    from (select distinct organization_id, pipeline_stage from hourly)
+),
+
+scoped as (
+    select scope_ids.scope_id, hourly.latency_sketch_keys, hourly.latency_sketch_counts
     from hourly
+    join scope_ids
+        on hourly.organization_id is not distinct from scope_ids.organization_id
+        and hourly.pipeline_stage = scope_ids.pipeline_stage
+),
+
+buckets as (
+    select scope_id, unnest(latency_sketch_keys) as key, unnest(latency_sketch_counts) as n
+    from scoped
 ),
 
 merged as (
-    select organization_id, pipeline_stage, key, sum(n) as n
-    from buckets
-    group by organization_id, pipeline_stage, key
+    select scope_id, key, sum(n) as n from buckets group by scope_id, key
+),
+
+totals as (
+    -- the floor and ceiling ranks of each quantile: order statistics j, 0-based
+    select
+        scope_id,
+        floor(0.5 * (total - 1))::BIGINT as p50_floor,
+        ceil(0.5 * (total - 1))::BIGINT as p50_ceil,
+        floor(0.95 * (total - 1))::BIGINT as p95_floor,
+        ceil(0.95 * (total - 1))::BIGINT as p95_ceil,
+        floor(0.99 * (total - 1))::BIGINT as p99_floor,
+        ceil(0.99 * (total - 1))::BIGINT as p99_ceil
+    from (select scope_id, sum(n) as total from merged group by scope_id)
+),
+
+cumulative as (
+    -- cumulative count up to and including each bucket
+    select scope_id, key, sum(n) over (partition by scope_id order by key)::BIGINT as ends
+    from merged
 ),
 
 sketches as (
-    -- sorted keys with the cumulative count up to and including each bucket
-    select organization_id, pipeline_stage, list(key order by key) as keys,
-        list(ends order by key) as ends
-    from (
-        select *, sum(n) over (partition by organization_id, pipeline_stage order by key) as ends
-        from merged
-    )
-    group by organization_id, pipeline_stage
+    -- the bucket holding order statistic j is the first whose cumulative count exceeds j
+    select
+        scope_id,
+        min(key) filter (where ends > p50_floor) as p50_floor_key,
+        min(key) filter (where ends > p50_ceil) as p50_ceil_key,
+        min(key) filter (where ends > p95_floor) as p95_floor_key,
+        min(key) filter (where ends > p95_ceil) as p95_ceil_key,
+        min(key) filter (where ends > p99_floor) as p99_floor_key,
+        min(key) filter (where ends > p99_ceil) as p99_ceil_key
+    from cumulative
+    join totals using (scope_id)
+    group by scope_id
+),
+
+scope_sketches as (
+    select scope_names.organization_id, scope_names.pipeline_stage, sketches.*
+    from scope_ids as scope_names
+    join sketches using (scope_id)
 ),
 
 joined as (
-    select grid.*, sums.* exclude (organization_id, pipeline_stage), sketches.keys, sketches.ends
+    select grid.*, sums.* exclude (organization_id, pipeline_stage),
+        scope_sketches.* exclude (organization_id, pipeline_stage, scope_id)
     from grid
     left join sums
         on grid.organization_id is not distinct from sums.organization_id
         and grid.pipeline_stage = sums.pipeline_stage
-    left join sketches
-        on grid.organization_id is not distinct from sketches.organization_id
-        and grid.pipeline_stage = sketches.pipeline_stage
+    left join scope_sketches
+        on grid.organization_id is not distinct from scope_sketches.organization_id
+        and grid.pipeline_stage = scope_sketches.pipeline_stage
 ),
 
 final as (
@@ -84,11 +123,14 @@ final as (
         coalesce(failed / nullif(succeeded + failed, 0), 0.0) as failure_rate,
         coalesce(latency_count, 0)::BIGINT as latency_count,
         coalesce(latency_sum_ms / nullif(latency_count, 0), 0.0) as latency_avg_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.5)
+        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.5,
+            p50_floor_key, p50_ceil_key)
             as latency_p50_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.95)
+        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.95,
+            p95_floor_key, p95_ceil_key)
             as latency_p95_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.99)
+        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.99,
+            p99_floor_key, p99_ceil_key)
             as latency_p99_ms,
         $computed_at::TIMESTAMPTZ as computed_at,
         coalesce(latency_sum_ms, 0.0) as latency_sum_ms,
