@@ -261,3 +261,22 @@ def test_alerts_older_than_90_days_go_through_the_alert_store(lake):
     report = run_retention(lake, NOW + 91 * D, only="events")
     assert [p for p in report.deleted if p.startswith("alerts/")] == ["alerts/date=2026-02-16"]
     assert alert_history(lake).alerts == []
+
+
+def test_dropping_snapshots_forgets_what_they_were_built_from(lake):
+    from voice_monitor.rollups import manifest_path, run_daily, run_hourly
+
+    day = datetime(2026, 2, 1, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", day + timedelta(hours=3))], now=day + timedelta(hours=4))
+    run_hourly(lake, day + timedelta(hours=4, minutes=30), hour=day + timedelta(hours=3))
+    run_daily(lake, day + timedelta(days=1, hours=1, minutes=30), day=day.date())
+    hourly = manifest_path(lake, "hourly", day + timedelta(hours=3))
+    daily = manifest_path(lake, "daily", day)
+    assert hourly.exists() and daily.exists()
+    # 8 days later: the hourly snapshot (7 d) is expired, the daily one (90 d) is not
+    run_retention(lake, day + timedelta(days=8, hours=4))
+    assert not hourly.exists()
+    assert daily.exists()
+    # 91 days later the daily one goes too
+    run_retention(lake, day + timedelta(days=91, hours=1))
+    assert not daily.exists()

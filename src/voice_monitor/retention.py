@@ -26,6 +26,7 @@ from pathlib import Path
 
 from voice_monitor import lake as lake_layout
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
+from voice_monitor.rollups import manifest_path
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
 # 24 h earlier, so it reads event hours starting up to 25 h before the top of the current hour.
@@ -140,6 +141,10 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
             days = [p for table in DAILY_TABLES
                     for p in expired_snapshot_periods(lake, table, cut["daily_snapshots"])]
             _drop(lake, days, None, dry_run, report, trash)
+            if not dry_run:
+                # what a dropped snapshot was built from no longer matters
+                _forget_manifests(lake, "hourly", hours)
+                _forget_manifests(lake, "daily", days)
         _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report, trash)
     finally:
         # the space comes back here; if this is interrupted, Lake.clean_tmp finishes it later
@@ -193,6 +198,11 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         parents.add(path.parent)
     for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         _remove_if_empty(lake, parent)
+
+
+def _forget_manifests(lake: Lake, kind: str, partitions: list[tuple[datetime, Path]]) -> None:
+    for start in {start for start, _ in partitions}:
+        manifest_path(lake, kind, start).unlink(missing_ok=True)
 
 
 def _remove_if_empty(lake: Lake, folder: Path) -> None:

@@ -104,7 +104,7 @@ def _hourly_one(
         return
     lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_hourly", hour))
     lake.replace_partition(stage, lake.snapshot_partition("stage_hourly", hour))
-    _write_manifest(_manifest_path(lake, "hourly", hour), {"sources": sources})
+    _write_manifest(manifest_path(lake, "hourly", hour), {"sources": sources})
     report.periods.append(hour)
     report.rows["pipeline_hourly"] = report.rows.get("pipeline_hourly", 0) + pipeline.num_rows
     report.rows["stage_hourly"] = report.rows.get("stage_hourly", 0) + stage.num_rows
@@ -145,7 +145,7 @@ def build_hour(
 def _hour_changed(
     lake: Lake, hour: datetime, listing: dict[datetime, list], dropped: set[datetime]
 ) -> bool:
-    manifest = _read_manifest(_manifest_path(lake, "hourly", hour))
+    manifest = _read_manifest(manifest_path(lake, "hourly", hour))
     if manifest is None:
         return True
     for key, recorded in manifest["sources"].items():
@@ -196,7 +196,7 @@ def _daily_one(
     pipeline, stage = build_day(lake, day, con)
     lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_daily", day))
     lake.replace_partition(stage, lake.snapshot_partition("stage_daily", day))
-    _write_manifest(_manifest_path(lake, "daily", day), {"sources": sources})
+    _write_manifest(manifest_path(lake, "daily", day), {"sources": sources})
     report.periods.append(day)
     report.rows["pipeline_daily"] = report.rows.get("pipeline_daily", 0) + pipeline.num_rows
     report.rows["stage_daily"] = report.rows.get("stage_daily", 0) + stage.num_rows
@@ -236,7 +236,7 @@ def _day_sources(lake: Lake, day: datetime) -> dict[str, list]:
 
 
 def _day_changed(lake: Lake, day: datetime) -> bool:
-    manifest = _read_manifest(_manifest_path(lake, "daily", day))
+    manifest = _read_manifest(manifest_path(lake, "daily", day))
     return manifest is None or manifest["sources"] != _day_sources(lake, day)
 
 
@@ -405,7 +405,8 @@ def _refusal(period: datetime, what: str) -> str:
             f"rebuild it from what is in the lake now")
 
 
-def _manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
+def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
+    """Where the record of what a snapshot period was built from lives ("hourly" or "daily")."""
     name = f"{period:%Y-%m-%dT%H}" if kind == "hourly" else f"{period:%Y-%m-%d}"
     return lake.state_dir / "rollups" / kind / f"{name}.json"
 
