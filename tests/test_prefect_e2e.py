@@ -20,6 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 from conftest import NOW, event
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
@@ -159,6 +160,14 @@ def test_deploy_all_and_run_hourly_on_a_worker(tmp_path, monkeypatch):
                               organization_id="org-1")], now=NOW)
 
     procs = Processes(env, tmp_path)
+    # this process's client talks to that server too, even while the session's test harness
+    # (tests/conftest.py) has its own API URL in force
+    with temporary_settings({PREFECT_API_URL: api}):
+        _deploy_and_run(procs, port, lake, tmp_path)
+
+
+def _deploy_and_run(procs: Processes, port: int, lake: Lake, tmp_path: Path) -> None:
+    api = f"http://127.0.0.1:{port}/api"
     try:
         server = procs.start("server", "server", "start", "--host", "127.0.0.1", "--port",
                              str(port), "--no-ui", "--analytics-off", cwd=tmp_path)

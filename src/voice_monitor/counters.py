@@ -13,6 +13,7 @@ producer hosts would implement the same three methods.
 from __future__ import annotations
 
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
@@ -98,7 +99,7 @@ class SQLiteCounterStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self.db.execute("pragma journal_mode = wal")
+        self._enable_wal()
         self.db.execute("pragma synchronous = normal")
         self._pruned_minute = 0
         # only the first opener writes the schema: readers never take the write lock
@@ -109,6 +110,19 @@ class SQLiteCounterStore:
                 f"create temp table if not exists {temp} (event_id text, hour integer, ts_us integer, "
                 "scope text, event_type text, primary key (event_id, hour))"
             )
+
+    def _enable_wal(self, patience: float = 60.0) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+        # locked" at once (no busy wait) when another process opens it at the same moment.
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.db.execute("pragma journal_mode = wal")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
     def _transaction(self, work):
         self.db.execute("begin immediate")
