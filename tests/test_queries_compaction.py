@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from datetime import UTC, datetime, timedelta
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 
@@ -120,6 +121,26 @@ def test_crash_between_rename_and_delete_is_harmless(twins, tmp_path):
     assert compact_hour(compacted, hour) == len(inputs)  # deletes them, merges nothing twice
     assert len(compacted.event_files(hour)) == 1
     assert answers(compacted) == answers(plain)
+
+
+def test_a_file_that_sorts_before_a_compacted_one_is_merged_not_deleted(lake):
+    # a lander with a clock behind (or a file copied in by hand) names a file that sorts before
+    # the compacted file: it is not one of its sources, so compaction must keep its events
+    hour = datetime(2026, 2, 16, 13, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", hour + timedelta(minutes=5), event_id="a")],
+                 now=hour + timedelta(hours=2))
+    compact_hour(lake, hour)
+    (compacted,) = lake.event_files(hour)
+    early = lake.event_partition(hour) / "00000000000000000001-early.parquet"
+    land_records(lake, [event("artifact_received", hour + timedelta(minutes=6), event_id="b")],
+                 now=hour + timedelta(hours=2))
+    newest = max(lake.event_files(hour))
+    newest.rename(early)
+    assert early < compacted
+    compact_hour(lake, hour)
+    (merged,) = lake.event_files(hour)
+    ids = sorted(pq.read_table(merged, columns=["event_id"]).column("event_id").to_pylist())
+    assert ids == ["a", "b"]
 
 
 def test_compact_lake_only_touches_closed_hours(twins):

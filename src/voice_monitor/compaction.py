@@ -11,12 +11,14 @@ Query results do not change (tests/test_compaction.py proves it on twin lakes):
 - the new file is named after the newest file it replaces plus `~compacted`, so it sorts
   after all of them and before any file that lands later (file names are landing order).
 The new file appears atomically before the old ones are deleted; while both exist the old
-copies win (they sort first) and are identical. A crash in between leaves old files that sort
-before the compacted one: the next run deletes them (they are already inside it).
+copies win (they sort first) and are identical. A crash in between leaves old files behind:
+the compacted file lists its sources in its Parquet metadata, so the next run deletes exactly
+those (they are already inside it) and merges any other file, whatever its name sorts like.
 """
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +31,7 @@ from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
 
 MARK = "~compacted"
+SOURCES_KEY = b"voice_monitor.compacted_from"
 ROW_GROUP_ROWS = 8192
 DEFAULT_GRACE = timedelta(hours=1)
 
@@ -39,6 +42,12 @@ class CompactionReport:
 
     hours: list[datetime] = field(default_factory=list)
     files_removed: int = 0
+
+
+def _sources(compacted: Path) -> set[str]:
+    """Names of the files merged into a compacted file (kept in its Parquet metadata)."""
+    metadata = pq.read_schema(compacted).metadata or {}
+    return set(json.loads(metadata.get(SOURCES_KEY, b"[]")))
 
 
 def _latest_compacted(files: list[Path]) -> Path | None:
@@ -52,12 +61,14 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
     done = _latest_compacted(files)
     removed = 0
     if done is not None:
-        # files sorting before the newest compacted file are already inside it (a crash
-        # between its rename and their deletion left them): delete, never merge twice
-        for stale in [f for f in files if f < done]:
+        # files the newest compacted file names as its sources are already inside it (a crash
+        # between its rename and their deletion left them): delete, never merge twice. Any
+        # other file, whatever its name, is merged.
+        merged = _sources(done)
+        for stale in [f for f in files if f.name in merged]:
             stale.unlink(missing_ok=True)
             removed += 1
-        files = [f for f in files if f >= done]
+        files = [f for f in files if f.name not in merged]
     if not files or files == [done]:
         return removed
     con = connect()
@@ -66,6 +77,8 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
         table = table.to_arrow_table().select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
     finally:
         con.close()
+    sources = json.dumps([f.name for f in files]).encode()
+    table = table.replace_schema_metadata({**(table.schema.metadata or {}), SOURCES_KEY: sources})
     tmp = lake.temp_path()
     pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS,
                    write_statistics=True)
@@ -75,8 +88,8 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
     finally:
         os.close(fd)
     newest = max(files)
-    base = newest.stem[: -len(MARK)] if newest.stem.endswith(MARK) else newest.stem
-    os.rename(tmp, newest.parent / f"{base}{MARK}.parquet")
+    # sorts right after the newest input (even a compacted one: "." < "~"), before later landings
+    os.rename(tmp, newest.parent / f"{newest.stem}{MARK}.parquet")
     for old in files:
         old.unlink(missing_ok=True)
     return removed + len(files)
