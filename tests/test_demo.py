@@ -135,6 +135,19 @@ def test_a_lake_not_made_by_the_demo_is_refused(tmp_path):
     assert (lake / "events" / "keep.txt").read_text() == "precious"
 
 
+def test_the_repositorys_data_folder_with_only_its_readme_is_an_empty_lake(tmp_path):
+    # a fresh clone's ./data holds data/README.md: `voice-monitor demo` must accept it
+    lake = Lake(tmp_path / "data")
+    lake.root.mkdir()
+    (lake.root / "README.md").write_text("the default lake")
+    prepare_lake(lake)
+    assert (lake.root / "README.md").read_text() == "the default lake"
+    (lake.root / MARKER).write_text("{}")
+    (lake.root / "events").mkdir()
+    prepare_lake(lake)  # a demo lake is emptied, the README stays
+    assert sorted(p.name for p in lake.root.iterdir()) == ["README.md"]
+
+
 def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
     lake = Lake(tmp_path / "demo")
     (lake.root / "events" / "date=2026-02-17").mkdir(parents=True)

@@ -42,17 +42,22 @@ class DemoLakeError(ValueError):
     """The demo refuses to touch a lake it did not make."""
 
 
+# Files that do not make a folder a lake: the repository's own ./data holds a README.
+NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep"})
+
+
 def prepare_lake(lake: Lake) -> None:
     """Empty a previous demo lake, or refuse a non-empty lake that the demo did not make."""
     root = lake.root
     if root.exists() and not root.is_dir():
         raise DemoLakeError(f"--lake {str(root)!r} is a file; pass a directory")
-    if root.is_dir() and any(root.iterdir()):
+    content = [e for e in root.iterdir() if e.name not in NOT_LAKE_CONTENT] if root.is_dir() else []
+    if content:
         if not (root / MARKER).is_file():
             raise DemoLakeError(
                 f"lake {str(root)!r} is not empty and was not made by the demo; "
                 "pass a new or empty directory, e.g. --lake ./demo-data")
-        for entry in root.iterdir():
+        for entry in content:
             if entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
