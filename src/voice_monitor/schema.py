@@ -54,7 +54,6 @@ EVENT_TYPES: dict[str, tuple[str | None, str]] = {
 # Event types that may carry any stage (the stage being retried) although they imply none.
 ANY_STAGE_TYPES = frozenset({"retry_initiated", "retry_succeeded", "retry_failed"})
 FAILURE_TYPES = tuple(t for t, (_, kind) in EVENT_TYPES.items() if t.endswith("_failed"))
-TERMINAL_TYPES = ("artifact_completed", "artifact_failed")
 
 MAX_EVENT_ID = 128
 MAX_SHORT_STRING = 256
