@@ -260,6 +260,32 @@ def test_merged_sketch_quantile_within_band(values, parts, q):
     assert_in_band(rows_[0][0], values, q)
 
 
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.one_of(
+    st.just(0.0), st.floats(1e-3, 1e9), st.integers(0, 100_000).map(float)), min_size=1,
+    max_size=400), parts=st.integers(1, 5))
+def test_daily_sketch_merge_within_band(values, parts):
+    """The path the daily SQL takes (sketch_rank_keys, then sketch_quantile_of), in the band."""
+    con = connect()
+    sketch.install(con)
+    chunks = [values[i::parts] for i in range(parts)]
+    rows_ = con.execute("""
+        with hours as (select unnest($chunks) as chunk, generate_subscripts($chunks, 1) as h),
+        vals as (select h, unnest(chunk) as x from hours),
+        buckets as (select 1 as scope_id, h, sketch_key(x) as key, count(*) as n
+                    from vals group by all),
+        sk as (select * from sketch_rank_keys(buckets)),
+        stats as (select count(*) as n, min(x) as lo, max(x) as hi from vals)
+        select sketch_quantile_of(n, lo, hi, 0.5, p50_floor_key, p50_ceil_key),
+               sketch_quantile_of(n, lo, hi, 0.95, p95_floor_key, p95_ceil_key),
+               sketch_quantile_of(n, lo, hi, 0.99, p99_floor_key, p99_ceil_key)
+        from sk, stats
+    """, {"chunks": [c for c in chunks if c]}).fetchall()
+    con.close()
+    for q, estimate in zip((0.5, 0.95, 0.99), rows_[0], strict=True):
+        assert_in_band(estimate, values, q)
+
+
 # -- bookkeeping: late data, look-back, refusal ------------------------------------------------
 def platform(lake, table, period):
     return rows(lake, table, period)[0]

@@ -58,42 +58,9 @@ buckets as (
     from scoped
 ),
 
-merged as (
-    select scope_id, key, sum(n) as n from buckets group by scope_id, key
-),
-
-totals as (
-    -- the floor and ceiling ranks of each quantile: order statistics j, 0-based
-    select
-        scope_id,
-        floor(0.5 * (total - 1))::BIGINT as p50_floor,
-        ceil(0.5 * (total - 1))::BIGINT as p50_ceil,
-        floor(0.95 * (total - 1))::BIGINT as p95_floor,
-        ceil(0.95 * (total - 1))::BIGINT as p95_ceil,
-        floor(0.99 * (total - 1))::BIGINT as p99_floor,
-        ceil(0.99 * (total - 1))::BIGINT as p99_ceil
-    from (select scope_id, sum(n) as total from merged group by scope_id)
-),
-
-cumulative as (
-    -- cumulative count up to and including each bucket
-    select scope_id, key, sum(n) over (partition by scope_id order by key)::BIGINT as ends
-    from merged
-),
-
 sketches as (
-    -- the bucket holding order statistic j is the first whose cumulative count exceeds j
-    select
-        scope_id,
-        min(key) filter (where ends > p50_floor) as p50_floor_key,
-        min(key) filter (where ends > p50_ceil) as p50_ceil_key,
-        min(key) filter (where ends > p95_floor) as p95_floor_key,
-        min(key) filter (where ends > p95_ceil) as p95_ceil_key,
-        min(key) filter (where ends > p99_floor) as p99_floor_key,
-        min(key) filter (where ends > p99_ceil) as p99_ceil_key
-    from cumulative
-    join totals using (scope_id)
-    group by scope_id
+    -- per scope, the keys of the buckets holding each quantile's floor and ceiling ranks
+    select * from sketch_rank_keys(buckets)
 ),
 
 scope_sketches as (

@@ -40,3 +40,37 @@ create or replace temp macro sketch_quantile_of(n, lo, hi, q, k_floor, k_ceil) a
     sketch_interpolate(n, lo, hi, q,
         sketch_rank_value_of(n, lo, hi, floor(q * (n - 1)), k_floor),
         sketch_rank_value_of(n, lo, hi, ceil(q * (n - 1)), k_ceil));
+
+-- Merge the (scope_id, key, n) rows of many sketches per scope and find, for p50/p95/p99, the
+-- keys of the buckets holding the floor and ceiling order statistics (0-based) of rank
+-- q·(n−1): the first bucket whose cumulative count exceeds the rank.
+create or replace temp macro sketch_rank_keys(buckets) as table
+with merged as (
+    select scope_id, key, sum(n) as n from query_table(buckets) group by scope_id, key
+),
+totals as (
+    select
+        scope_id,
+        floor(0.5 * (total - 1))::BIGINT as p50_floor,
+        ceil(0.5 * (total - 1))::BIGINT as p50_ceil,
+        floor(0.95 * (total - 1))::BIGINT as p95_floor,
+        ceil(0.95 * (total - 1))::BIGINT as p95_ceil,
+        floor(0.99 * (total - 1))::BIGINT as p99_floor,
+        ceil(0.99 * (total - 1))::BIGINT as p99_ceil
+    from (select scope_id, sum(n) as total from merged group by scope_id)
+),
+cumulative as (
+    select scope_id, key, sum(n) over (partition by scope_id order by key)::BIGINT as ends
+    from merged
+)
+select
+    scope_id,
+    min(key) filter (where ends > p50_floor) as p50_floor_key,
+    min(key) filter (where ends > p50_ceil) as p50_ceil_key,
+    min(key) filter (where ends > p95_floor) as p95_floor_key,
+    min(key) filter (where ends > p95_ceil) as p95_ceil_key,
+    min(key) filter (where ends > p99_floor) as p99_floor_key,
+    min(key) filter (where ends > p99_ceil) as p99_ceil_key
+from cumulative
+join totals using (scope_id)
+group by scope_id;
