@@ -59,15 +59,18 @@ def run_hourly(
     lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False
 ) -> RollupReport:
     """Build hourly snapshots: `hour` only, else the previous hour and every changed hour."""
+    explicit = None if hour is None else floor_hour(hour)
+    return _run(lake, _hourly_one, explicit, lambda: hours_to_build(lake, now), force)
+
+
+def _run(lake: Lake, build_one, explicit: datetime | None, automatic, force: bool) -> RollupReport:
+    """Build the explicit period (a refusal raises), else every period `automatic()` names."""
     report = RollupReport()
     with _session() as con:
-        if hour is not None:
-            _hourly_one(lake, floor_hour(hour), force, report, con)
-            if report.refused:
-                raise RefusedError(report.refused[0][1])
-            return report
-        for h in hours_to_build(lake, now):
-            _hourly_one(lake, h, force, report, con)
+        for period in [explicit] if explicit is not None else automatic():
+            build_one(lake, period, force, report, con)
+    if explicit is not None and report.refused:
+        raise RefusedError(report.refused[0][1])
     return report
 
 
@@ -162,16 +165,8 @@ def run_daily(
     lake: Lake, now: datetime, day: datetime | None = None, force: bool = False
 ) -> RollupReport:
     """Build daily snapshots: `day` only, else the previous day and every changed day."""
-    report = RollupReport()
-    with _session() as con:
-        if day is not None:
-            _daily_one(lake, _as_day(day), force, report, con)
-            if report.refused:
-                raise RefusedError(report.refused[0][1])
-            return report
-        for d in days_to_build(lake, now):
-            _daily_one(lake, d, force, report, con)
-    return report
+    explicit = None if day is None else _as_day(day)
+    return _run(lake, _daily_one, explicit, lambda: days_to_build(lake, now), force)
 
 
 def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
