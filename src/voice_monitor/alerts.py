@@ -27,6 +27,7 @@ import pyarrow.parquet as pq
 from voice_monitor import notify
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.lake import Lake, connect, new_file_stem, parquet_files
+from voice_monitor.pagination import CursorError, position, shown_cursor
 from voice_monitor.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -331,19 +332,21 @@ def _encode_cursor(last: Alert, filters: list) -> str:
 
 
 def _decode_cursor(cursor: str, filters: list) -> tuple[datetime, str]:
-    problem = (f"invalid cursor {cursor!r}: pass the next_cursor of the previous page unchanged, "
-               "with the same filters")
+    problem = (f"invalid cursor {shown_cursor(cursor)}: pass the next_cursor of the previous page "
+               "unchanged, with the same filters")
     try:
         encoded, signature = cursor.split(".")
         body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        if signature != _sign(body):
-            raise ValueError(problem)
-        micros, alert_id, their_filters = json.loads(body)
-    except (ValueError, TypeError, AttributeError):
-        raise ValueError(problem) from None
-    if their_filters != filters:
-        raise ValueError(problem)
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros), alert_id
+        valid = signature == _sign(body)
+        micros, alert_id, their_filters = json.loads(body) if valid else (None, None, None)
+    except (ValueError, TypeError, AttributeError, RecursionError):
+        valid = False
+    if not valid or their_filters != filters:
+        raise CursorError(problem)
+    try:
+        return position([micros, alert_id], cursor)
+    except CursorError:
+        raise CursorError(problem) from None
 
 
 def _utc(moment: datetime, what: str) -> datetime:

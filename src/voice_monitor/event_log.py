@@ -19,7 +19,6 @@ from voice_monitor.pagination import (
     cap_limit,
     decode_cursor,
     encode_cursor,
-    from_micros,
     to_micros,
 )
 from voice_monitor.sql import run_sql
@@ -62,8 +61,7 @@ def recent_events(
     }
     after_ts = after_id = None
     if cursor is not None:
-        micros, after_id = decode_cursor(cursor, "recent_events", filters)
-        after_ts = from_micros(micros)
+        after_ts, after_id = decode_cursor(cursor, "recent_events", filters)
     hours = [h for h in reversed(lake.event_hours())
              if (end is None or h < end)
              and (start is None or h + timedelta(hours=1) > start)
@@ -142,8 +140,7 @@ def failed_artifacts(
     filters = {"since": since and since.isoformat()}
     after_ts = after_id = None
     if cursor is not None:
-        micros, after_id = decode_cursor(cursor, "failed_artifacts", filters)
-        after_ts = from_micros(micros)
+        after_ts, after_id = decode_cursor(cursor, "failed_artifacts", filters)
     con = with_sources(raw_events=_all_files(lake))
     rows = run_sql(con, "queries/failed_artifacts", since=since, after_ts=after_ts,
                    after_id=after_id, limit=limit + 1).pl()
@@ -159,8 +156,7 @@ def active_artifacts(
     filters: dict = {}
     after_ts = after_id = None
     if cursor is not None:
-        micros, after_id = decode_cursor(cursor, "active_artifacts", filters)
-        after_ts = from_micros(micros)
+        after_ts, after_id = decode_cursor(cursor, "active_artifacts", filters)
     con = with_sources(raw_events=_all_files(lake))
     rows = run_sql(con, "queries/active_artifacts", now=now, after_ts=after_ts,
                    after_id=after_id, limit=limit + 1).pl()

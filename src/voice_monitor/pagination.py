@@ -2,8 +2,10 @@
 
 A cursor is urlsafe base64 of JSON: a version, the query's name, a fingerprint of its filters,
 the sort key of the last row shown, and a checksum. Using it with other filters, or after it was
-edited, raises ValueError instead of returning a wrong page. The checksum is not a secret: it
-catches edits and corruption, not a determined forger (a forged cursor can only move the page).
+edited, raises CursorError (a ValueError) instead of returning a wrong page. The checksum is not
+a secret: it catches edits and corruption, not a determined forger, so the position inside is
+checked too (an integer time in range and a string id): a forged cursor can only move the page,
+never crash the query.
 """
 
 from __future__ import annotations
@@ -20,6 +22,14 @@ import polars as pl
 CURSOR_VERSION = 1
 MAX_LIMIT = 500
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# the range of a cursor position's time: what a datetime can hold, a day inside either end
+_MIN_MICROS = -62_135_596_800_000_000 + 86_400_000_000  # 0001-01-02
+_MAX_MICROS = 253_402_214_400_000_000  # 9999-12-31
+MAX_ID_CHARS = 1024
+
+
+class CursorError(ValueError):
+    """A cursor this tool did not issue, that was edited, or that belongs to another query."""
 
 
 @dataclass(frozen=True)
@@ -64,23 +74,40 @@ def encode_cursor(query: str, filters: dict, key: list) -> str:
     return base64.urlsafe_b64encode(_canonical(body).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, query: str, filters: dict) -> list:
-    """The sort key inside `cursor`, after checking it belongs to this query and these filters."""
-    shown = cursor[:60] + ("..." if len(cursor) > 60 else "") if isinstance(cursor, str) else cursor
+def shown_cursor(cursor) -> str:
+    """A cursor as an error message shows it: quoted, at most 60 characters."""
+    return repr(cursor[:60] + ("..." if len(cursor) > 60 else "") if isinstance(cursor, str)
+                else cursor)
+
+
+def position(key, cursor) -> tuple[datetime, str]:
+    """The (time, id) position a cursor's key holds; CursorError unless it has that shape."""
+    if (isinstance(key, list | tuple) and len(key) == 2 and type(key[0]) is int
+            and _MIN_MICROS <= key[0] <= _MAX_MICROS and isinstance(key[1], str)
+            and len(key[1]) <= MAX_ID_CHARS):
+        return from_micros(key[0]), key[1]
+    raise CursorError(f"bad cursor {shown_cursor(cursor)}: its position is not a time and an id; "
+                      "pass next_cursor exactly as returned, or no cursor to start over")
+
+
+def decode_cursor(cursor: str, query: str, filters: dict) -> tuple[datetime, str]:
+    """The (time, id) position inside `cursor`, checked to belong to this query and filters."""
+    shown = shown_cursor(cursor)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         body = json.loads(raw)
         checksum = body.pop("c")
         valid = isinstance(body, dict) and checksum == _digest(_canonical(body))
-    except (TypeError, ValueError, KeyError, AttributeError, binascii.Error):
+    except (TypeError, ValueError, KeyError, AttributeError, RecursionError, binascii.Error):
         valid = False
     if not valid:
-        raise ValueError(f"bad cursor {shown!r}: it is not a cursor this tool issued or it was "
-                         "modified; pass next_cursor exactly as returned, or no cursor to start over")
+        raise CursorError(f"bad cursor {shown}: it is not a cursor this tool issued or it was "
+                          "modified; pass next_cursor exactly as returned, or no cursor to start "
+                          "over")
     if body.get("v") != CURSOR_VERSION:
-        raise ValueError(f"bad cursor {shown!r}: version {body.get('v')!r} is not "
-                         f"{CURSOR_VERSION}; start again without a cursor")
+        raise CursorError(f"bad cursor {shown}: version {str(body.get('v'))[:20]!r} is not "
+                          f"{CURSOR_VERSION}; start again without a cursor")
     if body.get("q") != query or body.get("f") != _digest(_canonical(filters)):
-        raise ValueError(f"bad cursor {shown!r}: it was issued for a {body.get('q')} query with "
-                         "other filters; use the same filters as the first page, or no cursor")
-    return body["k"]
+        raise CursorError(f"bad cursor {shown}: it was issued for another query or other "
+                          "filters; use the same filters as the first page, or no cursor")
+    return position(body.get("k"), cursor)

@@ -1,13 +1,16 @@
 """The `voice-monitor` command line: one group, commands contributed by one module per area.
 
 Errors become one line on stderr and a non-zero exit: 2 for a usage error (click's own), 1 for
-an unreadable input or a failed operation.
+an unreadable input or a failed operation (whatever raised it: DuckDB, Arrow, the OS, ...), 130
+for Ctrl-C. `--debug` (or VOICE_MONITOR_DEBUG=1) shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import sys
+import traceback
 
 import click
 
@@ -42,32 +45,64 @@ class _LazyGroup(click.Group):
         return self.commands.get(name)
 
 
+DEBUG_ENV = "VOICE_MONITOR_DEBUG"
+_debug = {"on": False}
+
+
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="voice-monitor")
-def cli() -> None:
+@click.option("--debug", is_flag=True,
+              help=f"Show the full traceback of an error (also: {DEBUG_ENV}=1).")
+def cli(debug: bool) -> None:
     """Monitor the voice-note pipeline: land events, roll up snapshots, raise alerts, query.
 
     \b
     Example:
       voice-monitor demo
       voice-monitor ingest events.jsonl --lake ./data
+      voice-monitor --debug rollup hourly   # an error shows its traceback
     """
+    _debug["on"] = _debug["on"] or debug
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line: its first non-empty line, named by its type when not ours."""
+    text = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    first = lines[0] if lines else ""
+    if not isinstance(exc, VoiceMonitorError | click.ClickException | ValueError | OSError):
+        # not an error this tool raised on purpose: say what it was and how to see more
+        first = f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+        first += " (run with --debug for the traceback)"
+    return first if len(first) <= 2000 else first[:2000] + "..."
+
+
+def _fail(exc: BaseException, status: int, prefix: str = "error: ") -> None:
+    if _debug["on"] or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+        traceback.print_exception(exc, file=sys.stderr)
+    else:
+        click.echo(f"voice-monitor: {prefix}{one_line(exc)}", err=True)
+    sys.exit(status)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: errors become one line on stderr."""
+    """Entry point of the console script: every error becomes one line on stderr."""
+    _debug["on"] = False
     try:
         cli.main(args=argv, prog_name="voice-monitor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        click.echo("voice-monitor: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        click.echo("voice-monitor: interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `| head`): nothing left to say to anyone
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), sys.stdout.fileno())
         sys.exit(1)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        click.echo(f"voice-monitor: usage error: {exc.format_message()}{hint}", err=True)
+        click.echo(f"voice-monitor: usage error: {one_line(exc)}{hint}", err=True)
         sys.exit(2)
-    except (VoiceMonitorError, click.ClickException, ValueError, OSError) as exc:
-        message = exc.format_message() if isinstance(exc, click.ClickException) else str(exc)
-        click.echo(f"voice-monitor: error: {message}", err=True)
-        sys.exit(1)
+    except Exception as exc:  # the CLI's edge: no traceback reaches a user
+        _fail(exc, 1)
