@@ -263,3 +263,41 @@ def test_late_event_in_a_closed_hour_is_seen_by_the_next_run(lake):
     # a late "closed" lands in that same closed hour: the partition changed, so it is re-read
     land_records(lake, [event("circuit_breaker_closed", NOW - timedelta(minutes=130))], now=NOW)
     assert fired(lake, "circuit_breaker_open") == []
+
+
+# -- a past `now` sees only events stamped at or before it (contract §10) ---------------------
+def test_event_checks_ignore_events_stamped_after_now(lake):
+    past = NOW - timedelta(hours=2)  # 12:30; the lake also holds events up to 14:30
+    # 51 artifacts received at 11:00 and completed at 13:00: in flight at 12:30, done at 14:30
+    land_records(lake, received(51, "q-", at=NOW - timedelta(hours=3, minutes=30))
+                 + [event("artifact_completed", NOW - timedelta(minutes=90), artifact_id=f"q-{i}")
+                    for i in range(51)], now=NOW)
+    assert fired(lake, "queue_depth", now=past) == [(None, "medium")]
+    assert fired(lake, "queue_depth") == []
+    # 101 requests at 11:30, resolved at 13:30: waiting at 12:30, not at 14:30
+    land_records(lake, needs(101, "d-", at=NOW - timedelta(hours=3))
+                 + [event("entity_resolution_completed", NOW - timedelta(hours=1),
+                          artifact_id=f"d-{i}") for i in range(101)], now=NOW)
+    assert fired(lake, "disambiguation_backlog", now=past) == [(None, "low")]
+    assert fired(lake, "disambiguation_backlog") == []
+    # opened at 12:00, closed at 12:45: open at 12:30 (in the same, unclosed hour)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=150)),
+                        event("circuit_breaker_closed", NOW - timedelta(minutes=105))], now=NOW)
+    assert fired(lake, "circuit_breaker_open", now=past) == [(None, "critical")]
+    assert fired(lake, "circuit_breaker_open") == []
+
+
+def test_inactivity_at_a_past_now_ignores_later_receipts(lake):
+    # received at 12:20 and 14:20: at 13:25 the last receipt was 65 minutes ago
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=130)),
+                        event("artifact_received", NOW - timedelta(minutes=10))], now=NOW)
+    assert fired(lake, "inactivity", now=NOW - timedelta(minutes=65)) == [(None, "low")]
+    assert fired(lake, "inactivity", now=NOW - timedelta(minutes=71)) == []  # 59 min at 13:19
+
+
+def test_inactivity_silent_when_every_event_is_after_now(lake):
+    # the lake's only events are stamped 14:20, after a now of 14:10 in the same hour: as of
+    # 14:10 the lake is empty, and an empty lake is not an inactive pipeline
+    land_records(lake, [event("transcription_started", NOW - timedelta(minutes=10))], now=NOW)
+    assert fired(lake, "inactivity", now=NOW - timedelta(minutes=20)) == []
+    assert fired(lake, "inactivity") == [(None, "low")]

@@ -238,3 +238,37 @@ def test_losing_copies_newer_than_the_page_do_not_hide_it(lake):
     page = recent_events(lake, limit=3)
     assert ids(page) == ["l19", "l18", "l17"]
     assert set(page.rows["event_type"]) == {"artifact_received"}
+
+
+# -- reads at a past `now` see only events stamped at or before it (contract §10) -----------
+def test_active_artifacts_at_a_past_now_ignore_later_events(events_lake):
+    # at 13:03 a2 has been received (13:00) and started transcription (13:01); its
+    # claims_extraction_started at 13:06 is in the future, so it is in transcription for 2 min
+    # (reading that later event gave 13:06 and a negative time in stage)
+    early = active_artifacts(events_lake, now=at(13, 3)).rows.to_dicts()
+    assert [(r["artifact_id"], r["current_stage"], r["stage_entered_at"], r["time_in_stage_s"],
+             r["last_event_type"]) for r in early] == [
+        ("a2", "transcription", at(13, 1), 120, "transcription_started")]
+    # at 14:03: a4 (received 14:00, completed 14:10) and a5 (received 14:01, failed 14:05) have
+    # not finished yet; a2 is in claims extraction since 13:06; a3 failed (13:20) and completed
+    # (13:40) before 14:03; a1 failed at 12:21
+    rows = active_artifacts(events_lake, now=at(14, 3)).rows.to_dicts()
+    assert [(r["artifact_id"], r["current_stage"], r["time_in_stage_s"]) for r in rows] == [
+        ("a2", "claims_extraction", 57 * 60), ("a4", "ingestion", 180), ("a5", "ingestion", 120)]
+    assert all(r["time_in_stage_s"] >= 0 for r in rows)
+    # before anything was received there is nothing in flight
+    assert active_artifacts(events_lake, now=at(12, 0)).rows.is_empty()
+
+
+def test_failed_artifacts_at_a_past_now_ignore_later_events(events_lake):
+    # at 13:30 a3 has failed (13:20) and its completion (13:40) has not happened yet;
+    # a5's failure (14:05) is in the future
+    page = failed_artifacts(events_lake, now=at(13, 30))
+    assert page.rows["artifact_id"].to_list() == ["a3", "a1"]
+    assert page.rows.row(0, named=True)["failure_events"] == 1
+    assert failed_artifacts(events_lake, now="2026-02-16T14:04:59Z").rows[
+        "artifact_id"].to_list() == ["a1"]
+    assert failed_artifacts(events_lake, now=at(14, 5)).rows["artifact_id"].to_list() == [
+        "a5", "a1"]  # stamped exactly at now: seen
+    with pytest.raises(ValueError, match="now '14:05' is not an ISO-8601 time"):
+        failed_artifacts(events_lake, now="14:05")

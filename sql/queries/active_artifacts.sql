@@ -1,5 +1,6 @@
 -- active_artifacts: artifacts received with no terminal event (artifact_completed/_failed)
--- among the retained events. The current stage is that of the artifact's latest event that
+-- among the retained events stamped at or before $now (a read at a past $now sees the lake as
+-- it was then: no event from its future, so no negative time in stage). The current stage is that of the artifact's latest event that
 -- has a stage; time in stage counts from its earliest event in that stage to $now.
 -- Longest in stage first, keyset on (stage_entered_at, artifact_id). Each step reads the raw
 -- log minus the losing copies (computed once) with its own filter.
@@ -13,6 +14,7 @@ lifecycle as (
     anti join losers using (filename, file_row_number)
     where event_type in ('artifact_received', 'artifact_completed', 'artifact_failed')
       and artifact_id is not null
+      and "timestamp" <= $now
 ),
 
 received as (
@@ -35,6 +37,7 @@ open_events as (
     from raw_events as e
     anti join losers using (filename, file_row_number)
     semi join open_artifacts using (artifact_id)
+    where e."timestamp" <= $now
 ),
 
 latest as (

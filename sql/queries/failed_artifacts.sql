@@ -2,7 +2,8 @@
 -- artifact_completed clears it; at the same instant, completed wins). Newest failure first,
 -- keyset on (failed_at, artifact_id). Stage and error come from the latest failure before it.
 -- Each step reads the raw log minus the losing copies (computed once) with its own filter,
--- so only the rows it needs leave the Parquet scan.
+-- so only the rows it needs leave the Parquet scan. A non-null $now hides every event stamped
+-- after it (a read at a past $now sees the lake as it was then).
 with losers as materialized (
     select * from losing_copies
 ),
@@ -12,6 +13,7 @@ terminal as (
     from raw_events
     anti join losers using (filename, file_row_number)
     where event_type in ('artifact_completed', 'artifact_failed') and artifact_id is not null
+      and ($now is null or "timestamp" <= $now)
 ),
 
 latest_terminal as (

@@ -231,8 +231,8 @@ def check_circuit_breaker_open(run: CheckRun) -> list[Finding]:
 def check_inactivity(run: CheckRun) -> list[Finding]:
     """No artifact_received in the inactivity window, while the lake holds events."""
     window = run.config.inactivity_window
-    if not any(h <= run.now for h in run.lake.event_hours()):
-        return []  # an empty lake is not an inactive pipeline
+    if not _has_events(run):
+        return []  # an empty lake (as of now) is not an inactive pipeline
     run.check_events()
     (last,) = run.scalar_row("checks_alerts/inactivity")
     if last is not None and last >= run.now - window:
@@ -243,6 +243,18 @@ def check_inactivity(run: CheckRun) -> list[Finding]:
     return [Finding("inactivity", None, run.config.severity("inactivity"),
                     f"no artifact received in the last {minutes:g} minutes ({last_text})",
                     threshold=minutes)]
+
+
+def _has_events(run: CheckRun) -> bool:
+    """Whether the lake holds any event stamped at or before `now`."""
+    current = floor_hour(run.now)
+    hours = [h for h in run.lake.event_hours() if h <= current]
+    if any(h < current for h in hours):
+        return True  # every event of an earlier hour is stamped before the current hour
+    if not hours:
+        return False
+    files = [str(f) for f in run.lake.event_files(current)]
+    return bool(run.scalar_row("checks_alerts/has_events", files=files, now=run.now)[0])
 
 
 CHECKS: dict[str, Callable[[CheckRun], list[Finding]]] = {

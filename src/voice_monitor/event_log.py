@@ -35,6 +35,11 @@ def _all_files(lake: Lake) -> list[Path]:
     return _files(lake, lake.event_hours())
 
 
+def _files_until(lake: Lake, now: datetime | None) -> list[Path]:
+    """Files of the hours that can hold events stamped at or before `now` (all if None)."""
+    return _files(lake, [h for h in lake.event_hours() if now is None or h <= now])
+
+
 def recent_events(
     lake: Lake,
     event_types: str | list[str] | None = None,
@@ -132,17 +137,22 @@ def retry_history(lake: Lake, artifact_id: str) -> pl.DataFrame:
 
 
 def failed_artifacts(
-    lake: Lake, since: datetime | str | None = None, limit: int = 50, cursor: str | None = None
+    lake: Lake, since: datetime | str | None = None, limit: int = 50, cursor: str | None = None,
+    now: datetime | str | None = None,
 ) -> Page:
-    """Artifacts whose latest terminal event is artifact_failed, newest failure first."""
+    """Artifacts whose latest terminal event is artifact_failed, newest failure first.
+
+    With `now`, only events stamped at or before it count (the lake as it was then).
+    """
     limit = cap_limit(limit)
     since = arguments.utc_time(since, "since")
+    now = arguments.utc_time(now, "now")
     filters = {"since": since and since.isoformat()}
     after_ts = after_id = None
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "failed_artifacts", filters)
-    con = with_sources(raw_events=_all_files(lake))
-    rows = run_sql(con, "queries/failed_artifacts", since=since, after_ts=after_ts,
+    con = with_sources(raw_events=_files_until(lake, now))
+    rows = run_sql(con, "queries/failed_artifacts", since=since, now=now, after_ts=after_ts,
                    after_id=after_id, limit=limit + 1).pl()
     return _page(rows, limit, "failed_artifacts", filters, "failed_at")
 
@@ -150,14 +160,17 @@ def failed_artifacts(
 def active_artifacts(
     lake: Lake, limit: int = 50, cursor: str | None = None, now: datetime | str | None = None
 ) -> Page:
-    """Artifacts received with no terminal event: current stage and time in it, longest first."""
+    """Artifacts received with no terminal event: current stage and time in it, longest first.
+
+    Only events stamped at or before `now` count, so a past `now` shows the lake as it was then.
+    """
     limit = cap_limit(limit)
     now = arguments.utc_time(now, "now") or datetime.now(UTC)
     filters: dict = {}
     after_ts = after_id = None
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "active_artifacts", filters)
-    con = with_sources(raw_events=_all_files(lake))
+    con = with_sources(raw_events=_files_until(lake, now))
     rows = run_sql(con, "queries/active_artifacts", now=now, after_ts=after_ts,
                    after_id=after_id, limit=limit + 1).pl()
     return _page(rows, limit, "active_artifacts", filters, "stage_entered_at")

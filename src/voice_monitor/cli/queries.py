@@ -191,18 +191,21 @@ def artifacts() -> None:
 
 @artifacts.command()
 @click.option("--since", type=TIME, default=None, help="Only failures at or after this UTC time.")
+@click.option("--now", type=TIME, default=None,
+              help="Read the lake as it was at this UTC time: events stamped later are ignored "
+                   "(default: every landed event).")
 @limit_option
 @cursor_option
 @lake_option
 @json_option
-def failed(since, limit, cursor, lake: Lake, as_json: bool) -> None:
+def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
     """Artifacts whose latest outcome is a failure, newest first.
 
     \b
     Example:
       voice-monitor artifacts failed --since 2026-02-16T00:00:00Z
     """
-    _emit_page(queries.failed_artifacts(lake, since, limit, cursor), as_json,
+    _emit_page(queries.failed_artifacts(lake, since, limit, cursor, now=now), as_json,
                ["artifact_id", "organization_id", "failed_at", "failed_stage", "error_code",
                 "failure_events", "retries"])
 
