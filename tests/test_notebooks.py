@@ -1,5 +1,6 @@
-"""The notebooks run top to bottom on a small demo-like lake, draw their charts, and are
-committed without outputs."""
+"""The notebooks run top to bottom on a small demo-like lake, draw their charts with the
+dashboard's chart definitions (Plotly, titled, UTC time axes), and are committed without
+outputs."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from voice_monitor.rollups import run_daily, run_hourly
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
 END = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+PLOTLY = "application/vnd.plotly.v1+json"
 
 
 def test_the_three_notebooks_exist():
@@ -60,5 +62,10 @@ def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
     charts = [c for c in notebook.cells if "chart" in c.metadata.get("tags", [])]
     assert charts, "every notebook draws at least one chart"
     for cell in charts:
-        kinds = {k for out in cell.outputs for k in out.get("data", {})}
-        assert "image/png" in kinds, cell.source[:60]
+        figures = [out["data"][PLOTLY] for out in cell.outputs if PLOTLY in out.get("data", {})]
+        assert len(figures) == 1, cell.source[:60]
+        layout = figures[0]["layout"]
+        assert layout["title"]["text"], cell.source[:60]
+        assert "UTC" in layout["xaxis"]["title"]["text"] or layout["xaxis"].get("type") != "date"
+        assert figures[0]["data"], cell.source[:60]
+    assert "matplotlib" not in path.read_text()

@@ -11,7 +11,12 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 import pytest
 
-from voice_monitor.queries import historical_metrics, org_breakdown, stage_breakdown
+from voice_monitor.queries import (
+    historical_metrics,
+    org_breakdown,
+    stage_breakdown,
+    stage_history,
+)
 from voice_monitor.views import PIPELINE_COLUMNS, PIPELINE_EXTRA, STAGE_COLUMNS, STAGE_EXTRA
 
 _ARROW = {"VARCHAR": pa.string(), "TIMESTAMPTZ": pa.timestamp("us", tz="UTC"),
@@ -134,6 +139,32 @@ def test_stage_breakdown_sums_counts_and_recomputes_rates(lake):
     assert frame["failure_rate"].to_list() == [0.5, 0.0, 0.0, 0.0]
     org = stage_breakdown(lake, h(16, 10), h(16, 12), organization_id="org-1")
     assert org["started"].to_list() == [1, 0, 0, 0]
+
+
+def test_stage_history_one_row_per_hour_and_stage_without_gaps(lake):
+    write_rows(lake, "stage_hourly", h(16, 10), [
+        {"pipeline_stage": "draft_generation", "succeeded": 2, "latency_count": 2,
+         "latency_p95_ms": 20_000.0},
+        {"pipeline_stage": "draft_generation", "organization_id": "org-1", "succeeded": 1,
+         "latency_count": 1, "latency_p95_ms": 900_000.0},
+    ])
+    write_rows(lake, "stage_hourly", h(16, 12), [
+        {"pipeline_stage": "transcription", "failed": 1, "failure_rate": 1.0},
+    ])
+    frame = stage_history(lake, h(16, 10), h(16, 13))
+    # 3 hours x 4 processing stages, hour-major, stages in pipeline order
+    assert frame.height == 12
+    assert frame["period_start"].to_list() == [h(16, hour) for hour in (10, 11, 12) for _ in range(4)]
+    assert frame["pipeline_stage"].to_list()[:4] == [
+        "transcription", "claims_extraction", "entity_resolution", "draft_generation"]
+    # platform only: the org-1 row's 900 s is not in hour 10's draft p95
+    assert frame["latency_p95_ms"].to_list() == [0, 0, 0, 20_000.0] + [0] * 8
+    assert frame["failed"].to_list()[8] == 1  # hour 12, transcription
+    # hour 11 has no partition: zeros and computed_at null; hour 10 has a stage with no row
+    assert frame["computed_at"].to_list()[4:8] == [None] * 4
+    assert frame["computed_at"].to_list()[3] is not None
+    org = stage_history(lake, h(16, 10), h(16, 11), organization_id="org-1")
+    assert org["latency_p95_ms"].to_list() == [0, 0, 0, 900_000.0]
 
 
 @pytest.mark.parametrize("call, message", [

@@ -36,6 +36,7 @@ _EXPORTS: dict[str, str] = {
     "recent_events": "queries",
     "retry_history": "queries",
     "stage_breakdown": "queries",
+    "stage_history": "queries",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -79,4 +80,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         recent_events,
         retry_history,
         stage_breakdown,
+        stage_history,
     )

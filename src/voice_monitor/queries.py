@@ -93,6 +93,22 @@ def stage_breakdown(
                    organization_id=organization_id, stages=list(PROCESSING_STAGES)).pl()
 
 
+def stage_history(
+    lake: Lake,
+    start: datetime | str,
+    end: datetime | str,
+    organization_id: str | None = None,
+    period: str | None = None,
+) -> pl.DataFrame:
+    """Stage snapshot rows per period and processing stage of [start, end), no gaps."""
+    organization_id = arguments.identifier(organization_id, "organization_id")
+    period, first, last = _periods(start, end, period)
+    con = with_sources(**_snapshot_files(lake, "stage", period, first, last))
+    return run_sql(con, "queries/stage_history", period=period, first=first, last=last,
+                   step=_STEP[period], organization_id=organization_id,
+                   stages=list(PROCESSING_STAGES)).pl()
+
+
 def org_breakdown(
     lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
 ) -> pl.DataFrame:
@@ -116,4 +132,5 @@ __all__ = [
     "recent_events",
     "retry_history",
     "stage_breakdown",
+    "stage_history",
 ]
