@@ -126,6 +126,11 @@ def read_records(path: Path) -> pa.Array | list[str]:
         raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
     if data[:4] == b"PAR1":
         return _parquet_records(path)
+    return parse_records(data)
+
+
+def parse_records(data: bytes) -> pa.Array | list[str]:
+    """The raw records of JSON input (a JSON array, else JSON Lines), one JSON text each."""
     if data.lstrip()[:1] == b"[":
         try:
             items = orjson.loads(data)
