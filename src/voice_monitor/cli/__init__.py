@@ -32,6 +32,7 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "orgs": ("queries",),
     "alerts": ("alerts",),
     "demo": ("demo",),
+    "serve": ("server",),
 }
 
 

@@ -1,0 +1,80 @@
+"""CLI command: serve (the collector, API, /metrics and dashboard on uvicorn)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+
+from voice_monitor.cli.common import VoiceMonitorError, lake_option
+from voice_monitor.lake import Lake
+from voice_monitor.server import collector
+from voice_monitor.server.app import SERVE_ENV
+from voice_monitor.server.auth import (
+    INGEST_ENV,
+    STAFF_ENV,
+    TokenConfigError,
+    check_startup,
+    load_tokens,
+)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
+              help="Port to listen on.")
+@click.option("--no-auth", is_flag=True,
+              help="Serve without tokens (only on 127.0.0.1, for local use).")
+@click.option("--tokens-file", type=click.Path(dir_okay=False), default=None,
+              help="File of tokens, one 'ingest TOKEN [NAME]' or 'staff TOKEN [NAME]' per line.")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each with its own landing threads).")
+@click.option("--max-body-bytes", type=click.IntRange(1), default=collector.DEFAULT_MAX_BODY_BYTES,
+              show_default=True, help="Largest batch accepted, sent or decompressed (else 413).")
+@click.option("--queue-size", type=click.IntRange(0), default=collector.DEFAULT_QUEUE_SIZE,
+              show_default=True, help="Batches that may wait for landing (beyond it: 503).")
+@click.option("--landing-threads", type=click.IntRange(1, 64),
+              default=collector.DEFAULT_LANDING_THREADS, show_default=True,
+              help="Batches landed at once per process.")
+@lake_option
+def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,
+          max_body_bytes: int, queue_size: int, landing_threads: int, lake: Lake) -> None:
+    """Serve the collector (POST /v1/events), the API (/api/v1), /metrics and the dashboard.
+
+    Tokens come from $VOICE_MONITOR_INGEST_TOKENS and $VOICE_MONITOR_STAFF_TOKENS
+    (comma-separated) and/or --tokens-file. Creates the lake if it does not exist.
+
+    \b
+    Example:
+      VOICE_MONITOR_STAFF_TOKENS=$(openssl rand -hex 24) voice-monitor serve --lake ./data
+      voice-monitor serve --no-auth --port 8787 --lake ./data
+    """
+    import uvicorn
+
+    try:
+        tokens = load_tokens(tokens_file=tokens_file, no_auth=no_auth)
+        check_startup(tokens, host)
+    except TokenConfigError as exc:
+        raise VoiceMonitorError(str(exc)) from None
+    lake.root.mkdir(parents=True, exist_ok=True)
+    os.environ[SERVE_ENV] = json.dumps({
+        "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,
+        "max_body_bytes": max_body_bytes, "queue_size": queue_size,
+        "landing_threads": landing_threads,
+    })
+    roles = (f"{len(tokens.ingest)} ingest and {len(tokens.staff)} staff token(s)"
+             if not no_auth else "no authentication (local only)")
+    click.echo(f"voice-monitor: serving lake {str(lake.root)!r} on http://{host}:{port} "
+               f"with {roles}", err=True)
+    uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="info", server_header=False,
+                timeout_graceful_shutdown=60)
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the main group."""
+    main.add_command(serve)
+
+
+__all__ = ["INGEST_ENV", "STAFF_ENV", "register", "serve"]

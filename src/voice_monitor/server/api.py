@@ -1,0 +1,191 @@
+"""The reading API, `GET /api/v1/...`: §10's Python query API as JSON, for scripts and the dashboard.
+
+Each endpoint is a thin call into the library, with query parameters named as the CLI's options
+(`--org` is `org`, `--errors-only` is `errors_only`) and the same defaults and cursors. A bad
+value is answered 400 with the library's own message naming it. Times are ISO-8601 UTC with Z.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Annotated, Any
+
+import orjson
+import polars as pl
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response
+
+from voice_monitor import alerts, arguments, queries
+from voice_monitor.counters import realtime_metrics
+from voice_monitor.pagination import Page
+from voice_monitor.server.auth import Actor, require_staff
+from voice_monitor.server.freshness import freshness as lake_freshness
+
+router = APIRouter(dependencies=[Depends(require_staff)])
+
+
+def _default(value: Any):
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+class JSON(Response):
+    """JSON via orjson: UTC times with Z, NaN and infinities as null."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default,
+                            option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY)
+
+
+def rows(frame: pl.DataFrame) -> list[dict]:
+    """A frame's rows as JSON-ready dicts (non-finite floats become null)."""
+    return [{k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in r.items()}
+            for r in frame.to_dicts()]
+
+
+def _page(page: Page) -> JSON:
+    return JSON({"rows": rows(page.rows), "next_cursor": page.next_cursor})
+
+
+def _now(now: str | None) -> datetime:
+    return arguments.utc_time(now, "now") or datetime.now(UTC)
+
+
+def _range(start: str | None, end: str | None, now: str | None) -> tuple[datetime, datetime]:
+    """The CLI's default range: END defaults to now, START to END minus 24 hours."""
+    end_at = arguments.utc_time(end, "end") or _now(now)
+    return arguments.utc_time(start, "start") or end_at - timedelta(hours=24), end_at
+
+
+# -- metrics ---------------------------------------------------------------------------------
+@router.get("/metrics/realtime")
+def metrics_realtime(request: Request, org: str | None = None, now: str | None = None) -> JSON:
+    """Counts for the rolling last hour (`voice-monitor metrics realtime`)."""
+    organization_id = arguments.identifier(org, "organization_id")
+    return JSON(realtime_metrics(request.app.state.lake, organization_id, now=_now(now)))
+
+
+@router.get("/metrics/historical")
+def metrics_historical(request: Request, org: str | None = None, start: str | None = None,
+                       end: str | None = None, period: str | None = None,
+                       now: str | None = None) -> JSON:
+    """Pipeline snapshot rows, hourly up to 7 days and daily beyond (`metrics historical`)."""
+    start_at, end_at = _range(start, end, now)
+    frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org, period)
+    return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
+
+
+@router.get("/metrics/stages")
+def metrics_stages(request: Request, org: str | None = None, start: str | None = None,
+                   end: str | None = None, now: str | None = None) -> JSON:
+    """Per-stage totals over a range (`metrics stages`)."""
+    start_at, end_at = _range(start, end, now)
+    frame = queries.stage_breakdown(request.app.state.lake, start_at, end_at, org)
+    return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
+
+
+@router.get("/metrics/orgs")
+def metrics_orgs(request: Request, start: str | None = None, end: str | None = None,
+                 now: str | None = None) -> JSON:
+    """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
+    start_at, end_at = _range(start, end, now)
+    frame = queries.org_breakdown(request.app.state.lake, start_at, end_at)
+    return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
+
+
+@router.get("/freshness")
+def freshness(request: Request, now: str | None = None) -> JSON:
+    """Newest event, newest hourly and daily snapshot, last rollup writes, and what is stale."""
+    return JSON(lake_freshness(request.app.state.lake, _now(now)))
+
+
+# -- the event log ---------------------------------------------------------------------------
+@router.get("/events")
+def events(request: Request, type: Annotated[list[str] | None, Query()] = None, stage: str | None = None,
+           org: str | None = None, artifact: str | None = None, start: str | None = None,
+           end: str | None = None, errors_only: bool = False, limit: int = 50,
+           cursor: str | None = None) -> JSON:
+    """Recent events, newest first, one page at a time (`voice-monitor events recent`)."""
+    return _page(queries.recent_events(request.app.state.lake, type or None, stage, org, artifact,
+                                       start, end, errors_only, limit, cursor))
+
+
+@router.get("/artifacts/failed")
+def artifacts_failed(request: Request, since: str | None = None, limit: int = 50,
+                     cursor: str | None = None) -> JSON:
+    """Artifacts whose latest outcome is a failure, newest first (`artifacts failed`)."""
+    return _page(queries.failed_artifacts(request.app.state.lake, since, limit, cursor))
+
+
+@router.get("/artifacts/active")
+def artifacts_active(request: Request, limit: int = 50, cursor: str | None = None,
+                     now: str | None = None) -> JSON:
+    """Artifacts in flight: current stage and time in it, longest first (`artifacts active`)."""
+    return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=_now(now)))
+
+
+@router.get("/artifacts/{artifact_id}/timeline")
+def artifact_timeline(request: Request, artifact_id: str) -> JSON:
+    """Every event of one artifact, oldest first (`voice-monitor events timeline`)."""
+    return JSON({"artifact_id": artifact_id,
+                 "rows": rows(queries.artifact_timeline(request.app.state.lake, artifact_id))})
+
+
+@router.get("/artifacts/{artifact_id}/retries")
+def artifact_retries(request: Request, artifact_id: str) -> JSON:
+    """The retry events of one artifact, oldest first."""
+    return JSON({"artifact_id": artifact_id,
+                 "rows": rows(queries.retry_history(request.app.state.lake, artifact_id))})
+
+
+# -- alerts ----------------------------------------------------------------------------------
+@router.get("/alerts")
+def alerts_active(request: Request) -> JSON:
+    """The active alerts, newest first (`voice-monitor alerts list`)."""
+    return JSON({"alerts": [a.as_dict() for a in alerts.active_alerts(request.app.state.lake)]})
+
+
+@router.get("/alerts/history")
+def alerts_history(request: Request, type: str | None = None, org: str | None = None,
+                   status: str | None = None, start: str | None = None, end: str | None = None,
+                   limit: int = 50, cursor: str | None = None) -> JSON:
+    """Alert history, newest raised first, one page at a time (`alerts history`)."""
+    page = alerts.alert_history(request.app.state.lake, type, arguments.identifier(org, "org"),
+                                status, arguments.utc_time(start, "start"),
+                                arguments.utc_time(end, "end"), limit, cursor)
+    return JSON(page.as_dict())
+
+
+@router.post("/alerts/{alert_id}/ack")
+async def alerts_ack(request: Request, alert_id: str) -> JSON:
+    """Acknowledge an alert (`alerts ack`): body {"by": NAME, "note": TEXT}, both optional."""
+    actor: Actor = request.state.actor
+    body: dict = {}
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media == "application/json":
+        try:
+            body = orjson.loads(await request.body() or b"{}")
+        except orjson.JSONDecodeError:
+            raise ValueError("the body is not JSON; send {\"by\": \"alice\", \"note\": \"...\"}") from None
+        if not isinstance(body, dict):
+            raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
+    elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        body = dict(await request.form())
+    by = body.get("by") or actor.name
+    note = body.get("note") or None
+    if not isinstance(by, str) or (note is not None and not isinstance(note, str)):
+        raise ValueError("'by' and 'note' must be text")
+    try:
+        alert = alerts.acknowledge_alert(request.app.state.lake, alert_id, by, note)
+    except alerts.UnknownAlertError as exc:
+        return JSON({"detail": str(exc)}, status_code=404)
+    return JSON(alert.as_dict())

@@ -1,0 +1,89 @@
+"""The ASGI app behind `voice-monitor serve`: collector, reading API, metrics and dashboard.
+
+`create_app` wires the routers to one lake and one token configuration; `app_from_env` builds
+the same app from the environment `voice-monitor serve` prepared, so that uvicorn can start it
+in each worker process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from voice_monitor.lake import Lake
+from voice_monitor.server import api, auth, collector, dashboard, metrics
+from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
+
+SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"  # JSON options handed from `serve` to each worker
+
+
+def create_app(
+    lake: Lake | str | os.PathLike,
+    *,
+    ingest_tokens: list[str] | tuple[str, ...] = (),
+    staff_tokens: list[str] | tuple[str, ...] = (),
+    no_auth: bool = False,
+    tokens: Tokens | None = None,
+    max_body_bytes: int = collector.DEFAULT_MAX_BODY_BYTES,
+    queue_size: int = collector.DEFAULT_QUEUE_SIZE,
+    landing_threads: int = collector.DEFAULT_LANDING_THREADS,
+) -> FastAPI:
+    """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists."""
+    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    if tokens is None:
+        tokens = Tokens(tuple((t, f"ingest-token-{i}") for i, t in enumerate(ingest_tokens, 1)),
+                        tuple((t, f"staff-token-{i}") for i, t in enumerate(staff_tokens, 1)),
+                        no_auth=no_auth)
+    if not tokens.configured and not tokens.no_auth:
+        raise auth.TokenConfigError("no tokens given; pass ingest_tokens and staff_tokens, or "
+                                    "no_auth=True for local use")
+    the_collector = collector.Collector(lake, max_body_bytes=max_body_bytes,
+                                        queue_size=queue_size, threads=landing_threads)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        the_collector.close()  # after uvicorn let in-flight requests finish: land what is left
+
+    app = FastAPI(title="voice-monitor", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url="/api/v1/openapi.json")
+    app.state.lake = lake
+    app.state.tokens = tokens
+    app.state.collector = the_collector
+    app.state.registry = metrics.make_registry(lake, the_collector)
+    app.include_router(auth.router)
+    app.include_router(collector.router)
+    app.include_router(api.router, prefix="/api/v1")
+    app.include_router(metrics.router)
+    app.include_router(dashboard.router)
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, exc: LoginRequired):
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(ValueError)
+    async def bad_value(request: Request, exc: ValueError):
+        # the library's checks raise ValueError naming the value and the fix
+        return JSONResponse({"detail": str(exc)}, status_code=400)
+
+    @app.exception_handler(RequestValidationError)
+    async def bad_parameter(request: Request, exc: RequestValidationError):
+        problems = []
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
+            problems.append(f"{where} {error.get('input')!r}: {error.get('msg')}")
+        return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
+
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The app as `voice-monitor serve` configured it (options in $VOICE_MONITOR_SERVE_OPTIONS)."""
+    options = json.loads(os.environ[SERVE_ENV])
+    tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
+    return create_app(options.pop("lake"), tokens=tokens, **options)

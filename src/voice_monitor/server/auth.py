@@ -1,0 +1,255 @@
+"""Who may do what: two token roles, browser sessions, and cross-site protection (contract §12).
+
+Ingest tokens may only post events; staff tokens may read and acknowledge. A staff token cannot
+post events and an ingest token cannot read (least privilege: a leaked producer token shows
+nothing). API clients send `Authorization: Bearer TOKEN` on every request; a browser signs in
+once (`POST /login`, form field `token`) and keeps a signed session cookie. Tokens travel only in
+headers, cookies and form bodies, never in a URL, so no access log ever holds one; they are
+compared in constant time and never logged.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi.responses import RedirectResponse
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+INGEST_ENV = "VOICE_MONITOR_INGEST_TOKENS"
+STAFF_ENV = "VOICE_MONITOR_STAFF_TOKENS"
+ROLES = ("ingest", "staff")
+SESSION_COOKIE = "voice_monitor_session"
+SESSION_MAX_AGE_S = 12 * 3600
+
+
+class TokenConfigError(ValueError):
+    """The token configuration is unusable (bad file, or no token and not --no-auth)."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The caller of one request: its roles and a name for the record (e.g. who acknowledged)."""
+
+    roles: frozenset[str]
+    name: str
+    via: str  # bearer | session | no-auth
+
+    def can(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The configured tokens of each role, with a display name per token."""
+
+    ingest: tuple[tuple[str, str], ...] = ()  # (token, name)
+    staff: tuple[tuple[str, str], ...] = ()
+    no_auth: bool = False
+    session_key: bytes = field(default=b"", repr=False)
+
+    def __post_init__(self):
+        material = "\n".join(sorted(t for t, _ in self.staff)).encode()
+        object.__setattr__(self, "session_key",
+                           hashlib.sha256(b"voice-monitor session\n" + material).digest())
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.ingest or self.staff)
+
+    def actor(self, token: str, via: str = "bearer") -> Actor | None:
+        """The actor holding `token`, or None; every configured token is compared (constant time)."""
+        roles, name = set(), None
+        presented = token.encode()
+        for role, entries in (("ingest", self.ingest), ("staff", self.staff)):
+            for candidate, label in entries:
+                if hmac.compare_digest(presented, candidate.encode()):
+                    roles.add(role)
+                    name = name or label
+        return Actor(frozenset(roles), name, via) if roles else None
+
+
+def fingerprint(token: str) -> str:
+    """A short one-way name for a token (in sessions; never the token itself)."""
+    return hashlib.sha256(b"voice-monitor token\n" + token.encode()).hexdigest()[:16]
+
+
+def _split(value: str | None) -> list[str]:
+    return [t.strip() for t in (value or "").split(",") if t.strip()]
+
+
+def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | None = None,
+                no_auth: bool = False) -> Tokens:
+    """Tokens from $VOICE_MONITOR_INGEST_TOKENS / $VOICE_MONITOR_STAFF_TOKENS and a tokens file.
+
+    The file has one token per line, `ROLE TOKEN [NAME]` (ROLE is ingest or staff); blank lines
+    and lines starting with # are ignored.
+    """
+    environ = os.environ if environ is None else environ
+    found: dict[str, list[tuple[str, str]]] = {role: [] for role in ROLES}
+    for role, env in (("ingest", INGEST_ENV), ("staff", STAFF_ENV)):
+        for i, token in enumerate(_split(environ.get(env)), 1):
+            found[role].append((token, f"{role}-token-{i}"))
+    if tokens_file is not None:
+        path = Path(tokens_file)
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TokenConfigError(f"cannot read tokens file {str(path)!r}: {exc}") from None
+        for number, line in enumerate(text.splitlines(), 1):
+            parts = line.split()
+            if not parts or parts[0].startswith("#"):
+                continue
+            if parts[0] not in ROLES or len(parts) not in (2, 3):
+                raise TokenConfigError(
+                    f"tokens file {str(path)!r} line {number}: expected 'ingest TOKEN [NAME]' or "
+                    f"'staff TOKEN [NAME]', got a line starting {parts[0][:20]!r}")
+            role, token = parts[0], parts[1]
+            found[role].append((token, parts[2] if len(parts) == 3 else f"{role}-line-{number}"))
+    for role, entries in found.items():
+        for token, _ in entries:
+            if len(token) < 16:
+                raise TokenConfigError(f"a {role} token is {len(token)} characters long; use at "
+                                       "least 16 random characters, e.g. from "
+                                       "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
+    return Tokens(tuple(found["ingest"]), tuple(found["staff"]), no_auth=no_auth)
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_startup(tokens: Tokens, host: str) -> None:
+    """Refuse an open server: no token needs --no-auth, and --no-auth needs a loopback address."""
+    if tokens.no_auth:
+        if tokens.configured:
+            raise TokenConfigError("--no-auth was given but tokens are configured; drop --no-auth "
+                                   f"or unset {INGEST_ENV} / {STAFF_ENV} and --tokens-file")
+        if not is_loopback(host):
+            raise TokenConfigError(f"--no-auth only binds 127.0.0.1, not {host!r}; configure "
+                                   f"tokens ({INGEST_ENV}, {STAFF_ENV} or --tokens-file) instead")
+    elif not tokens.configured:
+        raise TokenConfigError(f"no tokens configured; set {INGEST_ENV} and {STAFF_ENV} "
+                               "(comma-separated) or pass --tokens-file FILE, or bind 127.0.0.1 "
+                               "with --no-auth for local use")
+
+
+# -- sessions ----------------------------------------------------------------------------------
+def _serializer(tokens: Tokens) -> URLSafeTimedSerializer:
+    # keyed by the staff tokens themselves: every worker process agrees on it, and rotating the
+    # tokens ends every session
+    return URLSafeTimedSerializer(tokens.session_key.hex(), salt="session")
+
+
+def session_actor(tokens: Tokens, cookie: str | None) -> Actor | None:
+    """The staff actor of a valid session cookie whose token is still configured, else None."""
+    if not cookie or not tokens.staff:
+        return None
+    try:
+        data = _serializer(tokens).loads(cookie, max_age=SESSION_MAX_AGE_S)
+    except BadSignature:
+        return None
+    for token, name in tokens.staff:
+        if hmac.compare_digest(fingerprint(token), str(data.get("t", ""))):
+            return Actor(frozenset({"staff"}), name, "session")
+    return None
+
+
+def current_actor(request: Request) -> Actor | None:
+    """Who sent this request: bearer token first, then the session cookie."""
+    tokens: Tokens = request.app.state.tokens
+    if tokens.no_auth:
+        return Actor(frozenset(ROLES), "local", "no-auth")
+    header = request.headers.get("authorization", "")
+    scheme, _, credentials = header.partition(" ")
+    if scheme.lower() == "bearer" and credentials.strip():
+        return tokens.actor(credentials.strip())
+    return session_actor(tokens, request.cookies.get(SESSION_COOKIE))
+
+
+def same_origin(request: Request) -> bool:
+    """True when the request's Origin (else Referer) names this server's own scheme and host."""
+    source = request.headers.get("origin") or request.headers.get("referer")
+    if not source or source == "null":
+        return False
+    parts = urlsplit(source)
+    return (parts.scheme, parts.netloc) == (request.url.scheme, request.url.netloc)
+
+
+class LoginRequired(Exception):
+    """A browser page was asked for without a session: answered by a redirect to /login."""
+
+
+def _require(role: str, *, page: bool = False):
+    def dependency(request: Request) -> Actor:
+        actor = current_actor(request)
+        if actor is None:
+            if page:
+                raise LoginRequired()
+            raise HTTPException(401, "a valid token is required: send 'Authorization: Bearer "
+                                     "TOKEN' or sign in at /login",
+                                headers={"WWW-Authenticate": "Bearer"})
+        if not actor.can(role):
+            raise HTTPException(403, f"this token may not do that; it needs the {role} role")
+        if (actor.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS")
+                and not same_origin(request)):
+            raise HTTPException(403, "cross-site request refused: a signed-in browser may only "
+                                     "change things from this server's own pages")
+        request.state.actor = actor
+        return actor
+
+    return dependency
+
+
+require_staff = _require("staff")
+require_ingest = _require("ingest")
+require_staff_page = _require("staff", page=True)  # HTML pages: redirect to /login instead of 401
+# for route signatures: `def view(actor: StaffActor)`
+StaffActor = Annotated[Actor, Depends(require_staff)]
+IngestActor = Annotated[Actor, Depends(require_ingest)]
+StaffPage = Annotated[Actor, Depends(require_staff_page)]
+
+router = APIRouter()
+
+
+@router.post("/login", include_in_schema=False)
+def login(request: Request, token: Annotated[str, Form()] = "") -> RedirectResponse:
+    """Sign a browser in with a staff token: a session cookie, then the dashboard."""
+    tokens: Tokens = request.app.state.tokens
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin and not same_origin(request):
+        raise HTTPException(403, "cross-site sign-in refused")
+    actor = tokens.actor(token.strip()) if token.strip() else None
+    if actor is None or not actor.can("staff"):
+        return RedirectResponse("/login?error=invalid", status_code=303)
+    response = RedirectResponse("/", status_code=303)
+    cookie = _serializer(tokens).dumps({"t": fingerprint(token.strip())})
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_S, httponly=True,
+                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    return response
+
+
+@router.post("/logout", include_in_schema=False)
+def logout(request: Request) -> RedirectResponse:
+    """End the browser session."""
+    if request.cookies.get(SESSION_COOKIE) and not same_origin(request):
+        raise HTTPException(403, "cross-site sign-out refused")
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+__all__ = ["Actor", "IngestActor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
+           "load_tokens", "require_ingest", "require_staff", "require_staff_page", "router"]

@@ -1,0 +1,91 @@
+"""How fresh the lake is: newest event, newest snapshots, last rollup (for the API and /metrics).
+
+Everything here is read from file names, Parquet footers and file times: no event is scanned,
+so the dashboard and a Prometheus scrape can ask every few seconds.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pyarrow.parquet as pq
+
+from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+
+# The hourly rollup runs at :30 for the previous hour, the daily at 01:30 for the previous day;
+# a snapshot is stale once the run that should have built a newer one is this late.
+GRACE = timedelta(minutes=30)
+EVENT_STALE_AFTER = timedelta(hours=1)  # as the inactivity check
+
+
+def _newest_event(lake: Lake) -> datetime | None:
+    hours = lake.event_hours()
+    if not hours:
+        return None
+    newest = None
+    for path in lake.event_files(hours[-1]):
+        try:
+            meta = pq.ParquetFile(path).metadata
+            column = meta.schema.names.index("timestamp")
+            for group in range(meta.num_row_groups):
+                stats = meta.row_group(group).column(column).statistics
+                if stats is not None and stats.has_min_max:
+                    value = stats.max
+                    newest = value if newest is None or value > newest else newest
+        except (OSError, ValueError):
+            continue  # an unreadable file is `lake check`'s business, not the freshness panel's
+    if newest is None:
+        return hours[-1]
+    return newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest.astimezone(UTC)
+
+
+def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
+    try:
+        times = [e.stat().st_mtime for e in os.scandir(folder) if e.name.endswith(suffix)]
+    except FileNotFoundError:
+        return None
+    return datetime.fromtimestamp(max(times), UTC) if times else None
+
+
+def _snapshot(lake: Lake, table: str) -> tuple[datetime | None, datetime | None]:
+    """(newest period start, when its file was written) of a snapshot table."""
+    periods = lake.snapshot_periods(table)
+    if not periods:
+        return None, None
+    files = parquet_files(lake.snapshot_partition(table, periods[-1]))
+    built = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC) if files else None
+    return periods[-1], built
+
+
+def _age(moment: datetime | None, now: datetime) -> float | None:
+    return None if moment is None else max(0.0, (now - moment).total_seconds())
+
+
+def freshness(lake: Lake, now: datetime | None = None) -> dict:
+    """Newest event and snapshots, the last rollup write, their ages in seconds and staleness."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    newest_event = _newest_event(lake)
+    hourly, hourly_built = _snapshot(lake, "pipeline_hourly")
+    daily, daily_built = _snapshot(lake, "pipeline_daily")
+    expected_hour = floor_hour(now - GRACE) - timedelta(hours=1)
+    expected_day = floor_day(now - timedelta(hours=1) - GRACE) - timedelta(days=1)
+    last_hourly_run = _newest_mtime(lake.state_dir / "rollups" / "hourly", ".json")
+    last_daily_run = _newest_mtime(lake.state_dir / "rollups" / "daily", ".json")
+    return {
+        "now": now,
+        "newest_event_at": newest_event,
+        "newest_event_age_s": _age(newest_event, now),
+        "events_stale": newest_event is None or now - newest_event > EVENT_STALE_AFTER,
+        "newest_hourly_snapshot": hourly,
+        "newest_hourly_snapshot_built_at": hourly_built,
+        "hourly_snapshot_age_s": _age(hourly + timedelta(hours=1) if hourly else None, now),
+        "hourly_stale": hourly is None or hourly < expected_hour,
+        "newest_daily_snapshot": daily,
+        "newest_daily_snapshot_built_at": daily_built,
+        "daily_snapshot_age_s": _age(daily + timedelta(days=1) if daily else None, now),
+        "daily_stale": daily is None or daily < expected_day,
+        "last_hourly_rollup_at": last_hourly_run,
+        "last_daily_rollup_at": last_daily_run,
+    }

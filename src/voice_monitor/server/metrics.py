@@ -1,0 +1,129 @@
+"""`GET /metrics` in the Prometheus text format (the official `prometheus_client`), and `/healthz`.
+
+A custom collector reads everything at scrape time, so there is no second set of numbers to
+keep in step: this process's collector counts, the real-time counters of the platform and of
+each organization with events in the window, snapshot freshness, and active alerts by type
+and severity (every combination, zero included, so a resolved alert drops to 0 on the chart).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.exposition import choose_encoder
+
+from voice_monitor.alerts import active_alerts
+from voice_monitor.checks import CHECK_TYPES, SEVERITIES
+from voice_monitor.counters import METRICS, open_counters
+from voice_monitor.lake import Lake
+from voice_monitor.server.auth import require_staff
+from voice_monitor.server.collector import Collector
+from voice_monitor.server.freshness import freshness
+
+PREFIX = "voice_monitor"
+
+
+class LakeCollector:
+    """A prometheus_client collector over one lake and this process's collector."""
+
+    def __init__(self, lake: Lake, collector: Collector):
+        self.lake = lake
+        self.collector = collector
+
+    def collect(self):
+        yield from self._collected()
+        yield from self._realtime(datetime.now(UTC))
+        yield from self._freshness()
+        yield from self._alerts()
+
+    def _collected(self):
+        stats = self.collector.stats
+        for name, value, doc in (
+            ("events_accepted", stats.accepted, "Events landed by this process (duplicates included)"),
+            ("events_duplicate", stats.duplicates, "Landed events whose event_id was already in the lake"),
+            ("events_quarantined", stats.quarantined, "Records this process quarantined"),
+            ("batches", stats.batches, "Batches this process landed"),
+            ("batches_refused_overload", stats.refused_overload, "Batches refused with 503 (queue full)"),
+            ("batches_refused_too_large", stats.refused_too_large, "Batches refused with 413"),
+            ("batches_failed", stats.failed, "Batches whose landing failed (answered 500)"),
+        ):
+            yield CounterMetricFamily(f"{PREFIX}_collector_{name}", doc, value=value)
+        yield GaugeMetricFamily(f"{PREFIX}_collector_queue_batches",
+                                "Batches landing or waiting in this process", value=self.collector.pending)
+
+    def _realtime(self, now: datetime):
+        start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+        family = GaugeMetricFamily(f"{PREFIX}_realtime_events",
+                                   "Real-time counters over the rolling last hour, per scope",
+                                   labels=["scope", "organization_id", "metric"])
+        store = open_counters(self.lake)
+        try:
+            scopes = [None, *store.organizations(start, now, METRICS, 1)]
+            for organization_id in scopes:
+                counts = store.window_counts(organization_id, start, now)
+                scope = "platform" if organization_id is None else "organization"
+                for metric in METRICS:
+                    family.add_metric([scope, organization_id or "", metric], counts[metric])
+        finally:
+            store.close()
+        yield family
+
+    def _freshness(self):
+        fresh = freshness(self.lake)
+        ages = GaugeMetricFamily(f"{PREFIX}_freshness_age_seconds",
+                                 "Age of the newest event and of the newest snapshot's period end "
+                                 "(absent when there is none yet)", labels=["what"])
+        for what, key in (("event", "newest_event_age_s"),
+                          ("pipeline_hourly", "hourly_snapshot_age_s"),
+                          ("pipeline_daily", "daily_snapshot_age_s")):
+            if fresh[key] is not None:
+                ages.add_metric([what], fresh[key])
+        yield ages
+        stale = GaugeMetricFamily(f"{PREFIX}_freshness_stale",
+                                  "1 when the newest event or snapshot is older than its schedule allows",
+                                  labels=["what"])
+        for what, key in (("event", "events_stale"), ("pipeline_hourly", "hourly_stale"),
+                          ("pipeline_daily", "daily_stale")):
+            stale.add_metric([what], 1.0 if fresh[key] else 0.0)
+        yield stale
+
+    def _alerts(self):
+        counts = {(t, s): 0 for t in CHECK_TYPES for s in SEVERITIES}
+        for alert in active_alerts(self.lake):
+            key = (alert.alert_type, alert.severity)
+            counts[key] = counts.get(key, 0) + 1
+        family = GaugeMetricFamily(f"{PREFIX}_alerts_active", "Active alerts by type and severity",
+                                   labels=["alert_type", "severity"])
+        for (alert_type, severity), n in sorted(counts.items()):
+            family.add_metric([alert_type, severity], n)
+        yield family
+
+
+router = APIRouter()
+
+
+@router.get("/metrics", dependencies=[Depends(require_staff)], include_in_schema=False)
+def metrics(request: Request) -> Response:
+    """The Prometheus exposition of this server and its lake (staff token, as for the API)."""
+    registry: CollectorRegistry = request.app.state.registry
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(registry), media_type=content_type)
+
+
+@router.get("/healthz", include_in_schema=False)
+def healthz(request: Request) -> JSONResponse:
+    """Liveness: the process answers and its lake folder is there. No token needed."""
+    lake: Lake = request.app.state.lake
+    ok = lake.root.is_dir()
+    return JSONResponse({"status": "ok" if ok else "lake missing"}, status_code=200 if ok else 503)
+
+
+def make_registry(lake: Lake, collector: Collector) -> CollectorRegistry:
+    """A registry of its own per app (not the process-global one), holding the lake collector."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(LakeCollector(lake, collector))
+    return registry
