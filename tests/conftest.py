@@ -26,6 +26,27 @@ def event(event_type: str, at: datetime, **fields) -> dict:
     return record
 
 
+def run_main(capsys, *argv: str) -> tuple[int, str, str]:
+    """The console script in-process: (exit status, stdout, stderr); an escaping exception fails."""
+    from voice_monitor.cli import main
+
+    try:
+        main(list(argv))
+        code = 0
+    except SystemExit as exited:
+        code = exited.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line_error(code: int, err: str, status: int | None = None) -> None:
+    """Exit status non-zero (or `status`), and stderr is exactly one voice-monitor line."""
+    assert code != 0 if status is None else code == status, err
+    assert "Traceback" not in err
+    lines = err.strip("\n").splitlines()
+    assert len(lines) == 1 and lines[0].startswith("voice-monitor: "), err
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for the whole session (it takes ~20 s to start)."""
@@ -46,4 +67,4 @@ def now() -> datetime:
     return NOW
 
 
-__all__ = ["NOW", "event", "ts", "timedelta"]
+__all__ = ["NOW", "assert_one_line_error", "event", "run_main", "ts", "timedelta"]

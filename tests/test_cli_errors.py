@@ -16,11 +16,11 @@ from pathlib import Path
 
 import click
 import pytest
-from conftest import NOW, event
+from conftest import NOW, assert_one_line_error, event, run_main
 
 from voice_monitor.alerts import alert_history, run_checks
 from voice_monitor.checks import AlertConfig
-from voice_monitor.cli import cli, main
+from voice_monitor.cli import cli
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.pagination import CursorError
@@ -116,21 +116,6 @@ PAGED = {
     "alerts history": (lambda lake, c: alert_history(lake, limit=1, cursor=c),
                        ["alerts", "history", "--limit", "1"]),
 }
-
-
-def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    """The console script in-process: (exit status, stdout, stderr); an escaping exception fails."""
-    with pytest.raises(SystemExit) as exited:
-        main(list(argv))
-    out, err = capsys.readouterr()
-    return exited.value.code or 0, out, err
-
-
-def assert_one_line_error(code: int, err: str, status: int | None = None) -> None:
-    assert code != 0 if status is None else code == status, err
-    assert "Traceback" not in err
-    lines = err.strip("\n").splitlines()
-    assert len(lines) == 1 and lines[0].startswith("voice-monitor: "), err
 
 
 @pytest.mark.parametrize("name", PAGED)

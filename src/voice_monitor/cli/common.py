@@ -7,6 +7,7 @@ import json
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import click
 
@@ -91,7 +92,9 @@ def _default(value):
         return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
     if isinstance(value, date):
         return value.isoformat()
-    raise TypeError(f"cannot serialise {type(value).__name__}")
+    if isinstance(value, Decimal):  # DuckDB DECIMAL/HUGEINT results, e.g. from SUMMARIZE
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)  # INTERVAL, UUID, BLOB ...: their text form rather than no answer
 
 
 def echo_json(value) -> None:

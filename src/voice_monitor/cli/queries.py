@@ -11,7 +11,7 @@ import polars as pl
 from rich.console import Console
 from rich.table import Table
 
-from voice_monitor import queries, views
+from voice_monitor import adhoc, queries, views
 from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option, now_option
 from voice_monitor.cli.landing import metrics
 from voice_monitor.compaction import compact_lake
@@ -238,30 +238,31 @@ def _sql_default(value):
 
 @click.command()
 @click.argument("query")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
-@click.option("--csv", "as_csv", is_flag=True, help="Print CSV.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows (every row unless --limit).")
+@click.option("--csv", "as_csv", is_flag=True, help="Print CSV (every row unless --limit).")
+@click.option("--limit", type=click.IntRange(0), default=None,
+              help=f"Rows to print, 0 = all (default: {adhoc.ROW_CAP:,} for the table, all for "
+                   "--json/--csv).")
+@click.option("--allow-writes", is_flag=True,
+              help="Trusted use only: full DuckDB access (files anywhere, COPY, ATTACH, ...).")
 @lake_option
-def sql(query: str, as_json: bool, as_csv: bool, lake: Lake) -> None:
-    """Run a SQL query against the lake's views (events, pipeline_hourly, ...).
+def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes: bool,
+        lake: Lake) -> None:
+    """Run a read-only SQL query against the lake's views (events, pipeline_hourly, ...).
+
+    By default the query can read the lake and nothing else, and cannot write anywhere.
 
     \b
     Example:
       voice-monitor sql "select event_type, count(*) from events group by all" --csv
+      voice-monitor sql "from events order by timestamp desc" --limit 20
     """
     if as_json and as_csv:
         raise click.UsageError("choose one of --json and --csv")
-    con = views.lake_connection(lake)
-    try:
-        relation = con.sql(query)
-        if relation is None:
-            return
-        columns, rows = relation.columns, relation.fetchall()
-    except Exception as exc:  # duckdb's errors are not ValueError; report them as one line
-        if isinstance(exc, (ValueError, OSError)):
-            raise
-        raise ValueError(f"SQL failed: {str(exc).splitlines()[0]}") from exc
-    finally:
-        con.close()
+    if limit is None and not (as_json or as_csv):
+        limit = adhoc.ROW_CAP
+    result = adhoc.run_query(lake, query, limit or None, allow_writes=allow_writes)
+    columns, rows = result.columns, result.rows
     if as_json:
         echo_json([dict(zip(columns, row, strict=True)) for row in rows])
     elif as_csv:
@@ -270,10 +271,13 @@ def sql(query: str, as_json: bool, as_csv: bool, lake: Lake) -> None:
         writer.writerow(columns)
         writer.writerows([[_sql_default(v) for v in row] for row in rows])
         click.echo(buffer.getvalue(), nl=False)
-    else:
+    elif columns:
         print_table(pl.DataFrame([dict(zip(columns, r, strict=True)) for r in rows],
                                  schema=columns, orient="row") if rows else
                     pl.DataFrame({c: [] for c in columns}))
+    if result.truncated:
+        click.echo(f"voice-monitor: showing the first {len(rows):,} rows; more exist: pass "
+                   "--limit N for more (0 = all), or --json/--csv", err=True)
 
 
 @click.command()

@@ -1,0 +1,94 @@
+"""Ad-hoc SQL over the lake's views (`voice-monitor sql`): read-only and lake-only by default.
+
+Two locks, both DuckDB's own: the connection may open files under the lake's folders and
+nowhere else (`allowed_directories`, then `enable_external_access = false` and
+`lock_configuration = true`, so a query cannot SET its way back out), and only read statements
+run (a SELECT in any of its forms: WITH, FROM-first, VALUES, DESCRIBE, SHOW, SUMMARIZE, PIVOT),
+so nothing is written, not even inside the lake where the first lock alone would allow
+`COPY … TO 'events/…'`. `allow_writes=True` is the trusted opt-out: full access, as DuckDB has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import duckdb
+
+from voice_monitor.lake import Lake
+from voice_monitor.views import SOURCES, lake_connection, quote_literal
+
+ROW_CAP = 1000
+READ_STATEMENTS = (duckdb.StatementType.SELECT,)
+
+
+class SqlRefusedError(ValueError):
+    """A statement that read-only mode does not run (a write, ATTACH, SET, COPY, ...)."""
+
+
+@dataclass(frozen=True)
+class SqlResult:
+    """Column names, rows (at most the limit) and whether more rows existed than were kept."""
+
+    columns: list[str]
+    rows: list[tuple]
+    truncated: bool
+
+
+def _allowed_directories(lake: Lake) -> list[str]:
+    """The lake root and each table's folder (a folder may be a symlink to another volume)."""
+    found = [lake.root] + [lake.root / folder for folder, *_ in SOURCES.values()]
+    return sorted({str(path.resolve()).rstrip("/") + "/" for path in found})
+
+
+def read_only_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
+    """A connection with every view over the lake that can open lake files and nothing else."""
+    con = lake_connection(lake)
+    listed = ", ".join(quote_literal(path) for path in _allowed_directories(lake))
+    con.execute(f"SET allowed_directories = [{listed}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET lock_configuration = true")
+    return con
+
+
+def _check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
+    for statement in con.extract_statements(query):
+        if statement.type not in READ_STATEMENTS:
+            text = " ".join(statement.query.split())
+            shown = text[:60] + ("..." if len(text) > 60 else "")
+            kind = statement.type.name.replace("_", " ")
+            raise SqlRefusedError(
+                f"{kind} statement refused ({shown!r}): voice-monitor sql only reads the lake "
+                "(SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE); pass --allow-writes to run it with "
+                "full access (trusted use only)")
+
+
+def run_query(lake: Lake, query: str, limit: int | None = None,
+              allow_writes: bool = False) -> SqlResult:
+    """Run `query` over the lake's views; keep at most `limit` rows (None: every row).
+
+    Read-only and lake-only unless `allow_writes`. Errors (DuckDB's included) are ValueErrors
+    with a one-line message.
+    """
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit {limit!r} must be a positive integer, or None for every row")
+    con = lake_connection(lake) if allow_writes else read_only_connection(lake)
+    try:
+        if not allow_writes:
+            _check_read_only(con, query)
+        result = con.execute(query)
+        if result.description is None:
+            return SqlResult([], [], False)
+        columns = [d[0] for d in result.description]
+        rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
+    except duckdb.Error as exc:  # not ValueErrors: report them as one line, naming the cause
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        message = f"SQL failed: {lines[0] if lines else type(exc).__name__}"
+        if isinstance(exc, duckdb.PermissionException) and not allow_writes:
+            message += (f"; voice-monitor sql reads only the lake's files (under {lake.root}); "
+                        "pass --allow-writes for full access (trusted use only)")
+        raise ValueError(message) from exc
+    finally:
+        con.close()
+    truncated = limit is not None and len(rows) > limit
+    return SqlResult(columns, rows[:limit] if truncated else rows, truncated)

@@ -1,0 +1,169 @@
+"""`voice-monitor sql` reads the lake and nothing else, unless --allow-writes; plain output is capped."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main, ts
+
+from voice_monitor.adhoc import SqlRefusedError, run_query
+from voice_monitor.alerts import run_checks
+from voice_monitor.checks import AlertConfig
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.organizations import load_organizations
+from voice_monitor.rollups import run_hourly
+
+H13 = NOW.replace(hour=13, minute=10)  # inside the hour 13:00-14:00 that the rollup builds
+SECRET = "TOPSECRET-4f9a"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory) -> Path:
+    """A folder holding a lake and, beside it, a secret file the lake's SQL must not read."""
+    home = tmp_path_factory.mktemp("sqlsafety")
+    lake = Lake(home / "lake")
+    records = [event("artifact_received", H13, organization_id="org-1") for _ in range(3)]
+    records += [event("artifact_received", H13) for _ in range(2)]
+    records += [event("circuit_breaker_opened", H13 + timedelta(minutes=40))]
+    records += [{"event_id": "bad-1", "event_type": "no_such_type", "timestamp": ts(H13)}]
+    land_records(lake, records, now=NOW)
+    run_hourly(lake, NOW)
+    run_checks(lake, NOW, AlertConfig(checks=("circuit_breaker_open",)))
+    orgs = home / "orgs.csv"
+    orgs.write_text("organization_id,name\norg-1,Acme\n")
+    load_organizations(lake, orgs)
+    (home / "secret.txt").write_text(f"{SECRET}\n")
+    return home
+
+
+def sql(capsys, home: Path, query: str, *options: str) -> tuple[int, str, str]:
+    return run_main(capsys, "sql", query, "--lake", str(home / "lake"), *options)
+
+
+def csv_rows(out: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(out)))
+
+
+def files_under(folder: Path) -> dict[str, tuple[int, int]]:
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns)
+            for p in folder.rglob("*") if p.is_file()}
+
+
+# (query, a word the one-line error must contain); {home} and {lake} are absolute paths
+ATTACKS = [
+    ("select * from read_text('{home}/secret.txt')", "reads only the lake"),
+    ("select * from read_csv('{home}/secret.txt')", "reads only the lake"),
+    ("select * from read_text('{lake}/../secret.txt')", "reads only the lake"),
+    ("select * from read_text('/etc/passwd')", "reads only the lake"),
+    ("select * from glob('{home}/*')", "reads only the lake"),
+    ("copy (select 1 as x) to '{home}/out.csv'", "COPY statement refused"),
+    ("copy (select * from events limit 1) to "
+     "'{lake}/events/date=2026-02-16/hour=13/forged.parquet'", "COPY statement refused"),
+    ("select 1; copy (select 1 as x) to '{lake}/smuggled.csv'", "COPY statement refused"),
+    ("explain analyze copy (select 1 as x) to '{lake}/explained.csv'", "EXPLAIN statement refused"),
+    ("attach '{home}/evil.db' as evil", "ATTACH statement refused"),
+    ("attach '{lake}/evil.db' as evil", "ATTACH statement refused"),
+    ("export database '{home}/exported'", "EXPORT statement refused"),
+    ("set enable_external_access = true", "SET statement refused"),
+    ("reset allowed_directories", "statement refused"),
+    ("install httpfs", "statement refused"),
+    ("load httpfs", "statement refused"),
+    ("create table t as select 1 as x", "CREATE statement refused"),
+    ("pragma enable_profiling", "PRAGMA statement refused"),
+]
+
+
+@pytest.mark.parametrize("query, expected", ATTACKS)
+def test_attacks_are_refused_in_one_line_and_write_nothing(home, capsys, query, expected):
+    before = files_under(home)
+    text = query.format(home=home, lake=(home / "lake").resolve())
+    code, out, err = sql(capsys, home, text)
+    assert_one_line_error(code, err, status=1)
+    assert expected in err and SECRET not in out + err
+    assert files_under(home) == before  # nothing written, in the lake or beside it
+    code, out, _ = sql(capsys, home, "select count(*) as n from events", "--csv")
+    assert (code, csv_rows(out)) == (0, [["n"], ["6"]])
+
+
+def test_python_api_refuses_writes_with_a_value_error(home):
+    with pytest.raises(SqlRefusedError, match="COPY statement refused"):
+        run_query(Lake(home / "lake"), f"copy (select 1) to '{home}/api.csv'")
+    assert not (home / "api.csv").exists()
+
+
+# (query over one view, the rows it must return, worked out from the fixture by hand)
+VIEW_QUERIES = [
+    ("select count(*) from events", [["6"]]),
+    ("select count(*) from quarantine", [["1"]]),
+    ("select count(*) from losing_copies", [["0"]]),
+    ("select artifacts_received from pipeline_hourly where organization_id is null", [["5"]]),
+    ("select artifacts_received from pipeline_hourly where organization_id = 'org-1'", [["3"]]),
+    ("select count(*) from stage_hourly where organization_id is null", [["4"]]),
+    ("select count(*) from pipeline_daily", [["0"]]),
+    ("select count(*) from stage_daily", [["0"]]),
+    ("select distinct alert_type from alerts", [["circuit_breaker_open"]]),
+    ("select organization_id, name from organizations", [["org-1", "Acme"]]),
+]
+
+
+@pytest.mark.parametrize("query, rows", VIEW_QUERIES)
+def test_every_view_still_reads(home, capsys, query, rows):
+    code, out, err = sql(capsys, home, query, "--csv")
+    assert code == 0, err
+    assert csv_rows(out)[1:] == rows
+
+
+def test_describe_show_and_summarize_are_reads(home, capsys):
+    for query in ("describe events", "show tables", "summarize events",
+                  "with t as (from events) select count(*) from t"):
+        code, _, err = sql(capsys, home, query, "--json")
+        assert code == 0 and err == "", (query, err)
+
+
+def test_plain_output_is_capped_at_1000_rows_and_says_so(home, capsys):
+    code, out, err = sql(capsys, home, "select i from range(1500) t(i)")
+    assert code == 0
+    shown = [int(n) for n in re.findall(r"^│ (\d+)\s+│$", out, flags=re.M)]
+    assert shown == list(range(1000))
+    assert err.strip() == ("voice-monitor: showing the first 1,000 rows; more exist: pass "
+                           "--limit N for more (0 = all), or --json/--csv")
+
+    code, out, err = sql(capsys, home, "select i from range(1000) t(i)")  # exactly the cap
+    assert code == 0 and err == ""
+    assert len(re.findall(r"^│ \d+\s+│$", out, flags=re.M)) == 1000
+
+    code, out, err = sql(capsys, home, "select i from range(1500) t(i)", "--limit", "0")
+    assert code == 0 and err == ""
+    assert len(re.findall(r"^│ \d+\s+│$", out, flags=re.M)) == 1500
+
+
+def test_json_and_csv_are_whole_unless_limited(home, capsys):
+    code, out, err = sql(capsys, home, "select i from range(1500) t(i)", "--json")
+    assert code == 0 and err == "" and [r["i"] for r in json.loads(out)] == list(range(1500))
+    code, out, err = sql(capsys, home, "select i from range(1500) t(i)", "--csv")
+    assert code == 0 and err == "" and len(csv_rows(out)) == 1501
+    code, out, err = sql(capsys, home, "select i from range(1500) t(i)", "--csv", "--limit", "7")
+    assert code == 0 and csv_rows(out)[1:] == [[str(i)] for i in range(7)]
+    assert "showing the first 7 rows" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_bad_limit_is_a_usage_error(home, capsys):
+    code, _, err = sql(capsys, home, "select 1", "--limit", "-1")
+    assert_one_line_error(code, err, status=2)
+
+
+def test_allow_writes_is_the_trusted_opt_out(home, capsys, tmp_path):
+    target = tmp_path / "exported.csv"
+    code, _, err = sql(capsys, home, f"copy (select 42 as answer) to '{target}'", "--allow-writes")
+    assert code == 0, err
+    assert target.read_text().splitlines() == ["answer", "42"]
+    code, out, err = sql(capsys, home, f"select * from read_text('{home}/secret.txt')",
+                         "--allow-writes", "--json")
+    assert code == 0 and SECRET in json.loads(out)[0]["content"]
