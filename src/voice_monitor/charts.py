@@ -30,8 +30,8 @@ def _layout(figure: go.Figure, title: str, y_title: str, x_title: str = HOUR_AXI
             **extra) -> go.Figure:
     settings = {"hovermode": "x unified", **extra}
     figure.update_layout(
-        title={"text": title, "x": 0.01, "xanchor": "left"},
-        template="plotly_white", height=320, margin={"l": 60, "r": 20, "t": 50, "b": 50},
+        title={"text": title, "x": 0.01, "xanchor": "left", "y": 0.98, "yanchor": "top"},
+        template="plotly_white", height=340, margin={"l": 60, "r": 20, "t": 75, "b": 50},
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
         xaxis_title=x_title, yaxis_title=y_title, **settings)
     return figure

@@ -1,30 +1,103 @@
-"""The dashboard pages (a placeholder: the dashboard proper replaces this module)."""
+"""The dashboard for platform staff: `GET /`, the sign-in page, its assets and its charts.
+
+The page is static HTML and vanilla JavaScript (`server/static/`); every number on it is
+fetched from the reading API (`/api/v1/...`) with the session cookie, so a script sees exactly
+what a person sees. The one endpoint added here, `GET /api/v1/charts/{name}`, runs the same
+query API calls and returns the figure that `voice_monitor.charts` draws from them, so the page
+and the notebooks share one definition per chart. Every asset, Plotly's JavaScript included
+(it ships inside the `plotly` Python package), is served by the app: no CDN, no internet.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from voice_monitor.server.auth import StaffPage
+import plotly
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response
+
+from voice_monitor import arguments, charts, queries
+from voice_monitor.checks import AlertConfig
+from voice_monitor.schema import EVENT_TYPES, STAGES
+from voice_monitor.server.auth import StaffPage, require_staff
+
+STATIC = Path(__file__).resolve().parent / "static"
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+ASSETS = {  # the only files /static/ serves: name -> (path, media type)
+    "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
+    "dashboard.css": (STATIC / "dashboard.css", "text/css"),
+    "plotly.min.js": (PLOTLY_JS, "text/javascript"),
+}
+CHART_HOURS = 48  # the charts' default window, ending at `now`
+MAX_CHART_HOURS = 7 * 24  # hourly snapshots are kept 7 days
+# The browser may load and connect to this server only (also a second guard against any
+# external URL); Plotly sets inline styles on the elements it draws.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+       "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; "
+       "base-uri 'none'")
+_HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 router = APIRouter()
 
-_LOGIN = """<!doctype html><html><head><meta charset="utf-8"><title>voice-monitor sign in</title>
-</head><body><h1>voice-monitor</h1><form method="post" action="/login">
-<label>Staff token <input type="password" name="token" autocomplete="current-password"></label>
-<button type="submit">Sign in</button></form></body></html>"""
+
+_LOGIN_FAILED = '<p class="error" id="login-error">That is not a staff token. Try again.</p>'
+
+
+def _options(values) -> str:
+    # values are the schema's own names (letters and underscores), not user input
+    return "".join(f'<option value="{v}">{v}</option>' for v in values)
+
+
+def _page(name: str, **fill: str) -> HTMLResponse:
+    text = (STATIC / name).read_text()
+    for marker, html in fill.items():
+        text = text.replace(f"<!--{marker}-->", html)
+    return HTMLResponse(text, headers=_HEADERS)
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def index(request: Request, actor: StaffPage) -> HTMLResponse:
-    """The dashboard's page (placeholder)."""
-    return HTMLResponse("<!doctype html><html><head><meta charset=\"utf-8\"><title>voice-monitor"
-                        "</title></head><body><h1>voice-monitor</h1>"
-                        "<form method=\"post\" action=\"/logout\"><button>Sign out</button></form>"
-                        "</body></html>")
+def index(actor: StaffPage) -> HTMLResponse:
+    """The dashboard (signed-in staff; others are sent to /login)."""
+    return _page("index.html", **{"event-types": _options(sorted(EVENT_TYPES)),
+                                  "stages": _options(STAGES)})
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page() -> HTMLResponse:
-    """The sign-in form (posts the token to /login)."""
-    return HTMLResponse(_LOGIN)
+def login_page(error: str | None = None) -> HTMLResponse:
+    """The sign-in form: posts a staff token to /login, which sets the session cookie."""
+    return _page("login.html", error=_LOGIN_FAILED if error else "")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+def asset(name: str) -> FileResponse:
+    """One of the page's assets (no data in them, so no sign-in needed)."""
+    if name not in ASSETS:
+        raise HTTPException(404, f"no asset {name!r}")
+    path, media = ASSETS[name]
+    return FileResponse(path, media_type=media,
+                        headers={"Cache-Control": "public, max-age=3600",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+def chart_figure(lake, name: str, start: datetime, end: datetime,
+                 config: AlertConfig | None = None):
+    """The figure `name` of `voice_monitor.charts.CHARTS` over [start, end)."""
+    if name not in charts.CHARTS:
+        raise ValueError(f"unknown chart {name!r}; expected one of {', '.join(charts.CHARTS)}")
+    draw, query = charts.CHARTS[name]
+    frame = getattr(queries, query)(lake, start, end)
+    return draw(frame, config) if name == "failure_rate" else draw(frame)
+
+
+@router.get("/api/v1/charts/{name}", dependencies=[Depends(require_staff)])
+def chart(request: Request, name: str, hours: int = CHART_HOURS, now: str | None = None
+          ) -> Response:
+    """A chart of the last `hours` (default 48) before `now`, as Plotly figure JSON."""
+    if not 1 <= hours <= MAX_CHART_HOURS:
+        raise ValueError(f"hours {hours} is out of range; use 1 to {MAX_CHART_HOURS}")
+    end = arguments.utc_time(now, "now") or datetime.now(UTC)
+    config = getattr(request.app.state, "alert_config", None)
+    figure = chart_figure(request.app.state.lake, name, end - timedelta(hours=hours), end, config)
+    return Response(figure.to_json(), media_type="application/json")

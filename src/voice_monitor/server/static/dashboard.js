@@ -1,0 +1,299 @@
+// voice-monitor dashboard: every number comes from /api/v1/... with the session cookie.
+// Data is written with textContent only (never innerHTML), so no event field can inject markup.
+"use strict";
+
+const REFRESH_MS = 15000;
+const CHART_EVERY = 4; // charts and the organization table (hourly snapshots): every 4th refresh
+const CHARTS = ["throughput", "failure_rate", "stage_latency", "cost_by_organization"];
+const CARDS = [
+  ["artifacts_received", "artifacts received"],
+  ["artifacts_completed", "artifacts completed"],
+  ["artifacts_failed", "artifacts failed"],
+  ["failure_rate", "artifact failure rate"],
+  ["transcriptions_completed", "transcriptions"],
+  ["claims_extracted", "claims extracted"],
+  ["entities_resolved", "entities resolved"],
+  ["drafts_generated", "drafts generated"],
+  ["failures", "stage failures (all *_failed)"],
+];
+// ?now=2026-02-16T14:30:00Z pins the page to a moment (post-mortems, demo lakes).
+const PINNED_NOW = new URLSearchParams(location.search).get("now");
+
+const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null };
+
+// -- helpers ---------------------------------------------------------------------------------
+const $ = (selector) => document.querySelector(selector);
+
+function el(tag, text, className) {
+  const node = document.createElement(tag);
+  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (className) node.className = className;
+  return node;
+}
+
+function row(cells) {
+  const tr = document.createElement("tr");
+  for (const cell of cells) tr.append(cell instanceof Node ? cell : el("td", cell));
+  return tr;
+}
+
+function num(value, className = "num") { return el("td", value, className); }
+
+const fmt = {
+  int: (v) => (v === null || v === undefined ? "–" : Number(v).toLocaleString("en-US")),
+  pct: (v) => (v === null || v === undefined ? "–" : `${(v * 100).toFixed(1)} %`),
+  usd: (v) => (v === null || v === undefined ? "–" : `$${Number(v).toFixed(2)}`),
+  // ISO-8601 UTC from the API, shown as written: the page never converts to the browser's zone
+  time: (iso) => (iso ? iso.replace("T", " ").replace(/(\.\d+)?Z$/, "") : "–"),
+  ms(v) {
+    if (v === null || v === undefined) return "–";
+    const s = v / 1000;
+    if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+    if (s < 3600) return `${(s / 60).toFixed(1)} min`;
+    return `${(s / 3600).toFixed(1)} h`;
+  },
+  age(seconds) {
+    if (seconds === null || seconds === undefined) return "never";
+    return `${fmt.ms(seconds * 1000)} ago`;
+  },
+};
+
+async function api(path, params = {}, options = {}) {
+  const query = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (Array.isArray(value)) value.forEach((v) => query.append(key, v));
+    else if (value !== null && value !== undefined && value !== "") query.append(key, value);
+  }
+  const url = `/api/v1/${path}${query.toString() ? `?${query}` : ""}`;
+  const response = await fetch(url, { credentials: "same-origin", ...options });
+  if (response.status === 401) {
+    location.assign("/login");
+    throw new Error("signed out");
+  }
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) throw new Error(`${path}: ${body.detail || response.status}`);
+  return body;
+}
+
+function withNow(params = {}) { return PINNED_NOW ? { ...params, now: PINNED_NOW } : params; }
+
+function nowDate() { return PINNED_NOW ? new Date(PINNED_NOW) : new Date(); }
+
+const problems = new Map();
+function report(panel, error) {
+  if (error) problems.set(panel, `${panel}: ${error.message}`);
+  else problems.delete(panel);
+  const box = $("#error");
+  box.textContent = [...problems.values()].join(" · ");
+  box.hidden = problems.size === 0;
+}
+
+function guarded(panel, load) {
+  return () => load().then(() => report(panel), (error) => report(panel, error));
+}
+
+// -- panels ----------------------------------------------------------------------------------
+async function loadRealtime() {
+  const rt = await api("metrics/realtime", withNow());
+  const outcomes = rt.artifacts_completed + rt.artifacts_failed;
+  const values = { ...rt, failure_rate: outcomes ? rt.artifacts_failed / outcomes : 0 };
+  const cards = $("#cards");
+  cards.replaceChildren();
+  for (const [key, label] of CARDS) {
+    const card = el("div", null, "card");
+    card.dataset.metric = key;
+    card.append(el("div", key === "failure_rate" ? fmt.pct(values[key]) : fmt.int(values[key]),
+                   "value"), el("div", label, "label"));
+    cards.append(card);
+  }
+  $("#window").textContent = `${fmt.time(rt.window_start)} – ${fmt.time(rt.window_end)} UTC`;
+}
+
+async function loadFreshness() {
+  const f = await api("freshness", withNow());
+  const lines = [
+    ["newest event", f.newest_event_at, f.newest_event_age_s, f.events_stale],
+    ["newest hourly snapshot", f.newest_hourly_snapshot,
+     f.hourly_snapshot_age_s, f.hourly_stale],
+    ["newest daily snapshot", f.newest_daily_snapshot, f.daily_snapshot_age_s,
+     f.daily_stale],
+    ["last hourly rollup", f.last_hourly_rollup_at, null, f.hourly_stale],
+    ["last daily rollup", f.last_daily_rollup_at, null, f.daily_stale],
+  ];
+  const body = $("#freshness tbody");
+  body.replaceChildren();
+  for (const [label, at, age, stale] of lines) {
+    const tr = row([el("th", label), el("td", `${fmt.time(at)}${at ? " UTC" : ""}`),
+                    el("td", age === null ? "" : fmt.age(age))]);
+    tr.dataset.stale = String(Boolean(stale));
+    if (stale) tr.className = "stale";
+    body.append(tr);
+  }
+}
+
+async function acknowledge(alertId, button) {
+  button.disabled = true;
+  try {
+    await api(`alerts/${encodeURIComponent(alertId)}/ack`, {}, {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+    });
+    await guarded("alerts", loadAlerts)();
+  } catch (error) {
+    button.disabled = false;
+    report("acknowledge", error);
+  }
+}
+
+async function loadAlerts() {
+  const { alerts } = await api("alerts");
+  const body = $("#alerts tbody");
+  body.replaceChildren();
+  for (const a of alerts) {
+    const severity = el("td");
+    severity.append(el("span", a.severity, `sev sev-${a.severity}`));
+    const ack = el("td", a.acknowledged_at
+      ? `${a.acknowledged_by} at ${fmt.time(a.acknowledged_at)}` : "no");
+    const action = el("td");
+    if (!a.acknowledged_at) {
+      const button = el("button", "Acknowledge");
+      button.type = "button";
+      button.addEventListener("click", () => acknowledge(a.alert_id, button));
+      action.append(button);
+    }
+    const tr = row([severity, el("td", a.alert_type), el("td", a.organization_id || "platform"),
+                    el("td", a.message, "message"), el("td", fmt.time(a.raised_at)), ack, action]);
+    tr.dataset.alertId = a.alert_id;
+    body.append(tr);
+  }
+  if (!alerts.length) body.append(row([el("td", "No active alerts.", "muted")]));
+  $("#alert-count").textContent = `(${alerts.length})`;
+}
+
+async function loadChart(name) {
+  const figure = await api(`charts/${name}`, withNow());
+  const target = $(`#chart-${name}`);
+  await Plotly.react(target, figure.data, figure.layout,
+                     { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+  target.dataset.rendered = "true";
+}
+
+function range48() {
+  const end = nowDate();
+  return { start: new Date(end - 48 * 3600e3).toISOString(), end: end.toISOString() };
+}
+
+async function loadOrgs() {
+  const { rows } = await api("metrics/orgs", range48());
+  const body = $("#orgs tbody");
+  body.replaceChildren();
+  for (const o of rows) {
+    const name = o.name === "Unknown" ? o.organization_id : `${o.name} (${o.organization_id})`;
+    const tr = row([el("td", name), num(fmt.int(o.artifacts_received)),
+                    num(fmt.int(o.artifacts_completed)), num(fmt.int(o.artifacts_failed)),
+                    num(fmt.pct(o.overall_failure_rate)),
+                    num(o.e2e_latency_count ? fmt.ms(o.e2e_latency_avg_ms) : "–"),
+                    num(fmt.usd(o.total_ai_cost_usd)), num(fmt.usd(o.avg_cost_per_artifact_usd))]);
+    tr.dataset.org = o.organization_id;
+    body.append(tr);
+  }
+  if (!rows.length) body.append(row([el("td", "No organization snapshots in the last 48 hours.", "muted")]));
+}
+
+function artifactLink(id) {
+  const td = el("td");
+  if (!id) return td;
+  const link = el("a", id, "artifact");
+  link.href = `#artifact=${encodeURIComponent(id)}`;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    guarded("timeline", () => openTimeline(id))();
+  });
+  td.append(link);
+  return td;
+}
+
+async function loadEvents() {
+  const page = await api("events", { ...state.filters, limit: 25,
+                                     cursor: state.cursors[state.page] });
+  const body = $("#events tbody");
+  body.replaceChildren();
+  for (const e of page.rows) {
+    const error = [e.error_code, e.error_message].filter(Boolean).join(": ");
+    const tr = row([el("td", fmt.time(e.timestamp)), el("td", e.event_type),
+                    el("td", e.pipeline_stage || ""), el("td", e.organization_id || ""),
+                    artifactLink(e.artifact_id), num(e.duration_ms === null ? "" : fmt.ms(e.duration_ms)),
+                    el("td", error, "message")]);
+    tr.dataset.eventId = e.event_id;
+    if (e.event_type.endsWith("_failed")) tr.className = "failed";
+    body.append(tr);
+  }
+  if (!page.rows.length) body.append(row([el("td", "No events match.", "muted")]));
+  state.cursors[state.page + 1] = page.next_cursor;
+  $("#events-next").disabled = !page.next_cursor;
+  $("#events-first").disabled = state.page === 0;
+  $("#events-page").textContent = `page ${state.page + 1}`;
+}
+
+async function openTimeline(id) {
+  state.timeline = id;
+  const { rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`);
+  $("#timeline-artifact").textContent = id;
+  const body = $("#timeline tbody");
+  body.replaceChildren();
+  for (const e of rows) {
+    const status = [e.previous_status, e.new_status].filter(Boolean).join(" → ");
+    const error = [e.error_code, e.error_message].filter(Boolean).join(": ");
+    const tr = row([el("td", fmt.time(e.timestamp)), el("td", e.event_type),
+                    el("td", e.pipeline_stage || ""), num(e.duration_ms === null ? "" : fmt.ms(e.duration_ms)),
+                    el("td", status), el("td", error, "message")]);
+    if (e.event_type.endsWith("_failed")) tr.className = "failed";
+    body.append(tr);
+  }
+  $("#timeline-panel").hidden = false;
+  $("#timeline-panel").scrollIntoView({ block: "nearest" });
+}
+
+// -- wiring ----------------------------------------------------------------------------------
+const loaders = {
+  realtime: guarded("real-time counters", loadRealtime),
+  freshness: guarded("freshness", loadFreshness),
+  alerts: guarded("alerts", loadAlerts),
+  events: guarded("event log", loadEvents),
+  orgs: guarded("organizations", loadOrgs),
+  charts: () => Promise.all(CHARTS.map((name) => guarded(`chart ${name}`, () => loadChart(name))())),
+};
+
+async function refresh({ all = false } = {}) {
+  const work = [loaders.realtime(), loaders.freshness(), loaders.alerts()];
+  if (state.page === 0) work.push(loaders.events()); // never yank a page the reader is on
+  if (all || state.tick % CHART_EVERY === 0) work.push(loaders.charts(), loaders.orgs());
+  state.tick += 1;
+  await Promise.all(work);
+  $("#clock").textContent = `updated ${fmt.time(new Date().toISOString())} UTC` +
+    (PINNED_NOW ? ` · pinned to ${fmt.time(PINNED_NOW)} UTC` : "");
+  document.body.dataset.loaded = "true";
+}
+
+function wire() {
+  const form = $("#event-filters");
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    state.filters = { type: data.get("type"), stage: data.get("stage"),
+                      org: data.get("org").trim(), errors_only: data.get("errors_only") ? "true" : "" };
+    state.cursors = [null];
+    state.page = 0;
+    loaders.events();
+  });
+  $("#events-next").addEventListener("click", () => { state.page += 1; loaders.events(); });
+  $("#events-first").addEventListener("click", () => {
+    state.page = 0; state.cursors = [null]; loaders.events();
+  });
+  $("#timeline-close").addEventListener("click", () => { $("#timeline-panel").hidden = true; });
+  $("#refresh").addEventListener("click", () => refresh({ all: true }));
+  setInterval(() => { if ($("#auto-refresh").checked) refresh(); }, REFRESH_MS);
+  const linked = /^#artifact=(.+)$/.exec(location.hash);
+  if (linked) guarded("timeline", () => openTimeline(decodeURIComponent(linked[1])))();
+}
+
+document.addEventListener("DOMContentLoaded", () => { wire(); refresh({ all: true }); });

@@ -1,0 +1,247 @@
+"""The dashboard in a real headless browser (Debian's chromium, driven by Playwright) against a
+real `voice-monitor serve` process over a small lake built here; every expected value below is
+worked out by hand from the events listed in `lake_events`.
+
+The page is pinned to NOW with `?now=` (as a post-mortem would be), so the numbers hold whatever
+the clock says.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from conftest import event
+from playwright.sync_api import expect
+from server_process import STAFF, ServerProcess, bearer, client
+
+from voice_monitor import alerts
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.rollups import run_hourly
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+PINNED = "2026-02-16T14:30:00Z"
+
+
+def at(hour: int, minute: int) -> datetime:
+    return datetime(2026, 2, 16, hour, minute, tzinfo=UTC)
+
+
+def lake_events() -> list[dict]:
+    """29 events in hours 12, 13 and 14 (UTC) of 2026-02-16; NOW is 14:30."""
+    a, b = {"organization_id": "org-a"}, {"organization_id": "org-b"}
+    evs = []
+    # hour 12: a1..a4 and b1, b2 received, one minute apart; cost $0.50 (org-a), $0.25 (org-b)
+    for i in range(1, 5):
+        evs.append(event("artifact_received", at(12, i), artifact_id=f"a{i}",
+                         metadata={"ai_cost_usd": 0.5}, **a))
+    for i in (1, 2):
+        evs.append(event("artifact_received", at(12, 4 + i), artifact_id=f"b{i}",
+                         metadata={"ai_cost_usd": 0.25}, **b))
+    evs.append(event("transcription_completed", at(12, 15), artifact_id="a1", duration_ms=1500, **a))
+    evs.append(event("drafts_generated", at(12, 18), artifact_id="a1", duration_ms=30_000, **a))
+    for i in (1, 2, 3):
+        evs.append(event("artifact_completed", at(12, 20 + i), artifact_id=f"a{i}", **a))
+    evs.append(event("artifact_failed", at(12, 25), artifact_id="a4", error_code="E_DRAFT", **a))
+    evs.append(event("artifact_completed", at(12, 26), artifact_id="b1", **b))
+    for minute in range(30, 40):  # ten status changes of a2, to fill a second page
+        evs.append(event("artifact_status_changed", at(12, minute), artifact_id="a2",
+                         previous_status="x", new_status="y", **a))
+    # hour 13: a5 received ($0.50) and completed; the circuit breaker opens
+    evs.append(event("artifact_received", at(13, 40), artifact_id="a5",
+                     metadata={"ai_cost_usd": 0.5}, **a))
+    evs.append(event("circuit_breaker_opened", at(13, 45)))
+    evs.append(event("artifact_completed", at(13, 50), artifact_id="a5", **a))
+    # hour 14 (not rolled up yet): b3 received, fails transcription, fails
+    evs.append(event("artifact_received", at(14, 10), artifact_id="b3", **b))
+    evs.append(event("transcription_failed", at(14, 15), artifact_id="b3",
+                     error_code="E_ASR", error_message="decoder gave up", **b))
+    evs.append(event("artifact_failed", at(14, 20), artifact_id="b3", **b))
+    return evs
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    root = tmp_path_factory.mktemp("dashboard")
+    lake = Lake(root / "lake")
+    result = land_records(lake, lake_events(), now=NOW)
+    assert result.accepted == 29
+    run_hourly(lake, now=NOW)  # hours 12 and 13; no daily rollup: the daily snapshot is stale
+    report = alerts.run_checks(lake, NOW)
+    assert [a.alert_type for a in report.active] == ["circuit_breaker_open"]
+    with ServerProcess(lake, log=root / "server.log") as server, client() as http:
+        server.http = http
+        server.shots = root / "screenshots"
+        server.shots.mkdir()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    expect.set_options(timeout=60_000)  # a shared 2-core machine can be slow
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+def _text(page, selector: str) -> list[str]:
+    return [t.strip() for t in page.locator(selector).all_inner_texts()]
+
+
+def test_dashboard_in_a_real_browser(served, browser):
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors, requests = [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.on("request", lambda r: requests.append(r.url))
+
+    # sign in: the dashboard sends a browser without a session to the token form
+    page.goto(f"{served.url}/?now={PINNED}")
+    assert urlsplit(page.url).path == "/login"
+    page.fill("#token", "not-the-token-0123456789")
+    page.click("button[type=submit]")
+    assert page.locator("#login-error").is_visible()
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")  # the live (unpinned) dashboard
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.wait_for_selector("#chart-cost_by_organization[data-rendered=true]")
+    page.screenshot(path=served.shots / "dashboard.png", full_page=True)
+
+    # cards: the window 13:31-14:30 holds a5 received+completed, b3 received, transcription_failed
+    # and artifact_failed: 2 received, 1 completed, 1 failed = 1 / (1 + 1) = 50 %, 2 *_failed
+    card = {m: page.locator(f".card[data-metric={m}] .value").inner_text()
+            for m in ("artifacts_received", "artifacts_completed", "artifacts_failed",
+                      "failure_rate", "transcriptions_completed", "failures")}
+    assert card == {"artifacts_received": "2", "artifacts_completed": "1",
+                    "artifacts_failed": "1", "failure_rate": "50.0 %",
+                    "transcriptions_completed": "0", "failures": "2"}
+    assert page.locator("#window").inner_text() == "2026-02-16 13:31:00 – 2026-02-16 14:30:00 UTC"
+
+    # freshness: newest event 14:20 (10 min old, fresh); hourly snapshot 13:00 is the one
+    # expected at 14:30; no daily rollup ran, so the daily row is stale (red)
+    fresh = page.locator("#freshness tr")
+    assert fresh.nth(0).inner_text().split("\t")[1] == "2026-02-16 14:20:00 UTC"
+    assert fresh.nth(1).inner_text().split("\t")[1] == "2026-02-16 13:00:00 UTC"
+    stale = [fresh.nth(i).get_attribute("data-stale") for i in range(3)]
+    assert stale == ["false", "false", "true"]
+    assert fresh.nth(2).evaluate("tr => getComputedStyle(tr.cells[1]).color") == "rgb(198, 40, 40)"
+
+    # the one active alert: the circuit breaker opened at 13:45 and never closed
+    alert_row = page.locator("#alerts tbody tr")
+    assert alert_row.count() == 1
+    assert _text(page, "#alerts tbody tr td")[:3] == ["critical", "circuit_breaker_open", "platform"]
+
+    # charts: four Plotly figures; values from the hourly snapshots of hours 12 and 13
+    for name in ("throughput", "failure_rate", "stage_latency", "cost_by_organization"):
+        assert page.locator(f"#chart-{name} .main-svg").count() > 0, name
+    traces = page.evaluate("""() => Object.fromEntries(
+        [...document.querySelectorAll('.chart')].map(d => [d.id, d.data.map(t => [t.name, t.x, t.y])]))""")
+    received = dict(zip(traces["chart-throughput"][0][1], traces["chart-throughput"][0][2],
+                        strict=True))
+    assert received["2026-02-16 12:00:00"] == 6  # a1..a4, b1, b2
+    assert received["2026-02-16 13:00:00"] == 1  # a5
+    assert received["2026-02-16 14:00:00"] is None  # not rolled up yet: a gap, not a zero
+    failure = dict(zip(*traces["chart-failure_rate"][0][1:], strict=True))
+    assert failure["2026-02-16 12:00:00"] == 20.0  # a4 failed, a1-a3 and b1 completed: 1/5
+    latency = {t[0]: dict(zip(t[1], t[2], strict=True)) for t in traces["chart-stage_latency"]}
+    assert latency["transcription"]["2026-02-16 12:00:00"] == 1.5  # 1,500 ms
+    assert latency["draft_generation"]["2026-02-16 12:00:00"] == 30.0
+    shapes = page.evaluate("() => document.getElementById('chart-failure_rate').layout.shapes.map(s => s.y0)")
+    assert sorted(shapes) == [10, 25]  # the alert config's thresholds, in %
+    assert page.evaluate("() => document.getElementById('chart-stage_latency').layout.yaxis.type") == "log"
+
+    # organizations over the 48 h: org-a a1..a5 received, 4 completed, a4 failed -> 20.0 %,
+    # 5 x $0.50 = $2.50, $0.50 each; org-b b1, b2 (b3 is in the unbuilt hour 14): $0.50, $0.25 each
+    orgs = [r.split("\t") for r in _text(page, "#orgs tbody tr")]
+    assert [r[:5] + r[6:] for r in orgs] == [
+        ["org-a", "5", "4", "1", "20.0 %", "$2.50", "$0.50"],
+        ["org-b", "2", "1", "0", "0.0 %", "$0.50", "$0.25"],
+    ]
+
+    # event log: 29 events, 25 a page, newest first
+    rows = page.locator("#events tbody tr")
+    assert rows.count() == 25
+    assert rows.first.inner_text().startswith("2026-02-16 14:20:00\tartifact_failed")
+    page.click("#events-next")
+    page.wait_for_selector("#events-page:has-text('page 2')")
+    assert _text(page, "#events tbody tr td:nth-child(5)") == ["a4", "a3", "a2", "a1"]
+    page.screenshot(path=served.shots / "events-page-2.png", full_page=True)
+
+    # an artifact's timeline: a1 has four events
+    page.click("#events tbody a.artifact:text-is('a1')")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
+        "artifact_received", "transcription_completed", "drafts_generated", "artifact_completed"]
+    assert _text(page, "#timeline tbody tr td:nth-child(4)") == ["", "1.50 s", "30.0 s", ""]
+
+    # filters: org-b and errors only -> b3's transcription_failed and artifact_failed
+    page.select_option("#event-filters select[name=stage]", "")
+    page.fill("#event-filters input[name=org]", "org-b")
+    page.check("#event-filters input[name=errors_only]")
+    page.click("#event-filters button[type=submit]")
+    expect(page.locator("#events tbody tr")).to_have_count(2)
+    assert _text(page, "#events tbody tr td:nth-child(2)") == ["artifact_failed",
+                                                               "transcription_failed"]
+
+    # acknowledge the alert: the row says who, and the API agrees
+    page.click("#alerts button:text-is('Acknowledge')")
+    page.wait_for_selector("#alerts tbody tr td:has-text('staff-token-1 at')")
+    page.screenshot(path=served.shots / "acknowledged.png", full_page=True)
+    listed = served.http.get(served.url + "/api/v1/alerts", headers=bearer(STAFF)).json()
+    assert [a["acknowledged_by"] for a in listed["alerts"]] == ["staff-token-1"]
+
+    assert errors == []
+    foreign = [u for u in requests if urlsplit(u).hostname not in ("127.0.0.1",)
+               and not u.startswith("data:")]
+    assert foreign == []
+    context.close()
+
+
+def test_page_and_assets_name_no_external_url(served):
+    """The HTML, CSS and JS of the page name no other host (Plotly's bundle is the package's)."""
+    with client() as http:
+        for path in ("/", "/login", "/static/dashboard.js", "/static/dashboard.css"):
+            response = http.get(served.url + path, headers=bearer(STAFF))
+            assert response.status_code == 200, path
+            assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", response.text) == [], path
+        page = http.get(served.url + "/", headers=bearer(STAFF))
+        assert "default-src 'self'" in page.headers["content-security-policy"]
+        plotly_js = http.get(served.url + "/static/plotly.min.js")
+        assert plotly_js.status_code == 200 and "plotly.js" in plotly_js.text[:500]
+        assert http.get(served.url + "/static/../auth.py").status_code == 404
+
+
+def test_acknowledge_refuses_cross_site_requests(served):
+    """A signed-in browser's session cannot acknowledge from another site, or with no Origin."""
+    with client() as http:
+        http.post(served.url + "/login", data={"token": STAFF}, follow_redirects=False)
+        assert http.cookies.get("voice_monitor_session")
+        before = http.get(served.url + "/api/v1/alerts").json()["alerts"][0]
+        path = f"{served.url}/api/v1/alerts/{before['alert_id']}/ack"
+        for headers in ({}, {"Origin": "http://evil.example"},
+                        {"Referer": "http://evil.example/page"}, {"Origin": "null"}):
+            response = http.post(path, json={"by": "mallory"}, headers=headers)
+            assert response.status_code == 403, headers
+            assert "cross-site" in response.json()["detail"]
+        after = http.get(served.url + "/api/v1/alerts").json()["alerts"][0]
+        assert after["acknowledged_at"] == before["acknowledged_at"]  # nothing was recorded
+        same = http.post(path, json={"by": "alice"}, headers={"Origin": served.url})
+        assert same.status_code == 200 and same.json()["acknowledged_by"] == "alice"
