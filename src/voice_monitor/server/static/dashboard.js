@@ -14,7 +14,7 @@ const CARDS = [
   ["claims_extracted", "claims extracted"],
   ["entities_resolved", "entities resolved"],
   ["drafts_generated", "drafts generated"],
-  ["failures", "stage failures (all *_failed)"],
+  ["failures", "failures (all *_failed)"],
 ];
 // ?now=2026-02-16T14:30:00Z pins the page to a moment (post-mortems, demo lakes).
 const PINNED_NOW = new URLSearchParams(location.search).get("now");
@@ -29,6 +29,12 @@ function el(tag, text, className) {
   if (text !== undefined && text !== null) node.textContent = String(text);
   if (className) node.className = className;
   return node;
+}
+
+function note(text, columns) {
+  const td = el("td", text, "muted");
+  td.colSpan = columns;
+  return row([td]);
 }
 
 function row(cells) {
@@ -123,7 +129,7 @@ async function loadFreshness() {
   const body = $("#freshness tbody");
   body.replaceChildren();
   for (const [label, at, age, stale] of lines) {
-    const tr = row([el("th", label), el("td", `${fmt.time(at)}${at ? " UTC" : ""}`),
+    const tr = row([el("th", label), el("td", fmt.time(at)),
                     el("td", age === null ? "" : fmt.age(age))]);
     tr.dataset.stale = String(Boolean(stale));
     if (stale) tr.className = "stale";
@@ -165,7 +171,7 @@ async function loadAlerts() {
     tr.dataset.alertId = a.alert_id;
     body.append(tr);
   }
-  if (!alerts.length) body.append(row([el("td", "No active alerts.", "muted")]));
+  if (!alerts.length) body.append(note("No active alerts.", 7));
   $("#alert-count").textContent = `(${alerts.length})`;
 }
 
@@ -196,7 +202,7 @@ async function loadOrgs() {
     tr.dataset.org = o.organization_id;
     body.append(tr);
   }
-  if (!rows.length) body.append(row([el("td", "No organization snapshots in the last 48 hours.", "muted")]));
+  if (!rows.length) body.append(note("No organization snapshots in the last 48 hours.", 8));
 }
 
 function artifactLink(id) {
@@ -227,7 +233,7 @@ async function loadEvents() {
     if (e.event_type.endsWith("_failed")) tr.className = "failed";
     body.append(tr);
   }
-  if (!page.rows.length) body.append(row([el("td", "No events match.", "muted")]));
+  if (!page.rows.length) body.append(note("No events match.", 7));
   state.cursors[state.page + 1] = page.next_cursor;
   $("#events-next").disabled = !page.next_cursor;
   $("#events-first").disabled = state.page === 0;
