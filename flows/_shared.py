@@ -18,10 +18,31 @@ from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
 IO_RETRIES = 2
 IO_RETRY_DELAY_SECONDS = 2
 
+# Upper bounds on a run, in seconds, so a hung query cannot hold a deployment's single
+# concurrency slot: past it the run ends Failed and the slot is free before the next scheduled
+# run is due. Each flow's bound is under its schedule's interval; its tasks' bounds fit inside it.
+MINUTE = 60
+FLOW_TIMEOUTS = {
+    "hourly-rollup": 50 * MINUTE,  # every hour
+    "daily-rollup": 180 * MINUTE,  # every day
+    "snapshot-retention": 60 * MINUTE,  # weekly
+    "event-retention": 60 * MINUTE,  # weekly
+    "health-check": 4 * MINUTE,  # every 5 minutes
+}
+TASK_TIMEOUTS = {
+    "compact_closed_hours": 20 * MINUTE,
+    "build_hourly_snapshots": 25 * MINUTE,
+    "build_daily_snapshots": 150 * MINUTE,
+    "drop_expired_snapshots": 50 * MINUTE,
+    "drop_expired_events": 50 * MINUTE,
+    "run_health_checks": 3 * MINUTE,
+}
+
 
 def retry_on_io(task, task_run, state) -> bool:
-    """Prefect retry condition: retry only when the task raised an OSError."""
-    return isinstance(state.data, OSError)
+    """Prefect retry condition: retry only when the task raised an OSError (not a timeout)."""
+    # TimeoutError is an OSError, but a run that timed out would only time out again
+    return isinstance(state.data, OSError) and not isinstance(state.data, TimeoutError)
 
 
 def lake_root() -> str:

@@ -9,8 +9,10 @@ import sys
 from datetime import datetime
 
 from _shared import (
+    FLOW_TIMEOUTS,
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
+    TASK_TIMEOUTS,
     lake_root,
     log_rollup,
     retry_on_io,
@@ -25,7 +27,8 @@ from voice_monitor.lake import DAILY_TABLES, Lake
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["build_daily_snapshots"])
 def build_daily_snapshots(root: str, now: datetime) -> dict:
     """Build yesterday and every retained day whose hourly rows changed since its build."""
     lake = Lake(root)
@@ -34,7 +37,7 @@ def build_daily_snapshots(root: str, now: datetime) -> dict:
     return facts
 
 
-@flow(name="daily-rollup")
+@flow(name="daily-rollup", timeout_seconds=FLOW_TIMEOUTS["daily-rollup"])
 def daily_rollup(now: datetime | None = None) -> dict:
     """Build daily snapshots (pipeline_daily, stage_daily) from hourly rows for the day before
     `now` and every retained day whose hourly rows changed; `now` defaults to the scheduled start."""

@@ -9,8 +9,10 @@ import sys
 from datetime import datetime
 
 from _shared import (
+    FLOW_TIMEOUTS,
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
+    TASK_TIMEOUTS,
     lake_root,
     log_retention,
     retention_facts,
@@ -25,7 +27,8 @@ from voice_monitor.retention import run_retention
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["drop_expired_events"])
 def drop_expired_events(root: str, now: datetime, dry_run: bool) -> dict:
     """Drop event hour partitions that ended 48 h or more before `now`, tombstoning them."""
     report = run_retention(Lake(root), now, dry_run=dry_run, only="events")
@@ -33,7 +36,7 @@ def drop_expired_events(root: str, now: datetime, dry_run: bool) -> dict:
     return retention_facts(report)
 
 
-@flow(name="event-retention")
+@flow(name="event-retention", timeout_seconds=FLOW_TIMEOUTS["event-retention"])
 def event_retention(now: datetime | None = None, dry_run: bool = False) -> dict:
     """Drop expired event hour partitions (ended 48 h before now), plus quarantine (30 d),
     alerts (90 d) and counter state (2 h); `now` defaults to the scheduled start time."""

@@ -9,7 +9,15 @@ import os
 import sys
 from datetime import datetime
 
-from _shared import IO_RETRIES, IO_RETRY_DELAY_SECONDS, lake_root, retry_on_io, run_now
+from _shared import (
+    FLOW_TIMEOUTS,
+    IO_RETRIES,
+    IO_RETRY_DELAY_SECONDS,
+    TASK_TIMEOUTS,
+    lake_root,
+    retry_on_io,
+    run_now,
+)
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
@@ -25,7 +33,8 @@ class ChecksFailedError(RuntimeError):
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["run_health_checks"])
 def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict:
     """Run the six checks once; log every alert raised or resolved and every check error."""
     logger = get_run_logger()
@@ -55,7 +64,7 @@ def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict
     }
 
 
-@flow(name="health-check")
+@flow(name="health-check", timeout_seconds=FLOW_TIMEOUTS["health-check"])
 def health_check(now: datetime | None = None) -> dict:
     """Run the six health checks at `now` (default: the scheduled start time): raise, resolve
     and notify alerts; the run fails if any check failed, after the others have run."""

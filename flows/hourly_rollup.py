@@ -9,8 +9,10 @@ import sys
 from datetime import datetime, timedelta
 
 from _shared import (
+    FLOW_TIMEOUTS,
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
+    TASK_TIMEOUTS,
     lake_root,
     log_rollup,
     retry_on_io,
@@ -30,7 +32,8 @@ COMPACTION_GRACE = timedelta(minutes=30)
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["compact_closed_hours"])
 def compact_closed_hours(root: str, now: datetime) -> dict:
     """Merge each closed event hour into one file sorted for artifact lookups."""
     report = compact_lake(Lake(root), now, grace=COMPACTION_GRACE)
@@ -41,7 +44,8 @@ def compact_closed_hours(root: str, now: datetime) -> dict:
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["build_hourly_snapshots"])
 def build_hourly_snapshots(root: str, now: datetime) -> dict:
     """Build the previous complete hour and every retained hour that changed since its build."""
     lake = Lake(root)
@@ -50,7 +54,7 @@ def build_hourly_snapshots(root: str, now: datetime) -> dict:
     return facts
 
 
-@flow(name="hourly-rollup")
+@flow(name="hourly-rollup", timeout_seconds=FLOW_TIMEOUTS["hourly-rollup"])
 def hourly_rollup(now: datetime | None = None) -> dict:
     """Compact closed event hours, then build hourly snapshots (pipeline_hourly, stage_hourly)
     for the hour before `now` and every retained hour that received late events; `now`

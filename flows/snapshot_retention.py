@@ -9,8 +9,10 @@ import sys
 from datetime import datetime
 
 from _shared import (
+    FLOW_TIMEOUTS,
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
+    TASK_TIMEOUTS,
     lake_root,
     log_retention,
     retention_facts,
@@ -25,7 +27,8 @@ from voice_monitor.retention import run_retention
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE)
+      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
+      timeout_seconds=TASK_TIMEOUTS["drop_expired_snapshots"])
 def drop_expired_snapshots(root: str, now: datetime, dry_run: bool) -> dict:
     """Drop hourly snapshot partitions older than 7 d and daily ones older than 90 d."""
     report = run_retention(Lake(root), now, dry_run=dry_run, only="snapshots")
@@ -33,7 +36,7 @@ def drop_expired_snapshots(root: str, now: datetime, dry_run: bool) -> dict:
     return retention_facts(report)
 
 
-@flow(name="snapshot-retention")
+@flow(name="snapshot-retention", timeout_seconds=FLOW_TIMEOUTS["snapshot-retention"])
 def snapshot_retention(now: datetime | None = None, dry_run: bool = False) -> dict:
     """Drop expired snapshot partitions (hourly after 7 d, daily after 90 d), plus quarantine
     (30 d), alerts (90 d) and counter state (2 h); `now` defaults to the scheduled start time."""
