@@ -23,7 +23,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from voice_monitor import rollups
-from voice_monitor.lake import DAILY_TABLES, Lake
+from voice_monitor.lake import DAILY_TABLES, open_lake
 
 
 @task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
@@ -31,7 +31,7 @@ from voice_monitor.lake import DAILY_TABLES, Lake
       timeout_seconds=TASK_TIMEOUTS["build_daily_snapshots"])
 def build_daily_snapshots(root: str, now: datetime) -> dict:
     """Build yesterday and every retained day whose hourly rows changed since its build."""
-    lake = Lake(root)
+    lake = open_lake(root)
     facts = rollup_facts(lake, rollups.run_daily(lake, now), DAILY_TABLES)
     log_rollup(get_run_logger(), facts, "day")
     return facts

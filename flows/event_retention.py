@@ -22,7 +22,7 @@ from _shared import (
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import open_lake
 from voice_monitor.retention import run_retention
 
 
@@ -31,7 +31,7 @@ from voice_monitor.retention import run_retention
       timeout_seconds=TASK_TIMEOUTS["drop_expired_events"])
 def drop_expired_events(root: str, now: datetime, dry_run: bool) -> dict:
     """Drop event hour partitions that ended 48 h or more before `now`, tombstoning them."""
-    report = run_retention(Lake(root), now, dry_run=dry_run, only="events")
+    report = run_retention(open_lake(root), now, dry_run=dry_run, only="events")
     log_retention(get_run_logger(), report)
     return retention_facts(report)
 

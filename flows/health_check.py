@@ -23,7 +23,7 @@ from prefect.cache_policies import NO_CACHE
 
 from voice_monitor.alerts import run_checks
 from voice_monitor.checks import AlertConfig
-from voice_monitor.lake import Lake
+from voice_monitor.lake import open_lake
 
 WEBHOOK_ENV = "VOICE_MONITOR_WEBHOOK_URL"
 
@@ -38,7 +38,7 @@ class ChecksFailedError(RuntimeError):
 def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict:
     """Run the six checks once; log every alert raised or resolved and every check error."""
     logger = get_run_logger()
-    report = run_checks(Lake(root), now, AlertConfig(webhook_url=webhook_url))
+    report = run_checks(open_lake(root), now, AlertConfig(webhook_url=webhook_url))
     for alert in report.raised:
         logger.warning("raised %s %s for %s [%s]: %s", alert.alert_id, alert.alert_type,
                        alert.organization_id or "platform", alert.severity, alert.message)

@@ -24,7 +24,7 @@ from prefect.cache_policies import NO_CACHE
 
 from voice_monitor import rollups
 from voice_monitor.compaction import compact_lake
-from voice_monitor.lake import HOURLY_TABLES, Lake
+from voice_monitor.lake import HOURLY_TABLES, open_lake
 
 # Compact every hour that closed by the time the rollup of the previous hour runs (:30), so
 # that the rollup builds each hour once, from its compacted file.
@@ -36,7 +36,7 @@ COMPACTION_GRACE = timedelta(minutes=30)
       timeout_seconds=TASK_TIMEOUTS["compact_closed_hours"])
 def compact_closed_hours(root: str, now: datetime) -> dict:
     """Merge each closed event hour into one file sorted for artifact lookups."""
-    report = compact_lake(Lake(root), now, grace=COMPACTION_GRACE)
+    report = compact_lake(open_lake(root), now, grace=COMPACTION_GRACE)
     facts = {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed}
     get_run_logger().info("compacted %d hour(s), replacing %d file(s)",
                           len(report.hours), report.files_removed)
@@ -48,7 +48,7 @@ def compact_closed_hours(root: str, now: datetime) -> dict:
       timeout_seconds=TASK_TIMEOUTS["build_hourly_snapshots"])
 def build_hourly_snapshots(root: str, now: datetime) -> dict:
     """Build the previous complete hour and every retained hour that changed since its build."""
-    lake = Lake(root)
+    lake = open_lake(root)
     facts = rollup_facts(lake, rollups.run_hourly(lake, now), HOURLY_TABLES)
     log_rollup(get_run_logger(), facts, "hour")
     return facts

@@ -22,7 +22,7 @@ from _shared import (
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import open_lake
 from voice_monitor.retention import run_retention
 
 
@@ -31,7 +31,7 @@ from voice_monitor.retention import run_retention
       timeout_seconds=TASK_TIMEOUTS["drop_expired_snapshots"])
 def drop_expired_snapshots(root: str, now: datetime, dry_run: bool) -> dict:
     """Drop hourly snapshot partitions older than 7 d and daily ones older than 90 d."""
-    report = run_retention(Lake(root), now, dry_run=dry_run, only="snapshots")
+    report = run_retention(open_lake(root), now, dry_run=dry_run, only="snapshots")
     log_retention(get_run_logger(), report)
     return retention_facts(report)
 

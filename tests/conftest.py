@@ -59,7 +59,7 @@ def prefect_harness():
 
 @pytest.fixture
 def lake(tmp_path) -> Lake:
-    return Lake(tmp_path / "lake")
+    return Lake.create(tmp_path / "lake")
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ import pytest
 from conftest import ts
 
 from voice_monitor.counters import realtime_metrics
-from voice_monitor.lake import EVENTS_READER, Lake, connect
+from voice_monitor.lake import EVENTS_READER, LAKE_MARKER, Lake, connect
 from voice_monitor.landing import land_records
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
@@ -53,9 +53,10 @@ def ingest(lake: Lake, path: Path) -> subprocess.Popen:
 
 
 def visible_files(lake: Lake) -> list[Path]:
-    """Every file a reader could see: all of the lake except .tmp/ and the counter state."""
+    """Every data file a reader could see: all of the lake except .tmp/, the counter state and
+    the lake's marker."""
     skip = (lake.tmp_dir, lake.state_dir)
-    return [p for p in lake.root.rglob("*") if p.is_file()
+    return [p for p in lake.root.rglob("*") if p.is_file() and p.name != LAKE_MARKER
             and not any(p.is_relative_to(s) for s in skip)]
 
 

@@ -144,8 +144,8 @@ def test_the_repositorys_data_folder_with_only_its_readme_is_an_empty_lake(tmp_p
     assert (lake.root / "README.md").read_text() == "the default lake"
     (lake.root / MARKER).write_text("{}")
     (lake.root / "events").mkdir()
-    prepare_lake(lake)  # a demo lake is emptied, the README stays
-    assert sorted(p.name for p in lake.root.iterdir()) == ["README.md"]
+    prepare_lake(lake)  # a demo lake is emptied, the README stays, the lake marker is written
+    assert sorted(p.name for p in lake.root.iterdir()) == [".voice-monitor-lake", "README.md"]
 
 
 def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
@@ -153,7 +153,7 @@ def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
     (lake.root / "events" / "date=2026-02-17").mkdir(parents=True)
     (lake.root / MARKER).write_text("{}")
     prepare_lake(lake)
-    assert list(lake.root.iterdir()) == []
+    assert [p.name for p in lake.root.iterdir()] == [".voice-monitor-lake"]
     prepare_lake(Lake(tmp_path / "new" / "lake"))  # a missing directory is created
     assert (tmp_path / "new" / "lake").is_dir()
     other = Lake(tmp_path / "other")

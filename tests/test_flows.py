@@ -134,6 +134,25 @@ def test_corrupt_source_fails_the_run_visibly(flow_lake):
     assert flow_lake.snapshot_periods("pipeline_hourly") == []
 
 
+@pytest.mark.parametrize("name", ["hourly_rollup", "daily_rollup", "event_retention",
+                                  "snapshot_retention", "health_check"])
+def test_a_flow_on_a_path_with_no_lake_fails_and_creates_nothing(name, tmp_path, monkeypatch,
+                                                                 prefect_harness):
+    import health_check
+
+    flows = {"hourly_rollup": hourly_rollup.hourly_rollup, "daily_rollup": daily_rollup.daily_rollup,
+             "event_retention": event_retention.event_retention,
+             "snapshot_retention": snapshot_retention.snapshot_retention,
+             "health_check": health_check.health_check}
+    missing = tmp_path / "unmounted" / "lake"
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(missing))
+    state = flows[name](now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=f"^no lake at {missing}; create it with voice-monitor init"):
+        state.result()
+    assert not (tmp_path / "unmounted").exists()
+
+
 def test_retries_are_for_transient_io_only():
     for flow_task in (hourly_rollup.compact_closed_hours, hourly_rollup.build_hourly_snapshots,
                       daily_rollup.build_daily_snapshots,

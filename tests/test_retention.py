@@ -40,7 +40,7 @@ def put(template: Path, folder: Path) -> None:
 def all_files(lake: Lake) -> set[str]:
     """Every data file (state/ holds the tombstones and counters, not partitions)."""
     files = {p.relative_to(lake.root).as_posix() for p in lake.root.rglob("*") if p.is_file()}
-    return {f for f in files if not f.startswith("state/")}
+    return {f for f in files if not f.startswith("state/") and f != ".voice-monitor-lake"}
 
 
 def hour_path(prefix: str, start: datetime) -> str:

@@ -26,7 +26,14 @@ import pyarrow.parquet as pq
 
 from voice_monitor import notify
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
-from voice_monitor.lake import Lake, connect, new_file_stem, parquet_files
+from voice_monitor.lake import (
+    Lake,
+    connect,
+    duckdb_path,
+    new_file_stem,
+    open_lake,
+    parquet_files,
+)
 from voice_monitor.pagination import CursorError, position, shown_cursor
 from voice_monitor.sql import load_sql
 
@@ -134,7 +141,7 @@ def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
 
 
 def _all_alerts(lake: Lake) -> list[Alert]:
-    files = [str(f) for _, part in alert_partitions(lake) for f in part]
+    files = [duckdb_path(f) for _, part in alert_partitions(lake) for f in part]
     if not files:
         return []
     con = connect()
@@ -173,6 +180,7 @@ def _record(record_type: str, alert: Alert | Finding, alert_id: str, raised_at: 
 # -- lifecycle -----------------------------------------------------------------------------
 def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> CheckReport:
     """Run every health check, raise new alerts, resolve cleared ones, notify the webhook."""
+    lake = open_lake(lake)
     config = config or AlertConfig()
     now = _utc(now, "now")
     found = evaluate(lake, now, config)
@@ -221,11 +229,13 @@ def _replace(alert: Alert, **changes) -> Alert:
 
 def active_alerts(lake: Lake) -> list[Alert]:
     """Alerts raised and not yet resolved, newest first."""
+    lake = open_lake(lake)
     return [a for a in _all_alerts(lake) if a.status == "active"]
 
 
 def get_alert(lake: Lake, alert_id: str) -> Alert:
     """One alert by id; an unknown id is a clear error."""
+    lake = open_lake(lake)
     for alert in _all_alerts(lake):
         if alert.alert_id == alert_id:
             return alert
@@ -238,6 +248,7 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
     """Record that `by` has seen the alert (who, when, optional note); returns its new state."""
     if not isinstance(by, str) or not by.strip():
         raise ValueError(f"acknowledged by {by!r}: give the name of who acknowledges, e.g. 'alice'")
+    lake = open_lake(lake)
     now = _utc(now or datetime.now(UTC), "now")
     with _locked(lake):
         alert = get_alert(lake, alert_id)
@@ -293,6 +304,7 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
                   end: datetime | None = None, limit: int = 50, cursor: str | None = None,
                   ) -> HistoryPage:
     """Alerts raised in [start, end), filtered, newest first, keyset-paginated (limit ≤ 500)."""
+    lake = open_lake(lake)
     if type is not None and type not in CHECK_TYPES:
         raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
     if status is not None and status not in STATUSES:

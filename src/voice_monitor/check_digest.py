@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from voice_monitor.lake import Lake, write_parquet
+from voice_monitor.lake import Lake, duckdb_path, write_parquet
 from voice_monitor.sql import run_sql
 
 STALE_AFTER_S = 600  # a superseded digest may still be read by a concurrent run for a moment
@@ -50,7 +50,7 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         if closed and (folder / name).exists():
             cached.append(folder / name)
             continue
-        table = run_sql(con, "checks_alerts/hour_digest", files=[str(f) for f in files],
+        table = run_sql(con, "checks_alerts/hour_digest", files=[duckdb_path(f) for f in files],
                         now=now).to_arrow_table()
         if closed:
             folder.mkdir(parents=True, exist_ok=True)
@@ -61,7 +61,7 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         else:
             fresh.append(table)
     _forget(folder, hours, wanted)
-    parts = [con.read_parquet([str(p) for p in cached])] if cached else []
+    parts = [con.read_parquet([duckdb_path(p) for p in cached])] if cached else []
     if fresh:
         con.register("fresh_digests", pa.concat_tables(fresh))
         parts.append(con.table("fresh_digests"))

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from voice_monitor.check_digest import digests
 from voice_monitor.counters import open_counters, realtime_metrics
-from voice_monitor.lake import Lake, connect, floor_hour, parquet_files
+from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
 
 CHECK_TYPES = (
@@ -174,7 +174,7 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
     hour = floor_hour(run.now) - timedelta(hours=1)
     baseline_start = hour - cfg.latency_baseline
     hours = int(cfg.latency_baseline / timedelta(hours=1))
-    files = [str(f) for i in range(hours + 1)
+    files = [duckdb_path(f) for i in range(hours + 1)
              for f in parquet_files(run.lake.snapshot_partition("pipeline_hourly",
                                                                hour - timedelta(hours=i)))]
     if not files:

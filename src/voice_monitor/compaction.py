@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from voice_monitor.lake import Lake, connect
+from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
 
@@ -73,7 +73,7 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
         return removed
     con = connect()
     try:
-        table = run_sql(con, "compaction/event_hour", files=[str(f) for f in files])
+        table = run_sql(con, "compaction/event_hour", files=[duckdb_path(f) for f in files])
         table = table.to_arrow_table().select(EVENT_SCHEMA.names).cast(EVENT_SCHEMA)
     finally:
         con.close()

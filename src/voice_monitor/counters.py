@@ -21,6 +21,7 @@ from typing import Protocol
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.lake import open_lake
 from voice_monitor.schema import FAILURE_TYPES
 
 METRICS = (
@@ -259,7 +260,7 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
     now = (now or datetime.now(UTC)).astimezone(UTC)
     start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
     own = store is None
-    store = store or open_counters(lake)
+    store = store or open_counters(open_lake(lake))
     try:
         counts = store.window_counts(organization_id, start, now)
     finally:

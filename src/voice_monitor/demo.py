@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 from voice_monitor import alerts, organizations, queries, retention, rollups
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo_data import DemoData, generate
-from voice_monitor.lake import Lake, write_parquet
+from voice_monitor.lake import LAKE_MARKER, Lake, write_parquet
 from voice_monitor.landing import land_lines
 
 MARKER = ".voice-monitor-demo.json"  # says "this lake was made by the demo; safe to rebuild"
@@ -43,7 +43,8 @@ class DemoLakeError(ValueError):
 
 
 # Files that do not make a folder a lake: the repository's own ./data holds a README.
-NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep"})
+# An empty lake made by `voice-monitor init` holds only its marker.
+NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep", LAKE_MARKER})
 
 
 def prepare_lake(lake: Lake) -> None:
@@ -62,7 +63,7 @@ def prepare_lake(lake: Lake) -> None:
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
-    root.mkdir(parents=True, exist_ok=True)
+    Lake.create(lake)
 
 
 def schedule(start: datetime, end: datetime, dense_hours: int = DENSE_HOURS

@@ -13,7 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from voice_monitor import arguments
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, open_lake
 from voice_monitor.pagination import (
     Page,
     cap_limit,
@@ -53,6 +53,7 @@ def recent_events(
     cursor: str | None = None,
 ) -> Page:
     """Events newest first, all filters together; `limit` is capped at 500."""
+    lake = open_lake(lake)
     limit = cap_limit(limit)
     start, end = arguments.time_range(start, end)
     filters = {
@@ -113,6 +114,7 @@ def _empty_page(lake: Lake) -> pl.DataFrame:
 
 
 def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None) -> pl.DataFrame:
+    lake = open_lake(lake)
     artifact_id = arguments.identifier(artifact_id, "artifact_id")
     if artifact_id is None:
         raise ValueError("artifact_id is required; pass the id of one artifact")
@@ -144,6 +146,7 @@ def failed_artifacts(
 
     With `now`, only events stamped at or before it count (the lake as it was then).
     """
+    lake = open_lake(lake)
     limit = cap_limit(limit)
     since = arguments.utc_time(since, "since")
     now = arguments.utc_time(now, "now")
@@ -164,6 +167,7 @@ def active_artifacts(
 
     Only events stamped at or before `now` count, so a past `now` shows the lake as it was then.
     """
+    lake = open_lake(lake)
     limit = cap_limit(limit)
     now = arguments.utc_time(now, "now") or datetime.now(UTC)
     filters: dict = {}

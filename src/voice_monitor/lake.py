@@ -8,12 +8,20 @@
     dimensions/organizations.parquet                    organization names
     state/                                              counters, rollup bookkeeping
     .tmp/                                               files being written (never read)
+    .voice-monitor-lake                                 marker: this folder is a lake
+
+A lake is created only on purpose (`Lake.create`: `voice-monitor init`, `ingest`, `demo`,
+`serve`, a local producer). Every other entry point opens it with `open_lake`, which refuses a
+path that is not a lake, so a mistyped or unmounted path never looks like a healthy empty lake.
+`Lake(path)` itself is a plain handle and checks nothing.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shlex
 import shutil
 import time
 import uuid
@@ -32,6 +40,10 @@ SNAPSHOT_TABLES = ("pipeline_hourly", "stage_hourly", "pipeline_daily", "stage_d
 HOURLY_TABLES = ("pipeline_hourly", "stage_hourly")
 DAILY_TABLES = ("pipeline_daily", "stage_daily")
 
+LAKE_MARKER = ".voice-monitor-lake"
+# A folder holding one of these is a lake made before the marker existed.
+LAKE_FOLDERS = ("events", "snapshots", "quarantine")
+
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _HOUR_DIR = re.compile(r"^hour=(\d{2})$")
 
@@ -46,14 +58,41 @@ def floor_day(moment: datetime) -> datetime:
     return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 
 
+class NoLakeError(ValueError):
+    """A path that does not exist or holds no lake, given where an existing lake is needed."""
+
+
 class Lake:
-    """A lake root and the paths in it."""
+    """A lake root and the paths in it (a plain handle: see `open_lake` and `Lake.create`)."""
 
     def __init__(self, root: str | os.PathLike[str]):
         self.root = Path(root)
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
+
+    @classmethod
+    def create(cls, root: str | os.PathLike[str] | Lake) -> Lake:
+        """Make `root` a lake (folders and marker); an existing lake is opened as it is."""
+        lake = root if isinstance(root, Lake) else cls(root)
+        if lake.root.exists() and not lake.root.is_dir():
+            raise NoLakeError(f"lake path {str(lake.root)!r} is a file; pass a directory")
+        lake.root.mkdir(parents=True, exist_ok=True)
+        marker = lake.root / LAKE_MARKER
+        if not marker.is_file():
+            tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
+            tmp.write_text(json.dumps({"voice_monitor_lake": 1,
+                                       "created_at": datetime.now(UTC).isoformat()}) + "\n")
+            os.replace(tmp, marker)
+        return lake
+
+    def exists(self) -> bool:
+        """Whether the root holds a lake: its marker, or (older lakes) an events/, snapshots/
+        or quarantine/ folder. An empty folder, or one holding only a README, is not a lake."""
+        if not self.root.is_dir():
+            return False
+        return (self.root / LAKE_MARKER).is_file() or any(
+            (self.root / folder).is_dir() for folder in LAKE_FOLDERS)
 
     # -- layout ---------------------------------------------------------------------------
     @property
@@ -167,6 +206,31 @@ class Lake:
                     path.unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def no_lake_message(root: str | os.PathLike[str]) -> str:
+    """The one line every entry point prints for a path that holds no lake."""
+    return f"no lake at {root}; create it with voice-monitor init {shlex.quote(str(root))}"
+
+
+def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake:
+    """The lake at `root`; `create=True` makes it if needed, else a non-lake is `NoLakeError`."""
+    lake = root if isinstance(root, Lake) else Lake(root)
+    if create:
+        return Lake.create(lake)
+    if not lake.exists():
+        raise NoLakeError(no_lake_message(lake.root))
+    return lake
+
+
+_GLOB_CHARS = re.compile(r"([\[*?])")
+
+
+def duckdb_path(path: str | os.PathLike[str]) -> str:
+    """A path for DuckDB's file readers, which expand `*`, `?` and `[…]` in every path they are
+    given (lists included): each such character is bracketed (`[` → `[[]`), so the path matches
+    only itself and a lake at `x/lake[1]` never reads `x/lake1`."""
+    return _GLOB_CHARS.sub(r"[\1]", str(path))
 
 
 def new_file_stem() -> str:

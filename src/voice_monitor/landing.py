@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.counters import CounterStore, open_counters
-from voice_monitor.lake import Lake, connect
+from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.validation import validate
 
@@ -177,7 +177,7 @@ def _parquet_records(path: Path) -> pa.Array:
     con = connect()
     try:
         table = con.sql("select to_json(t)::VARCHAR as line from read_parquet($path) t",
-                        params={"path": str(path)}).to_arrow_table()
+                        params={"path": duckdb_path(path)}).to_arrow_table()
     except Exception as exc:
         raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
     finally:
@@ -221,7 +221,7 @@ def _partitions(lake: Lake, parts: list) -> list[str]:
 def _count_duplicates(con, lake: Lake, events: pa.Table) -> int:
     """Accepted events whose (event_id, hour) already landed, in the lake or earlier in the batch."""
     hours = pc.unique(pc.floor_temporal(events.column("timestamp"), unit="hour")).to_pylist()
-    existing = [str(f) for h in hours for f in lake.event_files(h)]
+    existing = [duckdb_path(f) for h in hours for f in lake.event_files(h)]
     con.register("batch", events.select(["event_id", "timestamp"]))
     try:
         sql = """

@@ -162,6 +162,8 @@ class Producer:
             raise ValueError(f"producer name {name!r} must be a plain file name, e.g. 'api-worker-1'")
         if spool_dir is not None and not durable:
             raise ValueError("spool_dir is only used in durable mode; pass durable=True as well")
+        # a local producer creates its lake (contract §4), at its first landing: a failure to
+        # create it is a landing failure, retried and reported like any other
         self.lake = lake if isinstance(lake, Lake) else Lake(lake)
         self.name = name
         self.source = source or f"producer:{name}"
@@ -316,6 +318,7 @@ class Producer:
         for attempt in range(self.retries + 1):
             try:
                 if self._counters is None:
+                    Lake.create(self.lake)
                     self._counters = open_counters(self.lake)
                 result = land_lines(self.lake, lines, self.source, self._current_now(),
                                     counters=self._counters)

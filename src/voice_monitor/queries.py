@@ -21,7 +21,7 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
-from voice_monitor.lake import Lake, floor_day, floor_hour
+from voice_monitor.lake import Lake, floor_day, floor_hour, open_lake
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
 from voice_monitor.sql import run_sql
@@ -71,6 +71,7 @@ def historical_metrics(
     period: str | None = None,
 ) -> pl.DataFrame:
     """Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps."""
+    lake = open_lake(lake)
     organization_id = arguments.identifier(organization_id, "organization_id")
     period, first, last = _periods(start, end, period)
     con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last))
@@ -86,6 +87,7 @@ def stage_breakdown(
     period: str | None = None,
 ) -> pl.DataFrame:
     """Per processing stage, totals over [start, end): counts, failure rate, latency."""
+    lake = open_lake(lake)
     organization_id = arguments.identifier(organization_id, "organization_id")
     period, first, last = _periods(start, end, period)
     con = with_sources(**_snapshot_files(lake, "stage", period, first, last))
@@ -113,6 +115,7 @@ def org_breakdown(
     lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
 ) -> pl.DataFrame:
     """Per organization, totals and rates over [start, end) with names, most received first."""
+    lake = open_lake(lake)
     period, first, last = _periods(start, end, period)
     names = [lake.organizations_file] if lake.organizations_file.is_file() else None
     con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last),

@@ -23,6 +23,7 @@ from voice_monitor.lake import (
     Lake,
     connect,
     dropped_periods,
+    duckdb_path,
     floor_day,
     floor_hour,
     parquet_files,
@@ -211,7 +212,7 @@ def build_day(
         files = [f for k in range(24)
                  for f in parquet_files(lake.snapshot_partition(hourly, day + k * HOUR))]
         if files:
-            con.read_parquet([str(f) for f in files]).create_view("hourly_rows")
+            con.read_parquet([duckdb_path(f) for f in files]).create_view("hourly_rows")
         else:
             _empty_hourly_view(con, hourly)
         extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
@@ -325,7 +326,7 @@ def _prepare(con: duckdb.DuckDBPyConnection) -> None:
 
 def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
     if files:
-        rel = con.read_parquet([str(f) for f in files], filename=True, file_row_number=True,
+        rel = con.read_parquet([duckdb_path(f) for f in files], filename=True, file_row_number=True,
                                union_by_name=True, hive_partitioning=False)
         rel.create_view(name)
     else:

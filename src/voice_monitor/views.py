@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voice_monitor.alerts import RECORD_SCHEMA
-from voice_monitor.lake import Lake, connect, new_file_stem
+from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql
 
@@ -123,7 +123,7 @@ def source_sql(raw: str, paths: str | list[str] | None) -> str:
     if not paths:
         return _empty_relation(columns + keys + (_FILE_COLS if file_cols else []))
     listed = quote_literal(paths) if isinstance(paths, str) else (
-        "[" + ", ".join(quote_literal(p) for p in paths) + "]")
+        "[" + ", ".join(quote_literal(duckdb_path(p)) for p in paths) + "]")
     options = ["union_by_name = true"]
     if keys:
         types = ", ".join(f"{quote_literal(k)}: {t}" for k, t in keys)
@@ -219,9 +219,9 @@ def lake_glob(lake: Lake, raw: str) -> str | None:
     """The absolute glob of a raw view's files, or None when nothing matches yet."""
     folder, pattern, *_ = SOURCES[raw]
     base = (lake.root / folder).resolve()
-    if not any(base.glob(pattern)):
+    if not any(base.glob(pattern)):  # pathlib: `base` is literal, only `pattern` is a pattern
         return None
-    return str(base / pattern)
+    return f"{duckdb_path(base)}/{pattern}"
 
 
 def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:

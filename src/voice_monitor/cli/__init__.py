@@ -19,6 +19,7 @@ from voice_monitor.cli.common import VoiceMonitorError
 # command -> the command modules that define it. Modules load only when their command runs, so
 # `voice-monitor ingest` does not pay for importing Prefect, Polars or pandas.
 _COMMANDS: dict[str, tuple[str, ...]] = {
+    "init": ("landing",),
     "ingest": ("landing",),
     "metrics": ("landing", "queries"),  # realtime lives with landing; the rest with queries
     "rollup": ("rollups",),

@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake, open_lake
 
 
 class VoiceMonitorError(Exception):
@@ -59,15 +59,22 @@ TIME = TimeParam()
 DAY = DayParam()
 
 
-def lake_option(func: Callable) -> Callable:
-    """--lake DIR (default $VOICE_MONITOR_LAKE, else ./data); passes `lake: Lake`."""
+def lake_option(func: Callable | None = None, *, create: bool = False) -> Callable:
+    """--lake DIR (default $VOICE_MONITOR_LAKE, else ./data); passes `lake: Lake`.
+
+    The lake must exist (else one line: "no lake at DIR; create it with voice-monitor init DIR").
+    `create=True` (init, ingest, demo) passes a plain handle: the command creates the lake.
+    """
+    if func is None:
+        return functools.partial(lake_option, create=create)
 
     @click.option("--lake", "lake_dir", type=click.Path(file_okay=False),
                   default=lambda: os.environ.get(LAKE_ENV, DEFAULT_LAKE), show_default="./data",
                   help=f"Lake root directory (env {LAKE_ENV}).")
     @functools.wraps(func)
     def wrapper(*args, lake_dir: str, **kwargs):
-        return func(*args, lake=Lake(lake_dir), **kwargs)
+        lake = Lake(lake_dir) if create else open_lake(lake_dir)
+        return func(*args, lake=lake, **kwargs)
 
     return wrapper
 

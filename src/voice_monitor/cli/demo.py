@@ -17,7 +17,7 @@ from voice_monitor.lake import Lake
 
 
 @click.command()
-@lake_option
+@lake_option(create=True)
 @click.option("--days", type=click.IntRange(1, MAX_DAYS), default=3, show_default=True,
               help="How many UTC days to simulate.")
 @click.option("--seed", type=int, default=7, show_default=True,

@@ -20,7 +20,7 @@ from voice_monitor.landing import InputFileError, LandingResult, ingest_file
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
-@lake_option
+@lake_option(create=True)
 @now_option
 @json_option
 def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> None:
@@ -32,6 +32,7 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     Example:
       voice-monitor ingest events.jsonl more.parquet --lake ./data
     """
+    Lake.create(lake)
     total = LandingResult()
     for path in files:
         try:
@@ -70,7 +71,28 @@ def realtime(organization_id: str | None, lake: Lake, now: datetime, as_json: bo
         click.echo(f"{key:26} {value}")
 
 
+@click.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@lake_option(create=True)
+def init(path: str | None, lake: Lake) -> None:
+    """Create an empty lake at PATH (or --lake DIR; default $VOICE_MONITOR_LAKE, else ./data).
+
+    Every command but init, ingest and demo refuses a path that holds no lake, so a mistyped or
+    unmounted path fails instead of looking like a healthy empty lake. An existing lake is left
+    as it is.
+
+    \b
+    Example:
+      voice-monitor init ./data
+    """
+    lake = Lake(path) if path else lake
+    existed = lake.exists()
+    Lake.create(lake)
+    click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
+
+
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group."""
+    main.add_command(init)
     main.add_command(ingest)
     main.add_command(metrics)

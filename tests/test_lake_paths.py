@@ -1,0 +1,104 @@
+"""Any lake path works literally (contract §4): `[`, `]`, `*`, `?` and spaces included.
+
+DuckDB expands `*`, `?` and `[…]` in every path it reads, so a lake at `x/a b[1]*?` would read a
+decoy lake at `x/a b1xyz` (`[1]` matches "1", `*` "xy", `?` "z"). The decoy here holds other
+events; every command must see only the real lake.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import timedelta
+
+import duckdb
+import pytest
+from conftest import NOW, event
+
+from voice_monitor import recent_events
+from voice_monitor.cli import main
+from voice_monitor.lake import Lake, duckdb_path
+from voice_monitor.landing import land_records
+
+H = timedelta(hours=1)
+NOW_ARG = "2026-02-16T14:30:00Z"
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def lakes(tmp_path):
+    """(real lake, decoy): 3 events at 13:xx in the real lake, 5 in the decoy the glob matches."""
+    real, decoy = Lake.create(tmp_path / "a b[1]*?"), Lake.create(tmp_path / "a b1xyz")
+    land_records(real, [event("artifact_received", NOW - 80 * timedelta(minutes=1) + i * H / 10)
+                        for i in range(3)], now=NOW)
+    land_records(decoy, [event("artifact_received", NOW - 80 * timedelta(minutes=1) + i * H / 10)
+                         for i in range(5)], now=NOW)
+    return real, decoy
+
+
+def test_duckdb_path_matches_only_itself(lakes):
+    real, _ = lakes
+    (file,) = real.event_files(NOW - H)
+    con = duckdb.connect()
+    names = con.execute("select distinct filename from read_parquet(?, filename = true)",
+                        [f"{duckdb_path(real.events_dir)}/*/*/*.parquet"]).fetchall()
+    assert names == [(str(file),)]
+
+
+def test_every_reader_sees_only_the_real_lake(lakes, tmp_path, capsys):
+    real, decoy = lakes
+    lake = ["--lake", str(real.root)]
+    code, out, err = run_cli(["rollup", "hourly", *lake, "--now", NOW_ARG], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["sql", "select count(*) as n from events", "--json", *lake], capsys)
+    assert code == 0, err
+    assert json.loads(out)[0]["n"] == 3
+    code, out, err = run_cli(["sql", "select artifacts_received from pipeline_hourly "
+                              "where organization_id is null", "--json", *lake], capsys)
+    assert code == 0, err
+    assert [row["artifacts_received"] for row in json.loads(out)] == [3]
+    code, out, err = run_cli(["events", "recent", "--json", *lake], capsys)
+    assert code == 0, err
+    assert len(json.loads(out)["rows"]) == 3
+    assert recent_events(real).rows.height == 3
+    # the compacted hour holds the real lake's 3 events, not the decoy's
+    code, out, err = run_cli(["compact", *lake, "--now", NOW_ARG], capsys)
+    assert code == 0, err
+    (compacted,) = real.event_files(NOW - H)
+    assert duckdb.connect().execute("select count(*) from read_parquet(?)",
+                                    [duckdb_path(compacted)]).fetchall() == [(3,)]
+    assert len(decoy.event_files(NOW - H)) == 1
+
+
+def test_the_catalog_over_a_strange_path_opens_in_plain_duckdb(lakes, tmp_path, capsys):
+    real, _ = lakes
+    run_cli(["rollup", "hourly", "--lake", str(real.root), "--now", NOW_ARG], capsys)
+    target = tmp_path / "cat [x]?.duckdb"
+    code, out, err = run_cli(["catalog", str(target), "--lake", str(real.root)], capsys)
+    assert code == 0, err
+    con = duckdb.connect(str(target), read_only=True)
+    assert con.execute("select count(*) from events").fetchall() == [(3,)]
+    assert con.execute("select artifacts_received from pipeline_hourly "
+                       "where organization_id is null").fetchall() == [(3,)]
+
+
+def test_ingest_reads_a_parquet_file_with_glob_characters_in_its_name(lakes, tmp_path, capsys):
+    real, decoy = lakes
+    # `in[1].parquet` as a glob matches only the decoy `in1.parquet` (5 events), not itself (3)
+    source = tmp_path / "in[1].parquet"
+    shutil.copy(real.event_files(NOW - H)[0], source)
+    shutil.copy(decoy.event_files(NOW - H)[0], tmp_path / "in1.parquet")
+    other = Lake.create(tmp_path / "copy")
+    code, out, err = run_cli(["ingest", str(source), "--lake", str(other.root), "--now", NOW_ARG,
+                              "--json"], capsys)
+    assert code == 0, err
+    assert json.loads(out)["accepted"] == 3
