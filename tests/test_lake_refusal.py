@@ -23,7 +23,7 @@ from voice_monitor.cli import main
 from voice_monitor.lake import Lake, NoLakeError, open_lake
 from voice_monitor.landing import land_records
 
-CREATING = {("init",), ("ingest",), ("demo",), ("serve",)}
+CREATING = {("init",), ("ingest",), ("demo",), ("serve",)}  # serve: tests/test_server*
 EXTRA_ARGS = {
     ("alerts", "ack"): ["al-0000", "--by", "alice"],
     ("backfill",): ["--start", "2026-02-16T00:00Z", "--end", "2026-02-16T02:00Z"],

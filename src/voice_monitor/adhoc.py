@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
 
 ROW_CAP = 1000
@@ -37,7 +37,10 @@ class SqlResult:
 def _allowed_directories(lake: Lake) -> list[str]:
     """The lake root and each table's folder (a folder may be a symlink to another volume)."""
     found = [lake.root] + [lake.root / folder for folder, *_ in SOURCES.values()]
-    return sorted({str(path.resolve()).rstrip("/") + "/" for path in found})
+    folders = {str(path.resolve()).rstrip("/") + "/" for path in found}
+    # the views read globs whose literal part is escaped (`[` → `[[]`, see lake.duckdb_path),
+    # and DuckDB checks the glob text: allow each folder in that spelling too
+    return sorted(folders | {duckdb_path(folder) for folder in folders})
 
 
 def read_only_connection(lake: Lake) -> duckdb.DuckDBPyConnection:

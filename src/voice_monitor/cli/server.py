@@ -37,7 +37,7 @@ from voice_monitor.server.auth import (
 @click.option("--landing-threads", type=click.IntRange(1, 64),
               default=collector.DEFAULT_LANDING_THREADS, show_default=True,
               help="Batches landed at once per process.")
-@lake_option
+@lake_option(create=True)
 def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,
           max_body_bytes: int, queue_size: int, landing_threads: int, lake: Lake) -> None:
     """Serve the collector (POST /v1/events), the API (/api/v1), /metrics and the dashboard.
@@ -57,7 +57,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
         check_startup(tokens, host)
     except TokenConfigError as exc:
         raise VoiceMonitorError(str(exc)) from None
-    lake.root.mkdir(parents=True, exist_ok=True)
+    Lake.create(lake)
     os.environ[SERVE_ENV] = json.dumps({
         "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,
         "max_body_bytes": max_body_bytes, "queue_size": queue_size,

@@ -34,7 +34,7 @@ def create_app(
     landing_threads: int = collector.DEFAULT_LANDING_THREADS,
 ) -> FastAPI:
     """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists."""
-    lake = lake if isinstance(lake, Lake) else Lake(lake)
+    lake = Lake.create(lake)  # serve creates its lake (contract §4); every read then finds it
     if tokens is None:
         tokens = Tokens(tuple((t, f"ingest-token-{i}") for i, t in enumerate(ingest_tokens, 1)),
                         tuple((t, f"staff-token-{i}") for i, t in enumerate(staff_tokens, 1)),
