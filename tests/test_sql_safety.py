@@ -167,3 +167,26 @@ def test_allow_writes_is_the_trusted_opt_out(home, capsys, tmp_path):
     code, out, err = sql(capsys, home, f"select * from read_text('{home}/secret.txt')",
                          "--allow-writes", "--json")
     assert code == 0 and SECRET in json.loads(out)[0]["content"]
+
+
+def test_catalog_writes_only_where_asked_and_never_over_data(home, capsys, tmp_path):
+    lake = str(home / "lake")
+    data = tmp_path / "events.jsonl"
+    data.write_text('{"event_id": "keep-me"}\n')
+    before = files_under(home)
+    for target, expected in [
+        (data, "is not a DuckDB database"),
+        (home / "lake" / "events" / "catalog.duckdb", "inside the lake's events/ folder"),
+        (home / "lake" / "snapshots" / "x" / "c.duckdb", "inside the lake's snapshots/ folder"),
+    ]:
+        code, _, err = run_main(capsys, "catalog", str(target), "--lake", lake)
+        assert_one_line_error(code, err, status=1)
+        assert expected in err
+    assert data.read_text() == '{"event_id": "keep-me"}\n' and files_under(home) == before
+
+    target = tmp_path / "monitor.duckdb"
+    for _ in range(2):  # a second run replaces the first catalog
+        code, _, err = run_main(capsys, "catalog", str(target), "--lake", lake)
+        assert code == 0, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "monitor.duckdb"]
+    assert files_under(home) == before

@@ -293,18 +293,38 @@ def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyCo
 CATALOG_STORAGE_VERSION = "v1.0.0"
 
 
+def _check_catalog_target(lake: Lake, target: Path) -> None:
+    """Refuse a catalog path that would replace data: a lake folder, or a file not a catalog."""
+    folders = {folder.split("/")[0] for folder, *_ in SOURCES.values()} | {"state"}
+    for folder in sorted(folders):
+        inside = (lake.root / folder).resolve()
+        if target.is_relative_to(inside):
+            raise ValueError(f"catalog path {str(target)!r} is inside the lake's {folder}/ folder; "
+                             f"write it elsewhere, e.g. {lake.root / 'catalog.duckdb'}")
+    if target.is_file():
+        with open(target, "rb") as handle:
+            if handle.read(12)[8:12] != b"DUCK":  # every DuckDB database file has this magic
+                raise ValueError(f"{str(target)!r} exists and is not a DuckDB database; choose "
+                                 "another path (the catalog only replaces an earlier catalog)")
+
+
 def write_catalog(lake: Lake, path: str | Path) -> Path:
     """Write a DuckDB database file holding the views over this lake's absolute paths."""
     target = Path(path).resolve()
+    _check_catalog_target(lake, target)
     target.parent.mkdir(parents=True, exist_ok=True)
     # built beside the target, then renamed over it: a reader never opens a half-written file
     tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
-    con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
-                                           CATALOG_STORAGE_VERSION})
     try:
-        define_views(con, lake)
-        con.execute("checkpoint")
-    finally:
-        con.close()
-    os.replace(tmp, target)
+        con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
+                                               CATALOG_STORAGE_VERSION})
+        try:
+            define_views(con, lake)
+            con.execute("checkpoint")
+        finally:
+            con.close()
+        os.replace(tmp, target)
+    finally:  # nothing left beside the target when building it failed
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
     return target
