@@ -65,25 +65,57 @@ def land_lines(
     counters: CounterStore | None = None,
 ) -> LandingResult:
     """Validate raw JSON texts and land them: events by hour, rejects to quarantine."""
+    return land_batches(lake, [lines], [source], now, counters)[0]
+
+
+def land_batches(
+    lake: Lake,
+    batches: list[list[str] | pa.Array],
+    sources: list[str],
+    now: datetime | None = None,
+    counters: CounterStore | None = None,
+) -> list[LandingResult]:
+    """Land several batches as one (one validation, one file per hour), with a result per batch.
+
+    The collector's group commit: batches that arrive together cost one landing, and each
+    sender still learns its own counts. Duplicates are counted in input order across the
+    batches, as if they had been landed one after the other.
+    """
+    if len(batches) != len(sources):
+        raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
-    result = LandingResult()
+    results = [LandingResult() for _ in batches]
+    lines = _concat(batches)
     if len(lines) == 0:
-        return result
+        return results
+    sizes = [len(b) for b in batches]
+    starts = np.cumsum([0, *sizes[:-1]])
     con = connect()
     try:
         accepted, rejected = validate(con, lines, now, received_at)
         if rejected.num_rows:
-            _quarantine(lake, rejected, source, received_at)
-            result.quarantined = rejected.num_rows
-            for reason in rejected.column("reason").to_pylist():
+            owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
+            _quarantine(lake, rejected, pa.array([sources[i] for i in owners], pa.string()),
+                        received_at)
+            for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
+                result = results[owner]
+                result.quarantined += 1
                 rule = reason.split("; ")[0]
                 result.reasons[rule] = result.reasons.get(rule, 0) + 1
         if accepted.num_rows:
             events = accepted.cast(EVENT_SCHEMA)
-            result.duplicates = _count_duplicates(con, lake, events)
-            result.partitions = _write_hours(lake, events)
-            result.accepted = events.num_rows
+            duplicate = _duplicate_flags(con, lake, events)
+            _write_hours(lake, events)
+            # accepted rows keep input order: each batch's are the next (size - quarantined)
+            hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
+            offset = 0
+            for size, result in zip(sizes, results, strict=True):
+                result.accepted = size - result.quarantined
+                mine = slice(offset, offset + result.accepted)
+                result.duplicates = int(duplicate[mine].sum())
+                result.partitions = _partitions(lake, pc.unique(hours[mine]).to_pylist())
+                offset += result.accepted
             store = counters or open_counters(lake)
             try:
                 store.record(events, now)
@@ -92,7 +124,16 @@ def land_lines(
                     store.close()
     finally:
         con.close()
-    return result
+    return results
+
+
+def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:
+    if len(batches) == 1:
+        return batches[0]
+    if all(isinstance(b, pa.Array) for b in batches):
+        return pa.concat_arrays([b.cast(pa.large_string()) for b in batches])
+    return [line for b in batches
+            for line in (b.to_pylist() if isinstance(b, pa.Array) else b)]
 
 
 def land_records(
@@ -203,7 +244,7 @@ def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
             # Parquet encoding releases the GIL: write the hours side by side.
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(write, parts))
-            return _partitions(lake, parts)
+            return _partitions(lake, [hour for hour, _ in parts])
         except RuntimeError as exc:
             # at interpreter exit (a producer flushing from atexit) no thread may start; the
             # refusal comes at the first submit, before any file is written
@@ -211,44 +252,51 @@ def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
                 raise
     for part in parts:
         write(part)
-    return _partitions(lake, parts)
+    return _partitions(lake, [hour for hour, _ in parts])
 
 
-def _partitions(lake: Lake, parts: list) -> list[str]:
-    return sorted(str(lake.event_partition(hour).relative_to(lake.root)) for hour, _ in parts)
+def _partitions(lake: Lake, hours: list[datetime]) -> list[str]:
+    return sorted(str(lake.event_partition(hour).relative_to(lake.root)) for hour in hours)
 
 
-def _count_duplicates(con, lake: Lake, events: pa.Table) -> int:
-    """Accepted events whose (event_id, hour) already landed, in the lake or earlier in the batch."""
+def _duplicate_flags(con, lake: Lake, events: pa.Table) -> np.ndarray:
+    """Per accepted event: is its (event_id, hour) already landed, in the lake or earlier in the batch?"""
     hours = pc.unique(pc.floor_temporal(events.column("timestamp"), unit="hour")).to_pylist()
     existing = [duckdb_path(f) for h in hours for f in lake.event_files(h)]
-    con.register("batch", events.select(["event_id", "timestamp"]))
+    batch = events.select(["event_id", "timestamp"]).append_column(
+        "i", pa.array(np.arange(events.num_rows, dtype=np.int64)))
+    con.register("batch", batch)
     try:
         sql = """
-            with b as (select event_id, date_trunc('hour', "timestamp") as hour from batch),
+            with b as (select i, event_id, date_trunc('hour', "timestamp") as hour from batch),
             prior as ({prior})
-            select (select count(*) from b) - (
-                select count(*) from (select distinct event_id, hour from b) d
-                where not exists (select 1 from prior p where p.event_id = d.event_id and p.hour = d.hour)
-            )
+            select i from b
+            where exists (select 1 from prior p where p.event_id = b.event_id and p.hour = b.hour)
+            union
+            select i from b qualify row_number() over (partition by event_id, hour order by i) > 1
         """
         if existing:
             prior = ("select distinct event_id, date_trunc('hour', \"timestamp\") as hour "
                      "from read_parquet($files)")
-            return con.execute(sql.format(prior=prior), {"files": existing}).fetchall()[0][0]
-        prior = "select null::VARCHAR as event_id, null::TIMESTAMPTZ as hour where false"
-        return con.execute(sql.format(prior=prior)).fetchall()[0][0]
+            found = con.execute(sql.format(prior=prior), {"files": existing}).fetchall()
+        else:
+            prior = "select null::VARCHAR as event_id, null::TIMESTAMPTZ as hour where false"
+            found = con.execute(sql.format(prior=prior)).fetchall()
     finally:
         con.unregister("batch")
+    flags = np.zeros(events.num_rows, dtype=bool)
+    flags[[i for (i,) in found]] = True
+    return flags
 
 
-def _quarantine(lake: Lake, rejected: pa.Table, source: str, received_at: datetime) -> None:
+def _quarantine(lake: Lake, rejected: pa.Table, source: str | pa.Array, received_at: datetime
+                ) -> None:
     n = rejected.num_rows
     table = pa.table(
         {
             "raw": rejected.column("raw"),
             "reason": rejected.column("reason"),
-            "source": pa.array([source] * n, pa.string()),
+            "source": source if isinstance(source, pa.Array) else pa.array([source] * n, pa.string()),
             "received_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
         },
         schema=QUARANTINE_SCHEMA,

@@ -1,0 +1,45 @@
+"""`land_batches`: several batches landed as one, each with its own counts (the collector's group commit)."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+
+from conftest import NOW, event
+from voice_monitor.landing import land_batches, land_lines
+
+
+def _lines(*records) -> list[str]:
+    return [r if isinstance(r, str) else json.dumps(r) for r in records]
+
+
+def test_each_batch_gets_its_own_counts_and_quarantine_source(lake):
+    e0 = event("artifact_received", NOW, event_id="e0")
+    land_lines(lake, _lines(e0), "earlier")
+    e1, e2, e3 = (event("transcription_started", NOW, event_id=f"e{i}") for i in (1, 2, 3))
+    a = _lines(e1, e2, "not json")
+    b = _lines(e2, "{", e3, '{"event_id": "x"}')  # e2 again: a duplicate of batch a's copy
+    c: list[str] = []
+    d = _lines(e0)  # already in the lake
+    results = land_batches(lake, [a, b, c, d], ["src-a", "src-b", "src-c", "src-d"], now=NOW)
+    got = [(r.accepted, r.duplicates, r.quarantined) for r in results]
+    assert got == [(2, 0, 1), (2, 1, 2), (0, 0, 0), (1, 1, 0)]
+    assert results[0].partitions == ["events/date=2026-02-16/hour=14"]
+    assert results[2].partitions == []
+    files = sorted(lake.quarantine_dir.rglob("*.parquet"))
+    sources = sorted(pq.read_table(files).column("source").to_pylist())
+    assert sources == ["src-a", "src-b", "src-b"]
+
+
+def test_a_batch_counts_as_if_landed_alone(lake, tmp_path):
+    """The same input in one call or in separate calls gives the same per-batch counts."""
+    from voice_monitor.lake import Lake
+
+    batches = [_lines(event("artifact_received", NOW, event_id="k1"), "bad"),
+               _lines(event("artifact_received", NOW, event_id="k1"),
+                      event("artifact_completed", NOW, event_id="k2"))]
+    together = land_batches(lake, batches, ["s", "s"], now=NOW)
+    alone_lake = Lake(tmp_path / "alone")
+    alone = [land_lines(alone_lake, b, "s", now=NOW) for b in batches]
+    assert [r.as_dict() for r in together] == [r.as_dict() for r in alone]
