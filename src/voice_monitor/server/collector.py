@@ -1,31 +1,35 @@
 """The collector: `POST /v1/events` lands a batch through the same path as `voice-monitor ingest`.
 
 A batch is JSON Lines or a JSON array, optionally gzip-encoded. The answer (`accepted`,
-`duplicates`, `quarantined`, as `ingest` counts them) is sent only after `landing.land_lines`
+`duplicates`, `quarantined`, as `ingest` counts them) is sent only after `landing.land_batches`
 returned, that is after every file of the batch was fsync'd and renamed into the lake: a 200 is
-a promise that the batch survives a crash of the server. Landing runs on a few threads behind a
-bounded queue; a batch that finds the queue full is refused at once with 503 and `Retry-After`
-(before its body is read), so an overloaded server sheds load instead of growing memory.
+a promise that the batch survives a crash of the server. Landing runs on committer threads
+behind a bounded queue (in batches and in bytes); a batch that finds the queue full is refused
+at once with 503 and `Retry-After`, so an overloaded server sheds load instead of growing memory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import queue
 import threading
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from voice_monitor.lake import Lake
-from voice_monitor.landing import LandingResult, land_lines, parse_records
+from voice_monitor.landing import LandingResult, land_batches, parse_records
 from voice_monitor.server.auth import IngestActor
 
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
-DEFAULT_QUEUE_SIZE = 32
-DEFAULT_LANDING_THREADS = 2
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_QUEUE_SIZE = 256
+DEFAULT_LANDING_THREADS = 1
+MAX_GROUP_BATCHES = 1024  # batches landed together at most
+MAX_GROUP_BYTES = 256 * 1024 * 1024
+MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
                "application/x-jsonlines", "text/plain", "")
@@ -33,6 +37,10 @@ _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
 
 class BodyTooLarge(Exception):
     """The batch (as sent, or once decompressed) is over the size cap."""
+
+
+class Overloaded(Exception):
+    """The queue holds too many bytes already."""
 
 
 class BadEncoding(Exception):
@@ -44,6 +52,7 @@ class CollectorStats:
     """What this process has collected since it started (for /metrics)."""
 
     batches: int = 0
+    commits: int = 0  # landings (each of one or more batches)
     accepted: int = 0
     duplicates: int = 0
     quarantined: int = 0
@@ -52,8 +61,21 @@ class CollectorStats:
     failed: int = 0
 
 
+@dataclass
+class _Job:
+    body: bytes
+    gzipped: bool
+    source: str
+    future: Future
+
+
 class Collector:
-    """Landing threads behind a bounded queue of batches."""
+    """Committer threads behind a bounded queue of batches; each commit lands every batch waiting.
+
+    Group commit: while one landing runs, the batches that arrive queue up, and the next landing
+    takes them all (`landing.land_batches`), so a busy collector writes few, larger files and
+    pays validation's fixed cost once per group instead of once per request.
+    """
 
     def __init__(self, lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  queue_size: int = DEFAULT_QUEUE_SIZE, threads: int = DEFAULT_LANDING_THREADS):
@@ -63,10 +85,15 @@ class Collector:
         self.lake = lake
         self.max_body_bytes = max_body_bytes
         self.capacity = threads + queue_size  # batches landing plus batches waiting
-        self.pending = 0  # only touched on the event loop
+        self.pending = 0  # admitted and not answered; only touched on the event loop
+        self.queued_bytes = 0  # bodies of those; only touched on the event loop
         self.stats = CollectorStats()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="voice-monitor-landing")
+        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
+                                          name=f"voice-monitor-commit-{i}") for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
 
     def admit(self) -> bool:
         """Take a place in the queue; False when it is full."""
@@ -77,31 +104,78 @@ class Collector:
         return True
 
     async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
-        """Land one admitted batch on a landing thread; the place is given back at the end."""
+        """Land one admitted batch; returns once it is in the lake. The place is given back."""
+        if self.queued_bytes and self.queued_bytes + len(body) > MAX_QUEUED_BYTES:
+            self.pending -= 1
+            self.stats.refused_overload += 1
+            raise Overloaded()
+        self.queued_bytes += len(body)
         try:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(self._pool, self._land, body, gzipped, source)
+            future: Future = Future()
+            self._jobs.put(_Job(body, gzipped, source, future))
+            return await asyncio.wrap_future(future)
         finally:
             self.pending -= 1
+            self.queued_bytes -= len(body)
 
-    def _land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
-        data = gunzip(body, self.max_body_bytes) if gzipped else body
+    def _commit_loop(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            group, size, stop = [job], len(job.body), False
+            while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stop = True
+                    break
+                group.append(job)
+                size += len(job.body)
+            self._commit(group)
+            if stop:
+                return
+
+    def _commit(self, group: list[_Job]) -> None:
+        ready, batches = [], []
+        for job in group:
+            if not job.future.set_running_or_notify_cancel():
+                continue  # the sender hung up before landing began: it was not promised anything
+            try:
+                data = gunzip(job.body, self.max_body_bytes) if job.gzipped else job.body
+                batches.append(parse_records(data))
+                ready.append(job)
+            except (BodyTooLarge, BadEncoding) as exc:
+                job.future.set_exception(exc)
+        if not ready:
+            return
         try:
-            result = land_lines(self.lake, parse_records(data), source)
-        except Exception:
+            results = land_batches(self.lake, batches, [job.source for job in ready])
+        except Exception as exc:
             with self._lock:
-                self.stats.failed += 1
-            raise
+                self.stats.failed += len(ready)
+            for job in ready:
+                job.future.set_exception(exc)
+            return
         with self._lock:
-            self.stats.batches += 1
-            self.stats.accepted += result.accepted
-            self.stats.duplicates += result.duplicates
-            self.stats.quarantined += result.quarantined
-        return result
+            stats = self.stats
+            stats.commits += 1
+            for result in results:
+                stats.batches += 1
+                stats.accepted += result.accepted
+                stats.duplicates += result.duplicates
+                stats.quarantined += result.quarantined
+        for job, result in zip(ready, results, strict=True):
+            job.future.set_result(result)
 
     def close(self) -> None:
-        """Wait for every batch in flight to land, then stop the landing threads."""
-        self._pool.shutdown(wait=True)
+        """Land every batch already queued, then stop the committer threads."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
@@ -143,6 +217,11 @@ async def _read_body(request: Request, collector: Collector) -> bytes:
     return b"".join(chunks)
 
 
+def _busy() -> JSONResponse:
+    return JSONResponse({"detail": "the collector is busy; retry after the given seconds"},
+                        status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+
 router = APIRouter()
 
 
@@ -158,8 +237,7 @@ async def post_events(request: Request, actor: IngestActor) -> JSONResponse:
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
     if not collector.admit():
-        return JSONResponse({"detail": "the collector is busy; retry after the given seconds"},
-                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+        return _busy()
     try:
         body = await _read_body(request, collector)
     except BaseException:
@@ -168,6 +246,8 @@ async def post_events(request: Request, actor: IngestActor) -> JSONResponse:
     client = request.client.host if request.client else "unknown"
     try:
         result = await collector.land(body, encoding != "identity", f"http:{actor.name}@{client}")
+    except Overloaded:
+        return _busy()
     except BodyTooLarge:
         raise _refuse_too_large(collector) from None
     except BadEncoding as exc:

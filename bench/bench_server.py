@@ -1,0 +1,141 @@
+"""Collector throughput and latency of `voice-monitor serve`, and `/metrics` latency.
+
+    uv run python bench/bench_server.py [--batches 400] [--clients 4] [--batch-size 500]
+
+Starts a real `voice-monitor serve` on 127.0.0.1 over a fresh lake, then:
+
+1. throughput: CLIENTS threads each POST pre-built batches of BATCH_SIZE realistic events
+   (JSON Lines, stamped within the last few minutes) back to back; events/s = all events
+   acknowledged / wall time (target >= 100,000 events/s with 4 clients and batches of 500);
+2. latency at half that load: the same clients paced to half the measured rate; p50/p99 of
+   the request time (send to acknowledgement);
+3. `/metrics`: median and p99 of 50 scrapes on the lake just filled (target < 50 ms).
+
+A 503 (queue full) is retried after its Retry-After and counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+
+from voice_monitor.schema import EVENT_TYPES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from server_process import INGEST, STAFF, ServerProcess, bearer  # noqa: E402
+
+_TYPES = sorted(EVENT_TYPES)
+_WEIGHTS = [1 if EVENT_TYPES[t][1] == "system" else 6 for t in _TYPES]
+
+
+def make_batches(count: int, size: int, seed: int = 11) -> list[bytes]:
+    """`count` JSON Lines bodies of `size` events each, stamped in the 5 minutes before now."""
+    rng = random.Random(seed)
+    now = datetime.now(UTC)
+    bodies = []
+    for b in range(count):
+        lines = []
+        for i in range(size):
+            event_type = rng.choices(_TYPES, _WEIGHTS)[0]
+            at = now - timedelta(milliseconds=rng.randrange(300_000))
+            record = {"event_id": f"bench-{b:06d}-{i:04d}", "event_type": event_type,
+                      "timestamp": at.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                      "artifact_id": f"art-{rng.randrange(20_000):06d}",
+                      "organization_id": f"org-{int(rng.paretovariate(1.2)) % 50:03d}"}
+            if event_type.endswith(("_completed", "_extracted", "_generated")):
+                record["duration_ms"] = round(rng.lognormvariate(7, 1), 1)
+                record["metadata"] = {"claim_count": rng.randrange(12),
+                                      "confidence_score": round(rng.random(), 3)}
+            lines.append(orjson.dumps(record))
+        bodies.append(b"\n".join(lines) + b"\n")
+    return bodies
+
+
+def send(url: str, bodies: list[bytes], pace_s: float, latencies: list, refused: list) -> None:
+    headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
+    with httpx.Client(timeout=120) as http:
+        next_at = time.perf_counter()
+        for body in bodies:
+            if pace_s:
+                next_at += pace_s
+                time.sleep(max(0.0, next_at - time.perf_counter()))
+            while True:
+                began = time.perf_counter()
+                response = http.post(url + "/v1/events", content=body, headers=headers)
+                if response.status_code == 503:
+                    refused.append(1)
+                    time.sleep(float(response.headers.get("retry-after", "1")))
+                    continue
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - began)
+                break
+
+
+def run_clients(url: str, bodies: list[bytes], clients: int, pace_s: float = 0.0):
+    latencies: list[float] = []
+    refused: list[int] = []
+    shares = [bodies[i::clients] for i in range(clients)]
+    threads = [threading.Thread(target=send, args=(url, share, pace_s, latencies, refused))
+               for share in shares]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began, latencies, len(refused)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batches", type=int, default=400)
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--serve-args", default="", help="extra arguments for voice-monitor serve")
+    args = parser.parse_args()
+    print(f"python {platform.python_version()}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
+    with tempfile.TemporaryDirectory(prefix="bench-server-") as tmp:
+        root = Path(tmp)
+        with ServerProcess(root / "lake", *args.serve_args.split(), log=root / "server.log") as server:
+            bodies = make_batches(args.batches * 2, args.batch_size)
+            events = args.batches * args.batch_size
+            wall, lat, refused = run_clients(server.url, bodies[:args.batches], args.clients)
+            rate = events / wall
+            print(f"throughput: {events:,} events in {wall:.2f} s = {rate:,.0f} events/s "
+                  f"({args.clients} clients, batches of {args.batch_size}; {refused} x 503) "
+                  f"target >= 100,000")
+            pace = args.clients * args.batch_size / (rate / 2)
+            wall, lat, refused = run_clients(server.url, bodies[args.batches:], args.clients, pace)
+            print(f"half load ({rate / 2:,.0f} events/s asked, {events / wall:,.0f} got): request "
+                  f"p50 {pct(lat, 0.5) * 1000:.1f} ms, p99 {pct(lat, 0.99) * 1000:.1f} ms "
+                  f"({refused} x 503)")
+            scrapes = []
+            with httpx.Client(timeout=60) as http:
+                for _ in range(50):
+                    began = time.perf_counter()
+                    http.get(server.url + "/metrics", headers=bearer(STAFF)).raise_for_status()
+                    scrapes.append(time.perf_counter() - began)
+            print(f"/metrics: median {statistics.median(scrapes) * 1000:.1f} ms, "
+                  f"p99 {pct(scrapes, 0.99) * 1000:.1f} ms (target < 50 ms)")
+            subprocess.run(["du", "-sh", str(root / "lake")], check=False)
+
+
+if __name__ == "__main__":
+    main()
