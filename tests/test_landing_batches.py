@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pyarrow.parquet as pq
-
 from conftest import NOW, event
+
 from voice_monitor.landing import land_batches, land_lines
 
 
