@@ -19,6 +19,20 @@ const CARDS = [
 // ?now=2026-02-16T14:30:00Z pins the page to a moment (post-mortems, demo lakes).
 const PINNED_NOW = new URLSearchParams(location.search).get("now");
 
+// Plotly (4.8 MB) is loaded once the first panels show their numbers: compiling it would
+// otherwise hold the page's thread while their answers wait. Only drawing a chart waits for it.
+let plotly = null;
+function loadPlotly() {
+  plotly ??= new Promise((resolve, reject) => {
+    const script = document.createElement("script");
+    script.src = "/static/plotly.min.js";
+    script.addEventListener("load", () => resolve());
+    script.addEventListener("error", () => reject(new Error("/static/plotly.min.js did not load")));
+    document.head.append(script);
+  });
+  return plotly;
+}
+
 const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null };
 
 // -- helpers ---------------------------------------------------------------------------------
@@ -175,8 +189,10 @@ async function loadAlerts() {
   $("#alert-count").textContent = `(${alerts.length})`;
 }
 
-async function loadChart(name) {
+async function loadChart(name, after) {
   const figure = await api(`charts/${name}`, withNow());
+  await after;
+  await loadPlotly();
   const target = $(`#chart-${name}`);
   await Plotly.react(target, figure.data, figure.layout,
                      { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
@@ -266,13 +282,15 @@ const loaders = {
   alerts: guarded("alerts", loadAlerts),
   events: guarded("event log", loadEvents),
   orgs: guarded("organizations", loadOrgs),
-  charts: () => Promise.all(CHARTS.map((name) => guarded(`chart ${name}`, () => loadChart(name))())),
+  charts: (after) => Promise.all(CHARTS.map((name) => guarded(`chart ${name}`,
+                                                             () => loadChart(name, after))())),
 };
 
 async function refresh({ all = false } = {}) {
   const work = [loaders.realtime(), loaders.freshness(), loaders.alerts()];
   if (state.page === 0) work.push(loaders.events()); // never yank a page the reader is on
-  if (all || state.tick % CHART_EVERY === 0) work.push(loaders.charts(), loaders.orgs());
+  const panels = Promise.all(work);
+  if (all || state.tick % CHART_EVERY === 0) work.push(loaders.charts(panels), loaders.orgs());
   state.tick += 1;
   await Promise.all(work);
   $("#clock").textContent = `updated ${fmt.time(new Date().toISOString())} UTC` +
