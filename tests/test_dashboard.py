@@ -1,0 +1,109 @@
+"""The dashboard's routes through an in-process client: pages, assets, the charts endpoint.
+
+(The page itself, in a real browser against a real server process, is test_dashboard_browser.)
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import NOW, event
+from fastapi.testclient import TestClient
+
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.rollups import run_hourly
+from voice_monitor.schema import EVENT_TYPES
+from voice_monitor.server.app import create_app
+
+STAFF = "staff-token-0123456789abcdef"
+INGEST = "ingest-token-0123456789abcdef"
+PINNED = "2026-02-16T14:30:00Z"
+
+
+@pytest.fixture(scope="module")
+def http(tmp_path_factory):
+    lake = Lake(tmp_path_factory.mktemp("dashboard") / "lake")
+    hour = NOW.replace(hour=13, minute=0)
+    land_records(lake, [
+        event("artifact_received", hour.replace(minute=5), artifact_id="x1",
+              organization_id="org-1", metadata={"ai_cost_usd": 0.4}),
+        event("artifact_received", hour.replace(minute=6), artifact_id="x2",
+              organization_id="org-1", metadata={"ai_cost_usd": 0.2}),
+        event("artifact_completed", hour.replace(minute=30), artifact_id="x1",
+              organization_id="org-1"),
+        event("artifact_failed", hour.replace(minute=31), artifact_id="x2",
+              organization_id="org-1"),
+    ], now=NOW)
+    run_hourly(lake, now=NOW)
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    with TestClient(app, base_url="http://127.0.0.1:8787") as client:
+        yield client
+
+
+def staff() -> dict:
+    return {"Authorization": f"Bearer {STAFF}"}
+
+
+def test_chart_endpoint_returns_the_figure_of_the_query(http):
+    figure = http.get(f"/api/v1/charts/throughput?now={PINNED}", headers=staff()).json()
+    received = dict(zip(figure["data"][0]["x"], figure["data"][0]["y"], strict=True))
+    assert figure["data"][0]["name"] == "received"
+    assert received["2026-02-16 13:00:00"] == 2  # x1 and x2
+    assert received["2026-02-16 14:00:00"] is None  # not built yet: a gap
+    # [14:30 on the 14th, 14:30 today) overlaps the hours 14:00 on the 14th ... 14:00 today: 49
+    assert len(received) == 49
+    rate = http.get(f"/api/v1/charts/failure_rate?now={PINNED}", headers=staff()).json()
+    assert dict(zip(rate["data"][0]["x"], rate["data"][0]["y"], strict=True))[
+        "2026-02-16 13:00:00"] == 50.0  # 1 failed / (1 completed + 1 failed)
+    cost = http.get(f"/api/v1/charts/cost_by_organization?now={PINNED}", headers=staff()).json()
+    assert cost["data"][0]["text"] == ["$0.60"]  # 0.4 + 0.2
+    short = http.get(f"/api/v1/charts/throughput?now={PINNED}&hours=2", headers=staff()).json()
+    assert short["data"][0]["x"] == ["2026-02-16 12:00:00", "2026-02-16 13:00:00",
+                                     "2026-02-16 14:00:00"]
+
+
+@pytest.mark.parametrize(("path", "status", "message"), [
+    ("/api/v1/charts/pie", 400, "unknown chart 'pie'"),
+    ("/api/v1/charts/throughput?hours=0", 400, "hours 0 is out of range"),
+    ("/api/v1/charts/throughput?hours=169", 400, "hours 169 is out of range"),
+    ("/api/v1/charts/throughput?now=yesterday", 400, "yesterday"),
+])
+def test_chart_endpoint_bad_input(http, path, status, message):
+    response = http.get(path, headers=staff())
+    assert response.status_code == status
+    assert message in response.json()["detail"]
+
+
+def test_charts_and_page_need_a_staff_token(http):
+    assert http.get("/api/v1/charts/throughput").status_code == 401
+    ingest = {"Authorization": f"Bearer {INGEST}"}
+    assert http.get("/api/v1/charts/throughput", headers=ingest).status_code == 403
+    page = http.get("/", follow_redirects=False)
+    assert (page.status_code, page.headers["location"]) == (303, "/login")
+
+
+def test_page_lists_every_event_type_and_stage_and_no_marker_is_left(http):
+    page = http.get("/", headers=staff())
+    assert page.status_code == 200
+    types = re.search(r'<select name="type">(.*?)</select>', page.text).group(1)
+    assert re.findall(r'<option value="(\w+)">', types) == sorted(EVENT_TYPES)
+    assert len(EVENT_TYPES) == 27
+    assert "<!--" not in page.text
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
+
+
+def test_login_page_and_its_error(http):
+    assert 'name="token"' in http.get("/login").text
+    assert "login-error" not in http.get("/login").text
+    assert "That is not a staff token" in http.get("/login?error=invalid").text
+
+
+def test_assets_are_a_fixed_list(http):
+    plotly_js = http.get("/static/plotly.min.js")
+    assert plotly_js.status_code == 200
+    assert plotly_js.headers["content-type"].startswith("text/javascript")
+    assert http.get("/static/dashboard.js").status_code == 200
+    for name in ("index.html", "..%2Fdashboard.py", "nope.js"):
+        assert http.get(f"/static/{name}").status_code == 404, name
