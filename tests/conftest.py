@@ -57,6 +57,15 @@ def prefect_harness():
         yield
 
 
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory) -> str:
+    """One real redis-server for the session; tests that use it flush it first."""
+    from redis_server import redis_server
+
+    with redis_server(tmp_path_factory.mktemp("redis")) as url:
+        yield url
+
+
 @pytest.fixture
 def lake(tmp_path) -> Lake:
     return Lake.create(tmp_path / "lake")

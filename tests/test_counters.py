@@ -1,5 +1,6 @@
 """Real-time counters (contract §5): window edges, platform vs organizations, duplicates,
-concurrent writers, pruning, and the CLI agreeing with Python."""
+concurrent writers, pruning, and the CLI agreeing with Python — each against the embedded
+SQLite store and against a real Redis (contract §13), with the same expectations."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
+from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from conftest import NOW, event, ts
+import redis
+from conftest import NOW, assert_one_line_error, event, run_main, ts
+from server_process import free_port
 
-from voice_monitor.counters import METRICS, STATE_TTL, open_counters, realtime_metrics
+from voice_monitor.counters import (
+    COUNTERS_ENV,
+    METRICS,
+    STATE_TTL,
+    open_counters,
+    realtime_metrics,
+)
 from voice_monitor.landing import land_records
 from voice_monitor.schema import EVENT_TYPES
 
@@ -21,6 +32,18 @@ from voice_monitor.schema import EVENT_TYPES
 AT = datetime(2026, 2, 16, 14, 30, 20, 500_000, tzinfo=UTC)
 WINDOW_START = datetime(2026, 2, 16, 13, 31, tzinfo=UTC)  # floor_minute(AT) - 59 min
 MS = timedelta(milliseconds=1)
+
+
+@pytest.fixture(autouse=True, params=["sqlite", "redis"])
+def backend(request, monkeypatch) -> str:
+    """Every test runs on the embedded store and on Redis unless it names one."""
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        monkeypatch.setenv(COUNTERS_ENV, url)
+    else:
+        monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    return request.param
 
 
 def zeros(**counts) -> dict:
@@ -102,6 +125,7 @@ def test_late_event_for_an_earlier_minute_is_counted(lake):
     assert counts(lake)["artifacts_received"] == 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_prune_drops_state_older_than_two_hours(lake):
     land_records(lake, received(AT - timedelta(minutes=30), AT - timedelta(minutes=90)), now=AT)
     store = open_counters(lake)
@@ -122,6 +146,7 @@ def test_prune_drops_state_older_than_two_hours(lake):
     assert removed == 2
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_events_older_than_the_state_horizon_are_not_counted(lake):
     land_records(lake, received(AT - STATE_TTL - MS), now=AT)
     db = sqlite3.connect(lake.state_dir / "counters.sqlite")
@@ -195,3 +220,64 @@ def test_realtime_uses_utc_whatever_the_input_offset(lake):
     local = AT.astimezone(timezone(timedelta(hours=-5)))
     assert realtime_metrics(lake, now=local)["window_start"] == WINDOW_START
     assert counts(lake, now=local)["artifacts_received"] == 1
+
+
+# -- Redis only: expiry instead of pruning, connection errors --------------------------------
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url, decode_responses=True)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_redis_keys_live_until_their_event_is_two_hours_old(lake, redis_url):
+    land_records(lake, received(AT - timedelta(minutes=30), organization_id="org-1"), now=AT)
+    client = _redis(redis_url)
+    keys = sorted(client.keys("*"))
+    minute = int(datetime(2026, 2, 16, 14, 0, tzinfo=UTC).timestamp()) // 60
+    hour = minute // 60
+    seen = [k for k in keys if k.startswith(f"vm:s:{hour}:")]
+    assert len(seen) == 1
+    assert sorted(set(keys) - set(seen)) == [
+        f"vm:n:{minute}:o:org-1", f"vm:n:{minute}:p", f"vm:o:{minute}", f"vm:t:{minute}"]
+    # the event (14:00:20.5) is 2 h old at 16:00:20.5: 90 min after AT
+    assert 90 * 60 - 5 <= client.ttl(seen[0]) <= 90 * 60
+    # its minute (14:00) ends at 14:01, which is 2 h old at 16:01: 90 min 39.5 s after AT
+    for key in set(keys) - set(seen):
+        assert 5440 - 5 <= client.ttl(key) <= 5440, key
+    assert client.hgetall(f"vm:n:{minute}:p") == {"artifacts_received": "1"}
+    with closing(open_counters(lake)) as store:
+        assert store.prune(AT + timedelta(hours=3)) == 0  # nothing to prune: keys expire
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_redis_state_past_the_horizon_expires_and_older_events_leave_nothing(lake, redis_url):
+    client = _redis(redis_url)
+    land_records(lake, received(AT - STATE_TTL - MS), now=AT)
+    assert client.dbsize() == 0
+    # 50 ms inside the horizon, in the minute before: every key it makes has 1 s left to live
+    at = datetime(2026, 2, 16, 14, 29, 59, 900_000, tzinfo=UTC)
+    land_records(lake, received(at - STATE_TTL + timedelta(milliseconds=50)), now=at)
+    assert client.dbsize() == 3  # seen marker, platform bucket, times (no organization set)
+    assert all(client.ttl(k) == 1 for k in client.keys("*"))
+    deadline = time.monotonic() + 30
+    while client.keys("*") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert client.keys("*") == []
+
+
+def test_unknown_counter_store_url_is_a_clear_error(lake, monkeypatch):
+    monkeypatch.setenv(COUNTERS_ENV, "postgres://user:secret@db/1")
+    with pytest.raises(ValueError, match=r"unknown counter store 'db/1' in VOICE_MONITOR_COUNTERS"
+                                         r".*redis://host:port/db") as caught:
+        open_counters(lake)
+    assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_unreachable_redis_is_one_line_at_the_cli(lake, monkeypatch, capsys):
+    land_records(lake, received(AT - timedelta(minutes=1)), now=AT)
+    monkeypatch.setenv(COUNTERS_ENV, f"redis://:hunter2@127.0.0.1:{free_port()}/0")
+    code, _, err = run_main(capsys, "metrics", "realtime", "--lake", str(lake.root),
+                            "--now", ts(AT))
+    assert_one_line_error(code, err, 1)
+    assert "cannot reach the counter store (redis 127.0.0.1:" in err
+    assert "VOICE_MONITOR_COUNTERS" in err and "hunter2" not in err

@@ -6,12 +6,14 @@ minute buckets per metric, then subtracts the few events of the current minute s
 `now` (found through an index on time, so the cost does not grow with the window's events).
 
 The store is an interface (`CounterStore`); the embedded default is SQLite in WAL mode, which
-needs no server and lets several processes write and read at once. A Redis store for many
-producer hosts would implement the same three methods.
+needs no server and lets several processes write and read at once. With
+VOICE_MONITOR_COUNTERS=redis://host:port/db the counters live in Redis instead, shared by every
+host that lands events (redis_counters.py, same semantics).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
@@ -249,9 +251,27 @@ class SQLiteCounterStore:
 
 
 
-def open_counters(lake) -> SQLiteCounterStore:
-    """The lake's embedded counter store."""
-    return SQLiteCounterStore(lake.state_dir / "counters.sqlite")
+COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def open_counters(lake, url: str | None = None) -> CounterStore:
+    """The counter store: Redis when `url` (else $VOICE_MONITOR_COUNTERS) names one, else the
+    lake's embedded SQLite store.
+
+    The setting is read here rather than passed down from each edge because every process that
+    lands or reads counters (CLI, flows, server workers, producers in user code) must agree on it.
+    """
+    url = (url if url is not None else os.environ.get(COUNTERS_ENV, "")).strip()
+    if not url:
+        return SQLiteCounterStore(lake.state_dir / "counters.sqlite")
+    if not url.startswith(_REDIS_SCHEMES):
+        shown = url.split("@")[-1]  # never echo a password
+        raise ValueError(f"unknown counter store {shown!r} in {COUNTERS_ENV}; expected "
+                         f"redis://host:port/db, or unset it for the embedded store")
+    from voice_monitor.redis_counters import RedisCounterStore
+
+    return RedisCounterStore(url)
 
 
 def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,

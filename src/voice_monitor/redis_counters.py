@@ -1,0 +1,195 @@
+"""Real-time counters in Redis, shared by every landing host (contract §5, §13).
+
+The same semantics as the embedded SQLite store, in keys that expire instead of being pruned:
+
+    vm:s:{hour}:{event_id}   "seen" marker of an (event_id, hour): the de-duplication key
+    vm:n:{minute}:{scope}    hash metric -> count of the minute's new events, per scope
+                             (scope "p" = platform, every event; "o:<id>" = one organization)
+    vm:t:{minute}            sorted set of the minute's new events, scored by timestamp (µs):
+                             a read subtracts the few of the current minute stamped after `now`
+    vm:o:{minute}            set of the organization scopes that have counts in the minute
+
+One Lua script per batch marks each event seen with SET NX and counts it only when that
+succeeded, so two hosts landing the same event count it once, in one round-trip per batch.
+Each key lives until its event (or minute) is STATE_TTL old, exactly what the SQLite store
+prunes. A read is one MULTI/EXEC of at most 60 bucket reads plus one range of the current
+minute: O(1) in the number of events. Keys are built inside the script, so Redis Cluster is not
+supported; a single Redis (with replicas for failover) serves one deployment, one database each.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import redis
+
+from voice_monitor.counters import (
+    _MINUTE_US,
+    METRIC_OF,
+    METRICS,
+    STATE_TTL,
+    _scope,
+    _us,
+)
+
+PREFIX = "vm:"
+_SEP = "\x1f"  # identifiers never hold control characters (contract §3)
+_TTL_US = int(STATE_TTL.total_seconds() * 1_000_000)
+_CHUNK = 2_000  # events per script call: keeps Redis responsive while a big batch lands
+
+# ARGV: prefix, then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
+# seconds the seen marker lives, seconds the minute's keys live
+_RECORD = """
+local prefix, fresh = ARGV[1], 0
+for i = 2, #ARGV, 8 do
+  local id, hour, minute, ts, scope, metrics, seen_ttl, minute_ttl = unpack(ARGV, i, i + 7)
+  if redis.call('SET', prefix .. 's:' .. hour .. ':' .. id, '1', 'NX', 'EX', seen_ttl) then
+    fresh = fresh + 1
+    local scopes = {'p'}
+    if scope ~= '' then
+      scopes[2] = scope
+      redis.call('SADD', prefix .. 'o:' .. minute, scope)
+      redis.call('EXPIRE', prefix .. 'o:' .. minute, minute_ttl)
+    end
+    for _, s in ipairs(scopes) do
+      local bucket = prefix .. 'n:' .. minute .. ':' .. s
+      for metric in string.gmatch(metrics, '[^,]+') do
+        redis.call('HINCRBY', bucket, metric, 1)
+      end
+      redis.call('EXPIRE', bucket, minute_ttl)
+    end
+    local times = prefix .. 't:' .. minute
+    redis.call('ZADD', times, ts, metrics .. '\\31' .. scope .. '\\31' .. hour .. ':' .. id)
+    redis.call('EXPIRE', times, minute_ttl)
+  end
+end
+return fresh
+"""
+
+
+class CounterStoreUnavailable(OSError):
+    """The shared counter store could not be reached (an I/O error: flows retry it)."""
+
+
+def _where(client: redis.Redis) -> str:
+    """host:port/db of the client, never its password."""
+    kwargs = client.connection_pool.connection_kwargs
+    place = kwargs.get("path") or f"{kwargs.get('host')}:{kwargs.get('port')}"
+    return f"redis {place}/{kwargs.get('db', 0)}"
+
+
+class RedisCounterStore:
+    """Real-time counters in one Redis database, shared by every host that lands events."""
+
+    def __init__(self, url: str):
+        try:
+            self.client = redis.Redis.from_url(url, decode_responses=True,
+                                                socket_connect_timeout=10, socket_timeout=30)
+        except ValueError as exc:
+            raise ValueError(f"bad counter store URL: {exc}; expected redis://host:port/db") from exc
+        self._record = self.client.register_script(_RECORD)
+
+    def _call(self, work):
+        try:
+            return work()
+        except (redis.ConnectionError, redis.TimeoutError) as exc:
+            raise CounterStoreUnavailable(
+                f"cannot reach the counter store ({_where(self.client)}): {exc}; check that "
+                f"Redis is running and VOICE_MONITOR_COUNTERS points at it") from exc
+
+    def record(self, events: pa.Table, now: datetime) -> int:
+        """Count the batch's events that no host counted before; returns how many were new."""
+        ts_type = events.schema.field("timestamp").type
+        relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
+        recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
+        batch = events.filter(pc.and_(relevant, recent))
+        if not batch.num_rows:
+            return 0
+        now_us = _us(now)
+        args = []
+        for event_id, ts, org, event_type in zip(
+            batch.column("event_id").to_pylist(),
+            pc.cast(batch.column("timestamp"), pa.int64()).to_pylist(),
+            batch.column("organization_id").to_pylist(),
+            batch.column("event_type").to_pylist(), strict=True,
+        ):
+            minute = ts // _MINUTE_US
+            # each key lives until its event, or the end of its minute, is STATE_TTL old
+            seen_ttl = _seconds(ts + _TTL_US - now_us)
+            minute_ttl = _seconds((minute + 1) * _MINUTE_US + _TTL_US - now_us)
+            args.append((event_id, ts // 3_600_000_000, minute, ts, "" if org is None else "o:" + org,
+                         ",".join(METRIC_OF[event_type]), seen_ttl, minute_ttl))
+
+        def work() -> int:
+            # EVALSHA, loading the script once per server if it is not there yet
+            return sum(self._record(args=[PREFIX, *(v for row in args[i:i + _CHUNK] for v in row)])
+                       for i in range(0, len(args), _CHUNK))
+
+        return self._call(work)
+
+    def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
+        now_us = _us(now)
+        start_min, now_min = _us(start) // _MINUTE_US, now_us // _MINUTE_US
+        scope = _scope(organization_id)
+
+        def work():
+            pipe = self.client.pipeline(transaction=True)  # one consistent snapshot
+            for minute in range(start_min, now_min + 1):
+                pipe.hgetall(f"{PREFIX}n:{minute}:{scope}")
+            pipe.zrangebyscore(f"{PREFIX}t:{now_min}", f"({now_us}", "+inf")
+            return pipe.execute()
+
+        *buckets, after_now = self._call(work)
+        totals = dict.fromkeys(METRICS, 0)
+        for bucket in buckets:
+            for metric, n in bucket.items():
+                totals[metric] += int(n)
+        # events of the current minute stamped after `now` are not in the window yet
+        for member in after_now:
+            metrics, member_scope, _ = member.split(_SEP, 2)
+            if organization_id is None or member_scope == scope:
+                for metric in metrics.split(","):
+                    totals[metric] -= 1
+        return totals
+
+    def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
+                      minimum: int) -> list[str]:
+        """Organizations with at least `minimum` of `metrics` in the minutes from `start` to `now`.
+
+        Like the SQLite store, the sum includes the whole current minute (an upper bound of
+        the window's count): callers confirm with `window_counts`.
+        """
+        minutes = range(_us(start) // _MINUTE_US, _us(now) // _MINUTE_US + 1)
+
+        def work():
+            pipe = self.client.pipeline(transaction=True)
+            for minute in minutes:
+                pipe.smembers(f"{PREFIX}o:{minute}")
+            pairs = [(m, s) for m, scopes in zip(minutes, pipe.execute(), strict=True)
+                     for s in scopes]
+            for minute, scope in pairs:
+                pipe.hmget(f"{PREFIX}n:{minute}:{scope}", list(metrics))
+            return pairs, pipe.execute()
+
+        pairs, values = self._call(work)
+        sums: dict[str, int] = {}
+        for (_, scope), counts in zip(pairs, values, strict=True):
+            sums[scope] = sums.get(scope, 0) + sum(int(n) for n in counts if n is not None)
+        return sorted(s.removeprefix("o:") for s, n in sums.items() if n >= minimum)
+
+    def prune(self, now: datetime) -> int:
+        """Nothing to do: every key expires by itself once it is STATE_TTL old."""
+        return 0
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _seconds(us: int) -> int:
+    return max(1, math.ceil(us / 1_000_000))
+
+
+__all__ = ["CounterStoreUnavailable", "RedisCounterStore"]
