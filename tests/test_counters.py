@@ -118,6 +118,24 @@ def test_duplicates_counted_once_across_landings(lake):
     assert counts(lake, "org-2")["artifacts_completed"] == 0
 
 
+def test_busy_organizations_by_outcome_count(lake):
+    at = AT - timedelta(minutes=20)
+    land_records(lake, [event("artifact_completed", at, organization_id="org-1"),
+                        event("artifact_completed", at, organization_id="org-1"),
+                        event("artifact_failed", AT - timedelta(minutes=58), organization_id="org-1"),
+                        event("artifact_failed", at, organization_id="org-2"),
+                        event("artifact_received", at, organization_id="org-3"),
+                        event("artifact_failed", WINDOW_START - MS, organization_id="org-4"),
+                        event("artifact_completed", at), event("artifact_completed", at)], now=AT)
+    outcomes = ("artifacts_completed", "artifacts_failed")
+    with closing(open_counters(lake)) as store:
+        # org-1: 3 outcomes, org-2: 1, org-3: none (received only), org-4: before the window;
+        # events without an organization are the platform's only
+        assert store.organizations(WINDOW_START, AT, outcomes, 3) == ["org-1"]
+        assert store.organizations(WINDOW_START, AT, outcomes, 1) == ["org-1", "org-2"]
+        assert store.organizations(WINDOW_START, AT, ("artifacts_received",), 1) == ["org-3"]
+
+
 def test_late_event_for_an_earlier_minute_is_counted(lake):
     land_records(lake, received(AT - timedelta(minutes=1)), now=AT)
     # lands at AT but happened 50 minutes earlier, still inside the window
