@@ -12,8 +12,9 @@ import pytest
 from nbclient import NotebookClient
 
 from voice_monitor.demo_data import generate
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.landing import land_lines
+from voice_monitor.notebook import setup
 from voice_monitor.organizations import load_organizations
 from voice_monitor.rollups import run_daily, run_hourly
 
@@ -69,3 +70,17 @@ def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
         assert "UTC" in layout["xaxis"]["title"]["text"] or layout["xaxis"].get("type") != "date"
         assert figures[0]["data"], cell.source[:60]
     assert "matplotlib" not in path.read_text()
+
+
+def test_setup_resolves_the_lake_as_the_cli_and_refuses_a_non_lake(tmp_path, monkeypatch):
+    monkeypatch.delenv("VOICE_MONITOR_LAKE", raising=False)
+    notebooks = NOTEBOOKS[0].parent
+    # no env: the repository's ./data, which holds only its README in a fresh clone
+    data = notebooks.parent / "data"
+    if Lake(data).exists():
+        pytest.skip("this checkout's ./data holds a lake")
+    with pytest.raises(NoLakeError, match=f"no lake at {data}"):
+        setup(notebooks)
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(tmp_path / "typo"))
+    with pytest.raises(NoLakeError, match="create it with voice-monitor init"):
+        setup(notebooks)

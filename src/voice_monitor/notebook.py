@@ -1,7 +1,8 @@
 """What every notebook in `notebooks/` does first: find the lake and "now", set up charts.
 
 The lake is resolved as the CLI does: `$VOICE_MONITOR_LAKE`, else `./data` of the repository
-(`../data` seen from `notebooks/`, where Jupyter runs a notebook). "Now" is
+(`../data` seen from `notebooks/`, where Jupyter runs a notebook), and a path that holds no
+lake is refused with the CLI's message. "Now" is
 `$VOICE_MONITOR_NOW`, else the end of the newest hourly snapshot (so a demo lake built days ago
 still shows its data), else the clock. Charts render as Plotly's own MIME type, which
 JupyterLab draws with the extension shipped inside the `plotly` package: no internet needed.
@@ -13,7 +14,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake, open_lake
 
 NOW_ENV = "VOICE_MONITOR_NOW"
 
@@ -26,10 +27,7 @@ def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
 
     pio.renderers.default = "plotly_mimetype"
     root = os.environ.get(LAKE_ENV) or Path(notebook_dir).resolve().parent / DEFAULT_LAKE
-    lake = Lake(root)
-    if not lake.root.is_dir():
-        raise FileNotFoundError(f"no lake at {lake.root}; set {LAKE_ENV} or run "
-                                f"voice-monitor demo to build one")
+    lake: Lake = open_lake(root)  # refuses a path that holds no lake, as the CLI does
     if os.environ.get(NOW_ENV):
         now = datetime.fromisoformat(os.environ[NOW_ENV].replace("Z", "+00:00"))
     else:
