@@ -11,6 +11,11 @@ rotates the open segment, lands the closed one, then deletes it. A segment left 
 producer is landed by the next durable producer on the same spool, so delivery is at-least-once:
 a crash between landing and deleting re-lands the segment, and the copies (same event_id, same
 hour) are counted once everywhere downstream.
+
+With `url=` (and `token=`) the producer sends each batch to a collector (`voice-monitor serve`)
+instead of landing it: the same emit(), batching and spool, a segment deleted only once the
+collector acknowledged it, retries with exponential backoff (capped at 30 s, never sooner than
+a 503's Retry-After); a refusal that retrying cannot fix (401, 403, 413) fails at once.
 """
 
 from __future__ import annotations
@@ -32,9 +37,12 @@ import orjson
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_lines
+from voice_monitor.remote import CollectorClient
 
 DEFAULT_BATCH_SIZE = 50_000
+DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
+MAX_RETRY_DELAY_S = 30.0
 SEGMENT_SUFFIX = ".jsonl"
 
 
@@ -140,18 +148,32 @@ class Producer:
 
     def __init__(
         self,
-        lake: Lake | str | os.PathLike[str],
+        lake: Lake | str | os.PathLike[str] | None = None,
         *,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        url: str | None = None,
+        token: str | None = None,
+        batch_size: int | None = None,
         flush_interval: float = DEFAULT_FLUSH_INTERVAL,
         durable: bool = False,
         spool_dir: str | os.PathLike[str] | None = None,
         name: str = "default",
         source: str | None = None,
         now: datetime | Callable[[], datetime] | None = None,
-        retries: int = 3,
+        retries: int | None = None,
         retry_delay: float = 0.5,
     ):
+        if (lake is None) == (url is None):
+            raise ValueError("give a Producer either a lake (land locally) or url= (send to a "
+                             "collector), not both or neither")
+        if url is not None and durable and spool_dir is None:
+            raise ValueError("a durable producer with url= needs spool_dir=, a folder of its own "
+                             "that survives restarts, e.g. /var/lib/myservice/voice-monitor-spool")
+        if url is not None and now is not None:
+            raise ValueError("now= only applies to a local lake; the collector stamps its own time")
+        if retries is None:  # a network outage lasts longer than a local hiccup
+            retries = 3 if url is None else 8
+        if batch_size is None:  # one request stays well under the collector's size cap
+            batch_size = DEFAULT_BATCH_SIZE if url is None else DEFAULT_REMOTE_BATCH_SIZE
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size {batch_size!r} must be a whole number >= 1")
         if not flush_interval > 0:
@@ -164,7 +186,9 @@ class Producer:
             raise ValueError("spool_dir is only used in durable mode; pass durable=True as well")
         # a local producer creates its lake (contract §4), at its first landing: a failure to
         # create it is a landing failure, retried and reported like any other
-        self.lake = lake if isinstance(lake, Lake) else Lake(lake)
+        self.lake = None if lake is None else lake if isinstance(lake, Lake) else Lake(lake)
+        self.url = url
+        self._client = None if url is None else CollectorClient(url, token)
         self.name = name
         self.source = source or f"producer:{name}"
         self.batch_size = batch_size
@@ -260,7 +284,8 @@ class Producer:
     def _error_summary(self, errors: list[Exception]) -> str:
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
                  "next starts on it" if self.durable else "their JSON texts are in producer.unlanded")
-        return (f"producer {self.name!r}: {len(errors)} landing(s) into {str(self.lake.root)!r} "
+        target = self.url if self.lake is None else str(self.lake.root)
+        return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
                 f"failed after {self.retries} retries ({self.stats.unlanded} events not landed; "
                 f"{where}); first error: {errors[0]!r}")
 
@@ -287,6 +312,8 @@ class Producer:
         if self._counters is not None:
             self._counters.close()
             self._counters = None
+        if self._client is not None:
+            self._client.close()
 
     def _land_pending(self, everything: bool) -> None:
         if self._spool is None:
@@ -317,23 +344,21 @@ class Producer:
         """Land one batch, retrying a bounded number of times; False if it failed for good."""
         for attempt in range(self.retries + 1):
             try:
-                if self._counters is None:
-                    Lake.create(self.lake)
-                    self._counters = open_counters(self.lake)
-                result = land_lines(self.lake, lines, self.source, self._current_now(),
-                                    counters=self._counters)
+                result = self._land_once(lines)
             except Exception as exc:
                 if self._counters is not None:
                     self._counters.close()
                     self._counters = None
-                if attempt == self.retries:
+                if attempt == self.retries or getattr(exc, "transient", True) is False:
                     self.errors.append(exc)
                     self.stats.failed_batches += 1
                     self.stats.unlanded += len(lines)
                     self.stats.taken += len(lines)
                     return False
                 self.stats.retries += 1
-                time.sleep(self.retry_delay * 2**attempt)
+                # exponential backoff, capped; never sooner than a collector's Retry-After
+                delay = min(self.retry_delay * 2**attempt, MAX_RETRY_DELAY_S)
+                time.sleep(max(delay, getattr(exc, "retry_after", None) or 0.0))
                 continue
             stats = self.stats
             stats.taken += len(lines)
@@ -343,6 +368,15 @@ class Producer:
             stats.batches += 1
             return True
         return False
+
+    def _land_once(self, lines: list):
+        if self._client is not None:
+            return self._client.send(lines)
+        if self._counters is None:
+            Lake.create(self.lake)
+            self._counters = open_counters(self.lake)
+        return land_lines(self.lake, lines, self.source, self._current_now(),
+                          counters=self._counters)
 
     def _current_now(self) -> datetime:
         if self._now is None:

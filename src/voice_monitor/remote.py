@@ -1,0 +1,83 @@
+"""Sending batches to a collector (`voice-monitor serve`) instead of landing them locally.
+
+`Producer(url=..., token=...)` uses this: one POST of gzip'd JSON Lines per batch, and the
+collector's answer (`accepted`, `duplicates`, `quarantined`) as the landing result. Errors say
+whether a retry can help: a 503 carries the collector's Retry-After, a network error or a 5xx
+is transient, any other refusal (401, 403, 413, ...) is not.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Sequence
+
+import httpx
+
+from voice_monitor.landing import LandingResult
+
+DEFAULT_TIMEOUT_S = 60.0
+
+
+class SendError(Exception):
+    """A batch was not acknowledged; `retry_after` is the collector's hint (seconds) if it gave one."""
+
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
+        super().__init__(message)
+        self.transient = transient
+        self.retry_after = retry_after
+
+
+def _line(record) -> bytes:
+    if isinstance(record, bytes):
+        return record
+    if isinstance(record, str):
+        return record.encode("utf-8", errors="replace")
+    # a record the producer refused as it is: send its raw text, the collector quarantines it
+    raw = getattr(record, "raw", record)
+    text = raw if isinstance(raw, str | bytes) else repr(raw)
+    data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
+    return data.replace(b"\n", b"\\n")
+
+
+class CollectorClient:
+    """Posts batches to one collector URL with a bearer token."""
+
+    def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S):
+        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+            raise ValueError(f"collector url {url!r} must start with http:// or https://, "
+                             "e.g. 'http://collector:8787'")
+        self.url = url.rstrip("/")
+        self.endpoint = self.url if self.url.endswith("/v1/events") else self.url + "/v1/events"
+        headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self._http = httpx.Client(headers=headers, timeout=timeout)
+
+    def send(self, lines: Sequence) -> LandingResult:
+        """POST one batch; its counts once the collector has landed it, else SendError."""
+        body = gzip.compress(b"\n".join(_line(r) for r in lines) + b"\n", compresslevel=1)
+        try:
+            response = self._http.post(self.endpoint, content=body)
+        except httpx.HTTPError as exc:
+            raise SendError(f"cannot reach collector {self.url}: {exc}", transient=True) from None
+        if response.status_code == 200:
+            counts = response.json()
+            return LandingResult(counts["accepted"], counts["duplicates"], counts["quarantined"])
+        detail = _detail(response)
+        if response.status_code == 503:
+            hint = response.headers.get("retry-after", "")
+            retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
+            raise SendError(f"collector {self.url} is busy (503): {detail}", transient=True,
+                            retry_after=retry_after)
+        raise SendError(f"collector {self.url} refused the batch ({response.status_code}): {detail}",
+                        transient=response.status_code >= 500)
+
+    def close(self) -> None:
+        self._http.close()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", ""))[:300]
+    except ValueError:
+        return response.text[:300]
