@@ -1,0 +1,314 @@
+"""The server app in-process (FastAPI's TestClient): auth, sessions, the collector's edges, the API.
+
+Expected values are worked out from the few literal events each test lands.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import timedelta
+
+import pytest
+from conftest import NOW, event, ts
+from fastapi.testclient import TestClient
+
+from voice_monitor.alerts import run_checks
+from voice_monitor.landing import land_records
+from voice_monitor.rollups import run_hourly
+from voice_monitor.server import create_app
+from voice_monitor.server.auth import SESSION_COOKIE, TokenConfigError, load_tokens
+
+INGEST, STAFF = "ingest-0123456789abcdef", "staff-0123456789abcdef"
+BASE = "http://testserver"
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+def app(lake):
+    return create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF], max_body_bytes=4096)
+
+
+@pytest.fixture
+def http(app):
+    with TestClient(app, base_url=BASE) as client:
+        yield client
+
+
+# -- tokens ----------------------------------------------------------------------------------
+def test_tokens_from_environment_and_file(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_text("# who may do what\n\ningest producer-token-0123456789 billing\n"
+                    "staff  alice-token-0123456789abc  alice\n")
+    tokens = load_tokens({"VOICE_MONITOR_STAFF_TOKENS": " env-staff-0123456789ab , "}, path)
+    assert [name for _, name in tokens.staff] == ["staff-token-1", "alice"]
+    assert tokens.actor("alice-token-0123456789abc").name == "alice"
+    assert tokens.actor("producer-token-0123456789").roles == {"ingest"}
+    assert tokens.actor("alice-token-0123456789ab") is None  # a prefix is not the token
+
+
+def test_a_bad_tokens_file_line_is_named(tmp_path):
+    path = tmp_path / "tokens"
+    path.write_text("ingest good-token-0123456789\nadmin other-token-0123456789\n")
+    with pytest.raises(TokenConfigError, match=r"line 2: expected 'ingest TOKEN \[NAME\]'"):
+        load_tokens({}, path)
+    with pytest.raises(TokenConfigError, match="a staff token is 5 characters long"):
+        load_tokens({"VOICE_MONITOR_STAFF_TOKENS": "short"})
+
+
+def test_create_app_refuses_to_run_open_unless_asked(lake):
+    with pytest.raises(TokenConfigError, match="no tokens given"):
+        create_app(lake)
+
+
+# -- browser sessions ------------------------------------------------------------------------
+def test_sign_in_sets_a_strict_http_only_cookie_that_reads_the_api(http):
+    response = http.post("/login", data={"token": STAFF}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(SESSION_COOKIE + "=")
+    assert "HttpOnly" in cookie
+    assert "SameSite=strict" in cookie
+    assert STAFF not in cookie  # the cookie names the token by a one-way fingerprint only
+    assert http.get("/api/v1/alerts").status_code == 200
+    assert http.get("/").status_code == 200
+
+
+@pytest.mark.parametrize("token", ["", "nope-0123456789abcdef", INGEST])
+def test_sign_in_needs_a_staff_token(http, token):
+    response = http.post("/login", data={"token": token}, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/login?error=invalid"
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert http.get("/api/v1/alerts").status_code == 401
+
+
+def test_sign_out_ends_the_session(http):
+    http.post("/login", data={"token": STAFF})
+    response = http.post("/logout", headers={"Origin": BASE}, follow_redirects=False)
+    assert response.status_code == 303
+    http.cookies.clear()  # the browser drops the cookie the response expired
+    assert http.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def test_a_forged_or_stale_cookie_is_no_session(lake, http):
+    http.cookies.set(SESSION_COOKIE, "eyJ0IjoiYWJjIn0.forged.signature")
+    assert http.get("/api/v1/alerts").status_code == 401
+    # a session signed under other staff tokens (they were rotated) is void
+    other = create_app(lake, staff_tokens=["rotated-0123456789abcdef"])
+    with TestClient(other, base_url=BASE) as rotated:
+        rotated.post("/login", data={"token": "rotated-0123456789abcdef"})
+        http.cookies.set(SESSION_COOKIE, rotated.cookies[SESSION_COOKIE])
+    assert http.get("/api/v1/alerts").status_code == 401
+
+
+def _alert(lake) -> str:
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=5)),
+                        event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    report = run_checks(lake, NOW)
+    assert [a.alert_type for a in report.raised] == ["circuit_breaker_open"]
+    return report.raised[0].alert_id
+
+
+def test_acknowledge_from_a_session_needs_this_origin(lake, http):
+    alert_id = _alert(lake)
+    http.post("/login", data={"token": STAFF})
+    url = f"/api/v1/alerts/{alert_id}/ack"
+    assert http.post(url, json={"by": "mallory"}).status_code == 403  # no Origin, no Referer
+    assert http.post(url, json={"by": "mallory"},
+                     headers={"Origin": "https://evil.example"}).status_code == 403
+    assert http.post(url, json={"by": "eve"},
+                     headers={"Referer": "https://evil.example/x"}).status_code == 403
+    response = http.post(url, json={"by": "alice", "note": "on it"}, headers={"Origin": BASE})
+    assert response.status_code == 200
+    assert (response.json()["acknowledged_by"], response.json()["acknowledged_note"]) == ("alice", "on it")
+
+
+def test_acknowledge_with_a_bearer_token_defaults_to_the_token_name(lake, http):
+    alert_id = _alert(lake)
+    response = http.post(f"/api/v1/alerts/{alert_id}/ack", headers=bearer(STAFF))
+    assert response.status_code == 200
+    assert response.json()["acknowledged_by"] == "staff-token-1"
+    history = http.get("/api/v1/alerts/history", headers=bearer(STAFF)).json()
+    assert [a["acknowledged_by"] for a in history["alerts"]] == ["staff-token-1"]
+    missing = http.post("/api/v1/alerts/al-0000000000000000/ack", headers=bearer(STAFF))
+    assert missing.status_code == 404
+    assert "al-0000000000000000" in missing.json()["detail"]
+
+
+# -- the collector's edges ---------------------------------------------------------------------
+def _lines(*records) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def test_gzip_json_lines_are_landed(lake, http):
+    body = gzip.compress(_lines(event("artifact_received", NOW), event("artifact_received", NOW))
+                         + b"not json\n")
+    response = http.post("/v1/events", content=body, headers={
+        **bearer(INGEST), "Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 2, "duplicates": 0, "quarantined": 1}
+
+
+def test_a_json_array_with_a_repeated_event_counts_the_copy(http):
+    record = event("artifact_received", NOW)
+    response = http.post("/v1/events", json=[record, record], headers=bearer(INGEST))
+    assert response.json() == {"accepted": 2, "duplicates": 1, "quarantined": 0}
+
+
+def test_over_the_size_cap_is_413_sent_or_decompressed(http):
+    big = b"x" * 5000  # the app's cap is 4096 bytes
+    assert http.post("/v1/events", content=big, headers=bearer(INGEST)).status_code == 413
+    bomb = gzip.compress(b" " * 1_000_000)  # ~1 KB on the wire, 1 MB inflated
+    assert len(bomb) < 4096
+    response = http.post("/v1/events", content=bomb,
+                         headers={**bearer(INGEST), "Content-Encoding": "gzip"})
+    assert response.status_code == 413
+    assert "4096 bytes" in response.json()["detail"]
+
+
+def test_bad_gzip_and_unsupported_bodies_are_refused_clearly(http):
+    response = http.post("/v1/events", content=b"not gzip",
+                         headers={**bearer(INGEST), "Content-Encoding": "gzip"})
+    assert response.status_code == 400
+    assert "not valid gzip" in response.json()["detail"]
+    response = http.post("/v1/events", data={"a": "b"}, headers=bearer(INGEST))
+    assert response.status_code == 415
+    assert "application/x-www-form-urlencoded" in response.json()["detail"]
+    response = http.post("/v1/events", content=b"", headers={**bearer(INGEST),
+                                                             "Content-Encoding": "br"})
+    assert response.status_code == 415
+
+
+def test_a_full_queue_answers_503_with_retry_after(app, http):
+    collector = app.state.collector
+    collector.pending = collector.capacity  # every place taken
+    response = http.post("/v1/events", content=b"", headers=bearer(INGEST))
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    collector.pending = 0
+    assert http.post("/v1/events", content=b"", headers=bearer(INGEST)).status_code == 200
+
+
+# -- the reading API ---------------------------------------------------------------------------
+@pytest.fixture
+def filled(lake):
+    """Two artifacts in org-a: art-1 completes, art-2 fails in transcription; art-3 (org-b) is in flight."""
+    at = NOW - timedelta(minutes=40)
+    records = [
+        event("artifact_received", at, event_id="r1", artifact_id="art-1", organization_id="org-a"),
+        event("artifact_received", at, event_id="r2", artifact_id="art-2", organization_id="org-a"),
+        event("artifact_received", at, event_id="r3", artifact_id="art-3", organization_id="org-b"),
+        event("transcription_started", at + timedelta(minutes=1), event_id="t3",
+              artifact_id="art-3", organization_id="org-b"),
+        event("transcription_failed", at + timedelta(minutes=2), event_id="f2", artifact_id="art-2",
+              organization_id="org-a", error_code="ASR_TIMEOUT"),
+        event("artifact_failed", at + timedelta(minutes=3), event_id="x2", artifact_id="art-2",
+              organization_id="org-a"),
+        event("artifact_completed", at + timedelta(minutes=4), event_id="c1", artifact_id="art-1",
+              organization_id="org-a", duration_ms=240000),
+    ]
+    land_records(lake, records, now=NOW)
+    return lake
+
+
+def test_realtime_counts_of_platform_and_organization(filled, http):
+    platform = http.get("/api/v1/metrics/realtime", params={"now": ts(NOW)}, headers=bearer(STAFF))
+    assert platform.status_code == 200
+    got = platform.json()
+    assert (got["artifacts_received"], got["artifacts_completed"], got["artifacts_failed"],
+            got["failures"]) == (3, 1, 1, 2)  # failures: transcription_failed + artifact_failed
+    assert got["window_start"] == "2026-02-16T13:31:00Z"
+    org = http.get("/api/v1/metrics/realtime", params={"now": ts(NOW), "org": "org-b"},
+                   headers=bearer(STAFF)).json()
+    assert org["artifacts_received"] == 1
+    assert org["failures"] == 0
+
+
+def test_event_log_pages_newest_first_with_filters(filled, http):
+    first = http.get("/api/v1/events", params={"limit": 3}, headers=bearer(STAFF)).json()
+    assert [r["event_id"] for r in first["rows"]] == ["c1", "x2", "f2"]
+    second = http.get("/api/v1/events", params={"limit": 3, "cursor": first["next_cursor"]},
+                      headers=bearer(STAFF)).json()
+    assert [r["event_id"] for r in second["rows"]] == ["t3", "r3", "r2"]
+    errors = http.get("/api/v1/events", params={"errors_only": "true", "org": "org-a"},
+                      headers=bearer(STAFF)).json()
+    assert [r["event_id"] for r in errors["rows"]] == ["x2", "f2"]
+    typed = http.get("/api/v1/events", params=[("type", "artifact_received"),
+                                               ("type", "artifact_completed")],
+                     headers=bearer(STAFF)).json()
+    assert sorted(r["event_id"] for r in typed["rows"]) == ["c1", "r1", "r2", "r3"]
+
+
+def test_artifacts_timeline_failed_and_active(filled, http):
+    timeline = http.get("/api/v1/artifacts/art-2/timeline", headers=bearer(STAFF)).json()
+    assert [r["event_type"] for r in timeline["rows"]] == [
+        "artifact_received", "transcription_failed", "artifact_failed"]
+    failed = http.get("/api/v1/artifacts/failed", headers=bearer(STAFF)).json()
+    assert [r["artifact_id"] for r in failed["rows"]] == ["art-2"]
+    active = http.get("/api/v1/artifacts/active", params={"now": ts(NOW)},
+                      headers=bearer(STAFF)).json()
+    assert [(r["artifact_id"], r["current_stage"]) for r in active["rows"]] == [
+        ("art-3", "transcription")]
+    assert active["next_cursor"] is None
+
+
+def test_historical_stages_and_orgs_read_the_snapshots(filled, http):
+    run_hourly(filled, NOW, hour=NOW - timedelta(minutes=40))  # builds 13:00-14:00
+    params = {"start": "2026-02-16T13:00:00Z", "end": "2026-02-16T14:00:00Z"}
+    historical = http.get("/api/v1/metrics/historical", params=params, headers=bearer(STAFF)).json()
+    assert [(r["period_start"], r["artifacts_received"], r["artifacts_failed"])
+            for r in historical["rows"]] == [("2026-02-16T13:00:00Z", 3, 1)]
+    assert historical["rows"][0]["overall_failure_rate"] == 0.5  # 1 failed / (1 completed + 1 failed)
+    orgs = http.get("/api/v1/metrics/orgs", params=params, headers=bearer(STAFF)).json()
+    assert [(r["organization_id"], r["artifacts_received"]) for r in orgs["rows"]] == [
+        ("org-a", 2), ("org-b", 1)]
+    stages = http.get("/api/v1/metrics/stages", params=params, headers=bearer(STAFF)).json()
+    transcription = next(r for r in stages["rows"] if r["pipeline_stage"] == "transcription")
+    assert (transcription["started"], transcription["failed"]) == (1, 1)
+
+
+def test_freshness_reports_newest_event_and_snapshots(filled, http):
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=1))
+    got = http.get("/api/v1/freshness", params={"now": ts(NOW)}, headers=bearer(STAFF)).json()
+    assert got["newest_event_at"] == "2026-02-16T13:54:00Z"  # c1: 40 min before 14:30, + 4
+    assert got["newest_event_age_s"] == 36 * 60
+    assert got["events_stale"] is False
+    assert got["newest_hourly_snapshot"] == "2026-02-16T13:00:00Z"
+    assert got["hourly_stale"] is False  # at 14:30 the newest due hour is 13:00
+    assert got["newest_daily_snapshot"] is None
+    assert got["daily_stale"] is True
+
+
+@pytest.mark.parametrize(("path", "params", "named"), [
+    ("/api/v1/events", {"limit": "many"}, "limit 'many'"),
+    ("/api/v1/events", {"start": "yesterday"}, "start 'yesterday'"),
+    ("/api/v1/events", {"type": "artifact_exploded"}, "'artifact_exploded'"),
+    ("/api/v1/events", {"cursor": "bm90IGEgY3Vyc29y"}, "bad cursor"),
+    ("/api/v1/events", {"limit": "0"}, "limit 0"),
+    ("/api/v1/metrics/historical", {"start": "2026-02-16T14:00:00Z",
+                                    "end": "2026-02-16T13:00:00Z"}, "bad time range"),
+    ("/api/v1/alerts/history", {"status": "sleeping"}, "'sleeping'"),
+    ("/api/v1/metrics/realtime", {"org": "a\nb"}, "organization_id"),
+])
+def test_bad_input_is_400_naming_the_value(http, path, params, named):
+    response = http.get(path, params=params, headers=bearer(STAFF))
+    assert response.status_code == 400
+    assert named in response.json()["detail"]
+
+
+def test_metrics_exposition_names_counters_freshness_and_alerts(lake, http):
+    _alert(lake)
+    http.post("/v1/events", content=_lines(event("artifact_received", NOW)) + b"{broken\n",
+              headers=bearer(INGEST))
+    text = http.get("/metrics", headers=bearer(STAFF)).text
+    assert "voice_monitor_collector_events_accepted_total 1.0" in text
+    assert "voice_monitor_collector_events_quarantined_total 1.0" in text
+    assert 'voice_monitor_alerts_active{alert_type="circuit_breaker_open",severity="critical"} 1.0' in text
+    assert 'voice_monitor_alerts_active{alert_type="high_latency",severity="medium"} 0.0' in text
+    assert 'voice_monitor_freshness_stale{what="pipeline_hourly"} 1.0' in text
+    assert 'voice_monitor_realtime_events{metric="artifacts_received",organization_id="",scope="platform"}' in text
