@@ -185,6 +185,8 @@ def bad_arguments(lake: Lake, tmp: Path) -> dict[tuple[str, ...], list[str]]:
         ("alerts", "history"): ["--start", "2026-02-16T00:00Z", "--end", "2026-02-15T00:00Z"],
         ("alerts", "ack"): ["no-such-alert", "--by", "alice"],
         ("demo",): ["--days", "0"],
+        ("init",): [str(a_file)],
+        ("serve",): ["--port", "70000"],
     }
 
 
@@ -223,3 +225,35 @@ def test_ctrl_c_is_one_line_and_exit_130(lake, capsys, monkeypatch):
     monkeypatch.setattr("voice_monitor.queries.failed_artifacts", interrupted)
     code, _, err = run_main(capsys, "artifacts", "failed", "--lake", str(lake.root))
     assert code == 130 and err.strip() == "voice-monitor: interrupted"  # click adds a newline
+
+
+def test_a_corrupt_lake_file_is_never_a_traceback(tmp_path, capsys):
+    """Whatever DuckDB or Arrow raise over a truncated Parquet file reaches the user as one line."""
+    lake = Lake(tmp_path / "lake")
+    land_records(lake, [event("artifact_received", NOW - 60 * M, artifact_id="a1")], now=NOW)
+    (good,) = lake.event_files(NOW - 60 * M)
+    (good.parent / "00000000000000000000-truncated.parquet").write_bytes(good.read_bytes()[:40])
+    for words in (["events", "recent"], ["events", "timeline", "a1"], ["artifacts", "failed"],
+                  ["sql", "select count(*) from events"], ["metrics", "realtime"],
+                  ["rollup", "hourly", "--hour", "2026-02-16T13", "--now", AT],
+                  ["compact", "--now", AT], ["alerts", "check", "--now", AT]):
+        code, _, err = run_main(capsys, *words, "--lake", str(lake.root))
+        assert "Traceback" not in err, words
+        if code != 0:
+            assert_one_line_error(code, err)
+
+
+def test_alerts_check_failing_prints_one_line_on_stderr_in_a_real_process(tmp_path):
+    """Library log records (alert raised, check failed) stay off stderr; --debug shows them."""
+    lake = Lake(tmp_path / "lake")
+    land_records(lake, [event("circuit_breaker_opened", NOW - 3 * M)], now=NOW)
+    land_records(lake, [event("artifact_received", NOW - 90 * M)], now=NOW)
+    (good,) = lake.event_files(NOW - 3 * M)
+    (good.parent / "00000000000000000000-truncated.parquet").write_bytes(good.read_bytes()[:40])
+    args = ["alerts", "check", "--now", AT, "--lake", str(lake.root)]
+    out = subprocess.run([CLI, *args], capture_output=True, text=True, timeout=120)
+    assert_one_line_error(out.returncode, out.stderr, status=1)
+    assert "check(s) failed" in out.stderr
+    out = subprocess.run([CLI, "--debug", *args], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1 and "Traceback" in out.stderr
+    assert "ERROR voice_monitor.alerts: check" in out.stderr  # the log, shown under --debug

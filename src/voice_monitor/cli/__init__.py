@@ -8,6 +8,7 @@ for Ctrl-C. `--debug` (or VOICE_MONITOR_DEBUG=1) shows the traceback instead.
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -54,7 +55,7 @@ _debug = {"on": False}
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="voice-monitor")
 @click.option("--debug", is_flag=True,
-              help=f"Show the full traceback of an error (also: {DEBUG_ENV}=1).")
+              help=f"Show an error's full traceback, and log messages (also: {DEBUG_ENV}=1).")
 def cli(debug: bool) -> None:
     """Monitor the voice-note pipeline: land events, roll up snapshots, raise alerts, query.
 
@@ -65,6 +66,8 @@ def cli(debug: bool) -> None:
       voice-monitor --debug rollup hourly   # an error shows its traceback
     """
     _debug["on"] = _debug["on"] or debug
+    if _debug["on"]:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
 
 def one_line(exc: BaseException) -> str:
@@ -80,16 +83,32 @@ def one_line(exc: BaseException) -> str:
 
 
 def _fail(exc: BaseException, status: int, prefix: str = "error: ") -> None:
-    if _debug["on"] or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+    if _debug["on"]:
         traceback.print_exception(exc, file=sys.stderr)
     else:
         click.echo(f"voice-monitor: {prefix}{one_line(exc)}", err=True)
     sys.exit(status)
 
 
+def _quiet_logs() -> None:
+    """Library log records and Python warnings stay off stderr (--debug shows them).
+
+    Every command prints what happened itself (e.g. `alerts check` lists the alerts it raised
+    and names failed checks in its error line), so a log line would repeat it, and stderr is
+    kept for the one-line error.
+    """
+    logging.captureWarnings(True)
+    for name in ("voice_monitor", "py.warnings"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(h, logging.NullHandler) for h in logger.handlers):
+            logger.addHandler(logging.NullHandler())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error becomes one line on stderr."""
-    _debug["on"] = False
+    _debug["on"] = os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if not _debug["on"]:
+        _quiet_logs()
     try:
         cli.main(args=argv, prog_name="voice-monitor", standalone_mode=False)
     except click.exceptions.Exit as exc:
