@@ -18,6 +18,7 @@ from voice_monitor import (
     realtime_metrics,
     recent_events,
     run_checks,
+    stage_history,
 )
 from voice_monitor.cli import main
 from voice_monitor.lake import Lake, NoLakeError, open_lake
@@ -125,11 +126,13 @@ def test_a_path_with_spaces_gets_a_runnable_init_command(tmp_path):
     lambda lake: recent_events(lake),
     lambda lake: failed_artifacts(lake),
     lambda lake: historical_metrics(lake, "2026-02-16T00:00Z", "2026-02-16T02:00Z"),
+    lambda lake: stage_history(lake, "2026-02-16T00:00Z", "2026-02-16T02:00Z"),
     lambda lake: realtime_metrics(lake, now=NOW),
     lambda lake: run_checks(lake, NOW),
     lambda lake: active_alerts(lake),
     lambda lake: alert_history(lake),
-], ids=["recent_events", "failed_artifacts", "historical_metrics", "realtime_metrics",
+], ids=["recent_events", "failed_artifacts", "historical_metrics", "stage_history",
+        "realtime_metrics",
         "run_checks", "active_alerts", "alert_history"])
 def test_the_python_api_refuses_a_missing_lake_and_creates_nothing(call, tmp_path):
     missing = tmp_path / "nope"

@@ -63,6 +63,20 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
     return {f"raw_{table}": files, f"raw_{other}": None}
 
 
+def _scoped_rows(lake: Lake, kind: str, query: str, start, end, organization_id: str | None,
+                 period: str | None, gapless: bool) -> pl.DataFrame:
+    """Run `sql/queries/<query>.sql` over the `kind` snapshots of one scope and range."""
+    lake = open_lake(lake)
+    organization_id = arguments.identifier(organization_id, "organization_id")
+    period, first, last = _periods(start, end, period)
+    con = with_sources(**_snapshot_files(lake, kind, period, first, last))
+    params = {"step": _STEP[period]} if gapless else {}
+    if kind == "stage":
+        params["stages"] = list(PROCESSING_STAGES)
+    return run_sql(con, f"queries/{query}", period=period, first=first, last=last,
+                   organization_id=organization_id, **params).pl()
+
+
 def historical_metrics(
     lake: Lake,
     start: datetime | str,
@@ -71,12 +85,8 @@ def historical_metrics(
     period: str | None = None,
 ) -> pl.DataFrame:
     """Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps."""
-    lake = open_lake(lake)
-    organization_id = arguments.identifier(organization_id, "organization_id")
-    period, first, last = _periods(start, end, period)
-    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last))
-    return run_sql(con, "queries/historical_metrics", period=period, first=first, last=last,
-                   step=_STEP[period], organization_id=organization_id).pl()
+    return _scoped_rows(lake, "pipeline", "historical_metrics", start, end, organization_id,
+                        period, gapless=True)
 
 
 def stage_breakdown(
@@ -87,12 +97,8 @@ def stage_breakdown(
     period: str | None = None,
 ) -> pl.DataFrame:
     """Per processing stage, totals over [start, end): counts, failure rate, latency."""
-    lake = open_lake(lake)
-    organization_id = arguments.identifier(organization_id, "organization_id")
-    period, first, last = _periods(start, end, period)
-    con = with_sources(**_snapshot_files(lake, "stage", period, first, last))
-    return run_sql(con, "queries/stage_breakdown", period=period, first=first, last=last,
-                   organization_id=organization_id, stages=list(PROCESSING_STAGES)).pl()
+    return _scoped_rows(lake, "stage", "stage_breakdown", start, end, organization_id, period,
+                        gapless=False)
 
 
 def stage_history(
@@ -103,12 +109,8 @@ def stage_history(
     period: str | None = None,
 ) -> pl.DataFrame:
     """Stage snapshot rows per period and processing stage of [start, end), no gaps."""
-    organization_id = arguments.identifier(organization_id, "organization_id")
-    period, first, last = _periods(start, end, period)
-    con = with_sources(**_snapshot_files(lake, "stage", period, first, last))
-    return run_sql(con, "queries/stage_history", period=period, first=first, last=last,
-                   step=_STEP[period], organization_id=organization_id,
-                   stages=list(PROCESSING_STAGES)).pl()
+    return _scoped_rows(lake, "stage", "stage_history", start, end, organization_id, period,
+                        gapless=True)
 
 
 def org_breakdown(
