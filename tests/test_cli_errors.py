@@ -212,6 +212,8 @@ def test_an_unexpected_error_is_one_line_and_debug_shows_the_traceback(lake, cap
 
     code, _, err = run_main(capsys, "--debug", "artifacts", "failed", "--lake", str(lake.root))
     assert code == 1 and "Traceback" in err and "ZeroDivisionError: boom" in err
+    code, _, err = run_main(capsys, "artifacts", "failed", "--lake", str(lake.root), "--debug")
+    assert code == 1 and "Traceback" in err  # --debug after the command works too
 
     monkeypatch.setenv("VOICE_MONITOR_DEBUG", "1")
     code, _, err = run_main(capsys, "artifacts", "failed", "--lake", str(lake.root))

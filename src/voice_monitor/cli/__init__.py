@@ -65,9 +65,7 @@ def cli(debug: bool) -> None:
       voice-monitor ingest events.jsonl --lake ./data
       voice-monitor --debug rollup hourly   # an error shows its traceback
     """
-    _debug["on"] = _debug["on"] or debug
-    if _debug["on"]:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    _debug["on"] = _debug["on"] or debug  # main() has taken --debug out already; kept for --help
 
 
 def one_line(exc: BaseException) -> str:
@@ -106,11 +104,18 @@ def _quiet_logs() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error becomes one line on stderr."""
-    _debug["on"] = os.environ.get(DEBUG_ENV, "") not in ("", "0")
-    if not _debug["on"]:
+    args = list(sys.argv[1:] if argv is None else argv)
+    # --debug works anywhere before a `--` (e.g. `voice-monitor sql "..." --debug`), not only first
+    end = args.index("--") if "--" in args else len(args)
+    given = "--debug" in args[:end]
+    args = [a for a in args[:end] if a != "--debug"] + args[end:]
+    _debug["on"] = given or os.environ.get(DEBUG_ENV, "") not in ("", "0")
+    if _debug["on"]:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    else:
         _quiet_logs()
     try:
-        cli.main(args=argv, prog_name="voice-monitor", standalone_mode=False)
+        cli.main(args=args, prog_name="voice-monitor", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
