@@ -66,6 +66,7 @@ def rollup_facts(lake: Lake, report, tables: tuple[str, ...]) -> dict:
     """Small JSON-ready facts of a rollup report: periods, partitions written, rows, refusals."""
     return {
         "periods": [p.isoformat() for p in report.periods],
+        "hours": [h.isoformat() for h in report.hours],  # a daily run's missing/changed hours
         "partitions": [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
                        for p in report.periods for t in tables],
         "rows": dict(report.rows),
@@ -79,6 +80,9 @@ def log_rollup(logger, facts: dict, unit: str) -> None:
         logger.info("built %d %s(s): %s", len(facts["periods"]), unit, ", ".join(facts["periods"]))
     else:
         logger.info("no %s needed a rollup", unit)
+    if facts["hours"]:
+        logger.info("built %d missing or changed hour(s) first: %s", len(facts["hours"]),
+                    ", ".join(facts["hours"]))
     for table, rows in facts["rows"].items():
         logger.info("wrote %d rows to %s", rows, table)
     for partition in facts["partitions"]:

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, record_dropped
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import backfill, run_daily
 
@@ -105,15 +105,21 @@ def test_stage_daily_golden(day_lake):
 def test_daily_without_hourly_rows_has_zero_platform_rows(lake):
     empty_day = D - timedelta(days=3)
     report = run_daily(lake, NOW, day=empty_day)
-    assert report.rows == {"pipeline_daily": 1, "stage_daily": 4}
+    # its 24 missing hours are built first (no events: one platform row and four stage rows
+    # each), then the day from them
+    assert report.hours == [empty_day + timedelta(hours=k) for k in range(24)]
+    assert report.rows == {"pipeline_daily": 1, "stage_daily": 4,
+                           "pipeline_hourly": 24, "stage_hourly": 96}
     (platform,) = rows(lake, "pipeline_daily", empty_day)
     assert platform["organization_id"] is None and platform["event_count"] == 0
     assert platform["overall_failure_rate"] == 0.0 and platform["e2e_latency_p50_ms"] == 0.0
 
 
 def test_daily_reads_hourly_rows_not_events(day_lake):
-    # deleting the events leaves the daily rollup unchanged: it reads hourly snapshots only
+    # retention dropping the events leaves the daily rollup unchanged: it reads hourly
+    # snapshots only (retention records what it drops, so no hour counts as changed)
     before = rows(day_lake, "pipeline_daily", D)
+    record_dropped(day_lake, "event_hours", day_lake.event_hours())
     for hour in day_lake.event_hours():
         day_lake.drop_partition(day_lake.event_partition(hour))
     run_daily(day_lake, NOW, day=D)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from voice_monitor import lake as lake_layout
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
-from voice_monitor.rollups import manifest_path
+from voice_monitor.rollup_plan import manifest_path
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
 # 24 h earlier, so it reads event hours starting up to 25 h before the top of the current hour.

@@ -1,18 +1,18 @@
-"""Hourly and daily snapshot rollups (contract §6): build, bookkeeping, refusal, backfill.
+"""Hourly and daily snapshot rollups (contract §6): build, refusal, backfill.
 
-Each snapshot partition is replaced atomically, never appended to. Next to it a small manifest
-under state/rollups/ records what it was built from (event file names and sizes for an hour,
-hourly snapshot files for a day), so "changed since it was built" is a directory listing.
+Each snapshot partition is replaced atomically, never appended to, and its manifest (what it was
+built from) is written next; `rollup_plan` decides from those which periods a run builds.
+A daily snapshot is built only from a complete day of hourly rows: missing or changed hours are
+built first, and a day whose missing hours cannot be built is refused.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -28,11 +28,23 @@ from voice_monitor.lake import (
     floor_hour,
     parquet_files,
 )
+from voice_monitor.retention import RetentionConfig
+from voice_monitor.rollup_plan import (
+    DAY,
+    HOUR,
+    day_sources,
+    days_to_build,
+    describe,
+    has_hourly_snapshot,
+    hours_to_build,
+    manifest_path,
+    stale_hours,
+    write_manifest,
+)
+from voice_monitor.rollup_plan import key as _key
 from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES, duckdb_type
 from voice_monitor.sql import SQL_DIR, load_sql, run_sql
 
-HOUR = timedelta(hours=1)
-DAY = timedelta(days=1)
 LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
 
 
@@ -42,26 +54,33 @@ class RefusedError(ValueError):
 
 @dataclass
 class RollupReport:
-    """What a rollup run did: periods built, rows written per table, periods refused."""
+    """What a rollup run did: periods built, rows written per table, periods refused.
+
+    `hours` are the hourly periods a daily run built first (missing or changed hours of the
+    days it built); their rows are counted in `rows` under the hourly tables.
+    """
 
     periods: list[datetime] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
     refused: list[tuple[datetime, str]] = field(default_factory=list)
+    hours: list[datetime] = field(default_factory=list)
 
-    def add(self, other: RollupReport) -> None:
-        self.periods.extend(other.periods)
-        for table, n in other.rows.items():
-            self.rows[table] = self.rows.get(table, 0) + n
-        self.refused.extend(other.refused)
+    def count(self, table: str, n: int) -> None:
+        self.rows[table] = self.rows.get(table, 0) + n
 
 
 # -- hourly ---------------------------------------------------------------------------------
 def run_hourly(
-    lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False
+    lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False,
+    retention: RetentionConfig | None = None,
 ) -> RollupReport:
-    """Build hourly snapshots: `hour` only, else the previous hour and every changed hour."""
+    """Build hourly snapshots: `hour` only, else the previous hour and every changed hour.
+
+    Automatically, never an hour older than the hourly-snapshot retention of `retention`.
+    """
     explicit = None if hour is None else floor_hour(hour)
-    return _run(lake, _hourly_one, explicit, lambda: hours_to_build(lake, now), force)
+    keep = (retention or RetentionConfig()).hourly_snapshots
+    return _run(lake, _hourly_one, explicit, lambda: hours_to_build(lake, now, keep), force)
 
 
 def _run(lake: Lake, build_one, explicit: datetime | None, automatic, force: bool) -> RollupReport:
@@ -73,26 +92,6 @@ def _run(lake: Lake, build_one, explicit: datetime | None, automatic, force: boo
     if explicit is not None and report.refused:
         raise RefusedError(report.refused[0][1])
     return report
-
-
-def hours_to_build(lake: Lake, now: datetime) -> list[datetime]:
-    """The previous complete hour, every retained hour changed since its snapshot, and gaps."""
-    previous = floor_hour(now) - HOUR
-    listing = _event_listing(lake)
-    dropped = dropped_periods(lake, "event_hours")
-    wanted = {previous}
-    for h in listing:
-        if h <= previous and _hour_changed(lake, h, listing, dropped):
-            wanted.add(h)
-    if listing:
-        # an hour with no events and no snapshot still gets its zero platform row
-        built = set(lake.snapshot_periods("pipeline_hourly"))
-        h = min(listing)
-        while h < previous:
-            if h not in built and h not in dropped:
-                wanted.add(h)
-            h += HOUR
-    return sorted(wanted)
 
 
 def _hourly_one(
@@ -108,10 +107,10 @@ def _hourly_one(
         return
     lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_hourly", hour))
     lake.replace_partition(stage, lake.snapshot_partition("stage_hourly", hour))
-    _write_manifest(manifest_path(lake, "hourly", hour), {"sources": sources})
+    write_manifest(manifest_path(lake, "hourly", hour), {"sources": sources})
     report.periods.append(hour)
-    report.rows["pipeline_hourly"] = report.rows.get("pipeline_hourly", 0) + pipeline.num_rows
-    report.rows["stage_hourly"] = report.rows.get("stage_hourly", 0) + stage.num_rows
+    report.count("pipeline_hourly", pipeline.num_rows)
+    report.count("stage_hourly", stage.num_rows)
 
 
 def build_hour(
@@ -124,7 +123,7 @@ def build_hour(
             return build_hour(lake, hour, refuse_dropped_look_back, own)
     hour = floor_hour(hour)
     files = lake.event_files(hour)
-    sources = {_key(hour): _describe(files)}
+    sources = {_key(hour): describe(files)}
     _hour_views(con, files, hour)
     pending = con.execute("select count(*) from hour_latency_events where needs_pairing").fetchall()
     look_back: list[Path] = []
@@ -136,7 +135,7 @@ def build_hour(
             if earlier in dropped:
                 raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
             earlier_files = lake.event_files(earlier)
-            sources[_key(earlier)] = _describe(earlier_files)
+            sources[_key(earlier)] = describe(earlier_files)
             look_back.extend(earlier_files)
     _raw_view(con, "lookback_raw", look_back)
     _stage_tables(con)
@@ -146,56 +145,50 @@ def build_hour(
     return pipeline, stage.to_arrow_table(), sources
 
 
-def _hour_changed(
-    lake: Lake, hour: datetime, listing: dict[datetime, list], dropped: set[datetime]
-) -> bool:
-    manifest = _read_manifest(manifest_path(lake, "hourly", hour))
-    if manifest is None:
-        return True
-    for key, recorded in manifest["sources"].items():
-        h = datetime.fromisoformat(key)
-        if h in dropped and h not in listing:
-            continue  # a look-back hour retention removed: not new data, nothing to rebuild
-        if listing.get(h, []) != recorded:
-            return True
-    return False
-
-
 # -- daily ----------------------------------------------------------------------------------
 def run_daily(
     lake: Lake, now: datetime, day: datetime | None = None, force: bool = False
 ) -> RollupReport:
-    """Build daily snapshots: `day` only, else the previous day and every changed day."""
+    """Build daily snapshots: `day` only, else the previous day and every changed day.
+
+    A day is built only once it is over and from all 24 hourly snapshots: missing or changed
+    hours are built first; a day with an hour that cannot be built is refused (unless `force`).
+    """
     explicit = None if day is None else _as_day(day)
-    return _run(lake, _daily_one, explicit, lambda: days_to_build(lake, now), force)
-
-
-def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
-    """The previous complete day and every retained day whose hourly rows changed since."""
-    previous = floor_day(now) - DAY
-    wanted = {previous}
-    for d in {floor_day(h) for h in lake.snapshot_periods("pipeline_hourly")}:
-        if d < previous + DAY and _day_changed(lake, d):
-            wanted.add(d)
-    return sorted(wanted)
+    build = partial(_daily_one, now=now)
+    return _run(lake, build, explicit, lambda: days_to_build(lake, now), force)
 
 
 def _daily_one(
-    lake: Lake, day: datetime, force: bool, report: RollupReport, con: duckdb.DuckDBPyConnection
+    lake: Lake, day: datetime, force: bool, report: RollupReport, con: duckdb.DuckDBPyConnection,
+    now: datetime,
 ) -> None:
-    dropped = dropped_periods(lake, "snapshot_hours")
-    gone = [day + k * HOUR for k in range(24) if day + k * HOUR in dropped]
-    if gone and not force:
-        report.refused.append((day, _refusal(day, f"hourly snapshot hour {_key(gone[0])}")))
+    if day + DAY > now and not force:
+        report.refused.append((day, _not_over(day, now)))
         return
-    sources = _day_sources(lake, day)
+    build, lost = stale_hours(lake, day)
+    if lost and not force:
+        report.refused.append((day, _refusal(day, f"hourly snapshot hour {_key(lost[0])}")))
+        return
+    hourly = RollupReport()
+    for hour in build:  # never forced: a forced hour could replace good rows with partial ones
+        if hour + HOUR <= now:  # (a forced day that is not over builds only its past hours)
+            _hourly_one(lake, hour, False, hourly, con)
+    report.hours.extend(hourly.periods)
+    for table, n in hourly.rows.items():
+        report.count(table, n)
+    missing = [h for h, _ in hourly.refused if not has_hourly_snapshot(lake, h)]
+    if missing and not force:
+        report.refused.append((day, _incomplete(day, missing)))
+        return
+    sources = day_sources(lake, day)
     pipeline, stage = build_day(lake, day, con)
     lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_daily", day))
     lake.replace_partition(stage, lake.snapshot_partition("stage_daily", day))
-    _write_manifest(manifest_path(lake, "daily", day), {"sources": sources})
+    write_manifest(manifest_path(lake, "daily", day), {"sources": sources})
     report.periods.append(day)
-    report.rows["pipeline_daily"] = report.rows.get("pipeline_daily", 0) + pipeline.num_rows
-    report.rows["stage_daily"] = report.rows.get("stage_daily", 0) + stage.num_rows
+    report.count("pipeline_daily", pipeline.num_rows)
+    report.count("stage_daily", stage.num_rows)
 
 
 def build_day(
@@ -218,22 +211,6 @@ def build_day(
         extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
         out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
     return out[0], out[1]
-
-
-def _day_sources(lake: Lake, day: datetime) -> dict[str, list]:
-    sources = {}
-    for k in range(24):
-        h = day + k * HOUR
-        files = [f for table in ("pipeline_hourly", "stage_hourly")
-                 for f in parquet_files(lake.snapshot_partition(table, h))]
-        sources[_key(h)] = [[f"{f.parent.parent.parent.name}/{f.name}", s.st_size, s.st_mtime_ns]
-                            for f in files for s in [f.stat()]]
-    return sources
-
-
-def _day_changed(lake: Lake, day: datetime) -> bool:
-    manifest = _read_manifest(manifest_path(lake, "daily", day))
-    return manifest is None or manifest["sources"] != _day_sources(lake, day)
 
 
 # -- data-quality checks --------------------------------------------------------------------
@@ -270,7 +247,8 @@ def backfill(
         days.append(d)
         d += DAY
     report = RollupReport()
-    steps = [(_hourly_one, h) for h in hours] + [(_daily_one, d) for d in days]
+    daily_one = partial(_daily_one, now=now)
+    steps = [(_hourly_one, h) for h in hours] + [(daily_one, d) for d in days]
     with _session() as con:
         if not progress:
             for step, period in steps:
@@ -377,18 +355,6 @@ def _period_params(start: datetime, end: datetime) -> dict:
     return {"period_start": start, "period_end": end, "computed_at": datetime.now(UTC)}
 
 
-def _event_listing(lake: Lake) -> dict[datetime, list]:
-    return {h: _describe(lake.event_files(h)) for h in lake.event_hours()}
-
-
-def _describe(files: list[Path]) -> list[list]:
-    return [[f.name, f.stat().st_size] for f in files]
-
-
-def _key(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
-
-
 def _as_day(day) -> datetime:
     if not isinstance(day, datetime):
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -401,21 +367,32 @@ def _refusal(period: datetime, what: str) -> str:
             f"rebuild it from what is in the lake now")
 
 
-def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
-    """Where the record of what a snapshot period was built from lives ("hourly" or "daily")."""
-    name = f"{period:%Y-%m-%dT%H}" if kind == "hourly" else f"{period:%Y-%m-%d}"
-    return lake.state_dir / "rollups" / kind / f"{name}.json"
+def _not_over(day: datetime, now: datetime) -> str:
+    return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: the day is not over at now "
+            f"{_key(now)}, so its hourly rows are incomplete; build it at or after "
+            f"{_key(day + DAY)}, or use --force (force=True) to build it from the hours so far")
 
 
-def _read_manifest(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+def _incomplete(day: datetime, missing: list[datetime]) -> str:
+    hours = ", ".join(f"{h:%H:%M}" for h in sorted(missing))
+    return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: {len(missing)} of its 24 "
+            f"hourly snapshots are missing ({hours}) and cannot be built because their events "
+            f"(or the look-back hours they pair with) were dropped by retention; the existing "
+            f"daily snapshot is kept. Use --force (force=True) to build the day from the hourly "
+            f"rows there are")
 
 
-def _write_manifest(path: Path, manifest: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, sort_keys=True))
-    os.replace(tmp, path)
+__all__ = [
+    "RefusedError",
+    "RollupReport",
+    "backfill",
+    "build_day",
+    "build_hour",
+    "check_names",
+    "check_snapshots",
+    "days_to_build",
+    "hours_to_build",
+    "manifest_path",
+    "run_daily",
+    "run_hourly",
+]

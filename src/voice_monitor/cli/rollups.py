@@ -54,6 +54,7 @@ def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
                   for p in report.periods for t in tables]
     return {
         "periods": list(report.periods),
+        "hours": list(report.hours),  # hours a daily run built first (missing or changed)
         "rows": dict(report.rows),
         "partitions": partitions,
         "refused": [{"period": p, "message": m} for p, m in report.refused],
@@ -65,6 +66,9 @@ def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
         echo_json(facts)
         return
     periods = facts["periods"]
+    if facts["hours"]:
+        click.echo(f"built {len(facts['hours'])} missing or changed hour(s) first: "
+                   + ", ".join(_stamp(h) for h in facts["hours"]))
     if periods:
         stamps = ", ".join(_stamp(p, daily) for p in periods)
         click.echo(f"built {len(periods)} {unit}(s): {stamps}")

@@ -1,0 +1,170 @@
+"""Which periods a rollup builds (contract §6, §7): decided from listings and manifests only.
+
+Next to each snapshot partition a small manifest under state/rollups/ records what it was built
+from (event file names and sizes for an hour, hourly snapshot files for a day), so "changed
+since it was built" is a directory listing; no event is read. Retention's tombstones
+(`lake.dropped_periods`) say which sources are gone on purpose: a source that retention removed
+is not a change, and a snapshot that retention removed is never rebuilt automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+HOURLY_SNAPSHOTS = ("pipeline_hourly", "stage_hourly")
+
+
+# -- hours ------------------------------------------------------------------------------------
+def hours_to_build(lake: Lake, now: datetime, keep_hourly: timedelta) -> list[datetime]:
+    """The previous complete hour, every retained hour changed since its snapshot, and gaps.
+
+    Never an hour whose hourly snapshot retention dropped (tombstoned), nor one that starts
+    before the hourly-snapshot cut-off `now - keep_hourly` (retention would drop it again).
+    """
+    previous = floor_hour(now) - HOUR
+    cutoff = now - keep_hourly
+    gone = dropped_periods(lake, "snapshot_hours")
+
+    def wanted_at_all(h: datetime) -> bool:
+        return h >= cutoff and h not in gone
+
+    listing = event_listing(lake)
+    dropped = dropped_periods(lake, "event_hours")
+    wanted = {previous} if wanted_at_all(previous) else set()
+    for h in listing:
+        if h <= previous and wanted_at_all(h) and hour_changed(lake, h, listing, dropped):
+            wanted.add(h)
+    if listing:
+        # an hour with no events and no snapshot still gets its zero platform row
+        built = set(lake.snapshot_periods("pipeline_hourly"))
+        h = min(listing)
+        while h < previous:
+            if h not in built and h not in dropped and wanted_at_all(h):
+                wanted.add(h)
+            h += HOUR
+    return sorted(wanted)
+
+
+def hour_changed(
+    lake: Lake, hour: datetime, listing: dict[datetime, list], dropped: set[datetime]
+) -> bool:
+    """Whether the hour has no manifest, or its sources differ from what it was built from."""
+    manifest = read_manifest(manifest_path(lake, "hourly", hour))
+    if manifest is None:
+        return True
+    for recorded_key, recorded in manifest["sources"].items():
+        h = datetime.fromisoformat(recorded_key)
+        if h in dropped and h not in listing:
+            continue  # a source hour retention removed: not new data, nothing to rebuild
+        if listing.get(h, []) != recorded:
+            return True
+    return False
+
+
+def has_hourly_snapshot(lake: Lake, hour: datetime) -> bool:
+    """Both hourly snapshot partitions of the hour hold a file."""
+    return all(parquet_files(lake.snapshot_partition(t, hour)) for t in HOURLY_SNAPSHOTS)
+
+
+# -- days -------------------------------------------------------------------------------------
+def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
+    """The previous complete day and every retained day whose hourly rows changed since."""
+    previous = floor_day(now) - DAY
+    gone = dropped_periods(lake, "snapshot_hours")
+    wanted = {previous}
+    for d in {floor_day(h) for h in lake.snapshot_periods("pipeline_hourly")}:
+        if d < previous + DAY and day_changed(lake, d, gone):
+            wanted.add(d)
+    return sorted(wanted)
+
+
+def day_sources(lake: Lake, day: datetime) -> dict[str, list]:
+    """The hourly snapshot files (name, size, mtime) of each hour of the day."""
+    sources = {}
+    for k in range(24):
+        h = day + k * HOUR
+        files = [f for table in HOURLY_SNAPSHOTS
+                 for f in parquet_files(lake.snapshot_partition(table, h))]
+        sources[key(h)] = [[f"{f.parent.parent.parent.name}/{f.name}", s.st_size, s.st_mtime_ns]
+                           for f in files for s in [f.stat()]]
+    return sources
+
+
+def day_changed(lake: Lake, day: datetime, gone: set[datetime]) -> bool:
+    """Whether the day's hourly rows differ from what its daily snapshot was built from.
+
+    An hour whose hourly snapshot retention dropped (tombstoned, and no file now) is not a
+    change: removing old rows is not new data, so it triggers no rebuild (and no refusal).
+    """
+    manifest = read_manifest(manifest_path(lake, "daily", day))
+    if manifest is None:
+        return True
+    for hour_key, files in day_sources(lake, day).items():
+        if files == manifest["sources"].get(hour_key, []):
+            continue
+        if not files and datetime.fromisoformat(hour_key) in gone:
+            continue
+        return True
+    return False
+
+
+def stale_hours(lake: Lake, day: datetime) -> tuple[list[datetime], list[datetime]]:
+    """(hours of the day to build before the day, hours whose snapshot retention dropped).
+
+    To build: hours with no hourly snapshot (and not dropped by retention), and hours whose
+    events changed since their snapshot was built ("dirty"). Whether each can be built
+    (its events retained) is the hourly rollup's decision.
+    """
+    gone = dropped_periods(lake, "snapshot_hours")
+    listing = event_listing(lake)
+    dropped = dropped_periods(lake, "event_hours")
+    build, lost = [], []
+    for h in (day + k * HOUR for k in range(24)):
+        present = has_hourly_snapshot(lake, h)
+        if h in gone:
+            if not present:
+                lost.append(h)  # never rebuilt automatically: retention removed it on purpose
+        elif not present or hour_changed(lake, h, listing, dropped):
+            build.append(h)
+    return build, lost
+
+
+# -- manifests --------------------------------------------------------------------------------
+def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
+    """Where the record of what a snapshot period was built from lives ("hourly" or "daily")."""
+    name = f"{period:%Y-%m-%dT%H}" if kind == "hourly" else f"{period:%Y-%m-%d}"
+    return lake.state_dir / "rollups" / kind / f"{name}.json"
+
+
+def read_manifest(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError):
+        return None
+
+
+def write_manifest(path: Path, manifest: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def event_listing(lake: Lake) -> dict[datetime, list]:
+    """Every event hour partition and its files (name, size)."""
+    return {h: describe(lake.event_files(h)) for h in lake.event_hours()}
+
+
+def describe(files: list[Path]) -> list[list]:
+    return [[f.name, f.stat().st_size] for f in files]
+
+
+def key(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat()
