@@ -1,0 +1,159 @@
+"""Fault suite, the lake (contract §4): a missing lake, a path that is not a lake, literal paths,
+and a corrupt file — for every command of `voice-monitor --help`.
+
+Commands are found by walking the CLI's command tree (new commands are covered as they land);
+`demo` and `serve` are left out of the loops (a minute each, a server).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from faultkit import (
+    CREATING,
+    HOURS,
+    NOW_TEXT,
+    SKIP,
+    argv_for,
+    cli,
+    commands,
+    corrupt_lake_fixture,  # noqa: F401 - provides the `corrupt_lake` fixture
+    event_ids,
+    no_lake_line,
+    platform_count,
+    write_events,
+)
+
+COMMANDS = {path: c for path, c in commands().items() if path not in SKIP}
+REFUSING = sorted(p for p in COMMANDS if p not in CREATING)
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() if p.is_file() else b"/"
+            for p in folder.rglob("*")}
+
+
+@pytest.mark.parametrize("path", REFUSING)
+def test_missing_lake_is_refused_and_not_created(path, tmp_path):
+    lake = tmp_path / "typo" / "lake"
+    work = tmp_path / "work"
+    work.mkdir()
+    run = cli(*argv_for(path, COMMANDS[path], lake, work))
+    assert not run.traceback, run.err
+    assert run.code != 0, f"{path} on a missing lake exited 0: {run.out[:300]}"
+    assert len(run.err_lines) == 1 and no_lake_line(lake).search(run.err), run.err
+    assert not (tmp_path / "typo").exists(), f"{path} created {lake}"
+    assert not (work / "catalog.duckdb").exists()
+
+
+@pytest.mark.parametrize("path", REFUSING)
+def test_a_folder_that_is_not_a_lake_is_refused_and_left_alone(path, tmp_path):
+    lake = tmp_path / "home"
+    lake.mkdir()
+    (lake / "notes.txt").write_text("not a lake\n")
+    work = tmp_path / "work"
+    work.mkdir()
+    before = snapshot(lake)
+    run = cli(*argv_for(path, COMMANDS[path], lake, work))
+    assert not run.traceback, run.err
+    assert run.code != 0 and len(run.err_lines) == 1 and no_lake_line(lake).search(run.err), (
+        run.code, run.err)
+    assert snapshot(lake) == before
+
+
+def test_init_then_ingest_create_lakes_and_every_command_runs_on_a_new_lake(tmp_path):
+    lake = tmp_path / "new lake"
+    run = cli("init", str(lake))
+    assert run.code == 0 and lake.is_dir(), run.err
+    work = tmp_path / "work"
+    work.mkdir()
+    for path in REFUSING:
+        if path in ("alerts ack",):  # no alert 1 in an empty lake: a one-line error is right
+            continue
+        run = cli(*argv_for(path, COMMANDS[path], lake, work))
+        assert run.code == 0 and not run.traceback, (path, run.err)
+    ingested = tmp_path / "by ingest"
+    run = cli(*argv_for("ingest", COMMANDS["ingest"], ingested, work))
+    assert run.code == 0, run.err
+    assert event_ids(ingested) == ["cmd-1"]
+
+
+def test_python_api_refuses_a_missing_lake(tmp_path):
+    from voice_monitor import Lake, historical_metrics, realtime_metrics, recent_events
+
+    lake = Lake(tmp_path / "gone")
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    for call in (lambda: realtime_metrics(lake, now=now),
+                 lambda: recent_events(lake),
+                 lambda: historical_metrics(lake, now.replace(hour=10), now)):
+        with pytest.raises(Exception, match="no lake at"):
+            call()
+    assert not (tmp_path / "gone").exists()
+
+
+def test_paths_are_literal(tmp_path):
+    """`[`, `*`, `?` and spaces in a lake path name that folder and no other."""
+    special, plain = tmp_path / "my lake[1]*?", tmp_path / "my lake1"
+    for lake, n in ((special, 3), (plain, 5)):
+        write_events(tmp_path / f"{n}.jsonl", f"p{n}", {13: n})
+        assert cli("ingest", str(tmp_path / f"{n}.jsonl"), "--lake", str(lake),
+                   "--now", NOW_TEXT).code == 0
+    for args in (["rollup", "hourly", "--hour", "2026-02-16T13"], ["catalog", str(tmp_path / "c.db")]):
+        run = cli(*args, "--lake", str(special), *(["--now", NOW_TEXT] if args[0] == "rollup" else []))
+        assert run.code == 0 and not run.traceback, run.err
+    run = cli("sql", "select count(*) as n from events", "--json", "--lake", str(special))
+    assert run.code == 0 and json.loads(run.out)[0]["n"] == 3, run.out + run.err
+    run = cli("sql", "select event_count from pipeline_hourly where organization_id is null",
+              "--json", "--lake", str(special))
+    assert run.code == 0 and json.loads(run.out)[0]["event_count"] == 3, run.out + run.err
+    run = cli("events", "recent", "--json", "--lake", str(special))
+    assert run.code == 0 and len(json.loads(run.out)["rows"]) == 3, run.out + run.err
+
+
+# -- a corrupt file ---------------------------------------------------------------------------
+def test_a_corrupt_file_fails_its_hour_only(corrupt_lake):
+    lake, bad = corrupt_lake
+    for hour in (11, 13):
+        run = cli("rollup", "hourly", "--hour", f"2026-02-16T{hour}", "--lake", str(lake),
+                  "--now", NOW_TEXT)
+        assert run.code == 0, run.err
+        assert platform_count(lake, hour) == HOURS[hour]
+    run = cli("rollup", "hourly", "--hour", "2026-02-16T12", "--lake", str(lake), "--now", NOW_TEXT)
+    assert run.code != 0 and not run.traceback
+    assert len(run.err_lines) == 1 and bad.name in run.err, run.err
+    assert platform_count(lake, 12) is None
+
+
+@pytest.mark.parametrize("path", sorted(p for p in COMMANDS if p != "init"))
+def test_every_command_survives_a_corrupt_file(path, corrupt_lake, tmp_path):
+    lake, bad = corrupt_lake
+    work = tmp_path / "work"
+    work.mkdir()
+    run = cli(*argv_for(path, COMMANDS[path], lake, work))
+    assert not run.traceback, run.err
+    assert len(run.err_lines) <= 1, run.err
+    if run.code != 0 and path != "alerts ack":
+        assert bad.name in run.err, f"{path} failed without naming the file: {run.err}"
+
+
+def event_ids_readable(lake: Path) -> list[str]:
+    ids = []
+    for f in (lake / "events").rglob("*.parquet"):
+        try:
+            ids += pq.read_table(f, columns=["event_id"]).column("event_id").to_pylist()
+        except Exception:  # noqa: BLE001 - the corrupt file itself
+            continue
+    return ids
+
+
+def test_env_lake_missing_is_refused(tmp_path, monkeypatch):
+    missing = tmp_path / "unmounted"
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(missing))
+    run = cli("metrics", "realtime", "--now", NOW_TEXT)
+    assert run.code != 0 and no_lake_line(missing).search(run.err), run.err
+    assert not missing.exists() and os.listdir(tmp_path) == []
