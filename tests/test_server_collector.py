@@ -1,0 +1,198 @@
+"""The collector as real `voice-monitor serve` processes: overload, kill -9, SIGTERM, two servers
+on one lake, and a remote Producer that starts before its collector."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import duckdb
+import httpx
+import pytest
+from server_process import INGEST, STAFF, ServerProcess, bearer
+
+from voice_monitor import Producer
+from voice_monitor.lake import Lake
+
+pytestmark = pytest.mark.slow
+HEADERS = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
+
+
+def batch(prefix: str, n: int) -> bytes:
+    """n valid events stamped a minute ago (the server lands with its own clock)."""
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    return b"".join(json.dumps({"event_id": f"{prefix}-{i}", "event_type": "artifact_received",
+                                "timestamp": at}).encode() + b"\n" for i in range(n))
+
+
+def landed_ids(lake: Lake) -> list[str]:
+    files = [str(f) for f in lake.events_dir.rglob("*.parquet")]
+    if not files:
+        return []
+    con = duckdb.connect()
+    return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
+
+
+def test_overload_is_refused_with_retry_after_and_nothing_accepted_is_lost(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    answers: list[tuple[int, str, dict]] = []
+    with ServerProcess(lake, "--queue-size", "0", "--landing-threads", "1",
+                       log=tmp_path / "log") as server:
+        def post(k: int) -> None:
+            with httpx.Client(timeout=120) as http:
+                response = http.post(server.url + "/v1/events", content=batch(f"o{k}", 2000),
+                                     headers=HEADERS)
+                answers.append((response.status_code, f"o{k}", dict(response.headers)))
+
+        threads = [threading.Thread(target=post, args=(k,)) for k in range(12)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    codes = sorted(code for code, _, _ in answers)
+    assert set(codes) == {200, 503}  # one place: the first in lands, the others are refused
+    assert all(h["retry-after"] == "1" for code, _, h in answers if code == 503)
+    accepted = {p for code, p, _ in answers if code == 200}
+    ids = landed_ids(lake)
+    assert sorted({i.rsplit("-", 1)[0] for i in ids}) == sorted(accepted)
+    assert len(ids) == 2000 * len(accepted)
+
+
+def test_kill_9_mid_batch_loses_nothing_that_was_acknowledged(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    server = ServerProcess(lake, log=tmp_path / "log").start()
+    acked: list[str] = []
+    stop = threading.Event()
+
+    def sender(name: str) -> None:
+        with httpx.Client(timeout=120) as http:
+            k = 0
+            while not stop.is_set():
+                prefix = f"{name}{k}"
+                try:
+                    response = http.post(server.url + "/v1/events", content=batch(prefix, 500),
+                                         headers=HEADERS)
+                except httpx.TransportError:
+                    return  # the server died under us: this batch was never acknowledged
+                if response.status_code == 200:
+                    assert response.json()["accepted"] == 500
+                    acked.append(prefix)
+                k += 1
+
+    threads = [threading.Thread(target=sender, args=(name,)) for name in "abc"]
+    for thread in threads:
+        thread.start()
+    deadline = time.monotonic() + 120
+    while len(acked) < 6 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    server.stop(signal.SIGKILL)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert len(acked) >= 6
+    ids = set(landed_ids(lake))  # every file in the lake is whole: it reads
+    for prefix in acked:
+        assert {f"{prefix}-{i}" for i in range(500)} <= ids, f"acknowledged batch {prefix} lost"
+
+
+def test_sigterm_lands_the_batches_in_flight(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    server = ServerProcess(lake, log=tmp_path / "log").start()
+    answers: list[tuple[str, int]] = []
+
+    def post(prefix: str) -> None:
+        try:
+            response = httpx.post(server.url + "/v1/events", content=batch(prefix, 3000),
+                                  headers=HEADERS, timeout=120)
+            answers.append((prefix, response.status_code))
+        except httpx.TransportError:
+            answers.append((prefix, 0))
+
+    threads = [threading.Thread(target=post, args=(f"t{k}",)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    in_flight, deadline = 0, time.monotonic() + 60
+    while not in_flight and time.monotonic() < deadline:
+        scrape = httpx.get(server.url + "/metrics", headers=bearer(STAFF), timeout=60).text
+        in_flight = int(float(re.search(r"^voice_monitor_collector_queue_batches (\S+)$", scrape,
+                                        re.M).group(1)))
+    assert in_flight >= 1  # batches admitted and not yet answered
+    server.stop(signal.SIGTERM)  # uvicorn re-raises the signal once it has shut down cleanly
+    for thread in threads:
+        thread.join()
+    ids = set(landed_ids(lake))
+    answered = [p for p, code in answers if code == 200]
+    assert len(answered) >= in_flight, answers  # every batch in flight at SIGTERM was answered
+    assert {code for _, code in answers} <= {200, 0}  # answered ones succeeded; none cut off
+    for prefix in answered:
+        assert {f"{prefix}-{i}" for i in range(3000)} <= ids
+
+
+def test_two_servers_on_one_lake_count_exactly(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "a.log") as one, \
+            ServerProcess(lake, log=tmp_path / "b.log") as two:
+        results: dict[str, list[dict]] = {"one": [], "two": []}
+
+        def send(name: str, url: str) -> None:
+            with httpx.Client(timeout=120) as http:
+                for k in range(6):
+                    body = batch(f"{name}{k}", 400) + batch("shared", 100)
+                    results[name].append(http.post(url + "/v1/events", content=body,
+                                                   headers=HEADERS).json())
+
+        threads = [threading.Thread(target=send, args=("one", one.url)),
+                   threading.Thread(target=send, args=("two", two.url))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        stats = [httpx.get(s.url + "/api/v1/metrics/realtime",
+                           headers=bearer(STAFF), timeout=60).json()
+                 for s in (one, two)]
+    answers = results["one"] + results["two"]
+    assert sum(a["accepted"] for a in answers) == 12 * 500  # every record accepted
+    assert sum(a["quarantined"] for a in answers) == 0
+    ids = landed_ids(lake)
+    assert len(ids) == 12 * 500  # the raw log keeps every copy
+    # distinct: 12 x 400 own ids + the 100 shared ids sent by every batch
+    assert len(set(ids)) == 12 * 400 + 100
+    # the shared counters count each distinct event once, whichever server landed it
+    assert stats[0]["artifacts_received"] == stats[1]["artifacts_received"] == 12 * 400 + 100
+
+
+def test_remote_producer_waits_out_a_collector_that_is_not_up_yet(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    server = ServerProcess(lake, log=tmp_path / "log")  # its port is chosen, nothing listens yet
+    producer = Producer(url=server.url, token=INGEST, durable=True, spool_dir=tmp_path / "spool",
+                        name="remote", batch_size=50, flush_interval=0.2, retry_delay=0.5,
+                        retries=12)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    for i in range(120):
+        producer.emit({"eventId": f"p-{i}", "eventType": "artifact_received",
+                       "timestamp": at.isoformat().replace("+00:00", "Z")})
+    time.sleep(1.5)  # the writer tries, fails, backs off
+    assert producer.stats.retries >= 1
+    assert list((tmp_path / "spool").glob("*.jsonl"))  # kept until acknowledged
+    with server:
+        producer.close()
+    assert (producer.stats.accepted, producer.stats.quarantined) == (120, 0)
+    assert sorted(landed_ids(lake)) == sorted(f"p-{i}" for i in range(120))
+    assert not list((tmp_path / "spool").glob("*.jsonl"))  # acknowledged segments are gone
+
+
+def test_remote_producer_does_not_retry_a_refusal(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "log") as server:
+        producer = Producer(url=server.url, token="not-a-token-0123456789", batch_size=10,
+                            retry_delay=5)
+        producer.emit({"event_id": "x", "event_type": "artifact_received",
+                       "timestamp": datetime.now(UTC).isoformat()})
+        with pytest.raises(Exception, match=r"refused the batch \(401\)"):
+            producer.close()
+    assert producer.stats.retries == 0
+    assert len(producer.unlanded) == 1
