@@ -101,3 +101,13 @@ def test_no_auth_with_tokens_configured_is_refused(tmp_path):
     result = _serve(tmp_path, "--no-auth", env=_env(VOICE_MONITOR_STAFF_TOKENS=STAFF))
     assert result.returncode == 1
     assert "--no-auth was given but tokens are configured" in result.stderr
+
+
+def test_the_demo_ends_with_the_command_that_serves_its_lake(tmp_path):
+    lake = tmp_path / "demo lake"
+    done = subprocess.run([str(SCRIPT), "demo", "--lake", str(lake), "--days", "1",
+                           "--artifacts-per-day", "10", "--end", "2026-02-18T12:00:00Z"],
+                          env=_env(), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    last = done.stdout.strip().splitlines()[-1]
+    assert last.startswith(f"Serve it: voice-monitor serve --no-auth --lake '{lake}'")

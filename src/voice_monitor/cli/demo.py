@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import time
 from datetime import UTC, datetime
 
@@ -128,6 +129,8 @@ def _print(out: Console, s: dict) -> None:
               f"--lake {lake} --start {s['start']:%Y-%m-%dT%H:%M}Z --end {s['end']:%Y-%m-%dT%H:%M}Z"
               f" · voice-monitor alerts list --lake {lake} · voice-monitor sql --lake {lake} "
               "\"select event_type, count(*) from events group by all\"")
+    out.print(f"Serve it: voice-monitor serve --no-auth --lake {shlex.quote(str(lake))}  "
+              "(dashboard, API and collector on http://127.0.0.1:8787/)", soft_wrap=True)
 
 
 def _periods(title: str, rows: list[dict], fmt: str) -> Table:
