@@ -43,7 +43,7 @@ from voice_monitor.rollup_plan import (
 )
 from voice_monitor.rollup_plan import key as _key
 from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES, duckdb_type
-from voice_monitor.sql import SQL_DIR, load_sql, run_sql
+from voice_monitor.sql import load_sql, run_sql, sql_names
 
 LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
 
@@ -216,7 +216,7 @@ def build_day(
 # -- data-quality checks --------------------------------------------------------------------
 def check_names() -> list[str]:
     """Names of the data-quality rules in sql/checks/ (each returns zero rows when right)."""
-    return sorted(p.stem for p in (SQL_DIR / "checks").glob("*.sql"))
+    return sql_names("checks")
 
 
 def check_snapshots(lake: Lake) -> dict[str, list[tuple]]:
