@@ -22,9 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from voice_monitor import notify
+from voice_monitor import notify, storage
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.lake import (
     Lake,
@@ -114,7 +113,12 @@ class CheckReport:
 # -- the log -------------------------------------------------------------------------------
 @contextmanager
 def _locked(lake: Lake) -> Iterator[None]:
-    """Hold the alert store's exclusive lock (released by the OS if the process dies)."""
+    """Hold the alert store's exclusive lock (released by the OS if the process dies; on an
+    object store a lease object made by a conditional PUT, see `storage.lease`)."""
+    if lake.remote:
+        with storage.lease(lake.alerts_dir / ".lock"):
+            yield
+        return
     lake.alerts_dir.mkdir(parents=True, exist_ok=True)
     with open(lake.alerts_dir / ".lock", "a+b") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -272,7 +276,7 @@ def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[st
             if day + timedelta(days=1) > cutoff:
                 break
             folder = lake.alerts_dir / f"date={day:%Y-%m-%d}"
-            ids = {i for f in files for i in pq.read_table(f, columns=["alert_id"])
+            ids = {i for f in files for i in storage.read_table(f, columns=["alert_id"])
                    .column("alert_id").to_pylist()}
             if ids & active:
                 continue

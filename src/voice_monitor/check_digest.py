@@ -12,14 +12,13 @@ event or a compaction changes the signature and the hour is digested again. The 
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from datetime import datetime, timedelta
 
 import duckdb
 import pyarrow as pa
 
-from voice_monitor.lake import Lake, duckdb_path, write_parquet
+from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.sql import run_sql
 
 STALE_AFTER_S = 600  # a superseded digest may still be read by a concurrent run for a moment
@@ -53,10 +52,7 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         table = run_sql(con, "checks_alerts/hour_digest", files=[duckdb_path(f) for f in files],
                         now=now).to_arrow_table()
         if closed:
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = lake.temp_path()
-            write_parquet(table, tmp)
-            os.replace(tmp, folder / name)
+            lake.publish(table, folder / name)
             cached.append(folder / name)
         else:
             fresh.append(table)

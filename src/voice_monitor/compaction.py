@@ -19,13 +19,11 @@ those (they are already inside it) and merges any other file, whatever its name 
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from voice_monitor import storage
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
@@ -46,7 +44,7 @@ class CompactionReport:
 
 def _sources(compacted: Path) -> set[str]:
     """Names of the files merged into a compacted file (kept in its Parquet metadata)."""
-    metadata = pq.read_schema(compacted).metadata or {}
+    metadata = storage.read_schema(compacted).metadata or {}
     return set(json.loads(metadata.get(SOURCES_KEY, b"[]")))
 
 
@@ -79,17 +77,11 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
         con.close()
     sources = json.dumps([f.name for f in files]).encode()
     table = table.replace_schema_metadata({**(table.schema.metadata or {}), SOURCES_KEY: sources})
-    tmp = lake.temp_path()
-    pq.write_table(table, tmp, compression="zstd", row_group_size=ROW_GROUP_ROWS,
-                   write_statistics=True)
-    fd = os.open(tmp, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
     newest = max(files)
     # sorts right after the newest input (even a compacted one: "." < "~"), before later landings
-    os.rename(tmp, newest.parent / f"{newest.stem}{MARK}.parquet")
+    # (a fresh name: published by rename, or by one PUT on an object store)
+    lake.publish(table, newest.parent / f"{newest.stem}{MARK}.parquet",
+                 row_group_size=ROW_GROUP_ROWS)
     for old in files:
         old.unlink(missing_ok=True)
     return removed + len(files)

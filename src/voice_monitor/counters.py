@@ -264,7 +264,8 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
     """
     url = (url if url is not None else os.environ.get(COUNTERS_ENV, "")).strip()
     if not url:
-        return SQLiteCounterStore(lake.state_dir / "counters.sqlite")
+        # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
+        return SQLiteCounterStore(lake.local_state_dir / "counters.sqlite")
     if not url.startswith(_REDIS_SCHEMES):
         shown = url.split("@")[-1]  # never echo a password
         raise ValueError(f"unknown counter store {shown!r} in {COUNTERS_ENV}; expected "

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import shutil
 import time
@@ -23,12 +22,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from voice_monitor import alerts, organizations, queries, retention, rollups
+from voice_monitor import alerts, organizations, queries, retention, rollups, storage
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo_data import DemoData, generate
-from voice_monitor.lake import LAKE_MARKER, Lake, write_parquet
+from voice_monitor.lake import LAKE_MARKER, Lake
 from voice_monitor.landing import land_lines
 
 MARKER = ".voice-monitor-demo.json"  # says "this lake was made by the demo; safe to rebuild"
@@ -50,7 +48,7 @@ NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep", LAKE_MARKER})
 def prepare_lake(lake: Lake) -> None:
     """Empty a previous demo lake, or refuse a non-empty lake that the demo did not make."""
     root = lake.root
-    if root.exists() and not root.is_dir():
+    if not lake.remote and root.exists() and not root.is_dir():
         raise DemoLakeError(f"--lake {str(root)!r} is a file; pass a directory")
     content = [e for e in root.iterdir() if e.name not in NOT_LAKE_CONTENT] if root.is_dir() else []
     if content:
@@ -59,7 +57,9 @@ def prepare_lake(lake: Lake) -> None:
                 f"lake {str(root)!r} is not empty and was not made by the demo; "
                 "pass a new or empty directory, e.g. --lake ./demo-data")
         for entry in content:
-            if entry.is_dir() and not entry.is_symlink():
+            if lake.remote:
+                storage.remove_tree(entry)
+            elif entry.is_dir() and not entry.is_symlink():
                 shutil.rmtree(entry)
             else:
                 entry.unlink()
@@ -222,7 +222,7 @@ _FIRE = {
 
 
 def _rows(folder: Path) -> dict[Path, int]:
-    return {p: pq.ParquetFile(p).metadata.num_rows for p in folder.rglob("*.parquet")}
+    return {p: storage.parquet_file(p).metadata.num_rows for p in folder.rglob("*.parquet")}
 
 
 def _gone(before: dict[Path, int], folder: Path) -> int:
@@ -234,10 +234,7 @@ def _write_organizations(lake: Lake, data: DemoData) -> None:
     named = [(org, name) for org, name in data.organizations if name]
     table = pa.Table.from_pylist([{"organization_id": o, "name": n} for o, n in named],
                                  schema=organizations.SCHEMA)
-    tmp = lake.temp_path()
-    write_parquet(table, tmp)
-    lake.organizations_file.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, lake.organizations_file)
+    lake.publish(table, lake.organizations_file)
 
 
 _VALUE = re.compile(r'^(\S+) ("(?:[^"\\]|\\.)*"|\S+)( .*)$')

@@ -14,6 +14,9 @@ A lake is created only on purpose (`Lake.create`: `voice-monitor init`, `ingest`
 `serve`, a local producer). Every other entry point opens it with `open_lake`, which refuses a
 path that is not a lake, so a mistyped or unmounted path never looks like a healthy empty lake.
 `Lake(path)` itself is a plain handle and checks nothing.
+
+The root is a local folder or `s3://bucket/prefix` (contract §13): the layout is the same, and
+how bytes are published, removed and locked on each is decided here and in `storage`.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from voice_monitor import storage
 
 DEFAULT_LAKE = "./data"
 LAKE_ENV = "VOICE_MONITOR_LAKE"
@@ -66,7 +71,8 @@ class Lake:
     """A lake root and the paths in it (a plain handle: see `open_lake` and `Lake.create`)."""
 
     def __init__(self, root: str | os.PathLike[str]):
-        self.root = Path(root)
+        self.root = storage.lake_path(root)
+        self.remote = storage.is_remote(self.root)
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
@@ -75,21 +81,24 @@ class Lake:
     def create(cls, root: str | os.PathLike[str] | Lake) -> Lake:
         """Make `root` a lake (folders and marker); an existing lake is opened as it is."""
         lake = root if isinstance(root, Lake) else cls(root)
+        if lake.remote:
+            if not (lake.root / LAKE_MARKER).is_file():
+                storage.put(lake.root / LAKE_MARKER, _marker_text().encode())
+            return lake
         if lake.root.exists() and not lake.root.is_dir():
             raise NoLakeError(f"lake path {str(lake.root)!r} is a file; pass a directory")
         lake.root.mkdir(parents=True, exist_ok=True)
         marker = lake.root / LAKE_MARKER
         if not marker.is_file():
             tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
-            tmp.write_text(json.dumps({"voice_monitor_lake": 1,
-                                       "created_at": datetime.now(UTC).isoformat()}) + "\n")
+            tmp.write_text(_marker_text())
             os.replace(tmp, marker)
         return lake
 
     def exists(self) -> bool:
         """Whether the root holds a lake: its marker, or (older lakes) an events/, snapshots/
         or quarantine/ folder. An empty folder, or one holding only a README, is not a lake."""
-        if not self.root.is_dir():
+        if not self.remote and not self.root.is_dir():
             return False
         return (self.root / LAKE_MARKER).is_file() or any(
             (self.root / folder).is_dir() for folder in LAKE_FOLDERS)
@@ -122,6 +131,12 @@ class Lake:
     @property
     def tmp_dir(self) -> Path:
         return self.root / ".tmp"
+
+    @property
+    def local_state_dir(self) -> Path:
+        """A local folder for state that cannot live in an object store (the embedded counter
+        store, a producer's spool): `state/` of a local lake, `storage.local_state_dir` else."""
+        return storage.local_state_dir(self.root) if self.remote else self.state_dir
 
     def event_partition(self, hour: datetime) -> Path:
         """Folder of the events whose timestamp falls in the UTC hour starting at `hour`."""
@@ -165,6 +180,10 @@ class Lake:
 
     def write_file(self, table: pa.Table, folder: Path) -> Path:
         """Add one Parquet file to `folder`, atomically; concurrent writers never collide."""
+        if self.remote:  # one PUT of the complete file under a unique name
+            dest = folder / (new_file_stem() + ".parquet")
+            storage.put(dest, storage.parquet_bytes(table))
+            return dest
         tmp = self.temp_path()
         write_parquet(table, tmp)
         folder.mkdir(parents=True, exist_ok=True)
@@ -172,20 +191,50 @@ class Lake:
         os.rename(tmp, dest)
         return dest
 
-    def replace_partition(self, table: pa.Table, folder: Path) -> Path:
-        """Make `table` the whole content of `folder`, atomically (one file, renamed over)."""
+    def publish(self, table: pa.Table, dest: Path, **options) -> Path:
+        """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and
+        renamed over, or one PUT on an object store. `options` go to `pq.write_table`."""
+        if self.remote:
+            storage.put(dest, storage.parquet_bytes(table, **options))
+            return dest
         tmp = self.temp_path()
-        write_parquet(table, tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / "part-0.parquet"
+        write_parquet(table, tmp, **options)
+        dest.parent.mkdir(parents=True, exist_ok=True)
         os.replace(tmp, dest)
-        for stale in folder.glob("*.parquet"):
+        return dest
+
+    def publish_bytes(self, dest: Path, data: bytes) -> Path:
+        """Make `data` the content of `dest` (a small state file), atomically."""
+        if self.remote:
+            storage.put(dest, data)
+            return dest
+        tmp = self.temp_path(".tmp")
+        tmp.write_bytes(data)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(tmp, dest)
+        return dest
+
+    def replace_partition(self, table: pa.Table, folder: Path) -> Path:
+        """Make `table` the whole content of `folder`, atomically (one file, renamed over; on an
+        object store one PUT over the key)."""
+        dest = folder / "part-0.parquet"
+        if self.remote:
+            storage.put(dest, storage.parquet_bytes(table))
+        else:
+            tmp = self.temp_path()
+            write_parquet(table, tmp)
+            folder.mkdir(parents=True, exist_ok=True)
+            os.replace(tmp, dest)
+        for stale in parquet_files(folder):
             if stale != dest:
                 stale.unlink(missing_ok=True)
         return dest
 
     def drop_partition(self, folder: Path) -> None:
-        """Remove a whole partition folder and any parent left empty."""
+        """Remove a whole partition folder and any parent left empty (a prefix on a store)."""
+        if self.remote:
+            storage.remove_tree(folder)
+            return
         shutil.rmtree(folder, ignore_errors=True)
         parent = folder.parent
         while parent != self.root and parent.exists() and not any(parent.iterdir()):
@@ -194,7 +243,7 @@ class Lake:
 
     def clean_tmp(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Delete files under .tmp/ left by crashed writers; returns how many."""
-        if not self.tmp_dir.exists():
+        if self.remote or not self.tmp_dir.exists():  # an object store has no .tmp/
             return 0
         cutoff = time.time() - older_than.total_seconds()
         removed = 0
@@ -238,9 +287,9 @@ def new_file_stem() -> str:
     return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
 
 
-def write_parquet(table: pa.Table, path: Path) -> None:
+def write_parquet(table: pa.Table, path: Path, **options) -> None:
     """Write and fsync a Parquet file, so a rename afterwards publishes complete bytes."""
-    pq.write_table(table, path, compression="zstd", write_statistics=True)
+    pq.write_table(table, path, **{"compression": "zstd", "write_statistics": True, **options})
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -250,12 +299,31 @@ def write_parquet(table: pa.Table, path: Path) -> None:
 
 def parquet_files(folder: Path) -> list[Path]:
     """The Parquet files of one partition folder, in landing order."""
+    if storage.is_remote(folder):
+        return [folder / name for name in storage.find(folder)
+                if "/" not in name and name.endswith(".parquet")]
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix == ".parquet")
 
 
+def _remote_dirs(base, pattern: re.Pattern, files_only: bool) -> list[tuple[str, Path]]:
+    """(name, folder) of the sub-prefixes of `base` matching `pattern`, from one LIST; with
+    `files_only`, only those holding a Parquet file directly."""
+    names = set()
+    for key in storage.find(base):
+        head, _, rest = key.partition("/")
+        if pattern.match(head) and rest and (not files_only or (
+                "/" not in rest and rest.endswith(".parquet"))):
+            names.add(head)
+    return [(name, base / name) for name in sorted(names)]
+
+
 def _date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+    if storage.is_remote(base):  # an object store has no empty folders
+        for name, entry in _remote_dirs(base, _DATE_DIR, files_only=False):
+            yield datetime.strptime(name[5:], "%Y-%m-%d").replace(tzinfo=UTC), entry
+        return
     if not base.is_dir():
         return
     for entry in sorted(base.iterdir()):
@@ -266,6 +334,12 @@ def _date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
 
 
 def _hour_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+    if storage.is_remote(base):
+        for day_name, day_dir in _remote_dirs(base, _DATE_DIR, files_only=False):
+            day = datetime.strptime(day_name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
+            for name, entry in _remote_dirs(day_dir, _HOUR_DIR, files_only=True):
+                yield day + timedelta(hours=int(name[5:])), entry
+        return
     for day, day_dir in _date_dirs(base):
         for entry in sorted(day_dir.iterdir()):
             match = _HOUR_DIR.match(entry.name)
@@ -277,6 +351,7 @@ def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckD
     """A DuckDB connection that works in UTC whatever the machine's TZ."""
     con = duckdb.connect(database, read_only=read_only)
     con.execute("SET TimeZone = 'UTC'")
+    storage.register_filesystems(con)  # object-store lakes, read through fsspec
     return con
 
 
@@ -295,14 +370,18 @@ def _tombstone_file(lake: Lake, kind: str) -> Path:
 def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
     """Remember that retention dropped these periods of `kind` (e.g. "event_hours").
 
-    Appends one ISO line per period (O_APPEND, so concurrent writers interleave whole lines).
-    Rollups read it to refuse rebuilding a period whose source is gone.
+    Appends one ISO line per period (O_APPEND, so concurrent writers interleave whole lines);
+    an object store cannot append, so there each call PUTs one new object under
+    `state/dropped_<kind>/`. Rollups read them to refuse rebuilding a period whose source is gone.
     """
     if not periods:
         return
     path = _tombstone_file(lake, kind)
-    path.parent.mkdir(parents=True, exist_ok=True)
     text = "".join(p.astimezone(UTC).isoformat() + "\n" for p in periods)
+    if lake.remote:
+        storage.put(path.parent / f"dropped_{kind}" / f"{new_file_stem()}.txt", text.encode())
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, text.encode())
@@ -314,6 +393,15 @@ def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
 def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
     """Every period of `kind` that retention has dropped, as UTC datetimes."""
     path = _tombstone_file(lake, kind)
-    if not path.exists():
-        return set()
-    return {datetime.fromisoformat(line) for line in path.read_text().splitlines() if line.strip()}
+    if lake.remote:
+        folder = path.parent / f"dropped_{kind}"
+        texts = [(folder / name).read_text() for name in storage.find(folder)]
+    else:
+        texts = [path.read_text()] if path.exists() else []
+    return {datetime.fromisoformat(line) for text in texts for line in text.splitlines()
+            if line.strip()}
+
+
+def _marker_text() -> str:
+    return json.dumps({"voice_monitor_lake": 1, "created_at": datetime.now(UTC).isoformat()}) + "\n"
+

@@ -11,10 +11,9 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from voice_monitor import arguments
-from voice_monitor.lake import Lake, write_parquet
+from voice_monitor import arguments, storage
+from voice_monitor.lake import Lake
 
 SCHEMA = pa.schema([pa.field("organization_id", pa.string(), nullable=False),
                     pa.field("name", pa.string(), nullable=False)])
@@ -81,10 +80,7 @@ def _check_row(row: dict, seen: dict[str, int]) -> str | None:
 def load_organizations(lake: Lake, path: str | os.PathLike[str]) -> int:
     """Replace the organizations dimension with a CSV file's rows; returns how many."""
     table = parse_csv(path)
-    tmp = lake.temp_path()
-    write_parquet(table, tmp)
-    lake.organizations_file.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(tmp, lake.organizations_file)
+    lake.publish(table, lake.organizations_file)
     return table.num_rows
 
 
@@ -92,4 +88,4 @@ def read_organizations(lake: Lake) -> pa.Table:
     """The organizations dimension (empty when none was loaded)."""
     if not lake.organizations_file.is_file():
         return SCHEMA.empty_table()
-    return pq.read_table(lake.organizations_file)
+    return storage.read_table(lake.organizations_file)

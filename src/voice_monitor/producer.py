@@ -211,7 +211,7 @@ class Producer:
         self._spool: _Spool | None = None
         self._segments: deque[Path] = deque()
         if durable:
-            directory = Path(spool_dir) if spool_dir else self.lake.state_dir / "spool" / name
+            directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
             self._spool = _Spool(directory)
             self._segments.extend(self._spool.leftovers)
         self.spool_dir = self._spool.directory if self._spool else None

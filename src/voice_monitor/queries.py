@@ -21,7 +21,7 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
-from voice_monitor.lake import Lake, floor_day, floor_hour, open_lake
+from voice_monitor.lake import Lake, floor_day, floor_hour, open_lake, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
 from voice_monitor.sql import run_sql
@@ -49,6 +49,9 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
     base = str(lake.snapshots_dir / table)
     files: list[str] = []
     moment = first
+    while moment <= last and lake.remote:  # one LIST per partition on an object store
+        files.extend(str(f) for f in parquet_files(lake.snapshot_partition(table, moment)))
+        moment += _STEP[period]
     while moment <= last:
         # plain strings and os.listdir: this runs for every period of the range
         folder = (f"{base}/date={moment:%Y-%m-%d}/hour={moment:%H}" if period == "hour"

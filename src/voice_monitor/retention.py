@@ -148,7 +148,8 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
         _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report, trash)
     finally:
         # the space comes back here; if this is interrupted, Lake.clean_tmp finishes it later
-        shutil.rmtree(trash, ignore_errors=True)
+        if not lake.remote:
+            shutil.rmtree(trash, ignore_errors=True)
     report.deleted += _prune_alerts(lake, cut["alerts"], dry_run)
     if not dry_run:
         report.counter_rows = _prune_counters(lake, cut["counter_state"])
@@ -189,6 +190,12 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
     if tombstone:
         # written before deleting, so a crash in between can only over-remember
         lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
+    if lake.remote:
+        # no rename on an object store: each partition's prefix is deleted (a reader at that
+        # moment may see part of an expired partition; a writer landing into it is not lost)
+        for _, path in partitions:
+            lake.drop_partition(path)
+        return
     trash.mkdir(parents=True, exist_ok=True)
     parents = set()
     for _, path in partitions:
@@ -247,7 +254,7 @@ def _prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool) -> list[str]:
 def _prune_counters(lake: Lake, cutoff: datetime) -> int:
     from voice_monitor.counters import STATE_TTL, open_counters
 
-    if not (lake.state_dir / "counters.sqlite").exists():
+    if not (lake.local_state_dir / "counters.sqlite").exists():
         return 0  # never create the store just to prune it
     store = open_counters(lake)
     try:

@@ -14,6 +14,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from voice_monitor import storage
 from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
 
 HOUR = timedelta(hours=1)
@@ -151,6 +152,9 @@ def read_manifest(path: Path) -> dict | None:
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
+    if storage.is_remote(path):  # one PUT replaces the object whole
+        storage.put(path, json.dumps(manifest, sort_keys=True).encode())
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     tmp.write_text(json.dumps(manifest, sort_keys=True))

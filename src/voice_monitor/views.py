@@ -16,8 +16,8 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from voice_monitor import storage
 from voice_monitor.alerts import RECORD_SCHEMA
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
@@ -161,10 +161,9 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
     signatures = []
     for path in map(str, paths):
         try:
-            st = os.stat(path)
+            signatures.append((path, *storage.signature(path)))
         except FileNotFoundError:  # dropped by retention since it was listed
             continue
-        signatures.append((path, st.st_ino, st.st_mtime_ns, st.st_size))
     if not signatures:
         return None
     key = tuple(signatures)
@@ -175,7 +174,7 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
             hit = _cache.get(path)
             if hit is None or hit[0] != tuple(signature):
                 # ParquetFile.read: much less per-call overhead than pq.read_table
-                hit = (tuple(signature), pq.ParquetFile(path).read())
+                hit = (tuple(signature), storage.parquet_file(path).read())
                 with _cache_lock:
                     _evict(_cache, _CACHE_SIZE)
                     _cache[path] = hit
@@ -296,7 +295,7 @@ CATALOG_STORAGE_VERSION = "v1.0.0"
 def _check_catalog_target(lake: Lake, target: Path) -> None:
     """Refuse a catalog path that would replace data: a lake folder, or a file not a catalog."""
     folders = {folder.split("/")[0] for folder, *_ in SOURCES.values()} | {"state"}
-    for folder in sorted(folders):
+    for folder in sorted(folders) if not lake.remote else []:  # a catalog file is local
         inside = (lake.root / folder).resolve()
         if target.is_relative_to(inside):
             raise ValueError(f"catalog path {str(target)!r} is inside the lake's {folder}/ folder; "

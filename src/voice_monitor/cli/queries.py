@@ -291,7 +291,9 @@ def catalog(path: str | None, lake: Lake) -> None:
       voice-monitor catalog ./voice-monitor.duckdb --lake ./data
       duckdb ./voice-monitor.duckdb "select count(*) from events"
     """
-    target = views.write_catalog(lake, path or lake.root / "catalog.duckdb")
+    # beside a local lake; in the working folder for a lake on an object store
+    default = "catalog.duckdb" if lake.remote else lake.root / "catalog.duckdb"
+    target = views.write_catalog(lake, path or default)
     click.echo(f"wrote {target} with views: {', '.join(views.VIEWS)}")
 
 

@@ -10,8 +10,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pyarrow.parquet as pq
-
+from voice_monitor import storage
 from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
 
 # The hourly rollup runs at :30 for the previous hour, the daily at 01:30 for the previous day;
@@ -27,7 +26,7 @@ def _newest_event(lake: Lake) -> datetime | None:
     newest = None
     for path in lake.event_files(hours[-1]):
         try:
-            meta = pq.ParquetFile(path).metadata
+            meta = storage.parquet_file(path).metadata
             column = meta.schema.names.index("timestamp")
             for group in range(meta.num_row_groups):
                 stats = meta.row_group(group).column(column).statistics
@@ -43,7 +42,11 @@ def _newest_event(lake: Lake) -> datetime | None:
 
 def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
     try:
-        times = [e.stat().st_mtime for e in os.scandir(folder) if e.name.endswith(suffix)]
+        if storage.is_remote(folder):
+            times = [storage.mtime(folder / n) for n in storage.find(folder)
+                     if "/" not in n and n.endswith(suffix)]
+        else:
+            times = [e.stat().st_mtime for e in os.scandir(folder) if e.name.endswith(suffix)]
     except FileNotFoundError:
         return None
     return datetime.fromtimestamp(max(times), UTC) if times else None

@@ -118,7 +118,7 @@ def metrics(request: Request) -> Response:
 def healthz(request: Request) -> JSONResponse:
     """Liveness: the process answers and its lake folder is there. No token needed."""
     lake: Lake = request.app.state.lake
-    ok = lake.root.is_dir()
+    ok = lake.exists() if lake.remote else lake.root.is_dir()
     return JSONResponse({"status": "ok" if ok else "lake missing"}, status_code=200 if ok else 503)
 
 

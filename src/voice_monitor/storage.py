@@ -1,0 +1,215 @@
+"""Where lake bytes live: a local folder (pathlib, the default) or an object store (fsspec).
+
+The lake's paths are `pathlib.Path` for a local lake and `upath.UPath` (the pathlib API over
+fsspec; s3fs for `s3://`) for a lake on object storage, so layout code joins, lists and tests
+paths the same way for both. What differs — how a file is published, how a tree is removed,
+how a lock is held, how DuckDB and Arrow reach the bytes — is decided here and in `lake.Lake`,
+nowhere else.
+
+Object stores have no rename and no locks, so on them:
+- a file is published by one PUT of its complete bytes under a fresh unique name (a reader
+  sees all of it or nothing; no temp file, no `.tmp/`);
+- a lock is a lease object created with a conditional PUT (`If-None-Match: *`), see `lock`;
+- a partition is removed by deleting its prefix.
+
+Settings come from the standard AWS variables (`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+`AWS_DEFAULT_REGION`, `AWS_ENDPOINT_URL` for S3-compatible stores, `AWS_PROFILE`...), which
+botocore reads itself.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+# object-store schemes a lake may use ("memory" is fsspec's in-process store, for tests)
+REMOTE_SCHEMES = ("s3", "s3a", "memory")
+STATE_DIR_ENV = "VOICE_MONITOR_STATE_DIR"
+LOCK_LEASE_S = 120.0
+
+_registered: dict[str, Any] = {}  # protocol -> fsspec filesystem, for every DuckDB connection
+
+
+def scheme_of(root: str) -> str | None:
+    """The URL scheme of `root` ("s3"), or None for a plain local path."""
+    head, sep, _ = root.partition("://")
+    return head.lower() if sep and head.isalnum() else None
+
+
+def lake_path(root: str | os.PathLike[str] | Any) -> Any:
+    """`Path` for a local root, `UPath` for `s3://bucket/prefix` (and `memory://`)."""
+    if is_remote(root):
+        return root
+    text = os.fspath(root)
+    scheme = scheme_of(text)
+    if scheme is None:
+        return Path(text)
+    if scheme not in REMOTE_SCHEMES:
+        raise ValueError(f"unsupported lake URL {text!r}; use a local folder or "
+                         f"s3://bucket/prefix")
+    from upath import UPath
+
+    # no listings cache: another host may have written since this process last listed
+    path = UPath(text.rstrip("/") or text, use_listings_cache=False)
+    _registered.setdefault(path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
+                           else path.fs.protocol, path.fs)
+    return path
+
+
+def is_remote(path: Any) -> bool:
+    """Whether `path` lives on an object store (anything that is not a local `Path`)."""
+    return not isinstance(path, (str, Path, os.PathLike)) and hasattr(path, "fs")
+
+
+def url(path: Any) -> str:
+    """The path as DuckDB and users see it: a local path, or `s3://bucket/key`."""
+    return str(path)
+
+
+def register_filesystems(con) -> None:
+    """Let a DuckDB connection read object-store paths (fsspec; DuckDB's httpfs when loaded
+    would need its own credentials, and cannot be installed offline)."""
+    for fs in _registered.values():
+        con.register_filesystem(fs)
+
+
+# -- publishing --------------------------------------------------------------------------------
+def parquet_bytes(table: pa.Table, **options) -> bytes:
+    """A complete Parquet file in memory (zstd, statistics), ready for a single PUT."""
+    sink = io.BytesIO()
+    pq.write_table(table, sink, **{"compression": "zstd", "write_statistics": True, **options})
+    return sink.getvalue()
+
+
+def put(path: Any, data: bytes) -> None:
+    """Publish `data` at a remote `path` with one PUT (atomic: all of it or nothing)."""
+    path.fs.pipe_file(path.path, data)
+
+
+def put_new(path: Any, data: bytes) -> bool:
+    """Create `path` only if nothing is there (conditional PUT, `If-None-Match: *`); whether it
+    was created."""
+    try:
+        path.fs.pipe_file(path.path, data, mode="create")
+    except FileExistsError:
+        return False
+    return True
+
+
+def remove_tree(path: Any) -> None:
+    """Delete every object under a remote prefix (and the object itself, if any)."""
+    with suppress(FileNotFoundError):
+        path.fs.rm(path.path, recursive=True)
+
+
+def find(path: Any) -> list[str]:
+    """Keys of every object under a remote prefix, relative to it, in one paged LIST."""
+    base = path.path.rstrip("/") + "/"
+    try:
+        found = path.fs.find(base)
+    except FileNotFoundError:
+        return []
+    return sorted(key[len(base):] for key in found if key.startswith(base))
+
+
+# -- reading -----------------------------------------------------------------------------------
+def _remote_or_none(path: Any) -> Any:
+    """`path` as a remote path when it is one (a `UPath`, or an `s3://…` string), else None."""
+    if is_remote(path):
+        return path
+    if isinstance(path, str) and scheme_of(path) in REMOTE_SCHEMES:
+        return lake_path(path)
+    return None
+
+
+def signature(path: Any) -> tuple:
+    """What changes whenever the file at `path` is replaced: (inode, mtime, size) locally,
+    (ETag, size) on an object store. FileNotFoundError when it is gone."""
+    remote = _remote_or_none(path)
+    if remote is None:
+        st = os.stat(path)
+        return st.st_ino, st.st_mtime_ns, st.st_size
+    info = remote.fs.info(remote.path)
+    return info.get("ETag") or info.get("LastModified"), info.get("size")
+
+
+def parquet_file(path: Any) -> pq.ParquetFile:
+    path = _remote_or_none(path) or path
+    if is_remote(path):
+        return pq.ParquetFile(path.path, filesystem=path.fs)
+    return pq.ParquetFile(path)
+
+
+def read_table(path: Any, columns: list[str] | None = None) -> pa.Table:
+    path = _remote_or_none(path) or path
+    if is_remote(path):
+        return pq.read_table(path.path, columns=columns, filesystem=path.fs)
+    return pq.read_table(path, columns=columns)
+
+
+def read_schema(path: Any) -> pa.Schema:
+    return parquet_file(path).schema_arrow
+
+
+def mtime(path: Any) -> float:
+    """Last-modified time of a file, epoch seconds (an object's LastModified on a store)."""
+    return path.stat().st_mtime
+
+
+# -- locks -------------------------------------------------------------------------------------
+@contextmanager
+def lease(path: Any, lease_s: float = LOCK_LEASE_S, wait_s: float = 300.0) -> Iterator[None]:
+    """Hold an exclusive lease on an object-store `path` (the alert store's lock).
+
+    Taken with a conditional PUT, so exactly one holder creates the object; released by
+    deleting it. A holder that died leaves a lease that expires after `lease_s`: the next
+    taker deletes it and tries again. Work under the lease must finish well within `lease_s`.
+    """
+    owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    deadline = time.monotonic() + wait_s
+    delay = 0.02
+    while True:
+        body = json.dumps({"owner": owner, "expires": time.time() + lease_s}).encode()
+        if put_new(path, body):
+            break
+        try:
+            held = json.loads(path.fs.cat_file(path.path))
+            expired = float(held.get("expires", 0)) < time.time()
+        except (FileNotFoundError, ValueError, TypeError):
+            held, expired = {}, False  # released meanwhile, or being written: try again
+        if expired:
+            remove_tree(path)
+            continue
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"lock {url(path)} held by {held.get('owner')!r} for over "
+                               f"{wait_s:.0f} s; if that process died, it expires by itself")
+        time.sleep(delay)
+        delay = min(delay * 2, 1.0)
+    try:
+        yield
+    finally:
+        try:
+            if json.loads(path.fs.cat_file(path.path)).get("owner") == owner:
+                path.fs.rm_file(path.path)
+        except (FileNotFoundError, ValueError):
+            pass
+
+
+def local_state_dir(root: Any) -> Path:
+    """A local folder for state that must not live in an object store (the embedded counter
+    store's SQLite file, a producer's durable spool): `$VOICE_MONITOR_STATE_DIR/<bucket>/<prefix>`
+    (default `~/.local/state/voice-monitor/...`)."""
+    base = os.environ.get(STATE_DIR_ENV) or Path.home() / ".local" / "state" / "voice-monitor"
+    scheme = scheme_of(str(root)) or "local"
+    return Path(base) / scheme / str(root).split("://", 1)[-1].strip("/")
