@@ -111,3 +111,23 @@ def test_the_demo_ends_with_the_command_that_serves_its_lake(tmp_path):
     assert done.returncode == 0, done.stderr
     last = done.stdout.strip().splitlines()[-1]
     assert last.startswith(f"Serve it: voice-monitor serve --no-auth --lake '{lake}'")
+
+
+def test_tokens_never_reach_the_log(server):
+    server.http.post(server.url + "/login", data={"token": STAFF})
+    server.http.get(server.url + "/api/v1/alerts", headers=bearer(WRONG))
+    log = server.log.read_text()
+    assert "GET /api/v1/alerts" in log  # the access log is on, and holds paths only
+    for token in (INGEST, STAFF, WRONG):
+        assert token not in log
+
+
+def test_several_worker_processes_share_the_port(tmp_path):
+    with ServerProcess(tmp_path / "lake", "--workers", "2", log=tmp_path / "log") as running, \
+            client() as http:
+        answers = [http.post(running.url + "/v1/events", headers=bearer(INGEST),
+                             json=[event("artifact_received", NOW, event_id=f"w{i}")]).json()
+                   for i in range(6)]
+        assert answers == [{"accepted": 1, "duplicates": 0, "quarantined": 0}] * 6
+        rows = http.get(running.url + "/api/v1/events", headers=bearer(STAFF)).json()["rows"]
+    assert sorted(r["event_id"] for r in rows) == [f"w{i}" for i in range(6)]
