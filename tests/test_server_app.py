@@ -312,3 +312,11 @@ def test_metrics_exposition_names_counters_freshness_and_alerts(lake, http):
     assert 'voice_monitor_alerts_active{alert_type="high_latency",severity="medium"} 0.0' in text
     assert 'voice_monitor_freshness_stale{what="pipeline_hourly"} 1.0' in text
     assert 'voice_monitor_realtime_events{metric="artifacts_received",organization_id="",scope="platform"}' in text
+    # the breaker closes: the next check resolves the alert, and the next scrape sees it
+    land_records(lake, [event("circuit_breaker_closed", NOW + timedelta(minutes=1)),
+                        event("artifact_received", NOW + timedelta(minutes=1))],
+                 now=NOW + timedelta(minutes=2))
+    assert [a.alert_type for a in run_checks(lake, NOW + timedelta(minutes=2)).resolved] == [
+        "circuit_breaker_open"]
+    text = http.get("/metrics", headers=bearer(STAFF)).text
+    assert 'voice_monitor_alerts_active{alert_type="circuit_breaker_open",severity="critical"} 0.0' in text

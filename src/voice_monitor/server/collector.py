@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake
 from voice_monitor.landing import LandingResult, land_batches, parse_records
 from voice_monitor.server.auth import IngestActor
@@ -90,6 +91,7 @@ class Collector:
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._local = threading.local()  # .counters: each committer thread's own counter store
         self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
                                           name=f"voice-monitor-commit-{i}") for i in range(threads)]
         for thread in self._threads:
@@ -119,24 +121,32 @@ class Collector:
             self.queued_bytes -= len(body)
 
     def _commit_loop(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            group, size, stop = [job], len(job.body), False
-            while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
+        try:
+            while True:
+                job = self._jobs.get()
                 if job is None:
-                    stop = True
-                    break
-                group.append(job)
-                size += len(job.body)
-            self._commit(group)
-            if stop:
-                return
+                    return
+                if not self._commit_group(job):
+                    return
+        finally:
+            if getattr(self._local, "counters", None) is not None:
+                self._local.counters.close()
+
+    def _commit_group(self, job: _Job) -> bool:
+        """Commit `job` and every job waiting behind it; False once the stop sign was taken."""
+        group, size = [job], len(job.body)
+        while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
+            try:
+                job = self._jobs.get_nowait()
+            except queue.Empty:
+                break
+            if job is None:
+                self._commit(group)
+                return False
+            group.append(job)
+            size += len(job.body)
+        self._commit(group)
+        return True
 
     def _commit(self, group: list[_Job]) -> None:
         ready, batches = [], []
@@ -152,8 +162,14 @@ class Collector:
         if not ready:
             return
         try:
-            results = land_batches(self.lake, batches, [job.source for job in ready])
+            if getattr(self._local, "counters", None) is None:  # kept open between commits
+                self._local.counters = open_counters(self.lake)
+            results = land_batches(self.lake, batches, [job.source for job in ready],
+                                   counters=self._local.counters)
         except Exception as exc:
+            if getattr(self._local, "counters", None) is not None:
+                self._local.counters.close()
+                self._local.counters = None
             with self._lock:
                 self.stats.failed += len(ready)
             for job in ready:

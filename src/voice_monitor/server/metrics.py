@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from voice_monitor.alerts import active_alerts
+from voice_monitor.alerts import active_alerts, alert_partitions
 from voice_monitor.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.counters import METRICS, open_counters
 from voice_monitor.lake import Lake
@@ -33,6 +33,7 @@ class LakeCollector:
     def __init__(self, lake: Lake, collector: Collector):
         self.lake = lake
         self.collector = collector
+        self._alert_cache: tuple[tuple, dict] | None = None
 
     def collect(self):
         yield from self._collected()
@@ -92,10 +93,17 @@ class LakeCollector:
         yield stale
 
     def _alerts(self):
-        counts = {(t, s): 0 for t in CHECK_TYPES for s in SEVERITIES}
-        for alert in active_alerts(self.lake):
-            key = (alert.alert_type, alert.severity)
-            counts[key] = counts.get(key, 0) + 1
+        # the alert log is immutable files, only ever added or removed: while the same files are
+        # there the answer is the same, and a scrape lists a folder instead of querying it
+        signature = tuple((str(f), f.stat().st_size) for _, files in alert_partitions(self.lake)
+                          for f in files)
+        if self._alert_cache is None or self._alert_cache[0] != signature:
+            counts = {(t, s): 0 for t in CHECK_TYPES for s in SEVERITIES}
+            for alert in active_alerts(self.lake):
+                key = (alert.alert_type, alert.severity)
+                counts[key] = counts.get(key, 0) + 1
+            self._alert_cache = (signature, counts)
+        counts = self._alert_cache[1]
         family = GaugeMetricFamily(f"{PREFIX}_alerts_active", "Active alerts by type and severity",
                                    labels=["alert_type", "severity"])
         for (alert_type, severity), n in sorted(counts.items()):
