@@ -119,16 +119,18 @@ def test_flush_lands_what_was_emitted_before_it(lake):
 
 
 def test_odd_records_are_landed_or_quarantined_never_lost(lake):
-    huge = recent(1, event_id="too-big", duration_ms=2**70)  # orjson cannot encode a 70-bit int
+    # orjson cannot encode a 70-bit int; JSON can, and a file holding it stores it as a double
+    huge = recent(1, event_id="too-big", duration_ms=2**70)
     proxy = MappingProxyType(recent(2, event_id="from-a-mapping"))
     aware = event("artifact_received", NOW - timedelta(minutes=1), event_id="datetime-ts")
     aware["timestamp"] = NOW - timedelta(minutes=1)  # a tz-aware datetime, not a string
+    raw_bytes = recent(3, event_id="bytes", error_code=b"E1")
     with Producer(lake, now=NOW) as producer:
-        for r in (huge, proxy, aware):
+        for r in (huge, proxy, aware, raw_bytes):
             producer.emit(r)
-    assert sorted(stored_ids(lake)) == ["datetime-ts", "from-a-mapping"]
+    assert sorted(stored_ids(lake)) == ["datetime-ts", "from-a-mapping", "too-big"]
     [(raw, reason, _)] = quarantined(lake)
-    assert "'too-big'" in raw and reason == "record is not valid JSON"
+    assert "'bytes'" in raw and reason == "error_code is bytes, not JSON; send text (decode the bytes)"
 
 
 def test_emit_after_close_is_an_error(lake):

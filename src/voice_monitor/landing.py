@@ -8,20 +8,21 @@ lake does not hold.
 from __future__ import annotations
 
 import os
-import struct
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import duckdb
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.counters import CounterStore, open_counters
 from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.mappings import Rejected, dumps
+from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.validation import validate
 
@@ -59,12 +60,16 @@ class LandingResult:
 
 def land_lines(
     lake: Lake,
-    lines: list[str] | pa.Array,
+    lines: list[str] | list[bytes] | pa.Array,
     source: str,
     now: datetime | None = None,
     counters: CounterStore | None = None,
 ) -> LandingResult:
-    """Validate raw JSON texts and land them: events by hour, rejects to quarantine."""
+    """Validate raw records and land them: events by hour, rejects to quarantine.
+
+    Each record is a JSON text (str, or bytes that may not be UTF-8) or a `mappings.Rejected`.
+    No record can make this raise: one that breaks validation itself is quarantined alone.
+    """
     return land_batches(lake, [lines], [source], now, counters)[0]
 
 
@@ -93,7 +98,7 @@ def land_batches(
     starts = np.cumsum([0, *sizes[:-1]])
     con = connect()
     try:
-        accepted, rejected = validate(con, lines, now, received_at)
+        accepted, rejected = _validate_each(con, lines, now, received_at)
         if rejected.num_rows:
             owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
             _quarantine(lake, rejected, pa.array([sources[i] for i in owners], pa.string()),
@@ -130,8 +135,8 @@ def land_batches(
 def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:
     if len(batches) == 1:
         return batches[0]
-    if all(isinstance(b, pa.Array) for b in batches):
-        return pa.concat_arrays([b.cast(pa.large_string()) for b in batches])
+    if all(isinstance(b, pa.Array) for b in batches):  # records as bytes: they may not be UTF-8
+        return pa.concat_arrays([b.cast(pa.large_binary()) for b in batches])
     return [line for b in batches
             for line in (b.to_pylist() if isinstance(b, pa.Array) else b)]
 
@@ -143,9 +148,37 @@ def land_records(
     now: datetime | None = None,
     counters: CounterStore | None = None,
 ) -> LandingResult:
-    """Land Python mappings (snake_case or camelCase) as events."""
-    lines = [orjson.dumps(r, option=orjson.OPT_NON_STR_KEYS, default=str).decode() for r in records]
-    return land_lines(lake, lines, source, now, counters)
+    """Land Python mappings (snake_case or camelCase) as events.
+
+    A value JSON cannot hold as it is (NaN, Infinity, bytes, a set...) quarantines its record
+    with the reason: the same rules as a file, nothing converted (see `mappings.dumps`).
+    """
+    return land_lines(lake, [dumps(r) for r in records], source, now, counters)
+
+
+# errors of the machine, not of a record: landing fails (and is retried) rather than quarantining
+_ENVIRONMENT = (OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException)
+
+
+def _validate_each(con, lines, now: datetime, received_at: datetime) -> tuple[pa.Table, pa.Table]:
+    """`validate`, except that a record on which validation itself fails is rejected alone:
+    the batch is halved until the failing record stands by itself."""
+    try:
+        return validate(con, lines, now, received_at)
+    except _ENVIRONMENT:
+        raise
+    except Exception as exc:
+        if len(lines) == 1:
+            line = lines[0].as_py() if isinstance(lines, pa.Array) else lines[0]
+            raw = line.raw if isinstance(line, Rejected) else as_raw(line)
+            return validate(con, [Rejected(raw, f"record could not be validated ({type(exc).__name__}: "
+                                                f"{exc}); please report it")], now, received_at)
+    half = len(lines) // 2
+    parts = [_validate_each(con, lines[:half], now, received_at),
+             _validate_each(con, lines[half:], now, received_at)]
+    shifted = parts[1][1].set_column(0, "line_no", pc.add(parts[1][1].column("line_no"), half))
+    return (pa.concat_tables([parts[0][0], parts[1][0]]),
+            pa.concat_tables([parts[0][1], shifted]))
 
 
 def ingest_file(
@@ -156,11 +189,8 @@ def ingest_file(
     return land_lines(lake, read_records(Path(path)), str(path), now, counters)
 
 
-def read_records(path: Path) -> pa.Array | list[str]:
-    """The raw records of an input file, one JSON text each.
-
-    A line that is empty or holds only spaces, tabs and carriage returns is not a record.
-    """
+def read_records(path: Path) -> pa.Array:
+    """The raw records of an input file, one JSON text (as bytes) each: see `records.split_file`."""
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -170,50 +200,12 @@ def read_records(path: Path) -> pa.Array | list[str]:
     return parse_records(data)
 
 
-def parse_records(data: bytes) -> pa.Array | list[str]:
-    """The raw records of JSON input (a JSON array, else JSON Lines), one JSON text each."""
-    if data.lstrip()[:1] == b"[":
-        try:
-            items = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            # a broken array is kept whole, raw, so that nothing is lost
-            return [data.decode("utf-8", errors="replace")]
-        return [orjson.dumps(item).decode() for item in items]
-    return _split_lines(data)
+def parse_records(data: bytes) -> pa.Array:
+    """The raw records of JSON input (a JSON array, else JSON Lines), one JSON text (bytes)
+    each: see `records.split_file` (BOM, \\r\\n, each array element its own record)."""
+    return split_file(data)
 
 
-def _split_lines(data: bytes) -> pa.Array:
-    # Split in numpy and Arrow rather than in Python: a million lines stay one buffer (the text
-    # with its newlines taken out), not a million objects.
-    offsets = pa.py_buffer(struct.pack("<2q", 0, len(data)))
-    whole = pa.LargeBinaryArray.from_buffers(pa.large_binary(), 1, [None, offsets, pa.py_buffer(data)])
-    try:
-        whole.cast(pa.large_string())
-    except pa.ArrowInvalid:  # not UTF-8: keep the record, with U+FFFD for the bad bytes
-        data = data.decode("utf-8", errors="replace").encode("utf-8")
-    raw = np.frombuffer(data, np.uint8)
-    newline = raw == 10
-    ends = np.flatnonzero(newline)
-    # line i is raw[ends[i-1] + 1 : ends[i]]; without the i newlines before it, it starts i earlier
-    starts = np.empty(len(ends) + 2, np.int64)
-    starts[0], starts[-1] = 0, len(data) - len(ends)
-    starts[1:-1] = ends + 1 - np.arange(1, len(ends) + 1)
-    text = np.frombuffer(data.replace(b"\n", b""), np.uint8) if len(ends) else raw
-    lines = pa.LargeStringArray.from_buffers(len(ends) + 1, pa.py_buffer(starts), pa.py_buffer(text))
-    # a blank line is empty or starts with a space, tab or carriage return: check only those
-    first = np.zeros(len(lines), np.uint8)
-    nonempty = np.flatnonzero(np.diff(starts) > 0)
-    first[nonempty] = text[starts[nonempty]]
-    suspects = np.flatnonzero(np.isin(first, (0, 9, 13, 32)))
-    blank = [int(i) for i in suspects if not lines[int(i)].as_py().strip(" \t\r")]
-    if not blank:
-        return lines
-    keep = np.ones(len(lines), bool)
-    keep[blank] = False
-    kept = len(lines) - len(blank)
-    if keep[:kept].all():
-        return lines.slice(0, kept)  # the usual case: blanks only at the end, no copy
-    return lines.filter(pa.array(keep))
 def _parquet_records(path: Path) -> pa.Array:
     con = connect()
     try:
@@ -294,8 +286,8 @@ def _quarantine(lake: Lake, rejected: pa.Table, source: str | pa.Array, received
     n = rejected.num_rows
     table = pa.table(
         {
-            "raw": rejected.column("raw"),
-            "reason": rejected.column("reason"),
+            "raw": rejected.column("raw").cast(pa.string()),
+            "reason": rejected.column("reason").cast(pa.string()),
             "source": source if isinstance(source, pa.Array) else pa.array([source] * n, pa.string()),
             "received_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
         },

@@ -29,14 +29,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
-
-import orjson
 
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_lines
+from voice_monitor.mappings import Rejected, dumps
+from voice_monitor.records import split_lines
 from voice_monitor.remote import CollectorClient
 
 DEFAULT_BATCH_SIZE = 50_000
@@ -68,20 +67,10 @@ class ProducerStats:
     unlanded: int = 0  # events in those failed landings
 
 
-def _default(value):
-    if isinstance(value, Mapping):
-        return dict(value)
-    if isinstance(value, Decimal):
-        return float(value)
-    return str(value)
-
-
-def _dumps(record: Mapping) -> bytes:
-    """One JSON text for a record; an unserialisable record becomes its repr (quarantined raw)."""
-    try:
-        return orjson.dumps(record, default=_default, option=orjson.OPT_NON_STR_KEYS)
-    except TypeError:  # orjson.JSONEncodeError is a TypeError
-        return repr(record).replace("\n", "\\n").encode("utf-8", errors="replace")
+def _spool_line(record: Mapping) -> bytes:
+    """One spool line: the record's JSON text, or a marked line for a record refused as it is."""
+    data = dumps(record)
+    return data if isinstance(data, bytes) else data.to_line()
 
 
 class _Spool:
@@ -137,10 +126,11 @@ class _Spool:
         os.close(self._lock_fd)  # releases the flock
 
 
-def read_segment(path: Path) -> list[str]:
-    """The lines of a spool segment; a partial last line (a crash mid-write) is kept, raw."""
-    text = path.read_bytes().decode("utf-8", errors="replace")
-    return [line for line in text.split("\n") if line.strip()]
+def read_segment(path: Path) -> list[bytes | Rejected]:
+    """The records of a spool segment. A partial last line (a crash mid-write) is kept, raw:
+    it is quarantined, like any record that cannot land; nothing in a segment can stop it."""
+    lines = split_lines(path.read_bytes()).to_pylist()
+    return [Rejected.from_line(line) or line if line[:1] == b"\x00" else line for line in lines]
 
 
 class Producer:
@@ -199,7 +189,8 @@ class Producer:
         self._now = now
         self.stats = ProducerStats()
         self.errors: list[Exception] = []
-        self.unlanded: list[str] = []  # non-durable: JSON texts of batches that failed for good
+        # non-durable: records of batches that failed for good (JSON texts, or Rejected)
+        self.unlanded: list = []
         self._queue: deque = deque()
         self._lock = threading.Lock()  # orders emit() against close() and spool rotation
         self._wake = threading.Event()
@@ -231,7 +222,7 @@ class Producer:
             if len(self._queue) >= self.batch_size and not self._wake.is_set():
                 self._wake.set()
             return
-        data = _dumps(record) + b"\n"
+        data = _spool_line(record) + b"\n"
         with self._lock:
             if not self._open:
                 raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
@@ -320,9 +311,9 @@ class Producer:
             queue, size = self._queue, self.batch_size
             while len(queue) >= size or (everything and queue):
                 batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                lines = [_dumps(r).decode("utf-8", errors="replace") for r in batch]
+                lines = [dumps(r) for r in batch]
                 if not self._land(lines):
-                    self.unlanded.extend(lines)
+                    self.unlanded.extend(x.decode() if isinstance(x, bytes) else x for x in lines)
             return
         if everything or self._spool.lines >= self.batch_size:
             with self._lock:

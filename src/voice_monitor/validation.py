@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.records import SUSPECT, as_text, inspect
+from voice_monitor.redaction import ANY, redact_json_sql, redact_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
     EVENT_TYPES,
@@ -31,21 +34,19 @@ from voice_monitor.schema import (
     duckdb_type,
 )
 
-# Secrets that must never be stored: bearer tokens, then API-key-like strings
-# (sk-/pk-/rk- keys, AWS access key ids, key=value pairs named like credentials).
-REDACTIONS: tuple[tuple[str, str], ...] = (
-    (r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+", r"\1[REDACTED]"),
-    (r"\b(sk|pk|rk)-[A-Za-z0-9_-]{16,}", "[REDACTED]"),
-    (r"\bAKIA[0-9A-Z]{16}\b", "[REDACTED]"),
-    (r"(?i)\b((api[_-]?key|access[_-]?token|secret|password|token)\s*[=:]\s*)[^\s,;&\"']+",
-     r"\1[REDACTED]"),
-)
-
 _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 _OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 _INTEGER_TYPES = "('UBIGINT', 'BIGINT')"
-MIN_EPOCH_MS = -62_135_596_800_000  # 0001-01-01T00:00:00Z
+# Times before 2000 are out of range: so epoch seconds (1.7e9 is January 1970 in milliseconds)
+# and years 1-999 (which no partition listing would find) are rejected, never stored.
+MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+_MIN_TIME, _MAX_TIME = "'2000-01-01 00:00:00+00'::TIMESTAMPTZ", "'9999-12-31 23:59:59.999999+00'::TIMESTAMPTZ"
+_EARLY, _LATE = "before 2000-01-01T00:00:00Z", "after 9999-12-31T23:59:59.999Z"
+# identifiers are looked up by exact value: a control character (NUL, newline...) in one is refused
+IDENTIFIERS = frozenset({"event_id", "artifact_id", "voice_note_id", "organization_id", "coach_user_id"})
+# string fields stored with their secrets redacted (identifiers are stored exactly as sent)
+REDACTED_FIELDS = frozenset({"previous_status", "new_status", "error_code", "ai_model", "source_channel"})
 _NUMBER_TYPES = "('UBIGINT', 'BIGINT', 'DOUBLE')"
 
 
@@ -81,14 +82,14 @@ def _value_sql(f: Field) -> str:
         # the range guard keeps the multiplication from overflowing, which would fail the batch
         epoch = (f"CASE WHEN try_cast({x} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
                  f"THEN try_cast({x} AS BIGINT) END")
+        iso = f"try_cast({x} AS TIMESTAMPTZ)"
         return (f"CASE WHEN {t} IN {_INTEGER_TYPES} THEN make_timestamp({epoch} * 1000)::TIMESTAMPTZ "
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
-                f"THEN try_cast({x} AS TIMESTAMPTZ) END")
-    if f.kind == "message":
-        redacted = x  # redact first, so a secret straddling the cut is never half kept
-        for pattern, replacement in REDACTIONS:
-            redacted = f"regexp_replace({redacted}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
-        return f"CASE WHEN {t} = 'VARCHAR' THEN left({redacted}, {MAX_ERROR_MESSAGE}) END"
+                f"AND {iso} BETWEEN {_MIN_TIME} AND {_MAX_TIME} THEN {iso} END")
+    if f.kind == "message":  # redacted first, so a secret straddling the cut is never half kept
+        return f"CASE WHEN {t} = 'VARCHAR' THEN left({redact_sql(x, 'redact')}, {MAX_ERROR_MESSAGE}) END"
+    if f.name in REDACTED_FIELDS:
+        return redact_sql(x, "redact")
     if f.kind == "int":
         return f"CASE WHEN {t} IN {_INTEGER_TYPES} THEN try_cast({x} AS BIGINT) END"
     if f.kind in ("number", "ratio"):
@@ -101,11 +102,15 @@ def _error_sql(f: Field, label: str) -> str:
     v, t, x, value = _cols(f.name)
     shown = f"'{label} ' || {_shown(v)} || "
     absent = f"'{label} is required'" if f.required else "NULL"
+    # raw control characters are not JSON: in a parsed string they can only come from an escape
+    control = (f"WHEN contains({v}::VARCHAR, '\\') AND regexp_matches({x}, '[\\x00-\\x1f]') "
+               f"THEN {shown}' contains a control character (U+0000 to U+001F); identifiers "
+               "must not' " if f.name in IDENTIFIERS else "")
     if f.kind == "id":
         return (f"CASE WHEN {v} IS NULL THEN {absent} "
                 f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' "
                 f"WHEN length({x}) NOT BETWEEN 1 AND {MAX_EVENT_ID} THEN {shown}' must be 1 to "
-                f"{MAX_EVENT_ID} characters long (got ' || length({x}) || ')' END")
+                f"{MAX_EVENT_ID} characters long (got ' || length({x}) || ')' {control}END")
     if f.kind == "event_type":
         allowed = ", ".join(_lit(t) for t in EVENT_TYPES)
         return (f"CASE WHEN {v} IS NULL THEN {absent} "
@@ -116,7 +121,14 @@ def _error_sql(f: Field, label: str) -> str:
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + '$')}) "
                 f"THEN {shown}' has no UTC offset (add ''Z'' or ''+HH:MM'')' "
                 f"WHEN {t} IN {_INTEGER_TYPES} "
-                f"THEN {shown}' is out of range for epoch milliseconds (years 0001 to 9999)' "
+                f"THEN {shown}' is out of range: ' || CASE WHEN try_cast({x} AS DOUBLE) < 0 "
+                f"THEN {_lit(_EARLY)} WHEN try_cast({x} AS DOUBLE) < {MIN_EPOCH_MS} "
+                f"THEN {_lit(_EARLY + ' as epoch milliseconds (epoch seconds? multiply by 1000)')} "
+                f"ELSE {_lit(_LATE + ' as epoch milliseconds')} END "
+                f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
+                f"AND try_cast({x} AS TIMESTAMPTZ) IS NOT NULL THEN {shown}' is out of range: ' "
+                f"|| CASE WHEN try_cast({x} AS TIMESTAMPTZ) < {_MIN_TIME} THEN {_lit(_EARLY)} "
+                f"ELSE {_lit(_LATE)} END "
                 f"ELSE {shown}' is not epoch milliseconds or an ISO-8601 date-time with ''Z'' "
                 f"or an offset' END")
     if f.kind in ("string", "stage", "message"):
@@ -124,7 +136,7 @@ def _error_sql(f: Field, label: str) -> str:
             f"WHEN length({x}) > {MAX_SHORT_STRING} THEN {shown}' is longer than "
             f"{MAX_SHORT_STRING} characters (got ' || length({x}) || ')' ")
         return (f"CASE WHEN {v} IS NULL THEN NULL "
-                f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' {too_long}END")
+                f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' {too_long}{control}END")
     rule, bad = {
         "number": ("must be a finite number >= 0", f"NOT isfinite({value}) OR {value} < 0"),
         "ratio": ("must be a number between 0 and 1", f"NOT {value} BETWEEN 0 AND 1"),
@@ -227,27 +239,27 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str]
                          then (v_metadata->>'$')::JSON else v_metadata end as meta_raw
           from unpacked)"""
         unknown_meta = f"""nullif(to_json(map_from_entries(list_filter(map_entries(m_all),
-            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata"""
+            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata_kept"""
         metadata_pick = ", nullif(s.metadata, 'null'::JSON) as v_metadata"
     else:
         meta_stage = "select *, NULL::JSON as meta_raw, NULL::MAP(VARCHAR, JSON) as m_all from unpacked"
-        unknown_meta = "NULL::VARCHAR as metadata"
+        unknown_meta = "NULL::VARCHAR as metadata_kept"
         metadata_pick = ""
     return f"""
 with parsed as (
-    select line_no, line, case when json_valid(line) then json_type(line) end as root_type
+    select line_no, line, redact, case when json_valid(line) then json_type(line) end as root_type
     from raw_input
 ),
 unpacked as (
-    select line_no, line, root_type, {", ".join(picks)}{metadata_pick}
-    from (select line_no, line, root_type, case when root_type = 'OBJECT'
+    select line_no, line, redact, root_type, {", ".join(picks)}{metadata_pick}
+    from (select line_no, line, redact, root_type, case when root_type = 'OBJECT'
                  then json_transform(line, {_lit(_structure(top))}) end as s
           from parsed)
 ),
 meta as ({meta_stage}
 ),
 picked as (
-    select line_no, line, root_type, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
+    select line_no, line, redact, root_type, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
         {"".join(p + ", " for p in meta_picks)}{unknown_meta}
     from meta
 ),
@@ -255,7 +267,8 @@ typed as (
     select *, {", ".join(typed)} from picked
 ),
 valued as (
-    select *, {", ".join(values)}, {derived} as derived_stage from typed
+    select *, {", ".join(values)}, {derived} as derived_stage,
+        {redact_json_sql("metadata_kept", "redact")} as metadata from typed
 ),
 checked as (
     select *, coalesce(x_pipeline_stage, derived_stage) as pipeline_stage,
@@ -281,7 +294,14 @@ select * from final
 
 # The names a batch may use for each field (stored name, camelCase, aliases).
 _NAMES_OF: dict[str, str] = {n: f.name for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_names}
-_TOP_KEYS_SQL = "select distinct unnest(try(json_keys(line))) from raw_input"
+# The top-level key lists of a batch: a few shapes, whatever its size. A shape that repeats a
+# key (DuckDB and orjson would silently keep one value) sends us back for its records.
+_SHAPES_SQL = "select distinct try(json_keys(line)) from raw_input"
+_REPEATS_SQL = """
+select line_no, list_filter(keys, lambda key, i: list_position(keys, key) < i)[1]
+from (select line_no, try(json_keys(line)) as keys from raw_input)
+where len(keys) <> list_unique(keys)
+"""
 # a metadata that is a JSON string (Parquet) stands for "any metadata key may occur"
 _META_KEYS_SQL = """
 select distinct unnest(case when try(json_type(line, '$.metadata')) = 'VARCHAR' then ['*']
@@ -290,55 +310,119 @@ from raw_input
 """
 
 
-def _present_fields(con: duckdb.DuckDBPyConnection) -> tuple[frozenset[str], frozenset[str]]:
+def _present_fields(con: duckdb.DuckDBPyConnection) -> tuple[frozenset, frozenset, list]:
     """The stored fields some record of `raw_input` names, at top level or inside metadata,
-    and the input names used for them."""
-    keys = {k for (k,) in con.execute(_TOP_KEYS_SQL).fetchall()}
+    the input names used for them, and (line_no, key) of the records that repeat a key."""
+    shapes = [keys for (keys,) in con.execute(_SHAPES_SQL).fetchall() if keys]
+    keys = {k for shape in shapes for k in shape}
+    repeats = con.execute(_REPEATS_SQL).fetchall() if any(
+        len(set(shape)) < len(shape) for shape in shapes) else []
     if "metadata" in keys:
         meta = {k for (k,) in con.execute(_META_KEYS_SQL).fetchall()}
         keys |= meta
         if "*" in meta:
             keys |= {f.name for f in METADATA_FIELDS}
-    return frozenset(_NAMES_OF[k] for k in keys if k in _NAMES_OF), frozenset(keys & _ALL_NAMES)
+    names = frozenset(_NAMES_OF[k] for k in keys if k in _NAMES_OF)
+    return names, frozenset(keys & _ALL_NAMES), repeats
+
+
+def _second_looks(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """(indexes of the SUSPECT texts, whether each text may hold a secret) from one scan."""
+    odd = np.flatnonzero(pc.match_substring_regex(texts, f"{ANY}|{SUSPECT}|\\\\")
+                         .to_numpy(zero_copy_only=False))
+    redact = np.zeros(len(texts), bool)
+    if not len(odd):
+        return odd, pa.array(redact)
+    some = texts.take(odd)
+    suspect = pc.match_substring_regex(some, SUSPECT).to_numpy(zero_copy_only=False)
+    # an escape in the JSON text may spell a secret only its parsed value shows
+    redact[odd] = pc.or_(pc.match_substring_regex(some, ANY),
+                         pc.match_substring(some, "\\")).to_numpy(zero_copy_only=False)
+    return odd[suspect], pa.array(redact)
 
 
 VALIDATION_SQL = _validation_sql()  # every field: the full query, for reading and EXPLAIN
 _ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 _CHUNK = 65_536
+_REJECTED = pa.schema({"line_no": pa.int64(), "raw": pa.large_string(), "reason": pa.large_string()})
 
 
 def validate(
-    con: duckdb.DuckDBPyConnection, lines: list[str] | pa.Array | pa.ChunkedArray,
+    con: duckdb.DuckDBPyConnection, lines: list[str] | list[bytes] | pa.Array | pa.ChunkedArray,
     now: datetime, ingested_at: datetime,
 ) -> tuple[pa.Table, pa.Table]:
-    """Split raw JSON texts into (accepted events, rejected records with reasons).
+    """Split raw records (JSON texts, as str or bytes) into (accepted events, rejected records).
 
     Both keep input order. Accepted rows carry the stored event columns; rejected rows are
-    (line_no, raw, reason).
+    (line_no, raw, reason), with secrets redacted from raw and reason.
     """
-    if not isinstance(lines, pa.Array | pa.ChunkedArray):
-        lines = pa.array(lines, pa.string())
-    if isinstance(lines, pa.ChunkedArray):
-        lines = lines.combine_chunks()
+    texts, positions, early = as_text(lines)
+    suspects, redact = _second_looks(texts)
     # DuckDB scans an Arrow table in parallel by chunk: give it chunks to share between threads
     raw = pa.Table.from_batches([
-        pa.record_batch({"line_no": pa.array(range(start, start + len(part)), pa.int64()),
-                         "line": part})
-        for start in range(0, len(lines), _CHUNK) for part in [lines.slice(start, _CHUNK)]
-    ], schema=pa.schema({"line_no": pa.int64(), "line": lines.type}))
+        pa.record_batch({"line_no": pa.array(positions[start:start + _CHUNK], pa.int64()),
+                         "line": texts.slice(start, _CHUNK), "redact": redact.slice(start, _CHUNK)})
+        for start in range(0, len(texts), _CHUNK)
+    ], schema=pa.schema({"line_no": pa.int64(), "line": texts.type, "redact": pa.bool_()}))
     con.register("raw_input", raw)
     try:
-        query = _validation_sql(*_present_fields(con))
+        present, names, repeats = _present_fields(con)
+        query = _validation_sql(present, names)
         result = con.sql(query, params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("raw_input")
     line_no = result.column("line_no")
     if len(line_no) > 1 and not pc.all(pc.greater(line_no[1:], line_no[:-1])).as_py():
         result = result.sort_by("line_no")  # input order is what makes "first landed wins"
+    late = _look_again(repeats, positions[suspects], texts, positions)
     ok = pc.is_null(result.column("reason"))
+    if late:
+        ok = pc.and_(ok, pc.invert(pc.is_in(result.column("line_no"), pa.array(list(late)))))
     accepted = result.filter(ok).select(_ACCEPTED)
     n = accepted.num_rows
     accepted = accepted.append_column("ingested_at", pa.repeat(
         pa.scalar(ingested_at.astimezone(UTC), pa.timestamp("us", tz="UTC")), n))
     rejected = result.filter(pc.invert(ok)).select(["line_no", "line", "reason"])
-    return accepted, rejected.rename_columns(["line_no", "raw", "reason"])
+    rejected = rejected.rename_columns(["line_no", "raw", "reason"]).cast(_REJECTED)
+    if late:
+        numbers = rejected.column("line_no").to_pylist()
+        reasons = [_merged(late.get(i), r) for i, r in zip(
+            numbers, rejected.column("reason").to_pylist(), strict=True)]
+        # the query keeps no raw text of a record it accepted: take it from the input
+        raws = [raw if raw is not None else texts[int(positions.searchsorted(i))].as_py()
+                for i, raw in zip(numbers, rejected.column("raw").to_pylist(), strict=True)]
+        rejected = pa.table({"line_no": numbers, "raw": raws, "reason": reasons}, _REJECTED)
+    if early:
+        rejected = pa.concat_tables([rejected, pa.Table.from_pylist(
+            [dict(zip(_REJECTED.names, r, strict=True)) for r in early], _REJECTED)])
+        rejected = rejected.sort_by("line_no")
+    return accepted, _redacted(con, rejected)
+
+
+def _look_again(repeats: list, suspects, texts: pa.Array, positions) -> dict[int, str]:
+    """Reasons, by line_no, for the records singled out for a second look that break a rule."""
+    late = {int(i): reason for i in suspects
+            if (reason := inspect(texts[int(positions.searchsorted(i))].as_py()))}
+    late.update((line_no, f"record repeats the top-level key {json.dumps(key)}")
+                for line_no, key in repeats)
+    return late
+
+
+def _merged(late: str | None, reason: str | None) -> str | None:
+    # a repeated key puts every value in doubt: it is the one reason; NaN or too deep nesting
+    # is the reason of a record the query accepted (one it rejected keeps the query's reasons)
+    if late is None or (reason is not None and not late.startswith("record repeats")):
+        return reason
+    return late
+
+
+def _redacted(con: duckdb.DuckDBPyConnection, rejected: pa.Table) -> pa.Table:
+    """Quarantine keeps raw text and reasons (which quote values) with secrets redacted."""
+    if not rejected.num_rows:
+        return rejected
+    con.register("rejected_input", rejected)
+    try:
+        return con.sql(f"select line_no, {redact_sql('raw')} as raw, {redact_sql('reason')} as reason "
+                       "from rejected_input order by line_no").to_arrow_table().cast(_REJECTED)
+    finally:
+        con.unregister("rejected_input")

@@ -1,0 +1,124 @@
+"""Python mappings to JSON text, under the same rules as a file: nothing converted behind the
+caller's back.
+
+orjson on its own writes `float('nan')` as `null`, and `default=str` would store `b"x"` or a `set`
+as their `str()`. Here a value JSON cannot hold as it is (NaN/Infinity, bytes, sets, other
+objects, non-string keys, strings that are not UTF-8) makes the record a
+`Rejected` one, quarantined with a reason naming the field and the rule, never altered.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+
+import orjson
+
+# a spooled line holding a rejected record starts with a NUL, which no JSON text does
+_REJECTED_MARK = b"\x00rejected\t"
+_NOT_FINITE = ", which JSON does not allow (send null, or leave the field out)"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A record refused before validation: its raw text (repr for a Python object) and why."""
+
+    raw: str
+    reason: str
+
+    def to_line(self) -> bytes:
+        """One spool line (no newline in it) that `from_line` reads back."""
+        return _REJECTED_MARK + orjson.dumps([self.raw, self.reason])
+
+    @staticmethod
+    def from_line(line: bytes) -> Rejected | None:
+        if not line.startswith(_REJECTED_MARK):
+            return None
+        try:
+            raw, reason = orjson.loads(line[len(_REJECTED_MARK):])
+            return Rejected(str(raw), str(reason))
+        except (orjson.JSONDecodeError, ValueError, TypeError):
+            return None  # torn by a crash: quarantined as it is
+
+
+def _default(value):
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Decimal) and value.is_finite():
+        return float(value)
+    raise TypeError  # reported with its path by _problem
+
+
+def dumps(record) -> bytes | Rejected:
+    """The JSON text of one record, or why it cannot be written without altering it."""
+    try:
+        text = orjson.dumps(record, default=_default)
+    except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
+        problem = _problem(record, "")
+        if problem:
+            return Rejected(_repr(record), problem)
+        try:  # what orjson cannot write but JSON can, as a file would hold it: integers > 64 bits
+            return json.dumps(record, default=_default, allow_nan=False, ensure_ascii=False,
+                              separators=(",", ":")).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            return Rejected(_repr(record), f"record cannot be written as JSON ({exc})")
+    if b"null" in text:  # orjson writes NaN and Infinity as null: look closer only then
+        problem = _problem(record, "")
+        if problem:
+            return Rejected(_repr(record), problem)
+    return text
+
+
+def _repr(record) -> str:
+    return repr(record).replace("\n", "\\n")
+
+
+def _name(value) -> str:
+    return type(value).__name__
+
+
+def _problem(value, path: str, depth: int = 0) -> str | None:
+    """Why `value` (at `path`) cannot be JSON as it is; None if it can."""
+    where = path or "record"
+    if depth > 200:
+        return f"{where} is nested more than 200 levels deep"
+    if isinstance(value, float | Decimal) and not (
+            value.is_finite() if isinstance(value, Decimal) else math.isfinite(value)):
+        text = "NaN" if value != value else ("Infinity" if value > 0 else "-Infinity")
+        return f"{where} is {text}{_NOT_FINITE}"
+    if isinstance(value, bool | float | Decimal | type(None)):
+        return None
+    if isinstance(value, int):
+        return None
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+            return None
+        except UnicodeEncodeError:
+            return f"{where} is not valid UTF-8 (it holds a lone surrogate)"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{where} has the key {key!r} of type {_name(key)}; JSON keys are strings"
+            found = _problem(item, f"{path}.{key}" if path else key, depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            found = _problem(item, f"{where}[{i}]", depth + 1)
+            if found:
+                return found
+        return None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return f"{where} is {_name(value)}, not JSON; send text (decode the bytes)"
+    if isinstance(value, set | frozenset):
+        return f"{where} is a {_name(value)}, not JSON; send a list"
+    try:  # what orjson writes as it is: datetime, date, UUID, enum, dataclass...
+        orjson.dumps(value, default=_default)
+        return None
+    except (TypeError, ValueError):
+        return f"{where} is a {_name(value)}, not JSON; send a string, number, list or mapping"

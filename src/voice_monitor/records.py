@@ -1,0 +1,328 @@
+"""Raw records: input bytes cut into one text per record, and the checks DuckDB cannot make.
+
+Files (JSON Lines, JSON arrays) are cut here without parsing them, so one broken, non-UTF-8,
+NaN-bearing or deeply nested record never takes the others down with it. Before the vectorised
+validation query (`validation.py`) sees a batch, every record is checked here for the two rules
+that need its bytes: valid UTF-8 and at most `MAX_RECORD_BYTES`. After the query, the few records
+a cheap test marks as suspects get an exact check in Python (`inspect`): NaN/Infinity, which
+DuckDB's JSON reader accepts, and `metadata` nested too deep.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.mappings import Rejected
+
+BOM = b"\xef\xbb\xbf"
+MAX_RECORD_BYTES = 64 * 1024
+MAX_METADATA_DEPTH = 8
+_CHUNK = 4096  # records cast to text at once when some of them are not UTF-8
+_JSON_SPACE = " \t\r\n"
+
+# A record may hold NaN/Infinity (DuckDB accepts nan, inf, infinity in any case, signed), a
+# number too large for a double (1e999 reads as infinity), or more than 9 brackets (the record's
+# own object plus 8 levels of metadata). SUSPECT is a superset of those, cheap to run over every
+# record in the validation query; `inspect` decides exactly.
+SUSPECT = (r"(^|[:,\[])[ \t\r\n]*[-+]?(?i:nan|inf)|[0-9][eE]\+?[0-9]{3}"
+           r"|([\[{][^\[{]*){10}")
+# strings, and (outside them) the non-finite constants and the numbers with an exponent
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|(?i:[-+]?(?:nan|infinity|inf))\b|-?[0-9.]+[eE][-+]?[0-9]+',
+                     re.ASCII)
+
+
+def split_file(data: bytes) -> pa.LargeBinaryArray:
+    """The records of a JSON Lines file or a JSON array, as raw bytes, in order.
+
+    A leading UTF-8 byte-order mark is ignored. A file whose first non-blank byte is `[` is a
+    JSON array: each element is a record; if its brackets and strings do not balance it is kept
+    whole, as one record (validation then quarantines it raw). Otherwise `\n` or `\r\n` ends a
+    line, and a line holding only spaces, tabs and carriage returns is not a record.
+    """
+    if data.startswith(BOM):
+        data = data[len(BOM):]
+    if data.lstrip()[:1] == b"[":
+        return split_array(data)
+    return split_lines(data)
+
+
+def _binary(offsets: np.ndarray, data: bytes) -> pa.LargeBinaryArray:
+    return pa.LargeBinaryArray.from_buffers(
+        pa.large_binary(), len(offsets) - 1, [None, pa.py_buffer(offsets.astype(np.int64)),
+                                              pa.py_buffer(data)])
+
+
+def split_lines(data: bytes) -> pa.LargeBinaryArray:
+    # Split in numpy and Arrow rather than in Python: a million lines stay one buffer (the text
+    # with its line ends taken out), not a million objects.
+    if b"\r\n" in data:
+        data = data.replace(b"\r\n", b"\n")
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == 10)
+    # line i is raw[ends[i-1] + 1 : ends[i]]; without the i newlines before it, it starts i earlier
+    starts = np.empty(len(ends) + 2, np.int64)
+    starts[0], starts[-1] = 0, len(data) - len(ends)
+    starts[1:-1] = ends + 1 - np.arange(1, len(ends) + 1)
+    text = np.frombuffer(data.replace(b"\n", b""), np.uint8) if len(ends) else raw
+    lines = _binary(starts, text.tobytes() if len(ends) else data)
+    # a blank line is empty or starts with a space, tab or carriage return: check only those
+    first = np.zeros(len(lines), np.uint8)
+    nonempty = np.flatnonzero(np.diff(starts) > 0)
+    first[nonempty] = text[starts[nonempty]]
+    suspects = np.flatnonzero(np.isin(first, (0, 9, 13, 32)))
+    blank = [int(i) for i in suspects if not lines[int(i)].as_py().strip(b" \t\r")]
+    if not blank:
+        return lines
+    keep = np.ones(len(lines), bool)
+    keep[blank] = False
+    kept = len(lines) - len(blank)
+    if keep[:kept].all():
+        return lines.slice(0, kept)  # the usual case: blanks only at the end, no copy
+    return lines.filter(pa.array(keep))
+
+
+def split_array(data: bytes) -> pa.LargeBinaryArray:
+    """The elements of a JSON array, cut at the commas between them (no parse of the elements)."""
+    whole = _binary(np.array([0, len(data)]), data)
+    raw = np.frombuffer(data, np.uint8)
+    quotes = np.flatnonzero(raw == 34)
+    slashes = np.flatnonzero(raw == 92)
+    if len(slashes) and len(quotes):
+        # a quote is escaped when an odd run of backslashes ends right before it
+        breaks = np.flatnonzero(np.diff(slashes) != 1) + 1
+        run_start = slashes[np.r_[0, breaks]]
+        run_end = slashes[np.r_[breaks - 1, len(slashes) - 1]] + 1
+        at = np.searchsorted(run_end, quotes)
+        found = (at < len(run_end)) & (run_end[np.minimum(at, len(run_end) - 1)] == quotes)
+        length = np.where(found, quotes - run_start[np.minimum(at, len(run_start) - 1)], 0)
+        quotes = quotes[length % 2 == 0]
+    if len(quotes) % 2:
+        return whole  # a string never ends
+    kind = np.zeros(256, np.int8)
+    kind[[91, 123]], kind[[93, 125]], kind[44] = 1, -1, 2
+    marks = np.flatnonzero(kind[raw])
+    marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings only
+    step = kind[raw[marks]]
+    depth = np.cumsum(np.where(step == 2, 0, step))
+    if not len(marks) or depth[-1] != 0 or (depth[:-1] <= 0).any() or raw[marks[-1]] != 93:
+        return whole
+    if data[marks[-1] + 1:].strip(_JSON_SPACE.encode()):
+        return whole  # something after the closing bracket
+    commas = marks[(step == 2) & (depth == 1)]
+    bounds = np.r_[marks[0], commas, marks[-1]]
+    starts, ends = bounds[:-1] + 1, bounds[1:]
+    space = np.zeros(256, bool)
+    space[list(_JSON_SPACE.encode())] = True
+    space = space[raw]
+    while (m := (starts < ends) & space[np.minimum(starts, len(raw) - 1)]).any():
+        starts[m] += 1  # as many rounds as the longest run of blanks before an element
+    while (m := (ends > starts) & space[ends - 1]).any():
+        ends[m] -= 1
+    if len(commas) == 0 and starts[0] == ends[0]:
+        return pa.array([], pa.large_binary())  # []
+    # every element, concatenated: the bytes between them (brackets, commas, blanks) taken out
+    delta = np.zeros(len(raw) + 1, np.int8)
+    np.add.at(delta, np.r_[0, ends], 1)
+    np.add.at(delta, np.r_[starts, len(raw)], -1)
+    text = raw[np.cumsum(delta[:-1], dtype=np.int8) == 0]
+    return _binary(np.r_[0, np.cumsum(ends - starts)], text.tobytes())
+
+
+def escape_bytes(data: bytes) -> str:
+    """A lossless text form of bytes that are not UTF-8: every backslash doubled, every byte
+    that is not part of valid UTF-8 written `\\xNN`. `codecs.escape_decode(text.encode())[0]`
+    gives the bytes back."""
+    return data.replace(b"\\", b"\\\\").decode("utf-8", errors="backslashreplace")
+
+
+def as_raw(record: str | bytes) -> str:
+    """The text quarantine keeps for a record: itself, or `escape_bytes` if it is not UTF-8."""
+    if isinstance(record, str):
+        return record
+    try:
+        return record.decode("utf-8")
+    except UnicodeDecodeError:
+        return escape_bytes(record)
+
+
+def as_text(records) -> tuple[pa.LargeStringArray, np.ndarray, list[tuple[int, str, str]]]:
+    """Records that can be validated as text, their positions, and the rejected ones.
+
+    `records` is a list of str, bytes or `mappings.Rejected`, or an Arrow string/binary array.
+    Returns (texts, their record numbers, [(record number, raw text, reason)]) for records that
+    were rejected already, are not UTF-8 or are larger than `MAX_RECORD_BYTES`.
+    """
+    rejects: dict[int, tuple[str, str]] = {}
+    if not isinstance(records, pa.Array | pa.ChunkedArray):
+        records = list(records)
+        for i, r in enumerate(records):
+            if isinstance(r, Rejected):
+                rejects[i] = (r.raw, r.reason)
+                records[i] = b""
+    arr = _to_arrow(records)
+    size = pc.binary_length(arr.cast(pa.large_binary()))
+    too_big = np.flatnonzero(pc.fill_null(pc.greater(size, MAX_RECORD_BYTES), False)
+                             .to_numpy(zero_copy_only=False))
+    bad_text: set[int] = set()
+    if not pa.types.is_large_string(arr.type) and not pa.types.is_string(arr.type):
+        bad_text = _not_utf8(arr)
+    for i in sorted((bad_text | set(too_big.tolist())) - set(rejects)):
+        data = arr[i].as_py()
+        data = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+        if i in bad_text:
+            position = _utf8_error(data)
+            rejects[i] = (escape_bytes(data), f"record is not valid UTF-8 (byte 0x{data[position]:02x} "
+                          f"at offset {position}, kept in raw as \\xNN)")
+        else:
+            rejects[i] = (data.decode("utf-8"), f"record is {len(data):,} bytes, over the limit of "
+                          f"{MAX_RECORD_BYTES:,} bytes (64 KiB)")
+    keep = np.ones(len(arr), bool)
+    keep[list(rejects)] = False
+    positions = np.flatnonzero(keep)
+    if rejects:
+        arr = arr.filter(pa.array(keep))
+    if not pa.types.is_large_string(arr.type):
+        arr = arr.cast(pa.large_string())
+    return arr, positions, [(i, *rejects[i]) for i in sorted(rejects)]
+
+
+def _to_arrow(records) -> pa.Array:
+    if isinstance(records, pa.ChunkedArray):
+        return records.combine_chunks()
+    if isinstance(records, pa.Array):
+        return records
+    if any(isinstance(r, bytes | bytearray) for r in records[:1]):
+        try:
+            return pa.array(records, pa.large_binary())
+        except (TypeError, pa.ArrowException):
+            pass  # str and bytes mixed
+    try:
+        return pa.array(records, pa.large_string())
+    except (UnicodeEncodeError, TypeError, pa.ArrowException):
+        # bytes among the texts, or a lone surrogate (not UTF-8): all as bytes
+        return pa.array([r.encode("utf-8", "surrogatepass") if isinstance(r, str) else r
+                         for r in records], pa.large_binary())
+
+
+def _not_utf8(arr: pa.Array) -> set[int]:
+    """Positions of records that are not valid UTF-8 (one cast when all are, as usual)."""
+    try:
+        arr.cast(pa.large_string())
+        return set()
+    except pa.ArrowInvalid:
+        pass
+    bad = set()
+    for start in range(0, len(arr), _CHUNK):
+        part = arr.slice(start, _CHUNK)
+        try:
+            part.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            for i, value in enumerate(part.to_pylist()):
+                if value is not None and _utf8_error(value) >= 0:
+                    bad.add(start + i)
+    return bad
+
+
+def _utf8_error(data: bytes) -> int:
+    try:
+        data.decode("utf-8")
+        return -1
+    except UnicodeDecodeError as exc:
+        return exc.start
+
+
+# -- exact checks for the suspects --------------------------------------------------------
+
+class _NotFinite(float):
+    """A NaN/Infinity met while parsing, remembered as written."""
+
+    text: str
+
+
+def _constant(text: str) -> _NotFinite:
+    value = _NotFinite("nan")
+    value.text = text
+    return value
+
+
+def _number(text: str) -> float:
+    value = float(text)
+    return value if math.isfinite(value) else _constant(text)
+
+
+def _canonical(match: re.Match) -> str:
+    token = match.group(0)
+    if token[0] == '"' or not token.lstrip("-+")[0].isalpha():
+        return token
+    # DuckDB reads nan/inf in any case and with a sign; Python's json only NaN/±Infinity
+    return "NaN" if "nan" in token.lower() else "-Infinity" if token[0] == "-" else "Infinity"
+
+
+def _parse(text: str):
+    return json.loads(_TOKENS.sub(_canonical, text), parse_constant=_constant, parse_float=_number,
+                      parse_int=int)
+
+
+def inspect(text: str) -> str | None:
+    """Why a record DuckDB's JSON reader accepted breaks a rule of ours, or None.
+
+    Finds NaN/Infinity (also a number too large for a double) anywhere, and `metadata` nested
+    more than `MAX_METADATA_DEPTH` levels; `metadata` may be a string holding JSON (Parquet).
+    """
+    try:
+        value = _parse(text)
+    except RecursionError:
+        return "record is nested too deep to read (hundreds of levels); metadata may have 8"
+    except ValueError:
+        return _constant_outside_strings(text)
+    meta = value.get("metadata") if isinstance(value, dict) else None
+    if isinstance(meta, str):
+        try:
+            meta = value["metadata"] = _parse(meta)
+        except (ValueError, RecursionError):
+            return None  # not JSON: validation rejects it as not an object
+    where = _find_not_finite(value, "")
+    if where is not None:
+        path, found = where
+        return (f"{path or 'record'} is {found.text}, which JSON does not allow (send "
+                "null, or leave the field out)")
+    depth = _depth(meta)
+    if depth > MAX_METADATA_DEPTH:
+        return (f"metadata is nested {depth if depth < 100 else 'more than 100'} levels deep, "
+                f"more than the {MAX_METADATA_DEPTH} allowed")
+    return None
+
+
+def _constant_outside_strings(text: str) -> str | None:
+    for match in _TOKENS.finditer(text):
+        token = match.group(0)
+        if token[0] != '"' and (token.lstrip("-+")[0].isalpha() or not math.isfinite(float(token))):
+            return f"record holds {token}, which JSON does not allow"
+    return None
+
+
+def _find_not_finite(value, path: str):
+    if isinstance(value, _NotFinite):
+        return path, value
+    items = value.items() if isinstance(value, dict) else (
+        ((f"[{i}]", v) for i, v in enumerate(value)) if isinstance(value, list) else ())
+    for key, item in items:
+        sub = f"{path}{key}" if key.startswith("[") else (f"{path}.{key}" if path else key)
+        found = _find_not_finite(item, sub)
+        if found is not None:
+            return found
+    return None
+
+
+def _depth(value, limit: int = 100) -> int:
+    """Levels of objects and arrays in a parsed JSON value ({} is 1, {"a": {}} is 2)."""
+    if limit == 0 or not isinstance(value, dict | list):
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(v, limit - 1) for v in children), default=0)

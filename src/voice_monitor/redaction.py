@@ -1,0 +1,92 @@
+"""Secret redaction, defined once for DuckDB (RE2) and Python (`re`).
+
+Every rule is a (pattern, replacement) pair written in the common subset of RE2 and Python's
+`re`: no look-around, no back-references in patterns, ASCII classes spelled out, case-insensitive
+parts as `(?i:...)` groups, `\\1` in replacements. The SQL path (`redact_sql`, used for the stored
+string fields and for quarantine) and the Python path (`redact`) apply the same rules in the same
+order, and `tests/test_redaction.py` checks that they agree. Applying them twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+REDACTED = "[REDACTED]"
+EMAIL = "[EMAIL]"
+
+# a key (of key=value, key: value, "key": "value") that names a credential
+_KEY = (r"[A-Za-z0-9_.-]*(?i:password|passwd|secret|token|api[_-]?key|access[_-]?key"
+        r"|private[_-]?key)[A-Za-z0-9_.-]*")
+_PAIR = r"(" + _KEY + r"""\\?["']?[ \t]*[:=][ \t]*)"""
+_BLANK = r"[ \t\r\n]"
+
+RULES: tuple[tuple[str, str], ...] = (
+    # PEM private-key blocks, whole; one cut short loses everything after its BEGIN line
+    (r'-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[^"]*?-----END[A-Z0-9 ]*PRIVATE KEY-----', REDACTED),
+    (r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t\r\n]*", REDACTED),
+    # Authorization headers: the scheme word stays, the credential goes
+    (r"""(?i:(authorization)(\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
+     r"((?:bearer|basic|digest|token|negotiate|ntlm)[ \t]+)?)[^ \t\r\n\"',;\\]+",
+     r"\1\2\3" + REDACTED),
+    (r"(?i:\b(bearer[ \t]+))[A-Za-z0-9._~+/=-]+", r"\1" + REDACTED),
+    # Basic credentials: base64 with a digit, a + or /, or a lower-to-upper case change
+    (r"(?i:\b(basic[ \t]+))[A-Za-z0-9+/]*(?:[a-z][A-Z]|[0-9+/])[A-Za-z0-9+/]*=*", r"\1" + REDACTED),
+    # credential pairs: the value goes, its quoting stays (so JSON text stays JSON)
+    (_PAIR + r'"(?:[^"\\]|\\.)*"', r'\1"' + REDACTED + '"'),
+    (_PAIR + r'\\"(?:[^"\\]|\\[^"])*\\"', r'\1\\"' + REDACTED + r'\\"'),
+    (_PAIR + r"'[^']*'", r"\1'" + REDACTED + "'"),
+    (r"(" + _KEY + r'"[ \t]*:[ \t]*)(?:-?[0-9][0-9.eE+-]*|true|false|null)',
+     r'\1"' + REDACTED + '"'),
+    (_PAIR + r"[^ \t\r\n,;&\"'\\<>(){}\[\]]+", r"\1" + REDACTED),
+    # credentials in URLs: scheme://user:password@host
+    (r"((?i:[a-z][a-z0-9+.-]*)://)[^/ \t\r\n:@\"'<>\\]+:[^/ \t\r\n\"'<>\\]*@", r"\1" + REDACTED + "@"),
+    # JSON Web Tokens
+    (r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", REDACTED),
+    # vendor key prefixes
+    (r"\b(?:sk-ant-|sk-proj-|sk_live_|sk_test_|rk_live_|rk_test_|ghp_|gho_|ghs_|ghu_|ghr_"
+     r"|github_pat_|xox[a-z]-)[A-Za-z0-9_-]{8,}", REDACTED),
+    (r"\b(?:sk|rk|pk)-[A-Za-z0-9_-]{16,}", REDACTED),
+    (r"\bAIza[0-9A-Za-z_-]{20,}", REDACTED),
+    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16,}", REDACTED),
+    # e-mail addresses
+    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", EMAIL),
+)
+
+# matches wherever some rule could: text it does not match is left as it is, untouched
+ANY = "|".join(f"(?:{pattern})" for pattern, _ in RULES)
+
+_COMPILED = tuple((re.compile(p, re.ASCII), r) for p, r in RULES)
+_ANY = re.compile(ANY, re.ASCII)
+
+
+def redact(text: str) -> str:
+    """`text` with every secret the rules know replaced."""
+    if not _ANY.search(text):
+        return text
+    for pattern, replacement in _COMPILED:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def _lit(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def redact_sql(expr: str, gate: str | None = None) -> str:
+    """A DuckDB expression: the VARCHAR `expr` redacted exactly as `redact` does.
+
+    `gate`, if given, is a boolean column that is false only where `ANY` cannot match `expr`
+    (computed once per record, it spares each field its own test)."""
+    chain = expr
+    for pattern, replacement in RULES:
+        chain = f"regexp_replace({chain}, {_lit(pattern)}, {_lit(replacement)}, 'g')"
+    return f"CASE WHEN {gate or f'regexp_matches({expr}, {_lit(ANY)})'} THEN {chain} ELSE {expr} END"
+
+
+def redact_json_sql(expr: str, gate: str | None = None) -> str:
+    """`redact_sql` for a VARCHAR holding a JSON object: the rules keep JSON text valid JSON, and
+    in the rare case they do not, the redacted text is kept as the string `{"_redacted": ...}`."""
+    return (f"CASE WHEN {gate or f'regexp_matches({expr}, {_lit(ANY)})'} "
+            f"THEN list_transform([{redact_sql(expr, 'true')}], "
+            "lambda r: CASE WHEN r IS NULL OR json_valid(r) THEN r ELSE json_object('_redacted', r)::VARCHAR "
+            f"END)[1] ELSE {expr} END")

@@ -1,0 +1,326 @@
+"""Hard edges of input (contract §3): each bad record is quarantined alone, with its reason;
+nothing is stored altered. Files, arrays, Parquet, `land_records` and the producer alike.
+
+Inputs are written by hand; expected reasons, counts and stored values are worked out by hand.
+"""
+
+from __future__ import annotations
+
+import codecs
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from conftest import NOW
+
+from voice_monitor import landing
+from voice_monitor.lake import Lake, connect
+from voice_monitor.landing import ingest_file, land_lines, land_records
+from voice_monitor.producer import Producer
+from voice_monitor.records import split_file
+
+T = "2026-02-16T14:00:00Z"
+T_DT = datetime(2026, 2, 16, 14, tzinfo=UTC)
+
+
+def good(i) -> dict:
+    return {"event_id": f"ok-{i}", "event_type": "artifact_received", "timestamp": T}
+
+
+def line(**fields) -> bytes:
+    return json.dumps({**good("x"), **fields}).encode()
+
+
+def base(extra: str, event_id: str) -> bytes:
+    """A record written by hand: `extra` is appended inside the object, as raw JSON text."""
+    return (f'{{"event_id": "{event_id}", "event_type": "artifact_received", '
+            f'"timestamp": "{T}"{extra}}}').encode()
+
+
+def quarantine(lake: Lake) -> list[tuple[str, str]]:
+    con = connect()
+    try:
+        return con.execute("select raw, reason from read_parquet($f) order by reason, raw",
+                           {"f": str(lake.quarantine_dir) + "/*/*.parquet"}).fetchall()
+    finally:
+        con.close()
+
+
+def stored(lake: Lake, columns: str = "event_id") -> list[tuple]:
+    con = connect()
+    try:
+        return con.execute(f"select {columns} from read_parquet($f) order by event_id",
+                           {"f": str(lake.events_dir) + "/*/*/*.parquet"}).fetchall()
+    finally:
+        con.close()
+
+
+DEEP9 = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}  # 9 levels
+DEEP8 = {"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": 1}}}}}}}}  # 8 levels: allowed
+BIG = "x" * 66_000
+
+# (raw record, reason): one of each bad kind, the reason worked out by hand from the rules
+BAD: list[tuple[bytes, str]] = [
+    (line(event_id="y0", timestamp="0001-01-01T00:30:00+01:00"),
+     'timestamp "0001-01-01T00:30:00+01:00" is out of range: before 2000-01-01T00:00:00Z'),
+    (line(event_id="secs", timestamp=1771250400),
+     "timestamp 1771250400 is out of range: before 2000-01-01T00:00:00Z as epoch milliseconds "
+     "(epoch seconds? multiply by 1000)"),
+    (line(event_id="s1999", stage_started_at="1999-12-31T23:59:59Z"),
+     'stage_started_at "1999-12-31T23:59:59Z" is out of range: before 2000-01-01T00:00:00Z'),
+    (line(event_id="c1999", stage_completed_at=946684799999),
+     "stage_completed_at 946684799999 is out of range: before 2000-01-01T00:00:00Z as epoch "
+     "milliseconds (epoch seconds? multiply by 1000)"),
+    (base("", "bad-X-utf8").replace(b"X", b"\xff"),
+     "record is not valid UTF-8 (byte 0xff at offset 18, kept in raw as \\xNN)"),
+    (line(event_id="nul\u0000id"),
+     'event_id "nul\\u0000id" contains a control character (U+0000 to U+001F); identifiers must not'),
+    (line(event_id="nl", organization_id="org\n1"),
+     'organization_id "org\\n1" contains a control character (U+0000 to U+001F); identifiers '
+     "must not"),
+    (base(', "event_id": "dup-2"', "dup-1"), 'record repeats the top-level key "event_id"'),
+    (base(', "duration_ms": NaN', "nan-duration"), "duration_ms NaN must be a finite number >= 0"),
+    (base(', "metadata": {"note": NaN}', "nan-meta"),
+     "metadata.note is NaN, which JSON does not allow (send null, or leave the field out)"),
+    (base(', "extra": [1, -Infinity]', "inf-extra"),
+     "extra[1] is -Infinity, which JSON does not allow (send null, or leave the field out)"),
+    (base(', "extra": 1e999', "huge-number"),
+     "extra is 1e999, which JSON does not allow (send null, or leave the field out)"),
+    (line(event_id="big", other=BIG), "record is 66,104 bytes, over the limit of 65,536 bytes (64 KiB)"),
+    (line(event_id="deep", metadata=DEEP9), "metadata is nested 9 levels deep, more than the 8 allowed"),
+]
+
+
+def test_bad_record_byte_sizes_as_worked_out():
+    # the size reason above: 66,000 x's plus 104 bytes of text around them (20 + 35 + 37 + 12)
+    big = next(raw for raw, reason in BAD if "64 KiB" in reason)
+    assert len(big) == 66_000 + len('{"event_id": "big", "event_type": "artifact_received", '
+                                    '"timestamp": "2026-02-16T14:00:00Z", "other": ""}')
+
+
+def test_thousand_valid_and_one_of_each_bad_kind_land_exactly_the_thousand(lake, tmp_path):
+    # BOM at the start, \r\n line ends, the bad records in the middle of the good ones
+    good_lines = [json.dumps(good(i)).encode() for i in range(1000)]
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b"\r\n".join(
+        good_lines[:500] + [raw for raw, _ in BAD] + good_lines[500:]) + b"\r\n")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1000, len(BAD))
+    assert [i for (i,) in stored(lake)] == sorted(f"ok-{i}" for i in range(1000))
+    rows = quarantine(lake)
+    assert sorted(reason for _, reason in rows) == sorted(reason for _, reason in BAD)
+    # each kept raw, exactly as sent (bytes that are not UTF-8 in their escaped form)
+    by_reason = dict((reason, raw) for raw, reason in rows)
+    for raw, reason in BAD:
+        kept = by_reason[reason]
+        assert codecs.escape_decode(kept.encode())[0] == raw if b"\xff" in raw else kept == raw.decode()
+
+
+def test_one_bad_element_of_a_json_array_is_quarantined_alone(lake, tmp_path):
+    # the issue's cases: a NaN element, a too-deep element, a byte-order mark before the array
+    elements = [json.dumps(good(i)) for i in range(1000)]
+    elements[10:10] = ["NaN", json.dumps({**good("deep"), "metadata": DEEP9}), "17"]
+    path = tmp_path / "array.json"
+    path.write_bytes(b"\xef\xbb\xbf[\n  " + ",\n  ".join(elements).encode() + b"\n]\n")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1000, 3)
+    not_object = "record is JSON but not an object; expected one event object per record"
+    assert quarantine(lake) == [
+        (json.dumps({**good("deep"), "metadata": DEEP9}),
+         "metadata is nested 9 levels deep, more than the 8 allowed"),
+        ("17", not_object), ("NaN", not_object)]
+
+
+def test_array_elements_are_cut_at_top_level_commas_only():
+    # commas and brackets inside strings (also after an escaped quote) and nested values
+    data = rb'[ {"a": "x,]\"}", "b": [1, {"c": 2}]} , "s\\" ,[3,4],{}]'
+    assert split_file(data).to_pylist() == [
+        rb'{"a": "x,]\"}", "b": [1, {"c": 2}]}', rb'"s\\"', b"[3,4]", b"{}"]
+    assert split_file(b"  []  ").to_pylist() == []
+    assert split_file(b"[1,]").to_pylist() == [b"1", b""]  # the empty element: quarantined raw
+
+
+@pytest.mark.parametrize("text", [
+    '[{"event_id": "a"}, {"event_id": ',   # cut short
+    '[{"a": "never closed}]',              # a string never ends
+    '[{"a": 1}] trailing',                 # something after the closing bracket
+    '[{"a": 1}]]',                         # one bracket too many
+])
+def test_array_that_does_not_parse_is_kept_whole(lake, tmp_path, text):
+    path = tmp_path / "broken.json"
+    path.write_text(text)
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (0, 1)
+    assert quarantine(lake) == [(text, "record is not valid JSON")]
+
+
+def test_lines_end_with_crlf_and_a_bom_costs_nothing():
+    assert split_file(b"\xef\xbb\xbf{}\r\n{ }\r\n\r\n \t\r\n[]x\r\n").to_pylist() == [
+        b"{}", b"{ }", b"[]x"]
+
+
+def test_invalid_utf8_only_costs_its_own_line(lake, tmp_path):
+    # 5,000 lines (more than one chunk of the UTF-8 check), two of them broken
+    lines = [json.dumps(good(i)).encode() for i in range(5000)]
+    lines[4] = b'{"event_id": "\xc3\x28"}'  # a broken two-byte sequence
+    lines[4500] = b"\x80 tail"
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(b"\n".join(lines))
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (4998, 2)
+    assert quarantine(lake) == [
+        ("\\x80 tail", "record is not valid UTF-8 (byte 0x80 at offset 0, kept in raw as \\xNN)"),
+        ('{"event_id": "\\xc3(\"}', "record is not valid UTF-8 (byte 0xc3 at offset 14, kept in raw as \\xNN)")]
+
+
+def test_limits_themselves_are_accepted(lake):
+    # exactly 2000-01-01T00:00:00Z (both forms), metadata 8 levels deep, 65,536 bytes
+    pad = 65_536 - len(line(event_id="max", pad=""))
+    records = [line(event_id="t-iso", timestamp="2000-01-01T00:00:00Z"),
+               line(event_id="t-ms", timestamp=946684800000,
+                    stage_started_at="2000-01-01T01:00:00+01:00"),
+               line(event_id="meta8", metadata=DEEP8),
+               line(event_id="max", pad="p" * pad)]
+    assert len(records[-1]) == 65_536
+    result = land_lines(lake, records, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (4, 0)
+    start = datetime(2000, 1, 1, tzinfo=UTC)
+    assert stored(lake, "event_id, timestamp, stage_started_at, metadata") == [
+        ("max", T_DT, None, None),
+        ("meta8", T_DT, None, json.dumps(DEEP8, separators=(",", ":"))),
+        ("t-iso", start, None, None),
+        ("t-ms", start, start, None)]
+
+
+def test_identifier_control_characters_but_not_in_messages(lake):
+    records = [line(event_id="tab", coach_user_id="c\t1"), line(event_id="voice", voice_note_id="v\u001f"),
+               line(event_id="msg", error_message="line 1\nline 2\ttab")]
+    result = land_lines(lake, records, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 2)
+    assert stored(lake, "event_id, error_message") == [("msg", "line 1\nline 2\ttab")]
+    assert [reason for _, reason in quarantine(lake)] == [
+        'coach_user_id "c\\t1" contains a control character (U+0000 to U+001F); identifiers must not',
+        # the value is shown as DuckDB writes JSON: compact, \\u escapes in upper case
+        'voice_note_id "v\\u001F" contains a control character (U+0000 to U+001F); identifiers '
+        "must not"]
+
+
+def test_repeated_key_inside_metadata_and_at_top_level_same_rule(lake):
+    records = [base(', "timestamp": "2026-02-16T14:01:00Z"', "dup-ts"),
+               base(', "metadata": {"a": 1, "a": 2}', "dup-meta"),
+               base(', "metadata": {"a": {"b": 1, "b": 2}}', "nested-dup")]
+    result = land_lines(lake, records, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 2)
+    assert sorted(reason for _, reason in quarantine(lake)) == [
+        'metadata {"a":1,"a":2} repeats a key', 'record repeats the top-level key "timestamp"']
+    # deeper down a repeated key is not checked: it is kept as sent, not collapsed
+    assert stored(lake, "event_id, metadata") == [("nested-dup", '{"a":{"b":1,"b":2}}')]
+
+
+def test_parquet_rows_follow_the_same_rules(lake, tmp_path):
+    table = pa.table({
+        "eventId": ["p-ok", "p-nan", "p-1970", "p-meta-nan", "p-nul"],
+        "eventType": ["artifact_received"] * 5,
+        "timestamp": pa.array([T_DT, T_DT, datetime(1970, 1, 1, tzinfo=UTC), T_DT, T_DT],
+                              pa.timestamp("ms", tz="UTC")),
+        "durationMs": [1.5, float("nan"), None, None, None],
+        "metadata": ['{"k": 1}', None, None, '{"y": NaN}', None],
+        "artifactId": [None, None, None, None, "a\x00b"],
+    })
+    path = tmp_path / "in.parquet"
+    pq.write_table(table, path)
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 4)
+    assert stored(lake, "event_id, duration_ms, metadata") == [("p-ok", 1.5, '{"k":1}')]
+    assert sorted(reason for _, reason in quarantine(lake)) == [
+        'artifact_id "a\\u0000b" contains a control character (U+0000 to U+001F); identifiers '
+        "must not",
+        "duration_ms NaN must be a finite number >= 0",
+        "metadata.y is NaN, which JSON does not allow (send null, or leave the field out)",
+        'timestamp "1970-01-01 00:00:00+00" is out of range: before 2000-01-01T00:00:00Z']
+
+
+# -- Python mappings: land_records and the producer -------------------------------------------
+
+ODD = [
+    ({**good("nan"), "duration_ms": float("nan")},
+     "duration_ms is NaN, which JSON does not allow (send null, or leave the field out)"),
+    ({**good("inf"), "metadata": {"cost": float("-inf")}},
+     "metadata.cost is -Infinity, which JSON does not allow (send null, or leave the field out)"),
+    ({**good("bytes"), "error_code": b"E1"}, "error_code is bytes, not JSON; send text (decode the bytes)"),
+    ({**good("set"), "metadata": {"tags": {"a"}}}, "metadata.tags is a set, not JSON; send a list"),
+    ({**good("key"), "metadata": {1: "one"}},
+     "metadata has the key 1 of type int; JSON keys are strings"),
+    ({**good("surrogate"), "artifact_id": "a\udc80"},
+     "artifact_id is not valid UTF-8 (it holds a lone surrogate)"),
+    ({**good("y0"), "timestamp": "0001-01-01T00:30:00+01:00"},
+     'timestamp "0001-01-01T00:30:00+01:00" is out of range: before 2000-01-01T00:00:00Z'),
+]
+
+
+def test_land_records_refuses_what_json_cannot_hold_and_lands_the_rest(lake):
+    result = land_records(lake, [good(1), *(r for r, _ in ODD), good(2)], now=NOW)
+    assert (result.accepted, result.quarantined) == (2, len(ODD))
+    assert stored(lake) == [("ok-1",), ("ok-2",)]
+    rows = quarantine(lake)
+    assert sorted(reason for _, reason in rows) == sorted(reason for _, reason in ODD)
+    raw_of = {reason: raw for raw, reason in rows}
+    assert raw_of[ODD[2][1]] == repr(ODD[2][0])  # a Python object is kept as its repr
+    assert json.loads(raw_of[ODD[6][1]]) == ODD[6][0]  # a JSON-able one as its JSON text
+
+
+def test_producer_memory_mode_same_rules(lake):
+    with Producer(lake, now=NOW) as producer:
+        for record in [good(1), *(r for r, _ in ODD), good(2)]:
+            producer.emit(record)
+    assert stored(lake) == [("ok-1",), ("ok-2",)]
+    assert sorted(reason for _, reason in quarantine(lake)) == sorted(reason for _, reason in ODD)
+    assert (producer.stats.accepted, producer.stats.quarantined) == (2, len(ODD))
+
+
+def test_durable_spool_with_bad_records_is_never_wedged(lake):
+    # the spool a crashed producer left: records that cannot land and a torn last line
+    spool = lake.state_dir / "spool" / "default"
+    with Producer(lake, durable=True, now=NOW, flush_interval=3600) as producer:
+        for record in [good(1), *(r for r, _ in ODD)]:
+            producer.emit(record)
+        # the segment is written; copy it aside as if the producer had been killed here
+        leftover = sorted(spool.glob("*.jsonl"))[0].read_bytes()
+    (spool / "00000000000000000001-1-000001.jsonl").write_bytes(
+        leftover + json.dumps(good(2)).encode() + b"\n" + b"\xff\xfe torn" + b'\n{"event_id": "cut')
+    for _ in range(2):  # the restart lands it; a second restart finds nothing left to land
+        with Producer(lake, durable=True, now=NOW):
+            pass
+    assert list(spool.glob("*.jsonl")) == []
+    assert stored(lake) == [("ok-1",), ("ok-1",), ("ok-2",)]  # ok-1 twice: at-least-once
+    reasons = sorted(reason for _, reason in quarantine(lake))
+    assert reasons == sorted([reason for _, reason in ODD] * 2 + [
+        "record is not valid JSON", "record is not valid UTF-8 (byte 0xff at offset 0, kept in raw as \\xNN)"])
+
+
+def test_a_record_that_breaks_validation_itself_is_quarantined_alone(lake, monkeypatch):
+    # validation failing on one record (a bug we do not know of yet) must not take the others down
+    real = landing.validate
+
+    def flaky(con, lines, now, ingested_at):
+        texts = lines.to_pylist() if isinstance(lines, pa.Array) else lines
+        if any(isinstance(t, str) and "poison" in t for t in texts):
+            raise ValueError("cannot handle poison")
+        return real(con, lines, now, ingested_at)
+
+    monkeypatch.setattr(landing, "validate", flaky)
+    lines = [json.dumps(good(i)) for i in range(7)]
+    lines.insert(3, json.dumps(good("poison")))
+    result = land_lines(lake, lines, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (7, 1)
+    assert quarantine(lake) == [(json.dumps(good("poison")),
+                                 "record could not be validated (ValueError: cannot handle poison); "
+                                 "please report it")]
+
+
+def test_docs_describe_the_invalid_utf8_form():
+    text = (Path(__file__).parent.parent / "docs" / "landing.md").read_text()
+    assert "codecs.escape_decode" in text
