@@ -17,39 +17,43 @@ EMAIL = "[EMAIL]"
 # a key (of key=value, key: value, "key": "value") that names a credential
 _KEY = (r"[A-Za-z0-9_.-]*(?i:password|passwd|secret|token|api[_-]?key|access[_-]?key"
         r"|private[_-]?key)[A-Za-z0-9_.-]*")
-_PAIR = r"(" + _KEY + r"""\\?["']?[ \t]*[:=][ \t]*)"""
-_BLANK = r"[ \t\r\n]"
+# blanks, also as JSON escapes (quarantine keeps raw JSON text, where a tab is \t)
+_SP = r"(?:[ \t]|\\t)"
+_PAIR = r"(" + _KEY + r"""\\?["']?""" + _SP + "*[:=]" + _SP + "*)"
+# a word boundary, or a JSON escape (\n, \t...) right before the word: kept as group 1
+_B = r"(\\[nrtbf]|\b)"
 
 RULES: tuple[tuple[str, str], ...] = (
     # PEM private-key blocks, whole; one cut short loses everything after its BEGIN line
     (r'-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[^"]*?-----END[A-Z0-9 ]*PRIVATE KEY-----', REDACTED),
     (r"-----BEGIN[A-Z0-9 ]*PRIVATE KEY-----[A-Za-z0-9+/=\\ \t\r\n]*", REDACTED),
     # Authorization headers: the scheme word stays, the credential goes
-    (r"""(?i:(authorization)(\\?["']?[ \t]*[:=][ \t]*\\?["']?)"""
-     r"((?:bearer|basic|digest|token|negotiate|ntlm)[ \t]+)?)[^ \t\r\n\"',;\\]+",
+    (r"""(?i:(authorization)(\\?["']?""" + _SP + "*[:=]" + _SP + r"""*\\?["']?)"""
+     r"((?:bearer|basic|digest|token|negotiate|ntlm)" + _SP + r"+)?)[^ \t\r\n\"',;\\]+",
      r"\1\2\3" + REDACTED),
-    (r"(?i:\b(bearer[ \t]+))[A-Za-z0-9._~+/=-]+", r"\1" + REDACTED),
+    (_B + r"(?i:(bearer" + _SP + r"+))[A-Za-z0-9._~+/=-]+", r"\1\2" + REDACTED),
     # Basic credentials: base64 with a digit, a + or /, or a lower-to-upper case change
-    (r"(?i:\b(basic[ \t]+))[A-Za-z0-9+/]*(?:[a-z][A-Z]|[0-9+/])[A-Za-z0-9+/]*=*", r"\1" + REDACTED),
+    (_B + r"(?i:(basic" + _SP + r"+))[A-Za-z0-9+/]*(?:[a-z][A-Z]|[0-9+/])[A-Za-z0-9+/]*=*",
+     r"\1\2" + REDACTED),
     # credential pairs: the value goes, its quoting stays (so JSON text stays JSON)
     (_PAIR + r'"(?:[^"\\]|\\.)*"', r'\1"' + REDACTED + '"'),
     (_PAIR + r'\\"(?:[^"\\]|\\[^"])*\\"', r'\1\\"' + REDACTED + r'\\"'),
     (_PAIR + r"'[^']*'", r"\1'" + REDACTED + "'"),
-    (r"(" + _KEY + r'"[ \t]*:[ \t]*)(?:-?[0-9][0-9.eE+-]*|true|false|null)',
+    (r"(" + _KEY + r'"' + _SP + "*:" + _SP + r'*)(?:-?[0-9][0-9.eE+-]*|true|false|null)',
      r'\1"' + REDACTED + '"'),
     (_PAIR + r"[^ \t\r\n,;&\"'\\<>(){}\[\]]+", r"\1" + REDACTED),
     # credentials in URLs: scheme://user:password@host
     (r"((?i:[a-z][a-z0-9+.-]*)://)[^/ \t\r\n:@\"'<>\\]+:[^/ \t\r\n\"'<>\\]*@", r"\1" + REDACTED + "@"),
     # JSON Web Tokens
-    (r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", REDACTED),
+    (_B + r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*", r"\1" + REDACTED),
     # vendor key prefixes
-    (r"\b(?:sk-ant-|sk-proj-|sk_live_|sk_test_|rk_live_|rk_test_|ghp_|gho_|ghs_|ghu_|ghr_"
-     r"|github_pat_|xox[a-z]-)[A-Za-z0-9_-]{8,}", REDACTED),
-    (r"\b(?:sk|rk|pk)-[A-Za-z0-9_-]{16,}", REDACTED),
-    (r"\bAIza[0-9A-Za-z_-]{20,}", REDACTED),
-    (r"\b(?:AKIA|ASIA)[0-9A-Z]{16,}", REDACTED),
+    (_B + r"(?:sk-ant-|sk-proj-|sk_live_|sk_test_|rk_live_|rk_test_|ghp_|gho_|ghs_|ghu_|ghr_"
+     r"|github_pat_|xox[a-z]-)[A-Za-z0-9_-]{8,}", r"\1" + REDACTED),
+    (_B + r"(?:sk|rk|pk)-[A-Za-z0-9_-]{16,}", r"\1" + REDACTED),
+    (_B + r"AIza[0-9A-Za-z_-]{20,}", r"\1" + REDACTED),
+    (_B + r"(?:AKIA|ASIA)[0-9A-Z]{16,}", r"\1" + REDACTED),
     # e-mail addresses
-    (r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", EMAIL),
+    (r"(\\[nrtbf])?[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}", r"\1" + EMAIL),
 )
 
 # matches wherever some rule could: text it does not match is left as it is, untouched
