@@ -237,6 +237,42 @@ def _utf8_error(data: bytes) -> int:
         return exc.start
 
 
+# -- second looks: the few records a scan singles out
+
+def second_looks(texts: pa.Array, secrets: str) -> tuple[np.ndarray, pa.Array]:
+    """(indexes of the SUSPECT texts, whether each text may hold a secret, i.e. matches the
+    pattern `secrets`) from one scan of the batch."""
+    odd = np.flatnonzero(pc.match_substring_regex(texts, f"{secrets}|{SUSPECT}|\\\\")
+                         .to_numpy(zero_copy_only=False))
+    redact = np.zeros(len(texts), bool)
+    if not len(odd):
+        return odd, pa.array(redact)
+    some = texts.take(odd)
+    suspect = pc.match_substring_regex(some, SUSPECT).to_numpy(zero_copy_only=False)
+    # an escape in the JSON text may spell a secret only its parsed value shows
+    redact[odd] = pc.or_(pc.match_substring_regex(some, secrets),
+                         pc.match_substring(some, "\\")).to_numpy(zero_copy_only=False)
+    return odd[suspect], pa.array(redact)
+
+
+def look_again(repeats: list, suspects, texts: pa.Array, positions) -> dict[int, str]:
+    """Reasons, by line_no, for the records singled out for a second look that break a rule."""
+    late = {int(i): reason for i in suspects
+            if (reason := inspect(texts[int(positions.searchsorted(i))].as_py()))}
+    late.update((line_no, f"record repeats the top-level key {json.dumps(key)}")
+                for line_no, key in repeats)
+    return late
+
+
+def merged(late: str | None, reason: str | None) -> str | None:
+    # a repeated key puts every value in doubt: it is the one reason; NaN or too deep nesting
+    # is the reason of a record the query accepted (one it rejected keeps the query's reasons)
+    if late is None or (reason is not None and not late.startswith("record repeats")):
+        return reason
+    return late
+
+
+
 # -- exact checks for the suspects --------------------------------------------------------
 
 class _NotFinite(float):

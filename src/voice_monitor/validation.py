@@ -13,11 +13,10 @@ from datetime import UTC, datetime
 from functools import lru_cache
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.records import SUSPECT, as_text, inspect
+from voice_monitor.records import as_text, look_again, merged, second_looks
 from voice_monitor.redaction import ANY, redact_json_sql, redact_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -326,21 +325,6 @@ def _present_fields(con: duckdb.DuckDBPyConnection) -> tuple[frozenset, frozense
     return names, frozenset(keys & _ALL_NAMES), repeats
 
 
-def _second_looks(texts: pa.Array) -> tuple[np.ndarray, pa.Array]:
-    """(indexes of the SUSPECT texts, whether each text may hold a secret) from one scan."""
-    odd = np.flatnonzero(pc.match_substring_regex(texts, f"{ANY}|{SUSPECT}|\\\\")
-                         .to_numpy(zero_copy_only=False))
-    redact = np.zeros(len(texts), bool)
-    if not len(odd):
-        return odd, pa.array(redact)
-    some = texts.take(odd)
-    suspect = pc.match_substring_regex(some, SUSPECT).to_numpy(zero_copy_only=False)
-    # an escape in the JSON text may spell a secret only its parsed value shows
-    redact[odd] = pc.or_(pc.match_substring_regex(some, ANY),
-                         pc.match_substring(some, "\\")).to_numpy(zero_copy_only=False)
-    return odd[suspect], pa.array(redact)
-
-
 VALIDATION_SQL = _validation_sql()  # every field: the full query, for reading and EXPLAIN
 _ACCEPTED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 _CHUNK = 65_536
@@ -357,7 +341,7 @@ def validate(
     (line_no, raw, reason), with secrets redacted from raw and reason.
     """
     texts, positions, early = as_text(lines)
-    suspects, redact = _second_looks(texts)
+    suspects, redact = second_looks(texts, ANY)
     # DuckDB scans an Arrow table in parallel by chunk: give it chunks to share between threads
     raw = pa.Table.from_batches([
         pa.record_batch({"line_no": pa.array(positions[start:start + _CHUNK], pa.int64()),
@@ -374,7 +358,7 @@ def validate(
     line_no = result.column("line_no")
     if len(line_no) > 1 and not pc.all(pc.greater(line_no[1:], line_no[:-1])).as_py():
         result = result.sort_by("line_no")  # input order is what makes "first landed wins"
-    late = _look_again(repeats, positions[suspects], texts, positions)
+    late = look_again(repeats, positions[suspects], texts, positions)
     ok = pc.is_null(result.column("reason"))
     if late:
         ok = pc.and_(ok, pc.invert(pc.is_in(result.column("line_no"), pa.array(list(late)))))
@@ -386,7 +370,7 @@ def validate(
     rejected = rejected.rename_columns(["line_no", "raw", "reason"]).cast(_REJECTED)
     if late:
         numbers = rejected.column("line_no").to_pylist()
-        reasons = [_merged(late.get(i), r) for i, r in zip(
+        reasons = [merged(late.get(i), r) for i, r in zip(
             numbers, rejected.column("reason").to_pylist(), strict=True)]
         # the query keeps no raw text of a record it accepted: take it from the input
         raws = [raw if raw is not None else texts[int(positions.searchsorted(i))].as_py()
@@ -397,23 +381,6 @@ def validate(
             [dict(zip(_REJECTED.names, r, strict=True)) for r in early], _REJECTED)])
         rejected = rejected.sort_by("line_no")
     return accepted, _redacted(con, rejected)
-
-
-def _look_again(repeats: list, suspects, texts: pa.Array, positions) -> dict[int, str]:
-    """Reasons, by line_no, for the records singled out for a second look that break a rule."""
-    late = {int(i): reason for i in suspects
-            if (reason := inspect(texts[int(positions.searchsorted(i))].as_py()))}
-    late.update((line_no, f"record repeats the top-level key {json.dumps(key)}")
-                for line_no, key in repeats)
-    return late
-
-
-def _merged(late: str | None, reason: str | None) -> str | None:
-    # a repeated key puts every value in doubt: it is the one reason; NaN or too deep nesting
-    # is the reason of a record the query accepted (one it rejected keeps the query's reasons)
-    if late is None or (reason is not None and not late.startswith("record repeats")):
-        return reason
-    return late
 
 
 def _redacted(con: duckdb.DuckDBPyConnection, rejected: pa.Table) -> pa.Table:
