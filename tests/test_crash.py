@@ -133,8 +133,8 @@ def run_kills(tmp_path: Path, iterations: int, seed: int) -> int:
         <= datetime.fromisoformat(json.loads(line)["timestamp"]) <= NOW
     )
     assert realtime_metrics(lake, now=NOW)["artifacts_received"] == in_window
-    lake.clean_tmp(older_than=timedelta(0))  # what killed writers left behind
-    assert not lake.tmp_dir.exists() or list(lake.tmp_dir.iterdir()) == []
+    # what killed writers left in .tmp/ was removed by the landings after them (the re-ingests)
+    assert [p for p in lake.tmp_dir.rglob("*") if p.is_file()] == []
     return len(killed)
 
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.counters import CounterStore, open_counters
+from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
@@ -94,6 +95,7 @@ def land_batches(
     lines = _concat(batches)
     if len(lines) == 0:
         return results
+    lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     sizes = [len(b) for b in batches]
     starts = np.cumsum([0, *sizes[:-1]])
     con = connect()
@@ -110,10 +112,12 @@ def land_batches(
                 result.reasons[rule] = result.reasons.get(rule, 0) + 1
         if accepted.num_rows:
             events = accepted.cast(EVENT_SCHEMA)
-            duplicate = _duplicate_flags(con, lake, events)
-            _write_hours(lake, events)
-            # accepted rows keep input order: each batch's are the next (size - quarantined)
             hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
+            # counted and written under the hours' locks: each count sees every earlier landing
+            with hour_locks(lake, pc.unique(hours).to_pylist()):
+                duplicate = _duplicate_flags(con, lake, events)
+                _write_hours(lake, events)
+            # accepted rows keep input order: each batch's are the next (size - quarantined)
             offset = 0
             for size, result in zip(sizes, results, strict=True):
                 result.accepted = size - result.quarantined
