@@ -9,9 +9,11 @@ from __future__ import annotations
 import os
 from datetime import UTC, datetime
 
+from prefect import get_run_logger
 from prefect.runtime import flow_run
 
 from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from voice_monitor.rollups import RollupFailedError
 
 # Transient I/O (a busy disk, a file vanishing under a concurrent rename) is retried a bounded
 # number of times; every other error fails the task, and with it the flow run, at once.
@@ -71,7 +73,33 @@ def rollup_facts(lake: Lake, report, tables: tuple[str, ...]) -> dict:
                        for p in report.periods for t in tables],
         "rows": dict(report.rows),
         "refused": [f"{p.isoformat()}: {m}" for p, m in report.refused],
+        "failed": [f"{p.isoformat()}: {m}" for p, m in report.failed],
     }
+
+
+def run_rollup(lake: Lake, run, tables: tuple[str, ...], unit: str) -> dict:
+    """Run a rollup (`run()`) and log what it wrote. Periods it could not build (an unreadable
+    lake file) fail the task, after every other period was built and logged."""
+    logger = get_run_logger()
+    try:
+        report = run()
+    except RollupFailedError as exc:
+        log_rollup(logger, rollup_facts(lake, exc.report, tables), unit)
+        raise
+    facts = rollup_facts(lake, report, tables)
+    log_rollup(logger, facts, unit)
+    return facts
+
+
+class UnreadableFilesLeftError(RuntimeError):
+    """Compaction or retention left files it cannot read where they are; the run fails."""
+
+
+def fail_on_unreadable(what: str, problems: list) -> None:
+    """Fail the run when `problems` ((partition or hour, message)) is not empty."""
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UnreadableFilesLeftError(f"{what} {problems[0][0]}{more}: {problems[0][1]}")
 
 
 def log_rollup(logger, facts: dict, unit: str) -> None:
@@ -89,6 +117,8 @@ def log_rollup(logger, facts: dict, unit: str) -> None:
         logger.info("replaced partition %s", partition)
     for refusal in facts["refused"]:
         logger.warning("refused %s", refusal)
+    for failure in facts["failed"]:
+        logger.error("failed %s", failure)
 
 
 def retention_facts(report) -> dict:
@@ -110,3 +140,5 @@ def log_retention(logger, report) -> None:
         logger.info("%s partition %s", verb, path)
     logger.info("%s %d partition(s) %s; pruned %d counter row(s), %d temp file(s)", verb,
                 len(report.deleted), report.counts(), report.counter_rows, report.tmp_files)
+    for path, message in report.kept:
+        logger.error("kept expired partition %s: %s", path, message)

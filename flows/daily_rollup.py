@@ -14,10 +14,9 @@ from _shared import (
     IO_RETRY_DELAY_SECONDS,
     TASK_TIMEOUTS,
     lake_root,
-    log_rollup,
     retry_on_io,
-    rollup_facts,
     run_now,
+    run_rollup,
 )
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -32,9 +31,7 @@ from voice_monitor.lake import DAILY_TABLES, open_lake
 def build_daily_snapshots(root: str, now: datetime) -> dict:
     """Build yesterday and every retained day whose hourly rows changed since its build."""
     lake = open_lake(root)
-    facts = rollup_facts(lake, rollups.run_daily(lake, now), DAILY_TABLES)
-    log_rollup(get_run_logger(), facts, "day")
-    return facts
+    return run_rollup(lake, lambda: rollups.run_daily(lake, now), DAILY_TABLES, "day")
 
 
 @flow(name="daily-rollup", timeout_seconds=FLOW_TIMEOUTS["daily-rollup"])

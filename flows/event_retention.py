@@ -13,6 +13,7 @@ from _shared import (
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
     TASK_TIMEOUTS,
+    fail_on_unreadable,
     lake_root,
     log_retention,
     retention_facts,
@@ -33,6 +34,7 @@ def drop_expired_events(root: str, now: datetime, dry_run: bool) -> dict:
     """Drop event hour partitions that ended 48 h or more before `now`, tombstoning them."""
     report = run_retention(open_lake(root), now, dry_run=dry_run, only="events")
     log_retention(get_run_logger(), report)
+    fail_on_unreadable("kept expired partition", report.kept)
     return retention_facts(report)
 
 

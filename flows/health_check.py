@@ -36,7 +36,7 @@ class ChecksFailedError(RuntimeError):
       retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
       timeout_seconds=TASK_TIMEOUTS["run_health_checks"])
 def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict:
-    """Run the six checks once; log every alert raised or resolved and every check error."""
+    """Run the seven checks once; log every alert raised or resolved and every check error."""
     logger = get_run_logger()
     report = run_checks(open_lake(root), now, AlertConfig(webhook_url=webhook_url))
     for alert in report.raised:
@@ -66,7 +66,7 @@ def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict
 
 @flow(name="health-check", timeout_seconds=FLOW_TIMEOUTS["health-check"])
 def health_check(now: datetime | None = None) -> dict:
-    """Run the six health checks at `now` (default: the scheduled start time): raise, resolve
+    """Run the seven health checks at `now` (default: the scheduled start time): raise, resolve
     and notify alerts; the run fails if any check failed, after the others have run."""
     moment = run_now(now)
     get_run_logger().info("health check of lake %s at now=%s", lake_root(), moment.isoformat())

@@ -13,11 +13,11 @@ from _shared import (
     IO_RETRIES,
     IO_RETRY_DELAY_SECONDS,
     TASK_TIMEOUTS,
+    fail_on_unreadable,
     lake_root,
-    log_rollup,
     retry_on_io,
-    rollup_facts,
     run_now,
+    run_rollup,
 )
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -37,9 +37,13 @@ COMPACTION_GRACE = timedelta(minutes=30)
 def compact_closed_hours(root: str, now: datetime) -> dict:
     """Merge each closed event hour into one file sorted for artifact lookups."""
     report = compact_lake(open_lake(root), now, grace=COMPACTION_GRACE)
-    facts = {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed}
-    get_run_logger().info("compacted %d hour(s), replacing %d file(s)",
-                          len(report.hours), report.files_removed)
+    facts = {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed,
+             "unreadable": [(h.isoformat(), m) for h, m in report.unreadable]}
+    logger = get_run_logger()
+    logger.info("compacted %d hour(s), replacing %d file(s)", len(report.hours),
+                report.files_removed)
+    for hour, message in facts["unreadable"]:
+        logger.error("left hour %s uncompacted: %s", hour, message)
     return facts
 
 
@@ -49,9 +53,7 @@ def compact_closed_hours(root: str, now: datetime) -> dict:
 def build_hourly_snapshots(root: str, now: datetime) -> dict:
     """Build the previous complete hour and every retained hour that changed since its build."""
     lake = open_lake(root)
-    facts = rollup_facts(lake, rollups.run_hourly(lake, now), HOURLY_TABLES)
-    log_rollup(get_run_logger(), facts, "hour")
-    return facts
+    return run_rollup(lake, lambda: rollups.run_hourly(lake, now), HOURLY_TABLES, "hour")
 
 
 @flow(name="hourly-rollup", timeout_seconds=FLOW_TIMEOUTS["hourly-rollup"])
@@ -61,8 +63,11 @@ def hourly_rollup(now: datetime | None = None) -> dict:
     defaults to the scheduled start time."""
     moment = run_now(now)
     get_run_logger().info("hourly rollup of lake %s at now=%s", lake_root(), moment.isoformat())
-    compact_closed_hours(lake_root(), moment)
-    return build_hourly_snapshots(lake_root(), moment)
+    compacted = compact_closed_hours(lake_root(), moment)
+    facts = build_hourly_snapshots(lake_root(), moment)
+    # an hour left uncompacted for an unreadable file fails the run, after the rollup ran
+    fail_on_unreadable("left uncompacted hour", compacted["unreadable"])
+    return facts
 
 
 if __name__ == "__main__":

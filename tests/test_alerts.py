@@ -265,4 +265,5 @@ def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):
                              "2026-02-16T14:30:00Z")
     assert code == 1
     assert "4 check(s) failed" in err and len(err.strip().splitlines()) == 1
-    assert "checked 2 of 6" in out  # high_failure_rate and high_latency still ran
+    # high_failure_rate, high_latency and lake_file_unreadable (which names the file) still ran
+    assert "checked 3 of 7" in out and "lake_file_unreadable" in out and "zz-garbage" in out

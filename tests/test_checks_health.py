@@ -235,10 +235,13 @@ def test_a_failing_check_does_not_stop_the_others(lake):
     assert "part-0.parquet" in report.errors["high_latency"]
     assert sorted(report.checked) == sorted(
         ["high_failure_rate", "queue_depth", "disambiguation_backlog", "circuit_breaker_open",
-         "inactivity"])
-    # the breaker, the 30 % failure rate and the missing receipts still raise
+         "inactivity", "lake_file_unreadable"])
+    # the breaker, the 30 % failure rate and the missing receipts still raise; the garbage
+    # file, recorded by high_latency's failed read, raises lake_file_unreadable naming it
     assert sorted(a.alert_type for a in report.raised) == [
-        "circuit_breaker_open", "high_failure_rate", "inactivity"]
+        "circuit_breaker_open", "high_failure_rate", "inactivity", "lake_file_unreadable"]
+    (unreadable,) = [a for a in report.raised if a.alert_type == "lake_file_unreadable"]
+    assert "snapshots/pipeline_hourly/date=2026-02-16/hour=13/part-0.parquet" in unreadable.message
 
 
 def test_a_corrupt_event_file_fails_the_event_checks_but_not_the_counters(lake):
@@ -247,7 +250,8 @@ def test_a_corrupt_event_file_fails_the_event_checks_but_not_the_counters(lake):
     result = evaluate(lake, NOW, AlertConfig())
     assert sorted(result.errors) == ["circuit_breaker_open", "disambiguation_backlog",
                                      "inactivity", "queue_depth"]
-    assert [(f.alert_type, f.severity) for f in result.findings] == [("high_failure_rate", "critical")]
+    assert [(f.alert_type, f.severity) for f in result.findings] == [
+        ("high_failure_rate", "critical"), ("lake_file_unreadable", "high")]
 
 
 def test_unknown_check_in_config_is_a_clear_error():

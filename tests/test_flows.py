@@ -153,6 +153,24 @@ def test_a_flow_on_a_path_with_no_lake_fails_and_creates_nothing(name, tmp_path,
     assert not (tmp_path / "unmounted").exists()
 
 
+def test_a_corrupt_hour_fails_the_run_and_every_other_hour_builds(flow_lake):
+    # 11:10 (2 events) and 13:10 (1 event) are fine; 12:00 holds a file that is not Parquet
+    land_records(flow_lake, [event("artifact_received", NOW - 200 * timedelta(minutes=1)),
+                             event("artifact_received", NOW - 199 * timedelta(minutes=1)),
+                             event("artifact_received", NOW - 80 * timedelta(minutes=1))], now=NOW)
+    garbage = flow_lake.event_partition(NOW - 2 * H) / "00000000000000000000-garbage.parquet"
+    garbage.parent.mkdir(parents=True)
+    garbage.write_bytes(b"this is not parquet at all")
+    state = hourly_rollup.hourly_rollup(now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match="hour=12/00000000000000000000-garbage.parquet"):
+        state.result()
+    hours = [datetime(2026, 2, 16, h, tzinfo=UTC) for h in (11, 13)]
+    assert flow_lake.snapshot_periods("pipeline_hourly") == hours
+    # compaction merged the two files of 11:00 and left 12:00 as it was
+    assert [f.name for f in flow_lake.event_files(NOW - 2 * H)] == [garbage.name]
+
+
 def test_retries_are_for_transient_io_only():
     for flow_task in (hourly_rollup.compact_closed_hours, hourly_rollup.build_hourly_snapshots,
                       daily_rollup.build_daily_snapshots,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from voice_monitor.integrity import unreadable_error
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
 
@@ -85,6 +86,9 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
         columns = [d[0] for d in result.description]
         rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
     except duckdb.Error as exc:  # not ValueErrors: report them as one line, naming the cause
+        unreadable = unreadable_error(lake, exc)
+        if unreadable is not None:
+            raise unreadable from exc
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
         message = f"SQL failed: {lines[0] if lines else type(exc).__name__}"
         if isinstance(exc, duckdb.PermissionException) and not allow_writes:

@@ -25,6 +25,7 @@ import pyarrow as pa
 
 from voice_monitor import notify, storage
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
+from voice_monitor.integrity import reads_lake
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -231,15 +232,15 @@ def _replace(alert: Alert, **changes) -> Alert:
     return Alert(**{**asdict(alert), **changes})
 
 
+@reads_lake
 def active_alerts(lake: Lake) -> list[Alert]:
     """Alerts raised and not yet resolved, newest first."""
-    lake = open_lake(lake)
     return [a for a in _all_alerts(lake) if a.status == "active"]
 
 
+@reads_lake
 def get_alert(lake: Lake, alert_id: str) -> Alert:
     """One alert by id; an unknown id is a clear error."""
-    lake = open_lake(lake)
     for alert in _all_alerts(lake):
         if alert.alert_id == alert_id:
             return alert
@@ -303,12 +304,12 @@ class HistoryPage:
         return {"alerts": [a.as_dict() for a in self.alerts], "next_cursor": self.next_cursor}
 
 
+@reads_lake
 def alert_history(lake: Lake, type: str | None = None, organization_id: str | None = None,
                   status: str | None = None, start: datetime | None = None,
                   end: datetime | None = None, limit: int = 50, cursor: str | None = None,
                   ) -> HistoryPage:
     """Alerts raised in [start, end), filtered, newest first, keyset-paginated (limit ≤ 500)."""
-    lake = open_lake(lake)
     if type is not None and type not in CHECK_TYPES:
         raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
     if status is not None and status not in STATUSES:

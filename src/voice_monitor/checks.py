@@ -1,4 +1,4 @@
-"""The six health checks of contract §9, each isolated, each reading only what it needs.
+"""The six health checks of contract §9 and lake_file_unreadable (§4), each isolated, each reading only what it needs.
 
 A check returns the alert conditions that hold now (`Finding`s). It reads the real-time counters
 (high_failure_rate), a bounded set of platform snapshot rows (high_latency: the last complete
@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from voice_monitor.check_digest import digests
 from voice_monitor.counters import open_counters, realtime_metrics
+from voice_monitor.integrity import guard, known_unreadable, move_aside_command
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
 
@@ -26,6 +27,7 @@ CHECK_TYPES = (
     "disambiguation_backlog",
     "circuit_breaker_open",
     "inactivity",
+    "lake_file_unreadable",  # last: it reports what the checks before it could not read
 )
 SEVERITIES = ("low", "medium", "high", "critical")
 DEFAULT_SEVERITIES = {
@@ -35,6 +37,7 @@ DEFAULT_SEVERITIES = {
     "disambiguation_backlog": "low",
     "circuit_breaker_open": "critical",
     "inactivity": "low",
+    "lake_file_unreadable": "high",
 }
 
 
@@ -118,8 +121,10 @@ class CheckRun:
             raise self._window
         if self._window is None:
             try:
-                digests(self.lake, self.con, self.window_hours(), self.now).create_view(
-                    "check_digest")
+                hours = self.window_hours()
+                # an unreadable file fails these checks and is recorded for lake_file_unreadable
+                with guard(self.lake, lambda: [f for h in hours for f in self.lake.event_files(h)]):
+                    digests(self.lake, self.con, hours, self.now).create_view("check_digest")
                 self._window = True
             except Exception as exc:
                 self._window = exc
@@ -179,8 +184,9 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
                                                                hour - timedelta(hours=i)))]
     if not files:
         return []
-    p95, completions, baseline, baseline_hours = run.scalar_row(
-        "checks_alerts/high_latency", files=files, hour=hour, baseline_start=baseline_start)
+    with guard(run.lake):  # an unreadable snapshot is named, and recorded for the alert
+        p95, completions, baseline, baseline_hours = run.scalar_row(
+            "checks_alerts/high_latency", files=files, hour=hour, baseline_start=baseline_start)
     if not completions or p95 is None or baseline_hours < cfg.latency_min_baseline_hours:
         return []
     limit = cfg.latency_factor * baseline
@@ -257,6 +263,20 @@ def _has_events(run: CheckRun) -> bool:
     return bool(run.scalar_row("checks_alerts/has_events", files=files, now=run.now)[0])
 
 
+def check_lake_file_unreadable(run: CheckRun) -> list[Finding]:
+    """Lake files recorded as unreadable (by any run that met one) and still there, unchanged."""
+    found = known_unreadable(run.lake)
+    if not found:
+        return []
+    shown = ", ".join(path for path, _ in found[:3])
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return [Finding("lake_file_unreadable", None, run.config.severity("lake_file_unreadable"),
+                    f"{len(found)} unreadable lake file(s): {shown}{more} ({found[0][1]}); the "
+                    f"periods that need them are not built; move them aside with: "
+                    f"{move_aside_command(run.lake)}",
+                    value=float(len(found)), threshold=0.0)]
+
+
 CHECKS: dict[str, Callable[[CheckRun], list[Finding]]] = {
     "high_failure_rate": check_high_failure_rate,
     "high_latency": check_high_latency,
@@ -264,6 +284,7 @@ CHECKS: dict[str, Callable[[CheckRun], list[Finding]]] = {
     "disambiguation_backlog": check_disambiguation_backlog,
     "circuit_breaker_open": check_circuit_breaker_open,
     "inactivity": check_inactivity,
+    "lake_file_unreadable": check_lake_file_unreadable,
 }
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import storage
+from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
@@ -40,6 +41,8 @@ class CompactionReport:
 
     hours: list[datetime] = field(default_factory=list)
     files_removed: int = 0
+    # hours left as they are because a file in them cannot be read: (hour, message naming it)
+    unreadable: list[tuple[datetime, str]] = field(default_factory=list)
 
 
 def _sources(compacted: Path) -> set[str]:
@@ -88,7 +91,10 @@ def compact_hour(lake: Lake, hour: datetime) -> int:
 
 
 def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) -> CompactionReport:
-    """Compact every event hour that closed at least `grace` before `now` and needs it."""
+    """Compact every event hour that closed at least `grace` before `now` and needs it.
+
+    An hour holding an unreadable file is left exactly as it is and listed in `unreadable`.
+    """
     cutoff = now.astimezone(UTC) - grace
     report = CompactionReport()
     for hour in lake.event_hours():
@@ -97,6 +103,11 @@ def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) ->
         files = lake.event_files(hour)
         if len(files) == 1 and files[0].stem.endswith(MARK):
             continue
-        report.files_removed += compact_hour(lake, hour)
+        try:
+            with guard(lake, lambda h=hour: lake.event_files(h)):
+                report.files_removed += compact_hour(lake, hour)
+        except UnreadableFileError as exc:
+            report.unreadable.append((hour, str(exc)))  # its files stay where they are
+            continue
         report.hours.append(hour)
     return report

@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 
 from voice_monitor import arguments
-from voice_monitor.lake import Lake, open_lake
+from voice_monitor.integrity import reads_lake
+from voice_monitor.lake import Lake
 from voice_monitor.pagination import (
     Page,
     cap_limit,
@@ -40,6 +41,7 @@ def _files_until(lake: Lake, now: datetime | None) -> list[Path]:
     return _files(lake, [h for h in lake.event_hours() if now is None or h <= now])
 
 
+@reads_lake
 def recent_events(
     lake: Lake,
     event_types: str | list[str] | None = None,
@@ -53,7 +55,6 @@ def recent_events(
     cursor: str | None = None,
 ) -> Page:
     """Events newest first, all filters together; `limit` is capped at 500."""
-    lake = open_lake(lake)
     limit = cap_limit(limit)
     start, end = arguments.time_range(start, end)
     filters = {
@@ -113,8 +114,8 @@ def _empty_page(lake: Lake) -> pl.DataFrame:
                          "after_ts": None, "after_id": None}, 1)
 
 
+@reads_lake
 def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None) -> pl.DataFrame:
-    lake = open_lake(lake)
     artifact_id = arguments.identifier(artifact_id, "artifact_id")
     if artifact_id is None:
         raise ValueError("artifact_id is required; pass the id of one artifact")
@@ -138,6 +139,7 @@ def retry_history(lake: Lake, artifact_id: str) -> pl.DataFrame:
                         "error_code", "error_message")
 
 
+@reads_lake
 def failed_artifacts(
     lake: Lake, since: datetime | str | None = None, limit: int = 50, cursor: str | None = None,
     now: datetime | str | None = None,
@@ -146,7 +148,6 @@ def failed_artifacts(
 
     With `now`, only events stamped at or before it count (the lake as it was then).
     """
-    lake = open_lake(lake)
     limit = cap_limit(limit)
     since = arguments.utc_time(since, "since")
     now = arguments.utc_time(now, "now")
@@ -160,6 +161,7 @@ def failed_artifacts(
     return _page(rows, limit, "failed_artifacts", filters, "failed_at")
 
 
+@reads_lake
 def active_artifacts(
     lake: Lake, limit: int = 50, cursor: str | None = None, now: datetime | str | None = None
 ) -> Page:
@@ -167,7 +169,6 @@ def active_artifacts(
 
     Only events stamped at or before `now` count, so a past `now` shows the lake as it was then.
     """
-    lake = open_lake(lake)
     limit = cap_limit(limit)
     now = arguments.utc_time(now, "now") or datetime.now(UTC)
     filters: dict = {}

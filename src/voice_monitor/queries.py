@@ -21,6 +21,7 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
+from voice_monitor.integrity import reads_lake
 from voice_monitor.lake import Lake, floor_day, floor_hour, open_lake, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
@@ -80,6 +81,7 @@ def _scoped_rows(lake: Lake, kind: str, query: str, start, end, organization_id:
                    organization_id=organization_id, **params).pl()
 
 
+@reads_lake
 def historical_metrics(
     lake: Lake,
     start: datetime | str,
@@ -92,6 +94,7 @@ def historical_metrics(
                         period, gapless=True)
 
 
+@reads_lake
 def stage_breakdown(
     lake: Lake,
     start: datetime | str,
@@ -104,6 +107,7 @@ def stage_breakdown(
                         gapless=False)
 
 
+@reads_lake
 def stage_history(
     lake: Lake,
     start: datetime | str,
@@ -116,11 +120,11 @@ def stage_history(
                         gapless=True)
 
 
+@reads_lake
 def org_breakdown(
     lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
 ) -> pl.DataFrame:
     """Per organization, totals and rates over [start, end) with names, most received first."""
-    lake = open_lake(lake)
     period, first, last = _periods(start, end, period)
     names = [lake.organizations_file] if lake.organizations_file.is_file() else None
     con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last),

@@ -24,7 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow.parquet as pq
+
 from voice_monitor import lake as lake_layout
+from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.rollup_plan import manifest_path
 
@@ -100,6 +103,8 @@ class RetentionReport:
     deleted: list[str] = field(default_factory=list)  # paths relative to the lake root
     counter_rows: int = 0
     tmp_files: int = 0
+    # expired partitions kept because they hold an unreadable file: (path, message naming it)
+    kept: list[tuple[str, str]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         """How many partitions of each kind (events, snapshots/<table>, quarantine, alerts)."""
@@ -116,6 +121,7 @@ class RetentionReport:
             "now": self.now, "dry_run": self.dry_run, "only": self.only, "cutoffs": self.cutoffs,
             "deleted": self.deleted, "counts": self.counts(),
             "counter_rows": self.counter_rows, "tmp_files": self.tmp_files,
+            "kept": [{"partition": p, "message": m} for p, m in self.kept],
         }
 
 
@@ -128,7 +134,8 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     now = now.astimezone(UTC)
     cut = config.cutoffs(now)
     report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
-    trash = lake.tmp_dir / f"retention-{lake_layout.new_file_stem()}"
+    # in this process's .tmp/ folder: if the run dies, the next landing removes it whole
+    trash = lake.tmp_dir / lake_layout.writer_name() / f"retention-{lake_layout.new_file_stem()}"
 
     try:
         if only in (None, "events"):
@@ -137,10 +144,10 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
         if only in (None, "snapshots"):
             hours = [p for table in HOURLY_TABLES
                      for p in expired_snapshot_periods(lake, table, cut["hourly_snapshots"])]
-            _drop(lake, hours, "snapshot_hours", dry_run, report, trash)
+            hours = _drop(lake, hours, "snapshot_hours", dry_run, report, trash)
             days = [p for table in DAILY_TABLES
                     for p in expired_snapshot_periods(lake, table, cut["daily_snapshots"])]
-            _drop(lake, days, None, dry_run, report, trash)
+            days = _drop(lake, days, None, dry_run, report, trash)
             if not dry_run:
                 # what a dropped snapshot was built from no longer matters
                 _forget_manifests(lake, "hourly", hours)
@@ -181,12 +188,14 @@ def _hours(span: timedelta) -> str:
 
 
 def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | None,
-          dry_run: bool, report: RetentionReport, trash: Path) -> None:
+          dry_run: bool, report: RetentionReport, trash: Path) -> list[tuple[datetime, Path]]:
+    """Drop these partitions but those holding an unreadable file; returns the dropped ones."""
+    partitions = _without_unreadable(lake, partitions, report)
     if not partitions:
-        return
+        return partitions
     report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
     if dry_run:
-        return
+        return partitions
     if tombstone:
         # written before deleting, so a crash in between can only over-remember
         lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
@@ -205,6 +214,40 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         parents.add(path.parent)
     for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         _remove_if_empty(lake, parent)
+    return partitions
+
+
+def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
+                        report: RetentionReport) -> list[tuple[datetime, Path]]:
+    """Partitions holding no unreadable file; the others are kept, whole, and reported.
+
+    Unreadable = recorded as such (`integrity`) or a Parquet footer that cannot be read: one
+    small read per file of an expired partition, never a row.
+    """
+    known = {rel for rel, _ in known_unreadable(lake)}
+    dropped = []
+    for start, path in partitions:
+        bad = []
+        for file in sorted(path.glob("*.parquet")):
+            reason = _footer_problem(file) or (
+                "recorded as unreadable" if relative(lake, file) in known else None)
+            if reason:
+                bad.append((file, reason))
+        if bad:
+            report.kept.append((relative(lake, path), str(UnreadableFileError(lake, bad))))
+        else:
+            dropped.append((start, path))
+    return dropped
+
+
+def _footer_problem(path: Path) -> str | None:
+    try:
+        pq.read_metadata(path)
+    except FileNotFoundError:
+        return None
+    except Exception as exc:  # whatever the footer's failure, the file is unreadable
+        return " ".join(f"{type(exc).__name__}: {exc}".split())
+    return None
 
 
 def _forget_manifests(lake: Lake, kind: str, partitions: list[tuple[datetime, Path]]) -> None:

@@ -19,7 +19,9 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import sketch
+from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import (
+    HOURLY_TABLES,
     Lake,
     connect,
     dropped_periods,
@@ -52,6 +54,16 @@ class RefusedError(ValueError):
     """A rollup refused to rebuild a period whose source retention already dropped."""
 
 
+class RollupFailedError(ValueError):
+    """Periods that could not be built (an unreadable lake file); every other period was."""
+
+    def __init__(self, report: RollupReport):
+        self.report = report
+        (period, message), more = report.failed[0], len(report.failed) - 1
+        others = f" (and {more} more period(s))" if more else ""
+        super().__init__(f"could not build {_key(period)}{others}: {message}")
+
+
 @dataclass
 class RollupReport:
     """What a rollup run did: periods built, rows written per table, periods refused.
@@ -64,6 +76,7 @@ class RollupReport:
     rows: dict[str, int] = field(default_factory=dict)
     refused: list[tuple[datetime, str]] = field(default_factory=list)
     hours: list[datetime] = field(default_factory=list)
+    failed: list[tuple[datetime, str]] = field(default_factory=list)  # unreadable source files
 
     def count(self, table: str, n: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
@@ -88,10 +101,34 @@ def _run(lake: Lake, build_one, explicit: datetime | None, automatic, force: boo
     report = RollupReport()
     with _session() as con:
         for period in [explicit] if explicit is not None else automatic():
-            build_one(lake, period, force, report, con)
+            _isolated(build_one, lake, period, force, report, con)
     if explicit is not None and report.refused:
         raise RefusedError(report.refused[0][1])
+    if report.failed:
+        raise RollupFailedError(report)
     return report
+
+
+def _isolated(step, lake: Lake, period: datetime, force: bool, report: RollupReport,
+              con: duckdb.DuckDBPyConnection) -> None:
+    """Build one period; an unreadable source file fails this period only (`report.failed`)."""
+    try:
+        with guard(lake, lambda: _source_files(lake, period, step is _hourly_one)):
+            step(lake, period, force, report, con)
+    except UnreadableFileError as exc:
+        report.failed.append((period, str(exc)))
+
+
+def _source_files(lake: Lake, period: datetime, hourly: bool) -> list[Path]:
+    """Files a period may read: an hour's events and its look-back hours'; for a day, its
+    hourly snapshots and the events of the hours it may build first."""
+    hours = [period] if hourly else [period + k * HOUR for k in range(24)]
+    events = [f for h in range(-LOOK_BACK_HOURS, len(hours))
+              for f in lake.event_files(period + h * HOUR)]
+    if hourly:
+        return events
+    return events + [f for h in hours for t in HOURLY_TABLES
+                     for f in parquet_files(lake.snapshot_partition(t, h))]
 
 
 def _hourly_one(
@@ -252,7 +289,9 @@ def backfill(
     with _session() as con:
         if not progress:
             for step, period in steps:
-                step(lake, period, force, report, con)
+                _isolated(step, lake, period, force, report, con)
+            if report.failed:
+                raise RollupFailedError(report)
             return report
         from rich.progress import Progress
 
@@ -261,8 +300,10 @@ def backfill(
             for step, period in steps:
                 kind = "hour" if step is _hourly_one else "day"
                 bar.update(task, description=f"{kind} {_key(period)}")
-                step(lake, period, force, report, con)
+                _isolated(step, lake, period, force, report, con)
                 bar.advance(task)
+    if report.failed:
+        raise RollupFailedError(report)
     return report
 
 

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from voice_monitor import storage
 from voice_monitor.alerts import RECORD_SCHEMA
+from voice_monitor.integrity import guard
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql
@@ -226,7 +227,11 @@ def lake_glob(lake: Lake, raw: str) -> str | None:
 def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:
     """Create every view on `con`: raw views over the whole lake (or empty), then sql/views/."""
     for raw in SOURCES:
-        define_raw(con, raw, lake_glob(lake, raw) if lake is not None else None)
+        if lake is None:
+            define_raw(con, raw, None)
+            continue
+        with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
+            define_raw(con, raw, lake_glob(lake, raw))
     for view in VIEWS:
         con.execute(load_sql(f"views/{view}"))
 

@@ -20,7 +20,8 @@ from voice_monitor.cli.common import VoiceMonitorError
 # command -> the command modules that define it. Modules load only when their command runs, so
 # `voice-monitor ingest` does not pay for importing Prefect, Polars or pandas.
 _COMMANDS: dict[str, tuple[str, ...]] = {
-    "init": ("landing",),
+    "init": ("lake",),
+    "lake": ("lake",),
     "ingest": ("landing",),
     "metrics": ("landing", "queries"),  # realtime lives with landing; the rest with queries
     "rollup": ("rollups",),

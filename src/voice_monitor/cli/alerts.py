@@ -57,7 +57,7 @@ def alerts() -> None:
 @now_option
 @json_option
 def check(lake: Lake, now: datetime, as_json: bool) -> None:
-    """Run the six health checks once: raise new alerts, resolve cleared ones.
+    """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
     Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set. Exits 1
     if a check failed (the others still ran and their alerts are stored).

@@ -71,28 +71,7 @@ def realtime(organization_id: str | None, lake: Lake, now: datetime, as_json: bo
         click.echo(f"{key:26} {value}")
 
 
-@click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False))
-@lake_option(create=True)
-def init(path: str | None, lake: Lake) -> None:
-    """Create an empty lake at PATH (or --lake DIR; default $VOICE_MONITOR_LAKE, else ./data).
-
-    Every command but init, ingest and demo refuses a path that holds no lake, so a mistyped or
-    unmounted path fails instead of looking like a healthy empty lake. An existing lake is left
-    as it is.
-
-    \b
-    Example:
-      voice-monitor init ./data
-    """
-    lake = Lake(path) if path else lake
-    existed = lake.exists()
-    Lake.create(lake)
-    click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
-
-
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group."""
-    main.add_command(init)
     main.add_command(ingest)
     main.add_command(metrics)

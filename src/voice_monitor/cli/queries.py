@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.table import Table
 
 from voice_monitor import adhoc, queries, views
-from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option, now_option
+from voice_monitor.cli.common import (
+    TIME,
+    VoiceMonitorError,
+    echo_json,
+    json_option,
+    lake_option,
+    now_option,
+)
 from voice_monitor.cli.landing import metrics
 from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import Lake
@@ -312,9 +319,14 @@ def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
     """
     report = compact_lake(lake, now, timedelta(hours=grace_hours))
     if as_json:
-        echo_json({"hours": report.hours, "files_removed": report.files_removed})
-        return
-    click.echo(f"compacted {len(report.hours)} hours, replacing {report.files_removed} files")
+        echo_json({"hours": report.hours, "files_removed": report.files_removed,
+                   "unreadable": [{"hour": h, "message": m} for h, m in report.unreadable]})
+    else:
+        click.echo(f"compacted {len(report.hours)} hours, replacing {report.files_removed} files")
+    if report.unreadable:  # every other hour was compacted; this one is left as it was
+        hour, message = report.unreadable[0]
+        more = f" (and {len(report.unreadable) - 1} more hour(s))" if len(report.unreadable) > 1 else ""
+        raise VoiceMonitorError(f"left hour {hour.isoformat()}{more} uncompacted: {message}")
 
 
 @click.group(name="orgs")

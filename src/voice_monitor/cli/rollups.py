@@ -58,6 +58,7 @@ def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
         "rows": dict(report.rows),
         "partitions": partitions,
         "refused": [{"period": p, "message": m} for p, m in report.refused],
+        "failed": [{"period": p, "message": m} for p, m in report.failed],
     }
 
 
@@ -78,6 +79,14 @@ def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
         click.echo(f"nothing to build: no {unit} needed a rollup")
     for refusal in facts["refused"]:
         click.echo(f"refused {_stamp(refusal['period'], daily)}: {refusal['message']}")
+    for failure in facts["failed"]:
+        click.echo(f"failed {_stamp(failure['period'], daily)}: {failure['message']}")
+
+
+def _failed(exc, show) -> VoiceMonitorError:
+    """Show what the run built, then fail it: one line naming the unreadable file."""
+    show(exc.report)
+    return VoiceMonitorError(str(exc))
 
 
 def _refused(exc: Exception, what: str) -> VoiceMonitorError:
@@ -116,6 +125,9 @@ def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, as_jso
         report = rollups.run_hourly(lake, now, hour=hour, force=force)
     except rollups.RefusedError as exc:
         raise _refused(exc, f"hour {_stamp(hour)}" if hour else "the hourly rollup") from exc
+    except rollups.RollupFailedError as exc:
+        raise _failed(exc, lambda r: _show(report_dict(lake, r, HOURLY_TABLES), as_json, "hour",
+                                           daily=False)) from exc
     _show(report_dict(lake, report, HOURLY_TABLES), as_json, "hour", daily=False)
 
 
@@ -142,6 +154,9 @@ def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json:
         report = rollups.run_daily(lake, now, day=day, force=force)
     except rollups.RefusedError as exc:
         raise _refused(exc, f"day {_stamp(day, daily=True)}" if day else "the daily rollup") from exc
+    except rollups.RollupFailedError as exc:
+        raise _failed(exc, lambda r: _show(report_dict(lake, r, DAILY_TABLES), as_json, "day",
+                                           daily=True)) from exc
     _show(report_dict(lake, report, DAILY_TABLES), as_json, "day", daily=True)
 
 
@@ -164,11 +179,19 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
 
     if end <= start:
         raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
-    report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json)
+    try:
+        report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json)
+    except rollups.RollupFailedError as exc:
+        raise _failed(exc, lambda r: _show_backfill(r, start, end, as_json)) from exc
+    _show_backfill(report, start, end, as_json)
+
+
+def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> None:
     facts = {
         "periods": list(report.periods),
         "rows": dict(report.rows),
         "refused": [{"period": p, "message": m} for p, m in report.refused],
+        "failed": [{"period": p, "message": m} for p, m in report.failed],
     }
     if as_json:
         echo_json(facts)
@@ -178,6 +201,8 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
         click.echo(f"  {table:16} {rows} rows")
     for refusal in facts["refused"]:
         click.echo(f"refused {_stamp(refusal['period'])}: {refusal['message']}")
+    for failure in facts["failed"]:
+        click.echo(f"failed {_stamp(failure['period'])}: {failure['message']}")
 
 
 @click.command()
@@ -204,15 +229,22 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, as_jso
     report = run_retention(lake, now, dry_run=dry_run, only=only)
     if as_json:
         echo_json(report.as_dict())
-        return
-    verb = "would delete" if dry_run else "deleted"
-    click.echo(f"{verb} {len(report.deleted)} partition(s)")
-    for kind, count in report.counts().items():
-        click.echo(f"  {kind:26} {count}")
-    for path in report.deleted:
-        click.echo(f"  {path}")
-    if not dry_run:
-        click.echo(f"pruned {report.counter_rows} counter row(s), {report.tmp_files} temp file(s)")
+    else:
+        verb = "would delete" if dry_run else "deleted"
+        click.echo(f"{verb} {len(report.deleted)} partition(s)")
+        for kind, count in report.counts().items():
+            click.echo(f"  {kind:26} {count}")
+        for path in report.deleted:
+            click.echo(f"  {path}")
+        if not dry_run:
+            click.echo(f"pruned {report.counter_rows} counter row(s), "
+                       f"{report.tmp_files} temp file(s)")
+        for path, _ in report.kept:
+            click.echo(f"kept {path}: it holds an unreadable file")
+    if report.kept:  # everything else expired is gone; these stay until moved aside
+        path, message = report.kept[0]
+        more = f" (and {len(report.kept) - 1} more)" if len(report.kept) > 1 else ""
+        raise VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
 
 
 def register(main: click.Group) -> None:

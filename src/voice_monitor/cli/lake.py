@@ -1,0 +1,78 @@
+"""CLI commands: init (create a lake), lake check (find and move aside unreadable files)."""
+
+from __future__ import annotations
+
+import click
+
+from voice_monitor import integrity
+from voice_monitor.cli.common import VoiceMonitorError, echo_json, json_option, lake_option
+from voice_monitor.lake import Lake
+
+
+@click.command()
+@click.argument("path", required=False, type=click.Path(file_okay=False))
+@lake_option(create=True)
+def init(path: str | None, lake: Lake) -> None:
+    """Create an empty lake at PATH (or --lake DIR; default $VOICE_MONITOR_LAKE, else ./data).
+
+    Every command but init, ingest and demo refuses a path that holds no lake, so a mistyped or
+    unmounted path fails instead of looking like a healthy empty lake. An existing lake is left
+    as it is.
+
+    \b
+    Example:
+      voice-monitor init ./data
+    """
+    lake = Lake(path) if path else lake
+    existed = lake.exists()
+    Lake.create(lake)
+    click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
+
+
+@click.group(name="lake")
+def lake_group() -> None:
+    """Look after the lake itself: find unreadable files."""
+
+
+@lake_group.command()
+@click.option("--move-aside", is_flag=True,
+              help="Move each unreadable file under corrupt/ in the lake, with a note of where "
+                   "it came from.")
+@lake_option
+@json_option
+def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
+    """Read every Parquet file of the lake whole and list those that cannot be read.
+
+    Checks events/, quarantine/, snapshots/, dimensions/ and alerts/. Exits 1 while an
+    unreadable file stays in place. With --move-aside each one moves to corrupt/<its path> with
+    a <name>.json note (original path, time, error); the periods that needed it build again on
+    the next rollup, from the files that remain.
+
+    \b
+    Example:
+      voice-monitor lake check --lake ./data
+      voice-monitor lake check --move-aside --lake ./data
+    """
+    checked, found = integrity.check_lake(lake)
+    moved = integrity.move_aside(lake, found) if move_aside else []
+    if as_json:
+        echo_json({"checked": checked, "moved": [{"from": a, "to": b} for a, b in moved],
+                   "unreadable": [{"path": integrity.relative(lake, p), "error": e}
+                                  for p, e in found]})
+    else:
+        for path, error in found:
+            click.echo(f"unreadable {integrity.relative(lake, path)}: {error}")
+        for source, target in moved:
+            click.echo(f"moved {source} -> {target} (note: {target}.json)")
+        click.echo(f"checked {checked} file(s): {len(found)} unreadable"
+                   + (f", {len(moved)} moved aside" if move_aside else ""))
+    if found and not move_aside:
+        raise VoiceMonitorError(f"{len(found)} unreadable lake file(s), first "
+                                f"{integrity.relative(lake, found[0][0])}; move them aside "
+                                f"with: {integrity.move_aside_command(lake)}")
+
+
+def register(main: click.Group) -> None:
+    """Add this module's commands to the main group."""
+    main.add_command(init)
+    main.add_command(lake_group)

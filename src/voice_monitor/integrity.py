@@ -1,0 +1,231 @@
+"""Unreadable lake files (contract §4): found, recorded, reported, moved aside on request.
+
+A Parquet file that cannot be read (truncated, corrupt) must never stop the rest of the lake.
+Nothing here costs anything while files read fine: an operation runs its reads inside `guard`,
+and only when a read fails are the files involved probed (the file DuckDB names in its error,
+and the files the operation says it read). An unreadable one is recorded under
+`state/unreadable/` (what the `lake_file_unreadable` health check reports) and the failure
+becomes one `UnreadableFileError` naming it and the fix. Any other failure is re-raised as is.
+
+`voice-monitor lake check` probes every file; `--move-aside` moves the unreadable ones under
+`corrupt/` (same relative path) with a `.json` note beside each: where it came from, when, why.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+import re
+import shlex
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voice_monitor.lake import Lake, new_file_stem, open_lake
+
+# what a failed read of a Parquet file raises (DuckDB, Arrow, or the OS under Arrow)
+READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
+CHECKED_FOLDERS = ("events", "quarantine", "snapshots", "dimensions", "alerts")
+CORRUPT_DIR = "corrupt"
+_NAMED_FILE = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
+
+
+class UnreadableFileError(ValueError):
+    """Lake files that cannot be read: named, with the command that moves them aside."""
+
+    def __init__(self, lake: Lake, files: list[tuple[Path, str]]):
+        self.files = files
+        names = ", ".join(relative(lake, path) for path, _ in files)
+        super().__init__(
+            f"unreadable lake file {names} ({files[0][1]}); move it aside with: "
+            f"{move_aside_command(lake)}")
+
+
+def move_aside_command(lake: Lake) -> str:
+    return f"voice-monitor lake check --move-aside --lake {shlex.quote(str(lake.root))}"
+
+
+def relative(lake: Lake, path: Path) -> str:
+    try:
+        return Path(path).relative_to(lake.root).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def probe(path: Path) -> str | None:
+    """Why the Parquet file at `path` cannot be read whole, or None (also when it is gone)."""
+    try:
+        parquet = pq.ParquetFile(path)
+        for group in range(parquet.num_row_groups):
+            parquet.read_row_group(group)
+    except FileNotFoundError:
+        return None  # dropped or compacted away since it was listed: not corrupt
+    except Exception as exc:  # any failure to read it is the answer
+        return " ".join(f"{type(exc).__name__}: {exc}".split())
+    return None
+
+
+def find_unreadable(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """(path, reason) of every file in `paths` that cannot be read."""
+    found = []
+    for path in dict.fromkeys(Path(p) for p in paths):
+        reason = probe(path)
+        if reason is not None:
+            found.append((path, reason))
+    return found
+
+
+@contextmanager
+def guard(lake: Lake, candidates: Callable[[], Iterable[Path]] | None = None) -> Iterator[None]:
+    """Turn a failed read into `UnreadableFileError` when a lake file is unreadable.
+
+    Probed after a failure only: the file named in the error, and `candidates()` if given.
+    """
+    try:
+        yield
+    except READ_ERRORS as exc:
+        unreadable = unreadable_error(lake, exc, candidates() if candidates else ())
+        if unreadable is None:
+            raise
+        raise unreadable from exc
+
+
+def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] = ()
+                     ) -> UnreadableFileError | None:
+    """The unreadable lake files behind a failed read (recorded), or None if there are none."""
+    named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
+    found = find_unreadable([*(p for p in named if _inside(lake, p)), *candidates])
+    if not found:
+        return None
+    record(lake, found)
+    return UnreadableFileError(lake, found)
+
+
+def reads_lake(func: Callable) -> Callable:
+    """For a public read function whose first argument is the lake: open it (refusing a path
+    that holds no lake) and report an unreadable file as one `UnreadableFileError`."""
+
+    @functools.wraps(func)
+    def wrapper(lake, *args, **kwargs):
+        lake = open_lake(lake)
+        with guard(lake):
+            return func(lake, *args, **kwargs)
+
+    return wrapper
+
+
+def _inside(lake: Lake, path: Path) -> bool:
+    try:
+        path.resolve().relative_to(lake.root.resolve())
+        return True
+    except (ValueError, OSError):
+        return False
+
+
+# -- the record of unreadable files ----------------------------------------------------------
+def _registry(lake: Lake) -> Path:
+    return lake.state_dir / "unreadable"
+
+
+def _entry_path(lake: Lake, rel: str) -> Path:
+    return _registry(lake) / (hashlib.blake2b(rel.encode(), digest_size=10).hexdigest() + ".json")
+
+
+def _signature(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns]
+
+
+def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
+    """Remember unreadable files (one small JSON each) for the health check."""
+    folder = _registry(lake)
+    folder.mkdir(parents=True, exist_ok=True)
+    for path, reason in found:
+        rel = relative(lake, path)
+        try:
+            entry = {"path": rel, "error": reason, "seen_at": datetime.now(UTC).isoformat(),
+                     "signature": _signature(path)}
+        except FileNotFoundError:
+            continue
+        tmp = folder / f".{new_file_stem()}.tmp"
+        tmp.write_text(json.dumps(entry))
+        os.replace(tmp, _entry_path(lake, rel))
+
+
+def forget(lake: Lake, rel: str) -> None:
+    _entry_path(lake, rel).unlink(missing_ok=True)
+
+
+def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
+    """(path relative to the lake, reason) of recorded files that are still there and unreadable.
+
+    A file gone (moved aside, dropped) is forgotten; one changed since it was recorded is probed
+    again. Files unchanged are not re-read, so the health check stays cheap.
+    """
+    folder = _registry(lake)
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry_path in sorted(folder.glob("*.json")):
+        try:
+            entry = json.loads(entry_path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            continue
+        path = lake.root / entry["path"]
+        try:
+            changed = _signature(path) != entry["signature"]
+        except FileNotFoundError:
+            entry_path.unlink(missing_ok=True)
+            continue
+        reason = probe(path) if changed else entry["error"]
+        if reason is None:
+            entry_path.unlink(missing_ok=True)
+            continue
+        found.append((entry["path"], reason))
+    return sorted(found)
+
+
+# -- voice-monitor lake check --------------------------------------------------------------
+def lake_files(lake: Lake) -> list[Path]:
+    """Every Parquet file of the lake's data folders (not state/, .tmp/ or corrupt/)."""
+    return sorted(p for folder in CHECKED_FOLDERS for p in (lake.root / folder).rglob("*.parquet")
+                  if p.is_file())
+
+
+def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
+    """(files checked, unreadable files with their reasons), each file read whole; the record
+    of unreadable files is brought up to date."""
+    files = lake_files(lake)
+    found = find_unreadable(files)
+    record(lake, found)
+    bad = {relative(lake, p) for p, _ in found}
+    for rel, _ in known_unreadable(lake):
+        if rel not in bad:
+            forget(lake, rel)
+    return len(files), found
+
+
+def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str]]:
+    """Move each unreadable file to corrupt/<its path in the lake>, with a .json note beside it
+    (original path, time, reason); returns (from, to) relative to the lake."""
+    moved = []
+    for path, reason in found:
+        rel = relative(lake, path)
+        target = lake.root / CORRUPT_DIR / rel
+        if target.exists():  # the same name moved aside before
+            target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        note = {"original_path": rel, "lake": str(lake.root), "moved_at":
+                datetime.now(UTC).isoformat(), "error": reason}
+        target.with_name(target.name + ".json").write_text(json.dumps(note, indent=2) + "\n")
+        os.rename(path, target)
+        forget(lake, rel)
+        moved.append((rel, relative(lake, target)))
+    return moved

@@ -1,0 +1,153 @@
+"""An unreadable lake file never stops the rest of the lake (contract §4).
+
+The lake: artifact_received events in the hours 11:00, 12:00 and 13:00 of 2026-02-16 (no
+latency pairing, so no hour reads another), two landings per hour; the second file of 12:00 is
+truncated to half its bytes, as a crash of a disk or a bad copy would leave it.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.cli import main
+from voice_monitor.integrity import UnreadableFileError
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.queries import recent_events
+
+H = timedelta(hours=1)
+NOW_ARG = "2026-02-16T14:30:00Z"
+HOURS = {11: (2, 1), 12: (3, 4), 13: (1, 2)}  # hour -> events in its first and second landing
+
+
+def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    try:
+        main(argv)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def at(hour: int, minute: int = 5) -> datetime:
+    return datetime(2026, 2, 16, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def broken(lake) -> tuple[Lake, str]:
+    """The lake, and the path (relative to it) of the truncated file."""
+    for hour, counts in HOURS.items():
+        for landing, count in enumerate(counts):
+            land_records(lake, [event("artifact_received", at(hour, 10 * landing + i))
+                                for i in range(count)], now=NOW)
+    bad = lake.event_files(at(12))[1]
+    data = bad.read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    return lake, bad.relative_to(lake.root).as_posix()
+
+
+def platform_received(lake: Lake, hour: int) -> int:
+    (file,) = lake.snapshot_partition("pipeline_hourly", at(hour, 0)).glob("*.parquet")
+    rows = [r for r in pq.read_table(file).to_pylist() if r["organization_id"] is None]
+    return rows[0]["artifacts_received"]
+
+
+def test_the_hourly_rollup_builds_every_other_hour_and_fails_naming_the_file(broken, capsys):
+    lake, bad = broken
+    code, out, err = run_cli(["rollup", "hourly", "--lake", str(lake.root), "--now", NOW_ARG],
+                             capsys)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert bad in line and "voice-monitor lake check --move-aside" in line
+    assert "2026-02-16T12:00" in line
+    assert "built 2 hour(s): 2026-02-16T11:00Z, 2026-02-16T13:00Z" in out
+    assert lake.snapshot_periods("pipeline_hourly") == [at(11, 0), at(13, 0)]
+    assert (platform_received(lake, 11), platform_received(lake, 13)) == (3, 3)
+
+
+def test_the_alert_names_the_file_deduplicates_and_resolves_once_moved_aside(broken, capsys):
+    lake, bad = broken
+    root = ["--lake", str(lake.root)]
+    # the event-window checks read 12:00 and fail; the file is recorded and alerted on
+    code, out, err = run_cli(["alerts", "check", *root, "--now", NOW_ARG, "--json"], capsys)
+    assert code == 1
+    report = json.loads(out)
+    (raised,) = [a for a in report["raised"] if a["alert_type"] == "lake_file_unreadable"]
+    assert bad in raised["message"] and raised["severity"] == "high"
+    assert set(report["errors"]) == {"queue_depth", "disambiguation_backlog",
+                                     "circuit_breaker_open", "inactivity"}
+    code, out, _ = run_cli(["alerts", "check", *root, "--now", "2026-02-16T14:35:00Z", "--json"],
+                           capsys)
+    assert [a["alert_type"] for a in json.loads(out)["raised"]] == []  # still active: not again
+    code, out, err = run_cli(["lake", "check", "--move-aside", *root], capsys)
+    assert code == 0, err
+    code, out, err = run_cli(["alerts", "check", *root, "--now", "2026-02-16T14:40:00Z",
+                              "--json"], capsys)
+    assert code == 0, err
+    report = json.loads(out)
+    assert [a["alert_id"] for a in report["resolved"]] == [raised["alert_id"]]
+
+
+def test_lake_check_lists_then_moves_aside_with_a_note(broken, capsys):
+    lake, bad = broken
+    root = ["--lake", str(lake.root)]
+    code, out, err = run_cli(["lake", "check", *root], capsys)
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"unreadable {bad}: ")
+    # 6 event files + 1 quarantine-free lake: events only
+    assert out.splitlines()[-1] == "checked 6 file(s): 1 unreadable"
+    assert bad in err and len(err.strip().splitlines()) == 1
+    code, out, err = run_cli(["lake", "check", "--move-aside", *root], capsys)
+    assert code == 0, err
+    target = lake.root / "corrupt" / bad
+    assert target.is_file() and not (lake.root / bad).exists()
+    note = json.loads((target.parent / (target.name + ".json")).read_text())
+    assert note["original_path"] == bad and "error" in note and "moved_at" in note
+    code, out, _ = run_cli(["lake", "check", *root], capsys)
+    assert (code, out.strip()) == (0, "checked 5 file(s): 0 unreadable")
+    # the hour builds again from the file that remains: its first landing, 3 events
+    code, out, err = run_cli(["rollup", "hourly", "--hour", "2026-02-16T12", *root], capsys)
+    assert code == 0, err
+    assert platform_received(lake, 12) == 3
+
+
+def test_compaction_leaves_the_hour_as_it_is_and_compacts_the_others(broken, capsys):
+    lake, bad = broken
+    before = {p.name: p.read_bytes() for p in lake.event_files(at(12))}
+    code, out, err = run_cli(["compact", "--lake", str(lake.root), "--now", "2026-02-16T15:30:00Z"],
+                             capsys)
+    assert code == 1
+    assert bad in err and "2026-02-16T12:00" in err and len(err.strip().splitlines()) == 1
+    assert {p.name: p.read_bytes() for p in lake.event_files(at(12))} == before
+    for hour in (11, 13):
+        (compacted,) = lake.event_files(at(hour))
+        assert compacted.stem.endswith("~compacted")
+        assert pq.read_metadata(compacted).num_rows == sum(HOURS[hour])
+
+
+def test_retention_keeps_an_expired_partition_holding_the_file(broken, capsys):
+    lake, bad = broken
+    # three days later every hour has expired: 11 and 13 go, 12 stays whole
+    code, out, err = run_cli(["retention", "--lake", str(lake.root), "--now",
+                              "2026-02-19T14:30:00Z"], capsys)
+    assert code == 1
+    assert "events/date=2026-02-16/hour=12" in err and bad in err
+    assert lake.event_hours() == [at(12, 0)]
+    assert len(lake.event_files(at(12))) == 2
+
+
+def test_reading_queries_fail_with_one_line_naming_the_file(broken, capsys):
+    lake, bad = broken
+    for argv in (["events", "recent"], ["sql", "select count(*) from events"]):
+        code, out, err = run_cli([*argv, "--lake", str(lake.root)], capsys)
+        assert code == 1
+        (line,) = err.strip().splitlines()
+        assert bad in line and "voice-monitor lake check --move-aside" in line
+    with pytest.raises(UnreadableFileError, match="hour=12"):
+        recent_events(lake)
