@@ -99,7 +99,13 @@ def guard(lake: Lake, candidates: Callable[[], Iterable[Path]] | None = None) ->
 
 def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] = ()
                      ) -> UnreadableFileError | None:
-    """The unreadable lake files behind a failed read (recorded), or None if there are none."""
+    """The unreadable lake files behind a failed read (recorded), or None if there are none.
+
+    Local lakes only: on an object store a failed read is reported as it is (a network error
+    must not look like a corrupt file).
+    """
+    if lake.remote:
+        return None
     named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
     found = find_unreadable([*(p for p in named if _inside(lake, p)), *candidates])
     if not found:
@@ -131,7 +137,7 @@ def _inside(lake: Lake, path: Path) -> bool:
 
 # -- the record of unreadable files ----------------------------------------------------------
 def _registry(lake: Lake) -> Path:
-    return lake.state_dir / "unreadable"
+    return lake.local_state_dir / "unreadable"
 
 
 def _entry_path(lake: Lake, rel: str) -> Path:
@@ -202,6 +208,9 @@ def lake_files(lake: Lake) -> list[Path]:
 def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     """(files checked, unreadable files with their reasons), each file read whole; the record
     of unreadable files is brought up to date."""
+    if lake.remote:
+        raise ValueError(f"voice-monitor lake check reads local lakes only, not {lake.root}; "
+                         "copy the suspect files to a local folder and check them there")
     files = lake_files(lake)
     found = find_unreadable(files)
     record(lake, found)

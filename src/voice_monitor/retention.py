@@ -224,6 +224,8 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     Unreadable = recorded as such (`integrity`) or a Parquet footer that cannot be read: one
     small read per file of an expired partition, never a row.
     """
+    if lake.remote:  # an object store's files are not probed (see integrity.unreadable_error)
+        return partitions
     known = {rel for rel, _ in known_unreadable(lake)}
     dropped = []
     for start, path in partitions:
