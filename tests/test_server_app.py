@@ -282,6 +282,8 @@ def test_freshness_reports_newest_event_and_snapshots(filled, http):
     assert got["hourly_stale"] is False  # at 14:30 the newest due hour is 13:00
     assert got["newest_daily_snapshot"] is None
     assert got["daily_stale"] is True
+    assert got["last_hourly_rollup_at"] is not None  # the rollup above wrote its bookkeeping
+    assert got["last_daily_rollup_at"] is None
 
 
 @pytest.mark.parametrize(("path", "params", "named"), [

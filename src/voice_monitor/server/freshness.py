@@ -6,12 +6,12 @@ so the dashboard and a Prometheus scrape can ask every few seconds.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import storage
 from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+from voice_monitor.rollup_plan import manifest_path
 
 # The hourly rollup runs at :30 for the previous hour, the daily at 01:30 for the previous day;
 # a snapshot is stale once the run that should have built a newer one is this late.
@@ -42,12 +42,8 @@ def _newest_event(lake: Lake) -> datetime | None:
 
 def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
     try:
-        if storage.is_remote(folder):
-            times = [storage.mtime(folder / n) for n in storage.find(folder)
-                     if "/" not in n and n.endswith(suffix)]
-        else:
-            times = [e.stat().st_mtime for e in os.scandir(folder) if e.name.endswith(suffix)]
-    except FileNotFoundError:
+        times = [e.stat().st_mtime for e in folder.iterdir() if e.name.endswith(suffix)]
+    except (OSError, AttributeError):  # no such folder yet (or a store without file times)
         return None
     return datetime.fromtimestamp(max(times), UTC) if times else None
 
@@ -74,8 +70,8 @@ def freshness(lake: Lake, now: datetime | None = None) -> dict:
     daily, daily_built = _snapshot(lake, "pipeline_daily")
     expected_hour = floor_hour(now - GRACE) - timedelta(hours=1)
     expected_day = floor_day(now - timedelta(hours=1) - GRACE) - timedelta(days=1)
-    last_hourly_run = _newest_mtime(lake.state_dir / "rollups" / "hourly", ".json")
-    last_daily_run = _newest_mtime(lake.state_dir / "rollups" / "daily", ".json")
+    last_hourly_run = _newest_mtime(manifest_path(lake, "hourly", now).parent, ".json")
+    last_daily_run = _newest_mtime(manifest_path(lake, "daily", now).parent, ".json")
     return {
         "now": now,
         "newest_event_at": newest_event,
