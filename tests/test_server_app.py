@@ -322,3 +322,13 @@ def test_metrics_exposition_names_counters_freshness_and_alerts(lake, http):
         "circuit_breaker_open"]
     text = http.get("/metrics", headers=bearer(STAFF)).text
     assert 'voice_monitor_alerts_active{alert_type="circuit_breaker_open",severity="critical"} 0.0' in text
+
+
+def test_answers_forbid_framing_and_api_answers_are_not_cached(http):
+    page = http.get("/login")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    api = http.get("/api/v1/alerts", headers=bearer(STAFF))
+    assert api.headers["cache-control"] == "no-store"
+    assert api.headers["content-security-policy"] == "frame-ancestors 'none'"

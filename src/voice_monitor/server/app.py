@@ -22,6 +22,34 @@ from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
 SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"  # JSON options handed from `serve` to each worker
 
 
+class SecurityHeaders:
+    """Headers on every answer: no framing (clickjacking), no MIME sniffing, no referrer to other
+    sites; API answers are not cached (they hold monitoring data and change every second)."""
+
+    _ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+               (b"content-security-policy", b"frame-ancestors 'none'"),
+               (b"referrer-policy", b"same-origin")]
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        extra = self._ALWAYS + ([(b"cache-control", b"no-store")]
+                                if scope["path"].startswith(("/api/", "/metrics")) else [])
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":  # a view's own header wins
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in extra if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     lake: Lake | str | os.PathLike,
     *,
@@ -56,6 +84,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.collector = the_collector
     app.state.registry = metrics.make_registry(lake, the_collector)
+    app.add_middleware(SecurityHeaders)
     app.include_router(auth.router)
     app.include_router(collector.router)
     app.include_router(api.router, prefix="/api/v1")
