@@ -69,7 +69,8 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
                f"with {roles}", err=True)
     uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", server_header=False,
-                timeout_graceful_shutdown=60)
+                timeout_graceful_shutdown=60,
+                timeout_worker_healthcheck=120)  # a busy host starts workers slowly
 
 
 def register(main: click.Group) -> None:
