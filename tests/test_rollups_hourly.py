@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 
@@ -266,6 +267,25 @@ def test_empty_hour_has_zero_platform_rows(golden_lake):
         "transcription", "claims_extraction", "entity_resolution", "draft_generation"]
     assert all(r["organization_id"] is None and r["started"] == r["succeeded"] == r["failed"] == 0
                and r["failure_rate"] == 0.0 and r["latency_p99_ms"] == 0.0 for r in stages)
+
+
+def test_quiet_hours_of_one_run_each_get_their_own_zero_rows(lake):
+    # one event at 09:10; at 14:30 the run builds 09:00 and the quiet 10:00-13:00 (the zero
+    # rows of a quiet hour are computed once per run and stamped with each hour)
+    nine = H - timedelta(hours=4)
+    land_records(lake, [event("artifact_received", nine + timedelta(minutes=10))], now=NOW)
+    report = run_hourly(lake, NOW)
+    quiet = [nine + timedelta(hours=k) for k in range(1, 5)]
+    assert report.periods == [nine, *quiet]
+    schema = pq.read_schema(lake.snapshot_partition("pipeline_hourly", nine) / "part-0.parquet")
+    for hour in quiet:
+        (platform,) = rows(lake, "pipeline_hourly", hour)
+        assert (platform["period_start"], platform["period_end"]) == (hour, hour + timedelta(hours=1))
+        assert platform["event_count"] == platform["artifacts_received"] == 0
+        stages = rows(lake, "stage_hourly", hour)
+        assert [(r["period_start"], r["started"]) for r in stages] == [(hour, 0)] * 4
+        assert pq.read_schema(lake.snapshot_partition("pipeline_hourly", hour)
+                              / "part-0.parquet") == schema
 
 
 def test_next_hour_boundary_event(golden_lake):

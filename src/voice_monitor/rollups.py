@@ -161,6 +161,9 @@ def build_hour(
     hour = floor_hour(hour)
     files = lake.event_files(hour)
     sources = {_key(hour): describe(files)}
+    if not files:
+        pipeline, stage = _quiet_hour(con, hour)
+        return pipeline, stage, sources
     _hour_views(con, files, hour)
     pending = con.execute("select count(*) from hour_latency_events where needs_pairing").fetchall()
     look_back: list[Path] = []
@@ -377,6 +380,28 @@ def _stage_tables(con: duckdb.DuckDBPyConnection) -> None:
     """Staging after the hour's latency events: pairing anchors, paired latencies, latencies."""
     for name in ("anchors", "paired_latency", "hour_latencies"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+
+
+def _quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:
+    """The rows of an hour without events: the hourly SQL's zero rows, computed once per session
+    and stamped with the hour (a run filling gaps, or a daily over a quiet day, has many)."""
+    params = _period_params(hour, hour + HOUR)
+    tables = ("pipeline_hourly", "stage_hourly")
+    made = con.execute("select count(*) from duckdb_tables() where temporary and table_name = "
+                       "'quiet_pipeline_hourly'").fetchall()[0][0]
+    if not made:
+        _hour_views(con, [], hour)
+        _raw_view(con, "lookback_raw", [])
+        _stage_tables(con)
+        for table in tables:
+            extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
+            con.execute(f"create or replace temp table quiet_{table} as "
+                        + load_sql(f"rollups/{table}"), {**params, **extra})
+    stamp = ("select * replace ($period_start::TIMESTAMPTZ as period_start, $period_end::"
+             "TIMESTAMPTZ as period_end, $computed_at::TIMESTAMPTZ as computed_at) from ")
+    pipeline, stage = (con.sql(stamp + f"quiet_{t}", params=params).to_arrow_table()
+                       for t in tables)
+    return pipeline, stage
 
 
 def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
