@@ -32,8 +32,12 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_every_view_exists_on_an_empty_lake(lake):
     con = lake_connection(lake)
     columns = {view: con.sql(f"select * from {view}").columns for view in VIEWS}
-    assert columns["pipeline_hourly"] == [name for name, _ in PIPELINE_COLUMNS]
-    assert columns["stage_daily"] == [name for name, _ in STAGE_COLUMNS]
+    # the contract's columns, with `scope` beside organization_id (contract §10)
+    with_scope = {"organization_id": ["organization_id", "scope"]}
+    assert columns["pipeline_hourly"] == [
+        c for name, _ in PIPELINE_COLUMNS for c in with_scope.get(name, [name])]
+    assert columns["stage_daily"] == [
+        c for name, _ in STAGE_COLUMNS for c in with_scope.get(name, [name])]
     assert columns["organizations"] == ["organization_id", "name"]
     assert columns["quarantine"] == ["raw", "reason", "source", "received_at", "date"]
     assert columns["events"][:3] == ["event_id", "event_type", "timestamp"]
@@ -60,6 +64,29 @@ def test_events_view_counts_each_event_once_first_landed_wins(small_lake):
     assert rows == [("x1", "org-1"), ("x2", None)]
     assert con.sql("select count(*) from quarantine").fetchall() == [(1,)]
     assert con.sql("select hour, date from events limit 1").fetchall()[0][0] == 14
+
+
+def test_snapshot_views_name_the_scope_of_each_row(small_lake):
+    from voice_monitor.rollups import run_daily, run_hourly
+
+    hour = NOW.replace(minute=0)
+    run_hourly(small_lake, hour=hour, now=NOW + timedelta(hours=1))
+    run_daily(small_lake, day=hour.replace(hour=0), now=NOW + timedelta(days=1))
+    con = lake_connection(small_lake)
+    # x1 (first copy: org-1) and x2 (no organization): the platform row plus org-1's row;
+    # an event without organization never gets an 'organization' row of its own
+    busy = "where event_count > 0 or organization_id is not null"  # the daily built all 24 hours
+    for view in ("pipeline_hourly", "pipeline_daily"):
+        rows = con.sql(f"select scope, organization_id, event_count from {view} {busy} "
+                       "order by scope desc").fetchall()
+        assert rows == [("platform", None, 2), ("organization", "org-1", 1)], view
+    assert con.sql("select distinct scope from pipeline_hourly where organization_id is null"
+                   ).fetchall() == [("platform",)]
+    for view in ("stage_hourly", "stage_daily"):
+        rows = con.sql(f"select scope, count(*) from {view} where period_start <= $h "
+                       "and period_end > $h group by all order by 1 desc",
+                       params={"h": hour}).fetchall()
+        assert rows == [("platform", 4), ("organization", 4)], view
 
 
 def test_catalog_file_opens_in_a_fresh_duckdb_process(small_lake, tmp_path):

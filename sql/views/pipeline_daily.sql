@@ -1,5 +1,6 @@
 -- pipeline_daily: the contract's snapshot columns (the rollups' extra sum/sketch columns stay in
--- raw_pipeline_daily). Platform rows have organization_id null. Times are UTC.
+-- raw_pipeline_daily). Platform rows have organization_id null and scope
+-- 'platform'; an organization's rows have scope 'organization'. Times are UTC.
 create or replace view pipeline_daily as
 with snapshot as (
     select * from raw_pipeline_daily
@@ -8,6 +9,7 @@ with snapshot as (
 final as (
     select
         period_type, period_start, period_end, organization_id,
+        case when organization_id is null then 'platform' else 'organization' end as scope,
         event_count, artifacts_received, artifacts_completed, artifacts_failed,
         overall_failure_rate,
         e2e_latency_count, e2e_latency_avg_ms,

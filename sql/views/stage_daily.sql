@@ -1,5 +1,6 @@
 -- stage_daily: the contract's per-stage snapshot columns (extra sum/sketch columns stay in
--- raw_stage_daily). Platform rows have organization_id null. Times are UTC.
+-- raw_stage_daily). Platform rows have organization_id null and scope
+-- 'platform'; an organization's rows have scope 'organization'. Times are UTC.
 create or replace view stage_daily as
 with snapshot as (
     select * from raw_stage_daily
@@ -7,7 +8,8 @@ with snapshot as (
 
 final as (
     select
-        period_type, period_start, period_end, organization_id, pipeline_stage,
+        period_type, period_start, period_end, organization_id,
+        case when organization_id is null then 'platform' else 'organization' end as scope, pipeline_stage,
         started, succeeded, failed, failure_rate,
         latency_count, latency_avg_ms, latency_p50_ms, latency_p95_ms, latency_p99_ms,
         computed_at
