@@ -8,8 +8,6 @@ built first, and a day whose missing hours cannot be built is refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -18,12 +16,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from voice_monitor import sketch
 from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import (
     HOURLY_TABLES,
     Lake,
-    connect,
     dropped_periods,
     duckdb_path,
     floor_day,
@@ -44,8 +40,29 @@ from voice_monitor.rollup_plan import (
     write_manifest,
 )
 from voice_monitor.rollup_plan import key as _key
-from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES, duckdb_type
-from voice_monitor.sql import load_sql, run_sql, sql_names
+from voice_monitor.rollup_session import (
+    empty_hourly_view as _empty_hourly_view,
+)
+from voice_monitor.rollup_session import (
+    hour_views as _hour_views,
+)
+from voice_monitor.rollup_session import (
+    period_params as _period_params,
+)
+from voice_monitor.rollup_session import (
+    quiet_hour as _quiet_hour,
+)
+from voice_monitor.rollup_session import (
+    raw_view as _raw_view,
+)
+from voice_monitor.rollup_session import (
+    session as _session,
+)
+from voice_monitor.rollup_session import (
+    stage_tables as _stage_tables,
+)
+from voice_monitor.schema import PROCESSING_STAGES
+from voice_monitor.sql import run_sql, sql_names
 
 LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
 
@@ -311,116 +328,6 @@ def backfill(
 
 
 # -- helpers --------------------------------------------------------------------------------
-@contextmanager
-def _session() -> Iterator[duckdb.DuckDBPyConnection]:
-    """One connection for a whole run: macros and lookup tables are set up once."""
-    con = connect()
-    try:
-        _prepare(con)
-        yield con
-    finally:
-        con.close()
-
-
-def _prepare(con: duckdb.DuckDBPyConnection) -> None:
-    sketch.install(con)
-    # the event-type table, derived from schema.EVENT_TYPES (built in SQL: no Arrow/pandas import)
-    rows = []
-    for event_type, (stage, kind) in EVENT_TYPES.items():
-        processing = stage in PROCESSING_STAGES
-        latency = ("stage" if processing and kind == "success"
-                   else "e2e" if event_type == "artifact_completed" else None)
-        anchor = (stage if processing and kind == "started"
-                  else "e2e" if event_type == "artifact_received" else None)
-        rows.append((event_type, stage, kind, latency, anchor))
-    names = ("event_type", "stage", "kind", "latency_kind", "anchor")
-    con.execute(
-        "create or replace temp table event_types as select "
-        + ", ".join(f"unnest(${n})::VARCHAR as {n}" for n in names),
-        {n: [r[i] for r in rows] for i, n in enumerate(names)},
-    )
-    # typed empty stand-ins for an hour with no files
-    columns = [f"null::{duckdb_type(f.name)} as {f.name}" for f in EVENT_SCHEMA]
-    con.execute("create or replace temp table no_events as select "
-                + ", ".join(columns) + ", null::VARCHAR as filename, "
-                "null::BIGINT as file_row_number where false")
-
-
-def _raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
-    if files:
-        rel = con.read_parquet([duckdb_path(f) for f in files], filename=True, file_row_number=True,
-                               union_by_name=True, hive_partitioning=False)
-        rel.create_view(name)
-    else:
-        # relation views only: a SQL-created view of the same name would shadow later ones
-        con.sql("select * from no_events").create_view(name)
-
-
-def _hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
-    """The hour's de-duplicated events as a view (`hour_events`), its counts and latency events.
-
-    Nothing per event is materialised but the narrow latency events: every step scans the
-    hour's files for just the columns it needs, which is cheaper than copying them all.
-    """
-    _raw_view(con, "hour_raw", files)
-    if files:
-        start = duckdb.ConstantExpression(hour).cast(duckdb.sqltype("TIMESTAMPTZ"))
-        end = duckdb.ConstantExpression(hour + HOUR).cast(duckdb.sqltype("TIMESTAMPTZ"))
-        ts = duckdb.ColumnExpression("timestamp")
-        con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
-    else:
-        con.sql("select * from no_events").create_view("hour_in")
-    con.execute("create or replace temp table hour_losers as " + load_sql("staging/hour_losers"))
-    con.execute("create or replace temp view hour_events as " + load_sql("staging/hour_events"))
-    for name in ("hour_counts", "hour_latency_events"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
-
-
-def _stage_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Staging after the hour's latency events: pairing anchors, paired latencies, latencies."""
-    for name in ("anchors", "paired_latency", "hour_latencies"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
-
-
-def _quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:
-    """The rows of an hour without events: the hourly SQL's zero rows, computed once per session
-    and stamped with the hour (a run filling gaps, or a daily over a quiet day, has many)."""
-    params = _period_params(hour, hour + HOUR)
-    tables = ("pipeline_hourly", "stage_hourly")
-    made = con.execute("select count(*) from duckdb_tables() where temporary and table_name = "
-                       "'quiet_pipeline_hourly'").fetchall()[0][0]
-    if not made:
-        _hour_views(con, [], hour)
-        _raw_view(con, "lookback_raw", [])
-        _stage_tables(con)
-        for table in tables:
-            extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
-            con.execute(f"create or replace temp table quiet_{table} as "
-                        + load_sql(f"rollups/{table}"), {**params, **extra})
-    stamp = ("select * replace ($period_start::TIMESTAMPTZ as period_start, $period_end::"
-             "TIMESTAMPTZ as period_end, $computed_at::TIMESTAMPTZ as computed_at) from ")
-    pipeline, stage = (con.sql(stamp + f"quiet_{t}", params=params).to_arrow_table()
-                       for t in tables)
-    return pipeline, stage
-
-
-def _empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
-    epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    _hour_views(con, [], epoch)
-    _raw_view(con, "lookback_raw", [])
-    _stage_tables(con)
-    extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
-    con.execute(f"create or replace temp table hourly_empty as select * from ("
-                f"{load_sql(f'rollups/{table}')}) limit 0",
-                {**_period_params(epoch, epoch + HOUR), **extra})
-    con.sql("select * from hourly_empty").create_view("hourly_rows")
-
-
-def _period_params(start: datetime, end: datetime) -> dict:
-    return {"period_start": start, "period_end": end, "computed_at": datetime.now(UTC)}
-
-
 def _as_day(day) -> datetime:
     if not isinstance(day, datetime):
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
