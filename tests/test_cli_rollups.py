@@ -124,3 +124,22 @@ def test_usage_errors_are_one_line_and_exit_2(lake):
         done = cli(lake, *args)
         assert done.returncode == 2, (args, done.stderr)
         assert len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr, done.stderr
+
+
+def test_rollup_daily_builds_missing_hours_first_and_says_so(lake):
+    day = datetime(2026, 2, 15, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", day + 5 * H),
+                        event("artifact_received", day + 9 * H)], now=NOW)
+    assert ok_json(lake, "rollup", "hourly", "--hour", "2026-02-15T05")["periods"] == [
+        "2026-02-15T05:00:00Z"]
+    # 23 of the day's 24 hourly snapshots are missing: built first, then the day from all 24
+    done = cli(lake, "rollup", "daily", "--day", "2026-02-15")
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()[:2]
+    assert first.startswith("built 23 missing or changed hour(s) first: 2026-02-15T00:00Z, ")
+    assert "2026-02-15T05:00Z" not in first and first.endswith("2026-02-15T23:00Z")
+    assert second == "built 1 day(s): 2026-02-15"
+    daily = pq.read_table(lake.snapshot_partition("pipeline_daily", day) / "part-0.parquet")
+    assert daily.column("artifacts_received").to_pylist() == [2]  # not 1: hour 09 counts
+    # rebuilt on request with nothing missing: no hour is built first
+    assert ok_json(lake, "rollup", "daily", "--day", "2026-02-15")["hours"] == []
