@@ -20,8 +20,9 @@ from pathlib import Path
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.lake import Lake, writer_name
+from voice_monitor.lake import Lake
 from voice_monitor.landing import land_lines, land_records
+from voice_monitor.temp_files import writer_name
 
 # a writer that starts a temp file, says so, then either dies (kill -9 itself) or waits
 WRITER = """

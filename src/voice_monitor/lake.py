@@ -22,14 +22,11 @@ how bytes are published, removed and locked on each is decided here and in `stor
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import json
 import os
 import re
 import shlex
 import shutil
-import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -40,7 +37,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import storage
+from voice_monitor import storage, temp_files
 
 DEFAULT_LAKE = "./data"
 LAKE_ENV = "VOICE_MONITOR_LAKE"
@@ -179,12 +176,7 @@ class Lake:
     # -- writing --------------------------------------------------------------------------
     def writer_tmp_dir(self) -> Path:
         """This process's folder under .tmp/ (`w-<host>-<pid>-<process start>`), created."""
-        folder = self.tmp_dir / writer_name()
-        folder.mkdir(parents=True, exist_ok=True)
-        if folder not in _own_tmp_dirs:
-            _own_tmp_dirs.add(folder)
-            atexit.register(_remove_if_empty, folder)
-        return folder
+        return temp_files.writer_dir(self.tmp_dir)
 
     def temp_path(self, suffix: str = ".parquet") -> Path:
         """A fresh path under .tmp/, on the same file system as the lake (so rename is atomic)."""
@@ -256,88 +248,12 @@ class Lake:
     def clean_tmp(self, older_than: timedelta = timedelta(hours=1)) -> int:
         """Delete what crashed writers left under .tmp/; returns how many files (or folders).
 
-        A writer's folder names its host, pid and process start time: on this host, the folder
-        of a process that is gone (or whose pid now belongs to a newer process) is removed
-        whole, at once. Anything else (a live writer's files, other hosts' folders, loose
-        entries) goes only once older than `older_than`: no writer takes that long to write
-        one file, so a file still being written is never removed.
+        See `temp_files.clean`: a dead process's folder at once, anything else only once older
+        than `older_than`, so a file a live writer is still writing is never removed.
         """
         if self.remote or not self.tmp_dir.is_dir():  # an object store has no .tmp/
             return 0
-        cutoff = time.time() - older_than.total_seconds()
-        removed = 0
-        for entry in _entries(self.tmp_dir):
-            writer = _WRITER_DIR.match(entry.name)
-            if writer and writer["host"] == _HOST and entry.is_dir():
-                if not _alive(int(writer["pid"]), writer["start"]):
-                    removed += len(_entries(entry))
-                    shutil.rmtree(entry, ignore_errors=True)
-                    continue
-                removed += sum(_remove_older(p, cutoff) for p in _entries(entry))
-            elif writer is None or writer["host"] != _HOST:
-                if entry.is_dir() and writer is not None:  # another host's writer
-                    removed += sum(_remove_older(p, cutoff) for p in _entries(entry))
-                else:
-                    removed += _remove_older(entry, cutoff)
-        return removed
-
-
-_HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
-_WRITER_DIR = re.compile(r"^w-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-(?P<start>\d+)$")
-_own_tmp_dirs: set[Path] = set()
-
-
-def _process_start(pid: int) -> str:
-    """When process `pid` started (clock ticks since boot, Linux), "0" where unknown."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as handle:
-            # the command name may hold spaces and parentheses: fields start after the last ")"
-            return handle.read().rsplit(b")", 1)[1].split()[19].decode()
-    except (OSError, IndexError):
-        return "0"
-
-
-def writer_name() -> str:
-    """This process's folder name under .tmp/: host, pid, process start time."""
-    pid = os.getpid()
-    return f"w-{_HOST}-{pid}-{_process_start(pid)}"
-
-
-def _alive(pid: int, start: str) -> bool:
-    """Whether process `pid` of this host is running and is the one that started at `start`."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # another user's process: it exists
-    now = _process_start(pid)
-    return now == start or "0" in (now, start)
-
-
-def _entries(folder: Path) -> list[Path]:
-    try:
-        return list(folder.iterdir())
-    except FileNotFoundError:
-        return []
-
-
-def _remove_older(path: Path, cutoff: float) -> int:
-    try:
-        if path.lstat().st_mtime >= cutoff:
-            return 0
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            path.unlink(missing_ok=True)
-    except FileNotFoundError:
-        return 0
-    return 1
-
-
-def _remove_if_empty(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        folder.rmdir()  # fails, harmlessly, while it still holds a file
+        return temp_files.clean(self.tmp_dir, older_than)
 
 
 def no_lake_message(root: str | os.PathLike[str]) -> str:

@@ -30,6 +30,7 @@ from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.rollup_plan import manifest_path
+from voice_monitor.temp_files import writer_name
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
 # 24 h earlier, so it reads event hours starting up to 25 h before the top of the current hour.
@@ -135,7 +136,7 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     cut = config.cutoffs(now)
     report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
     # in this process's .tmp/ folder: if the run dies, the next landing removes it whole
-    trash = lake.tmp_dir / lake_layout.writer_name() / f"retention-{lake_layout.new_file_stem()}"
+    trash = lake.tmp_dir / writer_name() / f"retention-{lake_layout.new_file_stem()}"
 
     try:
         if only in (None, "events"):
