@@ -102,3 +102,21 @@ def test_ingest_reads_a_parquet_file_with_glob_characters_in_its_name(lakes, tmp
                               "--json"], capsys)
     assert code == 0, err
     assert json.loads(out)["accepted"] == 3
+
+
+def test_a_key_like_folder_above_the_lake_is_not_read_as_a_partition_key(tmp_path, capsys):
+    # the same event id on two days is two events (a copy is the same id in the same hour
+    # partition); if DuckDB took `date` from the folder above the lake, both would be dated
+    # 1999-01-01 and counted once
+    lake = Lake.create(tmp_path / "date=1999-01-01" / "env=prod [1]")
+    land_records(lake, [event("artifact_received", NOW - 24 * H, event_id="same"),
+                        event("artifact_received", NOW, event_id="same")], now=NOW)
+    code, out, err = run_cli(["sql", "select date::varchar as d, hour, count(*) as n from events "
+                              "group by all order by d", "--json", "--lake", str(lake.root)],
+                             capsys)
+    assert code == 0, err
+    assert json.loads(out) == [{"d": "2026-02-15", "hour": 14, "n": 1},
+                               {"d": "2026-02-16", "hour": 14, "n": 1}]
+    code, out, err = run_cli(["sql", "select column_name from (describe events)", "--json",
+                              "--lake", str(lake.root)], capsys)
+    assert "env" not in {row["column_name"] for row in json.loads(out)}

@@ -126,14 +126,33 @@ def source_sql(raw: str, paths: str | list[str] | None) -> str:
     listed = quote_literal(paths) if isinstance(paths, str) else (
         "[" + ", ".join(quote_literal(duckdb_path(p)) for p in paths) + "]")
     options = ["union_by_name = true"]
-    if keys:
+    literal = keys and _root_has_keys(paths, len(keys))
+    if keys and not literal:
         types = ", ".join(f"{quote_literal(k)}: {t}" for k, t in keys)
         options.append(f"hive_partitioning = true, hive_types = {{{types}}}")
     else:
         options.append("hive_partitioning = false")
     if file_cols:
         options.append("filename = true, file_row_number = true")
-    return f"select * from read_parquet({listed}, {', '.join(options)})"
+    elif literal:
+        options.append("filename = true")
+    scan = f"read_parquet({listed}, {', '.join(options)})"
+    if not literal:
+        return f"select * from {scan}"
+    # DuckDB would read every `k=v` folder of the path as a key, the lake root's too (a lake
+    # under `x/date=1999-01-01/` would date every event 1999-01-01): take the keys from the
+    # last folders of each file's path only, as the layout puts them
+    tail = "/date=([0-9]{4}-[0-9]{2}-[0-9]{2})/" + ("hour=([0-9]{2})/" if len(keys) == 2 else "")
+    derived = [f"cast(regexp_extract(filename, {quote_literal(tail + '[^/]*$')}, {i + 1}) "
+               f"as {kind}) as {quote_ident(name)}" for i, (name, kind) in enumerate(keys)]
+    keep = "*" if file_cols else "* exclude (filename)"
+    return f"select {keep}, {', '.join(derived)} from {scan}"
+
+
+def _root_has_keys(paths: str | list[str], levels: int) -> bool:
+    """Whether the folders above a source's partitions hold a `=` (DuckDB reads it as a key)."""
+    first = paths if isinstance(paths, str) else str(paths[0])
+    return "=" in first.rsplit("/", levels + 2)[0]
 
 
 def define_raw(con: duckdb.DuckDBPyConnection, raw: str, paths: str | list[str] | None) -> None:
