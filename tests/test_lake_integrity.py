@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 
+from voice_monitor.alerts import active_alerts, run_checks
 from voice_monitor.cli import main
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
@@ -151,3 +152,40 @@ def test_reading_queries_fail_with_one_line_naming_the_file(broken, capsys):
         assert bad in line and "voice-monitor lake check --move-aside" in line
     with pytest.raises(UnreadableFileError, match="hour=12"):
         recent_events(lake)
+
+
+def test_the_daily_rollup_builds_every_other_day_when_an_hourly_snapshot_is_unreadable(lake,
+                                                                                        capsys):
+    # one event at 12:05 on 2026-02-14 and on 2026-02-15; both days' hours built, then one hourly
+    # snapshot of the 15th truncated: the 14th builds, the 15th fails naming the file
+    for day in (14, 15):
+        land_records(lake, [event("artifact_received", datetime(2026, 2, day, 12, 5, tzinfo=UTC))],
+                     now=NOW)
+    root = ["--lake", str(lake.root)]
+    code, _, err = run_cli(["rollup", "hourly", "--now", "2026-02-16T01:30:00Z", *root], capsys)
+    assert code == 0, err
+    (bad,) = lake.snapshot_partition("pipeline_hourly",
+                                     datetime(2026, 2, 15, 7, tzinfo=UTC)).glob("*.parquet")
+    bad.write_bytes(bad.read_bytes()[:100])
+    # both days are due (neither has a daily snapshot): the 14th builds, the 15th fails
+    code, out, err = run_cli(["rollup", "daily", "--now", "2026-02-16T01:30:00Z", "--json", *root],
+                             capsys)
+    assert code == 1
+    assert "pipeline_hourly/date=2026-02-15/hour=07" in err and len(err.strip().splitlines()) == 1
+    facts = json.loads(out)
+    assert [p[:10] for p in facts["periods"]] == ["2026-02-14"]
+    assert [f["period"][:10] for f in facts["failed"]] == ["2026-02-15"]
+    (daily,) = lake.snapshot_partition("pipeline_daily",
+                                       datetime(2026, 2, 14, tzinfo=UTC)).glob("*.parquet")
+    platform = [r for r in pq.read_table(daily).to_pylist() if r["organization_id"] is None]
+    assert platform[0]["artifacts_received"] == 1
+
+
+def test_an_unreadable_alert_record_is_named(lake):
+    folder = lake.alerts_dir / "date=2026-02-16"
+    folder.mkdir(parents=True)
+    (folder / "x.parquet").write_bytes(b"PAR1 not really")
+    with pytest.raises(UnreadableFileError, match="alerts/date=2026-02-16/x.parquet"):
+        active_alerts(lake)
+    with pytest.raises(UnreadableFileError, match="alerts/date=2026-02-16/x.parquet"):
+        run_checks(lake, NOW)

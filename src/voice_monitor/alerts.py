@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from voice_monitor import notify, storage
 from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
-from voice_monitor.integrity import reads_lake
+from voice_monitor.integrity import guard, reads_lake
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -152,9 +152,11 @@ def _all_alerts(lake: Lake) -> list[Alert]:
     con = connect()
     try:
         # the `alerts` SQL view is the one definition of an alert's state, here over these files
-        con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
-        con.execute(load_sql("views/alerts"))
-        rows = con.execute("select * from alerts order by raised_at desc, alert_id desc").fetchall()
+        with guard(lake):  # an unreadable record file is named, with the fix
+            con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
+            con.execute(load_sql("views/alerts"))
+            rows = con.execute("select * from alerts order by raised_at desc, alert_id desc"
+                               ).fetchall()
     finally:
         con.close()
     names = [f.name for f in fields(Alert)]
