@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.records import as_text, look_again, merged, second_looks
-from voice_monitor.redaction import ANY, redact_json_sql, redact_sql
+from voice_monitor.redaction import GATE, redact_json_sql, redact_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
     EVENT_TYPES,
@@ -341,7 +341,7 @@ def validate(
     (line_no, raw, reason), with secrets redacted from raw and reason.
     """
     texts, positions, early = as_text(lines)
-    suspects, redact = second_looks(texts, ANY)
+    suspects, redact = second_looks(texts, GATE)
     # DuckDB scans an Arrow table in parallel by chunk: give it chunks to share between threads
     raw = pa.Table.from_batches([
         pa.record_batch({"line_no": pa.array(positions[start:start + _CHUNK], pa.int64()),
