@@ -11,6 +11,9 @@ Starts a real `voice-monitor serve` on 127.0.0.1 over a fresh lake, then:
    the request time (send to acknowledgement);
 3. `/metrics`: median and p99 of 50 scrapes on the lake just filled (target < 50 ms).
 
+It also prints the server process's CPU time per event, which other work on a shared machine
+disturbs less than wall time.
+
 A 503 (queue full) is retried after its Retry-After and counted.
 """
 
@@ -20,6 +23,7 @@ import argparse
 import os
 import platform
 import random
+import re
 import statistics
 import subprocess
 import sys
@@ -98,6 +102,12 @@ def run_clients(url: str, bodies: list[bytes], clients: int, pace_s: float = 0.0
     return time.perf_counter() - began, latencies, len(refused)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc), all its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -116,11 +126,21 @@ def main() -> None:
         with ServerProcess(root / "lake", *args.serve_args.split(), log=root / "server.log") as server:
             bodies = make_batches(args.batches * 2, args.batch_size)
             events = args.batches * args.batch_size
+            cpu = cpu_seconds(server.proc.pid)
             wall, lat, refused = run_clients(server.url, bodies[:args.batches], args.clients)
+            cpu = cpu_seconds(server.proc.pid) - cpu
             rate = events / wall
             print(f"throughput: {events:,} events in {wall:.2f} s = {rate:,.0f} events/s "
                   f"({args.clients} clients, batches of {args.batch_size}; {refused} x 503) "
                   f"target >= 100,000")
+            scrape = httpx.get(server.url + "/metrics", headers=bearer(STAFF), timeout=60).text
+            commits = float(re.search(r"^voice_monitor_collector_commits_total (\S+)$", scrape,
+                                      re.M).group(1))
+            print(f"group commit: {args.batches} batches in {commits:.0f} landings "
+                  f"({args.batches / commits:.1f} batches per landing)")
+            print(f"server CPU: {cpu:.1f} s = {cpu / events * 1e6:.1f} us per event "
+                  f"(all threads; {events / cpu:,.0f} events per CPU-second); load now "
+                  f"{os.getloadavg()[0]:.1f}")
             pace = args.clients * args.batch_size / (rate / 2)
             wall, lat, refused = run_clients(server.url, bodies[args.batches:], args.clients, pace)
             print(f"half load ({rate / 2:,.0f} events/s asked, {events / wall:,.0f} got): request "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import time
 import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_LANDING_THREADS = 1
 MAX_GROUP_BATCHES = 1024  # batches landed together at most
 MAX_GROUP_BYTES = 256 * 1024 * 1024
+LINGER_S = 0.03  # how long a landing waits for more batches to join it
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
@@ -135,9 +137,13 @@ class Collector:
     def _commit_group(self, job: _Job) -> bool:
         """Commit `job` and every job waiting behind it; False once the stop sign was taken."""
         group, size = [job], len(job.body)
+        # linger a moment for batches on their way: senders that were answered by the previous
+        # landing are sending their next batch now, and one landing of all of them costs less
+        # than one each
+        until = time.monotonic() + LINGER_S
         while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
             try:
-                job = self._jobs.get_nowait()
+                job = self._jobs.get(timeout=max(0.0, until - time.monotonic()))
             except queue.Empty:
                 break
             if job is None:

@@ -48,6 +48,7 @@ class LakeCollector:
             ("events_duplicate", stats.duplicates, "Landed events whose event_id was already in the lake"),
             ("events_quarantined", stats.quarantined, "Records this process quarantined"),
             ("batches", stats.batches, "Batches this process landed"),
+            ("commits", stats.commits, "Landings this process made (each of one or more batches)"),
             ("batches_refused_overload", stats.refused_overload, "Batches refused with 503 (queue full)"),
             ("batches_refused_too_large", stats.refused_too_large, "Batches refused with 413"),
             ("batches_failed", stats.failed, "Batches whose landing failed (answered 500)"),
