@@ -52,6 +52,13 @@ def lake_root() -> str:
     return os.environ.get(LAKE_ENV, DEFAULT_LAKE)
 
 
+def period_map():
+    """Rebuilds fan out on the Dask cluster $VOICE_MONITOR_DASK names, else run in-process."""
+    from voice_monitor.fanout import DASK_ENV, period_mapper
+
+    return period_mapper(os.environ.get(DASK_ENV))
+
+
 def run_now(now: datetime | str | None) -> datetime:
     """`now` as given (naive = UTC), else the flow run's scheduled start time, in UTC."""
     if now is None:

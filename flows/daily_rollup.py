@@ -14,6 +14,7 @@ from _shared import (
     IO_RETRY_DELAY_SECONDS,
     TASK_TIMEOUTS,
     lake_root,
+    period_map,
     retry_on_io,
     run_now,
     run_rollup,
@@ -31,7 +32,7 @@ from voice_monitor.lake import DAILY_TABLES, open_lake
 def build_daily_snapshots(root: str, now: datetime) -> dict:
     """Build yesterday and every retained day whose hourly rows changed since its build."""
     lake = open_lake(root)
-    return run_rollup(lake, lambda: rollups.run_daily(lake, now), DAILY_TABLES, "day")
+    return run_rollup(lake, lambda: rollups.run_daily(lake, now, map_periods=period_map()), DAILY_TABLES, "day")
 
 
 @flow(name="daily-rollup", timeout_seconds=FLOW_TIMEOUTS["daily-rollup"])

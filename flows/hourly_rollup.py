@@ -15,6 +15,7 @@ from _shared import (
     TASK_TIMEOUTS,
     fail_on_unreadable,
     lake_root,
+    period_map,
     retry_on_io,
     run_now,
     run_rollup,
@@ -53,7 +54,7 @@ def compact_closed_hours(root: str, now: datetime) -> dict:
 def build_hourly_snapshots(root: str, now: datetime) -> dict:
     """Build the previous complete hour and every retained hour that changed since its build."""
     lake = open_lake(root)
-    return run_rollup(lake, lambda: rollups.run_hourly(lake, now), HOURLY_TABLES, "hour")
+    return run_rollup(lake, lambda: rollups.run_hourly(lake, now, map_periods=period_map()), HOURLY_TABLES, "hour")
 
 
 @flow(name="hourly-rollup", timeout_seconds=FLOW_TIMEOUTS["hourly-rollup"])

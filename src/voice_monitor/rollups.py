@@ -8,6 +8,7 @@ built first, and a day whose missing hours cannot be built is refused.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -98,11 +99,25 @@ class RollupReport:
     def count(self, table: str, n: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
 
+    def add(self, other: RollupReport) -> None:
+        """Append another run's report (e.g. one period built elsewhere) to this one."""
+        self.periods.extend(other.periods)
+        self.refused.extend(other.refused)
+        self.hours.extend(other.hours)
+        self.failed.extend(other.failed)
+        for table, n in other.rows.items():
+            self.count(table, n)
+
+
+# builds the snapshots of a list of periods of one kind ("hourly"/"daily") at `now` and reports:
+# build_periods in-process, fanout.DaskPeriods as one task per period on a Dask cluster
+PeriodMap = Callable[[str, Lake, list[datetime], bool, datetime], RollupReport]
+
 
 # -- hourly ---------------------------------------------------------------------------------
 def run_hourly(
     lake: Lake, now: datetime, hour: datetime | None = None, force: bool = False,
-    retention: RetentionConfig | None = None,
+    retention: RetentionConfig | None = None, map_periods: PeriodMap | None = None,
 ) -> RollupReport:
     """Build hourly snapshots: `hour` only, else the previous hour and every changed hour.
 
@@ -110,19 +125,34 @@ def run_hourly(
     """
     explicit = None if hour is None else floor_hour(hour)
     keep = (retention or RetentionConfig()).hourly_snapshots
-    return _run(lake, _hourly_one, explicit, lambda: hours_to_build(lake, now, keep), force)
+    return _run(lake, "hourly", explicit, lambda: hours_to_build(lake, now, keep), force, now,
+                map_periods)
 
 
-def _run(lake: Lake, build_one, explicit: datetime | None, automatic, force: bool) -> RollupReport:
+def _run(lake: Lake, kind: str, explicit: datetime | None, automatic, force: bool,
+         now: datetime, map_periods: PeriodMap | None) -> RollupReport:
     """Build the explicit period (a refusal raises), else every period `automatic()` names."""
-    report = RollupReport()
-    with _session() as con:
-        for period in [explicit] if explicit is not None else automatic():
-            _isolated(build_one, lake, period, force, report, con)
+    periods = [explicit] if explicit is not None else automatic()
+    report = (map_periods or build_periods)(kind, lake, periods, force, now)
     if explicit is not None and report.refused:
         raise RefusedError(report.refused[0][1])
     if report.failed:
         raise RollupFailedError(report)
+    return report
+
+
+def build_periods(kind: str, lake: Lake, periods: list[datetime], force: bool,
+                  now: datetime) -> RollupReport:
+    """Build the `kind` ("hourly" or "daily") snapshots of each period in order, in-process.
+
+    A period writes only its own partitions and manifest (a day also its own stale hours), so
+    periods of one kind may be built in parallel too (fanout.py), with the same result.
+    """
+    build_one = _hourly_one if kind == "hourly" else partial(_daily_one, now=now)
+    report = RollupReport()
+    with _session() as con:
+        for period in periods:
+            _isolated(build_one, lake, period, force, report, con)
     return report
 
 
@@ -204,7 +234,8 @@ def build_hour(
 
 # -- daily ----------------------------------------------------------------------------------
 def run_daily(
-    lake: Lake, now: datetime, day: datetime | None = None, force: bool = False
+    lake: Lake, now: datetime, day: datetime | None = None, force: bool = False,
+    map_periods: PeriodMap | None = None,
 ) -> RollupReport:
     """Build daily snapshots: `day` only, else the previous day and every changed day.
 
@@ -212,8 +243,7 @@ def run_daily(
     hours are built first; a day with an hour that cannot be built is refused (unless `force`).
     """
     explicit = None if day is None else _as_day(day)
-    build = partial(_daily_one, now=now)
-    return _run(lake, build, explicit, lambda: days_to_build(lake, now), force)
+    return _run(lake, "daily", explicit, lambda: days_to_build(lake, now), force, now, map_periods)
 
 
 def _daily_one(
@@ -290,9 +320,13 @@ def check_snapshots(lake: Lake) -> dict[str, list[tuple]]:
 # -- backfill -------------------------------------------------------------------------------
 def backfill(
     lake: Lake, start: datetime, end: datetime, now: datetime, force: bool = False,
-    progress: bool = True,
+    progress: bool = True, map_periods: PeriodMap | None = None,
 ) -> RollupReport:
-    """Rebuild every complete hour in [start, end), then every complete day, in order."""
+    """Rebuild every complete hour in [start, end), then every complete day, in order.
+
+    With `map_periods` (e.g. on a cluster) the hours are built by it, then, once all of them
+    are written, the days, which are built from the hourly rows.
+    """
     if end <= start:
         raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
     hours, h = [], floor_hour(start)
@@ -304,6 +338,12 @@ def backfill(
         days.append(d)
         d += DAY
     report = RollupReport()
+    if map_periods is not None:
+        report.add(map_periods("hourly", lake, hours, force, now))
+        report.add(map_periods("daily", lake, days, force, now))
+        if report.failed:
+            raise RollupFailedError(report)
+        return report
     daily_one = partial(_daily_one, now=now)
     steps = [(_hourly_one, h) for h in hours] + [(daily_one, d) for d in days]
     with _session() as con:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 
 import click
@@ -89,6 +90,13 @@ def _failed(exc, show) -> VoiceMonitorError:
     return VoiceMonitorError(str(exc))
 
 
+def _period_map():
+    """The Dask fan-out when $VOICE_MONITOR_DASK names a scheduler, else None (in-process)."""
+    from voice_monitor.fanout import DASK_ENV, period_mapper
+
+    return period_mapper(os.environ.get(DASK_ENV))
+
+
 def _refused(exc: Exception, what: str) -> VoiceMonitorError:
     message = " ".join(str(exc).split())  # one line on stderr
     if "--force" not in message:
@@ -122,7 +130,8 @@ def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, as_jso
     from voice_monitor import rollups
 
     try:
-        report = rollups.run_hourly(lake, now, hour=hour, force=force)
+        report = rollups.run_hourly(lake, now, hour=hour, force=force,
+                                    map_periods=None if hour else _period_map())
     except rollups.RefusedError as exc:
         raise _refused(exc, f"hour {_stamp(hour)}" if hour else "the hourly rollup") from exc
     except rollups.RollupFailedError as exc:
@@ -151,7 +160,8 @@ def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json:
     from voice_monitor import rollups
 
     try:
-        report = rollups.run_daily(lake, now, day=day, force=force)
+        report = rollups.run_daily(lake, now, day=day, force=force,
+                                   map_periods=None if day else _period_map())
     except rollups.RefusedError as exc:
         raise _refused(exc, f"day {_stamp(day, daily=True)}" if day else "the daily rollup") from exc
     except rollups.RollupFailedError as exc:
@@ -171,6 +181,9 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
              as_json: bool) -> None:
     """Rebuild hourly then daily snapshots over a range, in order, with progress.
 
+    With VOICE_MONITOR_DASK=tcp://scheduler:8786 the periods are built as Prefect tasks on
+    that Dask cluster: every hour in parallel, then every day (docs/scaling.md).
+
     \b
     Example:
       voice-monitor backfill --start 2026-02-10T00:00Z --end 2026-02-16T00:00Z
@@ -180,7 +193,8 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
     if end <= start:
         raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
     try:
-        report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json)
+        report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json,
+                                  map_periods=_period_map())
     except rollups.RollupFailedError as exc:
         raise _failed(exc, lambda r: _show_backfill(r, start, end, as_json)) from exc
     _show_backfill(report, start, end, as_json)

@@ -1,0 +1,54 @@
+"""Rollups fanned out on a Dask cluster: one Prefect task per period (contract §13).
+
+With VOICE_MONITOR_DASK=tcp://scheduler:8786, `voice-monitor backfill`, `rollup hourly|daily`
+and the rollup flows build their periods as Prefect tasks of a `rollup-fan-out` flow that runs
+on Prefect's Dask task runner (prefect-dask): the hours of a rebuild in parallel, then — in a
+second fan-out, once every hour is written — the days built from them. Each task builds one
+period with the same code as the in-process run (rollups.build_periods) and writes only that
+period's partitions and manifest, atomically, so parallel tasks never touch the same file.
+
+Dask workers import this package and read and write the lake at the same path (or the same
+object store), so every worker host needs voice-monitor installed and the lake mounted alike.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from voice_monitor.lake import Lake
+from voice_monitor.rollups import RollupReport
+
+DASK_ENV = "VOICE_MONITOR_DASK"
+
+
+class DaskPeriods:
+    """A rollups.PeriodMap that builds each period as a Prefect task on a Dask cluster."""
+
+    def __init__(self, address: str):
+        if "://" not in address:
+            raise ValueError(f"bad Dask scheduler address {address!r} in {DASK_ENV}; "
+                             f"expected e.g. tcp://scheduler:8786")
+        self.address = address
+
+    def __call__(self, kind: str, lake: Lake, periods: list[datetime], force: bool,
+                 now: datetime) -> RollupReport:
+        if not periods:
+            return RollupReport()
+        # Prefect and Dask are imported only when a cluster is configured
+        from prefect_dask import DaskTaskRunner
+
+        from voice_monitor.fanout_flow import fan_out
+
+        runner = DaskTaskRunner(address=self.address)
+        # workers may run elsewhere: give them the lake's absolute path, not the caller's cwd
+        root = str(lake.root.absolute())
+        return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
+
+
+def period_mapper(address: str | None) -> DaskPeriods | None:
+    """The Dask fan-out for a scheduler address ($VOICE_MONITOR_DASK), or None: in-process."""
+    address = (address or "").strip()
+    return DaskPeriods(address) if address else None
+
+
+__all__ = ["DASK_ENV", "DaskPeriods", "period_mapper"]
