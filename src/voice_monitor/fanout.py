@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from voice_monitor import storage
 from voice_monitor.lake import Lake
 from voice_monitor.rollups import RollupReport
 
@@ -40,8 +41,8 @@ class DaskPeriods:
         from voice_monitor.fanout_flow import fan_out
 
         runner = DaskTaskRunner(address=self.address)
-        # workers may run elsewhere: give them the lake's absolute path, not the caller's cwd
-        root = str(lake.root.absolute())
+        # workers may run elsewhere: give them the lake's URL or absolute path, not our cwd
+        root = storage.url(lake.root) if lake.remote else str(lake.root.absolute())
         return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
 
 
