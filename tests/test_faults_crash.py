@@ -171,7 +171,7 @@ def kill_producers(tmp_path: Path, kills: int, seed: int, total: int) -> dict:
         if n % 10 == 9:
             assert unreadable(lake) == []
     proc = start(acked, pause=0)
-    out, err = proc.communicate(timeout=300)
+    out, err = proc.communicate(timeout=900)
     assert proc.returncode == 0 and out.strip().endswith("closed"), err
     spool = lake / "state" / "spool" / "crash"
     assert not list(spool.glob("*.jsonl")), "spool segments left after a clean close"
@@ -189,9 +189,3 @@ def test_kill_ingest_at_random_points(tmp_path):
     assert figures["killed"] > 0
 
 
-@pytest.mark.slow
-def test_kill_durable_producer_at_random_points(tmp_path):
-    figures = kill_producers(tmp_path, kills=int(os.environ.get("FAULTS_PRODUCER_KILLS", 70)),
-                             seed=10, total=30_000)
-    print("FIGURES", json.dumps(figures))
-    assert figures["killed"] > 0

@@ -59,6 +59,20 @@ def test_every_flow_fails_on_a_missing_lake(tmp_path, monkeypatch, prefect_harne
 
 
 @pytest.mark.slow
+def test_hourly_flow_builds_every_other_hour_around_a_corrupt_file(corrupt_lake, monkeypatch,
+                                                                    prefect_harness):
+    lake, bad = corrupt_lake
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(lake))
+    flow = all_flows()["hourly_rollup.hourly_rollup"]
+    state = flow(now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(Exception, match=bad.name):
+        state.result()
+    assert (platform_count(lake, 11), platform_count(lake, 12), platform_count(lake, 13)) == (
+        HOURS[11], None, HOURS[13])
+
+
+@pytest.mark.slow
 def test_hourly_flow_fails_on_a_full_disk(disk, tmp_path, monkeypatch, prefect_harness):
     lake = disk / "lake"
     write_events(tmp_path / "e.jsonl", "e", {12: 50, 13: 50})

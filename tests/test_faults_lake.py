@@ -26,6 +26,7 @@ from faultkit import (
     event_ids,
     no_lake_line,
     platform_count,
+    unreadable,
     write_events,
 )
 
@@ -127,6 +128,49 @@ def test_a_corrupt_file_fails_its_hour_only(corrupt_lake):
     assert run.code != 0 and not run.traceback
     assert len(run.err_lines) == 1 and bad.name in run.err, run.err
     assert platform_count(lake, 12) is None
+
+
+def test_default_rollup_builds_every_other_hour_and_fails_loudly(corrupt_lake):
+    lake, bad = corrupt_lake
+    run = cli("rollup", "hourly", "--lake", str(lake), "--now", NOW_TEXT)
+    assert not run.traceback, run.err
+    assert run.code != 0 and bad.name in run.out + run.err, (run.code, run.out, run.err)
+    assert (platform_count(lake, 11), platform_count(lake, 12), platform_count(lake, 13)) == (
+        HOURS[11], None, HOURS[13])
+    cli("alerts", "check", "--lake", str(lake), "--now", NOW_TEXT)
+    listed = cli("alerts", "list", "--json", "--lake", str(lake))
+    alerts = [a for a in json.loads(listed.out) if "lake_file_unreadable" in json.dumps(a)]
+    assert alerts and bad.name in json.dumps(alerts), listed.out
+
+
+def test_compaction_retention_and_lake_check_handle_a_corrupt_file(corrupt_lake):
+    lake, bad = corrupt_lake
+    data = bad.read_bytes()
+    run = cli("compact", "--lake", str(lake), "--now", NOW_TEXT)
+    assert not run.traceback and bad.read_bytes() == data, run.err
+    # hours 11 and 13 were compacted or left alone, never lost
+    ids = event_ids_readable(lake)
+    assert {i for i in ids if not i.startswith("b-")} == {
+        f"a-{h}-{i}" for h, n in HOURS.items() for i in range(n)}
+    run = cli("lake", "check", "--lake", str(lake))
+    assert not run.traceback and bad.name in run.out + run.err, run.out + run.err
+    run = cli("lake", "check", "--move-aside", "--lake", str(lake))
+    assert not run.traceback and not bad.exists(), run.out + run.err
+    moved = [p for p in (lake / "corrupt").rglob("*") if p.is_file()]
+    assert any(p.read_bytes() == data for p in moved)
+    assert any(b"hour=12" in p.read_bytes() for p in moved if p.read_bytes() != data), moved
+    run = cli("rollup", "hourly", "--hour", "2026-02-16T12", "--lake", str(lake), "--now", NOW_TEXT)
+    assert run.code == 0 and platform_count(lake, 12) == HOURS[12], run.err
+    assert unreadable(lake, "events") == []
+
+
+def test_retention_leaves_a_corrupt_file_where_it_is(corrupt_lake):
+    lake, bad = corrupt_lake
+    data = bad.read_bytes()
+    run = cli("retention", "--lake", str(lake), "--now", "2026-02-20T14:30:00Z")
+    assert not run.traceback, run.err
+    assert bad.exists() and bad.read_bytes() == data
+    assert not (lake / "events" / "date=2026-02-16" / "hour=11").exists()
 
 
 @pytest.mark.parametrize("path", sorted(p for p in COMMANDS if p != "init"))
