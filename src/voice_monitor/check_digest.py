@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
+from voice_monitor import storage
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.sql import run_sql
 
@@ -29,7 +30,8 @@ def digest_dir(lake: Lake):
 
 
 def _signature(files) -> str:
-    text = "\n".join(f"{f.name}:{f.stat().st_size}" for f in files)
+    text = "\n".join(f"{f.name}:{size}"
+                     for f, (size, _) in zip(files, storage.sizes_and_versions(files), strict=True))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 

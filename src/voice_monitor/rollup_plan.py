@@ -93,8 +93,9 @@ def day_sources(lake: Lake, day: datetime) -> dict[str, list]:
         h = day + k * HOUR
         files = [f for table in HOURLY_SNAPSHOTS
                  for f in parquet_files(lake.snapshot_partition(table, h))]
-        sources[key(h)] = [[f"{f.parent.parent.parent.name}/{f.name}", s.st_size, s.st_mtime_ns]
-                           for f in files for s in [f.stat()]]
+        sources[key(h)] = [[f"{f.parent.parent.parent.name}/{f.name}", size, ns]
+                           for f, (size, ns) in zip(files, storage.sizes_and_versions(files),
+                                                    strict=True)]
     return sources
 
 
@@ -167,7 +168,8 @@ def event_listing(lake: Lake) -> dict[datetime, list]:
 
 
 def describe(files: list[Path]) -> list[list]:
-    return [[f.name, f.stat().st_size] for f in files]
+    return [[f.name, size] for f, (size, _) in zip(files, storage.sizes_and_versions(files),
+                                                   strict=True)]
 
 
 def key(moment: datetime) -> str:

@@ -61,7 +61,9 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     from upath import UPath
 
     # no listings cache: another host may have written since this process last listed
-    path = UPath(text.rstrip("/") or text, use_listings_cache=False)
+    # a lake file is small and read whole (Parquet footer, then its columns): fetch it in one
+    # GET ("all") rather than a ranged GET per read
+    path = UPath(text.rstrip("/") or text, use_listings_cache=False, default_cache_type="all")
     _registered.setdefault(path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
                            else path.fs.protocol, path.fs)
     return path
@@ -160,6 +162,25 @@ def read_table(path: Any, columns: list[str] | None = None) -> pa.Table:
 
 def read_schema(path: Any) -> pa.Schema:
     return parquet_file(path).schema_arrow
+
+
+def sizes_and_versions(files: list[Any]) -> list[tuple[int, int | str]]:
+    """(size, version) of each file, the version changing whenever the file is replaced: mtime
+    in ns locally (`stat`), the ETag on a store (one LIST per folder, not a HEAD per object;
+    LastModified has only whole seconds)."""
+    if not files or not is_remote(files[0]):
+        return [(st.st_size, st.st_mtime_ns) for st in (f.stat() for f in files)]
+    listed: dict[str, dict[str, dict]] = {}
+    found = []
+    for f in files:
+        parent = f.path.rsplit("/", 1)[0]
+        if parent not in listed:
+            listed[parent] = {i["name"]: i for i in f.fs.ls(parent, detail=True)}
+        info = listed[parent].get(f.path)
+        if info is None:
+            raise FileNotFoundError(url(f))
+        found.append((int(info["size"]), str(info.get("ETag") or info.get("LastModified"))))
+    return found
 
 
 def mtime(path: Any) -> float:
