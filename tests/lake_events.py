@@ -1,5 +1,5 @@
 """A fixed, varied set of events for comparing two lakes: two organizations and none, every
-stage, failures, retries, duplicates, late arrivals and one bad record, over ~3 days."""
+stage, failures, retries, duplicates, late arrivals and one bad record, over ~31 hours."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def write_batches(folder: Path) -> list[Path]:
     """Three JSON Lines files to ingest in order: the bulk, a re-send with duplicates and late
     events for earlier hours, and one with a bad record."""
     rng = random.Random(11)
-    events = artifact_events(rng, 160, NOW - timedelta(hours=62), 61)
+    events = artifact_events(rng, 90, NOW - timedelta(hours=31), 30)
     rng.shuffle(events)
     late = events[-25:]
     bulk = events[:-25]
