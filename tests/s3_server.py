@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -53,13 +52,13 @@ def s3_server(workdir: Path) -> Iterator[str]:
 
 
 def make_bucket(endpoint: str, bucket: str) -> None:
-    """Create `bucket` on the server (through s3fs, as the lake does)."""
-    import s3fs
+    """Create `bucket` on the server."""
+    import boto3
 
     env = s3_env(endpoint)
-    fs = s3fs.S3FileSystem(key=env["AWS_ACCESS_KEY_ID"], secret=env["AWS_SECRET_ACCESS_KEY"],
-                           endpoint_url=endpoint, client_kwargs={"region_name": "us-east-1"})
-    fs.mkdir(bucket)
+    boto3.client("s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"],
+                 aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                 aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]).create_bucket(Bucket=bucket)
 
 
-__all__ = ["make_bucket", "os", "s3_env", "s3_server"]
+__all__ = ["make_bucket", "s3_env", "s3_server"]
