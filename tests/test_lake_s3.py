@@ -99,12 +99,12 @@ def _answers(env: dict, lake: str, files: list[Path]) -> dict[str, object]:
     for what in ("realtime", "historical", "stages", "orgs"):
         out[f"metrics {what}"] = json.loads(_run(env, "metrics", what, *at, "--json",
                                                  *(span[:4] if what != "realtime" else [])))
-    out["events recent"] = json.loads(_run(env, "events", "recent", *at, "--limit", "30",
+    out["events recent"] = json.loads(_run(env, "events", "recent", *at[:2], "--limit", "30",
                                            "--json"))
     out["artifacts failed"] = json.loads(_run(env, "artifacts", "failed", *at, "--json"))
     out["artifacts active"] = json.loads(_run(env, "artifacts", "active", *at, "--json"))
     out["alerts check"] = json.loads(_run(env, "alerts", "check", *at, "--json"))
-    out["alerts list"] = json.loads(_run(env, "alerts", "list", *at, "--json"))
+    out["alerts list"] = json.loads(_run(env, "alerts", "list", *at[:2], "--json"))
     for table in ("pipeline_hourly", "stage_hourly", "pipeline_daily", "stage_daily"):
         keys = "period_start, organization_id" + (", pipeline_stage" if "stage" in table else "")
         out[table] = json.loads(_run(env, "sql", "--lake", lake, "--json",
