@@ -342,6 +342,7 @@ def write_catalog(lake: Lake, path: str | Path) -> Path:
         con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
                                                CATALOG_STORAGE_VERSION})
         try:
+            storage.register_filesystems(con)  # a lake on a store: views bind through fsspec
             define_views(con, lake)
             con.execute("checkpoint")
         finally:
