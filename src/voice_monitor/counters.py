@@ -256,13 +256,20 @@ _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def open_counters(lake, url: str | None = None) -> CounterStore:
-    """The counter store: Redis when `url` (else $VOICE_MONITOR_COUNTERS) names one, else the
+    """The counter store: Redis when `url` (else $VOICE_MONITOR_COUNTERS, else the `counters`
+    setting of voice-monitor.toml) names one, else the
     lake's embedded SQLite store.
 
     The setting is read here rather than passed down from each edge because every process that
     lands or reads counters (CLI, flows, server workers, producers in user code) must agree on it.
     """
-    url = (url if url is not None else os.environ.get(COUNTERS_ENV, "")).strip()
+    if url is None:
+        url = os.environ.get(COUNTERS_ENV)
+    if url is None:  # not in the environment: the config file's `counters`, if any
+        from voice_monitor.settings import load_settings
+
+        url = load_settings().settings.counters
+    url = url.strip()
     if not url:
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
         return SQLiteCounterStore(lake.local_state_dir / "counters.sqlite")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime
 
 import click
@@ -16,7 +15,7 @@ from voice_monitor.alerts import (
     alert_history,
     run_checks,
 )
-from voice_monitor.checks import CHECK_TYPES, AlertConfig
+from voice_monitor.checks import CHECK_TYPES
 from voice_monitor.cli.common import (
     TIME,
     VoiceMonitorError,
@@ -24,15 +23,9 @@ from voice_monitor.cli.common import (
     json_option,
     lake_option,
     now_option,
+    settings_option,
 )
 from voice_monitor.lake import Lake
-
-WEBHOOK_ENV = "VOICE_MONITOR_WEBHOOK_URL"
-
-
-def config_from_env() -> AlertConfig:
-    """The default check configuration, with the webhook URL from $VOICE_MONITOR_WEBHOOK_URL."""
-    return AlertConfig(webhook_url=os.environ.get(WEBHOOK_ENV) or None)
 
 
 def _when(moment: datetime | None) -> str:
@@ -55,18 +48,21 @@ def alerts() -> None:
 @alerts.command()
 @lake_option
 @now_option
+@settings_option
 @json_option
-def check(lake: Lake, now: datetime, as_json: bool) -> None:
+def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
     Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set. Exits 1
-    if a check failed (the others still ran and their alerts are stored).
+    if a check failed (the others still ran and their alerts are stored). Thresholds are
+    settings (alerts.*): in voice-monitor.toml, VOICE_MONITOR_ALERTS_* variables, or --set.
 
     \b
     Example:
       voice-monitor alerts check --lake ./data --now 2026-02-16T14:30:00Z
+      voice-monitor alerts check --set alerts.queue_depth_max=80 --set alerts.failure_rate_high=0.2
     """
-    report = run_checks(lake, now, config_from_env())
+    report = run_checks(lake, now, settings.settings.alert_config())
     if as_json:
         echo_json(report.as_dict())
     else:

@@ -59,6 +59,31 @@ TIME = TimeParam()
 DAY = DayParam()
 
 
+def default_lake() -> str:
+    """The lake when --lake is not given: $VOICE_MONITOR_LAKE, the config file, else ./data."""
+    if os.environ.get(LAKE_ENV):  # the common case costs no config file read
+        return os.environ[LAKE_ENV]
+    from voice_monitor.settings import load_settings
+
+    return load_settings().settings.lake or DEFAULT_LAKE
+
+
+def settings_option(func: Callable) -> Callable:
+    """--set KEY=VALUE (repeatable) over the config file and environment; passes `settings`."""
+
+    @click.option("--set", "assignments", multiple=True, metavar="KEY=VALUE",
+                  help="Override a setting for this run, e.g. --set retention.events=72h "
+                       "(see voice-monitor config show).")
+    @functools.wraps(func)
+    def wrapper(*args, assignments: tuple[str, ...], **kwargs):
+        from voice_monitor.settings import load_settings, parse_assignment
+
+        overrides = dict(parse_assignment(text) for text in assignments)
+        return func(*args, settings=load_settings(overrides, source="flag --set"), **kwargs)
+
+    return wrapper
+
+
 def lake_option(func: Callable | None = None, *, create: bool = False) -> Callable:
     """--lake DIR (default $VOICE_MONITOR_LAKE, else ./data); passes `lake: Lake`.
 
@@ -69,8 +94,8 @@ def lake_option(func: Callable | None = None, *, create: bool = False) -> Callab
         return functools.partial(lake_option, create=create)
 
     @click.option("--lake", "lake_dir", type=click.Path(file_okay=False),
-                  default=lambda: os.environ.get(LAKE_ENV, DEFAULT_LAKE), show_default="./data",
-                  help=f"Lake root directory (env {LAKE_ENV}).")
+                  default=default_lake, show_default="./data",
+                  help=f"Lake root directory (env {LAKE_ENV}, or lake in voice-monitor.toml).")
     @functools.wraps(func)
     def wrapper(*args, lake_dir: str, **kwargs):
         lake = Lake(lake_dir) if create else open_lake(lake_dir)
