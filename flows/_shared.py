@@ -1,4 +1,5 @@
-"""Wiring shared by the flows in this folder (not a flow): the lake, the run's `now`, retries.
+"""Wiring shared by the flows in this folder (not a flow): settings, the run's `now` and name,
+retries, artifacts and the failure notification.
 
 Flow files import it as a sibling module (`from _shared import ...`): `python flows/x.py`,
 Prefect's entrypoint loader and the tests all put this folder on `sys.path`.
@@ -6,19 +7,24 @@ Prefect's entrypoint loader and the tests all put this folder on `sys.path`.
 
 from __future__ import annotations
 
-import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from prefect import get_run_logger
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake
+from voice_monitor import jobs
+from voice_monitor.lake import Lake, floor_hour, open_lake
+from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
+from voice_monitor.settings import Settings, load_settings
 
 # Transient I/O (a busy disk, a file vanishing under a concurrent rename) is retried a bounded
 # number of times; every other error fails the task, and with it the flow run, at once.
 IO_RETRIES = 2
 IO_RETRY_DELAY_SECONDS = 2
+TAGS = ["voice-monitor"]  # on every task run; deployments add theirs in prefect.yaml
 
 # Upper bounds on a run, in seconds, so a hung query cannot hold a deployment's single
 # concurrency slot: past it the run ends Failed and the slot is free before the next scheduled
@@ -35,6 +41,7 @@ TASK_TIMEOUTS = {
     "compact_closed_hours": 20 * MINUTE,
     "build_hourly_snapshots": 25 * MINUTE,
     "build_daily_snapshots": 150 * MINUTE,
+    "check_data_quality": 5 * MINUTE,
     "drop_expired_snapshots": 50 * MINUTE,
     "drop_expired_events": 50 * MINUTE,
     "run_health_checks": 3 * MINUTE,
@@ -47,16 +54,73 @@ def retry_on_io(task, task_run, state) -> bool:
     return isinstance(state.data, OSError) and not isinstance(state.data, TimeoutError)
 
 
-def lake_root() -> str:
-    """The lake root: $VOICE_MONITOR_LAKE, else ./data (relative to the working directory)."""
-    return os.environ.get(LAKE_ENV, DEFAULT_LAKE)
+IO_TASK = {"retries": IO_RETRIES, "retry_delay_seconds": IO_RETRY_DELAY_SECONDS,
+           "retry_condition_fn": retry_on_io, "cache_policy": NO_CACHE, "tags": TAGS}
 
 
-def period_map():
-    """Rebuilds fan out on the Dask cluster $VOICE_MONITOR_DASK names, else run in-process."""
-    from voice_monitor.fanout import DASK_ENV, period_mapper
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["check_data_quality"])
+def check_data_quality(root: str, skip: tuple[str, ...] = ()) -> dict:
+    """Run the data-quality rules of sql/checks/ over the snapshots: rule -> offending rows."""
+    found = jobs.data_quality(open_lake(root), skip)
+    logger = get_run_logger()
+    for rule, rows in found.items():
+        (logger.error if rows else logger.info)("data-quality rule %s: %d offending row(s)",
+                                                rule, rows)
+    return found
 
-    return period_mapper(os.environ.get(DASK_ENV))
+
+def drop_expired(root: str, now: datetime, config: RetentionConfig, dry_run: bool,
+                 only: str) -> dict:
+    """The body of both retention flows' task: drop, log, publish the artifact, return facts;
+    an expired partition kept for an unreadable file fails the run."""
+    facts = jobs.retention(open_lake(root), now, config, only, dry_run=dry_run)
+    log_retention(get_run_logger(), facts)
+    verb = "dry run" if dry_run else "run"
+    publish_retention(f"{only[:-1]}-retention", f"{only[:-1]} retention {verb} at "
+                      f"{now:%Y-%m-%dT%H:%MZ}", facts)
+    fail_on_unreadable("kept expired partition", facts["kept"])
+    return facts
+
+
+def run_rollup(lake: Lake, run, tables: tuple[str, ...], unit: str) -> dict:
+    """Run a rollup (`run()`) and log what it wrote. Periods it could not build (an unreadable
+    lake file) fail the task, after every other period was built and logged."""
+    logger = get_run_logger()
+    try:
+        report = run()
+    except RollupFailedError as exc:
+        log_rollup(logger, jobs.rollup_facts(lake, exc.report, tables), unit)
+        raise
+    facts = jobs.rollup_facts(lake, report, tables)
+    log_rollup(logger, facts, unit)
+    return facts
+
+
+class UnreadableFilesLeftError(RuntimeError):
+    """Compaction or retention left files it cannot read where they are; the run fails."""
+
+
+def fail_on_unreadable(what: str, problems: list) -> None:
+    """Fail the run when `problems` ((partition or hour, message)) is not empty."""
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UnreadableFilesLeftError(f"{what} {problems[0][0]}{more}: {problems[0][1]}")
+
+
+def flow_settings(**sections) -> Settings:
+    """The effective settings: file and environment, under the fields a flow parameter set."""
+    overrides = {f"{section}.{name}": getattr(model, name)
+                 for section, model in sections.items() if model is not None
+                 for name in model.model_fields_set}
+    return load_settings(overrides, source="flow parameter").settings
+
+
+def period_map(address: str):
+    """Rebuilds fan out on the Dask cluster the dask setting ($VOICE_MONITOR_DASK) names, else
+    run in-process."""
+    from voice_monitor.fanout import period_mapper
+
+    return period_mapper(address or None)
 
 
 def run_now(now: datetime | str | None) -> datetime:
@@ -71,42 +135,67 @@ def run_now(now: datetime | str | None) -> datetime:
     return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
 
 
-def rollup_facts(lake: Lake, report, tables: tuple[str, ...]) -> dict:
-    """Small JSON-ready facts of a rollup report: periods, partitions written, rows, refusals."""
-    return {
-        "periods": [p.isoformat() for p in report.periods],
-        "hours": [h.isoformat() for h in report.hours],  # a daily run's missing/changed hours
-        "partitions": [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
-                       for p in report.periods for t in tables],
-        "rows": dict(report.rows),
-        "refused": [f"{p.isoformat()}: {m}" for p, m in report.refused],
-        "failed": [f"{p.isoformat()}: {m}" for p, m in report.failed],
-    }
+def run_name(flow_name: str, period: str):
+    """A flow_run_name callable: the flow and the period its run is for, from `now` (or the
+    scheduled time): `hourly-rollup 2026-02-16T13:00Z` builds 13:00 at 14:30."""
+
+    def name() -> str:
+        moment = run_now(flow_run.parameters.get("now"))
+        if period == "hour":  # the previous complete hour
+            return f"{flow_name} {floor_hour(moment) - timedelta(hours=1):%Y-%m-%dT%H:00Z}"
+        if period == "day":  # yesterday
+            return f"{flow_name} {moment - timedelta(days=1):%Y-%m-%d}"
+        return f"{flow_name} {moment:%Y-%m-%dT%H:%MZ}"
+
+    return name
 
 
-def run_rollup(lake: Lake, run, tables: tuple[str, ...], unit: str) -> dict:
-    """Run a rollup (`run()`) and log what it wrote. Periods it could not build (an unreadable
-    lake file) fail the task, after every other period was built and logged."""
-    logger = get_run_logger()
-    try:
-        report = run()
-    except RollupFailedError as exc:
-        log_rollup(logger, rollup_facts(lake, exc.report, tables), unit)
-        raise
-    facts = rollup_facts(lake, report, tables)
-    log_rollup(logger, facts, unit)
-    return facts
+def notify_failure(flow, run, state) -> None:
+    """on_failure hook: post the failed run to the product's webhook, when one is configured."""
+    from voice_monitor.notify import send
+
+    settings = load_settings().settings
+    if not settings.webhook_url:
+        return
+    send(settings.webhook_url, "raised", {
+        "alert_id": f"flow-run-{run.id}", "alert_type": "flow_run_failed", "severity": "high",
+        "organization_id": None, "message": f"Prefect flow run {run.name!r} ({flow.name}) "
+        f"ended {state.name}: {state.message or 'no message'}"},
+        timeout_s=settings.alerts.webhook_timeout_s, attempts=settings.alerts.webhook_attempts)
 
 
-class UnreadableFilesLeftError(RuntimeError):
-    """Compaction or retention left files it cannot read where they are; the run fails."""
+def _lines(items: list, limit: int = 50) -> list[str]:
+    shown = [f"- `{item}`" for item in items[:limit]]
+    return shown + ([f"- … and {len(items) - limit} more"] if len(items) > limit else [])
 
 
-def fail_on_unreadable(what: str, problems: list) -> None:
-    """Fail the run when `problems` ((partition or hour, message)) is not empty."""
-    if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UnreadableFilesLeftError(f"{what} {problems[0][0]}{more}: {problems[0][1]}")
+def publish(key: str, title: str, sections: dict[str, list[str] | dict]) -> None:
+    """One markdown artifact for the run: a title and, per section, a table or a list."""
+    parts = [f"# {title}"]
+    for heading, body in sections.items():
+        parts.append(f"## {heading}")
+        if isinstance(body, dict):
+            parts.append("| | |\n|---|---:|\n" + "\n".join(f"| {k} | {v} |" for k, v in body.items())
+                         if body else "none")
+        else:
+            parts.append("\n".join(_lines(body)) if body else "none")
+    create_markdown_artifact("\n\n".join(parts), key=key, description=title)
+
+
+def publish_rollup(key: str, title: str, facts: dict) -> None:
+    """The artifact of a rollup run: periods built, rows written, refusals, data quality."""
+    sections: dict = {"Periods built": facts["periods"], "Rows written": facts["rows"]}
+    if facts.get("hours"):
+        sections["Missing or changed hours built first"] = facts["hours"]
+    if "compaction" in facts:
+        sections["Event hours compacted"] = facts["compaction"]["hours"]
+    sections["Partitions replaced"] = facts["partitions"]
+    sections["Refused"] = facts["refused"]
+    if facts.get("compaction", {}).get("unreadable"):
+        sections["Hours left uncompacted (unreadable file)"] = [
+            f"{hour}: {message}" for hour, message in facts["compaction"]["unreadable"]]
+    sections["Data-quality rules (offending rows; 0 = right)"] = facts.get("quality", {})
+    publish(key, title, sections)
 
 
 def log_rollup(logger, facts: dict, unit: str) -> None:
@@ -128,24 +217,21 @@ def log_rollup(logger, facts: dict, unit: str) -> None:
         logger.error("failed %s", failure)
 
 
-def retention_facts(report) -> dict:
-    """Small JSON-ready facts of a retention report."""
-    return {
-        "dry_run": report.dry_run,
-        "cutoffs": {kind: moment.isoformat() for kind, moment in report.cutoffs.items()},
-        "deleted": len(report.deleted),
-        "counts": report.counts(),
-        "counter_rows": report.counter_rows,
-        "tmp_files": report.tmp_files,
-    }
-
-
-def log_retention(logger, report) -> None:
+def log_retention(logger, facts: dict) -> None:
     """Log every partition a retention run dropped (or would drop) and the totals."""
-    verb = "would drop" if report.dry_run else "dropped"
-    for path in report.deleted:
+    verb = "would drop" if facts["dry_run"] else "dropped"
+    for path in facts["partitions"]:
         logger.info("%s partition %s", verb, path)
     logger.info("%s %d partition(s) %s; pruned %d counter row(s), %d temp file(s)", verb,
-                len(report.deleted), report.counts(), report.counter_rows, report.tmp_files)
-    for path, message in report.kept:
+                facts["deleted"], facts["counts"], facts["counter_rows"], facts["tmp_files"])
+    for path, message in facts["kept"]:
         logger.error("kept expired partition %s: %s", path, message)
+
+
+def publish_retention(key: str, title: str, facts: dict) -> None:
+    """The artifact of a retention run: cut-offs, partitions dropped (or that would be)."""
+    verb = "would drop" if facts["dry_run"] else "dropped"
+    publish(key, title, {"Cut-offs": facts["cutoffs"], f"Partitions {verb}": facts["partitions"],
+                         "Expired but kept (unreadable file)": [f"{p}: {m}" for p, m in facts["kept"]],
+                         "Totals": {**facts["counts"], "counter rows pruned": facts["counter_rows"],
+                                    "temp files removed": facts["tmp_files"]}})

@@ -10,38 +10,51 @@ from datetime import datetime
 
 from _shared import (
     FLOW_TIMEOUTS,
-    IO_RETRIES,
-    IO_RETRY_DELAY_SECONDS,
+    IO_TASK,
     TASK_TIMEOUTS,
-    lake_root,
+    check_data_quality,
+    flow_settings,
+    notify_failure,
     period_map,
-    retry_on_io,
+    publish_rollup,
+    run_name,
     run_now,
     run_rollup,
 )
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
-from voice_monitor import rollups
+from voice_monitor import jobs, rollups
 from voice_monitor.lake import DAILY_TABLES, open_lake
 
 
-@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
-      timeout_seconds=TASK_TIMEOUTS["build_daily_snapshots"])
-def build_daily_snapshots(root: str, now: datetime) -> dict:
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["build_daily_snapshots"])
+def build_daily_snapshots(root: str, now: datetime, dask: str = "") -> dict:
     """Build yesterday and every retained day whose hourly rows changed since its build."""
     lake = open_lake(root)
-    return run_rollup(lake, lambda: rollups.run_daily(lake, now, map_periods=period_map()), DAILY_TABLES, "day")
+    return run_rollup(lake, lambda: rollups.run_daily(lake, now, map_periods=period_map(dask)),
+                      DAILY_TABLES, "day")
 
 
-@flow(name="daily-rollup", timeout_seconds=FLOW_TIMEOUTS["daily-rollup"])
+@flow(name="daily-rollup", flow_run_name=run_name("daily-rollup", "day"),
+      timeout_seconds=FLOW_TIMEOUTS["daily-rollup"], on_failure=[notify_failure])
 def daily_rollup(now: datetime | None = None) -> dict:
     """Build daily snapshots (pipeline_daily, stage_daily) from hourly rows for the day before
-    `now` and every retained day whose hourly rows changed; `now` defaults to the scheduled start."""
+    `now` and every retained day whose hourly rows changed, then run every data-quality rule;
+    the run fails if a rule finds rows (the snapshots stay written).
+
+    Args:
+        now: Treat this UTC time as now (default: the scheduled start time), e.g.
+            2026-02-17T01:30:00Z builds 2026-02-16.
+    """
     moment = run_now(now)
-    get_run_logger().info("daily rollup of lake %s at now=%s", lake_root(), moment.isoformat())
-    return build_daily_snapshots(lake_root(), moment)
+    settings = flow_settings()
+    lake = settings.lake
+    get_run_logger().info("daily rollup of lake %s at now=%s", lake, moment.isoformat())
+    facts = build_daily_snapshots(lake, moment, settings.dask)
+    facts = {**facts, "quality": check_data_quality(lake)}
+    publish_rollup("daily-rollup", f"daily rollup at {moment:%Y-%m-%dT%H:%MZ}", facts)
+    jobs.require_quality(facts["quality"])
+    return facts
 
 
 if __name__ == "__main__":

@@ -5,40 +5,41 @@ Run once locally: `python flows/health_check.py [NOW]`.
 
 from __future__ import annotations
 
-import os
 import sys
 from datetime import datetime
 
 from _shared import (
     FLOW_TIMEOUTS,
-    IO_RETRIES,
-    IO_RETRY_DELAY_SECONDS,
+    IO_TASK,
     TASK_TIMEOUTS,
-    lake_root,
-    retry_on_io,
+    flow_settings,
+    notify_failure,
+    publish,
+    run_name,
     run_now,
 )
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
 from voice_monitor.alerts import run_checks
 from voice_monitor.checks import AlertConfig
 from voice_monitor.lake import open_lake
-
-WEBHOOK_ENV = "VOICE_MONITOR_WEBHOOK_URL"
+from voice_monitor.settings import AlertSettings
 
 
 class ChecksFailedError(RuntimeError):
     """At least one health check raised; the others ran and their alerts are stored."""
 
 
-@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
-      timeout_seconds=TASK_TIMEOUTS["run_health_checks"])
-def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict:
+def _alert_line(alert) -> str:
+    return (f"{alert.alert_id} {alert.alert_type} for {alert.organization_id or 'platform'} "
+            f"[{alert.severity}]: {alert.message}")
+
+
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["run_health_checks"])
+def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
     """Run the seven checks once; log every alert raised or resolved and every check error."""
     logger = get_run_logger()
-    report = run_checks(open_lake(root), now, AlertConfig(webhook_url=webhook_url))
+    report = run_checks(open_lake(root), now, config)
     for alert in report.raised:
         logger.warning("raised %s %s for %s [%s]: %s", alert.alert_id, alert.alert_type,
                        alert.organization_id or "platform", alert.severity, alert.message)
@@ -53,6 +54,12 @@ def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict
         logger.error("check %s failed: %s", name, message)
     logger.info("checked %d, raised %d, resolved %d, active %d", len(report.checked),
                 len(report.raised), len(report.resolved), len(report.active))
+    if report.raised or report.resolved or report.errors:  # a quiet run leaves no artifact
+        publish("health-check", f"health check at {now:%Y-%m-%dT%H:%MZ}", {
+            "Raised": [_alert_line(a) for a in report.raised],
+            "Resolved": [_alert_line(a) for a in report.resolved],
+            "Check errors": [f"{name}: {message}" for name, message in report.errors.items()],
+            "Totals": {"checked": len(report.checked), "active alerts": len(report.active)}})
     return {
         "now": now.isoformat(),
         "checked": report.checked,
@@ -64,13 +71,22 @@ def run_health_checks(root: str, now: datetime, webhook_url: str | None) -> dict
     }
 
 
-@flow(name="health-check", timeout_seconds=FLOW_TIMEOUTS["health-check"])
-def health_check(now: datetime | None = None) -> dict:
-    """Run the seven health checks at `now` (default: the scheduled start time): raise, resolve
-    and notify alerts; the run fails if any check failed, after the others have run."""
+@flow(name="health-check", flow_run_name=run_name("health-check", "moment"),
+      timeout_seconds=FLOW_TIMEOUTS["health-check"], on_failure=[notify_failure])
+def health_check(now: datetime | None = None, alerts: AlertSettings | None = None) -> dict:
+    """Run the seven health checks at `now`: raise, resolve and notify alerts (to the webhook
+    setting, VOICE_MONITOR_WEBHOOK_URL); the run fails if any check failed, after the others
+    have run.
+
+    Args:
+        now: Treat this UTC time as now (default: the scheduled start time).
+        alerts: Alert thresholds (fields left out come from voice-monitor.toml and
+            VOICE_MONITOR_ALERTS_*), e.g. {"queue_depth_max": 80}.
+    """
     moment = run_now(now)
-    get_run_logger().info("health check of lake %s at now=%s", lake_root(), moment.isoformat())
-    facts = run_health_checks(lake_root(), moment, os.environ.get(WEBHOOK_ENV) or None)
+    settings = flow_settings(alerts=alerts)
+    get_run_logger().info("health check of lake %s at now=%s", settings.lake, moment.isoformat())
+    facts = run_health_checks(settings.lake, moment, settings.alert_config())
     if facts["errors"]:
         failed = "; ".join(f"{name}: {message}" for name, message in facts["errors"].items())
         raise ChecksFailedError(f"{len(facts['errors'])} check(s) failed: {failed}")

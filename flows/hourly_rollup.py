@@ -6,68 +6,77 @@ Run once locally: `python flows/hourly_rollup.py [NOW]`.
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from _shared import (
     FLOW_TIMEOUTS,
-    IO_RETRIES,
-    IO_RETRY_DELAY_SECONDS,
+    IO_TASK,
     TASK_TIMEOUTS,
+    check_data_quality,
     fail_on_unreadable,
-    lake_root,
+    flow_settings,
+    notify_failure,
     period_map,
-    retry_on_io,
+    publish_rollup,
+    run_name,
     run_now,
     run_rollup,
 )
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
-from voice_monitor import rollups
-from voice_monitor.compaction import compact_lake
+from voice_monitor import jobs, rollups
 from voice_monitor.lake import HOURLY_TABLES, open_lake
-
-# Compact every hour that closed by the time the rollup of the previous hour runs (:30), so
-# that the rollup builds each hour once, from its compacted file.
-COMPACTION_GRACE = timedelta(minutes=30)
+from voice_monitor.retention import RetentionConfig
+from voice_monitor.settings import RetentionSettings
 
 
-@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
-      timeout_seconds=TASK_TIMEOUTS["compact_closed_hours"])
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["compact_closed_hours"])
 def compact_closed_hours(root: str, now: datetime) -> dict:
     """Merge each closed event hour into one file sorted for artifact lookups."""
-    report = compact_lake(open_lake(root), now, grace=COMPACTION_GRACE)
-    facts = {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed,
-             "unreadable": [(h.isoformat(), m) for h, m in report.unreadable]}
+    facts = jobs.compact(open_lake(root), now)
     logger = get_run_logger()
-    logger.info("compacted %d hour(s), replacing %d file(s)", len(report.hours),
-                report.files_removed)
+    logger.info("compacted %d hour(s), replacing %d file(s)", len(facts["hours"]),
+                facts["files_replaced"])
     for hour, message in facts["unreadable"]:
         logger.error("left hour %s uncompacted: %s", hour, message)
     return facts
 
 
-@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
-      timeout_seconds=TASK_TIMEOUTS["build_hourly_snapshots"])
-def build_hourly_snapshots(root: str, now: datetime) -> dict:
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["build_hourly_snapshots"])
+def build_hourly_snapshots(root: str, now: datetime, retention: RetentionConfig,
+                           dask: str = "") -> dict:
     """Build the previous complete hour and every retained hour that changed since its build."""
     lake = open_lake(root)
-    return run_rollup(lake, lambda: rollups.run_hourly(lake, now, map_periods=period_map()), HOURLY_TABLES, "hour")
+    return run_rollup(lake, lambda: rollups.run_hourly(lake, now, retention=retention,
+                                                       map_periods=period_map(dask)),
+                      HOURLY_TABLES, "hour")
 
 
-@flow(name="hourly-rollup", timeout_seconds=FLOW_TIMEOUTS["hourly-rollup"])
-def hourly_rollup(now: datetime | None = None) -> dict:
-    """Compact closed event hours, then build hourly snapshots (pipeline_hourly, stage_hourly)
-    for the hour before `now` and every retained hour that received late events; `now`
-    defaults to the scheduled start time."""
+@flow(name="hourly-rollup", flow_run_name=run_name("hourly-rollup", "hour"),
+      timeout_seconds=FLOW_TIMEOUTS["hourly-rollup"], on_failure=[notify_failure])
+def hourly_rollup(now: datetime | None = None, retention: RetentionSettings | None = None) -> dict:
+    """Compact closed event hours, build hourly snapshots (pipeline_hourly, stage_hourly) for the
+    hour before `now` and every retained hour that received late events, then run the
+    data-quality rules; the run fails if a rule finds rows (the snapshots stay written).
+
+    Args:
+        now: Treat this UTC time as now (default: the scheduled start time), e.g.
+            2026-02-16T14:30:00Z builds 13:00-14:00.
+        retention: Retention periods to respect (fields left out come from voice-monitor.toml
+            and VOICE_MONITOR_RETENTION_*): no automatic rebuild older than hourly_snapshots.
+    """
     moment = run_now(now)
-    get_run_logger().info("hourly rollup of lake %s at now=%s", lake_root(), moment.isoformat())
-    compacted = compact_closed_hours(lake_root(), moment)
-    facts = build_hourly_snapshots(lake_root(), moment)
+    settings = flow_settings(retention=retention)
+    get_run_logger().info("hourly rollup of lake %s at now=%s", settings.lake, moment.isoformat())
+    compaction = compact_closed_hours(settings.lake, moment)
+    facts = build_hourly_snapshots(settings.lake, moment, settings.retention_config(),
+                                   settings.dask)
+    facts = {**facts, "compaction": compaction,
+             "quality": check_data_quality(settings.lake, jobs.DAILY_ONLY_RULES)}
+    publish_rollup("hourly-rollup", f"hourly rollup at {moment:%Y-%m-%dT%H:%MZ}", facts)
     # an hour left uncompacted for an unreadable file fails the run, after the rollup ran
-    fail_on_unreadable("left uncompacted hour", compacted["unreadable"])
+    fail_on_unreadable("left uncompacted hour", compaction["unreadable"])
+    jobs.require_quality(facts["quality"])
     return facts
 
 

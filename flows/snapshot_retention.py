@@ -10,41 +10,44 @@ from datetime import datetime
 
 from _shared import (
     FLOW_TIMEOUTS,
-    IO_RETRIES,
-    IO_RETRY_DELAY_SECONDS,
+    IO_TASK,
     TASK_TIMEOUTS,
-    fail_on_unreadable,
-    lake_root,
-    log_retention,
-    retention_facts,
-    retry_on_io,
+    drop_expired,
+    flow_settings,
+    notify_failure,
+    run_name,
     run_now,
 )
 from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
 
-from voice_monitor.lake import open_lake
-from voice_monitor.retention import run_retention
-
-
-@task(retries=IO_RETRIES, retry_delay_seconds=IO_RETRY_DELAY_SECONDS,
-      retry_condition_fn=retry_on_io, cache_policy=NO_CACHE,
-      timeout_seconds=TASK_TIMEOUTS["drop_expired_snapshots"])
-def drop_expired_snapshots(root: str, now: datetime, dry_run: bool) -> dict:
-    """Drop hourly snapshot partitions older than 7 d and daily ones older than 90 d."""
-    report = run_retention(open_lake(root), now, dry_run=dry_run, only="snapshots")
-    log_retention(get_run_logger(), report)
-    fail_on_unreadable("kept expired partition", report.kept)
-    return retention_facts(report)
+from voice_monitor.retention import RetentionConfig
+from voice_monitor.settings import RetentionSettings
 
 
-@flow(name="snapshot-retention", timeout_seconds=FLOW_TIMEOUTS["snapshot-retention"])
-def snapshot_retention(now: datetime | None = None, dry_run: bool = False) -> dict:
+@task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["drop_expired_snapshots"])
+def drop_expired_snapshots(root: str, now: datetime, config: RetentionConfig, dry_run: bool) -> dict:
+    """Drop hourly snapshot partitions older than 7 d and daily ones older than 90 d (by default)."""
+    return drop_expired(root, now, config, dry_run, "snapshots")
+
+
+@flow(name="snapshot-retention", flow_run_name=run_name("snapshot-retention", "moment"),
+      timeout_seconds=FLOW_TIMEOUTS["snapshot-retention"], on_failure=[notify_failure])
+def snapshot_retention(now: datetime | None = None, dry_run: bool = False,
+                    retention: RetentionSettings | None = None) -> dict:
     """Drop expired snapshot partitions (hourly after 7 d, daily after 90 d), plus quarantine
-    (30 d), alerts (90 d) and counter state (2 h); `now` defaults to the scheduled start time."""
+    (30 d), alerts (90 d) and counter state (2 h). Every period is a setting (retention.*).
+
+    Args:
+        now: Treat this UTC time as now (default: the scheduled start time).
+        dry_run: List what would be dropped; drop nothing.
+        retention: Retention periods (fields left out come from voice-monitor.toml and
+            VOICE_MONITOR_RETENTION_*), e.g. {"events": "72h"}.
+    """
     moment = run_now(now)
-    get_run_logger().info("snapshot retention of lake %s at now=%s", lake_root(), moment.isoformat())
-    return drop_expired_snapshots(lake_root(), moment, dry_run)
+    settings = flow_settings(retention=retention)
+    get_run_logger().info("snapshot retention of lake %s at now=%s", settings.lake,
+                          moment.isoformat())
+    return drop_expired_snapshots(settings.lake, moment, settings.retention_config(), dry_run)
 
 
 if __name__ == "__main__":

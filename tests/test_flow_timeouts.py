@@ -23,6 +23,7 @@ import hourly_rollup  # noqa: E402
 from prefect import flow, task  # noqa: E402
 from prefect.flows import load_flow_from_entrypoint  # noqa: E402
 
+from voice_monitor import jobs  # noqa: E402
 from voice_monitor.landing import land_records  # noqa: E402
 
 # seconds between two runs of each schedule in prefect.yaml
@@ -109,7 +110,7 @@ def test_the_hourly_flow_past_its_timeout_ends_failed_inside_a_duckdb_query(
         con.execute("SET enable_progress_bar = false")
         return con.execute("select count(*) from range(2000000000) t(i) where i % 7 = 3").fetchall()
 
-    monkeypatch.setattr(hourly_rollup, "compact_lake", hung_compaction)
+    monkeypatch.setattr(jobs, "compact_lake", hung_compaction)  # what the flow's task calls
     bounded = hourly_rollup.hourly_rollup.with_options(timeout_seconds=1)
     state = bounded(now=NOW, return_state=True)
     assert state.is_failed()

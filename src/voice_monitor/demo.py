@@ -2,11 +2,13 @@
 
 Simulated time moves in steps. At each step the deliveries since the previous step land with
 `now` = the step's time (a late event lands when it arrives, not when it happened), then every
-flow due at that moment runs through its library function: the hourly rollup at :30, the daily
-rollup at 01:30, snapshot retention on Sundays at 04:30, event retention on Sundays at 05:00,
-and the health checks. Checks fire every 5 minutes over the final `DENSE_HOURS` hours and once an
-hour (at :30, after the rollup) before that: every 5 minutes over three days would be 864 runs,
-too many for a demo that finishes in about a minute.
+flow due at that moment runs the same steps as its deployment (`voice_monitor.jobs`): the hourly
+rollup at :30 (compaction, then the rollup; the data-quality rules run once at the end rather
+than after each hour), the daily rollup at 01:30 (with the rules), snapshot retention on Sundays
+at 04:30, event retention on Sundays at 05:00, and the health checks. Checks fire every 5
+minutes over the final `DENSE_HOURS` hours and once an hour (at :30, after the rollup) before
+that: every 5 minutes over three days would be 864 runs, too many for a demo that finishes in
+about a minute.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voice_monitor import alerts, organizations, queries, retention, rollups, storage
+from voice_monitor import alerts, jobs, organizations, queries, storage
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo_data import DemoData, generate
 from voice_monitor.lake import LAKE_MARKER, Lake
@@ -171,6 +173,10 @@ def run_demo(lake: Lake, end: datetime, days: int = 3, seed: int = 7,
                 run.flows[flow].seconds += time.perf_counter() - clock
             previous = moment
             run.steps += 1
+        if progress:
+            progress(len(plan), len(plan), data.end, "data-quality rules")
+        # the rules over the final lake, once, rather than after each of 72 hourly runs
+        _count_quality(jobs.data_quality(lake), run.flows["hourly_rollup"])
     finally:
         counters.close()
     if progress:
@@ -179,25 +185,31 @@ def run_demo(lake: Lake, end: datetime, days: int = 3, seed: int = 7,
 
 
 def _hourly(run: DemoRun, now: datetime, stats: FlowStats) -> None:
-    _count_rollup(rollups.run_hourly(run.lake, now), stats)
+    _count_rollup(jobs.hourly_run(run.lake, now, quality=False), stats)
 
 
 def _daily(run: DemoRun, now: datetime, stats: FlowStats) -> None:
-    _count_rollup(rollups.run_daily(run.lake, now), stats)
+    _count_rollup(jobs.daily_run(run.lake, now), stats)
 
 
-def _count_rollup(report: rollups.RollupReport, stats: FlowStats) -> None:
-    stats.periods += len(report.periods)
-    stats.rows += sum(report.rows.values())
-    stats.refused += [message for _, message in report.refused]
+def _count_rollup(facts: dict, stats: FlowStats) -> None:
+    stats.periods += len(facts["periods"])
+    stats.rows += sum(facts["rows"].values())
+    stats.refused += facts["refused"]
+    _count_quality(facts["quality"], stats)
+
+
+def _count_quality(found: dict, stats: FlowStats) -> None:
+    for rule, rows in found.items():  # a deployed run would fail on these
+        if rows:
+            stats.errors[rule] = stats.errors.get(rule, 0) + 1
 
 
 def _retention(only: str) -> Callable[[DemoRun, datetime, FlowStats], None]:
     def fire(run: DemoRun, now: datetime, stats: FlowStats) -> None:
         # count the rows that go, so the summary still adds up after partitions are dropped
         events, quarantine = _rows(run.lake.events_dir), _rows(run.lake.quarantine_dir)
-        report = retention.run_retention(run.lake, now, only=only)
-        stats.deleted += len(report.deleted)
+        stats.deleted += jobs.retention(run.lake, now, None, only)["deleted"]
         run.dropped_event_rows += _gone(events, run.lake.events_dir)
         run.dropped_quarantine_rows += _gone(quarantine, run.lake.quarantine_dir)
 

@@ -36,6 +36,8 @@ _COMMANDS: dict[str, tuple[str, ...]] = {
     "alerts": ("alerts",),
     "demo": ("demo",),
     "serve": ("server",),
+    "config": ("config",),
+    "check": ("rollups",),
 }
 
 

@@ -93,6 +93,8 @@ def _print(out: Console, s: dict) -> None:
         if name.endswith("rollup"):
             what = f"{f['periods_built']} periods built, {f['rows_written']:,} rows"
             what += f", {len(f['refused'])} refused" if f["refused"] else ""
+            broken = ", ".join(f["check_errors"])
+            what += f", data-quality rules failed: {broken}" if broken else ""
         elif name.endswith("retention"):
             what = f"{f['partitions_deleted']} partitions deleted" if f["runs"] else "no Sunday in range"
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, date, datetime
 
 import click
@@ -15,6 +14,7 @@ from voice_monitor.cli.common import (
     lake_option,
     now_option,
     parse_time,
+    settings_option,
 )
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 
@@ -91,10 +91,12 @@ def _failed(exc, show) -> VoiceMonitorError:
 
 
 def _period_map():
-    """The Dask fan-out when $VOICE_MONITOR_DASK names a scheduler, else None (in-process)."""
-    from voice_monitor.fanout import DASK_ENV, period_mapper
+    """The Dask fan-out when the dask setting ($VOICE_MONITOR_DASK) names a scheduler, else None
+    (in-process)."""
+    from voice_monitor.fanout import period_mapper
+    from voice_monitor.settings import load_settings
 
-    return period_mapper(os.environ.get(DASK_ENV))
+    return period_mapper(load_settings().settings.dask or None)
 
 
 def _refused(exc: Exception, what: str) -> VoiceMonitorError:
@@ -116,8 +118,10 @@ def rollup() -> None:
               help="Rebuild even a period whose source retention has dropped.")
 @lake_option
 @now_option
+@settings_option
 @json_option
-def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, as_json: bool) -> None:
+def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, settings,
+           as_json: bool) -> None:
     """Build hourly snapshots: the previous complete hour and every retained hour that changed.
 
     With --hour, that hour only. An hour whose events retention dropped is refused unless --force.
@@ -131,6 +135,7 @@ def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, as_jso
 
     try:
         report = rollups.run_hourly(lake, now, hour=hour, force=force,
+                                    retention=settings.settings.retention_config(),
                                     map_periods=None if hour else _period_map())
     except rollups.RefusedError as exc:
         raise _refused(exc, f"hour {_stamp(hour)}" if hour else "the hourly rollup") from exc
@@ -226,21 +231,25 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
                    "state go with either).")
 @lake_option
 @now_option
+@settings_option
 @json_option
-def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
+def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settings,
+              as_json: bool) -> None:
     """Drop expired partitions: events after 48 h, hourly snapshots after 7 d, daily after 90 d.
 
     Quarantine after 30 d, alerts after 90 d, counter state after 2 h. Whole partitions only,
-    catching up on everything expired.
+    catching up on everything expired. Each period is a setting (retention.*): in
+    voice-monitor.toml, as VOICE_MONITOR_RETENTION_EVENTS=72h, or with --set.
 
     \b
     Example:
       voice-monitor retention --dry-run --now 2026-02-16T05:00:00Z
-      voice-monitor retention --only events
+      voice-monitor retention --only events --set retention.events=72h
     """
     from voice_monitor.retention import run_retention
 
-    report = run_retention(lake, now, dry_run=dry_run, only=only)
+    report = run_retention(lake, now, settings.settings.retention_config(), dry_run=dry_run,
+                           only=only)
     if as_json:
         echo_json(report.as_dict())
     else:
@@ -261,8 +270,50 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, as_jso
         raise VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
 
 
+@click.group()
+def check() -> None:
+    """Check the lake's data: the data-quality rules of sql/checks/.
+
+    \b
+    Example:
+      voice-monitor check data --lake ./data
+    """
+
+
+@check.command()
+@lake_option
+@json_option
+def data(lake: Lake, as_json: bool) -> None:
+    """Run every data-quality rule over the snapshots; exit 1 when any rule finds rows.
+
+    Each rule is a query in sql/checks/ that returns zero rows when the data is right (e.g. a
+    platform row for every period, daily = sum of hourly). The hourly and daily flows run them
+    too and publish the result as an artifact.
+
+    \b
+    Example:
+      voice-monitor check data --lake ./data
+      voice-monitor check data --json
+    """
+    from voice_monitor.rollups import check_snapshots
+
+    found = check_snapshots(lake)
+    failed = {name: rows for name, rows in found.items() if rows}
+    if as_json:
+        echo_json({name: {"ok": not rows, "rows": len(rows), "examples": [list(r) for r in rows[:5]]}
+                   for name, rows in found.items()})
+    else:
+        for name, rows in found.items():
+            click.echo(f"{'ok  ' if not rows else 'FAIL'}  {name}" + (f"  {len(rows)} row(s), "
+                       f"e.g. {rows[0]}" if rows else ""))
+    if failed:
+        raise VoiceMonitorError(f"{len(failed)} of {len(found)} data-quality rule(s) failed: "
+                                f"{', '.join(failed)}")
+
+
 def register(main: click.Group) -> None:
     """Add this module's commands to the main group."""
+    main.add_command(check)
     main.add_command(rollup)
     main.add_command(backfill)
     main.add_command(retention)
