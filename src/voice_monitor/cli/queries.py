@@ -51,9 +51,16 @@ def _records(frame: pl.DataFrame) -> list[dict]:
     return frame.to_dicts()
 
 
-def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: str | None = None):
-    """A readable table of `frame` (or of some of its columns) on stdout."""
-    shown = frame.select(columns) if columns else frame
+def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: str | None = None,
+                units: bool = False):
+    """A readable table of `frame` (or of some of its columns) on stdout; with `units`, rates in
+    %, milliseconds in s and dollars in $ (--json keeps the raw values)."""
+    if units:
+        from voice_monitor.charts import readable
+
+        shown = readable(frame, columns)
+    else:
+        shown = frame.select(columns) if columns else frame
     table = Table(title=title, show_lines=False)
     for name in shown.columns:
         table.add_column(name, overflow="fold")
@@ -68,14 +75,14 @@ def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) 
     if as_json:
         echo_json(_records(frame))
     else:
-        print_table(frame, columns)
+        print_table(frame, columns, units=True)
 
 
 def _emit_page(page: Page, as_json: bool, columns: list[str]) -> None:
     if as_json:
         echo_json({"rows": _records(page.rows), "next_cursor": page.next_cursor})
         return
-    print_table(page.rows, columns)
+    print_table(page.rows, columns, units=True)
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}")
 
@@ -295,8 +302,8 @@ def catalog(path: str | None, lake: Lake) -> None:
 
     \b
     Example:
-      voice-monitor catalog ./voice-monitor.duckdb --lake ./data
-      duckdb ./voice-monitor.duckdb "select count(*) from events"
+      voice-monitor catalog ./catalog.duckdb --lake ./data
+      duckdb ./catalog.duckdb "select count(*) from events"
     """
     # beside a local lake; in the working folder for a lake on an object store
     default = "catalog.duckdb" if lake.remote else lake.root / "catalog.duckdb"
