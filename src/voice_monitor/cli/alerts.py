@@ -42,7 +42,14 @@ def _line(alert: Alert) -> str:
 
 @click.group()
 def alerts() -> None:
-    """Run the health checks and read or acknowledge alerts."""
+    """Run the health checks and read or acknowledge alerts.
+
+    \b
+    Example:
+      voice-monitor alerts check --lake ./data
+      voice-monitor alerts list
+      voice-monitor alerts ack ALERT_ID --by alice
+    """
 
 
 @alerts.command()

@@ -31,7 +31,13 @@ def init(path: str | None, lake: Lake) -> None:
 
 @click.group(name="lake")
 def lake_group() -> None:
-    """Look after the lake itself: find unreadable files."""
+    """Look after the lake itself: find unreadable files.
+
+    \b
+    Example:
+      voice-monitor lake check
+      voice-monitor lake check --move-aside
+    """
 
 
 @lake_group.command()

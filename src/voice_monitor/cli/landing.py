@@ -48,7 +48,16 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
 
 @click.group()
 def metrics() -> None:
-    """Read metrics: real-time counters, historical snapshots, stage and organization breakdowns."""
+    """Read metrics: real-time counters, historical snapshots, stage and organization breakdowns.
+
+    Tables show rates in %, latencies in s and cost in $; --json keeps the stored values.
+
+    \b
+    Example:
+      voice-monitor metrics realtime
+      voice-monitor metrics historical --start 2026-02-15T00:00Z --end 2026-02-16T00:00Z
+      voice-monitor metrics orgs --json
+    """
 
 
 @metrics.command()

@@ -153,7 +153,13 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
 
 @click.group()
 def events() -> None:
-    """Read the event log: recent events, one artifact's timeline."""
+    """Read the event log: recent events, one artifact's timeline.
+
+    \b
+    Example:
+      voice-monitor events recent --type transcription_failed --limit 20
+      voice-monitor events timeline art-1003
+    """
 
 
 @events.command()
@@ -200,7 +206,13 @@ def timeline(artifact_id: str, lake: Lake, as_json: bool) -> None:
 
 @click.group()
 def artifacts() -> None:
-    """Artifacts that failed, and artifacts still in flight."""
+    """Artifacts that failed, and artifacts still in flight.
+
+    \b
+    Example:
+      voice-monitor artifacts failed --limit 10
+      voice-monitor artifacts active
+    """
 
 
 @artifacts.command()
@@ -338,7 +350,12 @@ def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
 
 @click.group(name="orgs")
 def orgs_group() -> None:
-    """The organizations dimension (names for organization ids)."""
+    """The organizations dimension (names for organization ids).
+
+    \b
+    Example:
+      voice-monitor orgs load organizations.csv
+    """
 
 
 @orgs_group.command()

@@ -108,7 +108,13 @@ def _refused(exc: Exception, what: str) -> VoiceMonitorError:
 
 @click.group()
 def rollup() -> None:
-    """Build hourly or daily snapshot tables from the lake."""
+    """Build hourly or daily snapshot tables from the lake.
+
+    \b
+    Example:
+      voice-monitor rollup hourly
+      voice-monitor rollup daily --day 2026-02-15
+    """
 
 
 @rollup.command()
