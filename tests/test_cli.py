@@ -50,3 +50,14 @@ def test_every_command_has_help_with_an_example_and_is_documented(words):
 def test_every_command_takes_lake(words):
     result = CliRunner().invoke(cli, [*words, "--help"])
     assert "--lake" in result.output
+
+
+GROUPS = sorted(name for name in cli.list_commands(click.Context(cli))
+                if isinstance(cli.get_command(click.Context(cli), name), click.Group))
+
+
+@pytest.mark.parametrize("name", GROUPS)
+def test_every_group_has_help_with_an_example(name):
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Example" in result.output, f"`voice-monitor {name} --help` has no example"
