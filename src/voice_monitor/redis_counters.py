@@ -12,9 +12,10 @@ The same semantics as the embedded SQLite store, in keys that expire instead of 
 One Lua script per batch marks each event seen with SET NX and counts it only when that
 succeeded, so two hosts landing the same event count it once, in one round-trip per batch.
 Each key lives until its event (or minute) is STATE_TTL old, exactly what the SQLite store
-prunes. A read is one MULTI/EXEC of at most 60 bucket reads plus one range of the current
-minute: O(1) in the number of events. Keys are built inside the script, so Redis Cluster is not
-supported; a single Redis (with replicas for failover) serves one deployment, one database each.
+prunes. A read is one Lua script call summing at most 60 minute buckets server-side, plus one
+range of the current minute: O(1) in the number of events. Keys are built inside the scripts,
+so Redis Cluster is not supported; a single Redis (with replicas for failover) serves one
+deployment, one database each.
 """
 
 from __future__ import annotations
@@ -70,6 +71,28 @@ return fresh
 """
 
 
+# ARGV: prefix, scope, first minute, current minute, now (µs). Sums the scope's minute buckets
+# server-side and returns them with the current minute's events stamped after `now`.
+_READ = """
+local prefix, scope, now = ARGV[1], ARGV[2], ARGV[5]
+local first, last = tonumber(ARGV[3]), tonumber(ARGV[4])
+local totals = {}
+for m = first, last do
+  local flat = redis.call('HGETALL', prefix .. 'n:' .. string.format('%d', m) .. ':' .. scope)
+  for i = 1, #flat, 2 do
+    totals[flat[i]] = (totals[flat[i]] or 0) + tonumber(flat[i + 1])
+  end
+end
+local sums = {}
+for metric, n in pairs(totals) do
+  sums[#sums + 1] = metric
+  sums[#sums + 1] = n
+end
+local last_key = prefix .. 't:' .. string.format('%d', last)
+return {sums, redis.call('ZRANGEBYSCORE', last_key, '(' .. now, '+inf')}
+"""
+
+
 class CounterStoreUnavailable(OSError):
     """The shared counter store could not be reached (an I/O error: flows retry it)."""
 
@@ -91,6 +114,7 @@ class RedisCounterStore:
         except ValueError as exc:
             raise ValueError(f"bad counter store URL: {exc}; expected redis://host:port/db") from exc
         self._record = self.client.register_script(_RECORD)
+        self._read = self.client.register_script(_READ)
 
     def _call(self, work):
         try:
@@ -135,18 +159,12 @@ class RedisCounterStore:
         start_min, now_min = _us(start) // _MINUTE_US, now_us // _MINUTE_US
         scope = _scope(organization_id)
 
-        def work():
-            pipe = self.client.pipeline(transaction=True)  # one consistent snapshot
-            for minute in range(start_min, now_min + 1):
-                pipe.hgetall(f"{PREFIX}n:{minute}:{scope}")
-            pipe.zrangebyscore(f"{PREFIX}t:{now_min}", f"({now_us}", "+inf")
-            return pipe.execute()
-
-        *buckets, after_now = self._call(work)
+        # one script call: a consistent snapshot, summed server-side
+        sums, after_now = self._call(lambda: self._read(
+            args=[PREFIX, scope, start_min, now_min, now_us]))
         totals = dict.fromkeys(METRICS, 0)
-        for bucket in buckets:
-            for metric, n in bucket.items():
-                totals[metric] += int(n)
+        for metric, n in zip(sums[::2], sums[1::2], strict=True):
+            totals[metric] += int(n)
         # events of the current minute stamped after `now` are not in the window yet
         for member in after_now:
             metrics, member_scope, _ = member.split(_SEP, 2)
