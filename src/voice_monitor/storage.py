@@ -79,11 +79,17 @@ def url(path: Any) -> str:
     return str(path)
 
 
-def register_filesystems(con) -> None:
+def registered() -> list[str]:
+    """Protocols of the object stores opened in this process so far."""
+    return list(_registered)
+
+
+def register_filesystems(con, skip: set[str] = frozenset()) -> None:
     """Let a DuckDB connection read object-store paths (fsspec; DuckDB's httpfs when loaded
     would need its own credentials, and cannot be installed offline)."""
-    for fs in _registered.values():
-        con.register_filesystem(fs)
+    for protocol, fs in list(_registered.items()):
+        if protocol not in skip:
+            con.register_filesystem(fs)
 
 
 # -- publishing --------------------------------------------------------------------------------
