@@ -1,6 +1,6 @@
 """Ingest and hourly rollup on a lake in an S3-protocol store against a local lake, same run.
 
-    uv run python bench/bench_s3.py                      # 20,000 events over 6 hours, 10 batches
+    uv run python bench/bench_s3.py                      # 10,000 events over 4 hours, 10 batches
     uv run python bench/bench_s3.py --events 100000 --hours 12 --batches 20
 
 Starts `moto_server` (an S3-protocol server, in-memory) on 127.0.0.1, creates a bucket, then for
@@ -89,8 +89,8 @@ def run(root: str, batches: list[list[dict]]) -> dict[str, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=20_000)
-    parser.add_argument("--hours", type=int, default=6)
+    parser.add_argument("--events", type=int, default=10_000)
+    parser.add_argument("--hours", type=int, default=4)
     parser.add_argument("--batches", type=int, default=10)
     args = parser.parse_args()
     data = events(args.events, args.hours)
