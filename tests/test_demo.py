@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from voice_monitor import jobs
 from voice_monitor.demo import MARKER, DemoLakeError, prepare_lake, reason_rule, schedule
 from voice_monitor.lake import Lake, connect
 
@@ -102,6 +103,18 @@ def test_the_outage_raises_and_resolves_the_circuit_breaker_alert(demo_run):
     resolved = [a for a in summary["alerts"]["resolved"] if a["type"] == "circuit_breaker_open"]
     assert [a["raised_at"] for a in raised] == ["2026-02-17T15:30:00Z"]
     assert [a["resolved_at"] for a in resolved] == ["2026-02-17T16:30:00Z"]
+
+
+@pytest.mark.slow
+def test_the_first_deployed_hourly_run_after_the_demo_does_only_its_own_hour(demo_run):
+    lake, summary = demo_run
+    assert summary["flows"]["hourly_rollup"]["check_errors"] == {}  # the data-quality rules pass
+    # the demo ran the deployment's steps, compaction included, up to its 11:30 run: the next
+    # scheduled run (12:30) compacts and builds only 11:00-12:00, not the whole day again
+    facts = jobs.hourly_run(Lake(lake), END + timedelta(minutes=30))
+    assert facts["compaction"]["hours"] == ["2026-02-18T11:00:00+00:00"]
+    assert facts["periods"] == ["2026-02-18T11:00:00+00:00"]
+    assert set(facts["quality"].values()) == {0}
 
 
 @pytest.mark.slow
