@@ -261,3 +261,15 @@ def test_corpus_100k(tmp_path):
     run(tmp_path, seed=2026, n=100_000, bad_share=0.06)
 
 
+def test_a_trailing_comma_is_not_json(tmp_path):
+    """`{"a": 1,}` is not JSON: quarantined as such, never stored."""
+    rng, corpus = random.Random(3), Corpus()
+    records = [_valid(rng, corpus), _bad(rng, corpus, fg.TRAILING_COMMA)]
+    corpus.records = 2
+    path = tmp_path / "comma.jsonl"
+    path.write_bytes(b"\n".join(records) + b"\n")
+    corpus.files.append(path)
+    proc = subprocess.run([*INGEST, str(path), "--lake", str(tmp_path / "lake"), "--now",
+                           "2026-02-16T14:30:00Z"], capture_output=True, text=True)
+    result = check(corpus, tmp_path / "lake", proc)
+    assert not result["problems"], result["problems"]

@@ -189,3 +189,9 @@ def test_kill_ingest_at_random_points(tmp_path):
     assert figures["killed"] > 0
 
 
+@pytest.mark.slow
+def test_kill_durable_producer_at_random_points(tmp_path):
+    figures = kill_producers(tmp_path, kills=int(os.environ.get("FAULTS_PRODUCER_KILLS", 70)),
+                             seed=10, total=20_000)
+    print("FIGURES", json.dumps(figures))
+    assert figures["killed"] > 0
