@@ -271,6 +271,37 @@ def test_non_object_and_invalid_json_records():
                        "record is not valid JSON"]
 
 
+HEAD = '"event_id": "%s", "event_type": "artifact_received", "timestamp": "2026-02-16T14:00:00Z"'
+
+
+def test_trailing_commas_are_not_json():
+    """DuckDB's reader takes `{"a": 1,}` and `[1,]`; strict JSON (and the contract) does not."""
+    accepted, reasons = check(
+        "{%s,}" % (HEAD % "obj"),
+        "{%s , \t }" % (HEAD % "spaced"),
+        '{%s, "metadata": {"tags": [1, 2,]}}' % (HEAD % "array"),
+        '{%s, "metadata": {"claim_count": 1,}}' % (HEAD % "nested"),
+        # a metadata string (as Parquet carries it) with a trailing comma
+        '{%s, "metadata": "{\\"claim_count\\": 1,}"}' % (HEAD % "string"),
+        # `,}` and `, ]` inside strings are text, not JSON punctuation: stored
+        '{%s, "error_message": "odd ,} and , ] here"}' % (HEAD % "fine"),
+    )
+    assert [r["event_id"] for r in accepted] == ["fine"]
+    assert accepted[0]["error_message"] == "odd ,} and , ] here"
+    assert reasons == ["record is not valid JSON"] * 4 + [
+        "metadata is not valid JSON; expected a JSON object"]
+
+
+@pytest.mark.parametrize("text", [
+    "{/* c */%s}", "{%s} // c", "{%s, 'x': 'y'}", "{%s, x: 1}", '{%s, "duration_ms": 012}',
+    '{%s, "duration_ms": +1}', '{%s, "duration_ms": 0x10}', '{%s, "error_message": "a\tb"}',
+    '{%s, "duration_ms": .5}', '{%s,, "x": 1}', '{%s} x',
+])
+def test_other_json_leniencies_are_refused(text):
+    accepted, reasons = check(text % (HEAD % "x"))
+    assert accepted == [] and reasons == ["record is not valid JSON"]
+
+
 # -- mappings -------------------------------------------------------------------------------
 
 SNAKE = {

@@ -4,8 +4,9 @@ Files (JSON Lines, JSON arrays) are cut here without parsing them, so one broken
 NaN-bearing or deeply nested record never takes the others down with it. Before the vectorised
 validation query (`validation.py`) sees a batch, every record is checked here for the two rules
 that need its bytes: valid UTF-8 and at most `MAX_RECORD_BYTES`. After the query, the few records
-a cheap test marks as suspects get an exact check in Python (`inspect`): NaN/Infinity, which
-DuckDB's JSON reader accepts, and `metadata` nested too deep.
+a cheap test marks as suspects get an exact check in Python (`inspect`): NaN/Infinity and
+trailing commas (`{"a": 1,}`, `[1,]`), which DuckDB's JSON reader accepts, and `metadata` nested
+too deep.
 """
 
 from __future__ import annotations
@@ -27,11 +28,14 @@ _CHUNK = 4096  # records cast to text at once when some of them are not UTF-8
 _JSON_SPACE = " \t\r\n"
 
 # A record may hold NaN/Infinity (DuckDB accepts nan, inf, infinity in any case, signed), a
-# number too large for a double (1e999 reads as infinity), or more than 9 brackets (the record's
-# own object plus 8 levels of metadata). SUSPECT is a superset of those, cheap to run over every
-# record in the validation query; `inspect` decides exactly.
+# number too large for a double (1e999 reads as infinity), more than 9 brackets (the record's
+# own object plus 8 levels of metadata), or a trailing comma before `}` or `]` (DuckDB accepts
+# it; also inside a metadata string, escaped). Of the other leniencies one might fear (comments,
+# single quotes, unquoted keys, leading zeros, `+1`, hex, raw control characters in strings)
+# DuckDB accepts none. SUSPECT is a superset of those, cheap to run over every record in the
+# validation query; `inspect` decides exactly (`,}` inside a string is no fault).
 SUSPECT = (r"(^|[:,\[])[ \t\r\n]*[-+]?(?i:nan|inf)|[0-9][eE]\+?[0-9]{3}"
-           r"|([\[{][^\[{]*){10}")
+           r"|([\[{][^\[{]*){10}|,(?:[ \t\r\n]|\\[trn])*[}\]]")
 # strings, and (outside them) the non-finite constants and the numbers with an exponent
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|(?i:[-+]?(?:nan|infinity|inf))\b|-?[0-9.]+[eE][-+]?[0-9]+',
                      re.ASCII)
@@ -308,21 +312,24 @@ def _parse(text: str):
 def inspect(text: str) -> str | None:
     """Why a record DuckDB's JSON reader accepted breaks a rule of ours, or None.
 
-    Finds NaN/Infinity (also a number too large for a double) anywhere, and `metadata` nested
-    more than `MAX_METADATA_DEPTH` levels; `metadata` may be a string holding JSON (Parquet).
+    Finds NaN/Infinity (also a number too large for a double) anywhere, text that is not
+    strict JSON (a trailing comma), and `metadata` nested more than `MAX_METADATA_DEPTH` levels;
+    `metadata` may be a string holding JSON (Parquet).
     """
     try:
         value = _parse(text)
     except RecursionError:
         return "record is nested too deep to read (hundreds of levels); metadata may have 8"
     except ValueError:
-        return _constant_outside_strings(text)
+        return _constant_outside_strings(text) or "record is not valid JSON"
     meta = value.get("metadata") if isinstance(value, dict) else None
     if isinstance(meta, str):
         try:
             meta = value["metadata"] = _parse(meta)
         except (ValueError, RecursionError):
-            return None  # not JSON: validation rejects it as not an object
+            # a string the query rejected keeps its reason ("must be a JSON object"); one it
+            # accepted was JSON only to DuckDB's lenient reader
+            return "metadata is not valid JSON; expected a JSON object"
     where = _find_not_finite(value, "")
     if where is not None:
         path, found = where
