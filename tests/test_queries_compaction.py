@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import shutil
+import threading
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 
+from voice_monitor import adhoc
 from voice_monitor.compaction import MARK, compact_hour, compact_lake
+from voice_monitor.hour_locks import hour_locks
+from voice_monitor.integrity import retrying, vanished
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.queries import (
@@ -150,3 +154,65 @@ def test_compact_lake_only_touches_closed_hours(twins):
     assert report.hours == [at(12, 0)]
     assert len(compacted.event_files(at(13, 0))) == 2
     assert compact_lake(compacted, now=NOW).hours == []  # nothing left to do
+
+
+# -- compaction beside readers and landings (contract §4) ------------------------------------
+
+def test_a_read_whose_files_were_compacted_away_runs_again(lake):
+    """A read lists hour 12's files, compaction replaces them, then the read opens them: the
+    first run fails on a vanished file, `retrying` runs it again from a fresh listing."""
+    land(lake, BATCHES)
+    runs = []
+
+    def count_hour_12() -> int:
+        files = lake.event_files(at(12, 0))  # listed
+        if not runs:
+            compact_hour(lake, at(12, 0))  # ... and replaced before they are read
+        runs.append(len(files))
+        con = lake_connection(lake)
+        try:
+            return con.execute("select count(*) from read_parquet($f)",
+                               {"f": [str(f) for f in files]}).fetchone()[0]
+        finally:
+            con.close()
+
+    # hour 12 holds a, b, c, a, b, g and c (the third batch): 7 rows, copies included
+    assert retrying(lake, count_hour_12) == 7
+    # three landings put 3 files in hour 12; the second run saw the one compacted file
+    assert runs == [3, 1]
+    assert vanished(lake, FileNotFoundError(2, "gone", str(lake.root / "events" / "x.parquet")))
+    assert not vanished(lake, FileNotFoundError(2, "gone", "/elsewhere/x.parquet"))
+
+
+def test_sql_runs_again_when_compaction_removes_a_file_it_listed(lake, monkeypatch):
+    land(lake, BATCHES)
+    real, calls = adhoc.lake_connection, []
+
+    def listing_then_compaction(lake_, *args):
+        con = real(lake_, *args)
+        calls.append(1)
+        if len(calls) == 1:  # as if the views had listed hour 12 just before it was compacted
+            sources = lake.event_files(at(12, 0))
+            compact_hour(lake, at(12, 0))
+            listed = ", ".join(f"'{f}'" for f in sources)
+            con.execute(f"create or replace view events as select * from read_parquet([{listed}])")
+        return con
+
+    monkeypatch.setattr(adhoc, "lake_connection", listing_then_compaction)
+    result = adhoc.run_query(lake, "select count(*) from events", allow_writes=True)
+    # a, b, c, d, f, g: 6 distinct (event_id, hour) in the view of the whole lake
+    assert len(calls) == 2, calls
+    assert result.rows == [(6,)]
+
+
+def test_compaction_waits_for_a_landing_holding_the_hour(lake):
+    land(lake, BATCHES)
+    before = lake.event_files(at(12, 0))
+    with hour_locks(lake, [at(12, 0)]):  # what a landing holds while it counts and writes
+        worker = threading.Thread(target=compact_hour, args=(lake, at(12, 0)))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive() and lake.event_files(at(12, 0)) == before
+    worker.join(30)
+    files = lake.event_files(at(12, 0))
+    assert not worker.is_alive() and len(files) == 1 and files[0].stem.endswith(MARK)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import duckdb
 
-from voice_monitor.integrity import unreadable_error
+from voice_monitor.integrity import retrying, unreadable_error, vanished
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
 
@@ -76,6 +76,11 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit {limit!r} must be a positive integer, or None for every row")
+    # a file compacted away between listing and reading: run the statement again (a new glob)
+    return retrying(lake, lambda: _run(lake, query, limit, allow_writes))
+
+
+def _run(lake: Lake, query: str, limit: int | None, allow_writes: bool) -> SqlResult:
     con = lake_connection(lake) if allow_writes else read_only_connection(lake)
     try:
         if not allow_writes:
@@ -86,6 +91,8 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
         columns = [d[0] for d in result.description]
         rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
     except duckdb.Error as exc:  # not ValueErrors: report them as one line, naming the cause
+        if vanished(lake, exc):
+            raise  # `retrying` runs the statement again
         unreadable = unreadable_error(lake, exc)
         if unreadable is not None:
             raise unreadable from exc

@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 from voice_monitor.check_digest import digests
 from voice_monitor.counters import open_counters, realtime_metrics
-from voice_monitor.integrity import guard, known_unreadable, move_aside_command
+from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
 
@@ -124,7 +124,8 @@ class CheckRun:
                 hours = self.window_hours()
                 # an unreadable file fails these checks and is recorded for lake_file_unreadable
                 with guard(self.lake, lambda: [f for h in hours for f in self.lake.event_files(h)]):
-                    digests(self.lake, self.con, hours, self.now).create_view("check_digest")
+                    retrying(self.lake, lambda: digests(self.lake, self.con, hours, self.now)
+                             ).create_view("check_digest")
                 self._window = True
             except Exception as exc:
                 self._window = exc

@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import storage
+from voice_monitor.hour_locks import hour_locks
 from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
@@ -57,7 +58,15 @@ def _latest_compacted(files: list[Path]) -> Path | None:
 
 
 def compact_hour(lake: Lake, hour: datetime) -> int:
-    """Compact one event hour into one file; returns how many files it replaced (0 = none)."""
+    """Compact one event hour into one file; returns how many files it replaced (0 = none).
+
+    Under the hour's landing lock: a landing counting duplicates against the hour's files never
+    has one deleted under it, and no file lands in the hour while it is being merged."""
+    with hour_locks(lake, [hour]):
+        return _compact_hour(lake, hour)
+
+
+def _compact_hour(lake: Lake, hour: datetime) -> int:
     files = lake.event_files(hour)
     done = _latest_compacted(files)
     removed = 0

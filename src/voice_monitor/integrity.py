@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -116,15 +117,50 @@ def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] 
 
 def reads_lake(func: Callable) -> Callable:
     """For a public read function whose first argument is the lake: open it (refusing a path
-    that holds no lake) and report an unreadable file as one `UnreadableFileError`."""
+    that holds no lake), run it again if a file it listed vanished (`retrying`), and report an
+    unreadable file as one `UnreadableFileError`."""
 
     @functools.wraps(func)
     def wrapper(lake, *args, **kwargs):
         lake = open_lake(lake)
         with guard(lake):
-            return func(lake, *args, **kwargs)
+            return retrying(lake, lambda: func(lake, *args, **kwargs))
 
     return wrapper
+
+
+# A read lists a folder's files, then opens them; compaction (and retention) may delete one in
+# between: its rows are then in a compacted file (or were dropped on purpose). Running the read
+# again lists the folder anew. A file that keeps vanishing means a compaction each time: a few
+# runs suffice in practice; the last failure is raised as is.
+VANISHED_RETRIES = 8
+_VANISHED = re.compile(r"No such file or directory|No files found that match|FileNotFoundError"
+                       r"|does not exist", re.I)
+
+
+def vanished(lake: Lake, exc: BaseException) -> bool:
+    """Did a read fail because a lake file it had listed is gone (not for any other reason)?"""
+    if lake.remote:
+        return False
+    if isinstance(exc, FileNotFoundError):
+        named = [Path(exc.filename)] if exc.filename else []
+    elif isinstance(exc, READ_ERRORS) and _VANISHED.search(str(exc)):
+        named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
+    else:
+        return False
+    return bool(named) and all(_inside(lake, p) and not p.exists() for p in named)
+
+
+def retrying(lake: Lake, read: Callable[[], object], attempts: int = VANISHED_RETRIES):
+    """`read()`, run again (up to `attempts` times in all) while it fails on a vanished file."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return read()
+        except READ_ERRORS as exc:
+            if attempt == attempts or not vanished(lake, exc):
+                raise
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
 
 
 def _inside(lake: Lake, path: Path) -> bool:

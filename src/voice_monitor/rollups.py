@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from voice_monitor.integrity import UnreadableFileError, guard
+from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
     Lake,
@@ -161,7 +161,8 @@ def _isolated(step, lake: Lake, period: datetime, force: bool, report: RollupRep
     """Build one period; an unreadable source file fails this period only (`report.failed`)."""
     try:
         with guard(lake, lambda: _source_files(lake, period, step is _hourly_one)):
-            step(lake, period, force, report, con)
+            # a source compacted away while read: build the period again from the new listing
+            retrying(lake, lambda: step(lake, period, force, report, con))
     except UnreadableFileError as exc:
         report.failed.append((period, str(exc)))
 
