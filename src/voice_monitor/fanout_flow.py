@@ -15,6 +15,10 @@ from voice_monitor.lake import Lake
 from voice_monitor.rollups import RollupReport, build_periods
 
 IO_RETRIES = 2
+# Bounded like the deployed flows (flows/_shared.py): one period is one day's rollup at most,
+# and a fan-out (a backfill of weeks) is bounded too, so a hung query frees its worker slot.
+PERIOD_TIMEOUT = 150 * 60
+FAN_OUT_TIMEOUT = 24 * 3600
 
 
 def _retry_on_io(task, task_run, state) -> bool:
@@ -23,14 +27,15 @@ def _retry_on_io(task, task_run, state) -> bool:
 
 
 @task(name="build-period", task_run_name="build-{kind}-{period}", cache_policy=NO_CACHE,
-      retries=IO_RETRIES, retry_delay_seconds=2, retry_condition_fn=_retry_on_io)
+      retries=IO_RETRIES, retry_delay_seconds=2, retry_condition_fn=_retry_on_io,
+      timeout_seconds=PERIOD_TIMEOUT)
 def build_period(kind: str, root: str, period: datetime, force: bool,
                  now: datetime) -> RollupReport:
     """Build one hourly or daily snapshot period (runs on a Dask worker)."""
     return build_periods(kind, Lake(root), [period], force, now)
 
 
-@flow(name="rollup-fan-out", validate_parameters=False)
+@flow(name="rollup-fan-out", validate_parameters=False, timeout_seconds=FAN_OUT_TIMEOUT)
 def fan_out(kind: str, root: str, periods: list[datetime], force: bool,
             now: datetime) -> RollupReport:
     """Build snapshot periods of one kind as parallel tasks; the report lists them in order."""
