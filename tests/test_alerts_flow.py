@@ -65,5 +65,7 @@ def test_a_failed_check_fails_the_run_after_the_others_ran(flow_lake):
     assert state.is_failed()
     with pytest.raises(health_check.ChecksFailedError, match="1 check\\(s\\) failed: high_latency"):
         state.result()
-    # inactivity (nothing received for two hours) was still raised and stored
-    assert [a.alert_type for a in active_alerts(flow_lake)] == ["inactivity"]
+    # inactivity (nothing received for two hours) was still raised and stored, and the
+    # unreadable snapshot file has its own alert (contract §4)
+    assert sorted(a.alert_type for a in active_alerts(flow_lake)) == [
+        "inactivity", "lake_file_unreadable"]
