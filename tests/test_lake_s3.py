@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
 
 import pyarrow as pa
@@ -72,3 +73,32 @@ def test_object_store_files_appear_whole_under_unique_names_and_prefixes_drop(tm
     assert dropped_periods(lake, "event_hours") == {hour, datetime(2026, 2, 16, 10, tzinfo=UTC)}
     lake.drop_partition(lake.event_partition(hour))
     assert lake.event_hours() == [] and lake.clean_tmp() == 0
+
+
+# -- the same events give the same sums whatever order their files are read in ------------------
+COSTS = [0.0134, 0.0847, 0.0764, 0.0255]
+# landing orders in which a Kahan sum in scan order is 0.2, not the exact sum's nearest double
+ORDERS = [(0, 1, 2, 3), (1, 3, 0, 2), (2, 3, 0, 1)]
+
+
+@pytest.mark.parametrize("root", ["local", "memory"])
+def test_hourly_sums_do_not_depend_on_the_order_files_are_read_in(tmp_path, root):
+    from conftest import event
+
+    from voice_monitor.landing import land_records
+    from voice_monitor.rollups import build_hour
+
+    hour = datetime(2026, 2, 16, 13, tzinfo=UTC)
+    totals = set()
+    for order in ORDERS:
+        name = "".join(map(str, order))
+        lake = Lake.create(tmp_path / name if root == "local"
+                           else f"memory://sums-{os.getpid()}-{tmp_path.name}/{name}")
+        for i in order:  # one landing, so one file, per event
+            land_records(lake, [event("transcription_completed", hour, organization_id="org-a",
+                                      metadata={"ai_cost_usd": COSTS[i]})], now=NOW)
+        pipeline, _, _ = build_hour(lake, hour)
+        totals.add(tuple(pipeline.column("total_ai_cost_usd").to_pylist()))
+    # the exact sum of the four doubles (as fractions), rounded once; platform row and org-a row
+    exact = float(sum(Fraction(c) for c in COSTS))
+    assert exact == 0.19999999999999998 and totals == {(exact, exact)}

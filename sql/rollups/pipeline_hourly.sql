@@ -1,7 +1,8 @@
 -- pipeline_hourly: one row per (hour, scope). Scope = the platform (organization_id null, ALL
 -- events, also org-less ones; present every hour, zeros when empty) or one organization that
 -- had events. Besides the contract's columns it keeps the sums, counts and latency sketch
--- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0.
+-- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0. Doubles are
+-- summed in value order (see sql/staging/hour_counts.sql): the same rows give the same sums.
 -- Reads the per-(organization, event type) counts and the hour's latencies (sql/staging).
 with counts as (
     select * from hour_counts
@@ -21,11 +22,13 @@ per_scope as (
             as artifacts_completed,
         coalesce(sum(events) filter (where event_type = 'artifact_failed'), 0)
             as artifacts_failed,
-        fsum(confidence_sum) filter (where event_type = 'transcription_completed')
+        fsum(confidence_sum order by confidence_sum)
+            filter (where event_type = 'transcription_completed')
             as transcript_confidence_sum,
         coalesce(sum(confidence_count) filter (where event_type = 'transcription_completed'), 0)
             as transcript_confidence_count,
-        fsum(claim_confidence_weighted_sum) filter (where event_type = 'claims_extracted')
+        fsum(claim_confidence_weighted_sum order by claim_confidence_weighted_sum)
+            filter (where event_type = 'claims_extracted')
             as claim_confidence_weighted_sum,
         sum(claim_count) filter (where event_type = 'claims_extracted') as claims_extracted_total,
         sum(entity_count) filter (where stage = 'entity_resolution' and kind = 'success')
@@ -42,7 +45,7 @@ per_scope as (
         coalesce(sum(events) filter (where event_type = 'retry_succeeded'), 0)
             as retries_succeeded,
         coalesce(sum(events) filter (where event_type = 'retry_failed'), 0) as retries_failed,
-        fsum(ai_cost_usd) as total_ai_cost_usd
+        fsum(ai_cost_usd order by ai_cost_usd) as total_ai_cost_usd
     from counts
     group by grouping sets ((), (organization_id))
     having grouping(organization_id) = 1 or organization_id is not null
@@ -52,7 +55,7 @@ e2e_per_scope as (
     select
         organization_id,
         count(*) as e2e_latency_count,
-        fsum(latency_ms) as e2e_latency_sum_ms,
+        fsum(latency_ms order by latency_ms) as e2e_latency_sum_ms,
         min(latency_ms) as e2e_latency_min_ms,
         max(latency_ms) as e2e_latency_max_ms,
         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as e2e_quantiles

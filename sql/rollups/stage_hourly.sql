@@ -42,7 +42,7 @@ latency_per_stage as (
         organization_id,
         stage as pipeline_stage,
         count(*) as latency_count,
-        fsum(latency_ms) as latency_sum_ms,
+        fsum(latency_ms order by latency_ms) as latency_sum_ms,
         min(latency_ms) as latency_min_ms,
         max(latency_ms) as latency_max_ms,
         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as latency_quantiles
