@@ -91,7 +91,8 @@ def test_secrets_are_masked():
     assert mask("counters", "redis://cache:6379/0") == "redis://cache:6379/0"
 
 
-def test_config_show_prints_values_sources_and_masks(capsys, monkeypatch):
+def test_config_show_prints_values_sources_and_masks(capsys, monkeypatch, lake):
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(lake.root))
     monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "https://hooks.example.com/T0/secret-part")
     monkeypatch.setenv("VOICE_MONITOR_RETENTION_EVENTS", "72h")
     code, out, err = run_main(capsys, "config", "show", "--set", "alerts.queue_depth_max=80",
@@ -109,6 +110,15 @@ def test_config_show_prints_values_sources_and_masks(capsys, monkeypatch):
     assert code == 0 and "secret-part" not in out
     line = next(x for x in out.splitlines() if x.startswith("retention.events"))
     assert line.split() == ["retention.events", "72h", "env", "VOICE_MONITOR_RETENTION_EVENTS"]
+
+
+def test_config_show_prints_the_values_then_refuses_a_path_with_no_lake(capsys, tmp_path):
+    missing = tmp_path / "typo"
+    code, out, err = run_main(capsys, "config", "show", "--lake", str(missing))
+    assert_one_line_error(code, err, 1)
+    assert f"no lake at {missing}; create it with voice-monitor init {missing}" in err
+    assert out.splitlines()[0].split()[:2] == ["lake", str(missing)]  # the values came first
+    assert not missing.exists()
 
 
 def test_a_bad_setting_at_the_cli_is_one_line(capsys, lake):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from voice_monitor.cli.common import echo_json, json_option, settings_option
+from voice_monitor.lake import open_lake
 from voice_monitor.settings import Effective
 
 
@@ -26,7 +27,9 @@ def config() -> None:
 def show(lake_dir: str | None, settings: Effective, as_json: bool) -> None:
     """Print every setting's effective value and its source: default, file, env or flag.
 
-    Secrets (tokens, the webhook URL's path, a password in the counters URL) are masked.
+    Secrets (tokens, the webhook URL's path, a password in the counters URL) are masked. The
+    values are printed first; then, as every command but init/ingest/demo/serve does, a lake
+    path that holds no lake is refused (one line, exit 1), so a typo shows here too.
 
     \b
     Example:
@@ -39,7 +42,13 @@ def show(lake_dir: str | None, settings: Effective, as_json: bool) -> None:
                 for r in rows]
     if as_json:
         echo_json({r["key"]: {k: r[k] for k in ("value", "source", "description")} for r in rows})
-        return
+    else:
+        _print_table(rows)
+    lake = next(r["value"] for r in rows if r["key"] == "lake")
+    open_lake(lake)  # NoLakeError: "no lake at PATH; create it with voice-monitor init PATH"
+
+
+def _print_table(rows: list[dict]) -> None:
     width = max(len(r["key"]) for r in rows)
     shown = [str(r["value"]) if r["value"] != "" else "(unset)" for r in rows]
     value_width = min(max(len(v) for v in shown), 40)
