@@ -12,10 +12,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, run_main
 
 from voice_monitor.alerts import active_alerts, run_checks
-from voice_monitor.cli import main
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
@@ -27,13 +26,7 @@ HOURS = {11: (2, 1), 12: (3, 4), 13: (1, 2)}  # hour -> events in its first and 
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(capsys, *argv)
 
 
 def at(hour: int, minute: int = 5) -> datetime:

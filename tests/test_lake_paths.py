@@ -13,10 +13,9 @@ from datetime import timedelta
 
 import duckdb
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, run_main
 
 from voice_monitor import recent_events
-from voice_monitor.cli import main
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.landing import land_records
 
@@ -25,13 +24,7 @@ NOW_ARG = "2026-02-16T14:30:00Z"
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(capsys, *argv)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ looks healthy (zero snapshots, silent checks).
 from __future__ import annotations
 
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, run_main
 from test_cli import COMMANDS
 
 from voice_monitor import (
@@ -20,7 +20,6 @@ from voice_monitor import (
     run_checks,
     stage_history,
 )
-from voice_monitor.cli import main
 from voice_monitor.lake import Lake, NoLakeError, open_lake
 from voice_monitor.landing import land_records
 
@@ -36,13 +35,7 @@ REFUSING = [words for words in COMMANDS if words not in CREATING]
 
 
 def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        main(argv)
-        code = 0
-    except SystemExit as exc:
-        code = exc.code or 0
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_main(capsys, *argv)
 
 
 def args_for(words: tuple[str, ...], tmp_path) -> list[str]:
