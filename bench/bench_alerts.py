@@ -23,9 +23,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.alerts import run_checks
-from voice_monitor.checks import CHECK_TYPES, AlertConfig, evaluate
 from voice_monitor.counters import open_counters
+from voice_monitor.health.alerts import run_checks
+from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
 from voice_monitor.lake import Lake, floor_hour
 from voice_monitor.schema import EVENT_SCHEMA
 

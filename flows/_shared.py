@@ -60,7 +60,7 @@ IO_TASK = {"retries": IO_RETRIES, "retry_delay_seconds": IO_RETRY_DELAY_SECONDS,
 
 @task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS["check_data_quality"])
 def check_data_quality(root: str, skip: tuple[str, ...] = ()) -> dict:
-    """Run the data-quality rules of sql/checks/ over the snapshots: rule -> offending rows."""
+    """Run the data-quality rules of sql/quality/ over the snapshots: rule -> offending rows."""
     found = jobs.data_quality(open_lake(root), skip)
     logger = get_run_logger()
     for rule, rows in found.items():
@@ -152,7 +152,7 @@ def run_name(flow_name: str, period: str):
 
 def notify_failure(flow, run, state) -> None:
     """on_failure hook: post the failed run to the product's webhook, when one is configured."""
-    from voice_monitor.notify import send
+    from voice_monitor.health.notify import send
 
     settings = load_settings().settings
     if not settings.webhook_url:

@@ -20,8 +20,8 @@ from _shared import (
 )
 from prefect import flow, get_run_logger, task
 
-from voice_monitor.alerts import run_checks
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.alerts import run_checks
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.lake import open_lake
 from voice_monitor.settings import AlertSettings
 

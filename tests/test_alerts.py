@@ -12,7 +12,8 @@ import duckdb
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.alerts import (
+from voice_monitor.cli import main
+from voice_monitor.health.alerts import (
     UnknownAlertError,
     acknowledge_alert,
     active_alerts,
@@ -20,8 +21,7 @@ from voice_monitor.alerts import (
     prune_alerts,
     run_checks,
 )
-from voice_monitor.checks import AlertConfig
-from voice_monitor.cli import main
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.landing import land_records
 
 BREAKER_ONLY = AlertConfig(checks=("circuit_breaker_open",))
@@ -77,7 +77,7 @@ def test_state_survives_a_restart(lake):
     breaker(lake, "opened", NOW - M)
     run_checks(lake, NOW, BREAKER_ONLY)
     code = textwrap.dedent(f"""
-        from voice_monitor.alerts import active_alerts
+        from voice_monitor.health.alerts import active_alerts
         from voice_monitor.lake import Lake
         print([a.alert_type for a in active_alerts(Lake({str(lake.root)!r}))])
     """)
@@ -194,8 +194,8 @@ _RACER = textwrap.dedent("""
     import sys, time
     from datetime import datetime
     from pathlib import Path
-    from voice_monitor.alerts import run_checks
-    from voice_monitor.checks import AlertConfig
+    from voice_monitor.health.alerts import run_checks
+    from voice_monitor.health.checks import AlertConfig
     from voice_monitor.lake import Lake
     lake, now, go = Lake(sys.argv[1]), datetime.fromisoformat(sys.argv[2]), Path(sys.argv[3])
     while not go.exists():

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.alerts import active_alerts
+from voice_monitor.health.alerts import active_alerts
 from voice_monitor.landing import land_records
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "flows"))

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import polars as pl
 
 from voice_monitor import charts
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.checks import AlertConfig
 
 T0 = datetime(2026, 2, 16, 10, tzinfo=UTC)
 BUILT = T0 + timedelta(hours=5)

@@ -1,4 +1,4 @@
-"""Every data-quality rule in sql/checks/ returns zero rows over correctly built snapshots,
+"""Every data-quality rule in sql/quality/ returns zero rows over correctly built snapshots,
 and returns rows when the snapshots are wrong."""
 
 from __future__ import annotations

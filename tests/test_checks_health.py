@@ -8,8 +8,8 @@ import pyarrow as pa
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.alerts import run_checks
-from voice_monitor.checks import AlertConfig, evaluate
+from voice_monitor.health.alerts import run_checks
+from voice_monitor.health.checks import AlertConfig, evaluate
 from voice_monitor.lake import floor_hour
 from voice_monitor.landing import land_records
 

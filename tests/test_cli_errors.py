@@ -18,9 +18,9 @@ import click
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
 
-from voice_monitor.alerts import alert_history, run_checks
-from voice_monitor.checks import AlertConfig
 from voice_monitor.cli import cli
+from voice_monitor.health.alerts import alert_history, run_checks
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.pagination import CursorError
@@ -258,4 +258,4 @@ def test_alerts_check_failing_prints_one_line_on_stderr_in_a_real_process(tmp_pa
     assert "check(s) failed" in out.stderr
     out = subprocess.run([CLI, "--debug", *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "Traceback" in out.stderr
-    assert "ERROR voice_monitor.alerts: check" in out.stderr  # the log, shown under --debug
+    assert "ERROR voice_monitor.health.alerts: check" in out.stderr  # the log, shown under --debug

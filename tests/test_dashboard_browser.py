@@ -18,7 +18,7 @@ from conftest import event
 from playwright.sync_api import expect
 from server_process import STAFF, ServerProcess, bearer, client
 
-from voice_monitor import alerts
+from voice_monitor.health import alerts
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly

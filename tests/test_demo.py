@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from voice_monitor import jobs
-from voice_monitor.demo import MARKER, DemoLakeError, prepare_lake, reason_rule, schedule
+from voice_monitor.demo.run import MARKER, DemoLakeError, prepare_lake, reason_rule, schedule
 from voice_monitor.lake import Lake, connect
 
 END = datetime(2026, 2, 18, 12, 0, tzinfo=UTC)  # a Wednesday: no Sunday retention in one day

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voice_monitor.demo_data import generate
+from voice_monitor.demo.data import generate
 from voice_monitor.schema import EVENT_TYPES
 
 END = datetime(2026, 2, 18, 12, 0, tzinfo=UTC)  # a Wednesday; two days back is Monday noon

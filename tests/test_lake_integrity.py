@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event, run_main
 
-from voice_monitor.alerts import active_alerts, run_checks
+from voice_monitor.health.alerts import active_alerts, run_checks
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records

@@ -11,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from voice_monitor.demo_data import generate
+from voice_monitor.demo.data import generate
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.landing import land_lines
 from voice_monitor.notebook import setup

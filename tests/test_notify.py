@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.alerts import active_alerts, run_checks
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.alerts import active_alerts, run_checks
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.landing import land_records
 
 

@@ -247,7 +247,7 @@ def test_dry_run_deletes_nothing_and_lists_what_a_real_run_deletes(lake, templat
 
 
 def test_alerts_older_than_90_days_go_through_the_alert_store(lake):
-    from voice_monitor.alerts import alert_history, run_checks
+    from voice_monitor.health.alerts import alert_history, run_checks
 
     opened, closed = NOW - 20 * timedelta(minutes=1), NOW + 10 * timedelta(minutes=1)
     # an artifact received keeps the inactivity check quiet: one alert only

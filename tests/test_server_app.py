@@ -13,7 +13,7 @@ import pytest
 from conftest import NOW, event, ts
 from fastapi.testclient import TestClient
 
-from voice_monitor.alerts import run_checks
+from voice_monitor.health.alerts import run_checks
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly
 from voice_monitor.server import create_app

@@ -13,8 +13,8 @@ import pytest
 from conftest import NOW, assert_one_line_error, event, run_main, ts
 
 from voice_monitor.adhoc import SqlRefusedError, run_query
-from voice_monitor.alerts import run_checks
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.alerts import run_checks
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.organizations import load_organizations

@@ -125,7 +125,7 @@ def test_sql_command_json_csv_and_errors(small_lake):
 
 
 def test_alerts_view_matches_the_alert_api(lake):
-    from voice_monitor.alerts import acknowledge_alert, active_alerts, run_checks
+    from voice_monitor.health.alerts import acknowledge_alert, active_alerts, run_checks
 
     land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=5))], now=NOW)
     run_checks(lake, now=NOW)

@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _EXPORTS: dict[str, str] = {
-    "Alert": "alerts",
-    "CheckReport": "alerts",
-    "acknowledge_alert": "alerts",
-    "active_alerts": "alerts",
-    "alert_history": "alerts",
-    "prune_alerts": "alerts",
-    "run_checks": "alerts",
-    "AlertConfig": "checks",
+    "Alert": "health.alerts",
+    "CheckReport": "health.alerts",
+    "acknowledge_alert": "health.alerts",
+    "active_alerts": "health.alerts",
+    "alert_history": "health.alerts",
+    "prune_alerts": "health.alerts",
+    "run_checks": "health.alerts",
+    "AlertConfig": "health.checks",
     "realtime_metrics": "counters",
     "Lake": "lake",
     "LandingResult": "landing",
@@ -56,7 +56,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
-    from voice_monitor.alerts import (  # noqa: F401
+    from voice_monitor.counters import realtime_metrics  # noqa: F401
+    from voice_monitor.health.alerts import (  # noqa: F401
         Alert,
         CheckReport,
         acknowledge_alert,
@@ -65,8 +66,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
         prune_alerts,
         run_checks,
     )
-    from voice_monitor.checks import AlertConfig  # noqa: F401
-    from voice_monitor.counters import realtime_metrics  # noqa: F401
+    from voice_monitor.health.checks import AlertConfig  # noqa: F401
     from voice_monitor.lake import Lake  # noqa: F401
     from voice_monitor.landing import LandingResult, ingest_file, land_lines, land_records  # noqa: F401
     from voice_monitor.producer import Producer  # noqa: F401

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import plotly.graph_objects as go
 import polars as pl
 
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.checks import AlertConfig
 
 HOUR_AXIS = "hour (UTC)"
 COLORS = {  # one colour per series, the same on the page and in the notebooks

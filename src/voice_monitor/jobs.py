@@ -24,7 +24,7 @@ DAILY_ONLY_RULES = ("daily_equals_sum_of_hourly",)
 
 
 class DataQualityError(RuntimeError):
-    """A data-quality rule of sql/checks/ found rows; the snapshots are written, but wrong."""
+    """A data-quality rule of sql/quality/ found rows; the snapshots are written, but wrong."""
 
 
 def compact(lake: Lake, now: datetime) -> dict:
@@ -59,7 +59,7 @@ def daily_snapshots(lake: Lake, now: datetime) -> dict:
 
 
 def data_quality(lake: Lake, skip: tuple[str, ...] = ()) -> dict:
-    """Run the rules of sql/checks/ (but `skip`): rule -> number of offending rows (0 = right)."""
+    """Run the rules of sql/quality/ (but `skip`): rule -> number of offending rows (0 = right)."""
     return {name: len(rows) for name, rows in rollups.check_snapshots(lake, skip).items()}
 
 

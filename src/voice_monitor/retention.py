@@ -288,9 +288,9 @@ def _prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool) -> list[str]:
     if not lake.alerts_dir.is_dir():
         return []  # no store yet: nothing to prune, and no reason to create one
     try:
-        alerts = importlib.import_module("voice_monitor.alerts")
+        alerts = importlib.import_module("voice_monitor.health.alerts")
     except ModuleNotFoundError as exc:
-        if exc.name != "voice_monitor.alerts":
+        if exc.name != "voice_monitor.health.alerts":
             raise
         return []
     prune = getattr(alerts, "prune_alerts", None)

@@ -303,17 +303,17 @@ def build_day(
 
 # -- data-quality checks --------------------------------------------------------------------
 def check_names() -> list[str]:
-    """Names of the data-quality rules in sql/checks/ (each returns zero rows when right)."""
-    return sql_names("checks")
+    """Names of the data-quality rules in sql/quality/ (each returns zero rows when right)."""
+    return sql_names("quality")
 
 
 def check_snapshots(lake: Lake, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
-    """Run every rule of sql/checks/ but `skip` over the lake's snapshots: name -> offending rows."""
+    """Run every rule of sql/quality/ but `skip` over the lake's snapshots: name -> offending rows."""
     from voice_monitor.views import lake_connection  # the views module owns view DDL
 
     con = lake_connection(lake)
     try:
-        return {name: run_sql(con, f"checks/{name}").fetchall() for name in check_names()
+        return {name: run_sql(con, f"quality/{name}").fetchall() for name in check_names()
                 if name not in skip}
     finally:
         con.close()

@@ -30,7 +30,7 @@ from pydantic import (
     model_validator,
 )
 
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.retention import RetentionConfig
 
 ENV_PREFIX = "VOICE_MONITOR_"

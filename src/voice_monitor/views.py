@@ -18,7 +18,7 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.alerts import RECORD_SCHEMA
+from voice_monitor.health.alerts import RECORD_SCHEMA
 from voice_monitor.integrity import guard
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type

@@ -6,16 +6,6 @@ from datetime import UTC, datetime
 
 import click
 
-from voice_monitor.alerts import (
-    MAX_LIMIT,
-    STATUSES,
-    Alert,
-    acknowledge_alert,
-    active_alerts,
-    alert_history,
-    run_checks,
-)
-from voice_monitor.checks import CHECK_TYPES
 from voice_monitor.cli.common import (
     TIME,
     VoiceMonitorError,
@@ -25,6 +15,16 @@ from voice_monitor.cli.common import (
     now_option,
     settings_option,
 )
+from voice_monitor.health.alerts import (
+    MAX_LIMIT,
+    STATUSES,
+    Alert,
+    acknowledge_alert,
+    active_alerts,
+    alert_history,
+    run_checks,
+)
+from voice_monitor.health.checks import CHECK_TYPES
 from voice_monitor.lake import Lake
 
 

@@ -13,7 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option
-from voice_monitor.demo import MAX_DAYS, prepare_lake, quiet_logs, run_demo, summary
+from voice_monitor.demo.run import MAX_DAYS, prepare_lake, quiet_logs, run_demo, summary
 from voice_monitor.lake import Lake
 
 

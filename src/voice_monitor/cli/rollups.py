@@ -278,7 +278,7 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
 
 @click.group()
 def check() -> None:
-    """Check the lake's data: the data-quality rules of sql/checks/.
+    """Check the lake's data: the data-quality rules of sql/quality/.
 
     \b
     Example:
@@ -292,7 +292,7 @@ def check() -> None:
 def data(lake: Lake, as_json: bool) -> None:
     """Run every data-quality rule over the snapshots; exit 1 when any rule finds rows.
 
-    Each rule is a query in sql/checks/ that returns zero rows when the data is right (e.g. a
+    Each rule is a query in sql/quality/ that returns zero rows when the data is right (e.g. a
     platform row for every period, daily = sum of hourly). The hourly and daily flows run them
     too and publish the result as an artifact.
 

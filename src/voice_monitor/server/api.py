@@ -17,8 +17,9 @@ import polars as pl
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
-from voice_monitor import alerts, arguments, queries
+from voice_monitor import arguments, queries
 from voice_monitor.counters import realtime_metrics
+from voice_monitor.health import alerts
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
 from voice_monitor.server.freshness import freshness as lake_freshness

@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
 from voice_monitor import arguments, charts, queries
-from voice_monitor.checks import AlertConfig
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.schema import EVENT_TYPES, STAGES
 from voice_monitor.server.auth import StaffPage, require_staff
 

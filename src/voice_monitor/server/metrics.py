@@ -16,9 +16,9 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 
-from voice_monitor.alerts import active_alerts, alert_partitions
-from voice_monitor.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.counters import METRICS, open_counters
+from voice_monitor.health.alerts import active_alerts, alert_partitions
+from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake
 from voice_monitor.server.auth import require_staff
 from voice_monitor.server.collector import Collector

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voice_monitor import alerts, jobs, organizations, queries, storage
+from voice_monitor import jobs, organizations, queries, storage
 from voice_monitor.counters import open_counters, realtime_metrics
-from voice_monitor.demo_data import DemoData, generate
+from voice_monitor.demo.data import DemoData, generate
+from voice_monitor.health import alerts
 from voice_monitor.lake import LAKE_MARKER, Lake
 from voice_monitor.landing import land_lines
 

@@ -4,7 +4,7 @@ A check returns the alert conditions that hold now (`Finding`s). It reads the re
 (high_failure_rate), a bounded set of platform snapshot rows (high_latency: the last complete
 hour and the 7 days before it) or the event partitions of the retained window (the other four,
 through small per-hour digests: a closed hour is digested once and cached, so a run re-reads
-only the current hour's events; see `check_digest`). An exception in one check is
+only the current hour's events; see `health.digest`). An exception in one check is
 recorded as that check's error; the others still run.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from voice_monitor.check_digest import digests
 from voice_monitor.counters import open_counters, realtime_metrics
+from voice_monitor.health.digest import digests
 from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
 from voice_monitor.sql import run_sql
@@ -187,7 +187,7 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
         return []
     with guard(run.lake):  # an unreadable snapshot is named, and recorded for the alert
         p95, completions, baseline, baseline_hours = run.scalar_row(
-            "checks_alerts/high_latency", files=files, hour=hour, baseline_start=baseline_start)
+            "health/high_latency", files=files, hour=hour, baseline_start=baseline_start)
     if not completions or p95 is None or baseline_hours < cfg.latency_min_baseline_hours:
         return []
     limit = cfg.latency_factor * baseline
@@ -203,7 +203,7 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
 def check_queue_depth(run: CheckRun) -> list[Finding]:
     """Artifacts received within the window with no terminal event."""
     run.check_events()
-    (depth,) = run.scalar_row("checks_alerts/queue_depth")
+    (depth,) = run.scalar_row("health/queue_depth")
     limit = run.config.queue_depth_max
     if depth <= limit:
         return []
@@ -215,7 +215,7 @@ def check_queue_depth(run: CheckRun) -> list[Finding]:
 def check_disambiguation_backlog(run: CheckRun) -> list[Finding]:
     """Artifacts whose latest disambiguation request has no later resolution."""
     run.check_events()
-    (waiting,) = run.scalar_row("checks_alerts/disambiguation_backlog")
+    (waiting,) = run.scalar_row("health/disambiguation_backlog")
     limit = run.config.disambiguation_backlog_max
     if waiting <= limit:
         return []
@@ -227,7 +227,7 @@ def check_disambiguation_backlog(run: CheckRun) -> list[Finding]:
 def check_circuit_breaker_open(run: CheckRun) -> list[Finding]:
     """The latest circuit breaker event in the window is `circuit_breaker_opened`."""
     run.check_events()
-    row = run.scalar_row("checks_alerts/circuit_breaker")
+    row = run.scalar_row("health/circuit_breaker")
     if not row or row[0] != "circuit_breaker_opened":
         return []
     return [Finding("circuit_breaker_open", None, run.config.severity("circuit_breaker_open"),
@@ -241,7 +241,7 @@ def check_inactivity(run: CheckRun) -> list[Finding]:
     if not _has_events(run):
         return []  # an empty lake (as of now) is not an inactive pipeline
     run.check_events()
-    (last,) = run.scalar_row("checks_alerts/inactivity")
+    (last,) = run.scalar_row("health/inactivity")
     if last is not None and last >= run.now - window:
         return []
     minutes = window / timedelta(minutes=1)
@@ -261,7 +261,7 @@ def _has_events(run: CheckRun) -> bool:
     if not hours:
         return False
     files = [str(f) for f in run.lake.event_files(current)]
-    return bool(run.scalar_row("checks_alerts/has_events", files=files, now=run.now)[0])
+    return bool(run.scalar_row("health/has_events", files=files, now=run.now)[0])
 
 
 def check_lake_file_unreadable(run: CheckRun) -> list[Finding]:

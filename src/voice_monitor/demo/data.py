@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import orjson
 
-from voice_monitor.demo_pipeline import (
+from voice_monitor.demo.pipeline import (
     DAY,
     HOUR,
     MINUTE,

@@ -2,7 +2,7 @@
 
 The four event-window checks need, per artifact, the latest receipt, terminal event,
 disambiguation request and resolution, plus each hour's latest receipt and circuit breaker
-event (`sql/checks_alerts/hour_digest.sql`). A closed hour's digest is computed once and cached
+event (`sql/health/hour_digest.sql`). A closed hour's digest is computed once and cached
 under `state/check_digests/`, named by the hour and a signature of that partition's file names
 and sizes: files are immutable and only ever added (or compacted into new names), so a late
 event or a compaction changes the signature and the hour is digested again. The hour containing
@@ -51,7 +51,7 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         if closed and (folder / name).exists():
             cached.append(folder / name)
             continue
-        table = run_sql(con, "checks_alerts/hour_digest", files=[duckdb_path(f) for f in files],
+        table = run_sql(con, "health/hour_digest", files=[duckdb_path(f) for f in files],
                         now=now).to_arrow_table()
         if closed:
             lake.publish(table, folder / name)

@@ -23,8 +23,9 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from voice_monitor import notify, storage
-from voice_monitor.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
+from voice_monitor import storage
+from voice_monitor.health import notify
+from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.integrity import guard, reads_lake
 from voice_monitor.lake import (
     Lake,
