@@ -39,7 +39,8 @@ def test_every_view_exists_on_an_empty_lake(lake):
     assert columns["stage_daily"] == [
         c for name, _ in STAGE_COLUMNS for c in with_scope.get(name, [name])]
     assert columns["organizations"] == ["organization_id", "name"]
-    assert columns["quarantine"] == ["raw", "reason", "source", "received_at", "date"]
+    assert columns["quarantine"] == ["raw", "reason", "reason_category", "source", "received_at",
+                                     "date"]
     assert columns["events"][:3] == ["event_id", "event_type", "timestamp"]
     assert columns["events"][-2:] == ["date", "hour"]
     assert "status" in columns["alerts"] and "alert_id" in columns["alerts"]

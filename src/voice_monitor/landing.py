@@ -25,6 +25,7 @@ from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from voice_monitor.sql import load_sql
 from voice_monitor.validation import validate
 
 
@@ -103,8 +104,8 @@ def land_batches(
         accepted, rejected = _validate_each(con, lines, now, received_at)
         if rejected.num_rows:
             owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
-            _quarantine(lake, rejected, pa.array([sources[i] for i in owners], pa.string()),
-                        received_at)
+            _quarantine(con, lake, rejected,
+                        pa.array([sources[i] for i in owners], pa.string()), received_at)
             for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
                 result = results[owner]
                 result.quarantined += 1
@@ -285,13 +286,18 @@ def _duplicate_flags(con, lake: Lake, events: pa.Table) -> np.ndarray:
     return flags
 
 
-def _quarantine(lake: Lake, rejected: pa.Table, source: str | pa.Array, received_at: datetime
-                ) -> None:
+def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
+                source: str | pa.Array, received_at: datetime) -> None:
     n = rejected.num_rows
+    reasons = rejected.column("reason").cast(pa.string())
+    con.execute(load_sql("macros/reason_category"))  # the one rule table of reason categories
+    [(categories,)] = con.execute("select list_transform($reasons, lambda r: reason_category_of(r))",
+                                  {"reasons": reasons.to_pylist()}).fetchall()
     table = pa.table(
         {
             "raw": rejected.column("raw").cast(pa.string()),
-            "reason": rejected.column("reason").cast(pa.string()),
+            "reason": reasons,
+            "reason_category": pa.array(categories, pa.string()),
             "source": source if isinstance(source, pa.Array) else pa.array([source] * n, pa.string()),
             "received_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
         },

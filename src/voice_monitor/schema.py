@@ -150,6 +150,7 @@ QUARANTINE_SCHEMA = pa.schema(
     [
         pa.field("raw", pa.string()),
         pa.field("reason", pa.string()),
+        pa.field("reason_category", pa.string()),  # a short code (sql/macros/reason_category.sql)
         pa.field("source", pa.string()),
         pa.field("received_at", pa.timestamp("us", tz="UTC")),
     ]

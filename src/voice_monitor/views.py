@@ -22,7 +22,7 @@ from voice_monitor.health.alerts import RECORD_SCHEMA
 from voice_monitor.integrity import guard
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
-from voice_monitor.sql import load_sql
+from voice_monitor.sql import load_sql, sql_names
 
 VIEWS = (
     "losing_copies",  # before `events`, which is defined over it
@@ -138,7 +138,7 @@ def source_sql(raw: str, paths: str | list[str] | None) -> str:
         options.append("filename = true")
     scan = f"read_parquet({listed}, {', '.join(options)})"
     if not literal:
-        return f"select * from {scan}"
+        return _with_new_columns(raw, f"select * from {scan}")
     # DuckDB would read every `k=v` folder of the path as a key, the lake root's too (a lake
     # under `x/date=1999-01-01/` would date every event 1999-01-01): take the keys from the
     # last folders of each file's path only, as the layout puts them
@@ -146,7 +146,19 @@ def source_sql(raw: str, paths: str | list[str] | None) -> str:
     derived = [f"cast(regexp_extract(filename, {quote_literal(tail + '[^/]*$')}, {i + 1}) "
                f"as {kind}) as {quote_ident(name)}" for i, (name, kind) in enumerate(keys)]
     keep = "*" if file_cols else "* exclude (filename)"
-    return f"select {keep}, {', '.join(derived)} from {scan}"
+    return _with_new_columns(raw, f"select {keep}, {', '.join(derived)} from {scan}")
+
+
+# Sources whose older files may lack a column added since (quarantine's reason_category).
+_GROWN = frozenset({"raw_quarantine"})
+
+
+def _with_new_columns(raw: str, select: str) -> str:
+    """`select`, plus as NULL each declared column that none of its files has yet."""
+    if raw not in _GROWN:
+        return select
+    _, _, keys, columns, _ = SOURCES[raw]
+    return f"{select} union all by name {_empty_relation(columns + keys)}"
 
 
 def _root_has_keys(paths: str | list[str], levels: int) -> bool:
@@ -251,6 +263,8 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> No
             continue
         with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
             define_raw(con, raw, lake_glob(lake, raw))
+    for macro in sql_names("macros"):  # the views' shared SQL macros
+        con.execute(load_sql(f"macros/{macro}"))
     for view in VIEWS:
         con.execute(load_sql(f"views/{view}"))
 
