@@ -81,12 +81,15 @@ def land_batches(
     sources: list[str],
     now: datetime | None = None,
     counters: CounterStore | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> list[LandingResult]:
     """Land several batches as one (one validation, one file per hour), with a result per batch.
 
     The collector's group commit: batches that arrive together cost one landing, and each
     sender still learns its own counts. Duplicates are counted in input order across the
-    batches, as if they had been landed one after the other.
+    batches, as if they had been landed one after the other. A caller that lands often may
+    pass its own `counters` and DuckDB connection (from `lake.connect`), kept open between
+    landings; one thread at a time.
     """
     if len(batches) != len(sources):
         raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
@@ -99,7 +102,8 @@ def land_batches(
     lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     sizes = [len(b) for b in batches]
     starts = np.cumsum([0, *sizes[:-1]])
-    con = connect()
+    own_con = con is None
+    con = connect() if own_con else con
     try:
         accepted, rejected = _validate_each(con, lines, now, received_at)
         if rejected.num_rows:
@@ -133,7 +137,8 @@ def land_batches(
                 if counters is None:
                     store.close()
     finally:
-        con.close()
+        if own_con:
+            con.close()
     return results
 
 

@@ -6,11 +6,17 @@ returned, that is after every file of the batch was fsync'd and renamed into the
 a promise that the batch survives a crash of the server. Landing runs on committer threads
 behind a bounded queue (in batches and in bytes); a batch that finds the queue full is refused
 at once with 503 and `Retry-After`, so an overloaded server sheds load instead of growing memory.
+
+Group commit: a committer takes every batch waiting in the queue and lands them as one landing
+(one validation, one file per hour, one counter update), then answers each sender with its own
+counts. A body that does not decompress or is over the cap is refused before it joins a group,
+so a bad batch never fails its neighbours.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import queue
 import threading
 import time
@@ -18,11 +24,12 @@ import zlib
 from concurrent.futures import Future
 from dataclasses import dataclass
 
+import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from voice_monitor.counters import open_counters
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import LandingResult, land_batches, parse_records
 from voice_monitor.server.auth import IngestActor
 
@@ -31,7 +38,8 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_LANDING_THREADS = 1
 MAX_GROUP_BATCHES = 1024  # batches landed together at most
 MAX_GROUP_BYTES = 256 * 1024 * 1024
-LINGER_S = 0.03  # how long a landing waits for more batches to join it
+LINGER_S = 0.03  # how long a landing waits for more batches to join it, at most
+LINGER_SHARE = 0.25  # ... and at most this share of the previous landing's time
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
@@ -66,8 +74,8 @@ class CollectorStats:
 
 @dataclass
 class _Job:
-    body: bytes
-    gzipped: bool
+    records: pa.Array  # one JSON text per record, as `landing.parse_records` splits a body
+    size: int  # bytes held for it
     source: str
     future: Future
 
@@ -77,7 +85,8 @@ class Collector:
 
     Group commit: while one landing runs, the batches that arrive queue up, and the next landing
     takes them all (`landing.land_batches`), so a busy collector writes few, larger files and
-    pays validation's fixed cost once per group instead of once per request.
+    pays a landing's fixed cost once per group instead of once per request. Each committer
+    keeps its DuckDB connection and counter store open between landings.
     """
 
     def __init__(self, lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
@@ -93,7 +102,9 @@ class Collector:
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._local = threading.local()  # .counters: each committer thread's own counter store
+        self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
+        self._last_group = 1  # batches in the previous landing: about how many senders come back
+        self._last_landing_s = 0.0
         self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
                                           name=f"voice-monitor-commit-{i}") for i in range(threads)]
         for thread in self._threads:
@@ -108,19 +119,30 @@ class Collector:
         return True
 
     async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
-        """Land one admitted batch; returns once it is in the lake. The place is given back."""
+        """Land one admitted batch; returns once it is in the lake. The place is given back.
+
+        Raises BodyTooLarge or BadEncoding (before the batch joins a landing) and Overloaded.
+        """
         if self.queued_bytes and self.queued_bytes + len(body) > MAX_QUEUED_BYTES:
             self.pending -= 1
             self.stats.refused_overload += 1
             raise Overloaded()
-        self.queued_bytes += len(body)
+        held = len(body)
+        self.queued_bytes += held
         try:
+            # split (and gunzip) off the event loop, beside the landing under way
+            records = await asyncio.to_thread(self._records, body, gzipped)
+            self.queued_bytes += records.nbytes - held  # what the queue holds now is the records
+            held = records.nbytes
             future: Future = Future()
-            self._jobs.put(_Job(body, gzipped, source, future))
+            self._jobs.put(_Job(records, held, source, future))
             return await asyncio.wrap_future(future)
         finally:
             self.pending -= 1
-            self.queued_bytes -= len(body)
+            self.queued_bytes -= held
+
+    def _records(self, body: bytes, gzipped: bool) -> pa.Array:
+        return parse_records(gunzip(body, self.max_body_bytes) if gzipped else body)
 
     def _commit_loop(self) -> None:
         try:
@@ -131,51 +153,51 @@ class Collector:
                 if not self._commit_group(job):
                     return
         finally:
-            if getattr(self._local, "counters", None) is not None:
-                self._local.counters.close()
+            self._close_local()
 
     def _commit_group(self, job: _Job) -> bool:
         """Commit `job` and every job waiting behind it; False once the stop sign was taken."""
-        group, size = [job], len(job.body)
+        group, size = [job], job.size
         # linger a moment for batches on their way: senders that were answered by the previous
         # landing are sending their next batch now, and one landing of all of them costs less
-        # than one each
-        until = time.monotonic() + LINGER_S
+        # than one each; never longer than a share of a landing, so a fast landing stays fast
+        until = time.monotonic() + min(LINGER_S, LINGER_SHARE * self._last_landing_s)
+        stop = False
         while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
             try:
-                job = self._jobs.get(timeout=max(0.0, until - time.monotonic()))
+                job = self._jobs.get_nowait()  # whatever waits already comes along
             except queue.Empty:
-                break
+                left = until - time.monotonic()
+                if len(group) >= self._last_group or left <= 0:
+                    break
+                try:
+                    job = self._jobs.get(timeout=left)
+                except queue.Empty:
+                    break
             if job is None:
-                self._commit(group)
-                return False
+                stop = True
+                break
             group.append(job)
-            size += len(job.body)
+            size += job.size
+        began = time.monotonic()
         self._commit(group)
-        return True
+        self._last_group, self._last_landing_s = len(group), time.monotonic() - began
+        return not stop
 
     def _commit(self, group: list[_Job]) -> None:
-        ready, batches = [], []
-        for job in group:
-            if not job.future.set_running_or_notify_cancel():
-                continue  # the sender hung up before landing began: it was not promised anything
-            try:
-                data = gunzip(job.body, self.max_body_bytes) if job.gzipped else job.body
-                batches.append(parse_records(data))
-                ready.append(job)
-            except (BodyTooLarge, BadEncoding) as exc:
-                job.future.set_exception(exc)
+        ready = [job for job in group if job.future.set_running_or_notify_cancel()]
+        # (a sender that hung up before landing began was not promised anything)
         if not ready:
             return
+        local = self._local
         try:
-            if getattr(self._local, "counters", None) is None:  # kept open between commits
-                self._local.counters = open_counters(self.lake)
-            results = land_batches(self.lake, batches, [job.source for job in ready],
-                                   counters=self._local.counters)
+            if getattr(local, "con", None) is None:  # both kept open between landings
+                local.con, local.counters = connect(), open_counters(self.lake)
+            results = land_batches(self.lake, [job.records for job in ready],
+                                   [job.source for job in ready], counters=local.counters,
+                                   con=local.con)
         except Exception as exc:
-            if getattr(self._local, "counters", None) is not None:
-                self._local.counters.close()
-                self._local.counters = None
+            self._close_local()  # whatever went wrong, the next landing starts afresh
             with self._lock:
                 self.stats.failed += len(ready)
             for job in ready:
@@ -191,6 +213,15 @@ class Collector:
                 stats.quarantined += result.quarantined
         for job, result in zip(ready, results, strict=True):
             job.future.set_result(result)
+
+    def _close_local(self) -> None:
+        local = self._local
+        for name in ("con", "counters"):
+            handle = getattr(local, name, None)
+            setattr(local, name, None)
+            if handle is not None:
+                with contextlib.suppress(Exception):  # closing what failed: nothing to save
+                    handle.close()
 
     def close(self) -> None:
         """Land every batch already queued, then stop the committer threads."""

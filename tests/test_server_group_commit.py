@@ -1,0 +1,93 @@
+"""Group commit in the collector: batches that wait together land as one landing, and each sender
+still gets its own counts, worked out here by hand (duplicates across concurrent requests, a bad
+record in one request, bodies that never join the landing)."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import threading
+from datetime import timedelta
+
+import duckdb
+import pytest
+from conftest import NOW, event
+
+from voice_monitor.server import collector as collector_module
+from voice_monitor.server.collector import BadEncoding, BodyTooLarge, Collector
+
+
+def lines(*records: dict | str) -> bytes:
+    return b"".join((r if isinstance(r, str) else json.dumps(r)).encode() + b"\n" for r in records)
+
+
+H14, H13, H12 = NOW - timedelta(minutes=20), NOW - timedelta(minutes=80), NOW - timedelta(hours=2)
+
+
+def at(event_id: str, moment) -> dict:
+    return event("artifact_received", moment, event_id=event_id)
+
+
+def test_waiting_batches_land_as_one_with_each_senders_own_counts(lake, monkeypatch):
+    landings: list[int] = []  # batches per call of land_batches
+    gate = threading.Event()
+    real = collector_module.land_batches
+
+    def gated(lake, batches, sources, **kwargs):
+        landings.append(len(batches))
+        if len(landings) == 1:
+            gate.wait(60)  # hold the first landing while the others queue up behind it
+        return real(lake, batches, sources, **kwargs)
+
+    monkeypatch.setattr(collector_module, "land_batches", gated)
+    collector = Collector(lake, max_body_bytes=2048)
+    bodies = {
+        "first": lines(at("w1", H12)),
+        "a": lines(at("x1", H14), at("x2", H14), at("x3", H14)),
+        # x2 is a's (same hour); the second x4 repeats the first; x1 at 13:00 is another hour
+        "b": lines(at("x2", H14), at("x4", H14), at("x4", H14), at("x1", H13)),
+        # a broken record; x3 is a's; w1 was landed by the first landing (same hour)
+        "c": lines("{broken", at("x3", H14), at("w1", H12)),
+    }
+
+    async def send() -> dict:
+        loop_tasks = {}
+
+        async def post(name: str, body: bytes, gzipped: bool = False):
+            assert collector.admit()
+            return await collector.land(body, gzipped, f"test:{name}")
+
+        loop_tasks["first"] = asyncio.ensure_future(post("first", bodies["first"]))
+        while not landings:
+            await asyncio.sleep(0.01)
+        for queued, name in enumerate("abc", 1):  # one after the other: the queue's order is known
+            loop_tasks[name] = asyncio.ensure_future(post(name, bodies[name]))
+            while collector._jobs.qsize() < queued:
+                await asyncio.sleep(0.01)
+        # two bodies that never join the landing: not gzip, and over the cap once decompressed
+        with pytest.raises(BadEncoding):
+            await post("bad-gzip", b"\x1f\x8b not gzip at all", gzipped=True)
+        with pytest.raises(BodyTooLarge):
+            await post("too-large", gzip.compress(b" " * 4096), gzipped=True)
+        gate.set()
+        done = {name: await task for name, task in loop_tasks.items()}
+        return {name: (r.accepted, r.duplicates, r.quarantined) for name, r in done.items()}
+
+    try:
+        counts = asyncio.run(send())
+    finally:
+        gate.set()
+        collector.close()
+    assert landings == [1, 3]  # a, b and c landed together, after the first
+    assert counts == {"first": (1, 0, 0), "a": (3, 0, 0), "b": (4, 2, 0), "c": (2, 2, 1)}
+    assert collector.stats.commits == 2 and collector.stats.batches == 4
+    assert collector.pending == 0 and collector.queued_bytes == 0
+    con = duckdb.connect()
+    stored = con.execute("select count(*) from read_parquet($f)",
+                         {"f": [str(f) for f in lake.events_dir.rglob("*.parquet")]}).fetchone()
+    assert stored == (1 + 3 + 4 + 2,)  # the raw log keeps every copy
+    quarantined = con.execute("select raw, source from read_parquet($f)",
+                              {"f": [str(f) for f in lake.root.glob("quarantine/*/*.parquet")]}
+                              ).fetchall()
+    assert quarantined == [("{broken", "test:c")]
