@@ -26,11 +26,8 @@ from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
+from voice_monitor.streaming import BATCH_BYTES, InputFileError, read_batches  # noqa: F401 (callers catch landing.InputFileError)
 from voice_monitor.validation import validate
-
-
-class InputFileError(Exception):
-    """An input file cannot be read at all (missing, unreadable, not a supported format)."""
 
 
 @dataclass
@@ -193,39 +190,26 @@ def _validate_each(con, lines, now: datetime, received_at: datetime) -> tuple[pa
 
 def ingest_file(
     lake: Lake, path: str | os.PathLike[str], now: datetime | None = None,
-    counters: CounterStore | None = None,
+    counters: CounterStore | None = None, batch_bytes: int = BATCH_BYTES,
 ) -> LandingResult:
-    """Land one file: JSON Lines, a JSON array, or Parquet."""
-    return land_lines(lake, read_records(Path(path)), str(path), now, counters)
-
-
-def read_records(path: Path) -> pa.Array:
-    """The raw records of an input file, one JSON text (as bytes) each: see `records.split_file`."""
+    """Land one file (JSON Lines, a JSON array, or Parquet) batch by batch: memory is bounded
+    by the batch, not the file (see `streaming.read_batches`). Each batch is a landing of its
+    own, so a copy of an event in a later batch counts as a duplicate as it would in one."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)  # one ingested_at for the whole file
+    total = LandingResult()
+    con = connect()
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
-    if data[:4] == b"PAR1":
-        return _parquet_records(path)
-    return parse_records(data)
+        for records in read_batches(Path(path), batch_bytes):
+            total.add(land_batches(lake, [records], [str(path)], now, counters, con=con)[0])
+    finally:
+        con.close()
+    return total
 
 
 def parse_records(data: bytes) -> pa.Array:
     """The raw records of JSON input (a JSON array, else JSON Lines), one JSON text (bytes)
     each: see `records.split_file` (BOM, \\r\\n, each array element its own record)."""
     return split_file(data)
-
-
-def _parquet_records(path: Path) -> pa.Array:
-    con = connect()
-    try:
-        table = con.sql("select to_json(t)::VARCHAR as line from read_parquet($path) t",
-                        params={"path": duckdb_path(path)}).to_arrow_table()
-    except Exception as exc:
-        raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
-    finally:
-        con.close()
-    return table.column("line").combine_chunks()
 
 
 def _write_hours(lake: Lake, events: pa.Table) -> list[str]:

@@ -1,0 +1,228 @@
+"""Input files read in batches, so that landing one needs memory for a batch, not the file.
+
+JSON Lines are read in byte ranges cut after a newline; a JSON array is cut at the commas
+between its elements, a range at a time (after one pass that checks its brackets and strings
+balance: only then can elements land before the end of the file is seen); Parquet is read a
+row batch at a time. Each batch holds the raw records of `records.split_file`, in file order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from voice_monitor.lake import connect
+from voice_monitor.records import BOM, split_array, split_lines
+
+BATCH_BYTES = 64 << 20  # about 250,000 realistic events; validation needs ~5x this in memory
+PARQUET_ROWS = 200_000
+_BLANK = b" \t\r\n"
+
+
+class InputFileError(Exception):
+    """An input file cannot be read at all (missing, unreadable, not a supported format)."""
+
+
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Array]:
+    """The raw records of an input file (JSON Lines, a JSON array, or Parquet), batch by batch.
+
+    The file is opened (and a Parquet file's footer read) before the first batch is yielded,
+    so a file that cannot be read at all raises `InputFileError` before anything lands.
+    """
+    try:
+        f = path.open("rb")
+    except OSError as exc:
+        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+    with f:
+        head = _read(f, path, 4)
+        if head == b"PAR1":
+            yield from parquet_batches(path)
+            return
+        start = len(BOM) if head.startswith(BOM) else 0
+        f.seek(start)
+        first = _first_byte(f, path)
+        f.seek(start)
+        if first == b"[":
+            if array_balances(f, path, batch_bytes):
+                f.seek(start)
+                yield from _array_batches(f, path, batch_bytes)
+                return
+            f.seek(start)
+            yield split_array(_read(f, path, -1))  # kept whole, as one raw record
+            return
+        yield from _line_batches(f, path, batch_bytes)
+
+
+def _read(f: BinaryIO, path: Path, size: int) -> bytes:
+    try:
+        return f.read(size)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+
+
+def _first_byte(f: BinaryIO, path: Path) -> bytes:
+    """The first byte that is not ASCII white space (as `bytes.lstrip` counts it), or b''."""
+    while chunk := _read(f, path, 1 << 16):
+        rest = chunk.lstrip()
+        if rest:
+            return rest[:1]
+    return b""
+
+
+def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Array]:
+    carry = b""
+    while chunk := _read(f, path, batch_bytes):
+        data = carry + chunk
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:  # one line longer than a batch: keep reading until it ends
+            carry = data
+            continue
+        carry = data[cut:]
+        lines = split_lines(data[:cut])
+        if len(lines):
+            yield lines
+    if carry:
+        lines = split_lines(carry)
+        if len(lines):
+            yield lines
+
+
+# -- JSON arrays --------------------------------------------------------------------------
+
+class _ArrayScan:
+    """Finds, range by range, the top-level commas and the closing bracket of a JSON array.
+
+    Every range handed to `scan` starts where an element starts (right after the opening `[`
+    or a top-level comma): outside any string, one level deep. So no state crosses ranges but
+    the text of the element still open, which the caller hands over again with the next range.
+    """
+
+    def __init__(self) -> None:
+        self.kind = np.zeros(256, np.int8)
+        self.kind[[91, 123]], self.kind[[93, 125]], self.kind[44] = 1, -1, 2
+
+    def scan(self, data: bytes, depth0: int) -> tuple[np.ndarray, int | None, bool]:
+        """(positions of top-level commas, position of the closing `]` or None, broken)."""
+        raw = np.frombuffer(data, np.uint8)
+        quotes = _unescaped_quotes(raw)
+        marks = np.flatnonzero(self.kind[raw])
+        marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings only
+        if len(quotes) % 2:
+            marks = marks[marks < quotes[-1]]  # after a string still open nothing is known yet
+        step = self.kind[raw[marks]]
+        depth = depth0 + np.cumsum(np.where(step == 2, 0, step))
+        closed = np.flatnonzero(depth <= 0)
+        if len(closed):
+            end = int(closed[0])
+            if raw[marks[end]] != 93 or depth[end] != 0:
+                return marks[:0], None, True
+            commas = marks[:end][(step[:end] == 2) & (depth[:end] == 1)]
+            if len(marks) > end + 1 or data[marks[end] + 1:].strip(_BLANK):
+                return commas, int(marks[end]), True  # something after the closing bracket
+            return commas, int(marks[end]), False
+        return marks[(step == 2) & (depth == 1)], None, False
+
+
+def _unescaped_quotes(raw: np.ndarray) -> np.ndarray:
+    quotes = np.flatnonzero(raw == 34)
+    slashes = np.flatnonzero(raw == 92)
+    if len(slashes) and len(quotes):
+        # a quote is escaped when an odd run of backslashes ends right before it
+        breaks = np.flatnonzero(np.diff(slashes) != 1) + 1
+        run_start = slashes[np.r_[0, breaks]]
+        run_end = slashes[np.r_[breaks - 1, len(slashes) - 1]] + 1
+        at = np.searchsorted(run_end, quotes)
+        found = (at < len(run_end)) & (run_end[np.minimum(at, len(run_end) - 1)] == quotes)
+        length = np.where(found, quotes - run_start[np.minimum(at, len(run_start) - 1)], 0)
+        quotes = quotes[length % 2 == 0]
+    return quotes
+
+
+def _array_ranges(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[tuple[bytes, bool]]:
+    """(text of whole elements with the commas between them, whether it is the last) per range;
+    raises ValueError where the array turns out not to balance."""
+    scanner = _ArrayScan()
+    carry = b""
+    while b"[" not in carry:  # only blanks come before it (see `read_batches`)
+        carry = _read(f, path, batch_bytes)
+    carry, eof = carry[carry.index(b"[") + 1:], False
+    while True:
+        if not eof:
+            chunk = _read(f, path, batch_bytes)
+            eof = not chunk
+            carry += chunk
+        commas, close, broken = scanner.scan(carry, 1)
+        if broken:
+            raise ValueError("the array does not balance")
+        if close is not None:
+            while not eof and (chunk := _read(f, path, batch_bytes)):
+                if chunk.strip(_BLANK):
+                    raise ValueError("text after the closing bracket")
+            yield carry[:close], True
+            return
+        if eof:
+            raise ValueError("the array never closes")
+        if len(commas):
+            cut = int(commas[-1])
+            yield carry[:cut], False
+            carry = carry[cut + 1:]
+
+
+def array_balances(f: BinaryIO, path: Path, batch_bytes: int) -> bool:
+    """Whether the JSON array read from `f` has balanced brackets and strings and nothing after
+    its closing `]` (else it is one raw record, like `records.split_array` keeps it)."""
+    try:
+        for _ in _array_ranges(f, path, batch_bytes):
+            pass
+    except ValueError:
+        return False
+    return True
+
+
+def _array_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Array]:
+    first = True
+    for text, last in _array_ranges(f, path, batch_bytes):
+        elements = split_array(b"[" + text + b"]")
+        if not len(elements) and not (first and last):
+            elements = pa.array([b""], pa.large_binary())  # an empty element between commas: `[1,]`
+        first = False
+        if len(elements):
+            yield elements
+
+
+# -- Parquet ------------------------------------------------------------------------------
+
+def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[pa.Array]:
+    """Each row of a Parquet file as a JSON text, a row batch at a time."""
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:
+        raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+    con = connect()
+    try:
+        for batch in _parquet_iter(parquet, path, rows):
+            con.register("batch", pa.Table.from_batches([batch]))
+            try:
+                table = con.sql("select to_json(t)::VARCHAR as line from batch t").to_arrow_table()
+            finally:
+                con.unregister("batch")
+            yield table.column("line").combine_chunks()
+    finally:
+        con.close()
+
+
+def _parquet_iter(parquet: pq.ParquetFile, path: Path, rows: int) -> Iterator[pa.RecordBatch]:
+    batches = parquet.iter_batches(batch_size=rows)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except Exception as exc:
+            raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+        yield batch
