@@ -83,7 +83,8 @@ def create_app(
     app.state.lake = lake
     app.state.tokens = tokens
     app.state.collector = the_collector
-    app.state.registry = metrics.make_registry(lake, the_collector)
+    app.state.lake_metrics = metrics.LakeCollector(lake, the_collector)
+    app.state.registry = metrics.make_registry(app.state.lake_metrics)
     app.add_middleware(SecurityHeaders)
     app.include_router(auth.router)
     app.include_router(collector.router)

@@ -1,7 +1,8 @@
 """How fresh the lake is: newest event, newest snapshots, last rollup (for the API and /metrics).
 
 Everything here is read from file names, Parquet footers and file times: no event is scanned,
-so the dashboard and a Prometheus scrape can ask every few seconds.
+so the dashboard and a Prometheus scrape can ask every few seconds. A lake file never changes
+once it is there (files are added and removed whole), so each footer is read once per process.
 """
 
 from __future__ import annotations
@@ -17,27 +18,44 @@ from voice_monitor.rollup_plan import manifest_path
 # a snapshot is stale once the run that should have built a newer one is this late.
 GRACE = timedelta(minutes=30)
 EVENT_STALE_AFTER = timedelta(hours=1)  # as the inactivity check
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # any period: manifests of a kind share one folder
 
 
 def _newest_event(lake: Lake) -> datetime | None:
     hours = lake.event_hours()
     if not hours:
         return None
-    newest = None
-    for path in lake.event_files(hours[-1]):
-        try:
-            meta = storage.parquet_file(path).metadata
-            column = meta.schema.names.index("timestamp")
-            for group in range(meta.num_row_groups):
-                stats = meta.row_group(group).column(column).statistics
-                if stats is not None and stats.has_min_max:
-                    value = stats.max
-                    newest = value if newest is None or value > newest else newest
-        except (OSError, ValueError):
-            continue  # an unreadable file is `lake check`'s business, not the freshness panel's
-    if newest is None:
+    stamps = [t for t in map(_newest_in_file, lake.event_files(hours[-1])) if t]
+    if not stamps:
         return hours[-1]
+    newest = max(stamps)
     return newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest.astimezone(UTC)
+
+
+_NEWEST: dict[str, datetime] = {}  # lake file -> the newest timestamp its footer records
+_NEWEST_MAX = 8192
+
+
+def _newest_in_file(path) -> datetime | None:
+    """The largest `timestamp` a lake file's footer records (None when unreadable or absent)."""
+    key = str(path)
+    if key in _NEWEST:
+        return _NEWEST[key]
+    newest = None
+    try:
+        meta = storage.parquet_file(path).metadata
+        column = meta.schema.names.index("timestamp")
+        for group in range(meta.num_row_groups):
+            stats = meta.row_group(group).column(column).statistics
+            if stats is not None and stats.has_min_max:
+                newest = stats.max if newest is None or stats.max > newest else newest
+    except (OSError, ValueError):
+        return None  # an unreadable file is `lake check`'s business, not the freshness panel's
+    if newest is not None:
+        if len(_NEWEST) >= _NEWEST_MAX:
+            _NEWEST.clear()  # files of hours long gone; the newest hour's are read again once
+        _NEWEST[key] = newest
+    return newest
 
 
 def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
@@ -62,29 +80,45 @@ def _age(moment: datetime | None, now: datetime) -> float | None:
     return None if moment is None else max(0.0, (now - moment).total_seconds())
 
 
-def freshness(lake: Lake, now: datetime | None = None) -> dict:
-    """Newest event and snapshots, the last rollup write, their ages in seconds and staleness."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
-    newest_event = _newest_event(lake)
+def moments(lake: Lake) -> dict:
+    """When the newest event, snapshots and rollup runs are (what `freshness` judges at a `now`)."""
     hourly, hourly_built = _snapshot(lake, "pipeline_hourly")
     daily, daily_built = _snapshot(lake, "pipeline_daily")
+    return {
+        "newest_event_at": _newest_event(lake),
+        "newest_hourly_snapshot": hourly,
+        "newest_hourly_snapshot_built_at": hourly_built,
+        "newest_daily_snapshot": daily,
+        "newest_daily_snapshot_built_at": daily_built,
+        "last_hourly_rollup_at": _newest_mtime(manifest_path(lake, "hourly", EPOCH).parent, ".json"),
+        "last_daily_rollup_at": _newest_mtime(manifest_path(lake, "daily", EPOCH).parent, ".json"),
+    }
+
+
+def freshness(lake: Lake, now: datetime | None = None, seen: dict | None = None) -> dict:
+    """Newest event and snapshots, the last rollup write, their ages in seconds and staleness.
+
+    `seen` is a `moments(lake)` read earlier (a cache's); by default the lake is read now.
+    """
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    seen = moments(lake) if seen is None else seen
+    newest_event = seen["newest_event_at"]
+    hourly, daily = seen["newest_hourly_snapshot"], seen["newest_daily_snapshot"]
     expected_hour = floor_hour(now - GRACE) - timedelta(hours=1)
     expected_day = floor_day(now - timedelta(hours=1) - GRACE) - timedelta(days=1)
-    last_hourly_run = _newest_mtime(manifest_path(lake, "hourly", now).parent, ".json")
-    last_daily_run = _newest_mtime(manifest_path(lake, "daily", now).parent, ".json")
     return {
         "now": now,
         "newest_event_at": newest_event,
         "newest_event_age_s": _age(newest_event, now),
         "events_stale": newest_event is None or now - newest_event > EVENT_STALE_AFTER,
         "newest_hourly_snapshot": hourly,
-        "newest_hourly_snapshot_built_at": hourly_built,
+        "newest_hourly_snapshot_built_at": seen["newest_hourly_snapshot_built_at"],
         "hourly_snapshot_age_s": _age(hourly + timedelta(hours=1) if hourly else None, now),
         "hourly_stale": hourly is None or hourly < expected_hour,
         "newest_daily_snapshot": daily,
-        "newest_daily_snapshot_built_at": daily_built,
+        "newest_daily_snapshot_built_at": seen["newest_daily_snapshot_built_at"],
         "daily_snapshot_age_s": _age(daily + timedelta(days=1) if daily else None, now),
         "daily_stale": daily is None or daily < expected_day,
-        "last_hourly_rollup_at": last_hourly_run,
-        "last_daily_rollup_at": last_daily_run,
+        "last_hourly_rollup_at": seen["last_hourly_rollup_at"],
+        "last_daily_rollup_at": seen["last_daily_rollup_at"],
     }

@@ -4,10 +4,19 @@ A custom collector reads everything at scrape time, so there is no second set of
 keep in step: this process's collector counts, the real-time counters of the platform and of
 each organization with events in the window, snapshot freshness, and active alerts by type
 and severity (every combination, zero included, so a resolved alert drops to 0 on the chart).
+
+A scrape stays cheap under load: the collector's counts are read live, the alerts are counted
+again only when the alert log's files changed, and the real-time counters and freshness moments
+are reused while younger than REFRESH_S (a scraper asks every 15 s or more). Older ones are
+served once more while a background thread reads them again, so a scrape never waits for the
+lake unless they are older than MAX_AGE_S. Freshness ages are worked out at the scrape's own
+moment.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 from fastapi import APIRouter, Depends, Request
@@ -22,9 +31,11 @@ from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake
 from voice_monitor.server.auth import require_staff
 from voice_monitor.server.collector import Collector
-from voice_monitor.server.freshness import freshness
+from voice_monitor.server.freshness import freshness, moments
 
 PREFIX = "voice_monitor"
+REFRESH_S = 5.0  # the lake's figures are read again (in the background) once older than this
+MAX_AGE_S = 60.0  # a scrape waits for them only when they are older than this (or never read)
 
 
 class LakeCollector:
@@ -34,12 +45,35 @@ class LakeCollector:
         self.lake = lake
         self.collector = collector
         self._alert_cache: tuple[tuple, dict] | None = None
+        self._figures: tuple[float, GaugeMetricFamily, dict] | None = None  # (read at, ...)
+        self._reading = threading.Lock()  # one read of the lake at a time
 
     def collect(self):
         yield from self._collected()
-        yield from self._realtime(datetime.now(UTC))
-        yield from self._freshness()
+        realtime, seen = self._lake_figures()
+        yield realtime
+        yield from self._freshness(seen)
         yield from self._alerts()
+
+    def _lake_figures(self) -> tuple[GaugeMetricFamily, dict]:
+        figures = self._figures
+        age = None if figures is None else time.monotonic() - figures[0]
+        if age is None or age > MAX_AGE_S:
+            with self._reading:
+                if self._figures is figures:  # nobody read them while this scrape waited
+                    self._read_lake()
+                figures = self._figures
+        elif age > REFRESH_S and self._reading.acquire(blocking=False):
+            threading.Thread(target=self._read_lake, args=(True,), daemon=True,
+                             name="voice-monitor-metrics").start()
+        return figures[1], figures[2]
+
+    def _read_lake(self, release: bool = False) -> None:
+        try:
+            self._figures = (time.monotonic(), self._realtime(datetime.now(UTC)), moments(self.lake))
+        finally:
+            if release:
+                self._reading.release()
 
     def _collected(self):
         stats = self.collector.stats
@@ -57,7 +91,7 @@ class LakeCollector:
         yield GaugeMetricFamily(f"{PREFIX}_collector_queue_batches",
                                 "Batches landing or waiting in this process", value=self.collector.pending)
 
-    def _realtime(self, now: datetime):
+    def _realtime(self, now: datetime) -> GaugeMetricFamily:
         start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
         family = GaugeMetricFamily(f"{PREFIX}_realtime_events",
                                    "Real-time counters over the rolling last hour, per scope",
@@ -72,10 +106,10 @@ class LakeCollector:
                     family.add_metric([scope, organization_id or "", metric], counts[metric])
         finally:
             store.close()
-        yield family
+        return family
 
-    def _freshness(self):
-        fresh = freshness(self.lake)
+    def _freshness(self, seen: dict):
+        fresh = freshness(self.lake, seen=seen)
         ages = GaugeMetricFamily(f"{PREFIX}_freshness_age_seconds",
                                  "Age of the newest event and of the newest snapshot's period end "
                                  "(absent when there is none yet)", labels=["what"])
@@ -131,8 +165,8 @@ def healthz(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok" if ok else "lake missing"}, status_code=200 if ok else 503)
 
 
-def make_registry(lake: Lake, collector: Collector) -> CollectorRegistry:
+def make_registry(lake_collector: LakeCollector) -> CollectorRegistry:
     """A registry of its own per app (not the process-global one), holding the lake collector."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(LakeCollector(lake, collector))
+    registry.register(lake_collector)
     return registry
