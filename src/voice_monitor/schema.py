@@ -1,4 +1,5 @@
-"""The event schema, declared once: fields, types, event types and the stage each implies.
+"""The event schema, declared once: fields, types, event types and the stage each implies;
+and the stored schemas of quarantine and alert records.
 
 Validation (landing), the camelCase mapping, the Parquet schema and the docs all derive from
 the tables in this module.
@@ -172,3 +173,22 @@ def duckdb_type(field_name: str) -> str:
 def stage_of(event_type: str) -> str | None:
     """The pipeline stage an event type implies (None for lifecycle and system events)."""
     return EVENT_TYPES[event_type][0]
+
+
+_TS = pa.timestamp("us", tz="UTC")
+# The alert store's lifecycle records (health.alerts writes them; the `alerts` view reads them).
+ALERT_RECORD_SCHEMA = pa.schema([
+    pa.field("record_id", pa.string(), nullable=False),  # sorts in write order
+    pa.field("alert_id", pa.string(), nullable=False),
+    pa.field("record_type", pa.string(), nullable=False),  # raised | acknowledged | resolved
+    pa.field("recorded_at", _TS, nullable=False),
+    pa.field("alert_type", pa.string(), nullable=False),
+    pa.field("organization_id", pa.string()),  # null = the platform
+    pa.field("severity", pa.string(), nullable=False),
+    pa.field("message", pa.string(), nullable=False),
+    pa.field("value", pa.float64()),
+    pa.field("threshold", pa.float64()),
+    pa.field("raised_at", _TS, nullable=False),
+    pa.field("acknowledged_by", pa.string()),
+    pa.field("note", pa.string()),
+])

@@ -18,10 +18,9 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.health.alerts import RECORD_SCHEMA
 from voice_monitor.integrity import guard
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
-from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
+from voice_monitor.schema import ALERT_RECORD_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql, sql_names
 
 VIEWS = (
@@ -76,10 +75,10 @@ EVENT_COLUMNS = [(f.name, duckdb_type(f.name)) for f in EVENT_SCHEMA]
 QUARANTINE_COLUMNS = [(f.name, "TIMESTAMPTZ" if f.name == "received_at" else "VARCHAR")
                       for f in QUARANTINE_SCHEMA]
 ORGANIZATION_COLUMNS = [("organization_id", "VARCHAR"), ("name", "VARCHAR")]
-# The alert store's lifecycle records (alerts.RECORD_SCHEMA), for the empty relation.
+# The alert store's lifecycle records (schema.ALERT_RECORD_SCHEMA), for the empty relation.
 ALERT_COLUMNS = [(f.name, "TIMESTAMPTZ" if pa.types.is_timestamp(f.type) else
                   "DOUBLE" if pa.types.is_floating(f.type) else "VARCHAR")
-                 for f in RECORD_SCHEMA]
+                 for f in ALERT_RECORD_SCHEMA]
 
 _HOUR_KEYS = [("date", "DATE"), ("hour", "INTEGER")]
 _DATE_KEYS = [("date", "DATE")]

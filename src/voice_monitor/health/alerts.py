@@ -36,27 +36,10 @@ from voice_monitor.lake import (
     parquet_files,
 )
 from voice_monitor.pagination import CursorError, position, shown_cursor
+from voice_monitor.schema import ALERT_RECORD_SCHEMA
 from voice_monitor.sql import load_sql
 
 log = logging.getLogger(__name__)
-
-_TS = pa.timestamp("us", tz="UTC")
-RECORD_SCHEMA = pa.schema([
-    pa.field("record_id", pa.string(), nullable=False),  # sorts in write order
-    pa.field("alert_id", pa.string(), nullable=False),
-    pa.field("record_type", pa.string(), nullable=False),  # raised | acknowledged | resolved
-    pa.field("recorded_at", _TS, nullable=False),
-    pa.field("alert_type", pa.string(), nullable=False),
-    pa.field("organization_id", pa.string()),  # null = the platform
-    pa.field("severity", pa.string(), nullable=False),
-    pa.field("message", pa.string(), nullable=False),
-    pa.field("value", pa.float64()),
-    pa.field("threshold", pa.float64()),
-    pa.field("raised_at", _TS, nullable=False),
-    pa.field("acknowledged_by", pa.string()),
-    pa.field("note", pa.string()),
-])
-
 
 class UnknownAlertError(ValueError):
     """No alert has the given id."""
@@ -171,7 +154,7 @@ def _write(lake: Lake, records: list[dict], now: datetime) -> None:
     stem = new_file_stem()
     for i, record in enumerate(records):
         record["record_id"] = f"{stem}-{i:05d}"
-    table = pa.Table.from_pylist(records, schema=RECORD_SCHEMA)
+    table = pa.Table.from_pylist(records, schema=ALERT_RECORD_SCHEMA)
     lake.write_file(table, lake.alerts_dir / f"date={now:%Y-%m-%d}")
 
 
