@@ -68,6 +68,11 @@ class NoLakeError(ValueError):
     """A path that does not exist or holds no lake, given where an existing lake is needed."""
 
 
+def _under(*parts: str) -> property:
+    """A Lake property: the path `parts` below the lake root."""
+    return property(lambda lake: lake.root.joinpath(*parts))
+
+
 class Lake:
     """A lake root and the paths in it (a plain handle: see `open_lake` and `Lake.create`)."""
 
@@ -105,33 +110,13 @@ class Lake:
             (self.root / folder).is_dir() for folder in LAKE_FOLDERS)
 
     # -- layout ---------------------------------------------------------------------------
-    @property
-    def events_dir(self) -> Path:
-        return self.root / "events"
-
-    @property
-    def quarantine_dir(self) -> Path:
-        return self.root / "quarantine"
-
-    @property
-    def snapshots_dir(self) -> Path:
-        return self.root / "snapshots"
-
-    @property
-    def alerts_dir(self) -> Path:
-        return self.root / "alerts"
-
-    @property
-    def organizations_file(self) -> Path:
-        return self.root / "dimensions" / "organizations.parquet"
-
-    @property
-    def state_dir(self) -> Path:
-        return self.root / "state"
-
-    @property
-    def tmp_dir(self) -> Path:
-        return self.root / ".tmp"
+    events_dir = _under("events")
+    quarantine_dir = _under("quarantine")
+    snapshots_dir = _under("snapshots")
+    alerts_dir = _under("alerts")
+    organizations_file = _under("dimensions", "organizations.parquet")
+    state_dir = _under("state")
+    tmp_dir = _under(".tmp")
 
     @property
     def local_state_dir(self) -> Path:
@@ -158,7 +143,7 @@ class Lake:
     # -- listing --------------------------------------------------------------------------
     def event_hours(self) -> list[datetime]:
         """UTC hour starts of every event partition that holds at least one file."""
-        return [hour for hour, _ in _hour_dirs(self.events_dir)]
+        return [hour for hour, _ in hour_dirs(self.events_dir)]
 
     def event_files(self, hour: datetime) -> list[Path]:
         return parquet_files(self.event_partition(hour))
@@ -167,11 +152,11 @@ class Lake:
         """Period starts of every partition of a snapshot table."""
         base = self.snapshots_dir / table
         if table in HOURLY_TABLES:
-            return [hour for hour, _ in _hour_dirs(base)]
-        return [day for day, _ in _date_dirs(base)]
+            return [hour for hour, _ in hour_dirs(base)]
+        return [day for day, _ in date_dirs(base)]
 
     def quarantine_days(self) -> list[datetime]:
-        return [day for day, _ in _date_dirs(self.quarantine_dir)]
+        return [day for day, _ in date_dirs(self.quarantine_dir)]
 
     # -- writing --------------------------------------------------------------------------
     def writer_tmp_dir(self) -> Path:
@@ -183,17 +168,9 @@ class Lake:
         return self.writer_tmp_dir() / (new_file_stem() + suffix)
 
     def write_file(self, table: pa.Table, folder: Path) -> Path:
-        """Add one Parquet file to `folder`, atomically; concurrent writers never collide."""
-        if self.remote:  # one PUT of the complete file under a unique name
-            dest = folder / (new_file_stem() + ".parquet")
-            storage.put(dest, storage.parquet_bytes(table))
-            return dest
-        tmp = self.temp_path()
-        write_parquet(table, tmp)
-        folder.mkdir(parents=True, exist_ok=True)
-        dest = folder / tmp.name
-        os.rename(tmp, dest)
-        return dest
+        """Add one Parquet file to `folder`, atomically; concurrent writers never collide (each
+        file has a unique name)."""
+        return self.publish(table, folder / (new_file_stem() + ".parquet"))
 
     def publish(self, table: pa.Table, dest: Path, **options) -> Path:
         """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and
@@ -203,9 +180,7 @@ class Lake:
             return dest
         tmp = self.temp_path()
         write_parquet(table, tmp, **options)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        return dest
+        return _rename_into(tmp, dest)
 
     def publish_bytes(self, dest: Path, data: bytes) -> Path:
         """Make `data` the content of `dest` (a small state file), atomically."""
@@ -214,21 +189,12 @@ class Lake:
             return dest
         tmp = self.temp_path(".tmp")
         tmp.write_bytes(data)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, dest)
-        return dest
+        return _rename_into(tmp, dest)
 
     def replace_partition(self, table: pa.Table, folder: Path) -> Path:
         """Make `table` the whole content of `folder`, atomically (one file, renamed over; on an
         object store one PUT over the key)."""
-        dest = folder / "part-0.parquet"
-        if self.remote:
-            storage.put(dest, storage.parquet_bytes(table))
-        else:
-            tmp = self.temp_path()
-            write_parquet(table, tmp)
-            folder.mkdir(parents=True, exist_ok=True)
-            os.replace(tmp, dest)
+        dest = self.publish(table, folder / "part-0.parquet")
         for stale in parquet_files(folder):
             if stale != dest:
                 stale.unlink(missing_ok=True)
@@ -254,6 +220,12 @@ class Lake:
         if self.remote or not self.tmp_dir.is_dir():  # an object store has no .tmp/
             return 0
         return temp_files.clean(self.tmp_dir, older_than)
+
+
+def _rename_into(tmp: Path, dest: Path) -> Path:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(tmp, dest)
+    return dest
 
 
 def no_lake_message(root: str | os.PathLike[str]) -> str:
@@ -318,7 +290,8 @@ def _remote_dirs(base, pattern: re.Pattern, files_only: bool) -> list[tuple[str,
     return [(name, base / name) for name in sorted(names)]
 
 
-def _date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+def date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
+    """(day, folder) of the `date=YYYY-MM-DD` partition folders under `base`, oldest first."""
     if storage.is_remote(base):  # an object store has no empty folders
         for name, entry in _remote_dirs(base, _DATE_DIR, files_only=False):
             yield datetime.strptime(name[5:], "%Y-%m-%d").replace(tzinfo=UTC), entry
@@ -332,17 +305,17 @@ def _date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
             yield day, entry
 
 
-def _hour_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
-    if storage.is_remote(base):
-        for day_name, day_dir in _remote_dirs(base, _DATE_DIR, files_only=False):
-            day = datetime.strptime(day_name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
-            for name, entry in _remote_dirs(day_dir, _HOUR_DIR, files_only=True):
+def hour_dirs(base: Path, with_files: bool = True) -> Iterator[tuple[datetime, Path]]:
+    """(hour start, folder) of the `date=…/hour=HH` partition folders under `base`, oldest
+    first; with `with_files` only those holding a Parquet file (retention wants them all)."""
+    for day, day_dir in date_dirs(base):
+        if storage.is_remote(day_dir):
+            for name, entry in _remote_dirs(day_dir, _HOUR_DIR, files_only=with_files):
                 yield day + timedelta(hours=int(name[5:])), entry
-        return
-    for day, day_dir in _date_dirs(base):
+            continue
         for entry in sorted(day_dir.iterdir()):
             match = _HOUR_DIR.match(entry.name)
-            if match and entry.is_dir() and any(entry.glob("*.parquet")):
+            if match and entry.is_dir() and (not with_files or any(entry.glob("*.parquet"))):
                 yield day + timedelta(hours=int(match.group(1))), entry
 
 

@@ -269,18 +269,12 @@ def _remove_if_empty(lake: Lake, folder: Path) -> None:
 
 
 def _day_folders(base: Path) -> list[tuple[datetime, Path]]:
-    return list(lake_layout._date_dirs(base))
+    return list(lake_layout.date_dirs(base))
 
 
 def _hour_folders(base: Path) -> list[tuple[datetime, Path]]:
     # every hour folder, empty or not (Lake.event_hours skips empty ones; retention must not)
-    found = []
-    for day, day_dir in lake_layout._date_dirs(base):
-        for entry in sorted(day_dir.iterdir()):
-            match = lake_layout._HOUR_DIR.match(entry.name)
-            if match and entry.is_dir():
-                found.append((day + timedelta(hours=int(match.group(1))), entry))
-    return found
+    return list(lake_layout.hour_dirs(base, with_files=False))
 
 
 def _prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool) -> list[str]:
