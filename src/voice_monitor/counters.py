@@ -65,6 +65,15 @@ def _scope(organization_id: str | None) -> str:
     return PLATFORM if organization_id is None else "o:" + organization_id
 
 
+def countable(events: pa.Table, now: datetime) -> pa.Table:
+    """The events of a landed batch that a counter store counts: types that feed a metric,
+    stamped within STATE_TTL before `now`."""
+    ts_type = events.schema.field("timestamp").type
+    relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
+    recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
+    return events.filter(pc.and_(relevant, recent))
+
+
 class CounterStore(Protocol):
     """Where real-time counters live; landing writes, `realtime_metrics` reads."""
 
@@ -151,10 +160,7 @@ class SQLiteCounterStore:
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that are new and recent enough to matter; returns how many."""
-        ts_type = events.schema.field("timestamp").type
-        relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
-        recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
-        batch = events.filter(pc.and_(relevant, recent))
+        batch = countable(events, now)
         if not batch.num_rows:
             return 0
         ts = pc.cast(batch.column("timestamp"), pa.int64()).to_pylist()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from voice_monitor import rollups
+from voice_monitor import quality, rollups
 from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.retention import RetentionConfig, run_retention
@@ -60,7 +60,7 @@ def daily_snapshots(lake: Lake, now: datetime) -> dict:
 
 def data_quality(lake: Lake, skip: tuple[str, ...] = ()) -> dict:
     """Run the rules of sql/quality/ (but `skip`): rule -> number of offending rows (0 = right)."""
-    return {name: len(rows) for name, rows in rollups.check_snapshots(lake, skip).items()}
+    return {name: len(rows) for name, rows in quality.check_snapshots(lake, skip).items()}
 
 
 def require_quality(found: dict) -> None:

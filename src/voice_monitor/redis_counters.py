@@ -34,6 +34,7 @@ from voice_monitor.counters import (
     STATE_TTL,
     _scope,
     _us,
+    countable,
 )
 
 PREFIX = "vm:"
@@ -126,10 +127,7 @@ class RedisCounterStore:
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that no host counted before; returns how many were new."""
-        ts_type = events.schema.field("timestamp").type
-        relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
-        recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
-        batch = events.filter(pc.and_(relevant, recent))
+        batch = countable(events, now)
         if not batch.num_rows:
             return 0
         now_us = _us(now)

@@ -63,7 +63,7 @@ from voice_monitor.rollup_session import (
     stage_tables as _stage_tables,
 )
 from voice_monitor.schema import PROCESSING_STAGES
-from voice_monitor.sql import run_sql, sql_names
+from voice_monitor.sql import run_sql
 
 LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
 
@@ -190,12 +190,7 @@ def _hourly_one(
     except RefusedError as exc:
         report.refused.append((hour, str(exc)))
         return
-    lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_hourly", hour))
-    lake.replace_partition(stage, lake.snapshot_partition("stage_hourly", hour))
-    write_manifest(manifest_path(lake, "hourly", hour), {"sources": sources})
-    report.periods.append(hour)
-    report.count("pipeline_hourly", pipeline.num_rows)
-    report.count("stage_hourly", stage.num_rows)
+    _publish(lake, report, "hourly", hour, (pipeline, stage), sources)
 
 
 def build_hour(
@@ -271,12 +266,17 @@ def _daily_one(
         return
     sources = day_sources(lake, day)
     pipeline, stage = build_day(lake, day, con)
-    lake.replace_partition(pipeline, lake.snapshot_partition("pipeline_daily", day))
-    lake.replace_partition(stage, lake.snapshot_partition("stage_daily", day))
-    write_manifest(manifest_path(lake, "daily", day), {"sources": sources})
-    report.periods.append(day)
-    report.count("pipeline_daily", pipeline.num_rows)
-    report.count("stage_daily", stage.num_rows)
+    _publish(lake, report, "daily", day, (pipeline, stage), sources)
+
+
+def _publish(lake: Lake, report: RollupReport, period: str, start: datetime, tables: tuple[pa.Table, pa.Table],
+             sources: dict) -> None:
+    """Write a period's pipeline and stage snapshots, then its manifest; count them."""
+    for name, table in zip((f"pipeline_{period}", f"stage_{period}"), tables, strict=True):
+        lake.replace_partition(table, lake.snapshot_partition(name, start))
+        report.count(name, table.num_rows)
+    write_manifest(manifest_path(lake, period, start), {"sources": sources})
+    report.periods.append(start)
 
 
 def build_day(
@@ -299,24 +299,6 @@ def build_day(
         extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
         out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
     return out[0], out[1]
-
-
-# -- data-quality checks --------------------------------------------------------------------
-def check_names() -> list[str]:
-    """Names of the data-quality rules in sql/quality/ (each returns zero rows when right)."""
-    return sql_names("quality")
-
-
-def check_snapshots(lake: Lake, skip: tuple[str, ...] = ()) -> dict[str, list[tuple]]:
-    """Run every rule of sql/quality/ but `skip` over the lake's snapshots: name -> offending rows."""
-    from voice_monitor.views import lake_connection  # the views module owns view DDL
-
-    con = lake_connection(lake)
-    try:
-        return {name: run_sql(con, f"quality/{name}").fetchall() for name in check_names()
-                if name not in skip}
-    finally:
-        con.close()
 
 
 # -- backfill -------------------------------------------------------------------------------
@@ -403,8 +385,6 @@ __all__ = [
     "backfill",
     "build_day",
     "build_hour",
-    "check_names",
-    "check_snapshots",
     "days_to_build",
     "hours_to_build",
     "manifest_path",

@@ -301,7 +301,7 @@ def data(lake: Lake, as_json: bool) -> None:
       voice-monitor check data --lake ./data
       voice-monitor check data --json
     """
-    from voice_monitor.rollups import check_snapshots
+    from voice_monitor.quality import check_snapshots
 
     found = check_snapshots(lake)
     failed = {name: rows for name, rows in found.items() if rows}

@@ -11,7 +11,8 @@ from conftest import NOW, event
 
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
-from voice_monitor.rollups import backfill, check_names, check_snapshots
+from voice_monitor.quality import check_snapshots, rule_names
+from voice_monitor.rollups import backfill
 
 DAY = datetime(2026, 2, 15, tzinfo=UTC)
 
@@ -38,14 +39,14 @@ def built_lake(tmp_path_factory) -> Lake:
     return lake
 
 
-@pytest.mark.parametrize("name", check_names())
+@pytest.mark.parametrize("name", rule_names())
 def test_check_passes_on_built_snapshots(built_lake, name):
     assert check_snapshots(built_lake)[name] == []
 
 
 def test_there_are_checks():
     assert {"platform_row_every_period", "no_duplicate_rows", "no_nan_metrics",
-            "daily_equals_sum_of_hourly", "platform_covers_organizations"} <= set(check_names())
+            "daily_equals_sum_of_hourly", "platform_covers_organizations"} <= set(rule_names())
 
 
 def test_checks_catch_broken_snapshots(built_lake, tmp_path):
