@@ -1,7 +1,7 @@
 -- The events latencies are paired with, for the latency events that need pairing this hour:
 -- `<stage>_started` (anchor = the stage) and `artifact_received` (anchor = 'e2e') of the same
--- artifact and the anchor that event needs, from the hour itself (`hour_events`, already
--- de-duplicated) and from the 24 look-back hours (`lookback_raw`). Look-back copies are
+-- artifact and the anchor that event needs, from the hour itself (`hour_in`, less its later
+-- copies) and from the 24 look-back hours (`lookback_raw`). Look-back copies are
 -- de-duplicated per (event_id, hour) among ALL copies of a candidate id, so a later copy that
 -- differs can never win.
 with needing as (
@@ -50,10 +50,12 @@ lookback_anchors as (
 ),
 
 hour_anchors as (
-    select hour_events.artifact_id, event_types.anchor, hour_events."timestamp"
-    from hour_events
+    -- the hour's own anchors, de-duplicated like its other events (first landed wins)
+    select hour_in.artifact_id, event_types.anchor, hour_in."timestamp"
+    from hour_in
     join event_types using (event_type)
     semi join pending using (artifact_id, anchor)
+    anti join hour_losers using (filename, file_row_number)
 ),
 
 final as (

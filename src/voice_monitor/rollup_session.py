@@ -71,7 +71,7 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> No
 
 
 def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
-    """The hour's de-duplicated events as a view (`hour_events`), its counts and latency events.
+    """The hour's rows (`hour_in`, a view), its later copies, counts and latency events.
 
     Nothing per event is materialised but the narrow latency events: every step scans the
     hour's files for just the columns it needs, which is cheaper than copying them all.
@@ -84,9 +84,7 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
         con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
     else:
         con.sql("select * from no_events").create_view("hour_in")
-    con.execute("create or replace temp table hour_losers as " + load_sql("staging/hour_losers"))
-    con.execute("create or replace temp view hour_events as " + load_sql("staging/hour_events"))
-    for name in ("hour_counts", "hour_latency_events"):
+    for name in ("hour_losers", "hour_counts", "hour_latency_events"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
 
