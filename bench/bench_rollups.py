@@ -288,18 +288,26 @@ def pandas_hourly(lake: Lake, hour: datetime):
 def run_daily(lake: Lake) -> dict:
     from voice_monitor.rollups import run_daily as daily
 
-    return daily(lake, NOW, day=HOUR.replace(hour=0)).rows
+    # the day is over at this `now`, and no hour is stale (spread_hourly): only the day is built
+    return daily(lake, NOW + timedelta(days=1), day=HOUR.replace(hour=0)).rows
 
 
 def spread_hourly(lake: Lake) -> None:
-    """Copy the built hour's snapshot files to all 24 hours of its day (daily input)."""
-    for table in ("pipeline_hourly", "stage_hourly"):
-        src = lake.snapshot_partition(table, HOUR) / "part-0.parquet"
-        for h in range(24):
-            dest = lake.snapshot_partition(table, HOUR.replace(hour=h))
+    """Copy the built hour's snapshot files to all 24 hours of its day (daily input), each with
+    a manifest naming the hour's own event files, so the daily run rebuilds no hour first."""
+    from voice_monitor.rollup_plan import describe, key, manifest_path, write_manifest
+
+    for h in range(24):
+        hour = HOUR.replace(hour=h)
+        for table in ("pipeline_hourly", "stage_hourly"):
+            src = lake.snapshot_partition(table, HOUR) / "part-0.parquet"
+            dest = lake.snapshot_partition(table, hour)
             dest.mkdir(parents=True, exist_ok=True)
             if dest / "part-0.parquet" != src:
                 shutil.copy(src, dest / "part-0.parquet")
+        if hour != HOUR:
+            write_manifest(manifest_path(lake, "hourly", hour),
+                           {"sources": {key(hour): describe(lake.event_files(hour))}})
 
 
 CONTENDERS = {"ours": run_ours, "duckdb": run_plain_duckdb, "pandas": run_pandas,
