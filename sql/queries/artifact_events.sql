@@ -9,19 +9,12 @@ candidate_ids as (
     select distinct event_id, "date", "hour" from landed where artifact_id = $artifact_id
 ),
 
-copies as (
+first_landed as (
+    -- every copy of those event ids, ranked: first landed wins (sql/macros/landing_rank.sql)
     select landed.*
     from landed
     semi join candidate_ids using (event_id, "date", "hour")
-),
-
-first_landed as (
-    select *
-    from copies
-    qualify row_number() over (
-        partition by event_id, "date", "hour"
-        order by ingested_at, filename, file_row_number
-    ) = 1
+    qualify landing_rank(event_id, "date", "hour", ingested_at, filename, file_row_number) = 1
 ),
 
 final as (

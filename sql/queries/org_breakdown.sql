@@ -2,15 +2,8 @@
 -- joined to organization names ("Unknown" when the dimension has none), most artifacts
 -- received first. Rates and means are summed numerators over summed denominators, never an
 -- average of the periods' rates.
-with snapshots as (
-    select * from raw_pipeline_hourly where $period = 'hour'
-    union all by name
-    select * from raw_pipeline_daily where $period = 'day'
-),
-
-org_rows as (
-    select *
-    from snapshots
+with org_rows as (
+    select * from pipeline_rows($period)
     where organization_id is not null
       and period_start between $first and $last
 ),
@@ -54,20 +47,18 @@ final as (
         artifacts_received::BIGINT as artifacts_received,
         artifacts_completed::BIGINT as artifacts_completed,
         artifacts_failed::BIGINT as artifacts_failed,
-        coalesce(artifacts_failed / nullif(artifacts_completed + artifacts_failed, 0), 0.0)
+        ratio_or_zero(artifacts_failed, artifacts_completed + artifacts_failed)
             as overall_failure_rate,
         e2e_latency_count::BIGINT as e2e_latency_count,
-        coalesce(e2e_latency_sum_ms / nullif(e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
-        coalesce(transcript_confidence_sum / nullif(transcript_confidence_count, 0), 0.0)
+        ratio_or_zero(e2e_latency_sum_ms, e2e_latency_count) as e2e_latency_avg_ms,
+        ratio_or_zero(transcript_confidence_sum, transcript_confidence_count)
             as avg_transcript_confidence,
-        coalesce(claim_confidence_weighted_sum / nullif(claims_extracted_total, 0), 0.0)
+        ratio_or_zero(claim_confidence_weighted_sum, claims_extracted_total)
             as avg_claim_confidence,
         claims_extracted_total::BIGINT as claims_extracted_total,
         entities_resolved_total::BIGINT as entities_resolved_total,
-        coalesce(auto_resolved_total / nullif(entities_resolved_total, 0), 0.0)
-            as auto_resolution_rate,
-        coalesce(disambiguation_total / nullif(entities_resolved_total, 0), 0.0)
-            as disambiguation_rate,
+        ratio_or_zero(auto_resolved_total, entities_resolved_total) as auto_resolution_rate,
+        ratio_or_zero(disambiguation_total, entities_resolved_total) as disambiguation_rate,
         drafts_generated_total::BIGINT as drafts_generated_total,
         drafts_confirmed::BIGINT as drafts_confirmed,
         drafts_rejected::BIGINT as drafts_rejected,
@@ -75,8 +66,7 @@ final as (
         retries_succeeded::BIGINT as retries_succeeded,
         retries_failed::BIGINT as retries_failed,
         total_ai_cost_usd,
-        coalesce(total_ai_cost_usd / nullif(artifacts_received, 0), 0.0)
-            as avg_cost_per_artifact_usd
+        ratio_or_zero(total_ai_cost_usd, artifacts_received) as avg_cost_per_artifact_usd
     from sums
     left join names using (organization_id)
     order by artifacts_received desc, sums.organization_id

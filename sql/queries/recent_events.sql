@@ -31,19 +31,12 @@ newest as (
     select * from filtered order by "timestamp" desc, event_id desc limit $scan_limit
 ),
 
-copies as (
-    select event_id, "date", "hour", ingested_at, filename, file_row_number
+first_landed as (
+    -- the winning copy of each of those events (sql/macros/landing_rank.sql)
+    select event_id, "date", "hour", filename, file_row_number
     from landed
     semi join newest using (event_id, "date", "hour")
-),
-
-first_landed as (
-    select *
-    from copies
-    qualify row_number() over (
-        partition by event_id, "date", "hour"
-        order by ingested_at, filename, file_row_number
-    ) = 1
+    qualify landing_rank(event_id, "date", "hour", ingested_at, filename, file_row_number) = 1
 ),
 
 final as (

@@ -1,16 +1,9 @@
 -- stage_breakdown: per processing stage, totals over the snapshot periods in
 -- [$first, $last] for one scope (platform when $organization_id is null). Rates and means are
 -- recomputed from summed numerators and denominators; percentiles come from the merged
--- latency sketches (within 1 %, as the daily rollup's).
-with snapshots as (
-    select * from raw_stage_hourly where $period = 'hour'
-    union all by name
-    select * from raw_stage_daily where $period = 'day'
-),
-
-scoped as (
-    select *
-    from snapshots
+-- latency sketches (within 1 %, as the daily rollup's; sketch macros: sql/staging/sketch.sql).
+with scoped as (
+    select * from stage_rows($period)
     where organization_id is not distinct from $organization_id
       and period_start between $first and $last
 ),
@@ -35,26 +28,16 @@ sums as (
 ),
 
 buckets as (
-    select pipeline_stage, key, sum(n) as n
-    from (
-        select pipeline_stage, unnest(latency_sketch_keys) as key,
-               unnest(latency_sketch_counts) as n
-        from scoped
-    )
-    group by pipeline_stage, key
+    -- the sketches' buckets per stage; the merge groups integers: the stage's order
+    select stages.stage_order as scope_id,
+           unnest(latency_sketch_keys) as key, unnest(latency_sketch_counts) as n
+    from scoped
+    join stages using (pipeline_stage)
 ),
 
 sketches as (
-    select
-        pipeline_stage,
-        list(key order by key) as keys,
-        list(ends order by key) as ends
-    from (
-        select pipeline_stage, key,
-               sum(n) over (partition by pipeline_stage order by key) as ends
-        from buckets
-    )
-    group by pipeline_stage
+    -- per stage, the keys of the buckets holding each quantile's floor and ceiling ranks
+    select scope_id as stage_order, * exclude (scope_id) from sketch_rank_keys(buckets)
 ),
 
 merged as (
@@ -64,15 +47,14 @@ merged as (
         coalesce(sums.started, 0)::BIGINT as started,
         coalesce(sums.succeeded, 0)::BIGINT as succeeded,
         coalesce(sums.failed, 0)::BIGINT as failed,
-        coalesce(sums.latency_count, 0)::BIGINT as latency_count,
+        coalesce(sums.latency_count, 0)::BIGINT as n,
         coalesce(sums.latency_sum_ms, 0.0) as latency_sum_ms,
-        sums.latency_min_ms,
-        sums.latency_max_ms,
-        sketches.keys,
-        sketches.ends
+        sums.latency_min_ms as lo,  -- n, lo, hi: the latencies' count, min and max
+        sums.latency_max_ms as hi,
+        sketches.* exclude (stage_order)
     from stages
     left join sums using (pipeline_stage)
-    left join sketches using (pipeline_stage)
+    left join sketches using (stage_order)
 ),
 
 final as (
@@ -81,15 +63,12 @@ final as (
         started,
         succeeded,
         failed,
-        coalesce(failed / nullif(succeeded + failed, 0), 0.0) as failure_rate,
-        latency_count,
-        coalesce(latency_sum_ms / nullif(latency_count, 0), 0.0) as latency_avg_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.5)
-            as latency_p50_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.95)
-            as latency_p95_ms,
-        sketch_quantile(keys, ends, latency_count, latency_min_ms, latency_max_ms, 0.99)
-            as latency_p99_ms
+        ratio_or_zero(failed, succeeded + failed) as failure_rate,
+        n as latency_count,
+        ratio_or_zero(latency_sum_ms, n) as latency_avg_ms,
+        sketch_quantile_of(n, lo, hi, 0.5, p50_floor_key, p50_ceil_key) as latency_p50_ms,
+        sketch_quantile_of(n, lo, hi, 0.95, p95_floor_key, p95_ceil_key) as latency_p95_ms,
+        sketch_quantile_of(n, lo, hi, 0.99, p99_floor_key, p99_ceil_key) as latency_p99_ms
     from merged
     order by stage_order
 )

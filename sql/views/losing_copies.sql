@@ -1,7 +1,7 @@
 -- losing_copies: the landed rows that are NOT the event (a later copy of an event_id in the
--- same hour partition), named by file and row. First landed wins: earliest ingested_at, then
--- file name (files are named in landing order), then row within the file. Only keys that
--- occur more than once are ranked, because copies are rare.
+-- same hour partition), named by file and row; first landed wins (see landing_rank in
+-- sql/macros/landing_rank.sql). Only keys that occur more than once are ranked, because
+-- copies are rare.
 create or replace view losing_copies as
 with landed as (
     select event_id, "date", "hour", ingested_at, filename, file_row_number from raw_events
@@ -18,10 +18,7 @@ final as (
     select filename, file_row_number
     from landed
     semi join repeated_keys using (event_id, "date", "hour")
-    qualify row_number() over (
-        partition by event_id, "date", "hour"
-        order by ingested_at, filename, file_row_number
-    ) > 1
+    qualify landing_rank(event_id, "date", "hour", ingested_at, filename, file_row_number) > 1
 )
 
 select * from final

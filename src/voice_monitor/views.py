@@ -2,8 +2,9 @@
 
 Each table has a `raw_<table>` view generated here over its Parquet files (Hive keys typed,
 paths quoted), or over an empty typed relation when no file exists yet. The user-facing views
-(`events`, `pipeline_hourly`, ...) are the files in `sql/views/`, written over the raw views, so
-the query API, `voice-monitor sql` and a catalog file all share the same definitions.
+(`events`, `pipeline_hourly`, ...) are the files in `sql/views/`, written over the raw views and
+the shared macros of `sql/macros/`, so the query API, `voice-monitor sql` and a catalog file all
+share the same definitions.
 """
 
 from __future__ import annotations
@@ -255,7 +256,8 @@ def lake_glob(lake: Lake, raw: str) -> str | None:
 
 
 def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:
-    """Create every view on `con`: raw views over the whole lake (or empty), then sql/views/."""
+    """Create every view on `con`: raw views over the whole lake (or empty), then the macros of
+    sql/macros/ and the views of sql/views/."""
     for raw in SOURCES:
         if lake is None:
             define_raw(con, raw, None)
