@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from prefect import get_run_logger, task
+from prefect import Flow, Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
@@ -18,7 +18,7 @@ from voice_monitor import jobs
 from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
-from voice_monitor.settings import Settings, load_settings
+from voice_monitor.settings import RetentionSettings, Settings, load_settings
 
 # Transient I/O (a busy disk, a file vanishing under a concurrent rename) is retried a bounded
 # number of times; every other error fails the task, and with it the flow run, at once.
@@ -69,17 +69,47 @@ def check_data_quality(root: str, skip: tuple[str, ...] = ()) -> dict:
     return found
 
 
-def drop_expired(root: str, now: datetime, config: RetentionConfig, dry_run: bool,
-                 only: str) -> dict:
-    """The body of both retention flows' task: drop, log, publish the artifact, return facts;
-    an expired partition kept for an unreadable file fails the run."""
-    facts = jobs.retention(open_lake(root), now, config, only, dry_run=dry_run)
-    log_retention(get_run_logger(), facts)
-    verb = "dry run" if dry_run else "run"
-    publish_retention(f"{only[:-1]}-retention", f"{only[:-1]} retention {verb} at "
-                      f"{now:%Y-%m-%dT%H:%MZ}", facts)
-    fail_on_unreadable("kept expired partition", facts["kept"])
-    return facts
+_RETENTION_ARGS = """
+
+    Args:
+        now: Treat this UTC time as now (default: the scheduled start time).
+        dry_run: List what would be dropped; drop nothing.
+        retention: Retention periods (fields left out come from voice-monitor.toml and
+            VOICE_MONITOR_RETENTION_*), e.g. {"events": "72h"}.
+    """
+
+
+def retention_flow(module: str, only: str, description: str,
+                   task_description: str) -> tuple[Flow, Task]:
+    """The flow `<event|snapshot>-retention` and its one task `drop_expired_<only>`: the two
+    retention flows differ only in what they drop (`only`) and how they describe it. `module`
+    is the flow file's `__name__`, where Prefect and readers of `flow.fn` see them defined."""
+    name = f"{only[:-1]}-retention"
+
+    def drop(root: str, now: datetime, config: RetentionConfig, dry_run: bool) -> dict:
+        facts = jobs.retention(open_lake(root), now, config, only, dry_run=dry_run)
+        log_retention(get_run_logger(), facts)
+        verb = "dry run" if dry_run else "run"
+        publish_retention(name, f"{only[:-1]} retention {verb} at {now:%Y-%m-%dT%H:%MZ}", facts)
+        # an expired partition kept for an unreadable file fails the run
+        fail_on_unreadable("kept expired partition", facts["kept"])
+        return facts
+
+    drop.__name__ = drop.__qualname__ = f"drop_expired_{only}"
+    drop.__module__ = module
+    drop.__doc__ = task_description
+    drop_task = task(**IO_TASK, timeout_seconds=TASK_TIMEOUTS[drop.__name__])(drop)
+
+    def run(now: datetime | None = None, dry_run: bool = False,
+            retention: RetentionSettings | None = None) -> dict:
+        moment, settings = begin_run(f"{only[:-1]} retention", now, retention=retention)
+        return drop_task(settings.lake, moment, settings.retention_config(), dry_run)
+
+    run.__name__ = run.__qualname__ = name.replace("-", "_")
+    run.__module__ = module
+    run.__doc__ = description + _RETENTION_ARGS
+    return flow(run, name=name, flow_run_name=run_name(name, "moment"),
+                timeout_seconds=FLOW_TIMEOUTS[name], on_failure=[notify_failure]), drop_task
 
 
 def run_rollup(lake: Lake, run, tables: tuple[str, ...], unit: str) -> dict:
@@ -113,6 +143,14 @@ def flow_settings(**sections) -> Settings:
                  for section, model in sections.items() if model is not None
                  for name in model.model_fields_set}
     return load_settings(overrides, source="flow parameter").settings
+
+
+def begin_run(what: str, now: datetime | str | None, **sections) -> tuple[datetime, Settings]:
+    """A flow run's `now` (`run_now`) and settings (`flow_settings`), logged as it starts."""
+    moment = run_now(now)
+    settings = flow_settings(**sections)
+    get_run_logger().info("%s of lake %s at now=%s", what, settings.lake, moment.isoformat())
+    return moment, settings
 
 
 def period_map(address: str):

@@ -12,16 +12,15 @@ from _shared import (
     FLOW_TIMEOUTS,
     IO_TASK,
     TASK_TIMEOUTS,
+    begin_run,
     check_data_quality,
-    flow_settings,
     notify_failure,
     period_map,
     publish_rollup,
     run_name,
-    run_now,
     run_rollup,
 )
-from prefect import flow, get_run_logger, task
+from prefect import flow, task
 
 from voice_monitor import jobs, rollups
 from voice_monitor.lake import DAILY_TABLES, open_lake
@@ -46,12 +45,9 @@ def daily_rollup(now: datetime | None = None) -> dict:
         now: Treat this UTC time as now (default: the scheduled start time), e.g.
             2026-02-17T01:30:00Z builds 2026-02-16.
     """
-    moment = run_now(now)
-    settings = flow_settings()
-    lake = settings.lake
-    get_run_logger().info("daily rollup of lake %s at now=%s", lake, moment.isoformat())
-    facts = build_daily_snapshots(lake, moment, settings.dask)
-    facts = {**facts, "quality": check_data_quality(lake)}
+    moment, settings = begin_run("daily rollup", now)
+    facts = build_daily_snapshots(settings.lake, moment, settings.dask)
+    facts = {**facts, "quality": check_data_quality(settings.lake)}
     publish_rollup("daily-rollup", f"daily rollup at {moment:%Y-%m-%dT%H:%MZ}", facts)
     jobs.require_quality(facts["quality"])
     return facts

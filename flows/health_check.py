@@ -12,11 +12,10 @@ from _shared import (
     FLOW_TIMEOUTS,
     IO_TASK,
     TASK_TIMEOUTS,
-    flow_settings,
+    begin_run,
     notify_failure,
     publish,
     run_name,
-    run_now,
 )
 from prefect import flow, get_run_logger, task
 
@@ -83,9 +82,7 @@ def health_check(now: datetime | None = None, alerts: AlertSettings | None = Non
         alerts: Alert thresholds (fields left out come from voice-monitor.toml and
             VOICE_MONITOR_ALERTS_*), e.g. {"queue_depth_max": 80}.
     """
-    moment = run_now(now)
-    settings = flow_settings(alerts=alerts)
-    get_run_logger().info("health check of lake %s at now=%s", settings.lake, moment.isoformat())
+    moment, settings = begin_run("health check", now, alerts=alerts)
     facts = run_health_checks(settings.lake, moment, settings.alert_config())
     if facts["errors"]:
         failed = "; ".join(f"{name}: {message}" for name, message in facts["errors"].items())

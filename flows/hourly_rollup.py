@@ -12,14 +12,13 @@ from _shared import (
     FLOW_TIMEOUTS,
     IO_TASK,
     TASK_TIMEOUTS,
+    begin_run,
     check_data_quality,
     fail_on_unreadable,
-    flow_settings,
     notify_failure,
     period_map,
     publish_rollup,
     run_name,
-    run_now,
     run_rollup,
 )
 from prefect import flow, get_run_logger, task
@@ -65,9 +64,7 @@ def hourly_rollup(now: datetime | None = None, retention: RetentionSettings | No
         retention: Retention periods to respect (fields left out come from voice-monitor.toml
             and VOICE_MONITOR_RETENTION_*): no automatic rebuild older than hourly_snapshots.
     """
-    moment = run_now(now)
-    settings = flow_settings(retention=retention)
-    get_run_logger().info("hourly rollup of lake %s at now=%s", settings.lake, moment.isoformat())
+    moment, settings = begin_run("hourly rollup", now, retention=retention)
     compaction = compact_closed_hours(settings.lake, moment)
     facts = build_hourly_snapshots(settings.lake, moment, settings.retention_config(),
                                    settings.dask)
