@@ -16,10 +16,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
+from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Protocol
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -89,19 +92,72 @@ class CounterStore(Protocol):
     def close(self) -> None: ...
 
 
+# bit i of an event's metric mask = it counts toward METRICS[i]
+METRIC_BITS: dict[str, int] = {t: sum(1 << METRICS.index(m) for m in ms) for t, ms in METRIC_OF.items()}
+
+
+def metrics_of_mask(mask: int) -> list[str]:
+    """The metrics a mask (`METRIC_BITS`) stands for."""
+    return [m for i, m in enumerate(METRICS) if mask >> i & 1]
+
+
+@dataclass
+class CountedRows:
+    """The events of a batch that counters count, column by column, in input order."""
+
+    event_id: list[str]
+    ts_us: np.ndarray  # int64, µs since the epoch
+    scope: list[str]  # "o:<organization_id>", or "" for none (the platform always counts)
+    mask: np.ndarray  # int64, METRIC_BITS of the event type
+
+    @property
+    def hour(self) -> np.ndarray:
+        return self.ts_us // _HOUR_US
+
+
+def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
+    """The events counters count (a counted type, no older than STATE_TTL); None if none."""
+    batch = countable(events, now)
+    if not batch.num_rows:
+        return None
+    types = pa.array(list(METRIC_BITS))
+    masks = np.array(list(METRIC_BITS.values()), dtype=np.int64)
+    which = pc.index_in(batch.column("event_type"), value_set=types).to_numpy(zero_copy_only=False)
+    orgs = batch.column("organization_id").to_pylist()
+    return CountedRows(
+        event_id=batch.column("event_id").to_pylist(),
+        ts_us=pc.cast(batch.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False),
+        scope=["" if o is None else "o:" + o for o in orgs],
+        mask=masks[which],
+    )
+
+
+def minute_counts(rows) -> dict[tuple[str, int, str], int]:
+    """(scope, minute, metric) -> count of `rows` ((ts_us, scope or "", mask) each), the
+    platform scope counting every row: a batch's counter updates, summed before the store."""
+    grouped = Counter((ts // _MINUTE_US, scope, mask) for ts, scope, mask in rows)
+    totals: Counter = Counter()
+    for (minute, scope, mask), n in grouped.items():
+        for metric in metrics_of_mask(mask):
+            totals[PLATFORM, minute, metric] += n
+            if scope:
+                totals[scope, minute, metric] += n
+    return totals
+
+
+# seen: one row per counted (event_id, hour), the de-duplication key; metrics is its METRIC_BITS
 _DDL = """
 create table if not exists seen (
-    event_id text not null, hour integer not null, ts_us integer not null,
-    scope text not null, event_type text not null,
-    primary key (event_id, hour)) without rowid;
+    hour integer not null, event_id text not null, ts_us integer not null,
+    scope text not null, metrics integer not null,
+    primary key (hour, event_id)) without rowid;
 create index if not exists seen_ts on seen (ts_us);
 create table if not exists counts (
     scope text not null, minute integer not null, metric text not null, n integer not null,
     primary key (scope, minute, metric)) without rowid;
-create index if not exists counts_minute on counts (minute);
-create table if not exists metric_of (event_type text not null, metric text not null)
+create index if not exists counts_minute on counts (minute)
 """
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 
 
 class SQLiteCounterStore:
@@ -117,11 +173,8 @@ class SQLiteCounterStore:
         # only the first opener writes the schema: readers never take the write lock
         if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
             self._transaction(self._create)
-        for temp in ("incoming", "fresh"):
-            self.db.execute(
-                f"create temp table if not exists {temp} (event_id text, hour integer, ts_us integer, "
-                "scope text, event_type text, primary key (event_id, hour))"
-            )
+        self.db.execute("create temp table if not exists incoming (hour integer, event_id text, "
+                        "ts_us integer, scope text, metrics integer)")
 
     def _enable_wal(self, patience: float = 60.0) -> None:
         # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
@@ -147,31 +200,30 @@ class SQLiteCounterStore:
             raise
 
     def _create(self) -> None:
-        if self.db.execute("pragma user_version").fetchall()[0][0] == _SCHEMA_VERSION:
+        version = self.db.execute("pragma user_version").fetchall()[0][0]
+        if version == _SCHEMA_VERSION:
             return  # another process created it while we waited for the lock
+        old = []
+        if version == 1:  # seen held the event type: keep its rows (the window's state)
+            old = self.db.execute("select hour, event_id, ts_us, scope, event_type from seen").fetchall()
+            self.db.execute("drop table seen")
+            self.db.execute("drop table if exists metric_of")
         for statement in _DDL.split(";"):
             self.db.execute(statement)
-        self.db.execute("delete from metric_of")
-        self.db.executemany(
-            "insert into metric_of values (?, ?)",
-            [(t, m) for t, metrics in METRIC_OF.items() for m in metrics],
-        )
+        self.db.executemany("insert or ignore into seen values (?, ?, ?, ?, ?)",
+                            [(*row[:4], METRIC_BITS[row[4]]) for row in old])
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that are new and recent enough to matter; returns how many."""
-        batch = countable(events, now)
-        if not batch.num_rows:
+        rows = counted_rows(events, now)
+        if rows is None:
             return 0
-        ts = pc.cast(batch.column("timestamp"), pa.int64()).to_pylist()
-        rows = list(zip(
-            batch.column("event_id").to_pylist(), (t // _HOUR_US for t in ts), ts,
-            ("" if o is None else "o:" + o for o in batch.column("organization_id").to_pylist()),
-            batch.column("event_type").to_pylist(), strict=False,
-        ))
-        return self._transaction(lambda: self._add(rows, now))
+        batch = zip(rows.hour.tolist(), rows.event_id, rows.ts_us.tolist(), rows.scope,
+                    rows.mask.tolist(), strict=True)
+        return self._transaction(lambda: self._add(batch, now))
 
-    def _add(self, rows: list[tuple], now: datetime) -> int:
+    def _add(self, batch, now: datetime) -> int:
         db = self.db
         # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
         # so the store stays small between retention runs
@@ -181,28 +233,17 @@ class SQLiteCounterStore:
             db.execute("delete from seen where ts_us < ?", (cutoff,))
             db.execute("delete from counts where minute < ?", (cutoff // _MINUTE_US,))
         db.execute("delete from incoming")
-        db.execute("delete from fresh")
-        # the primary key keeps the first copy of an (event_id, hour) within the batch
-        db.executemany("insert or ignore into incoming values (?, ?, ?, ?, ?)", rows)
-        db.execute(
-            """insert into fresh select * from incoming i where not exists
-               (select 1 from seen s where s.event_id = i.event_id and s.hour = i.hour)"""
-        )
-        db.execute("insert into seen select * from fresh")
-        db.execute(
-            """insert into counts (scope, minute, metric, n)
-               select scope, minute, metric, count(*) from (
-                   select f.scope, f.ts_us / :minute as minute, m.metric
-                   from fresh f join metric_of m using (event_type) where f.scope <> ''
-                   union all
-                   select :platform, f.ts_us / :minute, m.metric
-                   from fresh f join metric_of m using (event_type))
-               where true
-               group by scope, minute, metric
+        db.executemany("insert into incoming values (?, ?, ?, ?, ?)", batch)
+        # one insert per event: the key keeps the first copy of an (event_id, hour), in input
+        # order within the batch; only the rows it inserted come back, to be counted
+        fresh = db.execute(
+            """insert into seen select * from incoming where true order by rowid
+               on conflict do nothing returning ts_us, scope, metrics""").fetchall()
+        db.executemany(
+            """insert into counts values (?, ?, ?, ?)
                on conflict (scope, minute, metric) do update set n = n + excluded.n""",
-            {"minute": _MINUTE_US, "platform": PLATFORM},
-        )
-        return db.execute("select count(*) from fresh").fetchone()[0]
+            [(*key, n) for key, n in minute_counts(fresh).items()])
+        return len(fresh)
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
         start_min = _us(start) // _MINUTE_US
@@ -216,13 +257,14 @@ class SQLiteCounterStore:
         ):
             totals[metric] += n
         # events of the current minute stamped after `now` are not in the window yet
-        scope_filter = "" if organization_id is None else "and s.scope = :scope"
-        for metric, n in self.db.execute(
-            f"""select m.metric, count(*) from seen s join metric_of m using (event_type)
-                where s.ts_us > :now and s.ts_us < :minute_end {scope_filter} group by m.metric""",
+        scope_filter = "" if organization_id is None else "and scope = :scope"
+        for mask, n in self.db.execute(
+            f"""select metrics, count(*) from seen
+                where ts_us > :now and ts_us < :minute_end {scope_filter} group by metrics""",
             {"now": now_us, "minute_end": (now_min + 1) * _MINUTE_US, "scope": scope},
         ):
-            totals[metric] -= n
+            for metric in metrics_of_mask(mask):
+                totals[metric] -= n
         return totals
 
     def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
