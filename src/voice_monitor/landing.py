@@ -19,9 +19,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor import dup_index
 from voice_monitor.counters import CounterStore, open_counters
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.lake import Lake, connect
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
@@ -117,8 +118,12 @@ def land_batches(
             hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
             # counted and written under the hours' locks: each count sees every earlier landing
             with hour_locks(lake, pc.unique(hours).to_pylist()):
-                duplicate = _duplicate_flags(con, lake, events)
-                _write_hours(lake, events)
+                duplicate, pending = dup_index.duplicate_flags(con, lake, events)
+                written = {}
+                try:
+                    _write_hours(lake, events, written)
+                finally:  # whatever was written is in the lake: the index may now hold it
+                    dup_index.landed(lake, pending, written)
             # accepted rows keep input order: each batch's are the next (size - quarantined)
             offset = 0
             for size, result in zip(sizes, results, strict=True):
@@ -212,7 +217,7 @@ def parse_records(data: bytes) -> pa.Array:
     return split_file(data)
 
 
-def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
+def _write_hours(lake: Lake, events: pa.Table, written: dict[int, str]) -> list[str]:
     # A stable sort by hour keeps input order inside each hour (first landed wins on de-dup).
     hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
     order = pc.sort_indices(hours)
@@ -222,7 +227,9 @@ def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
              for hour, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True)]
 
     def write(part: tuple) -> None:
-        lake.write_file(part[1], lake.event_partition(part[0]))
+        # `written`: hours since the epoch -> the file's name, once it is in place
+        written[int(part[0].timestamp()) // 3600] = lake.write_file(
+            part[1], lake.event_partition(part[0])).name
 
     workers = min(len(parts), os.cpu_count() or 1)
     if workers > 1:
@@ -243,36 +250,6 @@ def _write_hours(lake: Lake, events: pa.Table) -> list[str]:
 
 def _partitions(lake: Lake, hours: list[datetime]) -> list[str]:
     return sorted(str(lake.event_partition(hour).relative_to(lake.root)) for hour in hours)
-
-
-def _duplicate_flags(con, lake: Lake, events: pa.Table) -> np.ndarray:
-    """Per accepted event: is its (event_id, hour) already landed, in the lake or earlier in the batch?"""
-    hours = pc.unique(pc.floor_temporal(events.column("timestamp"), unit="hour")).to_pylist()
-    existing = [duckdb_path(f) for h in hours for f in lake.event_files(h)]
-    batch = events.select(["event_id", "timestamp"]).append_column(
-        "i", pa.array(np.arange(events.num_rows, dtype=np.int64)))
-    con.register("batch", batch)
-    try:
-        sql = """
-            with b as (select i, event_id, date_trunc('hour', "timestamp") as hour from batch),
-            prior as ({prior})
-            select i from b
-            where exists (select 1 from prior p where p.event_id = b.event_id and p.hour = b.hour)
-            union
-            select i from b qualify row_number() over (partition by event_id, hour order by i) > 1
-        """
-        if existing:
-            prior = ("select distinct event_id, date_trunc('hour', \"timestamp\") as hour "
-                     "from read_parquet($files)")
-            found = con.execute(sql.format(prior=prior), {"files": existing}).fetchall()
-        else:
-            prior = "select null::VARCHAR as event_id, null::TIMESTAMPTZ as hour where false"
-            found = con.execute(sql.format(prior=prior)).fetchall()
-    finally:
-        con.unregister("batch")
-    flags = np.zeros(events.num_rows, dtype=bool)
-    flags[[i for (i,) in found]] = True
-    return flags
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,

@@ -1,0 +1,195 @@
+"""The duplicate index: per event hour, hashes of the event ids the lake holds, so a landing
+checks its own batch against the hour instead of re-reading every file in it.
+
+An index belongs to one process (a producer, a collector worker, one `ingest`) and lives in its
+memory: each hour's index records the files it covers. Under the hour's landing lock
+(`hour_locks`), a landing lists the hour's files; files it does not cover yet (landed by another
+process, or before this process started) have their `event_id` column read and added; if a
+covered file is gone (compaction, retention, `lake check --move-aside`), the hour's index is
+dropped and rebuilt from the files. A landing adds its batch only after its file is in place.
+So the index never claims an id the lake does not hold, and a crash loses nothing but the
+process's memory: the next process rebuilds from the files. A landing then costs its own batch
+plus one listing of the hour, not a read of every earlier file.
+
+Ids are kept as 64-bit hashes (Python's `hash` of the string, salted per process, which is all
+an in-memory index needs) in sorted arrays of geometrically growing sizes, merged as they fill
+(amortised O(log n) per id, 8 bytes each). A hash hit is only a candidate: it is confirmed
+against the actual ids of the hour's files, so "first landed wins" stays exact whatever the
+collisions; in the common case (no copies) nothing is read.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor import storage
+from voice_monitor.lake import Lake, connect, duckdb_path
+
+MAX_HOURS = 48  # hours kept per process; the least recently landed-into go first
+_HOUR_US = 3_600_000_000
+
+
+def hash_ids(ids: Sequence[str]) -> np.ndarray:
+    """64-bit hashes (int64) of event ids, stable within this process."""
+    return np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+
+
+class HourIndex:
+    """The ids of one event hour: the files covered, and their ids' hashes."""
+
+    def __init__(self) -> None:
+        self.files: set[str] = set()
+        self._levels: list[np.ndarray] = []  # sorted, unique; sizes decrease along the list
+
+    def __len__(self) -> int:
+        return sum(len(level) for level in self._levels)
+
+    def add(self, hashes: np.ndarray) -> None:
+        """Add hashes (already landed ids); merge levels until each is over twice the next."""
+        levels = self._levels
+        levels.append(_unique_sorted(hashes))
+        while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
+            newer, older = levels.pop(), levels.pop()
+            merged = np.concatenate([older, newer])
+            merged.sort(kind="stable")  # two sorted runs: a linear merge
+            levels.append(_unique_sorted(merged, presorted=True))
+
+    def maybe_contains(self, hashes: np.ndarray) -> np.ndarray:
+        """Per hash: could its id be in the hour (a hit is a candidate, to be confirmed)?"""
+        hit = np.zeros(len(hashes), dtype=bool)
+        for level in self._levels:
+            at = np.searchsorted(level, hashes).clip(max=len(level) - 1)
+            hit |= level[at] == hashes
+        return hit
+
+    def hashes(self) -> np.ndarray:
+        """Every hash in the index, sorted and unique."""
+        if not self._levels:
+            return np.empty(0, dtype=np.int64)
+        return _unique_sorted(np.concatenate(self._levels))
+
+
+def _unique_sorted(values: np.ndarray, presorted: bool = False) -> np.ndarray:
+    if not presorted:
+        values = np.sort(values)
+    if len(values) < 2:
+        return values
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
+
+
+_indexes: OrderedDict[tuple[str, int], HourIndex] = OrderedDict()
+_guard = threading.Lock()  # the dictionary only; an hour's index is used under its hour lock
+
+
+def _key(lake: Lake, hour_us: int) -> tuple[str, int]:
+    root = storage.url(lake.root) if lake.remote else os.path.realpath(lake.root)
+    return root, hour_us
+
+
+def _hour_start(hour_us: int) -> datetime:
+    return datetime.fromtimestamp(hour_us // 1_000_000, UTC)
+
+
+def _read_ids(con, files: list) -> list[str]:
+    if not files:
+        return []
+    rows = con.sql("select event_id from read_parquet($files)",
+                   params={"files": [duckdb_path(f) for f in files]}).to_arrow_table()
+    return rows.column("event_id").to_pylist()
+
+
+def current(lake: Lake, hour_us: int, con=None) -> HourIndex:
+    """The hour's index, brought up to date with its files (the caller holds the hour's lock)."""
+    files = lake.event_files(_hour_start(hour_us))
+    names = {f.name for f in files}
+    key = _key(lake, hour_us)
+    with _guard:
+        index = _indexes.get(key)
+        if index is None or not index.files <= names:  # new, or a covered file is gone
+            index = _indexes[key] = HourIndex()
+        _indexes.move_to_end(key)
+        while len(_indexes) > MAX_HOURS:
+            _indexes.popitem(last=False)
+    uncovered = [f for f in files if f.name not in index.files]
+    if uncovered:
+        own = con is None
+        con = con or connect()
+        try:
+            index.add(hash_ids(_read_ids(con, uncovered)))
+        finally:
+            if own:
+                con.close()
+        index.files.update(f.name for f in uncovered)
+    return index
+
+
+def read_index(lake: Lake, hour: datetime) -> HourIndex:
+    """The duplicate index of one event hour, up to date with the lake (takes the hour's lock).
+
+    For readers that want the hour's ids without scanning it again (`maybe_contains`,
+    `hashes`; hashes are only comparable within this process, see `hash_ids`).
+    """
+    from voice_monitor.hour_locks import hour_locks
+
+    hour_us = int(hour.astimezone(UTC).timestamp()) // 3600 * _HOUR_US
+    with hour_locks(lake, [_hour_start(hour_us)]):
+        return current(lake, hour_us)
+
+
+def duplicate_flags(con, lake: Lake, events: pa.Table) -> tuple[np.ndarray, dict]:
+    """Per event: is its (event_id, hour) already in the lake, or earlier in the batch?
+
+    Returns the flags and, per hour (µs), the batch's hashes and row numbers, to hand to
+    `landed` once the hour's file is written. The caller holds the hours' locks.
+    """
+    ids = events.column("event_id").to_pylist()
+    hashes = hash_ids(ids)
+    hours = pc.cast(events.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False) // _HOUR_US
+    flags = np.zeros(len(ids), dtype=bool)
+    pending = {}
+    for hour in np.unique(hours):
+        rows = np.flatnonzero(hours == hour)
+        mine = hashes[rows]
+        index = current(lake, int(hour) * _HOUR_US, con)
+        candidates = rows[index.maybe_contains(mine)]
+        if len(candidates):  # confirm against the hour's actual ids
+            files = lake.event_files(_hour_start(int(hour) * _HOUR_US))
+            landed_ids = set(_read_ids(con, [f for f in files if f.name in index.files]))
+            flags[candidates] = [ids[i] in landed_ids for i in candidates]
+        flags[rows[_repeats(ids, rows, mine)]] = True
+        pending[int(hour)] = (index, mine)
+    return flags, pending
+
+
+def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
+    """Positions (into `rows`) whose id already occurred earlier among `rows`."""
+    _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True,
+                                          return_counts=True)
+    shared = np.flatnonzero(counts[inverse] > 1)  # hash shared with another row: compare ids
+    seen: set[str] = set()
+    repeated = []
+    for position in shared:
+        event_id = ids[rows[position]]
+        if event_id in seen:
+            repeated.append(position)
+        seen.add(event_id)
+    return np.array(repeated, dtype=np.int64)
+
+
+def landed(lake: Lake, pending: dict, written: dict[int, str]) -> None:
+    """Add the batch to the index of each hour whose file is now in place (`written`: hour µs
+    // 1 h -> file name). An hour whose write failed is left out: the next landing finds its
+    file, if any, uncovered and reads it."""
+    for hour, (index, hashes) in pending.items():
+        name = written.get(hour)
+        if name is not None:
+            index.add(hashes)
+            index.files.add(name)
