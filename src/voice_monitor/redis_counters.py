@@ -24,28 +24,32 @@ import math
 from datetime import datetime
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import redis
 
 from voice_monitor.counters import (
     _MINUTE_US,
-    METRIC_OF,
+    METRIC_BITS,
     METRICS,
     STATE_TTL,
     _scope,
     _us,
-    countable,
+    counted_rows,
+    metrics_of_mask,
 )
 
 PREFIX = "vm:"
 _SEP = "\x1f"  # identifiers never hold control characters (contract §3)
 _TTL_US = int(STATE_TTL.total_seconds() * 1_000_000)
 _CHUNK = 2_000  # events per script call: keeps Redis responsive while a big batch lands
+_CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in set(METRIC_BITS.values())}
 
 # ARGV: prefix, then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
-# seconds the seen marker lives, seconds the minute's keys live
+# seconds the seen marker lives, seconds the minute's keys live. Each event costs its SET NX
+# and its ZADD; the counts of the new ones are summed per (minute, scope, metric) and written
+# with one HINCRBY each, every minute key's expiry set once.
 _RECORD = """
 local prefix, fresh = ARGV[1], 0
+local sums, expiry, orgs = {}, {}, {}
 for i = 2, #ARGV, 8 do
   local id, hour, minute, ts, scope, metrics, seen_ttl, minute_ttl = unpack(ARGV, i, i + 7)
   if redis.call('SET', prefix .. 's:' .. hour .. ':' .. id, '1', 'NX', 'EX', seen_ttl) then
@@ -53,20 +57,35 @@ for i = 2, #ARGV, 8 do
     local scopes = {'p'}
     if scope ~= '' then
       scopes[2] = scope
-      redis.call('SADD', prefix .. 'o:' .. minute, scope)
-      redis.call('EXPIRE', prefix .. 'o:' .. minute, minute_ttl)
+      local minute_orgs = prefix .. 'o:' .. minute
+      orgs[minute_orgs] = orgs[minute_orgs] or {}
+      orgs[minute_orgs][scope] = true
+      expiry[minute_orgs] = minute_ttl
     end
     for _, s in ipairs(scopes) do
       local bucket = prefix .. 'n:' .. minute .. ':' .. s
       for metric in string.gmatch(metrics, '[^,]+') do
-        redis.call('HINCRBY', bucket, metric, 1)
+        local field = bucket .. '\\31' .. metric
+        sums[field] = (sums[field] or 0) + 1
       end
-      redis.call('EXPIRE', bucket, minute_ttl)
+      expiry[bucket] = minute_ttl
     end
     local times = prefix .. 't:' .. minute
     redis.call('ZADD', times, ts, metrics .. '\\31' .. scope .. '\\31' .. hour .. ':' .. id)
-    redis.call('EXPIRE', times, minute_ttl)
+    expiry[times] = minute_ttl
   end
+end
+for field, n in pairs(sums) do
+  local cut = string.find(field, '\\31', 1, true)
+  redis.call('HINCRBY', string.sub(field, 1, cut - 1), string.sub(field, cut + 1), n)
+end
+for key, members in pairs(orgs) do
+  for scope in pairs(members) do
+    redis.call('SADD', key, scope)
+  end
+end
+for key, ttl in pairs(expiry) do
+  redis.call('EXPIRE', key, ttl)
 end
 return fresh
 """
@@ -127,23 +146,19 @@ class RedisCounterStore:
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that no host counted before; returns how many were new."""
-        batch = countable(events, now)
-        if not batch.num_rows:
+        rows = counted_rows(events, now)
+        if rows is None:
             return 0
         now_us = _us(now)
         args = []
-        for event_id, ts, org, event_type in zip(
-            batch.column("event_id").to_pylist(),
-            pc.cast(batch.column("timestamp"), pa.int64()).to_pylist(),
-            batch.column("organization_id").to_pylist(),
-            batch.column("event_type").to_pylist(), strict=True,
-        ):
+        for event_id, ts, scope, mask in zip(rows.event_id, rows.ts_us.tolist(), rows.scope,
+                                             rows.mask.tolist(), strict=True):
             minute = ts // _MINUTE_US
             # each key lives until its event, or the end of its minute, is STATE_TTL old
             seen_ttl = _seconds(ts + _TTL_US - now_us)
             minute_ttl = _seconds((minute + 1) * _MINUTE_US + _TTL_US - now_us)
-            args.append((event_id, ts // 3_600_000_000, minute, ts, "" if org is None else "o:" + org,
-                         ",".join(METRIC_OF[event_type]), seen_ttl, minute_ttl))
+            args.append((event_id, ts // 3_600_000_000, minute, ts, scope,
+                         _CSV[mask], seen_ttl, minute_ttl))
 
         def work() -> int:
             # EVALSHA, loading the script once per server if it is not there yet

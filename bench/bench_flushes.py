@@ -1,0 +1,77 @@
+"""Does a landing's cost grow through the hour? 3,600 one-second flushes into one event hour.
+
+    uv run python bench/bench_flushes.py                 # 3,600 flushes of 200 events
+    uv run python bench/bench_flushes.py --events 50 --flushes 3600
+
+A producer flushing every second lands one small batch per second into the current hour. Each
+flush here is what the producer's writer does for it (`land_lines` with the producer's open
+counter store), with `now` stepping one second per flush, so an hour of flushes runs in minutes.
+Prints the mean cost of the first 100 and of the last 100 landings and their ratio (target:
+last ≤ 1.5 × first), plus medians, in one run on a fresh lake.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from bench_producer import machine, make_records
+
+from voice_monitor.counters import open_counters
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_lines
+from voice_monitor.mappings import dumps
+
+HOUR = datetime(2026, 2, 16, 14, tzinfo=UTC)
+
+
+def run(flushes: int, events: int, root: Path) -> list[float]:
+    """Seconds per landing, flush by flush."""
+    lake = Lake.create(root / "lake")
+    store = open_counters(lake)
+    costs = []
+    try:
+        for i in range(flushes):
+            now = HOUR + timedelta(seconds=i * 3600 / flushes)
+            # events stamped within the last second before `now`, all in the same hour
+            records = make_records(events, now, f"f{i}")
+            for j, r in enumerate(records):
+                r["timestamp"] = max(int(HOUR.timestamp() * 1000), int(now.timestamp() * 1000) - j)
+            lines = [dumps(r) for r in records]
+            started = time.perf_counter()
+            result = land_lines(lake, lines, "bench", now, counters=store)
+            costs.append(time.perf_counter() - started)
+            assert result.accepted == events and result.duplicates == 0, result
+    finally:
+        store.close()
+    assert len(lake.event_files(HOUR)) == flushes
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--flushes", type=int, default=3600)
+    parser.add_argument("--events", type=int, default=200, help="events per flush")
+    parser.add_argument("--window", type=int, default=100, help="landings compared at each end")
+    args = parser.parse_args()
+    print(machine())
+    with tempfile.TemporaryDirectory(prefix="bench-flushes-") as tmp:
+        costs = run(args.flushes, args.events, Path(tmp))
+    first, last = costs[: args.window], costs[-args.window:]
+    ms = 1000
+    print(f"{args.flushes} flushes x {args.events} events into one hour, total "
+          f"{sum(costs):.1f} s")
+    print(f"first {args.window}: mean {statistics.mean(first) * ms:.1f} ms, median "
+          f"{statistics.median(first) * ms:.1f} ms")
+    print(f"last  {args.window}: mean {statistics.mean(last) * ms:.1f} ms, median "
+          f"{statistics.median(last) * ms:.1f} ms")
+    print(f"ratio last/first: mean {statistics.mean(last) / statistics.mean(first):.2f}, "
+          f"median {statistics.median(last) / statistics.median(first):.2f} (target <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
