@@ -1,0 +1,119 @@
+"""Batched counter updates (counters.py, redis_counters.py): a batch's new events are summed per
+scope, minute and metric before the store; the totals still equal an independent count of the
+distinct (event_id, hour) pairs in the window, on both stores, and a schema-1 SQLite store keeps
+its state when opened by this version."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+import pytest
+import redis
+
+from voice_monitor.counters import (
+    COUNTERS_ENV,
+    METRIC_OF,
+    METRICS,
+    open_counters,
+    realtime_metrics,
+)
+
+AT = datetime(2026, 2, 16, 14, 30, 20, 500_000, tzinfo=UTC)
+WINDOW_START = datetime(2026, 2, 16, 13, 31, tzinfo=UTC)
+TYPES = sorted(METRIC_OF) + ["transcription_started", "draft_generation_started"]
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_env(request, monkeypatch):
+    if request.param == "redis":
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        monkeypatch.setenv(COUNTERS_ENV, url)
+    else:
+        monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    return request.param
+
+
+def expected(events: list[tuple], org: str | None) -> dict[str, int]:
+    """Counted by hand: the first copy of each (id, hour), stamped inside the window."""
+    first: dict[tuple, tuple] = {}
+    for event_id, event_type, at, organization in events:
+        first.setdefault((event_id, at.replace(minute=0, second=0, microsecond=0)),
+                         (event_type, at, organization))
+    totals = dict.fromkeys(METRICS, 0)
+    for event_type, at, organization in first.values():
+        if WINDOW_START <= at <= AT and (org is None or organization == org):
+            for metric in METRIC_OF.get(event_type, ()):
+                totals[metric] += 1
+    return totals
+
+
+def test_random_batches_equal_an_independent_count(lake, store_env):
+    rng = random.Random(11)
+    events = []
+    store = open_counters(lake)
+    try:
+        for _ in range(12):
+            # copies of an id share its type (a re-delivered event); their times and
+            # organizations may differ: the first copy recorded is the one that counts
+            ids = [rng.randrange(400) for _ in range(rng.randrange(1, 80))]
+            batch = [(f"e{i}", TYPES[i % len(TYPES)],
+                      # the window, a little before it, and just after `now` in its minute
+                      AT - timedelta(seconds=rng.randrange(-30, 4000), microseconds=rng.randrange(10**6)),
+                      rng.choice([None, "org-1", "org-2"])) for i in ids]
+            events += batch
+            store.record(pa.table({
+                "event_id": [e[0] for e in batch], "event_type": [e[1] for e in batch],
+                "timestamp": pa.array([e[2] for e in batch], pa.timestamp("us", tz="UTC")),
+                "organization_id": [e[3] for e in batch],
+            }), AT)
+    finally:
+        store.close()
+    for org in (None, "org-1", "org-2"):
+        got = realtime_metrics(lake, org, now=AT)
+        assert {m: got[m] for m in METRICS} == expected(events, org), org
+
+
+V1 = """
+create table seen (event_id text not null, hour integer not null, ts_us integer not null,
+    scope text not null, event_type text not null, primary key (event_id, hour)) without rowid;
+create index seen_ts on seen (ts_us);
+create table counts (scope text not null, minute integer not null, metric text not null,
+    n integer not null, primary key (scope, minute, metric)) without rowid;
+create index counts_minute on counts (minute);
+create table metric_of (event_type text not null, metric text not null);
+pragma user_version = 1
+"""
+
+
+def test_a_schema_1_store_keeps_its_state(lake, monkeypatch):
+    monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    path = lake.state_dir / "counters.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(V1)
+    # one event counted by the old version, stamped 10 s after AT in AT's minute
+    ts_us = int((AT + timedelta(seconds=10)).timestamp() * 1_000_000)
+    db.execute("insert into seen values ('old', ?, ?, 'o:org-1', 'artifact_failed')",
+               (ts_us // 3_600_000_000, ts_us))
+    for scope in ("p", "o:org-1"):
+        for metric in ("artifacts_failed", "failures"):
+            db.execute("insert into counts values (?, ?, ?, 1)", (scope, ts_us // 60_000_000, metric))
+    db.commit()
+    db.close()
+    store = open_counters(lake)
+    try:
+        # the old event is still known: recording it again counts nothing
+        assert store.record(pa.table({
+            "event_id": ["old"], "event_type": ["artifact_failed"],
+            "timestamp": pa.array([ts_us], pa.timestamp("us", tz="UTC")),
+            "organization_id": ["org-1"]}), AT) == 0
+    finally:
+        store.close()
+    # at AT it is after `now` in the current minute: not in the window yet; 10 s later it is
+    assert realtime_metrics(lake, "org-1", now=AT)["failures"] == 0
+    assert realtime_metrics(lake, "org-1", now=AT + timedelta(seconds=10))["failures"] == 1
+    assert realtime_metrics(lake, now=AT + timedelta(seconds=10))["artifacts_failed"] == 1
