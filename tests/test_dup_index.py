@@ -122,6 +122,13 @@ def test_a_dropped_hour_holds_nothing(lake):
     assert land_records(lake, [rec("a", H13)], now=NOW).duplicates == 0
 
 
+def test_an_hour_dropped_from_memory_is_read_again(lake, monkeypatch):
+    monkeypatch.setattr(dup_index, "MAX_IDS", 2)
+    land_records(lake, [rec("a", H13), rec("b", H13)], now=NOW)
+    land_records(lake, [rec("c", H14), rec("d", H14)], now=NOW)  # pushes 13:00 out
+    assert land_records(lake, [rec("a", H13), rec("c", H14), rec("e", H13)], now=NOW).duplicates == 2
+
+
 def test_hash_collisions_are_confirmed_against_the_ids(lake, monkeypatch):
     # every id hashes alike: each hit must be settled by the actual ids
     monkeypatch.setattr(dup_index, "hash_ids", lambda ids: np.zeros(len(ids), dtype=np.int64))

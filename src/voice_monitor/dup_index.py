@@ -33,7 +33,10 @@ import pyarrow.compute as pc
 from voice_monitor import storage
 from voice_monitor.lake import Lake, connect, duckdb_path
 
-MAX_HOURS = 48  # hours kept per process; the least recently landed-into go first
+# what a process keeps: at most this many hours and ids (8 bytes each), the hours least
+# recently landed into dropped first (landing into one again reads it once more)
+MAX_HOURS = 48
+MAX_IDS = 25_000_000
 _HOUR_US = 3_600_000_000
 
 
@@ -116,7 +119,8 @@ def current(lake: Lake, hour_us: int, con=None) -> HourIndex:
         if index is None or not index.files <= names:  # new, or a covered file is gone
             index = _indexes[key] = HourIndex()
         _indexes.move_to_end(key)
-        while len(_indexes) > MAX_HOURS:
+        while len(_indexes) > 1 and (len(_indexes) > MAX_HOURS
+                                     or sum(map(len, _indexes.values())) > MAX_IDS):
             _indexes.popitem(last=False)
     uncovered = [f for f in files if f.name not in index.files]
     if uncovered:
