@@ -51,15 +51,36 @@ def demo_lake(tmp_path_factory) -> Lake:
     return lake
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
-def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
-    monkeypatch.setenv("VOICE_MONITOR_LAKE", str(demo_lake.root))
-    monkeypatch.setenv("VOICE_MONITOR_NOW", "2026-02-16T14:30:00Z")
+def launched_in(monkeypatch, directory: Path, lake: str) -> None:
+    """Jupyter started from `directory` (its shell's $PWD) with VOICE_MONITOR_LAKE=`lake`."""
+    monkeypatch.chdir(directory)
+    monkeypatch.setenv("PWD", str(directory))
+    monkeypatch.setenv("VOICE_MONITOR_LAKE", lake)
+    monkeypatch.delenv("VOICE_MONITOR_CONFIG", raising=False)
+
+
+def execute(path: Path) -> nbformat.NotebookNode:
+    """Run a notebook as Jupyter does: the kernel's current directory is the notebook's folder."""
     notebook = nbformat.read(path, as_version=4)
     client = NotebookClient(notebook, kernel_name="python3", timeout=300,
                             resources={"metadata": {"path": str(path.parent)}})
     client.execute()  # raises CellExecutionError on any error
+    return notebook
+
+
+def printed(notebook: nbformat.NotebookNode) -> str:
+    return "".join(out.get("text", "") for cell in notebook.cells if cell.cell_type == "code"
+                   for out in cell.outputs)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
+    # a relative lake, as the CLI would read it in the directory Jupyter was started from
+    launched_in(monkeypatch, demo_lake.root.parent, demo_lake.root.name)
+    monkeypatch.setenv("VOICE_MONITOR_NOW", "2026-02-16T14:30:00Z")
+    notebook = execute(path)
+    assert f"lake {demo_lake.root.resolve()}," in printed(notebook)
     charts = [c for c in notebook.cells if "chart" in c.metadata.get("tags", [])]
     assert charts, "every notebook draws at least one chart"
     for cell in charts:
@@ -72,8 +93,39 @@ def test_notebook_runs_and_draws(path, demo_lake, monkeypatch):
     assert "matplotlib" not in path.read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_notebook_runs_on_an_empty_lake(path, tmp_path, monkeypatch):
+    Lake.create(tmp_path / "empty")
+    launched_in(monkeypatch, tmp_path, "empty")
+    monkeypatch.delenv("VOICE_MONITOR_NOW", raising=False)
+    monkeypatch.delenv("ARTIFACT_ID", raising=False)
+    text = printed(execute(path))  # no cell raises
+    assert f"lake {(tmp_path / 'empty').resolve()}," in text
+    assert "no events yet" in text
+    if path.stem == "artifact_investigation":
+        assert "no failed or active artifact to look at" in text
+
+
+def test_setup_resolves_a_relative_lake_where_jupyter_was_started(tmp_path, monkeypatch):
+    notebooks = NOTEBOOKS[0].parent
+    Lake.create(tmp_path / "lake")
+    launched_in(monkeypatch, tmp_path, "lake")
+    monkeypatch.chdir(notebooks)  # where the kernel runs
+    lake, _ = setup(notebooks)
+    assert lake.root.resolve() == (tmp_path / "lake").resolve()
+    # the same rule for the config file's lake (voice-monitor.toml where Jupyter was started)
+    Lake.create(tmp_path / "configured")
+    (tmp_path / "voice-monitor.toml").write_text('lake = "configured"\n')
+    monkeypatch.delenv("VOICE_MONITOR_LAKE")
+    lake, _ = setup(notebooks)
+    assert lake.root.resolve() == (tmp_path / "configured").resolve()
+
+
 def test_setup_resolves_the_lake_as_the_cli_and_refuses_a_non_lake(tmp_path, monkeypatch):
     monkeypatch.delenv("VOICE_MONITOR_LAKE", raising=False)
+    monkeypatch.delenv("VOICE_MONITOR_CONFIG", raising=False)
+    monkeypatch.delenv("PWD", raising=False)  # not known: relative to the repository root
     notebooks = NOTEBOOKS[0].parent
     # no env: the repository's ./data, which holds only its README in a fresh clone
     data = notebooks.parent / "data"

@@ -1,8 +1,9 @@
 """What every notebook in `notebooks/` does first: find the lake and "now", set up charts.
 
-The lake is resolved as the CLI does: `$VOICE_MONITOR_LAKE`, else `./data` of the repository
-(`../data` seen from `notebooks/`, where Jupyter runs a notebook), and a path that holds no
-lake is refused with the CLI's message. "Now" is
+The lake is resolved by the CLI's own rule (`settings.lake_location`): `$VOICE_MONITOR_LAKE`,
+else `lake` in the config file, else `./data`, a relative path being relative to the directory
+Jupyter was started from (a kernel runs in the notebook's folder, so its own current directory
+would not do); a path that holds no lake is refused with the CLI's message. "Now" is
 `$VOICE_MONITOR_NOW`, else the end of the newest hourly snapshot (so a demo lake built days ago
 still shows its data), else the clock. Charts render as Plotly's own MIME type, which
 JupyterLab draws with the extension shipped inside the `plotly` package: no internet needed.
@@ -14,26 +15,40 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
-from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake, open_lake
+from voice_monitor.lake import Lake, open_lake
 
 NOW_ENV = "VOICE_MONITOR_NOW"
+NO_EVENTS = ("no events yet: land some with `voice-monitor ingest FILE`, or build a demo lake with "
+             "`voice-monitor demo`; the tables below are empty")
+
+
+def launch_directory(notebook_dir: str | os.PathLike[str] = ".") -> Path:
+    """Where Jupyter was started: `$PWD`, which the shell that started it set and every kernel
+    inherits; else the repository root (the parent of `notebooks/`)."""
+    shell = os.environ.get("PWD")
+    if shell and Path(shell).is_dir():
+        return Path(shell)
+    return Path(notebook_dir).resolve().parent
 
 
 def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
     """(lake, now) for a notebook in `notebook_dir`; prints both."""
     import plotly.io as pio
 
+    from voice_monitor.settings import lake_location
     from voice_monitor.views import lake_connection
 
     pio.renderers.default = "plotly_mimetype"
-    root = os.environ.get(LAKE_ENV) or Path(notebook_dir).resolve().parent / DEFAULT_LAKE
-    lake: Lake = open_lake(root)  # refuses a path that holds no lake, as the CLI does
+    lake: Lake = open_lake(lake_location(cwd=launch_directory(notebook_dir)))  # refuses a non-lake
+    con = lake_connection(lake)
     if os.environ.get(NOW_ENV):
         now = datetime.fromisoformat(os.environ[NOW_ENV].replace("Z", "+00:00"))
     else:
-        latest = lake_connection(lake).execute(
-            "select max(period_end) from pipeline_hourly").fetchone()[0]
+        [(latest,)] = con.execute("select max(period_end) from pipeline_hourly").fetchall()
         now = latest or datetime.now(UTC)
     now = now.astimezone(UTC)
     print(f"lake {lake.root.resolve()}, now {now:%Y-%m-%d %H:%M} UTC")
+    [(landed,)] = con.execute("select exists (select 1 from raw_events)").fetchall()
+    if not landed:
+        print(NO_EVENTS)
     return lake, now

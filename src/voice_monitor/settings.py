@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from voice_monitor.health.checks import AlertConfig
+from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV
 from voice_monitor.retention import RetentionConfig
 
 ENV_PREFIX = "VOICE_MONITOR_"
@@ -191,15 +192,17 @@ def _unknown(key: str, where: str) -> SettingsError:
                          f"{', '.join(keys())} (see voice-monitor config show)")
 
 
-def config_path(environ: Mapping[str, str]) -> Path | None:
-    """The config file in use: $VOICE_MONITOR_CONFIG (must exist), else ./voice-monitor.toml."""
+def config_path(environ: Mapping[str, str], cwd: str | Path | None = None) -> Path | None:
+    """The config file in use: $VOICE_MONITOR_CONFIG (must exist), else ./voice-monitor.toml;
+    relative to `cwd` (default: this process's current directory)."""
+    base = Path(cwd) if cwd is not None else Path()
     if environ.get(CONFIG_ENV):
-        path = Path(environ[CONFIG_ENV])
+        path = base / environ[CONFIG_ENV]
         if not path.is_file():
             raise SettingsError(f"{CONFIG_ENV}={str(path)!r} is not a file; point it at a TOML "
                                 f"file or unset it")
         return path
-    return Path(CONFIG_FILE) if Path(CONFIG_FILE).is_file() else None
+    return base / CONFIG_FILE if (base / CONFIG_FILE).is_file() else None
 
 
 def _read_file(path: Path) -> dict[str, Any]:
@@ -274,12 +277,16 @@ def mask(key: str, value: str) -> str:
 
 
 def load_settings(overrides: Mapping[str, Any] | None = None, *, source: str = "flag",
-                  environ: Mapping[str, str] | None = None) -> Effective:
-    """The effective settings: defaults < config file < environment < `overrides` (dotted keys)."""
+                  environ: Mapping[str, str] | None = None,
+                  cwd: str | Path | None = None) -> Effective:
+    """The effective settings: defaults < config file < environment < `overrides` (dotted keys).
+
+    The config file is looked for in `cwd` (default: this process's current directory).
+    """
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     sources = dict.fromkeys(keys(), "default")
-    path = config_path(environ)
+    path = config_path(environ, cwd)
     if path is not None:
         for key, value in _read_file(path).items():
             raw[key], sources[key] = value, f"file {path}"
@@ -317,3 +324,18 @@ def _explain(exc: ValidationError, raw: dict[str, Any], sources: dict[str, str])
     given = ", ".join(f"{k}={v!r} (from {sources[k]})" for k, v in raw.items()
                       if k.startswith(key + ".")) or "defaults"
     return SettingsError(f"bad {key} settings [{given}]: {message}")
+
+
+def lake_location(environ: Mapping[str, str] | None = None, cwd: str | Path | None = None) -> str:
+    """The lake when none is given (the CLI without --lake, the notebooks).
+
+    $VOICE_MONITOR_LAKE, else `lake` in the config file, else ./data. A relative path is
+    relative to `cwd`, the current directory of whoever set it (default: this process's, as
+    the CLI); a URL (s3://...) and an absolute path are kept as they are.
+    """
+    environ = os.environ if environ is None else environ
+    value = environ.get(LAKE_ENV) or load_settings(environ=environ, cwd=cwd).settings.lake
+    value = value or DEFAULT_LAKE
+    if cwd is None or "://" in value:
+        return value
+    return str(Path(cwd) / value)

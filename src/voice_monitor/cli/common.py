@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV, Lake, open_lake
+from voice_monitor.lake import LAKE_ENV, Lake, open_lake
 
 
 class VoiceMonitorError(Exception):
@@ -63,9 +63,9 @@ def default_lake() -> str:
     """The lake when --lake is not given: $VOICE_MONITOR_LAKE, the config file, else ./data."""
     if os.environ.get(LAKE_ENV):  # the common case costs no config file read
         return os.environ[LAKE_ENV]
-    from voice_monitor.settings import load_settings
+    from voice_monitor.settings import lake_location
 
-    return load_settings().settings.lake or DEFAULT_LAKE
+    return lake_location()
 
 
 def settings_option(func: Callable) -> Callable:
