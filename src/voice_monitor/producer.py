@@ -32,8 +32,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voice_monitor.counters import open_counters
-from voice_monitor.lake import Lake
-from voice_monitor.landing import land_lines
+from voice_monitor.lake import Lake, connect
+from voice_monitor.landing import land_batches
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 from voice_monitor.remote import CollectorClient
@@ -198,7 +198,8 @@ class Producer:
         self._flush_asked = self._flush_served = 0
         self._open = True
         self._closing = False
-        self._counters = None
+        self._counters = None  # the writer's counter store and DuckDB connection, kept open
+        self._con = None  # between landings (reopened after a failed one)
         self._spool: _Spool | None = None
         self._segments: deque[Path] = deque()
         if durable:
@@ -300,9 +301,7 @@ class Producer:
                 self._done.notify_all()
             if closing:
                 break
-        if self._counters is not None:
-            self._counters.close()
-            self._counters = None
+        self._close_landing()
         if self._client is not None:
             self._client.close()
 
@@ -337,9 +336,7 @@ class Producer:
             try:
                 result = self._land_once(lines)
             except Exception as exc:
-                if self._counters is not None:
-                    self._counters.close()
-                    self._counters = None
+                self._close_landing()
                 if attempt == self.retries or getattr(exc, "transient", True) is False:
                     self.errors.append(exc)
                     self.stats.failed_batches += 1
@@ -366,8 +363,15 @@ class Producer:
         if self._counters is None:
             Lake.create(self.lake)
             self._counters = open_counters(self.lake)
-        return land_lines(self.lake, lines, self.source, self._current_now(),
-                          counters=self._counters)
+            self._con = connect()
+        return land_batches(self.lake, [lines], [self.source], self._current_now(),
+                            counters=self._counters, con=self._con)[0]
+
+    def _close_landing(self) -> None:
+        for held in (self._counters, self._con):
+            if held is not None:
+                held.close()
+        self._counters = self._con = None
 
     def _current_now(self) -> datetime:
         if self._now is None:
