@@ -91,6 +91,17 @@ def test_a_record_breaking_several_rules_gets_the_first_ones_category(lake):
     assert category == "missing_field"
 
 
+def test_quoted_values_never_pose_as_a_rule(lake):
+    # values over 80 characters are cut to 77 and '...' in the reason, quotes and all: the first
+    # rule broken is the event_id's length in both, whatever the values say
+    records = [
+        line(event_id="e" * 200, artifact_id="a\nb"),
+        line(event_id='e"; x "is required' * 10, artifact_id=5),
+    ]
+    land_lines(lake, records, "quoted.jsonl", now=NOW)
+    assert categories(lake_connection(lake)) == {"too_long": 2}
+
+
 def write_old_quarantine_file(lake, reasons: list[str]) -> None:
     """A quarantine file as landing wrote it before reason_category existed."""
     folder = lake.quarantine_dir / "date=2026-02-10"

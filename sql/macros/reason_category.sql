@@ -33,7 +33,9 @@ create or replace macro reason_rule_category(rule) as
         else 'other'
     end;
 
--- the rule's wording is matched with its quoted value blanked, before the first '; '
+-- the rule's wording is matched with its quoted values blanked, before the first '; '. A
+-- string value is shown whole ("...") or, when longer than 80 characters, cut to its first 77
+-- and '...' (validation.py `_shown`): the quote and exactly 76 characters, then '...'.
 create or replace macro reason_category_of(reason) as
-    reason_rule_category(
-        split_part(regexp_replace(reason, '"(?:[^"\\]|\\.)*"', '""', 'g'), '; ', 1));
+    reason_rule_category(split_part(
+        regexp_replace(reason, '"(?:.{76}\.\.\.|(?:[^"\\]|\\.)*")', '""', 'g'), '; ', 1));
