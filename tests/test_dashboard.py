@@ -107,3 +107,39 @@ def test_assets_are_a_fixed_list(http):
     assert http.get("/static/dashboard.js").status_code == 200
     for name in ("index.html", "..%2Fdashboard.py", "nope.js"):
         assert http.get(f"/static/{name}").status_code == 404, name
+
+
+def test_a_chart_is_drawn_again_only_when_its_periods_or_the_snapshots_change(tmp_path, monkeypatch):
+    from voice_monitor.server import dashboard
+
+    drawn: list[str] = []
+    real = dashboard.chart_figure
+    lake = Lake.create(tmp_path / "lake")
+
+    def counted(drawn_lake, name, *args):
+        if drawn_lake.root == lake.root:  # (another app's warm-up may be drawing its own)
+            drawn.append(name)
+        return real(drawn_lake, name, *args)
+
+    monkeypatch.setattr(dashboard, "chart_figure", counted)
+    hour = NOW.replace(hour=13, minute=0)
+    land_records(lake, [event("artifact_received", hour.replace(minute=5))], now=NOW)
+    run_hourly(lake, now=NOW)
+    app = create_app(lake, staff_tokens=[STAFF])
+
+    def received_at_13(now: str) -> int:
+        figure = http.get(f"/api/v1/charts/throughput?now={now}", headers=staff()).json()
+        return dict(zip(figure["data"][0]["x"], figure["data"][0]["y"], strict=True))[
+            "2026-02-16 13:00:00"]
+
+    with TestClient(app, base_url="http://127.0.0.1:8787") as http:
+        assert received_at_13(PINNED) == 1 and drawn == ["throughput"]
+        # 14:59 reads the same hours as 14:30 (14:00 on the 14th to 14:00 today): drawn once
+        assert received_at_13("2026-02-16T14:59:00Z") == 1 and len(drawn) == 1
+        # 15:00 adds the hour 15:00 and drops 14:00 on the 14th: drawn again
+        received_at_13("2026-02-16T15:00:00Z")
+        assert len(drawn) == 2
+        # a late event in 13:00, rolled up again: the snapshots changed, the chart follows
+        land_records(lake, [event("artifact_received", hour.replace(minute=7))], now=NOW)
+        run_hourly(lake, now=NOW, hour=hour)
+        assert received_at_13(PINNED) == 2 and len(drawn) == 3

@@ -43,6 +43,12 @@ def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
     return period, floor(start), floor(end - timedelta(microseconds=1))
 
 
+def period_bounds(start, end, period: str | None = None) -> tuple[str, datetime, datetime]:
+    """(period, first, last) of the snapshot periods a read of [start, end) covers: two ranges
+    with the same bounds read the same snapshot rows (the server's caches key on this)."""
+    return _periods(start, end, period)
+
+
 def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime
                     ) -> dict[str, list[str] | None]:
     """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty."""

@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from voice_monitor.lake import Lake
 from voice_monitor.server import api, auth, collector, dashboard, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
+from voice_monitor.server.cache import SnapshotCache
 
 SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"  # JSON options handed from `serve` to each worker
 
@@ -83,6 +84,7 @@ def create_app(
     app.state.lake = lake
     app.state.tokens = tokens
     app.state.collector = the_collector
+    app.state.snapshot_cache = SnapshotCache(lake)
     app.state.lake_metrics = metrics.LakeCollector(lake, the_collector)
     app.state.registry = metrics.make_registry(app.state.lake_metrics)
     app.add_middleware(SecurityHeaders)

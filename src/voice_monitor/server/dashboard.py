@@ -10,6 +10,7 @@ and the notebooks share one definition per chart. Every asset, Plotly's JavaScri
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,9 +66,29 @@ def index(actor: StaffPage) -> HTMLResponse:
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(error: str | None = None) -> HTMLResponse:
+def login_page(request: Request, error: str | None = None) -> HTMLResponse:
     """The sign-in form: posts a staff token to /login, which sets the session cookie."""
+    _warm_up(request.app.state)
     return _page("login.html", error=_LOGIN_FAILED if error else "")
+
+
+def _warm_up(state) -> None:
+    """Once per process, while a person signs in: draw the live charts in the background, so
+    that the page they open next finds Plotly imported, DuckDB started and the charts cached."""
+    if getattr(state, "warming", None) is not None:
+        return
+    state.warming = threading.Thread(target=_draw_live_charts, args=(state,), daemon=True,
+                                     name="voice-monitor-warm-up")
+    state.warming.start()
+
+
+def _draw_live_charts(state) -> None:
+    end = datetime.now(UTC)
+    for name in charts.CHARTS:
+        try:
+            chart_json(state, name, end - timedelta(hours=CHART_HOURS), end)
+        except Exception:  # noqa: BLE001 - only a head start: the page's own request will say
+            return
 
 
 @router.get("/static/{name}", include_in_schema=False)
@@ -98,6 +119,14 @@ def chart(request: Request, name: str, hours: int = CHART_HOURS, now: str | None
     if not 1 <= hours <= MAX_CHART_HOURS:
         raise ValueError(f"hours {hours} is out of range; use 1 to {MAX_CHART_HOURS}")
     end = arguments.utc_time(now, "now") or datetime.now(UTC)
-    config = getattr(request.app.state, "alert_config", None)
-    figure = chart_figure(request.app.state.lake, name, end - timedelta(hours=hours), end, config)
-    return Response(figure.to_json(), media_type="application/json")
+    body = chart_json(request.app.state, name, end - timedelta(hours=hours), end)
+    return Response(body, media_type="application/json")
+
+
+def chart_json(state, name: str, start: datetime, end: datetime) -> str:
+    """The figure JSON of `chart_figure`, kept in the app's snapshot cache: a chart is drawn
+    from snapshots only, so the same periods and snapshots draw the same figure."""
+    config = getattr(state, "alert_config", None)
+    return state.snapshot_cache.get(
+        ("chart", name, queries.period_bounds(start, end), repr(config)),
+        lambda: chart_figure(state.lake, name, start, end, config).to_json())

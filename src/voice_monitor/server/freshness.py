@@ -32,6 +32,8 @@ def _newest_event(lake: Lake) -> datetime | None:
     return newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest.astimezone(UTC)
 
 
+_PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEWEST: dict[str, datetime] = {}  # lake file -> the newest timestamp its footer records
 _NEWEST_MAX = 8192
 
@@ -45,13 +47,16 @@ def _newest_in_file(path) -> datetime | None:
     try:
         meta = storage.parquet_file(path).metadata
         column = meta.schema.names.index("timestamp")
+        unit = meta.schema.to_arrow_schema().field("timestamp").type.unit
         for group in range(meta.num_row_groups):
             stats = meta.row_group(group).column(column).statistics
-            if stats is not None and stats.has_min_max:
-                newest = stats.max if newest is None or stats.max > newest else newest
-    except (OSError, ValueError):
+            if stats is not None and stats.has_min_max:  # the raw integer: `.max` imports pandas
+                newest = stats.max_raw if newest is None else max(newest, stats.max_raw)
+    except (OSError, ValueError, AttributeError):
         return None  # an unreadable file is `lake check`'s business, not the freshness panel's
     if newest is not None:
+        # by hand: Arrow's timezone-aware scalars import pandas too (seconds on a first call)
+        newest = UNIX_EPOCH + timedelta(microseconds=newest * 1_000_000 // _PER_SECOND[unit])
         if len(_NEWEST) >= _NEWEST_MAX:
             _NEWEST.clear()  # files of hours long gone; the newest hour's are read again once
         _NEWEST[key] = newest
