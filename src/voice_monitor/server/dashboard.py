@@ -59,8 +59,9 @@ def _page(name: str, **fill: str) -> HTMLResponse:
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def index(actor: StaffPage) -> HTMLResponse:
+def index(request: Request, actor: StaffPage) -> HTMLResponse:
     """The dashboard (signed-in staff; others are sent to /login)."""
+    _warm_up(request.app.state)
     return _page("index.html", **{"event-types": _options(sorted(EVENT_TYPES)),
                                   "stages": _options(STAGES)})
 
@@ -73,8 +74,8 @@ def login_page(request: Request, error: str | None = None) -> HTMLResponse:
 
 
 def _warm_up(state) -> None:
-    """Once per process, while a person signs in: draw the live charts in the background, so
-    that the page they open next finds Plotly imported, DuckDB started and the charts cached."""
+    """Once per process, at the first sign-in form or page: draw the live charts in the
+    background, so that the page finds Plotly imported, DuckDB started and the charts cached."""
     if getattr(state, "warming", None) is not None:
         return
     state.warming = threading.Thread(target=_draw_live_charts, args=(state,), daemon=True,
