@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pyarrow as pa
 
 from voice_monitor import sketch
@@ -84,12 +85,36 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
         con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
     else:
         con.sql("select * from no_events").create_view("hour_in")
+    con.execute("create or replace temp table repeated_hashes as select unnest($hashes::UBIGINT[])"
+                " as id_hash", {"hashes": repeated_hashes(con) if files else []})
     for name in ("hour_losers", "hour_counts", "hour_latency_events"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
 
-def stage_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Staging after the hour's latency events: pairing anchors, paired latencies, latencies."""
+def repeated_hashes(con: duckdb.DuckDBPyConnection) -> list[int]:
+    """The 64-bit hashes of event_id that occur more than once in the hour's files (`hour_raw`).
+
+    Sorting the hashes in numpy and comparing neighbours costs a third of grouping them in
+    DuckDB; an hour without copies then skips de-duplication altogether.
+    """
+    hashes = np.sort(con.execute("select hash(event_id) as h from hour_raw").fetchnumpy()["h"])
+    repeats = hashes[1:][hashes[1:] == hashes[:-1]]  # sorted: a hash seen k times is here k-1
+    # (not np.unique: its first call imports numpy.ma, 0.3 s)
+    return repeats[np.flatnonzero(np.diff(repeats, prepend=~repeats[:1]))].tolist()
+
+
+def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[Path]]) -> None:
+    """Staging after the hour's latency events: pairing anchors, paired latencies, latencies.
+
+    `look_back` holds the files of each look-back hour. All of them are searched for anchor
+    candidates; only the hours holding a candidate are read again to rank its copies.
+    """
+    raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
+    for name in ("pending_anchors", "lookback_candidates"):
+        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+    hours = con.execute("select distinct date_trunc('hour', \"timestamp\") "
+                        "from lookback_candidates").fetchall()
+    raw_view(con, "candidate_hours_raw", [f for (h,) in hours for f in look_back.get(h, [])])
     for name in ("anchors", "paired_latency", "hour_latencies"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
@@ -103,8 +128,7 @@ def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table
                        "'quiet_pipeline_hourly'").fetchall()[0][0]
     if not made:
         hour_views(con, [], hour)
-        raw_view(con, "lookback_raw", [])
-        stage_tables(con)
+        stage_tables(con, {})
         for table in tables:
             extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
             con.execute(f"create or replace temp table quiet_{table} as "
@@ -120,8 +144,7 @@ def empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
     epoch = datetime(2000, 1, 1, tzinfo=UTC)
     hour_views(con, [], epoch)
-    raw_view(con, "lookback_raw", [])
-    stage_tables(con)
+    stage_tables(con, {})
     extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
     con.execute(f"create or replace temp table hourly_empty as select * from ("
                 f"{load_sql(f'rollups/{table}')}) limit 0",

@@ -54,9 +54,6 @@ from voice_monitor.rollup_session import (
     quiet_hour as _quiet_hour,
 )
 from voice_monitor.rollup_session import (
-    raw_view as _raw_view,
-)
-from voice_monitor.rollup_session import (
     session as _session,
 )
 from voice_monitor.rollup_session import (
@@ -209,7 +206,7 @@ def build_hour(
         return pipeline, stage, sources
     _hour_views(con, files, hour)
     pending = con.execute("select count(*) from hour_latency_events where needs_pairing").fetchall()
-    look_back: list[Path] = []
+    look_back: dict[datetime, list[Path]] = {}
     if pending[0][0]:
         # the result now depends on the look-back hours too: record them, even empty ones
         dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
@@ -219,9 +216,8 @@ def build_hour(
                 raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
             earlier_files = lake.event_files(earlier)
             sources[_key(earlier)] = describe(earlier_files)
-            look_back.extend(earlier_files)
-    _raw_view(con, "lookback_raw", look_back)
-    _stage_tables(con)
+            look_back[earlier] = earlier_files
+    _stage_tables(con, look_back)
     params = _period_params(hour, hour + HOUR)
     pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
     stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
