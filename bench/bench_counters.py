@@ -19,12 +19,12 @@ import sqlite3
 import statistics
 import tempfile
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
-import pyarrow as pa
+from _common import counter_batch
 
-from voice_monitor.counters import METRIC_OF, open_counters, realtime_metrics
+from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.lake import Lake
 
 NOW = datetime(2026, 2, 16, 14, 30, 0, tzinfo=UTC)
@@ -34,21 +34,13 @@ ORGS = 1000
 def fill(lake: Lake, n: int, batch: int) -> float:
     """Record `n` distinct events in the window; returns seconds taken."""
     rng = random.Random(n)
-    types = sorted(METRIC_OF)
-    start_us = int((NOW - timedelta(minutes=59)).timestamp() * 1_000_000)
-    span_us = int(timedelta(minutes=59).total_seconds() * 1_000_000)
     store = open_counters(lake)
     started = time.perf_counter()
     try:
         for first in range(0, n, batch):
-            size = min(batch, n - first)
-            store.record(pa.table({
-                "event_id": [f"e{i}" for i in range(first, first + size)],
-                "event_type": [types[rng.randrange(len(types))] for _ in range(size)],
-                "timestamp": pa.array([start_us + rng.randrange(span_us) for _ in range(size)],
-                                      pa.timestamp("us", tz="UTC")),
-                "organization_id": [f"org-{rng.randrange(ORGS):03d}" for _ in range(size)],
-            }), NOW)
+            ids = range(first, min(first + batch, n))
+            store.record(counter_batch(rng, ids, NOW, lambda r: f"org-{r.randrange(ORGS):03d}"),
+                         NOW)
     finally:
         store.close()
     return time.perf_counter() - started
@@ -90,7 +82,7 @@ def main() -> None:
     for n in args.sizes:
         work = Path(tempfile.mkdtemp(prefix="bench-counters-"))
         try:
-            lake = Lake(work / "lake")
+            lake = Lake.create(work / "lake")
             seconds = fill(lake, n, args.batch)
             size_mb = sum(p.stat().st_size for p in lake.state_dir.iterdir()) / 1e6
             kept, fresh = time_reads(lake, args.reads)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
+from _common import cpu_model
 
 from voice_monitor.lake import Lake
 from voice_monitor.landing import ingest_file
@@ -114,7 +115,7 @@ def main() -> None:
         subproc = [time_subprocess(path, args.n, work) for _ in range(args.repeat)]
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    print(f"machine: {platform.machine()}, nproc {os.cpu_count()}, {_cpu_model()}; "
+    print(f"machine: {platform.machine()}, nproc {os.cpu_count()}, {cpu_model()}; "
           f"Python {platform.python_version()}")
     print(f"ingest {args.n:,} events, in-process: median {statistics.median(inproc):,.0f} events/s "
           f"(runs: {', '.join(f'{r:,.0f}' for r in inproc)})")
@@ -123,16 +124,6 @@ def main() -> None:
           f"(runs: {', '.join(f'{c:.2f}' for c in cpu)}); 1-min load average at start {load:.2f}")
     print(f"ingest {args.n:,} events, subprocess: median {statistics.median(subproc):,.0f} events/s "
           f"(runs: {', '.join(f'{r:,.0f}' for r in subproc)})")
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ median over runs. Throughput: events per second from the first emit() until clos
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
@@ -23,6 +22,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow
+from _common import cpu_model, options
 
 from voice_monitor import Producer
 from voice_monitor.lake import Lake
@@ -87,27 +87,15 @@ def bench_throughput(n: int, durable: bool, batch_size: int, root: Path, run: in
 
 
 def machine() -> str:
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return (f"nproc={os.cpu_count()} cpu={model!r} python={platform.python_version()} "
+    return (f"nproc={os.cpu_count()} cpu={cpu_model()!r} python={platform.python_version()} "
             f"duckdb={duckdb.__version__} pyarrow={pyarrow.__version__} orjson={orjson.__version__}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--latency-events", type=int, default=200_000)
-    parser.add_argument("--throughput-events", type=int, default=1_000_000)
-    parser.add_argument("--batch-size", type=int, default=None, help="default: the producer's")
-    parser.add_argument("--repeat", type=int, default=3, help="latency runs per mode")
-    parser.add_argument("--throughput-repeat", type=int, default=1)
-    parser.add_argument("--skip-durable-throughput", action="store_true")
-    args = parser.parse_args()
+    args = options(__doc__, latency_events=200_000, throughput_events=1_000_000,
+                   batch_size={"type": int, "default": None, "help": "default: the producer's"},
+                   repeat={"type": int, "default": 3, "help": "latency runs per mode"},
+                   throughput_repeat=1, skip_durable_throughput={"action": "store_true"})
     batch_size = args.batch_size or Producer.__init__.__kwdefaults__["batch_size"]
     print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-producer-") as tmp:

@@ -11,7 +11,6 @@ without and with filters, artifact_timeline, and org_breakdown over 90 days. Tar
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import statistics
 import tempfile
@@ -22,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import options
 
 from voice_monitor.lake import Lake, new_file_stem
 from voice_monitor.queries import (
@@ -134,15 +134,10 @@ def timed_ms(func, repeat: int) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000_000)
-    parser.add_argument("--hours", type=int, default=48)
-    parser.add_argument("--files-per-hour", type=int, default=4)
-    parser.add_argument("--repeat", type=int, default=15)
-    parser.add_argument("--lake", type=Path, default=None, help="Reuse/build the lake here.")
-    parser.add_argument("--compact", action="store_true", help="Compact closed hours first.")
-    parser.add_argument("--seed", type=int, default=7)
-    args = parser.parse_args()
+    args = options(__doc__, events=10_000_000, hours=48, files_per_hour=4, repeat=15,
+                   lake={"type": Path, "default": None, "help": "Reuse/build the lake here."},
+                   compact={"action": "store_true", "help": "Compact closed hours first."},
+                   seed=7)
     root = args.lake or Path(tempfile.mkdtemp(prefix="bench-queries-"))
     lake = Lake(root)
     started = time.perf_counter()

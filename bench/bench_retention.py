@@ -11,7 +11,6 @@ expired at once, the worst case of catching up. Times a dry run (listing only) a
 
 from __future__ import annotations
 
-import argparse
 import platform
 import shutil
 import statistics
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from _common import options
 
 from voice_monitor.lake import HOURLY_TABLES, SNAPSHOT_TABLES, Lake
 from voice_monitor.retention import run_retention
@@ -70,11 +70,7 @@ def rmdir_cost(base: Path, n: int = 500) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--days", type=int, default=90)
-    parser.add_argument("--files-per-hour", type=int, default=1)
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+    args = options(__doc__, days=90, files_per_hour=1, repeat=3)
 
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "source" / "lake"

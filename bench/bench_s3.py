@@ -14,7 +14,6 @@ docs/scaling.md). Results vary with machine load: say whether the machine was sh
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import random
@@ -25,6 +24,8 @@ import time
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+from _common import options
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 LIFE = ["artifact_received", "transcription_started", "transcription_completed",
@@ -88,11 +89,7 @@ def run(root: str, batches: list[list[dict]]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=10_000)
-    parser.add_argument("--hours", type=int, default=4)
-    parser.add_argument("--batches", type=int, default=10)
-    args = parser.parse_args()
+    args = options(__doc__, events=10_000, hours=4, batches=10)
     data = events(args.events, args.hours)
     random.Random(1).shuffle(data)
     size = -(-len(data) // args.batches)

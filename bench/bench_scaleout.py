@@ -16,7 +16,6 @@ backfill  a D-day lake (about E events per hour, realistic lifecycles, generated
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import random
@@ -34,29 +33,18 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))
 
+from _common import counter_batch, options  # noqa: E402
 from bench_rollups import HOUR, NOW, generate  # noqa: E402
 
-from voice_monitor.counters import METRIC_OF, open_counters  # noqa: E402
+from voice_monitor.counters import open_counters  # noqa: E402
 from voice_monitor.lake import Lake, floor_day  # noqa: E402
 
 
 def batches(n: int, size: int) -> list[pa.Table]:
     rng = random.Random(n)
-    types = sorted(METRIC_OF)
-    start_us = int((NOW - timedelta(minutes=59)).timestamp() * 1_000_000)
-    span_us = 59 * 60 * 1_000_000
-    out = []
-    for first in range(0, n, size):
-        k = min(size, n - first)
-        out.append(pa.table({
-            "event_id": [f"e{i}" for i in range(first, first + k)],
-            "event_type": [types[rng.randrange(len(types))] for _ in range(k)],
-            "timestamp": pa.array([start_us + rng.randrange(span_us) for _ in range(k)],
-                                  pa.timestamp("us", tz="UTC")),
-            "organization_id": [None if rng.random() < 0.1 else f"org-{rng.randrange(100):02d}"
-                                for _ in range(k)],
-        }))
-    return out
+    return [counter_batch(rng, range(first, min(first + size, n)), NOW,
+                          lambda r: None if r.random() < 0.1 else f"org-{r.randrange(100):02d}")
+            for first in range(0, n, size)]
 
 
 def bench_store(lake: Lake, url: str | None, tables: list[pa.Table], reads: int) -> dict:
@@ -143,14 +131,8 @@ def backfill(args) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1_000)
-    parser.add_argument("--reads", type=int, default=2_000)
-    parser.add_argument("--per-hour", type=int, default=5_000)
-    parser.add_argument("--days", type=int, default=7)
-    parser.add_argument("--skip", choices=["counters", "backfill"], default=None)
-    args = parser.parse_args()
+    args = options(__doc__, events=200_000, batch=1_000, reads=2_000, per_hour=5_000, days=7,
+                   skip={"choices": ["counters", "backfill"], "default": None})
     cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
     print(f"machine: {platform.machine()}, nproc {cores}, load {os.getloadavg()[0]:.1f}; "
           f"Python {platform.python_version()}")

@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from voice_monitor import jobs
+from voice_monitor.arguments import as_utc, iso_time
 from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
@@ -167,10 +168,7 @@ def run_now(now: datetime | str | None) -> datetime:
         # a run that starts late still processes the period it was scheduled for
         scheduled = flow_run.scheduled_start_time
         return datetime.fromisoformat(scheduled.isoformat()).astimezone(UTC)
-    if isinstance(now, str):
-        text = now.strip()
-        now = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
-    return now.replace(tzinfo=UTC) if now.tzinfo is None else now.astimezone(UTC)
+    return as_utc(iso_time(now, "now") if isinstance(now, str) else now)
 
 
 def run_name(flow_name: str, period: str):

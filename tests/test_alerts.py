@@ -152,13 +152,12 @@ def test_history_rejects_bad_input(lake):
     org_failures(lake, 3)
     run_checks(lake, NOW, AlertConfig(checks=("high_failure_rate",)))
     cursor = alert_history(lake, limit=1).next_cursor
-    body, signature = cursor.split(".")
-    tampered = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1] + "." + signature
-    with pytest.raises(ValueError, match="invalid cursor"):
+    tampered = cursor[:-2] + ("A" if cursor[-2] != "A" else "B") + cursor[-1]
+    with pytest.raises(ValueError, match="bad cursor .*modified"):
         alert_history(lake, limit=1, cursor=tampered)
-    with pytest.raises(ValueError, match="invalid cursor"):
+    with pytest.raises(ValueError, match="bad cursor 'garbage'"):
         alert_history(lake, limit=1, cursor="garbage")
-    with pytest.raises(ValueError, match="invalid cursor"):  # same cursor, other filters
+    with pytest.raises(ValueError, match="bad cursor .*other filters"):  # same cursor, other filters
         alert_history(lake, limit=1, cursor=cursor, type="high_latency")
     with pytest.raises(ValueError, match="unknown alert type 'nope'"):
         alert_history(lake, type="nope")
@@ -254,7 +253,7 @@ def test_cli_check_list_history_ack(lake, capsys, monkeypatch):
     code, _, err = run_cli(capsys, "alerts", "ack", "al-missing", "--by", "bob", "--lake", root)
     assert code == 1 and err.strip().startswith("voice-monitor: error: no alert with id 'al-missing'")
     code, _, err = run_cli(capsys, "alerts", "history", "--lake", root, "--cursor", "x.y")
-    assert code == 1 and "invalid cursor" in err and len(err.strip().splitlines()) == 1
+    assert code == 1 and "bad cursor" in err and len(err.strip().splitlines()) == 1
 
 
 def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):

@@ -8,19 +8,30 @@ from datetime import UTC, datetime
 from voice_monitor.schema import EVENT_TYPES, MAX_SHORT_STRING, STAGES
 
 
+def iso_time(text: str, what: str = "time") -> datetime:
+    """The time an ISO-8601 text gives (a trailing Z means UTC); naive when it names no offset.
+    The one parser of time text: the query API, the CLI, the flows and the notebooks use it."""
+    stripped = text.strip()
+    if stripped.endswith(("Z", "z")):
+        stripped = stripped[:-1] + "+00:00"
+    try:
+        return datetime.fromisoformat(stripped)
+    except ValueError:
+        raise ValueError(
+            f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z") from None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC; a naive one is taken to be UTC already (never the machine's TZ)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
 def utc_time(value: datetime | str | None, what: str) -> datetime | None:
     """A timezone-aware UTC datetime from a datetime or an ISO-8601 text with Z/offset."""
     if value is None:
         return None
     if isinstance(value, str):
-        text = value.strip()
-        if text.endswith(("Z", "z")):
-            text = text[:-1] + "+00:00"
-        try:
-            value = datetime.fromisoformat(text)
-        except ValueError:
-            raise ValueError(
-                f"{what} {value!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z") from None
+        value = iso_time(value, what)
     if not isinstance(value, datetime):
         raise ValueError(f"{what} {value!r} is not a datetime; pass a timezone-aware datetime")
     if value.tzinfo is None:

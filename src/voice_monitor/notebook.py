@@ -15,6 +15,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voice_monitor.arguments import as_utc, iso_time
 from voice_monitor.lake import Lake, open_lake
 
 NOW_ENV = "VOICE_MONITOR_NOW"
@@ -42,7 +43,7 @@ def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
     lake: Lake = open_lake(lake_location(cwd=launch_directory(notebook_dir)))  # refuses a non-lake
     con = lake_connection(lake)
     if os.environ.get(NOW_ENV):
-        now = datetime.fromisoformat(os.environ[NOW_ENV].replace("Z", "+00:00"))
+        now = as_utc(iso_time(os.environ[NOW_ENV], NOW_ENV))
     else:
         [(latest,)] = con.execute("select max(period_end) from pipeline_hourly").fetchall()
         now = latest or datetime.now(UTC)

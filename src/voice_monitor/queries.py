@@ -8,6 +8,7 @@ The event-log queries live in `event_log` and are re-exported here.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import polars as pl
@@ -22,7 +23,7 @@ from voice_monitor.event_log import (
     retry_history,
 )
 from voice_monitor.integrity import reads_lake
-from voice_monitor.lake import Lake, floor_day, floor_hour, open_lake, parquet_files
+from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
 from voice_monitor.sql import run_sql
@@ -73,57 +74,41 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
     return {f"raw_{table}": files, f"raw_{other}": None}
 
 
-def _scoped_rows(lake: Lake, kind: str, query: str, start, end, organization_id: str | None,
-                 period: str | None, gapless: bool) -> pl.DataFrame:
-    """Run `sql/queries/<query>.sql` over the `kind` snapshots of one scope and range."""
-    lake = open_lake(lake)
-    organization_id = arguments.identifier(organization_id, "organization_id")
-    period, first, last = _periods(start, end, period)
-    con = with_sources(**_snapshot_files(lake, kind, period, first, last))
-    params = {"step": _STEP[period]} if gapless else {}
-    if kind == "stage":
-        params["stages"] = list(PROCESSING_STAGES)
-    return run_sql(con, f"queries/{query}", period=period, first=first, last=last,
-                   organization_id=organization_id, **params).pl()
+# query -> (snapshot kind, whether every period of the range gets a row)
+_SCOPED = {"historical_metrics": ("pipeline", True), "stage_breakdown": ("stage", False),
+           "stage_history": ("stage", True)}
 
 
-@reads_lake
-def historical_metrics(
-    lake: Lake,
-    start: datetime | str,
-    end: datetime | str,
-    organization_id: str | None = None,
-    period: str | None = None,
-) -> pl.DataFrame:
-    """Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps."""
-    return _scoped_rows(lake, "pipeline", "historical_metrics", start, end, organization_id,
-                        period, gapless=True)
+def _scoped(query: str, doc: str) -> Callable[..., pl.DataFrame]:
+    """The public read `query(lake, start, end, organization_id=None, period=None)`: it runs
+    `sql/queries/<query>.sql` over one scope's snapshot rows of the range."""
+    kind, gapless = _SCOPED[query]
+
+    def read(lake: Lake, start: datetime | str, end: datetime | str,
+             organization_id: str | None = None, period: str | None = None) -> pl.DataFrame:
+        organization_id = arguments.identifier(organization_id, "organization_id")
+        period, first, last = _periods(start, end, period)
+        con = with_sources(**_snapshot_files(lake, kind, period, first, last))
+        params = {"step": _STEP[period]} if gapless else {}
+        if kind == "stage":
+            params["stages"] = list(PROCESSING_STAGES)
+        return run_sql(con, f"queries/{query}", period=period, first=first, last=last,
+                       organization_id=organization_id, **params).pl()
+
+    read.__name__ = read.__qualname__ = query
+    read.__doc__ = doc
+    return reads_lake(read)
 
 
-@reads_lake
-def stage_breakdown(
-    lake: Lake,
-    start: datetime | str,
-    end: datetime | str,
-    organization_id: str | None = None,
-    period: str | None = None,
-) -> pl.DataFrame:
-    """Per processing stage, totals over [start, end): counts, failure rate, latency."""
-    return _scoped_rows(lake, "stage", "stage_breakdown", start, end, organization_id, period,
-                        gapless=False)
-
-
-@reads_lake
-def stage_history(
-    lake: Lake,
-    start: datetime | str,
-    end: datetime | str,
-    organization_id: str | None = None,
-    period: str | None = None,
-) -> pl.DataFrame:
-    """Stage snapshot rows per period and processing stage of [start, end), no gaps."""
-    return _scoped_rows(lake, "stage", "stage_history", start, end, organization_id, period,
-                        gapless=True)
+historical_metrics = _scoped(
+    "historical_metrics",
+    "Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps.")
+stage_breakdown = _scoped(
+    "stage_breakdown",
+    "Per processing stage, totals over [start, end): counts, failure rate, latency.")
+stage_history = _scoped(
+    "stage_history",
+    "Stage snapshot rows per period and processing stage of [start, end), no gaps.")
 
 
 @reads_lake

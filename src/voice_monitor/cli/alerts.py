@@ -6,17 +6,8 @@ from datetime import UTC, datetime
 
 import click
 
-from voice_monitor.cli.common import (
-    TIME,
-    VoiceMonitorError,
-    echo_json,
-    json_option,
-    lake_option,
-    now_option,
-    settings_option,
-)
+from voice_monitor.cli import common
 from voice_monitor.health.alerts import (
-    MAX_LIMIT,
     STATUSES,
     Alert,
     acknowledge_alert,
@@ -26,6 +17,7 @@ from voice_monitor.health.alerts import (
 )
 from voice_monitor.health.checks import CHECK_TYPES
 from voice_monitor.lake import Lake
+from voice_monitor.pagination import MAX_LIMIT
 
 
 def _when(moment: datetime | None) -> str:
@@ -53,10 +45,10 @@ def alerts() -> None:
 
 
 @alerts.command()
-@lake_option
-@now_option
-@settings_option
-@json_option
+@common.lake_option
+@common.now_option
+@common.settings_option
+@common.json_option
 def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
@@ -71,7 +63,7 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """
     report = run_checks(lake, now, settings.settings.alert_config())
     if as_json:
-        echo_json(report.as_dict())
+        common.echo_json(report.as_dict())
     else:
         click.echo(f"checked {len(report.checked)} of {len(report.checked) + len(report.errors)}: "
                    f"raised {len(report.raised)}, resolved {len(report.resolved)}, "
@@ -85,12 +77,12 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
                 click.echo(f"webhook: {delivery.event} {delivery.alert_id}: {delivery.error}")
     if report.errors:
         names = "; ".join(f"{name}: {message}" for name, message in report.errors.items())
-        raise VoiceMonitorError(f"{len(report.errors)} check(s) failed: {names}")
+        raise common.VoiceMonitorError(f"{len(report.errors)} check(s) failed: {names}")
 
 
 @alerts.command(name="list")
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def list_(lake: Lake, as_json: bool) -> None:
     """List the active alerts, newest first.
 
@@ -100,7 +92,7 @@ def list_(lake: Lake, as_json: bool) -> None:
     """
     found = active_alerts(lake)
     if as_json:
-        echo_json([a.as_dict() for a in found])
+        common.echo_json([a.as_dict() for a in found])
         return
     if not found:
         click.echo("no active alerts")
@@ -113,13 +105,13 @@ def list_(lake: Lake, as_json: bool) -> None:
               help="Only alerts of this type.")
 @click.option("--org", "organization_id", default=None, help="Only this organization's alerts.")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="active or resolved.")
-@click.option("--start", type=TIME, default=None, help="Raised at or after this UTC time.")
-@click.option("--end", type=TIME, default=None, help="Raised before this UTC time.")
+@click.option("--start", type=common.TIME, default=None, help="Raised at or after this UTC time.")
+@click.option("--end", type=common.TIME, default=None, help="Raised before this UTC time.")
 @click.option("--limit", type=click.IntRange(1), default=50, show_default=True,
               help=f"Alerts per page (at most {MAX_LIMIT}).")
 @click.option("--cursor", default=None, help="next_cursor printed by the previous page.")
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def history(alert_type, organization_id, status, start, end, limit, cursor, lake: Lake,
             as_json: bool) -> None:
     """Alert history, newest raised first, one page at a time.
@@ -130,7 +122,7 @@ def history(alert_type, organization_id, status, start, end, limit, cursor, lake
     """
     page = alert_history(lake, alert_type, organization_id, status, start, end, limit, cursor)
     if as_json:
-        echo_json(page.as_dict())
+        common.echo_json(page.as_dict())
         return
     for alert in page.alerts:
         click.echo(_line(alert))
@@ -142,9 +134,7 @@ def history(alert_type, organization_id, status, start, end, limit, cursor, lake
 @click.argument("alert_id")
 @click.option("--by", required=True, help="Who acknowledges the alert.")
 @click.option("--note", default=None, help="An optional note, e.g. what is being done.")
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def ack(alert_id: str, by: str, note: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
     """Acknowledge an alert: record who has seen it, and when.
 
@@ -154,7 +144,7 @@ def ack(alert_id: str, by: str, note: str | None, lake: Lake, now: datetime, as_
     """
     alert = acknowledge_alert(lake, alert_id, by, note, now=now)
     if as_json:
-        echo_json(alert.as_dict())
+        common.echo_json(alert.as_dict())
         return
     click.echo(f"acknowledged {alert.alert_id} by {alert.acknowledged_by} at "
                f"{_when(alert.acknowledged_at)}")

@@ -11,6 +11,7 @@ from decimal import Decimal
 
 import click
 
+from voice_monitor.arguments import as_utc, iso_time
 from voice_monitor.lake import LAKE_ENV, Lake, open_lake
 
 
@@ -20,18 +21,12 @@ class VoiceMonitorError(Exception):
 
 def parse_time(value: str, what: str = "time") -> datetime:
     """An ISO-8601 UTC time from the command line: a trailing Z or offset, or naive = UTC."""
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
     try:
-        moment = datetime.fromisoformat(text)
+        return as_utc(iso_time(value, what))
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not an ISO-8601 {what}; use e.g. 2026-02-16T14:30:00Z"
         ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 class TimeParam(click.ParamType):
@@ -117,6 +112,11 @@ def now_option(func: Callable) -> Callable:
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+
+
+def lake_now_json(func: Callable) -> Callable:
+    """--lake, --now and --json: the options of most commands that read the lake at a time."""
+    return lake_option(now_option(json_option(func)))
 
 
 def _default(value):

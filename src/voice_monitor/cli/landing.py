@@ -10,6 +10,7 @@ from voice_monitor.cli.common import (
     VoiceMonitorError,
     echo_json,
     json_option,
+    lake_now_json,
     lake_option,
     now_option,
 )
@@ -62,9 +63,7 @@ def metrics() -> None:
 
 @metrics.command()
 @click.option("--org", "organization_id", default=None, help="An organization id (default: the platform).")
-@lake_option
-@now_option
-@json_option
+@lake_now_json
 def realtime(organization_id: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
     """Counts for the rolling last hour (the current minute and the 59 before it).
 

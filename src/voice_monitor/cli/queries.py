@@ -12,14 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from voice_monitor import adhoc, queries, views
-from voice_monitor.cli.common import (
-    TIME,
-    VoiceMonitorError,
-    echo_json,
-    json_option,
-    lake_option,
-    now_option,
-)
+from voice_monitor.cli import common
 from voice_monitor.cli.landing import metrics
 from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import Lake
@@ -28,9 +21,9 @@ from voice_monitor.pagination import Page
 
 org_option = click.option("--org", "organization_id", default=None,
                           help="An organization id (default: the platform).")
-start_option = click.option("--start", type=TIME, default=None,
+start_option = click.option("--start", type=common.TIME, default=None,
                             help="Range start, UTC (default: END minus 24 hours).")
-end_option = click.option("--end", type=TIME, default=None, help="Range end, UTC (default: now).")
+end_option = click.option("--end", type=common.TIME, default=None, help="Range end, UTC (default: now).")
 limit_option = click.option("--limit", type=int, default=50, show_default=True,
                             help="Rows per page (at most 500).")
 cursor_option = click.option("--cursor", default=None,
@@ -73,14 +66,14 @@ def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: st
 
 def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) -> None:
     if as_json:
-        echo_json(_records(frame))
+        common.echo_json(_records(frame))
     else:
         print_table(frame, columns, units=True)
 
 
 def _emit_page(page: Page, as_json: bool, columns: list[str]) -> None:
     if as_json:
-        echo_json({"rows": _records(page.rows), "next_cursor": page.next_cursor})
+        common.echo_json({"rows": _records(page.rows), "next_cursor": page.next_cursor})
         return
     print_table(page.rows, columns, units=True)
     if page.next_cursor:
@@ -96,9 +89,7 @@ def _range(start: datetime | None, end: datetime | None, now: datetime):
 @org_option
 @start_option
 @end_option
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def historical(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
     """Pipeline snapshots over a range: hourly up to 7 days, daily beyond, no gaps.
 
@@ -117,9 +108,7 @@ def historical(organization_id, start, end, lake: Lake, now, as_json: bool) -> N
 @org_option
 @start_option
 @end_option
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
     """Per-stage totals over a range: started, succeeded, failed, failure rate, latency.
 
@@ -134,9 +123,7 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
 @metrics.command()
 @start_option
 @end_option
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
     """Per-organization totals and rates over a range, with names, most received first.
 
@@ -167,13 +154,13 @@ def events() -> None:
 @click.option("--stage", default=None, help="Pipeline stage.")
 @click.option("--org", "organization_id", default=None, help="Organization id.")
 @click.option("--artifact", "artifact_id", default=None, help="Artifact id.")
-@click.option("--start", type=TIME, default=None, help="Events at or after this UTC time.")
-@click.option("--end", type=TIME, default=None, help="Events before this UTC time.")
+@click.option("--start", type=common.TIME, default=None, help="Events at or after this UTC time.")
+@click.option("--end", type=common.TIME, default=None, help="Events before this UTC time.")
 @click.option("--errors-only", is_flag=True, help="Only *_failed events and events with an error.")
 @limit_option
 @cursor_option
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def recent(event_types, stage, organization_id, artifact_id, start, end, errors_only, limit,
            cursor, lake: Lake, as_json: bool) -> None:
     """Recent events, newest first, one page at a time (all filters apply together).
@@ -190,8 +177,8 @@ def recent(event_types, stage, organization_id, artifact_id, start, end, errors_
 
 @events.command()
 @click.argument("artifact_id")
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def timeline(artifact_id: str, lake: Lake, as_json: bool) -> None:
     """Every event of one artifact, oldest first.
 
@@ -216,14 +203,14 @@ def artifacts() -> None:
 
 
 @artifacts.command()
-@click.option("--since", type=TIME, default=None, help="Only failures at or after this UTC time.")
-@click.option("--now", type=TIME, default=None,
+@click.option("--since", type=common.TIME, default=None, help="Only failures at or after this UTC time.")
+@click.option("--now", type=common.TIME, default=None,
               help="Read the lake as it was at this UTC time: events stamped later are ignored "
                    "(default: every landed event).")
 @limit_option
 @cursor_option
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
     """Artifacts whose latest outcome is a failure, newest first.
 
@@ -239,9 +226,7 @@ def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
 @artifacts.command()
 @limit_option
 @cursor_option
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def active(limit, cursor, lake: Lake, now, as_json: bool) -> None:
     """Artifacts received and not finished: current stage and time in it, longest first.
 
@@ -271,7 +256,7 @@ def _sql_default(value):
                    "--json/--csv).")
 @click.option("--allow-writes", is_flag=True,
               help="Trusted use only: full DuckDB access (files anywhere, COPY, ATTACH, ...).")
-@lake_option
+@common.lake_option
 def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes: bool,
         lake: Lake) -> None:
     """Run a read-only SQL query against the lake's views (events, pipeline_hourly, ...).
@@ -290,7 +275,7 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
     result = adhoc.run_query(lake, query, limit or None, allow_writes=allow_writes)
     columns, rows = result.columns, result.rows
     if as_json:
-        echo_json([dict(zip(columns, row, strict=True)) for row in rows])
+        common.echo_json([dict(zip(columns, row, strict=True)) for row in rows])
     elif as_csv:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -308,7 +293,7 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
 
 @click.command()
 @click.argument("path", required=False, type=click.Path(dir_okay=False))
-@lake_option
+@common.lake_option
 def catalog(path: str | None, lake: Lake) -> None:
     """Write a DuckDB database file holding the views over this lake (absolute paths).
 
@@ -326,9 +311,7 @@ def catalog(path: str | None, lake: Lake) -> None:
 @click.command()
 @click.option("--grace-hours", type=float, default=1.0, show_default=True,
               help="Only hours that closed at least this long before now.")
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
     """Merge each closed event hour into one file sorted for lookups (results do not change).
 
@@ -338,14 +321,14 @@ def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
     """
     report = compact_lake(lake, now, timedelta(hours=grace_hours))
     if as_json:
-        echo_json({"hours": report.hours, "files_removed": report.files_removed,
+        common.echo_json({"hours": report.hours, "files_removed": report.files_removed,
                    "unreadable": [{"hour": h, "message": m} for h, m in report.unreadable]})
     else:
         click.echo(f"compacted {len(report.hours)} hours, replacing {report.files_removed} files")
     if report.unreadable:  # every other hour was compacted; this one is left as it was
         hour, message = report.unreadable[0]
         more = f" (and {len(report.unreadable) - 1} more hour(s))" if len(report.unreadable) > 1 else ""
-        raise VoiceMonitorError(f"left hour {hour.isoformat()}{more} uncompacted: {message}")
+        raise common.VoiceMonitorError(f"left hour {hour.isoformat()}{more} uncompacted: {message}")
 
 
 @click.group(name="orgs")
@@ -360,7 +343,7 @@ def orgs_group() -> None:
 
 @orgs_group.command()
 @click.argument("file", type=click.Path(dir_okay=False))
-@lake_option
+@common.lake_option
 def load(file: str, lake: Lake) -> None:
     """Replace the organization names with a CSV file (header organization_id,name).
 

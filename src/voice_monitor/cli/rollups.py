@@ -2,20 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 
 import click
 
-from voice_monitor.cli.common import (
-    TIME,
-    VoiceMonitorError,
-    echo_json,
-    json_option,
-    lake_option,
-    now_option,
-    parse_time,
-    settings_option,
-)
+from voice_monitor.cli import common
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 
 
@@ -25,22 +16,19 @@ class HourParam(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, datetime):
             return value
-        moment = parse_time(value, "hour")
+        moment = common.parse_time(value, "hour")
         if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
             self.fail(f"{value!r} is not the start of an hour; use e.g. 2026-02-15T14", param, ctx)
         return moment
 
 
-class DayStartParam(click.ParamType):
-    name = "DAY"
+class DayStartParam(common.DayParam):
+    """A day, as the datetime of its start (UTC)."""
 
     def convert(self, value, param, ctx):
         if isinstance(value, datetime):
             return value
-        try:
-            day = date.fromisoformat(value)
-        except ValueError:
-            self.fail(f"{value!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15", param, ctx)
+        day = super().convert(value, param, ctx)
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
@@ -65,7 +53,7 @@ def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
 
 def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
     if as_json:
-        echo_json(facts)
+        common.echo_json(facts)
         return
     periods = facts["periods"]
     if facts["hours"]:
@@ -84,10 +72,10 @@ def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
         click.echo(f"failed {_stamp(failure['period'], daily)}: {failure['message']}")
 
 
-def _failed(exc, show) -> VoiceMonitorError:
+def _failed(exc, show) -> common.VoiceMonitorError:
     """Show what the run built, then fail it: one line naming the unreadable file."""
     show(exc.report)
-    return VoiceMonitorError(str(exc))
+    return common.VoiceMonitorError(str(exc))
 
 
 def _period_map():
@@ -99,11 +87,31 @@ def _period_map():
     return period_mapper(load_settings().settings.dask or None)
 
 
-def _refused(exc: Exception, what: str) -> VoiceMonitorError:
+def _refused(exc: Exception, what: str) -> common.VoiceMonitorError:
     message = " ".join(str(exc).split())  # one line on stderr
     if "--force" not in message:
         message = f"refused {what}: {message}; pass --force to rebuild it from the lake as it is now"
-    return VoiceMonitorError(message)
+    return common.VoiceMonitorError(message)
+
+
+def _run(lake: Lake, as_json: bool, unit: str, what: str, build) -> None:
+    """Run a rollup (`build()`) of `unit` (hour or day) and show its report; a refusal or an
+    unreadable file fails the command in one line (after showing what was built)."""
+    from voice_monitor import rollups
+
+    daily = unit == "day"
+    tables = DAILY_TABLES if daily else HOURLY_TABLES
+
+    def show(report) -> None:
+        _show(report_dict(lake, report, tables), as_json, unit, daily=daily)
+
+    try:
+        report = build()
+    except rollups.RefusedError as exc:
+        raise _refused(exc, what) from exc
+    except rollups.RollupFailedError as exc:
+        raise _failed(exc, show) from exc
+    show(report)
 
 
 @click.group()
@@ -122,10 +130,10 @@ def rollup() -> None:
               help="Build this UTC hour only, e.g. 2026-02-15T14.")
 @click.option("--force", is_flag=True,
               help="Rebuild even a period whose source retention has dropped.")
-@lake_option
-@now_option
-@settings_option
-@json_option
+@common.lake_option
+@common.now_option
+@common.settings_option
+@common.json_option
 def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, settings,
            as_json: bool) -> None:
     """Build hourly snapshots: the previous complete hour and every retained hour that changed.
@@ -139,25 +147,17 @@ def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, settin
     """
     from voice_monitor import rollups
 
-    try:
-        report = rollups.run_hourly(lake, now, hour=hour, force=force,
+    _run(lake, as_json, "hour", f"hour {_stamp(hour)}" if hour else "the hourly rollup",
+         lambda: rollups.run_hourly(lake, now, hour=hour, force=force,
                                     retention=settings.settings.retention_config(),
-                                    map_periods=None if hour else _period_map())
-    except rollups.RefusedError as exc:
-        raise _refused(exc, f"hour {_stamp(hour)}" if hour else "the hourly rollup") from exc
-    except rollups.RollupFailedError as exc:
-        raise _failed(exc, lambda r: _show(report_dict(lake, r, HOURLY_TABLES), as_json, "hour",
-                                           daily=False)) from exc
-    _show(report_dict(lake, report, HOURLY_TABLES), as_json, "hour", daily=False)
+                                    map_periods=None if hour else _period_map()))
 
 
 @rollup.command()
 @click.option("--day", type=DayStartParam(), default=None, help="Build this UTC day only, e.g. 2026-02-15.")
 @click.option("--force", is_flag=True,
               help="Rebuild even a day whose hourly rows retention has dropped.")
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json: bool) -> None:
     """Build daily snapshots from hourly rows: yesterday and every retained day that changed.
 
@@ -170,24 +170,16 @@ def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json:
     """
     from voice_monitor import rollups
 
-    try:
-        report = rollups.run_daily(lake, now, day=day, force=force,
-                                   map_periods=None if day else _period_map())
-    except rollups.RefusedError as exc:
-        raise _refused(exc, f"day {_stamp(day, daily=True)}" if day else "the daily rollup") from exc
-    except rollups.RollupFailedError as exc:
-        raise _failed(exc, lambda r: _show(report_dict(lake, r, DAILY_TABLES), as_json, "day",
-                                           daily=True)) from exc
-    _show(report_dict(lake, report, DAILY_TABLES), as_json, "day", daily=True)
+    _run(lake, as_json, "day", f"day {_stamp(day, daily=True)}" if day else "the daily rollup",
+         lambda: rollups.run_daily(lake, now, day=day, force=force,
+                                   map_periods=None if day else _period_map()))
 
 
 @click.command()
-@click.option("--start", type=TIME, required=True, help="First hour to rebuild (UTC).")
-@click.option("--end", type=TIME, required=True, help="End of the range (UTC).")
+@click.option("--start", type=common.TIME, required=True, help="First hour to rebuild (UTC).")
+@click.option("--end", type=common.TIME, required=True, help="End of the range (UTC).")
 @click.option("--force", is_flag=True, help="Also rebuild periods whose source retention dropped.")
-@lake_option
-@now_option
-@json_option
+@common.lake_now_json
 def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datetime,
              as_json: bool) -> None:
     """Rebuild hourly then daily snapshots over a range, in order, with progress.
@@ -219,7 +211,7 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
         "failed": [{"period": p, "message": m} for p, m in report.failed],
     }
     if as_json:
-        echo_json(facts)
+        common.echo_json(facts)
         return
     click.echo(f"built {len(facts['periods'])} period(s) from {_stamp(start)} to {_stamp(end)}")
     for table, rows in facts["rows"].items():
@@ -235,10 +227,10 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
 @click.option("--only", type=click.Choice(["events", "snapshots"]), default=None,
               help="Event retention or snapshot retention only (quarantine, alerts and counter "
                    "state go with either).")
-@lake_option
-@now_option
-@settings_option
-@json_option
+@common.lake_option
+@common.now_option
+@common.settings_option
+@common.json_option
 def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settings,
               as_json: bool) -> None:
     """Drop expired partitions: events after 48 h, hourly snapshots after 7 d, daily after 90 d.
@@ -257,7 +249,7 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
     report = run_retention(lake, now, settings.settings.retention_config(), dry_run=dry_run,
                            only=only)
     if as_json:
-        echo_json(report.as_dict())
+        common.echo_json(report.as_dict())
     else:
         verb = "would delete" if dry_run else "deleted"
         click.echo(f"{verb} {len(report.deleted)} partition(s)")
@@ -273,7 +265,7 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
     if report.kept:  # everything else expired is gone; these stay until moved aside
         path, message = report.kept[0]
         more = f" (and {len(report.kept) - 1} more)" if len(report.kept) > 1 else ""
-        raise VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
+        raise common.VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
 
 
 @click.group()
@@ -287,8 +279,8 @@ def check() -> None:
 
 
 @check.command()
-@lake_option
-@json_option
+@common.lake_option
+@common.json_option
 def data(lake: Lake, as_json: bool) -> None:
     """Run every data-quality rule over the snapshots; exit 1 when any rule finds rows.
 
@@ -306,14 +298,14 @@ def data(lake: Lake, as_json: bool) -> None:
     found = check_snapshots(lake)
     failed = {name: rows for name, rows in found.items() if rows}
     if as_json:
-        echo_json({name: {"ok": not rows, "rows": len(rows), "examples": [list(r) for r in rows[:5]]}
+        common.echo_json({name: {"ok": not rows, "rows": len(rows), "examples": [list(r) for r in rows[:5]]}
                    for name, rows in found.items()})
     else:
         for name, rows in found.items():
             click.echo(f"{'ok  ' if not rows else 'FAIL'}  {name}" + (f"  {len(rows)} row(s), "
                        f"e.g. {rows[0]}" if rows else ""))
     if failed:
-        raise VoiceMonitorError(f"{len(failed)} of {len(found)} data-quality rule(s) failed: "
+        raise common.VoiceMonitorError(f"{len(failed)} of {len(found)} data-quality rule(s) failed: "
                                 f"{', '.join(failed)}")
 
 

@@ -10,10 +10,7 @@ read-state-then-append, so two concurrent check runs raise an alert once, not tw
 
 from __future__ import annotations
 
-import base64
 import fcntl
-import hashlib
-import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from voice_monitor import storage
+from voice_monitor.arguments import time_range
 from voice_monitor.health import notify
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.integrity import guard, reads_lake
@@ -35,7 +33,7 @@ from voice_monitor.lake import (
     open_lake,
     parquet_files,
 )
-from voice_monitor.pagination import CursorError, position, shown_cursor
+from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
 from voice_monitor.schema import ALERT_RECORD_SCHEMA
 from voice_monitor.sql import load_sql
 
@@ -274,9 +272,7 @@ def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[st
 
 
 # -- history ---------------------------------------------------------------------------------
-MAX_LIMIT = 500
 STATUSES = ("active", "resolved")
-_CURSOR_KEY = b"voice-monitor alert history cursor"
 
 
 @dataclass
@@ -300,16 +296,11 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
         raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown alert status {status!r}; expected one of {', '.join(STATUSES)}")
-    start = None if start is None else _utc(start, "start")
-    end = None if end is None else _utc(end, "end")
-    if start is not None and end is not None and start >= end:
-        raise ValueError(f"start {start.isoformat()} is not before end {end.isoformat()}; "
-                         "swap them or widen the range")
-    if not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit {limit!r} must be a positive integer (at most {MAX_LIMIT})")
-    limit = min(limit, MAX_LIMIT)
-    filters = [type, organization_id, status, start and start.isoformat(), end and end.isoformat()]
-    after = None if cursor is None else _decode_cursor(cursor, filters)
+    start, end = time_range(start, end)
+    limit = cap_limit(limit)
+    filters = {"type": type, "organization_id": organization_id, "status": status,
+               "start": start and start.isoformat(), "end": end and end.isoformat()}
+    after = None if cursor is None else decode_cursor(cursor, "alert_history", filters)
     chosen = [
         a for a in _all_alerts(lake)
         if (type is None or a.alert_type == type)
@@ -321,35 +312,9 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
     ]
     page = chosen[:limit]
     more = len(chosen) > limit
-    return HistoryPage(page, _encode_cursor(page[-1], filters) if more else None)
-
-
-def _sign(body: bytes) -> str:
-    return hashlib.blake2b(body, key=_CURSOR_KEY, digest_size=8).hexdigest()
-
-
-def _encode_cursor(last: Alert, filters: list) -> str:
-    micros = int((last.raised_at - datetime(1970, 1, 1, tzinfo=UTC)) / timedelta(microseconds=1))
-    body = json.dumps([micros, last.alert_id, filters], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(body).decode().rstrip("=") + "." + _sign(body)
-
-
-def _decode_cursor(cursor: str, filters: list) -> tuple[datetime, str]:
-    problem = (f"invalid cursor {shown_cursor(cursor)}: pass the next_cursor of the previous page "
-               "unchanged, with the same filters")
-    try:
-        encoded, signature = cursor.split(".")
-        body = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        valid = signature == _sign(body)
-        micros, alert_id, their_filters = json.loads(body) if valid else (None, None, None)
-    except (ValueError, TypeError, AttributeError, RecursionError):
-        valid = False
-    if not valid or their_filters != filters:
-        raise CursorError(problem)
-    try:
-        return position([micros, alert_id], cursor)
-    except CursorError:
-        raise CursorError(problem) from None
+    last = page[-1] if more else None
+    return HistoryPage(page, last and encode_cursor(
+        "alert_history", filters, [to_micros(last.raised_at), last.alert_id]))
 
 
 def _utc(moment: datetime, what: str) -> datetime:

@@ -200,28 +200,28 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
         value=float(p95), threshold=float(limit))]
 
 
+def _count_above(run: CheckRun, alert_type: str, limit: int, says: str) -> list[Finding]:
+    """A platform finding when `sql/health/<alert_type>.sql` counts more than `limit`; `says`
+    is its message after the count."""
+    run.check_events()
+    (count,) = run.scalar_row(f"health/{alert_type}")
+    if count <= limit:
+        return []
+    return [Finding(alert_type, None, run.config.severity(alert_type),
+                    f"{count} {says} (more than {limit})", value=float(count),
+                    threshold=float(limit))]
+
+
 def check_queue_depth(run: CheckRun) -> list[Finding]:
     """Artifacts received within the window with no terminal event."""
-    run.check_events()
-    (depth,) = run.scalar_row("health/queue_depth")
-    limit = run.config.queue_depth_max
-    if depth <= limit:
-        return []
-    return [Finding("queue_depth", None, run.config.severity("queue_depth"),
-                    f"{depth} artifacts received and not completed or failed (more than {limit})",
-                    value=float(depth), threshold=float(limit))]
+    return _count_above(run, "queue_depth", run.config.queue_depth_max,
+                        "artifacts received and not completed or failed")
 
 
 def check_disambiguation_backlog(run: CheckRun) -> list[Finding]:
     """Artifacts whose latest disambiguation request has no later resolution."""
-    run.check_events()
-    (waiting,) = run.scalar_row("health/disambiguation_backlog")
-    limit = run.config.disambiguation_backlog_max
-    if waiting <= limit:
-        return []
-    return [Finding("disambiguation_backlog", None, run.config.severity("disambiguation_backlog"),
-                    f"{waiting} artifacts wait for entity disambiguation (more than {limit})",
-                    value=float(waiting), threshold=float(limit))]
+    return _count_above(run, "disambiguation_backlog", run.config.disambiguation_backlog_max,
+                        "artifacts wait for entity disambiguation")
 
 
 def check_circuit_breaker_open(run: CheckRun) -> list[Finding]:
