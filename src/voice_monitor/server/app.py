@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
@@ -20,7 +21,8 @@ from voice_monitor.server import api, auth, collector, dashboard, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
 from voice_monitor.server.cache import SnapshotCache
 
-SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"  # JSON options handed from `serve` to each worker
+SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"
+SWITCH_INTERVAL_S = 0.001  # JSON options handed from `serve` to each worker
 
 
 class SecurityHeaders:
@@ -117,5 +119,9 @@ def create_app(
 def app_from_env() -> FastAPI:
     """The app as `voice-monitor serve` configured it (options in $VOICE_MONITOR_SERVE_OPTIONS)."""
     options = json.loads(os.environ[SERVE_ENV])
+    # the committer thread runs Python between DuckDB calls; hand the interpreter over to the
+    # event loop and request threads sooner than the default 5 ms, so that a scrape or an
+    # answer does not queue behind a landing at every step
+    sys.setswitchinterval(SWITCH_INTERVAL_S)
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
     return create_app(options.pop("lake"), tokens=tokens, **options)

@@ -38,8 +38,9 @@ DEFAULT_QUEUE_SIZE = 256
 DEFAULT_LANDING_THREADS = 1
 MAX_GROUP_BATCHES = 1024  # batches landed together at most
 MAX_GROUP_BYTES = 256 * 1024 * 1024
-LINGER_S = 0.03  # how long a landing waits for more batches to join it, at most
+LINGER_S = 0.1  # how long a landing waits for more batches to join it, at most
 LINGER_SHARE = 0.25  # ... and at most this share of the previous landing's time
+EXPECTED_DECAY = 0.9  # how fast the collector forgets how many senders it served at once
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
@@ -103,7 +104,9 @@ class Collector:
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
-        self._last_group = 1  # batches in the previous landing: about how many senders come back
+        # about how many senders a landing serves: the largest recent group, slowly forgotten
+        # (the previous group alone would shrink and stay small: a group of one waits for none)
+        self._expected = 1.0
         self._last_landing_s = 0.0
         self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
                                           name=f"voice-monitor-commit-{i}") for i in range(threads)]
@@ -168,7 +171,7 @@ class Collector:
                 job = self._jobs.get_nowait()  # whatever waits already comes along
             except queue.Empty:
                 left = until - time.monotonic()
-                if len(group) >= self._last_group or left <= 0:
+                if len(group) >= round(self._expected) or left <= 0:
                     break
                 try:
                     job = self._jobs.get(timeout=left)
@@ -181,7 +184,8 @@ class Collector:
             size += job.size
         began = time.monotonic()
         self._commit(group)
-        self._last_group, self._last_landing_s = len(group), time.monotonic() - began
+        self._last_landing_s = time.monotonic() - began
+        self._expected = max(float(len(group)), self._expected * EXPECTED_DECAY)
         return not stop
 
     def _commit(self, group: list[_Job]) -> None:
