@@ -75,6 +75,10 @@ def _secret(description: str) -> Any:
     return Field("", description=description, json_schema_extra={"secret": True})
 
 
+# The library's dataclasses state the defaults; the sections below add bounds and descriptions.
+_RETENTION, _ALERTS = RetentionConfig(), AlertConfig()
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -82,17 +86,23 @@ class _Section(BaseModel):
 class RetentionSettings(_Section):
     """How long each part of the lake is kept (contract §7)."""
 
-    events: Duration = Field(timedelta(hours=48), description="Event hour partitions, counted from "
-                             "the hour's end (at least 25h: the rollups read that far back).")
-    hourly_snapshots: Duration = Field(timedelta(days=7), description="Hourly snapshot partitions "
-                                       "(at least 2d: the daily rollup builds from them).")
-    daily_snapshots: Duration = Field(timedelta(days=90), description="Daily snapshot partitions.")
-    quarantine: Duration = Field(timedelta(days=30), description="Quarantined input, by day of receipt.")
-    alerts: Duration = Field(timedelta(days=90), description="Alert history.")
-    counter_state: Duration = Field(timedelta(hours=2), description="Real-time counter state "
-                                    "(at least 1h: the rolling window).")
-    tmp_files: Duration = Field(timedelta(hours=1), description="Leftover temporary files of "
-                                "interrupted writes.")
+    events: Duration = Field(_RETENTION.events,
+                             description="Event hour partitions, counted from the hour's end (at "
+                                         "least 25h: the rollups read that far back).")
+    hourly_snapshots: Duration = Field(_RETENTION.hourly_snapshots,
+                                       description="Hourly snapshot partitions (at least 2d: the "
+                                                   "daily rollup builds from them).")
+    daily_snapshots: Duration = Field(_RETENTION.daily_snapshots,
+                                      description="Daily snapshot partitions.")
+    quarantine: Duration = Field(_RETENTION.quarantine,
+                                 description="Quarantined input, by day of receipt.")
+    alerts: Duration = Field(_RETENTION.alerts,
+                             description="Alert history.")
+    counter_state: Duration = Field(_RETENTION.counter_state,
+                                    description="Real-time counter state (at least 1h: the "
+                                                "rolling window).")
+    tmp_files: Duration = Field(_RETENTION.tmp_files,
+                                description="Leftover temporary files of interrupted writes.")
 
     @model_validator(mode="after")
     def _consistent(self) -> RetentionSettings:
@@ -107,26 +117,35 @@ class RetentionSettings(_Section):
 class AlertSettings(_Section):
     """Thresholds of the health checks (contract §9)."""
 
-    failure_rate_high: float = Field(0.10, gt=0, le=1, description="high_failure_rate fires above "
-                                     "this share of failed outcomes in the last hour (0.10 = 10 %).")
-    failure_rate_critical: float = Field(0.25, gt=0, le=1, description="...and is critical above "
-                                         "this share.")
-    failure_rate_min_outcomes: int = Field(20, ge=1, description="Fewer outcomes in the last hour "
-                                           "never fire high_failure_rate.")
-    latency_factor: float = Field(2.0, gt=1, description="high_latency fires when the last hour's "
-                                  "e2e p95 is above this many times the baseline.")
-    latency_baseline: Duration = Field(timedelta(days=7), description="The baseline is the mean "
-                                       "hourly e2e p95 over this long before the hour.")
-    latency_min_baseline_hours: int = Field(6, ge=1, description="Hours with completions needed "
-                                            "for a baseline.")
-    queue_depth_max: int = Field(50, ge=0, description="queue_depth fires above this many active "
-                                 "artifacts.")
-    disambiguation_backlog_max: int = Field(100, ge=0, description="disambiguation_backlog fires "
-                                            "above this many unresolved disambiguations.")
-    inactivity_window: Duration = Field(timedelta(minutes=60), description="inactivity fires when "
-                                        "no artifact_received landed for this long.")
-    webhook_timeout_s: float = Field(5.0, gt=0, description="Seconds to wait for the webhook.")
-    webhook_attempts: int = Field(3, ge=1, description="Tries per webhook delivery.")
+    failure_rate_high: float = Field(_ALERTS.failure_rate_high, gt=0, le=1,
+                                     description="high_failure_rate fires above this share of "
+                                                 "failed outcomes in the last hour (0.10 = 10 %).")
+    failure_rate_critical: float = Field(_ALERTS.failure_rate_critical, gt=0, le=1,
+                                         description="...and is critical above this share.")
+    failure_rate_min_outcomes: int = Field(_ALERTS.failure_rate_min_outcomes, ge=1,
+                                           description="Fewer outcomes in the last hour never "
+                                                       "fire high_failure_rate.")
+    latency_factor: float = Field(_ALERTS.latency_factor, gt=1,
+                                  description="high_latency fires when the last hour's e2e p95 is "
+                                              "above this many times the baseline.")
+    latency_baseline: Duration = Field(_ALERTS.latency_baseline,
+                                       description="The baseline is the mean hourly e2e p95 over "
+                                                   "this long before the hour.")
+    latency_min_baseline_hours: int = Field(_ALERTS.latency_min_baseline_hours, ge=1,
+                                            description="Hours with completions needed for a "
+                                                        "baseline.")
+    queue_depth_max: int = Field(_ALERTS.queue_depth_max, ge=0,
+                                 description="queue_depth fires above this many active artifacts.")
+    disambiguation_backlog_max: int = Field(_ALERTS.disambiguation_backlog_max, ge=0,
+                                            description="disambiguation_backlog fires above this "
+                                                        "many unresolved disambiguations.")
+    inactivity_window: Duration = Field(_ALERTS.inactivity_window,
+                                        description="inactivity fires when no artifact_received "
+                                                    "landed for this long.")
+    webhook_timeout_s: float = Field(_ALERTS.webhook_timeout_s, gt=0,
+                                     description="Seconds to wait for the webhook.")
+    webhook_attempts: int = Field(_ALERTS.webhook_attempts, ge=1,
+                                  description="Tries per webhook delivery.")
 
     def config(self, webhook_url: str | None = None,
                event_window: timedelta | None = None) -> AlertConfig:
