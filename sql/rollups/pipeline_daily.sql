@@ -64,14 +64,15 @@ sketches as (
 ),
 
 scope_sketches as (
-    select scope_names.organization_id, sketches.*
+    select scope_names.organization_id, sketches as rank_keys
     from scope_ids as scope_names
     join sketches using (scope_id)
 ),
 
 joined as (
     select scopes.organization_id, sums.* exclude (organization_id),
-        scope_sketches.* exclude (organization_id, scope_id)
+        sketch_percentiles(sums.e2e_latency_count, sums.e2e_latency_min_ms,
+            sums.e2e_latency_max_ms, scope_sketches.rank_keys) as e2e_quantiles
     from scopes
     left join sums on scopes.organization_id is not distinct from sums.organization_id
     left join scope_sketches
@@ -88,28 +89,21 @@ final as (
         coalesce(artifacts_received, 0)::BIGINT as artifacts_received,
         coalesce(artifacts_completed, 0)::BIGINT as artifacts_completed,
         coalesce(artifacts_failed, 0)::BIGINT as artifacts_failed,
-        coalesce(artifacts_failed / nullif(artifacts_completed + artifacts_failed, 0), 0.0)
+        ratio_or_zero(artifacts_failed, artifacts_completed + artifacts_failed)
             as overall_failure_rate,
         coalesce(e2e_latency_count, 0)::BIGINT as e2e_latency_count,
-        coalesce(e2e_latency_sum_ms / nullif(e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
-        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.5,
-            p50_floor_key, p50_ceil_key)
-            as e2e_latency_p50_ms,
-        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.95,
-            p95_floor_key, p95_ceil_key)
-            as e2e_latency_p95_ms,
-        sketch_quantile_of(e2e_latency_count, e2e_latency_min_ms, e2e_latency_max_ms, 0.99,
-            p99_floor_key, p99_ceil_key)
-            as e2e_latency_p99_ms,
-        coalesce(transcript_confidence_sum / nullif(transcript_confidence_count, 0), 0.0)
+        ratio_or_zero(e2e_latency_sum_ms, e2e_latency_count) as e2e_latency_avg_ms,
+        e2e_quantiles[1] as e2e_latency_p50_ms,
+        e2e_quantiles[2] as e2e_latency_p95_ms,
+        e2e_quantiles[3] as e2e_latency_p99_ms,
+        ratio_or_zero(transcript_confidence_sum, transcript_confidence_count)
             as avg_transcript_confidence,
-        coalesce(claim_confidence_weighted_sum / nullif(claims_extracted_total, 0), 0.0)
+        ratio_or_zero(claim_confidence_weighted_sum, claims_extracted_total)
             as avg_claim_confidence,
         coalesce(claims_extracted_total, 0)::BIGINT as claims_extracted_total,
         coalesce(entities_resolved_total, 0)::BIGINT as entities_resolved_total,
-        coalesce(auto_resolved_total / nullif(entities_resolved_total, 0), 0.0)
-            as auto_resolution_rate,
-        coalesce(disambiguation_total / nullif(entities_resolved_total, 0), 0.0)
+        ratio_or_zero(auto_resolved_total, entities_resolved_total) as auto_resolution_rate,
+        ratio_or_zero(disambiguation_total, entities_resolved_total)
             as disambiguation_rate,
         coalesce(drafts_generated_total, 0)::BIGINT as drafts_generated_total,
         coalesce(drafts_confirmed, 0)::BIGINT as drafts_confirmed,
@@ -118,8 +112,7 @@ final as (
         coalesce(retries_succeeded, 0)::BIGINT as retries_succeeded,
         coalesce(retries_failed, 0)::BIGINT as retries_failed,
         coalesce(total_ai_cost_usd, 0.0) as total_ai_cost_usd,
-        coalesce(total_ai_cost_usd / nullif(artifacts_received, 0), 0.0)
-            as avg_cost_per_artifact_usd,
+        ratio_or_zero(total_ai_cost_usd, artifacts_received) as avg_cost_per_artifact_usd,
         $computed_at::TIMESTAMPTZ as computed_at,
         coalesce(e2e_latency_sum_ms, 0.0) as e2e_latency_sum_ms,
         coalesce(e2e_latency_min_ms, 0.0) as e2e_latency_min_ms,

@@ -3,13 +3,14 @@
 -- had events. Besides the contract's columns it keeps the sums, counts and latency sketch
 -- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0. Doubles are
 -- summed in value order (see sql/staging/hour_counts.sql): the same rows give the same sums.
--- Reads the per-(organization, event type) counts and the hour's latencies (sql/staging).
+-- Reads the per-(organization, event type) counts and the hour's end-to-end latency
+-- distributions (sql/staging).
 with counts as (
     select * from hour_counts
 ),
 
-latencies as (
-    select * from hour_latencies where latency_kind = 'e2e'
+latency as (
+    select * from hour_latency_stats where latency_kind = 'e2e'
 ),
 
 per_scope as (
@@ -51,36 +52,6 @@ per_scope as (
     having grouping(organization_id) = 1 or organization_id is not null
 ),
 
-e2e_per_scope as (
-    select
-        organization_id,
-        count(*) as e2e_latency_count,
-        fsum(latency_ms order by latency_ms) as e2e_latency_sum_ms,
-        min(latency_ms) as e2e_latency_min_ms,
-        max(latency_ms) as e2e_latency_max_ms,
-        quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as e2e_quantiles
-    from latencies
-    group by grouping sets ((), (organization_id))
-    having grouping(organization_id) = 1 or organization_id is not null
-),
-
-buckets as (
-    select organization_id, sketch_key, count(*) as n
-    from latencies
-    group by grouping sets ((sketch_key), (organization_id, sketch_key))
-    having grouping(organization_id) = 1 or organization_id is not null
-),
-
-sketches as (
-    -- a group by and two ordered lists: much cheaper than histogram() and its map
-    select
-        organization_id,
-        list(sketch_key order by sketch_key) as e2e_sketch_keys,
-        list(n order by sketch_key) as e2e_sketch_counts
-    from buckets
-    group by organization_id
-),
-
 final as (
     select
         'hour' as period_type,
@@ -91,22 +62,21 @@ final as (
         s.artifacts_received::BIGINT as artifacts_received,
         s.artifacts_completed::BIGINT as artifacts_completed,
         s.artifacts_failed::BIGINT as artifacts_failed,
-        coalesce(s.artifacts_failed / nullif(s.artifacts_completed + s.artifacts_failed, 0), 0.0)
+        ratio_or_zero(s.artifacts_failed, s.artifacts_completed + s.artifacts_failed)
             as overall_failure_rate,
-        coalesce(l.e2e_latency_count, 0) as e2e_latency_count,
-        coalesce(l.e2e_latency_sum_ms / nullif(l.e2e_latency_count, 0), 0.0) as e2e_latency_avg_ms,
-        coalesce(l.e2e_quantiles[1], 0.0) as e2e_latency_p50_ms,
-        coalesce(l.e2e_quantiles[2], 0.0) as e2e_latency_p95_ms,
-        coalesce(l.e2e_quantiles[3], 0.0) as e2e_latency_p99_ms,
-        coalesce(s.transcript_confidence_sum / nullif(s.transcript_confidence_count, 0), 0.0)
+        coalesce(l.latency_count, 0) as e2e_latency_count,
+        ratio_or_zero(l.latency_sum_ms, l.latency_count) as e2e_latency_avg_ms,
+        coalesce(l.latency_quantiles[1], 0.0) as e2e_latency_p50_ms,
+        coalesce(l.latency_quantiles[2], 0.0) as e2e_latency_p95_ms,
+        coalesce(l.latency_quantiles[3], 0.0) as e2e_latency_p99_ms,
+        ratio_or_zero(s.transcript_confidence_sum, s.transcript_confidence_count)
             as avg_transcript_confidence,
-        coalesce(s.claim_confidence_weighted_sum / nullif(s.claims_extracted_total, 0), 0.0)
+        ratio_or_zero(s.claim_confidence_weighted_sum, s.claims_extracted_total)
             as avg_claim_confidence,
         coalesce(s.claims_extracted_total, 0)::BIGINT as claims_extracted_total,
         coalesce(s.entities_resolved_total, 0)::BIGINT as entities_resolved_total,
-        coalesce(s.auto_resolved_total / nullif(s.entities_resolved_total, 0), 0.0)
-            as auto_resolution_rate,
-        coalesce(s.disambiguation_total / nullif(s.entities_resolved_total, 0), 0.0)
+        ratio_or_zero(s.auto_resolved_total, s.entities_resolved_total) as auto_resolution_rate,
+        ratio_or_zero(s.disambiguation_total, s.entities_resolved_total)
             as disambiguation_rate,
         coalesce(s.drafts_generated_total, 0)::BIGINT as drafts_generated_total,
         s.drafts_confirmed::BIGINT as drafts_confirmed,
@@ -115,23 +85,21 @@ final as (
         s.retries_succeeded::BIGINT as retries_succeeded,
         s.retries_failed::BIGINT as retries_failed,
         coalesce(s.total_ai_cost_usd, 0.0) as total_ai_cost_usd,
-        coalesce(s.total_ai_cost_usd / nullif(s.artifacts_received, 0), 0.0)
-            as avg_cost_per_artifact_usd,
+        ratio_or_zero(s.total_ai_cost_usd, s.artifacts_received) as avg_cost_per_artifact_usd,
         $computed_at::TIMESTAMPTZ as computed_at,
         -- sufficient statistics for the daily rollup
-        coalesce(l.e2e_latency_sum_ms, 0.0) as e2e_latency_sum_ms,
-        coalesce(l.e2e_latency_min_ms, 0.0) as e2e_latency_min_ms,
-        coalesce(l.e2e_latency_max_ms, 0.0) as e2e_latency_max_ms,
-        coalesce(k.e2e_sketch_keys, [])::INTEGER[] as e2e_sketch_keys,
-        coalesce(k.e2e_sketch_counts, [])::BIGINT[] as e2e_sketch_counts,
+        coalesce(l.latency_sum_ms, 0.0) as e2e_latency_sum_ms,
+        coalesce(l.latency_min_ms, 0.0) as e2e_latency_min_ms,
+        coalesce(l.latency_max_ms, 0.0) as e2e_latency_max_ms,
+        coalesce(l.sketch_keys, [])::INTEGER[] as e2e_sketch_keys,
+        coalesce(l.sketch_counts, [])::BIGINT[] as e2e_sketch_counts,
         coalesce(s.transcript_confidence_sum, 0.0) as transcript_confidence_sum,
         s.transcript_confidence_count::BIGINT as transcript_confidence_count,
         coalesce(s.claim_confidence_weighted_sum, 0.0) as claim_confidence_weighted_sum,
         coalesce(s.auto_resolved_total, 0)::BIGINT as auto_resolved_total,
         coalesce(s.disambiguation_total, 0)::BIGINT as disambiguation_total
     from per_scope s
-    left join e2e_per_scope l on s.organization_id is not distinct from l.organization_id
-    left join sketches k on s.organization_id is not distinct from k.organization_id
+    left join latency l on s.organization_id is not distinct from l.organization_id
 )
 
 select * from final order by organization_id nulls first

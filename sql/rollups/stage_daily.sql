@@ -60,14 +60,15 @@ sketches as (
 ),
 
 scope_sketches as (
-    select scope_names.organization_id, scope_names.pipeline_stage, sketches.*
+    select scope_names.organization_id, scope_names.pipeline_stage, sketches as rank_keys
     from scope_ids as scope_names
     join sketches using (scope_id)
 ),
 
 joined as (
     select grid.*, sums.* exclude (organization_id, pipeline_stage),
-        scope_sketches.* exclude (organization_id, pipeline_stage, scope_id)
+        sketch_percentiles(sums.latency_count, sums.latency_min_ms, sums.latency_max_ms,
+            scope_sketches.rank_keys) as latency_quantiles
     from grid
     left join sums
         on grid.organization_id is not distinct from sums.organization_id
@@ -87,18 +88,12 @@ final as (
         coalesce(started, 0)::BIGINT as started,
         coalesce(succeeded, 0)::BIGINT as succeeded,
         coalesce(failed, 0)::BIGINT as failed,
-        coalesce(failed / nullif(succeeded + failed, 0), 0.0) as failure_rate,
+        ratio_or_zero(failed, succeeded + failed) as failure_rate,
         coalesce(latency_count, 0)::BIGINT as latency_count,
-        coalesce(latency_sum_ms / nullif(latency_count, 0), 0.0) as latency_avg_ms,
-        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.5,
-            p50_floor_key, p50_ceil_key)
-            as latency_p50_ms,
-        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.95,
-            p95_floor_key, p95_ceil_key)
-            as latency_p95_ms,
-        sketch_quantile_of(latency_count, latency_min_ms, latency_max_ms, 0.99,
-            p99_floor_key, p99_ceil_key)
-            as latency_p99_ms,
+        ratio_or_zero(latency_sum_ms, latency_count) as latency_avg_ms,
+        latency_quantiles[1] as latency_p50_ms,
+        latency_quantiles[2] as latency_p95_ms,
+        latency_quantiles[3] as latency_p99_ms,
         $computed_at::TIMESTAMPTZ as computed_at,
         coalesce(latency_sum_ms, 0.0) as latency_sum_ms,
         coalesce(latency_min_ms, 0.0) as latency_min_ms,

@@ -31,7 +31,8 @@ per_type as (
         sum(auto_resolved_count) as auto_resolved_count,
         sum(disambiguation_count) as disambiguation_count,
         sum(draft_count) as draft_count,
-        fsum(ai_cost_usd order by ai_cost_usd) filter (where ai_cost_usd is not null) as ai_cost_usd
+        fsum(ai_cost_usd order by ai_cost_usd) filter (where ai_cost_usd is not null)
+            as ai_cost_usd
     from landed
     group by organization_id, event_type
 ),

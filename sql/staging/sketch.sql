@@ -74,3 +74,13 @@ select
 from cumulative
 join totals using (scope_id)
 group by scope_id;
+
+-- p50, p95 and p99 (in a list) of merged sketches, from the scope's row of sketch_rank_keys (a
+-- struct) and its exact count, min and max.
+create or replace temp macro sketch_percentiles(n, lo, hi, rank_keys) as [
+    sketch_quantile_of(n, lo, hi, 0.5,
+        struct_extract(rank_keys, 'p50_floor_key'), struct_extract(rank_keys, 'p50_ceil_key')),
+    sketch_quantile_of(n, lo, hi, 0.95,
+        struct_extract(rank_keys, 'p95_floor_key'), struct_extract(rank_keys, 'p95_ceil_key')),
+    sketch_quantile_of(n, lo, hi, 0.99,
+        struct_extract(rank_keys, 'p99_floor_key'), struct_extract(rank_keys, 'p99_ceil_key'))];

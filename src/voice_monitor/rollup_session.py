@@ -36,8 +36,9 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Install the sketch macros, the event-type table and the typed empty event relation."""
+    """Install the sketch and rate macros, the event-type table and the typed empty events."""
     sketch.install(con)
+    con.execute(load_sql("macros/ratio_or_zero"))  # a rate is 0 when its denominator is 0
     # the event-type table, derived from schema.EVENT_TYPES (built in SQL: no Arrow/pandas import)
     rows = []
     for event_type, (stage, kind) in EVENT_TYPES.items():
@@ -115,7 +116,7 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     hours = con.execute("select distinct date_trunc('hour', \"timestamp\") "
                         "from lookback_candidates").fetchall()
     raw_view(con, "candidate_hours_raw", [f for (h,) in hours for f in look_back.get(h, [])])
-    for name in ("anchors", "paired_latency", "hour_latencies"):
+    for name in ("anchors", "paired_latency", "hour_latencies", "hour_latency_stats"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
 
