@@ -288,8 +288,9 @@ const loaders = {
 
 async function refresh({ all = false } = {}) {
   const work = [loaders.realtime(), loaders.freshness(), loaders.alerts()];
-  if (state.page === 0) work.push(loaders.events()); // never yank a page the reader is on
+  // Plotly waits for the quick panels only: the event log reads raw events and may take longer
   const panels = Promise.all(work);
+  if (state.page === 0) work.push(loaders.events()); // never yank a page the reader is on
   if (all || state.tick % CHART_EVERY === 0) work.push(loaders.charts(panels), loaders.orgs());
   state.tick += 1;
   await Promise.all(work);
