@@ -21,6 +21,7 @@ import pyarrow.compute as pc
 
 from voice_monitor import dup_index
 from voice_monitor.counters import CounterStore, open_counters
+from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, connect
 from voice_monitor.mappings import Rejected, dumps
@@ -28,7 +29,6 @@ from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
 from voice_monitor.streaming import BATCH_BYTES, InputFileError, read_batches  # noqa: F401 (callers catch landing.InputFileError)
-from voice_monitor.validation import validate
 
 
 @dataclass

@@ -3,7 +3,8 @@
 JSON Lines are read in byte ranges cut after a newline; a JSON array is cut at the commas
 between its elements, a range at a time (after one pass that checks its brackets and strings
 balance: only then can elements land before the end of the file is seen); Parquet is read a
-row batch at a time. Each batch holds the raw records of `records.split_file`, in file order.
+row batch at a time. A JSON batch holds the raw records of `records.split_file`, in file order;
+a Parquet batch is `typed.TypedRows`, its typed columns (no JSON round trip).
 """
 
 from __future__ import annotations
@@ -16,11 +17,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor.lake import connect
 from voice_monitor.records import BOM, split_array, split_lines
+from voice_monitor.typed import TypedRows
 
-BATCH_BYTES = 64 << 20  # about 250,000 realistic events; validation needs ~5x this in memory
-PARQUET_ROWS = 200_000
+BATCH_BYTES = 32 << 20  # about 120,000 realistic events; landing one needs ~10x this in memory
+PARQUET_ROWS = 122_880
 _BLANK = b" \t\r\n"
 
 
@@ -28,7 +29,7 @@ class InputFileError(Exception):
     """An input file cannot be read at all (missing, unreadable, not a supported format)."""
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Array]:
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Array | TypedRows]:
     """The raw records of an input file (JSON Lines, a JSON array, or Parquet), batch by batch.
 
     The file is opened (and a Parquet file's footer read) before the first batch is yielded,
@@ -197,23 +198,14 @@ def _array_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Arr
 
 # -- Parquet ------------------------------------------------------------------------------
 
-def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[pa.Array]:
-    """Each row of a Parquet file as a JSON text, a row batch at a time."""
+def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[TypedRows]:
+    """The rows of a Parquet file as typed columns, a row batch at a time."""
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
         raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
-    con = connect()
-    try:
-        for batch in _parquet_iter(parquet, path, rows):
-            con.register("batch", pa.Table.from_batches([batch]))
-            try:
-                table = con.sql("select to_json(t)::VARCHAR as line from batch t").to_arrow_table()
-            finally:
-                con.unregister("batch")
-            yield table.column("line").combine_chunks()
-    finally:
-        con.close()
+    for batch in _parquet_iter(parquet, path, rows):
+        yield TypedRows(pa.Table.from_batches([batch]))
 
 
 def _parquet_iter(parquet: pq.ParquetFile, path: Path, rows: int) -> Iterator[pa.RecordBatch]:

@@ -161,6 +161,13 @@ def _structure(names: list[str]) -> str:
     return json.dumps({n: "JSON" for n in names})
 
 
+# a metadata object as a MAP (NULL when it repeats a key), and its unknown keys kept as JSON
+METADATA_MAP_SQL = ("case when json_type(meta_raw) = 'OBJECT' "
+                    "then json_transform(meta_raw, '\"MAP(VARCHAR, JSON)\"') end")
+KEPT_METADATA_SQL = (
+    "nullif(to_json(map_from_entries(list_filter(map_entries(m_all), lambda e: e.key NOT IN ("
+    + ", ".join(_lit(n) for f in METADATA_FIELDS for n in f.input_names)
+    + "))))::VARCHAR, '{}')")
 # Fields every batch is checked for, present or not: the required ones and the stage.
 _ALWAYS = frozenset({"event_id", "event_type", "timestamp", "pipeline_stage"})
 _ALL_FIELDS = frozenset(f.name for f in (*FIELDS, *METADATA_FIELDS))
@@ -184,7 +191,6 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str]
     top = [n for f in FIELDS if f.name in present for n in f.input_names if n in names]
     top += [n for f in metas for n in f.input_names if n in names]
     top = top or ["event_id"]  # DuckDB refuses an empty structure; no record has the key anyway
-    known_meta = ", ".join(_lit(n) for f in METADATA_FIELDS for n in f.input_names)
 
     used = lambda f: tuple(n for n in f.input_names if n in names)  # noqa: E731
     picks = [f"{_pick(used(f), 's')} AS {_cols(f.name)[0]}" for f in fields]
@@ -229,16 +235,14 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str]
         c if c in present or c == "pipeline_stage" else f"NULL::{duckdb_type(c)} AS {c}"
         for c in STORED_COLUMNS if c != "ingested_at")
     if with_meta:
-        meta_stage = """
+        meta_stage = f"""
     -- metadata may come as an object or (from Parquet) as a JSON string holding one;
     -- a MAP keeps the unknown keys, and is NULL when the object repeats a key
-    select *, case when json_type(meta_raw) = 'OBJECT'
-                   then json_transform(meta_raw, '"MAP(VARCHAR, JSON)"') end as m_all
+    select *, {METADATA_MAP_SQL} as m_all
     from (select *, case when json_type(v_metadata) = 'VARCHAR' and json_valid(v_metadata->>'$')
                          then (v_metadata->>'$')::JSON else v_metadata end as meta_raw
           from unpacked)"""
-        unknown_meta = f"""nullif(to_json(map_from_entries(list_filter(map_entries(m_all),
-            lambda e: e.key NOT IN ({known_meta}))))::VARCHAR, '{{}}') as metadata_kept"""
+        unknown_meta = f"{KEPT_METADATA_SQL} as metadata_kept"
         metadata_pick = ", nullif(s.metadata, 'null'::JSON) as v_metadata"
     else:
         meta_stage = "select *, NULL::JSON as meta_raw, NULL::MAP(VARCHAR, JSON) as m_all from unpacked"

@@ -1,0 +1,244 @@
+"""The typed fast path: well-formed records parsed against the declared schema, the rest left
+to the full rule query (`validation.validate`), which alone writes reasons.
+
+A record takes the fast path only when nothing about it is in doubt: its text holds no
+backslash (so no escape can hide a control character, a surrogate or a secret), no control
+character and nothing the `records.SUSPECT` scan flags (NaN/Infinity, huge exponents, deep
+nesting, trailing commas); it is one object; Arrow's JSON reader parses it against the schema's
+types without complaint (it refuses "12" for a number, 1.5 or 1.0 for an integer, a boolean for
+either, a key given twice, a string for an object); and `typed.typed_rules` finds every rule
+surely kept. Anything else goes to the full query, as does a whole piece of records the reader
+refuses once halved down to `_SMALLEST`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.json as pj
+
+from voice_monitor.records import SUSPECT, as_text
+from voice_monitor.redaction import GATE
+from voice_monitor.schema import FIELDS, METADATA_FIELDS
+from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
+from voice_monitor.validation import validate
+
+_DOUBT = r"[\\\x00-\x1f]|" + SUSPECT
+_MIN_BATCH = 64  # fewer records than this: the full query alone
+_SAMPLE = 2_000  # records whose keys decide which names the parse declares
+_PIECE = 8_192  # records per parse after a refusal; halved down to _SMALLEST
+_SMALLEST = 32
+_TIMES = frozenset(n for f in FIELDS if f.kind == "time" for n in f.input_names)
+
+
+def validate_fast(
+    con: duckdb.DuckDBPyConnection, lines, now: datetime, ingested_at: datetime,
+) -> tuple[pa.Table, pa.Table]:
+    """`validation.validate` (same accepted rows, same rejects and reasons), with the records
+    the typed fast path is sure of judged there and only the others by the full query."""
+    if isinstance(lines, TypedRows):
+        fast, sure = typed_rules(con, parquet_fields(lines.table), None, now, ingested_at)
+        return _merged(con, fast, np.flatnonzero(sure), lines, now, ingested_at)
+    if len(lines) < _MIN_BATCH:
+        return validate(con, lines, now, ingested_at)
+    texts, positions, _ = as_text(lines)
+    candidates = np.flatnonzero(_eligible(texts))
+    sure_pos = np.array([], np.int64)
+    fast = None
+    if len(candidates):
+        some = texts if len(candidates) == len(texts) else texts.take(pa.array(candidates))
+        table, parsed = _parse(some)
+        if parsed.any():
+            kept = np.flatnonzero(parsed)
+            table = table.append_column("line_no", pa.array(positions[candidates[kept]], pa.int64()))
+            some = some if len(kept) == len(some) else some.take(pa.array(kept))
+            table = table.append_column("redact", pc.match_substring_regex(some, GATE))
+            fast, sure = typed_rules(con, table, some, now, ingested_at)
+            sure_pos = positions[candidates[kept[sure]]]
+    if fast is None or not fast.num_rows:
+        return validate(con, lines, now, ingested_at)
+    return _merged(con, fast, sure_pos, lines, now, ingested_at)
+
+
+def _merged(con, fast: pa.Table, sure_pos: np.ndarray, lines, now: datetime,
+            ingested_at: datetime) -> tuple[pa.Table, pa.Table]:
+    """The fast path's rows with the full query's verdicts on every other record, in input order."""
+    slow = np.ones(len(lines), bool)
+    slow[sure_pos] = False
+    slow_at = np.flatnonzero(slow)
+    if not len(slow_at):
+        return _in_order(fast).drop_columns(["line_no"]), _no_rejects()
+    if isinstance(lines, TypedRows):
+        subset = TypedRows.json_texts(lines.table.filter(pa.array(slow)))
+    elif isinstance(lines, pa.Array | pa.ChunkedArray):
+        subset = lines.filter(pa.array(slow))
+    else:
+        subset = [lines[i] for i in slow_at]
+    accepted, rejected = validate(con, subset, now, ingested_at)
+    rejected = rejected.set_column(0, "line_no", pa.array(
+        slow_at[rejected.column("line_no").to_numpy()], pa.int64()))
+    if not fast.num_rows:
+        return accepted, rejected
+    taken = np.ones(len(slow_at), bool)
+    taken[np.searchsorted(slow_at, rejected.column("line_no").to_numpy())] = False
+    accepted = accepted.append_column("line_no", pa.array(slow_at[taken], pa.int64()))
+    both = pa.concat_tables([fast, accepted.select(fast.column_names).cast(fast.schema)])
+    return both.sort_by("line_no").drop_columns(["line_no"]), rejected  # input order: first wins
+
+
+def _in_order(table: pa.Table) -> pa.Table:
+    line_no = table.column("line_no").to_numpy()
+    return table if (np.diff(line_no) > 0).all() else table.sort_by("line_no")
+
+
+def _no_rejects() -> pa.Table:
+    return pa.table({"line_no": pa.array([], pa.int64()), "raw": pa.array([], pa.large_string()),
+                     "reason": pa.array([], pa.large_string())})
+
+
+def _eligible(texts: pa.Array) -> np.ndarray:
+    """Records the fast path may try: one object, nothing the doubt scan flags."""
+    doubt = pc.match_substring_regex(texts, _DOUBT)
+    shaped = pc.and_(pc.starts_with(texts, "{"), pc.ends_with(texts, "}"))
+    return pc.and_(shaped, pc.invert(doubt)).to_numpy(zero_copy_only=False)
+
+
+# -- parsing --------------------------------------------------------------------------------
+
+def _schema(sample: pa.Array) -> pa.Schema:
+    """The declared types of the known names the sample uses (a narrow schema parses faster;
+    a known name first seen later is inferred, and `_fields` doubts it unless its type fits)."""
+    top, meta = set(), set()
+    try:
+        table = pj.read_json(pa.BufferReader(_joined(sample)))
+        top = set(table.column_names)
+        if "metadata" in top and pa.types.is_struct(table.schema.field("metadata").type):
+            meta = {f.name for f in table.schema.field("metadata").type}
+    except pa.ArrowInvalid:
+        top = {n for f in FIELDS for n in f.input_names}  # a refused sample: declare them all
+        meta = {n for f in METADATA_FIELDS for n in f.input_names}
+    fields = [pa.field(n, TYPES[f.kind]) for f in EVENT_FIELDS for n in f.input_names if n in top]
+    if "metadata" in top:
+        fields.append(pa.field("metadata", pa.struct(
+            [pa.field(n, TYPES[f.kind]) for f in METADATA_FIELDS for n in f.input_names if n in meta])))
+    return pa.schema(fields)
+
+
+def _joined(texts: pa.Array) -> pa.Buffer:
+    """The records one per line: each with a newline appended, the data buffer as it stands."""
+    empty = pa.scalar("", texts.type)
+    lines = pc.binary_join_element_wise(texts, pa.scalar("\n", texts.type), empty)
+    offsets = np.frombuffer(lines.buffers()[1], np.int64, len(lines) + 1, lines.offset * 8)
+    return lines.buffers()[2][offsets[0]:offsets[-1]]
+
+
+def _read(texts: pa.Array, schema: pa.Schema) -> pa.Table:
+    table = pj.read_json(pa.BufferReader(_joined(texts)), parse_options=pj.ParseOptions(
+        explicit_schema=schema, unexpected_field_behavior="infer"))
+    if table.num_rows != len(texts):  # a line held two objects: no row is sure of its line
+        raise pa.ArrowInvalid("rows and records differ")
+    return table
+
+
+def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
+    """(the parsed records as `_fields` gives them, in input order; which records those are).
+
+    A time may be an ISO string or epoch milliseconds, and a column has one type: records are
+    parsed in groups by which of their times are numbers (read off the text, which holds no
+    escape), each group with its times declared accordingly."""
+    schema = _schema(texts.slice(0, _SAMPLE))
+    code = np.zeros(len(texts), np.int64)
+    times = [name for name in schema.names if name in _TIMES]
+    for bit, name in enumerate(times):
+        number = pc.match_substring_regex(texts, f'"{name}"[ \t]*:[ \t]*-?[0-9]')
+        code |= number.to_numpy(zero_copy_only=False).astype(np.int64) << bit
+    parts, where, ok = [], [], np.zeros(len(texts), bool)
+    for group in np.unique(code):
+        declared = schema
+        for bit, name in enumerate(times):
+            if group >> bit & 1:
+                declared = declared.set(declared.get_field_index(name), pa.field(name, pa.int64()))
+        members = np.flatnonzero(code == group)
+        table, parsed = _parse_group(texts if len(members) == len(texts) else
+                                     texts.take(pa.array(members)), declared)
+        if parsed.any():
+            parts.append(table)
+            where.append(members[parsed])
+            ok[members[parsed]] = True
+    if len(parts) < 2:
+        return (parts[0] if parts else pa.table({})), ok
+    order = np.argsort(np.concatenate(where), kind="stable")
+    return pa.concat_tables(parts).take(pa.array(order)), ok
+
+
+def _parse_group(texts: pa.Array, schema: pa.Schema) -> tuple[pa.Table, np.ndarray]:
+    """One parse of all; if the reader refuses, pieces of `_PIECE` halved down to `_SMALLEST`
+    records (a refused smallest piece goes to the full query whole)."""
+    try:
+        return _fields(_read(texts, schema)), np.ones(len(texts), bool)
+    except pa.ArrowInvalid:
+        pass
+    parts, ok = [], np.zeros(len(texts), bool)
+    stack = [(start, min(_PIECE, len(texts) - start)) for start in range(0, len(texts), _PIECE)]
+    while stack:
+        start, size = stack.pop(0)
+        try:
+            table = _read(texts.slice(start, size), schema)
+        except pa.ArrowInvalid:
+            if size > _SMALLEST:
+                half = size // 2
+                stack[:0] = [(start, half), (start + half, size - half)]
+            continue
+        parts.append(_fields(table))
+        ok[start:start + size] = True
+    return (pa.concat_tables(parts) if parts else pa.table({})), ok
+
+
+def _fields(table: pa.Table) -> pa.Table:
+    """The parsed table as `typed.typed_rules` takes it: for each stored field the first
+    non-null of its names (metadata keys before the same names at top level). A column whose
+    type does not fit its field makes its non-null rows not `judgeable`."""
+    n = table.num_rows
+    doubt = np.zeros(n, bool)
+    meta = table.column("metadata") if "metadata" in table.column_names else None
+    if meta is not None and not pa.types.is_struct(meta.type):
+        doubt |= _valid(meta)
+        meta = None
+    out = {}
+    for f in EVENT_FIELDS:
+        found = []
+        if f in METADATA_FIELDS and meta is not None:
+            found += [pc.struct_field(meta, [meta.type.get_field_index(name)])
+                      for name in f.input_names if meta.type.get_field_index(name) >= 0]
+        found += [table.column(name) for name in f.input_names if name in table.column_names]
+        good = []
+        for column in found:
+            if fits(f.kind, column.type):
+                good.append(column)
+            else:
+                doubt |= _valid(column)
+        text = [c for c in good if c.type != pa.int64() or f.kind != "time"]
+        out[f"in_{f.name}"] = _first(text, TYPES[f.kind], n)
+        if f.kind == "time":
+            ms = [c for c in good if c.type == pa.int64()]
+            if text and ms:  # a string under one name, a number under another: which came first?
+                doubt |= _valid(out[f"in_{f.name}"]) & _valid(_first(ms, pa.int64(), n))
+            out[f"in_{f.name}__ms"] = _first(ms, pa.int64(), n)
+            out[f"in_{f.name}__ts"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    out["has_meta"] = pc.is_valid(meta) if meta is not None else pa.repeat(pa.scalar(False), n)
+    out["judgeable"] = pa.array(~doubt)
+    return pa.table(out)
+
+
+def _valid(column) -> np.ndarray:
+    return pc.is_valid(column).to_numpy(zero_copy_only=False)
+
+
+def _first(columns: list, arrow_type: pa.DataType, n: int):
+    if not columns:
+        return pa.nulls(n, arrow_type)
+    return pc.coalesce(*[c.cast(arrow_type) for c in columns])

@@ -1,0 +1,317 @@
+"""The event rules over typed columns: which records surely pass, and their stored rows.
+
+Input is one column per stored field (strings as strings, counts as int64, amounts as double,
+times as ISO strings, epoch-millisecond int64 or tz-aware timestamps), from Arrow's JSON reader
+(`fastpath`) or straight from a Parquet file. The query answers only "surely accepted": a record
+that breaks a rule, or that it cannot judge, goes to the full rule query, which writes the
+reasons. The stored values come from the full query's own expressions (`validation._value_sql`,
+the kept-metadata SQL), so both paths store the same row for the same record.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.redaction import GATE, redact_json_sql
+from voice_monitor.schema import (
+    ANY_STAGE_TYPES,
+    EVENT_TYPES,
+    FIELDS,
+    FUTURE_TOLERANCE_MS,
+    MAX_EVENT_ID,
+    MAX_SHORT_STRING,
+    METADATA_FIELDS,
+    STAGES,
+    STORED_COLUMNS,
+    duckdb_type,
+)
+from voice_monitor.validation import (
+    _MAX_TIME,
+    _MIN_TIME,
+    IDENTIFIERS,
+    KEPT_METADATA_SQL,
+    METADATA_MAP_SQL,
+    REDACTED_FIELDS,
+    _cols,
+    _lit,
+    _value_sql,
+)
+
+# the Arrow type each kind of field is declared as; a time also has an int64 `in_<name>__ms`
+TYPES = {"id": pa.string(), "event_type": pa.string(), "string": pa.string(), "stage": pa.string(),
+         "message": pa.string(), "number": pa.float64(), "ratio": pa.float64(), "int": pa.int64(),
+         "time": pa.string()}
+EVENT_FIELDS = tuple(f for f in (*FIELDS, *METADATA_FIELDS) if f.kind != "metadata")
+_EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
+
+
+def fits(kind: str, arrow_type: pa.DataType) -> bool:
+    """Whether a column of `arrow_type` holds a field of `kind` as its declared type (a time:
+    as a string or epoch-millisecond int64)."""
+    if pa.types.is_null(arrow_type) or arrow_type == TYPES[kind]:
+        return True
+    return kind == "time" and arrow_type == pa.int64()
+
+
+def _columns(f) -> str:
+    """The t_/x_ columns `_value_sql` reads (the JSON type and text the full query would see)."""
+    _, t, x, _ = _cols(f.name)
+    c = f'"in_{f.name}"'
+    if f.kind == "time":
+        ms = f'"in_{f.name}__ms"'
+        ts = f'"in_{f.name}__ts"'
+        return (f"CASE WHEN {c} IS NOT NULL THEN 'VARCHAR' WHEN {ms} IS NOT NULL THEN 'BIGINT' "
+                f"WHEN {ts} IS NOT NULL THEN 'TIMESTAMP' END AS {t}, "
+                f"coalesce({c}, {ms}::VARCHAR, {ts}::VARCHAR) AS {x}")
+    json_type = {"int": "BIGINT", "number": "DOUBLE", "ratio": "DOUBLE"}.get(f.kind, "VARCHAR")
+    return f"CASE WHEN {c} IS NOT NULL THEN '{json_type}' END AS {t}, {c}::VARCHAR AS {x}"
+
+
+def _sure(f) -> str:
+    """True when the field surely passes its rule (absent fields pass, unless required)."""
+    _, _, x, value = _cols(f.name)
+    raw = f'"in_{f.name}"'
+    present = f"{raw} IS NOT NULL"
+    if f.kind in ("number", "ratio", "int"):
+        bound = "BETWEEN 0 AND 1" if f.kind == "ratio" else ">= 0"
+        exact = "" if f.kind == "int" else (f" AND abs({raw}) < {_EXACT} AND NOT signbit({raw})"
+                                            f" AND ({raw} = 0 OR abs({raw}) > 1e-300)")
+        return f"({raw} IS NULL OR (isfinite({raw}) AND {raw} {bound}{exact}))"
+    if f.kind == "time":
+        return f"({value} IS NOT NULL)" if f.required else f"({x} IS NULL OR {value} IS NOT NULL)"
+    checks = []
+    if f.kind == "id":
+        checks.append(f"length({x}) BETWEEN 1 AND {MAX_EVENT_ID}")
+    elif f.kind == "event_type":
+        checks.append(f"{x} IN ({', '.join(_lit(t) for t in EVENT_TYPES)})")
+    elif f.kind in ("string", "stage"):
+        checks.append(f"length({x}) <= {MAX_SHORT_STRING}")
+    if f.name in IDENTIFIERS:
+        checks.append(f"NOT regexp_matches({x}, '[\\x00-\\x1f]')")
+    ok = " AND ".join(checks) or "true"
+    return f"({present} AND {ok})" if f.required else f"({raw} IS NULL OR ({ok}))"
+
+
+def typed_rules(
+    con: duckdb.DuckDBPyConnection, fields: pa.Table, lines: pa.Array | None,
+    now: datetime, ingested_at: datetime,
+) -> tuple[pa.Table, np.ndarray]:
+    """(stored rows of the records that surely pass, with their `line_no`; which rows those are).
+
+    `fields` has `line_no`, `redact` (false only where no secret pattern can match),
+    `judgeable` (false: not sure, whatever the values), `has_meta` (a metadata object whose
+    unknown keys are kept, read from `lines`), a column `in_<name>` per stored field of its
+    declared type (`TYPES`) and `in_<name>__ms` (int64) per time field. `lines` are the records' JSON texts (None when no row has metadata)."""
+    src = fields.append_column("line", lines if lines is not None
+                               else pa.nulls(fields.num_rows, pa.large_string()))
+    derived = "CASE x_event_type " + " ".join(
+        f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
+    stage_ok = (f"(x_pipeline_stage IS NULL OR (x_pipeline_stage IN ({', '.join(map(_lit, STAGES))}) "
+                f"AND (x_event_type IN ({', '.join(map(_lit, sorted(ANY_STAGE_TYPES)))}) "
+                f"OR derived_stage = x_pipeline_stage)))")
+    future_ok = f"\"timestamp\" <= $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND"
+    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in EVENT_FIELDS
+              if f.kind not in ("stage", "number", "ratio", "int", "time")]
+    # a Parquet timestamp is the instant its to_json text names: in range, it is the value
+    values += [f'CASE WHEN "in_{f.name}__ts" IS NOT NULL THEN CASE WHEN "in_{f.name}__ts" '
+               f"BETWEEN {_MIN_TIME} AND {_MAX_TIME} THEN \"in_{f.name}__ts\" END "
+               f"ELSE {_value_sql(f)} END AS {_cols(f.name)[3]}" for f in EVENT_FIELDS
+               if f.kind == "time"]
+    values += [f'"in_{f.name}"::{duckdb_type(f.name)} AS "{f.name}"' for f in EVENT_FIELDS
+               if f.kind in ("number", "ratio", "int")]
+    stored = ", ".join(c for c in STORED_COLUMNS if c != "ingested_at")
+    meta_json = ("to_json(meta_struct)" if "meta_struct" in fields.column_names
+                 else "json_transform(line, '{\"metadata\": \"JSON\"}').metadata")
+    sql = f"""
+with src as (select * from typed_input),
+meta as (
+    select *, {", ".join(_columns(f) for f in EVENT_FIELDS)},
+        case when has_meta then {meta_json} end as meta_raw
+    from src
+),
+mapped as (select *, {METADATA_MAP_SQL} as m_all from meta),
+valued as (
+    select *, {", ".join(values)}, {derived} as derived_stage,
+        {KEPT_METADATA_SQL} as metadata_kept
+    from mapped
+),
+final as (
+    select line_no, {stored.replace("pipeline_stage", "coalesce(x_pipeline_stage, derived_stage) as pipeline_stage").replace(", metadata", ", " + redact_json_sql("metadata_kept", "redact") + " as metadata")},
+        coalesce(judgeable AND {" AND ".join(_sure(f) for f in EVENT_FIELDS)} AND {stage_ok} AND {future_ok}
+                 AND (meta_raw IS NULL OR m_all IS NOT NULL), false) as sure
+    from valued
+)
+select * from final
+"""
+    con.register("typed_input", src)
+    try:
+        result = con.sql(sql, params={"now": now.astimezone(UTC)}).to_arrow_table()
+    finally:
+        con.unregister("typed_input")
+    sure = result.column("sure").to_numpy(zero_copy_only=False)
+    accepted = result.filter(result.column("sure")).drop_columns(["sure"])
+    accepted = accepted.append_column("ingested_at", pa.repeat(
+        pa.scalar(ingested_at.astimezone(UTC), pa.timestamp("us", tz="UTC")), accepted.num_rows))
+    return accepted, sure
+
+
+# -- Parquet rows ---------------------------------------------------------------------------
+
+_UTC = pa.timestamp("us", tz="UTC")
+_ROW_LIMIT = 64 * 1024  # records.MAX_RECORD_BYTES: a row whose JSON text might pass it is doubted
+
+
+class TypedRows:
+    """A batch of Parquet rows, as typed columns: `fastpath.validate_fast` judges what it can
+    from the columns and writes JSON text (`json_texts`) only for the other rows."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+
+    def __len__(self) -> int:
+        return self.table.num_rows
+
+    def __getitem__(self, key):
+        if isinstance(key, slice):
+            return TypedRows(self.table[key])
+        return self.json_texts(self.table.slice(key, 1))[0].as_py()
+
+    @staticmethod
+    def json_texts(table: pa.Table) -> pa.Array:
+        """Each row as DuckDB's `to_json` writes it: what the full rules read for Parquet."""
+        con = duckdb.connect()
+        try:
+            con.execute("SET TimeZone = 'UTC'")
+            con.register("batch", table)
+            rows = con.sql("select to_json(t)::VARCHAR as line from batch t").to_arrow_table()
+        finally:
+            con.close()
+        return rows.column("line").combine_chunks()
+
+
+def _plain(column):
+    if pa.types.is_dictionary(column.type):
+        return column.cast(column.type.value_type)
+    return column
+
+
+def _fitted(kind: str, column) -> tuple[object | None, object | None]:
+    """(the column as its field's declared type, or None; for a time, a second form: epoch-ms
+    int64 or a UTC timestamp). (None, None): its type is judged only through JSON."""
+    t = column.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return (column.cast(pa.string()), None) if TYPES[kind] == pa.string() else (None, None)
+    if pa.types.is_integer(t) and not pa.types.is_uint64(t):
+        if kind == "int":
+            return column.cast(pa.int64()), None
+        if kind == "time":
+            return None, column.cast(pa.int64())
+        if kind in ("number", "ratio"):
+            return column.cast(pa.float64()), None
+    if pa.types.is_float64(t) and kind in ("number", "ratio"):
+        return column, None
+    if pa.types.is_timestamp(t) and t.tz is not None and t.unit != "ns" and kind == "time":
+        return None, column.cast(pa.timestamp("us", tz="UTC"))
+    return None, None
+
+
+def parquet_fields(table: pa.Table) -> pa.Table:
+    """Parquet rows as `typed_rules` takes them (`line_no` is the row number). Not `judgeable`:
+    a row with a known column of a type judged only through JSON, a `metadata` value (a JSON
+    string to parse), a NaN/Infinity or nested value in another column, or a JSON text that may
+    pass 64 KiB."""
+    n = table.num_rows
+    names = table.column_names
+    doubt = np.zeros(n, bool)
+    if len(set(names)) != len(names):
+        doubt[:] = True
+    size = np.zeros(n, np.int64)
+    known = {name for f in (*FIELDS, *METADATA_FIELDS) for name in f.input_names}
+    for i, name in enumerate(names):
+        column = _plain(table.column(i))
+        t = column.type
+        size += 64 + 6 * len(name.encode())
+        if pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t):
+            size += 6 * pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(t):  # NaN anywhere is a reject, under any name
+            doubt |= _not_finite(column)
+        if name == "metadata" and pa.types.is_struct(t) and _flat(t):
+            for i, child in enumerate(t):
+                value = pc.struct_field(column, [i])
+                if pa.types.is_string(child.type) or pa.types.is_large_string(child.type):
+                    size += 6 * pc.fill_null(pc.binary_length(value), 0).to_numpy(zero_copy_only=False)
+                elif pa.types.is_floating(child.type):
+                    doubt |= _not_finite(value)
+            continue
+        if name in known and name != "metadata":
+            continue
+        if pa.types.is_nested(t) or pa.types.is_binary(t) or name == "metadata":
+            doubt |= pc.is_valid(column).to_numpy(zero_copy_only=False)
+    doubt |= size > _ROW_LIMIT
+    meta = _plain(table.column("metadata")) if "metadata" in names and not doubt.all() else None
+    meta = meta if meta is not None and pa.types.is_struct(meta.type) and _flat(meta.type) else None
+    out = {}
+    for f in EVENT_FIELDS:
+        text, ms = [], []
+        columns = [pc.struct_field(meta, [meta.type.get_field_index(name)]) for name in f.input_names
+                   if f in METADATA_FIELDS and meta is not None
+                   and meta.type.get_field_index(name) >= 0]
+        columns += [_plain(table.column(name)) for name in f.input_names
+                    if name in names and not doubt.all()]
+        for column in columns:
+            value, epoch = _fitted(f.kind, column)
+            if value is None and epoch is None:
+                doubt |= pc.is_valid(column).to_numpy(zero_copy_only=False)
+            text += [value] if value is not None else []
+            ms += [epoch] if epoch is not None else []
+        other = {c.type for c in ms}
+        if (text and ms) or len(other) > 1:  # two forms under two names: which came first?
+            doubt |= _valid_any(text or ms[:1]) & _valid_any(ms if text else ms[1:])
+        out[f"in_{f.name}"] = pc.coalesce(*text) if text else pa.nulls(n, TYPES[f.kind])
+        if f.kind == "time":
+            ints = [c for c in ms if c.type == pa.int64()]
+            stamps = [c for c in ms if c.type != pa.int64()]
+            out[f"in_{f.name}__ms"] = pc.coalesce(*ints) if ints else pa.nulls(n, pa.int64())
+            out[f"in_{f.name}__ts"] = pc.coalesce(*stamps) if stamps else pa.nulls(n, _UTC)
+    if meta is not None:  # its unknown keys are kept: typed_rules writes it as JSON
+        out["has_meta"], out["meta_struct"] = pc.is_valid(meta), meta
+    else:
+        out["has_meta"] = pa.repeat(pa.scalar(False), n)
+    out["judgeable"] = pa.array(~doubt)
+    out["line_no"] = pa.array(np.arange(n), pa.int64())
+    out["redact"] = _gate(out, meta, n)
+    return pa.table(out)
+
+
+def _gate(out: dict, meta, n: int) -> pa.Array:
+    """Per row: may a secret pattern match one of the values redaction rewrites?"""
+    gate = np.zeros(n, bool)
+    texts = [out[f"in_{f.name}"] for f in EVENT_FIELDS if f.kind == "message" or f.name in REDACTED_FIELDS]
+    if meta is not None:
+        if any(re.search(GATE, c.name) for c in meta.type):
+            return pa.repeat(pa.scalar(True), n)
+        texts += [pc.struct_field(meta, [i]) for i, c in enumerate(meta.type)
+                  if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)]
+    for column in texts:
+        gate |= pc.fill_null(pc.match_substring_regex(column, GATE), False).to_numpy(
+            zero_copy_only=False)
+    return pa.array(gate)
+
+
+def _not_finite(column) -> np.ndarray:
+    return ~pc.fill_null(pc.is_finite(column), True).to_numpy(zero_copy_only=False)
+
+
+def _flat(struct: pa.StructType) -> bool:
+    """A metadata struct judged here: scalar children only (no nesting depth to measure)."""
+    return not any(pa.types.is_nested(c.type) for c in struct)
+
+
+def _valid_any(columns: list) -> np.ndarray:
+    return pc.is_valid(pc.coalesce(*columns)).to_numpy(zero_copy_only=False)

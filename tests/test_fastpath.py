@@ -1,0 +1,190 @@
+"""The typed fast path plus the full-query fallback judge exactly as the full query alone:
+the same records accepted, stored with the same values; the same rejected, with the same reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from datetime import UTC, datetime
+
+import duckdb
+import faultgen as fg
+import pyarrow as pa
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from voice_monitor import landing
+from voice_monitor.fastpath import validate_fast
+from voice_monitor.lake import Lake, connect
+from voice_monitor.typed import TypedRows
+from voice_monitor.validation import validate
+
+NOW = fg.NOW
+# near misses the fast parser must not coerce: "12" for a number, 1.5 and 1.0 for an integer,
+# booleans, -0 and -0.0, huge and tiny doubles, epoch ms beside ISO, a second object on a line
+TWISTS = [
+    ("durationMs", "12"), ("duration_ms", True), ("duration_ms", -0), ("duration_ms", -0.0),
+    ("duration_ms", 2.0 ** 60), ("duration_ms", 5e-324), ("duration_ms", 7),
+    ("timestamp", 1771250000000), ("timestamp", "2026-02-16T14:00:00"), ("stageStartedAt", 17),
+    ("eventId", 5), ("eventType", None), ("organizationId", "x" * 257), ("pipelineStage", "ingestion"),
+]
+META_TWISTS = [("claimCount", 1.5), ("claimCount", 1.0), ("claim_count", "3"), ("aiCost", False),
+               ("confidenceScore", 1), ("retryAttempt", -1), ("note", None), ("claimCount", None)]
+
+
+def _twisted(rng: random.Random, marker: str) -> bytes:
+    rec = fg.valid_record(rng, marker)
+    for key, value in rng.sample(TWISTS, rng.randint(1, 2)):
+        rec[key] = value
+    if rng.random() < 0.5:
+        meta = rec.get("metadata") or {}
+        key, value = rng.choice(META_TWISTS)
+        rec["metadata"] = {**meta, key: value}
+    text = json.dumps(rec, ensure_ascii=False)
+    return (text + " " + text if rng.random() < 0.05 else text).encode()
+
+
+def _record(rng: random.Random, kind: int, n: int) -> bytes:
+    marker = fg.marker(n)
+    if kind == 0:
+        return json.dumps(fg.valid_record(rng, marker), ensure_ascii=False).encode()
+    if kind == 1:
+        return _twisted(rng, marker)
+    return rng.choice(fg.BAD_CLASSES).make(rng, marker)
+
+
+@st.composite
+def batches(draw):
+    seed = draw(st.integers(0, 2**32 - 1))
+    kinds = draw(st.lists(st.sampled_from([0, 0, 0, 1, 2]), min_size=70, max_size=160))
+    rng = random.Random(seed)
+    records = [_record(rng, kind, i) for i, kind in enumerate(kinds)]
+    if draw(st.booleans()):  # copies: first landed wins, in input order
+        records += [records[i] for i in draw(st.lists(st.integers(0, len(records) - 1), max_size=5))]
+    return records
+
+
+def _rows(table: pa.Table) -> list[dict]:
+    return table.to_pylist()
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(records=batches())
+def test_fast_path_judges_as_the_full_query(records):
+    con = connect()
+    try:
+        full = validate(con, pa.array(records, pa.large_binary()), NOW, NOW)
+        fast = validate_fast(con, pa.array(records, pa.large_binary()), NOW, NOW)
+    finally:
+        con.close()
+    assert _rows(fast[1]) == _rows(full[1])  # line_no, raw, reason
+    assert fast[0].schema == full[0].schema
+    assert _rows(fast[0]) == _rows(full[0])
+
+
+def test_the_fast_path_takes_the_plain_records(monkeypatch):
+    # not a check of results (above) but that the fast path is used at all: the full query
+    # sees only the records in doubt
+    rng = random.Random(3)
+    good = [json.dumps(fg.valid_record(rng, fg.marker(i)), ensure_ascii=False).encode()
+            for i in range(300)]
+    good = [g for g in good if b"\\" not in g and b"extra" not in g]
+    bad = [b'{"eventId": "b1", "eventType": "artifact_received", "timestamp": "2026-02-16T14:00:00Z", '
+           b'"durationMs": "12"}']
+    seen = []
+
+    def spy(con, lines, now, ingested_at):
+        seen.append(len(lines))
+        return validate(con, lines, now, ingested_at)
+
+    monkeypatch.setattr("voice_monitor.fastpath.validate", spy)
+    con = connect()
+    accepted, rejected = validate_fast(con, pa.array(good + bad, pa.large_binary()), NOW, NOW)
+    con.close()
+    assert accepted.num_rows == len(good)
+    assert rejected.column("reason").to_pylist() == ['durationMs "12" must be a finite number >= 0'
+                                                      .replace("durationMs", "duration_ms")]
+    assert len(good) > 150 and seen and seen[-1] < len(good) // 4  # the failing record, few others
+
+
+def _landed(lake: Lake, records: list[bytes]) -> tuple:
+    result = landing.land_lines(lake, pa.array(records, pa.large_binary()), "t", NOW)
+    con = duckdb.connect()
+    rows = con.execute("select * exclude (ingested_at) from read_parquet($f) order by all",
+                       {"f": [str(p) for p in lake.events_dir.rglob("*.parquet")]}).fetchall()
+    quarantined = con.execute("select raw, reason from read_parquet($f) order by all",
+                              {"f": [str(p) for p in lake.quarantine_dir.rglob("*.parquet")]}).fetchall()
+    return result.as_dict(), result.reasons, rows, quarantined
+
+
+def test_landed_rows_are_the_same_either_way(tmp_path, monkeypatch):
+    rng = random.Random(11)
+    records = [_record(rng, i % 3, i) for i in range(150)]
+    records += records[:7]  # copies: counted as duplicates either way
+    fast = _landed(Lake(tmp_path / "fast"), records)
+    monkeypatch.setattr(landing, "validate", validate)
+    full = _landed(Lake(tmp_path / "full"), records)
+    assert fast[0]["duplicates"] >= 1 and fast[2] and fast[3]
+    assert fast[0] == {**full[0], "partitions": fast[0]["partitions"]} and fast[1:] == full[1:]
+
+
+# Parquet: typed columns judged directly, as the full rules judge each row's JSON text
+_T = pa.timestamp("us", tz="UTC")
+_MS = 1771250000000
+COLUMNS = {
+    "eventId": (pa.string(), ["e-1", "e-2", "e-3", "", "x" * 129, "a\x00b", None]),
+    "event_type": (pa.string(), ["artifact_received", "transcription_completed", "retry_failed",
+                                 "artifact_completed", "bogus", None]),
+    "timestamp": (_T, [datetime(2026, 2, 16, 13, 0, 0, 123456, tzinfo=UTC),
+                       datetime(1999, 1, 1, tzinfo=UTC), datetime(2026, 2, 16, 15, tzinfo=UTC), None]),
+    "stageStartedAt": (pa.int64(), [_MS, 1771250000, -5, None]),
+    "stage_completed_at": (pa.string(), ["2026-02-16T13:00:00Z", "2026-02-16T13:00:00", "2026-02-30T00:00:00Z", None]),
+    "pipelineStage": (pa.string(), ["transcription", "ingestion", "nowhere", None]),
+    "duration_ms": (pa.float64(), [1.5, 0.0, -0.0, -1.0, float("nan"), float("inf"), 2.0 ** 60, None]),
+    "claim_count": (pa.int32(), [0, 7, -3, None]),
+    "confidenceScore": (pa.float64(), [0.5, 1.0, 1.5, None]),
+    "error_message": (pa.string(), ["boom", "Bearer abc123def token=xyz", "é" * 3000, None]),
+    "organization_id": (pa.string(), ["org-1", "o\nx", "o" * 257, None]),
+    "metadata": (pa.string(), ['{"note": 1, "aiCost": 0.5}', '{"claim_count": 2}', "not json", None]),
+    "extra": (pa.float64(), [1.0, float("nan"), None]),
+    "flag": (pa.bool_(), [True, None]),
+}
+META_STRUCT = pa.struct({"claimCount": pa.int64(), "aiCost": pa.float64(), "trace": pa.string()})
+META_ROWS = [None, {"claimCount": 1, "aiCost": 0.5, "trace": "t-1"}, {"claimCount": -1},
+             {"aiCost": float("nan"), "trace": "t"}, {"claimCount": None, "aiCost": None, "trace": None}]
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), names=st.sets(st.sampled_from(sorted(COLUMNS)), min_size=3))
+def test_parquet_typed_columns_judge_as_the_json_round_trip(data, names):
+    n = data.draw(st.integers(1, 40))
+    table = pa.table({name: pa.array([data.draw(st.sampled_from(COLUMNS[name][1])) for _ in range(n)],
+                                     COLUMNS[name][0]) for name in sorted(names)})
+    if "metadata" in names and data.draw(st.booleans()):  # a struct, as DuckDB writes JSON objects
+        rows = [data.draw(st.sampled_from(META_ROWS)) for _ in range(n)]
+        table = table.set_column(table.schema.get_field_index("metadata"), "metadata",
+                                 pa.array(rows, META_STRUCT))
+    con = connect()
+    try:
+        full = validate(con, TypedRows.json_texts(table), NOW, NOW)
+        fast = validate_fast(con, TypedRows(table), NOW, NOW)
+    finally:
+        con.close()
+    assert _rows(fast[1]) == _rows(full[1])
+    assert _rows(fast[0]) == _rows(full[0])
+
+
+def test_clean_parquet_rows_never_become_json(monkeypatch):
+    table = pa.table({"eventId": [f"p-{i}" for i in range(100)],
+                      "eventType": ["artifact_received"] * 100,
+                      "timestamp": pa.array([_MS + i for i in range(100)], pa.int64()),
+                      "durationMs": pa.array([float(i) for i in range(100)])})
+    monkeypatch.setattr(TypedRows, "json_texts", None)  # would fail if called
+    con = connect()
+    accepted, rejected = validate_fast(con, TypedRows(table), NOW, NOW)
+    con.close()
+    assert accepted.column("event_id").to_pylist() == [f"p-{i}" for i in range(100)]
+    assert accepted.column("duration_ms").to_pylist() == [float(i) for i in range(100)]
+    assert accepted.column("pipeline_stage").to_pylist() == ["ingestion"] * 100
+    assert rejected.num_rows == 0
