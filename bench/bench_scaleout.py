@@ -70,7 +70,7 @@ def bench_store(lake: Lake, url: str | None, tables: list[pa.Table], reads: int)
 
 def counters(args) -> None:
     import redis
-    from redis_server import redis_server
+    from servers import redis_server
 
     tables = batches(args.events, args.batch)
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))

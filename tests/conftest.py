@@ -60,7 +60,7 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory) -> str:
     """One real redis-server for the session; tests that use it flush it first."""
-    from redis_server import redis_server
+    from servers import redis_server
 
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url

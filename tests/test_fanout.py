@@ -11,6 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from conftest import event
+from servers import dask_cluster
 
 from voice_monitor import rollups
 from voice_monitor.fanout import DaskPeriods, period_mapper
@@ -84,13 +85,10 @@ def same_report(a: rollups.RollupReport, b: rollups.RollupReport) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
-    """A Dask scheduler and two worker processes (distributed.LocalCluster)."""
-    from distributed import LocalCluster
-
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                      dashboard_address=None) as cluster:
-        yield cluster.scheduler_address
+def local_cluster(tmp_path_factory):
+    """`dask scheduler` and two `dask worker` processes on 127.0.0.1."""
+    with dask_cluster(tmp_path_factory.mktemp("dask")) as address:
+        yield address
 
 
 def test_backfill_on_dask_equals_in_process(lakes, tmp_path, prefect_harness, local_cluster):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from lake_events import NOW, write_batches
-from s3_server import make_bucket, s3_env, s3_server
+from servers import make_bucket, s3_env, s3_server
 
 # ids made at random when an alert is raised or a record written, and opaque cursors
 RANDOM_KEYS = ("alert_id", "record_id", "next_cursor")
