@@ -13,6 +13,7 @@ object store), so every worker host needs voice-monitor installed and the lake m
 
 from __future__ import annotations
 
+import contextvars
 from datetime import datetime
 
 from voice_monitor import storage
@@ -36,6 +37,7 @@ class DaskPeriods:
         if not periods:
             return RollupReport()
         # Prefect and Dask are imported only when a cluster is configured
+        from prefect.context import TaskRunContext
         from prefect_dask import DaskTaskRunner
 
         from voice_monitor.fanout_flow import fan_out
@@ -43,7 +45,16 @@ class DaskPeriods:
         runner = DaskTaskRunner(address=self.address)
         # workers may run elsewhere: give them the lake's URL or absolute path, not our cwd
         root = storage.url(lake.root) if lake.remote else str(lake.root.absolute())
-        return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
+
+        def run() -> RollupReport:
+            # prefect-dask sends the submitting task's run context with every task; called from
+            # a flow's task (flows/hourly_rollup.py), that names the task's function in a module
+            # the scheduler and workers cannot import ("Error during deserialization of the
+            # task graph"). The fan-out needs none of it: it is a subflow of the calling flow.
+            TaskRunContext.__var__.set(None)
+            return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
+
+        return contextvars.copy_context().run(run)
 
 
 def period_mapper(address: str | None) -> DaskPeriods | None:
