@@ -75,6 +75,43 @@ def test_object_store_files_appear_whole_under_unique_names_and_prefixes_drop(tm
     assert lake.event_hours() == [] and lake.clean_tmp() == 0
 
 
+def test_duckdb_reads_a_store_once_per_file_and_sees_every_replacement(tmp_path, monkeypatch):
+    from voice_monitor.lake import connect
+
+    lake = Lake.create(f"memory://reads-{os.getpid()}-{tmp_path.name}")
+    part = lake.snapshot_partition("pipeline_hourly", datetime(2026, 2, 16, 9, tzinfo=UTC))
+    lake.replace_partition(ROWS, part)
+    target = storage.url(part / "part-0.parquet")
+    fs = part.fs
+    calls = {"info": 0, "find": 0, "cat_file": 0}
+    def counting(name: str):
+        real = getattr(fs, name)
+
+        def counted(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+        return counted
+
+    for name in calls:
+        monkeypatch.setattr(fs, name, counting(name))
+
+    def read() -> list:
+        return [r[0] for r in connect().execute(
+            f"select event_id from read_parquet('{storage.url(part)}/*.parquet') "
+            "order by 1").fetchall()]
+
+    assert read() == ["a", "b"] and read() == ["a", "b"]
+    # one listing per query; the file's details come from it and its bytes are fetched once
+    # (through fsspec alone, DuckDB asks for the details 4 times and the bytes twice per query)
+    assert calls == {"info": 0, "find": 2, "cat_file": 1}
+    lake.replace_partition(ROWS.slice(1), part)  # our own write: forgotten at once
+    assert read() == ["b"]
+    # another host's replacement is seen once the remembered details are older than the TTL
+    monkeypatch.setattr(storage, "DETAILS_TTL_S", 0.0)
+    fs.pipe_file(part.path + "/part-0.parquet", storage.parquet_bytes(ROWS.slice(0, 1)))
+    assert [r[0] for r in connect().execute(f"select event_id from '{target}'").fetchall()] == ["a"]
+
+
 # -- the same events give the same sums whatever order their files are read in ------------------
 COSTS = [0.0134, 0.0847, 0.0764, 0.0255]
 # landing orders in which a Kahan sum in scan order is 0.2, not the exact sum's nearest double

@@ -250,7 +250,7 @@ def lake_glob(lake: Lake, raw: str) -> str | None:
     """The absolute glob of a raw view's files, or None when nothing matches yet."""
     folder, pattern, *_ = SOURCES[raw]
     base = (lake.root / folder).resolve()
-    if not any(base.glob(pattern)):  # pathlib: `base` is literal, only `pattern` is a pattern
+    if not storage.matches_any(base, pattern):  # `base` is literal, only `pattern` a pattern
         return None
     return f"{duckdb_path(base)}/{pattern}"
 
