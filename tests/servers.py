@@ -128,6 +128,13 @@ def _workers(address: str) -> int:
         return len(client.scheduler_info(n_workers=-1)["workers"])
 
 
+# Imported by the scheduler and the workers as they start. The scheduler unpickles every task
+# graph, and the first one would make it import Prefect and voice_monitor with its event loop
+# blocked: on a loaded machine for longer than the workers wait for it, which cancels the run
+# ("scheduler-connection-lost").
+PRELOAD = "voice_monitor.fanout_flow"
+
+
 @contextmanager
 def dask_cluster(workdir: Path, env: dict[str, str] | None = None,
                  workers: int = 2) -> Iterator[str]:
@@ -144,7 +151,8 @@ def dask_cluster(workdir: Path, env: dict[str, str] | None = None,
     child_env = {**os.environ, "PREFECT_HOME": str(workdir / "prefect-home"), **(env or {})}
     with ExitStack() as stack:
         stack.enter_context(running(
-            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard",
+             "--preload", PRELOAD],
             workdir / "dask-scheduler.log", _answers(lambda: _workers(address)), env=child_env))
         for n in range(workers):
             # no nanny (nothing to restart in a test) and no memory limit: on a shared machine the
@@ -152,7 +160,7 @@ def dask_cluster(workdir: Path, env: dict[str, str] | None = None,
             stack.enter_context(running(
                 [dask, "worker", address, "--host", "127.0.0.1", "--name", f"worker-{n}",
                  "--nthreads", "1", "--no-nanny", "--memory-limit", "0", "--no-dashboard",
-                 "--local-directory", str(workdir / f"dask-worker-{n}")],
+                 "--local-directory", str(workdir / f"dask-worker-{n}"), "--preload", PRELOAD],
                 workdir / f"dask-worker-{n}.log", lambda n=n: _workers(address) > n,
                 env=child_env))
         yield address
