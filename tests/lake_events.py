@@ -1,5 +1,6 @@
 """A fixed, varied set of events for comparing two lakes: two organizations and none, every
-stage, failures, retries, duplicates, late arrivals and one bad record, over ~31 hours."""
+stage, failures, retries, duplicates, late arrivals and one bad record, over ~31 hours
+(by default)."""
 
 from __future__ import annotations
 
@@ -54,11 +55,12 @@ def artifact_events(rng: random.Random, n: int, start: datetime, hours: int) -> 
     return events
 
 
-def write_batches(folder: Path) -> list[Path]:
+def write_batches(folder: Path, artifacts: int = 90, start: datetime = NOW - timedelta(hours=31),
+                  hours: int = 30) -> list[Path]:
     """Three JSON Lines files to ingest in order: the bulk, a re-send with duplicates and late
     events for earlier hours, and one with a bad record."""
     rng = random.Random(11)
-    events = artifact_events(rng, 90, NOW - timedelta(hours=31), 30)
+    events = artifact_events(rng, artifacts, start, hours)
     rng.shuffle(events)
     late = events[-25:]
     bulk = events[:-25]
