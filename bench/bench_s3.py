@@ -2,12 +2,13 @@
 
     uv run python bench/bench_s3.py                      # 10,000 events over 4 hours, 10 batches
     uv run python bench/bench_s3.py --events 100000 --hours 12 --batches 20
+    uv run python bench/bench_s3.py --plain     # also DuckDB on plain fsspec (no ReadThrough)
 
 Starts `moto_server` (an S3-protocol server, in-memory) on 127.0.0.1, creates a bucket, then for
 each lake — a temporary folder and `s3://bench/lake` — times, in this one process:
   ingest   landing the same batches of JSON Lines (`land_records`, counters included)
   hourly   the automatic hourly rollup at `now` (every hour with events)
-and prints seconds and the S3/local ratio. moto runs on the same machine, so a request costs a
+after a warm-up landing (imports, first connections), and prints seconds and the S3/local ratio. moto runs on the same machine, so a request costs a
 local HTTP round trip plus moto's Python; a real store adds network latency per request (see
 docs/scaling.md). Results vary with machine load: say whether the machine was shared.
 """
@@ -17,15 +18,16 @@ from __future__ import annotations
 import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from _common import options
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from servers import make_bucket, s3_env, s3_server  # noqa: E402
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 LIFE = ["artifact_received", "transcription_started", "transcription_completed",
@@ -52,31 +54,14 @@ def events(total: int, hours: int, seed: int = 5) -> list[dict]:
     return out[:total]
 
 
-def start_moto() -> tuple[subprocess.Popen, str]:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    proc = subprocess.Popen([str(Path(sys.executable).with_name("moto_server")), "-H",
-                             "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    endpoint = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(endpoint + "/moto-api/", timeout=2).close()
-            return proc, endpoint
-        except OSError:
-            time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError("moto_server did not start")
-
-
-def run(root: str, batches: list[list[dict]]) -> dict[str, float]:
+def run(root: str, batches: list[list[dict]], plain_fsspec: bool = False) -> dict[str, float]:
+    from voice_monitor import storage
     from voice_monitor.lake import Lake
     from voice_monitor.landing import land_records
     from voice_monitor.rollups import run_hourly
 
+    if plain_fsspec:  # DuckDB on the lake's fsspec filesystem itself, as before ReadThrough
+        storage.ReadThrough.over = staticmethod(lambda fs: fs)
     lake = Lake.create(root)
     t0 = time.perf_counter()
     for batch in batches:
@@ -89,30 +74,30 @@ def run(root: str, batches: list[list[dict]]) -> dict[str, float]:
 
 
 def main() -> None:
-    args = options(__doc__, events=10_000, hours=4, batches=10)
+    args = options(__doc__, events=10_000, hours=4, batches=10,
+                   plain={"action": "store_true",
+                          "help": "also time DuckDB reading the store through plain fsspec "
+                                  "(no storage.ReadThrough), last"})
     data = events(args.events, args.hours)
     random.Random(1).shuffle(data)
     size = -(-len(data) // args.batches)
     batches = [data[i:i + size] for i in range(0, len(data), size)]
-    proc, endpoint = start_moto()
-    try:
-        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench",
-                          AWS_SECRET_ACCESS_KEY="bench", AWS_DEFAULT_REGION="us-east-1")
-        import s3fs
-
-        s3fs.S3FileSystem().mkdir("bench")
-        with tempfile.TemporaryDirectory() as tmp:
-            os.environ["VOICE_MONITOR_STATE_DIR"] = str(Path(tmp) / "state")
-            os.environ.pop("VOICE_MONITOR_COUNTERS", None)
-            local = run(str(Path(tmp) / "lake"), batches)
-            s3 = run("s3://bench/lake", batches)
-    finally:
-        proc.terminate()
-        proc.wait()
+    with tempfile.TemporaryDirectory() as tmp, s3_server(Path(tmp)) as endpoint:
+        os.environ.update(s3_env(endpoint))
+        make_bucket(endpoint, "bench")
+        os.environ["VOICE_MONITOR_STATE_DIR"] = str(Path(tmp) / "state")
+        os.environ.pop("VOICE_MONITOR_COUNTERS", None)
+        run(str(Path(tmp) / "warm-up"), batches[:1])  # imports and first connections
+        local = run(str(Path(tmp) / "lake"), batches)
+        s3 = run("s3://bench/lake", batches)
+        plain = run("s3://bench/plain", batches, plain_fsspec=True) if args.plain else None
     result = {"events": len(data), "hours": args.hours, "batches": len(batches),
               "local": local, "s3_moto": s3,
               "ratio_ingest": round(s3["ingest_s"] / max(local["ingest_s"], 1e-9), 1),
               "ratio_hourly": round(s3["hourly_s"] / max(local["hourly_s"], 1e-9), 1)}
+    if plain:
+        result.update(s3_plain_fsspec=plain, ratio_hourly_plain=round(
+            plain["hourly_s"] / max(local["hourly_s"], 1e-9), 1))
     print(json.dumps(result, indent=2))
 
 
