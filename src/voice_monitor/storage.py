@@ -68,9 +68,14 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     # no listings cache: another host may have written since this process last listed
     # a lake file is small and read whole (Parquet footer, then its columns): fetch it in one
     # GET ("all") rather than a ranged GET per read
-    path = UPath(text.rstrip("/") or text, use_listings_cache=False, default_cache_type="all")
-    _registered.setdefault(path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
-                           else path.fs.protocol, path.fs)
+    options: dict[str, Any] = {"use_listings_cache": False, "default_cache_type": "all"}
+    if scheme != "memory" and os.environ.get("AWS_ENDPOINT_URL"):
+        # fsspec hands out one filesystem per set of options: with the endpoint among them, a
+        # lake on another store (another AWS_ENDPOINT_URL) gets its own client, not the first's
+        options["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
+    path = UPath(text.rstrip("/") or text, **options)
+    _registered[path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
+                else path.fs.protocol] = path.fs  # DuckDB reads through the newest
     return path
 
 
