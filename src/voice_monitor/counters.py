@@ -1,7 +1,8 @@
 """Real-time counters for the rolling last hour, read in O(1) without scanning events.
 
 Landing adds each newly seen (event_id, hour) to per-minute counters, once: duplicates are
-recognised by a `seen` table keyed like the lake's de-duplication. A read sums at most 60
+recognised by a `seen` table keyed like the lake's de-duplication. A batch's new events are
+summed per (scope, minute, metric) before the store, one upsert per bucket. A read sums at most 60
 minute buckets per metric, then subtracts the few events of the current minute stamped after
 `now` (found through an index on time, so the cost does not grow with the window's events).
 

@@ -109,10 +109,23 @@ def _read_ids(con, files: list) -> list[str]:
     return rows.column("event_id").to_pylist()
 
 
+def _listing(lake: Lake, hour_us: int) -> tuple:
+    """(folder, names of its event files): plain strings from one directory read (or one
+    LIST), unsorted, because thousands of `Path`s would cost more than the landing's batch."""
+    folder = lake.event_partition(_hour_start(hour_us))
+    if lake.remote:
+        names = [n for n in storage.find(folder) if "/" not in n]
+    else:
+        try:
+            names = os.listdir(folder)
+        except FileNotFoundError:
+            names = []
+    return folder, {n for n in names if n.endswith(".parquet")}
+
+
 def current(lake: Lake, hour_us: int, con=None) -> HourIndex:
     """The hour's index, brought up to date with its files (the caller holds the hour's lock)."""
-    files = lake.event_files(_hour_start(hour_us))
-    names = {f.name for f in files}
+    folder, names = _listing(lake, hour_us)
     key = _key(lake, hour_us)
     with _guard:
         index = _indexes.get(key)
@@ -122,7 +135,7 @@ def current(lake: Lake, hour_us: int, con=None) -> HourIndex:
         while len(_indexes) > 1 and (len(_indexes) > MAX_HOURS
                                      or sum(map(len, _indexes.values())) > MAX_IDS):
             _indexes.popitem(last=False)
-    uncovered = [f for f in files if f.name not in index.files]
+    uncovered = [folder / n for n in sorted(names - index.files)]
     if uncovered:
         own = con is None
         con = con or connect()
@@ -165,8 +178,8 @@ def duplicate_flags(con, lake: Lake, events: pa.Table) -> tuple[np.ndarray, dict
         index = current(lake, int(hour) * _HOUR_US, con)
         candidates = rows[index.maybe_contains(mine)]
         if len(candidates):  # confirm against the hour's actual ids
-            files = lake.event_files(_hour_start(int(hour) * _HOUR_US))
-            landed_ids = set(_read_ids(con, [f for f in files if f.name in index.files]))
+            folder, names = _listing(lake, int(hour) * _HOUR_US)
+            landed_ids = set(_read_ids(con, [folder / n for n in sorted(names & index.files)]))
             flags[candidates] = [ids[i] in landed_ids for i in candidates]
         flags[rows[_repeats(ids, rows, mine)]] = True
         pending[int(hour)] = (index, mine)
