@@ -20,8 +20,8 @@ import pyarrow.parquet as pq
 from voice_monitor.records import BOM, split_array, split_lines
 from voice_monitor.typed import TypedRows
 
-BATCH_BYTES = 32 << 20  # about 120,000 realistic events; landing one needs ~10x this in memory
-PARQUET_ROWS = 122_880
+BATCH_BYTES = 16 << 20  # about 60,000 realistic events; landing one needs ~10x this in memory
+PARQUET_ROWS = 61_440
 _BLANK = b" \t\r\n"
 
 
