@@ -155,13 +155,16 @@ def dask_cluster(workdir: Path, env: dict[str, str] | None = None,
              "--preload", PRELOAD],
             workdir / "dask-scheduler.log", _answers(lambda: _workers(address)), env=child_env))
         for n in range(workers):
-            # no nanny (nothing to restart in a test) and no memory limit: on a shared machine the
-            # default limit makes a worker pause or be killed for other processes' memory use
+            # the workers start side by side; the last is ready once all of them registered.
+            # No nanny (nothing to restart in a test) and no memory limit: on a shared machine
+            # the default limit makes a worker pause or be killed for other processes' memory use
+            last = n == workers - 1
             stack.enter_context(running(
                 [dask, "worker", address, "--host", "127.0.0.1", "--name", f"worker-{n}",
                  "--nthreads", "1", "--no-nanny", "--memory-limit", "0", "--no-dashboard",
                  "--local-directory", str(workdir / f"dask-worker-{n}"), "--preload", PRELOAD],
-                workdir / f"dask-worker-{n}.log", lambda n=n: _workers(address) > n,
+                workdir / f"dask-worker-{n}.log",
+                (lambda: _workers(address) >= workers) if last else (lambda: True),
                 env=child_env))
         yield address
 

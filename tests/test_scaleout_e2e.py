@@ -14,6 +14,8 @@ import json
 import random
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -145,9 +147,15 @@ def test_two_collectors_redis_s3_and_dask_answer_as_one_folder(tmp_path, monkeyp
         lake = "s3://lakes/team/prod"
         shared = {**s3_env(endpoint), "VOICE_MONITOR_COUNTERS": redis_url,
                   "VOICE_MONITOR_STATE_DIR": str(tmp_path / "state")}
-        with ServerProcess(lake, env=shared, log=work / "a.log") as one, \
-                ServerProcess(lake, env=shared, log=work / "b.log") as two, \
-                dask_cluster(work, env=s3_env(endpoint)) as scheduler:
+        one, two = (ServerProcess(lake, env=shared, log=work / f"{n}.log") for n in "ab")
+        with ExitStack() as stack, ThreadPoolExecutor(2) as starting:
+            # the collectors start while the Dask cluster does
+            started = [starting.submit(server.start) for server in (one, two)]
+            stack.callback(one.stop)
+            stack.callback(two.stop)
+            scheduler = stack.enter_context(dask_cluster(work, env=s3_env(endpoint)))
+            for server in started:
+                server.result()
             answers: list[dict] = []
 
             def post(server: ServerProcess, batch: list[dict]) -> None:
@@ -189,6 +197,12 @@ def test_two_collectors_redis_s3_and_dask_answer_as_one_folder(tmp_path, monkeyp
     # the flows on Dask rebuilt the same periods
     for kind, key in [(k, f) for k in ("hourly", "daily") for f in ("periods", "rows", "failed")]:
         assert s3_facts[kind][key] == local_facts[kind][key], (kind, key)
+    # the hourly flow compacted the same closed hours on the store (merged files, inputs deleted)
+    # (how many files each hour had depends on how each side grouped its landings)
+    for facts in (local_facts, s3_facts):
+        compaction = facts["hourly"]["compaction"]
+        assert compaction["hours"] == local_facts["hourly"]["compaction"]["hours"]
+        assert compaction["hours"] and compaction["files_replaced"] > len(compaction["hours"])
     # every API answer, from a collector on the S3 lake and Redis, as on the local lake
     assert _strip(remote_answers) == _strip(local_answers)
     assert other == remote_answers[api_paths(read_at)[0]]  # both collectors read one Redis
