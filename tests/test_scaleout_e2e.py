@@ -180,6 +180,9 @@ def test_two_collectors_redis_s3_and_dask_answer_as_one_folder(tmp_path, monkeyp
                                            timeout=120).json() for p in api_paths(read_at)}
             other = httpx.get(f"{two.url}/api/v1/{api_paths(read_at)[0]}",
                               headers=bearer(STAFF), timeout=120).json()
+            # the dashboard and the Prometheus page are served from the S3 lake and Redis too
+            pages = {page: httpx.get(f"{two.url}{page}", headers=bearer(STAFF), timeout=120)
+                     for page in ("/", "/metrics")}
         nb_lake, nb_now = notebook.setup()
         import s3fs
 
@@ -206,6 +209,11 @@ def test_two_collectors_redis_s3_and_dask_answer_as_one_folder(tmp_path, monkeyp
     # every API answer, from a collector on the S3 lake and Redis, as on the local lake
     assert _strip(remote_answers) == _strip(local_answers)
     assert other == remote_answers[api_paths(read_at)[0]]  # both collectors read one Redis
+    assert [r.status_code for r in pages.values()] == [200, 200]
+    assert "<html" in pages["/"].text.lower()
+    assert [line for line in pages["/metrics"].text.splitlines()
+            if line.startswith("voice_monitor_realtime_events{") and 'scope="platform"' in line
+            and 'metric="artifacts_received"' in line]
     # the answers are not vacuous: facts of the event set worked out from the events themselves
     recent = [e for b in batches for e in b if e["event_id"].startswith("r-")]
     window_start = read_at.replace(second=0) - timedelta(minutes=59)
