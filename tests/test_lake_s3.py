@@ -14,7 +14,7 @@ import pyarrow as pa
 import pytest
 from lake_events import NOW
 
-from voice_monitor import storage
+from voice_monitor import read_through, storage
 from voice_monitor.lake import Lake, dropped_periods, parquet_files, record_dropped
 
 ROWS = pa.table({"event_id": ["a", "b"], "n": [1, 2]})
@@ -107,7 +107,7 @@ def test_duckdb_reads_a_store_once_per_file_and_sees_every_replacement(tmp_path,
     lake.replace_partition(ROWS.slice(1), part)  # our own write: forgotten at once
     assert read() == ["b"]
     # another host's replacement is seen once the remembered details are older than the TTL
-    monkeypatch.setattr(storage, "DETAILS_TTL_S", 0.0)
+    monkeypatch.setattr(read_through, "DETAILS_TTL_S", 0.0)
     fs.pipe_file(part.path + "/part-0.parquet", storage.parquet_bytes(ROWS.slice(0, 1)))
     assert [r[0] for r in connect().execute(f"select event_id from '{target}'").fetchall()] == ["a"]
 
