@@ -91,10 +91,8 @@ def split_lines(data: bytes) -> pa.LargeBinaryArray:
     return lines.filter(pa.array(keep))
 
 
-def split_array(data: bytes) -> pa.LargeBinaryArray:
-    """The elements of a JSON array, cut at the commas between them (no parse of the elements)."""
-    whole = _binary(np.array([0, len(data)]), data)
-    raw = np.frombuffer(data, np.uint8)
+def unescaped_quotes(raw: np.ndarray) -> np.ndarray:
+    """Positions of the double quotes in `raw` (bytes as uint8) that open or close a string."""
     quotes = np.flatnonzero(raw == 34)
     slashes = np.flatnonzero(raw == 92)
     if len(slashes) and len(quotes):
@@ -106,6 +104,14 @@ def split_array(data: bytes) -> pa.LargeBinaryArray:
         found = (at < len(run_end)) & (run_end[np.minimum(at, len(run_end) - 1)] == quotes)
         length = np.where(found, quotes - run_start[np.minimum(at, len(run_start) - 1)], 0)
         quotes = quotes[length % 2 == 0]
+    return quotes
+
+
+def split_array(data: bytes) -> pa.LargeBinaryArray:
+    """The elements of a JSON array, cut at the commas between them (no parse of the elements)."""
+    whole = _binary(np.array([0, len(data)]), data)
+    raw = np.frombuffer(data, np.uint8)
+    quotes = unescaped_quotes(raw)
     if len(quotes) % 2:
         return whole  # a string never ends
     kind = np.zeros(256, np.int8)

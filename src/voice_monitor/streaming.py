@@ -17,7 +17,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor.records import BOM, split_array, split_lines
+from voice_monitor.records import BOM, split_array, split_lines, unescaped_quotes
 from voice_monitor.typed import TypedRows
 
 BATCH_BYTES = 16 << 20  # about 60,000 realistic events; landing one needs ~10x this in memory
@@ -110,7 +110,7 @@ class _ArrayScan:
     def scan(self, data: bytes, depth0: int) -> tuple[np.ndarray, int | None, bool]:
         """(positions of top-level commas, position of the closing `]` or None, broken)."""
         raw = np.frombuffer(data, np.uint8)
-        quotes = _unescaped_quotes(raw)
+        quotes = unescaped_quotes(raw)
         marks = np.flatnonzero(self.kind[raw])
         marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings only
         if len(quotes) % 2:
@@ -127,21 +127,6 @@ class _ArrayScan:
                 return commas, int(marks[end]), True  # something after the closing bracket
             return commas, int(marks[end]), False
         return marks[(step == 2) & (depth == 1)], None, False
-
-
-def _unescaped_quotes(raw: np.ndarray) -> np.ndarray:
-    quotes = np.flatnonzero(raw == 34)
-    slashes = np.flatnonzero(raw == 92)
-    if len(slashes) and len(quotes):
-        # a quote is escaped when an odd run of backslashes ends right before it
-        breaks = np.flatnonzero(np.diff(slashes) != 1) + 1
-        run_start = slashes[np.r_[0, breaks]]
-        run_end = slashes[np.r_[breaks - 1, len(slashes) - 1]] + 1
-        at = np.searchsorted(run_end, quotes)
-        found = (at < len(run_end)) & (run_end[np.minimum(at, len(run_end) - 1)] == quotes)
-        length = np.where(found, quotes - run_start[np.minimum(at, len(run_start) - 1)], 0)
-        quotes = quotes[length % 2 == 0]
-    return quotes
 
 
 def _array_ranges(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[tuple[bytes, bool]]:
