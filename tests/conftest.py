@@ -77,3 +77,34 @@ def now() -> datetime:
 
 
 __all__ = ["NOW", "assert_one_line_error", "event", "run_main", "ts", "timedelta"]
+
+
+def use_counter_store(kind: str, request, monkeypatch) -> str:
+    """Point landings at the embedded counter store ("sqlite") or at the session's emptied
+    redis-server ("redis"); for fixtures parametrised over both."""
+    if kind == "redis":
+        import redis
+
+        from voice_monitor.counters import COUNTERS_ENV
+
+        url = request.getfixturevalue("redis_url")
+        redis.Redis.from_url(url).flushdb()
+        monkeypatch.setenv(COUNTERS_ENV, url)
+    else:
+        from voice_monitor.counters import COUNTERS_ENV
+
+        monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    return kind
+
+
+def event_ids_in(files: list[str]) -> list[str]:
+    """Every event_id row of these Parquet files (copies included), read with DuckDB."""
+    if not files:
+        return []
+    from voice_monitor.lake import connect
+
+    con = connect()
+    try:
+        return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
+    finally:
+        con.close()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 import redis
-from conftest import NOW, assert_one_line_error, event, run_main, ts
+from conftest import NOW, assert_one_line_error, event, run_main, ts, use_counter_store
 from server_process import free_port
 
 from voice_monitor.counters import (
@@ -37,13 +37,7 @@ MS = timedelta(milliseconds=1)
 @pytest.fixture(autouse=True, params=["sqlite", "redis"])
 def backend(request, monkeypatch) -> str:
     """Every test runs on the embedded store and on Redis unless it names one."""
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-        monkeypatch.setenv(COUNTERS_ENV, url)
-    else:
-        monkeypatch.delenv(COUNTERS_ENV, raising=False)
-    return request.param
+    return use_counter_store(request.param, request, monkeypatch)
 
 
 def zeros(**counts) -> dict:

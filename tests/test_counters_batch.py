@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-import redis
+from conftest import use_counter_store
 
 from voice_monitor.counters import (
     COUNTERS_ENV,
@@ -28,13 +28,7 @@ TYPES = sorted(METRIC_OF) + ["transcription_started", "draft_generation_started"
 
 @pytest.fixture(params=["sqlite", "redis"])
 def store_env(request, monkeypatch):
-    if request.param == "redis":
-        url = request.getfixturevalue("redis_url")
-        redis.Redis.from_url(url).flushdb()
-        monkeypatch.setenv(COUNTERS_ENV, url)
-    else:
-        monkeypatch.delenv(COUNTERS_ENV, raising=False)
-    return request.param
+    return use_counter_store(request.param, request, monkeypatch)
 
 
 def expected(events: list[tuple], org: str | None) -> dict[str, int]:

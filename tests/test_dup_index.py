@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from conftest import ts
+from conftest import event_ids_in, ts
 
 from voice_monitor import dup_index, storage
 from voice_monitor.compaction import compact_hour
 from voice_monitor.counters import realtime_metrics
-from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.landing import land_records
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
@@ -48,14 +48,7 @@ class Replay:
 
 def lake_ids(lake: Lake, hour: datetime) -> list[str]:
     """The hour's stored ids, read with DuckDB (independent of the index)."""
-    files = [duckdb_path(f) for f in lake.event_files(hour)]
-    if not files:
-        return []
-    con = connect()
-    try:
-        return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
-    finally:
-        con.close()
+    return event_ids_in([duckdb_path(f) for f in lake.event_files(hour)])
 
 
 def test_random_landings_count_exactly_the_copies_a_replay_finds(lake):

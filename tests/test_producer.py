@@ -17,7 +17,7 @@ from datetime import timedelta
 from types import MappingProxyType
 
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, event_ids_in
 
 from voice_monitor import Producer
 from voice_monitor.counters import realtime_metrics
@@ -29,14 +29,7 @@ DEADLINE_S = 30  # generous: the machine is shared; a pass is usually far quicke
 
 def stored_ids(lake: Lake) -> list[str]:
     """Every event_id row in the lake (copies included), read with DuckDB."""
-    files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
-    if not files:
-        return []
-    con = connect()
-    try:
-        return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
-    finally:
-        con.close()
+    return event_ids_in([str(p) for p in lake.events_dir.rglob("*.parquet")])
 
 
 def quarantined(lake: Lake) -> list[tuple[str, str, str]]:
