@@ -47,6 +47,21 @@ def assert_one_line_error(code: int, err: str, status: int | None = None) -> Non
     assert len(lines) == 1 and lines[0].startswith("voice-monitor: "), err
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _bytecode_cache_for_subprocesses(tmp_path_factory):
+    """The processes tests start (CLI runs, servers, workers) import DuckDB, pyarrow, Prefect...:
+    under PYTHONDONTWRITEBYTECODE=1 each start compiled them all from source again (~2 CPU s a
+    start). They share one bytecode cache in this session's temp folder instead; nothing is
+    written next to the sources, and what the processes do is unchanged."""
+    if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
+        yield
+        return
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("PYTHONDONTWRITEBYTECODE")
+        env.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
+        yield
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for the whole session (it takes ~20 s to start)."""
