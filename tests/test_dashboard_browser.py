@@ -216,7 +216,7 @@ def test_dashboard_in_a_real_browser(served, browser):
 
 
 def test_page_and_assets_name_no_external_url(served):
-    """The HTML, CSS and JS of the page name no other host (Plotly's bundle is the package's)."""
+    """The HTML, CSS and JS of the page name no other host (Plotly's bundle is vendored)."""
     with client() as http:
         for path in ("/", "/login", "/static/dashboard.js", "/static/dashboard.css"):
             response = http.get(served.url + path, headers=bearer(STAFF))
@@ -224,7 +224,7 @@ def test_page_and_assets_name_no_external_url(served):
             assert re.findall(r"(?:https?:)?//[a-z0-9.-]+\.[a-z]{2,}", response.text) == [], path
         page = http.get(served.url + "/", headers=bearer(STAFF))
         assert "default-src 'self'" in page.headers["content-security-policy"]
-        plotly_js = http.get(served.url + "/static/plotly.min.js")
+        plotly_js = http.get(served.url + "/static/plotly-basic.min.js")
         assert plotly_js.status_code == 200 and "plotly.js" in plotly_js.text[:500]
         assert http.get(served.url + "/static/../auth.py").status_code == 404
 

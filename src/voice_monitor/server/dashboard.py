@@ -5,31 +5,24 @@ fetched from the reading API (`/api/v1/...`) with the session cookie, so a scrip
 what a person sees. The one endpoint added here, `GET /api/v1/charts/{name}`, runs the same
 query API calls and returns the figure that `voice_monitor.charts` draws from them, so the page
 and the notebooks share one definition per chart. Every asset, Plotly's JavaScript included
-(it ships inside the `plotly` Python package), is served by the app: no CDN, no internet.
+(vendored, see `server.assets`), is served by the app: no CDN, no internet.
 """
 
 from __future__ import annotations
 
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import plotly
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse, HTMLResponse, Response
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse, Response
 
 from voice_monitor import arguments, charts, queries
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.schema import EVENT_TYPES, STAGES
+from voice_monitor.server import assets
+from voice_monitor.server.assets import STATIC
 from voice_monitor.server.auth import StaffPage, require_staff
 
-STATIC = Path(__file__).resolve().parent / "static"
-PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
-ASSETS = {  # the only files /static/ serves: name -> (path, media type)
-    "dashboard.js": (STATIC / "dashboard.js", "text/javascript"),
-    "dashboard.css": (STATIC / "dashboard.css", "text/css"),
-    "plotly.min.js": (PLOTLY_JS, "text/javascript"),
-}
 CHART_HOURS = 48  # the charts' default window, ending at `now`
 MAX_CHART_HOURS = 7 * 24  # hourly snapshots are kept 7 days
 # The browser may load and connect to this server only (also a second guard against any
@@ -41,6 +34,7 @@ _HEADERS = {"Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "same-origin", "Cache-Control": "no-store"}
 
 router = APIRouter()
+router.include_router(assets.router)
 
 
 _LOGIN_FAILED = '<p class="error" id="login-error">That is not a staff token. Try again.</p>'
@@ -55,6 +49,8 @@ def _page(name: str, **fill: str) -> HTMLResponse:
     text = (STATIC / name).read_text()
     for marker, html in fill.items():
         text = text.replace(f"<!--{marker}-->", html)
+    for asset in assets.FILES:  # each asset by its content's URL, cached by the browser for good
+        text = text.replace(f'"/static/{asset}"', f'"{assets.versioned(asset)}"')
     return HTMLResponse(text, headers=_HEADERS)
 
 
@@ -90,17 +86,6 @@ def _draw_live_charts(state) -> None:
             chart_json(state, name, end - timedelta(hours=CHART_HOURS), end)
         except Exception:  # noqa: BLE001 - only a head start: the page's own request will say
             return
-
-
-@router.get("/static/{name}", include_in_schema=False)
-def asset(name: str) -> FileResponse:
-    """One of the page's assets (no data in them, so no sign-in needed)."""
-    if name not in ASSETS:
-        raise HTTPException(404, f"no asset {name!r}")
-    path, media = ASSETS[name]
-    return FileResponse(path, media_type=media,
-                        headers={"Cache-Control": "public, max-age=3600",
-                                 "X-Content-Type-Options": "nosniff"})
 
 
 def chart_figure(lake, name: str, start: datetime, end: datetime,

@@ -19,15 +19,17 @@ const CARDS = [
 // ?now=2026-02-16T14:30:00Z pins the page to a moment (post-mortems, demo lakes).
 const PINNED_NOW = new URLSearchParams(location.search).get("now");
 
-// Plotly (4.8 MB) is loaded once the first panels show their numbers: compiling it would
-// otherwise hold the page's thread while their answers wait. Only drawing a chart waits for it.
+// Plotly (its basic bundle, 1.2 MB) is loaded once the first panels show their numbers:
+// compiling it would otherwise hold the page's thread while their answers wait. Only drawing a
+// chart waits for it. Its URL (with the file's version) comes from the page.
+const PLOTLY_SRC = document.currentScript.dataset.plotly;
 let plotly = null;
 function loadPlotly() {
   plotly ??= new Promise((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = "/static/plotly.min.js";
+    script.src = PLOTLY_SRC;
     script.addEventListener("load", () => resolve());
-    script.addEventListener("error", () => reject(new Error("/static/plotly.min.js did not load")));
+    script.addEventListener("error", () => reject(new Error(`${PLOTLY_SRC} did not load`)));
     document.head.append(script);
   });
   return plotly;
