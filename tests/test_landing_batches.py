@@ -43,3 +43,25 @@ def test_a_batch_counts_as_if_landed_alone(lake, tmp_path):
     alone_lake = Lake(tmp_path / "alone")
     alone = [land_lines(alone_lake, b, "s", now=NOW) for b in batches]
     assert [r.as_dict() for r in together] == [r.as_dict() for r in alone]
+
+
+def test_quarantine_categories_on_a_connection_kept_between_landings(lake):
+    """The collector lands through one connection: each landing's rejects get their category
+    whether their reason is new to the process or was met by an earlier landing."""
+    from voice_monitor.lake import connect
+
+    con = connect()
+    try:
+        first = _lines("not json", {"event_type": "artifact_received"})
+        second = _lines({"event_type": "artifact_received"}, "{", "not json either",
+                        event("artifact_received", NOW, event_id="ok"))
+        for batch in (first, second):
+            land_batches(lake, [batch], ["s"], now=NOW, con=con)
+    finally:
+        con.close()
+    rows = pq.read_table(sorted(lake.quarantine_dir.rglob("*.parquet"))).to_pylist()
+    got = sorted((r["raw"], r["reason_category"]) for r in rows)
+    assert got == sorted([("not json", "invalid_json"), ("not json either", "invalid_json"),
+                          ("{", "invalid_json"),
+                          ('{"event_type": "artifact_received"}', "missing_field"),
+                          ('{"event_type": "artifact_received"}', "missing_field")])

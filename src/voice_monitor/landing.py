@@ -8,6 +8,9 @@ lake does not hold.
 from __future__ import annotations
 
 import os
+import threading
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -256,17 +259,42 @@ def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
                 source: str | pa.Array, received_at: datetime) -> None:
     n = rejected.num_rows
     reasons = rejected.column("reason").cast(pa.string())
-    con.execute(load_sql("macros/reason_category"))  # the one rule table of reason categories
-    [(categories,)] = con.execute("select list_transform($reasons, lambda r: reason_category_of(r))",
-                                  {"reasons": reasons.to_pylist()}).fetchall()
     table = pa.table(
         {
             "raw": rejected.column("raw").cast(pa.string()),
             "reason": reasons,
-            "reason_category": pa.array(categories, pa.string()),
+            "reason_category": reason_categories(con, reasons.to_pylist()),
             "source": source if isinstance(source, pa.Array) else pa.array([source] * n, pa.string()),
             "received_at": pa.array([received_at] * n, pa.timestamp("us", tz="UTC")),
         },
         schema=QUARANTINE_SCHEMA,
     )
     lake.write_file(table, lake.quarantine_partition(received_at))
+
+
+# reason -> category, as the one rule table (sql/macros/reason_category.sql) says; a landing
+# asks DuckDB only about reasons no landing of this process has met (a bind costs ~50 ms)
+_categories: OrderedDict[str | None, str | None] = OrderedDict()
+_categories_guard = threading.Lock()
+MAX_CATEGORIES = 4096
+_with_macro: weakref.WeakSet = weakref.WeakSet()  # connections that hold the macros
+
+
+def reason_categories(con: duckdb.DuckDBPyConnection, reasons: list[str | None]) -> pa.Array:
+    """The category code of each quarantine reason (`reason_category_of`), reasons met before
+    looked up in this process's memory, the others asked of DuckDB in one query."""
+    with _categories_guard:
+        known = {r: _categories[r] for r in set(reasons) if r in _categories}
+    new = [r for r in dict.fromkeys(reasons) if r not in known]
+    if new:
+        if con not in _with_macro:
+            con.execute(load_sql("macros/reason_category"))
+            _with_macro.add(con)
+        [(found,)] = con.execute("select list_transform($reasons, lambda r: reason_category_of(r))",
+                                 {"reasons": new}).fetchall()
+        known.update(zip(new, found, strict=True))
+        with _categories_guard:
+            _categories.update(zip(new, found, strict=True))
+            while len(_categories) > MAX_CATEGORIES:
+                _categories.popitem(last=False)
+    return pa.array([known[r] for r in reasons], pa.string())
