@@ -18,6 +18,7 @@ from voice_monitor import landing
 from voice_monitor.fastpath import validate_fast
 from voice_monitor.lake import Lake, connect
 from voice_monitor.typed import TypedRows
+from voice_monitor.typed_values import kept_metadata
 from voice_monitor.validation import validate
 
 NOW = fg.NOW
@@ -188,3 +189,86 @@ def test_clean_parquet_rows_never_become_json(monkeypatch):
     assert accepted.column("duration_ms").to_pylist() == [float(i) for i in range(100)]
     assert accepted.column("pipeline_stage").to_pylist() == ["ingestion"] * 100
     assert rejected.num_rows == 0
+
+
+# Values worked out in Arrow (typed_values): each distinct message redacted once, the
+# metadata's unknown keys written as JSON text without the rule query
+def _same_either_way(full_input, fast_input) -> tuple[pa.Table, pa.Table]:
+    """The fast path's (accepted, rejected), checked equal to the full query's; none rejected."""
+    con = connect()
+    try:
+        full = validate(con, full_input, NOW, NOW)
+        fast = validate_fast(con, fast_input, NOW, NOW)
+    finally:
+        con.close()
+    assert _rows(fast[1]) == _rows(full[1]) == []
+    assert _rows(fast[0]) == _rows(full[0])
+    return fast
+
+
+def _event(i: int, **extra) -> dict:
+    return {"eventId": f"k-{i}", "eventType": "transcription_completed",
+            "timestamp": "2026-02-16T13:00:00Z", **extra}
+
+
+ODD_METADATA = [
+    {"claimCount": 2, "trace": "t-1"}, {"trace": "é/</x ~日本"}, {"trace": ""}, {"trace": None},
+    {"trace": "a", "span": "b"}, {"span": "b", "trace": "a"}, {"aiModel": "trace"}, {"trace": 5},
+    {"trace": {"deep": 1}}, {"claimCount": 1}, {"trace": "token=abc123"}, None,
+]
+MESSAGES = ["upstream timed out (Bearer abc123def)", "plain failure", "token=xyz then Bearer q",
+            "x" * 1990 + " Bearer abcdefghijkl", "mail ops@example.com"]
+
+
+def test_arrow_values_are_the_full_query_values():
+    records = []
+    for i in range(120):
+        rec = _event(i, metadata=ODD_METADATA[i % len(ODD_METADATA)])
+        if i % 3 == 0:
+            rec = {**rec, "eventType": "transcription_failed", "errorCode": "E_TIMEOUT",
+                   "errorMessage": MESSAGES[i % len(MESSAGES)]}
+        records.append(json.dumps(rec, ensure_ascii=False).encode())
+    fast = _same_either_way(pa.array(records, pa.large_binary()), pa.array(records, pa.large_binary()))
+    rows = {r["event_id"]: r for r in _rows(fast[0])}
+    # worked out by hand from the contract: unknown keys kept in their order, secrets redacted
+    assert rows["k-0"]["metadata"] == '{"trace":"t-1"}' and rows["k-0"]["claim_count"] == 2
+    assert rows["k-1"]["metadata"] == '{"trace":"é/</x ~日本"}'
+    assert rows["k-3"]["metadata"] == '{"trace":null}'
+    assert rows["k-4"]["metadata"] == '{"trace":"a","span":"b"}'
+    assert rows["k-5"]["metadata"] == '{"span":"b","trace":"a"}'
+    assert rows["k-6"]["metadata"] is None and rows["k-6"]["ai_model"] == "trace"
+    assert rows["k-10"]["metadata"] == '{"trace":"token=[REDACTED]"}'
+    assert rows["k-0"]["error_message"] == "upstream timed out (Bearer [REDACTED])"
+    assert rows["k-12"]["error_message"] == "token=[REDACTED] then Bearer [REDACTED]"
+    assert rows["k-9"]["error_message"] == "mail [EMAIL]"
+    assert rows["k-3"]["error_message"] == "x" * 1990 + " Bearer [R"  # redacted, then cut at 2,000
+
+
+def test_kept_metadata_in_arrow():
+    texts = pa.array(['{"metadata":{"trace":"t-1","claimCount":2}}', '{"metadata":{"trace":null}}',
+                      '{"metadata":{"claimCount":1}}', '{"metadata":{"n":3}}', '{"x":1}'])
+    meta = pa.array([{"trace": "t-1", "claimCount": 2, "n": None}, {"trace": None, "n": None},
+                     {"claimCount": 1}, {"n": 3}, None],
+                    pa.struct({"trace": pa.string(), "claimCount": pa.int64(), "n": pa.int64()}))
+    kept, sql = kept_metadata(meta, texts)
+    assert kept.to_pylist()[:3] == ['{"trace":"t-1"}', None, None]
+    assert sql.tolist() == [False, True, False, True, False]  # a JSON null and a number: SQL
+    parquet = pa.array([{"trace": "t", "claimCount": 1}, {"trace": None}, {"trace": 'a"b'}, None],
+                       pa.struct({"trace": pa.string(), "claimCount": pa.int64()}))
+    kept, sql = kept_metadata(parquet, None)
+    assert kept.to_pylist()[:2] == ['{"trace":"t"}', '{"trace":null}'] and kept[3].as_py() is None
+    assert sql.tolist() == [False, False, True, False]  # a quote is escaped: SQL writes it
+
+
+def test_parquet_metadata_strings_that_need_escapes():
+    n = 8
+    traces = ['a"b', "c\\d", "e\nf", "plain", None, "é/<", "Bearer abcdef123", ""]
+    table = pa.table({"eventId": [f"q-{i}" for i in range(n)],
+                      "eventType": ["transcription_completed"] * n,
+                      "timestamp": pa.array([_MS + i for i in range(n)], pa.int64()),
+                      "metadata": pa.array([{"claimCount": i, "trace": t} for i, t in enumerate(traces)],
+                                           META_STRUCT)})
+    fast = _same_either_way(TypedRows.json_texts(table), TypedRows(table))
+    kept = fast[0].column("metadata").to_pylist()
+    assert kept[0] == '{"trace":"a\\"b"}' and kept[4] == '{"trace":null}'
+    assert kept[6] == '{"trace":"Bearer [REDACTED]"}'

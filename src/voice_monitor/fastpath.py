@@ -25,6 +25,7 @@ from voice_monitor.records import SUSPECT, as_text
 from voice_monitor.redaction import GATE
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
+from voice_monitor.typed_values import kept_metadata
 from voice_monitor.validation import validate
 
 _DOUBT = r"[\\\x00-\x1f]|" + SUSPECT
@@ -179,7 +180,7 @@ def _parse_group(texts: pa.Array, schema: pa.Schema) -> tuple[pa.Table, np.ndarr
     """One parse of all; if the reader refuses, pieces of `_PIECE` halved down to `_SMALLEST`
     records (a refused smallest piece goes to the full query whole)."""
     try:
-        return _fields(_read(texts, schema)), np.ones(len(texts), bool)
+        return _fields(_read(texts, schema), texts), np.ones(len(texts), bool)
     except pa.ArrowInvalid:
         pass
     parts, ok = [], np.zeros(len(texts), bool)
@@ -193,15 +194,15 @@ def _parse_group(texts: pa.Array, schema: pa.Schema) -> tuple[pa.Table, np.ndarr
                 half = size // 2
                 stack[:0] = [(start, half), (start + half, size - half)]
             continue
-        parts.append(_fields(table))
+        parts.append(_fields(table, texts.slice(start, size)))
         ok[start:start + size] = True
     return (pa.concat_tables(parts) if parts else pa.table({})), ok
 
 
-def _fields(table: pa.Table) -> pa.Table:
-    """The parsed table as `typed.typed_rules` takes it: for each stored field the first
-    non-null of its names (metadata keys before the same names at top level). A column whose
-    type does not fit its field makes its non-null rows not `judgeable`."""
+def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
+    """The parsed table (of the records `texts`) as `typed.typed_rules` takes it: for each
+    stored field the first non-null of its names (metadata keys before the same names at top
+    level). A column whose type does not fit its field makes its non-null rows not `judgeable`."""
     n = table.num_rows
     doubt = np.zeros(n, bool)
     meta = table.column("metadata") if "metadata" in table.column_names else None
@@ -230,6 +231,9 @@ def _fields(table: pa.Table) -> pa.Table:
             out[f"in_{f.name}__ms"] = _first(ms, pa.int64(), n)
             out[f"in_{f.name}__ts"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     out["has_meta"] = pc.is_valid(meta) if meta is not None else pa.repeat(pa.scalar(False), n)
+    kept, meta_sql = kept_metadata(meta, texts) if meta is not None else (pa.nulls(n, pa.string()),
+                                                                           np.zeros(n, bool))
+    out["meta_kept"], out["meta_sql"] = kept, pa.array(meta_sql)
     out["judgeable"] = pa.array(~doubt)
     return pa.table(out)
 

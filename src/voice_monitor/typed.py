@@ -24,6 +24,7 @@ from voice_monitor.schema import (
     EVENT_TYPES,
     FIELDS,
     FUTURE_TOLERANCE_MS,
+    MAX_ERROR_MESSAGE,
     MAX_EVENT_ID,
     MAX_SHORT_STRING,
     METADATA_FIELDS,
@@ -31,6 +32,7 @@ from voice_monitor.schema import (
     STORED_COLUMNS,
     duckdb_type,
 )
+from voice_monitor.typed_values import kept_metadata, redacted
 from voice_monitor.validation import (
     _MAX_TIME,
     _MIN_TIME,
@@ -48,6 +50,8 @@ TYPES = {"id": pa.string(), "event_type": pa.string(), "string": pa.string(), "s
          "message": pa.string(), "number": pa.float64(), "ratio": pa.float64(), "int": pa.int64(),
          "time": pa.string()}
 EVENT_FIELDS = tuple(f for f in (*FIELDS, *METADATA_FIELDS) if f.kind != "metadata")
+# the string fields stored redacted: each distinct value is redacted once (`_redacted`)
+_REDACTED = tuple(f for f in EVENT_FIELDS if f.kind == "message" or f.name in REDACTED_FIELDS)
 _EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
 
 
@@ -107,9 +111,18 @@ def typed_rules(
     `fields` has `line_no`, `redact` (false only where no secret pattern can match),
     `judgeable` (false: not sure, whatever the values), `has_meta` (a metadata object whose
     unknown keys are kept, read from `lines`), a column `in_<name>` per stored field of its
-    declared type (`TYPES`) and `in_<name>__ms` (int64) per time field. `lines` are the records' JSON texts (None when no row has metadata)."""
+    declared type (`TYPES`) and `in_<name>__ms` (int64) per time field; it may have
+    `meta_kept` and `meta_sql` (`typed_values.kept_metadata`: the kept metadata text, and the
+    rows whose text the SQL writes instead). `lines` are the records' JSON texts (None when no
+    row has metadata)."""
     src = fields.append_column("line", lines if lines is not None
                                else pa.nulls(fields.num_rows, pa.large_string()))
+    for f in _REDACTED:
+        src = src.append_column(f"r_{f.name}", redacted(con, src.column(f"in_{f.name}"),
+                                                        src.column("redact")))
+    if "meta_sql" not in src.column_names:  # the metadata's kept keys: all written by SQL
+        src = src.append_column("meta_sql", src.column("has_meta"))
+        src = src.append_column("meta_kept", pa.nulls(src.num_rows, pa.string()))
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
     stage_ok = (f"(x_pipeline_stage IS NULL OR (x_pipeline_stage IN ({', '.join(map(_lit, STAGES))}) "
@@ -117,7 +130,10 @@ def typed_rules(
                 f"OR derived_stage = x_pipeline_stage)))")
     future_ok = f"\"timestamp\" <= $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND"
     values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in EVENT_FIELDS
-              if f.kind not in ("stage", "number", "ratio", "int", "time")]
+              if f.kind not in ("stage", "number", "ratio", "int", "time") and f not in _REDACTED]
+    # `_value_sql`'s redaction (and the message's cut after it), done once per distinct value
+    values += [(f'left("r_{f.name}", {MAX_ERROR_MESSAGE})' if f.kind == "message" else f'"r_{f.name}"')
+               + f" AS {_cols(f.name)[3]}" for f in _REDACTED]
     # a Parquet timestamp is the instant its to_json text names: in range, it is the value
     values += [f'CASE WHEN "in_{f.name}__ts" IS NOT NULL THEN CASE WHEN "in_{f.name}__ts" '
                f"BETWEEN {_MIN_TIME} AND {_MAX_TIME} THEN \"in_{f.name}__ts\" END "
@@ -132,13 +148,13 @@ def typed_rules(
 with src as (select * from typed_input),
 meta as (
     select *, {", ".join(_columns(f) for f in EVENT_FIELDS)},
-        case when has_meta then {meta_json} end as meta_raw
+        case when has_meta and meta_sql then {meta_json} end as meta_raw
     from src
 ),
 mapped as (select *, {METADATA_MAP_SQL} as m_all from meta),
 valued as (
     select *, {", ".join(values)}, {derived} as derived_stage,
-        {KEPT_METADATA_SQL} as metadata_kept
+        case when meta_sql then {KEPT_METADATA_SQL} else meta_kept end as metadata_kept
     from mapped
 ),
 final as (
@@ -281,6 +297,8 @@ def parquet_fields(table: pa.Table) -> pa.Table:
             out[f"in_{f.name}__ts"] = pc.coalesce(*stamps) if stamps else pa.nulls(n, _UTC)
     if meta is not None:  # its unknown keys are kept: typed_rules writes it as JSON
         out["has_meta"], out["meta_struct"] = pc.is_valid(meta), meta
+        out["meta_kept"], meta_sql = kept_metadata(meta, None)
+        out["meta_sql"] = pa.array(meta_sql)
     else:
         out["has_meta"] = pa.repeat(pa.scalar(False), n)
     out["judgeable"] = pa.array(~doubt)

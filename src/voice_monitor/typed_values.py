@@ -1,0 +1,95 @@
+"""Stored values the typed fast path works out in Arrow instead of in the rule query
+(`typed.typed_rules`), where doing them row by row in SQL costs most: the redaction of each
+distinct string once, and the metadata's unknown keys as JSON text.
+
+Each gives exactly what the full query's SQL gives (`redaction.redact_sql`,
+`validation.KEPT_METADATA_SQL`), or says which rows it leaves to that SQL.
+"""
+
+from __future__ import annotations
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.redaction import redact_sql
+from voice_monitor.schema import METADATA_FIELDS
+
+_KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
+# what DuckDB's JSON writer escapes in a string; a string without any is written as it stands
+_ESCAPED = '[\\x00-\\x1f"\\\\]'
+
+
+def redacted(con: duckdb.DuckDBPyConnection, column, gate) -> pa.Array:
+    """`redact_sql` of a string column, run once per distinct value of the rows whose `gate`
+    is true (the others hold nothing a rule could match: `redact_sql` keeps them as they are)."""
+    column = _whole(column)
+    mask = _whole(pc.and_(pc.fill_null(gate, True), pc.is_valid(column)))
+    if not pc.any(mask).as_py():
+        return column
+    encoded = pc.dictionary_encode(column.filter(mask))
+    distinct = pa.table({"i": pa.array(np.arange(len(encoded.dictionary)), pa.int64()),
+                         "v": encoded.dictionary})
+    con.register("distinct_texts", distinct)
+    try:
+        done = con.sql(f"select {redact_sql('v')} as r from distinct_texts order by i").to_arrow_table()
+    finally:
+        con.unregister("distinct_texts")
+    texts = done.column("r").combine_chunks().cast(column.type)
+    return pc.replace_with_mask(column, mask, texts.take(encoded.indices))
+
+
+def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Array, np.ndarray]:
+    """(per row, the metadata's unknown keys as the JSON text `KEPT_METADATA_SQL` writes, or
+    null for none; the rows whose text only that SQL can write: these hold garbage here).
+
+    `texts` are the records' JSON texts when `meta` was parsed from them (none holds a
+    backslash or a control character): there a null child is an absent key, unless its name
+    is in the text (a JSON null, which is kept). Without `texts` (a Parquet struct) every child
+    is written, a null one as `null`, in the struct's order."""
+    meta = _whole(meta)
+    n = len(meta)
+    valid = pc.is_valid(meta).to_numpy(zero_copy_only=False)
+    unknown = [(i, c) for i, c in enumerate(meta.type) if c.name not in _KNOWN]
+    names = [c.name for c in meta.type]
+    if not unknown:
+        return pa.nulls(n, pa.string()), np.zeros(n, bool)
+    if len(set(names)) != len(names) or any(_escaped(c.name) for _, c in unknown):
+        return pa.nulls(n, pa.string()), valid
+    sql = np.zeros(n, bool)
+    pairs, present = [], np.zeros(n, np.int64)
+    for i, child in unknown:
+        value = pc.struct_field(meta, [i])
+        is_text = pa.types.is_string(child.type) or pa.types.is_large_string(child.type)
+        has = pc.is_valid(value).to_numpy(zero_copy_only=False)
+        if not is_text and not pa.types.is_null(child.type):
+            sql |= has
+            continue
+        if is_text:
+            sql |= pc.fill_null(pc.match_substring_regex(value, _ESCAPED), False).to_numpy(
+                zero_copy_only=False)
+        key = f'"{child.name}":'
+        pair = pc.binary_join_element_wise(key + '"', value.cast(pa.string()), '"', "")
+        if texts is None:
+            pair = pc.fill_null(pair, key + "null")
+        else:
+            present += has
+            named = pc.match_substring(texts, f'"{child.name}"').to_numpy(zero_copy_only=False)
+            sql |= named & ~has
+        pairs.append(pair)
+    if texts is None:
+        kept = pc.binary_join_element_wise(*pairs, ",")
+    else:
+        sql |= present > 1  # which came first is in the text only
+        kept = pc.coalesce(*pairs)
+    kept = pc.binary_join_element_wise("{", kept, "}", "")
+    return pc.if_else(pa.array(valid), kept, pa.scalar(None, pa.string())), sql & valid
+
+
+def _escaped(text: str) -> bool:
+    return bool(pc.match_substring_regex(pa.array([text]), _ESCAPED)[0].as_py())
+
+
+def _whole(array):
+    return array.combine_chunks() if isinstance(array, pa.ChunkedArray) else array
