@@ -28,7 +28,11 @@ function loadPlotly() {
   plotly ??= new Promise((resolve, reject) => {
     const script = document.createElement("script");
     script.src = PLOTLY_SRC;
-    script.addEventListener("load", () => resolve());
+    const began = performance.now();
+    script.addEventListener("load", () => {
+      performance.measure("voice-monitor plotly.js", { start: began }); // fetched and compiled
+      resolve();
+    });
     script.addEventListener("error", () => reject(new Error(`${PLOTLY_SRC} did not load`)));
     document.head.append(script);
   });
@@ -196,8 +200,10 @@ async function loadChart(name, after) {
   await after;
   await loadPlotly();
   const target = $(`#chart-${name}`);
+  const began = performance.now();
   await Plotly.react(target, figure.data, figure.layout,
                      { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
+  performance.measure(`voice-monitor chart ${name}`, { start: began });
   target.dataset.rendered = "true";
 }
 
