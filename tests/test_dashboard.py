@@ -6,6 +6,8 @@
 from __future__ import annotations
 
 import re
+import threading
+from datetime import UTC, datetime
 
 import pytest
 from conftest import NOW, event
@@ -143,3 +145,37 @@ def test_a_chart_is_drawn_again_only_when_its_periods_or_the_snapshots_change(tm
         land_records(lake, [event("artifact_received", hour.replace(minute=7))], now=NOW)
         run_hourly(lake, now=NOW, hour=hour)
         assert received_at_13(PINNED) == 2 and len(drawn) == 3
+
+
+def test_the_warm_up_draws_the_charts_of_now_and_of_a_quiet_lakes_newest_event(tmp_path, monkeypatch):
+    from voice_monitor import queries
+    from voice_monitor.server import dashboard
+
+    lake = Lake.create(tmp_path / "lake")
+    newest = NOW.replace(hour=13, minute=40)  # conftest's NOW is months before the real clock
+    land_records(lake, [event("artifact_received", NOW.replace(hour=13, minute=5),
+                              organization_id="org-1"),
+                        event("artifact_received", newest, organization_id="org-1")], now=NOW)
+    run_hourly(lake, now=NOW)
+    app = create_app(lake, staff_tokens=[STAFF])
+    live_hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    dashboard.warm_up(app.state)
+    app.state.warming.join(120)
+    dashboard.warm_up(app.state)  # once per process: a second call starts nothing
+    assert [t.name for t in threading.enumerate()].count("voice-monitor-warm-up") == 0
+
+    drawn: list[str] = []
+    monkeypatch.setattr(dashboard, "chart_figure", lambda *a, **k: drawn.append(a[1]))
+    monkeypatch.setattr(queries, "org_breakdown", lambda *a, **k: drawn.append("orgs"))
+    pinned = "2026-02-16T13:59:00Z"  # the page pinned in the newest event's hour
+    with TestClient(app, base_url="http://127.0.0.1:8787") as http:
+        for name in ("throughput", "failure_rate", "stage_latency", "cost_by_organization"):
+            figure = http.get(f"/api/v1/charts/{name}?now={pinned}", headers=staff()).json()
+            assert figure["data"], name
+        orgs = http.get("/api/v1/metrics/orgs", headers=staff(), params={
+            "start": "2026-02-14T13:59:00Z", "end": pinned}).json()["rows"]
+        assert [(o["organization_id"], o["artifacts_received"]) for o in orgs] == [("org-1", 2)]
+        assert drawn == []  # all from the warm-up's cache, none drawn again
+        http.get("/api/v1/charts/throughput", headers=staff()).raise_for_status()  # live
+        if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) == live_hour:
+            assert drawn == []  # (unless the clock passed an hour since the warm-up)

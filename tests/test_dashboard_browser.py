@@ -9,6 +9,7 @@ the clock says.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -81,6 +82,12 @@ def served(tmp_path_factory):
     report = alerts.run_checks(lake, NOW)
     assert [a.alert_type for a in report.active] == ["circuit_breaker_open"]
     with ServerProcess(lake, log=root / "server.log") as server, client() as http:
+        # `serve` warms the dashboard up at start, before anyone asks for a page
+        deadline = time.monotonic() + 120
+        while "dashboard warmed up in" not in server.output() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "dashboard warmed up in" in server.output()
+        assert "warm-up stopped" not in server.output()
         server.http = http
         server.shots = root / "screenshots"
         server.shots.mkdir()

@@ -99,11 +99,15 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
                  now: str | None = None) -> JSON:
     """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
     start_at, end_at = _range(start, end, now)
-    lake = request.app.state.lake
-    found = request.app.state.snapshot_cache.get(  # from snapshots only: see server.cache
-        ("orgs", queries.period_bounds(start_at, end_at)),
-        lambda: rows(queries.org_breakdown(lake, start_at, end_at)))
-    return JSON({"start": start_at, "end": end_at, "rows": found})
+    return JSON({"start": start_at, "end": end_at,
+                 "rows": org_rows(request.app.state, start_at, end_at)})
+
+
+def org_rows(state, start: datetime, end: datetime) -> list[dict]:
+    """`org_breakdown` rows, kept in the app's snapshot cache (from snapshots only: see
+    server.cache)."""
+    return state.snapshot_cache.get(("orgs", queries.period_bounds(start, end)),
+                                    lambda: rows(queries.org_breakdown(state.lake, start, end)))
 
 
 @router.get("/freshness")

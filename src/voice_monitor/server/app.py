@@ -124,4 +124,6 @@ def app_from_env() -> FastAPI:
     # answer does not queue behind a landing at every step
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
-    return create_app(options.pop("lake"), tokens=tokens, **options)
+    app = create_app(options.pop("lake"), tokens=tokens, **options)
+    dashboard.warm_up(app.state)  # the first page after a start finds Plotly and DuckDB ready
+    return app
