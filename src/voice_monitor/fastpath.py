@@ -22,7 +22,6 @@ import pyarrow.compute as pc
 import pyarrow.json as pj
 
 from voice_monitor.records import SUSPECT, as_text
-from voice_monitor.redaction import GATE
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
 from voice_monitor.typed_values import kept_metadata
@@ -57,7 +56,6 @@ def validate_fast(
             kept = np.flatnonzero(parsed)
             table = table.append_column("line_no", pa.array(positions[candidates[kept]], pa.int64()))
             some = some if len(kept) == len(some) else some.take(pa.array(kept))
-            table = table.append_column("redact", pc.match_substring_regex(some, GATE))
             fast, sure = typed_rules(con, table, some, now, ingested_at)
             sure_pos = positions[candidates[kept[sure]]]
     if fast is None or not fast.num_rows:
@@ -148,10 +146,15 @@ def _read(texts: pa.Array, schema: pa.Schema) -> pa.Table:
 def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
     """(the parsed records as `_fields` gives them, in input order; which records those are).
 
-    A time may be an ISO string or epoch milliseconds, and a column has one type: records are
-    parsed in groups by which of their times are numbers (read off the text, which holds no
-    escape), each group with its times declared accordingly."""
+    A time may be an ISO string or epoch milliseconds, and a column has one type: when the
+    reader refuses the batch with its times declared as strings, records are parsed in groups
+    by which of their times are numbers (read off the text, which holds no escape), each group
+    with its times declared accordingly."""
     schema = _schema(texts.slice(0, _SAMPLE))
+    try:  # usually every time is a string: one parse, no scan for numbers
+        return _fields(_read(texts, schema), texts), np.ones(len(texts), bool)
+    except pa.ArrowInvalid:
+        pass
     code = np.zeros(len(texts), np.int64)
     times = [name for name in schema.names if name in _TIMES]
     for bit, name in enumerate(times):

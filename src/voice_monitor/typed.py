@@ -10,7 +10,6 @@ the kept-metadata SQL), so both paths store the same row for the same record.
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 
 import duckdb
@@ -50,7 +49,7 @@ TYPES = {"id": pa.string(), "event_type": pa.string(), "string": pa.string(), "s
          "message": pa.string(), "number": pa.float64(), "ratio": pa.float64(), "int": pa.int64(),
          "time": pa.string()}
 EVENT_FIELDS = tuple(f for f in (*FIELDS, *METADATA_FIELDS) if f.kind != "metadata")
-# the string fields stored redacted: each distinct value is redacted once (`_redacted`)
+# the string fields stored redacted: each distinct value is redacted once (`typed_values.redacted`)
 _REDACTED = tuple(f for f in EVENT_FIELDS if f.kind == "message" or f.name in REDACTED_FIELDS)
 _EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
 
@@ -108,8 +107,7 @@ def typed_rules(
 ) -> tuple[pa.Table, np.ndarray]:
     """(stored rows of the records that surely pass, with their `line_no`; which rows those are).
 
-    `fields` has `line_no`, `redact` (false only where no secret pattern can match),
-    `judgeable` (false: not sure, whatever the values), `has_meta` (a metadata object whose
+    `fields` has `line_no`, `judgeable` (false: not sure, whatever the values), `has_meta` (a metadata object whose
     unknown keys are kept, read from `lines`), a column `in_<name>` per stored field of its
     declared type (`TYPES`) and `in_<name>__ms` (int64) per time field; it may have
     `meta_kept` and `meta_sql` (`typed_values.kept_metadata`: the kept metadata text, and the
@@ -117,12 +115,15 @@ def typed_rules(
     row has metadata)."""
     src = fields.append_column("line", lines if lines is not None
                                else pa.nulls(fields.num_rows, pa.large_string()))
-    for f in _REDACTED:
-        src = src.append_column(f"r_{f.name}", redacted(con, src.column(f"in_{f.name}"),
-                                                        src.column("redact")))
+    for f, column in zip(_REDACTED, redacted(con, [src.column(f"in_{f.name}") for f in _REDACTED]),
+                         strict=True):
+        src = src.append_column(f"r_{f.name}", column)
     if "meta_sql" not in src.column_names:  # the metadata's kept keys: all written by SQL
         src = src.append_column("meta_sql", src.column("has_meta"))
         src = src.append_column("meta_kept", pa.nulls(src.num_rows, pa.string()))
+    # may a secret pattern match the kept metadata? (the string fields are redacted above)
+    src = src.append_column("redact", pc.or_(src.column("meta_sql"), pc.fill_null(
+        pc.match_substring_regex(src.column("meta_kept"), GATE), False)))
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
     stage_ok = (f"(x_pipeline_stage IS NULL OR (x_pipeline_stage IN ({', '.join(map(_lit, STAGES))}) "
@@ -303,23 +304,7 @@ def parquet_fields(table: pa.Table) -> pa.Table:
         out["has_meta"] = pa.repeat(pa.scalar(False), n)
     out["judgeable"] = pa.array(~doubt)
     out["line_no"] = pa.array(np.arange(n), pa.int64())
-    out["redact"] = _gate(out, meta, n)
     return pa.table(out)
-
-
-def _gate(out: dict, meta, n: int) -> pa.Array:
-    """Per row: may a secret pattern match one of the values redaction rewrites?"""
-    gate = np.zeros(n, bool)
-    texts = [out[f"in_{f.name}"] for f in EVENT_FIELDS if f.kind == "message" or f.name in REDACTED_FIELDS]
-    if meta is not None:
-        if any(re.search(GATE, c.name) for c in meta.type):
-            return pa.repeat(pa.scalar(True), n)
-        texts += [pc.struct_field(meta, [i]) for i, c in enumerate(meta.type)
-                  if pa.types.is_string(c.type) or pa.types.is_large_string(c.type)]
-    for column in texts:
-        gate |= pc.fill_null(pc.match_substring_regex(column, GATE), False).to_numpy(
-            zero_copy_only=False)
-    return pa.array(gate)
 
 
 def _not_finite(column) -> np.ndarray:

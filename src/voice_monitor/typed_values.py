@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.redaction import redact_sql
+from voice_monitor.redaction import GATE, redact_sql
 from voice_monitor.schema import METADATA_FIELDS
 
 _KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
@@ -21,23 +21,29 @@ _KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
 _ESCAPED = '[\\x00-\\x1f"\\\\]'
 
 
-def redacted(con: duckdb.DuckDBPyConnection, column, gate) -> pa.Array:
-    """`redact_sql` of a string column, run once per distinct value of the rows whose `gate`
-    is true (the others hold nothing a rule could match: `redact_sql` keeps them as they are)."""
-    column = _whole(column)
-    mask = _whole(pc.and_(pc.fill_null(gate, True), pc.is_valid(column)))
-    if not pc.any(mask).as_py():
-        return column
-    encoded = pc.dictionary_encode(column.filter(mask))
-    distinct = pa.table({"i": pa.array(np.arange(len(encoded.dictionary)), pa.int64()),
-                         "v": encoded.dictionary})
-    con.register("distinct_texts", distinct)
-    try:
-        done = con.sql(f"select {redact_sql('v')} as r from distinct_texts order by i").to_arrow_table()
-    finally:
-        con.unregister("distinct_texts")
-    texts = done.column("r").combine_chunks().cast(column.type)
-    return pc.replace_with_mask(column, mask, texts.take(encoded.indices))
+def redacted(con: duckdb.DuckDBPyConnection, columns: list) -> list[pa.Array]:
+    """`redact_sql` of string columns, run once per distinct value, and only on the values
+    `GATE` matches (`redact_sql` keeps any other as it is): usually no query at all."""
+    encoded = [pc.dictionary_encode(_whole(c)) for c in columns]
+    distinct = pa.concat_arrays([e.dictionary.cast(pa.large_string()) for e in encoded])
+    gated = np.flatnonzero(pc.match_substring_regex(distinct, GATE).to_numpy(zero_copy_only=False))
+    if len(gated):
+        con.register("distinct_texts", pa.table({"i": pa.array(gated, pa.int64()),
+                                                 "v": distinct.take(pa.array(gated))}))
+        try:
+            done = con.sql(f"select {redact_sql('v')} as r from distinct_texts order by i").to_arrow_table()
+        finally:
+            con.unregister("distinct_texts")
+        mask = np.zeros(len(distinct), bool)
+        mask[gated] = True
+        distinct = pc.replace_with_mask(distinct, pa.array(mask), done.column("r").combine_chunks()
+                                        .cast(pa.large_string()))
+    out, start = [], 0
+    for e, column in zip(encoded, columns, strict=True):
+        size = len(e.dictionary)
+        out.append(distinct.slice(start, size).cast(column.type).take(e.indices))
+        start += size
+    return out
 
 
 def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Array, np.ndarray]:
@@ -75,8 +81,9 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             pair = pc.fill_null(pair, key + "null")
         else:
             present += has
-            named = pc.match_substring(texts, f'"{child.name}"').to_numpy(zero_copy_only=False)
-            sql |= named & ~has
+            absent = np.flatnonzero(valid & ~has)  # absent, or a JSON null: is it named?
+            named = pc.match_substring(texts.take(pa.array(absent)), f'"{child.name}"')
+            sql[absent[named.to_numpy(zero_copy_only=False)]] = True
         pairs.append(pair)
     if texts is None:
         kept = pc.binary_join_element_wise(*pairs, ",")
