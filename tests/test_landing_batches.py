@@ -65,3 +65,20 @@ def test_quarantine_categories_on_a_connection_kept_between_landings(lake):
                           ("{", "invalid_json"),
                           ('{"event_type": "artifact_received"}', "missing_field"),
                           ('{"event_type": "artifact_received"}', "missing_field")])
+
+
+def test_each_hour_file_keeps_input_order_whether_or_not_hours_interleave(lake):
+    from datetime import timedelta
+
+    h0, h1 = NOW.replace(minute=5), NOW.replace(minute=5) + timedelta(hours=1)
+    interleaved = [event("artifact_received", at, event_id=name)
+                   for name, at in [("a", h1), ("b", h0), ("c", h1), ("d", h0), ("e", h0)]]
+    grouped = [event("artifact_received", at, event_id=name)
+               for name, at in [("f", h0), ("g", h0), ("h", h1), ("i", h1)]]
+    for batch in (interleaved, grouped):
+        land_batches(lake, [_lines(*batch)], ["s"], now=h1)
+    by_hour = {}
+    for hour in (h0, h1):
+        files = lake.event_files(hour)
+        by_hour[hour.hour] = [pq.read_table(f).column("event_id").to_pylist() for f in files]
+    assert by_hour == {14: [["b", "d", "e"], ["f", "g"]], 15: [["a", "c"], ["h", "i"]]}

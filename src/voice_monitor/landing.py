@@ -226,11 +226,19 @@ def parse_records(data: bytes) -> pa.Array:
     return split_file(data)
 
 
+# fewer events than this are written hour after hour: starting threads would cost more than
+# the encoding they share (a few ms for thousands of events)
+PARALLEL_WRITE_ROWS = 20_000
+
+
 def _write_hours(lake: Lake, events: pa.Table, written: dict[int, str]) -> list[str]:
     # A stable sort by hour keeps input order inside each hour (first landed wins on de-dup).
     hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
-    order = pc.sort_indices(hours)
-    events, runs = events.take(order), pc.run_end_encode(hours.take(order))
+    runs = pc.run_end_encode(hours)
+    starts = runs.values.to_pylist()
+    if starts != sorted(set(starts)):  # not yet one run per hour in order (a take costs ms)
+        order = pc.sort_indices(hours)
+        events, runs = events.take(order), pc.run_end_encode(hours.take(order))
     ends = runs.run_ends.to_pylist()
     parts = [(hour, events.slice(start, end - start))
              for hour, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True)]
@@ -241,7 +249,7 @@ def _write_hours(lake: Lake, events: pa.Table, written: dict[int, str]) -> list[
             part[1], lake.event_partition(part[0])).name
 
     workers = min(len(parts), os.cpu_count() or 1)
-    if workers > 1:
+    if workers > 1 and events.num_rows >= PARALLEL_WRITE_ROWS:
         try:
             # Parquet encoding releases the GIL: write the hours side by side.
             with ThreadPoolExecutor(max_workers=workers) as pool:
