@@ -203,7 +203,8 @@ def _parse_group(texts: pa.Array, schema: pa.Schema) -> tuple[pa.Table, np.ndarr
 
 
 def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
-    """The parsed table (of the records `texts`) as `typed.typed_rules` takes it: for each
+    """The parsed table (of the records `texts`, which hold no control character, so neither
+    do their identifiers) as `typed.typed_rules` takes it: for each
     stored field the first non-null of its names (metadata keys before the same names at top
     level). A column whose type does not fit its field makes its non-null rows not `judgeable`."""
     n = table.num_rows

@@ -95,8 +95,6 @@ def _sure(f) -> str:
         checks.append(f"{x} IN ({', '.join(_lit(t) for t in EVENT_TYPES)})")
     elif f.kind in ("string", "stage"):
         checks.append(f"length({x}) <= {MAX_SHORT_STRING}")
-    if f.name in IDENTIFIERS:
-        checks.append(f"NOT regexp_matches({x}, '[\\x00-\\x1f]')")
     ok = " AND ".join(checks) or "true"
     return f"({present} AND {ok})" if f.required else f"({raw} IS NULL OR ({ok}))"
 
@@ -107,7 +105,9 @@ def typed_rules(
 ) -> tuple[pa.Table, np.ndarray]:
     """(stored rows of the records that surely pass, with their `line_no`; which rows those are).
 
-    `fields` has `line_no`, `judgeable` (false: not sure, whatever the values), `has_meta` (a metadata object whose
+    `fields` has `line_no`, `judgeable` (false: not sure, whatever the values; it must be false
+    where an identifier holds a control character, which no rule here looks for), `has_meta`
+    (a metadata object whose
     unknown keys are kept, read from `lines`), a column `in_<name>` per stored field of its
     declared type (`TYPES`) and `in_<name>__ms` (int64) per time field; it may have
     `meta_kept` and `meta_sql` (`typed_values.kept_metadata`: the kept metadata text, and the
@@ -181,6 +181,7 @@ select * from final
 # -- Parquet rows ---------------------------------------------------------------------------
 
 _UTC = pa.timestamp("us", tz="UTC")
+_CONTROL = "[\\x00-\\x1f]"
 _ROW_LIMIT = 64 * 1024  # records.MAX_RECORD_BYTES: a row whose JSON text might pass it is doubted
 
 
@@ -240,9 +241,9 @@ def _fitted(kind: str, column) -> tuple[object | None, object | None]:
 
 def parquet_fields(table: pa.Table) -> pa.Table:
     """Parquet rows as `typed_rules` takes them (`line_no` is the row number). Not `judgeable`:
-    a row with a known column of a type judged only through JSON, a `metadata` value (a JSON
-    string to parse), a NaN/Infinity or nested value in another column, or a JSON text that may
-    pass 64 KiB."""
+    a row with an identifier that holds a control character, a known column of a type judged
+    only through JSON, a `metadata` value (a JSON string to parse), a NaN/Infinity or nested
+    value in another column, or a JSON text that may pass 64 KiB."""
     n = table.num_rows
     names = table.column_names
     doubt = np.zeros(n, bool)
@@ -302,6 +303,9 @@ def parquet_fields(table: pa.Table) -> pa.Table:
         out["meta_sql"] = pa.array(meta_sql)
     else:
         out["has_meta"] = pa.repeat(pa.scalar(False), n)
+    for name in IDENTIFIERS:  # a control character in one: the full query says why
+        doubt |= pc.fill_null(pc.match_substring_regex(out[f"in_{name}"], _CONTROL), False).to_numpy(
+            zero_copy_only=False)
     out["judgeable"] = pa.array(~doubt)
     out["line_no"] = pa.array(np.arange(n), pa.int64())
     return pa.table(out)
