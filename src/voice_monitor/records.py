@@ -181,7 +181,10 @@ def as_text(records) -> tuple[pa.LargeStringArray, np.ndarray, list[tuple[int, s
                              .to_numpy(zero_copy_only=False))
     bad_text: set[int] = set()
     if not pa.types.is_large_string(arr.type) and not pa.types.is_string(arr.type):
-        bad_text = _not_utf8(arr)
+        try:  # all UTF-8, as usual: one cast checks it and is the text
+            arr = arr.cast(pa.large_string())
+        except pa.ArrowInvalid:
+            bad_text = _not_utf8(arr)
     for i in sorted((bad_text | set(too_big.tolist())) - set(rejects)):
         data = arr[i].as_py()
         data = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
@@ -221,12 +224,7 @@ def _to_arrow(records) -> pa.Array:
 
 
 def _not_utf8(arr: pa.Array) -> set[int]:
-    """Positions of records that are not valid UTF-8 (one cast when all are, as usual)."""
-    try:
-        arr.cast(pa.large_string())
-        return set()
-    except pa.ArrowInvalid:
-        pass
+    """Positions of records that are not valid UTF-8 (some are)."""
     bad = set()
     for start in range(0, len(arr), _CHUNK):
         part = arr.slice(start, _CHUNK)
