@@ -137,6 +137,41 @@ def event_ids(lake: Path) -> list[str]:
     return ids
 
 
+def assert_readable(lake) -> None:
+    """DuckDB reads every file a reader could see (all of a Lake but .tmp/, state/ and the
+    marker; each must be Parquet), then all the event files at once through the events reader."""
+    from voice_monitor.lake import EVENTS_READER, LAKE_MARKER, connect
+
+    con = connect()
+    skip = (lake.tmp_dir, lake.state_dir)
+    for path in lake.root.rglob("*"):
+        if path.is_file() and path.name != LAKE_MARKER and not any(
+                path.is_relative_to(s) for s in skip):
+            assert path.suffix == ".parquet", f"unexpected file {path}"
+            con.execute("select count(*) from read_parquet($f)", {"f": str(path)}).fetchall()
+    files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
+    if files:
+        con.execute(f"select count(*) from {EVENTS_READER}", {"files": files}).fetchall()
+
+
+def deduplicated_ids(lake) -> tuple[int, set[str]]:
+    """(rows after de-duplication, distinct event ids) of a Lake's events, in DuckDB: one row
+    per (event_id, date, hour), the first landed."""
+    from voice_monitor.lake import EVENTS_READER, connect
+
+    files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
+    if not files:
+        return 0, set()
+    rows = connect().execute(
+        f"""select event_id from {EVENTS_READER.replace("union_by_name = true",
+            "union_by_name = true, filename = true, file_row_number = true")}
+            qualify row_number() over (partition by event_id, date, hour
+                                       order by ingested_at, filename, file_row_number) = 1""",
+        {"files": files},
+    ).fetchall()
+    return len(rows), {r[0] for r in rows}
+
+
 def temp_files(lake: Path) -> list[Path]:
     tmp = lake / ".tmp"
     return [p for p in tmp.rglob("*") if p.is_file()] if tmp.exists() else []
