@@ -8,6 +8,11 @@ process calls `settle()` first: it waits for every landing answered before it to
 a sender that reads the real-time figures after its answer sees its events. The store counts
 each event once whatever the re-deliveries, so a count that failed is simply tried again; one
 that keeps failing is given up with a logged error (the events are in the lake either way).
+
+A server killed between answering and counting leaves landed events uncounted; so before its
+first count the thread catches up: it hands the store every event the lake holds within the
+store's horizon (`counters.STATE_TTL`), and the store, counting each event once, adds only
+what was missed.
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ import logging
 import queue
 import threading
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from voice_monitor.counters import CounterStore, open_counters
-from voice_monitor.lake import Lake
+from voice_monitor.counters import STATE_TTL, CounterStore, open_counters
+from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour
+from voice_monitor.schema import FUTURE_TOLERANCE_MS
 
 QUEUE_LANDINGS = 8  # landings waiting to be counted, at most (then the next landing waits)
 ATTEMPTS = 5  # tries of one landing's count before it is given up
@@ -42,6 +48,8 @@ class Counting:
         self._issued = 0  # tickets handed out, one per landing
         self._pending: set[int] = set()  # tickets not counted yet
         self._store: CounterStore | None = None
+        self._issued, self._pending = 1, {1}  # ticket 1: the catch-up, first in the queue
+        self._queue.put((1, None, None))
         self._thread = threading.Thread(target=self._loop, daemon=True, name="voice-monitor-count")
         self._thread.start()
 
@@ -69,7 +77,10 @@ class Counting:
         try:
             while (item := self._queue.get()) is not None:
                 ticket, events, now = item
-                self._record(events, now)
+                if events is None:
+                    events, now = self._landed_recently()
+                if events.num_rows:
+                    self._record(events, now)
                 with self._changed:
                     self._pending.discard(ticket)
                     self._changed.notify_all()
@@ -92,6 +103,31 @@ class Counting:
                               events.num_rows, ATTEMPTS, type(exc).__name__, exc)
                     return
                 time.sleep(min(0.1 * 2 ** attempt, 2.0))
+
+    def _landed_recently(self) -> tuple[pa.Table, datetime]:
+        """(the lake's events stamped within the store's horizon, the moment it was read)."""
+        now = datetime.now(UTC)
+        since = now - STATE_TTL
+        hour, last = floor_hour(since), floor_hour(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS))
+        files = []
+        while hour <= last:
+            files += self.lake.event_files(hour)
+            hour += timedelta(hours=1)
+        if not files:
+            return pa.table({}), now
+        con = connect()
+        try:
+            return con.sql(
+                "select event_id, event_type, organization_id, timestamp from read_parquet($files)"
+                " where timestamp >= $since",
+                params={"files": [duckdb_path(f) for f in files], "since": since},
+            ).to_arrow_table(), now
+        except Exception as exc:  # a file that cannot be read: counting goes on without it
+            log.error("the real-time counters could not catch up with the lake (%s: %s)",
+                      type(exc).__name__, exc)
+            return pa.table({}), now
+        finally:
+            con.close()
 
     def _drop_store(self) -> None:
         store, self._store = self._store, None
