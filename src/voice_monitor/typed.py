@@ -51,6 +51,10 @@ TYPES = {"id": pa.string(), "event_type": pa.string(), "string": pa.string(), "s
 EVENT_FIELDS = tuple(f for f in (*FIELDS, *METADATA_FIELDS) if f.kind != "metadata")
 # the string fields stored redacted: each distinct value is redacted once (`typed_values.redacted`)
 _REDACTED = tuple(f for f in EVENT_FIELDS if f.kind == "message" or f.name in REDACTED_FIELDS)
+# fields whose rule is their length and whose stored value is their input (or its redaction):
+# checked and stored in Arrow, around the rule query (`_around`)
+_AROUND = tuple(f for f in EVENT_FIELDS if f.kind in ("id", "string"))
+_STORED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 _EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
 
 
@@ -124,17 +128,20 @@ def typed_rules(
     # may a secret pattern match the kept metadata? (the string fields are redacted above)
     src = src.append_column("redact", pc.or_(src.column("meta_sql"), pc.fill_null(
         pc.match_substring_regex(src.column("meta_kept"), GATE), False)))
+    src = src.set_column(src.column_names.index("judgeable"), "judgeable",
+                         pc.and_(src.column("judgeable"), _around_sure(src)))
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
     stage_ok = (f"(x_pipeline_stage IS NULL OR (x_pipeline_stage IN ({', '.join(map(_lit, STAGES))}) "
                 f"AND (x_event_type IN ({', '.join(map(_lit, sorted(ANY_STAGE_TYPES)))}) "
                 f"OR derived_stage = x_pipeline_stage)))")
     future_ok = f"\"timestamp\" <= $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND"
-    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in EVENT_FIELDS
+    inside = [f for f in EVENT_FIELDS if f not in _AROUND]
+    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in inside
               if f.kind not in ("stage", "number", "ratio", "int", "time") and f not in _REDACTED]
-    # `_value_sql`'s redaction (and the message's cut after it), done once per distinct value
-    values += [(f'left("r_{f.name}", {MAX_ERROR_MESSAGE})' if f.kind == "message" else f'"r_{f.name}"')
-               + f" AS {_cols(f.name)[3]}" for f in _REDACTED]
+    # `_value_sql`'s redaction, done once per distinct value, and the message's cut after it
+    values += [f'left("r_{f.name}", {MAX_ERROR_MESSAGE}) AS {_cols(f.name)[3]}' for f in _REDACTED
+               if f.kind == "message"]
     # a Parquet timestamp is the instant its to_json text names: in range, it is the value
     values += [f'CASE WHEN "in_{f.name}__ts" IS NOT NULL THEN CASE WHEN "in_{f.name}__ts" '
                f"BETWEEN {_MIN_TIME} AND {_MAX_TIME} THEN \"in_{f.name}__ts\" END "
@@ -142,13 +149,17 @@ def typed_rules(
                if f.kind == "time"]
     values += [f'"in_{f.name}"::{duckdb_type(f.name)} AS "{f.name}"' for f in EVENT_FIELDS
                if f.kind in ("number", "ratio", "int")]
-    stored = ", ".join(c for c in STORED_COLUMNS if c != "ingested_at")
+    around = {f.name for f in _AROUND}
+    stored = ", ".join(
+        "coalesce(x_pipeline_stage, derived_stage) as pipeline_stage" if c == "pipeline_stage"
+        else redact_json_sql("metadata_kept", "redact") + " as metadata" if c == "metadata"
+        else f'"{c}"' for c in _STORED if c not in around)
     meta_json = ("to_json(meta_struct)" if "meta_struct" in fields.column_names
                  else "json_transform(line, '{\"metadata\": \"JSON\"}').metadata")
     sql = f"""
 with src as (select * from typed_input),
 meta as (
-    select *, {", ".join(_columns(f) for f in EVENT_FIELDS)},
+    select *, {", ".join(_columns(f) for f in inside)},
         case when has_meta and meta_sql then {meta_json} end as meta_raw
     from src
 ),
@@ -159,8 +170,8 @@ valued as (
     from mapped
 ),
 final as (
-    select line_no, {stored.replace("pipeline_stage", "coalesce(x_pipeline_stage, derived_stage) as pipeline_stage").replace(", metadata", ", " + redact_json_sql("metadata_kept", "redact") + " as metadata")},
-        coalesce(judgeable AND {" AND ".join(_sure(f) for f in EVENT_FIELDS)} AND {stage_ok} AND {future_ok}
+    select line_no, {stored},
+        coalesce(judgeable AND {" AND ".join(_sure(f) for f in inside)} AND {stage_ok} AND {future_ok}
                  AND (meta_raw IS NULL OR m_all IS NOT NULL), false) as sure
     from valued
 )
@@ -171,11 +182,43 @@ select * from final
         result = con.sql(sql, params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("typed_input")
+    return _around(src, result, ingested_at)
+
+
+def _around_sure(src: pa.Table) -> pa.Array:
+    """`_sure` of the `_AROUND` fields (a length in characters, as DuckDB's `length` counts)."""
+    ok = np.ones(src.num_rows, bool)
+    for f in _AROUND:
+        length = pc.utf8_length(src.column(f"in_{f.name}"))
+        if f.kind == "id":  # required
+            good = pc.fill_null(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_EVENT_ID)),
+                                False)
+        else:
+            good = pc.fill_null(pc.less_equal(length, MAX_SHORT_STRING), True)
+        ok &= good.to_numpy(zero_copy_only=False)
+    return pa.array(ok)
+
+
+def _around(src: pa.Table, result: pa.Table, ingested_at: datetime) -> tuple[pa.Table, np.ndarray]:
+    """The query's rows with the `_AROUND` fields put back from `src`, and `sure` in the order of
+    `src`'s rows."""
+    at = src.column("line_no").to_numpy()
+    got = result.column("line_no").to_numpy()
+    if not np.array_equal(at, got):
+        order = np.argsort(at, kind="stable")
+        result = result.take(pa.array(np.argsort(order[np.searchsorted(at, got, sorter=order)])))
     sure = result.column("sure").to_numpy(zero_copy_only=False)
-    accepted = result.filter(result.column("sure")).drop_columns(["sure"])
-    accepted = accepted.append_column("ingested_at", pa.repeat(
-        pa.scalar(ingested_at.astimezone(UTC), pa.timestamp("us", tz="UTC")), accepted.num_rows))
-    return accepted, sure
+    keep = pa.array(sure)
+    rows = result.filter(keep)
+    columns = {"line_no": rows.column("line_no")}
+    for name in _STORED:
+        if name in rows.column_names:
+            columns[name] = rows.column(name)
+        else:
+            taken = f"r_{name}" if name in REDACTED_FIELDS else f"in_{name}"
+            columns[name] = src.column(taken).filter(keep).cast(pa.string())
+    columns["ingested_at"] = pa.repeat(pa.scalar(ingested_at.astimezone(UTC), _UTC), rows.num_rows)
+    return pa.table(columns), sure
 
 
 # -- Parquet rows ---------------------------------------------------------------------------
