@@ -73,8 +73,9 @@ def split_lines(data: bytes) -> pa.LargeBinaryArray:
     starts = np.empty(len(ends) + 2, np.int64)
     starts[0], starts[-1] = 0, len(data) - len(ends)
     starts[1:-1] = ends + 1 - np.arange(1, len(ends) + 1)
-    text = np.frombuffer(data.replace(b"\n", b""), np.uint8) if len(ends) else raw
-    lines = _binary(starts, text.tobytes() if len(ends) else data)
+    joined = data.replace(b"\n", b"") if len(ends) else data
+    text = np.frombuffer(joined, np.uint8)
+    lines = _binary(starts, joined)
     # a blank line is empty or starts with a space, tab or carriage return: check only those
     first = np.zeros(len(lines), np.uint8)
     nonempty = np.flatnonzero(np.diff(starts) > 0)
