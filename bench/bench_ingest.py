@@ -7,8 +7,9 @@ Generates N realistic events (default 1,000,000) as JSON Lines with DuckDB: came
 on completion events, an error code and a message holding a bearer token on failures. Then, in
 the same run, alternately: `voice-monitor ingest` of the file into a fresh lake, and a DuckDB
 process copying the same file to Parquet (`COPY (FROM read_json(file)) TO ... (FORMAT parquet)`,
-no validation) — both as subprocesses, timed from outside with their peak RSS; the same for the
-events as typed Parquet (DuckDB's copy, with `metadata` as a struct). Prints medians and ratios.
+no validation) — both as subprocesses, timed from outside with their peak RSS and CPU seconds
+(user + system, all threads); the same for the events as typed Parquet (DuckDB's copy, with
+`metadata` as a struct). Prints medians and ratios.
 `--rss` lists sizes for which only the peak RSS of one `ingest` of JSON Lines is measured.
 """
 
@@ -68,18 +69,18 @@ def generate(path: Path, n: int) -> None:
     con.close()
 
 
-def run(command: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS in MB) of one subprocess."""
+def run(command: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS in MB, CPU seconds: user + system, all threads) of one subprocess."""
     started = time.perf_counter()
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
     elapsed = time.perf_counter() - started
     if status != 0:
         raise SystemExit(f"{command[:3]} failed: {proc.stderr.read().decode()[-2000:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
-def ingest(path: Path, work: Path) -> tuple[float, float]:
+def ingest(path: Path, work: Path) -> tuple[float, float, float]:
     lake = work / f"lake-{time.time_ns()}"
     script = shutil.which("voice-monitor")
     launcher = [script] if script else [sys.executable, "-c", "from voice_monitor.cli import main; main()"]
@@ -89,7 +90,7 @@ def ingest(path: Path, work: Path) -> tuple[float, float]:
         shutil.rmtree(lake, ignore_errors=True)
 
 
-def duckdb_copy(path: Path, work: Path) -> tuple[float, float]:
+def duckdb_copy(path: Path, work: Path) -> tuple[float, float, float]:
     out = work / f"copy-{time.time_ns()}.parquet"
     reader = "read_parquet" if path.suffix == ".parquet" else "read_json"
     code = f"import duckdb; duckdb.sql({_COPY.format(reader=reader, src=path, dst=out)!r})"
@@ -105,9 +106,11 @@ def compare(label: str, path: Path, work: Path, repeat: int) -> None:
         ours.append(ingest(path, work))
         theirs.append(duckdb_copy(path, work))
     o, t = statistics.median(r[0] for r in ours), statistics.median(r[0] for r in theirs)
+    oc, tc = statistics.median(r[2] for r in ours), statistics.median(r[2] for r in theirs)
     print(f"{label}: ingest median {o:.2f} s (runs {', '.join(f'{r[0]:.2f}' for r in ours)}; "
           f"peak RSS {max(r[1] for r in ours):.0f} MB) vs DuckDB copy median {t:.2f} s "
-          f"(runs {', '.join(f'{r[0]:.2f}' for r in theirs)}): {o / t:.2f}x")
+          f"(runs {', '.join(f'{r[0]:.2f}' for r in theirs)}): {o / t:.2f}x; CPU seconds "
+          f"{oc:.1f} vs {tc:.1f}: {oc / tc:.2f}x; load average now {os.getloadavg()[0]:.2f}")
 
 
 def main() -> None:
@@ -133,9 +136,10 @@ def main() -> None:
                     parquet, work, args.repeat)
         for size in [int(s) for s in args.rss.split(",") if s]:
             path = _input(where / f"events-{size}.jsonl", size)
-            seconds, rss = ingest(path, work)
+            seconds, rss, cpu = ingest(path, work)
             print(f"{size:,} events, JSON Lines ({path.stat().st_size / 1e6:.0f} MB): ingest "
-                  f"{seconds:.1f} s, peak RSS {rss:.0f} MB; load average now {os.getloadavg()[0]:.2f}")
+                  f"{seconds:.1f} s ({cpu:.1f} CPU s), peak RSS {rss:.0f} MB; load average now "
+                  f"{os.getloadavg()[0]:.2f}")
             if args.keep is None:
                 path.unlink()
     finally:
