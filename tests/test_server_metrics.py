@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from conftest import NOW, event
 from fastapi.testclient import TestClient
@@ -53,3 +53,63 @@ def test_a_scrape_reuses_the_lake_figures_and_reads_them_again_in_the_background
         assert newest_seen(http) == "T2"
         lake_metrics._figures = (read_at - metrics_module.MAX_AGE_S - 1, *figures)
         assert newest_seen(http) == "T2" and len(reads) == 3  # too old to serve: read at once
+
+
+def samples(text: str, parse) -> dict:
+    """{(name, labels): value} of an exposition, read with prometheus_client's own parser."""
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in parse(text) for s in family.samples}
+
+
+def test_a_scrape_says_what_the_registry_says_in_both_formats_and_reuses_the_slow_part(
+        lake, monkeypatch):
+    from prometheus_client import generate_latest
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
+    from prometheus_client.parser import text_string_to_metric_families as plain
+
+    now = datetime.now(UTC)  # the real-time counters are the last hour's by the real clock
+    land_records(lake, [event("artifact_received", now - timedelta(minutes=5), organization_id=o)
+                        for o in ("org-a", "org-b")], now=now)
+    hops: list[str] = []
+    real_hop = metrics_module.run_in_threadpool
+    monkeypatch.setattr(metrics_module, "run_in_threadpool",
+                        lambda f, *a: hops.append(f.__name__) or real_hop(f, *a))
+    app = create_app(lake, ingest_tokens=["ingest-0123456789abcdef"], staff_tokens=[STAFF])
+    with TestClient(app) as http:
+        first = http.get("/metrics", headers=HEADERS)
+        assert hops == ["render"]  # nothing read yet: the lake is read in a worker thread
+        # the whole registry through prometheus_client's own generate_latest: the same samples
+        # (freshness ages aside: they are worked out at each one's moment)
+        expected = samples(generate_latest(app.state.registry).decode(), plain)
+        got = samples(first.text, plain)
+        assert got.keys() == expected.keys()
+        assert {k: v for k, v in got.items() if "age_seconds" not in k[0]} == \
+            {k: v for k, v in expected.items() if "age_seconds" not in k[0]}
+        assert got[("voice_monitor_realtime_events", (("metric", "artifacts_received"),
+                    ("organization_id", "org-b"), ("scope", "organization")))] == 1.0
+        # an event posted: the live count follows at once, the real-time part is reused as is
+        rendered = app.state.lake_metrics._rendered[first.headers["content-type"]][2]
+        http.post("/v1/events", content=b'{"broken\n',
+                  headers={"Authorization": "Bearer ingest-0123456789abcdef"})
+        second = http.get("/metrics", headers=HEADERS)
+        assert samples(second.text, plain)[("voice_monitor_collector_events_quarantined_total",
+                                            ())] == 1.0
+        assert app.state.lake_metrics._rendered[second.headers["content-type"]][2] is rendered
+        assert hops == ["render"]  # answered on the event loop this time
+        # OpenMetrics, as Prometheus asks: one # EOF, at the end, and the same samples
+        om = http.get("/metrics", headers={**HEADERS, "Accept": "application/openmetrics-text; "
+                                           "version=1.0.0"})
+        assert om.headers["content-type"].startswith("application/openmetrics-text")
+        assert om.text.count("# EOF") == 1 and om.text.endswith("# EOF\n")
+        om_samples = samples(om.text, openmetrics)
+        assert om_samples[("voice_monitor_collector_events_quarantined_total", ())] == 1.0
+        assert om_samples[("voice_monitor_realtime_events", (("metric", "artifacts_received"),
+                           ("organization_id", "org-a"), ("scope", "organization")))] == 1.0
+
+
+def test_metrics_needs_a_staff_token(lake):
+    app = create_app(lake, ingest_tokens=["ingest-0123456789abcdef"], staff_tokens=[STAFF])
+    with TestClient(app) as http:
+        assert http.get("/metrics").status_code == 401
+        assert http.get("/metrics", headers={
+            "Authorization": "Bearer ingest-0123456789abcdef"}).status_code == 403
