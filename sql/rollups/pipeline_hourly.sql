@@ -2,7 +2,8 @@
 -- events, also org-less ones; present every hour, zeros when empty) or one organization that
 -- had events. Besides the contract's columns it keeps the sums, counts and latency sketch
 -- the daily rollup needs to be exact. Every rate is 0 when its denominator is 0. Doubles are
--- summed in value order (see sql/staging/hour_counts.sql): the same rows give the same sums.
+-- summed exactly from the per-type parts (sql/staging/exact_sum.sql): the same rows give the
+-- same sums in any order. (The per-type confidence sums hold only their own event type.)
 -- Reads the per-(organization, event type) counts and the hour's end-to-end latency
 -- distributions (sql/staging).
 with counts as (
@@ -23,14 +24,10 @@ per_scope as (
             as artifacts_completed,
         coalesce(sum(events) filter (where event_type = 'artifact_failed'), 0)
             as artifacts_failed,
-        fsum(confidence_sum order by confidence_sum)
-            filter (where event_type = 'transcription_completed')
-            as transcript_confidence_sum,
+        exact_sum_of_parts(confidence_sum) as transcript_confidence_sum,
         coalesce(sum(confidence_count) filter (where event_type = 'transcription_completed'), 0)
             as transcript_confidence_count,
-        fsum(claim_confidence_weighted_sum order by claim_confidence_weighted_sum)
-            filter (where event_type = 'claims_extracted')
-            as claim_confidence_weighted_sum,
+        exact_sum_of_parts(claim_confidence_weighted_sum) as claim_confidence_weighted_sum,
         sum(claim_count) filter (where event_type = 'claims_extracted') as claims_extracted_total,
         sum(entity_count) filter (where stage = 'entity_resolution' and kind = 'success')
             as entities_resolved_total,
@@ -46,7 +43,7 @@ per_scope as (
         coalesce(sum(events) filter (where event_type = 'retry_succeeded'), 0)
             as retries_succeeded,
         coalesce(sum(events) filter (where event_type = 'retry_failed'), 0) as retries_failed,
-        fsum(ai_cost_usd order by ai_cost_usd) as total_ai_cost_usd
+        exact_sum_of_parts(ai_cost_usd) as total_ai_cost_usd
     from counts
     group by grouping sets ((), (organization_id))
     having grouping(organization_id) = 1 or organization_id is not null

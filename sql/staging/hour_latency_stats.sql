@@ -1,6 +1,6 @@
 -- The hour's latency distributions per scope, for each latency kind ('stage' per processing
 -- stage, 'e2e' with no stage): the platform (organization_id null: all events) and every
--- organization. Count, sum (fsum in value order, see hour_counts.sql), min, max, the exact
+-- organization. Count, exact sum (sql/staging/exact_sum.sql), min, max, the exact
 -- p50/p95/p99 (quantile_cont) and the mergeable sketch (keys and counts in key order, a group
 -- by and two ordered lists: much cheaper than histogram() and its map). pipeline_hourly reads
 -- the 'e2e' rows, stage_hourly the 'stage' rows.
@@ -14,7 +14,7 @@ stats as (
         stage,
         organization_id,
         count(*) as latency_count,
-        fsum(latency_ms order by latency_ms) as latency_sum_ms,
+        exact_sum(latency_ms) as latency_sum_ms,
         min(latency_ms) as latency_min_ms,
         max(latency_ms) as latency_max_ms,
         quantile_cont(latency_ms, [0.5, 0.95, 0.99]) as latency_quantiles
