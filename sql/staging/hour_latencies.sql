@@ -2,7 +2,7 @@
 -- (latency_kind 'stage', by stage) and end-to-end latencies of artifact_completed ('e2e').
 -- Own latency (duration_ms or stage times) first, else the paired one.
 with latency_events as (
-    select * from hour_latency_events
+    select rowid as latency_row, * from hour_latency_events
 ),
 
 paired as (
@@ -16,7 +16,7 @@ latencies as (
         latency_events.stage,
         coalesce(latency_events.own_latency_ms, paired.paired_latency_ms) as latency_ms
     from latency_events
-    left join paired using (event_id)
+    left join paired using (latency_row)
 ),
 
 final as (

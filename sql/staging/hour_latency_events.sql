@@ -1,7 +1,8 @@
 -- The hour's latency events (stage successes, artifact_completed), de-duplicated (`hour_in`
 -- less the later copies in `hour_losers`: first landed wins): their own latency (duration_ms
 -- or stage times), and for those that must be paired the keys pairing needs.
--- Narrow on purpose: the only per-event table materialised for the hour.
+-- Narrow on purpose: the only per-event table materialised for the hour. No event_id: a
+-- paired latency finds its event by the row of this table (`rowid`, paired_latency.sql).
 with latency_types as (
     select event_type, stage, latency_kind from event_types where latency_kind is not null
 ),
@@ -38,7 +39,6 @@ final as (
         stage,
         own_latency_ms,
         needs_pairing,
-        case when needs_pairing then event_id end as event_id,
         case when needs_pairing then artifact_id end as artifact_id,
         case when needs_pairing then "timestamp" end as "timestamp"
     from owned

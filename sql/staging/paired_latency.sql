@@ -6,7 +6,7 @@
 -- anchors of a kind, cheaper than ASOF.
 with needing as (
     select
-        event_id,
+        rowid as latency_row,  -- the event's row in hour_latency_events: an integer key
         artifact_id,
         latency_kind,
         case when latency_kind = 'e2e' then 'e2e' else stage end as anchor,
@@ -21,7 +21,7 @@ anchors as (
 
 pairs as (
     select
-        needing.event_id,
+        needing.latency_row,
         epoch_us(needing."timestamp") - case
             when needing.latency_kind = 'stage' then max(epoch_us(anchors."timestamp"))
             else min(epoch_us(anchors."timestamp"))
@@ -33,11 +33,11 @@ pairs as (
         and anchors."timestamp" <= needing."timestamp"
         and (needing.latency_kind = 'stage'
             or anchors."timestamp" >= needing."timestamp" - interval 24 hours)
-    group by needing.event_id, needing."timestamp", needing.latency_kind
+    group by needing.latency_row, needing."timestamp", needing.latency_kind
 ),
 
 final as (
-    select event_id, gap_us / 1000.0 as paired_latency_ms
+    select latency_row, gap_us / 1000.0 as paired_latency_ms
     from pairs
     where gap_us <= 24 * 3600 * 1000000::BIGINT
 )
