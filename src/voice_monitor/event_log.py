@@ -2,11 +2,15 @@
 
 Every query de-duplicates by (event_id, hour), first landed wins (the `events` view). Pages
 are keyset-paginated (see `pagination`). Recent-event pages read hour partitions newest first,
-a few at a time, and stop as soon as the page is full, so a page does not scan the whole log.
+a few at a time, and stop as soon as the page is full, so a page does not scan the whole log;
+the last few pages are kept while the files they were read from are the same.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -74,13 +78,20 @@ def recent_events(
              and (start is None or h + timedelta(hours=1) > start)
              and (after_ts is None or h <= after_ts)]
     params = {**filters, "start": start, "end": end, "after_ts": after_ts, "after_id": after_id}
+    key = (str(lake.root), repr(filters), limit, cursor)
+    kept = _pages.get(key)
+    if kept is not None and kept.holds(lake, hours):
+        return kept.page
     frames: list[pl.DataFrame] = []
-    found, batch = 0, 1
+    found, batch, read, files = 0, 1, [], []
     # Hours are disjoint, so rows of a newer batch all sort before rows of an older one:
     # read 1, 2, 4, ... hours newest first until the page (plus one row to know if more exist).
     while hours and found <= limit:
         chunk, hours = hours[:batch], hours[batch:]
-        con = with_sources(raw_events=_files(lake, chunk))
+        read += chunk
+        chunk_files = _files(lake, chunk)
+        files += chunk_files
+        con = with_sources(raw_events=chunk_files)
         frame = _newest(con, params, limit + 1 - found)
         frames.append(frame)
         found += frame.height
@@ -92,7 +103,53 @@ def recent_events(
         last = rows.row(limit - 1, named=True)
         next_cursor = encode_cursor("recent_events", filters,
                                     [to_micros(last["timestamp"]), last["event_id"]])
-    return Page(rows, next_cursor)
+    page = Page(rows, next_cursor)
+    _pages.put(key, _Kept(tuple(read), tuple(map(str, files)), not hours, page))
+    return page
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """A page of `recent_events` and what it was read from: the newest hours it read, their
+    files, and whether those were all the hours there were."""
+
+    hours: tuple[datetime, ...]
+    files: tuple[str, ...]
+    every_hour: bool
+    page: Page
+
+    def holds(self, lake: Lake, hours: list[datetime]) -> bool:
+        """Whether the page is still the answer: the same newest hours (no newer one since; no
+        other at all if it read every hour) with the same files. A lake file never changes once
+        there and older hours' rows sort after the page's, so nothing else can change it."""
+        same_hours = (list(self.hours) == hours if self.every_hour
+                      else tuple(hours[:len(self.hours)]) == self.hours)
+        return same_hours and tuple(map(str, _files(lake, list(self.hours)))) == self.files
+
+
+class _Pages:
+    """The last few pages asked for, per lake and question (a dashboard's first page is asked
+    by every open page every 15 s; on a lake that is not landing, each time the same)."""
+
+    SIZE = 32
+
+    def __init__(self):
+        self._kept: OrderedDict[tuple, _Kept] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple) -> _Kept | None:
+        with self._lock:
+            return self._kept.get(key)
+
+    def put(self, key: tuple, kept: _Kept) -> None:
+        with self._lock:
+            self._kept[key] = kept
+            self._kept.move_to_end(key)
+            while len(self._kept) > self.SIZE:
+                self._kept.popitem(last=False)
+
+
+_pages = _Pages()
 
 
 def _newest(con, params: dict, wanted: int) -> pl.DataFrame:
