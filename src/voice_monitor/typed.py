@@ -11,6 +11,7 @@ the kept-metadata SQL), so both paths store the same row for the same record.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 
 import duckdb
 import numpy as np
@@ -31,6 +32,7 @@ from voice_monitor.schema import (
     STORED_COLUMNS,
     duckdb_type,
 )
+from voice_monitor.statements import parsed
 from voice_monitor.typed_values import kept_metadata, redacted
 from voice_monitor.validation import (
     _MAX_TIME,
@@ -130,6 +132,19 @@ def typed_rules(
         pc.match_substring_regex(src.column("meta_kept"), GATE), False)))
     src = src.set_column(src.column_names.index("judgeable"), "judgeable",
                          pc.and_(src.column("judgeable"), _around_sure(src)))
+    sql = _rules_sql("meta_struct" in fields.column_names)
+    con.register("typed_input", src)
+    try:
+        result = con.sql(parsed(con, sql), params={"now": now.astimezone(UTC)}).to_arrow_table()
+    finally:
+        con.unregister("typed_input")
+    return _around(src, result, ingested_at)
+
+
+@lru_cache(maxsize=2)
+def _rules_sql(from_struct: bool) -> str:
+    """The typed rule query over `typed_input`; `from_struct`: the metadata objects are the
+    struct column `meta_struct` (Parquet), else they are read from the record's text `line`."""
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
     stage_ok = (f"(x_pipeline_stage IS NULL OR (x_pipeline_stage IN ({', '.join(map(_lit, STAGES))}) "
@@ -154,9 +169,9 @@ def typed_rules(
         "coalesce(x_pipeline_stage, derived_stage) as pipeline_stage" if c == "pipeline_stage"
         else redact_json_sql("metadata_kept", "redact") + " as metadata" if c == "metadata"
         else f'"{c}"' for c in _STORED if c not in around)
-    meta_json = ("to_json(meta_struct)" if "meta_struct" in fields.column_names
+    meta_json = ("to_json(meta_struct)" if from_struct
                  else "json_transform(line, '{\"metadata\": \"JSON\"}').metadata")
-    sql = f"""
+    return f"""
 with src as (select * from typed_input),
 meta as (
     select *, {", ".join(_columns(f) for f in inside)},
@@ -177,12 +192,6 @@ final as (
 )
 select * from final
 """
-    con.register("typed_input", src)
-    try:
-        result = con.sql(sql, params={"now": now.astimezone(UTC)}).to_arrow_table()
-    finally:
-        con.unregister("typed_input")
-    return _around(src, result, ingested_at)
 
 
 def _around_sure(src: pa.Table) -> pa.Array:

@@ -15,10 +15,12 @@ import pyarrow.compute as pc
 
 from voice_monitor.redaction import GATE, redact_sql
 from voice_monitor.schema import METADATA_FIELDS
+from voice_monitor.statements import parsed
 
 _KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
 # what DuckDB's JSON writer escapes in a string; a string without any is written as it stands
 _ESCAPED = '[\\x00-\\x1f"\\\\]'
+_REDACT_SQL = f"select {redact_sql('v')} as r from distinct_texts order by i"
 
 
 def redacted(con: duckdb.DuckDBPyConnection, columns: list) -> list[pa.Array]:
@@ -31,7 +33,7 @@ def redacted(con: duckdb.DuckDBPyConnection, columns: list) -> list[pa.Array]:
         con.register("distinct_texts", pa.table({"i": pa.array(gated, pa.int64()),
                                                  "v": distinct.take(pa.array(gated))}))
         try:
-            done = con.sql(f"select {redact_sql('v')} as r from distinct_texts order by i").to_arrow_table()
+            done = con.sql(parsed(con, _REDACT_SQL)).to_arrow_table()
         finally:
             con.unregister("distinct_texts")
         mask = np.zeros(len(distinct), bool)

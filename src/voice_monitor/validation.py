@@ -32,6 +32,7 @@ from voice_monitor.schema import (
     Field,
     duckdb_type,
 )
+from voice_monitor.statements import parsed
 
 _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 _OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
@@ -356,7 +357,7 @@ def validate(
     try:
         present, names, repeats = _present_fields(con)
         query = _validation_sql(present, names)
-        result = con.sql(query, params={"now": now.astimezone(UTC)}).to_arrow_table()
+        result = con.sql(parsed(con, query), params={"now": now.astimezone(UTC)}).to_arrow_table()
     finally:
         con.unregister("raw_input")
     line_no = result.column("line_no")
