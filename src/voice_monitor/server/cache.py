@@ -31,6 +31,7 @@ class SnapshotCache:
     def __init__(self, lake: Lake):
         self.lake = lake
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self._computing: dict[Hashable, threading.Event] = {}  # answers being computed
         self._lock = threading.Lock()
 
     def generation(self) -> tuple:
@@ -41,19 +42,35 @@ class SnapshotCache:
         return tuple(_mtime(p) for p in [*paths, self.lake.organizations_file])
 
     def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
-        """The answer kept for `key` under the lake's current generation, else `compute()`."""
+        """The answer kept for `key` under the lake's current generation, else `compute()`.
+
+        One asker computes a missing answer; others asking for it meanwhile (the page's requests
+        arriving during the server's warm-up, several pages at the turn of an hour) wait for it
+        instead of computing it again beside it.
+        """
         full = (key, self.generation())
-        now = time.monotonic()
-        with self._lock:
-            entry = self._entries.get(full)
-            if entry is not None and now - entry[0] < TTL_S:
-                self._entries.move_to_end(full)
-                return entry[1]
-        value = compute()  # outside the lock: two first askers may both compute, both right
-        with self._lock:
-            self._entries[full] = (now, value)
-            while len(self._entries) > SIZE:
-                self._entries.popitem(last=False)
+        while True:
+            now = time.monotonic()
+            with self._lock:
+                entry = self._entries.get(full)
+                if entry is not None and now - entry[0] < TTL_S:
+                    self._entries.move_to_end(full)
+                    return entry[1]
+                computing = self._computing.get(full)
+                if computing is None:
+                    computing = self._computing[full] = threading.Event()
+                    break
+            computing.wait()  # then look again: kept, or (if it failed) this asker computes
+        try:
+            value = compute()  # outside the lock: other answers are served meanwhile
+            with self._lock:
+                self._entries[full] = (now, value)
+                while len(self._entries) > SIZE:
+                    self._entries.popitem(last=False)
+        finally:
+            with self._lock:
+                del self._computing[full]
+            computing.set()
         return value
 
 
