@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from voice_monitor.lake import Lake
-from voice_monitor.landing import InputFileError, ingest_file
+from voice_monitor.landing import InputFileError, ingest_file, land_lines
 from voice_monitor.records import split_file
 from voice_monitor.streaming import read_batches
 
@@ -105,3 +105,19 @@ def test_an_unreadable_file_fails_before_anything_lands(tmp_path):
     with pytest.raises(InputFileError, match="cannot read .*missing.jsonl"):
         ingest_file(lake, tmp_path / "missing.jsonl", now=NOW)
     assert not list(lake.root.rglob("*.parquet"))
+
+
+def test_hour_files_dictionary_encode_only_the_few_valued_columns(tmp_path):
+    records = [json.dumps({"eventId": f"d-{i}", "eventType": "transcription_failed",
+                           "timestamp": "2026-02-16T13:00:00Z", "organizationId": "org-1",
+                           "errorCode": "E_TIMEOUT", "errorMessage": "timed out"}) for i in range(100)]
+    lake = Lake(tmp_path / "lake")
+    assert land_lines(lake, records, "t", NOW).accepted == 100
+    [path] = list(lake.events_dir.rglob("*.parquet"))
+    meta = pq.ParquetFile(path).metadata
+    names = [meta.schema.column(i).name for i in range(meta.num_columns)]
+    dictionary = {name for i, name in enumerate(names)
+                  if any("DICTIONARY" in e for e in meta.row_group(0).column(i).encodings)}
+    assert {"event_type", "organization_id", "error_code", "error_message"} <= dictionary
+    assert not {"event_id", "timestamp", "ingested_at"} & dictionary
+    assert pq.read_table(path).column("event_id").to_pylist() == [f"d-{i}" for i in range(100)]

@@ -167,10 +167,10 @@ class Lake:
         """A fresh path under .tmp/, on the same file system as the lake (so rename is atomic)."""
         return self.writer_tmp_dir() / (new_file_stem() + suffix)
 
-    def write_file(self, table: pa.Table, folder: Path) -> Path:
+    def write_file(self, table: pa.Table, folder: Path, **options) -> Path:
         """Add one Parquet file to `folder`, atomically; concurrent writers never collide (each
-        file has a unique name)."""
-        return self.publish(table, folder / (new_file_stem() + ".parquet"))
+        file has a unique name). `options` go to `pq.write_table`."""
+        return self.publish(table, folder / (new_file_stem() + ".parquet"), **options)
 
     def publish(self, table: pa.Table, dest: Path, **options) -> Path:
         """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and

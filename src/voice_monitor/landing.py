@@ -29,7 +29,7 @@ from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, connect
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
-from voice_monitor.schema import EVENT_SCHEMA, QUARANTINE_SCHEMA
+from voice_monitor.schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
 from voice_monitor.streaming import BATCH_BYTES, InputFileError, read_batches  # noqa: F401 (callers catch landing.InputFileError)
 
@@ -246,7 +246,7 @@ def _write_hours(lake: Lake, events: pa.Table, written: dict[int, str]) -> list[
     def write(part: tuple) -> None:
         # `written`: hours since the epoch -> the file's name, once it is in place
         written[int(part[0].timestamp()) // 3600] = lake.write_file(
-            part[1], lake.event_partition(part[0])).name
+            part[1], lake.event_partition(part[0]), use_dictionary=DICTIONARY_COLUMNS).name
 
     workers = min(len(parts), os.cpu_count() or 1)
     if workers > 1 and events.num_rows >= PARALLEL_WRITE_ROWS:

@@ -140,6 +140,12 @@ STORED_COLUMNS: tuple[str, ...] = (
     "ingested_at",
 )
 
+# Stored event columns with few distinct values: dictionary-encoded in the hour files. The ids,
+# times, amounts and kept metadata are not (a dictionary of mostly unique values would be built
+# and then dropped: about half of the CPU time of writing an hour file).
+DICTIONARY_COLUMNS = ["event_type", "organization_id", "pipeline_stage", "previous_status",
+                      "new_status", "error_code", "error_message", "ai_model", "source_channel"]
+
 EVENT_SCHEMA = pa.schema(
     [pa.field(f.name, _ARROW_TYPES[f.kind], nullable=not f.required)
      for f in FIELDS if f.name != "metadata"]
