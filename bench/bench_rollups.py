@@ -2,6 +2,7 @@
 
     uv run python bench/bench_rollups.py 1000000            # events in the measured hour
     uv run python bench/bench_rollups.py 10000000 --lookback-hours 2 --keep /tmp/bench-lake
+    uv run python bench/bench_rollups.py 1000000 --before /tmp/old/src   # + an older checkout
 
 Generates one hour of realistic events (plus look-back hours at the same rate, so pairing has
 real work) as Parquet, vectorised, then times in separate subprocesses, each reporting its wall
@@ -12,6 +13,8 @@ time, CPU time (all threads) and peak RSS (VmHWM):
           (no pairing, no sketches, no de-dup)
   pandas  a straightforward pandas implementation of the same rollup as ours
   daily   the daily rollup over 24 hourly partitions
+  before  (with --before SRC) our hourly rollup from another checkout's src/, e.g. a
+          `git archive <commit> src sql` unpacked: before and after in one run
 """
 
 from __future__ import annotations
@@ -338,12 +341,15 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(which: str, root: Path) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", which, str(root)],
-                         capture_output=True, text=True)
+def measure(which: str, root: Path, src: Path | None = None) -> dict:
+    """Run one contender in a child process; `src` puts another checkout's src/ first."""
+    env = {**os.environ, "PYTHONPATH": str(src)} if src else None
+    contender = "ours" if which == "before" else which
+    out = subprocess.run([sys.executable, __file__, "--child", contender, str(root)],
+                         capture_output=True, text=True, env=env)
     if out.returncode:
         raise SystemExit(f"{which} failed:\n{out.stderr}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return {**json.loads(out.stdout.strip().splitlines()[-1]), "which": which}
 
 
 def main() -> None:
@@ -356,6 +362,8 @@ def main() -> None:
                         help="runs of each contender, alternating; medians are reported")
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this lake folder")
+    parser.add_argument("--before", type=Path, metavar="SRC",
+                        help="also time our rollup from this src/ folder (another checkout)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -367,11 +375,12 @@ def main() -> None:
         t = time.perf_counter()
         generate(lake, args.size, args.lookback_hours)
         print(f"generated in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr)
-    order = ["duckdb", "ours"] + ([] if args.skip_pandas else ["pandas"])
+    order = (["duckdb"] + (["before"] if args.before else []) + ["ours"]
+             + ([] if args.skip_pandas else ["pandas"]))
     results = []
     for _ in range(args.repeat):
         for which in order:
-            results.append(measure(which, root))
+            results.append(measure(which, root, args.before if which == "before" else None))
             print(json.dumps(results[-1]), file=sys.stderr)
     spread_hourly(lake)
     results.append(measure("daily", root))
@@ -386,6 +395,9 @@ def main() -> None:
           f"{med['ours']['cpu_s'] / med['duckdb']['cpu_s']:.2f} CPU (target <= 3); "
           f"peak RSS {med['ours']['peak_rss_mb']:.0f} MB (target < 1536); "
           f"daily {med['daily']['wall_s']:.3f} s (target < 1)")
+    if args.before:
+        print(f"before / plain duckdb = {med['before']['wall_s'] / med['duckdb']['wall_s']:.2f} "
+              f"wall, {med['before']['cpu_s'] / med['duckdb']['cpu_s']:.2f} CPU")
     if not args.keep:
         shutil.rmtree(root.parent, ignore_errors=True)
 
