@@ -112,6 +112,18 @@ def use_counter_store(kind: str, request, monkeypatch) -> str:
     return kind
 
 
+def counted_table(ids: list[str], at: datetime, event_type: str = "artifact_received",
+                  org: str | None = None):
+    """A landed batch as a counter store's `record` takes it: these ids, all alike."""
+    import pyarrow as pa
+
+    return pa.table({
+        "event_id": ids, "event_type": [event_type] * len(ids),
+        "timestamp": pa.array([at] * len(ids), pa.timestamp("us", tz="UTC")),
+        "organization_id": pa.array([org] * len(ids), pa.string()),
+    })
+
+
 def event_ids_in(files: list[str]) -> list[str]:
     """Every event_id row of these Parquet files (copies included), read with DuckDB."""
     if not files:

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pytest
-from conftest import use_counter_store
+from conftest import counted_table, use_counter_store
 
 from voice_monitor.counters import (
     COUNTERS_ENV,
@@ -71,24 +71,39 @@ def test_random_batches_equal_an_independent_count(lake, store_env):
         assert {m: got[m] for m in METRICS} == expected(events, org), org
 
 
+# the per-minute table of schemas 1 and 2 (3 keeps it as it is)
+COUNTS = """
+create table counts (scope text not null, minute integer not null, metric text not null,
+    n integer not null, primary key (scope, minute, metric)) without rowid;
+create index counts_minute on counts (minute);
+"""
 V1 = """
 create table seen (event_id text not null, hour integer not null, ts_us integer not null,
     scope text not null, event_type text not null, primary key (event_id, hour)) without rowid;
 create index seen_ts on seen (ts_us);
-create table counts (scope text not null, minute integer not null, metric text not null,
-    n integer not null, primary key (scope, minute, metric)) without rowid;
-create index counts_minute on counts (minute);
 create table metric_of (event_type text not null, metric text not null);
-pragma user_version = 1
-"""
+pragma user_version = 1;
+""" + COUNTS
+V2 = """
+create table seen (hour integer not null, event_id text not null, ts_us integer not null,
+    scope text not null, metrics integer not null, primary key (hour, event_id)) without rowid;
+create index seen_ts on seen (ts_us);
+pragma user_version = 2;
+""" + COUNTS
+
+
+def old_store(lake, ddl: str) -> sqlite3.Connection:
+    """The lake's counter store file, created with an earlier version's schema."""
+    path = lake.state_dir / "counters.sqlite"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path)
+    db.executescript(ddl)
+    return db
 
 
 def test_a_schema_1_store_keeps_its_state(lake, monkeypatch):
     monkeypatch.delenv(COUNTERS_ENV, raising=False)
-    path = lake.state_dir / "counters.sqlite"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    db = sqlite3.connect(path)
-    db.executescript(V1)
+    db = old_store(lake, V1)
     # one event counted by the old version, stamped 10 s after AT in AT's minute
     ts_us = int((AT + timedelta(seconds=10)).timestamp() * 1_000_000)
     db.execute("insert into seen values ('old', ?, ?, 'o:org-1', 'artifact_failed')",
@@ -111,3 +126,35 @@ def test_a_schema_1_store_keeps_its_state(lake, monkeypatch):
     assert realtime_metrics(lake, "org-1", now=AT)["failures"] == 0
     assert realtime_metrics(lake, "org-1", now=AT + timedelta(seconds=10))["failures"] == 1
     assert realtime_metrics(lake, now=AT + timedelta(seconds=10))["artifacts_failed"] == 1
+
+
+def test_a_schema_2_store_keeps_its_state(lake, monkeypatch):
+    monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    db = old_store(lake, V2)
+    # two events counted by the old version: one 10 s after AT (in AT's minute), one before
+    rows = [("late", AT + timedelta(seconds=10), "o:org-1", 0b10000100),  # artifacts_failed + failures
+            ("early", AT - timedelta(minutes=3), "", 0b1)]  # artifacts_received
+    for event_id, at, scope, mask in rows:
+        ts_us = int(at.timestamp() * 1_000_000)
+        db.execute("insert into seen values (?, ?, ?, ?, ?)",
+                   (ts_us // 3_600_000_000, event_id, ts_us, scope, mask))
+        for s in {"p", scope} - {""}:
+            for bit, metric in enumerate(METRICS):
+                if mask >> bit & 1:
+                    db.execute("insert into counts values (?, ?, ?, 1)", (s, ts_us // 60_000_000, metric))
+    db.commit()
+    db.close()
+    store = open_counters(lake)
+    try:
+        # both are still known: recording them again counts nothing, a new id counts
+        again = pa.concat_tables([counted_table(["late"], AT + timedelta(seconds=10), "artifact_failed", "org-1"),
+                                  counted_table(["early", "new"], AT - timedelta(minutes=3))])
+        assert store.record(again, AT) == 1
+    finally:
+        store.close()
+    assert realtime_metrics(lake, "org-1", now=AT)["failures"] == 0  # after now, not yet
+    assert realtime_metrics(lake, "org-1", now=AT + timedelta(seconds=10))["failures"] == 1
+    assert realtime_metrics(lake, now=AT)["artifacts_received"] == 2
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    assert sorted(r[0] for r in db.execute("select event_id from seen")) == ["early", "late", "new"]
+    db.close()

@@ -1,13 +1,14 @@
 """Real-time counters for the rolling last hour, read in O(1) without scanning events.
 
 Landing adds each newly seen (event_id, hour) to per-minute counters, once: duplicates are
-recognised by a `seen` table keyed like the lake's de-duplication. A batch's new events are
-summed per (scope, minute, metric) before the store, one upsert per bucket. A read sums at most 60
-minute buckets per metric, then subtracts the few events of the current minute stamped after
-`now` (found through an index on time, so the cost does not grow with the window's events).
+recognised by the store's record of counted events, keyed like the lake's de-duplication. A
+batch's new events are summed per (scope, minute, metric) before the store, one upsert per
+bucket. A read sums at most 60 minute buckets per metric, then subtracts the few events of the
+current minute stamped after `now` (found by time, so the cost does not grow with the window's
+events).
 
-The store is an interface (`CounterStore`); the embedded default is SQLite in WAL mode, which
-needs no server and lets several processes write and read at once. With
+The store is an interface (`CounterStore`); the embedded default is SQLite in WAL mode
+(sqlite_counters.py), which needs no server and lets several processes write and read at once. With
 VOICE_MONITOR_COUNTERS=redis://host:port/db the counters live in Redis instead, shared by every
 host that lands events (redis_counters.py, same semantics).
 """
@@ -15,12 +16,8 @@ host that lands events (redis_counters.py, same semantics).
 from __future__ import annotations
 
 import os
-import sqlite3
-import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -106,14 +103,29 @@ def metrics_of_mask(mask: int) -> list[str]:
 class CountedRows:
     """The events of a batch that counters count, column by column, in input order."""
 
-    event_id: list[str]
+    ids: pa.Array  # event_id, as Arrow strings (hashed without leaving Arrow)
     ts_us: np.ndarray  # int64, µs since the epoch
-    scope: list[str]  # "o:<organization_id>", or "" for none (the platform always counts)
+    org: np.ndarray  # int64, position of the event's scope in `scopes`, -1 for none
+    scopes: list[str]  # "o:<organization_id>" of each organization in the batch
     mask: np.ndarray  # int64, METRIC_BITS of the event type
+
+    @property
+    def event_id(self) -> list[str]:
+        return self.ids.to_pylist()
+
+    @property
+    def scope(self) -> list[str]:
+        """Per event: "o:<organization_id>", or "" for none (the platform always counts)."""
+        return scope_names(self.scopes, self.org)
 
     @property
     def hour(self) -> np.ndarray:
         return self.ts_us // _HOUR_US
+
+
+def scope_names(scopes: list[str], org: np.ndarray) -> list[str]:
+    """`scopes[i]` for each i of `org`, "" for -1 (no organization)."""
+    return pa.array([*scopes, ""]).take(np.where(org < 0, len(scopes), org)).to_pylist()
 
 
 def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
@@ -124,180 +136,37 @@ def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
     types = pa.array(list(METRIC_BITS))
     masks = np.array(list(METRIC_BITS.values()), dtype=np.int64)
     which = pc.index_in(batch.column("event_type"), value_set=types).to_numpy(zero_copy_only=False)
-    orgs = batch.column("organization_id").to_pylist()
+    orgs = pc.dictionary_encode(batch.column("organization_id").combine_chunks())
     return CountedRows(
-        event_id=batch.column("event_id").to_pylist(),
+        ids=batch.column("event_id").combine_chunks(),
         ts_us=pc.cast(batch.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False),
-        scope=["" if o is None else "o:" + o for o in orgs],
+        org=pc.fill_null(orgs.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64),
+        scopes=["o:" + o for o in orgs.dictionary.to_pylist()],
         mask=masks[which],
     )
 
 
-def minute_counts(rows) -> dict[tuple[str, int, str], int]:
-    """(scope, minute, metric) -> count of `rows` ((ts_us, scope or "", mask) each), the
-    platform scope counting every row: a batch's counter updates, summed before the store."""
-    grouped = Counter((ts // _MINUTE_US, scope, mask) for ts, scope, mask in rows)
-    totals: Counter = Counter()
-    for (minute, scope, mask), n in grouped.items():
-        for metric in metrics_of_mask(mask):
-            totals[PLATFORM, minute, metric] += n
-            if scope:
-                totals[scope, minute, metric] += n
+def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
+                  mask: np.ndarray) -> list[tuple[str, int, str, int]]:
+    """(scope, minute, metric, count) of these events (`org` indexes `scopes`, -1 for none),
+    the platform scope counting every event: a batch's counter updates, summed before the
+    store."""
+    if not len(ts_us):
+        return []
+    minute = ts_us // _MINUTE_US
+    first = int(minute.min())
+    width = len(scopes) + 1  # column 0: no organization
+    cell = (minute - first) * width + org + 1
+    size = (int(minute.max()) - first + 1) * width
+    totals = []
+    for bit, metric in enumerate(METRICS):
+        grid = np.bincount(cell, weights=(mask >> bit) & 1, minlength=size).reshape(-1, width)
+        platform = grid.sum(axis=1)
+        for at in np.flatnonzero(platform).tolist():
+            totals.append((PLATFORM, first + at, metric, int(platform[at])))
+        for at, which in zip(*np.nonzero(grid[:, 1:]), strict=True):
+            totals.append((scopes[which], first + int(at), metric, int(grid[at, which + 1])))
     return totals
-
-
-# seen: one row per counted (event_id, hour), the de-duplication key; metrics is its METRIC_BITS
-_DDL = """
-create table if not exists seen (
-    hour integer not null, event_id text not null, ts_us integer not null,
-    scope text not null, metrics integer not null,
-    primary key (hour, event_id)) without rowid;
-create index if not exists seen_ts on seen (ts_us);
-create table if not exists counts (
-    scope text not null, minute integer not null, metric text not null, n integer not null,
-    primary key (scope, minute, metric)) without rowid;
-create index if not exists counts_minute on counts (minute)
-"""
-_SCHEMA_VERSION = 2
-
-
-class SQLiteCounterStore:
-    """The embedded counter store: one SQLite file in WAL mode under the lake's state/."""
-
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._enable_wal()
-        self.db.execute("pragma synchronous = normal")
-        self._pruned_minute = 0
-        # only the first opener writes the schema: readers never take the write lock
-        if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
-            self._transaction(self._create)
-        self.db.execute("create temp table if not exists incoming (hour integer, event_id text, "
-                        "ts_us integer, scope text, metrics integer)")
-
-    def _enable_wal(self, patience: float = 60.0) -> None:
-        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
-        # locked" at once (no busy wait) when another process opens it at the same moment.
-        deadline = time.monotonic() + patience
-        while True:
-            try:
-                self.db.execute("pragma journal_mode = wal")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-
-    def _transaction(self, work):
-        self.db.execute("begin immediate")
-        try:
-            result = work()
-            self.db.execute("commit")
-            return result
-        except BaseException:
-            self.db.execute("rollback")
-            raise
-
-    def _create(self) -> None:
-        version = self.db.execute("pragma user_version").fetchall()[0][0]
-        if version == _SCHEMA_VERSION:
-            return  # another process created it while we waited for the lock
-        old = []
-        if version == 1:  # seen held the event type: keep its rows (the window's state)
-            old = self.db.execute("select hour, event_id, ts_us, scope, event_type from seen").fetchall()
-            self.db.execute("drop table seen")
-            self.db.execute("drop table if exists metric_of")
-        for statement in _DDL.split(";"):
-            self.db.execute(statement)
-        self.db.executemany("insert or ignore into seen values (?, ?, ?, ?, ?)",
-                            [(*row[:4], METRIC_BITS[row[4]]) for row in old])
-        self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
-
-    def record(self, events: pa.Table, now: datetime) -> int:
-        """Count the batch's events that are new and recent enough to matter; returns how many."""
-        rows = counted_rows(events, now)
-        if rows is None:
-            return 0
-        batch = zip(rows.hour.tolist(), rows.event_id, rows.ts_us.tolist(), rows.scope,
-                    rows.mask.tolist(), strict=True)
-        return self._transaction(lambda: self._add(batch, now))
-
-    def _add(self, batch, now: datetime) -> int:
-        db = self.db
-        # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
-        # so the store stays small between retention runs
-        cutoff = _us(now - STATE_TTL)
-        if cutoff // _MINUTE_US > self._pruned_minute:
-            self._pruned_minute = cutoff // _MINUTE_US
-            db.execute("delete from seen where ts_us < ?", (cutoff,))
-            db.execute("delete from counts where minute < ?", (cutoff // _MINUTE_US,))
-        db.execute("delete from incoming")
-        db.executemany("insert into incoming values (?, ?, ?, ?, ?)", batch)
-        # one insert per event: the key keeps the first copy of an (event_id, hour), in input
-        # order within the batch; only the rows it inserted come back, to be counted
-        fresh = db.execute(
-            """insert into seen select * from incoming where true order by rowid
-               on conflict do nothing returning ts_us, scope, metrics""").fetchall()
-        db.executemany(
-            """insert into counts values (?, ?, ?, ?)
-               on conflict (scope, minute, metric) do update set n = n + excluded.n""",
-            [(*key, n) for key, n in minute_counts(fresh).items()])
-        return len(fresh)
-
-    def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
-        start_min = _us(start) // _MINUTE_US
-        now_us = _us(now)
-        now_min = now_us // _MINUTE_US
-        scope = _scope(organization_id)
-        totals = dict.fromkeys(METRICS, 0)
-        for metric, n in self.db.execute(
-            "select metric, sum(n) from counts where scope = ? and minute between ? and ? group by metric",
-            (scope, start_min, now_min),
-        ):
-            totals[metric] += n
-        # events of the current minute stamped after `now` are not in the window yet
-        scope_filter = "" if organization_id is None else "and scope = :scope"
-        for mask, n in self.db.execute(
-            f"""select metrics, count(*) from seen
-                where ts_us > :now and ts_us < :minute_end {scope_filter} group by metrics""",
-            {"now": now_us, "minute_end": (now_min + 1) * _MINUTE_US, "scope": scope},
-        ):
-            for metric in metrics_of_mask(mask):
-                totals[metric] -= n
-        return totals
-
-    def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
-                      minimum: int) -> list[str]:
-        """Organizations with at least `minimum` of `metrics` in the minutes from `start` to `now`.
-
-        Reads only the per-minute table; the sum includes the whole current minute, so it is an
-        upper bound of the window's count: callers confirm with `window_counts`.
-        """
-        placeholders = ", ".join("?" * len(metrics))
-        rows = self.db.execute(
-            f"""select scope from counts
-                where scope <> ? and minute between ? and ? and metric in ({placeholders})
-                group by scope having sum(n) >= ? order by scope""",
-            (PLATFORM, _us(start) // _MINUTE_US, _us(now) // _MINUTE_US, *metrics, minimum),
-        ).fetchall()
-        return [scope.removeprefix("o:") for (scope,) in rows]
-
-    def prune(self, now: datetime) -> int:
-        """Forget state older than the 2-hour horizon; returns rows removed."""
-        cutoff = _us(now) - int(STATE_TTL.total_seconds() * 1_000_000)
-
-        def work() -> int:
-            removed = self.db.execute("delete from seen where ts_us < ?", (cutoff,)).rowcount
-            return removed + self.db.execute(
-                "delete from counts where minute < ?", (cutoff // _MINUTE_US,)).rowcount
-
-        return self._transaction(work)
-
-    def close(self) -> None:
-        self.db.close()
-
 
 
 COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"
@@ -320,6 +189,8 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
         url = load_settings().settings.counters
     url = url.strip()
     if not url:
+        from voice_monitor.sqlite_counters import SQLiteCounterStore
+
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
         return SQLiteCounterStore(lake.local_state_dir / "counters.sqlite")
     if not url.startswith(_REDIS_SCHEMES):

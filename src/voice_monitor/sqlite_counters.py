@@ -1,0 +1,283 @@
+"""The embedded counter store: one SQLite file in WAL mode under the lake's state/.
+
+Counted events are kept in blocks, one row per landing and second of event time: the events'
+ids, times, scopes and metric masks as one JSON text, and their stable 64-bit id hashes
+(seen_index.py) as a blob. The `seen` view shows them one row per event, as the store's state
+always was. A writer keeps every block's hashes in memory (`HourKeys`, per event hour) and
+brings them up to date, under the write lock, with the blocks other processes appended since
+(their ids only grow: AUTOINCREMENT); so de-duplicating a batch costs binary searches in memory
+and a few block inserts, not one B-tree insert per event. A hash hit is confirmed against the
+ids of the blocks that hold it, so the counts stay exact (a collision costs a read, never a
+count).
+
+A read sums at most 60 minute buckets per metric from `counts`, then subtracts the events of
+the current minute stamped after `now`: the blocks of the seconds from `now` to the end of its
+minute (an index on `second`), so its cost does not grow with the window's events.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pyarrow as pa
+
+from voice_monitor.counters import (
+    _MINUTE_US,
+    METRIC_BITS,
+    METRICS,
+    PLATFORM,
+    STATE_TTL,
+    _scope,
+    _us,
+    counted_rows,
+    metrics_of_mask,
+    minute_counts,
+    scope_names,
+)
+from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
+
+_SECOND_US = 1_000_000
+_HOUR_S = 3600
+_DDL = """
+create table if not exists seen_blocks (
+    id integer primary key autoincrement,
+    second integer not null,  -- the events' time, in whole seconds since the epoch
+    n integer not null,
+    hashes blob not null,     -- stable_hashes of the ids, int64 little-endian, in row order
+    events text not null);    -- JSON [[event_id, ts_us, scope or "", METRIC_BITS], ...]
+create index if not exists seen_blocks_second on seen_blocks (second);
+create view if not exists seen (hour, event_id, ts_us, scope, metrics) as
+    select b.second / 3600, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3
+    from seen_blocks b, json_each(b.events) e;
+create table if not exists counts (
+    scope text not null, minute integer not null, metric text not null, n integer not null,
+    primary key (scope, minute, metric)) without rowid;
+create index if not exists counts_minute on counts (minute)
+"""
+_SCHEMA_VERSION = 3
+
+
+class SQLiteCounterStore:
+    """The embedded counter store: one SQLite file in WAL mode under the lake's state/."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self._enable_wal()
+        self.db.execute("pragma synchronous = normal")
+        self._pruned_minute = 0
+        self._hours: dict[int, HourKeys] = {}  # the blocks' hashes, per event hour
+        self._last_block = 0  # the newest block in self._hours
+        # only the first opener writes the schema: readers never take the write lock
+        if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
+            self._transaction(self._create)
+
+    def _enable_wal(self, patience: float = 60.0) -> None:
+        # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
+        # locked" at once (no busy wait) when another process opens it at the same moment.
+        deadline = time.monotonic() + patience
+        while True:
+            try:
+                self.db.execute("pragma journal_mode = wal")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _transaction(self, work):
+        self.db.execute("begin immediate")
+        try:
+            result = work()
+            self.db.execute("commit")
+            return result
+        except BaseException:
+            self.db.execute("rollback")
+            raise
+
+    def _create(self) -> None:
+        version = self.db.execute("pragma user_version").fetchall()[0][0]
+        if version == _SCHEMA_VERSION:
+            return  # another process created it while we waited for the lock
+        old = []
+        if version in (1, 2):  # a `seen` table, one row per event: keep its rows in blocks
+            metrics = "event_type" if version == 1 else "metrics"
+            old = self.db.execute(
+                f"select event_id, ts_us, scope, {metrics} from seen").fetchall()
+            if version == 1:
+                old = [(*row[:3], METRIC_BITS[row[3]]) for row in old]
+            self.db.execute("drop table seen")
+            self.db.execute("drop table if exists metric_of")
+        for statement in _DDL.split(";"):
+            self.db.execute(statement)
+        if old:
+            ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
+            self._append(pa.array(ids, pa.string()), np.array(ts, np.int64), scopes,
+                         np.array(masks, np.int64))
+        self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
+
+    def record(self, events: pa.Table, now: datetime) -> int:
+        """Count the batch's events that are new and recent enough to matter; returns how many."""
+        rows = counted_rows(events, now)
+        if rows is None:
+            return 0
+        hashes = stable_hashes(rows.ids)
+        added = self._transaction(lambda: self._add(rows, hashes, now))
+        # only once committed: what a rolled-back transaction wrote is not in the store
+        self._remember(added)
+        return sum(len(h) for _, _, h in added)
+
+    def _add(self, rows, hashes: np.ndarray, now: datetime) -> list:
+        db = self.db
+        # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
+        # so the store stays small between retention runs
+        cutoff = _us(now - STATE_TTL)
+        if cutoff // _MINUTE_US > self._pruned_minute:
+            self._pruned_minute = cutoff // _MINUTE_US
+            self._forget(cutoff)
+        self._catch_up()
+        hours = rows.ts_us // (_HOUR_S * _SECOND_US)
+        fresh = []
+        for hour in np.unique(hours).tolist():
+            mine = np.flatnonzero(hours == hour)
+            mine = mine[first_copies(rows.ids.take(mine), hashes[mine])]
+            known = self._hours.get(hour)
+            if known is not None and len(known):
+                hit, blocks = known.candidates(hashes[mine])
+                if hit.any():  # confirm against the ids the blocks hold
+                    counted = self._ids_in(blocks)
+                    ids = rows.ids.take(mine[hit]).to_pylist()
+                    hit[np.flatnonzero(hit)] = [i in counted for i in ids]
+                    mine = mine[~hit]
+            fresh.append(mine)
+        fresh = np.sort(np.concatenate(fresh))
+        if not len(fresh):
+            return []
+        ts, org, masks = rows.ts_us[fresh], rows.org[fresh], rows.mask[fresh]
+        scopes = scope_names(rows.scopes, org)
+        added = self._append(rows.ids.take(fresh), ts, scopes, masks, hashes[fresh])
+        db.executemany(
+            """insert into counts values (?, ?, ?, ?)
+               on conflict (scope, minute, metric) do update set n = n + excluded.n""",
+            minute_counts(ts, org, rows.scopes, masks))
+        return added
+
+    def _append(self, ids, ts: np.ndarray, scopes: list[str], masks: np.ndarray,
+                hashes: np.ndarray | None = None) -> list:
+        """Insert the events as blocks (one per second of event time); returns
+        (block ids, seconds, hashes) for `_remember`."""
+        if hashes is None:
+            hashes = stable_hashes(ids)
+        seconds = ts // _SECOND_US
+        order = np.argsort(seconds, kind="stable")
+        seconds, hashes = seconds[order], hashes[order]
+        events = list(zip(ids.take(order).to_pylist(), ts[order].tolist(),
+                          [scopes[i] for i in order.tolist()], masks[order].tolist(), strict=True))
+        cuts = np.flatnonzero(np.diff(seconds)) + 1
+        starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
+        before = self.db.execute("select coalesce(max(id), 0) from seen_blocks").fetchall()[0][0]
+        self.db.executemany(
+            "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
+            [(int(seconds[a]), b - a, hashes[a:b].astype("<i8").tobytes(), orjson.dumps(events[a:b]))
+             for a, b in zip(starts, ends, strict=True)])
+        # AUTOINCREMENT ids only grow, and we hold the write lock: ours are the ones above
+        blocks = [r[0] for r in self.db.execute(
+            "select id from seen_blocks where id > ? order by id", (before,))]
+        return [(block, int(seconds[a]), hashes[a:b])
+                for block, a, b in zip(blocks, starts, ends, strict=True)]
+
+    def _remember(self, added: list) -> None:
+        if not added:
+            return
+        blocks = np.array([b for b, _, _ in added], np.int64)
+        sizes = [len(h) for _, _, h in added]
+        owners = np.repeat(blocks, sizes)
+        hours = np.repeat(np.array([s // _HOUR_S for _, s, _ in added], np.int64), sizes)
+        hashes = np.concatenate([h for _, _, h in added])
+        for hour in np.unique(hours).tolist():
+            at = hours == hour
+            self._hours.setdefault(hour, HourKeys()).add(hashes[at], owners[at])
+        self._last_block = max(self._last_block, int(blocks.max()))
+
+    def _catch_up(self) -> None:
+        """Add the blocks other processes appended since our last look (under the lock)."""
+        found = self.db.execute("select id, second, hashes from seen_blocks where id > ? order by id",
+                                (self._last_block,)).fetchall()
+        self._remember([(b, s, np.frombuffer(h, "<i8").astype(np.int64)) for b, s, h in found])
+
+    def _ids_in(self, blocks: set[int]) -> set[str]:
+        ids: set[str] = set()
+        listed = sorted(blocks)
+        for start in range(0, len(listed), 500):
+            chunk = listed[start:start + 500]
+            marks = ", ".join("?" * len(chunk))
+            for (events,) in self.db.execute(f"select events from seen_blocks where id in ({marks})",
+                                             chunk):
+                ids.update(e[0] for e in orjson.loads(events))
+        return ids
+
+    def _forget(self, cutoff_us: int) -> int:
+        """Drop blocks and minute counts wholly before `cutoff_us`; returns events + rows dropped."""
+        second = cutoff_us // _SECOND_US
+        events = self.db.execute("select coalesce(sum(n), 0) from seen_blocks where second < ?",
+                                 (second,)).fetchall()[0][0]
+        self.db.execute("delete from seen_blocks where second < ?", (second,))
+        for hour in [h for h in self._hours if (h + 1) * _HOUR_S <= second]:
+            del self._hours[hour]
+        return events + self.db.execute("delete from counts where minute < ?",
+                                        (cutoff_us // _MINUTE_US,)).rowcount
+
+    def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
+        start_min = _us(start) // _MINUTE_US
+        now_us = _us(now)
+        now_min = now_us // _MINUTE_US
+        minute_end = (now_min + 1) * _MINUTE_US
+        scope = _scope(organization_id)
+        totals = dict.fromkeys(METRICS, 0)
+        for metric, n in self.db.execute(
+            "select metric, sum(n) from counts where scope = ? and minute between ? and ? group by metric",
+            (scope, start_min, now_min),
+        ):
+            totals[metric] += n
+        # events of the current minute stamped after `now` are not in the window yet
+        after: dict[int, int] = {}
+        for (events,) in self.db.execute(
+            "select events from seen_blocks where second >= ? and second < ?",
+            (now_us // _SECOND_US, minute_end // _SECOND_US),
+        ):
+            for _, ts, event_scope, mask in orjson.loads(events):
+                if now_us < ts < minute_end and (organization_id is None or event_scope == scope):
+                    after[mask] = after.get(mask, 0) + 1
+        for mask, n in after.items():
+            for metric in metrics_of_mask(mask):
+                totals[metric] -= n
+        return totals
+
+    def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
+                      minimum: int) -> list[str]:
+        """Organizations with at least `minimum` of `metrics` in the minutes from `start` to `now`.
+
+        Reads only the per-minute table; the sum includes the whole current minute, so it is an
+        upper bound of the window's count: callers confirm with `window_counts`.
+        """
+        placeholders = ", ".join("?" * len(metrics))
+        rows = self.db.execute(
+            f"""select scope from counts
+                where scope <> ? and minute between ? and ? and metric in ({placeholders})
+                group by scope having sum(n) >= ? order by scope""",
+            (PLATFORM, _us(start) // _MINUTE_US, _us(now) // _MINUTE_US, *metrics, minimum),
+        ).fetchall()
+        return [scope.removeprefix("o:") for (scope,) in rows]
+
+    def prune(self, now: datetime) -> int:
+        """Forget state older than the 2-hour horizon; returns events and count rows removed."""
+        return self._transaction(lambda: self._forget(_us(now - STATE_TTL)))
+
+    def close(self) -> None:
+        self.db.close()
