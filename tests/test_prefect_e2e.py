@@ -151,6 +151,9 @@ def test_deploy_all_and_run_hourly_on_a_worker(tmp_path, monkeypatch):
         "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
         "PREFECT_CLI_PROMPT": "false",
         "PREFECT_WORKER_QUERY_SECONDS": "1",
+        # the server's scheduler would insert ~300 future runs of the five schedules, which this
+        # test never runs (it reads the schedules from the deployments and triggers its own)
+        "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
         "VOICE_MONITOR_LAKE": str(lake.root),
     }
     for key in ("PREFECT_HOME", "PREFECT_API_URL"):  # this process's client talks to it too
