@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
+import sys
+import tempfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
@@ -47,19 +51,25 @@ def assert_one_line_error(code: int, err: str, status: int | None = None) -> Non
     assert len(lines) == 1 and lines[0].startswith("voice-monitor: "), err
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _bytecode_cache_for_subprocesses(tmp_path_factory):
-    """The processes tests start (CLI runs, servers, workers) import DuckDB, pyarrow, Prefect...:
-    under PYTHONDONTWRITEBYTECODE=1 each start compiled them all from source again (~2 CPU s a
-    start). They share one bytecode cache in this session's temp folder instead; nothing is
-    written next to the sources, and what the processes do is unchanged."""
+def pytest_configure(config):
+    """Under PYTHONDONTWRITEBYTECODE=1 every process compiled DuckDB, pyarrow, Prefect... from
+    source: ~2 CPU s a CLI start, ~30 for the Prefect test server. The session and the processes
+    it starts share one bytecode cache outside the checkout instead, kept between sessions
+    (Python checks each entry against its source file); what the code does is unchanged."""
     if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
-        yield
         return
-    with pytest.MonkeyPatch.context() as env:
-        env.delenv("PYTHONDONTWRITEBYTECODE")
-        env.setenv("PYTHONPYCACHEPREFIX", str(tmp_path_factory.getbasetemp() / "pycache"))
-        yield
+    cache = Path(tempfile.gettempdir()) / f"voice-monitor-tests-pycache-{os.getuid()}"
+    try:
+        cache.mkdir(mode=0o700, exist_ok=True)
+        st = cache.lstat()
+        mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
+    except OSError:
+        mine = False
+    if not mine:  # not ours or not usable: a cache for this session alone
+        cache = Path(tempfile.mkdtemp(prefix="voice-monitor-tests-pycache-"))
+    del os.environ["PYTHONDONTWRITEBYTECODE"]
+    os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
+    sys.pycache_prefix, sys.dont_write_bytecode = str(cache), False
 
 
 @pytest.fixture(scope="session")
