@@ -113,3 +113,14 @@ def test_metrics_needs_a_staff_token(lake):
         assert http.get("/metrics").status_code == 401
         assert http.get("/metrics", headers={
             "Authorization": "Bearer ingest-0123456789abcdef"}).status_code == 403
+
+
+def test_on_an_object_store_a_scrape_is_never_answered_on_the_event_loop():
+    from types import SimpleNamespace
+
+    # fresh figures, nothing to recount: a local lake would be ready; an object store's alert
+    # listing is a request, so the scrape goes to a worker thread
+    remote = metrics_module.LakeCollector(SimpleNamespace(remote=True), collector=None)
+    remote._figures = (time.monotonic(), None, {})
+    remote._alert_cache = ((), {})
+    assert remote.ready() is False

@@ -61,9 +61,11 @@ class LakeCollector:
         yield from self._alerts()
 
     def ready(self) -> bool:
-        """Whether `render` can answer without reading the lake (alerts or counters)."""
+        """Whether `render` can answer without reading the lake (alerts or counters), from a
+        local folder listing at most (an object store's listing is a request: never ready)."""
         figures = self._figures
-        return (figures is not None and time.monotonic() - figures[0] <= MAX_AGE_S
+        return (not self.lake.remote and figures is not None
+                and time.monotonic() - figures[0] <= MAX_AGE_S
                 and self._alert_cache is not None
                 and self._alert_cache[0] == self._alert_signature())
 
@@ -199,7 +201,8 @@ async def metrics(request: Request) -> Response:
 
     Answered on the event loop when nothing must be read from the lake (a few live samples,
     well under a millisecond): a hop to a worker thread and back costs more than that while
-    landings hold the interpreter. Else in a worker thread, as a blocking view would be.
+    landings hold the interpreter. Else (and always on an object store) in a worker thread,
+    as a blocking view would be.
     """
     require_staff(request)
     lake_metrics: LakeCollector = request.app.state.lake_metrics
