@@ -115,31 +115,53 @@ def visible_files(lake: Path) -> list[Path]:
             and not any(part in (".tmp", "state") for part in p.relative_to(lake).parts)]
 
 
-def unreadable(lake: Path, folder: str = "") -> list[str]:
-    """Parquet files under lake/folder that do not read whole."""
+def fingerprint(path: Path) -> tuple:
+    """(path, inode, size, mtime in ns): a file with the same fingerprint was not written since."""
+    st = path.stat()
+    return path, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def unreadable(lake: Path, folder: str = "", read: set | None = None) -> list[str]:
+    """Parquet files under lake/folder that do not read whole. `read` (fingerprints of files
+    read whole by an earlier call on this lake) skips those not written since, and grows."""
     bad = []
     for path in visible_files(lake):
         if path.suffix != ".parquet" or not path.is_relative_to(lake / folder):
+            continue
+        mark = fingerprint(path)
+        if read is not None and mark in read:
             continue
         try:
             pq.read_table(path)
         except Exception as exc:  # noqa: BLE001
             bad.append(f"{path.relative_to(lake)}: {exc}")
+            continue
+        if read is not None:
+            read.add(mark)
     return bad
 
 
-def event_ids(lake: Path) -> list[str]:
-    """Every stored event_id (copies included), read from the files directly."""
+def event_ids(lake: Path, known: dict | None = None) -> list[str]:
+    """Every stored event_id (copies included), read from the files directly; `known`
+    (fingerprint -> ids, from earlier calls) spares reading files not written since."""
     ids: list[str] = []
     for path in sorted((lake / "events").rglob("*.parquet")):
         if ".tmp" not in path.parts:
-            ids += pq.read_table(path, columns=["event_id"]).column("event_id").to_pylist()
+            mark = fingerprint(path)
+            if known is None or mark not in known:
+                got = pq.read_table(path, columns=["event_id"]).column("event_id").to_pylist()
+                if known is None:
+                    ids += got
+                    continue
+                known[mark] = got
+            ids += known[mark]
     return ids
 
 
-def assert_readable(lake) -> None:
+def assert_readable(lake, read: set | None = None) -> None:
     """DuckDB reads every file a reader could see (all of a Lake but .tmp/, state/ and the
-    marker; each must be Parquet), then all the event files at once through the events reader."""
+    marker; each must be Parquet), then all the event files at once through the events reader.
+    `read` as for `unreadable`: files read before and not written since are not read again."""
     from voice_monitor.lake import EVENTS_READER, LAKE_MARKER, connect
 
     con = connect()
@@ -148,7 +170,11 @@ def assert_readable(lake) -> None:
         if path.is_file() and path.name != LAKE_MARKER and not any(
                 path.is_relative_to(s) for s in skip):
             assert path.suffix == ".parquet", f"unexpected file {path}"
-            con.execute("select count(*) from read_parquet($f)", {"f": str(path)}).fetchall()
+            mark = fingerprint(path)
+            if read is None or mark not in read:
+                con.execute("select count(*) from read_parquet($f)", {"f": str(path)}).fetchall()
+                if read is not None:
+                    read.add(mark)
     files = [str(p) for p in lake.events_dir.rglob("*.parquet")]
     if files:
         con.execute(f"select count(*) from {EVENTS_READER}", {"files": files}).fetchall()

@@ -129,6 +129,7 @@ def kill_ingests(tmp_path: Path, kills: int, seed: int) -> dict:
         timings.append(time.monotonic() - started)
     timings = timings[1:]
     acknowledged, killed = [], []
+    read_by_pyarrow, read_by_duckdb, ids_by_file = set(), set(), {}
     for path in inputs:
         proc = subprocess.Popen([*INGEST, str(path), "--lake", str(lake), "--now", NOW_TEXT],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -144,10 +145,12 @@ def kill_ingests(tmp_path: Path, kills: int, seed: int) -> dict:
         else:
             assert proc.returncode == -signal.SIGKILL, err
             killed.append(path)
-        assert unreadable(lake) == []  # read whole by pyarrow, and by DuckDB:
+        # read whole by pyarrow and by DuckDB (files read whole after an earlier kill and not
+        # written since are not read again; the checks after recovery read everything)
+        assert unreadable(lake, read=read_by_pyarrow) == []
         if lake.exists():
-            assert_readable(Lake(lake))
-        stored = set(event_ids(lake)) if lake.exists() else set()
+            assert_readable(Lake(lake), read=read_by_duckdb)
+        stored = set(event_ids(lake, known=ids_by_file)) if lake.exists() else set()
         for done in acknowledged:
             assert set(inputs[done]) <= stored, f"acknowledged events of {done.name} lost"
     # recovery: land again what was not acknowledged, the last killed file alone, then the
