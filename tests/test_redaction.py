@@ -7,6 +7,7 @@ into random text and checks that no secret material is left.
 
 from __future__ import annotations
 
+import functools
 import json
 
 import duckdb
@@ -59,14 +60,15 @@ CASES = [
 ]
 
 
+@functools.cache
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    return duckdb.connect()  # one for the module: connecting costs more than the query
+
+
 def sql_redact(texts: list[str]) -> list[str]:
-    con = duckdb.connect()
-    try:
-        return [r for (r,) in con.execute(
-            f"select {redact_sql('t')} from (select unnest($t) as t, generate_subscripts($t, 1) i) "
-            "order by i", {"t": texts}).fetchall()]
-    finally:
-        con.close()
+    return [r for (r,) in _duckdb().execute(
+        f"select {redact_sql('t')} from (select unnest($t) as t, generate_subscripts($t, 1) i) "
+        "order by i", {"t": texts}).fetchall()]
 
 
 @pytest.mark.parametrize(("text", "expected"), CASES)
