@@ -21,6 +21,7 @@ A 503 (queue full) is retried after its Retry-After and counted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import random
@@ -116,7 +117,20 @@ def scrape(url: str, times: list, done: threading.Event | None, every_s: float,
 
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far (Linux /proc), all its threads."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each thread of a process so far (Linux /proc)."""
+    times = {}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError):  # the thread ended meanwhile
+            times[int(task.name)] = cpu_seconds_of(task / "stat")
+    return times
+
+
+def cpu_seconds_of(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
@@ -138,9 +152,11 @@ def main() -> None:
         with ServerProcess(root / "lake", *args.serve_args.split(), log=root / "server.log") as server:
             bodies = make_batches(args.batches * 2, args.batch_size)
             events = args.batches * args.batch_size
-            cpu = cpu_seconds(server.proc.pid)
+            cpu, threads = cpu_seconds(server.proc.pid), thread_cpu(server.proc.pid)
             wall, lat, refused = run_clients(server.url, bodies[:args.batches], args.clients)
             cpu = cpu_seconds(server.proc.pid) - cpu
+            spent = sorted((t - threads.get(tid, 0.0) for tid, t in
+                            thread_cpu(server.proc.pid).items()), reverse=True)
             rate = events / wall
             print(f"throughput: {events:,} events in {wall:.2f} s = {rate:,.0f} events/s "
                   f"({args.clients} clients, batches of {args.batch_size}; {refused} x 503) "
@@ -153,6 +169,10 @@ def main() -> None:
             print(f"server CPU: {cpu:.1f} s = {cpu / events * 1e6:.1f} us per event "
                   f"(all threads; {events / cpu:,.0f} events per CPU-second); load now "
                   f"{os.getloadavg()[0]:.1f}")
+            # the busiest thread is the committer: its CPU per landing is the landing's
+            # critical path (what a sender waits for), beside the other threads'
+            print("busiest threads, CPU ms per landing: " + ", ".join(
+                f"{t / commits * 1000:.0f}" for t in spent[:4]))
             pace = args.clients * args.batch_size / (rate / 2)
             under_load: list[float] = []
             done = threading.Event()
