@@ -24,15 +24,32 @@ def _received(lake) -> int:
     return counters.realtime_metrics(lake, now=NOW)["artifacts_received"]
 
 
+def _store_with(monkeypatch, record) -> None:
+    """The counting thread's store is the real one, its `record` wrapped: `record(real, events,
+    now)` decides when (or whether) the real one is called."""
+
+    class Wrapped:
+        def __init__(self, real):
+            self.real = real
+
+        def record(self, events, now):
+            return record(self.real.record, events, now)
+
+        def close(self):
+            self.real.close()
+
+    monkeypatch.setattr(counting, "open_counters",
+                        lambda lake: Wrapped(counters.open_counters(lake)))
+
+
 def test_settle_waits_for_the_counts_handed_over(lake, monkeypatch):
     release = threading.Event()
-    real = counters.SQLiteCounterStore.record
 
-    def held_record(self, events, now):  # the store is slow: the count waits for `release`
+    def held_record(real, events, now):  # the store is slow: the count waits for `release`
         release.wait(30)
-        return real(self, events, now)
+        return real(events, now)
 
-    monkeypatch.setattr(counters.SQLiteCounterStore, "record", held_record)
+    _store_with(monkeypatch, held_record)
     work = Counting(lake)
     try:
         land_batches(lake, [_batch("a", 30), _batch("b", 20)], ["s", "s"], now=NOW,
@@ -50,15 +67,14 @@ def test_settle_waits_for_the_counts_handed_over(lake, monkeypatch):
 def test_a_failing_store_is_tried_again_then_given_up(lake, monkeypatch, caplog):
     monkeypatch.setattr(counting, "ATTEMPTS", 3)
     failures = {"left": 2}
-    real = counters.SQLiteCounterStore.record
 
-    def flaky(self, events, now):
+    def flaky(real, events, now):
         if failures["left"]:
             failures["left"] -= 1
             raise OSError("disk full")
-        return real(self, events, now)
+        return real(events, now)
 
-    monkeypatch.setattr(counters.SQLiteCounterStore, "record", flaky)
+    _store_with(monkeypatch, flaky)
     work = Counting(lake)
     try:
         land_batches(lake, [_batch("c", 10)], ["s"], now=NOW, count=work.add)
@@ -76,13 +92,12 @@ def test_a_failing_store_is_tried_again_then_given_up(lake, monkeypatch, caplog)
 
 def test_closing_the_collector_counts_what_was_landed(lake, monkeypatch):
     release = threading.Event()
-    real = counters.SQLiteCounterStore.record
 
-    def held_record(self, events, now):
+    def held_record(real, events, now):
         release.wait(30)
-        return real(self, events, now)
+        return real(events, now)
 
-    monkeypatch.setattr(counters.SQLiteCounterStore, "record", held_record)
+    _store_with(monkeypatch, held_record)
     collector = Collector(lake)
     land_batches(lake, [_batch("e", 25)], ["s"], now=NOW, count=collector.counting.add)
     release.set()
