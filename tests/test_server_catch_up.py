@@ -1,5 +1,5 @@
-"""A server killed between answering and counting: the next one's counting thread counts the
-landed events it finds within the store's horizon, once, and nothing else."""
+"""A process killed between landing and counting: the next collector counts the landed events it
+finds within the counters' horizon, once, and nothing else."""
 
 from __future__ import annotations
 
@@ -10,16 +10,32 @@ from conftest import event
 
 from voice_monitor import counters
 from voice_monitor.landing import land_batches
-from voice_monitor.server.counting import Counting
+from voice_monitor.server.catch_up import catch_up
+from voice_monitor.server.collector import Collector
+
+
+class _Killed:
+    """A counter store that never counts: the process died after writing the files."""
+
+    def record(self, events, now) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
 
 
 def _land_uncounted(lake, records: list[dict], now: datetime) -> None:
-    """Landed and answered, never counted: what a server killed after its answers leaves."""
-    land_batches(lake, [[json.dumps(r) for r in records]], ["killed"], now=now,
-                 count=lambda events, now: None)
+    land_batches(lake, [[json.dumps(r) for r in records]], ["killed"], now=now, counters=_Killed())
 
 
-def test_a_new_counting_thread_counts_what_the_lake_holds_uncounted(lake):
+def _counts(lake) -> tuple[int, int, int]:
+    now = datetime.now(UTC)
+    platform = counters.realtime_metrics(lake, now=now)
+    org = counters.realtime_metrics(lake, "org-a", now=now)
+    return platform["artifacts_received"], platform["artifacts_failed"], org["artifacts_received"]
+
+
+def test_a_starting_collector_counts_what_the_lake_holds_uncounted(lake):
     now = datetime.now(UTC)
     recent, old = now - timedelta(minutes=10), now - timedelta(hours=3)
     _land_uncounted(lake, [
@@ -29,24 +45,25 @@ def test_a_new_counting_thread_counts_what_the_lake_holds_uncounted(lake):
         *[event("artifact_failed", recent, event_id=f"f-{i}") for i in range(3)],  # no org
         *[event("artifact_received", old, event_id=f"o-{i}") for i in range(5)],  # too old
     ], now)
-    assert counters.realtime_metrics(lake, now=now)["artifacts_received"] == 0
+    assert _counts(lake) == (0, 0, 0)
 
-    for _ in range(2):  # a second restart finds everything counted already
-        work = Counting(lake)
-        try:
-            assert work.settle(timeout=60)
-        finally:
-            work.close()
-        read = datetime.now(UTC)
-        platform = counters.realtime_metrics(lake, now=read)
-        assert (platform["artifacts_received"], platform["artifacts_failed"]) == (7, 3)
-        assert counters.realtime_metrics(lake, "org-a", now=read)["artifacts_received"] == 7
+    collector = Collector(lake)
+    collector.close()  # waits for the catch-up
+    assert _counts(lake) == (7, 3, 7)
+    assert catch_up(lake) == 0  # a second start finds everything counted
+    assert _counts(lake) == (7, 3, 7)
+
+
+def test_events_counted_when_landed_are_not_counted_again(lake):
+    now = datetime.now(UTC)
+    land_batches(lake, [[json.dumps(event("artifact_received", now - timedelta(minutes=1),
+                                          organization_id="org-a")) for _ in range(4)]],
+                 ["live"], now=now)
+    assert _counts(lake) == (4, 0, 4)
+    assert catch_up(lake) == 0
+    assert _counts(lake) == (4, 0, 4)
 
 
 def test_catching_up_on_an_empty_lake_counts_nothing(lake):
-    work = Counting(lake)
-    try:
-        assert work.settle(timeout=60)
-    finally:
-        work.close()
-    assert counters.realtime_metrics(lake)["artifacts_received"] == 0
+    assert catch_up(lake) == 0
+    assert _counts(lake) == (0, 0, 0)

@@ -11,7 +11,7 @@ import os
 import threading
 import weakref
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,7 +83,6 @@ def land_batches(
     now: datetime | None = None,
     counters: CounterStore | None = None,
     con: duckdb.DuckDBPyConnection | None = None,
-    count: Callable[[pa.Table, datetime], object] | None = None,
 ) -> list[LandingResult]:
     """Land several batches as one (one validation, one file per hour), with a result per batch.
 
@@ -91,9 +90,7 @@ def land_batches(
     sender still learns its own counts. Duplicates are counted in input order across the
     batches, as if they had been landed one after the other. A caller that lands often may
     pass its own `counters` and DuckDB connection (from `lake.connect`), kept open between
-    landings; one thread at a time. A caller that counts elsewhere (the collector, on its
-    counting thread) passes `count`: it is handed the landed events and `now` once their files
-    are in the lake, instead of the counter store being told here.
+    landings; one thread at a time.
     """
     if len(batches) != len(sources):
         raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
@@ -138,9 +135,6 @@ def land_batches(
                 result.duplicates = int(duplicate[mine].sum())
                 result.partitions = _partitions(lake, pc.unique(hours[mine]).to_pylist())
                 offset += result.accepted
-            if count is not None:
-                count(events, now)
-                return results
             store = counters or open_counters(lake)
             try:
                 store.record(events, now)

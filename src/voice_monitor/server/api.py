@@ -72,7 +72,6 @@ def _range(start: str | None, end: str | None, now: str | None) -> tuple[datetim
 def metrics_realtime(request: Request, org: str | None = None, now: str | None = None) -> JSON:
     """Counts for the rolling last hour (`voice-monitor metrics realtime`)."""
     organization_id = arguments.identifier(org, "organization_id")
-    request.app.state.collector.settle()  # the batches answered so far are counted
     return JSON(realtime_metrics(request.app.state.lake, organization_id, now=_now(now)))
 
 

@@ -9,8 +9,7 @@ at once with 503 and `Retry-After`, so an overloaded server sheds load instead o
 
 Group commit: a committer takes every batch waiting in the queue and lands them as one landing
 (one validation, one file per hour, one counter update), then answers each sender with its own
-counts. The real-time counters are told on a thread of their own (`counting`) while the next
-landing runs; readers of them wait for it (`Collector.settle`). A body that does not decompress or is over the cap is refused before it joins a group,
+counts. A body that does not decompress or is over the cap is refused before it joins a group,
 so a bad batch never fails its neighbours.
 """
 
@@ -29,10 +28,11 @@ import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import LandingResult, land_batches, parse_records
 from voice_monitor.server.auth import require_ingest
-from voice_monitor.server.counting import Counting
+from voice_monitor.server.catch_up import catch_up
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
 DEFAULT_QUEUE_SIZE = 256
@@ -105,8 +105,7 @@ class Collector:
         self.stats = CollectorStats()
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
-        self._local = threading.local()  # each committer thread's DuckDB connection, .con
-        self.counting = Counting(lake)  # the real-time counters, told on a thread of their own
+        self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
         # about how many senders a landing serves: the largest recent group, slowly forgotten
         # (the previous group alone would shrink and stay small: a group of one waits for none)
         self._expected = 1.0
@@ -115,6 +114,10 @@ class Collector:
                                           name=f"voice-monitor-commit-{i}") for i in range(threads)]
         for thread in self._threads:
             thread.start()
+        # what a collector killed between its answers and its counts left uncounted
+        self.catch_up = threading.Thread(target=catch_up, args=(lake,), daemon=True,
+                                         name="voice-monitor-catch-up")
+        self.catch_up.start()
 
     def admit(self) -> bool:
         """Take a place in the queue; False when it is full."""
@@ -201,12 +204,11 @@ class Collector:
             return
         local = self._local
         try:
-            if getattr(local, "con", None) is None:  # kept open between landings
-                local.con = connect()
-            # the landed events are counted beside the next landing, not before the answers
+            if getattr(local, "con", None) is None:  # both kept open between landings
+                local.con, local.counters = connect(), open_counters(self.lake)
             results = land_batches(self.lake, [job.records for job in ready],
-                                   [job.source for job in ready], con=local.con,
-                                   count=self.counting.add)
+                                   [job.source for job in ready], counters=local.counters,
+                                   con=local.con)
         except Exception as exc:
             self._close_local()  # whatever went wrong, the next landing starts afresh
             with self._lock:
@@ -226,23 +228,21 @@ class Collector:
             job.future.set_result(result)
 
     def _close_local(self) -> None:
-        con, self._local.con = getattr(self._local, "con", None), None
-        if con is not None:
-            with contextlib.suppress(Exception):  # closing what failed: nothing to save
-                con.close()
-
-    def settle(self) -> None:
-        """Wait until the events of every batch answered so far are in the real-time counters
-        (for a reader of them in this process: see `counting.Counting`)."""
-        self.counting.settle()
+        local = self._local
+        for name in ("con", "counters"):
+            handle = getattr(local, name, None)
+            setattr(local, name, None)
+            if handle is not None:
+                with contextlib.suppress(Exception):  # closing what failed: nothing to save
+                    handle.close()
 
     def close(self) -> None:
-        """Land every batch already queued, count it, then stop the threads."""
+        """Land every batch already queued, then stop the committer threads."""
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:
             thread.join()
-        self.counting.close()
+        self.catch_up.join()
 
 
 def gunzip(body: bytes, limit: int) -> bytes:

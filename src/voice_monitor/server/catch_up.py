@@ -1,0 +1,65 @@
+"""A starting collector counts what the lake holds uncounted.
+
+Events are written before the real-time counters are told about them, so a process killed
+between the two (a collector, a producer, an `ingest`) leaves landed events uncounted; a sender
+that was never answered sends again and its events are counted then, but one that gave up is
+not. So each collector, when it starts, hands the counter store every event the lake holds
+within the store's horizon (`counters.STATE_TTL`); the store counts each `event_id` once, so
+only what was missed is added.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+import pyarrow as pa
+
+from voice_monitor.counters import STATE_TTL, open_counters
+from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour
+from voice_monitor.schema import FUTURE_TOLERANCE_MS
+
+log = logging.getLogger("voice_monitor.collector")
+
+
+def catch_up(lake: Lake, now: datetime | None = None) -> int:
+    """Count the lake's events of the counters' horizon that are not counted yet; how many.
+    A failure is logged, never raised: the collector serves either way."""
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    try:
+        events = landed_since(lake, now - STATE_TTL, now)
+        if not events.num_rows:
+            return 0
+        store = open_counters(lake)
+        try:
+            added = store.record(events, now)
+        finally:
+            store.close()
+    except Exception as exc:
+        log.error("the real-time counters could not catch up with the lake (%s: %s)",
+                  type(exc).__name__, exc)
+        return 0
+    if added:
+        log.info("the real-time counters caught up with %d landed events", added)
+    return added
+
+
+def landed_since(lake: Lake, since: datetime, now: datetime) -> pa.Table:
+    """The counted columns of the lake's events stamped at or after `since` (up to the future
+    tolerance past `now`)."""
+    hour, last = floor_hour(since), floor_hour(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS))
+    files = []
+    while hour <= last:
+        files += lake.event_files(hour)
+        hour += timedelta(hours=1)
+    if not files:
+        return pa.table({})
+    con = connect()
+    try:
+        return con.sql(
+            "select event_id, event_type, organization_id, timestamp from read_parquet($files)"
+            " where timestamp >= $since",
+            params={"files": [duckdb_path(f) for f in files], "since": since},
+        ).to_arrow_table()
+    finally:
+        con.close()
