@@ -206,11 +206,16 @@ def ingest_file(
     now = (now or datetime.now(UTC)).astimezone(UTC)  # one ingested_at for the whole file
     total = LandingResult()
     con = connect()
+    store = counters
     try:
         for records in read_batches(Path(path), batch_bytes):
-            total.add(land_batches(lake, [records], [str(path)], now, counters, con=con)[0])
+            if store is None:  # one store for the file: it reads the counters' state once
+                store = open_counters(lake)
+            total.add(land_batches(lake, [records], [str(path)], now, store, con=con)[0])
     finally:
         con.close()
+        if counters is None and store is not None:
+            store.close()
     return total
 
 
