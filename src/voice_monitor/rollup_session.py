@@ -110,14 +110,13 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     """Staging after the hour's latency events: pairing anchors, paired latencies, latencies.
 
     `look_back` holds the files of each look-back hour. All of them are searched for anchor
-    candidates, in one query with the hour's own anchors; only the look-back hours holding a
-    candidate are read again to rank its copies.
+    candidates; only the hours holding a candidate are read again to rank its copies.
     """
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
-    for name in ("pending_anchors", "anchor_candidates"):
+    for name in ("pending_anchors", "lookback_candidates"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
     hours = con.execute("select distinct date_trunc('hour', \"timestamp\") "
-                        "from anchor_candidates where not in_hour").fetchall()
+                        "from lookback_candidates").fetchall()
     raw_view(con, "candidate_hours_raw", [f for (h,) in hours for f in look_back.get(h, [])])
     for name in ("anchors", "paired_latency", "hour_latencies", "hour_latency_stats"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
