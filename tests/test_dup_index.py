@@ -85,10 +85,10 @@ def test_a_file_landed_outside_this_process_index_is_found(lake, monkeypatch):
 def test_a_failed_hour_write_leaves_no_claim_in_the_index(lake, monkeypatch):
     real = Lake.write_file
 
-    def fail_for_13(self, table, folder):
+    def fail_for_13(self, table, folder, **options):
         if "hour=13" in str(folder):
             raise OSError("disk full")
-        return real(self, table, folder)
+        return real(self, table, folder, **options)
 
     monkeypatch.setattr(Lake, "write_file", fail_for_13)
     with pytest.raises(OSError):
