@@ -108,7 +108,8 @@ def _warm(state) -> None:
         queries.recent_events(state.lake, limit=25)
     except Exception as exc:  # noqa: BLE001 - only a head start: the page's own request will say
         _log.warning("voice-monitor: warm-up stopped: %s", exc)
-    _log.info("voice-monitor: dashboard warmed up in %.1f s", time.perf_counter() - began)
+    else:
+        _log.info("voice-monitor: dashboard warmed up in %.1f s", time.perf_counter() - began)
 
 
 def chart_figure(lake, name: str, start: datetime, end: datetime,
