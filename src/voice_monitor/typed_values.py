@@ -87,6 +87,8 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             named = pc.match_substring(texts.take(pa.array(absent)), f'"{child.name}"')
             sql[absent[named.to_numpy(zero_copy_only=False)]] = True
         pairs.append(pair)
+    if not pairs:  # every unknown key holds a number, an object...: the SQL writes them all
+        return pa.nulls(n, pa.string()), sql & valid
     if texts is None:
         kept = pc.binary_join_element_wise(*pairs, ",")
     else:
