@@ -28,7 +28,6 @@ from voice_monitor.typed_values import kept_metadata
 from voice_monitor.validation import validate
 
 _DOUBT = r"[\\\x00-\x1f]|" + SUSPECT
-_MIN_BATCH = 64  # fewer records than this: the full query alone
 _SAMPLE = 2_000  # records whose keys decide which names the parse declares
 _PIECE = 8_192  # records per parse after a refusal; halved down to _SMALLEST
 _SMALLEST = 32
@@ -43,8 +42,6 @@ def validate_fast(
     if isinstance(lines, TypedRows):
         fast, sure = typed_rules(con, parquet_fields(lines.table), None, now, ingested_at)
         return _merged(con, fast, np.flatnonzero(sure), lines, now, ingested_at)
-    if len(lines) < _MIN_BATCH:
-        return validate(con, lines, now, ingested_at)
     texts, positions, _ = as_text(lines)
     candidates = np.flatnonzero(_eligible(texts))
     sure_pos = np.array([], np.int64)

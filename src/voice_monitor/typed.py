@@ -33,6 +33,7 @@ from voice_monitor.schema import (
     duckdb_type,
 )
 from voice_monitor.statements import parsed
+from voice_monitor.typed_plain import plain_rows
 from voice_monitor.typed_values import kept_metadata, redacted
 from voice_monitor.validation import (
     _MAX_TIME,
@@ -56,6 +57,7 @@ _REDACTED = tuple(f for f in EVENT_FIELDS if f.kind == "message" or f.name in RE
 # fields whose rule is their length and whose stored value is their input (or its redaction):
 # checked and stored in Arrow, around the rule query (`_around`)
 _AROUND = tuple(f for f in EVENT_FIELDS if f.kind in ("id", "string"))
+_INSIDE = tuple(f for f in EVENT_FIELDS if f not in _AROUND)  # checked by the query or `plain_rows`
 _STORED = [c for c in STORED_COLUMNS if c != "ingested_at"]
 _EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
 
@@ -132,12 +134,16 @@ def typed_rules(
         pc.match_substring_regex(src.column("meta_kept"), GATE), False)))
     src = src.set_column(src.column_names.index("judgeable"), "judgeable",
                          pc.and_(src.column("judgeable"), _around_sure(src)))
-    sql = _rules_sql("meta_struct" in fields.column_names)
-    con.register("typed_input", src)
-    try:
-        result = con.sql(parsed(con, sql), params={"now": now.astimezone(UTC)}).to_arrow_table()
-    finally:
-        con.unregister("typed_input")
+    plain, result = plain_rows(src, _INSIDE, now.astimezone(UTC))
+    if not plain.all():  # the rows Arrow cannot judge alone: the rule query
+        sql = _rules_sql("meta_struct" in fields.column_names)
+        con.register("typed_input", src.filter(pa.array(~plain)) if plain.any() else src)
+        try:
+            rest = con.sql(parsed(con, sql), params={"now": now.astimezone(UTC)}).to_arrow_table()
+        finally:
+            con.unregister("typed_input")
+        result = rest if result is None else pa.concat_tables(
+            [result.select(rest.column_names).cast(rest.schema), rest])
     return _around(src, result, ingested_at)
 
 
@@ -151,7 +157,7 @@ def _rules_sql(from_struct: bool) -> str:
                 f"AND (x_event_type IN ({', '.join(map(_lit, sorted(ANY_STAGE_TYPES)))}) "
                 f"OR derived_stage = x_pipeline_stage)))")
     future_ok = f"\"timestamp\" <= $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND"
-    inside = [f for f in EVENT_FIELDS if f not in _AROUND]
+    inside = _INSIDE
     values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in inside
               if f.kind not in ("stage", "number", "ratio", "int", "time") and f not in _REDACTED]
     # `_value_sql`'s redaction, done once per distinct value, and the message's cut after it

@@ -1,0 +1,147 @@
+"""The typed rules in Arrow, for the plain rows: no DuckDB query to plan for most landings.
+
+The typed rule query (`typed._rules_sql`) costs ~40 ms to plan whatever the batch size, which
+is most of a small landing. Most rows need none of what only SQL does here: their times are
+`YYYY-MM-DDTHH:MM:SS[.ffffff]Z` strings, epoch milliseconds or Parquet timestamps; their
+metadata text is kept as Arrow wrote it (`meta_sql` false) and holds nothing a secret pattern
+matches (`redact` false); their message is at most `MAX_ERROR_MESSAGE` characters. For those
+rows, `plain_rows` gives the query's own answer (the same stored values, the same `sure`), and
+the query runs only on the others. `tests/test_fastpath.py` checks both paths together against
+the full rule query on random mixes of good, twisted and bad records.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.schema import (
+    ANY_STAGE_TYPES,
+    EVENT_TYPES,
+    FUTURE_TOLERANCE_MS,
+    MAX_ERROR_MESSAGE,
+    STAGES,
+)
+from voice_monitor.validation import MAX_EPOCH_MS, MIN_EPOCH_MS
+
+_UTC = pa.timestamp("us", tz="UTC")
+# the one ISO form read here: 'T', seconds, at most microseconds, 'Z' (anything else: the query)
+_PLAIN_TIME = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+               r"(\.\d{1,6})?Z$")
+_MIN_US, _MAX_US = MIN_EPOCH_MS * 1000, 253_402_300_799_999_999  # 2000-01-01 to 9999-12-31 23:59:59.999999
+_EXACT = 2.0 ** 53
+_TYPES = pa.array(list(EVENT_TYPES))
+_STAGE_OF = pa.array([stage for stage, _ in EVENT_TYPES.values()], pa.string())
+
+
+def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Table | None]:
+    """(which rows of `src` are plain; the rule query's result for those rows: `line_no`, the
+    stored columns it computes, `sure`), for `src` as `typed.typed_rules` builds it and the
+    query's `fields` (the stored fields not checked around it)."""
+    n = src.num_rows
+    plain = ~_bools(src.column("meta_sql")) & ~_bools(src.column("redact"))
+    times = {}
+    for f in fields:
+        if f.kind == "time":
+            value, known, given = _time(src, f.name)
+            times[f.name] = (value, given)
+            plain &= known
+        elif f.kind == "message":
+            length = pc.utf8_length(src.column(f"r_{f.name}"))
+            plain &= pc.fill_null(pc.less_equal(length, MAX_ERROR_MESSAGE), True).to_numpy(
+                zero_copy_only=False)
+    if not plain.any():
+        return plain, None
+    rows = src.filter(pa.array(plain))
+    times = {name: (value.filter(pa.array(plain)), given[plain]) for name, (value, given) in times.items()}
+    sure = _bools(rows.column("judgeable"))
+    out = {"line_no": rows.column("line_no")}
+    event_type = rows.column("in_event_type")
+    for f in fields:
+        column = rows.column(f"in_{f.name}")
+        if f.kind == "event_type":
+            out[f.name] = column
+            sure &= _bools(pc.is_in(column, _TYPES))
+        elif f.kind == "time":
+            value, given = times[f.name]
+            out[f.name] = value
+            sure &= _valid(value) if f.required else _valid(value) | ~given
+        elif f.kind == "stage":
+            derived = _STAGE_OF.take(pc.index_in(event_type, _TYPES))  # None: the type implies none
+            out[f.name] = pc.coalesce(column, derived)
+            fits = pc.and_(pc.is_in(column, pa.array(STAGES)), pc.or_(
+                pc.is_in(event_type, pa.array(sorted(ANY_STAGE_TYPES))),
+                pc.equal(derived, column)))
+            sure &= ~_valid(column) | _bools(fits)
+        elif f.kind == "message":
+            out[f.name] = rows.column(f"r_{f.name}")
+        elif f.kind in ("number", "ratio"):
+            out[f.name] = column
+            sure &= _number_sure(column, f.kind == "ratio")
+        elif f.kind == "int":
+            out[f.name] = column
+            sure &= _bools(pc.fill_null(pc.greater_equal(column, 0), True))
+    latest = pa.scalar(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS), _UTC)
+    sure &= _bools(pc.less_equal(out["timestamp"], latest))
+    out["metadata"] = rows.column("meta_kept")
+    out["sure"] = pa.array(sure)
+    return plain, pa.table(out)
+
+
+def _time(src: pa.Table, name: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
+    """(the stored time, or null where it is out of range or absent; where that is known here;
+    where the record gives the time in any form)."""
+    text, ms, ts = (src.column(f"in_{name}{suffix}") for suffix in ("", "__ms", "__ts"))
+    given = [_valid(c) for c in (text, ms, ts)]
+    known = sum(g.astype(np.int8) for g in given) <= 1  # two forms of one time: the query decides
+    value = pa.nulls(src.num_rows, _UTC)
+    if given[1].any():  # epoch milliseconds, in range
+        in_range = pc.and_(pc.greater_equal(ms, MIN_EPOCH_MS), pc.less_equal(ms, MAX_EPOCH_MS))
+        micros = pc.if_else(in_range, pc.multiply(ms, 1000), pa.scalar(None, pa.int64()))
+        value = pc.if_else(given[1], micros.cast(_UTC), value)
+    if given[2].any():  # a Parquet timestamp: the instant itself, in range
+        in_range = pc.and_(pc.greater_equal(ts, pa.scalar(_MIN_US, _UTC)),
+                           pc.less_equal(ts, pa.scalar(_MAX_US, _UTC)))
+        value = pc.if_else(given[2], pc.if_else(in_range, ts, pa.scalar(None, _UTC)), value)
+    if given[0].any():
+        plain = _bools(pc.match_substring_regex(text, _PLAIN_TIME))
+        if plain.any():  # a day the month lacks (02-30): the query decides
+            day = pc.utf8_slice_codeunits(text, 0, 10)
+            read = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
+            plain &= _bools(pc.equal(pc.strftime(read, format="%Y-%m-%d"), day))
+        known &= ~given[0] | plain
+        if plain.any():
+            try:  # should the cast still refuse a value, the query decides the column
+                parsed = pc.if_else(pa.array(plain), text, pa.scalar(None, pa.string())).cast(_UTC)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                known &= ~given[0]
+            else:
+                in_range = pc.greater_equal(parsed, pa.scalar(_MIN_US, _UTC))
+                value = pc.if_else(pa.array(given[0] & plain),
+                                   pc.if_else(in_range, parsed, pa.scalar(None, _UTC)), value)
+    value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
+    return value, known, given[0] | given[1] | given[2]
+
+
+def _number_sure(column, ratio: bool) -> np.ndarray:
+    """`typed._sure` of a double: finite, in bounds, and written back as the same number."""
+    values = column.to_numpy(zero_copy_only=False)
+    present = _valid(column)
+    x = np.where(present, values, 0.0)
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(x) & (x >= 0) & (np.abs(x) < _EXACT) & ~np.signbit(x)
+        ok &= (x == 0) | (np.abs(x) > 1e-300)
+        if ratio:
+            ok &= x <= 1
+    return ~present | ok
+
+
+def _valid(column) -> np.ndarray:
+    return pc.is_valid(column).to_numpy(zero_copy_only=False)
+
+
+def _bools(column) -> np.ndarray:
+    return pc.fill_null(column, False).to_numpy(zero_copy_only=False)
