@@ -41,7 +41,6 @@ def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Tab
     """(which rows of `src` are plain; the rule query's result for those rows: `line_no`, the
     stored columns it computes, `sure`), for `src` as `typed.typed_rules` builds it and the
     query's `fields` (the stored fields not checked around it)."""
-    n = src.num_rows
     plain = ~_bools(src.column("meta_sql")) & ~_bools(src.column("redact"))
     times = {}
     for f in fields:
