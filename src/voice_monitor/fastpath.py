@@ -31,6 +31,9 @@ _DOUBT = r"[\\\x00-\x1f]|" + SUSPECT
 _SAMPLE = 2_000  # records whose keys decide which names the parse declares
 _PIECE = 8_192  # records per parse after a refusal; halved down to _SMALLEST
 _SMALLEST = 32
+_KNOWN_TOP = frozenset(n for f in FIELDS for n in f.input_names)
+_KNOWN_META = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
+_LAST: dict[str, pa.Schema] = {}  # the schema of the last batch read whole in one parse
 _TIMES = frozenset(n for f in FIELDS if f.kind == "time" for n in f.input_names)
 
 
@@ -108,16 +111,20 @@ def _eligible(texts: pa.Array) -> np.ndarray:
 def _schema(sample: pa.Array) -> pa.Schema:
     """The declared types of the known names the sample uses (a narrow schema parses faster;
     a known name first seen later is inferred, and `_fields` doubts it unless its type fits)."""
-    top, meta = set(), set()
+    top, meta, numbers = set(), set(), set()
     try:
         table = pj.read_json(pa.BufferReader(_joined(sample)))
         top = set(table.column_names)
         if "metadata" in top and pa.types.is_struct(table.schema.field("metadata").type):
             meta = {f.name for f in table.schema.field("metadata").type}
+        # times the sample gives as epoch milliseconds only: declared so (a batch that mixes
+        # forms is refused, then parsed in groups by `_parse`)
+        numbers = {n for n in top & _TIMES if table.schema.field(n).type == pa.int64()}
     except pa.ArrowInvalid:
         top = {n for f in FIELDS for n in f.input_names}  # a refused sample: declare them all
         meta = {n for f in METADATA_FIELDS for n in f.input_names}
-    fields = [pa.field(n, TYPES[f.kind]) for f in EVENT_FIELDS for n in f.input_names if n in top]
+    fields = [pa.field(n, pa.int64() if n in numbers else TYPES[f.kind])
+              for f in EVENT_FIELDS for n in f.input_names if n in top]
     if "metadata" in top:
         fields.append(pa.field("metadata", pa.struct(
             [pa.field(n, TYPES[f.kind]) for f in METADATA_FIELDS for n in f.input_names if n in meta])))
@@ -147,9 +154,20 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
     reader refuses the batch with its times declared as strings, records are parsed in groups
     by which of their times are numbers (read off the text, which holds no escape), each group
     with its times declared accordingly."""
+    schema = _LAST.get("schema")
+    if schema is not None:  # batches of one source look alike: the last one's schema first
+        try:
+            table = _read(texts, schema)
+        except pa.ArrowInvalid:
+            pass
+        else:
+            if _declared_all(table, schema):
+                return _fields(table, texts), np.ones(len(texts), bool)
     schema = _schema(texts.slice(0, _SAMPLE))
-    try:  # usually every time is a string: one parse, no scan for numbers
-        return _fields(_read(texts, schema), texts), np.ones(len(texts), bool)
+    try:  # usually every time has one form in a batch: one parse, no scan for numbers
+        table = _read(texts, schema)
+        _LAST["schema"] = schema
+        return _fields(table, texts), np.ones(len(texts), bool)
     except pa.ArrowInvalid:
         pass
     code = np.zeros(len(texts), np.int64)
@@ -161,8 +179,8 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
     for group in np.unique(code):
         declared = schema
         for bit, name in enumerate(times):
-            if group >> bit & 1:
-                declared = declared.set(declared.get_field_index(name), pa.field(name, pa.int64()))
+            declared = declared.set(declared.get_field_index(name), pa.field(
+                name, pa.int64() if group >> bit & 1 else TYPES["time"]))
         members = np.flatnonzero(code == group)
         table, parsed = _parse_group(texts if len(members) == len(texts) else
                                      texts.take(pa.array(members)), declared)
@@ -174,6 +192,18 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
         return (parts[0] if parts else pa.table({})), ok
     order = np.argsort(np.concatenate(where), kind="stable")
     return pa.concat_tables(parts).take(pa.array(order)), ok
+
+
+def _declared_all(table: pa.Table, schema: pa.Schema) -> bool:
+    """Whether the parse declared every known name the records use (none was inferred)."""
+    if any(n in _KNOWN_TOP and n not in schema.names for n in table.column_names):
+        return False
+    if "metadata" not in table.column_names or "metadata" not in schema.names:
+        return True
+    declared = {f.name for f in schema.field("metadata").type}
+    found = table.schema.field("metadata").type
+    return not pa.types.is_struct(found) or all(
+        f.name in declared for f in found if f.name in _KNOWN_META)
 
 
 def _parse_group(texts: pa.Array, schema: pa.Schema) -> tuple[pa.Table, np.ndarray]:
