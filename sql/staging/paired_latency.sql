@@ -1,18 +1,19 @@
 -- Latencies found by pairing, for the hour's events that carry neither duration_ms nor both
--- stage times. Stage success: minus the LATEST `<stage>_started` of the artifact at or before
--- it (a retry's start wins; if that one is > 24 h old, all are). artifact_completed: minus the
--- EARLIEST `artifact_received` of the artifact within the 24 h before it. Either only within
--- 24 h (inclusive), in milliseconds. One hash join and max/min: an artifact has one or two
--- anchors of a kind, cheaper than ASOF.
+-- stage times (`hour_pending`). Stage success: minus the LATEST `<stage>_started` of the
+-- artifact at or before it (a retry's start wins; if that one is > 24 h old, all are).
+-- artifact_completed: minus the EARLIEST `artifact_received` of the artifact within the 24 h
+-- before it. Either only within 24 h (inclusive), in milliseconds. One hash join and max/min:
+-- an artifact has one or two anchors of a kind, cheaper than ASOF. Keyed like
+-- hour_latency_stats (latency kind, stage, organization): hour_latencies.sql adds these rows
+-- to the events' own latencies.
 with needing as (
     select
-        rowid as latency_row,  -- the event's row in hour_latency_events: an integer key
+        rowid as pending_row,  -- the event's row in hour_pending: an integer key
+        organization_id,
         artifact_id,
-        latency_kind,
-        case when latency_kind = 'e2e' then 'e2e' else stage end as anchor,
+        anchor,
         "timestamp"
-    from hour_latency_events
-    where needs_pairing
+    from hour_pending
 ),
 
 anchors as (
@@ -21,9 +22,9 @@ anchors as (
 
 pairs as (
     select
-        needing.latency_row,
+        needing.pending_row,
         epoch_us(needing."timestamp") - case
-            when needing.latency_kind = 'stage' then max(epoch_us(anchors."timestamp"))
+            when needing.anchor <> 'e2e' then max(epoch_us(anchors."timestamp"))
             else min(epoch_us(anchors."timestamp"))
         end as gap_us
     from needing
@@ -31,15 +32,20 @@ pairs as (
         on needing.artifact_id = anchors.artifact_id
         and needing.anchor = anchors.anchor
         and anchors."timestamp" <= needing."timestamp"
-        and (needing.latency_kind = 'stage'
+        and (needing.anchor <> 'e2e'
             or anchors."timestamp" >= needing."timestamp" - interval 24 hours)
-    group by needing.latency_row, needing."timestamp", needing.latency_kind
+    group by needing.pending_row, needing."timestamp", needing.anchor
 ),
 
 final as (
-    select latency_row, gap_us / 1000.0 as paired_latency_ms
+    select
+        needing.organization_id,
+        case when needing.anchor = 'e2e' then 'e2e' else 'stage' end as latency_kind,
+        case when needing.anchor <> 'e2e' then needing.anchor end as stage,
+        pairs.gap_us / 1000.0 as latency_ms
     from pairs
-    where gap_us <= 24 * 3600 * 1000000::BIGINT
+    join needing using (pending_row)
+    where pairs.gap_us <= 24 * 3600 * 1000000::BIGINT
 )
 
 select * from final

@@ -75,10 +75,10 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> No
 
 
 def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
-    """The hour's rows (`hour_in`, a view), its later copies, counts and latency events.
+    """The hour's rows (`hour_in`, a view), its later copies, counts and pending latency events.
 
-    Nothing per event is materialised but the narrow latency events: every step scans the
-    hour's files for just the columns it needs, which is cheaper than copying them all.
+    Nothing per event is materialised but the narrow table of events waiting for pairing: every
+    step scans the hour's files for just the columns it needs, which is cheaper than copying.
     """
     raw_view(con, "hour_raw", files)
     if files:
@@ -90,7 +90,7 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
         con.sql("select * from no_events").create_view("hour_in")
     con.execute("create or replace temp table repeated_hashes as select unnest($hashes::UBIGINT[])"
                 " as id_hash", {"hashes": repeated_hashes(con) if files else []})
-    for name in ("hour_losers", "hour_counts", "hour_latency_events"):
+    for name in ("hour_losers", "hour_counts", "hour_pending"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
 
 
@@ -118,8 +118,13 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     hours = con.execute("select distinct date_trunc('hour', \"timestamp\") "
                         "from lookback_candidates").fetchall()
     raw_view(con, "candidate_hours_raw", [f for (h,) in hours for f in look_back.get(h, [])])
-    for name in ("anchors", "paired_latency", "hour_latencies", "hour_latency_stats"):
+    for name in ("anchors", "paired_latency"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+    # the hour's latencies are read once, by the statistics: a view over the hour's files and
+    # the paired latencies, not a copy of ~40 % of the hour's rows (copying costs more)
+    con.execute("create or replace temp view hour_latencies as " + load_sql("staging/hour_latencies"))
+    con.execute("create or replace temp table hour_latency_stats as "
+                + load_sql("staging/hour_latency_stats"))
 
 
 def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:

@@ -205,7 +205,7 @@ def build_hour(
         pipeline, stage = _quiet_hour(con, hour)
         return pipeline, stage, sources
     _hour_views(con, files, hour)
-    pending = con.execute("select count(*) from hour_latency_events where needs_pairing").fetchall()
+    pending = con.execute("select count(*) from hour_pending").fetchall()
     look_back: dict[datetime, list[Path]] = {}
     if pending[0][0]:
         # the result now depends on the look-back hours too: record them, even empty ones
