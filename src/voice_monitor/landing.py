@@ -233,11 +233,10 @@ PARALLEL_WRITE_ROWS = 20_000
 def _write_hours(lake: Lake, events: pa.Table, written: dict[int, str]) -> list[str]:
     # A stable sort by hour keeps input order inside each hour (first landed wins on de-dup).
     hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
-    runs = pc.run_end_encode(hours)
-    starts = runs.values.to_pylist()
-    if starts != sorted(set(starts)):  # not yet one run per hour in order (a take costs ms)
+    if (np.diff(hours.cast(pa.int64()).to_numpy()) < 0).any():  # not in hour order yet
         order = pc.sort_indices(hours)
-        events, runs = events.take(order), pc.run_end_encode(hours.take(order))
+        events, hours = events.take(order), hours.take(order)
+    runs = pc.run_end_encode(hours)  # one run per hour, in order
     ends = runs.run_ends.to_pylist()
     parts = [(hour, events.slice(start, end - start))
              for hour, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True)]
