@@ -107,22 +107,31 @@ def _time(src: pa.Table, name: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
         value = pc.if_else(given[2], pc.if_else(in_range, ts, pa.scalar(None, _UTC)), value)
     if given[0].any():
         plain = _bools(pc.match_substring_regex(text, _PLAIN_TIME))
-        if plain.any():  # a day the month lacks (02-30): the query decides
-            day = pc.utf8_slice_codeunits(text, 0, 10)
+        parsed = _parsed(text, plain)
+        if parsed is None:  # a day the month lacks (02-30) makes the cast refuse: such rows
+            day = pc.utf8_slice_codeunits(text, 0, 10)  # are the query's
             read = pc.strptime(day, format="%Y-%m-%d", unit="s", error_is_null=True)
             plain &= _bools(pc.equal(pc.strftime(read, format="%Y-%m-%d"), day))
+            parsed = _parsed(text, plain)
+            if parsed is None:  # should the cast still refuse a value, the query decides all
+                plain[:] = False
         known &= ~given[0] | plain
         if plain.any():
-            try:  # should the cast still refuse a value, the query decides the column
-                parsed = pc.if_else(pa.array(plain), text, pa.scalar(None, pa.string())).cast(_UTC)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                known &= ~given[0]
-            else:
-                in_range = pc.greater_equal(parsed, pa.scalar(_MIN_US, _UTC))
-                value = pc.if_else(pa.array(given[0] & plain),
-                                   pc.if_else(in_range, parsed, pa.scalar(None, _UTC)), value)
+            in_range = pc.greater_equal(parsed, pa.scalar(_MIN_US, _UTC))
+            value = pc.if_else(pa.array(given[0] & plain),
+                               pc.if_else(in_range, parsed, pa.scalar(None, _UTC)), value)
     value = value.combine_chunks() if isinstance(value, pa.ChunkedArray) else value
     return value, known, given[0] | given[1] | given[2]
+
+
+def _parsed(text, plain: np.ndarray) -> pa.Array | None:
+    """The plain rows' ISO times as instants (others null), or None if the cast refuses one."""
+    if not plain.any():
+        return pa.nulls(len(text), _UTC)
+    try:
+        return pc.if_else(pa.array(plain), text, pa.scalar(None, pa.string())).cast(_UTC)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
 
 
 def _number_sure(column, ratio: bool) -> np.ndarray:
