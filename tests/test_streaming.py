@@ -4,6 +4,8 @@ whatever the batch size; and landing batch by batch gives the totals of one land
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,7 +18,7 @@ from hypothesis import strategies as st
 from voice_monitor.lake import Lake
 from voice_monitor.landing import InputFileError, ingest_file, land_lines
 from voice_monitor.records import split_file
-from voice_monitor.streaming import read_batches
+from voice_monitor.streaming import ahead, read_batches
 
 # pieces of JSON text that stress the cutting: strings holding brackets, commas, quotes,
 # backslashes and newlines (escaped), nesting, blanks, CRLF, empty elements
@@ -121,3 +123,63 @@ def test_hour_files_dictionary_encode_only_the_few_valued_columns(tmp_path):
     assert {"event_type", "organization_id", "error_code", "error_message"} <= dictionary
     assert not {"event_id", "timestamp", "ingested_at"} & dictionary
     assert pq.read_table(path).column("event_id").to_pylist() == [f"d-{i}" for i in range(100)]
+
+
+def test_ahead_keeps_order_and_at_most_two_in_memory():
+    made, taken = [], []
+
+    def items():
+        for i in range(6):
+            made.append(i)
+            yield i
+
+    for item in ahead(items()):
+        time.sleep(0.05)  # time for the thread to run ahead, were it allowed to
+        # while the caller holds item i, only i + 1 may have been made
+        assert max(made) <= item + 1
+        taken.append(item)
+    assert taken == list(range(6))
+
+
+def test_ahead_raises_the_error_in_place_and_stops_when_the_caller_does():
+    def failing():
+        yield 1
+        raise OSError("disk gone")
+
+    got = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in ahead(failing()):
+            got.append(item)
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield n
+        finally:
+            closed.set()
+
+    before = threading.active_count()
+    for item in ahead(endless()):
+        if item == 3:
+            break
+    assert closed.wait(5)  # the generator was closed, on its thread
+    assert threading.active_count() == before
+
+
+def test_a_file_ingested_ahead_lands_as_its_batches_would_one_by_one(tmp_path):
+    # batches of ~200 bytes: validation runs ahead of the landing of the batch before; copies
+    # in later batches are still duplicates of earlier ones, quarantine keeps file order
+    lines = [json.dumps({"event_id": f"e{i % 40}", "event_type": "artifact_received",
+                         "timestamp": "2026-02-16T14:00:00Z"}) for i in range(60)]
+    lines[7] = '{"event_id": "bad", "event_type": "nope", "timestamp": "2026-02-16T14:00:00Z"}'
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines))
+    lake = Lake.create(tmp_path / "lake")
+    result = ingest_file(lake, path, now=NOW, batch_bytes=200)
+    # lines 40-59 copy e0..e19: duplicates, except e7 (its first line is the bad one)
+    assert (result.accepted, result.duplicates, result.quarantined) == (59, 19, 1)

@@ -31,7 +31,7 @@ from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
-from voice_monitor.streaming import BATCH_BYTES, InputFileError, read_batches  # noqa: F401 (callers catch landing.InputFileError)
+from voice_monitor.streaming import BATCH_BYTES, InputFileError, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
 
 
 @dataclass
@@ -95,55 +95,82 @@ def land_batches(
     if len(batches) != len(sources):
         raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
     now = (now or datetime.now(UTC)).astimezone(UTC)
-    received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
-    results = [LandingResult() for _ in batches]
-    lines = _concat(batches)
-    if len(lines) == 0:
-        return results
-    lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
-    sizes = [len(b) for b in batches]
-    starts = np.cumsum([0, *sizes[:-1]])
     own_con = con is None
     con = connect() if own_con else con
     try:
-        accepted, rejected = _validate_each(con, lines, now, received_at)
-        if rejected.num_rows:
-            owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
-            _quarantine(con, lake, rejected,
-                        pa.array([sources[i] for i in owners], pa.string()), received_at)
-            for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
-                result = results[owner]
-                result.quarantined += 1
-                rule = reason.split("; ")[0]
-                result.reasons[rule] = result.reasons.get(rule, 0) + 1
-        if accepted.num_rows:
-            events = accepted.cast(EVENT_SCHEMA)
-            hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
-            # counted and written under the hours' locks: each count sees every earlier landing
-            with hour_locks(lake, pc.unique(hours).to_pylist()):
-                duplicate, pending = dup_index.duplicate_flags(con, lake, events)
-                written = {}
-                try:
-                    _write_hours(lake, events, written)
-                finally:  # whatever was written is in the lake: the index may now hold it
-                    dup_index.landed(lake, pending, written)
-            # accepted rows keep input order: each batch's are the next (size - quarantined)
-            offset = 0
-            for size, result in zip(sizes, results, strict=True):
-                result.accepted = size - result.quarantined
-                mine = slice(offset, offset + result.accepted)
-                result.duplicates = int(duplicate[mine].sum())
-                result.partitions = _partitions(lake, pc.unique(hours[mine]).to_pylist())
-                offset += result.accepted
-            store = counters or open_counters(lake)
-            try:
-                store.record(events, now)
-            finally:
-                if counters is None:
-                    store.close()
+        return _commit(lake, _checked(con, batches, sources, now), now, counters, con)
     finally:
         if own_con:
             con.close()
+
+
+@dataclass
+class _Checked:
+    """Batches validated, not yet landed: what `_commit` needs of them."""
+
+    sources: list[str]
+    sizes: list[int]
+    accepted: pa.Table
+    rejected: pa.Table
+
+
+def _checked(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
+             now: datetime) -> _Checked:
+    """Validation, which reads nothing of the lake: it may run ahead of earlier landings."""
+    lines = _concat(batches)
+    sizes = [len(b) for b in batches]
+    if len(lines) == 0:
+        return _Checked(sources, sizes, pa.table({}), pa.table({}))
+    accepted, rejected = _validate_each(con, lines, now, now)  # received_at is `now`
+    return _Checked(sources, sizes, accepted, rejected)
+
+
+def _commit(lake: Lake, checked: _Checked, now: datetime, counters: CounterStore | None,
+            con: duckdb.DuckDBPyConnection) -> list[LandingResult]:
+    """Land validated batches: rejects to quarantine, events counted for duplicates and written
+    under their hours' locks, then told to the counters."""
+    sources, sizes, accepted, rejected = (checked.sources, checked.sizes, checked.accepted,
+                                          checked.rejected)
+    results = [LandingResult() for _ in sizes]
+    if not sum(sizes):
+        return results
+    received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
+    lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
+    starts = np.cumsum([0, *sizes[:-1]])
+    if rejected.num_rows:
+        owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
+        _quarantine(con, lake, rejected,
+                    pa.array([sources[i] for i in owners], pa.string()), received_at)
+        for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
+            result = results[owner]
+            result.quarantined += 1
+            rule = reason.split("; ")[0]
+            result.reasons[rule] = result.reasons.get(rule, 0) + 1
+    if accepted.num_rows:
+        events = accepted.cast(EVENT_SCHEMA)
+        hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
+        # counted and written under the hours' locks: each count sees every earlier landing
+        with hour_locks(lake, pc.unique(hours).to_pylist()):
+            duplicate, pending = dup_index.duplicate_flags(con, lake, events)
+            written = {}
+            try:
+                _write_hours(lake, events, written)
+            finally:  # whatever was written is in the lake: the index may now hold it
+                dup_index.landed(lake, pending, written)
+        # accepted rows keep input order: each batch's are the next (size - quarantined)
+        offset = 0
+        for size, result in zip(sizes, results, strict=True):
+            result.accepted = size - result.quarantined
+            mine = slice(offset, offset + result.accepted)
+            result.duplicates = int(duplicate[mine].sum())
+            result.partitions = _partitions(lake, pc.unique(hours[mine]).to_pylist())
+            offset += result.accepted
+        store = counters or open_counters(lake)
+        try:
+            store.record(events, now)
+        finally:
+            if counters is None:
+                store.close()
     return results
 
 
@@ -205,15 +232,20 @@ def ingest_file(
     own, so a copy of an event in a later batch counts as a duplicate as it would in one."""
     now = (now or datetime.now(UTC)).astimezone(UTC)  # one ingested_at for the whole file
     total = LandingResult()
-    con = connect()
+    con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
     store = counters
     try:
-        for records in read_batches(Path(path), batch_bytes):
+        # the next batch is read and validated while this one is written (both cores): two
+        # batches in memory at most
+        checked = (_checked(ahead_con, [records], [str(path)], now)
+                   for records in read_batches(Path(path), batch_bytes))
+        for batch in ahead(checked):
             if store is None:  # one store for the file: it reads the counters' state once
                 store = open_counters(lake)
-            total.add(land_batches(lake, [records], [str(path)], now, store, con=con)[0])
+            total.add(_commit(lake, batch, now, store, con)[0])
     finally:
         con.close()
+        ahead_con.close()
         if counters is None and store is not None:
             store.close()
     return total

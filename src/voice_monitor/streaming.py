@@ -9,9 +9,11 @@ a Parquet batch is `typed.TypedRows`, its typed columns (no JSON round trip).
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -23,6 +25,63 @@ from voice_monitor.typed import TypedRows
 BATCH_BYTES = 16 << 20  # about 60,000 realistic events; landing one needs ~10x this in memory
 PARQUET_ROWS = 61_440
 _BLANK = b" \t\r\n"
+
+
+T = TypeVar("T")
+
+
+def ahead(items: Iterator[T]) -> Iterator[T]:
+    """`items`, each made on a thread of its own while the caller works on the one before:
+    at most two in memory (the next is started only once the caller has taken the last).
+    An exception in making one is raised to the caller in its place; a caller that stops
+    early stops the thread."""
+    handoff: queue.Queue = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def make() -> None:
+        try:
+            for item in items:
+                if not _hand(handoff, stop, (item, None)):
+                    return
+                handoff.join()  # taken: only now make the next
+            _hand(handoff, stop, (None, StopIteration()))
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller, raised there)
+            _hand(handoff, stop, (None, exc))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()  # a generator's files are closed on this thread, which ran it
+
+    thread = threading.Thread(target=make, name="voice-monitor-ahead", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            handoff.task_done()
+            if isinstance(error, StopIteration):
+                return
+            if error is not None:
+                raise error
+            yield item
+    finally:
+        stop.set()
+        while thread.is_alive():  # let a blocked hand-off through, then the thread ends
+            try:
+                handoff.get(timeout=0.05)
+                handoff.task_done()
+            except queue.Empty:
+                pass
+        thread.join()
+
+
+def _hand(handoff: queue.Queue, stop: threading.Event, entry: tuple) -> bool:
+    while not stop.is_set():
+        try:
+            handoff.put(entry, timeout=0.05)
+            return True
+        except queue.Full:
+            continue
+    return False
 
 
 class InputFileError(Exception):
