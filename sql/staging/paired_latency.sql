@@ -17,6 +17,15 @@ with needing as (
 ),
 
 anchors as (
+    -- the hour's own anchors, de-duplicated like its other events (first landed wins), all of
+    -- them: the join below keeps those of a pending event (a semi join first cost as much as
+    -- the join itself); and the look-back's (anchors.sql)
+    select hour_in.artifact_id, anchor_types.anchor, hour_in."timestamp"
+    from hour_in
+    join (select event_type, anchor from event_types where anchor is not null) as anchor_types
+        using (event_type)
+    anti join hour_losers using (filename, file_row_number)
+    union all
     select * from anchors
 ),
 
