@@ -14,7 +14,7 @@ with copies as (
 ),
 
 first_landed as (
-    select filename, file_row_number
+    select filename, file_row_number, "timestamp"
     from copies
     qualify row_number() over (
         partition by event_id, date_trunc('hour', "timestamp")
@@ -23,9 +23,9 @@ first_landed as (
 ),
 
 lookback_anchors as (
-    select artifact_id, anchor, "timestamp"
+    select lookback_candidates.artifact_id, lookback_candidates.anchor, first_landed."timestamp"
     from lookback_candidates
-    semi join first_landed using (filename, file_row_number)
+    join first_landed using (filename, file_row_number)
 ),
 
 final as (

@@ -113,11 +113,14 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     candidates; only the hours holding a candidate are read again to rank its copies.
     """
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
-    for name in ("pending_anchors", "lookback_candidates"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
-    hours = con.execute("select distinct date_trunc('hour', \"timestamp\") "
-                        "from lookback_candidates").fetchall()
-    raw_view(con, "candidate_hours_raw", [f for (h,) in hours for f in look_back.get(h, [])])
+    con.execute("create or replace temp table lookback_candidates as "
+                + load_sql("staging/lookback_candidates"))
+    hour_of = {duckdb_path(f): h for h, files in look_back.items() for f in files}
+    hours = {hour_of.get(name) for (name,) in con.execute(
+        "select distinct filename from lookback_candidates").fetchall()}
+    if None in hours:  # a file name DuckDB spells differently: rank in every look-back hour
+        hours = set(look_back)
+    raw_view(con, "candidate_hours_raw", [f for h in sorted(hours) for f in look_back[h]])
     for name in ("anchors", "paired_latency"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
     # the hour's latencies are read once, by the statistics: a view over the hour's files and
