@@ -337,3 +337,35 @@ def test_a_producer_not_closed_is_flushed_at_normal_exit(lake):
     subprocess.run([sys.executable, "-c", FORGETFUL_CHILD, str(lake.root), NOW.isoformat()],
                    check=True, timeout=120)
     assert sorted(stored_ids(lake)) == [f"f-{i}" for i in range(5)]
+
+
+# -- batches validated ahead of their landing ------------------------------------------------
+
+def test_batches_validated_ahead_land_in_order_with_copies_counted(lake):
+    # 4 batches of 10 queued at once: each is validated while the one before is landed; the
+    # last batch copies 5 events of the first (same id, same hour): duplicates, in input order
+    records = [recent(i) for i in range(35)]
+    copies = [dict(r) for r in records[:5]]
+    with Producer(lake, batch_size=10, flush_interval=3600, now=NOW) as producer:
+        for r in records + copies:
+            producer.emit(r)
+    assert (producer.stats.accepted, producer.stats.duplicates, producer.stats.batches) == (40, 5, 4)
+    assert sorted(stored_ids(lake)) == sorted([r["event_id"] for r in records + copies])
+    assert producer.errors == []
+
+
+def test_a_batch_whose_validation_ahead_fails_is_landed_by_the_retry(lake, monkeypatch):
+    calls = []
+
+    def failing_check(*args, **kwargs):
+        calls.append(1)
+        raise OSError("no memory for the batch ahead")
+
+    monkeypatch.setattr("voice_monitor.producer.check", failing_check)
+    records = [recent(i) for i in range(25)]
+    with Producer(lake, batch_size=10, flush_interval=3600, now=NOW) as producer:
+        for r in records:
+            producer.emit(r)
+    assert len(calls) == 3  # each batch tried ahead, each landed the plain way
+    assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+    assert (producer.stats.accepted, producer.errors) == (25, [])

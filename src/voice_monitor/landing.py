@@ -98,14 +98,14 @@ def land_batches(
     own_con = con is None
     con = connect() if own_con else con
     try:
-        return _commit(lake, _checked(con, batches, sources, now), now, counters, con)
+        return commit(lake, check(con, batches, sources, now), now, counters, con)
     finally:
         if own_con:
             con.close()
 
 
 @dataclass
-class _Checked:
+class Checked:
     """Batches validated, not yet landed: what `_commit` needs of them."""
 
     sources: list[str]
@@ -114,18 +114,18 @@ class _Checked:
     rejected: pa.Table
 
 
-def _checked(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
-             now: datetime) -> _Checked:
+def check(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
+             now: datetime) -> Checked:
     """Validation, which reads nothing of the lake: it may run ahead of earlier landings."""
     lines = _concat(batches)
     sizes = [len(b) for b in batches]
     if len(lines) == 0:
-        return _Checked(sources, sizes, pa.table({}), pa.table({}))
+        return Checked(sources, sizes, pa.table({}), pa.table({}))
     accepted, rejected = _validate_each(con, lines, now, now)  # received_at is `now`
-    return _Checked(sources, sizes, accepted, rejected)
+    return Checked(sources, sizes, accepted, rejected)
 
 
-def _commit(lake: Lake, checked: _Checked, now: datetime, counters: CounterStore | None,
+def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore | None,
             con: duckdb.DuckDBPyConnection) -> list[LandingResult]:
     """Land validated batches: rejects to quarantine, events counted for duplicates and written
     under their hours' locks, then told to the counters."""
@@ -237,12 +237,12 @@ def ingest_file(
     try:
         # the next batch is read and validated while this one is written (both cores): two
         # batches in memory at most
-        checked = (_checked(ahead_con, [records], [str(path)], now)
+        checked = (check(ahead_con, [records], [str(path)], now)
                    for records in read_batches(Path(path), batch_bytes))
         for batch in ahead(checked):
             if store is None:  # one store for the file: it reads the counters' state once
                 store = open_counters(lake)
-            total.add(_commit(lake, batch, now, store, con)[0])
+            total.add(commit(lake, batch, now, store, con)[0])
     finally:
         con.close()
         ahead_con.close()

@@ -33,10 +33,11 @@ from pathlib import Path
 
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect
-from voice_monitor.landing import land_batches
+from voice_monitor.landing import Checked, check, commit, land_batches
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 from voice_monitor.remote import CollectorClient
+from voice_monitor.streaming import ahead
 
 DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_REMOTE_BATCH_SIZE = 5_000
@@ -200,6 +201,7 @@ class Producer:
         self._closing = False
         self._counters = None  # the writer's counter store and DuckDB connection, kept open
         self._con = None  # between landings (reopened after a failed one)
+        self._ahead_con = None  # validation's, on the thread that runs a batch ahead
         self._spool: _Spool | None = None
         self._segments: deque[Path] = deque()
         if durable:
@@ -302,16 +304,22 @@ class Producer:
             if closing:
                 break
         self._close_landing()
+        if self._ahead_con is not None:
+            self._ahead_con.close()
         if self._client is not None:
             self._client.close()
 
     def _land_pending(self, everything: bool) -> None:
         if self._spool is None:
             queue, size = self._queue, self.batch_size
-            while len(queue) >= size or (everything and queue):
-                batch = [queue.popleft() for _ in range(min(size, len(queue)))]
-                lines = [dumps(r) for r in batch]
-                if not self._land(lines):
+
+            def batches():  # each serialised (and, landing locally, validated) a batch ahead
+                while len(queue) >= size or (everything and queue):
+                    lines = [dumps(queue.popleft()) for _ in range(min(size, len(queue)))]
+                    yield lines, self._check(lines)
+
+            for lines, checked in ahead(batches()):
+                if not self._land(lines, checked):
                     self.unlanded.extend(x.decode() if isinstance(x, bytes) else x for x in lines)
             return
         if everything or self._spool.lines >= self.batch_size:
@@ -330,11 +338,25 @@ class Producer:
             else:
                 segment.unlink()
 
-    def _land(self, lines: list[str]) -> bool:
-        """Land one batch, retrying a bounded number of times; False if it failed for good."""
+    def _check(self, lines: list) -> tuple[datetime, Checked] | None:
+        """The batch validated (on the thread that runs ahead of the landings), when landing
+        locally: validation reads nothing of the lake."""
+        if self._client is not None:
+            return None
+        if self._ahead_con is None:
+            self._ahead_con = connect()
+        now = self._current_now()
+        try:
+            return now, check(self._ahead_con, [lines], [self.source], now)
+        except Exception:  # noqa: BLE001 (the landing validates it again, with its retries)
+            return None
+
+    def _land(self, lines: list[str], checked: tuple | None = None) -> bool:
+        """Land one batch, retrying a bounded number of times; False if it failed for good.
+        `checked`: the batch already validated (a retry validates it again)."""
         for attempt in range(self.retries + 1):
             try:
-                result = self._land_once(lines)
+                result = self._land_once(lines, checked if attempt == 0 else None)
             except Exception as exc:
                 self._close_landing()
                 if attempt == self.retries or getattr(exc, "transient", True) is False:
@@ -357,13 +379,16 @@ class Producer:
             return True
         return False
 
-    def _land_once(self, lines: list):
+    def _land_once(self, lines: list, checked: tuple | None = None):
         if self._client is not None:
             return self._client.send(lines)
         if self._counters is None:
             Lake.create(self.lake)
             self._counters = open_counters(self.lake)
             self._con = connect()
+        if checked is not None:
+            now, batch = checked
+            return commit(self.lake, batch, now, self._counters, self._con)[0]
         return land_batches(self.lake, [lines], [self.source], self._current_now(),
                             counters=self._counters, con=self._con)[0]
 

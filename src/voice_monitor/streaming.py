@@ -53,7 +53,11 @@ def ahead(items: Iterator[T]) -> Iterator[T]:
                 close()  # a generator's files are closed on this thread, which ran it
 
     thread = threading.Thread(target=make, name="voice-monitor-ahead", daemon=True)
-    thread.start()
+    try:
+        thread.start()
+    except RuntimeError:  # no thread may start at interpreter exit (a producer's last flush)
+        yield from items
+        return
     try:
         while True:
             item, error = handoff.get()
