@@ -1,22 +1,25 @@
 """The embedded counter store's blocks and in-memory hashes (sqlite_counters.py, seen_index.py):
 the stable hash against a plain-Python reference, ids sharing a hash both counted, two open
-stores on one file seeing each other's events, and a producer's counts against a DuckDB
-query over the Parquet it landed."""
+stores on one file seeing each other's events, a producer's counts against a DuckDB
+query over the Parquet it landed, blocks of a minute read at a past `now`, and the in-memory
+hashes against a plain dictionary."""
 
 from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import counted_table, event
 
 from voice_monitor import Producer
-from voice_monitor.counters import COUNTERS_ENV, METRICS, open_counters, realtime_metrics
+from voice_monitor.counters import COUNTERS_ENV, METRICS, STATE_TTL, open_counters, realtime_metrics
 from voice_monitor.lake import connect
 from voice_monitor.seen_index import first_copies, stable_hashes
 
@@ -171,3 +174,65 @@ def test_a_producer_counts_what_duckdb_finds_in_its_parquet(lake):
         got = realtime_metrics(lake, org, now=now)
         assert {m: got[m] for m in METRICS} == expected
         assert min(expected[m] for m in ("artifacts_received", "failures", "entities_resolved")) > 30
+
+
+def test_events_before_the_landing_s_second_share_a_block_per_minute(lake):
+    """A landing's events stamped before its second are kept one block per minute (no read at
+    or after that second subtracts them); a read at a past `now` inside that minute still
+    subtracts the ones after it, and the block goes only when its latest event is too old."""
+    store = open_counters(lake)
+    minute = datetime(2026, 2, 16, 14, 10, tzinfo=UTC)
+    try:
+        # 14:10:05, 14:10:40 (org-1) and 14:10:59.9, landed at 14:30:20.5
+        assert store.record(pa.concat_tables([
+            counted_table(["a"], minute + timedelta(seconds=5), "artifact_failed"),
+            counted_table(["b"], minute + timedelta(seconds=40), "artifact_failed", "org-1"),
+            counted_table(["c"], minute + timedelta(seconds=59.9), "artifact_failed")]), AT) == 3
+        # and 14:30:10 (before the landing's second), 14:30:20.7 and 14:30:45 (after it)
+        assert store.record(pa.concat_tables([
+            counted_table(["d"], AT - timedelta(seconds=10.5)),
+            counted_table(["e"], AT + timedelta(seconds=0.2)),
+            counted_table(["f"], AT + timedelta(seconds=24.5))]), AT) == 3
+        start = minute - timedelta(minutes=59)
+        assert store.window_counts(None, start, minute + timedelta(seconds=20))["failures"] == 1
+        assert store.window_counts(None, start, minute + timedelta(seconds=40))["failures"] == 2
+        assert store.window_counts("org-1", start, minute + timedelta(seconds=40))["failures"] == 1
+        assert store.window_counts(None, start, minute + timedelta(seconds=59.9))["failures"] == 3
+        assert store.window_counts(None, AT - timedelta(minutes=59), AT)["artifacts_received"] == 1
+        later = AT + timedelta(seconds=24.5)
+        assert store.window_counts(None, AT - timedelta(minutes=59), later)["artifacts_received"] == 3
+        # a cut-off of 14:10:30: a, in one block with b and c, stays known while they are kept
+        store.prune(minute + STATE_TTL + timedelta(seconds=30))
+        assert store.record(counted_table(["a"], minute + timedelta(seconds=5), "artifact_failed"),
+                            minute + STATE_TTL) == 0
+    finally:
+        store.close()
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    try:
+        # one block for 14:10 (its latest second), one for 14:30:10, one per later second
+        blocks = db.execute("select second % 3600, n from seen_blocks order by id").fetchall()
+        assert blocks == [(659, 3), (1810, 1), (1820, 1), (1845, 1)]
+    finally:
+        db.close()
+
+
+def test_hour_keys_find_exactly_the_known_hashes_and_their_blocks():
+    """Candidates against a plain dictionary, over several merged levels, with one hash held
+    by two blocks and queries in no order."""
+    from voice_monitor.seen_index import HourKeys
+
+    rng = random.Random(8)
+    keys, held = HourKeys(), {}
+    for block in range(1, 40):
+        hashes = [rng.randrange(-2**63, 2**63) for _ in range(rng.randrange(1, 60))]
+        if block % 7 == 0:  # a hash another block holds too
+            hashes.append(rng.choice(list(held)))
+        for h in hashes:
+            held.setdefault(h, set()).add(block)
+        keys.add(np.array(hashes, np.int64), np.full(len(hashes), block, np.int64))
+    queries = rng.sample(list(held), 50) + [rng.randrange(-2**63, 2**63) for _ in range(50)]
+    rng.shuffle(queries)
+    hit, blocks = keys.candidates(np.array(queries, np.int64))
+    assert hit.tolist() == [q in held for q in queries]
+    assert blocks == set().union(*(held[q] for q in queries if q in held))
+    assert sum(len(b) > 1 for b in held.values()) >= 5

@@ -1,7 +1,8 @@
 """The embedded counter store: one SQLite file in WAL mode under the lake's state/.
 
-Counted events are kept in blocks, one row per landing and second of event time: the events'
-ids, times, scopes and metric masks as one JSON text, and their stable 64-bit id hashes
+Counted events are kept in blocks, one row per landing and minute of event time (per second
+for the events stamped at or after the landing's second): the events' ids, times, scopes and
+metric masks as one JSON text, and their stable 64-bit id hashes
 (seen_index.py) as a blob. The `seen` view shows them one row per event, as the store's state
 always was. A writer keeps every block's hashes in memory (`HourKeys`, per event hour) and
 brings them up to date, under the write lock, with the blocks other processes appended since
@@ -11,8 +12,8 @@ ids of the blocks that hold it, so the counts stay exact (a collision costs a re
 count).
 
 A read sums at most 60 minute buckets per metric from `counts`, then subtracts the events of
-the current minute stamped after `now`: the blocks of the seconds from `now` to the end of its
-minute (an index on `second`), so its cost does not grow with the window's events.
+the current minute stamped after `now`: the blocks whose latest second is from `now` to the end
+of its minute (an index on `second`), so its cost does not grow with the window's events.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ _HOUR_S = 3600
 _DDL = """
 create table if not exists seen_blocks (
     id integer primary key autoincrement,
-    second integer not null,  -- the events' time, in whole seconds since the epoch
+    second integer not null,  -- its latest event's second since the epoch (all in one minute)
     n integer not null,
     hashes blob not null,     -- stable_hashes of the ids, int64 little-endian, in row order
     events text not null);    -- JSON [[event_id, ts_us, scope or "", METRIC_BITS], ...]
@@ -161,7 +162,8 @@ class SQLiteCounterStore:
             return []
         ts, org, masks = rows.ts_us[fresh], rows.org[fresh], rows.mask[fresh]
         scopes = scope_names(rows.scopes, org)
-        added = self._append(rows.ids.take(fresh), ts, scopes, masks, hashes[fresh])
+        added = self._append(rows.ids.take(fresh), ts, scopes, masks, hashes[fresh],
+                             _us(now) // _SECOND_US)
         db.executemany(
             """insert into counts values (?, ?, ?, ?)
                on conflict (scope, minute, metric) do update set n = n + excluded.n""",
@@ -169,28 +171,36 @@ class SQLiteCounterStore:
         return added
 
     def _append(self, ids, ts: np.ndarray, scopes: list[str], masks: np.ndarray,
-                hashes: np.ndarray | None = None) -> list:
-        """Insert the events as blocks (one per second of event time); returns
-        (block ids, seconds, hashes) for `_remember`."""
+                hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
+        """Insert the events as blocks; returns (block ids, seconds, hashes) for `_remember`.
+
+        A block's `second` is the latest second of its events, all of them in that second's
+        minute. Events stamped at or after `now_s` (the landing's second) get a block per
+        second; earlier ones, which no later read subtracts, one per minute (all of them per
+        second when `now_s` is None)."""
         if hashes is None:
             hashes = stable_hashes(ids)
         seconds = ts // _SECOND_US
-        order = np.argsort(seconds, kind="stable")
-        seconds, hashes = seconds[order], hashes[order]
+        group = seconds if now_s is None else \
+            np.where(seconds < now_s, seconds // 60 * 60, seconds)  # a minute's first second
+        order = np.lexsort((seconds, group))
+        seconds, group, hashes = seconds[order], group[order], hashes[order]
         events = list(zip(ids.take(order).to_pylist(), ts[order].tolist(),
                           [scopes[i] for i in order.tolist()], masks[order].tolist(), strict=True))
-        cuts = np.flatnonzero(np.diff(seconds)) + 1
+        cuts = np.flatnonzero(np.diff(group)) + 1
         starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
-        before = self.db.execute("select coalesce(max(id), 0) from seen_blocks").fetchall()[0][0]
+        keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
+        first = self.db.execute(
+            "select coalesce(max(id), 0) from seen_blocks").fetchall()[0][0]
         self.db.executemany(
             "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
-            [(int(seconds[a]), b - a, hashes[a:b].astype("<i8").tobytes(), orjson.dumps(events[a:b]))
-             for a, b in zip(starts, ends, strict=True)])
+            [(key, b - a, hashes[a:b].astype("<i8").tobytes(), orjson.dumps(events[a:b]))
+             for key, a, b in zip(keys, starts, ends, strict=True)])
         # AUTOINCREMENT ids only grow, and we hold the write lock: ours are the ones above
         blocks = [r[0] for r in self.db.execute(
-            "select id from seen_blocks where id > ? order by id", (before,))]
-        return [(block, int(seconds[a]), hashes[a:b])
-                for block, a, b in zip(blocks, starts, ends, strict=True)]
+            "select id from seen_blocks where id > ? order by id", (first,))]
+        return [(block, key, hashes[a:b])
+                for block, key, a, b in zip(blocks, keys, starts, ends, strict=True)]
 
     def _remember(self, added: list) -> None:
         if not added:
