@@ -66,15 +66,6 @@ def _scope(organization_id: str | None) -> str:
     return PLATFORM if organization_id is None else "o:" + organization_id
 
 
-def countable(events: pa.Table, now: datetime) -> pa.Table:
-    """The events of a landed batch that a counter store counts: types that feed a metric,
-    stamped within STATE_TTL before `now`."""
-    ts_type = events.schema.field("timestamp").type
-    relevant = pc.is_in(events.column("event_type"), pa.array(list(METRIC_OF)))
-    recent = pc.greater_equal(events.column("timestamp"), pa.scalar(now - STATE_TTL, ts_type))
-    return events.filter(pc.and_(relevant, recent))
-
-
 class CounterStore(Protocol):
     """Where real-time counters live; landing writes, `realtime_metrics` reads."""
 
@@ -129,44 +120,69 @@ def scope_names(scopes: list[str], org: np.ndarray) -> list[str]:
 
 
 def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
-    """The events counters count (a counted type, no older than STATE_TTL); None if none."""
-    batch = countable(events, now)
-    if not batch.num_rows:
+    """The events counters count: a type that feeds a metric, stamped no earlier than
+    STATE_TTL before `now`; None if none."""
+    stamps = events.column("timestamp")
+    if stamps.type.unit != "us":
+        stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
+    ts_us = _numpy(pc.cast(stamps, pa.int64()))
+    which = _numpy(pc.fill_null(pc.index_in(events.column("event_type"), value_set=_COUNTED), -1))
+    keep = np.flatnonzero((which >= 0) & (ts_us >= _us(now - STATE_TTL)))
+    if not len(keep):
         return None
-    types = pa.array(list(METRIC_BITS))
-    masks = np.array(list(METRIC_BITS.values()), dtype=np.int64)
-    which = pc.index_in(batch.column("event_type"), value_set=types).to_numpy(zero_copy_only=False)
-    orgs = pc.dictionary_encode(batch.column("organization_id").combine_chunks())
+    everything = len(keep) == events.num_rows
+    ids = events.column("event_id")
+    orgs = events.column("organization_id")
+    if not everything:
+        ids, orgs = ids.take(keep), orgs.take(keep)
+        ts_us, which = ts_us[keep], which[keep]
+    orgs = pc.dictionary_encode(orgs.combine_chunks())
     return CountedRows(
-        ids=batch.column("event_id").combine_chunks(),
-        ts_us=pc.cast(batch.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False),
-        org=pc.fill_null(orgs.indices, -1).to_numpy(zero_copy_only=False).astype(np.int64),
+        ids=ids.combine_chunks(),
+        ts_us=ts_us,
+        org=_numpy(pc.fill_null(orgs.indices, -1)).astype(np.int64),
         scopes=["o:" + o for o in orgs.dictionary.to_pylist()],
-        mask=masks[which],
+        mask=_COUNTED_MASKS[which],
     )
+
+
+_COUNTED = pa.array(list(METRIC_BITS))
+_COUNTED_MASKS = np.array(list(METRIC_BITS.values()), dtype=np.int64)
+
+
+def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """A column without nulls as numpy (one copy at most, when it has several chunks)."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
+    return values.to_numpy(zero_copy_only=False)
 
 
 def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
                   mask: np.ndarray) -> list[tuple[str, int, str, int]]:
     """(scope, minute, metric, count) of these events (`org` indexes `scopes`, -1 for none),
     the platform scope counting every event: a batch's counter updates, summed before the
-    store."""
+    store, in no particular order."""
     if not len(ts_us):
         return []
+    # one (event, metric) pair per bit of each mask: most events count toward one metric
+    event, bit = np.nonzero((mask[:, None] >> _BITS) & 1)
     minute = ts_us // _MINUTE_US
     first = int(minute.min())
-    width = len(scopes) + 1  # column 0: no organization
-    cell = (minute - first) * width + org + 1
-    size = (int(minute.max()) - first + 1) * width
-    totals = []
-    for bit, metric in enumerate(METRICS):
-        grid = np.bincount(cell, weights=(mask >> bit) & 1, minlength=size).reshape(-1, width)
-        platform = grid.sum(axis=1)
-        for at in np.flatnonzero(platform).tolist():
-            totals.append((PLATFORM, first + at, metric, int(platform[at])))
-        for at, which in zip(*np.nonzero(grid[:, 1:]), strict=True):
-            totals.append((scopes[which], first + int(at), metric, int(grid[at, which + 1])))
-    return totals
+    span = int(minute.max()) - first + 1
+    # a cell's code: (scope + 1, minute, metric) in one integer, scope 0 the platform
+    cell = (minute[event] - first) * len(METRICS) + bit
+    codes = np.concatenate([cell, (org[event] + 1) * (span * len(METRICS)) + cell])
+    codes = codes[np.concatenate([np.ones(len(cell), bool), org[event] >= 0])]
+    codes, counts = np.unique(codes, return_counts=True)
+    where, cell = np.divmod(codes, span * len(METRICS))
+    minute, bit = np.divmod(cell, len(METRICS))
+    names = np.array([PLATFORM, *scopes], dtype=object)[where]
+    return list(zip(names.tolist(), (minute + first).tolist(),
+                    _METRIC_NAMES[bit].tolist(), counts.tolist(), strict=True))
+
+
+_BITS = np.arange(len(METRICS), dtype=np.int64)
+_METRIC_NAMES = np.array(METRICS, dtype=object)
 
 
 COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"

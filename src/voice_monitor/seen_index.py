@@ -42,12 +42,14 @@ def stable_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         ids = ids.combine_chunks()
     if ids.null_count:
         raise ValueError("stable_hashes needs ids without nulls")
-    ids = ids.cast(pa.large_string()) if ids.type != pa.large_string() else ids
+    if ids.type not in (pa.string(), pa.large_string()):
+        ids = ids.cast(pa.large_string())
     n = len(ids)
     if n == 0:
         return np.empty(0, dtype=np.int64)
     _, offsets_buf, data_buf = ids.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64)[ids.offset:ids.offset + n + 1]
+    width = np.int64 if ids.type == pa.large_string() else np.int32
+    offsets = np.frombuffer(offsets_buf, dtype=width)[ids.offset:ids.offset + n + 1].astype(np.int64)
     first = int(offsets[0])
     lengths = np.diff(offsets)
     total = int(offsets[-1]) - first
@@ -95,13 +97,17 @@ class HourKeys:
         """Per hash, could its id be counted already; and the blocks that could hold it."""
         hit = np.zeros(len(hashes), dtype=bool)
         blocks: set[int] = set()
+        order = np.argsort(hashes)
+        needles = hashes[order]  # sorted: each search starts where the last one ended
         for level, owners in self._levels:
-            lo = np.searchsorted(level, hashes, "left")
-            hi = np.searchsorted(level, hashes, "right")
-            found = hi > lo
-            hit |= found
-            for a, b in zip(lo[found].tolist(), hi[found].tolist(), strict=True):
-                blocks.update(owners[a:b].tolist())
+            at = np.searchsorted(level, needles, "left")
+            found = at < len(level)
+            found[found] = level[at[found]] == needles[found]
+            if found.any():  # rare: copies of counted events, or a hash collision
+                hit[order[found]] = True
+                ends = np.searchsorted(level, needles[found], "right")
+                for a, b in zip(at[found].tolist(), ends.tolist(), strict=True):
+                    blocks.update(owners[a:b].tolist())
         return hit, blocks
 
 
