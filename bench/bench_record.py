@@ -1,0 +1,100 @@
+"""CPU of the counter store's `record()` per landing, for a producer's batches.
+
+    uv run python bench/bench_record.py [--calls 40] [--profile]
+
+Lands the same batches `land_batches` lands for a producer (`bench_producer.make_records`, with
+a kept store and DuckDB connection, as `bench_flushes.py` does), one per second of `now`, and
+times only the store's `record()` (CPU of the process, `time.process_time`). Three shapes:
+2,000 events spread over the last hour, 50 spread over the hour, 50 within the last second (a
+producer's one-second flush). Prints the median of the calls after the first few per shape;
+`--profile` prints a cProfile of the `record()` calls instead.
+
+To compare two versions in one run, point PYTHONPATH at a snapshot of each one's `src/` and
+run this script alternately.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import pstats
+import statistics
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from _common import options
+from bench_producer import machine, make_records
+
+from voice_monitor.counters import open_counters
+from voice_monitor.lake import Lake, connect
+from voice_monitor.landing import land_batches
+from voice_monitor.mappings import dumps
+
+START = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+SHAPES = {"2000 spread": (2000, False), "50 spread": (50, False), "50 flush": (50, True)}
+
+
+class Timed:
+    """The store, with the CPU time of each `record()` call kept."""
+
+    def __init__(self, store, profiler: cProfile.Profile | None):
+        self.store, self.profiler, self.cpu = store, profiler, []
+
+    def record(self, events, now):
+        if self.profiler:
+            self.profiler.enable()
+        started = time.process_time()
+        try:
+            return self.store.record(events, now)
+        finally:
+            self.cpu.append(time.process_time() - started)
+            if self.profiler:
+                self.profiler.disable()
+
+    def __getattr__(self, name):
+        return getattr(self.store, name)
+
+
+def run(shape: str, calls: int, root: Path, profiler) -> list[float]:
+    events, flush = SHAPES[shape]
+    lake = Lake.create(root / shape.replace(" ", "-"))
+    store = Timed(open_counters(lake), profiler)
+    con = connect()
+    try:
+        for i in range(calls):
+            now = START + timedelta(seconds=i)
+            records = make_records(events, now, f"c{i}")
+            if flush:
+                for j, r in enumerate(records):
+                    r["timestamp"] = int(now.timestamp() * 1000) - j
+            [result] = land_batches(lake, [[dumps(r) for r in records]], ["bench"], now,
+                                    counters=store, con=con)
+            assert result.accepted == events and result.duplicates == 0, result
+    finally:
+        store.close()
+        con.close()
+    return store.cpu
+
+
+def main() -> None:
+    args = options(__doc__, calls=40, warm=5, profile={"action": "store_true"})
+    print(machine(), flush=True)
+    import voice_monitor
+
+    print("code:", Path(voice_monitor.__file__).parent)
+    profiler = cProfile.Profile() if args.profile else None
+    with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
+        for shape in SHAPES:
+            cpu = run(shape, args.calls, Path(tmp), profiler)[args.warm:]
+            n = SHAPES[shape][0]
+            median = statistics.median(cpu)
+            print(f"{shape:12s} record(): median {median * 1000:.2f} CPU ms per call "
+                  f"({median / n * 1e6:.2f} µs/event), mean {statistics.mean(cpu) * 1000:.2f} ms, "
+                  f"{len(cpu)} calls", flush=True)
+    if profiler:
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
+
+
+if __name__ == "__main__":
+    main()
