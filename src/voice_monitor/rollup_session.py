@@ -115,11 +115,15 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
     con.execute("create or replace temp table lookback_candidates as "
                 + load_sql("staging/lookback_candidates"))
-    hour_of = {duckdb_path(f): h for h, files in look_back.items() for f in files}
-    hours = {hour_of.get(name) for (name,) in con.execute(
-        "select distinct filename from lookback_candidates").fetchall()}
-    if None in hours:  # a file name DuckDB spells differently: rank in every look-back hour
-        hours = set(look_back)
+    # the hours of the candidates' files, by file name: DuckDB spells the folders its own way
+    # (`[` unescaped, `memory:///`); a name in two hours gives both, an unknown one all of them
+    hours_of: dict[str, set[datetime]] = {}
+    for h, files in look_back.items():
+        for f in files:
+            hours_of.setdefault(_file_name(str(f)), set()).add(h)
+    hours: set[datetime] = set()
+    for (name,) in con.execute("select distinct filename from lookback_candidates").fetchall():
+        hours |= hours_of.get(_file_name(name), set(look_back))
     raw_view(con, "candidate_hours_raw", [f for h in sorted(hours) for f in look_back[h]])
     for name in ("anchors", "paired_latency"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
@@ -128,6 +132,10 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     con.execute("create or replace temp view hour_latencies as " + load_sql("staging/hour_latencies"))
     con.execute("create or replace temp table hour_latency_stats as "
                 + load_sql("staging/hour_latency_stats"))
+
+
+def _file_name(path: str) -> str:
+    return path.rsplit("/", 1)[-1]
 
 
 def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:
