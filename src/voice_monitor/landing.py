@@ -237,12 +237,15 @@ def ingest_file(
     try:
         # the next batch is read and validated while this one is written (both cores): two
         # batches in memory at most
-        checked = (check(ahead_con, [records], [str(path)], now)
-                   for records in read_batches(Path(path), batch_bytes))
-        for batch in ahead(checked):
-            if store is None:  # one store for the file: it reads the counters' state once
-                store = open_counters(lake)
-            total.add(commit(lake, batch, now, store, con)[0])
+        batches = ahead(check(ahead_con, [records], [str(path)], now)
+                        for records in read_batches(Path(path), batch_bytes))
+        try:
+            for batch in batches:
+                if store is None:  # one store for the file: it reads the counters' state once
+                    store = open_counters(lake)
+                total.add(commit(lake, batch, now, store, con)[0])
+        finally:
+            batches.close()  # the thread ahead has stopped before its connection closes
     finally:
         con.close()
         ahead_con.close()
