@@ -107,16 +107,15 @@ class CountedRows:
     @property
     def scope(self) -> list[str]:
         """Per event: "o:<organization_id>", or "" for none (the platform always counts)."""
-        return scope_names(self.scopes, self.org)
+        return self.scope_array().tolist()
+
+    def scope_array(self) -> np.ndarray:
+        """`scope` as a numpy array of str objects."""
+        return np.array([*self.scopes, ""], dtype=object)[self.org]  # -1: the last, ""
 
     @property
     def hour(self) -> np.ndarray:
         return self.ts_us // _HOUR_US
-
-
-def scope_names(scopes: list[str], org: np.ndarray) -> list[str]:
-    """`scopes[i]` for each i of `org`, "" for -1 (no organization)."""
-    return pa.array([*scopes, ""]).take(np.where(org < 0, len(scopes), org)).to_pylist()
 
 
 def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:

@@ -38,7 +38,6 @@ from voice_monitor.counters import (
     counted_rows,
     metrics_of_mask,
     minute_counts,
-    scope_names,
 )
 from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
 
@@ -119,8 +118,8 @@ class SQLiteCounterStore:
             self.db.execute(statement)
         if old:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
-            self._append(pa.array(ids, pa.string()), np.array(ts, np.int64), scopes,
-                         np.array(masks, np.int64))
+            self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
+                         np.array(scopes, dtype=object), np.array(masks, np.int64))
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
@@ -145,9 +144,11 @@ class SQLiteCounterStore:
         self._catch_up()
         hours = rows.ts_us // (_HOUR_S * _SECOND_US)
         fresh = []
+        every = len(hashes)
         for hour in np.unique(hours).tolist():
             mine = np.flatnonzero(hours == hour)
-            mine = mine[first_copies(rows.ids.take(mine), hashes[mine])]
+            ids = rows.ids if len(mine) == every else rows.ids.take(mine)
+            mine = mine[first_copies(ids, hashes[mine])]
             known = self._hours.get(hour)
             if known is not None and len(known):
                 hit, blocks = known.candidates(hashes[mine])
@@ -160,17 +161,18 @@ class SQLiteCounterStore:
         fresh = np.sort(np.concatenate(fresh))
         if not len(fresh):
             return []
-        ts, org, masks = rows.ts_us[fresh], rows.org[fresh], rows.mask[fresh]
-        scopes = scope_names(rows.scopes, org)
-        added = self._append(rows.ids.take(fresh), ts, scopes, masks, hashes[fresh],
-                             _us(now) // _SECOND_US)
+        ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_array()
+        if len(fresh) < every:
+            ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
+            hashes, scopes = hashes[fresh], scopes[fresh]
+        added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
         db.executemany(
             """insert into counts values (?, ?, ?, ?)
                on conflict (scope, minute, metric) do update set n = n + excluded.n""",
             minute_counts(ts, org, rows.scopes, masks))
         return added
 
-    def _append(self, ids, ts: np.ndarray, scopes: list[str], masks: np.ndarray,
+    def _append(self, ids, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
                 hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
         """Insert the events as blocks; returns (block ids, seconds, hashes) for `_remember`.
 
@@ -186,19 +188,18 @@ class SQLiteCounterStore:
         order = np.lexsort((seconds, group))
         seconds, group, hashes = seconds[order], group[order], hashes[order]
         events = list(zip(ids.take(order).to_pylist(), ts[order].tolist(),
-                          [scopes[i] for i in order.tolist()], masks[order].tolist(), strict=True))
+                          scopes[order].tolist(), masks[order].tolist(), strict=True))
         cuts = np.flatnonzero(np.diff(group)) + 1
         starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
         keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
-        first = self.db.execute(
-            "select coalesce(max(id), 0) from seen_blocks").fetchall()[0][0]
         self.db.executemany(
             "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
             [(key, b - a, hashes[a:b].astype("<i8").tobytes(), orjson.dumps(events[a:b]))
              for key, a, b in zip(keys, starts, ends, strict=True)])
-        # AUTOINCREMENT ids only grow, and we hold the write lock: ours are the ones above
+        # AUTOINCREMENT ids only grow, we hold the write lock and have caught up with every
+        # block there was: ours are the ones above the newest we know
         blocks = [r[0] for r in self.db.execute(
-            "select id from seen_blocks where id > ? order by id", (first,))]
+            "select id from seen_blocks where id > ? order by id", (self._last_block,))]
         return [(block, key, hashes[a:b])
                 for block, key, a, b in zip(blocks, keys, starts, ends, strict=True)]
 
