@@ -4,9 +4,10 @@
 
 Lands the same batches `land_batches` lands for a producer (`bench_producer.make_records`, with
 a kept store and DuckDB connection, as `bench_flushes.py` does), one per second of `now`, and
-times only the store's `record()` (CPU of the process, `time.process_time`). Three shapes:
-2,000 events spread over the last hour, 50 spread over the hour, 50 within the last second (a
-producer's one-second flush). Prints the median of the calls after the first few per shape;
+times only the store's `record()` (CPU of the process, `time.process_time`). Four shapes:
+2,000 events spread over the last hour (`make_records`' own spread) or the last 5 minutes (a
+collector's landing, as in bench_server.py), 50 spread over the hour, 50 within the last
+second (a producer's one-second flush). Prints the median of the calls after the first few per shape;
 `--profile` prints a cProfile of the `record()` calls instead.
 
 To compare two versions in one run, point PYTHONPATH at a snapshot of each one's `src/` and
@@ -32,7 +33,8 @@ from voice_monitor.landing import land_batches
 from voice_monitor.mappings import dumps
 
 START = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
-SHAPES = {"2000 spread": (2000, False), "50 spread": (50, False), "50 flush": (50, True)}
+SHAPES = {"2000 spread": (2000, 3600), "2000 5 min": (2000, 300), "50 spread": (50, 3600),
+          "50 flush": (50, 1)}  # events, and the seconds before `now` they are stamped in
 
 
 class Timed:
@@ -57,7 +59,7 @@ class Timed:
 
 
 def run(shape: str, calls: int, root: Path, profiler) -> list[float]:
-    events, flush = SHAPES[shape]
+    events, seconds = SHAPES[shape]
     lake = Lake.create(root / shape.replace(" ", "-"))
     store = Timed(open_counters(lake), profiler)
     con = connect()
@@ -65,9 +67,8 @@ def run(shape: str, calls: int, root: Path, profiler) -> list[float]:
         for i in range(calls):
             now = START + timedelta(seconds=i)
             records = make_records(events, now, f"c{i}")
-            if flush:
-                for j, r in enumerate(records):
-                    r["timestamp"] = int(now.timestamp() * 1000) - j
+            for j, r in enumerate(records):
+                r["timestamp"] = int(now.timestamp() * 1000) - (j * 7919) % (seconds * 1000)
             [result] = land_batches(lake, [[dumps(r) for r in records]], ["bench"], now,
                                     counters=store, con=con)
             assert result.accepted == events and result.duplicates == 0, result

@@ -158,3 +158,64 @@ def test_a_schema_2_store_keeps_its_state(lake, monkeypatch):
     db = sqlite3.connect(lake.state_dir / "counters.sqlite")
     assert sorted(r[0] for r in db.execute("select event_id from seen")) == ["early", "late", "new"]
     db.close()
+
+
+V3 = """
+create table seen_blocks (id integer primary key autoincrement, second integer not null,
+    n integer not null, hashes blob not null, events text not null);
+create index seen_blocks_second on seen_blocks (second);
+pragma user_version = 3;
+""" + COUNTS
+
+
+def test_a_schema_3_store_keeps_its_state(lake, monkeypatch):
+    """Schema 3 kept one counts row per (scope, minute, metric); 4 keeps one per (scope,
+    minute): the counts and the counted events come through."""
+    from voice_monitor.seen_index import stable_hashes
+
+    monkeypatch.delenv(COUNTERS_ENV, raising=False)
+    db = old_store(lake, V3)
+    # "late": artifact_failed of org-1 10 s after AT; "early": artifact_received 3 min before;
+    # and 4 completions of org-2, 20 min before, counted without their events (already pruned)
+    late_us = int((AT + timedelta(seconds=10)).timestamp() * 1_000_000)
+    early_us = int((AT - timedelta(minutes=3)).timestamp() * 1_000_000)
+    for event_id, ts_us, scope, mask in (("late", late_us, "o:org-1", 0b10000100),
+                                         ("early", early_us, "", 0b1)):
+        db.execute("insert into seen_blocks (second, n, hashes, events) values (?, 1, ?, ?)",
+                   (ts_us // 1_000_000, stable_hashes(pa.array([event_id])).astype("<i8").tobytes(),
+                    f'[["{event_id}",{ts_us},"{scope}",{mask}]]'))
+    rows = [("p", late_us, "artifacts_failed"), ("p", late_us, "failures"),
+            ("o:org-1", late_us, "artifacts_failed"), ("o:org-1", late_us, "failures"),
+            ("p", early_us, "artifacts_received")]
+    db.executemany("insert into counts values (?, ?, ?, 1)",
+                   [(scope, ts // 60_000_000, metric) for scope, ts, metric in rows])
+    minute = int((AT - timedelta(minutes=20)).timestamp()) // 60
+    db.executemany("insert into counts values (?, ?, 'artifacts_completed', 4)",
+                   [("p", minute), ("o:org-2", minute)])
+    db.commit()
+    db.close()
+    store = open_counters(lake)
+    try:
+        again = pa.concat_tables([counted_table(["late"], AT + timedelta(seconds=10), "artifact_failed", "org-1"),
+                                  counted_table(["early", "new"], AT - timedelta(minutes=3))])
+        assert store.record(again, AT) == 1
+        start = AT - timedelta(minutes=50)
+        assert store.organizations(start, AT, ("artifacts_completed", "artifacts_failed"), 1) \
+            == ["org-1", "org-2"]
+        assert store.organizations(start, AT, ("artifacts_completed",), 4) == ["org-2"]
+        assert store.organizations(start, AT, ("artifacts_received",), 1) == []
+    finally:
+        store.close()
+    assert realtime_metrics(lake, "org-1", now=AT)["failures"] == 0  # after now, not yet
+    assert realtime_metrics(lake, "org-1", now=AT + timedelta(seconds=10))["failures"] == 1
+    platform = realtime_metrics(lake, now=AT + timedelta(seconds=10))
+    assert {m: platform[m] for m in METRICS} == {
+        **dict.fromkeys(METRICS, 0), "artifacts_received": 2, "artifacts_completed": 4,
+        "artifacts_failed": 1, "failures": 1}
+    assert realtime_metrics(lake, "org-2", now=AT)["artifacts_completed"] == 4
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    try:
+        assert db.execute("pragma user_version").fetchall() == [(4,)]
+        assert db.execute("select count(*) from counts").fetchall() == [(5,)]  # 3 of p, 2 orgs
+    finally:
+        db.close()

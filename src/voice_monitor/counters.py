@@ -2,8 +2,8 @@
 
 Landing adds each newly seen (event_id, hour) to per-minute counters, once: duplicates are
 recognised by the store's record of counted events, keyed like the lake's de-duplication. A
-batch's new events are summed per (scope, minute, metric) before the store, one upsert per
-bucket. A read sums at most 60 minute buckets per metric, then subtracts the few events of the
+batch's new events are summed per (scope, minute) before the store, one upsert per
+bucket. A read sums at most 60 minute buckets, then subtracts the few events of the
 current minute stamped after `now` (found by time, so the cost does not grow with the window's
 events).
 
@@ -157,10 +157,10 @@ def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
 
 
 def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
-                  mask: np.ndarray) -> list[tuple[str, int, str, int]]:
-    """(scope, minute, metric, count) of these events (`org` indexes `scopes`, -1 for none),
-    the platform scope counting every event: a batch's counter updates, summed before the
-    store, in no particular order."""
+                  mask: np.ndarray) -> list[tuple]:
+    """(scope, minute, then one count per metric of METRICS) of these events (`org` indexes
+    `scopes`, -1 for none), the platform scope counting every event: a batch's counter
+    updates, summed before the store, in no particular order."""
     if not len(ts_us):
         return []
     # one (event, metric) pair per bit of each mask: most events count toward one metric
@@ -168,20 +168,20 @@ def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
     minute = ts_us // _MINUTE_US
     first = int(minute.min())
     span = int(minute.max()) - first + 1
-    # a cell's code: (scope + 1, minute, metric) in one integer, scope 0 the platform
-    cell = (minute[event] - first) * len(METRICS) + bit
-    codes = np.concatenate([cell, (org[event] + 1) * (span * len(METRICS)) + cell])
-    codes = codes[np.concatenate([np.ones(len(cell), bool), org[event] >= 0])]
-    codes, counts = np.unique(codes, return_counts=True)
-    where, cell = np.divmod(codes, span * len(METRICS))
-    minute, bit = np.divmod(cell, len(METRICS))
+    # a cell's code: (scope + 1) * span + minute, scope 0 the platform
+    cell = minute[event] - first
+    scoped = org[event] >= 0
+    codes = np.concatenate([cell, ((org[event] + 1) * span + cell)[scoped]])
+    bits = np.concatenate([bit, bit[scoped]])
+    codes, inverse = np.unique(codes, return_inverse=True)
+    grid = np.bincount(inverse * len(METRICS) + bits, minlength=len(codes) * len(METRICS))
+    where, minutes = np.divmod(codes, span)
     names = np.array([PLATFORM, *scopes], dtype=object)[where]
-    return list(zip(names.tolist(), (minute + first).tolist(),
-                    _METRIC_NAMES[bit].tolist(), counts.tolist(), strict=True))
+    return list(zip(names.tolist(), (minutes + first).tolist(),
+                    *grid.reshape(-1, len(METRICS)).T.tolist(), strict=True))
 
 
 _BITS = np.arange(len(METRICS), dtype=np.int64)
-_METRIC_NAMES = np.array(METRICS, dtype=object)
 
 
 COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"

@@ -11,7 +11,8 @@ and a few block inserts, not one B-tree insert per event. A hash hit is confirme
 ids of the blocks that hold it, so the counts stay exact (a collision costs a read, never a
 count).
 
-A read sums at most 60 minute buckets per metric from `counts`, then subtracts the events of
+A read sums at most 60 minute rows (one per scope and minute, a column per metric) from
+`counts`, then subtracts the events of
 the current minute stamped after `now`: the blocks whose latest second is from `now` to the end
 of its minute (an index on `second`), so its cost does not grow with the window's events.
 """
@@ -55,11 +56,16 @@ create view if not exists seen (hour, event_id, ts_us, scope, metrics) as
     select b.second / 3600, e.value ->> 0, e.value ->> 1, e.value ->> 2, e.value ->> 3
     from seen_blocks b, json_each(b.events) e;
 create table if not exists counts (
-    scope text not null, minute integer not null, metric text not null, n integer not null,
-    primary key (scope, minute, metric)) without rowid;
+    scope text not null, minute integer not null,
+    {metrics},
+    primary key (scope, minute)) without rowid;
 create index if not exists counts_minute on counts (minute)
-"""
-_SCHEMA_VERSION = 3
+""".format(metrics=",\n    ".join(f"{m} integer not null" for m in METRICS))
+_SCHEMA_VERSION = 4  # 3 had one counts row per (scope, minute, metric)
+_WINDOW = "select {} from counts where scope = ? and minute between ? and ?".format(
+    ", ".join(f"sum({m})" for m in METRICS))
+_UPSERT = "insert into counts values (?, ?, {}) on conflict (scope, minute) do update set {}".format(
+    ", ".join("?" * len(METRICS)), ", ".join(f"{m} = {m} + excluded.{m}" for m in METRICS))
 
 
 class SQLiteCounterStore:
@@ -114,8 +120,17 @@ class SQLiteCounterStore:
                 old = [(*row[:3], METRIC_BITS[row[3]]) for row in old]
             self.db.execute("drop table seen")
             self.db.execute("drop table if exists metric_of")
+        counts = []
+        columns = [row[1] for row in self.db.execute("pragma table_info(counts)")]
+        if "metric" in columns:  # schemas 1-3: a row per (scope, minute, metric), now per minute
+            counts = self.db.execute("select scope, minute, metric, n from counts").fetchall()
+            self.db.execute("drop table counts")
         for statement in _DDL.split(";"):
             self.db.execute(statement)
+        cells: dict[tuple[str, int], list[int]] = {}
+        for scope, minute, metric, n in counts:
+            cells.setdefault((scope, minute), [0] * len(METRICS))[METRICS.index(metric)] += n
+        self.db.executemany(_UPSERT, [(*cell, *n) for cell, n in cells.items()])
         if old:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
             self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
@@ -166,10 +181,7 @@ class SQLiteCounterStore:
             ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
             hashes, scopes = hashes[fresh], scopes[fresh]
         added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
-        db.executemany(
-            """insert into counts values (?, ?, ?, ?)
-               on conflict (scope, minute, metric) do update set n = n + excluded.n""",
-            minute_counts(ts, org, rows.scopes, masks))
+        db.executemany(_UPSERT, minute_counts(ts, org, rows.scopes, masks))
         return added
 
     def _append(self, ids, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
@@ -250,12 +262,8 @@ class SQLiteCounterStore:
         now_min = now_us // _MINUTE_US
         minute_end = (now_min + 1) * _MINUTE_US
         scope = _scope(organization_id)
-        totals = dict.fromkeys(METRICS, 0)
-        for metric, n in self.db.execute(
-            "select metric, sum(n) from counts where scope = ? and minute between ? and ? group by metric",
-            (scope, start_min, now_min),
-        ):
-            totals[metric] += n
+        [sums] = self.db.execute(_WINDOW, (scope, start_min, now_min)).fetchall()
+        totals = {metric: n or 0 for metric, n in zip(METRICS, sums, strict=True)}
         # events of the current minute stamped after `now` are not in the window yet
         after: dict[int, int] = {}
         for (events,) in self.db.execute(
@@ -277,12 +285,12 @@ class SQLiteCounterStore:
         Reads only the per-minute table; the sum includes the whole current minute, so it is an
         upper bound of the window's count: callers confirm with `window_counts`.
         """
-        placeholders = ", ".join("?" * len(metrics))
+        # column names from METRICS only; a name it does not know counts nothing
+        total = " + ".join(m for m in METRICS if m in metrics) or "0"
         rows = self.db.execute(
-            f"""select scope from counts
-                where scope <> ? and minute between ? and ? and metric in ({placeholders})
-                group by scope having sum(n) >= ? order by scope""",
-            (PLATFORM, _us(start) // _MINUTE_US, _us(now) // _MINUTE_US, *metrics, minimum),
+            f"""select scope from counts where scope <> ? and minute between ? and ?
+                group by scope having sum({total}) > 0 and sum({total}) >= ? order by scope""",
+            (PLATFORM, _us(start) // _MINUTE_US, _us(now) // _MINUTE_US, minimum),
         ).fetchall()
         return [scope.removeprefix("o:") for (scope,) in rows]
 
