@@ -58,24 +58,28 @@ class Timed:
         return getattr(self.store, name)
 
 
-def run(shape: str, calls: int, root: Path, profiler) -> list[float]:
+def run(shape: str, calls: int, root: Path, profiler) -> tuple[list[float], list[float]]:
+    """CPU seconds of each `record()` call, and of each whole landing."""
     events, seconds = SHAPES[shape]
     lake = Lake.create(root / shape.replace(" ", "-"))
     store = Timed(open_counters(lake), profiler)
     con = connect()
+    landings = []
     try:
         for i in range(calls):
             now = START + timedelta(seconds=i)
             records = make_records(events, now, f"c{i}")
             for j, r in enumerate(records):
                 r["timestamp"] = int(now.timestamp() * 1000) - (j * 7919) % (seconds * 1000)
-            [result] = land_batches(lake, [[dumps(r) for r in records]], ["bench"], now,
-                                    counters=store, con=con)
+            lines = [dumps(r) for r in records]
+            started = time.process_time()
+            [result] = land_batches(lake, [lines], ["bench"], now, counters=store, con=con)
+            landings.append(time.process_time() - started)
             assert result.accepted == events and result.duplicates == 0, result
     finally:
         store.close()
         con.close()
-    return store.cpu
+    return store.cpu, landings
 
 
 def main() -> None:
@@ -87,11 +91,12 @@ def main() -> None:
     profiler = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
         for shape in SHAPES:
-            cpu = run(shape, args.calls, Path(tmp), profiler)[args.warm:]
+            cpu, landings = (c[args.warm:] for c in run(shape, args.calls, Path(tmp), profiler))
             n = SHAPES[shape][0]
             median = statistics.median(cpu)
             print(f"{shape:12s} record(): median {median * 1000:.2f} CPU ms per call "
-                  f"({median / n * 1e6:.2f} µs/event), mean {statistics.mean(cpu) * 1000:.2f} ms, "
+                  f"({median / n * 1e6:.2f} µs/event), mean {statistics.mean(cpu) * 1000:.2f} ms; "
+                  f"whole landing median {statistics.median(landings) * 1000:.2f} ms; "
                   f"{len(cpu)} calls", flush=True)
     if profiler:
         pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
