@@ -1,6 +1,6 @@
 """CPU of the counter store's `record()` per landing, for a producer's batches.
 
-    uv run python bench/bench_record.py [--calls 40] [--profile]
+    uv run python bench/bench_record.py [--calls 40] [--profile] [--shapes "50000 spread"]
 
 Lands the same batches `land_batches` lands for a producer (`bench_producer.make_records`, with
 a kept store and DuckDB connection, as `bench_flushes.py` does), one per second of `now`, and
@@ -34,7 +34,9 @@ from voice_monitor.mappings import dumps
 
 START = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 SHAPES = {"2000 spread": (2000, 3600), "2000 5 min": (2000, 300), "50 spread": (50, 3600),
-          "50 flush": (50, 1)}  # events, and the seconds before `now` they are stamped in
+          "50 flush": (50, 1),  # events, and the seconds before `now` they are stamped in
+          "50000 spread": (50_000, 3600)}  # the producer's default batch: only with --shapes
+DEFAULT_SHAPES = "2000 spread,2000 5 min,50 spread,50 flush"
 
 
 class Timed:
@@ -83,14 +85,15 @@ def run(shape: str, calls: int, root: Path, profiler) -> tuple[list[float], list
 
 
 def main() -> None:
-    args = options(__doc__, calls=40, warm=5, profile={"action": "store_true"})
+    args = options(__doc__, calls=40, warm=5, profile={"action": "store_true"},
+                   shapes={"default": DEFAULT_SHAPES, "help": f"of {', '.join(SHAPES)}"})
     print(machine(), flush=True)
     import voice_monitor
 
     print("code:", Path(voice_monitor.__file__).parent)
     profiler = cProfile.Profile() if args.profile else None
     with tempfile.TemporaryDirectory(prefix="bench-record-") as tmp:
-        for shape in SHAPES:
+        for shape in args.shapes.split(","):
             cpu, landings = (c[args.warm:] for c in run(shape, args.calls, Path(tmp), profiler))
             n = SHAPES[shape][0]
             median = statistics.median(cpu)
