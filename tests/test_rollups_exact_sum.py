@@ -14,7 +14,7 @@ from conftest import NOW, event
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice_monitor.lake import connect
+from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import land_records
 from voice_monitor.rollup_session import session
 from voice_monitor.rollups import run_hourly
@@ -118,3 +118,51 @@ def test_macros_do_not_need_a_session():
     plain.execute(load_sql("staging/exact_sum"))
     assert plain.execute("select exact_sum(x) from (values (0.25), (0.5)) t(x)").fetchone() \
         == (0.75,)
+
+
+# Values outside the exact range (>= 2^33 or < 2^-31) are summed apart, in value order: summed
+# in another order they give other bits (DuckDB's fsum of them ascending, then descending).
+APART = [1.5e21, 1.8e21, 9e20, 3.5e20, 1.4e20, 1.4e20, 2.26e-10, 1.5e21]
+
+
+def value_order_fsum(values: list[float]) -> float:
+    """DuckDB's fsum (Kahan summation, the compensation subtracted last) of the values, added
+    in ascending order."""
+    s = err = 0.0
+    for x in sorted(values):
+        d = x - err
+        t = s + d
+        err = (t - s) - d
+        s = t
+    return s - err
+
+
+def land_in_order(lake, costs: list[float], durations: list[float], reverse: bool) -> None:
+    records = [event("artifact_received", H + timedelta(seconds=i), artifact_id=f"a{i}",
+                     organization_id="org-a", metadata={"ai_cost_usd": c})
+               for i, c in enumerate(costs)]
+    records += [event("artifact_completed", H + timedelta(seconds=i), artifact_id=f"a{i}",
+                      organization_id="org-a", duration_ms=d) for i, d in enumerate(durations)]
+    parts = [records[::2], records[1::2]]
+    for part in (parts[::-1] if reverse else parts):  # two files, in one order or the other
+        land_records(lake, part[::-1] if reverse else part, now=NOW)
+
+
+def test_values_apart_sum_in_value_order_whatever_the_file_order(con, tmp_path):
+    # the values' sum depends on the order; the Python replica is DuckDB's fsum in value order
+    fsums = [con.execute("select fsum(x) from (select unnest($v::DOUBLE[]) as x)",
+                         {"v": sorted(APART, reverse=desc)}).fetchone()[0] for desc in (0, 1)]
+    assert fsums[0] != fsums[1] and fsums[0] == value_order_fsum(APART)
+    in_range = [0.25, 0.1, 0.003]
+    want = math.fsum(in_range) + value_order_fsum(APART)  # a latency over 99 days: ms apart too
+    sums = []
+    for name, reverse in (("a", False), ("b", True)):
+        lake = Lake.create(tmp_path / name)
+        land_in_order(lake, in_range + APART, in_range + APART, reverse)
+        run_hourly(lake, NOW, hour=H)
+        rows = pl.read_parquet(lake.snapshot_partition("pipeline_hourly", H)).to_dicts()
+        assert [r["organization_id"] for r in rows] == [None, "org-a"]
+        sums += [(r["total_ai_cost_usd"], r["e2e_latency_sum_ms"]) for r in rows]
+    assert sums == [(want, want)] * 4
+    costs = in_range + APART  # and in descending order, where the sum in order differs
+    assert exact_sum(con, costs) == exact_sum(con, sorted(costs, reverse=True)) == want

@@ -7,7 +7,8 @@
 --        bit is at least ulp(x)·2^30 ≥ 2^-53 when |x| ≥ 2^-31, so ·2^53 is an integer.
 -- Integers add exactly in any order (sums of BIGINT are HUGEINT). The rare values outside that
 -- range (a latency over 99 days, a cost over 8.6e9 or under 5e-10 USD) are summed apart in
--- value order: fsum over only those rows, usually none.
+-- value order: fsum over only those rows, usually none. (DuckDB honours this ORDER BY, sorting
+-- inside the aggregate, so EXPLAIN shows no sort; tests/test_rollups_exact_sum.py checks it.)
 create or replace temp macro exact_in_range(x) as
     x = 0 or (abs(x) >= 4.656612873077393e-10 and abs(x) < 8589934592::DOUBLE);  -- 2^-31, 2^33
 
