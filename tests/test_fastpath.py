@@ -291,3 +291,48 @@ def test_metadata_whose_unknown_keys_are_all_objects(kept_con):
     assert rejected.num_rows == 0
     assert accepted.column("metadata").to_pylist() == [
         json.dumps({"extra": {"depth": i}, "n": i}, separators=(",", ":")) for i in range(80)]
+
+
+def _same_as_full(con, lines) -> tuple:
+    full = validate(con, lines, NOW, NOW)
+    fast = validate_fast(con, lines, NOW, NOW)
+    assert fast[1].to_pylist() == full[1].to_pylist()
+    assert fast[0].to_pylist() == full[0].to_pylist()
+    return fast
+
+
+def test_an_unknown_metadata_key_that_is_null_is_kept_as_the_full_rules_keep_it(kept_con):
+    # a number under an unknown key in one record and JSON null in the next: the full rules keep
+    # `"n":null`; the fast path once dropped it (it wrote no non-string key and left nulls out)
+    base = {"event_type": "artifact_received", "timestamp": "2026-02-16T14:00:00Z"}
+    for meta in ([{"n": 1}, {"n": None}], [{"n": 1, "t": "a"}, {"n": None, "t": "b"}]):
+        lines = pa.array([json.dumps({**base, "event_id": f"k{i}", "metadata": m}).encode()
+                          for i, m in enumerate(meta)], pa.large_binary())
+        accepted, _ = _same_as_full(kept_con, lines)
+        assert json.loads(accepted.column("metadata")[1].as_py())["n"] is None
+    # the same from a Parquet struct: a null child is written as null
+    table = pa.table({"eventId": ["p0", "p1"], "eventType": ["artifact_received"] * 2,
+                      "timestamp": pa.array([1771250000000] * 2, pa.int64()),
+                      "metadata": pa.array([{"n": 1, "t": "a"}, {"n": None, "t": "b"}],
+                                           pa.struct([("n", pa.int64()), ("t", pa.string())]))})
+    accepted, _ = validate_fast(kept_con, TypedRows(table), NOW, NOW)
+    assert [json.loads(m) for m in accepted.column("metadata").to_pylist()] == [
+        {"n": 1, "t": "a"}, {"n": None, "t": "b"}]
+
+
+def test_parquet_integers_beyond_2_53_in_a_number_field_are_judged_not_failed(tmp_path):
+    # int64 2^53 + 1 in durationMs: the fast path once raised on the cast to double and the record
+    # was quarantined as 'could not be validated'; the full rules accept it (a double near it)
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "big.parquet"
+    pq.write_table(pa.table({"eventId": ["p0", "p1"], "eventType": ["artifact_received"] * 2,
+                             "timestamp": pa.array([1771250000000] * 2, pa.int64()),
+                             "durationMs": pa.array([1, 2 ** 53 + 1], pa.int64())}), path)
+    lake = Lake.create(tmp_path / "lake")
+    result = landing.ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (2, 0)
+    con = duckdb.connect()
+    stored = con.execute("select duration_ms from read_parquet($f) order by 1",
+                         {"f": [str(p) for p in lake.events_dir.rglob("*.parquet")]}).fetchall()
+    assert stored == [(1.0,), (float(2 ** 53),)]  # 2^53 + 1 is no double: the nearest, 2^53

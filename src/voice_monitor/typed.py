@@ -288,8 +288,8 @@ def _fitted(kind: str, column) -> tuple[object | None, object | None]:
             return column.cast(pa.int64()), None
         if kind == "time":
             return None, column.cast(pa.int64())
-        if kind in ("number", "ratio"):
-            return column.cast(pa.float64()), None
+        if kind in ("number", "ratio"):  # beyond 2^53 rounded: doubted, the full rules judge it
+            return column.cast(pa.float64(), safe=False), None
     if pa.types.is_float64(t) and kind in ("number", "ratio"):
         return column, None
     if pa.types.is_timestamp(t) and t.tz is not None and t.unit != "ns" and kind == "time":

@@ -72,7 +72,9 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
         is_text = pa.types.is_string(child.type) or pa.types.is_large_string(child.type)
         has = pc.is_valid(value).to_numpy(zero_copy_only=False)
         if not is_text and not pa.types.is_null(child.type):
-            sql |= has
+            # a number, an object...: the SQL writes the key, and so also where it is null
+            # (a Parquet child always; in JSON, where the text names it: a JSON null)
+            sql |= has | (valid if texts is None else _named(texts, valid & ~has, child.name))
             continue
         if is_text:
             sql |= pc.fill_null(pc.match_substring_regex(value, _ESCAPED), False).to_numpy(
@@ -83,9 +85,7 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             pair = pc.fill_null(pair, key + "null")
         else:
             present += has
-            absent = np.flatnonzero(valid & ~has)  # absent, or a JSON null: is it named?
-            named = pc.match_substring(texts.take(pa.array(absent)), f'"{child.name}"')
-            sql[absent[named.to_numpy(zero_copy_only=False)]] = True
+            sql |= _named(texts, valid & ~has, child.name)  # absent, or a JSON null?
         pairs.append(pair)
     if not pairs:  # every unknown key holds a number, an object...: the SQL writes them all
         return pa.nulls(n, pa.string()), sql & valid
@@ -96,6 +96,16 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
         kept = pc.coalesce(*pairs)
     kept = pc.binary_join_element_wise("{", kept, "}", "")
     return pc.if_else(pa.array(valid), kept, pa.scalar(None, pa.string())), sql & valid
+
+
+def _named(texts: pa.Array, rows: np.ndarray, name: str) -> np.ndarray:
+    """Which of `rows` (a mask) have texts that name the key `name` (so it is a JSON null there)."""
+    out = np.zeros(len(rows), bool)
+    at = np.flatnonzero(rows)
+    if len(at):
+        named = pc.match_substring(texts.take(pa.array(at)), f'"{name}"')
+        out[at[named.to_numpy(zero_copy_only=False)]] = True
+    return out
 
 
 def _escaped(text: str) -> bool:
