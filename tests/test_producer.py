@@ -369,3 +369,25 @@ def test_a_batch_whose_validation_ahead_fails_is_landed_by_the_retry(lake, monke
     assert len(calls) == 3  # each batch tried ahead, each landed the plain way
     assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
     assert (producer.stats.accepted, producer.errors) == (25, [])
+
+
+def test_a_batch_whose_validation_ahead_cannot_start_is_still_landed(lake, monkeypatch):
+    # the connection for validating ahead fails to open once: the batch was already taken from
+    # the queue, and must land through the landing's own validation (not be lost)
+    from voice_monitor import producer as producer_module
+
+    real, calls = producer_module.connect, []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("cannot open DuckDB (temp dir full)")
+        return real()
+
+    monkeypatch.setattr(producer_module, "connect", flaky)
+    records = [recent(i) for i in range(10)]
+    with Producer(lake, batch_size=10, flush_interval=3600, now=NOW) as producer:
+        for r in records:
+            producer.emit(r)
+    assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+    assert (producer.stats.accepted, producer.unlanded, producer.errors) == (10, [], [])

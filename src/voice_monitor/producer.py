@@ -343,12 +343,12 @@ class Producer:
         locally: validation reads nothing of the lake."""
         if self._client is not None:
             return None
-        if self._ahead_con is None:
-            self._ahead_con = connect()
-        now = self._current_now()
-        try:
+        try:  # whatever fails here, the landing validates the batch again, with its retries
+            if self._ahead_con is None:
+                self._ahead_con = connect()
+            now = self._current_now()
             return now, check(self._ahead_con, [lines], [self.source], now)
-        except Exception:  # noqa: BLE001 (the landing validates it again, with its retries)
+        except Exception:  # noqa: BLE001
             return None
 
     def _land(self, lines: list[str], checked: tuple | None = None) -> bool:
