@@ -143,3 +143,17 @@ def test_edges_by_hand(con):
     assert stored == {name: at for name, _, at in cases if at is not None}
     assert [r.split(" ")[0] for r in rejected.column("reason").to_pylist()] == [
         "timestamp", "timestamp", "duration_ms", "pipeline_stage"]
+
+
+def test_retry_events_with_a_stage_are_judged_in_arrow(con, monkeypatch):
+    # retry_* may carry any stage (they imply none): SQL's `in (...) OR derived = stage` is true
+    # with a null derived stage, and the Arrow rules must say so too, not leave them to the query
+    sent = []
+    monkeypatch.setattr("voice_monitor.fastpath.validate",
+                        lambda con, lines, now, at: sent.append(len(lines)) or validate(con, lines, now, at))
+    records = pa.array([json.dumps({"event_id": f"r{i}", "event_type": "retry_initiated",
+                                    "timestamp": _iso(NOW, 0), "pipeline_stage": "transcription"})
+                        for i in range(20)], pa.large_string())
+    accepted, rejected = validate_fast(con, records, NOW, NOW)
+    assert (accepted.num_rows, rejected.num_rows, sent) == (20, 0, [])
+    assert set(accepted.column("pipeline_stage").to_pylist()) == {"transcription"}

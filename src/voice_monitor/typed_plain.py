@@ -71,8 +71,8 @@ def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Tab
         elif f.kind == "stage":
             derived = _STAGE_OF.take(pc.index_in(event_type, _TYPES))  # None: the type implies none
             out[f.name] = pc.coalesce(column, derived)
-            fits = pc.and_(pc.is_in(column, pa.array(STAGES)), pc.or_(
-                pc.is_in(event_type, pa.array(sorted(ANY_STAGE_TYPES))),
+            fits = pc.and_kleene(pc.is_in(column, pa.array(STAGES)), pc.or_kleene(  # as SQL's
+                pc.is_in(event_type, pa.array(sorted(ANY_STAGE_TYPES))),   # AND / OR
                 pc.equal(derived, column)))
             sure &= ~_valid(column) | _bools(fits)
         elif f.kind == "message":
