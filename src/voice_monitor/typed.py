@@ -33,7 +33,7 @@ from voice_monitor.schema import (
     duckdb_type,
 )
 from voice_monitor.statements import parsed
-from voice_monitor.typed_plain import plain_rows
+from voice_monitor.typed_plain import EXACT, TINY, plain_rows
 from voice_monitor.typed_values import kept_metadata, redacted
 from voice_monitor.validation import (
     _MAX_TIME,
@@ -59,7 +59,6 @@ _REDACTED = tuple(f for f in EVENT_FIELDS if f.kind == "message" or f.name in RE
 _AROUND = tuple(f for f in EVENT_FIELDS if f.kind in ("id", "string"))
 _INSIDE = tuple(f for f in EVENT_FIELDS if f not in _AROUND)  # checked by the query or `plain_rows`
 _STORED = [c for c in STORED_COLUMNS if c != "ingested_at"]
-_EXACT = 2.0 ** 53  # beyond this (and for -0.0) a double's text may read back otherwise: doubt
 
 
 def fits(kind: str, arrow_type: pa.DataType) -> bool:
@@ -91,8 +90,8 @@ def _sure(f) -> str:
     present = f"{raw} IS NOT NULL"
     if f.kind in ("number", "ratio", "int"):
         bound = "BETWEEN 0 AND 1" if f.kind == "ratio" else ">= 0"
-        exact = "" if f.kind == "int" else (f" AND abs({raw}) < {_EXACT} AND NOT signbit({raw})"
-                                            f" AND ({raw} = 0 OR abs({raw}) > 1e-300)")
+        exact = "" if f.kind == "int" else (f" AND abs({raw}) < {EXACT} AND NOT signbit({raw})"
+                                            f" AND ({raw} = 0 OR abs({raw}) > {TINY})")
         return f"({raw} IS NULL OR (isfinite({raw}) AND {raw} {bound}{exact}))"
     if f.kind == "time":
         return f"({value} IS NOT NULL)" if f.required else f"({x} IS NULL OR {value} IS NOT NULL)"
@@ -157,8 +156,7 @@ def _rules_sql(from_struct: bool) -> str:
                 f"AND (x_event_type IN ({', '.join(map(_lit, sorted(ANY_STAGE_TYPES)))}) "
                 f"OR derived_stage = x_pipeline_stage)))")
     future_ok = f"\"timestamp\" <= $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND"
-    inside = _INSIDE
-    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in inside
+    values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in _INSIDE
               if f.kind not in ("stage", "number", "ratio", "int", "time") and f not in _REDACTED]
     # `_value_sql`'s redaction, done once per distinct value, and the message's cut after it
     values += [f'left("r_{f.name}", {MAX_ERROR_MESSAGE}) AS {_cols(f.name)[3]}' for f in _REDACTED
@@ -180,7 +178,7 @@ def _rules_sql(from_struct: bool) -> str:
     return f"""
 with src as (select * from typed_input),
 meta as (
-    select *, {", ".join(_columns(f) for f in inside)},
+    select *, {", ".join(_columns(f) for f in _INSIDE)},
         case when has_meta and meta_sql then {meta_json} end as meta_raw
     from src
 ),
@@ -192,7 +190,7 @@ valued as (
 ),
 final as (
     select line_no, {stored},
-        coalesce(judgeable AND {" AND ".join(_sure(f) for f in inside)} AND {stage_ok} AND {future_ok}
+        coalesce(judgeable AND {" AND ".join(_sure(f) for f in _INSIDE)} AND {stage_ok} AND {future_ok}
                  AND (meta_raw IS NULL OR m_all IS NOT NULL), false) as sure
     from valued
 )

@@ -32,9 +32,14 @@ _UTC = pa.timestamp("us", tz="UTC")
 _PLAIN_TIME = (r"^\d{4}-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])T([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
                r"(\.\d{1,6})?Z$")
 _MIN_US, _MAX_US = MIN_EPOCH_MS * 1000, 253_402_300_799_999_999  # 2000-01-01 to 9999-12-31 23:59:59.999999
-_EXACT = 2.0 ** 53
+# a double the fast path doubts (its text may read back otherwise): 2^53 or more, -0.0, and
+# non-zero below TINY; `typed._sure` writes the same bounds in SQL
+EXACT = 2.0 ** 53
+TINY = 1e-300
 _TYPES = pa.array(list(EVENT_TYPES))
 _STAGE_OF = pa.array([stage for stage, _ in EVENT_TYPES.values()], pa.string())
+_STAGES = pa.array(STAGES)
+_ANY_STAGE_TYPES = pa.array(sorted(ANY_STAGE_TYPES))
 
 
 def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Table | None]:
@@ -54,8 +59,11 @@ def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Tab
                 zero_copy_only=False)
     if not plain.any():
         return plain, None
-    rows = src.filter(pa.array(plain))
-    times = {name: (value.filter(pa.array(plain)), given[plain]) for name, (value, given) in times.items()}
+    if not plain.all():  # (usually all are: no copy of the batch's columns then)
+        keep = pa.array(plain)
+        src = src.filter(keep)
+        times = {name: (value.filter(keep), given[plain]) for name, (value, given) in times.items()}
+    rows = src
     sure = _bools(rows.column("judgeable"))
     out = {"line_no": rows.column("line_no")}
     event_type = rows.column("in_event_type")
@@ -71,9 +79,8 @@ def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Tab
         elif f.kind == "stage":
             derived = _STAGE_OF.take(pc.index_in(event_type, _TYPES))  # None: the type implies none
             out[f.name] = pc.coalesce(column, derived)
-            fits = pc.and_kleene(pc.is_in(column, pa.array(STAGES)), pc.or_kleene(  # as SQL's
-                pc.is_in(event_type, pa.array(sorted(ANY_STAGE_TYPES))),   # AND / OR
-                pc.equal(derived, column)))
+            fits = pc.and_kleene(pc.is_in(column, _STAGES), pc.or_kleene(  # as SQL's AND / OR
+                pc.is_in(event_type, _ANY_STAGE_TYPES), pc.equal(derived, column)))
             sure &= ~_valid(column) | _bools(fits)
         elif f.kind == "message":
             out[f.name] = rows.column(f"r_{f.name}")
@@ -140,8 +147,8 @@ def _number_sure(column, ratio: bool) -> np.ndarray:
     present = _valid(column)
     x = np.where(present, values, 0.0)
     with np.errstate(invalid="ignore"):
-        ok = np.isfinite(x) & (x >= 0) & (np.abs(x) < _EXACT) & ~np.signbit(x)
-        ok &= (x == 0) | (np.abs(x) > 1e-300)
+        ok = np.isfinite(x) & (x >= 0) & (np.abs(x) < EXACT) & ~np.signbit(x)
+        ok &= (x == 0) | (np.abs(x) > TINY)
         if ratio:
             ok &= x <= 1
     return ~present | ok
