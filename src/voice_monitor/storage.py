@@ -91,12 +91,26 @@ def registered() -> list[str]:
     return list(_registered)
 
 
-def register_filesystems(con, skip: set[str] = frozenset()) -> None:
+def register_filesystems(con, have: dict[str, Any] | None = None) -> dict[str, Any]:
     """Let a DuckDB connection read object-store paths (fsspec; DuckDB's httpfs when loaded
-    would need its own credentials, and cannot be installed offline)."""
+    would need its own credentials, and cannot be installed offline).
+
+    `have` is what the connection was given before (protocol -> filesystem, as returned here):
+    a protocol whose filesystem has since been replaced (a lake on another store, another
+    `AWS_ENDPOINT_URL`) is registered again, so the connection never reads through a client of
+    a store the process has moved away from.
+    """
+    have = dict(have or {})
+    present = None
     for protocol, fs in list(_registered.items()):
-        if protocol not in skip:
-            con.register_filesystem(ReadThrough.over(fs))
+        if have.get(protocol) is fs:
+            continue
+        present = set(con.list_filesystems()) if present is None else present
+        if protocol in present:
+            con.unregister_filesystem(protocol)
+        con.register_filesystem(ReadThrough.over(fs))
+        have[protocol] = fs
+    return have
 
 
 # -- publishing --------------------------------------------------------------------------------

@@ -293,11 +293,10 @@ def connection() -> duckdb.DuckDBPyConnection:
         _local.defined = {}  # raw view -> the source it is defined over now
         _local.loaded = {}  # (raw view, files' signature) -> temp table holding them
         _local.serial = 0
-        _local.filesystems = set(storage.registered())
-    elif not _local.filesystems.issuperset(storage.registered()):
+        _local.filesystems = storage.register_filesystems(con)
+    else:
         # a lake on a store opened after this connection was made (a long-lived process)
-        storage.register_filesystems(con, skip=_local.filesystems)
-        _local.filesystems = set(storage.registered())
+        _local.filesystems = storage.register_filesystems(con, _local.filesystems)
     return con
 
 
