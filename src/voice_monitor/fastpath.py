@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.records import SUSPECT, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
@@ -45,6 +46,13 @@ def validate_fast(
     if isinstance(lines, TypedRows):
         fast, sure = typed_rules(con, parquet_fields(lines.table), None, now, ingested_at)
         return _merged(con, fast, np.flatnonzero(sure), lines, now, ingested_at)
+    if isinstance(lines, MappingRows):  # a producer's dicts: the plain ones need no JSON text
+        table, at = lines.parsed()
+        if table is None:
+            return validate_fast(con, lines.texts(), now, ingested_at)
+        fields = _fields(table, None).append_column("line_no", pa.array(at, pa.int64()))
+        fast, sure = typed_rules(con, fields, None, now, ingested_at)
+        return _merged(con, fast, at[sure], lines, now, ingested_at)
     texts, positions, _ = as_text(lines)
     candidates = np.flatnonzero(_eligible(texts))
     sure_pos = np.array([], np.int64)
@@ -71,13 +79,16 @@ def _merged(con, fast: pa.Table, sure_pos: np.ndarray, lines, now: datetime,
     slow_at = np.flatnonzero(slow)
     if not len(slow_at):
         return _in_order(fast).drop_columns(["line_no"]), _no_rejects()
+    judge = validate
     if isinstance(lines, TypedRows):
         subset = TypedRows.json_texts(lines.table.filter(pa.array(slow)))
+    elif isinstance(lines, MappingRows):  # as JSON texts, which the fast path may still take
+        subset, judge = lines.texts(slow_at), validate_fast
     elif isinstance(lines, pa.Array | pa.ChunkedArray):
         subset = lines.filter(pa.array(slow))
     else:
         subset = [lines[i] for i in slow_at]
-    accepted, rejected = validate(con, subset, now, ingested_at)
+    accepted, rejected = judge(con, subset, now, ingested_at)
     rejected = rejected.set_column(0, "line_no", pa.array(
         slow_at[rejected.column("line_no").to_numpy()], pa.int64()))
     if not fast.num_rows:

@@ -1,8 +1,11 @@
 """Producer: log events from a running program without blocking it (contract §11).
 
 `emit()` only appends the record to an in-memory queue (or, in durable mode, appends one JSON
-line to a spool file with a single `os.write`); a background writer thread serialises and lands
-batches through `landing.land_lines`, by size or when `flush_interval` elapses. `flush()` waits
+line to a spool file with a single `os.write`); a background writer thread lands batches, by
+size or when `flush_interval` elapses: each batch is validated on a thread of its own while the
+one before is landed (`landing.check`, then `landing.commit`). A memory-mode batch goes as the
+dicts themselves (`mapping_rows.MappingRows`): the plain ones are put straight into typed
+columns, only the others are written as JSON. `flush()` waits
 for everything emitted so far; `close()` flushes, stops the thread and raises if any batch
 could not be landed.
 
@@ -34,6 +37,7 @@ from pathlib import Path
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import Checked, check, commit, land_batches
+from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 from voice_monitor.remote import CollectorClient
@@ -313,10 +317,14 @@ class Producer:
         if self._spool is None:
             queue, size = self._queue, self.batch_size
 
-            def batches():  # each serialised (and, landing locally, validated) a batch ahead
+            def batches():  # each serialised (or, landing locally, validated) a batch ahead
                 while len(queue) >= size or (everything and queue):
-                    lines = [dumps(queue.popleft()) for _ in range(min(size, len(queue)))]
-                    yield lines, self._check(lines)
+                    taken = [queue.popleft() for _ in range(min(size, len(queue)))]
+                    if self._client is not None:
+                        yield [dumps(record) for record in taken], None
+                    else:  # the dicts themselves: the plain ones are never written as JSON
+                        lines = MappingRows(taken)
+                        yield lines, self._check(lines)
 
             for lines, checked in ahead(batches()):
                 if not self._land(lines, checked):
