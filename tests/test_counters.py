@@ -112,6 +112,27 @@ def test_duplicates_counted_once_across_landings(lake):
     assert counts(lake, "org-2")["artifacts_completed"] == 0
 
 
+def test_a_copy_counts_as_the_first_landed_event_whatever_its_own_type(lake):
+    at = AT - timedelta(minutes=2)
+    # the lake keeps the first landed copy of (event_id, hour): an uncounted retry, in two
+    # landings and within one batch; the later copies' types are never counted
+    land_records(lake, [event("retry_initiated", at, event_id="a", organization_id="org-1")],
+                 now=AT)
+    land_records(lake, [event("artifact_received", at, event_id="a", organization_id="org-1")],
+                 now=AT)
+    land_records(lake, [event("transcription_started", at, event_id="b"),
+                        event("artifact_failed", at, event_id="b")], now=AT)
+    assert counts(lake) == zeros()
+    assert counts(lake, "org-1") == zeros()
+    # a counted first copy still counts once; the same id in another hour is another event
+    land_records(lake, [event("artifact_completed", at, event_id="c"),
+                        event("retry_initiated", at, event_id="c"),
+                        event("artifact_completed", at, event_id="c")], now=AT)
+    land_records(lake, [event("artifact_completed", at.replace(hour=13, minute=50), event_id="c")],
+                 now=AT)
+    assert counts(lake) == zeros(artifacts_completed=2)
+
+
 def test_busy_organizations_by_outcome_count(lake):
     at = AT - timedelta(minutes=20)
     land_records(lake, [event("artifact_completed", at, organization_id="org-1"),

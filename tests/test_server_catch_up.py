@@ -67,3 +67,17 @@ def test_events_counted_when_landed_are_not_counted_again(lake):
 def test_catching_up_on_an_empty_lake_counts_nothing(lake):
     assert catch_up(lake) == 0
     assert _counts(lake) == (0, 0, 0)
+
+
+def test_a_counted_copy_of_an_uncounted_event_is_not_caught_up(lake):
+    """The lake keeps the first landed copy (a retry): its later copy as a received artifact is
+    not an event, whatever order the files are read in."""
+    now = datetime.now(UTC)
+    at = now - timedelta(minutes=5)
+    _land_uncounted(lake, [event("retry_initiated", at, event_id="same", organization_id="org-a")],
+                    now)
+    _land_uncounted(lake, [event("artifact_received", at, event_id="same",
+                                 organization_id="org-a"),
+                           event("artifact_received", at, event_id="other")], now)
+    assert catch_up(lake) == 1
+    assert _counts(lake) == (1, 0, 0)

@@ -167,7 +167,9 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             offset += result.accepted
         store = counters or open_counters(lake)
         try:
-            store.record(events, now)
+            # a copy loses to the lake's first-landed event, which is counted or not by its
+            # own type: a copy of a `retry_initiated` is never an `artifact_received`
+            store.record(events.filter(pa.array(~duplicate)) if duplicate.any() else events, now)
         finally:
             if counters is None:
                 store.close()

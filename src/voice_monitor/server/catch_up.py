@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from voice_monitor.counters import STATE_TTL, open_counters
-from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour
+from voice_monitor.lake import Lake, floor_hour
 from voice_monitor.schema import FUTURE_TOLERANCE_MS
+from voice_monitor.views import with_sources
 
 log = logging.getLogger("voice_monitor.collector")
 
@@ -54,12 +55,7 @@ def landed_since(lake: Lake, since: datetime, now: datetime) -> pa.Table:
         hour += timedelta(hours=1)
     if not files:
         return pa.table({})
-    con = connect()
-    try:
-        return con.sql(
-            "select event_id, event_type, organization_id, timestamp from read_parquet($files)"
-            " where timestamp >= $since",
-            params={"files": [duckdb_path(f) for f in files], "since": since},
-        ).to_arrow_table()
-    finally:
-        con.close()
+    # the events view: each copy of an event loses to the first landed, as every reader sees it
+    return with_sources(raw_events=files).execute(
+        "select event_id, event_type, organization_id, timestamp from events"
+        " where timestamp >= $since", {"since": since}).to_arrow_table()
