@@ -5,6 +5,7 @@ SQLite store and against a real Redis (contract §13), with the same expectation
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
@@ -314,3 +315,32 @@ def test_unreachable_redis_is_one_line_at_the_cli(lake, monkeypatch, capsys):
     assert_one_line_error(code, err, 1)
     assert "cannot reach the counter store (redis 127.0.0.1:" in err
     assert "VOICE_MONITOR_COUNTERS" in err and "hunter2" not in err
+
+
+def test_default_store_without_reading_the_settings(tmp_path):
+    # no config file, no VOICE_MONITOR_* variable: the built-in default (the embedded store),
+    # known without importing the settings (pydantic); a fresh interpreter shows what it imported
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VOICE_MONITOR_")}
+    code = ("import sys; from voice_monitor.counters import open_counters; "
+            "from voice_monitor.lake import Lake; lake = Lake.create(Lake('lake')); "
+            "store = open_counters(lake); "
+            "print(type(store).__name__, 'voice_monitor.settings' in sys.modules); store.close()")
+    out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, check=True).stdout.split()
+    assert out == ["SQLiteCounterStore", "False"]
+
+
+def test_the_config_file_still_names_the_store(lake, tmp_path, monkeypatch):
+    from voice_monitor import counters, settings
+
+    assert (counters.CONFIG_FILE, counters.ENV_PREFIX) == (settings.CONFIG_FILE, settings.ENV_PREFIX)
+    for name in [k for k in os.environ if k.startswith("VOICE_MONITOR_")]:
+        monkeypatch.delenv(name)
+    (tmp_path / "voice-monitor.toml").write_text('counters = "postgres://db/1"\n')
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"unknown counter store 'postgres://db/1'"):
+        open_counters(lake)
+    (tmp_path / "voice-monitor.toml").rename(tmp_path / "other.toml")
+    monkeypatch.setenv("VOICE_MONITOR_CONFIG", str(tmp_path / "other.toml"))
+    with pytest.raises(ValueError, match=r"unknown counter store 'postgres://db/1'"):
+        open_counters(lake)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -185,6 +186,8 @@ _BITS = np.arange(len(METRICS), dtype=np.int64)
 
 
 COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"
+# `settings.CONFIG_FILE` and `settings.ENV_PREFIX` (also VOICE_MONITOR_CONFIG's prefix)
+CONFIG_FILE, ENV_PREFIX = "voice-monitor.toml", "VOICE_MONITOR_"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
@@ -199,9 +202,7 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
     if url is None:
         url = os.environ.get(COUNTERS_ENV)
     if url is None:  # not in the environment: the config file's `counters`, if any
-        from voice_monitor.settings import load_settings
-
-        url = load_settings().settings.counters
+        url = _configured()
     url = url.strip()
     if not url:
         from voice_monitor.sqlite_counters import SQLiteCounterStore
@@ -215,6 +216,19 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
     from voice_monitor.redis_counters import RedisCounterStore
 
     return RedisCounterStore(url)
+
+
+def _configured() -> str:
+    """The `counters` setting (`settings.load_settings`). With no config file and no
+    `VOICE_MONITOR_*` variable set, the settings are the built-in defaults, read without
+    importing the settings module (pydantic: ~0.3 s, most of a short-lived producer's first
+    landing)."""
+    if not Path(CONFIG_FILE).is_file() and not any(
+            name.startswith(ENV_PREFIX) and value for name, value in os.environ.items()):
+        return ""  # the default: the embedded store
+    from voice_monitor.settings import load_settings
+
+    return load_settings().settings.counters
 
 
 def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,
