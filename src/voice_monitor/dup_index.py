@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor import storage
+from voice_monitor.checked import hour_runs
 from voice_monitor.lake import Lake, connect, duckdb_path
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
@@ -67,10 +68,12 @@ class HourIndex:
 
     def maybe_contains(self, hashes: np.ndarray) -> np.ndarray:
         """Per hash: could its id be in the hour (a hit is a candidate, to be confirmed)?"""
+        order = np.argsort(hashes)
+        ordered = hashes[order]  # sorted keys: the searches walk each level once, in order
         hit = np.zeros(len(hashes), dtype=bool)
         for level in self._levels:
-            at = np.searchsorted(level, hashes).clip(max=len(level) - 1)
-            hit |= level[at] == hashes
+            at = np.searchsorted(level, ordered).clip(max=len(level) - 1)
+            hit[order] |= level[at] == ordered
         return hit
 
     def hashes(self) -> np.ndarray:
@@ -161,19 +164,21 @@ def read_index(lake: Lake, hour: datetime) -> HourIndex:
         return current(lake, hour_us)
 
 
-def duplicate_flags(con, lake: Lake, events: pa.Table) -> tuple[np.ndarray, dict]:
+def duplicate_flags(con, lake: Lake, events: pa.Table,
+                    hours: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Per event: is its (event_id, hour) already in the lake, or earlier in the batch?
 
-    Returns the flags and, per hour (µs), the batch's hashes and row numbers, to hand to
-    `landed` once the hour's file is written. The caller holds the hours' locks.
+    `hours`: each event's hour (hours since the epoch), if the caller has them. Returns the
+    flags and, per hour, the batch's hashes, to hand to `landed` once the hour's file is
+    written. The caller holds the hours' locks.
     """
     ids = events.column("event_id").to_pylist()
     hashes = hash_ids(ids)
-    hours = pc.cast(events.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False) // _HOUR_US
+    if hours is None:
+        hours = pc.cast(events.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False) // _HOUR_US
     flags = np.zeros(len(ids), dtype=bool)
     pending = {}
-    for hour in np.unique(hours):
-        rows = np.flatnonzero(hours == hour)
+    for hour, rows in _rows_by_hour(hours):
         mine = hashes[rows]
         index = current(lake, int(hour) * _HOUR_US, con)
         candidates = rows[index.maybe_contains(mine)]
@@ -186,8 +191,18 @@ def duplicate_flags(con, lake: Lake, events: pa.Table) -> tuple[np.ndarray, dict
     return flags, pending
 
 
+def _rows_by_hour(hours: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(hour, its rows) per distinct hour; one slice each where the rows come in hour order."""
+    if not (np.diff(hours) < 0).any():
+        return [(hour, np.arange(start, end)) for hour, start, end in hour_runs(hours)]
+    return [(int(hour), np.flatnonzero(hours == hour)) for hour in np.unique(hours)]
+
+
 def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
     """Positions (into `rows`) whose id already occurred earlier among `rows`."""
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():  # no hash twice: no id twice (the usual case)
+        return np.empty(0, dtype=np.int64)
     _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True,
                                           return_counts=True)
     shared = np.flatnonzero(counts[inverse] > 1)  # hash shared with another row: compare ids

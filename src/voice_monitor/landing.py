@@ -23,13 +23,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor import dup_index
+from voice_monitor.checked import Checked, grouped, hour_runs
 from voice_monitor.counters import CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, connect
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
-from voice_monitor.schema import DICTIONARY_COLUMNS, EVENT_SCHEMA, QUARANTINE_SCHEMA
+from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
 from voice_monitor.streaming import BATCH_BYTES, InputFileError, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
 
@@ -104,16 +105,6 @@ def land_batches(
             con.close()
 
 
-@dataclass
-class Checked:
-    """Batches validated, not yet landed: what `commit` needs of them."""
-
-    sources: list[str]
-    sizes: list[int]
-    accepted: pa.Table
-    rejected: pa.Table
-
-
 def check(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
           now: datetime) -> Checked:
     """Validation, which reads nothing of the lake: it may run ahead of earlier landings."""
@@ -147,23 +138,24 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             rule = reason.split("; ")[0]
             result.reasons[rule] = result.reasons.get(rule, 0) + 1
     if accepted.num_rows:
-        events = accepted.cast(EVENT_SCHEMA)
-        hours = pc.floor_temporal(events.column("timestamp").combine_chunks(), unit="hour")
+        by_hour = checked.sorted_by_hour()
+        events, hours = by_hour.events, by_hour.sorted_hours()
         # counted and written under the hours' locks: each count sees every earlier landing
-        with hour_locks(lake, pc.unique(hours).to_pylist()):
-            duplicate, pending = dup_index.duplicate_flags(con, lake, events)
+        with hour_locks(lake, _hour_starts(np.unique(hours))):
+            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours)
             written = {}
             try:
                 _write_hours(lake, events, hours, written)
             finally:  # whatever was written is in the lake: the index may now hold it
                 dup_index.landed(lake, pending, written)
+        duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
         for size, result in zip(sizes, results, strict=True):
             result.accepted = size - result.quarantined
             mine = slice(offset, offset + result.accepted)
             result.duplicates = int(duplicate[mine].sum())
-            result.partitions = _partitions(lake, pc.unique(hours[mine]).to_pylist())
+            result.partitions = _partitions(lake, _hour_starts(np.unique(by_hour.hours[mine])))
             offset += result.accepted
         store = counters or open_counters(lake)
         try:
@@ -239,13 +231,14 @@ def ingest_file(
     try:
         # the next batch is read and validated while this one is written (both cores): two
         # batches in memory at most
-        batches = ahead(check(ahead_con, [records], [str(path)], now)
-                        for records in read_batches(Path(path), batch_bytes))
+        batches = ahead(grouped(check(ahead_con, [records], [str(path)], now)
+                                for records in read_batches(Path(path), batch_bytes)))
         try:
             for batch in batches:
                 if store is None:  # one store for the file: it reads the counters' state once
                     store = open_counters(lake)
-                total.add(commit(lake, batch, now, store, con)[0])
+                for result in commit(lake, batch, now, store, con):
+                    total.add(result)
         finally:
             batches.close()  # the thread ahead has stopped before its connection closes
     finally:
@@ -267,21 +260,14 @@ def parse_records(data: bytes) -> pa.Array:
 PARALLEL_WRITE_ROWS = 20_000
 
 
-def _write_hours(lake: Lake, events: pa.Table, hours: pa.Array, written: dict[int, str]) -> list[str]:
-    # `hours`: each event's hour. A stable sort by hour keeps input order inside each hour
-    # (first landed wins on de-dup).
-    if (np.diff(hours.cast(pa.int64()).to_numpy()) < 0).any():  # not in hour order yet
-        order = pc.sort_indices(hours)
-        events, hours = events.take(order), hours.take(order)
-    runs = pc.run_end_encode(hours)  # one run per hour, in order
-    ends = runs.run_ends.to_pylist()
-    parts = [(hour, events.slice(start, end - start))
-             for hour, start, end in zip(runs.values.to_pylist(), [0, *ends[:-1]], ends, strict=True)]
+def _write_hours(lake: Lake, events: pa.Table, hours: np.ndarray, written: dict[int, str]) -> None:
+    # `events` in hour order, `hours` each one's hour (hours since the epoch)
+    parts = [(hour, events.slice(start, end - start)) for hour, start, end in hour_runs(hours)]
 
     def write(part: tuple) -> None:
         # `written`: hours since the epoch -> the file's name, once it is in place
-        written[int(part[0].timestamp()) // 3600] = lake.write_file(
-            part[1], lake.event_partition(part[0]), use_dictionary=DICTIONARY_COLUMNS).name
+        written[part[0]] = lake.write_file(part[1], lake.event_partition(_hour_start(part[0])),
+                                           use_dictionary=DICTIONARY_COLUMNS).name
 
     workers = min(len(parts), os.cpu_count() or 1)
     if workers > 1 and events.num_rows >= PARALLEL_WRITE_ROWS:
@@ -289,7 +275,7 @@ def _write_hours(lake: Lake, events: pa.Table, hours: pa.Array, written: dict[in
             # Parquet encoding releases the GIL: write the hours side by side.
             with ThreadPoolExecutor(max_workers=workers) as pool:
                 list(pool.map(write, parts))
-            return _partitions(lake, [hour for hour, _ in parts])
+            return
         except RuntimeError as exc:
             # at interpreter exit (a producer flushing from atexit) no thread may start; the
             # refusal comes at the first submit, before any file is written
@@ -297,7 +283,14 @@ def _write_hours(lake: Lake, events: pa.Table, hours: pa.Array, written: dict[in
                 raise
     for part in parts:
         write(part)
-    return _partitions(lake, [hour for hour, _ in parts])
+
+
+def _hour_start(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def _hour_starts(hours: Iterable[int]) -> list[datetime]:
+    return [_hour_start(int(hour)) for hour in hours]
 
 
 def _partitions(lake: Lake, hours: list[datetime]) -> list[str]:

@@ -1,0 +1,144 @@
+"""Validated batches on their way to the lake: merged into groups, events sorted by hour.
+
+`landing.check` makes a `Checked` (validation reads nothing of the lake, so it may run ahead of
+earlier landings, on another thread); `landing.commit` lands it. Sorting by hour and merging
+consecutive batches of one file into a group (fewer, larger hour files) are done here, on the
+thread that validates ahead, so the landing thread only counts duplicates and writes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.schema import EVENT_SCHEMA
+
+
+@dataclass
+class Checked:
+    """Batches validated, not yet landed: what `commit` needs of them."""
+
+    sources: list[str]
+    sizes: list[int]
+    accepted: pa.Table
+    rejected: pa.Table
+    by_hour: ByHour | None = None  # `accepted` as stored, sorted by hour (see `sort_by_hour`)
+
+    def sorted_by_hour(self) -> ByHour:
+        if self.by_hour is None:
+            self.by_hour = sort_by_hour(self.accepted)
+            self.accepted = self.by_hour.events  # the same events: one copy in memory, not two
+        return self.by_hour
+
+
+@dataclass
+class ByHour:
+    """Accepted events as stored, in hour order (input order inside each hour: the first
+    landed wins on de-dup), with each event's hour (hours since the epoch) in input order, and
+    the permutation that sorted them (None where they came in hour order)."""
+
+    events: pa.Table
+    hours: np.ndarray
+    order: np.ndarray | None
+
+    def sorted_hours(self) -> np.ndarray:
+        return self.hours if self.order is None else self.hours[self.order]
+
+    def in_input_order(self, flags: np.ndarray) -> np.ndarray:
+        if self.order is None:
+            return flags
+        unsorted = np.empty_like(flags)
+        unsorted[self.order] = flags
+        return unsorted
+
+
+def sort_by_hour(accepted: pa.Table) -> ByHour:
+    events = accepted.cast(EVENT_SCHEMA)
+    hours = events.column("timestamp").combine_chunks().cast(pa.int64()).to_numpy() // _HOUR_US
+    if not (np.diff(hours) < 0).any():
+        return ByHour(events, hours, None)
+    order = np.argsort(hours, kind="stable")
+    return ByHour(events.take(order), hours, order)
+
+
+_HOUR_US = 3_600_000_000
+
+
+# validated batches of a file are landed together, up to this many batches or events: fewer,
+# larger hour files (writing one costs ~1 ms whatever its size, plus ~0.7 µs an event). The
+# events of a group take ~280 bytes each in memory, and at most two groups are held (one
+# landing, one filling) beside the batch being validated
+GROUP_BATCHES = 4
+GROUP_ROWS = 250_000
+
+
+def grouped(checked: Iterable[Checked], batches: int | None = None,
+            rows: int | None = None) -> Iterator[Checked]:
+    """Consecutive validated batches merged (`merge`), `batches` at most and while under
+    `rows` events. Each batch is sorted by hour as it comes, so the group is too (this runs on
+    the thread validating ahead: the landing thread only counts duplicates and writes)."""
+    batches, rows = batches or GROUP_BATCHES, rows or GROUP_ROWS
+    group: list[Checked] = []
+    for batch in checked:
+        if batch.accepted.num_rows:
+            batch.sorted_by_hour()
+        group.append(batch)
+        if len(group) >= batches or sum(b.accepted.num_rows for b in group) >= rows:
+            yield merge(group)
+            group = []
+    if group:
+        yield merge(group)
+
+
+def merge(checked: list[Checked]) -> Checked:
+    """Validated batches as one: input order kept, rejects' line numbers counted across all.
+    Where each batch is sorted by hour, so is the merge, without a copy of the events: each
+    hour's rows are the slices of that hour of each batch, in turn."""
+    if len(checked) == 1:
+        return checked[0]
+    starts = np.cumsum([0, *[sum(c.sizes) for c in checked]])
+    rejected = [c.rejected.set_column(0, "line_no", pc.add(c.rejected.column("line_no"), int(start)))
+                for c, start in zip(checked, starts, strict=False) if c.rejected.num_rows]
+    with_events = [c for c in checked if c.accepted.num_rows]
+    merged = Checked([s for c in checked for s in c.sources], [n for c in checked for n in c.sizes],
+                     checked[0].accepted, _concat_same(rejected) if rejected else checked[0].rejected)
+    if not with_events:
+        return merged
+    if any(c.by_hour is None for c in with_events):
+        merged.accepted = pa.concat_tables([c.accepted.cast(EVENT_SCHEMA) for c in with_events])
+        return merged
+    merged.by_hour = _merge_sorted([c.by_hour for c in with_events])
+    merged.accepted = merged.by_hour.events
+    return merged
+
+
+def _merge_sorted(parts: list[ByHour]) -> ByHour:
+    hours = np.concatenate([p.hours for p in parts])
+    if not (np.diff(hours) < 0).any():
+        return ByHour(pa.concat_tables([p.events for p in parts]), hours, None)
+    slices = []
+    runs = [{hour: (start, end) for hour, start, end in hour_runs(p.sorted_hours())}
+            for p in parts]
+    for hour in np.unique(hours).tolist():
+        for part, part_runs in zip(parts, runs, strict=True):
+            if hour in part_runs:
+                start, end = part_runs[hour]
+                slices.append(part.events.slice(start, end - start))
+    # the same order a stable sort of all the events by hour gives
+    return ByHour(pa.concat_tables(slices), hours, np.argsort(hours, kind="stable"))
+
+
+def hour_runs(sorted_hours: np.ndarray) -> list[tuple[int, int, int]]:
+    """(hour, start, end) of each hour's rows, in hours that are sorted."""
+    if not len(sorted_hours):
+        return []
+    cuts = [0, *(np.flatnonzero(np.diff(sorted_hours)) + 1).tolist(), len(sorted_hours)]
+    return [(int(sorted_hours[a]), a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+
+def _concat_same(tables: list[pa.Table]) -> pa.Table:
+    return pa.concat_tables([t.cast(tables[0].schema) for t in tables])
