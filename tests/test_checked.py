@@ -4,17 +4,19 @@ counts and stored events as landing batch by batch, fewer hour files."""
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from conftest import event
 from faultgen import NOW
 
 from voice_monitor import checked as checked_module
 from voice_monitor.checked import Checked, grouped, merge, sort_by_hour
+from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
-from voice_monitor.landing import ingest_file
+from voice_monitor.landing import ingest_file, land_records
 from voice_monitor.schema import EVENT_SCHEMA
 
 BASE = NOW.replace(minute=0, second=0, microsecond=0) - timedelta(hours=5)
@@ -125,3 +127,15 @@ def _stored(lake: Lake) -> list:
             ids += pq.read_table(path).column("event_id").to_pylist()
         out.append((folder.parent.name, folder.name, ids))
     return out
+
+
+def test_counters_get_the_first_copy_when_the_landing_sorts_its_hours(lake):
+    # one batch whose hours are out of order: the landing sorts it by hour, and the duplicate
+    # flags (in input order) must still drop the copy, not another event, before counting
+    at = datetime(2026, 2, 16, 14, 20, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", at, event_id="a"),
+                        event("retry_initiated", at, event_id="a"),  # a copy: not counted
+                        event("artifact_received", at - timedelta(minutes=30), event_id="z")],
+                 now=datetime(2026, 2, 16, 14, 30, tzinfo=UTC))
+    result = realtime_metrics(lake, None, now=datetime(2026, 2, 16, 14, 30, tzinfo=UTC))
+    assert result["artifacts_received"] == 2
