@@ -56,6 +56,6 @@ def landed_since(lake: Lake, since: datetime, now: datetime) -> pa.Table:
     if not files:
         return pa.table({})
     # the events view: each copy of an event loses to the first landed, as every reader sees it
-    return with_sources(raw_events=files).execute(
+    return with_sources(raw_events=files).sql(
         "select event_id, event_type, organization_id, timestamp from events"
-        " where timestamp >= $since", {"since": since}).to_arrow_table()
+        " where timestamp >= $since", params={"since": since}).to_arrow_table()
