@@ -391,3 +391,34 @@ def test_a_batch_whose_validation_ahead_cannot_start_is_still_landed(lake, monke
             producer.emit(r)
     assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
     assert (producer.stats.accepted, producer.unlanded, producer.errors) == (10, [], [])
+
+
+def test_connections_that_fail_to_open_early_and_ahead_leave_the_batch_to_the_landing(lake, monkeypatch):
+    # the writer opens its DuckDB connections while the first batch fills; when that fails,
+    # and opening one again to validate the batch ahead fails too, the landing opens its own
+    # and validates the batch itself: nothing lost, no error
+    from voice_monitor import producer as producer_module
+
+    opened = []
+    refusals = iter([OSError("temp dir full"), OSError("temp dir still full")])
+    monkeypatch.setattr(producer_module, "connect", lambda: opened.append(1) or _refuse_or(
+        next(refusals, None), connect))
+    checks = []
+    real_check = producer_module.check
+    monkeypatch.setattr(producer_module, "check",
+                        lambda *a, **k: checks.append(1) or real_check(*a, **k))
+    records = [recent(i, event_id=f"early-{i}") for i in range(12)]
+    producer = Producer(lake, batch_size=12, flush_interval=3600, now=NOW)
+    for r in records:
+        producer.emit(r)
+    producer.close()
+    assert (sorted(stored_ids(lake)), producer.stats.accepted) == (
+        sorted(f"early-{i}" for i in range(12)), 12)
+    # the third connection is the landing's; nothing was validated ahead
+    assert (producer.unlanded, producer.errors, len(opened), checks) == ([], [], 3, [])
+
+
+def _refuse_or(error: Exception | None, make):
+    if error is not None:
+        raise error
+    return make()

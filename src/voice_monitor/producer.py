@@ -24,7 +24,6 @@ a 503's Retry-After); a refusal that retrying cannot fix (401, 403, 413) fails a
 from __future__ import annotations
 
 import atexit
-import fcntl
 import os
 import threading
 import time
@@ -38,24 +37,21 @@ from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import Checked, check, commit, land_batches
 from voice_monitor.mapping_rows import MappingRows
-from voice_monitor.mappings import Rejected, dumps
-from voice_monitor.records import split_lines
+from voice_monitor.mappings import dumps
 from voice_monitor.remote import CollectorClient
+from voice_monitor.spool import (  # noqa: F401 (ProducerError, SpoolLockedError: the producer's API)
+    ProducerError,
+    Spool,
+    SpoolLockedError,
+    read_segment,
+    spool_line,
+)
 from voice_monitor.streaming import ahead
 
 DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 MAX_RETRY_DELAY_S = 30.0
-SEGMENT_SUFFIX = ".jsonl"
-
-
-class ProducerError(Exception):
-    """The producer cannot do what was asked: closed, spool in use, or batches not landed."""
-
-
-class SpoolLockedError(ProducerError):
-    """Another producer holds the spool directory."""
 
 
 @dataclass
@@ -70,72 +66,6 @@ class ProducerStats:
     retries: int = 0  # landing attempts that failed and were retried
     failed_batches: int = 0  # landings that failed for good
     unlanded: int = 0  # events in those failed landings
-
-
-def _spool_line(record: Mapping) -> bytes:
-    """One spool line: the record's JSON text, or a marked line for a record refused as it is."""
-    data = dumps(record)
-    return data if isinstance(data, bytes) else data.to_line()
-
-
-class _Spool:
-    """Append-only segment files in one directory, held exclusively through a lock file."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-            self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise ProducerError(f"cannot use spool directory {str(directory)!r}: {exc}") from exc
-        try:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(self._lock_fd)
-            raise SpoolLockedError(
-                f"spool directory {str(directory)!r} is in use by another producer; give each "
-                "producer its own name= (or spool_dir=)"
-            ) from None
-        # segments of a crashed predecessor: landed first, oldest first
-        self.leftovers = sorted(directory.glob("*" + SEGMENT_SUFFIX))
-        self._seq = 0
-        self.lines = 0  # lines in the open segment
-        self.path, self.fd = self._new_segment()
-
-    def _new_segment(self) -> tuple[Path, int]:
-        self._seq += 1
-        path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SEGMENT_SUFFIX}"
-        return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
-
-    def write(self, data: bytes) -> None:
-        """Append one line; the caller holds the producer's lock."""
-        view = memoryview(data)
-        while view:  # a short write (e.g. disk nearly full) must not leave half a line behind us
-            view = view[os.write(self.fd, view):]
-        self.lines += 1
-
-    def rotate(self) -> Path | None:
-        """Start a new segment and return the closed one (None if it is empty)."""
-        if not self.lines:
-            return None
-        closed, fd = self.path, self.fd
-        self.path, self.fd = self._new_segment()
-        self.lines = 0
-        os.close(fd)
-        return closed
-
-    def close(self) -> None:
-        os.close(self.fd)
-        if not self.lines:
-            self.path.unlink(missing_ok=True)
-        os.close(self._lock_fd)  # releases the flock
-
-
-def read_segment(path: Path) -> list[bytes | Rejected]:
-    """The records of a spool segment. A partial last line (a crash mid-write) is kept, raw:
-    it is quarantined, like any record that cannot land; nothing in a segment can stop it."""
-    lines = split_lines(path.read_bytes()).to_pylist()
-    return [Rejected.from_line(line) or line if line[:1] == b"\x00" else line for line in lines]
 
 
 class Producer:
@@ -206,11 +136,11 @@ class Producer:
         self._counters = None  # the writer's counter store and DuckDB connection, kept open
         self._con = None  # between landings (reopened after a failed one)
         self._ahead_con = None  # validation's, on the thread that runs a batch ahead
-        self._spool: _Spool | None = None
+        self._spool: Spool | None = None
         self._segments: deque[Path] = deque()
         if durable:
             directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
-            self._spool = _Spool(directory)
+            self._spool = Spool(directory)
             self._segments.extend(self._spool.leftovers)
         self.spool_dir = self._spool.directory if self._spool else None
         self._thread = threading.Thread(target=self._run, name=f"voice-monitor-producer-{name}",
@@ -229,7 +159,7 @@ class Producer:
             if len(self._queue) >= self.batch_size and not self._wake.is_set():
                 self._wake.set()
             return
-        data = _spool_line(record) + b"\n"
+        data = spool_line(record) + b"\n"
         with self._lock:
             if not self._open:
                 raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
@@ -289,6 +219,8 @@ class Producer:
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
+        if self._client is None:
+            self._warm()
         deadline = time.monotonic() + self.flush_interval
         while True:
             self._wake.wait(max(0.0, deadline - time.monotonic()))
@@ -312,6 +244,16 @@ class Producer:
             self._ahead_con.close()
         if self._client is not None:
             self._client.close()
+
+    def _warm(self) -> None:
+        """Open the DuckDB connections (~40 ms each) while the first batch fills, rather than
+        on the way of its validation and landing; one that fails to open is opened again there.
+        The lake and its counter store are left to the first landing, which creates the lake."""
+        try:
+            self._ahead_con = connect()
+            self._con = connect()
+        except Exception:  # noqa: BLE001 (the landing meets it again, with its retries)
+            pass
 
     def _land_pending(self, everything: bool) -> None:
         if self._spool is None:
@@ -393,6 +335,7 @@ class Producer:
         if self._counters is None:
             Lake.create(self.lake)
             self._counters = open_counters(self.lake)
+        if self._con is None:
             self._con = connect()
         if checked is not None:
             now, batch = checked

@@ -1,0 +1,89 @@
+"""The durable producer's spool: append-only segment files in a directory of its own, held
+exclusively through a lock file (see `producer`)."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from voice_monitor.mappings import Rejected, dumps
+from voice_monitor.records import split_lines
+
+SEGMENT_SUFFIX = ".jsonl"
+
+
+class ProducerError(Exception):
+    """The producer cannot do what was asked: closed, spool in use, or batches not landed."""
+
+
+class SpoolLockedError(ProducerError):
+    """Another producer holds the spool directory."""
+
+
+def spool_line(record: Mapping) -> bytes:
+    """One spool line: the record's JSON text, or a marked line for a record refused as it is."""
+    data = dumps(record)
+    return data if isinstance(data, bytes) else data.to_line()
+
+
+class Spool:
+    """Append-only segment files in one directory, held exclusively through a lock file."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise ProducerError(f"cannot use spool directory {str(directory)!r}: {exc}") from exc
+        try:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock_fd)
+            raise SpoolLockedError(
+                f"spool directory {str(directory)!r} is in use by another producer; give each "
+                "producer its own name= (or spool_dir=)"
+            ) from None
+        # segments of a crashed predecessor: landed first, oldest first
+        self.leftovers = sorted(directory.glob("*" + SEGMENT_SUFFIX))
+        self._seq = 0
+        self.lines = 0  # lines in the open segment
+        self.path, self.fd = self._new_segment()
+
+    def _new_segment(self) -> tuple[Path, int]:
+        self._seq += 1
+        path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SEGMENT_SUFFIX}"
+        return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+
+    def write(self, data: bytes) -> None:
+        """Append one line; the caller holds the producer's lock."""
+        view = memoryview(data)
+        while view:  # a short write (e.g. disk nearly full) must not leave half a line behind us
+            view = view[os.write(self.fd, view):]
+        self.lines += 1
+
+    def rotate(self) -> Path | None:
+        """Start a new segment and return the closed one (None if it is empty)."""
+        if not self.lines:
+            return None
+        closed, fd = self.path, self.fd
+        self.path, self.fd = self._new_segment()
+        self.lines = 0
+        os.close(fd)
+        return closed
+
+    def close(self) -> None:
+        os.close(self.fd)
+        if not self.lines:
+            self.path.unlink(missing_ok=True)
+        os.close(self._lock_fd)  # releases the flock
+
+
+def read_segment(path: Path) -> list[bytes | Rejected]:
+    """The records of a spool segment. A partial last line (a crash mid-write) is kept, raw:
+    it is quarantined, like any record that cannot land; nothing in a segment can stop it."""
+    lines = split_lines(path.read_bytes()).to_pylist()
+    return [Rejected.from_line(line) or line if line[:1] == b"\x00" else line for line in lines]
