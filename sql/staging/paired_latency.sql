@@ -30,12 +30,12 @@ anchors as (
 ),
 
 pairs as (
+    -- grouped by the integer row key alone (the event's time and anchor follow from it): the
+    -- latest and the earliest anchor before the event; `final` picks the one its kind needs
     select
         needing.pending_row,
-        epoch_us(needing."timestamp") - case
-            when needing.anchor <> 'e2e' then max(epoch_us(anchors."timestamp"))
-            else min(epoch_us(anchors."timestamp"))
-        end as gap_us
+        max(epoch_us(anchors."timestamp")) as latest_us,
+        min(epoch_us(anchors."timestamp")) as earliest_us
     from needing
     join anchors
         on needing.artifact_id = anchors.artifact_id
@@ -43,18 +43,28 @@ pairs as (
         and anchors."timestamp" <= needing."timestamp"
         and (needing.anchor <> 'e2e'
             or anchors."timestamp" >= needing."timestamp" - interval 24 hours)
-    group by needing.pending_row, needing."timestamp", needing.anchor
+    group by needing.pending_row
+),
+
+gaps as (
+    select
+        needing.organization_id,
+        needing.anchor,
+        epoch_us(needing."timestamp") - case
+            when needing.anchor <> 'e2e' then pairs.latest_us else pairs.earliest_us
+        end as gap_us
+    from pairs
+    join needing using (pending_row)
 ),
 
 final as (
     select
-        needing.organization_id,
-        case when needing.anchor = 'e2e' then 'e2e' else 'stage' end as latency_kind,
-        case when needing.anchor <> 'e2e' then needing.anchor end as stage,
-        pairs.gap_us / 1000.0 as latency_ms
-    from pairs
-    join needing using (pending_row)
-    where pairs.gap_us <= 24 * 3600 * 1000000::BIGINT
+        organization_id,
+        case when anchor = 'e2e' then 'e2e' else 'stage' end as latency_kind,
+        case when anchor <> 'e2e' then anchor end as stage,
+        gap_us / 1000.0 as latency_ms
+    from gaps
+    where gap_us <= 24 * 3600 * 1000000::BIGINT
 )
 
 select * from final
