@@ -77,27 +77,28 @@ GROUP_ROWS = 250_000
 
 
 def grouped(checked: Iterable[Checked], batches: int | None = None,
-            rows: int | None = None) -> Iterator[Checked]:
-    """Consecutive validated batches merged (`merge`), `batches` at most and while under
-    `rows` events. Each batch is sorted by hour as it comes, so the group is too (this runs on
-    the thread validating ahead: the landing thread only counts duplicates and writes)."""
+            rows: int | None = None) -> Iterator[list[Checked]]:
+    """Consecutive validated batches in groups to land as one (`merge`): `batches` at most,
+    and while under `rows` events."""
     batches, rows = batches or GROUP_BATCHES, rows or GROUP_ROWS
     group: list[Checked] = []
     for batch in checked:
-        if batch.accepted.num_rows:
-            batch.sorted_by_hour()
         group.append(batch)
         if len(group) >= batches or sum(b.accepted.num_rows for b in group) >= rows:
-            yield merge(group)
+            yield group
             group = []
     if group:
-        yield merge(group)
+        yield group
 
 
 def merge(checked: list[Checked]) -> Checked:
     """Validated batches as one: input order kept, rejects' line numbers counted across all.
-    Where each batch is sorted by hour, so is the merge, without a copy of the events: each
-    hour's rows are the slices of that hour of each batch, in turn."""
+    Each batch is sorted by hour in turn (one batch's copy at a time in memory), and the merge
+    is too, without a copy of the events: each hour's rows are that hour's slices of each
+    batch, in turn."""
+    for batch in checked:
+        if batch.accepted.num_rows:
+            batch.sorted_by_hour()
     if len(checked) == 1:
         return checked[0]
     starts = np.cumsum([0, *[sum(c.sizes) for c in checked]])
@@ -107,9 +108,6 @@ def merge(checked: list[Checked]) -> Checked:
     merged = Checked([s for c in checked for s in c.sources], [n for c in checked for n in c.sizes],
                      checked[0].accepted, _concat_same(rejected) if rejected else checked[0].rejected)
     if not with_events:
-        return merged
-    if any(c.by_hour is None for c in with_events):
-        merged.accepted = pa.concat_tables([c.accepted.cast(EVENT_SCHEMA) for c in with_events])
         return merged
     merged.by_hour = _merge_sorted([c.by_hour for c in with_events])
     merged.accepted = merged.by_hour.events

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor import dup_index
-from voice_monitor.checked import Checked, grouped, hour_runs
+from voice_monitor.checked import Checked, grouped, hour_runs, merge
 from voice_monitor.counters import CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
@@ -230,18 +230,18 @@ def ingest_file(
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
     store = counters
     try:
-        # the next batch is read and validated while this one is written (both cores): two
-        # batches in memory at most
-        batches = ahead(grouped(check(ahead_con, [records], [str(path)], now)
-                                for records in read_batches(Path(path), batch_bytes)))
+        # the next batches are read, validated and grouped on a thread of their own while
+        # this group is sorted by hour and landed (both cores): two groups in memory at most
+        groups = ahead(grouped(check(ahead_con, [records], [str(path)], now)
+                               for records in read_batches(Path(path), batch_bytes)))
         try:
-            for batch in batches:
+            for group in groups:
                 if store is None:  # one store for the file: it reads the counters' state once
                     store = open_counters(lake)
-                for result in commit(lake, batch, now, store, con):
+                for result in commit(lake, merge(group), now, store, con):
                     total.add(result)
         finally:
-            batches.close()  # the thread ahead has stopped before its connection closes
+            groups.close()  # the thread ahead has stopped before its connection closes
     finally:
         con.close()
         ahead_con.close()
