@@ -105,9 +105,29 @@ def _quiet_logs() -> None:
             logger.addHandler(logging.NullHandler())
 
 
+class _NoPandas:
+    """An import finder that says pandas is not installed. pyarrow imports pandas (~0.3 s) the
+    first time an array is made from a Python list, only to check whether it is a pandas
+    object; `ingest` never uses pandas, so its process is told pandas is absent, which pyarrow
+    (and DuckDB) handle as when it is not installed."""
+
+    def find_spec(self, name: str, path=None, target=None) -> None:
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError(f"{name} is not used by `voice-monitor ingest`", name=name)
+
+
+def _lean_process(args: list[str]) -> None:
+    """What a process that runs only `ingest` can leave out (see `_NoPandas`)."""
+    commands = [a for a in args if not a.startswith("-")][:1]
+    if commands == ["ingest"] and "pandas" not in sys.modules:
+        sys.meta_path.insert(0, _NoPandas())
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error becomes one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
+    if argv is None:  # the console script's own process (not a caller's, which may want pandas)
+        _lean_process(args)
     # --debug works anywhere before a `--` (e.g. `voice-monitor sql "..." --debug`), not only first
     end = args.index("--") if "--" in args else len(args)
     given = "--debug" in args[:end]
