@@ -236,3 +236,36 @@ def test_hour_keys_find_exactly_the_known_hashes_and_their_blocks():
     assert hit.tolist() == [q in held for q in queries]
     assert blocks == set().union(*(held[q] for q in queries if q in held))
     assert sum(len(b) > 1 for b in held.values()) >= 5
+
+
+def test_the_seen_view_holds_each_counted_event_as_landed(lake):
+    """The blocks' JSON (written by Arrow kernels, or by orjson when an id or organization
+    needs escaping) reads back through SQLite's own JSON functions as the events landed."""
+    store = open_counters(lake)
+    at = datetime(2026, 2, 16, 14, 20, 7, 250_000, tzinfo=UTC)
+    us = 1_771_251_607_250_000  # `at` in microseconds since the epoch (20,500 days + 14:20:07.25)
+    plain = ["p-1", "p-2 é日本"]
+    odd = ['q"1', "q\\2", "q/3"]
+    try:
+        assert store.record(pa.concat_tables([
+            counted_table(plain[:1], at, "artifact_received", "org-1"),
+            counted_table(plain[1:], at, "transcription_failed")]), AT) == 2
+        assert store.record(pa.concat_tables([
+            counted_table(odd[:2], at, "artifact_completed", 'org "x"'),
+            counted_table(odd[2:], at, "entity_needs_disambiguation", "org\\y")]), AT) == 3
+    finally:
+        store.close()
+    db = sqlite3.connect(lake.state_dir / "counters.sqlite")
+    try:
+        rows = set(db.execute("select hour, event_id, ts_us, scope, metrics from seen").fetchall())
+    finally:
+        db.close()
+    bits = {m: 1 << METRICS.index(m) for m in METRICS}
+    hour = us // 3_600_000_000
+    assert rows == {
+        (hour, "p-1", us, "o:org-1", bits["artifacts_received"]),
+        (hour, "p-2 é日本", us, "", bits["failures"]),
+        (hour, 'q"1', us, 'o:org "x"', bits["artifacts_completed"]),
+        (hour, "q\\2", us, 'o:org "x"', bits["artifacts_completed"]),
+        (hour, "q/3", us, "o:org\\y", bits["entities_resolved"]),
+    }

@@ -148,7 +148,7 @@ def _table(columns: dict, children: dict, metas: list | None, types: dict,
             column = pa.array([v if ok else None for v, ok in zip(values, fits, strict=True)],
                               arrow_type)
         if arrow_type == pa.string():
-            escaped = _escaped(column)
+            escaped = json_escapes(column)
             if escaped is not None:
                 bad |= escaped
             size += pc.fill_null(pc.binary_length(column), 0).to_numpy(zero_copy_only=False)
@@ -177,10 +177,12 @@ def _converts(value, arrow_type: pa.DataType) -> bool:
         return False
 
 
-def _escaped(column: pa.StringArray) -> np.ndarray | None:
-    """Which strings hold a character JSON escapes; None when none does, as one look at the
-    column's bytes usually shows (a pattern match per string costs ten times more)."""
-    offsets = np.frombuffer(column.buffers()[1], np.int32, len(column) + 1, column.offset * 4)
+def json_escapes(column: pa.Array) -> np.ndarray | None:
+    """Which strings (of a string or large_string array) hold a character JSON escapes; None
+    when none does, as one look at the column's bytes usually shows (a pattern match per
+    string costs ten times more)."""
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], width, len(column) + 1, column.offset * width(0).itemsize)
     data = column.buffers()[2]
     if data is None or offsets[-1] == offsets[0]:
         return None

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from voice_monitor.counters import (
     _MINUTE_US,
@@ -40,6 +41,7 @@ from voice_monitor.counters import (
     metrics_of_mask,
     minute_counts,
 )
+from voice_monitor.mapping_rows import json_escapes
 from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
 
 _SECOND_US = 1_000_000
@@ -134,7 +136,7 @@ class SQLiteCounterStore:
         if old:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
             self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
-                         np.array(scopes, dtype=object), np.array(masks, np.int64))
+                         pa.array(scopes, pa.string()), np.array(masks, np.int64))
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
@@ -176,15 +178,15 @@ class SQLiteCounterStore:
         fresh = np.sort(np.concatenate(fresh))
         if not len(fresh):
             return []
-        ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_array()
+        ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_arrow()
         if len(fresh) < every:
             ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
-            hashes, scopes = hashes[fresh], scopes[fresh]
+            hashes, scopes = hashes[fresh], scopes.take(pa.array(fresh))
         added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
         db.executemany(_UPSERT, minute_counts(ts, org, rows.scopes, masks))
         return added
 
-    def _append(self, ids, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
+    def _append(self, ids, ts: np.ndarray, scopes: pa.Array, masks: np.ndarray,
                 hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
         """Insert the events as blocks; returns (block ids, seconds, hashes) for `_remember`.
 
@@ -199,15 +201,15 @@ class SQLiteCounterStore:
             np.where(seconds < now_s, seconds // 60 * 60, seconds)  # a minute's first second
         order = np.lexsort((seconds, group))
         seconds, group, hashes = seconds[order], group[order], hashes[order]
-        events = list(zip(ids.take(order).to_pylist(), ts[order].tolist(),
-                          scopes[order].tolist(), masks[order].tolist(), strict=True))
         cuts = np.flatnonzero(np.diff(group)) + 1
         starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
         keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
+        texts = _block_texts(ids.take(pa.array(order)), ts[order], scopes.take(pa.array(order)),
+                             masks[order], starts)
         self.db.executemany(
             "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
-            [(key, b - a, hashes[a:b].astype("<i8").tobytes(), orjson.dumps(events[a:b]))
-             for key, a, b in zip(keys, starts, ends, strict=True)])
+            [(key, b - a, hashes[a:b].astype("<i8").tobytes(), text)
+             for key, a, b, text in zip(keys, starts, ends, texts, strict=True)])
         # AUTOINCREMENT ids only grow, we hold the write lock and have caught up with every
         # block there was: ours are the ones above the newest we know
         blocks = [r[0] for r in self.db.execute(
@@ -300,3 +302,26 @@ class SQLiteCounterStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _block_texts(ids: pa.Array, ts: np.ndarray, scopes: pa.Array, masks: np.ndarray,
+                 starts: list[int]) -> list[bytes]:
+    """The `events` text of each block (blocks start at `starts`, in row order): the JSON
+    `[[event_id, ts_us, scope, mask], ...]`, written by Arrow's string kernels, or by orjson
+    when an id or scope holds a character JSON escapes."""
+    ids, scopes = _string(ids), _string(scopes)
+    if json_escapes(ids) is not None or json_escapes(scopes) is not None:
+        events = list(zip(ids.to_pylist(), ts.tolist(), scopes.to_pylist(), masks.tolist(),
+                          strict=True))
+        return [orjson.dumps(events[a:b]) for a, b in zip(starts, [*starts[1:], len(ts)],
+                                                            strict=True)]
+    rows = pc.binary_join_element_wise('["', ids, '",', pa.array(ts).cast(pa.string()), ',"',
+                                       scopes, '",', pa.array(masks).cast(pa.string()), "]", "")
+    offsets = pa.array(np.array([*starts, len(ts)], np.int32))
+    blocks = pc.binary_join(pa.ListArray.from_arrays(offsets, rows), ",")
+    return pc.binary_join_element_wise("[", blocks, "]", "").cast(pa.binary()).to_pylist()
+
+
+def _string(column) -> pa.Array:
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return column if column.type == pa.string() else column.cast(pa.string())
