@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import deque
 from datetime import timedelta
 from types import MappingProxyType
 
@@ -422,3 +423,26 @@ def _refuse_or(error: Exception | None, make):
     if error is not None:
         raise error
     return make()
+
+
+def test_an_emit_that_close_overtakes_raises_and_loses_nothing(lake):
+    # emit() takes no lock: close() may begin between its check and its append. The record is
+    # then either landed (the writer's last look comes after) or not, and emit() raises: the
+    # caller never believes an event queued that is not landed
+    producer = Producer(lake, now=NOW, flush_interval=3600)
+
+    class Overtaken(deque):
+        def append(self, item):
+            super().append(item)
+            if item["event_id"] == "overtaken":
+                producer._open = False  # close() begins right after this append
+
+    producer._queue = Overtaken()
+    producer.emit(recent(1, event_id="before"))
+    with pytest.raises(ProducerError, match="was closed during emit"):
+        producer.emit(recent(2, event_id="overtaken"))
+    with pytest.raises(ProducerError, match="is closed; emit"):
+        producer.emit(recent(3, event_id="after"))
+    producer._open = True  # let close() run as it would have: it lands what the queue holds
+    producer.close()
+    assert sorted(stored_ids(lake)) == ["before", "overtaken"]

@@ -152,10 +152,16 @@ class Producer:
     def emit(self, record: Mapping) -> None:
         """Queue one event for landing and return at once (durable: once it is in the spool)."""
         if self._spool is None:
-            with self._lock:
-                if not self._open:
-                    raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
-                self._queue.append(record)
+            # no lock (it cost more than the rest of emit): close() sets `_open` before the
+            # writer's last look at the queue, so a record appended while `_open` still held
+            # is landed; one appended as close() began raises, landed or not (sent again, it
+            # is a duplicate, counted once)
+            if not self._open:
+                raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
+            self._queue.append(record)
+            if not self._open:
+                raise ProducerError(f"producer {self.name!r} was closed during emit(); the "
+                                    "event may or may not be landed")
             if len(self._queue) >= self.batch_size and not self._wake.is_set():
                 self._wake.set()
             return
