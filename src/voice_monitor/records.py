@@ -65,10 +65,12 @@ def _binary(offsets: np.ndarray, data: bytes) -> pa.LargeBinaryArray:
 def split_lines(data: bytes) -> pa.LargeBinaryArray:
     # Split in numpy and Arrow rather than in Python: a million lines stay one buffer (the text
     # with its line ends taken out), not a million objects.
-    if b"\r\n" in data:
-        data = data.replace(b"\r\n", b"\n")
     raw = np.frombuffer(data, np.uint8)
     ends = np.flatnonzero(raw == 10)
+    if len(ends) and (raw[ends[ends > 0] - 1] == 13).any():  # a \r\n (`in` takes 2x as long)
+        data = data.replace(b"\r\n", b"\n")
+        raw = np.frombuffer(data, np.uint8)
+        ends = np.flatnonzero(raw == 10)
     # line i is raw[ends[i-1] + 1 : ends[i]]; without the i newlines before it, it starts i earlier
     starts = np.empty(len(ends) + 2, np.int64)
     starts[0], starts[-1] = 0, len(data) - len(ends)
