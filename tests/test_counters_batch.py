@@ -9,6 +9,7 @@ import random
 import sqlite3
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pyarrow as pa
 import pytest
 from conftest import counted_table, use_counter_store
@@ -17,6 +18,7 @@ from voice_monitor.counters import (
     COUNTERS_ENV,
     METRIC_OF,
     METRICS,
+    PLATFORM,
     open_counters,
     realtime_metrics,
 )
@@ -219,3 +221,28 @@ def test_a_schema_3_store_keeps_its_state(lake, monkeypatch):
         assert db.execute("select count(*) from counts").fetchall() == [(5,)]  # 3 of p, 2 orgs
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_minute_counts_against_a_plain_python_sum(monkeypatch, dense):
+    # the counts per (scope, minute, metric) a batch adds, summed one event at a time here
+    from voice_monitor import counters
+
+    if not dense:  # too many cells for the dense grid: only the cells with events
+        monkeypatch.setattr(counters, "_DIRECT_CELLS", 0)
+    rng = random.Random(5)
+    scopes = [f"o:org-{i}" for i in range(7)]
+    n = 3000
+    ts = [1_771_250_000_000_000 + rng.randrange(0, 90 * 60_000_000) for _ in range(n)]
+    org = [rng.randrange(-1, len(scopes)) for _ in range(n)]
+    mask = [rng.choice([0, 1, 2, 4, 6, 1 << (len(METRICS) - 1), 2 ** len(METRICS) - 1]) for _ in range(n)]
+    want: dict[tuple[str, int], list[int]] = {}
+    for t, o, m in zip(ts, org, mask, strict=True):
+        for scope in [PLATFORM, *([scopes[o]] if o >= 0 else [])]:
+            for i in range(len(METRICS)):
+                if m >> i & 1:
+                    want.setdefault((scope, t // 60_000_000), [0] * len(METRICS))[i] += 1
+    got = counters.minute_counts(np.array(ts, np.int64), np.array(org, np.int64), scopes,
+                                 np.array(mask, np.int64))
+    assert {(name, minute): list(n) for name, minute, *n in got} == want
+    assert len(got) == len(want)

@@ -179,8 +179,15 @@ def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
     scoped = org[event] >= 0
     codes = np.concatenate([cell, ((org[event] + 1) * span + cell)[scoped]])
     bits = np.concatenate([bit, bit[scoped]])
-    codes, inverse = np.unique(codes, return_inverse=True)
-    grid = np.bincount(inverse * len(METRICS) + bits, minlength=len(codes) * len(METRICS))
+    cells = (len(scopes) + 1) * span
+    if cells <= _DIRECT_CELLS:  # a count per possible cell, then the cells with events
+        grid = np.bincount(codes * len(METRICS) + bits, minlength=cells * len(METRICS))
+        grid = grid.reshape(cells, len(METRICS))
+        codes = np.flatnonzero(grid.any(axis=1))
+        grid = grid[codes]
+    else:  # many organizations over many minutes: only the cells with events (a sort)
+        codes, inverse = np.unique(codes, return_inverse=True)
+        grid = np.bincount(inverse * len(METRICS) + bits, minlength=len(codes) * len(METRICS))
     where, minutes = np.divmod(codes, span)
     names = np.array([PLATFORM, *scopes], dtype=object)[where]
     return list(zip(names.tolist(), (minutes + first).tolist(),
@@ -188,6 +195,7 @@ def minute_counts(ts_us: np.ndarray, org: np.ndarray, scopes: list[str],
 
 
 _BITS = np.arange(len(METRICS), dtype=np.int64)
+_DIRECT_CELLS = 1 << 16  # (scopes x minutes) counted in a dense grid: 4 MB at most
 
 
 COUNTERS_ENV = "VOICE_MONITOR_COUNTERS"
