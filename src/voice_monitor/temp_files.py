@@ -23,6 +23,7 @@ from pathlib import Path
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 _WRITER_DIR = re.compile(r"^w-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-(?P<start>\d+)$")
 _own_dirs: set[Path] = set()
+_own_name: tuple[int, str] = (0, "")  # (pid, writer_name()) of this process
 
 
 def _process_start(pid: int) -> str:
@@ -37,8 +38,12 @@ def _process_start(pid: int) -> str:
 
 def writer_name() -> str:
     """This process's folder name under .tmp/: host, pid, process start time."""
+    global _own_name
     pid = os.getpid()
-    return f"w-{_HOST}-{pid}-{_process_start(pid)}"
+    if _own_name[0] != pid:  # worked out once per process (a fork has a pid of its own):
+        # reading /proc/<pid>/stat sums every thread's times, ~1 ms in a busy server
+        _own_name = (pid, f"w-{_HOST}-{pid}-{_process_start(pid)}")
+    return _own_name[1]
 
 
 def _alive(pid: int, start: str) -> bool:
