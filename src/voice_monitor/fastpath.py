@@ -287,4 +287,6 @@ def _valid(column) -> np.ndarray:
 def _first(columns: list, arrow_type: pa.DataType, n: int):
     if not columns:
         return pa.nulls(n, arrow_type)
+    if len(columns) == 1 and columns[0].type == arrow_type:
+        return columns[0]
     return pc.coalesce(*[c.cast(arrow_type) for c in columns])

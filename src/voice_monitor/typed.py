@@ -129,8 +129,10 @@ def typed_rules(
         src = src.append_column("meta_sql", src.column("has_meta"))
         src = src.append_column("meta_kept", pa.nulls(src.num_rows, pa.string()))
     # may a secret pattern match the kept metadata? (the string fields are redacted above)
-    src = src.append_column("redact", pc.or_(src.column("meta_sql"), pc.fill_null(
-        pc.match_substring_regex(src.column("meta_kept"), GATE), False)))
+    kept = src.column("meta_kept")
+    src = src.append_column("redact", src.column("meta_sql") if kept.null_count == len(kept)
+                            else pc.or_(src.column("meta_sql"), pc.fill_null(
+                                pc.match_substring_regex(kept, GATE), False)))
     src = src.set_column(src.column_names.index("judgeable"), "judgeable",
                          pc.and_(src.column("judgeable"), _around_sure(src)))
     plain, result = plain_rows(src, _INSIDE, now.astimezone(UTC))
@@ -202,7 +204,14 @@ def _around_sure(src: pa.Table) -> pa.Array:
     """`_sure` of the `_AROUND` fields (a length in characters, as DuckDB's `length` counts)."""
     ok = np.ones(src.num_rows, bool)
     for f in _AROUND:
-        length = pc.utf8_length(src.column(f"in_{f.name}"))
+        column = src.column(f"in_{f.name}")
+        if column.null_count == len(column):  # absent from the batch
+            if f.kind == "id":
+                ok[:] = False
+            continue
+        bytes_ = pc.binary_length(column)  # at least the characters: a bound, without a scan
+        limit = MAX_EVENT_ID if f.kind == "id" else MAX_SHORT_STRING
+        length = bytes_ if pc.max(bytes_).as_py() <= limit else pc.utf8_length(column)
         if f.kind == "id":  # required
             good = pc.fill_null(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_EVENT_ID)),
                                 False)
@@ -222,14 +231,15 @@ def _around(src: pa.Table, result: pa.Table, ingested_at: datetime) -> tuple[pa.
         result = result.take(pa.array(np.argsort(order[np.searchsorted(at, got, sorter=order)])))
     sure = result.column("sure").to_numpy(zero_copy_only=False)
     keep = pa.array(sure)
-    rows = result.filter(keep)
+    every = bool(sure.all())  # as usual: no copy of the columns
+    rows = result if every else result.filter(keep)
     columns = {"line_no": rows.column("line_no")}
     for name in _STORED:
         if name in rows.column_names:
             columns[name] = rows.column(name)
         else:
-            taken = f"r_{name}" if name in REDACTED_FIELDS else f"in_{name}"
-            columns[name] = src.column(taken).filter(keep).cast(pa.string())
+            taken = src.column(f"r_{name}" if name in REDACTED_FIELDS else f"in_{name}")
+            columns[name] = (taken if every else taken.filter(keep)).cast(pa.string())
     columns["ingested_at"] = pa.repeat(pa.scalar(ingested_at.astimezone(UTC), _UTC), rows.num_rows)
     return pa.table(columns), sure
 
