@@ -9,7 +9,11 @@ covered file is gone (compaction, retention, `lake check --move-aside`), the hou
 dropped and rebuilt from the files. A landing adds its batch only after its file is in place.
 So the index never claims an id the lake does not hold, and a crash loses nothing but the
 process's memory: the next process rebuilds from the files. A landing then costs its own batch
-plus one listing of the hour, not a read of every earlier file.
+plus one listing of the hour, not a read of every earlier file — and not even the listing when
+the hour's lock still holds the stamp this process left on it (`hour_locks.Held`): then no one
+else has landed or compacted there since. Files removed without the lock (retention,
+`lake check --move-aside`) are then still covered; a hit is confirmed against the files that are
+there, so they count nothing.
 
 Ids are kept as 64-bit hashes (Python's `hash` of the string, salted per process, which is all
 an in-memory index needs) in sorted arrays of geometrically growing sizes, merged as they fill
@@ -32,6 +36,7 @@ import pyarrow.compute as pc
 
 from voice_monitor import storage
 from voice_monitor.checked import hour_runs
+from voice_monitor.hour_locks import Held
 from voice_monitor.lake import Lake, connect, duckdb_path
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
@@ -51,6 +56,7 @@ class HourIndex:
 
     def __init__(self) -> None:
         self.files: set[str] = set()
+        self.stamp: bytes | None = None  # of the hour's lock when this process last landed here
         self._levels: list[np.ndarray] = []  # sorted, unique; sizes decrease along the list
 
     def __len__(self) -> int:
@@ -126,10 +132,20 @@ def _listing(lake: Lake, hour_us: int) -> tuple:
     return folder, {n for n in names if n.endswith(".parquet")}
 
 
-def current(lake: Lake, hour_us: int, con=None) -> HourIndex:
-    """The hour's index, brought up to date with its files (the caller holds the hour's lock)."""
-    folder, names = _listing(lake, hour_us)
+def current(lake: Lake, hour_us: int, con=None, held: Held | None = None) -> HourIndex:
+    """The hour's index, brought up to date with its files (the caller holds the hour's lock;
+    `held`, the locks held: where the hour's lock holds the stamp this process left there when
+    it last landed in the hour, no one else has landed or compacted there since, and the index
+    is used without listing the hour's folder; see `hour_locks.Held`)."""
     key = _key(lake, hour_us)
+    found = held.found(_hour_start(hour_us)) if held is not None else None
+    if found:
+        with _guard:
+            index = _indexes.get(key)
+            if index is not None and index.stamp == found:
+                _indexes.move_to_end(key)
+                return index
+    folder, names = _listing(lake, hour_us)
     with _guard:
         index = _indexes.get(key)
         if index is None or not index.files <= names:  # new, or a covered file is gone
@@ -164,8 +180,8 @@ def read_index(lake: Lake, hour: datetime) -> HourIndex:
         return current(lake, hour_us)
 
 
-def duplicate_flags(con, lake: Lake, events: pa.Table,
-                    hours: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
+def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray | None = None,
+                    held: Held | None = None) -> tuple[np.ndarray, dict]:
     """Per event: is its (event_id, hour) already in the lake, or earlier in the batch?
 
     `hours`: each event's hour (hours since the epoch), if the caller has them. Returns the
@@ -180,7 +196,7 @@ def duplicate_flags(con, lake: Lake, events: pa.Table,
     pending = {}
     for hour, rows in _rows_by_hour(hours):
         mine = hashes[rows]
-        index = current(lake, int(hour) * _HOUR_US, con)
+        index = current(lake, int(hour) * _HOUR_US, con, held)
         candidates = rows[index.maybe_contains(mine)]
         if len(candidates):  # confirm against the hour's actual ids
             folder, names = _listing(lake, int(hour) * _HOUR_US)
@@ -216,12 +232,13 @@ def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray
     return np.array(repeated, dtype=np.int64)
 
 
-def landed(lake: Lake, pending: dict, written: dict[int, str]) -> None:
+def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held | None = None) -> None:
     """Add the batch to the index of each hour whose file is now in place (`written`: hour µs
-    // 1 h -> file name). An hour whose write failed is left out: the next landing finds its
-    file, if any, uncovered and reads it."""
+    // 1 h -> file name), with the stamp this landing left on the hour's lock. An hour whose
+    write failed is left out: the next landing finds its file, if any, uncovered and reads it."""
     for hour, (index, hashes) in pending.items():
         name = written.get(hour)
         if name is not None:
             index.add(hashes)
             index.files.add(name)
+            index.stamp = held.mine(_hour_start(hour * _HOUR_US)) if held is not None else None

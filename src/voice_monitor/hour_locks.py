@@ -6,12 +6,15 @@ file and both report (almost) no duplicates. Holding the hours' locks from count
 makes each count see every landing before it. Locks are `fcntl` locks (released by the OS when
 a process dies) on a fixed set of files, `state/locks/hours-<k>.lock`, an hour mapping to one of
 them by a hash: a bounded number of files, and two hours sharing a file only wait for each other.
+Each holder stamps the lock file anew (`Held`), so a process can tell whether anyone else has
+held an hour's lock since it did (the duplicate index then need not list the hour's folder).
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
@@ -26,14 +29,48 @@ def _stripe(hour: datetime) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=4).digest(), "big") % STRIPES
 
 
+class Held:
+    """The hour locks a landing holds, and their stamps.
+
+    Every holder, as soon as it has a lock, writes a fresh random stamp into the lock file
+    (whatever it then does: land, compact, only look; if the stamp cannot be written it does
+    nothing). So a stamp found under the lock that is still the one this process wrote when it
+    last held it means no other holder has had the lock since: no file has landed in those hours
+    and no compaction has run there but this process's own. Writers that take no lock (retention,
+    `lake check --move-aside`) only remove files. The stamps are this host's, as the locks are:
+    a remote lake has none."""
+
+    def __init__(self, lake: Lake) -> None:
+        self._remote = lake.remote
+        self._found: dict[int, bytes] = {}
+        self._mine: dict[int, bytes] = {}
+
+    def _hold(self, stripe: int, fd: int) -> None:
+        self._found[stripe] = os.pread(fd, 8, 0)
+        self._mine[stripe] = os.urandom(8)
+        if os.pwrite(fd, self._mine[stripe], 0) != 8:
+            raise OSError(f"could not stamp the hour lock file {fd}")
+
+    def found(self, hour: datetime) -> bytes | None:
+        """The stamp the hour's lock held when taken (None on a remote lake)."""
+        return None if self._remote else self._found[_stripe(hour)]
+
+    def mine(self, hour: datetime) -> bytes | None:
+        """The stamp this holder wrote into the hour's lock (None on a remote lake)."""
+        return None if self._remote else self._mine[_stripe(hour)]
+
+
 @contextmanager
-def hour_locks(lake: Lake, hours: Iterable[datetime]) -> Iterator[None]:
+def hour_locks(lake: Lake, hours: Iterable[datetime]) -> Iterator[Held]:
     """Hold the locks of these hours (taken in one global order, so landings never deadlock)."""
     folder = lake.local_state_dir / "locks"  # a remote lake: this host's landings only
     folder.mkdir(parents=True, exist_ok=True)
+    held = Held(lake)
     with ExitStack() as stack:
         for stripe in sorted({_stripe(h) for h in hours}):
-            handle = stack.enter_context(open(folder / f"hours-{stripe:02d}.lock", "a+b"))
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            stack.callback(fcntl.flock, handle, fcntl.LOCK_UN)
-        yield
+            fd = os.open(folder / f"hours-{stripe:02d}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            stack.callback(os.close, fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
+            held._hold(stripe, fd)
+        yield held

@@ -141,13 +141,13 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         by_hour = checked.sorted_by_hour()
         events, hours = by_hour.events, by_hour.sorted_hours()
         # counted and written under the hours' locks: each count sees every earlier landing
-        with hour_locks(lake, _hour_starts(np.unique(hours))):
-            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours)
+        with hour_locks(lake, _hour_starts(np.unique(hours))) as held:
+            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held)
             written = {}
             try:
                 _write_hours(lake, events, hours, written)
             finally:  # whatever was written is in the lake: the index may now hold it
-                dup_index.landed(lake, pending, written)
+                dup_index.landed(lake, pending, written, held)
         in_hour_order, duplicate = duplicate, by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
