@@ -97,10 +97,12 @@ def clean(tmp_dir: Path, older_than: timedelta) -> int:
     """Remove what dead writers left under `tmp_dir`; returns how many files (or folders)."""
     cutoff = time.time() - older_than.total_seconds()
     removed = 0
+    own = writer_name()  # this process is alive: no need to ask /proc (slow in a busy server)
     for entry in _entries(tmp_dir):
         writer = _WRITER_DIR.match(entry.name)
         if writer and entry.is_dir():
-            if writer["host"] == _HOST and not _alive(int(writer["pid"]), writer["start"]):
+            if (entry.name != own and writer["host"] == _HOST
+                    and not _alive(int(writer["pid"]), writer["start"])):
                 removed += len(_entries(entry))
                 shutil.rmtree(entry, ignore_errors=True)
             else:  # a live writer of this host, or another host's (which cannot be checked)
