@@ -40,7 +40,7 @@ DEFAULT_LANDING_THREADS = 1
 MAX_GROUP_BATCHES = 1024  # batches landed together at most
 MAX_GROUP_BYTES = 256 * 1024 * 1024
 LINGER_S = 0.1  # how long a landing waits for more batches to join it, at most
-LINGER_SHARE = 0.25  # ... and at most this share of the previous landing's time
+LINGER_SHARE = 0.5  # ... and at most this share of the previous landing's time
 EXPECTED_DECAY = 0.9  # how fast the collector forgets how many senders it served at once
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
@@ -106,8 +106,10 @@ class Collector:
         self._lock = threading.Lock()
         self._jobs: queue.Queue[_Job | None] = queue.Queue()
         self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
-        # about how many senders a landing serves: the largest recent group, slowly forgotten
-        # (the previous group alone would shrink and stay small: a group of one waits for none)
+        # about how many senders a landing serves: the largest recent group, or the most
+        # requests in flight at once, slowly forgotten (the previous group alone would shrink
+        # and stay small: a group of one waits for none; and four senders answered two by two
+        # would stay in two groups of two, each landing paying its fixed costs for half)
         self._expected = 1.0
         self._last_landing_s = 0.0
         self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
@@ -125,6 +127,8 @@ class Collector:
             self.stats.refused_overload += 1
             return False
         self.pending += 1
+        if self.pending > self._expected:  # (a float written whole: safe beside the committer)
+            self._expected = float(self.pending)
         return True
 
     async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
