@@ -3,6 +3,7 @@
     uv run python bench/bench_rollups.py 1000000            # events in the measured hour
     uv run python bench/bench_rollups.py 10000000 --lookback-hours 2 --keep /tmp/bench-lake
     uv run python bench/bench_rollups.py 1000000 --before /tmp/old/src   # + an older checkout
+    uv run python bench/bench_rollups.py 1000000 --warm   # look-back hours rolled up first
 
 Generates one hour of realistic events (plus look-back hours at the same rate, so pairing has
 real work) as Parquet, vectorised, then times in separate subprocesses, each reporting its wall
@@ -15,6 +16,9 @@ time, CPU time (all threads) and peak RSS (VmHWM):
   daily   the daily rollup over 24 hourly partitions
   before  (with --before SRC) our hourly rollup from another checkout's src/, e.g. a
           `git archive <commit> src sql` unpacked: before and after in one run
+By default the look-back hours have no snapshot (a fresh lake: their copies are ranked again);
+with --warm they are rolled up first, untimed, as every earlier hour is in production (each
+hourly run built its hour), so their manifests record their later copies (docs/rollups.md).
 """
 
 from __future__ import annotations
@@ -297,6 +301,19 @@ def run_daily(lake: Lake) -> dict:
     return daily(lake, NOW + timedelta(days=1), day=HOUR.replace(hour=0)).rows
 
 
+def prepare_look_back(lake: Lake, hours: int, warm: bool) -> None:
+    """Warm: roll up the look-back hours (their manifests record their later copies); cold:
+    remove their manifests, so a kept lake is measured fresh either way."""
+    from voice_monitor.rollup_plan import manifest_path
+    from voice_monitor.rollups import run_hourly
+
+    for k in range(1, hours + 1):
+        if warm:
+            run_hourly(lake, NOW, hour=HOUR - timedelta(hours=k))
+        else:
+            manifest_path(lake, "hourly", HOUR - timedelta(hours=k)).unlink(missing_ok=True)
+
+
 def spread_hourly(lake: Lake) -> None:
     """Copy the built hour's snapshot files to all 24 hours of its day (daily input), each with
     a manifest naming the hour's own event files, so the daily run rebuilds no hour first."""
@@ -364,6 +381,8 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="generate into (or reuse) this lake folder")
     parser.add_argument("--before", type=Path, metavar="SRC",
                         help="also time our rollup from this src/ folder (another checkout)")
+    parser.add_argument("--warm", action="store_true",
+                        help="roll up the look-back hours first, untimed, as in production")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -375,6 +394,7 @@ def main() -> None:
         t = time.perf_counter()
         generate(lake, args.size, args.lookback_hours)
         print(f"generated in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr)
+    prepare_look_back(lake, args.lookback_hours, args.warm)
     order = (["duckdb"] + (["before"] if args.before else []) + ["ours"]
              + ([] if args.skip_pandas else ["pandas"]))
     results = []
@@ -386,7 +406,8 @@ def main() -> None:
     results.append(measure("daily", root))
     med = {w: {k: statistics.median(r[k] for r in results if r["which"] == w)
                for k in ("wall_s", "cpu_s", "peak_rss_mb")} for w in order + ["daily"]}
-    print(f"\nhourly rollup of {args.size:,} events (+{args.lookback_hours} look-back hours), "
+    print(f"\nhourly rollup of {args.size:,} events (+{args.lookback_hours} look-back hours, "
+          f"{'rolled up first' if args.warm else 'not rolled up'}), "
           f"medians of {args.repeat}; load average at the end {os.getloadavg()[0]:.1f}")
     print(f"{'contender':<10} {'wall s':>8} {'CPU s':>8} {'peak RSS MB':>12}")
     for w, r in med.items():

@@ -1,11 +1,12 @@
 -- The look-back anchors latencies are paired with, for the latency events that need pairing
 -- this hour: `<stage>_started` (anchor = the stage) and `artifact_received` (anchor = 'e2e') of
--- the same artifact and the anchor that event needs, from the look-back candidates
--- (lookback_candidates.sql). A candidate counts only if it is the first landed copy of its id
+-- the same artifact and the anchor that event needs. From the look-back candidates
+-- (lookback_candidates.sql), a candidate counts only if it is the first landed copy of its id
 -- in its hour: `candidate_hours_raw` holds the look-back hours that have candidates (a copy
 -- lives in the folder of its hour), and every copy of a candidate id there is ranked, so a
--- later copy that differs can never win. The hour's own anchors are read where they are paired
--- (paired_latency.sql).
+-- later copy that differs can never win. An hour whose own rollup recorded its later copies
+-- for the same files needs no ranking (recorded_anchors). The hour's own anchors are read
+-- where they are paired (paired_latency.sql).
 with copies as (
     -- every copy of a candidate id, read with only the columns that rank it
     select event_id, "timestamp", ingested_at, filename, file_row_number
@@ -28,8 +29,29 @@ lookback_anchors as (
     join first_landed using (filename, file_row_number)
 ),
 
+recorded_candidates as materialized (
+    -- look-back hours whose own rollup recorded their later copies for these very files
+    -- (`lookback_recorded_raw`, `lookback_later_copies`): every anchor but a later copy counts.
+    -- Materialized: the few anchors of pending pairs first, then the later copies left out
+    select lookback_recorded_raw.artifact_id, anchor_types.anchor,
+        lookback_recorded_raw."timestamp", lookback_recorded_raw.file_index,
+        lookback_recorded_raw.file_row_number
+    from lookback_recorded_raw
+    join (select event_type, anchor from event_types where anchor is not null) as anchor_types
+        using (event_type)
+    semi join hour_pending using (artifact_id, anchor)
+),
+
+recorded_anchors as (
+    select artifact_id, anchor, "timestamp"
+    from recorded_candidates
+    anti join lookback_later_copies using (file_index, file_row_number)
+),
+
 final as (
     select * from lookback_anchors
+    union all
+    select * from recorded_anchors
 )
 
 select * from final

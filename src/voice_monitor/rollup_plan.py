@@ -138,6 +138,25 @@ def stale_hours(lake: Lake, day: datetime) -> tuple[list[datetime], list[datetim
     return build, lost
 
 
+# -- copies recorded by an hour's own rollup --------------------------------------------------
+def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str] | None:
+    """The later copies the hour's own rollup recorded (file name -> encoded row numbers), if
+    that rollup read exactly `files` (names and sizes, as `describe` lists them); else None.
+
+    An event file is never rewritten under its name (landing and compaction publish new names;
+    retention and `lake check` remove files), so the same listing is the same rows and the same
+    copies, as the manifests' change detection already assumes; a late file, a compaction or a
+    removed file changes the listing, and the record is not used. The record and the listing
+    it was made from are one manifest, written whole (one rename, or one PUT).
+    """
+    manifest = read_manifest(manifest_path(lake, "hourly", hour))
+    if not files or manifest is None or "copies" not in manifest:
+        return None
+    if manifest["sources"].get(key(hour)) != files:
+        return None
+    return manifest["copies"]
+
+
 # -- manifests --------------------------------------------------------------------------------
 def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
     """Where the record of what a snapshot period was built from lives ("hourly" or "daily")."""

@@ -7,6 +7,7 @@ without events gets the hourly SQL's zero rows, computed once per session.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -63,15 +64,18 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
                 "null::BIGINT as file_row_number where false")
 
 
-def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path]) -> None:
-    """A view `name` over the rows of `files` (with file name and row), or typed and empty."""
+def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
+             file_index: bool = False) -> None:
+    """A view `name` over the rows of `files` (with file name and row; with `file_index`, also
+    the file's position in `files`), or typed and empty."""
     if files:
         rel = con.read_parquet([duckdb_path(f) for f in files], filename=True, file_row_number=True,
                                union_by_name=True, hive_partitioning=False)
-        rel.create_view(name)
     else:
         # relation views only: a SQL-created view of the same name would shadow later ones
-        con.sql("select * from no_events").create_view(name)
+        rel = con.sql("select *" + (", null::UBIGINT as file_index" if file_index else "")
+                      + " from no_events")
+    (rel.project("*, file_index") if files and file_index else rel).create_view(name)
 
 
 def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
@@ -106,12 +110,26 @@ def repeated_hashes(con: duckdb.DuckDBPyConnection) -> list[int]:
     return repeats[np.flatnonzero(np.diff(repeats, prepend=~repeats[:1]))].tolist()
 
 
-def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[Path]]) -> None:
+def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[Path]],
+                 copies: dict[datetime, dict[str, str]] | None = None) -> None:
     """Staging after the hour's latency events: pairing anchors, paired latencies, latencies.
 
-    `look_back` holds the files of each look-back hour. All of them are searched for anchor
-    candidates; only the hours holding a candidate are read again to rank its copies.
+    `look_back` holds the files of each look-back hour; `copies` the later copies that hours'
+    own rollups recorded for those very files (rollup_plan.recorded_copies). In such an hour an
+    anchor counts unless it is a later copy; every other hour is searched for anchor candidates,
+    and only the hours holding a candidate are read again to rank its copies.
     """
+    known = copies or {}
+    recorded = [(h, f) for h in sorted(known) for f in look_back[h]]
+    raw_view(con, "lookback_recorded_raw", [f for _, f in recorded], file_index=True)
+    later = [_decode_rows(known[h].get(f.name, "")) for h, f in recorded]
+    con.register("later_copies_arrow", pa.table({
+        "file_index": np.repeat(np.arange(len(later), dtype=np.uint64), [len(r) for r in later]),
+        "file_row_number": np.concatenate(later) if later else np.zeros(0, np.int64)}))
+    con.execute("create or replace temp table lookback_later_copies as "
+                "select * from later_copies_arrow")
+    con.unregister("later_copies_arrow")
+    look_back = {h: files for h, files in look_back.items() if h not in known}
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
     con.execute("create or replace temp table lookback_candidates as "
                 + load_sql("staging/lookback_candidates"))
@@ -136,6 +154,20 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
 
 def _file_name(path: str) -> str:
     return path.rsplit("/", 1)[-1]
+
+
+def later_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
+    """The hour's later copies (`hour_losers`, after `hour_views` over its files) as file name ->
+    row numbers (base64 of little-endian int64), for the hour's manifest: a later hour pairing
+    with this one then skips ranking its copies while its files are unchanged."""
+    found = con.execute("select filename, list(file_row_number order by file_row_number) "
+                        "from hour_losers group by filename").fetchall()
+    return {_file_name(name): base64.b64encode(np.asarray(rows, dtype="<i8").tobytes()).decode()
+            for name, rows in found}
+
+
+def _decode_rows(encoded: str) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(encoded), dtype="<i8")
 
 
 def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:

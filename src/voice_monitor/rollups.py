@@ -37,6 +37,7 @@ from voice_monitor.rollup_plan import (
     has_hourly_snapshot,
     hours_to_build,
     manifest_path,
+    recorded_copies,
     stale_hours,
     write_manifest,
 )
@@ -46,6 +47,9 @@ from voice_monitor.rollup_session import (
 )
 from voice_monitor.rollup_session import (
     hour_views as _hour_views,
+)
+from voice_monitor.rollup_session import (
+    later_copies as _later_copies,
 )
 from voice_monitor.rollup_session import (
     period_params as _period_params,
@@ -187,7 +191,9 @@ def _hourly_one(
     except RefusedError as exc:
         report.refused.append((hour, str(exc)))
         return
-    _publish(lake, report, "hourly", hour, (pipeline, stage), sources)
+    # the session's hour_losers are this hour's when it has files: recorded for later hours
+    copies = {"copies": _later_copies(con)} if sources[_key(hour)] else {}
+    _publish(lake, report, "hourly", hour, (pipeline, stage), {"sources": sources, **copies})
 
 
 def build_hour(
@@ -207,6 +213,7 @@ def build_hour(
     _hour_views(con, files, hour)
     pending = con.execute("select count(*) from hour_pending").fetchall()
     look_back: dict[datetime, list[Path]] = {}
+    copies: dict[datetime, dict[str, str]] = {}  # later copies recorded by look-back hours
     if pending[0][0]:
         # the result now depends on the look-back hours too: record them, even empty ones
         dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
@@ -217,7 +224,10 @@ def build_hour(
             earlier_files = lake.event_files(earlier)
             sources[_key(earlier)] = describe(earlier_files)
             look_back[earlier] = earlier_files
-    _stage_tables(con, look_back)
+            recorded = recorded_copies(lake, earlier, sources[_key(earlier)])
+            if recorded is not None:
+                copies[earlier] = recorded
+    _stage_tables(con, look_back, copies)
     params = _period_params(hour, hour + HOUR)
     pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
     stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
@@ -262,16 +272,16 @@ def _daily_one(
         return
     sources = day_sources(lake, day)
     pipeline, stage = build_day(lake, day, con)
-    _publish(lake, report, "daily", day, (pipeline, stage), sources)
+    _publish(lake, report, "daily", day, (pipeline, stage), {"sources": sources})
 
 
 def _publish(lake: Lake, report: RollupReport, period: str, start: datetime, tables: tuple[pa.Table, pa.Table],
-             sources: dict) -> None:
+             manifest: dict) -> None:
     """Write a period's pipeline and stage snapshots, then its manifest; count them."""
     for name, table in zip((f"pipeline_{period}", f"stage_{period}"), tables, strict=True):
         lake.replace_partition(table, lake.snapshot_partition(name, start))
         report.count(name, table.num_rows)
-    write_manifest(manifest_path(lake, period, start), {"sources": sources})
+    write_manifest(manifest_path(lake, period, start), manifest)
     report.periods.append(start)
 
 
