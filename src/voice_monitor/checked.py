@@ -72,8 +72,8 @@ _HOUR_US = 3_600_000_000
 # larger hour files (writing one costs ~1 ms whatever its size, plus ~0.7 µs an event). The
 # events of a group take ~280 bytes each in memory, and at most two groups are held (one
 # landing, one filling) beside the batch being validated
-GROUP_BATCHES = 4
-GROUP_ROWS = 250_000
+GROUP_BATCHES = 3
+GROUP_ROWS = 200_000
 
 
 def grouped(checked: Iterable[Checked], batches: int | None = None,
