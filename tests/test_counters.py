@@ -134,6 +134,34 @@ def test_a_copy_counts_as_the_first_landed_event_whatever_its_own_type(lake):
     assert counts(lake) == zeros(artifacts_completed=2)
 
 
+class _DiedBeforeCounting:
+    """A counter store whose process died after the hour files were written."""
+
+    def record(self, events, now) -> int:
+        raise OSError("killed")
+
+    def close(self) -> None:
+        pass
+
+
+def test_events_landed_again_after_a_crash_before_their_count_are_counted_once(lake):
+    at = AT - timedelta(minutes=3)
+    batch = [event("artifact_received", at, event_id=f"r{i}", organization_id="org-1")
+             for i in range(4)] + [event("retry_initiated", at, event_id="t"),
+                                   event("artifact_failed", at, event_id="f")]
+    with pytest.raises(OSError, match="killed"):  # the files are in the lake, nothing counted
+        land_records(lake, batch, now=AT, counters=_DiedBeforeCounting())
+    assert counts(lake) == zeros()
+    # at-least-once: the same batch again, every event now a copy of one in the lake
+    result = land_records(lake, batch, now=AT)
+    assert result.duplicates == 6
+    assert counts(lake) == zeros(artifacts_received=4, artifacts_failed=1, failures=1)
+    assert counts(lake, "org-1") == zeros(artifacts_received=4)
+    # and a third time: nothing more
+    land_records(lake, batch + [event("artifact_received", at, event_id="t")], now=AT)
+    assert counts(lake) == zeros(artifacts_received=4, artifacts_failed=1, failures=1)
+
+
 def test_busy_organizations_by_outcome_count(lake):
     at = AT - timedelta(minutes=20)
     land_records(lake, [event("artifact_completed", at, organization_id="org-1"),

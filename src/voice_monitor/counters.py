@@ -125,14 +125,17 @@ class CountedRows:
 
 
 def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
-    """The events counters count: a type that feeds a metric, stamped no earlier than
-    STATE_TTL before `now`; None if none."""
+    """The events a counter store keeps: every one stamped no earlier than STATE_TTL before
+    `now`, with the metrics its type feeds (`mask` 0: none). A store knows even the events that
+    count nothing, so that a later copy of one (the same id and hour, another type) is known as
+    a copy and counts nothing either: the lake's first-landed event wins (contract §3). None if
+    there are no such events."""
     stamps = events.column("timestamp")
     if stamps.type.unit != "us":
         stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
     ts_us = _numpy(pc.cast(stamps, pa.int64()))
     which = _numpy(pc.fill_null(pc.index_in(events.column("event_type"), value_set=_COUNTED), -1))
-    keep = np.flatnonzero((which >= 0) & (ts_us >= _us(now - STATE_TTL)))
+    keep = np.flatnonzero(ts_us >= _us(now - STATE_TTL))
     if not len(keep):
         return None
     everything = len(keep) == events.num_rows
@@ -147,12 +150,12 @@ def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
         ts_us=ts_us,
         org=_numpy(pc.fill_null(orgs.indices, -1)).astype(np.int64),
         scopes=["o:" + o for o in orgs.dictionary.to_pylist()],
-        mask=_COUNTED_MASKS[which],
+        mask=_COUNTED_MASKS[which],  # -1 (a type that feeds no metric): the last, 0
     )
 
 
 _COUNTED = pa.array(list(METRIC_BITS))
-_COUNTED_MASKS = np.array(list(METRIC_BITS.values()), dtype=np.int64)
+_COUNTED_MASKS = np.array([*METRIC_BITS.values(), 0], dtype=np.int64)
 
 
 def _numpy(values: pa.Array | pa.ChunkedArray) -> np.ndarray:

@@ -148,7 +148,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
                 _write_hours(lake, events, hours, written)
             finally:  # whatever was written is in the lake: the index may now hold it
                 dup_index.landed(lake, pending, written, held)
-        in_hour_order, duplicate = duplicate, by_hour.in_input_order(duplicate)
+        duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
         for size, result in zip(sizes, results, strict=True):
@@ -159,10 +159,11 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             offset += result.accepted
         store = counters or open_counters(lake)
         try:
-            # a copy loses to the lake's first-landed event, which is counted or not by its
-            # own type: a copy of a `retry_initiated` is never an `artifact_received`
-            store.record(events.filter(pa.array(~in_hour_order)) if duplicate.any() else events,
-                         now)
+            # copies too: the store knows every event it was handed, counted or not by its
+            # type, so a copy of the lake's first-landed event counts nothing (a copy of a
+            # `retry_initiated` is never an `artifact_received`), and events landed again
+            # after a crash between their file and this count are counted now
+            store.record(events, now)
         finally:
             if counters is None:
                 store.close()

@@ -3,6 +3,8 @@
 The same semantics as the embedded SQLite store, in keys that expire instead of being pruned:
 
     vm:s:{hour}:{event_id}   "seen" marker of an (event_id, hour): the de-duplication key
+                             (also for an event whose type counts nothing: a later copy of
+                             it, of another type, counts nothing either)
     vm:n:{minute}:{scope}    hash metric -> count of the minute's new events, per scope
                              (scope "p" = platform, every event; "o:<id>" = one organization)
     vm:t:{minute}            sorted set of the minute's new events, scored by timestamp (µs):
@@ -41,7 +43,7 @@ PREFIX = "vm:"
 _SEP = "\x1f"  # identifiers never hold control characters (contract §3)
 _TTL_US = int(STATE_TTL.total_seconds() * 1_000_000)
 _CHUNK = 2_000  # events per script call: keeps Redis responsive while a big batch lands
-_CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in set(METRIC_BITS.values())}
+_CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in {0, *METRIC_BITS.values()}}
 
 # ARGV: prefix, then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
 # seconds the seen marker lives, seconds the minute's keys live. Each event costs its SET NX
@@ -53,6 +55,7 @@ local sums, expiry, orgs = {}, {}, {}
 for i = 2, #ARGV, 8 do
   local id, hour, minute, ts, scope, metrics, seen_ttl, minute_ttl = unpack(ARGV, i, i + 7)
   if redis.call('SET', prefix .. 's:' .. hour .. ':' .. id, '1', 'NX', 'EX', seen_ttl) then
+    if metrics ~= '' then  -- a type that feeds no metric is only marked seen
     fresh = fresh + 1
     local scopes = {'p'}
     if scope ~= '' then
@@ -73,6 +76,7 @@ for i = 2, #ARGV, 8 do
     local times = prefix .. 't:' .. minute
     redis.call('ZADD', times, ts, metrics .. '\\31' .. scope .. '\\31' .. hour .. ':' .. id)
     expiry[times] = minute_ttl
+    end
   end
 end
 for field, n in pairs(sums) do

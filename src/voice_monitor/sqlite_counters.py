@@ -1,6 +1,8 @@
 """The embedded counter store: one SQLite file in WAL mode under the lake's state/.
 
-Counted events are kept in blocks, one row per landing and minute of event time (per second
+The events a landing hands it are kept in blocks (every one within the 2-hour horizon, also
+those whose type counts nothing: metrics 0, so that a later copy of one is known as a copy
+and counts nothing either), one row per landing and minute of event time (per second
 for the events stamped at or after the landing's second): the events' ids, times, scopes and
 metric masks as one JSON text, and their stable 64-bit id hashes
 (seen_index.py) as a blob. The `seen` view shows them one row per event, as the store's state
@@ -140,17 +142,18 @@ class SQLiteCounterStore:
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
-        """Count the batch's events that are new and recent enough to matter; returns how many."""
+        """Count the batch's events that are new and recent enough to matter; returns how many
+        (of the new ones, those whose type feeds a metric)."""
         rows = counted_rows(events, now)
         if rows is None:
             return 0
         hashes = stable_hashes(rows.ids)
-        added = self._transaction(lambda: self._add(rows, hashes, now))
+        added, counted = self._transaction(lambda: self._add(rows, hashes, now))
         # only once committed: what a rolled-back transaction wrote is not in the store
         self._remember(added)
-        return sum(len(h) for _, _, h in added)
+        return counted
 
-    def _add(self, rows, hashes: np.ndarray, now: datetime) -> list:
+    def _add(self, rows, hashes: np.ndarray, now: datetime) -> tuple[list, int]:
         db = self.db
         # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
         # so the store stays small between retention runs
@@ -177,14 +180,14 @@ class SQLiteCounterStore:
             fresh.append(mine)
         fresh = np.sort(np.concatenate(fresh))
         if not len(fresh):
-            return []
+            return [], 0
         ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_arrow()
         if len(fresh) < every:
             ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
             hashes, scopes = hashes[fresh], scopes.take(pa.array(fresh))
         added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
         db.executemany(_UPSERT, minute_counts(ts, org, rows.scopes, masks))
-        return added
+        return added, int(np.count_nonzero(masks))  # the new events that count toward a metric
 
     def _append(self, ids, ts: np.ndarray, scopes: pa.Array, masks: np.ndarray,
                 hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
