@@ -140,7 +140,7 @@ def stale_hours(lake: Lake, day: datetime) -> tuple[list[datetime], list[datetim
 
 # -- copies recorded by an hour's own rollup --------------------------------------------------
 def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str] | None:
-    """The later copies the hour's own rollup recorded (file name -> encoded row numbers), if
+    """The later copies the hour's own rollup recorded (file name -> row numbers "3,17,…"), if
     that rollup read exactly `files` (names and sizes, as `describe` lists them); else None.
 
     An event file is never rewritten under its name (landing and compaction publish new names;
@@ -150,11 +150,11 @@ def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, 
     it was made from are one manifest, written whole (one rename, or one PUT).
     """
     manifest = read_manifest(manifest_path(lake, "hourly", hour))
-    if not files or manifest is None or "copies" not in manifest:
+    if not files or manifest is None or "later_copies" not in manifest:
         return None
     if manifest["sources"].get(key(hour)) != files:
         return None
-    return manifest["copies"]
+    return manifest["later_copies"]
 
 
 # -- manifests --------------------------------------------------------------------------------

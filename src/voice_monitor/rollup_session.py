@@ -7,7 +7,6 @@ without events gets the hourly SQL's zero rows, computed once per session.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -122,13 +121,13 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     known = copies or {}
     recorded = [(h, f) for h in sorted(known) for f in look_back[h]]
     raw_view(con, "lookback_recorded_raw", [f for _, f in recorded], file_index=True)
-    later = [_decode_rows(known[h].get(f.name, "")) for h, f in recorded]
-    con.register("later_copies_arrow", pa.table({
-        "file_index": np.repeat(np.arange(len(later), dtype=np.uint64), [len(r) for r in later]),
-        "file_row_number": np.concatenate(later) if later else np.zeros(0, np.int64)}))
-    con.execute("create or replace temp table lookback_later_copies as "
-                "select * from later_copies_arrow")
-    con.unregister("later_copies_arrow")
+    # (file position, its later copies' rows as text): no Arrow registration, which would import
+    # pandas (0.2-0.5 s)
+    later = [(i, known[h][f.name]) for i, (h, f) in enumerate(recorded) if known[h].get(f.name)]
+    con.execute("create or replace temp table lookback_later_copies as select file_index, "
+                "unnest(string_split(rows, ','))::BIGINT as file_row_number from (select "
+                "unnest($i::UBIGINT[]) as file_index, unnest($r::VARCHAR[]) as rows)",
+                {"i": [i for i, _ in later], "r": [rows for _, rows in later]})
     look_back = {h: files for h, files in look_back.items() if h not in known}
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
     con.execute("create or replace temp table lookback_candidates as "
@@ -158,16 +157,11 @@ def _file_name(path: str) -> str:
 
 def later_copies(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """The hour's later copies (`hour_losers`, after `hour_views` over its files) as file name ->
-    row numbers (base64 of little-endian int64), for the hour's manifest: a later hour pairing
-    with this one then skips ranking its copies while its files are unchanged."""
-    found = con.execute("select filename, list(file_row_number order by file_row_number) "
-                        "from hour_losers group by filename").fetchall()
-    return {_file_name(name): base64.b64encode(np.asarray(rows, dtype="<i8").tobytes()).decode()
-            for name, rows in found}
-
-
-def _decode_rows(encoded: str) -> np.ndarray:
-    return np.frombuffer(base64.b64decode(encoded), dtype="<i8")
+    its row numbers ("3,17,…"), for the hour's manifest: a later hour pairing with this one then
+    skips ranking its copies while its files are unchanged."""
+    found = con.execute("select filename, string_agg(file_row_number::VARCHAR, ',' order by "
+                        "file_row_number) from hour_losers group by filename").fetchall()
+    return {_file_name(name): rows for name, rows in found}
 
 
 def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table, pa.Table]:

@@ -192,7 +192,7 @@ def _hourly_one(
         report.refused.append((hour, str(exc)))
         return
     # the session's hour_losers are this hour's when it has files: recorded for later hours
-    copies = {"copies": _later_copies(con)} if sources[_key(hour)] else {}
+    copies = {"later_copies": _later_copies(con)} if sources[_key(hour)] else {}
     _publish(lake, report, "hourly", hour, (pipeline, stage), {"sources": sources, **copies})
 
 
