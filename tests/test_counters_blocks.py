@@ -269,3 +269,15 @@ def test_the_seen_view_holds_each_counted_event_as_landed(lake):
         (hour, "q\\2", us, 'o:org "x"', bits["artifacts_completed"]),
         (hour, "q/3", us, "o:org\\y", bits["entities_resolved"]),
     }
+
+
+def test_stable_hash_across_chunks_of_ids(monkeypatch):
+    # ids are hashed in chunks of bytes: every boundary (and an id longer than a chunk) hashes
+    # as the plain-Python reference does
+    from voice_monitor import seen_index
+
+    monkeypatch.setattr(seen_index, "_CHUNK_BYTES", 7)
+    ids = ["", "abc", "defgh", "x" * 20, "", "é€😀", "k" * 7, "l" * 6, "m"]
+    assert stable_hashes(pa.array(ids)).tolist() == [reference_hash(i) for i in ids]
+    assert stable_hashes(pa.array(ids[1:], pa.large_string())).tolist() == [
+        reference_hash(i) for i in ids[1:]]

@@ -22,18 +22,27 @@ _PRIME = np.uint64(0x100000001B3)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1, _MIX2 = np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53)
 _S33 = np.uint64(33)
-_powers = np.ones(1, dtype=np.uint64)  # _PRIME ** i, grown on demand
+_INVERSE = np.uint64(pow(0x100000001B3, -1, 2**64))  # _PRIME is odd: invertible modulo 2^64
+_CHUNK_BYTES = 1 << 18  # bytes of ids hashed together: the powers kept stay at a few MB
+_powers = np.ones(1, dtype=np.uint64)  # _PRIME ** i
+_inverses = np.ones(1, dtype=np.uint64)  # _INVERSE ** i
 
 
-def _powers_to(n: int) -> np.ndarray:
-    global _powers
+def _powers_to(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """(_PRIME ** i, _INVERSE ** i) for i < n at least, grown by doubling."""
+    global _powers, _inverses
     if len(_powers) < n:
-        grown = np.ones(max(n, 2 * len(_powers)), dtype=np.uint64)
+        size = max(n, 2 * len(_powers))
+        powers, inverses = np.ones(size, np.uint64), np.ones(size, np.uint64)
         with np.errstate(over="ignore"):
-            for i in range(1, len(grown)):
-                grown[i] = grown[i - 1] * _PRIME
-        _powers = grown
-    return _powers
+            filled = 1
+            while filled < size:  # [filled, filled + m) from [0, m): times base ** filled
+                m = min(filled, size - filled)
+                powers[filled:filled + m] = powers[:m] * powers[filled - 1] * _PRIME
+                inverses[filled:filled + m] = inverses[:m] * inverses[filled - 1] * _INVERSE
+                filled += m
+        _powers, _inverses = powers, inverses
+    return _powers, _inverses
 
 
 def stable_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
@@ -50,20 +59,16 @@ def stable_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
     _, offsets_buf, data_buf = ids.buffers()
     width = np.int64 if ids.type == pa.large_string() else np.int32
     offsets = np.frombuffer(offsets_buf, dtype=width)[ids.offset:ids.offset + n + 1].astype(np.int64)
-    first = int(offsets[0])
+    data = np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.empty(0, np.uint8)
     lengths = np.diff(offsets)
-    total = int(offsets[-1]) - first
-    data = np.frombuffer(data_buf, dtype=np.uint8, count=total, offset=first) if total else \
-        np.empty(0, dtype=np.uint8)
+    h = np.empty(n, dtype=np.uint64)
+    start = 0
+    while start < n:  # rows of at most _CHUNK_BYTES together (a longer id alone)
+        end = max(start + 1, int(np.searchsorted(offsets, offsets[start] + _CHUNK_BYTES, "right")) - 1)
+        end = min(end, n)
+        h[start:end] = _polynomial(data, offsets[start:end + 1])
+        start = end
     with np.errstate(over="ignore"):
-        # byte j of an id of length L weighs _PRIME ** (L - 1 - j): Horner's rule, unrolled
-        ends = np.repeat(offsets[1:] - first, lengths)
-        weights = _powers_to(int(lengths.max()) + 1)[ends - 1 - np.arange(total)]
-        products = (data.astype(np.uint64) + np.uint64(1)) * weights
-        starts = (offsets[:-1] - first)[lengths > 0]
-        h = np.zeros(n, dtype=np.uint64)
-        if len(starts):
-            h[lengths > 0] = np.add.reduceat(products, starts)
         h ^= lengths.astype(np.uint64) * _GOLDEN
         h ^= h >> _S33
         h *= _MIX1
@@ -71,6 +76,24 @@ def stable_hashes(ids: pa.Array | pa.ChunkedArray) -> np.ndarray:
         h *= _MIX2
         h ^= h >> _S33
     return h.view(np.int64)
+
+
+def _polynomial(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per id (the bytes from offsets[i] to offsets[i + 1]): the sum over its bytes b_j of
+    (b_j + 1) * _PRIME ** (L - 1 - j), modulo 2^64. As _PRIME is invertible, that is
+    _PRIME ** (end - 1) * (C[end] - C[start]) with C the running sum of
+    (b_k + 1) * _INVERSE ** k over the ids' bytes: one pass over the bytes, no loop per id."""
+    first = int(offsets[0])
+    relative = offsets - first
+    total = int(relative[-1])
+    powers, inverses = _powers_to(total + 1)
+    with np.errstate(over="ignore"):
+        running = np.zeros(total + 1, dtype=np.uint64)
+        np.cumsum((data[first:first + total].astype(np.uint64) + np.uint64(1)) * inverses[:total],
+                  out=running[1:])
+        ends = relative[1:]
+        # an empty id sums nothing (its factor, whatever it is, multiplies zero)
+        return (running[ends] - running[relative[:-1]]) * powers[np.maximum(ends - 1, 0)]
 
 
 class HourKeys:
