@@ -137,6 +137,9 @@ class HourKeys:
 def first_copies(ids: pa.Array, hashes: np.ndarray) -> np.ndarray:
     """Positions of the first copy of each distinct id, in input order (hash ties compared by
     id, so two ids sharing a hash both stay)."""
+    ordered = np.sort(hashes)
+    if not (ordered[1:] == ordered[:-1]).any():  # as usual: no hash twice, every row a first
+        return np.arange(len(hashes))
     _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True,
                                           return_counts=True)
     keep = np.zeros(len(hashes), dtype=bool)
