@@ -70,7 +70,7 @@ def test_recorded_copies_are_not_used_once_the_hour_s_files_change(lake, change)
         event("transcription_started", at(11, 20), artifact_id="D", event_id="s5"),
         event("transcription_completed", at(13, 10), artifact_id="A"),
     ], now=NOW)
-    # a later copy of s1 (an earlier start than 11:50 would not show); 11:40 must lose
+    # a later copy of s1 at 11:40 (it would be A's latest start): must lose, now and after
     land_records(lake, [event("transcription_started", at(11, 40), artifact_id="A",
                               event_id="s1")], now=NOW)
     run_hourly(lake, NOW, hour=at(11, 0))
