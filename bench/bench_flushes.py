@@ -4,8 +4,9 @@
     uv run python bench/bench_flushes.py --events 50 --flushes 3600
 
 A producer flushing every second lands one small batch per second into the current hour. Each
-flush here is what the producer's writer does for it (`land_lines` with the producer's open
-counter store), with `now` stepping one second per flush, so an hour of flushes runs in minutes.
+flush here is what the producer's writer does for it (`land_batches` of its records, as
+`MappingRows`, with the producer's open counter store and connection), with `now` stepping one
+second per flush, so an hour of flushes runs in minutes.
 Prints the cost of the first 100 and of the last 100 landings and their ratio (target: last
 ≤ 1.5 × first), as wall time and as the process's CPU time (which the load of other work on a
 shared machine disturbs less), in one run on a fresh lake.
@@ -25,7 +26,7 @@ from bench_producer import machine, make_records
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import land_batches
-from voice_monitor.mappings import dumps
+from voice_monitor.mapping_rows import MappingRows
 
 HOUR = datetime(2026, 2, 16, 14, tzinfo=UTC)
 
@@ -43,7 +44,7 @@ def run(flushes: int, events: int, root: Path) -> tuple[list[float], list[float]
             records = make_records(events, now, f"f{i}")
             for j, r in enumerate(records):
                 r["timestamp"] = max(int(HOUR.timestamp() * 1000), int(now.timestamp() * 1000) - j)
-            lines = [dumps(r) for r in records]
+            lines = MappingRows(records)  # the dicts, as the producer lands them
             started, started_cpu = time.perf_counter(), time.process_time()
             [result] = land_batches(lake, [lines], ["bench"], now, counters=store, con=con)
             costs.append(time.perf_counter() - started)
