@@ -1,9 +1,10 @@
 """Validated batches on their way to the lake: merged into groups, events sorted by hour.
 
 `landing.check` makes a `Checked` (validation reads nothing of the lake, so it may run ahead of
-earlier landings, on another thread); `landing.commit` lands it. Sorting by hour and merging
-consecutive batches of one file into a group (fewer, larger hour files) are done here, on the
-thread that validates ahead, so the landing thread only counts duplicates and writes.
+earlier landings, on another thread); `landing.commit` lands it. Consecutive batches of one file
+are gathered into a group (`grouped`, on the thread that validates ahead) and merged, sorted by
+hour, as the group is landed (`merge`, on the landing thread, which is the less busy one): fewer,
+larger hour files.
 """
 
 from __future__ import annotations

@@ -32,10 +32,9 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from voice_monitor import storage
-from voice_monitor.checked import hour_runs
+from voice_monitor.checked import _HOUR_US, hour_runs
 from voice_monitor.hour_locks import Held
 from voice_monitor.lake import Lake, connect, duckdb_path
 
@@ -43,7 +42,6 @@ from voice_monitor.lake import Lake, connect, duckdb_path
 # recently landed into dropped first (landing into one again reads it once more)
 MAX_HOURS = 48
 MAX_IDS = 25_000_000
-_HOUR_US = 3_600_000_000
 
 
 def hash_ids(ids: Sequence[str]) -> np.ndarray:
@@ -180,21 +178,20 @@ def read_index(lake: Lake, hour: datetime) -> HourIndex:
         return current(lake, hour_us)
 
 
-def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray | None = None,
-                    held: Held | None = None) -> tuple[np.ndarray, dict]:
+def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray,
+                    held: Held) -> tuple[np.ndarray, dict]:
     """Per event: is its (event_id, hour) already in the lake, or earlier in the batch?
 
-    `hours`: each event's hour (hours since the epoch), if the caller has them. Returns the
-    flags and, per hour, the batch's hashes, to hand to `landed` once the hour's file is
-    written. The caller holds the hours' locks.
+    `events` come in hour order (`checked.sort_by_hour`), `hours` holds each one's hour (hours
+    since the epoch), `held` the hour locks the caller holds. Returns the flags and, per hour,
+    the batch's hashes, to hand to `landed` once the hour's file is written.
     """
     ids = events.column("event_id").to_pylist()
     hashes = hash_ids(ids)
-    if hours is None:
-        hours = pc.cast(events.column("timestamp"), pa.int64()).to_numpy(zero_copy_only=False) // _HOUR_US
     flags = np.zeros(len(ids), dtype=bool)
     pending = {}
-    for hour, rows in _rows_by_hour(hours):
+    for hour, start, end in hour_runs(hours):
+        rows = np.arange(start, end)
         mine = hashes[rows]
         index = current(lake, int(hour) * _HOUR_US, con, held)
         candidates = rows[index.maybe_contains(mine)]
@@ -205,13 +202,6 @@ def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray | None 
         flags[rows[_repeats(ids, rows, mine)]] = True
         pending[int(hour)] = (index, mine)
     return flags, pending
-
-
-def _rows_by_hour(hours: np.ndarray) -> list[tuple[int, np.ndarray]]:
-    """(hour, its rows) per distinct hour; one slice each where the rows come in hour order."""
-    if not (np.diff(hours) < 0).any():
-        return [(hour, np.arange(start, end)) for hour, start, end in hour_runs(hours)]
-    return [(int(hour), np.flatnonzero(hours == hour)) for hour in np.unique(hours)]
 
 
 def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
@@ -232,7 +222,7 @@ def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray
     return np.array(repeated, dtype=np.int64)
 
 
-def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held | None = None) -> None:
+def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held) -> None:
     """Add the batch to the index of each hour whose file is now in place (`written`: hour µs
     // 1 h -> file name), with the stamp this landing left on the hour's lock. An hour whose
     write failed is left out: the next landing finds its file, if any, uncovered and reads it."""
@@ -241,4 +231,4 @@ def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held | None
         if name is not None:
             index.add(hashes)
             index.files.add(name)
-            index.stamp = held.mine(_hour_start(hour * _HOUR_US)) if held is not None else None
+            index.stamp = held.mine(_hour_start(hour * _HOUR_US))

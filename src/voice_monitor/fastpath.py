@@ -52,7 +52,10 @@ def validate_fast(
             return validate_fast(con, lines.texts(), now, ingested_at)
         fields = _fields(table, None).append_column("line_no", pa.array(at, pa.int64()))
         fast, sure = typed_rules(con, fields, None, now, ingested_at)
-        return _merged(con, fast, at[sure], lines, now, ingested_at)
+        # the rows the typed rules doubted go to the full query; records that were not plain
+        # dicts may still be taken by the fast path as JSON texts
+        judge = validate if len(at) == len(lines) else validate_fast
+        return _merged(con, fast, at[sure], lines, now, ingested_at, judge)
     texts, positions, _ = as_text(lines)
     candidates = np.flatnonzero(_eligible(texts))
     sure_pos = np.array([], np.int64)
@@ -72,18 +75,19 @@ def validate_fast(
 
 
 def _merged(con, fast: pa.Table, sure_pos: np.ndarray, lines, now: datetime,
-            ingested_at: datetime) -> tuple[pa.Table, pa.Table]:
-    """The fast path's rows with the full query's verdicts on every other record, in input order."""
+            ingested_at: datetime, judge=None) -> tuple[pa.Table, pa.Table]:
+    """The fast path's rows with `judge`'s verdicts (the full query's) on every other record, in
+    input order."""
+    judge = judge or validate
     slow = np.ones(len(lines), bool)
     slow[sure_pos] = False
     slow_at = np.flatnonzero(slow)
     if not len(slow_at):
         return _in_order(fast).drop_columns(["line_no"]), _no_rejects()
-    judge = validate
     if isinstance(lines, TypedRows):
         subset = TypedRows.json_texts(lines.table.filter(pa.array(slow)))
-    elif isinstance(lines, MappingRows):  # as JSON texts, which the fast path may still take
-        subset, judge = lines.texts(slow_at), validate_fast
+    elif isinstance(lines, MappingRows):
+        subset = lines.texts(slow_at)
     elif isinstance(lines, pa.Array | pa.ChunkedArray):
         subset = lines.filter(pa.array(slow))
     else:

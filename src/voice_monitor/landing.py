@@ -224,8 +224,9 @@ def ingest_file(
     counters: CounterStore | None = None, batch_bytes: int = BATCH_BYTES,
 ) -> LandingResult:
     """Land one file (JSON Lines, a JSON array, or Parquet) batch by batch: memory is bounded
-    by the batch, not the file (see `streaming.read_batches`). Each batch is a landing of its
-    own, so a copy of an event in a later batch counts as a duplicate as it would in one."""
+    by the batch, not the file (see `streaming.read_batches`). Consecutive batches land
+    together as a group (`checked.grouped`); a copy of an event in a later batch or group counts
+    as a duplicate as it would in one landing."""
     now = (now or datetime.now(UTC)).astimezone(UTC)  # one ingested_at for the whole file
     total = LandingResult()
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead

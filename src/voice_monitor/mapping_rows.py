@@ -32,15 +32,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.mappings import dumps
-from voice_monitor.records import MAX_RECORD_BYTES
+from voice_monitor.records import MAX_RECORD_BYTES, json_escapes
 from voice_monitor.schema import METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES
 
 _KIND = {n: f.kind for f in EVENT_FIELDS for n in f.input_names}  # known top-level names
 _META_KIND = {n: f.kind for f in METADATA_FIELDS for n in f.input_names}
 _NONE = type(None)
-_PYTHON = {"int": (int,), "number": (int, float), "ratio": (int, float), "time": (int, str)}
-_ESCAPED = '["\\\\\\x00-\\x1f]'  # what JSON writes escaped in a string
+_PYTHON = {"int": (int,), "number": (int, float), "ratio": (int, float)}
 _EMPTY: dict = {}
 # a bound on a record's JSON text beside its strings' bytes: per name its quotes, colon and
 # comma (names are at most 26 characters), and a number's text (at most 24 characters)
@@ -120,11 +119,11 @@ class MappingRows:
 def _declared(kind: str, types: set) -> tuple[tuple | None, pa.DataType]:
     """(the Python types a record may give for a field of `kind`, None when every value of the
     batch is one of them; the Arrow type the column is declared as)."""
-    allowed = _PYTHON.get(kind, (str,))
     if kind == "time":
         if int in types:  # epoch milliseconds; a record with this name as text goes as JSON
             return (None if types == {int} else (int,)), pa.int64()
         return (None if types <= {str} else (str,)), pa.string()
+    allowed = _PYTHON.get(kind, (str,))
     return (None if types <= set(allowed) else allowed), TYPES[kind]
 
 
@@ -175,21 +174,3 @@ def _converts(value, arrow_type: pa.DataType) -> bool:
         return True
     except (pa.ArrowException, OverflowError, UnicodeError, TypeError, ValueError):
         return False
-
-
-def json_escapes(column: pa.Array) -> np.ndarray | None:
-    """Which strings (of a string or large_string array) hold a character JSON escapes; None
-    when none does, as one look at the column's bytes usually shows (a pattern match per
-    string costs ten times more)."""
-    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
-    offsets = np.frombuffer(column.buffers()[1], width, len(column) + 1, column.offset * width(0).itemsize)
-    data = column.buffers()[2]
-    if data is None or offsets[-1] == offsets[0]:
-        return None
-    text = np.frombuffer(data, np.uint8, int(offsets[-1] - offsets[0]), int(offsets[0]))
-    # the same as UTF-8 bytes: below 0x20, a quote or a backslash (no byte of a multi-byte
-    # character is below 0x80)
-    if text.min() >= 0x20 and not (text == 0x22).any() and not (text == 0x5C).any():
-        return None
-    return pc.fill_null(pc.match_substring_regex(column, _ESCAPED), False).to_numpy(
-        zero_copy_only=False)

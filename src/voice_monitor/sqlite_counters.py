@@ -43,7 +43,7 @@ from voice_monitor.counters import (
     metrics_of_mask,
     minute_counts,
 )
-from voice_monitor.mapping_rows import json_escapes
+from voice_monitor.records import json_escapes
 from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
 
 _SECOND_US = 1_000_000

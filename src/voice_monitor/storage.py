@@ -86,11 +86,6 @@ def url(path: Any) -> str:
     return str(path)
 
 
-def registered() -> list[str]:
-    """Protocols of the object stores opened in this process so far."""
-    return list(_registered)
-
-
 def register_filesystems(con, have: dict[str, Any] | None = None) -> dict[str, Any]:
     """Let a DuckDB connection read object-store paths (fsspec; DuckDB's httpfs when loaded
     would need its own credentials, and cannot be installed offline).

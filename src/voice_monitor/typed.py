@@ -213,10 +213,10 @@ def _around_sure(src: pa.Table) -> pa.Array:
         limit = MAX_EVENT_ID if f.kind == "id" else MAX_SHORT_STRING
         length = bytes_ if pc.max(bytes_).as_py() <= limit else pc.utf8_length(column)
         if f.kind == "id":  # required
-            good = pc.fill_null(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, MAX_EVENT_ID)),
+            good = pc.fill_null(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, limit)),
                                 False)
         else:
-            good = pc.fill_null(pc.less_equal(length, MAX_SHORT_STRING), True)
+            good = pc.fill_null(pc.less_equal(length, limit), True)
         ok &= good.to_numpy(zero_copy_only=False)
     return pa.array(ok)
 
@@ -230,8 +230,8 @@ def _around(src: pa.Table, result: pa.Table, ingested_at: datetime) -> tuple[pa.
         order = np.argsort(at, kind="stable")
         result = result.take(pa.array(np.argsort(order[np.searchsorted(at, got, sorter=order)])))
     sure = result.column("sure").to_numpy(zero_copy_only=False)
-    keep = pa.array(sure)
     every = bool(sure.all())  # as usual: no copy of the columns
+    keep = None if every else pa.array(sure)
     rows = result if every else result.filter(keep)
     columns = {"line_no": rows.column("line_no")}
     for name in _STORED:

@@ -13,13 +13,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.records import ESCAPED
 from voice_monitor.redaction import GATE, redact_sql
 from voice_monitor.schema import METADATA_FIELDS
 from voice_monitor.statements import parsed
 
 _KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
-# what DuckDB's JSON writer escapes in a string; a string without any is written as it stands
-_ESCAPED = '[\\x00-\\x1f"\\\\]'
 _REDACT_SQL = f"select {redact_sql('v')} as r from distinct_texts order by i"
 
 
@@ -77,7 +76,7 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             sql |= has | (valid if texts is None else _named(texts, valid & ~has, child.name))
             continue
         if is_text:
-            sql |= pc.fill_null(pc.match_substring_regex(value, _ESCAPED), False).to_numpy(
+            sql |= pc.fill_null(pc.match_substring_regex(value, ESCAPED), False).to_numpy(
                 zero_copy_only=False)
         key = f'"{child.name}":'
         pair = pc.binary_join_element_wise(key + '"', value.cast(pa.string()), '"', "")
@@ -109,7 +108,7 @@ def _named(texts: pa.Array, rows: np.ndarray, name: str) -> np.ndarray:
 
 
 def _escaped(text: str) -> bool:
-    return bool(pc.match_substring_regex(pa.array([text]), _ESCAPED)[0].as_py())
+    return bool(pc.match_substring_regex(pa.array([text]), ESCAPED)[0].as_py())
 
 
 def _whole(array):
