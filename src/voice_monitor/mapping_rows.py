@@ -31,8 +31,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.byte_scans import json_escapes
 from voice_monitor.mappings import dumps
-from voice_monitor.records import MAX_RECORD_BYTES, json_escapes
+from voice_monitor.records import MAX_RECORD_BYTES
 from voice_monitor.schema import METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES
 

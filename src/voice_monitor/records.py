@@ -19,6 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.byte_scans import ESCAPED, json_escapes  # noqa: F401 (their home before)
 from voice_monitor.mappings import Rejected
 
 BOM = b"\xef\xbb\xbf"
@@ -376,26 +377,3 @@ def _depth(value, limit: int = 100) -> int:
         return 0
     children = value.values() if isinstance(value, dict) else value
     return 1 + max((_depth(v, limit - 1) for v in children), default=0)
-
-
-# what a JSON writer (orjson, DuckDB's) escapes in a string; a string without any is written as
-# it stands
-ESCAPED = '[\\x00-\\x1f"\\\\]'
-
-
-def json_escapes(column: pa.Array) -> np.ndarray | None:
-    """Which strings (of a string or large_string array) hold a character JSON escapes; None
-    when none does, as one look at the column's bytes usually shows (a pattern match per
-    string costs ten times more)."""
-    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
-    offsets = np.frombuffer(column.buffers()[1], width, len(column) + 1, column.offset * width(0).itemsize)
-    data = column.buffers()[2]
-    if data is None or offsets[-1] == offsets[0]:
-        return None
-    text = np.frombuffer(data, np.uint8, int(offsets[-1] - offsets[0]), int(offsets[0]))
-    # the same as UTF-8 bytes: below 0x20, a quote or a backslash (no byte of a multi-byte
-    # character is below 0x80)
-    if text.min() >= 0x20 and not (text == 0x22).any() and not (text == 0x5C).any():
-        return None
-    return pc.fill_null(pc.match_substring_regex(column, ESCAPED), False).to_numpy(
-        zero_copy_only=False)

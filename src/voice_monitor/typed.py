@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor.byte_scans import controls
 from voice_monitor.redaction import GATE, redact_json_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -247,7 +248,6 @@ def _around(src: pa.Table, result: pa.Table, ingested_at: datetime) -> tuple[pa.
 # -- Parquet rows ---------------------------------------------------------------------------
 
 _UTC = pa.timestamp("us", tz="UTC")
-_CONTROL = "[\\x00-\\x1f]"
 _ROW_LIMIT = 64 * 1024  # records.MAX_RECORD_BYTES: a row whose JSON text might pass it is doubted
 
 
@@ -370,8 +370,7 @@ def parquet_fields(table: pa.Table) -> pa.Table:
     else:
         out["has_meta"] = pa.repeat(pa.scalar(False), n)
     for name in IDENTIFIERS:  # a control character in one: the full query says why
-        doubt |= pc.fill_null(pc.match_substring_regex(out[f"in_{name}"], _CONTROL), False).to_numpy(
-            zero_copy_only=False)
+        doubt |= controls(out[f"in_{name}"])
     out["judgeable"] = pa.array(~doubt)
     out["line_no"] = pa.array(np.arange(n), pa.int64())
     return pa.table(out)

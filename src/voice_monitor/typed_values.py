@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.records import ESCAPED
+from voice_monitor.byte_scans import ESCAPED, json_escapes
 from voice_monitor.redaction import GATE, redact_sql
 from voice_monitor.schema import METADATA_FIELDS
 from voice_monitor.statements import parsed
@@ -75,9 +75,8 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             # (a Parquet child always; in JSON, where the text names it: a JSON null)
             sql |= has | (valid if texts is None else _named(texts, valid & ~has, child.name))
             continue
-        if is_text:
-            sql |= pc.fill_null(pc.match_substring_regex(value, ESCAPED), False).to_numpy(
-                zero_copy_only=False)
+        if is_text and (escaped := json_escapes(value)) is not None:
+            sql |= escaped
         key = f'"{child.name}":'
         pair = pc.binary_join_element_wise(key + '"', value.cast(pa.string()), '"', "")
         if texts is None:

@@ -1,0 +1,51 @@
+"""The byte scans answer as a pattern per string would (Python's `re`, string by string)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from voice_monitor.byte_scans import controls, json_escapes
+
+TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    ['a', 'é', '"', '\\', '\x00', '\n', '\x1f', ' ', '€', '\U0001f600'])),
+    st.text(max_size=4)), max_size=30)
+
+
+def _by_re(values: list, pattern: str) -> list[bool]:
+    return [v is not None and re.search(pattern, v) is not None for v in values]
+
+
+@settings(deadline=None)  # the first example pays for imports
+@given(values=TEXTS, large=st.booleans(), start=st.integers(0, 3))
+def test_controls_are_found_as_a_pattern_finds_them(values, large, start):
+    array = pa.array(values, pa.large_string() if large else pa.string())[start:]
+    assert controls(array).tolist() == _by_re(values[start:], "[\x00-\x1f]")
+    halves = pa.chunked_array([array[:2], array[2:]], array.type)  # a Parquet column's chunks
+    assert controls(halves).tolist() == _by_re(values[start:], "[\x00-\x1f]")
+
+
+@settings(deadline=None)  # the first example pays for imports
+@given(values=TEXTS, large=st.booleans(), start=st.integers(0, 3))
+def test_json_escapes_are_found_as_a_pattern_finds_them(values, large, start):
+    array = pa.array(values, pa.large_string() if large else pa.string())[start:]
+    expected = _by_re(values[start:], '[\x00-\x1f"\\\\]')
+    found = json_escapes(array)
+    assert (found.tolist() if found is not None else [False] * len(array)) == expected
+    assert found is None or any(expected)
+
+
+def test_columns_without_bytes():
+    assert controls(pa.nulls(3, pa.string())).tolist() == [False] * 3
+    assert controls(pa.nulls(2)).tolist() == [False] * 2
+    assert controls(pa.array(["", ""])).tolist() == [False, False]
+    assert json_escapes(pa.array(["", None])) is None
+    # a null slot's bytes are not its value: still False
+    masked = pa.Array.from_buffers(pa.string(), 2, [pa.py_buffer(np.packbits([1, 0], bitorder="little")),
+                                                    pa.py_buffer(np.array([0, 1, 3], np.int32)),
+                                                    pa.py_buffer(b"a\x00b")])
+    assert controls(masked).tolist() == [False, False]
