@@ -100,6 +100,7 @@ class CountedRows:
     org: np.ndarray  # int64, position of the event's scope in `scopes`, -1 for none
     scopes: list[str]  # "o:<organization_id>" of each organization in the batch
     mask: np.ndarray  # int64, METRIC_BITS of the event type
+    hashes: np.ndarray | None = None  # the ids' stable hashes, where the caller had them
 
     @property
     def event_id(self) -> list[str]:
@@ -124,17 +125,23 @@ class CountedRows:
         return self.ts_us // _HOUR_US
 
 
+# a column a landing may add to the events it hands a store: their ids' stable hashes
+# (`seen_index.stable_hashes`), which it computed for the duplicate index already
+HASH_COLUMN = "event_id_hash"
+
+
 def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
     """The events a counter store keeps: every one stamped no earlier than STATE_TTL before
     `now`, with the metrics its type feeds (`mask` 0: none). A store knows even the events that
     count nothing, so that a later copy of one (the same id and hour, another type) is known as
     a copy and counts nothing either: the lake's first-landed event wins (contract §3). None if
-    there are no such events."""
+    there are no such events. A `HASH_COLUMN` in `events` is kept as `hashes`."""
     stamps = events.column("timestamp")
     if stamps.type.unit != "us":
         stamps = pc.cast(stamps, pa.timestamp("us", tz="UTC"))
     ts_us = _numpy(pc.cast(stamps, pa.int64()))
     which = _numpy(pc.fill_null(pc.index_in(events.column("event_type"), value_set=_COUNTED), -1))
+    hashes = _numpy(events.column(HASH_COLUMN)) if HASH_COLUMN in events.schema.names else None
     keep = np.flatnonzero(ts_us >= _us(now - STATE_TTL))
     if not len(keep):
         return None
@@ -144,6 +151,7 @@ def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
     if not everything:
         ids, orgs = ids.take(keep), orgs.take(keep)
         ts_us, which = ts_us[keep], which[keep]
+        hashes = None if hashes is None else hashes[keep]
     orgs = pc.dictionary_encode(orgs.combine_chunks())
     return CountedRows(
         ids=ids.combine_chunks(),
@@ -151,6 +159,7 @@ def counted_rows(events: pa.Table, now: datetime) -> CountedRows | None:
         org=_numpy(pc.fill_null(orgs.indices, -1)).astype(np.int64),
         scopes=["o:" + o for o in orgs.dictionary.to_pylist()],
         mask=_COUNTED_MASKS[which],  # -1 (a type that feeds no metric): the last, 0
+        hashes=hashes,
     )
 
 

@@ -15,8 +15,8 @@ else has landed or compacted there since. Files removed without the lock (retent
 `lake check --move-aside`) are then still covered; a hit is confirmed against the files that are
 there, so they count nothing.
 
-Ids are kept as 64-bit hashes (Python's `hash` of the string, salted per process, which is all
-an in-memory index needs) in sorted arrays of geometrically growing sizes, merged as they fill
+Ids are kept as 64-bit hashes (`hash_ids`: the counter store's stable hash, computed over the
+Arrow strings without a Python object per id; a landing computes them once for both) in sorted arrays of geometrically growing sizes, merged as they fill
 (amortised O(log n) per id, 8 bytes each). A hash hit is only a candidate: it is confirmed
 against the actual ids of the hour's files, so "first landed wins" stays exact whatever the
 collisions; in the common case (no copies) nothing is read.
@@ -37,6 +37,7 @@ from voice_monitor import storage
 from voice_monitor.checked import _HOUR_US, hour_runs
 from voice_monitor.hour_locks import Held
 from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.seen_index import stable_hashes
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
 # recently landed into dropped first (landing into one again reads it once more)
@@ -44,9 +45,12 @@ MAX_HOURS = 48
 MAX_IDS = 25_000_000
 
 
-def hash_ids(ids: Sequence[str]) -> np.ndarray:
-    """64-bit hashes (int64) of event ids, stable within this process."""
-    return np.fromiter(map(hash, ids), dtype=np.int64, count=len(ids))
+def hash_ids(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
+    """64-bit hashes (int64) of event ids: `seen_index.stable_hashes`, the ones the counter
+    store keeps, so a landing hashes its ids once for the index and the counters."""
+    if not isinstance(ids, pa.Array | pa.ChunkedArray):
+        ids = pa.array(ids, pa.string())
+    return stable_hashes(ids)
 
 
 class HourIndex:
@@ -60,19 +64,21 @@ class HourIndex:
     def __len__(self) -> int:
         return sum(len(level) for level in self._levels)
 
-    def add(self, hashes: np.ndarray) -> None:
-        """Add hashes (already landed ids); merge levels until each is over twice the next."""
+    def add(self, hashes: np.ndarray, presorted: bool = False) -> None:
+        """Add hashes (already landed ids; `presorted`: in order already); merge levels until
+        each is over twice the next."""
         levels = self._levels
-        levels.append(_unique_sorted(hashes))
+        levels.append(_unique_sorted(hashes, presorted))
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
             newer, older = levels.pop(), levels.pop()
             merged = np.concatenate([older, newer])
             merged.sort(kind="stable")  # two sorted runs: a linear merge
             levels.append(_unique_sorted(merged, presorted=True))
 
-    def maybe_contains(self, hashes: np.ndarray) -> np.ndarray:
-        """Per hash: could its id be in the hour (a hit is a candidate, to be confirmed)?"""
-        order = np.argsort(hashes)
+    def maybe_contains(self, hashes: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
+        """Per hash: could its id be in the hour (a hit is a candidate, to be confirmed)?
+        `order`: the permutation that sorts `hashes`, if the caller has it already."""
+        order = np.argsort(hashes) if order is None else order
         ordered = hashes[order]  # sorted keys: the searches walk each level once, in order
         hit = np.zeros(len(hashes), dtype=bool)
         for level in self._levels:
@@ -108,12 +114,12 @@ def _hour_start(hour_us: int) -> datetime:
     return datetime.fromtimestamp(hour_us // 1_000_000, UTC)
 
 
-def _read_ids(con, files: list) -> list[str]:
+def _read_ids(con, files: list) -> pa.ChunkedArray:
     if not files:
-        return []
+        return pa.chunked_array([], pa.string())
     rows = con.sql("select event_id from read_parquet($files)",
                    params={"files": [duckdb_path(f) for f in files]}).to_arrow_table()
-    return rows.column("event_id").to_pylist()
+    return rows.column("event_id")
 
 
 def _listing(lake: Lake, hour_us: int) -> tuple:
@@ -178,44 +184,48 @@ def read_index(lake: Lake, hour: datetime) -> HourIndex:
         return current(lake, hour_us)
 
 
-def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray,
-                    held: Held) -> tuple[np.ndarray, dict]:
+def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray, held: Held,
+                    hashes: np.ndarray | None = None) -> tuple[np.ndarray, dict]:
     """Per event: is its (event_id, hour) already in the lake, or earlier in the batch?
 
     `events` come in hour order (`checked.sort_by_hour`), `hours` holds each one's hour (hours
-    since the epoch), `held` the hour locks the caller holds. Returns the flags and, per hour,
-    the batch's hashes, to hand to `landed` once the hour's file is written.
+    since the epoch), `held` the hour locks the caller holds, `hashes` the events' `hash_ids`
+    if the caller has them. Returns the flags and, per hour, the batch's hashes, to hand to
+    `landed` once the hour's file is written.
     """
-    ids = events.column("event_id").to_pylist()
-    hashes = hash_ids(ids)
-    flags = np.zeros(len(ids), dtype=bool)
+    ids = events.column("event_id")
+    hashes = hash_ids(ids) if hashes is None else hashes
+    flags = np.zeros(len(hashes), dtype=bool)
     pending = {}
     for hour, start, end in hour_runs(hours):
-        rows = np.arange(start, end)
-        mine = hashes[rows]
+        mine = hashes[start:end]
+        order = np.argsort(mine)  # one sort for the index's searches, the repeats, the adding
+        ordered = mine[order]
         index = current(lake, int(hour) * _HOUR_US, con, held)
-        candidates = rows[index.maybe_contains(mine)]
+        candidates = start + np.flatnonzero(index.maybe_contains(mine, order))
         if len(candidates):  # confirm against the hour's actual ids
             folder, names = _listing(lake, int(hour) * _HOUR_US)
-            landed_ids = set(_read_ids(con, [folder / n for n in sorted(names & index.files)]))
-            flags[candidates] = [ids[i] in landed_ids for i in candidates]
-        flags[rows[_repeats(ids, rows, mine)]] = True
-        pending[int(hour)] = (index, mine)
+            landed_ids = set(_read_ids(con, [folder / n for n in sorted(names & index.files)])
+                             .to_pylist())
+            flags[candidates] = [i in landed_ids for i in _ids_at(ids, candidates)]
+        flags[start + _repeats(ids.slice(start, end - start), mine, ordered)] = True
+        pending[int(hour)] = (index, ordered)
     return flags, pending
 
 
-def _repeats(ids: list[str], rows: np.ndarray, hashes: np.ndarray) -> np.ndarray:
-    """Positions (into `rows`) whose id already occurred earlier among `rows`."""
-    ordered = np.sort(hashes)
+def _ids_at(ids: pa.ChunkedArray, positions: np.ndarray) -> list[str]:
+    return ids.take(pa.array(positions)).to_pylist()
+
+
+def _repeats(ids: pa.ChunkedArray, hashes: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """Positions whose id already occurred at an earlier position (`ordered`: `hashes` sorted)."""
     if not (ordered[1:] == ordered[:-1]).any():  # no hash twice: no id twice (the usual case)
         return np.empty(0, dtype=np.int64)
-    _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True,
-                                          return_counts=True)
+    _, inverse, counts = np.unique(hashes, return_inverse=True, return_counts=True)
     shared = np.flatnonzero(counts[inverse] > 1)  # hash shared with another row: compare ids
     seen: set[str] = set()
     repeated = []
-    for position in shared:
-        event_id = ids[rows[position]]
+    for position, event_id in zip(shared.tolist(), _ids_at(ids, shared), strict=True):
         if event_id in seen:
             repeated.append(position)
         seen.add(event_id)
@@ -229,6 +239,6 @@ def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held) -> No
     for hour, (index, hashes) in pending.items():
         name = written.get(hour)
         if name is not None:
-            index.add(hashes)
+            index.add(hashes, presorted=True)
             index.files.add(name)
             index.stamp = held.mine(_hour_start(hour * _HOUR_US))

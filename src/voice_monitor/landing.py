@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from voice_monitor import dup_index
 from voice_monitor.checked import Checked, grouped, hour_runs, merge
-from voice_monitor.counters import CounterStore, open_counters
+from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, connect
@@ -140,9 +140,11 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     if accepted.num_rows:
         by_hour = checked.sorted_by_hour()
         events, hours = by_hour.events, by_hour.sorted_hours()
+        # the ids' stable hashes, once: the duplicate index and the counter store both key on them
+        hashes = dup_index.hash_ids(events.column("event_id"))
         # counted and written under the hours' locks: each count sees every earlier landing
         with hour_locks(lake, _hour_starts(np.unique(hours))) as held:
-            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held)
+            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held, hashes)
             written = {}
             try:
                 _write_hours(lake, events, hours, written)
@@ -163,7 +165,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             # type, so a copy of the lake's first-landed event counts nothing (a copy of a
             # `retry_initiated` is never an `artifact_received`), and events landed again
             # after a crash between their file and this count are counted now
-            store.record(events, now)
+            store.record(events.append_column(HASH_COLUMN, pa.array(hashes)), now)
         finally:
             if counters is None:
                 store.close()

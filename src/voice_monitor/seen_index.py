@@ -88,9 +88,13 @@ def _polynomial(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     total = int(relative[-1])
     powers, inverses = _powers_to(total + 1)
     with np.errstate(over="ignore"):
-        running = np.zeros(total + 1, dtype=np.uint64)
-        np.cumsum((data[first:first + total].astype(np.uint64) + np.uint64(1)) * inverses[:total],
-                  out=running[1:])
+        running = np.empty(total + 1, dtype=np.uint64)
+        running[0] = 0
+        terms = running[1:]  # computed in place: one buffer, no temporaries
+        np.add(data[first:first + total], np.uint64(1), out=terms, dtype=np.uint64,
+               casting="unsafe")
+        np.multiply(terms, inverses[:total], out=terms)
+        np.cumsum(terms, out=terms)
         ends = relative[1:]
         # an empty id sums nothing (its factor, whatever it is, multiplies zero)
         return (running[ends] - running[relative[:-1]]) * powers[np.maximum(ends - 1, 0)]

@@ -143,11 +143,12 @@ class SQLiteCounterStore:
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that are new and recent enough to matter; returns how many
-        (of the new ones, those whose type feeds a metric)."""
+        (of the new ones, those whose type feeds a metric). The ids' hashes are taken from the
+        events' `HASH_COLUMN` where a landing added it."""
         rows = counted_rows(events, now)
         if rows is None:
             return 0
-        hashes = stable_hashes(rows.ids)
+        hashes = stable_hashes(rows.ids) if rows.hashes is None else rows.hashes
         added, counted = self._transaction(lambda: self._add(rows, hashes, now))
         # only once committed: what a rolled-back transaction wrote is not in the store
         self._remember(added)

@@ -1,0 +1,75 @@
+"""CPU of the collector's committer after validation: `landing.commit` of 4 × 500 events.
+
+    uv run python bench/bench_commit.py [--landings N] [--repeat R] [--profile FILE]
+
+Builds the batches the collector's bench sends (`bench_server.make_batches`: events stamped in
+the 5 minutes before now), validates each group of four once (`landing.check`, not timed), then
+times `landing.commit` as the collector calls it (its own counter store and DuckDB connection
+kept open) into a fresh lake: the hour files, the duplicate index, the counters, clean_tmp.
+Prints the median CPU ms (and wall ms) per landing of ~2,000 events over R runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import statistics
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_server import make_batches  # noqa: E402
+
+from voice_monitor.counters import open_counters  # noqa: E402
+from voice_monitor.lake import Lake, connect  # noqa: E402
+from voice_monitor.landing import check, commit, parse_records  # noqa: E402
+
+
+def run(landings: int, profile: str | None) -> tuple[float, float]:
+    bodies = make_batches(4 * landings, 500)
+    now = datetime.now(UTC)
+    con = connect()
+    groups = [check(con, [parse_records(b) for b in bodies[i:i + 4]], ["bench"] * 4, now)
+              for i in range(0, len(bodies), 4)]
+    with tempfile.TemporaryDirectory() as work:
+        lake = Lake(Path(work) / "lake")
+        lake.root.mkdir()
+        counters = open_counters(lake)
+        # the first landing makes the folders and the store's schema: not timed
+        commit(lake, groups[0], now, counters, con)
+        profiler = cProfile.Profile() if profile else None
+        wall, cpu = time.perf_counter(), time.process_time()
+        if profiler:
+            profiler.enable()
+        for group in groups[1:]:
+            commit(lake, group, now, counters, con)
+        if profiler:
+            profiler.disable()
+            profiler.dump_stats(profile)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+        counters.close()
+    con.close()
+    n = len(groups) - 1
+    return cpu / n * 1000, wall / n * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--landings", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", help="write a cProfile of the last run's landings here")
+    args = parser.parse_args()
+    runs = [run(args.landings, args.profile if r == args.repeat - 1 else None)
+            for r in range(args.repeat)]
+    cpu, wall = statistics.median(c for c, _ in runs), statistics.median(w for _, w in runs)
+    print(f"commit of 4 x 500 events: {cpu:.2f} CPU ms, {wall:.2f} wall ms per landing "
+          f"(median of {args.repeat} x {args.landings}; runs CPU "
+          f"{', '.join(f'{c:.2f}' for c, _ in runs)}; load {os.getloadavg()[0]:.2f})")
+
+
+if __name__ == "__main__":
+    main()
