@@ -115,11 +115,6 @@ class CountedRows:
         """`scope` as a numpy array of str objects."""
         return np.array([*self.scopes, ""], dtype=object)[self.org]  # -1: the last, ""
 
-    def scope_arrow(self) -> pa.Array:
-        """`scope` as an Arrow string array."""
-        return pa.array([*self.scopes, ""], pa.string()).take(  # -1: the last, ""
-            pa.array(np.where(self.org < 0, len(self.scopes), self.org)))
-
     @property
     def hour(self) -> np.ndarray:
         return self.ts_us // _HOUR_US

@@ -29,7 +29,6 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from voice_monitor.counters import (
     _MINUTE_US,
@@ -43,7 +42,6 @@ from voice_monitor.counters import (
     metrics_of_mask,
     minute_counts,
 )
-from voice_monitor.records import json_escapes
 from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
 
 _SECOND_US = 1_000_000
@@ -138,7 +136,7 @@ class SQLiteCounterStore:
         if old:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
             self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
-                         pa.array(scopes, pa.string()), np.array(masks, np.int64))
+                         np.array(scopes, dtype=object), np.array(masks, np.int64))
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
@@ -182,15 +180,15 @@ class SQLiteCounterStore:
         fresh = np.sort(np.concatenate(fresh))
         if not len(fresh):
             return [], 0
-        ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_arrow()
+        ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_array()
         if len(fresh) < every:
             ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
-            hashes, scopes = hashes[fresh], scopes.take(pa.array(fresh))
+            hashes, scopes = hashes[fresh], scopes[fresh]
         added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
         db.executemany(_UPSERT, minute_counts(ts, org, rows.scopes, masks))
         return added, int(np.count_nonzero(masks))  # the new events that count toward a metric
 
-    def _append(self, ids, ts: np.ndarray, scopes: pa.Array, masks: np.ndarray,
+    def _append(self, ids: pa.Array, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
                 hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
         """Insert the events as blocks; returns (block ids, seconds, hashes) for `_remember`.
 
@@ -208,7 +206,7 @@ class SQLiteCounterStore:
         cuts = np.flatnonzero(np.diff(group)) + 1
         starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
         keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
-        texts = _block_texts(ids.take(pa.array(order)), ts[order], scopes.take(pa.array(order)),
+        texts = _block_texts(ids.take(pa.array(order)).to_pylist(), ts[order], scopes[order],
                              masks[order], starts)
         self.db.executemany(
             "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
@@ -308,24 +306,11 @@ class SQLiteCounterStore:
         self.db.close()
 
 
-def _block_texts(ids: pa.Array, ts: np.ndarray, scopes: pa.Array, masks: np.ndarray,
+def _block_texts(ids: list[str], ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
                  starts: list[int]) -> list[bytes]:
     """The `events` text of each block (blocks start at `starts`, in row order): the JSON
-    `[[event_id, ts_us, scope, mask], ...]`, written by Arrow's string kernels, or by orjson
-    when an id or scope holds a character JSON escapes."""
-    ids, scopes = _string(ids), _string(scopes)
-    if json_escapes(ids) is not None or json_escapes(scopes) is not None:
-        events = list(zip(ids.to_pylist(), ts.tolist(), scopes.to_pylist(), masks.tolist(),
-                          strict=True))
-        return [orjson.dumps(events[a:b]) for a, b in zip(starts, [*starts[1:], len(ts)],
-                                                            strict=True)]
-    rows = pc.binary_join_element_wise('["', ids, '",', pa.array(ts).cast(pa.string()), ',"',
-                                       scopes, '",', pa.array(masks).cast(pa.string()), "]", "")
-    offsets = pa.array(np.array([*starts, len(ts)], np.int32))
-    blocks = pc.binary_join(pa.ListArray.from_arrays(offsets, rows), ",")
-    return pc.binary_join_element_wise("[", blocks, "]", "").cast(pa.binary()).to_pylist()
-
-
-def _string(column) -> pa.Array:
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return column if column.type == pa.string() else column.cast(pa.string())
+    `[[event_id, ts_us, scope, mask], ...]`, by orjson (which escapes what JSON needs), from
+    Python lists: faster than Arrow's string kernels for a landing's few thousand events."""
+    events = list(zip(ids, ts.tolist(), scopes.tolist(), masks.tolist(), strict=True))
+    return [orjson.dumps(events[a:b]) for a, b in zip(starts, [*starts[1:], len(events)],
+                                                        strict=True)]
