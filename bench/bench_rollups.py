@@ -4,6 +4,7 @@
     uv run python bench/bench_rollups.py 10000000 --lookback-hours 2 --keep /tmp/bench-lake
     uv run python bench/bench_rollups.py 1000000 --before /tmp/old/src   # + an older checkout
     uv run python bench/bench_rollups.py 1000000 --warm   # look-back hours rolled up first
+    uv run python bench/bench_rollups.py 1000000 --without-copy-log   # hours de-duplicated in full
 
 Generates one hour of realistic events (plus look-back hours at the same rate, so pairing has
 real work) as Parquet, vectorised, then times in separate subprocesses, each reporting its wall
@@ -19,6 +20,8 @@ time, CPU time (all threads) and peak RSS (VmHWM):
 By default the look-back hours have no snapshot (a fresh lake: their copies are ranked again);
 with --warm they are rolled up first, untimed, as every earlier hour is in production (each
 hourly run built its hour), so their manifests record their later copies (docs/rollups.md).
+Each hour's files come with the copy log a landing keeps (`copy_log.py`), so no hour's event ids
+are grouped again; --without-copy-log removes it (a lake written by other hosts or old versions).
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from voice_monitor import copy_log
 from voice_monitor.lake import Lake, new_file_stem, write_parquet
 from voice_monitor.schema import EVENT_SCHEMA, PROCESSING_STAGES
 
@@ -61,7 +65,9 @@ FAILURE_OF = {"transcription_completed": "transcription_failed",
 
 # -- data -------------------------------------------------------------------------------------
 def generate(lake: Lake, size: int, lookback_hours: int, seed: int = 7) -> None:
-    """About `size` events in HOUR, the same rate in the look-back hours, 0.5 % duplicates."""
+    """About `size` events in HOUR, the same rate in the look-back hours, 0.5 % duplicates;
+    four files per hour, each with one `ingested_at` and a line in the hour's copy log, as the
+    landing writes them."""
     rng = np.random.default_rng(seed)
     per_hour = size / len(LIFE)
     start = HOUR - timedelta(hours=lookback_hours)
@@ -112,7 +118,13 @@ def generate(lake: Lake, size: int, lookback_hours: int, seed: int = 7) -> None:
         dup = sel[rng.random(sel.size) < 0.005]
         hour_start = start + timedelta(hours=int(h))
         folder = lake.event_partition(hour_start)
-        for part, idx in enumerate(np.array_split(np.concatenate([sel, dup]), 4)):
+        written: list[str] = []
+        rows = np.concatenate([sel, dup])  # the copies last: each is a later copy
+        for part, idx in enumerate(np.array_split(np.arange(rows.size), 4)):
+            later = idx[idx >= sel.size] - idx[0]  # its rows that are later copies
+            idx = rows[idx]
+            # one `ingested_at` per file, as a landing writes it, after the files before it
+            landed_us = int((hour_start + timedelta(hours=1, seconds=part + 1)).timestamp() * 1e6)
             arrays = {}
             for field in EVENT_SCHEMA:
                 name = field.name
@@ -130,13 +142,17 @@ def generate(lake: Lake, size: int, lookback_hours: int, seed: int = 7) -> None:
                 elif name == "ai_cost_usd":
                     arrays[name] = pa.array(ai_cost[idx], pa.float64())
                 elif name == "ingested_at":
-                    arrays[name] = pa.array(table["timestamp"][idx] + 1_000_000 * (part + 1),
-                                            field.type)
+                    arrays[name] = pa.array(np.full(idx.size, landed_us), field.type)
                 else:
                     arrays[name] = pa.nulls(idx.size, field.type)
             folder.mkdir(parents=True, exist_ok=True)
-            write_parquet(pa.table(arrays, schema=EVENT_SCHEMA),
-                          folder / f"{new_file_stem()}.parquet")
+            path = folder / f"{new_file_stem()}.parquet"
+            write_parquet(pa.table(arrays, schema=EVENT_SCHEMA), path)
+            # the hour's copy log, as the landing keeps it (copy_log.py)
+            copy_log.append(copy_log.log_path(lake, hour_start), copy_log.line(
+                path.name, path.stat().st_size, (landed_us, landed_us),
+                [len(written), copy_log.names_digest(written)], later))
+            written.append(path.name)
 
 
 # -- the contenders ---------------------------------------------------------------------------
@@ -383,6 +399,9 @@ def main() -> None:
                         help="also time our rollup from this src/ folder (another checkout)")
     parser.add_argument("--warm", action="store_true",
                         help="roll up the look-back hours first, untimed, as in production")
+    parser.add_argument("--without-copy-log", action="store_true",
+                        help="remove the hours' copy logs first, as for files landed by other "
+                             "hosts or older versions: each hour is de-duplicated in full")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -394,6 +413,9 @@ def main() -> None:
         t = time.perf_counter()
         generate(lake, args.size, args.lookback_hours)
         print(f"generated in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr)
+    if args.without_copy_log:
+        for k in range(args.lookback_hours + 1):
+            copy_log.log_path(lake, HOUR - timedelta(hours=k)).unlink(missing_ok=True)
     prepare_look_back(lake, args.lookback_hours, args.warm)
     order = (["duckdb"] + (["before"] if args.before else []) + ["ours"]
              + ([] if args.skip_pandas else ["pandas"]))

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import dup_index
+from voice_monitor import copy_log, dup_index
 from voice_monitor.checked import Checked, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
@@ -150,6 +150,8 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
                 _write_hours(lake, events, hours, written)
             finally:  # whatever was written is in the lake: the index may now hold it
                 dup_index.landed(lake, pending, written, held)
+                # and the hour's copy log its later copies, for the rollup (copy_log.py)
+                copy_log.record_landing(lake, pending, written, events, hours, duplicate)
         duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from voice_monitor import copy_log
 from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
@@ -141,7 +142,9 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     try:
         if only in (None, "events"):
             hours = expired_event_hours(lake, cut["events"])
-            _drop(lake, hours, "event_hours", dry_run, report, trash)
+            dropped = _drop(lake, hours, "event_hours", dry_run, report, trash)
+            if dropped and not dry_run:  # their landings' copy logs (copy_log.py) go with them
+                copy_log.forget(lake, [hour for hour, _ in dropped])
         if only in (None, "snapshots"):
             hours = [p for table in HOURLY_TABLES
                      for p in expired_snapshot_periods(lake, table, cut["hourly_snapshots"])]

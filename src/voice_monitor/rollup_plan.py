@@ -14,7 +14,7 @@ import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from voice_monitor import storage
+from voice_monitor import copy_log, storage
 from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
 
 HOUR = timedelta(hours=1)
@@ -138,7 +138,7 @@ def stale_hours(lake: Lake, day: datetime) -> tuple[list[datetime], list[datetim
     return build, lost
 
 
-# -- copies recorded by an hour's own rollup --------------------------------------------------
+# -- later copies recorded by an hour's own rollup or its landings ------------------------------
 def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str] | None:
     """The later copies the hour's own rollup recorded (file name -> row numbers "3,17,…"), if
     that rollup read exactly `files` (names and sizes, as `describe` lists them); else None.
@@ -155,6 +155,15 @@ def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, 
     if manifest["sources"].get(key(hour)) != files:
         return None
     return manifest["later_copies"]
+
+
+def known_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str] | None:
+    """The hour's later copies for exactly `files`, as its own rollup recorded them
+    (`recorded_copies`), else as its landings logged them (`copy_log`); else None."""
+    recorded = recorded_copies(lake, hour, files)
+    if recorded is not None or not files or lake.remote:
+        return recorded
+    return copy_log.later_copies(copy_log.log_path(lake, hour), files)
 
 
 # -- manifests --------------------------------------------------------------------------------

@@ -77,13 +77,16 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
     (rel.project("*, file_index") if files and file_index else rel).create_view(name)
 
 
-def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime) -> None:
+def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime,
+               copies: dict[str, str] | None = None) -> None:
     """The hour's rows (`hour_in`, a view), its later copies, counts and pending latency events.
 
     Nothing per event is materialised but the narrow table of events waiting for pairing: every
     step scans the hour's files for just the columns it needs, which is cheaper than copying.
+    `copies`: the hour's later copies as recorded for exactly `files` (`known_copies`), which
+    spares grouping every event id; without them the hour is de-duplicated here.
     """
-    raw_view(con, "hour_raw", files)
+    raw_view(con, "hour_raw", files, file_index=copies is not None)
     if files:
         start = duckdb.ConstantExpression(hour).cast(duckdb.sqltype("TIMESTAMPTZ"))
         end = duckdb.ConstantExpression(hour + HOUR).cast(duckdb.sqltype("TIMESTAMPTZ"))
@@ -91,10 +94,31 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
         con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
     else:
         con.sql("select * from no_events").create_view("hour_in")
-    con.execute("create or replace temp table repeated_hashes as select unnest($hashes::UBIGINT[])"
-                " as id_hash", {"hashes": repeated_hashes(con) if files else []})
-    for name in ("hour_losers", "hour_counts", "hour_pending"):
+    if copies is not None:
+        _copy_rows(con, "hour_recorded_copies",
+                   [(i, copies[f.name]) for i, f in enumerate(files) if copies.get(f.name)])
+        # the files' names as DuckDB spells them (`[` unescaped, `memory:///`): one row each
+        con.execute("create or replace temp table hour_losers as select filename, file_row_number"
+                    " from hour_recorded_copies join (select file_index, filename from hour_raw"
+                    " where file_row_number = 0) using (file_index)")
+    else:
+        con.execute("create or replace temp table repeated_hashes as select unnest($hashes::"
+                    "UBIGINT[]) as id_hash", {"hashes": repeated_hashes(con) if files else []})
+        con.execute("create or replace temp table hour_losers as "
+                    + load_sql("staging/hour_losers"))
+    for name in ("hour_counts", "hour_pending"):
         con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+
+
+def _copy_rows(con: duckdb.DuckDBPyConnection, table: str,
+               later: list[tuple[int, str]]) -> None:
+    """`table` (file_index, file_row_number): recorded later copies, as (file position, its
+    rows as text "3,17,…"), split in SQL: no Arrow registration, which would import pandas
+    (0.2-0.5 s)."""
+    con.execute(f"create or replace temp table {table} as select file_index, "
+                "unnest(string_split(rows, ','))::BIGINT as file_row_number from (select "
+                "unnest($i::UBIGINT[]) as file_index, unnest($r::VARCHAR[]) as rows)",
+                {"i": [i for i, _ in later], "r": [rows for _, rows in later]})
 
 
 def repeated_hashes(con: duckdb.DuckDBPyConnection) -> list[int]:
@@ -114,20 +138,15 @@ def stage_tables(con: duckdb.DuckDBPyConnection, look_back: dict[datetime, list[
     """Staging after the hour's latency events: pairing anchors, paired latencies, latencies.
 
     `look_back` holds the files of each look-back hour; `copies` the later copies that hours'
-    own rollups recorded for those very files (rollup_plan.recorded_copies). In such an hour an
-    anchor counts unless it is a later copy; every other hour is searched for anchor candidates,
-    and only the hours holding a candidate are read again to rank its copies.
+    own rollups or landings recorded for those very files (rollup_plan.known_copies). In such
+    an hour an anchor counts unless it is a later copy; every other hour is searched for anchor
+    candidates, and only the hours holding a candidate are read again to rank its copies.
     """
     known = copies or {}
     recorded = [(h, f) for h in sorted(known) for f in look_back[h]]
     raw_view(con, "lookback_recorded_raw", [f for _, f in recorded], file_index=True)
-    # (file position, its later copies' rows as text): no Arrow registration, which would import
-    # pandas (0.2-0.5 s)
-    later = [(i, known[h][f.name]) for i, (h, f) in enumerate(recorded) if known[h].get(f.name)]
-    con.execute("create or replace temp table lookback_later_copies as select file_index, "
-                "unnest(string_split(rows, ','))::BIGINT as file_row_number from (select "
-                "unnest($i::UBIGINT[]) as file_index, unnest($r::VARCHAR[]) as rows)",
-                {"i": [i for i, _ in later], "r": [rows for _, rows in later]})
+    _copy_rows(con, "lookback_later_copies", [(i, known[h][f.name]) for i, (h, f)
+                                              in enumerate(recorded) if known[h].get(f.name)])
     look_back = {h: files for h, files in look_back.items() if h not in known}
     raw_view(con, "lookback_raw", [f for files in look_back.values() for f in files])
     con.execute("create or replace temp table lookback_candidates as "

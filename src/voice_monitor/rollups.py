@@ -36,8 +36,8 @@ from voice_monitor.rollup_plan import (
     describe,
     has_hourly_snapshot,
     hours_to_build,
+    known_copies,
     manifest_path,
-    recorded_copies,
     stale_hours,
     write_manifest,
 )
@@ -210,7 +210,7 @@ def build_hour(
     if not files:
         pipeline, stage = _quiet_hour(con, hour)
         return pipeline, stage, sources
-    _hour_views(con, files, hour)
+    _hour_views(con, files, hour, known_copies(lake, hour, sources[_key(hour)]))
     pending = con.execute("select count(*) from hour_pending").fetchall()
     look_back: dict[datetime, list[Path]] = {}
     copies: dict[datetime, dict[str, str]] = {}  # later copies recorded by look-back hours
@@ -224,7 +224,7 @@ def build_hour(
             earlier_files = lake.event_files(earlier)
             sources[_key(earlier)] = describe(earlier_files)
             look_back[earlier] = earlier_files
-            recorded = recorded_copies(lake, earlier, sources[_key(earlier)])
+            recorded = known_copies(lake, earlier, sources[_key(earlier)])
             if recorded is not None:
                 copies[earlier] = recorded
     _stage_tables(con, look_back, copies)

@@ -1,0 +1,155 @@
+"""The copy log: per event hour, which rows of its files are later copies, kept by the landing.
+
+A landing already knows, from the duplicate index (`dup_index`), which rows of the file it
+writes repeat an event id the hour held before (or an earlier row of the same file). It appends
+one line per file to the hour's log, `state/copies/<YYYY-MM-DDTHH>.log` (retention removes it
+with the hour): the file's name and size, its `ingested_at`, the row numbers of its later
+copies, and which files the landing compared it with (their count and a digest of their names).
+The hourly rollup then takes the hour's later copies from the log instead of grouping every
+event id (`rollup_session.hour_views`), and a later hour pairing with this one skips ranking
+its copies.
+
+The rollup trusts the log only where it proves itself (`later_copies`), since the lake may also
+be written by other hosts, by older versions, by compaction, or by hand: every line must have
+been compared with exactly the files of the lines before it, the files in line order must be in
+the rollup's own order of landing (`ingested_at`, then file name; one `ingested_at` per file),
+and the lines must name exactly the hour's files now, with their sizes. Anything else (a file
+landed without a line, a race between hosts, a compaction, a removed file, a torn line) makes
+the rollup de-duplicate the hour the full way, as before. An event file is never rewritten
+under its name, so a name and a size are its rows. A remote lake keeps no log (an object
+store cannot append).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import weakref
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from voice_monitor.checked import hour_runs
+from voice_monitor.lake import Lake
+
+_MASK = (1 << 64) - 1
+
+
+def _name_hash(name: str) -> int:
+    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "little")
+
+
+def names_digest(names: Iterable[str]) -> str:
+    """An order-free digest of a set of file names (a sum of 64-bit hashes), as hex."""
+    return f"{sum(map(_name_hash, names)) & _MASK:016x}"
+
+
+def line(name: str, size: int, ingested_us: tuple[int, int], after: list,
+         copies: np.ndarray) -> str:
+    """The log line of one file: its `ingested_at` (min, max; µs), `after` = [count, digest]
+    of the files its later copies (row numbers) were found against."""
+    return json.dumps({
+        "file": name, "size": size, "ingested_at": list(ingested_us), "after": after,
+        "copies": ",".join(map(str, np.asarray(copies).tolist())),
+    }, separators=(",", ":")) + "\n"
+
+
+def log_path(lake: Lake, hour: datetime) -> Path:
+    """The copy log of the event hour starting at `hour` (UTC)."""
+    return lake.state_dir / "copies" / f"{hour.astimezone(UTC):%Y-%m-%dT%H}.log"
+
+
+def append(path: Path, text: str) -> None:
+    """Append lines to the log at `path`, in one write (the caller holds the hour's lock)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, text.encode())
+    finally:
+        os.close(fd)
+
+
+# the digest of the files an hour's index covered at its last landing, per index: a landing
+# hashes only the names added since (an hour of 3,600 flushes would hash 3,600 names each time)
+_digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _covered(index, name: str) -> list:
+    """[count, digest] of the files `index` covered before `name` was added to it."""
+    before = index.files - {name}
+    seen, total = _digests.get(index, (set(), 0))
+    if not seen <= before:
+        seen, total = set(), 0
+    total = (total + sum(map(_name_hash, before - seen))) & _MASK
+    _digests[index] = (before, total)
+    return [len(before), f"{total:016x}"]
+
+
+def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: pa.Table,
+                   hours: np.ndarray, duplicate: np.ndarray) -> None:
+    """Log each file a landing wrote (under the hours' locks, after `dup_index.landed`).
+
+    `pending` is `dup_index.duplicate_flags`' (hour -> (index, …)), `written` hour -> file
+    name, `events` in hour order with `hours` and the `duplicate` flags of the same rows. A
+    line that cannot be written is left out: the rollup then de-duplicates the hour itself.
+    """
+    if lake.remote:
+        return
+    for hour, start, end in hour_runs(hours):
+        name = written.get(int(hour))
+        if name is None or int(hour) not in pending:
+            continue
+        index = pending[int(hour)][0]
+        span = pc.min_max(events.column("ingested_at").slice(start, end - start))
+        ingested = tuple(int(span[k].cast(pa.int64()).as_py()) for k in ("min", "max"))
+        start_of_hour = _hour_start(int(hour))
+        try:
+            size = os.stat(lake.event_partition(start_of_hour) / name).st_size
+            append(log_path(lake, start_of_hour), line(name, size, ingested, _covered(index, name),
+                                                       np.flatnonzero(duplicate[start:end])))
+        except OSError:
+            pass  # the log is a shortcut: without the line the hour is de-duplicated in full
+
+
+def _hour_start(hour: int) -> datetime:
+    return datetime.fromtimestamp(hour * 3600, UTC)
+
+
+def forget(lake: Lake, hours: Iterable[datetime]) -> None:
+    """Remove the logs of event hours retention dropped (a late landing starts a new one)."""
+    for hour in hours:
+        log_path(lake, hour).unlink(missing_ok=True)
+
+
+def later_copies(path: Path, files: list[list]) -> dict[str, str] | None:
+    """The later copies in the hour's files (name -> row numbers "3,17,…", files with none
+    left out), if its log at `path` proves them for exactly `files` ([name, size] each, as
+    `rollup_plan.describe` lists them); else None (see the module's docstring)."""
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):  # no log (or none readable): the full way
+        return None
+    listed = {name: size for name, size in files}
+    seen: set[str] = set()
+    total, last, copies = 0, None, {}
+    try:
+        for raw in text.splitlines():
+            entry = json.loads(raw)
+            name, (first_us, last_us) = entry["file"], entry["ingested_at"]
+            if (entry["after"] != [len(seen), f"{total:016x}"] or name in seen
+                    or listed.get(name) != entry["size"] or first_us != last_us
+                    or (last is not None and (first_us, name) <= last)):
+                return None
+            seen.add(name)
+            total = (total + _name_hash(name)) & _MASK
+            last = (first_us, name)
+            if entry["copies"]:
+                copies[name] = entry["copies"]
+    except (ValueError, KeyError, TypeError):
+        return None  # a torn or foreign line
+    return copies if seen == set(listed) else None
