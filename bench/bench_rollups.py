@@ -42,7 +42,6 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from voice_monitor import copy_log
 from voice_monitor.lake import Lake, new_file_stem, write_parquet
 from voice_monitor.schema import EVENT_SCHEMA, PROCESSING_STAGES
 
@@ -68,6 +67,8 @@ def generate(lake: Lake, size: int, lookback_hours: int, seed: int = 7) -> None:
     """About `size` events in HOUR, the same rate in the look-back hours, 0.5 % duplicates;
     four files per hour, each with one `ingested_at` and a line in the hour's copy log, as the
     landing writes them."""
+    from voice_monitor import copy_log  # here: --before runs an older src/ without it
+
     rng = np.random.default_rng(seed)
     per_hour = size / len(LIFE)
     start = HOUR - timedelta(hours=lookback_hours)
@@ -414,6 +415,8 @@ def main() -> None:
         generate(lake, args.size, args.lookback_hours)
         print(f"generated in {time.perf_counter() - t:.1f} s under {root}", file=sys.stderr)
     if args.without_copy_log:
+        from voice_monitor import copy_log
+
         for k in range(args.lookback_hours + 1):
             copy_log.log_path(lake, HOUR - timedelta(hours=k)).unlink(missing_ok=True)
     prepare_look_back(lake, args.lookback_hours, args.warm)
