@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import event_ids_in, ts
 
-from voice_monitor import dup_index, storage
+from voice_monitor import dup_index, hour_files, storage
 from voice_monitor.compaction import compact_hour
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake, duckdb_path
@@ -83,14 +83,14 @@ def test_a_file_landed_outside_this_process_index_is_found(lake, monkeypatch):
 
 
 def test_a_failed_hour_write_leaves_no_claim_in_the_index(lake, monkeypatch):
-    real = Lake.write_file
+    real = hour_files.write_parquet  # the hour files are written to .tmp/, then renamed in
 
-    def fail_for_13(self, table, folder, **options):
-        if "hour=13" in str(folder):
+    def fail_for_13(table, path, **options):
+        if table.column("timestamp")[0].as_py().hour == 13:
             raise OSError("disk full")
-        return real(self, table, folder, **options)
+        return real(table, path, **options)
 
-    monkeypatch.setattr(Lake, "write_file", fail_for_13)
+    monkeypatch.setattr(hour_files, "write_parquet", fail_for_13)
     with pytest.raises(OSError):
         land_records(lake, [rec("a", H13), rec("b", H14)], now=NOW)
     monkeypatch.undo()

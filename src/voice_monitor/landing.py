@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import copy_log, dup_index
+from voice_monitor import copy_log, dup_index, hour_files
 from voice_monitor.checked import Checked, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
@@ -140,18 +140,28 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     if accepted.num_rows:
         by_hour = checked.sorted_by_hour()
         events, hours = by_hour.events, by_hour.sorted_hours()
+        # the hour files are written to .tmp/ meanwhile (None: on an object store, under the locks)
+        staged = hour_files.stage(lake, events, hours)
         # the ids' stable hashes, once: the duplicate index and the counter store both key on them
         hashes = dup_index.hash_ids(events.column("event_id"))
-        # counted and written under the hours' locks: each count sees every earlier landing
-        with hour_locks(lake, _hour_starts(np.unique(hours))) as held:
-            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held, hashes)
-            written = {}
-            try:
-                _write_hours(lake, events, hours, written)
-            finally:  # whatever was written is in the lake: the index may now hold it
-                dup_index.landed(lake, pending, written, held)
-                # and the hour's copy log its later copies, for the rollup (copy_log.py)
-                copy_log.record_landing(lake, pending, written, events, hours, duplicate)
+        written: dict[int, str] = {}
+        try:
+            # counted and placed under the hours' locks: each count sees every earlier landing
+            with hour_locks(lake, _hour_starts(np.unique(hours))) as held:
+                duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held,
+                                                               hashes)
+                try:
+                    if staged is None:
+                        _write_hours(lake, events, hours, written)
+                    else:
+                        staged.place(written)
+                finally:  # whatever was written is in the lake: the index may now hold it
+                    dup_index.landed(lake, pending, written, held)
+                    # and the hour's copy log its later copies, for the rollup (copy_log.py)
+                    copy_log.record_landing(lake, pending, written, events, hours, duplicate)
+        finally:
+            if staged is not None:
+                staged.discard(written)  # what was not placed (a failure): removed
         duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
@@ -262,11 +272,6 @@ def parse_records(data: bytes) -> pa.Array:
     return split_file(data)
 
 
-# fewer events than this are written hour after hour: starting threads would cost more than
-# the encoding they share (a few ms for thousands of events)
-PARALLEL_WRITE_ROWS = 20_000
-
-
 def _write_hours(lake: Lake, events: pa.Table, hours: np.ndarray, written: dict[int, str]) -> None:
     # `events` in hour order, `hours` each one's hour (hours since the epoch)
     parts = [(hour, events.slice(start, end - start)) for hour, start, end in hour_runs(hours)]
@@ -277,7 +282,7 @@ def _write_hours(lake: Lake, events: pa.Table, hours: np.ndarray, written: dict[
                                            use_dictionary=DICTIONARY_COLUMNS).name
 
     workers = min(len(parts), os.cpu_count() or 1)
-    if workers > 1 and events.num_rows >= PARALLEL_WRITE_ROWS:
+    if workers > 1 and events.num_rows >= hour_files.PARALLEL_WRITE_ROWS:
         try:
             # Parquet encoding releases the GIL: write the hours side by side.
             with ThreadPoolExecutor(max_workers=workers) as pool:
