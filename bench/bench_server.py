@@ -115,23 +115,53 @@ def scrape(url: str, times: list, done: threading.Event | None, every_s: float,
             time.sleep(every_s)
 
 
+def server_pids(pid: int) -> list[int]:
+    """The server process and its children (`--workers N` runs N worker processes under it)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    with contextlib.suppress(OSError):
+        return [pid, *(int(child) for child in children.read_text().split())]
+    return [pid]
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc), all its threads."""
-    return cpu_seconds_of(Path(f"/proc/{pid}/stat"))
+    """User + system CPU time of the server so far (Linux /proc), all its threads and workers."""
+    total = 0.0
+    for one in server_pids(pid):
+        with contextlib.suppress(OSError, IndexError):  # a worker ended meanwhile
+            total += cpu_seconds_of(Path(f"/proc/{one}/stat"))
+    return total
 
 
 def thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds of each thread of a process so far (Linux /proc)."""
+    """CPU seconds of each thread of the server (its workers' too) so far (Linux /proc)."""
     times = {}
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        with contextlib.suppress(OSError, IndexError):  # the thread ended meanwhile
-            times[int(task.name)] = cpu_seconds_of(task / "stat")
+    for one in server_pids(pid):
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{one}/task").iterdir():
+                with contextlib.suppress(OSError, IndexError):  # the thread ended meanwhile
+                    times[int(task.name)] = cpu_seconds_of(task / "stat")
     return times
 
 
 def cpu_seconds_of(stat: Path) -> float:
     fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def landings(url: str, batches: int) -> float:
+    """Landings so far, from /metrics. With `--workers N` each worker counts its own and a
+    scrape (on a new connection) reaches one of them: scrape until the distinct workers' batch
+    counts add up to every batch sent."""
+    found: set[tuple[float, float]] = set()  # each worker's (batches, landings)
+    for _ in range(50):
+        text = httpx.get(url + "/metrics", headers=bearer(STAFF), timeout=60).text
+        figures = dict(re.findall(r"^voice_monitor_collector_(batches|commits)_total (\S+)$",
+                                  text, re.M))
+        found.add((float(figures["batches"]), float(figures["commits"])))
+        if sum(b for b, _ in found) >= batches:
+            break
+    # workers that landed the same number of batches in as many landings look like one
+    return sum(c for _, c in found) * batches / sum(b for b, _ in found)
 
 
 def pct(values: list[float], q: float) -> float:
@@ -153,22 +183,22 @@ def main() -> None:
             bodies = make_batches(args.batches * 2, args.batch_size)
             events = args.batches * args.batch_size
             cpu, threads = cpu_seconds(server.proc.pid), thread_cpu(server.proc.pid)
+            mine = sum(os.times()[:2])  # the clients' (this process's threads)
             wall, lat, refused = run_clients(server.url, bodies[:args.batches], args.clients)
             cpu = cpu_seconds(server.proc.pid) - cpu
+            mine = sum(os.times()[:2]) - mine
             spent = sorted((t - threads.get(tid, 0.0) for tid, t in
                             thread_cpu(server.proc.pid).items()), reverse=True)
             rate = events / wall
             print(f"throughput: {events:,} events in {wall:.2f} s = {rate:,.0f} events/s "
                   f"({args.clients} clients, batches of {args.batch_size}; {refused} x 503) "
                   f"target >= 100,000")
-            text = httpx.get(server.url + "/metrics", headers=bearer(STAFF), timeout=60).text
-            commits = float(re.search(r"^voice_monitor_collector_commits_total (\S+)$", text,
-                                      re.M).group(1))
+            commits = landings(server.url, args.batches)
             print(f"group commit: {args.batches} batches in {commits:.0f} landings "
                   f"({args.batches / commits:.1f} batches per landing)")
             print(f"server CPU: {cpu:.1f} s = {cpu / events * 1e6:.1f} us per event "
-                  f"(all threads; {events / cpu:,.0f} events per CPU-second); load now "
-                  f"{os.getloadavg()[0]:.1f}")
+                  f"(all threads; {events / cpu:,.0f} events per CPU-second); clients' CPU "
+                  f"{mine / events * 1e6:.1f} us per event; load now {os.getloadavg()[0]:.1f}")
             # the busiest thread is the committer: its CPU per landing is the landing's
             # critical path (what a sender waits for), beside the other threads'
             print("busiest threads, CPU ms per landing: " + ", ".join(
