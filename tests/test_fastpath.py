@@ -336,3 +336,40 @@ def test_parquet_integers_beyond_2_53_in_a_number_field_are_judged_not_failed(tm
     stored = con.execute("select duration_ms from read_parquet($f) order by 1",
                          {"f": [str(p) for p in lake.events_dir.rglob("*.parquet")]}).fetchall()
     assert stored == [(1.0,), (float(2 ** 53),)]  # 2^53 + 1 is no double: the nearest, 2^53
+
+
+# what DuckDB's lenient reader takes but JSON does not, and what Arrow's reader reads as NaN or
+# infinity: the fast path no longer scans texts for them; it relies on the strict reader's
+# refusal, finds non-finite values after the parse, and never hands Arrow deep nesting
+READ_AS_NOT_FINITE = ["NaN", "-NaN", "Infinity", "-Inf", "2e308", "[[1], [2, Infinity]]",
+                      '{"a": {"b": NaN}}']
+REFUSED = ["nan", "-inf", "1e999", "[1,]", '{"a": 1,}', "1 ,", "[" * 20_000 + "]" * 20_000]
+KNOWN = ['"durationMs": Inf', '"metadata": {"note": Infinity}',
+         '"metadata": {"claimCount": 2, "note": [NaN]}', '"metadata": ' + '{"k": ' * 9 + "1" + "}" * 9]
+
+
+def _with(extras: list[str]) -> pa.Array:
+    """A record with each extra text (and the fields every record needs), then a plain one."""
+    lines = []
+    for i, extra in enumerate(extras):
+        head = '"eventType": "transcription_failed", "timestamp": "2026-02-16T14:00:00Z"'
+        lines += [f'{{"eventId": "e{i}", {head}, {extra}}}'.encode(),
+                  f'{{"eventId": "p{i}", {head}}}'.encode()]
+    return pa.array(lines, pa.large_binary())
+
+
+@pytest.mark.parametrize("extras", [
+    [f'"x{i}": {v}' for i, v in enumerate(READ_AS_NOT_FINITE)], KNOWN,
+    [f'"x{i}": {v}' for i, v in enumerate(REFUSED)],
+    [f'"x{i}": {v}' for i, v in enumerate(READ_AS_NOT_FINITE + REFUSED)] + KNOWN])
+def test_what_only_a_lenient_reader_takes_is_judged_as_the_full_rules_judge_it(kept_con, extras):
+    accepted, rejected = _same_as_full(kept_con, _with(extras))
+    # every such record rejected, every plain one beside it accepted
+    assert rejected.column("line_no").to_pylist() == list(range(0, 2 * len(extras), 2))
+    assert accepted.num_rows == len(extras)
+
+
+def test_brackets_and_lenient_words_in_a_string_are_no_doubt(kept_con):
+    extra = '"errorMessage": "a,nan, 1e999,} and [[[[[[[[[[ in a string"'
+    accepted, rejected = _same_as_full(kept_con, _with([extra]))
+    assert rejected.num_rows == 0 and accepted.column("error_message")[0].as_py().startswith("a,nan")

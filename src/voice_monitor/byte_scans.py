@@ -17,18 +17,54 @@ import pyarrow.compute as pc
 # it stands
 ESCAPED = '[\\x00-\\x1f"\\\\]'
 CONTROL = "[\\x00-\\x1f]"
+# opening brackets in a record that leave it to the full rules: all that a metadata object nested
+# more than 8 levels needs (the record's own brace, then 9), and far fewer than the thousands of
+# levels that crash Arrow's JSON reader
+DEEP = 10
 
 
 def string_bytes(column: pa.Array) -> np.ndarray:
     """The bytes of a string/binary array's values, null slots' included, without a copy."""
+    return _buffers(column)[1]
+
+
+def _buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """(where each value ends in `string_bytes`, `string_bytes`)."""
     large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
     width = np.int64 if large else np.int32
     offsets = np.frombuffer(column.buffers()[1], width, len(column) + 1,
                             column.offset * width(0).itemsize)
     data = column.buffers()[2]
+    ends = offsets[1:] - offsets[0]
     if data is None or offsets[-1] == offsets[0]:
-        return np.zeros(0, np.uint8)
-    return np.frombuffer(data, np.uint8, int(offsets[-1] - offsets[0]), int(offsets[0]))
+        return ends, np.zeros(0, np.uint8)
+    return ends, np.frombuffer(data, np.uint8, int(offsets[-1] - offsets[0]), int(offsets[0]))
+
+
+def unsure_json(texts: pa.Array) -> np.ndarray:
+    """Which JSON texts hold a backslash (an escape may hide anything), a control character,
+    or `DEEP` or more opening brackets (`[`, `{`; in strings too): those the typed fast path
+    leaves to the full rules unparsed."""
+    ends, text = _buffers(texts)
+    unsure = np.zeros(len(texts), bool)
+    if not len(text):
+        return unsure
+    if text.min() < 0x20:
+        unsure[_rows(np.flatnonzero(text < 0x20), ends)] = True
+    slash = text == 0x5C
+    if slash.any():
+        unsure[_rows(np.flatnonzero(slash), ends)] = True
+    opening = np.flatnonzero((text | 0x20) == 0x7B)  # `[` (0x5B) or `{` (0x7B)
+    if len(opening) >= DEEP:
+        rows = _rows(opening, ends)
+        deep = rows[DEEP - 1:] == rows[:1 - DEEP]  # the tenth bracket from here is in this row
+        unsure[rows[DEEP - 1:][deep]] = True
+    return unsure
+
+
+
+def _rows(positions: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    return np.searchsorted(ends, positions, "right")
 
 
 def json_escapes(column: pa.Array) -> np.ndarray | None:

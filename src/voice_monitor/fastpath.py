@@ -3,12 +3,15 @@ to the full rule query (`validation.validate`), which alone writes reasons.
 
 A record takes the fast path only when nothing about it is in doubt: its text holds no
 backslash (so no escape can hide a control character, a surrogate or a secret), no control
-character and nothing the `records.SUSPECT` scan flags (NaN/Infinity, huge exponents, deep
-nesting, trailing commas); it is one object; Arrow's JSON reader parses it against the schema's
-types without complaint (it refuses "12" for a number, 1.5 or 1.0 for an integer, a boolean for
-either, a key given twice, a string for an object); and `typed.typed_rules` finds every rule
-surely kept. Anything else goes to the full query, as does a whole piece of records the reader
-refuses once halved down to `_SMALLEST`.
+character and fewer than `byte_scans.DEEP` opening brackets (so its metadata is nested 8 levels
+at most); it is one object; Arrow's JSON reader parses it against the schema's types without
+complaint (it refuses "12" for a number, 1.5 or 1.0 for an integer, a boolean for either, a key
+given twice, a string for an object, and what DuckDB's lenient reader takes but JSON does not:
+trailing commas, `nan`, `inf`, numbers beyond a double); it holds no NaN or infinity anywhere
+(Arrow reads `NaN`, `Infinity`, `Inf`, 2e308); and `typed.typed_rules` finds every rule surely
+kept. Anything else goes to the full query, as does a whole piece of records the reader refuses
+once halved down to `_SMALLEST`. (So the full query's `records.SUSPECT` scan, the second look
+for what the lenient reader lets through, is never needed here: the strict one refuses it.)
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
+from voice_monitor.byte_scans import unsure_json
 from voice_monitor.mapping_rows import MappingRows
-from voice_monitor.records import SUSPECT, as_text
+from voice_monitor.records import as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
 from voice_monitor.typed_values import kept_metadata
 from voice_monitor.validation import validate
 
-_DOUBT = r"[\\\x00-\x1f]|" + SUSPECT
 _SAMPLE = 2_000  # records whose keys decide which names the parse declares
 _PIECE = 8_192  # records per parse after a refusal; halved down to _SMALLEST
 _SMALLEST = 32
@@ -115,10 +118,9 @@ def _no_rejects() -> pa.Table:
 
 
 def _eligible(texts: pa.Array) -> np.ndarray:
-    """Records the fast path may try: one object, nothing the doubt scan flags."""
-    doubt = pc.match_substring_regex(texts, _DOUBT)
+    """Records the fast path may try: one object, nothing `unsure_json` flags."""
     shaped = pc.and_(pc.starts_with(texts, "{"), pc.ends_with(texts, "}"))
-    return pc.and_(shaped, pc.invert(doubt)).to_numpy(zero_copy_only=False)
+    return shaped.to_numpy(zero_copy_only=False) & ~unsure_json(texts)
 
 
 # -- parsing --------------------------------------------------------------------------------
@@ -251,6 +253,8 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
     level). A column whose type does not fit its field makes its non-null rows not `judgeable`."""
     n = table.num_rows
     doubt = np.zeros(n, bool)
+    for column in table.columns:  # NaN or infinity under any name: the full rules say where
+        doubt |= _not_finite(column)
     meta = table.column("metadata") if "metadata" in table.column_names else None
     if meta is not None and not pa.types.is_struct(meta.type):
         doubt |= _valid(meta)
@@ -282,6 +286,26 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
     out["meta_kept"], out["meta_sql"] = kept, pa.array(meta_sql)
     out["judgeable"] = pa.array(~doubt)
     return pa.table(out)
+
+
+def _not_finite(column) -> np.ndarray:
+    """Per row, whether a NaN or an infinity is anywhere in it (in a struct, in a list...)."""
+    kind = column.type
+    if pa.types.is_floating(kind):
+        return ~pc.fill_null(pc.is_finite(column), True).to_numpy(zero_copy_only=False)
+    found = np.zeros(len(column), bool)
+    if pa.types.is_struct(kind):
+        for i, child in enumerate(kind):
+            if pa.types.is_floating(child.type) or pa.types.is_nested(child.type):
+                found |= _not_finite(pc.struct_field(column, [i]))
+    elif isinstance(column, pa.ChunkedArray) and pa.types.is_nested(kind):
+        return np.concatenate([found[:0], *(_not_finite(c) for c in column.chunks)])
+    elif pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        offsets = column.offsets.to_numpy()
+        inner = _not_finite(column.values.slice(offsets[0], offsets[-1] - offsets[0]))
+        if inner.any():
+            found[np.searchsorted(offsets[1:] - offsets[0], np.flatnonzero(inner), "right")] = True
+    return found
 
 
 def _valid(column) -> np.ndarray:
