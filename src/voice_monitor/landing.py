@@ -165,11 +165,12 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
+        folders = {hour: _partition(lake, hour) for hour in pending}  # each hour's, once
         for size, result in zip(sizes, results, strict=True):
             result.accepted = size - result.quarantined
             mine = slice(offset, offset + result.accepted)
             result.duplicates = int(duplicate[mine].sum())
-            result.partitions = _partitions(lake, _hour_starts(np.unique(by_hour.hours[mine])))
+            result.partitions = sorted({folders[hour] for hour in by_hour.hours[mine].tolist()})
             offset += result.accepted
         store = counters or open_counters(lake)
         try:
@@ -305,8 +306,9 @@ def _hour_starts(hours: Iterable[int]) -> list[datetime]:
     return [_hour_start(int(hour)) for hour in hours]
 
 
-def _partitions(lake: Lake, hours: list[datetime]) -> list[str]:
-    return sorted(str(lake.event_partition(hour).relative_to(lake.root)) for hour in hours)
+def _partition(lake: Lake, hour: int) -> str:
+    """The event partition of an hour (hours since the epoch), relative to the lake's root."""
+    return str(lake.event_partition(_hour_start(hour)).relative_to(lake.root))
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,

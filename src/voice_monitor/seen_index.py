@@ -120,11 +120,13 @@ class HourKeys:
             order = np.argsort(h, kind="stable")
             levels.append((h[order], b[order]))
 
-    def candidates(self, hashes: np.ndarray) -> tuple[np.ndarray, set[int]]:
-        """Per hash, could its id be counted already; and the blocks that could hold it."""
+    def candidates(self, hashes: np.ndarray,
+                   order: np.ndarray | None = None) -> tuple[np.ndarray, set[int]]:
+        """Per hash, could its id be counted already; and the blocks that could hold it.
+        `order`: the permutation that sorts `hashes`, if the caller has it."""
         hit = np.zeros(len(hashes), dtype=bool)
         blocks: set[int] = set()
-        order = np.argsort(hashes)
+        order = np.argsort(hashes) if order is None else order
         needles = hashes[order]  # sorted: each search starts where the last one ended
         for level, owners in self._levels:
             at = np.searchsorted(level, needles, "left")
@@ -138,10 +140,11 @@ class HourKeys:
         return hit, blocks
 
 
-def first_copies(ids: pa.Array, hashes: np.ndarray) -> np.ndarray:
+def first_copies(ids: pa.Array, hashes: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
     """Positions of the first copy of each distinct id, in input order (hash ties compared by
-    id, so two ids sharing a hash both stay)."""
-    ordered = np.sort(hashes)
+    id, so two ids sharing a hash both stay). `order`: the permutation that sorts `hashes`,
+    if the caller has it."""
+    ordered = np.sort(hashes) if order is None else hashes[order]
     if not (ordered[1:] == ordered[:-1]).any():  # as usual: no hash twice, every row a first
         return np.arange(len(hashes))
     _, first, inverse, counts = np.unique(hashes, return_index=True, return_inverse=True,

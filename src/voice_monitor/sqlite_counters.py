@@ -164,20 +164,23 @@ class SQLiteCounterStore:
         hours = rows.ts_us // (_HOUR_S * _SECOND_US)
         fresh = []
         every = len(hashes)
-        for hour in np.unique(hours).tolist():
-            mine = np.flatnonzero(hours == hour)
+        for hour, mine in _hour_rows(hours):
             ids = rows.ids if len(mine) == every else rows.ids.take(mine)
-            mine = mine[first_copies(ids, hashes[mine])]
+            order = np.argsort(hashes[mine])  # one sort for the repeats and the searches
+            firsts = first_copies(ids, hashes[mine], order)
+            if len(firsts) < len(mine):  # copies in the batch (rare): the order changes
+                mine, order = mine[firsts], None
             known = self._hours.get(hour)
             if known is not None and len(known):
-                hit, blocks = known.candidates(hashes[mine])
+                hit, blocks = known.candidates(hashes[mine], order)
                 if hit.any():  # confirm against the ids the blocks hold
                     counted = self._ids_in(blocks)
                     ids = rows.ids.take(mine[hit]).to_pylist()
                     hit[np.flatnonzero(hit)] = [i in counted for i in ids]
                     mine = mine[~hit]
             fresh.append(mine)
-        fresh = np.sort(np.concatenate(fresh))
+        # each hour's rows ascending; several hours interleave
+        fresh = fresh[0] if len(fresh) == 1 else np.sort(np.concatenate(fresh))
         if not len(fresh):
             return [], 0
         ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_array()
@@ -304,6 +307,14 @@ class SQLiteCounterStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _hour_rows(hours: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(hour, its rows ascending) per distinct hour; one hour (a landing's usual case) without
+    a sort."""
+    if len(hours) and hours.min() == hours.max():
+        return [(int(hours[0]), np.arange(len(hours)))]
+    return [(hour, np.flatnonzero(hours == hour)) for hour in np.unique(hours).tolist()]
 
 
 def _block_texts(ids: list[str], ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,

@@ -60,9 +60,10 @@ def _alive(pid: int, start: str) -> bool:
 
 def _entries(folder: Path) -> list[Path]:
     try:
-        return list(folder.iterdir())
+        names = os.listdir(folder)  # plain strings: most folders are empty or nearly
     except FileNotFoundError:
         return []
+    return [folder / name for name in names]
 
 
 def _remove_older(path: Path, cutoff: float) -> int:
@@ -98,10 +99,16 @@ def clean(tmp_dir: Path, older_than: timedelta) -> int:
     cutoff = time.time() - older_than.total_seconds()
     removed = 0
     own = writer_name()  # this process is alive: no need to ask /proc (slow in a busy server)
-    for entry in _entries(tmp_dir):
-        writer = _WRITER_DIR.match(entry.name)
-        if writer and entry.is_dir():
-            if (entry.name != own and writer["host"] == _HOST
+    try:
+        with os.scandir(tmp_dir) as listing:  # names and types from one directory read
+            found = [(item.name, item.is_dir(follow_symlinks=False)) for item in listing]
+    except FileNotFoundError:
+        return 0
+    for name, is_dir in found:
+        entry = tmp_dir / name
+        writer = _WRITER_DIR.match(name)
+        if writer and is_dir:
+            if (name != own and writer["host"] == _HOST
                     and not _alive(int(writer["pid"]), writer["start"])):
                 removed += len(_entries(entry))
                 shutil.rmtree(entry, ignore_errors=True)
