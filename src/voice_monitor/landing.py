@@ -170,7 +170,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             result.accepted = size - result.quarantined
             mine = slice(offset, offset + result.accepted)
             result.duplicates = int(duplicate[mine].sum())
-            result.partitions = sorted({folders[hour] for hour in by_hour.hours[mine].tolist()})
+            result.partitions = sorted(folders[hour] for hour in np.unique(by_hour.hours[mine]).tolist())
             offset += result.accepted
         store = counters or open_counters(lake)
         try:

@@ -111,7 +111,9 @@ class HourKeys:
         return sum(len(h) for h, _ in self._levels)
 
     def add(self, hashes: np.ndarray, blocks: np.ndarray) -> None:
-        order = np.argsort(hashes, kind="stable")
+        # the order among equal hashes does not matter (`candidates` takes every block of a
+        # hash): an unstable sort, 3-5x faster; merging two sorted runs, a stable one (linear)
+        order = np.argsort(hashes)
         levels = self._levels
         levels.append((hashes[order], blocks[order]))
         while len(levels) > 1 and len(levels[-2][0]) <= 2 * len(levels[-1][0]):

@@ -204,7 +204,7 @@ class SQLiteCounterStore:
         seconds = ts // _SECOND_US
         group = seconds if now_s is None else \
             np.where(seconds < now_s, seconds // 60 * 60, seconds)  # a minute's first second
-        order = np.lexsort((seconds, group))
+        order = _by_block(group, seconds)
         seconds, group, hashes = seconds[order], group[order], hashes[order]
         cuts = np.flatnonzero(np.diff(group)) + 1
         starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
@@ -307,6 +307,20 @@ class SQLiteCounterStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _by_block(group: np.ndarray, seconds: np.ndarray) -> np.ndarray:
+    """The order of rows by (group, second), input order among equals: what
+    `np.lexsort((seconds, group))` gives, by one unstable sort of a key that holds the row's
+    position (4-5x faster), where the key fits in 63 bits."""
+    n = len(seconds)
+    if not n:
+        return np.empty(0, dtype=np.int64)
+    low = int(min(group.min(), seconds.min()))
+    span = int(max(group.max(), seconds.max())) - low + 1
+    if span * span * n >= 1 << 62:
+        return np.lexsort((seconds, group))
+    return np.argsort(((group - low) * span + (seconds - low)) * n + np.arange(n))
 
 
 def _hour_rows(hours: np.ndarray) -> list[tuple[int, np.ndarray]]:
