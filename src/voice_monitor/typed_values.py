@@ -22,27 +22,33 @@ _KNOWN = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
 _REDACT_SQL = f"select {redact_sql('v')} as r from distinct_texts order by i"
 
 
-def redacted(con: duckdb.DuckDBPyConnection, columns: list) -> list[pa.Array]:
+def redacted(con: duckdb.DuckDBPyConnection, columns: list) -> list:
     """`redact_sql` of string columns, run once per distinct value, and only on the values
-    `GATE` matches (`redact_sql` keeps any other as it is): usually no query at all."""
-    encoded = [pc.dictionary_encode(_whole(c)) for c in columns]
-    distinct = pa.concat_arrays([e.dictionary.cast(pa.large_string()) for e in encoded])
+    `GATE` matches (`redact_sql` keeps any other as it is): usually no query at all, and a
+    column none of whose values it matches is given back as it is."""
+    encoded = {i: pc.dictionary_encode(_whole(c)) for i, c in enumerate(columns)
+               if c.null_count < len(c)}
+    if not encoded:
+        return list(columns)
+    distinct = pa.concat_arrays([e.dictionary.cast(pa.large_string()) for e in encoded.values()])
     gated = np.flatnonzero(pc.match_substring_regex(distinct, GATE).to_numpy(zero_copy_only=False))
-    if len(gated):
-        con.register("distinct_texts", pa.table({"i": pa.array(gated, pa.int64()),
-                                                 "v": distinct.take(pa.array(gated))}))
-        try:
-            done = con.sql(parsed(con, _REDACT_SQL)).to_arrow_table()
-        finally:
-            con.unregister("distinct_texts")
-        mask = np.zeros(len(distinct), bool)
-        mask[gated] = True
-        distinct = pc.replace_with_mask(distinct, pa.array(mask), done.column("r").combine_chunks()
-                                        .cast(pa.large_string()))
-    out, start = [], 0
-    for e, column in zip(encoded, columns, strict=True):
+    if not len(gated):
+        return list(columns)
+    con.register("distinct_texts", pa.table({"i": pa.array(gated, pa.int64()),
+                                             "v": distinct.take(pa.array(gated))}))
+    try:
+        done = con.sql(parsed(con, _REDACT_SQL)).to_arrow_table()
+    finally:
+        con.unregister("distinct_texts")
+    mask = np.zeros(len(distinct), bool)
+    mask[gated] = True
+    distinct = pc.replace_with_mask(distinct, pa.array(mask), done.column("r").combine_chunks()
+                                    .cast(pa.large_string()))
+    out, start = list(columns), 0
+    for i, e in encoded.items():
         size = len(e.dictionary)
-        out.append(distinct.slice(start, size).cast(column.type).take(e.indices))
+        if mask[start:start + size].any():
+            out[i] = distinct.slice(start, size).cast(columns[i].type).take(e.indices)
         start += size
     return out
 
