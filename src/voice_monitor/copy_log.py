@@ -66,8 +66,12 @@ def log_path(lake: Lake, hour: datetime) -> Path:
 
 def append(path: Path, text: str) -> None:
     """Append lines to the log at `path`, in one write (the caller holds the hour's lock)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:  # the lake's first log
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o644)
     try:
         os.write(fd, text.encode())
     finally:
@@ -100,13 +104,14 @@ def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: p
     """
     if lake.remote:
         return
+    stamps = events.column("ingested_at")
+    whole = _span(stamps)  # one `now` per landing: then every hour's span is the batch's
     for hour, start, end in hour_runs(hours):
         name = written.get(int(hour))
         if name is None or int(hour) not in pending:
             continue
         index = pending[int(hour)][0]
-        span = pc.min_max(events.column("ingested_at").slice(start, end - start))
-        ingested = tuple(int(span[k].cast(pa.int64()).as_py()) for k in ("min", "max"))
+        ingested = whole if whole[0] == whole[1] else _span(stamps.slice(start, end - start))
         start_of_hour = _hour_start(int(hour))
         try:
             size = os.stat(lake.event_partition(start_of_hour) / name).st_size
@@ -114,6 +119,12 @@ def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: p
                                                        np.flatnonzero(duplicate[start:end])))
         except OSError:
             pass  # the log is a shortcut: without the line the hour is de-duplicated in full
+
+
+def _span(stamps: pa.ChunkedArray) -> tuple[int, int]:
+    """(min, max) of `ingested_at` values, in µs."""
+    span = pc.min_max(stamps)
+    return span["min"].value, span["max"].value
 
 
 def _hour_start(hour: int) -> datetime:
