@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import queue
 import threading
 import time
 import zlib
-from concurrent.futures import Future
+from collections import deque
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -80,7 +79,47 @@ class _Job:
     records: pa.Array  # one JSON text per record, as `landing.parse_records` splits a body
     size: int  # bytes held for it
     source: str
-    future: Future
+    future: asyncio.Future  # of the sender's request, on its event loop
+    loop: asyncio.AbstractEventLoop
+
+
+class _Waiting:
+    """Batches waiting for a committer, oldest first: the event loop `put`s them, committers
+    `pop` them. A committer sleeps (`wait_for`) until as many batches wait as its landing
+    expects, or the stop sign (None): one wake-up per landing, not one per batch (each would
+    have it contend for the GIL with the event loop that is reading the next batches)."""
+
+    def __init__(self) -> None:
+        self._items: deque[_Job | None] = deque()
+        self._cond = threading.Condition()
+        self._wants: list[int] = []  # per sleeping committer: how many waiting batches wake it
+        self._stopping = False
+
+    def put(self, item: _Job | None) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._stopping |= item is None
+            if self._wants and (self._stopping or len(self._items) >= min(self._wants)):
+                self._cond.notify_all()
+
+    def pop(self) -> _Job | None:
+        """The oldest waiting batch (None: the stop sign); IndexError when none waits."""
+        with self._cond:
+            return self._items.popleft()
+
+    def wait_for(self, count: int, timeout: float | None = None) -> None:
+        """Sleep until `count` batches wait or the stop sign came, `timeout` seconds at most."""
+        with self._cond:
+            if len(self._items) >= count or self._stopping:
+                return
+            self._wants.append(count)
+            try:
+                self._cond.wait(timeout)
+            finally:
+                self._wants.remove(count)
+
+    def qsize(self) -> int:
+        return len(self._items)
 
 
 class Collector:
@@ -104,7 +143,7 @@ class Collector:
         self.queued_bytes = 0  # bodies of those; only touched on the event loop
         self.stats = CollectorStats()
         self._lock = threading.Lock()
-        self._jobs: queue.Queue[_Job | None] = queue.Queue()
+        self._jobs = _Waiting()
         self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
         # about how many senders a landing serves: the largest recent group, or the most
         # requests in flight at once, slowly forgotten (the previous group alone would shrink
@@ -150,9 +189,10 @@ class Collector:
                 records = self._records(body, gzipped)
             self.queued_bytes += records.nbytes - held  # what the queue holds now is the records
             held = records.nbytes
-            future: Future = Future()
-            self._jobs.put(_Job(records, held, source, future))
-            return await asyncio.wrap_future(future)
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._jobs.put(_Job(records, held, source, future, loop))
+            return await future
         finally:
             self.pending -= 1
             self.queued_bytes -= held
@@ -163,7 +203,11 @@ class Collector:
     def _commit_loop(self) -> None:
         try:
             while True:
-                job = self._jobs.get()
+                self._jobs.wait_for(1)
+                try:
+                    job = self._jobs.pop()
+                except IndexError:  # another committer took it
+                    continue
                 if job is None:
                     return
                 if not self._commit_group(job):
@@ -181,15 +225,13 @@ class Collector:
         stop = False
         while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
             try:
-                job = self._jobs.get_nowait()  # whatever waits already comes along
-            except queue.Empty:
+                job = self._jobs.pop()  # whatever waits already comes along
+            except IndexError:
                 left = until - time.monotonic()
                 if len(group) >= round(self._expected) or left <= 0:
                     break
-                try:
-                    job = self._jobs.get(timeout=left)
-                except queue.Empty:
-                    break
+                self._jobs.wait_for(round(self._expected) - len(group), left)
+                continue
             if job is None:
                 stop = True
                 break
@@ -202,7 +244,7 @@ class Collector:
         return not stop
 
     def _commit(self, group: list[_Job]) -> None:
-        ready = [job for job in group if job.future.set_running_or_notify_cancel()]
+        ready = [job for job in group if not job.future.cancelled()]
         # (a sender that hung up before landing began was not promised anything)
         if not ready:
             return
@@ -217,8 +259,7 @@ class Collector:
             self._close_local()  # whatever went wrong, the next landing starts afresh
             with self._lock:
                 self.stats.failed += len(ready)
-            for job in ready:
-                job.future.set_exception(exc)
+            _answer(ready, [exc] * len(ready))
             return
         with self._lock:
             stats = self.stats
@@ -228,8 +269,7 @@ class Collector:
                 stats.accepted += result.accepted
                 stats.duplicates += result.duplicates
                 stats.quarantined += result.quarantined
-        for job, result in zip(ready, results, strict=True):
-            job.future.set_result(result)
+        _answer(ready, results)
 
     def _close_local(self) -> None:
         local = self._local
@@ -247,6 +287,27 @@ class Collector:
         for thread in self._threads:
             thread.join()
         self.catch_up.join()
+
+
+def _answer(jobs: list[_Job], outcomes: list) -> None:
+    """Hand each sender its result (or the landing's exception): one wake-up of each event loop
+    for the whole group, not one per sender."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        by_loop.setdefault(job.loop, []).append((job.future, outcome))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits any more
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list) -> None:
+    for future, outcome in answers:
+        if future.done():  # the sender hung up meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
