@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice_monitor.byte_scans import controls, json_escapes, unsure_json
+from voice_monitor.byte_scans import LONG, controls, json_escapes, unsure_json
 
 TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
     ['a', 'é', '"', '\\', '\x00', '\n', '\x1f', ' ', '€', '\U0001f600'])),
@@ -52,8 +52,12 @@ def test_columns_without_bytes():
 
 
 @given(values=st.lists(st.text(alphabet=st.sampled_from(['a', '{', '[', ']', '\\', '\t', 'é', ' '])),
-                       max_size=20), start=st.integers(0, 3))
-def test_unsure_json_as_a_pattern_finds_it(values, start):
+                       max_size=20), long=st.lists(st.booleans(), min_size=20, max_size=20),
+       start=st.integers(0, 3))
+def test_unsure_json_as_a_pattern_finds_it(values, long, start):
+    values = [v + "a" * LONG if pad else v for v, pad in zip(values, long, strict=False)]
     array = pa.array(values, pa.large_string())[start:]
-    expected = [re.search(r"[\\\x00-\x1f]|([\[{][^\[{]*){10}", v) is not None for v in values[start:]]
+    expected = [re.search(r"[\\\x00-\x1f]", v) is not None or (
+        len(v.encode()) >= LONG and re.search(r"([\[{][^\[{]*){10}", v) is not None)
+        for v in values[start:]]
     assert unsure_json(array).tolist() == expected

@@ -345,7 +345,8 @@ READ_AS_NOT_FINITE = ["NaN", "-NaN", "Infinity", "-Inf", "2e308", "[[1], [2, Inf
                       '{"a": {"b": NaN}}']
 REFUSED = ["nan", "-inf", "1e999", "[1,]", '{"a": 1,}', "1 ,", "[" * 20_000 + "]" * 20_000]
 KNOWN = ['"durationMs": Inf', '"metadata": {"note": Infinity}',
-         '"metadata": {"claimCount": 2, "note": [NaN]}', '"metadata": ' + '{"k": ' * 9 + "1" + "}" * 9]
+         '"metadata": {"claimCount": 2, "note": [NaN]}', '"metadata": ' + '{"k": ' * 9 + "1" + "}" * 9,
+         '"metadata": {"a": ' + "[" * 8 + "]" * 8 + "}"]
 
 
 def _with(extras: list[str]) -> pa.Array:
@@ -369,7 +370,20 @@ def test_what_only_a_lenient_reader_takes_is_judged_as_the_full_rules_judge_it(k
     assert accepted.num_rows == len(extras)
 
 
-def test_brackets_and_lenient_words_in_a_string_are_no_doubt(kept_con):
-    extra = '"errorMessage": "a,nan, 1e999,} and [[[[[[[[[[ in a string"'
-    accepted, rejected = _same_as_full(kept_con, _with([extra]))
+def test_brackets_and_lenient_words_in_a_string_are_no_doubt(kept_con, monkeypatch):
+    extras = ['"errorMessage": "a,nan, 1e999,} and [[[[[[[[[[ in a string"',
+              '"metadata": {"a": ' + "[" * 7 + "]" * 7 + "}"]  # 8 levels: allowed
+    seen = []
+    monkeypatch.setattr("voice_monitor.fastpath.validate", lambda con, lines, now, at: (
+        seen.append(len(lines)), validate(con, lines, now, at))[1])
+    accepted, rejected = _same_as_full(kept_con, _with(extras))
     assert rejected.num_rows == 0 and accepted.column("error_message")[0].as_py().startswith("a,nan")
+    assert seen == []  # the full query saw none of them: the fast path took them all
+
+
+def test_a_short_record_nested_deep_outside_metadata_is_the_full_rules_to_judge(kept_con):
+    # 400 levels under an unknown key: short enough for Arrow's reader, which the byte scan
+    # lets it reach, and accepted by the full rules (only metadata has a depth limit); the
+    # fast path leaves it to them
+    accepted, rejected = _same_as_full(kept_con, _with(['"deep": ' + "[" * 400 + "]" * 400]))
+    assert rejected.num_rows == 0 and accepted.num_rows == 2

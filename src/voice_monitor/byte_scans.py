@@ -17,10 +17,10 @@ import pyarrow.compute as pc
 # it stands
 ESCAPED = '[\\x00-\\x1f"\\\\]'
 CONTROL = "[\\x00-\\x1f]"
-# opening brackets in a record that leave it to the full rules: all that a metadata object nested
-# more than 8 levels needs (the record's own brace, then 9), and far fewer than the thousands of
-# levels that crash Arrow's JSON reader
+# opening brackets in a long record that leave it to the full rules (Arrow's JSON reader crashes
+# on thousands of levels); a record shorter than LONG bytes cannot nest a tenth as deep
 DEEP = 10
+LONG = 1024
 
 
 def string_bytes(column: pa.Array) -> np.ndarray:
@@ -43,8 +43,8 @@ def _buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
 
 def unsure_json(texts: pa.Array) -> np.ndarray:
     """Which JSON texts hold a backslash (an escape may hide anything), a control character,
-    or `DEEP` or more opening brackets (`[`, `{`; in strings too): those the typed fast path
-    leaves to the full rules unparsed."""
+    or, if `LONG` bytes or more, `DEEP` or more opening brackets (`[`, `{`; in strings too):
+    those the typed fast path leaves to the full rules unparsed."""
     ends, text = _buffers(texts)
     unsure = np.zeros(len(texts), bool)
     if not len(text):
@@ -54,13 +54,16 @@ def unsure_json(texts: pa.Array) -> np.ndarray:
     slash = text == 0x5C
     if slash.any():
         unsure[_rows(np.flatnonzero(slash), ends)] = True
-    opening = np.flatnonzero((text | 0x20) == 0x7B)  # `[` (0x5B) or `{` (0x7B)
-    if len(opening) >= DEEP:
-        rows = _rows(opening, ends)
-        deep = rows[DEEP - 1:] == rows[:1 - DEEP]  # the tenth bracket from here is in this row
-        unsure[rows[DEEP - 1:][deep]] = True
+    long = np.flatnonzero(np.diff(ends, prepend=0) >= LONG)
+    if len(long):
+        some = texts if len(long) == len(texts) else texts.take(pa.array(long))
+        ends, text = _buffers(some)
+        opening = np.flatnonzero((text | 0x20) == 0x7B)  # `[` (0x5B) or `{` (0x7B)
+        if len(opening) >= DEEP:
+            rows = _rows(opening, ends)
+            deep = rows[DEEP - 1:] == rows[:1 - DEEP]  # the tenth bracket from here is in this row
+            unsure[long[rows[DEEP - 1:][deep]]] = True
     return unsure
-
 
 
 def _rows(positions: np.ndarray, ends: np.ndarray) -> np.ndarray:

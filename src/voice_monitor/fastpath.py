@@ -3,14 +3,14 @@ to the full rule query (`validation.validate`), which alone writes reasons.
 
 A record takes the fast path only when nothing about it is in doubt: its text holds no
 backslash (so no escape can hide a control character, a surrogate or a secret), no control
-character and fewer than `byte_scans.DEEP` opening brackets (so its metadata is nested 8 levels
-at most); it is one object; Arrow's JSON reader parses it against the schema's types without
-complaint (it refuses "12" for a number, 1.5 or 1.0 for an integer, a boolean for either, a key
-given twice, a string for an object, and what DuckDB's lenient reader takes but JSON does not:
-trailing commas, `nan`, `inf`, numbers beyond a double); it holds no NaN or infinity anywhere
-(Arrow reads `NaN`, `Infinity`, `Inf`, 2e308); and `typed.typed_rules` finds every rule surely
-kept. Anything else goes to the full query, as does a whole piece of records the reader refuses
-once halved down to `_SMALLEST`. (So the full query's `records.SUSPECT` scan, the second look
+character and, if long, few brackets (`byte_scans.unsure_json`); it is one object; Arrow's JSON
+reader parses it against the schema's types without complaint (it refuses "12" for a number,
+1.5 or 1.0 for an integer, a boolean for either, a key given twice, a string for an object, and
+what DuckDB's lenient reader takes but JSON does not: trailing commas, `nan`, `inf`, numbers
+beyond a double); it holds no NaN or infinity (Arrow reads `NaN`, `Infinity`, `Inf`, 2e308) and
+nothing nested deeper than metadata may be, under any name; and `typed.typed_rules` finds every
+rule surely kept. Anything else goes to the full query, as does a whole piece of records the
+reader refuses once halved down to `_SMALLEST`. (So the full query's `records.SUSPECT` scan, the second look
 for what the lenient reader lets through, is never needed here: the strict one refuses it.)
 """
 
@@ -26,7 +26,7 @@ import pyarrow.json as pj
 
 from voice_monitor.byte_scans import unsure_json
 from voice_monitor.mapping_rows import MappingRows
-from voice_monitor.records import as_text
+from voice_monitor.records import MAX_METADATA_DEPTH, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
 from voice_monitor.typed_values import kept_metadata
@@ -253,8 +253,11 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
     level). A column whose type does not fit its field makes its non-null rows not `judgeable`."""
     n = table.num_rows
     doubt = np.zeros(n, bool)
-    for column in table.columns:  # NaN or infinity under any name: the full rules say where
-        doubt |= _not_finite(column)
+    for column in table.columns:
+        # nested deeper than metadata may be (the byte scan left that to the parse), a NaN or
+        # an infinity, under any name: the full rules say why
+        deep = _depth(column.type) > MAX_METADATA_DEPTH
+        doubt |= _valid(column) if deep else _not_finite(column)
     meta = table.column("metadata") if "metadata" in table.column_names else None
     if meta is not None and not pa.types.is_struct(meta.type):
         doubt |= _valid(meta)
@@ -306,6 +309,15 @@ def _not_finite(column) -> np.ndarray:
         if inner.any():
             found[np.searchsorted(offsets[1:] - offsets[0], np.flatnonzero(inner), "right")] = True
     return found
+
+
+def _depth(kind: pa.DataType) -> int:
+    """Levels of structs and lists in a type: the deepest a value of it can be nested."""
+    if pa.types.is_struct(kind):
+        return 1 + max((_depth(child.type) for child in kind), default=0)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
+        return 1 + _depth(kind.value_type)
+    return 0
 
 
 def _valid(column) -> np.ndarray:
