@@ -143,6 +143,17 @@ def _merge_sorted(parts: list[ByHour]) -> ByHour:
     return ByHour(pa.concat_tables(slices), hours, np.argsort(hours, kind="stable"))
 
 
+def distinct(values: np.ndarray) -> list[int]:
+    """The distinct values (hours) of an integer array, ascending; the usual single one
+    without a sort or a hash table."""
+    if not len(values):
+        return []
+    low, high = int(values.min()), int(values.max())
+    if low == high:
+        return [low]
+    return np.unique(values).tolist()
+
+
 def hour_runs(sorted_hours: np.ndarray) -> list[tuple[int, int, int]]:
     """(hour, start, end) of each hour's rows, in hours that are sorted."""
     if not len(sorted_hours):

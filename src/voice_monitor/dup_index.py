@@ -80,10 +80,13 @@ class HourIndex:
         `order`: the permutation that sorts `hashes`, if the caller has it already."""
         order = np.argsort(hashes) if order is None else order
         ordered = hashes[order]  # sorted keys: the searches walk each level once, in order
-        hit = np.zeros(len(hashes), dtype=bool)
+        found = np.zeros(len(hashes), dtype=bool)  # in sorted order, put back once at the end
         for level in self._levels:
-            at = np.searchsorted(level, ordered).clip(max=len(level) - 1)
-            hit[order] |= level[at] == ordered
+            at = np.searchsorted(level, ordered)
+            np.minimum(at, len(level) - 1, out=at)
+            found |= level[at] == ordered
+        hit = np.empty_like(found)
+        hit[order] = found
         return hit
 
     def hashes(self) -> np.ndarray:

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor import copy_log, dup_index, hour_files
-from voice_monitor.checked import Checked, grouped, hour_runs, merge
+from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
@@ -147,7 +147,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         written: dict[int, str] = {}
         try:
             # counted and placed under the hours' locks: each count sees every earlier landing
-            with hour_locks(lake, _hour_starts(np.unique(hours))) as held:
+            with hour_locks(lake, _hour_starts(distinct(hours))) as held:
                 duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held,
                                                                hashes)
                 try:
@@ -170,7 +170,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             result.accepted = size - result.quarantined
             mine = slice(offset, offset + result.accepted)
             result.duplicates = int(duplicate[mine].sum())
-            result.partitions = sorted(folders[hour] for hour in np.unique(by_hour.hours[mine]).tolist())
+            result.partitions = [folders[hour] for hour in distinct(by_hour.hours[mine])]
             offset += result.accepted
         store = counters or open_counters(lake)
         try:

@@ -132,8 +132,7 @@ class HourKeys:
         needles = hashes[order]  # sorted: each search starts where the last one ended
         for level, owners in self._levels:
             at = np.searchsorted(level, needles, "left")
-            found = at < len(level)
-            found[found] = level[at[found]] == needles[found]
+            found = level[np.minimum(at, len(level) - 1)] == needles  # (past the end: no match)
             if found.any():  # rare: copies of counted events, or a hash collision
                 hit[order[found]] = True
                 ends = np.searchsorted(level, needles[found], "right")

@@ -30,6 +30,7 @@ import numpy as np
 import orjson
 import pyarrow as pa
 
+from voice_monitor.checked import distinct
 from voice_monitor.counters import (
     _MINUTE_US,
     METRIC_BITS,
@@ -230,7 +231,7 @@ class SQLiteCounterStore:
         owners = np.repeat(blocks, sizes)
         hours = np.repeat(np.array([s // _HOUR_S for _, s, _ in added], np.int64), sizes)
         hashes = np.concatenate([h for _, _, h in added])
-        for hour in np.unique(hours).tolist():
+        for hour in distinct(hours):
             at = hours == hour
             self._hours.setdefault(hour, HourKeys()).add(hashes[at], owners[at])
         self._last_block = max(self._last_block, int(blocks.max()))
@@ -326,9 +327,10 @@ def _by_block(group: np.ndarray, seconds: np.ndarray) -> np.ndarray:
 def _hour_rows(hours: np.ndarray) -> list[tuple[int, np.ndarray]]:
     """(hour, its rows ascending) per distinct hour; one hour (a landing's usual case) without
     a sort."""
-    if len(hours) and hours.min() == hours.max():
-        return [(int(hours[0]), np.arange(len(hours)))]
-    return [(hour, np.flatnonzero(hours == hour)) for hour in np.unique(hours).tolist()]
+    hours_in = distinct(hours)
+    if len(hours_in) == 1:
+        return [(hours_in[0], np.arange(len(hours)))]
+    return [(hour, np.flatnonzero(hours == hour)) for hour in hours_in]
 
 
 def _block_texts(ids: list[str], ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
