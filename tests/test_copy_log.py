@@ -96,6 +96,27 @@ def test_a_file_landed_earlier_in_the_rollup_s_order_than_in_the_log_s_is_not_tr
     assert (platform["artifacts_received"], platform["artifacts_failed"]) == (0, 1)
 
 
+def test_landings_whose_nows_crossed_keep_the_log_when_the_later_one_holds_no_copy(lake):
+    # two landers took `now` in one order and the hour's lock in the other: the second file
+    # sorts first in the rollup's order, but shares no id with the first, so the order of the
+    # two does not decide any copy
+    land_records(lake, [event("artifact_received", at(5), event_id="a")], now=NOW)
+    land_records(lake, [event("artifact_received", at(6), event_id="b")],
+                 now=NOW - timedelta(seconds=1))
+    # then a copy of each, landed after both: later copies in either order
+    assert land_records(lake, [event("artifact_failed", at(7), event_id="a"),
+                               event("artifact_failed", at(8), event_id="b")],
+                        now=NOW + timedelta(seconds=1)).duplicates == 2
+    third = lake.event_files(H)[-1]
+    assert _copies(lake) == {third.name: "0,1"}
+
+    pipeline, _, _ = build_hour(lake, H)
+
+    platform = pipeline.to_pylist()[0]
+    assert (platform["event_count"], platform["artifacts_received"],
+            platform["artifacts_failed"]) == (2, 2, 0)
+
+
 @pytest.mark.parametrize("change", ["unlogged file", "other host", "torn line", "compaction"])
 def test_a_log_that_does_not_prove_the_hour_s_files_is_not_used(lake, change):
     _land_with_copies(lake)

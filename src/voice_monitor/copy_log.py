@@ -11,9 +11,11 @@ its copies.
 
 The rollup trusts the log only where it proves itself (`later_copies`), since the lake may also
 be written by other hosts, by older versions, by compaction, or by hand: every line must have
-been compared with exactly the files of the lines before it, the files in line order must be in
-the rollup's own order of landing (`ingested_at`, then file name; one `ingested_at` per file),
-and the lines must name exactly the hour's files now, with their sizes. Anything else (a file
+been compared with exactly the files of the lines before it, the files must agree with the
+rollup's own order of landing (`ingested_at`, then file name; one `ingested_at` per file) —
+a file that comes before an earlier line's file in that order may hold no later copy, so it
+shares no id with them — and the lines must name exactly the hour's files now, with their
+sizes. Then each id's first copy is the same in the log's order and in the rollup's. Anything else (a file
 landed without a line, a race between hosts, a compaction, a removed file, a torn line) makes
 the rollup de-duplicate the hour the full way, as before. An event file is never rewritten
 under its name, so a name and a size are its rows. A remote lake keeps no log (an object
@@ -147,18 +149,22 @@ def later_copies(path: Path, files: list[list]) -> dict[str, str] | None:
         return None
     listed = {name: size for name, size in files}
     seen: set[str] = set()
-    total, last, copies = 0, None, {}
+    total, latest, copies = 0, None, {}
     try:
         for raw in text.splitlines():
             entry = json.loads(raw)
             name, (first_us, last_us) = entry["file"], entry["ingested_at"]
             if (entry["after"] != [len(seen), f"{total:016x}"] or name in seen
-                    or listed.get(name) != entry["size"] or first_us != last_us
-                    or (last is not None and (first_us, name) <= last)):
+                    or listed.get(name) != entry["size"] or first_us != last_us):
                 return None
+            # a file that lands before an earlier line's in the rollup's order (two landings'
+            # `now`s crossed on the way to the lock) must share no id with the files before it
+            # (no later copies): then every id's first copy is the same in either order
+            if latest is not None and (first_us, name) < latest and entry["copies"]:
+                return None
+            latest = max(latest or (first_us, name), (first_us, name))
             seen.add(name)
             total = (total + _name_hash(name)) & _MASK
-            last = (first_us, name)
             if entry["copies"]:
                 copies[name] = entry["copies"]
     except (ValueError, KeyError, TypeError):
