@@ -402,7 +402,8 @@ def main() -> None:
                         help="roll up the look-back hours first, untimed, as in production")
     parser.add_argument("--without-copy-log", action="store_true",
                         help="remove the hours' copy logs first, as for files landed by other "
-                             "hosts or older versions: each hour is de-duplicated in full")
+                             "hosts or older versions: each hour is de-duplicated in full (and "
+                             "the measured hour's manifest before each run: no rebuild record)")
     parser.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -425,6 +426,10 @@ def main() -> None:
     results = []
     for _ in range(args.repeat):
         for which in order:
+            if args.without_copy_log:  # a first build: not the copies an earlier run recorded
+                from voice_monitor.rollup_plan import manifest_path
+
+                manifest_path(lake, "hourly", HOUR).unlink(missing_ok=True)
             results.append(measure(which, root, args.before if which == "before" else None))
             print(json.dumps(results[-1]), file=sys.stderr)
     spread_hourly(lake)
