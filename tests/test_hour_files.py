@@ -12,8 +12,8 @@ from conftest import event_ids_in, ts
 
 from voice_monitor import dup_index, hour_files
 from voice_monitor.checked import sort_by_hour
-from voice_monitor.lake import connect, duckdb_path
-from voice_monitor.landing import check, land_records
+from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.landing import check, land_lines, land_records
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 H13, H14 = datetime(2026, 2, 16, 13, tzinfo=UTC), datetime(2026, 2, 16, 14, tzinfo=UTC)
@@ -77,3 +77,27 @@ def test_a_failed_write_leaves_no_file_and_the_next_landing_lands_all(lake, monk
     result = land_records(lake, [rec("a", H13), rec("b", H14)], now=NOW)
     assert (result.accepted, result.duplicates) == (2, 0)
     assert ids_by_file(lake, H13) == [["a"]] and ids_by_file(lake, H14) == [["b"]]
+
+
+def test_the_quarantine_file_is_in_place_when_the_landing_returns_and_its_failure_fails_it(
+        lake, monkeypatch):
+    lines = [json.dumps(rec("good", H14)), "{broken"]
+    result = land_lines(lake, lines, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 1)
+    con = connect()
+    try:
+        stored = con.execute("select raw, source from read_parquet($f)", {"f": [
+            duckdb_path(f) for f in lake.root.glob("quarantine/*/*.parquet")]}).fetchall()
+    finally:
+        con.close()
+    assert stored == [("{broken", "test")]
+    real = Lake.write_file
+
+    def full_disk(self, table, folder, **options):
+        if "quarantine" in str(folder):
+            raise OSError("disk full")
+        return real(self, table, folder, **options)
+
+    monkeypatch.setattr(Lake, "write_file", full_disk)
+    with pytest.raises(OSError, match="disk full"):  # the sender is not answered: it sends again
+        land_lines(lake, lines, "test", now=NOW)

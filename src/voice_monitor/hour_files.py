@@ -96,6 +96,18 @@ def stage(lake: Lake, events: pa.Table, hours: np.ndarray) -> Staged | None:
     return Staged(lake, futures)
 
 
+def beside(write, *args) -> Future | None:
+    """Run `write(*args)` on a writer thread (the caller waits for the future before it answers);
+    None where it ran at once, on this thread (interpreter shutdown: no thread may start)."""
+    try:
+        return _writers().submit(write, *args)
+    except RuntimeError as exc:
+        if "interpreter shutdown" not in str(exc):
+            raise
+    write(*args)
+    return None
+
+
 def _write_temps(lake: Lake, parts: list[tuple[int, pa.Table]]) -> list[tuple[int, Path]]:
     files: list[tuple[int, Path]] = []
     try:

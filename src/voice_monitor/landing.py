@@ -12,7 +12,7 @@ import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -128,10 +128,11 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
     lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     starts = np.cumsum([0, *sizes[:-1]])
+    quarantining = None  # the quarantine file, written beside the events; in place before return
     if rejected.num_rows:
         owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
-        _quarantine(con, lake, rejected,
-                    pa.array([sources[i] for i in owners], pa.string()), received_at)
+        quarantining = _quarantine(con, lake, rejected,
+                                   pa.array([sources[i] for i in owners], pa.string()), received_at)
         for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
             result = results[owner]
             result.quarantined += 1
@@ -182,6 +183,8 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         finally:
             if counters is None:
                 store.close()
+    if quarantining is not None:
+        quarantining.result()
     return results
 
 
@@ -312,7 +315,9 @@ def _partition(lake: Lake, hour: int) -> str:
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
-                source: str | pa.Array, received_at: datetime) -> None:
+                source: str | pa.Array, received_at: datetime) -> Future | None:
+    """Start writing the rejects' quarantine file on a writer thread (its encoding and fsync
+    beside the events' own); None where it was written at once (see `hour_files.beside`)."""
     n = rejected.num_rows
     reasons = rejected.column("reason").cast(pa.string())
     table = pa.table(
@@ -325,7 +330,7 @@ def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
         },
         schema=QUARANTINE_SCHEMA,
     )
-    lake.write_file(table, lake.quarantine_partition(received_at))
+    return hour_files.beside(lake.write_file, table, lake.quarantine_partition(received_at))
 
 
 # reason -> category, as the one rule table (sql/macros/reason_category.sql) says; a landing
