@@ -357,12 +357,10 @@ def parquet_fields(table: pa.Table) -> pa.Table:
         other = {c.type for c in ms}
         if (text and ms) or len(other) > 1:  # two forms under two names: which came first?
             doubt |= _valid_any(text or ms[:1]) & _valid_any(ms if text else ms[1:])
-        out[f"in_{f.name}"] = pc.coalesce(*text) if text else pa.nulls(n, TYPES[f.kind])
+        out[f"in_{f.name}"] = _coalesced(text, TYPES[f.kind], n)
         if f.kind == "time":
-            ints = [c for c in ms if c.type == pa.int64()]
-            stamps = [c for c in ms if c.type != pa.int64()]
-            out[f"in_{f.name}__ms"] = pc.coalesce(*ints) if ints else pa.nulls(n, pa.int64())
-            out[f"in_{f.name}__ts"] = pc.coalesce(*stamps) if stamps else pa.nulls(n, _UTC)
+            out[f"in_{f.name}__ms"] = _coalesced([c for c in ms if c.type == pa.int64()], pa.int64(), n)
+            out[f"in_{f.name}__ts"] = _coalesced([c for c in ms if c.type != pa.int64()], _UTC, n)
     if meta is not None:  # its unknown keys are kept: typed_rules writes it as JSON
         out["has_meta"], out["meta_struct"] = pc.is_valid(meta), meta
         out["meta_kept"], meta_sql = kept_metadata(meta, None)
@@ -374,6 +372,13 @@ def parquet_fields(table: pa.Table) -> pa.Table:
     out["judgeable"] = pa.array(~doubt)
     out["line_no"] = pa.array(np.arange(n), pa.int64())
     return pa.table(out)
+
+
+def _coalesced(columns: list, arrow_type: pa.DataType, n: int):
+    """The first non-null of `columns` (of `arrow_type`), row by row; one column as it is."""
+    if not columns:
+        return pa.nulls(n, arrow_type)
+    return columns[0] if len(columns) == 1 else pc.coalesce(*columns)
 
 
 def _not_finite(column) -> np.ndarray:

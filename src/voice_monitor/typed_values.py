@@ -71,7 +71,7 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
     if len(set(names)) != len(names) or any(_escaped(c.name) for _, c in unknown):
         return pa.nulls(n, pa.string()), valid
     sql = np.zeros(n, bool)
-    pairs, present = [], np.zeros(n, np.int64)
+    pieces, pairs, present = [], [], np.zeros(n, np.int64)
     for i, child in unknown:
         value = pc.struct_field(meta, [i])
         is_text = pa.types.is_string(child.type) or pa.types.is_large_string(child.type)
@@ -83,22 +83,28 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
             continue
         if is_text and (escaped := json_escapes(value)) is not None:
             sql |= escaped
-        key = f'"{child.name}":'
-        pair = pc.binary_join_element_wise(key + '"', value.cast(pa.string()), '"', "")
-        if texts is None:
-            pair = pc.fill_null(pair, key + "null")
+        key, value = f'"{child.name}":', value.cast(pa.string())
+        if texts is None:  # `"key":"value"`, or `"key":null`: the quotes go with the value
+            quoted = ([key + '"', value, '"'] if not (valid & ~has).any() else
+                      [key, pc.binary_join_element_wise('"', value, '"', "")])
+            pieces += [("," if pieces else "{") + quoted[0], *quoted[1:]]
         else:
             present += has
             sql |= _named(texts, valid & ~has, child.name)  # absent, or a JSON null?
-        pairs.append(pair)
-    if not pairs:  # every unknown key holds a number, an object...: the SQL writes them all
+            pairs.append((key, value))
+    if not pieces and not pairs:  # every unknown key holds a number...: the SQL writes them all
         return pa.nulls(n, pa.string()), sql & valid
     if texts is None:
-        kept = pc.binary_join_element_wise(*pairs, ",")
+        kept = pc.binary_join_element_wise(*pieces, "}", "", null_handling="replace",
+                                           null_replacement="null")
+    elif len(pairs) == 1:
+        kept = pc.binary_join_element_wise("{" + pairs[0][0] + '"', pairs[0][1], '"}', "")
     else:
         sql |= present > 1  # which came first is in the text only
-        kept = pc.coalesce(*pairs)
-    kept = pc.binary_join_element_wise("{", kept, "}", "")
+        kept = pc.binary_join_element_wise("{", pc.coalesce(*[
+            pc.binary_join_element_wise(key + '"', value, '"', "") for key, value in pairs]), "}", "")
+    if valid.all():
+        return kept, sql
     return pc.if_else(pa.array(valid), kept, pa.scalar(None, pa.string())), sql & valid
 
 
