@@ -9,7 +9,7 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice_monitor.byte_scans import LONG, controls, json_escapes, unsure_json
+from voice_monitor.byte_scans import LONG, controls, json_escapes, rare_matches, unsure_json
 
 TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
     ['a', 'é', '"', '\\', '\x00', '\n', '\x1f', ' ', '€', '\U0001f600'])),
@@ -61,3 +61,16 @@ def test_unsure_json_as_a_pattern_finds_it(values, long, start):
         len(v.encode()) >= LONG and re.search(r"([\[{][^\[{]*){10}", v) is not None)
         for v in values[start:]]
     assert unsure_json(array).tolist() == expected
+
+
+@settings(deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    ['a', 's', 'k', '-', '@', ':', '/', 'B', 'e', 'r', ' ', 'é']), max_size=8)), max_size=20),
+    split=st.integers(0, 20))
+def test_rare_matches_as_a_pattern_finds_them(values, split):
+    pattern = "(?:(?i:bearer))|(?:sk-)|(?:@)|(?:://)"  # as redaction.GATE: no anchor, no \\b
+    array = pa.array(values, pa.string())
+    expected = _by_re(values, "(?i:bearer)|sk-|@|://")
+    assert rare_matches(array, pattern).tolist() == expected
+    chunked = pa.chunked_array([array[:split], array[split:]], pa.string())
+    assert rare_matches(chunked, pattern).tolist() == expected

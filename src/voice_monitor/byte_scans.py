@@ -88,6 +88,26 @@ def controls(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, bool)
 
 
+def rare_matches(column: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | np.ndarray:
+    """`pc.match_substring_regex(column, pattern)` (null: False) for a `pattern` that seldom
+    matches and has no anchor or word boundary: first one pass over all the strings' bytes as
+    one text (a string that matches makes that text match), which spares the cost of a pattern
+    per string (most of it, for short strings) when nothing matches."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    found = [np.zeros(len(c), bool) if not _anywhere(c, pattern) else _matches(c, pattern)
+             for c in chunks]
+    return np.concatenate(found) if found else np.zeros(0, bool)
+
+
+def _anywhere(column: pa.Array, pattern: str) -> bool:
+    if pa.types.is_null(column.type):
+        return False
+    text = string_bytes(column)
+    whole = pa.LargeStringArray.from_buffers(1, pa.py_buffer(np.array([0, len(text)], np.int64)),
+                                             pa.py_buffer(text))
+    return bool(pc.match_substring_regex(whole, pattern)[0].as_py())
+
+
 def _min_byte(column: pa.Array) -> int:
     if pa.types.is_null(column.type):
         return 0xFF

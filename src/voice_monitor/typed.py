@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.byte_scans import controls
+from voice_monitor.byte_scans import controls, rare_matches
 from voice_monitor.redaction import GATE, redact_json_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -132,8 +132,7 @@ def typed_rules(
     # may a secret pattern match the kept metadata? (the string fields are redacted above)
     kept = src.column("meta_kept")
     src = src.append_column("redact", src.column("meta_sql") if kept.null_count == len(kept)
-                            else pc.or_(src.column("meta_sql"), pc.fill_null(
-                                pc.match_substring_regex(kept, GATE), False)))
+                            else pc.or_(src.column("meta_sql"), pa.array(rare_matches(kept, GATE))))
     src = src.set_column(src.column_names.index("judgeable"), "judgeable",
                          pc.and_(src.column("judgeable"), _around_sure(src)))
     plain, result = plain_rows(src, _INSIDE, now.astimezone(UTC))
