@@ -157,3 +157,39 @@ def test_retry_events_with_a_stage_are_judged_in_arrow(con, monkeypatch):
     accepted, rejected = validate_fast(con, records, NOW, NOW)
     assert (accepted.num_rows, rejected.num_rows, sent) == (20, 0, [])
     assert set(accepted.column("pipeline_stage").to_pylist()) == {"transcription"}
+
+
+@st.composite
+def _times(draw):
+    """Strings of one length (as a producer writes them), most shaped like a plain time, fields
+    at and beyond their bounds, a character changed now and then."""
+    width = draw(st.sampled_from([19, 20, 21, 22, 24, 27, 28]))
+    field = {5: ["00", "01", "09", "10", "12", "13", "19"], 8: ["00", "01", "19", "29", "31", "32", "40"],
+             11: ["00", "09", "19", "23", "24", "30"], 14: ["00", "09", "59", "60"], 17: ["00", "59", "60", "61"]}
+    out = []
+    for _ in range(draw(st.integers(1, 12))):
+        chars = [draw(st.sampled_from("0123456789")) for _ in range(width)]
+        for at, char in ((4, "-"), (7, "-"), (10, "T"), (13, ":"), (16, ":"), (19, ".")):
+            if at < width:
+                chars[at] = char
+        for at, choices in field.items():
+            chars[at:at + 2] = draw(st.sampled_from(choices))
+        chars = chars[:width - 1] + ["Z"]
+        if draw(st.integers(0, 5)) == 0:
+            chars[draw(st.integers(0, width - 1))] = draw(st.sampled_from("0-TZ:.x٣ "))
+        out.append(None if draw(st.integers(0, 9)) == 0 else "".join(chars))
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=_times(), odd=st.booleans())
+def test_plain_times_are_found_as_the_pattern_finds_them(values, odd):
+    import re
+
+    from voice_monitor.typed_plain import _PLAIN_TIME, _plain_times
+
+    values = values + ["2026-02-16T14:00:00Z"] if odd else values  # lengths differ: the pattern
+    expected = [v is not None and re.fullmatch(_PLAIN_TIME[1:-1], v, re.ASCII) is not None
+                for v in values]
+    assert _plain_times(pa.array(values, pa.string())).tolist() == expected
+    assert _plain_times(pa.chunked_array([values[:3], values[3:]], pa.string())).tolist() == expected

@@ -25,10 +25,10 @@ LONG = 1024
 
 def string_bytes(column: pa.Array) -> np.ndarray:
     """The bytes of a string/binary array's values, null slots' included, without a copy."""
-    return _buffers(column)[1]
+    return string_buffers(column)[1]
 
 
-def _buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+def string_buffers(column: pa.Array) -> tuple[np.ndarray, np.ndarray]:
     """(where each value ends in `string_bytes`, `string_bytes`)."""
     large = pa.types.is_large_string(column.type) or pa.types.is_large_binary(column.type)
     width = np.int64 if large else np.int32
@@ -45,7 +45,7 @@ def unsure_json(texts: pa.Array) -> np.ndarray:
     """Which JSON texts hold a backslash (an escape may hide anything), a control character,
     or, if `LONG` bytes or more, `DEEP` or more opening brackets (`[`, `{`; in strings too):
     those the typed fast path leaves to the full rules unparsed."""
-    ends, text = _buffers(texts)
+    ends, text = string_buffers(texts)
     unsure = np.zeros(len(texts), bool)
     if not len(text):
         return unsure
@@ -57,7 +57,7 @@ def unsure_json(texts: pa.Array) -> np.ndarray:
     long = np.flatnonzero(np.diff(ends, prepend=0) >= LONG)
     if len(long):
         some = texts if len(long) == len(texts) else texts.take(pa.array(long))
-        ends, text = _buffers(some)
+        ends, text = string_buffers(some)
         opening = np.flatnonzero((text | 0x20) == 0x7B)  # `[` (0x5B) or `{` (0x7B)
         if len(opening) >= DEEP:
             rows = _rows(opening, ends)
