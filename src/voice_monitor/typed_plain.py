@@ -134,14 +134,10 @@ def _time(src: pa.Table, name: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
 
 
 def _plain_times(text) -> np.ndarray:
-    """Which strings are times of the one form `_PLAIN_TIME` reads, as the pattern says; when a
-    chunk's times all have one length (a producer's usual) they are read as a table of
-    characters, position by position, instead of a pattern per string."""
-    chunks = text.chunks if isinstance(text, pa.ChunkedArray) else [text]
-    return np.concatenate([np.zeros(0, bool), *(_plain_chunk(c) for c in chunks)])
-
-
-def _plain_chunk(chunk: pa.Array) -> np.ndarray:
+    """Which strings are times of the one form `_PLAIN_TIME` reads, as the pattern says; when
+    they all have one length (a producer's usual) they are read as a table of characters,
+    position by position, instead of a pattern per string."""
+    chunk = text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text
     ends, data = string_buffers(chunk)
     valid = _valid(chunk)
     width = np.diff(ends, prepend=0)[valid]
@@ -149,20 +145,19 @@ def _plain_chunk(chunk: pa.Array) -> np.ndarray:
             or len(data) != width.sum()):
         return _bools(pc.match_substring_regex(chunk, _PLAIN_TIME))
     w = int(width[0])
-    c = data.reshape(-1, w)
-    digits = (c >= 0x30) & (c <= 0x39)
-    number = c.astype(np.int16) - 0x30
+    d = np.ascontiguousarray(data.reshape(-1, w).T) - np.uint8(0x30)  # a row per position
+    digit = d < 10  # (bytes below '0' wrap around)
 
     def two(at: int, low: int, high: int) -> np.ndarray:  # two digits from `at`, in [low, high]
-        value = number[:, at] * 10 + number[:, at + 1]
-        return digits[:, at] & digits[:, at + 1] & (value >= low) & (value <= high)
+        value = d[at].astype(np.uint16) * 10 + d[at + 1]
+        return digit[at] & digit[at + 1] & (value >= low) & (value <= high)
 
-    ok = digits[:, :4].all(axis=1) & two(5, 1, 12) & two(8, 1, 31) & two(11, 0, 23)
-    ok &= two(14, 0, 59) & two(17, 0, 59) & (c[:, w - 1] == 0x5A)  # Z
+    ok = digit[:4].all(axis=0) & two(5, 1, 12) & two(8, 1, 31) & two(11, 0, 23)
+    ok &= two(14, 0, 59) & two(17, 0, 59) & (d[w - 1] == 0x5A - 0x30)  # Z
     for at, char in ((4, 0x2D), (7, 0x2D), (10, 0x54), (13, 0x3A), (16, 0x3A)):  # - - T : :
-        ok &= c[:, at] == char
+        ok &= d[at] == np.uint8((char - 0x30) % 256)
     if w > 20:  # .ffffff
-        ok &= (c[:, 19] == 0x2E) & digits[:, 20:w - 1].all(axis=1)
+        ok &= (d[19] == np.uint8((0x2E - 0x30) % 256)) & digit[20:w - 1].all(axis=0)
     out = np.zeros(len(chunk), bool)
     out[valid] = ok
     return out
