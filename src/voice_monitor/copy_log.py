@@ -80,20 +80,27 @@ def append(path: Path, text: str) -> None:
         os.close(fd)
 
 
-# the digest of the files an hour's index covered at its last landing, per index: a landing
+# per hour index: the names it covered at its last landing here and their digest, so a landing
 # hashes only the names added since (an hour of 3,600 flushes would hash 3,600 names each time)
 _digests: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _covered(index, name: str) -> list:
-    """[count, digest] of the files `index` covered before `name` was added to it."""
-    before = index.files - {name}
+    """[count, digest] of the files `index` covered before `name` was added to it.
+
+    An index's `files` only grow (a gone file gets the hour a new index): when they are the
+    names seen last time plus `name`, nothing is compared (no pass over thousands of names)."""
     seen, total = _digests.get(index, (set(), 0))
-    if not seen <= before:
-        seen, total = set(), 0
-    total = (total + sum(map(_name_hash, before - seen))) & _MASK
-    _digests[index] = (before, total)
-    return [len(before), f"{total:016x}"]
+    if len(index.files) != len(seen) + 1 or name in seen:  # others' files were added too
+        before = index.files - {name}
+        if not seen <= before:
+            seen, total = set(), 0
+        total = (total + sum(map(_name_hash, before - seen))) & _MASK
+        seen = before
+    covered = [len(seen), f"{total:016x}"]
+    seen.add(name)  # this landing's file: covered by the next landing here
+    _digests[index] = (seen, (total + _name_hash(name)) & _MASK)
+    return covered
 
 
 def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: pa.Table,
