@@ -24,7 +24,7 @@ import numpy as np
 import pyarrow as pa
 
 from voice_monitor.checked import hour_runs
-from voice_monitor.lake import Lake, new_file_stem, write_parquet
+from voice_monitor.lake import Lake, make_folder, new_file_stem, write_parquet
 from voice_monitor.schema import DICTIONARY_COLUMNS
 
 # fewer events than this are written hour after hour: starting threads would cost more than
@@ -51,17 +51,20 @@ class Staged:
         self.lake = lake
         self._futures = futures
 
-    def place(self, written: dict[int, str]) -> None:
+    def place(self, written: dict[int, str]) -> list[Path]:
         """Rename each hour's file into its hour, under a fresh name that sorts after every file
         landed before it (the caller holds the hours' locks); `written` gets hour (hours since
-        the epoch) -> the file's name, as each one is in place."""
+        the epoch) -> the file's name, as each one is in place. Returns the folders to fsync
+        before the landing answers (`lake.sync_folders`; done after the locks are let go)."""
+        changed: list[Path] = []
         for future in self._futures:
             for hour, tmp in future.result():
                 folder = self.lake.event_partition(datetime.fromtimestamp(hour * 3600, UTC))
-                folder.mkdir(parents=True, exist_ok=True)
+                changed += make_folder(folder)
                 name = new_file_stem() + ".parquet"
                 os.replace(tmp, folder / name)
                 written[hour] = name
+        return changed
 
     def discard(self, written: dict[int, str]) -> None:
         """Remove the files that were not placed (the count or a write failed); waits for them."""

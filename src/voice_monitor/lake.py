@@ -29,7 +29,7 @@ import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -223,9 +223,34 @@ class Lake:
 
 
 def _rename_into(tmp: Path, dest: Path) -> Path:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+    folders = make_folder(dest.parent)
     os.replace(tmp, dest)
+    sync_folders(folders)
     return dest
+
+
+def make_folder(folder: Path) -> list[Path]:
+    """Create `folder` (and missing parents); returns the folders whose entries a rename into
+    it changes: `folder` itself, and the parent of each folder created here."""
+    changed = [folder]
+    missing = folder
+    while not missing.is_dir():
+        changed.append(missing.parent)
+        missing = missing.parent
+    if len(changed) > 1:
+        folder.mkdir(parents=True, exist_ok=True)
+    return changed
+
+
+def sync_folders(folders: Iterable[Path]) -> None:
+    """fsync each folder, so the names renamed or created in it survive a power loss, not only
+    a crash of the process (the files' bytes were synced before their rename)."""
+    for folder in dict.fromkeys(folders):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def no_lake_message(root: str | os.PathLike[str]) -> str:

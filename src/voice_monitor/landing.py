@@ -27,7 +27,7 @@ from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import Lake, connect
+from voice_monitor.lake import Lake, connect, sync_folders
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
@@ -146,6 +146,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         # the ids' stable hashes, once: the duplicate index and the counter store both key on them
         hashes = dup_index.hash_ids(events.column("event_id"))
         written: dict[int, str] = {}
+        placed: list = []  # folders whose new names are fsync'd before the landing answers
         try:
             # counted and placed under the hours' locks: each count sees every earlier landing
             with hour_locks(lake, _hour_starts(distinct(hours))) as held:
@@ -155,7 +156,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
                     if staged is None:
                         _write_hours(lake, events, hours, written)
                     else:
-                        staged.place(written)
+                        placed = staged.place(written)
                 finally:  # whatever was written is in the lake: the index may now hold it
                     dup_index.landed(lake, pending, written, held)
                     # and the hour's copy log its later copies, for the rollup (copy_log.py)
@@ -163,6 +164,8 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         finally:
             if staged is not None:
                 staged.discard(written)  # what was not placed (a failure): removed
+        # the new names made durable (power loss, not only a crash) beside the count below
+        syncing = hour_files.beside(sync_folders, placed) if placed else None
         duplicate = by_hour.in_input_order(duplicate)
         # accepted rows keep input order: each batch's are the next (size - quarantined)
         offset = 0
@@ -183,6 +186,8 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         finally:
             if counters is None:
                 store.close()
+        if syncing is not None:
+            syncing.result()
     if quarantining is not None:
         quarantining.result()
     return results
