@@ -213,9 +213,10 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
 
 def _declared_all(table: pa.Table, schema: pa.Schema) -> bool:
     """Whether the parse declared every known name the records use (none was inferred)."""
-    if any(n in _KNOWN_TOP and n not in schema.names for n in table.column_names):
+    declared_top = set(schema.names)  # (`names` builds the list anew at each use)
+    if any(n in _KNOWN_TOP and n not in declared_top for n in table.column_names):
         return False
-    if "metadata" not in table.column_names or "metadata" not in schema.names:
+    if "metadata" not in table.column_names or "metadata" not in declared_top:
         return True
     declared = {f.name for f in schema.field("metadata").type}
     found = table.schema.field("metadata").type
@@ -258,7 +259,8 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
         # an infinity, under any name: the full rules say why
         deep = _depth(column.type) > MAX_METADATA_DEPTH
         doubt |= _valid(column) if deep else _not_finite(column)
-    meta = table.column("metadata") if "metadata" in table.column_names else None
+    names = set(table.column_names)  # (`column_names` builds the list anew at each use)
+    meta = table.column("metadata") if "metadata" in names else None
     if meta is not None and not pa.types.is_struct(meta.type):
         doubt |= _valid(meta)
         meta = None
@@ -268,7 +270,7 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
         if f in METADATA_FIELDS and meta is not None:
             found += [pc.struct_field(meta, [meta.type.get_field_index(name)])
                       for name in f.input_names if meta.type.get_field_index(name) >= 0]
-        found += [table.column(name) for name in f.input_names if name in table.column_names]
+        found += [table.column(name) for name in f.input_names if name in names]
         good = []
         for column in found:
             if fits(f.kind, column.type):
