@@ -56,10 +56,13 @@ def test_a_first_landing_syncs_every_folder_it_made_or_renamed_into(lake: Lake, 
     assert expected <= set(synced)
 
 
-def test_a_landing_into_an_existing_hour_syncs_that_hour(lake: Lake, synced):
+def test_a_landing_into_an_existing_hour_syncs_it_and_the_folders_above(lake: Lake, synced):
     land_records(lake, [good("a")], now=NOW)
     synced.clear()
     land_records(lake, [good("b")], now=NOW)
-    hour = lake.root / "events" / "date=2026-02-16" / "hour=14"
-    assert inodes(hour) <= set(synced)
-    assert (lake.root / "events").stat().st_ino not in synced  # nothing new there this time
+    events = lake.root / "events"
+    # the hour, and its day and events/ too: another landing, in another hour and so under
+    # another lock, may have made the day folder and not synced events/ yet when this answers
+    assert inodes(events, events / "date=2026-02-16", events / "date=2026-02-16" / "hour=14") \
+        <= set(synced)
+    assert lake.root.stat().st_ino not in synced  # nothing above events/ is this landing's

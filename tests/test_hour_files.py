@@ -59,7 +59,11 @@ def test_a_failed_duplicate_count_leaves_no_file(lake, monkeypatch):
     assert temp_files(lake) == []  # the staged files were removed, not left for clean_tmp
 
 
-def test_a_failed_write_leaves_no_file_and_the_next_landing_lands_all(lake, monkeypatch):
+@pytest.mark.parametrize("each_hour_apart", [False, True], ids=["one-writer", "writer-per-hour"])
+def test_a_failed_write_leaves_no_file_and_the_next_landing_lands_all(lake, monkeypatch,
+                                                                     each_hour_apart):
+    if each_hour_apart:  # as a large landing does: each hour written by its own writer
+        monkeypatch.setattr(hour_files, "PARALLEL_WRITE_ROWS", 1)
     real = hour_files.write_parquet
 
     def fail_for_14(table, path, **options):

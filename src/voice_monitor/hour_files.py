@@ -57,13 +57,13 @@ class Staged:
         the epoch) -> the file's name, as each one is in place. Returns the folders to fsync
         before the landing answers (`lake.sync_folders`; done after the locks are let go)."""
         changed: list[Path] = []
-        for future in self._futures:
-            for hour, tmp in future.result():
-                folder = self.lake.event_partition(datetime.fromtimestamp(hour * 3600, UTC))
-                changed += make_folder(folder)
-                name = new_file_stem() + ".parquet"
-                os.replace(tmp, folder / name)
-                written[hour] = name
+        files = [file for future in self._futures for file in future.result()]  # all, or none
+        for hour, tmp in files:
+            folder = self.lake.event_partition(datetime.fromtimestamp(hour * 3600, UTC))
+            changed += make_folder(folder)
+            name = new_file_stem() + ".parquet"
+            os.replace(tmp, folder / name)
+            written[hour] = name
         return changed
 
     def discard(self, written: dict[int, str]) -> None:

@@ -230,14 +230,16 @@ def _rename_into(tmp: Path, dest: Path) -> Path:
 
 
 def make_folder(folder: Path) -> list[Path]:
-    """Create `folder` (and missing parents); returns the folders whose entries a rename into
-    it changes: `folder` itself, and the parent of each folder created here."""
-    changed = [folder]
+    """Create `folder` (and missing parents); returns the folders to fsync after a rename into
+    it: `folder`, the parent of each folder created here, and always the two folders above it
+    (a partition's day and table folders), whose new entries another writer may have made and
+    not yet synced (`date=…/` made by a landing in another hour, which holds another lock)."""
+    changed = [folder, folder.parent, folder.parent.parent]
     missing = folder
     while not missing.is_dir():
         changed.append(missing.parent)
         missing = missing.parent
-    if len(changed) > 1:
+    if missing != folder:
         folder.mkdir(parents=True, exist_ok=True)
     return changed
 
