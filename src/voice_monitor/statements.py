@@ -13,6 +13,7 @@ it is parsed once and bound once a run instead of twice).
 from __future__ import annotations
 
 import itertools
+import re
 import threading
 import weakref
 from datetime import UTC, datetime
@@ -56,8 +57,8 @@ def run_prepared(con: duckdb.DuckDBPyConnection, sql: str, times: dict[str, date
             mine.clear()
         name = f"vm_prepared_{next(_names)}"
         typed = sql
-        for key in times:
-            typed = typed.replace(f"${key}", f"CAST(${key} AS TIMESTAMPTZ)")
+        for key in times:  # `$now`, not the start of a longer name such as `$now_ms`
+            typed = re.sub(rf"\${key}\b", f"CAST(${key} AS TIMESTAMPTZ)", typed)
         con.execute(f"PREPARE {name} AS {typed}")
         mine[sql] = name
     # the values are ours (instants), written as typed literals: EXECUTE takes no parameters
