@@ -16,7 +16,8 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from voice_monitor.lake import Lake
+from voice_monitor.integrity import UnreadableFileError
+from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
 from voice_monitor.server.cache import SnapshotCache
@@ -99,6 +100,19 @@ def create_app(
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(NoLakeError)
+    async def lake_missing(request: Request, exc: NoLakeError):
+        # the lake went away under a running server (an unmounted disk): not the client's
+        # fault, and over once it is back; a sender retries after the pause
+        return JSONResponse({"detail": f"{exc} (the server's lake is missing: unmounted, "
+                                       "moved or deleted?)"},
+                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+    @app.exception_handler(UnreadableFileError)
+    async def lake_file_unreadable(request: Request, exc: UnreadableFileError):
+        # a corrupt lake file is the server's fault, never the request's (400 would say so)
+        return JSONResponse({"detail": str(exc)}, status_code=500)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError):

@@ -28,7 +28,7 @@ from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from voice_monitor.counters import open_counters
-from voice_monitor.lake import Lake, connect
+from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
 from voice_monitor.landing import LandingResult, land_batches, parse_records
 from voice_monitor.server.auth import require_ingest
 from voice_monitor.server.catch_up import catch_up
@@ -250,6 +250,10 @@ class Collector:
             return
         local = self._local
         try:
+            if not self.lake.remote and not self.lake.exists():
+                # unmounted, moved or deleted while serving: landing would make a new folder
+                # there and answer 200 for events nobody will find; the senders try again
+                raise NoLakeError(no_lake_message(self.lake.root))
             if getattr(local, "con", None) is None:  # both kept open between landings
                 local.con, local.counters = connect(), open_counters(self.lake)
             results = land_batches(self.lake, [job.records for job in ready],

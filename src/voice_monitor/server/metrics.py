@@ -216,9 +216,10 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/healthz", include_in_schema=False)
 def healthz(request: Request) -> JSONResponse:
-    """Liveness: the process answers and its lake folder is there. No token needed."""
+    """Liveness: the process answers and its lake is there (an empty folder where the lake was,
+    an unmounted mount point, is not). No token needed."""
     lake: Lake = request.app.state.lake
-    ok = lake.exists() if lake.remote else lake.root.is_dir()
+    ok = lake.exists()
     return JSONResponse({"status": "ok" if ok else "lake missing"}, status_code=200 if ok else 503)
 
 

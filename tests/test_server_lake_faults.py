@@ -1,0 +1,79 @@
+"""A real `voice-monitor serve` whose lake goes wrong under it: unmounted, or holding a corrupt file.
+
+The server's fault is never the client's: a sender must be told to come back (503 with
+Retry-After, nothing landed where the lake was), a reader must not be told its request was bad
+(400) when a lake file is unreadable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pyarrow.parquet as pq
+import pytest
+from conftest import NOW, event
+from server_process import INGEST, STAFF, ServerProcess, bearer, client
+
+pytestmark = pytest.mark.slow
+
+NDJSON = {"Content-Type": "application/x-ndjson"}
+
+
+def _post(server, http, *records):
+    body = "\n".join(json.dumps(r) for r in records)
+    return http.post(server.url + "/v1/events", content=body, headers={**bearer(INGEST), **NDJSON})
+
+
+def test_an_unmounted_lake_refuses_events_and_reads_until_it_is_back(tmp_path):
+    lake = tmp_path / "mnt" / "lake"
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        first = event("artifact_received", NOW, event_id="before-unmount")
+        assert _post(server, http, first).json() == {"accepted": 1, "duplicates": 0,
+                                                     "quarantined": 0}
+        # the disk goes away: what is left at the path is the empty mount point
+        os.rename(lake, tmp_path / "away")
+        lake.mkdir()
+
+        refused = _post(server, http, event("artifact_received", NOW, event_id="while-gone"))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert f"no lake at {lake}" in refused.json()["detail"]
+        assert os.listdir(lake) == []  # nothing was made where the lake was
+
+        assert http.get(server.url + "/healthz").status_code == 503
+        read = http.get(server.url + "/api/v1/events", headers=bearer(STAFF))
+        assert read.status_code == 503
+        assert f"no lake at {lake}" in read.json()["detail"]
+
+        # the disk comes back: the refused batch is sent again and lands
+        lake.rmdir()
+        os.rename(tmp_path / "away", lake)
+        assert http.get(server.url + "/healthz").status_code == 200
+        again = _post(server, http, event("artifact_received", NOW, event_id="while-gone"))
+        assert again.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+        ids = {r["event_id"] for r in http.get(server.url + "/api/v1/events",
+                                               headers=bearer(STAFF)).json()["rows"]}
+        assert ids == {"before-unmount", "while-gone"}
+
+
+def test_an_unreadable_lake_file_is_the_servers_error_naming_the_file(tmp_path):
+    lake = tmp_path / "lake"
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        assert _post(server, http, event("artifact_received", NOW)).status_code == 200
+        hour = lake / "events" / "date=2026-02-16" / "hour=14"
+        (good,) = hour.glob("*.parquet")
+        bad = hour / "zz-truncated.parquet"
+        shutil.copy(good, bad)
+        with open(bad, "r+b") as f:
+            f.truncate(os.path.getsize(good) // 2)
+        with pytest.raises(Exception):  # noqa: B017 (the premise: the file really is unreadable)
+            pq.read_table(bad)
+
+        answer = http.get(server.url + "/api/v1/events", headers=bearer(STAFF),
+                          params={"start": "2026-02-16T00:00:00Z", "end": "2026-02-17T00:00:00Z"})
+        assert answer.status_code == 500
+        detail = answer.json()["detail"]
+        assert "events/date=2026-02-16/hour=14/zz-truncated.parquet" in detail
+        assert "lake check --move-aside" in detail
