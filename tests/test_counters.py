@@ -4,9 +4,11 @@ SQLite store and against a real Redis (contract §13), with the same expectation
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
+import stat
 import subprocess
 import sys
 import textwrap
@@ -14,6 +16,7 @@ import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta, timezone
 
+import pyarrow as pa
 import pytest
 import redis
 from conftest import NOW, assert_one_line_error, event, run_main, ts, use_counter_store
@@ -137,7 +140,10 @@ def test_a_copy_counts_as_the_first_landed_event_whatever_its_own_type(lake):
 class _DiedBeforeCounting:
     """A counter store whose process died after the hour files were written."""
 
-    def record(self, events, now) -> int:
+    def prepare(self, events, now) -> None:
+        return None
+
+    def commit(self, prepared) -> int:
         raise OSError("killed")
 
     def close(self) -> None:
@@ -160,6 +166,49 @@ def test_events_landed_again_after_a_crash_before_their_count_are_counted_once(l
     # and a third time: nothing more
     land_records(lake, batch + [event("artifact_received", at, event_id="t")], now=AT)
     assert counts(lake) == zeros(artifacts_received=4, artifacts_failed=1, failures=1)
+
+
+def test_a_landing_whose_folder_fsync_fails_counts_nothing(lake, monkeypatch):
+    """The counters count only what the lake holds durably: when the new file names cannot be
+    fsync'd (a power loss could still take them), the landing fails and counts nothing; its
+    retry counts the events once."""
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, "Input/output error (folder)")
+        real(fd)
+
+    batch = [*received(AT - timedelta(minutes=2), organization_id="org-1"),
+             *received(AT - timedelta(minutes=1))]
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match="folder"):
+        land_records(lake, batch, now=AT)
+    assert counts(lake) == zeros()
+    monkeypatch.setattr(os, "fsync", real)
+    result = land_records(lake, batch, now=AT)  # the sender's retry
+    assert (result.accepted, result.duplicates) == (2, 2)  # the files were in place already
+    assert counts(lake) == zeros(artifacts_received=2)
+    assert counts(lake, "org-1") == zeros(artifacts_received=1)
+
+
+def test_a_prepared_batch_counts_nothing_until_committed_and_each_event_once(lake):
+    """`prepare` counts nothing; `commit` counts the batch's events that no other writer
+    counted in between (here "b", counted by another store after the batch was prepared)."""
+    def batch(*ids: str) -> pa.Table:
+        return pa.table({"event_id": list(ids), "event_type": ["artifact_received"] * len(ids),
+                         "timestamp": pa.array([AT - timedelta(minutes=1)] * len(ids),
+                                               pa.timestamp("us", tz="UTC")),
+                         "organization_id": pa.array([None] * len(ids), pa.string())})
+
+    with closing(open_counters(lake)) as first, closing(open_counters(lake)) as second:
+        assert first.record(batch("z"), AT) == 1  # a store that knows some blocks already
+        prepared = first.prepare(batch("a", "b", "a", "c"), AT)
+        assert counts(lake) == zeros(artifacts_received=1)
+        assert second.record(batch("b", "d"), AT) == 2
+        assert first.commit(prepared) == 2  # "a" once and "c"; "b" was counted meanwhile
+        assert first.record(batch("a", "d", "e"), AT) == 1
+    assert counts(lake) == zeros(artifacts_received=6)  # z, b, d, a, c, e
 
 
 def test_busy_organizations_by_outcome_count(lake):

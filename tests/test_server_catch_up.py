@@ -17,7 +17,10 @@ from voice_monitor.server.collector import Collector
 class _Killed:
     """A counter store that never counts: the process died after writing the files."""
 
-    def record(self, events, now) -> int:
+    def prepare(self, events, now) -> None:
+        return None
+
+    def commit(self, prepared) -> int:
         return 0
 
     def close(self) -> None:

@@ -72,6 +72,13 @@ class CounterStore(Protocol):
 
     def record(self, events: pa.Table, now: datetime) -> int: ...
 
+    # `record` in two steps: `prepare` (no lock, nothing counted: a landing does it while its
+    # files are written), then `commit`, once the events are durable in the lake, so that the
+    # counters never hold an event the lake could still lose
+    def prepare(self, events: pa.Table, now: datetime) -> object: ...
+
+    def commit(self, prepared: object) -> int: ...
+
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]: ...
 
     def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],

@@ -1,8 +1,8 @@
 """Landing: raw records in, validated events into hour partitions, rejects into quarantine.
 
-Nothing is lost: every input record ends up in exactly one of the two. Events are written
-before the real-time counters are told about them, so the counters never count an event the
-lake does not hold.
+Nothing is lost: every input record ends up in exactly one of the two. Events are durable
+(files and their names fsync'd) before the real-time counters count them, so the counters never
+count an event the lake does not hold, even after a power loss.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def check(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
 def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore | None,
            con: duckdb.DuckDBPyConnection) -> list[LandingResult]:
     """Land validated batches: rejects to quarantine, events counted for duplicates and written
-    under their hours' locks, then told to the counters."""
+    under their hours' locks, then, once durable, counted by the counters."""
     sources, sizes, accepted, rejected = (checked.sources, checked.sizes, checked.accepted,
                                           checked.rejected)
     results = [LandingResult() for _ in sizes]
@@ -139,58 +139,68 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             rule = reason.split("; ")[0]
             result.reasons[rule] = result.reasons.get(rule, 0) + 1
     if accepted.num_rows:
-        by_hour = checked.sorted_by_hour()
-        events, hours = by_hour.events, by_hour.sorted_hours()
-        # the hour files are written to .tmp/ meanwhile (None: on an object store, under the locks)
-        staged = hour_files.stage(lake, events, hours)
-        # the ids' stable hashes, once: the duplicate index and the counter store both key on them
-        hashes = dup_index.hash_ids(events.column("event_id"))
-        written: dict[int, str] = {}
-        placed: list = []  # folders whose new names are fsync'd before the landing answers
-        try:
-            # counted and placed under the hours' locks: each count sees every earlier landing
-            with hour_locks(lake, _hour_starts(distinct(hours))) as held:
-                duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held,
-                                                               hashes)
-                try:
-                    if staged is None:
-                        _write_hours(lake, events, hours, written)
-                    else:
-                        placed = staged.place(written)
-                finally:  # whatever was written is in the lake: the index may now hold it
-                    dup_index.landed(lake, pending, written, held)
-                    # and the hour's copy log its later copies, for the rollup (copy_log.py)
-                    copy_log.record_landing(lake, pending, written, events, hours, duplicate)
-        finally:
-            if staged is not None:
-                staged.discard(written)  # what was not placed (a failure): removed
-        # the new names made durable (power loss, not only a crash) beside the count below
-        syncing = hour_files.beside(sync_folders, placed) if placed else None
-        duplicate = by_hour.in_input_order(duplicate)
-        # accepted rows keep input order: each batch's are the next (size - quarantined)
-        offset = 0
-        folders = {hour: _partition(lake, hour) for hour in pending}  # each hour's, once
-        for size, result in zip(sizes, results, strict=True):
-            result.accepted = size - result.quarantined
-            mine = slice(offset, offset + result.accepted)
-            result.duplicates = int(duplicate[mine].sum())
-            result.partitions = [folders[hour] for hour in distinct(by_hour.hours[mine])]
-            offset += result.accepted
         store = counters or open_counters(lake)
         try:
-            # copies too: the store knows every event it was handed, counted or not by its
-            # type, so a copy of the lake's first-landed event counts nothing (a copy of a
-            # `retry_initiated` is never an `artifact_received`), and events landed again
-            # after a crash between their file and this count are counted now
-            store.record(events.append_column(HASH_COLUMN, pa.array(hashes)), now)
+            _land_events(lake, checked, sizes, results, now, store, con)
         finally:
             if counters is None:
                 store.close()
-        if syncing is not None:
-            syncing.result()
     if quarantining is not None:
         quarantining.result()
     return results
+
+
+def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[LandingResult],
+                 now: datetime, store: CounterStore, con: duckdb.DuckDBPyConnection) -> None:
+    """The accepted events: written, counted for duplicates and placed under their hours'
+    locks, their new names fsync'd, and only then counted by the store."""
+    by_hour = checked.sorted_by_hour()
+    events, hours = by_hour.events, by_hour.sorted_hours()
+    # the hour files are written to .tmp/ meanwhile (None: on an object store, under the locks)
+    staged = hour_files.stage(lake, events, hours)
+    written: dict[int, str] = {}
+    placed: list = []  # folders whose new names are fsync'd before the landing answers
+    try:
+        # the ids' stable hashes, once: the duplicate index and the counter store both key on them
+        hashes = dup_index.hash_ids(events.column("event_id"))
+        # the counters' own work while the files are written; nothing is counted yet. Copies
+        # too: the store knows every event it was handed, counted or not by its type, so a
+        # copy of the lake's first-landed event counts nothing (a copy of a `retry_initiated`
+        # is never an `artifact_received`), and events landed again after a crash between
+        # their file and their count are counted then
+        counting = store.prepare(events.append_column(HASH_COLUMN, pa.array(hashes)), now)
+        # counted and placed under the hours' locks: each count sees every earlier landing
+        with hour_locks(lake, _hour_starts(distinct(hours))) as held:
+            duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held, hashes)
+            try:
+                if staged is None:
+                    _write_hours(lake, events, hours, written)
+                else:
+                    placed = staged.place(written)
+            finally:  # whatever was written is in the lake: the index may now hold it
+                dup_index.landed(lake, pending, written, held)
+                # and the hour's copy log its later copies, for the rollup (copy_log.py)
+                copy_log.record_landing(lake, pending, written, events, hours, duplicate)
+    finally:
+        if staged is not None:
+            staged.discard(written)  # what was not placed (a failure): removed
+    # the new names made durable (power loss, not only a crash) beside the sums below
+    syncing = hour_files.beside(sync_folders, placed) if placed else None
+    duplicate = by_hour.in_input_order(duplicate)
+    # accepted rows keep input order: each batch's are the next (size - quarantined)
+    offset = 0
+    folders = {hour: _partition(lake, hour) for hour in pending}  # each hour's, once
+    for size, result in zip(sizes, results, strict=True):
+        result.accepted = size - result.quarantined
+        mine = slice(offset, offset + result.accepted)
+        result.duplicates = int(duplicate[mine].sum())
+        result.partitions = [folders[hour] for hour in distinct(by_hour.hours[mine])]
+        offset += result.accepted
+    if syncing is not None:
+        syncing.result()
+    # counted once the lake holds the events durably: after a power loss the counters never
+    # count an event the lake lost (a failed fsync counts nothing; the retry will)
+    store.commit(counting)
 
 
 def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:

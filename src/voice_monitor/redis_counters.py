@@ -149,10 +149,15 @@ class RedisCounterStore:
                 f"Redis is running and VOICE_MONITOR_COUNTERS points at it") from exc
 
     def record(self, events: pa.Table, now: datetime) -> int:
-        """Count the batch's events that no host counted before; returns how many were new."""
+        """Count the batch's events that no host counted before; returns how many were new:
+        `commit(prepare(events, now))`."""
+        return self.commit(self.prepare(events, now))
+
+    def prepare(self, events: pa.Table, now: datetime) -> list[tuple] | None:
+        """The script's arguments for the batch (nothing sent: `commit` counts them)."""
         rows = counted_rows(events, now)
         if rows is None:
-            return 0
+            return None
         now_us = _us(now)
         args = []
         for event_id, ts, scope, mask in zip(rows.event_id, rows.ts_us.tolist(), rows.scope,
@@ -163,11 +168,18 @@ class RedisCounterStore:
             minute_ttl = _seconds((minute + 1) * _MINUTE_US + _TTL_US - now_us)
             args.append((event_id, ts // 3_600_000_000, minute, ts, scope,
                          _CSV[mask], seen_ttl, minute_ttl))
+        return args
+
+    def commit(self, prepared: list[tuple] | None) -> int:
+        """Count a prepared batch's events that no host counted before; how many were new."""
+        if not prepared:
+            return 0
 
         def work() -> int:
             # EVALSHA, loading the script once per server if it is not there yet
-            return sum(self._record(args=[PREFIX, *(v for row in args[i:i + _CHUNK] for v in row)])
-                       for i in range(0, len(args), _CHUNK))
+            return sum(self._record(args=[PREFIX, *(v for row in prepared[i:i + _CHUNK]
+                                                    for v in row)])
+                       for i in range(0, len(prepared), _CHUNK))
 
         return self._call(work)
 

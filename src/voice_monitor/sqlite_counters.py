@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from voice_monitor.counters import (
     METRICS,
     PLATFORM,
     STATE_TTL,
+    CountedRows,
     _scope,
     _us,
     counted_rows,
@@ -142,35 +144,70 @@ class SQLiteCounterStore:
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that are new and recent enough to matter; returns how many
-        (of the new ones, those whose type feeds a metric). The ids' hashes are taken from the
-        events' `HASH_COLUMN` where a landing added it."""
+        (of the new ones, those whose type feeds a metric): `commit(prepare(events, now))`."""
+        return self.commit(self.prepare(events, now))
+
+    def prepare(self, events: pa.Table, now: datetime) -> Prepared | None:
+        """The work of counting a batch that needs no write lock, done before its events are
+        durable in the lake (a landing does it while its files are written): the ids' hashes
+        (taken from the events' `HASH_COLUMN` where a landing added it), the first copy of each
+        id, which ids the blocks known now already hold, the new blocks and minute sums. Nothing
+        is counted until `commit`. None: nothing to count."""
         rows = counted_rows(events, now)
         if rows is None:
-            return 0
+            return None
         hashes = stable_hashes(rows.ids) if rows.hashes is None else rows.hashes
-        added, counted = self._transaction(lambda: self._add(rows, hashes, now))
+        self._catch_up()  # a read: the blocks committed up to now (ids only grow)
+        known = self._last_block
+        fresh = self._unknown(rows, hashes, np.arange(len(hashes)), firsts=True)
+        return Prepared(rows, hashes, now, known, fresh, *self._layout(rows, hashes, fresh, now))
+
+    def commit(self, prepared: Prepared | None) -> int:
+        """Count a prepared batch, in one transaction: its events no writer counted meanwhile
+        (blocks appended since `prepare` are checked too). Returns how many of the new ones
+        feed a metric."""
+        if prepared is None:
+            return 0
+        added, counted = self._transaction(lambda: self._commit(prepared))
         # only once committed: what a rolled-back transaction wrote is not in the store
         self._remember(added)
         return counted
 
-    def _add(self, rows, hashes: np.ndarray, now: datetime) -> tuple[list, int]:
-        db = self.db
+    def _commit(self, p: Prepared) -> tuple[list, int]:
         # state past the 2-hour horizon can no longer count: drop it as we go (once a minute),
         # so the store stays small between retention runs
-        cutoff = _us(now - STATE_TTL)
+        cutoff = _us(p.now - STATE_TTL)
         if cutoff // _MINUTE_US > self._pruned_minute:
             self._pruned_minute = cutoff // _MINUTE_US
             self._forget(cutoff)
         self._catch_up()
-        hours = rows.ts_us // (_HOUR_S * _SECOND_US)
-        fresh = []
+        fresh, blocks, counts = p.fresh, p.blocks, p.counts
+        if self._last_block > p.known and len(fresh):  # another writer counted since: check again
+            again = self._unknown(p.rows, p.hashes, fresh, firsts=False)
+            if len(again) < len(fresh):
+                fresh = again
+                blocks, counts = self._layout(p.rows, p.hashes, fresh, p.now)
+        if not len(fresh):
+            return [], 0
+        added = self._insert(blocks)
+        self.db.executemany(_UPSERT, counts)
+        return added, int(np.count_nonzero(p.rows.mask[fresh]))  # new events feeding a metric
+
+    def _unknown(self, rows: CountedRows, hashes: np.ndarray, candidates: np.ndarray,
+                 firsts: bool) -> np.ndarray:
+        """Of the rows `candidates` (ascending), those no known block holds (and, with
+        `firsts`, only the first copy of each id among them), ascending."""
+        hours = rows.ts_us[candidates] // (_HOUR_S * _SECOND_US)
         every = len(hashes)
-        for hour, mine in _hour_rows(hours):
-            ids = rows.ids if len(mine) == every else rows.ids.take(mine)
+        fresh = []
+        for hour, at in _hour_rows(hours):
+            mine = candidates if len(at) == len(candidates) else candidates[at]
             order = np.argsort(hashes[mine])  # one sort for the repeats and the searches
-            firsts = first_copies(ids, hashes[mine], order)
-            if len(firsts) < len(mine):  # copies in the batch (rare): the order changes
-                mine, order = mine[firsts], None
+            if firsts:
+                ids = rows.ids if len(mine) == every else rows.ids.take(mine)
+                kept = first_copies(ids, hashes[mine], order)
+                if len(kept) < len(mine):  # copies in the batch (rare): the order changes
+                    mine, order = mine[kept], None
             known = self._hours.get(hour)
             if known is not None and len(known):
                 hit, blocks = known.candidates(hashes[mine], order)
@@ -181,47 +218,38 @@ class SQLiteCounterStore:
                     mine = mine[~hit]
             fresh.append(mine)
         # each hour's rows ascending; several hours interleave
-        fresh = fresh[0] if len(fresh) == 1 else np.sort(np.concatenate(fresh))
+        if not fresh:
+            return candidates
+        return fresh[0] if len(fresh) == 1 else np.sort(np.concatenate(fresh))
+
+    def _layout(self, rows: CountedRows, hashes: np.ndarray, fresh: np.ndarray,
+                now: datetime) -> tuple[list, list]:
+        """The seen_blocks rows and the minute sums of the rows `fresh`."""
         if not len(fresh):
-            return [], 0
+            return [], []
         ids, ts, org, masks, scopes = rows.ids, rows.ts_us, rows.org, rows.mask, rows.scope_array()
-        if len(fresh) < every:
+        if len(fresh) < len(hashes):
             ids, ts, org, masks = ids.take(fresh), ts[fresh], org[fresh], masks[fresh]
             hashes, scopes = hashes[fresh], scopes[fresh]
-        added = self._append(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US)
-        db.executemany(_UPSERT, minute_counts(ts, org, rows.scopes, masks))
-        return added, int(np.count_nonzero(masks))  # the new events that count toward a metric
+        return (_blocks(ids, ts, scopes, masks, hashes, _us(now) // _SECOND_US),
+                minute_counts(ts, org, rows.scopes, masks))
 
-    def _append(self, ids: pa.Array, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
-                hashes: np.ndarray | None = None, now_s: int | None = None) -> list:
-        """Insert the events as blocks; returns (block ids, seconds, hashes) for `_remember`.
+    def _append(self, ids: pa.Array, ts: np.ndarray, scopes: np.ndarray,
+                masks: np.ndarray) -> list:
+        """Insert the events as blocks (one per second); returns what `_remember` takes."""
+        return self._insert(_blocks(ids, ts, scopes, masks, stable_hashes(ids), None))
 
-        A block's `second` is the latest second of its events, all of them in that second's
-        minute. Events stamped at or after `now_s` (the landing's second) get a block per
-        second; earlier ones, which no later read subtracts, one per minute (all of them per
-        second when `now_s` is None)."""
-        if hashes is None:
-            hashes = stable_hashes(ids)
-        seconds = ts // _SECOND_US
-        group = seconds if now_s is None else \
-            np.where(seconds < now_s, seconds // 60 * 60, seconds)  # a minute's first second
-        order = _by_block(group, seconds)
-        seconds, group, hashes = seconds[order], group[order], hashes[order]
-        cuts = np.flatnonzero(np.diff(group)) + 1
-        starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
-        keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
-        texts = _block_texts(ids.take(pa.array(order)).to_pylist(), ts[order], scopes[order],
-                             masks[order], starts)
+    def _insert(self, blocks: list) -> list:
+        """Insert `_blocks`' rows; returns (block ids, seconds, hashes) for `_remember`."""
         self.db.executemany(
             "insert into seen_blocks (second, n, hashes, events) values (?, ?, ?, ?)",
-            [(key, b - a, hashes[a:b].astype("<i8").tobytes(), text)
-             for key, a, b, text in zip(keys, starts, ends, texts, strict=True)])
+            [(key, len(hashes), hashes.astype("<i8").tobytes(), text)
+             for key, hashes, text in blocks])
         # AUTOINCREMENT ids only grow, we hold the write lock and have caught up with every
         # block there was: ours are the ones above the newest we know
-        blocks = [r[0] for r in self.db.execute(
+        ids = [r[0] for r in self.db.execute(
             "select id from seen_blocks where id > ? order by id", (self._last_block,))]
-        return [(block, key, hashes[a:b])
-                for block, key, a, b in zip(blocks, keys, starts, ends, strict=True)]
+        return [(block, key, hashes) for block, (key, hashes, _) in zip(ids, blocks, strict=True)]
 
     def _remember(self, added: list) -> None:
         if not added:
@@ -308,6 +336,43 @@ class SQLiteCounterStore:
 
     def close(self) -> None:
         self.db.close()
+
+
+@dataclass
+class Prepared:
+    """A batch ready to be counted (`SQLiteCounterStore.prepare`): its counted rows, their
+    hashes, the rows new as of the newest block known then (`known`), and their blocks
+    (`_blocks`) and minute sums (`minute_counts`)."""
+
+    rows: CountedRows
+    hashes: np.ndarray
+    now: datetime
+    known: int
+    fresh: np.ndarray
+    blocks: list
+    counts: list
+
+
+def _blocks(ids: pa.Array, ts: np.ndarray, scopes: np.ndarray, masks: np.ndarray,
+            hashes: np.ndarray, now_s: int | None) -> list[tuple[int, np.ndarray, bytes]]:
+    """The events as blocks: (latest second, hashes, `events` text) each.
+
+    A block's `second` is the latest second of its events, all of them in that second's
+    minute. Events stamped at or after `now_s` (the landing's second) get a block per
+    second; earlier ones, which no later read subtracts, one per minute (all of them per
+    second when `now_s` is None)."""
+    seconds = ts // _SECOND_US
+    group = seconds if now_s is None else \
+        np.where(seconds < now_s, seconds // 60 * 60, seconds)  # a minute's first second
+    order = _by_block(group, seconds)
+    seconds, group, hashes = seconds[order], group[order], hashes[order]
+    cuts = np.flatnonzero(np.diff(group)) + 1
+    starts, ends = [0, *cuts.tolist()], [*cuts.tolist(), len(seconds)]
+    keys = seconds[np.array(ends) - 1].tolist()  # each block's latest second
+    texts = _block_texts(ids.take(pa.array(order)).to_pylist(), ts[order], scopes[order],
+                         masks[order], starts)
+    return [(key, hashes[a:b], text)
+            for key, a, b, text in zip(keys, starts, ends, texts, strict=True)]
 
 
 def _by_block(group: np.ndarray, seconds: np.ndarray) -> np.ndarray:
