@@ -3,9 +3,31 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from voice_monitor.schema import EVENT_TYPES, MAX_SHORT_STRING, STAGES
+
+# Times a command, an API request or a flow may name as text. Near the ends of the calendar the
+# windows, look-backs and periods worked out from a time leave it (year 1 minus an hour is an
+# OverflowError); nothing in a lake is older than 2000 (events before it are refused).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+
+
+class TimeOutOfRangeError(ValueError):
+    """A time or day argument outside EARLIEST..LATEST."""
+
+
+def in_range(moment: datetime | date, what: str, text: str | None = None):
+    """`moment` (a UTC datetime, or a day) unchanged, or TimeOutOfRangeError naming it."""
+    start = moment if isinstance(moment, datetime) else datetime(
+        moment.year, moment.month, moment.day, tzinfo=UTC)
+    if not EARLIEST <= start < LATEST:
+        shown = text if text is not None else moment.isoformat()
+        raise TimeOutOfRangeError(
+            f"{what} {shown!r} is out of range; use a time from 1970-01-01T00:00:00Z to "
+            "9998-12-31T23:59:59Z (a lake holds nothing before 2000-01-01)")
+    return moment
 
 
 def iso_time(text: str, what: str = "time") -> datetime:
@@ -15,10 +37,15 @@ def iso_time(text: str, what: str = "time") -> datetime:
     if stripped.endswith(("Z", "z")):
         stripped = stripped[:-1] + "+00:00"
     try:
-        return datetime.fromisoformat(stripped)
+        moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise ValueError(
             f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z") from None
+    try:
+        in_range(as_utc(moment), what, text)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, before the calendar in UTC
+        in_range(EARLIEST.replace(year=1), what, text)
+    return moment
 
 
 def as_utc(moment: datetime) -> datetime:

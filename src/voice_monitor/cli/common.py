@@ -11,7 +11,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor.arguments import as_utc, iso_time
+from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
 from voice_monitor.lake import LAKE_ENV, Lake, open_lake
 
 
@@ -23,6 +23,8 @@ def parse_time(value: str, what: str = "time") -> datetime:
     """An ISO-8601 UTC time from the command line: a trailing Z or offset, or naive = UTC."""
     try:
         return as_utc(iso_time(value, what))
+    except TimeOutOfRangeError as exc:
+        raise click.BadParameter(str(exc)) from None
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not an ISO-8601 {what}; use e.g. 2026-02-16T14:30:00Z"
@@ -45,9 +47,13 @@ class DayParam(click.ParamType):
         if isinstance(value, date):
             return value
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15", param, ctx)
+        try:
+            return in_range(day, "day", value)
+        except TimeOutOfRangeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 TIME = TimeParam()
