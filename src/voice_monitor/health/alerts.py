@@ -34,7 +34,7 @@ from voice_monitor.lake import (
     parquet_files,
 )
 from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
-from voice_monitor.schema import ALERT_RECORD_SCHEMA
+from voice_monitor.schema import ALERT_RECORD_SCHEMA, MAX_SHORT_STRING
 from voice_monitor.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -235,16 +235,44 @@ def get_alert(lake: Lake, alert_id: str) -> Alert:
 def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = None,
                       now: datetime | None = None) -> Alert:
     """Record that `by` has seen the alert (who, when, optional note); returns its new state."""
-    if not isinstance(by, str) or not by.strip():
-        raise ValueError(f"acknowledged by {by!r}: give the name of who acknowledges, e.g. 'alice'")
+    by, note = _acknowledger(by), _note(note)
     lake = open_lake(lake)
     now = _utc(now or datetime.now(UTC), "now")
     with _locked(lake):
         alert = get_alert(lake, alert_id)
         _write(lake, [_record("acknowledged", alert, alert.alert_id, alert.raised_at, now,
-                              by=by.strip(), note=note)], now)
+                              by=by, note=note)], now)
     log.info("alert %s acknowledged by %s", alert_id, by)
-    return _replace(alert, acknowledged_at=now, acknowledged_by=by.strip(), acknowledged_note=note)
+    return _replace(alert, acknowledged_at=now, acknowledged_by=by, acknowledged_note=note)
+
+
+MAX_NOTE = 2000
+
+
+def _acknowledger(by) -> str:
+    """Who acknowledges: 1-256 printable characters (it is shown, logged and sent on)."""
+    if not isinstance(by, str) or not by.strip():
+        raise ValueError(f"acknowledged by {by!r}: give the name of who acknowledges, e.g. 'alice'")
+    by = by.strip()
+    if len(by) > MAX_SHORT_STRING or not by.isprintable():
+        raise ValueError(f"acknowledged by {by[:80]!r}: a name is 1-{MAX_SHORT_STRING} printable "
+                         "characters (no control characters), e.g. 'alice'")
+    return by
+
+
+def _note(note) -> str | None:
+    """An acknowledgement's note: text of at most MAX_NOTE characters; lines and tabs allowed."""
+    if note is None:
+        return None
+    if not isinstance(note, str):
+        raise ValueError(f"note {note!r} is not text; send the note as a string")
+    if len(note) > MAX_NOTE:
+        raise ValueError(f"note is {len(note):,} characters long, over the {MAX_NOTE:,} allowed; "
+                         "shorten it")
+    if not note.replace("\n", "").replace("\t", "").replace("\r", "").isprintable():
+        raise ValueError(f"note {note[:80]!r} contains a control character; send plain text "
+                         "(new lines and tabs are fine)")
+    return note
 
 
 def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[str]:

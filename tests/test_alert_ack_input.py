@@ -1,0 +1,65 @@
+"""Who acknowledges an alert, and the note, are checked: a name with control characters or
+without bound, or a note of any length, was stored as sent (and logged: a newline in a name
+forged a log line)."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main
+from server_process import STAFF, ServerProcess, bearer, client
+
+from voice_monitor.health.alerts import active_alerts, run_checks
+from voice_monitor.landing import land_records
+
+
+def _open_alert(lake) -> str:
+    land_records(lake, [event("artifact_received", NOW), event("circuit_breaker_opened", NOW)],
+                 now=NOW)
+    (raised,) = run_checks(lake, NOW).raised
+    assert raised.alert_type == "circuit_breaker_open"
+    return raised.alert_id
+
+
+BAD = [
+    (["--by", "eve\nINFO: alert acknowledged by admin"], "acknowledged by 'eve\\nINFO"),
+    (["--by", "x" * 257], "acknowledged by 'xxxx"),
+    (["--by", "alice", "--note", "n" * 2001], "note is 2,001 characters long"),
+    (["--by", "alice", "--note", "ok\x1b[31m red"], "note 'ok\\x1b[31m red' contains a control"),
+]
+
+
+@pytest.mark.parametrize(("extra", "message"), BAD, ids=["newline", "257", "long note", "escape"])
+def test_the_cli_refuses_a_bad_name_or_note_and_leaves_the_alert(capsys, lake, extra, message):
+    alert_id = _open_alert(lake)
+    code, _, err = run_main(capsys, "alerts", "ack", alert_id, *extra, "--now",
+                            "2026-02-16T14:31:00Z", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert message in err
+    (alert,) = active_alerts(lake)
+    assert alert.acknowledged_by is None and alert.acknowledged_at is None
+
+
+def test_a_name_of_256_and_a_note_of_2000_with_lines_are_kept(capsys, lake):
+    alert_id = _open_alert(lake)
+    note = ("line one\n\tline two\r\n" + "é" * 2000)[:2000]
+    code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", "b" * 256, "--note", note,
+                            "--now", "2026-02-16T14:31:00Z", "--lake", str(lake.root))
+    assert code == 0, err
+    (alert,) = active_alerts(lake)
+    assert (alert.acknowledged_by, alert.acknowledged_note) == ("b" * 256, note)
+
+
+@pytest.mark.slow
+def test_the_api_answers_400_for_a_bad_name(tmp_path):
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server, client() as http:
+        from voice_monitor.lake import Lake
+
+        lake = Lake(tmp_path / "lake")
+        alert_id = _open_alert(lake)
+        url = f"{server.url}/api/v1/alerts/{alert_id}/ack"
+        answer = http.post(url, json={"by": "a\u0000b"}, headers=bearer(STAFF))
+        assert answer.status_code == 400
+        assert answer.json()["detail"].startswith("acknowledged by 'a\\x00b': a name is 1-256")
+        assert active_alerts(lake)[0].acknowledged_by is None
+        assert http.post(url, json={"by": "alice"}, headers=bearer(STAFF)).status_code == 200
+        assert active_alerts(lake)[0].acknowledged_by == "alice"
