@@ -13,7 +13,7 @@ from conftest import event
 from faultgen import NOW
 
 from voice_monitor import checked as checked_module
-from voice_monitor.checked import Checked, grouped, merge, sort_by_hour
+from voice_monitor.checked import Checked, distinct, grouped, merge, sort_by_hour
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
 from voice_monitor.landing import ingest_file, land_records
@@ -136,3 +136,15 @@ def test_counters_get_the_first_copy_when_the_landing_sorts_its_hours(lake):
                  now=datetime(2026, 2, 16, 14, 30, tzinfo=UTC))
     result = realtime_metrics(lake, None, now=datetime(2026, 2, 16, 14, 30, tzinfo=UTC))
     assert result["artifacts_received"] == 2
+
+
+def test_distinct_hours_are_each_value_once_ascending():
+    """One value, a few close ones (counted per value), far apart ones (numpy's unique),
+    negative ones: as Python's sorted(set(...)) gives them, as Python ints."""
+    rng = np.random.default_rng(7)
+    for values in ([], [5], [3, 5, 3, 4], [-2, -7, -2], [0, 4095, 17, 4095], [0, 4096, 9],
+                   rng.integers(490_000, 490_003, 2_000).tolist(),
+                   rng.integers(-10**12, 10**12, 500).tolist()):
+        got = distinct(np.array(values, np.int64))
+        assert got == sorted(set(values))
+        assert all(type(v) is int for v in got)

@@ -145,13 +145,19 @@ def _merge_sorted(parts: list[ByHour]) -> ByHour:
 
 def distinct(values: np.ndarray) -> list[int]:
     """The distinct values (hours) of an integer array, ascending; the usual single one
-    without a sort or a hash table."""
+    without a sort or a hash table, a few close ones by a count per value in the span (numpy's
+    `unique` hashes every value: ~6 instructions a value here, against ~600)."""
     if not len(values):
         return []
     low, high = int(values.min()), int(values.max())
     if low == high:
         return [low]
+    if high - low < _DENSE_SPAN:
+        return (np.flatnonzero(np.bincount(values - low)) + low).tolist()
     return np.unique(values).tolist()
+
+
+_DENSE_SPAN = 1 << 12  # a count per value of a span this wide costs less than the hash table
 
 
 def hour_runs(sorted_hours: np.ndarray) -> list[tuple[int, int, int]]:
