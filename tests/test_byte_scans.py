@@ -9,7 +9,15 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from voice_monitor.byte_scans import LONG, controls, json_escapes, rare_matches, unsure_json
+from voice_monitor.byte_scans import (
+    LONG,
+    bools,
+    controls,
+    json_escapes,
+    rare_matches,
+    unsure_json,
+    valid,
+)
 
 TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
     ['a', 'é', '"', '\\', '\x00', '\n', '\x1f', ' ', '€', '\U0001f600'])),
@@ -74,3 +82,25 @@ def test_rare_matches_as_a_pattern_finds_them(values, split):
     assert rare_matches(array, pattern).tolist() == expected
     chunked = pa.chunked_array([array[:split], array[split:]], pa.string())
     assert rare_matches(chunked, pattern).tolist() == expected
+
+
+@settings(deadline=None)
+@given(values=st.lists(st.one_of(st.none(), st.booleans()), max_size=40),
+       start=st.integers(0, 9), cut=st.integers(0, 40), null=st.booleans())
+def test_booleans_and_validity_as_numpy_are_the_values_row_by_row(values, start, cut, null):
+    """Bits unpacked from the buffers, at any offset (a slice), over chunks: each row's value
+    as Python reads it, `null` for a null; valid is whether the row is not null."""
+    array = pa.array(values, pa.bool_())[start:]
+    rows = values[start:]
+    for column in (array, pa.chunked_array([array[:cut], array[cut:]], pa.bool_())):
+        got = bools(column, null=null)
+        assert got.dtype == bool
+        assert got.tolist() == [null if v is None else v for v in rows]
+        assert valid(column).tolist() == [v is not None for v in rows]
+    assert valid(pa.chunked_array([], pa.bool_())).tolist() == []
+
+
+def test_validity_of_other_types_is_whether_the_row_is_null():
+    for column in (pa.array([1.5, None, 2.0, None])[1:], pa.nulls(3),
+                   pa.array([{"a": 1}, None, {"a": None}]), pa.array(["x", None, "y"])):
+        assert valid(column).tolist() == [v is not None for v in column.to_pylist()]

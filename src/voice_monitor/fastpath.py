@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from voice_monitor.byte_scans import unsure_json
+from voice_monitor.byte_scans import bools, unsure_json, valid
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.records import MAX_METADATA_DEPTH, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
@@ -297,7 +297,7 @@ def _not_finite(column) -> np.ndarray:
     """Per row, whether a NaN or an infinity is anywhere in it (in a struct, in a list...)."""
     kind = column.type
     if pa.types.is_floating(kind):
-        return ~pc.fill_null(pc.is_finite(column), True).to_numpy(zero_copy_only=False)
+        return ~bools(pc.is_finite(column), null=True)
     found = np.zeros(len(column), bool)
     if pa.types.is_struct(kind):
         for i, child in enumerate(kind):
@@ -323,7 +323,7 @@ def _depth(kind: pa.DataType) -> int:
 
 
 def _valid(column) -> np.ndarray:
-    return pc.is_valid(column).to_numpy(zero_copy_only=False)
+    return valid(column)
 
 
 def _first(columns: list, arrow_type: pa.DataType, n: int):

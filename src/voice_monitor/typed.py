@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.byte_scans import controls, rare_matches
+from voice_monitor.byte_scans import bools, controls, rare_matches, valid
 from voice_monitor.redaction import GATE, redact_json_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -336,7 +336,7 @@ def parquet_fields(table: pa.Table) -> pa.Table:
         if name in known and name != "metadata":
             continue
         if pa.types.is_nested(t) or pa.types.is_binary(t) or name == "metadata":
-            doubt |= pc.is_valid(column).to_numpy(zero_copy_only=False)
+            doubt |= valid(column)
     doubt |= size > _ROW_LIMIT
     meta = _plain(table.column("metadata")) if "metadata" in names and not doubt.all() else None
     meta = meta if meta is not None and pa.types.is_struct(meta.type) and _flat(meta.type) else None
@@ -351,7 +351,7 @@ def parquet_fields(table: pa.Table) -> pa.Table:
         for column in columns:
             value, epoch = _fitted(f.kind, column)
             if value is None and epoch is None:
-                doubt |= pc.is_valid(column).to_numpy(zero_copy_only=False)
+                doubt |= valid(column)
             text += [value] if value is not None else []
             ms += [epoch] if epoch is not None else []
         other = {c.type for c in ms}
@@ -382,7 +382,7 @@ def _coalesced(columns: list, arrow_type: pa.DataType, n: int):
 
 
 def _not_finite(column) -> np.ndarray:
-    return ~pc.fill_null(pc.is_finite(column), True).to_numpy(zero_copy_only=False)
+    return ~bools(pc.is_finite(column), null=True)
 
 
 def _flat(struct: pa.StructType) -> bool:
@@ -391,4 +391,4 @@ def _flat(struct: pa.StructType) -> bool:
 
 
 def _valid_any(columns: list) -> np.ndarray:
-    return pc.is_valid(pc.coalesce(*columns)).to_numpy(zero_copy_only=False)
+    return valid(pc.coalesce(*columns))

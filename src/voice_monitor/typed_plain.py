@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.byte_scans import string_buffers
+from voice_monitor.byte_scans import bools, string_buffers, valid
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
     EVENT_TYPES,
@@ -187,8 +187,10 @@ def _number_sure(column, ratio: bool) -> np.ndarray:
 
 
 def _valid(column) -> np.ndarray:
-    return pc.is_valid(column).to_numpy(zero_copy_only=False)
+    return valid(column)
 
 
 def _bools(column) -> np.ndarray:
+    if pa.types.is_boolean(column.type):
+        return bools(column)
     return pc.fill_null(column, False).to_numpy(zero_copy_only=False)

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor.byte_scans import ESCAPED, json_escapes
+from voice_monitor.byte_scans import valid as is_valid
 from voice_monitor.redaction import GATE, redact_sql
 from voice_monitor.schema import METADATA_FIELDS
 from voice_monitor.statements import parsed
@@ -63,11 +64,11 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
     is written, a null one as `null`, in the struct's order."""
     meta = _whole(meta)
     n = len(meta)
-    valid = pc.is_valid(meta).to_numpy(zero_copy_only=False)
     unknown = [(i, c) for i, c in enumerate(meta.type) if c.name not in _KNOWN]
     names = [c.name for c in meta.type]
     if not unknown:
         return pa.nulls(n, pa.string()), np.zeros(n, bool)
+    valid = is_valid(meta)
     if len(set(names)) != len(names) or any(_escaped(c.name) for _, c in unknown):
         return pa.nulls(n, pa.string()), valid
     sql = np.zeros(n, bool)
@@ -75,7 +76,7 @@ def kept_metadata(meta: pa.StructArray, texts: pa.Array | None) -> tuple[pa.Arra
     for i, child in unknown:
         value = pc.struct_field(meta, [i])
         is_text = pa.types.is_string(child.type) or pa.types.is_large_string(child.type)
-        has = pc.is_valid(value).to_numpy(zero_copy_only=False)
+        has = is_valid(value)
         if not is_text and not pa.types.is_null(child.type):
             # a number, an object...: the SQL writes the key, and so also where it is null
             # (a Parquet child always; in JSON, where the text names it: a JSON null)
