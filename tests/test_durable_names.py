@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, sync_folders
 from voice_monitor.landing import land_records
 
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
@@ -66,3 +66,27 @@ def test_a_landing_into_an_existing_hour_syncs_it_and_the_folders_above(lake: La
     assert inodes(events, events / "date=2026-02-16", events / "date=2026-02-16" / "hour=14") \
         <= set(synced)
     assert lake.root.stat().st_ino not in synced  # nothing above events/ is this landing's
+
+
+def test_folders_synced_side_by_side_are_each_synced_and_a_failure_is_raised(tmp_path, monkeypatch):
+    folders = [tmp_path / name for name in ("a", "b", "c", "d")]
+    for folder in folders:
+        folder.mkdir()
+    bad = os.stat(folders[1]).st_ino
+    synced: list[int] = []
+    guard = threading.Lock()
+
+    def fsync(fd: int) -> None:
+        inode = os.fstat(fd).st_ino
+        if inode == bad:
+            raise OSError(5, "Input/output error (b)")
+        with guard:
+            synced.append(inode)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    with pytest.raises(OSError, match=r"\(b\)"):
+        sync_folders([*folders, folders[0]])  # a folder named twice is synced once
+    assert sorted(synced) == sorted(inodes(folders[0], folders[2], folders[3]))
+    synced.clear()
+    sync_folders(folders[2:])
+    assert sorted(synced) == sorted(inodes(*folders[2:]))

@@ -29,7 +29,7 @@ import shlex
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voice_monitor import storage, temp_files
+from voice_monitor.folder_sync import sync_folders
 
 DEFAULT_LAKE = "./data"
 LAKE_ENV = "VOICE_MONITOR_LAKE"
@@ -242,17 +243,6 @@ def make_folder(folder: Path) -> list[Path]:
     if missing != folder:
         folder.mkdir(parents=True, exist_ok=True)
     return changed
-
-
-def sync_folders(folders: Iterable[Path]) -> None:
-    """fsync each folder, so the names renamed or created in it survive a power loss, not only
-    a crash of the process (the files' bytes were synced before their rename)."""
-    for folder in dict.fromkeys(folders):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def no_lake_message(root: str | os.PathLike[str]) -> str:
