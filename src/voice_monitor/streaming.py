@@ -10,6 +10,7 @@ a Parquet batch is `typed.TypedRows`, its typed columns (no JSON round trip).
 from __future__ import annotations
 
 import queue
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -107,6 +108,7 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Arra
         if head == b"PAR1":
             yield from parquet_batches(path)
             return
+        _refuse_unsupported(path, head)
         start = len(BOM) if head.startswith(BOM) else 0
         f.seek(start)
         first = _first_byte(f, path)
@@ -120,6 +122,17 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Arra
             yield split_array(_read(f, path, -1))  # kept whole, as one raw record
             return
         yield from _line_batches(f, path, batch_bytes)
+
+
+def _refuse_unsupported(path: Path, head: bytes) -> None:
+    """A file that is plainly no input format is an error, not lines of garbage to quarantine:
+    gzip (decompress it first), or a `.parquet` file without Parquet's leading magic bytes."""
+    if head.startswith(b"\x1f\x8b"):
+        raise InputFileError(f"{str(path)!r} is gzip-compressed; decompress it first "
+                             f"(gunzip -k {shlex.quote(str(path))}) and ingest the result")
+    if path.suffix.lower() == ".parquet":
+        raise InputFileError(f"cannot read Parquet file {str(path)!r}: it does not start with "
+                             "Parquet's magic bytes PAR1 (corrupt, or not Parquet)")
 
 
 def _read(f: BinaryIO, path: Path, size: int) -> bytes:
