@@ -67,6 +67,12 @@ def utc_time(value: datetime | str | None, what: str) -> datetime | None:
     return value.astimezone(UTC)
 
 
+def utc_now(now: datetime | str | None, what: str = "now") -> datetime:
+    """`now` in UTC, or the clock when None; a naive datetime is refused, never read as the
+    machine's local time (contract §2: UTC whatever the TZ)."""
+    return utc_time(now, what) or datetime.now(UTC)
+
+
 def time_range(start, end, *, required: bool = False) -> tuple[datetime | None, datetime | None]:
     """A checked [start, end) range; start must come before end."""
     start, end = utc_time(start, "start"), utc_time(end, "end")

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from voice_monitor import storage
+from voice_monitor import arguments, storage
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import Lake, connect, duckdb_path
@@ -104,7 +104,7 @@ def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) ->
 
     An hour holding an unreadable file is left exactly as it is and listed in `unreadable`.
     """
-    cutoff = now.astimezone(UTC) - grace
+    cutoff = arguments.utc_now(now) - grace
     report = CompactionReport()
     for hour in lake.event_hours():
         if hour + timedelta(hours=1) > cutoff:

@@ -25,6 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from voice_monitor import arguments
 from voice_monitor.lake import open_lake
 from voice_monitor.schema import FAILURE_TYPES
 
@@ -261,7 +262,8 @@ def _configured() -> str:
 def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,
                      store: CounterStore | None = None) -> dict:
     """Counts for the current minute plus the 59 before it, up to `now` (contract §5)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = arguments.utc_now(now)
+    organization_id = arguments.identifier(organization_id, "organization_id")
     start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
     own = store is None
     store = store or open_counters(open_lake(lake))

@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import copy_log, dup_index, hour_files
+from voice_monitor import arguments, copy_log, dup_index, hour_files
 from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
@@ -95,7 +95,7 @@ def land_batches(
     """
     if len(batches) != len(sources):
         raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    now = arguments.utc_now(now)
     own_con = con is None
     con = connect() if own_con else con
     try:
@@ -260,7 +260,7 @@ def ingest_file(
     by the batch, not the file (see `streaming.read_batches`). Consecutive batches land
     together as a group (`checked.grouped`); a copy of an event in a later batch or group counts
     as a duplicate as it would in one landing."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)  # one ingested_at for the whole file
+    now = arguments.utc_now(now)  # one ingested_at for the whole file
     total = LandingResult()
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
     store = counters

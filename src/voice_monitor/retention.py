@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from voice_monitor import copy_log
+from voice_monitor import arguments, copy_log
 from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
@@ -133,7 +133,7 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     if only not in (None, *ONLY_CHOICES):
         raise ValueError(f"unknown retention scope {only!r}; expected one of {ONLY_CHOICES} or None")
     config = config or RetentionConfig()
-    now = now.astimezone(UTC)
+    now = arguments.utc_now(now)
     cut = config.cutoffs(now)
     report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
     # in this process's .tmp/ folder: if the run dies, the next landing removes it whole

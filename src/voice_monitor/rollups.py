@@ -17,6 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from voice_monitor import arguments
 from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
@@ -124,6 +125,7 @@ def run_hourly(
 
     Automatically, never an hour older than the hourly-snapshot retention of `retention`.
     """
+    now, hour = arguments.utc_now(now), arguments.utc_time(hour, "hour")
     explicit = None if hour is None else floor_hour(hour)
     keep = (retention or RetentionConfig()).hourly_snapshots
     return _run(lake, "hourly", explicit, lambda: hours_to_build(lake, now, keep), force, now,
@@ -244,6 +246,7 @@ def run_daily(
     A day is built only once it is over and from all 24 hourly snapshots: missing or changed
     hours are built first; a day with an hour that cannot be built is refused (unless `force`).
     """
+    now = arguments.utc_now(now)
     explicit = None if day is None else _as_day(day)
     return _run(lake, "daily", explicit, lambda: days_to_build(lake, now), force, now, map_periods)
 
@@ -317,6 +320,8 @@ def backfill(
     With `map_periods` (e.g. on a cluster) the hours are built by it, then, once all of them
     are written, the days, which are built from the hourly rows.
     """
+    start, end = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
+    now = arguments.utc_now(now)
     if end <= start:
         raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
     hours, h = [], floor_hour(start)
@@ -361,7 +366,7 @@ def backfill(
 def _as_day(day) -> datetime:
     if not isinstance(day, datetime):
         return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return floor_day(day)
+    return floor_day(arguments.utc_time(day, "day"))
 
 
 def _refusal(period: datetime, what: str) -> str:
