@@ -234,3 +234,37 @@ def test_slices_and_items_are_json_texts():
     assert rows[1].reason.startswith("b is NaN")
     assert [t for t in rows][0] == b'{"a":1}'
     assert pa.array([rows[0]], pa.large_binary()).to_pylist() == [b'{"a":1}']
+
+
+def _uniform(i: int) -> dict:
+    return {"event_id": f"u{i}", "event_type": "transcription_completed",
+            "timestamp": NOW_MS - 1000 * i, "organization_id": f"org-{i % 3}",
+            "artifact_id": f"a{i}", "duration_ms": 12.5,
+            "metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.002, "ai_model": "whisper-1"}}
+
+
+@pytest.mark.parametrize("change", [
+    {}, {"artifact_id": None}, {"extra_field": 1}, {"error_code": "E1"},
+    {"eventType": "transcription_completed", "event_type": None},
+    {"metadata": {"confidence_score": 0.5, "ai_model": "m"}},
+    {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "ai_model": "m", "note": "x"}},
+    {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "ai_model": "m", "claimCount": 2}},
+    {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "aiModel": "m"}},
+    {"metadata": None}, {"metadata": "text"}, {"duration_ms": True},
+])
+def test_a_batch_of_one_shape_with_one_record_unlike_the_others(con, change):
+    """A batch whose records all give the same names (their names read from a few of them
+    only), and the same with one record, away from those few, that lacks a name, gives another
+    (known or not, camelCase, in metadata too) or a twisted value: judged as the JSON texts."""
+    records = [_uniform(i) for i in range(200)]
+    odd = records[5]
+    for key, value in change.items():
+        if value is None and key != "metadata":
+            odd.pop(key, None)
+        else:
+            odd[key] = value
+    fast = validate_fast(con, MappingRows(records), NOW, NOW)
+    full = _full(con, records)
+    assert fast[1].to_pylist() == full[1].to_pylist()
+    assert fast[0].to_pylist() == full[0].to_pylist()
+    assert fast[0].num_rows + fast[1].num_rows == 200

@@ -26,6 +26,7 @@ full rule query. `tests/test_mapping_rows.py` compares both with the full rules.
 from __future__ import annotations
 
 from itertools import compress, repeat
+from operator import itemgetter
 
 import numpy as np
 import pyarrow as pa
@@ -39,6 +40,9 @@ from voice_monitor.typed import EVENT_FIELDS, TYPES
 
 _KIND = {n: f.kind for f in EVENT_FIELDS for n in f.input_names}  # known top-level names
 _META_KIND = {n: f.kind for f in METADATA_FIELDS for n in f.input_names}
+_TOP = frozenset(_KIND) | {"metadata"}
+_META = frozenset(_META_KIND)
+_SAMPLE = 16  # records spread over a batch whose names are read first (see `_columns`)
 _NONE = type(None)
 _PYTHON = {"int": (int,), "number": (int, float), "ratio": (int, float)}
 _EMPTY: dict = {}
@@ -81,25 +85,22 @@ class MappingRows:
         if not records:
             return None, at
         good = np.ones(len(records), bool)
-        names = set().union(*records)
-        if not names.issubset(_KIND.keys() | {"metadata"}):
-            unknown = names - _KIND.keys() - {"metadata"}
+        columns, unknown = _columns(records, _TOP)
+        if unknown:
             good &= np.array([unknown.isdisjoint(r) for r in records], bool)
-            names -= unknown
-        columns = {name: list(map(dict.get, records, repeat(name))) for name in sorted(names)}
         metas = columns.pop("metadata", None)
         children: dict[str, list] = {}
+        nulls = False  # whether any record's metadata is None (or made None: not a dict)
         if metas is not None:
-            if not set(map(type, metas)) <= {dict, _NONE}:
+            given = set(map(type, metas))
+            nulls = given != {dict}
+            if not given <= {dict, _NONE}:
                 good &= np.array([m is None or type(m) is dict for m in metas], bool)
                 metas = [m if type(m) is dict else None for m in metas]
-            keys = set().union(*filter(None, metas))
-            if not keys.issubset(_META_KIND):
-                unknown = keys - _META_KIND.keys()
+            filled = [_EMPTY if m is None else m for m in metas] if nulls else metas
+            children, unknown = _columns(filled, _META, sampled=not nulls)
+            if unknown:
                 good &= np.array([m is None or unknown.isdisjoint(m) for m in metas], bool)
-                keys -= unknown
-            filled = [_EMPTY if m is None else m for m in metas]
-            children = {key: list(map(dict.get, filled, repeat(key))) for key in sorted(keys)}
         types = {}
         for kinds, part in ((_KIND, columns), (_META_KIND, children)):
             for name, values in part.items():
@@ -114,7 +115,32 @@ class MappingRows:
             columns = {k: list(compress(v, keep)) for k, v in columns.items()}
             children = {k: list(compress(v, keep)) for k, v in children.items()}
             metas = None if metas is None else list(compress(metas, keep))
-        return _table(columns, children, metas, types, at)
+        return _table(columns, children, metas, nulls, types, at)
+
+
+def _columns(records: list[dict], known, sampled: bool = True) -> tuple[dict[str, list], set]:
+    """({name: its value in each record, None where absent} for the names in `known` that the
+    records give, in name order; the names they give that are not in `known`).
+
+    `sampled`: first the names of a few records spread over the batch, each taken from every
+    record by `itemgetter`; when every record has them all and, by the sum of the records'
+    lengths, no other (a producer's usual batch), no record's names are read one by one."""
+    columns: dict[str, list] = {}
+    if sampled:
+        names = set().union(*records[::max(1, len(records) // _SAMPLE)])
+        everywhere = names <= known
+        for name in sorted(names & known):
+            try:
+                columns[name] = list(map(itemgetter(name), records))
+            except KeyError:  # not in every record
+                columns[name] = list(map(dict.get, records, repeat(name)))
+                everywhere = False
+        if everywhere and sum(map(len, records)) == len(records) * len(names):
+            return columns, set()
+    names = set().union(*records)
+    for name in (names & known) - columns.keys():
+        columns[name] = list(map(dict.get, records, repeat(name)))
+    return {name: columns[name] for name in sorted(columns)}, names - known
 
 
 def _declared(kind: str, types: set) -> tuple[tuple | None, pa.DataType]:
@@ -128,7 +154,7 @@ def _declared(kind: str, types: set) -> tuple[tuple | None, pa.DataType]:
     return (None if types <= set(allowed) else allowed), TYPES[kind]
 
 
-def _table(columns: dict, children: dict, metas: list | None, types: dict,
+def _table(columns: dict, children: dict, metas: list | None, nulls: bool, types: dict,
            at: np.ndarray) -> tuple[pa.Table | None, np.ndarray]:
     """The columns as Arrow arrays of their declared types, and the metadata as a struct,
     less the rows whose values Arrow cannot hold as declared (an integer beyond 64 bits, or
@@ -159,7 +185,7 @@ def _table(columns: dict, children: dict, metas: list | None, types: dict,
         names = list(children)
         table["metadata"] = pa.StructArray.from_arrays(
             [array(children[k], types[False, k]) for k in names], names=names,
-            mask=pa.array([m is None for m in metas], pa.bool_()))
+            mask=pa.array([m is None for m in metas], pa.bool_()) if nulls else None)
     bad |= size > MAX_RECORD_BYTES
     result = pa.table(table) if table else None
     if result is None or bad.all():
