@@ -34,9 +34,7 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-from voice_monitor.checked import hour_runs
 from voice_monitor.lake import Lake
 
 _MASK = (1 << 64) - 1
@@ -111,6 +109,9 @@ def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: p
     name, `events` in hour order with `hours` and the `duplicate` flags of the same rows. A
     line that cannot be written is left out: the rollup then de-duplicates the hour itself.
     """
+    # here, not at the top: the rollup reads logs and never needs pyarrow.compute (~50 ms)
+    from voice_monitor.checked import hour_runs
+
     if lake.remote:
         return
     stamps = events.column("ingested_at")
@@ -132,6 +133,8 @@ def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: p
 
 def _span(stamps: pa.ChunkedArray) -> tuple[int, int]:
     """(min, max) of `ingested_at` values, in µs."""
+    import pyarrow.compute as pc  # loaded by the landing already; see record_landing
+
     span = pc.min_max(stamps)
     return span["min"].value, span["max"].value
 
