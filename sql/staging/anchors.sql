@@ -1,6 +1,6 @@
 -- The look-back anchors latencies are paired with, for the latency events that need pairing
--- this hour: `<stage>_started` (anchor = the stage) and `artifact_received` (anchor = 'e2e') of
--- the same artifact and the anchor that event needs. From the look-back candidates
+-- this hour: `<stage>_started` (anchor = the stage's latency code, 1-4) and `artifact_received`
+-- (anchor = 0, end-to-end; event_types) of the same artifact and the anchor that event needs. From the look-back candidates
 -- (lookback_candidates.sql), a candidate counts only if it is the first landed copy of its id
 -- in its hour: `candidate_hours_raw` holds the look-back hours that have candidates (a copy
 -- lives in the folder of its hour), and every copy of a candidate id there is ranked, so a

@@ -3,18 +3,18 @@
 -- other events (`hour_in` less the later copies in `hour_losers`: first landed wins).
 -- Narrow on purpose: the only per-event table materialised for the hour, and only for the
 -- events pairing needs (the others' latencies are computed where they are read,
--- hour_latencies.sql). anchor = what the event pairs with: its stage (`<stage>_started`), or
--- 'e2e' for artifact_completed (`artifact_received`).
+-- hour_latencies.sql). anchor = what the event pairs with, as the code of its latency
+-- (event_types.latency_code): its stage's `<stage>_started` (1-4), or for artifact_completed
+-- `artifact_received` (0); the anchor events carry the same code (event_types.anchor).
 with latency_types as (
-    select event_type, stage, latency_kind from event_types where latency_kind is not null
+    select event_type, latency_kind, latency_code from event_types where latency_kind is not null
 ),
 
 final as (
     select
         hour_in.organization_id,
         hour_in.artifact_id,
-        case when latency_types.latency_kind = 'e2e' then 'e2e' else latency_types.stage end
-            as anchor,
+        latency_types.latency_code as anchor,
         hour_in."timestamp"
     from hour_in
     join latency_types using (event_type)

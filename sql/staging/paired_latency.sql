@@ -4,14 +4,14 @@
 -- artifact_completed: minus the EARLIEST `artifact_received` of the artifact within the 24 h
 -- before it. Either only within 24 h (inclusive), in milliseconds. One hash join and max/min:
 -- an artifact has one or two anchors of a kind, cheaper than ASOF. Keyed like
--- hour_latency_stats (latency kind, stage, organization): hour_latencies.sql adds these rows
--- to the events' own latencies.
+-- hour_latency_stats (latency code, organization): hour_latencies.sql adds these rows to the
+-- events' own latencies.
 with needing as (
     select
         rowid as pending_row,  -- the event's row in hour_pending: an integer key
         organization_id,
         artifact_id,
-        anchor,
+        anchor,  -- the latency code (0 end-to-end, 1-4 a stage), also the anchors' (event_types)
         "timestamp"
     from hour_pending
 ),
@@ -41,7 +41,7 @@ pairs as (
         on needing.artifact_id = anchors.artifact_id
         and needing.anchor = anchors.anchor
         and anchors."timestamp" <= needing."timestamp"
-        and (needing.anchor <> 'e2e'
+        and (needing.anchor <> 0
             or anchors."timestamp" >= needing."timestamp" - interval 24 hours)
     group by needing.pending_row
 ),
@@ -49,9 +49,9 @@ pairs as (
 gaps as (
     select
         needing.organization_id,
-        needing.anchor,
+        needing.anchor as latency_code,
         epoch_us(needing."timestamp") - case
-            when needing.anchor <> 'e2e' then pairs.latest_us else pairs.earliest_us
+            when needing.anchor <> 0 then pairs.latest_us else pairs.earliest_us
         end as gap_us
     from pairs
     join needing using (pending_row)
@@ -60,8 +60,7 @@ gaps as (
 final as (
     select
         organization_id,
-        case when anchor = 'e2e' then 'e2e' else 'stage' end as latency_kind,
-        case when anchor <> 'e2e' then anchor end as stage,
+        latency_code,
         gap_us / 1000.0 as latency_ms
     from gaps
     where gap_us <= 24 * 3600 * 1000000::BIGINT
