@@ -148,3 +148,18 @@ def test_distinct_hours_are_each_value_once_ascending():
         got = distinct(np.array(values, np.int64))
         assert got == sorted(set(values))
         assert all(type(v) is int for v in got)
+
+
+def test_sort_by_hour_moves_every_column_with_its_row():
+    """Out of hour order: each value moves with its row (a column with a few nulls too); the
+    columns that are all null stay all null; the same table as a take in the order worked out
+    by hand."""
+    table = _table([("a", 70), ("b", 5), ("c", 65), ("d", 3)])
+    table = table.set_column(table.schema.get_field_index("organization_id"), "organization_id",
+                             pa.array([None, "o-b", "o-c", None], pa.string()))
+    by_hour = sort_by_hour(table)
+    rows = by_hour.events.to_pylist()
+    assert [r["event_id"] for r in rows] == ["b", "d", "a", "c"]
+    assert [r["organization_id"] for r in rows] == ["o-b", None, None, "o-c"]
+    assert by_hour.events.equals(table.take([1, 3, 0, 2]))
+    assert by_hour.events.schema == EVENT_SCHEMA

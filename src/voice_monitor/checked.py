@@ -63,7 +63,15 @@ def sort_by_hour(accepted: pa.Table) -> ByHour:
     if not (np.diff(hours) < 0).any():
         return ByHour(events, hours, None)
     order = np.argsort(hours, kind="stable")
-    return ByHour(events.take(order), hours, order)
+    return ByHour(_permuted(events, order), hours, order)
+
+
+def _permuted(table: pa.Table, order: np.ndarray) -> pa.Table:
+    """`table.take(order)` for a permutation `order`, a column that is all null kept as it is
+    (a producer's batch leaves most of the ~30 columns empty: ~60 % of the take's time)."""
+    index = pa.array(order)
+    return pa.Table.from_arrays(
+        [c if c.null_count == len(c) else c.take(index) for c in table.columns], schema=table.schema)
 
 
 def as_stored(accepted: pa.Table) -> pa.Table:
