@@ -98,13 +98,22 @@ def run_clients(url: str, bodies: list[bytes], clients: int, pace_s: float = 0.0
     latencies: list[float] = []
     refused: list[int] = []
     shares = [bodies[i::clients] for i in range(clients)]
-    threads = [threading.Thread(target=send, args=(url, share, pace_s, latencies, refused))
-               for share in shares]
+    failures: list[BaseException] = []
+
+    def sender(share: list[bytes]) -> None:
+        try:
+            send(url, share, pace_s, latencies, refused)
+        except BaseException as exc:  # a sender that failed must fail the run, not shorten it
+            failures.append(exc)
+
+    threads = [threading.Thread(target=sender, args=(share,)) for share in shares]
     began = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
+    if failures:
+        raise RuntimeError(f"{len(failures)} of {clients} senders failed: {failures[0]!r}")
     return time.perf_counter() - began, latencies, len(refused)
 
 
