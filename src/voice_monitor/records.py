@@ -63,6 +63,12 @@ def _binary(offsets: np.ndarray, data: bytes) -> pa.LargeBinaryArray:
                                               pa.py_buffer(data)])
 
 
+# the first bytes a blank line may have: none (0: an empty line), tab, carriage return, space;
+# a table look-up per line (np.isin against 4 values costs ~8x as much: ~40 µs for 500 lines)
+_BLANK_START = np.zeros(256, bool)
+_BLANK_START[[0, 9, 13, 32]] = True
+
+
 def split_lines(data: bytes) -> pa.LargeBinaryArray:
     # Split in numpy and Arrow rather than in Python: a million lines stay one buffer (the text
     # with its line ends taken out), not a million objects.
@@ -83,7 +89,7 @@ def split_lines(data: bytes) -> pa.LargeBinaryArray:
     first = np.zeros(len(lines), np.uint8)
     nonempty = np.flatnonzero(np.diff(starts) > 0)
     first[nonempty] = text[starts[nonempty]]
-    suspects = np.flatnonzero(np.isin(first, (0, 9, 13, 32)))
+    suspects = np.flatnonzero(_BLANK_START[first])
     blank = [int(i) for i in suspects if not lines[int(i)].as_py().strip(b" \t\r")]
     if not blank:
         return lines
