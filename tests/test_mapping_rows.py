@@ -251,11 +251,14 @@ def _uniform(i: int) -> dict:
     {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "ai_model": "m", "claimCount": 2}},
     {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "aiModel": "m"}},
     {"metadata": None}, {"metadata": "text"}, {"duration_ms": True},
+    {"event_type": Text.A}, {"organization_id": np.str_("org-x")}, {"artifact_id": b"a5"},
+    {"metadata": {"confidence_score": 0.5, "ai_cost_usd": 0.1, "ai_model": Text.A}},
 ])
 def test_a_batch_of_one_shape_with_one_record_unlike_the_others(con, change):
     """A batch whose records all give the same names (their names read from a few of them
     only), and the same with one record, away from those few, that lacks a name, gives another
-    (known or not, camelCase, in metadata too) or a twisted value: judged as the JSON texts."""
+    (known or not, camelCase, in metadata too) or a twisted value (a subclass of str in a
+    column of strings, bytes): judged as the JSON texts."""
     records = [_uniform(i) for i in range(200)]
     odd = records[5]
     for key, value in change.items():
