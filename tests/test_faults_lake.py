@@ -164,6 +164,22 @@ def test_compaction_retention_and_lake_check_handle_a_corrupt_file(corrupt_lake)
     assert unreadable(lake, "events") == []
 
 
+def test_sql_over_other_tables_still_answers_beside_a_corrupt_event_file(corrupt_lake):
+    """Contract §4: the corrupt file stops the queries that read events, not the whole lake
+    (`sql` once failed on every view, the snapshots' included, naming the event file)."""
+    lake, bad = corrupt_lake
+    assert cli("rollup", "hourly", "--hour", "2026-02-16T11", "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    run = cli("sql", "select event_count from pipeline_hourly where scope = 'platform'",
+              "--json", "--lake", str(lake))
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == [{"event_count": HOURS[11]}]
+    for view in ("events", "raw_events", "losing_copies"):
+        run = cli("sql", f"select count(*) from {view}", "--lake", str(lake))
+        assert run.code == 1 and not run.traceback, run.err
+        assert len(run.err_lines) == 1 and bad.name in run.err and "--move-aside" in run.err
+
+
 def test_retention_leaves_a_corrupt_file_where_it_is(corrupt_lake):
     lake, bad = corrupt_lake
     data = bad.read_bytes()

@@ -46,7 +46,7 @@ def _allowed_directories(lake: Lake) -> list[str]:
 
 def read_only_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
     """A connection with every view over the lake that can open lake files and nothing else."""
-    con = lake_connection(lake)
+    con = lake_connection(lake, defer_unreadable=True)  # other tables still answer
     listed = ", ".join(quote_literal(path) for path in _allowed_directories(lake))
     con.execute(f"SET allowed_directories = [{listed}]")
     con.execute("SET enable_external_access = false")
@@ -81,7 +81,8 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
 
 
 def _run(lake: Lake, query: str, limit: int | None, allow_writes: bool) -> SqlResult:
-    con = lake_connection(lake) if allow_writes else read_only_connection(lake)
+    con = (lake_connection(lake, defer_unreadable=True) if allow_writes
+           else read_only_connection(lake))
     try:
         if not allow_writes:
             _check_read_only(con, query)

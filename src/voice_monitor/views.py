@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.integrity import guard
+from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
 from voice_monitor.schema import ALERT_RECORD_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql, sql_names
@@ -167,6 +167,16 @@ def _root_has_keys(paths: str | list[str], levels: int) -> bool:
     return "=" in first.rsplit("/", levels + 2)[0]
 
 
+def _failing(raw: str, exc: UnreadableFileError) -> str:
+    """A relation with the raw view's columns whose every read fails naming the unreadable file
+    (as DuckDB names a file it cannot read, so the error is reported the same way)."""
+    _, _, keys, columns, file_cols = SOURCES[raw]
+    message = f"unreadable lake file {quote_literal(str(exc.files[0][0]))}"
+    cols = ", ".join(f"cast(null as {kind}) as {quote_ident(name)}"
+                     for name, kind in columns + keys + (_FILE_COLS if file_cols else []))
+    return f"select {cols} from range(1) where error({quote_literal(message)}) is null"
+
+
 def define_raw(con: duckdb.DuckDBPyConnection, raw: str, paths: str | list[str] | None) -> None:
     """(Re)define one raw view over `paths`."""
     con.execute(f"create or replace view {quote_ident(raw)} as {source_sql(raw, paths)}")
@@ -255,15 +265,25 @@ def lake_glob(lake: Lake, raw: str) -> str | None:
     return f"{duckdb_path(base)}/{pattern}"
 
 
-def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None) -> None:
+def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
+                 defer_unreadable: bool = False) -> None:
     """Create every view on `con`: raw views over the whole lake (or empty), then the macros of
-    sql/macros/ and the views of sql/views/."""
+    sql/macros/ and the views of sql/views/.
+
+    An unreadable file fails here, naming it; with `defer_unreadable` only the queries that
+    read its table fail (naming it), and every other view still answers (contract §4).
+    """
     for raw in SOURCES:
         if lake is None:
             define_raw(con, raw, None)
             continue
-        with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
-            define_raw(con, raw, lake_glob(lake, raw))
+        try:
+            with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
+                define_raw(con, raw, lake_glob(lake, raw))
+        except UnreadableFileError as exc:
+            if not defer_unreadable:
+                raise
+            con.execute(f"create or replace view {quote_ident(raw)} as {_failing(raw, exc)}")
     for macro in sql_names("macros"):  # the views' shared SQL macros
         con.execute(load_sql(f"macros/{macro}"))
     for view in VIEWS:
@@ -322,11 +342,13 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
     return con
 
 
-def lake_connection(lake: Lake, database: str = ":memory:") -> duckdb.DuckDBPyConnection:
-    """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog)."""
+def lake_connection(lake: Lake, database: str = ":memory:",
+                    defer_unreadable: bool = False) -> duckdb.DuckDBPyConnection:
+    """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog);
+    `defer_unreadable`: see `define_views`."""
     con = connect(database)
     _quiet(con)
-    define_views(con, lake)
+    define_views(con, lake, defer_unreadable)
     return con
 
 
