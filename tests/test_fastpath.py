@@ -91,6 +91,34 @@ def test_fast_path_judges_as_the_full_query(kept_con, records):
     assert _rows(fast[0]) == _rows(full[0])
 
 
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(records=batches())
+def test_the_files_own_text_judges_as_the_full_query(kept_con, records):
+    # a JSON Lines batch hands over the file's text of its records (`streaming.LineBatch`): the
+    # reader parses that instead of the records joined again, with the same verdicts
+    records = [r for r in records if b"\n" not in r]  # (a line holds none)
+    joined = pa.py_buffer(b"".join(r + b"\n" for r in records))
+    full = validate(kept_con, pa.array(records, pa.large_binary()), NOW, NOW)
+    fast = validate_fast(kept_con, pa.array(records, pa.large_binary()), NOW, NOW, joined=joined)
+    assert _rows(fast[1]) == _rows(full[1])
+    assert fast[0].schema == full[0].schema
+    assert _rows(fast[0]) == _rows(full[0])
+
+
+def test_an_ingested_file_lands_as_the_full_query_lands_its_lines(tmp_path, monkeypatch):
+    rng = random.Random(12)
+    records = [r for r in (_record(rng, i % 3, i) for i in range(150)) if b"\n" not in r]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"".join(r + b"\n" for r in records))
+    lake = Lake(tmp_path / "file")
+    landing.ingest_file(lake, path, now=NOW)
+    file_rows = _stored(lake)
+    monkeypatch.setattr(landing, "validate", validate)
+    assert file_rows == _landed(Lake(tmp_path / "full"), records)[2:]
+    assert file_rows[0] and file_rows[1]
+
+
 def test_the_fast_path_takes_the_plain_records(monkeypatch):
     # not a check of results (above) but that the fast path is used at all: the full query
     # sees only the records in doubt
@@ -118,12 +146,16 @@ def test_the_fast_path_takes_the_plain_records(monkeypatch):
 
 def _landed(lake: Lake, records: list[bytes]) -> tuple:
     result = landing.land_lines(lake, pa.array(records, pa.large_binary()), "t", NOW)
+    return result.as_dict(), result.reasons, *_stored(lake)
+
+
+def _stored(lake: Lake) -> tuple:
     con = duckdb.connect()
     rows = con.execute("select * exclude (ingested_at) from read_parquet($f) order by all",
                        {"f": [str(p) for p in lake.events_dir.rglob("*.parquet")]}).fetchall()
     quarantined = con.execute("select raw, reason from read_parquet($f) order by all",
                               {"f": [str(p) for p in lake.quarantine_dir.rglob("*.parquet")]}).fetchall()
-    return result.as_dict(), result.reasons, rows, quarantined
+    return rows, quarantined
 
 
 def test_landed_rows_are_the_same_either_way(tmp_path, monkeypatch):

@@ -29,7 +29,13 @@ SEPARATORS = [b"\n", b"\r\n", b"\n\n", b" \n", b"\n  \t\n"]
 
 
 def _records(path: Path, batch_bytes: int) -> list[bytes]:
-    return [r for batch in read_batches(path, batch_bytes) for r in batch.to_pylist()]
+    found = []
+    for batch in read_batches(path, batch_bytes):
+        records = batch.to_pylist()
+        if getattr(batch, "joined", None) is not None:  # the file's text of them, given as is
+            assert batch.joined.to_pybytes() == b"".join(r + b"\n" for r in records)
+        found += records
+    return found
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

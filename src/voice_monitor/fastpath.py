@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from voice_monitor.byte_scans import bools, unsure_json, valid
+from voice_monitor.byte_scans import bools, string_buffers, unsure_json, valid
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.records import MAX_METADATA_DEPTH, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
@@ -43,9 +43,12 @@ _TIMES = frozenset(n for f in FIELDS if f.kind == "time" for n in f.input_names)
 
 def validate_fast(
     con: duckdb.DuckDBPyConnection, lines, now: datetime, ingested_at: datetime,
+    joined: pa.Buffer | None = None,
 ) -> tuple[pa.Table, pa.Table]:
     """`validation.validate` (same accepted rows, same rejects and reasons), with the records
-    the typed fast path is sure of judged there and only the others by the full query."""
+    the typed fast path is sure of judged there and only the others by the full query.
+    `joined`, if given, is the records (an Arrow array) each followed by a newline, as one
+    buffer (`streaming.LineBatch`): what the JSON reader reads when it takes them all."""
     if isinstance(lines, TypedRows):
         fast, sure = typed_rules(con, parquet_fields(lines.table), None, now, ingested_at)
         return _merged(con, fast, np.flatnonzero(sure), lines, now, ingested_at)
@@ -64,8 +67,9 @@ def validate_fast(
     sure_pos = np.array([], np.int64)
     fast = None
     if len(candidates):
-        some = texts if len(candidates) == len(texts) else texts.take(pa.array(candidates))
-        table, parsed = _parse(some)
+        every = len(candidates) == len(texts)
+        some = texts if every else texts.take(pa.array(candidates))
+        table, parsed = _parse(some, joined if every and len(texts) == len(lines) else None)
         if parsed.any():
             kept = np.flatnonzero(parsed)
             table = table.append_column("line_no", pa.array(positions[candidates[kept]], pa.int64()))
@@ -156,16 +160,24 @@ def _joined(texts: pa.Array) -> pa.Buffer:
     return lines.buffers()[2][offsets[0]:offsets[-1]]
 
 
-def _read(texts: pa.Array, schema: pa.Schema) -> pa.Table:
-    table = pj.read_json(pa.BufferReader(_joined(texts)), parse_options=pj.ParseOptions(
+def _read(texts: pa.Array, schema: pa.Schema, joined: pa.Buffer | None = None) -> pa.Table:
+    if joined is None or joined.size != _size(texts) + len(texts):
+        joined = _joined(texts)
+    table = pj.read_json(pa.BufferReader(joined), parse_options=pj.ParseOptions(
         explicit_schema=schema, unexpected_field_behavior="infer"))
     if table.num_rows != len(texts):  # a line held two objects: no row is sure of its line
         raise pa.ArrowInvalid("rows and records differ")
     return table
 
 
-def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
+def _size(texts: pa.Array) -> int:
+    ends, _ = string_buffers(texts)
+    return int(ends[-1]) if len(ends) else 0
+
+
+def _parse(texts: pa.Array, joined: pa.Buffer | None = None) -> tuple[pa.Table, np.ndarray]:
     """(the parsed records as `_fields` gives them, in input order; which records those are).
+    `joined`: `texts` each followed by a newline, as one buffer, if at hand.
 
     A time may be an ISO string or epoch milliseconds, and a column has one type: when the
     reader refuses the batch with its times declared as strings, records are parsed in groups
@@ -174,7 +186,7 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
     schema = _LAST.get("schema")
     if schema is not None:  # batches of one source look alike: the last one's schema first
         try:
-            table = _read(texts, schema)
+            table = _read(texts, schema, joined)
         except pa.ArrowInvalid:
             pass
         else:
@@ -182,7 +194,7 @@ def _parse(texts: pa.Array) -> tuple[pa.Table, np.ndarray]:
                 return _fields(table, texts), np.ones(len(texts), bool)
     schema = _schema(texts.slice(0, _SAMPLE))
     try:  # usually every time has one form in a batch: one parse, no scan for numbers
-        table = _read(texts, schema)
+        table = _read(texts, schema, joined)
         _LAST["schema"] = schema
         return _fields(table, texts), np.ones(len(texts), bool)
     except pa.ArrowInvalid:

@@ -32,7 +32,7 @@ from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
-from voice_monitor.streaming import BATCH_BYTES, InputFileError, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
+from voice_monitor.streaming import BATCH_BYTES, InputFileError, LineBatch, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
 
 
 @dataclass
@@ -108,11 +108,12 @@ def land_batches(
 def check(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
           now: datetime) -> Checked:
     """Validation, which reads nothing of the lake: it may run ahead of earlier landings."""
-    lines = _concat(batches)
     sizes = [len(b) for b in batches]
+    joined = batches[0].joined if len(batches) == 1 and isinstance(batches[0], LineBatch) else None
+    lines = _concat([b.records if isinstance(b, LineBatch) else b for b in batches])
     if len(lines) == 0:
         return Checked(sources, sizes, pa.table({}), pa.table({}))
-    accepted, rejected = _validate_each(con, lines, now, now)  # received_at is `now`
+    accepted, rejected = _validate_each(con, lines, now, now, joined)  # received_at is `now`
     return Checked(sources, sizes, accepted, rejected)
 
 
@@ -231,10 +232,13 @@ def land_records(
 _ENVIRONMENT = (OSError, MemoryError, duckdb.IOException, duckdb.OutOfMemoryException)
 
 
-def _validate_each(con, lines, now: datetime, received_at: datetime) -> tuple[pa.Table, pa.Table]:
+def _validate_each(con, lines, now: datetime, received_at: datetime,
+                   joined: pa.Buffer | None = None) -> tuple[pa.Table, pa.Table]:
     """`validate`, except that a record on which validation itself fails is rejected alone:
     the batch is halved until the failing record stands by itself."""
     try:
+        if joined is not None:  # (a file's batch; `validate` may be the full rules alone)
+            return validate(con, lines, now, received_at, joined=joined)
         return validate(con, lines, now, received_at)
     except _ENVIRONMENT:
         raise

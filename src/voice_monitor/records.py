@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.byte_scans import ESCAPED, json_escapes  # noqa: F401 (their home before)
+from voice_monitor.byte_scans import ESCAPED, json_escapes, string_buffers  # noqa: F401 (ESCAPED, json_escapes: their home before)
 from voice_monitor.mappings import Rejected
 
 BOM = b"\xef\xbb\xbf"
@@ -70,35 +70,42 @@ _BLANK_START[[0, 9, 13, 32]] = True
 
 
 def split_lines(data: bytes) -> pa.LargeBinaryArray:
-    # Split in numpy and Arrow rather than in Python: a million lines stay one buffer (the text
-    # with its line ends taken out), not a million objects.
-    raw = np.frombuffer(data, np.uint8)
-    ends = np.flatnonzero(raw == 10)
-    if len(ends) and (raw[ends[ends > 0] - 1] == 13).any():  # a \r\n (`in` takes 2x as long)
-        data = data.replace(b"\r\n", b"\n")
-        raw = np.frombuffer(data, np.uint8)
-        ends = np.flatnonzero(raw == 10)
-    # line i is raw[ends[i-1] + 1 : ends[i]]; without the i newlines before it, it starts i earlier
-    starts = np.empty(len(ends) + 2, np.int64)
-    starts[0], starts[-1] = 0, len(data) - len(ends)
-    starts[1:-1] = ends + 1 - np.arange(1, len(ends) + 1)
-    joined = data.replace(b"\n", b"") if len(ends) else data
-    text = np.frombuffer(joined, np.uint8)
-    lines = _binary(starts, joined)
+    """The records of JSON Lines `data` (see `cut_lines`)."""
+    return cut_lines(data)[0]
+
+
+def cut_lines(data, crlf: bool = True) -> tuple[pa.LargeBinaryArray, bool]:
+    """(the records of JSON Lines `data`, whether `data` is exactly those records each followed
+    by `\n`: no `\r\n`, no blank line, a newline at the end; Arrow's JSON reader then takes
+    `data` as it stands). `data` is bytes or a buffer over them (a memoryview: no copy).
+
+    One pass in Arrow cuts at the newlines and copies the lines out without them: a million
+    lines stay one buffer, not a million objects. (`crlf` False: `data` has had each `\r\n`
+    made `\n` already.)
+    """
+    whole = _binary(np.array([0, len(data)]), data)
+    lines = pc.split_pattern(whole, "\n").values  # a piece after the last newline too
+    ends, text = string_buffers(lines)
+    starts = np.concatenate([[0], ends[:-1]])
+    # `\r\n` ends a line: a piece followed by a newline (not the last) loses one final `\r`
+    full = np.flatnonzero(ends[:-1] > starts[:-1])
+    if crlf and len(full) and (text[ends[full] - 1] == 13).any():
+        return cut_lines(bytes(data).replace(b"\r\n", b"\n"), crlf=False)[0], False
     # a blank line is empty or starts with a space, tab or carriage return: check only those
     first = np.zeros(len(lines), np.uint8)
-    nonempty = np.flatnonzero(np.diff(starts) > 0)
+    nonempty = np.flatnonzero(ends > starts)
     first[nonempty] = text[starts[nonempty]]
     suspects = np.flatnonzero(_BLANK_START[first])
     blank = [int(i) for i in suspects if not lines[int(i)].as_py().strip(b" \t\r")]
     if not blank:
-        return lines
+        return lines, False  # no newline at the end
+    kept = len(lines) - len(blank)
+    as_read = blank == [kept] and ends[-1] == starts[-1]  # only the empty piece after the last newline
     keep = np.ones(len(lines), bool)
     keep[blank] = False
-    kept = len(lines) - len(blank)
     if keep[:kept].all():
-        return lines.slice(0, kept)  # the usual case: blanks only at the end, no copy
-    return lines.filter(pa.array(keep))
+        return lines.slice(0, kept), as_read  # the usual case: blanks only at the end, no copy
+    return lines.filter(pa.array(keep)), False
 
 
 def unescaped_quotes(raw: np.ndarray) -> np.ndarray:

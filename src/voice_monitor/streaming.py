@@ -4,7 +4,8 @@ JSON Lines are read in byte ranges cut after a newline; a JSON array is cut at t
 between its elements, a range at a time (after one pass that checks its brackets and strings
 balance: only then can elements land before the end of the file is seen); Parquet is read a
 row batch at a time. A JSON batch holds the raw records of `records.split_file`, in file order;
-a Parquet batch is `typed.TypedRows`, its typed columns (no JSON round trip).
+a Parquet batch is `typed.TypedRows`, its typed columns (no JSON round trip); a JSON Lines
+batch is a `LineBatch`, which also keeps the file's own text of its records.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import queue
 import shlex
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, TypeVar
 
@@ -20,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor.records import BOM, split_array, split_lines, unescaped_quotes
+from voice_monitor.records import BOM, cut_lines, split_array, unescaped_quotes
 from voice_monitor.typed import TypedRows
 
 BATCH_BYTES = 16 << 20  # about 60,000 realistic events; landing one needs ~10x this in memory
@@ -93,7 +95,7 @@ class InputFileError(Exception):
     """An input file cannot be read at all (missing, unreadable, not a supported format)."""
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[pa.Array | TypedRows]:
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch | pa.Array | TypedRows]:
     """The raw records of an input file (JSON Lines, a JSON array, or Parquet), batch by batch.
 
     The file is opened (and a Parquet file's footer read) before the first batch is yielded,
@@ -151,7 +153,23 @@ def _first_byte(f: BinaryIO, path: Path) -> bytes:
     return b""
 
 
-def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Array]:
+@dataclass(frozen=True)
+class LineBatch:
+    """A batch of JSON Lines: its records (`records.cut_lines`), and the file's text of them
+    where it is exactly those records each followed by `\n` (`joined`, else None), which
+    Arrow's JSON reader takes as it stands: validation need not join the records again."""
+
+    records: pa.LargeBinaryArray
+    joined: pa.Buffer | None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    def to_pylist(self) -> list:
+        return self.records.to_pylist()
+
+
+def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[LineBatch]:
     carry = b""
     while chunk := _read(f, path, batch_bytes):
         data = carry + chunk
@@ -160,13 +178,14 @@ def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Arra
             carry = data
             continue
         carry = data[cut:]
-        lines = split_lines(data[:cut])
+        text = memoryview(data)[:cut]  # (no copy)
+        lines, as_read = cut_lines(text)
         if len(lines):
-            yield lines
+            yield LineBatch(lines, pa.py_buffer(text) if as_read else None)
     if carry:
-        lines = split_lines(carry)
+        lines, _ = cut_lines(carry)  # no newline at its end
         if len(lines):
-            yield lines
+            yield LineBatch(lines, None)
 
 
 # -- JSON arrays --------------------------------------------------------------------------
