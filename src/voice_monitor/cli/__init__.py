@@ -7,6 +7,7 @@ for Ctrl-C. `--debug` (or VOICE_MONITOR_DEBUG=1) shows the traceback instead.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import os
@@ -48,11 +49,17 @@ class _LazyGroup(click.Group):
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         for module in _COMMANDS.get(name, ()):
             importlib.import_module(f"voice_monitor.cli.{module}").register(self)
+        if name in _lean["freeze"]:
+            # the process's modules are loaded and live as long as it: the garbage collector's
+            # full passes need not walk their ~70,000 objects again (~0.1 CPU s per 1M ingested)
+            _lean["freeze"] = ()
+            gc.freeze()
         return self.commands.get(name)
 
 
 DEBUG_ENV = "VOICE_MONITOR_DEBUG"
 _debug = {"on": False}
+_lean: dict[str, tuple[str, ...]] = {"freeze": ()}  # see `_lean_process`
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,10 +124,13 @@ class _NoPandas:
 
 
 def _lean_process(args: list[str]) -> None:
-    """What a process that runs only `ingest` can leave out (see `_NoPandas`)."""
+    """What a process that runs only `ingest` can leave out (see `_NoPandas`), and that its
+    modules' objects are frozen once loaded (`gc.freeze`)."""
     commands = [a for a in args if not a.startswith("-")][:1]
-    if commands == ["ingest"] and "pandas" not in sys.modules:
-        sys.meta_path.insert(0, _NoPandas())
+    if commands == ["ingest"]:
+        _lean["freeze"] = ("ingest",)
+        if "pandas" not in sys.modules:
+            sys.meta_path.insert(0, _NoPandas())
 
 
 def main(argv: list[str] | None = None) -> None:
