@@ -213,3 +213,27 @@ def test_typed_columns_are_redacted_value_by_value_as_the_rules_say():
             for c in got] == [[None if v is None else redact(v) for v in c.to_pylist()] for c in columns]
     assert got[1] is columns[1]  # untouched
     assert got[2].to_pylist()[0] == f"x Bearer {R}" and got[4].to_pylist()[0] == f"token={R}"
+
+
+def test_typed_redaction_remembers_the_texts_it_has_met(monkeypatch):
+    # a producer's messages repeat batch after batch: a text met before is not queried again,
+    # and comes back as the Python rules redact it
+    import uuid
+
+    import pyarrow as pa
+
+    from voice_monitor import typed_values
+
+    old, new = f"Bearer abc123{uuid.uuid4().hex} failed", f"password=hunter2 {uuid.uuid4().hex}"
+    con = connect()
+    try:
+        typed_values.redacted(con, [pa.array([old, "ok"])])
+        queried = []
+        real = typed_values.parsed
+        monkeypatch.setattr(typed_values, "parsed", lambda c, sql: queried.append(sql) or real(c, sql))
+        again = typed_values.redacted(con, [pa.array([old, None, old])])
+        assert again[0].to_pylist() == [redact(old), None, redact(old)] and not queried
+        mixed = typed_values.redacted(con, [pa.array([new, old])])
+        assert mixed[0].to_pylist() == [redact(new), redact(old)] and len(queried) == 1
+    finally:
+        con.close()
