@@ -7,6 +7,7 @@ for Ctrl-C. `--debug` (or VOICE_MONITOR_DEBUG=1) shows the traceback instead.
 
 from __future__ import annotations
 
+import atexit
 import gc
 import importlib
 import logging
@@ -54,6 +55,7 @@ class _LazyGroup(click.Group):
             # full passes need not walk their ~70,000 objects again (~0.1 CPU s per 1M ingested)
             _lean["freeze"] = ()
             gc.freeze()
+            atexit.register(gc.unfreeze)  # at exit all is collected as usual (nanobind checks it)
         return self.commands.get(name)
 
 
