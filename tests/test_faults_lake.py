@@ -180,6 +180,29 @@ def test_sql_over_other_tables_still_answers_beside_a_corrupt_event_file(corrupt
         assert len(run.err_lines) == 1 and bad.name in run.err and "--move-aside" in run.err
 
 
+def test_a_corrupt_snapshot_or_dimension_file_is_named(corrupt_lake, tmp_path):
+    """Snapshot and dimension files are read by Arrow, whose error names no file: the read
+    once failed with only "Parquet magic bytes not found in footer"."""
+    lake, _ = corrupt_lake
+    assert cli("rollup", "hourly", "--hour", "2026-02-16T11", "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    (snapshot,) = (lake / "snapshots" / "pipeline_hourly" / "date=2026-02-16" / "hour=11").glob(
+        "*.parquet")
+    (tmp_path / "orgs.csv").write_text("organization_id,name\norg-1,One\n")
+    assert cli("orgs", "load", str(tmp_path / "orgs.csv"), "--lake", str(lake)).code == 0
+    dimension = lake / "dimensions" / "organizations.parquet"
+    for path, argv in ((snapshot, ["metrics", "historical", "--start", "2026-02-16T11:00Z",
+                                   "--end", "2026-02-16T12:00Z"]),
+                       (dimension, ["metrics", "orgs", "--start", "2026-02-16T11:00Z",
+                                    "--end", "2026-02-16T12:00Z"])):
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+        run = cli(*argv, "--lake", str(lake))
+        assert run.code == 1 and not run.traceback and len(run.err_lines) == 1, run.err
+        assert path.relative_to(lake).as_posix() in run.err and "--move-aside" in run.err, run.err
+        path.write_bytes(data)
+
+
 def test_retention_leaves_a_corrupt_file_where_it_is(corrupt_lake):
     lake, bad = corrupt_lake
     data = bad.read_bytes()

@@ -216,7 +216,7 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
             hit = _cache.get(path)
             if hit is None or hit[0] != tuple(signature):
                 # ParquetFile.read: much less per-call overhead than pq.read_table
-                hit = (tuple(signature), storage.parquet_file(path).read())
+                hit = (tuple(signature), _read_whole(path))
                 with _cache_lock:
                     _evict(_cache, _CACHE_SIZE)
                     _cache[path] = hit
@@ -226,6 +226,13 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
             _evict(_combined, 64)
             _combined[key] = combined
     return key, combined
+
+
+def _read_whole(path: str) -> pa.Table:
+    try:
+        return storage.parquet_file(path).read()
+    except pa.ArrowException as exc:  # Arrow does not say which file: name it for `guard`
+        raise pa.ArrowInvalid(f"{exc} (reading '{path}')") from exc
 
 
 def define_raw_table(con: duckdb.DuckDBPyConnection, raw: str,
