@@ -36,9 +36,9 @@ def session() -> Iterator[duckdb.DuckDBPyConnection]:
 
 
 def prepare(con: duckdb.DuckDBPyConnection) -> None:
-    """Install the sketch, exact-sum and rate macros, the event-type table and the typed empty
-    events."""
-    sketch.install(con)
+    """Install the sketch-key, exact-sum and rate macros, the event-type table and the typed
+    empty events. The macros that read sketches are the daily build's (`sketch.install`)."""
+    sketch.install_key(con)
     con.execute(load_sql("staging/exact_sum"))  # order-independent exact sums of doubles
     con.execute(load_sql("macros/ratio_or_zero"))  # a rate is 0 when its denominator is 0
     # the event-type table, derived from schema.EVENT_TYPES (built in SQL: no Arrow/pandas import)

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from voice_monitor import arguments
+from voice_monitor import arguments, sketch
 from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
@@ -296,6 +296,7 @@ def build_day(
         with _session() as own:
             return build_day(lake, day, own)
     day = _as_day(day)
+    sketch.install(con)  # the sketch-reading macros: an hourly-only run never defines them
     params = _period_params(day, day + DAY)
     out = []
     for hourly, daily in (("pipeline_hourly", "pipeline_daily"), ("stage_hourly", "stage_daily")):
