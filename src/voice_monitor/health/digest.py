@@ -48,7 +48,7 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         closed = hour + timedelta(hours=1) <= now
         name = f"{hour:%Y-%m-%dT%H}-{_signature(files)}.parquet"
         wanted.add(name)
-        if closed and (folder / name).exists():
+        if closed and (folder / name).exists() and _readable(folder / name):
             cached.append(folder / name)
             continue
         table = run_sql(con, "health/hour_digest", files=[duckdb_path(f) for f in files],
@@ -72,6 +72,16 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
     for part in parts[1:]:
         relation = relation.union(part)
     return relation
+
+
+def _readable(path) -> bool:
+    """Whether a cached digest's footer reads; a damaged one (a full disk, a crash) is only a
+    cache entry: it is digested again and replaced, never failing the checks."""
+    try:
+        storage.parquet_file(path)
+        return True
+    except (pa.ArrowException, OSError):  # OSError: also one deleted meanwhile
+        return False
 
 
 def _forget(folder, hours: list[datetime], wanted: set[str]) -> None:
