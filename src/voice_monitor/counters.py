@@ -16,6 +16,8 @@ host that lands events (redis_counters.py, same semantics).
 from __future__ import annotations
 
 import os
+import shlex
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -219,6 +221,23 @@ CONFIG_FILE, ENV_PREFIX = "voice-monitor.toml", "VOICE_MONITOR_"
 _REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
+class CounterStoreError(ValueError):
+    """The embedded counter store's file is not a readable SQLite database."""
+
+
+def _open_sqlite(store, path):
+    try:
+        return store(path)
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError):  # locked, I/O, permissions: not the file
+            raise
+        raise CounterStoreError(
+            f"the real-time counter store {path} cannot be read ({exc}); move it aside "
+            f"(mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}): a new one "
+            "counts from the next landing, and a collector re-counts the last 2 hours when it "
+            "starts") from exc
+
+
 def open_counters(lake, url: str | None = None) -> CounterStore:
     """The counter store: Redis when `url` (else $VOICE_MONITOR_COUNTERS, else the `counters`
     setting of voice-monitor.toml) names one, else the
@@ -236,7 +255,7 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
         from voice_monitor.sqlite_counters import SQLiteCounterStore
 
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
-        return SQLiteCounterStore(lake.local_state_dir / "counters.sqlite")
+        return _open_sqlite(SQLiteCounterStore, lake.local_state_dir / "counters.sqlite")
     if not url.startswith(_REDIS_SCHEMES):
         shown = url.split("@")[-1]  # never echo a password
         raise ValueError(f"unknown counter store {shown!r} in {COUNTERS_ENV}; expected "

@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from voice_monitor.counters import CounterStoreError
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, metrics
@@ -110,7 +111,8 @@ def create_app(
                             status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
 
     @app.exception_handler(UnreadableFileError)
-    async def lake_file_unreadable(request: Request, exc: UnreadableFileError):
+    @app.exception_handler(CounterStoreError)
+    async def lake_file_unreadable(request: Request, exc: ValueError):
         # a corrupt lake file is the server's fault, never the request's (400 would say so)
         return JSONResponse({"detail": str(exc)}, status_code=500)
 

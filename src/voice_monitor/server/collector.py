@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 import time
 import zlib
@@ -44,6 +45,7 @@ EXPECTED_DECAY = 0.9  # how fast the collector forgets how many senders it serve
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 RETRY_AFTER_S = 1
 INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split on the event loop itself
+_log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
                "application/x-jsonlines", "text/plain", "")
 
@@ -391,5 +393,12 @@ async def post_events(request: Request) -> JSONResponse:
         raise _refuse_too_large(collector) from None
     except BadEncoding as exc:
         raise HTTPException(400, str(exc)) from None
+    except NoLakeError:
+        raise  # 503 + Retry-After (app.py): the lake is missing, the sender comes back
+    except ValueError as exc:
+        # a record's faults are quarantined, never raised: this is the server's own failure
+        # (e.g. a damaged counter store), not a bad request, which 400 would tell the sender
+        _log.error("voice-monitor: a batch was not landed: %s", exc)
+        raise HTTPException(500, f"the batch was not landed: {exc}") from None
     return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
                          "quarantined": result.quarantined})

@@ -1,0 +1,54 @@
+"""A damaged embedded counter store (`state/counters.sqlite`) is named, with the way out.
+
+It was "DatabaseError: file is not a database": no file, no fix, on every landing and read.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main
+from server_process import INGEST, STAFF, ServerProcess, bearer, client
+
+from voice_monitor.lake import Lake
+
+NOW_TEXT = "2026-02-16T14:30:00Z"
+
+
+def test_a_corrupt_counter_store_is_named_and_moving_it_aside_recovers(capsys, lake, tmp_path):
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    store = lake.root / "state" / "counters.sqlite"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"this is not an SQLite database\n" * 200)
+
+    for argv in (["metrics", "realtime", "--now", NOW_TEXT], ["ingest", str(events), "--now", NOW_TEXT]):
+        code, _, err = run_main(capsys, *argv, "--lake", str(lake.root))
+        assert_one_line_error(code, err, status=1)
+        assert f"counter store {store} cannot be read" in err and f"mv {store} " in err, err
+    assert not (lake.root / "events").exists() or not any((lake.root / "events").rglob("*.parquet"))
+
+    shutil.move(store, f"{store}.corrupt")  # the way out the message gives
+    code, out, err = run_main(capsys, "ingest", str(events), "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert (code, out.strip()) == (0, "accepted 1 (of which duplicate 0), quarantined 0"), err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 1, err
+
+
+@pytest.mark.slow
+def test_the_collector_answers_500_naming_the_store_never_400(tmp_path):
+    lake = tmp_path / "lake"
+    Lake.create(lake)
+    store = lake / "state" / "counters.sqlite"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        sent = http.post(server.url + "/v1/events", content=json.dumps(event("artifact_received", NOW)),
+                         headers={**bearer(INGEST), "Content-Type": "application/x-ndjson"})
+        assert sent.status_code == 500  # the server's fault: the sender sends again later
+        assert f"counter store {store} cannot be read" in sent.json()["detail"]
+        read = http.get(server.url + "/api/v1/metrics/realtime", headers=bearer(STAFF))
+        assert read.status_code == 500 and str(store) in read.json()["detail"]
