@@ -141,14 +141,15 @@ def artifacts_active(request: Request, limit: int = 50, cursor: str | None = Non
     return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=_now(now)))
 
 
-@router.get("/artifacts/{artifact_id}/timeline")
+# `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
+@router.get("/artifacts/{artifact_id:path}/timeline")
 def artifact_timeline(request: Request, artifact_id: str) -> JSON:
     """Every event of one artifact, oldest first (`voice-monitor events timeline`)."""
     return JSON({"artifact_id": artifact_id,
                  "rows": rows(queries.artifact_timeline(request.app.state.lake, artifact_id))})
 
 
-@router.get("/artifacts/{artifact_id}/retries")
+@router.get("/artifacts/{artifact_id:path}/retries")
 def artifact_retries(request: Request, artifact_id: str) -> JSON:
     """The retry events of one artifact, oldest first."""
     return JSON({"artifact_id": artifact_id,
