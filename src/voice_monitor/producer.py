@@ -219,9 +219,12 @@ class Producer:
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
                  "next starts on it" if self.durable else "their JSON texts are in producer.unlanded")
         target = self.url if self.lake is None else str(self.lake.root)
+        how = ("failed at once (a refusal that retrying cannot fix)"
+               if getattr(errors[0], "transient", True) is False
+               else f"failed after {self.retries} retries")
         return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
-                f"failed after {self.retries} retries ({self.stats.unlanded} events not landed; "
-                f"{where}); first error: {errors[0]!r}")
+                f"{how} ({self.stats.unlanded} events not landed; {where}); "
+                f"first error: {errors[0]!r}")
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
