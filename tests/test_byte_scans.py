@@ -14,6 +14,7 @@ from voice_monitor.byte_scans import (
     bools,
     controls,
     json_escapes,
+    positions,
     rare_matches,
     unsure_json,
     valid,
@@ -104,3 +105,13 @@ def test_validity_of_other_types_is_whether_the_row_is_null():
     for column in (pa.array([1.5, None, 2.0, None])[1:], pa.nulls(3),
                    pa.array([{"a": 1}, None, {"a": None}]), pa.array(["x", None, "y"])):
         assert valid(column).tolist() == [v is not None for v in column.to_pylist()]
+
+
+@settings(max_examples=30, deadline=None)
+@given(size=st.integers(0, 3 * (1 << 20) + 5), at=st.lists(st.integers(0, 3 * (1 << 20) + 4), max_size=8))
+def test_positions_of_a_byte_across_the_megabyte_steps(size, at):
+    # looked for a megabyte at a time: a byte at either side of a step is found once, in place
+    text = np.full(size, ord("a"), np.uint8)
+    where = sorted({i for i in at if i < size} | ({(1 << 20) - 1, 1 << 20} & set(range(size))))
+    text[where] = 0x5C
+    assert positions(text, 0x5C).tolist() == where

@@ -51,9 +51,9 @@ def unsure_json(texts: pa.Array) -> np.ndarray:
         return unsure
     if text.min() < 0x20:
         unsure[_rows(np.flatnonzero(text < 0x20), ends)] = True
-    slash = text == 0x5C
-    if slash.any():
-        unsure[_rows(np.flatnonzero(slash), ends)] = True
+    slashes = positions(text, 0x5C)
+    if len(slashes):
+        unsure[_rows(slashes, ends)] = True
     long = np.flatnonzero(np.diff(ends, prepend=0) >= LONG)
     if len(long):
         some = texts if len(long) == len(texts) else texts.take(pa.array(long))
@@ -64,6 +64,22 @@ def unsure_json(texts: pa.Array) -> np.ndarray:
             deep = rows[DEEP - 1:] == rows[:1 - DEEP]  # the tenth bracket from here is in this row
             unsure[long[rows[DEEP - 1:][deep]]] = True
     return unsure
+
+
+_STEP = 1 << 20
+
+
+def positions(text: np.ndarray, byte: int) -> np.ndarray:
+    """Where `text` holds `byte`, looked for a megabyte at a time: no temporary the size of the
+    text (the kernel zeroes each fresh page of one: ~5 ms for a 16 MiB batch)."""
+    found = []
+    equal = np.empty(min(len(text), _STEP), bool)
+    for start in range(0, len(text), _STEP):
+        part = text[start:start + _STEP]
+        hit = np.equal(part, byte, out=equal[:len(part)])
+        if hit.any():
+            found.append(np.flatnonzero(hit) + start)
+    return np.concatenate(found) if found else np.zeros(0, np.int64)
 
 
 def _rows(positions: np.ndarray, ends: np.ndarray) -> np.ndarray:
