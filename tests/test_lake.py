@@ -136,6 +136,18 @@ def test_connect_works_in_utc():
         "select hour(TIMESTAMPTZ '2026-02-15 23:30:00-05:00')").fetchall() == [(4,)]
 
 
+def test_a_connection_beside_another_shares_its_database_and_works_in_utc():
+    first = connect()
+    first.execute("SET TimeZone = 'Asia/Tokyo'")  # a session's setting: not handed on
+    first.execute("create table shared as select 7 as n")
+    second = connect(beside=first)
+    assert second.execute("select current_setting('TimeZone')").fetchall() == [("UTC",)]
+    assert second.execute("select n from shared").fetchall() == [(7,)]
+    second.close()
+    assert first.execute("select n from shared").fetchall() == [(7,)]  # still open
+    first.close()
+
+
 def test_layout_is_the_same_under_another_tz(tmp_path):
     # a fresh interpreter with a far-from-UTC TZ lands an event and reports where it went
     script = (

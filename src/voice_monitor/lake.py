@@ -336,9 +336,12 @@ def hour_dirs(base: Path, with_files: bool = True) -> Iterator[tuple[datetime, P
                 yield day + timedelta(hours=int(match.group(1))), entry
 
 
-def connect(database: str = ":memory:", read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection that works in UTC whatever the machine's TZ."""
-    con = duckdb.connect(database, read_only=read_only)
+def connect(database: str = ":memory:", read_only: bool = False,
+            beside: duckdb.DuckDBPyConnection | None = None) -> duckdb.DuckDBPyConnection:
+    """A DuckDB connection that works in UTC whatever the machine's TZ. `beside`: another
+    connection to that one's database (~0.03 ms, where a new database costs ~30 ms of CPU),
+    for another thread; closing `beside` closes it too."""
+    con = duckdb.connect(database, read_only=read_only) if beside is None else beside.cursor()
     con.execute("SET TimeZone = 'UTC'")
     storage.register_filesystems(con)  # object-store lakes, read through fsspec
     return con
