@@ -84,6 +84,9 @@ def _run(lake: Lake, query: str, limit: int | None, allow_writes: bool) -> SqlRe
     con = (lake_connection(lake, defer_unreadable=True) if allow_writes
            else read_only_connection(lake))
     try:
+        if not con.extract_statements(query):  # empty, only `;` or only comments
+            raise ValueError(f"no SQL statement in {query!r}; pass a query, e.g. "
+                             "voice-monitor sql \"select count(*) from events\"")
         if not allow_writes:
             _check_read_only(con, query)
         result = con.execute(query)

@@ -309,7 +309,7 @@ def catalog(path: str | None, lake: Lake) -> None:
 
 
 @click.command()
-@click.option("--grace-hours", type=float, default=1.0, show_default=True,
+@click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
               help="Only hours that closed at least this long before now.")
 @common.lake_now_json
 def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
