@@ -63,3 +63,26 @@ def test_the_api_answers_400_for_a_bad_name(tmp_path):
         assert active_alerts(lake)[0].acknowledged_by is None
         assert http.post(url, json={"by": "alice"}, headers=bearer(STAFF)).status_code == 200
         assert active_alerts(lake)[0].acknowledged_by == "alice"
+
+
+@pytest.mark.slow
+def test_a_body_the_api_cannot_read_is_refused_not_ignored(tmp_path):
+    """curl -d '{"by": "alice"}' without the JSON content type sends a form with one odd field;
+    it was acknowledged silently as the token's name, and a text/plain body ignored likewise."""
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server, client() as http:
+        from voice_monitor.lake import Lake
+
+        lake = Lake(tmp_path / "lake")
+        url = f"{server.url}/api/v1/alerts/{_open_alert(lake)}/ack"
+        form = http.post(url, content=b'{"by": "alice"}', headers={
+            **bearer(STAFF), "Content-Type": "application/x-www-form-urlencoded"})
+        assert form.status_code == 400
+        assert form.json()["detail"].startswith("unknown field(s) '{\"by\": \"alice\"}'")
+        text = http.post(url, content=b"alice", headers={**bearer(STAFF),
+                                                          "Content-Type": "text/plain"})
+        assert text.status_code == 415 and "'text/plain' is not accepted" in text.json()["detail"]
+        assert active_alerts(lake)[0].acknowledged_by is None
+        # a form with the documented fields, and no body at all, still work
+        assert http.post(url, data={"by": "bob"}, headers=bearer(STAFF)).status_code == 200
+        assert active_alerts(lake)[0].acknowledged_by == "bob"
+        assert http.post(url, headers=bearer(STAFF)).json()["acknowledged_by"] == "staff-token-1"

@@ -189,6 +189,13 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
             raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
     elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
         body = dict(await request.form())
+    elif await request.body():  # text/plain and the like: never silently ignored
+        return JSON({"detail": f"content type {media!r} is not accepted; send JSON "
+                               "(Content-Type: application/json) or a form"}, status_code=415)
+    unknown = sorted(set(body) - {"by", "note"})
+    if unknown:  # e.g. curl -d '{"by": ...}' without the JSON content type: one odd form field
+        raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; send "
+                         "{\"by\": \"alice\", \"note\": \"...\"} as application/json")
     by = body.get("by") or actor.name
     note = body.get("note") or None
     if not isinstance(by, str) or (note is not None and not isinstance(note, str)):
