@@ -5,8 +5,10 @@ sys.path, so each imports it as `_common`."""
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
+import subprocess
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,13 @@ def options(doc: str, **specs) -> argparse.Namespace:
         keywords = spec if isinstance(spec, dict) else {"type": type(spec), "default": spec}
         parser.add_argument("--" + name.replace("_", "-"), **keywords)
     return parser.parse_args()
+
+
+def callgrind(switch: str) -> None:
+    """Turn valgrind callgrind's counting "on" or "off" in this process (run under
+    `valgrind --tool=callgrind --instr-atstart=no`): instructions of the timed part only."""
+    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True,
+                   capture_output=True)
 
 
 def cpu_model() -> str:

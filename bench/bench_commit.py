@@ -20,7 +20,6 @@ import argparse
 import cProfile
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_server  # noqa: E402
+from _common import callgrind as _callgrind  # noqa: E402
 
 from voice_monitor.counters import open_counters  # noqa: E402
 from voice_monitor.lake import Lake, connect  # noqa: E402
@@ -41,11 +41,6 @@ class _Fixed(datetime):
     @classmethod
     def now(cls, tz=None):
         return datetime.now(UTC).replace(minute=30, second=0, microsecond=0) - timedelta(hours=1)
-
-
-def _callgrind(switch: str) -> None:
-    subprocess.run(["callgrind_control", "-i", switch, str(os.getpid())], check=True,
-                   capture_output=True)
 
 
 def run(landings: int, profile: str | None, size: int = 500,

@@ -2,6 +2,9 @@
 
     uv run python bench/bench_producer.py                      # full size (1M events landed)
     uv run python bench/bench_producer.py --latency-events 20000 --throughput-events 20000
+    valgrind --tool=callgrind --instr-atstart=no .venv/bin/python bench/bench_producer.py \
+        --latency-events 1 --repeat 1 --throughput-events 100000 --skip-durable-throughput \
+        --callgrind          # instructions of the throughput run only: the same on a loaded machine
 
 Latency: each emit() call is timed on its own (perf_counter_ns around the call) while the writer
 thread lands in the background, as in a real program; median, p99 and p99.9 per run, and the
@@ -22,7 +25,7 @@ from pathlib import Path
 import duckdb
 import orjson
 import pyarrow
-from _common import cpu_model, options
+from _common import callgrind, cpu_model, options
 
 from voice_monitor import Producer
 from voice_monitor.lake import Lake
@@ -69,10 +72,13 @@ def bench_latency(n: int, durable: bool, root: Path, run: int) -> dict:
             "p999_us": percentile(samples, 0.999) / 1000, "max_us": samples[-1] / 1000}
 
 
-def bench_throughput(n: int, durable: bool, batch_size: int, root: Path, run: int) -> dict:
+def bench_throughput(n: int, durable: bool, batch_size: int, root: Path, run: int,
+                     count: bool = False) -> dict:
     now = datetime.now(UTC)
     records = make_records(n, now, f"tp{int(durable)}{run}")
     lake = Lake(root / f"throughput-{int(durable)}-{run}")
+    if count:
+        callgrind("on")
     t0, cpu0 = time.perf_counter(), time.process_time()
     with Producer(lake, durable=durable, batch_size=batch_size) as producer:
         emit = producer.emit
@@ -80,6 +86,8 @@ def bench_throughput(n: int, durable: bool, batch_size: int, root: Path, run: in
             emit(record)
         emitted = time.perf_counter()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    if count:
+        callgrind("off")
     stats = producer.stats
     assert stats.accepted == n and not producer.errors, (stats, producer.errors)
     return {"events_per_s": n / seconds, "seconds": seconds, "emit_loop_s": emitted - t0,
@@ -96,7 +104,9 @@ def main() -> None:
     args = options(__doc__, latency_events=200_000, throughput_events=1_000_000,
                    batch_size={"type": int, "default": None, "help": "default: the producer's"},
                    repeat={"type": int, "default": 3, "help": "latency runs per mode"},
-                   throughput_repeat=1, skip_durable_throughput={"action": "store_true"})
+                   throughput_repeat=1, skip_durable_throughput={"action": "store_true"},
+                   callgrind={"action": "store_true", "help": "under valgrind: count only the "
+                              "throughput runs (callgrind_control)"})
     batch_size = args.batch_size or Producer.__init__.__kwdefaults__["batch_size"]
     print(machine())
     with tempfile.TemporaryDirectory(prefix="bench-producer-") as tmp:
@@ -113,8 +123,8 @@ def main() -> None:
         modes = (False,) if args.skip_durable_throughput else (False, True)
         for durable in modes:
             mode = "durable" if durable else "memory"
-            runs = [bench_throughput(args.throughput_events, durable, batch_size, root, r)
-                    for r in range(args.throughput_repeat)]
+            runs = [bench_throughput(args.throughput_events, durable, batch_size, root, r,
+                                     args.callgrind) for r in range(args.throughput_repeat)]
             for r in runs:
                 print(f"throughput {mode:7s} n={args.throughput_events} batch={batch_size}: "
                       f"{r['events_per_s']:,.0f} events/s ({r['seconds']:.1f} s; emit loop "
