@@ -12,7 +12,9 @@ import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
 from server_process import INGEST, STAFF, ServerProcess, bearer, client
 
+from voice_monitor.counters import CounterStoreError
 from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
 
 NOW_TEXT = "2026-02-16T14:30:00Z"
 
@@ -52,3 +54,22 @@ def test_the_collector_answers_500_naming_the_store_never_400(tmp_path):
         assert f"counter store {store} cannot be read" in sent.json()["detail"]
         read = http.get(server.url + "/api/v1/metrics/realtime", headers=bearer(STAFF))
         assert read.status_code == 500 and str(store) in read.json()["detail"]
+
+
+def test_a_landing_that_cannot_open_the_store_lands_nothing_not_even_its_rejects(lake):
+    """The store is opened before anything is written: a landing it stops leaves no quarantine
+    rows behind, which each retry (a producer's, a script's) would have written again."""
+    store = lake.root / "state" / "counters.sqlite"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    batch = [event("artifact_received", NOW), {"event_id": "bad", "event_type": "no_such_type",
+                                               "timestamp": "2026-02-16T14:20:00Z"}]
+    for _ in range(3):  # the first try and two retries
+        with pytest.raises(CounterStoreError, match="move it aside"):
+            land_records(lake, batch, now=NOW)
+    assert list(lake.root.rglob("*.parquet")) == []
+
+    shutil.move(store, f"{store}.corrupt")
+    result = land_records(lake, batch, now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 1)
+    assert len(list((lake.root / "quarantine").rglob("*.parquet"))) == 1

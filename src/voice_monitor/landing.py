@@ -129,23 +129,25 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
     lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     starts = np.cumsum([0, *sizes[:-1]])
-    quarantining = None  # the quarantine file, written beside the events; in place before return
-    if rejected.num_rows:
-        owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
-        quarantining = _quarantine(con, lake, rejected,
-                                   pa.array([sources[i] for i in owners], pa.string()), received_at)
-        for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
-            result = results[owner]
-            result.quarantined += 1
-            rule = reason.split("; ")[0]
-            result.reasons[rule] = result.reasons.get(rule, 0) + 1
-    if accepted.num_rows:
-        store = counters or open_counters(lake)
-        try:
+    # the store is opened before anything is written: one that cannot be opened (a damaged
+    # file) fails the landing with nothing landed, not even the quarantine its retry writes
+    store = (counters or open_counters(lake)) if accepted.num_rows else None
+    try:
+        quarantining = None  # the quarantine file, written beside the events; in place at return
+        if rejected.num_rows:
+            owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
+            quarantining = _quarantine(con, lake, rejected, pa.array([sources[i] for i in owners],
+                                                                     pa.string()), received_at)
+            for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
+                result = results[owner]
+                result.quarantined += 1
+                rule = reason.split("; ")[0]
+                result.reasons[rule] = result.reasons.get(rule, 0) + 1
+        if store is not None:
             _land_events(lake, checked, sizes, results, now, store, con)
-        finally:
-            if counters is None:
-                store.close()
+    finally:
+        if counters is None and store is not None:
+            store.close()
     if quarantining is not None:
         quarantining.result()
     return results
