@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 
 import click
 
@@ -57,6 +58,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
         check_startup(tokens, host)
     except TokenConfigError as exc:
         raise VoiceMonitorError(str(exc)) from None
+    _check_listen(host, port)
     Lake.create(lake)
     os.environ[SERVE_ENV] = json.dumps({
         "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,
@@ -71,6 +73,25 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
                 workers=workers, log_level="info", server_header=False,
                 timeout_graceful_shutdown=60,
                 timeout_worker_healthcheck=120)  # a busy host starts workers slowly
+
+
+def _check_listen(host: str, port: int) -> None:
+    """One line, before uvicorn starts, when the address cannot be listened on (uvicorn says
+    so among its log lines and exits 3)."""
+    if port == 0:
+        return
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except socket.gaierror as exc:
+        raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; pass --host "
+                                "an address of this machine, e.g. 127.0.0.1") from None
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; stop what "
+                                    "uses it or pick another --port") from None
 
 
 def register(main: click.Group) -> None:
