@@ -30,6 +30,7 @@ def test_a_parquet_file_without_the_magic_bytes_is_refused(capsys, lake, tmp_pat
     code, _, err = run_main(capsys, "ingest", str(path), "--lake", str(lake.root))
     assert_one_line_error(code, err, status=1)
     assert f"cannot read Parquet file '{path}'" in err and "PAR1" in err
+    assert "write it again from its source" in err and "a .jsonl or .json name" in err
     assert _stored(lake) == []
 
 

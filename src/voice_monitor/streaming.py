@@ -134,7 +134,9 @@ def _refuse_unsupported(path: Path, head: bytes) -> None:
                              f"(gunzip -k {shlex.quote(str(path))}) and ingest the result")
     if path.suffix.lower() == ".parquet":
         raise InputFileError(f"cannot read Parquet file {str(path)!r}: it does not start with "
-                             "Parquet's magic bytes PAR1 (corrupt, or not Parquet)")
+                             "Parquet's magic bytes PAR1 (corrupt, or not Parquet); write it "
+                             "again from its source, or if it holds JSON Lines or a JSON array, "
+                             "give it a .jsonl or .json name")
 
 
 def _read(f: BinaryIO, path: Path, size: int) -> bytes:
