@@ -39,13 +39,16 @@ scope_buckets as (
 ),
 
 sketches as (
-    -- a bucket and its count packed as bucket · 2^32 + n (n < 2^32 latencies a bucket an hour
-    -- and scope): one sort of plain integers per sketch, in key order, instead of two ordered
-    -- aggregates
+    -- a bucket and its count packed as bucket · 2^36 + n (bucket < 5 · 2^21, so < 2^60): one
+    -- sort of plain integers per sketch, in key order, instead of two ordered aggregates. A
+    -- count that does not fit (2^36 = 68.7e9 latencies in one bucket of one scope in an hour)
+    -- stops the build rather than garble the sketch
     select
         organization_id,
         bucket // 2097152 as latency_code,
-        list_sort(list(bucket::BIGINT * 4294967296 + n)) as packed
+        list_sort(list(bucket::BIGINT * 68719476736 + case when n < 68719476736 then n
+            else error('a latency sketch bucket holds 2^36 or more latencies in one hour') end))
+            as packed
     from scope_buckets
     group by organization_id, bucket // 2097152
 ),
@@ -65,8 +68,8 @@ final as (
         stats.latency_max_ms,
         stats.latency_quantiles,
         list_transform(sketches.packed,
-            lambda p: ((p // 4294967296) % 2097152 - 1000000)::INTEGER) as sketch_keys,
-        list_transform(sketches.packed, lambda p: p % 4294967296) as sketch_counts
+            lambda p: ((p // 68719476736) % 2097152 - 1000000)::INTEGER) as sketch_keys,
+        list_transform(sketches.packed, lambda p: p % 68719476736) as sketch_counts
     from stats
     join sketches
         on stats.latency_code = sketches.latency_code
