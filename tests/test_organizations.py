@@ -29,6 +29,15 @@ def test_load_writes_the_dimension(lake, tmp_path):
     assert [p for p in lake.tmp_dir.rglob("*") if p.is_file()] == []  # written under .tmp/, then renamed
 
 
+def test_an_excel_csv_with_a_byte_order_mark_and_crlf_loads(lake, tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM, which once made the header "\ufefforganization_id"
+    path = tmp_path / "excel.csv"
+    path.write_bytes(b'\xef\xbb\xbforganization_id,name\r\norg-1,"Acme, Inc."\r\norg-2,Beta\r\n')
+    assert load_organizations(lake, path) == 2
+    assert read_organizations(lake).to_pydict() == {"organization_id": ["org-1", "org-2"],
+                                                    "name": ["Acme, Inc.", "Beta"]}
+
+
 @pytest.mark.parametrize("text, message", [
     ("id,name\norg-1,Acme\n", "line 1: header 'id,name'"),
     ("organization_id,name\norg-1,Acme\norg-1,Again\n", "line 3: organization_id 'org-1' repeats line 2"),

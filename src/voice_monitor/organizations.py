@@ -29,7 +29,7 @@ def parse_csv(path: str | os.PathLike[str]) -> pa.Table:
     """Rows of an `organization_id,name` CSV file, checked; raises listing every bad row."""
     path = Path(path)
     try:
-        handle = path.open(newline="", encoding="utf-8")
+        handle = path.open(newline="", encoding="utf-8-sig")  # a byte-order mark (Excel) is not data
     except OSError as exc:
         raise OrganizationsFileError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
     errors: list[str] = []
