@@ -188,8 +188,8 @@ def test_sql_runs_again_when_compaction_removes_a_file_it_listed(lake, monkeypat
     land(lake, BATCHES)
     real, calls = adhoc.lake_connection, []
 
-    def listing_then_compaction(lake_, *args):
-        con = real(lake_, *args)
+    def listing_then_compaction(lake_, *args, **kwargs):
+        con = real(lake_, *args, **kwargs)
         calls.append(1)
         if len(calls) == 1:  # as if the views had listed hour 12 just before it was compacted
             sources = lake.event_files(at(12, 0))
