@@ -50,6 +50,16 @@ def test_tokens_from_environment_and_file(tmp_path):
     assert tokens.actor("alice-token-0123456789ab") is None  # a prefix is not the token
 
 
+def test_a_tokens_file_saved_with_a_byte_order_mark_and_crlf_loads(tmp_path):
+    # a Windows editor's BOM once made line 1 "got a line starting '\ufeffingest'"
+    path = tmp_path / "tokens"
+    path.write_bytes(b"\xef\xbb\xbfingest producer-token-0123456789 billing\r\n"
+                     b"staff alice-token-0123456789abc alice\r\n")
+    tokens = load_tokens({}, path)
+    assert tokens.actor("producer-token-0123456789").name == "billing"
+    assert tokens.actor("alice-token-0123456789abc").roles == {"staff"}
+
+
 def test_a_bad_tokens_file_line_is_named(tmp_path):
     path = tmp_path / "tokens"
     path.write_text("ingest good-token-0123456789\nadmin other-token-0123456789\n")

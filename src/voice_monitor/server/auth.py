@@ -100,7 +100,7 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
     if tokens_file is not None:
         path = Path(tokens_file)
         try:
-            text = path.read_text()
+            text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a role
         except (OSError, UnicodeDecodeError) as exc:
             raise TokenConfigError(f"cannot read tokens file {str(path)!r}: {exc}") from None
         for number, line in enumerate(text.splitlines(), 1):
