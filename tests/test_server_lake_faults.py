@@ -43,6 +43,7 @@ def test_an_unmounted_lake_refuses_events_and_reads_until_it_is_back(tmp_path):
         assert os.listdir(lake) == []  # nothing was made where the lake was
 
         assert http.get(server.url + "/healthz").status_code == 503
+        assert http.head(server.url + "/healthz").status_code == 503  # probes that send HEAD
         read = http.get(server.url + "/api/v1/events", headers=bearer(STAFF))
         assert read.status_code == 503
         assert f"no lake at {lake}" in read.json()["detail"]
@@ -51,6 +52,7 @@ def test_an_unmounted_lake_refuses_events_and_reads_until_it_is_back(tmp_path):
         lake.rmdir()
         os.rename(tmp_path / "away", lake)
         assert http.get(server.url + "/healthz").status_code == 200
+        assert http.head(server.url + "/healthz").status_code == 200
         again = _post(server, http, event("artifact_received", NOW, event_id="while-gone"))
         assert again.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
         ids = {r["event_id"] for r in http.get(server.url + "/api/v1/events",

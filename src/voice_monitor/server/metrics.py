@@ -214,7 +214,7 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
-@router.get("/healthz", include_in_schema=False)
+@router.api_route("/healthz", methods=["GET", "HEAD"], include_in_schema=False)  # HEAD: probes
 def healthz(request: Request) -> JSONResponse:
     """Liveness: the process answers and its lake is there (an empty folder where the lake was,
     an unmounted mount point, is not). No token needed."""
