@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -131,10 +132,28 @@ def _default(value):
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):  # DuckDB DECIMAL/HUGEINT results, e.g. from SUMMARIZE
+        if not value.is_finite():
+            return None
         return int(value) if value == value.to_integral_value() else float(value)
     return str(value)  # INTERVAL, UUID, BLOB ...: their text form rather than no answer
 
 
+def _finite(value):
+    """`value` with every NaN or infinity as None (JSON has neither)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
 def echo_json(value) -> None:
-    """Print a value as JSON (UTC times as ISO-8601 with Z)."""
-    click.echo(json.dumps(value, default=_default, indent=2))
+    """Print a value as JSON (UTC times as ISO-8601 with Z; NaN and infinities as null, as the
+    server's API writes them: `NaN` is no JSON, and strict parsers such as jq refuse it)."""
+    try:
+        text = json.dumps(value, default=_default, indent=2, allow_nan=False)
+    except ValueError:  # rare (SQL over NaN): walk the value once, only then
+        text = json.dumps(_finite(value), default=_default, indent=2, allow_nan=False)
+    click.echo(text)
