@@ -203,6 +203,25 @@ def test_a_corrupt_snapshot_or_dimension_file_is_named(corrupt_lake, tmp_path):
         path.write_bytes(data)
 
 
+def test_a_stray_folder_of_parquet_files_is_not_read_as_the_lake(tmp_path):
+    """A backup copied into `events/backup/` (or `quarantine/misc/`) is not the layout: `sql`
+    once failed on every view with "Hive partition mismatch" (the views read `*/*/*.parquet`)."""
+    lake = tmp_path / "lake"
+    write_events(tmp_path / "a.jsonl", "a", {11: 4})
+    assert cli("ingest", str(tmp_path / "a.jsonl"), "--lake", str(lake), "--now", NOW_TEXT).code == 0
+    (hour_file,) = (lake / "events" / "date=2026-02-16" / "hour=11").glob("*.parquet")
+    for stray in (lake / "events" / "backup" / "old", lake / "quarantine" / "misc",
+                  lake / "snapshots" / "pipeline_hourly" / "old" / "x"):
+        stray.mkdir(parents=True)
+        (stray / "copy.parquet").write_bytes(hour_file.read_bytes())
+    run = cli("sql", "select count(*) as n from raw_events", "--json", "--lake", str(lake))
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == [{"n": 4}]  # the 4 events landed, not the stray copies
+    for view in ("quarantine", "pipeline_hourly"):
+        run = cli("sql", f"select count(*) as n from {view}", "--json", "--lake", str(lake))
+        assert run.code == 0 and json.loads(run.out) == [{"n": 0}], run.err
+
+
 def test_retention_leaves_a_corrupt_file_where_it_is(corrupt_lake):
     lake, bad = corrupt_lake
     data = bad.read_bytes()

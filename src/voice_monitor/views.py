@@ -88,17 +88,17 @@ _FILE_COLS = [("filename", "VARCHAR"), ("file_row_number", "BIGINT")]
 # raw view -> (folder under the lake root, glob below it, Hive keys, columns of the empty relation,
 #              whether file name and row number are exposed: the de-dup order of events)
 SOURCES: dict[str, tuple[str, str, list, list, bool]] = {
-    "raw_events": ("events", "*/*/*.parquet", _HOUR_KEYS, EVENT_COLUMNS, True),
-    "raw_quarantine": ("quarantine", "*/*.parquet", _DATE_KEYS, QUARANTINE_COLUMNS, False),
-    "raw_pipeline_hourly": ("snapshots/pipeline_hourly", "*/*/*.parquet", _HOUR_KEYS,
+    "raw_events": ("events", "date=*/hour=*/*.parquet", _HOUR_KEYS, EVENT_COLUMNS, True),
+    "raw_quarantine": ("quarantine", "date=*/*.parquet", _DATE_KEYS, QUARANTINE_COLUMNS, False),
+    "raw_pipeline_hourly": ("snapshots/pipeline_hourly", "date=*/hour=*/*.parquet", _HOUR_KEYS,
                             PIPELINE_COLUMNS + PIPELINE_EXTRA, False),
-    "raw_stage_hourly": ("snapshots/stage_hourly", "*/*/*.parquet", _HOUR_KEYS,
+    "raw_stage_hourly": ("snapshots/stage_hourly", "date=*/hour=*/*.parquet", _HOUR_KEYS,
                          STAGE_COLUMNS + STAGE_EXTRA, False),
-    "raw_pipeline_daily": ("snapshots/pipeline_daily", "*/*.parquet", _DATE_KEYS,
+    "raw_pipeline_daily": ("snapshots/pipeline_daily", "date=*/*.parquet", _DATE_KEYS,
                            PIPELINE_COLUMNS + PIPELINE_EXTRA, False),
-    "raw_stage_daily": ("snapshots/stage_daily", "*/*.parquet", _DATE_KEYS,
+    "raw_stage_daily": ("snapshots/stage_daily", "date=*/*.parquet", _DATE_KEYS,
                         STAGE_COLUMNS + STAGE_EXTRA, False),
-    "raw_alerts": ("alerts", "*/*.parquet", _DATE_KEYS, ALERT_COLUMNS, False),
+    "raw_alerts": ("alerts", "date=*/*.parquet", _DATE_KEYS, ALERT_COLUMNS, False),
     "raw_organizations": ("dimensions", "organizations.parquet", [], ORGANIZATION_COLUMNS, False),
 }
 
