@@ -190,3 +190,21 @@ def test_catalog_writes_only_where_asked_and_never_over_data(home, capsys, tmp_p
         assert code == 0, err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["events.jsonl", "monitor.duckdb"]
     assert files_under(home) == before
+
+
+def test_the_working_directorys_tmp_folder_is_not_readable(home, capsys, tmp_path, monkeypatch):
+    """DuckDB lets a query read its temp directory whatever allowed_directories says, and its
+    default is `.tmp/` of the working directory: a file there was readable by `sql`."""
+    import tempfile
+
+    work = tmp_path / "work"
+    (work / ".tmp").mkdir(parents=True)
+    (work / ".tmp" / "notes.txt").write_text(SECRET)
+    monkeypatch.chdir(work)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))  # where the private spill folder goes
+    for path in (".tmp/notes.txt", str(work / ".tmp" / "notes.txt")):
+        code, out, err = run_main(capsys, "sql", f"select content from read_text('{path}')",
+                                  "--lake", str(home / "lake"))
+        assert_one_line_error(code, err, status=1)
+        assert "reads only the lake's files" in err and SECRET not in out + err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # the spill folder is removed

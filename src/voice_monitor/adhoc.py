@@ -10,6 +10,8 @@ so nothing is written, not even inside the lake where the first lock alone would
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from dataclasses import dataclass
 
 import duckdb
@@ -44,9 +46,15 @@ def _allowed_directories(lake: Lake) -> list[str]:
     return sorted(folders | {duckdb_path(folder) for folder in folders})
 
 
-def read_only_connection(lake: Lake) -> duckdb.DuckDBPyConnection:
-    """A connection with every view over the lake that can open lake files and nothing else."""
+def read_only_connection(lake: Lake, spill: str) -> duckdb.DuckDBPyConnection:
+    """A connection with every view over the lake that can open lake files and nothing else.
+
+    `spill`: a fresh empty folder for DuckDB's temp files. DuckDB lets a query read its temp
+    directory whatever `allowed_directories` says, and the default is `.tmp/` of the working
+    directory, which may hold anything.
+    """
     con = lake_connection(lake, defer_unreadable=True)  # other tables still answer
+    con.execute(f"SET temp_directory = {quote_literal(spill)}")
     listed = ", ".join(quote_literal(path) for path in _allowed_directories(lake))
     con.execute(f"SET allowed_directories = [{listed}]")
     con.execute("SET enable_external_access = false")
@@ -81,8 +89,18 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
 
 
 def _run(lake: Lake, query: str, limit: int | None, allow_writes: bool) -> SqlResult:
+    spill = None if allow_writes else tempfile.mkdtemp(prefix="voice-monitor-sql-")
+    try:
+        return _run_on(lake, query, limit, allow_writes, spill)
+    finally:
+        if spill:
+            shutil.rmtree(spill, ignore_errors=True)
+
+
+def _run_on(lake: Lake, query: str, limit: int | None, allow_writes: bool,
+            spill: str | None) -> SqlResult:
     con = (lake_connection(lake, defer_unreadable=True) if allow_writes
-           else read_only_connection(lake))
+           else read_only_connection(lake, spill))
     try:
         if not con.extract_statements(query):  # empty, only `;` or only comments
             raise ValueError(f"no SQL statement in {query!r}; pass a query, e.g. "
