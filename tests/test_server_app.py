@@ -67,6 +67,8 @@ def test_a_bad_tokens_file_line_is_named(tmp_path):
         load_tokens({}, path)
     with pytest.raises(TokenConfigError, match="a staff token is 5 characters long"):
         load_tokens({"VOICE_MONITOR_STAFF_TOKENS": "short"})
+    with pytest.raises(TokenConfigError, match="^an ingest token is 3 characters long"):
+        load_tokens({"VOICE_MONITOR_INGEST_TOKENS": "abc"})
 
 
 def test_create_app_refuses_to_run_open_unless_asked(lake):
@@ -237,6 +239,27 @@ def test_realtime_counts_of_platform_and_organization(filled, http):
                    headers=bearer(STAFF)).json()
     assert org["artifacts_received"] == 1
     assert org["failures"] == 0
+
+
+def test_an_unknown_query_parameter_is_400_naming_it(filled, http):
+    """`organization=` for `org=` was ignored: the platform's counts came back as if for one
+    organization (3 received, not org-b's 1)."""
+    answer = http.get("/api/v1/metrics/realtime", params={"now": ts(NOW), "organization": "org-b"},
+                      headers=bearer(STAFF))
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == ("unknown query parameter 'organization' for "
+                                       "/api/v1/metrics/realtime; it takes: now, org")
+    events = http.get("/api/v1/events", params={"limit": 3, "types": "artifact_failed"},
+                      headers=bearer(STAFF))
+    assert events.status_code == 400 and "'types'" in events.json()["detail"]
+    assert "type" in events.json()["detail"].split("it takes: ")[1].split(", ")
+    # without a token it is still 401 first: nothing about the API is told to a stranger
+    assert http.get("/api/v1/metrics/realtime", params={"organization": "x"}).status_code == 401
+    # a path parameter is not a query parameter: the timeline takes none
+    timeline = http.get("/api/v1/artifacts/art-2/timeline", params={"artifact_id": "art-1"},
+                        headers=bearer(STAFF))
+    assert timeline.status_code == 400
+    assert timeline.json()["detail"].endswith("it takes: none")
 
 
 def test_event_log_pages_newest_first_with_filters(filled, http):

@@ -24,7 +24,30 @@ from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
 from voice_monitor.server.freshness import freshness as lake_freshness
 
-router = APIRouter(dependencies=[Depends(require_staff)])
+
+def known_parameters(request: Request) -> None:
+    """Refuse a query parameter the endpoint does not take (`organization=` for `org=`), naming
+    it and the ones it takes: ignored, it would answer for every organization without a word."""
+    route = request.scope.get("route")
+    if route is None:
+        return
+    known = _query_names(route.dependant)
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        takes = ", ".join(sorted(known)) if known else "none"
+        raise ValueError(f"unknown query parameter {unknown[0]!r} for {request.url.path}; "
+                         f"it takes: {takes}")
+
+
+def _query_names(dependant) -> set[str]:
+    """The query parameters an endpoint and its dependencies take."""
+    names = {p.alias for p in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+router = APIRouter(dependencies=[Depends(require_staff), Depends(known_parameters)])
 
 
 def _default(value: Any):

@@ -116,7 +116,8 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
     for role, entries in found.items():
         for token, _ in entries:
             if len(token) < 16:
-                raise TokenConfigError(f"a {role} token is {len(token)} characters long; use at "
+                raise TokenConfigError(f"{'an' if role == 'ingest' else 'a'} {role} token is "
+                                       f"{len(token)} characters long; use at "
                                        "least 16 random characters, e.g. from "
                                        "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
     return Tokens(tuple(found["ingest"]), tuple(found["staff"]), no_auth=no_auth)
