@@ -61,6 +61,19 @@ def test_high_failure_rate_per_organization(lake):
     assert fired(lake, "high_failure_rate", config=platform_only) == []
 
 
+def test_high_failure_rate_of_events_landed_long_after_their_time(lake):
+    """Landed at the clock's now (an old file ingested without --now), February's events are in
+    no counter: the check counts the window from the lake's files instead of seeing nothing.
+    org-1: 6/20 = 30 % critical; org-2: 2/20 = 10 % does not fire; org-3: 5/5 too few; the
+    platform: 13 failed of 45 + 15 unassigned completions = 13/60 = 21.7 % high."""
+    land_records(lake, outcomes(14, 6, organization_id="org-1")
+                 + outcomes(18, 2, organization_id="org-2")
+                 + outcomes(0, 5, organization_id="org-3") + outcomes(15, 0))  # the clock's now
+    assert fired(lake, "high_failure_rate") == [(None, "high"), ("org-1", "critical")]
+    platform_only = AlertConfig(checks=("high_failure_rate",), failure_rate_per_organization=False)
+    assert fired(lake, "high_failure_rate", config=platform_only) == [(None, "high")]
+
+
 def test_high_failure_rate_thresholds_are_configurable(lake):
     land_records(lake, outcomes(9, 1), now=NOW)  # 1/10 = 10 %
     config = AlertConfig(checks=("high_failure_rate",), failure_rate_high=0.05,

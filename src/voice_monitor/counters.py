@@ -297,6 +297,7 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
         # holds them (lake_window.py)
         from voice_monitor import lake_window
 
-        counts = lake_window.window_counts(open_lake(lake), organization_id, start, now,
-                                           METRIC_OF, METRICS)
+        found = lake_window.scope_counts(open_lake(lake), start, now, METRIC_OF, METRICS,
+                                         organization_id)
+        counts = counts if found is None else found[None]
     return {**counts, "window_start": start, "window_end": now}

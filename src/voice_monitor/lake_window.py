@@ -4,14 +4,17 @@ vouch for.
 The counters count an event only when it lands within 2 hours of its time (contract §7: counter
 state lives 2 h), so events landed later than that — an old file given to `ingest` without
 `--now`, a backfill, a counter store moved aside — are in the lake but in no counter. When the
-counters hold nothing for a window, `realtime_metrics` asks here: the window's events (every
-landed event once, first landed wins, as everywhere else) counted by the same metric rules. The
-cost is a read of the window's one or two hour partitions, not of the lake.
+counters hold nothing for a window, `realtime_metrics` and the failure-rate check ask here: the
+window's events (every landed event once, first landed wins, as everywhere else) counted by the
+same metric rules. The cost is a read of the window's one or two hour partitions, not of the
+lake.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+
+import duckdb
 
 from voice_monitor.lake import Lake
 from voice_monitor.views import with_sources
@@ -19,24 +22,32 @@ from voice_monitor.views import with_sources
 _HOUR = timedelta(hours=1)
 
 
-def window_counts(lake: Lake, organization_id: str | None, start: datetime, now: datetime,
-                  metric_of: dict[str, tuple[str, ...]], metrics: tuple[str, ...]) -> dict[str, int]:
-    """Each metric's count over the events with `start <= timestamp <= now` (of
-    `organization_id`, or all of them), from the files of the hours the window touches."""
-    totals = dict.fromkeys(metrics, 0)
+def scope_counts(lake: Lake, start: datetime, now: datetime, metric_of: dict[str, tuple[str, ...]],
+                 metrics: tuple[str, ...], organization_id: str | None = None,
+                 ) -> dict[str | None, dict[str, int]] | None:
+    """Each metric's count over the events with `start <= timestamp <= now`: the platform's
+    (key None, every event) and each organization's with an event there (only
+    `organization_id`'s when given), from the files of the hours the window touches; None when
+    a file cannot be read (the counters' answer stands; `lake check` names the file)."""
+    totals: dict[str | None, dict[str, int]] = {None: dict.fromkeys(metrics, 0)}
     hour, files = start.replace(minute=0, second=0, microsecond=0), []
     while hour <= now:
         files += lake.event_files(hour)
         hour += _HOUR
     if not files:
         return totals
-    con = with_sources(raw_events=files)
-    scope = "" if organization_id is None else " and organization_id = $org"
-    params = {"start": start, "now": now, **({} if organization_id is None else
-                                             {"org": organization_id})}
-    rows = con.execute("select event_type, count(*) from events where timestamp >= $start and "
-                       f"timestamp <= $now{scope} group by event_type", params).fetchall()
-    for event_type, n in rows:
+    only = "" if organization_id is None else " and organization_id = $org"
+    params = {"start": start, "now": now,
+              **({} if organization_id is None else {"org": organization_id})}
+    try:
+        rows = with_sources(raw_events=files).execute(
+            "select organization_id, event_type, count(*) from events where timestamp >= $start"
+            f" and timestamp <= $now{only} group by all", params).fetchall()
+    except (duckdb.Error, OSError):
+        return None
+    for org, event_type, n in rows:
         for metric in metric_of.get(event_type, ()):
-            totals[metric] += n
+            totals[None][metric] += n
+            if org is not None:
+                totals.setdefault(org, dict.fromkeys(metrics, 0))[metric] += n
     return totals

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from voice_monitor.counters import open_counters, realtime_metrics
+from voice_monitor import lake_window
+from voice_monitor.counters import METRIC_OF, METRICS, open_counters, realtime_metrics
 from voice_monitor.health.digest import digests
 from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
@@ -144,34 +145,47 @@ def _pct(x: float) -> str:
 def check_high_failure_rate(run: CheckRun) -> list[Finding]:
     """Real-time failure rate, for the platform and each organization with enough outcomes."""
     cfg = run.config
+    findings = []
+    for org, counts in _failure_window(run).items():
+        failed, completed = counts["artifacts_failed"], counts["artifacts_completed"]
+        outcomes = failed + completed
+        if outcomes < cfg.failure_rate_min_outcomes:
+            continue
+        rate = failed / outcomes
+        if rate <= cfg.failure_rate_high:
+            continue
+        critical = rate > cfg.failure_rate_critical
+        limit = cfg.failure_rate_critical if critical else cfg.failure_rate_high
+        findings.append(Finding(
+            "high_failure_rate", org,
+            "critical" if critical else cfg.severity("high_failure_rate"),
+            f"failure rate {_pct(rate)} ({failed} failed of {outcomes} outcomes in the last "
+            f"hour) is above {_pct(limit)}",
+            value=rate, threshold=limit))
+    return findings
+
+
+def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
+    """The real-time counts of the platform (None) and, if configured, of each organization
+    with enough outcomes; from the lake's files when the counters hold nothing for the window
+    (events landed more than 2 hours after their time: lake_window.py)."""
+    cfg = run.config
+    start = run.now.replace(second=0, microsecond=0) - timedelta(minutes=59)
     store = open_counters(run.lake)
     try:
-        scopes: list[str | None] = [None]
-        if cfg.failure_rate_per_organization:
-            scopes += store.organizations(
-                run.now.replace(second=0, microsecond=0) - timedelta(minutes=59), run.now,
-                ("artifacts_completed", "artifacts_failed"), cfg.failure_rate_min_outcomes)
-        findings = []
-        for org in scopes:
-            counts = realtime_metrics(run.lake, org, now=run.now, store=store)
-            failed, completed = counts["artifacts_failed"], counts["artifacts_completed"]
-            outcomes = failed + completed
-            if outcomes < cfg.failure_rate_min_outcomes:
-                continue
-            rate = failed / outcomes
-            if rate <= cfg.failure_rate_high:
-                continue
-            critical = rate > cfg.failure_rate_critical
-            limit = cfg.failure_rate_critical if critical else cfg.failure_rate_high
-            findings.append(Finding(
-                "high_failure_rate", org,
-                "critical" if critical else cfg.severity("high_failure_rate"),
-                f"failure rate {_pct(rate)} ({failed} failed of {outcomes} outcomes in the last "
-                f"hour) is above {_pct(limit)}",
-                value=rate, threshold=limit))
-        return findings
+        scopes = {None: realtime_metrics(run.lake, None, now=run.now, store=store)}
+        if any(scopes[None][m] for m in METRICS):
+            if cfg.failure_rate_per_organization:
+                for org in store.organizations(start, run.now, ("artifacts_completed",
+                                               "artifacts_failed"), cfg.failure_rate_min_outcomes):
+                    scopes[org] = realtime_metrics(run.lake, org, now=run.now, store=store)
+            return scopes
     finally:
         store.close()
+    found = lake_window.scope_counts(run.lake, start, run.now, METRIC_OF, METRICS)
+    if found is None:  # a file of the window unreadable: the counters' answer (lake_file_unreadable names it)
+        return scopes
+    return found if cfg.failure_rate_per_organization else {None: found[None]}
 
 
 def check_high_latency(run: CheckRun) -> list[Finding]:
