@@ -278,14 +278,22 @@ def _configured() -> str:
     return load_settings().settings.counters
 
 
+def window_start(now: datetime) -> datetime:
+    """The first instant of the real-time window ending at `now`: its minute's start, minus 59
+    minutes (contract §5)."""
+    return now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+
+
 def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,
                      store: CounterStore | None = None) -> dict:
     """Counts for the current minute plus the 59 before it, up to `now` (contract §5)."""
     now = arguments.utc_now(now)
     organization_id = arguments.identifier(organization_id, "organization_id")
-    start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+    start = window_start(now)
     own = store is None
-    store = store or open_counters(open_lake(lake))
+    if own:
+        lake = open_lake(lake)
+        store = open_counters(lake)
     try:
         counts = store.window_counts(organization_id, start, now)
     finally:
@@ -297,7 +305,6 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
         # holds them (lake_window.py)
         from voice_monitor import lake_window
 
-        found = lake_window.scope_counts(open_lake(lake), start, now, METRIC_OF, METRICS,
-                                         organization_id)
+        found = lake_window.scope_counts(lake, start, now, organization_id)
         counts = counts if found is None else found[None]
     return {**counts, "window_start": start, "window_end": now}

@@ -17,18 +17,27 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
-_pool_guard = threading.Lock()
 SYNC_THREADS = 4  # folders fsync'd at once, at most
 
 
-def _syncers() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_guard:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=SYNC_THREADS,
-                                                     thread_name_prefix="voice-monitor-fsync"))
-        return _pool[1]
+class ProcessPool:
+    """A thread pool made on first use, and made anew in a forked child (a pool's threads do
+    not survive a fork)."""
+
+    def __init__(self, workers: int, name: str):
+        self._workers, self._name = workers, name
+        self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool)
+        self._guard = threading.Lock()
+
+    def __call__(self) -> ThreadPoolExecutor:
+        with self._guard:
+            if self._pool is None or self._pool[0] != os.getpid():
+                self._pool = (os.getpid(), ThreadPoolExecutor(
+                    max_workers=self._workers, thread_name_prefix=self._name))
+            return self._pool[1]
+
+
+_syncers = ProcessPool(SYNC_THREADS, "voice-monitor-fsync")
 
 
 def sync_folders(folders: Iterable[Path]) -> None:

@@ -15,8 +15,7 @@ staged there (`stage` returns None) and the landing writes under the locks as be
 from __future__ import annotations
 
 import os
-import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 
 from voice_monitor.checked import hour_runs
+from voice_monitor.folder_sync import ProcessPool
 from voice_monitor.lake import Lake, make_folder, new_file_stem, write_parquet
 from voice_monitor.schema import DICTIONARY_COLUMNS
 
@@ -31,17 +31,7 @@ from voice_monitor.schema import DICTIONARY_COLUMNS
 # the encoding they share (a few ms for thousands of events)
 PARALLEL_WRITE_ROWS = 20_000
 
-_pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool): a forked child makes its own
-_pool_guard = threading.Lock()
-
-
-def _writers() -> ThreadPoolExecutor:
-    global _pool
-    with _pool_guard:
-        if _pool is None or _pool[0] != os.getpid():
-            _pool = (os.getpid(), ThreadPoolExecutor(max_workers=os.cpu_count() or 2,
-                                                     thread_name_prefix="voice-monitor-hour-files"))
-        return _pool[1]
+_writers = ProcessPool(os.cpu_count() or 2, "voice-monitor-hour-files")
 
 
 class Staged:

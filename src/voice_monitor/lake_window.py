@@ -16,20 +16,20 @@ from datetime import datetime, timedelta
 
 import duckdb
 
+from voice_monitor.counters import METRIC_OF, METRICS
 from voice_monitor.lake import Lake
 from voice_monitor.views import with_sources
 
 _HOUR = timedelta(hours=1)
 
 
-def scope_counts(lake: Lake, start: datetime, now: datetime, metric_of: dict[str, tuple[str, ...]],
-                 metrics: tuple[str, ...], organization_id: str | None = None,
+def scope_counts(lake: Lake, start: datetime, now: datetime, organization_id: str | None = None,
                  ) -> dict[str | None, dict[str, int]] | None:
     """Each metric's count over the events with `start <= timestamp <= now`: the platform's
     (key None, every event) and each organization's with an event there (only
     `organization_id`'s when given), from the files of the hours the window touches; None when
     a file cannot be read (the counters' answer stands; `lake check` names the file)."""
-    totals: dict[str | None, dict[str, int]] = {None: dict.fromkeys(metrics, 0)}
+    totals: dict[str | None, dict[str, int]] = {None: dict.fromkeys(METRICS, 0)}
     hour, files = start.replace(minute=0, second=0, microsecond=0), []
     while hour <= now:
         files += lake.event_files(hour)
@@ -46,8 +46,8 @@ def scope_counts(lake: Lake, start: datetime, now: datetime, metric_of: dict[str
     except (duckdb.Error, OSError):
         return None
     for org, event_type, n in rows:
-        for metric in metric_of.get(event_type, ()):
+        for metric in METRIC_OF.get(event_type, ()):
             totals[None][metric] += n
             if org is not None:
-                totals.setdefault(org, dict.fromkeys(metrics, 0))[metric] += n
+                totals.setdefault(org, dict.fromkeys(METRICS, 0))[metric] += n
     return totals

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import lake_window
-from voice_monitor.counters import METRIC_OF, METRICS, open_counters, realtime_metrics
+from voice_monitor.counters import METRICS, open_counters, realtime_metrics, window_start
 from voice_monitor.health.digest import digests
 from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
@@ -170,7 +170,7 @@ def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
     with enough outcomes; from the lake's files when the counters hold nothing for the window
     (events landed more than 2 hours after their time: lake_window.py)."""
     cfg = run.config
-    start = run.now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+    start = window_start(run.now)
     store = open_counters(run.lake)
     try:
         scopes = {None: realtime_metrics(run.lake, None, now=run.now, store=store)}
@@ -182,7 +182,7 @@ def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
             return scopes
     finally:
         store.close()
-    found = lake_window.scope_counts(run.lake, start, run.now, METRIC_OF, METRICS)
+    found = lake_window.scope_counts(run.lake, start, run.now)
     if found is None:  # a file of the window unreadable: the counters' answer (lake_file_unreadable names it)
         return scopes
     return found if cfg.failure_rate_per_organization else {None: found[None]}

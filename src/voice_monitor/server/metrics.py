@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
-from voice_monitor.counters import METRICS, open_counters
+from voice_monitor.counters import METRICS, open_counters, window_start
 from voice_monitor.health.alerts import active_alerts, alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake
@@ -122,7 +122,7 @@ class LakeCollector:
                                 "Batches landing or waiting in this process", value=self.collector.pending)
 
     def _realtime(self, now: datetime) -> GaugeMetricFamily:
-        start = now.replace(second=0, microsecond=0) - timedelta(minutes=59)
+        start = window_start(now)
         family = GaugeMetricFamily(f"{PREFIX}_realtime_events",
                                    "Real-time counters over the rolling last hour, per scope",
                                    labels=["scope", "organization_id", "metric"])
