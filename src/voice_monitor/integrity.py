@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor.lake import Lake, new_file_stem, open_lake
+from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
 
 # what a failed read of a Parquet file raises (DuckDB, Arrow, or the OS under Arrow)
 READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
@@ -257,11 +257,25 @@ def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     return len(files), found
 
 
+def misplaced_files(lake: Lake) -> list[tuple[Path, str]]:
+    """(path, why) of every Parquet file of the data folders that is not where the layout puts
+    it (`events/date=garbage/hour=07/x.parquet`, `hour=99`, `events/x.parquet`): no reader
+    reads it, so it is listed rather than silently ignored."""
+    found = []
+    for path in lake_files(lake):
+        why = misplaced(relative(lake, path))
+        if why is not None:
+            found.append((path, why))
+    return found
+
+
 def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str]]:
     """Move each unreadable file to corrupt/<its path in the lake>, with a .json note beside it
     (original path, time, reason); returns (from, to) relative to the lake."""
     moved = []
     for path, reason in found:
+        if not path.exists():  # listed twice (unreadable and out of place): moved already
+            continue
         rel = relative(lake, path)
         target = lake.root / CORRUPT_DIR / rel
         if target.exists():  # the same name moved aside before

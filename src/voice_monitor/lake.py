@@ -53,6 +53,56 @@ LAKE_FOLDERS = ("events", "snapshots", "quarantine")
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _HOUR_DIR = re.compile(r"^hour=(\d{2})$")
+# Where each data folder keeps its Parquet files: the levels of partition folders below it
+# ("date", "hour"), or one fixed file name. Anything else there is out of place (`misplaced`).
+PARTITION_LEVELS: dict[str, tuple[str, ...] | str] = {
+    "events": ("date", "hour"),
+    "quarantine": ("date",),
+    "alerts": ("date",),
+    "dimensions": "organizations.parquet",
+    **{f"snapshots/{t}": ("date", "hour") if t in ("pipeline_hourly", "stage_hourly")
+       else ("date",) for t in ("pipeline_hourly", "stage_hourly", "pipeline_daily",
+                                "stage_daily")},
+}
+
+
+def partition_day(name: str) -> datetime | None:
+    """The UTC day of a `date=YYYY-MM-DD` folder name, or None (another name, or no such day)."""
+    match = _DATE_DIR.match(name)
+    if not match:
+        return None
+    try:
+        return datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
+    except ValueError:  # date=2026-13-45
+        return None
+
+
+def partition_hour(name: str) -> int | None:
+    """The hour (0-23) of an `hour=HH` folder name, or None (another name, or hour=24 and up)."""
+    match = _HOUR_DIR.match(name)
+    return int(match.group(1)) if match and int(match.group(1)) < 24 else None
+
+
+def misplaced(rel: str) -> str | None:
+    """Why the Parquet file at `rel` (relative to the lake root, `/`-separated) is not where the
+    layout puts that folder's files, or None when it is (or lies outside the data folders).
+
+    Readers skip such a file (it belongs to no period); `voice-monitor lake check` lists it."""
+    parts = rel.split("/")
+    for folder, levels in PARTITION_LEVELS.items():
+        depth = folder.count("/") + 1
+        if parts[:depth] != folder.split("/"):
+            continue
+        below = parts[depth:]
+        if isinstance(levels, str):
+            return None if below == [levels] else f"{folder}/ holds only {levels}"
+        expected = "/".join(f"{level}=" + ("YYYY-MM-DD" if level == "date" else "HH")
+                            for level in levels) + "/*.parquet"
+        ok = len(below) == len(levels) + 1 and all(
+            (partition_day if level == "date" else partition_hour)(name) is not None
+            for level, name in zip(levels, below, strict=False))
+        return None if ok else f"outside the layout {folder}/{expected}"
+    return None
 
 
 def floor_hour(moment: datetime) -> datetime:
@@ -311,14 +361,14 @@ def date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
     """(day, folder) of the `date=YYYY-MM-DD` partition folders under `base`, oldest first."""
     if storage.is_remote(base):  # an object store has no empty folders
         for name, entry in _remote_dirs(base, _DATE_DIR, files_only=False):
-            yield datetime.strptime(name[5:], "%Y-%m-%d").replace(tzinfo=UTC), entry
+            if (day := partition_day(name)) is not None:
+                yield day, entry
         return
     if not base.is_dir():
         return
     for entry in sorted(base.iterdir()):
-        match = _DATE_DIR.match(entry.name)
-        if match and entry.is_dir():
-            day = datetime.strptime(match.group(1), "%Y-%m-%d").replace(tzinfo=UTC)
+        day = partition_day(entry.name)  # date=garbage, date=2026-13-45: not a partition
+        if day is not None and entry.is_dir():
             yield day, entry
 
 
@@ -328,12 +378,14 @@ def hour_dirs(base: Path, with_files: bool = True) -> Iterator[tuple[datetime, P
     for day, day_dir in date_dirs(base):
         if storage.is_remote(day_dir):
             for name, entry in _remote_dirs(day_dir, _HOUR_DIR, files_only=with_files):
-                yield day + timedelta(hours=int(name[5:])), entry
+                if (hour := partition_hour(name)) is not None:
+                    yield day + timedelta(hours=hour), entry
             continue
         for entry in sorted(day_dir.iterdir()):
-            match = _HOUR_DIR.match(entry.name)
-            if match and entry.is_dir() and (not with_files or any(entry.glob("*.parquet"))):
-                yield day + timedelta(hours=int(match.group(1))), entry
+            hour = partition_hour(entry.name)  # hour=99 is no hour of this day
+            if hour is not None and entry.is_dir() and (
+                    not with_files or any(entry.glob("*.parquet"))):
+                yield day + timedelta(hours=hour), entry
 
 
 def connect(database: str = ":memory:", read_only: bool = False,

@@ -20,7 +20,15 @@ import pyarrow as pa
 
 from voice_monitor import storage
 from voice_monitor.integrity import UnreadableFileError, guard
-from voice_monitor.lake import Lake, connect, duckdb_path, new_file_stem
+from voice_monitor.lake import (
+    Lake,
+    connect,
+    duckdb_path,
+    new_file_stem,
+    parquet_files,
+    partition_day,
+    partition_hour,
+)
 from voice_monitor.schema import ALERT_RECORD_SCHEMA, EVENT_SCHEMA, QUARANTINE_SCHEMA, duckdb_type
 from voice_monitor.sql import load_sql, sql_names
 
@@ -263,13 +271,40 @@ def define_raw_table(con: duckdb.DuckDBPyConnection, raw: str,
     con.execute(f"create or replace view {quote_ident(raw)} as select * from {quote_ident(name)}")
 
 
-def lake_glob(lake: Lake, raw: str) -> str | None:
-    """The absolute glob of a raw view's files, or None when nothing matches yet."""
+def lake_glob(lake: Lake, raw: str) -> str | list[str] | None:
+    """The absolute glob of a raw view's files, or None when nothing matches yet; when the glob
+    would also match files out of place (`events/date=garbage/hour=07/…`, `hour=99`), the list
+    of the files in place instead, so one stray folder never breaks the view (contract §4)."""
     folder, pattern, *_ = SOURCES[raw]
     base = (lake.root / folder).resolve()
     if not storage.matches_any(base, pattern):  # `base` is literal, only `pattern` a pattern
         return None
+    if "=" in pattern and not lake.remote:
+        placed, stray = _placed(base, pattern.count("/"))
+        if stray:
+            return [str(path) for path in placed] or None
     return f"{duckdb_path(base)}/{pattern}"
+
+
+def _placed(base: Path, levels: int) -> tuple[list[Path], bool]:
+    """(files in well-named `date=…[/hour=…]` folders under `base`, whether a folder the glob
+    matches has another name): folders are listed, files only when one is out of place."""
+    folders = [base]
+    stray = False
+    for level in ("date", "hour")[:levels]:
+        check = partition_day if level == "date" else partition_hour
+        found = []
+        for parent in folders:
+            for entry in sorted(parent.iterdir()):
+                if entry.name.startswith(f"{level}=") and entry.is_dir():
+                    if check(entry.name) is None:
+                        stray = True
+                    else:
+                        found.append(entry)
+        folders = found
+    if not stray:
+        return [], False
+    return [f for folder in folders for f in parquet_files(folder)], True
 
 
 def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,

@@ -47,12 +47,14 @@ def lake_group() -> None:
 @lake_option
 @json_option
 def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
-    """Read every Parquet file of the lake whole and list those that cannot be read.
+    """Read every Parquet file of the lake whole; list those that cannot be read or that lie
+    outside the layout (e.g. events/date=garbage/hour=07/x.parquet, hour=99, events/x.parquet).
 
-    Checks events/, quarantine/, snapshots/, dimensions/ and alerts/. Exits 1 while an
-    unreadable file stays in place. With --move-aside each one moves to corrupt/<its path> with
-    a <name>.json note (original path, time, error); the periods that needed it build again on
-    the next rollup, from the files that remain.
+    Checks events/, quarantine/, snapshots/, dimensions/ and alerts/. Exits 1 while such a
+    file stays in place (no command reads an out-of-place file; the rest of the lake reads).
+    With --move-aside each of them moves to corrupt/<its path> with a <name>.json note
+    (original path, time, error); the periods that needed it build again on the next rollup,
+    from the files that remain.
 
     \b
     Example:
@@ -60,22 +62,33 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
       voice-monitor lake check --move-aside --lake ./data
     """
     checked, found = integrity.check_lake(lake)
-    moved = integrity.move_aside(lake, found) if move_aside else []
+    stray = integrity.misplaced_files(lake)
+    moved = integrity.move_aside(lake, found + stray) if move_aside else []
     if as_json:
         echo_json({"checked": checked, "moved": [{"from": a, "to": b} for a, b in moved],
                    "unreadable": [{"path": integrity.relative(lake, p), "error": e}
-                                  for p, e in found]})
+                                  for p, e in found],
+                   "out_of_place": [{"path": integrity.relative(lake, p), "reason": why}
+                                    for p, why in stray]})
     else:
         for path, error in found:
             click.echo(f"unreadable {integrity.relative(lake, path)}: {error}")
+        for path, why in stray:
+            click.echo(f"out of place {integrity.relative(lake, path)}: {why} (no command "
+                       "reads it)")
         for source, target in moved:
             click.echo(f"moved {source} -> {target} (note: {target}.json)")
         click.echo(f"checked {checked} file(s): {len(found)} unreadable"
+                   + (f", {len(stray)} out of place" if stray else "")
                    + (f", {len(moved)} moved aside" if move_aside else ""))
-    if found and not move_aside:
-        raise VoiceMonitorError(f"{len(found)} unreadable lake file(s), first "
-                                f"{integrity.relative(lake, found[0][0])}; move them aside "
-                                f"with: {integrity.move_aside_command(lake)}")
+    if (found or stray) and not move_aside:
+        first = integrity.relative(lake, (found or stray)[0][0])
+        what = " and ".join(part for part in (
+            f"{len(found)} unreadable" if found else "",
+            f"{len(stray)} out-of-place" if stray else "") if part)
+        raise VoiceMonitorError(f"{what} lake file(s), first {first}; move them aside "
+                                f"with: {integrity.move_aside_command(lake)} (or move an "
+                                "out-of-place file into its date=YYYY-MM-DD/hour=HH folder)")
 
 
 def register(main: click.Group) -> None:

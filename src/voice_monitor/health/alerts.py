@@ -32,6 +32,7 @@ from voice_monitor.lake import (
     new_file_stem,
     open_lake,
     parquet_files,
+    partition_day,
 )
 from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
 from voice_monitor.schema import ALERT_RECORD_SCHEMA, MAX_SHORT_STRING
@@ -118,11 +119,8 @@ def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
         return []
     parts = []
     for entry in sorted(base.iterdir()):
-        if entry.is_dir() and entry.name.startswith("date="):
-            try:
-                day = datetime.strptime(entry.name[5:], "%Y-%m-%d").replace(tzinfo=UTC)
-            except ValueError:
-                continue
+        day = partition_day(entry.name)  # date=garbage, date=2026-1-5: out of place, not read
+        if day is not None and entry.is_dir():
             parts.append((day, parquet_files(entry)))
     return parts
 

@@ -1,0 +1,82 @@
+"""Files out of place in the lake (contract §4): a folder under events/ that is not
+`date=YYYY-MM-DD/hour=HH`, or a Parquet file beside the partitions, never stops the rest of the
+lake; `voice-monitor lake check` lists each with the fix, and `--move-aside` moves it.
+
+The lake: 2 artifact_received events at 11:05 and 3 at 12:05 of 2026-02-16. A copy of the
+11:00 file (2 events) is put in each stray place, so a reader that read one would count 2 more.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import UTC, datetime
+
+import pytest
+from conftest import NOW, event, run_main
+
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+
+NOW_ARG = "2026-02-16T14:30:00Z"
+STRAYS = ["events/date=garbage/hour=07/x.parquet", "events/date=2026-02-16/hour=99/x.parquet",
+          "events/date=2026-13-45/hour=01/x.parquet", "events/date=2026-02-16/hour=7/x.parquet",
+          "events/date=2026-02-16/x.parquet", "events/x.parquet"]
+
+
+def at(hour: int, minute: int = 5) -> datetime:
+    return datetime(2026, 2, 16, hour, minute, tzinfo=UTC)
+
+
+@pytest.fixture
+def stray_lake(lake) -> Lake:
+    land_records(lake, [event("artifact_received", at(11, i)) for i in range(2)], now=NOW)
+    land_records(lake, [event("artifact_received", at(12, i)) for i in range(3)], now=NOW)
+    (source,) = lake.event_files(at(11))
+    for rel in STRAYS:
+        (lake.root / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(source, lake.root / rel)
+    return lake
+
+
+def test_sql_and_reads_see_only_the_files_in_place(stray_lake, capsys):
+    root = ["--lake", str(stray_lake.root)]
+    code, out, err = run_main(capsys, "sql", *root, "--json",
+                              "select count(*) as n, count(distinct hour) as hours from events")
+    assert code == 0, err
+    assert json.loads(out) == [{"n": 5, "hours": 2}]  # 2 at 11:00 + 3 at 12:00, no copy
+    code, out, err = run_main(capsys, "events", "recent", *root, "--json")
+    assert code == 0, err
+    assert len(json.loads(out)["rows"]) == 5
+    assert stray_lake.event_hours() == [at(11, 0), at(12, 0)]  # hour=99 is no hour 03:00 next day
+
+
+def test_rollups_retention_and_checks_run_past_the_strays(stray_lake, capsys):
+    root = ["--lake", str(stray_lake.root), "--now", NOW_ARG]
+    code, out, err = run_main(capsys, "rollup", "hourly", *root)
+    assert code == 0, err
+    # the hours with events and the previous complete hour (13:00, empty); no hour from a stray
+    assert "built 3 hour(s): 2026-02-16T11:00Z, 2026-02-16T12:00Z, 2026-02-16T13:00Z" in out
+    for argv in (["rollup", "daily"], ["retention", "--dry-run"],
+                 ["alerts", "check"], ["compact"]):
+        code, out, err = run_main(capsys, *argv, *root)
+        assert code == 0, (argv, err)
+
+
+def test_lake_check_lists_each_stray_with_the_fix_and_moves_it_aside(stray_lake, capsys):
+    root = ["--lake", str(stray_lake.root)]
+    code, out, err = run_main(capsys, "lake", "check", *root)
+    assert code == 1
+    listed = [line.split(":")[0].removeprefix("out of place ") for line in out.splitlines()
+              if line.startswith("out of place ")]
+    assert sorted(listed) == sorted(STRAYS)
+    assert out.splitlines()[-1] == "checked 8 file(s): 0 unreadable, 6 out of place"
+    (line,) = err.strip().splitlines()
+    assert "6 out-of-place" in line and "voice-monitor lake check --move-aside" in line
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
+    assert code == 0, err
+    for rel in STRAYS:
+        assert not (stray_lake.root / rel).exists()
+        assert (stray_lake.root / "corrupt" / rel).is_file()
+    code, out, _ = run_main(capsys, "lake", "check", *root)
+    assert (code, out.strip()) == (0, "checked 2 file(s): 0 unreadable")
