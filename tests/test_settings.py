@@ -48,6 +48,15 @@ def test_each_source_overrides_the_one_before(tmp_path, monkeypatch):
     assert (config.queue_depth_max, config.event_window) == (80, timedelta(hours=72))
 
 
+def test_a_config_file_with_a_byte_order_mark_is_read(tmp_path):
+    # Notepad and other Windows editors save UTF-8 with a BOM; TOML allows it
+    (tmp_path / "voice-monitor.toml").write_bytes(
+        b"\xef\xbb\xbflake = '/srv/lake'\r\n[alerts]\r\nqueue_depth_max = 70\r\n")
+    got = load_settings()
+    assert (got.settings.lake, got.settings.alerts.queue_depth_max) == ("/srv/lake", 70)
+    assert got.sources["lake"] == "file voice-monitor.toml"
+
+
 def test_config_file_named_by_the_environment(tmp_path, monkeypatch):
     other = tmp_path / "elsewhere.toml"
     other.write_text("[alerts]\nfailure_rate_high = 0.2\n")

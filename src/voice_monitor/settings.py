@@ -226,7 +226,8 @@ def config_path(environ: Mapping[str, str], cwd: str | Path | None = None) -> Pa
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        table = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows editors write one) is skipped, as TOML intends
+        table = tomllib.loads(path.read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise SettingsError(f"cannot read config file {str(path)!r}: {exc}") from None
     flat = _flatten(table)
