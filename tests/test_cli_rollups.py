@@ -66,6 +66,24 @@ def test_refused_hour_exits_1_naming_the_period_and_force(lake):
     assert forced["periods"] == ["2026-02-14T12:00:00Z"]
 
 
+def test_an_hour_after_now_is_refused_naming_it_and_the_fix(lake):
+    # at now 14:30, 15:00 has not begun: a snapshot of it would be a row of zeros for a period
+    # that has not happened; 14:00 (begun) is built from the events so far, as before
+    done = cli(lake, "rollup", "hourly", "--hour", "2026-02-16T15")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "2026-02-16T15:00" in line and "has not begun" in line and "14:30" in line
+    assert "at or after 2026-02-16T16:00" in line and "--force" in line
+    assert lake.snapshot_periods("pipeline_hourly") == []
+    assert ok_json(lake, "rollup", "hourly", "--hour", "2026-02-16T14")["periods"] == [
+        "2026-02-16T14:00:00Z"]
+    # a day after now is refused the same way (the day is not over)
+    done = cli(lake, "rollup", "daily", "--day", "2026-02-18")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "2026-02-18" in line and "not over" in line and "--force" in line
+
+
 def test_rollup_daily_and_its_refusal(lake):
     day = datetime(2026, 2, 15, tzinfo=UTC)
     land_records(lake, [event("artifact_received", day + 5 * H, organization_id="org-1")], now=NOW)

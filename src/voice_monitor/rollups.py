@@ -127,6 +127,8 @@ def run_hourly(
     """
     now, hour = arguments.utc_now(now), arguments.utc_time(hour, "hour")
     explicit = None if hour is None else floor_hour(hour)
+    if explicit is not None and explicit > now and not force:
+        raise RefusedError(_future(explicit, now))
     keep = (retention or RetentionConfig()).hourly_snapshots
     return _run(lake, "hourly", explicit, lambda: hours_to_build(lake, now, keep), force, now,
                 map_periods)
@@ -380,6 +382,13 @@ def _not_over(day: datetime, now: datetime) -> str:
     return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: the day is not over at now "
             f"{_key(now)}, so its hourly rows are incomplete; build it at or after "
             f"{_key(day + DAY)}, or use --force (force=True) to build it from the hours so far")
+
+
+def _future(hour: datetime, now: datetime) -> str:
+    return (f"refusing to build the hourly snapshot of {_key(hour)}: the hour has not begun at now "
+            f"{_key(now)}; build it at or after "
+            f"{_key(hour + HOUR)} (or pass a later --now), or use --force (force=True) to build "
+            f"it from what is in the lake now")
 
 
 def _incomplete(day: datetime, missing: list[datetime]) -> str:
