@@ -14,6 +14,7 @@ from conftest import NOW, event
 
 from voice_monitor.cli import main
 from voice_monitor.health.alerts import (
+    AlreadyAcknowledgedError,
     UnknownAlertError,
     acknowledge_alert,
     active_alerts,
@@ -252,8 +253,31 @@ def test_cli_check_list_history_ack(lake, capsys, monkeypatch):
 
     code, _, err = run_cli(capsys, "alerts", "ack", "al-missing", "--by", "bob", "--lake", root)
     assert code == 1 and err.strip().startswith("voice-monitor: error: no alert with id 'al-missing'")
+    # a second acknowledgement keeps the first (who, when) and says so, in one line
+    code, out, err = run_cli(capsys, "alerts", "ack", breaker_id, "--by", "carol", "--lake", root,
+                             "--now", "2026-02-16T14:45:00Z")
+    assert code == 1 and out == ""
+    assert err.strip() == (f"voice-monitor: error: alert {breaker_id} is already acknowledged by "
+                           "bob at 2026-02-16T14:40:00Z; nothing changed (the first "
+                           "acknowledgement is kept)")
     code, _, err = run_cli(capsys, "alerts", "history", "--lake", root, "--cursor", "x.y")
     assert code == 1 and "bad cursor" in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_second_acknowledgement_keeps_the_first(lake):
+    breaker(lake, "opened", NOW - 10 * M)
+    (alert,) = run_checks(lake, NOW, BREAKER_ONLY).raised
+    acknowledge_alert(lake, alert.alert_id, "alice", note="on it", now=NOW + M)
+    with pytest.raises(AlreadyAcknowledgedError, match=(
+            f"alert {alert.alert_id} is already acknowledged by alice at "
+            "2026-02-16T14:31:00Z; nothing changed")) as raised:
+        acknowledge_alert(lake, alert.alert_id, "mallory", note="mine now", now=NOW + 2 * M)
+    assert raised.value.alert.acknowledged_by == "alice"
+    (kept,) = active_alerts(lake)
+    assert (kept.acknowledged_by, kept.acknowledged_at, kept.acknowledged_note) == (
+        "alice", NOW + M, "on it")
+    assert [r[1:] for r in records(lake)] == [("raised", NOW, None),
+                                              ("acknowledged", NOW + M, "alice")]
 
 
 def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):

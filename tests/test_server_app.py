@@ -99,6 +99,21 @@ def test_sign_in_needs_a_staff_token(http, token):
     assert http.get("/api/v1/alerts").status_code == 401
 
 
+@pytest.mark.parametrize("headers", [{"Origin": "https://evil.example"},
+                                     {"Referer": "https://evil.example/page"}, {"Origin": "null"}])
+def test_sign_in_from_another_site_is_refused(http, headers):
+    # login CSRF: another site must not sign a browser in under the attacker's staff token
+    response = http.post("/login", data={"token": STAFF}, headers=headers, follow_redirects=False)
+    assert response.status_code == 403
+    assert response.json()["detail"] == "cross-site sign-in refused"
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
+    assert http.get("/api/v1/alerts").status_code == 401
+    # from this server's own form (or a script, which sends no Origin) it signs in
+    same = http.post("/login", data={"token": STAFF}, headers={"Origin": BASE},
+                     follow_redirects=False)
+    assert same.status_code == 303 and same.headers["location"] == "/"
+
+
 def test_sign_out_ends_the_session(http):
     http.post("/login", data={"token": STAFF})
     response = http.post("/logout", headers={"Origin": BASE}, follow_redirects=False)
@@ -145,6 +160,14 @@ def test_acknowledge_with_a_bearer_token_defaults_to_the_token_name(lake, http):
     response = http.post(f"/api/v1/alerts/{alert_id}/ack", headers=bearer(STAFF))
     assert response.status_code == 200
     assert response.json()["acknowledged_by"] == "staff-token-1"
+    history = http.get("/api/v1/alerts/history", headers=bearer(STAFF)).json()
+    assert [a["acknowledged_by"] for a in history["alerts"]] == ["staff-token-1"]
+    again = http.post(f"/api/v1/alerts/{alert_id}/ack", json={"by": "mallory"},
+                      headers=bearer(STAFF))
+    assert again.status_code == 409  # the first acknowledgement is kept, and named
+    assert again.json()["detail"].startswith(
+        f"alert {alert_id} is already acknowledged by staff-token-1 at ")
+    assert again.json()["alert"]["acknowledged_by"] == "staff-token-1"
     history = http.get("/api/v1/alerts/history", headers=bearer(STAFF)).json()
     assert [a["acknowledged_by"] for a in history["alerts"]] == ["staff-token-1"]
     missing = http.post("/api/v1/alerts/al-0000000000000000/ack", headers=bearer(STAFF))

@@ -1,7 +1,8 @@
 -- alerts: one row per alert, its current state folded from the alert store's lifecycle
 -- records (alerts/date=*/*.parquet: raised, acknowledged, resolved). Every record repeats the
 -- alert's identity, so an alert stays whole when retention has dropped the partition of its
--- raise; a record briefly in two files is de-duplicated by record_id. The Python
+-- raise; a record briefly in two files is de-duplicated by record_id. An alert is acknowledged
+-- once (a second acknowledgement is refused); should a lake hold two, the first is shown. The Python
 -- `active_alerts`/`alert_history` use this same view over the same files.
 create or replace view alerts as
 with records as (
@@ -21,11 +22,11 @@ folded as (
         any_value(threshold) as threshold,
         any_value(raised_at) as raised_at,
         min(recorded_at) filter (where record_type = 'resolved') as resolved_at,
-        max_by(recorded_at, record_id) filter (where record_type = 'acknowledged')
+        min_by(recorded_at, record_id) filter (where record_type = 'acknowledged')
             as acknowledged_at,
-        max_by(acknowledged_by, record_id) filter (where record_type = 'acknowledged')
+        min_by(acknowledged_by, record_id) filter (where record_type = 'acknowledged')
             as acknowledged_by,
-        max_by(note, record_id) filter (where record_type = 'acknowledged')
+        min_by(note, record_id) filter (where record_type = 'acknowledged')
             as acknowledged_note
     from records
     group by alert_id

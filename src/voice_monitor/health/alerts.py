@@ -44,6 +44,17 @@ class UnknownAlertError(ValueError):
     """No alert has the given id."""
 
 
+class AlreadyAcknowledgedError(ValueError):
+    """The alert was acknowledged before: the first acknowledgement (who, when) is kept."""
+
+    def __init__(self, alert: Alert):
+        self.alert = alert
+        super().__init__(
+            f"alert {alert.alert_id} is already acknowledged by {alert.acknowledged_by} at "
+            f"{alert.acknowledged_at.astimezone(UTC).isoformat().replace('+00:00', 'Z')}; "
+            "nothing changed (the first acknowledgement is kept)")
+
+
 @dataclass(frozen=True)
 class Alert:
     """One alert's current state, derived from its lifecycle records."""
@@ -232,12 +243,17 @@ def get_alert(lake: Lake, alert_id: str) -> Alert:
 
 def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = None,
                       now: datetime | None = None) -> Alert:
-    """Record that `by` has seen the alert (who, when, optional note); returns its new state."""
+    """Record that `by` has seen the alert (who, when, optional note); returns its new state.
+
+    An alert is acknowledged once: a second acknowledgement raises `AlreadyAcknowledgedError`
+    naming the first (who, when) and records nothing."""
     by, note = _acknowledger(by), _note(note)
     lake = open_lake(lake)
     now = _utc(now or datetime.now(UTC), "now")
     with _locked(lake):
         alert = get_alert(lake, alert_id)
+        if alert.acknowledged_at is not None:
+            raise AlreadyAcknowledgedError(alert)
         _write(lake, [_record("acknowledged", alert, alert.alert_id, alert.raised_at, now,
                               by=by, note=note)], now)
     log.info("alert %s acknowledged by %s", alert_id, by)

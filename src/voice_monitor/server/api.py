@@ -227,4 +227,6 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
         alert = alerts.acknowledge_alert(request.app.state.lake, alert_id, by, note)
     except alerts.UnknownAlertError as exc:
         return JSON({"detail": str(exc)}, status_code=404)
+    except alerts.AlreadyAcknowledgedError as exc:  # the first acknowledgement is kept
+        return JSON({"detail": str(exc), "alert": exc.alert.as_dict()}, status_code=409)
     return JSON(alert.as_dict())

@@ -167,6 +167,7 @@ async function acknowledge(alertId, button) {
   } catch (error) {
     button.disabled = false;
     report("acknowledge", error);
+    await guarded("alerts", loadAlerts)();  // acknowledged by someone else meanwhile: show who
   }
 }
 
