@@ -74,6 +74,17 @@ def test_high_failure_rate_of_events_landed_long_after_their_time(lake):
     assert fired(lake, "high_failure_rate", config=platform_only) == [(None, "high")]
 
 
+def test_high_failure_rate_of_a_run_that_started_late(lake):
+    """A run scheduled at 14:30 that starts after a landing at 16:00 (its `now` is the scheduled
+    time): the counters keep only what is stamped from 14:00 on, so the 13:40 failures were
+    gone from them and the check saw 0 of 20. The window [13:31, 14:30] holds 10 failed and 20
+    completed: 10/30 = 33 % critical."""
+    land_records(lake, outcomes(0, 10, minutes_ago=50) + outcomes(20, 0), now=NOW)
+    late = NOW + timedelta(minutes=90)
+    land_records(lake, [event("artifact_received", late)], now=late)
+    assert fired(lake, "high_failure_rate") == [(None, "critical")]
+
+
 def test_high_failure_rate_thresholds_are_configurable(lake):
     land_records(lake, outcomes(9, 1), now=NOW)  # 1/10 = 10 %
     config = AlertConfig(checks=("high_failure_rate",), failure_rate_high=0.05,

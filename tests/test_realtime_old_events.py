@@ -11,9 +11,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 
-from conftest import event, run_main
+import pytest
+from conftest import event, run_main, use_counter_store
 
 from voice_monitor import counters
+from voice_monitor.landing import land_records
 
 
 def at(hour: int, minute: int, second: int = 0) -> datetime:
@@ -60,3 +62,38 @@ def test_old_events_ingested_without_now_are_counted_for_their_window(lake, tmp_
     # at 15:29:30 the window starts at 14:30:00: of org-a's events only the completion is in it
     later = counters.realtime_metrics(lake, "org-a", now=at(15, 29, 30))
     assert {m: later[m] for m in counters.METRICS} == {**zero, "artifacts_completed": 1}
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_kind(request, monkeypatch) -> str:
+    return use_counter_store(request.param, request, monkeypatch)
+
+
+def _received(lake, *org: str) -> int:
+    return counters.realtime_metrics(lake, *org, now=at(14, 30))["artifacts_received"]
+
+
+def test_a_past_window_the_counters_pruned_in_part_is_counted_from_the_lake(lake, store_kind):
+    """A read at a `now` in the past (`metrics realtime --now`, a health check run that started
+    late) after a later landing: that landing's now keeps counter state for 2 hours before it,
+    so the counters hold only the window's later minutes. They answered those as the window."""
+    land_records(lake, [event("artifact_received", at(13, 40), organization_id="org-a")
+                        for _ in range(6)]
+                 + [event("artifact_received", at(14, 20)) for _ in range(4)], now=at(14, 30))
+    assert (_received(lake), _received(lake, "org-a")) == (10, 6)
+    # 16:00 keeps what is stamped from 14:00 on: 13:40 is gone from the counters
+    land_records(lake, [event("artifact_received", at(16, 0))], now=at(16, 0))
+    # the window [13:31, 14:30] holds the 6 events of 13:40 (org-a) and the 4 of 14:20
+    assert (_received(lake), _received(lake, "org-a")) == (10, 6)
+
+
+def test_a_past_window_a_later_landing_left_out_in_part_is_counted_from_the_lake(lake):
+    """Events landed more than 2 hours after their time count nothing in the counters; when the
+    window also holds counted events, the counters' answer was short of them. (The embedded
+    store: Redis keeps no horizon, see `RedisCounterStore.horizon`.)"""
+    land_records(lake, [event("artifact_received", at(14, 20)) for _ in range(4)],
+                 now=at(14, 30))
+    # landed at 16:00, stamped 13:45: in the lake, in no counter
+    land_records(lake, [event("artifact_received", at(13, 45)) for _ in range(3)],
+                 now=at(16, 0))
+    assert _received(lake) == 7

@@ -84,6 +84,11 @@ class CounterStore(Protocol):
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]: ...
 
+    # the earliest moment from which the store's counts are whole (None: no landing yet): each
+    # landing counts only the events stamped within STATE_TTL before its own `now`, and state
+    # older than that is pruned, so a window starting earlier may hold only part of its events
+    def horizon(self) -> datetime | None: ...
+
     def organizations(self, start: datetime, now: datetime, metrics: tuple[str, ...],
                       minimum: int) -> list[str]: ...
 
@@ -278,6 +283,14 @@ def _configured() -> str:
     return load_settings().settings.counters
 
 
+def vouches_for(store: CounterStore, start: datetime) -> bool:
+    """Whether `store` holds every landed event of a window starting at `start` (`horizon`):
+    a window reaching further back, read at a `now` in the past after later landings, is
+    counted from the lake's files instead (lake_window.py)."""
+    horizon = store.horizon()
+    return horizon is None or start >= horizon
+
+
 def window_start(now: datetime) -> datetime:
     """The first instant of the real-time window ending at `now`: its minute's start, minus 59
     minutes (contract §5)."""
@@ -296,13 +309,15 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
         store = open_counters(lake)
     try:
         counts = store.window_counts(organization_id, start, now)
+        whole = not own or vouches_for(store, start)
     finally:
         if own:
             store.close()
-    if own and not any(counts.values()):
+    if own and (not whole or not any(counts.values())):
         # nothing counted: the window's events, if any, landed more than 2 hours after their
-        # time (an old file ingested without --now) or before this store existed; the lake
-        # holds them (lake_window.py)
+        # time (an old file ingested without --now) or before this store existed; or a later
+        # landing keeps less than the whole window (a `now` in the past): the lake holds them
+        # (lake_window.py)
         from voice_monitor import lake_window
 
         found = lake_window.scope_counts(lake, start, now, organization_id)

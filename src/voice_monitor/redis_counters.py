@@ -183,6 +183,12 @@ class RedisCounterStore:
 
         return self._call(work)
 
+    def horizon(self) -> None:
+        """Not kept (`CounterStore.horizon`): the counts are taken as whole. Keys expire by
+        Redis's clock rather than by a landing's `now`, and a landing that counts nothing
+        leaves no key."""
+        return None
+
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
         now_us = _us(now)
         start_min, now_min = _us(start) // _MINUTE_US, now_us // _MINUTE_US

@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -69,6 +69,12 @@ create index if not exists counts_minute on counts (minute)
 _SCHEMA_VERSION = 4  # 3 had one counts row per (scope, minute, metric)
 _WINDOW = "select {} from counts where scope = ? and minute between ? and ?".format(
     ", ".join(f"sum({m})" for m in METRICS))
+# one row: the latest cut-off (µs) a landing or prune applied (`horizon`)
+_HORIZON_TABLE = ("create table if not exists horizon "
+                  "(one integer primary key check (one = 1), us integer not null)")
+_RAISE_HORIZON = ("insert into horizon values (1, ?1) "
+                  "on conflict (one) do update set us = max(us, excluded.us)")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UPSERT = "insert into counts values (?, ?, {}) on conflict (scope, minute) do update set {}".format(
     ", ".join("?" * len(METRICS)), ", ".join(f"{m} = {m} + excluded.{m}" for m in METRICS))
 
@@ -147,15 +153,15 @@ class SQLiteCounterStore:
         (of the new ones, those whose type feeds a metric): `commit(prepare(events, now))`."""
         return self.commit(self.prepare(events, now))
 
-    def prepare(self, events: pa.Table, now: datetime) -> Prepared | None:
+    def prepare(self, events: pa.Table, now: datetime) -> Prepared:
         """The work of counting a batch that needs no write lock, done before its events are
         durable in the lake (a landing does it while its files are written): the ids' hashes
         (taken from the events' `HASH_COLUMN` where a landing added it), the first copy of each
         id, which ids the blocks known now already hold, the new blocks and minute sums. Nothing
-        is counted until `commit`. None: nothing to count."""
+        is counted until `commit`, which also records `now`'s horizon (see `horizon`)."""
         rows = counted_rows(events, now)
-        if rows is None:
-            return None
+        if rows is None:  # nothing to count; `commit` still moves the horizon to this `now`
+            return Prepared(None, np.empty(0, np.int64), now, 0, np.empty(0, np.int64), [], [])
         hashes = stable_hashes(rows.ids) if rows.hashes is None else rows.hashes
         self._catch_up()  # a read: the blocks committed up to now (ids only grow)
         known = self._last_block
@@ -180,6 +186,10 @@ class SQLiteCounterStore:
         if cutoff // _MINUTE_US > self._pruned_minute:
             self._pruned_minute = cutoff // _MINUTE_US
             self._forget(cutoff)
+        else:  # (`_forget` moves it too)
+            self._raise_horizon(cutoff)
+        if p.rows is None:
+            return [], 0
         self._catch_up()
         fresh, blocks, counts = p.fresh, p.blocks, p.counts
         if self._last_block > p.known and len(fresh):  # another writer counted since: check again
@@ -281,8 +291,26 @@ class SQLiteCounterStore:
                 ids.update(e[0] for e in orjson.loads(events))
         return ids
 
+    def _raise_horizon(self, cutoff_us: int) -> None:
+        """Note that a landing (or prune) left out what is stamped before `cutoff_us`: the
+        counts of a window starting earlier are not whole (`horizon`). The table is made by
+        the first writer that needs it (a store of schema 4 made before it has none)."""
+        self.db.execute(_HORIZON_TABLE)
+        self.db.execute(_RAISE_HORIZON, (cutoff_us,))
+
+    def horizon(self) -> datetime | None:
+        """The earliest moment from which the counts are whole (`CounterStore.horizon`)."""
+        try:
+            found = self.db.execute("select us from horizon").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return None  # no landing since the store was made by a version without it
+        return _EPOCH + timedelta(microseconds=found[0][0]) if found else None
+
     def _forget(self, cutoff_us: int) -> int:
         """Drop blocks and minute counts wholly before `cutoff_us`; returns events + rows dropped."""
+        self._raise_horizon(cutoff_us)
         second = cutoff_us // _SECOND_US
         events = self.db.execute("select coalesce(sum(n), 0) from seen_blocks where second < ?",
                                  (second,)).fetchall()[0][0]
@@ -340,11 +368,11 @@ class SQLiteCounterStore:
 
 @dataclass
 class Prepared:
-    """A batch ready to be counted (`SQLiteCounterStore.prepare`): its counted rows, their
-    hashes, the rows new as of the newest block known then (`known`), and their blocks
-    (`_blocks`) and minute sums (`minute_counts`)."""
+    """A batch ready to be counted (`SQLiteCounterStore.prepare`): its counted rows (None:
+    none to count), their hashes, the rows new as of the newest block known then (`known`),
+    and their blocks (`_blocks`) and minute sums (`minute_counts`)."""
 
-    rows: CountedRows
+    rows: CountedRows | None
     hashes: np.ndarray
     now: datetime
     known: int

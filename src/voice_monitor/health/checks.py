@@ -15,7 +15,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import lake_window
-from voice_monitor.counters import METRICS, open_counters, realtime_metrics, window_start
+from voice_monitor.counters import (
+    METRICS,
+    open_counters,
+    realtime_metrics,
+    vouches_for,
+    window_start,
+)
 from voice_monitor.health.digest import digests
 from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
 from voice_monitor.lake import Lake, connect, duckdb_path, floor_hour, parquet_files
@@ -168,13 +174,15 @@ def check_high_failure_rate(run: CheckRun) -> list[Finding]:
 def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
     """The real-time counts of the platform (None) and, if configured, of each organization
     with enough outcomes; from the lake's files when the counters hold nothing for the window
-    (events landed more than 2 hours after their time: lake_window.py)."""
+    (events landed more than 2 hours after their time: lake_window.py) or not all of it
+    (`counters.vouches_for`)."""
     cfg = run.config
     start = window_start(run.now)
     store = open_counters(run.lake)
     try:
         scopes = {None: realtime_metrics(run.lake, None, now=run.now, store=store)}
-        if any(scopes[None][m] for m in METRICS):
+        # (a run that started late after later landings: the counters hold part of its window)
+        if any(scopes[None][m] for m in METRICS) and vouches_for(store, start):
             if cfg.failure_rate_per_organization:
                 for org in store.organizations(start, run.now, ("artifacts_completed",
                                                "artifacts_failed"), cfg.failure_rate_min_outcomes):
