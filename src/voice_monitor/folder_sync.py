@@ -28,6 +28,12 @@ class ProcessPool:
         self._workers, self._name = workers, name
         self._pool: tuple[int, ThreadPoolExecutor] | None = None  # (pid, pool)
         self._guard = threading.Lock()
+        # a child forked while another thread held the guard would wait for it for ever
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        self._guard = threading.Lock()
+        self._pool = None
 
     def __call__(self) -> ThreadPoolExecutor:
         with self._guard:
