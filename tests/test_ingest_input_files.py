@@ -40,3 +40,47 @@ def test_the_same_bytes_as_json_lines_are_two_quarantined_lines(capsys, lake, tm
     code, out, err = run_main(capsys, "ingest", str(path), "--lake", str(lake.root))
     assert code == 0, err
     assert out.strip() == "accepted 0 (of which duplicate 0), quarantined 2"
+
+
+# -- `-`: standard input -------------------------------------------------------------------
+def _ingest_stdin(lake, data: bytes, *extra: str):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "voice-monitor"
+    env = {k: v for k, v in os.environ.items() if k != "VOICE_MONITOR_LAKE"}
+    return subprocess.run([str(script), "ingest", *extra, "--lake", str(lake.root),
+                           "--now", "2026-02-16T14:30:00Z", "--json"], input=data,
+                          capture_output=True, env=env, timeout=120)
+
+
+def test_dash_reads_json_lines_or_an_array_from_standard_input(lake):
+    good = [event("artifact_received", NOW, event_id=f"e{i}") for i in range(3)]
+    lines = b"".join(json.dumps(r).encode() + b"\n" for r in good) + b"not json\n"
+    done = _ingest_stdin(lake, lines, "-")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["accepted"] == 3 and json.loads(done.stdout)["quarantined"] == 1
+    # a JSON array with a BOM; e0 again is a duplicate, counted once
+    array = b"\xef\xbb\xbf" + json.dumps([good[0], event("artifact_received", NOW,
+                                                           event_id="e9")]).encode()
+    done = _ingest_stdin(lake, array, "-")
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert (facts["accepted"], facts["duplicates"], facts["quarantined"]) == (2, 1, 0)
+    import duckdb
+
+    rows = duckdb.sql(f"select source, raw from read_parquet('{lake.root}/quarantine/*/*.parquet')"
+                      ).fetchall()
+    assert rows == [("<stdin>", "not json")]  # quarantine names where it came from
+
+
+def test_dash_twice_and_gzip_on_standard_input_are_refused(lake):
+    done = _ingest_stdin(lake, b"", "-", "-")
+    assert done.returncode == 2 and b"more than once" in done.stderr
+    done = _ingest_stdin(lake, gzip.compress(b'{"a": 1}\n'), "-")
+    assert done.returncode == 1
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert "standard input is gzip-compressed" in line and "gunzip -c FILE | voice-monitor" in line
+    assert _stored(lake) == []

@@ -261,11 +261,13 @@ def _validate_each(con, lines, now: datetime, received_at: datetime,
 def ingest_file(
     lake: Lake, path: str | os.PathLike[str], now: datetime | None = None,
     counters: CounterStore | None = None, batch_bytes: int = BATCH_BYTES,
+    source: str | None = None,
 ) -> LandingResult:
     """Land one file (JSON Lines, a JSON array, or Parquet) batch by batch: memory is bounded
     by the batch, not the file (see `streaming.read_batches`). Consecutive batches land
     together as a group (`checked.grouped`); a copy of an event in a later batch or group counts
-    as a duplicate as it would in one landing."""
+    as a duplicate as it would in one landing. `source`: what quarantine records as the input
+    (default: the path)."""
     now = arguments.utc_now(now)  # one ingested_at for the whole file
     total = LandingResult()
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
@@ -273,7 +275,7 @@ def ingest_file(
     try:
         # the next batches are read, validated and grouped on a thread of their own while
         # this group is sorted by hour and landed (both cores): two groups in memory at most
-        groups = ahead(grouped(check(ahead_con, [records], [str(path)], now)
+        groups = ahead(grouped(check(ahead_con, [records], [source or str(path)], now)
                                for records in read_batches(Path(path), batch_bytes)))
         try:
             for group in groups:

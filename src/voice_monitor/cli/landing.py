@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import shutil
+import sys
+import tempfile
 from datetime import datetime
+from pathlib import Path
 
 import click
 
@@ -18,6 +22,9 @@ from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
 from voice_monitor.landing import InputFileError, LandingResult, ingest_file
 
+STDIN = "-"
+STDIN_SOURCE = "<stdin>"  # the source quarantine records for what was read from standard input
+
 
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
@@ -25,19 +32,27 @@ from voice_monitor.landing import InputFileError, LandingResult, ingest_file
 @now_option
 @json_option
 def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> None:
-    """Land event files (JSON Lines, a JSON array, or Parquet) in the lake.
+    """Land event files (JSON Lines, a JSON array, or Parquet) in the lake; `-` reads standard
+    input (a file named - is ./-).
 
     Bad records go to quarantine with a reason; they are not a failure.
 
     \b
     Example:
       voice-monitor ingest events.jsonl more.parquet --lake ./data
+      some-producer | voice-monitor ingest - --lake ./data
     """
+    if files.count(STDIN) > 1:
+        raise click.UsageError("'-' (standard input) is given more than once; give it once")
+    if STDIN in files and sys.stdin.isatty():
+        raise click.UsageError("'-' reads events from standard input, which is a terminal; pipe "
+                               "them in, e.g. voice-monitor ingest - < events.jsonl")
     Lake.create(lake)
     total = LandingResult()
     for path in files:
         try:
-            total.add(ingest_file(lake, path, now=now))
+            total.add(_ingest_stdin(lake, now) if path == STDIN else
+                      ingest_file(lake, path, now=now))
         except InputFileError as exc:
             raise VoiceMonitorError(str(exc)) from exc
     if as_json:
@@ -45,6 +60,22 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         return
     click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
                f"quarantined {total.quarantined}")
+
+
+def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
+    """Land what standard input holds (any format `ingest` reads): spooled to a temporary file
+    first, since telling the formats apart and reading a Parquet footer need a seekable file."""
+    with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
+        spool = Path(folder) / "stdin"
+        with spool.open("wb") as out:
+            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+        try:
+            return ingest_file(lake, spool, now=now, source=STDIN_SOURCE)
+        except InputFileError as exc:  # name the input as the user gave it
+            message = str(exc).replace(f"gunzip -k {spool}", f"gunzip -c FILE | voice-monitor "
+                                       f"ingest {STDIN}")
+            raise InputFileError(message.replace(repr(str(spool)), "standard input")
+                                 .replace(str(spool), "standard input")) from exc
 
 
 @click.group()
