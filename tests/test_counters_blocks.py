@@ -134,6 +134,31 @@ def test_events_after_now_in_its_minute_wait_for_their_moment(lake):
         store.close()
 
 
+def test_a_read_is_one_snapshot_while_another_writer_commits(lake):
+    """A read sums the minute rows, then subtracts the current minute's events stamped after
+    `now`, in two statements: a batch another process committed in between (here at the
+    moment SQLite starts the second, by its trace hook) was subtracted without having been
+    added, and the count went below what landed (here 0 instead of 1; -1 with nothing else)."""
+    reader, writer = open_counters(lake), open_counters(lake)
+    try:
+        writer.record(counted_table(["before"], AT - timedelta(seconds=10)), AT)
+        committed = []
+
+        def between(statement: str) -> None:
+            if "from seen_blocks where second" in statement and not committed:
+                # stamped 10 s after the read's `now`, in its minute: never in its window
+                committed.append(writer.record(counted_table(["after"], AT + timedelta(seconds=10)),
+                                               AT))
+
+        reader.db.set_trace_callback(between)
+        counts = reader.window_counts(None, AT - timedelta(minutes=59), AT)
+        assert committed == [1]  # the writer did commit while the read ran
+        assert counts["artifacts_received"] == 1  # "before" only, as at any moment of the read
+    finally:
+        reader.close()
+        writer.close()
+
+
 def test_a_producer_counts_what_duckdb_finds_in_its_parquet(lake):
     rng = random.Random(5)
     types = ["artifact_received", "artifact_failed", "transcription_failed", "claims_extracted",

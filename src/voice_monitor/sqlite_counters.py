@@ -326,14 +326,20 @@ class SQLiteCounterStore:
         now_min = now_us // _MINUTE_US
         minute_end = (now_min + 1) * _MINUTE_US
         scope = _scope(organization_id)
-        [sums] = self.db.execute(_WINDOW, (scope, start_min, now_min)).fetchall()
+        # both statements read one snapshot: a batch committed between them would be
+        # subtracted below without having been summed
+        self.db.execute("begin")
+        try:
+            [sums] = self.db.execute(_WINDOW, (scope, start_min, now_min)).fetchall()
+            # events of the current minute stamped after `now` are not in the window yet
+            blocks = self.db.execute(
+                "select events from seen_blocks where second >= ? and second < ?",
+                (now_us // _SECOND_US, minute_end // _SECOND_US)).fetchall()
+        finally:
+            self.db.execute("commit")
         totals = {metric: n or 0 for metric, n in zip(METRICS, sums, strict=True)}
-        # events of the current minute stamped after `now` are not in the window yet
         after: dict[int, int] = {}
-        for (events,) in self.db.execute(
-            "select events from seen_blocks where second >= ? and second < ?",
-            (now_us // _SECOND_US, minute_end // _SECOND_US),
-        ):
+        for (events,) in blocks:
             for _, ts, event_scope, mask in orjson.loads(events):
                 if now_us < ts < minute_end and (organization_id is None or event_scope == scope):
                     after[mask] = after.get(mask, 0) + 1
