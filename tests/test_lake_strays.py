@@ -80,3 +80,56 @@ def test_lake_check_lists_each_stray_with_the_fix_and_moves_it_aside(stray_lake,
         assert (stray_lake.root / "corrupt" / rel).is_file()
     code, out, _ = run_main(capsys, "lake", "check", *root)
     assert (code, out.strip()) == (0, "checked 2 file(s): 0 unreadable")
+
+
+# -- another table's file inside an hour folder ---------------------------------------------
+@pytest.fixture
+def foreign_lake(lake, capsys) -> tuple[Lake, str]:
+    """11:00 (2 events) and 12:00 (3 events), hourly snapshots built, and 12:00's pipeline
+    snapshot file copied into events/…/hour=12/ (a bad copy): returns the lake and its path."""
+    land_records(lake, [event("artifact_received", at(11, i)) for i in range(2)], now=NOW)
+    land_records(lake, [event("artifact_received", at(12, i)) for i in range(3)], now=NOW)
+    code, _, err = run_main(capsys, "rollup", "hourly", "--lake", str(lake.root), "--now", NOW_ARG)
+    assert code == 0, err
+    (snapshot,) = lake.snapshot_partition("pipeline_hourly", at(12, 0)).glob("*.parquet")
+    rel = "events/date=2026-02-16/hour=12/snapshot-copy.parquet"
+    shutil.copy(snapshot, lake.root / rel)
+    return lake, rel
+
+
+def test_another_tables_file_fails_the_periods_that_need_it_naming_it(foreign_lake, capsys):
+    lake, rel = foreign_lake
+    root = ["--lake", str(lake.root), "--now", NOW_ARG]
+    code, out, err = run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T12", *root)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert rel in line and "not an events file: no column event_id" in line
+    assert "voice-monitor lake check --move-aside" in line
+    assert run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T11", *root)[0] == 0
+    # compaction never merges it in: the hour is left as it is
+    code, out, err = run_main(capsys, "compact", *root)
+    assert code == 1 and rel in err
+    assert (lake.root / rel).is_file() and len(lake.event_files(at(12))) == 2
+    # sql: events fails naming it; another table still answers
+    code, out, err = run_main(capsys, "sql", "--lake", str(lake.root), "select count(*) from events")
+    assert code == 1 and rel in err
+    code, out, err = run_main(capsys, "sql", "--lake", str(lake.root), "--json",
+                              "select count(*) as n from pipeline_hourly where scope = 'platform'")
+    assert (code, json.loads(out)) == (0, [{"n": 3}]), err  # 11:00, 12:00, 13:00
+    code, out, err = run_main(capsys, "alerts", "check", *root, "--json")
+    raised = [a for a in json.loads(out)["raised"] if a["alert_type"] == "lake_file_unreadable"]
+    assert len(raised) == 1 and rel in raised[0]["message"]
+
+
+def test_lake_check_lists_another_tables_file_and_moves_it_aside(foreign_lake, capsys):
+    lake, rel = foreign_lake
+    root = ["--lake", str(lake.root)]
+    code, out, err = run_main(capsys, "lake", "check", *root)
+    assert code == 1
+    assert f"unreadable {rel}: not an events file: no column event_id, event_type, timestamp" in out
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
+    assert code == 0, err
+    assert (lake.root / "corrupt" / rel).is_file()
+    code, out, err = run_main(capsys, "sql", "--lake", str(lake.root), "--json",
+                              "select count(*) as n from events")
+    assert (code, json.loads(out)) == (0, [{"n": 5}]), err

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from voice_monitor import arguments, storage
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.integrity import UnreadableFileError, guard
+from voice_monitor.integrity import UnreadableFileError, check_event_files, guard
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
@@ -81,6 +81,7 @@ def _compact_hour(lake: Lake, hour: datetime) -> int:
         files = [f for f in files if f.name not in merged]
     if not files or files == [done]:
         return removed
+    check_event_files(files)  # another table's file is never merged in: the hour stays as is
     con = connect()
     try:
         table = run_sql(con, "compaction/event_hour", files=[duckdb_path(f) for f in files])

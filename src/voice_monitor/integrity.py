@@ -29,13 +29,68 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voice_monitor import storage
 from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
+from voice_monitor.schema import EVENT_SCHEMA
 
 # what a failed read of a Parquet file raises (DuckDB, Arrow, or the OS under Arrow)
 READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 CHECKED_FOLDERS = ("events", "quarantine", "snapshots", "dimensions", "alerts")
 CORRUPT_DIR = "corrupt"
 _NAMED_FILE = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
+
+
+class ForeignFileError(pa.ArrowInvalid):
+    """A Parquet file in events/ that holds no events (another table's file copied there):
+    read like an unreadable file, so the periods that need it fail naming it (contract §4)."""
+
+
+_EVENT_REQUIRED = ("event_id", "event_type", "timestamp")
+_EVENT_NAMES = frozenset(EVENT_SCHEMA.names)
+_events_checked: dict[str, tuple] = {}  # path -> signature of the file found to hold events
+
+
+def event_file_problem(schema: pa.Schema) -> str | None:
+    """Why a file with `schema` is no events file (missing a required column, or holding a
+    column that is no event field), or None."""
+    missing = [name for name in _EVENT_REQUIRED if name not in schema.names]
+    if missing:
+        return f"not an events file: no column {', '.join(missing)}"
+    foreign = sorted(set(schema.names) - _EVENT_NAMES)
+    if foreign:
+        shown = ", ".join(foreign[:4]) + (", ..." if len(foreign) > 4 else "")
+        return f"not an events file: column(s) {shown} are no event fields"
+    return None
+
+
+def check_event_files(paths: Iterable) -> None:
+    """Raise `ForeignFileError` naming the first of these event files that holds no events.
+
+    Reads each file's footer once per process (remembered by its signature, so a replaced file
+    is read again); a file that cannot be read or is gone is left to the read that follows."""
+    for path in paths:
+        key = str(path)
+        try:
+            sig = storage.signature(path)
+        except OSError:
+            continue
+        if _events_checked.get(key) == sig:
+            continue
+        try:
+            problem = event_file_problem(storage.read_schema(path))
+        except READ_ERRORS:
+            continue
+        if problem is not None:
+            raise ForeignFileError(f"{problem}, another table's file? '{key}'")
+        if len(_events_checked) >= 65536:
+            _events_checked.clear()
+        _events_checked[key] = sig
+
+
+def _in_events(path: Path) -> bool:
+    """Whether `path` lies where the layout puts event files (events/date=…/hour=…/)."""
+    parts = Path(path).parts
+    return len(parts) >= 4 and parts[-4] == "events" and parts[-3].startswith("date=")
 
 
 class UnreadableFileError(ValueError):
@@ -61,7 +116,8 @@ def relative(lake: Lake, path: Path) -> str:
 
 
 def probe(path: Path) -> str | None:
-    """Why the Parquet file at `path` cannot be read whole, or None (also when it is gone)."""
+    """Why the Parquet file at `path` cannot be read whole, or None (also when it is gone); a
+    file in events/ that holds no events (`event_file_problem`) cannot be used either."""
     try:
         parquet = pq.ParquetFile(path)
         for group in range(parquet.num_row_groups):
@@ -70,6 +126,8 @@ def probe(path: Path) -> str | None:
         return None  # dropped or compacted away since it was listed: not corrupt
     except Exception as exc:  # any failure to read it is the answer
         return " ".join(f"{type(exc).__name__}: {exc}".split())
+    if _in_events(path):  # readable, but another table's file: as unusable as a corrupt one
+        return event_file_problem(parquet.schema_arrow)
     return None
 
 

@@ -17,6 +17,7 @@ import numpy as np
 import pyarrow as pa
 
 from voice_monitor import sketch
+from voice_monitor.integrity import check_event_files
 from voice_monitor.lake import connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA, EVENT_TYPES, PROCESSING_STAGES, duckdb_type
 from voice_monitor.sql import load_sql
@@ -75,6 +76,7 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
     """A view `name` over the rows of `files` (with file name and row; with `file_index`, also
     the file's position in `files`), or typed and empty."""
     if files:
+        check_event_files(files)  # another table's file in events/ fails the period, named
         rel = con.read_parquet([duckdb_path(f) for f in files], filename=True, file_row_number=True,
                                union_by_name=True, hive_partitioning=False)
     else:

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.integrity import UnreadableFileError, guard
+from voice_monitor.integrity import UnreadableFileError, check_event_files, guard
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -321,6 +321,8 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
             continue
         try:
             with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
+                if raw == "raw_events" and not lake.remote:  # another table's file in events/
+                    check_event_files(f for h in lake.event_hours() for f in lake.event_files(h))
                 define_raw(con, raw, lake_glob(lake, raw))
         except UnreadableFileError as exc:
             if not defer_unreadable:
@@ -373,6 +375,8 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
     for raw, files in paths.items():
         if raw in ("raw_events", "raw_quarantine"):
             source = tuple(map(str, files)) if files else None
+            if raw == "raw_events" and source:
+                check_event_files(source)  # footers read once per process
             if defined.get(raw, False) != source:  # the view already reads these files
                 define_raw(con, raw, list(source) if source else None)
         else:

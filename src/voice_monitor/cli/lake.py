@@ -87,8 +87,9 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
             f"{len(found)} unreadable" if found else "",
             f"{len(stray)} out-of-place" if stray else "") if part)
         raise VoiceMonitorError(f"{what} lake file(s), first {first}; move them aside "
-                                f"with: {integrity.move_aside_command(lake)} (or move an "
-                                "out-of-place file into its date=YYYY-MM-DD/hour=HH folder)")
+                                f"with: {integrity.move_aside_command(lake)}"
+                                + (" (or move an out-of-place file into its partition folder)"
+                                   if stray else ""))
 
 
 def register(main: click.Group) -> None:
