@@ -229,6 +229,49 @@ def test_a_full_queue_answers_503_with_retry_after(app, http):
     assert http.post("/v1/events", content=b"", headers=bearer(INGEST)).status_code == 200
 
 
+def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
+    """POST /v1/events skips FastAPI's router (collector.Shortcut): its refusals must still be
+    the answers the app's handlers give, with the headers every answer has."""
+    safe = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
+            "content-security-policy": "frame-ancestors 'none'", "referrer-policy": "same-origin"}
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as http:
+        response = http.post("/v1/events", content=b"")
+        assert (response.status_code, response.json()) == (401, {
+            "detail": "a valid token is required: send 'Authorization: Bearer TOKEN' or sign in "
+                      "at /login"})
+        assert response.headers["www-authenticate"] == "Bearer"
+        assert safe.items() <= response.headers.items()
+        assert "cache-control" not in response.headers  # (only /api/ and /metrics answers)
+        response = http.post("/v1/events", content=b"", headers=bearer(STAFF))
+        assert (response.status_code, response.json()) == (403, {
+            "detail": "this token may not do that; it needs the ingest role"})
+        assert http.get("/v1/events", headers=bearer(INGEST)).status_code == 405  # the router's
+        body = _lines(event("artifact_received", NOW))
+
+        def broken(*args, **kwargs):
+            raise ValueError("the counter store is damaged")
+
+        monkeypatch.setattr("voice_monitor.server.collector.land_batches", broken)
+        response = http.post("/v1/events", content=body, headers=bearer(INGEST))
+        assert (response.status_code, response.json()) == (500, {
+            "detail": "the batch was not landed: the counter store is damaged"})
+        assert safe.items() <= response.headers.items()
+
+        def crashed(*args, **kwargs):
+            raise RuntimeError("a bug")
+
+        monkeypatch.setattr("voice_monitor.server.collector.land_batches", crashed)
+        response = http.post("/v1/events", content=body, headers=bearer(INGEST))
+        assert (response.status_code, response.text) == (500, "Internal Server Error")
+        monkeypatch.undo()
+        lake.root.rename(lake.root.with_name("moved"))  # the lake went away (unmounted...)
+        response = http.post("/v1/events", content=body, headers=bearer(INGEST))
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "1"
+        assert "the server's lake is missing" in response.json()["detail"]
+        assert safe.items() <= response.headers.items()
+
+
 # -- the reading API ---------------------------------------------------------------------------
 @pytest.fixture
 def filled(lake):

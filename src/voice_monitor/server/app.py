@@ -91,6 +91,7 @@ def create_app(
     app.state.snapshot_cache = SnapshotCache(lake)
     app.state.lake_metrics = metrics.LakeCollector(lake, the_collector)
     app.state.registry = metrics.make_registry(app.state.lake_metrics)
+    app.add_middleware(collector.Shortcut)  # inside SecurityHeaders: its answers get them too
     app.add_middleware(SecurityHeaders)
     app.include_router(auth.router)
     app.include_router(collector.router)

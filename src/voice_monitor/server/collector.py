@@ -27,6 +27,9 @@ from dataclasses import dataclass
 import pyarrow as pa
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import JSONResponse
+from starlette._utils import is_async_callable
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
@@ -402,3 +405,53 @@ async def post_events(request: Request) -> JSONResponse:
         raise HTTPException(500, f"the batch was not landed: {exc}") from None
     return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
                          "quarantined": result.quarantined})
+
+
+
+class Shortcut:
+    """ASGI middleware: `POST /v1/events` straight to `post_events`, past FastAPI's routing.
+
+    The collector's requests are most of a busy server's, and its event loop's time per request
+    is on the landing's critical path: the router (matching the routes in turn, an exit stack,
+    the endpoint's dependencies, two exception wrappers) cost more than the route's own Python.
+    The answers are the same: an exception `post_events` raises goes to the handler the app
+    registered for it, looked up as Starlette's exception middleware does (HTTPException,
+    NoLakeError...), and one without a handler propagates to the server-error middleware. Every
+    other request passes through; the route stays declared (the API schema lists it).
+    """
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] != "/v1/events" or scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        request = Request(scope, receive, send)
+        try:
+            response = await post_events(request)
+        except Exception as exc:
+            handler = _handler(scope["app"], exc)
+            if handler is None:
+                raise
+            if is_async_callable(handler):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            exc.__traceback__ = None  # (as Starlette: a reused exception keeps no traceback)
+        await response(scope, receive, send)
+
+
+def _handler(app, exc: Exception):
+    """The app's handler for `exc` as Starlette's exception middleware finds it: by status code
+    for an HTTPException, else the nearest class in its MRO (500 and Exception are the
+    server-error middleware's, outside)."""
+    handlers = app.exception_handlers
+    if (isinstance(exc, StarletteHTTPException) and exc.status_code != 500
+            and exc.status_code in handlers):
+        return handlers[exc.status_code]
+    for kind in type(exc).__mro__:
+        if kind is Exception:
+            return None
+        if kind in handlers:
+            return handlers[kind]
+    return None
