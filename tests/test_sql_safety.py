@@ -159,6 +159,13 @@ def test_a_bad_limit_is_a_usage_error(home, capsys):
     assert_one_line_error(code, err, status=2)
 
 
+def test_a_limit_beyond_64_bits_keeps_every_row(home, capsys):
+    # it failed with "TypeError: fetchmany(): incompatible function arguments"
+    for limit in ("9223372036854775807", "99999999999999999999"):
+        code, out, err = sql(capsys, home, "select i from range(3) t(i)", "--json", "--limit", limit)
+        assert code == 0 and err == "" and [r["i"] for r in json.loads(out)] == [0, 1, 2]
+
+
 def test_allow_writes_is_the_trusted_opt_out(home, capsys, tmp_path):
     target = tmp_path / "exported.csv"
     code, _, err = sql(capsys, home, f"copy (select 42 as answer) to '{target}'", "--allow-writes")

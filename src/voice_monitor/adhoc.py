@@ -21,6 +21,7 @@ from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
 
 ROW_CAP = 1000
+_ALL_ROWS = 2**62  # a limit at least this large keeps every row
 READ_STATEMENTS = (duckdb.StatementType.SELECT,)
 
 
@@ -111,7 +112,9 @@ def _run_on(lake: Lake, query: str, limit: int | None, allow_writes: bool,
         if result.description is None:
             return SqlResult([], [], False)
         columns = [d[0] for d in result.description]
-        rows = result.fetchall() if limit is None else result.fetchmany(limit + 1)
+        # DuckDB's fetchmany takes a 64-bit count: a larger limit is every row anyway
+        rows = (result.fetchall() if limit is None or limit >= _ALL_ROWS
+                else result.fetchmany(limit + 1))
     except duckdb.Error as exc:  # not ValueErrors: report them as one line, naming the cause
         if vanished(lake, exc):
             raise  # `retrying` runs the statement again
