@@ -13,6 +13,7 @@ from voice_monitor.byte_scans import (
     LONG,
     bools,
     controls,
+    identifier_controls,
     json_escapes,
     positions,
     rare_matches,
@@ -27,6 +28,21 @@ TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
 
 def _by_re(values: list, pattern: str) -> list[bool]:
     return [v is not None and re.search(pattern, v) is not None for v in values]
+
+
+ID_TEXTS = st.lists(st.one_of(st.none(), st.text(alphabet=st.sampled_from(
+    ['a', 'é', '\x7f', '\x80', '\x85', '\x9f', '\xa0', '\u2027', '\u2028', '\u2029',
+     '\u202a', '—', '\n', '\U0001f600'])), st.text(max_size=4)), max_size=30)
+
+
+@settings(deadline=None)  # the first example pays for imports
+@given(values=ID_TEXTS, large=st.booleans(), start=st.integers(0, 3))
+def test_identifier_controls_are_found_as_a_pattern_finds_them(values, large, start):
+    array = pa.array(values, pa.large_string() if large else pa.string())[start:]
+    pattern = "[\x00-\x1f\x7f-\x9f\u2028\u2029]"
+    assert identifier_controls(array).tolist() == _by_re(values[start:], pattern)
+    halves = pa.chunked_array([array[:2], array[2:]], array.type)
+    assert identifier_controls(halves).tolist() == _by_re(values[start:], pattern)
 
 
 @settings(deadline=None)  # the first example pays for imports

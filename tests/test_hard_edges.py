@@ -208,6 +208,38 @@ def test_identifier_control_characters_but_not_in_messages(lake):
         "must not"]
 
 
+OTHER_CONTROL = ("contains a control character or line separator (U+007F to U+009F, U+2028, "
+                 "U+2029); identifiers must not")
+
+
+def test_del_c1_controls_and_line_separators_in_identifiers_are_refused(lake, tmp_path):
+    # JSON lets these stand raw (unescaped), so they reach the parser as they are: DEL, NEL
+    # (U+0085, a newline), CSI (U+009B, which starts a terminal escape) and U+2028/U+2029.
+    # Accented letters, dashes and signs (é, —, €) stay fine. Same rule for a file's JSON
+    # lines, a Parquet file and a producer's dicts.
+    bad = {"del": "x\x7f", "nel": "x\x85", "csi": "x\x9b", "ls": "x\u2028", "ps": "x\u2029"}
+    bad = {k: v.encode().decode("unicode_escape") for k, v in bad.items()}
+    records = [f'{{"event_id": "j-{k}", "event_type": "artifact_received", "timestamp": '
+               f'"{T}", "organization_id": "{v}"}}'.encode() for k, v in bad.items()]
+    records.append(line(event_id="j-ok", organization_id="Café — 5 €"))
+    result = land_lines(lake, records, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 5)
+    reasons = [reason for _, reason in quarantine(lake)]
+    assert len(reasons) == 5 and all(r.startswith('organization_id "x') for r in reasons)
+    assert all(r.endswith(OTHER_CONTROL) for r in reasons)
+    table = pa.table({"eventId": [f"p-{k}" for k in bad] + ["p-ok"],
+                      "eventType": ["artifact_received"] * 6,
+                      "timestamp": pa.array([T_DT] * 6, pa.timestamp("ms", tz="UTC")),
+                      "artifactId": [*bad.values(), "é"]})
+    pq.write_table(table, tmp_path / "in.parquet")
+    assert ingest_file(lake, tmp_path / "in.parquet", now=NOW).quarantined == 5
+    dicts = [{"event_id": f"d-{k}{v}", "event_type": "artifact_received", "timestamp": T}
+             for k, v in bad.items()]
+    result = land_records(lake, dicts, now=NOW)
+    assert (result.accepted, result.quarantined) == (0, 5)
+    assert sorted(r[0] for r in stored(lake, "event_id")) == ["j-ok", "p-ok"]
+
+
 def test_repeated_key_inside_metadata_and_at_top_level_same_rule(lake):
     records = [base(', "timestamp": "2026-02-16T14:01:00Z"', "dup-ts"),
                base(', "metadata": {"a": 1, "a": 2}', "dup-meta"),

@@ -104,6 +104,37 @@ def controls(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
     return np.concatenate(found) if found else np.zeros(0, bool)
 
 
+def identifier_controls(column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """Which strings hold what an identifier must not: a control character (below U+0020,
+    DEL, U+0080 to U+009F) or a line or paragraph separator (U+2028, U+2029); null: False."""
+    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
+    found = [_other_controls(c) for c in chunks]
+    return controls(column) | (np.concatenate(found) if found else np.zeros(0, bool))
+
+
+def _other_controls(column: pa.Array) -> np.ndarray:
+    """Which strings hold DEL, a C1 control (NEL, CSI...) or U+2028/U+2029: characters JSON
+    lets stand raw, found as their UTF-8 bytes (7F; C2 80-9F; E2 80 A8-A9)."""
+    rows = np.zeros(len(column), bool)
+    if pa.types.is_null(column.type) or not len(column):
+        return rows
+    ends, text = string_buffers(column)
+    if not len(text) or text.max() < 0x7F:  # plain ASCII, as identifiers nearly always are
+        return rows
+    hits = [np.flatnonzero(text == 0x7F)]
+    lead = np.flatnonzero(text[:-1] == 0xC2)
+    if len(lead):
+        hits.append(lead[(text[lead + 1] >= 0x80) & (text[lead + 1] <= 0x9F)])
+    lead = np.flatnonzero(text[:-2] == 0xE2)
+    if len(lead):
+        hits.append(lead[(text[lead + 1] == 0x80) & ((text[lead + 2] == 0xA8)
+                                                     | (text[lead + 2] == 0xA9))])
+    found = np.concatenate(hits)
+    if len(found):
+        rows[_rows(found, ends)] = True
+    return rows
+
+
 def rare_matches(column: pa.Array | pa.ChunkedArray, pattern: str) -> pa.Array | np.ndarray:
     """`pc.match_substring_regex(column, pattern)` (null: False) for a `pattern` that seldom
     matches and has no anchor or word boundary: first one pass over all the strings' bytes as

@@ -24,13 +24,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pj
 
-from voice_monitor.byte_scans import bools, string_buffers, unsure_json, valid
+from voice_monitor.byte_scans import (
+    bools,
+    identifier_controls,
+    string_buffers,
+    unsure_json,
+    valid,
+)
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.records import MAX_METADATA_DEPTH, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
 from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
 from voice_monitor.typed_values import kept_metadata
-from voice_monitor.validation import validate
+from voice_monitor.validation import IDENTIFIERS, validate
 
 _SAMPLE = 2_000  # records whose keys decide which names the parse declares
 _PIECE = 8_192  # records per parse after a refusal; halved down to _SMALLEST
@@ -297,6 +303,8 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
                 doubt |= _valid(out[f"in_{f.name}"]) & _valid(_first(ms, pa.int64(), n))
             out[f"in_{f.name}__ms"] = _first(ms, pa.int64(), n)
             out[f"in_{f.name}__ts"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+    for name in IDENTIFIERS:  # DEL, a C1 control, U+2028/9 (JSON lets them stand raw): the
+        doubt |= identifier_controls(out[f"in_{name}"])  # full query says why it refuses them
     out["has_meta"] = pc.is_valid(meta) if meta is not None else pa.repeat(pa.scalar(False), n)
     kept, meta_sql = kept_metadata(meta, texts) if meta is not None else (pa.nulls(n, pa.string()),
                                                                            np.zeros(n, bool))

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.byte_scans import bools, controls, rare_matches, valid
+from voice_monitor.byte_scans import bools, identifier_controls, rare_matches, valid
 from voice_monitor.redaction import GATE, redact_json_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -368,7 +368,7 @@ def parquet_fields(table: pa.Table) -> pa.Table:
     else:
         out["has_meta"] = pa.repeat(pa.scalar(False), n)
     for name in IDENTIFIERS:  # a control character in one: the full query says why
-        doubt |= controls(out[f"in_{name}"])
+        doubt |= identifier_controls(out[f"in_{name}"])
     out["judgeable"] = pa.array(~doubt)
     out["line_no"] = pa.array(np.arange(n), pa.int64())
     return pa.table(out)

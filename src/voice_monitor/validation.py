@@ -105,7 +105,15 @@ def _error_sql(f: Field, label: str) -> str:
     # raw control characters are not JSON: in a parsed string they can only come from an escape
     control = (f"WHEN contains({v}::VARCHAR, '\\') AND regexp_matches({x}, '[\\x00-\\x1f]') "
                f"THEN {shown}' contains a control character (U+0000 to U+001F); identifiers "
-               "must not' " if f.name in IDENTIFIERS else "")
+               "must not' "
+               # these JSON lets stand raw: DEL, the C1 controls (NEL, CSI...), U+2028/U+2029
+               # (the pattern runs only on a value holding DEL or a non-ASCII character: strlen
+               # counts bytes, length characters)
+               f"WHEN (strlen({x}) > length({x}) OR contains({x}, chr(127))) AND "
+               f"regexp_matches({x}, '[\\x{{7f}}-\\x{{9f}}\\x{{2028}}\\x{{2029}}]') "
+               f"THEN {shown}' contains a control character or line separator (U+007F to "
+               "U+009F, U+2028, U+2029); identifiers must not' "
+               if f.name in IDENTIFIERS else "")
     if f.kind == "id":
         return (f"CASE WHEN {v} IS NULL THEN {absent} "
                 f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' "
