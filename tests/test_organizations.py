@@ -55,3 +55,61 @@ def test_bad_rows_name_line_and_value(lake, tmp_path, text, message):
 def test_missing_file_is_a_clear_error(lake, tmp_path):
     with pytest.raises(OrganizationsFileError, match="cannot read"):
         load_organizations(lake, tmp_path / "absent.csv")
+
+
+# -- a dimension file written by hand (contract §4: user-supplied) ---------------------------
+def _hand_written(lake, table) -> None:
+    import pyarrow.parquet as pq
+
+    lake.organizations_file.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, lake.organizations_file)
+
+
+def _orgs_lake(lake):
+    from datetime import timedelta
+
+    from conftest import NOW, event
+
+    from voice_monitor.landing import land_records
+    from voice_monitor.rollups import run_hourly
+
+    hour = NOW.replace(minute=0) - timedelta(hours=1)  # 13:00
+    land_records(lake, [event("artifact_received", hour + timedelta(minutes=5),
+                              organization_id="org-1")], now=NOW)
+    run_hourly(lake, NOW, hour=hour)
+    return ["--lake", str(lake.root), "--start", "2026-02-16T13:00Z", "--end", "2026-02-16T14:00Z"]
+
+
+def test_hand_written_names_of_another_type_or_given_twice_are_read_once(lake, capsys):
+    import json
+
+    import pyarrow as pa
+    from conftest import run_main
+
+    root = _orgs_lake(lake)
+    # names as numbers, org-1 twice (the least name is kept), a row without an id
+    _hand_written(lake, pa.table({"organization_id": ["org-1", "org-1", None],
+                                  "name": [20, 10, 30]}))
+    code, out, err = run_main(capsys, "metrics", "orgs", *root, "--json")
+    assert code == 0, err
+    assert [(r["organization_id"], r["name"]) for r in json.loads(out)] == [("org-1", "10")]
+
+
+def test_a_dimension_file_without_its_columns_fails_only_what_needs_names(lake, capsys):
+    import json
+
+    import pyarrow as pa
+    from conftest import run_main
+
+    root = _orgs_lake(lake)
+    _hand_written(lake, pa.table({"org": ["org-1"], "title": ["Acme"]}))
+    code, out, err = run_main(capsys, "metrics", "orgs", *root)
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert "dimensions/organizations.parquet" in line
+    assert "no column organization_id, name" in line and "voice-monitor orgs load" in line
+    base = ["--lake", str(lake.root)]
+    code, out, err = run_main(capsys, "sql", *base, "select * from organizations")
+    assert code == 1 and "dimensions/organizations.parquet" in err  # an error, not "no rows"
+    code, out, err = run_main(capsys, "sql", *base, "--json", "select count(*) as n from events")
+    assert (code, json.loads(out)) == (0, [{"n": 1}]), err

@@ -63,6 +63,26 @@ def event_file_problem(schema: pa.Schema) -> str | None:
     return None
 
 
+def organizations_file_problem(schema: pa.Schema) -> str | None:
+    """Why a file with `schema` cannot be the organizations dimension, or None."""
+    missing = [name for name in ("organization_id", "name") if name not in schema.names]
+    if not missing:
+        return None
+    return (f"not an organizations file: no column {', '.join(missing)} (it needs "
+            "organization_id and name; load names with voice-monitor orgs load FILE.csv)")
+
+
+def check_organizations_file(paths: Iterable) -> None:
+    """Raise `ForeignFileError` naming the organizations file if it lacks its two columns."""
+    for path in paths:
+        try:
+            problem = organizations_file_problem(storage.read_schema(path))
+        except (*READ_ERRORS, FileNotFoundError):
+            continue  # gone, or unreadable: the read that follows reports it
+        if problem is not None:
+            raise ForeignFileError(f"{problem}: '{path}'")
+
+
 def check_event_files(paths: Iterable) -> None:
     """Raise `ForeignFileError` naming the first of these event files that holds no events.
 
@@ -128,6 +148,8 @@ def probe(path: Path) -> str | None:
         return " ".join(f"{type(exc).__name__}: {exc}".split())
     if _in_events(path):  # readable, but another table's file: as unusable as a corrupt one
         return event_file_problem(parquet.schema_arrow)
+    if Path(path).parent.name == "dimensions" and Path(path).name == "organizations.parquet":
+        return organizations_file_problem(parquet.schema_arrow)
     return None
 
 

@@ -19,7 +19,12 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.integrity import UnreadableFileError, check_event_files, guard
+from voice_monitor.integrity import (
+    UnreadableFileError,
+    check_event_files,
+    check_organizations_file,
+    guard,
+)
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -180,9 +185,12 @@ def _failing(raw: str, exc: UnreadableFileError) -> str:
     (as DuckDB names a file it cannot read, so the error is reported the same way)."""
     _, _, keys, columns, file_cols = SOURCES[raw]
     message = f"unreadable lake file {quote_literal(str(exc.files[0][0]))}"
-    cols = ", ".join(f"cast(null as {kind}) as {quote_ident(name)}"
+    # every column is the error's (NULL) result, not a constant NULL: a filter on a column
+    # (`where organization_id is not null`) cannot be folded into "no rows" without the error
+    cols = ", ".join(f"cast(failed as {kind}) as {quote_ident(name)}"
                      for name, kind in columns + keys + (_FILE_COLS if file_cols else []))
-    return f"select {cols} from range(1) where error({quote_literal(message)}) is null"
+    fail = f"error({quote_literal(message)})"
+    return f"select {cols} from (select {fail} as failed from range(1) where {fail} is null)"
 
 
 def define_raw(con: duckdb.DuckDBPyConnection, raw: str, paths: str | list[str] | None) -> None:
@@ -323,6 +331,8 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
             with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
                 if raw == "raw_events" and not lake.remote:  # another table's file in events/
                     check_event_files(f for h in lake.event_hours() for f in lake.event_files(h))
+                if raw == "raw_organizations" and lake.organizations_file.is_file():
+                    check_organizations_file([lake.organizations_file])  # user-supplied
                 define_raw(con, raw, lake_glob(lake, raw))
         except UnreadableFileError as exc:
             if not defer_unreadable:
@@ -380,6 +390,8 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
             if defined.get(raw, False) != source:  # the view already reads these files
                 define_raw(con, raw, list(source) if source else None)
         else:
+            if raw == "raw_organizations" and files:
+                check_organizations_file(files)  # user-supplied: its two columns, named
             cached = read_cached(files or [])
             source = cached[0] if cached else None
             if defined.get(raw, False) != source:
