@@ -287,11 +287,28 @@ def lake_glob(lake: Lake, raw: str) -> str | list[str] | None:
     base = (lake.root / folder).resolve()
     if not storage.matches_any(base, pattern):  # `base` is literal, only `pattern` a pattern
         return None
-    if "=" in pattern and not lake.remote:
-        placed, stray = _placed(base, pattern.count("/"))
+    if "=" in pattern:
+        levels = pattern.count("/")
+        placed, stray = (_placed_remote if lake.remote else _placed)(base, levels)
         if stray:
             return [str(path) for path in placed] or None
     return f"{duckdb_path(base)}/{pattern}"
+
+
+def _placed_remote(base, levels: int) -> tuple[list, bool]:
+    """`_placed` on an object store: from one LIST of `base`'s keys."""
+    placed, stray = [], False
+    checks = (partition_day, partition_hour)[:levels]
+    for key in storage.find(base):
+        parts = key.split("/")
+        if (len(parts) != levels + 1 or not parts[-1].endswith(".parquet") or not all(
+                part.startswith(("date=", "hour=")[i]) for i, part in enumerate(parts[:-1]))):
+            continue  # the glob does not match it
+        if all(check(part) is not None for check, part in zip(checks, parts, strict=False)):
+            placed.append(base / key)
+        else:
+            stray = True
+    return placed, stray
 
 
 def _placed(base: Path, levels: int) -> tuple[list[Path], bool]:
