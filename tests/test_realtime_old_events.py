@@ -97,3 +97,17 @@ def test_a_past_window_a_later_landing_left_out_in_part_is_counted_from_the_lake
     land_records(lake, [event("artifact_received", at(13, 45)) for _ in range(3)],
                  now=at(16, 0))
     assert _received(lake) == 7
+
+
+def test_an_idle_organization_on_a_live_store_is_read_without_a_scan(lake, monkeypatch):
+    """The counters counted the window (the platform has events in it): an organization with
+    none is zero from the store, an O(1) read (contract §5), not a scan of the window's hour
+    files at every poll of a dashboard."""
+    land_records(lake, [event("artifact_received", at(14, 20), organization_id="org-a")
+                        for _ in range(3)], now=at(14, 30))
+
+    def scan(*args, **kwargs):
+        raise AssertionError("the window's files were read for an idle organization")
+
+    monkeypatch.setattr("voice_monitor.lake_window.scope_counts", scan)
+    assert (_received(lake), _received(lake, "org-a"), _received(lake, "org-idle")) == (3, 3, 0)

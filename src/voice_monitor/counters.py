@@ -310,10 +310,15 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
     try:
         counts = store.window_counts(organization_id, start, now)
         whole = not own or vouches_for(store, start)
+        # an organization with nothing counted while the platform has counts: the store saw
+        # this window, so the zeros are the organization's own (an idle organization polled by
+        # a dashboard costs an O(1) read, not a scan of the window's hours)
+        idle = (own and whole and organization_id is not None and not any(counts.values())
+                and any(store.window_counts(None, start, now).values()))
     finally:
         if own:
             store.close()
-    if own and (not whole or not any(counts.values())):
+    if own and not idle and (not whole or not any(counts.values())):
         # nothing counted: the window's events, if any, landed more than 2 hours after their
         # time (an old file ingested without --now) or before this store existed; or a later
         # landing keeps less than the whole window (a `now` in the past): the lake holds them
