@@ -84,3 +84,22 @@ def test_dash_twice_and_gzip_on_standard_input_are_refused(lake):
     (line,) = done.stderr.decode().strip().splitlines()
     assert "standard input is gzip-compressed" in line and "gunzip -c FILE | voice-monitor" in line
     assert _stored(lake) == []
+
+
+def test_dash_with_standard_input_closed_is_a_usage_error_naming_it(lake):
+    """`voice-monitor ingest - <&-` (or a daemon with no fd 0): Python has no sys.stdin; the
+    answer is the usage error naming standard input, not "AttributeError: 'NoneType'..."."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).parent / "voice-monitor"
+    env = {k: v for k, v in os.environ.items() if k != "VOICE_MONITOR_LAKE"}
+    done = subprocess.run([str(script), "ingest", "-", "--lake", str(lake.root)],
+                          preexec_fn=lambda: os.close(0), capture_output=True,
+                          env=env, timeout=120)
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert done.returncode == 2, line
+    assert "'-' reads events from standard input, which is closed; pipe them in" in line
+    assert _stored(lake) == []

@@ -44,8 +44,9 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     """
     if files.count(STDIN) > 1:
         raise click.UsageError("'-' (standard input) is given more than once; give it once")
-    if STDIN in files and sys.stdin.isatty():
-        raise click.UsageError("'-' reads events from standard input, which is a terminal; pipe "
+    if STDIN in files and (sys.stdin is None or sys.stdin.isatty()):
+        state = "closed" if sys.stdin is None else "a terminal"  # (closed: `<&-`, a daemon)
+        raise click.UsageError(f"'-' reads events from standard input, which is {state}; pipe "
                                "them in, e.g. voice-monitor ingest - < events.jsonl")
     Lake.create(lake)
     total = LandingResult()
