@@ -240,6 +240,34 @@ def test_del_c1_controls_and_line_separators_in_identifiers_are_refused(lake, tm
     assert sorted(r[0] for r in stored(lake, "event_id")) == ["j-ok", "p-ok"]
 
 
+def test_counts_and_numbers_too_large_to_sum_are_refused(lake, tmp_path):
+    # two claim_counts of 2^63 - 1 were stored, and their sum failed the hour's rollup (a
+    # BIGINT overflow); two durations of 1e308 summed to infinity. Bounds: a count at most
+    # 2^31 - 1 (2,147,483,647), a number at most 1e300.
+    records = [
+        line(event_id="c-max", metadata={"claim_count": 2147483647}, duration_ms=1e300),
+        line(event_id="c-over", metadata={"claim_count": 2147483648}),
+        line(event_id="d-over", duration_ms=1.0000000000000001e300 * 2),
+        line(event_id="cost-huge", metadata={"aiCost": 1e308}),
+    ]
+    result = land_lines(lake, records, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 3)
+    assert sorted(reason for _, reason in quarantine(lake)) == [
+        "duration_ms 2e300 is over 1e300, more than one event may carry",
+        "metadata.ai_cost_usd 1e308 is over 1e300, more than one event may carry",
+        "metadata.claim_count 2147483648 is over 2,147,483,647, more than one event may carry"]
+    # the same bounds for a Parquet file and a producer's dicts
+    table = pa.table({"eventId": ["p-ok", "p-over"], "eventType": ["artifact_received"] * 2,
+                      "timestamp": pa.array([T_DT] * 2, pa.timestamp("ms", tz="UTC")),
+                      "retry_attempt": pa.array([3, 2**40], pa.int64())})
+    pq.write_table(table, tmp_path / "in.parquet")
+    assert ingest_file(lake, tmp_path / "in.parquet", now=NOW).quarantined == 1
+    dicts = [{**good("m-ok"), "metadata": {"draft_count": 5}},
+             {**good("m-over"), "metadata": {"draft_count": 2**31}}]
+    assert land_records(lake, dicts, now=NOW).quarantined == 1
+    assert sorted(r[0] for r in stored(lake, "event_id")) == ["c-max", "ok-m-ok", "p-ok"]
+
+
 def test_repeated_key_inside_metadata_and_at_top_level_same_rule(lake):
     records = [base(', "timestamp": "2026-02-16T14:01:00Z"', "dup-ts"),
                base(', "metadata": {"a": 1, "a": 2}', "dup-meta"),

@@ -29,7 +29,8 @@ create or replace macro reason_rule_category(rule) as
         when rule like '%minutes after now%' then 'future_timestamp'
         when rule like '%is not epoch milliseconds%' then 'bad_timestamp'
         when rule like '%must be a finite number%' or rule like '%must be a number between%'
-            or rule like '%must be a whole number%' then 'bad_number'
+            or rule like '%must be a whole number%'
+            or rule like '%more than one event may carry%' then 'bad_number'
         else 'other'
     end;
 

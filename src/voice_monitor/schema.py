@@ -61,6 +61,12 @@ MAX_EVENT_ID = 128
 MAX_SHORT_STRING = 256
 MAX_ERROR_MESSAGE = 2000
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+# The most one event may carry, so that the rollups' sums of many events stay finite: a count
+# (claim_count, ...) fits 31 bits (an hour of 4 billion such events still sums within a BIGINT);
+# a number (duration_ms, ai_cost_usd, ...) is at most 1e300 (1e8 of them sum below the largest
+# double, 1.8e308).
+MAX_COUNT = 2**31 - 1
+MAX_NUMBER = 1e300
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from voice_monitor.schema import (
     EVENT_TYPES,
     FIELDS,
     FUTURE_TOLERANCE_MS,
+    MAX_COUNT,
     MAX_ERROR_MESSAGE,
     MAX_EVENT_ID,
     MAX_SHORT_STRING,
@@ -90,7 +91,8 @@ def _sure(f) -> str:
     raw = f'"in_{f.name}"'
     present = f"{raw} IS NOT NULL"
     if f.kind in ("number", "ratio", "int"):
-        bound = "BETWEEN 0 AND 1" if f.kind == "ratio" else ">= 0"
+        bound = ("BETWEEN 0 AND 1" if f.kind == "ratio" else f"BETWEEN 0 AND {MAX_COUNT}"
+                 if f.kind == "int" else ">= 0")  # a number is below EXACT, under MAX_NUMBER
         exact = "" if f.kind == "int" else (f" AND abs({raw}) < {EXACT} AND NOT signbit({raw})"
                                             f" AND ({raw} = 0 OR abs({raw}) > {TINY})")
         return f"({raw} IS NULL OR (isfinite({raw}) AND {raw} {bound}{exact}))"

@@ -23,6 +23,7 @@ from voice_monitor.schema import (
     ANY_STAGE_TYPES,
     EVENT_TYPES,
     FUTURE_TOLERANCE_MS,
+    MAX_COUNT,
     MAX_ERROR_MESSAGE,
     STAGES,
 )
@@ -91,7 +92,8 @@ def plain_rows(src: pa.Table, fields, now: datetime) -> tuple[np.ndarray, pa.Tab
             sure &= _number_sure(column, f.kind == "ratio")
         elif f.kind == "int":
             out[f.name] = column
-            sure &= _bools(pc.fill_null(pc.greater_equal(column, 0), True))
+            sure &= _bools(pc.fill_null(pc.and_(pc.greater_equal(column, 0),
+                                                pc.less_equal(column, MAX_COUNT)), True))
     latest = pa.scalar(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS), _UTC)
     sure &= _bools(pc.less_equal(out["timestamp"], latest))
     out["metadata"] = rows.column("meta_kept")

@@ -23,8 +23,10 @@ from voice_monitor.schema import (
     EVENT_TYPES,
     FIELDS,
     FUTURE_TOLERANCE_MS,
+    MAX_COUNT,
     MAX_ERROR_MESSAGE,
     MAX_EVENT_ID,
+    MAX_NUMBER,
     MAX_SHORT_STRING,
     METADATA_FIELDS,
     STAGES,
@@ -151,7 +153,14 @@ def _error_sql(f: Field, label: str) -> str:
         # beyond BIGINT the typed value is NULL: rejected, never stored as NULL without a word
         "int": ("must be a whole number >= 0", f"{value} < 0"),
     }[f.kind]
-    return f"CASE WHEN {v} IS NULL THEN NULL WHEN {value} IS NULL OR {bad} THEN {shown}' {rule}' END"
+    # over what one event may carry (schema.MAX_COUNT, MAX_NUMBER): the sums of many would not
+    # fit (a BIGINT overflow failed the hour's rollup; doubles summed to infinity)
+    most = {"number": (repr(MAX_NUMBER), repr(MAX_NUMBER).replace("e+", "e")),
+            "int": (str(MAX_COUNT), f"{MAX_COUNT:,}")}.get(f.kind)
+    over = (f"WHEN {value} > {most[0]} THEN {shown}' is over {most[1]}, more than one event may "
+            "carry' " if most else "")
+    return (f"CASE WHEN {v} IS NULL THEN NULL WHEN {value} IS NULL OR {bad} THEN {shown}' {rule}' "
+            f"{over}END")
 
 
 def _type_sql(v: str) -> str:
