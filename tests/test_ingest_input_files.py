@@ -103,3 +103,33 @@ def test_dash_with_standard_input_closed_is_a_usage_error_naming_it(lake):
     assert done.returncode == 2, line
     assert "'-' reads events from standard input, which is closed; pipe them in" in line
     assert _stored(lake) == []
+
+
+def test_a_pipe_is_read_like_standard_input(capsys, lake, tmp_path):
+    # `voice-monitor ingest <(zcat events.jsonl.gz)` hands over a pipe, which cannot seek: it
+    # failed with "File or stream is not seekable."
+    import os
+    import threading
+
+    fifo = tmp_path / "events.pipe"
+    os.mkfifo(fifo)
+    lines = b"".join(json.dumps(event("artifact_received", NOW, event_id=f"f{i}")).encode()
+                     + b"\n" for i in range(4)) + b"{broken\n"
+
+    def feed():
+        with open(fifo, "wb") as out:
+            out.write(lines)
+
+    writer = threading.Thread(target=feed)
+    writer.start()
+    code, out, err = run_main(capsys, "ingest", str(fifo), "--lake", str(lake.root),
+                              "--now", "2026-02-16T14:30:00Z", "--json")
+    writer.join()
+    assert code == 0, err
+    facts = json.loads(out)
+    assert (facts["accepted"], facts["quarantined"]) == (4, 1)
+    import duckdb
+
+    rows = duckdb.sql(f"select source from read_parquet('{lake.root}/quarantine/*/*.parquet')"
+                      ).fetchall()
+    assert rows == [(str(fifo),)]  # quarantine names the pipe as given

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 import sys
 import tempfile
 from datetime import datetime
@@ -53,7 +55,7 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     for path in files:
         try:
             total.add(_ingest_stdin(lake, now) if path == STDIN else
-                      ingest_file(lake, path, now=now))
+                      _ingest_path(lake, path, now))
         except InputFileError as exc:
             raise VoiceMonitorError(str(exc)) from exc
     if as_json:
@@ -64,19 +66,40 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
 
 
 def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
-    """Land what standard input holds (any format `ingest` reads): spooled to a temporary file
-    first, since telling the formats apart and reading a Parquet footer need a seekable file."""
+    """Land what standard input holds (any format `ingest` reads)."""
+    return _ingest_stream(lake, now, sys.stdin.buffer, STDIN_SOURCE, "standard input")
+
+
+def _ingest_path(lake: Lake, path: str, now: datetime) -> LandingResult:
+    """Land one file; a pipe (`<(zcat x.gz)`, a FIFO) is read like standard input."""
+    try:
+        pipe = not stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        pipe = False  # ingest_file names the path and the error
+    if not pipe:
+        return ingest_file(lake, path, now=now)
+    try:
+        stream = open(path, "rb")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {path!r}: {exc.strerror}; check the path") from exc
+    with stream:
+        return _ingest_stream(lake, now, stream, path, repr(path))
+
+
+def _ingest_stream(lake: Lake, now: datetime, stream, source: str, shown: str) -> LandingResult:
+    """Land a stream, spooled to a temporary file first: telling the formats apart and reading
+    a Parquet footer need a seekable file. Memory stays bounded."""
     with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
         spool = Path(folder) / "stdin"
         with spool.open("wb") as out:
-            shutil.copyfileobj(sys.stdin.buffer, out, 1 << 20)
+            shutil.copyfileobj(stream, out, 1 << 20)
         try:
-            return ingest_file(lake, spool, now=now, source=STDIN_SOURCE)
+            return ingest_file(lake, spool, now=now, source=source)
         except InputFileError as exc:  # name the input as the user gave it
             message = str(exc).replace(f"gunzip -k {spool}", f"gunzip -c FILE | voice-monitor "
                                        f"ingest {STDIN}")
-            raise InputFileError(message.replace(repr(str(spool)), "standard input")
-                                 .replace(str(spool), "standard input")) from exc
+            raise InputFileError(message.replace(repr(str(spool)), shown)
+                                 .replace(str(spool), shown)) from exc
 
 
 @click.group()
