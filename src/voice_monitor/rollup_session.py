@@ -87,8 +87,9 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
 
 
 def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime,
-               copies: dict[str, str] | None = None) -> None:
-    """The hour's rows (`hour_in`, a view), its later copies, counts and pending latency events.
+               copies: dict[str, str] | None = None) -> int:
+    """The hour's rows (`hour_in`, a view), its later copies, counts and pending latency events;
+    returns how many events wait for pairing (`hour_pending`'s rows).
 
     Nothing per event is materialised but the narrow table of events waiting for pairing: every
     step scans the hour's files for just the columns it needs, which is cheaper than copying.
@@ -115,8 +116,10 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
                     "UBIGINT[]) as id_hash", {"hashes": repeated_hashes(con) if files else []})
         con.execute("create or replace temp table hour_losers as "
                     + load_sql("staging/hour_losers"))
-    for name in ("hour_counts", "hour_pending"):
-        con.execute(f"create or replace temp table {name} as " + load_sql(f"staging/{name}"))
+    con.execute("create or replace temp table hour_counts as " + load_sql("staging/hour_counts"))
+    # a table's creation answers how many rows it holds: no count(*) statement after it
+    return con.execute("create or replace temp table hour_pending as "
+                       + load_sql("staging/hour_pending")).fetchall()[0][0]
 
 
 def _copy_rows(con: duckdb.DuckDBPyConnection, table: str,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
@@ -28,7 +29,6 @@ from voice_monitor.lake import (
     floor_hour,
     parquet_files,
 )
-from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollup_plan import (
     DAY,
     HOUR,
@@ -65,7 +65,10 @@ from voice_monitor.rollup_session import (
     stage_tables as _stage_tables,
 )
 from voice_monitor.schema import PROCESSING_STAGES
-from voice_monitor.sql import run_sql
+from voice_monitor.sql import load_sql, run_sql
+
+if TYPE_CHECKING:
+    from voice_monitor.retention import RetentionConfig
 
 LOOK_BACK_HOURS = 24  # latency pairing looks back up to 24 h, across hour partitions
 
@@ -129,9 +132,14 @@ def run_hourly(
     explicit = None if hour is None else floor_hour(hour)
     if explicit is not None and explicit > now and not force:
         raise RefusedError(_future(explicit, now))
-    keep = (retention or RetentionConfig()).hourly_snapshots
-    return _run(lake, "hourly", explicit, lambda: hours_to_build(lake, now, keep), force, now,
-                map_periods)
+
+    def automatic() -> list[datetime]:
+        # imported here: a run given its hour does not need retention's module (~5-10 ms)
+        from voice_monitor.retention import RetentionConfig
+
+        return hours_to_build(lake, now, (retention or RetentionConfig()).hourly_snapshots)
+
+    return _run(lake, "hourly", explicit, automatic, force, now, map_periods)
 
 
 def _run(lake: Lake, kind: str, explicit: datetime | None, automatic, force: bool,
@@ -214,11 +222,10 @@ def build_hour(
     if not files:
         pipeline, stage = _quiet_hour(con, hour)
         return pipeline, stage, sources
-    _hour_views(con, files, hour, known_copies(lake, hour, sources[_key(hour)]))
-    pending = con.execute("select count(*) from hour_pending").fetchall()
+    pending = _hour_views(con, files, hour, known_copies(lake, hour, sources[_key(hour)]))
     look_back: dict[datetime, list[Path]] = {}
     copies: dict[datetime, dict[str, str]] = {}  # later copies recorded by look-back hours
-    if pending[0][0]:
+    if pending:
         # the result now depends on the look-back hours too: record them, even empty ones
         dropped = dropped_periods(lake, "event_hours") if refuse_dropped_look_back else set()
         for k in range(1, LOOK_BACK_HOURS + 1):
@@ -233,9 +240,17 @@ def build_hour(
                 copies[earlier] = recorded
     _stage_tables(con, look_back, copies)
     params = _period_params(hour, hour + HOUR)
-    pipeline = run_sql(con, "rollups/pipeline_hourly", **params).to_arrow_table()
-    stage = run_sql(con, "rollups/stage_hourly", stages=list(PROCESSING_STAGES), **params)
-    return pipeline, stage.to_arrow_table(), sources
+    pipeline = _result_rows(con, "rollups/pipeline_hourly", params)
+    stage = _result_rows(con, "rollups/stage_hourly", {**params, "stages": list(PROCESSING_STAGES)})
+    return pipeline, stage, sources
+
+
+def _result_rows(con: duckdb.DuckDBPyConnection, name: str, params: dict) -> pa.Table:
+    """The rows of `sql/<name>.sql` as Arrow, the query bound and planned once: a relation's
+    `to_arrow_table()` binds and plans it again (~8 ms each for the hourly tables, whatever
+    their size); a table keeps the query's row order."""
+    con.execute("create or replace temp table result_rows as " + load_sql(name), params)
+    return con.table("result_rows").to_arrow_table()
 
 
 # -- daily ----------------------------------------------------------------------------------
