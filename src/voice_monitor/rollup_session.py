@@ -72,9 +72,9 @@ def prepare(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
-             file_index: bool = False) -> None:
+             file_index: bool = False) -> duckdb.DuckDBPyRelation:
     """A view `name` over the rows of `files` (with file name and row; with `file_index`, also
-    the file's position in `files`), or typed and empty."""
+    the file's position in `files`), or typed and empty; returns its relation."""
     if files:
         check_event_files(files)  # another table's file in events/ fails the period, named
         rel = con.read_parquet([duckdb_path(f) for f in files], filename=True, file_row_number=True,
@@ -83,7 +83,9 @@ def raw_view(con: duckdb.DuckDBPyConnection, name: str, files: list[Path],
         # relation views only: a SQL-created view of the same name would shadow later ones
         rel = con.sql("select *" + (", null::UBIGINT as file_index" if file_index else "")
                       + " from no_events")
-    (rel.project("*, file_index") if files and file_index else rel).create_view(name)
+    rel = rel.project("*, file_index") if files and file_index else rel
+    rel.create_view(name)
+    return rel
 
 
 def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime,
@@ -96,12 +98,12 @@ def hour_views(con: duckdb.DuckDBPyConnection, files: list[Path], hour: datetime
     `copies`: the hour's later copies as recorded for exactly `files` (`known_copies`), which
     spares grouping every event id; without them the hour is de-duplicated here.
     """
-    raw_view(con, "hour_raw", files, file_index=copies is not None)
+    raw = raw_view(con, "hour_raw", files, file_index=copies is not None)
     if files:
         start = duckdb.ConstantExpression(hour).cast(duckdb.sqltype("TIMESTAMPTZ"))
         end = duckdb.ConstantExpression(hour + HOUR).cast(duckdb.sqltype("TIMESTAMPTZ"))
         ts = duckdb.ColumnExpression("timestamp")
-        con.view("hour_raw").filter((ts >= start) & (ts < end)).create_view("hour_in")
+        raw.filter((ts >= start) & (ts < end)).create_view("hour_in")  # not the view bound again
     else:
         con.sql("select * from no_events").create_view("hour_in")
     if copies is not None:
