@@ -36,6 +36,7 @@ import pyarrow as pa
 from voice_monitor import storage
 from voice_monitor.checked import _HOUR_US, hour_runs
 from voice_monitor.hour_locks import Held
+from voice_monitor.integrity import guard
 from voice_monitor.lake import Lake, connect, duckdb_path
 from voice_monitor.seen_index import stable_hashes
 
@@ -166,7 +167,8 @@ def current(lake: Lake, hour_us: int, con=None, held: Held | None = None) -> Hou
         own = con is None
         con = con or connect()
         try:
-            index.add(hash_ids(_read_ids(con, uncovered)))
+            with guard(lake, lambda: uncovered):  # a corrupt or foreign file: named, with the fix
+                index.add(hash_ids(_read_ids(con, uncovered)))
         finally:
             if own:
                 con.close()
@@ -208,8 +210,9 @@ def duplicate_flags(con, lake: Lake, events: pa.Table, hours: np.ndarray, held: 
         candidates = start + np.flatnonzero(index.maybe_contains(mine, order))
         if len(candidates):  # confirm against the hour's actual ids
             folder, names = _listing(lake, int(hour) * _HOUR_US)
-            landed_ids = set(_read_ids(con, [folder / n for n in sorted(names & index.files)])
-                             .to_pylist())
+            covered = [folder / n for n in sorted(names & index.files)]
+            with guard(lake, lambda c=covered: c):
+                landed_ids = set(_read_ids(con, covered).to_pylist())
             flags[candidates] = [i in landed_ids for i in _ids_at(ids, candidates)]
         flags[start + _repeats(ids.slice(start, end - start), mine, ordered)] = True
         pending[int(hour)] = (index, ordered)
