@@ -179,3 +179,32 @@ def test_landing_into_an_hour_holding_another_tables_file_names_it_and_the_fix(
     assert run_main(capsys, "lake", "check", "--move-aside", "--lake", str(lake.root))[0] == 0
     code, out, err = run_main(capsys, "ingest", str(path), *root)
     assert code == 0, err
+
+
+def test_a_folder_named_like_a_parquet_file_in_an_hour_is_not_read_as_one(lake, capsys):
+    """Spark and DuckDB write a partitioned Parquet "file" as a folder (spark.parquet/part-0…):
+    copied into an hour folder, it failed that hour's rollup for ever ('is a directory'), naming
+    `lake check --move-aside` as the fix, which found nothing to move. The folder is no file of
+    the hour; the files inside it are out of place, listed and moved aside like any other."""
+    land_records(lake, [event("artifact_received", at(11, i)) for i in range(2)], now=NOW)
+    (source,) = lake.event_files(at(11))
+    inside = "events/date=2026-02-16/hour=11/spark.parquet/part-0.parquet"
+    (lake.root / inside).parent.mkdir()
+    shutil.copy(source, lake.root / inside)  # the same 2 events: read, they would count 4
+    root = ["--lake", str(lake.root)]
+    code, out, err = run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T11", *root,
+                              "--now", NOW_ARG)
+    assert code == 0, err
+    code, out, err = run_main(capsys, "sql", *root, "--json",
+                              "select artifacts_received from pipeline_hourly where "
+                              "scope = 'platform'")
+    assert (code, json.loads(out)) == (0, [{"artifacts_received": 2}]), err
+    code, out, err = run_main(capsys, "lake", "check", *root)
+    assert code == 1
+    assert out.splitlines()[0].startswith(f"out of place {inside}: ")
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
+    assert code == 0, err
+    assert (lake.root / "corrupt" / inside).is_file()
+    code, out, err = run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T11", *root,
+                              "--now", NOW_ARG)
+    assert code == 0, err  # the folder left empty is still no file

@@ -342,7 +342,11 @@ def parquet_files(folder: Path) -> list[Path]:
                 if "/" not in name and name.endswith(".parquet")]
     if not folder.is_dir():
         return []
-    return sorted(p for p in folder.iterdir() if p.suffix == ".parquet")
+    # files only: a folder named x.parquet (Spark's or DuckDB's partitioned output) is no file
+    # of the partition; `lake check` lists the files inside it as out of place
+    with os.scandir(folder) as entries:
+        return sorted(Path(e.path) for e in entries
+                      if Path(e.name).suffix == ".parquet" and e.is_file())
 
 
 def _remote_dirs(base, pattern: re.Pattern, files_only: bool) -> list[tuple[str, Path]]:
