@@ -33,6 +33,9 @@ HOURLY_LIMIT = timedelta(days=7)
 _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 
 
+MAX_PERIODS = 40_000  # rows of one range read: over 100 years of days, 4.5 years of hours
+
+
 def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
     """(period, first period start, last period start) of the periods overlapping [start, end)."""
     start, end = arguments.time_range(start, end, required=True)
@@ -41,7 +44,14 @@ def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
     if period not in _STEP:
         raise ValueError(f"unknown period {period!r}; expected 'hour', 'day' or None (automatic)")
     floor = floor_hour if period == "hour" else floor_day
-    return period, floor(start), floor(end - timedelta(microseconds=1))
+    first, last = floor(start), floor(end - timedelta(microseconds=1))
+    count = (last - first) // _STEP[period] + 1
+    if count > MAX_PERIODS:  # every period is a row (no gaps): 8,000 years of days never end
+        raise ValueError(
+            f"the range {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ} spans {count:,} "
+            f"{period}s, more than the {MAX_PERIODS:,} one read returns; narrow it"
+            + (" or read daily periods" if period == "hour" else ""))
+    return period, first, last
 
 
 def period_bounds(start, end, period: str | None = None) -> tuple[str, datetime, datetime]:

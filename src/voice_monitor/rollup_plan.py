@@ -45,7 +45,9 @@ def hours_to_build(lake: Lake, now: datetime, keep_hourly: timedelta) -> list[da
     if listing:
         # an hour with no events and no snapshot still gets its zero platform row
         built = set(lake.snapshot_periods("pipeline_hourly"))
-        h = min(listing)
+        # from the first event, but never before the cut-off: a `now` far past the events (a
+        # typo for the year 9998) would otherwise walk millions of hours, none of them wanted
+        h = max(min(listing), floor_hour(cutoff))
         while h < previous:
             if h not in built and h not in dropped and wanted_at_all(h):
                 wanted.add(h)

@@ -1,0 +1,36 @@
+"""Times far from the events (a typo for the year 9998): answered or refused, never a hang."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main
+
+from voice_monitor.landing import land_records
+from voice_monitor.rollup_plan import hours_to_build
+
+H = timedelta(hours=1)
+
+
+@pytest.mark.timeout(60)  # a hang guard: the walk from the first event took 70 million steps
+def test_an_hourly_run_at_a_far_now_plans_only_the_retained_hours(lake):
+    land_records(lake, [event("artifact_received", NOW - 2 * H)], now=NOW)  # 12:30
+    far = datetime(9998, 12, 31, tzinfo=UTC)
+    # the previous hour and every hour since the cut-off now - 7 days: 7 * 24 of them
+    expected = [far - 7 * 24 * H + k * H for k in range(7 * 24)]
+    assert hours_to_build(lake, far, timedelta(days=7)) == expected
+
+
+def test_a_range_of_more_periods_than_one_read_returns_is_refused(lake, capsys):
+    land_records(lake, [event("artifact_received", NOW - 2 * H)], now=NOW)
+    root = ["--lake", str(lake.root)]
+    code, _, err = run_main(capsys, "metrics", "historical", *root, "--start", "2000-01-01T00:00Z",
+                            "--end", "9998-12-31T00:00Z")
+    assert_one_line_error(code, err, status=1)
+    # 2000-01-01 to 9998-12-31: 2,921,574 days (Python's date arithmetic, independently)
+    assert (datetime(9998, 12, 31) - datetime(2000, 1, 1)).days == 2_921_574
+    assert "spans 2,921,574 days, more than the 40,000 one read returns; narrow it" in err
+    code, out, err = run_main(capsys, "metrics", "historical", *root, "--start",
+                              "2000-01-01T00:00Z", "--end", "2100-01-01T00:00Z", "--json")
+    assert code == 0, err  # 36,525 days: within the bound
