@@ -185,7 +185,7 @@ def test_a_folder_named_like_a_parquet_file_in_an_hour_is_not_read_as_one(lake, 
     """Spark and DuckDB write a partitioned Parquet "file" as a folder (spark.parquet/part-0…):
     copied into an hour folder, it failed that hour's rollup for ever ('is a directory'), naming
     `lake check --move-aside` as the fix, which found nothing to move. The folder is no file of
-    the hour; the files inside it are out of place, listed and moved aside like any other."""
+    the hour; it and the files inside it are out of place, listed and moved aside."""
     land_records(lake, [event("artifact_received", at(11, i)) for i in range(2)], now=NOW)
     (source,) = lake.event_files(at(11))
     inside = "events/date=2026-02-16/hour=11/spark.parquet/part-0.parquet"
@@ -201,10 +201,41 @@ def test_a_folder_named_like_a_parquet_file_in_an_hour_is_not_read_as_one(lake, 
     assert (code, json.loads(out)) == (0, [{"artifacts_received": 2}]), err
     code, out, err = run_main(capsys, "lake", "check", *root)
     assert code == 1
-    assert out.splitlines()[0].startswith(f"out of place {inside}: ")
+    listed = [line.split(": ")[0] for line in out.splitlines()[:2]]
+    assert listed == [f"out of place {inside.rsplit('/', 1)[0]}", f"out of place {inside}"]
     code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
     assert code == 0, err
-    assert (lake.root / "corrupt" / inside).is_file()
+    assert (lake.root / "corrupt" / inside).is_file()  # the folder, moved whole
+    assert not (lake.root / inside).parent.exists()
     code, out, err = run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T11", *root,
                               "--now", NOW_ARG)
-    assert code == 0, err  # the folder left empty is still no file
+    assert code == 0, err
+
+
+def test_a_folder_named_organizations_parquet_is_listed_and_moved_aside(lake, capsys):
+    """dimensions/organizations.parquet written by Spark is a folder: the organizations view
+    failed ('is a directory') naming `lake check --move-aside`, which listed only the file inside
+    it and, once that was moved, nothing, so the view failed for ever. The folder itself is out
+    of place: listed, and moved aside whole."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    land_records(lake, [event("artifact_received", at(11))], now=NOW)
+    folder = lake.root / "dimensions" / "organizations.parquet"
+    folder.mkdir(parents=True)
+    pq.write_table(pa.table({"organization_id": ["org-1"], "name": ["Acme"]}),
+                   folder / "part-00000.parquet")
+    root = ["--lake", str(lake.root)]
+    code, out, err = run_main(capsys, "lake", "check", "--json", *root)
+    assert code == 1
+    assert [row["path"] for row in json.loads(out)["out_of_place"]] == [
+        "dimensions/organizations.parquet", "dimensions/organizations.parquet/part-00000.parquet"]
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
+    assert code == 0, err
+    assert out.splitlines()[-1] == "checked 2 file(s): 0 unreadable, 2 out of place, 1 moved aside"
+    assert not folder.exists()
+    assert (lake.root / "corrupt" / "dimensions" / "organizations.parquet" / "part-00000.parquet"
+            ).is_file()
+    code, out, err = run_main(capsys, "sql", *root, "--json", "select * from organizations")
+    assert (code, json.loads(out)) == (0, []), err
+    assert run_main(capsys, "lake", "check", *root)[0] == 0

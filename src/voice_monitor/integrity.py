@@ -342,11 +342,24 @@ def misplaced_files(lake: Lake) -> list[tuple[Path, str]]:
     it (`events/date=garbage/hour=07/x.parquet`, `hour=99`, `events/x.parquet`): no reader
     reads it, so it is listed rather than silently ignored."""
     found = []
-    for path in lake_files(lake):
-        why = misplaced(relative(lake, path))
+    for path in sorted([*lake_files(lake), *_folders_named_parquet(lake)]):
+        why = _FOLDER_NAMED_PARQUET if path.is_dir() else misplaced(relative(lake, path))
         if why is not None:
             found.append((path, why))
     return found
+
+
+# A folder whose name ends in .parquet (Spark and DuckDB write a partitioned "file" so) is read
+# as one file by a reader given its name, which fails ('is a directory'), naming `lake check
+# --move-aside` as the fix: it is listed, and moved aside whole with what it holds.
+_FOLDER_NAMED_PARQUET = ("a folder named like a Parquet file (Spark's or DuckDB's partitioned "
+                         "output?), which its readers fail on; move it aside, then land what it "
+                         "holds as files (voice-monitor ingest; orgs load FILE.csv for names)")
+
+
+def _folders_named_parquet(lake: Lake) -> list[Path]:
+    return [p for folder in CHECKED_FOLDERS for p in (lake.root / folder).rglob("*.parquet")
+            if p.is_dir()]
 
 
 def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str]]:

@@ -74,8 +74,8 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
         for path, error in found:
             click.echo(f"unreadable {integrity.relative(lake, path)}: {error}")
         for path, why in stray:
-            click.echo(f"out of place {integrity.relative(lake, path)}: {why} (no command "
-                       "reads it)")
+            unread = "" if path.is_dir() else " (no command reads it)"
+            click.echo(f"out of place {integrity.relative(lake, path)}: {why}{unread}")
         for source, target in moved:
             click.echo(f"moved {source} -> {target} (note: {target}.json)")
         click.echo(f"checked {checked} file(s): {len(found)} unreadable"
