@@ -268,6 +268,36 @@ def test_counts_and_numbers_too_large_to_sum_are_refused(lake, tmp_path):
     assert sorted(r[0] for r in stored(lake, "event_id")) == ["c-max", "ok-m-ok", "p-ok"]
 
 
+@pytest.mark.parametrize("value", [2**63, 2**64 - 1, 2**64, 10**30])
+def test_a_count_beyond_bigint_is_over_the_bound_on_every_path(lake, tmp_path, value):
+    # 2^31..2^63-1 was refused as "is over 2,147,483,647"; from 2^63 on the count did not fit
+    # a BIGINT and was refused as "must be a whole number >= 0", which it is. The same bound
+    # names it now, from a file, a Parquet column (uint64 up to 2^64-1) and a producer's dict.
+    expected = (f"metadata.claim_count {value} is over 2,147,483,647, more than one event may "
+                "carry")
+    result = land_lines(lake, [line(event_id="j", metadata={"claim_count": value})], "test",
+                        now=NOW)
+    assert (result.accepted, result.quarantined) == (0, 1)
+    dicts = [{**good("d"), "metadata": {"claim_count": value}}]
+    assert land_records(lake, dicts, now=NOW).quarantined == 1
+    paths = 2
+    if value < 2**64:
+        table = pa.table({"eventId": ["p"], "eventType": ["artifact_received"],
+                          "timestamp": pa.array([T_DT], pa.timestamp("ms", tz="UTC")),
+                          "claim_count": pa.array([value], pa.uint64())})
+        pq.write_table(table, tmp_path / "in.parquet")
+        assert ingest_file(lake, tmp_path / "in.parquet", now=NOW).quarantined == 1
+        paths = 3
+    con = connect()
+    try:
+        rows = con.execute("select reason, reason_category from read_parquet($f)",
+                           {"f": str(lake.quarantine_dir) + "/*/*.parquet"}).fetchall()
+    finally:
+        con.close()
+    assert rows == [(expected, "bad_number")] * paths
+    assert not list(lake.events_dir.rglob("*.parquet"))
+
+
 def test_repeated_key_inside_metadata_and_at_top_level_same_rule(lake):
     records = [base(', "timestamp": "2026-02-16T14:01:00Z"', "dup-ts"),
                base(', "metadata": {"a": 1, "a": 2}', "dup-meta"),

@@ -238,7 +238,8 @@ def test_metadata_must_be_an_object():
         ("claim_count", 1.5, "must be a whole number >= 0"),
         ("entity_count", -1, "must be a whole number >= 0"),
         ("retry_attempt", "2", "must be a whole number >= 0"),
-        ("draft_count", 2**64 - 1, "must be a whole number >= 0"),  # beyond BIGINT
+        # beyond BIGINT: over the count's bound like 2^31..2^63-1 (was "must be a whole number")
+        ("draft_count", 2**64 - 1, "is over 2,147,483,647, more than one event may carry"),
         ("confidence_score", 1.01, "must be a number between 0 and 1"),
         ("confidence_score", -0.1, "must be a number between 0 and 1"),
         ("transcript_duration_s", -3, "must be a finite number >= 0"),

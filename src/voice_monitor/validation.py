@@ -159,8 +159,12 @@ def _error_sql(f: Field, label: str) -> str:
             "int": (str(MAX_COUNT), f"{MAX_COUNT:,}")}.get(f.kind)
     over = (f"WHEN {value} > {most[0]} THEN {shown}' is over {most[1]}, more than one event may "
             "carry' " if most else "")
-    return (f"CASE WHEN {v} IS NULL THEN NULL WHEN {value} IS NULL OR {bad} THEN {shown}' {rule}' "
-            f"{over}END")
+    # a whole number written beyond BIGINT (typed NULL) is over the bound too, not "not whole"
+    huge = (f"WHEN {value} IS NULL AND {t} <> 'VARCHAR' AND regexp_full_match({x}, '[0-9]+') "
+            f"THEN {shown}' is over {most[1]}, more than one event may carry' "
+            if f.kind == "int" else "")
+    return (f"CASE WHEN {v} IS NULL THEN NULL {huge}WHEN {value} IS NULL OR {bad} "
+            f"THEN {shown}' {rule}' {over}END")
 
 
 def _type_sql(v: str) -> str:
