@@ -9,6 +9,7 @@ import gzip
 import json
 from datetime import timedelta
 
+import click
 import pytest
 from conftest import NOW, event, ts
 from fastapi.testclient import TestClient
@@ -354,6 +355,49 @@ def test_artifacts_timeline_failed_and_active(filled, http):
     assert [(r["artifact_id"], r["current_stage"]) for r in active["rows"]] == [
         ("art-3", "transcription")]
     assert active["next_cursor"] is None
+
+
+def test_failed_artifacts_take_now_as_the_cli_does(filled, http):
+    """`artifacts failed --now T` reads the lake as it was at T; the API refused `now=` as an
+    unknown parameter although §12 names its parameters as the CLI's options."""
+    before = http.get("/api/v1/artifacts/failed", params={"now": ts(NOW - timedelta(minutes=39))},
+                      headers=bearer(STAFF))
+    assert before.status_code == 200
+    assert before.json()["rows"] == []  # at 13:51 art-2 had not failed yet (13:52, 13:53)
+    after = http.get("/api/v1/artifacts/failed", params={"now": ts(NOW)}, headers=bearer(STAFF))
+    assert [r["artifact_id"] for r in after.json()["rows"]] == ["art-2"]
+
+
+def test_every_reading_endpoint_takes_its_cli_commands_options(filled, http):
+    """§12: "query parameters named as the CLI's options" -- each option of the reading
+    command (bar --lake and --json) is taken by its endpoint, never refused as unknown."""
+    from voice_monitor.cli import cli
+
+    pairs = {"/api/v1/metrics/realtime": ("metrics", "realtime"),
+             "/api/v1/metrics/historical": ("metrics", "historical"),
+             "/api/v1/metrics/stages": ("metrics", "stages"),
+             "/api/v1/metrics/orgs": ("metrics", "orgs"),
+             "/api/v1/events": ("events", "recent"),
+             "/api/v1/artifacts/art-1/timeline": ("events", "timeline"),
+             "/api/v1/artifacts/failed": ("artifacts", "failed"),
+             "/api/v1/artifacts/active": ("artifacts", "active"),
+             "/api/v1/alerts": ("alerts", "list"),
+             "/api/v1/alerts/history": ("alerts", "history")}
+    values = {"now": ts(NOW), "start": ts(NOW - timedelta(hours=2)), "end": ts(NOW),
+              "since": ts(NOW - timedelta(hours=2)), "limit": "5", "errors-only": "true",
+              "type": "artifact_received", "stage": "transcription", "status": "active"}
+    for path, (group, name) in pairs.items():
+        command = cli.get_command(None, group).commands[name]
+        for option in command.params:
+            flag = option.opts[0].removeprefix("--")
+            if not isinstance(option, click.Option) or flag in ("lake", "json", "cursor"):
+                continue
+            if path == "/api/v1/alerts/history" and flag == "type":
+                value = "circuit_breaker_open"
+            else:
+                value = values.get(flag, "org-a")
+            answer = http.get(path, params={flag.replace("-", "_"): value}, headers=bearer(STAFF))
+            assert answer.status_code == 200, (path, flag, answer.json())
 
 
 def test_historical_stages_and_orgs_read_the_snapshots(filled, http):

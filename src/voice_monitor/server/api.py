@@ -152,9 +152,10 @@ def events(request: Request, type: Annotated[list[str] | None, Query()] = None, 
 
 @router.get("/artifacts/failed")
 def artifacts_failed(request: Request, since: str | None = None, limit: int = 50,
-                     cursor: str | None = None) -> JSON:
-    """Artifacts whose latest outcome is a failure, newest first (`artifacts failed`)."""
-    return _page(queries.failed_artifacts(request.app.state.lake, since, limit, cursor))
+                     cursor: str | None = None, now: str | None = None) -> JSON:
+    """Artifacts whose latest outcome is a failure, newest first (`artifacts failed`); with
+    `now`, the lake as it was then (default: every landed event, as on the CLI)."""
+    return _page(queries.failed_artifacts(request.app.state.lake, since, limit, cursor, now=now))
 
 
 @router.get("/artifacts/active")
