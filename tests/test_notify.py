@@ -11,6 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from conftest import NOW, event
 
+from voice_monitor.health import notify
 from voice_monitor.health.alerts import active_alerts, run_checks
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.landing import land_records
@@ -120,3 +121,23 @@ def test_unreachable_webhook_does_not_fail_the_run(lake):
 def test_no_webhook_no_delivery(lake):
     land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
     assert run_checks(lake, NOW, AlertConfig(checks=("circuit_breaker_open",))).deliveries == []
+
+
+@pytest.mark.parametrize("url", ["hooks.example.com/T0/B0/secret-path", "ftp://hooks.example.com/secret-path",
+                                 "http://[::1/secret-path", "https:///secret-path",
+                                 "http://hooks.example.com:99999/secret-path"])
+def test_a_webhook_url_that_cannot_be_posted_to_is_refused_without_showing_its_path(url):
+    """`--set webhook_url='http://[::1'` stored the alert, then failed `alerts check` with
+    'InvalidURL: Invalid port' (exit 1): a bad URL is named when the config is made, before
+    anything runs, and its path (a webhook's credential) is not shown."""
+    with pytest.raises(ValueError, match=r"^webhook_url .* is not an http\(s\) URL") as caught:
+        AlertConfig(webhook_url=url)
+    assert "secret-path" not in str(caught.value)
+
+
+def test_sending_to_a_malformed_url_is_a_failed_delivery_not_an_exception():
+    alert = {"alert_id": "al-1", "severity": "low", "alert_type": "inactivity", "message": "m"}
+    delivery = notify.send("http://[::1/hook", "raised", alert, timeout_s=0.5, attempts=2,
+                           backoff_s=0.01)
+    assert (delivery.delivered, delivery.attempts) == (False, 1)
+    assert "InvalidURL" in delivery.error

@@ -82,6 +82,17 @@ class AlertConfig:
             if name not in CHECK_TYPES or severity not in SEVERITIES:
                 raise ValueError(f"bad severity {name!r}: {severity!r}; use a check name and one "
                                  f"of {', '.join(SEVERITIES)}")
+        if self.webhook_url:
+            from voice_monitor.health.notify import url_problem
+
+            problem = url_problem(self.webhook_url)
+            if problem is not None:  # shown as scheme://host only: the path is the credential
+                scheme, _, rest = self.webhook_url.partition("://")
+                shown = (f"{scheme}://{rest.split('/')[0].rpartition('@')[2]}/****"
+                         if rest else "****")
+                raise ValueError(f"webhook_url {shown[:100]!r} is not an http(s) URL the alerts "
+                                 f"can be posted to ({problem}); use e.g. "
+                                 "https://hooks.slack.com/services/...")
         if self.webhook_attempts < 1:
             raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
 

@@ -42,10 +42,30 @@ def payload(event: str, alert: dict) -> dict:
     return {"text": text, "event": event, "alert": {k: _iso(v) for k, v in alert.items()}}
 
 
+def url_problem(url: str) -> str | None:
+    """Why `url` cannot be POSTed to (not http(s), no host, a bad port, ...), or None.
+    The reason never repeats the URL's path or query: a webhook's path is its credential."""
+    try:
+        parts = httpx.URL(url)
+        if parts.scheme not in ("http", "https"):
+            return f"its scheme is {parts.scheme!r}" if parts.scheme else "it has no scheme"
+        if not parts.host:
+            return "it has no host"
+        if parts.port is not None and not 0 < parts.port <= 65535:
+            return f"port {parts.port} is not 1-65535"
+    except (httpx.InvalidURL, ValueError, TypeError) as exc:
+        reason = str(exc).split(",")[0]
+        return reason.replace(url, "the URL")[:120]
+    return None
+
+
 def send(url: str, event: str, alert: dict, timeout_s: float = 5.0, attempts: int = 3,
          backoff_s: float = 0.5) -> Delivery:
     """POST one transition, retrying timeouts, connection errors, 429 and 5xx; never raises."""
     body = payload(event, alert)
+    problem = url_problem(url)
+    if problem is not None:  # no attempt can succeed; never an exception out of a check run
+        return Delivery(alert["alert_id"], event, False, 1, f"InvalidURL: {problem}")
     error = None
     tried = 0
     with httpx.Client(timeout=timeout_s) as client:
