@@ -22,6 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voice_monitor.parquet_text import checked_batch
 from voice_monitor.records import BOM, cut_lines, split_array, unescaped_quotes
 from voice_monitor.typed import TypedRows
 
@@ -280,14 +281,15 @@ def _array_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Arr
 
 # -- Parquet ------------------------------------------------------------------------------
 
-def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[TypedRows]:
-    """The rows of a Parquet file as typed columns, a row batch at a time."""
+def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[TypedRows | pa.Array]:
+    """The rows of a Parquet file as typed columns, a row batch at a time (as JSON texts if
+    the batch holds bytes that are not UTF-8: `parquet_text`)."""
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
         raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
     for batch in _parquet_iter(parquet, path, rows):
-        yield TypedRows(pa.Table.from_batches([batch]))
+        yield checked_batch(pa.Table.from_batches([batch]))
 
 
 def _parquet_iter(parquet: pq.ParquetFile, path: Path, rows: int) -> Iterator[pa.RecordBatch]:

@@ -1,0 +1,83 @@
+"""Text columns of a Parquet input batch made UTF-8 strings, or the batch made JSON texts.
+
+A BYTE_ARRAY column without Parquet's UTF-8 annotation (pyarrow `binary`, what several writers
+use for text) is read as the text it holds; the rules then see a string, not DuckDB's escaped
+form of the bytes (`caf\\xC3\\xA9`). A value that is not UTF-8 (in such a column, or in a string
+column whose writer broke the annotation's promise) makes the batch go the JSON way instead:
+each row becomes its JSON text with those bytes in it, so the full rules quarantine exactly the
+rows that hold them as `record is not valid UTF-8 (...)`, keeping the bytes in `raw`, and land
+the others — as for a JSON Lines file. Batches of valid text (nearly all) cost one check per
+column.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pyarrow as pa
+
+from voice_monitor.typed import TypedRows
+
+_CONTROL = re.compile(rb"[\x00-\x1f]")
+
+
+def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
+    """`TypedRows` of `table` with its text columns as strings; or, if some value is not
+    UTF-8, every row's JSON text (large_binary, those bytes raw) for the JSON rules."""
+    raw: dict[bytes, bytes] = {}  # placeholder -> the bytes it stands for
+    tag = f"\ue000{uuid.uuid4().hex}"  # a placeholder no input holds
+    columns = [_as_text(table.column(i).combine_chunks(), f"{tag}:{i}", raw)
+               for i in range(table.num_columns)]
+    table = pa.table(columns, names=table.column_names)
+    if not raw:
+        return TypedRows(table)
+    texts = TypedRows.json_texts(table).to_pylist()
+    pattern = re.compile(b'"(' + re.escape(tag.encode()) + rb':[0-9:.]+)"')
+
+    def put_back(match: re.Match) -> bytes:
+        value = raw[match.group(1)].replace(b"\\", b"\\\\").replace(b'"', b'\\"')
+        return b'"' + _CONTROL.sub(lambda c: b"\\u%04x" % c.group()[0], value) + b'"'
+
+    return pa.array([pattern.sub(put_back, text.encode()) for text in texts], pa.large_binary())
+
+
+def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
+    """`column` with binary values as strings; a value that is not UTF-8 is replaced by a
+    placeholder (recorded in `raw`). Struct children are looked at too (a metadata struct)."""
+    t = column.type
+    if pa.types.is_dictionary(t) and _is_text(t.value_type):
+        column, t = column.dictionary_decode(), t.value_type
+    if pa.types.is_struct(t):
+        children = [_as_text(column.field(j), f"{tag}.{j}", raw) for j in range(t.num_fields)]
+        if all(c is column.field(j) for j, c in enumerate(children)):
+            return column
+        return pa.StructArray.from_arrays(children, names=[f.name for f in t],
+                                          mask=column.is_null())
+    if not _is_text(t):
+        return column
+    if pa.types.is_fixed_size_binary(t):
+        column, t = column.cast(pa.binary()), pa.binary()
+    large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
+    string = pa.large_string() if large else pa.string()
+    try:
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            column.validate(full=True)
+            return column
+        return column.cast(string)  # checks the bytes are UTF-8
+    except pa.ArrowInvalid:
+        pass
+    values = []
+    for row, value in enumerate(column.cast(pa.large_binary()).to_pylist()):
+        try:
+            values.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError:
+            key = f"{tag}:{row}"
+            raw[key.encode()] = value
+            values.append(key)
+    return pa.array(values, string)
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_binary(t)
+            or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t))
