@@ -350,6 +350,10 @@ def test_redis_keys_live_until_their_event_is_two_hours_old(lake, redis_url):
     hour = minute // 60
     seen = [k for k in keys if k.startswith(f"vm:s:{hour}:")]
     assert len(seen) == 1
+    # vm:h, the horizon (added on purpose: the store records it like the embedded store's
+    # `horizon` table), is one key that never expires; the rest expire with their events
+    assert client.ttl("vm:h") == -1
+    keys.remove("vm:h")
     assert sorted(set(keys) - set(seen)) == [
         f"vm:n:{minute}:o:org-1", f"vm:n:{minute}:p", f"vm:o:{minute}", f"vm:t:{minute}"]
     # the event (14:00:20.5) is 2 h old at 16:00:20.5: 90 min after AT
@@ -366,17 +370,37 @@ def test_redis_keys_live_until_their_event_is_two_hours_old(lake, redis_url):
 def test_redis_state_past_the_horizon_expires_and_older_events_leave_nothing(lake, redis_url):
     client = _redis(redis_url)
     land_records(lake, received(AT - STATE_TTL - MS), now=AT)
-    assert client.dbsize() == 0
+    # only the horizon (vm:h, added on purpose: before it the store kept no key at all here)
+    assert client.keys("*") == ["vm:h"]
     # 50 ms inside the horizon, in the minute before: every key it makes has 1 s left to live
     at = datetime(2026, 2, 16, 14, 29, 59, 900_000, tzinfo=UTC)
     land_records(lake, received(at - STATE_TTL + timedelta(milliseconds=50)), now=at)
-    assert client.dbsize() == 3  # seen marker, platform bucket, times (no organization set)
-    assert all(client.ttl(k) == 1 for k in client.keys("*"))
+    assert client.dbsize() == 4  # seen marker, platform bucket, times (no organization set), vm:h
+    assert all(client.ttl(k) == 1 for k in client.keys("*") if k != "vm:h")
     deadline = time.monotonic() + 30
-    while client.keys("*") and time.monotonic() < deadline:
+    while client.keys("*") != ["vm:h"] and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert client.keys("*") == []
+    assert client.keys("*") == ["vm:h"]
 
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_redis_horizon_is_the_latest_landing_now_less_two_hours_moved_on_by_its_clock(lake):
+    """Redis kept no horizon, so a past window with events landed over 2 h late beside counted
+    ones was taken as whole (tests/test_realtime_old_events.py). It is the latest landing's
+    `now` - 2 h, also from a landing that counts nothing, and it moves on with Redis's clock,
+    by which the keys expire."""
+    with closing(open_counters(lake)) as store:
+        assert store.horizon() is None  # no landing yet
+        started = time.monotonic()
+        land_records(lake, received(AT - STATE_TTL - MS), now=AT)  # counts nothing
+        hour_before = AT - timedelta(hours=1)  # an earlier `now` does not move it back
+        land_records(lake, received(hour_before - timedelta(minutes=5)), now=hour_before)
+        first = store.horizon()
+        waited = timedelta(seconds=time.monotonic() - started)
+        assert AT - STATE_TTL <= first <= AT - STATE_TTL + waited + timedelta(seconds=1)
+        time.sleep(1.1)
+        assert store.horizon() - first >= timedelta(seconds=1)
 
 def test_unknown_counter_store_url_is_a_clear_error(lake, monkeypatch):
     monkeypatch.setenv(COUNTERS_ENV, "postgres://user:secret@db/1")

@@ -87,10 +87,10 @@ def test_a_past_window_the_counters_pruned_in_part_is_counted_from_the_lake(lake
     assert (_received(lake), _received(lake, "org-a")) == (10, 6)
 
 
-def test_a_past_window_a_later_landing_left_out_in_part_is_counted_from_the_lake(lake):
+def test_a_past_window_a_later_landing_left_out_in_part_is_counted_from_the_lake(lake, store_kind):
     """Events landed more than 2 hours after their time count nothing in the counters; when the
-    window also holds counted events, the counters' answer was short of them. (The embedded
-    store: Redis keeps no horizon, see `RedisCounterStore.horizon`.)"""
+    window also holds counted events, the counters' answer was short of them (on Redis too,
+    which kept no horizon: 4)."""
     land_records(lake, [event("artifact_received", at(14, 20)) for _ in range(4)],
                  now=at(14, 30))
     # landed at 16:00, stamped 13:45: in the lake, in no counter

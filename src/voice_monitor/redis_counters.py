@@ -10,6 +10,9 @@ The same semantics as the embedded SQLite store, in keys that expire instead of 
     vm:t:{minute}            sorted set of the minute's new events, scored by timestamp (µs):
                              a read subtracts the few of the current minute stamped after `now`
     vm:o:{minute}            set of the organization scopes that have counts in the minute
+    vm:h                     the horizon: the largest (landing's `now` - Redis's clock) in µs of
+                             any landing, so that `now` - STATE_TTL, moved on by Redis's clock
+                             as keys expire, is where the counts start to be whole (`horizon`)
 
 One Lua script per batch marks each event seen with SET NX and counts it only when that
 succeeded, so two hosts landing the same event count it once, in one round-trip per batch.
@@ -23,7 +26,7 @@ deployment, one database each.
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import redis
@@ -44,15 +47,22 @@ _SEP = "\x1f"  # identifiers never hold control characters (contract §3)
 _TTL_US = int(STATE_TTL.total_seconds() * 1_000_000)
 _CHUNK = 2_000  # events per script call: keeps Redis responsive while a big batch lands
 _CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in {0, *METRIC_BITS.values()}}
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# ARGV: prefix, then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
+# ARGV: prefix, the landing's now (µs), then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
 # seconds the seen marker lives, seconds the minute's keys live. Each event costs its SET NX
 # and its ZADD; the counts of the new ones are summed per (minute, scope, metric) and written
 # with one HINCRBY each, every minute key's expiry set once.
 _RECORD = """
 local prefix, fresh = ARGV[1], 0
 local sums, expiry, orgs = {}, {}, {}
-for i = 2, #ARGV, 8 do
+local clock = redis.call('TIME')
+local offset = tonumber(ARGV[2]) - (tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
+local known = tonumber(redis.call('GET', prefix .. 'h'))
+if not known or offset > known then
+  redis.call('SET', prefix .. 'h', string.format('%d', offset))
+end
+for i = 3, #ARGV, 8 do
   local id, hour, minute, ts, scope, metrics, seen_ttl, minute_ttl = unpack(ARGV, i, i + 7)
   if redis.call('SET', prefix .. 's:' .. hour .. ':' .. id, '1', 'NX', 'EX', seen_ttl) then
     if metrics ~= '' then  -- a type that feeds no metric is only marked seen
@@ -153,12 +163,13 @@ class RedisCounterStore:
         `commit(prepare(events, now))`."""
         return self.commit(self.prepare(events, now))
 
-    def prepare(self, events: pa.Table, now: datetime) -> list[tuple] | None:
-        """The script's arguments for the batch (nothing sent: `commit` counts them)."""
+    def prepare(self, events: pa.Table, now: datetime) -> tuple[int, list[tuple]]:
+        """The script's arguments for the batch (nothing sent: `commit` counts them, and moves
+        the horizon to `now` even when none is recent enough to count)."""
+        now_us = _us(now)
         rows = counted_rows(events, now)
         if rows is None:
-            return None
-        now_us = _us(now)
+            return now_us, []
         args = []
         for event_id, ts, scope, mask in zip(rows.event_id, rows.ts_us.tolist(), rows.scope,
                                              rows.mask.tolist(), strict=True):
@@ -168,26 +179,37 @@ class RedisCounterStore:
             minute_ttl = _seconds((minute + 1) * _MINUTE_US + _TTL_US - now_us)
             args.append((event_id, ts // 3_600_000_000, minute, ts, scope,
                          _CSV[mask], seen_ttl, minute_ttl))
-        return args
+        return now_us, args
 
-    def commit(self, prepared: list[tuple] | None) -> int:
+    def commit(self, prepared: tuple[int, list[tuple]] | None) -> int:
         """Count a prepared batch's events that no host counted before; how many were new."""
-        if not prepared:
+        if prepared is None:
             return 0
+        now_us, rows = prepared
 
         def work() -> int:
             # EVALSHA, loading the script once per server if it is not there yet
-            return sum(self._record(args=[PREFIX, *(v for row in prepared[i:i + _CHUNK]
-                                                    for v in row)])
-                       for i in range(0, len(prepared), _CHUNK))
+            return sum(self._record(args=[PREFIX, now_us, *(v for row in rows[i:i + _CHUNK]
+                                                            for v in row)])
+                       for i in range(0, max(len(rows), 1), _CHUNK))
 
         return self._call(work)
 
-    def horizon(self) -> None:
-        """Not kept (`CounterStore.horizon`): the counts are taken as whole. Keys expire by
-        Redis's clock rather than by a landing's `now`, and a landing that counts nothing
-        leaves no key."""
-        return None
+    def horizon(self) -> datetime | None:
+        """The earliest moment from which the counts are whole (`CounterStore.horizon`): the
+        latest landing's `now` - STATE_TTL, moved on by the time Redis's clock has run since,
+        as keys expire by that clock (their lives are counted from a landing's `now`)."""
+        def work():
+            pipe = self.client.pipeline(transaction=True)
+            pipe.get(PREFIX + "h")
+            pipe.time()
+            return pipe.execute()
+
+        offset, (seconds, micros) = self._call(work)
+        if offset is None:
+            return None  # no landing yet (or one by a version that kept no horizon)
+        clock = seconds * 1_000_000 + micros
+        return _EPOCH + timedelta(microseconds=int(offset) + clock) - STATE_TTL
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
         now_us = _us(now)
