@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 import click
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -74,7 +75,8 @@ def demo(lake: Lake, days: int, seed: int, end: datetime | None, artifacts_per_d
 
 def _print(out: Console, s: dict) -> None:
     gen, land = s["generated"], s["landing"]
-    out.print(f"\n[bold]Demo lake[/] {s['lake']}: {s['days']} day(s), "
+    # the lake path and the reasons are text, not markup: a path may hold `[` (contract §4)
+    out.print(f"\n[bold]Demo lake[/] {escape(str(s['lake']))}: {s['days']} day(s), "
               f"{s['start']:%Y-%m-%d %H:%M}Z → {s['end']:%Y-%m-%d %H:%M}Z, "
               f"{gen['artifacts']:,} voice notes from {gen['organizations']} organizations")
     for name, window in gen["incidents"].items():
@@ -85,7 +87,7 @@ def _print(out: Console, s: dict) -> None:
               f"{gen['late']} late) · [bold]quarantined[/] {land['quarantined']:,}")
     reasons = Table("quarantine reason", "records", box=None, padding=(0, 2))
     for reason, n in land["quarantine_reasons"].items():
-        reasons.add_row(reason[:90], f"{n:,}")
+        reasons.add_row(escape(reason[:90]), f"{n:,}")
     out.print(reasons)
 
     flows = Table("flow", "runs", "result", "seconds", title="Flows, as scheduled", box=box.SIMPLE)
@@ -126,12 +128,12 @@ def _print(out: Console, s: dict) -> None:
         alerts.add_row(a["type"], a["organization_id"] or "platform", a["severity"],
                        f"{a['raised_at']:%a %H:%M}", f"{done:%a %H:%M}" if done else "[bold]active")
     out.print(alerts)
-    lake = s["lake"]
+    lake = escape(shlex.quote(str(s["lake"])))
     out.print(f"Done in {s['seconds']['total']:.0f} s. Explore: voice-monitor metrics historical "
               f"--lake {lake} --start {s['start']:%Y-%m-%dT%H:%M}Z --end {s['end']:%Y-%m-%dT%H:%M}Z"
               f" · voice-monitor alerts list --lake {lake} · voice-monitor sql --lake {lake} "
               "\"select event_type, count(*) from events group by all\"")
-    out.print(f"Serve it: voice-monitor serve --no-auth --lake {shlex.quote(str(lake))}  "
+    out.print(f"Serve it: voice-monitor serve --no-auth --lake {lake}  "
               "(dashboard, API and collector on http://127.0.0.1:8787/)", soft_wrap=True)
 
 

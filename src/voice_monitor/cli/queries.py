@@ -10,6 +10,7 @@ import click
 import polars as pl
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from voice_monitor import adhoc, queries, views
 from voice_monitor.cli import common
@@ -40,6 +41,31 @@ def _text(value) -> str:
     return str(value)
 
 
+# C0 and C1 control characters but tab and newline, shown as \\xNN: a value a producer sent
+# (an error_message may hold an ESC) never drives the terminal of whoever reads the table
+_SHOWN_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (9, 10)}
+
+
+def _cell(value) -> Text:
+    """A table cell showing `value` literally: Text, so `[/x]` is never read as Rich markup."""
+    return Text(_text(value).translate(_SHOWN_CONTROLS))
+
+
+def unique_names(columns: list[str]) -> list[str]:
+    """Column names with repeats numbered as DuckDB numbers them in a subquery (a, a_1, a_2):
+    a JSON row or a table keyed by name would otherwise keep only the last of them."""
+    taken: set[str] = set()
+    out = []
+    for name in columns:
+        unique, n = name, 0
+        while unique in taken:
+            n += 1
+            unique = f"{name}_{n}"
+        taken.add(unique)
+        out.append(unique)
+    return out
+
+
 def _records(frame: pl.DataFrame) -> list[dict]:
     return frame.to_dicts()
 
@@ -56,9 +82,9 @@ def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: st
         shown = frame.select(columns) if columns else frame
     table = Table(title=title, show_lines=False)
     for name in shown.columns:
-        table.add_column(name, overflow="fold")
+        table.add_column(_cell(name), overflow="fold")
     for row in shown.iter_rows():
-        table.add_row(*(_text(v) for v in row))
+        table.add_row(*(_cell(v) for v in row))
     Console(width=200).print(table)
     if frame.is_empty():
         click.echo("(no rows)")
@@ -273,7 +299,7 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
     if limit is None and not (as_json or as_csv):
         limit = adhoc.ROW_CAP
     result = adhoc.run_query(lake, query, limit or None, allow_writes=allow_writes)
-    columns, rows = result.columns, result.rows
+    columns, rows = unique_names(result.columns), result.rows
     if as_json:
         common.echo_json([dict(zip(columns, row, strict=True)) for row in rows])
     elif as_csv:
