@@ -196,3 +196,29 @@ def test_remote_producer_does_not_retry_a_refusal(tmp_path):
             producer.close()
     assert producer.stats.retries == 0
     assert len(producer.unlanded) == 1
+
+
+@pytest.mark.parametrize("durable", [False, True])
+def test_remote_producer_splits_a_batch_over_the_collectors_size_cap(tmp_path, durable):
+    """A batch of valid events over the collector's cap (413) failed at once with every event
+    unlanded, though each event was far under the cap: the producer now sends it in halves
+    until each part fits. Only a single event over the cap by itself stays refused."""
+    lake = Lake(tmp_path / "lake")
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    spool = {"durable": True, "spool_dir": tmp_path / "spool"} if durable else {}
+    # 40 events of ~2,100 bytes each: ~84 KB a batch against a cap of 20,000 bytes
+    with ServerProcess(lake, "--max-body-bytes", "20000", log=tmp_path / "log") as server:
+        producer = Producer(url=server.url, token=INGEST, batch_size=40, flush_interval=0.2,
+                            **spool)
+        for i in range(40):
+            producer.emit({"event_id": f"s-{i}", "event_type": "artifact_received",
+                           "timestamp": at, "metadata": {"note": f"{i:04d}" * 500}})
+        producer.emit({"event_id": "huge", "event_type": "artifact_received", "timestamp": at,
+                       "metadata": {"note": "y" * 30_000}})  # over the cap alone
+        with pytest.raises(Exception, match=r"refused the batch \(413\)"):
+            producer.close()
+    assert producer.stats.accepted == 40
+    assert sorted(landed_ids(lake)) == sorted(f"s-{i}" for i in range(40))
+    assert producer.stats.unlanded == 1
+    if not durable:
+        assert [json.loads(line)["event_id"] for line in producer.unlanded] == ["huge"]

@@ -18,7 +18,9 @@ hour) are counted once everywhere downstream.
 With `url=` (and `token=`) the producer sends each batch to a collector (`voice-monitor serve`)
 instead of landing it: the same emit(), batching and spool, a segment deleted only once the
 collector acknowledged it, retries with exponential backoff (capped at 30 s, never sooner than
-a 503's Retry-After); a refusal that retrying cannot fix (401, 403, 413) fails at once.
+a 503's Retry-After); a batch over the collector's size cap (413) is sent again in halves,
+down to single events; a refusal that retrying cannot fix (401, 403, an event over the cap by
+itself) fails at once.
 """
 
 from __future__ import annotations
@@ -279,8 +281,9 @@ class Producer:
                         yield lines, self._check(lines)
 
             for lines, checked in ahead(batches()):
-                if not self._land(lines, checked):
-                    self.unlanded.extend(x.decode() if isinstance(x, bytes) else x for x in lines)
+                failed: list = []
+                if not self._land(lines, checked, failed):
+                    self.unlanded.extend(x.decode() if isinstance(x, bytes) else x for x in failed)
             return
         if everything or self._spool.lines >= self.batch_size:
             with self._lock:
@@ -311,15 +314,24 @@ class Producer:
         except Exception:  # noqa: BLE001
             return None
 
-    def _land(self, lines: list[str], checked: tuple | None = None) -> bool:
-        """Land one batch, retrying a bounded number of times; False if it failed for good.
-        `checked`: the batch already validated (a retry validates it again)."""
+    def _land(self, lines: list[str], checked: tuple | None = None,
+              failed: list | None = None) -> bool:
+        """Land one batch, retrying a bounded number of times; False if it failed for good
+        (the lines that failed are added to `failed`). `checked`: the batch already validated
+        (a retry validates it again)."""
         for attempt in range(self.retries + 1):
             try:
                 result = self._land_once(lines, checked if attempt == 0 else None)
             except Exception as exc:
                 self._close_landing()
+                if getattr(exc, "status", None) == 413 and len(lines) > 1:
+                    # over the collector's size cap: each half again, as small as it takes
+                    half = len(lines) // 2
+                    first = self._land(lines[:half], None, failed)
+                    return self._land(lines[half:], None, failed) and first
                 if attempt == self.retries or getattr(exc, "transient", True) is False:
+                    if failed is not None:
+                        failed.extend(lines)
                     self.errors.append(exc)
                     self.stats.failed_batches += 1
                     self.stats.unlanded += len(lines)

@@ -3,7 +3,8 @@
 `Producer(url=..., token=...)` uses this: one POST of gzip'd JSON Lines per batch, and the
 collector's answer (`accepted`, `duplicates`, `quarantined`) as the landing result. Errors say
 whether a retry can help: a 503 carries the collector's Retry-After, a network error or a 5xx
-is transient, any other refusal (401, 403, 413, ...) is not.
+is transient, any other refusal (401, 403, 413, ...) is not (the producer sends a batch
+refused as too large (413) again in halves).
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ DEFAULT_TIMEOUT_S = 60.0
 class SendError(Exception):
     """A batch was not acknowledged; `retry_after` is the collector's hint (seconds) if it gave one."""
 
-    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None):
+    def __init__(self, message: str, *, transient: bool, retry_after: float | None = None,
+                 status: int | None = None):
         super().__init__(message)
         self.transient = transient
         self.retry_after = retry_after
+        self.status = status  # the collector's HTTP status, None when none came back
 
 
 def _line(record) -> bytes:
@@ -68,9 +71,9 @@ class CollectorClient:
             hint = response.headers.get("retry-after", "")
             retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
             raise SendError(f"collector {self.url} is busy (503): {detail}", transient=True,
-                            retry_after=retry_after)
+                            retry_after=retry_after, status=503)
         raise SendError(f"collector {self.url} refused the batch ({response.status_code}): {detail}",
-                        transient=response.status_code >= 500)
+                        transient=response.status_code >= 500, status=response.status_code)
 
     def close(self) -> None:
         self._http.close()
