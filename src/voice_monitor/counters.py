@@ -27,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import arguments
+from voice_monitor import arguments, read_only
 from voice_monitor.lake import open_lake
 from voice_monitor.schema import FAILURE_TYPES
 
@@ -230,12 +230,21 @@ class CounterStoreError(ValueError):
     """The embedded counter store's file is not a readable SQLite database."""
 
 
+class CounterStoreReadOnlyError(OSError):
+    """The embedded counter store cannot be opened: the lake is not writable by this process
+    (SQLite opens the store for writing). `realtime_metrics` then counts from the lake."""
+
+
 def _open_sqlite(store, path):
     try:
         return store(path)
-    except sqlite3.DatabaseError as exc:
-        if isinstance(exc, sqlite3.OperationalError):  # locked, I/O, permissions: not the file
+    except (sqlite3.OperationalError, OSError) as exc:
+        code = read_only.unwritable(path)
+        if code is None:
             raise
+        raise CounterStoreReadOnlyError(code, f"cannot open the real-time counter store for "
+                                        f"writing ({exc})", str(path)) from exc
+    except sqlite3.DatabaseError as exc:  # not an SQLite file (locked, I/O: raised above)
         raise CounterStoreError(
             f"the real-time counter store {path} cannot be read ({exc}); move it aside "
             f"(mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}): a new one "
@@ -306,7 +315,16 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
     own = store is None
     if own:
         lake = open_lake(lake)
-        store = open_counters(lake)
+        try:
+            store = open_counters(lake)
+        except CounterStoreReadOnlyError:
+            # a lake this process cannot write to (a read-only mount): its files hold the window
+            from voice_monitor import lake_window
+
+            found = lake_window.scope_counts(lake, start, now, organization_id)
+            if found is None:  # an unreadable file in the window: say why the store is no help
+                raise
+            return {**found[None], "window_start": start, "window_end": now}
     try:
         counts = store.window_counts(organization_id, start, now)
         whole = not own or vouches_for(store, start)

@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import storage
+from voice_monitor import read_only, storage
 from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
 from voice_monitor.schema import EVENT_SCHEMA
 
@@ -329,11 +329,17 @@ def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
                          "copy the suspect files to a local folder and check them there")
     files = lake_files(lake)
     found = find_unreadable(files)
-    record(lake, found)
-    bad = {relative(lake, p) for p, _ in found}
-    for rel, _ in known_unreadable(lake):
-        if rel not in bad:
-            forget(lake, rel)
+    try:
+        record(lake, found)
+        bad = {relative(lake, p) for p, _ in found}
+        for rel, _ in known_unreadable(lake):
+            if rel not in bad:
+                forget(lake, rel)
+    except OSError as exc:
+        if not read_only.denied(exc):
+            raise
+        # a read-only lake: the check still answers; the record is for the health check,
+        # which writes alerts to this lake and so runs where it is writable
     return len(files), found
 
 

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import click
 
+from voice_monitor import read_only
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
 from voice_monitor.lake import LAKE_ENV, Lake, open_lake
 
@@ -101,9 +102,26 @@ def lake_option(func: Callable | None = None, *, create: bool = False) -> Callab
     @functools.wraps(func)
     def wrapper(*args, lake_dir: str, **kwargs):
         lake = Lake(lake_dir) if create else open_lake(lake_dir)
-        return func(*args, lake=lake, **kwargs)
+        try:
+            return func(*args, lake=lake, **kwargs)
+        except OSError as exc:
+            # a lake this process may not write to (a read-only mount): say so, and what to do
+            if not read_only.denied(exc) or not (
+                    _inside(exc.filename, lake) if exc.filename
+                    else not lake.remote and read_only.unwritable(lake.root)):
+                raise
+            raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
 
     return wrapper
+
+
+def _inside(filename, lake: Lake) -> bool:
+    """Whether the OS error's file lies in the lake (or its local state folder)."""
+    if not filename or lake.remote:
+        return False
+    path = os.path.abspath(os.fsdecode(filename))
+    return any(path == root or path.startswith(root + os.sep)
+               for root in {os.path.abspath(lake.root), os.path.abspath(lake.local_state_dir)})
 
 
 def now_option(func: Callable) -> Callable:

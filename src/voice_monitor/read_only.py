@@ -1,0 +1,47 @@
+"""A lake this process cannot write to: a read-only mount (a snapshot, an analyst's mount) or a
+folder without write permission for this user.
+
+Reading works on such a lake (real-time counts come from the lake's files then, not the counter
+store, which SQLite can only open for writing); a command that must write fails with one line
+naming the lake, the file and what to do (`message`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+DENIED = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})
+
+
+def denied(exc: BaseException) -> bool:
+    """Whether `exc` is the OS refusing access (read-only file system, permission)."""
+    return isinstance(exc, OSError) and exc.errno in DENIED
+
+
+def unwritable(path: Path) -> int | None:
+    """EROFS or EACCES when this process cannot create or change `path` (it, or the nearest
+    folder above it that exists, is not writable); None when it can."""
+    target = Path(path)
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    folder = target if target.is_dir() else target.parent
+    if os.access(target, os.W_OK) and os.access(folder, os.W_OK):
+        return None
+    try:
+        return errno.EROFS if os.statvfs(folder).f_flag & os.ST_RDONLY else errno.EACCES
+    except OSError:
+        return errno.EACCES
+
+
+def message(root: str | os.PathLike[str], exc: OSError) -> str:
+    """One line for a command that could not write to the lake at `root`."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    if exc.errno == errno.EROFS:
+        return (f"the lake {root} is on a read-only file system{where}; this command writes to "
+                "the lake: run it where the lake is mounted read-write, with write access "
+                "(reading commands such as metrics, sql and events work as it is)")
+    return (f"permission denied in the lake {root}{where}: {exc.strerror or 'no access'}; give "
+            "this user write access to the lake's folders (or run as the lake's owner); "
+            "reading commands such as metrics, sql and events need read access only")
