@@ -252,7 +252,7 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
         def broken(*args, **kwargs):
             raise ValueError("the counter store is damaged")
 
-        monkeypatch.setattr("voice_monitor.server.collector.land_batches", broken)
+        monkeypatch.setattr("voice_monitor.server.group_commit.land_batches", broken)
         response = http.post("/v1/events", content=body, headers=bearer(INGEST))
         assert (response.status_code, response.json()) == (500, {
             "detail": "the batch was not landed: the counter store is damaged"})
@@ -261,7 +261,7 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
         def crashed(*args, **kwargs):
             raise RuntimeError("a bug")
 
-        monkeypatch.setattr("voice_monitor.server.collector.land_batches", crashed)
+        monkeypatch.setattr("voice_monitor.server.group_commit.land_batches", crashed)
         response = http.post("/v1/events", content=body, headers=bearer(INGEST))
         assert (response.status_code, response.text) == (500, "Internal Server Error")
         monkeypatch.undo()

@@ -12,7 +12,7 @@ from conftest import event
 from voice_monitor import counters
 from voice_monitor.landing import land_batches
 from voice_monitor.server.catch_up import catch_up
-from voice_monitor.server.collector import Collector
+from voice_monitor.server.group_commit import Collector
 
 
 class _Killed:

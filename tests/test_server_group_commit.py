@@ -14,8 +14,8 @@ import duckdb
 import pytest
 from conftest import NOW, event
 
-from voice_monitor.server import collector as collector_module
-from voice_monitor.server.collector import BadEncoding, BodyTooLarge, Collector
+from voice_monitor.server import group_commit
+from voice_monitor.server.group_commit import BadEncoding, BodyTooLarge, Collector
 
 
 def lines(*records: dict | str) -> bytes:
@@ -32,7 +32,7 @@ def at(event_id: str, moment) -> dict:
 def test_waiting_batches_land_as_one_with_each_senders_own_counts(lake, monkeypatch):
     landings: list[int] = []  # batches per call of land_batches
     gate = threading.Event()
-    real = collector_module.land_batches
+    real = group_commit.land_batches
 
     def gated(lake, batches, sources, **kwargs):
         landings.append(len(batches))
@@ -40,7 +40,7 @@ def test_waiting_batches_land_as_one_with_each_senders_own_counts(lake, monkeypa
             gate.wait(60)  # hold the first landing while the others queue up behind it
         return real(lake, batches, sources, **kwargs)
 
-    monkeypatch.setattr(collector_module, "land_batches", gated)
+    monkeypatch.setattr(group_commit, "land_batches", gated)
     collector = Collector(lake, max_body_bytes=2048)
     bodies = {
         "first": lines(at("w1", H12)),

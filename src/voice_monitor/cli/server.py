@@ -10,7 +10,7 @@ import click
 
 from voice_monitor.cli.common import VoiceMonitorError, lake_option
 from voice_monitor.lake import Lake
-from voice_monitor.server import collector
+from voice_monitor.server import group_commit
 from voice_monitor.server.app import SERVE_ENV
 from voice_monitor.server.auth import (
     INGEST_ENV,
@@ -31,12 +31,12 @@ from voice_monitor.server.auth import (
               help="File of tokens, one 'ingest TOKEN [NAME]' or 'staff TOKEN [NAME]' per line.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (each with its own landing threads).")
-@click.option("--max-body-bytes", type=click.IntRange(1), default=collector.DEFAULT_MAX_BODY_BYTES,
+@click.option("--max-body-bytes", type=click.IntRange(1), default=group_commit.DEFAULT_MAX_BODY_BYTES,
               show_default=True, help="Largest batch accepted, sent or decompressed (else 413).")
-@click.option("--queue-size", type=click.IntRange(0), default=collector.DEFAULT_QUEUE_SIZE,
+@click.option("--queue-size", type=click.IntRange(0), default=group_commit.DEFAULT_QUEUE_SIZE,
               show_default=True, help="Batches that may wait for landing (beyond it: 503).")
 @click.option("--landing-threads", type=click.IntRange(1, 64),
-              default=collector.DEFAULT_LANDING_THREADS, show_default=True,
+              default=group_commit.DEFAULT_LANDING_THREADS, show_default=True,
               help="Batches landed at once per process.")
 @lake_option(create=True)
 def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,

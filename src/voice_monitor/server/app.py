@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake, NoLakeError
-from voice_monitor.server import api, auth, collector, dashboard, metrics
+from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
 from voice_monitor.server.cache import SnapshotCache
 
@@ -62,9 +62,9 @@ def create_app(
     staff_tokens: list[str] | tuple[str, ...] = (),
     no_auth: bool = False,
     tokens: Tokens | None = None,
-    max_body_bytes: int = collector.DEFAULT_MAX_BODY_BYTES,
-    queue_size: int = collector.DEFAULT_QUEUE_SIZE,
-    landing_threads: int = collector.DEFAULT_LANDING_THREADS,
+    max_body_bytes: int = group_commit.DEFAULT_MAX_BODY_BYTES,
+    queue_size: int = group_commit.DEFAULT_QUEUE_SIZE,
+    landing_threads: int = group_commit.DEFAULT_LANDING_THREADS,
 ) -> FastAPI:
     """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists."""
     lake = Lake.create(lake)  # serve creates its lake (contract §4); every read then finds it
@@ -75,7 +75,7 @@ def create_app(
     if not tokens.configured and not tokens.no_auth:
         raise auth.TokenConfigError("no tokens given; pass ingest_tokens and staff_tokens, or "
                                     "no_auth=True for local use")
-    the_collector = collector.Collector(lake, max_body_bytes=max_body_bytes,
+    the_collector = group_commit.Collector(lake, max_body_bytes=max_body_bytes,
                                         queue_size=queue_size, threads=landing_threads)
 
     @asynccontextmanager

@@ -33,8 +33,8 @@ from voice_monitor.health.alerts import active_alerts, alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake
 from voice_monitor.server.auth import require_staff
-from voice_monitor.server.collector import Collector
 from voice_monitor.server.freshness import freshness, moments
+from voice_monitor.server.group_commit import Collector
 
 PREFIX = "voice_monitor"
 REFRESH_S = 5.0  # the lake's figures are read again (in the background) once older than this

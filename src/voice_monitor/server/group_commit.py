@@ -1,0 +1,325 @@
+"""Group commit: the collector's bounded queue of batches and the committer threads that land them.
+
+A batch (a body already gunzipped and split into records) waits in a bounded queue (in batches
+and in bytes); a batch that finds it full is refused at once (`Overloaded`: 503 and
+`Retry-After`), so an overloaded server sheds load instead of growing memory. A committer takes
+every batch waiting and lands them as one landing (`landing.land_batches`: one validation, one
+file per hour, one counter update), then answers each sender with its own counts, only once its
+batch is durably in the lake. A body that does not decompress or is over the cap is refused
+before it joins a group (`BadEncoding`, `BodyTooLarge`), so a bad batch never fails its
+neighbours. The HTTP side is `server/collector.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import time
+import zlib
+from collections import deque
+from dataclasses import dataclass
+
+import pyarrow as pa
+
+from voice_monitor.counters import open_counters
+from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
+from voice_monitor.landing import LandingResult, land_batches, parse_records
+from voice_monitor.server.catch_up import catch_up
+
+DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
+DEFAULT_QUEUE_SIZE = 256
+DEFAULT_LANDING_THREADS = 1
+MAX_GROUP_BATCHES = 1024  # batches landed together at most
+MAX_GROUP_BYTES = 256 * 1024 * 1024
+LINGER_S = 0.1  # how long a landing waits for more batches to join it, at most
+LINGER_SHARE = 0.5  # ... and at most this share of the previous landing's time
+EXPECTED_DECAY = 0.9  # how fast the collector forgets how many senders it served at once
+MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
+INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split on the event loop itself
+
+
+class BodyTooLarge(Exception):
+    """The batch (as sent, or once decompressed) is over the size cap."""
+
+
+class Overloaded(Exception):
+    """The queue holds too many bytes already."""
+
+
+class BadEncoding(Exception):
+    """The gzip body does not decompress."""
+
+
+@dataclass
+class CollectorStats:
+    """What this process has collected since it started (for /metrics)."""
+
+    batches: int = 0
+    commits: int = 0  # landings (each of one or more batches)
+    accepted: int = 0
+    duplicates: int = 0
+    quarantined: int = 0
+    refused_overload: int = 0
+    refused_too_large: int = 0
+    failed: int = 0
+
+
+@dataclass
+class _Job:
+    records: pa.Array  # one JSON text per record, as `landing.parse_records` splits a body
+    size: int  # bytes held for it
+    source: str
+    future: asyncio.Future  # of the sender's request, on its event loop
+    loop: asyncio.AbstractEventLoop
+
+
+class _Waiting:
+    """Batches waiting for a committer, oldest first: the event loop `put`s them, committers
+    `pop` them. A committer sleeps (`wait_for`) until as many batches wait as its landing
+    expects, or the stop sign (None): one wake-up per landing, not one per batch (each would
+    have it contend for the GIL with the event loop that is reading the next batches)."""
+
+    def __init__(self) -> None:
+        self._items: deque[_Job | None] = deque()
+        self._cond = threading.Condition()
+        self._wants: list[int] = []  # per sleeping committer: how many waiting batches wake it
+        self._stopping = False
+
+    def put(self, item: _Job | None) -> None:
+        with self._cond:
+            self._items.append(item)
+            self._stopping |= item is None
+            if self._wants and (self._stopping or len(self._items) >= min(self._wants)):
+                self._cond.notify_all()
+
+    def pop(self) -> _Job | None:
+        """The oldest waiting batch (None: the stop sign); IndexError when none waits."""
+        with self._cond:
+            return self._items.popleft()
+
+    def wait_for(self, count: int, timeout: float | None = None) -> None:
+        """Sleep until `count` batches wait or the stop sign came, `timeout` seconds at most."""
+        with self._cond:
+            if len(self._items) >= count or self._stopping:
+                return
+            self._wants.append(count)
+            try:
+                self._cond.wait(timeout)
+            finally:
+                self._wants.remove(count)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+
+class Collector:
+    """Committer threads behind a bounded queue of batches; each commit lands every batch waiting.
+
+    Group commit: while one landing runs, the batches that arrive queue up, and the next landing
+    takes them all (`landing.land_batches`), so a busy collector writes few, larger files and
+    pays a landing's fixed cost once per group instead of once per request. Each committer
+    keeps its DuckDB connection and counter store open between landings.
+    """
+
+    def __init__(self, lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+                 queue_size: int = DEFAULT_QUEUE_SIZE, threads: int = DEFAULT_LANDING_THREADS):
+        if max_body_bytes < 1 or queue_size < 0 or threads < 1:
+            raise ValueError(f"collector limits must be positive: max_body_bytes={max_body_bytes}, "
+                             f"queue_size={queue_size}, threads={threads}")
+        self.lake = lake
+        self.max_body_bytes = max_body_bytes
+        self.capacity = threads + queue_size  # batches landing plus batches waiting
+        self.pending = 0  # admitted and not answered; only touched on the event loop
+        self.queued_bytes = 0  # bodies of those; only touched on the event loop
+        self.stats = CollectorStats()
+        self._lock = threading.Lock()
+        self._jobs = _Waiting()
+        self._local = threading.local()  # each committer thread's .counters store, .con DuckDB
+        # about how many senders a landing serves: the largest recent group, or the most
+        # requests in flight at once, slowly forgotten (the previous group alone would shrink
+        # and stay small: a group of one waits for none; and four senders answered two by two
+        # would stay in two groups of two, each landing paying its fixed costs for half)
+        self._expected = 1.0
+        self._last_landing_s = 0.0
+        self._threads = [threading.Thread(target=self._commit_loop, daemon=True,
+                                          name=f"voice-monitor-commit-{i}") for i in range(threads)]
+        for thread in self._threads:
+            thread.start()
+        # what a collector killed between its answers and its counts left uncounted
+        self.catch_up = threading.Thread(target=catch_up, args=(lake,), daemon=True,
+                                         name="voice-monitor-catch-up")
+        self.catch_up.start()
+
+    def admit(self) -> bool:
+        """Take a place in the queue; False when it is full."""
+        if self.pending >= self.capacity:
+            self.stats.refused_overload += 1
+            return False
+        self.pending += 1
+        if self.pending > self._expected:  # (a float written whole: safe beside the committer)
+            self._expected = float(self.pending)
+        return True
+
+    async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
+        """Land one admitted batch; returns once it is in the lake. The place is given back.
+
+        Raises BodyTooLarge or BadEncoding (before the batch joins a landing) and Overloaded.
+        """
+        if self.queued_bytes and self.queued_bytes + len(body) > MAX_QUEUED_BYTES:
+            self.pending -= 1
+            self.stats.refused_overload += 1
+            raise Overloaded()
+        held = len(body)
+        self.queued_bytes += held
+        try:
+            if gzipped or held > INLINE_SPLIT_BYTES:
+                # a large body is split (and gunzipped) off the event loop, beside the landing
+                records = await asyncio.to_thread(self._records, body, gzipped)
+            else:  # a small one at once: ~1 ms for 100 kB, less than a hop to a thread
+                records = self._records(body, gzipped)
+            self.queued_bytes += records.nbytes - held  # what the queue holds now is the records
+            held = records.nbytes
+            loop = asyncio.get_running_loop()
+            future = loop.create_future()
+            self._jobs.put(_Job(records, held, source, future, loop))
+            return await future
+        finally:
+            self.pending -= 1
+            self.queued_bytes -= held
+
+    def _records(self, body: bytes, gzipped: bool) -> pa.Array:
+        return parse_records(gunzip(body, self.max_body_bytes) if gzipped else body)
+
+    def _commit_loop(self) -> None:
+        try:
+            while True:
+                self._jobs.wait_for(1)
+                try:
+                    job = self._jobs.pop()
+                except IndexError:  # another committer took it
+                    continue
+                if job is None:
+                    return
+                if not self._commit_group(job):
+                    return
+        finally:
+            self._close_local()
+
+    def _commit_group(self, job: _Job) -> bool:
+        """Commit `job` and every job waiting behind it; False once the stop sign was taken."""
+        group, size = [job], job.size
+        # linger a moment for batches on their way: senders that were answered by the previous
+        # landing are sending their next batch now, and one landing of all of them costs less
+        # than one each; never longer than a share of a landing, so a fast landing stays fast
+        until = time.monotonic() + min(LINGER_S, LINGER_SHARE * self._last_landing_s)
+        stop = False
+        while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
+            try:
+                job = self._jobs.pop()  # whatever waits already comes along
+            except IndexError:
+                left = until - time.monotonic()
+                if len(group) >= round(self._expected) or left <= 0:
+                    break
+                self._jobs.wait_for(round(self._expected) - len(group), left)
+                continue
+            if job is None:
+                stop = True
+                break
+            group.append(job)
+            size += job.size
+        began = time.monotonic()
+        self._commit(group)
+        self._last_landing_s = time.monotonic() - began
+        self._expected = max(float(len(group)), self._expected * EXPECTED_DECAY)
+        return not stop
+
+    def _commit(self, group: list[_Job]) -> None:
+        ready = [job for job in group if not job.future.cancelled()]
+        # (a sender that hung up before landing began was not promised anything)
+        if not ready:
+            return
+        local = self._local
+        try:
+            if not self.lake.remote and not self.lake.exists():
+                # unmounted, moved or deleted while serving: landing would make a new folder
+                # there and answer 200 for events nobody will find; the senders try again
+                raise NoLakeError(no_lake_message(self.lake.root))
+            if getattr(local, "con", None) is None:  # both kept open between landings
+                local.con, local.counters = connect(), open_counters(self.lake)
+            results = land_batches(self.lake, [job.records for job in ready],
+                                   [job.source for job in ready], counters=local.counters,
+                                   con=local.con)
+        except Exception as exc:
+            self._close_local()  # whatever went wrong, the next landing starts afresh
+            with self._lock:
+                self.stats.failed += len(ready)
+            _answer(ready, [exc] * len(ready))
+            return
+        with self._lock:
+            stats = self.stats
+            stats.commits += 1
+            for result in results:
+                stats.batches += 1
+                stats.accepted += result.accepted
+                stats.duplicates += result.duplicates
+                stats.quarantined += result.quarantined
+        _answer(ready, results)
+
+    def _close_local(self) -> None:
+        local = self._local
+        for name in ("con", "counters"):
+            handle = getattr(local, name, None)
+            setattr(local, name, None)
+            if handle is not None:
+                with contextlib.suppress(Exception):  # closing what failed: nothing to save
+                    handle.close()
+
+    def close(self) -> None:
+        """Land every batch already queued, then stop the committer threads."""
+        for _ in self._threads:
+            self._jobs.put(None)
+        for thread in self._threads:
+            thread.join()
+        self.catch_up.join()
+
+
+def _answer(jobs: list[_Job], outcomes: list) -> None:
+    """Hand each sender its result (or the landing's exception): one wake-up of each event loop
+    for the whole group, not one per sender."""
+    by_loop: dict[asyncio.AbstractEventLoop, list] = {}
+    for job, outcome in zip(jobs, outcomes, strict=True):
+        by_loop.setdefault(job.loop, []).append((job.future, outcome))
+    for loop, answers in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits any more
+            loop.call_soon_threadsafe(_settle, answers)
+
+
+def _settle(answers: list) -> None:
+    for future, outcome in answers:
+        if future.done():  # the sender hung up meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome)
+
+
+def gunzip(body: bytes, limit: int) -> bytes:
+    """Decompress a gzip body (several members allowed), refusing more than `limit` bytes out."""
+    out, size, rest = [], 0, body
+    while rest:
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            chunk = inflater.decompress(rest, limit - size + 1)
+        except zlib.error as exc:
+            raise BadEncoding(f"the body is not valid gzip ({exc}); send it uncompressed or "
+                              "gzip it whole") from None
+        size += len(chunk)
+        if size > limit or inflater.unconsumed_tail:
+            raise BodyTooLarge()
+        if not inflater.eof:
+            raise BadEncoding("the gzip body is truncated; send the whole compressed stream")
+        out.append(chunk)
+        rest = inflater.unused_data
+    return b"".join(out)
