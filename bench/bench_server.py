@@ -84,51 +84,54 @@ def make_batches(count: int, size: int, seed: int = 11, bad: int = 0) -> list[by
 
 def send_stdlib(url: str, bodies: list[bytes], pace_s: float, latencies: list,
                 refused: list) -> None:
-    """As `send`, with the standard library's `http.client` (one keep-alive connection)."""
+    """`send_all` through the standard library's `http.client` (one keep-alive connection)."""
     parts = urlsplit(url)
     headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+
+    def post(body: bytes) -> tuple[int, str | None, bytes]:
+        conn.request("POST", "/v1/events", body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheader("retry-after"), response.read()
+
     try:
-        next_at = time.perf_counter()
-        for body in bodies:
-            if pace_s:
-                next_at += pace_s
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-            while True:
-                began = time.perf_counter()
-                conn.request("POST", "/v1/events", body=body, headers=headers)
-                response = conn.getresponse()
-                answer = response.read()
-                if response.status == 503:
-                    refused.append(1)
-                    time.sleep(float(response.getheader("retry-after", "1")))
-                    continue
-                if response.status != 200:
-                    raise RuntimeError(f"POST /v1/events answered {response.status}: {answer!r}")
-                latencies.append(time.perf_counter() - began)
-                break
+        send_all(post, bodies, pace_s, latencies, refused)
     finally:
         conn.close()
 
 
 def send(url: str, bodies: list[bytes], pace_s: float, latencies: list, refused: list) -> None:
+    """`send_all` through httpx (one keep-alive connection)."""
     headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
-    with httpx.Client(timeout=120) as http:
-        next_at = time.perf_counter()
-        for body in bodies:
-            if pace_s:
-                next_at += pace_s
-                time.sleep(max(0.0, next_at - time.perf_counter()))
-            while True:
-                began = time.perf_counter()
-                response = http.post(url + "/v1/events", content=body, headers=headers)
-                if response.status_code == 503:
-                    refused.append(1)
-                    time.sleep(float(response.headers.get("retry-after", "1")))
-                    continue
-                response.raise_for_status()
-                latencies.append(time.perf_counter() - began)
-                break
+    with httpx.Client(timeout=120) as http_client:
+
+        def post(body: bytes) -> tuple[int, str | None, bytes]:
+            response = http_client.post(url + "/v1/events", content=body, headers=headers)
+            return response.status_code, response.headers.get("retry-after"), response.content
+
+        send_all(post, bodies, pace_s, latencies, refused)
+
+
+def send_all(post, bodies: list[bytes], pace_s: float, latencies: list, refused: list) -> None:
+    """POST each body in turn (`pace_s` apart when given), retrying a 503 after its Retry-After;
+    appends each request's time (send to acknowledgement) to `latencies`, a 1 per 503 to
+    `refused`; any other answer than 200 fails the sender."""
+    next_at = time.perf_counter()
+    for body in bodies:
+        if pace_s:
+            next_at += pace_s
+            time.sleep(max(0.0, next_at - time.perf_counter()))
+        while True:
+            began = time.perf_counter()
+            status, retry_after, answer = post(body)
+            if status == 503:
+                refused.append(1)
+                time.sleep(float(retry_after or 1))
+                continue
+            if status != 200:
+                raise RuntimeError(f"POST /v1/events answered {status}: {answer[:300]!r}")
+            latencies.append(time.perf_counter() - began)
+            break
 
 
 def run_clients(url: str, bodies: list[bytes], clients: int, pace_s: float = 0.0,
