@@ -222,8 +222,9 @@ def vanished(lake: Lake, exc: BaseException) -> bool:
     """Did a read fail because a lake file it had listed is gone (not for any other reason)?"""
     if lake.remote:
         return False
-    if isinstance(exc, FileNotFoundError):
-        named = [Path(exc.filename)] if exc.filename else []
+    if isinstance(exc, FileNotFoundError) and exc.filename:
+        named = [Path(exc.filename)]
+    # Arrow's FileNotFoundError names the file only in its message ("Failed to open local file")
     elif isinstance(exc, READ_ERRORS) and _VANISHED.search(str(exc)):
         named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
     else:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 from voice_monitor.counters import METRIC_OF, METRICS
+from voice_monitor.integrity import retrying
 from voice_monitor.lake import Lake
 from voice_monitor.views import with_sources
 
@@ -30,19 +31,24 @@ def scope_counts(lake: Lake, start: datetime, now: datetime, organization_id: st
     `organization_id`'s when given), from the files of the hours the window touches; None when
     a file cannot be read (the counters' answer stands; `lake check` names the file)."""
     totals: dict[str | None, dict[str, int]] = {None: dict.fromkeys(METRICS, 0)}
-    hour, files = start.replace(minute=0, second=0, microsecond=0), []
-    while hour <= now:
-        files += lake.event_files(hour)
-        hour += _HOUR
-    if not files:
-        return totals
     only = "" if organization_id is None else " and organization_id = $org"
     params = {"start": start, "now": now,
               **({} if organization_id is None else {"org": organization_id})}
-    try:
-        rows = with_sources(raw_events=files).execute(
+
+    def read() -> list[tuple]:
+        hour, files = start.replace(minute=0, second=0, microsecond=0), []
+        while hour <= now:
+            files += lake.event_files(hour)
+            hour += _HOUR
+        if not files:
+            return []
+        return with_sources(raw_events=files).execute(
             "select organization_id, event_type, count(*) from events where timestamp >= $start"
             f" and timestamp <= $now{only} group by all", params).fetchall()
+
+    try:
+        # listed again when retention (or compaction) took a listed file before it was read
+        rows = retrying(lake, read)
     except (duckdb.Error, OSError):
         return None
     for org, event_type, n in rows:
