@@ -109,7 +109,7 @@ def check_event_files(paths: Iterable) -> None:
 
 def _in_events(path: Path) -> bool:
     """Whether `path` lies where the layout puts event files (events/date=…/hour=…/)."""
-    parts = Path(path).parts
+    parts = Path(str(path)).parts
     return len(parts) >= 4 and parts[-4] == "events" and parts[-3].startswith("date=")
 
 
@@ -128,7 +128,15 @@ def move_aside_command(lake: Lake) -> str:
     return f"voice-monitor lake check --move-aside --lake {shlex.quote(str(lake.root))}"
 
 
+def _store_key(lake: Lake, text: str) -> str:
+    """An object-store path as its filesystem names it ('memory:///x' and 'memory://x' agree)."""
+    return type(lake.root.fs)._strip_protocol(str(text)).rstrip("/")
+
+
 def relative(lake: Lake, path: Path) -> str:
+    if lake.remote:
+        root, key = _store_key(lake, lake.root.path) + "/", _store_key(lake, path)
+        return key[len(root):] if key.startswith(root) else str(path)
     try:
         return Path(path).relative_to(lake.root).as_posix()
     except ValueError:
@@ -138,8 +146,16 @@ def relative(lake: Lake, path: Path) -> str:
 def probe(path: Path) -> str | None:
     """Why the Parquet file at `path` cannot be read whole, or None (also when it is gone); a
     file in events/ that holds no events (`event_file_problem`) cannot be used either."""
+    source = path
+    if storage.is_remote(path):
+        try:  # fetched first: a network failure is no verdict on the file
+            source = pa.BufferReader(path.fs.cat_file(path.path))
+        except FileNotFoundError:
+            return None
+        except Exception:  # noqa: BLE001 (the read that failed reports its own error)
+            return None
     try:
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(source)
         for group in range(parquet.num_row_groups):
             parquet.read_row_group(group)
     except FileNotFoundError:
@@ -148,7 +164,7 @@ def probe(path: Path) -> str | None:
         return " ".join(f"{type(exc).__name__}: {exc}".split())
     if _in_events(path):  # readable, but another table's file: as unusable as a corrupt one
         return event_file_problem(parquet.schema_arrow)
-    if Path(path).parent.name == "dimensions" and Path(path).name == "organizations.parquet":
+    if Path(str(path)).parent.name == "dimensions" and Path(str(path)).name == "organizations.parquet":
         return organizations_file_problem(parquet.schema_arrow)
     return None
 
@@ -156,7 +172,7 @@ def probe(path: Path) -> str | None:
 def find_unreadable(paths: Iterable[Path]) -> list[tuple[Path, str]]:
     """(path, reason) of every file in `paths` that cannot be read."""
     found = []
-    for path in dict.fromkeys(Path(p) for p in paths):
+    for path in dict.fromkeys(p if storage.is_remote(p) else Path(p) for p in paths):
         reason = probe(path)
         if reason is not None:
             found.append((path, reason))
@@ -182,13 +198,11 @@ def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] 
                      ) -> UnreadableFileError | None:
     """The unreadable lake files behind a failed read (recorded), or None if there are none.
 
-    Local lakes only: on an object store a failed read is reported as it is (a network error
-    must not look like a corrupt file).
+    On an object store a file is fetched whole before it is judged, so a network error never
+    looks like a corrupt file (the failed read is then reported as it is).
     """
-    if lake.remote:
-        return None
-    named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
-    found = find_unreadable([*(p for p in named if _inside(lake, p)), *candidates])
+    named = [_named_path(lake, m) for m in _NAMED_FILE.findall(str(exc))]
+    found = find_unreadable([*(p for p in named if p is not None), *candidates])
     if not found:
         return None
     record(lake, found)
@@ -244,6 +258,15 @@ def retrying(lake: Lake, read: Callable[[], object], attempts: int = VANISHED_RE
     raise AssertionError("unreachable")
 
 
+def _named_path(lake: Lake, text: str):
+    """The lake file an error message names (a local path or a store URL), or None."""
+    if lake.remote:
+        rel = relative(lake, text)
+        return None if rel == str(text) else lake.root / rel
+    path = Path(text)
+    return path if _inside(lake, path) else None
+
+
 def _inside(lake: Lake, path: Path) -> bool:
     try:
         path.resolve().relative_to(lake.root.resolve())
@@ -261,7 +284,9 @@ def _entry_path(lake: Lake, rel: str) -> Path:
     return _registry(lake) / (hashlib.blake2b(rel.encode(), digest_size=10).hexdigest() + ".json")
 
 
-def _signature(path: Path) -> list[int]:
+def _signature(path: Path) -> list:
+    if storage.is_remote(path):  # (ETag, size)
+        return [str(part) for part in storage.signature(path)]
     st = path.stat()
     return [st.st_size, st.st_mtime_ns]
 
@@ -318,6 +343,10 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
 # -- voice-monitor lake check --------------------------------------------------------------
 def lake_files(lake: Lake) -> list[Path]:
     """Every Parquet file of the lake's data folders (not state/, .tmp/ or corrupt/)."""
+    if lake.remote:  # one paged LIST per folder
+        return sorted((lake.root / folder / key for folder in CHECKED_FOLDERS
+                       for key in storage.find(lake.root / folder) if key.endswith(".parquet")),
+                      key=str)
     return sorted(p for folder in CHECKED_FOLDERS for p in (lake.root / folder).rglob("*.parquet")
                   if p.is_file())
 
@@ -325,9 +354,6 @@ def lake_files(lake: Lake) -> list[Path]:
 def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     """(files checked, unreadable files with their reasons), each file read whole; the record
     of unreadable files is brought up to date."""
-    if lake.remote:
-        raise ValueError(f"voice-monitor lake check reads local lakes only, not {lake.root}; "
-                         "copy the suspect files to a local folder and check them there")
     files = lake_files(lake)
     found = find_unreadable(files)
     try:
@@ -349,7 +375,7 @@ def misplaced_files(lake: Lake) -> list[tuple[Path, str]]:
     it (`events/date=garbage/hour=07/x.parquet`, `hour=99`, `events/x.parquet`): no reader
     reads it, so it is listed rather than silently ignored."""
     found = []
-    for path in sorted([*lake_files(lake), *_folders_named_parquet(lake)]):
+    for path in sorted([*lake_files(lake), *_folders_named_parquet(lake)], key=str):
         why = _FOLDER_NAMED_PARQUET if path.is_dir() else misplaced(relative(lake, path))
         if why is not None:
             found.append((path, why))
@@ -365,6 +391,15 @@ _FOLDER_NAMED_PARQUET = ("a folder named like a Parquet file (Spark's or DuckDB'
 
 
 def _folders_named_parquet(lake: Lake) -> list[Path]:
+    if lake.remote:  # a store has no folders: the key prefixes of its objects
+        found = set()
+        for folder in CHECKED_FOLDERS:
+            for key in storage.find(lake.root / folder):
+                parts = key.split("/")[:-1]
+                named = [i for i, part in enumerate(parts) if part.endswith(".parquet")]
+                if named:
+                    found.add("/".join([folder, *parts[: named[0] + 1]]))
+        return [lake.root / rel for rel in sorted(found)]
     return [p for folder in CHECKED_FOLDERS for p in (lake.root / folder).rglob("*.parquet")
             if p.is_dir()]
 
@@ -380,11 +415,16 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str
         target = lake.root / CORRUPT_DIR / rel
         if target.exists():  # the same name moved aside before
             target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
-        target.parent.mkdir(parents=True, exist_ok=True)
         note = {"original_path": rel, "lake": str(lake.root), "moved_at":
                 datetime.now(UTC).isoformat(), "error": reason}
-        target.with_name(target.name + ".json").write_text(json.dumps(note, indent=2) + "\n")
-        os.rename(path, target)
+        text = (json.dumps(note, indent=2) + "\n").encode()
+        if lake.remote:  # no rename on a store: a copy, then the original deleted
+            storage.put(target.with_name(target.name + ".json"), text)
+            path.fs.mv(path.path, target.path, recursive=path.is_dir())
+        else:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.with_name(target.name + ".json").write_bytes(text)
+            os.rename(path, target)
         forget(lake, rel)
         moved.append((rel, relative(lake, target)))
     return moved

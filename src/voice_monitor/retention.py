@@ -24,9 +24,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import arguments, copy_log
+from voice_monitor import arguments, copy_log, storage
 from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
@@ -228,8 +229,6 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     Unreadable = recorded as such (`integrity`) or a Parquet footer that cannot be read: one
     small read per file of an expired partition, never a row.
     """
-    if lake.remote:  # an object store's files are not probed (see integrity.unreadable_error)
-        return partitions
     known = {rel for rel, _ in known_unreadable(lake)}
     dropped = []
     for start, path in partitions:
@@ -247,8 +246,14 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
 
 
 def _footer_problem(path: Path) -> str | None:
+    source = path
+    if storage.is_remote(path):  # fetched first: a network failure fails the run, judging nothing
+        try:
+            source = pa.BufferReader(path.fs.cat_file(path.path))
+        except FileNotFoundError:
+            return None
     try:
-        pq.read_metadata(path)
+        pq.read_metadata(source)
     except FileNotFoundError:
         return None
     except Exception as exc:  # whatever the footer's failure, the file is unreadable
