@@ -49,11 +49,29 @@ def _default(value):
         return dict(value)
     if isinstance(value, Decimal) and value.is_finite():
         return float(value)
+    plain = _numpy_scalar(value)
+    if plain is not _NOT_NUMPY:
+        return plain  # a NaN is written as null: `dumps` then finds it with _problem
     raise TypeError  # reported with its path by _problem
 
 
+_NOT_NUMPY = object()
+
+
+def _numpy_scalar(value):
+    """A NumPy bool, integer or float scalar as the Python value it holds (`np.int64(3)` is 3, as
+    in a file), else `_NOT_NUMPY`. NumPy is not imported: its scalars are told by their type."""
+    if type(value).__module__ != "numpy" or getattr(value, "ndim", None) != 0:
+        return _NOT_NUMPY
+    if getattr(getattr(value, "dtype", None), "kind", None) not in ("b", "i", "u", "f"):
+        return _NOT_NUMPY
+    plain = value.item()
+    return plain if type(plain) in (bool, int, float) else _NOT_NUMPY  # not a longdouble
+
+
 def dumps(record) -> bytes | Rejected:
-    """The JSON text of one record, or why it cannot be written without altering it."""
+    """The JSON text of one record, or why it cannot be written without altering it (NumPy
+    bool, integer and float scalars are the numbers they hold)."""
     try:
         text = orjson.dumps(record, default=_default)
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
@@ -117,6 +135,9 @@ def _problem(value, path: str, depth: int = 0) -> str | None:
         return f"{where} is {_name(value)}, not JSON; send text (decode the bytes)"
     if isinstance(value, set | frozenset):
         return f"{where} is a {_name(value)}, not JSON; send a list"
+    plain = _numpy_scalar(value)
+    if plain is not _NOT_NUMPY:
+        return _problem(plain, path, depth + 1)
     try:  # what orjson writes as it is: datetime, date, UUID, enum, dataclass...
         orjson.dumps(value, default=_default)
         return None
