@@ -125,7 +125,11 @@ def test_no_webhook_no_delivery(lake):
 
 @pytest.mark.parametrize("url", ["hooks.example.com/T0/B0/secret-path", "ftp://hooks.example.com/secret-path",
                                  "http://[::1/secret-path", "https:///secret-path",
-                                 "http://hooks.example.com:99999/secret-path"])
+                                 "http://hooks.example.com:99999/secret-path",
+                                 # a query or fragment right after the host is not shown either
+                                 "ftp://hooks.example.com?token=secret-path",
+                                 "http://hooks.example.com:99999#secret-path",
+                                 "http://[::1?sig=secret-path"])
 def test_a_webhook_url_that_cannot_be_posted_to_is_refused_without_showing_its_path(url):
     """`--set webhook_url='http://[::1'` stored the alert, then failed `alerts check` with
     'InvalidURL: Invalid port' (exit 1): a bad URL is named when the config is made, before

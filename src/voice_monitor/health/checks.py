@@ -10,6 +10,7 @@ recorded as that check's error; the others still run.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -88,8 +89,8 @@ class AlertConfig:
             problem = url_problem(self.webhook_url)
             if problem is not None:  # shown as scheme://host only: the path is the credential
                 scheme, _, rest = self.webhook_url.partition("://")
-                shown = (f"{scheme}://{rest.split('/')[0].rpartition('@')[2]}/****"
-                         if rest else "****")
+                host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+                shown = f"{scheme}://{host}/****" if rest else "****"
                 raise ValueError(f"webhook_url {shown[:100]!r} is not an http(s) URL the alerts "
                                  f"can be posted to ({problem}); use e.g. "
                                  "https://hooks.slack.com/services/...")
