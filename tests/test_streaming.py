@@ -189,3 +189,69 @@ def test_a_file_ingested_ahead_lands_as_its_batches_would_one_by_one(tmp_path):
     result = ingest_file(lake, path, now=NOW, batch_bytes=200)
     # lines 40-59 copy e0..e19: duplicates, except e7 (its first line is the bad one)
     assert (result.accepted, result.duplicates, result.quarantined) == (59, 19, 1)
+
+
+def _quarantined(lake: Lake) -> list[tuple[str, str, str]]:
+    import duckdb
+
+    return duckdb.connect().execute(
+        "select raw, reason, reason_category from read_parquet($f) order by reason",
+        {"f": str(lake.quarantine_dir / "*" / "*.parquet")}).fetchall()
+
+
+def test_a_line_longer_than_a_batch_is_read_whole_and_one_over_the_cap_from_its_head(
+        tmp_path, monkeypatch):
+    # a line longer than a batch was gathered by copying all of it again at each read
+    # (quadratic) and held whole however long (100 MB without a newline: all in memory). Up to
+    # MAX_LINE_BYTES (the collector's body cap) it is still read whole and quarantined raw as it
+    # is; a longer one is quarantined from its first 64 KiB, with its size and place
+    monkeypatch.setattr("voice_monitor.streaming.MAX_LINE_BYTES", 300_000)
+    long = json.dumps({**_event(1, 1), "pad": "a" * 200_000})  # 200,0xx bytes: under the cap
+    huge = '{"eventId": "h", "pad": "' + "é" * 500_000 + '"}'  # 1,000,027 bytes: over
+    tail = '{"eventId": "t", "pad": "' + "b" * 400_000  # the last line, no newline, over
+    lines = [json.dumps(_event(0, 0)), long, huge, " " * 400_000, json.dumps(_event(2, 2)), tail]
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines))
+    lake = Lake(tmp_path / "lake")
+    result = ingest_file(lake, path, now=NOW, batch_bytes=1 << 16)
+    assert (result.accepted, result.quarantined) == (2, 3)  # the blank line is no record
+    start_of = {name: len("\n".join(lines[:i]).encode()) + 1 for i, name in ((2, "huge"), (5, "tail"))}
+    head = huge.encode()[:65_535].decode()  # 25 bytes, then 32,755 two-byte é (1 byte cut off)
+    assert _quarantined(lake) == sorted([
+        (long, f"record is {len(long):,} bytes, over the limit of 65,536 bytes (64 KiB)",
+         "too_large"),
+        (head, "record is 1,000,027 bytes, over the limit of 65,536 bytes (64 KiB); longer "
+               "than 300,000 bytes, the most a line is read whole, so raw keeps its first "
+               f"65,535 bytes; the line starts at byte {start_of['huge']:,} of the input",
+         "too_large"),
+        (tail[:65_536], f"record is {len(tail):,} bytes, over the limit of 65,536 bytes (64 KiB);"
+                        " longer than 300,000 bytes, the most a line is read whole, so raw keeps "
+                        f"its first 65,536 bytes; the line starts at byte {start_of['tail']:,} of "
+                        "the input", "too_large")], key=lambda row: row[1])
+
+
+def test_a_line_of_100_mb_without_a_newline_is_never_held_whole(tmp_path):
+    import tracemalloc
+
+    from voice_monitor.streaming import MAX_LINE_BYTES
+
+    path = tmp_path / "one.jsonl"
+    with path.open("wb") as f:
+        f.write(b'{"eventId": "x", "pad": "')
+        for _ in range(100):
+            f.write(b"z" * 1_000_000)
+    pieces = []
+    tracemalloc.start()
+    try:
+        for batch in read_batches(path, batch_bytes=1 << 20):
+            pieces.append(batch)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    (rejected,) = [r for batch in pieces for r in (batch if isinstance(batch, list) else
+                                                   batch.to_pylist())]
+    assert rejected.raw == '{"eventId": "x", "pad": "' + "z" * (65_536 - 25)
+    assert rejected.reason.startswith("record is 100,000,025 bytes, over the limit of 65,536 bytes")
+    # held up to MAX_LINE_BYTES (16 MiB) while it might still end, then only its head: not
+    # 100 MB and its copies (the reads joined again at each one: over 200 MB)
+    assert peak < MAX_LINE_BYTES + 8_000_000

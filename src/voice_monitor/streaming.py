@@ -11,6 +11,7 @@ batch is a `LineBatch`, which also keeps the file's own text of its records.
 from __future__ import annotations
 
 import queue
+import re
 import shlex
 import threading
 from collections.abc import Iterator
@@ -22,13 +23,25 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voice_monitor.mappings import Rejected
 from voice_monitor.parquet_text import checked_batch
-from voice_monitor.records import BOM, cut_lines, split_array, unescaped_quotes
+from voice_monitor.records import (
+    BOM,
+    MAX_RECORD_BYTES,
+    as_raw,
+    cut_lines,
+    split_array,
+    unescaped_quotes,
+)
 from voice_monitor.typed import TypedRows
 
 BATCH_BYTES = 16 << 20  # about 60,000 realistic events; landing one needs ~10x this in memory
 PARQUET_ROWS = 61_440
+# the longest line read whole (the collector's body cap, group_commit.DEFAULT_MAX_BODY_BYTES):
+# a longer one is quarantined from its first 64 KiB, never held whole (see `_long_line`)
+MAX_LINE_BYTES = 16 << 20
 _BLANK = b" \t\r\n"
+_NOT_BLANK = re.compile(rb"[^ \t\r\n]")
 
 
 T = TypeVar("T")
@@ -96,7 +109,8 @@ class InputFileError(Exception):
     """An input file cannot be read at all (missing, unreadable, not a supported format)."""
 
 
-def read_batches(path: Path, batch_bytes: int = BATCH_BYTES) -> Iterator[LineBatch | pa.Array | TypedRows]:
+def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
+                 ) -> Iterator[LineBatch | pa.Array | TypedRows | list[Rejected]]:
     """The raw records of an input file (JSON Lines, a JSON array, or Parquet), batch by batch.
 
     The file is opened (and a Parquet file's footer read) before the first batch is yielded,
@@ -172,12 +186,18 @@ class LineBatch:
         return self.records.to_pylist()
 
 
-def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[LineBatch]:
-    carry = b""
+def _line_batches(f: BinaryIO, path: Path, batch_bytes: int
+                  ) -> Iterator[LineBatch | list[Rejected]]:
+    carry = b""  # the start of a line not ended yet
     while chunk := _read(f, path, batch_bytes):
-        data = carry + chunk
+        if b"\n" in chunk:
+            data = carry + chunk
+        else:  # one line longer than a batch
+            data, rejected = _long_line(f, path, carry, chunk, batch_bytes)
+            if rejected is not None:
+                yield [rejected]
         cut = data.rfind(b"\n") + 1
-        if cut == 0:  # one line longer than a batch: keep reading until it ends
+        if cut == 0:  # the file's last line, no newline after it
             carry = data
             continue
         carry = data[cut:]
@@ -189,6 +209,65 @@ def _line_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[LineBat
         lines, _ = cut_lines(carry)  # no newline at its end
         if len(lines):
             yield LineBatch(lines, None)
+
+
+def _long_line(f: BinaryIO, path: Path, carry: bytes, chunk: bytes, batch_bytes: int
+               ) -> tuple[bytes, Rejected | None]:
+    """Read on to the end of a line that goes past `chunk`: (the text from the line's start to
+    the end of the read holding its newline, None), the pieces joined once (adding each to the
+    ones before copied them all again: quadratic). A line longer than MAX_LINE_BYTES is not
+    held: (the text after its newline, its quarantine record: its first 64 KiB, size, place)."""
+    start = f.tell() - len(carry) - len(chunk)  # the line's first byte in the file
+    pieces: list[bytes] | None = [carry, chunk]
+    size = len(carry) + len(chunk)
+    blank = not (_NOT_BLANK.search(carry) or _NOT_BLANK.search(chunk))
+    head = b""
+    while True:
+        if pieces is not None and size > MAX_LINE_BYTES:
+            head, pieces = _first_bytes(pieces, MAX_RECORD_BYTES), None
+        chunk = _read(f, path, batch_bytes)
+        end = chunk.find(b"\n")
+        piece = chunk if end < 0 else chunk[:end]
+        blank = blank and not _NOT_BLANK.search(piece)
+        size += len(piece)
+        if end >= 0 or not chunk:
+            break
+        if pieces is not None:
+            pieces.append(chunk)
+    if pieces is not None:
+        if size <= MAX_LINE_BYTES:
+            return b"".join(pieces) + chunk, None
+        head = _first_bytes([*pieces, piece], MAX_RECORD_BYTES)
+    rest = chunk[end + 1:] if end >= 0 else b""
+    if blank:  # a line of blanks is no record, however long
+        return rest, None
+    raw, kept = _text_of_head(head)
+    return rest, Rejected(raw, (
+        f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); longer "
+        f"than {MAX_LINE_BYTES:,} bytes, the most a line is read whole, so raw keeps its first "
+        f"{kept:,} bytes; the line starts at byte {start:,} of the input"))
+
+
+def _first_bytes(pieces: list[bytes], n: int) -> bytes:
+    """The first `n` bytes of the pieces joined (copying only those)."""
+    head = []
+    for piece in pieces:
+        head.append(piece[:n])
+        n -= len(head[-1])
+        if n <= 0:
+            break
+    return b"".join(head)
+
+
+def _text_of_head(head: bytes) -> tuple[str, int]:
+    """The first bytes of a line as quarantine keeps them, and how many: a UTF-8 character the
+    cut split is left out (up to 3 bytes); text that is not UTF-8 is escaped (`as_raw`)."""
+    for trim in range(4):
+        try:
+            return head[:len(head) - trim].decode("utf-8"), len(head) - trim
+        except UnicodeDecodeError:
+            continue
+    return as_raw(head), len(head)
 
 
 # -- JSON arrays --------------------------------------------------------------------------
