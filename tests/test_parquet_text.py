@@ -80,3 +80,35 @@ def test_bytes_that_are_not_utf8_are_quarantined_alone(capsys, lake, tmp_path):
     assert sorted(rejects) == [b"bad\xff\xfe", b"ok-2"]
     assert rejects[b"ok-2"]["artifact_id"].encode("utf-8", "surrogateescape") == b'a"\\\x01\xc3'
     assert rejects[b"ok-2"]["timestamp"] == TS
+
+
+def test_text_inside_a_metadata_map_is_treated_as_at_top_level(capsys, lake, tmp_path):
+    # metadata as map<string, binary>: 'café' was stored as 'caf\xC3\xA9' and 'a"b' as 'a\x22b'
+    # (the struct's children were looked at, a map's values were not); a map<string, string>
+    # value that is not UTF-8 was quarantined as "record is not valid JSON" with an empty raw,
+    # the bytes lost, instead of "not valid UTF-8" with them kept, as a top-level column is
+    path = tmp_path / "map.parquet"
+    binary = pa.array([[("ai_model", "café".encode()), ("note", b'a"b')]],
+                      pa.map_(pa.string(), pa.binary()))
+    pq.write_table(pa.table({"event_id": ["m-text"], "event_type": ["artifact_received"],
+                             "timestamp": [TS], "metadata": binary}), path)
+    assert _ingest(capsys, lake, path)["accepted"] == 1
+    stored = _stored(lake)["m-text"]
+    assert stored["ai_model"] == "café"
+    assert json.loads(stored["metadata"]) == {"note": 'a"b'}
+
+    path = tmp_path / "map_bad.parquet"
+    items = pa.array([b"gpt", b"g\xffpt"]).view(pa.string())  # a writer broke the annotation
+    strings = pa.MapArray.from_arrays(pa.array([0, 1, 2], pa.int32()),
+                                      pa.array(["ai_model", "ai_model"]), items)
+    pq.write_table(pa.table({"event_id": ["m-ok", "m-bad"], "event_type": ["artifact_received"] * 2,
+                             "timestamp": [TS] * 2, "metadata": strings}), path)
+    result = _ingest(capsys, lake, path)
+    assert (result["accepted"], result["quarantined"]) == (1, 1)
+    assert _stored(lake)["m-ok"]["ai_model"] == "gpt"
+    [reject] = _quarantined(lake)
+    assert reject["reason"].startswith("record is not valid UTF-8 (byte 0x"), reject
+    record = json.loads(codecs.escape_decode(reject["raw"].encode())[0]
+                        .decode("utf-8", "surrogateescape"))
+    assert record["event_id"] == "m-bad"
+    assert record["metadata"]["ai_model"].encode("utf-8", "surrogateescape") == b"g\xffpt"

@@ -44,7 +44,8 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
 
 def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
     """`column` with binary values as strings; a value that is not UTF-8 is replaced by a
-    placeholder (recorded in `raw`). Struct children are looked at too (a metadata struct)."""
+    placeholder (recorded in `raw`). Struct children, list items and map keys and values are
+    looked at too (a metadata struct or map)."""
     t = column.type
     if pa.types.is_dictionary(t) and _is_text(t.value_type):
         column, t = column.dictionary_decode(), t.value_type
@@ -54,6 +55,16 @@ def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
             return column
         return pa.StructArray.from_arrays(children, names=[f.name for f in t],
                                           mask=column.is_null())
+    if pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
+        # the values behind the offsets (a map's: its key/value entries), as above
+        values = _as_text(column.values, f"{tag}.0", raw)
+        if values is column.values:
+            return column
+        if pa.types.is_map(t):
+            return pa.MapArray.from_arrays(column.offsets, values.field(0), values.field(1),
+                                           mask=column.is_null())
+        kind = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
+        return kind.from_arrays(column.offsets, values, mask=column.is_null())
     if not _is_text(t):
         return column
     if pa.types.is_fixed_size_binary(t):
