@@ -448,3 +448,15 @@ def test_the_config_file_still_names_the_store(lake, tmp_path, monkeypatch):
     monkeypatch.setenv("VOICE_MONITOR_CONFIG", str(tmp_path / "other.toml"))
     with pytest.raises(ValueError, match=r"unknown counter store 'postgres://db/1'"):
         open_counters(lake)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_redis_url_naming_no_database_number_or_a_missing_one_is_refused(lake, redis_url):
+    """`redis://host:port/abc` was read as database 0 without a word (redis-py drops a path it
+    cannot parse), and `/99` failed as 'ResponseError: DB index is out of range'."""
+    base = redis_url.rsplit("/", 1)[0]
+    with pytest.raises(ValueError, match=r"database 'abc' in the counter store URL is not a number"):
+        open_counters(lake, f"{base}/abc")
+    missing = r"redis .*/99 has no database 99 .*VOICE_MONITOR_COUNTERS"
+    with closing(open_counters(lake, f"{base}/99")) as store, pytest.raises(ValueError, match=missing):
+        realtime_metrics(lake, now=AT, store=store)

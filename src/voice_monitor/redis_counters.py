@@ -142,6 +142,12 @@ class RedisCounterStore:
     """Real-time counters in one Redis database, shared by every host that lands events."""
 
     def __init__(self, url: str):
+        scheme, _, rest = url.partition("://")
+        database = rest.partition("?")[0].partition("/")[2].strip("/")
+        if scheme in ("redis", "rediss") and database and not database.isdigit():
+            # redis-py would drop it and use database 0 without a word
+            raise ValueError(f"database {database[:40]!r} in the counter store URL is not a "
+                             "number; expected redis://host:port/db, e.g. redis://redis:6379/0")
         try:
             self.client = redis.Redis.from_url(url, decode_responses=True,
                                                 socket_connect_timeout=10, socket_timeout=30)
@@ -157,6 +163,13 @@ class RedisCounterStore:
             raise CounterStoreUnavailable(
                 f"cannot reach the counter store ({_where(self.client)}): {exc}; check that "
                 f"Redis is running and VOICE_MONITOR_COUNTERS points at it") from exc
+        except redis.ResponseError as exc:
+            if "DB index" not in str(exc):
+                raise
+            db = self.client.connection_pool.connection_kwargs.get("db", 0)
+            raise ValueError(f"counter store {_where(self.client)} has no database {db} ({exc}); "
+                             "use one the server has (0-15 by default) in "
+                             "VOICE_MONITOR_COUNTERS") from None
 
     def record(self, events: pa.Table, now: datetime) -> int:
         """Count the batch's events that no host counted before; returns how many were new:
