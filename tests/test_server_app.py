@@ -329,6 +329,24 @@ def test_an_unknown_query_parameter_is_400_naming_it(filled, http):
     assert timeline.json()["detail"].endswith("it takes: none")
 
 
+def test_a_scalar_query_parameter_given_twice_is_400_naming_it(filled, http):
+    """`start=` twice was taken once, silently (one of the two ranges asked for answered)."""
+    answer = http.get("/api/v1/metrics/historical?start=2026-02-15T00:00:00Z"
+                      "&start=2026-02-16T00:00:00Z&end=2026-02-16T12:00:00Z", headers=bearer(STAFF))
+    assert answer.status_code == 400
+    assert answer.json()["detail"] == (
+        "query parameter 'start' is given 2 times for /api/v1/metrics/historical; it takes one "
+        "value: send start= once")
+    limit = http.get("/api/v1/events?limit=1&limit=2&limit=3", headers=bearer(STAFF))
+    assert limit.status_code == 400 and "'limit' is given 3 times" in limit.json()["detail"]
+    # `type` takes a list: each repeat is one more event type
+    types = http.get("/api/v1/events?type=artifact_failed&type=artifact_completed",
+                     headers=bearer(STAFF))
+    assert types.status_code == 200
+    assert sorted(r["event_type"] for r in types.json()["rows"]) == [
+        "artifact_completed", "artifact_failed"]
+
+
 def test_event_log_pages_newest_first_with_filters(filled, http):
     first = http.get("/api/v1/events", params={"limit": 3}, headers=bearer(STAFF)).json()
     assert [r["event_id"] for r in first["rows"]] == ["c1", "x2", "f2"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
 import orjson
 import polars as pl
@@ -32,19 +32,29 @@ def known_parameters(request: Request) -> None:
     if route is None:
         return
     known = _query_names(route.dependant)
-    unknown = sorted(set(request.query_params) - known)
+    unknown = sorted(set(request.query_params) - set(known))
     if unknown:
         takes = ", ".join(sorted(known)) if known else "none"
         raise ValueError(f"unknown query parameter {unknown[0]!r} for {request.url.path}; "
                          f"it takes: {takes}")
+    # a scalar given twice (`start=..&start=..`) would be taken once, the other dropped unsaid
+    for name in sorted(n for n, many in known.items() if not many):
+        given = len(request.query_params.getlist(name))
+        if given > 1:
+            raise ValueError(f"query parameter {name!r} is given {given} times for "
+                             f"{request.url.path}; it takes one value: send {name}= once")
 
 
-def _query_names(dependant) -> set[str]:
-    """The query parameters an endpoint and its dependencies take."""
-    names = {p.alias for p in dependant.query_params}
+def _query_names(dependant) -> dict[str, bool]:
+    """The query parameters an endpoint and its dependencies take: name -> takes a list."""
+    names = {p.alias: _is_list(p.field_info.annotation) for p in dependant.query_params}
     for sub in dependant.dependencies:
         names |= _query_names(sub)
     return names
+
+
+def _is_list(annotation) -> bool:
+    return any(get_origin(a) in (list, tuple, set) for a in (annotation, *get_args(annotation)))
 
 
 router = APIRouter(dependencies=[Depends(require_staff), Depends(known_parameters)])
