@@ -255,3 +255,27 @@ def test_a_line_of_100_mb_without_a_newline_is_never_held_whole(tmp_path):
     # held up to MAX_LINE_BYTES (16 MiB) while it might still end, then only its head: not
     # 100 MB and its copies (the reads joined again at each one: over 200 MB)
     assert peak < MAX_LINE_BYTES + 8_000_000
+
+
+def test_a_line_over_the_cap_is_cut_to_its_head_also_when_each_read_holds_a_newline(
+        tmp_path, monkeypatch):
+    # the cap was applied only to a line that passed a whole read without a newline: with the
+    # default sizes (cap = batch = 16 MiB) a 20 MiB line that began in one read and ended in the
+    # next was held whole and kept whole as raw. Here: reads of 100,000 bytes, a cap of 120,000;
+    # the 130,000-byte line runs from byte 60,000 (in read 1) to 190,000 (in read 2)
+    monkeypatch.setattr("voice_monitor.streaming.MAX_LINE_BYTES", 120_000)
+    first = json.dumps({**_event(0, 0), "pad": ""})
+    first = first[:-1] + " " * (59_999 - len(first)) + "}"  # 59,999 bytes, then its newline
+    over = '{"eventId": "o", "pad": "' + "c" * (130_000 - 27) + '"}'
+    lines = [first, over, json.dumps(_event(2, 2))]
+    assert (len(first), len(over)) == (59_999, 130_000)
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    lake = Lake(tmp_path / "lake")
+    result = ingest_file(lake, path, now=NOW, batch_bytes=100_000)
+    assert (result.accepted, result.quarantined) == (2, 1)
+    assert _quarantined(lake) == [
+        (over[:65_536], "record is 130,000 bytes, over the limit of 65,536 bytes (64 KiB); longer "
+                        "than 120,000 bytes, the most a line is read whole, so raw keeps its "
+                        "first 65,536 bytes; the line starts at byte 60,000 of the input",
+         "too_large")]

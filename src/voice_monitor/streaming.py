@@ -190,9 +190,10 @@ def _line_batches(f: BinaryIO, path: Path, batch_bytes: int
                   ) -> Iterator[LineBatch | list[Rejected]]:
     carry = b""  # the start of a line not ended yet
     while chunk := _read(f, path, batch_bytes):
-        if b"\n" in chunk:
+        end = chunk.find(b"\n")
+        if end >= 0 and len(carry) + end <= MAX_LINE_BYTES:
             data = carry + chunk
-        else:  # one line longer than a batch
+        else:  # one line longer than a batch, or ending here but over the cap
             data, rejected = _long_line(f, path, carry, chunk, batch_bytes)
             if rejected is not None:
                 yield [rejected]
@@ -213,19 +214,19 @@ def _line_batches(f: BinaryIO, path: Path, batch_bytes: int
 
 def _long_line(f: BinaryIO, path: Path, carry: bytes, chunk: bytes, batch_bytes: int
                ) -> tuple[bytes, Rejected | None]:
-    """Read on to the end of a line that goes past `chunk`: (the text from the line's start to
-    the end of the read holding its newline, None), the pieces joined once (adding each to the
-    ones before copied them all again: quadratic). A line longer than MAX_LINE_BYTES is not
-    held: (the text after its newline, its quarantine record: its first 64 KiB, size, place)."""
+    """Read on to the end of the line `carry` starts, from `chunk` on: (the text from the
+    line's start to the end of the read holding its newline, None), the pieces joined once
+    (adding each to the ones before copied them all again: quadratic). A line longer than
+    MAX_LINE_BYTES is not held (also when it ends in `chunk`): (the text after its newline, its
+    quarantine record: its first 64 KiB, size, place)."""
     start = f.tell() - len(carry) - len(chunk)  # the line's first byte in the file
-    pieces: list[bytes] | None = [carry, chunk]
-    size = len(carry) + len(chunk)
-    blank = not (_NOT_BLANK.search(carry) or _NOT_BLANK.search(chunk))
+    pieces: list[bytes] | None = [carry]
+    size = len(carry)
+    blank = not _NOT_BLANK.search(carry)
     head = b""
     while True:
         if pieces is not None and size > MAX_LINE_BYTES:
             head, pieces = _first_bytes(pieces, MAX_RECORD_BYTES), None
-        chunk = _read(f, path, batch_bytes)
         end = chunk.find(b"\n")
         piece = chunk if end < 0 else chunk[:end]
         blank = blank and not _NOT_BLANK.search(piece)
@@ -234,6 +235,7 @@ def _long_line(f: BinaryIO, path: Path, carry: bytes, chunk: bytes, batch_bytes:
             break
         if pieces is not None:
             pieces.append(chunk)
+        chunk = _read(f, path, batch_bytes)
     if pieces is not None:
         if size <= MAX_LINE_BYTES:
             return b"".join(pieces) + chunk, None
