@@ -460,3 +460,13 @@ def test_a_redis_url_naming_no_database_number_or_a_missing_one_is_refused(lake,
     missing = r"redis .*/99 has no database 99 .*VOICE_MONITOR_COUNTERS"
     with closing(open_counters(lake, f"{base}/99")) as store, pytest.raises(ValueError, match=missing):
         realtime_metrics(lake, now=AT, store=store)
+
+
+def test_a_redis_url_with_a_slash_in_its_password_is_refused_without_showing_it(lake):
+    # 'redis://:hunter/2secret@redis.internal:6379/0': every URL parser ends the host at the
+    # first '/', so the "database" was '2secret@redis.internal:6379/0', named in the error with
+    # the password's tail; the URL needs the '/' percent-encoded
+    for url in ("redis://:hunter/2secret@redis.internal:6379/0", "redis://u:p/2secret@h/3"):
+        with pytest.raises(ValueError, match=r"'/' before its '@'.*%2F") as caught:
+            open_counters(lake, url)
+        assert "2secret" not in str(caught.value)

@@ -144,6 +144,10 @@ class RedisCounterStore:
     def __init__(self, url: str):
         scheme, _, rest = url.partition("://")
         database = rest.partition("?")[0].partition("/")[2].strip("/")
+        if scheme in ("redis", "rediss") and "@" in database:
+            # a '/' in the user or password ends the host early: never echo what follows it
+            raise ValueError("the counter store URL has a '/' before its '@' (in the user or "
+                             "password?); percent-encode it as %2F: redis://:PASSWORD@host:port/db")
         if scheme in ("redis", "rediss") and database and not database.isdigit():
             # redis-py would drop it and use database 0 without a word
             raise ValueError(f"database {database[:40]!r} in the counter store URL is not a "
