@@ -27,6 +27,7 @@ import os
 import re
 import shlex
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator
@@ -150,6 +151,7 @@ class Lake:
             tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
             tmp.write_text(_marker_text())
             os.replace(tmp, marker)
+        check_folders(lake)
         return lake
 
     def exists(self) -> bool:
@@ -307,7 +309,30 @@ def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake
         return Lake.create(lake)
     if not lake.exists():
         raise NoLakeError(no_lake_message(lake.root))
+    check_folders(lake)
     return lake
+
+
+# the folders the lake keeps (PARTITION_LEVELS' and their parents, its state and temp files)
+_OWN_FOLDERS = tuple(dict.fromkeys(
+    [*(f.split("/")[0] for f in PARTITION_LEVELS), *PARTITION_LEVELS, "state", ".tmp"]))
+
+
+def check_folders(lake: Lake) -> None:
+    """Refuse a lake one of whose own folders is a file (`cp x.jsonl data/events`): reads took
+    it for an empty lake and a landing failed on a bare "Not a directory" (one stat a folder)."""
+    if lake.remote:
+        return
+    for rel in _OWN_FOLDERS:
+        path = os.path.join(lake.root, rel)
+        try:
+            if stat.S_ISDIR(os.stat(path).st_mode):
+                continue
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not made yet (or its parent is the file: reported as that)
+        raise NoLakeError(
+            f"lake folder {path!r} is a file, not a folder; move it out of the lake "
+            f"(mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command again")
 
 
 _GLOB_CHARS = re.compile(r"([\[*?])")

@@ -1,0 +1,61 @@
+"""A lake folder that is a plain file (`events` written by `cp x.jsonl data/events`, a bad
+sync): `ingest` failed with a bare "[Errno 20] Not a directory: '…/events/date=…/hour=14'",
+and the reading commands answered as if the lake were empty. Every command now refuses with
+one line naming the file and the fix (contract §4: a broken lake never looks healthy and
+empty), before it reads or writes anything."""
+
+from __future__ import annotations
+
+import shlex
+
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main, ts
+
+from voice_monitor.lake import Lake, NoLakeError, open_lake
+from voice_monitor.landing import land_records
+
+COMMANDS = [
+    ["ingest", "{input}", "--now", ts(NOW)],
+    ["metrics", "realtime", "--now", ts(NOW)],
+    ["metrics", "historical", "--now", ts(NOW)],
+    ["sql", "select count(*) from events"],
+    ["rollup", "hourly", "--now", ts(NOW)],
+    ["retention", "--now", ts(NOW)],
+    ["lake", "check"],
+    ["events", "recent"],
+]
+
+
+def _message(lake: Lake, rel: str) -> str:
+    path = str(lake.root / rel)
+    return (f"voice-monitor: error: lake folder {path!r} is a file, not a folder; move it out of the "
+            f"lake (mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command "
+            "again")
+
+
+@pytest.mark.parametrize("folder", ["events", "quarantine", "snapshots/pipeline_hourly"])
+@pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c[:2]))
+def test_every_command_names_a_lake_folder_that_is_a_file(lake, tmp_path, capsys, folder,
+                                                          command):
+    land_records(lake, [event("artifact_received", NOW)], now=NOW)
+    if folder == "events":
+        for path in sorted(lake.events_dir.rglob("*"), reverse=True):
+            path.unlink() if path.is_file() else path.rmdir()
+        lake.events_dir.rmdir()
+    (lake.root / folder).parent.mkdir(parents=True, exist_ok=True)
+    (lake.root / folder).write_text("not a folder\n")
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"event_id": "a", "event_type": "artifact_received", '
+                      f'"timestamp": "{ts(NOW)}"}}\n')
+    args = [a.replace("{input}", str(source)) for a in command]
+    code, _, err = run_main(capsys, *args, "--lake", str(lake.root))
+    assert_one_line_error(code, err)
+    assert err.strip() == _message(lake, folder)
+    assert (lake.root / folder).read_text() == "not a folder\n"  # left as it was
+
+
+def test_the_python_api_refuses_it_too(lake):
+    (lake.root / "alerts").write_text("x")
+    with pytest.raises(NoLakeError, match=r"lake folder '.*alerts' is a file, not a folder; "
+                                          r"move it out of the lake"):
+        open_lake(lake.root)
