@@ -96,6 +96,41 @@ def test_every_scheduled_hour_has_snapshots(demo_run):
 
 
 @pytest.mark.slow
+def test_the_lake_the_demo_leaves_has_daily_rows_equal_to_their_hours(tmp_path):
+    # seed 2: a producer's stuck buffer of Tuesday events is flushed after the 01:30 Wednesday
+    # daily run, so the hourly runs rebuild Tuesday's hours; the demo leaves Tuesday's daily row
+    # as the next daily run would build it, not the stale one (contract §6: daily rows equal
+    # what the definitions give over the day's events; every data-quality rule finds nothing)
+    from voice_monitor.quality import check_snapshots
+
+    lake = tmp_path / "lake"
+    done = run_cli("--lake", str(lake), "--days", "1", "--end", "2026-02-18T12:00:00Z",
+                   "--seed", "2", "--artifacts-per-day", "200", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    day, next_day = START.replace(hour=0), END.replace(hour=0)
+    con = connect()
+    try:
+        late = con.execute(
+            "select count(*) from read_parquet($g) where \"timestamp\" < $e and ingested_at > $r",
+            {"g": f"{lake}/events/*/*/*.parquet", "e": next_day,
+             "r": next_day + timedelta(hours=1, minutes=30)}).fetchall()[0][0]
+        daily, hourly = (con.execute(
+            "select sum(event_count), sum(artifacts_received) from read_parquet($g) "
+            "where organization_id is null and period_start >= $d and period_start < $e",
+            {"g": f"{lake}/snapshots/{table}/**/*.parquet", "d": day, "e": next_day}).fetchall()[0]
+            for table in ("pipeline_daily", "pipeline_hourly"))
+    finally:
+        con.close()
+    assert late > 0  # the case this test is about
+    assert daily == hourly
+    found = check_snapshots(Lake(lake))
+    assert found and all(rows == [] for rows in found.values()), found
+    assert summary["flows"]["daily_rollup"]["runs"] == 1
+    assert summary["flows"]["daily_rollup"]["caught_up"] == ["2026-02-17"]
+
+
+@pytest.mark.slow
 def test_the_outage_raises_and_resolves_the_circuit_breaker_alert(demo_run):
     _, summary = demo_run
     # the breaker opens 15:12 Tue and closes 16:20; checks run hourly at :30 before 10:00 Wed
