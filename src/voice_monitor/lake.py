@@ -129,6 +129,8 @@ class Lake:
     """A lake root and the paths in it (a plain handle: see `open_lake` and `Lake.create`)."""
 
     def __init__(self, root: str | os.PathLike[str]):
+        if isinstance(root, str) and not root.strip():  # an unset variable: not "." or ./data
+            raise NoLakeError(empty_path_message(root))
         self.root = storage.lake_path(root)
         self.remote = storage.is_remote(self.root)
 
@@ -300,6 +302,11 @@ def make_folder(folder: Path) -> list[Path]:
 def no_lake_message(root: str | os.PathLike[str]) -> str:
     """The one line every entry point prints for a path that holds no lake."""
     return f"no lake at {root}; create it with voice-monitor init {shlex.quote(str(root))}"
+
+
+def empty_path_message(root: str) -> str:
+    """Why an empty lake path (an unset variable in `--lake "$LAKE"`) is refused."""
+    return f"lake path {root!r} is empty; pass the lake's directory, e.g. ./data"
 
 
 def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake:

@@ -14,7 +14,7 @@ import click
 
 from voice_monitor import read_only
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
-from voice_monitor.lake import LAKE_ENV, Lake, open_lake
+from voice_monitor.lake import LAKE_ENV, Lake, empty_path_message, open_lake
 
 
 class VoiceMonitorError(Exception):
@@ -97,7 +97,7 @@ def lake_option(func: Callable | None = None, *, create: bool = False) -> Callab
         return functools.partial(lake_option, create=create)
 
     @click.option("--lake", "lake_dir", type=click.Path(file_okay=False),
-                  default=default_lake, show_default="./data",
+                  default=default_lake, show_default="./data", callback=not_empty_path,
                   help=f"Lake root directory (env {LAKE_ENV}, or lake in voice-monitor.toml).")
     @functools.wraps(func)
     def wrapper(*args, lake_dir: str, **kwargs):
@@ -122,6 +122,13 @@ def _inside(filename, lake: Lake) -> bool:
     path = os.path.abspath(os.fsdecode(filename))
     return any(path == root or path.startswith(root + os.sep)
                for root in {os.path.abspath(lake.root), os.path.abspath(lake.local_state_dir)})
+
+
+def not_empty_path(ctx, param, value):
+    """A click callback: an empty lake path (an unset variable) is a usage error, never "."."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter(empty_path_message(value))
+    return value
 
 
 def now_option(func: Callable) -> Callable:

@@ -5,12 +5,19 @@ from __future__ import annotations
 import click
 
 from voice_monitor import integrity
-from voice_monitor.cli.common import VoiceMonitorError, echo_json, json_option, lake_option
+from voice_monitor.cli.common import (
+    VoiceMonitorError,
+    echo_json,
+    json_option,
+    lake_option,
+    not_empty_path,
+)
 from voice_monitor.lake import Lake
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False))
+@click.argument("path", required=False, type=click.Path(file_okay=False),
+                callback=not_empty_path)
 @lake_option(create=True)
 def init(path: str | None, lake: Lake) -> None:
     """Create an empty lake at PATH (or --lake DIR; default $VOICE_MONITOR_LAKE, else ./data).
@@ -23,7 +30,7 @@ def init(path: str | None, lake: Lake) -> None:
     Example:
       voice-monitor init ./data
     """
-    lake = Lake(path) if path else lake
+    lake = Lake(path) if path is not None else lake
     existed = lake.exists()
     Lake.create(lake)
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
