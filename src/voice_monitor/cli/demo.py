@@ -96,8 +96,7 @@ def _print(out: Console, s: dict) -> None:
             what = f"{f['periods_built']} periods built, {f['rows_written']:,} rows"
             what += f", {len(f['refused'])} refused" if f["refused"] else ""
             caught = f.get("caught_up") or []
-            what += (f", then {len(caught)} day(s) whose hours late events changed rebuilt at "
-                     f"the end, as the next run would" if caught else "")
+            what += f", {len(caught)} late-changed day(s) rebuilt at the end" if caught else ""
             broken = ", ".join(f["check_errors"])
             what += f", data-quality rules failed: {broken}" if broken else ""
         elif name.endswith("retention"):
