@@ -179,3 +179,27 @@ def test_the_warm_up_draws_the_charts_of_now_and_of_a_quiet_lakes_newest_event(t
         http.get("/api/v1/charts/throughput", headers=staff()).raise_for_status()  # live
         if datetime.now(UTC).replace(minute=0, second=0, microsecond=0) == live_hour:
             assert drawn == []  # (unless the clock passed an hour since the warm-up)
+
+
+def test_the_failure_rate_chart_draws_the_configured_alert_thresholds(tmp_path, monkeypatch):
+    # contract §12: the chart shows the failure rate "with its alert thresholds"; the app read
+    # app.state.alert_config, which nothing set, so it drew the defaults (10 %, 25 %) whatever
+    # VOICE_MONITOR_ALERTS_FAILURE_RATE_* or voice-monitor.toml said
+    import json
+    import sys
+
+    from voice_monitor.server.app import SERVE_ENV, app_from_env
+
+    lake = Lake.create(tmp_path / "lake")
+    monkeypatch.chdir(tmp_path)  # no voice-monitor.toml of the caller's
+    monkeypatch.setattr(sys, "setswitchinterval", lambda _: None)
+    monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_HIGH", "0.2")
+    monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_CRITICAL", "0.35")
+    monkeypatch.setenv(SERVE_ENV, json.dumps({
+        "lake": str(lake.root), "tokens_file": None, "no_auth": True}))
+    with TestClient(app_from_env(), base_url="http://127.0.0.1:8787") as client:
+        figure = client.get(f"/api/v1/charts/failure_rate?now={PINNED}").json()
+    lines = sorted(s["y0"] for s in figure["layout"]["shapes"])
+    assert lines == [20.0, 35.0]  # 0.2 and 0.35 as percentages
+    assert sorted(a["text"] for a in figure["layout"]["annotations"]) == [
+        "critical alert > 35 %", "high alert > 20 %"]

@@ -59,6 +59,9 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     except TokenConfigError as exc:
         raise VoiceMonitorError(str(exc)) from None
     _check_listen(host, port)
+    from voice_monitor.settings import load_settings
+
+    load_settings()  # read again by the app (the chart's alert thresholds): a bad value is one line here
     Lake.create(lake)
     os.environ[SERVE_ENV] = json.dumps({
         "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,

@@ -17,11 +17,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from voice_monitor.counters import CounterStoreError
+from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
 from voice_monitor.server.cache import SnapshotCache
+from voice_monitor.settings import load_settings
 
 SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"
 SWITCH_INTERVAL_S = 0.001  # JSON options handed from `serve` to each worker
@@ -65,8 +67,10 @@ def create_app(
     max_body_bytes: int = group_commit.DEFAULT_MAX_BODY_BYTES,
     queue_size: int = group_commit.DEFAULT_QUEUE_SIZE,
     landing_threads: int = group_commit.DEFAULT_LANDING_THREADS,
+    alert_config: AlertConfig | None = None,
 ) -> FastAPI:
-    """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists."""
+    """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists;
+    `alert_config`: the thresholds the failure-rate chart draws (default: AlertConfig())."""
     lake = Lake.create(lake)  # serve creates its lake (contract §4); every read then finds it
     if tokens is None:
         tokens = Tokens(tuple((t, f"ingest-token-{i}") for i, t in enumerate(ingest_tokens, 1)),
@@ -89,6 +93,7 @@ def create_app(
     app.state.tokens = tokens
     app.state.collector = the_collector
     app.state.snapshot_cache = SnapshotCache(lake)
+    app.state.alert_config = alert_config
     app.state.lake_metrics = metrics.LakeCollector(lake, the_collector)
     app.state.registry = metrics.make_registry(app.state.lake_metrics)
     app.add_middleware(collector.Shortcut)  # inside SecurityHeaders: its answers get them too
@@ -141,6 +146,8 @@ def app_from_env() -> FastAPI:
     # answer does not queue behind a landing at every step
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
-    app = create_app(options.pop("lake"), tokens=tokens, **options)
+    # the alert thresholds as the health checks read them (config file, environment)
+    thresholds = load_settings().settings.alerts.config()
+    app = create_app(options.pop("lake"), tokens=tokens, alert_config=thresholds, **options)
     dashboard.warm_up(app.state)  # the first page after a start finds Plotly and DuckDB ready
     return app
