@@ -54,7 +54,17 @@ class DaskPeriods:
             TaskRunContext.__var__.set(None)
             return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
 
-        return contextvars.copy_context().run(run)
+        try:
+            return contextvars.copy_context().run(run)
+        except RuntimeError as exc:
+            if "ephemeral Prefect API server" not in str(exc):
+                raise
+            # an I/O failure (a flow retries it), with the fix: Prefect's own says none
+            raise ConnectionError(
+                f"the Dask fan-out ({DASK_ENV}) runs as a Prefect flow, and Prefect's temporary "
+                f"API server did not start in time ({exc}); point PREFECT_API_URL at a running "
+                "Prefect server (prefect server start), or allow it longer with "
+                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90") from exc
 
 
 def period_mapper(address: str | None) -> DaskPeriods | None:

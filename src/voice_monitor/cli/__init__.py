@@ -135,6 +135,13 @@ def _lean_process(args: list[str]) -> None:
             sys.meta_path.insert(0, _NoPandas())
 
 
+# Prefect's own logs on stderr: those of this process (a Dask fan-out's flow runs) and those of
+# the temporary API server it starts as a child process (which reads its settings from the
+# environment), telemetry included. The command prints what happened itself; --debug shows them.
+_QUIET_PREFECT = {"PREFECT_LOGGING_LEVEL": "CRITICAL", "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
+                  "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: every error becomes one line on stderr."""
     args = list(sys.argv[1:] if argv is None else argv)
@@ -149,6 +156,9 @@ def main(argv: list[str] | None = None) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     else:
         _quiet_logs()
+        if argv is None:  # the console script's own process (a caller keeps its Prefect logs)
+            for name, value in _QUIET_PREFECT.items():
+                os.environ.setdefault(name, value)
     try:
         cli.main(args=args, prog_name="voice-monitor", standalone_mode=False)
     except click.exceptions.Exit as exc:
