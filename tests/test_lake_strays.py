@@ -135,6 +135,40 @@ def test_lake_check_lists_another_tables_file_and_moves_it_aside(foreign_lake, c
     assert (code, json.loads(out)) == (0, [{"n": 5}]), err
 
 
+
+def test_retention_drops_an_expired_hour_but_not_the_files_it_does_not_own(foreign_lake, capsys):
+    """Retention dropped another table's file (and any stray) with its expired partition:
+    it now drops the partition's own files, leaves the others where they were, and the run
+    fails naming each, with the fix (as for an unreadable file, the run is not a success)."""
+    lake, rel = foreign_lake
+    notes = lake.root / "events/date=2026-02-16/hour=11/notes.txt"
+    notes.write_text("hand-written notes\n")
+    snapshot = (lake.root / rel).read_bytes()
+    code, out, err = run_main(capsys, "retention", "--lake", str(lake.root),
+                              "--now", "2026-02-19T14:30:00Z")  # every hour has expired
+    assert code == 1
+    (line,) = err.strip().splitlines()
+    assert line == (
+        "voice-monitor: error: kept expired partition events/date=2026-02-16/hour=11 (and 1 "
+        "more): its own files were dropped; events/date=2026-02-16/hour=11/notes.txt is not "
+        "a Parquet file, not retention's to delete: move it out of the lake")
+    assert ("kept events/date=2026-02-16/hour=12: its own files were dropped; "
+            f"{rel} is not an events file: no column event_id, event_type, timestamp, not "
+            "retention's to delete: move it aside with: voice-monitor lake check --move-aside "
+            f"--lake {lake.root}") in out
+    # each hour's events are gone (and remembered as dropped); what was not theirs stays
+    assert lake.event_hours() == [at(12, 0)]  # the snapshot copy, which holds no events
+    assert lake.event_files(at(11)) == [] and notes.read_text() == "hand-written notes\n"
+    assert [p.name for p in lake.event_files(at(12))] == ["snapshot-copy.parquet"]
+    assert (lake.root / rel).read_bytes() == snapshot
+    assert out.startswith("deleted 2 partition(s)")  # 11:00 and 12:00: their events
+    # moved aside as told, the next run has nothing left to keep
+    assert run_main(capsys, "lake", "check", "--move-aside", "--lake", str(lake.root))[0] == 0
+    notes.unlink()
+    code, out, err = run_main(capsys, "retention", "--lake", str(lake.root),
+                              "--now", "2026-02-19T14:30:00Z")
+    assert code == 0, err
+
 def test_a_stray_folder_on_an_object_store_lake_leaves_the_rest_readable(tmp_path):
     import os
 

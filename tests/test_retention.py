@@ -26,9 +26,13 @@ BASE = datetime(2026, 1, 5, tzinfo=UTC)  # a Monday, 00:00 UTC
 
 @pytest.fixture(scope="module")
 def template(tmp_path_factory) -> Path:
-    """One small real Parquet file, copied into partitions (retention never reads rows)."""
+    """One small real Parquet file, copied into partitions (retention never reads rows). It
+    has an events file's required columns: retention leaves another table's file in an event
+    hour where it is (a file of only `x` was one)."""
     path = tmp_path_factory.mktemp("template") / "part-0.parquet"
-    pq.write_table(pa.table({"x": [1]}), path)
+    pq.write_table(pa.table({"event_id": ["e"], "event_type": ["artifact_received"],
+                             "timestamp": pa.array([datetime(2026, 1, 1, tzinfo=UTC)],
+                                                   pa.timestamp("us", tz="UTC"))}), path)
     return path
 
 

@@ -29,7 +29,13 @@ import pyarrow.parquet as pq
 
 from voice_monitor import arguments, copy_log, storage
 from voice_monitor import lake as lake_layout
-from voice_monitor.integrity import UnreadableFileError, known_unreadable, relative
+from voice_monitor.integrity import (
+    UnreadableFileError,
+    event_file_problem,
+    known_unreadable,
+    move_aside_command,
+    relative,
+)
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.rollup_plan import manifest_path
 from voice_monitor.temp_files import writer_name
@@ -194,8 +200,9 @@ def _hours(span: timedelta) -> str:
 
 def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | None,
           dry_run: bool, report: RetentionReport, trash: Path) -> list[tuple[datetime, Path]]:
-    """Drop these partitions but those holding an unreadable file; returns the dropped ones."""
-    partitions = _without_unreadable(lake, partitions, report)
+    """Drop these partitions but those holding an unreadable file; returns the dropped ones.
+    What a dropped partition holds that is not its own (`_without_unreadable`) stays there."""
+    partitions, foreign = _without_unreadable(lake, partitions, report)
     if not partitions:
         return partitions
     report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
@@ -215,7 +222,12 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
     for _, path in partitions:
         # one rename takes the whole partition out of the lake at once; a reader sees all of it
         # or none, and a writer landing into it at that moment gets an error, not a lost file
-        os.rename(path, trash / lake_layout.new_file_stem())
+        gone = trash / lake_layout.new_file_stem()
+        os.rename(path, gone)
+        if path in foreign:  # not retention's to delete: put back where it was
+            path.mkdir()
+            for entry in foreign[path]:
+                os.rename(gone / entry.name, entry)
         parents.add(path.parent)
     for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         _remove_if_empty(lake, parent)
@@ -223,26 +235,53 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
 
 
 def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
-                        report: RetentionReport) -> list[tuple[datetime, Path]]:
-    """Partitions holding no unreadable file; the others are kept, whole, and reported.
+                        report: RetentionReport
+                        ) -> tuple[list[tuple[datetime, Path]], dict[Path, list[Path]]]:
+    """Partitions holding no unreadable file; the others are kept, whole, and reported. And,
+    per partition to drop, what it holds that is not its own (reported; kept in place).
 
     Unreadable = recorded as such (`integrity`) or a Parquet footer that cannot be read: one
-    small read per file of an expired partition, never a row.
+    small read per file of an expired partition, never a row. Not its own (a local lake's):
+    another table's file in an event hour (`integrity.event_file_problem`), or anything but a
+    Parquet file (notes, a folder): retention deletes only what the lake writes there.
     """
     known = {rel for rel, _ in known_unreadable(lake)}
-    dropped = []
+    dropped, foreign = [], {}
     for start, path in partitions:
-        bad = []
+        events = not lake.remote and path.is_relative_to(lake.events_dir)
+        bad, strays = [], []
         for file in sorted(path.glob("*.parquet")):
             reason = _footer_problem(file) or (
                 "recorded as unreadable" if relative(lake, file) in known else None)
             if reason:
                 bad.append((file, reason))
+            elif events and (problem := _not_events(file)):
+                strays.append((file, f"is {problem}", f"move it aside with: "
+                               f"{move_aside_command(lake)}"))
         if bad:
             report.kept.append((relative(lake, path), str(UnreadableFileError(lake, bad))))
-        else:
-            dropped.append((start, path))
-    return dropped
+            continue
+        dropped.append((start, path))
+        for entry in [] if lake.remote else sorted(path.iterdir()):
+            if entry.suffix != ".parquet" or not entry.is_file():
+                fix = (f"move it aside with: {move_aside_command(lake)}"
+                       if entry.suffix == ".parquet" else "move it out of the lake")
+                strays.append((entry, "is a folder" if entry.is_dir() else
+                               "is not a Parquet file", fix))
+        if strays:
+            foreign[path] = [entry for entry, _, _ in strays]
+            report.kept.append((relative(lake, path), "its own files were dropped; " + "; ".join(
+                f"{relative(lake, entry)} {why}, not retention's to delete: {fix}"
+                for entry, why, fix in sorted(strays))))
+    return dropped, foreign
+
+
+def _not_events(path: Path) -> str | None:
+    """Why a readable Parquet file in an event hour is no events file (another table's)."""
+    try:
+        return event_file_problem(pq.read_schema(path))
+    except (FileNotFoundError, pa.ArrowException):
+        return None
 
 
 def _footer_problem(path: Path) -> str | None:

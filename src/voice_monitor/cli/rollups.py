@@ -260,8 +260,8 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
         if not dry_run:
             click.echo(f"pruned {report.counter_rows} counter row(s), "
                        f"{report.tmp_files} temp file(s)")
-        for path, _ in report.kept:
-            click.echo(f"kept {path}: it holds an unreadable file")
+        for path, message in report.kept:
+            click.echo(f"kept {path}: {message}")
     if report.kept:  # everything else expired is gone; these stay until moved aside
         path, message = report.kept[0]
         more = f" (and {len(report.kept) - 1} more)" if len(report.kept) > 1 else ""
