@@ -243,3 +243,16 @@ def test_alerts_check_failing_prints_one_line_on_stderr_in_a_real_process(tmp_pa
     out = subprocess.run([CLI, "--debug", *args], capture_output=True, text=True, timeout=120)
     assert out.returncode == 1 and "Traceback" in out.stderr
     assert "ERROR voice_monitor.health.alerts: check" in out.stderr  # the log, shown under --debug
+
+
+@pytest.mark.parametrize(("words", "option"), [(("rollup", "hourly"), "--hour"),
+                                               (("rollup", "daily"), "--day"),
+                                               (("metrics", "realtime"), "--now")])
+def test_the_example_a_bad_time_names_is_itself_accepted(lake, capsys, words, option):
+    """`rollup hourly --hour garbage` said "use e.g. 2026-02-16T14:30:00Z", which --hour then
+    refused ("is not the start of an hour"): the fix a message names must work."""
+    code, _, err = run_main(capsys, *words, option, "garbage", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    example = err.split("e.g. ")[1].split()[0].rstrip(")(;,")
+    code, _, err = run_main(capsys, *words, option, example, "--lake", str(lake.root))
+    assert "usage error" not in err, err

@@ -21,15 +21,16 @@ class VoiceMonitorError(Exception):
     """A failure the CLI reports as one line and exit status 1."""
 
 
-def parse_time(value: str, what: str = "time") -> datetime:
-    """An ISO-8601 UTC time from the command line: a trailing Z or offset, or naive = UTC."""
+def parse_time(value: str, what: str = "time", example: str = "2026-02-16T14:30:00Z") -> datetime:
+    """An ISO-8601 UTC time from the command line: a trailing Z or offset, or naive = UTC;
+    `example` is the form the error message suggests."""
     try:
         return as_utc(iso_time(value, what))
     except TimeOutOfRangeError as exc:
         raise click.BadParameter(str(exc)) from None
     except ValueError:
         raise click.BadParameter(
-            f"{value!r} is not an ISO-8601 {what}; use e.g. 2026-02-16T14:30:00Z"
+            f"{value!r} is not an ISO-8601 {what}; use e.g. {example}"
         ) from None
 
 

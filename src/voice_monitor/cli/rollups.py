@@ -16,7 +16,7 @@ class HourParam(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, datetime):
             return value
-        moment = common.parse_time(value, "hour")
+        moment = common.parse_time(value, "hour", example="2026-02-15T14")
         if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
             self.fail(f"{value!r} is not the start of an hour; use e.g. 2026-02-15T14", param, ctx)
         return moment
