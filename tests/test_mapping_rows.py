@@ -146,6 +146,29 @@ def test_dicts_are_judged_as_their_json_texts_by_the_full_query(con, records):
     assert fast[0].to_pylist() == full[0].to_pylist()
 
 
+
+@pytest.mark.parametrize("metas", [[{}], [{}, {}, None], [None, {}]])
+def test_a_batch_whose_metadata_objects_are_all_empty_is_judged_as_json(con, metas, tmp_path):
+    """Every record's metadata `{}` (or null): the metadata struct had no field, so Arrow made
+    it 0 rows long, the batch's table failed to build, and a producer quarantined each valid
+    event as 'record could not be validated (ArrowInvalid: ... expected length 1 but got
+    length 0)'. (Found by the property test above, replaying its database.)"""
+    records = [{"event_id": f"m{i}", "event_type": "drafts_generated",
+                "timestamp": 1_771_249_020_909, "metadata": meta} for i, meta in enumerate(metas)]
+    fast = validate_fast(con, MappingRows(records), NOW, NOW)
+    full = _full(con, records)
+    assert (fast[0].num_rows, fast[1].num_rows) == (len(records), 0)
+    assert fast[0].to_pylist() == full[0].to_pylist()
+    from voice_monitor.lake import Lake
+    from voice_monitor.producer import Producer
+
+    lake = Lake.create(tmp_path / "lake")
+    producer = Producer(lake, now=NOW)
+    for record in records:
+        producer.emit(record)
+    producer.close()
+    assert (producer.stats.accepted, producer.stats.quarantined) == (len(records), 0)
+
 def test_every_twist_alone_is_judged_as_its_json_text(con):
     # each twist on its own record, in one batch with plain records around it
     rng = random.Random(7)

@@ -199,9 +199,11 @@ def _table(columns: dict, children: dict, metas: list | None, nulls: bool, types
     table = {name: array(values, types[True, name]) for name, values in columns.items()}
     if metas is not None:
         names = list(children)
+        # (a struct of no field given no mask has no length: every metadata `{}` made it 0 long)
         table["metadata"] = pa.StructArray.from_arrays(
             [array(children[k], types[False, k]) for k in names], names=names,
-            mask=pa.array([m is None for m in metas], pa.bool_()) if nulls else None)
+            mask=pa.array([m is None for m in metas], pa.bool_()) if nulls else None
+        ) if names or nulls else pa.array([{}] * len(metas), pa.struct([]))
     bad |= size > MAX_RECORD_BYTES
     result = pa.table(table) if table else None
     if result is None or bad.all():
