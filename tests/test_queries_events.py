@@ -162,10 +162,21 @@ def test_limit_is_capped_at_500(lake):
     ({"start": datetime(2026, 2, 16, 13)}, "has no timezone"),
     ({"end": "yesterday"}, "'yesterday' is not an ISO-8601 time"),
     ({"limit": 0}, "limit 0 must be a positive integer"),
+    # these raised TypeError ("'int' object is not iterable"), or were taken as True ('no')
+    ({"event_types": 123}, "event types 123 are not a type name or a list of them"),
+    ({"event_types": [7]}, "unknown event type 7"),
+    ({"errors_only": "no"}, "errors_only 'no' is not True or False"),
 ])
 def test_bad_input_names_the_value(events_lake, kwargs, message):
     with pytest.raises(ValueError, match=message):
         recent_events(events_lake, **kwargs)
+
+
+@pytest.mark.parametrize("root", [None, 5])
+def test_a_lake_that_is_no_path_is_named(root):
+    """`recent_events(None)` raised "TypeError: expected str, bytes or os.PathLike object"."""
+    with pytest.raises(ValueError, match=f"lake {root!r} is not a path"):
+        recent_events(root)
 
 
 def test_artifact_timeline_and_retry_history(events_lake):

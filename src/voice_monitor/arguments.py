@@ -100,11 +100,21 @@ def event_types(value: str | Iterable[str] | None) -> list[str] | None:
     """Known event types (one or several), or None for all."""
     if value is None:
         return None
+    if not isinstance(value, str | Iterable):
+        raise ValueError(f"event types {value!r} are not a type name or a list of them; pass "
+                         "e.g. 'artifact_failed' or ['artifact_failed', 'transcription_failed']")
     listed = [value] if isinstance(value, str) else list(value)
     for item in listed:
-        if item not in EVENT_TYPES:
+        if not isinstance(item, str) or item not in EVENT_TYPES:
             raise ValueError(f"unknown event type {item!r}; expected one of {', '.join(EVENT_TYPES)}")
     return sorted(set(listed)) or None
+
+
+def flag(value, what: str) -> bool:
+    """A yes/no argument: True or False only ('no' is a true string, so text is refused)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{what} {value!r} is not True or False; pass a bool")
+    return value
 
 
 def stage(value: str | None) -> str | None:

@@ -68,7 +68,7 @@ def recent_events(
         "artifact_id": arguments.identifier(artifact_id, "artifact_id"),
         "start": start and start.isoformat(),
         "end": end and end.isoformat(),
-        "errors_only": bool(errors_only),
+        "errors_only": arguments.flag(errors_only, "errors_only"),
     }
     after_ts = after_id = None
     if cursor is not None:

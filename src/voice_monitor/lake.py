@@ -311,6 +311,9 @@ def empty_path_message(root: str) -> str:
 
 def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake:
     """The lake at `root`; `create=True` makes it if needed, else a non-lake is `NoLakeError`."""
+    if not isinstance(root, str | os.PathLike | Lake):
+        raise ValueError(f"lake {root!r} is not a path; pass a folder or s3://bucket/prefix "
+                         "as text, a pathlib.Path or a Lake")
     lake = root if isinstance(root, Lake) else Lake(root)
     if create:
         return Lake.create(lake)
