@@ -17,6 +17,7 @@ import uuid
 
 import pyarrow as pa
 
+from voice_monitor.byte_scans import string_bytes
 from voice_monitor.typed import TypedRows
 
 _CONTROL = re.compile(rb"[\x00-\x1f]")
@@ -27,7 +28,7 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
     UTF-8, every row's JSON text (large_binary, those bytes raw) for the JSON rules."""
     raw: dict[bytes, bytes] = {}  # placeholder -> the bytes it stands for
     tag = f"\ue000{uuid.uuid4().hex}"  # a placeholder no input holds
-    columns = [_as_text(table.column(i).combine_chunks(), f"{tag}:{i}", raw)
+    columns = [_as_text(_one_chunk(table.column(i)), f"{tag}:{i}", raw)
                for i in range(table.num_columns)]
     table = pa.table(columns, names=table.column_names)
     if not raw:
@@ -40,6 +41,10 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
         return b'"' + _CONTROL.sub(lambda c: b"\\u%04x" % c.group()[0], value) + b'"'
 
     return pa.array([pattern.sub(put_back, text.encode()) for text in texts], pa.large_binary())
+
+
+def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
 def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
@@ -71,6 +76,8 @@ def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
         column, t = column.cast(pa.binary()), pa.binary()
     large = pa.types.is_large_string(t) or pa.types.is_large_binary(t)
     string = pa.large_string() if large else pa.string()
+    if _ascii(column):  # plain ASCII is UTF-8: no validation pass (nearly every column)
+        return column if string == t else column.view(string)
     try:
         if pa.types.is_string(t) or pa.types.is_large_string(t):
             column.validate(full=True)
@@ -87,6 +94,12 @@ def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
             raw[key.encode()] = value
             values.append(key)
     return pa.array(values, string)
+
+
+def _ascii(column: pa.Array) -> bool:
+    """Whether every byte of the column's values is below 0x80."""
+    data = string_bytes(column)
+    return not len(data) or int(data.max()) < 0x80
 
 
 def _is_text(t: pa.DataType) -> bool:
