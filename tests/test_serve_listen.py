@@ -39,3 +39,13 @@ def test_an_unknown_host_is_one_line(tmp_path):
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith(
         "voice-monitor: error: cannot listen on no-such-host.invalid:8787: "), run.stderr
+
+
+def test_an_address_of_another_machine_names_the_host_not_the_port(tmp_path):
+    """--host 192.0.2.1 (TEST-NET, never this machine's): it said "stop what uses it or pick
+    another --port", a fix that cannot help; the host is what to change."""
+    run = _serve("--host", "192.0.2.1", "--port", "8787", lake=tmp_path / "lake")
+    assert run.returncode == 1, run.stderr
+    assert run.stderr == ("voice-monitor: error: cannot listen on 192.0.2.1:8787: Cannot assign "
+                          "requested address; pass --host an address of this machine, e.g. "
+                          "127.0.0.1 (or 0.0.0.0 for all of them)\n")

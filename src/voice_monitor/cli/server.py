@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
@@ -93,8 +94,10 @@ def _check_listen(host: str, port: int) -> None:
         try:
             sock.bind(address)
         except OSError as exc:
-            raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; stop what "
-                                    "uses it or pick another --port") from None
+            fix = ("pass --host an address of this machine, e.g. 127.0.0.1 (or 0.0.0.0 for all "
+                   "of them)" if exc.errno == errno.EADDRNOTAVAIL
+                   else "stop what uses it or pick another --port")
+            raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
 
 
 def register(main: click.Group) -> None:
