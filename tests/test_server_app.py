@@ -493,3 +493,31 @@ def test_answers_forbid_framing_and_api_answers_are_not_cached(http):
     api = http.get("/api/v1/alerts", headers=bearer(STAFF))
     assert api.headers["cache-control"] == "no-store"
     assert api.headers["content-security-policy"] == "frame-ancestors 'none'"
+
+
+def test_a_sign_in_refused_for_its_scheme_alone_names_the_proxy_setting(http):
+    """Behind a TLS load balancer the browser's Origin is https://host while the server sees
+    http://host: every sign-in was refused as 'cross-site' with no word on the cause, and the
+    docs' fix, uvicorn's --forwarded-allow-ips, was no option of `serve`."""
+    response = http.post("/login", data={"token": STAFF}, headers={"Origin": "https://testserver"},
+                         follow_redirects=False)
+    assert response.status_code == 403
+    assert response.json()["detail"] == (
+        "cross-site sign-in refused (the page is https but this server sees http: behind a TLS "
+        "proxy, start serve with --forwarded-allow-ips PROXY_ADDRESS)")
+
+
+def test_serve_passes_forwarded_allow_ips_to_uvicorn(tmp_path, monkeypatch, capsys):
+    import uvicorn
+    from conftest import run_main
+
+    from voice_monitor.server.app import SERVE_ENV
+
+    seen = {}
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: seen.update(kwargs))
+    monkeypatch.setenv("VOICE_MONITOR_STAFF_TOKENS", STAFF)
+    monkeypatch.setenv(SERVE_ENV, "{}")  # serve sets it for its workers: restored afterwards
+    code, _, err = run_main(capsys, "serve", "--lake", str(tmp_path / "lake"), "--port", "0",
+                            "--forwarded-allow-ips", "10.0.0.7")
+    assert code == 0, err
+    assert seen["forwarded_allow_ips"] == "10.0.0.7"

@@ -39,9 +39,14 @@ from voice_monitor.server.auth import (
 @click.option("--landing-threads", type=click.IntRange(1, 64),
               default=group_commit.DEFAULT_LANDING_THREADS, show_default=True,
               help="Batches landed at once per process.")
+@click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
+              help="Proxies (comma-separated addresses, or *) whose X-Forwarded-Proto and "
+                   "X-Forwarded-For to trust: behind a TLS load balancer, its address, so that "
+                   "browsers can sign in (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).")
 @lake_option(create=True)
 def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,
-          max_body_bytes: int, queue_size: int, landing_threads: int, lake: Lake) -> None:
+          max_body_bytes: int, queue_size: int, landing_threads: int,
+          forwarded_allow_ips: str | None, lake: Lake) -> None:
     """Serve the collector (POST /v1/events), the API (/api/v1), /metrics and the dashboard.
 
     Tokens come from $VOICE_MONITOR_INGEST_TOKENS and $VOICE_MONITOR_STAFF_TOKENS
@@ -75,6 +80,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
                f"with {roles}", err=True)
     uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", server_header=False,
+                forwarded_allow_ips=forwarded_allow_ips,
                 timeout_graceful_shutdown=60,
                 timeout_worker_healthcheck=120)  # a busy host starts workers slowly
 

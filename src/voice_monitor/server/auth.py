@@ -189,6 +189,18 @@ def same_origin(request: Request) -> bool:
     return (parts.scheme, parts.netloc) == (request.url.scheme, request.url.netloc)
 
 
+def scheme_hint(request: Request) -> str:
+    """Why a request from this server's own host looks cross-site: its page came over https
+    through a TLS proxy whose X-Forwarded-Proto this server does not trust, so the schemes
+    differ. Empty when that is not the case."""
+    source = request.headers.get("origin") or request.headers.get("referer") or ""
+    parts = urlsplit(source)
+    if parts.netloc != request.url.netloc or parts.scheme == request.url.scheme:
+        return ""
+    return (f" (the page is {parts.scheme} but this server sees {request.url.scheme}: behind a "
+            "TLS proxy, start serve with --forwarded-allow-ips PROXY_ADDRESS)")
+
+
 class LoginRequired(Exception):
     """A browser page was asked for without a session: answered by a redirect to /login."""
 
@@ -207,7 +219,8 @@ def _require(role: str, *, page: bool = False):
         if (actor.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS")
                 and not same_origin(request)):
             raise HTTPException(403, "cross-site request refused: a signed-in browser may only "
-                                     "change things from this server's own pages")
+                                     "change things from this server's own pages"
+                                     + scheme_hint(request))
         request.state.actor = actor
         return actor
 
@@ -231,7 +244,7 @@ def login(request: Request, token: Annotated[str, Form()] = "") -> RedirectRespo
     tokens: Tokens = request.app.state.tokens
     origin = request.headers.get("origin") or request.headers.get("referer")
     if origin and not same_origin(request):
-        raise HTTPException(403, "cross-site sign-in refused")
+        raise HTTPException(403, "cross-site sign-in refused" + scheme_hint(request))
     actor = tokens.actor(token.strip()) if token.strip() else None
     if actor is None or not actor.can("staff"):
         return RedirectResponse("/login?error=invalid", status_code=303)
