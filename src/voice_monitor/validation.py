@@ -39,6 +39,9 @@ from voice_monitor.statements import parsed, run_prepared
 _ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
 _OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
 _INTEGER_TYPES = "('UBIGINT', 'BIGINT')"
+# A leap second (second 60: ISO-8601 and RFC 3339 allow it) names an instant a UTC timestamp
+# cannot hold: it is read as the last microsecond of the minute before it (same hour and day).
+_LEAP = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}):60(\.\d{1,9})?"
 # Times before 2000 are out of range: so epoch seconds (1.7e9 is January 1970 in milliseconds)
 # and years 1-999 (which no partition listing would find) are rejected, never stored.
 MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -72,6 +75,13 @@ def _pick(names: tuple[str, ...], source: str) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
+def _iso_cast(x: str) -> str:
+    """`x` (an ISO-8601 text) as a TIMESTAMPTZ, NULL if it is none; a leap second as above."""
+    text = (f"CASE WHEN contains({x}, ':60') THEN regexp_replace({x}, {_lit(_LEAP)}, "
+            f"'\\1:59.999999') ELSE {x} END")
+    return f"try_cast({text} AS TIMESTAMPTZ)"
+
+
 def _cols(name: str) -> tuple[str, str, str, str]:
     """Column names of one field: (JSON value, JSON type, text, typed value)."""
     return f'"v_{name}"', f'"t_{name}"', f'"x_{name}"', f'"{name}"'
@@ -84,7 +94,7 @@ def _value_sql(f: Field) -> str:
         # the range guard keeps the multiplication from overflowing, which would fail the batch
         epoch = (f"CASE WHEN try_cast({x} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
                  f"THEN try_cast({x} AS BIGINT) END")
-        iso = f"try_cast({x} AS TIMESTAMPTZ)"
+        iso = _iso_cast(x)
         return (f"CASE WHEN {t} IN {_INTEGER_TYPES} THEN make_timestamp({epoch} * 1000)::TIMESTAMPTZ "
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
                 f"AND {iso} BETWEEN {_MIN_TIME} AND {_MAX_TIME} THEN {iso} END")
@@ -136,8 +146,8 @@ def _error_sql(f: Field, label: str) -> str:
                 f"THEN {_lit(_EARLY + ' as epoch milliseconds (epoch seconds? multiply by 1000)')} "
                 f"ELSE {_lit(_LATE + ' as epoch milliseconds')} END "
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
-                f"AND try_cast({x} AS TIMESTAMPTZ) IS NOT NULL THEN {shown}' is out of range: ' "
-                f"|| CASE WHEN try_cast({x} AS TIMESTAMPTZ) < {_MIN_TIME} THEN {_lit(_EARLY)} "
+                f"AND {_iso_cast(x)} IS NOT NULL THEN {shown}' is out of range: ' "
+                f"|| CASE WHEN {_iso_cast(x)} < {_MIN_TIME} THEN {_lit(_EARLY)} "
                 f"ELSE {_lit(_LATE)} END "
                 f"ELSE {shown}' is not epoch milliseconds or an ISO-8601 date-time with ''Z'' "
                 f"or an offset' END")
