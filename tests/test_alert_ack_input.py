@@ -89,3 +89,20 @@ def test_a_body_the_api_cannot_read_is_refused_not_ignored(tmp_path):
         # naming the first, which is kept (test_server_app covers a first one without a body)
         again = http.post(url, headers=bearer(STAFF))
         assert again.status_code == 409 and "already acknowledged by bob" in again.json()["detail"]
+
+
+def test_an_acknowledgement_dated_before_the_alert_was_raised_is_refused(capsys, lake):
+    """`alerts ack ID --by bob --now 2020-01-01T00:00:00Z` recorded an acknowledgement six
+    years before the alert existed (raised 2026-02-16T14:30Z): who-and-when must be a when
+    after the raise."""
+    alert_id = _open_alert(lake)
+    code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", "bob", "--now",
+                            "2026-02-16T14:29:59Z", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert ("acknowledgement at 2026-02-16T14:29:59Z would come before the alert was raised "
+            "(2026-02-16T14:30:00Z)") in err
+    (alert,) = active_alerts(lake)
+    assert alert.acknowledged_at is None
+    code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", "bob", "--now",
+                            "2026-02-16T14:30:00Z", "--lake", str(lake.root))
+    assert code == 0, err  # at the very instant of the raise: fine

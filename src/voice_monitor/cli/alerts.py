@@ -134,8 +134,13 @@ def history(alert_type, organization_id, status, start, end, limit, cursor, lake
 @click.argument("alert_id")
 @click.option("--by", required=True, help="Who acknowledges the alert.")
 @click.option("--note", default=None, help="An optional note, e.g. what is being done.")
-@common.lake_now_json
-def ack(alert_id: str, by: str, note: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
+@common.lake_option
+@click.option("--now", type=common.TIME, default=None,
+              help="Treat this UTC time as now, e.g. 2026-02-16T14:30:00Z (not before the alert "
+                   "was raised; default: the clock).")
+@common.json_option
+def ack(alert_id: str, by: str, note: str | None, lake: Lake, now: datetime | None,
+        as_json: bool) -> None:
     """Acknowledge an alert: record who has seen it, and when.
 
     \b

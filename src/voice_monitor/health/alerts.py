@@ -249,11 +249,17 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
     naming the first (who, when) and records nothing."""
     by, note = _acknowledger(by), _note(note)
     lake = open_lake(lake)
+    given = now is not None
     now = _utc(now or datetime.now(UTC), "now")
     with _locked(lake):
         alert = get_alert(lake, alert_id)
         if alert.acknowledged_at is not None:
             raise AlreadyAcknowledgedError(alert)
+        # an explicit time before the raise is a mistake; the clock is taken as it is (another
+        # host's clock, a little behind the checker's, must not block an acknowledgement)
+        if given and now < alert.raised_at:
+            raise ValueError(f"acknowledgement at {_iso(now)} would come before the alert was "
+                             f"raised ({_iso(alert.raised_at)}); give a time at or after it")
         _write(lake, [_record("acknowledged", alert, alert.alert_id, alert.raised_at, now,
                               by=by, note=note)], now)
     log.info("alert %s acknowledged by %s", alert_id, by)
@@ -357,6 +363,10 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
     last = page[-1] if more else None
     return HistoryPage(page, last and encode_cursor(
         "alert_history", filters, [to_micros(last.raised_at), last.alert_id]))
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _utc(moment: datetime, what: str) -> datetime:
