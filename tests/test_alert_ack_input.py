@@ -106,3 +106,19 @@ def test_an_acknowledgement_dated_before_the_alert_was_raised_is_refused(capsys,
     code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", "bob", "--now",
                             "2026-02-16T14:30:00Z", "--lake", str(lake.root))
     assert code == 0, err  # at the very instant of the raise: fine
+
+
+@pytest.mark.parametrize("org", ["", "a\tb"])
+def test_alert_history_refuses_an_organization_id_that_is_no_id(capsys, lake, org):
+    """`alerts history --org ''` printed nothing and exited 0, while the API answered the same
+    filter with a 400 naming it: the library now checks it, for every caller."""
+    _open_alert(lake)
+    code, out, err = run_main(capsys, "alerts", "history", "--org", org, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert f"organization_id {org!r} is not a valid id" in err
+
+
+def test_an_empty_alert_history_says_so(capsys, lake):
+    code, out, _ = run_main(capsys, "alerts", "history", "--type", "queue_depth",
+                            "--lake", str(lake.root))
+    assert (code, out) == (0, "no alerts\n")

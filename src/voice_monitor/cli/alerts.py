@@ -126,6 +126,8 @@ def history(alert_type, organization_id, status, start, end, limit, cursor, lake
         return
     for alert in page.alerts:
         click.echo(_line(alert))
+    if not page.alerts:
+        click.echo("no alerts")
     if page.next_cursor:
         click.echo(f"next page: --cursor {page.next_cursor}")
 

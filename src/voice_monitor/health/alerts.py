@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.arguments import time_range
+from voice_monitor.arguments import identifier, time_range
 from voice_monitor.health import notify
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.integrity import guard, reads_lake
@@ -344,6 +344,7 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
         raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
     if status is not None and status not in STATUSES:
         raise ValueError(f"unknown alert status {status!r}; expected one of {', '.join(STATUSES)}")
+    organization_id = identifier(organization_id, "organization_id")
     start, end = time_range(start, end)
     limit = cap_limit(limit)
     filters = {"type": type, "organization_id": organization_id, "status": status,
