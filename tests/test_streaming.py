@@ -279,3 +279,82 @@ def test_a_line_over_the_cap_is_cut_to_its_head_also_when_each_read_holds_a_newl
                         "than 120,000 bytes, the most a line is read whole, so raw keeps its "
                         "first 65,536 bytes; the line starts at byte 60,000 of the input",
          "too_large")]
+
+
+def test_an_array_element_longer_than_a_batch_is_read_whole_and_one_over_the_cap_from_its_head(
+        tmp_path, monkeypatch):
+    # an element longer than a batch was gathered by copying all of it again at each read and
+    # scanning it all again (quadratic), and held whole however long; as a line is (574dd65),
+    # it is read whole up to MAX_LINE_BYTES and quarantined raw as it is, and a longer one is
+    # quarantined from its first 64 KiB, with its size and where it starts
+    monkeypatch.setattr("voice_monitor.streaming.MAX_LINE_BYTES", 300_000)
+    long = json.dumps({**_event(1, 1), "pad": "a" * 200_000})  # 200,0xx bytes: under the cap
+    huge = '{"eventId": "h", "pad": "' + "é" * 500_000 + '"}'  # 1,000,027 bytes: over
+    tail = '{"eventId": "t", "pad": "' + "b" * 400_000 + '"}'  # the last element, over
+    elements = [json.dumps(_event(0, 0)), long, huge, " " * 400_000 + json.dumps(_event(2, 2)),
+                tail]
+    data = ("[\n  " + ",\n  ".join(elements) + "\n]\n").encode()
+    path = tmp_path / "in.json"
+    path.write_bytes(data)
+    lake = Lake(tmp_path / "lake")
+    result = ingest_file(lake, path, now=NOW, batch_bytes=1 << 16)
+    assert (result.accepted, result.quarantined) == (2, 3)  # 400,000 blanks before e-2: no record
+    start_of = {name: data.index(text.encode()) for name, text in (("huge", huge), ("tail", tail))}
+    head = huge.encode()[:65_535].decode()  # 25 bytes, then 32,755 two-byte é (1 byte cut off)
+    assert _quarantined(lake) == sorted([
+        (long, f"record is {len(long):,} bytes, over the limit of 65,536 bytes (64 KiB)",
+         "too_large"),
+        (head, "record is 1,000,027 bytes, over the limit of 65,536 bytes (64 KiB); longer "
+               "than 300,000 bytes, the most an array element is read whole, so raw keeps its "
+               f"first 65,535 bytes; the element starts at byte {start_of['huge']:,} of the input",
+         "too_large"),
+        (tail[:65_536], "record is 400,027 bytes, over the limit of 65,536 bytes (64 KiB); longer "
+                        "than 300,000 bytes, the most an array element is read whole, so raw "
+                        "keeps its first 65,536 bytes; the element starts at byte "
+                        f"{start_of['tail']:,} of the input", "too_large")], key=lambda row: row[1])
+
+
+def test_an_array_element_of_100_mb_is_never_held_whole(tmp_path):
+    import tracemalloc
+
+    from voice_monitor.streaming import MAX_LINE_BYTES
+
+    path = tmp_path / "one.json"
+    with path.open("wb") as f:
+        f.write(b'[{"eventId": "x", "pad": "')
+        for _ in range(100):
+            f.write(b"z" * 1_000_000)
+        f.write(b'"}, {}]')
+    found = []
+    tracemalloc.start()
+    try:
+        for batch in read_batches(path, batch_bytes=1 << 20):
+            found += batch if isinstance(batch, list) else batch.to_pylist()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    rejected, after = found
+    assert rejected.raw == '{"eventId": "x", "pad": "' + "z" * (65_536 - 25)
+    assert rejected.reason.startswith("record is 100,000,027 bytes, over the limit of 65,536 bytes")
+    assert rejected.reason.endswith("the element starts at byte 1 of the input")
+    assert after == b"{}"
+    # held up to MAX_LINE_BYTES (16 MiB) while it might still end, then only its head
+    assert peak < MAX_LINE_BYTES + 8_000_000
+
+
+def test_an_array_that_does_not_balance_over_the_cap_is_quarantined_from_its_head(
+        tmp_path, monkeypatch):
+    # such an array is one raw record: it was read whole however long, and quarantined whole
+    monkeypatch.setattr("voice_monitor.streaming.MAX_LINE_BYTES", 300_000)
+    data = b'\xef\xbb\xbf  [{"eventId": "u", "pad": "' + b"c" * 400_000 + b'"}'  # no closing ]
+    path = tmp_path / "in.json"
+    path.write_bytes(data)
+    lake = Lake(tmp_path / "lake")
+    result = ingest_file(lake, path, now=NOW, batch_bytes=1 << 16)
+    assert (result.accepted, result.quarantined) == (0, 1)
+    # 400,030 bytes after the byte-order mark (3 bytes): 2 blanks, then the array's 400,028
+    assert _quarantined(lake) == [
+        ('  [{"eventId": "u", "pad": "' + "c" * (65_536 - 28),
+         "record is 400,030 bytes, over the limit of 65,536 bytes (64 KiB); longer than 300,000 "
+         "bytes, the most an array that does not balance (one record) is read whole, so raw "
+         "keeps its first 65,536 bytes; the array starts at byte 3 of the input", "too_large")]

@@ -146,11 +146,13 @@ def split_array(data: bytes) -> pa.LargeBinaryArray:
     starts, ends = bounds[:-1] + 1, bounds[1:]
     space = np.zeros(256, bool)
     space[list(_JSON_SPACE.encode())] = True
-    space = space[raw]
-    while (m := (starts < ends) & space[np.minimum(starts, len(raw) - 1)]).any():
-        starts[m] += 1  # as many rounds as the longest run of blanks before an element
-    while (m := (ends > starts) & space[ends - 1]).any():
-        ends[m] -= 1
+    # each element from its first byte that is not blank to its last (none: empty), found by
+    # one search per bound (a loop of one step per blank was quadratic in a long run of blanks)
+    solid = np.flatnonzero(~space[raw])
+    first = solid[np.minimum(np.searchsorted(solid, starts), len(solid) - 1)]
+    last = solid[np.maximum(np.searchsorted(solid, ends) - 1, 0)] + 1
+    starts = np.minimum(first, ends)
+    ends = np.maximum(last, starts)
     if len(commas) == 0 and starts[0] == ends[0]:
         return pa.array([], pa.large_binary())  # []
     # every element, concatenated: the bytes between them (brackets, commas, blanks) taken out

@@ -136,7 +136,7 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
                 yield from _array_batches(f, path, batch_bytes)
                 return
             f.seek(start)
-            yield split_array(_read(f, path, -1))  # kept whole, as one raw record
+            yield _unbalanced_array(f, path)
             return
         yield from _line_batches(f, path, batch_bytes)
 
@@ -275,89 +275,189 @@ def _text_of_head(head: bytes) -> tuple[str, int]:
 # -- JSON arrays --------------------------------------------------------------------------
 
 class _ArrayScan:
-    """Finds, range by range, the top-level commas and the closing bracket of a JSON array.
+    """Finds, read by read, the top-level commas and the closing bracket of a JSON array.
 
-    Every range handed to `scan` starts where an element starts (right after the opening `[`
-    or a top-level comma): outside any string, one level deep. So no state crosses ranges but
-    the text of the element still open, which the caller hands over again with the next range.
+    Each read is scanned once: what crosses reads is the depth, whether a string is open, and
+    whether an odd run of backslashes ended the read (so the next byte is escaped). Scanning
+    the text of an element still open again with each read was quadratic in a long element.
     """
 
     def __init__(self) -> None:
         self.kind = np.zeros(256, np.int8)
         self.kind[[91, 123]], self.kind[[93, 125]], self.kind[44] = 1, -1, 2
+        self.depth, self.in_string, self.escaped = 1, 0, False  # right after the opening `[`
 
-    def scan(self, data: bytes, depth0: int) -> tuple[np.ndarray, int | None, bool]:
-        """(positions of top-level commas, position of the closing `]` or None, broken)."""
-        raw = np.frombuffer(data, np.uint8)
+    def scan(self, data: bytes) -> tuple[np.ndarray, int | None, bool]:
+        """(positions in `data` of top-level commas, of the closing `]` or None, broken)."""
+        shift = int(self.escaped)  # an escaped first byte is scanned behind its backslash
+        raw = np.frombuffer(b"\\" + data if shift else data, np.uint8)
         quotes = unescaped_quotes(raw)
         marks = np.flatnonzero(self.kind[raw])
-        marks = marks[np.searchsorted(quotes, marks) % 2 == 0]  # outside strings only
-        if len(quotes) % 2:
-            marks = marks[marks < quotes[-1]]  # after a string still open nothing is known yet
+        marks = marks[(np.searchsorted(quotes, marks) + self.in_string) % 2 == 0]  # outside strings
         step = self.kind[raw[marks]]
-        depth = depth0 + np.cumsum(np.where(step == 2, 0, step))
+        depth = self.depth + np.cumsum(np.where(step == 2, 0, step))
+        marks -= shift
+        run = len(data) - len(data.rstrip(b"\\")) if data.endswith(b"\\") else 0
+        self.escaped = (run + (shift if run == len(data) else 0)) % 2 == 1
+        self.in_string = (self.in_string + len(quotes)) % 2
         closed = np.flatnonzero(depth <= 0)
         if len(closed):
             end = int(closed[0])
-            if raw[marks[end]] != 93 or depth[end] != 0:
+            if data[marks[end]] != 93 or depth[end] != 0:
                 return marks[:0], None, True
             commas = marks[:end][(step[:end] == 2) & (depth[:end] == 1)]
             if len(marks) > end + 1 or data[marks[end] + 1:].strip(_BLANK):
                 return commas, int(marks[end]), True  # something after the closing bracket
             return commas, int(marks[end]), False
+        if len(depth):
+            self.depth = int(depth[-1])
         return marks[(step == 2) & (depth == 1)], None, False
 
 
-def _array_ranges(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[tuple[bytes, bool]]:
-    """(text of whole elements with the commas between them, whether it is the last) per range;
-    raises ValueError where the array turns out not to balance."""
+def _array_reads(f: BinaryIO, path: Path, batch_bytes: int
+                 ) -> Iterator[tuple[bytes, int, np.ndarray, int | None]]:
+    """Each read of a JSON array after its opening `[`: (its text, where it starts in the
+    input, its top-level commas, its closing `]` or None). Raises ValueError where the array
+    turns out not to balance; nothing is held but the read."""
     scanner = _ArrayScan()
-    carry = b""
-    while b"[" not in carry:  # only blanks come before it (see `read_batches`)
-        carry = _read(f, path, batch_bytes)
-    carry, eof = carry[carry.index(b"[") + 1:], False
+    chunk = b""
+    while b"[" not in chunk:  # only blanks come before it (see `read_batches`)
+        chunk = _read(f, path, batch_bytes)
+    at = f.tell() - len(chunk) + chunk.index(b"[") + 1
+    chunk = chunk[chunk.index(b"[") + 1:]
     while True:
-        if not eof:
-            chunk = _read(f, path, batch_bytes)
-            eof = not chunk
-            carry += chunk
-        commas, close, broken = scanner.scan(carry, 1)
+        commas, close, broken = scanner.scan(chunk)
         if broken:
             raise ValueError("the array does not balance")
         if close is not None:
-            while not eof and (chunk := _read(f, path, batch_bytes)):
-                if chunk.strip(_BLANK):
+            while after := _read(f, path, batch_bytes):
+                if after.strip(_BLANK):
                     raise ValueError("text after the closing bracket")
-            yield carry[:close], True
+            yield chunk, at, commas, close
             return
-        if eof:
+        yield chunk, at, commas, None
+        at += len(chunk)
+        chunk = _read(f, path, batch_bytes)
+        if not chunk:
             raise ValueError("the array never closes")
-        if len(commas):
-            cut = int(commas[-1])
-            yield carry[:cut], False
-            carry = carry[cut + 1:]
 
 
 def array_balances(f: BinaryIO, path: Path, batch_bytes: int) -> bool:
     """Whether the JSON array read from `f` has balanced brackets and strings and nothing after
     its closing `]` (else it is one raw record, like `records.split_array` keeps it)."""
     try:
-        for _ in _array_ranges(f, path, batch_bytes):
+        for _ in _array_reads(f, path, batch_bytes):
             pass
     except ValueError:
         return False
     return True
 
 
-def _array_batches(f: BinaryIO, path: Path, batch_bytes: int) -> Iterator[pa.Array]:
-    first = True
-    for text, last in _array_ranges(f, path, batch_bytes):
-        elements = split_array(b"[" + text + b"]")
-        if not len(elements) and not (first and last):
-            elements = pa.array([b""], pa.large_binary())  # an empty element between commas: `[1,]`
-        first = False
-        if len(elements):
-            yield elements
+def _unbalanced_array(f: BinaryIO, path: Path) -> pa.Array | list[Rejected]:
+    """A JSON array that does not balance, from `f`'s place on: one raw record, read whole up
+    to MAX_LINE_BYTES; a longer one is quarantined from its first 64 KiB, never held whole."""
+    start = f.tell()
+    size = f.seek(0, 2) - start
+    f.seek(start)
+    if size <= MAX_LINE_BYTES:
+        return split_array(_read(f, path, -1))  # kept whole, as one raw record
+    raw, kept = _text_of_head(_read(f, path, MAX_RECORD_BYTES))
+    return [Rejected(raw, (
+        f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); longer "
+        f"than {MAX_LINE_BYTES:,} bytes, the most an array that does not balance (one record) is "
+        f"read whole, so raw keeps its first {kept:,} bytes; the array starts at byte {start:,} "
+        "of the input"))]
+
+
+class _Element:
+    """An array element read piece by piece (it goes on past a read), joined once: held whole
+    up to MAX_LINE_BYTES, beyond that only its first 64 KiB while its size is counted on, as
+    `_long_line` reads a line. The blanks around it are not its text (`records.split_array`)."""
+
+    def __init__(self, at: int) -> None:
+        self.at = at  # where it starts in the input (its first byte that is not blank, once seen)
+        self.pieces: list[bytes] | None = []
+        self.held = 0
+        self.size = 0  # bytes from its first that is not blank
+        self.trail = 0  # blank bytes at its end, so far
+        self.head = b""
+
+    def add(self, piece: bytes) -> None:
+        if not piece:
+            return
+        if not self.size:
+            text = piece.lstrip(_BLANK)
+            self.at += len(piece) - len(text)
+            piece = text
+            if not piece:
+                return
+        self.size += len(piece)
+        if piece[-1] in _BLANK:
+            kept = len(piece.rstrip(_BLANK))
+            self.trail = len(piece) - kept + (self.trail if kept == 0 else 0)
+        else:
+            self.trail = 0
+        if self.pieces is None:
+            return
+        self.pieces.append(piece)
+        self.held += len(piece)
+        if self.size - self.trail > MAX_LINE_BYTES:
+            self.head, self.pieces = _first_bytes(self.pieces, MAX_RECORD_BYTES), None
+        elif self.held > MAX_LINE_BYTES:  # long only by the blanks after it: hold 64 KiB of them
+            self.pieces = [_first_bytes(self.pieces, self.size - self.trail + MAX_RECORD_BYTES)]
+            self.held = len(self.pieces[0])
+
+    def text(self) -> bytes:
+        """Its text and (some of) the blanks after it; only for one not too long to hold."""
+        assert self.pieces is not None
+        return b"".join(self.pieces)
+
+    def rejected(self) -> Rejected | None:
+        """Its quarantine record if it was too long to hold: its first 64 KiB, size, place."""
+        if self.pieces is not None:
+            return None
+        size = self.size - self.trail
+        raw, kept = _text_of_head(self.head[:size])
+        return Rejected(raw, (
+            f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); "
+            f"longer than {MAX_LINE_BYTES:,} bytes, the most an array element is read whole, so "
+            f"raw keeps its first {kept:,} bytes; the element starts at byte {self.at:,} of the "
+            "input"))
+
+
+def _array_batches(f: BinaryIO, path: Path, batch_bytes: int
+                   ) -> Iterator[pa.Array | list[Rejected]]:
+    """The elements of a balanced JSON array, a read at a time: those that end in the read,
+    cut by `records.split_array`; one too long to hold is its quarantine record."""
+    first = True  # nothing yielded yet (an empty range then is `[]`, else an empty element)
+    element: _Element | None = None  # the one still open at the end of the reads so far
+    for chunk, at, commas, close in _array_reads(f, path, batch_bytes):
+        ends = commas if close is None else np.append(commas, close)
+        if element is None:
+            element = _Element(at)
+        if not len(ends):
+            element.add(chunk)
+            continue
+        cut, last = int(ends[0]), int(ends[-1])
+        element.add(chunk[:cut])
+        rejected = element.rejected()
+        if rejected is not None:
+            yield [rejected]
+            first = False
+            text = None if cut == last else memoryview(chunk)[cut + 1:last]
+        else:
+            text = b"".join([element.text(), memoryview(chunk)[cut:last]])
+        if text is not None:
+            elements = split_array(b"".join([b"[", text, b"]"]))
+            if not len(elements) and not (first and close is not None):
+                elements = pa.array([b""], pa.large_binary())  # an empty element: `[1,]`
+            first = False
+            if len(elements):
+                yield elements
+        element = None
+        if close is None:
+            element = _Element(at + last + 1)
+            element.add(chunk[last + 1:])
 
 
 # -- Parquet ------------------------------------------------------------------------------
