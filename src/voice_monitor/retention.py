@@ -216,7 +216,7 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         # moment may see part of an expired partition; a writer landing into it is not lost)
         for _, path in partitions:
             lake.drop_partition(path)
-        return
+        return partitions
     trash.mkdir(parents=True, exist_ok=True)
     parents = set()
     for _, path in partitions:
