@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -13,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 import duckdb
 import httpx
 import pytest
-from server_process import INGEST, STAFF, ServerProcess, bearer
+from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer
 
 from voice_monitor import Producer
 from voice_monitor.lake import Lake
@@ -183,6 +184,42 @@ def test_remote_producer_waits_out_a_collector_that_is_not_up_yet(tmp_path):
     assert (producer.stats.accepted, producer.stats.quarantined) == (120, 0)
     assert sorted(landed_ids(lake)) == sorted(f"p-{i}" for i in range(120))
     assert not list((tmp_path / "spool").glob("*.jsonl"))  # acknowledged segments are gone
+
+
+def test_remote_producer_refusals_of_numbers_name_the_field_as_a_file_would(tmp_path):
+    # NaN and Infinity are refused by the producer; sent to a collector they must be refused
+    # naming the field, as `ingest` refuses the same record in a file (not as unreadable JSON)
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    head = '{"event_id":"%s","event_type":"transcription_completed","timestamp":"%s",'
+    lines = [head % ("n1", at) + '"duration_ms":NaN}',
+             head % ("n2", at) + '"metadata":{"confidence_score":Infinity,"ai_model":"m"}}']
+    by_file = Lake(tmp_path / "by-file")
+    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
+    ingested = subprocess.run([str(SCRIPT), "ingest", str(tmp_path / "bad.jsonl"), "--lake",
+                               str(by_file.root)], capture_output=True, text=True, timeout=300)
+    assert ingested.returncode == 0, ingested.stderr
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "log") as server:
+        producer = Producer(url=server.url, token=INGEST, batch_size=10, flush_interval=0.2)
+        producer.emit({"event_id": "n1", "event_type": "transcription_completed",
+                       "timestamp": at, "duration_ms": float("nan")})
+        producer.emit({"event_id": "n2", "event_type": "transcription_completed",
+                       "timestamp": at, "metadata": {"confidence_score": float("inf"),
+                                                     "ai_model": "m"}})
+        producer.close()
+    assert (producer.stats.accepted, producer.stats.quarantined) == (0, 2)
+    sent, filed = quarantine_reasons(lake), quarantine_reasons(by_file)
+    assert sent == filed
+    assert "duration_ms" in sent["n1"] and "confidence_score" in sent["n2"]
+
+
+def quarantine_reasons(lake: Lake) -> dict[str, str]:
+    files = [str(f) for f in lake.quarantine_dir.rglob("*.parquet")]
+    rows = duckdb.connect().execute("select raw, reason from read_parquet($f)",
+                                    {"f": files}).fetchall()
+    # (the id read off the raw text, whether JSON or a Python repr)
+    return {re.search(r"""["']event_id["']: ?["'](\w+)""", raw).group(1): reason
+            for raw, reason in rows}
 
 
 def test_remote_producer_does_not_retry_a_refusal(tmp_path):

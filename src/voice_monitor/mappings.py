@@ -77,7 +77,7 @@ def dumps(record) -> bytes | Rejected:
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
         problem = _problem(record, "")
         if problem:
-            return Rejected(_repr(record), problem)
+            return Rejected(_raw(record), problem)
         try:  # what orjson cannot write but JSON can, as a file would hold it: integers > 64 bits
             return json.dumps(record, default=_default, allow_nan=False, ensure_ascii=False,
                               separators=(",", ":")).encode()
@@ -86,8 +86,45 @@ def dumps(record) -> bytes | Rejected:
     if b"null" in text:  # orjson writes NaN and Infinity as null: look closer only then
         problem = _problem(record, "")
         if problem:
-            return Rejected(_repr(record), problem)
+            return Rejected(_raw(record), problem)
     return text
+
+
+def _raw(record) -> str:
+    """A refused record's raw text: where its only fault is a number JSON cannot write (NaN,
+    Infinity), the JSON text a file would hold, with those tokens (so a collector it is sent to
+    refuses it naming the field, as `ingest` does such a file); else its repr."""
+    if _problem(_finite(record), "") is None:
+        try:
+            return json.dumps(record, default=_default_raw, allow_nan=True, ensure_ascii=False,
+                              separators=(",", ":"))
+        except (TypeError, ValueError, RecursionError):
+            pass
+    return _repr(record)
+
+
+def _default_raw(value):
+    if isinstance(value, Decimal) and not value.is_finite():
+        return float(value)  # written NaN or Infinity, as a float's
+    return _default(value)
+
+
+def _finite(value, depth: int = 0):
+    """`value` with every number JSON cannot write (NaN, Infinity) as None."""
+    if depth > 200:
+        return value  # (`_problem` names the depth)
+    plain = _numpy_scalar(value)
+    if plain is not _NOT_NUMPY:
+        value = plain
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Decimal) and not value.is_finite():
+        return None
+    if isinstance(value, Mapping):
+        return {key: _finite(item, depth + 1) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(item, depth + 1) for item in value]
+    return value
 
 
 def _repr(record) -> str:
