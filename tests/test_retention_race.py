@@ -3,16 +3,20 @@ read opens what it listed. The read runs again over the files that are left (con
 reader never fails because the lake changed under it); its answer is the lake after the drop.
 
 Each test drops the expired partitions at the worst moment, between a read's listing and its
-reading (a hook on the listing), then once more while reading in a loop in another thread.
+reading (a hook on the listing), then once more while reading in a loop in another thread. Each
+runs on a folder lake and on a lake in an S3-protocol server (`moto_server` on 127.0.0.1), where a
+file deleted after it was listed fails a read with the store's own error (contract §13).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import event
+from servers import make_bucket, s3_env, s3_server
 
 from voice_monitor import adhoc, counters, event_log, queries, rollups, views
 from voice_monitor.lake import Lake
@@ -22,6 +26,28 @@ from voice_monitor.retention import run_retention
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 OLD = [datetime(2026, 2, 7, 10, tzinfo=UTC), datetime(2026, 2, 7, 11, tzinfo=UTC)]  # expired
 NEW = [datetime(2026, 2, 16, 12, tzinfo=UTC), datetime(2026, 2, 16, 13, tzinfo=UTC)]
+
+
+_lakes = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint(tmp_path_factory):
+    """One moto_server for the module, with a bucket `races`."""
+    with s3_server(tmp_path_factory.mktemp("moto")) as endpoint:
+        make_bucket(endpoint, "races")
+        yield endpoint
+
+
+@pytest.fixture(params=["folder", "s3"])
+def lake(request, tmp_path, monkeypatch) -> Lake:
+    """A new lake in a folder, or under a new prefix of the S3 bucket."""
+    if request.param == "folder":
+        return Lake.create(tmp_path / "lake")
+    for name, value in s3_env(request.getfixturevalue("s3_endpoint")).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("VOICE_MONITOR_STATE_DIR", str(tmp_path / "state"))
+    return Lake.create(f"s3://races/lake-{next(_lakes)}")
 
 
 @pytest.fixture

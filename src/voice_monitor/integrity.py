@@ -234,15 +234,19 @@ _VANISHED = re.compile(r"No such file or directory|No files found that match|Fil
 
 def vanished(lake: Lake, exc: BaseException) -> bool:
     """Did a read fail because a lake file it had listed is gone (not for any other reason)?"""
-    if lake.remote:
-        return False
     if isinstance(exc, FileNotFoundError) and exc.filename:
-        named = [Path(exc.filename)]
+        texts = [str(exc.filename)]
+    elif isinstance(exc, FileNotFoundError) and lake.remote and len(exc.args) == 1:
+        texts = [str(exc.args[0])]  # a store's filesystem (fsspec) gives the path alone
     # Arrow's FileNotFoundError names the file only in its message ("Failed to open local file")
     elif isinstance(exc, READ_ERRORS) and _VANISHED.search(str(exc)):
-        named = [Path(m) for m in _NAMED_FILE.findall(str(exc))]
+        texts = _NAMED_FILE.findall(str(exc))
     else:
         return False
+    if lake.remote:  # named by its key (bucket/prefix/...) or its URL; one HEAD request each
+        named = [_named_path(lake, text) for text in texts]
+        return bool(named) and all(p is not None and not p.exists() for p in named)
+    named = [Path(text) for text in texts]
     return bool(named) and all(_inside(lake, p) and not p.exists() for p in named)
 
 
