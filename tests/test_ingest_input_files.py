@@ -133,3 +133,29 @@ def test_a_pipe_is_read_like_standard_input(capsys, lake, tmp_path):
     rows = duckdb.sql(f"select source from read_parquet('{lake.root}/quarantine/*/*.parquet')"
                       ).fetchall()
     assert rows == [(str(fifo),)]  # quarantine names the pipe as given
+
+
+# -- every argument is checked before anything lands ----------------------------------------
+def test_a_missing_path_among_several_is_refused_before_any_lands(capsys, lake, tmp_path):
+    # `ingest a.jsonl missing.jsonl c.jsonl` landed a.jsonl, then exited 1 naming missing.jsonl
+    # without saying what had landed, and never read c.jsonl
+    first, last = tmp_path / "a.jsonl", tmp_path / "c.jsonl"
+    first.write_text(json.dumps(event("artifact_received", NOW, event_id="a1")) + "\n")
+    last.write_text(json.dumps(event("artifact_received", NOW, event_id="c1")) + "\n")
+    missing = tmp_path / "missing.jsonl"
+    code, out, err = run_main(capsys, "ingest", str(first), str(missing), str(last),
+                              "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert f"cannot read '{missing}': No such file or directory; check the path" in err
+    assert "nothing was ingested" in err and out == ""
+    assert _stored(lake) == []
+
+
+def test_a_gzip_file_after_a_good_one_is_refused_before_any_lands(capsys, lake, tmp_path):
+    first, packed = tmp_path / "a.jsonl", tmp_path / "b.jsonl.gz"
+    first.write_text(json.dumps(event("artifact_received", NOW, event_id="a1")) + "\n")
+    packed.write_bytes(gzip.compress(first.read_bytes()))
+    code, out, err = run_main(capsys, "ingest", str(first), str(packed), "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert f"'{packed}' is gzip-compressed" in err and "nothing was ingested" in err
+    assert _stored(lake) == []

@@ -141,6 +141,18 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
         yield from _line_batches(f, path, batch_bytes)
 
 
+def check_input_file(path: Path) -> None:
+    """Raise `InputFileError` now if a regular input file cannot be opened, or is plainly no
+    input format (see `_refuse_unsupported`): `ingest` checks every file before landing any."""
+    try:
+        with path.open("rb") as f:
+            head = _read(f, path, 4)
+    except OSError as exc:
+        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+    if head != b"PAR1":
+        _refuse_unsupported(path, head)
+
+
 def _refuse_unsupported(path: Path, head: bytes) -> None:
     """A file that is plainly no input format is an error, not lines of garbage to quarantine:
     gzip (decompress it first), or a `.parquet` file without Parquet's leading magic bytes."""

@@ -23,6 +23,7 @@ from voice_monitor.cli.common import (
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
 from voice_monitor.landing import InputFileError, LandingResult, ingest_file
+from voice_monitor.streaming import check_input_file
 
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"  # the source quarantine records for what was read from standard input
@@ -50,6 +51,9 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         state = "closed" if sys.stdin is None else "a terminal"  # (closed: `<&-`, a daemon)
         raise click.UsageError(f"'-' reads events from standard input, which is {state}; pipe "
                                "them in, e.g. voice-monitor ingest - < events.jsonl")
+    for path in files:
+        if path != STDIN:
+            _check_path(path)
     Lake.create(lake)
     total = LandingResult()
     for path in files:
@@ -63,6 +67,22 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         return
     click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
                f"quarantined {total.quarantined}")
+
+
+def _check_path(path: str) -> None:
+    """Refuse a path that cannot be read before anything lands, so a bad argument among several
+    never leaves the files before it landed and those after it not. A pipe is only checked for
+    read permission: opening it would take what its writer sends."""
+    try:
+        pipe = not stat.S_ISREG(os.stat(path).st_mode)
+        if not pipe:
+            check_input_file(Path(path))
+        elif not os.access(path, os.R_OK):
+            raise PermissionError(13, os.strerror(13), path)
+    except (OSError, InputFileError) as exc:
+        message = (str(exc) if isinstance(exc, InputFileError) else
+                   f"cannot read {path!r}: {exc.strerror}; check the path")
+        raise VoiceMonitorError(f"{message} (nothing was ingested)") from exc
 
 
 def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
