@@ -213,9 +213,17 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
     if lake.remote:
         # no rename on an object store: each partition's prefix is deleted (a reader at that
-        # moment may see part of an expired partition; a writer landing into it is not lost)
+        # moment may see part of an expired partition), or, where it holds what is not its
+        # own, only its own objects
         for _, path in partitions:
-            lake.drop_partition(path)
+            if path not in foreign:
+                lake.drop_partition(path)
+                continue
+            kept = {entry.name for entry in foreign[path]}
+            own = [f"{path.path}/{key}" for key in storage.find(path)
+                   if key.split("/")[0] not in kept]
+            if own:
+                path.fs.rm(own)
         return partitions
     trash.mkdir(parents=True, exist_ok=True)
     parents = set()
@@ -241,14 +249,15 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     per partition to drop, what it holds that is not its own (reported; kept in place).
 
     Unreadable = recorded as such (`integrity`) or a Parquet footer that cannot be read: one
-    small read per file of an expired partition, never a row. Not its own (a local lake's):
-    another table's file in an event hour (`integrity.event_file_problem`), or anything but a
-    Parquet file (notes, a folder): retention deletes only what the lake writes there.
+    small read per file of an expired partition, never a row. Not its own: another table's
+    file in an event hour (`integrity.event_file_problem`), or anything but a Parquet file
+    (notes, a folder; on a store, objects under a deeper prefix): retention deletes only what
+    the lake writes there.
     """
     known = {rel for rel, _ in known_unreadable(lake)}
     dropped, foreign = [], {}
     for start, path in partitions:
-        events = not lake.remote and path.is_relative_to(lake.events_dir)
+        events = _in(lake, path, lake.events_dir)
         bad, strays = [], []
         for file in sorted(path.glob("*.parquet")):
             reason = _footer_problem(file) or (
@@ -262,12 +271,11 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
             report.kept.append((relative(lake, path), str(UnreadableFileError(lake, bad))))
             continue
         dropped.append((start, path))
-        for entry in [] if lake.remote else sorted(path.iterdir()):
-            if entry.suffix != ".parquet" or not entry.is_file():
+        for entry, folder, file in _entries(lake, path):
+            if entry.suffix != ".parquet" or not file:
                 fix = (f"move it aside with: {move_aside_command(lake)}"
                        if entry.suffix == ".parquet" else "move it out of the lake")
-                strays.append((entry, "is a folder" if entry.is_dir() else
-                               "is not a Parquet file", fix))
+                strays.append((entry, "is a folder" if folder else "is not a Parquet file", fix))
         if strays:
             foreign[path] = [entry for entry, _, _ in strays]
             report.kept.append((relative(lake, path), "its own files were dropped; " + "; ".join(
@@ -276,11 +284,28 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     return dropped, foreign
 
 
+def _in(lake: Lake, path: Path, folder: Path) -> bool:
+    """Whether `path` lies under `folder` of the lake (a local path or a store's)."""
+    return relative(lake, path).startswith(relative(lake, folder) + "/")
+
+
+def _entries(lake: Lake, path: Path) -> list[tuple[Path, bool, bool]]:
+    """What a partition holds, each entry with whether it is a folder (on a store: a name
+    that objects lie under) and whether a file, from one listing."""
+    if not lake.remote:
+        return [(entry, entry.is_dir(), entry.is_file()) for entry in sorted(path.iterdir())]
+    found: dict[str, bool] = {}
+    for key in storage.find(path):
+        name, _, rest = key.partition("/")
+        found[name] = found.get(name, False) or bool(rest)
+    return [(path / name, folder, not folder) for name, folder in sorted(found.items())]
+
+
 def _not_events(path: Path) -> str | None:
     """Why a readable Parquet file in an event hour is no events file (another table's)."""
     try:
-        return event_file_problem(pq.read_schema(path))
-    except (FileNotFoundError, pa.ArrowException):
+        return event_file_problem(storage.read_schema(path))
+    except (OSError, pa.ArrowException):
         return None
 
 
