@@ -329,3 +329,19 @@ def test_inactivity_silent_when_every_event_is_after_now(lake):
     land_records(lake, [event("transcription_started", NOW - timedelta(minutes=10))], now=NOW)
     assert fired(lake, "inactivity", now=NOW - timedelta(minutes=20)) == []
     assert fired(lake, "inactivity") == [(None, "low")]
+
+
+def test_a_corrupt_event_file_of_the_current_hour_is_named_by_inactivity(lake):
+    # inactivity alone first asks whether the current hour holds events at all: that read met
+    # the garbage file with DuckDB's raw error, and nothing recorded it for lake_file_unreadable
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    (lake.event_partition(NOW) / "zz-garbage.parquet").write_bytes(b"PAR1 garbage")
+    result = evaluate(lake, NOW, AlertConfig(checks=("inactivity", "lake_file_unreadable")))
+    assert list(result.errors) == ["inactivity"]
+    assert result.errors["inactivity"].startswith(
+        "UnreadableFileError: unreadable lake file "
+        "events/date=2026-02-16/hour=14/zz-garbage.parquet (")
+    assert "move it aside with: voice-monitor lake check --move-aside" in result.errors["inactivity"]
+    assert [(f.alert_type, f.severity) for f in result.findings] == [
+        ("lake_file_unreadable", "high")]
+    assert "zz-garbage.parquet" in result.findings[0].message

@@ -294,8 +294,13 @@ def _has_events(run: CheckRun) -> bool:
         return True  # every event of an earlier hour is stamped before the current hour
     if not hours:
         return False
-    files = [str(f) for f in run.lake.event_files(current)]
-    return bool(run.scalar_row("health/has_events", files=files, now=run.now)[0])
+    def read() -> tuple:  # listed again if a file vanished (compaction) as it was read
+        files = [str(f) for f in run.lake.event_files(current)]
+        return run.scalar_row("health/has_events", files=files, now=run.now)
+
+    # an unreadable file is named, and recorded for lake_file_unreadable
+    with guard(run.lake, lambda: run.lake.event_files(current)):
+        return bool(retrying(run.lake, read)[0])
 
 
 def check_lake_file_unreadable(run: CheckRun) -> list[Finding]:
