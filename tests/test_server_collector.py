@@ -259,3 +259,36 @@ def test_remote_producer_splits_a_batch_over_the_collectors_size_cap(tmp_path, d
     assert producer.stats.unlanded == 1
     if not durable:
         assert [json.loads(line)["event_id"] for line in producer.unlanded] == ["huge"]
+
+
+def test_a_durable_producer_sets_aside_an_event_over_the_cap_by_itself(tmp_path):
+    """An event the collector refuses as too large even alone (413) kept its whole spool segment
+    in the spool: every later start sent the segment again and failed on that event again, for
+    ever. Now the event is set aside in a file of its own under <spool_dir>/too-large/ (named
+    in the error, never sent again) and the rest of the segment is acknowledged and deleted."""
+    lake, spool = Lake(tmp_path / "lake"), tmp_path / "spool"
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    huge = {"event_id": "huge", "event_type": "artifact_received", "timestamp": at,
+            "metadata": {"note": "y" * 30_000}}  # ~30 KB against a cap of 20,000 bytes
+    with ServerProcess(lake, "--max-body-bytes", "20000", log=tmp_path / "log") as server:
+        producer = Producer(url=server.url, token=INGEST, batch_size=10, flush_interval=0.2,
+                            durable=True, spool_dir=spool)
+        for i in range(3):
+            producer.emit({"event_id": f"s-{i}", "event_type": "artifact_received",
+                           "timestamp": at})
+        producer.emit(huge)
+        producer.emit({"event_id": "s-3", "event_type": "artifact_received", "timestamp": at})
+        with pytest.raises(Exception, match=r"refused the batch \(413\)") as raised:
+            producer.close()
+        (aside,) = (spool / "too-large").iterdir()
+        assert str(aside) in str(raised.value) and "never sent again" in str(raised.value)
+        assert [json.loads(line) for line in aside.read_text().splitlines()] == [huge]
+        assert sorted(p.name for p in spool.glob("*.jsonl")) == []  # the segment is gone
+        assert (producer.stats.accepted, producer.stats.set_aside) == (4, 1)
+        # a producer started on the same spool has nothing to send, and nothing fails
+        again = Producer(url=server.url, token=INGEST, flush_interval=0.2, durable=True,
+                         spool_dir=spool)
+        again.close()
+        assert again.stats.taken == 0 and again.errors == []
+    assert sorted(landed_ids(lake)) == ["s-0", "s-1", "s-2", "s-3"]
+    assert list((spool / "too-large").iterdir()) == [aside]  # still there, for the user

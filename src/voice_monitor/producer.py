@@ -20,7 +20,9 @@ instead of landing it: the same emit(), batching and spool, a segment deleted on
 collector acknowledged it, retries with exponential backoff (capped at 30 s, never sooner than
 a 503's Retry-After); a batch over the collector's size cap (413) is sent again in halves,
 down to single events; a refusal that retrying cannot fix (401, 403, an event over the cap by
-itself) fails at once.
+itself) fails at once. Durable, such an event is set aside in a file of its own under
+`<spool_dir>/too-large/` (never sent again), so the rest of its segment is acknowledged and the
+segment deleted rather than resent, and refused again, at every start.
 """
 
 from __future__ import annotations
@@ -40,8 +42,9 @@ from voice_monitor.lake import Lake, connect
 from voice_monitor.landing import Checked, check, commit, land_batches
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.mappings import dumps
-from voice_monitor.remote import CollectorClient
+from voice_monitor.remote import CollectorClient, SendError, body_line
 from voice_monitor.spool import (  # noqa: F401 (ProducerError, SpoolLockedError: the producer's API)
+    SET_ASIDE,
     ProducerError,
     Spool,
     SpoolLockedError,
@@ -68,6 +71,7 @@ class ProducerStats:
     retries: int = 0  # landing attempts that failed and were retried
     failed_batches: int = 0  # landings that failed for good
     unlanded: int = 0  # events in those failed landings
+    set_aside: int = 0  # durable, to a collector: events over its size cap alone (of unlanded)
 
 
 class Producer:
@@ -220,6 +224,10 @@ class Producer:
     def _error_summary(self, errors: list[Exception]) -> str:
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
                  "next starts on it" if self.durable else "their JSON texts are in producer.unlanded")
+        if self.stats.set_aside:
+            where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
+                      f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
+                      "sent again")
         target = self.url if self.lake is None else str(self.lake.root)
         how = ("failed at once (a refusal that retrying cannot fix)"
                if getattr(errors[0], "transient", True) is False
@@ -329,6 +337,15 @@ class Producer:
                     half = len(lines) // 2
                     first = self._land(lines[:half], None, failed)
                     return self._land(lines[half:], None, failed) and first
+                if getattr(exc, "status", None) == 413 and self._spool is not None:
+                    aside = self._set_aside(lines[0], exc)
+                    if aside is not None:  # out of the segment, which can then be deleted
+                        self.errors.append(aside)
+                        self.stats.failed_batches += 1
+                        self.stats.unlanded += 1
+                        self.stats.set_aside += 1
+                        self.stats.taken += 1
+                        return True
                 if attempt == self.retries or getattr(exc, "transient", True) is False:
                     if failed is not None:
                         failed.extend(lines)
@@ -350,6 +367,20 @@ class Producer:
             stats.batches += 1
             return True
         return False
+
+    def _set_aside(self, line, exc: SendError) -> SendError | None:
+        """Move an event the collector refuses even alone out of the spool's segments into a
+        file of its own (sending it again can never work, and it would keep its segment, and
+        every later event of it, in the spool for ever); the error naming that file, or None
+        if it could not be written (the segment then stays, as for any failure)."""
+        try:
+            path = self._spool.set_aside(body_line(line))
+        except OSError:
+            return None
+        return SendError(f"{exc}; the event is set aside in {str(path)!r}, never sent again: "
+                         "it is over the collector's size cap by itself (--max-body-bytes); "
+                         "shrink it and emit it again, or ingest that file where the lake is",
+                         transient=False, status=413)
 
     def _land_once(self, lines: list, checked: tuple | None = None):
         if self._client is not None:

@@ -30,7 +30,8 @@ class SendError(Exception):
         self.status = status  # the collector's HTTP status, None when none came back
 
 
-def _line(record) -> bytes:
+def body_line(record) -> bytes:
+    """One record as the line a request body holds."""
     if isinstance(record, bytes):
         return record
     if isinstance(record, str):
@@ -58,7 +59,7 @@ class CollectorClient:
 
     def send(self, lines: Sequence) -> LandingResult:
         """POST one batch; its counts once the collector has landed it, else SendError."""
-        body = gzip.compress(b"\n".join(_line(r) for r in lines) + b"\n", compresslevel=1)
+        body = gzip.compress(b"\n".join(body_line(r) for r in lines) + b"\n", compresslevel=1)
         try:
             response = self._http.post(self.endpoint, content=body)
         except httpx.HTTPError as exc:

@@ -13,6 +13,7 @@ from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 
 SEGMENT_SUFFIX = ".jsonl"
+SET_ASIDE = "too-large"  # events a collector refuses even alone: one file each, never resent
 
 
 class ProducerError(Exception):
@@ -74,6 +75,23 @@ class Spool:
         self.lines = 0
         os.close(fd)
         return closed
+
+    def set_aside(self, line: bytes) -> Path:
+        """Write one event to a file of its own under `too-large/` (synced), out of the way of
+        the segments, and return its path."""
+        folder = self.directory / SET_ASIDE
+        folder.mkdir(exist_ok=True)
+        self._seq += 1
+        path = folder / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SEGMENT_SUFFIX}"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            view = memoryview(line + b"\n")
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        return path
 
     def close(self) -> None:
         os.close(self.fd)
