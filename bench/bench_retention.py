@@ -33,7 +33,12 @@ def build(root: Path, days: int, files_per_hour: int) -> int:
     """A lake with `days` days of partitions of every kind; returns how many partitions."""
     lake = Lake(root)
     template = root.parent / "template.parquet"
-    pq.write_table(pa.table({"x": list(range(100))}), template)
+    # an events file's required columns: retention leaves another table's file in an event
+    # hour where it is, and reports it (a file of only `x` was one, in every event hour)
+    pq.write_table(pa.table({"event_id": [f"e{i}" for i in range(100)],
+                             "event_type": ["artifact_received"] * 100,
+                             "timestamp": pa.array([NOW] * 100, pa.timestamp("us", tz="UTC"))}),
+                   template)
     start = NOW.replace(minute=0) - timedelta(days=days)
     count = 0
 

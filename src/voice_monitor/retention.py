@@ -259,19 +259,22 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     for start, path in partitions:
         events = _in(lake, path, lake.events_dir)
         bad, strays = [], []
-        for file in sorted(path.glob("*.parquet")):
-            reason = _footer_problem(file) or (
-                "recorded as unreadable" if relative(lake, file) in known else None)
+        entries = _entries(lake, path)  # one listing for the Parquet files and the rest
+        files = (sorted(path.glob("*.parquet")) if lake.remote else
+                 [entry for entry, _, _ in entries if entry.suffix == ".parquet"])
+        for file in files:
+            footer, reason = _footer(file)  # one read for both checks
+            reason = reason or ("recorded as unreadable" if relative(lake, file) in known else None)
             if reason:
                 bad.append((file, reason))
-            elif events and (problem := _not_events(file)):
+            elif events and footer is not None and (problem := _not_events(footer)):
                 strays.append((file, f"is {problem}", f"move it aside with: "
                                f"{move_aside_command(lake)}"))
         if bad:
             report.kept.append((relative(lake, path), str(UnreadableFileError(lake, bad))))
             continue
         dropped.append((start, path))
-        for entry, folder, file in _entries(lake, path):
+        for entry, folder, file in entries:
             if entry.suffix != ".parquet" or not file:
                 fix = (f"move it aside with: {move_aside_command(lake)}"
                        if entry.suffix == ".parquet" else "move it out of the lake")
@@ -292,8 +295,12 @@ def _in(lake: Lake, path: Path, folder: Path) -> bool:
 def _entries(lake: Lake, path: Path) -> list[tuple[Path, bool, bool]]:
     """What a partition holds, each entry with whether it is a folder (on a store: a name
     that objects lie under) and whether a file, from one listing."""
-    if not lake.remote:
-        return [(entry, entry.is_dir(), entry.is_file()) for entry in sorted(path.iterdir())]
+    if not lake.remote:  # scandir: the kinds come with the listing, no stat per entry
+        try:
+            with os.scandir(path) as listing:
+                return sorted((Path(e.path), e.is_dir(), e.is_file()) for e in listing)
+        except FileNotFoundError:
+            return []
     found: dict[str, bool] = {}
     for key in storage.find(path):
         name, _, rest = key.partition("/")
@@ -301,28 +308,29 @@ def _entries(lake: Lake, path: Path) -> list[tuple[Path, bool, bool]]:
     return [(path / name, folder, not folder) for name, folder in sorted(found.items())]
 
 
-def _not_events(path: Path) -> str | None:
+def _not_events(footer: pq.FileMetaData) -> str | None:
     """Why a readable Parquet file in an event hour is no events file (another table's)."""
     try:
-        return event_file_problem(storage.read_schema(path))
-    except (OSError, pa.ArrowException):
+        return event_file_problem(footer.schema.to_arrow_schema())
+    except pa.ArrowException:
         return None
 
 
-def _footer_problem(path: Path) -> str | None:
+def _footer(path: Path) -> tuple[pq.FileMetaData | None, str | None]:
+    """(the file's Parquet footer, None), or (None, why it cannot be read); (None, None) when
+    it is gone. One read serves the unreadable check and the events-columns check."""
     source = path
     if storage.is_remote(path):  # fetched first: a network failure fails the run, judging nothing
         try:
             source = pa.BufferReader(path.fs.cat_file(path.path))
         except FileNotFoundError:
-            return None
+            return None, None
     try:
-        pq.read_metadata(source)
+        return pq.read_metadata(source), None
     except FileNotFoundError:
-        return None
+        return None, None
     except Exception as exc:  # whatever the footer's failure, the file is unreadable
-        return " ".join(f"{type(exc).__name__}: {exc}".split())
-    return None
+        return None, " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 def _forget_manifests(lake: Lake, kind: str, partitions: list[tuple[datetime, Path]]) -> None:
