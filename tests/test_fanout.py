@@ -137,21 +137,7 @@ def test_a_failed_fan_out_is_one_line_on_stderr(tmp_path):
     """With VOICE_MONITOR_DASK set, `voice-monitor backfill` printed Prefect's own log lines
     ("Starting temporary server ...", telemetry errors, flow run logs) around its one-line
     error: a failure must be one line on stderr (contract §11). Nothing listens at the address."""
-    import os
-    import subprocess
-    import sys
-
-    from server_process import free_port
-
-    lake = Lake.create(tmp_path / "lake")
-    small_days(lake, 1)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("VOICE_MONITOR_", "PREFECT_"))},
-           "VOICE_MONITOR_DASK": f"tcp://127.0.0.1:{free_port()}", "PREFECT_HOME": str(tmp_path / "prefect"),
-           "DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT": "1s"}
-    done = subprocess.run([str(Path(sys.executable).parent / "voice-monitor"), "backfill",
-                           "--start", "2026-02-10T00:00Z", "--end", "2026-02-10T03:00Z",
-                           "--lake", str(lake.root)], env=env, capture_output=True, text=True,
-                          timeout=300)
+    done = _backfill_on_an_absent_scheduler(tmp_path, DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT="1s")
     assert done.returncode == 1
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("voice-monitor: error: ")
@@ -160,6 +146,17 @@ def test_a_failed_fan_out_is_one_line_on_stderr(tmp_path):
 def test_a_prefect_server_that_does_not_start_in_time_is_named_with_the_fix(tmp_path):
     """Prefect's 'RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
     server' said neither what needed that server nor what to do."""
+    done = _backfill_on_an_absent_scheduler(tmp_path,
+                                            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="0")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert "VOICE_MONITOR_DASK" in line and "PREFECT_API_URL" in line
+    assert "--debug" not in line  # an error with its fix, not an unexpected one
+
+
+def _backfill_on_an_absent_scheduler(tmp_path, **env: str):
+    """`voice-monitor backfill` of 3 hours with VOICE_MONITOR_DASK at an address nothing listens
+    on, and `env` besides; the finished process."""
     import os
     import subprocess
     import sys
@@ -168,14 +165,10 @@ def test_a_prefect_server_that_does_not_start_in_time_is_named_with_the_fix(tmp_
 
     lake = Lake.create(tmp_path / "lake")
     small_days(lake, 1)
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("VOICE_MONITOR_", "PREFECT_"))},
-           "VOICE_MONITOR_DASK": f"tcp://127.0.0.1:{free_port()}", "PREFECT_HOME": str(tmp_path / "prefect"),
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}
-    done = subprocess.run([str(Path(sys.executable).parent / "voice-monitor"), "backfill",
+    own = {k: v for k, v in os.environ.items() if not k.startswith(("VOICE_MONITOR_", "PREFECT_"))}
+    env = {**own, "VOICE_MONITOR_DASK": f"tcp://127.0.0.1:{free_port()}",
+           "PREFECT_HOME": str(tmp_path / "prefect"), **env}
+    return subprocess.run([str(Path(sys.executable).parent / "voice-monitor"), "backfill",
                            "--start", "2026-02-10T00:00Z", "--end", "2026-02-10T03:00Z",
                            "--lake", str(lake.root)], env=env, capture_output=True, text=True,
                           timeout=300)
-    assert done.returncode == 1
-    (line,) = done.stderr.strip().splitlines()
-    assert "VOICE_MONITOR_DASK" in line and "PREFECT_API_URL" in line
-    assert "--debug" not in line  # an error with its fix, not an unexpected one
