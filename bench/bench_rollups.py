@@ -31,7 +31,6 @@ import json
 import os
 import resource
 import shutil
-import stat
 import statistics
 import subprocess
 import sys
@@ -45,6 +44,9 @@ import pyarrow as pa
 
 from voice_monitor.lake import Lake, new_file_stem, write_parquet
 from voice_monitor.schema import EVENT_SCHEMA, PROCESSING_STAGES
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from pycache import own_cache  # noqa: E402
 
 HOUR = datetime(2026, 2, 16, 13, tzinfo=UTC)
 NOW = HOUR + timedelta(hours=1, minutes=30)
@@ -397,14 +399,8 @@ def _child_env() -> dict[str, str]:
     env = dict(os.environ)
     if not env.get("PYTHONDONTWRITEBYTECODE") or env.get("PYTHONPYCACHEPREFIX"):
         return env
-    cache = Path(tempfile.gettempdir()) / f"voice-monitor-bench-pycache-{os.getuid()}"
-    try:
-        cache.mkdir(mode=0o700, exist_ok=True)
-        st = cache.lstat()
-        mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
-    except OSError:
-        mine = False
-    if not mine:  # another user's, or unusable: bytecode compiled in each child, as before
+    cache = own_cache("voice-monitor-bench-pycache")
+    if cache is None:  # another user's, or unusable: bytecode compiled in each child, as before
         return env
     del env["PYTHONDONTWRITEBYTECODE"]
     return {**env, "PYTHONPYCACHEPREFIX": str(cache)}

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import itertools
 import os
-import stat
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from pycache import own_cache
 
 from voice_monitor.lake import Lake
 
@@ -58,15 +58,9 @@ def pytest_configure(config):
     (Python checks each entry against its source file); what the code does is unchanged."""
     if not os.environ.get("PYTHONDONTWRITEBYTECODE") or os.environ.get("PYTHONPYCACHEPREFIX"):
         return
-    cache = Path(tempfile.gettempdir()) / f"voice-monitor-tests-pycache-{os.getuid()}"
-    try:
-        cache.mkdir(mode=0o700, exist_ok=True)
-        st = cache.lstat()
-        mine = stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid() and not st.st_mode & 0o077
-    except OSError:
-        mine = False
-    if not mine:  # not ours or not usable: a cache for this session alone
-        cache = Path(tempfile.mkdtemp(prefix="voice-monitor-tests-pycache-"))
+    # not ours or not usable: a cache for this session alone
+    cache = own_cache("voice-monitor-tests-pycache") or Path(
+        tempfile.mkdtemp(prefix="voice-monitor-tests-pycache-"))
     del os.environ["PYTHONDONTWRITEBYTECODE"]
     os.environ["PYTHONPYCACHEPREFIX"] = str(cache)
     sys.pycache_prefix, sys.dont_write_bytecode = str(cache), False

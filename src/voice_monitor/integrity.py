@@ -146,14 +146,10 @@ def relative(lake: Lake, path: Path) -> str:
 def probe(path: Path) -> str | None:
     """Why the Parquet file at `path` cannot be read whole, or None (also when it is gone); a
     file in events/ that holds no events (`event_file_problem`) cannot be used either."""
-    source = path
-    if storage.is_remote(path):
-        try:  # fetched first: a network failure is no verdict on the file
-            source = pa.BufferReader(path.fs.cat_file(path.path))
-        except FileNotFoundError:
-            return None
-        except Exception:  # noqa: BLE001 (the read that failed reports its own error)
-            return None
+    try:  # a store's file fetched first: a network failure is no verdict on the file
+        source = storage.fetched(path)
+    except Exception:  # noqa: BLE001 (gone, or the read that failed reports its own error)
+        return None
     try:
         parquet = pq.ParquetFile(source)
         for group in range(parquet.num_row_groups):

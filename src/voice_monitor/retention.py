@@ -260,8 +260,7 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
         events = _in(lake, path, lake.events_dir)
         bad, strays = [], []
         entries = _entries(lake, path)  # one listing for the Parquet files and the rest
-        files = (sorted(path.glob("*.parquet")) if lake.remote else
-                 [entry for entry, _, _ in entries if entry.suffix == ".parquet"])
+        files = [entry for entry, _, _ in entries if entry.suffix == ".parquet"]
         for file in files:
             footer, reason = _footer(file)  # one read for both checks
             reason = reason or ("recorded as unreadable" if relative(lake, file) in known else None)
@@ -319,12 +318,10 @@ def _not_events(footer: pq.FileMetaData) -> str | None:
 def _footer(path: Path) -> tuple[pq.FileMetaData | None, str | None]:
     """(the file's Parquet footer, None), or (None, why it cannot be read); (None, None) when
     it is gone. One read serves the unreadable check and the events-columns check."""
-    source = path
-    if storage.is_remote(path):  # fetched first: a network failure fails the run, judging nothing
-        try:
-            source = pa.BufferReader(path.fs.cat_file(path.path))
-        except FileNotFoundError:
-            return None, None
+    try:  # a store's file fetched first: a network failure fails the run, judging nothing
+        source = storage.fetched(path)
+    except FileNotFoundError:
+        return None, None
     try:
         return pq.read_metadata(source), None
     except FileNotFoundError:

@@ -184,6 +184,15 @@ def parquet_file(path: Any) -> pq.ParquetFile:
     return pq.ParquetFile(path)
 
 
+def fetched(path: Any) -> Any:
+    """What a Parquet reader opens to judge the file at `path`: a store object fetched whole
+    first (a network failure then raises here, never looking like a damaged file), else the
+    path itself. Raises FileNotFoundError when the object is gone."""
+    if not is_remote(path):
+        return path
+    return pa.BufferReader(path.fs.cat_file(path.path))
+
+
 def read_table(path: Any, columns: list[str] | None = None) -> pa.Table:
     path = _remote_or_none(path) or path
     if is_remote(path):

@@ -119,7 +119,7 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
     try:
         f = path.open("rb")
     except OSError as exc:
-        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+        raise unreadable(path, exc) from exc
     with f:
         head = _read(f, path, 4)
         if head == b"PAR1":
@@ -148,9 +148,14 @@ def check_input_file(path: Path) -> None:
         with path.open("rb") as f:
             head = _read(f, path, 4)
     except OSError as exc:
-        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+        raise unreadable(path, exc) from exc
     if head != b"PAR1":
         _refuse_unsupported(path, head)
+
+
+def unreadable(path: Path | str, exc: OSError) -> InputFileError:
+    """The error for an input that cannot be opened or read, naming it and the OS's reason."""
+    return InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path")
 
 
 def _refuse_unsupported(path: Path, head: bytes) -> None:
@@ -170,7 +175,7 @@ def _read(f: BinaryIO, path: Path, size: int) -> bytes:
     try:
         return f.read(size)
     except OSError as exc:
-        raise InputFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path") from exc
+        raise unreadable(path, exc) from exc
 
 
 def _first_byte(f: BinaryIO, path: Path) -> bytes:
@@ -255,11 +260,7 @@ def _long_line(f: BinaryIO, path: Path, carry: bytes, chunk: bytes, batch_bytes:
     rest = chunk[end + 1:] if end >= 0 else b""
     if blank:  # a line of blanks is no record, however long
         return rest, None
-    raw, kept = _text_of_head(head)
-    return rest, Rejected(raw, (
-        f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); longer "
-        f"than {MAX_LINE_BYTES:,} bytes, the most a line is read whole, so raw keeps its first "
-        f"{kept:,} bytes; the line starts at byte {start:,} of the input"))
+    return rest, _over_cap(head, size, "a line", "the line", start)
 
 
 def _first_bytes(pieces: list[bytes], n: int) -> bytes:
@@ -271,6 +272,16 @@ def _first_bytes(pieces: list[bytes], n: int) -> bytes:
         if n <= 0:
             break
     return b"".join(head)
+
+
+def _over_cap(head: bytes, size: int, what: str, this: str, start: int) -> Rejected:
+    """The quarantine record of `what` (a line, an array element...) too long to read whole:
+    `head`, its first bytes, as raw; its size and `start`, where it starts in the input."""
+    raw, kept = _text_of_head(head)
+    return Rejected(raw, (
+        f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); longer "
+        f"than {MAX_LINE_BYTES:,} bytes, the most {what} is read whole, so raw keeps its first "
+        f"{kept:,} bytes; {this} starts at byte {start:,} of the input"))
 
 
 def _text_of_head(head: bytes) -> tuple[str, int]:
@@ -373,12 +384,8 @@ def _unbalanced_array(f: BinaryIO, path: Path) -> pa.Array | list[Rejected]:
     f.seek(start)
     if size <= MAX_LINE_BYTES:
         return split_array(_read(f, path, -1))  # kept whole, as one raw record
-    raw, kept = _text_of_head(_read(f, path, MAX_RECORD_BYTES))
-    return [Rejected(raw, (
-        f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); longer "
-        f"than {MAX_LINE_BYTES:,} bytes, the most an array that does not balance (one record) is "
-        f"read whole, so raw keeps its first {kept:,} bytes; the array starts at byte {start:,} "
-        "of the input"))]
+    return [_over_cap(_read(f, path, MAX_RECORD_BYTES), size,
+                      "an array that does not balance (one record)", "the array", start)]
 
 
 class _Element:
@@ -429,12 +436,7 @@ class _Element:
         if self.pieces is not None:
             return None
         size = self.size - self.trail
-        raw, kept = _text_of_head(self.head[:size])
-        return Rejected(raw, (
-            f"record is {size:,} bytes, over the limit of {MAX_RECORD_BYTES:,} bytes (64 KiB); "
-            f"longer than {MAX_LINE_BYTES:,} bytes, the most an array element is read whole, so "
-            f"raw keeps its first {kept:,} bytes; the element starts at byte {self.at:,} of the "
-            "input"))
+        return _over_cap(self.head[:size], size, "an array element", "the element", self.at)
 
 
 def _array_batches(f: BinaryIO, path: Path, batch_bytes: int

@@ -23,7 +23,7 @@ from voice_monitor.cli.common import (
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
 from voice_monitor.landing import InputFileError, LandingResult, ingest_file
-from voice_monitor.streaming import check_input_file
+from voice_monitor.streaming import check_input_file, unreadable
 
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"  # the source quarantine records for what was read from standard input
@@ -74,15 +74,20 @@ def _check_path(path: str) -> None:
     never leaves the files before it landed and those after it not. A pipe is only checked for
     read permission: opening it would take what its writer sends."""
     try:
-        pipe = not stat.S_ISREG(os.stat(path).st_mode)
-        if not pipe:
+        if not _is_pipe(path):
             check_input_file(Path(path))
         elif not os.access(path, os.R_OK):
-            raise PermissionError(13, os.strerror(13), path)
-    except (OSError, InputFileError) as exc:
-        message = (str(exc) if isinstance(exc, InputFileError) else
-                   f"cannot read {path!r}: {exc.strerror}; check the path")
-        raise VoiceMonitorError(f"{message} (nothing was ingested)") from exc
+            raise unreadable(path, PermissionError(13, os.strerror(13), path))
+    except OSError as exc:
+        raise VoiceMonitorError(f"{unreadable(path, exc)} (nothing was ingested)") from exc
+    except InputFileError as exc:
+        raise VoiceMonitorError(f"{exc} (nothing was ingested)") from exc
+
+
+def _is_pipe(path: str) -> bool:
+    """Whether `path` is a pipe or anything else but a regular file (raises OSError if it is
+    not there)."""
+    return not stat.S_ISREG(os.stat(path).st_mode)
 
 
 def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
@@ -93,7 +98,7 @@ def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
 def _ingest_path(lake: Lake, path: str, now: datetime) -> LandingResult:
     """Land one file; a pipe (`<(zcat x.gz)`, a FIFO) is read like standard input."""
     try:
-        pipe = not stat.S_ISREG(os.stat(path).st_mode)
+        pipe = _is_pipe(path)
     except OSError:
         pipe = False  # ingest_file names the path and the error
     if not pipe:
@@ -101,7 +106,7 @@ def _ingest_path(lake: Lake, path: str, now: datetime) -> LandingResult:
     try:
         stream = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise InputFileError(f"cannot read {path!r}: {exc.strerror}; check the path") from exc
+        raise unreadable(path, exc) from exc
     with stream:
         return _ingest_stream(lake, now, stream, path, repr(path))
 
