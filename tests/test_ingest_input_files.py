@@ -7,7 +7,7 @@ from __future__ import annotations
 import gzip
 import json
 
-from conftest import NOW, assert_one_line_error, event, run_main
+from conftest import NOW, assert_one_line_error, event, run_main, ts
 
 
 def _stored(lake) -> list[str]:
@@ -159,3 +159,80 @@ def test_a_gzip_file_after_a_good_one_is_refused_before_any_lands(capsys, lake, 
     assert_one_line_error(code, err, status=1)
     assert f"'{packed}' is gzip-compressed" in err and "nothing was ingested" in err
     assert _stored(lake) == []
+
+
+# -- an input that breaks after another landed -----------------------------------------------
+def _ids_stored(lake) -> list[str]:
+    import duckdb
+
+    return sorted(r[0] for r in duckdb.sql(
+        f"select event_id from read_parquet('{lake.root}/events/*/*/*.parquet')").fetchall())
+
+
+def _parquet(path, ids: list[str], row_group_size: int | None = None) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"event_id": ids, "event_type": ["artifact_received"] * len(ids),
+                             "timestamp": [ts(NOW)] * len(ids)}), path,
+                   row_group_size=row_group_size)
+
+
+def _damage(path, start: int, end: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[start:end] = bytes(b ^ 0xFF for b in data[start:end])
+    path.write_bytes(bytes(data))
+
+
+def test_a_parquet_file_with_a_damaged_footer_is_refused_before_any_lands(capsys, lake, tmp_path):
+    # `ingest a.jsonl b.parquet` landed a.jsonl, then failed on b's footer without saying so
+    first, broken = tmp_path / "a.jsonl", tmp_path / "b.parquet"
+    first.write_text(json.dumps(event("artifact_received", NOW, event_id="a1")) + "\n")
+    _parquet(broken, ["b1", "b2"])
+    size = broken.stat().st_size
+    _damage(broken, size - 40, size - 8)  # the footer's metadata; PAR1 at both ends intact
+    code, out, err = run_main(capsys, "ingest", str(first), str(broken), "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert f"cannot read Parquet file '{broken}'" in err and "write it again from its source" in err
+    assert "nothing was ingested" in err and out == ""
+    assert _stored(lake) == []
+
+
+def test_gzip_on_standard_input_after_a_file_is_refused_before_any_lands(lake, tmp_path):
+    first = tmp_path / "a.jsonl"
+    first.write_text(json.dumps(event("artifact_received", NOW, event_id="a1")) + "\n")
+    done = _ingest_stdin(lake, gzip.compress(first.read_bytes()), str(first), "-")
+    assert done.returncode == 1
+    (line,) = done.stderr.decode().strip().splitlines()
+    assert "standard input is gzip-compressed" in line and "nothing was ingested" in line
+    assert _stored(lake) == []
+
+
+def test_a_damaged_row_group_names_what_landed_and_what_to_ingest_again(
+        capsys, lake, tmp_path, monkeypatch):
+    """Damage inside a row group shows only when it is read: the files before it and the
+    row groups before it have landed, and the error says which, with their counts."""
+    import pyarrow.parquet as pq
+
+    from voice_monitor import checked, streaming
+
+    monkeypatch.setattr(streaming, "PARQUET_ROWS", 2)  # a batch of 2 rows ...
+    monkeypatch.setattr(checked, "GROUP_BATCHES", 1)  # ... lands on its own
+    first, broken, last = tmp_path / "a.jsonl", tmp_path / "b.parquet", tmp_path / "c.jsonl"
+    first.write_text("".join(json.dumps(event("artifact_received", NOW, event_id=i)) + "\n"
+                             for i in ("a1", "a2")) + "not json\n")
+    _parquet(broken, ["b1", "b2", "b3", "b4", "b5", "b6"], row_group_size=2)
+    third = pq.ParquetFile(broken).metadata.row_group(2).column(0)
+    _damage(broken, third.data_page_offset, third.data_page_offset + 16)  # its page header
+    last.write_text(json.dumps(event("artifact_received", NOW, event_id="c1")) + "\n")
+    code, out, err = run_main(capsys, "ingest", str(first), str(broken), str(last),
+                              "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, status=1)
+    assert f"cannot read Parquet file '{broken}'" in err
+    # a.jsonl: 2 events and a line that is no JSON; b.parquet: its first two row groups
+    assert (f"; landed before this error: '{first}' (accepted 2, of which duplicate 0, "
+            f"quarantined 1), part of '{broken}' (accepted 4, of which duplicate 0, "
+            f"quarantined 0); not landed: the rest of '{broken}', '{last}': ingest only those "
+            f"again (the part of '{broken}' that landed then counts as duplicates, once)"
+            ) in err
+    assert _ids_stored(lake) == ["a1", "a2", "b1", "b2", "b3", "b4"]

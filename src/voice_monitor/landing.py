@@ -261,15 +261,16 @@ def _validate_each(con, lines, now: datetime, received_at: datetime,
 def ingest_file(
     lake: Lake, path: str | os.PathLike[str], now: datetime | None = None,
     counters: CounterStore | None = None, batch_bytes: int = BATCH_BYTES,
-    source: str | None = None,
+    source: str | None = None, into: LandingResult | None = None,
 ) -> LandingResult:
     """Land one file (JSON Lines, a JSON array, or Parquet) batch by batch: memory is bounded
     by the batch, not the file (see `streaming.read_batches`). Consecutive batches land
     together as a group (`checked.grouped`); a copy of an event in a later batch or group counts
     as a duplicate as it would in one landing. `source`: what quarantine records as the input
-    (default: the path)."""
+    (default: the path). `into`: a result each group is added to as it lands, and returned, so
+    that a caller knows what landed of the file before an error (a damaged Parquet row group)."""
     now = arguments.utc_now(now)  # one ingested_at for the whole file
-    total = LandingResult()
+    total = LandingResult() if into is None else into
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
     store = counters
     try:

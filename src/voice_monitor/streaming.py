@@ -142,8 +142,10 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
 
 
 def check_input_file(path: Path) -> None:
-    """Raise `InputFileError` now if a regular input file cannot be opened, or is plainly no
-    input format (see `_refuse_unsupported`): `ingest` checks every file before landing any."""
+    """Raise `InputFileError` now if an input file cannot be opened, is plainly no input format
+    (see `_refuse_unsupported`), or is Parquet whose footer cannot be read (corrupt, truncated):
+    `ingest` checks every input before landing any. Reads the head and a Parquet footer only:
+    damage inside a Parquet row group shows when the row group is read."""
     try:
         with path.open("rb") as f:
             head = _read(f, path, 4)
@@ -151,6 +153,18 @@ def check_input_file(path: Path) -> None:
         raise unreadable(path, exc) from exc
     if head != b"PAR1":
         _refuse_unsupported(path, head)
+        return
+    try:
+        pq.ParquetFile(path).close()
+    except Exception as exc:
+        raise corrupt_parquet(path, exc) from exc
+
+
+def corrupt_parquet(path: Path, exc: Exception) -> InputFileError:
+    """The error for a Parquet file whose footer or a row group cannot be read."""
+    reason = " ".join(str(exc).split()).rstrip(".") or type(exc).__name__  # on one line
+    return InputFileError(f"cannot read Parquet file {str(path)!r}: {reason}; if it is "
+                          "corrupt or truncated, write it again from its source")
 
 
 def unreadable(path: Path | str, exc: OSError) -> InputFileError:
@@ -476,13 +490,14 @@ def _array_batches(f: BinaryIO, path: Path, batch_bytes: int
 
 # -- Parquet ------------------------------------------------------------------------------
 
-def parquet_batches(path: Path, rows: int = PARQUET_ROWS) -> Iterator[TypedRows | pa.Array]:
-    """The rows of a Parquet file as typed columns, a row batch at a time (as JSON texts if
-    the batch holds bytes that are not UTF-8: `parquet_text`)."""
+def parquet_batches(path: Path, rows: int | None = None) -> Iterator[TypedRows | pa.Array]:
+    """The rows of a Parquet file as typed columns, `rows` (default `PARQUET_ROWS`) at a time
+    (as JSON texts if the batch holds bytes that are not UTF-8: `parquet_text`)."""
+    rows = rows or PARQUET_ROWS
     try:
         parquet = pq.ParquetFile(path)
     except Exception as exc:
-        raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+        raise corrupt_parquet(path, exc) from exc
     for batch in _parquet_iter(parquet, path, rows):
         yield checked_batch(pa.Table.from_batches([batch]))
 
@@ -495,5 +510,5 @@ def _parquet_iter(parquet: pq.ParquetFile, path: Path, rows: int) -> Iterator[pa
         except StopIteration:
             return
         except Exception as exc:
-            raise InputFileError(f"cannot read Parquet file {str(path)!r}: {exc}") from exc
+            raise corrupt_parquet(path, exc) from exc
         yield batch

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import stat
 import sys
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import click
 
+from voice_monitor.cli import one_line
 from voice_monitor.cli.common import (
     VoiceMonitorError,
     echo_json,
@@ -54,14 +55,10 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     for path in files:
         if path != STDIN:
             _check_path(path)
-    Lake.create(lake)
-    total = LandingResult()
-    for path in files:
-        try:
-            total.add(_ingest_stdin(lake, now) if path == STDIN else
-                      _ingest_path(lake, path, now))
-        except InputFileError as exc:
-            raise VoiceMonitorError(str(exc)) from exc
+    with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
+        inputs = [_input(path, Path(folder) / str(n)) for n, path in enumerate(files)]
+        Lake.create(lake)
+        total = _land(lake, inputs, now)
     if as_json:
         echo_json(total.as_dict())
         return
@@ -69,10 +66,21 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
                f"quarantined {total.quarantined}")
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One input of `ingest`: `path` is what is read (for a pipe, its spool), `source` what
+    quarantine records, `shown` how messages name it."""
+
+    path: Path
+    source: str
+    shown: str
+    spooled: bool = False
+
+
 def _check_path(path: str) -> None:
     """Refuse a path that cannot be read before anything lands, so a bad argument among several
     never leaves the files before it landed and those after it not. A pipe is only checked for
-    read permission: opening it would take what its writer sends."""
+    read permission here: opening it would take what its writer sends (`_input` reads it)."""
     try:
         if not _is_pipe(path):
             check_input_file(Path(path))
@@ -90,41 +98,100 @@ def _is_pipe(path: str) -> bool:
     return not stat.S_ISREG(os.stat(path).st_mode)
 
 
-def _ingest_stdin(lake: Lake, now: datetime) -> LandingResult:
-    """Land what standard input holds (any format `ingest` reads)."""
-    return _ingest_stream(lake, now, sys.stdin.buffer, STDIN_SOURCE, "standard input")
-
-
-def _ingest_path(lake: Lake, path: str, now: datetime) -> LandingResult:
-    """Land one file; a pipe (`<(zcat x.gz)`, a FIFO) is read like standard input."""
+def _input(path: str, spool: Path) -> _Input:
+    """An input ready to land. A pipe (`-`, a FIFO, `<(zcat x.gz)`) is read whole into `spool`
+    now, before anything lands, and checked as a file is (gzip, a Parquet footer): telling the
+    formats apart and reading a Parquet footer need a seekable file. Memory stays bounded."""
+    if path == STDIN:
+        item = _Input(spool, STDIN_SOURCE, "standard input", spooled=True)
+        _spool(sys.stdin.buffer, item)
+        return item
     try:
         pipe = _is_pipe(path)
     except OSError:
-        pipe = False  # ingest_file names the path and the error
+        pipe = False  # gone since it was checked: ingest_file names the path and the error
     if not pipe:
-        return ingest_file(lake, path, now=now)
+        return _Input(Path(path), path, repr(path))
+    item = _Input(spool, path, repr(path), spooled=True)
     try:
         stream = open(path, "rb")  # noqa: SIM115 (closed below)
     except OSError as exc:
-        raise unreadable(path, exc) from exc
+        raise VoiceMonitorError(f"{unreadable(path, exc)} (nothing was ingested)") from exc
     with stream:
-        return _ingest_stream(lake, now, stream, path, repr(path))
+        _spool(stream, item)
+    return item
 
 
-def _ingest_stream(lake: Lake, now: datetime, stream, source: str, shown: str) -> LandingResult:
-    """Land a stream, spooled to a temporary file first: telling the formats apart and reading
-    a Parquet footer need a seekable file. Memory stays bounded."""
-    with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
-        spool = Path(folder) / "stdin"
-        with spool.open("wb") as out:
-            shutil.copyfileobj(stream, out, 1 << 20)
+def _spool(stream, item: _Input) -> None:
+    """Copy a pipe to `item.path` and check it; an error names the pipe as given."""
+    with item.path.open("wb") as out:
+        while True:
+            try:
+                chunk = stream.read(1 << 20)
+            except OSError as exc:
+                raise VoiceMonitorError(f"cannot read {item.shown}: {exc.strerror} (nothing "
+                                        "was ingested)") from exc
+            if not chunk:
+                break
+            out.write(chunk)
+    try:
+        check_input_file(item.path)
+    except InputFileError as exc:
+        raise VoiceMonitorError(f"{_named(item, exc)} (nothing was ingested)") from exc
+
+
+def _named(item: _Input, exc: BaseException) -> str:
+    """An error's one line, naming a spooled pipe as the user gave it."""
+    text = " ".join(str(exc).split()) if isinstance(exc, InputFileError) else one_line(exc)
+    if not item.spooled:
+        return text
+    spool = str(item.path)
+    text = text.replace(f"gunzip -k {spool}", f"gunzip -c FILE | voice-monitor ingest {STDIN}")
+    return text.replace(repr(spool), item.shown).replace(spool, item.shown)
+
+
+def _land(lake: Lake, inputs: list[_Input], now: datetime) -> LandingResult:
+    """Land the inputs in turn. An input that breaks part way (a damaged Parquet row group, a
+    read error) stops the command with an error naming what landed, so that only the rest is
+    ingested again (a file landed again is stored again, its events counted once)."""
+    total = LandingResult()
+    done: list[tuple[_Input, LandingResult]] = []
+    for n, item in enumerate(inputs):
+        part = LandingResult()
         try:
-            return ingest_file(lake, spool, now=now, source=source)
-        except InputFileError as exc:  # name the input as the user gave it
-            message = str(exc).replace(f"gunzip -k {spool}", f"gunzip -c FILE | voice-monitor "
-                                       f"ingest {STDIN}")
-            raise InputFileError(message.replace(repr(str(spool)), shown)
-                                 .replace(str(spool), shown)) from exc
+            ingest_file(lake, item.path, now=now, source=item.source, into=part)
+        except Exception as exc:
+            landed = any(r.accepted or r.quarantined for _, r in [*done, (item, part)])
+            if not landed and not isinstance(exc, InputFileError):
+                raise  # e.g. a lake this process may not write to: lake_option says what to do
+            raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:])) from exc
+        done.append((item, part))
+        total.add(part)
+    return total
+
+
+def _failed(item: _Input, exc: Exception, done: list[tuple[_Input, LandingResult]],
+            part: LandingResult, rest: list[_Input]) -> str:
+    """The error of an input that broke while landing: what it was, what landed before it
+    (each input and its counts), and what to ingest again."""
+    reason = _named(item, exc)
+    landed = [f"{i.shown} ({_counts(r)})" for i, r in done]
+    partly = bool(part.accepted or part.quarantined)
+    if partly:
+        landed.append(f"part of {item.shown} ({_counts(part)})")
+    if not landed:
+        return f"{reason} (nothing was ingested)"
+    again = [f"the rest of {item.shown}" if partly else item.shown, *(i.shown for i in rest)]
+    text = (f"{reason}; landed before this error: {', '.join(landed)}; not landed: "
+            f"{', '.join(again)}: ingest only those again")
+    if partly:
+        text += f" (the part of {item.shown} that landed then counts as duplicates, once)"
+    return text
+
+
+def _counts(result: LandingResult) -> str:
+    return (f"accepted {result.accepted}, of which duplicate {result.duplicates}, "
+            f"quarantined {result.quarantined}")
 
 
 @click.group()
