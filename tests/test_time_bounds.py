@@ -54,3 +54,52 @@ def test_the_api_answers_400_naming_a_time_off_the_calendar(tmp_path):
             answer = http.get(server.url + path, params=params, headers=bearer(STAFF))
             assert answer.status_code == 400, (path, answer.text)
             assert answer.json()["detail"].startswith(f"{name} '{value}' is out of range"), path
+
+
+# -- a rollup period before 2000-01-01: no event can be in it ---------------------------------
+BEFORE_2000 = [
+    ("rollup", "hourly", "--hour", "1999-12-31T23"),
+    ("rollup", "daily", "--day", "1999-12-31"),
+    ("backfill", "--end", "2000-01-01T01:00Z", "--start", "1999-12-31T00:00Z"),
+]
+
+
+@pytest.mark.parametrize("argv", BEFORE_2000, ids=[" ".join(a[:2]) for a in BEFORE_2000])
+def test_a_rollup_period_before_2000_is_a_usage_error_naming_it(capsys, lake, argv):
+    # it built empty snapshots (a 1999 day: 24 empty hours first), as if that were a period
+    code, _, err = run_main(capsys, *argv, "--lake", str(lake.root),
+                            "--now", "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, status=2)
+    assert f"'{argv[-1]}' is before 2000-01-01" in err and "use a time from 2000-01-01 on" in err
+    assert not (lake.root / "snapshots").exists()
+
+
+def test_the_first_hour_of_2000_is_rolled_up(capsys, lake):
+    code, _, err = run_main(capsys, "rollup", "hourly", "--hour", "2000-01-01T00",
+                            "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z")
+    assert code == 0, err
+    assert (lake.root / "snapshots" / "pipeline_hourly" / "date=2000-01-01" / "hour=00").is_dir()
+
+
+def test_the_python_api_refuses_a_rollup_period_before_2000_the_same_way(lake):
+    from datetime import UTC, date, datetime
+
+    from voice_monitor import rollups
+
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    before = "is before 2000-01-01, where a lake holds no event"
+    with pytest.raises(ValueError, match=f"hour '1999-12-31T23:00:00\\+00:00' {before}"):
+        rollups.run_hourly(lake, now, hour=datetime(1999, 12, 31, 23, 59, tzinfo=UTC))
+    for day in (date(1999, 12, 31), "1999-12-31", datetime(1999, 12, 31, 12, tzinfo=UTC)):
+        with pytest.raises(ValueError, match=f"day '1999-12-31T00:00:00\\+00:00' {before}"):
+            rollups.run_daily(lake, now, day=day)
+    with pytest.raises(ValueError, match=f"start '1999-12-31T23:00:00\\+00:00' {before}"):
+        rollups.backfill(lake, datetime(1999, 12, 31, 23, 30, tzinfo=UTC),
+                         datetime(2000, 1, 1, 1, tzinfo=UTC), now, progress=False)
+    # the far ends and a day that is no day: ValueError naming them, not OverflowError or
+    # AttributeError ('str' object has no attribute 'year')
+    with pytest.raises(ValueError, match="hour '0001-01-01T00:00:00\\+00:00' is out of range"):
+        rollups.run_hourly(lake, now, hour=datetime(1, 1, 1, tzinfo=UTC))
+    with pytest.raises(ValueError, match="day '15/02/2026' is not a day; use YYYY-MM-DD"):
+        rollups.run_daily(lake, now, day="15/02/2026")
+    assert not (lake.root / "snapshots").exists()

@@ -12,6 +12,7 @@ from voice_monitor.schema import EVENT_TYPES, MAX_SHORT_STRING, STAGES
 # OverflowError); nothing in a lake is older than 2000 (events before it are refused).
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(9999, 1, 1, tzinfo=UTC)
+FIRST_EVENT = datetime(2000, 1, 1, tzinfo=UTC)  # validation refuses any earlier timestamp
 
 
 class TimeOutOfRangeError(ValueError):
@@ -28,6 +29,20 @@ def in_range(moment: datetime | date, what: str, text: str | None = None):
             f"{what} {shown!r} is out of range; use a time from 1970-01-01T00:00:00Z to "
             "9998-12-31T23:59:59Z (a lake holds nothing before 2000-01-01)")
     return moment
+
+
+def period_start(start: datetime, what: str, example: str, text: str | None = None) -> datetime:
+    """The start of an hour or day to roll up (UTC) unchanged, or TimeOutOfRangeError naming it:
+    before 2000-01-01 no event can be, so a snapshot there could only be empty (and beyond
+    the calendar's ends as `in_range`)."""
+    in_range(start, what, text)
+    if start < FIRST_EVENT:
+        shown = text if text is not None else start.isoformat()
+        raise TimeOutOfRangeError(
+            f"{what} {shown!r} is before 2000-01-01, where a lake holds no event (earlier "
+            f"timestamps are refused), so its snapshot could only be empty; use a time from "
+            f"2000-01-01 on, e.g. {example}")
+    return start
 
 
 def iso_time(text: str, what: str = "time") -> datetime:

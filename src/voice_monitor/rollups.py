@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -129,7 +129,8 @@ def run_hourly(
     Automatically, never an hour older than the hourly-snapshot retention of `retention`.
     """
     now, hour = arguments.utc_now(now), arguments.utc_time(hour, "hour")
-    explicit = None if hour is None else floor_hour(hour)
+    explicit = None if hour is None else arguments.period_start(
+        floor_hour(hour), "hour", "2026-02-15T14:00:00Z")
     if explicit is not None and explicit > now and not force:
         raise RefusedError(_future(explicit, now))
 
@@ -264,7 +265,7 @@ def run_daily(
     hours are built first; a day with an hour that cannot be built is refused (unless `force`).
     """
     now = arguments.utc_now(now)
-    explicit = None if day is None else _as_day(day)
+    explicit = None if day is None else arguments.period_start(_as_day(day), "day", "2026-02-15")
     return _run(lake, "daily", explicit, lambda: days_to_build(lake, now), force, now, map_periods)
 
 
@@ -342,6 +343,7 @@ def backfill(
     now = arguments.utc_now(now)
     if end <= start:
         raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
+    arguments.period_start(floor_hour(start), "start", "2026-02-10T00:00:00Z")
     hours, h = [], floor_hour(start)
     while h < end and h + HOUR <= now:
         hours.append(h)
@@ -382,9 +384,17 @@ def backfill(
 
 # -- helpers --------------------------------------------------------------------------------
 def _as_day(day) -> datetime:
-    if not isinstance(day, datetime):
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
-    return floor_day(arguments.utc_time(day, "day"))
+    """A day (a date, a UTC datetime, or ISO text 'YYYY-MM-DD') as the datetime of its start."""
+    if isinstance(day, str):
+        try:
+            day = date.fromisoformat(day.strip())
+        except ValueError:
+            raise ValueError(f"day {day!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15") from None
+    if isinstance(day, datetime):
+        return floor_day(arguments.utc_time(day, "day"))
+    if not isinstance(day, date):
+        raise ValueError(f"day {day!r} is not a day; pass a date or 'YYYY-MM-DD', e.g. 2026-02-15")
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
 def _refusal(period: datetime, what: str) -> str:

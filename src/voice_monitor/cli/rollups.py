@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
+from voice_monitor import arguments
 from voice_monitor.cli import common
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 
@@ -19,7 +20,10 @@ class HourParam(click.ParamType):
         moment = common.parse_time(value, "hour", example="2026-02-15T14")
         if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
             self.fail(f"{value!r} is not the start of an hour; use e.g. 2026-02-15T14", param, ctx)
-        return moment
+        try:
+            return arguments.period_start(moment, "hour", "2026-02-15T14", value)
+        except arguments.TimeOutOfRangeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 class DayStartParam(common.DayParam):
@@ -29,7 +33,11 @@ class DayStartParam(common.DayParam):
         if isinstance(value, datetime):
             return value
         day = super().convert(value, param, ctx)
-        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        try:
+            return arguments.period_start(datetime(day.year, day.month, day.day, tzinfo=UTC),
+                                          "day", "2026-02-15", value)
+        except arguments.TimeOutOfRangeError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def _stamp(moment: datetime, daily: bool = False) -> str:
@@ -195,6 +203,11 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
 
     if end <= start:
         raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
+    try:
+        arguments.period_start(start.replace(minute=0, second=0, microsecond=0), "--start",
+                               "2026-02-10T00:00Z", _stamp(start))
+    except arguments.TimeOutOfRangeError as exc:
+        raise click.BadParameter(str(exc)) from None
     try:
         report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json,
                                   map_periods=_period_map())
