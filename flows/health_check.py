@@ -29,6 +29,10 @@ class ChecksFailedError(RuntimeError):
     """At least one health check raised; the others ran and their alerts are stored."""
 
 
+class WebhookUrlError(RuntimeError):
+    """webhook_url cannot be posted to: every check ran and its alerts are stored, none sent."""
+
+
 def _alert_line(alert) -> str:
     return (f"{alert.alert_id} {alert.alert_type} for {alert.organization_id or 'platform'} "
             f"[{alert.severity}]: {alert.message}")
@@ -51,6 +55,8 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
                            delivery.error)
     for name, message in report.errors.items():
         logger.error("check %s failed: %s", name, message)
+    if report.webhook_error:
+        logger.error("%s", report.webhook_error)
     logger.info("checked %d, raised %d, resolved %d, active %d", len(report.checked),
                 len(report.raised), len(report.resolved), len(report.active))
     if report.raised or report.resolved or report.errors:  # a quiet run leaves no artifact
@@ -67,6 +73,7 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         "resolved": [a.alert_id for a in report.resolved],
         "active": len(report.active),
         "undelivered": sum(not d.delivered for d in report.deliveries),
+        "webhook_error": report.webhook_error,
     }
 
 
@@ -75,7 +82,8 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
 def health_check(now: datetime | None = None, alerts: AlertSettings | None = None) -> dict:
     """Run the seven health checks at `now`: raise, resolve and notify alerts (to the webhook
     setting, VOICE_MONITOR_WEBHOOK_URL); the run fails if any check failed, after the others
-    have run.
+    have run, or if the webhook URL cannot be posted to (after every check ran and its alerts
+    were stored).
 
     Args:
         now: Treat this UTC time as now (default: the scheduled start time).
@@ -86,7 +94,10 @@ def health_check(now: datetime | None = None, alerts: AlertSettings | None = Non
     facts = run_health_checks(settings.lake, moment, settings.alert_config())
     if facts["errors"]:
         failed = "; ".join(f"{name}: {message}" for name, message in facts["errors"].items())
-        raise ChecksFailedError(f"{len(facts['errors'])} check(s) failed: {failed}")
+        also = f"; {facts['webhook_error']}" if facts["webhook_error"] else ""
+        raise ChecksFailedError(f"{len(facts['errors'])} check(s) failed: {failed}{also}")
+    if facts["webhook_error"]:
+        raise WebhookUrlError(facts["webhook_error"])
     return facts
 
 

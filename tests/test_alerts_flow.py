@@ -69,3 +69,20 @@ def test_a_failed_check_fails_the_run_after_the_others_ran(flow_lake):
     # unreadable snapshot file has its own alert (contract §4)
     assert sorted(a.alert_type for a in active_alerts(flow_lake)) == [
         "inactivity", "lake_file_unreadable"]
+
+
+def test_a_malformed_webhook_url_fails_the_run_after_every_check_ran(flow_lake, monkeypatch):
+    """A webhook_url nothing can be posted to stopped the run before any check, so no alert was
+    stored while it was wrong; now the alerts are stored and the run fails at the end."""
+    monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "ftp://hooks.example.com/T0/secret-path")
+    land_records(flow_lake, [event("circuit_breaker_opened", NOW - M),
+                             event("artifact_received", NOW - M)], now=NOW)
+    state = health_check.health_check(now=NOW, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(health_check.WebhookUrlError,
+                       match=r"^webhook_url 'ftp://hooks.example.com/\*\*\*\*' is not an http\(s\) "
+                             r"URL .*raised 1 and resolved 0 .* e\.g\. https://hooks\.slack") as e:
+        state.result()
+    assert "secret-path" not in str(e.value)
+    assert [(a.alert_type, a.raised_at) for a in active_alerts(flow_lake)] == [
+        ("circuit_breaker_open", NOW)]

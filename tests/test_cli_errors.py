@@ -245,6 +245,25 @@ def test_alerts_check_failing_prints_one_line_on_stderr_in_a_real_process(tmp_pa
     assert "ERROR voice_monitor.health.alerts: check" in out.stderr  # the log, shown under --debug
 
 
+def test_alerts_check_with_a_malformed_webhook_url_records_then_exits_1(tmp_path, capsys, monkeypatch):
+    """Every check runs and its alert is stored; then one line names the setting, its problem
+    and the fix, without the URL's path (a webhook's credential)."""
+    lake = Lake.create(tmp_path / "lake")
+    land_records(lake, [event("circuit_breaker_opened", NOW - M),
+                        event("artifact_received", NOW - M)], now=NOW)
+    monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "https://hooks.example.com:99999/T0/secret-path")
+    code, out, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root),
+                              "--now", "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, status=1)
+    assert out.splitlines()[0] == "checked 7 of 7: raised 1, resolved 0, active 1"
+    assert "webhook_url 'https://hooks.example.com:99999/****'" in err
+    assert "port 99999 is not 1-65535" in err and "e.g. https://hooks.slack.com/services/" in err
+    assert "secret-path" not in err + out
+    # only the breaker fires (one artifact in flight, under 20 outcomes, no latency baseline)
+    assert [(a.alert_type, a.status) for a in alert_history(lake).alerts] == [
+        ("circuit_breaker_open", "active")]
+
+
 @pytest.mark.parametrize(("words", "option"), [(("rollup", "hourly"), "--hour"),
                                                (("rollup", "daily"), "--day"),
                                                (("metrics", "realtime"), "--now")])

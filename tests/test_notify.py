@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from datetime import timedelta
@@ -12,7 +13,7 @@ import pytest
 from conftest import NOW, event
 
 from voice_monitor.health import notify
-from voice_monitor.health.alerts import active_alerts, run_checks
+from voice_monitor.health.alerts import active_alerts, alert_history, run_checks
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.landing import land_records
 
@@ -130,13 +131,39 @@ def test_no_webhook_no_delivery(lake):
                                  "ftp://hooks.example.com?token=secret-path",
                                  "http://hooks.example.com:99999#secret-path",
                                  "http://[::1?sig=secret-path"])
-def test_a_webhook_url_that_cannot_be_posted_to_is_refused_without_showing_its_path(url):
+def test_a_webhook_url_that_cannot_be_posted_to_is_named_without_showing_its_path(url):
     """`--set webhook_url='http://[::1'` stored the alert, then failed `alerts check` with
-    'InvalidURL: Invalid port' (exit 1): a bad URL is named when the config is made, before
-    anything runs, and its path (a webhook's credential) is not shown."""
-    with pytest.raises(ValueError, match=r"^webhook_url .* is not an http\(s\) URL") as caught:
-        AlertConfig(webhook_url=url)
-    assert "secret-path" not in str(caught.value)
+    'InvalidURL: Invalid port' (exit 1): a bad URL is named, and its path (a webhook's
+    credential) is not shown. The config is still made: the checks must run anyway."""
+    problem = AlertConfig(webhook_url=url).webhook_problem
+    assert re.match(r"^webhook_url .* is not an http\(s\) URL", problem), problem
+    assert "secret-path" not in problem
+
+
+def test_a_webhook_url_that_cannot_be_posted_to_skips_only_the_notification(lake):
+    """A malformed webhook_url stopped every check run before it started, so no alert was
+    recorded while it was wrong. Now the checks run and their alerts (raised, then resolved)
+    are stored; nothing is sent and the report names the setting, its problem and the fix."""
+    bad = config("ftp://hooks.example.com/T0/B0/secret-path")
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    report = run_checks(lake, NOW, bad)
+    # the breaker opened at 14:29 and has not closed: one platform alert, raised at 14:30
+    assert [(a.alert_type, a.raised_at) for a in active_alerts(lake)] == [
+        ("circuit_breaker_open", NOW)]
+    assert (len(report.raised), report.deliveries) == (1, [])
+    assert report.webhook_error.startswith("webhook_url 'ftp://hooks.example.com/****' is not an "
+                                           "http(s) URL the alerts can be posted to (its scheme "
+                                           "is 'ftp'): nothing was posted (this run raised 1 and "
+                                           "resolved 0 alert(s)")
+    assert "e.g. https://hooks.slack.com/services/" in report.webhook_error
+    assert "secret-path" not in report.webhook_error
+    # closed at 14:34: the 14:35 run resolves it, and that is stored too
+    later = NOW + timedelta(minutes=5)
+    land_records(lake, [event("circuit_breaker_closed", later - timedelta(minutes=1))], now=later)
+    report = run_checks(lake, later, bad)
+    assert [(a.alert_type, a.status, a.resolved_at) for a in alert_history(lake).alerts] == [
+        ("circuit_breaker_open", "resolved", later)]
+    assert "this run raised 0 and resolved 1 alert(s)" in report.webhook_error
 
 
 def test_sending_to_a_malformed_url_is_a_failed_delivery_not_an_exception():

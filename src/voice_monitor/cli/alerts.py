@@ -53,8 +53,10 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
     Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set. Exits 1
-    if a check failed (the others still ran and their alerts are stored). Thresholds are
-    settings (alerts.*): in voice-monitor.toml, VOICE_MONITOR_ALERTS_* variables, or --set.
+    if a check failed (the others still ran and their alerts are stored), or if the webhook URL
+    cannot be posted to (every check ran and its alerts are stored; nothing was posted).
+    Thresholds are settings (alerts.*): in voice-monitor.toml, VOICE_MONITOR_ALERTS_* variables,
+    or --set.
 
     \b
     Example:
@@ -75,9 +77,14 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
         for delivery in report.deliveries:
             if not delivery.delivered:
                 click.echo(f"webhook: {delivery.event} {delivery.alert_id}: {delivery.error}")
+    failures = []
     if report.errors:
         names = "; ".join(f"{name}: {message}" for name, message in report.errors.items())
-        raise common.VoiceMonitorError(f"{len(report.errors)} check(s) failed: {names}")
+        failures.append(f"{len(report.errors)} check(s) failed: {names}")
+    if report.webhook_error:
+        failures.append(report.webhook_error)
+    if failures:
+        raise common.VoiceMonitorError("; ".join(failures))
 
 
 @alerts.command(name="list")

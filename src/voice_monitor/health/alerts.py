@@ -92,6 +92,8 @@ class CheckReport:
     active: list[Alert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # checks that ran to completion
     deliveries: list[notify.Delivery] = field(default_factory=list)
+    # set when webhook_url cannot be posted to: nothing was sent, the alerts are stored anyway
+    webhook_error: str | None = None
 
     def as_dict(self) -> dict:
         return {
@@ -102,6 +104,7 @@ class CheckReport:
             "resolved": [a.as_dict() for a in self.resolved],
             "active": [a.as_dict() for a in self.active],
             "deliveries": [d.as_dict() for d in self.deliveries],
+            "webhook_error": self.webhook_error,
         }
 
 
@@ -177,7 +180,10 @@ def _record(record_type: str, alert: Alert | Finding, alert_id: str, raised_at: 
 
 # -- lifecycle -----------------------------------------------------------------------------
 def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> CheckReport:
-    """Run every health check, raise new alerts, resolve cleared ones, notify the webhook."""
+    """Run every health check, raise new alerts, resolve cleared ones, notify the webhook.
+
+    A `webhook_url` that cannot be posted to skips only the notification: the checks run and
+    their alerts are stored; `report.webhook_error` says so, naming the setting and the fix."""
     lake = open_lake(lake)
     config = config or AlertConfig()
     now = _utc(now, "now")
@@ -212,6 +218,15 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
         log.error("check %s failed: %s", name, message)
     transitions = [("raised", a.as_dict()) for a in report.raised]
     transitions += [("resolved", a.as_dict()) for a in report.resolved]
+    problem = config.webhook_problem
+    if problem is not None:  # a setting to fix, not a failed delivery: nothing can be sent
+        report.webhook_error = (
+            f"{problem}: nothing was posted (this run raised {len(report.raised)} and resolved "
+            f"{len(report.resolved)} alert(s), all stored in the alert history); set webhook_url "
+            "(VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... or leave "
+            "it empty")
+        log.error("%s", report.webhook_error)
+        return report
     report.deliveries = notify.notify(config.webhook_url, transitions, config.webhook_timeout_s,
                                       config.webhook_attempts, config.webhook_backoff_s)
     for delivery in report.deliveries:

@@ -83,19 +83,26 @@ class AlertConfig:
             if name not in CHECK_TYPES or severity not in SEVERITIES:
                 raise ValueError(f"bad severity {name!r}: {severity!r}; use a check name and one "
                                  f"of {', '.join(SEVERITIES)}")
-        if self.webhook_url:
-            from voice_monitor.health.notify import url_problem
-
-            problem = url_problem(self.webhook_url)
-            if problem is not None:  # shown as scheme://host only: the path is the credential
-                scheme, _, rest = self.webhook_url.partition("://")
-                host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
-                shown = f"{scheme}://{host}/****" if rest else "****"
-                raise ValueError(f"webhook_url {shown[:100]!r} is not an http(s) URL the alerts "
-                                 f"can be posted to ({problem}); use e.g. "
-                                 "https://hooks.slack.com/services/...")
         if self.webhook_attempts < 1:
             raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
+
+    @property
+    def webhook_problem(self) -> str | None:
+        """Why `webhook_url` cannot be posted to, naming the setting but never the URL's path
+        (a webhook's credential), or None. Not refused here: the checks run and their alerts
+        are stored anyway; only the notification is skipped (see `run_checks`)."""
+        if not self.webhook_url:
+            return None
+        from voice_monitor.health.notify import url_problem
+
+        problem = url_problem(self.webhook_url)
+        if problem is None:
+            return None
+        scheme, _, rest = self.webhook_url.partition("://")  # shown as scheme://host only
+        host = re.split(r"[/?#]", rest, maxsplit=1)[0].rpartition("@")[2]
+        shown = f"{scheme}://{host}/****" if rest else "****"
+        return (f"webhook_url {shown[:100]!r} is not an http(s) URL the alerts can be posted "
+                f"to ({problem})")
 
     def severity(self, alert_type: str) -> str:
         return self.severities.get(alert_type, DEFAULT_SEVERITIES[alert_type])
