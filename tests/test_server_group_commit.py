@@ -91,3 +91,51 @@ def test_waiting_batches_land_as_one_with_each_senders_own_counts(lake, monkeypa
                               {"f": [str(f) for f in lake.root.glob("quarantine/*/*.parquet")]}
                               ).fetchall()
     assert quarantined == [("{broken", "test:c")]
+
+
+def test_a_body_the_split_fails_on_fails_alone(lake, monkeypatch):
+    # the committer splits the group's bodies into records: should the split ever fail on one
+    # (no input is known to), that sender gets the error and its neighbours still land
+    gate = threading.Event()
+    real_land, real_split = group_commit.land_batches, group_commit.parse_records
+    landed: list[int] = []
+
+    def gated(lake, batches, sources, **kwargs):
+        landed.append(len(batches))
+        if len(landed) == 1:
+            gate.wait(60)
+        return real_land(lake, batches, sources, **kwargs)
+
+    def split(body: bytes):
+        if b"poison" in body:
+            raise ValueError("cannot split poison")
+        return real_split(body)
+
+    monkeypatch.setattr(group_commit, "land_batches", gated)
+    monkeypatch.setattr(group_commit, "parse_records", split)
+    collector = Collector(lake)
+
+    async def send():
+        async def post(body: bytes):
+            assert collector.admit()
+            return await collector.land(body, False, "test")
+
+        first = asyncio.ensure_future(post(lines(at("p0", H12))))
+        while not landed:
+            await asyncio.sleep(0.01)
+        poisoned = asyncio.ensure_future(post(lines(at("poison", H14))))
+        good = asyncio.ensure_future(post(lines(at("p1", H14), at("p2", H14))))
+        while collector._jobs.qsize() < 2:
+            await asyncio.sleep(0.01)
+        gate.set()
+        return await first, await asyncio.gather(poisoned, return_exceptions=True), await good
+
+    try:
+        first, [error], good = asyncio.run(send())
+    finally:
+        gate.set()
+        collector.close()
+    assert (first.accepted, good.accepted, good.duplicates) == (1, 2, 0)
+    assert isinstance(error, ValueError) and str(error) == "cannot split poison"
+    assert landed == [1, 1]  # the good body landed alone, without the poisoned one
+    assert collector.stats.failed == 1 and collector.pending == 0 and collector.queued_bytes == 0
