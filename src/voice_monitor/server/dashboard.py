@@ -122,7 +122,8 @@ def chart_figure(lake, name: str, start: datetime, end: datetime,
     return draw(frame, config) if name == "failure_rate" else draw(frame)
 
 
-@router.get("/api/v1/charts/{name}", dependencies=[Depends(require_staff)])
+@router.get("/api/v1/charts/{name}",
+            dependencies=[Depends(require_staff), Depends(api.known_parameters)])
 def chart(request: Request, name: str, hours: int = CHART_HOURS, now: str | None = None
           ) -> Response:
     """A chart of the last `hours` (default 48) before `now`, as Plotly figure JSON."""
