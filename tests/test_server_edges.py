@@ -5,7 +5,7 @@ fault, nothing leaked)."""
 from __future__ import annotations
 
 import pytest
-from server_process import STAFF, ServerProcess, bearer, client
+from server_process import INGEST, STAFF, ServerProcess, bearer, client
 
 pytestmark = pytest.mark.slow
 
@@ -29,3 +29,28 @@ def test_a_chart_refuses_an_unknown_or_repeated_query_parameter(server):
     assert response.status_code == 400
     assert response.json()["detail"].startswith("query parameter 'hours' is given 2 times")
     assert server.http.get(url, params={"hours": "2"}, headers=bearer(STAFF)).status_code == 200
+
+
+def test_a_token_sent_in_the_url_is_refused_and_kept_out_of_the_log(server):
+    # curl users try ?token=; uvicorn's access log prints the query string as sent
+    encoded = "%" + STAFF.encode().hex()[:2] + STAFF[1:]  # 's' percent-encoded: '%73taff-...'
+    answers = [
+        server.http.get(server.url + "/api/v1/alerts?token=" + STAFF),
+        server.http.get(server.url + "/api/v1/alerts?access_token=" + encoded),
+        server.http.post(server.url + "/v1/events?token=" + INGEST, content=b""),
+    ]
+    for response in answers:
+        assert response.status_code == 401
+        assert response.json()["detail"].endswith(
+            "a token in the URL is never read (URLs are logged): send it in the Authorization "
+            "header")
+    # a token where an artifact id belongs is a valid request, logged with the token hidden
+    timeline = server.http.get(server.url + f"/api/v1/artifacts/{STAFF}/timeline",
+                               headers=bearer(STAFF))
+    assert timeline.json() == {"artifact_id": STAFF, "rows": []}
+    log = server.log.read_text()
+    assert STAFF not in log and INGEST not in log and encoded not in log
+    assert '"GET /api/v1/alerts?token=[token hidden] HTTP/1.1" 401' in log
+    assert '"GET /api/v1/alerts?access_token=[token hidden] HTTP/1.1" 401' in log
+    assert '"POST /v1/events?token=[token hidden] HTTP/1.1" 401' in log
+    assert '"GET /api/v1/artifacts/[token hidden]/timeline HTTP/1.1" 200' in log

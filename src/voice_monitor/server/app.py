@@ -146,6 +146,7 @@ def app_from_env() -> FastAPI:
     # answer does not queue behind a landing at every step
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
+    auth.hide_tokens_in_logs(tokens)
     # the alert thresholds as the health checks read them (config file, environment)
     thresholds = load_settings().settings.alerts.config()
     app = create_app(options.pop("lake"), tokens=tokens, alert_config=thresholds, **options)

@@ -13,11 +13,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
+from urllib.parse import unquote, unquote_plus, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
@@ -147,6 +148,44 @@ def check_startup(tokens: Tokens, host: str) -> None:
                                "with --no-auth for local use")
 
 
+class HideTokens(logging.Filter):
+    """Blanks every configured token out of a log record's text: a client that put its token in
+    the URL (`?token=...`, refused) would otherwise leave it in uvicorn's access log, which
+    prints the path and query string as sent (percent-encoded or not)."""
+
+    HIDDEN = "[token hidden]"
+
+    def __init__(self, tokens: Tokens):
+        super().__init__()
+        self.secrets = sorted({t for t, _ in (*tokens.ingest, *tokens.staff)}, key=len,
+                              reverse=True)
+
+    def hide(self, text: str) -> str:
+        for candidate in {text, unquote(text), unquote_plus(text)}:
+            if any(secret in candidate for secret in self.secrets):
+                for secret in self.secrets:
+                    candidate = candidate.replace(secret, self.HIDDEN)
+                return candidate
+        return text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = self.hide(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(self.hide(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def hide_tokens_in_logs(tokens: Tokens, names=("uvicorn.access", "uvicorn.error")) -> None:
+    """Install `HideTokens` on the server's loggers (in place of one installed before)."""
+    for name in names:
+        logger = logging.getLogger(name)
+        for old in [f for f in logger.filters if isinstance(f, HideTokens)]:
+            logger.removeFilter(old)
+        if tokens.configured:
+            logger.addFilter(HideTokens(tokens))
+
+
 # -- sessions ----------------------------------------------------------------------------------
 def _serializer(tokens: Tokens) -> URLSafeTimedSerializer:
     # keyed by the staff tokens themselves: every worker process agrees on it, and rotating the
@@ -201,6 +240,9 @@ def scheme_hint(request: Request) -> str:
             "TLS proxy, start serve with --forwarded-allow-ips PROXY_ADDRESS)")
 
 
+_URL_TOKEN_NAMES = {"token", "access_token", "bearer", "api_key", "apikey", "auth"}
+
+
 class LoginRequired(Exception):
     """A browser page was asked for without a session: answered by a redirect to /login."""
 
@@ -211,8 +253,11 @@ def _require(role: str, *, page: bool = False):
         if actor is None:
             if page:
                 raise LoginRequired()
+            in_url = ("; a token in the URL is never read (URLs are logged): send it in the "
+                      "Authorization header" if _URL_TOKEN_NAMES & {k.lower() for k in
+                                                                    request.query_params} else "")
             raise HTTPException(401, "a valid token is required: send 'Authorization: Bearer "
-                                     "TOKEN' or sign in at /login",
+                                     "TOKEN' or sign in at /login" + in_url,
                                 headers={"WWW-Authenticate": "Bearer"})
         if not actor.can(role):
             raise HTTPException(403, f"this token may not do that; it needs the {role} role")
