@@ -36,3 +36,49 @@ def test_json_output_is_strict_json_with_non_finite_numbers_as_null(capsys, lake
 
     assert json.loads(out, parse_constant=refuse) == [
         {"n": None, "i": None, "f": 1.5, "l": [1.0, None], "s": {"a": None}}]
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """The machine's TZ is New York (UTC-5 in January) for the test."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+# INTERVAL, BLOB, TIME, UUID, DECIMAL, nested, a MAP keyed by dates and a TIMESTAMP (no zone)
+OTHER_TYPES = ("select interval 90 minute as i, interval '1 day 2 hours 3.5 seconds' as i2, "
+               "-interval 90 minute as neg, interval 0 second as zero, 'ab\\x00'::blob as b, "
+               "time '12:34:56.789' as t, uuid '123e4567-e89b-12d3-a456-426614174000' as u, "
+               "1.50::decimal(10, 2) as d, {'a': 1, 'b': [interval 1 hour]} as s, "
+               "map {date '2026-01-01': 1} as m, timestamp '2026-01-01 10:00' as ts")
+
+
+def test_json_output_writes_every_sql_type_as_a_json_value(capsys, lake, new_york):
+    # INTERVAL was Python's text ("1:30:00", "-1 day, 22:30:00"), BLOB Python's repr
+    # ("b'ab\\x00'"), a MAP keyed by dates "TypeError: keys must be str ...", and a TIMESTAMP
+    # without a zone was read as the machine's local time (10:00 came out as 15:00Z)
+    code, out, err = run_main(capsys, "sql", OTHER_TYPES, "--json", "--lake", str(lake.root))
+    assert code == 0, err
+    assert json.loads(out) == [{
+        "i": "PT1H30M", "i2": "P1DT2H3.5S", "neg": "-PT1H30M", "zero": "PT0S",  # ISO-8601
+        "b": "YWIA",  # base64 of the bytes 61 62 00
+        "t": "12:34:56.789000", "u": "123e4567-e89b-12d3-a456-426614174000", "d": 1.5,
+        "s": {"a": 1, "b": ["PT1H"]}, "m": {"2026-01-01": 1}, "ts": "2026-01-01T10:00:00Z"}]
+
+
+def test_csv_output_writes_the_same_text(capsys, lake, new_york):
+    code, out, err = run_main(capsys, "sql", OTHER_TYPES, "--csv", "--lake", str(lake.root))
+    assert code == 0, err
+    assert out.splitlines()[1] == (
+        'PT1H30M,P1DT2H3.5S,-PT1H30M,PT0S,YWIA,12:34:56.789000,'
+        '123e4567-e89b-12d3-a456-426614174000,1.50,"{""a"": 1, ""b"": [""PT1H""]}",'
+        '"{""2026-01-01"": 1}",2026-01-01T10:00:00Z')
+    code, out, err = run_main(capsys, "sql", "select timestamp '2026-01-01 10:00' as ts",
+                              "--lake", str(lake.root))
+    assert code == 0, err
+    assert "2026-01-01 10:00:00Z" in out  # the table too: not 15:00Z

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import math
 import os
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import click
@@ -152,34 +153,73 @@ def lake_now_json(func: Callable) -> Callable:
     return lake_option(now_option(json_option(func)))
 
 
-def _default(value):
+def utc_text(moment: datetime) -> str:
+    """A time as ISO-8601 UTC with Z; a naive one (a SQL TIMESTAMP) is UTC already, never the
+    machine's local time."""
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
+def iso_duration(delta: timedelta) -> str:
+    """A duration as ISO-8601: PT1H30M, P1DT2H3.5S, -PT1H30M, PT0S."""
+    sign, delta = ("-", -delta) if delta < timedelta(0) else ("", delta)
+    hours, rest = divmod(delta.seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    clock = (f"{hours}H" if hours else "") + (f"{minutes}M" if minutes else "")
+    if seconds or delta.microseconds:
+        clock += (f"{seconds}.{delta.microseconds:06d}".rstrip("0") if delta.microseconds
+                  else str(seconds)) + "S"
+    days = f"{delta.days}D" if delta.days else ""
+    return f"{sign}P{days}T{clock}" if clock else f"{sign}P{days}" if days else "PT0S"
+
+
+def json_default(value):
+    """The JSON form of what json cannot write itself (SQL results in `sql --json`)."""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
+        return utc_text(value)
+    if isinstance(value, date | time):
+        return value.isoformat()  # a TIMETZ keeps its offset: 12:34:56+02:00
+    if isinstance(value, timedelta):  # INTERVAL (DuckDB counts a month as 30 days)
+        return iso_duration(value)
+    if isinstance(value, bytes | bytearray | memoryview):  # BLOB
+        return base64.b64encode(bytes(value)).decode("ascii")
     if isinstance(value, Decimal):  # DuckDB DECIMAL/HUGEINT results, e.g. from SUMMARIZE
         if not value.is_finite():
             return None
         return int(value) if value == value.to_integral_value() else float(value)
-    return str(value)  # INTERVAL, UUID, BLOB ...: their text form rather than no answer
+    return str(value)  # UUID, ...: their text form rather than no answer
 
 
-def _finite(value):
-    """`value` with every NaN or infinity as None (JSON has neither)."""
+def _key(key):
+    """A JSON object key: a MAP's date, Decimal, ... keys as their JSON text form."""
+    if isinstance(key, float) and not math.isfinite(key):
+        return str(key)
+    if key is None or isinstance(key, str | int | float | bool):
+        return key  # json writes these itself
+    shown = json_default(key)
+    return shown if isinstance(shown, str) else json.dumps(shown)
+
+
+def _plain(value):
+    """`value` with every NaN or infinity as None (JSON has neither) and every object key one
+    JSON can hold."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {_key(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_finite(v) for v in value]
+        return [_plain(v) for v in value]
     return value
 
 
 def echo_json(value) -> None:
     """Print a value as JSON (UTC times as ISO-8601 with Z; NaN and infinities as null, as the
     server's API writes them: `NaN` is no JSON, and strict parsers such as jq refuse it)."""
+    click.echo(json_text(value, indent=2))
+
+
+def json_text(value, indent: int | None = None) -> str:
+    """`value` as JSON text, as `echo_json` writes it."""
     try:
-        text = json.dumps(value, default=_default, indent=2, allow_nan=False)
-    except ValueError:  # rare (SQL over NaN): walk the value once, only then
-        text = json.dumps(_finite(value), default=_default, indent=2, allow_nan=False)
-    click.echo(text)
+        return json.dumps(value, default=json_default, indent=indent, allow_nan=False)
+    except (ValueError, TypeError):  # rare (SQL over NaN, a MAP keyed by dates): walk it once
+        return json.dumps(_plain(value), default=json_default, indent=indent, allow_nan=False)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
+from decimal import Decimal
 
 import click
 import polars as pl
@@ -13,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from voice_monitor import adhoc, queries, views
+from voice_monitor.arguments import as_utc
 from voice_monitor.cli import common
 from voice_monitor.cli.landing import metrics
 from voice_monitor.compaction import compact_lake
@@ -35,7 +37,7 @@ def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+        return as_utc(value).strftime("%Y-%m-%d %H:%M:%SZ")  # naive (SQL TIMESTAMP): UTC
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     return str(value)
@@ -266,11 +268,14 @@ def active(limit, cursor, lake: Lake, now, as_json: bool) -> None:
 
 
 def _sql_default(value):
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
+    """A CSV cell: the text a JSON string of `sql --json` would hold (UTC times with Z, an
+    INTERVAL as an ISO-8601 duration, a BLOB as base64); a list, struct or map as JSON text; a
+    DECIMAL exactly."""
+    if value is None or isinstance(value, str | int | float | Decimal):
+        return value
+    if isinstance(value, list | tuple | dict):
+        return common.json_text(value)
+    return common.json_default(value)
 
 
 @click.command()
