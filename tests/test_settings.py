@@ -164,3 +164,37 @@ def test_alert_thresholds_reach_the_check_command(capsys, lake, monkeypatch):
     assert "queue_depth" not in {a["alert_type"] for a in raised}
     raised = json.loads(run_main(capsys, *args, "--set", "alerts.queue_depth_max=2")[1])["raised"]
     assert "queue_depth" in {a["alert_type"] for a in raised}
+
+
+def test_failure_rate_high_above_critical_is_refused_naming_both(capsys, lake, monkeypatch):
+    """`--set alerts.failure_rate_high=0.3` (critical 0.25) was accepted: rates between 25 % and
+    30 % then raised nothing and every alert was critical. Refused at load, naming both
+    settings, both values and the fix, before any check runs."""
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", "alerts.failure_rate_high=0.3")
+    assert_one_line_error(code, err, 1)
+    assert ("bad alerts settings [alerts.failure_rate_high='0.3' (from flag --set)]: "
+            "failure_rate_high=0.3 is above failure_rate_critical=0.25") in err
+    assert "lower failure_rate_high to at most 0.25 or raise failure_rate_critical to at least 0.3" in err
+    monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_CRITICAL", "0.05")  # below high 0.1
+    with pytest.raises(SettingsError, match=r"failure_rate_critical='0.05' \(from env VOICE_MONITOR_"
+                                            r"ALERTS_FAILURE_RATE_CRITICAL\)\]: failure_rate_high=0.1 "
+                                            r"is above failure_rate_critical=0.05"):
+        load_settings()
+
+
+def test_failure_rate_thresholds_are_checked_as_they_end_up(monkeypatch):
+    """Equal thresholds are allowed (every failure-rate alert critical); a flow's `alerts`
+    parameter that sets only failure_rate_high is judged with the critical the environment
+    sets, not the default."""
+    from voice_monitor.health.checks import AlertConfig
+    from voice_monitor.settings import AlertSettings
+
+    both = {"alerts.failure_rate_high": "0.25", "alerts.failure_rate_critical": "0.25"}
+    assert load_settings(both).settings.alerts.failure_rate_high == 0.25
+    monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_CRITICAL", "0.5")
+    parameter = AlertSettings(failure_rate_high=0.3)  # as Prefect validates the parameter
+    alerts = load_settings({"alerts.failure_rate_high": parameter.failure_rate_high}).settings.alerts
+    assert (alerts.failure_rate_high, alerts.failure_rate_critical) == (0.3, 0.5)
+    with pytest.raises(ValueError, match="^failure_rate_high=0.4 is above failure_rate_critical=0.3"):
+        AlertConfig(failure_rate_high=0.4, failure_rate_critical=0.3)

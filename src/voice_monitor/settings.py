@@ -27,6 +27,7 @@ from pydantic import (
     PlainSerializer,
     ValidationError,
     WithJsonSchema,
+    field_validator,
     model_validator,
 )
 
@@ -170,6 +171,14 @@ class Settings(_Section):
                                 "(environment only).")
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
+
+    @field_validator("alerts")
+    @classmethod
+    def _alerts_consistent(cls, alerts: AlertSettings) -> AlertSettings:
+        # AlertConfig's rules across fields (failure_rate_high <= failure_rate_critical), here
+        # and not on AlertSettings: a flow's `alerts` parameter sets only some of the fields
+        alerts.config()
+        return alerts
 
     def retention_config(self) -> RetentionConfig:
         return self.retention.config()

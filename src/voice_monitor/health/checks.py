@@ -85,6 +85,13 @@ class AlertConfig:
                                  f"of {', '.join(SEVERITIES)}")
         if self.webhook_attempts < 1:
             raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
+        if self.failure_rate_high > self.failure_rate_critical:
+            # rates between the two would raise nothing, and every alert would be critical
+            raise ValueError(
+                f"failure_rate_high={self.failure_rate_high:g} is above failure_rate_critical="
+                f"{self.failure_rate_critical:g}: an alert must be high before it is critical; "
+                f"lower failure_rate_high to at most {self.failure_rate_critical:g} or raise "
+                f"failure_rate_critical to at least {self.failure_rate_high:g}")
 
     @property
     def webhook_problem(self) -> str | None:
