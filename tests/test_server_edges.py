@@ -54,3 +54,22 @@ def test_a_token_sent_in_the_url_is_refused_and_kept_out_of_the_log(server):
     assert '"GET /api/v1/alerts?access_token=[token hidden] HTTP/1.1" 401' in log
     assert '"POST /v1/events?token=[token hidden] HTTP/1.1" 401' in log
     assert '"GET /api/v1/artifacts/[token hidden]/timeline HTTP/1.1" 200' in log
+
+
+WRONG = "wrong-token-0123456789abcdef"
+
+
+@pytest.mark.parametrize(("method", "path", "token"), [
+    ("POST", "/v1/events", INGEST), ("GET", "/api/v1/alerts", STAFF), ("GET", "/metrics", STAFF)])
+def test_two_authorization_headers_are_refused_whatever_their_order(server, method, path, token):
+    # with the first one taken, a valid token ahead of a wrong one passed and behind it did not;
+    # a proxy that checks the last one would disagree with the server about who is asking
+    for pair in ((token, WRONG), (WRONG, token), (token, token)):
+        headers = [("Authorization", f"Bearer {t}") for t in pair]
+        response = server.http.request(method, server.url + path, headers=headers,
+                                       content=b"" if method == "POST" else None)
+        assert response.status_code == 400, pair
+        assert response.json() == {"detail": "the request has 2 Authorization headers; send "
+                                             "one: 'Authorization: Bearer TOKEN'"}
+    assert server.http.request(method, server.url + path, headers=bearer(token),
+                               content=b"" if method == "POST" else None).status_code == 200

@@ -212,8 +212,12 @@ def current_actor(request: Request) -> Actor | None:
     tokens: Tokens = request.app.state.tokens
     if tokens.no_auth:
         return Actor(frozenset(ROLES), "local", "no-auth")
-    header = request.headers.get("authorization", "")
-    scheme, _, credentials = header.partition(" ")
+    headers = request.headers.getlist("authorization")
+    if len(headers) > 1:
+        # which one counts would be up to each proxy on the way: none does
+        raise HTTPException(400, f"the request has {len(headers)} Authorization headers; send "
+                                 "one: 'Authorization: Bearer TOKEN'")
+    scheme, _, credentials = (headers[0] if headers else "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return tokens.actor(credentials.strip())
     return session_actor(tokens, request.cookies.get(SESSION_COOKIE))
