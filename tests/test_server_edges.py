@@ -73,3 +73,15 @@ def test_two_authorization_headers_are_refused_whatever_their_order(server, meth
                                              "one: 'Authorization: Bearer TOKEN'"}
     assert server.http.request(method, server.url + path, headers=bearer(token),
                                content=b"" if method == "POST" else None).status_code == 200
+
+
+def test_the_api_schema_is_behind_the_staff_token_as_the_rest_of_the_api(server):
+    # docs/server.md: GET /api/v1/... is 401 without a token and 403 with an ingest token
+    url = server.url + "/api/v1/openapi.json"
+    assert server.http.get(url).status_code == 401
+    assert server.http.get(url, headers=bearer(INGEST)).status_code == 403
+    response = server.http.get(url, headers=bearer(STAFF))
+    assert response.status_code == 200
+    paths = response.json()["paths"]
+    assert "/v1/events" in paths and "/api/v1/events" in paths
+    assert "/api/v1/openapi.json" not in paths

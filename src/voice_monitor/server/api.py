@@ -190,6 +190,12 @@ def artifact_retries(request: Request, artifact_id: str) -> JSON:
                  "rows": rows(queries.retry_history(request.app.state.lake, artifact_id))})
 
 
+@router.get("/openapi.json", include_in_schema=False)
+def openapi(request: Request) -> JSON:
+    """The OpenAPI schema of the collector and this API (staff, as every /api/v1 answer)."""
+    return JSON(request.app.openapi())
+
+
 # -- alerts ----------------------------------------------------------------------------------
 @router.get("/alerts")
 def alerts_active(request: Request) -> JSON:

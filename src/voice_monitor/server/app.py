@@ -87,8 +87,9 @@ def create_app(
         yield
         the_collector.close()  # after uvicorn let in-flight requests finish: land what is left
 
+    # the schema is served by api.openapi, behind the staff token as the rest of /api/v1
     app = FastAPI(title="voice-monitor", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url="/api/v1/openapi.json")
+                  openapi_url=None)
     app.state.lake = lake
     app.state.tokens = tokens
     app.state.collector = the_collector
