@@ -82,3 +82,16 @@ def test_csv_output_writes_the_same_text(capsys, lake, new_york):
                               "--lake", str(lake.root))
     assert code == 0, err
     assert "2026-01-01 10:00:00Z" in out  # the table too: not 15:00Z
+
+
+@pytest.mark.parametrize(("hours", "shown"), [
+    ("nan", "nan"), ("inf", "inf"), ("1e400", "inf"),  # 1e400 as a float is infinity
+    ("876001", "876001.0"),
+])
+def test_a_compaction_grace_that_is_no_number_of_hours_is_a_usage_error(capsys, lake, hours,
+                                                                      shown):
+    # "cannot convert float NaN to integer", "OverflowError: cannot convert float infinity ..."
+    code, _, err = run_main(capsys, "compact", "--grace-hours", hours, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert (f"'--grace-hours': {shown} is not a number of hours up to 876,000 (100 years); "
+            "use e.g. 1 or 0.5") in err

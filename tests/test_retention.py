@@ -165,6 +165,9 @@ def test_event_retention_shorter_than_the_rollup_look_back_is_refused():
     ("hourly_snapshots", 1 * D, r"hourly snapshot retention 24 h .* at least 48 h"),
     ("counter_state", 30 * timedelta(minutes=1), r"counter state retention 0.5 h"),
     ("quarantine", timedelta(0), r"retention quarantine=.* must be a positive timedelta"),
+    # a cut-off 10**6 days before now is before year 1: OverflowError from run_retention
+    ("daily_snapshots", 10**6 * D, r"retention daily_snapshots of 1,000,000 days is longer "
+                                   r"than 36,500 days \(100 years\), the most it takes"),
 ])
 def test_other_unsafe_configs_are_refused(field, value, message):
     with pytest.raises(ValueError, match=message):

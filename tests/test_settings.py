@@ -198,3 +198,17 @@ def test_failure_rate_thresholds_are_checked_as_they_end_up(monkeypatch):
     assert (alerts.failure_rate_high, alerts.failure_rate_critical) == (0.3, 0.5)
     with pytest.raises(ValueError, match="^failure_rate_high=0.4 is above failure_rate_critical=0.3"):
         AlertConfig(failure_rate_high=0.4, failure_rate_critical=0.3)
+
+
+@pytest.mark.parametrize("value", ["1000000d", "99999999999999d", "36501d"])
+def test_a_duration_longer_than_100_years_is_one_line_naming_it(capsys, lake, value):
+    # "OverflowError: date value out of range" (the cut-off before year 1), or for
+    # 99999999999999d "OverflowError: Python int too large to convert to C int"
+    code, _, err = run_main(capsys, "retention", "--dry-run", "--lake", str(lake.root),
+                            "--now", "2026-02-16T14:30:00Z", "--set", f"retention.events={value}")
+    assert_one_line_error(code, err, 1)
+    assert (f"retention.events='{value}' (from flag --set): '{value}' is longer than 36500d "
+            "(100 years), the most a duration takes; use 36500d or less") in err
+    code, _, err = run_main(capsys, "retention", "--dry-run", "--lake", str(lake.root),
+                            "--now", "2026-02-16T14:30:00Z", "--set", "retention.events=36500d")
+    assert code == 0, err

@@ -48,6 +48,8 @@ MIN_EVENT_RETENTION = PAIRING_LOOK_BACK + timedelta(hours=1)
 MIN_HOURLY_SNAPSHOT_RETENTION = timedelta(days=2)
 # Real-time counters read the current minute and the 59 before it.
 MIN_COUNTER_STATE = timedelta(hours=1)
+# Longer keeps nothing more (no event is older than 2000) and takes a cut-off off the calendar.
+MAX_RETENTION = timedelta(days=36_500)
 
 ONLY_CHOICES = ("events", "snapshots")
 
@@ -69,6 +71,10 @@ class RetentionConfig:
             value = getattr(self, name)
             if not isinstance(value, timedelta) or value <= timedelta(0):
                 raise ValueError(f"retention {name}={value!r} must be a positive timedelta")
+            if value > MAX_RETENTION:
+                raise ValueError(f"retention {name} of {value.days:,} days is longer than "
+                                 "36,500 days (100 years), the most it takes; 36,500 days "
+                                 "already keeps everything a lake holds")
         if self.events < MIN_EVENT_RETENTION:
             raise ValueError(
                 f"event retention {_hours(self.events)} is shorter than the rollups need: the "

@@ -41,6 +41,7 @@ CONFIG_FILE = "voice-monitor.toml"
 ENV_ONLY = ("ingest_tokens", "staff_tokens")  # secrets never sit in a config file
 
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+MAX_DURATION = timedelta(days=36_500)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([dhms])\s*$")
 
 
@@ -51,7 +52,11 @@ def parse_duration(value: Any) -> timedelta:
     match = _DURATION.match(str(value))
     if not match:
         raise ValueError(f"{value!r} is not a duration; use a number and a unit, e.g. 48h, 7d, 90m")
-    return timedelta(seconds=float(match[1]) * _UNITS[match[2]])
+    seconds = float(match[1]) * _UNITS[match[2]]
+    if seconds > MAX_DURATION.total_seconds():  # beyond, a cut-off leaves the calendar
+        raise ValueError(f"{value!r} is longer than 36500d (100 years), the most a duration "
+                         "takes; use 36500d or less")
+    return timedelta(seconds=seconds)
 
 
 def format_duration(value: timedelta) -> str:

@@ -339,8 +339,21 @@ def catalog(path: str | None, lake: Lake) -> None:
     click.echo(f"wrote {target} with views: {', '.join(views.VIEWS)}")
 
 
+MAX_GRACE_HOURS = 876_000  # 100 years: more would take the cut-off off the calendar
+
+
+def _grace_hours(ctx, param, value):
+    """A click callback: NaN passes a FloatRange (it compares false with its end), and so does
+    infinity or 1e400 (which is infinity) above its start; refuse them."""
+    if value is not None and not value <= MAX_GRACE_HOURS:
+        raise click.BadParameter(f"{value} is not a number of hours up to {MAX_GRACE_HOURS:,} "
+                                 "(100 years); use e.g. 1 or 0.5")
+    return value
+
+
 @click.command()
 @click.option("--grace-hours", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              callback=_grace_hours,
               help="Only hours that closed at least this long before now.")
 @common.lake_now_json
 def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
