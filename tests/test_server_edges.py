@@ -85,3 +85,21 @@ def test_the_api_schema_is_behind_the_staff_token_as_the_rest_of_the_api(server)
     paths = response.json()["paths"]
     assert "/v1/events" in paths and "/api/v1/events" in paths
     assert "/api/v1/openapi.json" not in paths
+
+
+@pytest.mark.parametrize(("path", "allowed"), [
+    ("/login", "GET, POST"),  # the sign-in page and its form: two routes on one path
+    ("/v1/events", "POST"),
+    ("/api/v1/events", "GET"),
+    ("/api/v1/alerts/al-0000000000000000/ack", "POST"),
+    ("/healthz", "GET, HEAD"),
+    ("/static/dashboard.js", "GET"),
+])
+def test_a_method_a_path_does_not_take_is_405_naming_every_method_it_takes(server, path,
+                                                                           allowed):
+    for method in ("PUT", "DELETE", "OPTIONS", "PATCH"):
+        response = server.http.request(method, server.url + path, headers=bearer(STAFF))
+        assert response.status_code == 405
+        assert response.headers["allow"] == allowed
+        assert response.json() == {"detail": f"method {method} is not allowed on {path}; it "
+                                             f"takes {allowed}"}

@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
+from starlette.routing import Match
 
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
@@ -26,6 +27,7 @@ from voice_monitor.server.cache import SnapshotCache
 from voice_monitor.settings import load_settings
 
 SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SWITCH_INTERVAL_S = 0.001  # JSON options handed from `serve` to each worker
 
 
@@ -108,6 +110,17 @@ def create_app(
     @app.exception_handler(LoginRequired)
     async def to_login(request: Request, exc: LoginRequired):
         return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(405)
+    async def method_not_allowed(request: Request, exc: Exception):
+        # Starlette's Allow names the methods of the first route on the path only: /login (a
+        # GET page and a POST form) said "Allow: POST"
+        allowed = [method for method in _METHODS
+                   if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                          for route in request.app.router.routes)]
+        return JSONResponse({"detail": f"method {request.method} is not allowed on "
+                                       f"{request.url.path}; it takes {', '.join(allowed)}"},
+                            status_code=405, headers={"Allow": ", ".join(allowed)})
 
     @app.exception_handler(NoLakeError)
     async def lake_missing(request: Request, exc: NoLakeError):
