@@ -103,3 +103,21 @@ def test_a_method_a_path_does_not_take_is_405_naming_every_method_it_takes(serve
         assert response.headers["allow"] == allowed
         assert response.json() == {"detail": f"method {method} is not allowed on {path}; it "
                                              f"takes {allowed}"}
+
+
+@pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/events", "/v1/event", "/nope"])
+def test_a_path_the_server_does_not_have_is_404_naming_it(server, path):
+    for headers in ({}, bearer(STAFF)):
+        response = server.http.get(server.url + path, headers=headers)
+        assert response.status_code == 404
+        assert response.json() == {"detail": f"no such path {path!r}; the API's paths are listed "
+                                             "in docs/server.md and at /api/v1/openapi.json"}
+
+
+def test_a_404_of_a_view_keeps_its_own_message(server):
+    response = server.http.get(server.url + "/static/index.html")
+    assert (response.status_code, response.json()) == (404, {"detail": "no asset 'index.html'"})
+    response = server.http.post(server.url + "/api/v1/alerts/al-0000000000000000/ack",
+                                headers=bearer(STAFF))
+    assert response.status_code == 404
+    assert response.json()["detail"].startswith("no alert with id 'al-0000000000000000'")

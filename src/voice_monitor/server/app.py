@@ -111,6 +111,15 @@ def create_app(
     async def to_login(request: Request, exc: LoginRequired):
         return RedirectResponse("/login", status_code=303)
 
+    @app.exception_handler(404)
+    async def not_found(request: Request, exc: Exception):
+        detail = getattr(exc, "detail", None)
+        if detail in (None, "Not Found"):  # the router's own: no route has this path
+            detail = (f"no such path {request.url.path!r}; the API's paths are listed in "
+                      "docs/server.md and at /api/v1/openapi.json")
+        return JSONResponse({"detail": detail}, status_code=404,
+                            headers=getattr(exc, "headers", None))
+
     @app.exception_handler(405)
     async def method_not_allowed(request: Request, exc: Exception):
         # Starlette's Allow names the methods of the first route on the path only: /login (a
