@@ -121,3 +121,28 @@ def test_a_404_of_a_view_keeps_its_own_message(server):
                                 headers=bearer(STAFF))
     assert response.status_code == 404
     assert response.json()["detail"].startswith("no alert with id 'al-0000000000000000'")
+
+
+def _sign_in(server) -> str:
+    response = server.http.post(server.url + "/login", data={"token": STAFF},
+                                headers={"Origin": server.url}, follow_redirects=False)
+    assert response.status_code == 303
+    return response.cookies["voice_monitor_session"]
+
+
+def test_signing_out_ends_the_session_also_for_a_copy_of_its_cookie(server):
+    kept, other = _sign_in(server), _sign_in(server)  # two browsers of one staff member
+    alerts = server.url + "/api/v1/alerts"
+    with client(cookies={"voice_monitor_session": kept}) as browser:
+        assert browser.get(alerts).status_code == 200
+        response = browser.post(server.url + "/logout", headers={"Origin": server.url},
+                                follow_redirects=False)
+        assert (response.status_code, response.headers["location"]) == (303, "/login")
+    # the cookie as a copy kept it (a shared machine, a stolen cookie) no longer signs in
+    with client(cookies={"voice_monitor_session": kept}) as replay:
+        response = replay.get(alerts)
+        assert response.status_code == 401
+        assert replay.get(server.url + "/", follow_redirects=False).headers["location"] == "/login"
+    # the other browser's session is its own
+    with client(cookies={"voice_monitor_session": other}) as browser:
+        assert browser.get(alerts).status_code == 200

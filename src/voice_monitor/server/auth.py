@@ -15,6 +15,9 @@ import hmac
 import ipaddress
 import logging
 import os
+import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated
@@ -24,11 +27,15 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from voice_monitor.lake import Lake, NoLakeError, no_lake_message
+
 INGEST_ENV = "VOICE_MONITOR_INGEST_TOKENS"
 STAFF_ENV = "VOICE_MONITOR_STAFF_TOKENS"
 ROLES = ("ingest", "staff")
 SESSION_COOKIE = "voice_monitor_session"
 SESSION_MAX_AGE_S = 12 * 3600
+SESSIONS_ENDED = "sessions_ended"  # state/sessions_ended/<session id>: signed out before expiry
+_SESSION_ID = re.compile(r"[0-9a-f]{32}")
 
 
 class TokenConfigError(ValueError):
@@ -193,13 +200,28 @@ def _serializer(tokens: Tokens) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(tokens.session_key.hex(), salt="session")
 
 
-def session_actor(tokens: Tokens, cookie: str | None) -> Actor | None:
-    """The staff actor of a valid session cookie whose token is still configured, else None."""
+def _session(tokens: Tokens, cookie: str | None) -> dict | None:
+    """A session cookie's content if it is one this server signed, unexpired, else None."""
     if not cookie or not tokens.staff:
         return None
     try:
         data = _serializer(tokens).loads(cookie, max_age=SESSION_MAX_AGE_S)
     except BadSignature:
+        return None
+    # a cookie signed before sessions had ids (so could not be ended) is signed in again
+    ok = isinstance(data, dict) and _SESSION_ID.fullmatch(str(data.get("s", "")))
+    return data if ok else None
+
+
+def _ended_marker(lake: Lake, session_id: str):
+    return lake.state_dir / SESSIONS_ENDED / session_id
+
+
+def session_actor(tokens: Tokens, cookie: str | None, lake: Lake | None = None) -> Actor | None:
+    """The staff actor of a valid session cookie whose token is still configured and which was
+    not signed out (looked up in `lake`, shared by every process and host), else None."""
+    data = _session(tokens, cookie)
+    if data is None or (lake is not None and _ended_marker(lake, data["s"]).is_file()):
         return None
     for token, name in tokens.staff:
         if hmac.compare_digest(fingerprint(token), str(data.get("t", ""))):
@@ -220,7 +242,7 @@ def current_actor(request: Request) -> Actor | None:
     scheme, _, credentials = (headers[0] if headers else "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return tokens.actor(credentials.strip())
-    return session_actor(tokens, request.cookies.get(SESSION_COOKIE))
+    return session_actor(tokens, request.cookies.get(SESSION_COOKIE), request.app.state.lake)
 
 
 def same_origin(request: Request) -> bool:
@@ -298,7 +320,8 @@ def login(request: Request, token: Annotated[str, Form()] = "") -> RedirectRespo
     if actor is None or not actor.can("staff"):
         return RedirectResponse("/login?error=invalid", status_code=303)
     response = RedirectResponse("/", status_code=303)
-    cookie = _serializer(tokens).dumps({"t": fingerprint(token.strip())})
+    cookie = _serializer(tokens).dumps({"t": fingerprint(token.strip()),
+                                        "s": secrets.token_hex(16)})
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_S, httponly=True,
                         samesite="strict", secure=request.url.scheme == "https", path="/")
     return response
@@ -309,9 +332,29 @@ def logout(request: Request) -> RedirectResponse:
     """End the browser session."""
     if request.cookies.get(SESSION_COOKIE) and not same_origin(request):
         raise HTTPException(403, "cross-site sign-out refused")
+    data = _session(request.app.state.tokens, request.cookies.get(SESSION_COOKIE))
+    if data is not None:  # the cookie is void from now on, also where a copy of it was kept
+        end_session(request.app.state.lake, data["s"])
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
+
+
+def end_session(lake: Lake, session_id: str) -> None:
+    """Record in the lake that a session was signed out (every server process reads it), and
+    forget the records of sessions that have expired since."""
+    if not lake.exists():  # an unmounted lake: 503, and no folder made where it was
+        raise NoLakeError(no_lake_message(lake.root))
+    marker = lake.publish_bytes(_ended_marker(lake, session_id), b"")
+    if lake.remote:
+        return
+    expired = time.time() - SESSION_MAX_AGE_S - 60
+    for old in marker.parent.iterdir():
+        try:
+            if old.stat().st_mtime < expired:
+                old.unlink()
+        except FileNotFoundError:  # another process forgot it first
+            pass
 
 
 __all__ = ["Actor", "IngestActor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
