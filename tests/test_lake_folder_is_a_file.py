@@ -59,3 +59,38 @@ def test_the_python_api_refuses_it_too(lake):
     with pytest.raises(NoLakeError, match=r"lake folder '.*alerts' is a file, not a folder; "
                                           r"move it out of the lake"):
         open_lake(lake.root)
+
+
+# -- the lake path itself is a file, or lies inside one -----------------------------------------
+@pytest.mark.parametrize("command", [*COMMANDS, ["init"], ["demo"]], ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize("inside", [False, True], ids=["the path", "a folder above it"])
+def test_a_lake_path_that_is_a_file_is_a_usage_error_naming_it(tmp_path, capsys, command, inside):
+    # click's "Directory '…' is a file." named no fix; inside a file, reads said "no lake at …;
+    # create it with voice-monitor init …", and init then failed "[Errno 20] Not a directory"
+    file = tmp_path / "lake.jsonl"
+    file.write_text("not a folder\n")
+    root = file / "lake" if inside else file
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"event_id": "a", "event_type": "artifact_received", '
+                      f'"timestamp": "{ts(NOW)}"}}\n')
+    args = [a.replace("{input}", str(source)) for a in command]
+    code, _, err = run_main(capsys, *args, "--lake", str(root))
+    assert_one_line_error(code, err, status=2)
+    if inside:
+        assert (f"'--lake': lake path '{root}' lies inside '{file}', which is a file, not a "
+                "folder; pass a lake folder, e.g. ./data") in err
+    else:
+        assert (f"'--lake': lake path '{file}' is a file, not a folder; pass the lake's folder, "
+                "e.g. ./data, or create a lake in a new folder with voice-monitor init DIR") in err
+    assert file.read_text() == "not a folder\n"  # left as it was
+
+
+def test_the_python_api_names_a_lake_path_that_is_a_file(tmp_path):
+    file = tmp_path / "lake.jsonl"
+    file.write_text("x")
+    with pytest.raises(NoLakeError, match=r"lake path '.*lake.jsonl' is a file, not a folder"):
+        open_lake(file)  # it said "no lake at …; create it with voice-monitor init …"
+    for make in (open_lake, Lake.create):
+        with pytest.raises(NoLakeError, match=r"lake path '.*lake.jsonl/x' lies inside "
+                                              r"'.*lake.jsonl', which is a file"):
+            make(file / "x")

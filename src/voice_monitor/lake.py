@@ -146,8 +146,11 @@ class Lake:
                 storage.put(lake.root / LAKE_MARKER, _marker_text().encode())
             return lake
         if lake.root.exists() and not lake.root.is_dir():
-            raise NoLakeError(f"lake path {str(lake.root)!r} is a file; pass a directory")
-        lake.root.mkdir(parents=True, exist_ok=True)
+            raise NoLakeError(file_path_message(lake.root))
+        try:
+            lake.root.mkdir(parents=True, exist_ok=True)
+        except NotADirectoryError as exc:  # a folder on the way is a file
+            raise NoLakeError(file_path_message(lake.root, file_in_the_way(lake.root))) from exc
         marker = lake.root / LAKE_MARKER
         if not marker.is_file():
             tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
@@ -304,6 +307,29 @@ def no_lake_message(root: str | os.PathLike[str]) -> str:
     return f"no lake at {root}; create it with voice-monitor init {shlex.quote(str(root))}"
 
 
+def file_in_the_way(root: str | os.PathLike[str]) -> Path | None:
+    """The file standing where a local lake path, or a folder it lies in, should be; else None."""
+    for path in (Path(root), *Path(root).parents):
+        try:
+            mode = os.stat(path).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError:
+            return None  # not ours to judge (permissions): the command says what it meets
+        return None if stat.S_ISDIR(mode) else path
+    return None
+
+
+def file_path_message(root: str | os.PathLike[str], file: str | os.PathLike[str] | None = None
+                      ) -> str:
+    """Why a lake path that is a file, or lies inside one (`file`), is refused."""
+    if file is not None and Path(file) != Path(root):
+        return (f"lake path {str(root)!r} lies inside {str(file)!r}, which is a file, not a "
+                "folder; pass a lake folder, e.g. ./data")
+    return (f"lake path {str(root)!r} is a file, not a folder; pass the lake's folder, e.g. "
+            "./data, or create a lake in a new folder with voice-monitor init DIR")
+
+
 def empty_path_message(root: str) -> str:
     """Why an empty lake path (an unset variable in `--lake "$LAKE"`) is refused."""
     return f"lake path {root!r} is empty; pass the lake's directory, e.g. ./data"
@@ -318,6 +344,9 @@ def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake
     if create:
         return Lake.create(lake)
     if not lake.exists():
+        file = None if lake.remote else file_in_the_way(lake.root)
+        if file is not None:  # init would refuse it too
+            raise NoLakeError(file_path_message(lake.root, file))
         raise NoLakeError(no_lake_message(lake.root))
     check_folders(lake)
     return lake

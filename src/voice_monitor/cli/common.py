@@ -15,7 +15,14 @@ import click
 
 from voice_monitor import read_only
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
-from voice_monitor.lake import LAKE_ENV, Lake, empty_path_message, open_lake
+from voice_monitor.lake import (
+    LAKE_ENV,
+    Lake,
+    empty_path_message,
+    file_in_the_way,
+    file_path_message,
+    open_lake,
+)
 
 
 class VoiceMonitorError(Exception):
@@ -98,7 +105,7 @@ def lake_option(func: Callable | None = None, *, create: bool = False) -> Callab
     if func is None:
         return functools.partial(lake_option, create=create)
 
-    @click.option("--lake", "lake_dir", type=click.Path(file_okay=False),
+    @click.option("--lake", "lake_dir", type=click.Path(),
                   default=default_lake, show_default="./data", callback=not_empty_path,
                   help=f"Lake root directory (env {LAKE_ENV}, or lake in voice-monitor.toml).")
     @functools.wraps(func)
@@ -127,9 +134,13 @@ def _inside(filename, lake: Lake) -> bool:
 
 
 def not_empty_path(ctx, param, value):
-    """A click callback: an empty lake path (an unset variable) is a usage error, never "."."""
+    """A click callback: an empty lake path (an unset variable) is a usage error, never ".";
+    so is a path that is a file (click's "Directory 'x' is a file." named no fix)."""
     if isinstance(value, str) and not value.strip():
         raise click.BadParameter(empty_path_message(value))
+    file = file_in_the_way(value) if isinstance(value, str) and "://" not in value else None
+    if file is not None:
+        raise click.BadParameter(file_path_message(value, file))
     return value
 
 

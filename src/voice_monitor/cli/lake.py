@@ -16,7 +16,7 @@ from voice_monitor.lake import Lake
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(file_okay=False),
+@click.argument("path", required=False, type=click.Path(),
                 callback=not_empty_path)
 @lake_option(create=True)
 def init(path: str | None, lake: Lake) -> None:
