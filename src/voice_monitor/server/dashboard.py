@@ -21,7 +21,7 @@ from fastapi.responses import HTMLResponse, Response
 from voice_monitor import arguments, charts, queries
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.schema import EVENT_TYPES, STAGES
-from voice_monitor.server import api, assets
+from voice_monitor.server import api, assets, background
 from voice_monitor.server.assets import STATIC
 from voice_monitor.server.auth import StaffPage, require_staff
 from voice_monitor.server.freshness import moments
@@ -83,9 +83,7 @@ def warm_up(state) -> None:
     with _warming:
         if getattr(state, "warming", None) is not None:
             return
-        state.warming = threading.Thread(target=_warm, args=(state,), daemon=True,
-                                         name="voice-monitor-warm-up")
-        state.warming.start()
+        state.warming = background.start(_warm, state, name="voice-monitor-warm-up")
 
 
 def _warm(state) -> None:
@@ -103,6 +101,8 @@ def _warm(state) -> None:
         for end in ends:
             start = end - timedelta(hours=CHART_HOURS)
             for name in charts.CHARTS:
+                if background.stopping.is_set():  # the process is ending: no page will come
+                    return
                 chart_json(state, name, start, end)
             api.org_rows(state, start, end)
         queries.recent_events(state.lake, limit=25)

@@ -25,6 +25,7 @@ import pyarrow as pa
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
 from voice_monitor.landing import LandingResult, land_batches, parse_records
+from voice_monitor.server import background
 from voice_monitor.server.catch_up import catch_up
 
 DEFAULT_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -147,9 +148,7 @@ class Collector:
         for thread in self._threads:
             thread.start()
         # what a collector killed between its answers and its counts left uncounted
-        self.catch_up = threading.Thread(target=catch_up, args=(lake,), daemon=True,
-                                         name="voice-monitor-catch-up")
-        self.catch_up.start()
+        self.catch_up = background.start(catch_up, lake, name="voice-monitor-catch-up")
 
     def admit(self) -> bool:
         """Take a place in the queue; False when it is full."""

@@ -32,6 +32,7 @@ from voice_monitor.counters import METRICS, open_counters, window_start
 from voice_monitor.health.alerts import active_alerts, alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake
+from voice_monitor.server import background
 from voice_monitor.server.auth import require_staff
 from voice_monitor.server.freshness import freshness, moments
 from voice_monitor.server.group_commit import Collector
@@ -94,8 +95,7 @@ class LakeCollector:
                     self._read_lake()
                 figures = self._figures
         elif age > REFRESH_S and self._reading.acquire(blocking=False):
-            threading.Thread(target=self._read_lake, args=(True,), daemon=True,
-                             name="voice-monitor-metrics").start()
+            background.start(self._read_lake, True, name="voice-monitor-metrics")
         return figures[1], figures[2]
 
     def _read_lake(self, release: bool = False) -> None:
