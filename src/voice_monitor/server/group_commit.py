@@ -209,10 +209,11 @@ class Collector:
 
     def _commit_group(self, job: _Job) -> bool:
         """Commit `job` and every job waiting behind it; False once the stop sign was taken."""
-        group, size = [job], job.size
+        group, size = self._split([job]), job.size
         # linger a moment for batches on their way: senders that were answered by the previous
         # landing are sending their next batch now, and one landing of all of them costs less
-        # than one each; never longer than a share of a landing, so a fast landing stays fast
+        # than one each; never longer than a share of a landing, so a fast landing stays fast.
+        # Each body is split as it comes, while the event loop reads the next one.
         until = time.monotonic() + min(LINGER_S, LINGER_SHARE * self._last_landing_s)
         stop = False
         while len(group) < MAX_GROUP_BATCHES and size < MAX_GROUP_BYTES:
@@ -222,12 +223,12 @@ class Collector:
                 left = until - time.monotonic()
                 if len(group) >= round(self._expected) or left <= 0:
                     break
-                self._jobs.wait_for(round(self._expected) - len(group), left)
+                self._jobs.wait_for(1, left)
                 continue
             if job is None:
                 stop = True
                 break
-            group.append(job)
+            group += self._split([job])
             size += job.size
         began = time.monotonic()
         self._commit(group)
