@@ -77,9 +77,9 @@ class _Job:
 
 class _Waiting:
     """Batches waiting for a committer, oldest first: the event loop `put`s them, committers
-    `pop` them. A committer sleeps (`wait_for`) until as many batches wait as its landing
-    expects, or the stop sign (None): one wake-up per landing, not one per batch (each would
-    have it contend for the GIL with the event loop that is reading the next batches)."""
+    `pop` them. A committer sleeps (`wait_for`) until as many batches wait as it asks for, or
+    the stop sign (None): while it lingers for a group, one at a time, each split as it comes
+    (`Collector._commit_group`)."""
 
     def __init__(self) -> None:
         self._items: deque[_Job | None] = deque()
