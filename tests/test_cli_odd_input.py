@@ -95,3 +95,18 @@ def test_a_compaction_grace_that_is_no_number_of_hours_is_a_usage_error(capsys, 
     assert_one_line_error(code, err, status=2)
     assert (f"'--grace-hours': {shown} is not a number of hours up to 876,000 (100 years); "
             "use e.g. 1 or 0.5") in err
+
+
+def test_a_query_that_is_not_utf8_is_one_line_naming_the_byte(capsys, lake):
+    # the byte 0xff in a shell argument reaches Python as the lone surrogate '\udcff': it was
+    # "TypeError: extract_statements(): incompatible function arguments. ..."
+    code, _, err = run_main(capsys, "sql", "select 1\udcff", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert ("query is not valid UTF-8 text: the byte 0xff at character 9 ('select 1' before "
+            "it); write the query in UTF-8") in err
+    from voice_monitor.adhoc import run_query
+
+    with pytest.raises(ValueError, match=r"query is not valid UTF-8 text: '\\ud800' at character 9"):
+        run_query(lake, "select '\ud800'")
+    with pytest.raises(ValueError, match=r"query b'select 1' is not text; pass the SQL as a str"):
+        run_query(lake, b"select 1")

@@ -85,8 +85,25 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit {limit!r} must be a positive integer, or None for every row")
+    _check_text(query)
     # a file compacted away between listing and reading: run the statement again (a new glob)
     return retrying(lake, lambda: _run(lake, query, limit, allow_writes))
+
+
+def _check_text(query) -> None:
+    """DuckDB takes a query as UTF-8 text; anything else was a bare TypeError from its binding
+    (a byte that is not UTF-8 in a shell argument arrives as a lone surrogate)."""
+    if not isinstance(query, str):
+        raise ValueError(f"query {query!r} is not text; pass the SQL as a str")
+    try:
+        query.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = query[exc.start]
+        shown = (f"the byte 0x{ord(bad) - 0xDC00:02x}" if 0xDC80 <= ord(bad) <= 0xDCFF
+                 else repr(bad))
+        raise ValueError(f"query is not valid UTF-8 text: {shown} at character {exc.start + 1} "
+                         f"({query[max(0, exc.start - 20):exc.start]!r} before it); write the "
+                         "query in UTF-8") from None
 
 
 def _run(lake: Lake, query: str, limit: int | None, allow_writes: bool) -> SqlResult:
