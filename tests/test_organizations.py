@@ -57,6 +57,17 @@ def test_missing_file_is_a_clear_error(lake, tmp_path):
         load_organizations(lake, tmp_path / "absent.csv")
 
 
+def test_an_empty_path_is_named_as_given(capsys, lake):
+    # `voice-monitor orgs load "$FILE"` with FILE unset said "cannot read '.': Is a directory"
+    from conftest import assert_one_line_error, run_main
+
+    code, _, err = run_main(capsys, "orgs", "load", "", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert ("organizations file '' is an empty path; pass the CSV file, e.g. "
+            "organizations.csv") in err
+    assert not lake.organizations_file.exists()
+
+
 # -- a dimension file written by hand (contract §4: user-supplied) ---------------------------
 def _hand_written(lake, table) -> None:
     import pyarrow.parquet as pq

@@ -27,6 +27,9 @@ class OrganizationsFileError(ValueError):
 
 def parse_csv(path: str | os.PathLike[str]) -> pa.Table:
     """Rows of an `organization_id,name` CSV file, checked; raises listing every bad row."""
+    if isinstance(path, str) and not path.strip():  # Path('') is '.': "cannot read '.'"
+        raise OrganizationsFileError(f"organizations file {path!r} is an empty path; pass the "
+                                     "CSV file, e.g. organizations.csv")
     path = Path(path)
     try:
         handle = path.open(newline="", encoding="utf-8-sig")  # a byte-order mark (Excel) is not data
