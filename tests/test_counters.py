@@ -28,6 +28,8 @@ from voice_monitor.counters import (
     STATE_TTL,
     open_counters,
     realtime_metrics,
+    vouches_for,
+    window_start,
 )
 from voice_monitor.landing import land_records
 from voice_monitor.schema import EVENT_TYPES
@@ -350,10 +352,12 @@ def test_redis_keys_live_until_their_event_is_two_hours_old(lake, redis_url):
     hour = minute // 60
     seen = [k for k in keys if k.startswith(f"vm:s:{hour}:")]
     assert len(seen) == 1
-    # vm:h, the horizon (added on purpose: the store records it like the embedded store's
-    # `horizon` table), is one key that never expires; the rest expire with their events
-    assert client.ttl("vm:h") == -1
+    # vm:h and vm:hm, the horizon (added on purpose: the store records it like the embedded
+    # store's `horizon` table; vm:hm's entries are folded into vm:h as the keys of their
+    # landings expire), never expire; the rest expire with their events
+    assert client.ttl("vm:h") == client.ttl("vm:hm") == -1
     keys.remove("vm:h")
+    keys.remove("vm:hm")
     assert sorted(set(keys) - set(seen)) == [
         f"vm:n:{minute}:o:org-1", f"vm:n:{minute}:p", f"vm:o:{minute}", f"vm:t:{minute}"]
     # the event (14:00:20.5) is 2 h old at 16:00:20.5: 90 min after AT
@@ -370,17 +374,18 @@ def test_redis_keys_live_until_their_event_is_two_hours_old(lake, redis_url):
 def test_redis_state_past_the_horizon_expires_and_older_events_leave_nothing(lake, redis_url):
     client = _redis(redis_url)
     land_records(lake, received(AT - STATE_TTL - MS), now=AT)
-    # only the horizon (vm:h, added on purpose: before it the store kept no key at all here)
-    assert client.keys("*") == ["vm:h"]
+    # only the horizon (vm:h, vm:hm, added on purpose: before it the store kept no key here)
+    horizon = ["vm:h", "vm:hm"]
+    assert sorted(client.keys("*")) == horizon
     # 50 ms inside the horizon, in the minute before: every key it makes has 1 s left to live
     at = datetime(2026, 2, 16, 14, 29, 59, 900_000, tzinfo=UTC)
     land_records(lake, received(at - STATE_TTL + timedelta(milliseconds=50)), now=at)
-    assert client.dbsize() == 4  # seen marker, platform bucket, times (no organization set), vm:h
-    assert all(client.ttl(k) == 1 for k in client.keys("*") if k != "vm:h")
+    assert client.dbsize() == 5  # seen marker, platform bucket, times (no organization set), horizon
+    assert all(client.ttl(k) == 1 for k in client.keys("*") if k not in horizon)
     deadline = time.monotonic() + 30
-    while client.keys("*") != ["vm:h"] and time.monotonic() < deadline:
+    while sorted(client.keys("*")) != horizon and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert client.keys("*") == ["vm:h"]
+    assert sorted(client.keys("*")) == horizon
 
 
 
@@ -401,6 +406,71 @@ def test_redis_horizon_is_the_latest_landing_now_less_two_hours_moved_on_by_its_
         assert AT - STATE_TTL <= first <= AT - STATE_TTL + waited + timedelta(seconds=1)
         time.sleep(1.1)
         assert store.horizon() - first >= timedelta(seconds=1)
+
+# longer than any key a landing makes lives by Redis's clock: STATE_TTL, the 5 minutes an event
+# may be stamped ahead, its minute, a second of rounding (2 h 6 min 1 s)
+LATER = timedelta(hours=2, minutes=10)
+
+
+def _later(store) -> None:
+    """Move the store's reading of Redis's clock on by LATER, without sleeping."""
+    store._clock_shift_us = int(LATER / timedelta(microseconds=1))
+
+
+def _floor_minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_redis_recovers_from_a_landing_with_a_future_now_once_the_clock_passes_it(lake):
+    """vm:h kept the largest `now` - Redis's clock for ever: one landing with a `now` 3 h ahead
+    made every later real-time read a lake scan, on every host, for good. The SQLite store
+    keeps that landing's `now` - 2 h, which the clock passes; Redis now does the same once
+    every key that landing made has expired (it made none: it counted nothing)."""
+    real = datetime.now(UTC)
+    ahead = real + timedelta(hours=3)
+    land_records(lake, received(real - timedelta(minutes=1)), now=ahead)  # stamped > 2 h before
+    with closing(open_counters(lake)) as store:
+        # right after it, as on SQLite: whole only from `ahead` - 2 h = real + 1 h
+        assert store.horizon() >= ahead - STATE_TTL
+        assert not vouches_for(store, window_start(real))
+        _later(store)
+        # 2 h 10 min later: SQLite's horizon, `ahead` - 2 h, fixed (before: 2 h 10 min on)
+        assert store.horizon() == ahead - STATE_TTL
+        later = real + LATER
+        # a real-time read then: its window starts at the minute of real + 2 h 10 min, less 59
+        assert window_start(later) == _floor_minute(real) + timedelta(hours=1, minutes=11)
+        assert vouches_for(store, window_start(later))  # after real + 1 h: whole
+        # the next landing (its minute's first) folds that landing into vm:h and forgets it
+        store.record(pa.table({
+            "event_id": ["later-1"], "event_type": ["artifact_received"],
+            "timestamp": pa.array([later - timedelta(minutes=1)], pa.timestamp("us", tz="UTC")),
+            "organization_id": pa.array([None], pa.string())}), later)
+        client = store.client
+        assert client.hlen("vm:hm") == 1
+        assert int(client.get("vm:h")) == (ahead - STATE_TTL - datetime(1970, 1, 1, tzinfo=UTC)
+                                           ) // timedelta(microseconds=1)
+        assert store.horizon() == ahead - STATE_TTL
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_redis_keeps_counting_from_the_lake_what_a_landing_ahead_counted_and_lost(lake):
+    """A host whose clock runs 3 h ahead lands an event stamped by that clock: Redis counts
+    it, and its keys expire by Redis's clock (2 h less 1 min later) before real time reaches
+    its stamp. Once they have, the store is whole only from the end of that event's minute,
+    so a window holding it is counted from the lake (SQLite keeps the event: it is whole from
+    `now` - 2 h)."""
+    ahead = datetime.now(UTC) + timedelta(hours=3)
+    stamped = ahead - timedelta(minutes=1)
+    land_records(lake, received(stamped), now=ahead)
+    with closing(open_counters(lake)) as store:
+        _later(store)
+        minute_end = _floor_minute(stamped) + timedelta(minutes=1)
+        assert store.horizon() == minute_end
+        # the window that ends 59 min after that minute is the first to start at its end
+        assert vouches_for(store, window_start(minute_end + timedelta(minutes=59)))
+        assert not vouches_for(store, window_start(minute_end + timedelta(minutes=58)))
+
 
 def test_unknown_counter_store_url_is_a_clear_error(lake, monkeypatch):
     monkeypatch.setenv(COUNTERS_ENV, "postgres://user:secret@db/1")

@@ -10,9 +10,19 @@ The same semantics as the embedded SQLite store, in keys that expire instead of 
     vm:t:{minute}            sorted set of the minute's new events, scored by timestamp (µs):
                              a read subtracts the few of the current minute stamped after `now`
     vm:o:{minute}            set of the organization scopes that have counts in the minute
-    vm:h                     the horizon: the largest (landing's `now` - Redis's clock) in µs of
-                             any landing, so that `now` - STATE_TTL, moved on by Redis's clock
-                             as keys expire, is where the counts start to be whole (`horizon`)
+    vm:h                     the fixed horizon (µs), as the SQLite store's `horizon` row: the
+                             latest `now` - STATE_TTL of any landing (what it left out never
+                             counts), and the last minute of every landing whose keys have all
+                             expired since
+    vm:hm                    hash: Redis's clock minute -> "offset crossing last" of the landings
+                             in that minute: the largest `now` - Redis's clock (µs), when (by
+                             Redis's clock) their last key expires, and the end of the last
+                             minute they counted in. Until that crossing the counts are whole
+                             from `now` - STATE_TTL moved on by Redis's clock, as their keys
+                             expire; after it, from that last minute's end, which no longer
+                             moves: the first landing of a minute folds such entries into vm:h,
+                             so a landing with a `now` hours ahead holds real-time reads back
+                             only until the clock passes it, as on the SQLite store (`horizon`)
 
 One Lua script per batch marks each event seen with SET NX and counts it only when that
 succeeded, so two hosts landing the same event count it once, in one round-trip per batch.
@@ -41,6 +51,7 @@ from voice_monitor.counters import (
     counted_rows,
     metrics_of_mask,
 )
+from voice_monitor.schema import FUTURE_TOLERANCE_MS
 
 PREFIX = "vm:"
 _SEP = "\x1f"  # identifiers never hold control characters (contract §3)
@@ -49,20 +60,63 @@ _CHUNK = 2_000  # events per script call: keeps Redis responsive while a big bat
 _CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in {0, *METRIC_BITS.values()}}
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
-# ARGV: prefix, the landing's now (µs), then per event: id, hour, minute, ts_us, org scope or "", metrics csv,
-# seconds the seen marker lives, seconds the minute's keys live. Each event costs its SET NX
-# and its ZADD; the counts of the new ones are summed per (minute, scope, metric) and written
-# with one HINCRBY each, every minute key's expiry set once.
-_RECORD = """
+# Redis's clock in µs, plus ARGV[2] (0; tests move the clock on without sleeping)
+_CLOCK = """
+local function clock_us()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000000 + tonumber(t[2]) + tonumber(ARGV[2])
+end
+"""
+
+# ARGV: prefix, clock shift (µs), the landing's now (µs), then per event: id, hour, minute,
+# ts_us, org scope or "", metrics csv, seconds the seen marker lives, seconds the minute's keys
+# live. Each event costs its SET NX and its ZADD; the counts of the new ones are summed per
+# (minute, scope, metric) and written with one HINCRBY each, every minute key's expiry set
+# once. The horizon (vm:h, vm:hm) is recorded first, also for a landing that counts nothing.
+_RECORD = _CLOCK + """
 local prefix, fresh = ARGV[1], 0
 local sums, expiry, orgs = {}, {}, {}
-local clock = redis.call('TIME')
-local offset = tonumber(ARGV[2]) - (tonumber(clock[1]) * 1000000 + tonumber(clock[2]))
-local known = tonumber(redis.call('GET', prefix .. 'h'))
-if not known or offset > known then
-  redis.call('SET', prefix .. 'h', string.format('%d', offset))
+local c, now = clock_us(), tonumber(ARGV[3])
+local offset = now - c
+-- what this landing leaves out (stamped before now - TTL) never counts: fixed, as on SQLite
+local fixed = tonumber(redis.call('GET', prefix .. 'h'))
+local horizon = now - TTL
+if fixed and fixed > horizon then horizon = fixed end
+local last, crossing = now - TTL, c + LIFE
+local newest
+for i = 7, #ARGV, 8 do
+  local ts = tonumber(ARGV[i])
+  if not newest or ts > newest then newest = ts end
 end
-for i = 3, #ARGV, 8 do
+if newest then  -- its keys live until the end of its last minute is TTL older than its now
+  local minute_end = (math.floor(newest / MINUTE) + 1) * MINUTE
+  if minute_end > last then last = minute_end end
+  if c + minute_end - now + TTL + 1000000 > crossing then
+    crossing = c + minute_end - now + TTL + 1000000
+  end
+end
+local entries, field = prefix .. 'hm', string.format('%d', math.floor(c / MINUTE))
+local held = redis.call('HGET', entries, field)
+if held then
+  local o, x, l = string.match(held, '(%S+) (%S+) (%S+)')
+  offset = math.max(offset, tonumber(o))
+  crossing = math.max(crossing, tonumber(x))
+  last = math.max(last, tonumber(l))
+else  -- the minute's first landing folds the entries whose keys have all expired into vm:h
+  local flat = redis.call('HGETALL', entries)
+  for i = 1, #flat, 2 do
+    local _, x, l = string.match(flat[i + 1], '(%S+) (%S+) (%S+)')
+    if tonumber(x) <= c then
+      horizon = math.max(horizon, tonumber(l))
+      redis.call('HDEL', entries, flat[i])
+    end
+  end
+end
+redis.call('HSET', entries, field, string.format('%d %d %d', offset, crossing, last))
+if horizon ~= fixed then
+  redis.call('SET', prefix .. 'h', string.format('%d', horizon))
+end
+for i = 4, #ARGV, 8 do
   local id, hour, minute, ts, scope, metrics, seen_ttl, minute_ttl = unpack(ARGV, i, i + 7)
   if redis.call('SET', prefix .. 's:' .. hour .. ':' .. id, '1', 'NX', 'EX', seen_ttl) then
     if metrics ~= '' then  -- a type that feeds no metric is only marked seen
@@ -127,6 +181,29 @@ return {sums, redis.call('ZRANGEBYSCORE', last_key, '(' .. now, '+inf')}
 """
 
 
+# ARGV: prefix, clock shift (µs). The horizon in µs (`horizon`), or nil before any landing.
+_HORIZON = _CLOCK + """
+local prefix, c = ARGV[1], clock_us()
+local best = tonumber(redis.call('GET', prefix .. 'h'))
+local flat = redis.call('HGETALL', prefix .. 'hm')
+for i = 2, #flat, 2 do
+  local o, x, l = string.match(flat[i], '(%S+) (%S+) (%S+)')
+  local whole = tonumber(l)
+  if c < tonumber(x) then whole = c + tonumber(o) - TTL end
+  if not best or whole > best then best = whole end
+end
+if not best then return false end
+return string.format('%d', best)
+"""
+
+
+def _constants(script: str) -> str:
+    """`script` with TTL (STATE_TTL), MINUTE and LIFE (the longest a landing's key lives past
+    its minute by Redis's clock: STATE_TTL, the future tolerance, a minute, a second) in µs."""
+    life = _TTL_US + FUTURE_TOLERANCE_MS * 1000 + _MINUTE_US + 1_000_000
+    return (f"local TTL, MINUTE, LIFE = {_TTL_US}, {_MINUTE_US}, {life}\n" + script)
+
+
 class CounterStoreUnavailable(OSError):
     """The shared counter store could not be reached (an I/O error: flows retry it)."""
 
@@ -157,8 +234,10 @@ class RedisCounterStore:
                                                 socket_connect_timeout=10, socket_timeout=30)
         except ValueError as exc:
             raise ValueError(f"bad counter store URL: {exc}; expected redis://host:port/db") from exc
-        self._record = self.client.register_script(_RECORD)
+        self._record = self.client.register_script(_constants(_RECORD))
         self._read = self.client.register_script(_READ)
+        self._horizon = self.client.register_script(_constants(_HORIZON))
+        self._clock_shift_us = 0  # added to Redis's clock by the horizon's scripts (tests)
 
     def _call(self, work):
         try:
@@ -206,27 +285,22 @@ class RedisCounterStore:
 
         def work() -> int:
             # EVALSHA, loading the script once per server if it is not there yet
-            return sum(self._record(args=[PREFIX, now_us, *(v for row in rows[i:i + _CHUNK]
-                                                            for v in row)])
+            return sum(self._record(args=[PREFIX, self._clock_shift_us, now_us,
+                                          *(v for row in rows[i:i + _CHUNK] for v in row)])
                        for i in range(0, max(len(rows), 1), _CHUNK))
 
         return self._call(work)
 
     def horizon(self) -> datetime | None:
         """The earliest moment from which the counts are whole (`CounterStore.horizon`): the
-        latest landing's `now` - STATE_TTL, moved on by the time Redis's clock has run since,
-        as keys expire by that clock (their lives are counted from a landing's `now`)."""
-        def work():
-            pipe = self.client.pipeline(transaction=True)
-            pipe.get(PREFIX + "h")
-            pipe.time()
-            return pipe.execute()
-
-        offset, (seconds, micros) = self._call(work)
-        if offset is None:
+        fixed part (vm:h) or, for the landings whose keys may not all have expired yet (vm:hm),
+        their `now` - STATE_TTL moved on by the time Redis's clock has run since, as keys expire
+        by that clock (their lives are counted from a landing's `now`); after that, the end of
+        the last minute they counted in, which the clock passes."""
+        found = self._call(lambda: self._horizon(args=[PREFIX, self._clock_shift_us]))
+        if found is None:
             return None  # no landing yet (or one by a version that kept no horizon)
-        clock = seconds * 1_000_000 + micros
-        return _EPOCH + timedelta(microseconds=int(offset) + clock) - STATE_TTL
+        return _EPOCH + timedelta(microseconds=int(found))
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
         now_us = _us(now)
