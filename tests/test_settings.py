@@ -212,3 +212,22 @@ def test_a_duration_longer_than_100_years_is_one_line_naming_it(capsys, lake, va
     code, _, err = run_main(capsys, "retention", "--dry-run", "--lake", str(lake.root),
                             "--now", "2026-02-16T14:30:00Z", "--set", "retention.events=36500d")
     assert code == 0, err
+
+
+def test_a_latency_baseline_shorter_than_the_hours_it_must_hold_is_refused(capsys, lake):
+    """alerts.latency_baseline=3h with latency_min_baseline_hours=6 (the default) was accepted:
+    the baseline holds the hourly rows starting in the 3 h before the hour (3 of them), never
+    6, so high_latency could never fire."""
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", "alerts.latency_baseline=3h")
+    assert_one_line_error(code, err, 1)
+    assert ("bad alerts settings [alerts.latency_baseline='3h' (from flag --set)]: "
+            "latency_min_baseline_hours=6 is more than the 3 hour(s) latency_baseline=3h holds"
+            ) in err
+    assert "lower latency_min_baseline_hours to at most 3 or lengthen latency_baseline to at least 6h" in err
+    # 90 min holds one hourly row (the hour before), 6 h holds six: both are enough
+    assert load_settings({"alerts.latency_baseline": "90m",
+                          "alerts.latency_min_baseline_hours": "1"}).settings.alerts
+    assert load_settings({"alerts.latency_baseline": "6h"}).settings.alerts.latency_baseline == 6 * H
+    with pytest.raises(SettingsError, match="latency_min_baseline_hours=2 is more than the 1 hour"):
+        load_settings({"alerts.latency_baseline": "90m", "alerts.latency_min_baseline_hours": "2"})

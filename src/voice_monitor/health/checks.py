@@ -92,6 +92,14 @@ class AlertConfig:
                 f"{self.failure_rate_critical:g}: an alert must be high before it is critical; "
                 f"lower failure_rate_high to at most {self.failure_rate_critical:g} or raise "
                 f"failure_rate_critical to at least {self.failure_rate_high:g}")
+        hours = int(self.latency_baseline / timedelta(hours=1))  # hourly rows it can hold
+        if self.latency_min_baseline_hours > hours:
+            baseline = f"{self.latency_baseline / timedelta(hours=1):g}h"
+            raise ValueError(
+                f"latency_min_baseline_hours={self.latency_min_baseline_hours} is more than the "
+                f"{hours} hour(s) latency_baseline={baseline} holds: high_latency could never "
+                f"fire; lower latency_min_baseline_hours to at most {hours} or lengthen "
+                f"latency_baseline to at least {self.latency_min_baseline_hours}h")
 
     @property
     def webhook_problem(self) -> str | None:
