@@ -146,3 +146,19 @@ def test_signing_out_ends_the_session_also_for_a_copy_of_its_cookie(server):
     # the other browser's session is its own
     with client(cookies={"voice_monitor_session": other}) as browser:
         assert browser.get(alerts).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "name", "value"), [
+    ("/api/v1/metrics/historical", "start", "2026-11-30"),
+    ("/api/v1/metrics/orgs", "end", "2026-11-30T10:00:00"),
+    ("/api/v1/events", "start", "2026-11-30 10:00"),
+    ("/api/v1/artifacts/failed", "since", "2026-11-30T10:00"),
+    ("/api/v1/freshness", "now", "2026-11-30T10:00:00.5"),
+])
+def test_a_time_without_timezone_is_400_naming_it_as_sent(server, path, name, value):
+    # it was named as Python rewrote it ('2026-11-30T00:00:00' for '2026-11-30'), with a fix
+    # for Python callers ("datetime(..., tzinfo=UTC)") that an HTTP client cannot apply
+    response = server.http.get(server.url + path, params={name: value}, headers=bearer(STAFF))
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"{name} {value!r} has no timezone; add Z (UTC) or an "
+                                         "offset, e.g. 2026-02-16T14:30:00Z"}

@@ -73,7 +73,10 @@ def utc_time(value: datetime | str | None, what: str) -> datetime | None:
     if value is None:
         return None
     if isinstance(value, str):
-        value = iso_time(value, what)
+        text, value = value, iso_time(value, what)
+        if value.tzinfo is None:  # named as given (a date alone too), with the fix for text
+            raise ValueError(f"{what} {text!r} has no timezone; add Z (UTC) or an offset, "
+                             "e.g. 2026-02-16T14:30:00Z")
     if not isinstance(value, datetime):
         raise ValueError(f"{what} {value!r} is not a datetime; pass a timezone-aware datetime")
     if value.tzinfo is None:
