@@ -7,18 +7,21 @@ from __future__ import annotations
 
 import gzip
 import json
-from datetime import timedelta
+import os
+from datetime import UTC, datetime, timedelta
 
 import click
 import pytest
 from conftest import NOW, event, ts
 from fastapi.testclient import TestClient
 
+from voice_monitor import storage
 from voice_monitor.health.alerts import run_checks
+from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly
 from voice_monitor.server import create_app
-from voice_monitor.server.auth import SESSION_COOKIE, TokenConfigError, load_tokens
+from voice_monitor.server.auth import SESSION_COOKIE, TokenConfigError, end_session, load_tokens
 
 INGEST, STAFF = "ingest-0123456789abcdef", "staff-0123456789abcdef"
 BASE = "http://testserver"
@@ -121,6 +124,49 @@ def test_sign_out_ends_the_session(http):
     assert response.status_code == 303
     http.cookies.clear()  # the browser drops the cookie the response expired
     assert http.get("/", follow_redirects=False).headers["location"] == "/login"
+
+
+def _ended(lake: Lake) -> list[str]:
+    folder = lake.state_dir / "sessions_ended"
+    if lake.remote:
+        return storage.find(folder)
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.parametrize("store", ["local", "object store"])
+def test_a_sign_out_on_one_process_ends_the_session_on_another(tmp_path, store):
+    # two server processes (serve --workers 2, or two hosts) on one lake, local or s3://
+    root = (tmp_path / "lake" if store == "local"
+            else f"memory://sign-out-{os.getpid()}-{tmp_path.name}/lake")
+    one, two = (create_app(root, staff_tokens=[STAFF]) for _ in range(2))
+    with TestClient(one, base_url=BASE) as first, TestClient(two, base_url=BASE) as second:
+        first.post("/login", data={"token": STAFF})
+        cookie = first.cookies[SESSION_COOKIE]
+        second.cookies.set(SESSION_COOKIE, cookie)
+        assert second.post("/logout", headers={"Origin": BASE},
+                           follow_redirects=False).status_code == 303
+        assert first.get("/api/v1/alerts").status_code == 401  # the copy on the other process
+    assert len(_ended(one.state.lake)) == 1
+
+
+@pytest.mark.parametrize("store", ["local", "object store"])
+def test_a_sign_out_is_forgotten_once_its_cookie_has_expired(tmp_path, store):
+    # docs/server.md: a record is forgotten once its cookie would have expired anyway, on an
+    # object store too (it was kept there for ever); records are kept by the UTC hour in which
+    # the cookie expires and go an hour after that hour ends (clocks of hosts differ)
+    root = (tmp_path / "lake" if store == "local"
+            else f"memory://forget-{os.getpid()}-{tmp_path.name}/lake")
+    lake = Lake.create(root)
+    a, b, c = "a" * 32, "b" * 32, "c" * 32
+    day = datetime(2026, 2, 16, tzinfo=UTC)
+    end_session(lake, a, expires=day.replace(hour=3, minute=20), now=day - timedelta(hours=8))
+    # 04:59: a's cookie expired at 03:20, but its hour (03:00-04:00) has had less than its hour
+    # of grace
+    end_session(lake, b, expires=day.replace(hour=16, minute=59), now=day.replace(hour=4, minute=59))
+    assert _ended(lake) == [f"2026-02-16T03/{a}", f"2026-02-16T16/{b}"]
+    # 05:00: 03:00-04:00 plus an hour has passed: a's record goes, b's (16:59) stays
+    end_session(lake, c, expires=day.replace(hour=17), now=day.replace(hour=5))
+    assert _ended(lake) == [f"2026-02-16T16/{b}", f"2026-02-16T17/{c}"]
 
 
 def test_a_forged_or_stale_cookie_is_no_session(lake, http):

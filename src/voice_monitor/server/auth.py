@@ -17,8 +17,9 @@ import logging
 import os
 import re
 import secrets
-import time
+import shutil
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
@@ -27,6 +28,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from voice_monitor import storage
 from voice_monitor.lake import Lake, NoLakeError, no_lake_message
 
 INGEST_ENV = "VOICE_MONITOR_INGEST_TOKENS"
@@ -36,6 +38,7 @@ SESSION_COOKIE = "voice_monitor_session"
 SESSION_MAX_AGE_S = 12 * 3600
 SESSIONS_ENDED = "sessions_ended"  # state/sessions_ended/<session id>: signed out before expiry
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
+_HOUR = timedelta(hours=1)
 
 
 class TokenConfigError(ValueError):
@@ -200,28 +203,36 @@ def _serializer(tokens: Tokens) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(tokens.session_key.hex(), salt="session")
 
 
-def _session(tokens: Tokens, cookie: str | None) -> dict | None:
-    """A session cookie's content if it is one this server signed, unexpired, else None."""
+def _session(tokens: Tokens, cookie: str | None) -> tuple[dict, datetime] | None:
+    """A session cookie's content and when it expires, if it is one this server signed and
+    unexpired, else None."""
     if not cookie or not tokens.staff:
         return None
     try:
-        data = _serializer(tokens).loads(cookie, max_age=SESSION_MAX_AGE_S)
+        data, signed = _serializer(tokens).loads(cookie, max_age=SESSION_MAX_AGE_S,
+                                                 return_timestamp=True)
     except BadSignature:
         return None
     # a cookie signed before sessions had ids (so could not be ended) is signed in again
     ok = isinstance(data, dict) and _SESSION_ID.fullmatch(str(data.get("s", "")))
-    return data if ok else None
+    return (data, signed + timedelta(seconds=SESSION_MAX_AGE_S)) if ok else None
 
 
-def _ended_marker(lake: Lake, session_id: str):
-    return lake.state_dir / SESSIONS_ENDED / session_id
+def _ended_marker(lake: Lake, session_id: str, expires: datetime):
+    # grouped by the UTC hour the cookie expires in, so that a whole hour's records are
+    # forgotten at once, by name: no file times (an object store has no cheap mtime, and hosts'
+    # clocks differ from the file server's)
+    return lake.state_dir / SESSIONS_ENDED / f"{expires.astimezone(UTC):%Y-%m-%dT%H}" / session_id
 
 
 def session_actor(tokens: Tokens, cookie: str | None, lake: Lake | None = None) -> Actor | None:
     """The staff actor of a valid session cookie whose token is still configured and which was
     not signed out (looked up in `lake`, shared by every process and host), else None."""
-    data = _session(tokens, cookie)
-    if data is None or (lake is not None and _ended_marker(lake, data["s"]).is_file()):
+    found = _session(tokens, cookie)
+    if found is None:
+        return None
+    data, expires = found
+    if lake is not None and _ended_marker(lake, data["s"], expires).is_file():
         return None
     for token, name in tokens.staff:
         if hmac.compare_digest(fingerprint(token), str(data.get("t", ""))):
@@ -332,29 +343,35 @@ def logout(request: Request) -> RedirectResponse:
     """End the browser session."""
     if request.cookies.get(SESSION_COOKIE) and not same_origin(request):
         raise HTTPException(403, "cross-site sign-out refused")
-    data = _session(request.app.state.tokens, request.cookies.get(SESSION_COOKIE))
-    if data is not None:  # the cookie is void from now on, also where a copy of it was kept
-        end_session(request.app.state.lake, data["s"])
+    found = _session(request.app.state.tokens, request.cookies.get(SESSION_COOKIE))
+    if found is not None:  # the cookie is void from now on, also where a copy of it was kept
+        end_session(request.app.state.lake, found[0]["s"], found[1])
     response = RedirectResponse("/login", status_code=303)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
 
-def end_session(lake: Lake, session_id: str) -> None:
-    """Record in the lake that a session was signed out (every server process reads it), and
-    forget the records of sessions that have expired since."""
+def end_session(lake: Lake, session_id: str, expires: datetime,
+                now: datetime | None = None) -> None:
+    """Record in the lake that a session (whose cookie `expires` then) was signed out: every
+    server process and host reads it. The records of cookies that have expired since are
+    forgotten, an hour's at a time, on a local lake and an object store alike."""
     if not lake.exists():  # an unmounted lake: 503, and no folder made where it was
         raise NoLakeError(no_lake_message(lake.root))
-    marker = lake.publish_bytes(_ended_marker(lake, session_id), b"")
-    if lake.remote:
-        return
-    expired = time.time() - SESSION_MAX_AGE_S - 60
-    for old in marker.parent.iterdir():
+    marker = lake.publish_bytes(_ended_marker(lake, session_id, expires), b"")
+    now = datetime.now(UTC) if now is None else now
+    for folder in marker.parent.parent.iterdir():
         try:
-            if old.stat().st_mtime < expired:
-                old.unlink()
-        except FileNotFoundError:  # another process forgot it first
-            pass
+            hour = datetime.strptime(folder.name, "%Y-%m-%dT%H").replace(tzinfo=UTC)
+        except ValueError:
+            continue  # not a record of ours
+        # every cookie of `hour` has expired an hour after it ends (an hour's grace for hosts
+        # whose clocks differ): no copy of it signs in any more, its record can go
+        if hour + 2 * _HOUR <= now:
+            if lake.remote:
+                storage.remove_tree(folder)
+            else:
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 __all__ = ["Actor", "IngestActor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
