@@ -8,6 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 from datetime import UTC, datetime, timedelta
 
 import click
@@ -147,6 +148,27 @@ def test_a_sign_out_on_one_process_ends_the_session_on_another(tmp_path, store):
                            follow_redirects=False).status_code == 303
         assert first.get("/api/v1/alerts").status_code == 401  # the copy on the other process
     assert len(_ended(one.state.lake)) == 1
+
+
+def test_a_sign_out_the_lake_cannot_record_still_signs_this_browser_out(lake, http):
+    # a person leaving a shared machine while the lake is away a moment (an unmounted disk):
+    # the sign-out cannot be recorded, but this browser must not stay signed in
+    before = datetime.now(UTC).replace(second=0, microsecond=0)
+    http.post("/login", data={"token": STAFF}, headers={"Origin": BASE})
+    after = datetime.now(UTC)
+    shutil.rmtree(lake.root)
+    response = http.post("/logout", headers={"Origin": BASE}, follow_redirects=False)
+    assert response.status_code == 503
+    assert response.headers["set-cookie"].startswith(f'{SESSION_COOKIE}=""; ')
+    assert "Max-Age=0" in response.headers["set-cookie"]
+    detail = response.json()["detail"]
+    assert detail.startswith("signed out of this browser, but the sign-out could not be "
+                             f"recorded in the lake (no lake at {lake.root}; ")
+    # the cookie was signed at login and lives 12 hours: the answer names when, to the minute
+    head, _, expires = detail.rpartition(" until it expires at ")
+    assert head.endswith("a copy of this browser's cookie still signs in")
+    moment = datetime.strptime(expires, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+    assert before + timedelta(hours=12) <= moment <= after + timedelta(hours=12)
 
 
 @pytest.mark.parametrize("store", ["local", "object store"])

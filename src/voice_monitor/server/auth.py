@@ -25,7 +25,7 @@ from typing import Annotated
 from urllib.parse import unquote, unquote_plus, urlsplit
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from voice_monitor import storage
@@ -39,6 +39,7 @@ SESSION_MAX_AGE_S = 12 * 3600
 SESSIONS_ENDED = "sessions_ended"  # state/sessions_ended/<session id>: signed out before expiry
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 _HOUR = timedelta(hours=1)
+_log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
 
 
 class TokenConfigError(ValueError):
@@ -339,14 +340,26 @@ def login(request: Request, token: Annotated[str, Form()] = "") -> RedirectRespo
 
 
 @router.post("/logout", include_in_schema=False)
-def logout(request: Request) -> RedirectResponse:
+def logout(request: Request) -> Response:
     """End the browser session."""
     if request.cookies.get(SESSION_COOKIE) and not same_origin(request):
         raise HTTPException(403, "cross-site sign-out refused")
+    response: Response = RedirectResponse("/login", status_code=303)
     found = _session(request.app.state.tokens, request.cookies.get(SESSION_COOKIE))
     if found is not None:  # the cookie is void from now on, also where a copy of it was kept
-        end_session(request.app.state.lake, found[0]["s"], found[1])
-    response = RedirectResponse("/login", status_code=303)
+        try:
+            end_session(request.app.state.lake, found[0]["s"], found[1])
+        except Exception as exc:  # any: the browser is signed out all the same
+            # a person leaving a shared machine must not stay signed in because the lake was
+            # away for a moment: this browser's cookie goes anyway, and the answer says what
+            # could not be done
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            _log.error("sign-out not recorded: %s", reason)
+            response = JSONResponse(
+                {"detail": f"signed out of this browser, but the sign-out could not be recorded "
+                           f"in the lake ({reason}): a copy of this browser's cookie still signs "
+                           f"in until it expires at {found[1].astimezone(UTC):%Y-%m-%dT%H:%M}Z"},
+                status_code=503 if isinstance(exc, NoLakeError) else 500)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
 
