@@ -4,6 +4,8 @@ fault, nothing leaked)."""
 
 from __future__ import annotations
 
+import gzip
+
 import pytest
 from server_process import INGEST, STAFF, ServerProcess, bearer, client
 
@@ -162,3 +164,28 @@ def test_a_time_without_timezone_is_400_naming_it_as_sent(server, path, name, va
     assert response.status_code == 400
     assert response.json() == {"detail": f"{name} {value!r} has no timezone; add Z (UTC) or an "
                                          "offset, e.g. 2026-02-16T14:30:00Z"}
+
+
+def test_a_content_header_sent_twice_is_read_as_the_list_it_means(server):
+    # two Content-Encoding: gzip headers say the body was gzip'd twice, as one 'gzip, gzip'
+    # does (415); read as one gzip, the event landed as three quarantined scraps, answered 200
+    event = (b'{"event_id": "twice-1", "event_type": "artifact_received", '
+             b'"timestamp": "2026-11-30T10:00:00Z"}\n')
+    ingest = [("Authorization", f"Bearer {INGEST}")]
+    body = gzip.compress(gzip.compress(event))
+    for encodings in (["gzip, gzip"], ["gzip", "gzip"]):
+        response = server.http.post(
+            server.url + "/v1/events", content=body,
+            headers=ingest + [("Content-Type", "application/x-ndjson")]
+            + [("Content-Encoding", e) for e in encodings])
+        assert response.status_code == 415
+        assert response.json() == {"detail": "content encoding 'gzip, gzip' is not accepted; "
+                                             "use gzip or none"}
+    response = server.http.post(server.url + "/v1/events", content=event,
+                                headers=ingest + [("Content-Type", "application/x-ndjson"),
+                                                  ("Content-Type", "application/xml")])
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith(
+        "content type 'application/x-ndjson, application/xml' is not accepted")
+    events = server.http.get(server.url + "/api/v1/events", headers=bearer(STAFF)).json()
+    assert "twice-1" not in [row["event_id"] for row in events["rows"]]

@@ -62,11 +62,14 @@ async def post_events(request: Request) -> JSONResponse:
     # plain-function dependency on a worker thread, one thread hop per batch for a dict lookup
     actor = require_ingest(request)
     collector: Collector = request.app.state.collector
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    # a header sent twice is read as the one comma-separated list it means (RFC 9110 5.3): the
+    # first alone made a body gzip'd twice land as garbage, quarantined, answered 200
+    headers = request.headers
+    media = ", ".join(headers.getlist("content-type")).split(";")[0].strip().lower()
     if media not in _JSON_TYPES:
         raise HTTPException(415, f"content type {media!r} is not accepted; send JSON Lines "
                                  "(application/x-ndjson) or a JSON array (application/json)")
-    encoding = request.headers.get("content-encoding", "identity").strip().lower()
+    encoding = (", ".join(headers.getlist("content-encoding")) or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
     if not collector.admit():
