@@ -5,6 +5,7 @@ Expected values are worked out from the few literal events each test lands.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import json
 import os
@@ -15,6 +16,7 @@ import click
 import pytest
 from conftest import NOW, event, ts
 from fastapi.testclient import TestClient
+from fsspec.spec import AbstractFileSystem
 
 from voice_monitor import storage
 from voice_monitor.health.alerts import run_checks
@@ -148,6 +150,38 @@ def test_a_sign_out_on_one_process_ends_the_session_on_another(tmp_path, store):
                            follow_redirects=False).status_code == 303
         assert first.get("/api/v1/alerts").status_code == 401  # the copy on the other process
     assert len(_ended(one.state.lake)) == 1
+
+
+def test_a_store_that_does_not_answer_never_lets_a_signed_out_cookie_in(tmp_path, monkeypatch):
+    # fsspec's isfile answers False for any failure: a store timing out made a signed-out
+    # (stolen) cookie sign in again; now that request is 503 and names the fault
+    app = create_app(f"memory://unanswered-{os.getpid()}-{tmp_path.name}/lake",
+                     staff_tokens=[STAFF])
+    fs = app.state.lake.root.fs
+    with TestClient(app, base_url=BASE) as browser:
+        browser.post("/login", data={"token": STAFF}, headers={"Origin": BASE})
+        cookie = browser.cookies[SESSION_COOKIE]
+        assert browser.post("/logout", headers={"Origin": BASE},
+                            follow_redirects=False).status_code == 303
+        browser.cookies.set(SESSION_COOKIE, cookie)  # the copy a thief kept
+        assert browser.get("/api/v1/alerts").status_code == 401
+
+        def timing_out(real):
+            def call(path, *args, **kwargs):
+                if "sessions_ended" in str(path):  # the rest of the lake answers
+                    raise TimeoutError("read timed out")
+                return real(path, *args, **kwargs)
+            return call
+
+        for name in ("cat_file", "info"):  # what a GET and isfile's HEAD use
+            monkeypatch.setattr(fs, name, timing_out(getattr(fs, name)))
+        # memory:// looks isfile up in a dict; s3fs's, as fsspec's own, is info() in a
+        # try/except that answers False for any exception
+        monkeypatch.setattr(fs, "isfile", functools.partial(AbstractFileSystem.isfile, fs))
+        response = browser.get("/api/v1/alerts")
+    assert response.status_code == 503
+    assert response.json()["detail"] == ("cannot tell whether this session was signed out: the "
+                                         "lake's store did not answer (read timed out); try again")
 
 
 def test_a_sign_out_the_lake_cannot_record_still_signs_this_browser_out(lake, http):

@@ -233,12 +233,30 @@ def session_actor(tokens: Tokens, cookie: str | None, lake: Lake | None = None) 
     if found is None:
         return None
     data, expires = found
-    if lake is not None and _ended_marker(lake, data["s"], expires).is_file():
-        return None
     for token, name in tokens.staff:
         if hmac.compare_digest(fingerprint(token), str(data.get("t", ""))):
+            if lake is not None and _signed_out(lake, _ended_marker(lake, data["s"], expires)):
+                return None
             return Actor(frozenset({"staff"}), name, "session")
     return None
+
+
+def _signed_out(lake: Lake, marker) -> bool:
+    """Whether the sign-out `marker` is in the lake. On an object store one GET of the (empty)
+    object, and a fault of the store is an error (503), never "not signed out": fsspec's
+    isfile answers False for any failure, a timeout or a refused request too, and costs a HEAD
+    and a LIST for a session that was not signed out."""
+    if not lake.remote:
+        return marker.is_file()
+    try:
+        marker.fs.cat_file(marker.path)
+    except FileNotFoundError:
+        return False
+    except Exception as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise HTTPException(503, "cannot tell whether this session was signed out: the lake's "
+                                 f"store did not answer ({reason}); try again") from exc
+    return True
 
 
 def current_actor(request: Request) -> Actor | None:
