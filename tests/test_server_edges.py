@@ -126,7 +126,8 @@ def test_a_404_of_a_view_keeps_its_own_message(server):
 
 
 def _sign_in(server) -> str:
-    response = server.http.post(server.url + "/login", data={"token": STAFF},
+    with client() as browser:  # its own cookie jar: server.http stays signed out
+        response = browser.post(server.url + "/login", data={"token": STAFF},
                                 headers={"Origin": server.url}, follow_redirects=False)
     assert response.status_code == 303
     return response.cookies["voice_monitor_session"]
@@ -189,3 +190,18 @@ def test_a_content_header_sent_twice_is_read_as_the_list_it_means(server):
         "content type 'application/x-ndjson, application/xml' is not accepted")
     events = server.http.get(server.url + "/api/v1/events", headers=bearer(STAFF)).json()
     assert "twice-1" not in [row["event_id"] for row in events["rows"]]
+
+
+def test_a_value_sent_as_a_token_in_the_url_is_kept_out_of_the_log_configured_or_not(server):
+    # a rotated-out or mistyped token is a secret too: the value of ?token= (and the like) is
+    # hidden whatever it is; other parameters are logged as sent
+    old = "rotated-token-9876543210fedcba"
+    for query in (f"token={old}", f"limit=5&access_token={old}&org=org-1", f"API_KEY={old}"):
+        response = server.http.get(server.url + "/api/v1/events?" + query)
+        assert response.status_code == 401
+    log = server.log.read_text()
+    assert old not in log
+    assert '"GET /api/v1/events?token=[token hidden] HTTP/1.1" 401' in log
+    assert ('"GET /api/v1/events?limit=5&access_token=[token hidden]&org=org-1 HTTP/1.1" 401'
+            in log)
+    assert '"GET /api/v1/events?API_KEY=[token hidden] HTTP/1.1" 401' in log

@@ -160,11 +160,14 @@ def check_startup(tokens: Tokens, host: str) -> None:
 
 
 class HideTokens(logging.Filter):
-    """Blanks every configured token out of a log record's text: a client that put its token in
-    the URL (`?token=...`, refused) would otherwise leave it in uvicorn's access log, which
-    prints the path and query string as sent (percent-encoded or not)."""
+    """Blanks every configured token out of a log record's text, and the value of a query
+    parameter named as a token is (`?token=`, `access_token=`...: a rotated or mistyped token
+    too): a client that put its token in the URL (refused) would otherwise leave it in uvicorn's
+    access log, which prints the path and query string as sent (percent-encoded or not)."""
 
     HIDDEN = "[token hidden]"
+    _PARAMETER = re.compile(r"(?i)([?&;](?:token|access_token|bearer|api_key|apikey|auth)=)"
+                            r"[^&;\s\"]*")
 
     def __init__(self, tokens: Tokens):
         super().__init__()
@@ -172,11 +175,14 @@ class HideTokens(logging.Filter):
                               reverse=True)
 
     def hide(self, text: str) -> str:
-        for candidate in {text, unquote(text), unquote_plus(text)}:
-            if any(secret in candidate for secret in self.secrets):
+        if "=" in text:
+            text = self._PARAMETER.sub(r"\1" + self.HIDDEN, text)
+        # in the most decoded form a token shows in (a token sent encoded shows only decoded)
+        for form in (text, unquote(text), unquote_plus(text)):
+            if any(secret in form for secret in self.secrets):
+                text = form
                 for secret in self.secrets:
-                    candidate = candidate.replace(secret, self.HIDDEN)
-                return candidate
+                    text = text.replace(secret, self.HIDDEN)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
