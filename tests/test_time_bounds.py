@@ -103,3 +103,23 @@ def test_the_python_api_refuses_a_rollup_period_before_2000_the_same_way(lake):
     with pytest.raises(ValueError, match="day '15/02/2026' is not a day; use YYYY-MM-DD"):
         rollups.run_daily(lake, now, day="15/02/2026")
     assert not (lake.root / "snapshots").exists()
+
+
+def test_a_demo_that_would_start_before_2000_is_a_usage_error(capsys, tmp_path):
+    # --end 1999-01-01T00:00Z drew three days of events stamped 1998-12-29 on, quarantined
+    # every one of them (timestamp before 2000-01-01) and built empty snapshots
+    root = tmp_path / "demo"
+    code, _, err = run_main(capsys, "demo", "--end", "2000-01-02T12:00:00Z", "--lake", str(root))
+    assert_one_line_error(code, err, status=2)
+    assert ("--end 2000-01-02T12:00Z with --days 3 starts the demo at 1999-12-30T12:00Z, before "
+            "2000-01-01, where every event is rejected; use an --end from 2000-01-04T00:00Z on"
+            ) in err
+    assert not root.exists()
+    from datetime import UTC, datetime
+
+    from voice_monitor.demo.run import run_demo
+    from voice_monitor.lake import Lake
+
+    with pytest.raises(ValueError, match="--days 1 starts the demo at 1998-12-31T00:00Z"):
+        run_demo(Lake(root), datetime(1999, 1, 1, tzinfo=UTC), days=1)
+    assert not root.exists()

@@ -14,7 +14,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option
-from voice_monitor.demo.run import MAX_DAYS, prepare_lake, quiet_logs, run_demo, summary
+from voice_monitor.demo.run import (
+    MAX_DAYS,
+    check_start,
+    prepare_lake,
+    quiet_logs,
+    run_demo,
+    summary,
+)
 from voice_monitor.lake import Lake
 
 
@@ -47,6 +54,10 @@ def demo(lake: Lake, days: int, seed: int, end: datetime | None, artifacts_per_d
     if end is None:
         now = datetime.now(UTC)
         end = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
+    try:
+        check_start(end, days)  # before prepare_lake clears an earlier demo
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
     started = time.perf_counter()
     prepare_lake(lake)  # refuse a lake the demo did not make before drawing anything
     undo = quiet_logs()

@@ -26,6 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from voice_monitor import jobs, organizations, queries, rollups, storage
+from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo.data import DemoData, generate
 from voice_monitor.health import alerts
@@ -136,12 +137,24 @@ class DemoRun:
 Progress = Callable[[int, int, datetime, str], None]
 
 
+def check_start(end: datetime, days: int) -> None:
+    """Refuse a demo that would start before 2000-01-01: validation rejects every event stamped
+    before it, so the lake would hold nothing but quarantine."""
+    start = end - timedelta(days=days)
+    if start < FIRST_EVENT:
+        first = FIRST_EVENT + timedelta(days=days)
+        raise ValueError(f"--end {end:%Y-%m-%dT%H:%MZ} with --days {days} starts the demo at "
+                         f"{start:%Y-%m-%dT%H:%MZ}, before 2000-01-01, where every event is "
+                         f"rejected; use an --end from {first:%Y-%m-%dT%H:%MZ} on")
+
+
 def run_demo(lake: Lake, end: datetime, days: int = 3, seed: int = 7,
              artifacts_per_day: int = 1000, progress: Progress | None = None) -> DemoRun:
     """Build a demo lake of `days` UTC days ending at `end` and replay every flow's schedule."""
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"--days {days} is out of range; use 1 to {MAX_DAYS}")
     end = end.astimezone(UTC).replace(microsecond=0)
+    check_start(end, days)
     prepare_lake(lake)
     (lake.root / MARKER).write_text(json.dumps(
         {"made_by": "voice-monitor demo", "end": end.isoformat(), "days": days, "seed": seed}))
