@@ -236,3 +236,15 @@ def test_a_damaged_row_group_names_what_landed_and_what_to_ingest_again(
             f"again (the part of '{broken}' that landed then counts as duplicates, once)"
             ) in err
     assert _ids_stored(lake) == ["a1", "a2", "b1", "b2", "b3", "b4"]
+
+
+def test_a_folder_among_the_inputs_is_a_usage_error_naming_the_fix(capsys, lake, tmp_path):
+    # click said "File '…' is a directory." and no more
+    first, folder = tmp_path / "a.jsonl", tmp_path / "exports 1"
+    first.write_text(json.dumps(event("artifact_received", NOW, event_id="a1")) + "\n")
+    folder.mkdir()
+    code, out, err = run_main(capsys, "ingest", str(first), str(folder), "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert (f"'{folder}' is a folder, not an event file; pass the files in it, e.g. "
+            f"'{folder}'/*.jsonl") in err
+    assert _stored(lake) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import stat
 import sys
 import tempfile
@@ -30,8 +31,18 @@ STDIN = "-"
 STDIN_SOURCE = "<stdin>"  # the source quarantine records for what was read from standard input
 
 
+def _no_folders(ctx, param, files: tuple[str, ...]) -> tuple[str, ...]:
+    """A click callback: a folder given as an input is a usage error naming the fix (click's
+    own "File 'x' is a directory." named none)."""
+    for path in files:
+        if path != STDIN and os.path.isdir(path):
+            raise click.BadParameter(f"{path!r} is a folder, not an event file; pass the files "
+                                     f"in it, e.g. {shlex.quote(path.rstrip('/') or '/')}/*.jsonl")
+    return files
+
+
 @click.command()
-@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.argument("files", nargs=-1, required=True, type=click.Path(), callback=_no_folders)
 @lake_option(create=True)
 @now_option
 @json_option
