@@ -205,3 +205,23 @@ def test_a_value_sent_as_a_token_in_the_url_is_kept_out_of_the_log_configured_or
     assert ('"GET /api/v1/events?limit=5&access_token=[token hidden]&org=org-1 HTTP/1.1" 401'
             in log)
     assert '"GET /api/v1/events?API_KEY=[token hidden] HTTP/1.1" 401' in log
+
+
+def test_a_lake_gone_under_the_server_is_503_everywhere_and_never_made_again(tmp_path):
+    # /metrics made state/counters.sqlite where the lake had been (an unmounted disk's mount
+    # point), freshness said 200 "nothing landed, all stale", a chart answered empty
+    lake, away = tmp_path / "lake", tmp_path / "away"
+    with ServerProcess(lake) as running, client() as http:
+        staff = bearer(STAFF)
+        assert http.get(running.url + "/metrics", headers=staff).status_code == 200
+        lake.rename(away)
+        for path in ("/metrics", "/api/v1/freshness", "/api/v1/charts/throughput",
+                     "/api/v1/metrics/realtime"):
+            response = http.get(running.url + path, headers=staff)
+            assert response.status_code == 503, path
+            assert response.headers["retry-after"] == "1"
+            assert response.json()["detail"].startswith(f"no lake at {lake}")
+            assert not lake.exists(), path
+        away.rename(lake)
+        for path in ("/metrics", "/api/v1/freshness", "/api/v1/charts/throughput"):
+            assert http.get(running.url + path, headers=staff).status_code == 200

@@ -20,6 +20,7 @@ from fastapi.responses import Response
 from voice_monitor import arguments, queries
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.health import alerts
+from voice_monitor.lake import open_lake
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
 from voice_monitor.server.freshness import freshness as lake_freshness
@@ -146,7 +147,8 @@ def org_rows(state, start: datetime, end: datetime) -> list[dict]:
 @router.get("/freshness")
 def freshness(request: Request, now: str | None = None) -> JSON:
     """Newest event, newest hourly and daily snapshot, last rollup writes, and what is stale."""
-    return JSON(lake_freshness(request.app.state.lake, _now(now)))
+    # open_lake: a missing lake is 503, not "nothing landed yet, everything stale"
+    return JSON(lake_freshness(open_lake(request.app.state.lake), _now(now)))
 
 
 # -- the event log ---------------------------------------------------------------------------

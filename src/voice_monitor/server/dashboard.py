@@ -20,6 +20,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from voice_monitor import arguments, charts, queries
 from voice_monitor.health.checks import AlertConfig
+from voice_monitor.lake import open_lake
 from voice_monitor.schema import EVENT_TYPES, STAGES
 from voice_monitor.server import api, assets, background
 from voice_monitor.server.assets import STATIC
@@ -130,6 +131,7 @@ def chart(request: Request, name: str, hours: int = CHART_HOURS, now: str | None
     if not 1 <= hours <= MAX_CHART_HOURS:
         raise ValueError(f"hours {hours} is out of range; use 1 to {MAX_CHART_HOURS}")
     end = arguments.utc_time(now, "now") or datetime.now(UTC)
+    open_lake(request.app.state.lake)  # a missing lake is 503, never an empty chart
     body = chart_json(request.app.state, name, end - timedelta(hours=hours), end)
     return Response(body, media_type="application/json")
 

@@ -31,7 +31,7 @@ from starlette.concurrency import run_in_threadpool
 from voice_monitor.counters import METRICS, open_counters, window_start
 from voice_monitor.health.alerts import active_alerts, alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, NoLakeError, no_lake_message
 from voice_monitor.server import background
 from voice_monitor.server.auth import require_staff
 from voice_monitor.server.freshness import freshness, moments
@@ -74,6 +74,10 @@ class LakeCollector:
         """The exposition in `encoder`'s format (what `collect` yields, in another order): the
         live families rendered now, the real-time counters and alerts as rendered last time
         unless they changed since."""
+        # a lake gone under the server (unmounted) is 503, as on every /api/v1 read, not its
+        # last figures or zeros; nor is a counter store made where it was
+        if not self.lake.exists():
+            raise NoLakeError(no_lake_message(self.lake.root))
         realtime, seen = self._lake_figures()
         alerts = list(self._alerts())
         signature = self._alert_cache[0]
@@ -100,6 +104,10 @@ class LakeCollector:
 
     def _read_lake(self, release: bool = False) -> None:
         try:
+            if not self.lake.exists():  # (in the background: the next scrape says so)
+                if not release:
+                    raise NoLakeError(no_lake_message(self.lake.root))
+                return
             self._figures = (time.monotonic(), self._realtime(datetime.now(UTC)), moments(self.lake))
         finally:
             if release:
