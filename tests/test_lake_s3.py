@@ -32,6 +32,27 @@ def test_local_roots_stay_pathlib_and_urls_become_object_store_paths(tmp_path):
         Lake("ftp://x/y")
 
 
+def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_path, monkeypatch):
+    # `--lake s3://` was the local folder "s3:" (init made a lake there); a bucket with spaces
+    # reached botocore, whose one line was "ParamValidationError: Parameter validation failed:"
+    from conftest import assert_one_line_error, run_main
+
+    monkeypatch.chdir(tmp_path)
+    for url in ("s3://", "s3:///prefix", "s3a://"):
+        with pytest.raises(ValueError, match=f"^lake URL '{url}' names no bucket; use "
+                                             "s3://bucket/prefix$"):
+            Lake(url)
+    with pytest.raises(ValueError, match=r"^lake URL 's3://my bucket/x': 'my bucket' is not a "
+                                         r"bucket name \(letters, digits, dots, hyphens and "
+                                         r"underscores\); use s3://bucket/prefix$"):
+        Lake("s3://my bucket/x")
+    for argv in (["init", "s3://"], ["metrics", "realtime", "--lake", "s3://my bucket/x"]):
+        code, _, err = run_main(capsys, *argv)
+        assert_one_line_error(code, err, status=1)
+        assert "names no bucket" in err or "is not a bucket name" in err
+    assert list(tmp_path.iterdir()) == []  # no local folder "s3:"
+
+
 def test_publish_replaces_a_local_file_whole_and_leaves_no_temp(tmp_path):
     lake = Lake.create(tmp_path / "lake")
     dest = lake.root / "dimensions" / "x.parquet"

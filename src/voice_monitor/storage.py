@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import time
 import uuid
@@ -60,6 +61,8 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     if scheme not in REMOTE_SCHEMES:
         raise ValueError(f"unsupported lake URL {text!r}; use a local folder or "
                          f"s3://bucket/prefix")
+    if scheme != "memory":
+        _check_bucket(text)
     from upath import UPath
 
     # no listings cache: another host may have written since this process last listed
@@ -74,6 +77,21 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     _registered[path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
                 else path.fs.protocol] = path.fs  # DuckDB reads through the newest
     return path
+
+
+def _check_bucket(url: str) -> None:
+    """Refuse an object-store URL without a bucket (`s3://` became the local folder `s3:`),
+    or whose bucket holds characters no bucket name has (botocore's "Parameter validation
+    failed:" said no more)."""
+    bucket = url.partition("://")[2].split("/", 1)[0]
+    if not bucket:
+        raise ValueError(f"lake URL {url!r} names no bucket; use s3://bucket/prefix")
+    if not _BUCKET.fullmatch(bucket):
+        raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name (letters, digits, "
+                         "dots, hyphens and underscores); use s3://bucket/prefix")
+
+
+_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def is_remote(path: Any) -> bool:
