@@ -225,3 +225,31 @@ def test_a_lake_gone_under_the_server_is_503_everywhere_and_never_made_again(tmp
         away.rename(lake)
         for path in ("/metrics", "/api/v1/freshness", "/api/v1/charts/throughput"):
             assert http.get(running.url + path, headers=staff).status_code == 200
+
+
+@pytest.mark.parametrize(("host", "origin", "status"), [
+    ("dash.example:80", "http://dash.example", 303),  # a proxy that names the default port
+    ("Dash.Example", "http://dash.example", 303),  # host names are case-blind
+    ("dash.example", "http://dash.example:80", 303),
+    ("dash.example:80", "http://dash.example:8080", 403),  # another port is another site
+    ("dash.example", "http://evil.example", 403),
+    ("dash.example:x", "http://dash.example", 403),  # no origin at all
+])
+def test_sign_in_compares_origins_as_browsers_do(server, host, origin, status):
+    with client() as browser:
+        response = browser.post(server.url + "/login", data={"token": STAFF},
+                                headers={"Host": host, "Origin": origin}, follow_redirects=False)
+    assert response.status_code == status
+    if status == 403:
+        assert response.json()["detail"].startswith("cross-site sign-in refused")
+
+
+def test_behind_a_tls_proxy_that_names_port_443_the_page_signs_in(server):
+    # the proxy (trusted: 127.0.0.1) sends X-Forwarded-Proto and Host with the default port
+    with client() as browser:
+        response = browser.post(server.url + "/login", data={"token": STAFF},
+                                headers={"Host": "dash.example:443", "X-Forwarded-Proto": "https",
+                                         "Origin": "https://dash.example"},
+                                follow_redirects=False)
+    assert response.status_code == 303
+    assert "; secure" in response.headers["set-cookie"].lower()

@@ -286,8 +286,25 @@ def same_origin(request: Request) -> bool:
     source = request.headers.get("origin") or request.headers.get("referer")
     if not source or source == "null":
         return False
-    parts = urlsplit(source)
-    return (parts.scheme, parts.netloc) == (request.url.scheme, request.url.netloc)
+    mine = _origin(request.url.scheme, request.url.netloc)
+    return mine is not None and _origin(*urlsplit(source)[:2]) == mine
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(scheme: str, netloc: str) -> tuple[str, str, int | None] | None:
+    """(scheme, host, port) as browsers compare origins: case-blind, a default port the same
+    as none (a proxy may send `Host: dash.example:443` for the page at https://dash.example)."""
+    scheme = scheme.lower()
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port
+    except ValueError:  # a port that is no number
+        return None
+    if parts.username is not None or parts.password is not None:
+        return None
+    return scheme, (parts.hostname or "").lower(), port or _DEFAULT_PORTS.get(scheme)
 
 
 def scheme_hint(request: Request) -> str:
@@ -296,7 +313,9 @@ def scheme_hint(request: Request) -> str:
     differ. Empty when that is not the case."""
     source = request.headers.get("origin") or request.headers.get("referer") or ""
     parts = urlsplit(source)
-    if parts.netloc != request.url.netloc or parts.scheme == request.url.scheme:
+    theirs = _origin(parts.scheme, parts.netloc)
+    mine = _origin(request.url.scheme, request.url.netloc)
+    if theirs is None or mine is None or theirs[1] != mine[1] or theirs[0] == mine[0]:
         return ""
     return (f" (the page is {parts.scheme} but this server sees {request.url.scheme}: behind a "
             "TLS proxy, start serve with --forwarded-allow-ips PROXY_ADDRESS)")
