@@ -143,6 +143,18 @@ def test_a_failed_fan_out_is_one_line_on_stderr(tmp_path):
     assert line.startswith("voice-monitor: error: ")
 
 
+def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path):
+    # Dask's own line, "Timed out trying to connect to tcp://127.0.0.1:N after 1 s", named
+    # neither the setting nor what to do
+    done = _backfill_on_an_absent_scheduler(tmp_path, DASK_DISTRIBUTED__COMMS__TIMEOUTS__CONNECT="1s")
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("voice-monitor: error: cannot reach the Dask scheduler in "
+                           "VOICE_MONITOR_DASK: Timed out trying to connect to tcp://127.0.0.1:")
+    assert "; check that it runs and listens at tcp://127.0.0.1:" in line
+    assert line.endswith("or unset VOICE_MONITOR_DASK to build in this process"), line
+
+
 def test_a_prefect_server_that_does_not_start_in_time_is_named_with_the_fix(tmp_path):
     """Prefect's 'RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
     server' said neither what needed that server nor what to do."""

@@ -56,6 +56,14 @@ class DaskPeriods:
 
         try:
             return contextvars.copy_context().run(run)
+        except OSError as exc:
+            if self.address not in str(exc):
+                raise
+            # Dask's "Timed out trying to connect to tcp://…" named no setting and no fix
+            raise ConnectionError(
+                f"cannot reach the Dask scheduler in {DASK_ENV}: {exc}; check that it runs "
+                f"and listens at {self.address}, or unset {DASK_ENV} to build in this "
+                "process") from exc
         except RuntimeError as exc:
             if "ephemeral Prefect API server" not in str(exc):
                 raise
