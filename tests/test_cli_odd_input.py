@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from conftest import assert_one_line_error, run_main
@@ -110,3 +111,14 @@ def test_a_query_that_is_not_utf8_is_one_line_naming_the_byte(capsys, lake):
         run_query(lake, "select '\ud800'")
     with pytest.raises(ValueError, match=r"query b'select 1' is not text; pass the SQL as a str"):
         run_query(lake, b"select 1")
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs Linux's /proc, which takes no file")
+def test_a_catalog_in_a_folder_that_takes_no_file_names_it_and_the_fix(capsys, lake):
+    # DuckDB's line was 'IOException: IO Error: Cannot open file "/proc/.x.duckdb.<stem>.tmp":
+    # No such file or directory (run with --debug ...)', naming our temporary file
+    code, _, err = run_main(capsys, "catalog", "/proc/voice-monitor-x.duckdb",
+                            "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert ("cannot write the catalog '/proc/voice-monitor-x.duckdb': no file can be made in "
+            "'/proc'; choose a folder you can write to") in err

@@ -455,8 +455,12 @@ def write_catalog(lake: Lake, path: str | Path) -> Path:
     # built beside the target, then renamed over it: a reader never opens a half-written file
     tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
     try:
-        con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
-                                               CATALOG_STORAGE_VERSION})
+        try:
+            con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
+                                                   CATALOG_STORAGE_VERSION})
+        except duckdb.IOException as exc:  # DuckDB's words named our temporary file, no fix
+            raise ValueError(f"cannot write the catalog {str(target)!r}: no file can be made in "
+                             f"{str(target.parent)!r}; choose a folder you can write to") from exc
         try:
             storage.register_filesystems(con)  # a lake on a store: views bind through fsspec
             define_views(con, lake)
