@@ -139,3 +139,15 @@ def event_ids_in(files: list[str]) -> list[str]:
         return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
     finally:
         con.close()
+
+
+@pytest.fixture
+def new_york(monkeypatch):
+    """The machine's TZ is New York (UTC-5 in January) for the test."""
+    import time
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()

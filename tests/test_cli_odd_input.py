@@ -39,18 +39,6 @@ def test_json_output_is_strict_json_with_non_finite_numbers_as_null(capsys, lake
         {"n": None, "i": None, "f": 1.5, "l": [1.0, None], "s": {"a": None}}]
 
 
-@pytest.fixture
-def new_york(monkeypatch):
-    """The machine's TZ is New York (UTC-5 in January) for the test."""
-    import time
-
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
-
-
 # INTERVAL, BLOB, TIME, UUID, DECIMAL, nested, a MAP keyed by dates and a TIMESTAMP (no zone)
 OTHER_TYPES = ("select interval 90 minute as i, interval '1 day 2 hours 3.5 seconds' as i2, "
                "-interval 90 minute as neg, interval 0 second as zero, 'ab\\x00'::blob as b, "

@@ -8,7 +8,6 @@ failed with a TypeError. Contract §2: UTC whatever the TZ.
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 
 import pytest
@@ -18,15 +17,6 @@ from voice_monitor import compaction, counters, retention, rollups
 from voice_monitor.landing import land_records
 
 NAIVE = datetime(2026, 2, 16, 14, 30)
-
-
-@pytest.fixture
-def new_york(monkeypatch):
-    monkeypatch.setenv("TZ", "America/New_York")
-    time.tzset()
-    yield
-    monkeypatch.undo()
-    time.tzset()
 
 
 CALLS = {
