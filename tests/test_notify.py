@@ -18,6 +18,16 @@ from voice_monitor.health.checks import AlertConfig
 from voice_monitor.landing import land_records
 
 
+class _QuietServer(ThreadingHTTPServer):
+    """Prints no traceback when a client gave up before its answer (the hanging webhook): the
+    print came seconds later, into the stderr another test was capturing, and failed it."""
+
+    daemon_threads = True
+
+    def handle_error(self, request, client_address):
+        pass
+
+
 class Webhook:
     """A tiny webhook receiver: answers each POST with `status`, after `delay` seconds."""
 
@@ -37,8 +47,7 @@ class Webhook:
             def log_message(self, *args):
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = _QuietServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
