@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 import textwrap
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, run_main
 
 from voice_monitor.cli import main
 from voice_monitor.health.alerts import (
@@ -290,3 +290,41 @@ def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):
     assert "4 check(s) failed" in err and len(err.strip().splitlines()) == 1
     # high_failure_rate, high_latency and lake_file_unreadable (which names the file) still ran
     assert "checked 3 of 7" in out and "lake_file_unreadable" in out and "zz-garbage" in out
+
+
+def test_a_check_before_a_future_alert_resolves_it_at_its_raise_never_earlier(lake, capsys):
+    """`alerts check --now 9998-01-01T00:00:00Z` raised an inactivity alert; the next check at
+    the real time found the condition clear and resolved it at 14:30 on 2026-02-16, 7972 years
+    before its raise. Now it resolves at its raise: resolved_at = raised_at = 9998-01-01."""
+    far = datetime(9998, 1, 1, tzinfo=UTC)
+    inactivity = AlertConfig(checks=("inactivity",))
+    # an artifact received at 14:25: inactive at 9998 (none in the last 60 minutes), not at 14:30
+    land_records(lake, [event("artifact_received", NOW - 5 * M, artifact_id="a1")], now=NOW)
+    (raised,) = run_checks(lake, far, inactivity).raised
+    assert raised.raised_at == far
+
+    report = run_checks(lake, NOW, inactivity)
+    assert [(a.alert_id, a.raised_at, a.resolved_at) for a in report.resolved] == [
+        (raised.alert_id, far, far)]
+    assert active_alerts(lake) == []
+    assert [(a.status, a.raised_at, a.resolved_at) for a in alert_history(lake).alerts] == [
+        ("resolved", far, far)]
+    # the SQL view says the same; the record itself keeps the run's own time
+    code, out, _ = run_main(capsys, "sql", "--lake", str(lake.root), "--json",
+                            "select status, raised_at, resolved_at from alerts")
+    assert code == 0
+    assert json.loads(out)[0]["resolved_at"].startswith("9998-01-01")
+    assert [(r[1], r[2]) for r in records(lake)] == [("raised", far), ("resolved", NOW)]
+
+
+def test_a_future_alert_whose_condition_holds_earlier_stays_active(lake):
+    """The same replayed alert, checked at 14:30 while the condition holds then too (nothing
+    received since 13:00): it stays active, nothing new is raised or resolved."""
+    far = datetime(9998, 1, 1, tzinfo=UTC)
+    inactivity = AlertConfig(checks=("inactivity",))
+    land_records(lake, [event("artifact_received", NOW - 90 * M, artifact_id="a1")], now=NOW)
+    (raised,) = run_checks(lake, far, inactivity).raised
+    report = run_checks(lake, NOW, inactivity)
+    assert (report.raised, report.resolved) == ([], [])
+    assert [(a.alert_id, a.status, a.resolved_at) for a in active_alerts(lake)] == [
+        (raised.alert_id, "active", None)]

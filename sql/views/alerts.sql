@@ -21,7 +21,11 @@ folded as (
         any_value(value) as value,
         any_value(threshold) as threshold,
         any_value(raised_at) as raised_at,
-        min(recorded_at) filter (where record_type = 'resolved') as resolved_at,
+        -- a resolution never precedes its raise: a run at a `now` before it (a replay at a
+        -- later --now came first) resolves the alert at its raise. greatest() skips nulls.
+        case when count(*) filter (where record_type = 'resolved') > 0 then greatest(
+            min(recorded_at) filter (where record_type = 'resolved'), any_value(raised_at))
+        end as resolved_at,
         min_by(recorded_at, record_id) filter (where record_type = 'acknowledged')
             as acknowledged_at,
         min_by(acknowledged_by, record_id) filter (where record_type = 'acknowledged')

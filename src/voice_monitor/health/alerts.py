@@ -203,7 +203,10 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
             # only a check that ran can say its condition cleared; a failed one proves nothing
             if key not in firing and alert.alert_type in found.checked:
                 records.append(_record("resolved", alert, alert.alert_id, alert.raised_at, now))
-                report.resolved.append(_replace(alert, status="resolved", resolved_at=now))
+                # raised by a run at a later `now` (a replay): it resolves at its raise, never
+                # before it (the `alerts` view applies the same rule to every resolved record)
+                report.resolved.append(_replace(alert, status="resolved",
+                                                resolved_at=max(now, alert.raised_at)))
         _write(lake, records, now)
     still = {k: a for k, a in active.items() if a.alert_id not in {r.alert_id for r in report.resolved}}
     report.active = sorted([*still.values(), *report.raised],
