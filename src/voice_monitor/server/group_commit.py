@@ -3,10 +3,11 @@
 A batch (a body, gunzipped already if it came gzip) waits in a bounded queue (in batches and in
 bytes); a batch that finds it full is refused at once (`Overloaded`: 503 and `Retry-After`), so
 an overloaded server sheds load instead of growing memory. A committer takes every batch
-waiting, splits each into records, and lands them as one landing (`landing.land_batches`: one
-validation, one file per hour, one counter update), then answers each sender with its own
-counts, only once its batch is durably in the lake. A body that does not decompress or is over the cap is refused
-before it joins a group (`BadEncoding`, `BodyTooLarge`), so a bad batch never fails its
+waiting, splitting each into records as it joins the group, and lands them as one landing
+(`landing.land_batches`: one validation, one file per hour, one counter update), then answers
+each sender with its own counts, only once its batch is durably in the lake. A body that does
+not decompress or is over the cap is refused before it joins a group (`BadEncoding`,
+`BodyTooLarge`), and one the split fails on is answered alone, so a bad batch never fails its
 neighbours. The HTTP side is `server/collector.py`.
 """
 
@@ -237,9 +238,9 @@ class Collector:
         return not stop
 
     def _commit(self, group: list[_Job]) -> None:
+        # (a sender that hung up before landing began was not promised anything; every body
+        # was split as it joined the group)
         ready = [job for job in group if not job.future.cancelled()]
-        # (a sender that hung up before landing began was not promised anything)
-        ready = self._split(ready)
         if not ready:
             return
         local = self._local
