@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -83,6 +84,14 @@ TIMEOUT = httpx.Timeout(120.0)  # a shared 2-core machine can be slow; tests nev
 def client(**kwargs) -> httpx.Client:
     """An HTTP client with a generous timeout."""
     return httpx.Client(timeout=TIMEOUT, **kwargs)
+
+
+@contextlib.contextmanager
+def served(root: Path):
+    """A `ServerProcess` over `root/lake` (its log `root/server.log`), with a client as `.http`."""
+    with ServerProcess(root / "lake", log=root / "server.log") as running, client() as http:
+        running.http = http
+        yield running
 
 
 def bearer(token: str | None) -> dict:

@@ -7,16 +7,14 @@ from __future__ import annotations
 import gzip
 
 import pytest
-from server_process import INGEST, STAFF, ServerProcess, bearer, client
+from server_process import INGEST, STAFF, ServerProcess, bearer, client, served
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("edges")
-    with ServerProcess(root / "lake", log=root / "server.log") as running, client() as http:
-        running.http = http
+    with served(tmp_path_factory.mktemp("edges")) as running:
         yield running
 
 

@@ -8,7 +8,7 @@ import subprocess
 import httpx
 import pytest
 from conftest import NOW, event
-from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client
+from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client, served
 
 pytestmark = pytest.mark.slow
 
@@ -17,9 +17,7 @@ WRONG = "wrong-token-0123456789abcdef"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("served")
-    with ServerProcess(root / "lake", log=root / "server.log") as running, client() as http:
-        running.http = http
+    with served(tmp_path_factory.mktemp("served")) as running:
         yield running
 
 
