@@ -7,14 +7,17 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import sys
 import threading
 from datetime import timedelta
 
 import duckdb
+import httpx
 import pytest
 from conftest import NOW, event
+from server_process import INGEST, STAFF
 
-from voice_monitor.server import group_commit
+from voice_monitor.server import create_app, group_commit
 from voice_monitor.server.group_commit import BadEncoding, BodyTooLarge, Collector
 
 
@@ -139,3 +142,108 @@ def test_a_body_the_split_fails_on_fails_alone(lake, monkeypatch):
     assert isinstance(error, ValueError) and str(error) == "cannot split poison"
     assert landed == [1, 1]  # the good body landed alone, without the poisoned one
     assert collector.stats.failed == 1 and collector.pending == 0 and collector.queued_bytes == 0
+
+
+def gated_landing(monkeypatch) -> tuple[threading.Event, list[int]]:
+    """land_batches held at its first call until the returned gate is set; the list fills with
+    the batches per call."""
+    gate, landings = threading.Event(), []
+    real = group_commit.land_batches
+
+    def gated(lake, batches, sources, **kwargs):
+        landings.append(len(batches))
+        if len(landings) == 1:
+            gate.wait(60)
+        return real(lake, batches, sources, **kwargs)
+
+    monkeypatch.setattr(group_commit, "land_batches", gated)
+    return gate, landings
+
+
+def test_a_body_is_let_go_once_split_and_counted_as_its_records(lake, monkeypatch):
+    # the queue's byte count is what it holds: a body stayed referenced beside its records
+    # (held twice, counted once) until its sender was answered
+    gate, landings = gated_landing(monkeypatch)
+    collector = Collector(lake)
+    small = lines(at("s1", H14))  # split by the committer that lands it
+    record = json.dumps(at("l00000", H14)).encode()  # every id as long: every line as long
+    n = group_commit.INLINE_SPLIT_BYTES // len(record) + 10
+    large = lines(*(at(f"l{i:05d}", H14) for i in range(n)))  # split off the event loop
+    assert len(large) == n * (len(record) + 1) > group_commit.INLINE_SPLIT_BYTES
+    # the test's own references (and getrefcount's argument): the collector may hold none
+    # once each is split
+    alone = sys.getrefcount(small), sys.getrefcount(large)
+
+    async def send():
+        assert collector.admit() and collector.admit()
+        first = asyncio.ensure_future(collector.land(small, False, "test:small"))
+        while not landings:  # split, and held in its landing
+            await asyncio.sleep(0.01)
+        second = asyncio.ensure_future(collector.land(large, False, "test:large"))
+        while collector._jobs.qsize() < 1:  # split, and waiting
+            await asyncio.sleep(0.01)
+        held = (sys.getrefcount(small), sys.getrefcount(large)), collector.queued_bytes
+        gate.set()
+        return held, await first, await second
+
+    try:
+        (refs, queued), first, second = asyncio.run(send())
+    finally:
+        gate.set()
+        collector.close()
+    assert refs == alone
+    # the small body as sent; the large one's records: its lines without their newlines, and
+    # 8-byte offsets around n + 1 pieces (the split keeps the empty piece after the last
+    # newline in its buffers; the records leave it out)
+    assert queued == len(small) + n * len(record) + 8 * (n + 2)
+    assert (first.accepted, second.accepted) == (1, n)
+    assert collector.queued_bytes == 0
+
+
+def test_a_gzip_body_is_refused_once_decompressed_it_takes_the_queue_over_its_cap(
+        lake, monkeypatch):
+    # a gzip body was admitted on its compressed size: bodies of repeated events (a few KiB
+    # each compressed) filled the queue many times over its cap
+    monkeypatch.setattr(group_commit, "MAX_QUEUED_BYTES", 100_000)
+    gate, landings = gated_landing(monkeypatch)
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    collector = app.state.collector
+    plain = [lines(*(at(f"{name}{i:04d}", H14) for i in range(700))) for name in "ab"]
+    bodies = [gzip.compress(body) for body in plain]
+    # each alone is under the cap, both are over it; compressed, both are far under it
+    assert all(60_000 < len(body) < 100_000 for body in plain)
+    assert all(len(body) < 10_000 for body in bodies)
+    headers = {"Authorization": f"Bearer {INGEST}", "Content-Type": "application/x-ndjson"}
+
+    async def send():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
+            def post(body: bytes, gzipped: bool = True):
+                return asyncio.ensure_future(http.post(
+                    "/v1/events", content=body,
+                    headers={**headers, **({"Content-Encoding": "gzip"} if gzipped else {})}))
+
+            first = post(lines(at("f1", H12)), gzipped=False)
+            while not landings:
+                await asyncio.sleep(0.01)
+            a = post(bodies[0])
+            while collector._jobs.qsize() < 1:  # decompressed, split, and waiting
+                await asyncio.sleep(0.01)
+            b = post(bodies[1])
+            while not b.done() and collector._jobs.qsize() < 2:  # 2: b was let in
+                await asyncio.sleep(0.01)
+            refused = b.done()
+            gate.set()
+            return refused, await first, await a, await b
+
+    try:
+        refused, first, a, b = asyncio.run(send())
+    finally:
+        gate.set()
+        collector.close()
+    assert refused
+    assert (b.status_code, b.headers["retry-after"]) == (503, "1")
+    assert (first.status_code, first.json()["accepted"]) == (200, 1)
+    assert (a.status_code, a.json()["accepted"]) == (200, 700)
+    assert collector.stats.refused_overload == 1 and collector.queued_bytes == 0
+    assert collector.pending == 0

@@ -80,8 +80,10 @@ async def post_events(request: Request) -> JSONResponse:
         collector.pending -= 1
         raise
     client = request.client.host if request.client else "unknown"
+    landing = collector.land(body, encoding != "identity", f"http:{actor.name}@{client}")
+    del body  # the collector lets the body go once it is split: held twice, it was counted once
     try:
-        result = await collector.land(body, encoding != "identity", f"http:{actor.name}@{client}")
+        result = await landing
     except Overloaded:
         return _busy()
     except BodyTooLarge:

@@ -165,26 +165,37 @@ class Collector:
         """Land one admitted batch; returns once it is in the lake. The place is given back.
 
         Raises BodyTooLarge or BadEncoding (before the batch joins a landing) and Overloaded.
+        The collector keeps the only reference to `body` (a caller drops its own): once the
+        body is split into records it is let go, so the queue holds each batch once.
         """
-        if self.queued_bytes and self.queued_bytes + len(body) > MAX_QUEUED_BYTES:
+        held = len(body)
+        if self.queued_bytes and self.queued_bytes + held > MAX_QUEUED_BYTES:
             self.pending -= 1
             self.stats.refused_overload += 1
             raise Overloaded()
-        held = len(body)
         self.queued_bytes += held
         try:
             records: pa.Array | bytes = body
             if gzipped or held > INLINE_SPLIT_BYTES:
                 # a large body is split (and gunzipped) off the event loop, beside the landing
                 records = await asyncio.to_thread(self._records, body, gzipped)
-                self.queued_bytes += records.nbytes - held  # what the queue holds now is the records
-                held = records.nbytes
+                # what the queue holds now is the records: their buffers whole (`nbytes` leaves
+                # out what a slice of them does not reach)
+                size = records.get_total_buffer_size()
+                self.queued_bytes += size - held
+                held = size
+                # a gzip body was admitted on its compressed size: its records may be many
+                # times that, and take the queue over its cap (a batch alone always passes)
+                if self.queued_bytes > MAX_QUEUED_BYTES and self.queued_bytes > held:
+                    self.stats.refused_overload += 1
+                    raise Overloaded()
             # a small one is split by the committer, in the landing that takes it: on the event
             # loop, its ~0.25 ms came between one landing and the next (their senders wait for
             # their answers meanwhile), delaying the next body's reading too
             loop = asyncio.get_running_loop()
             future = loop.create_future()
             self._jobs.put(_Job(records, held, source, future, loop))
+            body = records = None  # the job's reference is the last: a split body is let go
             return await future
         finally:
             self.pending -= 1
