@@ -181,3 +181,66 @@ def test_sending_to_a_malformed_url_is_a_failed_delivery_not_an_exception():
                            backoff_s=0.01)
     assert (delivery.delivered, delivery.attempts) == (False, 1)
     assert "InvalidURL" in delivery.error
+
+
+def test_a_failed_delivery_is_sent_again_by_the_next_run_once(lake, webhook_factory):
+    """A raise the webhook answered 500 to was never sent again: on-call never heard of it.
+    Now it is kept in the alert log and the next run (the webhook back) sends it, once."""
+    hook = webhook_factory(status=500)
+    fast = config(hook.url, webhook_attempts=2, webhook_backoff_s=0.01)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    (raised,) = run_checks(lake, NOW, fast).raised
+    assert len(hook.bodies) == 2  # both attempts refused
+
+    hook.status = 200  # back up; 14:35, the breaker still open: no new transition
+    report = run_checks(lake, NOW + timedelta(minutes=5), fast)
+    assert (report.raised, report.resolved) == ([], [])
+    assert [(d.event, d.alert_id, d.delivered, d.retried) for d in report.deliveries] == [
+        ("raised", raised.alert_id, True, True)]
+    assert [(b["event"], b["alert"]["alert_id"], b["alert"]["raised_at"])
+            for b in hook.bodies[2:]] == [("raised", raised.alert_id, "2026-02-16T14:30:00Z")]
+    # delivered now: 14:40 sends nothing more
+    assert run_checks(lake, NOW + timedelta(minutes=10), fast).deliveries == []
+    assert len(hook.bodies) == 3
+
+
+def test_alerts_stored_while_the_url_was_malformed_are_posted_once_it_is_fixed(
+        lake, webhook_factory):
+    """Raised (14:30) and resolved (14:35) while webhook_url was ftp://: the fixed URL at 14:40
+    gets one message, the resolution (it carries both times; the stale raise is not sent).
+    The breaker alert raised at 14:45, with the URL still bad, reaches it at 14:50 as a raise."""
+    bad = config("ftp://hooks.example.com/T0/B0/secret-path")
+    breaker = [("opened", NOW - timedelta(minutes=1)), ("closed", NOW + timedelta(minutes=4)),
+               ("opened", NOW + timedelta(minutes=14))]
+    for kind, at in breaker:
+        land_records(lake, [event(f"circuit_breaker_{kind}", at)], now=at)
+    (first,) = run_checks(lake, NOW, bad).raised
+    assert [a.alert_id for a in run_checks(lake, NOW + timedelta(minutes=5), bad).resolved] == [
+        first.alert_id]
+
+    hook = webhook_factory()
+    report = run_checks(lake, NOW + timedelta(minutes=10), config(hook.url))
+    assert report.webhook_error is None
+    assert [(d.event, d.alert_id, d.delivered, d.retried) for d in report.deliveries] == [
+        ("resolved", first.alert_id, True, True)]
+    assert [(b["event"], b["alert"]["raised_at"], b["alert"]["resolved_at"]) for b in hook.bodies
+            ] == [("resolved", "2026-02-16T14:30:00Z", "2026-02-16T14:35:00Z")]
+
+    (second,) = run_checks(lake, NOW + timedelta(minutes=15), bad).raised
+    run_checks(lake, NOW + timedelta(minutes=20), config(hook.url))
+    assert [(b["event"], b["alert"]["alert_id"], b["alert"]["status"]) for b in hook.bodies[1:]
+            ] == [("raised", second.alert_id, "active")]
+
+
+def test_an_undelivered_notification_is_given_up_after_webhook_retry_for(lake, webhook_factory):
+    """Raised at 14:30, refused; the webhook is back only at 14:35 the next day, 24 h 5 min
+    later: past the 24 h of webhook_retry_for, so nothing is sent (at 14:30 it still was)."""
+    hook = webhook_factory(status=500)
+    fast = config(hook.url, webhook_attempts=1)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    run_checks(lake, NOW, fast)
+    hook.status = 200
+    assert run_checks(lake, NOW + timedelta(hours=24, minutes=5), fast).deliveries == []
+    assert len(hook.bodies) == 1
+    assert [d.delivered for d in run_checks(lake, NOW + timedelta(hours=24), fast).deliveries
+            ] == [True]

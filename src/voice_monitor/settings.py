@@ -152,6 +152,9 @@ class AlertSettings(_Section):
                                      description="Seconds to wait for the webhook.")
     webhook_attempts: int = Field(_ALERTS.webhook_attempts, ge=1,
                                   description="Tries per webhook delivery.")
+    webhook_retry_for: Duration = Field(_ALERTS.webhook_retry_for,
+                                        description="Later check runs send again a notification "
+                                                    "the webhook did not accept, for this long.")
 
     def config(self, webhook_url: str | None = None,
                event_window: timedelta | None = None) -> AlertConfig:

@@ -52,7 +52,8 @@ def alerts() -> None:
 def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
-    Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set. Exits 1
+    Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set, after
+    any the webhook did not accept on earlier runs (kept for alerts.webhook_retry_for). Exits 1
     if a check failed (the others still ran and their alerts are stored), or if the webhook URL
     cannot be posted to (every check ran and its alerts are stored; nothing was posted).
     Thresholds are settings (alerts.*): in voice-monitor.toml, VOICE_MONITOR_ALERTS_* variables,
@@ -75,8 +76,12 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
         for alert in report.resolved:
             click.echo(f"resolved {_line(alert)}")
         for delivery in report.deliveries:
+            again = " (undelivered before)" if delivery.retried else ""
             if not delivery.delivered:
-                click.echo(f"webhook: {delivery.event} {delivery.alert_id}: {delivery.error}")
+                click.echo(f"webhook: {delivery.event} {delivery.alert_id}{again}: "
+                           f"{delivery.error}")
+            elif delivery.retried:
+                click.echo(f"webhook: {delivery.event} {delivery.alert_id}{again}: delivered")
     failures = []
     if report.errors:
         names = "; ".join(f"{name}: {message}" for name, message in report.errors.items())

@@ -22,7 +22,7 @@ import pyarrow as pa
 
 from voice_monitor import storage
 from voice_monitor.arguments import identifier, time_range
-from voice_monitor.health import notify
+from voice_monitor.health import notify, outbox
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
 from voice_monitor.integrity import guard, reads_lake
 from voice_monitor.lake import (
@@ -139,20 +139,24 @@ def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
     return parts
 
 
-def _all_alerts(lake: Lake) -> list[Alert]:
+def _read_log(lake: Lake, query: str) -> list[tuple]:
+    """Rows of `query` over the whole alert log (the view `raw_alerts`)."""
     files = [duckdb_path(f) for _, part in alert_partitions(lake) for f in part]
     if not files:
         return []
     con = connect()
     try:
-        # the `alerts` SQL view is the one definition of an alert's state, here over these files
         with guard(lake):  # an unreadable record file is named, with the fix
             con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
             con.execute(load_sql("views/alerts"))
-            rows = con.execute("select * from alerts order by raised_at desc, alert_id desc"
-                               ).fetchall()
+            return con.execute(query).fetchall()
     finally:
         con.close()
+
+
+def _all_alerts(lake: Lake) -> list[Alert]:
+    # the `alerts` SQL view is the one definition of an alert's state, here over these files
+    rows = _read_log(lake, "select * from alerts order by raised_at desc, alert_id desc")
     names = [f.name for f in fields(Alert)]
     return [Alert(**{k: v.astimezone(UTC) if isinstance(v, datetime) else v
                      for k, v in zip(names, row, strict=True)}) for row in rows]
@@ -219,24 +223,35 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
                  alert.organization_id or "platform", alert.alert_id)
     for name, message in report.errors.items():
         log.error("check %s failed: %s", name, message)
-    transitions = [("raised", a.as_dict()) for a in report.raised]
-    transitions += [("resolved", a.as_dict()) for a in report.resolved]
+    _notify(lake, report, config, now)
+    return report
+
+
+def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime) -> None:
+    """Send earlier undelivered notifications, then this run's; record what did not go through
+    (and what finally did) in the alert log, for the next run to retry (see health.outbox)."""
+    transitions = [("raised", a) for a in report.raised]
+    transitions += [("resolved", a) for a in report.resolved]
+    pending = []
+    if config.webhook_url and config.webhook_problem is None:
+        undelivered = _read_log(lake, load_sql("health/undelivered"))
+        if undelivered:
+            alerts = {a.alert_id: a for a in _all_alerts(lake)}
+            pending = outbox.due(undelivered, alerts, now, config.webhook_retry_for)
+    report.deliveries, sent = outbox.deliver(config, pending, transitions)
+    if sent:
+        with _locked(lake):
+            _write(lake, [_record(kind, alert, alert.alert_id, alert.raised_at, now, note=event)
+                          for kind, event, alert in sent], now)
     problem = config.webhook_problem
     if problem is not None:  # a setting to fix, not a failed delivery: nothing can be sent
         report.webhook_error = (
             f"{problem}: nothing was posted (this run raised {len(report.raised)} and resolved "
-            f"{len(report.resolved)} alert(s), all stored in the alert history); set webhook_url "
-            "(VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... or leave "
-            "it empty")
+            f"{len(report.resolved)} alert(s), all stored in the alert history and kept to post "
+            f"once it is fixed, for {config.webhook_retry_for / timedelta(hours=1):g} h); set "
+            "webhook_url (VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... "
+            "or leave it empty")
         log.error("%s", report.webhook_error)
-        return report
-    report.deliveries = notify.notify(config.webhook_url, transitions, config.webhook_timeout_s,
-                                      config.webhook_attempts, config.webhook_backoff_s)
-    for delivery in report.deliveries:
-        if not delivery.delivered:
-            log.error("webhook delivery of %s %s failed: %s", delivery.event, delivery.alert_id,
-                      delivery.error)
-    return report
 
 
 def _replace(alert: Alert, **changes) -> Alert:

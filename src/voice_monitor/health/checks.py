@@ -74,6 +74,7 @@ class AlertConfig:
     webhook_timeout_s: float = 5.0
     webhook_attempts: int = 3
     webhook_backoff_s: float = 0.5  # doubled after each failed attempt
+    webhook_retry_for: timedelta = timedelta(hours=24)  # later runs retry undelivered ones
 
     def __post_init__(self):
         for name in self.checks:

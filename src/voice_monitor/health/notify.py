@@ -25,6 +25,7 @@ class Delivery:
     delivered: bool
     attempts: int
     error: str | None = None
+    retried: bool = False  # a notification an earlier run could not deliver (health.outbox)
 
     def as_dict(self) -> dict:
         return asdict(self)

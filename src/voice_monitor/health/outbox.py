@@ -1,0 +1,72 @@
+"""Webhook notifications that did not go through: kept in the alert log, retried by later runs.
+
+A transition (an alert raised or resolved) the webhook did not accept — every attempt failed, or
+`webhook_url` could not be posted to — is recorded in the alert log as an `undelivered` record
+(`note` = the event). Each later check run with a usable `webhook_url` sends the pending ones
+again, oldest first and before its own, and records `delivered` for each that goes through; at
+the first that fails it stops (the webhook is still down) and leaves the rest for the next run.
+Bounds: a notification is given up, silently, once its transition is older than
+`webhook_retry_for` (24 h by default), and a `raised` one once its alert has resolved (the
+`resolved` notification carries both times). No `webhook_url` at all records nothing: nobody
+was owed a message.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from voice_monitor.health import notify
+
+log = logging.getLogger(__name__)
+
+UNDELIVERED, DELIVERED = "undelivered", "delivered"
+
+
+def due(undelivered: list[tuple[str, str]], alerts: dict, now: datetime,
+        retry_for: timedelta) -> list[tuple[str, object]]:
+    """The pending (event, Alert) pairs still worth sending, oldest transition first."""
+    chosen = []
+    for alert_id, event in undelivered:
+        alert = alerts.get(alert_id)
+        if alert is None or (event == "raised" and alert.status == "resolved"):
+            continue  # pruned, or superseded by its resolution
+        at = alert.resolved_at if event == "resolved" else alert.raised_at
+        if at is None or at < now - retry_for:
+            continue
+        chosen.append((at, event == "resolved", alert_id, event, alert))
+    return [(event, alert) for *_, event, alert in sorted(chosen, key=lambda c: c[:3])]
+
+
+def deliver(config, pending: list[tuple[str, object]], transitions: list[tuple[str, object]],
+            ) -> tuple[list[notify.Delivery], list[tuple[str, str, object]]]:
+    """Send the pending notifications, then this run's transitions; returns the deliveries and
+    the (record_type, event, alert) records to append to the alert log."""
+    url = config.webhook_url
+    if not url:
+        return [], []
+    if config.webhook_problem is not None:  # nothing can be sent: keep them all for later
+        return [], [(UNDELIVERED, event, alert) for event, alert in transitions]
+    records: list[tuple[str, str, object]] = []
+    deliveries = []
+    for event, alert in pending:
+        delivery = notify.send(url, event, alert.as_dict(), config.webhook_timeout_s,
+                               config.webhook_attempts, config.webhook_backoff_s)
+        delivery.retried = True
+        deliveries.append(delivery)
+        if not delivery.delivered:
+            break
+        records.append((DELIVERED, event, alert))
+    for event, alert in transitions:
+        delivery = notify.send(url, event, alert.as_dict(), config.webhook_timeout_s,
+                               config.webhook_attempts, config.webhook_backoff_s)
+        deliveries.append(delivery)
+        if not delivery.delivered:
+            records.append((UNDELIVERED, event, alert))
+    for delivery in deliveries:
+        if not delivery.delivered:
+            log.error("webhook delivery of %s %s failed: %s", delivery.event, delivery.alert_id,
+                      delivery.error)
+        elif delivery.retried:
+            log.info("webhook delivered %s %s on a retry", delivery.event, delivery.alert_id)
+    return deliveries, records
