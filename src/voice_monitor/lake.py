@@ -143,7 +143,7 @@ class Lake:
         lake = root if isinstance(root, Lake) else cls(root)
         if lake.remote:
             if not (lake.root / LAKE_MARKER).is_file():
-                storage.put(lake.root / LAKE_MARKER, _marker_text().encode())
+                lake.put(lake.root / LAKE_MARKER, _marker_text().encode())
             return lake
         if lake.root.exists() and not lake.root.is_dir():
             raise NoLakeError(file_path_message(lake.root))
@@ -234,7 +234,7 @@ class Lake:
         """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and
         renamed over, or one PUT on an object store. `options` go to `pq.write_table`."""
         if self.remote:
-            storage.put(dest, storage.parquet_bytes(table, **options))
+            self.put(dest, storage.parquet_bytes(table, **options))
             return dest
         tmp = self.temp_path()
         write_parquet(table, tmp, **options)
@@ -243,11 +243,20 @@ class Lake:
     def publish_bytes(self, dest: Path, data: bytes) -> Path:
         """Make `data` the content of `dest` (a small state file), atomically."""
         if self.remote:
-            storage.put(dest, data)
+            self.put(dest, data)
             return dest
         tmp = self.temp_path(".tmp")
         tmp.write_bytes(data)
         return _rename_into(tmp, dest)
+
+    def put(self, dest: Path, data: bytes) -> None:
+        """One PUT of `data` at `dest` in a lake on an object store. A PUT finds no key missing,
+        only a bucket (the store's NoSuchBucket, which s3fs makes a bare FileNotFoundError "The
+        specified bucket does not exist"): that is a missing lake, named with its fix."""
+        try:
+            storage.put(dest, data)
+        except FileNotFoundError as exc:
+            raise NoLakeError(no_bucket_message(self.root)) from exc
 
     def replace_partition(self, table: pa.Table, folder: Path) -> Path:
         """Make `table` the whole content of `folder`, atomically (one file, renamed over; on an
@@ -307,6 +316,30 @@ def no_lake_message(root: str | os.PathLike[str]) -> str:
     return f"no lake at {root}; create it with voice-monitor init {shlex.quote(str(root))}"
 
 
+def no_bucket_message(root: str | os.PathLike[str]) -> str:
+    """The line for a lake on an object store whose bucket does not exist (deleted, or never
+    made: `init` writes into a bucket, it does not create one)."""
+    bucket = str(root).partition("://")[2].split("/", 1)[0]
+    return (f"no bucket {bucket!r} for the lake at {root} (deleted, or not made yet?); create "
+            f"the bucket on the object store, then the lake in it with voice-monitor init "
+            f"{shlex.quote(str(root))}")
+
+
+def _bucket_missing(lake: Lake) -> bool:
+    """Whether a lake on an object store lacks its bucket (asked only once the lake is found
+    missing; a store that will not say, e.g. no permission on the bucket itself, is not)."""
+    if storage.scheme_of(str(lake.root)) == "memory":  # fsspec's in-process store: no buckets
+        return False
+    bucket = lake.root.path.split("/", 1)[0]
+    try:
+        lake.root.fs.info(bucket)
+    except FileNotFoundError:
+        return True
+    except Exception:  # noqa: BLE001 (any other answer: the usual "no lake" line)
+        return False
+    return False
+
+
 def file_in_the_way(root: str | os.PathLike[str]) -> Path | None:
     """The file standing where a local lake path, or a folder it lies in, should be; else None."""
     for path in (Path(root), *Path(root).parents):
@@ -344,6 +377,8 @@ def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake
     if create:
         return Lake.create(lake)
     if not lake.exists():
+        if lake.remote and _bucket_missing(lake):
+            raise NoLakeError(no_bucket_message(lake.root))
         file = None if lake.remote else file_in_the_way(lake.root)
         if file is not None:  # init would refuse it too
             raise NoLakeError(file_path_message(lake.root, file))
@@ -491,7 +526,7 @@ def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
     path = _tombstone_file(lake, kind)
     text = "".join(p.astimezone(UTC).isoformat() + "\n" for p in periods)
     if lake.remote:
-        storage.put(path.parent / f"dropped_{kind}" / f"{new_file_stem()}.txt", text.encode())
+        lake.put(path.parent / f"dropped_{kind}" / f"{new_file_stem()}.txt", text.encode())
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)

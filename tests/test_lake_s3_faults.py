@@ -1,0 +1,79 @@
+"""A lake on an object store whose store fails under it, as an operator meets it (contract §4,
+§11, §12, §13): a bucket that is missing or deleted mid-run. Every command exits 1 with one
+line naming the lake and the fix; the server answers 503 with Retry-After (the sender comes
+back), never 500. A real S3-protocol server (`moto_server`) on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from conftest import NOW, assert_one_line_error, event, run_main
+from fastapi.testclient import TestClient
+from servers import make_bucket, s3_env, s3_server
+
+from voice_monitor.lake import Lake
+from voice_monitor.landing import land_records
+from voice_monitor.server import create_app
+
+pytestmark = pytest.mark.slow
+
+NOW_ARG = "2026-02-16T14:30:00Z"
+INGEST = "ingest-0123456789abcdef"
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    with s3_server(tmp_path_factory.mktemp("moto")) as url:
+        yield url
+
+
+@pytest.fixture
+def store(endpoint, tmp_path, monkeypatch):
+    """The AWS settings of the server in the environment; the local state outside ~."""
+    for key, value in {**s3_env(endpoint), "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+        monkeypatch.setenv(key, value)
+    return endpoint
+
+
+def _delete_bucket(endpoint: str, bucket: str) -> None:
+    s3 = boto3.resource("s3", endpoint_url=endpoint)
+    s3.Bucket(bucket).objects.all().delete()
+    s3.Bucket(bucket).delete()
+
+
+def test_a_lake_whose_bucket_does_not_exist_names_the_bucket_and_the_fix(store, tmp_path,
+                                                                         capsys):
+    # `init` and `ingest` create a lake, not a bucket: they said only "The specified bucket
+    # does not exist" (s3fs's FileNotFoundError), naming neither the lake nor what to do
+    lake = "s3://never-made/prod"
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    expected = (f"voice-monitor: error: no bucket 'never-made' for the lake at {lake} "
+                "(deleted, or not made yet?); create the bucket on the object store, then the "
+                f"lake in it with voice-monitor init {lake}")
+    for argv in (["init", lake], ["ingest", str(batch), "--lake", lake, "--now", NOW_ARG],
+                 ["events", "recent", "--lake", lake],
+                 ["rollup", "hourly", "--lake", lake, "--now", NOW_ARG]):
+        code, out, err = run_main(capsys, *argv)
+        assert_one_line_error(code, err, 1)
+        assert err.strip() == expected, argv
+
+
+def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store):
+    make_bucket(store, "deleted-later")
+    lake = Lake.create("s3://deleted-later/prod")
+    land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=["staff-0123456789abcdef"])
+    with TestClient(app, base_url="http://testserver") as http:
+        _delete_bucket(store, "deleted-later")
+        answer = http.post("/v1/events", content=json.dumps(event("artifact_received", NOW)),
+                           headers={"Authorization": f"Bearer {INGEST}",
+                                    "Content-Type": "application/x-ndjson"})
+    # it was a 500 "Internal Server Error": the sender was told its batch failed for good
+    assert answer.status_code == 503, answer.text
+    assert answer.headers["retry-after"] == "1"
+    assert "no bucket 'deleted-later' for the lake at s3://deleted-later/prod" in (
+        answer.json()["detail"])
