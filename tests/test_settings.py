@@ -231,3 +231,20 @@ def test_a_latency_baseline_shorter_than_the_hours_it_must_hold_is_refused(capsy
     assert load_settings({"alerts.latency_baseline": "6h"}).settings.alerts.latency_baseline == 6 * H
     with pytest.raises(SettingsError, match="latency_min_baseline_hours=2 is more than the 1 hour"):
         load_settings({"alerts.latency_baseline": "90m", "alerts.latency_min_baseline_hours": "2"})
+
+
+def test_an_inactivity_window_longer_than_event_retention_is_refused(capsys, lake):
+    """`--set alerts.inactivity_window=72h` with events kept 48h was accepted: the check could
+    never see 72 hours back. Refused at load, naming both settings and the fix; equal is fine,
+    and so is 72h once events are kept 72h."""
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", "alerts.inactivity_window=72h")
+    assert_one_line_error(code, err, 1)
+    assert ("bad settings [alerts.inactivity_window='72h' (from flag --set)]: "
+            "alerts.inactivity_window=72h is longer than retention.events=48h") in err
+    assert ("shorten alerts.inactivity_window to at most 48h or keep events at least 72h "
+            "(retention.events)") in err
+    assert load_settings({"alerts.inactivity_window": "48h"}).settings.alerts.inactivity_window \
+        == timedelta(hours=48)
+    both = load_settings({"alerts.inactivity_window": "72h", "retention.events": "72h"})
+    assert both.settings.alert_config().inactivity_window == timedelta(hours=72)

@@ -188,6 +188,19 @@ class Settings(_Section):
         alerts.config()
         return alerts
 
+    @model_validator(mode="after")
+    def _inactivity_within_retention(self) -> Settings:
+        # the inactivity check looks for an artifact_received among the retained events only
+        window, kept = self.alerts.inactivity_window, self.retention.events
+        if window > kept:
+            raise ValueError(
+                f"alerts.inactivity_window={format_duration(window)} is longer than "
+                f"retention.events={format_duration(kept)}: the inactivity check would look for "
+                "an artifact_received further back than events are kept; shorten "
+                f"alerts.inactivity_window to at most {format_duration(kept)} or keep events at "
+                f"least {format_duration(window)} (retention.events)")
+        return self
+
     def retention_config(self) -> RetentionConfig:
         return self.retention.config()
 
@@ -358,6 +371,10 @@ def _explain(exc: ValidationError, raw: dict[str, Any], sources: dict[str, str])
         info = keys()[key]
         return SettingsError(f"bad setting {key}={raw[key]!r} (from {sources[key]}): {message} "
                              f"({key}: {info.description})")
+    if not key:  # a rule across sections: the settings it names, as given
+        given = ", ".join(f"{k}={v!r} (from {sources[k]})" for k, v in raw.items()
+                          if f"{k}=" in message) or "defaults"
+        return SettingsError(f"bad settings [{given}]: {message}")
     given = ", ".join(f"{k}={v!r} (from {sources[k]})" for k, v in raw.items()
                       if k.startswith(key + ".")) or "defaults"
     return SettingsError(f"bad {key} settings [{given}]: {message}")
