@@ -1,5 +1,5 @@
 """A lake on an object store whose store fails under it, as an operator meets it (contract §4,
-§11, §12, §13): a bucket that is missing or deleted mid-run. Every command exits 1 with one
+§11, §12, §13): a bucket that is missing or deleted mid-run, a store that does not answer. Every command exits 1 with one
 line naming the lake and the fix; the server answers 503 with Retry-After (the sender comes
 back), never 500. A real S3-protocol server (`moto_server`) on 127.0.0.1.
 """
@@ -12,6 +12,7 @@ import boto3
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
 from fastapi.testclient import TestClient
+from server_process import free_port
 from servers import make_bucket, s3_env, s3_server
 
 from voice_monitor.lake import Lake
@@ -21,7 +22,7 @@ from voice_monitor.server import create_app
 pytestmark = pytest.mark.slow
 
 NOW_ARG = "2026-02-16T14:30:00Z"
-INGEST = "ingest-0123456789abcdef"
+INGEST, STAFF = "ingest-0123456789abcdef", "staff-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,7 @@ def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store):
     make_bucket(store, "deleted-later")
     lake = Lake.create("s3://deleted-later/prod")
     land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
-    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=["staff-0123456789abcdef"])
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
     with TestClient(app, base_url="http://testserver") as http:
         _delete_bucket(store, "deleted-later")
         answer = http.post("/v1/events", content=json.dumps(event("artifact_received", NOW)),
@@ -77,3 +78,58 @@ def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store):
     assert answer.headers["retry-after"] == "1"
     assert "no bucket 'deleted-later' for the lake at s3://deleted-later/prod" in (
         answer.json()["detail"])
+
+
+def _not_answering(monkeypatch, tmp_path) -> str:
+    """AWS settings for an endpoint where nothing listens; one attempt per request (botocore's
+    default five, each with s3fs's own retries, take ~12 s a command)."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    for key, value in {**s3_env(endpoint), "AWS_MAX_ATTEMPTS": "1",
+                       "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+        monkeypatch.setenv(key, value)
+    return endpoint
+
+
+def test_a_store_that_does_not_answer_is_one_line_naming_the_lake_and_what_to_check(
+        monkeypatch, tmp_path, capsys):
+    # it was "EndpointConnectionError: Could not connect to the endpoint URL: ... (run with
+    # --debug for the traceback)": botocore's error is no OSError, so it read as a bug, named
+    # no lake and no fix (an unreachable Redis or Dask scheduler says "cannot reach ...")
+    endpoint = _not_answering(monkeypatch, tmp_path)
+    lake = "s3://far-away/prod"
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    for argv in (["init", lake], ["ingest", str(batch), "--lake", lake, "--now", NOW_ARG],
+                 ["events", "recent", "--lake", lake]):
+        code, out, err = run_main(capsys, *argv)
+        assert_one_line_error(code, err, 1)
+        line = err.strip()
+        assert line.startswith(f"voice-monitor: error: cannot reach the object store of the "
+                               f"lake at {lake}: Could not connect to the endpoint URL"), argv
+        assert line.endswith(f"; check that the store at {endpoint} runs and this host can "
+                             "reach it (AWS_ENDPOINT_URL), then run the command again"), argv
+        assert "run with --debug" not in line
+
+
+def test_a_store_gone_under_a_running_server_is_503_and_retry_after(monkeypatch, tmp_path):
+    # it was 500 "Internal Server Error" for the sender and every reader, as if for good
+    with s3_server(tmp_path) as endpoint:
+        for key, value in {**s3_env(endpoint), "AWS_MAX_ATTEMPTS": "1",
+                           "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+            monkeypatch.setenv(key, value)
+        make_bucket(endpoint, "goes-away")
+        lake = Lake.create("s3://goes-away/prod")
+        land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
+        app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    with TestClient(app, base_url="http://testserver") as http:
+        posted = http.post("/v1/events", content=json.dumps(event("artifact_received", NOW)),
+                           headers={"Authorization": f"Bearer {INGEST}",
+                                    "Content-Type": "application/x-ndjson"})
+        read = http.get("/api/v1/events", headers={"Authorization": f"Bearer {STAFF}"})
+        health = http.get("/healthz")
+    for answer in (posted, read, health):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json()["detail"].startswith(
+            "cannot reach the object store of the lake at s3://goes-away/prod: ")
+        assert f"check that the store at {endpoint} runs" in answer.json()["detail"]

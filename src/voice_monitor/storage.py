@@ -24,6 +24,7 @@ import json
 import os
 import re
 import socket
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -92,6 +93,55 @@ def _check_bucket(url: str) -> None:
 
 
 _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
+class StoreUnreachableError(ConnectionError):
+    """The object store of a lake did not answer (refused, timed out, dropped the connection):
+    an I/O error, over once the store is back (flows retry it; the server answers 503)."""
+
+
+def unreachable(exc: BaseException | None) -> BaseException | None:
+    """The store's connection failure behind `exc` (botocore's ConnectionError and
+    HTTPClientError: endpoint not answering, connect or read timeout, connection closed),
+    found along its causes; else None. botocore raises them as they are, no OSError, so
+    nothing took them for I/O: a one-line "EndpointConnectionError: ..." at the CLI, a 500 from
+    the server, no retry in a flow."""
+    errors = sys.modules.get("botocore.exceptions")
+    if errors is None:  # botocore never loaded: no request was made to a store
+        return None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, errors.ConnectionError | errors.HTTPClientError | StoreUnreachableError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def unreachable_message(root: Any, exc: BaseException) -> str:
+    """One line: the lake whose store did not answer, the store, why, and what to check."""
+    endpoint = (getattr(getattr(root, "fs", None), "endpoint_url", None)
+                or os.environ.get("AWS_ENDPOINT_URL"))
+    where = (f"the store at {endpoint} runs and this host can reach it (AWS_ENDPOINT_URL)"
+             if endpoint else "this host can reach S3 (network, proxy, AWS_DEFAULT_REGION)")
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    return (f"cannot reach the object store of the lake at {root}: {reason}; check that {where},"
+            " then run the command again")
+
+
+@contextmanager
+def reaching(root: Any) -> Iterator[None]:
+    """Turn a connection failure to the store of the lake at `root` (a lake on an object store)
+    into a `StoreUnreachableError` naming the lake and what to check."""
+    try:
+        yield
+    except StoreUnreachableError:
+        raise
+    except Exception as exc:
+        cause = unreachable(exc)
+        if cause is None or scheme_of(str(root)) not in REMOTE_SCHEMES:
+            raise
+        raise StoreUnreachableError(unreachable_message(root, cause)) from exc
 
 
 def is_remote(path: Any) -> bool:

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor import read_only
+from voice_monitor import read_only, storage
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
 from voice_monitor.lake import (
     LAKE_ENV,
@@ -110,18 +110,24 @@ def lake_option(func: Callable | None = None, *, create: bool = False) -> Callab
                   help=f"Lake root directory (env {LAKE_ENV}, or lake in voice-monitor.toml).")
     @functools.wraps(func)
     def wrapper(*args, lake_dir: str, **kwargs):
-        lake = Lake(lake_dir) if create else open_lake(lake_dir)
-        try:
-            return func(*args, lake=lake, **kwargs)
-        except OSError as exc:
-            # a lake this process may not write to (a read-only mount): say so, and what to do
-            if not read_only.denied(exc) or not (
-                    _inside(exc.filename, lake) if exc.filename
-                    else not lake.remote and read_only.unwritable(lake.root)):
-                raise
-            raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
+        with storage.reaching(lake_dir):  # a store that does not answer: one line, what to check
+            lake = Lake(lake_dir) if create else open_lake(lake_dir)
+            return _run(func, lake, *args, **kwargs)
 
     return wrapper
+
+
+def _run(func: Callable, lake: Lake, *args, **kwargs):
+    """`func` on `lake`; a lake this process may not write to says so, and what to do."""
+    try:
+        return func(*args, lake=lake, **kwargs)
+    except OSError as exc:
+        # a lake this process may not write to (a read-only mount): say so, and what to do
+        if not read_only.denied(exc) or not (
+                _inside(exc.filename, lake) if exc.filename
+                else not lake.remote and read_only.unwritable(lake.root)):
+            raise
+        raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
 
 
 def _inside(filename, lake: Lake) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from voice_monitor import integrity
+from voice_monitor import integrity, storage
 from voice_monitor.cli.common import (
     VoiceMonitorError,
     echo_json,
@@ -31,8 +31,9 @@ def init(path: str | None, lake: Lake) -> None:
       voice-monitor init ./data
     """
     lake = Lake(path) if path is not None else lake
-    existed = lake.exists()
-    Lake.create(lake)
+    with storage.reaching(lake.root):
+        existed = lake.exists()
+        Lake.create(lake)
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
 
 

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
+from voice_monitor import storage
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError
@@ -138,6 +139,21 @@ def create_app(
         return JSONResponse({"detail": f"{exc} (the server's lake is missing: unmounted, "
                                        "moved or deleted?)"},
                             status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+    async def store_unreachable(request: Request, exc: Exception):
+        # the lake's object store did not answer: the server's trouble, over once the store
+        # is back (as for an unmounted folder); a sender retries after the pause
+        cause = storage.unreachable(exc) or exc
+        return JSONResponse({"detail": storage.unreachable_message(request.app.state.lake.root,
+                                                                   cause)},
+                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+    if lake.remote:
+        import botocore.exceptions  # s3fs's client: loaded by the lake's first request anyway
+
+        for kind in (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError,
+                     storage.StoreUnreachableError):
+            app.add_exception_handler(kind, store_unreachable)
 
     @app.exception_handler(UnreadableFileError)
     @app.exception_handler(CounterStoreError)
