@@ -14,7 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
-from voice_monitor import jobs
+from voice_monitor import jobs, storage
 from voice_monitor.arguments import as_utc, iso_time
 from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
@@ -50,9 +50,12 @@ TASK_TIMEOUTS = {
 
 
 def retry_on_io(task, task_run, state) -> bool:
-    """Prefect retry condition: retry only when the task raised an OSError (not a timeout)."""
+    """Prefect retry condition: retry only when the task raised an OSError (not a timeout), or
+    the lake's object store did not answer (botocore's connection errors are no OSError)."""
     # TimeoutError is an OSError, but a run that timed out would only time out again
-    return isinstance(state.data, OSError) and not isinstance(state.data, TimeoutError)
+    if isinstance(state.data, TimeoutError):
+        return False
+    return isinstance(state.data, OSError) or storage.unreachable(state.data) is not None
 
 
 IO_TASK = {"retries": IO_RETRIES, "retry_delay_seconds": IO_RETRY_DELAY_SECONDS,

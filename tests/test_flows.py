@@ -182,6 +182,24 @@ def test_retries_are_for_transient_io_only():
     assert not _shared.retry_on_io(None, None, Failed(data=ValueError("corrupt")))
 
 
+def test_a_store_that_does_not_answer_is_transient_io_and_retried():
+    # an S3 lake's store down for a moment: botocore's errors are no OSError, so the flows
+    # failed at once where a folder's I/O error would have been retried (contract §8)
+    from botocore.exceptions import ConnectTimeoutError, EndpointConnectionError, ReadTimeoutError
+
+    for error in (EndpointConnectionError(endpoint_url="http://minio:9000/lake"),
+                  ConnectTimeoutError(endpoint_url="http://minio:9000/lake"),
+                  ReadTimeoutError(endpoint_url="http://minio:9000/lake")):
+        assert _shared.retry_on_io(None, None, Failed(data=error)), error
+    try:  # the same failure as raised on, with a cause of its own
+        try:
+            raise EndpointConnectionError(endpoint_url="http://minio:9000/lake")
+        except EndpointConnectionError as exc:
+            raise RuntimeError("listing the lake failed") from exc
+    except RuntimeError as wrapped:
+        assert _shared.retry_on_io(None, None, Failed(data=wrapped))
+
+
 def test_run_now_parses_and_defaults_to_utc():
     assert _shared.run_now("2026-02-16T14:30:00Z") == NOW
     assert _shared.run_now("2026-02-16T09:30:00-05:00") == NOW
