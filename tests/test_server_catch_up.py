@@ -4,6 +4,7 @@ finds within the counters' horizon, once, and nothing else."""
 from __future__ import annotations
 
 import json
+import threading
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 
@@ -11,6 +12,7 @@ from conftest import event
 
 from voice_monitor import counters
 from voice_monitor.landing import land_batches
+from voice_monitor.server import catch_up as catch_up_module
 from voice_monitor.server.catch_up import catch_up
 from voice_monitor.server.group_commit import Collector
 
@@ -88,3 +90,66 @@ def test_a_counted_copy_of_an_uncounted_event_is_not_caught_up(lake):
                            event("artifact_received", at, event_id="other")], now)
     assert catch_up(lake) == 1
     assert _counts(lake) == (1, 0, 0)
+
+
+def test_a_stopping_server_stops_catching_up_after_the_chunk_it_is_counting(lake, monkeypatch):
+    # a busy lake's catch-up takes seconds per million events; a server stopped meanwhile
+    # waited for all of it (its close() joined the catch-up without a limit)
+    now = datetime.now(UTC)
+    recent = now - timedelta(minutes=10)
+    _land_uncounted(lake, [event("artifact_received", recent, event_id=f"r-{i}")
+                           for i in range(7)], now)
+    monkeypatch.setattr(catch_up_module, "CHUNK_ROWS", 3)
+    stop = threading.Event()
+    real = counters.open_counters
+
+    def store_stopped_at_its_first_count(lake):
+        store = real(lake)
+        record = store.record
+
+        def recorded(events, now):
+            stop.set()  # the server is told to stop while the first chunk is counted
+            return record(events, now)
+
+        store.record = recorded
+        return store
+
+    monkeypatch.setattr(catch_up_module, "open_counters", store_stopped_at_its_first_count)
+    assert catch_up(lake, stop=stop) == 3  # the first chunk of 3, and no more
+    assert _counts(lake)[0] == 3
+    monkeypatch.setattr(catch_up_module, "open_counters", real)
+    assert catch_up(lake) == 4  # the next start counts the rest, in chunks of 3
+    assert _counts(lake)[0] == 7
+
+
+def test_closing_a_collector_stops_its_catch_up_after_the_chunk_it_is_counting(lake, monkeypatch):
+    now = datetime.now(UTC)
+    _land_uncounted(lake, [event("artifact_received", now - timedelta(minutes=10),
+                                 event_id=f"r-{i}") for i in range(7)], now)
+    monkeypatch.setattr(catch_up_module, "CHUNK_ROWS", 3)
+    counting, gate = threading.Event(), threading.Event()
+    real = counters.open_counters
+
+    def store_held_at_its_first_count(lake):
+        store = real(lake)
+        record = store.record
+
+        def recorded(events, now):
+            if not counting.is_set():
+                counting.set()
+                gate.wait(60)  # the first chunk is being counted while the server stops
+            return record(events, now)
+
+        store.record = recorded
+        return store
+
+    monkeypatch.setattr(catch_up_module, "open_counters", store_held_at_its_first_count)
+    collector = Collector(lake)
+    assert counting.wait(60)
+    closer = threading.Thread(target=collector.close)
+    closer.start()
+    assert collector._closing.wait(60)  # (close() waits for the catch-up's chunk from here)
+    gate.set()
+    closer.join(60)
+    assert not closer.is_alive()
+    assert _counts(lake)[0] == 3

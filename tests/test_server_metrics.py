@@ -11,7 +11,7 @@ from conftest import NOW, event
 from fastapi.testclient import TestClient
 
 from voice_monitor.landing import land_records
-from voice_monitor.server import create_app
+from voice_monitor.server import background, create_app
 from voice_monitor.server import metrics as metrics_module
 
 STAFF = "staff-0123456789abcdef"
@@ -124,3 +124,34 @@ def test_on_an_object_store_a_scrape_is_never_answered_on_the_event_loop():
     remote._figures = (time.monotonic(), None, {})
     remote._alert_cache = ((), {})
     assert remote.ready() is False
+
+
+def test_a_background_read_of_the_lake_stops_when_the_process_ends(lake, monkeypatch):
+    # one count per organization: with thousands of them the read took seconds, and the
+    # process's exit waited for it (up to background.EXIT_WAIT_S)
+    land_records(lake, [event("artifact_received", datetime.now(UTC) - timedelta(minutes=5),
+                              organization_id=f"org-{i}") for i in range(3)])
+    counted: list[str | None] = []
+    real = metrics_module.open_counters
+
+    def store_that_sees_the_exit_begin(lake):
+        store = real(lake)
+        window_counts = store.window_counts
+
+        def counts(organization_id, start, now):
+            counted.append(organization_id)
+            background.stopping.set()  # the interpreter's exit begins during the first count
+            return window_counts(organization_id, start, now)
+
+        store.window_counts = counts
+        return store
+
+    monkeypatch.setattr(metrics_module, "open_counters", store_that_sees_the_exit_begin)
+    lake_metrics = metrics_module.LakeCollector(lake, collector=None)
+    assert lake_metrics._reading.acquire(blocking=False)
+    try:
+        lake_metrics._read_lake(release=True)
+    finally:
+        background.stopping.clear()
+    assert counted == [None]  # the platform's count, then no organization's
+    assert lake_metrics._figures is None and lake_metrics._reading.acquire(blocking=False)

@@ -149,7 +149,9 @@ class Collector:
         for thread in self._threads:
             thread.start()
         # what a collector killed between its answers and its counts left uncounted
-        self.catch_up = background.start(catch_up, lake, name="voice-monitor-catch-up")
+        self._closing = threading.Event()  # the catch-up stops early once it is set
+        self.catch_up = background.start(catch_up, lake, None, self._closing,
+                                         name="voice-monitor-catch-up")
 
     def admit(self) -> bool:
         """Take a place in the queue; False when it is full."""
@@ -307,7 +309,10 @@ class Collector:
                     handle.close()
 
     def close(self) -> None:
-        """Land every batch already queued, then stop the committer threads."""
+        """Land every batch already queued, then stop the committer threads (and the
+        counters' catch-up, at its next chunk: a server stopped after it started does not wait
+        for the whole)."""
+        self._closing.set()
         for _ in self._threads:
             self._jobs.put(None)
         for thread in self._threads:

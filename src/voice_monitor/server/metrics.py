@@ -108,7 +108,11 @@ class LakeCollector:
                 if not release:
                     raise NoLakeError(no_lake_message(self.lake.root))
                 return
-            self._figures = (time.monotonic(), self._realtime(datetime.now(UTC)), moments(self.lake))
+            read_at = time.monotonic()
+            realtime = self._realtime(datetime.now(UTC), stoppable=release)
+            if realtime is None:  # (in the background) the process is ending: no scrape comes
+                return
+            self._figures = (read_at, realtime, moments(self.lake))
         finally:
             if release:
                 self._reading.release()
@@ -129,7 +133,10 @@ class LakeCollector:
         yield GaugeMetricFamily(f"{PREFIX}_collector_queue_batches",
                                 "Batches landing or waiting in this process", value=self.collector.pending)
 
-    def _realtime(self, now: datetime) -> GaugeMetricFamily:
+    def _realtime(self, now: datetime, stoppable: bool = False) -> GaugeMetricFamily | None:
+        """The real-time counters' family; None if `stoppable` and the process began to end
+        (`background.stopping`) while it read them (an organization at a time: with
+        thousands, seconds)."""
         start = window_start(now)
         family = GaugeMetricFamily(f"{PREFIX}_realtime_events",
                                    "Real-time counters over the rolling last hour, per scope",
@@ -138,6 +145,8 @@ class LakeCollector:
         try:
             scopes = [None, *store.organizations(start, now, METRICS, 1)]
             for organization_id in scopes:
+                if stoppable and background.stopping.is_set():
+                    return None
                 counts = store.window_counts(organization_id, start, now)
                 scope = "platform" if organization_id is None else "organization"
                 for metric in METRICS:
