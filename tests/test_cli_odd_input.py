@@ -110,3 +110,39 @@ def test_a_catalog_in_a_folder_that_takes_no_file_names_it_and_the_fix(capsys, l
     assert_one_line_error(code, err, status=1)
     assert ("cannot write the catalog '/proc/voice-monitor-x.duckdb': no file can be made in "
             "'/proc'; choose a folder you can write to") in err
+
+
+@pytest.fixture
+def no_server(monkeypatch):
+    """uvicorn.run records its call instead of serving: a refusal that did not happen fails the
+    test instead of hanging it."""
+    import uvicorn
+
+    from voice_monitor.server.app import SERVE_ENV
+
+    started = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.delenv(SERVE_ENV, raising=False)  # serve sets it for its workers: put it back
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    for name in ("VOICE_MONITOR_INGEST_TOKENS", "VOICE_MONITOR_STAFF_TOKENS"):
+        monkeypatch.delenv(name, raising=False)
+    return started
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# staff tokens go here\n"])
+def test_serve_with_an_empty_tokens_file_names_it_and_what_it_must_hold(
+        capsys, tmp_path, no_server, monkeypatch, text):
+    # it said "no tokens configured; ... or pass --tokens-file FILE" to someone who had
+    path = tmp_path / "tokens"
+    path.write_text(text)
+    code, _, err = run_main(capsys, "serve", "--tokens-file", str(path), "--lake",
+                            str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=1)
+    assert (f"tokens file {str(path)!r} holds no token (it is empty, or only blank and # lines); "
+            "write one 'ingest TOKEN [NAME]' or 'staff TOKEN [NAME]' per line") in err
+    # refused even when the environment holds tokens: an emptied file is a mistake
+    monkeypatch.setenv("VOICE_MONITOR_STAFF_TOKENS", "staff-token-0123456789")
+    code, _, err = run_main(capsys, "serve", "--tokens-file", str(path), "--lake",
+                            str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=1)
+    assert no_server == []

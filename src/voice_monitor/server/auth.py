@@ -115,16 +115,23 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
             text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a role
         except (OSError, UnicodeDecodeError) as exc:
             raise TokenConfigError(f"cannot read tokens file {str(path)!r}: {exc}") from None
+        read = 0
         for number, line in enumerate(text.splitlines(), 1):
             parts = line.split()
             if not parts or parts[0].startswith("#"):
                 continue
+            read += 1
             if parts[0] not in ROLES or len(parts) not in (2, 3):
                 raise TokenConfigError(
                     f"tokens file {str(path)!r} line {number}: expected 'ingest TOKEN [NAME]' or "
                     f"'staff TOKEN [NAME]', got a line starting {parts[0][:20]!r}")
             role, token = parts[0], parts[1]
             found[role].append((token, parts[2] if len(parts) == 3 else f"{role}-line-{number}"))
+        if not read:  # a truncated or wrong file is a mistake, even when the environment has some
+            raise TokenConfigError(
+                f"tokens file {str(path)!r} holds no token (it is empty, or only blank and # "
+                "lines); write one 'ingest TOKEN [NAME]' or 'staff TOKEN [NAME]' per line, "
+                "tokens of at least 16 characters, or leave out --tokens-file")
     for role, entries in found.items():
         for token, _ in entries:
             if len(token) < 16:
