@@ -146,3 +146,27 @@ def test_serve_with_an_empty_tokens_file_names_it_and_what_it_must_hold(
                             str(tmp_path / "lake"))
     assert_one_line_error(code, err, status=1)
     assert no_server == []
+
+
+@pytest.mark.parametrize(("value", "entry"), [("not an ip", "not an ip"),
+                                              ("10.0.0.5,10.0.0.256", "10.0.0.256"),
+                                              ("10.0.0.5/8", "10.0.0.5/8"),
+                                              ("*,10.0.0.5", "*")])
+def test_serve_refuses_forwarded_allow_ips_that_are_not_addresses(capsys, tmp_path, no_server,
+                                                                  value, entry):
+    # uvicorn kept each as a name to compare with the client's address: no proxy was trusted
+    code, _, err = run_main(capsys, "serve", "--no-auth", "--forwarded-allow-ips", value,
+                            "--lake", str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=2)
+    assert f"{entry!r} is not an IP address or network" in err
+    assert "e.g. 10.0.0.5,10.1.0.0/16, or * to trust any" in err
+    assert no_server == []
+
+
+def test_serve_takes_proxy_addresses_networks_or_a_star(capsys, tmp_path, no_server):
+    for value in ("10.0.0.5", "10.0.0.5, 10.1.0.0/16,::1", "*"):
+        code, _, err = run_main(capsys, "serve", "--no-auth", "--port", "0",
+                                "--forwarded-allow-ips", value, "--lake", str(tmp_path / "lake"))
+        assert code == 0, err
+    assert [k["forwarded_allow_ips"] for k in no_server] == [
+        "10.0.0.5", "10.0.0.5, 10.1.0.0/16,::1", "*"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import json
 import os
 import socket
@@ -22,6 +23,32 @@ from voice_monitor.server.auth import (
 )
 
 
+def _proxies_problem(value: str) -> str | None:
+    """Why `value` is not a list of proxy addresses for uvicorn's forwarded_allow_ips, or None.
+    uvicorn takes an entry that is not an address or a network as a name it compares silently,
+    so a typo trusted no proxy (and browsers could not sign in behind TLS)."""
+    if value.strip() == "*":
+        return None
+    for entry in (part.strip() for part in value.split(",")):
+        try:
+            ipaddress.ip_network(entry) if "/" in entry else ipaddress.ip_address(entry)
+        except ValueError as exc:
+            why = f" ({exc})" if "/" in entry else ""
+            return (f"{entry!r} is not an IP address or network{why}; give the proxies' "
+                    "addresses, comma-separated, e.g. 10.0.0.5,10.1.0.0/16, or * to trust any")
+    return None
+
+
+def _forwarded_ips(ctx, param, value: str | None) -> str | None:
+    problem = value is not None and _proxies_problem(value)
+    if problem:
+        raise click.BadParameter(f"{value!r}: {problem}" if "," in value else problem)
+    return value
+
+
+PROXIES_ENV = "FORWARDED_ALLOW_IPS"
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
@@ -39,7 +66,7 @@ from voice_monitor.server.auth import (
 @click.option("--landing-threads", type=click.IntRange(1, 64),
               default=group_commit.DEFAULT_LANDING_THREADS, show_default=True,
               help="Batches landed at once per process.")
-@click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES",
+@click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES", callback=_forwarded_ips,
               help="Proxies (comma-separated addresses, or *) whose X-Forwarded-Proto and "
                    "X-Forwarded-For to trust: behind a TLS load balancer, its address, so that "
                    "browsers can sign in (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).")
@@ -64,6 +91,10 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
         check_startup(tokens, host)
     except TokenConfigError as exc:
         raise VoiceMonitorError(str(exc)) from None
+    if forwarded_allow_ips is None and os.environ.get(PROXIES_ENV):  # uvicorn reads it then
+        problem = _proxies_problem(os.environ[PROXIES_ENV])
+        if problem:
+            raise VoiceMonitorError(f"{PROXIES_ENV}={os.environ[PROXIES_ENV]!r}: {problem}")
     _check_listen(host, port)
     from voice_monitor.settings import load_settings
 
