@@ -46,7 +46,8 @@ class Page:
 def cap_limit(limit: int) -> int:
     """The page size: at least 1, at most 500 (larger limits are capped, not refused)."""
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ValueError(f"limit {limit!r} must be a positive integer (at most {MAX_LIMIT})")
+        raise ValueError(f"limit {limit!r} must be a positive integer, e.g. 50: a page holds "
+                         f"1 to {MAX_LIMIT} rows (a larger limit gives {MAX_LIMIT})")
     return min(limit, MAX_LIMIT)
 
 

@@ -28,7 +28,8 @@ start_option = click.option("--start", type=common.TIME, default=None,
                             help="Range start, UTC (default: END minus 24 hours).")
 end_option = click.option("--end", type=common.TIME, default=None, help="Range end, UTC (default: now).")
 limit_option = click.option("--limit", type=int, default=50, show_default=True,
-                            help="Rows per page (at most 500).")
+                            help="Rows per page, 1 or more (a page holds at most 500: a "
+                                 "larger limit gives 500).")
 cursor_option = click.option("--cursor", default=None,
                              help="next_cursor printed by the previous page.")
 
