@@ -182,3 +182,18 @@ def test_limit_0_names_the_range_a_page_takes(capsys, lake, words):
             "limit gives 500)") in err
     code, _, err = run_main(capsys, *words, "--limit", "501", "--lake", str(lake.root))
     assert code == 0, err
+
+
+def test_a_catalog_in_a_missing_folder_is_refused_naming_it(capsys, lake, tmp_path):
+    # it made the folders silently: a mistyped path left a catalog nobody would find
+    target = tmp_path / "no-such" / "dir" / "x.duckdb"
+    code, _, err = run_main(capsys, "catalog", str(target), "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert (f"catalog {str(target)!r}: {str(tmp_path / 'no-such' / 'dir')!r} is a folder that "
+            f"does not exist; create it first (mkdir -p {tmp_path / 'no-such' / 'dir'})") in err
+    assert not (tmp_path / "no-such").exists()
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    code, _, err = run_main(capsys, "catalog", str(a_file / "x.duckdb"), "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert f"{str(a_file)!r} is a file, not a folder; name a file in a folder" in err

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shlex
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -447,11 +448,21 @@ def _check_catalog_target(lake: Lake, target: Path) -> None:
                                  "another path (the catalog only replaces an earlier catalog)")
 
 
-def write_catalog(lake: Lake, path: str | Path) -> Path:
-    """Write a DuckDB database file holding the views over this lake's absolute paths."""
+def write_catalog(lake: Lake, path: str | Path, make_folders: bool = True) -> Path:
+    """Write a DuckDB database file holding the views over this lake's absolute paths
+    (creating its folder, unless `make_folders` is false: then a missing folder is refused)."""
     target = Path(path).resolve()
     _check_catalog_target(lake, target)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    folder = target.parent
+    if not make_folders and not folder.is_dir():
+        fix = ("name a file in a folder" if folder.exists() else
+               f"create it first (mkdir -p {shlex.quote(str(folder))}) or name a file in an "
+               "existing folder")
+        raise ValueError(
+            f"catalog {str(path)!r}: {str(folder)!r} is "
+            f"{'a file, not a folder' if folder.exists() else 'a folder that does not exist'}; "
+            f"{fix}")
+    folder.mkdir(parents=True, exist_ok=True)
     # built beside the target, then renamed over it: a reader never opens a half-written file
     tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
     try:

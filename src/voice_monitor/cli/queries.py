@@ -336,7 +336,8 @@ def catalog(path: str | None, lake: Lake) -> None:
     """
     # beside a local lake; in the working folder for a lake on an object store
     default = "catalog.duckdb" if lake.remote else lake.root / "catalog.duckdb"
-    target = views.write_catalog(lake, path or default)
+    # a mistyped path is not a reason to make folders
+    target = views.write_catalog(lake, path or default, make_folders=False)
     click.echo(f"wrote {target} with views: {', '.join(views.VIEWS)}")
 
 
