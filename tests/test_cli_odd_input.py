@@ -197,3 +197,15 @@ def test_a_catalog_in_a_missing_folder_is_refused_naming_it(capsys, lake, tmp_pa
     code, _, err = run_main(capsys, "catalog", str(a_file / "x.duckdb"), "--lake", str(lake.root))
     assert_one_line_error(code, err, status=1)
     assert f"{str(a_file)!r} is a file, not a folder; name a file in a folder" in err
+
+
+def test_the_table_shows_a_blob_as_base64_as_json_does(capsys, lake):
+    # the table showed Python's repr, b'ab\x00' (and {'x': b'ab'} inside a struct), where
+    # --json and --csv write base64: bytes 61 62 00 are YWIA, 61 62 are YWI=, 61 is YQ==
+    query = "select 'ab\\x00'::blob as b, {'x': 'ab'::blob} as s, ['a'::blob] as l"
+    code, out, err = run_main(capsys, "sql", query, "--lake", str(lake.root))
+    assert code == 0, err
+    (row,) = [line for line in out.splitlines() if "YWIA" in line]
+    assert [cell.strip() for cell in row.strip("│ ").split("│")] == [
+        "YWIA", '{"x": "YWI="}', '["YQ=="]']
+    assert "b'" not in out

@@ -41,6 +41,10 @@ def _text(value) -> str:
         return as_utc(value).strftime("%Y-%m-%d %H:%M:%SZ")  # naive (SQL TIMESTAMP): UTC
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    if isinstance(value, bytes | bytearray | memoryview):  # BLOB: base64, as --json/--csv
+        return common.json_default(value)
+    if isinstance(value, list | tuple | dict):  # LIST, STRUCT, MAP: JSON text, as --csv
+        return common.json_text(value)
     return str(value)
 
 
