@@ -331,6 +331,18 @@ def test_cli_realtime_json_equals_python(lake, org):
     assert expected["artifacts_received"] == 1 and expected["failures"] == (0 if org else 1)
 
 
+def test_cli_realtime_table_prints_the_window_in_utc_with_z(lake, capsys):
+    # the plain output printed Python's str(datetime), "2026-02-16 13:31:00+00:00", while --json,
+    # --now and every other table write UTC with Z
+    land_records(lake, received(AT - timedelta(minutes=3)), now=AT)
+    code, out, _ = run_main(capsys, "metrics", "realtime", "--lake", str(lake.root), "--now", ts(AT))
+    assert code == 0
+    lines = dict(line.split(maxsplit=1) for line in out.splitlines())
+    assert lines["window_start"] == "2026-02-16T13:31:00Z"  # floor_minute(14:30:20.5) - 59 min
+    assert lines["window_end"] == "2026-02-16T14:30:20.500000Z"
+    assert lines["artifacts_received"] == "1"
+
+
 def test_realtime_uses_utc_whatever_the_input_offset(lake):
     land_records(lake, received(AT - timedelta(minutes=1)), now=AT)
     local = AT.astimezone(timezone(timedelta(hours=-5)))

@@ -21,6 +21,7 @@ from voice_monitor.cli.common import (
     lake_now_json,
     lake_option,
     now_option,
+    utc_text,
 )
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake
@@ -233,8 +234,8 @@ def realtime(organization_id: str | None, lake: Lake, now: datetime, as_json: bo
     if as_json:
         echo_json(result)
         return
-    for key, value in result.items():
-        click.echo(f"{key:26} {value}")
+    for key, value in result.items():  # the window's times as --now takes them: UTC with Z
+        click.echo(f"{key:26} {utc_text(value) if isinstance(value, datetime) else value}")
 
 
 def register(main: click.Group) -> None:
