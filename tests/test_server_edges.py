@@ -88,12 +88,12 @@ def test_the_api_schema_is_behind_the_staff_token_as_the_rest_of_the_api(server)
 
 
 @pytest.mark.parametrize(("path", "allowed"), [
-    ("/login", "GET, POST"),  # the sign-in page and its form: two routes on one path
+    ("/login", "GET, HEAD, POST"),  # the sign-in page and its form: two routes on one path
     ("/v1/events", "POST"),
-    ("/api/v1/events", "GET"),
+    ("/api/v1/events", "GET, HEAD"),
     ("/api/v1/alerts/al-0000000000000000/ack", "POST"),
     ("/healthz", "GET, HEAD"),
-    ("/static/dashboard.js", "GET"),
+    ("/static/dashboard.js", "GET, HEAD"),
 ])
 def test_a_method_a_path_does_not_take_is_405_naming_every_method_it_takes(server, path,
                                                                            allowed):
@@ -103,6 +103,38 @@ def test_a_method_a_path_does_not_take_is_405_naming_every_method_it_takes(serve
         assert response.headers["allow"] == allowed
         assert response.json() == {"detail": f"method {method} is not allowed on {path}; it "
                                              f"takes {allowed}"}
+    if "HEAD" not in allowed:  # (its answer has no body to read the detail from)
+        response = server.http.head(server.url + path, headers=bearer(STAFF))
+        assert (response.status_code, response.headers["allow"]) == (405, allowed)
+
+
+@pytest.mark.parametrize(("path", "token", "status"), [
+    ("/login", None, 200),
+    ("/", None, 303),  # signed out: to /login
+    ("/api/v1/freshness", STAFF, 200),
+    ("/api/v1/events?limit=5", STAFF, 200),
+    ("/api/v1/charts/throughput", STAFF, 200),
+    ("/api/v1/openapi.json", STAFF, 200),
+    ("/api/v1/events", None, 401),
+    ("/api/v1/events", INGEST, 403),
+    ("/api/v1/events?nope=1", STAFF, 400),
+    ("/api/v1/nope", STAFF, 404),
+    ("/metrics", STAFF, 200),
+    ("/metrics", None, 401),
+    ("/healthz", None, 200),
+    ("/static/dashboard.js", None, 200),
+])
+def test_head_answers_as_get_does_without_the_body(server, path, token, status):
+    # RFC 9110 9.3.2: HEAD is GET without the content; it was 405 on every path but /healthz
+    url = server.url + path
+    get = server.http.get(url, headers=bearer(token), follow_redirects=False)
+    head = server.http.head(url, headers=bearer(token), follow_redirects=False)
+    assert (get.status_code, head.status_code, head.content) == (status, status, b"")
+    moving = {"date", "content-length"}  # (/metrics and freshness give ages: their length moves)
+    assert ({k: v for k, v in head.headers.items() if k not in moving}
+            == {k: v for k, v in get.headers.items() if k not in moving})
+    if path.startswith(("/login", "/static/", "/api/v1/openapi")):
+        assert head.headers["content-length"] == get.headers["content-length"] != "0"
 
 
 @pytest.mark.parametrize("path", ["/api/v1/nope", "/api/v2/events", "/v1/event", "/nope"])

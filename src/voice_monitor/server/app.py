@@ -60,6 +60,31 @@ class SecurityHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+HEAD_AS_GET = "voice_monitor.head"  # scope key: the request came as HEAD (its 405 says so)
+
+
+class HeadAsGet:
+    """HEAD answered as GET without the body (RFC 9110 9.3.2): the same status, headers (its
+    Content-Length included) and token check, on every GET route. FastAPI's routes take only
+    the methods they declare (Starlette's own add HEAD to GET), so HEAD was 405 everywhere
+    but /healthz."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            return await self.app(scope, receive, send)
+
+        async def without_body(message):
+            if message["type"] == "http.response.body" and message.get("body"):
+                message = {**message, "body": b""}
+            await send(message)
+
+        # a copy: the server reads the method of its own scope (a HEAD: no body is sent)
+        await self.app({**scope, "method": "GET", HEAD_AS_GET: True}, receive, without_body)
+
+
 def create_app(
     lake: Lake | str | os.PathLike,
     *,
@@ -100,6 +125,7 @@ def create_app(
     app.state.alert_config = alert_config
     app.state.lake_metrics = metrics.LakeCollector(lake, the_collector)
     app.state.registry = metrics.make_registry(app.state.lake_metrics)
+    app.add_middleware(HeadAsGet)  # inside Shortcut: the collector's POSTs never pass it
     app.add_middleware(collector.Shortcut)  # inside SecurityHeaders: its answers get them too
     app.add_middleware(SecurityHeaders)
     app.include_router(auth.router)
@@ -125,10 +151,14 @@ def create_app(
     async def method_not_allowed(request: Request, exc: Exception):
         # Starlette's Allow names the methods of the first route on the path only: /login (a
         # GET page and a POST form) said "Allow: POST"
-        allowed = [method for method in _METHODS
-                   if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
-                          for route in request.app.router.routes)]
-        return JSONResponse({"detail": f"method {request.method} is not allowed on "
+        taken = {method for method in _METHODS
+                 if any(route.matches({**request.scope, "method": method})[0] == Match.FULL
+                        for route in request.app.router.routes)}
+        if "GET" in taken:  # and HEAD with it (HeadAsGet)
+            taken.add("HEAD")
+        allowed = [method for method in _METHODS if method in taken]
+        method = "HEAD" if request.scope.get(HEAD_AS_GET) else request.method
+        return JSONResponse({"detail": f"method {method} is not allowed on "
                                        f"{request.url.path}; it takes {', '.join(allowed)}"},
                             status_code=405, headers={"Allow": ", ".join(allowed)})
 
