@@ -53,6 +53,9 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         if not delivery.delivered:
             logger.warning("webhook: %s %s not delivered: %s", delivery.event, delivery.alert_id,
                            delivery.error)
+        elif delivery.retried:
+            logger.info("webhook: %s %s delivered (undelivered by an earlier run)",
+                        delivery.event, delivery.alert_id)
     for name, message in report.errors.items():
         logger.error("check %s failed: %s", name, message)
     if report.webhook_error:
@@ -73,6 +76,7 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         "resolved": [a.alert_id for a in report.resolved],
         "active": len(report.active),
         "undelivered": sum(not d.delivered for d in report.deliveries),
+        "resent": sum(d.delivered and d.retried for d in report.deliveries),
         "webhook_error": report.webhook_error,
     }
 

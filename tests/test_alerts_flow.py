@@ -86,3 +86,24 @@ def test_a_malformed_webhook_url_fails_the_run_after_every_check_ran(flow_lake, 
     assert "secret-path" not in str(e.value)
     assert [(a.alert_type, a.raised_at) for a in active_alerts(flow_lake)] == [
         ("circuit_breaker_open", NOW)]
+
+
+def test_alerts_stored_under_a_malformed_url_are_posted_by_the_next_run(flow_lake, monkeypatch):
+    """The run at 14:30 under an ftp:// webhook_url stores the breaker alert and fails; with
+    the URL fixed, the 14:35 run (the breaker still open: no new transition) posts that raise."""
+    from test_notify import Webhook
+
+    land_records(flow_lake, [event("circuit_breaker_opened", NOW - M),
+                             event("artifact_received", NOW - M)], now=NOW)
+    monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "ftp://hooks.example.com/T0/secret-path")
+    assert health_check.health_check(now=NOW, return_state=True).is_failed()
+    (alert,) = active_alerts(flow_lake)
+    hook = Webhook()
+    try:
+        monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", hook.url)
+        facts = health_check.health_check(now=NOW + 5 * M)
+    finally:
+        hook.close()
+    assert (facts["raised"], facts["resent"], facts["undelivered"]) == ([], 1, 0)
+    assert [(b["event"], b["alert"]["alert_id"], b["alert"]["raised_at"]) for b in hook.bodies] == [
+        ("raised", alert.alert_id, "2026-02-16T14:30:00Z")]
