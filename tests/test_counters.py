@@ -484,6 +484,23 @@ def test_redis_keeps_counting_from_the_lake_what_a_landing_ahead_counted_and_los
         assert not vouches_for(store, window_start(minute_end + timedelta(minutes=58)))
 
 
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_redis_back_empty_counts_what_the_lake_holds_at_its_next_landing(lake, redis_url):
+    # Redis restarted without its data (no persistence, as a cache often runs; a replica
+    # promoted before it had the keys): the next landing made the store look whole again
+    # (vm:h), and the window read 1 where the lake holds 11 received events (contract §5:
+    # counts consistent with what has landed)
+    before = [event("artifact_received", AT - timedelta(minutes=m), event_id=f"before-{m}")
+              for m in range(1, 11)]  # 14:29:20.5 ... 14:20:20.5, inside the window
+    land_records(lake, before, now=AT)
+    assert counts(lake) == zeros(artifacts_received=10)
+    _redis(redis_url).flushdb()
+    land_records(lake, received(AT - timedelta(seconds=5)), now=AT)
+    assert counts(lake) == zeros(artifacts_received=11)  # 10 landed before + 1 after
+    land_records(lake, before, now=AT)  # the same events sent again still count once
+    assert counts(lake) == zeros(artifacts_received=11)
+
+
 def test_unknown_counter_store_url_is_a_clear_error(lake, monkeypatch):
     monkeypatch.setenv(COUNTERS_ENV, "postgres://user:secret@db/1")
     with pytest.raises(ValueError, match=r"unknown counter store 'db/1' in VOICE_MONITOR_COUNTERS"

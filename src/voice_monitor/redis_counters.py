@@ -73,8 +73,9 @@ end
 # live. Each event costs its SET NX and its ZADD; the counts of the new ones are summed per
 # (minute, scope, metric) and written with one HINCRBY each, every minute key's expiry set
 # once. The horizon (vm:h, vm:hm) is recorded first, also for a landing that counts nothing.
+# Returns {events counted, 1 if the database held no horizon before (empty) else 0}.
 _RECORD = _CLOCK + """
-local prefix, fresh = ARGV[1], 0
+local prefix, fresh, empty = ARGV[1], 0, 0
 local sums, expiry, orgs = {}, {}, {}
 local c, now = clock_us(), tonumber(ARGV[3])
 local offset = now - c
@@ -104,6 +105,8 @@ if held then
   last = math.max(last, tonumber(l))
 else  -- the minute's first landing folds the entries whose keys have all expired into vm:h
   local flat = redis.call('HGETALL', entries)
+  -- no landing ever recorded its horizon here: a new database, or one that came back empty
+  if not fixed and #flat == 0 then empty = 1 end
   for i = 1, #flat, 2 do
     local _, x, l = string.match(flat[i + 1], '(%S+) (%S+) (%S+)')
     if tonumber(x) <= c then
@@ -155,7 +158,7 @@ end
 for key, ttl in pairs(expiry) do
   redis.call('EXPIRE', key, ttl)
 end
-return fresh
+return {fresh, empty}
 """
 
 
@@ -238,6 +241,10 @@ class RedisCounterStore:
         self._read = self.client.register_script(_READ)
         self._horizon = self.client.register_script(_constants(_HORIZON))
         self._clock_shift_us = 0  # added to Redis's clock by the horizon's scripts (tests)
+        # set by a landing that found the database without any landing's horizon: new, or
+        # back empty (restarted without persistence, flushed, a replica promoted before it had
+        # the keys): what the lake already held is not counted in it (`landing` re-counts it)
+        self.found_empty = False
 
     def _call(self, work):
         try:
@@ -283,13 +290,15 @@ class RedisCounterStore:
             return 0
         now_us, rows = prepared
 
-        def work() -> int:
+        def work() -> list:
             # EVALSHA, loading the script once per server if it is not there yet
-            return sum(self._record(args=[PREFIX, self._clock_shift_us, now_us,
-                                          *(v for row in rows[i:i + _CHUNK] for v in row)])
-                       for i in range(0, max(len(rows), 1), _CHUNK))
+            return [self._record(args=[PREFIX, self._clock_shift_us, now_us,
+                                       *(v for row in rows[i:i + _CHUNK] for v in row)])
+                    for i in range(0, max(len(rows), 1), _CHUNK)]
 
-        return self._call(work)
+        answers = self._call(work)
+        self.found_empty = self.found_empty or any(int(empty) for _, empty in answers)
+        return sum(int(fresh) for fresh, _ in answers)
 
     def horizon(self) -> datetime | None:
         """The earliest moment from which the counts are whole (`CounterStore.horizon`): the

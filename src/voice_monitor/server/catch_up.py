@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from voice_monitor.counters import STATE_TTL, open_counters
+from voice_monitor.counters import STATE_TTL, CounterStore, open_counters
 from voice_monitor.lake import Lake, floor_hour
 from voice_monitor.schema import FUTURE_TOLERANCE_MS
 from voice_monitor.server import background
@@ -28,17 +28,20 @@ log = logging.getLogger("voice_monitor.collector")
 CHUNK_ROWS = 100_000  # events counted at once (~0.3 s): a stop is heard between two chunks
 
 
-def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | None = None) -> int:
+def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | None = None,
+             store: CounterStore | None = None) -> int:
     """Count the lake's events of the counters' horizon that are not counted yet; how many.
     A failure is logged, never raised: the collector serves either way. Once `stop` (or the
-    process's `background.stopping`) is set it stops after the chunk it is counting."""
+    process's `background.stopping`) is set it stops after the chunk it is counting. `store`:
+    an open store to count in (else the lake's, opened and closed here)."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     added = 0
     try:
         events = landed_since(lake, now - STATE_TTL, now)
         if not events.num_rows:
             return 0
-        store = open_counters(lake)
+        own = store is None
+        store = open_counters(lake) if own else store
         try:
             for start in range(0, events.num_rows, CHUNK_ROWS):
                 if start and (background.stopping.is_set() or (stop and stop.is_set())):
@@ -48,7 +51,8 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
                     break
                 added += store.record(events.slice(start, CHUNK_ROWS), now)
         finally:
-            store.close()
+            if own:
+                store.close()
     except Exception as exc:
         log.error("the real-time counters could not catch up with the lake (%s: %s)",
                   type(exc).__name__, exc)
