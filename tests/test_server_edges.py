@@ -56,6 +56,22 @@ def test_a_token_sent_in_the_url_is_refused_and_kept_out_of_the_log(server):
     assert '"GET /api/v1/artifacts/[token hidden]/timeline HTTP/1.1" 200' in log
 
 
+def test_a_token_parameter_with_a_percent_encoded_name_is_kept_out_of_the_log(server):
+    # the server decodes a parameter's name ('%74oken' is 'token' to it), the log's redaction
+    # matched the name as sent: a token no longer configured (rotated, or another server's)
+    # showed in the access log
+    secret = "rotated-token-0123456789abcdef"
+    for query in (f"%74oken={secret}", f"x=1&ACCESS%5Ftoken={secret}", f"api%5fkey={secret}"):
+        response = server.http.get(server.url + "/api/v1/alerts?" + query)
+        assert response.status_code == 401  # refused as the plain name is
+        assert response.json()["detail"].endswith("send it in the Authorization header")
+    log = server.log.read_text()
+    assert secret not in log
+    assert '"GET /api/v1/alerts?%74oken=[token hidden] HTTP/1.1" 401' in log
+    assert '"GET /api/v1/alerts?x=1&ACCESS%5Ftoken=[token hidden] HTTP/1.1" 401' in log
+    assert '"GET /api/v1/alerts?api%5fkey=[token hidden] HTTP/1.1" 401' in log
+
+
 WRONG = "wrong-token-0123456789abcdef"
 
 

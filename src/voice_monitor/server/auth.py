@@ -173,8 +173,8 @@ class HideTokens(logging.Filter):
     access log, which prints the path and query string as sent (percent-encoded or not)."""
 
     HIDDEN = "[token hidden]"
-    _PARAMETER = re.compile(r"(?i)([?&;](?:token|access_token|bearer|api_key|apikey|auth)=)"
-                            r"[^&;\s\"]*")
+    _NAMES = frozenset({"token", "access_token", "bearer", "api_key", "apikey", "auth"})
+    _PARAMETER = re.compile(r"([?&;])([^=?&;\s\"]*)=([^&;\s\"]*)")
 
     def __init__(self, tokens: Tokens):
         super().__init__()
@@ -183,7 +183,7 @@ class HideTokens(logging.Filter):
 
     def hide(self, text: str) -> str:
         if "=" in text:
-            text = self._PARAMETER.sub(r"\1" + self.HIDDEN, text)
+            text = self._PARAMETER.sub(self._hide_value, text)
         # in the most decoded form a token shows in (a token sent encoded shows only decoded)
         for form in (text, unquote(text), unquote_plus(text)):
             if any(secret in form for secret in self.secrets):
@@ -191,6 +191,13 @@ class HideTokens(logging.Filter):
                 for secret in self.secrets:
                     text = text.replace(secret, self.HIDDEN)
         return text
+
+    def _hide_value(self, parameter: re.Match) -> str:
+        # the name as the server reads it, decoded: `?%74oken=` is `?token=` to it
+        name = parameter.group(2)
+        if unquote_plus(name).strip().lower() not in self._NAMES:
+            return parameter.group(0)
+        return f"{parameter.group(1)}{name}={self.HIDDEN}"
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str):
