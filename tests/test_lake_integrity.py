@@ -65,6 +65,18 @@ def test_the_hourly_rollup_builds_every_other_hour_and_fails_naming_the_file(bro
     assert (platform_received(lake, 11), platform_received(lake, 13)) == (3, 3)
 
 
+def test_a_period_that_failed_is_never_reported_as_nothing_to_build(broken, capsys):
+    # `rollup hourly --hour` of the hour holding the file printed "nothing to build: no hour
+    # needed a rollup" above its own "failed 2026-02-16T12:00Z: ..." line
+    lake, bad = broken
+    for argv in (["rollup", "hourly", "--hour", "2026-02-16T12", "--now", NOW_ARG],
+                 ["rollup", "daily", "--day", "2026-02-16", "--now", "2026-02-17T01:30:00Z"]):
+        code, out, err = run_cli([*argv, "--lake", str(lake.root)], capsys)
+        assert code == 1 and bad in err, err
+        assert "nothing to build" not in out, out
+        assert "failed 2026-02-16" in out, out
+
+
 def test_the_alert_names_the_file_deduplicates_and_resolves_once_moved_aside(broken, capsys):
     lake, bad = broken
     root = ["--lake", str(lake.root)]

@@ -72,7 +72,7 @@ def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
         click.echo(f"built {len(periods)} {unit}(s): {stamps}")
         for table, rows in facts["rows"].items():
             click.echo(f"  {table:16} {rows} rows")
-    else:
+    elif not facts["failed"] and not facts["refused"]:  # (those are named just below)
         click.echo(f"nothing to build: no {unit} needed a rollup")
     for refusal in facts["refused"]:
         click.echo(f"refused {_stamp(refusal['period'], daily)}: {refusal['message']}")
