@@ -53,6 +53,26 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
     assert list(tmp_path.iterdir()) == []  # no local folder "s3:"
 
 
+def test_a_malformed_endpoint_url_is_refused_naming_the_variable(capsys, tmp_path, monkeypatch):
+    # botocore's own words were "Invalid endpoint: 127.0.0.1:9000" and "EndpointResolutionError:
+    # Custom endpoint `htp://…` was not a valid URI (run with --debug for the traceback)"
+    from conftest import assert_one_line_error, run_main
+
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
+    for endpoint in ("127.0.0.1:9000", "htp://127.0.0.1:9000", "http://127.0.0.1:ninety",
+                     "http://:9000"):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        for argv in (["init", "s3://lakes/prod"], ["events", "recent", "--lake", "s3://lakes/prod"]):
+            code, _, err = run_main(capsys, *argv)
+            assert_one_line_error(code, err, status=1)
+            assert err.strip() == (f"voice-monitor: error: AWS_ENDPOINT_URL {endpoint!r} is not "
+                                   "the URL of an S3-compatible store; use http(s)://host[:port], "
+                                   "e.g. https://minio.internal:9000, or unset it for AWS S3")
+    for endpoint in ("http://127.0.0.1:9000", "https://minio.internal", "HTTPS://r2.example/"):
+        monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)
+        assert Lake("s3://lakes/prod").remote  # a well-formed URL is taken as it is
+
+
 def test_publish_replaces_a_local_file_whole_and_leaves_no_temp(tmp_path):
     lake = Lake.create(tmp_path / "lake")
     dest = lake.root / "dimensions" / "x.parquet"

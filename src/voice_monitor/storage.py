@@ -73,7 +73,7 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     if scheme != "memory" and os.environ.get("AWS_ENDPOINT_URL"):
         # fsspec hands out one filesystem per set of options: with the endpoint among them, a
         # lake on another store (another AWS_ENDPOINT_URL) gets its own client, not the first's
-        options["endpoint_url"] = os.environ["AWS_ENDPOINT_URL"]
+        options["endpoint_url"] = _check_endpoint(os.environ["AWS_ENDPOINT_URL"])
     path = UPath(text.rstrip("/") or text, **options)
     _registered[path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
                 else path.fs.protocol] = path.fs  # DuckDB reads through the newest
@@ -93,6 +93,26 @@ def _check_bucket(url: str) -> None:
 
 
 _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_endpoint(endpoint: str) -> str:
+    """`endpoint` (AWS_ENDPOINT_URL) if it is an http(s) URL with a host and a numeric port, if
+    any; else a ValueError naming the variable, before any request (botocore said "Invalid
+    endpoint: minio:9000" or "EndpointResolutionError: Custom endpoint ... was not a valid
+    URI", naming neither the variable nor the form it wants)."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(endpoint.strip())
+        ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ValueError(f"AWS_ENDPOINT_URL {endpoint!r} is not the URL of an S3-compatible "
+                         "store; use http(s)://host[:port], e.g. https://minio.internal:9000, "
+                         "or unset it for AWS S3")
+    return endpoint
 
 
 class StoreUnreachableError(ConnectionError):
