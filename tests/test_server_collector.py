@@ -222,6 +222,61 @@ def quarantine_reasons(lake: Lake) -> dict[str, str]:
             for raw, reason in rows}
 
 
+class _NotJson:
+    """An object JSON cannot hold (the producer refuses it naming the field)."""
+
+
+def test_remote_producer_refusals_of_values_json_cannot_hold_name_the_field_as_landing_locally(
+        tmp_path):
+    """bytes, a set, a non-string key, an object, a lone surrogate: the producer refuses the
+    record naming the field and the rule; sent to a collector its repr reached quarantine as
+    "record is not valid JSON". Now the collector quarantines it with the reason the local
+    producer gives, in memory and durable mode, and its neighbours in the batch land."""
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+
+    def records(prefix: str) -> list[dict]:
+        def one(name: str, **fields) -> dict:
+            return {"event_id": f"{prefix}{name}", "event_type": "artifact_received",
+                    "timestamp": at, **fields}
+        return [one("ok1"), one("bytes", error_code=b"E1"), one("set", metadata={"tags": {1, 2}}),
+                one("key", metadata={1: "a"}), one("object", metadata={"x": _NotJson()}),
+                one("surrogate", error_code="a\ud800"), one("ok2")]
+
+    # the reasons, written out by hand (docs/landing.md, "Python values")
+    expected = {"bytes": "error_code is bytes, not JSON; send text (decode the bytes)",
+                "set": "metadata.tags is a set, not JSON; send a list",
+                "key": "metadata has the key 1 of type int; JSON keys are strings",
+                "object": "metadata.x is a _NotJson, not JSON; send a string, number, list or "
+                          "mapping",
+                "surrogate": "error_code is not valid UTF-8 (it holds a lone surrogate)"}
+    local = Lake(tmp_path / "local")
+    with Producer(local, flush_interval=0.2) as producer:
+        for r in records(""):
+            producer.emit(r)
+    assert quarantine_reasons(local) == expected
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "log") as server:
+        spool = {"durable": True, "spool_dir": tmp_path / "spool"}
+        for prefix, durable in (("m_", {}), ("d_", spool)):
+            producer = Producer(url=server.url, token=INGEST, batch_size=50, flush_interval=0.2,
+                                **durable)
+            for r in records(prefix):
+                producer.emit(r)
+            producer.close()
+            assert (producer.stats.accepted, producer.stats.quarantined) == (2, 5)
+        # a marked line sent by hand, uncompressed (split by the landing itself), is read so too
+        marked = (b'\x00rejected\t["{\'event_id\': \'h_set\'}",'
+                  b'"metadata.tags is a set, not JSON; send a list"]')
+        answer = httpx.post(server.url + "/v1/events", headers=HEADERS,
+                            content=batch("h", 1) + marked + b"\n")
+        assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 1}
+    sent = quarantine_reasons(lake)
+    assert sent == {**{"m_" + k: v for k, v in expected.items()},
+                    **{"d_" + k: v for k, v in expected.items()},
+                    "h_set": expected["set"]}
+    assert sorted(landed_ids(lake)) == ["d_ok1", "d_ok2", "h-0", "m_ok1", "m_ok2"]
+
+
 def test_remote_producer_does_not_retry_a_refusal(tmp_path):
     lake = Lake(tmp_path / "lake")
     with ServerProcess(lake, log=tmp_path / "log") as server:

@@ -17,8 +17,8 @@ from decimal import Decimal
 
 import orjson
 
-# a spooled line holding a rejected record starts with a NUL, which no JSON text does
-_REJECTED_MARK = b"\x00rejected\t"
+# a spooled (or sent) line holding a rejected record starts with a NUL, which no JSON text does
+REJECTED_MARK = b"\x00rejected\t"
 _NOT_FINITE = ", which JSON does not allow (send null, or leave the field out)"
 
 
@@ -31,17 +31,28 @@ class Rejected:
 
     def to_line(self) -> bytes:
         """One spool line (no newline in it) that `from_line` reads back."""
-        return _REJECTED_MARK + orjson.dumps([self.raw, self.reason])
+        return REJECTED_MARK + orjson.dumps([self.raw, self.reason])
 
     @staticmethod
     def from_line(line: bytes) -> Rejected | None:
-        if not line.startswith(_REJECTED_MARK):
+        if not line.startswith(REJECTED_MARK):
             return None
         try:
-            raw, reason = orjson.loads(line[len(_REJECTED_MARK):])
+            raw, reason = orjson.loads(line[len(REJECTED_MARK):])
             return Rejected(str(raw), str(reason))
         except (orjson.JSONDecodeError, ValueError, TypeError):
             return None  # torn by a crash: quarantined as it is
+
+    def wire_line(self) -> bytes:
+        """The line a collector is sent: the raw text where it is the JSON a file would hold
+        (NaN, Infinity: the collector refuses it by a file's rules, naming the field, as
+        `ingest` does), else `to_line()`, which the collector quarantines with this reason, as
+        landing locally does (a `repr` sent as it is was refused as "not valid JSON")."""
+        try:
+            json.loads(self.raw)  # (Python's reader takes NaN and Infinity)
+        except (ValueError, RecursionError):
+            return self.to_line()
+        return self.raw.encode("utf-8", errors="replace").replace(b"\n", b"\\n")
 
 
 def _default(value):

@@ -374,7 +374,8 @@ class Producer:
         every later event of it, in the spool for ever); the error naming that file, or None
         if it could not be written (the segment then stays, as for any failure)."""
         try:
-            path = self._spool.set_aside(body_line(line))
+            # (a record the producer refused: its raw text, readable, as ingest would read it)
+            path = self._spool.set_aside(body_line(getattr(line, "raw", line)))
         except OSError:
             return None
         return SendError(f"{exc}; the event is set aside in {str(path)!r}, never sent again: "

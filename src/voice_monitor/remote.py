@@ -1,7 +1,9 @@
 """Sending batches to a collector (`voice-monitor serve`) instead of landing them locally.
 
 `Producer(url=..., token=...)` uses this: one POST of gzip'd JSON Lines per batch, and the
-collector's answer (`accepted`, `duplicates`, `quarantined`) as the landing result. Errors say
+collector's answer (`accepted`, `duplicates`, `quarantined`) as the landing result. A record
+the producer refused (`mappings.Rejected`: bytes, a set...) goes as a marked line the collector
+quarantines with the producer's reason. Errors say
 whether a retry can help: a 503 carries the collector's Retry-After, a network error or a 5xx
 is transient, any other refusal (401, 403, 413, ...) is not (the producer sends a batch
 refused as too large (413) again in halves).
@@ -15,6 +17,7 @@ from collections.abc import Sequence
 import httpx
 
 from voice_monitor.landing import LandingResult
+from voice_monitor.mappings import Rejected
 
 DEFAULT_TIMEOUT_S = 60.0
 
@@ -36,11 +39,9 @@ def body_line(record) -> bytes:
         return record
     if isinstance(record, str):
         return record.encode("utf-8", errors="replace")
-    # a record the producer refused as it is: send its raw text, the collector quarantines it
-    raw = getattr(record, "raw", record)
-    text = raw if isinstance(raw, str | bytes) else repr(raw)
-    data = text.encode("utf-8", errors="replace") if isinstance(text, str) else text
-    return data.replace(b"\n", b"\\n")
+    if isinstance(record, Rejected):  # refused by the producer: quarantined with its reason
+        return record.wire_line()
+    return repr(record).encode("utf-8", errors="replace").replace(b"\n", b"\\n")
 
 
 class CollectorClient:

@@ -26,6 +26,8 @@ import pyarrow as pa
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
 from voice_monitor.landing import LandingResult, land_batches, parse_records
+from voice_monitor.mappings import REJECTED_MARK, Rejected
+from voice_monitor.records import MAX_RECORD_BYTES
 from voice_monitor.server import background
 from voice_monitor.server.catch_up import catch_up
 
@@ -69,7 +71,7 @@ class CollectorStats:
 
 @dataclass
 class _Job:
-    records: pa.Array | bytes  # one JSON text per record (`landing.parse_records`), or the body
+    records: pa.Array | list | bytes  # one record each (`split_body`), or the body
     size: int  # bytes held for it
     source: str
     future: asyncio.Future  # of the sender's request, on its event loop
@@ -183,7 +185,7 @@ class Collector:
                 records = await asyncio.to_thread(self._records, body, gzipped)
                 # what the queue holds now is the records: their buffers whole (`nbytes` leaves
                 # out what a slice of them does not reach)
-                size = records.get_total_buffer_size()
+                size = _held(records)
                 self.queued_bytes += size - held
                 held = size
                 # a gzip body was admitted on its compressed size: its records may be many
@@ -203,8 +205,8 @@ class Collector:
             self.pending -= 1
             self.queued_bytes -= held
 
-    def _records(self, body: bytes, gzipped: bool) -> pa.Array:
-        return parse_records(gunzip(body, self.max_body_bytes) if gzipped else body)
+    def _records(self, body: bytes, gzipped: bool) -> pa.Array | list:
+        return split_body(gunzip(body, self.max_body_bytes) if gzipped else body)
 
     def _commit_loop(self) -> None:
         try:
@@ -290,7 +292,7 @@ class Collector:
         for job in jobs:
             if isinstance(job.records, bytes):
                 try:
-                    job.records = parse_records(job.records)
+                    job.records = split_body(job.records)
                 except Exception as exc:
                     with self._lock:
                         self.stats.failed += 1
@@ -339,6 +341,24 @@ def _settle(answers: list) -> None:
             future.set_exception(outcome)
         else:
             future.set_result(outcome)
+
+
+def split_body(body: bytes) -> pa.Array | list:
+    """The records of a body (`landing.parse_records`). A line a Python producer marked as a
+    record it refused itself (`mappings.Rejected.wire_line`: bytes, a set...; no JSON text
+    starts with its NUL) is that record, quarantined with the producer's reason, as landing
+    locally does; a marked line over the record size cap, or not well formed, stays raw."""
+    records = parse_records(body)
+    if REJECTED_MARK not in body:  # (the usual case: one search of the body, no list)
+        return records
+    return [Rejected.from_line(line) or line if len(line) <= MAX_RECORD_BYTES else line
+            for line in records.to_pylist()]
+
+
+def _held(records: pa.Array | list) -> int:
+    if isinstance(records, pa.Array):
+        return records.get_total_buffer_size()
+    return sum(len(r) if isinstance(r, bytes) else len(r.raw) + len(r.reason) for r in records)
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
