@@ -101,13 +101,15 @@ def s3_env(endpoint: str) -> dict[str, str]:
 
 
 @contextmanager
-def s3_server(workdir: Path) -> Iterator[str]:
-    """`moto_server` on a free port; yields its endpoint URL (http://127.0.0.1:PORT)."""
+def s3_server(workdir: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`moto_server` on a free port (`env` on top of ours: e.g. INITIAL_NO_AUTH_ACTION_COUNT=0
+    turns its credential checks on); yields its endpoint URL (http://127.0.0.1:PORT)."""
     binary = program("moto_server", "uv sync installs moto[server]")
     port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     with running([binary, "-H", "127.0.0.1", "-p", str(port)], workdir / f"moto-{port}.log",
-                 _answers(lambda: urllib.request.urlopen(endpoint + "/moto-api/", timeout=2))):
+                 _answers(lambda: urllib.request.urlopen(endpoint + "/moto-api/", timeout=2)),
+                 env={**os.environ, **env} if env else None):
         yield endpoint
 
 

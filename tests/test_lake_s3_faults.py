@@ -133,3 +133,36 @@ def test_a_store_gone_under_a_running_server_is_503_and_retry_after(monkeypatch,
         assert answer.json()["detail"].startswith(
             "cannot reach the object store of the lake at s3://goes-away/prod: ")
         assert f"check that the store at {endpoint} runs" in answer.json()["detail"]
+
+
+def test_credentials_missing_or_refused_name_the_lake_and_the_settings(monkeypatch, tmp_path,
+                                                                        capsys):
+    # they were "NoCredentialsError: Unable to locate credentials (run with --debug for the
+    # traceback)" and the store's bare "The AWS Access Key Id you provided does not exist in
+    # our records.": no lake, no setting to check
+    lake = "s3://locked/prod"
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.aws to find credentials in
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # nor an instance role to ask for
+    _not_answering(monkeypatch, tmp_path)
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    code, _, err = run_main(capsys, "events", "recent", "--lake", lake)
+    assert_one_line_error(code, err, 1)
+    assert err.strip() == (f"voice-monitor: error: no credentials for the object store of the "
+                           f"lake at {lake} (Unable to locate credentials); set "
+                           "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (or give "
+                           "the host a role) where this command runs")
+
+    # a store that checks credentials (moto with its IAM checks on) and knows none of these
+    with s3_server(tmp_path, env={"INITIAL_NO_AUTH_ACTION_COUNT": "0"}) as endpoint:
+        for key, value in s3_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        for argv in (["init", lake], ["events", "recent", "--lake", lake]):
+            code, _, err = run_main(capsys, *argv)
+            assert_one_line_error(code, err, 1)
+            line = err.strip()
+            assert line.startswith(f"voice-monitor: error: the object store refused the lake at "
+                                   f"{lake}: The AWS Access Key Id you provided does not exist"), argv
+            assert line.endswith("; check the credentials (AWS_ACCESS_KEY_ID and "
+                                 "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may list, "
+                                 f"get, put and delete under {lake}/"), argv

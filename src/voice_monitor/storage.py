@@ -149,19 +149,61 @@ def unreachable_message(root: Any, exc: BaseException) -> str:
             " then run the command again")
 
 
+class StoreAccessError(PermissionError):
+    """The object store of a lake refused this process (no credentials, wrong ones, or too
+    few rights on the bucket)."""
+
+
+def refused(exc: BaseException | None) -> BaseException | None:
+    """The store's refusal behind `exc`, found along its causes: botocore's NoCredentialsError
+    or PartialCredentialsError, or the PermissionError s3fs makes of the store's 403 answer
+    (InvalidAccessKeyId, SignatureDoesNotMatch, AccessDenied, ...); else None."""
+    errors = sys.modules.get("botocore.exceptions")
+    if errors is None:
+        return None
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError
+                      | StoreAccessError):
+            return exc
+        if isinstance(exc, PermissionError) and isinstance(exc.__cause__, errors.ClientError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
+def refused_message(root: Any, exc: BaseException) -> str:
+    """One line: the lake whose store refused this process, why, and which settings to check."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    credentials = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    if type(exc).__name__ in ("NoCredentialsError", "PartialCredentialsError"):
+        return (f"no credentials for the object store of the lake at {root} ({reason}); set "
+                f"{credentials} (or give the host a role) where this command runs")
+    return (f"the object store refused the lake at {root}: {reason}; check the credentials "
+            f"({credentials}) and that they may list, get, put and delete under "
+            f"{str(root).rstrip('/')}/")
+
+
 @contextmanager
 def reaching(root: Any) -> Iterator[None]:
     """Turn a connection failure to the store of the lake at `root` (a lake on an object store)
-    into a `StoreUnreachableError` naming the lake and what to check."""
+    into a `StoreUnreachableError`, and its refusal of this process's credentials into a
+    `StoreAccessError`, each naming the lake and what to check."""
     try:
         yield
-    except StoreUnreachableError:
+    except (StoreUnreachableError, StoreAccessError):
         raise
     except Exception as exc:
-        cause = unreachable(exc)
-        if cause is None or scheme_of(str(root)) not in REMOTE_SCHEMES:
+        if scheme_of(str(root)) not in REMOTE_SCHEMES:
             raise
-        raise StoreUnreachableError(unreachable_message(root, cause)) from exc
+        cause = unreachable(exc)
+        if cause is not None:
+            raise StoreUnreachableError(unreachable_message(root, cause)) from exc
+        cause = refused(exc)
+        if cause is not None:
+            raise StoreAccessError(refused_message(root, cause)) from exc
+        raise
 
 
 def is_remote(path: Any) -> bool:
