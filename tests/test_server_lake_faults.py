@@ -39,14 +39,21 @@ def test_an_unmounted_lake_refuses_events_and_reads_until_it_is_back(tmp_path):
         refused = _post(server, http, event("artifact_received", NOW, event_id="while-gone"))
         assert refused.status_code == 503
         assert refused.headers["retry-after"] == "1"
-        assert f"no lake at {lake}" in refused.json()["detail"]
+        # the answer says the lake is missing and to retry, but not where the lake is (any
+        # client would learn the server's paths): the server's log says where
+        assert refused.json()["detail"] == (
+            "the server's lake is missing (unmounted, moved or deleted? the server's log says "
+            "where); try again in a moment")
+        assert f"POST /v1/events answered 503: no lake at {lake}" in server.output()
         assert os.listdir(lake) == []  # nothing was made where the lake was
 
         assert http.get(server.url + "/healthz").status_code == 503
         assert http.head(server.url + "/healthz").status_code == 503  # probes that send HEAD
         read = http.get(server.url + "/api/v1/events", headers=bearer(STAFF))
         assert read.status_code == 503
-        assert f"no lake at {lake}" in read.json()["detail"]
+        assert read.json()["detail"] == refused.json()["detail"]
+        assert str(tmp_path) not in read.text
+        assert f"GET /api/v1/events answered 503: no lake at {lake}" in server.output()
 
         # the disk comes back: the refused batch is sent again and lands
         lake.rmdir()

@@ -8,6 +8,7 @@ in each worker process.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 from contextlib import asynccontextmanager
@@ -23,11 +24,12 @@ from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
-from voice_monitor.server.auth import LoginRequired, Tokens, load_tokens
+from voice_monitor.server.auth import LAKE_MISSING, LoginRequired, Tokens, load_tokens
 from voice_monitor.server.cache import SnapshotCache
 from voice_monitor.settings import load_settings
 
 SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"
+_log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SWITCH_INTERVAL_S = 0.001  # JSON options handed from `serve` to each worker
 
@@ -165,10 +167,11 @@ def create_app(
     @app.exception_handler(NoLakeError)
     async def lake_missing(request: Request, exc: NoLakeError):
         # the lake went away under a running server (an unmounted disk): not the client's
-        # fault, and over once it is back; a sender retries after the pause
-        return JSONResponse({"detail": f"{exc} (the server's lake is missing: unmounted, "
-                                       "moved or deleted?)"},
-                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+        # fault, and over once it is back; a sender retries after the pause. Where the lake
+        # is (a path on the server) is for its operator, in the log, not for any client
+        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": f"{LAKE_MISSING}; try again in a moment"}, status_code=503,
+                            headers={"Retry-After": str(collector.RETRY_AFTER_S)})
 
     async def store_unreachable(request: Request, exc: Exception):
         # the lake's object store did not answer: the server's trouble, over once the store

@@ -40,6 +40,10 @@ SESSIONS_ENDED = "sessions_ended"  # state/sessions_ended/<session id>: signed o
 _SESSION_ID = re.compile(r"[0-9a-f]{32}")
 _HOUR = timedelta(hours=1)
 _log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
+# a 503 for a lake gone under the server (NoLakeError): where it was is in the log, never in
+# an answer (any client, an unauthenticated one too, would learn the server's paths)
+LAKE_MISSING = ("the server's lake is missing (unmounted, moved or deleted? the server's log "
+                "says where)")
 
 
 class TokenConfigError(ValueError):
@@ -412,6 +416,8 @@ def logout(request: Request) -> Response:
             # could not be done
             reason = " ".join(str(exc).split()) or type(exc).__name__
             _log.error("sign-out not recorded: %s", reason)
+            if isinstance(exc, NoLakeError):  # its path is for the log (see LAKE_MISSING)
+                reason = LAKE_MISSING
             response = JSONResponse(
                 {"detail": f"signed out of this browser, but the sign-out could not be recorded "
                            f"in the lake ({reason}): a copy of this browser's cookie still signs "
