@@ -5,6 +5,7 @@ Expected values are worked out from the few literal events each test lands.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import gzip
 import json
@@ -23,7 +24,7 @@ from voice_monitor.health.alerts import run_checks
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly
-from voice_monitor.server import create_app
+from voice_monitor.server import auth, create_app
 from voice_monitor.server.auth import SESSION_COOKIE, TokenConfigError, end_session, load_tokens
 
 INGEST, STAFF = "ingest-0123456789abcdef", "staff-0123456789abcdef"
@@ -150,6 +151,39 @@ def test_a_sign_out_on_one_process_ends_the_session_on_another(tmp_path, store):
                            follow_redirects=False).status_code == 303
         assert first.get("/api/v1/alerts").status_code == 401  # the copy on the other process
     assert len(_ended(one.state.lake)) == 1
+
+
+def test_a_session_cookie_on_the_collector_and_metrics_is_looked_up_off_the_event_loop(
+        lake, http, monkeypatch):
+    # POST /v1/events and GET /metrics check their caller on the event loop (no thread hop
+    # for a bearer token); a session cookie's sign-out record was read there too: on an object
+    # store a GET that held up every other request. Now it is read on a worker thread, and a
+    # signed-out cookie is refused there as everywhere
+    seen: list[bool] = []
+    real = auth._signed_out
+
+    def recording(*args):
+        try:
+            asyncio.get_running_loop()
+            seen.append(True)  # on the event loop
+        except RuntimeError:
+            seen.append(False)
+        return real(*args)
+
+    monkeypatch.setattr(auth, "_signed_out", recording)
+    http.post("/login", data={"token": STAFF}, headers={"Origin": BASE}, follow_redirects=False)
+    cookie = http.cookies[SESSION_COOKIE]
+    assert http.get("/metrics").status_code == 200
+    refused = http.post("/v1/events", content=_lines(event("artifact_received", NOW)),
+                        headers={"Origin": BASE})
+    assert refused.status_code == 403  # a staff session is no producer
+    assert refused.json()["detail"] == "this token may not do that; it needs the ingest role"
+    assert http.post("/logout", headers={"Origin": BASE}, follow_redirects=False).status_code == 303
+    http.cookies.set(SESSION_COOKIE, cookie)  # a copy kept after the sign-out
+    assert http.get("/metrics").status_code == 401
+    assert http.post("/v1/events", content=_lines(event("artifact_received", NOW)),
+                     headers={"Origin": BASE}).status_code == 401
+    assert seen == [False, False, False, False]
 
 
 def test_a_store_that_does_not_answer_never_lets_a_signed_out_cookie_in(tmp_path, monkeypatch):

@@ -27,6 +27,7 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.concurrency import run_in_threadpool
 
 from voice_monitor import storage
 from voice_monitor.lake import Lake, NoLakeError, no_lake_message
@@ -283,8 +284,35 @@ def _signed_out(lake: Lake, marker) -> bool:
     return True
 
 
+_BY_SESSION = object()  # (`_by_header`: the request names no token, its cookie decides)
+
+
 def current_actor(request: Request) -> Actor | None:
-    """Who sent this request: bearer token first, then the session cookie."""
+    """Who sent this request: bearer token first, then the session cookie (looked up in the
+    lake: call it on a worker thread, or use `current_actor_off_loop`)."""
+    actor = _by_header(request)
+    if actor is not _BY_SESSION:
+        return actor
+    return session_actor(request.app.state.tokens, request.cookies.get(SESSION_COOKIE),
+                         request.app.state.lake)
+
+
+async def current_actor_off_loop(request: Request) -> Actor | None:
+    """`current_actor` for a view on the event loop: a session cookie's sign-out record is
+    looked up on a worker thread (on an object store a GET, which would hold up every other
+    request meanwhile); a bearer token is checked in place."""
+    actor = _by_header(request)
+    if actor is not _BY_SESSION:
+        return actor
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    return await run_in_threadpool(session_actor, request.app.state.tokens, cookie,
+                                   request.app.state.lake)
+
+
+def _by_header(request: Request):
+    """The actor the request's Authorization header (or --no-auth) makes it, or `_BY_SESSION`."""
     tokens: Tokens = request.app.state.tokens
     if tokens.no_auth:
         return Actor(frozenset(ROLES), "local", "no-auth")
@@ -296,7 +324,7 @@ def current_actor(request: Request) -> Actor | None:
     scheme, _, credentials = (headers[0] if headers else "").partition(" ")
     if scheme.lower() == "bearer" and credentials.strip():
         return tokens.actor(credentials.strip())
-    return session_actor(tokens, request.cookies.get(SESSION_COOKIE), request.app.state.lake)
+    return _BY_SESSION
 
 
 def same_origin(request: Request) -> bool:
@@ -347,28 +375,43 @@ class LoginRequired(Exception):
 
 
 def _require(role: str, *, page: bool = False):
+    """A dependency (a plain function: FastAPI calls it on a worker thread) admitting `role`."""
     def dependency(request: Request) -> Actor:
-        actor = current_actor(request)
-        if actor is None:
-            if page:
-                raise LoginRequired()
-            in_url = ("; a token in the URL is never read (URLs are logged): send it in the "
-                      "Authorization header" if _URL_TOKEN_NAMES & {k.lower() for k in
-                                                                    request.query_params} else "")
-            raise HTTPException(401, "a valid token is required: send 'Authorization: Bearer "
-                                     "TOKEN' or sign in at /login" + in_url,
-                                headers={"WWW-Authenticate": "Bearer"})
-        if not actor.can(role):
-            raise HTTPException(403, f"this token may not do that; it needs the {role} role")
-        if (actor.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS")
-                and not same_origin(request)):
-            raise HTTPException(403, "cross-site request refused: a signed-in browser may only "
-                                     "change things from this server's own pages"
-                                     + scheme_hint(request))
-        request.state.actor = actor
-        return actor
+        return _admit(request, current_actor(request), role, page)
 
     return dependency
+
+
+async def ingest_actor(request: Request) -> Actor:
+    """`require_ingest` for a view on the event loop (the collector)."""
+    return _admit(request, await current_actor_off_loop(request), "ingest", False)
+
+
+async def staff_actor(request: Request) -> Actor:
+    """`require_staff` for a view on the event loop (/metrics)."""
+    return _admit(request, await current_actor_off_loop(request), "staff", False)
+
+
+def _admit(request: Request, actor: Actor | None, role: str, page: bool) -> Actor:
+    """`actor` if it may do what `role` may from where the request came, else the refusal."""
+    if actor is None:
+        if page:
+            raise LoginRequired()
+        in_url = ("; a token in the URL is never read (URLs are logged): send it in the "
+                  "Authorization header" if _URL_TOKEN_NAMES & {k.lower() for k in
+                                                                request.query_params} else "")
+        raise HTTPException(401, "a valid token is required: send 'Authorization: Bearer "
+                                 "TOKEN' or sign in at /login" + in_url,
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not actor.can(role):
+        raise HTTPException(403, f"this token may not do that; it needs the {role} role")
+    if (actor.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS")
+            and not same_origin(request)):
+        raise HTTPException(403, "cross-site request refused: a signed-in browser may only "
+                                 "change things from this server's own pages"
+                                 + scheme_hint(request))
+    request.state.actor = actor
+    return actor
 
 
 require_staff = _require("staff")
@@ -451,4 +494,5 @@ def end_session(lake: Lake, session_id: str, expires: datetime,
 
 
 __all__ = ["Actor", "IngestActor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
-           "load_tokens", "require_ingest", "require_staff", "require_staff_page", "router"]
+           "current_actor_off_loop", "ingest_actor", "load_tokens", "require_ingest", "require_staff",
+           "require_staff_page", "router", "staff_actor"]

@@ -33,7 +33,7 @@ from voice_monitor.health.alerts import active_alerts, alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake, NoLakeError, no_lake_message
 from voice_monitor.server import background
-from voice_monitor.server.auth import require_staff
+from voice_monitor.server.auth import staff_actor
 from voice_monitor.server.freshness import freshness, moments
 from voice_monitor.server.group_commit import Collector
 
@@ -221,7 +221,7 @@ async def metrics(request: Request) -> Response:
     landings hold the interpreter. Else (and always on an object store) in a worker thread,
     as a blocking view would be.
     """
-    require_staff(request)
+    await staff_actor(request)  # (a session cookie is looked up off the event loop)
     lake_metrics: LakeCollector = request.app.state.lake_metrics
     encoder, content_type = choose_encoder(request.headers.get("accept", ""))
     if lake_metrics.ready():
