@@ -314,6 +314,34 @@ def test_acknowledge_with_a_bearer_token_defaults_to_the_token_name(lake, http):
     assert "al-0000000000000000" in missing.json()["detail"]
 
 
+def test_an_acknowledgement_body_over_its_cap_is_413_naming_it(lake, http):
+    # the body was read whole, however large; now 32 KiB at most, which the longest
+    # acknowledgement allowed fits however it is written (below)
+    alert_id = _alert(lake)
+    url, staff = f"/api/v1/alerts/{alert_id}/ack", bearer(STAFF)
+    refusal = ('the body is over 32,768 bytes; an acknowledgement is {"by": NAME, "note": TEXT} '
+               "(a note of at most 2,000 characters)")
+    for sent in (
+        {"json": {"by": "alice", "note": "n" * 40_000}},  # declared length over the cap
+        {"content": (b"x" * 4096 for _ in range(16)),  # streamed, no length declared
+         "headers": {**staff, "Content-Type": "application/json"}},
+        {"data": {"by": "alice", "note": "n" * 40_000}},
+    ):
+        response = http.post(url, **{"headers": staff, **sent})
+        assert (response.status_code, response.json()["detail"]) == (413, refusal)
+    # the longest allowed: a 256-character name, a 2,000-character note, each character
+    # written as 12 bytes (%F0%9F%98%80 in a form, \ud83d\ude00 in ASCII JSON): ~27 KB
+    longest = {"by": "\U0001F600" * 256, "note": "\U0001F600" * 2000}
+    response = http.post(url, data=longest, headers=staff)
+    assert response.status_code == 200
+    assert (response.json()["acknowledged_by"], response.json()["acknowledged_note"]) == (
+        longest["by"], longest["note"])
+    as_json = json.dumps(longest).encode()  # ensure_ascii: 12 bytes a character
+    assert len(as_json) == 12 * 2256 + len('{"by": "", "note": ""}')
+    again = http.post(url, content=as_json, headers={**staff, "Content-Type": "application/json"})
+    assert again.status_code == 409  # read and parsed: only already acknowledged
+
+
 # -- the collector's edges ---------------------------------------------------------------------
 def _lines(*records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)

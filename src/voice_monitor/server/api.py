@@ -14,7 +14,7 @@ from typing import Annotated, Any, get_args, get_origin
 
 import orjson
 import polars as pl
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
 from voice_monitor import arguments, queries
@@ -216,22 +216,49 @@ def alerts_history(request: Request, type: str | None = None, org: str | None = 
     return JSON(page.as_dict())
 
 
+# an acknowledgement's body at most: the longest one allowed (a 256-character name and a
+# 2,000-character note, alerts.MAX_NOTE) written as JSON with every character escaped as a
+# surrogate pair (12 bytes, \ud83d\ude00) is ~27 KB; megabytes were read whole
+MAX_ACK_BODY_BYTES = 32 * 1024
+
+
+async def _ack_body(request: Request) -> bytes:
+    """The acknowledgement's body, read up to `MAX_ACK_BODY_BYTES` (413 beyond)."""
+    too_large = HTTPException(413, f"the body is over {MAX_ACK_BODY_BYTES:,} bytes; an "
+                                   "acknowledgement is {\"by\": NAME, \"note\": TEXT} (a note "
+                                   f"of at most {alerts.MAX_NOTE:,} characters)")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_ACK_BODY_BYTES:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_ACK_BODY_BYTES:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 @router.post("/alerts/{alert_id}/ack")
 async def alerts_ack(request: Request, alert_id: str) -> JSON:
     """Acknowledge an alert (`alerts ack`): body {"by": NAME, "note": TEXT}, both optional."""
     actor: Actor = request.state.actor
     body: dict = {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    data = await _ack_body(request)
     if media == "application/json":
         try:
-            body = orjson.loads(await request.body() or b"{}")
+            body = orjson.loads(data or b"{}")
         except orjson.JSONDecodeError:
             raise ValueError("the body is not JSON; send {\"by\": \"alice\", \"note\": \"...\"}") from None
         if not isinstance(body, dict):
             raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
     elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        body = dict(await request.form())
-    elif await request.body():  # text/plain and the like: never silently ignored
+        async def replay() -> dict:  # the form parser reads the body it was given, capped
+            return {"type": "http.request", "body": data, "more_body": False}
+
+        body = dict(await Request(request.scope, replay).form())
+    elif data:  # text/plain and the like: never silently ignored
         return JSON({"detail": f"content type {media!r} is not accepted; send JSON "
                                "(Content-Type: application/json) or a form"}, status_code=415)
     unknown = sorted(set(body) - {"by", "note"})
