@@ -5,37 +5,26 @@ file per run that changed something, one row per lifecycle record (raised, ackno
 resolved), partitioned by the record's time. Every record repeats its alert's identity, so the
 state of each alert is derived by reading the log (the `alerts` view, `sql/views/alerts.sql`) and the log
 survives restarts. Writers take an exclusive lock (`alerts/.lock`, fcntl) around
-read-state-then-append, so two concurrent check runs raise an alert once, not twice.
+read-state-then-append, so two concurrent check runs raise an alert once, not twice. The log's
+reading, writing and lock are `health/alert_log.py`; the lifecycle over it is here.
 """
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
-import pyarrow as pa
-
 from voice_monitor import storage
 from voice_monitor.arguments import identifier, time_range
-from voice_monitor.health import notify, outbox
-from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, Finding, evaluate
-from voice_monitor.integrity import guard, reads_lake
-from voice_monitor.lake import (
-    Lake,
-    connect,
-    duckdb_path,
-    new_file_stem,
-    open_lake,
-    parquet_files,
-    partition_day,
-)
+from voice_monitor.health import alert_log, notify, outbox
+from voice_monitor.health.alert_log import alert_partitions
+from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
+from voice_monitor.integrity import reads_lake
+from voice_monitor.lake import Lake, open_lake
 from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
-from voice_monitor.schema import ALERT_RECORD_SCHEMA, MAX_SHORT_STRING
+from voice_monitor.schema import MAX_SHORT_STRING
 from voice_monitor.sql import load_sql
 
 log = logging.getLogger(__name__)
@@ -108,78 +97,12 @@ class CheckReport:
         }
 
 
-# -- the log -------------------------------------------------------------------------------
-@contextmanager
-def _locked(lake: Lake) -> Iterator[None]:
-    """Hold the alert store's exclusive lock (released by the OS if the process dies; on an
-    object store a lease object made by a conditional PUT, see `storage.lease`)."""
-    if lake.remote:
-        with storage.lease(lake.alerts_dir / ".lock"):
-            yield
-        return
-    lake.alerts_dir.mkdir(parents=True, exist_ok=True)
-    with open(lake.alerts_dir / ".lock", "a+b") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
-    """(day, files) of every alerts/date=… partition, oldest first."""
-    base = lake.alerts_dir
-    if not base.is_dir():
-        return []
-    parts = []
-    for entry in sorted(base.iterdir()):
-        day = partition_day(entry.name)  # date=garbage, date=2026-1-5: out of place, not read
-        if day is not None and entry.is_dir():
-            parts.append((day, parquet_files(entry)))
-    return parts
-
-
-def _read_log(lake: Lake, query: str) -> list[tuple]:
-    """Rows of `query` over the whole alert log (the view `raw_alerts`)."""
-    files = [duckdb_path(f) for _, part in alert_partitions(lake) for f in part]
-    if not files:
-        return []
-    con = connect()
-    try:
-        with guard(lake):  # an unreadable record file is named, with the fix
-            con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
-            con.execute(load_sql("views/alerts"))
-            return con.execute(query).fetchall()
-    finally:
-        con.close()
-
-
 def _all_alerts(lake: Lake) -> list[Alert]:
     # the `alerts` SQL view is the one definition of an alert's state, here over these files
-    rows = _read_log(lake, "select * from alerts order by raised_at desc, alert_id desc")
+    rows = alert_log.read_log(lake, "select * from alerts order by raised_at desc, alert_id desc")
     names = [f.name for f in fields(Alert)]
     return [Alert(**{k: v.astimezone(UTC) if isinstance(v, datetime) else v
                      for k, v in zip(names, row, strict=True)}) for row in rows]
-
-
-def _write(lake: Lake, records: list[dict], now: datetime) -> None:
-    if not records:
-        return
-    stem = new_file_stem()
-    for i, record in enumerate(records):
-        record["record_id"] = f"{stem}-{i:05d}"
-    table = pa.Table.from_pylist(records, schema=ALERT_RECORD_SCHEMA)
-    lake.write_file(table, lake.alerts_dir / f"date={now:%Y-%m-%d}")
-
-
-def _record(record_type: str, alert: Alert | Finding, alert_id: str, raised_at: datetime,
-            now: datetime, by: str | None = None, note: str | None = None) -> dict:
-    return {
-        "alert_id": alert_id, "record_type": record_type, "recorded_at": now,
-        "alert_type": alert.alert_type, "organization_id": alert.organization_id,
-        "severity": alert.severity, "message": alert.message, "value": alert.value,
-        "threshold": alert.threshold, "raised_at": raised_at, "acknowledged_by": by, "note": note,
-    }
 
 
 # -- lifecycle -----------------------------------------------------------------------------
@@ -194,24 +117,25 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
     found = evaluate(lake, now, config)
     report = CheckReport(now, errors=found.errors, checked=found.checked)
     firing = {f.key: f for f in found.findings}
-    with _locked(lake):
+    with alert_log.locked(lake):
         active = {a.key: a for a in _all_alerts(lake) if a.status == "active"}
         records = []
         for key, finding in firing.items():
             if key not in active:
                 alert_id = "al-" + uuid.uuid4().hex[:16]
-                records.append(_record("raised", finding, alert_id, now, now))
+                records.append(alert_log.record("raised", finding, alert_id, now, now))
                 report.raised.append(Alert(alert_id, *key, finding.severity, "active",
                                            finding.message, finding.value, finding.threshold, now))
         for key, alert in active.items():
             # only a check that ran can say its condition cleared; a failed one proves nothing
             if key not in firing and alert.alert_type in found.checked:
-                records.append(_record("resolved", alert, alert.alert_id, alert.raised_at, now))
+                records.append(alert_log.record("resolved", alert, alert.alert_id,
+                                                alert.raised_at, now))
                 # raised by a run at a later `now` (a replay): it resolves at its raise, never
                 # before it (the `alerts` view applies the same rule to every resolved record)
                 report.resolved.append(_replace(alert, status="resolved",
                                                 resolved_at=max(now, alert.raised_at)))
-        _write(lake, records, now)
+        alert_log.write_records(lake, records, now)
     still = {k: a for k, a in active.items() if a.alert_id not in {r.alert_id for r in report.resolved}}
     report.active = sorted([*still.values(), *report.raised],
                            key=lambda a: (a.raised_at, a.alert_id), reverse=True)
@@ -234,14 +158,14 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
     transitions += [("resolved", a) for a in report.resolved]
     pending = []
     if config.webhook_url and config.webhook_problem is None:
-        undelivered = _read_log(lake, load_sql("health/undelivered"))
+        undelivered = alert_log.read_log(lake, load_sql("health/undelivered"))
         if undelivered:
             alerts = {a.alert_id: a for a in _all_alerts(lake)}
             pending = outbox.due(undelivered, alerts, now, config.webhook_retry_for)
     report.deliveries, sent = outbox.deliver(config, pending, transitions)
     if sent:
-        with _locked(lake):
-            _write(lake, [_record(kind, alert, alert.alert_id, alert.raised_at, now, note=event)
+        with alert_log.locked(lake):
+            alert_log.write_records(lake, [alert_log.record(kind, alert, alert.alert_id, alert.raised_at, now, note=event)
                           for kind, event, alert in sent], now)
     problem = config.webhook_problem
     if problem is not None:  # a setting to fix, not a failed delivery: nothing can be sent
@@ -284,7 +208,7 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
     lake = open_lake(lake)
     given = now is not None
     now = _utc(now or datetime.now(UTC), "now")
-    with _locked(lake):
+    with alert_log.locked(lake):
         alert = get_alert(lake, alert_id)
         if alert.acknowledged_at is not None:
             raise AlreadyAcknowledgedError(alert)
@@ -293,8 +217,9 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
         if given and now < alert.raised_at:
             raise ValueError(f"acknowledgement at {_iso(now)} would come before the alert was "
                              f"raised ({_iso(alert.raised_at)}); give a time at or after it")
-        _write(lake, [_record("acknowledged", alert, alert.alert_id, alert.raised_at, now,
-                              by=by, note=note)], now)
+        alert_log.write_records(lake, [alert_log.record("acknowledged", alert, alert.alert_id,
+                                                        alert.raised_at, now, by=by, note=note)],
+                                now)
     log.info("alert %s acknowledged by %s", alert_id, by)
     return _replace(alert, acknowledged_at=now, acknowledged_by=by, acknowledged_note=note)
 
@@ -335,7 +260,7 @@ def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[st
     nobody has seen resolve is the one thing on-call must not lose.
     """
     cutoff = _utc(cutoff, "cutoff")
-    with _locked(lake):
+    with alert_log.locked(lake):
         active = {a.alert_id for a in active_alerts(lake)}
         removed = []
         for day, files in alert_partitions(lake):

@@ -29,7 +29,8 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 from voice_monitor.counters import METRICS, open_counters, window_start
-from voice_monitor.health.alerts import active_alerts, alert_partitions
+from voice_monitor.health.alert_log import alert_partitions
+from voice_monitor.health.alerts import active_alerts
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
 from voice_monitor.lake import Lake, NoLakeError, no_lake_message
 from voice_monitor.server import background
