@@ -162,6 +162,35 @@ def test_lines_end_with_crlf_and_a_bom_costs_nothing():
         b"{}", b"{ }", b"[]x"]
 
 
+def test_a_pretty_printed_object_is_one_record_and_json_lines_stay_lines():
+    # split into its lines, a pretty-printed event was a quarantined scrap per line
+    pretty = json.dumps({**good("p"), "metadata": {"claim_count": 2}}, indent=2).encode()
+    assert len(pretty.splitlines()) == 8
+    assert split_file(pretty).to_pylist() == [pretty]
+    crlf = pretty.replace(b"\n", b"\r\n")  # with a BOM, blank lines around it
+    assert split_file(b"\xef\xbb\xbf\r\n" + crlf + b"\r\n\r\n").to_pylist() == [crlf]
+    # a broken first line before JSON Lines: each line its own record, as before
+    assert split_file(b"{\n" + line() + b"\n" + line() + b"\n").to_pylist() == [
+        b"{", line(), line()]
+    # two pretty-printed objects are not one: their lines, as before
+    assert split_file(pretty + b"\n" + pretty).to_pylist() == pretty.splitlines() * 2
+
+
+def test_a_pretty_printed_event_lands_as_one_event_and_a_bad_one_is_quarantined_whole(
+        lake, tmp_path):
+    pretty = json.dumps({**good("p"), "metadata": {"claim_count": 2}}, indent=2)
+    path = tmp_path / "pretty.jsonl"
+    path.write_text(pretty + "\n")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 0)
+    assert stored(lake, "event_id, claim_count") == [("ok-p", 2)]
+    bad = json.dumps({**good("q"), "event_type": "artifact_recieved"}, indent=2)
+    path.write_text(bad)
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (0, 1)
+    assert [raw for raw, _ in quarantine(lake)] == [bad]
+
+
 def test_invalid_utf8_only_costs_its_own_line(lake, tmp_path):
     # 5,000 lines (more than one chunk of the UTF-8 check), two of them broken
     lines = [json.dumps(good(i)).encode() for i in range(5000)]

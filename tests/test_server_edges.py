@@ -5,6 +5,8 @@ fault, nothing leaked)."""
 from __future__ import annotations
 
 import gzip
+import json
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from server_process import INGEST, STAFF, ServerProcess, bearer, client, served
@@ -70,6 +72,22 @@ def test_a_token_parameter_with_a_percent_encoded_name_is_kept_out_of_the_log(se
     assert '"GET /api/v1/alerts?%74oken=[token hidden] HTTP/1.1" 401' in log
     assert '"GET /api/v1/alerts?x=1&ACCESS%5Ftoken=[token hidden] HTTP/1.1" 401' in log
     assert '"GET /api/v1/alerts?api%5fkey=[token hidden] HTTP/1.1" 401' in log
+
+
+def test_a_pretty_printed_event_sent_as_json_lines_is_one_event(server):
+    # split into its 6 lines it was 6 quarantined scraps, answered 200
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    pretty = json.dumps({"event_id": "pretty-1", "event_type": "artifact_received",
+                         "timestamp": at, "organization_id": "org-pretty"}, indent=2).encode()
+    assert len(pretty.splitlines()) == 6
+    headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
+    for body, encoding in ((pretty, {}), (gzip.compress(pretty), {"Content-Encoding": "gzip"})):
+        response = server.http.post(server.url + "/v1/events", content=body,
+                                    headers={**headers, **encoding})
+        assert response.status_code == 200
+        # the second time the same event: a duplicate, counted once
+        assert response.json() == {"accepted": 1, "duplicates": int(bool(encoding)),
+                                   "quarantined": 0}
 
 
 WRONG = "wrong-token-0123456789abcdef"

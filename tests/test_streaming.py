@@ -52,6 +52,23 @@ def test_json_lines_in_batches_are_the_whole_file(tmp_path, parts, bom, tail, ba
     assert _records(path, batch) == split_file(data).to_pylist()
 
 
+def test_a_pretty_printed_object_in_batches_is_one_record_as_in_one_body(tmp_path):
+    pretty = b'{\n  "a": 1,\n  "s": "x,]}",\n  "n": {\n    "b": [2]\n  }\n}'
+    one = [b'{\n  "a": 1,\n  "s": "x,]}",\n  "n": {\n    "b": [2]\n  }\n}']
+    path = tmp_path / "in.jsonl"
+    cases = {
+        pretty: one,
+        b"\xef\xbb\xbf \n\r\n" + pretty + b"\n\n": one,  # a BOM, blank lines around it
+        b'{\n{"a": 1}\n': [b"{", b'{"a": 1}'],  # a broken first line: JSON Lines
+        pretty + b"\n" + pretty: pretty.split(b"\n") * 2,  # two objects are not one
+    }
+    for data, expected in cases.items():
+        path.write_bytes(data)
+        assert split_file(data).to_pylist() == expected
+        for batch in (1, 7, 1 << 20):
+            assert _records(path, batch) == expected
+
+
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(elements=st.lists(st.sampled_from(PIECES), max_size=10),
        blanks=st.lists(st.sampled_from([b"", b" ", b"\n", b"\r\n\t"]), min_size=12, max_size=12),

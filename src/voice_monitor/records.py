@@ -48,13 +48,40 @@ def split_file(data: bytes) -> pa.LargeBinaryArray:
     A leading UTF-8 byte-order mark is ignored. A file whose first non-blank byte is `[` is a
     JSON array: each element is a record; if its brackets and strings do not balance it is kept
     whole, as one record (validation then quarantines it raw). Otherwise `\n` or `\r\n` ends a
-    line, and a line holding only spaces, tabs and carriage returns is not a record.
+    line, and a line holding only spaces, tabs and carriage returns is not a record; but input
+    whose first line is no JSON object by itself and which is, as a whole, one JSON object (a
+    pretty-printed event) is that one record (`one_object`).
     """
     if data.startswith(BOM):
         data = data[len(BOM):]
     if data.lstrip()[:1] == b"[":
         return split_array(data)
-    return split_lines(data)
+    lines = split_lines(data)
+    whole = one_object(data, lines)
+    return lines if whole is None else whole
+
+
+def not_an_object_line(line: bytes) -> bool:
+    """Whether a line of JSON Lines cannot be a JSON object (it does not end with `}`): the
+    first line of a pretty-printed object (`{`), or a broken record."""
+    return line.rstrip(_JSON_SPACE.encode())[-1:] != b"}"
+
+
+def one_object(data: bytes, lines: pa.Array) -> pa.LargeBinaryArray | None:
+    """`data` (JSON Lines, cut into `lines`) as one record, its text without the blanks around
+    it, if its first line is no JSON object by itself and it is, as a whole, one JSON object
+    spread over lines; else None. Split into lines, a pretty-printed event was a quarantined
+    scrap per line; the contract (§3) says only that each line is a record. A JSON object's
+    line ends with `}`: only input whose first line does not is parsed whole."""
+    if len(lines) < 2 or not not_an_object_line(lines[0].as_py()):
+        return None
+    try:
+        if not isinstance(json.loads(data), dict):
+            return None
+    except (ValueError, RecursionError):  # (UnicodeDecodeError is a ValueError)
+        return None
+    text = data.strip(_JSON_SPACE.encode())
+    return _binary(np.array([0, len(text)]), text)
 
 
 def _binary(offsets: np.ndarray, data: bytes) -> pa.LargeBinaryArray:

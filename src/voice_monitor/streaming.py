@@ -30,6 +30,8 @@ from voice_monitor.records import (
     MAX_RECORD_BYTES,
     as_raw,
     cut_lines,
+    not_an_object_line,
+    one_object,
     split_array,
     unescaped_quotes,
 )
@@ -138,7 +140,33 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
             f.seek(start)
             yield _unbalanced_array(f, path)
             return
+        if first == b"{":
+            whole = _one_object(f, path, start)
+            if whole is not None:
+                yield whole
+                return
         yield from _line_batches(f, path, batch_bytes)
+
+
+def _one_object(f: BinaryIO, path: Path, start: int) -> pa.Array | None:
+    """A file that is, as a whole, one JSON object spread over lines (a pretty-printed event),
+    as one record (`records.one_object`, as `split_file` reads it); None, `f` back at `start`,
+    for JSON Lines. Read whole only if its first line that is not blank is no JSON object by
+    itself and the file is at most MAX_LINE_BYTES."""
+    try:
+        size = f.seek(0, 2) - start
+        f.seek(start)
+        line = f.readline(MAX_LINE_BYTES) if size <= MAX_LINE_BYTES else b"}"
+        while line and not line.strip(_BLANK):
+            line = f.readline(MAX_LINE_BYTES)
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    f.seek(start)
+    if not not_an_object_line(line):
+        return None
+    data = _read(f, path, size)
+    f.seek(start)
+    return one_object(data, cut_lines(data)[0])
 
 
 def check_input_file(path: Path) -> None:
