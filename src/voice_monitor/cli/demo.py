@@ -144,7 +144,7 @@ def _print(out: Console, s: dict) -> None:
     lake = escape(shlex.quote(str(s["lake"])))
     out.print(f"Done in {s['seconds']['total']:.0f} s. Explore: voice-monitor metrics historical "
               f"--lake {lake} --start {s['start']:%Y-%m-%dT%H:%M}Z --end {s['end']:%Y-%m-%dT%H:%M}Z"
-              f" · voice-monitor alerts list --lake {lake} · voice-monitor sql --lake {lake} "
+              f" · voice-monitor alerts history --lake {lake} · voice-monitor sql --lake {lake} "
               "\"select event_type, count(*) from events group by all\"")
     out.print(f"Serve it: voice-monitor serve --no-auth --lake {lake}  "
               "(dashboard, API and collector on http://127.0.0.1:8787/)", soft_wrap=True)
