@@ -131,6 +131,16 @@ def test_without_the_setting_everything_stays_in_process():
     assert period_mapper(None) is None and period_mapper("  ") is None
     with pytest.raises(ValueError, match=r"bad Dask scheduler address 'scheduler:8786'.*tcp://"):
         period_mapper("scheduler:8786")
+    # a port that is not a number (or none) was found only by Dask, after Prefect's temporary
+    # server had started (~30 s): "invalid literal for int() with base 10: 'notaport'"
+    for address in ("tcp://scheduler:notaport", "tcp://scheduler", "tcp://scheduler:99999",
+                    "htp://scheduler:8786"):
+        with pytest.raises(ValueError, match=rf"^bad Dask scheduler address '{address}' in "
+                                             r"VOICE_MONITOR_DASK; expected e\.g\. "
+                                             r"tcp://scheduler:8786$"):
+            period_mapper(address)
+    assert period_mapper("tcp://scheduler:8786").address == "tcp://scheduler:8786"
+    assert period_mapper("tls://10.0.0.5:8786").address == "tls://10.0.0.5:8786"
 
 
 def test_a_failed_fan_out_is_one_line_on_stderr(tmp_path):

@@ -27,7 +27,7 @@ class DaskPeriods:
     """A rollups.PeriodMap that builds each period as a Prefect task on a Dask cluster."""
 
     def __init__(self, address: str):
-        if "://" not in address:
+        if not _well_formed(address):
             raise ValueError(f"bad Dask scheduler address {address!r} in {DASK_ENV}; "
                              f"expected e.g. tcp://scheduler:8786")
         self.address = address
@@ -73,6 +73,24 @@ class DaskPeriods:
                 f"API server did not start in time ({exc}); point PREFECT_API_URL at a running "
                 "Prefect server (prefect server start), or allow it longer with "
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90") from exc
+
+
+def _well_formed(address: str) -> bool:
+    """Whether `address` is scheme://host:port with a numeric port (the network schemes), or
+    another scheme Dask has. Checked before Prefect's temporary server starts (~30 s): a port
+    that is not a number failed only after it, in Dask's own words ("invalid literal for int()
+    with base 10: 'x'"), naming neither the setting nor its form."""
+    from urllib.parse import urlsplit
+
+    scheme, sep, _ = address.partition("://")
+    if not sep or scheme not in ("tcp", "tls", "ws", "wss", "inproc", "ucx"):
+        return False
+    if scheme in ("inproc", "ucx"):
+        return True
+    try:
+        return urlsplit(address).port is not None
+    except ValueError:  # a port that is not a number, or out of range
+        return False
 
 
 def period_mapper(address: str | None) -> DaskPeriods | None:
