@@ -63,7 +63,7 @@ def test_a_lake_whose_bucket_does_not_exist_names_the_bucket_and_the_fix(store, 
         assert err.strip() == expected, argv
 
 
-def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store):
+def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store, caplog):
     make_bucket(store, "deleted-later")
     lake = Lake.create("s3://deleted-later/prod")
     land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
@@ -76,8 +76,12 @@ def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store):
     # it was a 500 "Internal Server Error": the sender was told its batch failed for good
     assert answer.status_code == 503, answer.text
     assert answer.headers["retry-after"] == "1"
-    assert "no bucket 'deleted-later' for the lake at s3://deleted-later/prod" in (
-        answer.json()["detail"])
+    # the lake is missing, to try again; which bucket is for the server's log, not the client
+    assert answer.json()["detail"] == ("the server's lake is missing (unmounted, moved or "
+                                       "deleted? the server's log says where); try again in a "
+                                       "moment")
+    assert ("voice-monitor: POST /v1/events answered 503: no bucket 'deleted-later' for the lake "
+            "at s3://deleted-later/prod") in caplog.text
 
 
 def _not_answering(monkeypatch, tmp_path) -> str:
