@@ -7,6 +7,7 @@ back), never 500. A real S3-protocol server (`moto_server`) on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import logging
 
 import boto3
 import pytest
@@ -115,7 +116,8 @@ def test_a_store_that_does_not_answer_is_one_line_naming_the_lake_and_what_to_ch
         assert "run with --debug" not in line
 
 
-def test_a_store_gone_under_a_running_server_is_503_and_retry_after(monkeypatch, tmp_path):
+def test_a_store_gone_under_a_running_server_is_503_and_retry_after(monkeypatch, tmp_path,
+                                                                    caplog):
     # it was 500 "Internal Server Error" for the sender and every reader, as if for good
     with s3_server(tmp_path) as endpoint:
         for key, value in {**s3_env(endpoint), "AWS_MAX_ATTEMPTS": "1",
@@ -125,18 +127,27 @@ def test_a_store_gone_under_a_running_server_is_503_and_retry_after(monkeypatch,
         lake = Lake.create("s3://goes-away/prod")
         land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
         app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    caplog.set_level(logging.ERROR, "uvicorn.error")
     with TestClient(app, base_url="http://testserver") as http:
         posted = http.post("/v1/events", content=json.dumps(event("artifact_received", NOW)),
                            headers={"Authorization": f"Bearer {INGEST}",
                                     "Content-Type": "application/x-ndjson"})
         read = http.get("/api/v1/events", headers={"Authorization": f"Bearer {STAFF}"})
-        health = http.get("/healthz")
+        health = http.get("/healthz")  # (no token needed)
     for answer in (posted, read, health):
         assert answer.status_code == 503, answer.text
         assert answer.headers["retry-after"] == "1"
-        assert answer.json()["detail"].startswith(
-            "cannot reach the object store of the lake at s3://goes-away/prod: ")
-        assert f"check that the store at {endpoint} runs" in answer.json()["detail"]
+        # which store, where, and why: in the server's log, not told to any client
+        assert answer.json()["detail"] == ("the server's lake store did not answer (the "
+                                           "server's log says which and why); try again in a "
+                                           "moment")
+    logged = [r.getMessage() for r in caplog.records if "answered 503" in r.getMessage()]
+    assert len(logged) == 3
+    for line, request in zip(logged, ("POST /v1/events", "GET /api/v1/events", "GET /healthz"),
+                             strict=True):
+        assert line.startswith(f"voice-monitor: {request} answered 503: cannot reach the object "
+                               "store of the lake at s3://goes-away/prod: ")
+        assert f"check that the store at {endpoint} runs" in line
 
 
 def test_credentials_missing_or_refused_name_the_lake_and_the_settings(monkeypatch, tmp_path,

@@ -175,10 +175,13 @@ def create_app(
 
     async def store_unreachable(request: Request, exc: Exception):
         # the lake's object store did not answer: the server's trouble, over once the store
-        # is back (as for an unmounted folder); a sender retries after the pause
+        # is back (as for an unmounted folder); a sender retries after the pause. Which store
+        # (bucket, endpoint) and why is for the operator, in the log, as for a missing lake
         cause = storage.unreachable(exc) or exc
-        return JSONResponse({"detail": storage.unreachable_message(request.app.state.lake.root,
-                                                                   cause)},
+        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path,
+                   storage.unreachable_message(request.app.state.lake.root, cause))
+        return JSONResponse({"detail": "the server's lake store did not answer (the server's log "
+                                       "says which and why); try again in a moment"},
                             status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
 
     if lake.remote:
