@@ -64,6 +64,19 @@ def test_a_lake_whose_bucket_does_not_exist_names_the_bucket_and_the_fix(store, 
         assert err.strip() == expected, argv
 
 
+def test_an_endpoint_url_with_blanks_around_it_is_the_store_it_names(store, monkeypatch, capsys):
+    # AWS_ENDPOINT_URL passed the check with its blanks stripped, but went to botocore as given
+    # (a trailing space or newline from an env file): "EndpointResolutionError: Custom endpoint
+    # `http://127.0.0.1:PORT ` was not a valid URI (run with --debug for the traceback)"
+    make_bucket(store, "padded")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f" {store} \n")
+    code, out, err = run_main(capsys, "init", "s3://padded/prod")
+    assert (code, err) == (0, "")
+    assert out.strip() == "created lake at s3://padded/prod"
+    code, out, err = run_main(capsys, "events", "recent", "--lake", "s3://padded/prod", "--json")
+    assert (code, err, json.loads(out)["rows"]) == (0, "", [])
+
+
 def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store, caplog):
     make_bucket(store, "deleted-later")
     lake = Lake.create("s3://deleted-later/prod")

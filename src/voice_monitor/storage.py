@@ -96,14 +96,16 @@ _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _check_endpoint(endpoint: str) -> str:
-    """`endpoint` (AWS_ENDPOINT_URL) if it is an http(s) URL with a host and a numeric port, if
-    any; else a ValueError naming the variable, before any request (botocore said "Invalid
-    endpoint: minio:9000" or "EndpointResolutionError: Custom endpoint ... was not a valid
-    URI", naming neither the variable nor the form it wants)."""
+    """`endpoint` (AWS_ENDPOINT_URL) without the blanks around it (an env file's trailing space
+    or newline) if it is an http(s) URL with a host and a numeric port, if any; else a
+    ValueError naming the variable, before any request (botocore said "Invalid endpoint:
+    minio:9000" or "EndpointResolutionError: Custom endpoint ... was not a valid URI", naming
+    neither the variable nor the form it wants)."""
     from urllib.parse import urlsplit
 
+    endpoint = endpoint.strip()  # checked stripped, so handed on stripped
     try:
-        parts = urlsplit(endpoint.strip())
+        parts = urlsplit(endpoint)
         ok = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError:
