@@ -128,6 +128,29 @@ def test_tombstones_round_trip(tmp_path):
         datetime(2026, 2, 14, 3, tzinfo=UTC), datetime(2026, 2, 15, 8, tzinfo=UTC)}
 
 
+def test_a_tombstone_line_cut_short_by_a_crash_is_skipped_and_the_next_one_read(tmp_path,
+                                                                               monkeypatch):
+    # a retention killed inside its append (before deleting anything: the record comes first)
+    # left "2026-02-0"; every rollup then failed on "Invalid isoformat string: '2026-02-0'",
+    # and the next run's line, appended to the fragment, was lost with it
+    lake = Lake(tmp_path)
+    kept = datetime(2026, 2, 1, tzinfo=UTC)
+    record_dropped(lake, "event_hours", [kept])
+    with open(tmp_path / "state" / "dropped_event_hours.txt", "a") as f:
+        f.write("2026-02-0")
+    later = datetime(2026, 2, 3, 7, tzinfo=UTC)
+    record_dropped(lake, "event_hours", [later])
+    assert dropped_periods(lake, "event_hours") == {kept, later}
+
+    # a short write (a full disk) is finished, not left torn with the partitions deleted
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: real_write(fd, bytes(data[:5])))
+    last = datetime(2026, 2, 4, 9, tzinfo=UTC)
+    record_dropped(lake, "event_hours", [last, last + timedelta(hours=1)])
+    monkeypatch.undo()
+    assert dropped_periods(lake, "event_hours") == {kept, later, last, last + timedelta(hours=1)}
+
+
 def test_connect_works_in_utc():
     con = connect()
     assert con.execute("select current_setting('TimeZone')").fetchall() == [("UTC",)]

@@ -531,7 +531,9 @@ def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, text.encode())
+        data = memoryview(text.encode())
+        while data:  # a short write (a full disk) is finished or raises, never left torn
+            data = data[os.write(fd, data):]
         os.fsync(fd)
     finally:
         os.close(fd)
@@ -545,8 +547,13 @@ def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
         texts = [(folder / name).read_text() for name in storage.find(folder)]
     else:
         texts = [path.read_text()] if path.exists() else []
-    return {datetime.fromisoformat(line) for text in texts for line in text.splitlines()
-            if line.strip()}
+    # every whole stamp, wherever it stands: a line cut short by a crash (its partitions were
+    # never deleted: the record is written first) is skipped, and the next run's line, appended
+    # right after it, still read; it made every rollup fail on "Invalid isoformat string"
+    return {datetime.fromisoformat(stamp) for text in texts for stamp in _STAMP.findall(text)}
+
+
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?\+00:00")
 
 
 def _marker_text() -> str:
