@@ -687,3 +687,24 @@ def test_serve_passes_forwarded_allow_ips_to_uvicorn(tmp_path, monkeypatch, caps
                             "--forwarded-allow-ips", "10.0.0.7")
     assert code == 0, err
     assert seen["forwarded_allow_ips"] == "10.0.0.7"
+
+
+def test_a_redis_that_does_not_answer_is_503_and_retry_after_never_500(lake, monkeypatch):
+    # the batch was answered 500 "Internal Server Error" (plain text), as if it had failed for
+    # good, though its events were in the lake; the real-time read too
+    from server_process import free_port
+
+    from voice_monitor.counters import COUNTERS_ENV
+
+    monkeypatch.setenv(COUNTERS_ENV, f"redis://127.0.0.1:{free_port()}/0")
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as http:
+        posted = http.post("/v1/events", content=json.dumps(event("artifact_received", NOW)),
+                           headers={**bearer(INGEST), "Content-Type": "application/x-ndjson"})
+        read = http.get("/api/v1/metrics/realtime", headers=bearer(STAFF))
+    for answer in (posted, read):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json()["detail"] == ("the server's real-time counter store did not answer "
+                                           "(the server's log says which and why); try again in "
+                                           "a moment")

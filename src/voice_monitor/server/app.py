@@ -191,6 +191,19 @@ def create_app(
                      storage.StoreUnreachableError):
             app.add_exception_handler(kind, store_unreachable)
 
+    async def counters_unreachable(request: Request, exc: Exception):
+        # Redis (VOICE_MONITOR_COUNTERS) did not answer: over once it is back, as for the lake's
+        # store. A batch was landed in the lake before its counting failed: sent again, it is
+        # counted once. Which Redis and why is for the operator, in the log
+        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, exc)
+        return JSONResponse({"detail": "the server's real-time counter store did not answer (the "
+                                       "server's log says which and why); try again in a moment"},
+                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+    from voice_monitor.redis_counters import CounterStoreUnavailable
+
+    app.add_exception_handler(CounterStoreUnavailable, counters_unreachable)
+
     @app.exception_handler(UnreadableFileError)
     @app.exception_handler(CounterStoreError)
     async def lake_file_unreadable(request: Request, exc: ValueError):
