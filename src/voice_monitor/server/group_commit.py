@@ -349,7 +349,9 @@ def split_body(body: bytes) -> pa.Array | list:
     starts with its NUL) is that record, quarantined with the producer's reason, as landing
     locally does; a marked line over the record size cap, or not well formed, stays raw."""
     records = parse_records(body)
-    if REJECTED_MARK not in body:  # (the usual case: one search of the body, no list)
+    # the usual case: no NUL at all (memchr, ~2 us for 84 kB), else the mark's own search
+    # (~60 us for 84 kB: searched alone, it cost a third of the body's split)
+    if b"\x00" not in body or REJECTED_MARK not in body:
         return records
     return [Rejected.from_line(line) or line if len(line) <= MAX_RECORD_BYTES else line
             for line in records.to_pylist()]
