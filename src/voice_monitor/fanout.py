@@ -13,7 +13,9 @@ object store), so every worker host needs voice-monitor installed and the lake m
 
 from __future__ import annotations
 
+import asyncio
 import contextvars
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from voice_monitor import storage
@@ -55,6 +57,7 @@ class DaskPeriods:
             return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
 
         try:
+            self._reach()  # before Prefect's temporary server starts (~30 s) for the fan-out
             return contextvars.copy_context().run(run)
         except OSError as exc:
             if self.address not in str(exc):
@@ -73,6 +76,22 @@ class DaskPeriods:
                 f"API server did not start in time ({exc}); point PREFECT_API_URL at a running "
                 "Prefect server (prefect server start), or allow it longer with "
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90") from exc
+
+
+    def _reach(self) -> None:
+        """Connect to a tcp:// scheduler once, as Dask would (its connect timeout, its OSError):
+        an absent scheduler is named at once, not after Prefect's temporary server started."""
+        if not self.address.startswith("tcp://"):
+            return  # (tls needs the cluster's security settings: the fan-out's own connect)
+        from distributed.comm import connect
+
+        async def probe() -> None:
+            comm = await connect(self.address)
+            await comm.close()
+
+        # on a thread of its own: the caller may be inside an event loop (a Prefect task)
+        with ThreadPoolExecutor(1) as one:
+            one.submit(asyncio.run, probe()).result()
 
 
 def _well_formed(address: str) -> bool:
