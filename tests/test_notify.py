@@ -244,3 +244,43 @@ def test_an_undelivered_notification_is_given_up_after_webhook_retry_for(lake, w
     assert len(hook.bodies) == 1
     assert [d.delivered for d in run_checks(lake, NOW + timedelta(hours=24), fast).deliveries
             ] == [True]
+
+
+def test_a_notification_a_run_was_killed_while_sending_is_sent_by_the_next_run(
+        lake, webhook_factory, tmp_path):
+    """`alerts check` killed (a flow's timeout, a crash) while the webhook kept it waiting: the
+    raise was stored, and its notification, recorded only after the sending, was never sent.
+    Now it is owed from the moment it is stored: the next run sends it."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    hanging = webhook_factory(delay=120.0)
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=1))], now=NOW)
+    env = {**os.environ, "VOICE_MONITOR_WEBHOOK_URL": hanging.url}
+    check = subprocess.Popen([str(Path(sys.executable).parent / "voice-monitor"), "alerts",
+                              "check", "--lake", str(lake.root), "--now", "2026-02-16T14:30Z"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(1200):  # the raise is being posted (the hook holds it 120 s)
+            if hanging.bodies or check.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert [b["event"] for b in hanging.bodies] == ["raised"]
+    finally:
+        check.send_signal(signal.SIGKILL)
+        check.wait()
+    # every check ran: the open breaker, and no artifact_received in the last hour
+    raised = sorted(active_alerts(lake), key=lambda a: a.alert_id)
+    assert sorted(a.alert_type for a in raised) == ["circuit_breaker_open", "inactivity"]
+
+    hook = webhook_factory()  # (this run checks the breaker only: both alerts stay active)
+    report = run_checks(lake, NOW + timedelta(minutes=5), config(hook.url))
+    assert [(d.event, d.alert_id, d.delivered, d.retried) for d in report.deliveries] == [
+        ("raised", a.alert_id, True, True) for a in raised]  # all raised at 14:30: by id
+    assert [(b["event"], b["alert"]["alert_id"]) for b in hook.bodies] == [
+        ("raised", a.alert_id) for a in raised]
+    # once delivered, owed no more
+    assert run_checks(lake, NOW + timedelta(minutes=10), config(hook.url)).deliveries == []

@@ -135,6 +135,12 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
                 # before it (the `alerts` view applies the same rule to every resolved record)
                 report.resolved.append(_replace(alert, status="resolved",
                                                 resolved_at=max(now, alert.raised_at)))
+        if config.webhook_url:
+            # owed to the webhook from the moment it is stored, in the same write: a run killed
+            # while sending leaves them for the next run (health.outbox), not lost
+            records += [alert_log.record(outbox.UNDELIVERED, alert, alert.alert_id,
+                                         alert.raised_at, now, note=event)
+                        for event, alert in _transitions(report)]
         alert_log.write_records(lake, records, now)
     still = {k: a for k, a in active.items() if a.alert_id not in {r.alert_id for r in report.resolved}}
     report.active = sorted([*still.values(), *report.raised],
@@ -154,11 +160,12 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
 def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime) -> None:
     """Send earlier undelivered notifications, then this run's; record what did not go through
     (and what finally did) in the alert log, for the next run to retry (see health.outbox)."""
-    transitions = [("raised", a) for a in report.raised]
-    transitions += [("resolved", a) for a in report.resolved]
+    transitions = _transitions(report)
     pending = []
     if config.webhook_url and config.webhook_problem is None:
-        undelivered = alert_log.read_log(lake, load_sql("health/undelivered"))
+        own = {(alert.alert_id, event) for event, alert in transitions}  # owed since this run
+        undelivered = [pair for pair in alert_log.read_log(lake, load_sql("health/undelivered"))
+                       if pair not in own]
         if undelivered:
             alerts = {a.alert_id: a for a in _all_alerts(lake)}
             pending = outbox.due(undelivered, alerts, now, config.webhook_retry_for)
@@ -176,6 +183,11 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
             "webhook_url (VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... "
             "or leave it empty")
         log.error("%s", report.webhook_error)
+
+
+def _transitions(report: CheckReport) -> list[tuple[str, Alert]]:
+    """This run's (event, alert) pairs to notify: raises, then resolutions."""
+    return [("raised", a) for a in report.raised] + [("resolved", a) for a in report.resolved]
 
 
 def _replace(alert: Alert, **changes) -> Alert:

@@ -1,10 +1,13 @@
 """Webhook notifications that did not go through: kept in the alert log, retried by later runs.
 
-A transition (an alert raised or resolved) the webhook did not accept — every attempt failed, or
-`webhook_url` could not be posted to — is recorded in the alert log as an `undelivered` record
-(`note` = the event). Each later check run with a usable `webhook_url` sends the pending ones
-again, oldest first and before its own, and records `delivered` for each that goes through; at
-the first that fails it stops (the webhook is still down) and leaves the rest for the next run.
+A transition (an alert raised or resolved) is owed to the webhook from the moment it is stored:
+it is recorded in the alert log as an `undelivered` record (`note` = the event) in the same write
+as the transition, and `delivered` once the webhook accepted it. So a notification every attempt
+of which failed, one `webhook_url` could not be posted to, and one a run killed while sending
+(a timeout, a crash) are all still owed. Each later check run with a usable `webhook_url` sends
+the pending ones, oldest first and before its own, and records `delivered` for each that goes
+through; at the first that fails it stops (the webhook is still down) and leaves the rest for
+the next run.
 Bounds: a notification is given up, silently, once its transition is older than
 `webhook_retry_for` (24 h by default), and a `raised` one once its alert has resolved (the
 `resolved` notification carries both times). No `webhook_url` at all records nothing: nobody
@@ -40,13 +43,12 @@ def due(undelivered: list[tuple[str, str]], alerts: dict, now: datetime,
 
 def deliver(config, pending: list[tuple[str, object]], transitions: list[tuple[str, object]],
             ) -> tuple[list[notify.Delivery], list[tuple[str, str, object]]]:
-    """Send the pending notifications, then this run's transitions; returns the deliveries and
-    the (record_type, event, alert) records to append to the alert log."""
+    """Send the pending notifications, then this run's transitions (stored as owed already);
+    returns the deliveries and the (record_type, event, alert) records to append to the alert
+    log: `delivered` for each that went through."""
     url = config.webhook_url
-    if not url:
+    if not url or config.webhook_problem is not None:  # nothing can be sent: all stay owed
         return [], []
-    if config.webhook_problem is not None:  # nothing can be sent: keep them all for later
-        return [], [(UNDELIVERED, event, alert) for event, alert in transitions]
     records: list[tuple[str, str, object]] = []
     deliveries = []
     for event, alert in pending:
@@ -61,8 +63,8 @@ def deliver(config, pending: list[tuple[str, object]], transitions: list[tuple[s
         delivery = notify.send(url, event, alert.as_dict(), config.webhook_timeout_s,
                                config.webhook_attempts, config.webhook_backoff_s)
         deliveries.append(delivery)
-        if not delivery.delivered:
-            records.append((UNDELIVERED, event, alert))
+        if delivery.delivered:
+            records.append((DELIVERED, event, alert))
     for delivery in deliveries:
         if not delivery.delivered:
             log.error("webhook delivery of %s %s failed: %s", delivery.event, delivery.alert_id,
