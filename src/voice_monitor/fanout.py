@@ -77,7 +77,6 @@ class DaskPeriods:
                 "Prefect server (prefect server start), or allow it longer with "
                 "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90") from exc
 
-
     def _reach(self) -> None:
         """Connect to a tcp:// scheduler once, as Dask would (its connect timeout, its OSError):
         an absent scheduler is named at once, not after Prefect's temporary server started."""

@@ -131,13 +131,8 @@ def unreachable(exc: BaseException | None) -> BaseException | None:
     errors = sys.modules.get("botocore.exceptions")
     if errors is None:  # botocore never loaded: no request was made to a store
         return None
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        if isinstance(exc, errors.ConnectionError | errors.HTTPClientError | StoreUnreachableError):
-            return exc
-        seen.add(id(exc))
-        exc = exc.__cause__ or exc.__context__
-    return None
+    return _along_causes(exc, lambda e: isinstance(
+        e, errors.ConnectionError | errors.HTTPClientError | StoreUnreachableError))
 
 
 def unreachable_message(root: Any, exc: BaseException) -> str:
@@ -163,12 +158,16 @@ def refused(exc: BaseException | None) -> BaseException | None:
     errors = sys.modules.get("botocore.exceptions")
     if errors is None:
         return None
+    return _along_causes(exc, lambda e: isinstance(
+        e, errors.NoCredentialsError | errors.PartialCredentialsError | StoreAccessError) or (
+        isinstance(e, PermissionError) and isinstance(e.__cause__, errors.ClientError)))
+
+
+def _along_causes(exc: BaseException | None, matches) -> BaseException | None:
+    """The first of `exc` and its causes (or contexts), in turn, that `matches`; else None."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, errors.NoCredentialsError | errors.PartialCredentialsError
-                      | StoreAccessError):
-            return exc
-        if isinstance(exc, PermissionError) and isinstance(exc.__cause__, errors.ClientError):
+        if matches(exc):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__

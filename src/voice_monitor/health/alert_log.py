@@ -1,7 +1,8 @@
 """The alert log: the append-only store of alert lifecycle records in the lake.
 
 `alerts/date=YYYY-MM-DD/*.parquet`, one immutable file per change, one row per record (raised,
-acknowledged, resolved), partitioned by the record's time; read whole through the `alerts`
+acknowledged, resolved; undelivered and delivered for the webhook, `health/outbox.py`),
+partitioned by the record's time; read whole through the `alerts`
 view (`sql/views/alerts.sql`). Writers hold `locked` around read-state-then-append. The alert
 lifecycle over it is `health/alerts.py`.
 """

@@ -138,9 +138,7 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
         if config.webhook_url:
             # owed to the webhook from the moment it is stored, in the same write: a run killed
             # while sending leaves them for the next run (health.outbox), not lost
-            records += [alert_log.record(outbox.UNDELIVERED, alert, alert.alert_id,
-                                         alert.raised_at, now, note=event)
-                        for event, alert in _transitions(report)]
+            records += _delivery_records(outbox.UNDELIVERED, _transitions(report), now)
         alert_log.write_records(lake, records, now)
     still = {k: a for k, a in active.items() if a.alert_id not in {r.alert_id for r in report.resolved}}
     report.active = sorted([*still.values(), *report.raised],
@@ -158,8 +156,8 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
 
 
 def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime) -> None:
-    """Send earlier undelivered notifications, then this run's; record what did not go through
-    (and what finally did) in the alert log, for the next run to retry (see health.outbox)."""
+    """Send earlier undelivered notifications, then this run's (recorded as owed by
+    `run_checks`); record in the alert log each that went through (see health.outbox)."""
     transitions = _transitions(report)
     pending = []
     if config.webhook_url and config.webhook_problem is None:
@@ -172,8 +170,7 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
     report.deliveries, sent = outbox.deliver(config, pending, transitions)
     if sent:
         with alert_log.locked(lake):
-            alert_log.write_records(lake, [alert_log.record(kind, alert, alert.alert_id, alert.raised_at, now, note=event)
-                          for kind, event, alert in sent], now)
+            alert_log.write_records(lake, _delivery_records(outbox.DELIVERED, sent, now), now)
     problem = config.webhook_problem
     if problem is not None:  # a setting to fix, not a failed delivery: nothing can be sent
         report.webhook_error = (
@@ -183,6 +180,12 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
             "webhook_url (VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... "
             "or leave it empty")
         log.error("%s", report.webhook_error)
+
+
+def _delivery_records(kind: str, pairs: list[tuple[str, Alert]], now: datetime) -> list[dict]:
+    """`kind` (undelivered | delivered) records of these (event, alert) notifications."""
+    return [alert_log.record(kind, alert, alert.alert_id, alert.raised_at, now, note=event)
+            for event, alert in pairs]
 
 
 def _transitions(report: CheckReport) -> list[tuple[str, Alert]]:

@@ -42,14 +42,14 @@ def due(undelivered: list[tuple[str, str]], alerts: dict, now: datetime,
 
 
 def deliver(config, pending: list[tuple[str, object]], transitions: list[tuple[str, object]],
-            ) -> tuple[list[notify.Delivery], list[tuple[str, str, object]]]:
+            ) -> tuple[list[notify.Delivery], list[tuple[str, object]]]:
     """Send the pending notifications, then this run's transitions (stored as owed already);
-    returns the deliveries and the (record_type, event, alert) records to append to the alert
-    log: `delivered` for each that went through."""
+    returns the deliveries and the (event, alert) pairs that went through (each to be recorded
+    `delivered`)."""
     url = config.webhook_url
     if not url or config.webhook_problem is not None:  # nothing can be sent: all stay owed
         return [], []
-    records: list[tuple[str, str, object]] = []
+    sent: list[tuple[str, object]] = []
     deliveries = []
     for event, alert in pending:
         delivery = notify.send(url, event, alert.as_dict(), config.webhook_timeout_s,
@@ -58,17 +58,17 @@ def deliver(config, pending: list[tuple[str, object]], transitions: list[tuple[s
         deliveries.append(delivery)
         if not delivery.delivered:
             break
-        records.append((DELIVERED, event, alert))
+        sent.append((event, alert))
     for event, alert in transitions:
         delivery = notify.send(url, event, alert.as_dict(), config.webhook_timeout_s,
                                config.webhook_attempts, config.webhook_backoff_s)
         deliveries.append(delivery)
         if delivery.delivered:
-            records.append((DELIVERED, event, alert))
+            sent.append((event, alert))
     for delivery in deliveries:
         if not delivery.delivered:
             log.error("webhook delivery of %s %s failed: %s", delivery.event, delivery.alert_id,
                       delivery.error)
         elif delivery.retried:
             log.info("webhook delivered %s %s on a retry", delivery.event, delivery.alert_id)
-    return deliveries, records
+    return deliveries, sent

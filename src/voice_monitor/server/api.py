@@ -23,6 +23,7 @@ from voice_monitor.health import alerts
 from voice_monitor.lake import open_lake
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
+from voice_monitor.server.collector import read_capped
 from voice_monitor.server.freshness import freshness as lake_freshness
 
 
@@ -224,19 +225,10 @@ MAX_ACK_BODY_BYTES = 32 * 1024
 
 async def _ack_body(request: Request) -> bytes:
     """The acknowledgement's body, read up to `MAX_ACK_BODY_BYTES` (413 beyond)."""
-    too_large = HTTPException(413, f"the body is over {MAX_ACK_BODY_BYTES:,} bytes; an "
-                                   "acknowledgement is {\"by\": NAME, \"note\": TEXT} (a note "
-                                   f"of at most {alerts.MAX_NOTE:,} characters)")
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_ACK_BODY_BYTES:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_ACK_BODY_BYTES:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_capped(request, MAX_ACK_BODY_BYTES, lambda: HTTPException(
+        413, f"the body is over {MAX_ACK_BODY_BYTES:,} bytes; an acknowledgement is "
+             f"{{\"by\": NAME, \"note\": TEXT}} (a note of at most {alerts.MAX_NOTE:,} "
+             "characters)"))
 
 
 @router.post("/alerts/{alert_id}/ack")

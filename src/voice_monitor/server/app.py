@@ -169,20 +169,16 @@ def create_app(
         # the lake went away under a running server (an unmounted disk): not the client's
         # fault, and over once it is back; a sender retries after the pause. Where the lake
         # is (a path on the server) is for its operator, in the log, not for any client
-        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": f"{LAKE_MISSING}; try again in a moment"}, status_code=503,
-                            headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+        return _retry_later(request, LAKE_MISSING, exc)
 
     async def store_unreachable(request: Request, exc: Exception):
         # the lake's object store did not answer: the server's trouble, over once the store
         # is back (as for an unmounted folder); a sender retries after the pause. Which store
         # (bucket, endpoint) and why is for the operator, in the log, as for a missing lake
         cause = storage.unreachable(exc) or exc
-        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path,
-                   storage.unreachable_message(request.app.state.lake.root, cause))
-        return JSONResponse({"detail": "the server's lake store did not answer (the server's log "
-                                       "says which and why); try again in a moment"},
-                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+        return _retry_later(request, "the server's lake store did not answer (the server's log "
+                                     "says which and why)",
+                            storage.unreachable_message(request.app.state.lake.root, cause))
 
     if lake.remote:
         import botocore.exceptions  # s3fs's client: loaded by the lake's first request anyway
@@ -195,10 +191,8 @@ def create_app(
         # Redis (VOICE_MONITOR_COUNTERS) did not answer: over once it is back, as for the lake's
         # store. A batch was landed in the lake before its counting failed: sent again, it is
         # counted once. Which Redis and why is for the operator, in the log
-        _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, exc)
-        return JSONResponse({"detail": "the server's real-time counter store did not answer (the "
-                                       "server's log says which and why); try again in a moment"},
-                            status_code=503, headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+        return _retry_later(request, "the server's real-time counter store did not answer (the "
+                                     "server's log says which and why)", exc)
 
     from voice_monitor.redis_counters import CounterStoreUnavailable
 
@@ -224,6 +218,14 @@ def create_app(
         return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
     return app
+
+
+def _retry_later(request: Request, trouble: str, logged) -> JSONResponse:
+    """503 + Retry-After for the server's own trouble, over once it is gone (a lake or store
+    away): `trouble` for any client, without where; `logged` (where and why) for the operator."""
+    _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, logged)
+    return JSONResponse({"detail": f"{trouble}; try again in a moment"}, status_code=503,
+                        headers={"Retry-After": str(collector.RETRY_AFTER_S)})
 
 
 def app_from_env() -> FastAPI:

@@ -383,7 +383,7 @@ def _require(role: str, *, page: bool = False):
 
 
 async def ingest_actor(request: Request) -> Actor:
-    """`require_ingest` for a view on the event loop (the collector)."""
+    """The ingest role's check for a view on the event loop (the collector)."""
     return _admit(request, await current_actor_off_loop(request), "ingest", False)
 
 
@@ -415,11 +415,9 @@ def _admit(request: Request, actor: Actor | None, role: str, page: bool) -> Acto
 
 
 require_staff = _require("staff")
-require_ingest = _require("ingest")
 require_staff_page = _require("staff", page=True)  # HTML pages: redirect to /login instead of 401
 # for route signatures: `def view(actor: StaffActor)`
 StaffActor = Annotated[Actor, Depends(require_staff)]
-IngestActor = Annotated[Actor, Depends(require_ingest)]
 StaffPage = Annotated[Actor, Depends(require_staff_page)]
 
 router = APIRouter()
@@ -493,6 +491,6 @@ def end_session(lake: Lake, session_id: str, expires: datetime,
                 shutil.rmtree(folder, ignore_errors=True)
 
 
-__all__ = ["Actor", "IngestActor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
-           "current_actor_off_loop", "ingest_actor", "load_tokens", "require_ingest", "require_staff",
+__all__ = ["Actor", "LoginRequired", "StaffActor", "StaffPage", "Tokens", "check_startup", "current_actor",
+           "current_actor_off_loop", "ingest_actor", "load_tokens", "require_staff",
            "require_staff_page", "router", "staff_actor"]

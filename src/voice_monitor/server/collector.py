@@ -34,15 +34,17 @@ def _refuse_too_large(collector: Collector) -> HTTPException:
                               "decompressed); send smaller batches")
 
 
-async def _read_body(request: Request, collector: Collector) -> bytes:
+async def read_capped(request: Request, limit: int, refuse) -> bytes:
+    """The request's body, at most `limit` bytes: beyond (declared or as it streams in), the
+    exception `refuse()` makes is raised, before the rest is read."""
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > collector.max_body_bytes:
-        raise _refuse_too_large(collector)
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise refuse()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > collector.max_body_bytes:
-            raise _refuse_too_large(collector)
+        if size > limit:
+            raise refuse()
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -76,7 +78,8 @@ async def post_events(request: Request) -> JSONResponse:
     if not collector.admit():
         return _busy()
     try:
-        body = await _read_body(request, collector)
+        body = await read_capped(request, collector.max_body_bytes,
+                                 lambda: _refuse_too_large(collector))
     except BaseException:
         collector.pending -= 1
         raise
