@@ -241,6 +241,27 @@ def test_a_sign_out_the_lake_cannot_record_still_signs_this_browser_out(lake, ht
     assert before + timedelta(hours=12) <= moment <= after + timedelta(hours=12)
 
 
+def test_a_sign_out_that_fails_otherwise_answers_500_without_the_servers_error(
+        lake, http, monkeypatch, caplog):
+    # any other failure to record it (here a folder the server may not write to): the person
+    # is signed out of this browser and told so, the path and the OS's error go to the log
+    http.post("/login", data={"token": STAFF}, headers={"Origin": BASE})
+    folder = f"{lake.root}/state/sessions_ended"
+
+    def refused(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", folder)
+
+    monkeypatch.setattr(auth, "end_session", refused)
+    response = http.post("/logout", headers={"Origin": BASE}, follow_redirects=False)
+    assert response.status_code == 500
+    assert response.headers["set-cookie"].startswith(f'{SESSION_COOKIE}=""; ')
+    detail = response.json()["detail"]
+    assert detail.startswith("signed out of this browser, but the sign-out could not be recorded "
+                             "in the lake (the server failed to write it; its log says why): ")
+    assert str(lake.root) not in detail and "Permission denied" not in detail
+    assert f"sign-out not recorded: [Errno 13] Permission denied: '{folder}'" in caplog.text
+
+
 @pytest.mark.parametrize("store", ["local", "object store"])
 def test_a_sign_out_is_forgotten_once_its_cookie_has_expired(tmp_path, store):
     # docs/server.md: a record is forgotten once its cookie would have expired anyway, on an
@@ -420,8 +441,9 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
 
         monkeypatch.setattr("voice_monitor.server.group_commit.land_batches", broken)
         response = http.post("/v1/events", content=body, headers=bearer(INGEST))
-        assert (response.status_code, response.json()) == (500, {
-            "detail": "the batch was not landed: the counter store is damaged"})
+        assert (response.status_code, response.json()) == (500, {  # the error: in the log
+            "detail": "the batch was not landed: the server failed (its log says why); send it "
+                      "again later, it is counted once"})
         assert safe.items() <= response.headers.items()
 
         def crashed(*args, **kwargs):

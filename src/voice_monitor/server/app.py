@@ -21,7 +21,7 @@ from starlette.routing import Match
 from voice_monitor import storage
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
-from voice_monitor.integrity import UnreadableFileError
+from voice_monitor.integrity import UnreadableFileError, relative
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
 from voice_monitor.server.auth import LAKE_MISSING, LoginRequired, Tokens, load_tokens
@@ -199,10 +199,20 @@ def create_app(
     app.add_exception_handler(CounterStoreUnavailable, counters_unreachable)
 
     @app.exception_handler(UnreadableFileError)
+    async def lake_file_unreadable(request: Request, exc: UnreadableFileError):
+        # a corrupt lake file is the server's fault, never the request's (400 would say so).
+        # Staff are told which file (its name in the lake, as the lake_file_unreadable alert
+        # names it) and the command; the reader's error and the lake's path are for the log
+        names = ", ".join(relative(request.app.state.lake, path) for path, _ in exc.files)
+        return _server_fault(request, f"unreadable lake file {names} (the server's log says "
+                                      "why); move it aside with: voice-monitor lake check "
+                                      "--move-aside", exc)
+
     @app.exception_handler(CounterStoreError)
-    async def lake_file_unreadable(request: Request, exc: ValueError):
-        # a corrupt lake file is the server's fault, never the request's (400 would say so)
-        return JSONResponse({"detail": str(exc)}, status_code=500)
+    async def counter_store_unreadable(request: Request, exc: CounterStoreError):
+        return _server_fault(request, "the server's real-time counter store cannot be read "
+                                      "(the server's log says which file and how to set it "
+                                      "aside)", exc)
 
     @app.exception_handler(ValueError)
     async def bad_value(request: Request, exc: ValueError):
@@ -226,6 +236,13 @@ def _retry_later(request: Request, trouble: str, logged) -> JSONResponse:
     _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, logged)
     return JSONResponse({"detail": f"{trouble}; try again in a moment"}, status_code=503,
                         headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+
+def _server_fault(request: Request, trouble: str, logged) -> JSONResponse:
+    """500 for the server's own fault that waiting does not mend: `trouble` for any client, a
+    fixed text without the server's paths or its libraries' errors; `logged` for the operator."""
+    _log.error("voice-monitor: %s %s answered 500: %s", request.method, request.url.path, logged)
+    return JSONResponse({"detail": trouble}, status_code=500)
 
 
 def app_from_env() -> FastAPI:

@@ -457,8 +457,9 @@ def logout(request: Request) -> Response:
             # could not be done
             reason = " ".join(str(exc).split()) or type(exc).__name__
             _log.error("sign-out not recorded: %s", reason)
-            if isinstance(exc, NoLakeError):  # its path is for the log (see LAKE_MISSING)
-                reason = LAKE_MISSING
+            # what failed (a path, a store's error) is for the log; the person, the fix
+            reason = (LAKE_MISSING if isinstance(exc, NoLakeError)
+                      else "the server failed to write it; its log says why")
             response = JSONResponse(
                 {"detail": f"signed out of this browser, but the sign-out could not be recorded "
                            f"in the lake ({reason}): a copy of this browser's cookie still signs "

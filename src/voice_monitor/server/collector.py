@@ -23,6 +23,8 @@ from voice_monitor.server.auth import ingest_actor
 from voice_monitor.server.group_commit import BadEncoding, BodyTooLarge, Collector, Overloaded
 
 RETRY_AFTER_S = 1
+NOT_LANDED = ("the batch was not landed: the server failed (its log says why); send it again "
+              "later, it is counted once")
 _log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
 _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
                "application/x-jsonlines", "text/plain", "")
@@ -99,8 +101,11 @@ async def post_events(request: Request) -> JSONResponse:
     except ValueError as exc:
         # a record's faults are quarantined, never raised: this is the server's own failure
         # (e.g. a damaged counter store), not a bad request, which 400 would tell the sender
-        _log.error("voice-monitor: a batch was not landed: %s", exc)
-        raise HTTPException(500, f"the batch was not landed: {exc}") from None
+        # what failed (a path on the server, the store's error) is for the operator, in the
+        # log; the sender learns only that the fault is the server's and to send again
+        _log.error("voice-monitor: POST /v1/events answered 500, the batch was not landed: %s",
+                   exc)
+        raise HTTPException(500, NOT_LANDED) from None
     return JSONResponse({"accepted": result.accepted, "duplicates": result.duplicates,
                          "quarantined": result.quarantined})
 
