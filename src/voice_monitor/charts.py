@@ -9,6 +9,7 @@ yet (no `computed_at`) is a gap, never a false zero. `readable()` gives a table 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterable
 
 import plotly.graph_objects as go
@@ -35,6 +36,13 @@ def _layout(figure: go.Figure, title: str, y_title: str, x_title: str = HOUR_AXI
         legend={"orientation": "h", "x": 1, "xanchor": "right", "y": 1.02, "yanchor": "bottom"},
         xaxis_title=x_title, yaxis_title=y_title, **settings)
     return figure
+
+
+def _literal(text: str) -> str:
+    """`text` as plotly.js shows it literally: it reads `<b>`, `<br>`, `<a href=...>` and
+    entities in every label and hover text as markup, so an organization or artifact id (input
+    from producers) would be drawn bold, broken or as a link; `&`, `<` and `>` as entities."""
+    return html.escape(text, quote=False)
 
 
 def _utc_text(column: pl.Series) -> list[str]:
@@ -98,14 +106,14 @@ def stage_latency(stages: pl.DataFrame) -> go.Figure:
 def cost_by_organization(orgs: pl.DataFrame) -> go.Figure:
     """AI cost per organization in $, largest first (from `org_breakdown`)."""
     rows = orgs.sort("total_ai_cost_usd", descending=True)
-    labels = [f"{name} ({org})" if name != "Unknown" else org
+    labels = [_literal(f"{name} ({org})" if name != "Unknown" else org)
               for org, name in zip(rows["organization_id"], rows["name"], strict=True)]
     figure = go.Figure(go.Bar(
         x=rows["total_ai_cost_usd"].to_list(), y=labels, orientation="h",
         marker={"color": COLORS["cost"]},
         text=[f"${v:,.2f}" for v in rows["total_ai_cost_usd"]], textposition="outside",
         cliponaxis=False,
-        hovertemplate="$%{x:,.2f}<extra>%{y}</extra>"))
+        hovertemplate="$%{x:,.2f}<extra>%{y}</extra>", hoverlabel={"namelength": -1}))
     figure = _layout(figure, "AI cost per organization", "", x_title="AI cost ($)",
                      xaxis_tickprefix="$", hovermode="closest")
     figure.update_layout(height=max(320, 60 + 22 * rows.height),
@@ -132,7 +140,7 @@ def artifact_timeline(timeline: pl.DataFrame, artifact_id: str = "") -> go.Figur
         marker={"size": 10, "color": [COLORS["failed"] if k.endswith(_FAILED_EVENT)
                                       else COLORS["received"] for k in kinds]},
         hovertemplate="%{x} UTC<extra>%{y}</extra>"))
-    return _layout(figure, f"Timeline of {artifact_id}".strip(), "", x_title="time (UTC)",
+    return _layout(figure, _literal(f"Timeline of {artifact_id}".strip()), "", x_title="time (UTC)",
                    hovermode="closest", yaxis={"automargin": True})
 
 

@@ -1,0 +1,250 @@
+"""The dashboard against hostile event fields, in a real headless browser (Debian's chromium,
+driven by Playwright) and a real `voice-monitor serve` process.
+
+Anyone with an ingest token controls the text staff see: error messages, organization and
+artifact ids, and (through `orgs load`) organization names; a staff member the name an alert is
+acknowledged by. Every such field here carries markup or script (`<script>`, `<img onerror>`,
+`<svg onload>`, `"`/`'` breaking out of attributes, `</script>`, `javascript:` links, plotly's
+own `<b>`/`<br>`/`<a href>`, `&amp;`), or characters that are not what they look like (a
+right-to-left override, a zero-width space, a no-break space, emoji), or is 256 characters long.
+Every payload that runs sets `window.__pwned` or changes the page's title; each view is then
+checked to have shown the text exactly as sent and to have run none of it.
+
+The page is pinned to NOW with `?now=`, so the numbers hold whatever the clock says.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from conftest import event
+from playwright.sync_api import expect
+from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client
+
+from voice_monitor.health import alerts
+from voice_monitor.lake import Lake
+from voice_monitor.rollups import run_hourly
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = Path("/usr/bin/chromium")
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+PINNED = "2026-02-16T14:30:00Z"
+
+# organization ids (each a valid id: 1-256 characters, no control character)
+ORG_SCRIPT = "<script>window.__pwned='org'</script>\"'><b>bold</b>"
+ORG_LINK = "<a href=\"javascript:window.__pwned='link'\">click</a>&amp;"
+ORG_BIDI = "rtl\u202eevil\u200bzw\u00a0nbsp \U0001f399\ufe0f\U0001f525"  # RLO, ZWSP, NBSP, emoji
+ORG_LONG = "<br>" + "w" * 252  # 256 characters
+# organization names, from `orgs load` (a CSV file)
+NAME_LINK = "<i>italic</i> &amp; <br>name <a href=\"https://evil.example/\">sign in again</a>"
+# artifact ids and error text
+ART_ATTR = "\"><svg onload=window.__pwned='artifact'>'"
+ART_BIDI = "art\u202etxt.exe\u200b"
+ERROR_CODE = "</script><script>window.__pwned='code'</script>"
+ERROR_MESSAGE = ("<img src=x onerror=\"window.__pwned='error';document.title='pwned'\"> "
+                 "javascript:window.__pwned=1 \u202eeulav\u202c " + "e" * 300)
+ACK_BY = "<img src=x onerror=window.__pwned='ack'>"
+
+
+def at(hour: int, minute: int) -> datetime:
+    return datetime(2026, 2, 16, hour, minute, tzinfo=UTC)
+
+
+def ingested_events() -> list[dict]:
+    """Landed with `voice-monitor ingest --now NOW` (the real-time counters count them at NOW):
+    hour 12, three artifacts of each organization received, costing (by organization) $4, $3,
+    $2 and $1 in all; hour 14, 25 artifacts of ORG_SCRIPT failed: a high_failure_rate alert for
+    it (25 of 25 outcomes in the last hour) and for the platform, and no artifact received in
+    the last hour (inactivity)."""
+    evs = []
+    for org, cost in ((ORG_SCRIPT, 4), (ORG_LINK, 3), (ORG_BIDI, 2), (ORG_LONG, 1)):
+        for i in range(3):
+            evs.append(event("artifact_received", at(12, i), artifact_id=f"{org[:200]}-{i}",
+                             organization_id=org, metadata={"ai_cost_usd": cost / 3}))
+    for i in range(25):
+        evs.append(event("artifact_failed", at(14, 2), artifact_id=f"failed-{i}",
+                         organization_id=ORG_SCRIPT, error_message=ERROR_MESSAGE))
+    return evs
+
+
+def collected_events() -> list[dict]:
+    """Posted to the collector with the ingest token: two artifacts with hostile ids, their
+    events the newest of the lake (14:10 and 14:11)."""
+    return [
+        event("transcription_failed", at(14, 10), artifact_id=ART_ATTR, organization_id=ORG_BIDI,
+              error_code=ERROR_CODE, error_message=ERROR_MESSAGE),
+        event("artifact_status_changed", at(14, 11), artifact_id=ART_BIDI,
+              organization_id=ORG_BIDI, previous_status="<b>old</b>",
+              new_status="new\u202e<script>"),
+    ]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    root = tmp_path_factory.mktemp("hostile")
+    lake = Lake(root / "lake")
+    with ServerProcess(lake, log=root / "server.log") as server, client() as http:
+        sent = http.post(server.url + "/v1/events",
+                         content="\n".join(json.dumps(e) for e in collected_events()),
+                         headers={**bearer(INGEST), "Content-Type": "application/x-ndjson"})
+        assert sent.json() == {"accepted": 2, "duplicates": 0, "quarantined": 0}, sent.text
+        events_file = root / "events.jsonl"
+        events_file.write_text("\n".join(json.dumps(e) for e in ingested_events()) + "\n")
+        names_file = root / "organizations.csv"
+        names_file.write_text("organization_id,name\n" + ",".join(
+            '"' + v.replace('"', '""') + '"' for v in (ORG_LINK, NAME_LINK)) + "\n")
+        for argv in (["ingest", str(events_file), "--now", PINNED],
+                     ["orgs", "load", str(names_file)]):
+            done = subprocess.run([str(SCRIPT), *argv, "--lake", str(lake.root)],
+                                  capture_output=True, text=True)
+            assert done.returncode == 0, done.stderr
+        run_hourly(lake, now=NOW)  # hours 12 and 13
+        report = alerts.run_checks(lake, NOW)
+        assert sorted((a.alert_type, a.organization_id or "") for a in report.active) == [
+            ("high_failure_rate", ""), ("high_failure_rate", ORG_SCRIPT), ("inactivity", "")]
+        inactivity = next(a for a in report.active if a.alert_type == "inactivity")
+        acked = http.post(f"{server.url}/api/v1/alerts/{inactivity.alert_id}/ack",
+                          json={"by": ACK_BY}, headers=bearer(STAFF))
+        assert acked.status_code == 200, acked.text
+        server.http = http
+        server.shots = root / "screenshots"
+        server.shots.mkdir()
+        yield server
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    expect.set_options(timeout=60_000)  # a shared 2-core machine can be slow
+    with sync_playwright() as p:
+        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class Watched:
+    """A signed-in page whose console errors, uncaught exceptions and dialogs are recorded."""
+
+    def __init__(self, browser, served):
+        self.context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        self.context.set_default_timeout(60_000)
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        self.page.on("dialog", lambda d: (self.errors.append(f"dialog: {d.message}"), d.dismiss()))
+        self.page.goto(f"{served.url}/login")
+        self.page.fill("#token", STAFF)
+        self.page.click("button[type=submit]")
+        self.page.wait_for_selector("body[data-loaded=true]")
+
+    def assert_nothing_ran(self, title: str = "voice-monitor") -> None:
+        page = self.page
+        assert page.evaluate("() => typeof window.__pwned") == "undefined"
+        assert page.title() == title
+        # no element came from the data: the pages have no img, svg outside charts, iframe...
+        assert page.evaluate("""() => document.querySelectorAll(
+            'img, iframe, object, embed, main script, td svg, td b, td i, td a:not(.artifact)'
+            ).length""") == 0
+        assert self.errors == []
+
+
+def _cells(page, selector: str) -> list[str]:
+    return page.locator(selector).evaluate_all("cells => cells.map(c => c.textContent)")
+
+
+def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
+    watched = Watched(browser, served)
+    page = watched.page
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.wait_for_selector("#chart-cost_by_organization[data-rendered=true]")
+    page.screenshot(path=served.shots / "hostile.png", full_page=True)
+
+    # alerts: ORG_SCRIPT's own failure-rate alert names it as its scope, as sent; the
+    # inactivity alert was acknowledged by ACK_BY
+    rows = page.locator("#alerts tbody tr")
+    assert rows.count() == 3
+    scopes = sorted(_cells(page, "#alerts tbody td:nth-child(3)"))
+    assert scopes == sorted([ORG_SCRIPT, "platform", "platform"])
+    assert ACK_BY + " at 2026-" in "".join(_cells(page, "#alerts tbody td:nth-child(6)"))
+
+    # the organization table: names joined as "name (id)", largest received first (3 each:
+    # then as the query orders them), every one literal
+    shown = sorted(_cells(page, "#orgs tbody td:first-child"))
+    assert shown == sorted([ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI, ORG_LONG])
+
+    # the cost chart: one bar per organization, most expensive first ($4, $3, $2, $1); the
+    # axis labels and each bar's hover label show the text as sent (plotly reads <b>, <br>,
+    # <a> and entities in labels as markup)
+    ticks = page.evaluate("""() => [...document.querySelectorAll(
+        '#chart-cost_by_organization .ytick text')]
+        .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
+        .map(t => t.textContent)""")  # top to bottom
+    assert ticks == [ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI, ORG_LONG]
+    chart = page.locator("#chart-cost_by_organization")
+    assert chart.locator("a, tspan[style*=bold], tspan[style*=italic]").count() == 0
+    for bar, label in enumerate(ticks):
+        page.evaluate("""bar => Plotly.Fx.hover('chart-cost_by_organization',
+                                                 [{curveNumber: 0, pointNumber: bar}])""", bar)
+        page.wait_for_function("""label => document.querySelector(
+            '#chart-cost_by_organization .hoverlayer').textContent.includes(label)""", arg=label)
+    # the other charts carry no data text: their labels are the page's own
+    assert sorted(page.evaluate("""() => [...document.querySelectorAll('.chart .legendtext')]
+        .map(t => t.textContent)""")) == sorted(["received", "completed", "failed", "transcription",
+                                                 "claims_extraction", "entity_resolution",
+                                                 "draft_generation"])
+    watched.assert_nothing_ran()
+
+    # the event log, newest first: the two collected events (14:11, 14:10), the 25 failures
+    # (14:02), the 12 received (hour 12): 25 on page 1, 14 on page 2
+    assert _cells(page, "#events tbody tr:nth-child(-n+2) td:nth-child(5)") == [ART_BIDI, ART_ATTR]
+    assert _cells(page, "#events tbody tr:nth-child(2) td:nth-child(7)") == [
+        f"{ERROR_CODE}: {ERROR_MESSAGE}"]
+    assert _cells(page, "#events tbody tr:nth-child(2) td:nth-child(4)") == [ORG_BIDI]
+    page.click("#events-next")
+    page.wait_for_selector("#events-page:has-text('page 2')")
+    expect(page.locator("#events tbody tr")).to_have_count(14)
+    assert set(_cells(page, "#events tbody td:nth-child(4)")) == {ORG_SCRIPT, ORG_LINK, ORG_BIDI,
+                                                                 ORG_LONG}
+    assert set(_cells(page, "#events tbody td:nth-child(7)")) == {ERROR_MESSAGE, ""}
+
+    # the filters: the organization typed as sent finds its 25 failures, errors only
+    page.fill("#event-filters input[name=org]", ORG_SCRIPT)
+    page.check("#event-filters input[name=errors_only]")
+    page.click("#event-filters button[type=submit]")
+    expect(page.locator("#events-page")).to_have_text("page 1")
+    expect(page.locator("#events tbody tr")).to_have_count(25)
+    assert set(_cells(page, "#events tbody td:nth-child(4)")) == {ORG_SCRIPT}
+    watched.assert_nothing_ran()
+
+    # the artifact timeline, opened from the event log, and from a link to it (#artifact=)
+    page.fill("#event-filters input[name=org]", "")
+    page.uncheck("#event-filters input[name=errors_only]")
+    page.click("#event-filters button[type=submit]")
+    page.locator("#events tbody a.artifact").nth(1).click()
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert page.locator("#timeline-artifact").text_content() == ART_ATTR
+    assert _cells(page, "#timeline tbody td:nth-child(6)") == [f"{ERROR_CODE}: {ERROR_MESSAGE}"]
+    page.goto(f"{served.url}/?now={PINNED}#artifact={quote(ART_ATTR, safe='')}")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert page.locator("#timeline-artifact").text_content() == ART_ATTR
+    page.wait_for_selector("body[data-loaded=true]")
+    watched.assert_nothing_ran()
+
+    # the sign-in page shows its own words only, whatever its URL says
+    page.goto(f"{served.url}/login?error=%3Cimg%20src%3Dx%20onerror%3Dwindow.__pwned%3D1%3E")
+    assert page.locator("#login-error").text_content() == "That is not a staff token. Try again."
+    watched.assert_nothing_ran(title="voice-monitor: sign in")
+    watched.context.close()
