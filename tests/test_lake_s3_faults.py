@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import urllib.request
 
 import boto3
 import pytest
@@ -194,3 +195,43 @@ def test_credentials_missing_or_refused_name_the_lake_and_the_settings(monkeypat
             assert line.endswith("; check the credentials (AWS_ACCESS_KEY_ID and "
                                  "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) and that they may list, "
                                  f"get, put and delete under {lake}/"), argv
+
+
+def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_the_settings(
+        monkeypatch, tmp_path, caplog):
+    # the store starts refusing the server's credentials (revoked, rotated away): it was a
+    # plain 500 "Internal Server Error", the sender told its batch failed for good and the log
+    # a traceback ending in "PermissionError: The AWS Access Key Id you provided does not exist"
+    with s3_server(tmp_path) as endpoint:
+        for key, value in {**s3_env(endpoint),
+                           "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+            monkeypatch.setenv(key, value)
+        make_bucket(endpoint, "revoked")
+        lake = Lake.create("s3://revoked/prod")
+        app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+        with TestClient(app, base_url="http://testserver") as http:
+            def post(event_id):
+                return http.post("/v1/events", content=json.dumps(event("artifact_received", NOW,
+                                                                        event_id=event_id)),
+                                 headers={"Authorization": f"Bearer {INGEST}",
+                                          "Content-Type": "application/x-ndjson"})
+
+            assert post("before").json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+            # moto checks credentials from now on, and knows none
+            urllib.request.urlopen(urllib.request.Request(
+                endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+                headers={"Content-Type": "text/plain"}), timeout=10)
+            answer = post("refused")
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "1"
+            assert answer.json()["detail"] == (
+                "the server may not write to its lake (permission denied or a read-only file "
+                "system; the server's log says where and how to fix it); try again in a moment")
+            assert "revoked" not in answer.text and endpoint not in answer.text
+            line = next(r.getMessage() for r in caplog.records if "answered 503" in r.getMessage())
+            assert line.startswith("voice-monitor: POST /v1/events answered 503: the object store "
+                                   "refused the lake at s3://revoked/prod: The AWS Access Key Id "
+                                   "you provided does not exist"), line
+            assert line.endswith("check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_"
+                                 "KEY, or AWS_PROFILE) and that they may list, get, put and delete "
+                                 "under s3://revoked/prod/"), line

@@ -7,9 +7,11 @@ Retry-After, nothing landed where the lake was), a reader must not be told its r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import subprocess
 
 import pyarrow.parquet as pq
 import pytest
@@ -94,3 +96,48 @@ def test_an_unreadable_lake_file_is_the_servers_error_naming_the_file(tmp_path):
         assert ("GET /api/v1/events answered 500: unreadable lake file events/date=2026-02-16/"
                 "hour=14/zz-truncated.parquet (") in server.output()
         assert f"lake check --move-aside --lake {lake}" in server.output()
+
+
+@contextlib.contextmanager
+def _immutable(folder):
+    """The folders of `folder` made immutable (chattr +i): no file may be created, renamed or
+    removed in them, by root too (the tests run as root, whom `chmod -R a-w` does not stop).
+    As after `chmod -R a-w`, the files the server holds open stay writable (their own flag is
+    not set: SQLite's mapped -shm file, made immutable under it, ends the process by SIGBUS)."""
+    folders = [str(folder), *(str(p) for p in folder.rglob("*") if p.is_dir())]
+    made = subprocess.run(["chattr", "+i", *folders], capture_output=True, text=True)
+    if made.returncode:
+        subprocess.run(["chattr", "-i", *folders], capture_output=True)
+        pytest.skip(f"chattr +i is not available here: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", *folders], check=True)
+
+
+def test_a_lake_the_server_may_not_write_to_is_503_and_the_log_says_where(tmp_path):
+    # a lake folder made read-only under a running server (chmod -R a-w, a remount, here
+    # chattr +i): a sender is told to come back (503, Retry-After), never a plain 500, and
+    # the server's log names the lake and what to do; readers are still answered
+    lake = tmp_path / "lake"
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        first = event("artifact_received", NOW, event_id="before")
+        assert _post(server, http, first).json() == {"accepted": 1, "duplicates": 0,
+                                                     "quarantined": 0}
+        with _immutable(lake):
+            refused = _post(server, http, event("artifact_received", NOW, event_id="refused"))
+            assert refused.status_code == 503
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["detail"] == (
+                "the server may not write to its lake (permission denied or a read-only file "
+                "system; the server's log says where and how to fix it); try again in a moment")
+            assert str(tmp_path) not in refused.text
+            log = server.output()
+            assert "Traceback" not in log
+            assert f"POST /v1/events answered 503: permission denied in the lake {lake} (" in log
+            assert "give the server's user write access to the lake's folders" in log
+            read = http.get(server.url + "/api/v1/events", headers=bearer(STAFF))
+            assert [r["event_id"] for r in read.json()["rows"]] == ["before"]
+        # write access back: the batch sent again lands
+        again = _post(server, http, event("artifact_received", NOW, event_id="refused"))
+        assert again.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}

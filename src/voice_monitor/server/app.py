@@ -7,6 +7,7 @@ in each worker process.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -18,7 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
-from voice_monitor import storage
+from voice_monitor import read_only, storage
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
@@ -198,6 +199,18 @@ def create_app(
 
     app.add_exception_handler(CounterStoreUnavailable, counters_unreachable)
 
+    @app.exception_handler(OSError)
+    async def access_denied(request: Request, exc: OSError):
+        # a lake the server may no longer write to (a folder made read-only, a remount, the
+        # object store's credentials revoked): over once the operator gives access back, and a
+        # sender keeps its batch meanwhile; where and what to do is for the log, as above
+        logged = _denied_message(request.app.state.lake, exc)
+        if logged is None:
+            raise exc  # another OS error: the server-error middleware's 500 (and traceback)
+        return _retry_later(request, "the server may not write to its lake (permission denied "
+                                     "or a read-only file system; the server's log says where "
+                                     "and how to fix it)", logged)
+
     @app.exception_handler(UnreadableFileError)
     async def lake_file_unreadable(request: Request, exc: UnreadableFileError):
         # a corrupt lake file is the server's fault, never the request's (400 would say so).
@@ -236,6 +249,24 @@ def _retry_later(request: Request, trouble: str, logged) -> JSONResponse:
     _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, logged)
     return JSONResponse({"detail": f"{trouble}; try again in a moment"}, status_code=503,
                         headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+
+
+def _denied_message(lake: Lake, exc: OSError) -> str | None:
+    """The log's line for a lake the server may not write to (`exc` refused by the OS or the
+    object store): which lake, why and what to do; None for any other OS error."""
+    reason = " ".join(str(exc).split()) or type(exc).__name__
+    refusal = storage.refused(exc) if lake.remote else None
+    if refusal is not None:
+        return storage.refused_message(lake.root, refusal)
+    if not read_only.denied(exc):
+        return None
+    if exc.errno == errno.EROFS:
+        return (f"the lake {lake.root} is on a read-only file system ({reason}); the server "
+                "writes to its lake: mount it read-write")
+    owner = ("its credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) "
+             "rights to list, get, put and delete in it" if lake.remote
+             else "write access to the lake's folders (chown -R, or run serve as the lake's owner)")
+    return f"permission denied in the lake {lake.root} ({reason}); give the server's user {owner}"
 
 
 def _server_fault(request: Request, trouble: str, logged) -> JSONResponse:
