@@ -4,6 +4,7 @@ the same lake; without VOICE_MONITOR_DASK nothing changes."""
 
 from __future__ import annotations
 
+import re
 import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -133,9 +134,10 @@ def test_without_the_setting_everything_stays_in_process():
         period_mapper("scheduler:8786")
     # a port that is not a number (or none) was found only by Dask, after Prefect's temporary
     # server had started (~30 s): "invalid literal for int() with base 10: 'notaport'"
+    # and one without a host passed until Dask connected to it
     for address in ("tcp://scheduler:notaport", "tcp://scheduler", "tcp://scheduler:99999",
-                    "htp://scheduler:8786"):
-        with pytest.raises(ValueError, match=rf"^bad Dask scheduler address '{address}' in "
+                    "htp://scheduler:8786", "tcp://:8786", "tls://:8786", "tcp://[]:8786"):
+        with pytest.raises(ValueError, match=rf"^bad Dask scheduler address '{re.escape(address)}' in "
                                              r"VOICE_MONITOR_DASK; expected e\.g\. "
                                              r"tcp://scheduler:8786$"):
             period_mapper(address)

@@ -94,8 +94,8 @@ class DaskPeriods:
 
 
 def _well_formed(address: str) -> bool:
-    """Whether `address` is scheme://host:port with a numeric port (the network schemes), or
-    another scheme Dask has. Checked before Prefect's temporary server starts (~30 s): a port
+    """Whether `address` is scheme://host:port with a host and a numeric port (the network
+    schemes), or another scheme Dask has. Checked before Prefect's temporary server starts (~30 s): a port
     that is not a number failed only after it, in Dask's own words ("invalid literal for int()
     with base 10: 'x'"), naming neither the setting nor its form."""
     from urllib.parse import urlsplit
@@ -106,7 +106,8 @@ def _well_formed(address: str) -> bool:
     if scheme in ("inproc", "ucx"):
         return True
     try:
-        return urlsplit(address).port is not None
+        parts = urlsplit(address)
+        return parts.port is not None and bool(parts.hostname)  # 'tcp://:8786' names no host
     except ValueError:  # a port that is not a number, or out of range
         return False
 
