@@ -137,6 +137,7 @@ def test_daily_refuses_a_day_whose_missing_hours_lost_their_events(lake):
 def test_daily_refuses_a_day_that_is_not_over(lake):
     today = NOW.replace(hour=0, minute=30)
     with pytest.raises(RefusedError, match=r"daily snapshot of 2026-02-16: the day is not over "
-                                           r"at now 2026-02-16T14:30:00\+00:00"):
+                                           r"at now 2026-02-16T14:30:00Z, so its hourly rows are "
+                                           r"incomplete; build it at or after 2026-02-17T00:00:00Z"):
         run_daily(lake, NOW, day=today)
     assert lake.snapshot_periods("pipeline_hourly") == []

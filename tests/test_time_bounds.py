@@ -87,22 +87,44 @@ def test_the_python_api_refuses_a_rollup_period_before_2000_the_same_way(lake):
     from voice_monitor import rollups
 
     now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
-    before = "is before 2000-01-01, where a lake holds no event"
-    with pytest.raises(ValueError, match=f"hour '1999-12-31T23:00:00\\+00:00' {before}"):
+    before = "is before 2000-01-01, where a lake holds no event"  # times in messages: UTC, Z
+    with pytest.raises(ValueError, match=f"hour '1999-12-31T23:00:00Z' {before}"):
         rollups.run_hourly(lake, now, hour=datetime(1999, 12, 31, 23, 59, tzinfo=UTC))
     for day in (date(1999, 12, 31), "1999-12-31", datetime(1999, 12, 31, 12, tzinfo=UTC)):
-        with pytest.raises(ValueError, match=f"day '1999-12-31T00:00:00\\+00:00' {before}"):
+        with pytest.raises(ValueError, match=f"day '1999-12-31T00:00:00Z' {before}"):
             rollups.run_daily(lake, now, day=day)
-    with pytest.raises(ValueError, match=f"start '1999-12-31T23:00:00\\+00:00' {before}"):
+    with pytest.raises(ValueError, match=f"start '1999-12-31T23:00:00Z' {before}"):
         rollups.backfill(lake, datetime(1999, 12, 31, 23, 30, tzinfo=UTC),
                          datetime(2000, 1, 1, 1, tzinfo=UTC), now, progress=False)
     # the far ends and a day that is no day: ValueError naming them, not OverflowError or
     # AttributeError ('str' object has no attribute 'year')
-    with pytest.raises(ValueError, match="hour '0001-01-01T00:00:00\\+00:00' is out of range"):
+    with pytest.raises(ValueError, match="hour '0001-01-01T00:00:00Z' is out of range"):
         rollups.run_hourly(lake, now, hour=datetime(1, 1, 1, tzinfo=UTC))
     with pytest.raises(ValueError, match="day '15/02/2026' is not a day; use YYYY-MM-DD"):
         rollups.run_daily(lake, now, day="15/02/2026")
     assert not (lake.root / "snapshots").exists()
+
+
+def test_a_refusal_prints_its_times_in_utc_with_z_as_reports_do(lake):
+    # they printed Python's isoformat, '2026-02-16T14:30:00+00:00', beside reports' '...Z'
+    import re
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from voice_monitor import arguments, rollups
+
+    now = datetime(2026, 2, 16, 15, 30, tzinfo=timezone(timedelta(hours=1)))  # 14:30Z
+    with pytest.raises(ValueError, match=re.escape(
+            "bad time range: start 2026-02-16T15:00:00Z is not before end 2026-02-16T14:00:00Z; "
+            "swap them or widen the range")):
+        arguments.time_range("2026-02-16T15:00:00Z", "2026-02-16T15:00:00+01:00")
+    with pytest.raises(ValueError, match=re.escape(
+            "backfill end 2026-02-16T10:00:00Z must be after start 2026-02-16T12:00:00Z")):
+        rollups.backfill(lake, datetime(2026, 2, 16, 12, tzinfo=UTC),
+                         datetime(2026, 2, 16, 10, tzinfo=UTC), now, progress=False)
+    with pytest.raises(rollups.RefusedError, match=re.escape(
+            "refusing to build the hourly snapshot of 2026-02-16T16:00:00Z: the hour has not "
+            "begun at now 2026-02-16T14:30:00Z; build it at or after 2026-02-16T17:00:00Z")):
+        rollups.run_hourly(lake, now, hour=datetime(2026, 2, 16, 16, 20, tzinfo=UTC))
 
 
 def test_a_demo_that_would_start_before_2000_is_a_usage_error(capsys, tmp_path):

@@ -24,7 +24,8 @@ def in_range(moment: datetime | date, what: str, text: str | None = None):
     start = moment if isinstance(moment, datetime) else datetime(
         moment.year, moment.month, moment.day, tzinfo=UTC)
     if not EARLIEST <= start < LATEST:
-        shown = text if text is not None else moment.isoformat()
+        shown = text if text is not None else (
+            utc_text(moment) if isinstance(moment, datetime) else moment.isoformat())
         raise TimeOutOfRangeError(
             f"{what} {shown!r} is out of range; use a time from 1970-01-01T00:00:00Z to "
             "9998-12-31T23:59:59Z (a lake holds nothing before 2000-01-01)")
@@ -37,7 +38,7 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
     the calendar's ends as `in_range`)."""
     in_range(start, what, text)
     if start < FIRST_EVENT:
-        shown = text if text is not None else start.isoformat()
+        shown = text if text is not None else utc_text(start)
         raise TimeOutOfRangeError(
             f"{what} {shown!r} is before 2000-01-01, where a lake holds no event (earlier "
             f"timestamps are refused), so its snapshot could only be empty; use a time from "
@@ -68,6 +69,12 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def utc_text(moment: datetime) -> str:
+    """A time as ISO-8601 UTC with Z, the form of every message and report; a naive one (a SQL
+    TIMESTAMP) is UTC already, never the machine's local time."""
+    return as_utc(moment).isoformat().replace("+00:00", "Z")
+
+
 def utc_time(value: datetime | str | None, what: str) -> datetime | None:
     """A timezone-aware UTC datetime from a datetime or an ISO-8601 text with Z/offset."""
     if value is None:
@@ -95,10 +102,11 @@ def time_range(start, end, *, required: bool = False) -> tuple[datetime | None, 
     """A checked [start, end) range; start must come before end."""
     start, end = utc_time(start, "start"), utc_time(end, "end")
     if required and (start is None or end is None):
-        raise ValueError(f"a time range needs both start and end; got start={start}, end={end}")
+        raise ValueError(f"a time range needs both start and end; got start="
+                         f"{start and utc_text(start)}, end={end and utc_text(end)}")
     if start is not None and end is not None and start >= end:
-        raise ValueError(f"bad time range: start {start.isoformat()} is not before end "
-                         f"{end.isoformat()}; swap them or widen the range")
+        raise ValueError(f"bad time range: start {utc_text(start)} is not before end "
+                         f"{utc_text(end)}; swap them or widen the range")
     return start, end
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from voice_monitor import quality, rollups
+from voice_monitor.arguments import utc_text
 from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.retention import RetentionConfig, run_retention
@@ -43,8 +44,8 @@ def rollup_facts(lake: Lake, report: rollups.RollupReport, tables: tuple[str, ..
         "partitions": [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
                        for p in report.periods for t in tables],
         "rows": dict(report.rows),
-        "refused": [f"{p.isoformat()}: {m}" for p, m in report.refused],
-        "failed": [f"{p.isoformat()}: {m}" for p, m in report.failed],  # unreadable files
+        "refused": [f"{utc_text(p)}: {m}" for p, m in report.refused],
+        "failed": [f"{utc_text(p)}: {m}" for p, m in report.failed],  # unreadable files
     }
 
 

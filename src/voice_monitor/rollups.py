@@ -19,6 +19,7 @@ import duckdb
 import pyarrow as pa
 
 from voice_monitor import arguments, sketch
+from voice_monitor.arguments import utc_text
 from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
@@ -84,7 +85,7 @@ class RollupFailedError(ValueError):
         self.report = report
         (period, message), more = report.failed[0], len(report.failed) - 1
         others = f" (and {more} more period(s))" if more else ""
-        super().__init__(f"could not build {_key(period)}{others}: {message}")
+        super().__init__(f"could not build {utc_text(period)}{others}: {message}")
 
 
 @dataclass
@@ -232,7 +233,8 @@ def build_hour(
         for k in range(1, LOOK_BACK_HOURS + 1):
             earlier = hour - k * HOUR
             if earlier in dropped:
-                raise RefusedError(_refusal(hour, f"look-back hour {_key(earlier)} it pairs with"))
+                raise RefusedError(_refusal(
+                    hour, f"look-back hour {utc_text(earlier)} it pairs with"))
             earlier_files = lake.event_files(earlier)
             sources[_key(earlier)] = describe(earlier_files)
             look_back[earlier] = earlier_files
@@ -278,7 +280,7 @@ def _daily_one(
         return
     build, lost = stale_hours(lake, day)
     if lost and not force:
-        report.refused.append((day, _refusal(day, f"hourly snapshot hour {_key(lost[0])}")))
+        report.refused.append((day, _refusal(day, f"hourly snapshot hour {utc_text(lost[0])}")))
         return
     hourly = RollupReport()
     for hour in build:  # never forced: a forced hour could replace good rows with partial ones
@@ -342,7 +344,7 @@ def backfill(
     start, end = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
     now = arguments.utc_now(now)
     if end <= start:
-        raise ValueError(f"backfill end {end.isoformat()} must be after start {start.isoformat()}")
+        raise ValueError(f"backfill end {utc_text(end)} must be after start {utc_text(start)}")
     arguments.period_start(floor_hour(start), "start", "2026-02-10T00:00:00Z")
     hours, h = [], floor_hour(start)
     while h < end and h + HOUR <= now:
@@ -374,7 +376,7 @@ def backfill(
             task = bar.add_task("backfill", total=len(steps))
             for step, period in steps:
                 kind = "hour" if step is _hourly_one else "day"
-                bar.update(task, description=f"{kind} {_key(period)}")
+                bar.update(task, description=f"{kind} {utc_text(period)}")
                 _isolated(step, lake, period, force, report, con)
                 bar.advance(task)
     if report.failed:
@@ -398,22 +400,21 @@ def _as_day(day) -> datetime:
 
 
 def _refusal(period: datetime, what: str) -> str:
-    return (f"refusing to rebuild {_key(period)}: {what} was dropped by retention, so a rebuild "
-            f"would lose data; the existing snapshot is kept. Use --force (force=True) to "
+    return (f"refusing to rebuild {utc_text(period)}: {what} was dropped by retention, so a "
+            f"rebuild would lose data; the existing snapshot is kept. Use --force (force=True) to "
             f"rebuild it from what is in the lake now")
 
 
 def _not_over(day: datetime, now: datetime) -> str:
     return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: the day is not over at now "
-            f"{_key(now)}, so its hourly rows are incomplete; build it at or after "
-            f"{_key(day + DAY)}, or use --force (force=True) to build it from the hours so far")
+            f"{utc_text(now)}, so its hourly rows are incomplete; build it at or after "
+            f"{utc_text(day + DAY)}, or use --force (force=True) to build it from the hours so far")
 
 
 def _future(hour: datetime, now: datetime) -> str:
-    return (f"refusing to build the hourly snapshot of {_key(hour)}: the hour has not begun at now "
-            f"{_key(now)}; build it at or after "
-            f"{_key(hour + HOUR)} (or pass a later --now), or use --force (force=True) to build "
-            f"it from what is in the lake now")
+    return (f"refusing to build the hourly snapshot of {utc_text(hour)}: the hour has not begun "
+            f"at now {utc_text(now)}; build it at or after {utc_text(hour + HOUR)} (or pass a "
+            f"later --now), or use --force (force=True) to build it from what is in the lake now")
 
 
 def _incomplete(day: datetime, missing: list[datetime]) -> str:

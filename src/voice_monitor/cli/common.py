@@ -14,7 +14,7 @@ from decimal import Decimal
 import click
 
 from voice_monitor import read_only, storage
-from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time
+from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time, utc_text
 from voice_monitor.lake import (
     LAKE_ENV,
     Lake,
@@ -168,12 +168,6 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON i
 def lake_now_json(func: Callable) -> Callable:
     """--lake, --now and --json: the options of most commands that read the lake at a time."""
     return lake_option(now_option(json_option(func)))
-
-
-def utc_text(moment: datetime) -> str:
-    """A time as ISO-8601 UTC with Z; a naive one (a SQL TIMESTAMP) is UTC already, never the
-    machine's local time."""
-    return as_utc(moment).isoformat().replace("+00:00", "Z")
 
 
 def iso_duration(delta: timedelta) -> str:

@@ -378,7 +378,7 @@ def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
     if report.unreadable:  # every other hour was compacted; this one is left as it was
         hour, message = report.unreadable[0]
         more = f" (and {len(report.unreadable) - 1} more hour(s))" if len(report.unreadable) > 1 else ""
-        raise common.VoiceMonitorError(f"left hour {hour.isoformat()}{more} uncompacted: {message}")
+        raise common.VoiceMonitorError(f"left hour {common.utc_text(hour)}{more} uncompacted: {message}")
 
 
 @click.group(name="orgs")
