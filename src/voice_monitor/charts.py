@@ -25,6 +25,7 @@ COLORS = {  # one colour per series, the same on the page and in the notebooks
     "high": "#f58518", "critical": "#e45756", "cost": "#72b7b2",
 }
 _FAILED_EVENT = "_failed"
+MAX_LABEL = 40  # characters of an organization's label on the cost chart's axis
 
 
 def _layout(figure: go.Figure, title: str, y_title: str, x_title: str = HOUR_AXIS,
@@ -104,20 +105,26 @@ def stage_latency(stages: pl.DataFrame) -> go.Figure:
 
 
 def cost_by_organization(orgs: pl.DataFrame) -> go.Figure:
-    """AI cost per organization in $, largest first (from `org_breakdown`)."""
+    """AI cost per organization in $, largest first (from `org_breakdown`); a label longer
+    than `MAX_LABEL` characters is cut on the axis (whole in the hover), so that a long name
+    or id (up to 256 characters) never takes the bars' width."""
     rows = orgs.sort("total_ai_cost_usd", descending=True)
-    labels = [_literal(f"{name} ({org})" if name != "Unknown" else org)
+    labels = [f"{name} ({org})" if name != "Unknown" else org
               for org, name in zip(rows["organization_id"], rows["name"], strict=True)]
+    shown = [_literal(label) for label in labels]
     figure = go.Figure(go.Bar(
-        x=rows["total_ai_cost_usd"].to_list(), y=labels, orientation="h",
+        x=rows["total_ai_cost_usd"].to_list(), y=shown, orientation="h",
         marker={"color": COLORS["cost"]},
         text=[f"${v:,.2f}" for v in rows["total_ai_cost_usd"]], textposition="outside",
-        cliponaxis=False,
-        hovertemplate="$%{x:,.2f}<extra>%{y}</extra>", hoverlabel={"namelength": -1}))
+        cliponaxis=False, customdata=shown,  # the hover's label: %{y} would be the cut one
+        hovertemplate="$%{x:,.2f}<extra>%{customdata}</extra>", hoverlabel={"namelength": -1}))
     figure = _layout(figure, "AI cost per organization", "", x_title="AI cost ($)",
                      xaxis_tickprefix="$", hovermode="closest")
+    cut = [_literal(label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "\u2026")
+           for label in labels]
     figure.update_layout(height=max(320, 60 + 22 * rows.height),
-                         yaxis={"autorange": "reversed", "automargin": True})
+                         yaxis={"autorange": "reversed", "automargin": True,
+                                "tickmode": "array", "tickvals": shown, "ticktext": cut})
     return figure
 
 
