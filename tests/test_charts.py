@@ -88,6 +88,17 @@ def test_cost_by_organization_largest_first_in_dollars():
     assert list(bar.text) == ["$12.35", "$3.00", "$0.50"]
 
 
+def test_cost_by_organization_ids_like_numbers_and_dates_stay_categories():
+    """plotly.js types an axis of strings that all read as numbers (or dates) as a numeric (or
+    time) axis: ids 1001 and 2026-01-01 put the bars at y = 1001 and at a date (checked in
+    chromium with the vendored bundle: `_fullLayout.yaxis.type` was 'linear')."""
+    frame = pl.DataFrame({"organization_id": ["1001", "2026-01-01", "7"],
+                          "name": ["Unknown"] * 3, "total_ai_cost_usd": [3.0, 2.0, 1.0]})
+    figure = charts.cost_by_organization(frame)
+    assert figure.layout.yaxis.type == "category"
+    assert list(figure.data[0].y) == ["1001", "2026-01-01", "7"]
+
+
 def test_readable_tables_use_percent_seconds_and_dollars():
     frame = pl.DataFrame({"organization_id": ["org-1"], "overall_failure_rate": [0.0625],
                           "e2e_latency_avg_ms": [84_250.0], "total_ai_cost_usd": [1.234],

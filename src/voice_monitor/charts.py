@@ -122,8 +122,10 @@ def cost_by_organization(orgs: pl.DataFrame) -> go.Figure:
                      xaxis_tickprefix="$", hovermode="closest")
     cut = [_literal(label if len(label) <= MAX_LABEL else label[:MAX_LABEL - 1] + "\u2026")
            for label in labels]
+    # a category axis, also when every id looks like a number or a date: plotly.js would
+    # place the bars by value on a numeric or time axis
     figure.update_layout(height=max(320, 60 + 22 * rows.height),
-                         yaxis={"autorange": "reversed", "automargin": True,
+                         yaxis={"type": "category", "autorange": "reversed", "automargin": True,
                                 "tickmode": "array", "tickvals": shown, "ticktext": cut})
     return figure
 
