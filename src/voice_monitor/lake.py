@@ -154,8 +154,12 @@ class Lake:
         marker = lake.root / LAKE_MARKER
         if not marker.is_file():
             tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
-            tmp.write_text(_marker_text())
-            os.replace(tmp, marker)
+            try:
+                tmp.write_text(_marker_text())
+                os.replace(tmp, marker)
+            except OSError:  # (a full disk): no empty marker file left behind in the folder
+                tmp.unlink(missing_ok=True)
+                raise
         check_folders(lake)
         return lake
 

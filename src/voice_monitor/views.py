@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from voice_monitor import storage
+from voice_monitor import disk_space, storage
 from voice_monitor.integrity import (
     UnreadableFileError,
     check_event_files,
@@ -470,12 +470,18 @@ def write_catalog(lake: Lake, path: str | Path, make_folders: bool = True) -> Pa
             con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
                                                    CATALOG_STORAGE_VERSION})
         except duckdb.IOException as exc:  # DuckDB's words named our temporary file, no fix
+            if disk_space.is_full(exc):
+                raise disk_space.NoSpaceError(folder, "the catalog was not written") from exc
             raise ValueError(f"cannot write the catalog {str(target)!r}: no file can be made in "
                              f"{str(target.parent)!r}; choose a folder you can write to") from exc
         try:
             storage.register_filesystems(con)  # a lake on a store: views bind through fsspec
             define_views(con, lake)
             con.execute("checkpoint")
+        except duckdb.Error as exc:  # the catalog's disk, not the lake's: name its folder
+            if disk_space.is_full(exc):
+                raise disk_space.NoSpaceError(folder, "the catalog was not written") from exc
+            raise
         finally:
             con.close()
         os.replace(tmp, target)

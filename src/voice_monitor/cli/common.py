@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor import read_only, storage
+from voice_monitor import disk_space, read_only, storage
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time, utc_text
 from voice_monitor.lake import (
     LAKE_ENV,
@@ -123,11 +123,26 @@ def _run(func: Callable, lake: Lake, *args, **kwargs):
         return func(*args, lake=lake, **kwargs)
     except OSError as exc:
         # a lake this process may not write to (a read-only mount): say so, and what to do
-        if not read_only.denied(exc) or not (
+        if read_only.denied(exc) and (
                 _inside(exc.filename, lake) if exc.filename
                 else not lake.remote and read_only.unwritable(lake.root)):
-            raise
-        raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
+            raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
+        no_space(exc, lake)
+        raise
+    except Exception as exc:  # SQLite's and DuckDB's errors are no OSError
+        no_space(exc, lake)
+        raise
+
+
+def no_space(exc: BaseException, lake: Lake) -> None:
+    """Raise the one-line full-disk error if `exc` is a write refused for want of space in the
+    lake (or its local state folder); return otherwise."""
+    if isinstance(exc, VoiceMonitorError) or not disk_space.is_full(exc, lake.local_state_dir):
+        return
+    if isinstance(exc, disk_space.NoSpaceError):  # said already, with what was not done
+        raise VoiceMonitorError(str(exc)) from exc
+    path = disk_space.where(exc, lake.root)  # a file in a local lake: the lake, as given
+    raise VoiceMonitorError(disk_space.message(lake.root if _inside(path, lake) else path)) from exc
 
 
 def _inside(filename, lake: Lake) -> bool:

@@ -10,6 +10,7 @@ from voice_monitor.cli.common import (
     echo_json,
     json_option,
     lake_option,
+    no_space,
     not_empty_path,
 )
 from voice_monitor.lake import Lake
@@ -33,7 +34,11 @@ def init(path: str | None, lake: Lake) -> None:
     lake = Lake(path) if path is not None else lake
     with storage.reaching(lake.root):
         existed = lake.exists()
-        Lake.create(lake)
+        try:
+            Lake.create(lake)
+        except Exception as exc:  # PATH, not --lake: name the disk PATH is on
+            no_space(exc, lake)
+            raise
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from voice_monitor import disk_space
 from voice_monitor.cli import one_line
 from voice_monitor.cli.common import (
     VoiceMonitorError,
@@ -20,6 +21,7 @@ from voice_monitor.cli.common import (
     json_option,
     lake_now_json,
     lake_option,
+    no_space,
     now_option,
     utc_text,
 )
@@ -136,16 +138,26 @@ def _input(path: str, spool: Path) -> _Input:
 
 def _spool(stream, item: _Input) -> None:
     """Copy a pipe to `item.path` and check it; an error names the pipe as given."""
-    with item.path.open("wb") as out:
-        while True:
-            try:
-                chunk = stream.read(1 << 20)
-            except OSError as exc:
-                raise VoiceMonitorError(f"cannot read {item.shown}: {exc.strerror} (nothing "
-                                        "was ingested)") from exc
-            if not chunk:
-                break
-            out.write(chunk)
+    try:
+        with item.path.open("wb") as out:
+            while True:
+                try:
+                    chunk = stream.read(1 << 20)
+                except OSError as exc:
+                    raise VoiceMonitorError(f"cannot read {item.shown}: {exc.strerror} "
+                                            "(nothing was ingested)") from exc
+                if not chunk:
+                    break
+                out.write(chunk)
+    except OSError as exc:
+        if not disk_space.is_full(exc):
+            raise
+        # the pipe is read whole into the temporary folder first (TMPDIR), not into the lake
+        item.path.unlink(missing_ok=True)
+        raise VoiceMonitorError(disk_space.message(
+            item.path.parent, f"{item.shown} is read whole into this temporary folder before "
+            "it lands; nothing was ingested", "free space there, or set TMPDIR to a folder "
+            "with room, then run the command again")) from exc
     try:
         check_input_file(item.path)
     except InputFileError as exc:
@@ -176,6 +188,10 @@ def _land(lake: Lake, inputs: list[_Input], now: datetime) -> LandingResult:
             landed = any(r.accepted or r.quarantined for _, r in [*done, (item, part)])
             if not landed and not isinstance(exc, InputFileError):
                 raise  # e.g. a lake this process may not write to: lake_option says what to do
+            try:
+                no_space(exc, lake)  # a full disk part way: the one line, with what landed
+            except VoiceMonitorError as full:
+                exc = full
             raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:])) from exc
         done.append((item, part))
         total.add(part)

@@ -1,0 +1,154 @@
+"""A full disk, for real: a 2 MB tmpfs (faultkit's `disk` fixture; needs root, skipped with the
+reason otherwise, unmounted at teardown) under the lake, a producer's spool or TMPDIR.
+
+Every writer on it either works or fails with one line naming the path and the fix, exit 1, no
+traceback (contract §3, §11); nothing acknowledged is lost; the server answers 503 with
+Retry-After, keeps running and lands the batch sent again once space is freed (§12). Counts are
+checked against the event ids of the input files, read here with plain `json`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+from faultkit import (
+    NOW_TEXT,
+    cli,
+    disk_fixture,  # noqa: F401 - provides the `disk` fixture
+    event_ids,
+    fill,
+    fingerprint,
+    temp_files,
+    unreadable,
+)
+
+SCRIPT = Path(sys.executable).parent / "voice-monitor"
+NO_SPACE = re.compile(r"^voice-monitor: error: no space left on device at (?P<path>[^;(]+?)"
+                      r"(?: \(.*?\))?; free space")
+
+
+def write_events(path: Path, prefix: str, n: int, noisy: bool = False) -> set[str]:
+    """`n` events over hours 10-13 of 2026-02-16 as JSON Lines; `noisy`: random text that
+    Parquet cannot compress away (a landing of them needs room). Returns the ids, as read back
+    from the file with json (not from the product)."""
+    rnd = random.Random(prefix)
+
+    def junk(k: int) -> str:
+        return "".join(rnd.choice(string.ascii_letters) for _ in range(k))
+
+    with path.open("w") as out:
+        for i in range(n):
+            record = {"event_id": f"{prefix}-{i}", "event_type": "artifact_received",
+                      "timestamp": f"2026-02-16T{10 + i % 4:02d}:{i % 60:02d}:00Z",
+                      "organization_id": "org-a", "artifact_id": f"art-{prefix}-{i}"}
+            if noisy:
+                record["event_id"] += "-" + junk(40)
+                record["error_message"] = junk(200)
+            out.write(json.dumps(record) + "\n")
+    return {json.loads(line)["event_id"] for line in path.read_text().splitlines()}
+
+
+def fill_but(mount: Path, room: int) -> Path:
+    """Fill the file system, then give `room` bytes back."""
+    filler = fill(mount)
+    os.truncate(filler, filler.stat().st_size - room)
+    return filler
+
+
+def assert_no_space(run, path: Path | str) -> None:
+    assert run.code == 1, (run.code, run.err)
+    assert not run.traceback and len(run.err_lines) == 1, run.err
+    found = NO_SPACE.match(run.err_lines[0])
+    assert found, run.err
+    assert os.path.abspath(found["path"]) == os.path.abspath(path), run.err
+
+
+def test_every_writer_on_a_full_disk_says_so_in_one_line(disk, tmp_path):
+    lake = disk / "lake"
+    first = write_events(tmp_path / "first.jsonl", "first", 40)
+    late = write_events(tmp_path / "late.jsonl", "late", 400)
+    orgs = tmp_path / "orgs.csv"
+    orgs.write_text("organization_id,name\norg-a,Acme\n")
+    assert cli("ingest", str(tmp_path / "first.jsonl"), "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    filler = fill(disk)
+
+    at = ("--lake", str(lake), "--now", NOW_TEXT)
+    for argv in (["ingest", str(tmp_path / "late.jsonl"), *at],
+                 ["rollup", "hourly", *at], ["rollup", "daily", "--day", "2026-02-16", "--lake", str(lake),
+                  "--now", "2026-02-17T02:00:00Z"],
+                 ["retention", "--lake", str(lake), "--now", "2026-02-20T14:30:00Z"],
+                 ["orgs", "load", str(orgs), "--lake", str(lake)]):
+        assert_no_space(cli(*argv), lake)
+    assert_no_space(cli("init", str(disk / "other")), disk / "other")
+    assert_no_space(cli("catalog", str(disk / "cat.duckdb"), "--lake", str(lake)), disk)
+    assert [p.name for p in disk.iterdir() if "cat.duckdb" in p.name] == []
+    assert not (disk / "other").exists() or os.listdir(disk / "other") == []
+    # standard input, in a process of its own
+    done = subprocess.run([str(SCRIPT), "ingest", "-", *at], capture_output=True, text=True,
+                          input=(tmp_path / "late.jsonl").read_text())
+    assert done.returncode == 1 and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert NO_SPACE.match(done.stderr) and "Traceback" not in done.stderr, done.stderr
+
+    # nothing acknowledged lost, nothing half-written
+    assert set(event_ids(lake)) == first
+    assert unreadable(lake) == [] and temp_files(lake) == []
+
+    filler.unlink()
+    for argv in (["ingest", str(tmp_path / "late.jsonl"), *at], ["rollup", "hourly", *at],
+                 ["init", str(disk / "other")]):
+        run = cli(*argv)
+        assert run.code == 0, (argv, run.err)
+    assert sorted(event_ids(lake)) == sorted(first | late)  # each once
+    run = cli("sql", "select count(distinct event_id) as n from events", "--json",
+              "--lake", str(lake))
+    assert json.loads(run.out)[0]["n"] == len(first | late)
+    assert temp_files(lake) == [] and unreadable(lake) == []
+    assert cli("lake", "check", "--lake", str(lake)).code == 0
+
+
+def test_standard_input_that_does_not_fit_in_tmpdir_names_tmpdir(disk, tmp_path):
+    lake = tmp_path / "lake"
+    write_events(tmp_path / "big.jsonl", "big", 3000, noisy=True)  # ~0.9 MB
+    fill_but(disk, 64 * 1024)
+    env = {**os.environ, "TMPDIR": str(disk)}
+    done = subprocess.run([str(SCRIPT), "ingest", "-", "--lake", str(lake), "--now", NOW_TEXT],
+                          capture_output=True, text=True, env=env,
+                          input=(tmp_path / "big.jsonl").read_text())
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 1 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    found = NO_SPACE.match(lines[0])
+    assert found and Path(found["path"]).parent == disk, done.stderr
+    assert "TMPDIR" in lines[0] and "nothing was ingested" in lines[0]
+    assert sorted(p.name for p in disk.iterdir()) == ["filler"]  # its spool removed
+    assert not (lake / "events").exists() or event_ids(lake) == []
+
+
+def test_a_rollup_on_a_full_disk_keeps_the_old_snapshot(disk, tmp_path):
+    lake = disk / "lake"
+    write_events(tmp_path / "a.jsonl", "a", 40)   # 10 in hour 12
+    write_events(tmp_path / "b.jsonl", "b", 80)   # 20 more, late
+    at = ("--lake", str(lake), "--now", NOW_TEXT)
+    assert cli("ingest", str(tmp_path / "a.jsonl"), *at).code == 0
+    assert cli("rollup", "hourly", "--hour", "2026-02-16T12", *at).code == 0
+    [old] = (lake / "snapshots" / "pipeline_hourly" / "date=2026-02-16" / "hour=12").glob("*")
+    before = fingerprint(old)
+    assert cli("ingest", str(tmp_path / "b.jsonl"), *at).code == 0
+    filler = fill(disk)
+    assert_no_space(cli("rollup", "hourly", "--hour", "2026-02-16T12", *at), lake)
+    assert fingerprint(old) == before and temp_files(lake) == []
+    platform = [r for r in pq.read_table(old).to_pylist() if r["organization_id"] is None]
+    assert platform[0]["artifacts_received"] == 10
+    filler.unlink()
+    assert cli("rollup", "hourly", "--hour", "2026-02-16T12", *at).code == 0
+    [new] = (lake / "snapshots" / "pipeline_hourly" / "date=2026-02-16" / "hour=12").glob("*")
+    platform = [r for r in pq.read_table(new).to_pylist() if r["organization_id"] is None]
+    assert platform[0]["artifacts_received"] == 30
