@@ -15,6 +15,7 @@ host that lands events (redis_counters.py, same semantics).
 
 from __future__ import annotations
 
+import errno
 import os
 import shlex
 import sqlite3
@@ -27,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import arguments, read_only
+from voice_monitor import arguments, disk_space, read_only
 from voice_monitor.lake import open_lake
 from voice_monitor.schema import FAILURE_TYPES
 
@@ -232,7 +233,8 @@ class CounterStoreError(ValueError):
 
 class CounterStoreReadOnlyError(OSError):
     """The embedded counter store cannot be opened: the lake is not writable by this process
-    (SQLite opens the store for writing). `realtime_metrics` then counts from the lake."""
+    (SQLite opens the store for writing), or its disk is full (errno ENOSPC).
+    `realtime_metrics` then counts from the lake."""
 
 
 def _open_sqlite(store, path):
@@ -240,6 +242,12 @@ def _open_sqlite(store, path):
         return store(path)
     except (sqlite3.OperationalError, OSError) as exc:
         code = read_only.unwritable(path)
+        if code is None and disk_space.is_full(exc, path):
+            # SQLite cannot make its WAL and shared-memory files on a full disk: a reader
+            # counts from the lake's files, a writer fails naming the disk (see disk_space)
+            raise CounterStoreReadOnlyError(errno.ENOSPC, "cannot open the real-time counter "
+                                            f"store: {disk_space.message(path)}",
+                                            str(path)) from exc
         if code is None:
             raise
         raise CounterStoreReadOnlyError(code, f"cannot open the real-time counter store for "
