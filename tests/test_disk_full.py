@@ -170,3 +170,54 @@ def test_a_rollup_on_a_full_disk_keeps_the_old_snapshot(disk, tmp_path):
     [new] = (lake / "snapshots" / "pipeline_hourly" / "date=2026-02-16" / "hour=12").glob("*")
     platform = [r for r in pq.read_table(new).to_pylist() if r["organization_id"] is None]
     assert platform[0]["artifacts_received"] == 30
+
+
+def test_the_collector_on_a_full_disk_answers_503_and_recovers(disk, tmp_path):
+    from server_process import INGEST, STAFF, ServerProcess, bearer, client
+
+    lake = disk / "lake"
+    assert cli("init", str(lake)).code == 0
+    small = write_events(tmp_path / "small.jsonl", "small", 40)
+    noisy = write_events(tmp_path / "noisy.jsonl", "noisy", 3000, noisy=True)  # ~0.8 MB
+    post = {"headers": {**bearer(INGEST), "content-type": "application/x-ndjson"}}
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        answer = http.post(server.url + "/v1/events", content=(tmp_path / "small.jsonl").read_bytes(),
+                           **post)
+        assert answer.json() == {"accepted": 40, "duplicates": 0, "quarantined": 0}
+
+        # a disk full during the landing: room for some of its files, not all
+        filler = fill_but(disk, 160 * 1024)
+        answer = http.post(server.url + "/v1/events", content=(tmp_path / "noisy.jsonl").read_bytes(),
+                           **post)
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "10"
+        assert "no space left" in answer.json()["detail"]
+        assert str(disk) not in answer.text  # where is for the operator's log
+        assert temp_files(lake) == []  # the server's failed files removed at once
+        assert unreadable(lake) == []
+
+        # full to the last byte: refused alike; reading still works; the server lives on
+        filler.unlink()
+        filler = fill(disk)
+        answer = http.post(server.url + "/v1/events", content=(tmp_path / "small.jsonl").read_bytes(),
+                           **post)
+        assert answer.status_code == 503 and answer.headers["retry-after"] == "10", answer.text
+        realtime = http.get(server.url + "/api/v1/metrics/realtime",
+                            params={"now": "2026-02-16T10:30:00Z"}, headers=bearer(STAFF))
+        # window 09:31-10:30: small's hour-10 events, i = 0, 4, ..., 36 at minute i (<= 30)
+        assert realtime.status_code == 200, realtime.text
+        assert realtime.json()["artifacts_received"] == sum(1 for i in range(0, 40, 4) if i <= 30)
+        assert http.get(server.url + "/healthz").status_code == 200
+
+        filler.unlink()
+        answer = http.post(server.url + "/v1/events", content=(tmp_path / "noisy.jsonl").read_bytes(),
+                           **post)
+        assert answer.status_code == 200, answer.text
+        # a part of the refused landing may have been placed: sent again, it is a duplicate
+        assert answer.json()["accepted"] == 3000
+        assert "no space left on device at" in server.output()
+    stored = event_ids(lake)
+    assert set(stored) == small | noisy
+    run = cli("sql", "select count(*) as n from events", "--json", "--lake", str(lake))
+    assert json.loads(run.out)[0]["n"] == len(small | noisy)  # copies counted once
+    assert temp_files(lake) == [] and unreadable(lake) == []

@@ -11,15 +11,17 @@ import errno
 import json
 import logging
 import os
+import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
+import duckdb
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
-from voice_monitor import read_only, storage
+from voice_monitor import disk_space, read_only, storage
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
@@ -33,6 +35,7 @@ SERVE_ENV = "VOICE_MONITOR_SERVE_OPTIONS"
 _log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no other log
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 SWITCH_INTERVAL_S = 0.001  # JSON options handed from `serve` to each worker
+NO_SPACE_RETRY_AFTER_S = 10  # a full disk is freed by a person or a retention run, not in 1 s
 
 
 class SecurityHeaders:
@@ -199,6 +202,21 @@ def create_app(
 
     app.add_exception_handler(CounterStoreUnavailable, counters_unreachable)
 
+    async def no_space(request: Request, exc: Exception):
+        # a full disk under the lake (or its state folder): nothing of the request was kept
+        # (a batch is answered 200 only once landed), over once space is freed; which file
+        # system is for the operator, in the log. Any other error stays a 500, as before
+        state_dir = request.app.state.lake.local_state_dir
+        if not disk_space.is_full(exc, state_dir):
+            raise exc
+        return _retry_later(request, "the server has no space left on its disk; nothing of this "
+                                     "request was kept", disk_space.message(
+                                         disk_space.where(exc, request.app.state.lake.root)),
+                            retry_after=NO_SPACE_RETRY_AFTER_S)
+
+    for kind in (sqlite3.Error, duckdb.Error):
+        app.add_exception_handler(kind, no_space)
+
     @app.exception_handler(OSError)
     async def access_denied(request: Request, exc: OSError):
         # a lake the server may no longer write to (a folder made read-only, a remount, the
@@ -206,7 +224,8 @@ def create_app(
         # sender keeps its batch meanwhile; where and what to do is for the log, as above
         logged = _denied_message(request.app.state.lake, exc)
         if logged is None:
-            raise exc  # another OS error: the server-error middleware's 500 (and traceback)
+            # a full disk, else another OS error: the server-error middleware's 500 (and traceback)
+            return await no_space(request, exc)
         return _retry_later(request, "the server may not write to its lake (permission denied "
                                      "or a read-only file system; the server's log says where "
                                      "and how to fix it)", logged)
@@ -243,12 +262,13 @@ def create_app(
     return app
 
 
-def _retry_later(request: Request, trouble: str, logged) -> JSONResponse:
+def _retry_later(request: Request, trouble: str, logged,
+                 retry_after: int = collector.RETRY_AFTER_S) -> JSONResponse:
     """503 + Retry-After for the server's own trouble, over once it is gone (a lake or store
     away): `trouble` for any client, without where; `logged` (where and why) for the operator."""
     _log.error("voice-monitor: %s %s answered 503: %s", request.method, request.url.path, logged)
     return JSONResponse({"detail": f"{trouble}; try again in a moment"}, status_code=503,
-                        headers={"Retry-After": str(collector.RETRY_AFTER_S)})
+                        headers={"Retry-After": str(retry_after)})
 
 
 def _denied_message(lake: Lake, exc: OSError) -> str | None:
