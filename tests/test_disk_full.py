@@ -16,6 +16,7 @@ import re
 import string
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -221,3 +222,34 @@ def test_the_collector_on_a_full_disk_answers_503_and_recovers(disk, tmp_path):
     run = cli("sql", "select count(*) as n from events", "--json", "--lake", str(lake))
     assert json.loads(run.out)[0]["n"] == len(small | noisy)  # copies counted once
     assert temp_files(lake) == [] and unreadable(lake) == []
+
+
+def test_a_durable_producer_whose_spool_fills_loses_nothing(disk, tmp_path):
+    from voice_monitor import Producer
+
+    spool = disk / "spool"
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    producer = Producer(tmp_path / "lake", durable=True, spool_dir=spool, batch_size=10**9,
+                        flush_interval=3600, now=now)
+    filler = fill_but(disk, 3 * 4096)
+    sent: list[str] = []
+    refused = None
+    for i in range(1000):  # ~330 bytes a line: a dozen fit
+        record = {"event_id": f"p-{i}", "event_type": "artifact_received",
+                  "timestamp": "2026-02-16T14:00:00Z", "artifact_id": f"a-{i}-" + "a" * 250}
+        try:
+            producer.emit(record)
+        except OSError as exc:
+            refused = (record, exc)
+            break
+        sent.append(record["event_id"])
+    assert refused is not None and 5 < len(sent) < 40
+    assert re.match(rf"no space left on device at {re.escape(str(spool))} \(the event was not "
+                    r"spooled.*\); free space", str(refused[1])), refused[1]
+    filler.unlink()
+    producer.emit(refused[0])  # emitted again once there is room: a whole line, not glued
+    sent.append(refused[0]["event_id"])
+    producer.close()
+    lake = tmp_path / "lake"
+    assert sorted(event_ids(lake)) == sorted(sent)
+    assert not (lake / "quarantine").exists()

@@ -9,6 +9,7 @@ import time
 from collections.abc import Mapping
 from pathlib import Path
 
+from voice_monitor import disk_space
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 
@@ -52,6 +53,7 @@ class Spool:
         self.leftovers = sorted(directory.glob("*" + SEGMENT_SUFFIX))
         self._seq = 0
         self.lines = 0  # lines in the open segment
+        self.size = 0  # and their bytes
         self.path, self.fd = self._new_segment()
 
     def _new_segment(self) -> tuple[Path, int]:
@@ -60,10 +62,22 @@ class Spool:
         return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
 
     def write(self, data: bytes) -> None:
-        """Append one line; the caller holds the producer's lock."""
+        """Append one line, whole or not at all; the caller holds the producer's lock."""
         view = memoryview(data)
-        while view:  # a short write (e.g. disk nearly full) must not leave half a line behind us
-            view = view[os.write(self.fd, view):]
+        try:
+            while view:  # a short write (a disk nearly full) is finished, or undone below
+                view = view[os.write(self.fd, view):]
+        except OSError as exc:
+            # the part written is cut off again: the next line would be glued to it, and the
+            # two quarantined as one broken record (an event emitted again after the error)
+            os.ftruncate(self.fd, self.size)
+            if disk_space.is_full(exc):
+                raise disk_space.NoSpaceError(
+                    self.directory, "the event was not spooled; the ones before it are kept",
+                    "free space on that file system (or give the producer a spool_dir with "
+                    "room), then emit the event again") from exc
+            raise
+        self.size += len(data)
         self.lines += 1
 
     def rotate(self) -> Path | None:
@@ -72,7 +86,7 @@ class Spool:
             return None
         closed, fd = self.path, self.fd
         self.path, self.fd = self._new_segment()
-        self.lines = 0
+        self.lines = self.size = 0
         os.close(fd)
         return closed
 
