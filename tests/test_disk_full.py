@@ -151,6 +151,25 @@ def test_reading_commands_work_on_a_full_disk(disk, tmp_path):
     assert cli("lake", "check", "--lake", str(lake)).code == 0
 
 
+def test_alerts_check_on_a_full_disk_runs_every_check_and_fails_on_the_alert_log(disk, tmp_path):
+    lake = disk / "lake"
+    write_events(tmp_path / "e.jsonl", "e", 120)
+    assert cli("ingest", str(tmp_path / "e.jsonl"), "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    filler = fill(disk)
+    # the checks' digest cache cannot be written: only a cache, no check fails over it; the
+    # alerts they raise (inactivity: no receipt after 13:59; queue_depth: 120 received, none
+    # finished, over 50) cannot be stored: one line
+    run = cli("alerts", "check", "--lake", str(lake), "--now", "2026-02-16T15:30:00Z")
+    assert_no_space(run, lake)
+    assert temp_files(lake) == []
+    filler.unlink()
+    run = cli("alerts", "check", "--json", "--lake", str(lake), "--now", "2026-02-16T15:30:00Z")
+    assert run.code == 0, run.err
+    assert sorted(a["alert_type"] for a in json.loads(run.out)["raised"]) == [
+        "inactivity", "queue_depth"]
+
+
 def test_a_rollup_on_a_full_disk_keeps_the_old_snapshot(disk, tmp_path):
     lake = disk / "lake"
     write_events(tmp_path / "a.jsonl", "a", 40)   # 10 in hour 12

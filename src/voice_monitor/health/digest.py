@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 import duckdb
 import pyarrow as pa
 
-from voice_monitor import storage
+from voice_monitor import disk_space, storage
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.sql import run_sql
 
@@ -54,10 +54,14 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
         table = run_sql(con, "health/hour_digest", files=[duckdb_path(f) for f in files],
                         now=now).to_arrow_table()
         if closed:
-            lake.publish(table, folder / name)
-            cached.append(folder / name)
-        else:
-            fresh.append(table)
+            try:
+                lake.publish(table, folder / name)
+                cached.append(folder / name)
+                continue
+            except Exception as exc:  # only a cache: a full disk never stops the checks
+                if not disk_space.is_full(exc):
+                    raise
+        fresh.append(table)
     _forget(folder, hours, wanted)
     parts = [con.read_parquet([duckdb_path(p) for p in cached])] if cached else []
     if fresh:
