@@ -170,6 +170,30 @@ def test_alerts_check_on_a_full_disk_runs_every_check_and_fails_on_the_alert_log
         "inactivity", "queue_depth"]
 
 
+def test_lake_check_on_a_full_disk(disk, tmp_path):
+    lake = disk / "lake"
+    write_events(tmp_path / "e.jsonl", "e", 40)
+    assert cli("ingest", str(tmp_path / "e.jsonl"), "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    [bad] = (lake / "events" / "date=2026-02-16" / "hour=12").glob("*.parquet")
+    bad.write_bytes(bad.read_bytes()[:100])
+    filler = fill(disk)
+    run = cli("lake", "check", "--lake", str(lake))  # reading: lists it, needs no room
+    assert run.code == 1 and "unreadable" in run.err and "no space" not in run.err, run.err
+    assert str(bad.relative_to(lake)) in run.out
+    assert [p for p in (lake / "state").rglob("*") if p.name.endswith(".tmp")] == []
+    run = cli("lake", "check", "--move-aside", "--lake", str(lake))
+    assert_no_space(run, lake)
+    assert bad.exists() and not (lake / "corrupt").exists() or not any(
+        p.is_file() for p in (lake / "corrupt").rglob("*"))  # no empty note left
+    filler.unlink()
+    run = cli("lake", "check", "--move-aside", "--lake", str(lake))
+    assert not bad.exists() and (lake / "corrupt" / bad.relative_to(lake)).exists(), run.err
+    note = json.loads((lake / "corrupt" / f"{bad.relative_to(lake)}.json").read_text())
+    assert note["original_path"] == str(bad.relative_to(lake))
+    assert cli("lake", "check", "--lake", str(lake)).code == 0
+
+
 def test_a_rollup_on_a_full_disk_keeps_the_old_snapshot(disk, tmp_path):
     lake = disk / "lake"
     write_events(tmp_path / "a.jsonl", "a", 40)   # 10 in hour 12

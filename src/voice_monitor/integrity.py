@@ -29,7 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import read_only, storage
+from voice_monitor import disk_space, read_only, storage
 from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
 from voice_monitor.schema import EVENT_SCHEMA
 
@@ -303,8 +303,14 @@ def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
         except FileNotFoundError:
             continue
         tmp = folder / f".{new_file_stem()}.tmp"
-        tmp.write_text(json.dumps(entry))
-        os.replace(tmp, _entry_path(lake, rel))
+        try:
+            tmp.write_text(json.dumps(entry))
+            os.replace(tmp, _entry_path(lake, rel))
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)  # never a stray temp file (a full disk)
+            if not disk_space.is_full(exc):
+                raise
+            return  # a note for the health check, which cannot store an alert either then
 
 
 def forget(lake: Lake, rel: str) -> None:
@@ -423,7 +429,12 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str
             path.fs.mv(path.path, target.path, recursive=path.is_dir())
         else:
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.with_name(target.name + ".json").write_bytes(text)
+            note_path = target.with_name(target.name + ".json")
+            try:
+                note_path.write_bytes(text)
+            except OSError:  # (a full disk): no empty note left, the file stays where it is
+                note_path.unlink(missing_ok=True)
+                raise
             os.rename(path, target)
         forget(lake, rel)
         moved.append((rel, relative(lake, target)))
