@@ -4,6 +4,8 @@ forged a log line)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
 from server_process import STAFF, ServerProcess, bearer, client
@@ -106,6 +108,21 @@ def test_an_acknowledgement_dated_before_the_alert_was_raised_is_refused(capsys,
     code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", "bob", "--now",
                             "2026-02-16T14:30:00Z", "--lake", str(lake.root))
     assert code == 0, err  # at the very instant of the raise: fine
+
+
+def test_an_alert_raised_ahead_of_the_clock_is_acknowledged_at_its_raise(capsys, lake):
+    """A replay at a future --now raises alerts dated then; acknowledging one without --now
+    (the dashboard has none) recorded the real clock, before the raise."""
+    ahead = (datetime.now(UTC) + timedelta(days=400)).replace(minute=30, second=0, microsecond=0)
+    land_records(lake, [event("artifact_received", ahead), event("circuit_breaker_opened", ahead)],
+                 now=ahead)
+    (raised,) = run_checks(lake, ahead).raised
+    code, out, err = run_main(capsys, "alerts", "ack", raised.alert_id, "--by", "bob",
+                              "--lake", str(lake.root))
+    assert code == 0, err
+    assert out == f"acknowledged {raised.alert_id} by bob at {ahead:%Y-%m-%d %H:%M}Z\n"
+    (alert,) = active_alerts(lake)
+    assert (alert.acknowledged_by, alert.acknowledged_at) == ("bob", ahead)
 
 
 @pytest.mark.parametrize("org", ["", "a\tb"])

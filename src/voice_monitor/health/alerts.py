@@ -232,6 +232,9 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
         if given and now < alert.raised_at:
             raise ValueError(f"acknowledgement at {_iso(now)} would come before the alert was "
                              f"raised ({_iso(alert.raised_at)}); give a time at or after it")
+        # the clock before the raise (a replay at a later --now raised it, or this host's clock
+        # is behind the checker's): dated at the raise, never before it
+        now = max(now, alert.raised_at)
         alert_log.write_records(lake, [alert_log.record("acknowledged", alert, alert.alert_id,
                                                         alert.raised_at, now, by=by, note=note)],
                                 now)
