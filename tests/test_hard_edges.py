@@ -365,8 +365,8 @@ def test_parquet_rows_follow_the_same_rules(lake, tmp_path):
 # -- Python mappings: land_records and the producer -------------------------------------------
 
 ODD = [
-    ({**good("nan"), "duration_ms": float("nan")},
-     "duration_ms is NaN, which JSON does not allow (send null, or leave the field out)"),
+    # NaN/Infinity: a file's reason for the same value (a number field's rule, else JSON's)
+    ({**good("nan"), "duration_ms": float("nan")}, "duration_ms NaN must be a finite number >= 0"),
     ({**good("inf"), "metadata": {"cost": float("-inf")}},
      "metadata.cost is -Infinity, which JSON does not allow (send null, or leave the field out)"),
     ({**good("bytes"), "error_code": b"E1"}, "error_code is bytes, not JSON; send text (decode the bytes)"),
@@ -389,6 +389,27 @@ def test_land_records_refuses_what_json_cannot_hold_and_lands_the_rest(lake):
     raw_of = {reason: raw for raw, reason in rows}
     assert raw_of[ODD[2][1]] == repr(ODD[2][0])  # a Python object is kept as its repr
     assert json.loads(raw_of[ODD[6][1]]) == ODD[6][0]  # a JSON-able one as its JSON text
+
+
+def test_a_nan_has_the_same_reason_from_a_file_and_from_python(tmp_path):
+    # contract §3: the producer applies exactly the same rules as a file; the same NaN was
+    # "must be a finite number >= 0" in a file and "is NaN, which JSON does not allow" from Python
+    nan, inf = float("nan"), float("inf")
+    records = [{**good("a"), "duration_ms": nan}, {**good("b"), "metadata": {"ai_cost_usd": inf}},
+               {**good("c"), "metadata": {"note": nan}}]
+    path = tmp_path / "in.jsonl"
+    path.write_bytes(b"\n".join([base(', "duration_ms": NaN', "ok-a"),
+                                  base(', "metadata": {"ai_cost_usd": Infinity}', "ok-b"),
+                                  base(', "metadata": {"note": NaN}', "ok-c")]) + b"\n")
+    from_file, from_python = Lake(tmp_path / "file"), Lake(tmp_path / "python")
+    ingest_file(from_file, path, now=NOW)
+    land_records(from_python, records, now=NOW)
+    expected = [  # a number field's own rule; a field with none: JSON's
+        "duration_ms NaN must be a finite number >= 0",
+        "metadata.ai_cost_usd Infinity must be a finite number >= 0",
+        "metadata.note is NaN, which JSON does not allow (send null, or leave the field out)"]
+    assert [reason for _, reason in quarantine(from_file)] == expected
+    assert [reason for _, reason in quarantine(from_python)] == expected
 
 
 def test_producer_memory_mode_same_rules(lake):

@@ -254,7 +254,7 @@ def test_a_batch_of_nothing_plain(con):
 def test_slices_and_items_are_json_texts():
     rows = MappingRows([{"a": 1}, {"b": float("nan")}])
     assert len(rows[1:]) == 1 and rows[0] == b'{"a":1}'
-    assert rows[1].reason.startswith("b is NaN")
+    assert rows[1] == b'{"b":NaN}'  # as a file holds it: landing refuses it by a file's rules
     assert [t for t in rows][0] == b'{"a":1}'
     assert pa.array([rows[0]], pa.large_binary()).to_pylist() == [b'{"a":1}']
 

@@ -69,7 +69,8 @@ def test_each_rule_broken_by_a_real_record_gets_its_category(lake):
     assert result.quarantined == len(BAD_LINES) and result.accepted == 0
     # Python values JSON cannot hold go through the producer's rules (mappings.dumps)
     python = [(event("artifact_received", AT, artifact_id=b"bytes"), "not_json"),
-              (event("artifact_received", AT, duration_ms=float("nan")), "not_finite")]
+              # a NaN as a file's: the number field's rule ("must be a finite number >= 0")
+              (event("artifact_received", AT, duration_ms=float("nan")), "bad_number")]
     assert land_records(lake, [record for record, _ in python], now=NOW).quarantined == 2
 
     expected = expected_counts(BAD_LINES + python)

@@ -2,9 +2,10 @@
 caller's back.
 
 orjson on its own writes `float('nan')` as `null`, and `default=str` would store `b"x"` or a `set`
-as their `str()`. Here a value JSON cannot hold as it is (NaN/Infinity, bytes, sets, other
-objects, non-string keys, strings that are not UTF-8) makes the record a
-`Rejected` one, quarantined with a reason naming the field and the rule, never altered.
+as their `str()`. Here a value JSON cannot hold as it is (bytes, sets, other objects, non-string
+keys, strings that are not UTF-8) makes the record a `Rejected` one, quarantined
+with a reason naming the field and the rule, never altered; NaN/Infinity are written as the
+tokens a file would hold, and refused as in a file.
 """
 
 from __future__ import annotations
@@ -81,14 +82,15 @@ def _numpy_scalar(value):
 
 
 def dumps(record) -> bytes | Rejected:
-    """The JSON text of one record, or why it cannot be written without altering it (NumPy
-    bool, integer and float scalars are the numbers they hold)."""
+    """The JSON text of one record (NaN and Infinity as a file holds them: refused as in a
+    file), or why it cannot be written without altering it (NumPy bool, integer and float
+    scalars are the numbers they hold)."""
     try:
         text = orjson.dumps(record, default=_default)
     except (TypeError, ValueError):  # orjson.JSONEncodeError is a TypeError
         problem = _problem(record, "")
         if problem:
-            return Rejected(_raw(record), problem)
+            return _refused(record, problem)
         try:  # what orjson cannot write but JSON can, as a file would hold it: integers > 64 bits
             return json.dumps(record, default=_default, allow_nan=False, ensure_ascii=False,
                               separators=(",", ":")).encode()
@@ -97,21 +99,23 @@ def dumps(record) -> bytes | Rejected:
     if b"null" in text:  # orjson writes NaN and Infinity as null: look closer only then
         problem = _problem(record, "")
         if problem:
-            return Rejected(_raw(record), problem)
+            return _refused(record, problem)
     return text
 
 
-def _raw(record) -> str:
-    """A refused record's raw text: where its only fault is a number JSON cannot write (NaN,
-    Infinity), the JSON text a file would hold, with those tokens (so a collector it is sent to
-    refuses it naming the field, as `ingest` does such a file); else its repr."""
+def _refused(record, problem: str) -> bytes | Rejected:
+    """A record JSON cannot hold as it is. Where its only fault is a number JSON cannot write
+    (NaN, Infinity): the JSON text a file would hold, with those tokens, which landing (here or
+    at a collector) refuses by a file's rules with a file's reason ("duration_ms NaN must be a
+    finite number >= 0"; contract §3: the producer applies exactly the same rules as a file).
+    Else `Rejected`, kept as its repr."""
     if _problem(_finite(record), "") is None:
         try:
             return json.dumps(record, default=_default_raw, allow_nan=True, ensure_ascii=False,
-                              separators=(",", ":"))
+                              separators=(",", ":")).encode()
         except (TypeError, ValueError, RecursionError):
             pass
-    return _repr(record)
+    return Rejected(_repr(record), problem)
 
 
 def _default_raw(value):
