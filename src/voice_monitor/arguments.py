@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
@@ -110,15 +111,22 @@ def time_range(start, end, *, required: bool = False) -> tuple[datetime | None, 
     return start, end
 
 
+# what landing refuses in an identifier (validation.py): every id it stored can be asked for
+# (and a lone surrogate: no UTF-8 text holds one)
+_NOT_IN_ID = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
 def identifier(value: str | None, what: str) -> str | None:
-    """An organization or artifact id: a non-empty string of at most 256 printable characters."""
+    """An organization or artifact id: 1-256 characters without a control character or line
+    separator (U+0000-U+001F, U+007F-U+009F, U+2028, U+2029), as landing takes them."""
     if value is None:
         return None
     if not isinstance(value, str):
         raise ValueError(f"{what} {value!r} is not a string; pass the id as text")
-    if not value or len(value) > MAX_SHORT_STRING or not value.isprintable():
+    if not value or len(value) > MAX_SHORT_STRING or _NOT_IN_ID.search(value):
         raise ValueError(f"{what} {value[:300]!r} is not a valid id; expected 1-{MAX_SHORT_STRING} "
-                         "printable characters")
+                         "characters without control characters (U+0000-U+001F, U+007F-U+009F, "
+                         "U+2028, U+2029) or lone surrogates")
     return value
 
 
