@@ -86,7 +86,7 @@ def test_every_writer_on_a_full_disk_says_so_in_one_line(disk, tmp_path):
     for argv in (["ingest", str(tmp_path / "late.jsonl"), *at],
                  ["rollup", "hourly", *at], ["rollup", "daily", "--day", "2026-02-16", "--lake", str(lake),
                   "--now", "2026-02-17T02:00:00Z"],
-                 ["retention", "--lake", str(lake), "--now", "2026-02-20T14:30:00Z"],
+                 ["retention", *at],  # nothing expired; its counter pruning needs room
                  ["orgs", "load", str(orgs), "--lake", str(lake)]):
         assert_no_space(cli(*argv), lake)
     assert_no_space(cli("init", str(disk / "other")), disk / "other")
@@ -296,3 +296,28 @@ def test_a_durable_producer_whose_spool_fills_loses_nothing(disk, tmp_path):
     lake = tmp_path / "lake"
     assert sorted(event_ids(lake)) == sorted(sent)
     assert not (lake / "quarantine").exists()
+
+
+def test_retention_frees_a_disk_full_to_the_last_byte(disk, tmp_path):
+    # retention writes down what it drops before deleting it: on a disk full to the byte the
+    # lake's reserve (made with the lake) gives it the room, and is made again afterwards
+    lake = disk / "lake"
+    ids = write_events(tmp_path / "e.jsonl", "e", 400, noisy=True)
+    assert cli("ingest", str(tmp_path / "e.jsonl"), "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    fill(disk)
+    assert os.statvfs(disk).f_bavail == 0
+    run = cli("retention", "--json", "--lake", str(lake), "--now", "2026-02-20T14:30:00Z")
+    assert run.code == 0, run.err
+    # hours 10-13 of 2026-02-16 end by 14:00, more than 48 h before 2026-02-20T14:30
+    hours = [f"events/date=2026-02-16/hour={h}" for h in (10, 11, 12, 13)]
+    assert sorted(json.loads(run.out)["deleted"]) == hours
+    assert event_ids(lake) == [] and len(ids) == 400
+    assert (lake / "state" / "dropped_event_hours.txt").read_text().split() == [
+        f"2026-02-16T{h}:00:00+00:00" for h in (10, 11, 12, 13)]
+    assert os.statvfs(disk).f_bavail > 0
+    assert (lake / "state" / "reserve").stat().st_size == 64 * 1024
+    # the dropped hour is remembered: a rollup refuses to rebuild it from nothing
+    run = cli("rollup", "hourly", "--hour", "2026-02-16T12", "--lake", str(lake), "--now", NOW_TEXT)
+    assert run.code == 1 and "retention" in run.err, run.err
+    assert temp_files(lake) == []

@@ -83,3 +83,35 @@ def where(exc: BaseException, default: str | os.PathLike[str]) -> str:
             return os.fsdecode(exc.filename)
         exc = exc.__cause__ or exc.__context__
     return os.fspath(default)
+
+
+# -- the lake's reserve ------------------------------------------------------------------------
+# Retention records what it drops before deleting it (lake.record_dropped), so on a disk full to
+# the last byte it could free nothing. A lake keeps this much room for it in state/reserve, which
+# retention deletes when the disk is full and makes again once it has freed space.
+RESERVE_BYTES = 64 * 1024
+RESERVE_NAME = "reserve"
+
+
+def keep_reserve(state_dir: Path) -> None:
+    """Make `state_dir`/reserve if it is missing; best effort (on a full disk it is not made)."""
+    path = Path(state_dir) / RESERVE_NAME
+    if path.exists():
+        return
+    tmp = path.with_name(f".{RESERVE_NAME}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # bytes that do not compress: a compressing file system (btrfs, ZFS) keeps them whole
+        tmp.write_bytes(os.urandom(RESERVE_BYTES))
+        os.replace(tmp, path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def use_reserve(state_dir: Path) -> bool:
+    """Delete `state_dir`/reserve to give its room back; whether there was one."""
+    try:
+        (Path(state_dir) / RESERVE_NAME).unlink()
+    except FileNotFoundError:
+        return False
+    return True

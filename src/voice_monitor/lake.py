@@ -38,7 +38,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import storage, temp_files
+from voice_monitor import disk_space, storage, temp_files
 from voice_monitor.folder_sync import sync_folders
 
 DEFAULT_LAKE = "./data"
@@ -160,6 +160,7 @@ class Lake:
             except OSError:  # (a full disk): no empty marker file left behind in the folder
                 tmp.unlink(missing_ok=True)
                 raise
+            disk_space.keep_reserve(lake.state_dir)  # room for retention on a full disk
         check_folders(lake)
         return lake
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import arguments, copy_log, storage
+from voice_monitor import arguments, copy_log, disk_space, storage
 from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import (
     UnreadableFileError,
@@ -178,6 +178,8 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     if not dry_run:
         report.counter_rows = _prune_counters(lake, cut["counter_state"])
         report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
+        if not lake.remote:
+            disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it
     return report
 
 
@@ -216,7 +218,16 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         return partitions
     if tombstone:
         # written before deleting, so a crash in between can only over-remember
-        lake_layout.record_dropped(lake, tombstone, sorted({start for start, _ in partitions}))
+        periods = sorted({start for start, _ in partitions})
+        try:
+            lake_layout.record_dropped(lake, tombstone, periods)
+        except OSError as exc:
+            # a disk full to the last byte: the lake's reserve gives the room to say what is
+            # dropped (a cut-short line is skipped by its readers), then the space is freed
+            if lake.remote or not disk_space.is_full(exc) or not disk_space.use_reserve(
+                    lake.state_dir):
+                raise
+            lake_layout.record_dropped(lake, tombstone, periods)
     if lake.remote:
         # no rename on an object store: each partition's prefix is deleted (a reader at that
         # moment may see part of an expired partition), or, where it holds what is not its
