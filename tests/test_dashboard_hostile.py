@@ -16,15 +16,18 @@ The page is pinned to NOW with `?now=`, so the numbers hold whatever the clock s
 from __future__ import annotations
 
 import json
+import re
 import subprocess
+import threading
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import quote
 
 import pytest
 from conftest import event
 from playwright.sync_api import expect
-from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client
+from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client, free_port
 
 from voice_monitor.health import alerts
 from voice_monitor.lake import Lake
@@ -296,4 +299,115 @@ def test_ids_with_invisible_characters_are_found(served, browser):
         ART_BIDI, ART_ATTR, f"{ORG_BIDI}-2", f"{ORG_BIDI}-1", f"{ORG_BIDI}-0"]
     assert page.locator("#error").is_hidden()
     watched.assert_nothing_ran()
+    watched.context.close()
+
+
+class Attacker:
+    """Another site's pages, on another port of 127.0.0.1 (the same *site* as the dashboard to
+    a browser, which ignores ports for SameSite: the session cookie goes with its requests)."""
+
+    def __init__(self, pages: dict[str, str]):
+        class Pages(BaseHTTPRequestHandler):
+            def do_GET(self):
+                body = pages[self.path].encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Pages)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _alert_of(served, org: str) -> dict:
+    listed = served.http.get(served.url + "/api/v1/alerts", headers=bearer(STAFF)).json()
+    return next(a for a in listed["alerts"] if a["organization_id"] == org)
+
+
+def test_another_site_cannot_acknowledge_or_read_with_the_session(served, browser):
+    """A signed-in browser visiting another site (here another port of the same host, so the
+    SameSite cookie is sent along): the site's form post and its fetch to the acknowledge
+    endpoint are refused (403, cross-site: the session was sent, the Origin was foreign), its
+    fetch cannot read the API's answers (no CORS header), and the alert stays unacknowledged."""
+    alert = _alert_of(served, ORG_SCRIPT)
+    assert alert["acknowledged_at"] is None
+    ack = f"{served.url}/api/v1/alerts/{alert['alert_id']}/ack"
+    form = (f'<form method="post" action="{ack}"><input name="by" value="mallory"></form>'
+            "<script>document.forms[0].submit()</script>")  # a form the endpoint takes
+    script = ("<script>fetch(" + json.dumps(ack) + ", {method: 'POST', mode: 'no-cors', "
+              "credentials: 'include', body: new URLSearchParams({by: 'mallory'})})"
+              ".then(() => fetch("
+              + json.dumps(served.url + "/api/v1/alerts") + ", {credentials: 'include'}))"
+              ".then(r => r.text()).then(t => { document.title = 'read ' + t.length; },"
+              " e => { document.title = 'not read'; });</script>")
+    watched = Watched(browser, served)
+    page = watched.page
+    cookie = next(c for c in watched.context.cookies() if c["name"] == "voice_monitor_session")
+    assert (cookie["httpOnly"], cookie["sameSite"], cookie["secure"], cookie["path"]) == (
+        True, "Strict", False, "/")  # Secure is set when the request came over https
+    assert "voice_monitor_session" not in page.evaluate("() => document.cookie")
+    answers = []
+    page.on("response", lambda r: answers.append((r.request.method, r.url, r.status))
+            if r.url.startswith(served.url + "/api/") else None)
+    with Attacker({"/form": form, "/fetch": script}) as site:
+        page.goto(site.url + "/form")
+        page.wait_for_url(ack)
+        assert "cross-site request refused" in page.locator("body").inner_text()
+        page.goto(site.url + "/fetch")
+        expect(page).to_have_title(re.compile("read"))
+        assert page.title() == "not read"
+    assert answers[:2] == [("POST", ack, 403), ("POST", ack, 403)]
+    assert _alert_of(served, ORG_SCRIPT)["acknowledged_at"] is None
+    watched.context.close()
+
+
+def test_security_headers_and_content_types(served, browser):
+    """The pages forbid inline script (CSP script-src 'self', no 'unsafe-inline'): even markup
+    slipped into the page runs nothing. Every answer says nosniff; the API's are JSON, so a
+    browser sent straight to an API URL (or a 404 naming a path of markup) shows text."""
+    watched = Watched(browser, served)
+    page = watched.page
+    for path in ("/", "/login"):
+        headers = page.request.get(served.url + path).headers
+        policy = dict(part.strip().split(" ", 1)
+                      for part in headers["content-security-policy"].split(";"))
+        assert policy["script-src"] == "'self'" and policy["default-src"] == "'self'", path
+        assert policy["frame-ancestors"] == "'none'" and policy["base-uri"] == "'none'", path
+        assert headers["x-content-type-options"] == "nosniff", path
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.evaluate("""() => {
+        window.refused = [];
+        document.addEventListener('securitypolicyviolation',
+                                  (e) => window.refused.push(e.violatedDirective));
+        document.body.insertAdjacentHTML('beforeend', '<p id=slipped><img src=x '
+            + 'onerror="window.__pwned=1"><a href="javascript:window.__pwned=2">x</a></p>');
+    }""")
+    page.click("#slipped a")
+    page.wait_for_function("() => window.refused.length === 2")  # the handler and the link
+    assert page.evaluate("() => typeof window.__pwned") == "undefined"
+    assert any("Content Security Policy" in e for e in watched.errors)
+    watched.errors.clear()
+    page.evaluate("() => document.getElementById('slipped').remove()")
+    for path in (f"/api/v1/events?org={quote(ORG_SCRIPT)}",
+                 f"/api/v1/artifacts/{quote(ART_ATTR, safe='')}/timeline",
+                 "/%3Cscript%3Ewindow.__pwned=1%3C%2Fscript%3E"):
+        answer = page.goto(served.url + path)
+        assert answer.headers["content-type"] == "application/json", path
+        assert answer.headers["x-content-type-options"] == "nosniff", path
+        assert page.evaluate("() => document.contentType") == "application/json", path
+        assert page.evaluate("() => typeof window.__pwned") == "undefined", path
     watched.context.close()
