@@ -13,6 +13,7 @@ import json
 import os
 import random
 import re
+import sqlite3
 import string
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
+import pytest
 from faultkit import (
     NOW_TEXT,
     cli,
@@ -321,3 +323,28 @@ def test_retention_frees_a_disk_full_to_the_last_byte(disk, tmp_path):
     run = cli("rollup", "hourly", "--hour", "2026-02-16T12", "--lake", str(lake), "--now", NOW_TEXT)
     assert run.code == 1 and "retention" in run.err, run.err
     assert temp_files(lake) == []
+
+
+def test_a_counter_store_whose_disk_fills_at_commit_says_so(disk, tmp_path):
+    # SQLite rolls the transaction back itself on SQLITE_FULL at commit; rolling back again
+    # raised "cannot rollback - no transaction is active", which hid the full disk (in a
+    # producer's error summary, a server's log, --debug)
+    from voice_monitor.counters import realtime_metrics
+    from voice_monitor.lake import Lake
+    from voice_monitor.landing import land_records
+    from voice_monitor.sqlite_counters import SQLiteCounterStore
+
+    lake = Lake.create(tmp_path / "lake")  # room for the lake; the store's disk is the full one
+    store = SQLiteCounterStore(disk / "counters.sqlite")
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    records = [{"event_id": f"e-{i}", "event_type": "artifact_received",
+                "timestamp": "2026-02-16T14:00:00Z", "organization_id": f"org-{i % 700}"}
+               for i in range(5000)]
+    filler = fill(disk)
+    with pytest.raises(sqlite3.OperationalError, match="database or disk is full"):
+        land_records(lake, records, now=now, counters=store)
+    filler.unlink()
+    # landed, not counted: landing them again counts them, once
+    assert land_records(lake, records, now=now, counters=store).duplicates == 5000
+    assert realtime_metrics(lake, now=now, store=store)["artifacts_received"] == 5000
+    store.close()

@@ -115,7 +115,10 @@ class SQLiteCounterStore:
             self.db.execute("commit")
             return result
         except BaseException:
-            self.db.execute("rollback")
+            # SQLite rolls back by itself on some errors (SQLITE_FULL at commit): a second
+            # rollback then fails and hid the error that mattered ("no transaction is active")
+            if self.db.in_transaction:
+                self.db.execute("rollback")
             raise
 
     def _create(self) -> None:
