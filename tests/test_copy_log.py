@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import NOW, event
 
-from voice_monitor import copy_log
+from voice_monitor import copy_log, hour_files
 from voice_monitor.compaction import compact_hour
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
@@ -82,24 +82,43 @@ def test_the_hour_counts_first_landed_copies_with_or_without_the_log(lake, with_
             platform["artifacts_failed"]) == (3, 3, 0)
 
 
-def test_a_file_landed_earlier_in_the_rollup_s_order_than_in_the_log_s_is_not_trusted(lake):
+def test_a_replay_with_an_earlier_now_is_a_later_copy_in_the_log_and_the_rollup(lake):
     land_records(lake, [event("artifact_received", at(5), event_id="a")], now=NOW)
-    # landed after it, but stamped an hour earlier (a replay with an explicit `now`): the
-    # rollup's order (ingested_at first) makes this copy the first landed one
+    # landed after it, but stamped an hour earlier (a replay with an explicit `now`): still the
+    # later copy (contract §3: the first one landed wins), as the counters and the duplicate
+    # count have it; the log says so and is used
     assert land_records(lake, [event("artifact_failed", at(6), event_id="a")],
                         now=NOW - timedelta(hours=1)).duplicates == 1
+    first, second = lake.event_files(H)
+    assert _copies(lake) == {second.name: "0"}
+
+    pipeline, _, _ = build_hour(lake, H)
+
+    platform = pipeline.to_pylist()[0]
+    assert (platform["artifacts_received"], platform["artifacts_failed"]) == (1, 0)
+
+
+def test_a_file_named_before_an_earlier_line_s_file_is_not_trusted(lake, monkeypatch):
+    land_records(lake, [event("artifact_received", at(5), event_id="a")], now=NOW)
+    [first] = lake.event_files(H)
+    # an older version named a file by its clock alone, and its clock was behind: the copy it
+    # landed second sorts first, so the log's order is not the rollup's (file names)
+    monkeypatch.setattr(hour_files, "new_file_stem", lambda after=-1: "00000000000000000001-old")
+    assert land_records(lake, [event("artifact_failed", at(6), event_id="a")],
+                        now=NOW).duplicates == 1
+    assert lake.event_files(H)[0].name == "00000000000000000001-old.parquet"
     assert _copies(lake) is None
 
     pipeline, _, _ = build_hour(lake, H)
 
     platform = pipeline.to_pylist()[0]
+    # de-duplicated the full way, by file name: the file that sorts first holds the event
     assert (platform["artifacts_received"], platform["artifacts_failed"]) == (0, 1)
 
 
 def test_landings_whose_nows_crossed_keep_the_log_when_the_later_one_holds_no_copy(lake):
-    # two landers took `now` in one order and the hour's lock in the other: the second file
-    # sorts first in the rollup's order, but shares no id with the first, so the order of the
-    # two does not decide any copy
+    # two landers took `now` in one order and the hour's lock in the other: the files sort in
+    # the order of the lock (the names), whatever their `now`s
     land_records(lake, [event("artifact_received", at(5), event_id="a")], now=NOW)
     land_records(lake, [event("artifact_received", at(6), event_id="b")],
                  now=NOW - timedelta(seconds=1))

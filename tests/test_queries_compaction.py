@@ -41,7 +41,8 @@ BATCHES = [
            e("d", "artifact_received", at(13, 1), "m5"), e("f", "transcription_started", at(13, 2), "m5")]),
     (NOW, [e("b", "artifact_completed", at(12, 59), "zz"), e("g", "artifact_received", at(12, 40), "a1"),
            e("d", "artifact_failed", at(13, 50), "a0")]),
-    # landed "earlier" (an explicit older now): its copy of c wins by ingested_at
+    # landed last with an explicit older now: its copy of c still loses (landing order, not
+    # ingested_at, decides: contract §3, "the first one landed wins")
     (NOW - timedelta(hours=1), [e("c", "artifact_completed", at(12, 31), "q2")]),
 ]
 LATER = [
@@ -87,10 +88,11 @@ def test_compaction_keeps_every_answer(twins):
     plain, compacted = twins
     before = answers(compacted)
     # first-landed-wins worked out by hand: a -> artifact_received (first row of batch 1),
-    # b -> artifact_received, c -> artifact_completed (landed with the older now)
+    # b -> artifact_received, c -> artifact_failed (batch 1; the third landing's older now
+    # does not make its copy first)
     types = {r[0]: r[1] for r in before["events"]}
     assert (types["a"], types["b"], types["c"], types["d"]) == (
-        "artifact_received", "artifact_received", "artifact_completed", "artifact_received")
+        "artifact_received", "artifact_received", "artifact_failed", "artifact_received")
     for hour in HOURS:
         assert compact_hour(compacted, hour) == len(plain.event_files(hour))
         [only] = compacted.event_files(hour)

@@ -1,8 +1,8 @@
 -- event_hour: every row of one event hour partition ($files), for rewriting as one file.
 -- No row is dropped (the raw log keeps every copy). Rows are sorted for artifact lookups
 -- (row-group min/max on artifact_id), with each event's copies together in landing order:
--- they sit under their first-landed copy's artifact and time, so in the new file
--- (ingested_at, file_row_number) still ranks copies as (ingested_at, file name, row) did,
+-- they sit under their first-landed copy's artifact and time, so in the new file (named
+-- after the newest it replaces) file_row_number still ranks copies as (file name, row) did,
 -- and first-landed-wins picks the same copy.
 with landed as (
     select * from read_parquet($files, union_by_name = true, filename = true,
@@ -13,7 +13,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by event_id order by ingested_at, filename, file_row_number
+            partition by event_id order by filename, file_row_number
         ) as copy_rank
     from landed
 ),

@@ -5,7 +5,7 @@
 -- copy per event_id, first landed wins. Closed hours are digested once and cached.
 
 with source as (
-    select event_id, event_type, artifact_id, "timestamp", ingested_at, filename, file_row_number
+    select event_id, event_type, artifact_id, "timestamp", filename, file_row_number
     from read_parquet($files, filename = true, file_row_number = true, union_by_name = true)
     where "timestamp" <= $now
 ),
@@ -14,7 +14,7 @@ deduped as (
     select event_type, artifact_id, "timestamp"
     from source
     qualify row_number() over (
-        partition by event_id order by ingested_at, filename, file_row_number) = 1
+        partition by event_id order by filename, file_row_number) = 1
 ),
 
 relevant as (

@@ -9,7 +9,7 @@
 -- where they are paired (paired_latency.sql).
 with copies as (
     -- every copy of a candidate id, read with only the columns that rank it
-    select event_id, "timestamp", ingested_at, filename, file_row_number
+    select event_id, "timestamp", filename, file_row_number
     from candidate_hours_raw
     semi join (select distinct event_id from lookback_candidates) using (event_id)
 ),
@@ -19,7 +19,7 @@ first_landed as (
     from copies
     qualify row_number() over (
         partition by event_id, date_trunc('hour', "timestamp")
-        order by ingested_at, filename, file_row_number
+        order by filename, file_row_number
     ) = 1
 ),
 

@@ -12,10 +12,10 @@ its copies.
 The rollup trusts the log only where it proves itself (`later_copies`), since the lake may also
 be written by other hosts, by older versions, by compaction, or by hand: every line must have
 been compared with exactly the files of the lines before it, the files must agree with the
-rollup's own order of landing (`ingested_at`, then file name; one `ingested_at` per file) —
-a file that comes before an earlier line's file in that order may hold no later copy, so it
-shares no id with them — and the lines must name exactly the hour's files now, with their
-sizes. Then each id's first copy is the same in the log's order and in the rollup's. Anything else (a file
+rollup's own order of landing (file name order: a landing names its file after every file of
+the hour, `lake.new_file_stem`) — a file that sorts before an earlier line's file (written by
+an older version whose clock stepped back) may hold no later copy, so it shares no id with
+them — and the lines must name exactly the hour's files now, with their sizes. Then each id's first copy is the same in the log's order and in the rollup's. Anything else (a file
 landed without a line, a race between hosts, a compaction, a removed file, a torn line) makes
 the rollup de-duplicate the hour the full way, as before. An event file is never rewritten
 under its name, so a name and a size are its rows. A remote lake keeps no log (an object
@@ -163,16 +163,16 @@ def later_copies(path: Path, files: list[list]) -> dict[str, str] | None:
     try:
         for raw in text.splitlines():
             entry = json.loads(raw)
-            name, (first_us, last_us) = entry["file"], entry["ingested_at"]
+            name = entry["file"]
             if (entry["after"] != [len(seen), f"{total:016x}"] or name in seen
-                    or listed.get(name) != entry["size"] or first_us != last_us):
+                    or listed.get(name) != entry["size"]):
                 return None
-            # a file that lands before an earlier line's in the rollup's order (two landings'
-            # `now`s crossed on the way to the lock) must share no id with the files before it
-            # (no later copies): then every id's first copy is the same in either order
-            if latest is not None and (first_us, name) < latest and entry["copies"]:
+            # a file that sorts before an earlier line's (an older version named files by its
+            # clock alone) must share no id with the files before it (no later copies): then
+            # every id's first copy is the same in either order
+            if latest is not None and name < latest and entry["copies"]:
                 return None
-            latest = max(latest or (first_us, name), (first_us, name))
+            latest = max(latest or name, name)
             seen.add(name)
             total = (total + _name_hash(name)) & _MASK
             if entry["copies"]:

@@ -37,7 +37,7 @@ from voice_monitor import storage
 from voice_monitor.checked import _HOUR_US, hour_runs
 from voice_monitor.hour_locks import Held
 from voice_monitor.integrity import guard
-from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.lake import Lake, connect, duckdb_path, stem_clock
 from voice_monitor.seen_index import stable_hashes
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
@@ -60,6 +60,9 @@ class HourIndex:
     def __init__(self) -> None:
         self.files: set[str] = set()
         self.stamp: bytes | None = None  # of the hour's lock when this process last landed here
+        # the newest clock the files' names start with (`lake.stem_clock`): a landing names its
+        # file after it, so name order is landing order whatever the landing's clock says
+        self.newest = -1
         self._levels: list[np.ndarray] = []  # sorted, unique; sizes decrease along the list
 
     def __len__(self) -> int:
@@ -173,6 +176,7 @@ def current(lake: Lake, hour_us: int, con=None, held: Held | None = None) -> Hou
             if own:
                 con.close()
         index.files.update(f.name for f in uncovered)
+        index.newest = max(index.newest, *(stem_clock(f.name) for f in uncovered))
     return index
 
 
@@ -247,4 +251,5 @@ def landed(lake: Lake, pending: dict, written: dict[int, str], held: Held) -> No
         if name is not None:
             index.add(hashes, presorted=True)
             index.files.add(name)
+            index.newest = max(index.newest, stem_clock(name))
             index.stamp = held.mine(_hour_start(hour * _HOUR_US))

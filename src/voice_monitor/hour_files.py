@@ -41,9 +41,10 @@ class Staged:
         self.lake = lake
         self._futures = futures
 
-    def place(self, written: dict[int, str]) -> list[Path]:
+    def place(self, written: dict[int, str], after: dict[int, int] | None = None) -> list[Path]:
         """Rename each hour's file into its hour, under a fresh name that sorts after every file
-        landed before it (the caller holds the hours' locks); `written` gets hour (hours since
+        landed before it (the caller holds the hours' locks; `after`: hour -> the newest clock
+        of the hour's names, `dup_index.HourIndex.newest`); `written` gets hour (hours since
         the epoch) -> the file's name, as each one is in place. Returns the folders to fsync
         before the landing answers (`lake.sync_folders`; done after the locks are let go)."""
         changed: list[Path] = []
@@ -51,7 +52,7 @@ class Staged:
         for hour, tmp in files:
             folder = self.lake.event_partition(datetime.fromtimestamp(hour * 3600, UTC))
             changed += make_folder(folder)
-            name = new_file_stem() + ".parquet"
+            name = new_file_stem((after or {}).get(hour, -1)) + ".parquet"
             os.replace(tmp, folder / name)
             written[hour] = name
         return changed

@@ -230,10 +230,11 @@ class Lake:
         """A fresh path under .tmp/, on the same file system as the lake (so rename is atomic)."""
         return self.writer_tmp_dir() / (new_file_stem() + suffix)
 
-    def write_file(self, table: pa.Table, folder: Path, **options) -> Path:
+    def write_file(self, table: pa.Table, folder: Path, after: int = -1, **options) -> Path:
         """Add one Parquet file to `folder`, atomically; concurrent writers never collide (each
-        file has a unique name). `options` go to `pq.write_table`."""
-        return self.publish(table, folder / (new_file_stem() + ".parquet"), **options)
+        file has a unique name, sorting after a name whose clock is `after`: see
+        `new_file_stem`). `options` go to `pq.write_table`."""
+        return self.publish(table, folder / (new_file_stem(after) + ".parquet"), **options)
 
     def publish(self, table: pa.Table, dest: Path, **options) -> Path:
         """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and
@@ -424,9 +425,21 @@ def duckdb_path(path: str | os.PathLike[str]) -> str:
     return _GLOB_CHARS.sub(r"[\1]", str(path))
 
 
-def new_file_stem() -> str:
-    """A unique file name that sorts in landing order (nanosecond clock first)."""
-    return f"{time.time_ns():020d}-{uuid.uuid4().hex[:12]}"
+def new_file_stem(after: int = -1) -> str:
+    """A unique file name that sorts in landing order: a nanosecond clock first, never earlier
+    than `after` + 1 (the newest `stem_clock` among the names it must sort after), so a clock
+    that is behind (another host's, or one stepped back) still names files in landing order."""
+    return f"{max(time.time_ns(), min(after + 1, _LAST_CLOCK)):020d}-{uuid.uuid4().hex[:12]}"
+
+
+_LAST_CLOCK = 10**20 - 1  # the largest clock 20 digits hold
+
+
+def stem_clock(name: str) -> int:
+    """The nanosecond clock a file's name starts with (`new_file_stem`); -1 if it starts with
+    anything else (a file named by hand or by another tool)."""
+    head = name[:20]
+    return int(head) if len(head) == 20 and head.isascii() and head.isdigit() else -1
 
 
 def write_parquet(table: pa.Table, path: Path, **options) -> None:

@@ -175,11 +175,14 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
         # counted and placed under the hours' locks: each count sees every earlier landing
         with hour_locks(lake, _hour_starts(distinct(hours))) as held:
             duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held, hashes)
+            # each file named after every file its hour holds: name order is landing order
+            # (the copies' ranking, sql/macros/landing_rank.sql), even from a clock behind
+            after = {hour: index.newest for hour, (index, _) in pending.items()}
             try:
                 if staged is None:
-                    _write_hours(lake, events, hours, written)
+                    _write_hours(lake, events, hours, written, after)
                 else:
-                    placed = staged.place(written)
+                    placed = staged.place(written, after)
             finally:  # whatever was written is in the lake: the index may now hold it
                 dup_index.landed(lake, pending, written, held)
                 # and the hour's copy log its later copies, for the rollup (copy_log.py)
@@ -308,13 +311,16 @@ def parse_records(data: bytes) -> pa.Array:
     return split_file(data)
 
 
-def _write_hours(lake: Lake, events: pa.Table, hours: np.ndarray, written: dict[int, str]) -> None:
-    # `events` in hour order, `hours` each one's hour (hours since the epoch)
+def _write_hours(lake: Lake, events: pa.Table, hours: np.ndarray, written: dict[int, str],
+                 after: dict[int, int]) -> None:
+    # `events` in hour order, `hours` each one's hour (hours since the epoch), `after` each
+    # hour's newest name clock
     parts = [(hour, events.slice(start, end - start)) for hour, start, end in hour_runs(hours)]
 
     def write(part: tuple) -> None:
         # `written`: hours since the epoch -> the file's name, once it is in place
         written[part[0]] = lake.write_file(part[1], lake.event_partition(_hour_start(part[0])),
+                                           after=after.get(int(part[0]), -1),
                                            use_dictionary=DICTIONARY_COLUMNS).name
 
     workers = min(len(parts), os.cpu_count() or 1)
