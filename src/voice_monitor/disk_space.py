@@ -33,7 +33,7 @@ def message(path: str | os.PathLike[str], what: str = "", fix: str = "") -> str:
     """One line: where the disk is full, `what` was (not) done, and what to do."""
     done = f" ({what})" if what else ""
     fix = fix or ("free space on that file system (or move the folder to a larger one), then "
-                  "run the command again; nothing acknowledged before was lost")
+                  "try again; nothing acknowledged before was lost")
     return f"no space left on device at {os.fspath(path)}{done}; {fix}"
 
 
