@@ -348,3 +348,21 @@ def test_a_counter_store_whose_disk_fills_at_commit_says_so(disk, tmp_path):
     assert land_records(lake, records, now=now, counters=store).duplicates == 5000
     assert realtime_metrics(lake, now=now, store=store)["artifacts_received"] == 5000
     store.close()
+
+
+def test_small_state_files_leave_no_temp_file_on_a_full_disk(disk):
+    # a rollup's manifest and a state file published through .tmp/ (a session's sign-out
+    # record): the temp file of a write that did not fit is removed, not left for ever beside
+    # the manifests or, in a live server's .tmp/ folder, for the hour before clean-up
+    from voice_monitor.lake import Lake
+    from voice_monitor.rollup_plan import write_manifest
+
+    lake = Lake.create(disk / "lake")
+    fill(disk)
+    manifest = disk / "lake" / "state" / "rollups" / "hourly" / "2026-02-16T12.json"
+    with pytest.raises(OSError):
+        write_manifest(manifest, {"files": ["x" * 10_000]})
+    assert sorted(p.name for p in manifest.parent.iterdir()) == []
+    with pytest.raises(OSError):
+        lake.publish_bytes(lake.state_dir / "note", b"x" * 10_000)
+    assert temp_files(lake.root) == [] and not (lake.state_dir / "note").exists()

@@ -252,8 +252,12 @@ class Lake:
             self.put(dest, data)
             return dest
         tmp = self.temp_path(".tmp")
-        tmp.write_bytes(data)
-        return _rename_into(tmp, dest)
+        try:
+            tmp.write_bytes(data)
+            return _rename_into(tmp, dest)
+        except OSError:  # (a full disk): its space back at once, not at the next clean-up
+            tmp.unlink(missing_ok=True)
+            raise
 
     def put(self, dest: Path, data: bytes) -> None:
         """One PUT of `data` at `dest` in a lake on an object store. A PUT finds no key missing,

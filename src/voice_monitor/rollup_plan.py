@@ -188,8 +188,12 @@ def write_manifest(path: Path, manifest: dict) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, sort_keys=True))
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(manifest, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:  # (a full disk): no stray temp file beside the manifests
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def event_listing(lake: Lake) -> dict[datetime, list]:
