@@ -362,6 +362,41 @@ def test_parquet_rows_follow_the_same_rules(lake, tmp_path):
         'timestamp "1970-01-01 00:00:00+00" is out of range: before 2000-01-01T00:00:00Z']
 
 
+EMPTY_ORG = 'organization_id "" is empty; leave it out (or send null) for no organization'
+
+
+def test_an_empty_organization_id_is_refused_alike_from_a_file_parquet_python_and_the_collector(
+        tmp_path):
+    # contract §3: organization_id absent or null is no organization; "" landed as an
+    # organization no read can name (reads refuse organization_id '')
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import create_app
+
+    records = [{**good(1), "organization_id": ""}, {**good(2), "organizationId": ""},
+               {**good(3), "organization_id": None}, {**good(4), "organization_id": "org-a"}]
+    text = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+    lakes = {how: Lake(tmp_path / how) for how in ("file", "parquet", "python", "collector")}
+    (tmp_path / "in.jsonl").write_bytes(text)
+    ingest_file(lakes["file"], tmp_path / "in.jsonl", now=NOW)
+    pq.write_table(pa.table({"event_id": [r["event_id"] for r in records],
+                             "event_type": ["artifact_received"] * 4,
+                             "timestamp": pa.array([T_DT] * 4, pa.timestamp("ms", tz="UTC")),
+                             "organization_id": ["", "", None, "org-a"]}), tmp_path / "in.parquet")
+    ingest_file(lakes["parquet"], tmp_path / "in.parquet", now=NOW)
+    with Producer(lakes["python"], now=NOW) as producer:
+        for record in records:
+            producer.emit(record)
+    token = "ingest-0123456789abcdef"
+    with TestClient(create_app(lakes["collector"], ingest_tokens=[token])) as http:
+        answer = http.post("/v1/events", content=text, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 2}
+    for how, lake in lakes.items():
+        assert stored(lake, "event_id, organization_id") == [("ok-3", None), ("ok-4", "org-a")], how
+        assert [reason for _, reason in quarantine(lake)] == [EMPTY_ORG, EMPTY_ORG], how
+
+
 # -- Python mappings: land_records and the producer -------------------------------------------
 
 ODD = [

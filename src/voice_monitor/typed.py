@@ -43,6 +43,7 @@ from voice_monitor.validation import (
     IDENTIFIERS,
     KEPT_METADATA_SQL,
     METADATA_MAP_SQL,
+    NON_EMPTY,
     REDACTED_FIELDS,
     _cols,
     _lit,
@@ -218,7 +219,10 @@ def _around_sure(src: pa.Table) -> pa.Array:
             good = pc.fill_null(pc.and_(pc.greater_equal(length, 1), pc.less_equal(length, limit)),
                                 False)
         else:
-            good = pc.fill_null(pc.less_equal(length, limit), True)
+            good = pc.less_equal(length, limit)
+            if f.name in NON_EMPTY and pc.min(bytes_).as_py() == 0:  # "": the full query says why
+                good = pc.and_(good, pc.greater(bytes_, 0))
+            good = pc.fill_null(good, True)
         ok &= good.to_numpy(zero_copy_only=False)
     return pa.array(ok)
 
