@@ -366,3 +366,15 @@ def test_small_state_files_leave_no_temp_file_on_a_full_disk(disk):
     with pytest.raises(OSError):
         lake.publish_bytes(lake.state_dir / "note", b"x" * 10_000)
     assert temp_files(lake.root) == [] and not (lake.state_dir / "note").exists()
+
+
+def test_sql_writing_to_a_full_disk_names_the_file_not_the_lake(disk, tmp_path):
+    lake = tmp_path / "lake"  # with room; the COPY's target is on the full disk
+    write_events(tmp_path / "e.jsonl", "e", 40)
+    assert cli("ingest", str(tmp_path / "e.jsonl"), "--lake", str(lake),
+               "--now", NOW_TEXT).code == 0
+    fill(disk)
+    target = disk / "out.parquet"
+    run = cli("sql", "--allow-writes", f"copy (select range as a, md5(range::varchar) as b "
+              f"from range(200000)) to '{target}'", "--lake", str(lake))
+    assert_no_space(run, target)

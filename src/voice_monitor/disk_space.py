@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -74,13 +75,21 @@ def is_full(exc: BaseException, path: str | os.PathLike[str] | None = None) -> b
     return False
 
 
+# DuckDB names the file in its text: 'Could not write file "x.parquet": No space left on
+# device' (inside a JSON string, with its quotes escaped, for an asynchronous write)
+_DUCKDB_FILE = re.compile(r'[Ff]ile \\?"([^"\\]+)\\?"')
+
+
 def where(exc: BaseException, default: str | os.PathLike[str]) -> str:
-    """The file an OS error names, if any along the chain, else `default`."""
+    """The file an OS error (or DuckDB's text) names, if any along the chain, else `default`."""
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         if isinstance(exc, OSError) and exc.filename:
             return os.fsdecode(exc.filename)
+        named = _DUCKDB_FILE.search(str(exc))
+        if named:
+            return named[1]
         exc = exc.__cause__ or exc.__context__
     return os.fspath(default)
 
