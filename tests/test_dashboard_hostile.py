@@ -411,3 +411,22 @@ def test_security_headers_and_content_types(served, browser):
         assert page.evaluate("() => document.contentType") == "application/json", path
         assert page.evaluate("() => typeof window.__pwned") == "undefined", path
     watched.context.close()
+
+
+def test_a_link_to_an_artifact_that_is_not_percent_encoded_still_shows_the_dashboard(served,
+                                                                                    browser):
+    """`#artifact=100%` (a hand-written link to an id holding %): decoding it threw in the
+    page's start-up, before its first refresh, so every panel stayed empty until the 15-second
+    timer (for good with auto-refresh off), and nothing said why. Now the panels load at once
+    and the error line names the link's id and how to write it."""
+    watched = Watched(browser, served)
+    page = watched.page
+    page.goto(f"{served.url}/?now={PINNED}#artifact=100%")
+    page.wait_for_selector("body[data-loaded=true]")
+    assert page.locator(".card[data-metric=artifacts_failed] .value").inner_text() == "25"
+    expect(page.locator("#error")).to_have_text(
+        "timeline: the link's artifact id '100%' is not percent-encoded; link to "
+        "#artifact= and the id as encodeURIComponent writes it (100%25)")
+    assert page.locator("#timeline-panel").is_hidden()
+    watched.assert_nothing_ran()
+    watched.context.close()

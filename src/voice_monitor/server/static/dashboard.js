@@ -284,6 +284,16 @@ async function openTimeline(id) {
   $("#timeline-panel").scrollIntoView({ block: "nearest" });
 }
 
+function linkedId(encoded) {
+  try {
+    return decodeURIComponent(encoded);
+  } catch {  // a hand-written link: a % not followed by two hex digits
+    throw new Error(`the link's artifact id '${encoded}' is not percent-encoded; link to ` +
+                    `#artifact= and the id as encodeURIComponent writes it ` +
+                    `(${encodeURIComponent(encoded)})`);
+  }
+}
+
 // -- wiring ----------------------------------------------------------------------------------
 const loaders = {
   realtime: guarded("real-time counters", loadRealtime),
@@ -327,7 +337,7 @@ function wire() {
   $("#refresh").addEventListener("click", () => refresh({ all: true }));
   setInterval(() => { if ($("#auto-refresh").checked) refresh(); }, REFRESH_MS);
   const linked = /^#artifact=(.+)$/.exec(location.hash);
-  if (linked) guarded("timeline", () => openTimeline(decodeURIComponent(linked[1])))();
+  if (linked) guarded("timeline", async () => openTimeline(linkedId(linked[1])))();
 }
 
 document.addEventListener("DOMContentLoaded", () => { wire(); refresh({ all: true }); });
