@@ -200,11 +200,11 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
     chart = page.locator("#chart-cost_by_organization")
     assert chart.locator("a, tspan[style*=bold], tspan[style*=italic]").count() == 0
     whole = [ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI, ORG_LONG]
-    for bar, label in enumerate(whole):
-        page.evaluate("""bar => Plotly.Fx.hover('chart-cost_by_organization',
-                                                 [{curveNumber: 0, pointNumber: bar}])""", bar)
-        page.wait_for_function("""label => document.querySelector(
-            '#chart-cost_by_organization .hoverlayer').textContent.includes(label)""", arg=label)
+    for bar, label in enumerate(whole):  # hovered again at each poll: a refresh redraws it
+        page.wait_for_function("""([bar, label]) => {
+            Plotly.Fx.hover('chart-cost_by_organization', [{curveNumber: 0, pointNumber: bar}]);
+            return document.querySelector('#chart-cost_by_organization .hoverlayer')
+                .textContent.includes(label); }""", arg=[bar, label])
     # the other charts carry no data text: their labels are the page's own
     assert sorted(page.evaluate("""() => [...document.querySelectorAll('.chart .legendtext')]
         .map(t => t.textContent)""")) == sorted(["received", "completed", "failed", "transcription",
@@ -238,6 +238,9 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
     page.fill("#event-filters input[name=org]", "")
     page.uncheck("#event-filters input[name=errors_only]")
     page.click("#event-filters button[type=submit]")
+    # the unfiltered page is back once its newest row (ART_BIDI's, 14:11) is
+    page.wait_for_function("""art => document.querySelector('#events tbody a.artifact')
+        ?.textContent === art""", arg=ART_BIDI)
     page.locator("#events tbody a.artifact").nth(1).click()
     page.wait_for_selector("#timeline-panel:not([hidden])")
     assert page.locator("#timeline-artifact").text_content() == ART_ATTR
