@@ -17,7 +17,7 @@ import sqlite3
 import string
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -230,6 +230,12 @@ def test_the_collector_on_a_full_disk_answers_503_and_recovers(disk, tmp_path):
         answer = http.post(server.url + "/v1/events", content=(tmp_path / "small.jsonl").read_bytes(),
                            **post)
         assert answer.json() == {"accepted": 40, "duplicates": 0, "quarantined": 0}
+        # 5 receipts two minutes ago (the real clock): /metrics counts the last hour by it
+        recent = (datetime.now(UTC) - timedelta(minutes=2)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        live = [{"event_id": f"live-{i}", "event_type": "artifact_received", "timestamp": recent,
+                 "organization_id": "org-live"} for i in range(5)]
+        answer = http.post(server.url + "/v1/events", json=live, headers=bearer(INGEST))
+        assert answer.json() == {"accepted": 5, "duplicates": 0, "quarantined": 0}
 
         # a disk full during the landing: room for some of its files, not all
         filler = fill_but(disk, 160 * 1024)
@@ -254,6 +260,11 @@ def test_the_collector_on_a_full_disk_answers_503_and_recovers(disk, tmp_path):
         assert realtime.status_code == 200, realtime.text
         assert realtime.json()["artifacts_received"] == sum(1 for i in range(0, 40, 4) if i <= 30)
         assert http.get(server.url + "/healthz").status_code == 200
+        scrape = http.get(server.url + "/metrics", headers=bearer(STAFF))
+        assert scrape.status_code == 200, scrape.text
+        for scope, org in (("platform", ""), ("organization", "org-live")):
+            assert (f'voice_monitor_realtime_events{{metric="artifacts_received",'
+                    f'organization_id="{org}",scope="{scope}"}} 5.0') in scrape.text, scrape.text
 
         filler.unlink()
         answer = http.post(server.url + "/v1/events", content=(tmp_path / "noisy.jsonl").read_bytes(),
@@ -263,9 +274,10 @@ def test_the_collector_on_a_full_disk_answers_503_and_recovers(disk, tmp_path):
         assert answer.json()["accepted"] == 3000
         assert "no space left on device at" in server.output()
     stored = event_ids(lake)
-    assert set(stored) == small | noisy
+    every = small | noisy | {e["event_id"] for e in live}
+    assert set(stored) == every
     run = cli("sql", "select count(*) as n from events", "--json", "--lake", str(lake))
-    assert json.loads(run.out)[0]["n"] == len(small | noisy)  # copies counted once
+    assert json.loads(run.out)[0]["n"] == len(every)  # copies counted once
     assert temp_files(lake) == [] and unreadable(lake) == []
 
 

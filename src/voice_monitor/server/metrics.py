@@ -28,7 +28,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
-from voice_monitor.counters import METRICS, open_counters, window_start
+from voice_monitor import lake_window
+from voice_monitor.counters import METRICS, CounterStoreReadOnlyError, open_counters, window_start
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.alerts import active_alerts
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
@@ -128,7 +129,7 @@ class LakeCollector:
             ("commits", stats.commits, "Landings this process made (each of one or more batches)"),
             ("batches_refused_overload", stats.refused_overload, "Batches refused with 503 (queue full)"),
             ("batches_refused_too_large", stats.refused_too_large, "Batches refused with 413"),
-            ("batches_failed", stats.failed, "Batches whose landing failed (answered 500)"),
+            ("batches_failed", stats.failed, "Batches whose landing failed (answered 500; 503 on a full disk or an unwritable lake)"),
         ):
             yield CounterMetricFamily(f"{PREFIX}_collector_{name}", doc, value=value)
         yield GaugeMetricFamily(f"{PREFIX}_collector_queue_batches",
@@ -142,7 +143,15 @@ class LakeCollector:
         family = GaugeMetricFamily(f"{PREFIX}_realtime_events",
                                    "Real-time counters over the rolling last hour, per scope",
                                    labels=["scope", "organization_id", "metric"])
-        store = open_counters(self.lake)
+        try:
+            store = open_counters(self.lake)
+        except CounterStoreReadOnlyError:
+            # SQLite cannot open the store (a full disk, a read-only mount): the window's event
+            # files hold the same counts, as for `realtime_metrics`
+            found = lake_window.scope_counts(self.lake, start, now)
+            if found is None:  # an unreadable file in the window: the store's error stands
+                raise
+            return _from_files(family, found)
         try:
             scopes = [None, *store.organizations(start, now, METRICS, 1)]
             for organization_id in scopes:
@@ -246,3 +255,16 @@ def make_registry(lake_collector: LakeCollector) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(lake_collector)
     return registry
+
+
+def _from_files(family: GaugeMetricFamily, found: dict) -> GaugeMetricFamily:
+    """`family` with the counts `lake_window.scope_counts` found: the platform's, then each
+    organization's with a count (as the store lists them)."""
+    platform = found.pop(None)
+    scopes = [(None, platform), *sorted((org, counts) for org, counts in found.items()
+                                        if any(counts.values()))]
+    for organization_id, counts in scopes:
+        scope = "platform" if organization_id is None else "organization"
+        for metric in METRICS:
+            family.add_metric([scope, organization_id or "", metric], counts[metric])
+    return family
