@@ -55,6 +55,12 @@ ERROR_CODE = "</script><script>window.__pwned='code'</script>"
 ERROR_MESSAGE = ("<img src=x onerror=\"window.__pwned='error';document.title='pwned'\"> "
                  "javascript:window.__pwned=1 \u202eeulav\u202c " + "e" * 300)
 ACK_BY = "<img src=x onerror=window.__pwned='ack'>"
+# how the page shows text with characters that draw nothing but reorder or hide the rest: each
+# as a visible mark (a box reading U+202E); the charts as [U+202E]
+ORG_BIDI_SHOWN = "rtlU+202EevilU+200Bzw\u00a0nbsp \U0001f399\ufe0f\U0001f525"
+ORG_BIDI_CHART = "rtl[U+202E]evil[U+200B]zw\u00a0nbsp \U0001f399\ufe0f\U0001f525"
+ART_BIDI_SHOWN = "artU+202Etxt.exeU+200B"
+ERROR_SHOWN = ERROR_MESSAGE.replace("\u202eeulav\u202c", "U+202EeulavU+202C")
 
 
 def at(hour: int, minute: int) -> datetime:
@@ -186,7 +192,7 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
     # the organization table: names joined as "name (id)", largest received first (3 each:
     # then as the query orders them), every one literal
     shown = sorted(_cells(page, "#orgs tbody td:first-child"))
-    assert shown == sorted([ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI, ORG_LONG])
+    assert shown == sorted([ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI_SHOWN, ORG_LONG])
 
     # the cost chart: one bar per organization, most expensive first ($4, $3, $2, $1); the
     # axis labels and each bar's hover label show the text as sent (plotly reads <b>, <br>,
@@ -195,11 +201,11 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
         '#chart-cost_by_organization .ytick text')]
         .sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top)
         .map(t => t.textContent)""")  # top to bottom
-    assert ticks == [ORG_SCRIPT[:39] + "\u2026", NAME_LINK[:39] + "\u2026", ORG_BIDI,
+    assert ticks == [ORG_SCRIPT[:39] + "\u2026", NAME_LINK[:39] + "\u2026", ORG_BIDI_CHART,
                      ORG_LONG[:39] + "\u2026"]  # over 40 characters: cut on the axis
     chart = page.locator("#chart-cost_by_organization")
     assert chart.locator("a, tspan[style*=bold], tspan[style*=italic]").count() == 0
-    whole = [ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI, ORG_LONG]
+    whole = [ORG_SCRIPT, f"{NAME_LINK} ({ORG_LINK})", ORG_BIDI_CHART, ORG_LONG]
     for bar, label in enumerate(whole):  # hovered again at each poll: a refresh redraws it
         page.wait_for_function("""([bar, label]) => {
             Plotly.Fx.hover('chart-cost_by_organization', [{curveNumber: 0, pointNumber: bar}]);
@@ -214,16 +220,18 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
 
     # the event log, newest first: the two collected events (14:11, 14:10), the 25 failures
     # (14:02), the 12 received (hour 12): 25 on page 1, 14 on page 2
-    assert _cells(page, "#events tbody tr:nth-child(-n+2) td:nth-child(5)") == [ART_BIDI, ART_ATTR]
+    assert _cells(page, "#events tbody tr:nth-child(-n+2) td:nth-child(5)") == [ART_BIDI_SHOWN,
+                                                                               ART_ATTR]
     assert _cells(page, "#events tbody tr:nth-child(2) td:nth-child(7)") == [
-        f"{ERROR_CODE}: {ERROR_MESSAGE}"]
-    assert _cells(page, "#events tbody tr:nth-child(2) td:nth-child(4)") == [ORG_BIDI]
+        f"{ERROR_CODE}: {ERROR_SHOWN}"]
+    assert _cells(page, "#events tbody tr:nth-child(2) td:nth-child(4)") == [ORG_BIDI_SHOWN]
     page.click("#events-next")
     page.wait_for_selector("#events-page:has-text('page 2')")
     expect(page.locator("#events tbody tr")).to_have_count(14)
-    assert set(_cells(page, "#events tbody td:nth-child(4)")) == {ORG_SCRIPT, ORG_LINK, ORG_BIDI,
+    assert set(_cells(page, "#events tbody td:nth-child(4)")) == {ORG_SCRIPT, ORG_LINK,
+                                                                 ORG_BIDI_SHOWN,
                                                                  ORG_LONG}
-    assert set(_cells(page, "#events tbody td:nth-child(7)")) == {ERROR_MESSAGE, ""}
+    assert set(_cells(page, "#events tbody td:nth-child(7)")) == {ERROR_SHOWN, ""}
 
     # the filters: the organization typed as sent finds its 25 failures, errors only
     page.fill("#event-filters input[name=org]", ORG_SCRIPT)
@@ -240,11 +248,11 @@ def test_hostile_fields_are_shown_literally_and_never_run(served, browser):
     page.click("#event-filters button[type=submit]")
     # the unfiltered page is back once its newest row (ART_BIDI's, 14:11) is
     page.wait_for_function("""art => document.querySelector('#events tbody a.artifact')
-        ?.textContent === art""", arg=ART_BIDI)
+        ?.textContent === art""", arg=ART_BIDI_SHOWN)
     page.locator("#events tbody a.artifact").nth(1).click()
     page.wait_for_selector("#timeline-panel:not([hidden])")
     assert page.locator("#timeline-artifact").text_content() == ART_ATTR
-    assert _cells(page, "#timeline tbody td:nth-child(6)") == [f"{ERROR_CODE}: {ERROR_MESSAGE}"]
+    assert _cells(page, "#timeline tbody td:nth-child(6)") == [f"{ERROR_CODE}: {ERROR_SHOWN}"]
     page.goto(f"{served.url}/?now={PINNED}#artifact={quote(ART_ATTR, safe='')}")
     page.wait_for_selector("#timeline-panel:not([hidden])")
     assert page.locator("#timeline-artifact").text_content() == ART_ATTR
@@ -292,14 +300,15 @@ def test_ids_with_invisible_characters_are_found(served, browser):
     page.wait_for_selector("body[data-loaded=true]")
     page.locator("#events tbody a.artifact").first.click()  # ART_BIDI's status change, 14:11
     page.wait_for_selector("#timeline-panel:not([hidden])")
-    assert page.locator("#timeline-artifact").text_content() == ART_BIDI
-    assert _cells(page, "#timeline tbody td:nth-child(5)") == ["<b>old</b> → new\u202e<script>"]
+    assert page.locator("#timeline-artifact").text_content() == ART_BIDI_SHOWN
+    assert _cells(page, "#timeline tbody td:nth-child(5)") == ["<b>old</b> → newU+202E<script>"]
     # ORG_BIDI: its three artifacts received at 12:00-12:02 and the two collected events
     page.fill("#event-filters input[name=org]", ORG_BIDI)
     page.click("#event-filters button[type=submit]")
     expect(page.locator("#events tbody tr")).to_have_count(5)
     assert _cells(page, "#events tbody td:nth-child(5)") == [
-        ART_BIDI, ART_ATTR, f"{ORG_BIDI}-2", f"{ORG_BIDI}-1", f"{ORG_BIDI}-0"]
+        ART_BIDI_SHOWN, ART_ATTR, f"{ORG_BIDI_SHOWN}-2", f"{ORG_BIDI_SHOWN}-1",
+        f"{ORG_BIDI_SHOWN}-0"]
     assert page.locator("#error").is_hidden()
     watched.assert_nothing_ran()
     watched.context.close()
@@ -431,5 +440,31 @@ def test_a_link_to_an_artifact_that_is_not_percent_encoded_still_shows_the_dashb
         "timeline: the link's artifact id '100%' is not percent-encoded; link to "
         "#artifact= and the id as encodeURIComponent writes it (100%25)")
     assert page.locator("#timeline-panel").is_hidden()
+    watched.assert_nothing_ran()
+    watched.context.close()
+
+
+def test_characters_that_reorder_or_hide_text_are_shown_as_marks(served, browser):
+    """A right-to-left override drew 'art<RLO>txt.exe' as 'artexe.txt' (and reversed the rest
+    of the cell), a zero-width space made two ids look alike: such characters are shown as a
+    visible mark naming them, so what is drawn reads in the order it was sent."""
+    watched = Watched(browser, served)
+    page = watched.page
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    cell = page.locator("#events tbody tr").first.locator("td").nth(4)
+    assert cell.locator(".invisible").all_text_contents() == ["U+202E", "U+200B"]
+    assert cell.locator(".invisible").first.get_attribute("title") == (
+        "an invisible character, U+202E, is here in the data")
+    # drawn in the order sent: 'txt' left of 'exe' (the override drew 'exe' first)
+    left = page.evaluate("""cell => {
+        const text = [...cell.querySelectorAll('a')[0].childNodes]
+            .find(n => n.nodeType === 3 && n.textContent.includes('txt.exe'));
+        const at = (word) => { const range = document.createRange();
+            const i = text.textContent.indexOf(word);
+            range.setStart(text, i); range.setEnd(text, i + 3);
+            return range.getBoundingClientRect().left; };
+        return at('txt') < at('exe'); }""", cell.element_handle())
+    assert left
     watched.assert_nothing_ran()
     watched.context.close()

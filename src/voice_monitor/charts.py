@@ -10,6 +10,7 @@ yet (no `computed_at`) is a gap, never a false zero. `readable()` gives a table 
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable
 
 import plotly.graph_objects as go
@@ -39,11 +40,18 @@ def _layout(figure: go.Figure, title: str, y_title: str, x_title: str = HOUR_AXI
     return figure
 
 
+# draw nothing but change what is read: bidi embeddings, overrides and isolates reorder the
+# text after them, zero-width spaces make two ids look the same (the dashboard marks them too)
+_INVISIBLE = re.compile("[\u200b\u202a-\u202e\u2060\u2066-\u2069\ufeff]")
+
+
 def _literal(text: str) -> str:
     """`text` as plotly.js shows it literally: it reads `<b>`, `<br>`, `<a href=...>` and
     entities in every label and hover text as markup, so an organization or artifact id (input
-    from producers) would be drawn bold, broken or as a link; `&`, `<` and `>` as entities."""
-    return html.escape(text, quote=False)
+    from producers) would be drawn bold, broken or as a link; `&`, `<` and `>` as entities,
+    and an invisible character as its code in brackets ([U+202E])."""
+    shown = _INVISIBLE.sub(lambda m: f"[U+{ord(m.group()):04X}]", text)
+    return html.escape(shown, quote=False)
 
 
 def _utc_text(column: pl.Series) -> list[str]:

@@ -1,5 +1,6 @@
 // voice-monitor dashboard: every number comes from /api/v1/... with the session cookie.
-// Data is written with textContent only (never innerHTML), so no event field can inject markup.
+// Data is written with textContent only (never innerHTML), so no event field can inject markup;
+// characters that draw nothing but reorder or hide text are shown as marks (see `show`).
 "use strict";
 
 const REFRESH_MS = 15000;
@@ -46,9 +47,32 @@ const $ = (selector) => document.querySelector(selector);
 
 function el(tag, text, className) {
   const node = document.createElement(tag);
-  if (text !== undefined && text !== null) node.textContent = String(text);
+  if (text !== undefined && text !== null) show(node, String(text));
   if (className) node.className = className;
   return node;
+}
+
+// Characters that draw nothing but change what is read: bidi embeddings, overrides and isolates
+// reorder the text after them ('art\u202etxt.exe' reads 'artexe.txt'), zero-width spaces make
+// two ids look the same. Data shows each as a visible mark (U+202E) instead.
+const INVISIBLE = /[\u200b\u202a-\u202e\u2060\u2066-\u2069\ufeff]/g;
+
+function show(node, text) {
+  const marks = [...text.matchAll(INVISIBLE)];
+  if (!marks.length) {
+    node.textContent = text;
+    return;
+  }
+  node.replaceChildren();
+  let at = 0;
+  for (const match of marks) {
+    const code = `U+${match[0].codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+    const mark = el("span", code, "invisible");
+    mark.title = `an invisible character, ${code}, is here in the data`;
+    node.append(text.slice(at, match.index), mark);
+    at = match.index + match[0].length;
+  }
+  node.append(text.slice(at));
 }
 
 function note(text, columns) {
@@ -268,7 +292,7 @@ async function loadEvents() {
 async function openTimeline(id) {
   state.timeline = id;
   const { rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`);
-  $("#timeline-artifact").textContent = id;
+  show($("#timeline-artifact"), id);
   const body = $("#timeline tbody");
   body.replaceChildren();
   for (const e of rows) {
