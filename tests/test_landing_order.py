@@ -5,6 +5,7 @@ is behind (another host's) never makes a copy landed later the first one."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import textwrap
@@ -12,6 +13,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import run_main
 from server_process import INGEST, ServerProcess, client
 
@@ -19,10 +22,12 @@ from voice_monitor import dup_index
 from voice_monitor import lake as lake_module
 from voice_monitor.compaction import compact_hour
 from voice_monitor.counters import realtime_metrics
-from voice_monitor.lake import Lake, stem_clock
+from voice_monitor.health.digest import digest_dir, digests
+from voice_monitor.lake import Lake, connect, stem_clock
 from voice_monitor.landing import land_records
 from voice_monitor.queries import artifact_timeline
-from voice_monitor.rollups import build_hour
+from voice_monitor.rollup_plan import manifest_path, read_manifest, write_manifest
+from voice_monitor.rollups import build_hour, run_hourly
 from voice_monitor.views import lake_connection
 
 H12 = datetime(2026, 2, 16, 12, tzinfo=UTC)
@@ -170,3 +175,56 @@ def test_two_collectors_whose_clocks_disagree_agree_on_the_first_landed_copy(tmp
     assert _hourly_platform(lake, moment.replace(minute=0, second=0)) == (1, 1, 0, 0.0)
     files = lake.event_files(moment)
     assert stem_clock(files[1].name) > stem_clock(files[0].name)
+
+
+# -- state an older version kept under the ingested_at rule is not reused ----------------------
+
+def _land_crossed(lake: Lake) -> None:
+    """w1 with now 12:30, then w2, a different copy of e-1, with now 12:10 (the old rule's
+    winner)."""
+    land_records(lake, [{**RECEIVED, "timestamp": "2026-02-16T12:05:00Z"}],
+                 now=datetime(2026, 2, 16, 12, 30, tzinfo=UTC))
+    land_records(lake, [{**FAILED, "timestamp": "2026-02-16T12:05:00Z"}],
+                 now=datetime(2026, 2, 16, 12, 10, tzinfo=UTC))
+
+
+def test_later_copies_an_hour_s_rollup_recorded_by_the_old_rule_are_found_again(lake):
+    _land_crossed(lake)
+    run_hourly(lake, now=datetime(2026, 2, 16, 14, tzinfo=UTC), hour=H12)
+    path = manifest_path(lake, "hourly", H12)
+    manifest = read_manifest(path)
+    first, second = lake.event_files(H12)
+    assert (manifest["later_copies"], manifest["copies_ranked_by"]) == ({second.name: "0"},
+                                                                         "file name, row")
+    # as an older version recorded it: by ingested_at, w1 (the first file's row 0) was the copy
+    del manifest["copies_ranked_by"]
+    manifest["later_copies"] = {first.name: "0"}
+    write_manifest(path, manifest)
+    assert _hourly_platform(lake, H12) == (1, 1, 0, 0.0)
+
+
+def test_a_health_digest_cached_by_the_old_rule_is_digested_again(lake):
+    _land_crossed(lake)
+    files = lake.event_files(H12)
+    # the name an older version gave the hour's digest (its signature: names and sizes only),
+    # holding what the old rule saw: a-1 failed (w2), never received
+    listing = "\n".join(f"{f.name}:{f.stat().st_size}" for f in files)
+    old = hashlib.blake2b(listing.encode(), digest_size=8).hexdigest()
+    folder = digest_dir(lake)
+    folder.mkdir(parents=True, exist_ok=True)
+    at = datetime(2026, 2, 16, 12, 5, tzinfo=UTC)
+    stamp, text = pa.timestamp("us", tz="UTC"), pa.string()
+    pq.write_table(pa.table({
+        "artifact_id": pa.array(["a-1", None], text),
+        "received_at": pa.array([None, None], stamp), "terminal_at": pa.array([at, None], stamp),
+        "needs_at": pa.array([None, None], stamp), "resolved_at": pa.array([None, None], stamp),
+        "breaker_event": pa.array([None, None], text), "breaker_at": pa.array([None, None], stamp),
+    }), folder / f"2026-02-16T12-{old}.parquet")
+    con = connect()
+    try:
+        rows = digests(lake, con, [H12], datetime(2026, 2, 16, 14, tzinfo=UTC)).fetchall()
+    finally:
+        con.close()
+    # w1 counts: a-1 received at 12:05, not terminal; the summary row's latest receipt 12:05
+    assert sorted(rows, key=lambda r: r[0] is None) == [
+        ("a-1", at, None, None, None, None, None), (None, at, None, None, None, None, None)]

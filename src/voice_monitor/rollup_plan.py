@@ -141,6 +141,11 @@ def stale_hours(lake: Lake, day: datetime) -> tuple[list[datetime], list[datetim
 
 
 # -- later copies recorded by an hour's own rollup or its landings ------------------------------
+# how the recorded later copies were ranked; a manifest without it was written when copies were
+# ranked by ingested_at first, and its record is not used (the copies are found again)
+COPIES_RANKED_BY = "file name, row"
+
+
 def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str] | None:
     """The later copies the hour's own rollup recorded (file name -> row numbers "3,17,…"), if
     that rollup read exactly `files` (names and sizes, as `describe` lists them); else None.
@@ -152,7 +157,8 @@ def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, 
     it was made from are one manifest, written whole (one rename, or one PUT).
     """
     manifest = read_manifest(manifest_path(lake, "hourly", hour))
-    if not files or manifest is None or "later_copies" not in manifest:
+    if (not files or manifest is None or "later_copies" not in manifest
+            or manifest.get("copies_ranked_by") != COPIES_RANKED_BY):
         return None
     if manifest["sources"].get(key(hour)) != files:
         return None

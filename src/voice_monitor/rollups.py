@@ -31,6 +31,7 @@ from voice_monitor.lake import (
     parquet_files,
 )
 from voice_monitor.rollup_plan import (
+    COPIES_RANKED_BY,
     DAY,
     HOUR,
     day_sources,
@@ -206,7 +207,8 @@ def _hourly_one(
         report.refused.append((hour, str(exc)))
         return
     # the session's hour_losers are this hour's when it has files: recorded for later hours
-    copies = {"later_copies": _later_copies(con)} if sources[_key(hour)] else {}
+    copies = ({"later_copies": _later_copies(con), "copies_ranked_by": COPIES_RANKED_BY}
+              if sources[_key(hour)] else {})
     _publish(lake, report, "hourly", hour, (pipeline, stage), {"sources": sources, **copies})
 
 

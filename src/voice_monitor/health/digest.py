@@ -29,9 +29,14 @@ def digest_dir(lake: Lake):
     return lake.state_dir / "check_digests"
 
 
+# a digest's name holds its rule: digests cached when copies were ranked by ingested_at first
+# are not used (nor kept) by this version
+_RULE = "first landed = file name, row\n"
+
+
 def _signature(files) -> str:
-    text = "\n".join(f"{f.name}:{size}"
-                     for f, (size, _) in zip(files, storage.sizes_and_versions(files), strict=True))
+    text = _RULE + "\n".join(f"{f.name}:{size}" for f, (size, _)
+                             in zip(files, storage.sizes_and_versions(files), strict=True))
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
