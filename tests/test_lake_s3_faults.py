@@ -100,13 +100,50 @@ def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store, c
 
 
 def _not_answering(monkeypatch, tmp_path) -> str:
-    """AWS settings for an endpoint where nothing listens; one attempt per request (botocore's
-    default five, each with s3fs's own retries, take ~12 s a command)."""
+    """AWS settings for an endpoint where nothing listens; one attempt per request (the three of
+    botocore's standard mode, with their backoff, take a few seconds a command)."""
     endpoint = f"http://127.0.0.1:{free_port()}"
     for key, value in {**s3_env(endpoint), "AWS_MAX_ATTEMPTS": "1",
                        "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
         monkeypatch.setenv(key, value)
     return endpoint
+
+
+def _attempts_to_list(url: str) -> tuple[int, str]:
+    """(requests sent, the error) for listing the lake at `url`, whose store refuses connections."""
+    from voice_monitor.storage import lake_path
+
+    fs = lake_path(url).fs
+    fs.connect()
+    sent: list[str] = []
+    fs.s3.meta.events.register("before-send.s3", lambda **kwargs: sent.append("attempt"))
+    with pytest.raises(Exception) as failed:  # noqa: PT011 (botocore's, as it is)
+        fs.ls(url.removeprefix("s3://"))
+    return len(sent), type(failed.value).__name__
+
+
+def test_a_store_that_refuses_connections_is_tried_three_times_not_five(monkeypatch, tmp_path):
+    # botocore's legacy mode (its default) tried 5 times with backoff up to 8 s: 12-22 s before
+    # a command said the store was unreachable; the standard mode (the AWS SDKs' default) tries
+    # 3 times. A mode the user chose (AWS_RETRY_MODE, retry_mode in the AWS config) is kept.
+    for key, value in s3_env(f"http://127.0.0.1:{free_port()}").items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_RETRY_MODE", raising=False)
+    monkeypatch.delenv("AWS_MAX_ATTEMPTS", raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    assert _attempts_to_list("s3://refusing/default") == (3, "EndpointConnectionError")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # a new client
+    monkeypatch.setenv("AWS_RETRY_MODE", "legacy")
+    assert _attempts_to_list("s3://refusing/legacy") == (5, "EndpointConnectionError")
+    monkeypatch.delenv("AWS_RETRY_MODE")
+    (tmp_path / "config").write_text("[default]\nretry_mode = adaptive\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")  # a new client
+    from voice_monitor.storage import lake_path
+
+    fs = lake_path("s3://refusing/profile").fs
+    fs.connect()
+    assert fs.s3.meta.config.retries["mode"] == "adaptive"
 
 
 def test_a_store_that_does_not_answer_is_one_line_naming_the_lake_and_what_to_check(

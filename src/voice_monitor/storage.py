@@ -74,10 +74,29 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
         # fsspec hands out one filesystem per set of options: with the endpoint among them, a
         # lake on another store (another AWS_ENDPOINT_URL) gets its own client, not the first's
         options["endpoint_url"] = _check_endpoint(os.environ["AWS_ENDPOINT_URL"])
+    if scheme != "memory" and _retry_mode_unset():
+        # botocore's legacy mode makes 5 attempts with backoff up to 8 s for a store that
+        # refuses the connection (~20 s a command); standard: 3 (the AWS SDKs' default). A
+        # store's SlowDown is retried by s3fs too; a flow retries its task on top.
+        options["config_kwargs"] = {"retries": {"mode": "standard"}}
     path = UPath(text.rstrip("/") or text, **options)
     _registered[path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
                 else path.fs.protocol] = path.fs  # DuckDB reads through the newest
     return path
+
+
+def _retry_mode_unset() -> bool:
+    """Whether no retry mode is configured for botocore (AWS_RETRY_MODE, or retry_mode in the
+    AWS config file's profile): those are the user's to choose."""
+    from botocore.exceptions import BotoCoreError
+    from botocore.session import get_session
+
+    if os.environ.get("AWS_RETRY_MODE"):
+        return False
+    try:
+        return "retry_mode" not in get_session().get_scoped_config()
+    except BotoCoreError:  # e.g. AWS_PROFILE names no profile: botocore says so at the request
+        return True
 
 
 def _check_bucket(url: str) -> None:
