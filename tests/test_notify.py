@@ -96,6 +96,23 @@ def test_raised_and_resolved_alerts_are_posted(lake, webhook_factory):
             for b in hook.bodies[1:]] == [("resolved", alert_id, "resolved", "2026-02-16T14:35:00Z")]
 
 
+def test_an_organization_id_cannot_mention_or_link_in_slack(lake, webhook_factory):
+    """Slack reads <!channel> and <https://...|label> in `text` as a mention of everyone and a
+    link, and asks for &, < and > to be escaped: an organization id (a producer's input) in an
+    alert's scope no longer pages a channel or shows a link; the `alert` fields keep the id."""
+    org = "<!channel> <https://evil.example/|sign in again> & co"
+    hook = webhook_factory()
+    land_records(lake, [event("artifact_failed", NOW - timedelta(minutes=1), organization_id=org)
+                        for _ in range(20)], now=NOW)
+    run_checks(lake, NOW, AlertConfig(checks=("high_failure_rate",), webhook_url=hook.url))
+    (body,) = [b for b in hook.bodies if b["alert"]["organization_id"] is not None]
+    assert body["alert"]["organization_id"] == org
+    assert body["text"].startswith(
+        ":rotating_light: [CRITICAL] high_failure_rate raised for &lt;!channel&gt; "
+        "&lt;https://evil.example/|sign in again&gt; &amp; co: failure rate 100.0%")
+    assert "<" not in body["text"] and ">" not in body["text"]
+
+
 @pytest.mark.parametrize(("status", "delay"), [(500, 0.0), (200, 3.0)])
 def test_failing_or_hanging_webhook_is_retried_then_given_up(lake, webhook_factory, status, delay):
     hook = webhook_factory(status=status, delay=delay)

@@ -7,6 +7,7 @@ alert itself is already stored in the lake before anything is sent.
 
 from __future__ import annotations
 
+import html
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -38,8 +39,12 @@ def _iso(value):
 def payload(event: str, alert: dict) -> dict:
     """The JSON body for one transition: Slack reads `text`; other tools read the fields."""
     scope = alert.get("organization_id") or "platform"
-    text = (f"{_EMOJI.get(event, '')} [{alert['severity'].upper()}] {alert['alert_type']} "
-            f"{event} for {scope}: {alert['message']}").strip()
+    # Slack reads <!channel>, <!here>, <@U123> and <https://...|label> in `text` as mentions
+    # and links, and asks for &, < and > to be escaped: an organization id comes from a
+    # producer, and must not page a channel or show a link (the `alert` fields stay as stored)
+    text = html.escape(f"{_EMOJI.get(event, '')} [{alert['severity'].upper()}] "
+                       f"{alert['alert_type']} {event} for {scope}: {alert['message']}",
+                       quote=False).strip()
     return {"text": text, "event": event, "alert": {k: _iso(v) for k, v in alert.items()}}
 
 
