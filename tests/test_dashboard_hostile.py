@@ -381,7 +381,8 @@ def test_another_site_cannot_acknowledge_or_read_with_the_session(served, browse
         page.goto(site.url + "/fetch")
         expect(page).to_have_title(re.compile("read"))
         assert page.title() == "not read"
-    assert answers[:2] == [("POST", ack, 403), ("POST", ack, 403)]
+    # (the dashboard's own refresh may have asked for a panel meanwhile: its GETs aside)
+    assert [a for a in answers if a[0] == "POST"] == [("POST", ack, 403), ("POST", ack, 403)]
     assert _alert_of(served, ORG_SCRIPT)["acknowledged_at"] is None
     watched.context.close()
 
@@ -409,7 +410,7 @@ def test_security_headers_and_content_types(served, browser):
             + 'onerror="window.__pwned=1"><a href="javascript:window.__pwned=2">x</a></p>');
     }""")
     page.click("#slipped a")
-    page.wait_for_function("() => window.refused.length === 2")  # the handler and the link
+    page.wait_for_function("() => window.refused.length >= 2")  # the handler and the link
     assert page.evaluate("() => typeof window.__pwned") == "undefined"
     assert any("Content Security Policy" in e for e in watched.errors)
     watched.errors.clear()
