@@ -99,6 +99,19 @@ def test_cost_by_organization_ids_like_numbers_and_dates_stay_categories():
     assert list(figure.data[0].y) == ["1001", "2026-01-01", "7"]
 
 
+def test_an_artifact_timeline_names_a_hostile_id_literally():
+    """plotly.js reads <b>, <a href> and entities in a title as markup (the cost chart's labels
+    are checked in chromium in test_dashboard_hostile): the id's &, < and > become entities,
+    which it draws as the characters, and a right-to-left override a visible [U+202E]."""
+    frame = pl.DataFrame({"timestamp": [T0, T0 + timedelta(minutes=1)],
+                          "event_type": ["artifact_received", "transcription_failed"]},
+                         schema_overrides={"timestamp": pl.Datetime("us", "UTC")})
+    figure = charts.artifact_timeline(frame, '<a href="https://evil.example/">a&b</a>\u202e1')
+    assert figure.layout.title.text == (
+        'Timeline of &lt;a href="https://evil.example/"&gt;a&amp;b&lt;/a&gt;[U+202E]1')
+    assert list(figure.data[0].y) == ["artifact_received", "transcription_failed"]
+
+
 def test_readable_tables_use_percent_seconds_and_dollars():
     frame = pl.DataFrame({"organization_id": ["org-1"], "overall_failure_rate": [0.0625],
                           "e2e_latency_avg_ms": [84_250.0], "total_ai_cost_usd": [1.234],
