@@ -336,6 +336,14 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
     try:
         counts = store.window_counts(organization_id, start, now)
         whole = not own or vouches_for(store, start)
+        if not whole and getattr(store, "lost", False):
+            # a shared store that lost its data, not refilled yet: this read refills it (unless
+            # another process is at it: then the lake's files answer, below)
+            from voice_monitor import counter_refill
+
+            counter_refill.refill(lake, now)
+            counts = store.window_counts(organization_id, start, now)
+            whole = vouches_for(store, start)
         # an organization with nothing counted while the platform has counts: the store saw
         # this window, so the zeros are the organization's own (an idle organization polled by
         # a dashboard costs an O(1) read, not a scan of the window's hours)

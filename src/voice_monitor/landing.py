@@ -150,6 +150,13 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             store.close()
     if quarantining is not None:
         quarantining.result()
+    if getattr(store, "needs_refill", False):
+        # a shared store that lost its data (Redis restarted without it): the lake's events of
+        # the last 2 hours are counted in it again, each once (contract §5); for a caller that
+        # keeps its store (a collector) on a background thread: its senders are not kept waiting
+        from voice_monitor import counter_refill
+
+        counter_refill.after_landing(lake, now, wait=counters is None)
     return results
 
 
@@ -207,14 +214,6 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
     # counted once the lake holds the events durably: after a power loss the counters never
     # count an event the lake lost (a failed fsync counts nothing; the retry will)
     store.commit(counting)
-    if getattr(store, "found_empty", False):
-        # a shared store that came back empty (Redis restarted without its data): the lake's
-        # events of the last 2 hours are handed to it again, each counted once, so the counts
-        # are those of what has landed (contract §5), not only of what landed since
-        store.found_empty = False
-        from voice_monitor.server.catch_up import catch_up
-
-        catch_up(lake, now, store=store)
 
 
 def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:

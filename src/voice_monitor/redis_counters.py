@@ -14,6 +14,12 @@ The same semantics as the embedded SQLite store, in keys that expire instead of 
                              latest `now` - STATE_TTL of any landing (what it left out never
                              counts), and the last minute of every landing whose keys have all
                              expired since
+    vm:r                     set while the database has lost its data (Redis restarted without
+                             persistence, flushed): the first landing that finds no vm:h and
+                             no vm:hm writes it; a refill from the lake that counted every
+                             event clears it (counter_refill.py); reads count from the lake
+                             meanwhile
+    vm:rl                    the lease of the process refilling (expires with a dead one)
     vm:hm                    hash: Redis's clock minute -> "offset crossing last" of the landings
                              in that minute: the largest `now` - Redis's clock (µs), when (by
                              Redis's clock) their last key expires, and the end of the last
@@ -73,9 +79,10 @@ end
 # live. Each event costs its SET NX and its ZADD; the counts of the new ones are summed per
 # (minute, scope, metric) and written with one HINCRBY each, every minute key's expiry set
 # once. The horizon (vm:h, vm:hm) is recorded first, also for a landing that counts nothing.
-# Returns {events counted, 1 if the database held no horizon before (empty) else 0}.
+# A landing that finds no horizon at all (a new database, or one that lost its data) marks the
+# database for a refill (vm:r). Returns {events counted, 1 if the mark is there else 0}.
 _RECORD = _CLOCK + """
-local prefix, fresh, empty = ARGV[1], 0, 0
+local prefix, fresh = ARGV[1], 0
 local sums, expiry, orgs = {}, {}, {}
 local c, now = clock_us(), tonumber(ARGV[3])
 local offset = now - c
@@ -106,7 +113,7 @@ if held then
 else  -- the minute's first landing folds the entries whose keys have all expired into vm:h
   local flat = redis.call('HGETALL', entries)
   -- no landing ever recorded its horizon here: a new database, or one that came back empty
-  if not fixed and #flat == 0 then empty = 1 end
+  if not fixed and #flat == 0 then redis.call('SET', prefix .. 'r', string.format('%d', c)) end
   for i = 1, #flat, 2 do
     local _, x, l = string.match(flat[i + 1], '(%S+) (%S+) (%S+)')
     if tonumber(x) <= c then
@@ -158,7 +165,7 @@ end
 for key, ttl in pairs(expiry) do
   redis.call('EXPIRE', key, ttl)
 end
-return {fresh, empty}
+return {fresh, redis.call('EXISTS', prefix .. 'r')}
 """
 
 
@@ -184,9 +191,11 @@ return {sums, redis.call('ZRANGEBYSCORE', last_key, '(' .. now, '+inf')}
 """
 
 
-# ARGV: prefix, clock shift (µs). The horizon in µs (`horizon`), or nil before any landing.
+# ARGV: prefix, clock shift (µs). The horizon in µs (`horizon`), nil before any landing, or
+# "refill" while the database is marked as having lost its data (vm:r).
 _HORIZON = _CLOCK + """
 local prefix, c = ARGV[1], clock_us()
+if redis.call('EXISTS', prefix .. 'r') == 1 then return 'refill' end
 local best = tonumber(redis.call('GET', prefix .. 'h'))
 local flat = redis.call('HGETALL', prefix .. 'hm')
 for i = 2, #flat, 2 do
@@ -198,6 +207,34 @@ end
 if not best then return false end
 return string.format('%d', best)
 """
+
+
+# ARGV: prefix, lease id, lease seconds. The refill mark (vm:r) if there is one and no other
+# process holds the lease (then it is this one's), else nil.
+_CLAIM = """
+local mark = redis.call('GET', ARGV[1] .. 'r')
+if not mark then return false end
+if not redis.call('SET', ARGV[1] .. 'rl', ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
+return mark
+"""
+
+# ARGV: prefix, lease id, lease seconds. The lease renewed if it is still this one's.
+_HOLD = """
+if redis.call('GET', ARGV[1] .. 'rl') == ARGV[2] then redis.call('EXPIRE', ARGV[1] .. 'rl', ARGV[3]) end
+"""
+
+# ARGV: prefix, lease id, the mark the refill claimed, 1 if it counted every event. The mark
+# is cleared only if it is the one claimed (a database flushed again meanwhile keeps its new
+# one); the lease given back if it is still this one's.
+_END = """
+if ARGV[4] == '1' and redis.call('GET', ARGV[1] .. 'r') == ARGV[3] then
+  redis.call('DEL', ARGV[1] .. 'r')
+end
+if redis.call('GET', ARGV[1] .. 'rl') == ARGV[2] then redis.call('DEL', ARGV[1] .. 'rl') end
+"""
+
+# `horizon` while the database is marked as having lost its data: no window is whole
+NOT_WHOLE = datetime.max.replace(tzinfo=UTC)
 
 
 def _constants(script: str) -> str:
@@ -240,11 +277,14 @@ class RedisCounterStore:
         self._record = self.client.register_script(_constants(_RECORD))
         self._read = self.client.register_script(_READ)
         self._horizon = self.client.register_script(_constants(_HORIZON))
+        self._claim, self._hold = self.client.register_script(_CLAIM), self.client.register_script(_HOLD)
+        self._end = self.client.register_script(_END)
         self._clock_shift_us = 0  # added to Redis's clock by the horizon's scripts (tests)
-        # set by a landing that found the database without any landing's horizon: new, or
-        # back empty (restarted without persistence, flushed, a replica promoted before it had
-        # the keys): what the lake already held is not counted in it (`landing` re-counts it)
-        self.found_empty = False
+        # whether the last `commit` found the database marked as having lost its data (new, or
+        # back empty: restarted without persistence, flushed, a replica promoted before it had
+        # the keys): what the lake already holds is not counted in it (counter_refill.py)
+        self.needs_refill = False
+        self.lost = False  # whether `horizon` found the database marked so
 
     def _call(self, work):
         try:
@@ -297,8 +337,22 @@ class RedisCounterStore:
                     for i in range(0, max(len(rows), 1), _CHUNK)]
 
         answers = self._call(work)
-        self.found_empty = self.found_empty or any(int(empty) for _, empty in answers)
+        self.needs_refill = bool(int(answers[-1][1]))
         return sum(int(fresh) for fresh, _ in answers)
+
+    def claim_refill(self, lease: str, seconds: int) -> tuple[str, str] | None:
+        """(lease, mark) if the database is marked as having lost its data and no other
+        process is refilling it (this one is, for `seconds`, then `hold_refill`); else None."""
+        mark = self._call(lambda: self._claim(args=[PREFIX, lease, seconds]))
+        return None if mark is None else (lease, mark)
+
+    def hold_refill(self, held: tuple[str, str], seconds: int) -> None:
+        """Keep the refill's lease `seconds` more."""
+        self._call(lambda: self._hold(args=[PREFIX, held[0], seconds]))
+
+    def end_refill(self, held: tuple[str, str], done: bool) -> None:
+        """Give the lease back; `done` (every event counted) also clears the mark it claimed."""
+        self._call(lambda: self._end(args=[PREFIX, held[0], held[1], int(done)]))
 
     def horizon(self) -> datetime | None:
         """The earliest moment from which the counts are whole (`CounterStore.horizon`): the
@@ -309,6 +363,9 @@ class RedisCounterStore:
         found = self._call(lambda: self._horizon(args=[PREFIX, self._clock_shift_us]))
         if found is None:
             return None  # no landing yet (or one by a version that kept no horizon)
+        self.lost = found == "refill"
+        if self.lost:
+            return NOT_WHOLE  # the database lost its data: counted from the lake until refilled
         return _EPOCH + timedelta(microseconds=int(found))
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:

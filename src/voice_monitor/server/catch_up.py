@@ -14,34 +14,28 @@ from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
-import pyarrow as pa
-
-from voice_monitor.counters import STATE_TTL, CounterStore, open_counters
-from voice_monitor.lake import Lake, floor_hour
-from voice_monitor.schema import FUTURE_TOLERANCE_MS
+from voice_monitor.counter_refill import landed_since
+from voice_monitor.counters import STATE_TTL, open_counters
+from voice_monitor.lake import Lake
 from voice_monitor.server import background
-from voice_monitor.views import with_sources
 
 log = logging.getLogger("voice_monitor.collector")
 CHUNK_ROWS = 100_000  # events counted at once (~0.3 s): a stop is heard between two chunks
 
 
-def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | None = None,
-             store: CounterStore | None = None) -> int:
+def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | None = None) -> int:
     """Count the lake's events of the counters' horizon that are not counted yet; how many.
     A failure is logged, never raised: the collector serves either way. Once `stop` (or the
-    process's `background.stopping`) is set it stops after the chunk it is counting. `store`:
-    an open store to count in (else the lake's, opened and closed here)."""
+    process's `background.stopping`) is set it stops after the chunk it is counting."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
     added = 0
     try:
         events = landed_since(lake, now - STATE_TTL, now)
         if not events.num_rows:
             return 0
-        own = store is None
-        store = open_counters(lake) if own else store
+        store = open_counters(lake)
         try:
             for start in range(0, events.num_rows, CHUNK_ROWS):
                 if start and (background.stopping.is_set() or (stop and stop.is_set())):
@@ -51,8 +45,7 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
                     break
                 added += store.record(events.slice(start, CHUNK_ROWS), now)
         finally:
-            if own:
-                store.close()
+            store.close()
     except Exception as exc:
         log.error("the real-time counters could not catch up with the lake (%s: %s)",
                   type(exc).__name__, exc)
@@ -60,19 +53,3 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
     if added:
         log.info("the real-time counters caught up with %d landed events", added)
     return added
-
-
-def landed_since(lake: Lake, since: datetime, now: datetime) -> pa.Table:
-    """The counted columns of the lake's events stamped at or after `since` (up to the future
-    tolerance past `now`)."""
-    hour, last = floor_hour(since), floor_hour(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS))
-    files = []
-    while hour <= last:
-        files += lake.event_files(hour)
-        hour += timedelta(hours=1)
-    if not files:
-        return pa.table({})
-    # the events view: each copy of an event loses to the first landed, as every reader sees it
-    return with_sources(raw_events=files).sql(
-        "select event_id, event_type, organization_id, timestamp from events"
-        " where timestamp >= $since", params={"since": since}).to_arrow_table()

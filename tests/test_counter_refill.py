@@ -1,0 +1,152 @@
+"""A Redis that lost its data is refilled from the lake (contract §5, §13): the need is kept in
+Redis, so any process that lands finds it, one at a time refills, only a refill that finished
+clears it, and a collector's senders never wait for it. A real redis-server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import redis
+from conftest import event, use_counter_store
+
+from voice_monitor import counter_refill
+from voice_monitor.counters import COUNTERS_ENV, METRICS, open_counters, realtime_metrics
+from voice_monitor.landing import land_batches, land_records
+from voice_monitor.server import background  # noqa: F401 (a server's process: refills in the background)
+
+AT = datetime(2026, 2, 16, 14, 30, 20, 500_000, tzinfo=UTC)
+AT_TEXT = "2026-02-16T14:30:20.500Z"
+REAL_LANDED_SINCE = counter_refill.landed_since
+
+
+@pytest.fixture(autouse=True)
+def redis_store(request, monkeypatch, redis_url) -> redis.Redis:
+    use_counter_store("redis", request, monkeypatch)
+    return redis.Redis.from_url(redis_url, decode_responses=True)
+
+
+def _before() -> list[dict]:
+    """10 received events, 14:29:20.5 ... 14:20:20.5: inside the window that ends at AT."""
+    return [event("artifact_received", AT - timedelta(minutes=m), event_id=f"before-{m}")
+            for m in range(1, 11)]
+
+
+def _one(event_id: str) -> list[dict]:
+    return [event("artifact_received", AT - timedelta(seconds=5), event_id=event_id)]
+
+
+def held(lake) -> int:
+    """Artifacts received in the window as the store holds them (no look at the lake)."""
+    with closing(open_counters(lake)) as store:
+        return store.window_counts(None, AT - timedelta(minutes=59, seconds=20.5), AT)[
+            "artifacts_received"]
+
+
+def seen(lake) -> int:
+    """Artifacts received in the window as a reader is answered (`realtime_metrics`)."""
+    return realtime_metrics(lake, now=AT)["artifacts_received"]
+
+
+def _failing(*args, **kwargs):
+    raise OSError(5, "Input/output error", "events/date=2026-02-16/hour=14")
+
+
+def test_a_refill_that_fails_leaves_the_need_for_the_next_landing(lake, redis_store, monkeypatch):
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()  # Redis restarted without persistence
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    land_records(lake, _one("after-1"), now=AT)
+    # the refill failed (logged): the store holds only what landed since, and says so, so a
+    # reader is answered from the lake's files: 10 before + 1 after
+    assert held(lake) == 1
+    assert redis_store.exists("vm:r") == 1
+    assert seen(lake) == 11
+    monkeypatch.setattr(counter_refill, "landed_since", REAL_LANDED_SINCE)
+    land_records(lake, _one("after-2"), now=AT)  # the next landing refills
+    assert held(lake) == 12 and seen(lake) == 12
+    assert redis_store.exists("vm:r", "vm:rl") == 0  # done: no need, no lease left
+    land_records(lake, _before(), now=AT)  # the same events sent again still count once
+    assert held(lake) == 12
+
+
+def test_an_ingest_in_another_process_refills_what_a_failed_refill_left(lake, redis_store,
+                                                                         monkeypatch, tmp_path):
+    # the landing that found Redis empty was in another process (a collector whose refill
+    # failed, or that was killed): an `ingest` opens its own store, which finds Redis no longer
+    # empty (that landing wrote to it), yet it refills: the need is in Redis
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    land_records(lake, _one("after-1"), now=AT)
+    assert held(lake) == 1
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps(_one("after-2")[0]) + "\n")
+    env = {**os.environ, COUNTERS_ENV: os.environ[COUNTERS_ENV]}
+    done = subprocess.run([os.path.join(os.path.dirname(sys.executable), "voice-monitor"),
+                           "ingest", str(batch), "--lake", str(lake.root), "--now", AT_TEXT],
+                          env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "accepted 1 (of which duplicate 0), quarantined 0"
+    assert held(lake) == 12  # 10 before + 2 after, all in the store
+    assert redis_store.exists("vm:r") == 0
+
+
+def test_a_collectors_landing_answers_before_its_refill_ends(lake, redis_store, monkeypatch):
+    # a landing with its caller's store (the collector's committer) refills on a background
+    # thread: the senders of the landing that found Redis empty are answered meanwhile
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    started, release = threading.Event(), threading.Event()
+
+    def held_up(*args, **kwargs):
+        started.set()
+        release.wait(30)  # (the old inline refill: the landing waited for it)
+        return REAL_LANDED_SINCE(*args, **kwargs)
+
+    monkeypatch.setattr(counter_refill, "landed_since", held_up)
+    with closing(open_counters(lake)) as store:
+        (result,) = land_batches(lake, [[json.dumps(e) for e in _one("after-1")]], ["collector"],
+                                 now=AT, counters=store)
+        # landed and answered while the refill waits to read the lake
+        assert (result.accepted, result.duplicates) == (1, 0)
+        assert started.wait(60)
+        assert held(lake) == 1 and seen(lake) == 11  # meanwhile: read from the lake
+        # another landing, from any process, while the refill holds its lease: no second refill
+        assert counter_refill.refill(lake, AT) == 0
+        release.set()
+        counter_refill._running.join(60)
+    assert held(lake) == 11 and redis_store.exists("vm:r", "vm:rl") == 0
+
+
+def test_two_refills_count_each_event_once(lake, redis_store):
+    # a second refill (the first one's lease expired with a stalled process; Redis marked
+    # again) counts nothing the first counted: each event is counted once per (hour, event_id)
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    land_records(lake, _one("after-1"), now=AT)
+    assert held(lake) == 11
+    redis_store.set("vm:r", "1")  # marked again, as by a second landing that found it empty
+    assert counter_refill.refill(lake, AT) == 0  # none new
+    assert held(lake) == 11 and redis_store.exists("vm:r") == 0
+    assert {k: v for k, v in realtime_metrics(lake, now=AT).items() if k in METRICS} == {
+        **dict.fromkeys(METRICS, 0), "artifacts_received": 11}
+
+
+def test_a_read_refills_what_no_landing_could(lake, redis_store, monkeypatch):
+    # Redis lost its data and the one landing since could not refill it; no landing comes: the
+    # next real-time read does (`metrics realtime`, the dashboard's cards, an alert check)
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    land_records(lake, _one("after-1"), now=AT)
+    assert held(lake) == 1
+    monkeypatch.setattr(counter_refill, "landed_since", REAL_LANDED_SINCE)
+    assert seen(lake) == 11
+    assert held(lake) == 11 and redis_store.exists("vm:r", "vm:rl") == 0
