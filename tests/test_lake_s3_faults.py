@@ -99,6 +99,39 @@ def test_a_bucket_deleted_under_a_running_server_is_503_and_retry_after(store, c
             "at s3://deleted-later/prod") in caplog.text
 
 
+def test_a_lake_prefix_deleted_under_a_running_server_is_503_as_a_missing_folder(store,
+                                                                                  caplog):
+    # the lake's prefix deleted (aws s3 rm --recursive), the bucket kept: the collector made a
+    # new lake there without its marker and answered 200 for events no command could read
+    # ("no lake at s3://..."), where a local folder deleted under the server answers 503
+    make_bucket(store, "kept")
+    lake = Lake.create("s3://kept/prod")
+    land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    s3 = boto3.resource("s3", endpoint_url=store)
+    with TestClient(app, base_url="http://testserver") as http:
+        def post(event_id):
+            return http.post("/v1/events", content=json.dumps(event("artifact_received", NOW,
+                                                                    event_id=event_id)),
+                             headers={"Authorization": f"Bearer {INGEST}",
+                                      "Content-Type": "application/x-ndjson"})
+
+        assert post("landed").json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+        s3.Bucket("kept").objects.filter(Prefix="prod/").delete()
+        answer = post("refused")
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json()["detail"] == ("the server's lake is missing (unmounted, moved or "
+                                           "deleted? the server's log says where); try again in "
+                                           "a moment")
+        # nothing was made where the lake was
+        assert [o.key for o in s3.Bucket("kept").objects.all()] == []
+        assert ("voice-monitor: POST /v1/events answered 503: no lake at s3://kept/prod"
+                in caplog.text)
+        Lake.create("s3://kept/prod")  # the lake made again (or restored): the batch lands
+        assert post("refused").json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+
+
 def _not_answering(monkeypatch, tmp_path) -> str:
     """AWS settings for an endpoint where nothing listens; one attempt per request (the three of
     botocore's standard mode, with their backoff, take a few seconds a command)."""

@@ -37,7 +37,14 @@ from voice_monitor import storage
 from voice_monitor.checked import _HOUR_US, hour_runs
 from voice_monitor.hour_locks import Held
 from voice_monitor.integrity import guard
-from voice_monitor.lake import Lake, connect, duckdb_path, stem_clock
+from voice_monitor.lake import (
+    Lake,
+    NoLakeError,
+    connect,
+    duckdb_path,
+    missing_remote_message,
+    stem_clock,
+)
 from voice_monitor.seen_index import stable_hashes
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
@@ -157,6 +164,12 @@ def current(lake: Lake, hour_us: int, con=None, held: Held | None = None) -> Hou
                 _indexes.move_to_end(key)
                 return index
     folder, names = _listing(lake, hour_us)
+    if lake.remote and not names and not lake.exists():
+        # the hour's prefix is empty: a new hour, or the lake deleted under a running process
+        # (its prefix, the bucket kept). Landing would make a lake there without its marker,
+        # answered 200 for events nobody finds: refused as a missing local folder is (one HEAD
+        # of the marker, only when an hour holds nothing yet)
+        raise NoLakeError(missing_remote_message(lake))
     with _guard:
         index = _indexes.get(key)
         if index is None or not index.files <= names:  # new, or a covered file is gone

@@ -335,6 +335,11 @@ def no_bucket_message(root: str | os.PathLike[str]) -> str:
             f"{shlex.quote(str(root))}")
 
 
+def missing_remote_message(lake: Lake) -> str:
+    """Why a lake on an object store is found missing: its bucket, else its marker."""
+    return no_bucket_message(lake.root) if _bucket_missing(lake) else no_lake_message(lake.root)
+
+
 def _bucket_missing(lake: Lake) -> bool:
     """Whether a lake on an object store lacks its bucket (asked only once the lake is found
     missing; a store that will not say, e.g. no permission on the bucket itself, is not)."""
