@@ -193,7 +193,22 @@ def test_the_repositorys_data_folder_with_only_its_readme_is_an_empty_lake(tmp_p
     (lake.root / MARKER).write_text("{}")
     (lake.root / "events").mkdir()
     prepare_lake(lake)  # a demo lake is emptied, the README stays, the lake marker is written
-    assert sorted(p.name for p in lake.root.iterdir()) == [".voice-monitor-lake", "README.md"]
+    # (and the room every new lake keeps for retention on a full disk, state/reserve)
+    assert sorted(p.name for p in lake.root.iterdir()) == [".voice-monitor-lake", "README.md",
+                                                           "state"]
+    assert [p.name for p in (lake.root / "state").iterdir()] == ["reserve"]
+
+
+def test_a_lake_made_by_init_is_an_empty_lake(tmp_path):
+    # `voice-monitor init` leaves its marker and state/reserve: nothing the demo would destroy
+    init = subprocess.run(["voice-monitor", "init", str(tmp_path / "lake")], capture_output=True,
+                          text=True)
+    assert init.returncode == 0, init.stderr
+    prepare_lake(Lake(tmp_path / "lake"))
+    (tmp_path / "lake" / "state" / "mine.txt").write_text("kept")  # but anything more is content
+    with pytest.raises(DemoLakeError, match="not made by the demo"):
+        prepare_lake(Lake(tmp_path / "lake"))
+    assert (tmp_path / "lake" / "state" / "mine.txt").read_text() == "kept"
 
 
 def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
@@ -201,7 +216,7 @@ def test_prepare_lake_empties_only_a_demo_lake(tmp_path):
     (lake.root / "events" / "date=2026-02-17").mkdir(parents=True)
     (lake.root / MARKER).write_text("{}")
     prepare_lake(lake)
-    assert [p.name for p in lake.root.iterdir()] == [".voice-monitor-lake"]
+    assert sorted(p.name for p in lake.root.iterdir()) == [".voice-monitor-lake", "state"]
     prepare_lake(Lake(tmp_path / "new" / "lake"))  # a missing directory is created
     assert (tmp_path / "new" / "lake").is_dir()
     other = Lake(tmp_path / "other")

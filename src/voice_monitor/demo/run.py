@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voice_monitor import jobs, organizations, queries, rollups, storage
+from voice_monitor import disk_space, jobs, organizations, queries, rollups, storage
 from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo.data import DemoData, generate
@@ -50,12 +50,20 @@ class DemoLakeError(ValueError):
 NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep", LAKE_MARKER})
 
 
+def _only_reserve(entry) -> bool:
+    """Whether `entry` is a lake's `state/` holding nothing but the room every new lake keeps
+    for retention (`disk_space.keep_reserve`): such a lake is as empty as `init` leaves it."""
+    return (entry.name == "state" and entry.is_dir()
+            and [e.name for e in entry.iterdir()] == [disk_space.RESERVE_NAME])
+
+
 def prepare_lake(lake: Lake) -> None:
     """Empty a previous demo lake, or refuse a non-empty lake that the demo did not make."""
     root = lake.root
     if not lake.remote and root.exists() and not root.is_dir():
         raise DemoLakeError(f"--lake {str(root)!r} is a file; pass a directory")
-    content = [e for e in root.iterdir() if e.name not in NOT_LAKE_CONTENT] if root.is_dir() else []
+    content = [e for e in root.iterdir()
+               if e.name not in NOT_LAKE_CONTENT and not _only_reserve(e)] if root.is_dir() else []
     if content:
         if not (root / MARKER).is_file():
             raise DemoLakeError(
