@@ -150,3 +150,40 @@ def test_a_read_refills_what_no_landing_could(lake, redis_store, monkeypatch):
     monkeypatch.setattr(counter_refill, "landed_since", REAL_LANDED_SINCE)
     assert seen(lake) == 11
     assert held(lake) == 11 and redis_store.exists("vm:r", "vm:rl") == 0
+
+
+class _Clock:
+    """time.monotonic() as the test sets it."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def test_a_collector_asks_for_the_lease_at_most_every_few_seconds(lake, redis_store,
+                                                                  monkeypatch):
+    # another host is refilling (it holds the lease): each landing of a busy collector would
+    # start a thread and open a Redis connection to learn it; one every TRY_EVERY_S (5 s) does
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    redis_store.set("vm:rl", "another host's refill", ex=600)
+    clock, tries = _Clock(), []
+    monkeypatch.setattr(counter_refill, "time", clock)
+    monkeypatch.setattr(counter_refill, "_next_try", -float("inf"))
+    monkeypatch.setattr(counter_refill, "refill", lambda *args: tries.append(clock.now) or 0)
+
+    def land(event_id):
+        with closing(open_counters(lake)) as store:
+            land_batches(lake, [[json.dumps(e) for e in _one(event_id)]], ["collector"], now=AT,
+                         counters=store)
+        counter_refill._running.join(60)
+
+    land("after-1")
+    land("after-2")  # the same instant: no second try
+    clock.now += 4.9
+    land("after-3")
+    clock.now += 0.1  # 5 s after the first
+    land("after-4")
+    assert tries == [1000.0, 1005.0]

@@ -37,11 +37,15 @@ from voice_monitor.views import with_sources
 log = logging.getLogger("voice_monitor.counters")
 CHUNK_ROWS = 100_000  # events counted at once (~0.3 s); the lease is renewed between two
 LEASE_S = 120  # a refill whose process died is taken over after this long
-RETRY_S = 60  # a collector whose refill failed tries again after this long, at its next landing
+# a collector starts a refill at most this often (another host's may hold the lease: each of
+# its landings would otherwise start a thread and a Redis connection to learn it), and after
+# one that failed waits RETRY_S
+TRY_EVERY_S = 5
+RETRY_S = 60
 
 _lock = threading.Lock()
 _running: threading.Thread | None = None
-_failed_at = -float("inf")
+_next_try = -float("inf")  # time.monotonic() before which a collector starts no refill
 
 
 def after_landing(lake: Lake, now: datetime, wait: bool) -> None:
@@ -49,14 +53,17 @@ def after_landing(lake: Lake, now: datetime, wait: bool) -> None:
     (`wait`, or outside a server) or on a server's background thread (one at a time in this
     process). Only a server joins its background threads at exit: a thread still inside
     DuckDB when the interpreter ends aborts the process (server/background.py)."""
-    global _running
+    global _running, _next_try
     background = sys.modules.get("voice_monitor.server.background")
     with _lock:
-        if (_running is not None and _running.is_alive()) or time.monotonic() - _failed_at < RETRY_S:
+        if _running is not None and _running.is_alive():
             return
         if wait or background is None:
             _running = threading.current_thread()
         else:
+            if time.monotonic() < _next_try:
+                return
+            _next_try = time.monotonic() + TRY_EVERY_S
             _running = background.start(_in_background, lake, now,
                                         name="voice-monitor-counter-refill")
             return
@@ -68,9 +75,9 @@ def after_landing(lake: Lake, now: datetime, wait: bool) -> None:
 
 
 def _in_background(lake: Lake, now: datetime) -> None:
-    global _failed_at
-    if refill(lake, now) is None:  # (logged) not at each landing of a busy collector
-        _failed_at = time.monotonic()
+    global _next_try
+    if refill(lake, now) is None:  # (logged) not again at each landing of a busy collector
+        _next_try = time.monotonic() + RETRY_S
 
 
 def _stopping(stop: threading.Event | None) -> bool:
