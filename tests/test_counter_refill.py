@@ -187,3 +187,18 @@ def test_a_collector_asks_for_the_lease_at_most_every_few_seconds(lake, redis_st
     clock.now += 0.1  # 5 s after the first
     land("after-4")
     assert tries == [1000.0, 1005.0]
+
+
+def test_a_read_at_a_past_now_refills_the_window_of_the_landings(lake, redis_store, monkeypatch):
+    # a read at a --now 3 hours back (a replay, an analyst's `metrics realtime --now`) finds the
+    # mark and refills: it must count the lake's last 2 hours before the landings' present (AT),
+    # not those before its own now (empty), or it clears the mark with the 10 events landed
+    # before the flush never counted again: 10 before + 2 after = 12
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    land_records(lake, _one("after-1"), now=AT)
+    monkeypatch.setattr(counter_refill, "landed_since", REAL_LANDED_SINCE)
+    assert realtime_metrics(lake, now=AT - timedelta(hours=3))["artifacts_received"] == 0
+    land_records(lake, _one("after-2"), now=AT)
+    assert held(lake) == 12 and seen(lake) == 12

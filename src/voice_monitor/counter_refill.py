@@ -88,7 +88,8 @@ def _stopping(stop: threading.Event | None) -> bool:
 def refill(lake: Lake, now: datetime | None = None,
            stop: threading.Event | None = None) -> int | None:
     """If the lake's counter store is marked as having lost its data and no other process is
-    refilling it: count the lake's events of the last STATE_TTL in it; how many were new. The
+    refilling it: count the lake's events of the last STATE_TTL in it (before the latest
+    landing's `now`, moved on by Redis's clock, when that is after `now`); how many were new. The
     mark is cleared once every chunk is counted. A failure is logged, never raised (the
     landing that asked is done), and leaves the mark: None."""
     now = (now or datetime.now(UTC)).astimezone(UTC)
@@ -100,6 +101,10 @@ def refill(lake: Lake, now: datetime | None = None,
             held = claim(str(uuid.uuid4()), LEASE_S) if claim else None
             if held is None:
                 return 0  # not marked (any more), or another process is at it
+            # the window the store vouches for once the mark is gone ends at its landings'
+            # present, not at this caller's `now` (a read or an ingest at a past --now): the
+            # lake's last STATE_TTL before that present is what it lost
+            now = max(now, held[2] or now)
             done = False
             try:
                 events = landed_since(lake, now - STATE_TTL, now)

@@ -209,13 +209,22 @@ return string.format('%d', best)
 """
 
 
-# ARGV: prefix, lease id, lease seconds. The refill mark (vm:r) if there is one and no other
-# process holds the lease (then it is this one's), else nil.
-_CLAIM = """
+# ARGV: prefix, clock shift (µs), lease id, lease seconds. If the database holds the refill
+# mark (vm:r) and no other process holds the lease (then it is this one's): {the mark, the
+# landings' present in µs (Redis's clock plus their largest `now` offset in vm:hm; "" if none)},
+# else nil.
+_CLAIM = _CLOCK + """
 local mark = redis.call('GET', ARGV[1] .. 'r')
 if not mark then return false end
-if not redis.call('SET', ARGV[1] .. 'rl', ARGV[2], 'NX', 'EX', ARGV[3]) then return false end
-return mark
+if not redis.call('SET', ARGV[1] .. 'rl', ARGV[3], 'NX', 'EX', ARGV[4]) then return false end
+local c, best = clock_us(), nil
+local flat = redis.call('HGETALL', ARGV[1] .. 'hm')
+for i = 2, #flat, 2 do
+  local o = tonumber(string.match(flat[i], '(%S+)'))
+  if not best or o > best then best = o end
+end
+if not best then return {mark, ''} end
+return {mark, string.format('%d', c + best)}
 """
 
 # ARGV: prefix, lease id, lease seconds. The lease renewed if it is still this one's.
@@ -340,11 +349,16 @@ class RedisCounterStore:
         self.needs_refill = bool(int(answers[-1][1]))
         return sum(int(fresh) for fresh, _ in answers)
 
-    def claim_refill(self, lease: str, seconds: int) -> tuple[str, str] | None:
-        """(lease, mark) if the database is marked as having lost its data and no other
-        process is refilling it (this one is, for `seconds`, then `hold_refill`); else None."""
-        mark = self._call(lambda: self._claim(args=[PREFIX, lease, seconds]))
-        return None if mark is None else (lease, mark)
+    def claim_refill(self, lease: str, seconds: int) -> tuple[str, str, datetime | None] | None:
+        """(lease, mark, present) if the database is marked as having lost its data and no other
+        process is refilling it (this one is, for `seconds`, then `hold_refill`); else None.
+        `present`: the latest landing's `now` moved on by Redis's clock (None if no landing's
+        is kept), the moment whose last STATE_TTL the refill must count."""
+        found = self._call(lambda: self._claim(args=[PREFIX, self._clock_shift_us, lease, seconds]))
+        if found is None:
+            return None
+        mark, present = found
+        return lease, mark, (_EPOCH + timedelta(microseconds=int(present)) if present else None)
 
     def hold_refill(self, held: tuple[str, str], seconds: int) -> None:
         """Keep the refill's lease `seconds` more."""
