@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from starlette._utils import is_async_callable
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 from voice_monitor.lake import NoLakeError
 from voice_monitor.server.auth import ingest_actor
@@ -79,13 +80,19 @@ async def post_events(request: Request) -> JSONResponse:
         raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
     if not collector.admit():
         return _busy()
+    client = request.client.host if request.client else "unknown"
     try:
         body = await read_capped(request, collector.max_body_bytes,
                                  lambda: _refuse_too_large(collector))
-    except BaseException:
+    except BaseException as exc:
         collector.pending -= 1
-        raise
-    client = request.client.host if request.client else "unknown"
+        if not isinstance(exc, ClientDisconnect):
+            raise
+        # the sender went away (or was cut off, stalled) mid-body: nothing is landed and nobody
+        # is left to answer; one line, not the traceback of an exception in the app
+        _log.warning("voice-monitor: POST /v1/events from %s ended before its body did; "
+                     "nothing of it was landed", client)
+        return JSONResponse({"detail": "the request body ended early"}, status_code=400)
     landing = collector.land(body, encoding != "identity", f"http:{actor.name}@{client}")
     del body  # the collector lets the body go once it is split: held twice, it was counted once
     try:
