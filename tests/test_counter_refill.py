@@ -202,3 +202,28 @@ def test_a_read_at_a_past_now_refills_the_window_of_the_landings(lake, redis_sto
     assert realtime_metrics(lake, now=AT - timedelta(hours=3))["artifacts_received"] == 0
     land_records(lake, _one("after-2"), now=AT)
     assert held(lake) == 12 and seen(lake) == 12
+
+
+def test_metrics_count_from_the_lake_while_redis_waits_for_its_refill(lake, redis_store,
+                                                                      monkeypatch):
+    # /metrics read the store alone: 1 artifact received in the last hour where the lake
+    # holds 11, for as long as the refill had not finished (here: it fails)
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import catch_up, create_app
+
+    now = datetime.now(UTC)
+    land_records(lake, [event("artifact_received", now - timedelta(minutes=m),
+                              event_id=f"before-{m}") for m in range(1, 11)], now=now)
+    redis_store.flushdb()
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    monkeypatch.setattr(catch_up, "landed_since", _failing)  # (the starting collector's too)
+    land_records(lake, [event("artifact_received", now - timedelta(seconds=5),
+                              event_id="after")], now=now)
+    assert redis_store.exists("vm:r") == 1
+    staff = "staff-token-0123456789abcdef"
+    app = create_app(lake, ingest_tokens=["ingest-token-0123456789abcdef"], staff_tokens=[staff])
+    with TestClient(app, base_url="http://testserver") as http:
+        text = http.get("/metrics", headers={"Authorization": f"Bearer {staff}"}).text
+    assert ('voice_monitor_realtime_events{metric="artifacts_received",organization_id="",'
+            'scope="platform"} 11.0') in text

@@ -152,6 +152,16 @@ class LakeCollector:
             if found is None:  # an unreadable file in the window: the store's error stands
                 raise
             return _from_files(family, found)
+        if getattr(store, "lost", None) is not None:
+            store.horizon()  # (a Redis store: one script call) sets `lost`
+        if getattr(store, "lost", False):
+            # Redis lost its data and is not refilled yet (counter_refill.py): it holds only
+            # what landed since; the window's event files hold the counts
+            store.close()
+            found = lake_window.scope_counts(self.lake, start, now)
+            if found is not None:
+                return _from_files(family, found)
+            store = open_counters(self.lake)  # an unreadable file: the store's counts, as before
         try:
             scopes = [None, *store.organizations(start, now, METRICS, 1)]
             for organization_id in scopes:
