@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import storage
-from voice_monitor.arguments import identifier, time_range
+from voice_monitor.arguments import identifier, time_range, utc_text
 from voice_monitor.health import alert_log, notify, outbox
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
@@ -40,7 +40,7 @@ class AlreadyAcknowledgedError(ValueError):
         self.alert = alert
         super().__init__(
             f"alert {alert.alert_id} is already acknowledged by {alert.acknowledged_by} at "
-            f"{alert.acknowledged_at.astimezone(UTC).isoformat().replace('+00:00', 'Z')}; "
+            f"{utc_text(alert.acknowledged_at)}; "
             "nothing changed (the first acknowledgement is kept)")
 
 
@@ -230,8 +230,8 @@ def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = Non
         # an explicit time before the raise is a mistake; the clock is taken as it is (another
         # host's clock, a little behind the checker's, must not block an acknowledgement)
         if given and now < alert.raised_at:
-            raise ValueError(f"acknowledgement at {_iso(now)} would come before the alert was "
-                             f"raised ({_iso(alert.raised_at)}); give a time at or after it")
+            raise ValueError(f"acknowledgement at {utc_text(now)} would come before the alert was "
+                             f"raised ({utc_text(alert.raised_at)}); give a time at or after it")
         # the clock before the raise (a replay at a later --now raised it, or this host's clock
         # is behind the checker's): dated at the raise, never before it
         now = max(now, alert.raised_at)
@@ -340,10 +340,6 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
     last = page[-1] if more else None
     return HistoryPage(page, last and encode_cursor(
         "alert_history", filters, [to_micros(last.raised_at), last.alert_id]))
-
-
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _utc(moment: datetime, what: str) -> datetime:

@@ -14,6 +14,8 @@ from datetime import datetime
 
 import httpx
 
+from voice_monitor.arguments import utc_text
+
 _EMOJI = {"raised": ":rotating_light:", "resolved": ":white_check_mark:"}
 
 
@@ -33,7 +35,7 @@ class Delivery:
 
 
 def _iso(value):
-    return value.isoformat().replace("+00:00", "Z") if isinstance(value, datetime) else value
+    return utc_text(value) if isinstance(value, datetime) else value
 
 
 def payload(event: str, alert: dict) -> dict:
