@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from server_process import free_port
 from servers import make_bucket, s3_env, s3_server
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.landing import land_records
 from voice_monitor.server import create_app
 
@@ -305,3 +305,38 @@ def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_th
             assert line.endswith("check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_"
                                  "KEY, or AWS_PROFILE) and that they may list, get, put and delete "
                                  "under s3://revoked/prod/"), line
+
+
+def test_a_batch_of_rejects_makes_no_lake_where_the_prefix_was_deleted(store, caplog):
+    # the prefix deleted, a batch of one invalid record was quarantined (200: 0 accepted, 1
+    # quarantined) into a bucket now holding only prod/quarantine/...; that folder made the
+    # prefix a lake again (Lake.exists keeps it for older lakes) and valid events landed in it
+    # without its marker. A mixed batch wrote its quarantine file before the events' 503
+    make_bucket(store, "rejects-only")
+    lake = Lake.create("s3://rejects-only/prod")
+    land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
+    app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+    s3 = boto3.resource("s3", endpoint_url=store)
+    bad = json.dumps({"event_type": "artifact_received"})  # no event_id, timestamp...
+    good = json.dumps(event("artifact_received", NOW, event_id="good"))
+    with TestClient(app, base_url="http://testserver") as http:
+        def post(*lines):
+            return http.post("/v1/events", content="\n".join(lines),
+                             headers={"Authorization": f"Bearer {INGEST}",
+                                      "Content-Type": "application/x-ndjson"})
+
+        s3.Bucket("rejects-only").objects.filter(Prefix="prod/").delete()
+        for lines in ((good, bad), (bad,), (good,)):
+            answer = post(*lines)
+            assert answer.status_code == 503, (lines, answer.text)
+            assert answer.headers["retry-after"] == "1"
+            # nothing was made where the lake was
+            assert [o.key for o in s3.Bucket("rejects-only").objects.all()] == [], lines
+        assert ("voice-monitor: POST /v1/events answered 503: no lake at s3://rejects-only/prod"
+                in caplog.text)
+    with pytest.raises(NoLakeError, match="^no lake at s3://rejects-only/prod"):
+        land_records(lake, [{"event_type": "artifact_received"}], now=NOW)
+    assert [o.key for o in s3.Bucket("rejects-only").objects.all()] == []
+    Lake.create("s3://rejects-only/prod")  # the lake made again: its rejects are quarantined
+    result = land_records(lake, [{"event_type": "artifact_received"}], now=NOW)
+    assert (result.accepted, result.quarantined) == (0, 1)

@@ -27,7 +27,7 @@ from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import Lake, connect, sync_folders
+from voice_monitor.lake import Lake, NoLakeError, connect, missing_remote_message, sync_folders
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
@@ -135,6 +135,12 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     try:
         quarantining = None  # the quarantine file, written beside the events; in place at return
         if rejected.num_rows:
+            if lake.remote and not lake.exists():
+                # the lake's prefix deleted under a running process (the bucket kept): its
+                # quarantine/ folder would make a lake there again (Lake.exists, older lakes),
+                # without its marker, where the events' own check (dup_index.current) refuses
+                # to land. One HEAD of the marker, only for a batch with rejects
+                raise NoLakeError(missing_remote_message(lake))
             owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
             quarantining = _quarantine(con, lake, rejected, pa.array([sources[i] for i in owners],
                                                                      pa.string()), received_at)
