@@ -186,9 +186,11 @@ def test_a_session_cookie_on_the_collector_and_metrics_is_looked_up_off_the_even
     assert seen == [False, False, False, False]
 
 
-def test_a_store_that_does_not_answer_never_lets_a_signed_out_cookie_in(tmp_path, monkeypatch):
+def test_a_store_that_does_not_answer_never_lets_a_signed_out_cookie_in(tmp_path, monkeypatch,
+                                                                         caplog):
     # fsspec's isfile answers False for any failure: a store timing out made a signed-out
-    # (stolen) cookie sign in again; now that request is 503 and names the fault
+    # (stolen) cookie sign in again; now that request is 503, the fault in the server's log
+    # (the store's own words may name a bucket or key: not for the client)
     app = create_app(f"memory://unanswered-{os.getpid()}-{tmp_path.name}/lake",
                      staff_tokens=[STAFF])
     fs = app.state.lake.root.fs
@@ -214,8 +216,14 @@ def test_a_store_that_does_not_answer_never_lets_a_signed_out_cookie_in(tmp_path
         monkeypatch.setattr(fs, "isfile", functools.partial(AbstractFileSystem.isfile, fs))
         response = browser.get("/api/v1/alerts")
     assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"  # as every 503 for a store away a moment
     assert response.json()["detail"] == ("cannot tell whether this session was signed out: the "
-                                         "lake's store did not answer (read timed out); try again")
+                                         "lake's store did not answer (the server's log says "
+                                         "why); try again")
+    lake = f"memory://unanswered-{os.getpid()}-{tmp_path.name}/lake"
+    assert ("voice-monitor: cannot tell whether a session was signed out: the store of the lake "
+            f"at {lake} did not answer reading {lake}/state/sessions_ended/") in caplog.text
+    assert caplog.text.count(": read timed out\n") == 1
 
 
 def test_a_sign_out_the_lake_cannot_record_still_signs_this_browser_out(lake, http):

@@ -278,9 +278,17 @@ def _signed_out(lake: Lake, marker) -> bool:
     except FileNotFoundError:
         return False
     except Exception as exc:
+        # the store's words (which may name a bucket or key) are for the log; the client learns
+        # only that the store did not answer
         reason = " ".join(str(exc).split()) or type(exc).__name__
+        _log.error("voice-monitor: cannot tell whether a session was signed out: the store of "
+                   "the lake at %s did not answer reading %s: %s", storage.url(lake.root),
+                   storage.url(marker), reason)
+        from voice_monitor.server.collector import RETRY_AFTER_S  # (collector imports auth)
+
         raise HTTPException(503, "cannot tell whether this session was signed out: the lake's "
-                                 f"store did not answer ({reason}); try again") from exc
+                                 "store did not answer (the server's log says why); try "
+                                 "again", headers={"Retry-After": str(RETRY_AFTER_S)}) from exc
     return True
 
 
