@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 
-from voice_monitor.counters import STATE_TTL, open_counters
+from voice_monitor.counters import STATE_TTL, open_counters, shared
 from voice_monitor.lake import Lake, floor_hour
 from voice_monitor.schema import FUTURE_TOLERANCE_MS
 from voice_monitor.views import with_sources
@@ -97,9 +97,9 @@ def refill(lake: Lake, now: datetime | None = None,
     try:
         store = open_counters(lake)
         try:
-            claim = getattr(store, "claim_refill", None)
-            held = claim(str(uuid.uuid4()), LEASE_S) if claim else None
-            if held is None:
+            common = shared(store)
+            held = common.claim_refill(str(uuid.uuid4()), LEASE_S) if common is not None else None
+            if common is None or held is None:
                 return 0  # not marked (any more), or another process is at it
             # the window the store vouches for once the mark is gone ends at its landings'
             # present, not at this caller's `now` (a read or an ingest at a past --now): the
@@ -114,11 +114,11 @@ def refill(lake: Lake, now: datetime | None = None,
                                  "next landing refills it", start, events.num_rows)
                         return added
                     if start:
-                        store.hold_refill(held, LEASE_S)
+                        common.hold_refill(held, LEASE_S)
                     added += store.record(events.slice(start, CHUNK_ROWS), now)
                 done = True
             finally:
-                store.end_refill(held, done)
+                common.end_refill(held, done)
         finally:
             store.close()
     except Exception as exc:

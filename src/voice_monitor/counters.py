@@ -98,6 +98,32 @@ class CounterStore(Protocol):
     def close(self) -> None: ...
 
 
+class SharedCounterStore(CounterStore, Protocol):
+    """A counter store shared by hosts (Redis, `redis_counters.py`), which can lose its data
+    (restarted without it, flushed) and is then filled again from the lake (contract §5,
+    `counter_refill.py`). The embedded SQLite store is not one: see `shared`."""
+
+    # whether the last `commit` found the store marked as having lost its data
+    needs_refill: bool
+    # whether the last `horizon` did (then it answers NOT_WHOLE until refilled)
+    lost: bool
+
+    # (lease, mark, present) if the store is marked and no other process is refilling it: this
+    # one is, for `seconds`; else None
+    def claim_refill(self, lease: str, seconds: int) -> tuple[str, str, datetime | None] | None: ...
+
+    def hold_refill(self, held: tuple[str, str], seconds: int) -> None: ...
+
+    # gives the lease back; `done` (every event counted) also clears the mark it claimed
+    def end_refill(self, held: tuple[str, str], done: bool) -> None: ...
+
+
+def shared(store: CounterStore) -> SharedCounterStore | None:
+    """`store` if it is a `SharedCounterStore`, else None (one attribute looked up: an
+    isinstance of a runtime-checkable protocol would look up each of its members)."""
+    return store if hasattr(store, "claim_refill") else None  # type: ignore[return-value]
+
+
 # bit i of an event's metric mask = it counts toward METRICS[i]
 METRIC_BITS: dict[str, int] = {t: sum(1 << METRICS.index(m) for m in ms) for t, ms in METRIC_OF.items()}
 
@@ -336,7 +362,7 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
     try:
         counts = store.window_counts(organization_id, start, now)
         whole = not own or vouches_for(store, start)
-        if not whole and getattr(store, "lost", False):
+        if not whole and (common := shared(store)) is not None and common.lost:
             # a shared store that lost its data, not refilled yet: this read refills it (unless
             # another process is at it: then the lake's files answer, below)
             from voice_monitor import counter_refill

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 
 from voice_monitor import arguments, copy_log, dup_index, hour_files
 from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
-from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters
+from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters, shared
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.lake import Lake, NoLakeError, connect, missing_remote_message, sync_folders
@@ -156,7 +156,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
             store.close()
     if quarantining is not None:
         quarantining.result()
-    if getattr(store, "needs_refill", False):
+    if store is not None and (common := shared(store)) is not None and common.needs_refill:
         # a shared store that lost its data (Redis restarted without it): the lake's events of
         # the last 2 hours are counted in it again, each once (contract §5); for a caller that
         # keeps its store (a collector) on a background thread: its senders are not kept waiting

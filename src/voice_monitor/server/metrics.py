@@ -29,7 +29,13 @@ from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 from voice_monitor import lake_window
-from voice_monitor.counters import METRICS, CounterStoreReadOnlyError, open_counters, window_start
+from voice_monitor.counters import (
+    METRICS,
+    CounterStoreReadOnlyError,
+    open_counters,
+    shared,
+    window_start,
+)
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.alerts import active_alerts
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
@@ -152,9 +158,10 @@ class LakeCollector:
             if found is None:  # an unreadable file in the window: the store's error stands
                 raise
             return _from_files(family, found)
-        if getattr(store, "lost", None) is not None:
-            store.horizon()  # (a Redis store: one script call) sets `lost`
-        if getattr(store, "lost", False):
+        common = shared(store)
+        if common is not None:
+            common.horizon()  # (a Redis store: one script call) sets `lost`
+        if common is not None and common.lost:
             # Redis lost its data and is not refilled yet (counter_refill.py): it holds only
             # what landed since; the window's event files hold the counts
             store.close()
