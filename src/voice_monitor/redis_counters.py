@@ -360,11 +360,11 @@ class RedisCounterStore:
         mark, present = found
         return lease, mark, (_EPOCH + timedelta(microseconds=int(present)) if present else None)
 
-    def hold_refill(self, held: tuple[str, str], seconds: int) -> None:
+    def hold_refill(self, held: tuple[str, str, datetime | None], seconds: int) -> None:
         """Keep the refill's lease `seconds` more."""
         self._call(lambda: self._hold(args=[PREFIX, held[0], seconds]))
 
-    def end_refill(self, held: tuple[str, str], done: bool) -> None:
+    def end_refill(self, held: tuple[str, str, datetime | None], done: bool) -> None:
         """Give the lease back; `done` (every event counted) also clears the mark it claimed."""
         self._call(lambda: self._end(args=[PREFIX, held[0], held[1], int(done)]))
 
