@@ -31,6 +31,16 @@ def landed_ids(lake: Lake) -> list[str]:
                                             {"f": files}).fetchall())
 
 
+def until_closed(sock: socket.socket) -> bytes:
+    """Everything the server sends until it closes the connection (a socket timeout, 30 s, is
+    the test failing: the server kept the connection)."""
+    sock.settimeout(30)
+    received = b""
+    while chunk := sock.recv(65536):
+        received += chunk
+    return received
+
+
 def test_a_client_gone_mid_body_lands_nothing_and_logs_one_line(tmp_path):
     lake = Lake(tmp_path / "lake")
     body = b"".join(EVENT % f"gone-{i}".encode() for i in range(50))
@@ -49,3 +59,46 @@ def test_a_client_gone_mid_body_lands_nothing_and_logs_one_line(tmp_path):
     assert "POST /v1/events from 127.0.0.1 ended before its body did; nothing of it was landed" in log
     assert "Traceback" not in log and "Exception in ASGI application" not in log
     assert not [i for i in landed_ids(lake) if i.startswith("gone-")]
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_client_timeout(tmp_path):
+    # uvicorn arms no timer before a connection's first request: held for ever, a few hundred of
+    # them used up the process's file descriptors
+    with ServerProcess(tmp_path / "lake", "--client-timeout", "1") as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
+        assert until_closed(sock) == b""
+
+
+def test_headers_sent_a_byte_at_a_time_are_408_naming_the_option(tmp_path):
+    with ServerProcess(tmp_path / "lake", "--client-timeout", "1", log=tmp_path / "log") as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 1")  # and the rest never comes
+        answer = until_closed(sock)
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b"the request's headers did not arrive within 1 s; send the whole "
+                           b"request at once (the server waits at most 1 s, set by serve "
+                           b"--client-timeout)\n")
+    assert "408 to 127.0.0.1:" in (tmp_path / "log").read_text()
+
+
+def test_a_stalled_body_gives_its_queue_place_back_and_lands_nothing(tmp_path):
+    lake = Lake(tmp_path / "lake")
+    stalled = b"".join(EVENT % f"stalled-{i}".encode() for i in range(10))
+    with ServerProcess(lake, "--client-timeout", "1", "--queue-size", "0",
+                       "--landing-threads", "1", log=tmp_path / "log") as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
+        # a producer host that froze mid-batch: half its body, no FIN; its batch holds the one
+        # place (queue 0 + one landing thread) while the server waits for the rest
+        sock.sendall(head(len(stalled)) + stalled[: len(stalled) // 2])
+        for _ in range(100):  # until the server has admitted it (it reads the headers first)
+            answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-0",
+                                headers=HEADERS, timeout=30)
+            if answer.status_code == 503:
+                break
+        assert answer.status_code == 503
+        assert until_closed(sock) == b""  # cut off after a second without a byte
+        answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-1",
+                            headers=HEADERS, timeout=30)
+        assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    assert landed_ids(lake) == ["other-1"] or landed_ids(lake) == ["other-0", "other-1"]
+    assert "its request body paused over 1 s" in (tmp_path / "log").read_text()

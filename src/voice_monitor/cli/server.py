@@ -13,7 +13,7 @@ import click
 
 from voice_monitor.cli.common import VoiceMonitorError, lake_option
 from voice_monitor.lake import Lake
-from voice_monitor.server import group_commit
+from voice_monitor.server import group_commit, protocol
 from voice_monitor.server.app import SERVE_ENV
 from voice_monitor.server.auth import (
     INGEST_ENV,
@@ -71,10 +71,14 @@ PROXIES_ENV = "FORWARDED_ALLOW_IPS"
               help="Proxies (comma-separated addresses, or *) whose X-Forwarded-Proto and "
                    "X-Forwarded-For to trust: behind a TLS load balancer, its address, so that "
                    "browsers can sign in (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).")
+@click.option("--client-timeout", type=click.FloatRange(1, 3600), show_default=True,
+              default=protocol.DEFAULT_CLIENT_TIMEOUT_S, metavar="SECONDS",
+              help="A client's request headers must arrive within this, and its body must not "
+                   "pause longer (else the connection is closed: 408 for headers).")
 @lake_option(create=True)
 def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,
           max_body_bytes: int, queue_size: int, landing_threads: int,
-          forwarded_allow_ips: str | None, lake: Lake) -> None:
+          forwarded_allow_ips: str | None, client_timeout: float, lake: Lake) -> None:
     """Serve the collector (POST /v1/events), the API (/api/v1), /metrics and the dashboard.
 
     Tokens come from $VOICE_MONITOR_INGEST_TOKENS and $VOICE_MONITOR_STAFF_TOKENS
@@ -104,7 +108,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     os.environ[SERVE_ENV] = json.dumps({
         "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,
         "max_body_bytes": max_body_bytes, "queue_size": queue_size,
-        "landing_threads": landing_threads,
+        "landing_threads": landing_threads, "client_timeout": client_timeout,
     })
     roles = (f"{len(tokens.ingest)} ingest and {len(tokens.staff)} staff token(s)"
              if not no_auth else "no authentication (local only)")
@@ -113,6 +117,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", server_header=False,
+                http="voice_monitor.server.protocol:GuardedProtocol",  # stalled clients end
                 forwarded_allow_ips=forwarded_allow_ips,
                 timeout_graceful_shutdown=60,
                 timeout_worker_healthcheck=120)  # a busy host starts workers slowly

@@ -303,6 +303,7 @@ def app_from_env() -> FastAPI:
     # event loop and request threads sooner than the default 5 ms, so that a scrape or an
     # answer does not queue behind a landing at every step
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    options.pop("client_timeout", None)  # read by the HTTP protocol (server/protocol.py)
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
     auth.hide_tokens_in_logs(tokens)
     # the alert thresholds as the health checks read them (config file, environment)

@@ -1,0 +1,127 @@
+"""uvicorn's HTTP protocol with a deadline on clients that stall: `serve` runs with this one.
+
+uvicorn arms no timer on a connection until it has answered a request there (its keep-alive
+timeout), so a connection that sends nothing, or headers a byte at a time, or half a body and
+then nothing (a producer host that lost power mid-batch leaves no FIN), is held for ever: a few
+hundred of them use up the process's file descriptors and every other client is refused, and
+each stalled batch keeps its place in the collector's queue. Here a request's headers must be
+complete within `timeout` seconds of the connection's opening (or of the previous answer
+on a kept-alive connection), and a body must not pause longer than `timeout` between two reads;
+otherwise the connection is closed (408 when headers were begun, as nginx's client_header_timeout
+and client_body_timeout do). A body the app has not read yet (the server paused reading it) is
+the server's wait, not the client's, and never times out. One timer per connection, re-armed
+only when it fires: a read costs a clock read and an attribute store.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+try:
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol as _Base
+except ImportError:  # no httptools (not on Linux wheels): uvicorn's pure-Python parser
+    from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
+
+from voice_monitor.server.app import SERVE_ENV
+
+DEFAULT_CLIENT_TIMEOUT_S = 30.0
+_log = logging.getLogger("uvicorn.error")
+LINGER_S = 2.0  # how long a refused client may still send before its connection is closed
+_REFUSAL = (b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
+            b"connection: close\r\ncontent-length: %d\r\n\r\n%s")
+
+
+def client_timeout() -> float:
+    """The seconds `serve --client-timeout` set (in the options it hands each worker)."""
+    try:
+        return float(json.loads(os.environ[SERVE_ENV]).get("client_timeout",
+                                                           DEFAULT_CLIENT_TIMEOUT_S))
+    except (KeyError, ValueError):
+        return DEFAULT_CLIENT_TIMEOUT_S
+
+
+class GuardedProtocol(_Base):
+    """uvicorn's protocol, closing connections whose client stalls (module docstring)."""
+
+    timeout = None  # read once per process, on the first connection
+
+    def connection_made(self, transport) -> None:
+        super().connection_made(transport)
+        if GuardedProtocol.timeout is None:
+            GuardedProtocol.timeout = client_timeout()
+        self._last_read = self._since = self.loop.time()
+        self._in_head = False  # a request begun, its headers not complete (httptools only)
+        self._stall_timer = self.loop.call_later(self.timeout, self._check_stall)
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self.loop.time()
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        self._in_head = True
+        super().on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self._since = self.loop.time()
+        super().on_response_complete()
+
+    def connection_lost(self, exc) -> None:
+        self._stall_timer.cancel()
+        super().connection_lost(exc)
+
+    def _check_stall(self) -> None:
+        if self.transport.is_closing():
+            return
+        now, cycle = self.loop.time(), self.cycle
+        if self._in_head:  # headers begun: they must be whole within the timeout
+            due = self._since + self.timeout
+            if now >= due:
+                self._refuse(b"408 Request Timeout", "the request's headers did not arrive "
+                             f"within {self.timeout:g} s", "send the whole request at once "
+                             f"(the server waits at most {self.timeout:g} s, set by serve "
+                             "--client-timeout)")
+                return
+        elif cycle is None or cycle.response_complete:  # idle, or the rest of a refused body
+            due = max(self._since, self._last_read) + self.timeout
+            if now >= due:
+                self.transport.close()  # nothing to answer
+                return
+        elif cycle.more_body and not self.flow.read_paused:  # the client owes the body
+            due = self._last_read + self.timeout
+            if now >= due:
+                _log.warning("voice-monitor: closed the connection from %s: its request body "
+                             "paused over %g s (not landed; the client sends it again)",
+                             _client(self.client), self.timeout)
+                self.transport.close()  # the app's read ends (client gone), its place is freed
+                return
+        else:  # the server is working on the request, or waits for the app to read on
+            due = now + self.timeout
+        self._stall_timer = self.loop.call_later(max(due - now, 0.05), self._check_stall)
+
+    def _refuse(self, status: bytes, reason: str, fix: str) -> None:
+        """Answer `status` and end the connection: its sending side at once, the reading side
+        after a while (what the client still sends is read and dropped; closed outright, the
+        kernel resets the connection and the client loses the answer)."""
+        _log.warning("voice-monitor: %s to %s: %s", status[:3].decode(), _client(self.client),
+                     reason)
+        text = f"{reason}; {fix}\n".encode()
+        self.transport.write(_REFUSAL % (status, len(text), text))
+        self._in_head, self.data_received = False, _drop
+        self._stall_timer.cancel()
+        self._stall_timer = self.loop.call_later(LINGER_S, self.transport.close)
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+
+
+def _drop(data: bytes) -> None:
+    """What a refused connection still sends."""
+
+
+def _client(address) -> str:
+    return f"{address[0]}:{address[1]}" if address else "a client"
