@@ -5,10 +5,12 @@ is behind (another host's) never makes a copy landed later the first one."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import textwrap
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -228,3 +230,59 @@ def test_a_health_digest_cached_by_the_old_rule_is_digested_again(lake):
     # w1 counts: a-1 received at 12:05, not terminal; the summary row's latest receipt 12:05
     assert sorted(rows, key=lambda r: r[0] is None) == [
         ("a-1", at, None, None, None, None, None), (None, at, None, None, None, None, None)]
+
+
+def test_a_copy_landed_while_the_first_landing_waits_on_its_fsync_is_not_the_one_counted(
+        lake, monkeypatch):
+    # landing A places its copy of e-1 (received) and waits in its fsync; landing B then lands
+    # another copy (failed) of the same event and hour. The lake ranks A's copy first (its file
+    # is named first), so the counters must count A's copy too: one received, no failure
+    from voice_monitor import hour_locks as hour_locks_module
+    from voice_monitor import landing
+
+    now = datetime.now(UTC)
+    moment = now - timedelta(minutes=10)
+    a_syncing, release_a, b_done_or_waiting = threading.Event(), threading.Event(), threading.Event()
+    real_sync, real_flock = landing.sync_folders, hour_locks_module.fcntl.flock
+    syncs = []
+
+    def sync(folders):
+        syncs.append(folders)
+        if len(syncs) == 1:  # A's
+            a_syncing.set()
+            assert release_a.wait(60)
+        return real_sync(folders)
+
+    def flock(fd, operation):
+        # B finding the hour's lock held: it is waiting for A (with the counters' fix)
+        if operation == fcntl.LOCK_EX and a_syncing.is_set() and not release_a.is_set():
+            try:
+                return real_flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                b_done_or_waiting.set()
+        return real_flock(fd, operation)
+
+    monkeypatch.setattr(landing, "sync_folders", sync)
+    monkeypatch.setattr(hour_locks_module.fcntl, "flock", flock)
+    results = {}
+
+    def land(name, record):
+        try:
+            results[name] = land_records(lake, [{**record, "timestamp": moment.isoformat()}], now=now)
+        finally:
+            if name == "b":
+                b_done_or_waiting.set()
+
+    a = threading.Thread(target=land, args=("a", RECEIVED))
+    a.start()
+    assert a_syncing.wait(60)
+    b = threading.Thread(target=land, args=("b", FAILED))
+    b.start()
+    assert b_done_or_waiting.wait(60)  # B landed in full, or waits for A's lock
+    release_a.set()
+    a.join(60)
+    b.join(60)
+    assert (results["a"].duplicates, results["b"].duplicates) == (0, 1)
+    assert [row[0] for row in _winner(lake)] == ["artifact_received"]
+    counted = realtime_metrics(lake, now=now)
+    assert (counted["artifacts_received"], counted["artifacts_failed"], counted["failures"]) == (1, 0, 0)

@@ -169,7 +169,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
 def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[LandingResult],
                  now: datetime, store: CounterStore, con: duckdb.DuckDBPyConnection) -> None:
     """The accepted events: written, counted for duplicates and placed under their hours'
-    locks, their new names fsync'd, and only then counted by the store."""
+    locks, their new names fsync'd, and only then counted by the store, still under the locks."""
     by_hour = checked.sorted_by_hour()
     events, hours = by_hour.events, by_hour.sorted_hours()
     # the hour files are written to .tmp/ meanwhile (None: on an object store, under the locks)
@@ -200,11 +200,18 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
                 dup_index.landed(lake, pending, written, held)
                 # and the hour's copy log its later copies, for the rollup (copy_log.py)
                 copy_log.record_landing(lake, pending, written, events, hours, duplicate)
+            # the new names made durable (power loss, not only a crash), then counted once the
+            # lake holds the events durably: after a power loss the counters never count an
+            # event the lake lost (a failed fsync counts nothing; the retry will). Both still
+            # under the hours' locks: a later landing of another copy of an event counts (as a
+            # copy, nothing) only after this one's count, so the counters count the copy the lake
+            # ranks first (contract §3 "the first one landed wins")
+            if placed:
+                sync_folders(placed)
+            store.commit(counting)
     finally:
         if staged is not None:
             staged.discard(written)  # what was not placed (a failure): removed
-    # the new names made durable (power loss, not only a crash) beside the sums below
-    syncing = hour_files.beside(sync_folders, placed) if placed else None
     duplicate = by_hour.in_input_order(duplicate)
     # accepted rows keep input order: each batch's are the next (size - quarantined)
     offset = 0
@@ -215,11 +222,6 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
         result.duplicates = int(duplicate[mine].sum())
         result.partitions = [folders[hour] for hour in distinct(by_hour.hours[mine])]
         offset += result.accepted
-    if syncing is not None:
-        syncing.result()
-    # counted once the lake holds the events durably: after a power loss the counters never
-    # count an event the lake lost (a failed fsync counts nothing; the retry will)
-    store.commit(counting)
 
 
 def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:
