@@ -397,6 +397,53 @@ def test_an_empty_organization_id_is_refused_alike_from_a_file_parquet_python_an
         assert [reason for _, reason in quarantine(lake)] == [EMPTY_ORG, EMPTY_ORG], how
 
 
+def _empty(name: str, absent: str) -> str:
+    return f'{name} "" is empty; leave it out (or send null) for no {absent}'
+
+
+def test_empty_artifact_voice_note_and_coach_user_ids_are_refused_alike_everywhere(tmp_path):
+    # reads refuse '' as an id (arguments.identifier: artifact_timeline(''), --org ''), so an
+    # event stored with artifact_id "" could never be looked up: quarantined as organization_id
+    # "" is, from a file, Parquet, the producer and the collector alike
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import create_app
+
+    ids = [{"artifact_id": ""}, {"voice_note_id": ""}, {"coach_user_id": ""},
+           {"artifact_id": None, "voice_note_id": None, "coach_user_id": None},
+           {"artifact_id": "a-5", "voice_note_id": "v-5", "coach_user_id": "c-5"}]
+    records = [{**good(i), **fields} for i, fields in enumerate(ids, 1)]
+    # and in camelCase
+    records += [{**good(6), "artifactId": ""}, {**good(7), "voiceNoteId": ""},
+                {**good(8), "coachUserId": ""}]
+    text = b"".join(json.dumps(r).encode() + b"\n" for r in records)
+    lakes = {how: Lake(tmp_path / how) for how in ("file", "parquet", "python", "collector")}
+    (tmp_path / "in.jsonl").write_bytes(text)
+    ingest_file(lakes["file"], tmp_path / "in.jsonl", now=NOW)
+    columns = {name: [f.get(name) for f in ids] + [f.get(name) for f in ids[:3]]
+               for name in ("artifact_id", "voice_note_id", "coach_user_id")}
+    pq.write_table(pa.table({"event_id": [f"ok-{i}" for i in range(1, 9)],
+                             "event_type": ["artifact_received"] * 8,
+                             "timestamp": pa.array([T_DT] * 8, pa.timestamp("ms", tz="UTC")),
+                             **{name: pa.array(values, pa.string())
+                                for name, values in columns.items()}}), tmp_path / "in.parquet")
+    ingest_file(lakes["parquet"], tmp_path / "in.parquet", now=NOW)
+    with Producer(lakes["python"], now=NOW) as producer:
+        for record in records:
+            producer.emit(record)
+    token = "ingest-0123456789abcdef"
+    with TestClient(create_app(lakes["collector"], ingest_tokens=[token])) as http:
+        answer = http.post("/v1/events", content=text, headers={
+            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
+    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 6}
+    refused = [_empty("artifact_id", "artifact")] * 2 + [_empty("coach_user_id", "coach user")] * 2 \
+        + [_empty("voice_note_id", "voice note")] * 2
+    for how, lake in lakes.items():
+        assert stored(lake, "event_id, artifact_id, voice_note_id, coach_user_id") == [
+            ("ok-4", None, None, None), ("ok-5", "a-5", "v-5", "c-5")], how
+        assert [reason for _, reason in quarantine(lake)] == refused, how
+
+
 # -- Python mappings: land_records and the producer -------------------------------------------
 
 ODD = [

@@ -50,8 +50,10 @@ _MIN_TIME, _MAX_TIME = "'2000-01-01 00:00:00+00'::TIMESTAMPTZ", "'9999-12-31 23:
 _EARLY, _LATE = "before 2000-01-01T00:00:00Z", "after 9999-12-31T23:59:59.999Z"
 # identifiers are looked up by exact value: a control character (NUL, newline...) in one is refused
 IDENTIFIERS = frozenset({"event_id", "artifact_id", "voice_note_id", "organization_id", "coach_user_id"})
-# an organization is named or absent (null): "" would be one no read can name (reads refuse it)
-NON_EMPTY = frozenset({"organization_id"})
+# an optional identifier is named or absent (null): "" would be one no read can name (reads
+# refuse '' as an id, arguments.identifier); each with what its absence means
+NON_EMPTY = {"artifact_id": "artifact", "voice_note_id": "voice note",
+             "organization_id": "organization", "coach_user_id": "coach user"}
 # string fields stored with their secrets redacted (identifiers are stored exactly as sent)
 REDACTED_FIELDS = frozenset({"previous_status", "new_status", "error_code", "ai_model", "source_channel"})
 _NUMBER_TYPES = "('UBIGINT', 'BIGINT', 'DOUBLE')"
@@ -158,7 +160,7 @@ def _error_sql(f: Field, label: str) -> str:
             f"WHEN length({x}) > {MAX_SHORT_STRING} THEN {shown}' is longer than "
             f"{MAX_SHORT_STRING} characters (got ' || length({x}) || ')' ")
         empty = (f"WHEN {x} = '' THEN {shown}' is empty; leave it out (or send null) for no "
-                 "organization' " if f.name in NON_EMPTY else "")
+                 f"{NON_EMPTY[f.name]}' " if f.name in NON_EMPTY else "")
         return (f"CASE WHEN {v} IS NULL THEN NULL "
                 f"WHEN {t} <> 'VARCHAR' THEN {shown}' must be a string' {too_long}{empty}{control}END")
     rule, bad = {
