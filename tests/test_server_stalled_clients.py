@@ -3,6 +3,7 @@ answers them plainly, frees what they held and keeps serving everyone else."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 
 import duckdb
@@ -102,3 +103,18 @@ def test_a_stalled_body_gives_its_queue_place_back_and_lands_nothing(tmp_path):
         assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
     assert landed_ids(lake) == ["other-1"] or landed_ids(lake) == ["other-0", "other-1"]
     assert "its request body paused over 1 s" in (tmp_path / "log").read_text()
+
+
+def test_headers_over_a_mebibyte_are_431_and_the_server_serves_on(tmp_path):
+    # uvicorn's httptools parser buffers headers of any size: each connection could hold
+    # hundreds of MB of one header line
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "log") as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # refused part way
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Padding: "
+                         + b"a" * (2 << 20) + b"\r\n\r\n")
+        answer = until_closed(sock)
+        assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n")
+        assert answer.endswith(b"the request's headers are over 1048576 bytes; send a request "
+                               b"with smaller headers\n")
+        assert httpx.get(server.url + "/healthz", timeout=30).status_code == 200

@@ -11,6 +11,8 @@ otherwise the connection is closed (408 when headers were begun, as nginx's clie
 and client_body_timeout do). A body the app has not read yet (the server paused reading it) is
 the server's wait, not the client's, and never times out. One timer per connection, re-armed
 only when it fires: a read costs a clock read and an attribute store.
+A request's line and headers over MAX_HEAD_BYTES are 431: httptools buffers headers of any
+size (uvicorn's h11 parser, the fallback, has its own 16 KiB bound).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from voice_monitor.server.app import SERVE_ENV
 DEFAULT_CLIENT_TIMEOUT_S = 30.0
 _log = logging.getLogger("uvicorn.error")
 LINGER_S = 2.0  # how long a refused client may still send before its connection is closed
+# a request's line and headers, counted from the read after the one that began them (a read is
+# at most 256 KiB); the body bytes of the read that ends them count too
+MAX_HEAD_BYTES = 1 << 20
 _REFUSAL = (b"HTTP/1.1 %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"connection: close\r\ncontent-length: %d\r\n\r\n%s")
 
@@ -53,14 +58,22 @@ class GuardedProtocol(_Base):
             GuardedProtocol.timeout = client_timeout()
         self._last_read = self._since = self.loop.time()
         self._in_head = False  # a request begun, its headers not complete (httptools only)
+        self._head = 0  # bytes read since it began
         self._stall_timer = self.loop.call_later(self.timeout, self._check_stall)
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.loop.time()
+        if self._in_head:  # uvicorn (httptools) sets no bound on the headers' size
+            self._head += len(data)
+            if self._head > MAX_HEAD_BYTES:
+                self._refuse(b"431 Request Header Fields Too Large",
+                             f"the request's headers are over {MAX_HEAD_BYTES} bytes",
+                             "send a request with smaller headers")
+                return
         super().data_received(data)
 
     def on_message_begin(self) -> None:
-        self._in_head = True
+        self._in_head, self._head = True, 0
         super().on_message_begin()
 
     def on_headers_complete(self) -> None:
