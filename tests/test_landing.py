@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -11,7 +12,7 @@ import pytest
 from conftest import NOW, event, ts
 
 from voice_monitor.counters import realtime_metrics
-from voice_monitor.lake import EVENTS_READER, Lake, connect
+from voice_monitor.lake import EVENTS_READER, LAKE_MARKER, Lake, NoLakeError, connect
 from voice_monitor.landing import (
     InputFileError,
     LandingResult,
@@ -78,6 +79,37 @@ def test_quarantine_rows_and_path(lake):
         ("{not json", "record is not valid JSON", "upload.jsonl", now),
     ]
     assert result.reasons == {"timestamp is required": 1, "record is not valid JSON": 1}
+
+
+def test_a_deleted_lake_is_not_made_again_by_landing(lake):
+    # the Python API holding a Lake whose folder was deleted (or unmounted): landing made
+    # quarantine/, events/ and state/ there, a lake without its marker, and answered as usual
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1), event_id="e1")],
+                 now=NOW)
+    shutil.rmtree(lake.root)
+    for records in ([{"event_type": "x"}],  # a reject alone, then a valid event
+                    [event("artifact_received", NOW - timedelta(minutes=1), event_id="e2")]):
+        with pytest.raises(NoLakeError) as raised:
+            land_records(lake, records, now=NOW)
+        assert str(raised.value) == (f"no lake at {lake.root}; create it with "
+                                     f"voice-monitor init {lake.root}")
+        assert not lake.root.exists()
+    Lake.create(lake.root)  # made again: landing works again
+    result = land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1),
+                                       event_id="e3")], now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 0)
+    assert [row[0] for row in events_table(lake)] == ["e3"]
+
+
+def test_a_lake_made_before_the_marker_still_lands(lake):
+    # an older lake has no marker: its events/ folder makes it a lake (Lake.exists)
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1), event_id="e1")],
+                 now=NOW)
+    (lake.root / LAKE_MARKER).unlink()
+    result = land_records(lake, [event("artifact_received", NOW - timedelta(minutes=2),
+                                       event_id="e2")], now=NOW)
+    assert result.accepted == 1
+    assert sorted(row[0] for row in events_table(lake)) == ["e1", "e2"]
 
 
 def test_reasons_summarised_by_first_rule(lake):

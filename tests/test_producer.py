@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -316,6 +317,30 @@ def test_durable_failure_keeps_the_segment_for_the_next_producer(tmp_path):
         producer.close()
     assert len([p for p in spool.glob("*.jsonl") if p.stat().st_size]) == 1
     blocked.unlink()
+    with Producer(lake, durable=True, spool_dir=spool, now=NOW):
+        pass
+    assert stored_ids(lake) == ["kept"]
+
+
+def test_a_producer_does_not_make_its_deleted_lake_again(tmp_path):
+    # the lake deleted (or unmounted) under a running producer: its landings, and their
+    # retries, made a lake there again (without its marker); they fail, and the spool keeps
+    # the events for the next producer once the lake is back
+    lake = Lake.create(tmp_path / "lake")
+    spool = tmp_path / "spool"  # outside the lake, as one would put it on another disk
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=1, retry_delay=0.01,
+                        flush_interval=3600, now=NOW)
+    producer.emit(recent(1, event_id="first"))
+    producer.flush()
+    assert stored_ids(lake) == ["first"]
+    shutil.rmtree(lake.root)
+    producer.emit(recent(2, event_id="kept"))
+    with pytest.raises(ProducerError, match="stay in spool") as raised:
+        producer.close()
+    assert f"no lake at {lake.root}; create it with voice-monitor init" in str(raised.value)
+    assert not lake.root.exists()
+    assert len([p for p in spool.glob("*.jsonl") if p.stat().st_size]) == 1
+    Lake.create(lake.root)
     with Producer(lake, durable=True, spool_dir=spool, now=NOW):
         pass
     assert stored_ids(lake) == ["kept"]

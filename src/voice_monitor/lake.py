@@ -133,6 +133,9 @@ class Lake:
             raise NoLakeError(empty_path_message(root))
         self.root = storage.lake_path(root)
         self.remote = storage.is_remote(self.root)
+        # known to hold a lake (made, opened or landed in through this handle): a landing then
+        # refuses it gone (deleted, unmounted) rather than making a lake there without its marker
+        self.found = False
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
@@ -162,6 +165,7 @@ class Lake:
                 raise
             disk_space.keep_reserve(lake.state_dir)  # room for retention on a full disk
         check_folders(lake)
+        lake.found = True
         return lake
 
     def exists(self) -> bool:
@@ -399,6 +403,7 @@ def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake
             raise NoLakeError(file_path_message(lake.root, file))
         raise NoLakeError(no_lake_message(lake.root))
     check_folders(lake)
+    lake.found = True
     return lake
 
 

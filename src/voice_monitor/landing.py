@@ -27,7 +27,15 @@ from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters, shared
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import Lake, NoLakeError, connect, missing_remote_message, sync_folders
+from voice_monitor.lake import (
+    LAKE_MARKER,
+    Lake,
+    NoLakeError,
+    connect,
+    missing_remote_message,
+    no_lake_message,
+    sync_folders,
+)
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
@@ -126,6 +134,14 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     results = [LandingResult() for _ in sizes]
     if not sum(sizes):
         return results
+    if (lake.found and not lake.remote and not (lake.root / LAKE_MARKER).is_file()
+            and not lake.exists()):
+        # a lake this handle knew, unmounted, moved or deleted under a running process (a
+        # Producer, the Python API): landing would scatter quarantine/, events/ and state/
+        # there, a lake without its marker (contract §4). One stat of the marker per landing;
+        # older lakes, without one, are found by Lake.exists. (A handle that never met its lake
+        # lands as before: `land_records(Lake("./data"), ...)` makes the folders, docs/landing.md)
+        raise NoLakeError(no_lake_message(lake.root))
     received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
     lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     starts = np.cumsum([0, *sizes[:-1]])
@@ -163,6 +179,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         from voice_monitor import counter_refill
 
         counter_refill.after_landing(lake, now, wait=counters is None)
+    lake.found = True
     return results
 
 

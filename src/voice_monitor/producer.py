@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from voice_monitor.counters import open_counters
-from voice_monitor.lake import Lake, connect
+from voice_monitor.lake import Lake, connect, open_lake
 from voice_monitor.landing import Checked, check, commit, land_batches
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.mappings import dumps
@@ -139,6 +139,7 @@ class Producer:
         self._flush_asked = self._flush_served = 0
         self._open = True
         self._closing = False
+        self._made = False  # whether this producer has made (or found) its lake
         self._counters = None  # the writer's counter store and DuckDB connection, kept open
         self._con = None  # between landings (reopened after a failed one)
         self._ahead_con = None  # validation's, on the thread that runs a batch ahead
@@ -387,7 +388,11 @@ class Producer:
         if self._client is not None:
             return self._client.send(lines)
         if self._counters is None:
-            Lake.create(self.lake)
+            if self._made:  # made once: a lake deleted or unmounted since is not made again
+                open_lake(self.lake)  # (NoLakeError: the events wait, retried or in the spool)
+            else:
+                Lake.create(self.lake)
+                self._made = True
             self._counters = open_counters(self.lake)
         if self._con is None:
             self._con = connect()
