@@ -59,9 +59,12 @@ class GuardedProtocol(_Base):
         self._last_read = self._since = self.loop.time()
         self._in_head = False  # a request begun, its headers not complete (httptools only)
         self._head = 0  # bytes read since it began
+        self._refused = False  # answered 408/431: what the client still sends is dropped
         self._stall_timer = self.loop.call_later(self.timeout, self._check_stall)
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:  # (uvloop keeps the bound method: the flag, not a new method)
+            return
         self._last_read = self.loop.time()
         if self._in_head:  # uvicorn (httptools) sets no bound on the headers' size
             self._head += len(data)
@@ -125,15 +128,11 @@ class GuardedProtocol(_Base):
                      reason)
         text = f"{reason}; {fix}\n".encode()
         self.transport.write(_REFUSAL % (status, len(text), text))
-        self._in_head, self.data_received = False, _drop
+        self._in_head, self._refused = False, True
         self._stall_timer.cancel()
         self._stall_timer = self.loop.call_later(LINGER_S, self.transport.close)
         if self.transport.can_write_eof():
             self.transport.write_eof()
-
-
-def _drop(data: bytes) -> None:
-    """What a refused connection still sends."""
 
 
 def _client(address) -> str:
