@@ -110,9 +110,14 @@ def no_lake_line(path: Path) -> re.Pattern:
 
 
 def visible_files(lake: Path) -> list[Path]:
-    """Every file a reader could see: the lake but its .tmp/ and state/ folders."""
-    return [p for p in lake.rglob("*") if p.is_file()
-            and not any(part in (".tmp", "state") for part in p.relative_to(lake).parts)]
+    """Every file a reader could see: the lake but its .tmp/ and state/ folders, which are not
+    entered (a writer's temp folder may vanish while rglob walked it: FileNotFoundError; os.walk
+    skips a folder that went away)."""
+    found = []
+    for folder, dirs, files in os.walk(lake):
+        dirs[:] = [d for d in dirs if d not in (".tmp", "state")]
+        found.extend(Path(folder, name) for name in files)
+    return found
 
 
 def fingerprint(path: Path) -> tuple:
