@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from browsers import browser_fixture, needs_chromium  # noqa: F401 - the `browser` fixture
 from conftest import event
 from playwright.sync_api import expect
 from server_process import STAFF, ServerProcess, bearer, client
@@ -26,9 +26,6 @@ from voice_monitor.rollups import run_hourly
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 PINNED = "2026-02-16T14:30:00Z"
 
@@ -72,8 +69,7 @@ def lake_events() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    needs_chromium()
     root = tmp_path_factory.mktemp("dashboard")
     lake = Lake(root / "lake")
     result = land_records(lake, lake_events(), now=NOW)
@@ -92,17 +88,6 @@ def served(tmp_path_factory):
         server.shots = root / "screenshots"
         server.shots.mkdir()
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    expect.set_options(timeout=60_000)  # a shared 2-core machine can be slow
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _text(page, selector: str) -> list[str]:

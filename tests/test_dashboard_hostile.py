@@ -21,10 +21,10 @@ import subprocess
 import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from browsers import browser_fixture, needs_chromium  # noqa: F401 - the `browser` fixture
 from conftest import event
 from playwright.sync_api import expect
 from server_process import INGEST, SCRIPT, STAFF, ServerProcess, bearer, client, free_port
@@ -35,9 +35,6 @@ from voice_monitor.rollups import run_hourly
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = Path("/usr/bin/chromium")
-BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 NOW = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
 PINNED = "2026-02-16T14:30:00Z"
 
@@ -98,8 +95,7 @@ def collected_events() -> list[dict]:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)")
+    needs_chromium()
     root = tmp_path_factory.mktemp("hostile")
     lake = Lake(root / "lake")
     with ServerProcess(lake, log=root / "server.log") as server, client() as http:
@@ -129,17 +125,6 @@ def served(tmp_path_factory):
         server.shots = root / "screenshots"
         server.shots.mkdir()
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    expect.set_options(timeout=60_000)  # a shared 2-core machine can be slow
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Watched:
