@@ -20,6 +20,7 @@ from voice_monitor.landing import (
     land_lines,
     land_records,
 )
+from voice_monitor.retention import run_retention
 
 
 def rel_files(lake: Lake, base: str) -> list[str]:
@@ -99,6 +100,24 @@ def test_a_deleted_lake_is_not_made_again_by_landing(lake):
                                        event_id="e3")], now=NOW)
     assert (result.accepted, result.quarantined) == (1, 0)
     assert [row[0] for row in events_table(lake)] == ["e3"]
+
+
+def test_a_lake_landing_made_still_lands_once_retention_emptied_it(tmp_path):
+    # `land_records(Lake(path))` makes a lake without a marker; retention dropping its only hour
+    # removes the folders that made it a lake: the same handle lands again (it was refused as
+    # "no lake at ..." once the first landing had marked the handle as having found its lake)
+    lake = Lake(tmp_path / "made")
+    old = NOW - timedelta(days=40)
+    land_records(lake, [event("artifact_received", old, event_id="e1")], now=old)
+    assert not (lake.root / LAKE_MARKER).exists()
+    dropped = run_retention(lake, NOW).deleted
+    assert [p for p in dropped if p.startswith("events/")] == [
+        f"events/date={old:%Y-%m-%d}/hour={old:%H}"]
+    assert not lake.exists()
+    result = land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1),
+                                       event_id="e2")], now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 0)
+    assert [row[0] for row in events_table(lake)] == ["e2"]
 
 
 def test_a_lake_made_before_the_marker_still_lands(lake):

@@ -179,7 +179,11 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         from voice_monitor import counter_refill
 
         counter_refill.after_landing(lake, now, wait=counters is None)
-    lake.found = True
+    if not lake.found and not lake.remote:
+        # a lake this landing made (no marker, as `land_records(Lake("./data"), ...)` does) is
+        # not one the check above may refuse: retention may empty it of every folder that
+        # makes it a lake (Lake.exists) and the next landing must still land
+        lake.found = (lake.root / LAKE_MARKER).is_file()
     return results
 
 
