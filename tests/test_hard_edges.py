@@ -362,27 +362,19 @@ def test_parquet_rows_follow_the_same_rules(lake, tmp_path):
         'timestamp "1970-01-01 00:00:00+00" is out of range: before 2000-01-01T00:00:00Z']
 
 
-EMPTY_ORG = 'organization_id "" is empty; leave it out (or send null) for no organization'
-
-
-def test_an_empty_organization_id_is_refused_alike_from_a_file_parquet_python_and_the_collector(
-        tmp_path):
-    # contract §3: organization_id absent or null is no organization; "" landed as an
-    # organization no read can name (reads refuse organization_id '')
+def _land_four_ways(tmp_path, records: list[dict], parquet: pa.Table) -> tuple[dict, dict]:
+    """`records` landed from a JSON Lines file, `parquet` (the same records typed) from a Parquet
+    file, `records` through a Producer and through the collector, each into its own lake: the
+    lakes by way, and the collector's answer."""
     from fastapi.testclient import TestClient
 
     from voice_monitor.server import create_app
 
-    records = [{**good(1), "organization_id": ""}, {**good(2), "organizationId": ""},
-               {**good(3), "organization_id": None}, {**good(4), "organization_id": "org-a"}]
     text = b"".join(json.dumps(r).encode() + b"\n" for r in records)
     lakes = {how: Lake(tmp_path / how) for how in ("file", "parquet", "python", "collector")}
     (tmp_path / "in.jsonl").write_bytes(text)
     ingest_file(lakes["file"], tmp_path / "in.jsonl", now=NOW)
-    pq.write_table(pa.table({"event_id": [r["event_id"] for r in records],
-                             "event_type": ["artifact_received"] * 4,
-                             "timestamp": pa.array([T_DT] * 4, pa.timestamp("ms", tz="UTC")),
-                             "organization_id": ["", "", None, "org-a"]}), tmp_path / "in.parquet")
+    pq.write_table(parquet, tmp_path / "in.parquet")
     ingest_file(lakes["parquet"], tmp_path / "in.parquet", now=NOW)
     with Producer(lakes["python"], now=NOW) as producer:
         for record in records:
@@ -391,7 +383,24 @@ def test_an_empty_organization_id_is_refused_alike_from_a_file_parquet_python_an
     with TestClient(create_app(lakes["collector"], ingest_tokens=[token])) as http:
         answer = http.post("/v1/events", content=text, headers={
             "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
-    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 2}
+    return lakes, answer.json()
+
+
+EMPTY_ORG = 'organization_id "" is empty; leave it out (or send null) for no organization'
+
+
+def test_an_empty_organization_id_is_refused_alike_from_a_file_parquet_python_and_the_collector(
+        tmp_path):
+    # contract §3: organization_id absent or null is no organization; "" landed as an
+    # organization no read can name (reads refuse organization_id '')
+    records = [{**good(1), "organization_id": ""}, {**good(2), "organizationId": ""},
+               {**good(3), "organization_id": None}, {**good(4), "organization_id": "org-a"}]
+    lakes, answer = _land_four_ways(tmp_path, records, pa.table({
+        "event_id": [r["event_id"] for r in records],
+        "event_type": ["artifact_received"] * 4,
+        "timestamp": pa.array([T_DT] * 4, pa.timestamp("ms", tz="UTC")),
+        "organization_id": ["", "", None, "org-a"]}))
+    assert answer == {"accepted": 2, "duplicates": 0, "quarantined": 2}
     for how, lake in lakes.items():
         assert stored(lake, "event_id, organization_id") == [("ok-3", None), ("ok-4", "org-a")], how
         assert [reason for _, reason in quarantine(lake)] == [EMPTY_ORG, EMPTY_ORG], how
@@ -405,10 +414,6 @@ def test_empty_artifact_voice_note_and_coach_user_ids_are_refused_alike_everywhe
     # reads refuse '' as an id (arguments.identifier: artifact_timeline(''), --org ''), so an
     # event stored with artifact_id "" could never be looked up: quarantined as organization_id
     # "" is, from a file, Parquet, the producer and the collector alike
-    from fastapi.testclient import TestClient
-
-    from voice_monitor.server import create_app
-
     ids = [{"artifact_id": ""}, {"voice_note_id": ""}, {"coach_user_id": ""},
            {"artifact_id": None, "voice_note_id": None, "coach_user_id": None},
            {"artifact_id": "a-5", "voice_note_id": "v-5", "coach_user_id": "c-5"}]
@@ -416,26 +421,14 @@ def test_empty_artifact_voice_note_and_coach_user_ids_are_refused_alike_everywhe
     # and in camelCase
     records += [{**good(6), "artifactId": ""}, {**good(7), "voiceNoteId": ""},
                 {**good(8), "coachUserId": ""}]
-    text = b"".join(json.dumps(r).encode() + b"\n" for r in records)
-    lakes = {how: Lake(tmp_path / how) for how in ("file", "parquet", "python", "collector")}
-    (tmp_path / "in.jsonl").write_bytes(text)
-    ingest_file(lakes["file"], tmp_path / "in.jsonl", now=NOW)
     columns = {name: [f.get(name) for f in ids] + [f.get(name) for f in ids[:3]]
                for name in ("artifact_id", "voice_note_id", "coach_user_id")}
-    pq.write_table(pa.table({"event_id": [f"ok-{i}" for i in range(1, 9)],
-                             "event_type": ["artifact_received"] * 8,
-                             "timestamp": pa.array([T_DT] * 8, pa.timestamp("ms", tz="UTC")),
-                             **{name: pa.array(values, pa.string())
-                                for name, values in columns.items()}}), tmp_path / "in.parquet")
-    ingest_file(lakes["parquet"], tmp_path / "in.parquet", now=NOW)
-    with Producer(lakes["python"], now=NOW) as producer:
-        for record in records:
-            producer.emit(record)
-    token = "ingest-0123456789abcdef"
-    with TestClient(create_app(lakes["collector"], ingest_tokens=[token])) as http:
-        answer = http.post("/v1/events", content=text, headers={
-            "Authorization": f"Bearer {token}", "Content-Type": "application/x-ndjson"})
-    assert answer.json() == {"accepted": 2, "duplicates": 0, "quarantined": 6}
+    lakes, answer = _land_four_ways(tmp_path, records, pa.table({
+        "event_id": [f"ok-{i}" for i in range(1, 9)],
+        "event_type": ["artifact_received"] * 8,
+        "timestamp": pa.array([T_DT] * 8, pa.timestamp("ms", tz="UTC")),
+        **{name: pa.array(values, pa.string()) for name, values in columns.items()}}))
+    assert answer == {"accepted": 2, "duplicates": 0, "quarantined": 6}
     refused = [_empty("artifact_id", "artifact")] * 2 + [_empty("coach_user_id", "coach user")] * 2 \
         + [_empty("voice_note_id", "voice note")] * 2
     for how, lake in lakes.items():
