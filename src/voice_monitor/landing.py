@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor import arguments, copy_log, dup_index, hour_files
+from voice_monitor import arguments, copy_log, dup_index, hour_files, uncounted
 from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters, shared
 from voice_monitor.fastpath import validate_fast as validate
@@ -149,6 +149,10 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     # file) fails the landing with nothing landed, not even the quarantine its retry writes
     store = (counters or open_counters(lake)) if accepted.num_rows else None
     try:
+        if store is not None and (waiting := uncounted.notes(lake)):
+            # events an earlier landing placed but could not count (its store's disk full):
+            # counted first, before this landing's copies of them (one listing when none wait)
+            uncounted.count(lake, store, now, waiting)
         quarantining = None  # the quarantine file, written beside the events; in place at return
         if rejected.num_rows:
             if lake.remote and not lake.exists():
@@ -197,6 +201,7 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
     staged = hour_files.stage(lake, events, hours)
     written: dict[int, str] = {}
     placed: list = []  # folders whose new names are fsync'd before the landing answers
+    counted = False
     try:
         # the ids' stable hashes, once: the duplicate index and the counter store both key on them
         hashes = dup_index.hash_ids(events.column("event_id"))
@@ -230,7 +235,12 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
             if placed:
                 sync_folders(placed)
             store.commit(counting)
+            counted = True
     finally:
+        if written and not counted:
+            # files in place that the store did not count (its disk full, Redis gone): noted,
+            # so that the next landing or read counts them (uncounted.py; contract §5)
+            uncounted.note(lake, now, list(written))
         if staged is not None:
             staged.discard(written)  # what was not placed (a failure): removed
     duplicate = by_hour.in_input_order(duplicate)

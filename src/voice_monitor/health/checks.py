@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from voice_monitor import lake_window
+from voice_monitor import lake_window, uncounted
 from voice_monitor.counters import (
     METRICS,
     open_counters,
@@ -215,9 +215,11 @@ def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
     start = window_start(run.now)
     store = open_counters(run.lake)
     try:
+        # (landed events a failed landing left uncounted: counted now, else the lake answers)
+        behind = not uncounted.count(run.lake, store, run.now)
         scopes = {None: realtime_metrics(run.lake, None, now=run.now, store=store)}
         # (a run that started late after later landings: the counters hold part of its window)
-        if any(scopes[None][m] for m in METRICS) and vouches_for(store, start):
+        if any(scopes[None][m] for m in METRICS) and vouches_for(store, start) and not behind:
             if cfg.failure_rate_per_organization:
                 for org in store.organizations(start, run.now, ("artifacts_completed",
                                                "artifacts_failed"), cfg.failure_rate_min_outcomes):

@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
-from voice_monitor import lake_window
+from voice_monitor import lake_window, uncounted
 from voice_monitor.counters import (
     METRICS,
     CounterStoreReadOnlyError,
@@ -161,9 +161,10 @@ class LakeCollector:
         common = shared(store)
         if common is not None:
             common.horizon()  # (a Redis store: one script call) sets `lost`
-        if common is not None and common.lost:
-            # Redis lost its data and is not refilled yet (counter_refill.py): it holds only
-            # what landed since; the window's event files hold the counts
+        if not uncounted.count(self.lake, store, now) or (common is not None and common.lost):
+            # Redis lost its data and is not refilled yet (counter_refill.py), or landed events
+            # a failed landing left uncounted could not be counted yet (uncounted.py): the
+            # store holds only part of the window; the window's event files hold the counts
             store.close()
             found = lake_window.scope_counts(self.lake, start, now)
             if found is not None:
