@@ -468,3 +468,35 @@ def test_events_landed_but_not_counted_on_a_full_disk_are_counted_later(disk, tm
         run = cli("ingest", str(tmp_path / f"{name}.jsonl"), *at)
         assert run.code == 0 and "duplicate 2500" in run.out, (run.out, run.err)
     assert realtime() == (4010, 1000) and realtime("org-1") == (8, 0)
+
+
+def quarantined_raws(lake: Path) -> list[str]:
+    """The `raw` of every quarantine row, read from the Parquet files with pyarrow."""
+    return [raw for path in sorted((lake / "quarantine").rglob("*.parquet"))
+            for raw in pq.read_table(path, columns=["raw"]).column("raw").to_pylist()]
+
+
+def test_a_batch_refused_on_a_full_disk_leaves_no_quarantine_behind(disk, tmp_path):
+    # the rejects' quarantine file is written beside the events; when the events do not fit
+    # the batch is refused (503) and its sender sends it again: a quarantine file the refused
+    # landing placed would hold its rejects a second time
+    from server_process import INGEST, ServerProcess, bearer, client
+
+    lake = disk / "lake"
+    assert cli("init", str(lake)).code == 0
+    write_events(tmp_path / "noisy.jsonl", "noisy", 3000, noisy=True)  # ~0.8 MB
+    bad = [json.dumps({"event_id": f"bad-{i}", "event_type": "no_such_type",
+                       "timestamp": "2026-02-16T12:00:00Z"}) for i in range(5)]
+    body = (tmp_path / "noisy.jsonl").read_bytes() + "".join(b + "\n" for b in bad).encode()
+    post = {"headers": {**bearer(INGEST), "content-type": "application/x-ndjson"}}
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        filler = fill_but(disk, 160 * 1024)  # room for the quarantine file, not the events
+        answer = http.post(server.url + "/v1/events", content=body, **post)
+        assert answer.status_code == 503, answer.text
+        assert quarantined_raws(lake) == []  # nothing of it kept
+        filler.unlink()
+        answer = http.post(server.url + "/v1/events", content=body, **post)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["quarantined"] == 5
+    assert sorted(quarantined_raws(lake)) == sorted(bad)  # each once
+    assert temp_files(lake) == [] and unreadable(lake) == []

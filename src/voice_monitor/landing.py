@@ -7,6 +7,7 @@ count an event the lake does not hold, even after a power loss.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import weakref
@@ -148,12 +149,13 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     # the store is opened before anything is written: one that cannot be opened (a damaged
     # file) fails the landing with nothing landed, not even the quarantine its retry writes
     store = (counters or open_counters(lake)) if accepted.num_rows else None
+    quarantining = None  # the quarantine file, written beside the events; in place at return
+    quarantined: list = []  # its path, once placed
     try:
         if store is not None and (waiting := uncounted.notes(lake)):
             # events an earlier landing placed but could not count (its store's disk full):
             # counted first, before this landing's copies of them (one listing when none wait)
             uncounted.count(lake, store, now, waiting)
-        quarantining = None  # the quarantine file, written beside the events; in place at return
         if rejected.num_rows:
             if lake.remote and not lake.exists():
                 # the lake's prefix deleted under a running process (the bucket kept): its
@@ -163,7 +165,8 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
                 raise NoLakeError(missing_remote_message(lake))
             owners = np.searchsorted(starts, rejected.column("line_no").to_numpy(), "right") - 1
             quarantining = _quarantine(con, lake, rejected, pa.array([sources[i] for i in owners],
-                                                                     pa.string()), received_at)
+                                                                     pa.string()), received_at,
+                                       quarantined)
             for owner, reason in zip(owners, rejected.column("reason").to_pylist(), strict=True):
                 result = results[owner]
                 result.quarantined += 1
@@ -171,6 +174,11 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
                 result.reasons[rule] = result.reasons.get(rule, 0) + 1
         if store is not None:
             _land_events(lake, checked, sizes, results, now, store, con)
+    except BaseException:
+        # the batch is refused and its sender sends it again: a quarantine file it placed
+        # would hold its rejects twice (the events it placed count as duplicates, once)
+        _withdraw(quarantining, quarantined)
+        raise
     finally:
         if counters is None and store is not None:
             store.close()
@@ -391,9 +399,11 @@ def _partition(lake: Lake, hour: int) -> str:
 
 
 def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
-                source: str | pa.Array, received_at: datetime) -> Future | None:
+                source: str | pa.Array, received_at: datetime,
+                placed: list | None = None) -> Future | None:
     """Start writing the rejects' quarantine file on a writer thread (its encoding and fsync
-    beside the events' own); None where it was written at once (see `hour_files.beside`)."""
+    beside the events' own); None where it was written at once (see `hour_files.beside`).
+    `placed` gets the file's path once it is in place."""
     n = rejected.num_rows
     reasons = rejected.column("reason").cast(pa.string())
     table = pa.table(
@@ -406,7 +416,23 @@ def _quarantine(con: duckdb.DuckDBPyConnection, lake: Lake, rejected: pa.Table,
         },
         schema=QUARANTINE_SCHEMA,
     )
-    return hour_files.beside(lake.write_file, table, lake.quarantine_partition(received_at))
+    placed = [] if placed is None else placed
+
+    def write(table: pa.Table, folder: Path) -> None:
+        placed.append(lake.write_file(table, folder))
+
+    return hour_files.beside(write, table, lake.quarantine_partition(received_at))
+
+
+def _withdraw(quarantining: Future | None, placed: list) -> None:
+    """Remove a failed landing's quarantine file, once its writer is done (it may place the
+    file after the landing failed); best effort: the landing's own error is the one to raise."""
+    if quarantining is not None:
+        with contextlib.suppress(Exception):  # (not placed: nothing to remove)
+            quarantining.result()
+    for path in placed:
+        with contextlib.suppress(OSError):
+            path.unlink(missing_ok=True)
 
 
 # reason -> category, as the one rule table (sql/macros/reason_category.sql) says; a landing
