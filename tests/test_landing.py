@@ -9,7 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import NOW, event, ts
+from conftest import NOW, event, run_main, ts
 
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import EVENTS_READER, LAKE_MARKER, Lake, NoLakeError, connect
@@ -103,21 +103,56 @@ def test_a_deleted_lake_is_not_made_again_by_landing(lake):
 
 
 def test_a_lake_landing_made_still_lands_once_retention_emptied_it(tmp_path):
-    # `land_records(Lake(path))` makes a lake without a marker; retention dropping its only hour
-    # removes the folders that made it a lake: the same handle lands again (it was refused as
-    # "no lake at ..." once the first landing had marked the handle as having found its lake)
+    # `land_records(Lake(path))` makes its lake, marker and all; retention dropping its only
+    # hour removes every data folder: the same handle lands again (it was refused as "no lake
+    # at ..." when landing made a lake without the marker, which those folders alone made one)
     lake = Lake(tmp_path / "made")
     old = NOW - timedelta(days=40)
     land_records(lake, [event("artifact_received", old, event_id="e1")], now=old)
-    assert not (lake.root / LAKE_MARKER).exists()
+    assert (lake.root / LAKE_MARKER).is_file()
     dropped = run_retention(lake, NOW).deleted
     assert [p for p in dropped if p.startswith("events/")] == [
         f"events/date={old:%Y-%m-%d}/hour={old:%H}"]
-    assert not lake.exists()
+    assert not lake.events_dir.exists() and lake.exists()
     result = land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1),
                                        event_id="e2")], now=NOW)
     assert (result.accepted, result.quarantined) == (1, 0)
     assert [row[0] for row in events_table(lake)] == ["e2"]
+
+
+def test_a_lake_the_python_api_made_is_a_lake_every_command_opens(tmp_path, capsys):
+    # land_records on a Lake whose folder did not exist made events/, quarantine/ and state/
+    # but no marker: once retention emptied the data folders, `sql`, `lake check` and the read
+    # API refused the lake ("no lake at ..."), and before that it was a lake only by its folders
+    lake = Lake(tmp_path / "new")
+    result = land_records(lake, [
+        event("artifact_received", NOW - timedelta(minutes=10), event_id="e1"),  # hour 14
+        event("artifact_received", NOW - timedelta(minutes=50), event_id="e2"),  # hour 13
+        event("artifact_received", NOW - timedelta(minutes=20), event_id="e1"),  # e1 again
+        {"event_type": "artifact_received"},  # no event_id, no timestamp: quarantined
+    ], now=NOW)
+    assert (result.accepted, result.duplicates, result.quarantined) == (3, 1, 1)
+    assert (lake.root / LAKE_MARKER).is_file() and (lake.state_dir / "reserve").is_file()
+    root = str(lake.root)
+    # the events view counts the copy of e1 once: e1 and e2; one quarantined record
+    code, out, err = run_main(capsys, "sql", "--lake", root, "--json",
+                              "select (select count(*) from events) as events, "
+                              "(select count(*) from quarantine) as quarantined")
+    assert code == 0, err
+    assert json.loads(out) == [{"events": 2, "quarantined": 1}]
+    assert run_main(capsys, "lake", "check", "--lake", root)[0] == 0
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == 2  # e1 and e2, once each
+    # 31 days on, retention has dropped both hours (48 h) and the quarantine day (30 d): an
+    # empty lake, still a lake
+    later = NOW + timedelta(days=31)
+    run_retention(lake, later)
+    assert not lake.events_dir.exists() and not lake.quarantine_dir.exists()
+    code, out, err = run_main(capsys, "sql", "--lake", root, "--json",
+                              "select count(*) as n from events")
+    assert code == 0, err
+    assert json.loads(out) == [{"n": 0}]
+    assert run_main(capsys, "lake", "check", "--lake", root)[0] == 0
+    assert realtime_metrics(lake, now=later)["artifacts_received"] == 0
 
 
 def test_a_lake_made_before_the_marker_still_lands(lake):

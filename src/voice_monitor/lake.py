@@ -133,8 +133,8 @@ class Lake:
             raise NoLakeError(empty_path_message(root))
         self.root = storage.lake_path(root)
         self.remote = storage.is_remote(self.root)
-        # known to hold a lake (made, opened or landed in through this handle): a landing then
-        # refuses it gone (deleted, unmounted) rather than making a lake there without its marker
+        # known to hold a lake (made or opened through this handle, or made by its first
+        # landing): a landing then refuses it gone (`check_landing`)
         self.found = False
 
     def __repr__(self) -> str:
@@ -167,6 +167,20 @@ class Lake:
         check_folders(lake)
         lake.found = True
         return lake
+
+    def check_landing(self) -> None:
+        """Before a landing writes anything. The handle's first landing makes its lake, marker
+        and all (`Lake.create`: landing through the Python API makes its lake as a local producer
+        does, contract §4); a later one refuses the lake gone since (deleted, unmounted), where
+        it would scatter events/, quarantine/ and state/ without the marker: one stat of the
+        marker per landing (older lakes, without one, are found by `exists`). A lake on an
+        object store is checked by the landing itself (`landing.commit`, `dup_index.current`)."""
+        if self.remote:
+            return
+        if not self.found:
+            Lake.create(self)
+        elif not (self.root / LAKE_MARKER).is_file() and not self.exists():
+            raise NoLakeError(no_lake_message(self.root))
 
     def exists(self) -> bool:
         """Whether the root holds a lake: its marker, or (older lakes) an events/, snapshots/

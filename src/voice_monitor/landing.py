@@ -28,15 +28,7 @@ from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters, shared
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import (
-    LAKE_MARKER,
-    Lake,
-    NoLakeError,
-    connect,
-    missing_remote_message,
-    no_lake_message,
-    sync_folders,
-)
+from voice_monitor.lake import Lake, NoLakeError, connect, missing_remote_message, sync_folders
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
@@ -135,14 +127,7 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
     results = [LandingResult() for _ in sizes]
     if not sum(sizes):
         return results
-    if (lake.found and not lake.remote and not (lake.root / LAKE_MARKER).is_file()
-            and not lake.exists()):
-        # a lake this handle knew, unmounted, moved or deleted under a running process (a
-        # Producer, the Python API): landing would scatter quarantine/, events/ and state/
-        # there, a lake without its marker (contract §4). One stat of the marker per landing;
-        # older lakes, without one, are found by Lake.exists. (A handle that never met its lake
-        # lands as before: `land_records(Lake("./data"), ...)` makes the folders, docs/landing.md)
-        raise NoLakeError(no_lake_message(lake.root))
+    lake.check_landing()  # made at the handle's first landing; refused once gone since
     received_at = now  # also ingested_at: an explicit `now` replays landing as of that moment
     lake.clean_tmp()  # what crashed writers left (see Lake.clean_tmp: never a live one's files)
     starts = np.cumsum([0, *sizes[:-1]])
@@ -191,11 +176,6 @@ def commit(lake: Lake, checked: Checked, now: datetime, counters: CounterStore |
         from voice_monitor import counter_refill
 
         counter_refill.after_landing(lake, now, wait=counters is None)
-    if not lake.found and not lake.remote:
-        # a lake this landing made (no marker, as `land_records(Lake("./data"), ...)` does) is
-        # not one the check above may refuse: retention may empty it of every folder that
-        # makes it a lake (Lake.exists) and the next landing must still land
-        lake.found = (lake.root / LAKE_MARKER).is_file()
     return results
 
 
@@ -338,6 +318,7 @@ def ingest_file(
         try:
             for group in groups:
                 if store is None:  # one store for the file: it reads the counters' state once
+                    lake.check_landing()  # before the store makes state/ in a lake gone since
                     store = open_counters(lake)
                 for result in commit(lake, merge(group), now, store, con):
                     total.add(result)

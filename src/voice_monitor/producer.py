@@ -139,7 +139,6 @@ class Producer:
         self._flush_asked = self._flush_served = 0
         self._open = True
         self._closing = False
-        self._made = False  # whether this producer has made (or found) its lake
         self._counters = None  # the writer's counter store and DuckDB connection, kept open
         self._con = None  # between landings (reopened after a failed one)
         self._ahead_con = None  # validation's, on the thread that runs a batch ahead
@@ -388,11 +387,13 @@ class Producer:
         if self._client is not None:
             return self._client.send(lines)
         if self._counters is None:
-            if self._made:  # made once: a lake deleted or unmounted since is not made again
-                open_lake(self.lake)  # (NoLakeError: the events wait, retried or in the spool)
+            # made at the handle's first landing; once found (made, opened or landed in), a lake
+            # deleted or unmounted since is not made again (NoLakeError: the events wait,
+            # retried or in the spool)
+            if self.lake.found:
+                open_lake(self.lake)
             else:
                 Lake.create(self.lake)
-                self._made = True
             self._counters = open_counters(self.lake)
         if self._con is None:
             self._con = connect()
