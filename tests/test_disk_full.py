@@ -418,15 +418,17 @@ def test_sql_writing_to_a_full_disk_names_the_file_not_the_lake(disk, tmp_path):
     assert_no_space(run, target)
 
 
-def write_bulky(path: Path, prefix: str, n: int) -> None:
-    """`n` events stamped 2026-02-16T14:00-14:29 over 700 organizations, every fifth a
-    transcription_failed, the rest artifact_received: their counter state (long ids, 700
-    scopes a minute) needs several times the room of their Parquet file."""
+def write_bulky(path: Path, prefix: str, n: int,
+                types: tuple[str, str] = ("transcription_failed", "artifact_received")) -> None:
+    """`n` events stamped 2026-02-16T14:00-14:29 over 700 organizations, every fifth of the
+    first type (a transcription_failed), the rest of the second (artifact_received): their
+    counter state (long ids, 700 scopes a minute) needs several times the room of their
+    Parquet file."""
     with path.open("w") as out:
         for i in range(n):
             out.write(json.dumps({
                 "event_id": f"{prefix}-{'x' * 100}-{i}",
-                "event_type": "transcription_failed" if i % 5 == 0 else "artifact_received",
+                "event_type": types[0] if i % 5 == 0 else types[1],
                 "timestamp": f"2026-02-16T14:{i % 30:02d}:00Z",
                 "organization_id": f"org-{i % 700}"}) + "\n")
 
@@ -494,6 +496,31 @@ def test_events_landed_but_not_counted_on_a_full_disk_are_counted_later(disk, tm
         run = cli("ingest", str(tmp_path / f"{name}.jsonl"), *at)
         assert run.code == 0 and "duplicate 2500" in run.out, (run.out, run.err)
     assert realtime() == (4010, 1000) and realtime("org-1") == (8, 0)
+
+
+def test_the_failure_rate_check_counts_events_landed_but_not_counted(disk, tmp_path):
+    # the health check's real-time window, after a landing whose count failed on a full disk:
+    # it counted the store's 10 receipts and no outcome, so no alert, while the lake held
+    # 500 failed and 2,000 completed artifacts (20 %, over the 10 % threshold)
+    lake = disk / "lake"
+    at = ("--lake", str(lake), "--now", NOW_TEXT)
+    first = tmp_path / "first.jsonl"
+    first.write_text("".join(json.dumps({"event_id": f"first-{i}", "event_type": "artifact_received",
+                                         "timestamp": f"2026-02-16T14:0{i}:00Z"}) + "\n"
+                             for i in range(10)))
+    write_bulky(tmp_path / "b.jsonl", "b", 2500, ("artifact_failed", "artifact_completed"))
+    assert cli("ingest", str(first), *at).code == 0
+    filler = fill_but(disk, 150 * 1024)
+    assert_no_space(cli("ingest", str(tmp_path / "b.jsonl"), *at), lake)
+    filler.unlink()
+    assert len(os.listdir(lake / "state" / "uncounted")) == 1
+    run = cli("alerts", "check", "--json", *at)
+    assert run.code == 0, run.err
+    [alert] = [a for a in json.loads(run.out)["raised"] if a["alert_type"] == "high_failure_rate"]
+    # 500 of 2,500 outcomes: 20 %, above 10 % (high), not above 25 % (critical)
+    assert alert["organization_id"] is None and alert["severity"] == "high", alert
+    assert "500 failed of 2500 outcomes" in alert["message"], alert
+    assert os.listdir(lake / "state" / "uncounted") == []
 
 
 def quarantined_raws(lake: Path) -> list[str]:
