@@ -227,3 +227,31 @@ def test_metrics_count_from_the_lake_while_redis_waits_for_its_refill(lake, redi
         text = http.get("/metrics", headers={"Authorization": f"Bearer {staff}"}).text
     assert ('voice_monitor_realtime_events{metric="artifacts_received",organization_id="",'
             'scope="platform"} 11.0') in text
+
+
+def test_events_landed_while_redis_refused_writes_are_counted_by_the_next_read(lake, redis_store):
+    # a real fault of the shared store after the files are placed: Redis over its maxmemory
+    # (noeviction) refuses the landing's count ("command not allowed when used memory >
+    # 'maxmemory'"). The lake holds the batch, Redis does not; the landing's note
+    # (uncounted.py) has the next read count it
+    import pyarrow.parquet as pq
+
+    land_records(lake, _before(), now=AT)
+    batch = [event("artifact_received", AT - timedelta(seconds=30 + i), event_id=f"oom-{i}")
+             for i in range(20)]
+    redis_store.config_set("maxmemory-policy", "noeviction")
+    redis_store.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            land_records(lake, batch, now=AT)
+    finally:
+        redis_store.config_set("maxmemory", "0")
+    files = sorted((lake.root / "events").rglob("*.parquet"))
+    in_lake = {i for f in files for i in pq.read_table(f).column("event_id").to_pylist()}
+    assert in_lake == {f"before-{m}" for m in range(1, 11)} | {f"oom-{i}" for i in range(20)}
+    assert held(lake) == 10  # Redis counted only the first landing
+    assert seen(lake) == 30 == len(in_lake)  # the read counted the rest in Redis
+    assert held(lake) == 30
+    assert os.listdir(lake.root / "state" / "uncounted") == []
+    land_records(lake, batch, now=AT)  # sent again: copies, counted once
+    assert held(lake) == seen(lake) == 30
