@@ -255,3 +255,29 @@ def test_events_landed_while_redis_refused_writes_are_counted_by_the_next_read(l
     assert os.listdir(lake.root / "state" / "uncounted") == []
     land_records(lake, batch, now=AT)  # sent again: copies, counted once
     assert held(lake) == seen(lake) == 30
+
+
+
+def test_the_metrics_gauges_count_what_a_landing_left_uncounted(lake, redis_store):
+    # /metrics' real-time family (LakeCollector._realtime, read here without a server, whose
+    # starting catch-up would count the lake anyway) after a landing whose count Redis
+    # refused (over its maxmemory, noeviction): the note is counted first, 10 + 20 received
+    from voice_monitor.server.metrics import LakeCollector
+
+    now = datetime.now(UTC)
+    land_records(lake, [event("artifact_received", now - timedelta(minutes=m),
+                              event_id=f"before-{m}") for m in range(1, 11)], now=now)
+    redis_store.config_set("maxmemory-policy", "noeviction")
+    redis_store.config_set("maxmemory", "1")
+    try:
+        with pytest.raises(redis.ResponseError, match="maxmemory"):
+            land_records(lake, [event("artifact_received", now - timedelta(seconds=5 + i),
+                                      event_id=f"oom-{i}", organization_id="org-a")
+                                for i in range(20)], now=now)
+    finally:
+        redis_store.config_set("maxmemory", "0")
+    family = LakeCollector(lake, None)._realtime(now)
+    received = {s.labels["organization_id"]: s.value for s in family.samples
+                if s.labels["metric"] == "artifacts_received"}
+    assert received == {"": 30, "org-a": 20}
+    assert os.listdir(lake.root / "state" / "uncounted") == []
