@@ -12,9 +12,12 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from voice_monitor.demo.run import MARKER as DEMO_MARKER
+from voice_monitor.demo.run import prepare_lake
 from voice_monitor.lake import (
     Lake,
     connect,
+    contents,
     dropped_periods,
     floor_day,
     floor_hour,
@@ -189,3 +192,32 @@ def test_layout_is_the_same_under_another_tz(tmp_path):
                          capture_output=True, text=True, check=True).stdout.split()
     assert out == ["events/date=2026-02-16/hour=04", "date=2026-02-16"]
     assert Path(tmp_path / "lake" / out[0]).is_dir()
+
+
+def test_a_new_lake_has_no_contents_beyond_its_marker_and_reserve(tmp_path):
+    # Lake.create makes the marker and state/reserve: no content; anything else is, the
+    # outermost entry that holds it (a folder holding the reserve is looked into)
+    lake = Lake.create(tmp_path / "lake")
+    assert sorted(p.name for p in lake.root.iterdir()) == [".voice-monitor-lake", "state"]
+    assert contents(lake.root) == []
+    (lake.root / "README.md").write_text("the default lake")
+    assert contents(lake.root) == [lake.root / "README.md"]
+    assert contents(lake.root, keep=["README.md"]) == []
+    (lake.state_dir / "counters.sqlite").write_text("x")
+    (lake.events_dir / "date=2026-02-16").mkdir(parents=True)
+    assert sorted(contents(lake.root, keep=["README.md"])) == [
+        lake.events_dir, lake.state_dir / "counters.sqlite"]
+
+
+def test_a_rebuilt_demo_lake_keeps_its_reserve(tmp_path):
+    # the demo empties the lake it made before; it deleted state/ whole, reserve and all, and
+    # Lake.create makes the reserve only with the marker, which stays: the rebuilt lake had none
+    lake = Lake.create(tmp_path / "demo")
+    reserve = (lake.state_dir / "reserve").read_bytes()
+    (lake.root / DEMO_MARKER).write_text("{}")
+    (lake.state_dir / "counters.sqlite").write_text("x")
+    (lake.events_dir / "date=2026-02-16" / "hour=14").mkdir(parents=True)
+    prepare_lake(lake)
+    assert sorted(str(p.relative_to(lake.root)) for p in lake.root.rglob("*")) == [
+        ".voice-monitor-lake", "state", "state/reserve"]
+    assert len(reserve) == 64 * 1024 and (lake.state_dir / "reserve").read_bytes() == reserve

@@ -30,7 +30,7 @@ import shutil
 import stat
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -51,6 +51,10 @@ DAILY_TABLES = ("pipeline_daily", "stage_daily")
 LAKE_MARKER = ".voice-monitor-lake"
 # A folder holding one of these is a lake made before the marker existed.
 LAKE_FOLDERS = ("events", "snapshots", "quarantine")
+
+# What `Lake.create` makes in every new lake besides its marker: a lake holding only these
+# (relative paths) is as empty as `voice-monitor init` leaves it (see `contents`)
+MADE_WITH_LAKE = (LAKE_MARKER, f"state/{disk_space.RESERVE_NAME}")
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _HOUR_DIR = re.compile(r"^hour=(\d{2})$")
@@ -82,6 +86,28 @@ def partition_hour(name: str) -> int | None:
     """The hour (0-23) of an `hour=HH` folder name, or None (another name, or hour=24 and up)."""
     match = _HOUR_DIR.match(name)
     return int(match.group(1)) if match and int(match.group(1)) < 24 else None
+
+
+def contents(root: Path, keep: Iterable[str] = ()) -> list[Path]:
+    """What the folder `root` holds beyond what every new lake is made with (`MADE_WITH_LAKE`:
+    the marker, `state/reserve`) and the relative paths in `keep`: the outermost such entries,
+    a folder holding some of those looked into (a `state/` holding its reserve and a counter
+    store gives the store's files). Empty: a lake as `init` leaves it, or no lake yet."""
+    return _contents(root, "", frozenset({*MADE_WITH_LAKE, *keep}))
+
+
+def _contents(folder: Path, prefix: str, kept: frozenset[str]) -> list[Path]:
+    found = []
+    for entry in folder.iterdir():
+        rel = prefix + entry.name
+        if rel in kept:
+            continue
+        if any(path.startswith(rel + "/") for path in kept) and entry.is_dir() and (
+                storage.is_remote(entry) or not entry.is_symlink()):
+            found.extend(_contents(entry, rel + "/", kept))
+        else:
+            found.append(entry)
+    return found
 
 
 def misplaced(rel: str) -> str | None:

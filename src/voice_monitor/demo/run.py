@@ -25,12 +25,12 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voice_monitor import disk_space, jobs, organizations, queries, rollups, storage
+from voice_monitor import jobs, organizations, queries, rollups, storage
 from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo.data import DemoData, generate
 from voice_monitor.health import alerts
-from voice_monitor.lake import LAKE_MARKER, Lake, dropped_periods
+from voice_monitor.lake import Lake, contents, dropped_periods
 from voice_monitor.landing import land_lines
 from voice_monitor.rollup_plan import day_changed
 
@@ -46,15 +46,7 @@ class DemoLakeError(ValueError):
 
 
 # Files that do not make a folder a lake: the repository's own ./data holds a README.
-# An empty lake made by `voice-monitor init` holds only its marker.
-NOT_LAKE_CONTENT = frozenset({"README.md", ".gitkeep", LAKE_MARKER})
-
-
-def _only_reserve(entry) -> bool:
-    """Whether `entry` is a lake's `state/` holding nothing but the room every new lake keeps
-    for retention (`disk_space.keep_reserve`): such a lake is as empty as `init` leaves it."""
-    return (entry.name == "state" and entry.is_dir()
-            and [e.name for e in entry.iterdir()] == [disk_space.RESERVE_NAME])
+NOT_LAKE_CONTENT = ("README.md", ".gitkeep")
 
 
 def prepare_lake(lake: Lake) -> None:
@@ -62,8 +54,8 @@ def prepare_lake(lake: Lake) -> None:
     root = lake.root
     if not lake.remote and root.exists() and not root.is_dir():
         raise DemoLakeError(f"--lake {str(root)!r} is a file; pass a directory")
-    content = [e for e in root.iterdir()
-               if e.name not in NOT_LAKE_CONTENT and not _only_reserve(e)] if root.is_dir() else []
+    # (a lake as `init` leaves it holds nothing: its marker and reserve are no content)
+    content = contents(root, keep=NOT_LAKE_CONTENT) if root.is_dir() else []
     if content:
         if not (root / MARKER).is_file():
             raise DemoLakeError(
