@@ -437,6 +437,32 @@ def test_empty_artifact_voice_note_and_coach_user_ids_are_refused_alike_everywhe
         assert [reason for _, reason in quarantine(lake)] == refused, how
 
 
+def test_lower_case_t_and_z_land_alike_from_a_file_parquet_python_and_the_collector(tmp_path):
+    # RFC 3339 (5.6) allows 't' and 'z', and `--now` took them; an event with them was
+    # quarantined "not ... an ISO-8601 date-time with 'Z'" (DuckDB's cast takes upper case only)
+    texts = ["2026-02-16t14:00:00z", "2026-02-16T14:00:01z", "2026-02-16t15:00:02+01:00",
+             "2026-02-16t13:59:60z", "2026-02-16t14:00:03", "20260216T140004Z"]
+    records = [{**good(i), "timestamp": text, "stage_started_at": text}
+               for i, text in enumerate(texts, 1)]
+    lakes, answer = _land_four_ways(tmp_path, records, pa.table({
+        "event_id": [r["event_id"] for r in records],
+        "event_type": ["artifact_received"] * len(texts),
+        "timestamp": texts, "stage_started_at": texts}))
+    assert answer == {"accepted": 4, "duplicates": 0, "quarantined": 2}
+    # 14:00:00, 14:00:01, 15:00:02 at +01:00 = 14:00:02, a leap second = 13:59:59.999999
+    at = [T_DT, T_DT.replace(second=1), T_DT.replace(second=2),
+          datetime(2026, 2, 16, 13, 59, 59, 999999, tzinfo=UTC)]
+    for how, lake in lakes.items():
+        assert stored(lake, "event_id, timestamp, stage_started_at") == [
+            (f"ok-{i}", moment, moment) for i, moment in enumerate(at, 1)], how
+        assert [reason for _, reason in quarantine(lake)] == [
+            'timestamp "2026-02-16t14:00:03" has no UTC offset (add \'Z\' or \'+HH:MM\'); '
+            'stage_started_at "2026-02-16t14:00:03" has no UTC offset (add \'Z\' or \'+HH:MM\')',
+            'timestamp "20260216T140004Z" is not epoch milliseconds or an ISO-8601 date-time '
+            "with 'Z' or an offset; stage_started_at \"20260216T140004Z\" is not epoch "
+            "milliseconds or an ISO-8601 date-time with 'Z' or an offset"], how
+
+
 # -- Python mappings: land_records and the producer -------------------------------------------
 
 ODD = [

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from voice_monitor.schema import EVENT_TYPES, MAX_SHORT_STRING, STAGES
+from voice_monitor.schema import EVENT_TYPES, ISO_LEAP_SECOND, MAX_SHORT_STRING, STAGES
 
 # Times a command, an API request or a flow may name as text. Near the ends of the calendar the
 # windows, look-backs and periods worked out from a time leave it (year 1 minus an hour is an
@@ -47,10 +47,23 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
     return start
 
 
+# the forms an event's time may take (schema.ISO_DATE_TIME), and a date or an hour alone (a day,
+# `--hour 2026-02-15T14`), each with Z or an offset or none; not Python's wider fromisoformat
+# (20261130T1000Z, 2026-W48-1, 2026-11-30x10:00), which landing would refuse in an event
+_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?)?"
+                        r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?", re.ASCII)
+
+
 def iso_time(text: str, what: str = "time") -> datetime:
     """The time an ISO-8601 text gives (a trailing Z means UTC); naive when it names no offset.
-    The one parser of time text: the query API, the CLI, the flows and the notebooks use it."""
+    The one parser of time text: the query API, the CLI, the flows and the notebooks use it; it
+    takes the forms landing takes in an event ('t' and 'z' too, a leap second as landing
+    stores it), and a date or an hour alone."""
     stripped = text.strip()
+    if not _TIME_TEXT.fullmatch(stripped):
+        raise ValueError(
+            f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z")
+    stripped = re.sub(ISO_LEAP_SECOND, r"\1:59.999999", stripped)
     if stripped.endswith(("Z", "z")):
         stripped = stripped[:-1] + "+00:00"
     try:

@@ -61,6 +61,14 @@ MAX_EVENT_ID = 128
 MAX_SHORT_STRING = 256
 MAX_ERROR_MESSAGE = 2000
 FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+# The ISO-8601 time text an event may carry, and (with a date or an hour alone too) a command,
+# an API request or a flow: the extended form, 'T' (or a space) between date and time, then 'Z'
+# or an offset. 'T' and 'Z' may be lower case, as RFC 3339 (5.6) allows.
+ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
+ISO_OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
+# A leap second (second 60: ISO-8601 and RFC 3339 allow it) names an instant a UTC timestamp
+# cannot hold: it is read as the last microsecond of the minute before it (same hour and day).
+ISO_LEAP_SECOND = r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60(\.\d{1,9})?"
 # The most one event may carry, so that the rollups' sums of many events stay finite: a count
 # (claim_count, ...) fits 31 bits (an hour of 4 billion such events still sums within a BIGINT);
 # a number (duration_ms, ai_cost_usd, ...) is at most 1e300 (1e8 of them sum below the largest

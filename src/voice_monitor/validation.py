@@ -23,6 +23,9 @@ from voice_monitor.schema import (
     EVENT_TYPES,
     FIELDS,
     FUTURE_TOLERANCE_MS,
+    ISO_DATE_TIME,
+    ISO_LEAP_SECOND,
+    ISO_OFFSET,
     MAX_COUNT,
     MAX_ERROR_MESSAGE,
     MAX_EVENT_ID,
@@ -36,12 +39,11 @@ from voice_monitor.schema import (
 )
 from voice_monitor.statements import parsed, run_prepared
 
-_ISO = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
-_OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
+# 't' and 'z' as well (DuckDB's cast takes upper case only: `_iso_cast` upper-cases the rare
+# text that needs it)
+_ISO, _OFFSET = ISO_DATE_TIME, ISO_OFFSET
 _INTEGER_TYPES = "('UBIGINT', 'BIGINT')"
-# A leap second (second 60: ISO-8601 and RFC 3339 allow it) names an instant a UTC timestamp
-# cannot hold: it is read as the last microsecond of the minute before it (same hour and day).
-_LEAP = r"^(\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}):60(\.\d{1,9})?"
+_LEAP = ISO_LEAP_SECOND  # a leap second: the last microsecond of the minute before it
 # Times before 2000 are out of range: so epoch seconds (1.7e9 is January 1970 in milliseconds)
 # and years 1-999 (which no partition listing would find) are rejected, never stored.
 MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
@@ -83,7 +85,8 @@ def _iso_cast(x: str) -> str:
     """`x` (an ISO-8601 text) as a TIMESTAMPTZ, NULL if it is none; a leap second as above."""
     text = (f"CASE WHEN contains({x}, ':60') THEN regexp_replace({x}, {_lit(_LEAP)}, "
             f"'\\1:59.999999') ELSE {x} END")
-    return f"try_cast({text} AS TIMESTAMPTZ)"
+    # lower-case 't'/'z' only when the text as written does not cast: no cost to the usual form
+    return f"coalesce(try_cast({text} AS TIMESTAMPTZ), try_cast(upper({text}) AS TIMESTAMPTZ))"
 
 
 def _cols(name: str) -> tuple[str, str, str, str]:
