@@ -307,6 +307,33 @@ def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_th
                                  "under s3://revoked/prod/"), line
 
 
+def test_credentials_revoked_under_a_running_server_a_read_is_503_saying_read(
+        monkeypatch, tmp_path, caplog):
+    # a refused read (GET /api/v1/events) was answered "the server may not write to its lake",
+    # as a refused batch is: the staff member reading was told of writes they never asked for
+    with s3_server(tmp_path) as endpoint:
+        for key, value in {**s3_env(endpoint),
+                           "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+            monkeypatch.setenv(key, value)
+        make_bucket(endpoint, "revoked")
+        lake = Lake.create("s3://revoked/prod")
+        land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
+        app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
+        with TestClient(app, base_url="http://testserver") as http:
+            urllib.request.urlopen(urllib.request.Request(
+                endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+                headers={"Content-Type": "text/plain"}), timeout=10)
+            answer = http.get("/api/v1/events", headers={"Authorization": f"Bearer {STAFF}"})
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["retry-after"] == "1"
+            assert answer.json()["detail"] == (
+                "the server may not read its lake (permission denied; the server's log says "
+                "where and how to fix it); try again in a moment")
+            line = next(r.getMessage() for r in caplog.records if "answered 503" in r.getMessage())
+            assert line.startswith("voice-monitor: GET /api/v1/events answered 503: the object "
+                                   "store refused the lake at s3://revoked/prod: "), line
+
+
 def test_a_batch_of_rejects_makes_no_lake_where_the_prefix_was_deleted(store, caplog):
     # the prefix deleted, a batch of one invalid record was quarantined (200: 0 accepted, 1
     # quarantined) into a bucket now holding only prod/quarantine/...; that folder made the

@@ -219,13 +219,19 @@ def create_app(
 
     @app.exception_handler(OSError)
     async def access_denied(request: Request, exc: OSError):
-        # a lake the server may no longer write to (a folder made read-only, a remount, the
-        # object store's credentials revoked): over once the operator gives access back, and a
-        # sender keeps its batch meanwhile; where and what to do is for the log, as above
-        logged = _denied_message(request.app.state.lake, exc)
+        # a lake the server may no longer write to or read (a folder made read-only or another
+        # user's, a remount, the object store's credentials revoked): over once the operator
+        # gives access back, and a sender keeps its batch meanwhile; where and what to do is for
+        # the log, as above. A GET was refused a read, unless the file system is read-only (a
+        # read that had to write, e.g. its state)
+        reading = request.method in ("GET", "HEAD") and getattr(exc, "errno", None) != errno.EROFS
+        logged = _denied_message(request.app.state.lake, exc, reading)
         if logged is None:
             # a full disk, else another OS error: the server-error middleware's 500 (and traceback)
             return await no_space(request, exc)
+        if reading:
+            return _retry_later(request, "the server may not read its lake (permission denied; "
+                                         "the server's log says where and how to fix it)", logged)
         return _retry_later(request, "the server may not write to its lake (permission denied "
                                      "or a read-only file system; the server's log says where "
                                      "and how to fix it)", logged)
@@ -271,9 +277,10 @@ def _retry_later(request: Request, trouble: str, logged,
                         headers={"Retry-After": str(retry_after)})
 
 
-def _denied_message(lake: Lake, exc: OSError) -> str | None:
-    """The log's line for a lake the server may not write to (`exc` refused by the OS or the
-    object store): which lake, why and what to do; None for any other OS error."""
+def _denied_message(lake: Lake, exc: OSError, reading: bool = False) -> str | None:
+    """The log's line for a lake the server may not write to, or read when `reading` (`exc`
+    refused by the OS or the object store): which lake, why and what to do; None for any other
+    OS error."""
     reason = " ".join(str(exc).split()) or type(exc).__name__
     refusal = storage.refused(exc) if lake.remote else None
     if refusal is not None:
@@ -285,7 +292,8 @@ def _denied_message(lake: Lake, exc: OSError) -> str | None:
                 "writes to its lake: mount it read-write")
     owner = ("its credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE) "
              "rights to list, get, put and delete in it" if lake.remote
-             else "write access to the lake's folders (chown -R, or run serve as the lake's owner)")
+             else f"{'read' if reading else 'write'} access to the lake's folders (chown -R, or "
+             "run serve as the lake's owner)")
     return f"permission denied in the lake {lake.root} ({reason}); give the server's user {owner}"
 
 
