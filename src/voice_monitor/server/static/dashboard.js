@@ -347,8 +347,9 @@ function wire() {
   form.addEventListener("submit", (event) => {
     event.preventDefault();
     const data = new FormData(form);
+    // the id exactly as typed: landing keeps spaces around an id, and the API looks it up as is
     state.filters = { type: data.get("type"), stage: data.get("stage"),
-                      org: data.get("org").trim(), errors_only: data.get("errors_only") ? "true" : "" };
+                      org: data.get("org"), errors_only: data.get("errors_only") ? "true" : "" };
     state.cursors = [null];
     state.page = 0;
     loaders.events();
