@@ -15,7 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import flow_run
 
 from voice_monitor import jobs, storage
-from voice_monitor.arguments import as_utc, iso_time
+from voice_monitor.arguments import as_utc, iso_time, utc_text
 from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
@@ -153,7 +153,7 @@ def begin_run(what: str, now: datetime | str | None, **sections) -> tuple[dateti
     """A flow run's `now` (`run_now`) and settings (`flow_settings`), logged as it starts."""
     moment = run_now(now)
     settings = flow_settings(**sections)
-    get_run_logger().info("%s of lake %s at now=%s", what, settings.lake, moment.isoformat())
+    get_run_logger().info("%s of lake %s at now=%s", what, settings.lake, utc_text(moment))
     return moment, settings
 
 

@@ -19,6 +19,7 @@ from _shared import (
 )
 from prefect import flow, get_run_logger, task
 
+from voice_monitor.arguments import utc_text
 from voice_monitor.health.alerts import run_checks
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.lake import open_lake
@@ -48,7 +49,7 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
                        alert.organization_id or "platform", alert.severity, alert.message)
     for alert in report.resolved:
         logger.info("resolved %s %s for %s (raised %s)", alert.alert_id, alert.alert_type,
-                    alert.organization_id or "platform", alert.raised_at.isoformat())
+                    alert.organization_id or "platform", utc_text(alert.raised_at))
     for delivery in report.deliveries:
         if not delivery.delivered:
             logger.warning("webhook: %s %s not delivered: %s", delivery.event, delivery.alert_id,
@@ -69,7 +70,7 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
             "Check errors": [f"{name}: {message}" for name, message in report.errors.items()],
             "Totals": {"checked": len(report.checked), "active alerts": len(report.active)}})
     return {
-        "now": now.isoformat(),
+        "now": utc_text(now),
         "checked": report.checked,
         "errors": report.errors,
         "raised": [a.alert_id for a in report.raised],

@@ -36,6 +36,7 @@ def test_flow_raises_then_resolves(flow_lake):
     facts = health_check.health_check(now="2026-02-16T14:30:00Z")
     (alert,) = active_alerts(flow_lake)
     assert (facts["raised"], facts["resolved"], facts["errors"]) == ([alert.alert_id], [], {})
+    assert facts["now"] == "2026-02-16T14:30:00Z"  # as given, not '+00:00'
     assert alert.alert_type == "circuit_breaker_open" and alert.raised_at == NOW
     land_records(flow_lake, [event("circuit_breaker_closed", NOW + M),
                              event("artifact_received", NOW + M)], now=NOW + 5 * M)

@@ -60,7 +60,7 @@ def test_hourly_rollup_flow_builds_the_previous_hour(flow_lake):
     # the closed hour 13:00 was compacted into one file before it was rolled up
     (compacted,) = flow_lake.event_files(NOW - H)
     assert compacted.stem.endswith("~compacted")
-    assert facts["periods"] == ["2026-02-16T13:00:00+00:00"]  # the hour before 14:30
+    assert facts["periods"] == ["2026-02-16T13:00:00Z"]  # the hour before 14:30
     assert facts["partitions"] == ["snapshots/pipeline_hourly/date=2026-02-16/hour=13",
                                    "snapshots/stage_hourly/date=2026-02-16/hour=13"]
     assert facts["refused"] == []
@@ -80,7 +80,7 @@ def test_daily_rollup_flow_builds_yesterday_from_hourly_rows(flow_lake):
     ], now=NOW + 10 * H)
     rollups.run_hourly(flow_lake, datetime(2026, 2, 17, 0, 30, tzinfo=UTC))
     facts = daily_rollup.daily_rollup(now=datetime(2026, 2, 17, 1, 30, tzinfo=UTC))
-    assert facts["periods"] == ["2026-02-16T00:00:00+00:00"]
+    assert facts["periods"] == ["2026-02-16T00:00:00Z"]
     assert facts["partitions"] == ["snapshots/pipeline_daily/date=2026-02-16",
                                    "snapshots/stage_daily/date=2026-02-16"]
     daily = rows(flow_lake.snapshot_partition("pipeline_daily", NOW) / "part-0.parquet")
@@ -94,6 +94,8 @@ def test_event_retention_flow_drops_hours_past_48h(flow_lake):
                  now=NOW)
     facts = event_retention.event_retention(now=NOW)
     assert (facts["deleted"], facts["counts"]) == (1, {"events": 1})
+    # now - 48 h, in UTC with Z as every other output (it printed '+00:00')
+    assert facts["cutoffs"]["events"] == "2026-02-14T14:30:00Z"
     assert flow_lake.event_hours() == [datetime(2026, 2, 14, 15, tzinfo=UTC)]
 
 

@@ -3,7 +3,8 @@
 The Prefect flows in `flows/` wrap these steps as tasks (retries, timeouts, logs, artifacts),
 and the demo calls the same steps at the simulated schedule times, so a demo lake is left
 exactly as the deployments would leave it (compacted hours included). Each step returns small
-JSON-ready facts: what it built, wrote, dropped or raised.
+JSON-ready facts: what it built, wrote, dropped or raised (times as ISO-8601 UTC with Z, as
+every other output prints them).
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ class DataQualityError(RuntimeError):
 def compact(lake: Lake, now: datetime) -> dict:
     """Merge each closed event hour into one file sorted for artifact lookups."""
     report = compact_lake(lake, now, grace=COMPACTION_GRACE)
-    return {"hours": [h.isoformat() for h in report.hours], "files_replaced": report.files_removed,
+    return {"hours": [utc_text(h) for h in report.hours], "files_replaced": report.files_removed,
             # hours left as they are because a file in them cannot be read
-            "unreadable": [(h.isoformat(), message) for h, message in report.unreadable]}
+            "unreadable": [(utc_text(h), message) for h, message in report.unreadable]}
 
 
 def rollup_facts(lake: Lake, report: rollups.RollupReport, tables: tuple[str, ...]) -> dict:
     """Small facts of a rollup report: periods, partitions written, rows, refusals."""
     return {
-        "periods": [p.isoformat() for p in report.periods],
-        "hours": [h.isoformat() for h in report.hours],  # a daily run's missing/changed hours
+        "periods": [utc_text(p) for p in report.periods],
+        "hours": [utc_text(h) for h in report.hours],  # a daily run's missing/changed hours
         "partitions": [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
                        for p in report.periods for t in tables],
         "rows": dict(report.rows),
@@ -80,7 +81,7 @@ def retention(lake: Lake, now: datetime, config: RetentionConfig | None, only: s
     report = run_retention(lake, now, config, dry_run=dry_run, only=only)
     return {
         "dry_run": report.dry_run,
-        "cutoffs": {kind: moment.isoformat() for kind, moment in report.cutoffs.items()},
+        "cutoffs": {kind: utc_text(moment) for kind, moment in report.cutoffs.items()},
         "deleted": len(report.deleted),
         "partitions": [str(path) for path in report.deleted],
         "counts": report.counts(),
