@@ -238,6 +238,35 @@ def test_a_damaged_row_group_names_what_landed_and_what_to_ingest_again(
     assert _ids_stored(lake) == ["a1", "a2", "b1", "b2", "b3", "b4"]
 
 
+def test_a_partly_landed_input_says_its_quarantined_records_are_quarantined_again(
+        capsys, lake, tmp_path, monkeypatch):
+    # the part of a file that landed before a damaged row group is stored again when the file
+    # is ingested again: its events count as duplicates, once, but quarantine keeps every
+    # record it is given, so its rejects are there twice; the error said "once" of all of it
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from voice_monitor import checked, streaming
+
+    monkeypatch.setattr(streaming, "PARQUET_ROWS", 2)
+    monkeypatch.setattr(checked, "GROUP_BATCHES", 1)
+    broken = tmp_path / "b.parquet"
+    types = ["artifact_received", "no_such_type"] * 3  # b2, b4, b6 are rejected
+    pq.write_table(pa.table({"event_id": [f"b{i}" for i in range(1, 7)], "event_type": types,
+                             "timestamp": [ts(NOW)] * 6}), broken, row_group_size=2)
+    third = pq.ParquetFile(broken).metadata.row_group(2).column(0)
+    _damage(broken, third.data_page_offset, third.data_page_offset + 16)
+    argv = ("ingest", str(broken), "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z")
+    code, _, err = run_main(capsys, *argv)
+    assert_one_line_error(code, err, status=1)
+    # row groups 1 and 2 landed: b1, b3 accepted; b2, b4 quarantined
+    assert (f"part of '{broken}' (accepted 2, of which duplicate 0, quarantined 2); not "
+            f"landed: the rest of '{broken}': ingest only those again (the part of "
+            f"'{broken}' that landed then counts as duplicates, once; its 2 quarantined "
+            f"record(s) are quarantined again)") in err, err
+    assert _ids_stored(lake) == ["b1", "b3"]
+
+
 def test_a_folder_among_the_inputs_is_a_usage_error_naming_the_fix(capsys, lake, tmp_path):
     # click said "File '…' is a directory." and no more
     first, folder = tmp_path / "a.jsonl", tmp_path / "exports 1"
