@@ -86,6 +86,24 @@ def test_a_compaction_grace_that_is_no_number_of_hours_is_a_usage_error(capsys, 
             "use e.g. 1 or 0.5") in err
 
 
+def test_serve_refuses_a_client_timeout_that_is_not_a_number(capsys, tmp_path, monkeypatch):
+    # NaN passed the FloatRange(1, 3600): the server started, then uvloop refused every
+    # connection with "ValueError: cannot convert float NaN to integer" and a traceback each
+    import signal
+
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(k))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    code, _, err = run_main(capsys, "serve", "--no-auth", "--port", "0", "--client-timeout",
+                            "nan", "--lake", str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=2)
+    assert ("'--client-timeout': nan is not a number of seconds from 1 to 3600; use e.g. 30"
+            in err)
+    assert served == []
+
+
 def test_a_query_that_is_not_utf8_is_one_line_naming_the_byte(capsys, lake):
     # the byte 0xff in a shell argument reaches Python as the lone surrogate '\udcff': it was
     # "TypeError: extract_statements(): incompatible function arguments. ..."

@@ -50,6 +50,14 @@ def _forwarded_ips(ctx, param, value: str | None) -> str | None:
 PROXIES_ENV = "FORWARDED_ALLOW_IPS"
 
 
+def _client_timeout(ctx, param, value):
+    """A click callback: NaN passes a FloatRange (it compares false with both ends); uvloop's
+    timer then refused every connection ("cannot convert float NaN to integer")."""
+    if value is not None and not 1 <= value <= 3600:
+        raise click.BadParameter(f"{value} is not a number of seconds from 1 to 3600; use e.g. 30")
+    return value
+
+
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
@@ -73,6 +81,7 @@ PROXIES_ENV = "FORWARDED_ALLOW_IPS"
                    "browsers can sign in (default: $FORWARDED_ALLOW_IPS, else 127.0.0.1).")
 @click.option("--client-timeout", type=click.FloatRange(1, 3600), show_default=True,
               default=protocol.DEFAULT_CLIENT_TIMEOUT_S, metavar="SECONDS",
+              callback=_client_timeout,
               help="A client's request headers must arrive within this, and its body must not "
                    "pause longer (else the connection is closed: 408 for headers).")
 @lake_option(create=True)
