@@ -346,6 +346,61 @@ def test_a_producer_does_not_make_its_deleted_lake_again(tmp_path):
     assert stored_ids(lake) == ["kept"]
 
 
+def test_a_durable_producer_whose_spool_went_with_its_lake_loses_nothing_silently(tmp_path):
+    # the default spool lies in the lake (<lake>/state/spool/default): the lake deleted under
+    # the producer, emit() kept writing into a segment whose file was gone and answered as if
+    # the events were kept (a failed rotation at most, named after that file), and went on
+    # accepting events nobody would ever read
+    lake = Lake.create(tmp_path / "lake")
+    producer = Producer(lake, durable=True, retries=0, flush_interval=3600, now=NOW)
+    assert producer.spool_dir == lake.state_dir / "spool" / "default"
+    accepted = []
+    for i in range(3):
+        producer.emit(recent(i, event_id=f"before-{i}"))
+        accepted.append(f"before-{i}")
+    producer.flush()
+    assert sorted(stored_ids(lake)) == ["before-0", "before-1", "before-2"]
+    shutil.rmtree(lake.root)  # mid-stream: the producer still open
+    for i in range(2):
+        producer.emit(recent(i, event_id=f"after-{i}"))  # into the spool's open segment
+        accepted.append(f"after-{i}")
+    with pytest.raises(ProducerError, match="its spool .* is gone"):
+        producer.flush()  # the writer finds its spool gone
+    with pytest.raises(ProducerError) as refused:
+        producer.emit(recent(9, event_id="refused"))
+    assert str(refused.value).startswith(
+        f"producer 'default': its spool '{producer.spool_dir}' is gone (deleted or unmounted")
+    assert f"voice-monitor init {lake.root}" in str(refused.value)
+    assert "spool_dir outside the lake" in str(refused.value)
+    with pytest.raises(ProducerError, match="their JSON texts are in producer.unlanded"):
+        producer.close()
+    # accepted after the deletion: 2, none in a lake or spool (both gone), both handed back
+    assert not lake.root.exists()  # and no lake made again without its marker
+    handed_back = sorted(json.loads(text)["event_id"] for text in producer.unlanded)
+    assert handed_back == ["after-0", "after-1"] == accepted[3:]
+
+
+def test_a_durable_producer_whose_spool_alone_was_deleted_lands_what_it_held(tmp_path):
+    # only the spool deleted (the lake kept): what emit() had put there lands; later events
+    # are refused. Counted: 2 before, 2 rescued from the deleted segment, 1 refused
+    lake = Lake.create(tmp_path / "lake")
+    producer = Producer(lake, durable=True, retries=0, flush_interval=3600, now=NOW)
+    producer.emit(recent(1, event_id="a"))
+    producer.emit(recent(2, event_id="b"))
+    producer.flush()
+    shutil.rmtree(producer.spool_dir)
+    producer.emit(recent(3, event_id="c"))
+    producer.emit(recent(4, event_id="d"))
+    with pytest.raises(ProducerError, match="is gone"):
+        producer.flush()
+    with pytest.raises(ProducerError, match="is gone"):
+        producer.emit(recent(5, event_id="e"))
+    with pytest.raises(ProducerError, match="is gone"):
+        producer.close()
+    assert producer.unlanded == []
+    assert sorted(stored_ids(lake)) == ["a", "b", "c", "d"]
+
+
 FORGETFUL_CHILD = textwrap.dedent("""
     import sys
     from datetime import datetime

@@ -13,7 +13,9 @@ Durable mode spools to append-only segment files under `<lake>/state/spool/<name
 rotates the open segment, lands the closed one, then deletes it. A segment left by a crashed
 producer is landed by the next durable producer on the same spool, so delivery is at-least-once:
 a crash between landing and deleting re-lands the segment, and the copies (same event_id, same
-hour) are counted once everywhere downstream.
+hour) are counted once everywhere downstream. A spool whose folder is deleted or unmounted
+(with the lake, by default) makes emit() refuse, and what it held lands or is handed back in
+`unlanded` (`_lose_spool`), never written on into a file nobody would read.
 
 With `url=` (and `token=`) the producer sends each batch to a collector (`voice-monitor serve`)
 instead of landing it: the same emit(), batching and spool, a segment deleted only once the
@@ -130,7 +132,8 @@ class Producer:
         self._now = now
         self.stats = ProducerStats()
         self.errors: list[Exception] = []
-        # non-durable: records of batches that failed for good (JSON texts, or Rejected)
+        # records of batches that failed for good (JSON texts, or Rejected): non-durable, and
+        # durable once its spool is gone (`_spool_gone`), those it had spooled
         self.unlanded: list = []
         self._queue: deque = deque()
         self._lock = threading.Lock()  # orders emit() against close() and spool rotation
@@ -143,6 +146,7 @@ class Producer:
         self._con = None  # between landings (reopened after a failed one)
         self._ahead_con = None  # validation's, on the thread that runs a batch ahead
         self._spool: Spool | None = None
+        self._spool_gone: str | None = None  # why emit() refuses: the spool's folder is gone
         self._segments: deque[Path] = deque()
         if durable:
             directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
@@ -175,6 +179,8 @@ class Producer:
         with self._lock:
             if not self._open:
                 raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
+            if self._spool_gone is not None:
+                raise ProducerError(self._spool_gone)
             self._spool.write(data)
             full = self._spool.lines >= self.batch_size
         if full and not self._wake.is_set():
@@ -223,7 +229,8 @@ class Producer:
 
     def _error_summary(self, errors: list[Exception]) -> str:
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
-                 "next starts on it" if self.durable else "their JSON texts are in producer.unlanded")
+                 "next starts on it" if self.durable and self._spool_gone is None
+                 else "their JSON texts are in producer.unlanded")
         if self.stats.set_aside:
             where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
                       f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
@@ -291,9 +298,11 @@ class Producer:
             for lines, checked in ahead(batches()):
                 failed: list = []
                 if not self._land(lines, checked, failed):
-                    self.unlanded.extend(x.decode() if isinstance(x, bytes) else x for x in failed)
+                    self.unlanded.extend(_texts(failed))
             return
-        if everything or self._spool.lines >= self.batch_size:
+        if self._spool_gone is None and self._spool.gone():
+            self._lose_spool()
+        if self._spool_gone is None and (everything or self._spool.lines >= self.batch_size):
             with self._lock:
                 closed = self._spool.rotate()
             if closed:
@@ -305,9 +314,33 @@ class Producer:
                 if not self._land(lines[start:start + self.batch_size]):
                     # the segment stays in the spool for the next durable producer to land
                     self.stats.unlanded += max(0, len(lines) - start - self.batch_size)
+                    if not segment.exists():  # unless gone with its folder: handed back
+                        self.unlanded.extend(_texts(lines[start:]))
                     break
             else:
                 segment.unlink()
+
+    def _lose_spool(self) -> None:
+        """The spool's folder is gone (deleted or unmounted, with the lake it lies in by
+        default): what `emit()` put in the open segment since is read back through its
+        descriptor and landed, else handed back in `unlanded`; `emit()` refuses from now on,
+        loudly, rather than write to a file nobody will read."""
+        where = str(self.spool_dir)
+        fix = (f"make the lake again (voice-monitor init {self.lake.root}) and start a new "
+               "Producer; " if self.lake is not None and not self.lake.exists() else
+               "start a new Producer; ")
+        message = (f"producer {self.name!r}: its spool {where!r} is gone (deleted or unmounted, "
+                   "with the lake it lies in?), so emit() refuses events from now on; those it "
+                   "had spooled are landed or in producer.unlanded. " + fix + "give a durable "
+                   "producer a spool_dir outside the lake (e.g. /var/lib/myservice/"
+                   "voice-monitor-spool) so its events outlive the lake's folder")
+        with self._lock:
+            self._spool_gone = message
+            salvaged = self._spool.salvage()
+        self.errors.append(ProducerError(message))
+        failed: list = []
+        if salvaged and not self._land(salvaged, None, failed):
+            self.unlanded.extend(_texts(failed))
 
     def _check(self, lines: list) -> tuple[datetime, Checked] | None:
         """The batch validated (on the thread that runs ahead of the landings), when landing
@@ -413,3 +446,16 @@ class Producer:
         if self._now is None:
             return datetime.now(UTC)
         return self._now() if callable(self._now) else self._now
+
+
+def _texts(records: list) -> list:
+    """Records handed back in `Producer.unlanded`: JSON texts as str (bytes that are not
+    UTF-8 as they are), a record refused at emit() as its `Rejected`."""
+    return [_text(x) if isinstance(x, bytes) else x for x in records]
+
+
+def _text(line: bytes) -> str | bytes:
+    try:
+        return line.decode()
+    except UnicodeDecodeError:
+        return line

@@ -59,7 +59,8 @@ class Spool:
     def _new_segment(self) -> tuple[Path, int]:
         self._seq += 1
         path = self.directory / f"{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}{SEGMENT_SUFFIX}"
-        return path, os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
+        # read-write: a segment whose file is gone is still read through its descriptor (`salvage`)
+        return path, os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_EXCL, 0o644)
 
     def write(self, data: bytes) -> None:
         """Append one line, whole or not at all; the caller holds the producer's lock."""
@@ -79,6 +80,24 @@ class Spool:
             raise
         self.size += len(data)
         self.lines += 1
+
+    def gone(self) -> bool:
+        """Whether the open segment's file is no longer at its path: its folder deleted (with
+        the lake it lies in, the default) or unmounted. Lines written now would reach a file
+        nobody will ever read (two stats)."""
+        try:
+            here, written = os.stat(self.path), os.fstat(self.fd)
+        except OSError:
+            return True
+        return (here.st_dev, here.st_ino) != (written.st_dev, written.st_ino)
+
+    def salvage(self) -> list[bytes | Rejected]:
+        """The records of the open segment, read through its descriptor (its file may be
+        gone), which is emptied; the caller holds the producer's lock."""
+        data = os.pread(self.fd, self.size, 0) if self.size else b""
+        os.ftruncate(self.fd, 0)
+        self.lines = self.size = 0
+        return parse_segment(data) if data else []
 
     def rotate(self) -> Path | None:
         """Start a new segment and return the closed one (None if it is empty)."""
@@ -117,5 +136,10 @@ class Spool:
 def read_segment(path: Path) -> list[bytes | Rejected]:
     """The records of a spool segment. A partial last line (a crash mid-write) is kept, raw:
     it is quarantined, like any record that cannot land; nothing in a segment can stop it."""
-    lines = split_lines(path.read_bytes()).to_pylist()
+    return parse_segment(path.read_bytes())
+
+
+def parse_segment(data: bytes) -> list[bytes | Rejected]:
+    """The records of a spool segment's bytes (see `read_segment`)."""
+    lines = split_lines(data).to_pylist()
     return [Rejected.from_line(line) or line if line[:1] == b"\x00" else line for line in lines]
