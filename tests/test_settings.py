@@ -248,3 +248,22 @@ def test_an_inactivity_window_longer_than_event_retention_is_refused(capsys, lak
         == timedelta(hours=48)
     both = load_settings({"alerts.inactivity_window": "72h", "retention.events": "72h"})
     assert both.settings.alert_config().inactivity_window == timedelta(hours=72)
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", "1e10", "3601"])
+def test_a_webhook_timeout_that_is_no_number_of_seconds_is_refused(capsys, lake, value):
+    """`--set alerts.webhook_timeout_s=inf` (or 1e10) was accepted; with a webhook_url the
+    check run then failed in httpx: "OverflowError: timestamp out of range for platform
+    time_t". Refused at load, naming the value; 3600 s (an hour per attempt) is the most."""
+    from voice_monitor.health.checks import AlertConfig
+
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", f"alerts.webhook_timeout_s={value}")
+    assert_one_line_error(code, err, 1)
+    assert (f"bad setting alerts.webhook_timeout_s='{value}' (from flag --set): Input should be "
+            "less than or equal to 3600") in err
+    assert load_settings({"alerts.webhook_timeout_s": "3600"}).settings.alerts.webhook_timeout_s \
+        == 3600
+    with pytest.raises(ValueError, match=r"^webhook_timeout_s=inf is not a number of seconds "
+                                         r"above 0 and at most 3600; use e.g. 5$"):
+        AlertConfig(webhook_timeout_s=float("inf"))

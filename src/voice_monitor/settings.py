@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from voice_monitor.health.checks import AlertConfig
+from voice_monitor.health.checks import MAX_WEBHOOK_TIMEOUT_S, AlertConfig
 from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV
 from voice_monitor.retention import RetentionConfig
 
@@ -148,8 +148,8 @@ class AlertSettings(_Section):
     inactivity_window: Duration = Field(_ALERTS.inactivity_window,
                                         description="inactivity fires when no artifact_received "
                                                     "landed for this long.")
-    webhook_timeout_s: float = Field(_ALERTS.webhook_timeout_s, gt=0,
-                                     description="Seconds to wait for the webhook.")
+    webhook_timeout_s: float = Field(_ALERTS.webhook_timeout_s, gt=0, le=MAX_WEBHOOK_TIMEOUT_S,
+                                     description="Seconds to wait for the webhook (at most 3600).")
     webhook_attempts: int = Field(_ALERTS.webhook_attempts, ge=1,
                                   description="Tries per webhook delivery.")
     webhook_retry_for: Duration = Field(_ALERTS.webhook_retry_for,

@@ -38,6 +38,7 @@ CHECK_TYPES = (
     "lake_file_unreadable",  # last: it reports what the checks before it could not read
 )
 SEVERITIES = ("low", "medium", "high", "critical")
+MAX_WEBHOOK_TIMEOUT_S = 3600  # seconds per attempt; a check runs every 5 minutes
 DEFAULT_SEVERITIES = {
     "high_failure_rate": "high",  # "critical" above failure_rate_critical
     "high_latency": "medium",
@@ -84,6 +85,11 @@ class AlertConfig:
             if name not in CHECK_TYPES or severity not in SEVERITIES:
                 raise ValueError(f"bad severity {name!r}: {severity!r}; use a check name and one "
                                  f"of {', '.join(SEVERITIES)}")
+        if not 0 < self.webhook_timeout_s <= MAX_WEBHOOK_TIMEOUT_S:
+            # inf (or 1e10) reached httpx and failed the run: "OverflowError: timestamp out of
+            # range for platform time_t"; NaN compares false with both ends
+            raise ValueError(f"webhook_timeout_s={self.webhook_timeout_s!r} is not a number of "
+                             f"seconds above 0 and at most {MAX_WEBHOOK_TIMEOUT_S}; use e.g. 5")
         if self.webhook_attempts < 1:
             raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
         if self.failure_rate_high > self.failure_rate_critical:
