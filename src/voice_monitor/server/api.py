@@ -7,11 +7,13 @@ value is answered 400 with the library's own message naming it. Times are ISO-86
 
 from __future__ import annotations
 
+import functools
 import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, get_args, get_origin
 
+import anyio
 import orjson
 import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -103,11 +105,20 @@ def _range(start: str | None, end: str | None, now: str | None) -> tuple[datetim
 
 
 # -- metrics ---------------------------------------------------------------------------------
+# A Redis that stalls (paused, swapping, a failover) holds each real-time read for its socket
+# timeout (30 s): on these few threads of their own, such reads never take the worker threads
+# (40) that every other route and /healthz need, so one stalled store cannot stop them all
+COUNTER_READS = anyio.CapacityLimiter(8)
+
+
 @router.get("/metrics/realtime")
-def metrics_realtime(request: Request, org: str | None = None, now: str | None = None) -> JSON:
+async def metrics_realtime(request: Request, org: str | None = None,
+                           now: str | None = None) -> JSON:
     """Counts for the rolling last hour (`voice-monitor metrics realtime`)."""
     organization_id = arguments.identifier(org, "organization_id")
-    return JSON(realtime_metrics(request.app.state.lake, organization_id, now=_now(now)))
+    read = functools.partial(realtime_metrics, request.app.state.lake, organization_id,
+                             now=_now(now))
+    return JSON(await anyio.to_thread.run_sync(read, limiter=COUNTER_READS))
 
 
 @router.get("/metrics/historical")
