@@ -281,3 +281,36 @@ def test_the_metrics_gauges_count_what_a_landing_left_uncounted(lake, redis_stor
                 if s.labels["metric"] == "artifacts_received"}
     assert received == {"": 30, "org-a": 20}
     assert os.listdir(lake.root / "state" / "uncounted") == []
+
+
+def test_metrics_and_realtime_read_while_redis_is_over_its_maxmemory(lake, redis_store):
+    # Redis over its maxmemory with noeviction refuses writes, and every command of a MULTI
+    # transaction, reads too: /metrics' per-organization gauges read the organizations in one
+    # and answered 500. Reads need no memory: both answer with what Redis holds
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import create_app
+
+    now = datetime.now(UTC)
+    # 10 received in the last 10 minutes: org-a the even ones (5), org-b the odd (5)
+    land_records(lake, [event("artifact_received", now - timedelta(minutes=m, seconds=5),
+                              event_id=f"m-{m}", organization_id=f"org-{'ab'[m % 2]}")
+                        for m in range(10)], now=now)
+    staff = "staff-token-0123456789abcdef"
+    app = create_app(lake, ingest_tokens=["ingest-token-0123456789abcdef"], staff_tokens=[staff])
+    with TestClient(app, base_url="http://testserver") as http:
+        redis_store.config_set("maxmemory-policy", "noeviction")
+        redis_store.config_set("maxmemory", "1")
+        try:
+            answer = http.get("/metrics", headers={"Authorization": f"Bearer {staff}"})
+            run = subprocess.run([sys.executable, "-c", "from voice_monitor.cli import main; main()",
+                                  "metrics", "realtime", "--json", "--lake", str(lake.root)],
+                                 capture_output=True, text=True, env={**os.environ})
+        finally:
+            redis_store.config_set("maxmemory", "0")
+    assert answer.status_code == 200, answer.text
+    for org, n in (("", 10), ("org-a", 5), ("org-b", 5)):
+        assert (f'voice_monitor_realtime_events{{metric="artifacts_received",organization_id='
+                f'"{org}",scope="{"organization" if org else "platform"}"}} {n}.0') in answer.text
+    assert run.returncode == 0, run.stderr
+    assert json.loads(run.stdout)["artifacts_received"] == 10

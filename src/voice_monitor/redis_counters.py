@@ -411,7 +411,10 @@ class RedisCounterStore:
         minutes = range(_us(start) // _MINUTE_US, _us(now) // _MINUTE_US + 1)
 
         def work():
-            pipe = self.client.pipeline(transaction=True)
+            # no MULTI: Redis over its maxmemory (noeviction) refuses every command of a
+            # transaction, reads too ("Transaction discarded"); the sum is an upper bound that
+            # callers confirm, so a snapshot across the minutes is not needed
+            pipe = self.client.pipeline(transaction=False)
             for minute in minutes:
                 pipe.smembers(f"{PREFIX}o:{minute}")
             pairs = [(m, s) for m, scopes in zip(minutes, pipe.execute(), strict=True)
