@@ -12,7 +12,7 @@
     .voice-monitor-lake                                 marker: this folder is a lake
 
 A lake is created only on purpose (`Lake.create`: `voice-monitor init`, `ingest`, `demo`,
-`serve`, a local producer). Every other entry point opens it with `open_lake`, which refuses a
+`serve`, a local producer, a landing through the Python API: `Lake.check_landing`). Every other entry point opens it with `open_lake`, which refuses a
 path that is not a lake, so a mistyped or unmounted path never looks like a healthy empty lake.
 `Lake(path)` itself is a plain handle and checks nothing.
 
