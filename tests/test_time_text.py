@@ -99,3 +99,20 @@ def test_the_api_takes_lower_case_and_refuses_the_basic_form_naming_it(lake):
         assert refused.status_code == 400
         assert f"since '{BASIC}' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in (
             refused.text)
+
+
+@pytest.mark.parametrize(("argv", "what"), [
+    (("metrics", "realtime", "--now"), "time"),
+    (("rollup", "hourly", "--hour"), "hour"),
+], ids=["now", "hour"])
+def test_a_date_with_an_offset_is_refused_not_read_as_a_time_of_day(capsys, lake, argv, what):
+    # fromisoformat reads the sign after a date alone as its separator: '2026-02-16+01:00' was
+    # 01:00Z, where midnight at +01:00 is 2026-02-15T23:00Z. An offset belongs to a time of day
+    code, _, err = run_main(capsys, *argv, "2026-02-16+01:00", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert f"'2026-02-16+01:00' is not an ISO-8601 {what}" in err
+    # the hour with the offset is the instant meant: midnight at +01:00, 23:00 UTC the day before
+    code, out, err = run_main(capsys, "metrics", "realtime", "--now", "2026-02-16T00+01:00",
+                              "--json", "--lake", str(lake.root))
+    assert code == 0, err
+    assert json.loads(out)["window_end"] == "2026-02-15T23:00:00Z"

@@ -48,10 +48,11 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
 
 
 # the forms an event's time may take (schema.ISO_DATE_TIME), and a date or an hour alone (a day,
-# `--hour 2026-02-15T14`), each with Z or an offset or none; not Python's wider fromisoformat
-# (20261130T1000Z, 2026-W48-1, 2026-11-30x10:00), which landing would refuse in an event
-_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?)?"
-                        r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?", re.ASCII)
+# `--hour 2026-02-15T14`); Z or an offset only after a time: fromisoformat reads the sign after a
+# date alone as its separator ('2026-02-16+01:00' as 01:00, not 23:00 the day before). Not
+# Python's wider forms (20261130T1000Z, 2026-W48-1, 2026-11-30x10:00), refused in an event
+_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
+                        r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?", re.ASCII)
 
 
 def iso_time(text: str, what: str = "time") -> datetime:
