@@ -142,6 +142,11 @@ def test_emit_after_close_is_an_error(lake):
         ({"flush_interval": 0}, "flush_interval 0 must be"),
         ({"spool_dir": "x"}, "pass durable=True"),
         ({"name": "a/b"}, "name 'a/b' must be a plain file name"),
+        # NaN reached time.sleep at the first retry (ValueError) and the batch was left out of
+        # producer.unlanded ("0 events not landed"); inf slept the 30 s cap on every retry
+        ({"retry_delay": float("nan")}, r"retry_delay nan must be a finite number of seconds >= 0"),
+        ({"retry_delay": float("inf")}, r"retry_delay inf must be a finite number of seconds >= 0"),
+        ({"retry_delay": -1}, r"retry_delay -1 must be a finite number of seconds >= 0, e.g. 0.5"),
     ],
 )
 def test_bad_settings_are_refused(lake, kwargs, message):

@@ -30,6 +30,7 @@ segment deleted rather than resent, and refused again, at every start.
 from __future__ import annotations
 
 import atexit
+import math
 import os
 import threading
 import time
@@ -113,6 +114,11 @@ class Producer:
             raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries {retries!r} must be a whole number >= 0")
+        if not 0 <= retry_delay < math.inf:  # NaN compares false
+            # a NaN reached time.sleep at the first retry: ValueError, and the batch was
+            # counted neither landed nor unlanded (producer.unlanded left it out)
+            raise ValueError(f"retry_delay {retry_delay!r} must be a finite number of "
+                             "seconds >= 0, e.g. 0.5")
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"producer name {name!r} must be a plain file name, e.g. 'api-worker-1'")
         if spool_dir is not None and not durable:
