@@ -569,3 +569,28 @@ def test_a_redis_url_with_a_slash_in_its_password_is_refused_without_showing_it(
         with pytest.raises(ValueError, match=r"'/' before its '@'.*%2F") as caught:
             open_counters(lake, url)
         assert "2secret" not in str(caught.value)
+
+
+def test_a_stray_file_among_the_uncounted_notes_is_no_note(lake, monkeypatch, caplog):
+    # state/uncounted/ holds the notes of landings whose count failed (uncounted.py); a file of
+    # another name there (a copy, a backup) was taken for a note that never parsed: every
+    # real-time read then counted the lake's files (not O(1), contract §5) and logged an error
+    land_records(lake, [event("artifact_received", AT - timedelta(minutes=5), event_id="a")],
+                 now=AT)
+    stray = lake.state_dir / "uncounted" / "notes.bak.2026.txt"
+    stray.parent.mkdir()
+    stray.touch()
+    from voice_monitor import lake_window
+
+    def scan(*args, **kwargs):
+        raise AssertionError("a real-time read counted the lake's files")
+
+    monkeypatch.setattr(lake_window, "scope_counts", scan)
+    with caplog.at_level("ERROR", logger="voice_monitor.counters"):
+        got = realtime_metrics(lake, now=AT)
+        land_records(lake, [event("artifact_received", AT - timedelta(minutes=4), event_id="b")],
+                     now=AT)
+    assert got["artifacts_received"] == 1  # "a", from the store
+    assert counts(lake)["artifacts_received"] == 2  # "a" and "b"
+    assert caplog.records == []
+    assert stray.exists()  # not the product's to remove

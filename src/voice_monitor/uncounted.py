@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -28,6 +29,8 @@ log = logging.getLogger("voice_monitor.counters")
 FOLDER = "uncounted"
 CHUNK_ROWS = 100_000  # events handed to the store at once (as counter_refill.py)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# a note's name as `note` makes it; the widths keep its times within a datetime (hours to 3110)
+_NOTE = re.compile(r"\d{1,17}\.\d{1,7}\.\d{1,7}\.[0-9a-f]{32}", re.ASCII)
 
 
 def note(lake: Lake, now: datetime, hours: list[int]) -> None:
@@ -45,9 +48,11 @@ def note(lake: Lake, now: datetime, hours: list[int]) -> None:
 
 
 def notes(lake: Lake) -> list[str]:
-    """The notes waiting (names), [] if none: one listing of a folder, usually absent."""
+    """The notes waiting (names), [] if none: one listing of a folder, usually absent. Only
+    names `note` makes: any other file there (a copy, a backup) is none, rather than a note
+    no read could ever count, which would have every real-time read count the lake's files."""
     try:
-        return [n for n in os.listdir(lake.local_state_dir / FOLDER) if n.count(".") == 3]
+        return [n for n in os.listdir(lake.local_state_dir / FOLDER) if _NOTE.fullmatch(n)]
     except (FileNotFoundError, NotADirectoryError):
         return []
 
