@@ -5,11 +5,15 @@ Its error said "failed after 8 retries" although a 401 is never retried (stats.r
 
 from __future__ import annotations
 
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import pytest
 from conftest import NOW, event
 from server_process import ServerProcess
 
 from voice_monitor import Producer
+from voice_monitor import producer as producer_module
 from voice_monitor.producer import ProducerError
 
 pytestmark = pytest.mark.slow
@@ -25,3 +29,38 @@ def test_a_wrong_token_fails_at_once_and_says_so(tmp_path):
     assert "failed at once (a refusal that retrying cannot fix) (1 events not landed" in message
     assert "(401)" in message and "retries" not in message.split("(1 events")[0]
     assert producer.stats.retries == 0 and producer.stats.unlanded == 1
+
+
+def test_a_retry_after_of_a_day_waits_no_longer_than_the_longest_backoff(monkeypatch):
+    # a proxy or load balancer in front of the collector answering 503 with Retry-After: 86400
+    # (maintenance) had each retry sleep a day: close(), and the interpreter's exit, hung
+    class Busy(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b'{"detail": "down for maintenance"}'
+            self.send_response(503)
+            self.send_header("Retry-After", "86400")
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    slept: list[float] = []
+    monkeypatch.setattr(producer_module.time, "sleep", slept.append)
+    try:
+        producer = Producer(url=f"http://127.0.0.1:{proxy.server_address[1]}",
+                            token="ingest-0123456789abcdef", retries=2, retry_delay=0.5)
+        producer.emit(event("artifact_received", NOW))
+        with pytest.raises(ProducerError, match="1 events not landed"):
+            producer.close()
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    # backoff 0.5 s then 1 s, each raised to the hint, which counts as at most 30 s
+    assert slept == [30.0, 30.0]
+    assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1

@@ -394,9 +394,10 @@ class Producer:
                     self.stats.taken += len(lines)
                     return False
                 self.stats.retries += 1
-                # exponential backoff, capped; never sooner than a collector's Retry-After
-                delay = min(self.retry_delay * 2**attempt, MAX_RETRY_DELAY_S)
-                time.sleep(max(delay, getattr(exc, "retry_after", None) or 0.0))
+                # exponential backoff, capped; never sooner than a collector's Retry-After, nor
+                # longer than the cap: a proxy's 'Retry-After: 86400' held close() for a day
+                delay = max(self.retry_delay * 2**attempt, getattr(exc, "retry_after", None) or 0.0)
+                time.sleep(min(delay, MAX_RETRY_DELAY_S))
                 continue
             stats = self.stats
             stats.taken += len(lines)
