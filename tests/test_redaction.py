@@ -40,6 +40,8 @@ CASES = [
     ('{"max_tokens": 4096}', f'{{"max_tokens": "{R}"}}'),  # key contains token: JSON kept valid
     ("postgres://user:p@ss@db.example.com:5432/app", f"postgres://{R}@db.example.com:5432/app"),
     ("see https://example.com/a@b path", "see https://example.com/a@b path"),  # no credentials
+    # no user name, only a password (Redis's usual form): the password still goes
+    ("redis://:s3cr3tpw@cache.internal:6379/0", f"redis://{R}@cache.internal:6379/0"),
     ("jwt eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.c2lnbmF0dXJl end", f"jwt {R} end"),
     ("-----BEGIN RSA PRIVATE KEY-----\nMIIEab+/=\n-----END RSA PRIVATE KEY----- after", f"{R} after"),
     ("-----BEGIN PRIVATE KEY-----\nMIIEcut", R),  # cut short: everything after BEGIN goes
@@ -100,6 +102,7 @@ FORMS = [  # each takes the random secret and returns the text to inject
     lambda s: f"private_key={s}",
     lambda s: f"client_secret: {s}",
     lambda s: f"https://admin:{s}@db.internal/x",
+    lambda s: f"redis://:{s}@cache.internal:6379/0",
     lambda s: f"eyJhbGciOiJIUzI1NiJ9.eyJ{s}.{s}",
     lambda s: f"-----BEGIN EC PRIVATE KEY-----\n{s}\n{s}\n-----END EC PRIVATE KEY-----",
     lambda s: f"sk-{s}",

@@ -50,9 +50,9 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
          r'\1"' + REDACTED + '"'),
         (_PAIR + r"[^ \t\r\n,;&\"'\\<>(){}\[\]]+", r"\1" + REDACTED),
     )),
-    # credentials in URLs: scheme://user:password@host
+    # credentials in URLs: scheme://user:password@host, also with no user (redis://:pw@host)
     ("://", (
-        (r"((?i:[a-z][a-z0-9+.-]*)://)[^/ \t\r\n:@\"'<>\\]+:[^/ \t\r\n\"'<>\\]*@",
+        (r"((?i:[a-z][a-z0-9+.-]*)://)[^/ \t\r\n:@\"'<>\\]*:[^/ \t\r\n\"'<>\\]*@",
          r"\1" + REDACTED + "@"),
     )),
     # JSON Web Tokens and vendor key prefixes
