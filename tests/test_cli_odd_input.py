@@ -104,6 +104,22 @@ def test_serve_refuses_a_client_timeout_that_is_not_a_number(capsys, tmp_path, m
     assert served == []
 
 
+@pytest.mark.parametrize("command", ["init", "ingest"])
+def test_a_lake_folder_the_system_will_not_make_is_one_line_naming_it(capsys, tmp_path, command):
+    # it was the OS's words alone, no fix: "[Errno 2] No such file or directory: '/proc/...'"
+    # (as "[Errno 13] Permission denied: '/srv/x'" is for a user who may not write there);
+    # /proc refuses a new folder whoever asks
+    where = "/proc/voice-monitor-no-such/lake"
+    events = tmp_path / "events.jsonl"
+    events.write_text('{"event_id": "e1", "event_type": "artifact_received", '
+                      '"timestamp": "2026-02-16T14:00:00Z"}\n')
+    argv = ["init", where] if command == "init" else ["ingest", str(events), "--lake", where]
+    code, _, err = run_main(capsys, *argv)
+    assert_one_line_error(code, err, status=1)
+    assert err == (f"voice-monitor: error: cannot create a lake at '{where}': No such file or "
+                   "directory; pick a folder this user can create and write, e.g. ./data\n")
+
+
 def test_a_query_that_is_not_utf8_is_one_line_naming_the_byte(capsys, lake):
     # the byte 0xff in a shell argument reaches Python as the lone surrogate '\udcff': it was
     # "TypeError: extract_statements(): incompatible function arguments. ..."

@@ -134,6 +134,22 @@ def _run(func: Callable, lake: Lake, *args, **kwargs):
         raise
 
 
+def create_lake(lake: Lake) -> Lake:
+    """`Lake.create` for a command that makes its lake (init, ingest, serve): a folder the
+    system will not make or write is one line naming the path and the fix, where it was the
+    OS's own words ("[Errno 13] Permission denied: '/srv/x'"); a full disk says so."""
+    try:
+        return Lake.create(lake)
+    except OSError as exc:
+        no_space(exc, lake)
+        if lake.remote:
+            raise
+        reason = exc.strerror or str(exc)
+        raise VoiceMonitorError(
+            f"cannot create a lake at {str(lake.root)!r}: {reason}; pick a folder this user "
+            "can create and write, e.g. ./data") from exc
+
+
 def no_space(exc: BaseException, lake: Lake) -> None:
     """Raise the one-line full-disk error if `exc` is a write refused for want of space in the
     lake (or its local state folder); return otherwise."""

@@ -7,10 +7,10 @@ import click
 from voice_monitor import integrity, storage
 from voice_monitor.cli.common import (
     VoiceMonitorError,
+    create_lake,
     echo_json,
     json_option,
     lake_option,
-    no_space,
     not_empty_path,
 )
 from voice_monitor.lake import Lake
@@ -34,11 +34,7 @@ def init(path: str | None, lake: Lake) -> None:
     lake = Lake(path) if path is not None else lake
     with storage.reaching(lake.root):
         existed = lake.exists()
-        try:
-            Lake.create(lake)
-        except Exception as exc:  # PATH, not --lake: name the disk PATH is on
-            no_space(exc, lake)
-            raise
+        create_lake(lake)  # PATH, not --lake: name PATH (and the disk it is on when full)
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
 
 

@@ -17,6 +17,7 @@ from voice_monitor import disk_space
 from voice_monitor.cli import one_line
 from voice_monitor.cli.common import (
     VoiceMonitorError,
+    create_lake,
     echo_json,
     json_option,
     lake_now_json,
@@ -71,7 +72,7 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
             _check_path(path)
     with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
         inputs = [_input(path, Path(folder) / str(n)) for n, path in enumerate(files)]
-        Lake.create(lake)
+        create_lake(lake)
         total = _land(lake, inputs, now)
     if as_json:
         echo_json(total.as_dict())

@@ -11,7 +11,7 @@ import socket
 
 import click
 
-from voice_monitor.cli.common import VoiceMonitorError, lake_option
+from voice_monitor.cli.common import VoiceMonitorError, create_lake, lake_option
 from voice_monitor.lake import Lake
 from voice_monitor.server import group_commit, protocol
 from voice_monitor.server.app import SERVE_ENV
@@ -113,7 +113,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     from voice_monitor.settings import load_settings
 
     load_settings()  # read again by the app (the chart's alert thresholds): a bad value is one line here
-    Lake.create(lake)
+    create_lake(lake)
     os.environ[SERVE_ENV] = json.dumps({
         "lake": str(lake.root.resolve()), "tokens_file": tokens_file, "no_auth": no_auth,
         "max_body_bytes": max_body_bytes, "queue_size": queue_size,
