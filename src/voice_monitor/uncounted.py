@@ -29,8 +29,8 @@ log = logging.getLogger("voice_monitor.counters")
 FOLDER = "uncounted"
 CHUNK_ROWS = 100_000  # events handed to the store at once (as counter_refill.py)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# a note's name as `note` makes it; the widths keep its times within a datetime (hours to 3110)
-_NOTE = re.compile(r"\d{1,17}\.\d{1,7}\.\d{1,7}\.[0-9a-f]{32}", re.ASCII)
+# a note's name as `note` makes it (µs and hours since the epoch, to the year 9999)
+_NOTE = re.compile(r"\d{1,18}\.\d{1,8}\.\d{1,8}\.[0-9a-f]{32}", re.ASCII)
 
 
 def note(lake: Lake, now: datetime, hours: list[int]) -> None:
