@@ -7,6 +7,7 @@ the lake read back with DuckDB. No test asserts a duration; waits poll with a de
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import signal
@@ -111,6 +112,20 @@ def test_flush_lands_what_was_emitted_before_it(lake):
             producer.emit(r)
         producer.flush()
         assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in first)
+
+
+def test_flush_with_an_infinite_timeout_waits_and_a_nan_one_is_refused(lake):
+    # flush(timeout=math.inf) was "OverflowError: timestamp out of range for platform time_t"
+    # from threading's wait; it means "as long as it takes", as None does
+    with Producer(lake, batch_size=10_000, flush_interval=3600, now=NOW) as producer:
+        first = [recent(i) for i in range(4)]
+        for r in first:
+            producer.emit(r)
+        producer.flush(timeout=math.inf)
+        assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in first)
+        with pytest.raises(ValueError, match=r"^flush timeout nan is not a number; pass "
+                                             r"seconds, e.g. 30, or None to wait until"):
+            producer.flush(timeout=math.nan)
 
 
 def test_odd_records_are_landed_or_quarantined_never_lost(lake):

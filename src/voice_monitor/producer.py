@@ -198,7 +198,13 @@ class Producer:
         return self._spool.lines if self._spool else len(self._queue)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until every event emitted before this call is landed; raise if any failed."""
+        """Wait until every event emitted before this call is landed; raise if any failed.
+        `timeout` None or inf waits as long as it takes."""
+        if timeout is not None and timeout != timeout:  # NaN
+            raise ValueError(f"flush timeout {timeout!r} is not a number; pass seconds, e.g. "
+                             "30, or None to wait until every event is landed")
+        if timeout == math.inf:  # threading's wait refuses it: "timestamp out of range ..."
+            timeout = None
         if not self._thread.is_alive():
             return
         failures = len(self.errors)
