@@ -11,13 +11,20 @@ from conftest import NOW, event, run_main
 from test_cli import COMMANDS
 
 from voice_monitor import (
+    acknowledge_alert,
     active_alerts,
+    active_artifacts,
     alert_history,
+    artifact_timeline,
     failed_artifacts,
     historical_metrics,
+    org_breakdown,
+    prune_alerts,
     realtime_metrics,
     recent_events,
+    retry_history,
     run_checks,
+    stage_breakdown,
     stage_history,
 )
 from voice_monitor.lake import Lake, NoLakeError, open_lake
@@ -124,9 +131,18 @@ def test_a_path_with_spaces_gets_a_runnable_init_command(tmp_path):
     lambda lake: run_checks(lake, NOW),
     lambda lake: active_alerts(lake),
     lambda lake: alert_history(lake),
+    lambda lake: stage_breakdown(lake, "2026-02-16T00:00Z", "2026-02-16T02:00Z"),
+    lambda lake: org_breakdown(lake, "2026-02-16T00:00Z", "2026-02-16T02:00Z"),
+    lambda lake: artifact_timeline(lake, "art-1"),
+    lambda lake: retry_history(lake, "art-1"),
+    lambda lake: active_artifacts(lake),
+    lambda lake: acknowledge_alert(lake, "al-1", "sam"),
+    lambda lake: prune_alerts(lake, NOW),
 ], ids=["recent_events", "failed_artifacts", "historical_metrics", "stage_history",
         "realtime_metrics",
-        "run_checks", "active_alerts", "alert_history"])
+        "run_checks", "active_alerts", "alert_history", "stage_breakdown", "org_breakdown",
+        "artifact_timeline", "retry_history", "active_artifacts", "acknowledge_alert",
+        "prune_alerts"])
 def test_the_python_api_refuses_a_missing_lake_and_creates_nothing(call, tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(NoLakeError, match=r"^no lake at .*nope; create it with voice-monitor init "):

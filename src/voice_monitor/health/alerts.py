@@ -278,6 +278,7 @@ def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[st
     nobody has seen resolve is the one thing on-call must not lose.
     """
     cutoff = _utc(cutoff, "cutoff")
+    lake = open_lake(lake)
     with alert_log.locked(lake):
         active = {a.alert_id for a in active_alerts(lake)}
         removed = []
