@@ -25,7 +25,7 @@ from conftest import NOW, event, event_ids_in
 from voice_monitor import Producer
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.lake import Lake, connect
-from voice_monitor.producer import ProducerError, SpoolLockedError
+from voice_monitor.producer import ProducerError, SpoolGoneError, SpoolLockedError
 
 DEADLINE_S = 30  # generous: the machine is shared; a pass is usually far quicker
 
@@ -546,3 +546,30 @@ def test_an_emit_that_close_overtakes_raises_and_loses_nothing(lake):
     producer._open = True  # let close() run as it would have: it lands what the queue holds
     producer.close()
     assert sorted(stored_ids(lake)) == ["before", "overtaken"]
+
+
+def test_a_spool_of_its_own_deleted_is_named_as_such_not_as_a_failed_landing(tmp_path):
+    # a spool_dir outside the lake, deleted (the lake kept): its events land, and the message
+    # said "1 landing(s) into ... failed after 0 retries (0 events not landed ...)" of a landing
+    # that never failed, and blamed "the lake it lies in", advising a spool_dir outside the lake
+    lake = Lake.create(tmp_path / "lake")
+    spool = tmp_path / "spool"
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    producer.emit(recent(1, event_id="a"))
+    producer.flush()
+    producer.emit(recent(2, event_id="b"))
+    shutil.rmtree(spool)
+    with pytest.raises(ProducerError) as raised:
+        producer.flush()
+    expected = (f"producer 'default': its spool {str(spool)!r} is gone (deleted or unmounted), "
+                "so emit() refuses events from now on; those it had spooled are landed or in "
+                "producer.unlanded. Start a new Producer")
+    assert str(raised.value) == expected + " (0 events not landed; their JSON texts are in " \
+                                           "producer.unlanded)"
+    with pytest.raises(SpoolGoneError, match="is gone"):
+        producer.emit(recent(3, event_id="c"))
+    with pytest.raises(ProducerError, match="is gone"):
+        producer.close()
+    assert producer.stats.failed_batches == 0 and producer.unlanded == []
+    assert sorted(stored_ids(lake)) == ["a", "b"]

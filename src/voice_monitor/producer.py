@@ -50,6 +50,7 @@ from voice_monitor.spool import (  # noqa: F401 (ProducerError, SpoolLockedError
     SET_ASIDE,
     ProducerError,
     Spool,
+    SpoolGoneError,
     SpoolLockedError,
     read_segment,
     spool_line,
@@ -154,6 +155,7 @@ class Producer:
         self._spool: Spool | None = None
         self._spool_gone: str | None = None  # why emit() refuses: the spool's folder is gone
         self._segments: deque[Path] = deque()
+        self._spool_in_lake = durable and not spool_dir  # (`_lose_spool`'s advice)
         if durable:
             directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
             self._spool = Spool(directory)
@@ -186,7 +188,7 @@ class Producer:
             if not self._open:
                 raise ProducerError(f"producer {self.name!r} is closed; emit() before close()")
             if self._spool_gone is not None:
-                raise ProducerError(self._spool_gone)
+                raise SpoolGoneError(self._spool_gone)
             self._spool.write(data)
             full = self._spool.lines >= self.batch_size
         if full and not self._wake.is_set():
@@ -240,6 +242,12 @@ class Producer:
         self.close()
 
     def _error_summary(self, errors: list[Exception]) -> str:
+        # a spool gone is no landing that failed: said in its own words, after the landings'
+        gone = [e for e in errors if isinstance(e, SpoolGoneError)]
+        errors = [e for e in errors if not isinstance(e, SpoolGoneError)]
+        if not errors:
+            return (f"{gone[0]} ({self.stats.unlanded} events not landed; their JSON texts are "
+                    "in producer.unlanded)")
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
                  "next starts on it" if self.durable and self._spool_gone is None
                  else "their JSON texts are in producer.unlanded")
@@ -253,7 +261,7 @@ class Producer:
                else f"failed after {self.retries} retries")
         return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
                 f"{how} ({self.stats.unlanded} events not landed; {where}); "
-                f"first error: {errors[0]!r}")
+                f"first error: {errors[0]!r}" + (f"; and {gone[0]}" if gone else ""))
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -338,18 +346,21 @@ class Producer:
         descriptor and landed, else handed back in `unlanded`; `emit()` refuses from now on,
         loudly, rather than write to a file nobody will read."""
         where = str(self.spool_dir)
-        fix = (f"make the lake again (voice-monitor init {self.lake.root}) and start a new "
-               "Producer; " if self.lake is not None and not self.lake.exists() else
-               "start a new Producer; ")
-        message = (f"producer {self.name!r}: its spool {where!r} is gone (deleted or unmounted, "
-                   "with the lake it lies in?), so emit() refuses events from now on; those it "
-                   "had spooled are landed or in producer.unlanded. " + fix + "give a durable "
-                   "producer a spool_dir outside the lake (e.g. /var/lib/myservice/"
-                   "voice-monitor-spool) so its events outlive the lake's folder")
+        fix = (f"Make the lake again (voice-monitor init {self.lake.root}) and start a new "
+               "Producer" if self.lake is not None and not self.lake.exists() else
+               "Start a new Producer")
+        # the default spool lies in the lake's folder; one given as spool_dir is outside it
+        in_lake = self._spool_in_lake
+        message = (f"producer {self.name!r}: its spool {where!r} is gone (deleted or unmounted"
+                   + (", with the lake it lies in?" if in_lake else "") + "), so emit() refuses "
+                   "events from now on; those it had spooled are landed or in producer.unlanded. "
+                   + fix + ("; give a durable producer a spool_dir outside the lake (e.g. "
+                            "/var/lib/myservice/voice-monitor-spool) so its events outlive the "
+                            "lake's folder" if in_lake else ""))
         with self._lock:
             self._spool_gone = message
             salvaged = self._spool.salvage()
-        self.errors.append(ProducerError(message))
+        self.errors.append(SpoolGoneError(message))
         failed: list = []
         if salvaged and not self._land(salvaged, None, failed):
             self.unlanded.extend(_texts(failed))

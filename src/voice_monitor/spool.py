@@ -25,6 +25,10 @@ class SpoolLockedError(ProducerError):
     """Another producer holds the spool directory."""
 
 
+class SpoolGoneError(ProducerError):
+    """The spool's folder was deleted or unmounted under a running durable producer."""
+
+
 def spool_line(record: Mapping) -> bytes:
     """One spool line: the record's JSON text, or a marked line for a record refused as it is."""
     data = dumps(record)
