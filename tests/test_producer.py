@@ -128,6 +128,17 @@ def test_flush_with_an_infinite_timeout_waits_and_a_nan_one_is_refused(lake):
             producer.flush(timeout=math.nan)
 
 
+def test_flush_with_a_timeout_of_centuries_waits_as_an_infinite_one_does(lake):
+    # 1e10 s is above threading.TIMEOUT_MAX (~9.2e9 s): its wait raised "OverflowError:
+    # timestamp out of range for platform time_t", as inf did
+    with Producer(lake, batch_size=10_000, flush_interval=3600, now=NOW) as producer:
+        records = [recent(i) for i in range(3)]
+        for r in records:
+            producer.emit(r)
+        producer.flush(timeout=1e10)
+        assert sorted(stored_ids(lake)) == sorted(r["event_id"] for r in records)
+
+
 def test_odd_records_are_landed_or_quarantined_never_lost(lake):
     # orjson cannot encode a 70-bit int; JSON can, and a file holding it stores it as a double
     huge = recent(1, event_id="too-big", duration_ms=2**70)

@@ -205,7 +205,9 @@ class Producer:
         if timeout is not None and timeout != timeout:  # NaN
             raise ValueError(f"flush timeout {timeout!r} is not a number; pass seconds, e.g. "
                              "30, or None to wait until every event is landed")
-        if timeout == math.inf:  # threading's wait refuses it: "timestamp out of range ..."
+        if timeout is not None and timeout >= threading.TIMEOUT_MAX:
+            # threading's wait refuses inf, and 1e10 (above TIMEOUT_MAX, ~292 years):
+            # "timestamp out of range ..."; either is as long as it takes
             timeout = None
         if not self._thread.is_alive():
             return
