@@ -166,6 +166,12 @@ def test_emit_after_close_is_an_error(lake):
     [
         ({"batch_size": 0}, "batch_size 0 must be a whole number >= 1"),
         ({"flush_interval": 0}, "flush_interval 0 must be"),
+        # inf and 1e10 killed the writer thread at its first wait (OverflowError), and the events
+        # emitted were lost, close() saying nothing
+        ({"flush_interval": float("inf")}, r"flush_interval inf must be a number of seconds > 0 "
+                                           r"and below 9223372036, e.g. 1.0"),
+        ({"flush_interval": 1e10}, r"flush_interval 10000000000.0 must be a number of seconds"),
+        ({"flush_interval": float("nan")}, r"flush_interval nan must be a number of seconds"),
         ({"spool_dir": "x"}, "pass durable=True"),
         ({"name": "a/b"}, "name 'a/b' must be a plain file name"),
         # NaN reached time.sleep at the first retry (ValueError) and the batch was left out of

@@ -111,8 +111,11 @@ class Producer:
             batch_size = DEFAULT_BATCH_SIZE if url is None else DEFAULT_REMOTE_BATCH_SIZE
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size {batch_size!r} must be a whole number >= 1")
-        if not flush_interval > 0:
-            raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0")
+        if not 0 < flush_interval < threading.TIMEOUT_MAX:
+            # inf (or 1e10) killed the writer thread at its first wait ("OverflowError: timestamp
+            # out of range"), and every event emitted was lost without a word from close()
+            raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0 "
+                             f"and below {threading.TIMEOUT_MAX:.0f}, e.g. 1.0")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries {retries!r} must be a whole number >= 0")
         if not 0 <= retry_delay < math.inf:  # NaN compares false
