@@ -125,6 +125,54 @@ def test_a_collectors_landing_answers_before_its_refill_ends(lake, redis_store, 
     assert held(lake) == 11 and redis_store.exists("vm:r", "vm:rl") == 0
 
 
+def test_the_apis_read_answers_from_the_lake_while_its_refill_runs(lake, redis_store,
+                                                                   monkeypatch):
+    # GET /api/v1/metrics/realtime that found Redis emptied refilled it inside the request: the
+    # lake's last 2 hours counted before the answer (minutes with hundreds of millions of
+    # events; the dashboard's cards waited). It starts the refill on a background thread, as a
+    # collector's landing does, and answers from the lake's files meanwhile
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import create_app
+
+    land_records(lake, _before(), now=AT)
+    redis_store.flushdb()
+    monkeypatch.setattr(counter_refill, "landed_since", _failing)
+    land_records(lake, _one("after-1"), now=AT)  # marks Redis; its refill fails (logged)
+    assert held(lake) == 1 and redis_store.exists("vm:r") == 1
+    started, release = threading.Event(), threading.Event()
+
+    def held_up(*args, **kwargs):
+        started.set()
+        release.wait(60)
+        return REAL_LANDED_SINCE(*args, **kwargs)
+
+    monkeypatch.setattr(counter_refill, "landed_since", held_up)
+    monkeypatch.setattr(counter_refill, "_next_try", -float("inf"))
+    staff = "staff-token-0123456789abcdef"
+    answers = []
+    with TestClient(create_app(lake, staff_tokens=[staff])) as http:
+        def read():
+            answers.append(http.get("/api/v1/metrics/realtime", params={"now": AT_TEXT},
+                                    headers={"Authorization": f"Bearer {staff}"}))
+
+        reader = threading.Thread(target=read)
+        reader.start()
+        try:
+            assert started.wait(60)
+            reader.join(30)  # answered while the refill waits (the old read waited for it)
+            answered_while_refilling = not reader.is_alive()
+        finally:
+            release.set()
+        reader.join(60)
+        assert answered_while_refilling
+        (answer,) = answers
+        # 10 before + 1 after, from the lake's files
+        assert (answer.status_code, answer.json()["artifacts_received"]) == (200, 11)
+        counter_refill._running.join(60)
+    assert held(lake) == 11 and redis_store.exists("vm:r", "vm:rl") == 0
+
+
 def test_two_refills_count_each_event_once(lake, redis_store):
     # a second refill (the first one's lease expired with a stalled process; Redis marked
     # again) counts nothing the first counted: each event is counted once per (hour, event_id)

@@ -341,8 +341,10 @@ def window_start(now: datetime) -> datetime:
 
 
 def realtime_metrics(lake, organization_id: str | None = None, now: datetime | None = None,
-                     store: CounterStore | None = None) -> dict:
-    """Counts for the current minute plus the 59 before it, up to `now` (contract §5)."""
+                     store: CounterStore | None = None, refill_waits: bool = True) -> dict:
+    """Counts for the current minute plus the 59 before it, up to `now` (contract §5). A shared
+    store that lost its data is refilled first; with `refill_waits` False (the server's API) a
+    server refills it on a background thread and this read counts from the lake's files."""
     now = arguments.utc_now(now)
     organization_id = arguments.identifier(organization_id, "organization_id")
     start = window_start(now)
@@ -370,9 +372,13 @@ def realtime_metrics(lake, organization_id: str | None = None, now: datetime | N
             # another process is at it: then the lake's files answer, below)
             from voice_monitor import counter_refill
 
-            counter_refill.refill(lake, now)
-            counts = store.window_counts(organization_id, start, now)
-            whole = vouches_for(store, start)
+            if refill_waits:
+                counter_refill.refill(lake, now)
+                counts = store.window_counts(organization_id, start, now)
+                whole = vouches_for(store, start)
+            else:  # a refill reads the lake's last 2 hours (minutes, with hundreds of millions
+                # of events): a request does not wait for it, as a collector's senders do not
+                counter_refill.after_landing(lake, now, wait=False)
         # an organization with nothing counted while the platform has counts: the store saw
         # this window, so the zeros are the organization's own (an idle organization polled by
         # a dashboard costs an O(1) read, not a scan of the window's hours)

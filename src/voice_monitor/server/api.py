@@ -117,7 +117,7 @@ async def metrics_realtime(request: Request, org: str | None = None,
     """Counts for the rolling last hour (`voice-monitor metrics realtime`)."""
     organization_id = arguments.identifier(org, "organization_id")
     read = functools.partial(realtime_metrics, request.app.state.lake, organization_id,
-                             now=_now(now))
+                             now=_now(now), refill_waits=False)
     return JSON(await anyio.to_thread.run_sync(read, limiter=COUNTER_READS))
 
 
