@@ -101,6 +101,25 @@ def test_the_api_takes_lower_case_and_refuses_the_basic_form_naming_it(lake):
             refused.text)
 
 
+def test_an_offsets_plus_sent_unencoded_in_a_url_is_named_with_the_fix(lake):
+    # in a query string '+' means a space, so ?start=...+05:00 arrives as '... 05:00'
+    from fastapi.testclient import TestClient
+
+    from voice_monitor.server import create_app
+
+    _landed(lake)
+    staff = {"Authorization": "Bearer staff-0123456789abcdef"}
+    with TestClient(create_app(lake, staff_tokens=["staff-0123456789abcdef"])) as http:
+        refused = http.get("/api/v1/events?start=2026-02-16T19:35:00+05:30", headers=staff)
+        assert refused.status_code == 400
+        assert refused.json() == {"detail": (
+            "start '2026-02-16T19:35:00 05:30' is not an ISO-8601 time; a '+' in a URL's query "
+            "string is read as a space: send it as %2B (2026-02-16T19:35:00%2B05:30), or use Z")}
+        # sent encoded, it is 14:05Z: e1 and e2 landed at or after it
+        page = http.get("/api/v1/events?start=2026-02-16T19:35:00%2B05:30", headers=staff)
+        assert [r["event_id"] for r in page.json()["rows"]] == ["e2", "e1"]
+
+
 @pytest.mark.parametrize(("argv", "what"), [
     (("metrics", "realtime", "--now"), "time"),
     (("rollup", "hourly", "--hour"), "hour"),

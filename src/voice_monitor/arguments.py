@@ -62,6 +62,11 @@ def iso_time(text: str, what: str = "time") -> datetime:
     stores it), and a date or an hour alone."""
     stripped = text.strip()
     if not _TIME_TEXT.fullmatch(stripped):
+        head, blank, tail = stripped.rpartition(" ")
+        if blank and _TIME_TEXT.fullmatch(f"{head}+{tail}"):  # the query string's '+' is a space
+            raise ValueError(
+                f"{what} {text!r} is not an ISO-8601 time; a '+' in a URL's query string is "
+                f"read as a space: send it as %2B ({head}%2B{tail}), or use Z")
         raise ValueError(
             f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z")
     stripped = re.sub(ISO_LEAP_SECOND, r"\1:59.999999", stripped)
