@@ -74,6 +74,21 @@ def test_a_rollup_period_before_2000_is_a_usage_error_naming_it(capsys, lake, ar
     assert not (lake.root / "snapshots").exists()
 
 
+@pytest.mark.parametrize(("kind", "now", "said"), [
+    ("hourly", "2000-01-01T00:30:00Z", "nothing to build: no hour needed a rollup"),
+    ("daily", "1970-01-01T01:30:00Z", "nothing to build: no day needed a rollup"),
+])
+def test_a_run_whose_previous_period_is_before_2000_builds_nothing_there(capsys, lake, kind,
+                                                                      now, said):
+    # `--hour 1999-12-31T23` is refused, but a run without one at such a `now` built its
+    # previous period anyway: snapshots/pipeline_hourly/date=1999-12-31/hour=23, and for the
+    # daily run the day 1969-12-31 with its 24 hours first, all rows of zeros
+    code, out, err = run_main(capsys, "rollup", kind, "--lake", str(lake.root), "--now", now)
+    assert code == 0, err
+    assert out.strip() == said
+    assert not (lake.root / "snapshots").exists()
+
+
 def test_the_first_hour_of_2000_is_rolled_up(capsys, lake):
     code, _, err = run_main(capsys, "rollup", "hourly", "--hour", "2000-01-01T00",
                             "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z")

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import copy_log, storage
+from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
 
 HOUR = timedelta(hours=1)
@@ -34,7 +35,9 @@ def hours_to_build(lake: Lake, now: datetime, keep_hourly: timedelta) -> list[da
     gone = dropped_periods(lake, "snapshot_hours")
 
     def wanted_at_all(h: datetime) -> bool:
-        return h >= cutoff and h not in gone
+        # before 2000 no event can be (an explicit --hour there is refused as a bad argument):
+        # a `now` early in 2000 or in 1970-1999 builds nothing there, not a row of zeros
+        return h >= cutoff and h >= FIRST_EVENT and h not in gone
 
     listing = event_listing(lake)
     dropped = dropped_periods(lake, "event_hours")
@@ -81,7 +84,7 @@ def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
     """The previous complete day and every retained day whose hourly rows changed since."""
     previous = floor_day(now) - DAY
     gone = dropped_periods(lake, "snapshot_hours")
-    wanted = {previous}
+    wanted = {previous} if previous >= FIRST_EVENT else set()  # as hours_to_build
     for d in {floor_day(h) for h in lake.snapshot_periods("pipeline_hourly")}:
         if d < previous + DAY and day_changed(lake, d, gone):
             wanted.add(d)
