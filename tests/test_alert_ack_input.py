@@ -68,6 +68,35 @@ def test_the_api_answers_400_for_a_bad_name(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_api_refuses_an_empty_or_blank_name_as_the_cli_does(capsys, tmp_path):
+    """`{"by": ""}` was acknowledged as the token's name (200) where `alerts ack --by ''` is
+    refused: a name given is checked as the CLI checks it; only a name left out (or null) is
+    the token's."""
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server, client() as http:
+        from voice_monitor.lake import Lake
+
+        lake = Lake(tmp_path / "lake")
+        alert_id = _open_alert(lake)
+        url = f"{server.url}/api/v1/alerts/{alert_id}/ack"
+        for by in ("", "   "):
+            code, _, err = run_main(capsys, "alerts", "ack", alert_id, "--by", by,
+                                    "--lake", str(lake.root))
+            assert_one_line_error(code, err, status=1)
+            refusal = f"acknowledged by {by!r}: give the name of who acknowledges, e.g. 'alice'"
+            assert refusal in err
+            for answer in (http.post(url, json={"by": by}, headers=bearer(STAFF)),
+                           http.post(url, data={"by": by}, headers=bearer(STAFF))):
+                assert answer.status_code == 400
+                assert answer.json() == {"detail": refusal}
+            assert active_alerts(lake)[0].acknowledged_by is None
+        # null is a name left out: the token's
+        answer = http.post(url, json={"by": None, "note": "on it"}, headers=bearer(STAFF))
+        assert answer.status_code == 200
+        assert (answer.json()["acknowledged_by"], answer.json()["acknowledged_note"]) == (
+            "staff-token-1", "on it")
+
+
+@pytest.mark.slow
 def test_a_body_the_api_cannot_read_is_refused_not_ignored(tmp_path):
     """curl -d '{"by": "alice"}' without the JSON content type sends a form with one odd field;
     it was acknowledged silently as the token's name, and a text/plain body ignored likewise."""

@@ -268,7 +268,9 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
     if unknown:  # e.g. curl -d '{"by": ...}' without the JSON content type: one odd form field
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; send "
                          "{\"by\": \"alice\", \"note\": \"...\"} as application/json")
-    by = body.get("by") or actor.name
+    # left out (or null): the token's name; given, it is checked as `alerts ack --by` is, so an
+    # empty or blank name is a 400 naming it, never the token's name in its place
+    by = actor.name if body.get("by") is None else body["by"]
     note = body.get("note") or None
     if not isinstance(by, str) or (note is not None and not isinstance(note, str)):
         raise ValueError("'by' and 'note' must be text")
