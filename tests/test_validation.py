@@ -164,6 +164,15 @@ def test_timestamp_more_than_five_minutes_ahead():
     )
 
 
+def test_a_time_just_past_the_limit_is_named_to_the_microsecond():
+    # 14:35:00.000001Z is 1 us past the last accepted instant; shown to the millisecond it read
+    # '14:35:00.000Z is more than 5 minutes after now (14:30:00Z)', which is not so
+    assert reason_of(timestamp="2026-02-16T14:35:00.000001Z") == (
+        "timestamp 2026-02-16T14:35:00.000001Z is more than 5 minutes after now "
+        "(2026-02-16T14:30:00Z)"
+    )
+
+
 def test_exactly_five_minutes_ahead_accepted():
     accepted, reasons = check({**BASE, "timestamp": "2026-02-16T14:35:00Z"},
                               {**BASE, "timestamp": 1771252500000})  # 1771250400000 (14:00Z) + 35 min

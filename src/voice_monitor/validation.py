@@ -81,6 +81,15 @@ def _pick(names: tuple[str, ...], source: str) -> str:
     return parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
 
 
+def _time_shown(t: str, fraction: str) -> str:
+    """SQL: the UTC time `t` as ISO-8601 with Z, its seconds' `fraction` ('.%g' or none) widened
+    to what `t` holds, so a time 1 us past a limit is never shown as the limit itself."""
+    def form(f: str) -> str:
+        return f"strftime({t}, '%Y-%m-%dT%H:%M:%S{f}Z')"
+    return (f"CASE WHEN microsecond({t}) % 1000 <> 0 THEN {form('.%f')} "
+            f"WHEN microsecond({t}) % 1000000 <> 0 THEN {form('.%g')} ELSE {form(fraction)} END")
+
+
 def _iso_cast(x: str) -> str:
     """`x` (an ISO-8601 text) as a TIMESTAMPTZ, NULL if it is none; a leap second as above."""
     text = (f"CASE WHEN contains({x}, ':60') THEN regexp_replace({x}, {_lit(_LEAP)}, "
@@ -267,10 +276,11 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str]
         f"THEN 'metadata ' || {_shown('meta_raw')} || ' must be a JSON object' "
         f"WHEN m_all IS NULL THEN 'metadata ' || {_shown('meta_raw')} || ' repeats a key' END"
     )
+    stamp = '"timestamp"'
     future_error = (
-        f"CASE WHEN \"timestamp\" > $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND "
-        "THEN 'timestamp ' || strftime(\"timestamp\", '%Y-%m-%dT%H:%M:%S.%gZ') || ' is more than "
-        "5 minutes after now (' || strftime($now::TIMESTAMPTZ, '%Y-%m-%dT%H:%M:%SZ') || ')' END"
+        f"CASE WHEN {stamp} > $now + INTERVAL {FUTURE_TOLERANCE_MS} MILLISECOND "
+        f"THEN 'timestamp ' || {_time_shown(stamp, '.%g')} || ' is more "
+        f"than 5 minutes after now (' || {_time_shown('$now::TIMESTAMPTZ', '')} || ')' END"
     )
     stored = ", ".join(
         c if c in present or c == "pipeline_stage" else f"NULL::{duckdb_type(c)} AS {c}"
