@@ -578,7 +578,7 @@ def test_a_stray_file_among_the_uncounted_notes_is_no_note(lake, monkeypatch, ca
     land_records(lake, [event("artifact_received", AT - timedelta(minutes=5), event_id="a")],
                  now=AT)
     stray = lake.state_dir / "uncounted" / "notes.bak.2026.txt"
-    stray.parent.mkdir()
+    stray.parent.mkdir(exist_ok=True)  # (made by the landing: its intent note)
     stray.touch()
     from voice_monitor import lake_window
 

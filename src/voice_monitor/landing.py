@@ -189,6 +189,7 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
     staged = hour_files.stage(lake, events, hours)
     written: dict[int, str] = {}
     placed: list = []  # folders whose new names are fsync'd before the landing answers
+    intent = None  # the note that this landing's events are not counted yet (uncounted.py)
     counted = False
     try:
         # the ids' stable hashes, once: the duplicate index and the counter store both key on them
@@ -199,6 +200,9 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
         # is never an `artifact_received`), and events landed again after a crash between
         # their file and their count are counted then
         counting = store.prepare(events.append_column(HASH_COLUMN, pa.array(hashes)), now)
+        # noted before the first file is placed (and outside the locks), removed once counted:
+        # a process killed between the two leaves the note for the next landing or read
+        intent = uncounted.begin(lake, now, int(hours[0]), int(hours[-1]))
         # counted and placed under the hours' locks: each count sees every earlier landing
         with hour_locks(lake, _hour_starts(distinct(hours))) as held:
             duplicate, pending = dup_index.duplicate_flags(con, lake, events, hours, held, hashes)
@@ -225,10 +229,9 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
             store.commit(counting)
             counted = True
     finally:
-        if written and not counted:
-            # files in place that the store did not count (its disk full, Redis gone): noted,
-            # so that the next landing or read counts them (uncounted.py; contract §5)
-            uncounted.note(lake, now, list(written))
+        # the note removed once counted; files in place that the store did not count (its disk
+        # full, Redis gone): kept, so that the next landing or read counts them (contract §5)
+        uncounted.settle(lake, intent, now, list(written), counted)
         if staged is not None:
             staged.discard(written)  # what was not placed (a failure): removed
     duplicate = by_hour.in_input_order(duplicate)

@@ -58,6 +58,18 @@ def _alive(pid: int, start: str) -> bool:
     return now == start or "0" in (now, start)
 
 
+def writer_gone(name: str) -> bool | None:
+    """Whether the writer `name` (a `writer_name()`) has ended: True for a process of this host
+    that is no longer running (or a recycled pid), False for this process or a live one of this
+    host, None for another host's (which cannot be checked) or a name that is not a writer's."""
+    if name == writer_name():
+        return False
+    writer = _WRITER_DIR.match(name)
+    if writer is None or writer["host"] != _HOST:
+        return None
+    return not _alive(int(writer["pid"]), writer["start"])
+
+
 def _entries(folder: Path) -> list[Path]:
     try:
         names = os.listdir(folder)  # plain strings: most folders are empty or nearly

@@ -1,27 +1,38 @@
 """Landed events the real-time counters missed, noted in the lake and counted later (contract §5).
 
-A landing places its event files, then counts them in the counter store. When that count fails
-after a file is in place (its disk full, the store read-only, Redis gone), the lake holds events
-no counter counts; a sender that sends the batch again has them counted then, one that gives up
-does not. So the landing leaves a note: an empty file in the lake's local state,
-`uncounted/<now µs>.<first hour>.<last hour>.<random>` (hours since the epoch of the events in
-place). An empty file needs no data block, so a disk full to the last byte takes it too.
+A landing places its event files, then counts them in the counter store. Between the two, the
+lake holds events no counter counts: when the count fails (its disk full, the store read-only,
+Redis gone) or the process is killed there (`kill -9` of an `ingest` or a Producer), a sender
+that sends the batch again has them counted then, one that gives up does not. So a landing
+notes its intent first: an empty file in the lake's local state,
+`uncounted/<now µs>.<first hour>.<last hour>.<random>.<writer>` (hours since the epoch of its
+events; `<writer>` is the process, `temp_files.writer_name`), made before its first file is
+placed and removed once its count is committed: a create and an unlink per landing. When the
+count fails the note is renamed without its `.<writer>` (the events are uncounted); a killed
+process leaves it as it was. An empty file needs no data block, so a disk full to the last
+byte takes it too.
 
 The next landing, `realtime_metrics`, the server's /metrics and the failure-rate check find the
-notes (one folder listing) and hand the store the lake's events of those hours within its
-horizon (`STATE_TTL`); the store counts each `event_id` once, so only what was missed is added.
-Each note is removed once its events are counted. While that fails too (the disk still full),
-the readers count the window from the lake's files (lake_window.py).
+notes (one folder listing) that no landing is still at: those without a writer, those whose
+writer (a process of this host) is gone, and any older than `IN_PROGRESS` (another host's, on a
+shared folder, which cannot be asked). They hand the store the lake's events of the noted hours
+within its horizon (`STATE_TTL`); the store counts each `event_id` once, so only what was missed
+is added. Each note is removed once its events are counted. While that fails too (the disk still
+full), the readers count the window from the lake's files (lake_window.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+from voice_monitor import temp_files
 from voice_monitor.counters import _HOUR_US, STATE_TTL, CounterStore, _us
 from voice_monitor.lake import Lake, floor_hour
 
@@ -29,8 +40,54 @@ log = logging.getLogger("voice_monitor.counters")
 FOLDER = "uncounted"
 CHUNK_ROWS = 100_000  # events handed to the store at once (as counter_refill.py)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# a note's name as `note` makes it (µs and hours since the epoch, to the year 9999)
-_NOTE = re.compile(r"\d{1,18}\.\d{1,8}\.\d{1,8}\.[0-9a-f]{32}", re.ASCII)
+# a note's name as `note` makes it (µs and hours since the epoch, to the year 9999), and as
+# `begin` makes it: the same and `.<writer>` (temp_files.writer_name)
+_NOTE = re.compile(r"\d{1,18}\.\d{1,8}\.\d{1,8}\.[0-9a-f]{32}(?:\.(w-[A-Za-z0-9._]+-\d+-\d+))?",
+                   re.ASCII)
+# a note older than this is taken whoever made it: no landing takes an hour from its first file
+# to its count (the rule of temp_files.clean); only another host's notes wait for it
+IN_PROGRESS = timedelta(hours=1)
+
+
+def begin(lake: Lake, now: datetime, first: int, last: int) -> Path | None:
+    """Note, before a landing at `now` places a file, that its events in the hours `first` to
+    `last` (hours since the epoch) are not counted yet; the note's path, None if it could not be
+    made (the landing goes on: only a kill before its count would then go unnoted)."""
+    path = lake.local_state_dir / FOLDER / (f"{_us(now)}.{first}.{last}.{uuid.uuid4().hex}."
+                                            f"{temp_files.writer_name()}")
+    for attempt in range(2):
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+            return path
+        except FileNotFoundError:
+            if attempt:
+                return None
+            try:  # (the folder is made by a lake's first landing)
+                path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError:
+                return None
+        except OSError:
+            return None
+    return None
+
+
+def settle(lake: Lake, intent: Path | None, now: datetime, placed: list[int],
+           counted: bool) -> None:
+    """After a landing's count: its note removed when the count was committed (or nothing was
+    placed); else kept for the next landing or read, without its writer (`note`). Never raises."""
+    if counted or not placed:
+        if intent is not None:
+            # (if it cannot be removed, a later read counts those hours again, each event once)
+            with contextlib.suppress(OSError):
+                os.unlink(intent)
+        return
+    if intent is not None:
+        try:
+            os.rename(intent, intent.with_name(".".join(intent.name.split(".", 4)[:4])))
+            return
+        except OSError:
+            pass
+    note(lake, now, placed)
 
 
 def note(lake: Lake, now: datetime, hours: list[int]) -> None:
@@ -48,13 +105,30 @@ def note(lake: Lake, now: datetime, hours: list[int]) -> None:
 
 
 def notes(lake: Lake) -> list[str]:
-    """The notes waiting (names), [] if none: one listing of a folder, usually absent. Only
-    names `note` makes: any other file there (a copy, a backup) is none, rather than a note
-    no read could ever count, which would have every real-time read count the lake's files."""
+    """The notes waiting (names) that no landing is still at, [] if none: one listing of a
+    folder, usually empty or absent. Only names `note` and `begin` make: any other file there
+    (a copy, a backup) is none, rather than a note no read could ever count, which would have
+    every real-time read count the lake's files."""
+    folder = lake.local_state_dir / FOLDER
     try:
-        return [n for n in os.listdir(lake.local_state_dir / FOLDER) if _NOTE.fullmatch(n)]
+        names = os.listdir(folder)
     except (FileNotFoundError, NotADirectoryError):
         return []
+    return [name for name in names if _waiting(folder, name)]
+
+
+def _waiting(folder: Path, name: str) -> bool:
+    found = _NOTE.fullmatch(name)
+    if found is None:
+        return False  # not a note
+    if found[1] is None:
+        return True  # its landing failed to count it
+    if temp_files.writer_gone(found[1]):
+        return True  # its landing's process is gone (killed before its count)
+    try:  # a live landing's (or another host's: only once older than any landing takes)
+        return os.stat(folder / name).st_mtime < time.time() - IN_PROGRESS.total_seconds()
+    except FileNotFoundError:
+        return False
 
 
 def count(lake: Lake, store: CounterStore, now: datetime, found: list[str] | None = None) -> bool:
