@@ -267,3 +267,51 @@ def test_a_webhook_timeout_that_is_no_number_of_seconds_is_refused(capsys, lake,
     with pytest.raises(ValueError, match=r"^webhook_timeout_s=inf is not a number of seconds "
                                          r"above 0 and at most 3600; use e.g. 5$"):
         AlertConfig(webhook_timeout_s=float("inf"))
+
+
+# value as a setting, as the library takes it, and the bound refused (pydantic's words): worked
+# out from contract §9 (a rate is a share in (0, 1], a count at least 0, a window above 0)
+OUT_OF_BOUNDS = [
+    ("failure_rate_high", "nan", float("nan"), "Input should be less than or equal to 1"),
+    ("failure_rate_high", "0", 0.0, "Input should be greater than 0"),
+    ("queue_depth_max", "-5", -5, "Input should be greater than or equal to 0"),
+    ("disambiguation_backlog_max", "-1", -1, "Input should be greater than or equal to 0"),
+    ("latency_factor", "1", 1.0, "Input should be greater than 1"),
+    ("inactivity_window", "0s", timedelta(0), "Input should be greater than 0 seconds"),
+    ("inactivity_window", "0m", timedelta(0), "Input should be greater than 0 seconds"),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "value", "refusal"), OUT_OF_BOUNDS,
+                         ids=[f"{o[0]}={o[1]}" for o in OUT_OF_BOUNDS])
+def test_the_library_refuses_what_the_settings_refuse_in_the_same_words(capsys, lake, name, text,
+                                                                         value, refusal):
+    """`AlertConfig(failure_rate_high=nan)` (or queue_depth_max=-5, inactivity_window=0) was
+    accepted by the library while `--set alerts.<name>=...` was refused; and
+    `--set alerts.inactivity_window=0s` was accepted, an inactivity alert that holds at every
+    instant (no artifact_received in the last 0 minutes) and never resolves."""
+    from voice_monitor.health.checks import AlertConfig
+
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", f"alerts.{name}={text}")
+    assert_one_line_error(code, err, 1)
+    assert f"bad setting alerts.{name}='{text}' (from flag --set): {refusal} (alerts.{name}: " in err
+    shown = "0s" if isinstance(value, timedelta) else repr(value)
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(**{name: value})
+    assert str(refused.value) == f"{name}={shown}: {refusal}"
+
+
+@pytest.mark.parametrize(("value", "refusal"), [
+    (float("nan"), "Input should be less than or equal to 3600"),
+    (float("inf"), "Input should be less than or equal to 3600"),
+    (-0.5, "Input should be greater than or equal to 0")])
+def test_a_webhook_backoff_that_is_no_number_of_seconds_is_refused(value, refusal):
+    """The library's webhook_backoff_s (no setting) took nan, inf or a negative: the retry's
+    sleep then failed or never ended. Bounded as webhook_timeout_s is: 0 to 3600 seconds."""
+    from voice_monitor.health.checks import AlertConfig
+
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(webhook_backoff_s=value)
+    assert str(refused.value) == f"webhook_backoff_s={value!r}: {refusal}"
+    assert AlertConfig(webhook_backoff_s=0).webhook_backoff_s == 0  # no wait: allowed

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from voice_monitor.health.checks import MAX_WEBHOOK_TIMEOUT_S, AlertConfig
+from voice_monitor.health.checks import BOUNDS, MAX_WEBHOOK_TIMEOUT_S, AlertConfig
 from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV
 from voice_monitor.retention import RetentionConfig
 
@@ -85,6 +85,11 @@ def _secret(description: str) -> Any:
 _RETENTION, _ALERTS = RetentionConfig(), AlertConfig()
 
 
+def _bounds(name: str) -> dict[str, Any]:
+    """The field constraints of alerts.<name>: AlertConfig's own bounds (checks.BOUNDS)."""
+    return BOUNDS[name][1]
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -123,34 +128,38 @@ class RetentionSettings(_Section):
 class AlertSettings(_Section):
     """Thresholds of the health checks (contract §9)."""
 
-    failure_rate_high: float = Field(_ALERTS.failure_rate_high, gt=0, le=1,
+    failure_rate_high: float = Field(_ALERTS.failure_rate_high, **_bounds("failure_rate_high"),
                                      description="high_failure_rate fires above this share of "
                                                  "failed outcomes in the last hour (0.10 = 10 %).")
-    failure_rate_critical: float = Field(_ALERTS.failure_rate_critical, gt=0, le=1,
+    failure_rate_critical: float = Field(_ALERTS.failure_rate_critical,
+                                         **_bounds("failure_rate_critical"),
                                          description="...and is critical above this share.")
-    failure_rate_min_outcomes: int = Field(_ALERTS.failure_rate_min_outcomes, ge=1,
+    failure_rate_min_outcomes: int = Field(_ALERTS.failure_rate_min_outcomes,
+                                           **_bounds("failure_rate_min_outcomes"),
                                            description="Fewer outcomes in the last hour never "
                                                        "fire high_failure_rate.")
-    latency_factor: float = Field(_ALERTS.latency_factor, gt=1,
+    latency_factor: float = Field(_ALERTS.latency_factor, **_bounds("latency_factor"),
                                   description="high_latency fires when the last hour's e2e p95 is "
                                               "above this many times the baseline.")
     latency_baseline: Duration = Field(_ALERTS.latency_baseline,
                                        description="The baseline is the mean hourly e2e p95 over "
                                                    "this long before the hour.")
-    latency_min_baseline_hours: int = Field(_ALERTS.latency_min_baseline_hours, ge=1,
+    latency_min_baseline_hours: int = Field(_ALERTS.latency_min_baseline_hours,
+                                            **_bounds("latency_min_baseline_hours"),
                                             description="Hours with completions needed for a "
                                                         "baseline.")
-    queue_depth_max: int = Field(_ALERTS.queue_depth_max, ge=0,
+    queue_depth_max: int = Field(_ALERTS.queue_depth_max, **_bounds("queue_depth_max"),
                                  description="queue_depth fires above this many active artifacts.")
-    disambiguation_backlog_max: int = Field(_ALERTS.disambiguation_backlog_max, ge=0,
+    disambiguation_backlog_max: int = Field(_ALERTS.disambiguation_backlog_max,
+                                            **_bounds("disambiguation_backlog_max"),
                                             description="disambiguation_backlog fires above this "
                                                         "many unresolved disambiguations.")
-    inactivity_window: Duration = Field(_ALERTS.inactivity_window,
+    inactivity_window: Duration = Field(_ALERTS.inactivity_window, **_bounds("inactivity_window"),
                                         description="inactivity fires when no artifact_received "
                                                     "landed for this long.")
     webhook_timeout_s: float = Field(_ALERTS.webhook_timeout_s, gt=0, le=MAX_WEBHOOK_TIMEOUT_S,
                                      description="Seconds to wait for the webhook (at most 3600).")
-    webhook_attempts: int = Field(_ALERTS.webhook_attempts, ge=1,
+    webhook_attempts: int = Field(_ALERTS.webhook_attempts, **_bounds("webhook_attempts"),
                                   description="Tries per webhook delivery.")
     webhook_retry_for: Duration = Field(_ALERTS.webhook_retry_for,
                                         description="Later check runs send again a notification "

@@ -49,6 +49,40 @@ DEFAULT_SEVERITIES = {
     "lake_file_unreadable": "high",
 }
 
+# The bounds of AlertConfig's thresholds and windows: one rule, checked here (`__post_init__`)
+# and stated as the settings' field constraints (settings.AlertSettings), so the library refuses
+# what `--set alerts.<name>=...` refuses, in the same words (pydantic's). NaN passes no bound.
+BOUNDS: dict[str, tuple[type, dict[str, object]]] = {
+    "failure_rate_high": (float, {"gt": 0, "le": 1}),
+    "failure_rate_critical": (float, {"gt": 0, "le": 1}),
+    "failure_rate_min_outcomes": (int, {"ge": 1}),
+    "latency_factor": (float, {"gt": 1}),
+    "latency_min_baseline_hours": (int, {"ge": 1}),
+    "queue_depth_max": (int, {"ge": 0}),
+    "disambiguation_backlog_max": (int, {"ge": 0}),
+    # "no artifact_received in the last 0 minutes" holds at every instant: it would never resolve
+    "inactivity_window": (timedelta, {"gt": timedelta(0)}),
+    "webhook_attempts": (int, {"ge": 1}),
+    "webhook_backoff_s": (float, {"ge": 0, "le": MAX_WEBHOOK_TIMEOUT_S}),  # no setting: library only
+}
+_ADAPTERS: dict[str, object] = {}
+
+
+def bound_problem(name: str, value: object) -> str | None:
+    """Why `value` is out of the bounds of AlertConfig's `name` (pydantic's words), or None."""
+    from typing import Annotated
+
+    from pydantic import Field, TypeAdapter, ValidationError
+
+    if name not in _ADAPTERS:
+        kind, bounds = BOUNDS[name]
+        _ADAPTERS[name] = TypeAdapter(Annotated[kind, Field(**bounds)])
+    try:
+        _ADAPTERS[name].validate_python(value)
+    except ValidationError as exc:
+        return str(exc.errors()[0]["msg"])
+    return None
+
 
 @dataclass(frozen=True)
 class AlertConfig:
@@ -92,6 +126,12 @@ class AlertConfig:
                              f"seconds above 0 and at most {MAX_WEBHOOK_TIMEOUT_S}; use e.g. 5")
         if self.webhook_attempts < 1:
             raise ValueError(f"webhook_attempts must be at least 1, not {self.webhook_attempts}")
+        for name in BOUNDS:
+            problem = bound_problem(name, getattr(self, name))
+            if problem is not None:
+                value = getattr(self, name)
+                shown = f"{value.total_seconds():g}s" if isinstance(value, timedelta) else repr(value)
+                raise ValueError(f"{name}={shown}: {problem}")
         if self.failure_rate_high > self.failure_rate_critical:
             # rates between the two would raise nothing, and every alert would be critical
             raise ValueError(
