@@ -155,6 +155,28 @@ def test_a_lake_the_python_api_made_is_a_lake_every_command_opens(tmp_path, caps
     assert realtime_metrics(lake, now=later)["artifacts_received"] == 0
 
 
+def test_the_landing_functions_take_a_path_as_the_read_functions_do(tmp_path):
+    # land_records("./data", ...) raised AttributeError ('str' object has no attribute
+    # 'remote') though every read function takes a path: a str or a pathlib.Path is a lake
+    # path here too, and the first landing makes the lake there (as with a Lake handle)
+    root = tmp_path / "by path [1]"
+    result = land_records(str(root), [
+        event("artifact_received", NOW - timedelta(minutes=10), event_id="e1"),
+        event("artifact_received", NOW - timedelta(minutes=20), event_id="e2"),
+    ], now=NOW)
+    assert (result.accepted, result.quarantined) == (2, 0)
+    assert (root / LAKE_MARKER).is_file()
+    events_file = tmp_path / "more.jsonl"
+    events_file.write_text(json.dumps(event("artifact_failed", NOW - timedelta(minutes=5),
+                                            event_id="e3")) + "\n")
+    assert ingest_file(root, events_file, now=NOW).accepted == 1  # a pathlib.Path
+    assert land_lines(str(root), ["not json"], source="t", now=NOW).quarantined == 1
+    assert sorted(row[0] for row in events_table(Lake(root))) == ["e1", "e2", "e3"]
+    assert realtime_metrics(str(root), now=NOW)["artifacts_received"] == 2
+    with pytest.raises(ValueError, match=r"lake 42 is not a path; pass a folder"):
+        land_records(42, [event("artifact_received", NOW, event_id="e4")], now=NOW)
+
+
 def test_a_lake_made_before_the_marker_still_lands(lake):
     # an older lake has no marker: its events/ folder makes it a lake (Lake.exists)
     land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1), event_id="e1")],

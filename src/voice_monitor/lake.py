@@ -427,12 +427,19 @@ def empty_path_message(root: str) -> str:
     return f"lake path {root!r} is empty; pass the lake's directory, e.g. ./data"
 
 
-def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake:
-    """The lake at `root`; `create=True` makes it if needed, else a non-lake is `NoLakeError`."""
-    if not isinstance(root, str | os.PathLike | Lake):
+def as_lake(root: str | os.PathLike[str] | Lake) -> Lake:
+    """`root` as a Lake handle (a path is taken as one), checking nothing on disk."""
+    if isinstance(root, Lake):
+        return root
+    if not isinstance(root, str | os.PathLike):
         raise ValueError(f"lake {root!r} is not a path; pass a folder or s3://bucket/prefix "
                          "as text, a pathlib.Path or a Lake")
-    lake = root if isinstance(root, Lake) else Lake(root)
+    return Lake(root)
+
+
+def open_lake(root: str | os.PathLike[str] | Lake, create: bool = False) -> Lake:
+    """The lake at `root`; `create=True` makes it if needed, else a non-lake is `NoLakeError`."""
+    lake = as_lake(root)
     if create:
         return Lake.create(lake)
     if not lake.exists():

@@ -28,7 +28,14 @@ from voice_monitor.checked import Checked, distinct, grouped, hour_runs, merge
 from voice_monitor.counters import HASH_COLUMN, CounterStore, open_counters, shared
 from voice_monitor.fastpath import validate_fast as validate
 from voice_monitor.hour_locks import hour_locks
-from voice_monitor.lake import Lake, NoLakeError, connect, missing_remote_message, sync_folders
+from voice_monitor.lake import (
+    Lake,
+    NoLakeError,
+    as_lake,
+    connect,
+    missing_remote_message,
+    sync_folders,
+)
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
@@ -64,7 +71,7 @@ class LandingResult:
 
 
 def land_lines(
-    lake: Lake,
+    lake: Lake | str | os.PathLike[str],
     lines: list[str] | list[bytes] | pa.Array,
     source: str,
     now: datetime | None = None,
@@ -79,7 +86,7 @@ def land_lines(
 
 
 def land_batches(
-    lake: Lake,
+    lake: Lake | str | os.PathLike[str],
     batches: list[list[str] | pa.Array],
     sources: list[str],
     now: datetime | None = None,
@@ -96,6 +103,7 @@ def land_batches(
     """
     if len(batches) != len(sources):
         raise ValueError(f"{len(batches)} batches but {len(sources)} sources; give one per batch")
+    lake = as_lake(lake)
     now = arguments.utc_now(now)
     own_con = con is None
     con = connect() if own_con else con
@@ -256,7 +264,7 @@ def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:
 
 
 def land_records(
-    lake: Lake,
+    lake: Lake | str | os.PathLike[str],
     records: Iterable[Mapping],
     source: str = "python",
     now: datetime | None = None,
@@ -299,7 +307,7 @@ def _validate_each(con, lines, now: datetime, received_at: datetime,
 
 
 def ingest_file(
-    lake: Lake, path: str | os.PathLike[str], now: datetime | None = None,
+    lake: Lake | str | os.PathLike[str], path: str | os.PathLike[str], now: datetime | None = None,
     counters: CounterStore | None = None, batch_bytes: int = BATCH_BYTES,
     source: str | None = None, into: LandingResult | None = None,
 ) -> LandingResult:
@@ -309,6 +317,7 @@ def ingest_file(
     as a duplicate as it would in one landing. `source`: what quarantine records as the input
     (default: the path). `into`: a result each group is added to as it lands, and returned, so
     that a caller knows what landed of the file before an error (a damaged Parquet row group)."""
+    lake = as_lake(lake)
     now = arguments.utc_now(now)  # one ingested_at for the whole file
     total = LandingResult() if into is None else into
     con, ahead_con = connect(), connect()  # one for landing, one for the thread validating ahead
