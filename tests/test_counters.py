@@ -594,3 +594,17 @@ def test_a_stray_file_among_the_uncounted_notes_is_no_note(lake, monkeypatch, ca
     assert counts(lake)["artifacts_received"] == 2  # "a" and "b"
     assert caplog.records == []
     assert stray.exists()  # not the product's to remove
+
+
+def test_an_unreadable_notes_folder_stops_no_landing_and_no_read(lake, caplog):
+    # state/uncounted/ a symlink to itself (listing it: ELOOP): every landing and every
+    # real-time read failed with "[Errno 40] Too many levels of symbolic links"
+    folder = lake.state_dir / "uncounted"
+    folder.parent.mkdir(exist_ok=True)
+    folder.symlink_to(folder)
+    with caplog.at_level("ERROR", logger="voice_monitor.counters"):
+        land_records(lake, [event("artifact_received", AT - timedelta(minutes=5), event_id="a")],
+                     now=AT)
+        got = realtime_metrics(lake, now=AT)
+    assert got["artifacts_received"] == 1
+    assert f"cannot be read at {folder}" in caplog.text
