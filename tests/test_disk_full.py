@@ -448,6 +448,14 @@ def window_counts_read_directly(lake: Path, org: str | None = None) -> tuple[int
     return types.count("artifact_received"), sum(t.endswith("_failed") for t in types)
 
 
+def ten_receipts(path: Path) -> Path:
+    """A file of 10 artifact_received events, first-0 .. first-9, at 14:00 .. 14:09 of NOW's day."""
+    path.write_text("".join(json.dumps({"event_id": f"first-{i}", "event_type": "artifact_received",
+                                        "timestamp": f"2026-02-16T14:0{i}:00Z"}) + "\n"
+                            for i in range(10)))
+    return path
+
+
 def test_events_landed_but_not_counted_on_a_full_disk_are_counted_later(disk, tmp_path):
     # the disk fills between placing a landing's Parquet file and counting it (a real fault:
     # the file fits, the counter store's transaction does not): the lake holds the events,
@@ -455,10 +463,7 @@ def test_events_landed_but_not_counted_on_a_full_disk_are_counted_later(disk, tm
     # count them (uncounted.py); until that can write, reads count from the lake's files
     lake = disk / "lake"
     at = ("--lake", str(lake), "--now", NOW_TEXT)
-    first = tmp_path / "first.jsonl"
-    first.write_text("".join(json.dumps({"event_id": f"first-{i}", "event_type": "artifact_received",
-                                         "timestamp": f"2026-02-16T14:0{i}:00Z"}) + "\n"
-                             for i in range(10)))
+    first = ten_receipts(tmp_path / "first.jsonl")
     for name in ("b", "d"):
         write_bulky(tmp_path / f"{name}.jsonl", name, 2500)
     assert cli("ingest", str(first), *at).code == 0
@@ -504,10 +509,7 @@ def test_the_failure_rate_check_counts_events_landed_but_not_counted(disk, tmp_p
     # 500 failed and 2,000 completed artifacts (20 %, over the 10 % threshold)
     lake = disk / "lake"
     at = ("--lake", str(lake), "--now", NOW_TEXT)
-    first = tmp_path / "first.jsonl"
-    first.write_text("".join(json.dumps({"event_id": f"first-{i}", "event_type": "artifact_received",
-                                         "timestamp": f"2026-02-16T14:0{i}:00Z"}) + "\n"
-                             for i in range(10)))
+    first = ten_receipts(tmp_path / "first.jsonl")
     write_bulky(tmp_path / "b.jsonl", "b", 2500, ("artifact_failed", "artifact_completed"))
     assert cli("ingest", str(first), *at).code == 0
     filler = fill_but(disk, 150 * 1024)

@@ -6,9 +6,11 @@ back), never 500. A real S3-protocol server (`moto_server`) on 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import urllib.request
+from collections.abc import Iterator
 
 import boto3
 import pytest
@@ -267,17 +269,31 @@ def test_credentials_missing_or_refused_name_the_lake_and_the_settings(monkeypat
                                  f"get, put and delete under {lake}/"), argv
 
 
-def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_the_settings(
-        monkeypatch, tmp_path, caplog):
-    # the store starts refusing the server's credentials (revoked, rotated away): it was a
-    # plain 500 "Internal Server Error", the sender told its batch failed for good and the log
-    # a traceback ending in "PermissionError: The AWS Access Key Id you provided does not exist"
+@contextlib.contextmanager
+def _revocable_lake(monkeypatch, tmp_path) -> Iterator[tuple[str, Lake]]:
+    """A lake on a moto server of its own (revoking credentials there would break the module's
+    shared store): its endpoint and the lake s3://revoked/prod."""
     with s3_server(tmp_path) as endpoint:
         for key, value in {**s3_env(endpoint),
                            "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
             monkeypatch.setenv(key, value)
         make_bucket(endpoint, "revoked")
-        lake = Lake.create("s3://revoked/prod")
+        yield endpoint, Lake.create("s3://revoked/prod")
+
+
+def _revoke_credentials(endpoint: str) -> None:
+    """moto checks credentials from now on, and knows none."""
+    urllib.request.urlopen(urllib.request.Request(
+        endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
+        headers={"Content-Type": "text/plain"}), timeout=10)
+
+
+def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_the_settings(
+        monkeypatch, tmp_path, caplog):
+    # the store starts refusing the server's credentials (revoked, rotated away): it was a
+    # plain 500 "Internal Server Error", the sender told its batch failed for good and the log
+    # a traceback ending in "PermissionError: The AWS Access Key Id you provided does not exist"
+    with _revocable_lake(monkeypatch, tmp_path) as (endpoint, lake):
         app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
         with TestClient(app, base_url="http://testserver") as http:
             def post(event_id):
@@ -287,10 +303,7 @@ def test_credentials_revoked_under_a_running_server_are_503_and_the_log_names_th
                                           "Content-Type": "application/x-ndjson"})
 
             assert post("before").json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
-            # moto checks credentials from now on, and knows none
-            urllib.request.urlopen(urllib.request.Request(
-                endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
-                headers={"Content-Type": "text/plain"}), timeout=10)
+            _revoke_credentials(endpoint)
             answer = post("refused")
             assert answer.status_code == 503, answer.text
             assert answer.headers["retry-after"] == "1"
@@ -311,18 +324,11 @@ def test_credentials_revoked_under_a_running_server_a_read_is_503_saying_read(
         monkeypatch, tmp_path, caplog):
     # a refused read (GET /api/v1/events) was answered "the server may not write to its lake",
     # as a refused batch is: the staff member reading was told of writes they never asked for
-    with s3_server(tmp_path) as endpoint:
-        for key, value in {**s3_env(endpoint),
-                           "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
-            monkeypatch.setenv(key, value)
-        make_bucket(endpoint, "revoked")
-        lake = Lake.create("s3://revoked/prod")
+    with _revocable_lake(monkeypatch, tmp_path) as (endpoint, lake):
         land_records(lake, [event("artifact_received", NOW, event_id="before")], now=NOW)
         app = create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF])
         with TestClient(app, base_url="http://testserver") as http:
-            urllib.request.urlopen(urllib.request.Request(
-                endpoint + "/moto-api/reset-auth", data=b"0", method="POST",
-                headers={"Content-Type": "text/plain"}), timeout=10)
+            _revoke_credentials(endpoint)
             answer = http.get("/api/v1/events", headers={"Authorization": f"Bearer {STAFF}"})
             assert answer.status_code == 503, answer.text
             assert answer.headers["retry-after"] == "1"
