@@ -231,6 +231,18 @@ def test_a_time_without_timezone_is_400_naming_it_as_sent(server, path, name, va
                                          "offset, e.g. 2026-02-16T14:30:00Z"}
 
 
+@pytest.mark.parametrize("value", ["weekly", ""])
+def test_an_unknown_period_is_400_with_a_fix_an_http_client_can_apply(server, value):
+    # it said "expected 'hour', 'day' or None (automatic)": Python's None, which no query
+    # string can send
+    response = server.http.get(server.url + "/api/v1/metrics/historical", headers=bearer(STAFF),
+                               params={"start": "2026-11-30T00:00:00Z",
+                                       "end": "2026-11-30T06:00:00Z", "period": value})
+    assert response.status_code == 400
+    assert response.json() == {"detail": f"unknown period {value!r}; use 'hour' or 'day', or "
+                                         "leave it out to have the range's length choose"}
+
+
 def test_a_content_header_sent_twice_is_read_as_the_list_it_means(server):
     # two Content-Encoding: gzip headers say the body was gzip'd twice, as one 'gzip, gzip'
     # does (415); read as one gzip, the event landed as three quarantined scraps, answered 200
