@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -34,3 +35,21 @@ def test_a_range_of_more_periods_than_one_read_returns_is_refused(lake, capsys):
     code, out, err = run_main(capsys, "metrics", "historical", *root, "--start",
                               "2000-01-01T00:00Z", "--end", "2100-01-01T00:00Z", "--json")
     assert code == 0, err  # 36,525 days: within the bound
+
+
+def test_historical_takes_the_period_as_the_api_and_python_do(lake, capsys):
+    # the API's ?period= and historical_metrics(period=) had no CLI option: a day's range could
+    # only be read as 24 hourly rows
+    land_records(lake, [event("artifact_received", NOW - 2 * H)], now=NOW)
+    at = ["--lake", str(lake.root), "--start", "2026-02-15T00:00Z", "--end", "2026-02-17T00:00Z",
+          "--json"]
+    code, out, err = run_main(capsys, "metrics", "historical", *at, "--period", "day")
+    assert code == 0, err
+    assert [row["period_start"] for row in json.loads(out)] == ["2026-02-15T00:00:00Z",
+                                                                  "2026-02-16T00:00:00Z"]
+    code, out, err = run_main(capsys, "metrics", "historical", *at)
+    assert code == 0, err
+    assert len(json.loads(out)) == 48  # two days, hourly by default (up to 7 days)
+    code, _, err = run_main(capsys, "metrics", "historical", *at, "--period", "week")
+    assert_one_line_error(code, err, status=2)
+    assert "'week' is not one of 'hour', 'day'" in err

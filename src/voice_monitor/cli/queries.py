@@ -122,16 +122,19 @@ def _range(start: datetime | None, end: datetime | None, now: datetime):
 @org_option
 @start_option
 @end_option
+@click.option("--period", type=click.Choice(["hour", "day"]), default=None,
+              help="hour or day rows; by default hourly up to 7 days, daily beyond.")
 @common.lake_now_json
-def historical(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
+def historical(organization_id, start, end, period, lake: Lake, now, as_json: bool) -> None:
     """Pipeline snapshots over a range: hourly up to 7 days, daily beyond, no gaps.
 
     \b
     Example:
       voice-monitor metrics historical --start 2026-02-15T00:00:00Z --end 2026-02-16T00:00:00Z
+      voice-monitor metrics historical --start 2026-02-01T00:00:00Z --end 2026-02-03T00:00:00Z --period day
     """
     start, end = _range(start, end, now)
-    frame = queries.historical_metrics(lake, start, end, organization_id)
+    frame = queries.historical_metrics(lake, start, end, organization_id, period=period)
     _emit(frame, as_json, ["period_start", "event_count", "artifacts_received",
                            "artifacts_completed", "artifacts_failed", "overall_failure_rate",
                            "e2e_latency_p50_ms", "e2e_latency_p95_ms", "total_ai_cost_usd"])
