@@ -6,7 +6,15 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime
 
-from voice_monitor.schema import EVENT_TYPES, ISO_LEAP_SECOND, MAX_SHORT_STRING, STAGES
+from voice_monitor.schema import (
+    EVENT_TYPES,
+    ISO_AFTER_HOUR,
+    ISO_DATE,
+    ISO_LEAP_SECOND,
+    ISO_ZONE,
+    MAX_SHORT_STRING,
+    STAGES,
+)
 
 # Times a command, an API request or a flow may name as text. Near the ends of the calendar the
 # windows, look-backs and periods worked out from a time leave it (year 1 minus an hour is an
@@ -47,12 +55,12 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
     return start
 
 
-# the forms an event's time may take (schema.ISO_DATE_TIME), and a date or an hour alone (a day,
-# `--hour 2026-02-15T14`); Z or an offset only after a time: fromisoformat reads the sign after a
-# date alone as its separator ('2026-02-16+01:00' as 01:00, not 23:00 the day before). Not
-# Python's wider forms (20261130T1000Z, 2026-W48-1, 2026-11-30x10:00), refused in an event
-_TIME_TEXT = re.compile(r"\d{4}-\d{2}-\d{2}([Tt ]\d{2}(:\d{2}(:\d{2}(\.\d{1,9})?)?)?"
-                        r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)?)?", re.ASCII)
+# the forms an event's time may take (schema.ISO_DATE_TIME + ISO_OFFSET, built from the same
+# parts), and a date or an hour alone (a day, `--hour 2026-02-15T14`); Z or an offset only after
+# a time: fromisoformat reads the sign after a date alone as its separator ('2026-02-16+01:00' as
+# 01:00, not 23:00 the day before). Not Python's wider forms (20261130T1000Z, 2026-W48-1,
+# 2026-11-30x10:00), refused in an event
+_TIME_TEXT = re.compile(rf"{ISO_DATE}([Tt ]\d{{2}}({ISO_AFTER_HOUR})?{ISO_ZONE}?)?", re.ASCII)
 
 
 def iso_time(text: str, what: str = "time") -> datetime:

@@ -64,8 +64,13 @@ FUTURE_TOLERANCE_MS = 5 * 60 * 1000
 # The ISO-8601 time text an event may carry, and (with a date or an hour alone too) a command,
 # an API request or a flow: the extended form, 'T' (or a space) between date and time, then 'Z'
 # or an offset. 'T' and 'Z' may be lower case, as RFC 3339 (5.6) allows.
-ISO_DATE_TIME = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?"
-ISO_OFFSET = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)$"
+# The parts (arguments.iso_time builds its wider form from the same ones): the date, what may
+# follow the hour, and the zone.
+ISO_DATE = r"\d{4}-\d{2}-\d{2}"
+ISO_AFTER_HOUR = r":\d{2}(:\d{2}(\.\d{1,9})?)?"
+ISO_ZONE = r"(Z|z|[+-]([01]\d|2[0-3])(:?[0-5]\d)?)"
+ISO_DATE_TIME = rf"^{ISO_DATE}[Tt ]\d{{2}}{ISO_AFTER_HOUR}"
+ISO_OFFSET = rf"{ISO_ZONE}$"
 # A leap second (second 60: ISO-8601 and RFC 3339 allow it) names an instant a UTC timestamp
 # cannot hold: it is read as the last microsecond of the minute before it (same hour and day).
 ISO_LEAP_SECOND = r"^(\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}):60(\.\d{1,9})?"
