@@ -30,7 +30,7 @@ import pyarrow.compute as pc
 
 from voice_monitor import arguments, disk_space, read_only
 from voice_monitor.lake import open_lake
-from voice_monitor.schema import FAILURE_TYPES
+from voice_monitor.schema import FAILURE_TYPES, UNIX_EPOCH
 
 METRICS = (
     "artifacts_received",
@@ -63,7 +63,7 @@ _HOUR_US = 60 * _MINUTE_US
 
 
 def _us(moment: datetime) -> int:
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = moment.astimezone(UTC) - UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 

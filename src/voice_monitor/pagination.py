@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from voice_monitor.schema import UNIX_EPOCH
+
 CURSOR_VERSION = 1
 MAX_LIMIT = 500
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # the range of a cursor position's time: what a datetime can hold, a day inside either end
 _MIN_MICROS = -62_135_596_800_000_000 + 86_400_000_000  # 0001-01-02
 _MAX_MICROS = 253_402_214_400_000_000  # 9999-12-31
@@ -60,12 +61,12 @@ def _digest(text: str) -> str:
 
 
 def to_micros(moment: datetime) -> int:
-    delta = moment.astimezone(UTC) - _EPOCH
+    delta = moment.astimezone(UTC) - UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
 
 
 def from_micros(micros: int) -> datetime:
-    return _EPOCH + timedelta(microseconds=micros)
+    return UNIX_EPOCH + timedelta(microseconds=micros)
 
 
 def encode_cursor(query: str, filters: dict, key: list) -> str:

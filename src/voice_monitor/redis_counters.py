@@ -57,14 +57,13 @@ from voice_monitor.counters import (
     counted_rows,
     metrics_of_mask,
 )
-from voice_monitor.schema import FUTURE_TOLERANCE_MS
+from voice_monitor.schema import FUTURE_TOLERANCE_MS, UNIX_EPOCH
 
 PREFIX = "vm:"
 _SEP = "\x1f"  # identifiers never hold control characters (contract §3)
 _TTL_US = int(STATE_TTL.total_seconds() * 1_000_000)
 _CHUNK = 2_000  # events per script call: keeps Redis responsive while a big batch lands
 _CSV = {mask: ",".join(metrics_of_mask(mask)) for mask in {0, *METRIC_BITS.values()}}
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 # Redis's clock in µs, plus ARGV[2] (0; tests move the clock on without sleeping)
 _CLOCK = """
@@ -358,7 +357,7 @@ class RedisCounterStore:
         if found is None:
             return None
         mark, present = found
-        return lease, mark, (_EPOCH + timedelta(microseconds=int(present)) if present else None)
+        return lease, mark, (UNIX_EPOCH + timedelta(microseconds=int(present)) if present else None)
 
     def hold_refill(self, held: tuple[str, str, datetime | None], seconds: int) -> None:
         """Keep the refill's lease `seconds` more."""
@@ -380,7 +379,7 @@ class RedisCounterStore:
         self.lost = found == "refill"
         if self.lost:
             return NOT_WHOLE  # the database lost its data: counted from the lake until refilled
-        return _EPOCH + timedelta(microseconds=int(found))
+        return UNIX_EPOCH + timedelta(microseconds=int(found))
 
     def window_counts(self, organization_id: str | None, start: datetime, now: datetime) -> dict[str, int]:
         now_us = _us(now)

@@ -8,6 +8,7 @@ the tables in this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cached_property
 
 import pyarrow as pa
@@ -56,6 +57,9 @@ EVENT_TYPES: dict[str, tuple[str | None, str]] = {
 # Event types that may carry any stage (the stage being retried) although they imply none.
 ANY_STAGE_TYPES = frozenset({"retry_initiated", "retry_succeeded", "retry_failed"})
 FAILURE_TYPES = tuple(t for t, (_, kind) in EVENT_TYPES.items() if t.endswith("_failed"))
+
+# Where microsecond counts since the epoch (counters, notes, cursors, Parquet footers) start.
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 MAX_EVENT_ID = 128
 MAX_SHORT_STRING = 256

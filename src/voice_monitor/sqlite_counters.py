@@ -24,7 +24,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +45,7 @@ from voice_monitor.counters import (
     metrics_of_mask,
     minute_counts,
 )
+from voice_monitor.schema import UNIX_EPOCH
 from voice_monitor.seen_index import HourKeys, first_copies, stable_hashes
 
 _SECOND_US = 1_000_000
@@ -74,7 +75,6 @@ _HORIZON_TABLE = ("create table if not exists horizon "
                   "(one integer primary key check (one = 1), us integer not null)")
 _RAISE_HORIZON = ("insert into horizon values (1, ?1) "
                   "on conflict (one) do update set us = max(us, excluded.us)")
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UPSERT = "insert into counts values (?, ?, {}) on conflict (scope, minute) do update set {}".format(
     ", ".join("?" * len(METRICS)), ", ".join(f"{m} = {m} + excluded.{m}" for m in METRICS))
 
@@ -309,7 +309,7 @@ class SQLiteCounterStore:
             if "no such table" not in str(exc):
                 raise
             return None  # no landing since the store was made by a version without it
-        return _EPOCH + timedelta(microseconds=found[0][0]) if found else None
+        return UNIX_EPOCH + timedelta(microseconds=found[0][0]) if found else None
 
     def _forget(self, cutoff_us: int) -> int:
         """Drop blocks and minute counts wholly before `cutoff_us`; returns events + rows dropped."""

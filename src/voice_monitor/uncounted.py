@@ -29,17 +29,17 @@ import os
 import re
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import temp_files
 from voice_monitor.counters import _HOUR_US, STATE_TTL, CounterStore, _us
 from voice_monitor.lake import Lake, floor_hour
+from voice_monitor.schema import UNIX_EPOCH
 
 log = logging.getLogger("voice_monitor.counters")
 FOLDER = "uncounted"
 CHUNK_ROWS = 100_000  # events handed to the store at once (as counter_refill.py)
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # a note's name as `note` makes it (µs and hours since the epoch, to the year 9999), and as
 # `begin` makes it: the same and `.<writer>` (temp_files.writer_name)
 _NOTE = re.compile(r"\d{1,18}\.\d{1,8}\.\d{1,8}\.[0-9a-f]{32}(?:\.(w-[A-Za-z0-9._]+-\d+-\d+))?",
@@ -150,10 +150,10 @@ def count(lake: Lake, store: CounterStore, now: datetime, found: list[str] | Non
     try:
         parts = [[int(p) for p in name.split(".")[:3]] for name in found]
         # the store's present: the latest of the landings' `now`, as each would have counted
-        present = max(now, _EPOCH + timedelta(microseconds=max(p[0] for p in parts)))
+        present = max(now, UNIX_EPOCH + timedelta(microseconds=max(p[0] for p in parts)))
         since = max(floor_hour(present - STATE_TTL),
-                    _EPOCH + timedelta(microseconds=min(p[1] for p in parts) * _HOUR_US))
-        last = _EPOCH + timedelta(microseconds=max(p[2] for p in parts) * _HOUR_US)
+                    UNIX_EPOCH + timedelta(microseconds=min(p[1] for p in parts) * _HOUR_US))
+        last = UNIX_EPOCH + timedelta(microseconds=max(p[2] for p in parts) * _HOUR_US)
         added = 0
         if since <= last:
             # (`landed_since` reads the hours from `since`'s to that of `last` + its tolerance)

@@ -28,7 +28,7 @@ from voice_monitor.demo.pipeline import (
     iso,
     simulate,
 )
-from voice_monitor.schema import FIELDS, METADATA_FIELDS
+from voice_monitor.schema import FIELDS, METADATA_FIELDS, UNIX_EPOCH
 
 ORG_NAMES = (
     "Northwind Coaching", "Summit Sales Academy", "Blue Harbor Health", "Cedar & Pine Realty",
@@ -65,12 +65,12 @@ class DemoData:
 
 def to_us(moment: datetime) -> int:
     """Microseconds since the epoch of an aware datetime."""
-    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    delta = moment.astimezone(UTC) - UNIX_EPOCH
     return (delta.days * 86_400 + delta.seconds) * SECOND + delta.microseconds
 
 
 def from_us(us: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=int(us))
+    return UNIX_EPOCH + timedelta(microseconds=int(us))
 
 
 def _latest_window(start: int, end: int, at: timedelta, length: timedelta,

@@ -13,6 +13,7 @@ from pathlib import Path
 from voice_monitor import storage
 from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
 from voice_monitor.rollup_plan import manifest_path
+from voice_monitor.schema import UNIX_EPOCH
 
 # The hourly rollup runs at :30 for the previous hour, the daily at 01:30 for the previous day;
 # a snapshot is stale once the run that should have built a newer one is this late.
@@ -33,7 +34,6 @@ def _newest_event(lake: Lake) -> datetime | None:
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
-UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEWEST: dict[str, datetime] = {}  # lake file -> the newest timestamp its footer records
 _NEWEST_MAX = 8192
 
