@@ -8,6 +8,7 @@ count an event the lake does not hold, even after a power loss.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 import weakref
@@ -41,6 +42,8 @@ from voice_monitor.records import as_raw, split_file
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
 from voice_monitor.streaming import BATCH_BYTES, InputFileError, LineBatch, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -424,8 +427,12 @@ def _withdraw(quarantining: Future | None, placed: list) -> None:
         with contextlib.suppress(Exception):  # (not placed: nothing to remove)
             quarantining.result()
     for path in placed:
-        with contextlib.suppress(OSError):
+        try:
             path.unlink(missing_ok=True)
+        except Exception as e:  # any: an object store's client raises more than OSError
+            log.error("a refused batch's quarantine file %s could not be removed (%s: %s); its "
+                      "rejects are quarantined again when the batch is sent again: remove that "
+                      "file", path, type(e).__name__, e)
 
 
 # reason -> category, as the one rule table (sql/macros/reason_category.sql) says; a landing
