@@ -223,8 +223,9 @@ def test_two_collectors_redis_s3_and_dask_answer_as_one_folder(tmp_path, monkeyp
     assert local_answers[api_paths(read_at)[0]]["artifacts_received"] == received
     # every hour that received a late event was rebuilt by the hourly flow, then the day
     late_hours = {datetime.fromisoformat(e["timestamp"].replace("Z", "+00:00")).replace(
-        minute=0, second=0, microsecond=0).isoformat() for e in late if e["event_id"][:2] == "l-"}
+        minute=0, second=0, microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+        for e in late if e["event_id"][:2] == "l-"}
     assert late_hours and late_hours <= set(local_facts["hourly"]["periods"])
-    assert local_facts["daily"]["periods"] == [DAY.isoformat()]
+    assert local_facts["daily"]["periods"] == [DAY.strftime("%Y-%m-%dT%H:%M:%SZ")]
     # the notebooks' data access on the S3 lake: `now` is the end of the newest hourly snapshot
     assert nb_lake.remote and nb_now == FLOW_NOW.replace(minute=0)

@@ -599,7 +599,7 @@ def test_every_reading_endpoint_takes_its_cli_commands_options(filled, http):
              "/api/v1/alerts/history": ("alerts", "history")}
     values = {"now": ts(NOW), "start": ts(NOW - timedelta(hours=2)), "end": ts(NOW),
               "since": ts(NOW - timedelta(hours=2)), "limit": "5", "errors-only": "true",
-              "type": "artifact_received", "stage": "transcription", "status": "active"}
+              "type": "artifact_received", "stage": "transcription", "status": "active", "period": "day"}
     for path, (group, name) in pairs.items():
         command = cli.get_command(None, group).commands[name]
         for option in command.params:
