@@ -55,20 +55,20 @@ def begin(lake: Lake, now: datetime, first: int, last: int) -> Path | None:
     made (the landing goes on: only a kill before its count would then go unnoted)."""
     path = lake.local_state_dir / FOLDER / (f"{_us(now)}.{first}.{last}.{uuid.uuid4().hex}."
                                             f"{temp_files.writer_name()}")
-    for attempt in range(2):
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
-            return path
-        except FileNotFoundError:
-            if attempt:
-                return None
-            try:  # (the folder is made by a lake's first landing)
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError:
-                return None
-        except OSError:
-            return None
-    return None
+    try:
+        _make(path)
+    except OSError:
+        return None
+    return path
+
+
+def _make(path: Path) -> None:
+    """An empty note at `path`, its folder made if need be (by a lake's first landing)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
 
 
 def settle(lake: Lake, intent: Path | None, now: datetime, placed: list[int],
@@ -96,8 +96,7 @@ def note(lake: Lake, now: datetime, hours: list[int]) -> None:
     folder = lake.local_state_dir / FOLDER
     name = f"{_us(now)}.{min(hours)}.{max(hours)}.{uuid.uuid4().hex}"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644))
+        _make(folder / name)
     except OSError as exc:
         log.error("landed events are not counted by the real-time counters, and the note that "
                   "would have them counted later could not be made at %s (%s); sending the "
