@@ -315,3 +315,69 @@ def test_a_webhook_backoff_that_is_no_number_of_seconds_is_refused(value, refusa
         AlertConfig(webhook_backoff_s=value)
     assert str(refused.value) == f"webhook_backoff_s={value!r}: {refusal}"
     assert AlertConfig(webhook_backoff_s=0).webhook_backoff_s == 0  # no wait: allowed
+
+
+@pytest.mark.parametrize(("name", "value", "shown", "refusal"), [
+    ("event_window", timedelta(0), "0s", "Input should be greater than 0 seconds"),
+    ("event_window", -H, "-3600s", "Input should be greater than 0 seconds"),
+    ("webhook_retry_for", -H, "-3600s", "Input should be greater than or equal to 0 seconds"),
+    ("latency_baseline", -H, "-3600s", "Input should be greater than or equal to 1 hour"),
+    ("latency_baseline", timedelta(minutes=30), "1800s",
+     "Input should be greater than or equal to 1 hour"),
+])
+def test_a_window_of_no_time_is_refused_by_the_library(name, value, shown, refusal):
+    """AlertConfig(event_window=0 or -1h) and (webhook_retry_for=-1h) were accepted: the event
+    checks then read no hour, a retry window ended before it began. A negative latency_baseline
+    was refused as holding "-1 hour(s)", with the fix "lower latency_min_baseline_hours to at
+    most -1". A baseline is a mean of hourly p95s: it must span at least an hour."""
+    from voice_monitor.health.checks import AlertConfig
+
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(**{name: value})
+    assert str(refused.value) == f"{name}={shown}: {refusal}"
+    assert AlertConfig(webhook_retry_for=timedelta(0)).webhook_retry_for == timedelta(0)  # no retry
+    assert AlertConfig(latency_baseline=H, latency_min_baseline_hours=1).latency_baseline == H
+
+
+@pytest.mark.parametrize(("name", "text", "value", "refusal"), [
+    # no p95 is above inf times the baseline: high_latency was silently off
+    ("latency_factor", "inf", float("inf"), "Input should be a finite number"),
+    ("latency_factor", "nan", float("nan"), "Input should be a finite number"),
+    ("latency_baseline", "30m", timedelta(minutes=30),
+     "Input should be greater than or equal to 1 hour"),
+])
+def test_the_settings_refuse_what_the_library_refuses_in_the_same_words(capsys, lake, name, text,
+                                                                        value, refusal):
+    """`--set alerts.latency_factor=inf` was accepted and high_latency could never fire."""
+    from voice_monitor.health.checks import AlertConfig
+
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", f"alerts.{name}={text}")
+    assert_one_line_error(code, err, 1)
+    assert f"bad setting alerts.{name}='{text}' (from flag --set): {refusal} (alerts.{name}: " in err
+    shown = "1800s" if isinstance(value, timedelta) else repr(value)
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(**{name: value})
+    assert str(refused.value) == f"{name}={shown}: {refusal}"
+
+
+@pytest.mark.parametrize(("name", "toml", "refusal"), [
+    ("failure_rate_min_outcomes", "true", "Input should be a whole number, not true or false"),
+    ("queue_depth_max", "false", "Input should be a whole number, not true or false"),
+    ("webhook_timeout_s", "true", "Input should be a number, not true or false"),
+])
+def test_true_or_false_is_no_threshold(capsys, lake, tmp_path, name, toml, refusal):
+    """`AlertConfig(failure_rate_min_outcomes=True)` and `failure_rate_min_outcomes = true` in
+    voice-monitor.toml were taken as 1 (a bool is an int to Python and to pydantic)."""
+    from voice_monitor.health.checks import AlertConfig
+
+    (tmp_path / "voice-monitor.toml").write_text(f"[alerts]\n{name} = {toml}\n")
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, 1)
+    given = toml.capitalize()  # TOML's true is Python's True, shown as read
+    assert (f"bad setting alerts.{name}={given} (from file voice-monitor.toml): {refusal} "
+            f"(alerts.{name}: ") in err
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(**{name: toml == "true"})
+    assert str(refused.value) == f"{name}={given}: {refusal}"

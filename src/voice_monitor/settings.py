@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from voice_monitor.health.checks import BOUNDS, MAX_WEBHOOK_TIMEOUT_S, AlertConfig
+from voice_monitor.health.checks import BOUNDS, MAX_WEBHOOK_TIMEOUT_S, NOT_A_BOOL, AlertConfig
 from voice_monitor.lake import DEFAULT_LAKE, LAKE_ENV
 from voice_monitor.retention import RetentionConfig
 
@@ -141,7 +141,7 @@ class AlertSettings(_Section):
     latency_factor: float = Field(_ALERTS.latency_factor, **_bounds("latency_factor"),
                                   description="high_latency fires when the last hour's e2e p95 is "
                                               "above this many times the baseline.")
-    latency_baseline: Duration = Field(_ALERTS.latency_baseline,
+    latency_baseline: Duration = Field(_ALERTS.latency_baseline, **_bounds("latency_baseline"),
                                        description="The baseline is the mean hourly e2e p95 over "
                                                    "this long before the hour.")
     latency_min_baseline_hours: int = Field(_ALERTS.latency_min_baseline_hours,
@@ -161,9 +161,19 @@ class AlertSettings(_Section):
                                      description="Seconds to wait for the webhook (at most 3600).")
     webhook_attempts: int = Field(_ALERTS.webhook_attempts, **_bounds("webhook_attempts"),
                                   description="Tries per webhook delivery.")
-    webhook_retry_for: Duration = Field(_ALERTS.webhook_retry_for,
+    webhook_retry_for: Duration = Field(_ALERTS.webhook_retry_for, **_bounds("webhook_retry_for"),
                                         description="Later check runs send again a notification "
                                                     "the webhook did not accept, for this long.")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any, info: Any) -> Any:
+        # pydantic takes true as 1 (a config file's `failure_rate_min_outcomes = true`), as
+        # AlertConfig refuses it: in its words (checks.NOT_A_BOOL)
+        kind = cls.model_fields[info.field_name].annotation
+        if isinstance(value, bool) and kind in (int, float):
+            raise ValueError(NOT_A_BOOL[kind.__name__])
+        return value
 
     def config(self, webhook_url: str | None = None,
                event_window: timedelta | None = None) -> AlertConfig:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import lake_window, uncounted
@@ -56,15 +56,24 @@ BOUNDS: dict[str, tuple[type, dict[str, object]]] = {
     "failure_rate_high": (float, {"gt": 0, "le": 1}),
     "failure_rate_critical": (float, {"gt": 0, "le": 1}),
     "failure_rate_min_outcomes": (int, {"ge": 1}),
-    "latency_factor": (float, {"gt": 1}),
+    # inf: no p95 is ever above inf × baseline, high_latency silently off
+    "latency_factor": (float, {"gt": 1, "allow_inf_nan": False}),
+    # a mean of hourly p95s: under an hour holds no hour (a negative one read as "-1 hour(s)")
+    "latency_baseline": (timedelta, {"ge": timedelta(hours=1)}),
     "latency_min_baseline_hours": (int, {"ge": 1}),
     "queue_depth_max": (int, {"ge": 0}),
     "disambiguation_backlog_max": (int, {"ge": 0}),
     # "no artifact_received in the last 0 minutes" holds at every instant: it would never resolve
     "inactivity_window": (timedelta, {"gt": timedelta(0)}),
+    # a window of no hours has no events to check (no setting: it follows retention.events)
+    "event_window": (timedelta, {"gt": timedelta(0)}),
     "webhook_attempts": (int, {"ge": 1}),
     "webhook_backoff_s": (float, {"ge": 0, "le": MAX_WEBHOOK_TIMEOUT_S}),  # no setting: library only
+    "webhook_retry_for": (timedelta, {"ge": timedelta(0)}),  # 0: no retry on later runs
 }
+# True and False are ints to Python (and pydantic takes them as 1 and 0): never a threshold
+NOT_A_BOOL = {"int": "Input should be a whole number, not true or false",
+              "float": "Input should be a number, not true or false"}
 _ADAPTERS: dict[str, object] = {}
 
 
@@ -112,6 +121,9 @@ class AlertConfig:
     webhook_retry_for: timedelta = timedelta(hours=24)  # later runs retry undelivered ones
 
     def __post_init__(self):
+        for item in fields(self):
+            if item.type in NOT_A_BOOL and isinstance(getattr(self, item.name), bool):
+                raise ValueError(f"{item.name}={getattr(self, item.name)!r}: {NOT_A_BOOL[item.type]}")
         for name in self.checks:
             if name not in CHECK_TYPES:
                 raise ValueError(f"unknown check {name!r}; expected one of {', '.join(CHECK_TYPES)}")
