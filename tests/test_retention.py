@@ -164,7 +164,8 @@ def test_event_retention_shorter_than_the_rollup_look_back_is_refused():
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("hourly_snapshots", 1 * D, r"hourly snapshot retention 24 h .* at least 48 h"),
     ("counter_state", 30 * timedelta(minutes=1), r"counter state retention 0.5 h"),
-    ("quarantine", timedelta(0), r"retention quarantine=.* must be a positive timedelta"),
+    ("quarantine", timedelta(0), r"^retention quarantine 0 h keeps nothing; keep it longer "
+                                 r"than 0 h \(the default is 30 d\)$"),
     # a cut-off 10**6 days before now is before year 1: OverflowError from run_retention
     ("daily_snapshots", 10**6 * D, r"retention daily_snapshots of 1,000,000 days is longer "
                                    r"than 36,500 days \(100 years\), the most it takes"),

@@ -381,3 +381,29 @@ def test_true_or_false_is_no_threshold(capsys, lake, tmp_path, name, toml, refus
     with pytest.raises(ValueError) as refused:
         AlertConfig(**{name: toml == "true"})
     assert str(refused.value) == f"{name}={given}: {refusal}"
+
+
+@pytest.mark.parametrize(("name", "text", "refusal"), [
+    ("counter_state", "0h", "counter state retention 0 h is shorter than the real-time window; "
+                            "keep it at least 1 h"),
+    ("events", "0s", "event retention 0 h is shorter than the rollups need"),
+    ("tmp_files", "0m", "retention tmp_files 0 h keeps nothing; keep it longer than 0 h (the "
+                        "default is 1 h)"),
+    ("alerts", "0d", "retention alerts 0 h keeps nothing; keep it longer than 0 h (the default "
+                     "is 90 d)"),
+])
+def test_a_retention_of_no_time_names_the_setting_and_the_fix(capsys, lake, name, text, refusal):
+    """`--set retention.counter_state=0h` said "retention counter_state=datetime.timedelta(0)
+    must be a positive timedelta": Python's repr and no fix. A period with a minimum (counter
+    state: the real-time hour) now says that minimum; the others say above 0. The library says
+    the same (RetentionConfig is the rule)."""
+    from voice_monitor.retention import RetentionConfig
+
+    code, _, err = run_main(capsys, "retention", "--dry-run", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", f"retention.{name}={text}")
+    assert_one_line_error(code, err, 1)
+    assert f"bad retention settings [retention.{name}='{text}' (from flag --set)]: {refusal}" in err
+    assert "datetime.timedelta" not in err
+    with pytest.raises(ValueError) as refused:
+        RetentionConfig(**{name: timedelta(0)})
+    assert str(refused.value).startswith(refusal)

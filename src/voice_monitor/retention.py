@@ -70,8 +70,16 @@ class RetentionConfig:
     def __post_init__(self) -> None:
         for name in self.__dataclass_fields__:
             value = getattr(self, name)
-            if not isinstance(value, timedelta) or value <= timedelta(0):
-                raise ValueError(f"retention {name}={value!r} must be a positive timedelta")
+            if not isinstance(value, timedelta):
+                raise ValueError(f"retention {name}={value!r} is not a timedelta; use e.g. "
+                                 f"timedelta(hours=48)")
+            if value <= timedelta(0) and name not in ("events", "counter_state",
+                                                     "hourly_snapshots"):  # their minimum says
+                default = self.__dataclass_fields__[name].default
+                shown = f"{default.days} d" if default % timedelta(days=1) == timedelta(0) \
+                    else _hours(default)
+                raise ValueError(f"retention {name} {_hours(value)} keeps nothing; keep it "
+                                 f"longer than 0 h (the default is {shown})")
             if value > MAX_RETENTION:
                 raise ValueError(f"retention {name} of {value.days:,} days is longer than "
                                  "36,500 days (100 years), the most it takes; 36,500 days "
