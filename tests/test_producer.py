@@ -590,3 +590,135 @@ def test_a_spool_of_its_own_deleted_is_named_as_such_not_as_a_failed_landing(tmp
         producer.close()
     assert producer.stats.failed_batches == 0 and producer.unlanded == []
     assert sorted(stored_ids(lake)) == ["a", "b"]
+
+
+def blocked_lake(tmp_path) -> tuple[Lake, object]:
+    """A lake whose landings fail for good: a file where its events folder should be."""
+    blocked = tmp_path / "lake" / "events"
+    blocked.parent.mkdir()
+    blocked.write_text("a file where the events folder should be")
+    return Lake(tmp_path / "lake"), blocked
+
+
+def kept_segments(spool) -> list:
+    return [p for p in spool.glob("*.jsonl") if p.stat().st_size]
+
+
+def test_a_segment_kept_after_a_failed_landing_is_handed_back_when_its_spool_goes(tmp_path):
+    # a segment whose landing failed "stays in spool" for the next producer; the spool deleted
+    # afterwards took it, and close() still said the 2 events stayed in a spool that was gone
+    lake, _ = blocked_lake(tmp_path)
+    spool = tmp_path / "spool"
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    producer.emit(recent(1, event_id="a"))
+    producer.emit(recent(2, event_id="b"))
+    with pytest.raises(ProducerError, match="stay in spool"):
+        producer.flush()
+    assert len(kept_segments(spool)) == 1
+    shutil.rmtree(spool)
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    message = str(raised.value)
+    assert "(2 events not landed; their JSON texts are in producer.unlanded)" in message
+    assert f"; and producer 'default': its spool {str(spool)!r} is gone" in message
+    assert sorted(json.loads(text)["event_id"] for text in producer.unlanded) == ["a", "b"]
+    assert producer.stats.unlanded == 2
+
+
+def test_a_kept_segment_deleted_alone_is_handed_back_and_the_rest_stay(tmp_path):
+    # two failed segments kept in the spool; one of them deleted by hand: its 1 event handed
+    # back, the other segment's 2 events still in the spool, the message saying which is where
+    lake, blocked = blocked_lake(tmp_path)
+    spool = tmp_path / "spool"
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    producer.emit(recent(1, event_id="first"))
+    with pytest.raises(ProducerError):
+        producer.flush()
+    [first] = kept_segments(spool)
+    producer.emit(recent(2, event_id="second-a"))
+    producer.emit(recent(3, event_id="second-b"))
+    with pytest.raises(ProducerError):
+        producer.flush()
+    first.unlink()
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert (f"(3 events not landed; 1 of them, their segment deleted from the spool since, are "
+            f"in producer.unlanded (JSON texts); the others stay in spool {str(spool)!r}") \
+        in str(raised.value)
+    assert [json.loads(text)["event_id"] for text in producer.unlanded] == ["first"]
+    blocked.unlink()
+    with Producer(lake, durable=True, spool_dir=spool, now=NOW):
+        pass
+    assert sorted(stored_ids(lake)) == ["second-a", "second-b"]
+
+
+def test_beyond_the_segments_held_open_a_deleted_one_is_named_with_its_count(tmp_path,
+                                                                             monkeypatch):
+    # a long outage must not use up the descriptors: beyond HELD_OPEN (here 1) a kept segment
+    # is watched by its path only, and its loss is one line naming it and its count
+    monkeypatch.setattr("voice_monitor.producer.HELD_OPEN", 1)
+    lake, _ = blocked_lake(tmp_path)
+    spool = tmp_path / "spool"
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    producer.emit(recent(1, event_id="held"))
+    with pytest.raises(ProducerError):
+        producer.flush()
+    [held] = kept_segments(spool)
+    for i in range(3):
+        producer.emit(recent(2 + i, event_id=f"named-{i}"))
+    with pytest.raises(ProducerError):
+        producer.flush()
+    [named] = [p for p in kept_segments(spool) if p != held]
+    shutil.rmtree(spool)
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert (f"; and producer 'default': spool segment {str(named)!r} was deleted before its 3 "
+            "events landed (its landing had failed); they are lost") in str(raised.value)
+    assert [json.loads(text)["event_id"] for text in producer.unlanded] == ["held"]
+
+
+def test_a_spool_deleted_between_rotation_and_reading_loses_no_segment(tmp_path, monkeypatch):
+    # the writer closed a segment, then read it back by its path: deleted in between (with its
+    # folder), the segment was dropped ("FileNotFoundError" at close(), nothing in unlanded)
+    from voice_monitor.spool import Spool
+
+    lake = Lake.create(tmp_path / "lake")
+    spool = tmp_path / "spool"
+    rotate = Spool.rotate
+
+    def rotate_then_delete(self):  # the deletion at the worst moment, on real files
+        closed = rotate(self)
+        shutil.rmtree(self.directory)
+        return closed
+
+    monkeypatch.setattr(Spool, "rotate", rotate_then_delete)
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    producer.emit(recent(1, event_id="a"))
+    producer.emit(recent(2, event_id="b"))
+    producer.flush()
+    assert sorted(stored_ids(lake)) == ["a", "b"]
+    with pytest.raises(ProducerError, match="is gone"):
+        producer.close()
+    assert producer.errors and all(isinstance(e, SpoolGoneError) for e in producer.errors)
+    assert producer.unlanded == []
+
+
+def test_a_leftover_segment_deleted_before_it_was_read_is_named_with_its_size(tmp_path):
+    lake = Lake.create(tmp_path / "lake")
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    line = json.dumps(recent(1, event_id="left")) + "\n"
+    leftover = spool / "00000000000000000001-1-000001.jsonl"
+    leftover.write_text(line)
+    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
+                        now=NOW)
+    leftover.unlink()  # before the writer's first round (flush_interval: an hour)
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert str(raised.value) == (
+        f"producer 'default': spool segment {str(leftover)!r}, left by an earlier producer "
+        f"({len(line.encode())} bytes), was deleted before it was read; its events are lost")

@@ -47,12 +47,13 @@ from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.mappings import dumps
 from voice_monitor.remote import CollectorClient, SendError, body_line
 from voice_monitor.spool import (  # noqa: F401 (ProducerError, SpoolLockedError: the producer's API)
+    HELD_OPEN,
     SET_ASIDE,
     ProducerError,
+    Segment,
     Spool,
     SpoolGoneError,
     SpoolLockedError,
-    read_segment,
     spool_line,
 )
 from voice_monitor.streaming import ahead
@@ -157,7 +158,11 @@ class Producer:
         self._ahead_con = None  # validation's, on the thread that runs a batch ahead
         self._spool: Spool | None = None
         self._spool_gone: str | None = None  # why emit() refuses: the spool's folder is gone
-        self._segments: deque[Path] = deque()
+        self._segments: deque[Segment] = deque()
+        # segments whose landing failed for good, kept for the next producer: each with the
+        # index of its first record not landed and their count; watched so that one deleted
+        # since is handed back in `unlanded` (read through its descriptor), never lost unsaid
+        self._kept: list[tuple[Segment, int, int]] = []
         self._spool_in_lake = durable and not spool_dir  # (`_lose_spool`'s advice)
         if durable:
             directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
@@ -248,14 +253,21 @@ class Producer:
 
     def _error_summary(self, errors: list[Exception]) -> str:
         # a spool gone is no landing that failed: said in its own words, after the landings'
-        gone = [e for e in errors if isinstance(e, SpoolGoneError)]
+        # (and a segment deleted before it could land, named with its count)
+        gone = [str(e) for e in errors if isinstance(e, SpoolGoneError)]
         errors = [e for e in errors if not isinstance(e, SpoolGoneError)]
         if not errors:
-            return (f"{gone[0]} ({self.stats.unlanded} events not landed; their JSON texts are "
-                    "in producer.unlanded)")
+            first, *rest = gone
+            if first == self._spool_gone:
+                first += (f" ({self.stats.unlanded} events not landed; their JSON texts are in "
+                          "producer.unlanded)")
+            return "; and ".join([first, *rest])
         where = (f"they stay in spool {str(self.spool_dir)!r} and land when a durable producer "
                  "next starts on it" if self.durable and self._spool_gone is None
                  else "their JSON texts are in producer.unlanded")
+        if self.durable and self._spool_gone is None and self.unlanded:
+            where = (f"{len(self.unlanded)} of them, their segment deleted from the spool since, "
+                     f"are in producer.unlanded (JSON texts); the others {where[5:]}")
         if self.stats.set_aside:
             where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
                       f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
@@ -266,7 +278,7 @@ class Producer:
                else f"failed after {self.retries} retries")
         return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
                 f"{how} ({self.stats.unlanded} events not landed; {where}); "
-                f"first error: {errors[0]!r}" + (f"; and {gone[0]}" if gone else ""))
+                f"first error: {errors[0]!r}" + "".join(f"; and {g}" for g in gone))
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -291,6 +303,8 @@ class Producer:
             if closing:
                 break
         self._close_landing()
+        for segment, _, _ in self._kept:  # left in the spool for the next producer
+            segment.release()
         if self._ahead_con is not None:
             self._ahead_con.close()
         if self._client is not None:
@@ -327,6 +341,8 @@ class Producer:
             return
         if self._spool_gone is None and self._spool.gone():
             self._lose_spool()
+        if self._kept:
+            self._watch_kept()
         if self._spool_gone is None and (everything or self._spool.lines >= self.batch_size):
             with self._lock:
                 closed = self._spool.rotate()
@@ -334,16 +350,52 @@ class Producer:
                 self._segments.append(closed)
         while self._segments:
             segment = self._segments.popleft()
-            lines = read_segment(segment)
+            try:
+                lines = segment.read()
+            except FileNotFoundError:  # a predecessor's segment, deleted before it was read
+                self.errors.append(SpoolGoneError(
+                    f"producer {self.name!r}: spool segment {str(segment.path)!r}, left by an "
+                    f"earlier producer ({segment.size} bytes), was deleted before it was read; "
+                    "its events are lost"))
+                continue
             for start in range(0, len(lines), self.batch_size):
                 if not self._land(lines[start:start + self.batch_size]):
                     # the segment stays in the spool for the next durable producer to land
                     self.stats.unlanded += max(0, len(lines) - start - self.batch_size)
-                    if not segment.exists():  # unless gone with its folder: handed back
+                    if segment.gone():  # unless gone (with its folder): handed back
                         self.unlanded.extend(_texts(lines[start:]))
+                        segment.release()
+                    else:
+                        self._keep(segment, start, len(lines) - start)
                     break
             else:
                 segment.unlink()
+
+    def _keep(self, segment: Segment, start: int, count: int) -> None:
+        """Watch a segment left in the spool (its landing failed): its descriptor stays open,
+        for the first `HELD_OPEN` such segments (a long outage must not use up the process's
+        descriptors); beyond them only its path and count are kept, to name a loss."""
+        if sum(kept.fd is not None for kept, _, _ in self._kept) >= HELD_OPEN:
+            segment.release()
+        self._kept.append((segment, start, count))
+
+    def _watch_kept(self) -> None:
+        """A segment kept for the next producer whose file is gone since (its folder deleted,
+        or it alone): its records, read through the descriptor still open, are handed back in
+        `unlanded` (already counted in `stats.unlanded`); one whose descriptor was not kept is
+        named, with its count, in one line in `errors`."""
+        still = []
+        for segment, start, count in self._kept:
+            if not segment.gone():
+                still.append((segment, start, count))
+            elif segment.fd is not None:
+                self.unlanded.extend(_texts(segment.read()[start:]))
+                segment.release()
+            else:
+                self.errors.append(SpoolGoneError(
+                    f"producer {self.name!r}: spool segment {str(segment.path)!r} was deleted "
+                    f"before its {count} events landed (its landing had failed); they are lost"))
+        self._kept = still
 
     def _lose_spool(self) -> None:
         """The spool's folder is gone (deleted or unmounted, with the lake it lies in by

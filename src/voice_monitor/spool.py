@@ -15,6 +15,7 @@ from voice_monitor.records import split_lines
 
 SEGMENT_SUFFIX = ".jsonl"
 SET_ASIDE = "too-large"  # events a collector refuses even alone: one file each, never resent
+HELD_OPEN = 64  # segments kept readable through a descriptor once their landing failed (`Segment`)
 
 
 class ProducerError(Exception):
@@ -27,6 +28,45 @@ class SpoolLockedError(ProducerError):
 
 class SpoolGoneError(ProducerError):
     """The spool's folder was deleted or unmounted under a running durable producer."""
+
+
+class Segment:
+    """One closed segment file, read through a descriptor held open from its rotation (or, left
+    by a crashed predecessor, from its first read): its records stay readable even once the
+    file is deleted (with its folder, or alone), so the producer can hand them back instead of
+    losing them without a word."""
+
+    def __init__(self, path: Path, fd: int | None = None, size: int | None = None):
+        self.path = path
+        self.fd = fd
+        self.size = size  # bytes when found (a leftover not opened yet), for the loss's line
+
+    def read(self) -> list[bytes | Rejected]:
+        """Its records (opening it first if it is a leftover; FileNotFoundError if gone)."""
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        return parse_segment(os.pread(self.fd, os.fstat(self.fd).st_size, 0))
+
+    def gone(self) -> bool:
+        """Whether its file is no longer at its path (see `Spool.gone`)."""
+        try:
+            here = os.stat(self.path)
+        except OSError:
+            return True
+        if self.fd is None:
+            return False
+        written = os.fstat(self.fd)
+        return (here.st_dev, here.st_ino) != (written.st_dev, written.st_ino)
+
+    def release(self) -> None:
+        """Close its descriptor (the file, if still there, stays for the next producer)."""
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def unlink(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.release()
 
 
 def spool_line(record: Mapping) -> bytes:
@@ -54,7 +94,8 @@ class Spool:
                 "producer its own name= (or spool_dir=)"
             ) from None
         # segments of a crashed predecessor: landed first, oldest first
-        self.leftovers = sorted(directory.glob("*" + SEGMENT_SUFFIX))
+        self.leftovers = [Segment(path, size=_size(path))
+                          for path in sorted(directory.glob("*" + SEGMENT_SUFFIX))]
         self._seq = 0
         self.lines = 0  # lines in the open segment
         self.size = 0  # and their bytes
@@ -103,14 +144,14 @@ class Spool:
         self.lines = self.size = 0
         return parse_segment(data) if data else []
 
-    def rotate(self) -> Path | None:
-        """Start a new segment and return the closed one (None if it is empty)."""
+    def rotate(self) -> Segment | None:
+        """Start a new segment and return the closed one (None if it is empty), its descriptor
+        still open: a spool deleted before it is read loses nothing."""
         if not self.lines:
             return None
-        closed, fd = self.path, self.fd
+        closed = Segment(self.path, self.fd)
         self.path, self.fd = self._new_segment()
         self.lines = self.size = 0
-        os.close(fd)
         return closed
 
     def set_aside(self, line: bytes) -> Path:
@@ -137,13 +178,16 @@ class Spool:
         os.close(self._lock_fd)  # releases the flock
 
 
-def read_segment(path: Path) -> list[bytes | Rejected]:
-    """The records of a spool segment. A partial last line (a crash mid-write) is kept, raw:
-    it is quarantined, like any record that cannot land; nothing in a segment can stop it."""
-    return parse_segment(path.read_bytes())
+def _size(path: Path) -> int | None:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return None
 
 
 def parse_segment(data: bytes) -> list[bytes | Rejected]:
-    """The records of a spool segment's bytes (see `read_segment`)."""
+    """The records of a spool segment's bytes. A partial last line (a crash mid-write) is
+    kept, raw: it is quarantined, like any record that cannot land; nothing in a segment can
+    stop it."""
     lines = split_lines(data).to_pylist()
     return [Rejected.from_line(line) or line if line[:1] == b"\x00" else line for line in lines]
