@@ -214,6 +214,40 @@ def test_remote_producer_refusals_of_numbers_name_the_field_as_a_file_would(tmp_
     assert "duration_ms" in sent["n1"] and "confidence_score" in sent["n2"]
 
 
+def test_remote_producer_lands_a_record_with_a_datetime_and_a_huge_number_as_a_file_does(
+        tmp_path):
+    # orjson writes a datetime itself but no integer over 64 bits; the JSON fallback for such a
+    # record could not write the datetime, so the record was quarantined as "record cannot be
+    # written as JSON ()" (and a NaN beside a datetime got the producer's reason, not a file's)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    text = at.isoformat().replace("+00:00", "Z")
+    head = '{"event_id":"%s","event_type":"transcription_completed","timestamp":"%s",'
+    by_file = Lake(tmp_path / "by-file")
+    (tmp_path / "odd.jsonl").write_text(
+        head % ("huge", text) + '"duration_ms":1000000000000000000000000000000}\n'
+        + head % ("meta", text) + '"metadata":{"note":100000000000000000000}}\n'
+        + head % ("nan", text) + '"duration_ms":NaN}\n')
+    ingested = subprocess.run([str(SCRIPT), "ingest", str(tmp_path / "odd.jsonl"), "--lake",
+                               str(by_file.root)], capture_output=True, text=True, timeout=300)
+    assert ingested.returncode == 0, ingested.stderr
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "log") as server:
+        producer = Producer(url=server.url, token=INGEST, batch_size=10, flush_interval=0.2)
+        for event_id, fields in (("huge", {"duration_ms": 10**30}),
+                                 ("meta", {"metadata": {"note": 10**20}}),
+                                 ("nan", {"duration_ms": float("nan")})):
+            producer.emit({"event_id": event_id, "event_type": "transcription_completed",
+                           "timestamp": at, **fields})  # a datetime, not a string
+        producer.close()
+    assert (producer.stats.accepted, producer.stats.quarantined) == (2, 1)
+    query = ("select event_id, duration_ms, metadata from read_parquet($f) order by event_id")
+    rows = duckdb.connect().execute(
+        query, {"f": [str(f) for f in lake.events_dir.rglob("*.parquet")]}).fetchall()
+    assert rows == [("huge", 1e30, None), ("meta", None, '{"note":100000000000000000000}')]
+    assert quarantine_reasons(lake) == quarantine_reasons(by_file)
+    assert "duration_ms" in quarantine_reasons(lake)["nan"]
+
+
 def quarantine_reasons(lake: Lake) -> dict[str, str]:
     files = [str(f) for f in lake.quarantine_dir.rglob("*.parquet")]
     rows = duckdb.connect().execute("select raw, reason from read_parquet($f)",

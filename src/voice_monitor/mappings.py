@@ -92,7 +92,7 @@ def dumps(record) -> bytes | Rejected:
         if problem:
             return _refused(record, problem)
         try:  # what orjson cannot write but JSON can, as a file would hold it: integers > 64 bits
-            return json.dumps(record, default=_default, allow_nan=False, ensure_ascii=False,
+            return json.dumps(record, default=_default_wide, allow_nan=False, ensure_ascii=False,
                               separators=(",", ":")).encode()
         except (TypeError, ValueError, RecursionError) as exc:
             return Rejected(_repr(record), f"record cannot be written as JSON ({exc})")
@@ -121,7 +121,18 @@ def _refused(record, problem: str) -> bytes | Rejected:
 def _default_raw(value):
     if isinstance(value, Decimal) and not value.is_finite():
         return float(value)  # written NaN or Infinity, as a float's
-    return _default(value)
+    return _default_wide(value)
+
+
+def _default_wide(value):
+    """`_default` for Python's json, which `dumps` falls back on (a record orjson cannot write):
+    what orjson writes itself (datetime, date, time, UUID, Enum, dataclass) as orjson writes it.
+    Without it a record holding a datetime and also an integer over 64 bits, or a NaN, was
+    refused as "record cannot be written as JSON ()", where a file holding it lands."""
+    try:
+        return _default(value)
+    except TypeError:
+        return orjson.loads(orjson.dumps(value, default=_default))  # else its TypeError
 
 
 def _finite(value, depth: int = 0):
