@@ -84,3 +84,28 @@ def test_a_landing_that_cannot_open_the_store_lands_nothing_not_even_its_rejects
     result = land_records(lake, batch, now=NOW)
     assert (result.accepted, result.quarantined) == (1, 1)
     assert len(list((lake.root / "quarantine").rglob("*.parquet"))) == 1
+
+
+@pytest.mark.parametrize("folder", ["counters.sqlite", "counters.sqlite-wal"])
+def test_a_folder_in_place_of_the_store_or_its_wal_is_named_and_moving_it_aside_recovers(
+        capsys, lake, tmp_path, folder):
+    """SQLite says only "unable to open database file" (it was OperationalError, no file named)."""
+    events = tmp_path / "e.jsonl"
+    events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    store = lake.root / "state" / "counters.sqlite"
+    odd = lake.root / "state" / folder
+    odd.mkdir(parents=True)
+
+    for argv in (["metrics", "realtime", "--now", NOW_TEXT], ["ingest", str(events), "--now", NOW_TEXT]):
+        code, _, err = run_main(capsys, *argv, "--lake", str(lake.root))
+        assert_one_line_error(code, err, status=1)
+        assert f"counter store {store} cannot be opened ({odd} is not a file)" in err, err
+        assert f"mv {odd} {odd}.corrupt" in err, err
+    assert not (lake.root / "events").exists() or not any((lake.root / "events").rglob("*.parquet"))
+
+    shutil.move(odd, f"{odd}.corrupt")  # the way out the message gives
+    code, out, err = run_main(capsys, "ingest", str(events), "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert (code, out.strip()) == (0, "accepted 1 (of which duplicate 0), quarantined 0"), err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 1, err

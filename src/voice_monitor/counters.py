@@ -275,7 +275,16 @@ def _open_sqlite(store, path):
                                             f"store: {disk_space.message(path)}",
                                             str(path)) from exc
         if code is None:
-            raise
+            odd = _not_a_file(path)
+            if odd is None:
+                raise
+            # a folder where the store or its WAL/shared-memory file should be: SQLite says
+            # only "unable to open database file"
+            raise CounterStoreError(
+                f"the real-time counter store {path} cannot be opened ({odd} is not a file); "
+                f"move it aside (mv {shlex.quote(str(odd))} {shlex.quote(str(odd) + '.corrupt')}):"
+                " a new store counts from the next landing, and a collector re-counts the last "
+                "2 hours when it starts") from exc
         raise CounterStoreReadOnlyError(code, f"cannot open the real-time counter store for "
                                         f"writing ({exc})", str(path)) from exc
     except sqlite3.DatabaseError as exc:  # not an SQLite file (locked, I/O: raised above)
@@ -284,6 +293,15 @@ def _open_sqlite(store, path):
             f"(mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}): a new one "
             "counts from the next landing, and a collector re-counts the last 2 hours when it "
             "starts") from exc
+
+
+def _not_a_file(path) -> Path | None:
+    """The store's file, or one of SQLite's files beside it, that exists but is no regular
+    file (a folder, say), or None."""
+    for odd in (Path(path), *(Path(f"{path}{end}") for end in ("-wal", "-shm", "-journal"))):
+        if odd.exists() and not odd.is_file():
+            return odd
+    return None
 
 
 def open_counters(lake, url: str | None = None) -> CounterStore:
