@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from conftest import NOW, event
-from server_process import ServerProcess
+from server_process import INGEST, ServerProcess
 
 from voice_monitor import Producer
 from voice_monitor import producer as producer_module
@@ -64,3 +64,23 @@ def test_a_retry_after_of_a_day_waits_no_longer_than_the_longest_backoff(monkeyp
     # backoff 0.5 s then 1 s, each raised to the hint, which counts as at most 30 s
     assert slept == [30.0, 30.0]
     assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1
+
+
+def test_a_token_read_with_its_newline_is_sent_as_the_server_reads_it(tmp_path):
+    # Path("token").read_text() keeps the newline: httpx refused the header at each post, and
+    # the producer said "cannot reach collector" after retrying it as a network fault
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server:
+        producer = Producer(url=server.url, token=INGEST + "\n", retries=0)
+        producer.emit(event("artifact_received", NOW, event_id="nl"))
+        producer.close()
+    assert (producer.stats.accepted, producer.stats.unlanded) == (1, 0)
+
+
+@pytest.mark.parametrize("token", ["ingest\x00token-0123456789a", "ïngest-token-01234567890"])
+def test_a_token_no_header_can_carry_is_refused_at_once_without_naming_it(token):
+    with pytest.raises(ValueError) as raised:
+        Producer(url="http://127.0.0.1:9", token=token)
+    assert str(raised.value) == (
+        "token (24 characters) holds a character an HTTP header cannot carry (a control "
+        "character such as a newline or NUL, or one that is not ASCII); pass the ingest token "
+        "exactly as the collector's VOICE_MONITOR_INGEST_TOKENS or --tokens-file holds it")

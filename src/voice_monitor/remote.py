@@ -54,6 +54,7 @@ class CollectorClient:
         self.url = url.rstrip("/")
         self.endpoint = self.url if self.url.endswith("/v1/events") else self.url + "/v1/events"
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
+        token = _checked_token(token)
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._http = httpx.Client(headers=headers, timeout=timeout)
@@ -79,6 +80,26 @@ class CollectorClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _checked_token(token):
+    """The token as the server reads it (it strips what it is configured with and what it is
+    sent: a token read from a file with its newline is the same token), or ValueError, never
+    naming the token itself, for one no HTTP header can carry. A newline in the header failed
+    each post as 'cannot reach collector ... Illegal header value', retried as a network fault
+    for a minute and a half; a non-ASCII one raised UnicodeEncodeError from the constructor."""
+    if token is None:
+        return None
+    if not isinstance(token, str):
+        raise ValueError(f"token must be a string (an ingest token of the collector), not a "
+                         f"{type(token).__name__}")
+    token = token.strip()
+    if not (token.isascii() and token.isprintable()):
+        raise ValueError(f"token ({len(token)} characters) holds a character an HTTP header "
+                         "cannot carry (a control character such as a newline or NUL, or one "
+                         "that is not ASCII); pass the ingest token exactly as the collector's "
+                         "VOICE_MONITOR_INGEST_TOKENS or --tokens-file holds it")
+    return token
 
 
 def _detail(response: httpx.Response) -> str:
