@@ -84,3 +84,36 @@ def test_a_token_no_header_can_carry_is_refused_at_once_without_naming_it(token)
         "token (24 characters) holds a character an HTTP header cannot carry (a control "
         "character such as a newline or NUL, or one that is not ASCII); pass the ingest token "
         "exactly as the collector's VOICE_MONITOR_INGEST_TOKENS or --tokens-file holds it")
+
+
+def test_a_200_that_is_not_a_collectors_answer_is_said_so():
+    # a url that is not the collector's (a web server answering any POST with a page): the
+    # producer's error was "first error: KeyError('accepted')" or a JSONDecodeError
+    class Page(BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            body = b"<html>welcome</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Page)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{site.server_address[1]}"
+    try:
+        producer = Producer(url=url, token="ingest-0123456789abcdef", retries=0)
+        producer.emit(event("artifact_received", NOW))
+        with pytest.raises(ProducerError) as raised:
+            producer.close()
+    finally:
+        site.shutdown()
+        site.server_close()
+    assert (f"first error: SendError(\"{url}/v1/events answered 200 without a collector's "
+            "counts ('<html>welcome</html>'); check that url= is the address of voice-monitor "
+            "serve\")") in str(raised.value)
+    assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1

@@ -67,8 +67,16 @@ class CollectorClient:
         except httpx.HTTPError as exc:
             raise SendError(f"cannot reach collector {self.url}: {exc}", transient=True) from None
         if response.status_code == 200:
-            counts = response.json()
-            return LandingResult(counts["accepted"], counts["duplicates"], counts["quarantined"])
+            try:
+                counts = response.json()
+                return LandingResult(counts["accepted"], counts["duplicates"],
+                                     counts["quarantined"])
+            except (ValueError, KeyError, TypeError):
+                # not a collector's answer (a wrong url, a proxy's page): said so, where the
+                # error was "KeyError('accepted')"; sent again, a batch that did land counts once
+                raise SendError(f"{self.endpoint} answered 200 without a collector's counts "
+                                f"({_detail(response)!r}); check that url= is the address of "
+                                "voice-monitor serve", transient=True, status=200) from None
         detail = _detail(response)
         if response.status_code == 503:
             hint = response.headers.get("retry-after", "")
