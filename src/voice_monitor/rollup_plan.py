@@ -10,6 +10,7 @@ is not a change, and a snapshot that retention removed is never rebuilt automati
 from __future__ import annotations
 
 import json
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +19,7 @@ from voice_monitor import copy_log, storage
 from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
 
+log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 HOURLY_SNAPSHOTS = ("pipeline_hourly", "stage_hourly")
@@ -185,10 +187,35 @@ def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
 
 
 def read_manifest(path: Path) -> dict | None:
+    """The manifest at `path`, or None when there is none or it is damaged (not UTF-8, not
+    JSON, not the shape written here): the period then counts as changed and is built again,
+    which writes a good manifest in its place."""
     try:
-        return json.loads(path.read_text())
-    except (FileNotFoundError, json.JSONDecodeError):
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
         return None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        log.warning("rollup manifest %s cannot be read (%s); its period is built again", path, exc)
+        return None
+    if not _well_formed(manifest):
+        log.warning("rollup manifest %s is not a manifest; its period is built again", path)
+        return None
+    return manifest
+
+
+def _well_formed(manifest) -> bool:
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("sources"), dict):
+        return False
+    if not isinstance(manifest.get("later_copies", {}), dict):
+        return False
+    for name, files in manifest["sources"].items():
+        if not isinstance(files, list):
+            return False
+        try:
+            datetime.fromisoformat(name)
+        except (TypeError, ValueError):
+            return False
+    return True
 
 
 def write_manifest(path: Path, manifest: dict) -> None:
