@@ -151,3 +151,17 @@ def new_york(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
+
+
+def store_descriptors(store) -> list[str]:
+    """This process's open descriptors on the store's file, its -wal or its -shm (/proc)."""
+    held = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:  # the listing's own descriptor, closed since
+            continue
+        if target.startswith(str(store)):
+            held.append(target)
+    return held
+

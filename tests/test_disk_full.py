@@ -9,6 +9,7 @@ checked against the event ids of the input files, read here with plain `json`.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import random
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import store_descriptors
 from faultkit import (
     NOW_TEXT,
     cli,
@@ -555,3 +557,27 @@ def test_a_batch_refused_on_a_full_disk_leaves_no_quarantine_behind(disk, tmp_pa
         assert answer.json()["quarantined"] == 5
     assert sorted(quarantined_raws(lake)) == sorted(bad)  # each once
     assert temp_files(lake) == [] and unreadable(lake) == []
+
+
+def test_commands_refused_or_answered_on_a_full_disk_leave_no_store_descriptor_open(disk, tmp_path):
+    # SQLite cannot open the store on a full disk (no room for its -wal and -shm): the failed
+    # connection stayed open (held by the error's traceback until a garbage collection), and
+    # state/counters.sqlite-wal and -shm with it; the collector is kept off to see it
+    lake = disk / "lake"
+    write_events(tmp_path / "first.jsonl", "first", 40)
+    write_events(tmp_path / "late.jsonl", "late", 400)
+    at = ("--lake", str(lake), "--now", NOW_TEXT)
+    assert cli("ingest", str(tmp_path / "first.jsonl"), *at).code == 0
+    filler = fill(disk)
+    store = lake / "state" / "counters.sqlite"
+    gc.disable()
+    try:
+        assert_no_space(cli("ingest", str(tmp_path / "late.jsonl"), *at), lake)
+        assert store_descriptors(store) == []
+        assert cli("metrics", "realtime", "--json", *at).code == 0
+        assert store_descriptors(store) == []
+        cli("alerts", "check", *at)
+        assert store_descriptors(store) == []
+    finally:
+        gc.enable()
+        filler.unlink()

@@ -86,14 +86,21 @@ class SQLiteCounterStore:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-        self._enable_wal()
-        self.db.execute("pragma synchronous = normal")
         self._pruned_minute = 0
         self._hours: dict[int, HourKeys] = {}  # the blocks' hashes, per event hour
         self._last_block = 0  # the newest block in self._hours
-        # only the first opener writes the schema: readers never take the write lock
-        if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
-            self._transaction(self._create)
+        try:
+            self._enable_wal()
+            self.db.execute("pragma synchronous = normal")
+            # only the first opener writes the schema: readers never take the write lock
+            if self.db.execute("pragma user_version").fetchall()[0][0] != _SCHEMA_VERSION:
+                self._transaction(self._create)
+        except BaseException:
+            # a store that fails to open (its disk full, a read-only mount, not SQLite) is
+            # closed here: the error's traceback holds it, and its descriptors (the file, its
+            # -wal and -shm) stayed open until the garbage collector found that cycle
+            self.db.close()
+            raise
 
     def _enable_wal(self, patience: float = 60.0) -> None:
         # Switching a new file to WAL needs an exclusive lock, and SQLite answers "database is
