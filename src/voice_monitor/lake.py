@@ -623,13 +623,24 @@ def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
     path = _tombstone_file(lake, kind)
     if lake.remote:
         folder = path.parent / f"dropped_{kind}"
-        texts = [(folder / name).read_text() for name in storage.find(folder)]
+        raw = [(folder / name).read_bytes() for name in storage.find(folder)]
     else:
-        texts = [path.read_text()] if path.exists() else []
+        raw = [path.read_bytes()] if path.exists() else []
     # every whole stamp, wherever it stands: a line cut short by a crash (its partitions were
     # never deleted: the record is written first) is skipped, and the next run's line, appended
-    # right after it, still read; it made every rollup fail on "Invalid isoformat string"
-    return {datetime.fromisoformat(stamp) for text in texts for stamp in _STAMP.findall(text)}
+    # right after it, still read; it made every rollup fail on "Invalid isoformat string". So
+    # are bytes that are not UTF-8 and a stamp that is no time (damage; retention writes neither):
+    # they made every rollup fail on "'utf-8' codec can't decode" or "month must be in 1..12"
+    texts = [data.decode("utf-8", "replace") for data in raw]
+    return {moment for text in texts for stamp in _STAMP.findall(text)
+            if (moment := _stamp_time(stamp)) is not None}
+
+
+def _stamp_time(stamp: str) -> datetime | None:
+    try:
+        return datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
 
 
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?\+00:00")
