@@ -19,6 +19,7 @@ from _shared import (
     publish_rollup,
     run_name,
     run_rollup,
+    script_now,
 )
 from prefect import flow, task
 
@@ -54,4 +55,4 @@ def daily_rollup(now: datetime | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    daily_rollup(sys.argv[1] if len(sys.argv) > 1 else None)
+    daily_rollup(script_now(sys.argv))

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from _shared import retention_flow
+from _shared import retention_flow, script_now
 
 event_retention, drop_expired_events = retention_flow(
     __name__,
@@ -18,4 +18,4 @@ event_retention, drop_expired_events = retention_flow(
     "tombstoning them.")
 
 if __name__ == "__main__":
-    event_retention(sys.argv[1] if len(sys.argv) > 1 else None)
+    event_retention(script_now(sys.argv))

@@ -16,6 +16,7 @@ from _shared import (
     notify_failure,
     publish,
     run_name,
+    script_now,
 )
 from prefect import flow, get_run_logger, task
 
@@ -107,4 +108,4 @@ def health_check(now: datetime | None = None, alerts: AlertSettings | None = Non
 
 
 if __name__ == "__main__":
-    health_check(sys.argv[1] if len(sys.argv) > 1 else None)
+    health_check(script_now(sys.argv))

@@ -20,6 +20,7 @@ from _shared import (
     publish_rollup,
     run_name,
     run_rollup,
+    script_now,
 )
 from prefect import flow, get_run_logger, task
 
@@ -78,4 +79,4 @@ def hourly_rollup(now: datetime | None = None, retention: RetentionSettings | No
 
 
 if __name__ == "__main__":
-    hourly_rollup(sys.argv[1] if len(sys.argv) > 1 else None)
+    hourly_rollup(script_now(sys.argv))

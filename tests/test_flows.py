@@ -235,3 +235,30 @@ def test_prefect_yaml_deploys_every_flow_with_its_docstring():
         assert flow.description and flow.description == inspect.getdoc(flow.fn)
     flow_files = {p.name for p in (ROOT / "flows").glob("*.py") if not p.name.startswith("_")}
     assert flow_files <= {d["entrypoint"].split(":")[0].split("/")[1] for d in deployments.values()}
+
+
+@pytest.mark.parametrize("script", ["hourly_rollup.py", "daily_rollup.py", "snapshot_retention.py",
+                                    "event_retention.py", "health_check.py"])
+def test_a_bad_now_on_a_flow_script_is_one_line_naming_it(script, tmp_path):
+    """`python flows/hourly_rollup.py garbage` printed Prefect's multi-line parameter validation
+    error (after starting a temporary server); contract §11: one line naming the value and the
+    fix, exit non-zero. Checked before Prefect starts, by the time rule every entry point uses."""
+    import subprocess
+
+    env = {**os.environ, "VOICE_MONITOR_LAKE": str(tmp_path / "lake"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    done = subprocess.run([sys.executable, str(ROOT / "flows" / script), "garbage"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 2
+    assert done.stderr == (f"{script}: usage error: now 'garbage' is not an ISO-8601 time; use "
+                           "e.g. 2026-02-16T14:30:00Z\n")
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_flow_script_takes_one_now_or_none():
+    assert _shared.script_now(["hourly_rollup.py"]) is None
+    assert _shared.script_now(["hourly_rollup.py", "2026-02-16T14:30:00+05:30"]) == datetime(
+        2026, 2, 16, 9, 0, tzinfo=UTC)
+    with pytest.raises(SystemExit) as refused:
+        _shared.script_now(["hourly_rollup.py", "2026-02-16T14:30:00Z", "extra"])
+    assert refused.value.code == 2
