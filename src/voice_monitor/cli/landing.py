@@ -215,9 +215,10 @@ def _failed(item: _Input, exc: Exception, done: list[tuple[_Input, LandingResult
             f"{', '.join(again)}: ingest only those again")
     if partly:
         # quarantine keeps every record it is given, copies too: say so rather than "once"
-        again = (f"; its {part.quarantined} quarantined record(s) are quarantined again"
-                 if part.quarantined else "")
-        text += f" (the part of {item.shown} that landed then counts as duplicates, once{again})"
+        requarantined = (f"; its {part.quarantined} quarantined record(s) are quarantined again"
+                         if part.quarantined else "")
+        text += (f" (the part of {item.shown} that landed then counts as duplicates, "
+                 f"once{requarantined})")
     return text
 
 
