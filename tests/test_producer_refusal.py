@@ -8,6 +8,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from conftest import NOW, event
 from server_process import INGEST, ServerProcess
@@ -117,3 +118,42 @@ def test_a_200_that_is_not_a_collectors_answer_is_said_so():
             "counts ('<html>welcome</html>'); check that url= is the address of voice-monitor "
             "serve\")") in str(raised.value)
     assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1
+
+
+def test_a_load_balancers_429_and_408_are_waited_out_as_a_5xx_is(tmp_path):
+    # a proxy in front of the collector that rate-limits (429) or timed out a body (408): both
+    # say "send it later"; the producer gave the batch up at once, as for a 401
+    refusals = [(429, "rate limited"), (408, "request timeout")]
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server:
+        class Proxy(BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                if refusals:
+                    status, text = refusals.pop(0)
+                    answer, headers = text.encode(), {"Retry-After": "0"}
+                else:
+                    sent = httpx.post(server.url + self.path, content=body, headers={
+                        k: v for k, v in self.headers.items()
+                        if k.lower() in ("authorization", "content-type", "content-encoding")})
+                    status, answer, headers = sent.status_code, sent.content, {}
+                self.send_response(status)
+                for name, value in {**headers, "Content-Length": str(len(answer))}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(answer)
+
+            def log_message(self, *args):
+                pass
+
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        try:
+            producer = Producer(url=f"http://127.0.0.1:{proxy.server_address[1]}", token=INGEST,
+                                retries=2, retry_delay=0.01)
+            producer.emit(event("artifact_received", NOW, event_id="behind-a-proxy"))
+            producer.close()
+        finally:
+            proxy.shutdown()
+            proxy.server_close()
+    assert (producer.stats.retries, producer.stats.accepted, producer.stats.unlanded) == (2, 1, 0)
+    assert refusals == []

@@ -4,8 +4,9 @@
 collector's answer (`accepted`, `duplicates`, `quarantined`) as the landing result. A record
 the producer refused (`mappings.Rejected`: bytes, a set...) goes as a marked line the collector
 quarantines with the producer's reason. Errors say
-whether a retry can help: a 503 carries the collector's Retry-After, a network error or a 5xx
-is transient, any other refusal (401, 403, 413, ...) is not (the producer sends a batch
+whether a retry can help: a 503 carries the collector's Retry-After, a network error, a 5xx,
+a 408 or a 429 (a load balancer's timeout or rate limit, its Retry-After kept too) is
+transient, any other refusal (401, 403, 413, ...) is not (the producer sends a batch
 refused as too large (413) again in halves).
 """
 
@@ -20,6 +21,7 @@ from voice_monitor.landing import LandingResult
 from voice_monitor.mappings import Rejected
 
 DEFAULT_TIMEOUT_S = 60.0
+_LATER = (408, 429)  # Request Timeout, Too Many Requests: sent again, as a 5xx is
 
 
 class SendError(Exception):
@@ -77,14 +79,17 @@ class CollectorClient:
                 raise SendError(f"{self.endpoint} answered 200 without a collector's counts "
                                 f"({_detail(response)!r}); check that url= is the address of "
                                 "voice-monitor serve", transient=True, status=200) from None
-        detail = _detail(response)
-        if response.status_code == 503:
-            hint = response.headers.get("retry-after", "")
-            retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
+        detail, status = _detail(response), response.status_code
+        hint = response.headers.get("retry-after", "")
+        retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
+        if status == 503:
             raise SendError(f"collector {self.url} is busy (503): {detail}", transient=True,
                             retry_after=retry_after, status=503)
-        raise SendError(f"collector {self.url} refused the batch ({response.status_code}): {detail}",
-                        transient=response.status_code >= 500, status=response.status_code)
+        # 408 and 429 say "later" as a 5xx does (a load balancer's body timeout, its rate
+        # limit): refused for good, a producer behind one lost each such batch at once
+        raise SendError(f"collector {self.url} refused the batch ({status}): {detail}",
+                        transient=status >= 500 or status in _LATER, retry_after=retry_after,
+                        status=status)
 
     def close(self) -> None:
         self._http.close()
