@@ -35,3 +35,24 @@ def test_a_truncated_digest_is_rebuilt_and_the_checks_run(lake):
     assert [a.alert_type for a in again.active if a.alert_type == "queue_depth"] == ["queue_depth"]
     (rebuilt,) = digest_dir(lake).glob("*.parquet")
     assert pq.read_table(rebuilt).num_rows == pq.read_table(pa.BufferReader(data)).num_rows
+
+
+def test_a_folder_where_a_digest_belongs_never_fails_the_checks(lake):
+    # a folder named as the digest (a bad restore, a hand mistake) made the cache's write fail,
+    # and the four checks reading digests failed on every run naming the folder as an
+    # "unreadable lake file", to be moved aside by `lake check`, which does not look in state/
+    received = NOW - timedelta(hours=3)
+    land_records(lake, [event("artifact_received", received, artifact_id=f"a-{i}")
+                        for i in range(60)], now=NOW)
+    assert run_checks(lake, NOW).errors == {}
+    (digest,) = digest_dir(lake).glob("*.parquet")  # the one closed hour with events
+    digest.unlink()
+    digest.mkdir()
+
+    for minutes in (5, 10):
+        again = run_checks(lake, NOW + timedelta(minutes=minutes))
+        assert again.errors == {} and len(again.checked) == 7
+        assert [a.alert_type for a in again.active if a.alert_type == "queue_depth"] == ["queue_depth"]
+        assert [a.alert_type for a in again.active if a.alert_type == "lake_file_unreadable"] == []
+    assert digest.is_dir()  # not ours to delete
+    assert [p for p in lake.tmp_dir.rglob("*") if p.is_file()] == []  # no temp file left behind

@@ -288,7 +288,11 @@ class Lake:
             return dest
         tmp = self.temp_path()
         write_parquet(table, tmp, **options)
-        return _rename_into(tmp, dest)
+        try:
+            return _rename_into(tmp, dest)
+        except OSError:  # (a folder at `dest`): no temp file left for a long-lived process
+            tmp.unlink(missing_ok=True)
+            raise
 
     def publish_bytes(self, dest: Path, data: bytes) -> Path:
         """Make `data` the content of `dest` (a small state file), atomically."""

@@ -12,6 +12,7 @@ event or a compaction changes the signature and the hour is digested again. The 
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from datetime import datetime, timedelta
 
@@ -22,6 +23,7 @@ from voice_monitor import disk_space, storage
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.sql import run_sql
 
+log = logging.getLogger(__name__)
 STALE_AFTER_S = 600  # a superseded digest may still be read by a concurrent run for a moment
 
 
@@ -63,7 +65,12 @@ def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
                 lake.publish(table, folder / name)
                 cached.append(folder / name)
                 continue
-            except Exception as exc:  # only a cache: a full disk never stops the checks
+            except OSError as exc:  # only a cache: neither a full disk nor a folder where
+                # the digest should be (which lake check does not look for) stops the checks
+                if not disk_space.is_full(exc):
+                    log.warning("health-check digest %s not cached (%s); the hour is digested "
+                                "on every run until it is removed", folder / name, exc)
+            except Exception as exc:
                 if not disk_space.is_full(exc):
                     raise
         fresh.append(table)
@@ -100,6 +107,8 @@ def _forget(folder, hours: list[datetime], wanted: set[str]) -> None:
     first = f"{min(hours):%Y-%m-%dT%H}"
     cutoff = time.time() - STALE_AFTER_S
     for path in folder.glob("*.parquet"):
+        if not path.is_file():
+            continue  # (a folder made there by hand: not one of ours to delete)
         hour = path.name[:13]
         if hour < first or (path.name not in wanted and hour <= f"{max(hours):%Y-%m-%dT%H}"
                             and path.stat().st_mtime < cutoff):
