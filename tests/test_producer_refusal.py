@@ -5,6 +5,7 @@ Its error said "failed after 8 retries" although a 401 is never retried (stats.r
 
 from __future__ import annotations
 
+import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -157,3 +158,33 @@ def test_a_load_balancers_429_and_408_are_waited_out_as_a_5xx_is(tmp_path):
             proxy.server_close()
     assert (producer.stats.retries, producer.stats.accepted, producer.stats.unlanded) == (2, 1, 0)
     assert refusals == []
+
+
+def test_close_with_the_collector_down_gives_up_the_backlog_after_one_batch_failed(
+        tmp_path, monkeypatch):
+    # a backlog of 5 batches and no collector: close() waited out every retry of each batch in
+    # turn (8 retries, about 90 s a batch by default: hours for an outage's backlog); now the
+    # first batch is retried, then the rest is handed back untried, each event still reported
+    server = ServerProcess(tmp_path / "lake")  # its port is chosen, nothing listens
+    real_sleep, slept = producer_module.time.sleep, []
+    holder: dict = {}
+
+    def backoff(seconds):  # the first retry waits until close() has begun
+        slept.append(seconds)
+        while not holder["producer"]._closing:
+            real_sleep(0.01)
+
+    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    producer = holder["producer"] = Producer(url=server.url, token=INGEST, batch_size=10,
+                                             retries=2, flush_interval=3600)
+    for i in range(50):
+        producer.emit(event("artifact_received", NOW, event_id=f"b{i}"))
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert (len(slept), producer.stats.retries, producer.stats.unlanded) == (2, 2, 50)
+    assert sorted(r["event_id"] for r in map(json.loads, producer.unlanded)) == sorted(
+        f"b{i}" for i in range(50))
+    assert (f"1 landing(s) into '{server.url}' failed after 2 retries (50 events not landed; "
+            "their JSON texts are in producer.unlanded; 40 of them were not sent at all: close() "
+            "gave up on the rest once a batch had failed through every retry)"
+            ) in str(raised.value)

@@ -146,6 +146,7 @@ class Producer:
         # records of batches that failed for good (JSON texts, or Rejected): non-durable, and
         # durable once its spool is gone (`_spool_gone`), those it had spooled
         self.unlanded: list = []
+        self._not_sent = 0  # of those, given up untried by close() (`_land_pending`)
         self._queue: deque = deque()
         self._lock = threading.Lock()  # orders emit() against close() and spool rotation
         self._wake = threading.Event()
@@ -268,6 +269,9 @@ class Producer:
         if self.durable and self._spool_gone is None and self.unlanded:
             where = (f"{len(self.unlanded)} of them, their segment deleted from the spool since, "
                      f"are in producer.unlanded (JSON texts); the others {where[5:]}")
+        if self._not_sent:
+            where += (f"; {self._not_sent} of them were not sent at all: close() gave up on "
+                      "the rest once a batch had failed through every retry")
         if self.stats.set_aside:
             where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
                       f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
@@ -334,10 +338,21 @@ class Producer:
                         lines = MappingRows(taken)
                         yield lines, self._check(lines)
 
+            given_up = False
             for lines, checked in ahead(batches()):
+                if given_up:  # handed back untried: each would wait out every retry in turn
+                    self._not_sent += len(lines)
+                    self.stats.taken += len(lines)
+                    self.stats.unlanded += len(lines)
+                    self.unlanded.extend(_texts(list(lines)))
+                    continue
                 failed: list = []
                 if not self._land(lines, checked, failed):
                     self.unlanded.extend(_texts(failed))
+                    # close() called, and the collector (or lake) failed a batch through every
+                    # retry: the rest is given up at once, or close() took a full retry cycle
+                    # (about 90 s to a collector) per batch left, hours for an outage's backlog
+                    given_up = self._closing and getattr(self.errors[-1], "transient", True)
             return
         if self._spool_gone is None and self._spool.gone():
             self._lose_spool()
