@@ -269,6 +269,35 @@ def test_del_c1_controls_and_line_separators_in_identifiers_are_refused(lake, tm
     assert sorted(r[0] for r in stored(lake, "event_id")) == ["j-ok", "p-ok"]
 
 
+def test_del_c1_controls_and_line_separators_are_escaped_in_the_reason(lake, tmp_path):
+    """The reason quoted such an id raw, invisible in a terminal ('organization_id "x" contains a
+    control character...'), where NUL or a tab show as JSON escapes (\\u001F, \\t). Now they
+    are escaped alike, in upper case as DuckDB writes \\u001F; the raw record is kept as it came.
+    Same for a file's JSON lines, a Parquet file and a producer's dicts."""
+    bad = {"del": ("x\x7f", "x\\u007F"), "nel": ("x\x85", "x\\u0085"),
+           "csi": ("x\x9b", "x\\u009B"), "ls": ("x\u2028", "x\\u2028"),
+           "ps": ("x\u2029", "x\\u2029")}
+    records = [f'{{"event_id": "j-{k}", "event_type": "artifact_received", "timestamp": '
+               f'"{T}", "organization_id": "{raw}"}}'.encode() for k, (raw, _) in bad.items()]
+    assert land_lines(lake, records, "test", now=NOW).quarantined == 5
+    table = pa.table({"eventId": [f"p-{k}" for k in bad], "eventType": ["artifact_received"] * 5,
+                      "timestamp": pa.array([T_DT] * 5, pa.timestamp("ms", tz="UTC")),
+                      "artifactId": [raw for raw, _ in bad.values()]})
+    pq.write_table(table, tmp_path / "in.parquet")
+    assert ingest_file(lake, tmp_path / "in.parquet", now=NOW).quarantined == 5
+    dicts = [{"event_id": f"d-{k}", "event_type": "artifact_received", "timestamp": T,
+              "coach_user_id": raw} for k, (raw, _) in bad.items()]
+    assert land_records(lake, dicts, now=NOW).quarantined == 5
+    got = quarantine(lake)
+    expected = sorted(
+        [f'{field} "{shown}" {OTHER_CONTROL}' for field in
+         ("organization_id", "artifact_id", "coach_user_id") for _, shown in bad.values()])
+    assert sorted(reason for _, reason in got) == expected
+    # the raw JSON lines kept byte for byte (DEL and the others as sent)
+    kept = {raw for raw, _ in got}
+    assert {r.decode() for r in records} <= kept
+
+
 def test_counts_and_numbers_too_large_to_sum_are_refused(lake, tmp_path):
     # two claim_counts of 2^63 - 1 were stored, and their sum failed the hour's rollup (a
     # BIGINT overflow); two durations of 1e308 summed to infinity. Bounds: a count at most

@@ -9,6 +9,7 @@ is generated here from the schema tables only; record values are data, never SQL
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -439,7 +440,26 @@ def validate(
         rejected = pa.concat_tables([rejected, pa.Table.from_pylist(
             [dict(zip(_REJECTED.names, r, strict=True)) for r in early], _REJECTED)])
         rejected = rejected.sort_by("line_no")
-    return accepted, _redacted(con, rejected)
+    return accepted, _redacted(con, _escaped(rejected))
+
+
+# characters JSON lets stand raw that a terminal does not show: DEL, the C1 controls (NEL,
+# CSI...), the line and paragraph separators
+_UNSEEN = "[\x7f-\x9f\u2028\u2029]"
+
+
+def _escaped(rejected: pa.Table) -> pa.Table:
+    """Reasons with `_UNSEEN` characters written as JSON escapes (DEL as \\u007F): a reason
+    quotes a value as its JSON text, where NUL or a newline is already an escape (\\u0000,
+    \\n), while these stood raw, invisible. The raw record is kept as it came."""
+    reasons = rejected.column("reason")
+    if not rejected.num_rows or not pc.any(pc.match_substring_regex(reasons, _UNSEEN)).as_py():
+        return rejected
+    unseen = re.compile(_UNSEEN)
+    shown = [None if r is None else unseen.sub(lambda m: f"\\u{ord(m[0]):04X}", r)
+             for r in reasons.to_pylist()]
+    return rejected.set_column(rejected.schema.get_field_index("reason"), "reason",
+                               pa.array(shown, pa.large_string()))
 
 
 def _redacted(con: duckdb.DuckDBPyConnection, rejected: pa.Table) -> pa.Table:
