@@ -194,3 +194,28 @@ def test_an_unreadable_alert_record_is_named(lake):
         active_alerts(lake)
     with pytest.raises(UnreadableFileError, match="alerts/date=2026-02-16/x.parquet"):
         run_checks(lake, NOW)
+
+
+def test_damaged_records_of_unreadable_files_never_stop_the_check_or_the_alert(broken, capsys):
+    """A record under state/unreadable/ that is not UTF-8 made `lake check`, `alerts check`
+    (lake_file_unreadable) and `retention` fail with "'utf-8' codec can't decode byte 0xff";
+    one of another shape raised TypeError; one naming a file outside the lake had it alerted on."""
+    lake, bad = broken
+    root = ["--lake", str(lake.root)]
+    records = lake.root / "state" / "unreadable"
+    records.mkdir(parents=True, exist_ok=True)
+    (records / "a.json").write_bytes(b'{"path": "\xff\xfe"}')
+    (records / "b.json").write_text("[1, 2]")
+    (records / "c.json").write_text(json.dumps({"path": "../../outside.parquet", "error": "x",
+                                                "signature": [1, 2]}))
+    (lake.root.parent / "outside.parquet").write_bytes(b"not parquet")
+
+    code, out, err = run_cli(["lake", "check", *root], capsys)
+    assert code == 1, err
+    assert [line.split(":")[0] for line in out.splitlines()[:-1]] == [f"unreadable {bad}"]
+    code, out, err = run_cli(["alerts", "check", *root, "--now", NOW_ARG, "--json"], capsys)
+    (raised,) = [a for a in json.loads(out)["raised"] if a["alert_type"] == "lake_file_unreadable"]
+    assert raised["message"].startswith(f"1 unreadable lake file(s): {bad} "), raised["message"]
+    assert "lake_file_unreadable" not in json.loads(out)["errors"]
+    code, out, err = run_cli(["retention", "--dry-run", *root, "--now", NOW_ARG], capsys)
+    assert code == 0, err

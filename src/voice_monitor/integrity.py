@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import os
 import re
 import shlex
@@ -33,6 +34,7 @@ from voice_monitor import disk_space, read_only, storage
 from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
 from voice_monitor.schema import EVENT_SCHEMA
 
+log = logging.getLogger(__name__)
 # what a failed read of a Parquet file raises (DuckDB, Arrow, or the OS under Arrow)
 READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
 CHECKED_FOLDERS = ("events", "quarantine", "snapshots", "dimensions", "alerts")
@@ -330,9 +332,16 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
     for entry_path in sorted(folder.glob("*.json")):
         try:
             entry = json.loads(entry_path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
             continue
-        path = lake.root / entry["path"]
+        except ValueError:  # JSONDecodeError, UnicodeDecodeError: a damaged record
+            entry = None
+        path = _entry_file(lake, entry)
+        if path is None:  # damaged (a bad copy, a hand edit): no file to report; a read or
+            # `lake check` that finds an unreadable file records it again
+            log.warning("record of an unreadable lake file %s cannot be read; ignored (remove "
+                        "it)", entry_path)
+            continue
         try:
             changed = _signature(path) != entry["signature"]
         except FileNotFoundError:
@@ -344,6 +353,16 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
             continue
         found.append((entry["path"], reason))
     return sorted(found)
+
+
+def _entry_file(lake: Lake, entry) -> Path | None:
+    """The lake file a record names, or None when the record is not one `record` writes (or
+    names a file outside the lake)."""
+    if not (isinstance(entry, dict) and isinstance(entry.get("path"), str)
+            and isinstance(entry.get("error"), str) and isinstance(entry.get("signature"), list)):
+        return None
+    path = lake.root / entry["path"]
+    return path if lake.remote or _inside(lake, path) else None
 
 
 # -- voice-monitor lake check --------------------------------------------------------------
