@@ -32,6 +32,7 @@ BAD_LINES: list[tuple[str | bytes, str]] = [
     (line(metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}), "too_deep"),
     ('{"event_id": "d1", "event_id": "d2", "event_type": "artifact_received", '
      f'"timestamp": "{ts(AT)}"}}', "duplicate_key"),
+    (line(eventType="artifact_received"), "duplicate_key"),  # one field under two names
     (line(event_id="nan-1").replace('"timestamp"', '"metadata": {"x": NaN}, "timestamp"'),
      "not_finite"),
     (json.dumps({"event_type": "artifact_received", "timestamp": ts(AT)}), "missing_field"),

@@ -11,7 +11,7 @@ create or replace macro reason_rule_category(rule) as
         when rule like '%bytes, over the limit of%' then 'too_large'
         when regexp_matches(rule, 'nested (too|more than|[0-9]+ levels) deep') then 'too_deep'
         when rule like '%repeats the top-level key%' or rule like '%repeats a key%'
-            then 'duplicate_key'
+            or rule like '% given twice, as %' then 'duplicate_key'
         when rule like '%which JSON does not allow%' then 'not_finite'
         when rule like '%is not valid JSON%' then 'invalid_json'
         when rule like '%is JSON but not an object%' then 'not_object'

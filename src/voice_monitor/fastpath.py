@@ -269,7 +269,8 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
     """The parsed table (of the records `texts`, which hold no control character, so neither
     do their identifiers) as `typed.typed_rules` takes it: for each
     stored field the first non-null of its names (metadata keys before the same names at top
-    level). A column whose type does not fit its field makes its non-null rows not `judgeable`."""
+    level). A column whose type does not fit its field makes its non-null rows not `judgeable`,
+    as does a field given under two names (the full query checks that they agree)."""
     n = table.num_rows
     doubt = np.zeros(n, bool)
     for column in table.columns:
@@ -289,6 +290,8 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
             found += [pc.struct_field(meta, [meta.type.get_field_index(name)])
                       for name in f.input_names if meta.type.get_field_index(name) >= 0]
         found += [table.column(name) for name in f.input_names if name in names]
+        if len(found) > 1:  # given under two names: the full query compares them (or says why)
+            doubt |= np.sum([_valid(c) for c in found], axis=0) > 1
         good = []
         for column in found:
             if fits(f.kind, column.type):
@@ -299,8 +302,6 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
         out[f"in_{f.name}"] = _first(text, TYPES[f.kind], n)
         if f.kind == "time":
             ms = [c for c in good if c.type == pa.int64()]
-            if text and ms:  # a string under one name, a number under another: which came first?
-                doubt |= _valid(out[f"in_{f.name}"]) & _valid(_first(ms, pa.int64(), n))
             out[f"in_{f.name}__ms"] = _first(ms, pa.int64(), n)
             out[f"in_{f.name}__ts"] = pa.nulls(n, pa.timestamp("us", tz="UTC"))
     for name in IDENTIFIERS:  # DEL, a C1 control, U+2028/9 (JSON lets them stand raw): the

@@ -360,9 +360,8 @@ def parquet_fields(table: pa.Table) -> pa.Table:
                 doubt |= valid(column)
             text += [value] if value is not None else []
             ms += [epoch] if epoch is not None else []
-        other = {c.type for c in ms}
-        if (text and ms) or len(other) > 1:  # two forms under two names: which came first?
-            doubt |= _valid_any(text or ms[:1]) & _valid_any(ms if text else ms[1:])
+        if len(columns) > 1:  # given under two names: the full query compares them (or says why)
+            doubt |= np.sum([valid(c) for c in columns], axis=0) > 1
         out[f"in_{f.name}"] = _coalesced(text, TYPES[f.kind], n)
         if f.kind == "time":
             out[f"in_{f.name}__ms"] = _coalesced([c for c in ms if c.type == pa.int64()], pa.int64(), n)
@@ -394,7 +393,3 @@ def _not_finite(column) -> np.ndarray:
 def _flat(struct: pa.StructType) -> bool:
     """A metadata struct judged here: scalar children only (no nesting depth to measure)."""
     return not any(pa.types.is_nested(c.type) for c in struct)
-
-
-def _valid_any(columns: list) -> np.ndarray:
-    return valid(pc.coalesce(*columns))

@@ -104,9 +104,11 @@ def _cols(name: str) -> tuple[str, str, str, str]:
     return f'"v_{name}"', f'"t_{name}"', f'"x_{name}"', f'"{name}"'
 
 
-def _value_sql(f: Field) -> str:
-    """The typed value of one field, from its JSON type and text columns."""
-    _, t, x, _ = _cols(f.name)
+def _value_sql(f: Field, t: str | None = None, x: str | None = None) -> str:
+    """The typed value of one field, from its JSON type and text columns (or the expressions
+    `t` and `x` for another value of it)."""
+    _, t0, x0, _ = _cols(f.name)
+    t, x = t or t0, x or x0
     if f.kind == "time":
         # the range guard keeps the multiplication from overflowing, which would fail the batch
         epoch = (f"CASE WHEN try_cast({x} AS BIGINT) BETWEEN {MIN_EPOCH_MS} AND {MAX_EPOCH_MS} "
@@ -208,6 +210,33 @@ def _text_sql(v: str) -> str:
             f"THEN ({v}::VARCHAR)[2:-2] ELSE {v}->>'$' END")
 
 
+def _same_sql(f: Field, a: str, b: str) -> str:
+    """SQL: whether the JSON values `a` and `b` (neither NULL) are one value of the field `f`:
+    the same text, the same string, the same number, or (a time) the same instant."""
+    ta, tb, xa, xb = _type_sql(a), _type_sql(b), _text_sql(a), _text_sql(b)
+    same = [f"{a}::VARCHAR = {b}::VARCHAR", f"({ta} = 'VARCHAR' AND {tb} = 'VARCHAR' AND {xa} = {xb})"]
+    if f.kind in ("number", "ratio", "int", "time"):
+        same.append(f"({ta} IN {_INTEGER_TYPES} AND {tb} IN {_INTEGER_TYPES} "
+                    f"AND try_cast({xa} AS BIGINT) = try_cast({xb} AS BIGINT))")
+    if f.kind in ("number", "ratio", "int"):
+        same.append(f"({ta} IN {_NUMBER_TYPES} AND {tb} IN {_NUMBER_TYPES} "
+                    f"AND try_cast({xa} AS DOUBLE) = try_cast({xb} AS DOUBLE))")
+    if f.kind == "time":  # epoch milliseconds and ISO text (any offset) of one instant
+        same.append(f"{_value_sql(f, ta, xa)} = {_value_sql(f, tb, xb)}")
+    return f"coalesce({' OR '.join(same)}, false)"
+
+
+def _twice_sql(f: Field, label: str, given: list[tuple[str, str]]) -> str:
+    """Why a record gives the field `f` under two of its names with different values (NULL when
+    it does not): `given` is (name as the reason shows it, its JSON value or NULL) by precedence."""
+    pairs = [(given[i], given[j]) for i in range(len(given)) for j in range(i + 1, len(given))]
+    return "CASE " + " ".join(
+        f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL AND NOT {_same_sql(f, a, b)} "
+        f"THEN {_lit(f'{label} given twice, as {na} ')} || {_shown(a)} || {_lit(f' and {nb} ')} "
+        f"|| {_shown(b)} || '; send one' "
+        for (na, a), (nb, b) in pairs) + "END"
+
+
 def _structure(names: list[str]) -> str:
     return json.dumps({n: "JSON" for n in names})
 
@@ -226,8 +255,10 @@ _ALL_NAMES = frozenset(n for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_n
 
 
 @lru_cache(maxsize=64)
-def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str] = _ALL_NAMES) -> str:
-    """The validation query for a batch in which only the fields in `present` occur.
+def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str] = _ALL_NAMES,
+                    doubled: frozenset[str] = _ALL_FIELDS) -> str:
+    """The validation query for a batch in which only the fields in `present` occur, some
+    record may give the fields in `doubled` under two of their names.
 
     Rules run only over fields that occur in the batch (an absent field breaks no rule and is
     stored as NULL), which keeps both planning and execution proportional to what is there.
@@ -252,11 +283,27 @@ def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str]
         + f"\"top_{f.name}\") AS {_cols(f.name)[0]}"
         for f in metas
     ]
+    # a field given under two names (top level or in metadata) with different values: which one
+    # is meant? (nothing is stored altered): each name's value, compared in `picked`
+    given, twice = {}, []
+    for f in every:
+        if f.name not in doubled:
+            continue
+        label = f.name if f in fields else "metadata." + f.name
+        top_given = [(n, f'"n_{f.name}_{i}"') for i, n in enumerate(used(f))]
+        meta_given = [("metadata." + n, f"nullif(m_all[{_lit(n)}], 'null'::JSON)")
+                      for n in f.input_names if with_meta and f in metas]
+        if len(top_given) + len(meta_given) > 1:
+            given[f.name] = top_given
+            twice.append(f'{_twice_sql(f, label, top_given + meta_given)} AS "c_{f.name}"')
+    picks += [f"nullif(s.\"{n}\", 'null'::JSON) AS {c}" for g in given.values() for n, c in g]
     typed = [f"{_type_sql(_cols(f.name)[0])} AS {_cols(f.name)[1]}, "
              f"{_text_sql(_cols(f.name)[0])} AS {_cols(f.name)[2]}" for f in every]
     values = [f"{_value_sql(f)} AS {_cols(f.name)[3]}" for f in every if f.kind != "stage"]
-    errors = [_error_sql(f, f.name) for f in fields]
-    errors += [_error_sql(f, "metadata." + f.name) for f in metas]
+    errors = [e for f in fields for e in ([f'"c_{f.name}"'] if f.name in given else [])
+              + [_error_sql(f, f.name)]]
+    errors += [e for f in metas for e in ([f'"c_{f.name}"'] if f.name in given else [])
+               + [_error_sql(f, "metadata." + f.name)]]
 
     derived = "CASE x_event_type " + " ".join(
         f"WHEN {_lit(t)} THEN {_lit(s)}" for t, (s, _) in EVENT_TYPES.items() if s) + " END"
@@ -315,7 +362,7 @@ meta as ({meta_stage}
 ),
 picked as (
     select line_no, line, redact, root_type, meta_raw, m_all, {", ".join(_cols(f.name)[0] for f in fields)},
-        {"".join(p + ", " for p in meta_picks)}{unknown_meta}
+        {"".join(p + ", " for p in meta_picks)}{"".join(c + ", " for c in twice)}{unknown_meta}
     from meta
 ),
 typed as (
@@ -365,20 +412,31 @@ from raw_input
 """
 
 
-def _present_fields(con: duckdb.DuckDBPyConnection) -> tuple[frozenset, frozenset, list]:
+def _present_fields(con: duckdb.DuckDBPyConnection) -> tuple[frozenset, frozenset, frozenset, list]:
     """The stored fields some record of `raw_input` names, at top level or inside metadata,
-    the input names used for them, and (line_no, key) of the records that repeat a key."""
+    the input names used for them, the fields some record may name twice (two of its names, or
+    a metadata key at top level and inside metadata), and (line_no, key) of the records that
+    repeat a key."""
     shapes = [keys for (keys,) in con.execute(_SHAPES_SQL).fetchall() if keys]
     keys = {k for shape in shapes for k in shape}
     repeats = con.execute(_REPEATS_SQL).fetchall() if any(
         len(set(shape)) < len(shape) for shape in shapes) else []
+    doubled = set()
+    for shape in shapes:  # a few shapes, whatever the batch's size
+        named = [_NAMES_OF[k] for k in set(shape) if k in _NAMES_OF]
+        if len(named) > len(set(named)):
+            doubled |= {n for n in named if named.count(n) > 1}
     if "metadata" in keys:
         meta = {k for (k,) in con.execute(_META_KEYS_SQL).fetchall()}
+        for f in METADATA_FIELDS:  # (the keys of all metadata together: it may be so)
+            inside = sum(n in meta for n in f.input_names)
+            if "*" in meta or inside > 1 or (inside and any(n in keys for n in f.input_names)):
+                doubled.add(f.name)
         keys |= meta
         if "*" in meta:
             keys |= {f.name for f in METADATA_FIELDS}
     names = frozenset(_NAMES_OF[k] for k in keys if k in _NAMES_OF)
-    return names, frozenset(keys & _ALL_NAMES), repeats
+    return names, frozenset(keys & _ALL_NAMES), frozenset(doubled), repeats
 
 
 VALIDATION_SQL = _validation_sql()  # every field: the full query, for reading and EXPLAIN
@@ -407,8 +465,8 @@ def validate(
     ], schema=pa.schema({"line_no": pa.int64(), "line": texts.type, "redact": pa.bool_()}))
     con.register("raw_input", raw)
     try:
-        present, names, repeats = _present_fields(con)
-        query = _validation_sql(present, names)
+        present, names, doubled, repeats = _present_fields(con)
+        query = _validation_sql(present, names, doubled)
         if len(texts) <= _FEW:  # parsed and bound once, not twice: its cost at this size
             result = run_prepared(con, query, {"now": now})
         else:
