@@ -94,3 +94,28 @@ def test_the_demo_summary_prints_a_lake_path_with_brackets_literally():
     assert "/tmp/d[/x] [bold]y" in text and "bad value '[/z]'" in text
     # the commands it suggests can be pasted: the path is quoted for the shell
     assert "--lake '/tmp/d[/x] [bold]y' --start" in text
+
+
+def test_sql_tables_show_the_microseconds_a_time_holds(lake, capsys):
+    """`voice-monitor sql` plain tables cut every time to whole seconds: 14:05:09.903 showed as
+    14:05:09 (two events 1 ms apart looked alike). A time shows its microseconds when it has
+    any, as stored; a whole second stays as it was; --json is unchanged."""
+    from datetime import timedelta
+
+    land_records(lake, [
+        event("artifact_received", NOW - timedelta(minutes=25) + timedelta(seconds=9.903),
+              event_id="frac"),
+        event("artifact_received", NOW, event_id="one-us",
+              timestamp="2026-02-16T14:05:09.000001Z"),
+        event("artifact_received", NOW - timedelta(minutes=25), event_id="whole")], now=NOW)
+    query = "select event_id, timestamp from events order by event_id"
+    out, _ = run(capsys, "sql", query, "--lake", str(lake.root))
+    rows = [line.split() for line in out.splitlines() if "│" in line]
+    assert rows == [["│", "frac", "│", "2026-02-16", "14:05:09.903000Z", "│"],
+                    ["│", "one-us", "│", "2026-02-16", "14:05:09.000001Z", "│"],
+                    ["│", "whole", "│", "2026-02-16", "14:05:00Z", "│"]]
+    out, _ = run(capsys, "sql", query, "--json", "--lake", str(lake.root))
+    assert json.loads(out) == [
+        {"event_id": "frac", "timestamp": "2026-02-16T14:05:09.903000Z"},
+        {"event_id": "one-us", "timestamp": "2026-02-16T14:05:09.000001Z"},
+        {"event_id": "whole", "timestamp": "2026-02-16T14:05:00Z"}]

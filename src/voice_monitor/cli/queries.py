@@ -38,7 +38,9 @@ def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        return as_utc(value).strftime("%Y-%m-%d %H:%M:%SZ")  # naive (SQL TIMESTAMP): UTC
+        # naive (SQL TIMESTAMP): UTC; microseconds when it has any, as stored (and as --json)
+        seconds = "%S.%f" if value.microsecond else "%S"
+        return as_utc(value).strftime(f"%Y-%m-%d %H:%M:{seconds}Z")
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     if isinstance(value, bytes | bytearray | memoryview):  # BLOB: base64, as --json/--csv
