@@ -94,3 +94,31 @@ def test_the_python_api_names_a_lake_path_that_is_a_file(tmp_path):
         with pytest.raises(NoLakeError, match=r"lake path '.*lake.jsonl/x' lies inside "
                                               r"'.*lake.jsonl', which is a file"):
             make(file / "x")
+
+
+def test_a_file_for_the_lock_folder_or_a_folder_for_a_lock_file_is_named_by_ingest(
+        lake, tmp_path, capsys):
+    """state/locks a file failed every landing with a bare "[Errno 17] File exists"; a lock
+    file that is a folder with "[Errno 21] Is a directory". Reading commands never take a lock
+    and go on answering."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"event_id": "a", "event_type": "artifact_received", '
+                      f'"timestamp": "{ts(NOW)}"}}\n')
+    root = ["--lake", str(lake.root)]
+    locks = lake.root / "state" / "locks"
+    locks.parent.mkdir(parents=True, exist_ok=True)
+    locks.write_text("not a folder\n")
+    code, _, err = run_main(capsys, "ingest", str(source), "--now", ts(NOW), *root)
+    assert_one_line_error(code, err, status=1)
+    assert err.strip() == _message(lake, "state/locks"), err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--now", ts(NOW), "--json", *root)
+    assert code == 0, err
+
+    locks.unlink()
+    locks.mkdir()
+    for stripe in range(64):  # every stripe an hour can map to
+        (locks / f"hours-{stripe:02d}.lock").mkdir()
+    code, _, err = run_main(capsys, "ingest", str(source), "--now", ts(NOW), *root)
+    assert_one_line_error(code, err, status=1)
+    assert "is a folder, not a file; move it out of the lake (mv " in err, err
+    assert not any(lake.events_dir.rglob("*.parquet"))

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 
-from voice_monitor.lake import Lake, floor_hour
+from voice_monitor.lake import Lake, floor_hour, folder_is_a_file
 
 STRIPES = 64
 
@@ -64,11 +64,18 @@ class Held:
 def hour_locks(lake: Lake, hours: Iterable[datetime]) -> Iterator[Held]:
     """Hold the locks of these hours (taken in one global order, so landings never deadlock)."""
     folder = lake.local_state_dir / "locks"  # a remote lake: this host's landings only
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file there: said plainly
+        raise folder_is_a_file(folder) from exc
     held = Held(lake)
     with ExitStack() as stack:
         for stripe in sorted({_stripe(h) for h in hours}):
-            fd = os.open(folder / f"hours-{stripe:02d}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            path = folder / f"hours-{stripe:02d}.lock"
+            try:
+                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            except IsADirectoryError as exc:
+                raise folder_is_a_file(path, "file") from exc
             stack.callback(os.close, fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)

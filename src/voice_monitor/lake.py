@@ -475,9 +475,17 @@ def check_folders(lake: Lake) -> None:
                 continue
         except (FileNotFoundError, NotADirectoryError):
             continue  # not made yet (or its parent is the file: reported as that)
-        raise NoLakeError(
-            f"lake folder {path!r} is a file, not a folder; move it out of the lake "
-            f"(mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command again")
+        raise folder_is_a_file(path)
+
+
+def folder_is_a_file(path: str | os.PathLike[str], kind: str = "folder") -> NoLakeError:
+    """The error for a lake's own folder (`kind` "folder") that is a file, or its own file
+    ("file") that is a folder: move it out of the lake."""
+    path = str(path)
+    other = "file" if kind == "folder" else "folder"
+    return NoLakeError(
+        f"lake {kind} {path!r} is a {other}, not a {kind}; move it out of the lake "
+        f"(mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command again")
 
 
 _GLOB_CHARS = re.compile(r"([\[*?])")
