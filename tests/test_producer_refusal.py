@@ -188,3 +188,38 @@ def test_close_with_the_collector_down_gives_up_the_backlog_after_one_batch_fail
             "their JSON texts are in producer.unlanded; 40 of them were not sent at all: close() "
             "gave up on the rest once a batch had failed through every retry)"
             ) in str(raised.value)
+
+
+def test_close_with_the_collector_down_keeps_a_durable_backlog_untried_after_one_failed(
+        tmp_path, monkeypatch):
+    # segments left in the spool through an outage (here three, by producers that gave up at
+    # once), and the collector still down: close() gave each one every retry in turn
+    server = ServerProcess(tmp_path / "lake")  # its port is chosen, nothing listens
+    spool = tmp_path / "spool"
+    for k in range(3):
+        first = Producer(url=server.url, token=INGEST, durable=True, spool_dir=spool, retries=0)
+        for i in range(10):
+            first.emit(event("artifact_received", NOW, event_id=f"s{k}-{i}"))
+        with pytest.raises(ProducerError, match="events not landed"):
+            first.close()
+    assert len(list(spool.glob("*.jsonl"))) == 3
+    real_sleep, slept = producer_module.time.sleep, []
+    holder: dict = {}
+
+    def backoff(seconds):  # the first retry waits until close() has begun
+        slept.append(seconds)
+        while not holder["producer"]._closing:
+            real_sleep(0.01)
+
+    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    producer = holder["producer"] = Producer(url=server.url, token=INGEST, durable=True,
+                                             spool_dir=spool, retries=2, flush_interval=3600)
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert (len(slept), producer.stats.retries, producer.stats.unlanded) == (2, 2, 30)
+    kept = sorted(json.loads(line)["event_id"] for f in spool.glob("*.jsonl")
+                  for line in f.read_text().splitlines())
+    assert kept == sorted(f"s{k}-{i}" for k in range(3) for i in range(10))
+    assert (f"(30 events not landed; they stay in spool '{spool}' and land when a durable "
+            "producer next starts on it; 20 of them were not sent at all: close() gave up on "
+            "the rest once a batch had failed through every retry)") in str(raised.value)

@@ -146,7 +146,8 @@ class Producer:
         # records of batches that failed for good (JSON texts, or Rejected): non-durable, and
         # durable once its spool is gone (`_spool_gone`), those it had spooled
         self.unlanded: list = []
-        self._not_sent = 0  # of those, given up untried by close() (`_land_pending`)
+        self._not_sent = 0  # of those, given up untried by close() (`_give_up_if_closing`)
+        self._gave_up = False
         self._queue: deque = deque()
         self._lock = threading.Lock()  # orders emit() against close() and spool rotation
         self._wake = threading.Event()
@@ -338,9 +339,8 @@ class Producer:
                         lines = MappingRows(taken)
                         yield lines, self._check(lines)
 
-            given_up = False
             for lines, checked in ahead(batches()):
-                if given_up:  # handed back untried: each would wait out every retry in turn
+                if self._gave_up:  # handed back untried: each would wait out every retry in turn
                     self._not_sent += len(lines)
                     self.stats.taken += len(lines)
                     self.stats.unlanded += len(lines)
@@ -349,10 +349,7 @@ class Producer:
                 failed: list = []
                 if not self._land(lines, checked, failed):
                     self.unlanded.extend(_texts(failed))
-                    # close() called, and the collector (or lake) failed a batch through every
-                    # retry: the rest is given up at once, or close() took a full retry cycle
-                    # (about 90 s to a collector) per batch left, hours for an outage's backlog
-                    given_up = self._closing and getattr(self.errors[-1], "transient", True)
+                    self._give_up_if_closing()
             return
         if self._spool_gone is None and self._spool.gone():
             self._lose_spool()
@@ -373,8 +370,14 @@ class Producer:
                     f"earlier producer ({segment.size} bytes), was deleted before it was read; "
                     "its events are lost"))
                 continue
+            if self._gave_up:  # kept untried for the next producer, as a failed one is
+                self._not_sent += len(lines)
+                self.stats.unlanded += len(lines)
+                self._keep(segment, 0, len(lines))
+                continue
             for start in range(0, len(lines), self.batch_size):
                 if not self._land(lines[start:start + self.batch_size]):
+                    self._give_up_if_closing()
                     # the segment stays in the spool for the next durable producer to land
                     self.stats.unlanded += max(0, len(lines) - start - self.batch_size)
                     if segment.gone():  # unless gone (with its folder): handed back
@@ -385,6 +388,15 @@ class Producer:
                     break
             else:
                 segment.unlink()
+
+    def _give_up_if_closing(self) -> None:
+        """After a landing failed for good: once close() has been called, a failure that was
+        retried through (the collector or lake is down) ends the waiting, and what is left is
+        handed back (memory) or kept in the spool (durable) untried; else close() took a full
+        retry cycle (about 90 s to a collector) per batch or segment left, hours for the backlog
+        of an outage."""
+        if self._closing and getattr(self.errors[-1], "transient", True):
+            self._gave_up = True
 
     def _keep(self, segment: Segment, start: int, count: int) -> None:
         """Watch a segment left in the spool (its landing failed): its descriptor stays open,
