@@ -122,3 +122,20 @@ def test_a_file_for_the_lock_folder_or_a_folder_for_a_lock_file_is_named_by_inge
     assert_one_line_error(code, err, status=1)
     assert "is a folder, not a file; move it out of the lake (mv " in err, err
     assert not any(lake.events_dir.rglob("*.parquet"))
+
+
+def test_a_folder_for_the_alert_lock_is_named_by_alert_writers(lake, capsys):
+    """alerts/.lock a folder failed `alerts check`, `alerts ack` and `retention` with a bare
+    "[Errno 21] Is a directory"; `alerts list` takes no lock and answers."""
+    (lake.root / "alerts" / ".lock").mkdir(parents=True)
+    root = ["--lake", str(lake.root)]
+    path = str(lake.root / "alerts" / ".lock")
+    for argv in (["alerts", "check", "--now", ts(NOW)], ["retention", "--now", ts(NOW)]):
+        code, _, err = run_main(capsys, *argv, *root)
+        assert_one_line_error(code, err, status=1)
+        assert err.strip() == (
+            f"voice-monitor: error: lake file {path!r} is a folder, not a file; move it out of "
+            f"the lake (mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the "
+            "command again"), err
+    code, out, err = run_main(capsys, "alerts", "list", *root)
+    assert code == 0, err

@@ -22,6 +22,7 @@ from voice_monitor.lake import (
     Lake,
     connect,
     duckdb_path,
+    folder_is_a_file,
     new_file_stem,
     parquet_files,
     partition_day,
@@ -39,7 +40,11 @@ def locked(lake: Lake) -> Iterator[None]:
             yield
         return
     lake.alerts_dir.mkdir(parents=True, exist_ok=True)
-    with open(lake.alerts_dir / ".lock", "a+b") as handle:
+    try:
+        handle = open(lake.alerts_dir / ".lock", "a+b")  # noqa: SIM115 - closed by `with` below
+    except IsADirectoryError as exc:  # said plainly, with the fix: not a bare "Is a directory"
+        raise folder_is_a_file(lake.alerts_dir / ".lock", "file") from exc
+    with handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
             yield
