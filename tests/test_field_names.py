@@ -44,15 +44,15 @@ RECORDS = [
 ]
 
 REASONS = sorted([
-    'event_type given twice, as event_type "artifact_received" and eventType "artifact_failed"; '
-    "send one",
-    'event_id given twice, as event_id "e2" and eventId "e2b"; send one',
-    "metadata.ai_cost_usd given twice, as metadata.ai_cost_usd 1.5 and metadata.aiCost 2.5; "
-    "send one",
-    "metadata.ai_cost_usd given twice, as ai_cost_usd 1.5 and metadata.ai_cost_usd 2.5; send one",
-    "duration_ms given twice, as duration_ms 7 and durationMs 5; send one",
+    'event_type given twice, as event_type "artifact_received" and eventType "artifact_failed" '
+    "(send one)",
+    'event_id given twice, as event_id "e2" and eventId "e2b" (send one)',
+    "metadata.ai_cost_usd given twice, as metadata.ai_cost_usd 1.5 and metadata.aiCost 2.5 "
+    "(send one)",
+    "metadata.ai_cost_usd given twice, as ai_cost_usd 1.5 and metadata.ai_cost_usd 2.5 (send one)",
+    "duration_ms given twice, as duration_ms 7 and durationMs 5 (send one)",
     'stage_started_at given twice, as stage_started_at "2026-02-16T15:00:00+01:00" and '
-    "stageStartedAt 1771250400001; send one",
+    "stageStartedAt 1771250400001 (send one)",
 ])
 
 AT_14 = datetime(2026, 2, 16, 14, tzinfo=UTC)
@@ -97,6 +97,7 @@ def test_two_names_of_a_field_from_a_json_array_and_land_records(tmp_path):
     assert (result.accepted, result.quarantined) == (5, 6)
     result = land_records(python, RECORDS, now=NOW)
     assert (result.accepted, result.quarantined) == (5, 6)
+    assert sorted(result.reasons) == REASONS  # one rule each: the summary keeps it whole
     for lake in (array, python):
         assert stored(lake, COLUMNS) == LANDED
         assert sorted(reason for _, reason in quarantine(lake)) == REASONS

@@ -374,7 +374,7 @@ def test_snake_case_and_camel_case_of_one_field_must_agree():
     # contract §3: both names map to one stored column; which of two values was meant is not
     # ours to choose (tests/test_field_names.py: every way in)
     accepted, reasons = check({**BASE, "eventId": "camel"}, {**BASE, "eventId": "e-1"})
-    assert reasons == ['event_id given twice, as event_id "e-1" and eventId "camel"; send one']
+    assert reasons == ['event_id given twice, as event_id "e-1" and eventId "camel" (send one)']
     assert [r["event_id"] for r in accepted] == ["e-1"]
 
 

@@ -233,7 +233,7 @@ def _twice_sql(f: Field, label: str, given: list[tuple[str, str]]) -> str:
     return "CASE " + " ".join(
         f"WHEN {a} IS NOT NULL AND {b} IS NOT NULL AND NOT {_same_sql(f, a, b)} "
         f"THEN {_lit(f'{label} given twice, as {na} ')} || {_shown(a)} || {_lit(f' and {nb} ')} "
-        f"|| {_shown(b)} || '; send one' "
+        f"|| {_shown(b)} || ' (send one)' "
         for (na, a), (nb, b) in pairs) + "END"
 
 
