@@ -223,3 +223,18 @@ def test_close_with_the_collector_down_keeps_a_durable_backlog_untried_after_one
     assert (f"(30 events not landed; they stay in spool '{spool}' and land when a durable "
             "producer next starts on it; 20 of them were not sent at all: close() gave up on "
             "the rest once a batch had failed through every retry)") in str(raised.value)
+
+
+def test_a_password_in_the_collectors_url_is_masked_in_the_error(tmp_path):
+    # http://user:password@host (a proxy with basic auth in front): the error, which programs
+    # log, printed the password twice
+    server = ServerProcess(tmp_path / "lake")  # its port is chosen, nothing listens
+    url = server.url.replace("http://", "http://relay:s3cret-pw@")
+    producer = Producer(url=url, token=INGEST, retries=0)
+    producer.emit(event("artifact_received", NOW))
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    message, shown = str(raised.value), server.url.replace("http://", "http://relay:****@")
+    assert "s3cret-pw" not in message
+    assert message.startswith(f"producer 'default': 1 landing(s) into '{shown}' failed")
+    assert f"cannot reach collector {shown}: " in message

@@ -277,7 +277,7 @@ class Producer:
             where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
                       f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
                       "sent again")
-        target = self.url if self.lake is None else str(self.lake.root)
+        target = self._client.shown if self.lake is None else str(self.lake.root)
         how = ("failed at once (a refusal that retrying cannot fix)"
                if getattr(errors[0], "transient", True) is False
                else f"failed after {self.retries} retries")

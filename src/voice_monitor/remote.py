@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -55,6 +56,7 @@ class CollectorClient:
                              "e.g. 'http://collector:8787'")
         self.url = url.rstrip("/")
         self.endpoint = self.url if self.url.endswith("/v1/events") else self.url + "/v1/events"
+        self.shown = _shown(self.url)  # for messages: a password in the url masked
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
         token = _checked_token(token)
         if token:
@@ -67,7 +69,7 @@ class CollectorClient:
         try:
             response = self._http.post(self.endpoint, content=body)
         except httpx.HTTPError as exc:
-            raise SendError(f"cannot reach collector {self.url}: {exc}", transient=True) from None
+            raise SendError(f"cannot reach collector {self.shown}: {exc}", transient=True) from None
         if response.status_code == 200:
             try:
                 counts = response.json()
@@ -76,23 +78,33 @@ class CollectorClient:
             except (ValueError, KeyError, TypeError):
                 # not a collector's answer (a wrong url, a proxy's page): said so, where the
                 # error was "KeyError('accepted')"; sent again, a batch that did land counts once
-                raise SendError(f"{self.endpoint} answered 200 without a collector's counts "
+                raise SendError(f"{_shown(self.endpoint)} answered 200 without a collector's counts "
                                 f"({_detail(response)!r}); check that url= is the address of "
                                 "voice-monitor serve", transient=True, status=200) from None
         detail, status = _detail(response), response.status_code
         hint = response.headers.get("retry-after", "")
         retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
         if status == 503:
-            raise SendError(f"collector {self.url} is busy (503): {detail}", transient=True,
+            raise SendError(f"collector {self.shown} is busy (503): {detail}", transient=True,
                             retry_after=retry_after, status=503)
         # 408 and 429 say "later" as a 5xx does (a load balancer's body timeout, its rate
         # limit): refused for good, a producer behind one lost each such batch at once
-        raise SendError(f"collector {self.url} refused the batch ({status}): {detail}",
+        raise SendError(f"collector {self.shown} refused the batch ({status}): {detail}",
                         transient=status >= 500 or status in _LATER, retry_after=retry_after,
                         status=status)
 
     def close(self) -> None:
         self._http.close()
+
+
+def _shown(url: str) -> str:
+    """`url` with the password of its user part masked (http://user:****@host): an error
+    names the collector, and such errors are logged; the url itself is sent as given."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:****@{host}"))
 
 
 def _checked_token(token):
