@@ -219,3 +219,27 @@ def test_damaged_records_of_unreadable_files_never_stop_the_check_or_the_alert(b
     assert "lake_file_unreadable" not in json.loads(out)["errors"]
     code, out, err = run_cli(["retention", "--dry-run", *root, "--now", NOW_ARG], capsys)
     assert code == 0, err
+
+
+def test_retention_with_no_expired_alert_day_never_reads_an_unreadable_alert_file(lake, capsys):
+    """The alert store's pruning read the whole history (for the active alerts) before finding
+    that no alert day had expired, so one unreadable alert file failed every retention run,
+    the dry run included, listing nothing."""
+    received = at(11)
+    land_records(lake, [event("artifact_received", received, artifact_id=f"a-{i}")
+                        for i in range(60)], now=NOW)
+    # 60 received at 11:05, none finished, none since: queue_depth (> 50) and inactivity (60 min)
+    assert sorted(a.alert_type for a in run_checks(lake, NOW).raised) == ["inactivity",
+                                                                          "queue_depth"]
+    (alert_file,) = (lake.root / "alerts").rglob("*.parquet")
+    data = alert_file.read_bytes()
+    alert_file.write_bytes(data[: len(data) // 2])
+    root = ["--lake", str(lake.root), "--now", "2026-02-19T00:00:00Z"]  # hour 11 ends 60 h before
+
+    code, out, err = run_cli(["retention", "--dry-run", "--json", *root], capsys)
+    assert code == 0, err
+    assert json.loads(out)["deleted"] == ["events/date=2026-02-16/hour=11"]
+    code, out, err = run_cli(["retention", *root], capsys)
+    assert code == 0, err
+    assert not (lake.root / "events" / "date=2026-02-16" / "hour=11").exists()
+    assert alert_file.read_bytes() == data[: len(data) // 2]  # left where it is, as it is

@@ -280,11 +280,13 @@ def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[st
     cutoff = _utc(cutoff, "cutoff")
     lake = open_lake(lake)
     with alert_log.locked(lake):
+        expired = [(day, files) for day, files in alert_partitions(lake)
+                   if day + timedelta(days=1) <= cutoff]
+        if not expired:  # nothing to prune: the history is not read (an unreadable file in
+            return []    # it, say, fails only what needs it, not every retention run)
         active = {a.alert_id for a in active_alerts(lake)}
         removed = []
-        for day, files in alert_partitions(lake):
-            if day + timedelta(days=1) > cutoff:
-                break
+        for day, files in expired:
             folder = lake.alerts_dir / f"date={day:%Y-%m-%d}"
             ids = {i for f in files for i in storage.read_table(f, columns=["alert_id"])
                    .column("alert_id").to_pylist()}
