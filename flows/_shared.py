@@ -22,6 +22,7 @@ from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
 from voice_monitor.settings import RetentionSettings, Settings, load_settings
+from voice_monitor.temporary_server import SETTING, did_not_start, patient_start
 
 # Transient I/O (a busy disk, a file vanishing under a concurrent rename) is retried a bounded
 # number of times; every other error fails the task, and with it the flow run, at once.
@@ -190,6 +191,23 @@ def script_now(argv: list[str]) -> datetime | None:
     except ValueError as exc:
         print(f"{script}: usage error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
+
+
+def run_script(flow_function: Flow, argv: list[str]) -> None:
+    """`python flows/<flow>.py [NOW]`: the flow run once at NOW (`script_now`), on Prefect's
+    temporary server given time to start on a busy machine (`temporary_server.patient_start`);
+    a server that still did not start is one line naming the fix, exit 1."""
+    now = script_now(argv)
+    try:
+        with patient_start():
+            flow_function(now)
+    except RuntimeError as exc:
+        if not did_not_start(exc):
+            raise
+        print(f"{Path(argv[0]).name}: Prefect's temporary server did not start ({exc}); point "
+              f"PREFECT_API_URL at a running server (prefect server start), or allow it longer "
+              f"with {SETTING}=300", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def run_name(flow_name: str, period: str):

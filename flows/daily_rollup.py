@@ -19,7 +19,7 @@ from _shared import (
     publish_rollup,
     run_name,
     run_rollup,
-    script_now,
+    run_script,
 )
 from prefect import flow, task
 
@@ -55,4 +55,4 @@ def daily_rollup(now: datetime | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    daily_rollup(script_now(sys.argv))
+    run_script(daily_rollup, sys.argv)

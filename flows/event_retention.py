@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from _shared import retention_flow, script_now
+from _shared import retention_flow, run_script
 
 event_retention, drop_expired_events = retention_flow(
     __name__,
@@ -18,4 +18,4 @@ event_retention, drop_expired_events = retention_flow(
     "tombstoning them.")
 
 if __name__ == "__main__":
-    event_retention(script_now(sys.argv))
+    run_script(event_retention, sys.argv)

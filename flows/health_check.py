@@ -16,7 +16,7 @@ from _shared import (
     notify_failure,
     publish,
     run_name,
-    script_now,
+    run_script,
 )
 from prefect import flow, get_run_logger, task
 
@@ -108,4 +108,4 @@ def health_check(now: datetime | None = None, alerts: AlertSettings | None = Non
 
 
 if __name__ == "__main__":
-    health_check(script_now(sys.argv))
+    run_script(health_check, sys.argv)

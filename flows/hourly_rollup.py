@@ -20,7 +20,7 @@ from _shared import (
     publish_rollup,
     run_name,
     run_rollup,
-    script_now,
+    run_script,
 )
 from prefect import flow, get_run_logger, task
 
@@ -79,4 +79,4 @@ def hourly_rollup(now: datetime | None = None, retention: RetentionSettings | No
 
 
 if __name__ == "__main__":
-    hourly_rollup(script_now(sys.argv))
+    run_script(hourly_rollup, sys.argv)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 
-from _shared import retention_flow, script_now
+from _shared import retention_flow, run_script
 
 snapshot_retention, drop_expired_snapshots = retention_flow(
     __name__,
@@ -17,4 +17,4 @@ snapshot_retention, drop_expired_snapshots = retention_flow(
     "Drop hourly snapshot partitions older than 7 d and daily ones older than 90 d (by default).")
 
 if __name__ == "__main__":
-    snapshot_retention(script_now(sys.argv))
+    run_script(snapshot_retention, sys.argv)

@@ -262,3 +262,41 @@ def test_a_flow_script_takes_one_now_or_none():
     with pytest.raises(SystemExit) as refused:
         _shared.script_now(["hourly_rollup.py", "2026-02-16T14:30:00Z", "extra"])
     assert refused.value.code == 2
+
+
+@pytest.mark.parametrize(("given", "inside", "after"), [(None, "120", "20"), ("45", "45", "45")])
+def test_runs_started_by_voice_monitor_give_prefects_temporary_server_time(given, inside, after):
+    """Prefect waits 20 s for its temporary server, which a loaded 2-core host misses ("Timed out
+    while attempting to connect to ephemeral Prefect API server"): the flow scripts and the Dask
+    fan-out wait 120 s; a timeout the user set stands."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items()
+           if k != "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"}
+    if given is not None:
+        env["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] = given
+    code = ("from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as S\n"
+            "from voice_monitor.temporary_server import patient_start\n"
+            "with patient_start():\n    print(S.value())\nprint(S.value())\n")
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.split() == [inside, after]
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_with_the_fix(tmp_path):
+    """The script failed with Prefect's RuntimeError and its traceback, naming no fix."""
+    import subprocess
+
+    Lake.create(tmp_path / "lake")
+    env = {**os.environ, "VOICE_MONITOR_LAKE": str(tmp_path / "lake"),
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_HOME": str(tmp_path / "home"),
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "0"}  # (the user's: it stands)
+    env.pop("PREFECT_API_URL", None)
+    done = subprocess.run([sys.executable, str(ROOT / "flows" / "health_check.py")], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    assert ("health_check.py: Prefect's temporary server did not start (Timed out while "
+            "attempting to connect to ephemeral Prefect API server.); point PREFECT_API_URL at a "
+            "running server (prefect server start), or allow it longer with "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=300\n") in done.stderr

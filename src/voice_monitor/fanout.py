@@ -21,6 +21,7 @@ from datetime import datetime
 from voice_monitor import storage
 from voice_monitor.lake import Lake
 from voice_monitor.rollups import RollupReport
+from voice_monitor.temporary_server import SETTING, patient_start
 
 DASK_ENV = "VOICE_MONITOR_DASK"
 
@@ -54,7 +55,8 @@ class DaskPeriods:
             # the scheduler and workers cannot import ("Error during deserialization of the
             # task graph"). The fan-out needs none of it: it is a subflow of the calling flow.
             TaskRunContext.__var__.set(None)
-            return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
+            with patient_start():  # the fan-out's flow may start Prefect's temporary server
+                return fan_out.with_options(task_runner=runner)(kind, root, periods, force, now)
 
         try:
             self._reach()  # before Prefect's temporary server starts (~30 s) for the fan-out
@@ -75,7 +77,7 @@ class DaskPeriods:
                 f"the Dask fan-out ({DASK_ENV}) runs as a Prefect flow, and Prefect's temporary "
                 f"API server did not start in time ({exc}); point PREFECT_API_URL at a running "
                 "Prefect server (prefect server start), or allow it longer with "
-                "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS=90") from exc
+                f"{SETTING}=300") from exc
 
     def _reach(self) -> None:
         """Connect to a tcp:// scheduler once, as Dask would (its connect timeout, its OSError):
