@@ -5,8 +5,10 @@ Its error said "failed after 8 retries" although a 401 is never retried (stats.r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
@@ -19,6 +21,32 @@ from voice_monitor import producer as producer_module
 from voice_monitor.producer import ProducerError
 
 pytestmark = pytest.mark.slow
+
+
+@contextlib.contextmanager
+def answering(respond) -> Iterator[str]:
+    """A web server on 127.0.0.1 (a proxy, or a page that is not the collector) answering
+    each POST with respond(path, body, headers) -> (status, body, headers); yields its url."""
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self):
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            status, answer, headers = respond(self.path, body, self.headers)
+            self.send_response(status)
+            for name, value in {**headers, "Content-Length": str(len(answer))}.items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(answer)
+
+        def log_message(self, *args):
+            pass
+
+    site = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{site.server_address[1]}"
+    finally:
+        site.shutdown()
+        site.server_close()
 
 
 def test_a_wrong_token_fails_at_once_and_says_so(tmp_path):
@@ -36,33 +64,15 @@ def test_a_wrong_token_fails_at_once_and_says_so(tmp_path):
 def test_a_retry_after_of_a_day_waits_no_longer_than_the_longest_backoff(monkeypatch):
     # a proxy or load balancer in front of the collector answering 503 with Retry-After: 86400
     # (maintenance) had each retry sleep a day: close(), and the interpreter's exit, hung
-    class Busy(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = b'{"detail": "down for maintenance"}'
-            self.send_response(503)
-            self.send_header("Retry-After", "86400")
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    proxy = ThreadingHTTPServer(("127.0.0.1", 0), Busy)
-    threading.Thread(target=proxy.serve_forever, daemon=True).start()
     slept: list[float] = []
     monkeypatch.setattr(producer_module.time, "sleep", slept.append)
-    try:
-        producer = Producer(url=f"http://127.0.0.1:{proxy.server_address[1]}",
-                            token="ingest-0123456789abcdef", retries=2, retry_delay=0.5)
+    busy = (503, b'{"detail": "down for maintenance"}',
+            {"Retry-After": "86400", "Content-Type": "application/json"})
+    with answering(lambda path, body, headers: busy) as url:
+        producer = Producer(url=url, token="ingest-0123456789abcdef", retries=2, retry_delay=0.5)
         producer.emit(event("artifact_received", NOW))
         with pytest.raises(ProducerError, match="1 events not landed"):
             producer.close()
-    finally:
-        proxy.shutdown()
-        proxy.server_close()
     # backoff 0.5 s then 1 s, each raised to the hint, which counts as at most 30 s
     assert slept == [30.0, 30.0]
     assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1
@@ -91,30 +101,12 @@ def test_a_token_no_header_can_carry_is_refused_at_once_without_naming_it(token)
 def test_a_200_that_is_not_a_collectors_answer_is_said_so():
     # a url that is not the collector's (a web server answering any POST with a page): the
     # producer's error was "first error: KeyError('accepted')" or a JSONDecodeError
-    class Page(BaseHTTPRequestHandler):
-        def do_POST(self):
-            self.rfile.read(int(self.headers["Content-Length"]))
-            body = b"<html>welcome</html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args):
-            pass
-
-    site = ThreadingHTTPServer(("127.0.0.1", 0), Page)
-    threading.Thread(target=site.serve_forever, daemon=True).start()
-    url = f"http://127.0.0.1:{site.server_address[1]}"
-    try:
+    page = (200, b"<html>welcome</html>", {"Content-Type": "text/html"})
+    with answering(lambda path, body, headers: page) as url:
         producer = Producer(url=url, token="ingest-0123456789abcdef", retries=0)
         producer.emit(event("artifact_received", NOW))
         with pytest.raises(ProducerError) as raised:
             producer.close()
-    finally:
-        site.shutdown()
-        site.server_close()
     assert (f"first error: SendError(\"{url}/v1/events answered 200 without a collector's "
             "counts ('<html>welcome</html>'); check that url= is the address of voice-monitor "
             "serve\")") in str(raised.value)
@@ -126,36 +118,19 @@ def test_a_load_balancers_429_and_408_are_waited_out_as_a_5xx_is(tmp_path):
     # say "send it later"; the producer gave the batch up at once, as for a 401
     refusals = [(429, "rate limited"), (408, "request timeout")]
     with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server:
-        class Proxy(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if refusals:
-                    status, text = refusals.pop(0)
-                    answer, headers = text.encode(), {"Retry-After": "0"}
-                else:
-                    sent = httpx.post(server.url + self.path, content=body, headers={
-                        k: v for k, v in self.headers.items()
-                        if k.lower() in ("authorization", "content-type", "content-encoding")})
-                    status, answer, headers = sent.status_code, sent.content, {}
-                self.send_response(status)
-                for name, value in {**headers, "Content-Length": str(len(answer))}.items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(answer)
+        def proxy(path, body, headers):
+            if refusals:
+                status, text = refusals.pop(0)
+                return status, text.encode(), {"Retry-After": "0"}
+            sent = httpx.post(server.url + path, content=body, headers={
+                k: v for k, v in headers.items()
+                if k.lower() in ("authorization", "content-type", "content-encoding")})
+            return sent.status_code, sent.content, {}
 
-            def log_message(self, *args):
-                pass
-
-        proxy = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-        threading.Thread(target=proxy.serve_forever, daemon=True).start()
-        try:
-            producer = Producer(url=f"http://127.0.0.1:{proxy.server_address[1]}", token=INGEST,
-                                retries=2, retry_delay=0.01)
+        with answering(proxy) as url:
+            producer = Producer(url=url, token=INGEST, retries=2, retry_delay=0.01)
             producer.emit(event("artifact_received", NOW, event_id="behind-a-proxy"))
             producer.close()
-        finally:
-            proxy.shutdown()
-            proxy.server_close()
     assert (producer.stats.retries, producer.stats.accepted, producer.stats.unlanded) == (2, 1, 0)
     assert refusals == []
 
