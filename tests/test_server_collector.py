@@ -194,11 +194,7 @@ def test_remote_producer_refusals_of_numbers_name_the_field_as_a_file_would(tmp_
     head = '{"event_id":"%s","event_type":"transcription_completed","timestamp":"%s",'
     lines = [head % ("n1", at) + '"duration_ms":NaN}',
              head % ("n2", at) + '"metadata":{"confidence_score":Infinity,"ai_model":"m"}}']
-    by_file = Lake(tmp_path / "by-file")
-    (tmp_path / "bad.jsonl").write_text("\n".join(lines) + "\n")
-    ingested = subprocess.run([str(SCRIPT), "ingest", str(tmp_path / "bad.jsonl"), "--lake",
-                               str(by_file.root)], capture_output=True, text=True, timeout=300)
-    assert ingested.returncode == 0, ingested.stderr
+    by_file = ingested_by_file(tmp_path, "\n".join(lines) + "\n")
     lake = Lake(tmp_path / "lake")
     with ServerProcess(lake, log=tmp_path / "log") as server:
         producer = Producer(url=server.url, token=INGEST, batch_size=10, flush_interval=0.2)
@@ -222,14 +218,10 @@ def test_remote_producer_lands_a_record_with_a_datetime_and_a_huge_number_as_a_f
     at = datetime.now(UTC) - timedelta(minutes=1)
     text = at.isoformat().replace("+00:00", "Z")
     head = '{"event_id":"%s","event_type":"transcription_completed","timestamp":"%s",'
-    by_file = Lake(tmp_path / "by-file")
-    (tmp_path / "odd.jsonl").write_text(
-        head % ("huge", text) + '"duration_ms":1000000000000000000000000000000}\n'
+    by_file = ingested_by_file(
+        tmp_path, head % ("huge", text) + '"duration_ms":1000000000000000000000000000000}\n'
         + head % ("meta", text) + '"metadata":{"note":100000000000000000000}}\n'
         + head % ("nan", text) + '"duration_ms":NaN}\n')
-    ingested = subprocess.run([str(SCRIPT), "ingest", str(tmp_path / "odd.jsonl"), "--lake",
-                               str(by_file.root)], capture_output=True, text=True, timeout=300)
-    assert ingested.returncode == 0, ingested.stderr
     lake = Lake(tmp_path / "lake")
     with ServerProcess(lake, log=tmp_path / "log") as server:
         producer = Producer(url=server.url, token=INGEST, batch_size=10, flush_interval=0.2)
@@ -246,6 +238,17 @@ def test_remote_producer_lands_a_record_with_a_datetime_and_a_huge_number_as_a_f
     assert rows == [("huge", 1e30, None), ("meta", None, '{"note":100000000000000000000}')]
     assert quarantine_reasons(lake) == quarantine_reasons(by_file)
     assert "duration_ms" in quarantine_reasons(lake)["nan"]
+
+
+def ingested_by_file(tmp_path, text: str) -> Lake:
+    """A lake made by `voice-monitor ingest` of a file holding `text`: what a producer's
+    records must come to when sent to a collector."""
+    (tmp_path / "by-file.jsonl").write_text(text)
+    by_file = Lake(tmp_path / "by-file")
+    ingested = subprocess.run([str(SCRIPT), "ingest", str(tmp_path / "by-file.jsonl"), "--lake",
+                               str(by_file.root)], capture_output=True, text=True, timeout=300)
+    assert ingested.returncode == 0, ingested.stderr
+    return by_file
 
 
 def quarantine_reasons(lake: Lake) -> dict[str, str]:
