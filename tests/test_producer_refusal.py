@@ -113,6 +113,28 @@ def test_a_200_that_is_not_a_collectors_answer_is_said_so():
     assert producer.stats.unlanded == 1 and len(producer.unlanded) == 1
 
 
+@pytest.mark.parametrize("answer", [
+    b'{"accepted": null, "duplicates": 0, "quarantined": 0}',
+    b'{"accepted": "1", "duplicates": 0, "quarantined": 0}',
+    b'{"accepted": true, "duplicates": 0, "quarantined": 0}',
+    b'["accepted", 1]'])
+def test_a_200_whose_counts_are_no_counts_is_said_so_and_its_events_handed_back(answer):
+    # the collector's keys holding no whole numbers: the producer added them to its stats
+    # outside the landing's error handling, so the batch was neither counted nor handed back,
+    # and close() named a TypeError ("unsupported operand type(s) for +="); true counted as 1
+    # event landed; a JSON list failed on "'list' object has no attribute 'get'"
+    with answering(lambda path, body, headers: (200, answer, {})) as url:
+        producer = Producer(url=url, token="ingest-0123456789abcdef", retries=0)
+        producer.emit(event("artifact_received", NOW, event_id="counted"))
+        with pytest.raises(ProducerError) as raised:
+            producer.close()
+    said = (f"{url}/v1/events answered 200 without a collector's counts ({answer.decode()!r}); "
+            "check that url= is the address of voice-monitor serve")
+    assert f"first error: SendError({said!r})" in str(raised.value)
+    assert (producer.stats.accepted, producer.stats.unlanded) == (0, 1)
+    assert [json.loads(text)["event_id"] for text in producer.unlanded] == ["counted"]
+
+
 def test_a_load_balancers_429_and_408_are_waited_out_as_a_5xx_is(tmp_path):
     # a proxy in front of the collector that rate-limits (429) or timed out a body (408): both
     # say "send it later"; the producer gave the batch up at once, as for a 401

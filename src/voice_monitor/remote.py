@@ -73,14 +73,20 @@ class CollectorClient:
         if response.status_code == 200:
             try:
                 counts = response.json()
-                return LandingResult(counts["accepted"], counts["duplicates"],
-                                     counts["quarantined"])
+                result = LandingResult(counts["accepted"], counts["duplicates"],
+                                       counts["quarantined"])
             except (ValueError, KeyError, TypeError):
-                # not a collector's answer (a wrong url, a proxy's page): said so, where the
-                # error was "KeyError('accepted')"; sent again, a batch that did land counts once
-                raise SendError(f"{_shown(self.endpoint)} answered 200 without a collector's counts "
-                                f"({_detail(response)!r}); check that url= is the address of "
-                                "voice-monitor serve", transient=True, status=200) from None
+                result = None
+            if result is not None and all(type(n) is int for n in (  # (not a bool either)
+                    result.accepted, result.duplicates, result.quarantined)):
+                return result
+            # not a collector's answer (a wrong url, a proxy's page, counts that are no whole
+            # numbers): said so, where the error was "KeyError('accepted')" (or a TypeError
+            # adding them up, the batch then neither counted nor handed back); sent again, a
+            # batch that did land counts once
+            raise SendError(f"{_shown(self.endpoint)} answered 200 without a collector's counts "
+                            f"({_detail(response)!r}); check that url= is the address of "
+                            "voice-monitor serve", transient=True, status=200)
         detail, status = _detail(response), response.status_code
         hint = response.headers.get("retry-after", "")
         retry_after = float(hint) if hint.replace(".", "", 1).isdigit() else None
@@ -128,7 +134,11 @@ def _checked_token(token):
 
 
 def _detail(response: httpx.Response) -> str:
+    """The collector's `detail`, else the answer's text (a proxy's page, other JSON)."""
     try:
-        return str(response.json().get("detail", ""))[:300]
+        answer = response.json()
     except ValueError:
-        return response.text[:300]
+        answer = None
+    if isinstance(answer, dict) and "detail" in answer:
+        return str(answer["detail"])[:300]
+    return response.text[:300]
