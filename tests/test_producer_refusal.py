@@ -157,21 +157,28 @@ def test_a_load_balancers_429_and_408_are_waited_out_as_a_5xx_is(tmp_path):
     assert refusals == []
 
 
+def backoff_until_close(monkeypatch) -> tuple[list[float], dict]:
+    """The producer's backoff recorded (the seconds it would sleep), the first retry held until
+    close() has begun on the producer put in the returned dict as "producer"."""
+    real_sleep, slept = producer_module.time.sleep, []
+    holder: dict = {}
+
+    def backoff(seconds):
+        slept.append(seconds)
+        while not holder["producer"]._closing:
+            real_sleep(0.01)
+
+    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    return slept, holder
+
+
 def test_close_with_the_collector_down_gives_up_the_backlog_after_one_batch_failed(
         tmp_path, monkeypatch):
     # a backlog of 5 batches and no collector: close() waited out every retry of each batch in
     # turn (8 retries, about 90 s a batch by default: hours for an outage's backlog); now the
     # first batch is retried, then the rest is handed back untried, each event still reported
     server = ServerProcess(tmp_path / "lake")  # its port is chosen, nothing listens
-    real_sleep, slept = producer_module.time.sleep, []
-    holder: dict = {}
-
-    def backoff(seconds):  # the first retry waits until close() has begun
-        slept.append(seconds)
-        while not holder["producer"]._closing:
-            real_sleep(0.01)
-
-    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    slept, holder = backoff_until_close(monkeypatch)
     producer = holder["producer"] = Producer(url=server.url, token=INGEST, batch_size=10,
                                              retries=2, flush_interval=3600)
     for i in range(50):
@@ -200,15 +207,7 @@ def test_close_with_the_collector_down_keeps_a_durable_backlog_untried_after_one
         with pytest.raises(ProducerError, match="events not landed"):
             first.close()
     assert len(list(spool.glob("*.jsonl"))) == 3
-    real_sleep, slept = producer_module.time.sleep, []
-    holder: dict = {}
-
-    def backoff(seconds):  # the first retry waits until close() has begun
-        slept.append(seconds)
-        while not holder["producer"]._closing:
-            real_sleep(0.01)
-
-    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    slept, holder = backoff_until_close(monkeypatch)
     producer = holder["producer"] = Producer(url=server.url, token=INGEST, durable=True,
                                              spool_dir=spool, retries=2, flush_interval=3600)
     with pytest.raises(ProducerError) as raised:
