@@ -55,3 +55,20 @@ def test_a_damaged_manifest_rebuilds_its_period_and_every_other_period_builds(ca
         code, _, err = run_main(capsys, "rollup", kind, "--now", late, *lakearg)
         assert code == 0, err
     assert received(lake, "pipeline_daily") == {datetime(2026, 2, 16, tzinfo=UTC): 5}
+
+
+def test_a_folder_in_place_of_a_manifest_is_named_with_the_fix(capsys, lake):
+    # it failed every rollup with a bare "[Errno 21] Is a directory" (no manifest can be
+    # written there either, so it cannot count as none); the way out given works
+    now = "2026-02-16T14:30:00Z"
+    land_records(lake, [event("artifact_received", at(12, 10))], now=at(14, 30))
+    manifest = lake.root / "state" / "rollups" / "hourly" / "2026-02-16T12.json"
+    manifest.mkdir(parents=True)
+    code, _, err = run_main(capsys, "rollup", "hourly", "--now", now, "--lake", str(lake.root))
+    assert code == 1
+    assert err == (f"voice-monitor: error: lake file '{manifest}' is a folder, not a file; move it "
+                   f"out of the lake (mv {manifest} {manifest}.moved) and run the command again\n")
+    manifest.rename(f"{manifest}.moved")
+    code, out, err = run_main(capsys, "rollup", "hourly", "--now", now, "--lake", str(lake.root))
+    assert code == 0, err
+    assert received(lake, "pipeline_hourly") == {at(12, 0): 1, at(13, 0): 0}

@@ -17,7 +17,14 @@ from pathlib import Path
 
 from voice_monitor import copy_log, storage
 from voice_monitor.arguments import FIRST_EVENT
-from voice_monitor.lake import Lake, dropped_periods, floor_day, floor_hour, parquet_files
+from voice_monitor.lake import (
+    Lake,
+    dropped_periods,
+    floor_day,
+    floor_hour,
+    folder_is_a_file,
+    parquet_files,
+)
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
@@ -194,6 +201,8 @@ def read_manifest(path: Path) -> dict | None:
         manifest = json.loads(path.read_text())
     except FileNotFoundError:
         return None
+    except IsADirectoryError as exc:  # no manifest can be written there either: said, with the fix
+        raise folder_is_a_file(path, "file") from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         log.warning("rollup manifest %s cannot be read (%s); its period is built again", path, exc)
         return None
