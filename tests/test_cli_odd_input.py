@@ -243,3 +243,20 @@ def test_the_table_shows_a_blob_as_base64_as_json_does(capsys, lake):
     assert [cell.strip() for cell in row.strip("│ ").split("│")] == [
         "YWIA", '{"x": "YWI="}', '["YQ=="]']
     assert "b'" not in out
+
+
+def test_the_table_shows_a_column_whose_values_differ_in_type(capsys, lake):
+    # the table went through a polars DataFrame: a VARIANT holding an integer and a list
+    # failed ("SchemaError: failed to determine supertype of i64 and list[i64]"), one holding
+    # a struct and an integer showed the integer as an empty cell, and a MAP with integer
+    # keys failed ("TypeError: 'int' object is not an instance of 'str'"); DuckDB's own
+    # duckdb_settings() has such a column (typed_value)
+    for query, cells in [
+            ("select 1::variant as v union all select [1, 2]::variant", [["1"], ["[1, 2]"]]),
+            ("select {'a': 1}::variant as v union all select 2::variant", [['{"a": 1}'], ["2"]]),
+            ("select map {1: 'a'} as m", [['{"1": "a"}']])]:
+        code, out, err = run_main(capsys, "sql", query, "--lake", str(lake.root))
+        assert code == 0, err
+        rows = [line for line in out.splitlines() if line.startswith("│")]
+        assert sorted([cell.strip() for cell in row.strip("│ ").split("│")] for row in rows) \
+            == sorted(cells), out

@@ -89,13 +89,19 @@ def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: st
         shown = readable(frame, columns)
     else:
         shown = frame.select(columns) if columns else frame
+    print_rows(shown.columns, shown.iter_rows(), title)
+
+
+def print_rows(columns: list[str], rows, title: str | None = None) -> None:
+    """The table of `rows` (tuples of Python values) as they are: no DataFrame in between, so
+    a column whose values differ in type (a VARIANT, a MAP with integer keys) is shown whole."""
     table = Table(title=title, show_lines=False)
-    for name in shown.columns:
+    for name in columns:
         table.add_column(_cell(name), overflow="fold")
-    for row in shown.iter_rows():
+    for row in rows:
         table.add_row(*(_cell(v) for v in row))
     Console(width=200).print(table)
-    if frame.is_empty():
+    if not table.row_count:
         click.echo("(no rows)")
 
 
@@ -324,9 +330,7 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
         writer.writerows([[_sql_default(v) for v in row] for row in rows])
         click.echo(buffer.getvalue(), nl=False)
     elif columns:
-        print_table(pl.DataFrame([dict(zip(columns, r, strict=True)) for r in rows],
-                                 schema=columns, orient="row") if rows else
-                    pl.DataFrame({c: [] for c in columns}))
+        print_rows(columns, rows)
     if result.truncated:
         click.echo(f"voice-monitor: showing the first {len(rows):,} rows; more exist: pass "
                    "--limit N for more (0 = all), or --json/--csv", err=True)
