@@ -16,6 +16,7 @@ from voice_monitor.demo.run import MARKER as DEMO_MARKER
 from voice_monitor.demo.run import prepare_lake
 from voice_monitor.lake import (
     Lake,
+    NoLakeError,
     connect,
     contents,
     dropped_periods,
@@ -165,6 +166,19 @@ def test_damaged_tombstone_bytes_and_a_stamp_that_is_no_time_are_skipped(tmp_pat
         f.write(b"\xff\xfe damaged\n2026-13-45T99:00:00+00:00\n")
     record_dropped(lake, "event_hours", [last])
     assert dropped_periods(lake, "event_hours") == {first, last}
+
+
+def test_a_folder_in_place_of_the_tombstone_record_is_named_with_the_fix(tmp_path):
+    # every rollup failed with a bare "[Errno 21] Is a directory"; skipping it would rebuild
+    # periods retention dropped, and retention cannot record there either
+    lake = Lake(tmp_path)
+    record = tmp_path / "state" / "dropped_event_hours.txt"
+    record.mkdir(parents=True)
+    with pytest.raises(NoLakeError) as refused:
+        dropped_periods(lake, "event_hours")
+    assert str(refused.value) == (
+        f"lake file '{record}' is a folder, not a file; move it out of the lake "
+        f"(mv {record} {record}.moved) and run the command again")
 
 
 def test_connect_works_in_utc():

@@ -209,6 +209,7 @@ def test_damaged_records_of_unreadable_files_never_stop_the_check_or_the_alert(b
     (records / "c.json").write_text(json.dumps({"path": "../../outside.parquet", "error": "x",
                                                 "signature": [1, 2]}))
     (lake.root.parent / "outside.parquet").write_bytes(b"not parquet")
+    (records / "d.json").mkdir()  # a folder: "[Errno 21] Is a directory" stopped them too
 
     code, out, err = run_cli(["lake", "check", *root], capsys)
     assert code == 1, err

@@ -334,8 +334,8 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
             entry = json.loads(entry_path.read_text())
         except FileNotFoundError:
             continue
-        except ValueError:  # JSONDecodeError, UnicodeDecodeError: a damaged record
-            entry = None
+        except (ValueError, IsADirectoryError):  # JSONDecodeError, UnicodeDecodeError, a
+            entry = None  # folder by that name: a damaged record
         path = _entry_file(lake, entry)
         if path is None:  # damaged (a bad copy, a hand edit): no file to report; a read or
             # `lake check` that finds an unreadable file records it again

@@ -637,7 +637,10 @@ def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
         folder = path.parent / f"dropped_{kind}"
         raw = [(folder / name).read_bytes() for name in storage.find(folder)]
     else:
-        raw = [path.read_bytes()] if path.exists() else []
+        try:
+            raw = [path.read_bytes()] if path.exists() else []
+        except IsADirectoryError as exc:  # retention cannot record there either: said, with the fix
+            raise folder_is_a_file(path, "file") from exc
     # every whole stamp, wherever it stands: a line cut short by a crash (its partitions were
     # never deleted: the record is written first) is skipped, and the next run's line, appended
     # right after it, still read; it made every rollup fail on "Invalid isoformat string". So
