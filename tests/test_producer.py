@@ -571,8 +571,7 @@ def test_a_spool_of_its_own_deleted_is_named_as_such_not_as_a_failed_landing(tmp
     # that never failed, and blamed "the lake it lies in", advising a spool_dir outside the lake
     lake = Lake.create(tmp_path / "lake")
     spool = tmp_path / "spool"
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     producer.emit(recent(1, event_id="a"))
     producer.flush()
     producer.emit(recent(2, event_id="b"))
@@ -600,6 +599,12 @@ def blocked_lake(tmp_path) -> tuple[Lake, object]:
     return Lake(tmp_path / "lake"), blocked
 
 
+def flushed_by_hand(lake, spool) -> Producer:
+    """A durable producer that lands only when flushed (or closed), and gives a failed landing
+    up at once, its segment kept in `spool`."""
+    return Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600, now=NOW)
+
+
 def kept_segments(spool) -> list:
     return [p for p in spool.glob("*.jsonl") if p.stat().st_size]
 
@@ -609,8 +614,7 @@ def test_a_segment_kept_after_a_failed_landing_is_handed_back_when_its_spool_goe
     # afterwards took it, and close() still said the 2 events stayed in a spool that was gone
     lake, _ = blocked_lake(tmp_path)
     spool = tmp_path / "spool"
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     producer.emit(recent(1, event_id="a"))
     producer.emit(recent(2, event_id="b"))
     with pytest.raises(ProducerError, match="stay in spool"):
@@ -631,8 +635,7 @@ def test_a_kept_segment_deleted_alone_is_handed_back_and_the_rest_stay(tmp_path)
     # back, the other segment's 2 events still in the spool, the message saying which is where
     lake, blocked = blocked_lake(tmp_path)
     spool = tmp_path / "spool"
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     producer.emit(recent(1, event_id="first"))
     with pytest.raises(ProducerError):
         producer.flush()
@@ -661,8 +664,7 @@ def test_beyond_the_segments_held_open_a_deleted_one_is_named_with_its_count(tmp
     monkeypatch.setattr("voice_monitor.producer.HELD_OPEN", 1)
     lake, _ = blocked_lake(tmp_path)
     spool = tmp_path / "spool"
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     producer.emit(recent(1, event_id="held"))
     with pytest.raises(ProducerError):
         producer.flush()
@@ -695,8 +697,7 @@ def test_a_spool_deleted_between_rotation_and_reading_loses_no_segment(tmp_path,
         return closed
 
     monkeypatch.setattr(Spool, "rotate", rotate_then_delete)
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     producer.emit(recent(1, event_id="a"))
     producer.emit(recent(2, event_id="b"))
     producer.flush()
@@ -714,8 +715,7 @@ def test_a_leftover_segment_deleted_before_it_was_read_is_named_with_its_size(tm
     line = json.dumps(recent(1, event_id="left")) + "\n"
     leftover = spool / "00000000000000000001-1-000001.jsonl"
     leftover.write_text(line)
-    producer = Producer(lake, durable=True, spool_dir=spool, retries=0, flush_interval=3600,
-                        now=NOW)
+    producer = flushed_by_hand(lake, spool)
     leftover.unlink()  # before the writer's first round (flush_interval: an hour)
     with pytest.raises(ProducerError) as raised:
         producer.close()
