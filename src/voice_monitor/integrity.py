@@ -376,6 +376,23 @@ def lake_files(lake: Lake) -> list[Path]:
                   if p.is_file())
 
 
+def unlistable_folders(lake: Lake) -> list[tuple[Path, str]]:
+    """(folder, why) of every folder under the data folders this user may not list (no read
+    permission): the files in it are read by no command, which silently left them out."""
+    if lake.remote:
+        return []
+    found: list[tuple[Path, str]] = []
+
+    def note(exc: OSError) -> None:
+        if exc.filename is not None and not isinstance(exc, FileNotFoundError):
+            found.append((Path(exc.filename), exc.strerror or type(exc).__name__))
+
+    for folder in CHECKED_FOLDERS:
+        for _ in os.walk(lake.root / folder, onerror=note):
+            pass
+    return sorted(found)
+
+
 def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     """(files checked, unreadable files with their reasons), each file read whole; the record
     of unreadable files is brought up to date."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import click
 
 from voice_monitor import integrity, storage
@@ -72,24 +74,36 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
     """
     checked, found = integrity.check_lake(lake)
     stray = integrity.misplaced_files(lake)
+    closed = integrity.unlistable_folders(lake)  # never moved: access is the fix
     moved = integrity.move_aside(lake, found + stray) if move_aside else []
     if as_json:
         echo_json({"checked": checked, "moved": [{"from": a, "to": b} for a, b in moved],
                    "unreadable": [{"path": integrity.relative(lake, p), "error": e}
                                   for p, e in found],
                    "out_of_place": [{"path": integrity.relative(lake, p), "reason": why}
-                                    for p, why in stray]})
+                                    for p, why in stray],
+                   "unlistable": [{"path": integrity.relative(lake, p), "error": e}
+                                  for p, e in closed]})
     else:
         for path, error in found:
             click.echo(f"unreadable {integrity.relative(lake, path)}: {error}")
         for path, why in stray:
             unread = "" if path.is_dir() else " (no command reads it)"
             click.echo(f"out of place {integrity.relative(lake, path)}: {why}{unread}")
+        for path, error in closed:
+            click.echo(f"unlistable folder {integrity.relative(lake, path)}: {error} (no command "
+                       "reads the files in it)")
         for source, target in moved:
             click.echo(f"moved {source} -> {target} (note: {target}.json)")
         click.echo(f"checked {checked} file(s): {len(found)} unreadable"
                    + (f", {len(stray)} out of place" if stray else "")
                    + (f", {len(moved)} moved aside" if move_aside else ""))
+    if closed:
+        rel = integrity.relative(lake, closed[0][0])
+        raise VoiceMonitorError(
+            f"{len(closed)} lake folder(s) this user cannot list, first {rel} ({closed[0][1]}); "
+            f"give this user read access (chmod -R u+rX {shlex.quote(str(closed[0][0]))}, or run "
+            "as the lake's owner)")
     if (found or stray) and not move_aside:
         first = integrity.relative(lake, (found or stray)[0][0])
         what = " and ".join(part for part in (
