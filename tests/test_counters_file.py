@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main, store_descriptors
@@ -19,6 +20,14 @@ from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 
 NOW_TEXT = "2026-02-16T14:30:00Z"
+
+
+def corrupt_store(root) -> Path:
+    """The lake's counter store made a file that is not SQLite; its path."""
+    store = root / "state" / "counters.sqlite"
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    return store
 
 
 def assert_counts_again(capsys, lake, events) -> None:
@@ -34,9 +43,7 @@ def assert_counts_again(capsys, lake, events) -> None:
 def test_a_corrupt_counter_store_is_named_and_moving_it_aside_recovers(capsys, lake, tmp_path):
     events = tmp_path / "e.jsonl"
     events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
-    store = lake.root / "state" / "counters.sqlite"
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    store = corrupt_store(lake.root)
 
     for argv in (["metrics", "realtime", "--now", NOW_TEXT], ["ingest", str(events), "--now", NOW_TEXT]):
         code, _, err = run_main(capsys, *argv, "--lake", str(lake.root))
@@ -52,9 +59,7 @@ def test_a_corrupt_counter_store_is_named_and_moving_it_aside_recovers(capsys, l
 def test_the_collector_answers_500_never_400_the_store_named_in_the_log_only(tmp_path):
     lake = tmp_path / "lake"
     Lake.create(lake)
-    store = lake / "state" / "counters.sqlite"
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    store = corrupt_store(lake)
     with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
         sent = http.post(server.url + "/v1/events", content=json.dumps(event("artifact_received", NOW)),
                          headers={**bearer(INGEST), "Content-Type": "application/x-ndjson"})
@@ -78,9 +83,7 @@ def test_the_collector_answers_500_never_400_the_store_named_in_the_log_only(tmp
 def test_a_landing_that_cannot_open_the_store_lands_nothing_not_even_its_rejects(lake):
     """The store is opened before anything is written: a landing it stops leaves no quarantine
     rows behind, which each retry (a producer's, a script's) would have written again."""
-    store = lake.root / "state" / "counters.sqlite"
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    store = corrupt_store(lake.root)
     batch = [event("artifact_received", NOW), {"event_id": "bad", "event_type": "no_such_type",
                                                "timestamp": "2026-02-16T14:20:00Z"}]
     for _ in range(3):  # the first try and two retries
@@ -123,9 +126,7 @@ def test_a_store_that_fails_to_open_leaves_no_descriptor_open(capsys, lake, tmp_
     # here so that only an explicit close passes
     events = tmp_path / "e.jsonl"
     events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
-    store = lake.root / "state" / "counters.sqlite"
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    store = corrupt_store(lake.root)
     gc.disable()
     try:
         for argv in (["ingest", str(events)], ["metrics", "realtime"], ["alerts", "check"]):
