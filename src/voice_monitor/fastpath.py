@@ -44,6 +44,7 @@ _SMALLEST = 32
 _KNOWN_TOP = frozenset(n for f in FIELDS for n in f.input_names)
 _KNOWN_META = frozenset(n for f in METADATA_FIELDS for n in f.input_names)
 _LAST: dict[str, pa.Schema] = {}  # the schema of the last batch read whole in one parse
+_DECLARED: dict[str, tuple] = {}  # `_declared_all`'s last (schema, table schema, answer)
 _TIMES = frozenset(n for f in FIELDS if f.kind == "time" for n in f.input_names)
 
 
@@ -231,13 +232,23 @@ def _parse(texts: pa.Array, joined: pa.Buffer | None = None) -> tuple[pa.Table, 
 
 def _declared_all(table: pa.Table, schema: pa.Schema) -> bool:
     """Whether the parse declared every known name the records use (none was inferred)."""
+    found = table.schema
+    last = _DECLARED.get("last")  # batches of one source parse alike: the last answer first
+    if last is not None and last[0] is schema and last[1].equals(found):
+        return last[2]
+    answer = _declared_in(found, schema)
+    _DECLARED["last"] = (schema, found, answer)
+    return answer
+
+
+def _declared_in(found: pa.Schema, schema: pa.Schema) -> bool:
     declared_top = set(schema.names)  # (`names` builds the list anew at each use)
-    if any(n in _KNOWN_TOP and n not in declared_top for n in table.column_names):
+    if any(n in _KNOWN_TOP and n not in declared_top for n in found.names):
         return False
-    if "metadata" not in table.column_names or "metadata" not in declared_top:
+    if "metadata" not in found.names or "metadata" not in declared_top:
         return True
     declared = {f.name for f in schema.field("metadata").type}
-    found = table.schema.field("metadata").type
+    found = found.field("metadata").type
     return not pa.types.is_struct(found) or all(
         f.name in declared for f in found if f.name in _KNOWN_META)
 
