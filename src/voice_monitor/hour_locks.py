@@ -18,6 +18,7 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
+from pathlib import Path
 
 from voice_monitor.lake import Lake, floor_hour, folder_is_a_file
 
@@ -64,20 +65,35 @@ class Held:
 def hour_locks(lake: Lake, hours: Iterable[datetime]) -> Iterator[Held]:
     """Hold the locks of these hours (taken in one global order, so landings never deadlock)."""
     folder = lake.local_state_dir / "locks"  # a remote lake: this host's landings only
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as exc:  # a file there: said plainly
-        raise folder_is_a_file(folder) from exc
     held = Held(lake)
     with ExitStack() as stack:
         for stripe in sorted({_stripe(h) for h in hours}):
-            path = folder / f"hours-{stripe:02d}.lock"
-            try:
-                fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            except IsADirectoryError as exc:
-                raise folder_is_a_file(path, "file") from exc
+            fd = _open(folder, f"hours-{stripe:02d}.lock")
             stack.callback(os.close, fd)
             fcntl.flock(fd, fcntl.LOCK_EX)
             stack.callback(fcntl.flock, fd, fcntl.LOCK_UN)
             held._hold(stripe, fd)
         yield held
+
+
+def _open(folder: Path, name: str) -> int:
+    """The lock file opened (made if missing), its folder made only when missing (a landing
+    takes its locks every time: no mkdir each time); a file where the folder should be, or a
+    folder where the lock file should be, said plainly."""
+    try:
+        return _open_file(folder, name)
+    except FileNotFoundError:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise folder_is_a_file(folder) from exc
+        return _open_file(folder, name)
+    except NotADirectoryError as exc:  # the folder (or one above it) is a file
+        raise folder_is_a_file(folder) from exc
+
+
+def _open_file(folder: Path, name: str) -> int:
+    try:
+        return os.open(os.path.join(folder, name), os.O_RDWR | os.O_CREAT, 0o644)
+    except IsADirectoryError as exc:
+        raise folder_is_a_file(folder / name, "file") from exc

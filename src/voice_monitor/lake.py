@@ -146,9 +146,25 @@ class NoLakeError(ValueError):
     """A path that does not exist or holds no lake, given where an existing lake is needed."""
 
 
-def _under(*parts: str) -> property:
-    """A Lake property: the path `parts` below the lake root."""
-    return property(lambda lake: lake.root.joinpath(*parts))
+_PARTITIONS_KEPT = 1024  # a handle's event_partition answers kept, at most
+
+
+class _Under:
+    """A Lake attribute: the path `parts` below the lake root, made at its first use and kept
+    (a handle's root never changes; a landing asks for these paths several times)."""
+
+    def __init__(self, *parts: str) -> None:
+        self.parts = parts
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, lake: Lake | None, owner: type | None = None):
+        if lake is None:
+            return self
+        path = lake.root.joinpath(*self.parts)
+        lake.__dict__[self.name] = path  # found there from now on, before this descriptor
+        return path
 
 
 class Lake:
@@ -162,6 +178,7 @@ class Lake:
         # known to hold a lake (made or opened through this handle, or made by its first
         # landing): a landing then refuses it gone (`check_landing`)
         self.found = False
+        self._partitions: dict[datetime, Path] = {}  # event_partition's answers, per hour given
 
     def __repr__(self) -> str:
         return f"Lake({str(self.root)!r})"
@@ -205,7 +222,7 @@ class Lake:
             return
         if not self.found:
             Lake.create(self)
-        elif not (self.root / LAKE_MARKER).is_file() and not self.exists():
+        elif not self.marker_file.is_file() and not self.exists():
             raise NoLakeError(no_lake_message(self.root))
 
     def exists(self) -> bool:
@@ -213,17 +230,18 @@ class Lake:
         or quarantine/ folder. An empty folder, or one holding only a README, is not a lake."""
         if not self.remote and not self.root.is_dir():
             return False
-        return (self.root / LAKE_MARKER).is_file() or any(
+        return self.marker_file.is_file() or any(
             (self.root / folder).is_dir() for folder in LAKE_FOLDERS)
 
     # -- layout ---------------------------------------------------------------------------
-    events_dir = _under("events")
-    quarantine_dir = _under("quarantine")
-    snapshots_dir = _under("snapshots")
-    alerts_dir = _under("alerts")
-    organizations_file = _under("dimensions", "organizations.parquet")
-    state_dir = _under("state")
-    tmp_dir = _under(".tmp")
+    events_dir = _Under("events")
+    quarantine_dir = _Under("quarantine")
+    snapshots_dir = _Under("snapshots")
+    alerts_dir = _Under("alerts")
+    organizations_file = _Under("dimensions", "organizations.parquet")
+    state_dir = _Under("state")
+    tmp_dir = _Under(".tmp")
+    marker_file = _Under(LAKE_MARKER)
 
     @property
     def local_state_dir(self) -> Path:
@@ -233,8 +251,14 @@ class Lake:
 
     def event_partition(self, hour: datetime) -> Path:
         """Folder of the events whose timestamp falls in the UTC hour starting at `hour`."""
-        h = floor_hour(hour)
-        return self.events_dir / f"date={h:%Y-%m-%d}" / f"hour={h:%H}"
+        folder = self._partitions.get(hour)
+        if folder is None:  # (a landing asks for each of its hours' folders several times)
+            h = floor_hour(hour)
+            folder = self.events_dir / f"date={h:%Y-%m-%d}" / f"hour={h:%H}"
+            if len(self._partitions) >= _PARTITIONS_KEPT:
+                self._partitions.clear()
+            self._partitions[hour] = folder
+        return folder
 
     def quarantine_partition(self, day: date | datetime) -> Path:
         return self.quarantine_dir / f"date={day:%Y-%m-%d}"
