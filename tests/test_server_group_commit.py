@@ -247,3 +247,25 @@ def test_a_gzip_body_is_refused_once_decompressed_it_takes_the_queue_over_its_ca
     assert (a.status_code, a.json()["accepted"]) == (200, 700)
     assert collector.stats.refused_overload == 1 and collector.queued_bytes == 0
     assert collector.pending == 0
+
+
+@pytest.mark.parametrize(("body", "kept"), [
+    (b'{"a":1}\n{"b":2}\n', True),  # each record followed by one newline: the body as it is
+    (b'{"a":1}\n{"b":2}', False),  # no newline after the last record
+    (b'{"a":1}\r\n{"b":2}\r\n', False),  # \r\n: the records lose their \r
+    (b'{"a":1}\n\n{"b":2}\n', False),  # a blank line
+    (b'{"a":1}\n{"b":2}\n \n', False),  # a blank line at the end
+    (b'\xef\xbb\xbf{"a":1}\n', False),  # a byte-order mark
+    (b'[{"a":1}, {"b":2}]\n', False),  # a JSON array: its elements
+    (b'{\n"a": 1}\n', False),  # one pretty-printed object: one record over two lines
+])
+def test_a_body_that_is_its_records_each_with_a_newline_is_kept_for_the_json_reader(body, kept):
+    # the committer's split keeps a copy of such a body (`streaming.LineBatch.joined`): the
+    # JSON reader reads it instead of the records joined again; any other body is its records
+    split = group_commit.split_body(body, keep_text=True)
+    records = split.records if kept else split
+    assert isinstance(split, group_commit.LineBatch) is kept
+    assert records.to_pylist() == group_commit.parse_records(body).to_pylist()
+    if kept:
+        assert bytes(split.joined) == body == b"".join(r + b"\n" for r in records.to_pylist())
+    assert not isinstance(group_commit.split_body(body), group_commit.LineBatch)  # (the default)

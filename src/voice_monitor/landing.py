@@ -121,7 +121,11 @@ def check(con: duckdb.DuckDBPyConnection, batches: list, sources: list[str],
           now: datetime) -> Checked:
     """Validation, which reads nothing of the lake: it may run ahead of earlier landings."""
     sizes = [len(b) for b in batches]
-    joined = batches[0].joined if len(batches) == 1 and isinstance(batches[0], LineBatch) else None
+    # the batches' own text of their records each followed by a newline, where each has it
+    texts = [b.joined if isinstance(b, LineBatch) else None for b in batches]
+    joined = None
+    if all(text is not None for text in texts):
+        joined = texts[0] if len(texts) == 1 else pa.py_buffer(b"".join(texts))
     lines = _concat([b.records if isinstance(b, LineBatch) else b for b in batches])
     if len(lines) == 0:
         return Checked(sources, sizes, pa.table({}), pa.table({}))
