@@ -209,3 +209,30 @@ def test_landings_in_several_processes_count_each_copy_once(lake, tmp_path):
     # this process (a fresh index) sees every one of them as landed
     again = [rec(i, H14 + timedelta(minutes=5)) for i in sorted(set(stored))]
     assert land_records(lake, again, now=NOW).duplicates == len(again)
+
+
+def test_the_sieve_never_rules_out_a_held_hash_and_rules_out_most_others():
+    # both indexes (the lake's ids per hour, the counters' per hour) search only the hashes
+    # their sieve lets through: one it wrongly ruled out would be a copy counted as new
+    from voice_monitor.seen_index import HourKeys, Sieve
+
+    rng = np.random.default_rng(7)
+    index, keys, held = dup_index.HourIndex(), HourKeys(), []
+    for size in [1, 5_000, 2, 40_000, 100_000]:  # the sieve grows (and is made again) thrice
+        batch = rng.integers(-2**63, 2**63 - 1, size, dtype=np.int64, endpoint=True)
+        index.add(batch)
+        keys.add(batch, np.full(size, 3, np.int64))
+        held.append(batch)
+        every = np.concatenate(held)
+        assert index.maybe_contains(every).all()
+        hit, blocks = keys.candidates(every)
+        assert hit.all() and blocks == {3}
+    absent = np.setdiff1d(rng.integers(-2**63, 2**63 - 1, 100_000, dtype=np.int64), every)
+    assert not index.maybe_contains(absent).any() and not keys.candidates(absent)[0].any()
+    sieve = Sieve()
+    sieve.add(every, lambda: [every])  # ~16 bits per hash: about 1 in 16 let through by chance
+    assert sieve.maybe(every).all() and 0 < sieve.maybe(absent).mean() < 1 / 8
+    for extreme in (-2**63, -1, 0, 2**63 - 1):  # the top bits of the sign, and of both ends
+        one = Sieve()
+        one.add(np.array([extreme], np.int64), lambda e=extreme: [np.array([e], np.int64)])
+        assert one.maybe(np.array([extreme], np.int64)).all()

@@ -45,7 +45,7 @@ from voice_monitor.lake import (
     missing_remote_message,
     stem_clock,
 )
-from voice_monitor.seen_index import stable_hashes
+from voice_monitor.seen_index import Sieve, stable_hashes
 
 # what a process keeps: at most this many hours and ids (8 bytes each), the hours least
 # recently landed into dropped first (landing into one again reads it once more)
@@ -71,6 +71,7 @@ class HourIndex:
         # file after it, so name order is landing order whatever the landing's clock says
         self.newest = -1
         self._levels: list[np.ndarray] = []  # sorted, unique; sizes decrease along the list
+        self._sieve = Sieve()  # which hashes the levels surely lack
 
     def __len__(self) -> int:
         return sum(len(level) for level in self._levels)
@@ -85,18 +86,21 @@ class HourIndex:
             merged = np.concatenate([older, newer])
             merged.sort(kind="stable")  # two sorted runs: a linear merge
             levels.append(_unique_sorted(merged, presorted=True))
+        self._sieve.add(hashes, lambda: levels)
 
     def maybe_contains(self, hashes: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
         """Per hash: could its id be in the hour (a hit is a candidate, to be confirmed)?
         `order`: the permutation that sorts `hashes`, if the caller has it already."""
         order = np.argsort(hashes) if order is None else order
+        # searched: only the hashes the sieve cannot rule out (a few in a hundred, as usual)
+        order = order[self._sieve.maybe(hashes[order])]
         ordered = hashes[order]  # sorted keys: the searches walk each level once, in order
-        found = np.zeros(len(hashes), dtype=bool)  # in sorted order, put back once at the end
-        for level in self._levels:
+        found = np.zeros(len(ordered), dtype=bool)  # in sorted order, put back once at the end
+        for level in self._levels if len(ordered) else ():
             at = np.searchsorted(level, ordered)
             np.minimum(at, len(level) - 1, out=at)
             found |= level[at] == ordered
-        hit = np.empty_like(found)
+        hit = np.zeros(len(hashes), dtype=bool)
         hit[order] = found
         return hit
 

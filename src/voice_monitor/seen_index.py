@@ -100,12 +100,58 @@ def _polynomial(data: np.ndarray, offsets: np.ndarray) -> np.ndarray:
         return (running[ends] - running[relative[:-1]]) * powers[np.maximum(ends - 1, 0)]
 
 
+_SIEVE_BITS = (16, 24)  # log2 of a sieve's bits, least and most: 8 KiB to 2 MiB
+_SIEVE_BITS_PER_HASH = 16
+
+
+class Sieve:
+    """The hashes an index surely lacks, for a few µs: a bitmap of the top bits of every hash it
+    holds, ~16 bits per hash (2 bytes, beside the index's 8; at most 2 MiB). A hash the index
+    lacks finds its bit set by chance ~1 time in 16 (more once an index is over ~1M hashes), so
+    the index's binary searches (100-250 µs per level for a landing's 2,000 hashes) run on those
+    few only. The bitmap doubles, made again from every hash held, as the index grows."""
+
+    def __init__(self) -> None:
+        self._bits = 0
+        self._map = np.zeros(0, np.uint8)
+        self._count = 0  # hashes added (copies too: an upper bound of those held)
+
+    def add(self, hashes: np.ndarray, held) -> None:
+        """Note `hashes`, just added to the index; `held()`: every hash it holds now (arrays)."""
+        self._count += len(hashes)
+        bits = min(max(int(self._count * _SIEVE_BITS_PER_HASH - 1).bit_length(), _SIEVE_BITS[0]),
+                   _SIEVE_BITS[1])
+        if bits != self._bits:
+            self._bits, self._map = bits, np.zeros(1 << (bits - 3), np.uint8)
+            for part in held():
+                self._set(part)
+        else:
+            self._set(hashes)
+
+    def _top(self, hashes: np.ndarray) -> np.ndarray:
+        return (hashes.view(np.uint64) >> np.uint64(64 - self._bits)).astype(np.int64)
+
+    def _set(self, hashes: np.ndarray) -> None:
+        if not len(hashes):
+            return
+        top = self._top(hashes)
+        np.bitwise_or.at(self._map, top >> 3, np.left_shift(1, top & 7).astype(np.uint8))
+
+    def maybe(self, hashes: np.ndarray) -> np.ndarray:
+        """Per hash: could the index hold it (False: surely not)?"""
+        if not self._bits:
+            return np.zeros(len(hashes), bool)
+        top = self._top(hashes)
+        return (self._map[top >> 3] >> (top & 7).astype(np.uint8)) & 1 == 1
+
+
 class HourKeys:
     """One hour's counted events: sorted hashes with the block of each, in levels of
     geometrically growing sizes merged as they fill (amortised O(log n) per event)."""
 
     def __init__(self) -> None:
         self._levels: list[tuple[np.ndarray, np.ndarray]] = []  # (hashes, blocks), sorted
+        self._sieve = Sieve()
 
     def __len__(self) -> int:
         return sum(len(h) for h, _ in self._levels)
@@ -121,6 +167,7 @@ class HourKeys:
             h, b = np.concatenate([h1, h2]), np.concatenate([b1, b2])
             order = np.argsort(h, kind="stable")
             levels.append((h[order], b[order]))
+        self._sieve.add(hashes, lambda: [h for h, _ in levels])
 
     def candidates(self, hashes: np.ndarray,
                    order: np.ndarray | None = None) -> tuple[np.ndarray, set[int]]:
@@ -129,8 +176,11 @@ class HourKeys:
         hit = np.zeros(len(hashes), dtype=bool)
         blocks: set[int] = set()
         order = np.argsort(hashes) if order is None else order
-        needles = hashes[order]  # sorted: each search starts where the last one ended
-        for level, owners in self._levels:
+        # only the hashes the sieve cannot rule out are searched (rare: copies of counted
+        # events, or a top-bits match by chance); sorted: each search starts where the last ended
+        order = order[self._sieve.maybe(hashes[order])]
+        needles = hashes[order]
+        for level, owners in self._levels if len(needles) else ():
             at = np.searchsorted(level, needles, "left")
             found = level[np.minimum(at, len(level) - 1)] == needles  # (past the end: no match)
             if found.any():  # rare: copies of counted events, or a hash collision
