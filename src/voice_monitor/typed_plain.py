@@ -109,6 +109,8 @@ def _time(src: pa.Table, name: str) -> tuple[pa.Array, np.ndarray, np.ndarray]:
     """(the stored time, or null where it is out of range or absent; where that is known here;
     where the record gives the time in any form)."""
     text, ms, ts = (src.column(f"in_{name}{suffix}") for suffix in ("", "__ms", "__ts"))
+    if not (_given(text) or _given(ms) or _given(ts)):  # (an optional time no record gives)
+        return pa.nulls(src.num_rows, _UTC), np.ones(src.num_rows, bool), np.zeros(src.num_rows, bool)
     given = [_valid(c) for c in (text, ms, ts)]
     known = sum(g.astype(np.int8) for g in given) <= 1  # two forms of one time: the query decides
     value = pa.nulls(src.num_rows, _UTC)
