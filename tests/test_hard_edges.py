@@ -594,3 +594,54 @@ def test_a_record_that_breaks_validation_itself_is_quarantined_alone(lake, monke
 def test_docs_describe_the_invalid_utf8_form():
     text = (Path(__file__).parent.parent / "docs" / "landing.md").read_text()
     assert "codecs.escape_decode" in text
+
+
+# a JSON array written on one line of JSON Lines: its elements are records of their own (§3),
+# as a file's array's are; one that does not balance stays one raw record; `[]` holds none
+LINE_ARRAYS = [
+    json.dumps(good(0)),
+    "[" + ", ".join([json.dumps(good(1)), json.dumps(good(2)), "17"]) + "]",
+    "  []",
+    '[{"event_id": "cut", ',
+    json.dumps(good(3)),
+]
+LINE_ARRAYS_QUARANTINED = [
+    ("17", "record is JSON but not an object; expected one event object per record"),
+    ('[{"event_id": "cut", ', "record is not valid JSON")]
+
+
+def test_an_array_on_one_line_of_json_lines_is_split_into_its_elements():
+    assert split_file(("\n".join(LINE_ARRAYS) + "\n").encode()).to_pylist() == [
+        json.dumps(good(0)).encode(), json.dumps(good(1)).encode(), json.dumps(good(2)).encode(),
+        b"17", b'[{"event_id": "cut", ', json.dumps(good(3)).encode()]
+    # \r\n line ends, blanks and a line array with blanks before it
+    assert split_file(b'{"a": 1}\r\n\r\n \t[{"b": 2},{"c": 3} ]\r\n').to_pylist() == [
+        b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+
+
+def test_json_lines_whose_first_line_is_an_array_are_json_lines_not_one_broken_array():
+    # starting with `[`, the whole input was read as one array: it does not balance (a second
+    # line follows), so all of it was one raw record; a broken array stays one, as before
+    assert split_file(b'[{"a": 1}, {"b": 2}]\n{"c": 3}\n').to_pylist() == [
+        b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+    assert split_file(b'\xef\xbb\xbf \r\n[1]\r\n[2, 3]\r\n').to_pylist() == [b"1", b"2", b"3"]
+    for broken in (b'[\n{"a": 1},\n{"b": \n', b'[{"a": 1}] trailing\n{"b": 2}\n'):
+        assert split_file(broken).to_pylist() == [broken]
+
+
+@pytest.mark.parametrize("array_first", [False, True])
+@pytest.mark.parametrize("how", ["ingest_file", "land_lines", "land_lines_bytes"])
+def test_an_array_on_one_line_lands_its_elements_alone(lake, tmp_path, how, array_first):
+    # it was quarantined whole ("not an object"), its good events with it; as the first line
+    # of a file, the whole file was one raw record
+    lines = LINE_ARRAYS[1::-1] + LINE_ARRAYS[2:] if array_first else LINE_ARRAYS
+    if how == "ingest_file":
+        path = tmp_path / "lines.jsonl"
+        path.write_text("\n".join(lines) + "\n")
+        result = ingest_file(lake, path, now=NOW)
+    else:
+        lines = lines if how == "land_lines" else [x.encode() for x in lines]
+        result = land_lines(lake, lines, "test", now=NOW)
+    assert (result.accepted, result.quarantined) == (4, 2)
+    assert stored(lake) == [("ok-0",), ("ok-1",), ("ok-2",), ("ok-3",)]
+    assert quarantine(lake) == LINE_ARRAYS_QUARANTINED

@@ -391,6 +391,20 @@ def test_a_json_array_with_a_repeated_event_counts_the_copy(http):
     assert response.json() == {"accepted": 2, "duplicates": 1, "quarantined": 0}
 
 
+@pytest.mark.parametrize("array_first", [False, True])
+def test_an_array_on_one_line_of_a_json_lines_body_lands_its_elements_alone(http, array_first):
+    # it was quarantined whole ("record is JSON but not an object"), its events with it; as
+    # the body's first line, the whole body was one raw record
+    first, second, third = (event("artifact_received", NOW, event_id=f"line-{i}") for i in range(3))
+    lines = [json.dumps(first), json.dumps([second, third, 17])]
+    lines = lines[::-1] if array_first else lines
+    body = ("\n".join(lines) + "\n[]\n" + '[{"event_id": "cut", \n').encode()
+    response = http.post("/v1/events", content=body, headers={
+        **bearer(INGEST), "Content-Type": "application/x-ndjson"})
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 3, "duplicates": 0, "quarantined": 2}
+
+
 def test_over_the_size_cap_is_413_sent_or_decompressed(http):
     big = b"x" * 5000  # the app's cap is 4096 bytes
     assert http.post("/v1/events", content=big, headers=bearer(INGEST)).status_code == 413

@@ -55,10 +55,23 @@ def split_file(data: bytes) -> pa.LargeBinaryArray:
     if data.startswith(BOM):
         data = data[len(BOM):]
     if data.lstrip()[:1] == b"[":
-        return split_array(data)
+        elements = array_elements(data)
+        if elements is not None:
+            return elements
+        if first_line_is_an_array(data):
+            return split_lines(data)  # JSON Lines whose first line holds an array
+        return _binary(np.array([0, len(data)]), data)  # kept whole, one raw record
     lines = split_lines(data)
     whole = one_object(data, lines)
     return lines if whole is None else whole
+
+
+def first_line_is_an_array(data: bytes) -> bool:
+    """Whether the first line of `data` that is not blank is, by itself, a JSON array that
+    balances (`array_elements`): input that starts with `[` but is no one array is then JSON
+    Lines whose first line holds an array, not one broken array."""
+    line = data.lstrip(_JSON_SPACE.encode()).split(b"\n", 1)[0]
+    return array_elements(line) is not None
 
 
 def not_an_object_line(line: bytes) -> bool:
@@ -91,9 +104,10 @@ def _binary(offsets: np.ndarray, data: bytes) -> pa.LargeBinaryArray:
 
 
 # the first bytes a blank line may have: none (0: an empty line), tab, carriage return, space;
-# a table look-up per line (np.isin against 4 values costs ~8x as much: ~40 µs for 500 lines)
-_BLANK_START = np.zeros(256, bool)
-_BLANK_START[[0, 9, 13, 32]] = True
+# and `[`, which starts a line holding a JSON array (its elements are records): a table look-up
+# per line (np.isin against 4 values costs ~8x as much: ~40 µs for 500 lines)
+_LOOK_AGAIN = np.zeros(256, bool)
+_LOOK_AGAIN[[0, 9, 13, 32, 91]] = True
 
 
 def split_lines(data: bytes) -> pa.LargeBinaryArray:
@@ -118,21 +132,67 @@ def cut_lines(data, crlf: bool = True) -> tuple[pa.LargeBinaryArray, bool]:
     full = np.flatnonzero(ends[:-1] > starts[:-1])
     if crlf and len(full) and (text[ends[full] - 1] == 13).any():
         return cut_lines(bytes(data).replace(b"\r\n", b"\n"), crlf=False)[0], False
-    # a blank line is empty or starts with a space, tab or carriage return: check only those
+    # a blank line is empty or starts with a space, tab or carriage return, and a line holding
+    # a JSON array starts with `[` (or blanks, then `[`): only those are looked at again
     first = np.zeros(len(lines), np.uint8)
     nonempty = np.flatnonzero(ends > starts)
     first[nonempty] = text[starts[nonempty]]
-    suspects = np.flatnonzero(_BLANK_START[first])
-    blank = [int(i) for i in suspects if not lines[int(i)].as_py().strip(b" \t\r")]
+    suspects = np.flatnonzero(_LOOK_AGAIN[first])
+    blank, arrays = [], False
+    for i in suspects:
+        solid = lines[int(i)].as_py().lstrip(b" \t\r")
+        if not solid:
+            blank.append(int(i))
+        elif solid[:1] == b"[":
+            arrays = True
+    if arrays:  # (rare) each such line's elements, records of their own (contract §3)
+        return split_line_arrays(_without(lines, blank)), False
     if not blank:
         return lines, False  # no newline at the end
     kept = len(lines) - len(blank)
     as_read = blank == [kept] and ends[-1] == starts[-1]  # only the empty piece after the last newline
+    return _without(lines, blank), as_read
+
+
+def _without(lines: pa.LargeBinaryArray, blank: list[int]) -> pa.LargeBinaryArray:
+    if not blank:
+        return lines
+    kept = len(lines) - len(blank)
     keep = np.ones(len(lines), bool)
     keep[blank] = False
     if keep[:kept].all():
-        return lines.slice(0, kept), as_read  # the usual case: blanks only at the end, no copy
-    return lines.filter(pa.array(keep)), False
+        return lines.slice(0, kept)  # the usual case: blanks only at the end, no copy
+    return lines.filter(pa.array(keep))
+
+
+def split_line_arrays(records):
+    """`records` (an Arrow binary array, or a list of JSON texts, bytes or `Rejected`) with each
+    record that is a JSON array (its first byte that is not blank is `[`) replaced by its
+    elements, each a record of its own, as a file's array is split (`split_array`: one that
+    does not balance stays whole, one raw record). Contract §3: each element of a JSON array is
+    its own record, also an array written on one line of JSON Lines."""
+    if isinstance(records, pa.Array | pa.ChunkedArray):
+        if isinstance(records, pa.ChunkedArray):
+            records = records.combine_chunks()
+        found = pc.match_substring_regex(records, r"^[ \t\r\n]*\[")
+        if not pc.any(found).as_py():
+            return records
+        if not pa.types.is_large_binary(records.type):
+            records = records.cast(pa.large_binary())
+        parts, last = [], 0
+        for i in np.flatnonzero(found.to_numpy(zero_copy_only=False)):
+            parts += [records.slice(last, i - last), split_array(records[int(i)].as_py())]
+            last = int(i) + 1
+        return pa.concat_arrays([*parts, records.slice(last)])
+    out = []
+    for record in records:
+        solid = record.lstrip() if isinstance(record, str | bytes) else None
+        if solid and solid[:1] in ("[", b"["):
+            text = record.encode("utf-8", "surrogatepass") if isinstance(record, str) else record
+            out += split_array(text).to_pylist()
+        else:
+            out.append(record)
+    return out
 
 
 def unescaped_quotes(raw: np.ndarray) -> np.ndarray:
@@ -152,12 +212,19 @@ def unescaped_quotes(raw: np.ndarray) -> np.ndarray:
 
 
 def split_array(data: bytes) -> pa.LargeBinaryArray:
-    """The elements of a JSON array, cut at the commas between them (no parse of the elements)."""
-    whole = _binary(np.array([0, len(data)]), data)
+    """The elements of a JSON array, cut at the commas between them (no parse of the elements);
+    one that does not balance is kept whole, as one record."""
+    elements = array_elements(data)
+    return _binary(np.array([0, len(data)]), data) if elements is None else elements
+
+
+def array_elements(data: bytes) -> pa.LargeBinaryArray | None:
+    """The elements of a JSON array (`split_array`), or None if its brackets or strings do not
+    balance or text follows its closing bracket."""
     raw = np.frombuffer(data, np.uint8)
     quotes = unescaped_quotes(raw)
     if len(quotes) % 2:
-        return whole  # a string never ends
+        return None  # a string never ends
     kind = np.zeros(256, np.int8)
     kind[[91, 123]], kind[[93, 125]], kind[44] = 1, -1, 2
     marks = np.flatnonzero(kind[raw])
@@ -165,9 +232,9 @@ def split_array(data: bytes) -> pa.LargeBinaryArray:
     step = kind[raw[marks]]
     depth = np.cumsum(np.where(step == 2, 0, step))
     if not len(marks) or depth[-1] != 0 or (depth[:-1] <= 0).any() or raw[marks[-1]] != 93:
-        return whole
+        return None
     if data[marks[-1] + 1:].strip(_JSON_SPACE.encode()):
-        return whole  # something after the closing bracket
+        return None  # something after the closing bracket
     commas = marks[(step == 2) & (depth == 1)]
     bounds = np.r_[marks[0], commas, marks[-1]]
     starts, ends = bounds[:-1] + 1, bounds[1:]

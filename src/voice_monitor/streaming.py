@@ -30,6 +30,7 @@ from voice_monitor.records import (
     MAX_RECORD_BYTES,
     as_raw,
     cut_lines,
+    first_line_is_an_array,
     not_an_object_line,
     one_object,
     split_array,
@@ -138,6 +139,11 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
                 yield from _array_batches(f, path, batch_bytes)
                 return
             f.seek(start)
+            if _first_line_is_an_array(f, path):  # JSON Lines whose first line holds an array
+                f.seek(start)
+                yield from _line_batches(f, path, batch_bytes)
+                return
+            f.seek(start)
             yield _unbalanced_array(f, path)
             return
         if first == b"{":
@@ -146,6 +152,19 @@ def read_batches(path: Path, batch_bytes: int = BATCH_BYTES
                 yield whole
                 return
         yield from _line_batches(f, path, batch_bytes)
+
+
+def _first_line_is_an_array(f: BinaryIO, path: Path) -> bool:
+    """Whether the first line that is not blank, from `f`'s place on, is by itself a JSON
+    array that balances (`records.first_line_is_an_array`; a line over MAX_LINE_BYTES is not
+    read: no)."""
+    try:
+        line = f.readline(MAX_LINE_BYTES + 1)
+        while line and not line.strip(_BLANK):
+            line = f.readline(MAX_LINE_BYTES + 1)
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+    return len(line) <= MAX_LINE_BYTES and first_line_is_an_array(line)
 
 
 def _one_object(f: BinaryIO, path: Path, start: int) -> pa.Array | None:
