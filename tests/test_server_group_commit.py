@@ -9,6 +9,7 @@ import gzip
 import json
 import sys
 import threading
+import time
 from datetime import timedelta
 
 import duckdb
@@ -181,6 +182,11 @@ def test_a_body_is_let_go_once_split_and_counted_as_its_records(lake, monkeypatc
             await asyncio.sleep(0.01)
         second = asyncio.ensure_future(collector.land(large, False, "test:large"))
         while collector._jobs.qsize() < 1:  # split, and waiting
+            await asyncio.sleep(0.01)
+        # the thread that split the large body lets go of its arguments just after handing the
+        # records back (a busy machine catches it in between): waited for, while still queued
+        deadline = time.monotonic() + 10
+        while sys.getrefcount(large) != alone[1] and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         held = (sys.getrefcount(small), sys.getrefcount(large)), collector.queued_bytes
         gate.set()
