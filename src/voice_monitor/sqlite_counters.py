@@ -21,6 +21,7 @@ of its minute (an index on `second`), so its cost does not grow with the window'
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 import time
 from dataclasses import dataclass
@@ -116,17 +117,26 @@ class SQLiteCounterStore:
                 time.sleep(0.01)
 
     def _transaction(self, work):
-        self.db.execute("begin immediate")
         try:
-            result = work()
-            self.db.execute("commit")
-            return result
-        except BaseException:
-            # SQLite rolls back by itself on some errors (SQLITE_FULL at commit): a second
-            # rollback then fails and hid the error that mattered ("no transaction is active")
-            if self.db.in_transaction:
-                self.db.execute("rollback")
-            raise
+            self.db.execute("begin immediate")
+            try:
+                result = work()
+                self.db.execute("commit")
+                return result
+            except BaseException:
+                # SQLite rolls back by itself on some errors (SQLITE_FULL at commit): a second
+                # rollback then fails and hid the error that mattered ("no transaction is active")
+                if self.db.in_transaction:
+                    self.db.execute("rollback")
+                raise
+        except sqlite3.OperationalError as exc:
+            if getattr(exc, "sqlite_errorcode", None) != sqlite3.SQLITE_READONLY:
+                raise
+            # the store file not writable by this user (opened fine: reads need no write)
+            from voice_monitor.counters import CounterStoreReadOnlyError
+
+            raise CounterStoreReadOnlyError(errno.EACCES, "cannot write the real-time counter "
+                                            f"store ({exc})", str(self.path)) from exc
 
     def _create(self) -> None:
         version = self.db.execute("pragma user_version").fetchall()[0][0]
