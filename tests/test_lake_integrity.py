@@ -244,3 +244,30 @@ def test_retention_with_no_expired_alert_day_never_reads_an_unreadable_alert_fil
     assert code == 0, err
     assert not (lake.root / "events" / "date=2026-02-16" / "hour=11").exists()
     assert alert_file.read_bytes() == data[: len(data) // 2]  # left where it is, as it is
+
+
+def test_links_that_lead_nowhere_are_listed_and_moved_aside(lake, capsys):
+    """A *.parquet symbolic link to itself (a loop) or to nothing failed every read of events
+    ("RuntimeError: Symlink loop", "No files found that match the pattern") and even `sql` over
+    other tables, while `lake check` (regular files only) said "0 unreadable"."""
+    land_records(lake, [event("artifact_received", at(12, i)) for i in range(3)], now=NOW)
+    hour = lake.root / "events" / "date=2026-02-16" / "hour=12"
+    (hour / "loop.parquet").symlink_to("loop.parquet")
+    (hour / "gone.parquet").symlink_to("/nonexistent/gone.parquet")
+    root = ["--lake", str(lake.root)]
+
+    code, out, err = run_cli(["lake", "check", *root], capsys)
+    assert code == 1, err
+    assert out.splitlines()[:2] == [
+        "unreadable events/date=2026-02-16/hour=12/gone.parquet: a symbolic link that leads to "
+        "no file (dangling, or a loop)",
+        "unreadable events/date=2026-02-16/hour=12/loop.parquet: a symbolic link that leads to "
+        "no file (dangling, or a loop)"]
+    code, out, err = run_cli(["lake", "check", "--move-aside", *root], capsys)
+    assert code == 0, err
+    assert not any(p.is_symlink() for p in hour.iterdir())
+    assert (lake.root / "corrupt" / "events" / "date=2026-02-16" / "hour=12" / "gone.parquet.json"
+            ).is_file()
+    code, out, err = run_cli(["sql", "select count(*) as n from events", "--json", *root], capsys)
+    assert code == 0, err
+    assert json.loads(out)[0]["n"] == 3

@@ -302,7 +302,7 @@ def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
         try:
             entry = {"path": rel, "error": reason, "seen_at": datetime.now(UTC).isoformat(),
                      "signature": _signature(path)}
-        except FileNotFoundError:
+        except OSError:  # gone since, or a link that leads nowhere (`lake check` lists it)
             continue
         tmp = folder / f".{new_file_stem()}.tmp"
         try:
@@ -376,6 +376,17 @@ def lake_files(lake: Lake) -> list[Path]:
                   if p.is_file())
 
 
+def broken_links(lake: Lake) -> list[tuple[Path, str]]:
+    """(link, why) of every symbolic link named *.parquet under the data folders that leads to
+    no file (dangling, or a loop): every read of its table failed on it ("Symlink loop", "No
+    files found"), and `lake_files` (regular files only) never listed it."""
+    if lake.remote:
+        return []
+    return [(p, "a symbolic link that leads to no file (dangling, or a loop)")
+            for folder in CHECKED_FOLDERS for p in sorted((lake.root / folder).rglob("*.parquet"))
+            if p.is_symlink() and not p.exists()]
+
+
 def unlistable_folders(lake: Lake) -> list[tuple[Path, str]]:
     """(folder, why) of every folder under the data folders this user may not list (no read
     permission): the files in it are read by no command, which silently left them out."""
@@ -397,7 +408,7 @@ def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     """(files checked, unreadable files with their reasons), each file read whole; the record
     of unreadable files is brought up to date."""
     files = lake_files(lake)
-    found = find_unreadable(files)
+    found = sorted(find_unreadable(files) + broken_links(lake))
     try:
         record(lake, found)
         bad = {relative(lake, p) for p, _ in found}
@@ -451,8 +462,8 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str
     (original path, time, reason); returns (from, to) relative to the lake."""
     moved = []
     for path, reason in found:
-        if not path.exists():  # listed twice (unreadable and out of place): moved already
-            continue
+        if not (os.path.lexists(path) if isinstance(path, Path) else path.exists()):
+            continue  # listed twice (unreadable and out of place): moved already
         rel = relative(lake, path)
         target = lake.root / CORRUPT_DIR / rel
         if target.exists():  # the same name moved aside before
