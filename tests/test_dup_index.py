@@ -236,3 +236,19 @@ def test_the_sieve_never_rules_out_a_held_hash_and_rules_out_most_others():
         one = Sieve()
         one.add(np.array([extreme], np.int64), lambda e=extreme: [np.array([e], np.int64)])
         assert one.maybe(np.array([extreme], np.int64)).all()
+
+
+def test_an_empty_add_leaves_every_search_working():
+    # files with no rows (an hour's new files read in, none holding an id) left an empty level
+    # behind the others, and the next search of a hash the sieve kept ended past that level's
+    # end: IndexError, every landing of the hour failing
+    from voice_monitor.seen_index import HourKeys
+
+    index, keys = dup_index.HourIndex(), HourKeys()
+    index.add(np.array([5, 6], np.int64))
+    keys.add(np.array([5, 6], np.int64), np.array([1, 2], np.int64))
+    index.add(np.zeros(0, np.int64))
+    keys.add(np.zeros(0, np.int64), np.zeros(0, np.int64))
+    assert index.maybe_contains(np.array([5, 7], np.int64)).tolist() == [True, False]
+    hit, blocks = keys.candidates(np.array([6, 7], np.int64))
+    assert hit.tolist() == [True, False] and blocks == {2}

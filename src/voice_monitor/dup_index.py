@@ -79,6 +79,8 @@ class HourIndex:
     def add(self, hashes: np.ndarray, presorted: bool = False) -> None:
         """Add hashes (already landed ids; `presorted`: in order already); merge levels until
         each is over twice the next."""
+        if not len(hashes):  # (an empty level would end every search past its end)
+            return
         levels = self._levels
         levels.append(_unique_sorted(hashes, presorted))
         while len(levels) > 1 and len(levels[-2]) <= 2 * len(levels[-1]):
