@@ -34,7 +34,15 @@ from voice_monitor.byte_scans import (
 from voice_monitor.mapping_rows import MappingRows
 from voice_monitor.records import MAX_METADATA_DEPTH, as_text
 from voice_monitor.schema import FIELDS, METADATA_FIELDS
-from voice_monitor.typed import EVENT_FIELDS, TYPES, TypedRows, fits, parquet_fields, typed_rules
+from voice_monitor.typed import (
+    EVENT_FIELDS,
+    IN_METADATA,
+    TYPES,
+    TypedRows,
+    fits,
+    parquet_fields,
+    typed_rules,
+)
 from voice_monitor.typed_values import kept_metadata
 from voice_monitor.validation import IDENTIFIERS, validate
 
@@ -297,7 +305,7 @@ def _fields(table: pa.Table, texts: pa.Array) -> pa.Table:
     out = {}
     for f in EVENT_FIELDS:
         found = []
-        if f in METADATA_FIELDS and meta is not None:
+        if f.name in IN_METADATA and meta is not None:
             found += [pc.struct_field(meta, [meta.type.get_field_index(name)])
                       for name in f.input_names if meta.type.get_field_index(name) >= 0]
         found += [table.column(name) for name in f.input_names if name in names]
