@@ -383,7 +383,8 @@ BAD_CLASSES: list[BadClass] = [
     BadClass("lone_surrogate_escape", _bytes_in_id(b"\\ud800"), f"artifact_?id|{UTF8}|surrogate|{JSON}"),
     BadClass("not_object_string", lambda r, m: json.dumps(m).encode(), "object"),
     BadClass("not_object_number", lambda r, m: m.replace("fq", "").replace("z", "").encode(), "object"),
-    BadClass("not_object_array", lambda r, m: json.dumps([m, 1]).encode(), "object"),
+    # (a line holding an array is its elements, each a record: one element, one record)
+    BadClass("not_object_array", lambda r, m: json.dumps([m]).encode(), "object"),
     # line-level: only a JSON Lines file can hold these (an array holding one does not parse)
     BadClass("invalid_utf8_byte", _bytes_in_id(b"\xff"), UTF8, "j"),
     BadClass("invalid_utf8_continuation", _bytes_in_id(b"\x80abc"), UTF8, "j"),
