@@ -82,6 +82,37 @@ def test_a_file_landed_outside_this_process_index_is_found(lake, monkeypatch):
     assert land_records(lake, [rec("b", H14), rec("x", H14)], now=NOW).duplicates == 2
 
 
+@pytest.mark.parametrize("files", [3, dup_index.DIRECT_READS + 4])
+def test_every_file_landed_outside_this_process_index_is_found(lake, monkeypatch, files):
+    # a few files (read one by one) or many (one query over them), each with its own ids
+    monkeypatch.setattr(dup_index, "landed", lambda *args: None)
+    for i in range(files):
+        land_records(lake, [rec(f"e{i}a", H14), rec(f"e{i}b", H14)], now=NOW)
+    monkeypatch.undo()
+    again = [rec(f"e{i}b", H14) for i in range(files)] + [rec("new", H14)]
+    assert land_records(lake, again, now=NOW).duplicates == files
+
+
+@pytest.mark.parametrize("damage", ["truncated", "no event_id column"])
+def test_a_damaged_file_outside_this_process_index_is_named(lake, monkeypatch, damage):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from voice_monitor.integrity import UnreadableFileError
+
+    monkeypatch.setattr(dup_index, "landed", lambda *args: None)
+    land_records(lake, [rec("a", H14)], now=NOW)
+    monkeypatch.undo()
+    (path,) = lake.event_files(H14)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-40])
+    else:
+        pq.write_table(pa.table({"x": [1]}), path)
+    with pytest.raises(UnreadableFileError) as raised:
+        land_records(lake, [rec("b", H14)], now=NOW)
+    assert path.name in str(raised.value)
+
+
 def test_a_failed_hour_write_leaves_no_claim_in_the_index(lake, monkeypatch):
     real = hour_files.write_parquet  # the hour files are written to .tmp/, then renamed in
 

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from voice_monitor import storage
 from voice_monitor.checked import _HOUR_US, hour_runs
@@ -51,6 +52,7 @@ from voice_monitor.seen_index import Sieve, stable_hashes
 # recently landed into dropped first (landing into one again reads it once more)
 MAX_HOURS = 48
 MAX_IDS = 25_000_000
+DIRECT_READS = 8  # new files read one by one at most; more (an hour read afresh): one query
 
 
 def hash_ids(ids: pa.Array | pa.ChunkedArray | Sequence[str]) -> np.ndarray:
@@ -137,9 +139,21 @@ def _hour_start(hour_us: int) -> datetime:
 def _read_ids(con, files: list) -> pa.ChunkedArray:
     if not files:
         return pa.chunked_array([], pa.string())
+    if len(files) <= DIRECT_READS and not any(storage.is_remote(f) for f in files):
+        return pa.chunked_array([_file_ids(f) for f in files], pa.string())
     rows = con.sql("select event_id from read_parquet($files)",
                    params={"files": [duckdb_path(f) for f in files]}).to_arrow_table()
     return rows.column("event_id")
+
+
+def _file_ids(path) -> pa.Array:
+    """The `event_id` column of one local file, read directly: another process's few landings
+    since this one's last (~0.2 ms a file of 1,000 ids, against ~1.7 ms for a DuckDB query)."""
+    with pq.ParquetFile(path) as file:
+        table = file.read(columns=["event_id"])
+    if table.num_columns != 1:  # (a file without the column reads as no column at all)
+        raise pa.ArrowInvalid(f"'{path}' has no event_id column")
+    return table.column(0).cast(pa.string()).combine_chunks()
 
 
 def _listing(lake: Lake, hour_us: int) -> tuple:
