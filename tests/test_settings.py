@@ -346,6 +346,25 @@ def test_a_window_of_no_time_is_refused_by_the_library(name, value, shown, refus
     assert AlertConfig(latency_baseline=H, latency_min_baseline_hours=1).latency_baseline == H
 
 
+@pytest.mark.parametrize("name", ["event_window", "latency_baseline", "inactivity_window",
+                                  "webhook_retry_for"])
+def test_a_window_off_the_calendar_is_refused_by_the_library(name):
+    """AlertConfig(event_window=timedelta(days=10**6)) (or latency_baseline, inactivity_window,
+    webhook_retry_for) was accepted, and the checks then failed on now - window: "OverflowError:
+    date value out of range". Refused at once, over 36,500 days as every duration setting is;
+    36,500 days is taken."""
+    from voice_monitor.health.checks import AlertConfig
+
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(**{name: timedelta(days=10**6)})
+    # 10**6 days = 86,400,000,000 s
+    assert str(refused.value) == (f"{name}=86400000000s (1,000,000 days): Input should be less "
+                                  "than or equal to 36500 days")
+    with pytest.raises(ValueError, match=r"=3153686400s \(36,501 days\): Input should be less"):
+        AlertConfig(**{name: timedelta(days=36_501)})
+    assert getattr(AlertConfig(**{name: timedelta(days=36_500)}), name) == timedelta(days=36_500)
+
+
 @pytest.mark.parametrize(("name", "toml", "refusal"), [
     ("failure_rate_min_outcomes", "true", "Input should be a whole number, not true or false"),
     ("queue_depth_max", "false", "Input should be a whole number, not true or false"),

@@ -39,6 +39,9 @@ CHECK_TYPES = (
 )
 SEVERITIES = ("low", "medium", "high", "critical")
 MAX_WEBHOOK_TIMEOUT_S = 3600  # seconds per attempt; a check runs every 5 minutes
+# the longest window, as every duration setting (settings.MAX_DURATION, retention.MAX_RETENTION):
+# a million days took now - window off the calendar (OverflowError in the checks)
+MAX_WINDOW = timedelta(days=36_500)
 DEFAULT_SEVERITIES = {
     "high_failure_rate": "high",  # "critical" above failure_rate_critical
     "high_latency": "medium",
@@ -59,17 +62,17 @@ BOUNDS: dict[str, tuple[type, dict[str, object]]] = {
     # inf: no p95 is ever above inf × baseline, high_latency silently off
     "latency_factor": (float, {"gt": 1, "allow_inf_nan": False}),
     # a mean of hourly p95s: under an hour holds no hour (a negative one read as "-1 hour(s)")
-    "latency_baseline": (timedelta, {"ge": timedelta(hours=1)}),
+    "latency_baseline": (timedelta, {"ge": timedelta(hours=1), "le": MAX_WINDOW}),
     "latency_min_baseline_hours": (int, {"ge": 1}),
     "queue_depth_max": (int, {"ge": 0}),
     "disambiguation_backlog_max": (int, {"ge": 0}),
     # "no artifact_received in the last 0 minutes" holds at every instant: it would never resolve
-    "inactivity_window": (timedelta, {"gt": timedelta(0)}),
+    "inactivity_window": (timedelta, {"gt": timedelta(0), "le": MAX_WINDOW}),
     # a window of no hours has no events to check (no setting: it follows retention.events)
-    "event_window": (timedelta, {"gt": timedelta(0)}),
+    "event_window": (timedelta, {"gt": timedelta(0), "le": MAX_WINDOW}),
     "webhook_attempts": (int, {"ge": 1}),
     "webhook_backoff_s": (float, {"ge": 0, "le": MAX_WEBHOOK_TIMEOUT_S}),  # no setting: library only
-    "webhook_retry_for": (timedelta, {"ge": timedelta(0)}),  # 0: no retry on later runs
+    "webhook_retry_for": (timedelta, {"ge": timedelta(0), "le": MAX_WINDOW}),  # 0: no retry on later runs
 }
 # True and False are ints to Python (and pydantic takes them as 1 and 0): never a threshold
 NOT_A_BOOL = {"int": "Input should be a whole number, not true or false",
@@ -91,6 +94,13 @@ def bound_problem(name: str, value: object) -> str | None:
     except ValidationError as exc:
         return str(exc.errors()[0]["msg"])
     return None
+
+
+def _window_text(value: timedelta) -> str:
+    """A window as its seconds, and its days when it spans one (10**6 days: not 8.64e+10s)."""
+    seconds = value.total_seconds()
+    text = f"{int(seconds)}s" if seconds.is_integer() else f"{seconds:g}s"
+    return f"{text} ({value.days:,} days)" if value >= timedelta(days=1) else text
 
 
 @dataclass(frozen=True)
@@ -142,7 +152,7 @@ class AlertConfig:
             problem = bound_problem(name, getattr(self, name))
             if problem is not None:
                 value = getattr(self, name)
-                shown = f"{value.total_seconds():g}s" if isinstance(value, timedelta) else repr(value)
+                shown = _window_text(value) if isinstance(value, timedelta) else repr(value)
                 raise ValueError(f"{name}={shown}: {problem}")
         if self.failure_rate_high > self.failure_rate_critical:
             # rates between the two would raise nothing, and every alert would be critical
