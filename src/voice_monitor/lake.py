@@ -32,6 +32,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 
 import duckdb
@@ -149,22 +150,10 @@ class NoLakeError(ValueError):
 _PARTITIONS_KEPT = 1024  # a handle's event_partition answers kept, at most
 
 
-class _Under:
+def _under(*parts: str) -> cached_property:
     """A Lake attribute: the path `parts` below the lake root, made at its first use and kept
     (a handle's root never changes; a landing asks for these paths several times)."""
-
-    def __init__(self, *parts: str) -> None:
-        self.parts = parts
-
-    def __set_name__(self, owner: type, name: str) -> None:
-        self.name = name
-
-    def __get__(self, lake: Lake | None, owner: type | None = None):
-        if lake is None:
-            return self
-        path = lake.root.joinpath(*self.parts)
-        lake.__dict__[self.name] = path  # found there from now on, before this descriptor
-        return path
+    return cached_property(lambda lake: lake.root.joinpath(*parts))
 
 
 class Lake:
@@ -234,14 +223,14 @@ class Lake:
             (self.root / folder).is_dir() for folder in LAKE_FOLDERS)
 
     # -- layout ---------------------------------------------------------------------------
-    events_dir = _Under("events")
-    quarantine_dir = _Under("quarantine")
-    snapshots_dir = _Under("snapshots")
-    alerts_dir = _Under("alerts")
-    organizations_file = _Under("dimensions", "organizations.parquet")
-    state_dir = _Under("state")
-    tmp_dir = _Under(".tmp")
-    marker_file = _Under(LAKE_MARKER)
+    events_dir = _under("events")
+    quarantine_dir = _under("quarantine")
+    snapshots_dir = _under("snapshots")
+    alerts_dir = _under("alerts")
+    organizations_file = _under("dimensions", "organizations.parquet")
+    state_dir = _under("state")
+    tmp_dir = _under(".tmp")
+    marker_file = _under(LAKE_MARKER)
 
     @property
     def local_state_dir(self) -> Path:
