@@ -387,6 +387,29 @@ def test_true_or_false_is_no_threshold(capsys, lake, tmp_path, name, toml, refus
     assert str(refused.value) == f"{name}={given}: {refusal}"
 
 
+@pytest.mark.parametrize(("text", "value"), [("30m", timedelta(minutes=30)),
+                                           ("1s", timedelta(seconds=1))])
+def test_a_tmp_files_retention_under_an_hour_is_refused(capsys, lake, text, value):
+    """RetentionConfig(tmp_files=timedelta(seconds=1)) (and --set retention.tmp_files=1s) was
+    accepted: retention then deleted the temporary files of live writers older than a second,
+    a file still being written. Lake.clean_tmp relies on no writer taking an hour over one
+    file (temp_files): an hour is the least."""
+    from voice_monitor.retention import RetentionConfig
+
+    seconds = value.total_seconds()  # 1800 and 1
+    refusal = (f"retention tmp_files {seconds:g} s is shorter than a live writer may take over "
+               "one file, and its temporary files would be deleted as it writes them; keep it at "
+               "least 1 h (the default)")
+    with pytest.raises(ValueError) as refused:
+        RetentionConfig(tmp_files=value)
+    assert str(refused.value) == refusal
+    code, _, err = run_main(capsys, "retention", "--dry-run", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z", "--set", f"retention.tmp_files={text}")
+    assert_one_line_error(code, err, 1)
+    assert f"[retention.tmp_files='{text}' (from flag --set)]: {refusal}" in err
+    assert RetentionConfig(tmp_files=H).tmp_files == H
+
+
 @pytest.mark.parametrize(("name", "text", "refusal"), [
     ("counter_state", "0h", "counter state retention 0 h is shorter than the real-time window; "
                             "keep it at least 1 h"),

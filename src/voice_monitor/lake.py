@@ -349,7 +349,7 @@ class Lake:
             parent.rmdir()
             parent = parent.parent
 
-    def clean_tmp(self, older_than: timedelta = timedelta(hours=1)) -> int:
+    def clean_tmp(self, older_than: timedelta = temp_files.LIVE_WRITE_LIMIT) -> int:
         """Delete what crashed writers left under .tmp/; returns how many files (or folders).
 
         See `temp_files.clean`: a dead process's folder at once, anything else only once older

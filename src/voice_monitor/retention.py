@@ -39,7 +39,7 @@ from voice_monitor.integrity import (
 )
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 from voice_monitor.rollup_plan import manifest_path
-from voice_monitor.temp_files import writer_name
+from voice_monitor.temp_files import LIVE_WRITE_LIMIT, writer_name
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
 # 24 h earlier, so it reads event hours starting up to 25 h before the top of the current hour.
@@ -96,6 +96,13 @@ class RetentionConfig:
                 f"counter state retention {_hours(self.counter_state)} is shorter than the "
                 f"real-time window; keep it at least {_hours(MIN_COUNTER_STATE)}"
             )
+        if self.tmp_files < LIVE_WRITE_LIMIT:
+            # a live writer's own files older than this go too (temp_files.clean): one still
+            # being written, or written and waiting for its rename, would vanish under it
+            raise ValueError(
+                f"retention tmp_files {self.tmp_files.total_seconds():g} s is shorter than a "
+                f"live writer may take over one file, and its temporary files would be deleted "
+                f"as it writes them; keep it at least {_hours(LIVE_WRITE_LIMIT)} (the default)")
         if self.hourly_snapshots < MIN_HOURLY_SNAPSHOT_RETENTION:
             raise ValueError(
                 f"hourly snapshot retention {_hours(self.hourly_snapshots)} is shorter than the "

@@ -20,6 +20,9 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+# No writer takes an hour over one file: anything of a live writer older than this is a leftover.
+# The least `clean` may be given (retention.tmp_files), and what a landing cleans with.
+LIVE_WRITE_LIMIT = timedelta(hours=1)
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname()) or "host"
 _WRITER_DIR = re.compile(r"^w-(?P<host>[A-Za-z0-9._]+)-(?P<pid>\d+)-(?P<start>\d+)$")
 _own_dirs: set[Path] = set()
