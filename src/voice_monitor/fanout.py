@@ -21,7 +21,7 @@ from datetime import datetime
 from voice_monitor import storage
 from voice_monitor.lake import Lake
 from voice_monitor.rollups import RollupReport
-from voice_monitor.temporary_server import SETTING, patient_start
+from voice_monitor.temporary_server import SETTING, did_not_start, patient_start
 
 DASK_ENV = "VOICE_MONITOR_DASK"
 
@@ -70,7 +70,7 @@ class DaskPeriods:
                 f"and listens at {self.address}, or unset {DASK_ENV} to build in this "
                 "process") from exc
         except RuntimeError as exc:
-            if "ephemeral Prefect API server" not in str(exc):
+            if not did_not_start(exc):
                 raise
             # an I/O failure (a flow retries it), with the fix: Prefect's own says none
             raise ConnectionError(
