@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import itertools
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -139,6 +142,33 @@ def event_ids_in(files: list[str]) -> list[str]:
         return [r[0] for r in con.execute("select event_id from read_parquet($f)", {"f": files}).fetchall()]
     finally:
         con.close()
+
+
+def as_nobody(*argv: str) -> subprocess.CompletedProcess:
+    """`voice-monitor argv` run as the user nobody (root ignores file permissions), output kept."""
+    script = Path(sys.executable).parent / "voice-monitor"
+    return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                           str(script), *argv], capture_output=True, text=True,
+                          env={**os.environ, "HOME": "/tmp"})
+
+
+def give_to_nobody(folder: Path) -> None:
+    """Make nobody the owner of `folder` and everything in it (`chown -R`)."""
+    subprocess.run(["chown", "-R", "nobody", str(folder)], check=True)
+
+
+@pytest.fixture
+def nobodys_folder() -> Iterator[Path]:
+    """A new folder under /tmp (tmp_path's parents are closed to other users) for a test that
+    runs `as_nobody`, removed afterwards; skipped unless this is root with setpriv."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None:
+        pytest.skip("needs root and setpriv to run a command as another user")
+    base = Path(tempfile.mkdtemp(prefix="as-nobody-", dir="/tmp"))
+    try:
+        base.chmod(0o755)
+        yield base
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

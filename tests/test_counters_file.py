@@ -9,13 +9,18 @@ import gc
 import json
 import os
 import shutil
-import subprocess
-import sys
-import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import NOW, assert_one_line_error, event, run_main, store_descriptors
+from conftest import (
+    NOW,
+    as_nobody,
+    assert_one_line_error,
+    event,
+    give_to_nobody,
+    run_main,
+    store_descriptors,
+)
 from server_process import INGEST, STAFF, ServerProcess, bearer, client
 
 from voice_monitor.counters import CounterStoreError
@@ -140,30 +145,20 @@ def test_a_store_that_fails_to_open_leaves_no_descriptor_open(capsys, lake, tmp_
         gc.enable()
 
 
-def test_a_store_file_this_user_may_not_write_is_named_by_a_landing(tmp_path):
+def test_a_store_file_this_user_may_not_write_is_named_by_a_landing(nobodys_folder):
     """counters.sqlite read-only to this user (its folder writable) opened fine and failed the
     first write with "OperationalError: attempt to write a readonly database", no file named.
     Run as `nobody`, since root ignores permissions."""
-    if os.geteuid() != 0 or shutil.which("setpriv") is None:
-        pytest.skip("needs root and setpriv to run a command as another user")
-    base = Path(tempfile.mkdtemp(prefix="store-ro-", dir="/tmp"))
-    try:
-        base.chmod(0o755)
-        lake = Lake.create(base / "lake")
-        land_records(lake, [event("artifact_received", NOW)], now=NOW)  # makes the store
-        events = base / "e.jsonl"
-        events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
-        subprocess.run(["chown", "-R", "nobody", str(base)], check=True)
-        store = lake.root / "state" / "counters.sqlite"
-        store.chmod(0o444)
-        done = subprocess.run(
-            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-             str(Path(sys.executable).parent / "voice-monitor"), "ingest", str(events),
-             "--now", NOW_TEXT, "--lake", str(lake.root)],
-            capture_output=True, text=True, env={**os.environ, "HOME": "/tmp"})
-        assert done.returncode == 1
-        (line,) = done.stderr.strip().splitlines()
-        assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
-                               f"({store}): cannot write the real-time counter store "), line
-    finally:
-        shutil.rmtree(base, ignore_errors=True)
+    base = nobodys_folder
+    lake = Lake.create(base / "lake")
+    land_records(lake, [event("artifact_received", NOW)], now=NOW)  # makes the store
+    events = base / "e.jsonl"
+    events.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    give_to_nobody(base)
+    store = lake.root / "state" / "counters.sqlite"
+    store.chmod(0o444)
+    done = as_nobody("ingest", str(events), "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert done.returncode == 1
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
+                           f"({store}): cannot write the real-time counter store "), line

@@ -17,6 +17,7 @@ import textwrap
 import time
 from collections import deque
 from datetime import timedelta
+from pathlib import Path
 from types import MappingProxyType
 
 import pytest
@@ -609,6 +610,17 @@ def kept_segments(spool) -> list:
     return [p for p in spool.glob("*.jsonl") if p.stat().st_size]
 
 
+def kept_after_a_failed_flush(producer, spool, *events) -> Path:
+    """Emit `events` and flush (the landing fails): the one segment newly kept for them."""
+    before = set(kept_segments(spool))
+    for one in events:
+        producer.emit(one)
+    with pytest.raises(ProducerError):
+        producer.flush()
+    [kept] = [p for p in kept_segments(spool) if p not in before]
+    return kept
+
+
 def test_a_segment_kept_after_a_failed_landing_is_handed_back_when_its_spool_goes(tmp_path):
     # a segment whose landing failed "stays in spool" for the next producer; the spool deleted
     # afterwards took it, and close() still said the 2 events stayed in a spool that was gone
@@ -636,14 +648,9 @@ def test_a_kept_segment_deleted_alone_is_handed_back_and_the_rest_stay(tmp_path)
     lake, blocked = blocked_lake(tmp_path)
     spool = tmp_path / "spool"
     producer = flushed_by_hand(lake, spool)
-    producer.emit(recent(1, event_id="first"))
-    with pytest.raises(ProducerError):
-        producer.flush()
-    [first] = kept_segments(spool)
-    producer.emit(recent(2, event_id="second-a"))
-    producer.emit(recent(3, event_id="second-b"))
-    with pytest.raises(ProducerError):
-        producer.flush()
+    first = kept_after_a_failed_flush(producer, spool, recent(1, event_id="first"))
+    kept_after_a_failed_flush(producer, spool, recent(2, event_id="second-a"),
+                              recent(3, event_id="second-b"))
     first.unlink()
     with pytest.raises(ProducerError) as raised:
         producer.close()
@@ -665,15 +672,9 @@ def test_beyond_the_segments_held_open_a_deleted_one_is_named_with_its_count(tmp
     lake, _ = blocked_lake(tmp_path)
     spool = tmp_path / "spool"
     producer = flushed_by_hand(lake, spool)
-    producer.emit(recent(1, event_id="held"))
-    with pytest.raises(ProducerError):
-        producer.flush()
-    [held] = kept_segments(spool)
-    for i in range(3):
-        producer.emit(recent(2 + i, event_id=f"named-{i}"))
-    with pytest.raises(ProducerError):
-        producer.flush()
-    [named] = [p for p in kept_segments(spool) if p != held]
+    kept_after_a_failed_flush(producer, spool, recent(1, event_id="held"))
+    named = kept_after_a_failed_flush(
+        producer, spool, *(recent(2 + i, event_id=f"named-{i}") for i in range(3)))
     shutil.rmtree(spool)
     with pytest.raises(ProducerError) as raised:
         producer.close()
