@@ -30,6 +30,7 @@ segment deleted rather than resent, and refused again, at every start.
 from __future__ import annotations
 
 import atexit
+import logging
 import math
 import os
 import threading
@@ -62,6 +63,7 @@ DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 MAX_RETRY_DELAY_S = 30.0
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -277,13 +279,16 @@ class Producer:
             where += (f"; {self.stats.set_aside} of them, each over the collector's size cap by "
                       f"itself, set aside in {str(self.spool_dir / SET_ASIDE)!r} instead, never "
                       "sent again")
-        target = self._client.shown if self.lake is None else str(self.lake.root)
+        target = self._target()
         how = ("failed at once (a refusal that retrying cannot fix)"
                if getattr(errors[0], "transient", True) is False
                else f"failed after {self.retries} retries")
         return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
                 f"{how} ({self.stats.unlanded} events not landed; {where}); "
                 f"first error: {errors[0]!r}" + "".join(f"; and {g}" for g in gone))
+
+    def _target(self) -> str:
+        return self._client.shown if self.lake is None else str(self.lake.root)
 
     # -- the writer thread -----------------------------------------------------------------
     def _run(self) -> None:
@@ -494,6 +499,12 @@ class Producer:
                     self.stats.unlanded += len(lines)
                     self.stats.taken += len(lines)
                     return False
+                if attempt == 0:  # said at once: the retries of one batch take ~90 s to a
+                    # collector (a name that does not resolve, nothing listening, a 5xx)
+                    log.warning("producer %r: a batch of %d events into %r failed (%s); "
+                                "retrying up to %d times with backoff, its events kept %s",
+                                self.name, len(lines), self._target(), exc, self.retries,
+                                "in the spool" if self._spool is not None else "in memory")
                 self.stats.retries += 1
                 # exponential backoff, capped; never sooner than a collector's Retry-After, nor
                 # longer than the cap: a proxy's 'Retry-After: 86400' held close() for a day

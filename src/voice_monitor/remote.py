@@ -6,13 +6,15 @@ the producer refused (`mappings.Rejected`: bytes, a set...) goes as a marked lin
 quarantines with the producer's reason. Errors say
 whether a retry can help: a 503 carries the collector's Retry-After, a network error, a 5xx,
 a 408 or a 429 (a load balancer's timeout or rate limit, its Retry-After kept too) is
-transient, any other refusal (401, 403, 413, ...) is not (the producer sends a batch
-refused as too large (413) again in halves).
+transient, any other refusal (401, 403, 404, 413, ...) is not (the producer sends a batch
+refused as too large (413) again in halves), nor is a TLS handshake that cannot succeed (an
+https:// url to a plain-HTTP server); a url no request can go to is refused at once.
 """
 
 from __future__ import annotations
 
 import gzip
+import ssl
 from collections.abc import Sequence
 from urllib.parse import urlsplit, urlunsplit
 
@@ -51,10 +53,7 @@ class CollectorClient:
     """Posts batches to one collector URL with a bearer token."""
 
     def __init__(self, url: str, token: str | None, timeout: float = DEFAULT_TIMEOUT_S):
-        if not isinstance(url, str) or not url.startswith(("http://", "https://")):
-            raise ValueError(f"collector url {url!r} must start with http:// or https://, "
-                             "e.g. 'http://collector:8787'")
-        self.url = url.rstrip("/")
+        self.url = _checked_url(url).rstrip("/")
         self.endpoint = self.url if self.url.endswith("/v1/events") else self.url + "/v1/events"
         self.shown = _shown(self.url)  # for messages: a password in the url masked
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
@@ -69,6 +68,10 @@ class CollectorClient:
         try:
             response = self._http.post(self.endpoint, content=body)
         except httpx.HTTPError as exc:
+            tls = _tls_refusal(exc)
+            if tls is not None:  # a plain-HTTP server given https://: no retry can change it
+                raise SendError(f"cannot reach collector {self.shown}: {tls}",
+                                transient=False) from None
             raise SendError(f"cannot reach collector {self.shown}: {exc}", transient=True) from None
         if response.status_code == 200:
             try:
@@ -93,6 +96,9 @@ class CollectorClient:
         if status == 503:
             raise SendError(f"collector {self.shown} is busy (503): {detail}", transient=True,
                             retry_after=retry_after, status=503)
+        if status in (404, 405):  # a path or a server that is not the collector's
+            detail += ("; check that url= is the address of voice-monitor serve, e.g. "
+                       "'http://collector:8787' (its POST /v1/events is added)")
         # 408 and 429 say "later" as a 5xx does (a load balancer's body timeout, its rate
         # limit): refused for good, a producer behind one lost each such batch at once
         raise SendError(f"collector {self.shown} refused the batch ({status}): {detail}",
@@ -101,6 +107,53 @@ class CollectorClient:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _checked_url(url) -> str:
+    """`url` if a request can be sent to it, else ValueError naming it and the fix: a port
+    that is no number, a missing host, a space in it failed each post, retried as a network
+    fault for a minute and a half (or raised past the retries as httpx.InvalidURL)."""
+    example = "e.g. 'http://collector:8787'"
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise ValueError(f"collector url {url!r} must start with http:// or https://, {example}")
+    try:
+        parts = urlsplit(url)
+        _ = parts.port  # ValueError for a port that is no number or out of range
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL) as exc:
+        raise ValueError(f"collector url {_shown_safely(url)!r} is not a valid address ({exc}); "
+                         f"give scheme://host:port, {example}") from None
+    if not parts.hostname or any(c.isspace() or not c.isprintable() for c in parts.netloc):
+        raise ValueError(f"collector url {_shown_safely(url)!r} names no valid host; give "
+                         f"scheme://host:port, {example}")
+    return url
+
+
+def _shown_safely(url: str) -> str:
+    try:
+        return _shown(url)
+    except ValueError:
+        return url.rpartition("@")[2]
+
+
+def _tls_refusal(exc: BaseException) -> str | None:
+    """What to say when `exc` is a TLS handshake that cannot succeed by trying again (the
+    server speaks plain HTTP, its certificate is not trusted), else None: a connection cut
+    during the handshake (an EOF, a reset) is a network fault like any other."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        seen.add(id(exc))
+        if isinstance(exc, ssl.SSLCertVerificationError):
+            return (f"its TLS certificate is not trusted ({exc.verify_message or exc}); give "
+                    "the server a certificate from a trusted CA, or point SSL_CERT_FILE at "
+                    "the CA bundle that signed it")
+        if isinstance(exc, ssl.SSLError) and not isinstance(
+                exc, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError):
+            return (f"the TLS handshake failed ({exc.reason or exc}); if the collector serves "
+                    "plain HTTP (voice-monitor serve does, unless behind a TLS proxy), use "
+                    "an http:// url")
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def _shown(url: str) -> str:
