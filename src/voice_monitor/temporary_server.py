@@ -5,7 +5,8 @@ server and waits `PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS` for it, 20 s
 loaded 2-core host the server takes longer than that, and the run failed before doing anything
 ("Timed out while attempting to connect to ephemeral Prefect API server"). The runs voice-monitor
 starts itself (`python flows/<flow>.py`, the Dask fan-out) wait up to `STARTUP_TIMEOUT_S`
-instead, unless a timeout other than Prefect's default was set (environment or profile).
+instead, unless the user set a timeout (environment, profile or prefect.toml), even one equal
+to Prefect's default: an explicit 20 stands.
 """
 
 from __future__ import annotations
@@ -14,8 +15,15 @@ import contextlib
 from collections.abc import Iterator
 
 STARTUP_TIMEOUT_S = 120
-PREFECT_DEFAULT_S = 20  # Prefect's own default for the setting
 SETTING = "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"
+
+
+def user_set() -> bool:
+    """Whether the user set the startup timeout, to any value (Prefect's default one too)."""
+    from prefect.settings import get_current_settings
+
+    # the fields a source gave (environment, profile, prefect.toml), not those left at default
+    return "startup_timeout_seconds" in get_current_settings().server.ephemeral.model_fields_set
 
 
 @contextlib.contextmanager
@@ -24,7 +32,7 @@ def patient_start() -> Iterator[None]:
     from prefect.settings import PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS as timeout
     from prefect.settings import temporary_settings
 
-    if timeout.value() != PREFECT_DEFAULT_S:  # the user's own choice stands
+    if user_set():  # the user's own choice stands, 20 s too
         yield
         return
     with temporary_settings(updates={timeout: STARTUP_TIMEOUT_S}):
