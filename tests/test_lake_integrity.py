@@ -8,6 +8,7 @@ truncated to half its bytes, as a crash of a disk or a bad copy would leave it.
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
 import pyarrow.parquet as pq
@@ -114,7 +115,9 @@ def test_lake_check_lists_then_moves_aside_with_a_note(broken, capsys):
     target = lake.root / "corrupt" / bad
     assert target.is_file() and not (lake.root / bad).exists()
     note = json.loads((target.parent / (target.name + ".json")).read_text())
-    assert note["original_path"] == bad and "error" in note and "moved_at" in note
+    assert note["original_path"] == bad and "error" in note
+    # UTC with Z, as --json and the API write a time (it was 2026-...T09:41:13.475663+00:00)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?Z", note["moved_at"])
     code, out, _ = run_cli(["lake", "check", *root], capsys)
     assert (code, out.strip()) == (0, "checked 5 file(s): 0 unreadable")
     # the hour builds again from the file that remains: its first landing, 3 events

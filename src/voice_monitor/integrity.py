@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voice_monitor import disk_space, read_only, storage
+from voice_monitor.arguments import utc_text
 from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
 from voice_monitor.schema import EVENT_SCHEMA
 
@@ -468,8 +469,8 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str
         target = lake.root / CORRUPT_DIR / rel
         if target.exists():  # the same name moved aside before
             target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
-        note = {"original_path": rel, "lake": str(lake.root), "moved_at":
-                datetime.now(UTC).isoformat(), "error": reason}
+        note = {"original_path": rel, "lake": str(lake.root),  # a time as --json writes one
+                "moved_at": utc_text(datetime.now(UTC)), "error": reason}
         text = (json.dumps(note, indent=2) + "\n").encode()
         if lake.remote:  # no rename on a store: a copy, then the original deleted
             storage.put(target.with_name(target.name + ".json"), text)
