@@ -388,7 +388,25 @@ def test_parquet_rows_follow_the_same_rules(lake, tmp_path):
         "must not",
         "duration_ms NaN must be a finite number >= 0",
         "metadata.y is NaN, which JSON does not allow (send null, or leave the field out)",
-        'timestamp "1970-01-01 00:00:00+00" is out of range: before 2000-01-01T00:00:00Z']
+        'timestamp "1970-01-01T00:00:00Z" is out of range: before 2000-01-01T00:00:00Z']
+
+
+def test_a_parquet_time_in_a_reason_is_iso_text(lake, tmp_path):
+    """A reason quoted a Parquet timestamp as DuckDB writes it, '1999-12-31 23:59:59.5+00', and
+    a naive one as '2026-02-16 12:00:00': now ISO-8601, UTC with Z (from any zone), as precise
+    as the column's unit, and a naive one without Z (it is refused as naive)."""
+    ns = pa.array([datetime(1999, 12, 31, 23, 59, 59, 500000, tzinfo=UTC)],
+                  pa.timestamp("ns", tz="+05:00"))  # shown in UTC, not at +05:00
+    ms = pa.array([datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC)], pa.timestamp("ms", tz="UTC"))
+    naive = pa.array([datetime(2026, 2, 16, 12)], pa.timestamp("us"))
+    for i, column in enumerate([ns, ms, naive]):
+        pq.write_table(pa.table({"event_id": [f"t{i}"], "event_type": ["artifact_received"],
+                                 "timestamp": column}), tmp_path / f"t{i}.parquet")
+        assert ingest_file(lake, tmp_path / f"t{i}.parquet", now=NOW).quarantined == 1
+    assert sorted(reason for _, reason in quarantine(lake)) == [
+        'timestamp "1999-12-31T23:59:59.500000000Z" is out of range: before 2000-01-01T00:00:00Z',
+        'timestamp "1999-12-31T23:59:59Z" is out of range: before 2000-01-01T00:00:00Z',
+        'timestamp "2026-02-16T12:00:00" has no UTC offset (add \'Z\' or \'+HH:MM\')']
 
 
 def _land_four_ways(tmp_path, records: list[dict], parquet: pa.Table) -> tuple[dict, dict]:

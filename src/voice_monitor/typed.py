@@ -277,15 +277,33 @@ class TypedRows:
 
     @staticmethod
     def json_texts(table: pa.Table) -> pa.Array:
-        """Each row as DuckDB's `to_json` writes it: what the full rules read for Parquet."""
+        """Each row as DuckDB's `to_json` writes it: what the full rules read for Parquet; a
+        timestamp column as ISO-8601 text (`_iso_text`), as a producer would write it."""
         con = duckdb.connect()
         try:
             con.execute("SET TimeZone = 'UTC'")
-            con.register("batch", table)
+            con.register("batch", _iso_text(table))
             rows = con.sql("select to_json(t)::VARCHAR as line from batch t").to_arrow_table()
         finally:
             con.close()
         return rows.column("line").combine_chunks()
+
+
+def _iso_text(table: pa.Table) -> pa.Table:
+    """`table` with each top-level timestamp column as ISO-8601 text: UTC with Z (a naive one
+    without, refused as naive), its fraction as precise as its unit, none when it is zero.
+    DuckDB's own text ('1999-12-31 23:59:59+00') was what a quarantine reason quoted."""
+    for i, kind in enumerate(table.schema.types):
+        if pa.types.is_timestamp(kind):
+            column = table.column(i)
+            if kind.tz is not None:
+                column = column.cast(pa.timestamp(kind.unit, tz="UTC"))
+            text = pc.replace_substring_regex(pc.strftime(column, format="%Y-%m-%dT%H:%M:%S"),
+                                              pattern=r"\.0+$", replacement="")
+            if kind.tz is not None:
+                text = pc.binary_join_element_wise(text, "Z", "")
+            table = table.set_column(i, table.field(i).name, text)
+    return table
 
 
 def _plain(column):
