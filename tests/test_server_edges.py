@@ -180,6 +180,26 @@ def test_a_path_the_server_does_not_have_is_404_naming_it(server, path):
                                              "in docs/server.md and at /api/v1/openapi.json"}
 
 
+@pytest.mark.parametrize(("path", "bare"), [("/api/v1/events/", "/api/v1/events"),
+                                            ("/metrics/", "/metrics"), ("/v1/events/", "/v1/events"),
+                                            ("/api/v1/artifacts/a1/timeline/",
+                                             "/api/v1/artifacts/a1/timeline")])
+def test_a_path_with_a_trailing_slash_is_404_naming_it_never_a_redirect(server, path, bare):
+    # Starlette's 307 to the path without the slash built its Location from the Host header
+    # (http://evil.example/api/v1/events), which any client, or a proxy, chooses
+    for method in ("GET", "POST"):
+        response = server.http.request(method, server.url + path, follow_redirects=False,
+                                       headers={**bearer(STAFF), "Host": "evil.example"})
+        assert response.status_code == 404, method
+        assert "location" not in response.headers
+        assert response.json() == {"detail": f"no such path {path!r}; the API's paths are "
+                                             "listed in docs/server.md and at "
+                                             f"/api/v1/openapi.json; without the trailing "
+                                             f"slash: {bare!r}"}
+    response = server.http.get(server.url + "/nope/", follow_redirects=False)
+    assert response.json()["detail"].endswith("at /api/v1/openapi.json")  # no such path either
+
+
 def test_a_404_of_a_view_keeps_its_own_message(server):
     response = server.http.get(server.url + "/static/index.html")
     assert (response.status_code, response.json()) == (404, {"detail": "no asset 'index.html'"})

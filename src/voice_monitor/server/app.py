@@ -122,8 +122,11 @@ def create_app(
         the_collector.close()  # after uvicorn let in-flight requests finish: land what is left
 
     # the schema is served by api.openapi, behind the staff token as the rest of /api/v1
+    # redirect_slashes off: Starlette answered `/api/v1/events/` with a 307 to an address built
+    # from the request's Host header (any client's choice, and http behind a TLS proxy); such a
+    # path is a 404 naming it, and the path without the slash, as any other unknown path
     app = FastAPI(title="voice-monitor", lifespan=lifespan, docs_url=None, redoc_url=None,
-                  openapi_url=None)
+                  openapi_url=None, redirect_slashes=False)
     app.state.lake = lake
     app.state.tokens = tokens
     app.state.collector = the_collector
@@ -149,7 +152,7 @@ def create_app(
         detail = getattr(exc, "detail", None)
         if detail in (None, "Not Found"):  # the router's own: no route has this path
             detail = (f"no such path {request.url.path!r}; the API's paths are listed in "
-                      "docs/server.md and at /api/v1/openapi.json")
+                      "docs/server.md and at /api/v1/openapi.json" + _slash_hint(request))
         return JSONResponse({"detail": detail}, status_code=404,
                             headers=getattr(exc, "headers", None))
 
@@ -266,6 +269,17 @@ def create_app(
         return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
     return app
+
+
+def _slash_hint(request: Request) -> str:
+    """`; without the trailing slash: PATH` when that path is one the server has."""
+    path = request.url.path
+    if len(path) < 2 or not path.endswith("/"):
+        return ""
+    bare = {**request.scope, "path": path.rstrip("/") or "/"}
+    if any(route.matches(bare)[0] != Match.NONE for route in request.app.router.routes):
+        return f"; without the trailing slash: {bare['path']!r}"
+    return ""
 
 
 def _retry_later(request: Request, trouble: str, logged,
