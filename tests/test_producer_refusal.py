@@ -65,11 +65,14 @@ def test_a_retry_after_of_a_day_waits_no_longer_than_the_longest_backoff(monkeyp
     # a proxy or load balancer in front of the collector answering 503 with Retry-After: 86400
     # (maintenance) had each retry sleep a day: close(), and the interpreter's exit, hung
     slept: list[float] = []
-    monkeypatch.setattr(producer_module.time, "sleep", slept.append)
+    monkeypatch.setattr(producer_module, "_sleep", lambda seconds, until: slept.append(seconds))
     busy = (503, b'{"detail": "down for maintenance"}',
             {"Retry-After": "86400", "Content-Type": "application/json"})
     with answering(lambda path, body, headers: busy) as url:
-        producer = Producer(url=url, token="ingest-0123456789abcdef", retries=2, retry_delay=0.5)
+        # (close_timeout None: every retry, the cap alone bounding each pause; by default
+        # close() gives up at 10 s, before such a pause)
+        producer = Producer(url=url, token="ingest-0123456789abcdef", retries=2, retry_delay=0.5,
+                            close_timeout=None)
         producer.emit(event("artifact_received", NOW))
         with pytest.raises(ProducerError, match="1 events not landed"):
             producer.close()
@@ -163,12 +166,12 @@ def backoff_until_close(monkeypatch) -> tuple[list[float], dict]:
     real_sleep, slept = producer_module.time.sleep, []
     holder: dict = {}
 
-    def backoff(seconds):
+    def backoff(seconds, until):
         slept.append(seconds)
         while not holder["producer"]._closing:
             real_sleep(0.01)
 
-    monkeypatch.setattr(producer_module.time, "sleep", backoff)
+    monkeypatch.setattr(producer_module, "_sleep", backoff)
     return slept, holder
 
 

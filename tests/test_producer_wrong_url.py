@@ -76,7 +76,7 @@ def test_a_name_that_does_not_resolve_is_retried_and_said_at_once(monkeypatch, c
     # it may resolve later (a container restarting drops its name from Docker's DNS): retried,
     # but the first failure is logged before the first backoff, not after all of them
     said_before_backoff: list[list[str]] = []
-    monkeypatch.setattr(producer_module.time, "sleep", lambda seconds: said_before_backoff
+    monkeypatch.setattr(producer_module, "_sleep", lambda seconds, until: said_before_backoff
                         .append([r.getMessage() for r in caplog.records]))
     caplog.set_level(logging.WARNING, logger="voice_monitor.producer")
     producer = Producer(url="http://collector.invalid:8787", token=INGEST, retries=2)

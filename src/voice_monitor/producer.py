@@ -22,7 +22,8 @@ instead of landing it: the same emit(), batching and spool, a segment deleted on
 collector acknowledged it, retries with exponential backoff (capped at 30 s, never sooner than
 a 503's Retry-After); a batch over the collector's size cap (413) is sent again in halves,
 down to single events; a refusal that retrying cannot fix (401, 403, an event over the cap by
-itself) fails at once. Durable, such an event is set aside in a file of its own under
+itself, a wrong url) fails at once. close() stops retrying `close_timeout` seconds after it is
+called (`_pause`), leaving what is unsent in the spool. Durable, such an event is set aside in a file of its own under
 `<spool_dir>/too-large/` (never sent again), so the rest of its segment is acknowledged and the
 segment deleted rather than resent, and refused again, at every start.
 """
@@ -63,6 +64,8 @@ DEFAULT_BATCH_SIZE = 50_000
 DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 MAX_RETRY_DELAY_S = 30.0
+DEFAULT_CLOSE_TIMEOUT = 10.0
+_NEVER = threading.Event()  # (never set: a pause that close() cannot end)
 log = logging.getLogger(__name__)
 
 
@@ -99,6 +102,7 @@ class Producer:
         now: datetime | Callable[[], datetime] | None = None,
         retries: int | None = None,
         retry_delay: float = 0.5,
+        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
     ):
         if (lake is None) == (url is None):
             raise ValueError("give a Producer either a lake (land locally) or url= (send to a "
@@ -126,6 +130,9 @@ class Producer:
             # counted neither landed nor unlanded (producer.unlanded left it out)
             raise ValueError(f"retry_delay {retry_delay!r} must be a finite number of "
                              "seconds >= 0, e.g. 0.5")
+        if close_timeout is not None and not 0 <= close_timeout <= math.inf:  # (NaN too)
+            raise ValueError(f"close_timeout {close_timeout!r} must be a number of seconds >= 0, "
+                             "e.g. 10, or None to retry through every retry at close()")
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"producer name {name!r} must be a plain file name, e.g. 'api-worker-1'")
         if spool_dir is not None and not durable:
@@ -142,6 +149,10 @@ class Producer:
         self.durable = durable
         self.retries = retries
         self.retry_delay = retry_delay
+        self.close_timeout = None if close_timeout == math.inf else close_timeout
+        self._close_deadline: float | None = None  # monotonic, set by close()
+        self._close_called = threading.Event()  # ends a pause between retries (`_pause`)
+        self._cut_by_close = False  # a batch given up at the close deadline
         self._now = now
         self.stats = ProducerStats()
         self.errors: list[Exception] = []
@@ -234,14 +245,26 @@ class Producer:
             raise ProducerError(self._error_summary(self.errors[failures:]))
 
     def close(self) -> None:
-        """Land everything, stop the writer, release the spool; raise if anything failed."""
+        """Land everything, stop the writer, release the spool; raise if anything failed.
+
+        Bounded when the lake or collector fails: a batch failing after close() was called is
+        retried only until `close_timeout` seconds (10 by default) have passed since the call;
+        then it and the batches after it are given up (a request in flight is not cut, but one
+        sent after the call waits no longer than the time left, at least 1 s). What is given up
+        stays in the spool for the next durable producer, or is handed back in `unlanded`
+        (memory mode), and the ProducerError raised says how many. The same at interpreter
+        exit. A batch that lands is never cut: a long backlog to a working lake or collector is
+        landed however long it takes."""
         with self._lock:
             if not self._open:
                 return
             self._open = False
         atexit.unregister(self.close)
         with self._done:
+            if self.close_timeout is not None:
+                self._close_deadline = time.monotonic() + self.close_timeout
             self._closing = True
+        self._close_called.set()
         self._wake.set()
         self._thread.join()
         if self._spool:
@@ -282,6 +305,8 @@ class Producer:
         target = self._target()
         how = ("failed at once (a refusal that retrying cannot fix)"
                if getattr(errors[0], "transient", True) is False
+               else f"failed, retried until close()'s close_timeout of {self.close_timeout:g} s"
+               if self._cut_by_close and len(errors) == 1
                else f"failed after {self.retries} retries")
         return (f"producer {self.name!r}: {len(errors)} landing(s) into {target!r} "
                 f"{how} ({self.stats.unlanded} events not landed; {where}); "
@@ -491,7 +516,11 @@ class Producer:
                         self.stats.set_aside += 1
                         self.stats.taken += 1
                         return True
-                if attempt == self.retries or getattr(exc, "transient", True) is False:
+                # exponential backoff, capped; never sooner than a collector's Retry-After, nor
+                # longer than the cap: a proxy's 'Retry-After: 86400' held close() for a day
+                delay = max(self.retry_delay * 2**attempt, getattr(exc, "retry_after", None) or 0.0)
+                if (attempt == self.retries or getattr(exc, "transient", True) is False
+                        or not self._pause(min(delay, MAX_RETRY_DELAY_S), attempt, exc, lines)):
                     if failed is not None:
                         failed.extend(lines)
                     self.errors.append(exc)
@@ -499,17 +528,7 @@ class Producer:
                     self.stats.unlanded += len(lines)
                     self.stats.taken += len(lines)
                     return False
-                if attempt == 0:  # said at once: the retries of one batch take ~90 s to a
-                    # collector (a name that does not resolve, nothing listening, a 5xx)
-                    log.warning("producer %r: a batch of %d events into %r failed (%s); "
-                                "retrying up to %d times with backoff, its events kept %s",
-                                self.name, len(lines), self._target(), exc, self.retries,
-                                "in the spool" if self._spool is not None else "in memory")
                 self.stats.retries += 1
-                # exponential backoff, capped; never sooner than a collector's Retry-After, nor
-                # longer than the cap: a proxy's 'Retry-After: 86400' held close() for a day
-                delay = max(self.retry_delay * 2**attempt, getattr(exc, "retry_after", None) or 0.0)
-                time.sleep(min(delay, MAX_RETRY_DELAY_S))
                 continue
             stats = self.stats
             stats.taken += len(lines)
@@ -519,6 +538,27 @@ class Producer:
             stats.batches += 1
             return True
         return False
+
+    def _pause(self, seconds: float, attempt: int, exc: Exception, lines: list) -> bool:
+        """Wait `seconds` before retrying a batch; False, at once, if close() was called and
+        its deadline comes first (the batch is then given up: `close_timeout`)."""
+        if attempt == 0:  # said at once: the retries of one
+            # batch take ~90 s to a collector (a name that does not resolve, nothing listening)
+            log.warning("producer %r: a batch of %d events into %r failed (%s); retrying up to "
+                        "%d times with backoff, its events kept %s", self.name, len(lines),
+                        self._target(), exc, self.retries,
+                        "in the spool" if self._spool is not None else "in memory")
+        end, left = time.monotonic() + seconds, seconds
+        if not self._close_called.is_set():
+            if not _sleep(seconds, self._close_called):
+                return True  # the whole pause, close() not called meanwhile
+            left = end - time.monotonic()  # woken by close()
+        if self._close_deadline is not None and end > self._close_deadline:
+            self._cut_by_close = True
+            return False
+        if left > 0:  # close() called with time to spare (or with no close_timeout)
+            _sleep(left, _NEVER)
+        return True
 
     def _set_aside(self, line, exc: SendError) -> SendError | None:
         """Move an event the collector refuses even alone out of the spool's segments into a
@@ -537,7 +577,11 @@ class Producer:
 
     def _land_once(self, lines: list, checked: tuple | None = None):
         if self._client is not None:
-            return self._client.send(lines)
+            if self._close_deadline is None:
+                return self._client.send(lines)
+            # after close(): a collector that does not answer holds close() no longer than
+            # its close_timeout (a working one answers a batch well within a second)
+            return self._client.send(lines, max(self._close_deadline - time.monotonic(), 1.0))
         if self._counters is None:
             # made at the handle's first landing; once found (made, opened or landed in), a lake
             # deleted or unmounted since is not made again (NoLakeError: the events wait,
@@ -565,6 +609,11 @@ class Producer:
         if self._now is None:
             return datetime.now(UTC)
         return self._now() if callable(self._now) else self._now
+
+
+def _sleep(seconds: float, until: threading.Event) -> bool:
+    """Sleep `seconds`, or until `until` is set: True if it was (close() was called)."""
+    return until.wait(seconds)
 
 
 def _texts(records: list) -> list:

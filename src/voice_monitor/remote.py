@@ -23,7 +23,8 @@ import httpx
 from voice_monitor.landing import LandingResult
 from voice_monitor.mappings import Rejected
 
-DEFAULT_TIMEOUT_S = 60.0
+DEFAULT_TIMEOUT_S = 60.0  # to answer: the collector answers once the batch is landed
+CONNECT_TIMEOUT_S = 10.0  # to connect: a host that is down (no answer to SYN) is said sooner
 _LATER = (408, 429)  # Request Timeout, Too Many Requests: sent again, as a 5xx is
 
 
@@ -60,13 +61,17 @@ class CollectorClient:
         token = _checked_token(token)
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(headers=headers, timeout=timeout)
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S))
+        self._http = httpx.Client(headers=headers, timeout=self._timeout)
 
-    def send(self, lines: Sequence) -> LandingResult:
-        """POST one batch; its counts once the collector has landed it, else SendError."""
+    def send(self, lines: Sequence, timeout: float | None = None) -> LandingResult:
+        """POST one batch; its counts once the collector has landed it, else SendError.
+        `timeout`: seconds for each step of this request, if shorter than the client's."""
         body = gzip.compress(b"\n".join(body_line(r) for r in lines) + b"\n", compresslevel=1)
+        limit = self._timeout if timeout is None else httpx.Timeout(
+            min(timeout, self._timeout.read), connect=min(timeout, self._timeout.connect))
         try:
-            response = self._http.post(self.endpoint, content=body)
+            response = self._http.post(self.endpoint, content=body, timeout=limit)
         except httpx.HTTPError as exc:
             tls = _tls_refusal(exc)
             if tls is not None:  # a plain-HTTP server given https://: no retry can change it

@@ -1,0 +1,81 @@
+"""close() is bounded when the collector is down: `close_timeout` (10 s by default).
+
+With the defaults a batch to a collector that is down was retried 8 times over ~92 s before
+close() returned, also at interpreter exit; a collector that accepts and never answers held
+each attempt for the 60 s request timeout. What close() gives up stays in the spool.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from conftest import NOW, event
+from server_process import INGEST, ServerProcess, free_port
+
+from voice_monitor import Producer
+from voice_monitor.producer import ProducerError
+
+pytestmark = pytest.mark.slow
+
+
+def spooled_ids(spool) -> list[str]:
+    return sorted(json.loads(line)["event_id"] for f in spool.glob("*.jsonl")
+                  for line in f.read_text().splitlines())
+
+
+def test_close_gives_up_at_its_timeout_and_the_spool_keeps_the_events(tmp_path):
+    spool = tmp_path / "spool"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    producer = Producer(url=url, token=INGEST, durable=True, spool_dir=spool, close_timeout=0)
+    for i in range(3):
+        producer.emit(event("artifact_received", NOW, event_id=f"e{i}"))
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    assert producer.stats.retries == 0  # 8 by default: a pause would end past the deadline
+    assert (f"1 landing(s) into '{url}' failed, retried until close()'s close_timeout of 0 s "
+            f"(3 events not landed; they stay in spool '{spool}'") in str(raised.value)
+    assert spooled_ids(spool) == ["e0", "e1", "e2"]
+    with ServerProcess(tmp_path / "lake", log=tmp_path / "server.log") as server:
+        again = Producer(url=server.url, token=INGEST, durable=True, spool_dir=spool)
+        again.close()
+    assert (again.stats.accepted, spooled_ids(spool)) == (3, [])
+
+
+def test_a_collector_that_never_answers_holds_close_no_longer_than_its_timeout(tmp_path):
+    # the kernel completes the connection (listen backlog); nothing reads or answers: each
+    # attempt waited for the 60 s request timeout, nine of them
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        producer = Producer(url=url, token=INGEST, flush_interval=3600, close_timeout=0)
+        producer.emit(event("artifact_received", NOW, event_id="silent"))
+        with pytest.raises(ProducerError) as raised:
+            producer.close()
+    assert producer.stats.retries == 0
+    assert "ReadTimeout" in str(raised.value) or "timed out" in str(raised.value)
+    assert [json.loads(text)["event_id"] for text in producer.unlanded] == ["silent"]
+
+
+def test_at_interpreter_exit_an_unclosed_producer_stops_retrying_at_the_default_timeout(
+        tmp_path):
+    spool = tmp_path / "spool"
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    script = textwrap.dedent(f"""
+        from voice_monitor import Producer
+        producer = Producer(url={url!r}, token="ingest-token-0123456789abcdef", durable=True,
+                            spool_dir={str(spool)!r}, flush_interval=3600)
+        producer.emit({{"event_id": "at-exit", "event_type": "artifact_received",
+                        "timestamp": "2026-02-16T14:00:00Z"}})
+        # no close(): atexit closes it
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300)
+    # retried 0.5 + 1 + 2 + 4 s, then the next pause (8 s) would end past 10 s: given up
+    assert "retried until close()'s close_timeout of 10 s" in done.stderr
+    assert spooled_ids(spool) == ["at-exit"]
