@@ -157,6 +157,17 @@ def test_epoch_out_of_range_rejects_only_that_record():
     ]
 
 
+def test_a_time_text_past_the_calendar_names_its_last_microsecond():
+    # 9999-12-31T23:59:59.999999-01:00 is 00:59:59.999999 past the last instant a text may
+    # name (9999-12-31T23:59:59.999999Z, validation._MAX_TIME); the reason said ".999Z", the
+    # epoch milliseconds' bound, and 23:59:59.9995Z, after that, is in range (refused as future)
+    assert reason_of(timestamp="9999-12-31T23:59:59.999999-01:00") == (
+        'timestamp "9999-12-31T23:59:59.999999-01:00" is out of range: after '
+        "9999-12-31T23:59:59.999999Z")
+    assert reason_of(timestamp="9999-12-31T23:59:59.9995Z").endswith(
+        "is more than 5 minutes after now (2026-02-16T14:30:00Z)")
+
+
 def test_timestamp_more_than_five_minutes_ahead():
     # now = 14:30:00Z, so 14:35:00.000Z is the last accepted instant
     assert reason_of(timestamp="2026-02-16T14:35:00.001Z") == (

@@ -51,6 +51,7 @@ MIN_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z
 MAX_EPOCH_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
 _MIN_TIME, _MAX_TIME = "'2000-01-01 00:00:00+00'::TIMESTAMPTZ", "'9999-12-31 23:59:59.999999+00'::TIMESTAMPTZ"
 _EARLY, _LATE = "before 2000-01-01T00:00:00Z", "after 9999-12-31T23:59:59.999Z"
+_LATE_TEXT = "after 9999-12-31T23:59:59.999999Z"  # the last instant an ISO text may name
 # identifiers are looked up by exact value: a control character (NUL, newline...) in one is refused
 IDENTIFIERS = frozenset({"event_id", "artifact_id", "voice_note_id", "organization_id", "coach_user_id"})
 # an optional identifier is named or absent (null): "" would be one no read can name (reads
@@ -167,7 +168,7 @@ def _error_sql(f: Field, label: str) -> str:
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + _OFFSET)}) "
                 f"AND {_iso_cast(x)} IS NOT NULL THEN {shown}' is out of range: ' "
                 f"|| CASE WHEN {_iso_cast(x)} < {_MIN_TIME} THEN {_lit(_EARLY)} "
-                f"ELSE {_lit(_LATE)} END "
+                f"ELSE {_lit(_LATE_TEXT)} END "
                 f"ELSE {shown}' is not epoch milliseconds or an ISO-8601 date-time with ''Z'' "
                 f"or an offset' END")
     if f.kind in ("string", "stage", "message"):
