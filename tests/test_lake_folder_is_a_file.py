@@ -6,7 +6,10 @@ empty), before it reads or writes anything."""
 
 from __future__ import annotations
 
+import json
 import shlex
+import shutil
+from datetime import timedelta
 
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main, ts
@@ -139,3 +142,81 @@ def test_a_folder_for_the_alert_lock_is_named_by_alert_writers(lake, capsys):
             "command again"), err
     code, out, err = run_main(capsys, "alerts", "list", *root)
     assert code == 0, err
+
+
+# -- a folder under state/ that is a file ------------------------------------------------------
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Lake:
+    """A lake with events 60 h and 2 h before NOW (the first past the events' 48 h retention),
+    rolled up: every state folder a command may need exists."""
+    lake = Lake.create(tmp_path_factory.mktemp("built") / "lake")
+    land_records(lake, [event("artifact_received", NOW - timedelta(hours=h)) for h in (60, 2)],
+                 now=NOW)
+    from voice_monitor.rollups import backfill
+
+    backfill(lake, NOW - timedelta(hours=61), NOW - timedelta(hours=1), NOW, progress=False)
+    return lake
+
+
+STATE_NEEDED = [  # (the folder made a file, a command that needs it)
+    ("state/copies", ["retention"]),
+    ("state/rollups", ["retention"]),
+    ("state/rollups", ["rollup", "hourly"]),
+    ("state/rollups", ["rollup", "hourly", "--hour", "2026-02-16T12"]),
+    ("state/rollups", ["rollup", "daily"]),
+    ("state/rollups", ["backfill", "--start", "2026-02-16T10:00Z", "--end", "2026-02-16T13:00Z"]),
+    ("state/rollups/hourly", ["rollup", "hourly", "--hour", "2026-02-16T12"]),
+    ("state/rollups/hourly", ["backfill", "--start", "2026-02-16T10:00Z",
+                              "--end", "2026-02-16T13:00Z"]),
+    ("state/rollups/daily", ["rollup", "daily", "--day", "2026-02-15"]),
+    ("state/unreadable", ["lake", "check"]),
+]
+
+
+@pytest.mark.parametrize(("folder", "command"), STATE_NEEDED,
+                         ids=[f"{f} {' '.join(c[:2])}" for f, c in STATE_NEEDED])
+def test_a_state_folder_that_is_a_file_is_named_by_the_commands_that_need_it(
+        built, tmp_path, capsys, folder, command):
+    """They ended on a bare "[Errno 20] Not a directory: '…/state/copies/2026-02-14T00.log'"
+    ("[Errno 17] File exists" for state/rollups/hourly); retention had dropped the expired
+    hour before it failed, and never said so. Now one line naming the file and the fix, and
+    retention drops nothing before it."""
+    lake = Lake(shutil.copytree(built.root, tmp_path / "lake"))
+    path = lake.root / folder
+    shutil.rmtree(path, ignore_errors=True)  # (state/unreadable is made by its first use)
+    path.write_text("not a folder\n")
+    hours = sorted(p.relative_to(lake.root) for p in lake.events_dir.glob("date=*/hour=*"))
+    assert len(hours) == 2
+    timed = [] if command[0] == "lake" else ["--now", ts(NOW)]
+    code, _, err = run_main(capsys, *command, *timed, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert err.strip() == _message(lake, folder)
+    assert path.read_text() == "not a folder\n"
+    assert sorted(p.relative_to(lake.root) for p in lake.events_dir.glob("date=*/hour=*")) == hours
+
+
+@pytest.mark.parametrize("folder", ["state/copies", "state/rollups", "state/unreadable"])
+def test_reading_commands_go_on_answering_past_a_state_folder_that_is_a_file(built, tmp_path,
+                                                                            capsys, folder):
+    lake = Lake(shutil.copytree(built.root, tmp_path / "lake"))
+    shutil.rmtree(lake.root / folder, ignore_errors=True)
+    (lake.root / folder).write_text("not a folder\n")
+    for argv in (["metrics", "historical", "--now", ts(NOW)], ["events", "recent"],
+                 ["retention", "--dry-run", "--now", ts(NOW)]):
+        code, out, err = run_main(capsys, *argv, "--json", "--lake", str(lake.root))
+        assert code == 0, (argv, err)
+    assert json.loads(out)["deleted"] == ["events/date=2026-02-14/hour=02"]  # 60 h before NOW
+
+
+def test_an_event_day_folder_that_is_a_file_is_named_by_ingest(lake, tmp_path, capsys):
+    # the landing listed the hour's folder: "[Errno 20] Not a directory: '…/date=…/hour=14'"
+    day = lake.events_dir / f"date={NOW:%Y-%m-%d}"
+    day.parent.mkdir(parents=True, exist_ok=True)
+    day.write_text("not a folder\n")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    code, _, err = run_main(capsys, "ingest", str(source), "--now", ts(NOW),
+                            "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    assert err.strip() == _message(lake, f"events/date={NOW:%Y-%m-%d}")
+    assert day.read_text() == "not a folder\n"

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import timedelta
 
 import pyarrow.parquet as pq
 import pytest
@@ -67,6 +68,40 @@ def test_an_unmounted_lake_refuses_events_and_reads_until_it_is_back(tmp_path):
         ids = {r["event_id"] for r in http.get(server.url + "/api/v1/events",
                                                headers=bearer(STAFF)).json()["rows"]}
         assert ids == {"before-unmount", "while-gone"}
+
+
+@pytest.mark.parametrize("folder", ["state/locks", "events/date=2026-02-17"])
+def test_a_lake_folder_made_a_file_under_the_server_is_503_naming_it_in_the_log(tmp_path,
+                                                                                folder):
+    """A landing meeting a file where a folder should be (state/locks, an event day made by
+    hand or a bad sync) answered 503 "the server's lake is missing", or, for an event day, a
+    bare 500 ("[Errno 20] Not a directory"). It is 503 (the sender keeps its batch and retries)
+    saying what is wrong; the log names the file and the fix; what was acknowledged stays."""
+    lake = tmp_path / "lake"
+    with ServerProcess(lake, log=tmp_path / "server.log") as server, client() as http:
+        assert _post(server, http, event("artifact_received", NOW, event_id="before")).json() == {
+            "accepted": 1, "duplicates": 0, "quarantined": 0}
+        path = lake / folder
+        shutil.rmtree(path, ignore_errors=True)
+        path.write_text("not a folder\n")
+        late = event("artifact_received", NOW + timedelta(days=1), event_id="after")
+        refused = _post(server, http, late)
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["detail"] == (
+            "a file stands where a folder of the server's lake should be, or a folder where a "
+            "file should be (the server's log says which and how to fix it); try again in a "
+            "moment")
+        assert str(tmp_path) not in refused.text
+        assert (f"POST /v1/events answered 503: lake folder '{path}' is a file, not a folder; "
+                f"move it out of the lake (mv {path} {path}.moved)") in server.output()
+
+        path.rename(path.with_name(path.name + ".moved"))
+        assert _post(server, http, late).json() == {"accepted": 1, "duplicates": 0,
+                                                    "quarantined": 0}
+        ids = {r["event_id"] for r in http.get(server.url + "/api/v1/events",
+                                               headers=bearer(STAFF)).json()["rows"]}
+        assert ids == {"before", "after"}
 
 
 def test_an_unreadable_lake_file_is_the_servers_error_naming_the_file(tmp_path):

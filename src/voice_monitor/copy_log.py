@@ -61,7 +61,12 @@ def line(name: str, size: int, ingested_us: tuple[int, int], after: list,
 
 def log_path(lake: Lake, hour: datetime) -> Path:
     """The copy log of the event hour starting at `hour` (UTC)."""
-    return lake.state_dir / "copies" / f"{hour.astimezone(UTC):%Y-%m-%dT%H}.log"
+    return log_folder(lake) / f"{hour.astimezone(UTC):%Y-%m-%dT%H}.log"
+
+
+def log_folder(lake: Lake) -> Path:
+    """The folder of the copy logs, `state/copies`."""
+    return lake.state_dir / "copies"
 
 
 def append(path: Path, text: str) -> None:

@@ -43,6 +43,7 @@ from voice_monitor.lake import (
     NoLakeError,
     connect,
     duckdb_path,
+    folder_blocked,
     missing_remote_message,
     stem_clock,
 )
@@ -167,6 +168,8 @@ def _listing(lake: Lake, hour_us: int) -> tuple:
             names = os.listdir(folder)
         except FileNotFoundError:
             names = []
+        except NotADirectoryError as exc:  # the hour's folder, or its day's, is a file
+            raise folder_blocked(folder) from exc
     return folder, {n for n in names if n.endswith(".parquet")}
 
 

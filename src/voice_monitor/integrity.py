@@ -13,6 +13,7 @@ becomes one `UnreadableFileError` naming it and the fix. Any other failure is re
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -32,7 +33,14 @@ import pyarrow.parquet as pq
 
 from voice_monitor import disk_space, read_only, storage
 from voice_monitor.arguments import utc_text
-from voice_monitor.lake import Lake, misplaced, new_file_stem, open_lake
+from voice_monitor.lake import (
+    Lake,
+    LakeFolderError,
+    folder_blocked,
+    misplaced,
+    new_file_stem,
+    open_lake,
+)
 from voice_monitor.schema import EVENT_SCHEMA
 
 log = logging.getLogger(__name__)
@@ -204,7 +212,10 @@ def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] 
     found = find_unreadable([*(p for p in named if p is not None), *candidates])
     if not found:
         return None
-    record(lake, found)
+    try:
+        record(lake, found)
+    except LakeFolderError as exc:  # only a note for the health check: the read's error stands
+        log.warning("%s; until then the health check is not told of unreadable files", exc)
     return UnreadableFileError(lake, found)
 
 
@@ -297,7 +308,10 @@ def _signature(path: Path) -> list:
 def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
     """Remember unreadable files (one small JSON each) for the health check."""
     folder = _registry(lake)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where the folder should be
+        raise folder_blocked(folder) from exc
     for path, reason in found:
         rel = relative(lake, path)
         try:
@@ -317,7 +331,8 @@ def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
 
 
 def forget(lake: Lake, rel: str) -> None:
-    _entry_path(lake, rel).unlink(missing_ok=True)
+    with contextlib.suppress(NotADirectoryError):  # no record where the folder is a file
+        _entry_path(lake, rel).unlink(missing_ok=True)
 
 
 def known_unreadable(lake: Lake) -> list[tuple[str, str]]:

@@ -378,7 +378,10 @@ def make_folder(folder: Path) -> list[Path]:
         changed.append(missing.parent)
         missing = missing.parent
     if missing != folder:
-        folder.mkdir(parents=True, exist_ok=True)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:  # a file where a folder should be
+            raise folder_blocked(folder) from exc
     return changed
 
 
@@ -491,14 +494,31 @@ def check_folders(lake: Lake) -> None:
         raise folder_is_a_file(path)
 
 
-def folder_is_a_file(path: str | os.PathLike[str], kind: str = "folder") -> NoLakeError:
+class LakeFolderError(NoLakeError):
+    """A lake's own folder that is a file, or its own file that is a folder."""
+
+
+def folder_is_a_file(path: str | os.PathLike[str], kind: str = "folder") -> LakeFolderError:
     """The error for a lake's own folder (`kind` "folder") that is a file, or its own file
     ("file") that is a folder: move it out of the lake."""
     path = str(path)
     other = "file" if kind == "folder" else "folder"
-    return NoLakeError(
+    return LakeFolderError(
         f"lake {kind} {path!r} is a {other}, not a {kind}; move it out of the lake "
         f"(mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command again")
+
+
+def folder_blocked(folder: str | os.PathLike[str]) -> LakeFolderError:
+    """The error for a local lake folder that could not be made or entered ("[Errno 20] Not a
+    directory", "[Errno 17] File exists"): names the file standing where it, or a folder above
+    it, should be (`state/rollups` a file, where `state/rollups/hourly` was wanted)."""
+    return folder_is_a_file(file_in_the_way(folder) or folder)
+
+
+def check_folder(folder: str | os.PathLike[str]) -> None:
+    """Refuse a local lake folder (missing or not) where it, or a folder above it, is a file."""
+    if file_in_the_way(folder) is not None:
+        raise folder_blocked(folder)
 
 
 _GLOB_CHARS = re.compile(r"([\[*?])")

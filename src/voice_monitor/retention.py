@@ -38,7 +38,7 @@ from voice_monitor.integrity import (
     relative,
 )
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
-from voice_monitor.rollup_plan import manifest_path
+from voice_monitor.rollup_plan import check_manifest_folders, manifest_path
 from voice_monitor.temp_files import LIVE_WRITE_LIMIT, writer_name
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
@@ -167,6 +167,8 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
     # in this process's .tmp/ folder: if the run dies, the next landing removes it whole
     trash = lake.tmp_dir / writer_name() / f"retention-{lake_layout.new_file_stem()}"
+    if not dry_run:
+        _check_state_folders(lake, only)
 
     try:
         if only in (None, "events"):
@@ -197,6 +199,16 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
         if not lake.remote:
             disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it
     return report
+
+
+def _check_state_folders(lake: Lake, only: str | None) -> None:
+    """Before anything is dropped: a file where the state folder retention cleans up after its
+    drops should be (`state/copies`, `state/rollups`) failed the run half-way, after it had
+    dropped partitions and before it said which; refused first, naming the file and the fix."""
+    if only in (None, "snapshots"):
+        check_manifest_folders(lake, "hourly", "daily")
+    if only in (None, "events") and not lake.remote:
+        lake_layout.check_folder(copy_log.log_folder(lake))
 
 
 def expired_event_hours(lake: Lake, cutoff: datetime) -> list[tuple[datetime, Path]]:

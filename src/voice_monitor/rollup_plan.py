@@ -19,9 +19,11 @@ from voice_monitor import copy_log, storage
 from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.lake import (
     Lake,
+    check_folder,
     dropped_periods,
     floor_day,
     floor_hour,
+    folder_blocked,
     folder_is_a_file,
     parquet_files,
 )
@@ -190,7 +192,20 @@ def known_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, str
 def manifest_path(lake: Lake, kind: str, period: datetime) -> Path:
     """Where the record of what a snapshot period was built from lives ("hourly" or "daily")."""
     name = f"{period:%Y-%m-%dT%H}" if kind == "hourly" else f"{period:%Y-%m-%d}"
-    return lake.state_dir / "rollups" / kind / f"{name}.json"
+    return manifest_folder(lake, kind) / f"{name}.json"
+
+
+def manifest_folder(lake: Lake, kind: str) -> Path:
+    """The folder of the manifests of `kind` ("hourly" or "daily")."""
+    return lake.state_dir / "rollups" / kind
+
+
+def check_manifest_folders(lake: Lake, *kinds: str) -> None:
+    """Refuse, before anything is built, a local lake where a file stands in the way of the
+    manifests of `kinds` (`state/rollups` a file): one line naming it, with the fix."""
+    if not lake.remote:
+        for kind in kinds:
+            check_folder(manifest_folder(lake, kind))
 
 
 def read_manifest(path: Path) -> dict | None:
@@ -203,6 +218,8 @@ def read_manifest(path: Path) -> dict | None:
         return None
     except IsADirectoryError as exc:  # no manifest can be written there either: said, with the fix
         raise folder_is_a_file(path, "file") from exc
+    except NotADirectoryError as exc:  # nor where its folder (state/rollups/…) is a file
+        raise folder_blocked(path.parent) from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         log.warning("rollup manifest %s cannot be read (%s); its period is built again", path, exc)
         return None
@@ -231,7 +248,10 @@ def write_manifest(path: Path, manifest: dict) -> None:
     if storage.is_remote(path):  # one PUT replaces the object whole
         storage.put(path, json.dumps(manifest, sort_keys=True).encode())
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:  # a file where a folder should be
+        raise folder_blocked(path.parent) from exc
     tmp = path.with_suffix(f".{os.getpid()}.tmp")
     try:
         tmp.write_text(json.dumps(manifest, sort_keys=True))

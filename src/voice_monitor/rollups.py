@@ -34,6 +34,7 @@ from voice_monitor.rollup_plan import (
     COPIES_RANKED_BY,
     DAY,
     HOUR,
+    check_manifest_folders,
     day_sources,
     days_to_build,
     describe,
@@ -164,6 +165,7 @@ def build_periods(kind: str, lake: Lake, periods: list[datetime], force: bool,
     A period writes only its own partitions and manifest (a day also its own stale hours), so
     periods of one kind may be built in parallel too (fanout.py), with the same result.
     """
+    check_manifest_folders(lake, kind)
     build_one = _hourly_one if kind == "hourly" else partial(_daily_one, now=now)
     report = RollupReport()
     with _session() as con:
@@ -356,6 +358,7 @@ def backfill(
     while d < end and d + DAY <= now:
         days.append(d)
         d += DAY
+    check_manifest_folders(lake, "hourly", "daily")
     report = RollupReport()
     if map_periods is not None:
         report.add(map_periods("hourly", lake, hours, force, now))

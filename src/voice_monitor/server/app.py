@@ -27,7 +27,7 @@ from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
 from voice_monitor.lake import Lake, NoLakeError
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
-from voice_monitor.server.auth import LAKE_MISSING, LoginRequired, Tokens, load_tokens
+from voice_monitor.server.auth import LoginRequired, Tokens, lake_trouble, load_tokens
 from voice_monitor.server.cache import SnapshotCache
 from voice_monitor.settings import load_settings
 
@@ -173,10 +173,11 @@ def create_app(
 
     @app.exception_handler(NoLakeError)
     async def lake_missing(request: Request, exc: NoLakeError):
-        # the lake went away under a running server (an unmounted disk): not the client's
+        # the lake went away under a running server (an unmounted disk), or one of its folders
+        # is a file (state/locks, made by hand or a bad sync): not the client's
         # fault, and over once it is back; a sender retries after the pause. Where the lake
         # is (a path on the server) is for its operator, in the log, not for any client
-        return _retry_later(request, LAKE_MISSING, exc)
+        return _retry_later(request, lake_trouble(exc), exc)
 
     async def store_unreachable(request: Request, exc: Exception):
         # the lake's object store did not answer: the server's trouble, over once the store

@@ -30,7 +30,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 
 from voice_monitor import storage
-from voice_monitor.lake import Lake, NoLakeError, no_lake_message
+from voice_monitor.lake import Lake, LakeFolderError, NoLakeError, no_lake_message
 
 INGEST_ENV = "VOICE_MONITOR_INGEST_TOKENS"
 STAFF_ENV = "VOICE_MONITOR_STAFF_TOKENS"
@@ -45,6 +45,13 @@ _log = logging.getLogger("uvicorn.error")  # uvicorn prints it; the app has no o
 # an answer (any client, an unauthenticated one too, would learn the server's paths)
 LAKE_MISSING = ("the server's lake is missing (unmounted, moved or deleted? the server's log "
                 "says where)")
+LAKE_FOLDER_BLOCKED = ("a file stands where a folder of the server's lake should be, or a folder "
+                       "where a file should be (the server's log says which and how to fix it)")
+
+
+def lake_trouble(exc: NoLakeError) -> str:
+    """What a client is told of a NoLakeError (a lake gone, or a folder of it that is a file)."""
+    return LAKE_FOLDER_BLOCKED if isinstance(exc, LakeFolderError) else LAKE_MISSING
 
 
 class TokenConfigError(ValueError):
@@ -466,7 +473,7 @@ def logout(request: Request) -> Response:
             reason = " ".join(str(exc).split()) or type(exc).__name__
             _log.error("sign-out not recorded: %s", reason)
             # what failed (a path, a store's error) is for the log; the person, the fix
-            reason = (LAKE_MISSING if isinstance(exc, NoLakeError)
+            reason = (lake_trouble(exc) if isinstance(exc, NoLakeError)
                       else "the server failed to write it; its log says why")
             response = JSONResponse(
                 {"detail": f"signed out of this browser, but the sign-out could not be recorded "
