@@ -207,6 +207,29 @@ def test_dashboard_in_a_real_browser(served, browser):
     context.close()
 
 
+def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(served, browser):
+    """At 13:00 the lake held hour 12's 23 events (a5, the breaker and b3 came later): the log
+    showed b3's artifact_failed of 14:20 first, hours after the pinned moment."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.goto(f"{served.url}/?now=2026-02-16T13:00:00Z")
+    page.wait_for_selector("body[data-loaded=true]")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(23)  # a1-a4, b1, b2, 2 stage events, 4 outcomes, b1 done, 10 a2
+    assert rows.first.inner_text().startswith("2026-02-16 12:39:00\tartifact_status_changed")
+    assert rows.last.inner_text().startswith("2026-02-16 12:01:00\tartifact_received")
+    assert page.locator("#events-next").is_disabled()
+    assert errors == []
+    context.close()
+
+
 def test_page_and_assets_name_no_external_url(served):
     """The HTML, CSS and JS of the page name no other host (Plotly's bundle is vendored)."""
     with client() as http:

@@ -572,6 +572,31 @@ def test_event_log_pages_newest_first_with_filters(filled, http):
     assert sorted(r["event_id"] for r in typed["rows"]) == ["c1", "r1", "r2", "r3"]
 
 
+def test_event_log_at_a_past_now_holds_only_events_stamped_at_or_before_it(filled, http):
+    """§10: a read at a past `now` sees only events stamped at or before it. The dashboard
+    pinned to a moment (`?now=`) showed the newest events of the lake, hours after it."""
+    at = ts(NOW - timedelta(minutes=38))  # 13:52: f2's own moment, which the page keeps
+
+    def ids(**params) -> tuple[list[str], str | None]:
+        answer = http.get("/api/v1/events", params=params, headers=bearer(STAFF))
+        assert answer.status_code == 200, answer.json()
+        return [r["event_id"] for r in answer.json()["rows"]], answer.json()["next_cursor"]
+
+    # c1 13:54 and x2 13:53 are later; r1-r3 share 13:50 (event_id descending)
+    assert ids(now=at)[0] == ["f2", "t3", "r3", "r2", "r1"]
+    first, cursor = ids(now=at, limit=2)
+    second, cursor = ids(now=at, limit=2, cursor=cursor)
+    third, cursor = ids(now=at, limit=2, cursor=cursor)
+    assert (first, second, third, cursor) == (["f2", "t3"], ["r3", "r2"], ["r1"], None)
+    # an earlier `end` (exclusive) still bounds it: 13:51 leaves t3 out
+    assert ids(now=at, end=ts(NOW - timedelta(minutes=39)))[0] == ["r3", "r2", "r1"]
+    assert ids(now=at, end=ts(NOW))[0] == ["f2", "t3", "r3", "r2", "r1"]
+    refused = http.get("/api/v1/events", params={"now": "2026-02-16T13:52:00"},
+                       headers=bearer(STAFF))
+    assert refused.status_code == 400
+    assert refused.json()["detail"].startswith("now '2026-02-16T13:52:00' has no timezone")
+
+
 def test_artifacts_timeline_failed_and_active(filled, http):
     timeline = http.get("/api/v1/artifacts/art-2/timeline", headers=bearer(STAFF)).json()
     assert [r["event_type"] for r in timeline["rows"]] == [

@@ -168,8 +168,13 @@ def freshness(request: Request, now: str | None = None) -> JSON:
 def events(request: Request, type: Annotated[list[str] | None, Query()] = None, stage: str | None = None,
            org: str | None = None, artifact: str | None = None, start: str | None = None,
            end: str | None = None, errors_only: bool = False, limit: int = 50,
-           cursor: str | None = None) -> JSON:
-    """Recent events, newest first, one page at a time (`voice-monitor events recent`)."""
+           cursor: str | None = None, now: str | None = None) -> JSON:
+    """Recent events, newest first, one page at a time (`voice-monitor events recent`); with
+    `now`, only events stamped at or before it (the dashboard pinned to a past moment)."""
+    if now is not None:  # `end` is exclusive: one microsecond past `now` keeps an event at `now`
+        through = arguments.utc_time(now, "now") + timedelta(microseconds=1)
+        end_at = arguments.utc_time(end, "end")
+        end = through if end_at is None else min(end_at, through)
     return _page(queries.recent_events(request.app.state.lake, type or None, stage, org, artifact,
                                        start, end, errors_only, limit, cursor))
 

@@ -268,8 +268,9 @@ function artifactLink(id) {
 }
 
 async function loadEvents() {
-  const page = await api("events", { ...state.filters, limit: 25,
-                                     cursor: state.cursors[state.page] });
+  // pinned (?now=): the log as it was then, events stamped at or before that moment
+  const page = await api("events", withNow({ ...state.filters, limit: 25,
+                                             cursor: state.cursors[state.page] }));
   const body = $("#events tbody");
   body.replaceChildren();
   for (const e of page.rows) {
