@@ -682,6 +682,28 @@ def test_freshness_reports_newest_event_and_snapshots(filled, http):
     assert got["last_daily_rollup_at"] is None
 
 
+def test_freshness_at_a_past_now_sees_the_lake_as_it_was_then(filled, http):
+    """§10: a read at a past `now` sees only events stamped at or before it. Freshness named the
+    lake's newest event and snapshot whatever `now` said, at age 0 (clamped) when they came
+    after it, so a dashboard pinned to a post-mortem moment showed everything fresh."""
+    land_records(filled, [event("artifact_received", NOW - timedelta(minutes=32), event_id="late",
+                                artifact_id="art-4")], now=NOW)  # 13:58, a file of its own
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=2))  # 12:00 (no events: zero rows)
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=1))  # 13:00, ended at 14:00
+    at = NOW - timedelta(minutes=37, seconds=30)  # 13:52:30
+    got = http.get("/api/v1/freshness", params={"now": ts(at)}, headers=bearer(STAFF)).json()
+    # f2 (13:52) is the newest by then: x2 13:53, c1 13:54 (the same file) and 13:58 came later
+    assert (got["newest_event_at"], got["newest_event_age_s"]) == ("2026-02-16T13:52:00Z", 30.0)
+    # hour 13's snapshot covers events up to 14:00: the newest that had ended is 12:00
+    assert (got["newest_hourly_snapshot"], got["hourly_snapshot_age_s"]) == (
+        "2026-02-16T12:00:00Z", 3150.0)  # its end 13:00 is 52 min 30 s before 13:52:30
+    assert got["hourly_stale"] is False  # at 13:52 the newest due hour is 12:00
+    # an event up to 5 minutes ahead of now (a producer's clock; landing accepts it) is newest
+    ahead = http.get("/api/v1/freshness", params={"now": "2026-02-16T13:54:00Z"},
+                     headers=bearer(STAFF)).json()
+    assert (ahead["newest_event_at"], ahead["newest_event_age_s"]) == ("2026-02-16T13:58:00Z", 0.0)
+
+
 @pytest.mark.parametrize(("path", "params", "named"), [
     ("/api/v1/events", {"limit": "many"}, "limit 'many'"),
     ("/api/v1/events", {"start": "yesterday"}, "start 'yesterday'"),

@@ -10,6 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from voice_monitor import storage
 from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
 from voice_monitor.rollup_plan import manifest_path
@@ -20,6 +23,10 @@ from voice_monitor.schema import UNIX_EPOCH
 GRACE = timedelta(minutes=30)
 EVENT_STALE_AFTER = timedelta(hours=1)  # as the inactivity check
 EPOCH = datetime(2000, 1, 1, tzinfo=UTC)  # any period: manifests of a kind share one folder
+# landing accepts events stamped up to 5 minutes after its now (a producer's clock ahead): such
+# an event is the newest at a live now, age 0; one further ahead means `now` is in the past
+AHEAD = timedelta(minutes=5)
+_HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
 
 
 def _newest_event(lake: Lake) -> datetime | None:
@@ -31,6 +38,46 @@ def _newest_event(lake: Lake) -> datetime | None:
         return hours[-1]
     newest = max(stamps)
     return newest.replace(tzinfo=UTC) if newest.tzinfo is None else newest.astimezone(UTC)
+
+
+def _newest_event_by(lake: Lake, now: datetime) -> datetime | None:
+    """The newest event stamped at or before `now` (a read at a past `now`, contract §10): hours
+    newest first from the one holding `now`; a file whose footer says it holds later events too
+    has its timestamps read."""
+    for hour in reversed([h for h in lake.event_hours() if h <= now]):
+        stamps = []
+        for path in lake.event_files(hour):
+            newest = _newest_in_file(path)
+            stamps.append(newest if newest is not None and newest <= now
+                          else _newest_row_by(path, now))
+        stamps = [t for t in stamps if t is not None]
+        if stamps:
+            return max(stamps)
+    return None
+
+
+def _newest_row_by(path, now: datetime) -> datetime | None:
+    """The newest `timestamp` at or before `now` in one lake file (None: none, or unreadable)."""
+    try:
+        stamps = storage.parquet_file(path).read(columns=["timestamp"]).column("timestamp")
+        newest = pc.max(pc.filter(stamps, pc.less_equal(stamps, pa.scalar(now, stamps.type))))
+    except (OSError, ValueError, KeyError, pa.ArrowException):
+        return None  # as _newest_in_file: an unreadable file is `lake check`'s business
+    if not newest.is_valid:
+        return None
+    return UNIX_EPOCH + timedelta(microseconds=newest.cast(pa.timestamp("us", "UTC")).value)
+
+
+def _period_by(lake: Lake, table: str, step: timedelta, now: datetime
+               ) -> tuple[datetime | None, datetime | None]:
+    """(newest period start, when its file was written) of the periods of a snapshot table that
+    had ended by `now`: a past `now` (a later period's snapshot was not there yet)."""
+    ended = [p for p in lake.snapshot_periods(table) if p + step <= now]
+    if not ended:
+        return None, None
+    files = parquet_files(lake.snapshot_partition(table, ended[-1]))
+    built = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC) if files else None
+    return ended[-1], built
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -108,7 +155,14 @@ def freshness(lake: Lake, now: datetime | None = None, seen: dict | None = None)
     now = (now or datetime.now(UTC)).astimezone(UTC)
     seen = moments(lake) if seen is None else seen
     newest_event = seen["newest_event_at"]
-    hourly, daily = seen["newest_hourly_snapshot"], seen["newest_daily_snapshot"]
+    if newest_event is not None and newest_event > now + AHEAD:  # a past now: the lake then
+        newest_event = _newest_event_by(lake, now)
+    hourly, hourly_built = seen["newest_hourly_snapshot"], seen["newest_hourly_snapshot_built_at"]
+    if hourly is not None and hourly + _HOUR > now:
+        hourly, hourly_built = _period_by(lake, "pipeline_hourly", _HOUR, now)
+    daily, daily_built = seen["newest_daily_snapshot"], seen["newest_daily_snapshot_built_at"]
+    if daily is not None and daily + _DAY > now:
+        daily, daily_built = _period_by(lake, "pipeline_daily", _DAY, now)
     expected_hour = floor_hour(now - GRACE) - timedelta(hours=1)
     expected_day = floor_day(now - timedelta(hours=1) - GRACE) - timedelta(days=1)
     return {
@@ -117,11 +171,11 @@ def freshness(lake: Lake, now: datetime | None = None, seen: dict | None = None)
         "newest_event_age_s": _age(newest_event, now),
         "events_stale": newest_event is None or now - newest_event > EVENT_STALE_AFTER,
         "newest_hourly_snapshot": hourly,
-        "newest_hourly_snapshot_built_at": seen["newest_hourly_snapshot_built_at"],
+        "newest_hourly_snapshot_built_at": hourly_built,
         "hourly_snapshot_age_s": _age(hourly + timedelta(hours=1) if hourly else None, now),
         "hourly_stale": hourly is None or hourly < expected_hour,
         "newest_daily_snapshot": daily,
-        "newest_daily_snapshot_built_at": seen["newest_daily_snapshot_built_at"],
+        "newest_daily_snapshot_built_at": daily_built,
         "daily_snapshot_age_s": _age(daily + timedelta(days=1) if daily else None, now),
         "daily_stale": daily is None or daily < expected_day,
         "last_hourly_rollup_at": seen["last_hourly_rollup_at"],
