@@ -174,8 +174,23 @@ def test_stage_history_one_row_per_hour_and_stage_without_gaps(lake):
      "unknown period 'week'"),
     (lambda lake: stage_breakdown(lake, h(16, 10), h(16, 12), organization_id="a\nb"),
      "is not a valid id"),
-    (lambda lake: org_breakdown(lake, "2026-02-16", h(16, 12)), "has no timezone"),
+    (lambda lake: org_breakdown(lake, datetime(2026, 2, 16), h(16, 12)), "has no timezone"),
 ])
 def test_bad_input(lake, call, message):
     with pytest.raises(ValueError, match=message):
         call(lake)
+
+
+def test_a_time_text_without_offset_is_utc_as_on_the_command_line(new_york, lake):
+    """org_breakdown(lake, "2026-02-16T10", ...) was refused ("has no timezone") while
+    `--start 2026-02-16T10` reads it as UTC (contract §11: `--hour 2026-02-15T14`). A text is
+    UTC in both, whatever the machine's TZ (here America/New_York); a naive datetime object
+    stays refused (above): Python's are usually local time."""
+    write_rows(lake, "pipeline_hourly", h(16, 10), [{"organization_id": "org-1",
+                                                     "artifacts_received": 3}])
+    write_rows(lake, "pipeline_hourly", h(16, 12), [{"organization_id": "org-1",
+                                                     "artifacts_received": 5}])
+    rows = org_breakdown(lake, "2026-02-16T10", "2026-02-16 12:00").to_dicts()
+    # [10:00, 12:00) UTC holds the 10:00 hour only (read at New York, 15:00 to 17:00 UTC: 12:00)
+    assert [(r["organization_id"], r["artifacts_received"]) for r in rows] == [("org-1", 3)]
+    assert rows == org_breakdown(lake, h(16, 10), h(16, 12)).to_dicts()

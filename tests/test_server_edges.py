@@ -235,20 +235,23 @@ def test_signing_out_ends_the_session_also_for_a_copy_of_its_cookie(server):
         assert browser.get(alerts).status_code == 200
 
 
-@pytest.mark.parametrize(("path", "name", "value"), [
-    ("/api/v1/metrics/historical", "start", "2026-11-30"),
-    ("/api/v1/metrics/orgs", "end", "2026-11-30T10:00:00"),
-    ("/api/v1/events", "start", "2026-11-30 10:00"),
-    ("/api/v1/artifacts/failed", "since", "2026-11-30T10:00"),
-    ("/api/v1/freshness", "now", "2026-11-30T10:00:00.5"),
+@pytest.mark.parametrize(("path", "name", "value", "utc", "other"), [
+    ("/api/v1/metrics/historical", "start", "2026-11-30", "2026-11-30T00:00:00Z",
+     {"end": "2026-11-30T06:00:00Z"}),
+    ("/api/v1/metrics/orgs", "end", "2026-11-30T10:00:00", "2026-11-30T10:00:00Z",
+     {"start": "2026-11-30T08:00:00Z"}),
+    ("/api/v1/events", "start", "2026-11-30 10:00", "2026-11-30T10:00:00Z", {}),
+    ("/api/v1/artifacts/failed", "since", "2026-11-30T10:00", "2026-11-30T10:00:00Z", {}),
+    ("/api/v1/freshness", "now", "2026-11-30T10:00:00.5", "2026-11-30T10:00:00.500Z", {}),
 ])
-def test_a_time_without_timezone_is_400_naming_it_as_sent(server, path, name, value):
-    # it was named as Python rewrote it ('2026-11-30T00:00:00' for '2026-11-30'), with a fix
-    # for Python callers ("datetime(..., tzinfo=UTC)") that an HTTP client cannot apply
-    response = server.http.get(server.url + path, params={name: value}, headers=bearer(STAFF))
-    assert response.status_code == 400
-    assert response.json() == {"detail": f"{name} {value!r} has no timezone; add Z (UTC) or an "
-                                         "offset, e.g. 2026-02-16T14:30:00Z"}
+def test_a_time_without_timezone_is_utc_as_on_the_command_line(server, path, name, value, utc,
+                                                                other):
+    # it was a 400 ("has no timezone"), while the CLI reads `--start 2026-11-30` as UTC
+    # (contract §11: `--hour 2026-02-15T14`): the same answer as for the time with Z
+    answers = [server.http.get(server.url + path, params={name: given, **other},
+                               headers=bearer(STAFF)) for given in (value, utc)]
+    assert [a.status_code for a in answers] == [200, 200], answers[0].text
+    assert answers[0].json() == answers[1].json()
 
 
 @pytest.mark.parametrize("value", ["weekly", ""])

@@ -104,14 +104,14 @@ def utc_text(moment: datetime) -> str:
 
 
 def utc_time(value: datetime | str | None, what: str) -> datetime | None:
-    """A timezone-aware UTC datetime from a datetime or an ISO-8601 text with Z/offset."""
+    """A timezone-aware UTC datetime from an aware datetime or an ISO-8601 text; a text without
+    Z or an offset (a date or an hour alone too) is UTC, as on the command line and in a flow's
+    `now` (contract §11's `--hour 2026-02-15T14`); a naive datetime is refused: Python's are
+    usually the machine's local time (`datetime.now()`), never read as UTC."""
     if value is None:
         return None
     if isinstance(value, str):
-        text, value = value, iso_time(value, what)
-        if value.tzinfo is None:  # named as given (a date alone too), with the fix for text
-            raise ValueError(f"{what} {text!r} has no timezone; add Z (UTC) or an offset, "
-                             "e.g. 2026-02-16T14:30:00Z")
+        value = as_utc(iso_time(value, what))
     if not isinstance(value, datetime):
         raise ValueError(f"{what} {value!r} is not a datetime; pass a timezone-aware datetime")
     if value.tzinfo is None:
