@@ -18,6 +18,7 @@ from prefect.runtime import flow_run
 
 from voice_monitor import jobs, storage
 from voice_monitor.arguments import as_utc, iso_time, utc_text
+from voice_monitor.counters import CounterStoreError
 from voice_monitor.lake import Lake, floor_hour, open_lake
 from voice_monitor.retention import RetentionConfig
 from voice_monitor.rollups import RollupFailedError
@@ -100,6 +101,8 @@ def retention_flow(module: str, only: str, description: str,
         publish_retention(name, f"{only[:-1]} retention {verb} at {now:%Y-%m-%dT%H:%MZ}", facts)
         # an expired partition kept for an unreadable file fails the run
         fail_on_unreadable("kept expired partition", facts["kept"])
+        if facts["counter_store_error"]:  # so does a corrupt counter store, once logged
+            raise CounterStoreError(facts["counter_store_error"])
         return facts
 
     drop.__name__ = drop.__qualname__ = f"drop_expired_{only}"
@@ -301,6 +304,8 @@ def log_retention(logger, facts: dict) -> None:
                 facts["deleted"], facts["counts"], facts["counter_rows"], facts["tmp_files"])
     for path, message in facts["kept"]:
         logger.error("kept expired partition %s: %s", path, message)
+    if facts["counter_store_error"]:
+        logger.error("%s", facts["counter_store_error"])
 
 
 def publish_retention(key: str, title: str, facts: dict) -> None:

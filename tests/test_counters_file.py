@@ -9,6 +9,7 @@ import gc
 import json
 import os
 import shutil
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -162,3 +163,32 @@ def test_a_store_file_this_user_may_not_write_is_named_by_a_landing(nobodys_fold
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
                            f"({store}): cannot write the real-time counter store "), line
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "truncated"])
+def test_retention_says_what_it_dropped_before_the_counter_stores_error(capsys, lake, damage):
+    """Retention dropped the expired hour, then failed on the corrupt store: the hour was gone
+    and nothing said so. It now lists it, then fails (exit 1) on one line naming the store and
+    the fix; the temporary files are cleaned as on any run."""
+    land_records(lake, [event("artifact_received", NOW - timedelta(hours=h)) for h in (60, 2)],
+                 now=NOW)
+    store = lake.root / "state" / "counters.sqlite"
+    whole = store.read_bytes()
+    store.write_bytes(bytes(len(whole)) if damage == "zeroed" else whole[:1000])
+    code, out, err = run_main(capsys, "retention", "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)
+    # 60 h before 2026-02-16T14:30Z is 2026-02-14T02:30Z: its hour ended more than 48 h ago
+    assert out.splitlines() == [
+        "deleted 1 partition(s)",
+        "  events                     1",
+        "  events/date=2026-02-14/hour=02",
+        "pruned no counter rows (the counter store cannot be read), 0 temp file(s)"]
+    assert err.startswith(f"voice-monitor: error: the real-time counter store {store} cannot be "
+                          "read (")
+    assert f"; move it aside (mv {store} {store}.corrupt)" in err
+    assert [p.name for p in lake.events_dir.glob("date=*/hour=*")] == ["hour=12"]
+
+    code, out, err = run_main(capsys, "retention", "--now", NOW_TEXT, "--json",
+                              "--lake", str(lake.root))
+    assert code == 1 and json.loads(out)["counter_store_error"] == err.strip().removeprefix(
+        "voice-monitor: error: ")

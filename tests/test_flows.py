@@ -19,6 +19,7 @@ import yaml
 from conftest import NOW, event
 
 from voice_monitor import rollups
+from voice_monitor.counters import CounterStoreError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 
@@ -97,6 +98,19 @@ def test_event_retention_flow_drops_hours_past_48h(flow_lake):
     # now - 48 h, in UTC with Z as every other output (it printed '+00:00')
     assert facts["cutoffs"]["events"] == "2026-02-14T14:30:00Z"
     assert flow_lake.event_hours() == [datetime(2026, 2, 14, 15, tzinfo=UTC)]
+
+
+def test_event_retention_flow_logs_what_it_dropped_then_fails_on_a_corrupt_counter_store(
+        flow_lake, caplog):
+    # the run failed on the store with the expired hour already gone, and no line said so
+    land_records(flow_lake, [event("artifact_received", NOW - 50 * H)], now=NOW)
+    store = flow_lake.root / "state" / "counters.sqlite"
+    store.write_bytes(bytes(store.stat().st_size))
+    with pytest.raises(CounterStoreError, match=rf"^the real-time counter store {store} cannot "
+                                                r"be read \(file is not a database\); move it"):
+        event_retention.event_retention(now=NOW)
+    assert "dropped partition events/date=2026-02-14/hour=12" in caplog.text  # 50 h before NOW
+    assert flow_lake.event_hours() == []
 
 
 def test_snapshot_retention_flow_dry_run_then_real(flow_lake):

@@ -88,6 +88,7 @@ def retention(lake: Lake, now: datetime, config: RetentionConfig | None, only: s
         "counter_rows": report.counter_rows,
         "tmp_files": report.tmp_files,
         "kept": [(str(path), message) for path, message in report.kept],  # unreadable files
+        "counter_store_error": report.counter_store_error,  # a corrupt store: path and fix
     }
 
 

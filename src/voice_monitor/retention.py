@@ -136,6 +136,8 @@ class RetentionReport:
     tmp_files: int = 0
     # expired partitions kept because they hold an unreadable file: (path, message naming it)
     kept: list[tuple[str, str]] = field(default_factory=list)
+    # why the counter store could not be pruned (a corrupt file: its path and the fix), if so
+    counter_store_error: str | None = None
 
     def counts(self) -> dict[str, int]:
         """How many partitions of each kind (events, snapshots/<table>, quarantine, alerts)."""
@@ -153,6 +155,7 @@ class RetentionReport:
             "deleted": self.deleted, "counts": self.counts(),
             "counter_rows": self.counter_rows, "tmp_files": self.tmp_files,
             "kept": [{"partition": p, "message": m} for p, m in self.kept],
+            "counter_store_error": self.counter_store_error,
         }
 
 
@@ -194,7 +197,14 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
             shutil.rmtree(trash, ignore_errors=True)
     report.deleted += _prune_alerts(lake, cut["alerts"], dry_run)
     if not dry_run:
-        report.counter_rows = _prune_counters(lake, cut["counter_state"])
+        from voice_monitor.counters import CounterStoreError  # (as _prune_counters: numpy...)
+
+        try:
+            report.counter_rows = _prune_counters(lake, cut["counter_state"])
+        except CounterStoreError as exc:
+            # a corrupt store failed the run after its partitions were dropped, and what was
+            # dropped went unsaid: the report says it, and the store's error with its fix
+            report.counter_store_error = str(exc)
         report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
         if not lake.remote:
             disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it

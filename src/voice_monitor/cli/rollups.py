@@ -271,14 +271,17 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
         for path in report.deleted:
             click.echo(f"  {path}")
         if not dry_run:
-            click.echo(f"pruned {report.counter_rows} counter row(s), "
-                       f"{report.tmp_files} temp file(s)")
+            counted = ("no counter rows (the counter store cannot be read)"
+                       if report.counter_store_error else f"{report.counter_rows} counter row(s)")
+            click.echo(f"pruned {counted}, {report.tmp_files} temp file(s)")
         for path, message in report.kept:
             click.echo(f"kept {path}: {message}")
     if report.kept:  # everything else expired is gone; these stay until moved aside
         path, message = report.kept[0]
         more = f" (and {len(report.kept) - 1} more)" if len(report.kept) > 1 else ""
         raise common.VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
+    if report.counter_store_error:  # said after what was dropped, never instead of it
+        raise common.VoiceMonitorError(report.counter_store_error)
 
 
 @click.group()
