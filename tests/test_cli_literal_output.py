@@ -114,6 +114,11 @@ def test_sql_tables_show_the_microseconds_a_time_holds(lake, capsys):
     assert rows == [["│", "frac", "│", "2026-02-16", "14:05:09.903000Z", "│"],
                     ["│", "one-us", "│", "2026-02-16", "14:05:09.000001Z", "│"],
                     ["│", "whole", "│", "2026-02-16", "14:05:00Z", "│"]]
+    # a year before 1000 keeps four digits, as --json writes it ('1-01-01 00:00:00Z' it was)
+    out, _ = run(capsys, "sql", "select timestamptz '0001-01-01 00:00:00+00' as t, "
+                 "timestamp '0999-12-31 23:59:59.5' as u", "--lake", str(lake.root))
+    rows = [line.split() for line in out.splitlines() if "│" in line]
+    assert rows == [["│", "0001-01-01", "00:00:00Z", "│", "0999-12-31", "23:59:59.500000Z", "│"]]
     out, _ = run(capsys, "sql", query, "--json", "--lake", str(lake.root))
     assert json.loads(out) == [
         {"event_id": "frac", "timestamp": "2026-02-16T14:05:09.903000Z"},

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from voice_monitor import adhoc, queries, views
-from voice_monitor.arguments import as_utc
+from voice_monitor.arguments import utc_text
 from voice_monitor.cli import common
 from voice_monitor.cli.landing import metrics
 from voice_monitor.compaction import compact_lake
@@ -38,9 +38,9 @@ def _text(value) -> str:
     if value is None:
         return ""
     if isinstance(value, datetime):
-        # naive (SQL TIMESTAMP): UTC; microseconds when it has any, as stored (and as --json)
-        seconds = "%S.%f" if value.microsecond else "%S"
-        return as_utc(value).strftime(f"%Y-%m-%d %H:%M:{seconds}Z")
+        # naive (SQL TIMESTAMP): UTC; microseconds when it has any, as stored: --json's text
+        # with a space (strftime's %Y wrote year 1 as '1', not '0001')
+        return utc_text(value).replace("T", " ", 1)
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
     if isinstance(value, bytes | bytearray | memoryview):  # BLOB: base64, as --json/--csv
