@@ -38,7 +38,7 @@ from voice_monitor.lake import (
     sync_folders,
 )
 from voice_monitor.mappings import Rejected, dumps
-from voice_monitor.records import as_raw, split_file, split_line_arrays
+from voice_monitor.records import as_raw, split_file, split_line_arrays, without_leading_boms
 from voice_monitor.schema import DICTIONARY_COLUMNS, QUARANTINE_SCHEMA
 from voice_monitor.sql import load_sql
 from voice_monitor.streaming import BATCH_BYTES, InputFileError, LineBatch, ahead, read_batches  # noqa: F401 (callers catch landing.InputFileError)
@@ -84,10 +84,12 @@ def land_lines(
 
     Each record is a JSON text (str, or bytes that may not be UTF-8) or a `mappings.Rejected`;
     one that is a JSON array is its elements, each a record (a line of JSON Lines holding an
-    array, `records.split_line_arrays`). No record can make this raise: one that breaks
+    array, `records.split_line_arrays`); a byte-order mark at a record's start is ignored, as
+    at a line's start in a file. No record can make this raise: one that breaks
     validation itself is quarantined alone.
     """
-    return land_batches(lake, [split_line_arrays(lines)], [source], now, counters)[0]
+    return land_batches(lake, [split_line_arrays(without_leading_boms(lines))], [source], now,
+                        counters)[0]
 
 
 def land_batches(
