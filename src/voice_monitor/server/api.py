@@ -8,6 +8,7 @@ value is answered 400 with the library's own message naming it. Times are ISO-86
 from __future__ import annotations
 
 import functools
+import json
 import math
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -247,6 +248,14 @@ async def _ack_body(request: Request) -> bytes:
              "characters)"))
 
 
+def _once(keys: list[str]) -> None:
+    """Refuse a field the acknowledgement's body gives twice (which one counts is a guess), as a
+    query parameter given twice is refused."""
+    for key in dict.fromkeys(keys):
+        if keys.count(key) > 1:
+            raise ValueError(f"the body gives {key[:100]!r} {keys.count(key)} times; send it once")
+
+
 @router.post("/alerts/{alert_id}/ack")
 async def alerts_ack(request: Request, alert_id: str) -> JSON:
     """Acknowledge an alert (`alerts ack`): body {"by": NAME, "note": TEXT}, both optional."""
@@ -261,11 +270,15 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
             raise ValueError("the body is not JSON; send {\"by\": \"alice\", \"note\": \"...\"}") from None
         if not isinstance(body, dict):
             raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
+        # orjson keeps the last of a repeated key: {"by": "bob", "by": "eve"} was eve's, unsaid
+        _once([key for key, _ in json.loads(data, object_pairs_hook=lambda pairs: pairs)])
     elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
         async def replay() -> dict:  # the form parser reads the body it was given, capped
             return {"type": "http.request", "body": data, "more_body": False}
 
-        body = dict(await Request(request.scope, replay).form())
+        form = await Request(request.scope, replay).form()
+        _once([key for key, _ in form.multi_items()])
+        body = dict(form)
     elif data:  # text/plain and the like: never silently ignored
         return JSON({"detail": f"content type {media!r} is not accepted; send JSON "
                                "(Content-Type: application/json) or a form"}, status_code=415)
