@@ -11,6 +11,7 @@ import json
 import re
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event, run_main
@@ -19,7 +20,7 @@ from voice_monitor.health.alerts import active_alerts, run_checks
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
-from voice_monitor.queries import recent_events
+from voice_monitor.queries import historical_metrics, recent_events
 
 H = timedelta(hours=1)
 NOW_ARG = "2026-02-16T14:30:00Z"
@@ -274,3 +275,41 @@ def test_links_that_lead_nowhere_are_listed_and_moved_aside(lake, capsys):
     code, out, err = run_cli(["sql", "select count(*) as n from events", "--json", *root], capsys)
     assert code == 0, err
     assert json.loads(out)[0]["n"] == 3
+
+
+def test_a_snapshot_file_whose_column_has_another_type_is_named_and_other_periods_read(lake,
+                                                                                      capsys):
+    """A pipeline_hourly file whose event_count is text (another table's or version's file):
+    every read over its hour failed with Arrow's "Unable to merge: Field event_count has
+    incompatible types: int64 vs string", naming no file, and lake check saw nothing wrong."""
+    land_records(lake, [event("artifact_received", at(h)) for h in (11, 12, 13)], now=NOW)
+    root = ["--lake", str(lake.root)]
+    code, _, err = run_cli(["rollup", "hourly", "--now", NOW_ARG, *root], capsys)
+    assert code == 0, err
+    (bad,) = lake.snapshot_partition("pipeline_hourly", at(12, 0)).glob("*.parquet")
+    table = pq.read_table(bad)
+    pq.write_table(table.set_column(table.schema.get_field_index("event_count"), "event_count",
+                                    table.column("event_count").cast(pa.string())), bad)
+    rel = bad.relative_to(lake.root).as_posix()
+    why = "not a pipeline_hourly file: column event_count is string, not int64"
+
+    with pytest.raises(UnreadableFileError, match=re.escape(f"{rel} ({why})")):
+        historical_metrics(lake, at(11, 0), at(14, 0))
+    code, out, err = run_cli(["metrics", "historical", "--start", "2026-02-16T11:00Z",
+                              "--end", "2026-02-16T14:00Z", "--now", NOW_ARG, *root], capsys)
+    assert code == 1
+    assert err.strip() == (f"voice-monitor: error: unreadable lake file {rel} ({why}); move it "
+                           f"aside with: voice-monitor lake check --move-aside --lake {lake.root}")
+    # the other hours read as ever: one artifact received in each
+    for hour in (11, 13):
+        rows = historical_metrics(lake, at(hour, 0), at(hour + 1, 0))
+        assert rows["artifacts_received"].to_list() == [1]
+    code, out, err = run_cli(["alerts", "check", "--now", NOW_ARG, "--json", *root], capsys)
+    (raised,) = [a for a in json.loads(out)["raised"] if a["alert_type"] == "lake_file_unreadable"]
+    assert rel in raised["message"]
+    code, out, err = run_cli(["lake", "check", *root], capsys)
+    assert code == 1 and out.splitlines()[0] == f"unreadable {rel}: {why}"
+    code, out, err = run_cli(["lake", "check", "--move-aside", *root], capsys)
+    assert code == 0, err
+    rows = historical_metrics(lake, at(11, 0), at(14, 0))
+    assert rows["artifacts_received"].to_list() == [1, 0, 1]  # 12:00 has no snapshot now

@@ -34,6 +34,7 @@ import pyarrow.parquet as pq
 from voice_monitor import disk_space, read_only, storage
 from voice_monitor.arguments import utc_text
 from voice_monitor.lake import (
+    SNAPSHOT_TABLES,
     Lake,
     LakeFolderError,
     folder_blocked,
@@ -118,6 +119,32 @@ def check_event_files(paths: Iterable) -> None:
         _events_checked[key] = sig
 
 
+def snapshot_file_problem(table: str, schema: pa.Schema) -> str | None:
+    """Why a file with `schema` cannot be one of `table`'s snapshot files (a column of another
+    type than the rollup writes: another table's or version's file; a read of several of them
+    fails on it), or None. Columns missing or extra are allowed (older or newer versions)."""
+    from voice_monitor.rollups import snapshot_schemas  # (rollups imports this module)
+
+    expected = snapshot_schemas()[table]
+    wrong = [f"{field.name} is {field.type}, not {expected.field(field.name).type}"
+             for field in schema
+             if field.name in expected.names and field.type != expected.field(field.name).type]
+    if not wrong:
+        return None
+    shown = "; ".join(wrong[:3]) + ("; ..." if len(wrong) > 3 else "")
+    return f"not a {table} file: column {shown}"
+
+
+def _snapshot_table(path: Path) -> str | None:
+    """The snapshot table whose partition `path` lies in (snapshots/<table>/date=…[/hour=…]/)."""
+    parts = Path(str(path)).parts
+    for at in (-5, -4):
+        if (len(parts) >= -at and parts[at] == "snapshots" and parts[at + 1] in SNAPSHOT_TABLES
+                and parts[at + 2].startswith("date=")):
+            return parts[at + 1]
+    return None
+
+
 def _in_events(path: Path) -> bool:
     """Whether `path` lies where the layout puts event files (events/date=…/hour=…/)."""
     parts = Path(str(path)).parts
@@ -171,6 +198,9 @@ def probe(path: Path) -> str | None:
         return " ".join(f"{type(exc).__name__}: {exc}".split())
     if _in_events(path):  # readable, but another table's file: as unusable as a corrupt one
         return event_file_problem(parquet.schema_arrow)
+    table = _snapshot_table(path)
+    if table is not None:  # so is a snapshot file whose columns have other types
+        return snapshot_file_problem(table, parquet.schema_arrow)
     if Path(str(path)).parent.name == "dimensions" and Path(str(path)).name == "organizations.parquet":
         return organizations_file_problem(parquet.schema_arrow)
     return None

@@ -8,6 +8,7 @@ built first, and a day whose missing hours cannot be built is refused.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -326,13 +327,34 @@ def build_day(
     for hourly, daily in (("pipeline_hourly", "pipeline_daily"), ("stage_hourly", "stage_daily")):
         files = [f for k in range(24)
                  for f in parquet_files(lake.snapshot_partition(hourly, day + k * HOUR))]
-        if files:
-            con.read_parquet([duckdb_path(f) for f in files]).create_view("hourly_rows")
-        else:
-            _empty_hourly_view(con, hourly)
-        extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
-        out.append(run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table())
+        out.append(_daily_rows(con, hourly, daily, files, params))
     return out[0], out[1]
+
+
+def _daily_rows(con: duckdb.DuckDBPyConnection, hourly: str, daily: str, files: list[Path],
+                params: dict) -> pa.Table:
+    """The `daily` rows of a day from its `hourly` files (none: the empty day's rows)."""
+    if files:
+        con.read_parquet([duckdb_path(f) for f in files]).create_view("hourly_rows")
+    else:
+        _empty_hourly_view(con, hourly)
+    extra = {"stages": list(PROCESSING_STAGES)} if daily == "stage_daily" else {}
+    return run_sql(con, f"rollups/{daily}", **params, **extra).to_arrow_table()
+
+
+@functools.cache
+def snapshot_schemas() -> dict[str, pa.Schema]:
+    """Each snapshot table's Arrow schema as this version writes it: the rollup SQL's rows of a
+    quiet hour and of an empty day (its types do not depend on the rows)."""
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
+    with _session() as con:
+        pipeline, stage = _quiet_hour(con, epoch)
+        sketch.install(con)
+        params = _period_params(epoch, epoch + DAY)
+        return {"pipeline_hourly": pipeline.schema, "stage_hourly": stage.schema,
+                **{daily: _daily_rows(con, hourly, daily, [], params).schema
+                   for hourly, daily in (("pipeline_hourly", "pipeline_daily"),
+                                         ("stage_hourly", "stage_daily"))}}
 
 
 # -- backfill -------------------------------------------------------------------------------

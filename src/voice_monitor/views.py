@@ -238,7 +238,14 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
                     _evict(_cache, _CACHE_SIZE)
                     _cache[path] = hit
             tables.append(hit[1])
-        combined = pa.concat_tables(tables, promote_options="default")
+        try:
+            combined = pa.concat_tables(tables, promote_options="default")
+        except pa.ArrowException as exc:
+            # a column of another type in one file ("Unable to merge: Field event_count has
+            # incompatible types"), which Arrow does not name: every file named for `guard`,
+            # whose probe finds the one that is no file of its table (snapshot_file_problem)
+            named = ", ".join(f"'{path}'" for path, *_ in signatures)
+            raise pa.ArrowInvalid(f"{exc} (combining {named})") from exc
         with _cache_lock:
             _evict(_combined, 64)
             _combined[key] = combined
