@@ -161,6 +161,35 @@ def test_high_latency_silent_without_completions_or_snapshots(lake):
     assert fired(lake, "high_latency") == []
 
 
+def test_a_century_window_looks_only_in_the_days_the_lake_holds(lake, monkeypatch):
+    """event_window and latency_baseline of 36,500 days (the most; retention.events takes it)
+    listed every hour of the window: 876,001 folders each, ~20 CPU s a check run on a lake of
+    one event. The checks now look in the hours of the days the lake has a folder for, with the
+    same findings."""
+    import voice_monitor.health.checks as checks
+    import voice_monitor.lake as lake_module
+
+    listed = []
+
+    def counting(listing):
+        def parquet_files(folder):
+            listed.append(folder)
+            return listing(folder)
+        return parquet_files
+
+    monkeypatch.setattr(lake_module, "parquet_files", counting(lake_module.parquet_files))
+    monkeypatch.setattr(checks, "parquet_files", counting(checks.parquet_files))
+    land_records(lake, received(51, "a"), now=NOW)  # 12:30, a day's folder of events
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (201.0, 10)})  # 06:00 to 13:00
+    century = timedelta(days=36_500)
+    config = AlertConfig(checks=("queue_depth", "high_latency"), event_window=century,
+                         latency_baseline=century)
+    assert fired(lake, "", config=config) == [(None, "medium"), (None, "medium")]
+    # one day of each: events 00:00..14:00 (15 hours), snapshots 00:00..13:00 (14), some
+    # listed more than once (the digests, then the unreadable-file guard), never 876,001
+    assert 15 + 14 <= len(listed) <= 3 * 24
+
+
 # -- queue_depth -----------------------------------------------------------------------------
 def received(n: int, prefix: str, at=NOW - timedelta(hours=2)) -> list[dict]:
     return [event("artifact_received", at, artifact_id=f"{prefix}{i}") for i in range(n)]
