@@ -702,6 +702,19 @@ def test_freshness_at_a_past_now_sees_the_lake_as_it_was_then(filled, http):
     assert (ahead["newest_event_at"], ahead["newest_event_age_s"]) == ("2026-02-16T13:58:00Z", 0.0)
 
 
+@pytest.mark.parametrize(("params", "detail"), [
+    ({"limit": "1e3"}, "limit '1e3': Input should be a valid integer, unable to parse string as "
+                       "an integer; send a whole number in digits, e.g. 50"),
+    ({"limit": ""}, "limit '': Input should be a valid integer, unable to parse string as an "
+                    "integer; send a whole number in digits, e.g. 50"),
+    ({"errors_only": "maybe"}, "errors_only 'maybe': Input should be a valid boolean, unable to "
+                               "interpret input; send true or false"),
+])
+def test_a_parameter_of_the_wrong_type_is_400_naming_the_value_and_the_fix(http, params, detail):
+    answer = http.get("/api/v1/events", params=params, headers=bearer(STAFF))
+    assert (answer.status_code, answer.json()) == (400, {"detail": detail})
+
+
 @pytest.mark.parametrize(("path", "params", "named"), [
     ("/api/v1/events", {"limit": "many"}, "limit 'many'"),
     ("/api/v1/events", {"start": "yesterday"}, "start 'yesterday'"),

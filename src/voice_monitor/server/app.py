@@ -266,10 +266,17 @@ def create_app(
         problems = []
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
-            problems.append(f"{where} {error.get('input')!r}: {error.get('msg')}")
+            fix = _FIXES.get(error.get("type"), "")
+            problems.append(f"{where} {error.get('input')!r}: {error.get('msg')}{fix}")
         return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
     return app
+
+
+# the fix for a query parameter of the wrong type (pydantic says only what is wrong): an error
+# names the value and the fix, as the library's own do
+_FIXES = {"int_parsing": "; send a whole number in digits, e.g. 50",
+          "bool_parsing": "; send true or false"}
 
 
 def _slash_hint(request: Request) -> str:
