@@ -593,6 +593,13 @@ def test_event_log_at_a_past_now_holds_only_events_stamped_at_or_before_it(fille
     assert ids(now=at, end=ts(NOW))[0] == ["f2", "t3", "r3", "r2", "r1"]
     # a now without Z or an offset is UTC, as on the command line (docs/queries.md)
     assert ids(now="2026-02-16T13:52:00")[0] == ["f2", "t3", "r3", "r2", "r1"]
+    # a start after now names now, not the end it made (13:52:00.000001, which nobody sent)
+    after = http.get("/api/v1/events", params={"now": at, "start": "2026-02-16T13:53:00Z"},
+                     headers=bearer(STAFF))
+    assert (after.status_code, after.json()) == (400, {"detail": (
+        "bad time range: start 2026-02-16T13:53:00Z is after now 2026-02-16T13:52:00.000Z, and "
+        "only events stamped at or before now are read; give a start before now")})
+    assert ids(now=at, start=at)[0] == ["f2"]  # start = now: the events stamped at now
 
 
 def test_artifacts_timeline_failed_and_active(filled, http):

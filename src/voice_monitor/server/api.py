@@ -173,8 +173,13 @@ def events(request: Request, type: Annotated[list[str] | None, Query()] = None, 
     """Recent events, newest first, one page at a time (`voice-monitor events recent`); with
     `now`, only events stamped at or before it (the dashboard pinned to a past moment)."""
     if now is not None:  # `end` is exclusive: one microsecond past `now` keeps an event at `now`
-        through = arguments.utc_time(now, "now") + timedelta(microseconds=1)
-        end_at = arguments.utc_time(end, "end")
+        at = arguments.utc_time(now, "now")
+        start_at, end_at = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
+        if start_at is not None and start_at > at and (end_at is None or end_at > at):
+            # the range's end is now's doing: say so, not "end NOW+1us", a time nobody sent
+            raise ValueError(f"bad time range: start {start} is after now {now}, and only events "
+                             "stamped at or before now are read; give a start before now")
+        through = at + timedelta(microseconds=1)
         end = through if end_at is None else min(end_at, through)
     return _page(queries.recent_events(request.app.state.lake, type or None, stage, org, artifact,
                                        start, end, errors_only, limit, cursor))
