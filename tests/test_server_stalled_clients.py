@@ -121,3 +121,43 @@ def test_headers_over_a_mebibyte_are_431_and_the_server_serves_on(tmp_path):
     # the refused request never reaches the app (it answered after the 431, on a half-closed
     # connection: 'Cannot call write() after write_eof()' and a traceback in the log)
     assert "Traceback" not in (tmp_path / "log").read_text()
+
+
+def test_a_body_trickled_a_byte_at_a_time_is_cut_off_and_gives_its_place_back(tmp_path):
+    # one byte every fifth of a second, well inside the 2 s pause limit: the body never
+    # paused long enough to be cut off, so the connection, and the batch's one place in the
+    # queue, were held as long as the client kept trickling. Its body must come at 1,024 bytes
+    # a second on average after the first 2 s: ~200 bytes of head and a few of body are due
+    # within about 2.2 s.
+    lake = Lake(tmp_path / "lake")
+    trickled = b"".join(EVENT % f"trickled-{i}".encode() for i in range(10))
+    with ServerProcess(lake, "--client-timeout", "2", "--queue-size", "0",
+                       "--landing-threads", "1", log=tmp_path / "log") as server, \
+            socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.sendall(head(len(trickled)) + trickled[:1])
+        for _ in range(100):  # until the server has admitted it: it holds the one place
+            answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-0",
+                                headers=HEADERS, timeout=30)
+            if answer.status_code == 503:
+                break
+        assert answer.status_code == 503
+        sock.settimeout(0.2)  # the pace: a byte, then wait that long for the server's close
+        closed, sent = False, 1
+        for k in range(1, len(trickled)):  # the whole body at 5 bytes/s: ~3 min if not cut off
+            try:
+                sock.sendall(trickled[k:k + 1])
+                sent += 1
+                closed = sock.recv(65536) == b""
+            except TimeoutError:
+                continue
+            except (ConnectionResetError, BrokenPipeError):
+                closed = True
+            if closed:
+                break
+        assert closed and sent < len(trickled)  # the server closed it before the body was whole
+        answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-1",
+                            headers=HEADERS, timeout=30)
+        assert answer.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    assert landed_ids(lake) == ["other-1"]
+    assert "its request body came slower than 1024 bytes/s on average" in (
+        tmp_path / "log").read_text()

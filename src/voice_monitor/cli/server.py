@@ -83,7 +83,8 @@ def _client_timeout(ctx, param, value):
               default=protocol.DEFAULT_CLIENT_TIMEOUT_S, metavar="SECONDS",
               callback=_client_timeout,
               help="A client's request headers must arrive within this, and its body must not "
-                   "pause longer (else the connection is closed: 408 for headers).")
+                   "pause longer, nor take longer than this plus 1 s per 1,024 bytes (else "
+                   "the connection is closed: 408 for headers).")
 @lake_option(create=True)
 def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers: int,
           max_body_bytes: int, queue_size: int, landing_threads: int,

@@ -6,11 +6,15 @@ then nothing (a producer host that lost power mid-batch leaves no FIN), is held 
 hundred of them use up the process's file descriptors and every other client is refused, and
 each stalled batch keeps its place in the collector's queue. Here a request's headers must be
 complete within `timeout` seconds of the connection's opening (or of the previous answer
-on a kept-alive connection), and a body must not pause longer than `timeout` between two reads;
-otherwise the connection is closed (408 when headers were begun, as nginx's client_header_timeout
-and client_body_timeout do). A body the app has not read yet (the server paused reading it) is
-the server's wait, not the client's, and never times out. One timer per connection, re-armed
-only when it fires: a read costs a clock read and an attribute store.
+on a kept-alive connection), and a body must not pause longer than `timeout` between two reads
+(as nginx's client_header_timeout and client_body_timeout do; 408 when headers were begun), nor
+come slower than MIN_BODY_RATE bytes a second on average: it must be whole within `timeout`
+plus one second per MIN_BODY_RATE bytes read (Apache's mod_reqtimeout MinRate), or one byte
+every `timeout` - 1 s held its connection, and its batch's place in the queue, for ever.
+Otherwise the connection is closed. A body the app has not read yet (the server paused reading
+it) is the server's wait, not the client's, and never times out, nor counts against the rate.
+One timer per connection, re-armed only when it fires: a read costs a clock read, an addition
+and two attribute stores.
 A request's line and headers over MAX_HEAD_BYTES are 431: httptools buffers headers of any
 size (uvicorn's h11 parser, the fallback, has its own 16 KiB bound).
 """
@@ -26,9 +30,14 @@ try:
 except ImportError:  # no httptools (not on Linux wheels): uvicorn's pure-Python parser
     from uvicorn.protocols.http.h11_impl import H11Protocol as _Base
 
+from uvicorn.protocols.http.flow_control import FlowControl
+
 from voice_monitor.server.app import SERVE_ENV
 
 DEFAULT_CLIENT_TIMEOUT_S = 30.0
+# a body must come at this rate on average, after a first `timeout` of grace: a 16 MiB body
+# (the default cap) may take 4.5 hours, a producer's 300 kB gzip'd batch 5 minutes
+MIN_BODY_RATE = 1024
 _log = logging.getLogger("uvicorn.error")
 LINGER_S = 2.0  # how long a refused client may still send before its connection is closed
 # a request's line and headers, counted from the read after the one that began them (a read is
@@ -47,6 +56,28 @@ def client_timeout() -> float:
         return DEFAULT_CLIENT_TIMEOUT_S
 
 
+class _TimedFlow(FlowControl):
+    """uvicorn's flow control, keeping how long the server paused reading (its own wait)."""
+
+    def __init__(self, transport, loop) -> None:
+        super().__init__(transport)
+        self._loop, self._paused_at, self._paused = loop, 0.0, 0.0
+
+    def pause_reading(self) -> None:
+        if not self.read_paused:
+            self._paused_at = self._loop.time()
+        super().pause_reading()
+
+    def resume_reading(self) -> None:
+        if self.read_paused:
+            self._paused += self._loop.time() - self._paused_at
+        super().resume_reading()
+
+    def paused_for(self, now: float) -> float:
+        """Seconds reading has been paused so far, on this connection."""
+        return self._paused + (now - self._paused_at if self.read_paused else 0.0)
+
+
 class GuardedProtocol(_Base):
     """uvicorn's protocol, closing connections whose client stalls (module docstring)."""
 
@@ -54,18 +85,22 @@ class GuardedProtocol(_Base):
 
     def connection_made(self, transport) -> None:
         super().connection_made(transport)
+        self.flow = _TimedFlow(transport, self.loop)
         if GuardedProtocol.timeout is None:
             GuardedProtocol.timeout = client_timeout()
         self._last_read = self._since = self.loop.time()
         self._in_head = False  # a request begun, its headers not complete (httptools only)
         self._head = 0  # bytes read since it began
         self._refused = False  # answered 408/431: what the client still sends is dropped
+        self._got = 0  # bytes read since the previous answer (headers and body)
+        self._body_since = None  # (loop time, seconds paused by then) when a body began
         self._stall_timer = self.loop.call_later(self.timeout, self._check_stall)
 
     def data_received(self, data: bytes) -> None:
         if self._refused:  # (uvloop keeps the bound method: the flag, not a new method)
             return
         self._last_read = self.loop.time()
+        self._got += len(data)
         if self._in_head:  # uvicorn (httptools) sets no bound on the headers' size
             self._head += len(data)
             if self._head > MAX_HEAD_BYTES:
@@ -81,10 +116,13 @@ class GuardedProtocol(_Base):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        now = self.loop.time()
+        self._body_since = (now, self.flow.paused_for(now))
         super().on_headers_complete()
 
     def on_response_complete(self) -> None:
         self._since = self.loop.time()
+        self._got, self._body_since = 0, None
         super().on_response_complete()
 
     def connection_lost(self, exc) -> None:
@@ -116,6 +154,18 @@ class GuardedProtocol(_Base):
                              _client(self.client), self.timeout)
                 self.transport.close()  # the app's read ends (client gone), its place is freed
                 return
+            if self._body_since is not None:  # (httptools: h11 reports no headers' end)
+                began, paused = self._body_since
+                spent = now - began - (self.flow.paused_for(now) - paused)
+                whole = now + self.timeout + self._got / MIN_BODY_RATE - spent
+                if now >= whole:
+                    _log.warning("voice-monitor: closed the connection from %s: its request "
+                                 "body came slower than %d bytes/s on average (%d bytes in "
+                                 "%.0f s; not landed, the client sends it again)",
+                                 _client(self.client), MIN_BODY_RATE, self._got, spent)
+                    self.transport.close()
+                    return
+                due = min(due, whole)
         else:  # the server is working on the request, or waits for the app to read on
             due = now + self.timeout
         self._stall_timer = self.loop.call_later(max(due - now, 0.05), self._check_stall)
