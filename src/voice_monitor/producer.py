@@ -65,6 +65,7 @@ DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 MAX_RETRY_DELAY_S = 30.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
+CLOSING_REQUEST_S = 5.0  # the least time a request sent after close() may take
 _NEVER = threading.Event()  # (never set: a pause that close() cannot end)
 log = logging.getLogger(__name__)
 
@@ -250,11 +251,11 @@ class Producer:
         Bounded when the lake or collector fails: a batch failing after close() was called is
         retried only until `close_timeout` seconds (10 by default) have passed since the call;
         then it and the batches after it are given up (a request in flight is not cut, but one
-        sent after the call waits no longer than the time left, at least 1 s). What is given up
+        sent after the call waits no longer than the time left, at least 5 s). What is given up
         stays in the spool for the next durable producer, or is handed back in `unlanded`
         (memory mode), and the ProducerError raised says how many. The same at interpreter
         exit. A batch that lands is never cut: a long backlog to a working lake or collector is
-        landed however long it takes."""
+        landed however long it takes, as long as each request is answered in time."""
         with self._lock:
             if not self._open:
                 return
@@ -580,8 +581,9 @@ class Producer:
             if self._close_deadline is None:
                 return self._client.send(lines)
             # after close(): a collector that does not answer holds close() no longer than
-            # its close_timeout (a working one answers a batch well within a second)
-            return self._client.send(lines, max(self._close_deadline - time.monotonic(), 1.0))
+            # its close_timeout and 5 s (a working one, even busy, answers a batch within that)
+            return self._client.send(lines, max(self._close_deadline - time.monotonic(),
+                                                CLOSING_REQUEST_S))
         if self._counters is None:
             # made at the handle's first landing; once found (made, opened or landed in), a lake
             # deleted or unmounted since is not made again (NoLakeError: the events wait,
