@@ -371,6 +371,23 @@ def test_an_acknowledgement_body_over_its_cap_is_413_naming_it(lake, http):
     assert again.status_code == 409  # read and parsed: only already acknowledged
 
 
+def test_an_acknowledgement_body_of_json_is_read_once_whatever_its_shape(lake, app):
+    """The check for a field given twice read the JSON body again with Python's json, which
+    took no body sent as application/json for a 400 ('Expecting value: line 1 column 1 (char
+    0)') where it is the token's name, and 1,023 nested brackets (orjson reads them) for a 500
+    (RecursionError)."""
+    url = f"/api/v1/alerts/{_alert(lake)}/ack"
+    as_json = {**bearer(STAFF), "Content-Type": "application/json"}
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as client:
+        deep = b'{"by": "bob", "n": ' + b"[" * 1023 + b"]" * 1023 + b"}"
+        response = client.post(url, content=deep, headers=as_json)
+        assert (response.status_code, response.json()) == (400, {"detail": (
+            'the body nests lists or objects too deeply; send {"by": "alice", "note": "..."}')})
+        response = client.post(url, content=b"", headers=as_json)
+        assert response.status_code == 200
+        assert response.json()["acknowledged_by"] == "staff-token-1"
+
+
 # -- the collector's edges ---------------------------------------------------------------------
 def _lines(*records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)

@@ -276,7 +276,12 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
         if not isinstance(body, dict):
             raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
         # orjson keeps the last of a repeated key: {"by": "bob", "by": "eve"} was eve's, unsaid
-        _once([key for key, _ in json.loads(data, object_pairs_hook=lambda pairs: pairs)])
+        try:  # (no body is {}, as above)
+            pairs = json.loads(data or b"{}", object_pairs_hook=lambda pairs: pairs)
+        except RecursionError:  # orjson reads 1,024 levels of [ or {, Python's json fewer
+            raise ValueError("the body nests lists or objects too deeply; send "
+                             "{\"by\": \"alice\", \"note\": \"...\"}") from None
+        _once([key for key, _ in pairs])
     elif media in ("application/x-www-form-urlencoded", "multipart/form-data"):
         async def replay() -> dict:  # the form parser reads the body it was given, capped
             return {"type": "http.request", "body": data, "more_body": False}
