@@ -89,3 +89,93 @@ def test_a_name_that_does_not_resolve_is_retried_and_said_at_once(monkeypatch, c
         "producer 'default': a batch of 1 events into 'http://collector.invalid:8787' failed "
         "(cannot reach collector http://collector.invalid:8787: ")
     assert first[0].endswith("retrying up to 2 times with backoff, its events kept in memory")
+
+
+def self_signed(folder) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 no CA signed, and its key (files), made with cryptography."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(days=1)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(start).not_valid_after(start + dt.timedelta(days=2))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "cert.pem", folder / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return str(cert_file), str(key_file)
+
+
+def tls_listener(folder, handshake: bool):
+    """A TLS server on 127.0.0.1 with a self-signed certificate that completes handshakes
+    (`handshake`), or one that accepts each connection and closes it at once (a connection cut
+    mid-handshake); yields its https url."""
+    import contextlib
+    import socket
+    import ssl
+    import threading
+
+    @contextlib.contextmanager
+    def running():
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*self_signed(folder))
+        listener = socket.create_server(("127.0.0.1", 0))
+        listener.settimeout(0.2)
+        stop = threading.Event()
+
+        def serve():
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                if handshake:
+                    with contextlib.suppress(OSError):
+                        context.wrap_socket(conn, server_side=True).close()
+                conn.close()
+
+        thread = threading.Thread(target=serve, daemon=True)
+        thread.start()
+        try:
+            yield f"https://127.0.0.1:{listener.getsockname()[1]}"
+        finally:
+            stop.set()
+            thread.join()
+            listener.close()
+
+    return running()
+
+
+def test_a_certificate_no_trusted_ca_signed_fails_at_once_naming_the_fix(tmp_path):
+    with tls_listener(tmp_path, handshake=True) as url:
+        producer = Producer(url=url, token=INGEST)
+        producer.emit(event("artifact_received", NOW))
+        with pytest.raises(ProducerError) as raised:
+            producer.close()
+    assert producer.stats.retries == 0
+    assert (f"cannot reach collector {url}: its TLS certificate is not trusted (self-signed "
+            "certificate); give the server a certificate from a trusted CA, or point "
+            "SSL_CERT_FILE at the CA bundle that signed it") in str(raised.value)
+
+
+def test_a_connection_cut_mid_handshake_is_retried_as_a_network_fault(tmp_path, monkeypatch):
+    # a TLS proxy restarting: an EOF in the handshake may pass, unlike a handshake refused
+    monkeypatch.setattr(producer_module, "_sleep", lambda seconds, until: None)
+    with tls_listener(tmp_path, handshake=False) as url:
+        producer = Producer(url=url, token=INGEST, retries=2)
+        producer.emit(event("artifact_received", NOW))
+        with pytest.raises(ProducerError, match="failed after 2 retries"):
+            producer.close()
+    assert producer.stats.retries == 2
