@@ -72,12 +72,7 @@ def _period_by(lake: Lake, table: str, step: timedelta, now: datetime
                ) -> tuple[datetime | None, datetime | None]:
     """(newest period start, when its file was written) of the periods of a snapshot table that
     had ended by `now`: a past `now` (a later period's snapshot was not there yet)."""
-    ended = [p for p in lake.snapshot_periods(table) if p + step <= now]
-    if not ended:
-        return None, None
-    files = parquet_files(lake.snapshot_partition(table, ended[-1]))
-    built = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC) if files else None
-    return ended[-1], built
+    return _newest_period(lake, table, [p for p in lake.snapshot_periods(table) if p + step <= now])
 
 
 _PER_SECOND = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}
@@ -120,7 +115,12 @@ def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
 
 def _snapshot(lake: Lake, table: str) -> tuple[datetime | None, datetime | None]:
     """(newest period start, when its file was written) of a snapshot table."""
-    periods = lake.snapshot_periods(table)
+    return _newest_period(lake, table, lake.snapshot_periods(table))
+
+
+def _newest_period(lake: Lake, table: str, periods: list[datetime]
+                   ) -> tuple[datetime | None, datetime | None]:
+    """(the last of `periods`, when its file was written) of a snapshot table."""
     if not periods:
         return None, None
     files = parquet_files(lake.snapshot_partition(table, periods[-1]))
