@@ -79,3 +79,11 @@ def test_at_interpreter_exit_an_unclosed_producer_stops_retrying_at_the_default_
     # retried 0.5 + 1 + 2 + 4 s, then the next pause (8 s) would end past 10 s: given up
     assert "retried until close()'s close_timeout of 10 s" in done.stderr
     assert spooled_ids(spool) == ["at-exit"]
+
+
+@pytest.mark.parametrize("value", [-1, float("nan"), "10", True])
+def test_a_close_timeout_that_is_no_number_of_seconds_is_refused(value):
+    with pytest.raises(ValueError) as raised:
+        Producer(url="http://127.0.0.1:9", token=INGEST, close_timeout=value)
+    assert str(raised.value) == (f"close_timeout {value!r} must be a number of seconds >= 0, "
+                                 "e.g. 10, or None to retry through every retry at close()")

@@ -23,7 +23,8 @@ collector acknowledged it, retries with exponential backoff (capped at 30 s, nev
 a 503's Retry-After); a batch over the collector's size cap (413) is sent again in halves,
 down to single events; a refusal that retrying cannot fix (401, 403, an event over the cap by
 itself, a wrong url) fails at once. close() stops retrying `close_timeout` seconds after it is
-called (`_pause`), leaving what is unsent in the spool. Durable, such an event is set aside in a file of its own under
+called (`_pause`), leaving what is unsent in the spool. Durable, an event over the cap by
+itself is set aside in a file of its own under
 `<spool_dir>/too-large/` (never sent again), so the rest of its segment is acknowledged and the
 segment deleted rather than resent, and refused again, at every start.
 """
@@ -131,7 +132,8 @@ class Producer:
             # counted neither landed nor unlanded (producer.unlanded left it out)
             raise ValueError(f"retry_delay {retry_delay!r} must be a finite number of "
                              "seconds >= 0, e.g. 0.5")
-        if close_timeout is not None and not 0 <= close_timeout <= math.inf:  # (NaN too)
+        if close_timeout is not None and (isinstance(close_timeout, bool) or not isinstance(
+                close_timeout, int | float) or not 0 <= close_timeout <= math.inf):  # (NaN too)
             raise ValueError(f"close_timeout {close_timeout!r} must be a number of seconds >= 0, "
                              "e.g. 10, or None to retry through every retry at close()")
         if not name or "/" in name or name in (".", ".."):
