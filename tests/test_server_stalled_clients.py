@@ -62,6 +62,33 @@ def test_a_client_gone_mid_body_lands_nothing_and_logs_one_line(tmp_path):
     assert not [i for i in landed_ids(lake) if i.startswith("gone-")]
 
 
+def test_a_client_that_half_closes_after_its_request_is_answered(tmp_path):
+    """shutdown(SHUT_WR) once the request is sent (nc -N, raw-socket and HTTP/1.0 clients):
+    uvicorn closed the connection at once, so no answer came, not even from /healthz, while the
+    batch was landed (its sender, unanswered, sent it again)."""
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, log=tmp_path / "log") as server:
+        def half_closed(request: bytes) -> bytes:
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:
+                sock.sendall(request)
+                sock.shutdown(socket.SHUT_WR)
+                return until_closed(sock)
+
+        body = EVENT % b"half-1" + EVENT % b"half-2"
+        answer = half_closed(head(len(body)) + body)
+        assert answer.startswith(b"HTTP/1.1 200 ")
+        assert answer.endswith(b'{"accepted":2,"duplicates":0,"quarantined":0}')
+        assert b"connection: close" in answer.lower()
+        assert half_closed(b"GET /healthz HTTP/1.0\r\n\r\n").endswith(b'{"status":"ok"}')
+        # two requests pipelined, then the end: both answered, in order
+        both = half_closed(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n" + head(len(body)) + body)
+        assert both.count(b"HTTP/1.1 200 ") == 2
+        assert both.endswith(b'{"accepted":2,"duplicates":2,"quarantined":0}')
+        # a body cut short can get no more bytes: closed unanswered, nothing of it landed
+        assert half_closed(head(len(body)) + (EVENT % b"half-3")[:20]) == b""
+    assert landed_ids(lake) == ["half-1", "half-1", "half-2", "half-2"]
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_client_timeout(tmp_path):
     # uvicorn arms no timer before a connection's first request: held for ever, a few hundred of
     # them used up the process's file descriptors

@@ -129,6 +129,18 @@ class GuardedProtocol(_Base):
         self._stall_timer.cancel()
         super().connection_lost(exc)
 
+    def eof_received(self) -> bool | None:
+        """A client that ends its sending side once its request is sent (`shutdown(SHUT_WR)`:
+        `nc -N`, raw-socket and some HTTP/1.0 clients) is answered, then the connection closes.
+        uvicorn closed it at once, so such a client had no answer at all, even from /healthz,
+        while its batch was landed. A request cut short (headers or body incomplete) can get no
+        more bytes: closed at once, as before."""
+        cycle = self.cycle  # the newest request (pipelined ones wait behind it), answered last
+        if cycle is None or cycle.response_complete or cycle.more_body:
+            return None  # the transport closes: nothing (more) to answer
+        cycle.keep_alive = False  # its answer closes the connection
+        return True  # keep the sending side open for the answer(s)
+
     def _check_stall(self) -> None:
         if self.transport.is_closing():
             return
