@@ -180,6 +180,11 @@ def test_emit_after_close_is_an_error(lake):
         ({"retry_delay": float("nan")}, r"retry_delay nan must be a finite number of seconds >= 0"),
         ({"retry_delay": float("inf")}, r"retry_delay inf must be a finite number of seconds >= 0"),
         ({"retry_delay": -1}, r"retry_delay -1 must be a finite number of seconds >= 0, e.g. 0.5"),
+        # text (from an environment variable, say) raised a bare TypeError ("'<=' not supported
+        # between instances of 'int' and 'str'"); True was taken for 1 s
+        ({"retry_delay": "0.5"}, r"retry_delay '0.5' must be a finite number of seconds >= 0"),
+        ({"retry_delay": True}, r"retry_delay True must be a finite number of seconds >= 0"),
+        ({"flush_interval": "1"}, r"flush_interval '1' must be a number of seconds > 0"),
     ],
 )
 def test_bad_settings_are_refused(lake, kwargs, message):

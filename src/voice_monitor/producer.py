@@ -120,20 +120,20 @@ class Producer:
             batch_size = DEFAULT_BATCH_SIZE if url is None else DEFAULT_REMOTE_BATCH_SIZE
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"batch_size {batch_size!r} must be a whole number >= 1")
-        if not 0 < flush_interval < threading.TIMEOUT_MAX:
+        if not _a_number(flush_interval) or not 0 < flush_interval < threading.TIMEOUT_MAX:
             # inf (or 1e10) killed the writer thread at its first wait ("OverflowError: timestamp
             # out of range"), and every event emitted was lost without a word from close()
             raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0 "
                              f"and below {threading.TIMEOUT_MAX:.0f}, e.g. 1.0")
         if not isinstance(retries, int) or retries < 0:
             raise ValueError(f"retries {retries!r} must be a whole number >= 0")
-        if not 0 <= retry_delay < math.inf:  # NaN compares false
+        if not _a_number(retry_delay) or not 0 <= retry_delay < math.inf:  # (NaN too)
             # a NaN reached time.sleep at the first retry: ValueError, and the batch was
             # counted neither landed nor unlanded (producer.unlanded left it out)
             raise ValueError(f"retry_delay {retry_delay!r} must be a finite number of "
                              "seconds >= 0, e.g. 0.5")
-        if close_timeout is not None and (isinstance(close_timeout, bool) or not isinstance(
-                close_timeout, int | float) or not 0 <= close_timeout <= math.inf):  # (NaN too)
+        if close_timeout is not None and (not _a_number(close_timeout)
+                                          or not 0 <= close_timeout <= math.inf):  # (NaN too)
             raise ValueError(f"close_timeout {close_timeout!r} must be a number of seconds >= 0, "
                              "e.g. 10, or None to retry through every retry at close()")
         if not name or "/" in name or name in (".", ".."):
@@ -613,6 +613,12 @@ class Producer:
         if self._now is None:
             return datetime.now(UTC)
         return self._now() if callable(self._now) else self._now
+
+
+def _a_number(value) -> bool:
+    """Whether a setting in seconds is a number ('0.5' raised a bare TypeError from the range
+    check; True is 1 to Python)."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _sleep(seconds: float, until: threading.Event) -> bool:
