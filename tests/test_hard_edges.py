@@ -637,6 +637,21 @@ def test_an_array_on_one_line_of_json_lines_is_split_into_its_elements():
         b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
 
 
+def test_many_blank_lines_are_read_as_a_few_are():
+    """Over 64 lines that start blank, `[` or with a byte-order mark are looked at in Arrow at
+    once (a body of 16 MiB of newlines took the collector ~20 s of CPU, one Python call a line):
+    the same records as the few looked at one by one (test above)."""
+    blanks = b"\n" * 100 + b" \t\r\n" * 50 + b"   \n" * 20
+    assert split_file(b'{"a": 1}\n' + blanks + b'{"b": 2}\n' + blanks).to_pylist() == [
+        b'{"a": 1}', b'{"b": 2}']
+    assert split_file(blanks + b' \t[{"c": 3}, {"d": 4}]\n' + blanks + b'{"e": 5}').to_pylist() == [
+        b'{"c": 3}', b'{"d": 4}', b'{"e": 5}']
+    bom = b"\xef\xbb\xbf"
+    assert split_file(bom + b'{"f": 6}\n' + blanks + bom + b'{"g": 7}\n').to_pylist() == [
+        b'{"f": 6}', b'{"g": 7}']
+    assert split_file(blanks).to_pylist() == []
+
+
 def test_json_lines_whose_first_line_is_an_array_are_json_lines_not_one_broken_array():
     # starting with `[`, the whole input was read as one array: it does not balance (a second
     # line follows), so all of it was one raw record; a broken array stays one, as before
