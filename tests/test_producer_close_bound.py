@@ -1,4 +1,4 @@
-"""close() is bounded when the collector is down: `close_timeout` (10 s by default).
+"""close() is bounded when the collector is down: `close_timeout` (a durable producer's default: 10 s).
 
 With the defaults a batch to a collector that is down was retried 8 times over ~92 s before
 close() returned, also at interpreter exit; a collector that accepts and never answers held
@@ -87,3 +87,30 @@ def test_a_close_timeout_that_is_no_number_of_seconds_is_refused(value):
         Producer(url="http://127.0.0.1:9", token=INGEST, close_timeout=value)
     assert str(raised.value) == (f"close_timeout {value!r} must be a number of seconds >= 0, "
                                  "e.g. 10, or None to retry through every retry at close()")
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_by_default_only_a_durable_producer_gives_up_at_close(tmp_path, monkeypatch, durable):
+    # what a durable producer gives up waits in its spool; a memory producer's would be lost at
+    # exit, so by default it goes through every retry. A first pause of 20 s ends past the
+    # durable default's 10 s: given up at once there; in memory it is waited (patched: no sleep)
+    from voice_monitor import producer as producer_module
+
+    slept: list[float] = []
+    monkeypatch.setattr(producer_module, "_sleep",
+                        lambda seconds, until: slept.append(seconds) or False)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    spool = {"durable": True, "spool_dir": tmp_path / "spool"} if durable else {}
+    producer = Producer(url=url, token=INGEST, retries=2, retry_delay=20, flush_interval=3600,
+                        **spool)
+    sent = event("artifact_received", NOW)
+    producer.emit(sent)
+    with pytest.raises(ProducerError) as raised:
+        producer.close()
+    if durable:
+        assert "retried until close()'s close_timeout of 10 s" in str(raised.value)
+        assert slept == []
+        assert spooled_ids(tmp_path / "spool") == [sent["event_id"]]
+    else:
+        assert "failed after 2 retries" in str(raised.value)
+        assert slept == [20, 30]  # both pauses (the second capped at 30 s), each waited in full

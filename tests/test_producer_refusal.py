@@ -69,8 +69,8 @@ def test_a_retry_after_of_a_day_waits_no_longer_than_the_longest_backoff(monkeyp
     busy = (503, b'{"detail": "down for maintenance"}',
             {"Retry-After": "86400", "Content-Type": "application/json"})
     with answering(lambda path, body, headers: busy) as url:
-        # (close_timeout None: every retry, the cap alone bounding each pause; by default
-        # close() gives up at 10 s, before such a pause)
+        # (close_timeout None: every retry, the cap alone bounding each pause; a durable
+        # producer's close() gives up at 10 s by default, before such a pause)
         producer = Producer(url=url, token="ingest-0123456789abcdef", retries=2, retry_delay=0.5,
                             close_timeout=None)
         producer.emit(event("artifact_received", NOW))

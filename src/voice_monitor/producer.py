@@ -22,8 +22,8 @@ instead of landing it: the same emit(), batching and spool, a segment deleted on
 collector acknowledged it, retries with exponential backoff (capped at 30 s, never sooner than
 a 503's Retry-After); a batch over the collector's size cap (413) is sent again in halves,
 down to single events; a refusal that retrying cannot fix (401, 403, an event over the cap by
-itself, a wrong url) fails at once. close() stops retrying `close_timeout` seconds after it is
-called (`_pause`), leaving what is unsent in the spool. Durable, an event over the cap by
+itself, a wrong url) fails at once. A durable producer's close() stops retrying `close_timeout`
+seconds after it is called (`_pause`), leaving what is unsent in the spool. Durable, an event over the cap by
 itself is set aside in a file of its own under
 `<spool_dir>/too-large/` (never sent again), so the rest of its segment is acknowledged and the
 segment deleted rather than resent, and refused again, at every start.
@@ -66,6 +66,7 @@ DEFAULT_REMOTE_BATCH_SIZE = 5_000
 DEFAULT_FLUSH_INTERVAL = 1.0
 MAX_RETRY_DELAY_S = 30.0
 DEFAULT_CLOSE_TIMEOUT = 10.0
+DURABLE_ONLY = object()  # close_timeout's default: DEFAULT_CLOSE_TIMEOUT when durable, else None
 CLOSING_REQUEST_S = 5.0  # the least time a request sent after close() may take
 _NEVER = threading.Event()  # (never set: a pause that close() cannot end)
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class Producer:
         now: datetime | Callable[[], datetime] | None = None,
         retries: int | None = None,
         retry_delay: float = 0.5,
-        close_timeout: float | None = DEFAULT_CLOSE_TIMEOUT,
+        close_timeout: float | None | object = DURABLE_ONLY,
     ):
         if (lake is None) == (url is None):
             raise ValueError("give a Producer either a lake (land locally) or url= (send to a "
@@ -132,6 +133,10 @@ class Producer:
             # counted neither landed nor unlanded (producer.unlanded left it out)
             raise ValueError(f"retry_delay {retry_delay!r} must be a finite number of "
                              "seconds >= 0, e.g. 0.5")
+        if close_timeout is DURABLE_ONLY:
+            # what close() gives up is kept by a durable spool for the next start; in memory it
+            # would be lost at the interpreter's exit: there, every retry (~90 s to a collector)
+            close_timeout = DEFAULT_CLOSE_TIMEOUT if durable else None
         if close_timeout is not None and (not _a_number(close_timeout)
                                           or not 0 <= close_timeout <= math.inf):  # (NaN too)
             raise ValueError(f"close_timeout {close_timeout!r} must be a number of seconds >= 0, "
@@ -251,7 +256,8 @@ class Producer:
         """Land everything, stop the writer, release the spool; raise if anything failed.
 
         Bounded when the lake or collector fails: a batch failing after close() was called is
-        retried only until `close_timeout` seconds (10 by default) have passed since the call;
+        retried only until `close_timeout` seconds (durable: 10 by default; in memory, where
+        what is given up is lost at exit, every retry by default) have passed since the call;
         then it and the batches after it are given up (a request in flight is not cut, but one
         sent after the call waits no longer than the time left, at least 5 s). What is given up
         stays in the spool for the next durable producer, or is handed back in `unlanded`
