@@ -109,6 +109,19 @@ def test_headers_sent_a_byte_at_a_time_are_408_naming_the_option(tmp_path):
     assert "408 to 127.0.0.1:" in (tmp_path / "log").read_text()
 
 
+def hold_the_one_place(server, sock, sent: bytes) -> None:
+    """Send `sent` (a request's head and part of its body) on `sock`, then post another batch
+    until the server has admitted the first (it reads the headers first): it holds the one
+    place (--queue-size 0, --landing-threads 1), so the other batch is 503."""
+    sock.sendall(sent)
+    for _ in range(100):
+        answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-0",
+                            headers=HEADERS, timeout=30)
+        if answer.status_code == 503:
+            break
+    assert answer.status_code == 503
+
+
 def test_a_stalled_body_gives_its_queue_place_back_and_lands_nothing(tmp_path):
     lake = Lake(tmp_path / "lake")
     stalled = b"".join(EVENT % f"stalled-{i}".encode() for i in range(10))
@@ -116,14 +129,8 @@ def test_a_stalled_body_gives_its_queue_place_back_and_lands_nothing(tmp_path):
                        "--landing-threads", "1", log=tmp_path / "log") as server, \
             socket.create_connection(("127.0.0.1", server.port)) as sock:
         # a producer host that froze mid-batch: half its body, no FIN; its batch holds the one
-        # place (queue 0 + one landing thread) while the server waits for the rest
-        sock.sendall(head(len(stalled)) + stalled[: len(stalled) // 2])
-        for _ in range(100):  # until the server has admitted it (it reads the headers first)
-            answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-0",
-                                headers=HEADERS, timeout=30)
-            if answer.status_code == 503:
-                break
-        assert answer.status_code == 503
+        # place while the server waits for the rest
+        hold_the_one_place(server, sock, head(len(stalled)) + stalled[: len(stalled) // 2])
         assert until_closed(sock) == b""  # cut off after a second without a byte
         answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-1",
                             headers=HEADERS, timeout=30)
@@ -161,13 +168,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_and_gives_its_place_back(tm
     with ServerProcess(lake, "--client-timeout", "2", "--queue-size", "0",
                        "--landing-threads", "1", log=tmp_path / "log") as server, \
             socket.create_connection(("127.0.0.1", server.port)) as sock:
-        sock.sendall(head(len(trickled)) + trickled[:1])
-        for _ in range(100):  # until the server has admitted it: it holds the one place
-            answer = httpx.post(server.url + "/v1/events", content=EVENT % b"other-0",
-                                headers=HEADERS, timeout=30)
-            if answer.status_code == 503:
-                break
-        assert answer.status_code == 503
+        hold_the_one_place(server, sock, head(len(trickled)) + trickled[:1])
         sock.settimeout(0.2)  # the pace: a byte, then wait that long for the server's close
         closed, sent = False, 1
         for k in range(1, len(trickled)):  # the whole body at 5 bytes/s: ~3 min if not cut off
