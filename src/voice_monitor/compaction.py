@@ -26,7 +26,7 @@ from pathlib import Path
 from voice_monitor import arguments, storage
 from voice_monitor.hour_locks import hour_locks
 from voice_monitor.integrity import UnreadableFileError, check_event_files, guard
-from voice_monitor.lake import Lake, connect, duckdb_path
+from voice_monitor.lake import Lake, UnlistableFolderError, connect, duckdb_path
 from voice_monitor.schema import EVENT_SCHEMA
 from voice_monitor.sql import run_sql
 
@@ -110,7 +110,11 @@ def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) ->
     for hour in lake.event_hours():
         if hour + timedelta(hours=1) > cutoff:
             continue
-        files = lake.event_files(hour)
+        try:
+            files = lake.event_files(hour)
+        except UnlistableFolderError as exc:  # a folder this user may not list: left as it is
+            report.unreadable.append((hour, str(exc)))
+            continue
         if len(files) == 1 and files[0].stem.endswith(MARK):
             continue
         try:

@@ -7,6 +7,9 @@ and the files the operation says it read). An unreadable one is recorded under
 `state/unreadable/` (what the `lake_file_unreadable` health check reports) and the failure
 becomes one `UnreadableFileError` naming it and the fix. Any other failure is re-raised as is.
 
+A folder a read needs that this user may not list fails that read as `UnlistableFolderError`
+(lake.py), recorded here too (`record_folder`) for the same check.
+
 `voice-monitor lake check` probes every file; `--move-aside` moves the unreadable ones under
 `corrupt/` (same relative path) with a `.json` note beside each: where it came from, when, why.
 """
@@ -34,10 +37,13 @@ import pyarrow.parquet as pq
 from voice_monitor import disk_space, read_only, storage
 from voice_monitor.arguments import utc_text
 from voice_monitor.lake import (
+    DATA_FOLDERS,
     SNAPSHOT_TABLES,
     Lake,
     LakeFolderError,
+    UnlistableFolderError,
     folder_blocked,
+    listing,
     misplaced,
     new_file_stem,
     open_lake,
@@ -47,8 +53,9 @@ from voice_monitor.schema import EVENT_SCHEMA
 log = logging.getLogger(__name__)
 # what a failed read of a Parquet file raises (DuckDB, Arrow, or the OS under Arrow)
 READ_ERRORS = (duckdb.Error, pa.ArrowException, OSError)
-CHECKED_FOLDERS = ("events", "quarantine", "snapshots", "dimensions", "alerts")
+CHECKED_FOLDERS = DATA_FOLDERS
 CORRUPT_DIR = "corrupt"
+UNLISTABLE = "this user cannot list the folder"  # a recorded folder's reason starts so
 _NAMED_FILE = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
 
 
@@ -224,6 +231,9 @@ def guard(lake: Lake, candidates: Callable[[], Iterable[Path]] | None = None) ->
     """
     try:
         yield
+    except UnlistableFolderError as exc:
+        record_folder(lake, exc)
+        raise
     except READ_ERRORS as exc:
         unreadable = unreadable_error(lake, exc, candidates() if candidates else ())
         if unreadable is None:
@@ -360,6 +370,27 @@ def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
             return  # a note for the health check, which cannot store an alert either then
 
 
+def record_folder(lake: Lake, exc: UnlistableFolderError) -> None:
+    """Remember a folder this user may not list, as `record` does an unreadable file (for the
+    `lake_file_unreadable` check), where this user may write the record (a reader may not)."""
+    try:
+        record(lake, [(exc.folder, f"{UNLISTABLE} ({exc.reason})")])
+    except OSError as error:
+        if not read_only.denied(error):
+            raise
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why this user cannot list the lake folder `folder` (as recorded), or None."""
+    try:
+        listing(folder)
+    except UnlistableFolderError as exc:
+        return f"{UNLISTABLE} ({exc.reason})"
+    except OSError:  # gone, or no folder any more: nothing to list
+        return None
+    return None
+
+
 def forget(lake: Lake, rel: str) -> None:
     with contextlib.suppress(NotADirectoryError):  # no record where the folder is a file
         _entry_path(lake, rel).unlink(missing_ok=True)
@@ -393,7 +424,10 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
         except FileNotFoundError:
             entry_path.unlink(missing_ok=True)
             continue
-        reason = probe(path) if changed else entry["error"]
+        if not lake.remote and path.is_dir():  # a folder: a chmod changes no signature
+            reason = folder_problem(path)
+        else:
+            reason = probe(path) if changed else entry["error"]
         if reason is None:
             entry_path.unlink(missing_ok=True)
             continue
@@ -455,9 +489,10 @@ def check_lake(lake: Lake) -> tuple[int, list[tuple[Path, str]]]:
     of unreadable files is brought up to date."""
     files = lake_files(lake)
     found = sorted(find_unreadable(files) + broken_links(lake))
+    closed = [(p, f"{UNLISTABLE} ({why})") for p, why in unlistable_folders(lake)]
     try:
-        record(lake, found)
-        bad = {relative(lake, p) for p, _ in found}
+        record(lake, found + closed)  # a closed folder stays recorded while it is closed
+        bad = {relative(lake, p) for p, _ in found + closed}
         for rel, _ in known_unreadable(lake):
             if rel not in bad:
                 forget(lake, rel)

@@ -147,6 +147,55 @@ class NoLakeError(ValueError):
     """A path that does not exist or holds no lake, given where an existing lake is needed."""
 
 
+# the folders of the lake's data (what `lake check` reads; a folder's name in messages starts
+# from one of them: `data_name`)
+DATA_FOLDERS = ("events", "quarantine", "snapshots", "dimensions", "alerts")
+
+
+class UnlistableFolderError(ValueError):
+    """A lake folder this user may not list (no read or execute permission): a read that needs
+    its files fails naming it and the fix, where a listing would have left them out without a
+    word (DuckDB's glob, pathlib's glob). Access is the fix: `lake check` never moves it."""
+
+    def __init__(self, folder: str | os.PathLike[str], reason: str = "Permission denied"):
+        self.folder, self.reason = closed_folder(folder), reason
+        super().__init__(
+            f"cannot list lake folder {data_name(self.folder)} ({reason}), so the files in it "
+            "cannot be read; give this user read access (chmod -R u+rX "
+            f"{shlex.quote(str(self.folder))}, or run as the lake's owner)")
+
+
+def data_name(folder: str | os.PathLike[str]) -> str:
+    """A lake folder's path from its data folder on (`events/date=…/hour=12`), as `lake check`
+    names it; the whole path when it lies in none."""
+    parts = Path(folder).parts
+    starts = [i for i, part in enumerate(parts) if part in DATA_FOLDERS]
+    return "/".join(parts[starts[-1]:]) if starts else str(folder)
+
+
+def closed_folder(folder: str | os.PathLike[str]) -> Path:
+    """The outermost folder from the data folder down to `folder` that this user may not list
+    or enter (`date=…` when it is closed, not each `hour=` below it); `folder` if none is."""
+    folder = Path(folder)
+    parts = folder.parts
+    starts = [i for i, part in enumerate(parts) if part in DATA_FOLDERS]
+    for depth in range(starts[-1] + 1 if starts else len(parts), len(parts) + 1):
+        here = Path(*parts[:depth])
+        if not os.access(here, os.R_OK | os.X_OK):
+            return here
+    return folder
+
+
+def listing(folder: Path) -> list[os.DirEntry]:
+    """The entries of a local lake folder; one this user may not list is `UnlistableFolderError`
+    (a missing folder is the caller's FileNotFoundError)."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except PermissionError as exc:
+        raise UnlistableFolderError(folder, exc.strerror or "Permission denied") from exc
+
+
 _PARTITIONS_KEPT = 1024  # a handle's event_partition answers kept, at most
 
 
@@ -563,13 +612,14 @@ def parquet_files(folder: Path) -> list[Path]:
     if storage.is_remote(folder):
         return [folder / name for name in storage.find(folder)
                 if "/" not in name and name.endswith(".parquet")]
-    if not folder.is_dir():
-        return []
     # files only: a folder named x.parquet (Spark's or DuckDB's partitioned output) is no file
     # of the partition; `lake check` lists the files inside it as out of place
-    with os.scandir(folder) as entries:
-        return sorted(Path(e.path) for e in entries
-                      if Path(e.name).suffix == ".parquet" and e.is_file())
+    try:
+        entries = listing(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(Path(e.path) for e in entries
+                  if Path(e.name).suffix == ".parquet" and e.is_file())
 
 
 def _remote_dirs(base, pattern: re.Pattern, files_only: bool) -> list[tuple[str, Path]]:
@@ -591,9 +641,11 @@ def date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
             if (day := partition_day(name)) is not None:
                 yield day, entry
         return
-    if not base.is_dir():
+    try:
+        entries = listing(base)
+    except (FileNotFoundError, NotADirectoryError):
         return
-    for entry in sorted(base.iterdir()):
+    for entry in sorted(Path(e.path) for e in entries):
         day = partition_day(entry.name)  # date=garbage, date=2026-13-45: not a partition
         if day is not None and entry.is_dir():
             yield day, entry
@@ -601,18 +653,41 @@ def date_dirs(base: Path) -> Iterator[tuple[datetime, Path]]:
 
 def hour_dirs(base: Path, with_files: bool = True) -> Iterator[tuple[datetime, Path]]:
     """(hour start, folder) of the `date=…/hour=HH` partition folders under `base`, oldest
-    first; with `with_files` only those holding a Parquet file (retention wants them all)."""
+    first; with `with_files` only those holding a Parquet file (retention wants them all).
+
+    With `with_files`, a folder this user may not list is yielded as if it held files (a
+    `date=` one as its 24 hours): the read of a period that needs it lists it and fails naming
+    it (`UnlistableFolderError`), and a read of other periods never meets it. Left out, its
+    events would be missing from every answer without a word."""
     for day, day_dir in date_dirs(base):
         if storage.is_remote(day_dir):
             for name, entry in _remote_dirs(day_dir, _HOUR_DIR, files_only=with_files):
                 if (hour := partition_hour(name)) is not None:
                     yield day + timedelta(hours=hour), entry
             continue
-        for entry in sorted(day_dir.iterdir()):
+        try:
+            entries = sorted(Path(e.path) for e in listing(day_dir))
+        except UnlistableFolderError:
+            if not with_files:
+                raise
+            for hour in range(24):
+                yield day + timedelta(hours=hour), day_dir / f"hour={hour:02d}"
+            continue
+        for entry in entries:
             hour = partition_hour(entry.name)  # hour=99 is no hour of this day
             if hour is not None and entry.is_dir() and (
-                    not with_files or any(entry.glob("*.parquet"))):
+                    not with_files or _holds_parquet(entry)):
                 yield day + timedelta(hours=hour), entry
+
+
+def _holds_parquet(folder: Path) -> bool:
+    """Whether a local partition folder holds a Parquet file, or may (this user cannot list it)."""
+    try:
+        return any(e.name.endswith(".parquet") for e in listing(folder))
+    except UnlistableFolderError:
+        return True
+    except (FileNotFoundError, NotADirectoryError):
+        return False
 
 
 def connect(database: str = ":memory:", read_only: bool = False,

@@ -23,7 +23,7 @@ from voice_monitor.event_log import (
     retry_history,
 )
 from voice_monitor.integrity import reads_lake
-from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+from voice_monitor.lake import Lake, UnlistableFolderError, floor_day, floor_hour, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
 from voice_monitor.sql import run_sql
@@ -79,6 +79,8 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
             names = sorted(n for n in os.listdir(folder) if n.endswith(".parquet"))
         except FileNotFoundError:
             names = []
+        except PermissionError as exc:  # never read as a period without rows
+            raise UnlistableFolderError(folder, exc.strerror) from exc
         files.extend(f"{folder}/{n}" for n in names)
         moment += _STEP[period]
     other = f"{kind}_{'daily' if period == 'hour' else 'hourly'}"

@@ -19,6 +19,7 @@ from voice_monitor import copy_log, storage
 from voice_monitor.arguments import FIRST_EVENT
 from voice_monitor.lake import (
     Lake,
+    UnlistableFolderError,
     check_folder,
     dropped_periods,
     floor_day,
@@ -97,7 +98,12 @@ def days_to_build(lake: Lake, now: datetime) -> list[datetime]:
     gone = dropped_periods(lake, "snapshot_hours")
     wanted = {previous} if previous >= FIRST_EVENT else set()  # as hours_to_build
     for d in {floor_day(h) for h in lake.snapshot_periods("pipeline_hourly")}:
-        if d < previous + DAY and day_changed(lake, d, gone):
+        if d >= previous + DAY:
+            continue
+        try:
+            if day_changed(lake, d, gone):
+                wanted.add(d)
+        except UnlistableFolderError:  # built, and it fails naming the folder (that day only)
             wanted.add(d)
     return sorted(wanted)
 
@@ -261,9 +267,20 @@ def write_manifest(path: Path, manifest: dict) -> None:
         raise
 
 
+# what `event_listing` gives an hour whose folder this user may not list: it equals no
+# manifest's files, so the hour (and each hour built from it) is built, and fails naming it
+UNLISTED = [["(a folder this user cannot list)", -1]]
+
+
 def event_listing(lake: Lake) -> dict[datetime, list]:
     """Every event hour partition and its files (name, size)."""
-    return {h: describe(lake.event_files(h)) for h in lake.event_hours()}
+    found = {}
+    for h in lake.event_hours():
+        try:
+            found[h] = describe(lake.event_files(h))
+        except UnlistableFolderError:
+            found[h] = UNLISTED
+    return found
 
 
 def describe(files: list[Path]) -> list[list]:

@@ -25,6 +25,7 @@ from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
     Lake,
+    UnlistableFolderError,
     dropped_periods,
     duckdb_path,
     floor_day,
@@ -183,6 +184,8 @@ def _isolated(step, lake: Lake, period: datetime, force: bool, report: RollupRep
             # a source compacted away while read: build the period again from the new listing
             retrying(lake, lambda: step(lake, period, force, report, con))
     except UnreadableFileError as exc:
+        report.failed.append((period, str(exc)))
+    except UnlistableFolderError as exc:  # recorded by `guard`, for lake_file_unreadable
         report.failed.append((period, str(exc)))
 
 

@@ -28,8 +28,10 @@ from voice_monitor.integrity import (
 )
 from voice_monitor.lake import (
     Lake,
+    UnlistableFolderError,
     connect,
     duckdb_path,
+    listing,
     new_file_stem,
     parquet_files,
     partition_day,
@@ -181,11 +183,13 @@ def _root_has_keys(paths: str | list[str], levels: int) -> bool:
     return "=" in first.rsplit("/", levels + 2)[0]
 
 
-def _failing(raw: str, exc: UnreadableFileError) -> str:
+def _failing(raw: str, exc: UnreadableFileError | UnlistableFolderError) -> str:
     """A relation with the raw view's columns whose every read fails naming the unreadable file
-    (as DuckDB names a file it cannot read, so the error is reported the same way)."""
+    (as DuckDB names a file it cannot read, so the error is reported the same way), or the
+    folder this user may not list and the fix."""
     _, _, keys, columns, file_cols = SOURCES[raw]
-    message = f"unreadable lake file {quote_literal(str(exc.files[0][0]))}"
+    message = (str(exc) if isinstance(exc, UnlistableFolderError)
+               else f"unreadable lake file {quote_literal(str(exc.files[0][0]))}")
     # every column is the error's (NULL) result, not a constant NULL: a filter on a column
     # (`where organization_id is not null`) cannot be folded into "no rows" without the error
     cols = ", ".join(f"cast(failed as {kind}) as {quote_ident(name)}"
@@ -293,11 +297,14 @@ def lake_glob(lake: Lake, raw: str) -> str | list[str] | None:
     of the files in place instead, so one stray folder never breaks the view (contract §4)."""
     folder, pattern, *_ = SOURCES[raw]
     base = (lake.root / folder).resolve()
+    levels = pattern.count("/")
+    if not lake.remote:  # every folder listed first: DuckDB's glob skips a closed one silently
+        placed, stray = _placed(base, levels)
     if not storage.matches_any(base, pattern):  # `base` is literal, only `pattern` a pattern
         return None
     if "=" in pattern:
-        levels = pattern.count("/")
-        placed, stray = (_placed_remote if lake.remote else _placed)(base, levels)
+        if lake.remote:
+            placed, stray = _placed_remote(base, levels)
         if stray:
             return [str(path) for path in placed] or None
     return f"{duckdb_path(base)}/{pattern}"
@@ -321,14 +328,21 @@ def _placed_remote(base, levels: int) -> tuple[list, bool]:
 
 def _placed(base: Path, levels: int) -> tuple[list[Path], bool]:
     """(files in well-named `date=…[/hour=…]` folders under `base`, whether a folder the glob
-    matches has another name): folders are listed, files only when one is out of place."""
+    matches has another name). Every partition folder is listed, the files' folders too, so
+    one this user may not list fails the view naming it (`UnlistableFolderError`) rather than
+    being skipped by DuckDB's glob without a word; the files are listed only when one is out
+    of place."""
+    try:
+        listed = {base: listing(base)}
+    except (FileNotFoundError, NotADirectoryError):  # no such table yet (or a file in the way)
+        return [], False
     folders = [base]
     stray = False
     for level in ("date", "hour")[:levels]:
         check = partition_day if level == "date" else partition_hour
         found = []
         for parent in folders:
-            for entry in sorted(parent.iterdir()):
+            for entry in sorted(Path(e.path) for e in listed.pop(parent, None) or listing(parent)):
                 if entry.name.startswith(f"{level}=") and entry.is_dir():
                     if check(entry.name) is None:
                         stray = True
@@ -336,6 +350,9 @@ def _placed(base: Path, levels: int) -> tuple[list[Path], bool]:
                         found.append(entry)
         folders = found
     if not stray:
+        for folder in folders:  # what the glob reads below them: one access() each, and
+            if folder not in listed and not os.access(folder, os.R_OK | os.X_OK):
+                listing(folder)  # a listing only where it will fail, to name the folder
         return [], False
     return [f for folder in folders for f in parquet_files(folder)], True
 
@@ -359,7 +376,7 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
                 if raw == "raw_organizations" and lake.organizations_file.is_file():
                     check_organizations_file([lake.organizations_file])  # user-supplied
                 define_raw(con, raw, lake_glob(lake, raw))
-        except UnreadableFileError as exc:
+        except (UnreadableFileError, UnlistableFolderError) as exc:
             if not defer_unreadable:
                 raise
             con.execute(f"create or replace view {quote_ident(raw)} as {_failing(raw, exc)}")

@@ -11,6 +11,7 @@ recorded as that check's error; the others still run.
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
@@ -24,7 +25,13 @@ from voice_monitor.counters import (
     window_start,
 )
 from voice_monitor.health.digest import digests
-from voice_monitor.integrity import guard, known_unreadable, move_aside_command, retrying
+from voice_monitor.integrity import (
+    UNLISTABLE,
+    guard,
+    known_unreadable,
+    move_aside_command,
+    retrying,
+)
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -416,13 +423,26 @@ def check_lake_file_unreadable(run: CheckRun) -> list[Finding]:
     found = known_unreadable(run.lake)
     if not found:
         return []
-    shown = ", ".join(path for path, _ in found[:3])
-    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    # a folder this user may not list (recorded by a read that needed it): access is the fix
+    folders = [(path, why) for path, why in found if why.startswith(UNLISTABLE)]
+    files = [entry for entry in found if entry not in folders]
+    parts = []
+    if files:
+        parts.append(f"{len(files)} unreadable lake file(s): {_shown(files)} ({files[0][1]}); "
+                     f"the periods that need them are not built; move them aside with: "
+                     f"{move_aside_command(run.lake)}")
+    if folders:
+        first = shlex.quote(str(run.lake.root / folders[0][0]))
+        parts.append(f"{len(folders)} lake folder(s) this user cannot list: {_shown(folders)}; "
+                     "the periods that need them are not built; give this user read access "
+                     f"(chmod -R u+rX {first}, or run as the lake's owner)")
     return [Finding("lake_file_unreadable", None, run.config.severity("lake_file_unreadable"),
-                    f"{len(found)} unreadable lake file(s): {shown}{more} ({found[0][1]}); the "
-                    f"periods that need them are not built; move them aside with: "
-                    f"{move_aside_command(run.lake)}",
-                    value=float(len(found)), threshold=0.0)]
+                    "; ".join(parts), value=float(len(found)), threshold=0.0)]
+
+
+def _shown(found: list[tuple[str, str]]) -> str:
+    more = f" and {len(found) - 3} more" if len(found) > 3 else ""
+    return ", ".join(path for path, _ in found[:3]) + more
 
 
 CHECKS: dict[str, Callable[[CheckRun], list[Finding]]] = {

@@ -25,7 +25,7 @@ from voice_monitor import disk_space, read_only, storage
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
-from voice_monitor.lake import Lake, NoLakeError
+from voice_monitor.lake import Lake, NoLakeError, UnlistableFolderError, data_name
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, lake_trouble, load_tokens
 from voice_monitor.server.cache import SnapshotCache
@@ -249,6 +249,14 @@ def create_app(
         return _server_fault(request, f"unreadable lake file {names} (the server's log says "
                                       "why); move it aside with: voice-monitor lake check "
                                       "--move-aside", exc)
+
+    @app.exception_handler(UnlistableFolderError)
+    async def lake_folder_unlistable(request: Request, exc: UnlistableFolderError):
+        # a folder the server's user may not list: never an answer without its events (and
+        # never 400, the request is fine); staff get its name in the lake, the log the chmod
+        return _server_fault(request, f"cannot list lake folder {data_name(exc.folder)}; give "
+                                      "the server's user read access to it (the server's log "
+                                      "says how)", exc)
 
     @app.exception_handler(CounterStoreError)
     async def counter_store_unreadable(request: Request, exc: CounterStoreError):

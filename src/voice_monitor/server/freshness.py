@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from voice_monitor import storage
-from voice_monitor.lake import Lake, floor_day, floor_hour, parquet_files
+from voice_monitor.lake import Lake, UnlistableFolderError, floor_day, floor_hour, parquet_files
 from voice_monitor.rollup_plan import manifest_path
 from voice_monitor.schema import UNIX_EPOCH
 
@@ -31,9 +31,17 @@ _HOUR, _DAY = timedelta(hours=1), timedelta(days=1)
 
 def _newest_event(lake: Lake) -> datetime | None:
     hours = lake.event_hours()
+    # a panel, not an answer: an hour folder this user may not list (`event_hours` yields it)
+    # is passed over for the newest one it may; the reads that need it fail naming it
+    while hours:
+        try:
+            files = lake.event_files(hours[-1])
+            break
+        except UnlistableFolderError:
+            hours.pop()
     if not hours:
         return None
-    stamps = [t for t in map(_newest_in_file, lake.event_files(hours[-1])) if t]
+    stamps = [t for t in map(_newest_in_file, files) if t]
     if not stamps:
         return hours[-1]
     newest = max(stamps)
@@ -123,7 +131,10 @@ def _newest_period(lake: Lake, table: str, periods: list[datetime]
     """(the last of `periods`, when its file was written) of a snapshot table."""
     if not periods:
         return None, None
-    files = parquet_files(lake.snapshot_partition(table, periods[-1]))
+    try:
+        files = parquet_files(lake.snapshot_partition(table, periods[-1]))
+    except UnlistableFolderError:  # a panel: when it was built is unknown (reads name it)
+        files = []
     built = datetime.fromtimestamp(max(f.stat().st_mtime for f in files), UTC) if files else None
     return periods[-1], built
 
