@@ -247,3 +247,20 @@ def test_compaction_leaves_an_hour_it_cannot_list_and_compacts_the_rest(nobodys_
                                f"uncompacted: {_cannot_list(closed)}")
     (merged,) = (lake.root / "events" / "date=2026-02-16" / "hour=13").iterdir()
     assert merged.stem.endswith(MARK) and pq.read_metadata(merged).num_rows == 3
+
+
+def test_retention_keeps_an_expired_hour_it_cannot_list_and_drops_the_rest(nobodys_folder):
+    lake = _lake_with_two_hours(nobodys_folder)
+    day = lake.root / "events" / "date=2026-02-16"
+    closed = day / "hour=12"
+    closed.chmod(0o000)
+    # both hours ended more than 48 h before this now; the hourly snapshots are kept 7 days
+    done = as_nobody("retention", "--lake", str(lake.root), "--now", "2026-02-19T14:30:00Z")
+    assert done.returncode == 1  # before: "permission denied ...; give write access", none
+    assert _one_line(done) == ("voice-monitor: error: kept expired partition "  # dropped
+                               f"events/date=2026-02-16/hour=12: {_cannot_list(closed)}")
+    assert sorted(p.name for p in day.iterdir()) == ["hour=12"]  # hour 13 dropped
+    closed.chmod(0o755)
+    done = as_nobody("retention", "--lake", str(lake.root), "--now", "2026-02-19T14:30:00Z")
+    assert done.returncode == 0, done.stderr
+    assert not day.exists()

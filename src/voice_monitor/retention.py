@@ -314,7 +314,11 @@ def _without_unreadable(lake: Lake, partitions: list[tuple[datetime, Path]],
     for start, path in partitions:
         events = _in(lake, path, lake.events_dir)
         bad, strays = [], []
-        entries = _entries(lake, path)  # one listing for the Parquet files and the rest
+        try:
+            entries = _entries(lake, path)  # one listing for the Parquet files and the rest
+        except lake_layout.UnlistableFolderError as exc:  # what it holds is unknown: kept whole
+            report.kept.append((relative(lake, path), str(exc)))
+            continue
         files = [entry for entry, _, _ in entries if entry.suffix == ".parquet"]
         for file in files:
             footer, reason = _footer(file)  # one read for both checks
@@ -351,10 +355,10 @@ def _entries(lake: Lake, path: Path) -> list[tuple[Path, bool, bool]]:
     that objects lie under) and whether a file, from one listing."""
     if not lake.remote:  # scandir: the kinds come with the listing, no stat per entry
         try:
-            with os.scandir(path) as listing:
-                return sorted((Path(e.path), e.is_dir(), e.is_file()) for e in listing)
+            listing = lake_layout.listing(path)  # one this user may not list: named
         except FileNotFoundError:
             return []
+        return sorted((Path(e.path), e.is_dir(), e.is_file()) for e in listing)
     found: dict[str, bool] = {}
     for key in storage.find(path):
         name, _, rest = key.partition("/")
