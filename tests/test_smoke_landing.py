@@ -51,4 +51,4 @@ def test_naive_parquet_timestamps_are_rejected(lake, tmp_path):
     result = ingest_file(lake, path, now=NOW)
     assert (result.accepted, result.quarantined) == (0, 2)
     assert list(result.reasons) == [
-        "timestamp \"2026-02-16 14:25:00\" has no UTC offset (add 'Z' or '+HH:MM')"]
+        "timestamp \"2026-02-16T14:25:00\" has no UTC offset (add 'Z' or '+HH:MM')"]
