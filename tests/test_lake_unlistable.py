@@ -11,20 +11,20 @@ from __future__ import annotations
 
 import json
 import os
-import pwd
 import shutil
+import subprocess
+import sys
+import textwrap
 from datetime import UTC, datetime
 
 import pyarrow.parquet as pq
 from conftest import as_nobody, event, give_to_nobody
-from fastapi.testclient import TestClient
-from server_process import STAFF, bearer
+from server_process import STAFF
 
 from voice_monitor.compaction import MARK
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly
-from voice_monitor.server.app import create_app
 
 
 def test_a_folder_this_user_cannot_list_fails_lake_check_naming_it(nobodys_folder):
@@ -208,28 +208,32 @@ def test_the_api_answers_500_naming_a_folder_the_server_cannot_list(nobodys_fold
     lake = _lake_with_two_hours(nobodys_folder)
     closed = lake.root / "events" / "date=2026-02-16" / "hour=12"
     closed.chmod(0o000)
-    # the app in a child process turned nobody (a `serve` run as nobody here gets another
-    # Python, without the modules this one has): its answers come back through a pipe
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: never back into pytest
-        status = 1
-        try:
-            with TestClient(create_app(lake, staff_tokens=[STAFF])) as http:
-                os.setgroups([])
-                os.setgid(pwd.getpwnam("nobody").pw_gid)
-                os.setuid(pwd.getpwnam("nobody").pw_uid)
-                answers = [http.get("/api/v1/events", headers=bearer(STAFF), params=params)
-                           for params in ({"start": "2026-02-16T13:00:00Z",
-                                           "end": "2026-02-16T14:00:00Z"}, {})]
-            os.write(write, json.dumps([[a.status_code, a.json()] for a in answers]).encode())
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write)
-    with os.fdopen(read) as pipe:
-        (ok, page), (closed_status, closed_detail) = json.loads(pipe.read())
-    assert os.waitpid(pid, 0)[1] == 0
+    # the app started in a new interpreter (this Python, whose standard library nobody cannot
+    # read: it is imported first), which then turns itself into nobody; a fork of this process,
+    # whose threads hold locks the child would wait on for ever, hung in the full suite. Its
+    # answers come back as JSON
+    script = textwrap.dedent(f"""
+        import importlib.readers, json, os, pwd, traceback
+        from fastapi.testclient import TestClient
+        from voice_monitor.server.app import create_app
+        with TestClient(create_app({str(lake.root)!r}, staff_tokens=[{STAFF!r}])) as http:
+            # a first page as root, which may list the folder: what answering imports, imported
+            http.get("/api/v1/events", headers={{"Authorization": "Bearer {STAFF}"}})
+            nobody = pwd.getpwnam("nobody")
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            answers = [http.get("/api/v1/events", headers={{"Authorization": "Bearer {STAFF}"}},
+                                params=params)
+                       for params in ({{"start": "2026-02-16T13:00:00Z",
+                                        "end": "2026-02-16T14:00:00Z"}}, {{}})]
+        print(json.dumps([[a.status_code, a.json()] for a in answers]), flush=True)
+        os._exit(0)  # (not the interpreter's teardown, which aborts after TestClient: note16)
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env={**os.environ, "HOME": "/tmp"}, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (ok, page), (closed_status, closed_detail) = json.loads(done.stdout.strip().splitlines()[-1])
     assert (ok, len(page["rows"])) == (200, 3)  # hour 13's: the window never lists hour 12
     assert closed_status == 500  # before: 200 with hour 13's 3 events only
     assert closed_detail == {"detail": "cannot list lake folder events/date=2026-02-16/hour=12; "
