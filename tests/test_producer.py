@@ -185,6 +185,11 @@ def test_emit_after_close_is_an_error(lake):
         ({"retry_delay": "0.5"}, r"retry_delay '0.5' must be a finite number of seconds >= 0"),
         ({"retry_delay": True}, r"retry_delay True must be a finite number of seconds >= 0"),
         ({"flush_interval": "1"}, r"flush_interval '1' must be a number of seconds > 0"),
+        # True is 1 to Python: batch_size=True landed every event alone, retries=True retried once
+        ({"batch_size": True}, r"batch_size True must be a whole number >= 1, e.g. 5000"),
+        ({"retries": True}, r"retries True must be a whole number >= 0, e.g. 3"),
+        ({"retries": False}, r"retries False must be a whole number >= 0"),
+        ({"batch_size": "500"}, r"batch_size '500' must be a whole number >= 1"),
     ],
 )
 def test_bad_settings_are_refused(lake, kwargs, message):
