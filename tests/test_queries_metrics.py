@@ -194,3 +194,26 @@ def test_a_time_text_without_offset_is_utc_as_on_the_command_line(new_york, lake
     # [10:00, 12:00) UTC holds the 10:00 hour only (read at New York, 15:00 to 17:00 UTC: 12:00)
     assert [(r["organization_id"], r["artifacts_received"]) for r in rows] == [("org-1", 3)]
     assert rows == org_breakdown(lake, h(16, 10), h(16, 12)).to_dicts()
+
+
+def test_an_organization_without_events_in_a_built_period_is_built_not_missing(lake):
+    """An organization has snapshot rows only for periods with its events (contract §6), so its
+    gap-free series took computed_at null in every other period, built or not: 'nothing
+    happened' looked like 'not built yet'. computed_at is the period's build time (its
+    platform row's) whenever the period was built, and null only where no snapshot exists."""
+    write_rows(lake, "pipeline_hourly", h(16, 10), [{"event_count": 5, "computed_at": h(16, 11)},
+                                                     {"organization_id": "org-1", "event_count": 3,
+                                                      "computed_at": h(16, 11)}])
+    # hour 11 built with no org-1 event: the platform row only; hour 12 not built at all
+    write_rows(lake, "pipeline_hourly", h(16, 11), [{"event_count": 2,
+                                                     "computed_at": h(16, 12) + HOUR / 2}])
+    org = historical_metrics(lake, h(16, 10), h(16, 13), "org-1")
+    assert org["event_count"].to_list() == [3, 0, 0]
+    assert org["computed_at"].to_list() == [h(16, 11), h(16, 12) + HOUR / 2, None]
+    write_rows(lake, "stage_hourly", h(16, 10), [
+        {"pipeline_stage": s, "computed_at": h(16, 11) + HOUR / 4} for s in
+        ("transcription", "claims_extraction", "entity_resolution", "draft_generation")])
+    stages = stage_history(lake, h(16, 10), h(16, 12), organization_id="org-1")
+    # org-1 has no stage row: hour 10 was built (its platform rows), hour 11 was not
+    assert stages["computed_at"].to_list() == [h(16, 11) + HOUR / 4] * 4 + [None] * 4
+    assert stages["started"].to_list() == [0] * 8
