@@ -143,9 +143,32 @@ def historical(organization_id, start, end, period, lake: Lake, now, as_json: bo
     """
     start, end = _range(start, end, now)
     frame = queries.historical_metrics(lake, start, end, organization_id, period=period)
-    _emit(frame, as_json, ["period_start", "event_count", "artifacts_received",
-                           "artifacts_completed", "artifacts_failed", "overall_failure_rate",
-                           "e2e_latency_p50_ms", "e2e_latency_p95_ms", "total_ai_cost_usd"])
+    columns = ["period_start", "event_count", "artifacts_received", "artifacts_completed",
+               "artifacts_failed", "overall_failure_rate", "e2e_latency_p50_ms",
+               "e2e_latency_p95_ms", "total_ai_cost_usd"]
+    if as_json:  # computed_at null tells a period not built from an empty one
+        _emit(frame, as_json)
+        return
+    _print_periods(frame, columns, "hour" if frame.is_empty() else frame["period_type"][0])
+
+
+def _print_periods(frame: pl.DataFrame, columns: list[str], period: str) -> None:
+    """The table of gap-free snapshot rows, a period with no snapshot yet shown as 'not built'
+    rather than as the zeros the read fills it with (nothing happened is not the same)."""
+    from voice_monitor.charts import readable
+
+    shown = readable(frame, columns)
+    built = frame["computed_at"].is_not_null().to_list()
+    rows = [row if ok else (row[0], "not built", *[None] * (len(row) - 2))
+            for row, ok in zip(shown.iter_rows(), built, strict=True)]
+    print_rows(shown.columns, rows)
+    missing = built.count(False)
+    if missing:
+        when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
+                         else ("at 01:30 after it ends", "rollup daily"))
+        click.echo(f"{missing} {period}(s) not built yet, shown as 'not built' rather than 0: "
+                   f"{'an' if period == 'hour' else 'a'} {period}'s snapshot is built {when} ('voice-monitor {command}' builds "
+                   "the ended ones now)")
 
 
 @metrics.command()

@@ -1,0 +1,64 @@
+"""`metrics historical` as a table: a period with no snapshot yet is 'not built', not zeros.
+
+The read fills such a period with zeros and a null computed_at (docs/queries.md); the table
+showed the zeros alone, so an on-call engineer saw the last hour of a busy lake as 0 events,
+0 received, 0 % failed: an outage, or all quiet, where the rollup had simply not run yet.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from conftest import NOW, event, run_main
+
+from voice_monitor.landing import land_records
+from voice_monitor.rollups import run_hourly
+
+H, M = timedelta(hours=1), timedelta(minutes=1)
+HOUR_12, HOUR_13 = NOW.replace(minute=0) - 2 * H, NOW.replace(minute=0) - H  # now is 14:30
+
+
+def _lines(out: str, start: str) -> list[str]:
+    return [line for line in out.splitlines() if start in line]
+
+
+def test_a_period_not_built_reads_not_built_and_is_counted_below(lake, capsys):
+    land_records(lake, [
+        event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1",
+              organization_id="org-1"),
+        event("artifact_received", HOUR_12 + 10 * M, artifact_id="a2"),
+        event("artifact_received", HOUR_13 + 5 * M, artifact_id="a3"),
+    ], now=NOW)
+    run_hourly(lake, NOW, hour=HOUR_12)  # hour 13 has events but no snapshot yet
+    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+    code, out, err = run_main(capsys, "metrics", "historical", *root)
+    assert code == 0, err
+    built, = _lines(out, "2026-02-16 12:00:00Z")
+    assert [c.strip() for c in built.split("│")[2:4]] == ["2", "2"]  # 2 events, 2 received
+    missing, = _lines(out, "2026-02-16 13:00:00Z")
+    cells = [c.strip() for c in missing.split("│")[2:-1]]
+    assert cells == ["not built"] + [""] * 7  # no 0 anywhere in the row
+    assert ("1 hour(s) not built yet, shown as 'not built' rather than 0: an hour's snapshot is "
+            "built at :30 after it ends ('voice-monitor rollup hourly' builds the ended ones now)"
+            in out)
+    # --json keeps the read's rows: zeros and computed_at null
+    code, out, err = run_main(capsys, "metrics", "historical", *root, "--json")
+    rows = json.loads(out)
+    assert [(r["event_count"], r["computed_at"] is None) for r in rows] == [(2, False), (0, True)]
+    # org-2 had no event in hour 12, which was built: zeros; hour 13 not built
+    code, out, err = run_main(capsys, "metrics", "historical", *root, "--org", "org-2")
+    assert code == 0, err
+    quiet, = _lines(out, "2026-02-16 12:00:00Z")
+    assert [c.strip() for c in quiet.split("│")[2:4]] == ["0", "0"]  # built, nothing happened
+    assert [c.strip() for c in _lines(out, "2026-02-16 13:00:00Z")[0].split("│")[2:3]] == [
+        "not built"]
+
+
+def test_every_period_built_prints_no_note(lake, capsys):
+    land_records(lake, [event("artifact_received", HOUR_12 + H / 2)], now=NOW)
+    run_hourly(lake, NOW, hour=HOUR_12)
+    code, out, err = run_main(capsys, "metrics", "historical", "--lake", str(lake.root),
+                              "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T13:00Z")
+    assert code == 0, err
+    assert "not built" not in out
