@@ -165,16 +165,52 @@ def test_a_store_file_this_user_may_not_write_is_named_by_a_landing(nobodys_fold
                            f"({store}): cannot write the real-time counter store "), line
 
 
-@pytest.mark.parametrize("damage", ["zeroed", "truncated"])
+def damaged(whole: bytes, damage: str) -> bytes:
+    """An SQLite file's bytes `zeroed`, `truncated`, or `malformed`: its first page (header and
+    schema) intact, every other page garbage, so it opens and fails the first read of a table
+    ("database disk image is malformed")."""
+    if damage == "zeroed":
+        return bytes(len(whole))
+    if damage == "truncated":
+        return whole[:1000]
+    page = int.from_bytes(whole[16:18], "big")  # the header's page size
+    return whole[:page] + b"\xff" * (len(whole) - page)
+
+
+def test_retention_says_what_it_dropped_before_a_store_this_user_may_not_write(nobodys_folder):
+    """Retention dropped the expired hours, then failed on a counter store read-only to this
+    user with the lake's "permission denied" line, and the drops went unsaid (only a corrupt
+    store's error was held back until they were listed). Run as `nobody`."""
+    lake = Lake.create(nobodys_folder / "lake")
+    land_records(lake, [event("artifact_received", NOW - timedelta(hours=h)) for h in (60, 2)],
+                 now=NOW)
+    give_to_nobody(nobodys_folder)
+    store = lake.root / "state" / "counters.sqlite"
+    store.chmod(0o444)
+    done = as_nobody("retention", "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert done.returncode == 1
+    # 60 h before 2026-02-16T14:30Z is 2026-02-14T02:30Z: its hour ended more than 48 h ago
+    assert done.stdout.splitlines() == [
+        "deleted 1 partition(s)",
+        "  events                     1",
+        "  events/date=2026-02-14/hour=02",
+        "pruned no counter rows (the counter store cannot be pruned), 0 temp file(s)"]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
+                           f"({store}): cannot write the real-time counter store "), line
+    assert [p.name for p in lake.events_dir.glob("date=*/hour=*")] == ["hour=12"]
+
+
+@pytest.mark.parametrize("damage", ["zeroed", "truncated", "malformed"])
 def test_retention_says_what_it_dropped_before_the_counter_stores_error(capsys, lake, damage):
     """Retention dropped the expired hour, then failed on the corrupt store: the hour was gone
     and nothing said so. It now lists it, then fails (exit 1) on one line naming the store and
-    the fix; the temporary files are cleaned as on any run."""
+    the fix; the temporary files are cleaned as on any run. A store damaged past its first page
+    opened fine and failed the prune with SQLite's DatabaseError: it still went unsaid."""
     land_records(lake, [event("artifact_received", NOW - timedelta(hours=h)) for h in (60, 2)],
                  now=NOW)
     store = lake.root / "state" / "counters.sqlite"
-    whole = store.read_bytes()
-    store.write_bytes(bytes(len(whole)) if damage == "zeroed" else whole[:1000])
+    store.write_bytes(damaged(store.read_bytes(), damage))
     code, out, err = run_main(capsys, "retention", "--now", NOW_TEXT, "--lake", str(lake.root))
     assert_one_line_error(code, err, status=1)
     # 60 h before 2026-02-16T14:30Z is 2026-02-14T02:30Z: its hour ended more than 48 h ago
@@ -182,7 +218,7 @@ def test_retention_says_what_it_dropped_before_the_counter_stores_error(capsys, 
         "deleted 1 partition(s)",
         "  events                     1",
         "  events/date=2026-02-14/hour=02",
-        "pruned no counter rows (the counter store cannot be read), 0 temp file(s)"]
+        "pruned no counter rows (the counter store cannot be pruned), 0 temp file(s)"]
     assert err.startswith(f"voice-monitor: error: the real-time counter store {store} cannot be "
                           "read (")
     assert f"; move it aside (mv {store} {store}.corrupt)" in err

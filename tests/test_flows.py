@@ -113,6 +113,23 @@ def test_event_retention_flow_logs_what_it_dropped_then_fails_on_a_corrupt_count
     assert flow_lake.event_hours() == []
 
 
+def test_event_retention_flow_logs_what_it_dropped_then_fails_on_a_malformed_store(
+        flow_lake, caplog):
+    # a store damaged past its first page opens, and the prune failed with SQLite's bare
+    # "database disk image is malformed" after the drop, which no line named
+    land_records(flow_lake, [event("artifact_received", NOW - 50 * H)], now=NOW)
+    store = flow_lake.root / "state" / "counters.sqlite"
+    whole = store.read_bytes()
+    page = int.from_bytes(whole[16:18], "big")  # the header's page size; the schema page kept
+    store.write_bytes(whole[:page] + b"\xff" * (len(whole) - page))
+    with pytest.raises(CounterStoreError, match=rf"^the real-time counter store {store} cannot "
+                                                r"be read \(database disk image is malformed\); "
+                                                r"move it aside"):
+        event_retention.event_retention(now=NOW)
+    assert "dropped partition events/date=2026-02-14/hour=12" in caplog.text  # 50 h before NOW
+    assert flow_lake.event_hours() == []
+
+
 def test_snapshot_retention_flow_dry_run_then_real(flow_lake):
     old_hour = NOW - 8 * 24 * H   # 2026-02-08T14:30 -> the 14:00 hour, past the 7-day cut-off
     rollups.run_hourly(flow_lake, NOW, hour=old_hour)

@@ -288,11 +288,15 @@ def _open_sqlite(store, path):
         raise CounterStoreReadOnlyError(code, f"cannot open the real-time counter store for "
                                         f"writing ({exc})", str(path)) from exc
     except sqlite3.DatabaseError as exc:  # not an SQLite file (locked, I/O: raised above)
-        raise CounterStoreError(
-            f"the real-time counter store {path} cannot be read ({exc}); move it aside "
+        raise CounterStoreError(unreadable_store(path, exc)) from exc
+
+
+def unreadable_store(path, exc: Exception) -> str:
+    """One line for the embedded store at `path` that SQLite cannot read (`exc`), and the fix."""
+    return (f"the real-time counter store {path} cannot be read ({exc}); move it aside "
             f"(mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}): a new one "
             "counts from the next landing, and a collector re-counts the last 2 hours when it "
-            "starts") from exc
+            "starts")
 
 
 def _not_a_file(path) -> Path | None:

@@ -28,7 +28,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voice_monitor import arguments, copy_log, disk_space, storage
+from voice_monitor import arguments, copy_log, disk_space, read_only, storage
 from voice_monitor import lake as lake_layout
 from voice_monitor.integrity import (
     UnreadableFileError,
@@ -201,10 +201,11 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
 
         try:
             report.counter_rows = _prune_counters(lake, cut["counter_state"])
-        except CounterStoreError as exc:
-            # a corrupt store failed the run after its partitions were dropped, and what was
-            # dropped went unsaid: the report says it, and the store's error with its fix
-            report.counter_store_error = str(exc)
+        except (CounterStoreError, OSError, sqlite3.Error) as exc:
+            # a corrupt, read-only or locked store failed the run after its partitions were
+            # dropped, and what was dropped went unsaid: the report says it, and the store's
+            # error with its fix
+            report.counter_store_error = _counter_store_problem(lake, exc)
         report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
         if not lake.remote:
             disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it
@@ -425,6 +426,21 @@ def _prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool) -> list[str]:
         return []
     prune = getattr(alerts, "prune_alerts", None)
     return list(prune(lake, cutoff, dry_run)) if prune else []
+
+
+def _counter_store_problem(lake: Lake, exc: Exception) -> str:
+    """One line, with the fix, for the embedded counter store that `_prune_counters` failed on."""
+    from voice_monitor.counters import CounterStoreError, unreadable_store
+
+    path = lake.local_state_dir / "counters.sqlite"
+    if isinstance(exc, CounterStoreError):  # not an SQLite file, or a folder in its place
+        return str(exc)
+    if read_only.denied(exc):  # the store, or the lake, read-only to this user
+        return read_only.message(lake.root, exc)
+    if isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, sqlite3.OperationalError):
+        return unreadable_store(path, exc)  # damaged past its first page: "malformed"
+    return (f"cannot prune the real-time counter store {path} ({exc}); run retention again (a "
+            "landing prunes it too)")  # locked by another process for over a minute, I/O
 
 
 def _prune_counters(lake: Lake, cutoff: datetime) -> int:

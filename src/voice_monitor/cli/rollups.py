@@ -271,7 +271,7 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
         for path in report.deleted:
             click.echo(f"  {path}")
         if not dry_run:
-            counted = ("no counter rows (the counter store cannot be read)"
+            counted = ("no counter rows (the counter store cannot be pruned)"
                        if report.counter_store_error else f"{report.counter_rows} counter row(s)")
             click.echo(f"pruned {counted}, {report.tmp_files} temp file(s)")
         for path, message in report.kept:
