@@ -39,7 +39,7 @@ def test_a_period_not_built_reads_not_built_and_is_counted_below(lake, capsys):
     missing, = _lines(out, "2026-02-16 13:00:00Z")
     cells = [c.strip() for c in missing.split("│")[2:-1]]
     assert cells == ["not built"] + [""] * 7  # no 0 anywhere in the row
-    assert ("1 hour(s) not built yet, shown as 'not built' rather than 0: an hour's snapshot is "
+    assert ("1 hour(s) with no snapshot, shown as 'not built' rather than 0: an hour's snapshot is "
             "built at :30 after it ends ('voice-monitor rollup hourly' builds the ended ones now)"
             in out)
     # --json keeps the read's rows: zeros and computed_at null
@@ -62,3 +62,31 @@ def test_every_period_built_prints_no_note(lake, capsys):
                               "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T13:00Z")
     assert code == 0, err
     assert "not built" not in out
+
+
+def test_totals_say_which_periods_of_their_range_they_leave_out(lake, capsys):
+    """`metrics stages` and `metrics orgs` sum snapshot rows: by default over the last 24 hours,
+    whose newest hour or two have no snapshot before the :30 rollup. The totals silently left
+    those hours' events out; a line now says how many hours of the range are missing."""
+    land_records(lake, [
+        event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1", organization_id="org-1"),
+        event("artifact_received", HOUR_13 + 5 * M, artifact_id="a2", organization_id="org-1"),
+    ], now=NOW)
+    run_hourly(lake, NOW, hour=HOUR_12)  # hour 13 not built
+    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+    note = ("1 hour(s) of the range with no snapshot, left out of these totals: an hour's "
+            "snapshot is built at :30 after it ends ('voice-monitor rollup hourly' builds the "
+            "ended ones now)")
+    for command in ("stages", "orgs"):
+        code, out, err = run_main(capsys, "metrics", command, *root)
+        assert code == 0, err
+        assert note in out, command
+        code, out, err = run_main(capsys, "metrics", command, *root, "--json")
+        assert "no snapshot" not in out  # --json stays the rows alone
+        json.loads(out)
+    code, out, _ = run_main(capsys, "metrics", "orgs", *root)
+    org, = _lines(out, "org-1")
+    assert org.split("│")[3].strip() == "1"  # a1 only: a2's hour 13 is the one left out
+    run_hourly(lake, NOW, hour=HOUR_13)
+    code, out, err = run_main(capsys, "metrics", "orgs", *root)
+    assert "no snapshot" not in out and _lines(out, "org-1")[0].split("│")[3].strip() == "2"

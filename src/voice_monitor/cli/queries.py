@@ -164,11 +164,26 @@ def _print_periods(frame: pl.DataFrame, columns: list[str], period: str) -> None
     print_rows(shown.columns, rows)
     missing = built.count(False)
     if missing:
-        when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
-                         else ("at 01:30 after it ends", "rollup daily"))
-        click.echo(f"{missing} {period}(s) not built yet, shown as 'not built' rather than 0: "
-                   f"{'an' if period == 'hour' else 'a'} {period}'s snapshot is built {when} ('voice-monitor {command}' builds "
-                   "the ended ones now)")
+        click.echo(_not_built(missing, period, "with no snapshot, shown as 'not built' rather than 0"))
+
+
+def _not_built(missing: int, period: str, shown: str) -> str:
+    """The line under a table that says how many periods have no snapshot and what builds them."""
+    when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
+                     else ("at 01:30 after it ends", "rollup daily"))
+    article = "an" if period == "hour" else "a"
+    return (f"{missing} {period}(s) {shown}: {article} {period}'s snapshot is built {when} "
+            f"('voice-monitor {command}' builds the ended ones now)")
+
+
+def _note_totals_not_built(lake: Lake, start, end) -> None:
+    """Totals are sums of snapshot rows: say when periods of the range have none yet (the
+    current hour, an hour before its :30 rollup), which the totals leave out."""
+    platform = queries.historical_metrics(lake, start, end)
+    missing = platform["computed_at"].null_count()
+    if missing:
+        click.echo(_not_built(missing, platform["period_type"][0],
+                              "of the range with no snapshot, left out of these totals"))
 
 
 @metrics.command()
@@ -185,6 +200,8 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
     """
     start, end = _range(start, end, now)
     _emit(queries.stage_breakdown(lake, start, end, organization_id), as_json)
+    if not as_json:
+        _note_totals_not_built(lake, start, end)
 
 
 @metrics.command()
@@ -203,6 +220,8 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
            "total_ai_cost_usd", "avg_cost_per_artifact_usd"])
+    if not as_json:
+        _note_totals_not_built(lake, start, end)
 
 
 @click.group()
