@@ -313,3 +313,34 @@ def test_a_snapshot_file_whose_column_has_another_type_is_named_and_other_period
     assert code == 0, err
     rows = historical_metrics(lake, at(11, 0), at(14, 0))
     assert rows["artifacts_received"].to_list() == [1, 0, 1]  # 12:00 has no snapshot now
+
+
+def test_files_that_cannot_be_combined_but_none_unreadable_are_counted_not_listed(lake, capsys):
+    """Each pipeline_hourly file is fine alone (an extra column is another version's), but
+    `note` is int64 in two and text in one: the read failed naming every file it combined,
+    one quoted path each (a year of hours: 8,760 of them). It now says how many, where, and
+    which file has the rarer type."""
+    land_records(lake, [event("artifact_received", at(h)) for h in (11, 12, 13)], now=NOW)
+    root = ["--lake", str(lake.root)]
+    code, _, err = run_cli(["rollup", "hourly", "--now", NOW_ARG, *root], capsys)
+    assert code == 0, err
+    folder = lake.root / "snapshots" / "pipeline_hourly"
+    for hour, note in ((11, pa.array([7], pa.int64())), (12, pa.array(["x"])),
+                       (13, pa.array([8], pa.int64()))):
+        (path,) = lake.snapshot_partition("pipeline_hourly", at(hour, 0)).glob("*.parquet")
+        table = pq.read_table(path)
+        assert table.num_rows == 1  # the platform's row (the events have no organization)
+        pq.write_table(table.append_column("note", note), path)
+    said = (f"Unable to merge: Field note has incompatible types: int64 vs string (combining 3 "
+            f"files under {folder}/date=2026-02-16, hour=11 to hour=13; column note is int64 "
+            f"in 2, string in 1; the first string one: {folder}/date=2026-02-16/hour=12/"
+            "part-0.parquet)")
+
+    with pytest.raises(pa.ArrowInvalid) as failed:
+        historical_metrics(lake, at(11, 0), at(14, 0))
+    assert str(failed.value) == said
+    code, out, err = run_cli(["metrics", "historical", "--start", "2026-02-16T11:00Z",
+                              "--end", "2026-02-16T14:00Z", "--now", NOW_ARG, *root], capsys)
+    assert code == 1 and err.strip() == f"voice-monitor: error: {said}"
+    code, out, err = run_cli(["lake", "check", *root], capsys)  # none of them is unreadable
+    assert code == 0 and out.strip() == "checked 9 file(s): 0 unreadable", out

@@ -248,7 +248,9 @@ def unreadable_error(lake: Lake, exc: BaseException, candidates: Iterable[Path] 
     On an object store a file is fetched whole before it is judged, so a network error never
     looks like a corrupt file (the failed read is then reported as it is).
     """
-    named = [_named_path(lake, m) for m in _NAMED_FILE.findall(str(exc))]
+    # the files named in its message, or all those a combine read (views.CombineError)
+    texts = [*_NAMED_FILE.findall(str(exc)), *map(str, getattr(exc, "files", ()))]
+    named = [_named_path(lake, text) for text in texts]
     found = find_unreadable([*(p for p in named if p is not None), *candidates])
     if not found:
         return None

@@ -246,14 +246,43 @@ def read_cached(paths: Iterable[str | Path]) -> tuple[tuple, pa.Table] | None:
             combined = pa.concat_tables(tables, promote_options="default")
         except pa.ArrowException as exc:
             # a column of another type in one file ("Unable to merge: Field event_count has
-            # incompatible types"), which Arrow does not name: every file named for `guard`,
+            # incompatible types"), which Arrow does not name: every file handed to `guard`,
             # whose probe finds the one that is no file of its table (snapshot_file_problem)
-            named = ", ".join(f"'{path}'" for path, *_ in signatures)
-            raise pa.ArrowInvalid(f"{exc} (combining {named})") from exc
+            paths = [path for path, *_ in signatures]
+            raise CombineError(f"{exc} ({_combining(paths, tables)})", paths) from exc
         with _cache_lock:
             _evict(_combined, 64)
             _combined[key] = combined
     return key, combined
+
+
+class CombineError(pa.ArrowInvalid):
+    """Arrow could not combine the files of a read (`files`, for `integrity.guard` to probe)."""
+
+    def __init__(self, message: str, files: Iterable[str] = ()):
+        super().__init__(message)
+        self.files = list(files)
+
+
+def _combining(paths: list[str], tables: list[pa.Table]) -> str:
+    """The files a failed combine read, in one line however many (a range of a year's hours is
+    thousands): their count and folder, the partitions they span, and where a column's type
+    differs, how many files have each type and the first file of the rarest."""
+    folder = os.path.commonprefix(paths).rpartition("/")[0]
+    parts = sorted({path[len(folder) + 1:].rpartition("/")[0] for path in paths})
+    span = f", {parts[0]} to {parts[-1]}" if parts[0] else ""
+    said = f"combining {len(paths)} files under {folder}{span}"
+    types: dict[str, dict[str, list[str]]] = {}
+    for path, table in zip(paths, tables, strict=True):
+        for column in table.schema:
+            if column.type != pa.null():  # all nulls: takes the others' type
+                types.setdefault(column.name, {}).setdefault(str(column.type), []).append(path)
+    for name, seen in types.items():
+        if len(seen) > 1:
+            kind, files = min(seen.items(), key=lambda item: len(item[1]))
+            counts = ", ".join(f"{kind} in {len(files)}" for kind, files in seen.items())
+            return f"{said}; column {name} is {counts}; the first {kind} one: {files[0]}"
+    return said
 
 
 def _read_whole(path: str) -> pa.Table:
