@@ -344,3 +344,17 @@ def test_files_that_cannot_be_combined_but_none_unreadable_are_counted_not_liste
     assert code == 1 and err.strip() == f"voice-monitor: error: {said}"
     code, out, err = run_cli(["lake", "check", *root], capsys)  # none of them is unreadable
     assert code == 0 and out.strip() == "checked 9 file(s): 0 unreadable", out
+
+
+def test_the_record_of_an_unreadable_file_says_when_in_the_contracts_time_form(broken, capsys):
+    """state/unreadable/<hash>.json wrote seen_at as '2026-…T…+00:00', where every other time
+    the lake writes for people and scripts is ISO-8601 UTC with Z (docs/queries.md)."""
+    lake, bad = broken
+    before = datetime.now(UTC)
+    code, _, err = run_cli(["lake", "check", "--lake", str(lake.root)], capsys)
+    assert code == 1, err
+    (record,) = (lake.root / "state" / "unreadable").glob("*.json")
+    entry = json.loads(record.read_text())
+    assert entry["path"] == bad
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", entry["seen_at"]), entry
+    assert before <= datetime.fromisoformat(entry["seen_at"]) <= datetime.now(UTC)

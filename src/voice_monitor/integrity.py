@@ -357,7 +357,7 @@ def record(lake: Lake, found: list[tuple[Path, str]]) -> None:
     for path, reason in found:
         rel = relative(lake, path)
         try:
-            entry = {"path": rel, "error": reason, "seen_at": datetime.now(UTC).isoformat(),
+            entry = {"path": rel, "error": reason, "seen_at": utc_text(datetime.now(UTC)),
                      "signature": _signature(path)}
         except OSError:  # gone since, or a link that leads nowhere (`lake check` lists it)
             continue
