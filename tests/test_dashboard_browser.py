@@ -230,6 +230,32 @@ def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(ser
     context.close()
 
 
+def test_a_page_pinned_to_a_past_moment_shows_an_artifacts_timeline_as_it_was_then(served, browser):
+    """At 14:17 b3 had been received (14:10) and failed transcription (14:15); its
+    artifact_failed of 14:20 came later. The timeline panel showed all three."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.goto(f"{served.url}/?now=2026-02-16T14:17:00Z#artifact=b3")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
+        "artifact_received", "transcription_failed"]
+    # opened from the event log, as then: b3's two events are the newest two
+    page.click("#timeline-close")
+    page.click("#events tbody a.artifact:text-is('b3') >> nth=0")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
+        "artifact_received", "transcription_failed"]
+    assert errors == []
+    context.close()
+
+
 def test_page_and_assets_name_no_external_url(served):
     """The HTML, CSS and JS of the page name no other host (Plotly's bundle is vendored)."""
     with client() as http:

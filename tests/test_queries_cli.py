@@ -147,6 +147,10 @@ def test_other_commands_print_json_and_tables(rolled_lake, capsys, tmp_path):
     timeline = json.loads(run_main(capsys, "events", "timeline", "a2", "--json", "--lake", lake))
     assert [r["event_type"] for r in timeline] == [
         "artifact_received", "transcription_started", "transcription_completed"]
+    # --now: a2 as it was at 13:01, its transcription started (at that moment) and not done
+    then = json.loads(run_main(capsys, "events", "timeline", "a2", "--now", "2026-02-16T13:01:00Z",
+                               "--json", "--lake", lake))
+    assert [r["event_type"] for r in then] == ["artifact_received", "transcription_started"]
     # a1, a2, a3 were received and none finished; a3's only staged events: failure at 13:20,
     # received (ingestion) at 13:30 -> current stage ingestion
     active = json.loads(run_main(capsys, "artifacts", "active", "--now", "2026-02-16T14:30:00Z",

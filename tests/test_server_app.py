@@ -549,11 +549,11 @@ def test_an_unknown_query_parameter_is_400_naming_it(filled, http):
     assert "type" in events.json()["detail"].split("it takes: ")[1].split(", ")
     # without a token it is still 401 first: nothing about the API is told to a stranger
     assert http.get("/api/v1/metrics/realtime", params={"organization": "x"}).status_code == 401
-    # a path parameter is not a query parameter: the timeline takes none
+    # a path parameter is not a query parameter: the timeline takes only now
     timeline = http.get("/api/v1/artifacts/art-2/timeline", params={"artifact_id": "art-1"},
                         headers=bearer(STAFF))
     assert timeline.status_code == 400
-    assert timeline.json()["detail"].endswith("it takes: none")
+    assert timeline.json()["detail"].endswith("it takes: now")
 
 
 def test_a_scalar_query_parameter_given_twice_is_400_naming_it(filled, http):
@@ -630,6 +630,31 @@ def test_artifacts_timeline_failed_and_active(filled, http):
     assert [(r["artifact_id"], r["current_stage"]) for r in active["rows"]] == [
         ("art-3", "transcription")]
     assert active["next_cursor"] is None
+
+
+def test_timeline_at_a_past_now_holds_only_the_events_stamped_at_or_before_it(filled, http):
+    """§10: a read at a past `now` sees only events stamped at or before it. The dashboard
+    pinned to a moment (`?now=`) showed an artifact's whole timeline, its failure included,
+    while its counters and event log ended before it."""
+
+    def types(artifact: str, **params) -> list[str]:
+        answer = http.get(f"/api/v1/artifacts/{artifact}/{params.pop('what', 'timeline')}",
+                          params=params, headers=bearer(STAFF))
+        assert answer.status_code == 200, answer.json()
+        return [r["event_type"] for r in answer.json()["rows"]]
+
+    # art-2: received 13:50, transcription_failed 13:52, artifact_failed 13:53
+    assert types("art-2", now=ts(NOW - timedelta(minutes=38))) == [
+        "artifact_received", "transcription_failed"]  # 13:52: f2's own moment is kept
+    assert types("art-2", now=ts(NOW - timedelta(minutes=39))) == ["artifact_received"]
+    assert types("art-2", now=ts(NOW - timedelta(minutes=41))) == []  # before it was received
+    assert types("art-2", now=ts(NOW)) == [
+        "artifact_received", "transcription_failed", "artifact_failed"]
+    assert types("art-2", now=ts(NOW - timedelta(minutes=39)), what="retries") == []
+    refused = http.get("/api/v1/artifacts/art-2/timeline", params={"now": "yesterday"},
+                       headers=bearer(STAFF))
+    assert refused.status_code == 400
+    assert "'yesterday'" in refused.json()["detail"]
 
 
 def test_failed_artifacts_take_now_as_the_cli_does(filled, http):

@@ -1,6 +1,7 @@
 -- artifact_events: the de-duplicated events of one artifact, oldest first.
 -- Only hours that hold a row of the artifact are read (the caller lists them), and within them
--- every copy of those event ids, so that first-landed-wins is decided on all copies.
+-- every copy of those event ids, so that first-landed-wins is decided on all copies. A non-null
+-- $now hides every event stamped after it (a read at a past $now sees the artifact as it was then).
 with landed as (
     select * from raw_events
 ),
@@ -22,6 +23,7 @@ final as (
     from first_landed
     where artifact_id = $artifact_id
       and ($event_types is null or list_contains($event_types, event_type))
+      and ($now is null or "timestamp" <= $now)
     order by "timestamp", event_id
 )
 

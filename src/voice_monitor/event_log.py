@@ -36,10 +36,6 @@ def _files(lake: Lake, hours: list[datetime]) -> list[Path]:
     return [f for hour in hours for f in lake.event_files(hour)]
 
 
-def _all_files(lake: Lake) -> list[Path]:
-    return _files(lake, lake.event_hours())
-
-
 def _files_until(lake: Lake, now: datetime | None) -> list[Path]:
     """Files of the hours that can hold events stamped at or before `now` (all if None)."""
     return _files(lake, [h for h in lake.event_hours() if now is None or h <= now])
@@ -172,26 +168,30 @@ def _empty_page(lake: Lake) -> pl.DataFrame:
 
 
 @reads_lake
-def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None) -> pl.DataFrame:
+def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None,
+                     now: datetime | str | None) -> pl.DataFrame:
     artifact_id = arguments.identifier(artifact_id, "artifact_id")
     if artifact_id is None:
         raise ValueError("artifact_id is required; pass the id of one artifact")
-    con = with_sources(raw_events=_all_files(lake))
+    now = arguments.utc_time(now, "now")
+    con = with_sources(raw_events=_files_until(lake, now))
     hours = run_sql(con, "queries/artifact_hours", artifact_id=artifact_id).fetchall()
     wanted = [datetime(d.year, d.month, d.day, h, tzinfo=UTC) for d, h in hours]
     con = with_sources(raw_events=_files(lake, sorted(wanted)))
     return run_sql(con, "queries/artifact_events", artifact_id=artifact_id,
-                   event_types=event_types).pl()
+                   event_types=event_types, now=now).pl()
 
 
-def artifact_timeline(lake: Lake, artifact_id: str) -> pl.DataFrame:
-    """Every event of one artifact, oldest first."""
-    return _artifact_events(lake, artifact_id, None)
+def artifact_timeline(lake: Lake, artifact_id: str, now: datetime | str | None = None) -> pl.DataFrame:
+    """Every event of one artifact, oldest first; with `now`, only those stamped at or before
+    it (the artifact as it was then)."""
+    return _artifact_events(lake, artifact_id, None, now)
 
 
-def retry_history(lake: Lake, artifact_id: str) -> pl.DataFrame:
-    """The retry_initiated / retry_succeeded / retry_failed events of one artifact, oldest first."""
-    frame = _artifact_events(lake, artifact_id, RETRY_TYPES)
+def retry_history(lake: Lake, artifact_id: str, now: datetime | str | None = None) -> pl.DataFrame:
+    """The retry_initiated / retry_succeeded / retry_failed events of one artifact, oldest first;
+    with `now`, only those stamped at or before it."""
+    frame = _artifact_events(lake, artifact_id, RETRY_TYPES, now)
     return frame.select("timestamp", "event_id", "event_type", "pipeline_stage", "retry_attempt",
                         "error_code", "error_message")
 

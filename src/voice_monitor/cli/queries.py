@@ -263,16 +263,19 @@ def recent(event_types, stage, organization_id, artifact_id, start, end, errors_
 
 @events.command()
 @click.argument("artifact_id")
+@click.option("--now", type=common.TIME, default=None,
+              help="Read the artifact as it was at this UTC time: events stamped later are "
+                   "ignored (default: every landed event).")
 @common.lake_option
 @common.json_option
-def timeline(artifact_id: str, lake: Lake, as_json: bool) -> None:
+def timeline(artifact_id: str, now, lake: Lake, as_json: bool) -> None:
     """Every event of one artifact, oldest first.
 
     \b
     Example:
       voice-monitor events timeline art-123 --json
     """
-    _emit(queries.artifact_timeline(lake, artifact_id), as_json,
+    _emit(queries.artifact_timeline(lake, artifact_id, now=now), as_json,
           ["timestamp", "event_id", "event_type", "pipeline_stage", "duration_ms",
            "error_code", "error_message"])
 

@@ -202,17 +202,20 @@ def artifacts_active(request: Request, limit: int = 50, cursor: str | None = Non
 
 # `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
 @router.get("/artifacts/{artifact_id:path}/timeline")
-def artifact_timeline(request: Request, artifact_id: str) -> JSON:
-    """Every event of one artifact, oldest first (`voice-monitor events timeline`)."""
+def artifact_timeline(request: Request, artifact_id: str, now: str | None = None) -> JSON:
+    """Every event of one artifact, oldest first (`voice-monitor events timeline`); with `now`,
+    only events stamped at or before it (the dashboard pinned to a past moment)."""
     return JSON({"artifact_id": artifact_id,
-                 "rows": rows(queries.artifact_timeline(request.app.state.lake, artifact_id))})
+                 "rows": rows(queries.artifact_timeline(request.app.state.lake, artifact_id,
+                                                        now=now))})
 
 
 @router.get("/artifacts/{artifact_id:path}/retries")
-def artifact_retries(request: Request, artifact_id: str) -> JSON:
-    """The retry events of one artifact, oldest first."""
+def artifact_retries(request: Request, artifact_id: str, now: str | None = None) -> JSON:
+    """The retry events of one artifact, oldest first; with `now`, those stamped by then."""
     return JSON({"artifact_id": artifact_id,
-                 "rows": rows(queries.retry_history(request.app.state.lake, artifact_id))})
+                 "rows": rows(queries.retry_history(request.app.state.lake, artifact_id,
+                                                    now=now))})
 
 
 @router.get("/openapi.json", include_in_schema=False)

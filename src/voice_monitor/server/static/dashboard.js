@@ -292,7 +292,8 @@ async function loadEvents() {
 
 async function openTimeline(id) {
   state.timeline = id;
-  const { rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`);
+  // pinned (?now=): the artifact as it was then, its events stamped at or before that moment
+  const { rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`, withNow());
   show($("#timeline-artifact"), id);
   const body = $("#timeline tbody");
   body.replaceChildren();
