@@ -374,3 +374,22 @@ def test_a_corrupt_event_file_of_the_current_hour_is_named_by_inactivity(lake):
     assert [(f.alert_type, f.severity) for f in result.findings] == [
         ("lake_file_unreadable", "high")]
     assert "zz-garbage.parquet" in result.findings[0].message
+
+
+def test_high_latency_says_its_latencies_in_units_people_read(lake):
+    """The message went to the alert list and the webhook as 'end-to-end p95 2086583 ms ...
+    baseline of 589647 ms': minutes, with the exact milliseconds kept after them."""
+    hourly_rows(lake, {**baseline_hours(6, p95=589_647.0), LAST_HOUR: (2_086_583.0, 10)})
+    result = evaluate(lake, NOW, AlertConfig(checks=("high_latency",)))
+    finding, = result.findings
+    # 2,086,583 / 60,000 = 34.776 min; 589,647 / 60,000 = 9.827 min
+    assert finding.message == (
+        "end-to-end p95 34.8 min (2,086,583 ms) in the hour from 2026-02-16 13:00 UTC is above "
+        "2 × the 6-hour baseline of 9.8 min (589,647 ms)")
+    assert finding.value == 2_086_583.0  # the numbers stay in milliseconds
+    hourly_rows(lake, {**baseline_hours(6, p95=900.0), LAST_HOUR: (7_300_000.0, 10)})
+    finding, = evaluate(lake, NOW, AlertConfig(checks=("high_latency",))).findings
+    # 7,300,000 ms = 2.03 h; 900 ms stays in ms (under 2 s)
+    assert finding.message == (
+        "end-to-end p95 2.0 h (7,300,000 ms) in the hour from 2026-02-16 13:00 UTC is above "
+        "2 × the 6-hour baseline of 900 ms")

@@ -344,9 +344,17 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
         return []
     return [Finding(
         "high_latency", None, cfg.severity("high_latency"),
-        f"end-to-end p95 {p95:.0f} ms in the hour from {hour:%Y-%m-%d %H:00} UTC is above "
-        f"{cfg.latency_factor:g} × the {baseline_hours}-hour baseline of {baseline:.0f} ms",
+        f"end-to-end p95 {_duration(p95)} in the hour from {hour:%Y-%m-%d %H:00} UTC is above "
+        f"{cfg.latency_factor:g} × the {baseline_hours}-hour baseline of {_duration(baseline)}",
         value=float(p95), threshold=float(limit))]
+
+
+def _duration(ms: float) -> str:
+    """A latency as on-call reads it ('34.8 min'), with the exact milliseconds after it."""
+    for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1_000)):
+        if ms >= 2 * size:
+            return f"{ms / size:.1f} {unit} ({ms:,.0f} ms)"
+    return f"{ms:,.0f} ms"
 
 
 def _count_above(run: CheckRun, alert_type: str, limit: int, says: str) -> list[Finding]:
