@@ -353,6 +353,27 @@ def test_two_producers_cannot_share_a_spool(lake, tmp_path):
     Producer(lake, durable=True, spool_dir=spool, now=NOW).close()
 
 
+@pytest.mark.parametrize("blocked", ["state/spool", "state/spool/svc"])
+def test_a_file_where_the_spool_folder_should_be_is_named_with_the_fix(lake, blocked):
+    # it said "cannot use spool directory '…/state/spool/svc': [Errno 20] Not a directory"
+    # (or "[Errno 17] File exists"), naming no fix; the state folders say mv since 3d8bdbf
+    in_the_way = lake.root / blocked
+    in_the_way.parent.mkdir(parents=True, exist_ok=True)
+    in_the_way.write_text("not a folder\n")
+    spool = lake.root / "state" / "spool" / "svc"
+    message = (f"cannot use spool directory '{spool}': '{in_the_way}' is a file, not a folder; "
+               f"move it aside (mv {in_the_way} {in_the_way}.moved) and start the producer "
+               "again")
+    with pytest.raises(ProducerError) as refused:
+        Producer(lake, durable=True, name="svc", now=NOW)
+    assert str(refused.value) == message
+    in_the_way.rename(f"{in_the_way}.moved")  # the fix it gives
+    record = recent(1)
+    with Producer(lake, durable=True, name="svc", now=NOW) as producer:
+        producer.emit(record)
+    assert stored_ids(lake) == [record["event_id"]]
+
+
 def test_durable_failure_keeps_the_segment_for_the_next_producer(tmp_path):
     lake = Lake(tmp_path / "lake")
     spool = tmp_path / "spool"

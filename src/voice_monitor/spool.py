@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shlex
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from voice_monitor import disk_space
+from voice_monitor.lake import file_in_the_way
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 
@@ -84,6 +86,14 @@ class Spool:
             directory.mkdir(parents=True, exist_ok=True)
             self._lock_fd = os.open(directory / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
+            blocked = (file_in_the_way(directory)
+                       if isinstance(exc, (FileExistsError, NotADirectoryError)) else None)
+            if blocked is not None:  # said only "[Errno 20] Not a directory", naming no fix
+                raise ProducerError(
+                    f"cannot use spool directory {str(directory)!r}: {str(blocked)!r} is a "
+                    f"file, not a folder; move it aside (mv {shlex.quote(str(blocked))} "
+                    f"{shlex.quote(str(blocked) + '.moved')}) and start the producer again"
+                ) from exc
             raise ProducerError(f"cannot use spool directory {str(directory)!r}: {exc}") from exc
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
