@@ -220,3 +220,23 @@ def test_an_event_day_folder_that_is_a_file_is_named_by_ingest(lake, tmp_path, c
     assert_one_line_error(code, err, status=1)
     assert err.strip() == _message(lake, f"events/date={NOW:%Y-%m-%d}")
     assert day.read_text() == "not a folder\n"
+
+
+def test_landings_past_a_copy_log_folder_that_is_a_file_say_so_once_in_the_log(lake, caplog):
+    """Landings go on past `state/copies` made a file (the copy log is a shortcut), but wrote
+    no log line and said nothing: every hour after it was de-duplicated in full, more slowly,
+    with no sign why. Now one warning per process and lake names the file and the mv."""
+    copies = lake.root / "state" / "copies"
+    shutil.rmtree(copies, ignore_errors=True)
+    copies.write_text("not a folder\n")
+    caplog.set_level("WARNING", logger="voice_monitor.copy_log")
+    for hours in ((2, 3), (1,), (2,)):  # three landings, four hours between them
+        land_records(lake, [event("artifact_received", NOW - timedelta(hours=h)) for h in hours],
+                     now=NOW)
+    assert len(list(lake.events_dir.glob("date=*/hour=*/*.parquet"))) == 4
+    path = str(copies)
+    assert [r.getMessage() for r in caplog.records if r.name == "voice_monitor.copy_log"] == [
+        f"landings in {lake.root} write no copy log ({path!r} is a file, not a folder; move it "
+        f"out of the lake (mv {shlex.quote(path)} {shlex.quote(path + '.moved')})); until they "
+        "do, the hourly rollup de-duplicates each of their hours in full"]
+    assert copies.read_text() == "not a folder\n"

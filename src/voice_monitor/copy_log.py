@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
+import shlex
 import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -35,8 +37,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, file_in_the_way
 
+logger = logging.getLogger(__name__)
 _MASK = (1 << 64) - 1
 
 
@@ -132,8 +135,28 @@ def record_landing(lake: Lake, pending: dict, written: dict[int, str], events: p
             size = os.stat(lake.event_partition(start_of_hour) / name).st_size
             append(log_path(lake, start_of_hour), line(name, size, ingested, _covered(index, name),
                                                        np.flatnonzero(duplicate[start:end])))
-        except OSError:
-            pass  # the log is a shortcut: without the line the hour is de-duplicated in full
+        except OSError as exc:
+            # the log is a shortcut: without the line the hour is de-duplicated in full
+            _not_written(lake, exc)
+
+
+_unwritten: set[str] = set()  # the copy-log folders this process could not write to, said once
+
+
+def _not_written(lake: Lake, exc: OSError) -> None:
+    """Say once per process and lake, in the log, that its copy logs are not written and why
+    (a file where `state/copies` should be: its name and the mv): the landings go on, and the
+    hourly rollup de-duplicates their hours in full, more slowly, without another word."""
+    folder = log_folder(lake)
+    if str(folder) in _unwritten:
+        return
+    _unwritten.add(str(folder))
+    blocked = file_in_the_way(folder / "x.log")
+    why = (f"{str(blocked)!r} is a file, not a folder; move it out of the lake (mv "
+           f"{shlex.quote(str(blocked))} {shlex.quote(str(blocked) + '.moved')})"
+           if blocked is not None else f"{type(exc).__name__}: {exc}")
+    logger.warning("landings in %s write no copy log (%s); until they do, the hourly rollup "
+                "de-duplicates each of their hours in full", lake.root, why)
 
 
 def _span(stamps: pa.ChunkedArray) -> tuple[int, int]:
