@@ -4,7 +4,8 @@
 first record was quarantined as "record is not valid JSON" (its BOM not named). Contract §3
 ignores a leading BOM; a concatenation of files holds several. The same in `ingest`, the
 collector and the Python API (`land_lines`). A BOM anywhere else (after a space, inside a
-string) is no line's start and is kept as it is.
+string) is no line's start and is kept as it is: after a space it is no JSON, quarantined raw
+with a reason naming the mark.
 """
 
 from __future__ import annotations
@@ -35,7 +36,11 @@ AFTER_SPACE = b" " + BOM + record("x1")
 IN_STRING = record("s1").replace(b'"s1"', b'"s1' + BOM + b'"')
 CONCATENATED = A + B + BOM + b"\n" + AFTER_SPACE + b"\n" + IN_STRING + b"\n"
 STORED = sorted(["a1", "a2", "b1", "b2", "s1\ufeff"])
-QUARANTINED = [(AFTER_SPACE.decode(), "record is not valid JSON")]
+# named: it was quarantined as "record is not valid JSON", the mark nowhere in the reason (and
+# invisible in most viewers of the raw text)
+QUARANTINED = [(AFTER_SPACE.decode(), "record is not valid JSON: it starts with a byte-order mark "
+                "(U+FEFF) after blanks or after another mark, where JSON allows none (remove the "
+                "mark: one is ignored only as the very first character of a line)")]
 
 
 def lake_rows(lake: Lake) -> tuple[list[str], list[tuple[str, str]]]:

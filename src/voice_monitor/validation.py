@@ -255,6 +255,14 @@ _ALL_FIELDS = frozenset(f.name for f in (*FIELDS, *METADATA_FIELDS))
 _ALL_NAMES = frozenset(n for f in (*FIELDS, *METADATA_FIELDS) for n in f.input_names)
 
 
+# A byte-order mark is ignored as a line's (a record's) very first character (records.cut_lines);
+# one after blanks, or a second one, is no JSON: named, with the fix, not only "not valid JSON".
+BOM_INSIDE_SQL = "starts_with(ltrim(line, ' ' || chr(9) || chr(10) || chr(13)), chr(65279))"
+BOM_INSIDE = ("record is not valid JSON: it starts with a byte-order mark (U+FEFF) after blanks "
+              "or after another mark, where JSON allows none (remove the mark: one is ignored "
+              "only as the very first character of a line)")
+
+
 @lru_cache(maxsize=64)
 def _validation_sql(present: frozenset[str] = _ALL_FIELDS, names: frozenset[str] = _ALL_NAMES,
                     doubled: frozenset[str] = _ALL_FIELDS) -> str:
@@ -381,7 +389,8 @@ checked as (
 reasoned as (
     -- one pipeline, no union: rows come out in input order
     select line_no, line, {stored},
-        case when root_type is null then 'record is not valid JSON'
+        case when root_type is null  -- (the mark looked for only in these few)
+             then case when {BOM_INSIDE_SQL} then '{BOM_INSIDE}' else 'record is not valid JSON' end
              when root_type <> 'OBJECT'
              then 'record is JSON but not an object; expected one event object per record'
              else nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') end as reason
