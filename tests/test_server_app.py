@@ -446,6 +446,26 @@ def test_bad_gzip_and_unsupported_bodies_are_refused_clearly(http):
     assert response.status_code == 415
 
 
+def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, http):
+    # the body is read as UTF-8 whatever its charset: Latin-1's é (0xe9) was quarantined as
+    # "record is not valid UTF-8" and the batch answered 200, the sender never told to fix it
+    record = event("artifact_received", NOW, event_id="café-1", organization_id="org-café")
+    text = json.dumps(record, ensure_ascii=False) + "\n"
+    for given in ("iso-8859-1", "ISO-8859-1", '"windows-1252"', "utf-16"):
+        response = http.post("/v1/events", content=text.encode("latin-1"), headers={
+            **bearer(INGEST), "Content-Type": f"application/x-ndjson; charset={given}"})
+        assert response.status_code == 415
+        assert response.json() == {"detail": f"charset {given.strip(chr(34))!r} is not accepted; "
+                                             "send the batch as UTF-8 (charset=utf-8, or no "
+                                             "charset): JSON is read as UTF-8 only"}
+    assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
+    for given in ("utf-8", '"UTF-8"', "utf8"):  # the same event in UTF-8: landed once
+        response = http.post("/v1/events", content=text.encode(), headers={
+            **bearer(INGEST), "Content-Type": f"application/json; charset={given}"})
+        assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "duplicates": 1, "quarantined": 0}
+
+
 def test_a_full_queue_answers_503_with_retry_after(app, http):
     collector = app.state.collector
     collector.pending = collector.capacity  # every place taken

@@ -31,6 +31,18 @@ _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
                "application/x-jsonlines", "text/plain", "")
 
 
+_CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")  # (ASCII is UTF-8)
+
+
+def _charset(params: str) -> str | None:
+    """The charset a Content-Type's parameters (after its first `;`) name, unquoted, or None."""
+    for param in params.split(";"):
+        name, _, value = param.partition("=")
+        if name.strip().lower() == "charset":
+            return value.strip().strip('"')
+    return None
+
+
 def _refuse_too_large(collector: Collector) -> HTTPException:
     collector.stats.refused_too_large += 1
     return HTTPException(413, f"batch over {collector.max_body_bytes} bytes (sent or "
@@ -71,10 +83,17 @@ async def post_events(request: Request) -> JSONResponse:
     # a header sent twice is read as the one comma-separated list it means (RFC 9110 5.3): the
     # first alone made a body gzip'd twice land as garbage, quarantined, answered 200
     headers = request.headers
-    media = ", ".join(headers.getlist("content-type")).split(";")[0].strip().lower()
+    media, _, params = ", ".join(headers.getlist("content-type")).partition(";")
+    media = media.strip().lower()
     if media not in _JSON_TYPES:
         raise HTTPException(415, f"content type {media!r} is not accepted; send JSON Lines "
                                  "(application/x-ndjson) or a JSON array (application/json)")
+    charset = _charset(params)
+    if charset is not None and charset.lower() not in _CHARSETS:
+        # the body is read as UTF-8 whatever it says: a Latin-1 é was quarantined as "not valid
+        # UTF-8" and the batch answered 200, its sender never told why
+        raise HTTPException(415, f"charset {charset!r} is not accepted; send the batch as UTF-8 "
+                                 "(charset=utf-8, or no charset): JSON is read as UTF-8 only")
     encoding = (", ".join(headers.getlist("content-encoding")) or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
         raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
