@@ -195,6 +195,10 @@ def test_the_failure_rate_chart_draws_the_configured_alert_thresholds(tmp_path, 
     monkeypatch.setattr(sys, "setswitchinterval", lambda _: None)
     monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_HIGH", "0.2")
     monkeypatch.setenv("VOICE_MONITOR_ALERTS_FAILURE_RATE_CRITICAL", "0.35")
+    # and a 72 h inactivity window, which events kept 72 h allow (the app once built its
+    # thresholds without the event retention: refused as longer than the default 48 h)
+    monkeypatch.setenv("VOICE_MONITOR_ALERTS_INACTIVITY_WINDOW", "72h")
+    monkeypatch.setenv("VOICE_MONITOR_RETENTION_EVENTS", "72h")
     monkeypatch.setenv(SERVE_ENV, json.dumps({
         "lake": str(lake.root), "tokens_file": None, "no_auth": True}))
     with TestClient(app_from_env(), base_url="http://127.0.0.1:8787") as client:

@@ -4,7 +4,7 @@ reported with its source, secrets masked, bad values refused in one line naming 
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
@@ -250,6 +250,31 @@ def test_an_inactivity_window_longer_than_event_retention_is_refused(capsys, lak
     assert both.settings.alert_config().inactivity_window == timedelta(hours=72)
 
 
+def test_the_library_refuses_an_inactivity_window_longer_than_its_event_window(lake):
+    """AlertConfig(inactivity_window=72h) with the default 48 h event window (event retention)
+    was accepted, and the check looks in the event window's hours only: an artifact received
+    60 h before now was "none in the retained window", and inactivity fired. Refused, naming
+    both; with the event window the retention keeps (72 h) it is taken and does not fire."""
+    from voice_monitor.health.alerts import run_checks
+    from voice_monitor.health.checks import AlertConfig
+
+    with pytest.raises(ValueError) as refused:
+        AlertConfig(inactivity_window=timedelta(hours=72))
+    assert str(refused.value) == (
+        "inactivity_window=72h is longer than event_window=48h (the event retention the event "
+        "checks look in): the inactivity check could not see an artifact_received that far "
+        "back; shorten inactivity_window to at most 48h, or keep events at least 72h and pass "
+        "that retention as event_window (RetentionConfig.events)")
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    land_records(lake, [{"event_id": "r-60h", "event_type": "artifact_received",
+                         "artifact_id": "a-1", "timestamp": now - timedelta(hours=60)}], now=now)
+    config = AlertConfig(inactivity_window=timedelta(hours=72), event_window=timedelta(hours=72),
+                         checks=("inactivity",))
+    assert run_checks(lake, now, config).raised == []  # 60 h ago is within 72 h
+    shorter = AlertConfig(inactivity_window=timedelta(hours=48), checks=("inactivity",))
+    assert [a.alert_type for a in run_checks(lake, now, shorter).raised] == ["inactivity"]
+
+
 @pytest.mark.parametrize("value", ["inf", "nan", "1e10", "3601"])
 def test_a_webhook_timeout_that_is_no_number_of_seconds_is_refused(capsys, lake, value):
     """`--set alerts.webhook_timeout_s=inf` (or 1e10) was accepted; with a webhook_url the
@@ -362,7 +387,10 @@ def test_a_window_off_the_calendar_is_refused_by_the_library(name):
                                   "than or equal to 36500 days")
     with pytest.raises(ValueError, match=r"=3153686400s \(36,501 days\): Input should be less"):
         AlertConfig(**{name: timedelta(days=36_501)})
-    assert getattr(AlertConfig(**{name: timedelta(days=36_500)}), name) == timedelta(days=36_500)
+    # (an inactivity window within the event window: events kept as long)
+    kept = {"event_window": timedelta(days=36_500)} if name == "inactivity_window" else {}
+    assert getattr(AlertConfig(**{name: timedelta(days=36_500)}, **kept), name) == \
+        timedelta(days=36_500)
 
 
 @pytest.mark.parametrize(("name", "toml", "refusal"), [

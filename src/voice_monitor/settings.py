@@ -203,8 +203,9 @@ class Settings(_Section):
     @classmethod
     def _alerts_consistent(cls, alerts: AlertSettings) -> AlertSettings:
         # AlertConfig's rules across fields (failure_rate_high <= failure_rate_critical), here
-        # and not on AlertSettings: a flow's `alerts` parameter sets only some of the fields
-        alerts.config()
+        # and not on AlertSettings: a flow's `alerts` parameter sets only some of the fields.
+        # The inactivity window against event retention is the rule below, in the settings' words
+        alerts.config(event_window=MAX_DURATION)
         return alerts
 
     @model_validator(mode="after")

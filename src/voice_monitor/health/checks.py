@@ -118,6 +118,13 @@ def _window_text(value: timedelta) -> str:
     return f"{text} ({value.days:,} days)" if value >= timedelta(days=1) else text
 
 
+def _duration(value: timedelta) -> str:
+    """A window as the settings write it (72h, 7d): settings.format_duration, which imports us."""
+    from voice_monitor.settings import format_duration
+
+    return format_duration(value)
+
+
 @dataclass(frozen=True)
 class AlertConfig:
     """Every threshold, window and severity of the health checks, plus optional delivery."""
@@ -169,6 +176,17 @@ class AlertConfig:
                 value = getattr(self, name)
                 shown = _window_text(value) if isinstance(value, timedelta) else repr(value)
                 raise ValueError(f"{name}={shown}: {problem}")
+        if self.inactivity_window > self.event_window:
+            # the check looks for an artifact_received in the event window's hours only: one
+            # received 60 h ago, with a 72 h window and a 48 h event window, was "none in the
+            # retained window", and inactivity fired
+            window, kept = _duration(self.inactivity_window), _duration(self.event_window)
+            raise ValueError(
+                f"inactivity_window={window} is longer than event_window={kept} (the event "
+                f"retention the event checks look in): the inactivity check could not see an "
+                f"artifact_received that far back; shorten inactivity_window to at most {kept}, "
+                f"or keep events at least {window} and pass that retention as event_window "
+                f"(RetentionConfig.events)")
         if self.failure_rate_high > self.failure_rate_critical:
             # rates between the two would raise nothing, and every alert would be critical
             raise ValueError(

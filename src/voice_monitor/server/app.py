@@ -345,7 +345,7 @@ def app_from_env() -> FastAPI:
     tokens = load_tokens(tokens_file=options.pop("tokens_file"), no_auth=options.pop("no_auth"))
     auth.hide_tokens_in_logs(tokens)
     # the alert thresholds as the health checks read them (config file, environment)
-    thresholds = load_settings().settings.alerts.config()
+    thresholds = load_settings().settings.alert_config()
     app = create_app(options.pop("lake"), tokens=tokens, alert_config=thresholds, **options)
     dashboard.warm_up(app.state)  # the first page after a start finds Plotly and DuckDB ready
     return app
