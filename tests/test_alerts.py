@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import duckdb
 import pytest
-from conftest import NOW, event, run_main
+from conftest import NOW, assert_one_line_error, event, run_main
 
 from voice_monitor.cli import main
 from voice_monitor.health.alerts import (
@@ -328,3 +328,30 @@ def test_a_future_alert_whose_condition_holds_earlier_stays_active(lake):
     assert (report.raised, report.resolved) == ([], [])
     assert [(a.alert_id, a.status, a.resolved_at) for a in active_alerts(lake)] == [
         (raised.alert_id, "active", None)]
+
+
+def test_a_check_before_2000_is_refused_and_leaves_every_alert_as_it_was(lake, capsys):
+    """`alerts check --now 1970-01-01T00:00:00Z` (epoch 0: an unset variable in a script) saw
+    a lake with no event yet, found every condition clear and resolved the active alerts: one
+    raised at 14:30 on 2026-02-16 and one a replay raised in 9998, each at its raise. No event
+    can be before 2000-01-01: such a now is refused, nothing recorded."""
+    far = datetime(9998, 1, 1, tzinfo=UTC)
+    breaker(lake, "opened", NOW - 10 * M)  # active from 14:30
+    run_checks(lake, NOW, BREAKER_ONLY)
+    inactivity = AlertConfig(checks=("inactivity",))
+    run_checks(lake, far, inactivity)  # no artifact_received in the hour before 9998-01-01
+    before = records(lake)
+    assert sorted(a.raised_at for a in active_alerts(lake)) == [NOW, far]
+    with pytest.raises(ValueError, match=r"^now '1999-12-31T23:59:59Z' is before 2000-01-01, "
+                                         r"where a lake holds no event"):
+        run_checks(lake, datetime(1999, 12, 31, 23, 59, 59, tzinfo=UTC), AlertConfig())
+    code, _, err = run_main(capsys, "alerts", "check", "--lake", str(lake.root),
+                            "--now", "1970-01-01T00:00:00Z")
+    assert_one_line_error(code, err, 1)
+    assert err.strip() == (
+        "voice-monitor: error: now '1970-01-01T00:00:00Z' is before 2000-01-01, where a lake "
+        "holds no event (earlier timestamps are refused): every check would find its condition "
+        "clear and resolve the active alerts; check at a time from 2000-01-01 on, e.g. "
+        "2026-02-16T14:30:00Z, or leave now out for the clock")
+    assert records(lake) == before
+    assert sorted(a.raised_at for a in active_alerts(lake)) == [NOW, far]

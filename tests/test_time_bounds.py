@@ -36,6 +36,8 @@ def test_the_range_ends_themselves_work(capsys, lake):
     for now in ("1970-01-01T00:00:00Z", "9998-12-31T23:59:59Z"):
         for argv in (("metrics", "realtime"), ("metrics", "historical"), ("alerts", "check"),
                      ("retention", "--dry-run")):
+            if argv == ("alerts", "check") and now < "2000":
+                continue  # refused: it would resolve every active alert (test_alerts)
             code, _, err = run_main(capsys, *argv, "--now", now, "--lake", str(lake.root))
             assert code == 0, (argv, now, err)
 

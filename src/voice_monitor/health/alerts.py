@@ -17,7 +17,13 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import storage
-from voice_monitor.arguments import identifier, time_range, utc_text
+from voice_monitor.arguments import (
+    FIRST_EVENT,
+    TimeOutOfRangeError,
+    identifier,
+    time_range,
+    utc_text,
+)
 from voice_monitor.health import alert_log, notify, outbox
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
@@ -114,6 +120,15 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
     lake = open_lake(lake)
     config = config or AlertConfig()
     now = _utc(now, "now")
+    if now < FIRST_EVENT:
+        # (an unset variable made epoch 0: `--now "$(date -ud @${T:-0} +%FT%TZ)"`) the lake as
+        # of then is empty, every check clear: each active alert was resolved, raised in 2026
+        # or 9998, its resolution notified, a real one raised again by the next run
+        raise TimeOutOfRangeError(
+            f"now {utc_text(now)!r} is before 2000-01-01, where a lake holds no event (earlier "
+            "timestamps are refused): every check would find its condition clear and resolve "
+            "the active alerts; check at a time from 2000-01-01 on, e.g. 2026-02-16T14:30:00Z, "
+            "or leave now out for the clock")
     found = evaluate(lake, now, config)
     report = CheckReport(now, errors=found.errors, checked=found.checked)
     firing = {f.key: f for f in found.findings}
