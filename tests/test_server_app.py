@@ -736,7 +736,12 @@ def test_historical_stages_and_orgs_read_the_snapshots(filled, http):
 
 
 def test_freshness_reports_newest_event_and_snapshots(filled, http):
+    from voice_monitor.rollup_plan import manifest_path
+
     run_hourly(filled, NOW, hour=NOW - timedelta(hours=1))
+    # the 14:30 run wrote it (this test writes it later: a past now shows no later write)
+    os.utime(manifest_path(filled, "hourly", NOW - timedelta(minutes=90)),
+             (NOW.timestamp(), NOW.timestamp()))
     got = http.get("/api/v1/freshness", params={"now": ts(NOW)}, headers=bearer(STAFF)).json()
     assert got["newest_event_at"] == "2026-02-16T13:54:00Z"  # c1: 40 min before 14:30, + 4
     assert got["newest_event_age_s"] == 36 * 60
@@ -745,7 +750,7 @@ def test_freshness_reports_newest_event_and_snapshots(filled, http):
     assert got["hourly_stale"] is False  # at 14:30 the newest due hour is 13:00
     assert got["newest_daily_snapshot"] is None
     assert got["daily_stale"] is True
-    assert got["last_hourly_rollup_at"] is not None  # the rollup above wrote its bookkeeping
+    assert got["last_hourly_rollup_at"] == "2026-02-16T14:30:00Z"  # the rollup's bookkeeping
     assert got["last_daily_rollup_at"] is None
 
 
@@ -769,6 +774,37 @@ def test_freshness_at_a_past_now_sees_the_lake_as_it_was_then(filled, http):
     ahead = http.get("/api/v1/freshness", params={"now": "2026-02-16T13:54:00Z"},
                      headers=bearer(STAFF)).json()
     assert (ahead["newest_event_at"], ahead["newest_event_age_s"]) == ("2026-02-16T13:58:00Z", 0.0)
+
+
+def test_freshness_at_a_past_now_shows_no_rollup_write_from_after_it(filled, http):
+    """At a past `now` the "last hourly rollup" was the lake's newest manifest write whatever
+    `now` said, and a snapshot's built_at a time after `now`: a page pinned to 14:10 said the
+    last rollup ran at 14:30:05. A snapshot whose period had ended still counts (a rebuild or a
+    backfill rewrites its file whole: its first build time is not kept), built_at unknown."""
+    from voice_monitor.lake import parquet_files
+    from voice_monitor.rollup_plan import manifest_path
+
+    for hour in (12, 13):  # built by the 13:30 and the 14:30 run
+        period = datetime(2026, 2, 16, hour, tzinfo=UTC)
+        run_hourly(filled, NOW, hour=period)
+        written = (period + timedelta(hours=1, minutes=30, seconds=5)).timestamp()
+        for path in [manifest_path(filled, "hourly", period),
+                     *parquet_files(filled.snapshot_partition("pipeline_hourly", period))]:
+            os.utime(path, (written, written))
+
+    def fresh(at: str) -> tuple:
+        got = http.get("/api/v1/freshness", params={"now": at}, headers=bearer(STAFF)).json()
+        return (got["newest_hourly_snapshot"], got["newest_hourly_snapshot_built_at"],
+                got["last_hourly_rollup_at"], got["last_daily_rollup_at"])
+
+    assert fresh("2026-02-16T14:10:00Z") == (
+        "2026-02-16T13:00:00Z", None, "2026-02-16T13:30:05Z", None)
+    assert fresh("2026-02-16T13:20:00Z") == ("2026-02-16T12:00:00Z", None, None, None)
+    # 5 minutes' grace, as for an event: another host's clock a little ahead is not the past
+    assert fresh("2026-02-16T14:26:00Z") == (
+        "2026-02-16T13:00:00Z", "2026-02-16T14:30:05Z", "2026-02-16T14:30:05Z", None)
+    assert fresh("2026-02-16T14:40:00Z") == (
+        "2026-02-16T13:00:00Z", "2026-02-16T14:30:05Z", "2026-02-16T14:30:05Z", None)
 
 
 @pytest.mark.parametrize(("params", "detail"), [

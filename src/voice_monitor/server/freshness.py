@@ -113,12 +113,30 @@ def _newest_in_file(path) -> datetime | None:
     return newest
 
 
-def _newest_mtime(folder: Path, suffix: str) -> datetime | None:
+def _newest_mtime(folder: Path, suffix: str, by: datetime | None = None) -> datetime | None:
+    """When the newest file of `folder` ending in `suffix` was written (with `by`: the newest
+    written at or before it)."""
     try:
         times = [e.stat().st_mtime for e in folder.iterdir() if e.name.endswith(suffix)]
     except (OSError, AttributeError):  # no such folder yet (or a store without file times)
         return None
+    if by is not None:
+        times = [t for t in times if t <= by.timestamp()]
     return datetime.fromtimestamp(max(times), UTC) if times else None
+
+
+def _rollup_by(lake: Lake, kind: str, seen: datetime | None, now: datetime) -> datetime | None:
+    """The last write of a rollup's bookkeeping as of `now`: at a past `now` (the newest write
+    came more than AHEAD after it), the newest write at or before `now`, None if none was."""
+    if seen is None or seen <= now + AHEAD:
+        return seen
+    return _newest_mtime(manifest_path(lake, kind, EPOCH).parent, ".json", by=now)
+
+
+def _built_by(built: datetime | None, now: datetime) -> datetime | None:
+    """A snapshot file's write time as of `now`: None when written after a past `now` (a later
+    rebuild, a backfill, a demo lake: when the period was first built is not recorded)."""
+    return None if built is not None and built > now + AHEAD else built
 
 
 def _snapshot(lake: Lake, table: str) -> tuple[datetime | None, datetime | None]:
@@ -182,13 +200,13 @@ def freshness(lake: Lake, now: datetime | None = None, seen: dict | None = None)
         "newest_event_age_s": _age(newest_event, now),
         "events_stale": newest_event is None or now - newest_event > EVENT_STALE_AFTER,
         "newest_hourly_snapshot": hourly,
-        "newest_hourly_snapshot_built_at": hourly_built,
+        "newest_hourly_snapshot_built_at": _built_by(hourly_built, now),
         "hourly_snapshot_age_s": _age(hourly + timedelta(hours=1) if hourly else None, now),
         "hourly_stale": hourly is None or hourly < expected_hour,
         "newest_daily_snapshot": daily,
-        "newest_daily_snapshot_built_at": daily_built,
+        "newest_daily_snapshot_built_at": _built_by(daily_built, now),
         "daily_snapshot_age_s": _age(daily + timedelta(days=1) if daily else None, now),
         "daily_stale": daily is None or daily < expected_day,
-        "last_hourly_rollup_at": seen["last_hourly_rollup_at"],
-        "last_daily_rollup_at": seen["last_daily_rollup_at"],
+        "last_hourly_rollup_at": _rollup_by(lake, "hourly", seen["last_hourly_rollup_at"], now),
+        "last_daily_rollup_at": _rollup_by(lake, "daily", seen["last_daily_rollup_at"], now),
     }
