@@ -405,11 +405,13 @@ def lake_location(environ: Mapping[str, str] | None = None, cwd: str | Path | No
 
     $VOICE_MONITOR_LAKE, else `lake` in the config file, else ./data. A relative path is
     relative to `cwd`, the current directory of whoever set it (default: this process's, as
-    the CLI); a URL (s3://...) and an absolute path are kept as they are.
+    the CLI); a URL (s3://...) and an absolute path are kept as they are, and a leading `~` is
+    the home folder, as a shell would have made it (no shell reads an env or config file).
     """
     environ = os.environ if environ is None else environ
     value = environ.get(LAKE_ENV) or load_settings(environ=environ, cwd=cwd).settings.lake
     value = value or DEFAULT_LAKE
-    if cwd is None or "://" in value:
+    if "://" in value:
         return value
-    return str(Path(cwd) / value)
+    value = os.path.expanduser(value)
+    return value if cwd is None else str(Path(cwd) / value)

@@ -57,8 +57,8 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
         return root
     text = os.fspath(root)
     scheme = scheme_of(text)
-    if scheme is None:
-        return Path(text)
+    if scheme is None:  # '~/lake' from a config file, an env file or Python: the home folder
+        return Path(os.path.expanduser(text))
     if scheme not in REMOTE_SCHEMES:
         raise ValueError(f"unsupported lake URL {text!r}; use a local folder or "
                          f"s3://bucket/prefix")
