@@ -118,7 +118,7 @@ def _window_text(value: timedelta) -> str:
     return f"{text} ({value.days:,} days)" if value >= timedelta(days=1) else text
 
 
-def _duration(value: timedelta) -> str:
+def _window_setting(value: timedelta) -> str:
     """A window as the settings write it (72h, 7d): settings.format_duration, which imports us."""
     from voice_monitor.settings import format_duration
 
@@ -180,7 +180,8 @@ class AlertConfig:
             # the check looks for an artifact_received in the event window's hours only: one
             # received 60 h ago, with a 72 h window and a 48 h event window, was "none in the
             # retained window", and inactivity fired
-            window, kept = _duration(self.inactivity_window), _duration(self.event_window)
+            window, kept = (_window_setting(self.inactivity_window),
+                            _window_setting(self.event_window))
             raise ValueError(
                 f"inactivity_window={window} is longer than event_window={kept} (the event "
                 f"retention the event checks look in): the inactivity check could not see an "
