@@ -63,3 +63,14 @@ def test_a_folder_named_tilde_is_still_reachable_as_dot_slash(home):
     Lake.create("./~/literal")  # not at the start: literal
     assert Path("~/literal").resolve().parent.parent == Path.cwd()
     assert open_lake("./~/literal").root == Path("./~/literal")
+
+
+def test_a_durable_producer_spools_in_the_home_folder(home):
+    """Producer(spool_dir='~/spool') spooled into ./~/spool: a producer started from another
+    directory found no leftovers there, so what a crashed one had spooled was never sent."""
+    lake = Lake.create(home / "lake")
+    with vm.Producer(lake, durable=True, spool_dir="~/spool", now=NOW) as producer:
+        assert producer.spool_dir == home / "spool"
+        producer.emit(event("artifact_received", NOW, event_id="e-3"))
+    assert (home / "spool").is_dir() and not Path("~").exists()
+    assert vm.recent_events(lake).rows["event_id"].to_list() == ["e-3"]

@@ -188,7 +188,10 @@ class Producer:
         self._kept: list[tuple[Segment, int, int]] = []
         self._spool_in_lake = durable and not spool_dir  # (`_lose_spool`'s advice)
         if durable:
-            directory = Path(spool_dir) if spool_dir else self.lake.local_state_dir / "spool" / name
+            # '~/spool' is the home folder, as for a lake (a spool in ./~ would be a new, empty
+            # one for every working directory: what an earlier process left would never be sent)
+            directory = (Path(os.path.expanduser(spool_dir)) if spool_dir
+                         else self.lake.local_state_dir / "spool" / name)
             self._spool = Spool(directory)
             self._segments.extend(self._spool.leftovers)
         self.spool_dir = self._spool.directory if self._spool else None
