@@ -74,3 +74,9 @@ def test_a_durable_producer_spools_in_the_home_folder(home):
         producer.emit(event("artifact_received", NOW, event_id="e-3"))
     assert (home / "spool").is_dir() and not Path("~").exists()
     assert vm.recent_events(lake).rows["event_id"].to_list() == ["e-3"]
+
+
+def test_the_config_file_variable_names_the_home_folder(home):
+    """VOICE_MONITOR_CONFIG=~/vm.toml (an env file: no shell) was refused as 'not a file'."""
+    (home / "vm.toml").write_text('lake = "/srv/from-home-toml"\n')
+    assert lake_location({"VOICE_MONITOR_CONFIG": "~/vm.toml"}) == "/srv/from-home-toml"

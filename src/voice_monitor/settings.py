@@ -263,10 +263,11 @@ def _unknown(key: str, where: str) -> SettingsError:
 
 def config_path(environ: Mapping[str, str], cwd: str | Path | None = None) -> Path | None:
     """The config file in use: $VOICE_MONITOR_CONFIG (must exist), else ./voice-monitor.toml;
-    relative to `cwd` (default: this process's current directory)."""
+    relative to `cwd` (default: this process's current directory); a leading `~` is the home
+    folder, as for the lake."""
     base = Path(cwd) if cwd is not None else Path()
     if environ.get(CONFIG_ENV):
-        path = base / environ[CONFIG_ENV]
+        path = base / os.path.expanduser(environ[CONFIG_ENV])
         if not path.is_file():
             raise SettingsError(f"{CONFIG_ENV}={str(path)!r} is not a file; point it at a TOML "
                                 f"file or unset it")
