@@ -173,7 +173,8 @@ def _not_built(missing: int, period: str, shown: str) -> str:
                      else ("at 01:30 after it ends", "rollup daily"))
     article = "an" if period == "hour" else "a"
     return (f"{missing} {period}(s) {shown}: {article} {period}'s snapshot is built {when} "
-            f"('voice-monitor {command}' builds the ended ones now)")
+            f"('voice-monitor {command}' builds the ended ones of the last 7 days now, "
+            "'voice-monitor backfill --start T --end T' any range)")
 
 
 def _note_totals_not_built(lake: Lake, start, end) -> None:
