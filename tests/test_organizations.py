@@ -53,7 +53,11 @@ def test_bad_rows_name_line_and_value(lake, tmp_path, text, message):
 
 
 def test_missing_file_is_a_clear_error(lake, tmp_path):
-    with pytest.raises(OrganizationsFileError, match="cannot read"):
+    # the fix and that nothing changed, as `ingest` says them ("check the path (nothing was
+    # ingested)"): it said "No such file or directory" alone
+    with pytest.raises(OrganizationsFileError,
+                       match=r"cannot read '.*absent.csv': No such file or directory; check the "
+                             r"path \(nothing was loaded\)$"):
         load_organizations(lake, tmp_path / "absent.csv")
 
 

@@ -34,7 +34,8 @@ def parse_csv(path: str | os.PathLike[str]) -> pa.Table:
     try:
         handle = path.open(newline="", encoding="utf-8-sig")  # a byte-order mark (Excel) is not data
     except OSError as exc:
-        raise OrganizationsFileError(f"cannot read {str(path)!r}: {exc.strerror}") from exc
+        raise OrganizationsFileError(f"cannot read {str(path)!r}: {exc.strerror}; check the path "
+                                     "(nothing was loaded)") from exc
     errors: list[str] = []
     ids: list[str] = []
     names: list[str] = []
