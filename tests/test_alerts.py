@@ -240,6 +240,12 @@ def test_cli_check_list_history_ack(lake, capsys, monkeypatch):
     code, out, _ = run_cli(capsys, "alerts", "list", "--lake", root, "--json")
     assert code == 0 and {a["alert_id"] for a in json.loads(out)} == {
         a["alert_id"] for a in report["raised"]}
+    # --now: the alerts active at that moment; raised at 14:30, none was a second before
+    code, out, _ = run_cli(capsys, "alerts", "list", "--lake", root, "--now", "2026-02-16T14:29:59Z")
+    assert (code, out) == (0, "no alert was active at 2026-02-16T14:29:59Z\n")
+    code, out, _ = run_cli(capsys, "alerts", "list", "--lake", root, "--now", "2026-02-16T14:30:00Z",
+                           "--json")
+    assert code == 0 and len(json.loads(out)) == 2
 
     code, out, _ = run_cli(capsys, "alerts", "ack", breaker_id, "--by", "bob", "--lake", root,
                            "--now", "2026-02-16T14:40:00Z", "--json")

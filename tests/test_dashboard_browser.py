@@ -244,6 +244,9 @@ def test_a_page_pinned_to_a_past_moment_shows_an_artifacts_timeline_as_it_was_th
     page.wait_for_selector("body[data-loaded=true]")
     page.goto(f"{served.url}/?now=2026-02-16T14:17:00Z#artifact=b3")
     page.wait_for_selector("#timeline-panel:not([hidden])")
+    # the breaker's alert was raised by the 14:30 check: at 14:17 no alert was active
+    expect(page.locator("#alerts tbody")).to_have_text("No alert was active at that moment.")
+    assert page.locator("#alert-count").inner_text() == "(0)"
     assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
         "artifact_received", "transcription_failed"]
     # opened from the event log, as then: b3's two events are the newest two

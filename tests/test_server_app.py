@@ -858,6 +858,29 @@ def test_metrics_exposition_names_counters_freshness_and_alerts(lake, http):
     assert 'voice_monitor_alerts_active{alert_type="circuit_breaker_open",severity="critical"} 0.0' in text
 
 
+def test_alerts_at_a_past_now_are_those_active_then(lake, http):
+    """The dashboard pinned to a past moment (`?now=`) listed today's active alerts: a
+    post-mortem of 14:31, while the breaker was open, said 'No active alerts' once it closed."""
+    alert_id = _alert(lake)  # raised at 14:30
+    land_records(lake, [event("circuit_breaker_closed", NOW + timedelta(minutes=1)),
+                        event("artifact_received", NOW + timedelta(minutes=1))],
+                 now=NOW + timedelta(minutes=2))
+    run_checks(lake, NOW + timedelta(minutes=2))  # resolved at 14:32
+
+    def active(**params) -> list[tuple[str, str]]:
+        answer = http.get("/api/v1/alerts", params=params, headers=bearer(STAFF))
+        assert answer.status_code == 200, answer.json()
+        return [(a["alert_id"], a["status"]) for a in answer.json()["alerts"]]
+
+    assert active() == []
+    assert active(now="2026-02-16T14:31:00Z") == [(alert_id, "resolved")]  # as it stands today
+    assert active(now="2026-02-16T14:30:00Z") == [(alert_id, "resolved")]  # raised at that moment
+    assert active(now="2026-02-16T14:29:59Z") == []  # not raised yet
+    assert active(now="2026-02-16T14:32:00Z") == []  # resolved by then
+    refused = http.get("/api/v1/alerts", params={"now": "soon"}, headers=bearer(STAFF))
+    assert refused.status_code == 400 and "'soon'" in refused.json()["detail"]
+
+
 def test_answers_forbid_framing_and_api_answers_are_not_cached(http):
     page = http.get("/login")
     assert page.headers["x-frame-options"] == "DENY"

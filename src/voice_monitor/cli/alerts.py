@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 
 import click
 
+from voice_monitor.arguments import utc_text
 from voice_monitor.cli import common
 from voice_monitor.health.alerts import (
     STATUSES,
@@ -93,21 +94,25 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
 
 
 @alerts.command(name="list")
+@click.option("--now", type=common.TIME, default=None,
+              help="List the alerts active at this UTC time, each as it stands today "
+                   "(default: those active now).")
 @common.lake_option
 @common.json_option
-def list_(lake: Lake, as_json: bool) -> None:
+def list_(now, lake: Lake, as_json: bool) -> None:
     """List the active alerts, newest first.
 
     \b
     Example:
       voice-monitor alerts list --json
+      voice-monitor alerts list --now 2026-02-16T14:30:00Z
     """
-    found = active_alerts(lake)
+    found = active_alerts(lake, now)
     if as_json:
         common.echo_json([a.as_dict() for a in found])
         return
     if not found:
-        click.echo("no active alerts")
+        click.echo("no active alerts" if now is None else f"no alert was active at {utc_text(now)}")
     for alert in found:
         click.echo(_line(alert))
 

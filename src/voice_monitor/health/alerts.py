@@ -213,9 +213,14 @@ def _replace(alert: Alert, **changes) -> Alert:
 
 
 @reads_lake
-def active_alerts(lake: Lake) -> list[Alert]:
-    """Alerts raised and not yet resolved, newest first."""
-    return [a for a in _all_alerts(lake) if a.status == "active"]
+def active_alerts(lake: Lake, now: datetime | None = None) -> list[Alert]:
+    """Alerts raised and not yet resolved, newest first. With `now`, the alerts active at that
+    moment (raised at or before it, resolved after it or not yet), each as it stands today."""
+    if now is None:
+        return [a for a in _all_alerts(lake) if a.status == "active"]
+    now = _utc(now, "now")
+    return [a for a in _all_alerts(lake)
+            if a.raised_at <= now and (a.resolved_at is None or a.resolved_at > now)]
 
 
 @reads_lake

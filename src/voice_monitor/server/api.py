@@ -226,9 +226,11 @@ def openapi(request: Request) -> JSON:
 
 # -- alerts ----------------------------------------------------------------------------------
 @router.get("/alerts")
-def alerts_active(request: Request) -> JSON:
-    """The active alerts, newest first (`voice-monitor alerts list`)."""
-    return JSON({"alerts": [a.as_dict() for a in alerts.active_alerts(request.app.state.lake)]})
+def alerts_active(request: Request, now: str | None = None) -> JSON:
+    """The active alerts, newest first (`voice-monitor alerts list`); with `now`, those active at
+    that moment (the dashboard pinned to a past moment), each as it stands today."""
+    at = arguments.utc_time(now, "now")
+    return JSON({"alerts": [a.as_dict() for a in alerts.active_alerts(request.app.state.lake, at)]})
 
 
 @router.get("/alerts/history")

@@ -196,7 +196,8 @@ async function acknowledge(alertId, button) {
 }
 
 async function loadAlerts() {
-  const { alerts } = await api("alerts");
+  // pinned (?now=): the alerts active at that moment, each as it stands today
+  const { alerts } = await api("alerts", withNow());
   const body = $("#alerts tbody");
   body.replaceChildren();
   for (const a of alerts) {
@@ -216,7 +217,9 @@ async function loadAlerts() {
     tr.dataset.alertId = a.alert_id;
     body.append(tr);
   }
-  if (!alerts.length) body.append(note("No active alerts.", 7));
+  if (!alerts.length) {
+    body.append(note(PINNED_NOW ? "No alert was active at that moment." : "No active alerts.", 7));
+  }
   $("#alert-count").textContent = `(${alerts.length})`;
 }
 
