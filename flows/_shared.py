@@ -95,7 +95,12 @@ def retention_flow(module: str, only: str, description: str,
     name = f"{only[:-1]}-retention"
 
     def drop(root: str, now: datetime, config: RetentionConfig, dry_run: bool) -> dict:
-        facts = jobs.retention(open_lake(root), now, config, only, dry_run=dry_run)
+        try:
+            facts = jobs.retention(open_lake(root), now, config, only, dry_run=dry_run)
+        except Exception as exc:  # what it dropped before it failed is logged, then the error
+            if (dropped := getattr(exc, "retention_report", None)) is not None:
+                log_retention(get_run_logger(), jobs.retention_facts(dropped), whole=False)
+            raise
         log_retention(get_run_logger(), facts)
         verb = "dry run" if dry_run else "run"
         publish_retention(name, f"{only[:-1]} retention {verb} at {now:%Y-%m-%dT%H:%MZ}", facts)
@@ -295,13 +300,17 @@ def log_rollup(logger, facts: dict, unit: str) -> None:
         logger.error("failed %s", failure)
 
 
-def log_retention(logger, facts: dict) -> None:
-    """Log every partition a retention run dropped (or would drop) and the totals."""
+def log_retention(logger, facts: dict, whole: bool = True) -> None:
+    """Log every partition a retention run dropped (or would drop) and the totals; not
+    `whole`: those it dropped before it failed."""
     verb = "would drop" if facts["dry_run"] else "dropped"
     for path in facts["partitions"]:
         logger.info("%s partition %s", verb, path)
-    logger.info("%s %d partition(s) %s; pruned %d counter row(s), %d temp file(s)", verb,
-                facts["deleted"], facts["counts"], facts["counter_rows"], facts["tmp_files"])
+    if whole:
+        logger.info("%s %d partition(s) %s; pruned %d counter row(s), %d temp file(s)", verb,
+                    facts["deleted"], facts["counts"], facts["counter_rows"], facts["tmp_files"])
+    else:
+        logger.error("dropped %d partition(s) %s, then failed", facts["deleted"], facts["counts"])
     for path, message in facts["kept"]:
         logger.error("kept expired partition %s: %s", path, message)
     if facts["counter_store_error"]:

@@ -130,6 +130,26 @@ def test_event_retention_flow_logs_what_it_dropped_then_fails_on_a_malformed_sto
     assert flow_lake.event_hours() == []
 
 
+def test_event_retention_flow_logs_what_it_dropped_then_fails_on_an_unreadable_alert_file(
+        flow_lake, caplog):
+    # the expired alert day's file is unreadable: the run dropped the event hour, then failed
+    # on that file (the alert store prunes itself), and no line said the hour was dropped
+    from voice_monitor.health.alerts import run_checks
+    from voice_monitor.integrity import UnreadableFileError
+
+    land_records(flow_lake, [event("artifact_received", NOW - 50 * H, artifact_id=f"a-{i}")
+                             for i in range(60)], now=NOW)
+    assert run_checks(flow_lake, NOW).raised  # inactivity: an alert file of 2026-02-16
+    (alert_file,) = (flow_lake.root / "alerts").rglob("*.parquet")
+    alert_file.write_bytes(alert_file.read_bytes()[:100])
+    with pytest.raises(UnreadableFileError, match="^unreadable lake file alerts/") as failed:
+        event_retention.event_retention(now=NOW + timedelta(days=91))
+    assert "dropped partition events/date=2026-02-14/hour=12" in caplog.text  # 50 h before NOW
+    assert "dropped 1 partition(s) {'events': 1}, then failed" in caplog.text
+    assert failed.value.retention_report.deleted == ["events/date=2026-02-14/hour=12"]
+    assert flow_lake.event_hours() == []
+
+
 def test_snapshot_retention_flow_dry_run_then_real(flow_lake):
     old_hour = NOW - 8 * 24 * H   # 2026-02-08T14:30 -> the 14:00 hour, past the 7-day cut-off
     rollups.run_hourly(flow_lake, NOW, hour=old_hour)

@@ -358,3 +358,35 @@ def test_the_record_of_an_unreadable_file_says_when_in_the_contracts_time_form(b
     assert entry["path"] == bad
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z", entry["seen_at"]), entry
     assert before <= datetime.fromisoformat(entry["seen_at"]) <= datetime.now(UTC)
+
+
+def lake_with_an_unreadable_alert_file(lake) -> str:
+    """Events at 11:05 on 2026-02-16 raising two alerts, whose alert file is then cut in half;
+    the file's path relative to the lake."""
+    land_records(lake, [event("artifact_received", at(11), artifact_id=f"a-{i}")
+                        for i in range(60)], now=NOW)
+    assert len(run_checks(lake, NOW).raised) == 2  # queue_depth, inactivity
+    (alert_file,) = (lake.root / "alerts").rglob("*.parquet")
+    data = alert_file.read_bytes()
+    alert_file.write_bytes(data[: len(data) // 2])
+    return alert_file.relative_to(lake.root).as_posix()
+
+
+def test_retention_that_fails_on_an_expired_unreadable_alert_file_lists_what_it_dropped(
+        lake, capsys):
+    """91 days on, the event hour and the alert day have both expired: retention dropped the
+    hour, then failed on the alert file, and only the failure was said: the hour was gone
+    without a line. Now it lists it first."""
+    bad = lake_with_an_unreadable_alert_file(lake)
+    code, out, err = run_cli(["retention", "--lake", str(lake.root),
+                              "--now", "2026-05-18T14:30:00Z"], capsys)
+    assert code == 1
+    assert out.splitlines() == ["deleted 1 partition(s), then failed (below)",
+                                "  events                     1",
+                                "  events/date=2026-02-16/hour=11"]
+    assert err.startswith(f"voice-monitor: error: unreadable lake file {bad} "), err
+    assert not (lake.root / "events" / "date=2026-02-16").exists()
+    code, out, err = run_cli(["retention", "--json", "--lake", str(lake.root),
+                              "--now", "2026-05-18T14:30:00Z"], capsys)
+    assert code == 1 and out == ""  # nothing more dropped: only the error
+    assert err.startswith(f"voice-monitor: error: unreadable lake file {bad} "), err

@@ -288,3 +288,37 @@ def test_dropping_snapshots_forgets_what_they_were_built_from(lake):
     # 91 days later the daily one goes too
     run_retention(lake, day + timedelta(days=91, hours=1))
     assert not daily.exists()
+
+
+def test_retention_stopped_by_a_folder_it_may_not_write_lists_only_what_it_dropped(
+        nobodys_folder):
+    """Run as nobody, with one hourly snapshot day folder root's: the event hours and the
+    pipeline_hourly hours were dropped, then the stage_hourly hour failed ("permission denied
+    in the lake ...") and nothing said what was gone. Now those four are listed, and only
+    those (the stage_hourly hours are still there)."""
+    from conftest import as_nobody, give_to_nobody
+
+    from voice_monitor.rollups import run_hourly
+
+    lake = Lake.create(nobodys_folder / "lake")
+    land_records(lake, [event("artifact_received", datetime(2026, 2, 16, h, 5, tzinfo=UTC))
+                        for h in (12, 13)], now=NOW)
+    run_hourly(lake, NOW)
+    give_to_nobody(nobodys_folder)
+    closed = lake.root / "snapshots" / "stage_hourly" / "date=2026-02-16"
+    shutil.chown(closed, "root")  # nobody may not rename the hours in it
+    # 8 days on: the event hours (48 h) and the hourly snapshots (7 d) have all expired
+    done = as_nobody("retention", "--lake", str(lake.root), "--now", "2026-02-24T14:30:00Z")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [
+        "deleted 4 partition(s), then failed (below)",
+        "  events                     2",
+        "  snapshots/pipeline_hourly  2",
+        "  events/date=2026-02-16/hour=12",
+        "  events/date=2026-02-16/hour=13",
+        "  snapshots/pipeline_hourly/date=2026-02-16/hour=12",
+        "  snapshots/pipeline_hourly/date=2026-02-16/hour=13"]
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
+                           f"({closed / 'hour=12'}): "), line
+    assert sorted(p.name for p in closed.iterdir()) == ["hour=12", "hour=13"]

@@ -15,7 +15,7 @@ from voice_monitor import quality, rollups
 from voice_monitor.arguments import utc_text
 from voice_monitor.compaction import compact_lake
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
-from voice_monitor.retention import RetentionConfig, run_retention
+from voice_monitor.retention import RetentionConfig, RetentionReport, run_retention
 
 # Compact every hour that closed by the time the rollup of the previous hour runs (:30), so
 # that the rollup builds each hour once, from its compacted file.
@@ -78,7 +78,11 @@ def require_quality(found: dict) -> None:
 def retention(lake: Lake, now: datetime, config: RetentionConfig | None, only: str,
               dry_run: bool = False) -> dict:
     """Drop (or with `dry_run` list) the expired partitions of `only` (events or snapshots)."""
-    report = run_retention(lake, now, config, dry_run=dry_run, only=only)
+    return retention_facts(run_retention(lake, now, config, dry_run=dry_run, only=only))
+
+
+def retention_facts(report: RetentionReport) -> dict:
+    """A retention run's report as the flows log and publish it."""
     return {
         "dry_run": report.dry_run,
         "cutoffs": {kind: utc_text(moment) for kind, moment in report.cutoffs.items()},

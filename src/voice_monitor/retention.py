@@ -17,6 +17,7 @@ rollup can refuse to rebuild a period whose source is gone (contract §6).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import shutil
@@ -161,13 +162,29 @@ class RetentionReport:
 
 def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = None,
                   dry_run: bool = False, only: str | None = None) -> RetentionReport:
-    """Drop every partition past its cut-off; `only` picks event or snapshot retention."""
+    """Drop every partition past its cut-off; `only` picks event or snapshot retention.
+
+    A run that fails after it dropped partitions raises its error with the report of what it
+    dropped as the error's `retention_report`: the CLI and the flows say that first."""
     if only not in (None, *ONLY_CHOICES):
         raise ValueError(f"unknown retention scope {only!r}; expected one of {ONLY_CHOICES} or None")
     config = config or RetentionConfig()
     now = arguments.utc_now(now)
-    cut = config.cutoffs(now)
-    report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=cut)
+    report = RetentionReport(now=now, dry_run=dry_run, only=only, cutoffs=config.cutoffs(now))
+    try:
+        _drop_expired(lake, config, report)
+    except Exception as exc:
+        # a folder this user may not write, say, after others were dropped: they went unsaid
+        if report.deleted and not dry_run:
+            with contextlib.suppress(AttributeError):  # (an exception without a __dict__)
+                exc.retention_report = report
+        raise
+    return report
+
+
+def _drop_expired(lake: Lake, config: RetentionConfig, report: RetentionReport) -> None:
+    """`run_retention`'s work, said in `report` as it goes."""
+    cut, dry_run, only = report.cutoffs, report.dry_run, report.only
     # in this process's .tmp/ folder: if the run dies, the next landing removes it whole
     trash = lake.tmp_dir / writer_name() / f"retention-{lake_layout.new_file_stem()}"
     if not dry_run:
@@ -209,7 +226,6 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
         report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
         if not lake.remote:
             disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it
-    return report
 
 
 def _check_state_folders(lake: Lake, only: str | None) -> None:
@@ -252,8 +268,8 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
     partitions, foreign = _without_unreadable(lake, partitions, report)
     if not partitions:
         return partitions
-    report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
     if dry_run:
+        report.deleted += [path.relative_to(lake.root).as_posix() for _, path in partitions]
         return partitions
     if tombstone:
         # written before deleting, so a crash in between can only over-remember
@@ -274,12 +290,13 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         for _, path in partitions:
             if path not in foreign:
                 lake.drop_partition(path)
-                continue
-            kept = {entry.name for entry in foreign[path]}
-            own = [f"{path.path}/{key}" for key in storage.find(path)
-                   if key.split("/")[0] not in kept]
-            if own:
-                path.fs.rm(own)
+            else:
+                kept = {entry.name for entry in foreign[path]}
+                own = [f"{path.path}/{key}" for key in storage.find(path)
+                       if key.split("/")[0] not in kept]
+                if own:
+                    path.fs.rm(own)
+            report.deleted.append(path.relative_to(lake.root).as_posix())  # said as it goes: a failure may follow
         return partitions
     trash.mkdir(parents=True, exist_ok=True)
     parents = set()
@@ -288,6 +305,7 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
         # or none, and a writer landing into it at that moment gets an error, not a lost file
         gone = trash / lake_layout.new_file_stem()
         os.rename(path, gone)
+        report.deleted.append(path.relative_to(lake.root).as_posix())  # said as it goes: a failure may follow
         if path in foreign:  # not retention's to delete: put back where it was
             path.mkdir()
             for entry in foreign[path]:

@@ -259,29 +259,40 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
     """
     from voice_monitor.retention import run_retention
 
-    report = run_retention(lake, now, settings.settings.retention_config(), dry_run=dry_run,
-                           only=only)
-    if as_json:
-        common.echo_json(report.as_dict())
-    else:
-        verb = "would delete" if dry_run else "deleted"
-        click.echo(f"{verb} {len(report.deleted)} partition(s)")
-        for kind, count in report.counts().items():
-            click.echo(f"  {kind:26} {count}")
-        for path in report.deleted:
-            click.echo(f"  {path}")
-        if not dry_run:
-            counted = ("no counter rows (the counter store cannot be pruned)"
-                       if report.counter_store_error else f"{report.counter_rows} counter row(s)")
-            click.echo(f"pruned {counted}, {report.tmp_files} temp file(s)")
-        for path, message in report.kept:
-            click.echo(f"kept {path}: {message}")
+    try:
+        report = run_retention(lake, now, settings.settings.retention_config(), dry_run=dry_run,
+                               only=only)
+    except Exception as exc:
+        if (dropped := getattr(exc, "retention_report", None)) is not None:
+            _say_retention(dropped, as_json, whole=False)  # what it dropped before it failed
+        raise
+    _say_retention(report, as_json)
     if report.kept:  # everything else expired is gone; these stay until moved aside
         path, message = report.kept[0]
         more = f" (and {len(report.kept) - 1} more)" if len(report.kept) > 1 else ""
         raise common.VoiceMonitorError(f"kept expired partition {path}{more}: {message}")
     if report.counter_store_error:  # said after what was dropped, never instead of it
         raise common.VoiceMonitorError(report.counter_store_error)
+
+
+def _say_retention(report, as_json: bool, whole: bool = True) -> None:
+    """Print what a retention run dropped; not `whole`: all it did before it failed."""
+    if as_json:
+        common.echo_json(report.as_dict())
+        return
+    verb = "would delete" if report.dry_run else "deleted"
+    click.echo(f"{verb} {len(report.deleted)} partition(s)" + ("" if whole else
+                                                             ", then failed (below)"))
+    for kind, count in report.counts().items():
+        click.echo(f"  {kind:26} {count}")
+    for path in report.deleted:
+        click.echo(f"  {path}")
+    if whole and not report.dry_run:
+        counted = ("no counter rows (the counter store cannot be pruned)"
+                   if report.counter_store_error else f"{report.counter_rows} counter row(s)")
+        click.echo(f"pruned {counted}, {report.tmp_files} temp file(s)")
+    for path, message in report.kept:
+        click.echo(f"kept {path}: {message}")
 
 
 @click.group()
