@@ -259,6 +259,32 @@ def test_a_page_pinned_to_a_past_moment_shows_an_artifacts_timeline_as_it_was_th
     context.close()
 
 
+def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served, browser):
+    """?now= without an offset is UTC, as the API reads it; a browser in New York took it as its
+    local time for the organization table's 48 hours (up to 18:00 UTC, a5 of 13:40 in), while
+    every other panel ended at 13:00 UTC; the header said "pinned to" the text as typed."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000},
+                                  timezone_id="America/New_York")
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")
+    for pinned in ("2026-02-16T13:00:00", "2026-02-16T08:00:00-05:00"):
+        page.goto(f"{served.url}/?now={pinned.replace('+', '%2B')}")
+        page.wait_for_selector("body[data-loaded=true]")
+        # hour 12's snapshot only: org-a a1..a4 received, a4 failed; org-b b1, b2
+        orgs = [r.split("\t")[:4] for r in _text(page, "#orgs tbody tr")]
+        assert orgs == [["org-a", "4", "3", "1"], ["org-b", "2", "1", "0"]], pinned
+        assert page.locator("#clock").inner_text().endswith(
+            " · pinned to 2026-02-16 13:00:00 UTC"), pinned
+    assert errors == []
+    context.close()
+
+
 def test_page_and_assets_name_no_external_url(served):
     """The HTML, CSS and JS of the page name no other host (Plotly's bundle is vendored)."""
     with client() as http:

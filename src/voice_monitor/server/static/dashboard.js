@@ -127,7 +127,19 @@ async function api(path, params = {}, options = {}) {
 
 function withNow(params = {}) { return PINNED_NOW ? { ...params, now: PINNED_NOW } : params; }
 
-function nowDate() { return PINNED_NOW ? new Date(PINNED_NOW) : new Date(); }
+// A time without an offset is UTC, as the API reads it; a browser's Date would take it as local
+// time (a page in New York pinned to 16:00 read its 48 hours up to 21:00 UTC)
+function nowDate() {
+  if (!PINNED_NOW) return new Date();
+  const text = PINNED_NOW.trim().replace(" ", "T");
+  const dated = text.length > 10 && !/(Z|[+-]\d\d(:?\d\d)?)$/i.test(text.slice(10));
+  return new Date(dated ? `${text}Z` : text);
+}
+
+function pinnedText() {
+  const at = nowDate();
+  return Number.isNaN(at.getTime()) ? PINNED_NOW : fmt.time(at.toISOString());
+}
 
 const problems = new Map();
 function report(panel, error) {
@@ -343,7 +355,7 @@ async function refresh({ all = false } = {}) {
   state.tick += 1;
   await Promise.all(work);
   $("#clock").textContent = `updated ${fmt.time(new Date().toISOString())} UTC` +
-    (PINNED_NOW ? ` · pinned to ${fmt.time(PINNED_NOW)} UTC` : "");
+    (PINNED_NOW ? ` · pinned to ${pinnedText()} UTC` : "");
   document.body.dataset.loaded = "true";
 }
 
