@@ -285,6 +285,36 @@ def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served,
     context.close()
 
 
+def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
+    """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
+    as the page was open, the row beside it showing who had acknowledged."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.uncheck("#auto-refresh")
+    alert = {"alert_id": "al-1", "alert_type": "circuit_breaker_open", "organization_id": None,
+             "severity": "critical", "status": "active", "message": "breaker open",
+             "value": None, "threshold": None, "raised_at": "2026-02-16T14:30:00Z",
+             "resolved_at": None, "acknowledged_at": None, "acknowledged_by": None,
+             "acknowledged_note": None}
+    taken = "alert al-1 is already acknowledged by bob at 2026-02-16T14:31:00Z"
+    page.route("**/api/v1/alerts", lambda route: route.fulfill(json={"alerts": [alert]}))
+    page.route("**/api/v1/alerts/al-1/ack",
+               lambda route: route.fulfill(status=409, json={"detail": taken}))
+    page.evaluate("refresh()")
+    page.click("#alerts button:text-is('Acknowledge')")
+    expect(page.locator("#error")).to_have_text(f"acknowledge: alerts/al-1/ack: {taken}")
+    page.evaluate("refresh()")  # at once after it: still said
+    assert page.locator("#error").inner_text() == f"acknowledge: alerts/al-1/ack: {taken}"
+    page.evaluate("refresh()")  # a whole interval later: gone
+    assert page.locator("#error").is_hidden()
+    context.close()
+
+
 def test_page_and_assets_name_no_external_url(served):
     """The HTML, CSS and JS of the page name no other host (Plotly's bundle is vendored)."""
     with client() as http:

@@ -199,10 +199,12 @@ async function acknowledge(alertId, button) {
     await api(`alerts/${encodeURIComponent(alertId)}/ack`, {}, {
       method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
     });
+    report("acknowledge");  // an earlier failed attempt's words are no longer true
     await guarded("alerts", loadAlerts)();
   } catch (error) {
     button.disabled = false;
     report("acknowledge", error);
+    state.acknowledgeTick = state.tick;
     await guarded("alerts", loadAlerts)();  // acknowledged by someone else meanwhile: show who
   }
 }
@@ -347,6 +349,12 @@ const loaders = {
 };
 
 async function refresh({ all = false } = {}) {
+  // a failed acknowledgement is not a panel that loads again: its line (say, "already
+  // acknowledged by ...", whose row now shows who) goes after a whole refresh interval
+  if (state.acknowledgeTick !== undefined && state.tick > state.acknowledgeTick) {
+    report("acknowledge");
+    state.acknowledgeTick = undefined;
+  }
   const work = [loaders.realtime(), loaders.freshness(), loaders.alerts()];
   // Plotly waits for the quick panels only: the event log reads raw events and may take longer
   const panels = Promise.all(work);
