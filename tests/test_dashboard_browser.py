@@ -255,6 +255,11 @@ def test_a_page_pinned_to_a_past_moment_shows_an_artifacts_timeline_as_it_was_th
     page.wait_for_selector("#timeline-panel:not([hidden])")
     assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
         "artifact_received", "transcription_failed"]
+    # before b3 was received (14:10) its timeline is empty, and says so
+    page.goto(f"{served.url}/?now=2026-02-16T14:05:00Z#artifact=b3")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    assert _text(page, "#timeline tbody tr") == [
+        "No event of this artifact is stamped at or before that moment."]
     assert errors == []
     context.close()
 

@@ -323,6 +323,10 @@ async function openTimeline(id) {
     if (e.event_type.endsWith("_failed")) tr.className = "failed";
     body.append(tr);
   }
+  if (!rows.length) {  // an id nobody logged, or (pinned) an artifact not received by then
+    body.append(note(PINNED_NOW ? "No event of this artifact is stamped at or before that moment."
+                                : "No event of this artifact is in the lake.", 6));
+  }
   $("#timeline-panel").hidden = false;
   $("#timeline-panel").scrollIntoView({ block: "nearest" });
 }
