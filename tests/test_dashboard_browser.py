@@ -286,6 +286,13 @@ def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served,
         assert orgs == [["org-a", "4", "3", "1"], ["org-b", "2", "1", "0"]], pinned
         assert page.locator("#clock").inner_text().endswith(
             " · pinned to 2026-02-16 13:00:00 UTC"), pinned
+    # no time at all: every panel says so as the API does (the organizations' "Invalid time
+    # value" was the browser's)
+    page.goto(f"{served.url}/?now=yesterday")
+    page.wait_for_selector("body[data-loaded=true]")
+    said = page.locator("#error").inner_text().split(" · ")
+    assert "organizations: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
+    assert "freshness: freshness: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
     assert errors == []
     context.close()
 

@@ -129,15 +129,23 @@ function withNow(params = {}) { return PINNED_NOW ? { ...params, now: PINNED_NOW
 
 // A time without an offset is UTC, as the API reads it; a browser's Date would take it as local
 // time (a page in New York pinned to 16:00 read its 48 hours up to 21:00 UTC)
-function nowDate() {
-  if (!PINNED_NOW) return new Date();
+function pinnedDate() {
   const text = PINNED_NOW.trim().replace(" ", "T");
   const dated = text.length > 10 && !/(Z|[+-]\d\d(:?\d\d)?)$/i.test(text.slice(10));
   return new Date(dated ? `${text}Z` : text);
 }
 
+function nowDate() {
+  if (!PINNED_NOW) return new Date();
+  const at = pinnedDate();
+  if (Number.isNaN(at.getTime())) {  // as the API says it, not the browser's "Invalid time value"
+    throw new Error(`now '${PINNED_NOW}' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z`);
+  }
+  return at;
+}
+
 function pinnedText() {
-  const at = nowDate();
+  const at = pinnedDate();
   return Number.isNaN(at.getTime()) ? PINNED_NOW : fmt.time(at.toISOString());
 }
 
