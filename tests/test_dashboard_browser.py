@@ -207,10 +207,10 @@ def test_dashboard_in_a_real_browser(served, browser):
     context.close()
 
 
-def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(served, browser):
-    """At 13:00 the lake held hour 12's 23 events (a5, the breaker and b3 came later): the log
-    showed b3's artifact_failed of 14:20 first, hours after the pinned moment."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+def _signed_in(served, browser, **options):
+    """A new browser context (`options` for it) signed in with the staff token, its page on the
+    live dashboard, and the list its page errors go to."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
     context.set_default_timeout(60_000)
     page = context.new_page()
     errors = []
@@ -219,6 +219,13 @@ def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(ser
     page.fill("#token", STAFF)
     page.click("button[type=submit]")
     page.wait_for_selector("body[data-loaded=true]")
+    return context, page, errors
+
+
+def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(served, browser):
+    """At 13:00 the lake held hour 12's 23 events (a5, the breaker and b3 came later): the log
+    showed b3's artifact_failed of 14:20 first, hours after the pinned moment."""
+    context, page, errors = _signed_in(served, browser)
     page.goto(f"{served.url}/?now=2026-02-16T13:00:00Z")
     page.wait_for_selector("body[data-loaded=true]")
     rows = page.locator("#events tbody tr")
@@ -233,15 +240,7 @@ def test_a_page_pinned_to_a_past_moment_logs_only_the_events_stamped_by_then(ser
 def test_a_page_pinned_to_a_past_moment_shows_an_artifacts_timeline_as_it_was_then(served, browser):
     """At 14:17 b3 had been received (14:10) and failed transcription (14:15); its
     artifact_failed of 14:20 came later. The timeline panel showed all three."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{served.url}/login")
-    page.fill("#token", STAFF)
-    page.click("button[type=submit]")
-    page.wait_for_selector("body[data-loaded=true]")
+    context, page, errors = _signed_in(served, browser)
     page.goto(f"{served.url}/?now=2026-02-16T14:17:00Z#artifact=b3")
     page.wait_for_selector("#timeline-panel:not([hidden])")
     # the breaker's alert was raised by the 14:30 check: at 14:17 no alert was active
@@ -268,16 +267,7 @@ def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served,
     """?now= without an offset is UTC, as the API reads it; a browser in New York took it as its
     local time for the organization table's 48 hours (up to 18:00 UTC, a5 of 13:40 in), while
     every other panel ended at 13:00 UTC; the header said "pinned to" the text as typed."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000},
-                                  timezone_id="America/New_York")
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{served.url}/login")
-    page.fill("#token", STAFF)
-    page.click("button[type=submit]")
-    page.wait_for_selector("body[data-loaded=true]")
+    context, page, errors = _signed_in(served, browser, timezone_id="America/New_York")
     for pinned in ("2026-02-16T13:00:00", "2026-02-16T08:00:00-05:00"):
         page.goto(f"{served.url}/?now={pinned.replace('+', '%2B')}")
         page.wait_for_selector("body[data-loaded=true]")
@@ -300,13 +290,7 @@ def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served,
 def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
     """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
     as the page was open, the row beside it showing who had acknowledged."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    page.goto(f"{served.url}/login")
-    page.fill("#token", STAFF)
-    page.click("button[type=submit]")
-    page.wait_for_selector("body[data-loaded=true]")
+    context, page, _ = _signed_in(served, browser)
     page.uncheck("#auto-refresh")
     alert = {"alert_id": "al-1", "alert_type": "circuit_breaker_open", "organization_id": None,
              "severity": "critical", "status": "active", "message": "breaker open",
