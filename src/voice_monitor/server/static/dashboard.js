@@ -130,7 +130,10 @@ function withNow(params = {}) { return PINNED_NOW ? { ...params, now: PINNED_NOW
 // A time without an offset is UTC, as the API reads it; a browser's Date would take it as local
 // time (a page in New York pinned to 16:00 read its 48 hours up to 21:00 UTC)
 function pinnedDate() {
-  const text = PINNED_NOW.trim().replace(" ", "T");
+  // an hour alone (2026-02-16T14, as `rollup hourly --hour` writes it) is a time to the API,
+  // none to a browser's Date: the organizations panel said it was no ISO-8601 time
+  const text = PINNED_NOW.trim().replace(" ", "T")
+    .replace(/(T\d\d)(?=$|Z$|[+-]\d\d(:?\d\d)?$)/i, "$1:00");
   const dated = text.length > 10 && !/(Z|[+-]\d\d(:?\d\d)?)$/i.test(text.slice(10));
   return new Date(dated ? `${text}Z` : text);
 }
