@@ -145,11 +145,17 @@ def event_ids_in(files: list[str]) -> list[str]:
 
 
 def as_nobody(*argv: str) -> subprocess.CompletedProcess:
-    """`voice-monitor argv` run as the user nobody (root ignores file permissions), output kept."""
+    """`voice-monitor argv` run as the user nobody (root ignores file permissions), output kept.
+
+    Without the session's bytecode cache (PYTHONPYCACHEPREFIX, a folder only its owner may
+    read): there nobody found no bytecode at all and compiled the standard library, DuckDB,
+    pyarrow... from source at every start (~3-4 CPU s); without it, it reads the bytecode
+    beside the sources (the venv's and Python's) and writes none."""
     script = Path(sys.executable).parent / "voice-monitor"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPYCACHEPREFIX"}
     return subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
                            str(script), *argv], capture_output=True, text=True,
-                          env={**os.environ, "HOME": "/tmp"})
+                          env={**env, "HOME": "/tmp", "PYTHONDONTWRITEBYTECODE": "1"})
 
 
 def give_to_nobody(folder: Path) -> None:
