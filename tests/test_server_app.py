@@ -446,7 +446,7 @@ def test_bad_gzip_and_unsupported_bodies_are_refused_clearly(http):
     assert response.status_code == 415
 
 
-def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, http):
+def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, app, http):
     # the body is read as UTF-8 whatever its charset: Latin-1's é (0xe9) was quarantined as
     # "record is not valid UTF-8" and the batch answered 200, the sender never told to fix it
     record = event("artifact_received", NOW, event_id="café-1", organization_id="org-café")
@@ -464,6 +464,19 @@ def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, 
             **bearer(INGEST), "Content-Type": f"application/json; charset={given}"})
         assert response.status_code == 200
     assert response.json() == {"accepted": 1, "duplicates": 1, "quarantined": 0}
+    # all in ASCII, the body reads the same in Latin-1 and in UTF-8: landed (Java's
+    # StringEntity labels its bodies ISO-8859-1), each of the three events once
+    for n, given in enumerate(("iso-8859-1", "windows-1252", "latin1")):
+        ascii_record = event("artifact_received", NOW, event_id=f"plain-{n}")
+        response = http.post("/v1/events", content=(json.dumps(ascii_record) + "\n").encode(),
+                             headers={**bearer(INGEST), "Content-Type": f"text/plain; charset={given}"})
+        assert response.status_code == 200
+        assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    # a wide charset is refused even for ASCII-looking bytes (they are not UTF-16 text)
+    response = http.post("/v1/events", content=(json.dumps(ascii_record) + "\n").encode(),
+                         headers={**bearer(INGEST), "Content-Type": "application/json; charset=UTF-32"})
+    assert response.status_code == 415
+    assert app.state.collector.pending == 0  # each refused batch gave its place back
 
 
 def test_a_full_queue_answers_503_with_retry_after(app, http):
