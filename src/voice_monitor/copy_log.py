@@ -28,7 +28,6 @@ import hashlib
 import json
 import logging
 import os
-import shlex
 import weakref
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -37,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from voice_monitor.lake import Lake, file_in_the_way
+from voice_monitor.lake import Lake, file_in_the_way, move_aside
 
 logger = logging.getLogger(__name__)
 _MASK = (1 << 64) - 1
@@ -152,8 +151,8 @@ def _not_written(lake: Lake, exc: OSError) -> None:
         return
     _unwritten.add(str(folder))
     blocked = file_in_the_way(folder / "x.log")
-    why = (f"{str(blocked)!r} is a file, not a folder; move it out of the lake (mv "
-           f"{shlex.quote(str(blocked))} {shlex.quote(str(blocked) + '.moved')})"
+    why = (f"{str(blocked)!r} is a file, not a folder; move it out of the lake "
+           f"({move_aside(blocked)})"
            if blocked is not None else f"{type(exc).__name__}: {exc}")
     logger.warning("landings in %s write no copy log (%s); until they do, the hourly rollup "
                 "de-duplicates each of their hours in full", lake.root, why)

@@ -547,6 +547,12 @@ class LakeFolderError(NoLakeError):
     """A lake's own folder that is a file, or its own file that is a folder."""
 
 
+def move_aside(path: str | os.PathLike[str]) -> str:
+    """The command that moves `path` aside, beside itself: `mv PATH PATH.moved`, quoted."""
+    path = str(path)
+    return f"mv {shlex.quote(path)} {shlex.quote(path + '.moved')}"
+
+
 def folder_is_a_file(path: str | os.PathLike[str], kind: str = "folder") -> LakeFolderError:
     """The error for a lake's own folder (`kind` "folder") that is a file, or its own file
     ("file") that is a folder: move it out of the lake."""
@@ -554,7 +560,7 @@ def folder_is_a_file(path: str | os.PathLike[str], kind: str = "folder") -> Lake
     other = "file" if kind == "folder" else "folder"
     return LakeFolderError(
         f"lake {kind} {path!r} is a {other}, not a {kind}; move it out of the lake "
-        f"(mv {shlex.quote(path)} {shlex.quote(path + '.moved')}) and run the command again")
+        f"({move_aside(path)}) and run the command again")
 
 
 def folder_blocked(folder: str | os.PathLike[str]) -> LakeFolderError:

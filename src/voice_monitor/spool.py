@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import fcntl
 import os
-import shlex
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 from voice_monitor import disk_space
-from voice_monitor.lake import file_in_the_way
+from voice_monitor.lake import file_in_the_way, move_aside
 from voice_monitor.mappings import Rejected, dumps
 from voice_monitor.records import split_lines
 
@@ -91,8 +90,8 @@ class Spool:
             if blocked is not None:  # said only "[Errno 20] Not a directory", naming no fix
                 raise ProducerError(
                     f"cannot use spool directory {str(directory)!r}: {str(blocked)!r} is a "
-                    f"file, not a folder; move it aside (mv {shlex.quote(str(blocked))} "
-                    f"{shlex.quote(str(blocked) + '.moved')}) and start the producer again"
+                    f"file, not a folder; move it aside ({move_aside(blocked)}) and start the "
+                    "producer again"
                 ) from exc
             raise ProducerError(f"cannot use spool directory {str(directory)!r}: {exc}") from exc
         try:
