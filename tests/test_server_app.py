@@ -26,6 +26,7 @@ from voice_monitor.landing import land_records
 from voice_monitor.rollups import run_hourly
 from voice_monitor.server import auth, create_app
 from voice_monitor.server.auth import SESSION_COOKIE, TokenConfigError, end_session, load_tokens
+from voice_monitor.server.group_commit import Collector
 
 INGEST, STAFF = "ingest-0123456789abcdef", "staff-0123456789abcdef"
 BASE = "http://testserver"
@@ -477,6 +478,22 @@ def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, 
                          headers={**bearer(INGEST), "Content-Type": "application/json; charset=UTF-32"})
     assert response.status_code == 415
     assert app.state.collector.pending == 0  # each refused batch gave its place back
+
+
+@pytest.mark.parametrize("given, named", [
+    ({"max_body_bytes": True}, "max_body_bytes True must be a whole number >= 1, e.g. 16777216"),
+    ({"queue_size": 2.5}, "queue_size 2.5 must be a whole number >= 0, e.g. 256"),
+    ({"queue_size": False}, "queue_size False must be a whole number >= 0, e.g. 256"),
+    ({"landing_threads": True}, "landing_threads True must be a whole number >= 1, e.g. 1"),
+    ({"landing_threads": 0}, "landing_threads 0 must be a whole number >= 1, e.g. 1"),
+])
+def test_a_collector_limit_that_is_no_whole_number_is_named(tmp_path, given, named):
+    # True is 1 to Python: max_body_bytes=True answered 413 to every batch over one byte
+    with pytest.raises(ValueError, match=f"^{named}$"):
+        create_app(tmp_path / "lake", no_auth=True, **given)
+    assert not (tmp_path / "lake").exists()  # refused before the lake is made
+    with pytest.raises(ValueError, match="^threads True must be a whole number >= 1, e.g. 1$"):
+        Collector(Lake(tmp_path), threads=True)
 
 
 def test_a_full_queue_answers_503_with_retry_after(app, http):

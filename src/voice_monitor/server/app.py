@@ -105,6 +105,8 @@ def create_app(
 ) -> FastAPI:
     """The whole service over one lake; `tokens` (from `load_tokens`) overrides the two lists;
     `alert_config`: the thresholds the failure-rate chart draws (default: AlertConfig())."""
+    # before the lake is made: a bad argument leaves nothing behind
+    group_commit.check_limits(max_body_bytes, queue_size, landing_threads, "landing_threads")
     lake = Lake.create(lake)  # serve creates its lake (contract §4); every read then finds it
     if tokens is None:
         tokens = Tokens(tuple((t, f"ingest-token-{i}") for i, t in enumerate(ingest_tokens, 1)),

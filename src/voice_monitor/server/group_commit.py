@@ -45,6 +45,17 @@ MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landin
 INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split by the landing that takes them
 
 
+def check_limits(max_body_bytes, queue_size, threads, threads_name: str = "threads") -> None:
+    """Refuse a limit that is not a whole number in range, naming it and an example (True is 1
+    to Python: max_body_bytes=True refused every batch of more than one byte; 2.5 was taken)."""
+    for name, value, least, example in (
+            ("max_body_bytes", max_body_bytes, 1, DEFAULT_MAX_BODY_BYTES),
+            ("queue_size", queue_size, 0, DEFAULT_QUEUE_SIZE),
+            (threads_name, threads, 1, DEFAULT_LANDING_THREADS)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise ValueError(f"{name} {value!r} must be a whole number >= {least}, e.g. {example}")
+
+
 class BodyTooLarge(Exception):
     """The batch (as sent, or once decompressed) is over the size cap."""
 
@@ -130,9 +141,7 @@ class Collector:
 
     def __init__(self, lake: Lake, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
                  queue_size: int = DEFAULT_QUEUE_SIZE, threads: int = DEFAULT_LANDING_THREADS):
-        if max_body_bytes < 1 or queue_size < 0 or threads < 1:
-            raise ValueError(f"collector limits must be positive: max_body_bytes={max_body_bytes}, "
-                             f"queue_size={queue_size}, threads={threads}")
+        check_limits(max_body_bytes, queue_size, threads)
         self.lake = lake
         self.max_body_bytes = max_body_bytes
         self.capacity = threads + queue_size  # batches landing plus batches waiting
