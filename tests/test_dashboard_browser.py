@@ -284,7 +284,9 @@ def test_a_moment_pinned_without_an_offset_is_utc_in_a_browser_elsewhere(served,
     page.wait_for_selector("body[data-loaded=true]")
     said = page.locator("#error").inner_text().split(" · ")
     assert "organizations: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
-    assert "freshness: freshness: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
+    # the freshness panel is named as its API path is: once, not "freshness: freshness: now ..."
+    assert "freshness: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
+    assert "alerts: now 'yesterday' is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z" in said
     assert errors == []
     context.close()
 

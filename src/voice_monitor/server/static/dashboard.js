@@ -154,8 +154,13 @@ function pinnedText() {
 
 const problems = new Map();
 function report(panel, error) {
-  if (error) problems.set(panel, `${panel}: ${error.message}`);
-  else problems.delete(panel);
+  // the API's words start with its path, which for some panels is their name ("freshness:
+  // freshness: now ..."); say a panel's name once
+  if (error) {
+    const said = error.message.startsWith(`${panel}: `) ? error.message
+      : `${panel}: ${error.message}`;
+    problems.set(panel, said);
+  } else problems.delete(panel);
   const box = $("#error");
   box.textContent = [...problems.values()].join(" · ");
   box.hidden = problems.size === 0;
