@@ -363,12 +363,12 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
         return []
     return [Finding(
         "high_latency", None, cfg.severity("high_latency"),
-        f"end-to-end p95 {_duration(p95)} in the hour from {hour:%Y-%m-%d %H:00} UTC is above "
-        f"{cfg.latency_factor:g} × the {baseline_hours}-hour baseline of {_duration(baseline)}",
+        f"end-to-end p95 {_latency_text(p95)} in the hour from {hour:%Y-%m-%d %H:00} UTC is above "
+        f"{cfg.latency_factor:g} × the {baseline_hours}-hour baseline of {_latency_text(baseline)}",
         value=float(p95), threshold=float(limit))]
 
 
-def _duration(ms: float) -> str:
+def _latency_text(ms: float) -> str:
     """A latency as on-call reads it ('34.8 min'), with the exact milliseconds after it."""
     for unit, size in (("h", 3_600_000), ("min", 60_000), ("s", 1_000)):
         if ms >= 2 * size:
