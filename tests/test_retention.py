@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -322,3 +323,38 @@ def test_retention_stopped_by_a_folder_it_may_not_write_lists_only_what_it_dropp
     assert line.startswith(f"voice-monitor: error: permission denied in the lake {lake.root} "
                            f"({closed / 'hour=12'}): "), line
     assert sorted(p.name for p in closed.iterdir()) == ["hour=12", "hour=13"]
+
+
+def test_retention_json_stopped_part_way_says_it_is_incomplete_and_why(nobodys_folder):
+    """The same stop with --json printed the four dropped partitions with "counter_rows": 0
+    and nothing saying the run had stopped: a script reading the JSON took it for a whole run
+    that pruned no counter row (only the exit code said otherwise). Now "complete": false and
+    "error" (the line on stderr); a whole run says "complete": true, "error": null."""
+    from conftest import as_nobody, give_to_nobody
+
+    from voice_monitor.rollups import run_hourly
+
+    lake = Lake.create(nobodys_folder / "lake")
+    land_records(lake, [event("artifact_received", datetime(2026, 2, 16, h, 5, tzinfo=UTC))
+                        for h in (12, 13)], now=NOW)
+    run_hourly(lake, NOW)
+    give_to_nobody(nobodys_folder)
+    closed = lake.root / "snapshots" / "stage_hourly" / "date=2026-02-16"
+    shutil.chown(closed, "root")  # nobody may not rename the hours in it
+    done = as_nobody("retention", "--json", "--lake", str(lake.root),
+                     "--now", "2026-02-24T14:30:00Z")
+    assert done.returncode == 1
+    said = json.loads(done.stdout)
+    assert said["counts"] == {"events": 2, "snapshots/pipeline_hourly": 2}
+    assert said["complete"] is False
+    (line,) = done.stderr.strip().splitlines()
+    assert said["error"] == line.removeprefix("voice-monitor: error: ")
+    assert said["error"].startswith(f"permission denied in the lake {lake.root} ")
+    # once the folder is nobody's again, the run goes to its end
+    shutil.chown(closed, "nobody")
+    done = as_nobody("retention", "--json", "--lake", str(lake.root),
+                     "--now", "2026-02-24T14:30:00Z")
+    assert done.returncode == 0, done.stderr
+    said = json.loads(done.stdout)
+    assert said["counts"] == {"snapshots/stage_hourly": 2}
+    assert (said["complete"], said["error"]) == (True, None)

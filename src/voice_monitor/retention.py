@@ -139,6 +139,10 @@ class RetentionReport:
     kept: list[tuple[str, str]] = field(default_factory=list)
     # why the counter store could not be pruned (a corrupt file: its path and the fix), if so
     counter_store_error: str | None = None
+    # False: the run stopped part way on `error` (what is listed was dropped; the rest of what
+    # expired, the counter store and temp files were not seen to)
+    complete: bool = True
+    error: str | None = None
 
     def counts(self) -> dict[str, int]:
         """How many partitions of each kind (events, snapshots/<table>, quarantine, alerts)."""
@@ -157,6 +161,7 @@ class RetentionReport:
             "counter_rows": self.counter_rows, "tmp_files": self.tmp_files,
             "kept": [{"partition": p, "message": m} for p, m in self.kept],
             "counter_store_error": self.counter_store_error,
+            "complete": self.complete, "error": self.error,
         }
 
 
@@ -176,6 +181,7 @@ def run_retention(lake: Lake, now: datetime, config: RetentionConfig | None = No
     except Exception as exc:
         # a folder this user may not write, say, after others were dropped: they went unsaid
         if report.deleted and not dry_run:
+            report.complete, report.error = False, str(exc)
             with contextlib.suppress(AttributeError):  # (an exception without a __dict__)
                 exc.retention_report = report
         raise

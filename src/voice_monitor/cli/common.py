@@ -121,17 +121,25 @@ def _run(func: Callable, lake: Lake, *args, **kwargs):
     """`func` on `lake`; a lake this process may not write to says so, and what to do."""
     try:
         return func(*args, lake=lake, **kwargs)
-    except OSError as exc:
-        # a lake this process may not write to (a read-only mount): say so, and what to do
-        if read_only.denied(exc) and (
-                _inside(exc.filename, lake) if exc.filename
-                else not lake.remote and read_only.unwritable(lake.root)):
-            raise VoiceMonitorError(read_only.message(lake.root, exc)) from exc
-        no_space(exc, lake)
-        raise
-    except Exception as exc:  # SQLite's and DuckDB's errors are no OSError
-        no_space(exc, lake)
-        raise
+    except Exception as exc:
+        said = lake_error(exc, lake)
+        if said is exc:
+            raise
+        raise said from exc
+
+
+def lake_error(exc: Exception, lake: Lake) -> Exception:
+    """`exc` as the CLI says it on `lake`: a lake this process may not write to (a read-only
+    mount) or a full disk as one line with what to do (VoiceMonitorError); else `exc` itself."""
+    if isinstance(exc, OSError) and read_only.denied(exc) and (
+            _inside(exc.filename, lake) if exc.filename
+            else not lake.remote and read_only.unwritable(lake.root)):
+        return VoiceMonitorError(read_only.message(lake.root, exc))
+    try:
+        no_space(exc, lake)  # SQLite's and DuckDB's errors, no OSError, may say a full disk too
+    except VoiceMonitorError as full:
+        return full
+    return exc
 
 
 def create_lake(lake: Lake) -> Lake:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import click
 
 from voice_monitor import arguments
-from voice_monitor.cli import common
+from voice_monitor.cli import common, one_line
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
 
 
@@ -264,6 +264,7 @@ def retention(dry_run: bool, only: str | None, lake: Lake, now: datetime, settin
                                only=only)
     except Exception as exc:
         if (dropped := getattr(exc, "retention_report", None)) is not None:
+            dropped.error = one_line(common.lake_error(exc, lake))  # as stderr will say it
             _say_retention(dropped, as_json, whole=False)  # what it dropped before it failed
         raise
     _say_retention(report, as_json)
