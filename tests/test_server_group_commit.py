@@ -60,7 +60,10 @@ def test_waiting_batches_land_as_one_with_each_senders_own_counts(lake, monkeypa
 
         async def post(name: str, body: bytes, gzipped: bool = False):
             assert collector.admit()
-            return await collector.land(body, gzipped, f"test:{name}")
+            try:
+                return await collector.land(body, gzipped, f"test:{name}")
+            finally:
+                collector.release()
 
         loop_tasks["first"] = asyncio.ensure_future(post("first", bodies["first"]))
         while not landings:
@@ -122,7 +125,10 @@ def test_a_body_the_split_fails_on_fails_alone(lake, monkeypatch):
     async def send():
         async def post(body: bytes):
             assert collector.admit()
-            return await collector.land(body, False, "test")
+            try:
+                return await collector.land(body, False, "test")
+            finally:
+                collector.release()
 
         first = asyncio.ensure_future(post(lines(at("p0", H12))))
         while not landed:

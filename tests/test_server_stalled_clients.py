@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
+import time
 
 import duckdb
 import httpx
-from server_process import INGEST, ServerProcess, bearer
+from server_process import INGEST, STAFF, ServerProcess, bearer
 
 from voice_monitor.lake import Lake
 
@@ -189,3 +190,34 @@ def test_a_body_trickled_a_byte_at_a_time_is_cut_off_and_gives_its_place_back(tm
     assert landed_ids(lake) == ["other-1"]
     assert "its request body came slower than 1024 bytes/s on average" in (
         tmp_path / "log").read_text()
+
+
+def test_every_early_answer_gives_its_queue_place_back(tmp_path):
+    # one place (--queue-size 0, --landing-threads 1): a batch answered early that kept its
+    # place would make every batch after it 503, for good. Each path in turn, a few times.
+    lake = Lake(tmp_path / "lake")
+    body = b"".join(EVENT % f"early-{i}".encode() for i in range(15))  # under 2000 bytes
+    gone = 0
+    latin1 = "application/x-ndjson; charset=iso-8859-1"
+    with ServerProcess(lake, "--queue-size", "0", "--landing-threads", "1",
+                       "--max-body-bytes", "2000", log=tmp_path / "log") as server:
+        def post(content: bytes, **headers: str) -> httpx.Response:
+            return httpx.post(server.url + "/v1/events", content=content,
+                              headers={**HEADERS, **headers}, timeout=30)
+
+        for k in range(1, 4):
+            with socket.create_connection(("127.0.0.1", server.port)) as sock:  # gone mid-body
+                sock.sendall(head(len(body)) + body[:100])
+            for _ in range(300):  # (the server sees the end of the connection in its own time)
+                gone = (tmp_path / "log").read_text().count("ended before its body did")
+                if gone == k:
+                    break
+                time.sleep(0.1)
+            assert gone == k
+            assert post(EVENT % b"caf\xe9", **{"Content-Type": latin1}).status_code == 415
+            assert post(body * 2).status_code == 413  # over --max-body-bytes
+            assert post(b"not gzip", **{"Content-Encoding": "gzip"}).status_code == 400
+        scrape = httpx.get(server.url + "/metrics", headers=bearer(STAFF), timeout=30).text
+        assert "\nvoice_monitor_collector_queue_batches 0.0\n" in scrape
+        assert post(EVENT % b"after").json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    assert landed_ids(lake) == ["after"]

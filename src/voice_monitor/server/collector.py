@@ -107,23 +107,30 @@ async def post_events(request: Request) -> JSONResponse:
         raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
     if not collector.admit():
         return _busy()
+    try:  # every way out, answered or raised, gives the place back (one leaked, for good)
+        return await _land(request, collector, actor.name, charset if foreign else None,
+                           encoding)
+    finally:
+        collector.release()
+
+
+async def _land(request: Request, collector: Collector, sender: str, foreign: str | None,
+                encoding: str) -> JSONResponse:
+    """Read the admitted batch's body and land it; the answer, or the HTTPException to raise.
+    `foreign`: a charset other than UTF-8 the batch declared (its body must be all ASCII)."""
     client = request.client.host if request.client else "unknown"
     try:
         body = await read_capped(request, collector.max_body_bytes,
                                  lambda: _refuse_too_large(collector))
-    except BaseException as exc:
-        collector.pending -= 1
-        if not isinstance(exc, ClientDisconnect):
-            raise
+    except ClientDisconnect:
         # the sender went away (or was cut off, stalled) mid-body: nothing is landed and nobody
         # is left to answer; one line, not the traceback of an exception in the app
         _log.warning("voice-monitor: POST /v1/events from %s ended before its body did; "
                      "nothing of it was landed", client)
         return JSONResponse({"detail": "the request body ended early"}, status_code=400)
     if foreign and encoding == "identity" and not body.isascii():
-        collector.pending -= 1
-        raise _refuse_charset(charset)
-    landing = collector.land(body, encoding != "identity", f"http:{actor.name}@{client}")
+        raise _refuse_charset(foreign)
+    landing = collector.land(body, encoding != "identity", f"http:{sender}@{client}")
     del body  # the collector lets the body go once it is split: held twice, it was counted once
     try:
         result = await landing

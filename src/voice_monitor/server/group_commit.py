@@ -176,8 +176,14 @@ class Collector:
             self._expected = float(self.pending)
         return True
 
+    def release(self) -> None:
+        """Give back the place `admit` took, once the batch is answered (its caller's
+        `finally`: a way out that forgot it would hold the place for good)."""
+        self.pending -= 1
+
     async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
-        """Land one admitted batch; returns once it is in the lake. The place is given back.
+        """Land one admitted batch; returns once it is in the lake. Its place is the caller's
+        to give back (`release`).
 
         Raises BodyTooLarge or BadEncoding (before the batch joins a landing) and Overloaded.
         The collector keeps the only reference to `body` (a caller drops its own): once the
@@ -185,7 +191,6 @@ class Collector:
         """
         held = len(body)
         if self.queued_bytes and self.queued_bytes + held > MAX_QUEUED_BYTES:
-            self.pending -= 1
             self.stats.refused_overload += 1
             raise Overloaded()
         self.queued_bytes += held
@@ -213,7 +218,6 @@ class Collector:
             body = records = None  # the job's reference is the last: a split body is let go
             return await future
         finally:
-            self.pending -= 1
             self.queued_bytes -= held
 
     def _records(self, body: bytes, gzipped: bool) -> pa.Array | list:
