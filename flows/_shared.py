@@ -11,6 +11,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _argv import script_now
 from prefect import Flow, Task, flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
@@ -183,22 +184,6 @@ def run_now(now: datetime | str | None) -> datetime:
         scheduled = flow_run.scheduled_start_time
         return datetime.fromisoformat(scheduled.isoformat()).astimezone(UTC)
     return as_utc(iso_time(now, "now") if isinstance(now, str) else now)
-
-
-def script_now(argv: list[str]) -> datetime | None:
-    """`python flows/<flow>.py [NOW]`: NOW as a time (None when not given), checked before
-    Prefect starts; anything else is one line on stderr naming it and the fix, exit 2
-    (contract §11), where Prefect printed its multi-line parameter validation error."""
-    script, given = Path(argv[0]).name, argv[1:]
-    try:
-        if len(given) > 1:
-            raise ValueError(f"takes at most one argument, now, got {len(given)}: "
-                             f"{' '.join(map(repr, given))}; use e.g. python flows/{script} "
-                             f"2026-02-16T14:30:00Z")
-        return iso_time(given[0], "now") if given else None
-    except ValueError as exc:
-        print(f"{script}: usage error: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
 
 
 def run_script(flow_function: Flow, argv: list[str]) -> None:

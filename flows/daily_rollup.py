@@ -8,6 +8,11 @@ from __future__ import annotations
 import sys
 from datetime import datetime
 
+from _argv import script_now
+
+if __name__ == "__main__":  # a mistyped NOW is refused now, not after importing Prefect
+    script_now(sys.argv)
+
 from _shared import (
     FLOW_TIMEOUTS,
     IO_TASK,

@@ -7,6 +7,11 @@ from __future__ import annotations
 
 import sys
 
+from _argv import script_now
+
+if __name__ == "__main__":  # a mistyped NOW is refused now, not after importing Prefect
+    script_now(sys.argv)
+
 from _shared import retention_flow, run_script
 
 event_retention, drop_expired_events = retention_flow(

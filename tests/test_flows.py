@@ -293,11 +293,18 @@ def test_prefect_yaml_deploys_every_flow_with_its_docstring():
 def test_a_bad_now_on_a_flow_script_is_one_line_naming_it(script, tmp_path):
     """`python flows/hourly_rollup.py garbage` printed Prefect's multi-line parameter validation
     error (after starting a temporary server); contract §11: one line naming the value and the
-    fix, exit non-zero. Checked before Prefect starts, by the time rule every entry point uses."""
+    fix, exit non-zero. Checked before Prefect starts, by the time rule every entry point uses,
+    and before Prefect is even imported (seconds, for a typo): a `prefect` that fails on import
+    stands first on the path."""
     import subprocess
 
+    poisoned = tmp_path / "poisoned"
+    (poisoned / "prefect").mkdir(parents=True)
+    (poisoned / "prefect" / "__init__.py").write_text("raise ImportError('prefect imported')\n")
     env = {**os.environ, "VOICE_MONITOR_LAKE": str(tmp_path / "lake"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+           "PYTHONPATH": os.pathsep.join(
+               filter(None, [str(poisoned), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run([sys.executable, str(ROOT / "flows" / script), "garbage"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert done.returncode == 2
