@@ -480,6 +480,26 @@ def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, 
     assert app.state.collector.pending == 0  # each refused batch gave its place back
 
 
+def test_a_gzip_body_in_another_charset_is_415_once_decompressed(lake, app, http):
+    # the ASCII check read the compressed bytes as they came, so it was skipped for gzip: a
+    # Latin-1 é inside was quarantined as "record is not valid UTF-8", the batch answered 200
+    latin1 = {**bearer(INGEST), "Content-Type": "application/x-ndjson; charset=ISO-8859-1",
+              "Content-Encoding": "gzip"}
+    record = event("artifact_received", NOW, event_id="café-2")
+    text = json.dumps(record, ensure_ascii=False) + "\n"
+    response = http.post("/v1/events", content=gzip.compress(text.encode("latin-1")),
+                         headers=latin1)
+    assert response.status_code == 415
+    assert response.json() == {"detail": "charset 'ISO-8859-1' is not accepted; send the batch "
+                                         "as UTF-8 (charset=utf-8, or no charset): JSON is read "
+                                         "as UTF-8 only"}
+    assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
+    plain = json.dumps(event("artifact_received", NOW, event_id="plain-gz")) + "\n"
+    response = http.post("/v1/events", content=gzip.compress(plain.encode()), headers=latin1)
+    assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+    assert app.state.collector.pending == 0 and app.state.collector.queued_bytes == 0
+
+
 @pytest.mark.parametrize("given, named", [
     ({"max_body_bytes": True}, "max_body_bytes True must be a whole number >= 1, e.g. 16777216"),
     ({"queue_size": 2.5}, "queue_size 2.5 must be a whole number >= 0, e.g. 256"),

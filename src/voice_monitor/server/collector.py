@@ -21,7 +21,13 @@ from starlette.requests import ClientDisconnect
 
 from voice_monitor.lake import NoLakeError
 from voice_monitor.server.auth import ingest_actor
-from voice_monitor.server.group_commit import BadEncoding, BodyTooLarge, Collector, Overloaded
+from voice_monitor.server.group_commit import (
+    BadEncoding,
+    BodyTooLarge,
+    Collector,
+    NotAscii,
+    Overloaded,
+)
 
 RETRY_AFTER_S = 1
 NOT_LANDED = ("the batch was not landed: the server failed (its log says why); send it again "
@@ -130,7 +136,9 @@ async def _land(request: Request, collector: Collector, sender: str, foreign: st
         return JSONResponse({"detail": "the request body ended early"}, status_code=400)
     if foreign and encoding == "identity" and not body.isascii():
         raise _refuse_charset(foreign)
-    landing = collector.land(body, encoding != "identity", f"http:{sender}@{client}")
+    # (a gzip body is checked once decompressed: its é was quarantined, answered 200)
+    landing = collector.land(body, encoding != "identity", f"http:{sender}@{client}",
+                             ascii_only=foreign is not None)
     del body  # the collector lets the body go once it is split: held twice, it was counted once
     try:
         result = await landing
@@ -140,6 +148,8 @@ async def _land(request: Request, collector: Collector, sender: str, foreign: st
         raise _refuse_too_large(collector) from None
     except BadEncoding as exc:
         raise HTTPException(400, str(exc)) from None
+    except NotAscii:
+        raise _refuse_charset(foreign) from None
     except NoLakeError:
         raise  # 503 + Retry-After (app.py): the lake is missing, the sender comes back
     except ValueError as exc:

@@ -68,6 +68,11 @@ class BadEncoding(Exception):
     """The gzip body does not decompress."""
 
 
+class NotAscii(Exception):
+    """The body, declared in a charset other than UTF-8, holds a byte beyond ASCII once
+    decompressed (`land(ascii_only=True)`)."""
+
+
 @dataclass
 class CollectorStats:
     """What this process has collected since it started (for /metrics)."""
@@ -181,11 +186,14 @@ class Collector:
         `finally`: a way out that forgot it would hold the place for good)."""
         self.pending -= 1
 
-    async def land(self, body: bytes, gzipped: bool, source: str) -> LandingResult:
+    async def land(self, body: bytes, gzipped: bool, source: str,
+                   ascii_only: bool = False) -> LandingResult:
         """Land one admitted batch; returns once it is in the lake. Its place is the caller's
         to give back (`release`).
 
-        Raises BodyTooLarge or BadEncoding (before the batch joins a landing) and Overloaded.
+        Raises BodyTooLarge, BadEncoding or NotAscii (before the batch joins a landing) and
+        Overloaded. `ascii_only`: a gzip body must be all ASCII once decompressed (its sender
+        declared another charset than UTF-8; a plain body its caller checks as it stands).
         The collector keeps the only reference to `body` (a caller drops its own): once the
         body is split into records it is let go, so the queue holds each batch once.
         """
@@ -198,7 +206,7 @@ class Collector:
             records: pa.Array | bytes = body
             if gzipped or held > INLINE_SPLIT_BYTES:
                 # a large body is split (and gunzipped) off the event loop, beside the landing
-                records = await asyncio.to_thread(self._records, body, gzipped)
+                records = await asyncio.to_thread(self._records, body, gzipped, ascii_only)
                 # what the queue holds now is the records: their buffers whole (`nbytes` leaves
                 # out what a slice of them does not reach)
                 size = _held(records)
@@ -220,8 +228,12 @@ class Collector:
         finally:
             self.queued_bytes -= held
 
-    def _records(self, body: bytes, gzipped: bool) -> pa.Array | list:
-        return split_body(gunzip(body, self.max_body_bytes) if gzipped else body)
+    def _records(self, body: bytes, gzipped: bool, ascii_only: bool) -> pa.Array | list:
+        if gzipped:
+            body = gunzip(body, self.max_body_bytes)
+            if ascii_only and not body.isascii():
+                raise NotAscii()
+        return split_body(body)
 
     def _commit_loop(self) -> None:
         try:
