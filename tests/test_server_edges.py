@@ -287,6 +287,17 @@ def test_a_content_header_sent_twice_is_read_as_the_list_it_means(server):
     assert response.status_code == 415
     assert response.json()["detail"].startswith(
         "content type 'application/x-ndjson, application/xml' is not accepted")
+    # the first with parameters: its charset was read as 'utf-8, application/json' (415 naming
+    # that for a body beyond ASCII, 200 for one in ASCII), now the list is named as above
+    for first, body in (("application/json; charset=utf-8", event.replace(b"1", "é".encode())),
+                        ('application/json; charset="iso-8859-1"', event)):
+        response = server.http.post(server.url + "/v1/events", content=body,
+                                    headers=ingest + [("Content-Type", first),
+                                                      ("Content-Type", "application/json")])
+        assert response.status_code == 415
+        assert response.json() == {"detail": f"content type '{first}, application/json' is not "
+                                             "accepted; send JSON Lines (application/x-ndjson) "
+                                             "or a JSON array (application/json)"}
     events = server.http.get(server.url + "/api/v1/events", headers=bearer(STAFF)).json()
     assert "twice-1" not in [row["event_id"] for row in events["rows"]]
 

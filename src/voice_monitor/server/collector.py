@@ -55,6 +55,21 @@ def _charset(params: str) -> str | None:
     return None
 
 
+def _listed(value: str) -> bool:
+    """Whether a header's value is a list: a comma outside a quoted string."""
+    quoted = escaped = False
+    for char in value:
+        if escaped:
+            escaped = False
+        elif quoted and char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted = not quoted
+        elif char == "," and not quoted:
+            return True
+    return False
+
+
 def _refuse_too_large(collector: Collector) -> HTTPException:
     collector.stats.refused_too_large += 1
     return HTTPException(413, f"batch over {collector.max_body_bytes} bytes (sent or "
@@ -95,7 +110,10 @@ async def post_events(request: Request) -> JSONResponse:
     # a header sent twice is read as the one comma-separated list it means (RFC 9110 5.3): the
     # first alone made a body gzip'd twice land as garbage, quarantined, answered 200
     headers = request.headers
-    media, _, params = ", ".join(headers.getlist("content-type")).partition(";")
+    content_type = ", ".join(headers.getlist("content-type"))
+    media, _, params = content_type.partition(";")
+    if _listed(content_type):  # two types (one with parameters): named whole, never a charset
+        media = content_type  # 'utf-8, application/json' read from the first one's parameters
     media = media.strip().lower()
     if media not in _JSON_TYPES:
         raise HTTPException(415, f"content type {media!r} is not accepted; send JSON Lines "
