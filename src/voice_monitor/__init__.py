@@ -28,6 +28,7 @@ _EXPORTS: dict[str, str] = {
     "land_records": "landing",
     "Producer": "producer",
     "Page": "queries",
+    "PeriodsNotBuiltWarning": "queries",
     "active_artifacts": "queries",
     "artifact_timeline": "queries",
     "failed_artifacts": "queries",
@@ -72,6 +73,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from voice_monitor.producer import Producer  # noqa: F401
     from voice_monitor.queries import (  # noqa: F401
         Page,
+        PeriodsNotBuiltWarning,
         active_artifacts,
         artifact_timeline,
         failed_artifacts,

@@ -7,7 +7,9 @@ The event-log queries live in `event_log` and are re-exported here.
 
 from __future__ import annotations
 
+import functools
 import os
+import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -61,15 +63,20 @@ def period_bounds(start, end, period: str | None = None) -> tuple[str, datetime,
     return _periods(start, end, period)
 
 
-def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime
-                    ) -> dict[str, list[str] | None]:
-    """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty."""
+def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime,
+                    missing: list[datetime] | None = None) -> dict[str, list[str] | None]:
+    """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty.
+    The periods with no file (no snapshot) are added to `missing`, if given."""
     table = f"{kind}_{'hourly' if period == 'hour' else 'daily'}"
     base = str(lake.snapshots_dir / table)
     files: list[str] = []
+    missing = [] if missing is None else missing
     moment = first
     while moment <= last and lake.remote:  # one LIST per partition on an object store
-        files.extend(str(f) for f in parquet_files(lake.snapshot_partition(table, moment)))
+        found = [str(f) for f in parquet_files(lake.snapshot_partition(table, moment))]
+        if not found:
+            missing.append(moment)
+        files.extend(found)
         moment += _STEP[period]
     while moment <= last:
         # plain strings and os.listdir: this runs for every period of the range
@@ -81,10 +88,54 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
             names = []
         except PermissionError as exc:  # never read as a period without rows
             raise UnlistableFolderError(folder, exc.strerror) from exc
+        if not names:
+            missing.append(moment)
         files.extend(f"{folder}/{n}" for n in names)
         moment += _STEP[period]
     other = f"{kind}_{'daily' if period == 'hour' else 'hourly'}"
     return {f"raw_{table}": files, f"raw_{other}": None}
+
+
+class PeriodsNotBuiltWarning(UserWarning):
+    """Warned by `stage_breakdown` and `org_breakdown` when periods of their range have no
+    snapshot (not built yet, or dropped by retention): their totals leave those periods out.
+    `periods` holds the starts of those periods (UTC)."""
+
+    def __init__(self, message: str, periods: list[datetime]) -> None:
+        super().__init__(message)
+        self.periods = periods
+
+
+def _not_built_message(query: str, period: str, first: datetime, last: datetime,
+                       missing: list[datetime]) -> str:
+    """What the warning says: which periods the totals leave out, and what builds them."""
+    count, utc = (last - first) // _STEP[period] + 1, arguments.utc_text
+    shown = ", ".join(utc(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
+    when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
+                     else ("at 01:30 after it ends", "rollup daily"))
+    article = "an" if period == "hour" else "a"
+    return (f"{query}: {len(missing)} of the {count} {period}(s) from {utc(first)} to "
+            f"{utc(last + _STEP[period])} have no snapshot ({shown}), left out of these "
+            f"totals: {article} {period}'s snapshot is built {when} ('voice-monitor {command}' "
+            "builds the ended ones of the last 7 days now, 'voice-monitor backfill --start T "
+            "--end T' any range)")
+
+
+def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:
+    """The public `query`: `read` (returning the frame and its range's periods with no
+    snapshot) behind `reads_lake`, warning `PeriodsNotBuiltWarning` when there are any, so a
+    notebook's totals never silently miss hours (the CLI prints its own note)."""
+    listed = reads_lake(read)
+
+    @functools.wraps(listed)
+    def totals(*args, **kwargs) -> pl.DataFrame:
+        frame, (period, first, last, missing) = listed(*args, **kwargs)
+        if missing:
+            warnings.warn(PeriodsNotBuiltWarning(
+                _not_built_message(query, period, first, last, missing), missing), stacklevel=2)
+        return frame
+
+    return totals
 
 
 # query -> (snapshot kind, whether every period of the range gets a row)
@@ -94,23 +145,26 @@ _SCOPED = {"historical_metrics": ("pipeline", True), "stage_breakdown": ("stage"
 
 def _scoped(query: str, doc: str) -> Callable[..., pl.DataFrame]:
     """The public read `query(lake, start, end, organization_id=None, period=None)`: it runs
-    `sql/queries/<query>.sql` over one scope's snapshot rows of the range."""
+    `sql/queries/<query>.sql` over one scope's snapshot rows of the range. A gap-free read shows
+    a period with no snapshot as its row's null computed_at; the totals warn of them."""
     kind, gapless = _SCOPED[query]
 
     def read(lake: Lake, start: datetime | str, end: datetime | str,
-             organization_id: str | None = None, period: str | None = None) -> pl.DataFrame:
+             organization_id: str | None = None, period: str | None = None):
         organization_id = arguments.identifier(organization_id, "organization_id")
         period, first, last = _periods(start, end, period)
-        con = with_sources(**_snapshot_files(lake, kind, period, first, last))
+        missing: list[datetime] = []
+        con = with_sources(**_snapshot_files(lake, kind, period, first, last, missing))
         params = {"step": _STEP[period]} if gapless else {}
         if kind == "stage":
             params["stages"] = list(PROCESSING_STAGES)
-        return run_sql(con, f"queries/{query}", period=period, first=first, last=last,
-                       organization_id=organization_id, **params).pl()
+        frame = run_sql(con, f"queries/{query}", period=period, first=first, last=last,
+                        organization_id=organization_id, **params).pl()
+        return frame if gapless else (frame, (period, first, last, missing))
 
     read.__name__ = read.__qualname__ = query
     read.__doc__ = doc
-    return reads_lake(read)
+    return reads_lake(read) if gapless else _totals(query, read)
 
 
 historical_metrics = _scoped(
@@ -118,27 +172,35 @@ historical_metrics = _scoped(
     "Pipeline snapshot rows for [start, end): hourly up to 7 days, daily beyond, no gaps.")
 stage_breakdown = _scoped(
     "stage_breakdown",
-    "Per processing stage, totals over [start, end): counts, failure rate, latency.")
+    "Per processing stage, totals over [start, end): counts, failure rate, latency; warns "
+    "PeriodsNotBuiltWarning when periods of the range have no snapshot.")
 stage_history = _scoped(
     "stage_history",
     "Stage snapshot rows per period and processing stage of [start, end), no gaps.")
 
 
-@reads_lake
-def org_breakdown(
+def _org_breakdown(
     lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
-) -> pl.DataFrame:
-    """Per organization, totals and rates over [start, end) with names, most received first."""
+):
+    """Per organization, totals and rates over [start, end) with names, most received first;
+    warns PeriodsNotBuiltWarning when periods of the range have no snapshot."""
     period, first, last = _periods(start, end, period)
     names = [lake.organizations_file] if lake.organizations_file.is_file() else None
-    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last),
+    missing: list[datetime] = []
+    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last, missing),
                        raw_organizations=names)
-    return run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
+    frame = run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
+    return frame, (period, first, last, missing)
+
+
+_org_breakdown.__name__ = _org_breakdown.__qualname__ = "org_breakdown"
+org_breakdown = _totals("org_breakdown", _org_breakdown)
 
 
 __all__ = [
     "MAX_LIMIT",
     "Page",
+    "PeriodsNotBuiltWarning",
     "active_artifacts",
     "artifact_timeline",
     "failed_artifacts",
