@@ -157,6 +157,24 @@ def test_epoch_out_of_range_rejects_only_that_record():
     ]
 
 
+def test_a_whole_number_beyond_64_bits_is_out_of_range_as_those_below_it(lake):
+    # 2**64 - 1 (JSON's UBIGINT) was "out of range", 2**64 (a DOUBLE to the JSON reader) "not
+    # epoch milliseconds"; likewise -2**63 and -2**63 - 1; each said of a file landed whole
+    late = "is out of range: after 9999-12-31T23:59:59.999Z as epoch milliseconds"
+    early = "is out of range: before 2000-01-01T00:00:00Z"
+    cases = [(2**64 - 1, late), (2**64, late), (10**30, late), (-(2**63), early),
+             (-(2**63) - 1, early), (-(10**30), early)]
+    path = lake.root.parent / "huge.jsonl"
+    path.write_text("".join(json.dumps({**BASE, "event_id": f"huge-{n}", "timestamp": value,
+                                        "stage_started_at": value}) + "\n"
+                            for n, (value, _) in enumerate(cases)))
+    assert ingest_file(lake, path, now=NOW).quarantined == len(cases)
+    reasons = connect().sql("select reason from read_parquet($files) order by raw",
+                            params={"files": [str(f) for f in lake.root.rglob("quarantine/**/*.parquet")]})
+    assert sorted(r[0] for r in reasons.fetchall()) == sorted(
+        f"timestamp {value} {says}; stage_started_at {value} {says}" for value, says in cases)
+
+
 def test_a_time_text_past_the_calendar_names_its_last_microsecond():
     # 9999-12-31T23:59:59.999999-01:00 is 00:59:59.999999 past the last instant a text may
     # name (9999-12-31T23:59:59.999999Z, validation._MAX_TIME); the reason said ".999Z", the

@@ -160,7 +160,10 @@ def _error_sql(f: Field, label: str) -> str:
         return (f"CASE WHEN {v} IS NULL THEN {absent} WHEN {value} IS NOT NULL THEN NULL "
                 f"WHEN {t} = 'VARCHAR' AND regexp_matches({x}, {_lit(_ISO + '$')}) "
                 f"THEN {shown}' has no UTC offset (add ''Z'' or ''+HH:MM'')' "
-                f"WHEN {t} IN {_INTEGER_TYPES} "
+                # a whole number beyond 64 bits (typed DOUBLE) is out of range as those below
+                # it are, not "not epoch milliseconds"
+                f"WHEN {t} IN {_INTEGER_TYPES} OR ({t} = 'DOUBLE' "
+                f"AND regexp_full_match({x}, '-?[0-9]+')) "
                 f"THEN {shown}' is out of range: ' || CASE WHEN try_cast({x} AS DOUBLE) < 0 "
                 f"THEN {_lit(_EARLY)} WHEN try_cast({x} AS DOUBLE) < {MIN_EPOCH_MS} "
                 f"THEN {_lit(_EARLY + ' as epoch milliseconds (epoch seconds? multiply by 1000)')} "
