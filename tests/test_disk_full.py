@@ -329,7 +329,7 @@ def test_retention_frees_a_disk_full_to_the_last_byte(disk, tmp_path):
     assert sorted(json.loads(run.out)["deleted"]) == hours
     assert event_ids(lake) == [] and len(ids) == 400
     assert (lake / "state" / "dropped_event_hours.txt").read_text().split() == [
-        f"2026-02-16T{h}:00:00+00:00" for h in (10, 11, 12, 13)]
+        f"2026-02-16T{h}:00:00Z" for h in (10, 11, 12, 13)]
     assert os.statvfs(disk).f_bavail > 0
     assert (lake / "state" / "reserve").stat().st_size == 64 * 1024
     # the dropped hour is remembered: a rollup refuses to rebuild it from nothing

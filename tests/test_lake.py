@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,6 +16,7 @@ import pytest
 from voice_monitor.demo.run import MARKER as DEMO_MARKER
 from voice_monitor.demo.run import prepare_lake
 from voice_monitor.lake import (
+    LAKE_MARKER,
     Lake,
     NoLakeError,
     connect,
@@ -130,6 +132,24 @@ def test_tombstones_round_trip(tmp_path):
     record_dropped(lake, "event_hours", [])
     assert dropped_periods(lake, "event_hours") == {
         datetime(2026, 2, 14, 3, tzinfo=UTC), datetime(2026, 2, 15, 8, tzinfo=UTC)}
+
+
+def test_tombstones_and_the_lake_marker_say_utc_with_z_and_old_plus_zero_lines_still_read(
+        tmp_path):
+    """The tombstones and the lake marker's created_at were written '2026-02-14T03:00:00+00:00'
+    where every other time the lake writes ends in Z. New lines say Z; a record written before
+    (+00:00) still counts, beside the new lines, and a line cut short by a crash before a Z line
+    is still skipped."""
+    lake = Lake.create(tmp_path / "lake")
+    created = json.loads((lake.root / LAKE_MARKER).read_text())["created_at"]
+    assert created.endswith("Z") and "+" not in created
+    record = lake.state_dir / "dropped_event_hours.txt"
+    record.write_text("2026-02-14T03:00:00+00:00\n2026-02-14T04:00:00.5+00:00\n2026-02-0")
+    record_dropped(lake, "event_hours", [datetime(2026, 2, 15, 3, tzinfo=NEW_YORK)])
+    assert record.read_text().endswith("2026-02-0" + "2026-02-15T08:00:00Z\n")
+    assert dropped_periods(lake, "event_hours") == {
+        datetime(2026, 2, 14, 3, tzinfo=UTC), datetime(2026, 2, 14, 4, 0, 0, 500000, tzinfo=UTC),
+        datetime(2026, 2, 15, 8, tzinfo=UTC)}
 
 
 def test_a_tombstone_line_cut_short_by_a_crash_is_skipped_and_the_next_one_read(tmp_path,

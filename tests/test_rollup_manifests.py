@@ -72,3 +72,24 @@ def test_a_folder_in_place_of_a_manifest_is_named_with_the_fix(capsys, lake):
     code, out, err = run_main(capsys, "rollup", "hourly", "--now", now, "--lake", str(lake.root))
     assert code == 0, err
     assert received(lake, "pipeline_hourly") == {at(12, 0): 1, at(13, 0): 0}
+
+
+def test_a_manifest_written_with_plus_zero_keys_still_matches_its_unchanged_sources(lake):
+    """A manifest keyed its hours '2026-02-15T10:00:00+00:00'; they are 'Z' now, as every time
+    the lake writes. A manifest written before still matches what it was built from: its day
+    is not built again as changed, and its hour's recorded later copies are still used."""
+    from voice_monitor.rollup_plan import day_changed, describe, manifest_path, recorded_copies
+    from voice_monitor.rollups import run_daily, run_hourly
+
+    now = datetime(2026, 2, 16, 14, 30, tzinfo=UTC)
+    hour, day = datetime(2026, 2, 15, 10, tzinfo=UTC), datetime(2026, 2, 15, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", hour.replace(minute=5))], now=now)
+    run_hourly(lake, now, hour=hour)
+    run_daily(lake, now, day=day.date())
+    for path in (manifest_path(lake, "hourly", hour), manifest_path(lake, "daily", day)):
+        written = json.loads(path.read_text())
+        assert written["sources"] and all(k.endswith("Z") for k in written["sources"]), path
+        old = {k.replace("Z", "+00:00"): v for k, v in written["sources"].items()}
+        path.write_text(json.dumps({**written, "sources": old}))
+    assert not day_changed(lake, day, set())
+    assert recorded_copies(lake, hour, describe(lake.event_files(hour))) == {}

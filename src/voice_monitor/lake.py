@@ -40,6 +40,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voice_monitor import disk_space, storage, temp_files
+from voice_monitor.arguments import utc_text
 from voice_monitor.folder_sync import sync_folders
 
 DEFAULT_LAKE = "./data"
@@ -729,7 +730,7 @@ def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
     if not periods:
         return
     path = _tombstone_file(lake, kind)
-    text = "".join(p.astimezone(UTC).isoformat() + "\n" for p in periods)
+    text = "".join(utc_text(p) + "\n" for p in periods)
     if lake.remote:
         lake.put(path.parent / f"dropped_{kind}" / f"{new_file_stem()}.txt", text.encode())
         return
@@ -772,9 +773,10 @@ def _stamp_time(stamp: str) -> datetime | None:
         return None
 
 
-_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?\+00:00")
+# written with Z; files written by earlier versions hold +00:00, read alike
+_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:\+00:00|Z)")
 
 
 def _marker_text() -> str:
-    return json.dumps({"voice_monitor_lake": 1, "created_at": datetime.now(UTC).isoformat()}) + "\n"
+    return json.dumps({"voice_monitor_lake": 1, "created_at": utc_text(datetime.now(UTC))}) + "\n"
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import copy_log, storage
-from voice_monitor.arguments import FIRST_EVENT
+from voice_monitor.arguments import FIRST_EVENT, utc_text
 from voice_monitor.lake import (
     Lake,
     UnlistableFolderError,
@@ -232,6 +232,10 @@ def read_manifest(path: Path) -> dict | None:
     if not _well_formed(manifest):
         log.warning("rollup manifest %s is not a manifest; its period is built again", path)
         return None
+    # keys as `key` writes them now: a manifest written before holds '+00:00' where it is 'Z'
+    # (the same hour, which would otherwise count as changed and be built again)
+    manifest["sources"] = {key(datetime.fromisoformat(name)): files
+                           for name, files in manifest["sources"].items()}
     return manifest
 
 
@@ -289,4 +293,5 @@ def describe(files: list[Path]) -> list[list]:
 
 
 def key(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat()
+    """A period as a manifest's key: UTC with Z, as every other time the lake writes."""
+    return utc_text(moment)

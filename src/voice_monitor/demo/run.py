@@ -26,7 +26,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from voice_monitor import jobs, organizations, queries, rollups, storage
-from voice_monitor.arguments import FIRST_EVENT
+from voice_monitor.arguments import FIRST_EVENT, utc_text
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo.data import DemoData, generate
 from voice_monitor.health import alerts
@@ -157,7 +157,7 @@ def run_demo(lake: Lake, end: datetime, days: int = 3, seed: int = 7,
     check_start(end, days)
     prepare_lake(lake)
     (lake.root / MARKER).write_text(json.dumps(
-        {"made_by": "voice-monitor demo", "end": end.isoformat(), "days": days, "seed": seed}))
+        {"made_by": "voice-monitor demo", "end": utc_text(end), "days": days, "seed": seed}))
     clock = time.perf_counter()
     data = generate(end, days=days, seed=seed, artifacts_per_day=artifacts_per_day)
     run = DemoRun(lake, data, generate_seconds=time.perf_counter() - clock)
