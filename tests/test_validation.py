@@ -6,6 +6,7 @@ Every expected value below is written out by hand from the contract, not taken f
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -155,6 +156,25 @@ def test_epoch_out_of_range_rejects_only_that_record():
         "timestamp 9223372036854775807 is out of range: after 9999-12-31T23:59:59.999Z as epoch "
         "milliseconds"
     ]
+
+
+def test_a_negative_zero_is_stored_as_zero(lake, tmp_path):
+    # -0.0 is >= 0, so accepted; stored as it came it read '-0.0' in every table and JSON
+    # answer, and a hash of its bits told it from 0.0. From a JSON Lines file and from Parquet.
+    fields = {"duration_ms": -0.0, "metadata": {"confidence_score": -0.0, "aiCost": -0.0,
+                                                 "transcript_duration_s": -0.0}}
+    path = tmp_path / "zeros.jsonl"
+    path.write_text(json.dumps({**BASE, "event_id": "zero-json", **fields}) + "\n")
+    assert ingest_file(lake, path, now=NOW).accepted == 1
+    table = pa.table({"event_id": ["zero-parquet"], "event_type": [BASE["event_type"]],
+                      "timestamp": [BASE["timestamp"]], "duration_ms": [-0.0]})
+    pq.write_table(table, tmp_path / "zeros.parquet")
+    assert ingest_file(lake, tmp_path / "zeros.parquet", now=NOW).accepted == 1
+    rows = stored(lake)
+    assert [r["event_id"] for r in rows] == ["zero-json", "zero-parquet"]
+    names = ["duration_ms", "confidence_score", "ai_cost_usd", "transcript_duration_s"]
+    signs = [[math.copysign(1, r[n]) for n in names if r[n] is not None] for r in rows]
+    assert signs == [[1.0, 1.0, 1.0, 1.0], [1.0]]
 
 
 def test_a_whole_number_beyond_64_bits_is_out_of_range_as_those_below_it(lake):

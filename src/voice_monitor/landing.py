@@ -203,7 +203,7 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
     """The accepted events: written, counted for duplicates and placed under their hours'
     locks, their new names fsync'd, and only then counted by the store, still under the locks."""
     by_hour = checked.sorted_by_hour()
-    events, hours = by_hour.events, by_hour.sorted_hours()
+    events, hours = _positive_zeros(by_hour.events), by_hour.sorted_hours()
     # the hour files are written to .tmp/ meanwhile (None: on an object store, under the locks)
     staged = hour_files.stage(lake, events, hours)
     written: dict[int, str] = {}
@@ -263,6 +263,15 @@ def _land_events(lake: Lake, checked: Checked, sizes: list[int], results: list[L
         result.duplicates = int(duplicate[mine].sum())
         result.partitions = [folders[hour] for hour in distinct(by_hour.hours[mine])]
         offset += result.accepted
+
+
+def _positive_zeros(events: pa.Table) -> pa.Table:
+    """The events with every -0.0 (a valid `duration_ms`, >= 0) stored as 0.0: shown '-0.0' and
+    keyed apart from 0.0 by a hash of its bits. Adding 0.0 changes no other double."""
+    for i, column in enumerate(events.schema):
+        if pa.types.is_floating(column.type):
+            events = events.set_column(i, column, pc.add(events.column(i), 0.0))
+    return events
 
 
 def _concat(batches: list[list[str] | pa.Array]) -> list[str] | pa.Array:
