@@ -785,6 +785,25 @@ def test_historical_stages_and_orgs_read_the_snapshots(filled, http):
     assert (transcription["started"], transcription["failed"]) == (1, 1)
 
 
+def test_stage_and_org_totals_name_the_periods_they_leave_out(filled, http):
+    """metrics/stages and metrics/orgs sum snapshot rows: an hour not built yet was left out of
+    their totals with nothing in the answer saying so (the CLI prints a note, Python warns), so
+    a script reading the last hours got totals silently short. "not_built" lists such hours."""
+    params = {"start": "2026-02-16T12:00:00Z", "end": "2026-02-16T14:00:00Z"}
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=2))  # 12:00, empty; 13:00 (every event) not
+    for path in ("/api/v1/metrics/orgs", "/api/v1/metrics/stages"):
+        got = http.get(path, params=params, headers=bearer(STAFF)).json()
+        assert got["not_built"] == ["2026-02-16T13:00:00Z"], path
+    assert got["rows"] and all(r["started"] == 0 for r in got["rows"])  # stages: hour 12 only
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=1))
+    for path in ("/api/v1/metrics/orgs", "/api/v1/metrics/stages"):
+        got = http.get(path, params=params, headers=bearer(STAFF)).json()
+        assert got["not_built"] == [], path
+    orgs = http.get("/api/v1/metrics/orgs", params=params, headers=bearer(STAFF)).json()
+    assert [(r["organization_id"], r["artifacts_received"]) for r in orgs["rows"]] == [
+        ("org-a", 2), ("org-b", 1)]
+
+
 def test_freshness_reports_newest_event_and_snapshots(filled, http):
     from voice_monitor.rollup_plan import manifest_path
 

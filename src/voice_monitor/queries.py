@@ -197,6 +197,17 @@ _org_breakdown.__name__ = _org_breakdown.__qualname__ = "org_breakdown"
 org_breakdown = _totals("org_breakdown", _org_breakdown)
 
 
+@reads_lake
+def periods_without_snapshot(lake: Lake, start: datetime | str, end: datetime | str,
+                             period: str | None = None) -> list[datetime]:
+    """Starts of the periods of [start, end) with no snapshot (not built yet, or dropped by
+    retention): what `stage_breakdown` and `org_breakdown` leave out of their totals."""
+    period, first, last = _periods(start, end, period)
+    missing: list[datetime] = []
+    _snapshot_files(lake, "pipeline", period, first, last, missing)
+    return missing
+
+
 __all__ = [
     "MAX_LIMIT",
     "Page",
@@ -206,6 +217,7 @@ __all__ = [
     "failed_artifacts",
     "historical_metrics",
     "org_breakdown",
+    "periods_without_snapshot",
     "realtime_metrics",
     "recent_events",
     "retry_history",

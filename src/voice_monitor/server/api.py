@@ -138,7 +138,8 @@ def metrics_stages(request: Request, org: str | None = None, start: str | None =
     """Per-stage totals over a range (`metrics stages`)."""
     start_at, end_at = _range(start, end, now)
     frame = queries.stage_breakdown(request.app.state.lake, start_at, end_at, org)
-    return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
+    return JSON({"start": start_at, "end": end_at, "rows": rows(frame),
+                 "not_built": not_built(request.app.state, start_at, end_at)})
 
 
 @router.get("/metrics/orgs")
@@ -147,7 +148,16 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
     """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
     start_at, end_at = _range(start, end, now)
     return JSON({"start": start_at, "end": end_at,
-                 "rows": org_rows(request.app.state, start_at, end_at)})
+                 "rows": org_rows(request.app.state, start_at, end_at),
+                 "not_built": not_built(request.app.state, start_at, end_at)})
+
+
+def not_built(state, start: datetime, end: datetime) -> list[datetime]:
+    """The periods of the range with no snapshot, left out of a total's sums (kept in the
+    snapshot cache as its rows are)."""
+    return state.snapshot_cache.get(
+        ("not_built", queries.period_bounds(start, end)),
+        lambda: queries.periods_without_snapshot(state.lake, start, end))
 
 
 def org_rows(state, start: datetime, end: datetime) -> list[dict]:
