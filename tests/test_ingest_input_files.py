@@ -9,6 +9,8 @@ import json
 
 from conftest import NOW, assert_one_line_error, event, run_main, ts
 
+from voice_monitor.lake import connect
+
 
 def _stored(lake) -> list[str]:
     return sorted(p.relative_to(lake.root).as_posix()
@@ -38,8 +40,48 @@ def test_the_same_bytes_as_json_lines_are_two_quarantined_lines(capsys, lake, tm
     path = tmp_path / "broken.jsonl"  # unparseable lines of a JSON Lines file: quarantined raw
     path.write_bytes(b"\x00\x07not parquet at all\n\xff\xfe\n")
     code, out, err = run_main(capsys, "ingest", str(path), "--lake", str(lake.root))
-    assert code == 0, err
     assert out.strip() == "accepted 0 (of which duplicate 0), quarantined 2"
+    assert_one_line_error(code, err, status=1)  # no record of it is JSON: see below
+    assert f"'{path}' holds no JSON: its 2 records" in err
+
+
+def _quarantined(lake) -> list[tuple[str, str, str]]:
+    files = [str(p) for p in lake.root.rglob("quarantine/**/*.parquet")]
+    rows = connect().sql("select source, raw, reason from read_parquet($f)", params={"f": files})
+    return sorted(rows.fetchall())
+
+
+def test_a_file_none_of_whose_records_is_json_exits_1_naming_it(capsys, lake, tmp_path):
+    # a CSV export given by mistake: every line quarantined as "not valid JSON" and exit 0,
+    # "accepted 0, quarantined 3", which read as success to its user and to a script
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps(event("artifact_received", NOW, event_id="g-1")) + "\n")
+    csv = tmp_path / "events.csv"
+    csv.write_text(f"event_id,event_type,timestamp\nc-1,artifact_received,{ts(NOW)}\n"
+                   f"c-2,artifact_received,{ts(NOW)}\n")
+    code, out, err = run_main(capsys, "ingest", str(good), str(csv), "--lake", str(lake.root),
+                              "--now", ts(NOW))
+    assert out == "accepted 1 (of which duplicate 0), quarantined 3\n"  # every file landed
+    assert_one_line_error(code, err, status=1)
+    assert err == (f"voice-monitor: error: '{csv}' holds no JSON: its 3 records, none a JSON "
+                   "object, are kept in quarantine (do not ingest it again as it is); ingest "
+                   "reads JSON Lines, a JSON array or Parquet: convert to one of those and "
+                   "ingest that\n")
+    assert _quarantined(lake) == sorted(  # nothing lost
+        (str(csv), line, "record is not valid JSON")
+        for line in csv.read_text().splitlines())
+    # one record that is JSON, even a bad event, and the file is JSON with bad records: exit 0
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text('not json\n{"event_id": "m-1"}\n[1]\n')
+    code, out, err = run_main(capsys, "ingest", str(mixed), "--lake", str(lake.root))
+    assert (code, out, err) == (0, "accepted 0 (of which duplicate 0), quarantined 3\n", "")
+    # records that are JSON but no object; with --json, the counts still on stdout
+    numbers = tmp_path / "numbers.txt"
+    numbers.write_text("1\n2\n")
+    code, out, err = run_main(capsys, "ingest", str(numbers), "--lake", str(lake.root), "--json")
+    assert json.loads(out)["quarantined"] == 2
+    assert_one_line_error(code, err, status=1)
+    assert f"'{numbers}' holds no JSON: its 2 records, none a JSON object," in err
 
 
 # -- `-`: standard input -------------------------------------------------------------------

@@ -54,7 +54,9 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     """Land event files (JSON Lines, a JSON array, or Parquet) in the lake; `-` reads standard
     input (a file named - is ./-).
 
-    Bad records go to quarantine with a reason; they are not a failure.
+    Bad records go to quarantine with a reason; they are not a failure. A file none of whose
+    records reads as JSON (a CSV file, a spreadsheet) is: its records are kept in quarantine,
+    the counts printed, and the command exits 1 naming it.
 
     \b
     Example:
@@ -73,12 +75,44 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
         inputs = [_input(path, Path(folder) / str(n)) for n, path in enumerate(files)]
         create_lake(lake)
-        total = _land(lake, inputs, now)
+        total, done = _land(lake, inputs, now)
     if as_json:
         echo_json(total.as_dict())
-        return
-    click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
-               f"quarantined {total.quarantined}")
+    else:
+        click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
+                   f"quarantined {total.quarantined}")
+    no_json = [(item, part) for item, part in done if _no_json(item, part)]
+    if no_json:
+        # the wrong file given (a CSV export): "accepted 0, quarantined 3" and exit 0 read as
+        # success to the user and to a script
+        named = " and ".join(item.shown for item, _ in no_json)
+        n = sum(part.quarantined for _, part in no_json)
+        one = len(no_json) == 1
+        records = f"{'its' if one else 'their'} {n} records" if n > 1 else "its one record"
+        raise VoiceMonitorError(
+            f"{named} {'holds' if one else 'hold'} no JSON: {records}, "
+            f"{'none a JSON object' if n > 1 else 'not a JSON object'}, "
+            f"{'are' if n > 1 else 'is'} kept in quarantine (do not ingest "
+            f"{'it' if one else 'them'} again as {'it is' if one else 'they are'}); ingest reads "
+            "JSON Lines, a JSON array or Parquet: convert to one of those and ingest that")
+
+
+# the rules a record that is no JSON text at all breaks (`LandingResult.reasons` keys start so)
+_NOT_JSON = ("record is not valid JSON", "record is not valid UTF-8", "record is JSON but not an object")
+
+
+def _no_json(item: _Input, part: LandingResult) -> bool:
+    """Whether none of an input's records (one at least) read as a JSON object: every one was
+    quarantined for that. A Parquet file's rows are never this (a row of text that is not
+    UTF-8 breaks the rule, not the format)."""
+    if part.accepted or not part.quarantined or not all(
+            rule.startswith(_NOT_JSON) for rule in part.reasons):
+        return False
+    try:
+        with item.path.open("rb") as f:
+            return f.read(4) != b"PAR1"
+    except OSError:
+        return True  # (gone since it landed: it was read as JSON, not Parquet)
 
 
 @dataclass(frozen=True)
@@ -175,10 +209,12 @@ def _named(item: _Input, exc: BaseException) -> str:
     return text.replace(repr(spool), item.shown).replace(spool, item.shown)
 
 
-def _land(lake: Lake, inputs: list[_Input], now: datetime) -> LandingResult:
-    """Land the inputs in turn. An input that breaks part way (a damaged Parquet row group, a
-    read error) stops the command with an error naming what landed, so that only the rest is
-    ingested again (a file landed again is stored again, its events counted once)."""
+def _land(lake: Lake, inputs: list[_Input], now: datetime
+          ) -> tuple[LandingResult, list[tuple[_Input, LandingResult]]]:
+    """Land the inputs in turn: the total, and each input's own result. An input that breaks
+    part way (a damaged Parquet row group, a read error) stops the command with an error naming
+    what landed, so that only the rest is ingested again (a file landed again is stored again,
+    its events counted once)."""
     total = LandingResult()
     done: list[tuple[_Input, LandingResult]] = []
     for n, item in enumerate(inputs):
@@ -196,7 +232,7 @@ def _land(lake: Lake, inputs: list[_Input], now: datetime) -> LandingResult:
             raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:])) from exc
         done.append((item, part))
         total.add(part)
-    return total
+    return total, done
 
 
 def _failed(item: _Input, exc: Exception, done: list[tuple[_Input, LandingResult]],
