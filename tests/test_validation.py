@@ -351,6 +351,25 @@ def test_trailing_commas_are_not_json():
         "metadata is not valid JSON; expected a JSON object"]
 
 
+def test_an_array_with_a_trailing_comma_lands_its_elements_and_names_the_empty_one(lake, tmp_path):
+    # each element is its own record (contract §3): the two events land; the empty element
+    # after the comma was quarantined as "record is not valid JSON" with an empty raw text
+    path = tmp_path / "trailing.json"
+    obj = {name: "{" + HEAD % name + "}" for name in ("t-1", "t-2", "d-1", "d-2")}
+    path.write_text(f"[{obj['t-1']}, {obj['t-2']},\n]")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (2, 1)
+    doubled = tmp_path / "doubled.json"
+    doubled.write_text(f"[{obj['d-1']}, ,{obj['d-2']}]")
+    assert ingest_file(lake, doubled, now=NOW).quarantined == 1
+    assert [r["event_id"] for r in stored(lake)] == ["d-1", "d-2", "t-1", "t-2"]
+    files = [str(f) for f in lake.root.rglob("quarantine/**/*.parquet")]
+    rows = connect().sql("select raw, reason from read_parquet($files)", params={"files": files})
+    assert rows.fetchall() == [("", "record is not valid JSON: it is empty (an array element "
+                                    "with nothing in it, as after a trailing comma [{...},] or "
+                                    "between two commas: remove the extra comma)")] * 2
+
+
 @pytest.mark.parametrize("text", [
     "{/* c */%s}", "{%s} // c", "{%s, 'x': 'y'}", "{%s, x: 1}", '{%s, "duration_ms": 012}',
     '{%s, "duration_ms": +1}', '{%s, "duration_ms": 0x10}', '{%s, "error_message": "a\tb"}',

@@ -264,6 +264,11 @@ BOM_INSIDE_SQL = "starts_with(ltrim(line, ' ' || chr(9) || chr(10) || chr(13)), 
 BOM_INSIDE = ("record is not valid JSON: it starts with a byte-order mark (U+FEFF) after blanks "
               "or after another mark, where JSON allows none (remove the mark: one is ignored "
               "only as the very first character of a line)")
+# an array's element with nothing in it (`[{…},]`, `[{…},,{…}]`): its raw text is empty, and
+# "not valid JSON" alone left a reader of the quarantine to guess what was
+EMPTY_SQL = "trim(line, ' ' || chr(9) || chr(10) || chr(13)) = ''"
+EMPTY = ("record is not valid JSON: it is empty (an array element with nothing in it, as after "
+         "a trailing comma [{...},] or between two commas: remove the extra comma)")
 
 
 @lru_cache(maxsize=64)
@@ -393,7 +398,8 @@ reasoned as (
     -- one pipeline, no union: rows come out in input order
     select line_no, line, {stored},
         case when root_type is null  -- (the mark looked for only in these few)
-             then case when {BOM_INSIDE_SQL} then '{BOM_INSIDE}' else 'record is not valid JSON' end
+             then case when {BOM_INSIDE_SQL} then '{BOM_INSIDE}' when {EMPTY_SQL} then '{EMPTY}'
+                       else 'record is not valid JSON' end
              when root_type <> 'OBJECT'
              then 'record is JSON but not an object; expected one event object per record'
              else nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') end as reason
