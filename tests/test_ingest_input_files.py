@@ -7,6 +7,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 from conftest import NOW, assert_one_line_error, event, run_main, ts
 
 from voice_monitor.lake import connect
@@ -116,6 +118,22 @@ def test_dash_reads_json_lines_or_an_array_from_standard_input(lake):
     rows = duckdb.sql(f"select source, raw from read_parquet('{lake.root}/quarantine/*/*.parquet')"
                       ).fetchall()
     assert rows == [("<stdin>", "not json")]  # quarantine names where it came from
+
+
+def test_parquet_on_standard_input_whose_rows_are_not_utf8_is_no_wrong_file(lake, tmp_path):
+    # rows of a Parquet file whose text is not UTF-8 break a rule, not the format: exit 0, as
+    # for a file (the check read the head of the pipe's spool after it was removed)
+    table = pa.table({"event_id": pa.array([b"bad\xff"]).view(pa.string()),
+                      "event_type": ["artifact_received"], "timestamp": [ts(NOW)]})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink)
+    done = _ingest_stdin(lake, sink.getvalue().to_pybytes(), "-")
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert json.loads(done.stdout)["quarantined"] == 1
+    done = _ingest_stdin(lake, b"a,b\n", "-")  # a CSV file piped in: named as standard input
+    assert done.returncode == 1
+    assert done.stderr.decode().startswith("voice-monitor: error: standard input holds no JSON: "
+                                           "its one record, not a JSON object, is kept")
 
 
 def test_dash_twice_and_gzip_on_standard_input_are_refused(lake):

@@ -76,12 +76,13 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         inputs = [_input(path, Path(folder) / str(n)) for n, path in enumerate(files)]
         create_lake(lake)
         total, done = _land(lake, inputs, now)
+        # (while a pipe's spool is still there: `_no_json` reads its head)
+        no_json = [(item, part) for item, part in done if _no_json(item, part)]
     if as_json:
         echo_json(total.as_dict())
     else:
         click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
                    f"quarantined {total.quarantined}")
-    no_json = [(item, part) for item, part in done if _no_json(item, part)]
     if no_json:
         # the wrong file given (a CSV export): "accepted 0, quarantined 3" and exit 0 read as
         # success to the user and to a script
@@ -112,7 +113,7 @@ def _no_json(item: _Input, part: LandingResult) -> bool:
         with item.path.open("rb") as f:
             return f.read(4) != b"PAR1"
     except OSError:
-        return True  # (gone since it landed: it was read as JSON, not Parquet)
+        return False  # (gone since it landed: not said rather than guessed)
 
 
 @dataclass(frozen=True)
