@@ -82,3 +82,27 @@ def test_each_hour_file_keeps_input_order_whether_or_not_hours_interleave(lake):
         files = lake.event_files(hour)
         by_hour[hour.hour] = [pq.read_table(f).column("event_id").to_pylist() for f in files]
     assert by_hour == {14: [["b", "d", "e"], ["f", "g"]], 15: [["a", "c"], ["h", "i"]]}
+
+
+def test_land_lines_lands_through_a_connection_kept_by_the_caller(lake, monkeypatch):
+    """A caller that lands often (the demo: one landing per simulated step) passes its own
+    connection, as to land_batches; opening a new DuckDB database costs ~20 CPU ms a landing."""
+    from voice_monitor import landing
+    from voice_monitor.lake import connect
+
+    con = connect()
+
+    def refused():
+        raise AssertionError("a new connection was opened")
+
+    monkeypatch.setattr(landing, "connect", refused)
+    try:
+        for i in range(2):
+            result = land_lines(lake, _lines(event("artifact_received", NOW, event_id=f"k{i}"),
+                                             "not json"), "s", now=NOW, con=con)
+            assert (result.accepted, result.quarantined) == (1, 1)
+        assert con.execute("select 1").fetchall() == [(1,)]  # still the caller's to close
+    finally:
+        con.close()
+    stored = pq.read_table(sorted(lake.events_dir.rglob("*.parquet"))).column("event_id")
+    assert sorted(stored.to_pylist()) == ["k0", "k1"]

@@ -79,6 +79,7 @@ def land_lines(
     source: str,
     now: datetime | None = None,
     counters: CounterStore | None = None,
+    con: duckdb.DuckDBPyConnection | None = None,
 ) -> LandingResult:
     """Validate raw records and land them: events by hour, rejects to quarantine.
 
@@ -86,10 +87,10 @@ def land_lines(
     one that is a JSON array is its elements, each a record (a line of JSON Lines holding an
     array, `records.split_line_arrays`); a byte-order mark at a record's start is ignored, as
     at a line's start in a file. No record can make this raise: one that breaks
-    validation itself is quarantined alone.
+    validation itself is quarantined alone. `counters` and `con`: as `land_batches` takes them.
     """
     return land_batches(lake, [split_line_arrays(without_leading_boms(lines))], [source], now,
-                        counters)[0]
+                        counters, con)[0]
 
 
 def land_batches(
