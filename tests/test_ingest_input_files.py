@@ -44,7 +44,7 @@ def test_the_same_bytes_as_json_lines_are_two_quarantined_lines(capsys, lake, tm
     code, out, err = run_main(capsys, "ingest", str(path), "--lake", str(lake.root))
     assert out.strip() == "accepted 0 (of which duplicate 0), quarantined 2"
     assert_one_line_error(code, err, status=1)  # no record of it is JSON: see below
-    assert f"'{path}' holds no JSON: its 2 records" in err
+    assert f"'{path}' holds no JSON object (its 2 records are kept in quarantine;" in err
 
 
 def _quarantined(lake) -> list[tuple[str, str, str]]:
@@ -65,10 +65,10 @@ def test_a_file_none_of_whose_records_is_json_exits_1_naming_it(capsys, lake, tm
                               "--now", ts(NOW))
     assert out == "accepted 1 (of which duplicate 0), quarantined 3\n"  # every file landed
     assert_one_line_error(code, err, status=1)
-    assert err == (f"voice-monitor: error: '{csv}' holds no JSON: its 3 records, none a JSON "
-                   "object, are kept in quarantine (do not ingest it again as it is); ingest "
-                   "reads JSON Lines, a JSON array or Parquet: convert to one of those and "
-                   "ingest that\n")
+    assert err == (f"voice-monitor: error: '{csv}' holds no JSON object (its 3 records are "
+                   "kept in quarantine; do not ingest it again as it is): ingest reads JSON "
+                   "Lines, a JSON array or Parquet; convert it to one of those (or, cut short, "
+                   "write it again whole from its source) and ingest that\n")
     assert _quarantined(lake) == sorted(  # nothing lost
         (str(csv), line, "record is not valid JSON")
         for line in csv.read_text().splitlines())
@@ -83,7 +83,7 @@ def test_a_file_none_of_whose_records_is_json_exits_1_naming_it(capsys, lake, tm
     code, out, err = run_main(capsys, "ingest", str(numbers), "--lake", str(lake.root), "--json")
     assert json.loads(out)["quarantined"] == 2
     assert_one_line_error(code, err, status=1)
-    assert f"'{numbers}' holds no JSON: its 2 records, none a JSON object," in err
+    assert f"'{numbers}' holds no JSON object (its 2 records are kept" in err
 
 
 # -- `-`: standard input -------------------------------------------------------------------
@@ -132,8 +132,8 @@ def test_parquet_on_standard_input_whose_rows_are_not_utf8_is_no_wrong_file(lake
     assert json.loads(done.stdout)["quarantined"] == 1
     done = _ingest_stdin(lake, b"a,b\n", "-")  # a CSV file piped in: named as standard input
     assert done.returncode == 1
-    assert done.stderr.decode().startswith("voice-monitor: error: standard input holds no JSON: "
-                                           "its one record, not a JSON object, is kept")
+    assert done.stderr.decode().startswith("voice-monitor: error: standard input holds no JSON "
+                                           "object (its one record is kept in quarantine;")
 
 
 def test_dash_twice_and_gzip_on_standard_input_are_refused(lake):

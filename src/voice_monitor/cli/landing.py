@@ -89,13 +89,13 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         named = " and ".join(item.shown for item, _ in no_json)
         n = sum(part.quarantined for _, part in no_json)
         one = len(no_json) == 1
-        records = f"{'its' if one else 'their'} {n} records" if n > 1 else "its one record"
+        it, its, is_ = ("it", "its", "is") if one else ("them", "their", "are")
+        kept = f"{its} {n} records are" if n > 1 else "its one record is"
         raise VoiceMonitorError(
-            f"{named} {'holds' if one else 'hold'} no JSON: {records}, "
-            f"{'none a JSON object' if n > 1 else 'not a JSON object'}, "
-            f"{'are' if n > 1 else 'is'} kept in quarantine (do not ingest "
-            f"{'it' if one else 'them'} again as {'it is' if one else 'they are'}); ingest reads "
-            "JSON Lines, a JSON array or Parquet: convert to one of those and ingest that")
+            f"{named} {'holds' if one else 'hold'} no JSON object ({kept} kept in quarantine; "
+            f"do not ingest {it} again as {'it' if one else 'they'} {is_}): ingest reads JSON "
+            f"Lines, a JSON array or Parquet; convert {it} to one of those (or, cut short, write "
+            f"{it} again whole from {its} source) and ingest that")
 
 
 # the rules a record that is no JSON text at all breaks (`LandingResult.reasons` keys start so)
