@@ -55,8 +55,7 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     input (a file named - is ./-).
 
     Bad records go to quarantine with a reason; they are not a failure. A file none of whose
-    records reads as JSON (a CSV file, a spreadsheet) is: its records are kept in quarantine,
-    the counts printed, and the command exits 1 naming it.
+    records reads as JSON (a CSV file, a spreadsheet) is named in a warning on stderr.
 
     \b
     Example:
@@ -84,18 +83,18 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
                    f"quarantined {total.quarantined}")
     if no_json:
-        # the wrong file given (a CSV export): "accepted 0, quarantined 3" and exit 0 read as
-        # success to the user and to a script
+        # the wrong file given (a CSV export): "accepted 0, quarantined 3" alone read as success.
+        # A warning, not a failure: the contract's quarantined events are never one (exit 0)
         named = " and ".join(item.shown for item, _ in no_json)
         n = sum(part.quarantined for _, part in no_json)
         one = len(no_json) == 1
         it, its, is_ = ("it", "its", "is") if one else ("them", "their", "are")
         kept = f"{its} {n} records are" if n > 1 else "its one record is"
-        raise VoiceMonitorError(
-            f"{named} {'holds' if one else 'hold'} no JSON object ({kept} kept in quarantine; "
-            f"do not ingest {it} again as {'it' if one else 'they'} {is_}): ingest reads JSON "
-            f"Lines, a JSON array or Parquet; convert {it} to one of those (or, cut short, write "
-            f"{it} again whole from {its} source) and ingest that")
+        click.echo(
+            f"voice-monitor: warning: {named} {'holds' if one else 'hold'} no JSON object ({kept} "
+            f"kept in quarantine; do not ingest {it} again as {'it' if one else 'they'} {is_}): "
+            f"ingest reads JSON Lines, a JSON array or Parquet; convert {it} to one of those (or, "
+            f"cut short, write {it} again whole from {its} source) and ingest that", err=True)
 
 
 # the rules a record that is no JSON text at all breaks (`LandingResult.reasons` keys start so)
