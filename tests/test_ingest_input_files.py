@@ -87,6 +87,30 @@ def test_a_file_none_of_whose_records_is_json_is_named_in_a_warning(capsys, lake
     assert f"warning: '{numbers}' holds no JSON object (its 2 records are kept" in err
 
 
+def test_json_lines_in_another_encoding_is_named_as_such_not_as_no_json(capsys, lake, tmp_path):
+    # a JSON Lines export in windows-1252 whose every line holds an é: each line quarantined as
+    # not UTF-8, and the warning said it "holds no JSON object", to "convert it to" JSON Lines,
+    # which it was: the fix is to re-encode it
+    latin1 = tmp_path / "export.jsonl"
+    latin1.write_bytes(b"".join(
+        json.dumps(event("artifact_received", NOW, event_id=f"caf\u00e9-{i}"),
+                   ensure_ascii=False).encode("cp1252") + b"\r\n" for i in (1, 2)))
+    code, out, err = run_main(capsys, "ingest", str(latin1), "--lake", str(lake.root),
+                              "--now", ts(NOW))
+    assert (code, out) == (0, "accepted 0 (of which duplicate 0), quarantined 2\n")
+    assert err == (f"voice-monitor: warning: '{latin1}' holds JSON that is not UTF-8 (its 2 "
+                   "records are kept in quarantine; do not ingest it again as it is): ingest "
+                   "reads text as UTF-8 only; convert it to UTF-8 (e.g. iconv -f windows-1252 "
+                   "-t utf-8) and ingest that\n")
+    # bytes that are no UTF-8 and do not start as JSON does (a spreadsheet, a zip) hold no JSON
+    sheet = tmp_path / "events.xlsx"
+    sheet.write_bytes(b"PK\x03\x04\x14\x00\x06\x00\xa8\xc1\n\x9f\xfe\x00\x8b\n")
+    code, out, err = run_main(capsys, "ingest", str(sheet), "--lake", str(lake.root))
+    assert (code, out) == (0, "accepted 0 (of which duplicate 0), quarantined 2\n")
+    assert err.startswith(f"voice-monitor: warning: '{sheet}' holds no JSON object (its 2 "
+                          "records are kept in quarantine;")
+
+
 # -- `-`: standard input -------------------------------------------------------------------
 def _ingest_stdin(lake, data: bytes, *extra: str):
     import os

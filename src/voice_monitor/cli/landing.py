@@ -76,43 +76,64 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
         create_lake(lake)
         total, done = _land(lake, inputs, now)
         # (while a pipe's spool is still there: `_no_json` reads its head)
-        no_json = [(item, part) for item, part in done if _no_json(item, part)]
+        wrong = [((item, part), kind) for item, part in done if (kind := _no_json(item, part))]
     if as_json:
         echo_json(total.as_dict())
     else:
         click.echo(f"accepted {total.accepted} (of which duplicate {total.duplicates}), "
                    f"quarantined {total.quarantined}")
-    if no_json:
-        # the wrong file given (a CSV export): "accepted 0, quarantined 3" alone read as success.
-        # A warning, not a failure: the contract's quarantined events are never one (exit 0)
-        named = " and ".join(item.shown for item, _ in no_json)
-        n = sum(part.quarantined for _, part in no_json)
-        one = len(no_json) == 1
-        it, its, is_ = ("it", "its", "is") if one else ("them", "their", "are")
-        kept = f"{its} {n} records are" if n > 1 else "its one record is"
-        click.echo(
-            f"voice-monitor: warning: {named} {'holds' if one else 'hold'} no JSON object ({kept} "
-            f"kept in quarantine; do not ingest {it} again as {'it' if one else 'they'} {is_}): "
-            f"ingest reads JSON Lines, a JSON array or Parquet; convert {it} to one of those (or, "
-            f"cut short, write {it} again whole from {its} source) and ingest that", err=True)
+    # the wrong file given (a CSV export): "accepted 0, quarantined 3" alone read as success.
+    # A warning, not a failure: the contract's quarantined events are never one (exit 0)
+    _warn_kept([x for x, kind in wrong if kind == "no_json"], "no JSON object",
+               "ingest reads JSON Lines, a JSON array or Parquet; convert {it} to one of those "
+               "(or, cut short, write {it} again whole from {its} source) and ingest that")
+    # JSON in another encoding (a JSON Lines export in windows-1252): "convert it to JSON
+    # Lines" was no help; re-encoding it is
+    _warn_kept([x for x, kind in wrong if kind == "not_utf8"], "JSON that is not UTF-8",
+               "ingest reads text as UTF-8 only; convert {it} to UTF-8 (e.g. iconv -f "
+               "windows-1252 -t utf-8) and ingest that")
+
+
+def _warn_kept(inputs: list[tuple[_Input, LandingResult]], holds: str, fix: str) -> None:
+    """One warning line on stderr naming `inputs` (each landed, every record quarantined),
+    what they hold and `fix` (its {it} and {its} said for one input or several)."""
+    if not inputs:
+        return
+    named = " and ".join(item.shown for item, _ in inputs)
+    n = sum(part.quarantined for _, part in inputs)
+    one = len(inputs) == 1
+    it, its, is_ = ("it", "its", "is") if one else ("them", "their", "are")
+    kept = f"{its} {n} records are" if n > 1 else "its one record is"
+    click.echo(
+        f"voice-monitor: warning: {named} {'holds' if one else 'hold'} {holds} ({kept} "
+        f"kept in quarantine; do not ingest {it} again as {'it' if one else 'they'} {is_}): "
+        + fix.format(it=it, its=its), err=True)
 
 
 # the rules a record that is no JSON text at all breaks (`LandingResult.reasons` keys start so)
-_NOT_JSON = ("record is not valid JSON", "record is not valid UTF-8", "record is JSON but not an object")
+_NOT_UTF8 = "record is not valid UTF-8"
+_NOT_JSON = ("record is not valid JSON", _NOT_UTF8, "record is JSON but not an object")
 
 
-def _no_json(item: _Input, part: LandingResult) -> bool:
+def _no_json(item: _Input, part: LandingResult) -> str | None:
     """Whether none of an input's records (one at least) read as a JSON object: every one was
-    quarantined for that. A Parquet file's rows are never this (a row of text that is not
-    UTF-8 breaks the rule, not the format)."""
+    quarantined for that. "not_utf8": none was UTF-8 and the input starts as JSON does (JSON in
+    another encoding), else "no_json"; None if not so. A Parquet file's rows are never this (a
+    row of text that is not UTF-8 breaks the rule, not the format)."""
     if part.accepted or not part.quarantined or not all(
             rule.startswith(_NOT_JSON) for rule in part.reasons):
-        return False
+        return None
     try:
         with item.path.open("rb") as f:
-            return f.read(4) != b"PAR1"
+            head = f.read(4096)
     except OSError:
-        return False  # (gone since it landed: not said rather than guessed)
+        return None  # (gone since it landed: not said rather than guessed)
+    if head.startswith(b"PAR1"):
+        return None
+    json_like = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+    if json_like and all(rule.startswith(_NOT_UTF8) for rule in part.reasons):
+        return "not_utf8"
+    return "no_json"
 
 
 @dataclass(frozen=True)
