@@ -804,6 +804,44 @@ def test_stage_and_org_totals_name_the_periods_they_leave_out(filled, http):
         ("org-a", 2), ("org-b", 1)]
 
 
+def test_the_server_says_left_out_periods_in_its_answers_not_as_warnings(filled, http):
+    """The server's own reads of the totals (the answers above, the dashboard's cost chart)
+    say the periods they leave out in their answers: they warned PeriodsNotBuiltWarning too,
+    which an app run in process (create_app, as docs/dashboard.md shows) printed on stderr at
+    every range."""
+    import warnings
+
+    from voice_monitor.queries import PeriodsNotBuiltWarning
+
+    params = {"start": "2026-02-16T12:00:00Z", "end": "2026-02-16T14:00:00Z"}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for path in ("/api/v1/metrics/orgs", "/api/v1/metrics/stages"):  # hour 13 not built
+            got = http.get(path, params=params, headers=bearer(STAFF))
+            assert got.json()["not_built"] == ["2026-02-16T12:00:00Z", "2026-02-16T13:00:00Z"]
+        chart = http.get("/api/v1/charts/cost_by_organization", params={"now": ts(NOW)},
+                         headers=bearer(STAFF))
+        assert chart.status_code == 200
+    assert [w.message for w in caught if issubclass(w.category, PeriodsNotBuiltWarning)] == []
+
+
+def test_stage_totals_name_the_stage_snapshots_they_leave_out(filled, http):
+    """/metrics/stages sums the stage snapshots and /metrics/orgs the pipeline ones; a retention
+    run that stopped between the two tables (pipeline_hourly dropped, stage_hourly kept) leaves
+    an hour out of the one only. Each answer names its own: the stage answer named the pipeline
+    table's gaps, hours its totals still held."""
+    run_hourly(filled, NOW, hour=NOW - timedelta(hours=1))  # 13:00, every event
+    shutil.rmtree(filled.snapshot_partition("pipeline_hourly", NOW.replace(hour=13, minute=0,
+                                                                          second=0, microsecond=0)))
+    params = {"start": "2026-02-16T13:00:00Z", "end": "2026-02-16T14:00:00Z"}
+    orgs = http.get("/api/v1/metrics/orgs", params=params, headers=bearer(STAFF)).json()
+    stages = http.get("/api/v1/metrics/stages", params=params, headers=bearer(STAFF)).json()
+    assert orgs["not_built"] == ["2026-02-16T13:00:00Z"] and orgs["rows"] == []
+    assert stages["not_built"] == []
+    transcription = [r for r in stages["rows"] if r["pipeline_stage"] == "transcription"]
+    assert [(r["started"], r["failed"]) for r in transcription] == [(1, 1)]  # t3 started; f2
+
+
 def test_freshness_reports_newest_event_and_snapshots(filled, http):
     from voice_monitor.rollup_plan import manifest_path
 

@@ -135,6 +135,9 @@ def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:
                 _not_built_message(query, period, first, last, missing), missing), stacklevel=2)
         return frame
 
+    # the read without the warning: (frame, (period, first, last, periods with no snapshot)),
+    # for a caller that says the periods itself (the server's answers, its charts)
+    totals.with_gaps = listed
     return totals
 
 
@@ -200,8 +203,10 @@ org_breakdown = _totals("org_breakdown", _org_breakdown)
 @reads_lake
 def periods_without_snapshot(lake: Lake, start: datetime | str, end: datetime | str,
                              period: str | None = None) -> list[datetime]:
-    """Starts of the periods of [start, end) with no snapshot (not built yet, or dropped by
-    retention): what `stage_breakdown` and `org_breakdown` leave out of their totals."""
+    """Starts of the periods of [start, end) with no pipeline snapshot (not built yet, or
+    dropped by retention): what `org_breakdown` leaves out of its totals (`stage_breakdown`
+    sums the stage snapshots, which hourly rollups build beside them: its warning names its
+    own)."""
     period, first, last = _periods(start, end, period)
     missing: list[datetime] = []
     _snapshot_files(lake, "pipeline", period, first, last, missing)

@@ -105,7 +105,7 @@ def _warm(state) -> None:
                 if background.stopping.is_set():  # the process is ending: no page will come
                     return
                 chart_json(state, name, start, end)
-            api.org_rows(state, start, end)
+            api.org_totals(state, start, end)
         queries.recent_events(state.lake, limit=25)
     except Exception as exc:  # noqa: BLE001 - only a head start: the page's own request will say
         _log.warning("voice-monitor: warm-up stopped: %s", exc)
@@ -119,7 +119,9 @@ def chart_figure(lake, name: str, start: datetime, end: datetime,
     if name not in charts.CHARTS:
         raise ValueError(f"unknown chart {name!r}; expected one of {', '.join(charts.CHARTS)}")
     draw, query = charts.CHARTS[name]
-    frame = getattr(queries, query)(lake, start, end)
+    read = getattr(queries, query)
+    # a total's gaps are not warned here (the page's own panels say them)
+    frame = read.with_gaps(lake, start, end)[0] if hasattr(read, "with_gaps") else read(lake, start, end)
     return draw(frame, config) if name == "failure_rate" else draw(frame)
 
 
