@@ -104,3 +104,33 @@ def test_totals_say_which_periods_of_their_range_they_leave_out(lake, capsys):
     run_hourly(lake, NOW, hour=HOUR_13)
     code, out, err = run_main(capsys, "metrics", "orgs", *root)
     assert "no snapshot" not in out and _lines(out, "org-1")[0].split("│")[3].strip() == "2"
+
+
+def test_each_totals_note_counts_the_snapshots_it_sums(lake, capsys):
+    """`metrics stages` sums the stage snapshots and `metrics orgs` the pipeline ones. Both notes
+    counted the pipeline snapshots' gaps (a second, whole read of the range): a retention run
+    that stopped between the two tables (pipeline_hourly dropped, stage_hourly kept) left the
+    stage totals whole under a note saying an hour was left out of them, and the org totals short
+    with the right note; the reverse left the stage totals short with no note at all."""
+    import shutil
+
+    land_records(lake, [event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1",
+                              organization_id="org-1")], now=NOW)
+    run_hourly(lake, NOW, hour=HOUR_12)
+    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T13:00Z"]
+    shutil.rmtree(lake.snapshot_partition("pipeline_hourly", HOUR_12))  # stage_hourly kept
+    code, out, err = run_main(capsys, "metrics", "stages", *root)
+    assert code == 0, err
+    assert "no snapshot" not in out  # its hour 12 is there: nothing left out
+    code, out, err = run_main(capsys, "metrics", "orgs", *root)
+    assert code == 0, err
+    assert "1 hour(s) of the range with no snapshot, left out of these totals" in out
+    run_hourly(lake, NOW, hour=HOUR_12)
+    shutil.rmtree(lake.snapshot_partition("stage_hourly", HOUR_12))  # pipeline_hourly kept
+    code, out, err = run_main(capsys, "metrics", "stages", *root)
+    assert code == 0, err
+    assert "1 hour(s) of the range with no snapshot, left out of these totals" in out
+    code, out, err = run_main(capsys, "metrics", "orgs", *root)
+    assert code == 0, err
+    assert "no snapshot" not in out
+    assert _lines(out, "org-1")[0].split("│")[3].strip() == "1"  # a1, from the kept hour

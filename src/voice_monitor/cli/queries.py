@@ -177,13 +177,14 @@ def _not_built(missing: int, period: str, shown: str) -> str:
             "'voice-monitor backfill --start T --end T' any range)")
 
 
-def _note_totals_not_built(lake: Lake, start, end) -> None:
+def _note_left_out(gaps) -> None:
     """Totals are sums of snapshot rows: say when periods of the range have none yet (the
-    current hour, an hour before its :30 rollup), which the totals leave out."""
-    platform = queries.historical_metrics(lake, start, end)
-    missing = platform["computed_at"].null_count()
+    current hour, an hour before its :30 rollup), which the totals leave out. `gaps` is the
+    totals read's own (period, first, last, periods with no snapshot): the stage snapshots for
+    `stages`, the pipeline ones for `orgs`."""
+    period, _, _, missing = gaps
     if missing:
-        click.echo(_not_built(missing, platform["period_type"][0],
+        click.echo(_not_built(len(missing), period,
                               "of the range with no snapshot, left out of these totals"))
 
 
@@ -200,9 +201,10 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics stages --org org-7 --start 2026-02-15T00:00:00Z --json
     """
     start, end = _range(start, end, now)
-    _emit(queries.stage_breakdown(lake, start, end, organization_id), as_json)
+    frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id)
+    _emit(frame, as_json)
     if not as_json:
-        _note_totals_not_built(lake, start, end)
+        _note_left_out(gaps)
 
 
 @metrics.command()
@@ -217,12 +219,13 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics orgs --start 2026-01-01T00:00:00Z --end 2026-02-16T00:00:00Z
     """
     start, end = _range(start, end, now)
-    _emit(queries.org_breakdown(lake, start, end), as_json,
+    frame, gaps = queries.org_breakdown.with_gaps(lake, start, end)
+    _emit(frame, as_json,
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
            "total_ai_cost_usd", "avg_cost_per_artifact_usd"])
     if not as_json:
-        _note_totals_not_built(lake, start, end)
+        _note_left_out(gaps)
 
 
 @click.group()
