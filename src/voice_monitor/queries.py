@@ -106,19 +106,25 @@ class PeriodsNotBuiltWarning(UserWarning):
         self.periods = periods
 
 
+def what_builds(period: str) -> str:
+    """What builds an `hour`'s or a `day`'s snapshot and when: the end of every warning and
+    note (Python's, the command line's) about periods with no snapshot."""
+    when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
+                     else ("at 01:30 after it ends", "rollup daily"))
+    article = "an" if period == "hour" else "a"
+    return (f"{article} {period}'s snapshot is built {when} ('voice-monitor {command}' builds "
+            "the ended ones of the last 7 days now, 'voice-monitor backfill --start T --end T' "
+            "any range)")
+
+
 def _not_built_message(query: str, period: str, first: datetime, last: datetime,
                        missing: list[datetime]) -> str:
     """What the warning says: which periods the totals leave out, and what builds them."""
     count, utc = (last - first) // _STEP[period] + 1, arguments.utc_text
     shown = ", ".join(utc(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
-    when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
-                     else ("at 01:30 after it ends", "rollup daily"))
-    article = "an" if period == "hour" else "a"
     return (f"{query}: {len(missing)} of the {count} {period}(s) from {utc(first)} to "
             f"{utc(last + _STEP[period])} have no snapshot ({shown}), left out of these "
-            f"totals: {article} {period}'s snapshot is built {when} ('voice-monitor {command}' "
-            "builds the ended ones of the last 7 days now, 'voice-monitor backfill --start T "
-            "--end T' any range)")
+            f"totals: {what_builds(period)}")
 
 
 def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:

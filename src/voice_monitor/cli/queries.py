@@ -169,12 +169,7 @@ def _print_periods(frame: pl.DataFrame, columns: list[str], period: str) -> None
 
 def _not_built(missing: int, period: str, shown: str) -> str:
     """The line under a table that says how many periods have no snapshot and what builds them."""
-    when, command = (("at :30 after it ends", "rollup hourly") if period == "hour"
-                     else ("at 01:30 after it ends", "rollup daily"))
-    article = "an" if period == "hour" else "a"
-    return (f"{missing} {period}(s) {shown}: {article} {period}'s snapshot is built {when} "
-            f"('voice-monitor {command}' builds the ended ones of the last 7 days now, "
-            "'voice-monitor backfill --start T --end T' any range)")
+    return f"{missing} {period}(s) {shown}: {queries.what_builds(period)}"
 
 
 def _note_left_out(gaps) -> None:
