@@ -134,3 +134,44 @@ def test_each_totals_note_counts_the_snapshots_it_sums(lake, capsys):
     assert code == 0, err
     assert "no snapshot" not in out
     assert _lines(out, "org-1")[0].split("│")[3].strip() == "1"  # a1, from the kept hour
+
+
+def test_json_totals_name_the_periods_they_leave_out_on_stderr(lake, capsys):
+    """With --json, `metrics stages` and `metrics orgs` gave no sign of the periods their totals
+    left out (the API answers them as not_built). Their stdout stays the rows alone (a JSON
+    array, as scripts read it); a line on stderr now names the periods, nothing when none."""
+    land_records(lake, [
+        event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1", organization_id="org-1"),
+        event("artifact_received", HOUR_13 + 5 * M, artifact_id="a2", organization_id="org-1"),
+    ], now=NOW)
+    run_hourly(lake, NOW, hour=HOUR_12)  # hour 13 not built
+    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+    builds = ("an hour's snapshot is built at :30 after it ends ('voice-monitor rollup hourly' "
+              "builds the ended ones of the last 7 days now, 'voice-monitor backfill --start T "
+              "--end T' any range)\n")
+    for command in ("stages", "orgs"):
+        code, out, err = run_main(capsys, "metrics", command, *root, "--json")
+        assert code == 0, err
+        assert err == (f"voice-monitor: metrics {command}: 1 of the 2 hour(s) from "
+                       "2026-02-16T12:00:00Z to 2026-02-16T14:00:00Z have no snapshot "
+                       f"(2026-02-16T13:00:00Z), left out of these totals: {builds}")
+        rows = json.loads(out)
+        assert isinstance(rows, list)
+    # a1 only: a2's hour 13 is the one left out
+    assert [(r["organization_id"], r["artifacts_received"]) for r in rows] == [("org-1", 1)]
+    run_hourly(lake, NOW, hour=HOUR_13)
+    for command in ("stages", "orgs"):
+        code, out, err = run_main(capsys, "metrics", command, *root, "--json")
+        assert (code, err) == (0, "")
+    assert [(r["organization_id"], r["artifacts_received"]) for r in json.loads(out)] == [
+        ("org-1", 2)]
+    # over 7 days the periods are days: 8 with no daily snapshot, the first three named
+    code, out, err = run_main(capsys, "metrics", "orgs", "--lake", str(lake.root), "--json",
+                              "--start", "2026-02-01T00:00Z", "--end", "2026-02-09T00:00Z")
+    assert (code, json.loads(out)) == (0, [])
+    assert err == ("voice-monitor: metrics orgs: 8 of the 8 day(s) from 2026-02-01T00:00:00Z to "
+                   "2026-02-09T00:00:00Z have no snapshot (2026-02-01T00:00:00Z, "
+                   "2026-02-02T00:00:00Z, 2026-02-03T00:00:00Z, ...), left out of these totals: "
+                   "a day's snapshot is built at 01:30 after it ends ('voice-monitor rollup "
+                   "daily' builds the ended ones of the last 7 days now, 'voice-monitor backfill "
+                   "--start T --end T' any range)\n")

@@ -117,9 +117,10 @@ def what_builds(period: str) -> str:
             "any range)")
 
 
-def _not_built_message(query: str, period: str, first: datetime, last: datetime,
-                       missing: list[datetime]) -> str:
-    """What the warning says: which periods the totals leave out, and what builds them."""
+def not_built_message(query: str, period: str, first: datetime, last: datetime,
+                      missing: list[datetime]) -> str:
+    """What the warning (and `--json`'s line on stderr) says: which periods the totals of
+    `query` leave out, and what builds them."""
     count, utc = (last - first) // _STEP[period] + 1, arguments.utc_text
     shown = ", ".join(utc(m) for m in missing[:3]) + (", ..." if len(missing) > 3 else "")
     return (f"{query}: {len(missing)} of the {count} {period}(s) from {utc(first)} to "
@@ -138,7 +139,7 @@ def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:
         frame, (period, first, last, missing) = listed(*args, **kwargs)
         if missing:
             warnings.warn(PeriodsNotBuiltWarning(
-                _not_built_message(query, period, first, last, missing), missing), stacklevel=2)
+                not_built_message(query, period, first, last, missing), missing), stacklevel=2)
         return frame
 
     # the read without the warning: (frame, (period, first, last, periods with no snapshot)),

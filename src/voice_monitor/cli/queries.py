@@ -172,13 +172,19 @@ def _not_built(missing: int, period: str, shown: str) -> str:
     return f"{missing} {period}(s) {shown}: {queries.what_builds(period)}"
 
 
-def _note_left_out(gaps) -> None:
+def _note_left_out(command: str, gaps, as_json: bool) -> None:
     """Totals are sums of snapshot rows: say when periods of the range have none yet (the
     current hour, an hour before its :30 rollup), which the totals leave out. `gaps` is the
     totals read's own (period, first, last, periods with no snapshot): the stage snapshots for
-    `stages`, the pipeline ones for `orgs`."""
-    period, _, _, missing = gaps
-    if missing:
+    `stages`, the pipeline ones for `orgs`. Under a table, a note; with --json, whose stdout is
+    the rows alone, a line on stderr naming the periods (the API's `not_built`)."""
+    period, first, last, missing = gaps
+    if not missing:
+        return
+    if as_json:
+        message = queries.not_built_message(f"metrics {command}", period, first, last, missing)
+        click.echo(f"voice-monitor: {message}", err=True)
+    else:
         click.echo(_not_built(len(missing), period,
                               "of the range with no snapshot, left out of these totals"))
 
@@ -198,8 +204,7 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
     start, end = _range(start, end, now)
     frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id)
     _emit(frame, as_json)
-    if not as_json:
-        _note_left_out(gaps)
+    _note_left_out("stages", gaps, as_json)
 
 
 @metrics.command()
@@ -219,8 +224,7 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
            "total_ai_cost_usd", "avg_cost_per_artifact_usd"])
-    if not as_json:
-        _note_left_out(gaps)
+    _note_left_out("orgs", gaps, as_json)
 
 
 @click.group()
