@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import duckdb
 
+from voice_monitor.arguments import whole_number
 from voice_monitor.integrity import retrying, unreadable_error, vanished
 from voice_monitor.lake import Lake, duckdb_path
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
@@ -83,7 +84,7 @@ def run_query(lake: Lake, query: str, limit: int | None = None,
     Read-only and lake-only unless `allow_writes`. Errors (DuckDB's included) are ValueErrors
     with a one-line message.
     """
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    if limit is not None and (not whole_number(limit) or limit < 1):
         raise ValueError(f"limit {limit!r} must be a positive integer, or None for every row")
     _check_text(query)
     # a file compacted away between listing and reading: run the statement again (a new glob)

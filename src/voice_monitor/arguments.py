@@ -171,6 +171,13 @@ def event_types(value: str | Iterable[str] | None) -> list[str] | None:
     return sorted(set(listed)) or None
 
 
+def whole_number(value) -> bool:
+    """Whether a count (a limit, a size, a setting) is an int: True is 1 to Python, so a bool
+    is not one (max_body_bytes=True refused every batch of more than one byte, batch_size=True
+    landed every event alone)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def flag(value, what: str) -> bool:
     """A yes/no argument: True or False only ('no' is a true string, so text is refused)."""
     if not isinstance(value, bool):

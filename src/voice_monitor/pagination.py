@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
+from voice_monitor.arguments import whole_number
 from voice_monitor.schema import UNIX_EPOCH
 
 CURSOR_VERSION = 1
@@ -46,7 +47,7 @@ class Page:
 
 def cap_limit(limit: int) -> int:
     """The page size: at least 1, at most 500 (larger limits are capped, not refused)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+    if not whole_number(limit) or limit < 1:
         raise ValueError(f"limit {limit!r} must be a positive integer, e.g. 50: a page holds "
                          f"1 to {MAX_LIMIT} rows (a larger limit gives {MAX_LIMIT})")
     return min(limit, MAX_LIMIT)

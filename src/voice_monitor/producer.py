@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voice_monitor.arguments import whole_number
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect, open_lake
 from voice_monitor.landing import Checked, check, commit, land_batches
@@ -119,14 +120,14 @@ class Producer:
             retries = 3 if url is None else 8
         if batch_size is None:  # one request stays well under the collector's size cap
             batch_size = DEFAULT_BATCH_SIZE if url is None else DEFAULT_REMOTE_BATCH_SIZE
-        if not _a_whole_number(batch_size) or batch_size < 1:
+        if not whole_number(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size {batch_size!r} must be a whole number >= 1, e.g. 5000")
         if not _a_number(flush_interval) or not 0 < flush_interval < threading.TIMEOUT_MAX:
             # inf (or 1e10) killed the writer thread at its first wait ("OverflowError: timestamp
             # out of range"), and every event emitted was lost without a word from close()
             raise ValueError(f"flush_interval {flush_interval!r} must be a number of seconds > 0 "
                              f"and below {threading.TIMEOUT_MAX:.0f}, e.g. 1.0")
-        if not _a_whole_number(retries) or retries < 0:
+        if not whole_number(retries) or retries < 0:
             raise ValueError(f"retries {retries!r} must be a whole number >= 0, e.g. 3")
         if not _a_number(retry_delay) or not 0 <= retry_delay < math.inf:  # (NaN too)
             # a NaN reached time.sleep at the first retry: ValueError, and the batch was
@@ -628,12 +629,6 @@ def _a_number(value) -> bool:
     """Whether a setting in seconds is a number ('0.5' raised a bare TypeError from the range
     check; True is 1 to Python)."""
     return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _a_whole_number(value) -> bool:
-    """Whether a count setting is an int (True is 1 to Python: batch_size=True landed every
-    event alone, retries=True retried once)."""
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _sleep(seconds: float, until: threading.Event) -> bool:

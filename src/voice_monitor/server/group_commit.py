@@ -48,11 +48,13 @@ INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split by the landi
 def check_limits(max_body_bytes, queue_size, threads, threads_name: str = "threads") -> None:
     """Refuse a limit that is not a whole number in range, naming it and an example (True is 1
     to Python: max_body_bytes=True refused every batch of more than one byte; 2.5 was taken)."""
+    from voice_monitor.arguments import whole_number
+
     for name, value, least, example in (
             ("max_body_bytes", max_body_bytes, 1, DEFAULT_MAX_BODY_BYTES),
             ("queue_size", queue_size, 0, DEFAULT_QUEUE_SIZE),
             (threads_name, threads, 1, DEFAULT_LANDING_THREADS)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+        if not whole_number(value) or value < least:
             raise ValueError(f"{name} {value!r} must be a whole number >= {least}, e.g. {example}")
 
 
