@@ -128,6 +128,11 @@ def not_built_message(query: str, period: str, first: datetime, last: datetime,
             f"totals: {what_builds(period)}")
 
 
+# the names of the reads `_totals` made (they sum snapshot rows): each warns
+# PeriodsNotBuiltWarning, and has `.with_gaps`, the read without the warning
+TOTALS: set[str] = set()
+
+
 def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:
     """The public `query`: `read` (returning the frame and its range's periods with no
     snapshot) behind `reads_lake`, warning `PeriodsNotBuiltWarning` when there are any, so a
@@ -145,6 +150,7 @@ def _totals(query: str, read: Callable) -> Callable[..., pl.DataFrame]:
     # the read without the warning: (frame, (period, first, last, periods with no snapshot)),
     # for a caller that says the periods itself (the server's answers, its charts)
     totals.with_gaps = listed
+    TOTALS.add(query)
     return totals
 
 
