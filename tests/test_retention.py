@@ -291,23 +291,34 @@ def test_dropping_snapshots_forgets_what_they_were_built_from(lake):
     assert not daily.exists()
 
 
+def _a_lake_retention_stops_in(folder):
+    """A lake in `folder` (nobody's) with events and hourly snapshots of 12:00 and 13:00 of
+    2026-02-16, whose stage_hourly day folder is root's: retention run as nobody 8 days on drops
+    the event hours and the pipeline_hourly hours, then fails on the stage_hourly ones.
+    (lake, that day folder)."""
+    from conftest import give_to_nobody
+
+    from voice_monitor.rollups import run_hourly
+
+    lake = Lake.create(folder / "lake")
+    land_records(lake, [event("artifact_received", datetime(2026, 2, 16, h, 5, tzinfo=UTC))
+                        for h in (12, 13)], now=NOW)
+    run_hourly(lake, NOW)
+    give_to_nobody(folder)
+    closed = lake.root / "snapshots" / "stage_hourly" / "date=2026-02-16"
+    shutil.chown(closed, "root")  # nobody may not rename the hours in it
+    return lake, closed
+
+
 def test_retention_stopped_by_a_folder_it_may_not_write_lists_only_what_it_dropped(
         nobodys_folder):
     """Run as nobody, with one hourly snapshot day folder root's: the event hours and the
     pipeline_hourly hours were dropped, then the stage_hourly hour failed ("permission denied
     in the lake ...") and nothing said what was gone. Now those four are listed, and only
     those (the stage_hourly hours are still there)."""
-    from conftest import as_nobody, give_to_nobody
+    from conftest import as_nobody
 
-    from voice_monitor.rollups import run_hourly
-
-    lake = Lake.create(nobodys_folder / "lake")
-    land_records(lake, [event("artifact_received", datetime(2026, 2, 16, h, 5, tzinfo=UTC))
-                        for h in (12, 13)], now=NOW)
-    run_hourly(lake, NOW)
-    give_to_nobody(nobodys_folder)
-    closed = lake.root / "snapshots" / "stage_hourly" / "date=2026-02-16"
-    shutil.chown(closed, "root")  # nobody may not rename the hours in it
+    lake, closed = _a_lake_retention_stops_in(nobodys_folder)
     # 8 days on: the event hours (48 h) and the hourly snapshots (7 d) have all expired
     done = as_nobody("retention", "--lake", str(lake.root), "--now", "2026-02-24T14:30:00Z")
     assert done.returncode == 1
@@ -330,17 +341,9 @@ def test_retention_json_stopped_part_way_says_it_is_incomplete_and_why(nobodys_f
     and nothing saying the run had stopped: a script reading the JSON took it for a whole run
     that pruned no counter row (only the exit code said otherwise). Now "complete": false and
     "error" (the line on stderr); a whole run says "complete": true, "error": null."""
-    from conftest import as_nobody, give_to_nobody
+    from conftest import as_nobody
 
-    from voice_monitor.rollups import run_hourly
-
-    lake = Lake.create(nobodys_folder / "lake")
-    land_records(lake, [event("artifact_received", datetime(2026, 2, 16, h, 5, tzinfo=UTC))
-                        for h in (12, 13)], now=NOW)
-    run_hourly(lake, NOW)
-    give_to_nobody(nobodys_folder)
-    closed = lake.root / "snapshots" / "stage_hourly" / "date=2026-02-16"
-    shutil.chown(closed, "root")  # nobody may not rename the hours in it
+    lake, closed = _a_lake_retention_stops_in(nobodys_folder)
     done = as_nobody("retention", "--json", "--lake", str(lake.root),
                      "--now", "2026-02-24T14:30:00Z")
     assert done.returncode == 1
