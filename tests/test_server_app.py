@@ -480,6 +480,41 @@ def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, 
     assert app.state.collector.pending == 0  # each refused batch gave its place back
 
 
+def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake, app, http):
+    """An all-ASCII body was taken in any charset but UTF-16/32, read as UTF-8: in UTF-7 the
+    ASCII bytes '+AOk-' are an é, landed as the five characters; so were ISO-2022's escapes, and
+    EBCDIC (cp037), where the bytes of `{"` are other letters altogether. And only the first
+    charset parameter was read: 'charset=utf-8; charset=utf-7' was taken as UTF-8."""
+    record = event("artifact_received", NOW, event_id="caf+AOk--1")  # 'café-1' in UTF-7
+    body = (json.dumps(record) + "\n").encode()
+    assert body.isascii() and body.decode("utf-7") != body.decode()
+    refused = "is not accepted; send the batch as UTF-8 (charset=utf-8, or no charset): JSON " \
+              "is read as UTF-8 only"
+    for given in ("utf-7", "UTF7", "unicode-1-1-utf-7", "iso-2022-jp", "hz-gb-2312", "cp037",
+                  "shift_jisx0213", "base64"):
+        response = http.post("/v1/events", content=body, headers={
+            **bearer(INGEST), "Content-Type": f"application/x-ndjson; charset={given}"})
+        assert (response.status_code, response.json()) == (
+            415, {"detail": f"charset {given!r} {refused}"}), given
+    for given in ("utf-8; charset=utf-7", 'UTF-8; Charset="iso-8859-1"'):
+        response = http.post("/v1/events", content=body, headers={
+            **bearer(INGEST), "Content-Type": f"application/json; charset={given}"})
+        first, second = (v.split("=")[-1].strip('"') for v in given.split(";"))
+        assert (response.status_code, response.json()) == (415, {"detail": (
+            f"charset named 2 times ({first!r}, {second!r}); name one: send the batch as UTF-8 "
+            "(charset=utf-8, or no charset): JSON is read as UTF-8 only")}), given
+    assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
+    # a charset whose ASCII is ASCII, one Python does not know, or UTF-8 named twice: taken
+    for n, given in enumerate(("shift_jis", "x-cp1252", "utf-8; charset=UTF-8")):
+        plain = event("artifact_received", NOW, event_id=f"plain+-{n}")
+        response = http.post("/v1/events", content=(json.dumps(plain) + "\n").encode(),
+                             headers={**bearer(INGEST),
+                                      "Content-Type": f"text/plain; charset={given}"})
+        assert (response.status_code, response.json()) == (
+            200, {"accepted": 1, "duplicates": 0, "quarantined": 0}), given
+    assert app.state.collector.pending == 0  # each refused batch gave its place back
+
+
 def test_a_gzip_body_in_another_charset_is_415_once_decompressed(lake, app, http):
     # the ASCII check read the compressed bytes as they came, so it was skipped for gzip: a
     # Latin-1 é inside was quarantined as "record is not valid UTF-8", the batch answered 200

@@ -10,6 +10,7 @@ bounded queue (`group_commit.Collector`); a batch that finds it full is refused 
 
 from __future__ import annotations
 
+import codecs
 import logging
 
 from fastapi import APIRouter, HTTPException, Request
@@ -39,6 +40,9 @@ _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
 
 _CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")  # (ASCII is UTF-8)
 _WIDE = ("utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32")  # no ASCII text is these
+# ASCII bytes that some charsets read as other text: all 128, and the shifts of the 7-bit ones
+# (ISO-2022's escapes and SO/SI, HZ's ~{, UTF-7's +): in UTF-7 '+AOk-' is an é
+_ASCII_PROBES = (bytes(range(128)), b'\x1b$B$"\x1b(B', b"\x1b$)C\x0e!!\x0f", b"~{!!~}", b"+AOk-")
 
 
 def _refuse_charset(charset: str) -> HTTPException:
@@ -46,13 +50,30 @@ def _refuse_charset(charset: str) -> HTTPException:
                               "(charset=utf-8, or no charset): JSON is read as UTF-8 only")
 
 
-def _charset(params: str) -> str | None:
-    """The charset a Content-Type's parameters (after its first `;`) name, unquoted, or None."""
+def _charsets(params: str) -> list[str]:
+    """The charsets a Content-Type's parameters (after its first `;`) name, unquoted."""
+    named = []
     for param in params.split(";"):
         name, _, value = param.partition("=")
         if name.strip().lower() == "charset":
-            return value.strip().strip('"')
-    return None
+            named.append(value.strip().strip('"'))
+    return named
+
+
+def _ascii_is_itself(charset: str) -> bool:
+    """Whether every text all in ASCII reads as itself in `charset` (Latin-1, windows-1252,
+    Shift_JIS...), so as UTF-8 reads it; not in UTF-16/32, UTF-7, HZ, ISO-2022-*, EBCDIC. A
+    charset Python does not know (x-cp1252, ...) is taken at its word, as before."""
+    if charset.lower().startswith(_WIDE):
+        return False
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        return True
+    try:
+        return all(probe.decode(charset) == probe.decode("ascii") for probe in _ASCII_PROBES)
+    except (LookupError, UnicodeDecodeError):  # (LookupError: base64, rot13: no text encoding)
+        return False
 
 
 def _listed(value: str) -> bool:
@@ -122,9 +143,14 @@ async def post_events(request: Request) -> JSONResponse:
     # UTF-8" and the batch answered 200, its sender never told why. Text all in ASCII is the
     # same in Latin-1, windows-1252...: taken (Java's `new StringEntity(json)` labels every
     # body ISO-8859-1); a byte beyond ASCII in such a body is 415 once the body is read
-    charset = _charset(params)
+    named = _charsets(params)
+    if len({c.lower() for c in named}) > 1:  # the first alone took 'utf-8; charset=utf-7'
+        raise HTTPException(415, f"charset named {len(named)} times "
+                                 f"({', '.join(map(repr, named))}); name one: send the batch as "
+                                 "UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 only")
+    charset = named[0] if named else None
     foreign = charset is not None and charset.lower() not in _CHARSETS
-    if foreign and charset.lower().startswith(_WIDE):
+    if foreign and not _ascii_is_itself(charset):  # even ASCII-looking bytes are other text
         raise _refuse_charset(charset)
     encoding = (", ".join(headers.getlist("content-encoding")) or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
