@@ -515,6 +515,27 @@ def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake
     assert app.state.collector.pending == 0  # each refused batch gave its place back
 
 
+def test_a_batch_of_only_bad_records_is_quarantined_and_answered_alike_in_every_type(
+        lake, app, http):
+    """Contract §12: a batch follows `ingest`'s rules and quarantine, and is answered with its
+    counts once landed. A body whose every record is bad is no bad request: whatever type it was
+    sent as (JSON Lines, a JSON array, text/plain, none), each record is quarantined with its
+    reason and the answer is 200 with the count, so a sender can tell it apart from a batch the
+    server did not take (4xx/5xx: send again)."""
+    from voice_monitor.adhoc import run_query
+
+    bodies = (b'{"event_type": "nope"}\nnot json\n',  # an unknown type; no JSON at all
+              b'[{"event_type": "nope"}, 5]')  # the same as a JSON array: an object, a number
+    for media in ("application/x-ndjson", "application/json", "text/plain", None):
+        for body in bodies:
+            headers = bearer(INGEST) | ({"Content-Type": media} if media else {})
+            response = http.post("/v1/events", content=body, headers=headers)
+            assert (response.status_code, response.json()) == (
+                200, {"accepted": 0, "duplicates": 0, "quarantined": 2}), (media, body)
+    assert not list((lake.root / "events").rglob("*.parquet"))
+    assert run_query(lake, "select count(*) from quarantine", None).rows == [(16,)]  # 4 × 2 × 2
+
+
 def test_a_gzip_body_in_another_charset_is_415_once_decompressed(lake, app, http):
     # the ASCII check read the compressed bytes as they came, so it was skipped for gzip: a
     # Latin-1 é inside was quarantined as "record is not valid UTF-8", the batch answered 200
