@@ -77,16 +77,21 @@ def test_every_period_built_prints_no_note(lake, capsys):
     assert "not built" not in out
 
 
-def test_totals_say_which_periods_of_their_range_they_leave_out(lake, capsys):
-    """`metrics stages` and `metrics orgs` sum snapshot rows: by default over the last 24 hours,
-    whose newest hour or two have no snapshot before the :30 rollup. The totals silently left
-    those hours' events out; a line now says how many hours of the range are missing."""
+def _org_1_with_hour_13_not_built(lake) -> list[str]:
+    """a1 of org-1 in hour 12, built; a2 in hour 13, not built: the options of 12:00 to 14:00."""
     land_records(lake, [
         event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1", organization_id="org-1"),
         event("artifact_received", HOUR_13 + 5 * M, artifact_id="a2", organization_id="org-1"),
     ], now=NOW)
-    run_hourly(lake, NOW, hour=HOUR_12)  # hour 13 not built
-    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+    run_hourly(lake, NOW, hour=HOUR_12)
+    return ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+
+
+def test_totals_say_which_periods_of_their_range_they_leave_out(lake, capsys):
+    """`metrics stages` and `metrics orgs` sum snapshot rows: by default over the last 24 hours,
+    whose newest hour or two have no snapshot before the :30 rollup. The totals silently left
+    those hours' events out; a line now says how many hours of the range are missing."""
+    root = _org_1_with_hour_13_not_built(lake)
     note = ("1 hour(s) of the range with no snapshot, left out of these totals: an hour's "
             "snapshot is built at :30 after it ends ('voice-monitor rollup hourly' builds the "
             "ended ones of the last 7 days now, 'voice-monitor backfill --start T --end T' "
@@ -140,12 +145,7 @@ def test_json_totals_name_the_periods_they_leave_out_on_stderr(lake, capsys):
     """With --json, `metrics stages` and `metrics orgs` gave no sign of the periods their totals
     left out (the API answers them as not_built). Their stdout stays the rows alone (a JSON
     array, as scripts read it); a line on stderr now names the periods, nothing when none."""
-    land_records(lake, [
-        event("artifact_received", HOUR_12 + 5 * M, artifact_id="a1", organization_id="org-1"),
-        event("artifact_received", HOUR_13 + 5 * M, artifact_id="a2", organization_id="org-1"),
-    ], now=NOW)
-    run_hourly(lake, NOW, hour=HOUR_12)  # hour 13 not built
-    root = ["--lake", str(lake.root), "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T14:00Z"]
+    root = _org_1_with_hour_13_not_built(lake)
     builds = ("an hour's snapshot is built at :30 after it ends ('voice-monitor rollup hourly' "
               "builds the ended ones of the last 7 days now, 'voice-monitor backfill --start T "
               "--end T' any range)\n")
