@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+from voice_monitor.arguments import whole_number
 from voice_monitor.byte_scans import string_buffers
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, NoLakeError, connect, no_lake_message
@@ -48,8 +49,6 @@ INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split by the landi
 def check_limits(max_body_bytes, queue_size, threads, threads_name: str = "threads") -> None:
     """Refuse a limit that is not a whole number in range, naming it and an example (True is 1
     to Python: max_body_bytes=True refused every batch of more than one byte; 2.5 was taken)."""
-    from voice_monitor.arguments import whole_number
-
     for name, value, least, example in (
             ("max_body_bytes", max_body_bytes, 1, DEFAULT_MAX_BODY_BYTES),
             ("queue_size", queue_size, 0, DEFAULT_QUEUE_SIZE),
