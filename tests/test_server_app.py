@@ -898,6 +898,40 @@ def test_stage_totals_name_the_stage_snapshots_they_leave_out(filled, http):
     assert [(r["started"], r["failed"]) for r in transcription] == [(1, 1)]  # t3 started; f2
 
 
+def test_snapshot_reads_at_a_past_now_leave_out_periods_not_ended_by_then(filled, http):
+    """Contract §10: a read at a past now sees only events stamped at or before it. The
+    13:00 hour's snapshot, built once the hour was over, holds the events of 13:50-13:54: read
+    at 13:52 (a post-mortem, the dashboard pinned with ?now=), historical, stages and orgs
+    answered all of them, two stamped after 13:52 among them. At 13:52 that hour had not ended,
+    so it had no snapshot: a zero row with computed_at null, and left out of the totals."""
+    from voice_monitor import queries
+
+    run_hourly(filled, NOW, hour=NOW - timedelta(minutes=40))  # builds 13:00-14:00
+    during, after = "2026-02-16T13:52:00Z", "2026-02-16T14:00:00Z"
+    for now, built in ((during, False), (after, True)):
+        params = {"start": "2026-02-16T13:00:00Z", "now": now}  # end: now
+        historical = http.get("/api/v1/metrics/historical", params=params,
+                              headers=bearer(STAFF)).json()
+        (row,) = historical["rows"]
+        # built: 3 received (13:50), 1 failed (x2, 13:53), 1 completed (c1, 13:54)
+        assert ((row["artifacts_received"], row["artifacts_failed"], row["artifacts_completed"])
+                == ((3, 1, 1) if built else (0, 0, 0))), now
+        assert (row["computed_at"] is not None) == built, now
+        orgs = http.get("/api/v1/metrics/orgs", params=params, headers=bearer(STAFF)).json()
+        stages = http.get("/api/v1/metrics/stages", params=params, headers=bearer(STAFF)).json()
+        for got in (orgs, stages):
+            assert got["not_built"] == ([] if built else ["2026-02-16T13:00:00Z"]), now
+        assert [(r["organization_id"], r["artifacts_received"]) for r in orgs["rows"]] == (
+            [("org-a", 2), ("org-b", 1)] if built else []), now
+        transcription = next(r for r in stages["rows"] if r["pipeline_stage"] == "transcription")
+        assert (transcription["started"], transcription["failed"]) == ((1, 1) if built else (0, 0))
+        # the Python API the same, given now; without it every snapshot is read
+        frame = queries.historical_metrics(filled, "2026-02-16T13:00Z", now, now=now)
+        assert frame["artifacts_received"].to_list() == [3 if built else 0], now
+    frame = queries.historical_metrics(filled, "2026-02-16T13:00Z", during)
+    assert frame["artifacts_received"].to_list() == [3]
+
+
 def test_freshness_reports_newest_event_and_snapshots(filled, http):
     from voice_monitor.rollup_plan import manifest_path
 

@@ -57,28 +57,43 @@ def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
     return period, first, last
 
 
-def period_bounds(start, end, period: str | None = None) -> tuple[str, datetime, datetime]:
-    """(period, first, last) of the snapshot periods a read of [start, end) covers: two ranges
-    with the same bounds read the same snapshot rows (the server's caches key on this)."""
-    return _periods(start, end, period)
+def period_bounds(start, end, period: str | None = None, now=None) -> tuple:
+    """(period, first, last) of the snapshot periods a read of [start, end) covers, and with
+    `now` the start of the last period ended by then: two reads with the same bounds read the
+    same snapshot rows (the server's caches key on this)."""
+    period, first, last = _periods(start, end, period)
+    if now is None:
+        return period, first, last
+    return period, first, last, _last_ended(period, now)
+
+
+def _last_ended(period: str, now) -> datetime:
+    """The start of the last `period` that had ended by `now` (a period [s, s + step) has
+    ended at s + step <= now)."""
+    floor = floor_hour if period == "hour" else floor_day
+    return floor(arguments.utc_time(now, "now") - _STEP[period])
 
 
 def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: datetime,
-                    missing: list[datetime] | None = None) -> dict[str, list[str] | None]:
+                    missing: list[datetime] | None = None,
+                    now: datetime | str | None = None) -> dict[str, list[str] | None]:
     """Raw snapshot views of `kind` (pipeline|stage): the asked period's files, the other empty.
-    The periods with no file (no snapshot) are added to `missing`, if given."""
+    The periods with no file (no snapshot) are added to `missing`, if given. With `now`, a
+    period that had not ended by then has no snapshot yet at that moment: its file (built
+    later, from events stamped after `now`) is not read, and the period is missing."""
     table = f"{kind}_{'hourly' if period == 'hour' else 'daily'}"
     base = str(lake.snapshots_dir / table)
     files: list[str] = []
     missing = [] if missing is None else missing
+    listed_last = last if now is None else min(last, _last_ended(period, now))
     moment = first
-    while moment <= last and lake.remote:  # one LIST per partition on an object store
+    while moment <= listed_last and lake.remote:  # one LIST per partition on an object store
         found = [str(f) for f in parquet_files(lake.snapshot_partition(table, moment))]
         if not found:
             missing.append(moment)
         files.extend(found)
         moment += _STEP[period]
-    while moment <= last:
+    while moment <= listed_last:
         # plain strings and os.listdir: this runs for every period of the range
         folder = (f"{base}/date={moment:%Y-%m-%d}/hour={moment:%H}" if period == "hour"
                   else f"{base}/date={moment:%Y-%m-%d}")
@@ -91,6 +106,9 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
         if not names:
             missing.append(moment)
         files.extend(f"{folder}/{n}" for n in names)
+        moment += _STEP[period]
+    while moment <= last:  # not ended by `now`
+        missing.append(moment)
         moment += _STEP[period]
     other = f"{kind}_{'daily' if period == 'hour' else 'hourly'}"
     return {f"raw_{table}": files, f"raw_{other}": None}
@@ -160,17 +178,19 @@ _SCOPED = {"historical_metrics": ("pipeline", True), "stage_breakdown": ("stage"
 
 
 def _scoped(query: str, doc: str) -> Callable[..., pl.DataFrame]:
-    """The public read `query(lake, start, end, organization_id=None, period=None)`: it runs
-    `sql/queries/<query>.sql` over one scope's snapshot rows of the range. A gap-free read shows
-    a period with no snapshot as its row's null computed_at; the totals warn of them."""
+    """The public read `query(lake, start, end, organization_id=None, period=None, now=None)`:
+    it runs `sql/queries/<query>.sql` over one scope's snapshot rows of the range. A gap-free
+    read shows a period with no snapshot as its row's null computed_at; the totals warn of
+    them. With `now`, the lake as it was then: a period not ended by `now` has no snapshot."""
     kind, gapless = _SCOPED[query]
 
     def read(lake: Lake, start: datetime | str, end: datetime | str,
-             organization_id: str | None = None, period: str | None = None):
+             organization_id: str | None = None, period: str | None = None,
+             now: datetime | str | None = None):
         organization_id = arguments.identifier(organization_id, "organization_id")
         period, first, last = _periods(start, end, period)
         missing: list[datetime] = []
-        con = with_sources(**_snapshot_files(lake, kind, period, first, last, missing))
+        con = with_sources(**_snapshot_files(lake, kind, period, first, last, missing, now))
         params = {"step": _STEP[period]} if gapless else {}
         if kind == "stage":
             params["stages"] = list(PROCESSING_STAGES)
@@ -196,14 +216,16 @@ stage_history = _scoped(
 
 
 def _org_breakdown(
-    lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None
+    lake: Lake, start: datetime | str, end: datetime | str, period: str | None = None,
+    now: datetime | str | None = None,
 ):
     """Per organization, totals and rates over [start, end) with names, most received first;
-    warns PeriodsNotBuiltWarning when periods of the range have no snapshot."""
+    warns PeriodsNotBuiltWarning when periods of the range have no snapshot (with `now`, also
+    those not ended by then)."""
     period, first, last = _periods(start, end, period)
     names = [lake.organizations_file] if lake.organizations_file.is_file() else None
     missing: list[datetime] = []
-    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last, missing),
+    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last, missing, now),
                        raw_organizations=names)
     frame = run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
     return frame, (period, first, last, missing)
@@ -215,14 +237,15 @@ org_breakdown = _totals("org_breakdown", _org_breakdown)
 
 @reads_lake
 def periods_without_snapshot(lake: Lake, start: datetime | str, end: datetime | str,
-                             period: str | None = None) -> list[datetime]:
+                             period: str | None = None,
+                             now: datetime | str | None = None) -> list[datetime]:
     """Starts of the periods of [start, end) with no pipeline snapshot (not built yet, or
     dropped by retention): what `org_breakdown` leaves out of its totals (`stage_breakdown`
     sums the stage snapshots, which hourly rollups build beside them: its warning names its
-    own)."""
+    own); with `now`, also those not ended by then."""
     period, first, last = _periods(start, end, period)
     missing: list[datetime] = []
-    _snapshot_files(lake, "pipeline", period, first, last, missing)
+    _snapshot_files(lake, "pipeline", period, first, last, missing, now)
     return missing
 
 

@@ -142,7 +142,7 @@ def historical(organization_id, start, end, period, lake: Lake, now, as_json: bo
       voice-monitor metrics historical --start 2026-02-01T00:00:00Z --end 2026-02-03T00:00:00Z --period day
     """
     start, end = _range(start, end, now)
-    frame = queries.historical_metrics(lake, start, end, organization_id, period=period)
+    frame = queries.historical_metrics(lake, start, end, organization_id, period=period, now=now)
     columns = ["period_start", "event_count", "artifacts_received", "artifacts_completed",
                "artifacts_failed", "overall_failure_rate", "e2e_latency_p50_ms",
                "e2e_latency_p95_ms", "total_ai_cost_usd"]
@@ -202,7 +202,8 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics stages --org org-7 --start 2026-02-15T00:00:00Z --json
     """
     start, end = _range(start, end, now)
-    frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id)
+    frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id,
+                                                   now=now)
     _emit(frame, as_json)
     _note_left_out("stages", gaps, as_json)
 
@@ -219,7 +220,7 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics orgs --start 2026-01-01T00:00:00Z --end 2026-02-16T00:00:00Z
     """
     start, end = _range(start, end, now)
-    frame, gaps = queries.org_breakdown.with_gaps(lake, start, end)
+    frame, gaps = queries.org_breakdown.with_gaps(lake, start, end, now=now)
     _emit(frame, as_json,
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",

@@ -99,9 +99,9 @@ def _now(now: str | None) -> datetime:
     return arguments.utc_time(now, "now") or datetime.now(UTC)
 
 
-def _range(start: str | None, end: str | None, now: str | None) -> tuple[datetime, datetime]:
+def _range(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:
     """The CLI's default range: END defaults to now, START to END minus 24 hours."""
-    end_at = arguments.utc_time(end, "end") or _now(now)
+    end_at = arguments.utc_time(end, "end") or now
     return arguments.utc_time(start, "start") or end_at - timedelta(hours=24), end_at
 
 
@@ -126,9 +126,12 @@ async def metrics_realtime(request: Request, org: str | None = None,
 def metrics_historical(request: Request, org: str | None = None, start: str | None = None,
                        end: str | None = None, period: str | None = None,
                        now: str | None = None) -> JSON:
-    """Pipeline snapshot rows, hourly up to 7 days and daily beyond (`metrics historical`)."""
-    start_at, end_at = _range(start, end, now)
-    frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org, period)
+    """Pipeline snapshot rows, hourly up to 7 days and daily beyond (`metrics historical`); a
+    period not ended by `now` has no snapshot yet (the lake as it was then)."""
+    at = _now(now)
+    start_at, end_at = _range(start, end, at)
+    frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org, period,
+                                       now=at)
     return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
 
 
@@ -136,11 +139,12 @@ def metrics_historical(request: Request, org: str | None = None, start: str | No
 def metrics_stages(request: Request, org: str | None = None, start: str | None = None,
                    end: str | None = None, now: str | None = None) -> JSON:
     """Per-stage totals over a range (`metrics stages`)."""
-    start_at, end_at = _range(start, end, now)
+    at = _now(now)
+    start_at, end_at = _range(start, end, at)
     # the periods its totals leave out, from its own read of the stage snapshots (not warned:
     # the answer says them)
     frame, (_, _, _, missing) = queries.stage_breakdown.with_gaps(request.app.state.lake,
-                                                                   start_at, end_at, org)
+                                                                   start_at, end_at, org, now=at)
     return JSON({"start": start_at, "end": end_at, "rows": rows(frame), "not_built": missing})
 
 
@@ -148,19 +152,23 @@ def metrics_stages(request: Request, org: str | None = None, start: str | None =
 def metrics_orgs(request: Request, start: str | None = None, end: str | None = None,
                  now: str | None = None) -> JSON:
     """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
-    start_at, end_at = _range(start, end, now)
-    found, missing = org_totals(request.app.state, start_at, end_at)
+    at = _now(now)
+    start_at, end_at = _range(start, end, at)
+    found, missing = org_totals(request.app.state, start_at, end_at, at)
     return JSON({"start": start_at, "end": end_at, "rows": found, "not_built": missing})
 
 
-def org_totals(state, start: datetime, end: datetime) -> tuple[list[dict], list[datetime]]:
+def org_totals(state, start: datetime, end: datetime, now: datetime
+               ) -> tuple[list[dict], list[datetime]]:
     """`org_breakdown` rows and the periods they leave out (not warned: the answer says them),
-    kept in the app's snapshot cache (from snapshots only: see server.cache)."""
+    periods not ended by `now` among them, kept in the app's snapshot cache (from snapshots
+    only: see server.cache)."""
     def read() -> tuple[list[dict], list[datetime]]:
-        frame, (_, _, _, missing) = queries.org_breakdown.with_gaps(state.lake, start, end)
+        frame, (_, _, _, missing) = queries.org_breakdown.with_gaps(state.lake, start, end,
+                                                                    now=now)
         return rows(frame), missing
 
-    return state.snapshot_cache.get(("orgs", queries.period_bounds(start, end)), read)
+    return state.snapshot_cache.get(("orgs", queries.period_bounds(start, end, now=now)), read)
 
 
 @router.get("/freshness")

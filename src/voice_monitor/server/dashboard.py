@@ -105,7 +105,7 @@ def _warm(state) -> None:
                 if background.stopping.is_set():  # the process is ending: no page will come
                     return
                 chart_json(state, name, start, end)
-            api.org_totals(state, start, end)
+            api.org_totals(state, start, end, end)
         queries.recent_events(state.lake, limit=25)
     except Exception as exc:  # noqa: BLE001 - only a head start: the page's own request will say
         _log.warning("voice-monitor: warm-up stopped: %s", exc)
@@ -115,15 +115,16 @@ def _warm(state) -> None:
 
 def chart_figure(lake, name: str, start: datetime, end: datetime,
                  config: AlertConfig | None = None):
-    """The figure `name` of `voice_monitor.charts.CHARTS` over [start, end)."""
+    """The figure `name` of `voice_monitor.charts.CHARTS` over [start, end), as the lake was at
+    `end` (the page's now): a period not ended by then is drawn as not built."""
     if name not in charts.CHARTS:
         raise ValueError(f"unknown chart {name!r}; expected one of {', '.join(charts.CHARTS)}")
     draw, query = charts.CHARTS[name]
     read = getattr(queries, query)
     if query in queries.TOTALS:  # its gaps are not warned here (the page's own panels say them)
-        frame = read.with_gaps(lake, start, end)[0]
+        frame = read.with_gaps(lake, start, end, now=end)[0]
     else:
-        frame = read(lake, start, end)
+        frame = read(lake, start, end, now=end)
     return draw(frame, config) if name == "failure_rate" else draw(frame)
 
 
@@ -145,5 +146,5 @@ def chart_json(state, name: str, start: datetime, end: datetime) -> str:
     from snapshots only, so the same periods and snapshots draw the same figure."""
     config = getattr(state, "alert_config", None)
     return state.snapshot_cache.get(
-        ("chart", name, queries.period_bounds(start, end), repr(config)),
+        ("chart", name, queries.period_bounds(start, end, now=end), repr(config)),
         lambda: chart_figure(state.lake, name, start, end, config).to_json())

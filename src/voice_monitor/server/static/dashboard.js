@@ -271,7 +271,7 @@ function range48() {
 }
 
 async function loadOrgs() {
-  const { rows } = await api("metrics/orgs", range48());
+  const { rows } = await api("metrics/orgs", withNow(range48()));
   const body = $("#orgs tbody");
   body.replaceChildren();
   for (const o of rows) {
