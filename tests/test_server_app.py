@@ -389,6 +389,20 @@ def test_an_acknowledgement_body_of_json_is_read_once_whatever_its_shape(lake, a
         assert response.json()["acknowledged_by"] == "staff-token-1"
 
 
+@pytest.mark.parametrize("note", [0, False, [], {}, 0.0])
+def test_a_note_that_is_not_text_is_400_whatever_its_value(lake, http, note):
+    """`{"note": 5}` was a 400 ("'by' and 'note' must be text") but a falsy note of another
+    type (0, false, [], {}) was dropped without a word and the alert acknowledged, with no
+    note: the body's fault hidden behind a 200 (docs/server.md: never ignored)."""
+    alert_id = _alert(lake)
+    response = http.post(f"/api/v1/alerts/{alert_id}/ack", json={"by": "alice", "note": note},
+                         headers=bearer(STAFF))
+    assert (response.status_code, response.json()) == (
+        400, {"detail": "'by' and 'note' must be text"})
+    alert = http.get("/api/v1/alerts", headers=bearer(STAFF)).json()["alerts"][0]
+    assert (alert["alert_id"], alert["acknowledged_at"]) == (alert_id, None)
+
+
 # -- the collector's edges ---------------------------------------------------------------------
 def _lines(*records) -> bytes:
     return b"".join(json.dumps(r).encode() + b"\n" for r in records)

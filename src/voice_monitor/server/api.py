@@ -318,9 +318,10 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
     # left out (or null): the token's name; given, it is checked as `alerts ack --by` is, so an
     # empty or blank name is a 400 naming it, never the token's name in its place
     by = actor.name if body.get("by") is None else body["by"]
-    note = body.get("note") or None
+    note = body.get("note")
     if not isinstance(by, str) or (note is not None and not isinstance(note, str)):
-        raise ValueError("'by' and 'note' must be text")
+        raise ValueError("'by' and 'note' must be text")  # (a note of 0 or [] too, not dropped)
+    note = note or None  # an empty note is no note
     try:
         alert = alerts.acknowledge_alert(request.app.state.lake, alert_id, by, note)
     except alerts.UnknownAlertError as exc:
