@@ -177,8 +177,8 @@ def test_a_session_cookie_on_the_collector_and_metrics_is_looked_up_off_the_even
     assert http.get("/metrics").status_code == 200
     refused = http.post("/v1/events", content=_lines(event("artifact_received", NOW)),
                         headers={"Origin": BASE})
-    assert refused.status_code == 403  # a staff session is no producer
-    assert refused.json()["detail"] == "this token may not do that; it needs the ingest role"
+    assert refused.status_code == 401  # a staff session is no producer (contract §12)
+    assert refused.json()["detail"].startswith("a valid ingest token is required")
     assert http.post("/logout", headers={"Origin": BASE}, follow_redirects=False).status_code == 303
     http.cookies.set(SESSION_COOKIE, cookie)  # a copy kept after the sign-out
     assert http.get("/metrics").status_code == 401
@@ -610,8 +610,11 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
         assert safe.items() <= response.headers.items()
         assert "cache-control" not in response.headers  # (only /api/ and /metrics answers)
         response = http.post("/v1/events", content=b"", headers=bearer(STAFF))
-        assert (response.status_code, response.json()) == (403, {
-            "detail": "this token may not do that; it needs the ingest role"})
+        # contract §12: "401 without a valid ingest token", a staff token included
+        assert (response.status_code, response.json()) == (401, {
+            "detail": "a valid ingest token is required: this token (or session) may not post "
+                      "events; send 'Authorization: Bearer INGEST_TOKEN'"})
+        assert response.headers["www-authenticate"] == "Bearer"
         assert http.get("/v1/events", headers=bearer(INGEST)).status_code == 405  # the router's
         body = _lines(event("artifact_received", NOW))
 

@@ -29,7 +29,7 @@ def test_healthz_needs_no_token(server):
 
 # (method, path, body) per route class; the expected status for none, wrong, ingest, staff
 MATRIX = [
-    (("POST", "/v1/events", b""), (401, 401, 200, 403)),
+    (("POST", "/v1/events", b""), (401, 401, 200, 401)),  # contract §12: 401 without an ingest token
     (("GET", "/api/v1/alerts", None), (401, 401, 403, 200)),
     (("GET", "/api/v1/metrics/realtime", None), (401, 401, 403, 200)),
     (("POST", "/api/v1/alerts/al-0000000000000000/ack", None), (401, 401, 403, 404)),

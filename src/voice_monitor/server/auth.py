@@ -419,6 +419,10 @@ def _admit(request: Request, actor: Actor | None, role: str, page: bool) -> Acto
                                  "TOKEN' or sign in at /login" + in_url,
                             headers={"WWW-Authenticate": "Bearer"})
     if not actor.can(role):
+        if role == "ingest":  # contract §12: POST /v1/events is 401 without a valid ingest token
+            raise HTTPException(401, "a valid ingest token is required: this token (or session) "
+                                     "may not post events; send 'Authorization: Bearer "
+                                     "INGEST_TOKEN'", headers={"WWW-Authenticate": "Bearer"})
         raise HTTPException(403, f"this token may not do that; it needs the {role} role")
     if (actor.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS")
             and not same_origin(request)):
