@@ -39,7 +39,7 @@ from voice_monitor.integrity import (
     relative,
 )
 from voice_monitor.lake import DAILY_TABLES, HOURLY_TABLES, Lake
-from voice_monitor.rollup_plan import check_manifest_folders, manifest_path
+from voice_monitor.rollup_plan import check_manifest_folders, manifest_folder, manifest_path
 from voice_monitor.temp_files import LIVE_WRITE_LIMIT, writer_name
 
 # The hourly rollup builds the hour before `now` and pairs each success with a start event up to
@@ -214,6 +214,8 @@ def _drop_expired(lake: Lake, config: RetentionConfig, report: RetentionReport) 
                 _forget_manifests(lake, "hourly", hours)
                 _forget_manifests(lake, "daily", days)
         _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report, trash)
+        if not dry_run and not lake.remote:
+            _sweep_after_crash(lake, cut, only)
     finally:
         # the space comes back here; if this is interrupted, Lake.clean_tmp finishes it later
         if not lake.remote:
@@ -232,6 +234,50 @@ def _drop_expired(lake: Lake, config: RetentionConfig, report: RetentionReport) 
         report.tmp_files = lake.clean_tmp(older_than=config.tmp_files)
         if not lake.remote:
             disk_space.keep_reserve(lake.state_dir)  # again, if a full disk took it
+
+
+def _sweep_after_crash(lake: Lake, cut: dict[str, datetime], only: str | None) -> None:
+    """What a run killed between its drops and their bookkeeping left: the copy logs and
+    rollup manifests of expired periods that have no partition any more, and emptied expired
+    date folders. The run that drops a partition removes them; after a killed one no later run
+    found that partition again, so they stayed for good. A kept partition (one holding an
+    unreadable file) keeps its own."""
+    emptied = []  # (base whose date=… folders hold hour partitions, cut-off of the hours' end)
+    if only in (None, "events"):
+        for log in _named(copy_log.log_folder(lake), ".log"):
+            hour = _stamp(log.stem, "%Y-%m-%dT%H")
+            if (hour and hour + timedelta(hours=1) <= cut["events"]
+                    and not lake.event_partition(hour).exists()):
+                log.unlink(missing_ok=True)
+        emptied.append((lake.events_dir, cut["events"]))
+    if only in (None, "snapshots"):
+        for kind, tables, form in (("hourly", HOURLY_TABLES, "%Y-%m-%dT%H"),
+                                   ("daily", DAILY_TABLES, "%Y-%m-%d")):
+            cutoff = cut[f"{kind}_snapshots"]
+            for manifest in _named(manifest_folder(lake, kind), ".json"):
+                start = _stamp(manifest.stem, form)
+                if start and start < cutoff and not any(
+                        lake.snapshot_partition(t, start).exists() for t in tables):
+                    manifest.unlink(missing_ok=True)
+        emptied += [(lake.snapshots_dir / t, cut["hourly_snapshots"]) for t in HOURLY_TABLES]
+    for base, cutoff in emptied:
+        for day, folder in _day_folders(base):
+            if day + timedelta(days=1) <= cutoff:  # every hour of that day expired
+                _remove_if_empty(lake, folder)
+
+
+def _named(folder: Path, suffix: str) -> list[Path]:
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix == suffix)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+
+
+def _stamp(text: str, form: str) -> datetime | None:
+    try:
+        return datetime.strptime(text, form).replace(tzinfo=UTC)
+    except ValueError:
+        return None
 
 
 def _check_state_folders(lake: Lake, only: str | None) -> None:
