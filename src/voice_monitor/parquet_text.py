@@ -12,6 +12,7 @@ column.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
@@ -30,10 +31,13 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
     tag = f"\ue000{uuid.uuid4().hex}"  # a placeholder no input holds
     columns = [_as_text(_one_chunk(table.column(i)), f"{tag}:{i}", raw)
                for i in range(table.num_columns)]
-    table = pa.table(columns, names=table.column_names)
-    if not raw:
+    names, repeated = _unique_names(table.column_names, tag)
+    table = pa.table(columns, names=names)
+    if not raw and not repeated:
         return TypedRows(table)
     texts = TypedRows.json_texts(table).to_pylist()
+    for stand_in, name in repeated.items():  # the key as the file names it, twice in the text
+        texts = [t.replace(_key(stand_in), _key(name), 1) for t in texts]
     pattern = re.compile(b'"(' + re.escape(tag.encode()) + rb':[0-9:.]+)"')
 
     def put_back(match: re.Match) -> bytes:
@@ -41,6 +45,27 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
         return b'"' + _CONTROL.sub(lambda c: b"\\u%04x" % c.group()[0], value) + b'"'
 
     return pa.array([pattern.sub(put_back, text.encode()) for text in texts], pa.large_binary())
+
+
+def _unique_names(names: list[str], tag: str) -> tuple[list[str], dict[str, str]]:
+    """`names` with a stand-in for each repeat of a name, and {stand-in: name}. A file may
+    name a column twice; each row then repeats that key and must be judged so, as a JSON record
+    with a repeated key is, not read as the first column alone."""
+    seen: set[str] = set()
+    unique, repeated = [], {}
+    for i, name in enumerate(names):
+        if name in seen:
+            stand_in = f"{tag}#{i}"
+            repeated[stand_in] = name
+            name = stand_in
+        seen.add(name)
+        unique.append(name)
+    return unique, repeated
+
+
+def _key(name: str) -> str:
+    """`name` as a JSON object key, as DuckDB's `to_json` writes it (text beyond ASCII as is)."""
+    return json.dumps(name, ensure_ascii=False) + ":"
 
 
 def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
