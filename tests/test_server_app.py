@@ -841,6 +841,24 @@ def test_every_reading_endpoint_takes_its_cli_commands_options(filled, http):
                 value = values.get(flag, "org-a")
             answer = http.get(path, params={flag.replace("-", "_"): value}, headers=bearer(STAFF))
             assert answer.status_code == 200, (path, flag, answer.json())
+            # named exactly as the option (--errors-only: errors-only=), as §12 says it
+            answer = http.get(path, params={flag: value}, headers=bearer(STAFF))
+            assert answer.status_code == 200, (path, flag, answer.json())
+
+
+def test_errors_only_is_taken_under_the_cli_options_name_too(filled, http):
+    """`errors-only=true`, the CLI's `--errors-only`, was 400 "unknown query parameter"."""
+    def ids(params):
+        answer = http.get("/api/v1/events", params=params, headers=bearer(STAFF))
+        assert answer.status_code == 200, answer.json()
+        return sorted(r["event_id"] for r in answer.json()["rows"])
+
+    assert ids({"errors-only": "true"}) == ids({"errors_only": "true"}) == ["f2", "x2"]
+    assert len(ids({"errors-only": "false"})) == 7  # every event of the fixture
+    both = http.get("/api/v1/events", params={"errors-only": "true", "errors_only": "true"},
+                    headers=bearer(STAFF))
+    assert (both.status_code, both.json()["detail"]) == (400, (
+        "query parameters 'errors_only' and 'errors-only' are the same switch; send one of them"))
 
 
 def test_historical_stages_and_orgs_read_the_snapshots(filled, http):

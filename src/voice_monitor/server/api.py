@@ -183,9 +183,17 @@ def freshness(request: Request, now: str | None = None) -> JSON:
 def events(request: Request, type: Annotated[list[str] | None, Query()] = None, stage: str | None = None,
            org: str | None = None, artifact: str | None = None, start: str | None = None,
            end: str | None = None, errors_only: bool = False, limit: int = 50,
-           cursor: str | None = None, now: str | None = None) -> JSON:
+           cursor: str | None = None, now: str | None = None,
+           errors_only_as_on_the_cli: Annotated[bool | None, Query(alias="errors-only")] = None,
+           ) -> JSON:
     """Recent events, newest first, one page at a time (`voice-monitor events recent`); with
-    `now`, only events stamped at or before it (the dashboard pinned to a past moment)."""
+    `now`, only events stamped at or before it (the dashboard pinned to a past moment).
+    `errors-only`, the CLI option's own name, is taken as `errors_only` (not both)."""
+    if errors_only_as_on_the_cli is not None:
+        if "errors_only" in request.query_params:
+            raise ValueError("query parameters 'errors_only' and 'errors-only' are the same "
+                             "switch; send one of them")
+        errors_only = errors_only_as_on_the_cli
     if now is not None:  # `end` is exclusive: one microsecond past `now` keeps an event at `now`
         at = arguments.utc_time(now, "now")
         start_at, end_at = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
