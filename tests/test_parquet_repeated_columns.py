@@ -67,3 +67,19 @@ def test_distinct_columns_still_land(capsys, lake, tmp_path):
            ["event_id", "event_type", "timestamp"])
     assert _ingest(capsys, lake, path)["accepted"] == 2
     assert sorted(r["event_id"] for r in _rows(lake, "events")) == ["o1", "o2"]
+
+
+def test_a_metadata_struct_naming_a_field_twice_is_a_repeated_key(capsys, lake, tmp_path):
+    # {"claim_count": 1, "claim_count": 3} in JSON; it landed with claim_count and metadata
+    # both null: neither value kept, nothing said
+    path = tmp_path / "struct.parquet"
+    metadata = pa.StructArray.from_arrays([pa.array([1, 2]), pa.array([3, 2])],
+                                          names=["claim_count", "claim_count"])
+    _write(path, [pa.array(["s1", "s2"]), pa.array(["claims_extracted"] * 2), TS, metadata],
+           ["event_id", "event_type", "timestamp", "metadata"])
+    result = _ingest(capsys, lake, path)
+    assert (result["accepted"], result["quarantined"]) == (0, 2)
+    quarantined = sorted(_rows(lake, "quarantine", ["raw", "reason"]), key=lambda r: r["raw"])
+    assert [r["reason"] for r in quarantined] == [
+        'metadata {"claim_count":1,"claim_count":3} repeats a key',
+        'metadata {"claim_count":2,"claim_count":2} repeats a key']

@@ -29,15 +29,16 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
     UTF-8, every row's JSON text (large_binary, those bytes raw) for the JSON rules."""
     raw: dict[bytes, bytes] = {}  # placeholder -> the bytes it stands for
     tag = f"\ue000{uuid.uuid4().hex}"  # a placeholder no input holds
-    columns = [_as_text(_one_chunk(table.column(i)), f"{tag}:{i}", raw)
+    repeated: dict[str, str] = {}  # stand-in -> the name a file gives twice (`_unique_names`)
+    columns = [_as_text(_one_chunk(table.column(i)), f"{tag}:{i}", raw, repeated)
                for i in range(table.num_columns)]
-    names, repeated = _unique_names(table.column_names, tag)
+    names = _unique_names(table.column_names, tag, repeated)
     table = pa.table(columns, names=names)
     if not raw and not repeated:
         return TypedRows(table)
     texts = TypedRows.json_texts(table).to_pylist()
     for stand_in, name in repeated.items():  # the key as the file names it, twice in the text
-        texts = [t.replace(_key(stand_in), _key(name), 1) for t in texts]
+        texts = [t.replace(_key(stand_in), _key(name)) for t in texts]
     pattern = re.compile(b'"(' + re.escape(tag.encode()) + rb':[0-9:.]+)"')
 
     def put_back(match: re.Match) -> bytes:
@@ -47,12 +48,13 @@ def checked_batch(table: pa.Table) -> TypedRows | pa.Array:
     return pa.array([pattern.sub(put_back, text.encode()) for text in texts], pa.large_binary())
 
 
-def _unique_names(names: list[str], tag: str) -> tuple[list[str], dict[str, str]]:
-    """`names` with a stand-in for each repeat of a name, and {stand-in: name}. A file may
-    name a column twice; each row then repeats that key and must be judged so, as a JSON record
-    with a repeated key is, not read as the first column alone."""
+def _unique_names(names: list[str], tag: str, repeated: dict[str, str]) -> list[str]:
+    """`names` with a stand-in for each repeat of a name, recorded in `repeated`. A file may
+    name a column (or a struct's field, as of a metadata struct) twice; each row then repeats
+    that key and must be judged so, as a JSON record with a repeated key is, not read as the
+    first column alone (or, in a struct, as neither)."""
     seen: set[str] = set()
-    unique, repeated = [], {}
+    unique = []
     for i, name in enumerate(names):
         if name in seen:
             stand_in = f"{tag}#{i}"
@@ -60,7 +62,7 @@ def _unique_names(names: list[str], tag: str) -> tuple[list[str], dict[str, str]
             name = stand_in
         seen.add(name)
         unique.append(name)
-    return unique, repeated
+    return unique
 
 
 def _key(name: str) -> str:
@@ -72,22 +74,26 @@ def _one_chunk(column: pa.ChunkedArray) -> pa.Array:
     return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
 
 
-def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes]) -> pa.Array:
+def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes],
+             repeated: dict[str, str]) -> pa.Array:
     """`column` with binary values as strings; a value that is not UTF-8 is replaced by a
     placeholder (recorded in `raw`). Struct children, list items and map keys and values are
-    looked at too (a metadata struct or map)."""
+    looked at too (a metadata struct or map); a struct field named twice gets a stand-in name
+    (recorded in `repeated`)."""
     t = column.type
     if pa.types.is_dictionary(t) and _is_text(t.value_type):
         column, t = column.dictionary_decode(), t.value_type
     if pa.types.is_struct(t):
-        children = [_as_text(column.field(j), f"{tag}.{j}", raw) for j in range(t.num_fields)]
-        if all(c is column.field(j) for j, c in enumerate(children)):
+        children = [_as_text(column.field(j), f"{tag}.{j}", raw, repeated)
+                    for j in range(t.num_fields)]
+        names = _unique_names([f.name for f in t], tag, repeated)
+        if names == [f.name for f in t] and all(c is column.field(j)
+                                                for j, c in enumerate(children)):
             return column
-        return pa.StructArray.from_arrays(children, names=[f.name for f in t],
-                                          mask=column.is_null())
+        return pa.StructArray.from_arrays(children, names=names, mask=column.is_null())
     if pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         # the values behind the offsets (a map's: its key/value entries), as above
-        values = _as_text(column.values, f"{tag}.0", raw)
+        values = _as_text(column.values, f"{tag}.0", raw, repeated)
         if values is column.values:
             return column
         if pa.types.is_map(t):
