@@ -83,3 +83,18 @@ def test_a_metadata_struct_naming_a_field_twice_is_a_repeated_key(capsys, lake, 
     assert [r["reason"] for r in quarantined] == [
         'metadata {"claim_count":1,"claim_count":3} repeats a key',
         'metadata {"claim_count":2,"claim_count":2} repeats a key']
+
+
+def test_a_metadata_map_repeating_a_key_is_quarantined_alone(capsys, lake, tmp_path):
+    # a map may hold a key twice in a row; DuckDB refuses such a map, which failed the whole
+    # file ("Arrow map contains duplicate key") and landed none of its rows
+    path = tmp_path / "map.parquet"
+    metadata = pa.array([[("source_channel", "app"), ("source_channel", "web")],
+                         [("source_channel", "app")]], pa.map_(pa.string(), pa.string()))
+    _write(path, [pa.array(["m1", "m2"]), pa.array(["artifact_received"] * 2), TS, metadata],
+           ["event_id", "event_type", "timestamp", "metadata"])
+    result = _ingest(capsys, lake, path)
+    assert (result["accepted"], result["quarantined"]) == (1, 1)
+    assert [(r["event_id"], r["source_channel"]) for r in _rows(lake, "events")] == [("m2", "app")]
+    assert [r["reason"] for r in _rows(lake, "quarantine", ["reason"])] == [
+        'metadata {"source_channel":"app","source_channel":"web"} repeats a key']

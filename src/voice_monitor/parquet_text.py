@@ -16,6 +16,7 @@ import json
 import re
 import uuid
 
+import numpy as np
 import pyarrow as pa
 
 from voice_monitor.byte_scans import string_bytes
@@ -65,6 +66,27 @@ def _unique_names(names: list[str], tag: str, repeated: dict[str, str]) -> list[
     return unique
 
 
+def _unique_keys(offsets: pa.Array, keys: pa.Array, tag: str,
+                 repeated: dict[str, str]) -> pa.Array:
+    """A map's keys with a stand-in for each key repeated within one row, recorded in
+    `repeated`: DuckDB refuses a map holding a key twice, which failed the whole file; so the
+    row is judged as a JSON object repeating that key is, alone."""
+    if not len(keys) or not (pa.types.is_string(keys.type) or pa.types.is_large_string(keys.type)):
+        return keys
+    bounds = offsets.to_numpy(zero_copy_only=False)
+    rows = np.full(len(keys), -1, dtype=np.int64)  # the row of each entry (-1: sliced off)
+    rows[bounds[0]:bounds[-1]] = np.repeat(np.arange(len(bounds) - 1), np.diff(bounds))
+    if pa.table({"r": rows, "k": keys}).group_by(["r", "k"]).aggregate([]).num_rows == len(keys):
+        return keys  # nearly always: one pass, no Python per entry
+    values, seen = keys.to_pylist(), set()
+    for i, (row, key) in enumerate(zip(rows.tolist(), values, strict=True)):
+        if (row, key) in seen:
+            values[i] = f"{tag}{i}"
+            repeated[values[i]] = key
+        seen.add((row, key))
+    return pa.array(values, keys.type)
+
+
 def _key(name: str) -> str:
     """`name` as a JSON object key, as DuckDB's `to_json` writes it (text beyond ASCII as is)."""
     return json.dumps(name, ensure_ascii=False) + ":"
@@ -94,11 +116,14 @@ def _as_text(column: pa.Array, tag: str, raw: dict[bytes, bytes],
     if pa.types.is_map(t) or pa.types.is_list(t) or pa.types.is_large_list(t):
         # the values behind the offsets (a map's: its key/value entries), as above
         values = _as_text(column.values, f"{tag}.0", raw, repeated)
+        if pa.types.is_map(t):
+            keys = _unique_keys(column.offsets, values.field(0), f"{tag}~", repeated)
+            if values is column.values and keys is values.field(0):
+                return column
+            return pa.MapArray.from_arrays(column.offsets, keys, values.field(1),
+                                           mask=column.is_null())
         if values is column.values:
             return column
-        if pa.types.is_map(t):
-            return pa.MapArray.from_arrays(column.offsets, values.field(0), values.field(1),
-                                           mask=column.is_null())
         kind = pa.LargeListArray if pa.types.is_large_list(t) else pa.ListArray
         return kind.from_arrays(column.offsets, values, mask=column.is_null())
     if not _is_text(t):
