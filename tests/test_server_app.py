@@ -389,6 +389,20 @@ def test_an_acknowledgement_body_of_json_is_read_once_whatever_its_shape(lake, a
         assert response.json()["acknowledged_by"] == "staff-token-1"
 
 
+def test_acknowledge_takes_by_and_note_as_query_parameters_named_as_the_cli_options(lake, http):
+    """Contract §12: query parameters named as the CLI's options (`alerts ack --by --note`);
+    `?by=alice` was 400 "unknown query parameter 'by'"."""
+    alert_id = _alert(lake)
+    url = f"/api/v1/alerts/{alert_id}/ack"
+    both = http.post(url, params={"by": "alice"}, json={"by": "bob"}, headers=bearer(STAFF))
+    assert (both.status_code, both.json()["detail"]) == (
+        400, "'by' is given in both the query string and the body; send it once")
+    response = http.post(url, params={"by": "alice", "note": "on it"}, headers=bearer(STAFF))
+    assert response.status_code == 200, response.json()
+    assert (response.json()["acknowledged_by"], response.json()["acknowledged_note"]) == (
+        "alice", "on it")
+
+
 @pytest.mark.parametrize("note", [0, False, [], {}, 0.0])
 def test_a_note_that_is_not_text_is_400_whatever_its_value(lake, http, note):
     """`{"note": 5}` was a 400 ("'by' and 'note' must be text") but a falsy note of another

@@ -289,8 +289,11 @@ def _once(keys: list[str]) -> None:
 
 
 @router.post("/alerts/{alert_id}/ack")
-async def alerts_ack(request: Request, alert_id: str) -> JSON:
-    """Acknowledge an alert (`alerts ack`): body {"by": NAME, "note": TEXT}, both optional."""
+async def alerts_ack(request: Request, alert_id: str,
+                     by_in_query: Annotated[str | None, Query(alias="by")] = None,
+                     note_in_query: Annotated[str | None, Query(alias="note")] = None) -> JSON:
+    """Acknowledge an alert (`alerts ack`): body {"by": NAME, "note": TEXT}, both optional; or
+    `?by=&note=`, named as the CLI's options (contract §12)."""
     actor: Actor = request.state.actor
     body: dict = {}
     media = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -319,6 +322,12 @@ async def alerts_ack(request: Request, alert_id: str) -> JSON:
     elif data:  # text/plain and the like: never silently ignored
         return JSON({"detail": f"content type {media!r} is not accepted; send JSON "
                                "(Content-Type: application/json) or a form"}, status_code=415)
+    for key, given in (("by", by_in_query), ("note", note_in_query)):
+        if given is not None:
+            if key in body:  # which one counts would be a guess
+                raise ValueError(f"{key!r} is given in both the query string and the body; "
+                                 "send it once")
+            body[key] = given
     unknown = sorted(set(body) - {"by", "note"})
     if unknown:  # e.g. curl -d '{"by": ...}' without the JSON content type: one odd form field
         raise ValueError(f"unknown field(s) {', '.join(map(repr, unknown))[:200]}; send "
