@@ -175,17 +175,19 @@ def test_a_tombstone_line_cut_short_by_a_crash_is_skipped_and_the_next_one_read(
     assert dropped_periods(lake, "event_hours") == {kept, later, last, last + timedelta(hours=1)}
 
 
-def test_damaged_tombstone_bytes_and_a_stamp_that_is_no_time_are_skipped(tmp_path):
+def test_damaged_tombstone_bytes_and_a_stamp_that_is_no_time_are_named(tmp_path):
     # bytes that are not UTF-8 and a stamp-shaped "2026-13-45T99" (damage: retention writes
     # neither) made every rollup fail on "'utf-8' codec can't decode byte 0xff" or "month must
-    # be in 1..12", naming no file; the stamps around them still count
+    # be in 1..12", naming no file; then they were skipped, and the period such a line held
+    # looked never dropped (tests/test_dropped_record_damage.py): now named, with the line
     lake = Lake(tmp_path)
     first, last = datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 3, 7, tzinfo=UTC)
     record_dropped(lake, "event_hours", [first])
     with open(tmp_path / "state" / "dropped_event_hours.txt", "ab") as f:
         f.write(b"\xff\xfe damaged\n2026-13-45T99:00:00+00:00\n")
     record_dropped(lake, "event_hours", [last])
-    assert dropped_periods(lake, "event_hours") == {first, last}
+    with pytest.raises(ValueError, match=r"dropped_event_hours\.txt is damaged at line 2 "):
+        dropped_periods(lake, "event_hours")
 
 
 def test_a_folder_in_place_of_the_tombstone_record_is_named_with_the_fix(tmp_path):

@@ -750,20 +750,43 @@ def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
     path = _tombstone_file(lake, kind)
     if lake.remote:
         folder = path.parent / f"dropped_{kind}"
-        raw = [(folder / name).read_bytes() for name in storage.find(folder)]
+        raw = [(folder / name, (folder / name).read_bytes()) for name in storage.find(folder)]
     else:
         try:
-            raw = [path.read_bytes()] if path.exists() else []
+            raw = [(path, path.read_bytes())] if path.exists() else []
         except IsADirectoryError as exc:  # retention cannot record there either: said, with the fix
             raise folder_is_a_file(path, "file") from exc
     # every whole stamp, wherever it stands: a line cut short by a crash (its partitions were
     # never deleted: the record is written first) is skipped, and the next run's line, appended
-    # right after it, still read; it made every rollup fail on "Invalid isoformat string". So
-    # are bytes that are not UTF-8 and a stamp that is no time (damage; retention writes neither):
-    # they made every rollup fail on "'utf-8' codec can't decode" or "month must be in 1..12"
-    texts = [data.decode("utf-8", "replace") for data in raw]
-    return {moment for text in texts for stamp in _STAMP.findall(text)
-            if (moment := _stamp_time(stamp)) is not None}
+    # right after it, still read; it made every rollup fail on "Invalid isoformat string"
+    periods = set()
+    for where, data in raw:
+        *ended, _cut_short = data.decode("utf-8", "replace").split("\n")
+        for number, line in enumerate(ended, 1):
+            found = {moment for stamp in _STAMP.findall(line)
+                     if (moment := _stamp_time(stamp)) is not None}
+            if not found and line.strip():
+                # damage (retention writes whole stamps only): skipped, the period that line
+                # held looked never dropped, and a rollup rebuilt its kept snapshot from nothing
+                raise DamagedRecordError(where, number, line)
+            periods |= found
+        periods |= {moment for stamp in _STAMP.findall(_cut_short)
+                    if (moment := _stamp_time(stamp)) is not None}
+    return periods
+
+
+class DamagedRecordError(ValueError):
+    """Retention's record of dropped periods holds a line that is no time: which period it
+    held cannot be told, so no rollup can know which periods it must refuse."""
+
+    def __init__(self, path, number: int, line: str):
+        shown = line if len(line) <= 40 else line[:40] + "…"
+        super().__init__(
+            f"retention's record of dropped periods {path} is damaged at line {number} "
+            f"({shown!r}), so a rollup cannot tell which periods it must refuse to rebuild; "
+            "write the UTC time that line held (one like 2026-02-15T02:00:00Z; the lines "
+            "around it are in order), or delete the line if it held none, then run the "
+            "command again")
 
 
 def _stamp_time(stamp: str) -> datetime | None:
