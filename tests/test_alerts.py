@@ -286,6 +286,21 @@ def test_a_second_acknowledgement_keeps_the_first(lake):
                                               ("acknowledged", NOW + M, "alice")]
 
 
+def test_active_alerts_and_acknowledge_take_now_as_iso_text_as_the_other_reads_do(lake):
+    """The query API takes a time as a datetime or ISO-8601 text (realtime_metrics,
+    alert_history, failed_artifacts ...); active_alerts(lake, now="2026-02-16T14:00Z") was
+    ValueError 'must be a time zone-aware datetime' (acknowledge_alert's now too)."""
+    breaker(lake, "opened", NOW - 10 * M)
+    (alert,) = run_checks(lake, NOW, BREAKER_ONLY).raised
+    assert [a.alert_id for a in active_alerts(lake, now="2026-02-16T14:30Z")] == [alert.alert_id]
+    assert active_alerts(lake, now="2026-02-16T14:29Z") == []  # raised at 14:30
+    acknowledge_alert(lake, alert.alert_id, "alice", now="2026-02-16T14:31:00Z")
+    (kept,) = active_alerts(lake)
+    assert kept.acknowledged_at == NOW + M
+    with pytest.raises(ValueError, match="is not an ISO-8601 time"):
+        active_alerts(lake, now="yesterday")
+
+
 def test_cli_check_exits_non_zero_when_a_check_fails(lake, capsys, monkeypatch):
     monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
     breaker(lake, "opened", NOW - M)

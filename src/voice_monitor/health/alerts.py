@@ -23,6 +23,7 @@ from voice_monitor.arguments import (
     identifier,
     time_range,
     utc_text,
+    utc_time,
 )
 from voice_monitor.health import alert_log, notify, outbox
 from voice_monitor.health.alert_log import alert_partitions
@@ -213,7 +214,7 @@ def _replace(alert: Alert, **changes) -> Alert:
 
 
 @reads_lake
-def active_alerts(lake: Lake, now: datetime | None = None) -> list[Alert]:
+def active_alerts(lake: Lake, now: datetime | str | None = None) -> list[Alert]:
     """Alerts raised and not yet resolved, newest first. With `now`, the alerts active at that
     moment (raised at or before it, resolved after it or not yet), each as it stands today."""
     if now is None:
@@ -234,7 +235,7 @@ def get_alert(lake: Lake, alert_id: str) -> Alert:
 
 
 def acknowledge_alert(lake: Lake, alert_id: str, by: str, note: str | None = None,
-                      now: datetime | None = None) -> Alert:
+                      now: datetime | str | None = None) -> Alert:
     """Record that `by` has seen the alert (who, when, optional note); returns its new state.
 
     An alert is acknowledged once: a second acknowledgement raises `AlreadyAcknowledgedError`
@@ -365,7 +366,9 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
         "alert_history", filters, [to_micros(last.raised_at), last.alert_id]))
 
 
-def _utc(moment: datetime, what: str) -> datetime:
+def _utc(moment: datetime | str, what: str) -> datetime:
+    if isinstance(moment, str):  # ISO-8601 text, as every read of the query API takes it
+        return utc_time(moment, what)
     if not isinstance(moment, datetime) or moment.tzinfo is None:
         raise ValueError(f"{what} {moment!r} must be a time zone-aware datetime, e.g. "
                          "datetime(2026, 2, 16, 14, 30, tzinfo=UTC)")
