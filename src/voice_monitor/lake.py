@@ -606,7 +606,7 @@ def stem_clock(name: str) -> int:
 
 def write_parquet(table: pa.Table, path: Path, **options) -> None:
     """Write and fsync a Parquet file, so a rename afterwards publishes complete bytes."""
-    pq.write_table(table, path, **{"compression": "zstd", "write_statistics": True, **options})
+    pq.write_table(table, path, **{**storage.PARQUET_OPTIONS, **options})
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

@@ -259,10 +259,15 @@ def register_filesystems(con, have: dict[str, Any] | None = None) -> dict[str, A
 
 
 # -- publishing --------------------------------------------------------------------------------
+# every lake file: zstd, statistics, and a CRC per page, so damage inside a page that still
+# decodes (values silently changed: timestamps moved out of their hour) is found by `lake check`
+PARQUET_OPTIONS = {"compression": "zstd", "write_statistics": True, "write_page_checksum": True}
+
+
 def parquet_bytes(table: pa.Table, **options) -> bytes:
-    """A complete Parquet file in memory (zstd, statistics), ready for a single PUT."""
+    """A complete Parquet file in memory (zstd, statistics, page checksums), for a single PUT."""
     sink = io.BytesIO()
-    pq.write_table(table, sink, **{"compression": "zstd", "write_statistics": True, **options})
+    pq.write_table(table, sink, **{**PARQUET_OPTIONS, **options})
     return sink.getvalue()
 
 
