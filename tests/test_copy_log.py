@@ -57,10 +57,11 @@ def test_each_landing_logs_its_file_and_its_later_copies(lake):
     now_us = int(NOW.timestamp() * 1_000_000)
     assert lines == [
         {"file": first.name, "size": first.stat().st_size, "ingested_at": [now_us, now_us],
-         "after": [0, copy_log.names_digest([])], "copies": "2"},
+         "after": [0, copy_log.names_digest([])], "copies": "2",
+         "copies_crc": copy_log.copies_crc("2")},
         {"file": second.name, "size": second.stat().st_size,
          "ingested_at": [now_us + 1_000_000] * 2, "after": [1, copy_log.names_digest([first.name])],
-         "copies": "1"},
+         "copies": "1", "copies_crc": copy_log.copies_crc("1")},
     ]
     [twelve] = _log(lake, H - timedelta(hours=1))
     assert twelve["copies"] == "" and twelve["after"][0] == 0

@@ -29,6 +29,7 @@ import json
 import logging
 import os
 import weakref
+import zlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,10 +56,19 @@ def line(name: str, size: int, ingested_us: tuple[int, int], after: list,
          copies: np.ndarray) -> str:
     """The log line of one file: its `ingested_at` (min, max; µs), `after` = [count, digest]
     of the files its later copies (row numbers) were found against."""
+    rows = ",".join(map(str, np.asarray(copies).tolist()))
     return json.dumps({
         "file": name, "size": size, "ingested_at": list(ingested_us), "after": after,
-        "copies": ",".join(map(str, np.asarray(copies).tolist())),
+        "copies": rows, "copies_crc": copies_crc(rows),
     }, separators=(",", ":")) + "\n"
+
+
+def copies_crc(copies) -> str:
+    """A CRC-32 of later copies (a log line's row numbers, or a manifest's file -> rows), as
+    hex. The file names, sizes and digests of a log are checked against the lake; the row
+    numbers cannot be, and a digit changed by damage is another valid row number: the rollup
+    then dropped a first copy and counted a later one, without a word."""
+    return f"{zlib.crc32(json.dumps(copies, sort_keys=True).encode()):08x}"
 
 
 def log_path(lake: Lake, hour: datetime) -> Path:
@@ -192,7 +202,8 @@ def later_copies(path: Path, files: list[list]) -> dict[str, str] | None:
             entry = json.loads(raw)
             name = entry["file"]
             if (entry["after"] != [len(seen), f"{total:016x}"] or name in seen
-                    or listed.get(name) != entry["size"]):
+                    or listed.get(name) != entry["size"]
+                    or entry.get("copies_crc") != copies_crc(entry["copies"])):
                 return None
             # a file that sorts before an earlier line's (an older version named files by its
             # clock alone) must share no id with the files before it (no later copies): then

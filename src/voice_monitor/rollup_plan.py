@@ -182,6 +182,8 @@ def recorded_copies(lake: Lake, hour: datetime, files: list[list]) -> dict[str, 
         return None
     if manifest["sources"].get(key(hour)) != files:
         return None
+    if manifest.get("later_copies_crc") != copy_log.copies_crc(manifest["later_copies"]):
+        return None  # damaged, or written before the CRC: found again (copy_log.copies_crc)
     return manifest["later_copies"]
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import duckdb
 import pyarrow as pa
 
-from voice_monitor import arguments, sketch
+from voice_monitor import arguments, copy_log, sketch
 from voice_monitor.arguments import utc_text
 from voice_monitor.integrity import UnreadableFileError, guard, retrying
 from voice_monitor.lake import (
@@ -213,8 +213,9 @@ def _hourly_one(
         report.refused.append((hour, str(exc)))
         return
     # the session's hour_losers are this hour's when it has files: recorded for later hours
-    copies = ({"later_copies": _later_copies(con), "copies_ranked_by": COPIES_RANKED_BY}
-              if sources[_key(hour)] else {})
+    later = _later_copies(con) if sources[_key(hour)] else None
+    copies = ({"later_copies": later, "later_copies_crc": copy_log.copies_crc(later),
+               "copies_ranked_by": COPIES_RANKED_BY} if later is not None else {})
     _publish(lake, report, "hourly", hour, (pipeline, stage), {"sources": sources, **copies})
 
 
