@@ -10,14 +10,16 @@ lifecycle over it is `health/alerts.py`.
 from __future__ import annotations
 
 import fcntl
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from pathlib import Path
 
 import pyarrow as pa
 
 from voice_monitor import storage
-from voice_monitor.integrity import guard
+from voice_monitor.integrity import UnreadableFileError, guard
 from voice_monitor.lake import (
     Lake,
     connect,
@@ -29,6 +31,8 @@ from voice_monitor.lake import (
 )
 from voice_monitor.schema import ALERT_RECORD_SCHEMA
 from voice_monitor.sql import load_sql
+
+log = logging.getLogger(__name__)
 
 
 @contextmanager
@@ -65,15 +69,32 @@ def alert_partitions(lake: Lake) -> list[tuple[datetime, list]]:
     return parts
 
 
-def read_log(lake: Lake, query: str) -> list[tuple]:
-    """Rows of `query` over the whole alert log (the view `raw_alerts`)."""
-    files = [duckdb_path(f) for _, part in alert_partitions(lake) for f in part]
-    if not files:
-        return []
+def read_log(lake: Lake, query: str, skip_unreadable: bool = False) -> list[tuple]:
+    """Rows of `query` over the whole alert log (the view `raw_alerts`).
+
+    An unreadable record file is named, with the fix (`UnreadableFileError`, and recorded for
+    the lake_file_unreadable check); with `skip_unreadable` the rows of the other files are
+    read instead, for the health check run, which must not fall silent over one bad file."""
+    files = [f for _, part in alert_partitions(lake) for f in part]
+    while files:
+        try:
+            return _read_log(lake, files, query)
+        except UnreadableFileError as exc:
+            bad = {Path(path) for path, _ in exc.files}
+            left = [f for f in files if Path(f) not in bad]
+            if not skip_unreadable or len(left) == len(files):
+                raise
+            log.error("%s; reading the alert log without it", exc)
+            files = left
+    return []
+
+
+def _read_log(lake: Lake, files: list, query: str) -> list[tuple]:
     con = connect()
     try:
-        with guard(lake):  # an unreadable record file is named, with the fix
-            con.read_parquet(files, union_by_name=True).create_view("raw_alerts")
+        with guard(lake):
+            con.read_parquet([duckdb_path(f) for f in files],
+                             union_by_name=True).create_view("raw_alerts")
             con.execute(load_sql("views/alerts"))
             return con.execute(query).fetchall()
     finally:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime, timedelta
 
 from voice_monitor import storage
@@ -28,7 +28,7 @@ from voice_monitor.arguments import (
 from voice_monitor.health import alert_log, notify, outbox
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
-from voice_monitor.integrity import reads_lake
+from voice_monitor.integrity import known_unreadable, reads_lake
 from voice_monitor.lake import Lake, open_lake
 from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
 from voice_monitor.schema import MAX_SHORT_STRING
@@ -104,9 +104,10 @@ class CheckReport:
         }
 
 
-def _all_alerts(lake: Lake) -> list[Alert]:
+def _all_alerts(lake: Lake, skip_unreadable: bool = False) -> list[Alert]:
     # the `alerts` SQL view is the one definition of an alert's state, here over these files
-    rows = alert_log.read_log(lake, "select * from alerts order by raised_at desc, alert_id desc")
+    rows = alert_log.read_log(lake, "select * from alerts order by raised_at desc, alert_id desc",
+                              skip_unreadable)
     names = [f.name for f in fields(Alert)]
     return [Alert(**{k: v.astimezone(UTC) if isinstance(v, datetime) else v
                      for k, v in zip(names, row, strict=True)}) for row in rows]
@@ -134,7 +135,16 @@ def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> 
     report = CheckReport(now, errors=found.errors, checked=found.checked)
     firing = {f.key: f for f in found.findings}
     with alert_log.locked(lake):
-        active = {a.key: a for a in _all_alerts(lake) if a.status == "active"}
+        # an unreadable file of the log is skipped (and recorded): its active alerts, unknown,
+        # are raised again rather than every check falling silent, run after run
+        unreadable_before = len(known_unreadable(lake))
+        active = {a.key: a for a in _all_alerts(lake, skip_unreadable=True)
+                  if a.status == "active"}
+        if ("lake_file_unreadable" in found.checked
+                and len(known_unreadable(lake)) != unreadable_before):
+            # recorded just now, after that check ran: it names the file in this run
+            again = evaluate(lake, now, replace(config, checks=("lake_file_unreadable",)))
+            firing.update({f.key: f for f in again.findings})
         records = []
         for key, finding in firing.items():
             if key not in active:
@@ -178,10 +188,11 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
     pending = []
     if config.webhook_url and config.webhook_problem is None:
         own = {(alert.alert_id, event) for event, alert in transitions}  # owed since this run
-        undelivered = [pair for pair in alert_log.read_log(lake, load_sql("health/undelivered"))
+        undelivered = [pair for pair in alert_log.read_log(lake, load_sql("health/undelivered"),
+                                                           skip_unreadable=True)
                        if pair not in own]
         if undelivered:
-            alerts = {a.alert_id: a for a in _all_alerts(lake)}
+            alerts = {a.alert_id: a for a in _all_alerts(lake, skip_unreadable=True)}
             pending = outbox.due(undelivered, alerts, now, config.webhook_retry_for)
     report.deliveries, sent = outbox.deliver(config, pending, transitions)
     if sent:
