@@ -543,6 +543,23 @@ def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake
     assert app.state.collector.pending == 0  # each refused batch gave its place back
 
 
+def test_a_charset_whose_codec_cannot_read_ascii_is_415_naming_it(lake, app):
+    """Python's 'undefined' codec reads nothing and 'punycode' refuses '.' of plain ASCII, each
+    with a UnicodeError that is no UnicodeDecodeError: the charset check let it out, and the
+    sender got a 400 quoting Python's codec ("decoding with 'undefined' codec failed") that
+    neither named the charset as the fault nor said to send UTF-8."""
+    plain = (json.dumps(event("artifact_received", NOW, event_id="plain-1")) + "\n").encode()
+    with TestClient(app, base_url=BASE, raise_server_exceptions=False) as http:
+        for given in ("undefined", "punycode"):
+            response = http.post("/v1/events", content=plain, headers={
+                **bearer(INGEST), "Content-Type": f"application/x-ndjson; charset={given}"})
+            assert (response.status_code, response.json()) == (415, {"detail": (
+                f"charset {given!r} is not accepted; send the batch as UTF-8 (charset=utf-8, "
+                "or no charset): JSON is read as UTF-8 only")}), given
+    assert not list(lake.root.rglob("*.parquet"))
+    assert app.state.collector.pending == 0
+
+
 def test_a_batch_of_only_bad_records_is_quarantined_and_answered_alike_in_every_type(
         lake, app, http):
     """Contract §12: a batch follows `ingest`'s rules and quarantine, and is answered with its

@@ -72,8 +72,8 @@ def _ascii_is_itself(charset: str) -> bool:
         return True
     try:
         return all(probe.decode(charset) == probe.decode("ascii") for probe in _ASCII_PROBES)
-    except (LookupError, UnicodeDecodeError):  # (LookupError: base64, rot13: no text encoding)
-        return False
+    except (LookupError, ValueError):  # base64, rot13: no text encoding (LookupError); any
+        return False  # UnicodeError: 'undefined' reads nothing, 'punycode' no '.' (was a 400)
 
 
 def _listed(value: str) -> bool:
