@@ -11,7 +11,8 @@ Query results do not change (tests/test_compaction.py proves it on twin lakes):
 - the new file is named after the newest file it replaces plus `~compacted`, so it sorts
   after all of them and before any file that lands later (file names are landing order).
 The new file appears atomically before the old ones are deleted; while both exist the old
-copies win (they sort first) and are identical. A crash in between leaves old files behind:
+copies win (they sort first) and are identical; the old files go newest first, so those a crash
+leaves are the oldest, and each event's first copy stays first. A crash in between leaves them:
 the compacted file lists its sources in its Parquet metadata, so the next run deletes exactly
 those (they are already inside it) and merges any other file, whatever its name sorts like.
 """
@@ -75,7 +76,7 @@ def _compact_hour(lake: Lake, hour: datetime) -> int:
         # between its rename and their deletion left them): delete, never merge twice. Any
         # other file, whatever its name, is merged.
         merged = _sources(done)
-        for stale in [f for f in files if f.name in merged]:
+        for stale in _newest_first([f for f in files if f.name in merged]):
             stale.unlink(missing_ok=True)
             removed += 1
         files = [f for f in files if f.name not in merged]
@@ -95,9 +96,18 @@ def _compact_hour(lake: Lake, hour: datetime) -> int:
     # (a fresh name: published by rename, or by one PUT on an object store)
     lake.publish(table, newest.parent / f"{newest.stem}{MARK}.parquet",
                  row_group_size=ROW_GROUP_ROWS)
-    for old in files:
+    for old in _newest_first(files):
         old.unlink(missing_ok=True)
     return removed + len(files)
+
+
+def _newest_first(files: list[Path]) -> list[Path]:
+    """The order to delete merged files in, so that a crash part-way never changes which copy
+    of an event is first: the files left are the oldest, each id's first copy is in them or
+    else in the compacted file (which sorts after them), as landed. Oldest first, a later copy
+    left behind in a newer file sorted before the compacted file holding its first copy, and
+    won until the next run deleted it."""
+    return sorted(files, key=lambda f: f.name, reverse=True)
 
 
 def compact_lake(lake: Lake, now: datetime, grace: timedelta = DEFAULT_GRACE) -> CompactionReport:
