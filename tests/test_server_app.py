@@ -1071,10 +1071,10 @@ def test_freshness_at_a_past_now_shows_no_rollup_write_from_after_it(filled, htt
 
 
 @pytest.mark.parametrize(("params", "detail"), [
-    ({"limit": "1e3"}, "limit '1e3': Input should be a valid integer, unable to parse string as "
-                       "an integer; send a whole number in digits, e.g. 50"),
-    ({"limit": ""}, "limit '': Input should be a valid integer, unable to parse string as an "
-                    "integer; send a whole number in digits, e.g. 50"),
+    ({"limit": "1e3"}, "limit '1e3' is not a whole number; send one in digits, as --limit takes "
+                       "it, e.g. limit=50"),
+    ({"limit": ""}, "limit '' is not a whole number; send one in digits, as --limit takes it, "
+                    "e.g. limit=50"),
     ({"errors_only": "maybe"}, "errors_only 'maybe': Input should be a valid boolean, unable to "
                                "interpret input; send true or false"),
 ])

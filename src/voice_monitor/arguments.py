@@ -178,6 +178,17 @@ def whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def integer_text(text: str, what: str) -> int:
+    """A whole number sent as text (a query parameter), read as the CLI reads `--limit`
+    (click's int, that is Python's int(): '+5', '1_000' and ' 5 ' too), so the API and the
+    command line take and refuse the same values; '5.0', '1e3' or '' is refused naming it."""
+    try:
+        return int(text)
+    except ValueError:  # (also a text of more than 4,300 digits)
+        raise ValueError(f"{what} {text[:100]!r} is not a whole number; send one in digits, "
+                         f"as --{what} takes it, e.g. {what}=50") from None
+
+
 def flag(value, what: str) -> bool:
     """A yes/no argument: True or False only ('no' is a true string, so text is refused)."""
     if not isinstance(value, bool):

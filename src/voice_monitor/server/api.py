@@ -91,6 +91,17 @@ def rows(frame: pl.DataFrame) -> list[dict]:
             for r in frame.to_dicts()]
 
 
+def page_limit(limit: Annotated[str, Query(
+        description="Rows per page, a whole number, 1 or more (a page holds at most 500)",
+        json_schema_extra={"type": "integer"})] = "50") -> int:
+    """`limit` of every endpoint that pages, read as the CLI reads `--limit` (one parser here):
+    pydantic's int took '5.0', which the CLI refuses (its range is the library's to check)."""
+    return arguments.integer_text(limit, "limit")
+
+
+Limit = Annotated[int, Depends(page_limit)]
+
+
 def _page(page: Page) -> JSON:
     return JSON({"rows": rows(page.rows), "next_cursor": page.next_cursor})
 
@@ -182,7 +193,7 @@ def freshness(request: Request, now: str | None = None) -> JSON:
 @router.get("/events")
 def events(request: Request, type: Annotated[list[str] | None, Query()] = None, stage: str | None = None,
            org: str | None = None, artifact: str | None = None, start: str | None = None,
-           end: str | None = None, errors_only: bool = False, limit: int = 50,
+           end: str | None = None, errors_only: bool = False, limit: Limit = 50,
            cursor: str | None = None, now: str | None = None,
            errors_only_as_on_the_cli: Annotated[bool | None, Query(alias="errors-only")] = None,
            ) -> JSON:
@@ -208,7 +219,7 @@ def events(request: Request, type: Annotated[list[str] | None, Query()] = None, 
 
 
 @router.get("/artifacts/failed")
-def artifacts_failed(request: Request, since: str | None = None, limit: int = 50,
+def artifacts_failed(request: Request, since: str | None = None, limit: Limit = 50,
                      cursor: str | None = None, now: str | None = None) -> JSON:
     """Artifacts whose latest outcome is a failure, newest first (`artifacts failed`); with
     `now`, the lake as it was then (default: every landed event, as on the CLI)."""
@@ -216,7 +227,7 @@ def artifacts_failed(request: Request, since: str | None = None, limit: int = 50
 
 
 @router.get("/artifacts/active")
-def artifacts_active(request: Request, limit: int = 50, cursor: str | None = None,
+def artifacts_active(request: Request, limit: Limit = 50, cursor: str | None = None,
                      now: str | None = None) -> JSON:
     """Artifacts in flight: current stage and time in it, longest first (`artifacts active`)."""
     return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=_now(now)))
@@ -258,7 +269,7 @@ def alerts_active(request: Request, now: str | None = None) -> JSON:
 @router.get("/alerts/history")
 def alerts_history(request: Request, type: str | None = None, org: str | None = None,
                    status: str | None = None, start: str | None = None, end: str | None = None,
-                   limit: int = 50, cursor: str | None = None) -> JSON:
+                   limit: Limit = 50, cursor: str | None = None) -> JSON:
     """Alert history, newest raised first, one page at a time (`alerts history`)."""
     page = alerts.alert_history(request.app.state.lake, type, arguments.identifier(org, "org"),
                                 status, arguments.utc_time(start, "start"),
