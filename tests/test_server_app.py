@@ -1093,6 +1093,8 @@ def test_a_parameter_of_the_wrong_type_is_400_naming_the_value_and_the_fix(http,
                                     "end": "2026-02-16T13:00:00Z"}, "bad time range"),
     ("/api/v1/alerts/history", {"status": "sleeping"}, "'sleeping'"),
     ("/api/v1/metrics/realtime", {"org": "a\nb"}, "organization_id"),
+    # named as every other endpoint and `alerts history --org` name it ('org' here alone)
+    ("/api/v1/alerts/history", {"org": "a\tb"}, "organization_id 'a\\tb' is not a valid id"),
 ])
 def test_bad_input_is_400_naming_the_value(http, path, params, named):
     response = http.get(path, params=params, headers=bearer(STAFF))

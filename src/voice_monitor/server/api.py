@@ -270,8 +270,10 @@ def alerts_active(request: Request, now: str | None = None) -> JSON:
 def alerts_history(request: Request, type: str | None = None, org: str | None = None,
                    status: str | None = None, start: str | None = None, end: str | None = None,
                    limit: Limit = 50, cursor: str | None = None) -> JSON:
-    """Alert history, newest raised first, one page at a time (`alerts history`)."""
-    page = alerts.alert_history(request.app.state.lake, type, arguments.identifier(org, "org"),
+    """Alert history, newest raised first, one page at a time (`alerts history`); `org` is
+    checked by the library, whose message names it `organization_id` as every endpoint's and
+    the CLI's do."""
+    page = alerts.alert_history(request.app.state.lake, type, org,
                                 status, arguments.utc_time(start, "start"),
                                 arguments.utc_time(end, "end"), limit, cursor)
     return JSON(page.as_dict())
