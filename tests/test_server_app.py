@@ -389,6 +389,23 @@ def test_an_acknowledgement_body_of_json_is_read_once_whatever_its_shape(lake, a
         assert response.json()["acknowledged_by"] == "staff-token-1"
 
 
+@pytest.mark.parametrize(("body", "sent"), [
+    (b"null", "null"), (b"[]", "an array"), (b'[{"by": "bob"}]', "an array"),
+    (b"17", "a number"), (b"-0.5e3", "a number"), (b'"bob"', "a string"), (b"true", "true"),
+    (b"false", "false")])
+def test_a_json_body_that_is_no_object_is_named_in_json_terms(lake, http, body, sent):
+    """`null` was refused as "the body must be a JSON object, not NoneType": Python's name for
+    it, and no word of what to send."""
+    alert_id = _alert(lake)
+    response = http.post(f"/api/v1/alerts/{alert_id}/ack", content=body,
+                         headers={**bearer(STAFF), "Content-Type": "application/json"})
+    assert (response.status_code, response.json()) == (400, {"detail": (
+        f'the body must be a JSON object, not {sent}; send {{"by": "alice", "note": "..."}}, '
+        "or no body to acknowledge as the token's name")})
+    alert = http.get("/api/v1/alerts", headers=bearer(STAFF)).json()["alerts"][0]
+    assert (alert["alert_id"], alert["acknowledged_at"]) == (alert_id, None)
+
+
 def test_acknowledge_takes_by_and_note_as_query_parameters_named_as_the_cli_options(lake, http):
     """Contract §12: query parameters named as the CLI's options (`alerts ack --by --note`);
     `?by=alice` was 400 "unknown query parameter 'by'"."""

@@ -301,6 +301,15 @@ def _once(keys: list[str]) -> None:
             raise ValueError(f"the body gives {key[:100]!r} {keys.count(key)} times; send it once")
 
 
+def _json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words (null, true, an array...), not Python's."""
+    if value is None or isinstance(value, bool):
+        return orjson.dumps(value).decode()
+    if isinstance(value, list):
+        return "an array"
+    return "a string" if isinstance(value, str) else "a number"
+
+
 @router.post("/alerts/{alert_id}/ack")
 async def alerts_ack(request: Request, alert_id: str,
                      by_in_query: Annotated[str | None, Query(alias="by")] = None,
@@ -316,8 +325,10 @@ async def alerts_ack(request: Request, alert_id: str,
             body = orjson.loads(data or b"{}")
         except orjson.JSONDecodeError:
             raise ValueError("the body is not JSON; send {\"by\": \"alice\", \"note\": \"...\"}") from None
-        if not isinstance(body, dict):
-            raise ValueError(f"the body must be a JSON object, not {type(body).__name__}")
+        if not isinstance(body, dict):  # said as JSON says it: 'not NoneType' meant null
+            raise ValueError(f"the body must be a JSON object, not {_json_kind(body)}; send "
+                             "{\"by\": \"alice\", \"note\": \"...\"}, or no body to acknowledge as "
+                             "the token's name")
         # orjson keeps the last of a repeated key: {"by": "bob", "by": "eve"} was eve's, unsaid
         try:  # (no body is {}, as above)
             pairs = json.loads(data or b"{}", object_pairs_hook=lambda pairs: pairs)
