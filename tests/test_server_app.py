@@ -577,6 +577,26 @@ def test_a_charset_whose_codec_cannot_read_ascii_is_415_naming_it(lake, app):
     assert app.state.collector.pending == 0
 
 
+def test_a_wide_charset_python_does_not_know_is_415_too(lake, app, http):
+    """UTF-16 text all in ASCII characters is bytes all below 0x80 (a NUL beside each), so a
+    charset Python does not know was taken at its word for it: IANA's ISO-10646-UCS-2, .NET
+    Framework's unicodeFFFE (Encoding.BigEndianUnicode, no byte-order mark), UCS-2 and UCS-4
+    spelt without a hyphen. The body was read as UTF-8, its records quarantined as not JSON,
+    and the sender answered 200, never told to send UTF-8."""
+    text = json.dumps(event("artifact_received", NOW, event_id="wide-1")) + "\n"
+    for given, codec in (("ISO-10646-UCS-2", "utf-16-be"), ("unicodeFFFE", "utf-16-be"),
+                         ("ucs2", "utf-16-le"), ("UCS4", "utf-32-le")):
+        body = text.encode(codec)
+        assert body.isascii()  # so only the name can tell
+        response = http.post("/v1/events", content=body, headers={
+            **bearer(INGEST), "Content-Type": f"application/x-ndjson; charset={given}"})
+        assert (response.status_code, response.json()) == (415, {"detail": (
+            f"charset {given!r} is not accepted; send the batch as UTF-8 (charset=utf-8, or no "
+            "charset): JSON is read as UTF-8 only")}), given
+    assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
+    assert app.state.collector.pending == 0
+
+
 def test_a_batch_of_only_bad_records_is_quarantined_and_answered_alike_in_every_type(
         lake, app, http):
     """Contract §12: a batch follows `ingest`'s rules and quarantine, and is answered with its

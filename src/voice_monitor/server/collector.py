@@ -39,7 +39,11 @@ _JSON_TYPES = ("application/x-ndjson", "application/jsonl", "application/json",
 
 
 _CHARSETS = ("utf-8", "utf8", "us-ascii", "ascii")  # (ASCII is UTF-8)
-_WIDE = ("utf-16", "utf-32", "ucs-2", "ucs-4", "utf16", "utf32")  # no ASCII text is these
+# no ASCII text is these (letters and digits of the name): Python knows some, not the IANA
+# (ISO-10646-UCS-2, csUnicode), .NET (unicodeFFFE) and Java (UnicodeLittle, x-UTF-16LE-BOM)
+# names, which would be taken at their word; a body all in ASCII bytes can be UTF-16
+_WIDE = ("utf16", "utf32", "ucs2", "ucs4", "iso10646ucs", "csunicode", "csucs4", "unicodefffe",
+         "unicodefeff", "unicodebig", "unicodelittle", "xutf16", "xutf32")
 # ASCII bytes that some charsets read as other text: all 128, and the shifts of the 7-bit ones
 # (ISO-2022's escapes and SO/SI, HZ's ~{, UTF-7's +): in UTF-7 '+AOk-' is an é
 _ASCII_PROBES = (bytes(range(128)), b'\x1b$B$"\x1b(B', b"\x1b$)C\x0e!!\x0f", b"~{!!~}", b"+AOk-")
@@ -63,8 +67,8 @@ def _charsets(params: str) -> list[str]:
 def _ascii_is_itself(charset: str) -> bool:
     """Whether every text all in ASCII reads as itself in `charset` (Latin-1, windows-1252,
     Shift_JIS...), so as UTF-8 reads it; not in UTF-16/32, UTF-7, HZ, ISO-2022-*, EBCDIC. A
-    charset Python does not know (x-cp1252, ...) is taken at its word, as before."""
-    if charset.lower().startswith(_WIDE):
+    charset Python does not know (x-cp1252, ...) is taken at its word, unless `_WIDE` names it."""
+    if "".join(c for c in charset.lower() if c.isalnum()).startswith(_WIDE):
         return False
     try:
         codecs.lookup(charset)
