@@ -492,6 +492,25 @@ def test_bad_gzip_and_unsupported_bodies_are_refused_clearly(http):
     assert response.status_code == 415
 
 
+def test_a_content_type_of_parameters_alone_is_415_and_a_blank_one_is_none(lake, http):
+    """RFC 9110's Content-Type is a media type: ';;;' was taken as no content type at all. A
+    blank value is what curl -H 'Content-Type;' and a Content-Type '' in requests, httpx or
+    fetch send (seen on the wire): still no type, and taken."""
+    body = _lines(event("artifact_received", NOW))
+    for given in (";;;", "; charset=utf-8", ";application/json"):
+        response = http.post("/v1/events", content=body,
+                             headers={**bearer(INGEST), "Content-Type": given})
+        assert (response.status_code, response.json()) == (415, {"detail": (
+            f"content type {given!r} names no media type, only parameters; send JSON "
+            "Lines (application/x-ndjson) or a JSON array (application/json)")}), given
+    assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
+    for blank in ("", "  "):
+        response = http.post("/v1/events", content=_lines(event("artifact_received", NOW)),
+                             headers={**bearer(INGEST), "Content-Type": blank})
+        assert (response.status_code, response.json()) == (
+            200, {"accepted": 1, "duplicates": 0, "quarantined": 0}), blank
+
+
 def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, app, http):
     # the body is read as UTF-8 whatever its charset: Latin-1's é (0xe9) was quarantined as
     # "record is not valid UTF-8" and the batch answered 200, the sender never told to fix it

@@ -140,6 +140,13 @@ async def post_events(request: Request) -> JSONResponse:
     if _listed(content_type):  # two types (one with parameters): named whole, never a charset
         media = content_type  # 'utf-8, application/json' read from the first one's parameters
     media = media.strip().lower()
+    # RFC 9110 8.3: a Content-Type is a media type, and an empty one is none: ';;;' or
+    # '; charset=utf-8' is 415 (no client sends it by default). A blank value is taken as no
+    # type, as clients send it: curl -H 'Content-Type;', a Content-Type '' in requests, httpx, fetch
+    if not media and content_type.strip():
+        raise HTTPException(415, f"content type {content_type!r} names no media type, only "
+                                 "parameters; send JSON Lines (application/x-ndjson) or a JSON "
+                                 "array (application/json)")
     if media not in _JSON_TYPES:
         raise HTTPException(415, f"content type {media!r} is not accepted; send JSON Lines "
                                  "(application/x-ndjson) or a JSON array (application/json)")
