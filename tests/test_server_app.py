@@ -406,6 +406,23 @@ def test_a_json_body_that_is_no_object_is_named_in_json_terms(lake, http, body, 
     assert (alert["alert_id"], alert["acknowledged_at"]) == (alert_id, None)
 
 
+@pytest.mark.parametrize(("headers", "sent"), [
+    ({"Content-Type": ";;;"}, "content type ';;;', no media type,"),
+    ({"Content-Type": "; charset=utf-8"}, "content type '; charset=utf-8', no media type,"),
+    ({}, "a body without a content type"), ({"Content-Type": ""}, "a body without a content type"),
+    ({"Content-Type": "Text/Plain; charset=utf-8"}, "content type 'text/plain'")])
+def test_an_acknowledgement_body_of_another_type_is_415_naming_what_was_sent(lake, http,
+                                                                             headers, sent):
+    """Parameters with no media type, or no content type at all, were named "content type ''"."""
+    alert_id = _alert(lake)
+    response = http.post(f"/api/v1/alerts/{alert_id}/ack", content=b'{"by": "bob"}',
+                         headers={**bearer(STAFF), **headers})
+    assert (response.status_code, response.json()) == (415, {"detail": (
+        f"{sent} is not accepted; send JSON (Content-Type: application/json) or a form")})
+    alert = http.get("/api/v1/alerts", headers=bearer(STAFF)).json()["alerts"][0]
+    assert (alert["alert_id"], alert["acknowledged_at"]) == (alert_id, None)
+
+
 def test_acknowledge_takes_by_and_note_as_query_parameters_named_as_the_cli_options(lake, http):
     """Contract §12: query parameters named as the CLI's options (`alerts ack --by --note`);
     `?by=alice` was 400 "unknown query parameter 'by'"."""

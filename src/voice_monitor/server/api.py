@@ -344,7 +344,15 @@ async def alerts_ack(request: Request, alert_id: str,
         _once([key for key, _ in form.multi_items()])
         body = dict(form)
     elif data:  # text/plain and the like: never silently ignored
-        return JSON({"detail": f"content type {media!r} is not accepted; send JSON "
+        # named as sent: parameters with no media type (';;;') or none at all were "''"
+        given = request.headers.get("content-type", "")
+        if media:
+            sent = f"content type {media!r}"
+        elif given.strip():
+            sent = f"content type {given!r}, no media type,"
+        else:
+            sent = "a body without a content type"
+        return JSON({"detail": f"{sent} is not accepted; send JSON "
                                "(Content-Type: application/json) or a form"}, status_code=415)
     for key, given in (("by", by_in_query), ("note", note_in_query)):
         if given is not None:
