@@ -215,3 +215,36 @@ def test_the_working_directorys_tmp_folder_is_not_readable(home, capsys, tmp_pat
         assert_one_line_error(code, err, status=1)
         assert "reads only the lake's files" in err and SECRET not in out + err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["work"]  # the spill folder is removed
+
+
+def _first_column(out: str) -> str:
+    """The first column's text of a one-row table, its folded lines joined, spaces dropped."""
+    cells = re.findall(r"^│ (.*?) +│", out, flags=re.M)  # the header has ┃, not │
+    return "".join(cells).replace(" ", "")
+
+
+def test_plain_output_cuts_a_long_value_and_says_so_json_keeps_it_whole(home, capsys):
+    # 3,000,000 characters: the table shows the first 2,000 (1,000 times 'ab'), then how long
+    # the value is; one stderr line says how to get the whole value
+    code, out, err = sql(capsys, home, "select repeat('ab', 1500000) as v, 'short' as s")
+    assert code == 0
+    assert _first_column(out) == "ab" * 1000 + "…[cut:first2,000of3,000,000characters]"
+    assert "short" in out and len(out) < 10_000
+    assert err.strip() == (
+        "voice-monitor: 1 value longer than 2,000 characters cut in the table (longest "
+        "3,000,000); for the whole value pass --json (or --csv), or select a part in SQL: "
+        "left(col, n), substr(col, start, n), length(col)")
+
+    code, out, err = sql(capsys, home, "select repeat('ab', 1500000) as v", "--json")
+    assert code == 0 and err == "" and json.loads(out) == [{"v": "ab" * 1500000}]
+
+
+def test_a_value_of_exactly_the_cell_cap_is_whole_one_more_is_cut(home, capsys):
+    code, out, err = sql(capsys, home, "select repeat('x', 2000) as v")
+    assert code == 0 and err == "" and _first_column(out) == "x" * 2000
+    code, out, err = sql(capsys, home,
+                         "select repeat('x', 2001) as v union all select repeat('y', 5000)")
+    assert code == 0
+    assert out.count("x") == 2000 and out.count("y") == 2000
+    assert err.startswith("voice-monitor: 2 values longer than 2,000 characters cut in the "
+                          "table (longest 5,000); ")

@@ -55,9 +55,26 @@ def _text(value) -> str:
 _SHOWN_CONTROLS = {c: f"\\x{c:02x}" for c in (*range(0x20), *range(0x7F, 0xA0)) if c not in (9, 10)}
 
 
-def _cell(value) -> Text:
-    """A table cell showing `value` literally: Text, so `[/x]` is never read as Rich markup."""
-    return Text(_text(value).translate(_SHOWN_CONTROLS))
+# A table cell shows at most this many characters of a value's text: ten full lines of the
+# 200-column table, more than an error message or a stack trace's head needs. Rich's folding
+# costs more than linearly in a cell's length (a 1 M-character cell took 2.6 s, 100 M ran 19
+# CPU-minutes at ~900 MB), while fetching even 100 M characters from DuckDB takes under a
+# second: the cut comes before the control-character escaping and the renderer.
+CELL_CAP = 2000
+
+
+def _cell(value, cut: list[int] | None = None) -> Text:
+    """A table cell showing `value` literally: Text, so `[/x]` is never read as Rich markup.
+
+    A text longer than CELL_CAP characters shows its first CELL_CAP and how long it is;
+    `cut` (when given) counts such cells."""
+    text = _text(value)
+    if len(text) <= CELL_CAP:
+        return Text(text.translate(_SHOWN_CONTROLS))
+    if cut is not None:
+        cut.append(len(text))
+    return Text(text[:CELL_CAP].translate(_SHOWN_CONTROLS)
+                + f"… [cut: first {CELL_CAP:,} of {len(text):,} characters]")
 
 
 def unique_names(columns: list[str]) -> list[str]:
@@ -92,17 +109,26 @@ def print_table(frame: pl.DataFrame, columns: list[str] | None = None, title: st
     print_rows(shown.columns, shown.iter_rows(), title)
 
 
-def print_rows(columns: list[str], rows, title: str | None = None) -> None:
+def print_rows(columns: list[str], rows, title: str | None = None,
+               whole: str = "pass --json") -> None:
     """The table of `rows` (tuples of Python values) as they are: no DataFrame in between, so
-    a column whose values differ in type (a VARIANT, a MAP with integer keys) is shown whole."""
+    a column whose values differ in type (a VARIANT, a MAP with integer keys) is shown whole.
+
+    A value longer than CELL_CAP characters is cut, and one line on stderr says so and how to
+    get the whole value (`whole`)."""
+    cut: list[int] = []
     table = Table(title=title, show_lines=False)
     for name in columns:
-        table.add_column(_cell(name), overflow="fold")
+        table.add_column(_cell(name, cut), overflow="fold")
     for row in rows:
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(_cell(v, cut) for v in row))
     Console(width=200).print(table)
     if not table.row_count:
         click.echo("(no rows)")
+    if cut:
+        cells = "1 value" if len(cut) == 1 else f"{len(cut):,} values"
+        click.echo(f"voice-monitor: {cells} longer than {CELL_CAP:,} characters cut in the table "
+                   f"(longest {max(cut):,}); for the whole value {whole}", err=True)
 
 
 def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) -> None:
@@ -379,7 +405,8 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
         writer.writerows([[_sql_default(v) for v in row] for row in rows])
         click.echo(buffer.getvalue(), nl=False)
     elif columns:
-        print_rows(columns, rows)
+        print_rows(columns, rows, whole="pass --json (or --csv), or select a part in SQL: "
+                   "left(col, n), substr(col, start, n), length(col)")
     if result.truncated:
         click.echo(f"voice-monitor: showing the first {len(rows):,} rows; more exist: pass "
                    "--limit N for more (0 = all), or --json/--csv", err=True)
