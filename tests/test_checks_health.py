@@ -303,8 +303,40 @@ def test_a_corrupt_event_file_fails_the_event_checks_but_not_the_counters(lake):
     result = evaluate(lake, NOW, AlertConfig())
     assert sorted(result.errors) == ["circuit_breaker_open", "disambiguation_backlog",
                                      "inactivity", "queue_depth"]
+    # read around the garbage, the window holds outcomes and no artifact_received: inactive
     assert [(f.alert_type, f.severity) for f in result.findings] == [
-        ("high_failure_rate", "critical"), ("lake_file_unreadable", "high")]
+        ("high_failure_rate", "critical"), ("inactivity", "low"), ("lake_file_unreadable", "high")]
+
+
+def test_checks_read_around_an_unreadable_event_file_and_still_fail(lake):
+    """A garbage file in the 13:00 hour failed the four event checks whole: the breaker opened
+    at 12:10 went unalerted for as long as the file stayed. They now raise what the rest of the
+    window shows, still fail naming the file, and resolve none of their alerts meanwhile."""
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=140)),
+                        event("artifact_received", NOW - timedelta(minutes=80))], now=NOW)
+    garbage = lake.event_partition(LAST_HOUR) / "zz-garbage.parquet"
+    garbage.write_bytes(b"PAR1 garbage")
+    report = run_checks(lake, NOW)
+    # 12:10 opened, nothing closed it in a readable file; 13:50 received, none since: inactive
+    assert sorted(a.alert_type for a in report.raised) == [
+        "circuit_breaker_open", "inactivity", "lake_file_unreadable"]
+    assert sorted(report.errors) == ["circuit_breaker_open", "disambiguation_backlog",
+                                     "inactivity", "queue_depth"]
+    for message in report.errors.values():
+        assert message.startswith("UnreadableFileError: unreadable lake file "
+                                  "events/date=2026-02-16/hour=13/zz-garbage.parquet (")
+        assert "read around it" in message
+    # a "closed" lands at 13:20, beside the garbage: the breaker is clear in what reads, but the
+    # check that read around a file does not resolve its alert
+    land_records(lake, [event("circuit_breaker_closed", NOW - timedelta(minutes=70))], now=NOW)
+    again = run_checks(lake, NOW + timedelta(minutes=5))
+    assert again.resolved == []
+    assert "circuit_breaker_open" in {a.alert_type for a in again.active}
+    # moved aside: the checks run whole, and the breaker alert resolves
+    garbage.rename(lake.root / "garbage-aside.parquet")
+    third = run_checks(lake, NOW + timedelta(minutes=10))
+    assert "circuit_breaker_open" not in third.errors
+    assert "circuit_breaker_open" in {a.alert_type for a in third.resolved}
 
 
 def test_unknown_check_in_config_is_a_clear_error():

@@ -27,6 +27,7 @@ from voice_monitor.counters import (
 from voice_monitor.health.digest import digests
 from voice_monitor.integrity import (
     UNLISTABLE,
+    UnreadableFileError,
     guard,
     known_unreadable,
     move_aside_command,
@@ -53,6 +54,7 @@ CHECK_TYPES = (
     "lake_file_unreadable",  # last: it reports what the checks before it could not read
 )
 SEVERITIES = ("low", "medium", "high", "critical")
+READ_AROUND_ROUNDS = 3  # reads that each meet new unreadable files before the next one fails
 MAX_WEBHOOK_TIMEOUT_S = 3600  # seconds per attempt; a check runs every 5 minutes
 # the longest window, as every duration setting (settings.MAX_DURATION, retention.MAX_RETENTION):
 # a million days took now - window off the calendar (OverflowError in the checks)
@@ -249,6 +251,11 @@ class CheckRun:
         self.lake, self.now, self.config = lake, now.astimezone(UTC), config
         self.con = connect()
         self._window: BaseException | bool | None = None
+        # unreadable event files of the window, read around (contract §4: one file never stops
+        # the rest); `read_around` is set while a check reads without them, so its run fails
+        # loudly yet raises what the rest of the window shows (a breaker opened in another hour)
+        self._around: UnreadableFileError | None = None
+        self.read_around: UnreadableFileError | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -265,15 +272,33 @@ class CheckRun:
         if self._window is None:
             try:
                 hours = self.window_hours()
-                # an unreadable file fails these checks and is recorded for lake_file_unreadable
-                with guard(self.lake, lambda: [f for h in hours for f in self.lake.event_files(h)]):
-                    retrying(self.lake, lambda: digests(self.lake, self.con, hours, self.now)
-                             ).create_view("check_digest")
+                # an unreadable file is recorded for lake_file_unreadable and read around
+                self._read_around(lambda skip: retrying(
+                    self.lake, lambda: digests(self.lake, self.con, hours, self.now, skip)
+                ).create_view("check_digest"), lambda: [f for h in hours
+                                                        for f in self.lake.event_files(h)])
                 self._window = True
             except Exception as exc:
                 self._window = exc
                 raise
+        if self._around is not None:
+            self.read_around = self._around
         return "check_digest"
+
+    def _read_around(self, read: Callable[[frozenset[str]], object],
+                     files: Callable[[], list]) -> object:
+        """`read(skip)` without the unreadable files of `files()` it meets (each named and
+        recorded by `guard`), which are kept in `_around` and `read_around`."""
+        for _ in range(READ_AROUND_ROUNDS):
+            skip = frozenset(str(f) for f, _ in (self._around.files if self._around else ()))
+            try:
+                with guard(self.lake, lambda skip=skip: [f for f in files() if str(f) not in skip]):
+                    return read(skip)
+            except UnreadableFileError as exc:
+                known = self._around.files if self._around else []
+                self._around = self.read_around = UnreadableFileError(self.lake, [*known, *(
+                    (f, why) for f, why in exc.files if str(f) not in skip)])
+        return read(frozenset(str(f) for f, _ in self._around.files))
 
     def scalar_row(self, name: str, **params) -> tuple:
         rows = run_sql(self.con, name, **params).fetchall()
@@ -436,13 +461,13 @@ def _has_events(run: CheckRun) -> bool:
         return True  # every event of an earlier hour is stamped before the current hour
     if not hours:
         return False
-    def read() -> tuple:  # listed again if a file vanished (compaction) as it was read
-        files = [str(f) for f in run.lake.event_files(current)]
-        return run.scalar_row("health/has_events", files=files, now=run.now)
+    def read(skip: frozenset[str]) -> tuple:  # listed again if a file vanished (compaction)
+        files = [str(f) for f in run.lake.event_files(current) if str(f) not in skip]
+        return run.scalar_row("health/has_events", files=files, now=run.now) if files else (0,)
 
-    # an unreadable file is named, and recorded for lake_file_unreadable
-    with guard(run.lake, lambda: run.lake.event_files(current)):
-        return bool(retrying(run.lake, read)[0])
+    # an unreadable file is named, recorded for lake_file_unreadable, and read around
+    return bool(run._read_around(lambda skip: retrying(run.lake, lambda: read(skip)),
+                                 lambda: run.lake.event_files(current))[0])
 
 
 def check_lake_file_unreadable(run: CheckRun) -> list[Finding]:
@@ -498,11 +523,19 @@ def evaluate(lake: Lake, now: datetime, config: AlertConfig) -> Evaluation:
     run = CheckRun(lake, now, config)
     try:
         for name in config.checks:
+            run.read_around = None
             try:
                 result.findings += CHECKS[name](run)
-                result.checked.append(name)
             except Exception as exc:  # isolation: one broken check never hides the others
                 result.errors[name] = f"{type(exc).__name__}: {exc}"
+                continue
+            if run.read_around is None:
+                result.checked.append(name)
+            else:  # raised what the rest shows; failed, so none of its alerts resolves
+                result.errors[name] = (
+                    f"UnreadableFileError: {run.read_around}; read around it: what this check "
+                    "raised comes from the rest of the window, and none of its alerts resolves "
+                    "until the file is moved aside")
     finally:
         run.close()
     return result

@@ -43,13 +43,16 @@ def _signature(files) -> str:
 
 
 def digests(lake: Lake, con: duckdb.DuckDBPyConnection, hours: list[datetime],
-            now: datetime) -> duckdb.DuckDBPyRelation:
-    """A relation over the digests of `hours` (cached ones read, missing ones computed)."""
+            now: datetime, skip: frozenset[str] = frozenset()) -> duckdb.DuckDBPyRelation:
+    """A relation over the digests of `hours` (cached ones read, missing ones computed), read
+    around the event files in `skip` (unreadable ones, as `str` of their paths): an hour's
+    digest is then of its other files, cached under their signature, which is the hour's own
+    once the skipped file is moved aside."""
     folder = digest_dir(lake)
     cached, fresh = [], []
     wanted = set()
     for hour in hours:
-        files = lake.event_files(hour)
+        files = [f for f in lake.event_files(hour) if str(f) not in skip]
         if not files:
             continue
         closed = hour + timedelta(hours=1) <= now
