@@ -528,6 +528,42 @@ def test_a_content_type_of_parameters_alone_is_415_and_a_blank_one_is_none(lake,
             200, {"accepted": 1, "duplicates": 0, "quarantined": 0}), blank
 
 
+def test_a_huge_header_value_is_quoted_cut_in_the_refusal(lake, app, http):
+    """A refusal quoted the header whole: headers may be up to 1 MiB, so a 200 KB Content-Type
+    was a 200 KB answer. Each value now shows its first 100 characters and '...'."""
+    long = "x" * 200_000
+    cut = repr("x" * 100 + "...")
+    for headers, detail in (
+        ({"Content-Type": long}, f"content type {cut} is not accepted; send JSON Lines "
+                                 "(application/x-ndjson) or a JSON array (application/json)"),
+        ({"Content-Type": ";" + long}, f"content type {repr(';' + 'x' * 99 + '...')} names no "
+                                       "media type, only parameters; send JSON Lines "
+                                       "(application/x-ndjson) or a JSON array (application/json)"),
+        ({"Content-Encoding": long}, f"content encoding {cut} is not accepted; use gzip or none"),
+        ({"Content-Type": "application/json; charset=a; charset=" + long},
+         f"charset named 2 times ('a', {cut}); name one: send the batch as UTF-8 (charset=utf-8, "
+         "or no charset): JSON is read as UTF-8 only"),
+        ({"Content-Type": "application/json" + "".join(f"; charset=c{n}" for n in range(9))},
+         "charset named 9 times ('c0', 'c1', 'c2', 'c3', 'c4', ...); name one: send the batch "
+         "as UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 only"),
+    ):
+        response = http.post("/v1/events", content=b"[]", headers={**bearer(INGEST), **headers})
+        assert (response.status_code, response.json()) == (415, {"detail": detail})
+    # a charset named whole is cut too (its body is not ASCII, so it is refused)
+    response = http.post("/v1/events", content="[\"é\"]".encode(), headers={
+        **bearer(INGEST), "Content-Type": "application/json; charset=latin-" + long})
+    assert response.status_code == 415
+    assert response.json()["detail"].startswith(f"charset {repr('latin-' + 'x' * 94 + '...')} "
+                                                "is not accepted")
+    # and the acknowledgement's refusal of another type
+    response = http.post(f"/api/v1/alerts/{_alert(lake)}/ack", content=b"by=me",
+                         headers={**bearer(STAFF), "Content-Type": "text/" + long})
+    assert (response.status_code, response.json()) == (415, {"detail": (
+        f"content type {repr('text/' + 'x' * 95 + '...')} is not accepted; send JSON "
+        "(Content-Type: application/json) or a form")})
+    assert app.state.collector.pending == 0
+
+
 def test_a_body_in_another_charset_is_415_naming_it_before_anything_lands(lake, app, http):
     # the body is read as UTF-8 whatever its charset: Latin-1's é (0xe9) was quarantined as
     # "record is not valid UTF-8" and the batch answered 200, the sender never told to fix it

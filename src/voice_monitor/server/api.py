@@ -26,7 +26,7 @@ from voice_monitor.health import alerts
 from voice_monitor.lake import open_lake
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
-from voice_monitor.server.collector import read_capped
+from voice_monitor.server.collector import read_capped, shown_header
 from voice_monitor.server.freshness import freshness as lake_freshness
 
 
@@ -347,9 +347,9 @@ async def alerts_ack(request: Request, alert_id: str,
         # named as sent: parameters with no media type (';;;') or none at all were "''"
         given = request.headers.get("content-type", "")
         if media:
-            sent = f"content type {media!r}"
+            sent = f"content type {shown_header(media)}"
         elif given.strip():
-            sent = f"content type {given!r}, no media type,"
+            sent = f"content type {shown_header(given)}, no media type,"
         else:
             sent = "a body without a content type"
         return JSON({"detail": f"{sent} is not accepted; send JSON "

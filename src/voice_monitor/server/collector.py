@@ -49,9 +49,22 @@ _WIDE = ("utf16", "utf32", "ucs2", "ucs4", "iso10646ucs", "csunicode", "csucs4",
 _ASCII_PROBES = (bytes(range(128)), b'\x1b$B$"\x1b(B', b"\x1b$)C\x0e!!\x0f", b"~{!!~}", b"+AOk-")
 
 
+SHOWN_CHARS = 100  # of a header's value in an answer: headers may be up to 1 MiB (protocol.py)
+
+
+def shown_header(value: str) -> str:
+    """A header's value as an answer quotes it: at most its first SHOWN_CHARS characters."""
+    return repr(value[:SHOWN_CHARS] + ("..." if len(value) > SHOWN_CHARS else ""))
+
+
+def _listed_values(values: list[str], most: int = 5) -> str:
+    return ", ".join(map(shown_header, values[:most])) + (", ..." if len(values) > most else "")
+
+
 def _refuse_charset(charset: str) -> HTTPException:
-    return HTTPException(415, f"charset {charset!r} is not accepted; send the batch as UTF-8 "
-                              "(charset=utf-8, or no charset): JSON is read as UTF-8 only")
+    return HTTPException(415, f"charset {shown_header(charset)} is not accepted; send the batch "
+                              "as UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 "
+                              "only")
 
 
 def _charsets(params: str) -> list[str]:
@@ -144,12 +157,12 @@ async def post_events(request: Request) -> JSONResponse:
     # '; charset=utf-8' is 415 (no client sends it by default). A blank value is taken as no
     # type, as clients send it: curl -H 'Content-Type;', a Content-Type '' in requests, httpx, fetch
     if not media and content_type.strip():
-        raise HTTPException(415, f"content type {content_type!r} names no media type, only "
-                                 "parameters; send JSON Lines (application/x-ndjson) or a JSON "
-                                 "array (application/json)")
+        raise HTTPException(415, f"content type {shown_header(content_type)} names no media "
+                                 "type, only parameters; send JSON Lines (application/x-ndjson) "
+                                 "or a JSON array (application/json)")
     if media not in _JSON_TYPES:
-        raise HTTPException(415, f"content type {media!r} is not accepted; send JSON Lines "
-                                 "(application/x-ndjson) or a JSON array (application/json)")
+        raise HTTPException(415, f"content type {shown_header(media)} is not accepted; send JSON "
+                                 "Lines (application/x-ndjson) or a JSON array (application/json)")
     # the body is read as UTF-8 whatever it says: a Latin-1 é was quarantined as "not valid
     # UTF-8" and the batch answered 200, its sender never told why. Text all in ASCII is the
     # same in Latin-1, windows-1252...: taken (Java's `new StringEntity(json)` labels every
@@ -157,7 +170,7 @@ async def post_events(request: Request) -> JSONResponse:
     named = _charsets(params)
     if len({c.lower() for c in named}) > 1:  # the first alone took 'utf-8; charset=utf-7'
         raise HTTPException(415, f"charset named {len(named)} times "
-                                 f"({', '.join(map(repr, named))}); name one: send the batch as "
+                                 f"({_listed_values(named)}); name one: send the batch as "
                                  "UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 only")
     charset = named[0] if named else None
     foreign = charset is not None and charset.lower() not in _CHARSETS
@@ -165,7 +178,8 @@ async def post_events(request: Request) -> JSONResponse:
         raise _refuse_charset(charset)
     encoding = (", ".join(headers.getlist("content-encoding")) or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
-        raise HTTPException(415, f"content encoding {encoding!r} is not accepted; use gzip or none")
+        raise HTTPException(415, f"content encoding {shown_header(encoding)} is not accepted; "
+                                 "use gzip or none")
     if not collector.admit():
         return _busy()
     try:  # every way out, answered or raised, gives the place back (one leaked, for good)
