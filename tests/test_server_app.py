@@ -601,7 +601,9 @@ def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake
     """An all-ASCII body was taken in any charset but UTF-16/32, read as UTF-8: in UTF-7 the
     ASCII bytes '+AOk-' are an é, landed as the five characters; so were ISO-2022's escapes, and
     EBCDIC (cp037), where the bytes of `{"` are other letters altogether. And only the first
-    charset parameter was read: 'charset=utf-8; charset=utf-7' was taken as UTF-8."""
+    charset parameter was read: 'charset=utf-8; charset=utf-7' was taken as UTF-8. One codec
+    named twice ('utf-8; charset=utf8', Python's aliases of one codec) is one charset: it was
+    refused as two."""
     record = event("artifact_received", NOW, event_id="caf+AOk--1")  # 'café-1' in UTF-7
     body = (json.dumps(record) + "\n").encode()
     assert body.isascii() and body.decode("utf-7") != body.decode()
@@ -613,7 +615,8 @@ def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake
             **bearer(INGEST), "Content-Type": f"application/x-ndjson; charset={given}"})
         assert (response.status_code, response.json()) == (
             415, {"detail": f"charset {given!r} {refused}"}), given
-    for given in ("utf-8; charset=utf-7", 'UTF-8; Charset="iso-8859-1"'):
+    for given in ("utf-8; charset=utf-7", 'UTF-8; Charset="iso-8859-1"', "utf-8; charset=ascii",
+                  "x-cp1252; charset=x-cp1253"):
         response = http.post("/v1/events", content=body, headers={
             **bearer(INGEST), "Content-Type": f"application/json; charset={given}"})
         first, second = (v.split("=")[-1].strip('"') for v in given.split(";"))
@@ -622,7 +625,9 @@ def test_a_charset_whose_ascii_is_other_text_is_415_and_one_charset_is_read(lake
             "(charset=utf-8, or no charset): JSON is read as UTF-8 only")}), given
     assert not list(lake.root.rglob("*.parquet"))  # nothing landed, not even in quarantine
     # a charset whose ASCII is ASCII, one Python does not know, or UTF-8 named twice: taken
-    for n, given in enumerate(("shift_jis", "x-cp1252", "utf-8; charset=UTF-8")):
+    for n, given in enumerate(("shift_jis", "x-cp1252", "utf-8; charset=UTF-8",
+                               "utf-8; charset=utf8", '"UTF8"; charset=utf_8',
+                               "latin1; charset=ISO-8859-1", "x-cp1252; charset=X-CP1252")):
         plain = event("artifact_received", NOW, event_id=f"plain+-{n}")
         response = http.post("/v1/events", content=(json.dumps(plain) + "\n").encode(),
                              headers={**bearer(INGEST),

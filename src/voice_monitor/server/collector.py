@@ -98,6 +98,12 @@ def _lookup(charset: str) -> codecs.CodecInfo | None:
         return None
 
 
+def _codec(charset: str) -> str:
+    """The codec a charset names ('utf-8', 'utf8', 'UTF_8' are one); unknown: the name itself."""
+    info = _lookup(charset)
+    return charset.lower() if info is None else info.name
+
+
 def _ascii_is_itself(charset: str) -> bool:
     """Whether every text all in ASCII reads as itself in `charset` (Latin-1, windows-1252,
     Shift_JIS...), so as UTF-8 reads it; not in UTF-16/32, UTF-7, HZ, ISO-2022-*, EBCDIC. A
@@ -187,7 +193,9 @@ async def post_events(request: Request) -> JSONResponse:
     # same in Latin-1, windows-1252...: taken (Java's `new StringEntity(json)` labels every
     # body ISO-8859-1); a byte beyond ASCII in such a body is 415 once the body is read
     named = _charsets(params)
-    if len({c.lower() for c in named}) > 1:  # the first alone took 'utf-8; charset=utf-7'
+    # one codec named twice is one charset ('utf-8; charset=utf8' was 415 as two); two are 415:
+    # the first alone took 'utf-8; charset=utf-7'
+    if len(named) > 1 and len(set(map(_codec, named))) > 1:
         raise HTTPException(415, f"charset named {len(named)} times "
                                  f"({_listed_values(named)}); name one: send the batch as "
                                  "UTF-8 (charset=utf-8, or no charset): JSON is read as UTF-8 only")
