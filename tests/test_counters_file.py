@@ -228,3 +228,40 @@ def test_retention_says_what_it_dropped_before_the_counter_stores_error(capsys, 
                               "--lake", str(lake.root))
     assert code == 1 and json.loads(out)["counter_store_error"] == err.strip().removeprefix(
         "voice-monitor: error: ")
+
+
+def test_lake_check_moves_a_damaged_store_aside_and_recounts_the_window_from_the_lake(capsys,
+                                                                                       lake):
+    """A store damaged after 3 receipts landed (a page of it overwritten: 'malformed'). Moved
+    aside by hand, a new store counted from the next landing only and then vouched for the
+    window: 1 instead of 4. `lake check` names it; `--move-aside` recounts the lake's last 2
+    hours into a new store, so the next landing makes 3 + 1 = 4."""
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=m)) for m in (5, 6, 7)]
+                 + [event("artifact_received", NOW - timedelta(hours=3))], now=NOW)  # 11:30: old
+    store = lake.root / "state" / "counters.sqlite"
+    with open(store, "r+b") as file:  # the first page's B-tree after the 100-byte header
+        file.seek(100)
+        file.write(b"\xff" * 3900)
+    code, out, err = run_main(capsys, "lake", "check", "--lake", str(lake.root))
+    assert code == 1
+    assert "unreadable state/counters.sqlite: DatabaseError: database disk image is malformed" in out
+    assert "first state/counters.sqlite; move them aside with: voice-monitor lake check " \
+           "--move-aside" in err
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", "--now", NOW_TEXT, "--json",
+                              "--lake", str(lake.root))
+    assert code == 0, err
+    report = json.loads(out)
+    assert {"from": "state/counters.sqlite", "to": "corrupt/state/counters.sqlite"} in report["moved"]
+    assert report["counters_recounted"] == 3  # 14:23-14:25; 11:30 is past the 2-hour horizon
+    assert (lake.root / "corrupt" / "state" / "counters.sqlite").is_file()
+    assert json.loads((lake.root / "corrupt" / "state" / "counters.sqlite.json").read_text())[
+        "original_path"] == "state/counters.sqlite"
+    events = lake.root.parent / "late.jsonl"
+    events.write_text(json.dumps(event("artifact_received", NOW - timedelta(minutes=1))) + "\n")
+    code, _, err = run_main(capsys, "ingest", str(events), "--now", NOW_TEXT, "--lake", str(lake.root))
+    assert code == 0, err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 4, err
+    code, out, _ = run_main(capsys, "lake", "check", "--lake", str(lake.root))
+    assert code == 0 and "0 unreadable" in out

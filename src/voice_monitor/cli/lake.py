@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+from datetime import datetime
 
 import click
 
-from voice_monitor import integrity, storage
+from voice_monitor import counter_repair, integrity, storage
 from voice_monitor.cli.common import (
     VoiceMonitorError,
     create_lake,
@@ -14,8 +16,9 @@ from voice_monitor.cli.common import (
     json_option,
     lake_option,
     not_empty_path,
+    now_option,
 )
-from voice_monitor.lake import Lake
+from voice_monitor.lake import Lake, new_file_stem
 
 
 @click.command()
@@ -56,16 +59,19 @@ def lake_group() -> None:
               help="Move each unreadable file under corrupt/ in the lake, with a note of where "
                    "it came from.")
 @lake_option
+@now_option
 @json_option
-def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
+def check(move_aside: bool, lake: Lake, now: datetime, as_json: bool) -> None:
     """Read every Parquet file of the lake whole; list those that cannot be read or that lie
     outside the layout (e.g. events/date=garbage/hour=07/x.parquet, hour=99, events/x.parquet).
 
-    Checks events/, quarantine/, snapshots/, dimensions/ and alerts/. Exits 1 while such a
-    file stays in place (no command reads an out-of-place file; the rest of the lake reads).
-    With --move-aside each of them moves to corrupt/<its path> with a <name>.json note
-    (original path, time, error); the periods that needed it build again on the next rollup,
-    from the files that remain.
+    Checks events/, quarantine/, snapshots/, dimensions/ and alerts/, and the real-time counter
+    store (state/counters.sqlite). Exits 1 while such a file stays in place (no command reads
+    an out-of-place file; the rest of the lake reads). With --move-aside each of them moves to
+    corrupt/<its path> with a <name>.json note (original path, time, error); the periods that
+    needed it build again on the next rollup, from the files that remain. A damaged counter
+    store is moved aside too, and a new one counts the lake's events of the 2 hours before
+    --now (default: the clock), so the real-time counts stay whole.
 
     \b
     Example:
@@ -76,8 +82,19 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
     stray = integrity.misplaced_files(lake)
     closed = integrity.unlistable_folders(lake)  # never moved: access is the fix
     moved = integrity.move_aside(lake, found + stray) if move_aside else []
+    store = counter_repair.store_problem(lake)
+    if store is not None:
+        checked += 1
+        store_rel = integrity.relative(lake, counter_repair.store_path(lake))
+        found = [*found, (counter_repair.store_path(lake), f"{store} (the real-time counter "
+                          "store; --move-aside counts a new one from the lake)")]
+    recounted = None
+    if store is not None and move_aside:
+        moved += _store_aside(lake, store)
+        recounted = counter_repair.rebuild(lake, now)
     if as_json:
         echo_json({"checked": checked, "moved": [{"from": a, "to": b} for a, b in moved],
+                   "counters_recounted": recounted,
                    "unreadable": [{"path": integrity.relative(lake, p), "error": e}
                                   for p, e in found],
                    "out_of_place": [{"path": integrity.relative(lake, p), "reason": why}
@@ -95,6 +112,9 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
                        "reads the files in it)")
         for source, target in moved:
             click.echo(f"moved {source} -> {target} (note: {target}.json)")
+        if recounted is not None:
+            click.echo(f"new {store_rel}: counted the lake's {recounted} event(s) of the last "
+                       "2 hours")
         click.echo(f"checked {checked} file(s): {len(found)} unreadable"
                    + (f", {len(stray)} out of place" if stray else "")
                    + (f", {len(moved)} moved aside" if move_aside else ""))
@@ -113,6 +133,21 @@ def check(move_aside: bool, lake: Lake, as_json: bool) -> None:
                                 f"with: {integrity.move_aside_command(lake)}"
                                 + (" (or move an out-of-place file into its partition folder)"
                                    if stray else ""))
+
+
+def _store_aside(lake: Lake, reason: str) -> list[tuple[str, str]]:
+    """Move the damaged counter store and SQLite's files beside it (a stale WAL would be read
+    into the new store) aside: under corrupt/ with a note on a local lake, beside it on a
+    remote one (its store is in a local folder, not in the lake)."""
+    files = [counter_repair.store_path(lake), *counter_repair.companions(lake)]
+    if not lake.remote:
+        return integrity.move_aside(lake, [(path, reason) for path in files])
+    moved, stem = [], new_file_stem()
+    for path in files:
+        target = path.with_name(f"{path.name}.corrupt-{stem}")
+        os.rename(path, target)
+        moved.append((str(path), str(target)))
+    return moved
 
 
 def register(main: click.Group) -> None:
