@@ -111,6 +111,32 @@ def test_rollup_daily_and_its_refusal(lake):
     assert lake.snapshot_periods("pipeline_daily") == [day]  # the existing snapshot is kept
 
 
+def test_backfill_from_long_before_the_lake_starts_at_its_first_day_and_says_so(lake):
+    # one event on the 15th at 05:10: --start 2000-01-01 built every hour of 26 years (228,000
+    # partitions of zeros, hours of work); now it starts at 2026-02-15T00:00, the first day the
+    # lake holds anything: 24 hours of the 15th, 14 of the 16th (up to now 14:30), the 15th
+    day = datetime(2026, 2, 15, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", day + 5 * H + 10 * timedelta(minutes=1))],
+                 now=NOW)
+    done = cli(lake, "backfill", "--start", "2000-01-01T00:00Z", "--end", "2026-02-17T00:00Z",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert len(facts["periods"]) == 24 + 14 + 1
+    assert facts["periods"][0] == "2026-02-15T00:00:00Z"
+    assert lake.snapshot_periods("pipeline_hourly")[0] == day
+    assert done.stderr == ("voice-monitor: backfill starts at 2026-02-15T00:00Z, the first day "
+                           "the lake holds anything, not at --start 2000-01-01T00:00Z: there is "
+                           "nothing to build before it\n")
+    # a range wholly before the lake: nothing built, said, exit 0
+    done = cli(lake, "backfill", "--start", "2000-01-01T00:00Z", "--end", "2026-02-15T00:00Z")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == (
+        "built 0 period(s) from 2000-01-01T00:00Z to 2026-02-15T00:00Z")
+    assert "nothing to backfill from 2000-01-01T00:00Z to 2026-02-15T00:00Z" in done.stderr
+    assert len(lake.snapshot_periods("pipeline_hourly")) == 24 + 14
+
+
 def test_retention_dry_run_then_real(lake):
     land_records(lake, [event("artifact_received", NOW - 50 * H),
                         event("artifact_received", NOW - 47 * H)], now=NOW)

@@ -105,6 +105,8 @@ class RollupReport:
     refused: list[tuple[datetime, str]] = field(default_factory=list)
     hours: list[datetime] = field(default_factory=list)
     failed: list[tuple[datetime, str]] = field(default_factory=list)  # unreadable source files
+    # a backfill's range before this (the first day the lake holds anything) was skipped
+    skipped_before: datetime | None = None
 
     def count(self, table: str, n: int) -> None:
         self.rows[table] = self.rows.get(table, 0) + n
@@ -369,13 +371,23 @@ def backfill(
     """Rebuild every complete hour in [start, end), then every complete day, in order.
 
     With `map_periods` (e.g. on a cluster) the hours are built by it, then, once all of them
-    are written, the days, which are built from the hourly rows.
+    are written, the days, which are built from the hourly rows. The part of the range before
+    the first day the lake holds anything (`first_known_day`; all of it for an empty lake) is
+    skipped, and `report.skipped_before` says where the backfill began.
     """
     start, end = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
     now = arguments.utc_now(now)
     if end <= start:
         raise ValueError(f"backfill end {utc_text(end)} must be after start {utc_text(start)}")
     arguments.period_start(floor_hour(start), "start", "2026-02-10T00:00:00Z")
+    report = RollupReport()
+    first = first_known_day(lake)
+    if first is None or start < first:
+        # before the lake's first day there is nothing to build from or keep: `--start
+        # 2000-01-01` on a 3-day lake wrote every hour of 26 years (hours of work, 200,000+
+        # partitions of zeros) for snapshot retention to delete
+        report.skipped_before = first if first is not None and first < end else end
+        start = report.skipped_before
     hours, h = [], floor_hour(start)
     while h < end and h + HOUR <= now:
         hours.append(h)
@@ -385,7 +397,6 @@ def backfill(
         days.append(d)
         d += DAY
     check_manifest_folders(lake, "hourly", "daily")
-    report = RollupReport()
     if map_periods is not None:
         report.add(map_periods("hourly", lake, hours, force, now))
         report.add(map_periods("daily", lake, days, force, now))
@@ -413,6 +424,14 @@ def backfill(
     if report.failed:
         raise RollupFailedError(report)
     return report
+
+
+def first_known_day(lake: Lake) -> datetime | None:
+    """The start of the first UTC day the lake holds anything a rollup builds from or keeps
+    (an event hour, a pipeline snapshot, an event hour retention dropped); None if nothing."""
+    known = [*lake.event_hours(), *lake.snapshot_periods("pipeline_hourly"),
+             *lake.snapshot_periods("pipeline_daily"), *dropped_periods(lake, "event_hours")]
+    return floor_day(min(known)) if known else None
 
 
 # -- helpers --------------------------------------------------------------------------------

@@ -217,6 +217,10 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
 
 
 def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> None:
+    skipped = report.skipped_before
+    if skipped is not None:  # on stderr: --json's stdout stays the facts
+        click.echo(f"voice-monitor: {_skipped(start, end, skipped)}", err=True)
+        start = skipped if skipped < end else start
     facts = {
         "periods": list(report.periods),
         "rows": dict(report.rows),
@@ -233,6 +237,15 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
         click.echo(f"refused {_stamp(refusal['period'])}: {refusal['message']}")
     for failure in facts["failed"]:
         click.echo(f"failed {_stamp(failure['period'])}: {failure['message']}")
+
+
+def _skipped(start: datetime, end: datetime, skipped: datetime) -> str:
+    """The note of a backfill whose range began before anything in the lake."""
+    if skipped >= end:
+        return (f"nothing to backfill from {_stamp(start)} to {_stamp(end)}: the lake holds no "
+                f"events, snapshots or hours retention dropped before {_stamp(end)}")
+    return (f"backfill starts at {_stamp(skipped)}, the first day the lake holds anything, not "
+            f"at --start {_stamp(start)}: there is nothing to build before it")
 
 
 @click.command()
