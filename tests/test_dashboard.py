@@ -78,6 +78,15 @@ def test_chart_endpoint_bad_input(http, path, status, message):
     assert message in response.json()["detail"]
 
 
+@pytest.mark.parametrize("text", ["5.0", "5.", "1e1", "", "abc", "0x10"])
+def test_chart_hours_that_are_no_whole_number_are_400_naming_them(http, text):
+    """`hours` was pydantic's int: '5.0' was taken as 5 where `limit=5.0` is refused, and 'abc'
+    was told 'e.g. 50' (a page size, not hours). It is read as `limit` is, by int()."""
+    response = http.get("/api/v1/charts/throughput", params={"hours": text}, headers=staff())
+    assert (response.status_code, response.json()) == (400, {"detail": (
+        f"hours {text!r} is not a whole number; send one in digits, e.g. hours=48")})
+
+
 def test_charts_and_page_need_a_staff_token(http):
     assert http.get("/api/v1/charts/throughput").status_code == 401
     ingest = {"Authorization": f"Bearer {INGEST}"}

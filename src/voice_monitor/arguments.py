@@ -178,15 +178,17 @@ def whole_number(value) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def integer_text(text: str, what: str) -> int:
+def integer_text(text: str, what: str, example: int = 50, option: bool = True) -> int:
     """A whole number sent as text (a query parameter), read as the CLI reads `--limit`
     (click's int, that is Python's int(): '+5', '1_000' and ' 5 ' too), so the API and the
-    command line take and refuse the same values; '5.0', '1e3' or '' is refused naming it."""
+    command line take and refuse the same values; '5.0', '1e3' or '' is refused naming it.
+    `option`: the CLI has an option `--what` (the message says it takes the same)."""
     try:
         return int(text)
     except ValueError:  # (also a text of more than 4,300 digits)
-        raise ValueError(f"{what} {text[:100]!r} is not a whole number; send one in digits, "
-                         f"as --{what} takes it, e.g. {what}=50") from None
+        like = f", as --{what} takes it" if option else ""
+        raise ValueError(f"{what} {text[:100]!r} is not a whole number; send one in digits"
+                         f"{like}, e.g. {what}={example}") from None
 
 
 def flag(value, what: str) -> bool:

@@ -14,8 +14,9 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from voice_monitor import arguments, charts, queries
@@ -128,10 +129,19 @@ def chart_figure(lake, name: str, start: datetime, end: datetime,
     return draw(frame, config) if name == "failure_rate" else draw(frame)
 
 
+def chart_hours(hours: Annotated[str, Query(
+        description=f"Hours before `now` the chart covers, a whole number, 1 to {MAX_CHART_HOURS}",
+        json_schema_extra={"type": "integer"})] = str(CHART_HOURS)
+                ) -> int:
+    """`hours` read as `limit` is (Python's int()): pydantic's int took '5.0' as 5, and its
+    refusal of 'abc' suggested 'e.g. 50'."""
+    return arguments.integer_text(hours, "hours", example=CHART_HOURS, option=False)
+
+
 @router.get("/api/v1/charts/{name}",
             dependencies=[Depends(require_staff), Depends(api.known_parameters)])
-def chart(request: Request, name: str, hours: int = CHART_HOURS, now: str | None = None
-          ) -> Response:
+def chart(request: Request, name: str, hours: Annotated[int, Depends(chart_hours)] = CHART_HOURS,
+          now: str | None = None) -> Response:
     """A chart of the last `hours` (default 48) before `now`, as Plotly figure JSON."""
     if not 1 <= hours <= MAX_CHART_HOURS:
         raise ValueError(f"hours {hours} is out of range; use 1 to {MAX_CHART_HOURS}")
