@@ -87,6 +87,13 @@ def test_chart_hours_that_are_no_whole_number_are_400_naming_them(http, text):
         f"hours {text!r} is not a whole number; send one in digits, e.g. hours=48")})
 
 
+def test_chart_hours_in_the_api_schema_is_an_integer_of_default_48(http):
+    schema = http.get("/api/v1/openapi.json", headers=staff()).json()
+    (hours,) = [p for p in schema["paths"]["/api/v1/charts/{name}"]["get"]["parameters"]
+                if p["name"] == "hours"]
+    assert (hours["schema"]["type"], hours["schema"]["default"]) == ("integer", 48)
+
+
 def test_charts_and_page_need_a_staff_token(http):
     assert http.get("/api/v1/charts/throughput").status_code == 401
     ingest = {"Authorization": f"Bearer {INGEST}"}

@@ -64,3 +64,12 @@ def test_a_limit_out_of_range_is_the_librarys_message(http):
     assert (answer.status_code, answer.json()["detail"]) == (
         400, "limit -1 must be a positive integer, e.g. 50: a page holds 1 to 500 rows (a larger "
              "limit gives 500)")
+
+
+def test_the_api_schema_gives_limit_as_an_integer_of_default_50(http):
+    """The parameter is read as text (one parser with --limit), so its schema's default was the
+    string "50"; a client generated from the schema sent it as such, or refused it."""
+    schema = http.get("/api/v1/openapi.json", headers=HEADERS).json()
+    for path, _ in PAGED:
+        (limit,) = [p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == "limit"]
+        assert (limit["schema"]["type"], limit["schema"]["default"]) == ("integer", 50), path

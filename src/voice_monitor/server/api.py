@@ -254,7 +254,19 @@ def artifact_retries(request: Request, artifact_id: str, now: str | None = None)
 @router.get("/openapi.json", include_in_schema=False)
 def openapi(request: Request) -> JSON:
     """The OpenAPI schema of the collector and this API (staff, as every /api/v1 answer)."""
-    return JSON(request.app.openapi())
+    return JSON(_integer_defaults(request.app.openapi()))
+
+
+def _integer_defaults(schema: dict) -> dict:
+    """The schema with the default of each whole-number parameter read as text (`limit`,
+    `hours`: see `page_limit`) written as the integer it is: it showed "50", a string."""
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            for parameter in operation.get("parameters", []):
+                given = parameter.get("schema", {})
+                if given.get("type") == "integer" and isinstance(given.get("default"), str):
+                    given["default"] = int(given["default"])
+    return schema
 
 
 # -- alerts ----------------------------------------------------------------------------------
