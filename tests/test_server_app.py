@@ -437,16 +437,26 @@ def test_acknowledge_takes_by_and_note_as_query_parameters_named_as_the_cli_opti
         "alice", "on it")
 
 
-@pytest.mark.parametrize("note", [0, False, [], {}, 0.0])
-def test_a_note_that_is_not_text_is_400_whatever_its_value(lake, http, note):
+@pytest.mark.parametrize(("body", "said"), [
+    ({"by": "alice", "note": 0}, "'note' is a number"),
+    ({"by": "alice", "note": False}, "'note' is false"),
+    ({"by": "alice", "note": []}, "'note' is an array"),
+    ({"by": "alice", "note": {}}, "'note' is an object"),
+    ({"by": "alice", "note": 0.0}, "'note' is a number"),
+    ({"by": 5, "note": "on it"}, "'by' is a number"),
+    ({"by": ["alice"]}, "'by' is an array"),
+    ({"by": True, "note": 1}, "'by' is true"),
+])
+def test_a_by_or_note_that_is_not_text_is_400_naming_which_and_what(lake, http, body, said):
     """`{"note": 5}` was a 400 ("'by' and 'note' must be text") but a falsy note of another
     type (0, false, [], {}) was dropped without a word and the alert acknowledged, with no
-    note: the body's fault hidden behind a 200 (docs/server.md: never ignored)."""
+    note: the body's fault hidden behind a 200 (docs/server.md: never ignored). The message
+    named both fields whichever was wrong, what it was nowhere, and no fix."""
     alert_id = _alert(lake)
-    response = http.post(f"/api/v1/alerts/{alert_id}/ack", json={"by": "alice", "note": note},
-                         headers=bearer(STAFF))
-    assert (response.status_code, response.json()) == (
-        400, {"detail": "'by' and 'note' must be text"})
+    response = http.post(f"/api/v1/alerts/{alert_id}/ack", json=body, headers=bearer(STAFF))
+    assert (response.status_code, response.json()) == (400, {"detail": (
+        f"{said}, not text; send it as a JSON string: "
+        '{"by": "alice", "note": "..."}')})
     alert = http.get("/api/v1/alerts", headers=bearer(STAFF)).json()["alerts"][0]
     assert (alert["alert_id"], alert["acknowledged_at"]) == (alert_id, None)
 

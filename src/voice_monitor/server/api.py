@@ -319,6 +319,8 @@ def _json_kind(value: Any) -> str:
         return orjson.dumps(value).decode()
     if isinstance(value, list):
         return "an array"
+    if isinstance(value, dict):
+        return "an object"
     return "a string" if isinstance(value, str) else "a number"
 
 
@@ -380,8 +382,10 @@ async def alerts_ack(request: Request, alert_id: str,
     # empty or blank name is a 400 naming it, never the token's name in its place
     by = actor.name if body.get("by") is None else body["by"]
     note = body.get("note")
-    if not isinstance(by, str) or (note is not None and not isinstance(note, str)):
-        raise ValueError("'by' and 'note' must be text")  # (a note of 0 or [] too, not dropped)
+    for key, value in (("by", by), ("note", note)):  # (a note of 0 or [] too, not dropped)
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{key!r} is {_json_kind(value)}, not text; send it as a JSON "
+                             "string: {\"by\": \"alice\", \"note\": \"...\"}")
     note = note or None  # an empty note is no note
     try:
         alert = alerts.acknowledge_alert(request.app.state.lake, alert_id, by, note)
