@@ -114,7 +114,8 @@ def _all_alerts(lake: Lake, skip_unreadable: bool = False) -> list[Alert]:
 
 
 # -- lifecycle -----------------------------------------------------------------------------
-def run_checks(lake: Lake, now: datetime, config: AlertConfig | None = None) -> CheckReport:
+def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = None
+               ) -> CheckReport:
     """Run every health check, raise new alerts, resolve cleared ones, notify the webhook.
 
     A `webhook_url` that cannot be posted to skips only the notification: the checks run and
@@ -303,7 +304,7 @@ def _note(note) -> str | None:
     return note
 
 
-def prune_alerts(lake: Lake, cutoff: datetime, dry_run: bool = False) -> list[str]:
+def prune_alerts(lake: Lake, cutoff: datetime | str, dry_run: bool = False) -> list[str]:
     """Remove alert partitions whose whole day is before `cutoff`; returns their paths.
 
     A partition holding a record of a still-active alert is kept whole, however old: an alert
