@@ -95,3 +95,23 @@ def test_a_run_killed_after_dropping_every_partition_leaves_nothing_for_the_next
     run_retention(lake, LATER)
     assert leftovers(lake) == {"copy logs": [], "hourly manifests": [], "events days": [],
                                "snapshot days": []}
+
+
+def test_on_an_object_store_the_next_run_forgets_the_manifests_of_what_was_dropped(tmp_path):
+    """On a store a partition is dropped by deleting its prefix, then its manifest is removed:
+    a run killed in between left the manifests of the dropped snapshot hours for good, since
+    the sweep that finishes a killed run's bookkeeping was skipped on a store. The kill is
+    made by hand (memory:// lives in this process): the snapshot prefixes deleted, the
+    manifests left, as such a run leaves them."""
+    import os
+
+    lake = built_lake(Lake.create(f"memory://killed-{os.getpid()}-{tmp_path.name}"))
+    manifests = lake.root / "state" / "rollups" / "hourly"
+    assert sorted(p.name for p in manifests.iterdir()) == [
+        "2026-02-16T01.json", "2026-02-16T02.json", "2026-02-16T03.json"]
+    for table in ("pipeline_hourly", "stage_hourly"):
+        for hour in HOURS:
+            lake.drop_partition(lake.snapshot_partition(table, hour))
+    run_retention(lake, LATER)
+    assert not manifests.exists() or list(manifests.iterdir()) == []
+    assert lake.event_hours() == []

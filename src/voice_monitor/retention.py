@@ -214,7 +214,7 @@ def _drop_expired(lake: Lake, config: RetentionConfig, report: RetentionReport) 
                 _forget_manifests(lake, "hourly", hours)
                 _forget_manifests(lake, "daily", days)
         _drop(lake, expired_quarantine_days(lake, cut["quarantine"]), None, dry_run, report, trash)
-        if not dry_run and not lake.remote:
+        if not dry_run:
             _sweep_after_crash(lake, cut, only)
     finally:
         # the space comes back here; if this is interrupted, Lake.clean_tmp finishes it later
@@ -241,9 +241,10 @@ def _sweep_after_crash(lake: Lake, cut: dict[str, datetime], only: str | None) -
     rollup manifests of expired periods that have no partition any more, and emptied expired
     date folders. The run that drops a partition removes them; after a killed one no later run
     found that partition again, so they stayed for good. A kept partition (one holding an
-    unreadable file) keeps its own."""
+    unreadable file) keeps its own. On an object store only manifests: it keeps no copy log
+    and has no folders."""
     emptied = []  # (base whose date=… folders hold hour partitions, cut-off of the hours' end)
-    if only in (None, "events"):
+    if only in (None, "events") and not lake.remote:
         for log in _named(copy_log.log_folder(lake), ".log"):
             hour = _stamp(log.stem, "%Y-%m-%dT%H")
             if (hour and hour + timedelta(hours=1) <= cut["events"]
@@ -259,7 +260,8 @@ def _sweep_after_crash(lake: Lake, cut: dict[str, datetime], only: str | None) -
                 if start and start < cutoff and not any(
                         lake.snapshot_partition(t, start).exists() for t in tables):
                     manifest.unlink(missing_ok=True)
-        emptied += [(lake.snapshots_dir / t, cut["hourly_snapshots"]) for t in HOURLY_TABLES]
+        if not lake.remote:
+            emptied += [(lake.snapshots_dir / t, cut["hourly_snapshots"]) for t in HOURLY_TABLES]
     for base, cutoff in emptied:
         for day, folder in _day_folders(base):
             if day + timedelta(days=1) <= cutoff:  # every hour of that day expired
