@@ -110,21 +110,42 @@ def test_hand_written_names_of_another_type_or_given_twice_are_read_once(lake, c
     assert [(r["organization_id"], r["name"]) for r in json.loads(out)] == [("org-1", "10")]
 
 
-def test_a_dimension_file_without_its_columns_fails_only_what_needs_names(lake, capsys):
+@pytest.mark.parametrize("damage", ["other columns", "truncated"])
+def test_a_damaged_dimension_file_shows_unknown_names_and_fails_only_reading_it(lake, capsys,
+                                                                                damage):
+    # contract §10: org_breakdown shows 'Unknown' for a missing name; a damaged names file
+    # failed `metrics orgs` outright, hiding every organization's totals for want of names
     import json
 
     import pyarrow as pa
     from conftest import run_main
 
+    from voice_monitor import queries
+
     root = _orgs_lake(lake)
     _hand_written(lake, pa.table({"org": ["org-1"], "title": ["Acme"]}))
-    code, out, err = run_main(capsys, "metrics", "orgs", *root)
-    assert code == 1
+    if damage == "truncated":
+        _hand_written(lake, pa.table({"organization_id": ["org-1"], "name": ["Acme"]}))
+        data = lake.organizations_file.read_bytes()
+        lake.organizations_file.write_bytes(data[: len(data) // 2])
+    code, out, err = run_main(capsys, "metrics", "orgs", *root, "--json")
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["organization_id"], r["name"], r["artifacts_received"]) for r in rows] == [
+        ("org-1", "Unknown", 1)]
     (line,) = err.strip().splitlines()
-    assert "dimensions/organizations.parquet" in line
-    assert "no column organization_id, name" in line and "voice-monitor orgs load" in line
+    assert line.startswith("voice-monitor: warning: organization names shown as 'Unknown': ")
+    assert "dimensions/organizations.parquet" in line and "voice-monitor orgs load" in line
+    if damage == "other columns":
+        assert "no column organization_id, name" in line
+    else:
+        assert "lake check --move-aside" in line
+    with pytest.warns(queries.OrganizationNamesUnreadableWarning, match="organizations.parquet"):
+        frame = queries.org_breakdown(lake, "2026-02-16T13:00Z", "2026-02-16T14:00Z")
+    assert frame["name"].to_list() == ["Unknown"]
+    # reading the names themselves is an error, not "no rows"; the rest of the lake answers
     base = ["--lake", str(lake.root)]
     code, out, err = run_main(capsys, "sql", *base, "select * from organizations")
-    assert code == 1 and "dimensions/organizations.parquet" in err  # an error, not "no rows"
+    assert code == 1 and "dimensions/organizations.parquet" in err
     code, out, err = run_main(capsys, "sql", *base, "--json", "select count(*) as n from events")
     assert (code, json.loads(out)) == (0, [{"n": 1}]), err

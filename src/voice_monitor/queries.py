@@ -24,7 +24,7 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
-from voice_monitor.integrity import reads_lake
+from voice_monitor.integrity import ForeignFileError, UnreadableFileError, guard, reads_lake
 from voice_monitor.lake import Lake, UnlistableFolderError, floor_day, floor_hour, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
@@ -223,12 +223,36 @@ def _org_breakdown(
     warns PeriodsNotBuiltWarning when periods of the range have no snapshot (with `now`, also
     those not ended by then)."""
     period, first, last = _periods(start, end, period)
-    names = [lake.organizations_file] if lake.organizations_file.is_file() else None
+    names = _organization_names(lake)
     missing: list[datetime] = []
     con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last, missing, now),
                        raw_organizations=names)
     frame = run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
     return frame, (period, first, last, missing)
+
+
+class OrganizationNamesUnreadableWarning(UserWarning):
+    """Warned by `org_breakdown` when dimensions/organizations.parquet cannot be read or is
+    not an organizations file: the totals are read all the same, every name 'Unknown'."""
+
+
+def _organization_names(lake: Lake) -> list | None:
+    """The organizations file for `org_breakdown`'s names, or None when there is none or it
+    cannot be read (warned): names are the user's decoration of the totals, and contract §10
+    shows a missing one as 'Unknown', so a damaged file must not hide every organization's
+    metrics (it failed `metrics orgs` and the API's metrics/orgs outright)."""
+    path = lake.organizations_file
+    if not path.is_file():
+        return None
+    try:
+        with guard(lake):  # names the file, and records it for the lake_file_unreadable alert
+            with_sources(raw_organizations=[path])
+    except (UnreadableFileError, ForeignFileError) as exc:
+        warnings.warn(OrganizationNamesUnreadableWarning(
+            f"organization names shown as 'Unknown': {exc}; or load the names again with: "
+            "voice-monitor orgs load FILE.csv"), stacklevel=3)
+        return None
+    return [path]
 
 
 _org_breakdown.__name__ = _org_breakdown.__qualname__ = "org_breakdown"
@@ -252,6 +276,7 @@ def periods_without_snapshot(lake: Lake, start: datetime | str, end: datetime | 
 __all__ = [
     "MAX_LIMIT",
     "Page",
+    "OrganizationNamesUnreadableWarning",
     "PeriodsNotBuiltWarning",
     "active_artifacts",
     "artifact_timeline",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import warnings
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -246,7 +247,12 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics orgs --start 2026-01-01T00:00:00Z --end 2026-02-16T00:00:00Z
     """
     start, end = _range(start, end, now)
-    frame, gaps = queries.org_breakdown.with_gaps(lake, start, end, now=now)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always", queries.OrganizationNamesUnreadableWarning)
+        frame, gaps = queries.org_breakdown.with_gaps(lake, start, end, now=now)
+    for warning in warned:  # the totals are read; names are 'Unknown'
+        if issubclass(warning.category, queries.OrganizationNamesUnreadableWarning):
+            click.echo(f"voice-monitor: warning: {warning.message}", err=True)
     _emit(frame, as_json,
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
