@@ -9,6 +9,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import duckdb
 import pyarrow.parquet as pq
 from conftest import NOW, event
 
@@ -18,8 +19,9 @@ SCRIPT = Path(sys.executable).parent / "voice-monitor"
 H = timedelta(hours=1)
 
 
-def cli(lake, *args: str, now: str = "2026-02-16T14:30:00Z") -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "VOICE_MONITOR_LAKE"}
+def cli(lake, *args: str, now: str = "2026-02-16T14:30:00Z",
+        env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**{k: v for k, v in os.environ.items() if k != "VOICE_MONITOR_LAKE"}, **(env or {})}
     return subprocess.run([str(SCRIPT), *args, "--lake", str(lake.root), "--now", now],
                           capture_output=True, text=True, env=env, timeout=120)
 
@@ -111,30 +113,57 @@ def test_rollup_daily_and_its_refusal(lake):
     assert lake.snapshot_periods("pipeline_daily") == [day]  # the existing snapshot is kept
 
 
-def test_backfill_from_long_before_the_lake_starts_at_its_first_day_and_says_so(lake):
-    # one event on the 15th at 05:10: --start 2000-01-01 built every hour of 26 years (228,000
-    # partitions of zeros, hours of work); now it starts at 2026-02-15T00:00, the first day the
-    # lake holds anything: 24 hours of the 15th, 14 of the 16th (up to now 14:30), the 15th
+def test_backfill_from_long_before_the_lake_skips_what_retention_would_delete_and_says_so(lake):
+    # one event on the 15th at 05:10, now 2026-02-16T14:30, hourly snapshots kept 2 d and daily
+    # 3 d: --start 2000-01-01 built every hour of 26 years (228,000 partitions of zeros, hours of
+    # work). A period is skipped when it is before the lake's first day (the 15th) and retention
+    # would delete it (hourly: period_start < 02-14T14:30, daily: < 02-13T14:30). So hours
+    # start at 02-14T15:00 (9 that day, 24 of the 15th, 14 of the 16th up to 13:00) and days at
+    # the 14th (the 14th and the 15th; the 16th is not over)
     day = datetime(2026, 2, 15, tzinfo=UTC)
     land_records(lake, [event("artifact_received", day + 5 * H + 10 * timedelta(minutes=1))],
                  now=NOW)
+    env = {"VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS": "2d",
+           "VOICE_MONITOR_RETENTION_DAILY_SNAPSHOTS": "3d"}
     done = cli(lake, "backfill", "--start", "2000-01-01T00:00Z", "--end", "2026-02-17T00:00Z",
-               "--json")
+               "--json", env=env)
     assert done.returncode == 0, done.stderr
     facts = json.loads(done.stdout)
-    assert len(facts["periods"]) == 24 + 14 + 1
-    assert facts["periods"][0] == "2026-02-15T00:00:00Z"
-    assert lake.snapshot_periods("pipeline_hourly")[0] == day
-    assert done.stderr == ("voice-monitor: backfill starts at 2026-02-15T00:00Z, the first day "
-                           "the lake holds anything, not at --start 2000-01-01T00:00Z: there is "
-                           "nothing to build before it\n")
-    # a range wholly before the lake: nothing built, said, exit 0
-    done = cli(lake, "backfill", "--start", "2000-01-01T00:00Z", "--end", "2026-02-15T00:00Z")
+    assert len(facts["periods"]) == 9 + 24 + 14 + 2
+    assert facts["periods"][0] == "2026-02-14T15:00:00Z"  # hours first, then days
+    assert facts["periods"][-2:] == ["2026-02-14T00:00:00Z", "2026-02-15T00:00:00Z"]
+    # (the daily of the 14th builds the hours it is made from, 00:00-14:00 too)
+    hourly = lake.snapshot_periods("pipeline_hourly")
+    assert hourly[0] == day - 24 * H and len(hourly) == 24 + 24 + 14
+    assert lake.snapshot_periods("pipeline_daily") == [day - 24 * H, day]
+    assert done.stderr == (
+        "voice-monitor: backfill starts at 2026-02-14T00:00Z, not at --start 2000-01-01T00:00Z: "
+        "the lake holds nothing before it (no events, snapshots or hours retention dropped) and "
+        "snapshot retention would delete what was built there\n")
+    # a range wholly before what is kept: nothing built, said, exit 0
+    done = cli(lake, "backfill", "--start", "2000-01-01T00:00Z", "--end", "2026-02-13T00:00Z",
+               env=env)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == (
-        "built 0 period(s) from 2000-01-01T00:00Z to 2026-02-15T00:00Z")
-    assert "nothing to backfill from 2000-01-01T00:00Z to 2026-02-15T00:00Z" in done.stderr
-    assert len(lake.snapshot_periods("pipeline_hourly")) == 24 + 14
+        "built 0 period(s) from 2000-01-01T00:00Z to 2026-02-13T00:00Z")
+    assert "nothing to backfill from 2000-01-01T00:00Z to 2026-02-13T00:00Z" in done.stderr
+    assert len(lake.snapshot_periods("pipeline_hourly")) == 24 + 24 + 14
+
+
+def test_backfill_of_an_empty_lake_builds_the_zeros_retention_keeps(lake):
+    # contract §6: the platform row exists for every period, zeros when nothing happened; a
+    # backfill of an empty lake builds what the schedules would have (they were building
+    # nothing: no row at all), for the periods retention keeps: from 02-15T00:00 to now
+    # 02-16T14:30, 24 + 14 hours and the 15th
+    done = cli(lake, "backfill", "--start", "2026-02-15T00:00Z", "--end", "2026-02-17T00:00Z")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert len(lake.snapshot_periods("pipeline_hourly")) == 38
+    assert lake.snapshot_periods("pipeline_daily") == [datetime(2026, 2, 15, tzinfo=UTC)]
+    files = str(lake.snapshots_dir / "pipeline_hourly" / "**" / "*.parquet")
+    assert duckdb.sql(f"select count(*), sum(artifacts_received) from read_parquet('{files}', "
+                      "hive_partitioning = false) where organization_id is null").fetchall() == [
+        (38, 0)]
 
 
 def test_retention_dry_run_then_real(lake):

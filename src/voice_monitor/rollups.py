@@ -367,13 +367,16 @@ def snapshot_schemas() -> dict[str, pa.Schema]:
 def backfill(
     lake: Lake, start: datetime, end: datetime, now: datetime, force: bool = False,
     progress: bool = True, map_periods: PeriodMap | None = None,
+    retention: RetentionConfig | None = None,
 ) -> RollupReport:
     """Rebuild every complete hour in [start, end), then every complete day, in order.
 
     With `map_periods` (e.g. on a cluster) the hours are built by it, then, once all of them
-    are written, the days, which are built from the hourly rows. The part of the range before
-    the first day the lake holds anything (`first_known_day`; all of it for an empty lake) is
-    skipped, and `report.skipped_before` says where the backfill began.
+    are written, the days, which are built from the hourly rows. A period before the first day
+    the lake holds anything (`first_known_day`; every period of an empty lake) that snapshot
+    retention (`retention`, default RetentionConfig()) would delete at `now` is skipped, and
+    `report.skipped_before` says where the backfill began: the platform's rows of zeros are
+    built for every period retention keeps, as the schedules build them on a quiet lake.
     """
     start, end = arguments.utc_time(start, "start"), arguments.utc_time(end, "end")
     now = arguments.utc_now(now)
@@ -381,18 +384,22 @@ def backfill(
         raise ValueError(f"backfill end {utc_text(end)} must be after start {utc_text(start)}")
     arguments.period_start(floor_hour(start), "start", "2026-02-10T00:00:00Z")
     report = RollupReport()
+    # before the lake's first day there is nothing to build from, and periods retention
+    # deletes are not kept: `--start 2000-01-01` on a 3-day lake wrote every hour of 26 years
+    # (hours of work, 200,000+ partitions of zeros) for snapshot retention to delete
+    from voice_monitor.retention import RetentionConfig
+
     first = first_known_day(lake)
-    if first is None or start < first:
-        # before the lake's first day there is nothing to build from or keep: `--start
-        # 2000-01-01` on a 3-day lake wrote every hour of 26 years (hours of work, 200,000+
-        # partitions of zeros) for snapshot retention to delete
-        report.skipped_before = first if first is not None and first < end else end
-        start = report.skipped_before
-    hours, h = [], floor_hour(start)
+    cut = (retention or RetentionConfig()).cutoffs(now)
+    h0 = max(floor_hour(start), _first_kept(first, cut["hourly_snapshots"], floor_hour, HOUR))
+    d0 = max(floor_day(start), _first_kept(first, cut["daily_snapshots"], floor_day, DAY))
+    if min(h0, d0) > floor_hour(start):
+        report.skipped_before = min(h0, d0, end)
+    hours, h = [], h0
     while h < end and h + HOUR <= now:
         hours.append(h)
         h += HOUR
-    days, d = [], floor_day(start)
+    days, d = [], d0
     while d < end and d + DAY <= now:
         days.append(d)
         d += DAY
@@ -424,6 +431,13 @@ def backfill(
     if report.failed:
         raise RollupFailedError(report)
     return report
+
+
+def _first_kept(first: datetime | None, cutoff: datetime, floor, unit) -> datetime:
+    """The first period a backfill builds: the lake's first day, or the first period retention
+    keeps (period_start >= `cutoff`), whichever is earlier."""
+    kept = floor(cutoff) if floor(cutoff) == cutoff else floor(cutoff) + unit
+    return kept if first is None else min(first, kept)
 
 
 def first_known_day(lake: Lake) -> datetime | None:

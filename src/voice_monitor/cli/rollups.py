@@ -210,7 +210,7 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
         raise click.BadParameter(str(exc)) from None
     try:
         report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json,
-                                  map_periods=_period_map())
+                                  map_periods=_period_map(), retention=_retention())
     except rollups.RollupFailedError as exc:
         raise _failed(exc, lambda r: _show_backfill(r, start, end, as_json)) from exc
     _show_backfill(report, start, end, as_json)
@@ -240,12 +240,20 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
 
 
 def _skipped(start: datetime, end: datetime, skipped: datetime) -> str:
-    """The note of a backfill whose range began before anything in the lake."""
+    """The note of a backfill whose range began before anything in the lake, in periods
+    snapshot retention deletes."""
+    why = ("the lake holds nothing before it (no events, snapshots or hours retention dropped) "
+           "and snapshot retention would delete what was built there")
     if skipped >= end:
-        return (f"nothing to backfill from {_stamp(start)} to {_stamp(end)}: the lake holds no "
-                f"events, snapshots or hours retention dropped before {_stamp(end)}")
-    return (f"backfill starts at {_stamp(skipped)}, the first day the lake holds anything, not "
-            f"at --start {_stamp(start)}: there is nothing to build before it")
+        return f"nothing to backfill from {_stamp(start)} to {_stamp(end)}: {why}"
+    return f"backfill starts at {_stamp(skipped)}, not at --start {_stamp(start)}: {why}"
+
+
+def _retention():
+    """The configured retention (its snapshot cut-offs bound a backfill on an empty past)."""
+    from voice_monitor.settings import load_settings
+
+    return load_settings().settings.retention_config()
 
 
 @click.command()
