@@ -820,6 +820,18 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
 
 
 # -- the reading API ---------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/api/v1/metrics/orgs", "/api/v1/charts/throughput"])
+def test_a_lake_gone_since_a_kept_answer_is_503_not_that_answer(lake, http, path):
+    """The organizations' answer is kept while the snapshots are the same; a lake with none yet
+    has no folder whose change drops it, so once the lake was moved away (unmounted) the kept
+    answer came back, 200 'every hour not built': a missing lake looked like an empty one."""
+    assert http.get(path, headers=bearer(STAFF)).status_code == 200  # an empty lake: kept
+    lake.root.rename(lake.root.with_name("moved"))
+    response = http.get(path, headers=bearer(STAFF))
+    assert response.status_code == 503
+    assert "the server's lake is missing" in response.json()["detail"]
+
+
 @pytest.fixture
 def filled(lake):
     """Two artifacts in org-a: art-1 completes, art-2 fails in transcription; art-3 (org-b) is in flight."""

@@ -165,6 +165,9 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
     """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
     at = _now(now)
     start_at, end_at = _range(start, end, at)
+    # a missing lake is 503, never an answer kept from when it was there (a lake with no
+    # snapshot yet has no folder whose change would have dropped it: 200, every hour not built)
+    open_lake(request.app.state.lake)
     found, missing = org_totals(request.app.state, start_at, end_at, at)
     return JSON({"start": start_at, "end": end_at, "rows": found, "not_built": missing})
 
