@@ -1360,3 +1360,35 @@ def test_a_redis_that_does_not_answer_is_503_and_retry_after_never_500(lake, mon
         assert answer.json()["detail"] == ("the server's real-time counter store did not answer "
                                            "(the server's log says which and why); try again in "
                                            "a moment")
+
+
+LONG = "x" * 60_000
+
+
+@pytest.mark.parametrize(("path", "params"), [
+    ("/api/v1/events", {"type": LONG}),
+    ("/api/v1/events", {"stage": LONG}),
+    ("/api/v1/events", {"start": LONG}),
+    ("/api/v1/events", {"errors_only": LONG}),
+    ("/api/v1/events", {LONG: "1"}),
+    ("/api/v1/metrics/historical", {"period": LONG}),
+    ("/api/v1/alerts/history", {"status": LONG}),
+    ("/api/v1/alerts/history", {"type": LONG}),
+    ("/api/v1/charts/" + LONG, {}),
+    ("/api/v1/" + LONG, {}),
+])
+def test_a_huge_value_is_quoted_cut_in_a_400(lake, http, path, params):
+    """An answer quoted the value it refused whole: a 60 KB type= was answered with 60 KB (a
+    request line may be 1 MiB). Each value shows its first 100 characters and '...'."""
+    response = http.get(path, params=params, headers=bearer(STAFF))
+    assert response.status_code in (400, 404)
+    detail = response.json()["detail"]
+    assert "x" * 90 in detail and "x" * 101 not in detail and "...'" in detail
+    assert len(detail) < 1_000
+
+
+def test_an_unknown_alert_id_of_any_length_is_404_quoted_cut(lake, http):
+    response = http.post(f"/api/v1/alerts/{LONG}/ack", json={}, headers=bearer(STAFF))
+    assert (response.status_code, response.json()) == (404, {"detail": (
+        f"no alert with id {'x' * 100 + '...'!r}; list them with 'voice-monitor alerts list' or "
+        "'voice-monitor alerts history'")})

@@ -63,6 +63,17 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
 _TIME_TEXT = re.compile(rf"{ISO_DATE}([Tt ]\d{{2}}({ISO_AFTER_HOUR})?{ISO_ZONE}?)?", re.ASCII)
 
 
+SHOWN_CHARS = 100  # of a value an error quotes: a query string or an argument may be huge
+
+
+def shown(value) -> str:
+    """`value` as an error message quotes it: repr'd, text cut to its first SHOWN_CHARS
+    characters and '...' (a 1 MB query parameter was answered with 1 MB)."""
+    if isinstance(value, str) and len(value) > SHOWN_CHARS:
+        value = value[:SHOWN_CHARS] + "..."
+    return repr(value)
+
+
 def iso_time(text: str, what: str = "time") -> datetime:
     """The time an ISO-8601 text gives (a trailing Z means UTC); naive when it names no offset.
     The one parser of time text: the query API, the CLI, the flows and the notebooks use it; it
@@ -73,10 +84,10 @@ def iso_time(text: str, what: str = "time") -> datetime:
         head, blank, tail = stripped.rpartition(" ")
         if blank and _TIME_TEXT.fullmatch(f"{head}+{tail}"):  # the query string's '+' is a space
             raise ValueError(
-                f"{what} {text!r} is not an ISO-8601 time; a '+' in a URL's query string is "
+                f"{what} {shown(text)} is not an ISO-8601 time; a '+' in a URL's query string is "
                 f"read as a space: send it as %2B ({head}%2B{tail}), or use Z")
         raise ValueError(
-            f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z")
+            f"{what} {shown(text)} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z")
     stripped = re.sub(ISO_LEAP_SECOND, r"\1:59.999999", stripped)
     if stripped.endswith(("Z", "z")):
         stripped = stripped[:-1] + "+00:00"
@@ -84,7 +95,7 @@ def iso_time(text: str, what: str = "time") -> datetime:
         moment = datetime.fromisoformat(stripped)
     except ValueError:
         raise ValueError(
-            f"{what} {text!r} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z") from None
+            f"{what} {shown(text)} is not an ISO-8601 time; use e.g. 2026-02-16T14:30:00Z") from None
     try:
         in_range(as_utc(moment), what, text)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00, before the calendar in UTC
@@ -167,7 +178,8 @@ def event_types(value: str | Iterable[str] | None) -> list[str] | None:
     listed = [value] if isinstance(value, str) else list(value)
     for item in listed:
         if not isinstance(item, str) or item not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {item!r}; expected one of {', '.join(EVENT_TYPES)}")
+            raise ValueError(f"unknown event type {shown(item)}; expected one of "
+                             f"{', '.join(EVENT_TYPES)}")
     return sorted(set(listed)) or None
 
 
@@ -201,5 +213,6 @@ def flag(value, what: str) -> bool:
 def stage(value: str | None) -> str | None:
     """A known pipeline stage, or None for all."""
     if value is not None and value not in STAGES:
-        raise ValueError(f"unknown pipeline stage {value!r}; expected one of {', '.join(STAGES)}")
+        raise ValueError(f"unknown pipeline stage {shown(value)}; expected one of "
+                         f"{', '.join(STAGES)}")
     return value

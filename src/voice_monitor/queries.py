@@ -44,8 +44,8 @@ def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
     if period is None:
         period = "hour" if end - start <= HOURLY_LIMIT else "day"
     if period not in _STEP:
-        raise ValueError(f"unknown period {period!r}; use 'hour' or 'day', or leave it out "
-                         "to have the range's length choose")
+        raise ValueError(f"unknown period {arguments.shown(period)}; use 'hour' or 'day', or "
+                         "leave it out to have the range's length choose")
     floor = floor_hour if period == "hour" else floor_day
     first, last = floor(start), floor(end - timedelta(microseconds=1))
     count = (last - first) // _STEP[period] + 1

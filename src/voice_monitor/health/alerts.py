@@ -21,6 +21,7 @@ from voice_monitor.arguments import (
     FIRST_EVENT,
     TimeOutOfRangeError,
     identifier,
+    shown,
     time_range,
     utc_text,
     utc_time,
@@ -242,7 +243,7 @@ def get_alert(lake: Lake, alert_id: str) -> Alert:
     for alert in _all_alerts(lake):
         if alert.alert_id == alert_id:
             return alert
-    raise UnknownAlertError(f"no alert with id {alert_id!r}; list them with "
+    raise UnknownAlertError(f"no alert with id {shown(alert_id)}; list them with "
                             "'voice-monitor alerts list' or 'voice-monitor alerts history'")
 
 
@@ -353,9 +354,11 @@ def alert_history(lake: Lake, type: str | None = None, organization_id: str | No
                   ) -> HistoryPage:
     """Alerts raised in [start, end), filtered, newest first, keyset-paginated (limit ≤ 500)."""
     if type is not None and type not in CHECK_TYPES:
-        raise ValueError(f"unknown alert type {type!r}; expected one of {', '.join(CHECK_TYPES)}")
+        raise ValueError(f"unknown alert type {shown(type)}; expected one of "
+                         f"{', '.join(CHECK_TYPES)}")
     if status is not None and status not in STATUSES:
-        raise ValueError(f"unknown alert status {status!r}; expected one of {', '.join(STATUSES)}")
+        raise ValueError(f"unknown alert status {shown(status)}; expected one of "
+                         f"{', '.join(STATUSES)}")
     organization_id = identifier(organization_id, "organization_id")
     start, end = time_range(start, end)
     limit = cap_limit(limit)

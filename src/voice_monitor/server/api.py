@@ -40,7 +40,8 @@ def known_parameters(request: Request) -> None:
     unknown = sorted(set(request.query_params) - set(known))
     if unknown:
         takes = ", ".join(sorted(known)) if known else "none"
-        raise ValueError(f"unknown query parameter {unknown[0]!r} for {request.url.path}; "
+        raise ValueError(f"unknown query parameter {arguments.shown(unknown[0])} for "
+                         f"{request.url.path[:100]}; "
                          f"it takes: {takes}")
     # a scalar given twice (`start=..&start=..`) would be taken once, the other dropped unsaid
     for name in sorted(n for n, many in known.items() if not many):

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
 from voice_monitor import disk_space, read_only, storage
+from voice_monitor.arguments import shown
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
@@ -153,7 +154,7 @@ def create_app(
     async def not_found(request: Request, exc: Exception):
         detail = getattr(exc, "detail", None)
         if detail in (None, "Not Found"):  # the router's own: no route has this path
-            detail = (f"no such path {request.url.path!r}; the API's paths are listed in "
+            detail = (f"no such path {shown(request.url.path)}; the API's paths are listed in "
                       "docs/server.md and at /api/v1/openapi.json" + _slash_hint(request))
         return JSONResponse({"detail": detail}, status_code=404,
                             headers=getattr(exc, "headers", None))
@@ -277,7 +278,8 @@ def create_app(
         for error in exc.errors():
             where = ".".join(str(p) for p in error.get("loc", ())[1:]) or "request"
             fix = _FIXES.get(error.get("type"), "")
-            problems.append(f"{where} {error.get('input')!r}: {error.get('msg')}{fix}")
+            problems.append(f"{where[:100]} {shown(error.get('input'))}: "
+                            f"{error.get('msg')}{fix}")
         return JSONResponse({"detail": "; ".join(problems)}, status_code=400)
 
     return app

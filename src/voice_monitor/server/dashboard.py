@@ -119,7 +119,8 @@ def chart_figure(lake, name: str, start: datetime, end: datetime,
     """The figure `name` of `voice_monitor.charts.CHARTS` over [start, end), as the lake was at
     `end` (the page's now): a period not ended by then is drawn as not built."""
     if name not in charts.CHARTS:
-        raise ValueError(f"unknown chart {name!r}; expected one of {', '.join(charts.CHARTS)}")
+        raise ValueError(f"unknown chart {arguments.shown(name)}; expected one of "
+                         f"{', '.join(charts.CHARTS)}")
     draw, query = charts.CHARTS[name]
     read = getattr(queries, query)
     if query in queries.TOTALS:  # its gaps are not warned here (the page's own panels say them)
