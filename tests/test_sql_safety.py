@@ -248,3 +248,39 @@ def test_a_value_of_exactly_the_cell_cap_is_whole_one_more_is_cut(home, capsys):
     assert out.count("x") == 2000 and out.count("y") == 2000
     assert err.startswith("voice-monitor: 2 values longer than 2,000 characters cut in the "
                           "table (longest 5,000); ")
+
+
+def test_a_table_over_its_budget_cuts_its_longest_cells_to_one_length():
+    # the budget is TABLE_LINES (100,000) lines of the columns' even width: 10 columns leave
+    # (200 - 3 * 10 - 1) // 10 = 16 characters each, so 1,600,000 characters. 1,000 rows of
+    # 10 values of 4,000 (took ~35 s): each cut to 1,600,000 / 10,000 = 160
+    from voice_monitor.cli.queries import cell_cap
+
+    assert cell_cap([4000] * 10_000, 10) == 160
+    # 50 columns are 1 character wide: 100,000 characters over 100 rows of 50 (took ~340 s)
+    assert cell_cap([4000] * 5_000, 50) == 20
+    # short values are never cut for long ones: 9,000 of 10 characters (90,000) stay whole,
+    # the 1,000 long ones share the rest, (1,600,000 - 90,000) / 1,000 = 1,510 each
+    assert cell_cap([10] * 9_000 + [4000] * 1_000, 10) == 1510
+    # within the budget: the per-cell cap alone (800 cells of 2,000 = 1,600,000 exactly)
+    assert cell_cap([2000] * 800, 10) == 2000 and cell_cap([2000] * 801, 10) < 2000
+    # never below 16 characters (1,000 rows of 50 columns: 2 by the budget)
+    assert cell_cap([4000] * 50_000, 50) == 16
+
+
+def test_plain_output_of_a_table_over_its_budget_says_how_far_it_cut(home, capsys, monkeypatch):
+    # a budget of 1,000 lines of 16 characters (10 columns): 16,000 characters; 20 rows of 10
+    # values of 200 characters (40,000) are each cut to 16,000 / 200 = 80, marked '…'
+    from voice_monitor.cli import queries as cli_queries
+
+    monkeypatch.setattr(cli_queries, "TABLE_LINES", 1000)
+    columns = ", ".join(f"repeat('x', 200) as c{i}" for i in range(10))
+    code, out, err = sql(capsys, home, f"select {columns} from range(20)")
+    assert code == 0
+    assert out.count("x") == 20 * 10 * 80 and out.count("…") == 20 * 10
+    assert err.strip() == (
+        "voice-monitor: 200 values cut to their first 80 characters to keep this table of 20 "
+        "rows and 10 columns quick to print (longest 200); for the whole value pass --json (or "
+        "--csv), or select a part in SQL: left(col, n), substr(col, start, n), length(col)")
+    code, out, err = sql(capsys, home, f"select {columns} from range(20)", "--csv")
+    assert code == 0 and err == "" and out.count("x") == 20 * 10 * 200

@@ -69,13 +69,45 @@ def _cell(value, cut: list[int] | None = None) -> Text:
 
     A text longer than CELL_CAP characters shows its first CELL_CAP and how long it is;
     `cut` (when given) counts such cells."""
-    text = _text(value)
-    if len(text) <= CELL_CAP:
+    return _shown(_text(value), CELL_CAP, cut)
+
+
+def _shown(text: str, cap: int, cut: list[int] | None = None) -> Text:
+    """`text` as a cell of at most `cap` characters (see `_cell`); below CELL_CAP (a table
+    over its budget) the cut is marked by '…' alone, and the stderr line says the rest."""
+    if len(text) <= cap:
         return Text(text.translate(_SHOWN_CONTROLS))
     if cut is not None:
         cut.append(len(text))
-    return Text(text[:CELL_CAP].translate(_SHOWN_CONTROLS)
-                + f"… [cut: first {CELL_CAP:,} of {len(text):,} characters]")
+    mark = (f"… [cut: first {CELL_CAP:,} of {len(text):,} characters]" if cap == CELL_CAP
+            else "…")
+    return Text(text[:cap].translate(_SHOWN_CONTROLS) + mark)
+
+
+# A whole table's budget, in lines of cells. Rich folds each cell into lines as wide as its
+# column, and its cost follows those cell lines (1,000 rows of 10 cells of 2,000 characters
+# took ~35 s; 100 rows of 50 columns, each column a character or two wide, ~340 s). A table
+# whose cells fit TABLE_LINES lines of the columns' even width (~4 s) is shown as it is;
+# beyond, the longest cells are cut to one length, never below MIN_CELL characters.
+TABLE_WIDTH = 200
+TABLE_LINES = 100_000
+MIN_CELL = 16
+
+
+def cell_cap(lengths: list[int], columns: int) -> int:
+    """The most characters a cell of this table shows: CELL_CAP, or less so that the cells'
+    characters (each at most the cap) fit the table's budget; never below MIN_CELL."""
+    columns = max(columns, 1)
+    width = max(1, (TABLE_WIDTH - 3 * columns - 1) // columns)  # the borders take 3 a column
+    budget = TABLE_LINES * width
+    if sum(min(n, CELL_CAP) for n in lengths) <= budget:
+        return CELL_CAP
+    ordered, used = sorted(lengths), 0
+    for i, n in enumerate(ordered):  # the cut length L: sum of min(n, L) over the cells = budget
+        if used + n * (len(ordered) - i) > budget:
+            return max(MIN_CELL, min(CELL_CAP, (budget - used) // (len(ordered) - i)))
+        used += n
+    return CELL_CAP
 
 
 def unique_names(columns: list[str]) -> list[str]:
@@ -121,15 +153,22 @@ def print_rows(columns: list[str], rows, title: str | None = None,
     table = Table(title=title, show_lines=False)
     for name in columns:
         table.add_column(_cell(name, cut), overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(v, cut) for v in row))
-    Console(width=200).print(table)
+    texts = [[_text(v) for v in row] for row in rows]
+    cap = cell_cap([len(t) for row in texts for t in row], len(columns))
+    for row in texts:
+        table.add_row(*(_shown(t, cap, cut) for t in row))
+    Console(width=TABLE_WIDTH).print(table)
     if not table.row_count:
         click.echo("(no rows)")
     if cut:
         cells = "1 value" if len(cut) == 1 else f"{len(cut):,} values"
-        click.echo(f"voice-monitor: {cells} longer than {CELL_CAP:,} characters cut in the table "
-                   f"(longest {max(cut):,}); for the whole value {whole}", err=True)
+        if cap == CELL_CAP:
+            said = f"longer than {CELL_CAP:,} characters cut in the table"
+        else:
+            said = (f"cut to their first {cap:,} characters to keep this table of "
+                    f"{len(texts):,} rows and {len(columns):,} columns quick to print")
+        click.echo(f"voice-monitor: {cells} {said} (longest {max(cut):,}); for the whole value "
+                   f"{whole}", err=True)
 
 
 def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) -> None:
