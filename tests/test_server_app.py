@@ -778,10 +778,16 @@ def test_the_collectors_refusals_are_the_apps_answers(lake, app, monkeypatch):
     safe = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
             "content-security-policy": "frame-ancestors 'none'", "referrer-policy": "same-origin"}
     with TestClient(app, base_url=BASE, raise_server_exceptions=False) as http:
+        # a producer without a (valid) token is told what it needs: an ingest token, not a
+        # sign-in at /login, whose session may not post events
         response = http.post("/v1/events", content=b"")
         assert (response.status_code, response.json()) == (401, {
-            "detail": "a valid token is required: send 'Authorization: Bearer TOKEN' or sign in "
-                      "at /login"})
+            "detail": "a valid ingest token is required: send 'Authorization: Bearer "
+                      "INGEST_TOKEN'"})
+        response = http.post("/v1/events", content=b"", headers=bearer("wrong-0123456789abcdef"))
+        assert (response.status_code, response.json()) == (401, {
+            "detail": "a valid ingest token is required: send 'Authorization: Bearer "
+                      "INGEST_TOKEN'"})
         assert response.headers["www-authenticate"] == "Bearer"
         assert safe.items() <= response.headers.items()
         assert "cache-control" not in response.headers  # (only /api/ and /metrics answers)

@@ -415,9 +415,12 @@ def _admit(request: Request, actor: Actor | None, role: str, page: bool) -> Acto
         in_url = ("; a token in the URL is never read (URLs are logged): send it in the "
                   "Authorization header" if _URL_TOKEN_NAMES & {k.lower() for k in
                                                                 request.query_params} else "")
-        raise HTTPException(401, "a valid token is required: send 'Authorization: Bearer "
-                                 "TOKEN' or sign in at /login" + in_url,
-                            headers={"WWW-Authenticate": "Bearer"})
+        # the collector's senders are programs with an ingest token: a sign-in is no way in
+        ask = ("a valid ingest token is required: send 'Authorization: Bearer INGEST_TOKEN'"
+               if role == "ingest" else
+               "a valid token is required: send 'Authorization: Bearer TOKEN' or sign in at "
+               "/login")
+        raise HTTPException(401, ask + in_url, headers={"WWW-Authenticate": "Bearer"})
     if not actor.can(role):
         if role == "ingest":  # contract §12: POST /v1/events is 401 without a valid ingest token
             raise HTTPException(401, "a valid ingest token is required: this token (or session) "
