@@ -157,6 +157,31 @@ def test_array_that_does_not_parse_is_kept_whole(lake, tmp_path, text):
     assert quarantine(lake) == [(text, "record is not valid JSON")]
 
 
+def test_a_lone_surrogate_escape_is_named_as_such_not_as_invalid_json(lake, tmp_path):
+    # "\ud800" is valid JSON syntax and no Unicode character: it was quarantined as "record is
+    # not valid JSON", which sent its producer looking for a syntax error that is not there
+    head = '{"event_type": "artifact_received", "timestamp": "2026-02-16T13:00:00Z", '
+    lines = [
+        head + '"event_id": "s1", "artifact_id": "a\\ud800"}',
+        head + '"event_id": "s2", "metadata": {"x": ["a", "\\udfff"]}}',
+        head + '"event_id": "s3", "metadata": {"k\\udc00": 1}}',
+        head + '"event_id": "s4", "artifact_id": "\\ud83d\\ude00"}',
+        '{"event_id": "s5" "event_type": "x"}',
+    ]
+    path = tmp_path / "surrogates.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = ingest_file(lake, path, now=NOW)
+    assert (result.accepted, result.quarantined) == (1, 4)  # the pair is one character: kept
+    fix = ("which is no Unicode character: the record is valid JSON syntax but not valid text "
+           "(send the character itself, or both escapes of its pair, e.g. \\ud83d\\ude00)")
+    assert sorted(quarantine(lake)) == sorted([
+        (lines[0], f"artifact_id holds a lone surrogate escape (\\ud800), {fix}"),
+        (lines[1], f"metadata.x[1] holds a lone surrogate escape (\\udfff), {fix}"),
+        (lines[2], f"a key in metadata holds a lone surrogate escape (\\udc00), {fix}"),
+        (lines[4], "record is not valid JSON"),
+    ])
+
+
 def test_lines_end_with_crlf_and_a_bom_costs_nothing():
     assert split_file(b"\xef\xbb\xbf{}\r\n{ }\r\n\r\n \t\r\n[]x\r\n").to_pylist() == [
         b"{}", b"{ }", b"[]x"]

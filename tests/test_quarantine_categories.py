@@ -28,6 +28,7 @@ BAD_LINES: list[tuple[str | bytes, str]] = [
     ("{not json", "invalid_json"),
     ("[[1, 2]]", "not_object"),  # (a line that is an array is its elements: here one, a list)
     (b'{"event_id": "caf\xe9", "event_type": "artifact_received"}', "invalid_utf8"),
+    (line(artifact_id="a\ud800"), "invalid_utf8"),  # valid JSON, "\ud800": no UTF-8 holds it
     (line(error_message="x" * 70_000), "too_large"),
     (line(metadata={"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": 1}}}}}}}}}), "too_deep"),
     ('{"event_id": "d1", "event_id": "d2", "event_type": "artifact_received", '

@@ -7,7 +7,8 @@ create or replace macro reason_rule_category(rule) as
     case
         when rule is null then null
         when rule like '%could not be validated%' then 'internal_error'
-        when rule like '%is not valid UTF-8%' then 'invalid_utf8'
+        when rule like '%is not valid UTF-8%' or rule like '%holds a lone surrogate escape%'
+            then 'invalid_utf8'
         when rule like '%bytes, over the limit of%' then 'too_large'
         when regexp_matches(rule, 'nested (too|more than|[0-9]+ levels) deep') then 'too_deep'
         when rule like '%repeats the top-level key%' or rule like '%repeats a key%'

@@ -496,6 +496,45 @@ def inspect(text: str) -> str | None:
     return None
 
 
+def lone_surrogate(text: str) -> str | None:
+    """Why a record DuckDB's JSON reader refused is valid JSON all the same: a string (or a
+    key) holding a lone surrogate escape such as \\ud800, which JSON's grammar allows but
+    which is no Unicode character (no UTF-8 text can hold it). None when it is anything else."""
+    if "\\" not in text:
+        return None
+    try:
+        value = _parse(text)
+    except (ValueError, RecursionError):
+        return None
+    found = _find_surrogate(value, "")
+    if found is None:
+        return None
+    path, char = found
+    return (f"{path or 'record'} holds a lone surrogate escape (\\u{ord(char):04x}), which is no "
+            "Unicode character: the record is valid JSON syntax but not valid text (send the "
+            "character itself, or both escapes of its pair, e.g. \\ud83d\\ude00)")
+
+
+def _surrogate(text: str) -> str | None:
+    return next((c for c in text if "\ud800" <= c <= "\udfff"), None)
+
+
+def _find_surrogate(value, path: str) -> tuple[str, str] | None:
+    if isinstance(value, str):
+        char = _surrogate(value)
+        return None if char is None else (path, char)
+    items = value.items() if isinstance(value, dict) else (
+        ((f"[{i}]", v) for i, v in enumerate(value)) if isinstance(value, list) else ())
+    for key, item in items:
+        if not key.startswith("[") and (char := _surrogate(key)) is not None:
+            return (f"a key in {path}" if path else "a key", char)
+        sub = f"{path}{key}" if key.startswith("[") else (f"{path}.{key}" if path else key)
+        found = _find_surrogate(item, sub)
+        if found is not None:
+            return found
+    return None
+
+
 def _constant_outside_strings(text: str) -> str | None:
     for match in _TOKENS.finditer(text):
         token = match.group(0)

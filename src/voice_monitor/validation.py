@@ -17,7 +17,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from voice_monitor.records import as_text, look_again, merged, second_looks
+from voice_monitor.records import as_text, lone_surrogate, look_again, merged, second_looks
 from voice_monitor.redaction import GATE, redact_json_sql, redact_sql
 from voice_monitor.schema import (
     ANY_STAGE_TYPES,
@@ -266,6 +266,7 @@ BOM_INSIDE = ("record is not valid JSON: it starts with a byte-order mark (U+FEF
               "only as the very first character of a line)")
 # an array's element with nothing in it (`[{…},]`, `[{…},,{…}]`): its raw text is empty, and
 # "not valid JSON" alone left a reader of the quarantine to guess what was
+NOT_JSON = "record is not valid JSON"
 EMPTY_SQL = "trim(line, ' ' || chr(9) || chr(10) || chr(13)) = ''"
 EMPTY = ("record is not valid JSON: it is empty (an array element with nothing in it, as after "
          "a trailing comma [{...},] or between two commas: remove the extra comma)")
@@ -399,7 +400,7 @@ reasoned as (
     select line_no, line, {stored},
         case when root_type is null  -- (the mark looked for only in these few)
              then case when {BOM_INSIDE_SQL} then '{BOM_INSIDE}' when {EMPTY_SQL} then '{EMPTY}'
-                       else 'record is not valid JSON' end
+                       else '{NOT_JSON}' end
              when root_type <> 'OBJECT'
              then 'record is JSON but not an object; expected one event object per record'
              else nullif(concat_ws('; ', nullif(reason, ''), {future_error}), '') end as reason
@@ -513,11 +514,26 @@ def validate(
         raws = [raw if raw is not None else texts[int(positions.searchsorted(i))].as_py()
                 for i, raw in zip(numbers, rejected.column("raw").to_pylist(), strict=True)]
         rejected = pa.table({"line_no": numbers, "raw": raws, "reason": reasons}, _REJECTED)
+    rejected = _surrogates_named(rejected)
     if early:
         rejected = pa.concat_tables([rejected, pa.Table.from_pylist(
             [dict(zip(_REJECTED.names, r, strict=True)) for r in early], _REJECTED)])
         rejected = rejected.sort_by("line_no")
     return accepted, _redacted(con, _escaped(rejected))
+
+
+def _surrogates_named(rejected: pa.Table) -> pa.Table:
+    """'not valid JSON' said of a record that is valid JSON holding a lone surrogate escape
+    (\\ud800), which DuckDB's reader refuses: the reason says so (a producer reading 'not
+    valid JSON' of valid JSON looked for a syntax error that is not there)."""
+    reasons = rejected.column("reason")
+    if not rejected.num_rows or not pc.any(pc.equal(reasons, NOT_JSON)).as_py():
+        return rejected
+    shown = [lone_surrogate(raw) or reason if reason == NOT_JSON and raw is not None else reason
+             for raw, reason in zip(rejected.column("raw").to_pylist(), reasons.to_pylist(),
+                                    strict=True)]
+    return rejected.set_column(rejected.schema.get_field_index("reason"), "reason",
+                               pa.array(shown, rejected.schema.field("reason").type))
 
 
 # characters JSON lets stand raw that a terminal does not show: DEL, the C1 controls (NEL,
