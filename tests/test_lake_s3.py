@@ -53,6 +53,40 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
     assert list(tmp_path.iterdir()) == []  # no local folder "s3:"
 
 
+def test_an_s3_url_with_an_empty_or_dot_part_in_its_prefix_is_refused(capsys, tmp_path,
+                                                                        monkeypatch):
+    # `--lake s3://lake//p2` found the lake at s3://lake/p2 (its folders listed) but wrote its
+    # snapshots under the key /p2/… beside it: a rollup there rebuilt an hour retention had
+    # dropped (the record of the drop was under p2/), into files the real lake never reads
+    from conftest import assert_one_line_error, run_main
+
+    monkeypatch.chdir(tmp_path)
+    for url, meant in (("s3://lake//p2", "s3://lake/p2"), ("s3://lake/a/./b", "s3://lake/a/b"),
+                       ("s3://lake/a/../p2", "s3://lake/p2"), ("s3://lake/p2/.", "s3://lake/p2"),
+                       ("s3://lake/.", "s3://lake"), ("memory://lake//p2", "memory://lake/p2")):
+        with pytest.raises(ValueError, match=(
+                f"^lake URL {url!r} has an empty, '.' or '..' part in its prefix; an object "
+                f"store takes such a key literally, as another place than {meant!r}: write "
+                f"the prefix without it, e.g. {meant}$").replace(".", r"\.")):
+            Lake(url)
+    code, _, err = run_main(capsys, "rollup", "hourly", "--lake", "s3://lake//p2")
+    assert_one_line_error(code, err, status=1)
+    assert "e.g. s3://lake/p2" in err
+    # trailing slashes are no part: the same lake
+    assert str(Lake("s3://lake/p2//").root) == str(Lake("s3://lake/p2").root) == "s3://lake/p2"
+
+
+def test_an_upper_case_or_s3a_scheme_is_the_s3_lake():
+    # 'S3://' was "Unsupported filesystem: 'S3'"; on 's3a://' every command but `sql` worked,
+    # which refused each file: listings name them s3://…, outside its allowed s3a:// folders
+    from voice_monitor.adhoc import _allowed_directories
+
+    for url in ("S3://lake/p2", "s3a://lake/p2", "S3A://lake/p2/"):
+        lake = Lake(url)
+        assert str(lake.root) == "s3://lake/p2"
+        assert "s3://lake/p2/events/" in _allowed_directories(lake)
+
+
 def test_a_malformed_endpoint_url_is_refused_naming_the_variable(capsys, tmp_path, monkeypatch):
     # botocore's own words were "Invalid endpoint: 127.0.0.1:9000" and "EndpointResolutionError:
     # Custom endpoint `htp://…` was not a valid URI (run with --debug for the traceback)"

@@ -22,6 +22,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import posixpath
 import re
 import socket
 import sys
@@ -64,6 +65,10 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
                          f"s3://bucket/prefix")
     if scheme != "memory":
         _check_bucket(text)
+    _check_key(text)
+    # 'S3://' (fsspec knows no 'S3') and Hadoop's 's3a://' are s3://: listings name every
+    # file s3://…, and a root spelled otherwise matched none of them (`sql` refused each file)
+    text = ("s3" if scheme == "s3a" else scheme) + text[len(scheme):]
     from upath import UPath
 
     # no listings cache: another host may have written since this process last listed
@@ -112,6 +117,24 @@ def _check_bucket(url: str) -> None:
 
 
 _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def _check_key(url: str) -> None:
+    """Refuse an object-store URL whose prefix holds an empty, `.` or `..` segment
+    (`s3://bucket//prefix`, `s3://bucket/a/./b`): a store keeps the key `/prefix/…` apart from
+    `prefix/…`, and s3fs read some of them one way and wrote the other, so such a URL took the
+    lake at `s3://bucket/prefix` as its own while writing snapshots beside it, unseen by it."""
+    head, _, rest = url.partition("://")
+    bucket, _, key = rest.rstrip("/").partition("/")
+    segments = key.split("/") if key else []
+    if not any(segment in ("", ".", "..") for segment in segments):
+        return
+    normal = posixpath.normpath("/" + key).lstrip("/")
+    head = "s3" if head.lower() == "s3a" else head.lower()
+    meant = f"{head}://{bucket}/{normal}" if normal else f"{head}://{bucket}"
+    raise ValueError(f"lake URL {url!r} has an empty, '.' or '..' part in its prefix; an object "
+                     f"store takes such a key literally, as another place than {meant!r}: "
+                     f"write the prefix without it, e.g. {meant}")
 
 
 def _check_endpoint(endpoint: str) -> str:
