@@ -33,7 +33,8 @@ def count(glob: str, where: str = "true") -> int:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     lake = tmp_path_factory.mktemp("demo") / "lake"
-    done = run_cli("--lake", str(lake), "--days", "1", "--end", "2026-02-18T12:00:00Z", "--json")
+    # --now, the name every command that depends on time takes (contract §11), is --end here
+    done = run_cli("--lake", str(lake), "--days", "1", "--now", "2026-02-18T12:00:00Z", "--json")
     assert done.returncode == 0, done.stderr
     return lake, json.loads(done.stdout)
 

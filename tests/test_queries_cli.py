@@ -134,6 +134,35 @@ def test_cli_errors_are_one_line(rolled_lake, tmp_path):
     assert out.returncode == 1 and "line 3: organization_id 'org-1' repeats line 2" in out.stderr
 
 
+def test_events_recent_reads_the_log_as_it_was_at_now(rolled_lake):
+    # contract §2/§10/§11: a reading command that depends on time takes --now, and a read at a
+    # now in the past sees only events stamped at or before it; `events recent` had no --now
+    # (the API's /events has one). At 13:09 the events stamped 13:09 and before are 6 (a1's
+    # three, a2's three), newest first; 13:20 and 13:30 are later
+    lake = str(rolled_lake.root)
+    page = cli_json("events", "recent", "--now", "2026-02-16T13:09:00Z", "--json", "--lake", lake)
+    assert [r["timestamp"] for r in page["rows"]] == [
+        "2026-02-16T13:09:00Z", "2026-02-16T13:01:00Z", "2026-02-16T13:00:00Z",
+        "2026-02-16T12:02:00Z", "2026-02-16T12:01:00Z", "2026-02-16T12:00:00Z"]
+    # an earlier --end stays; a later one is cut at now
+    page = cli_json("events", "recent", "--now", "2026-02-16T13:09:00Z", "--end",
+                    "2026-02-16T13:00:00Z", "--json", "--lake", lake)
+    assert len(page["rows"]) == 3
+    page = cli_json("events", "recent", "--now", "2026-02-16T12:01:00Z", "--end",
+                    "2026-02-16T18:00:00Z", "--limit", "1", "--json", "--lake", lake)
+    assert [r["timestamp"] for r in page["rows"]] == ["2026-02-16T12:01:00Z"]
+    # the next page, with the same --now, goes on where this one stopped
+    rest = cli_json("events", "recent", "--now", "2026-02-16T12:01:00Z", "--end",
+                    "2026-02-16T18:00:00Z", "--cursor", page["next_cursor"], "--json",
+                    "--lake", lake)
+    assert [r["timestamp"] for r in rest["rows"]] == ["2026-02-16T12:00:00Z"]
+    # a start after now is one usage line naming both
+    out = run_cli("events", "recent", "--now", "2026-02-16T12:00:00Z", "--start",
+                  "2026-02-16T13:00:00Z", "--lake", lake)
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1
+    assert "--start 2026-02-16T13:00:00Z is after --now 2026-02-16T12:00:00Z" in out.stderr
+
+
 def run_main(capsys, *args: str):
     """The CLI in-process (cheaper than a subprocess for the remaining commands)."""
     from voice_monitor.cli import main

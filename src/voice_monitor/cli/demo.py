@@ -31,9 +31,9 @@ from voice_monitor.lake import Lake
               help="How many UTC days to simulate.")
 @click.option("--seed", type=int, default=7, show_default=True,
               help="Random seed: the same seed and --end give the same events.")
-@click.option("--end", type=TIME, default=None,
-              help="Last simulated moment, e.g. 2026-02-18T12:00:00Z (default: now, rounded "
-                   "down to 5 minutes).")
+@click.option("--end", "--now", "end", type=TIME, default=None,
+              help="Last simulated moment, e.g. 2026-02-18T12:00:00Z: the demo's now, so --now "
+                   "is the same option (default: now, rounded down to 5 minutes).")
 @click.option("--artifacts-per-day", type=click.IntRange(10, 100_000), default=1000,
               show_default=True, help="Average voice notes per weekday (about 15 events each).")
 @json_option

@@ -178,13 +178,13 @@ def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None) 
         print_table(frame, columns, units=True)
 
 
-def _emit_page(page: Page, as_json: bool, columns: list[str]) -> None:
+def _emit_page(page: Page, as_json: bool, columns: list[str], also: str = "") -> None:
     if as_json:
         common.echo_json({"rows": _records(page.rows), "next_cursor": page.next_cursor})
         return
     print_table(page.rows, columns, units=True)
-    if page.next_cursor:
-        click.echo(f"next page: --cursor {page.next_cursor}")
+    if page.next_cursor:  # `also`: options the next page needs as they were (--now)
+        click.echo(f"next page: --cursor {page.next_cursor}{also}")
 
 
 def _range(start: datetime | None, end: datetime | None, now: datetime):
@@ -318,22 +318,33 @@ def events() -> None:
 @click.option("--start", type=common.TIME, default=None, help="Events at or after this UTC time.")
 @click.option("--end", type=common.TIME, default=None, help="Events before this UTC time.")
 @click.option("--errors-only", is_flag=True, help="Only *_failed events and events with an error.")
+@click.option("--now", type=common.TIME, default=None,
+              help="Read the log as it was at this UTC time: events stamped later are ignored "
+                   "(default: every landed event). Pass the same --now with --cursor.")
 @limit_option
 @cursor_option
 @common.lake_option
 @common.json_option
-def recent(event_types, stage, organization_id, artifact_id, start, end, errors_only, limit,
-           cursor, lake: Lake, as_json: bool) -> None:
+def recent(event_types, stage, organization_id, artifact_id, start, end, errors_only, now,
+           limit, cursor, lake: Lake, as_json: bool) -> None:
     """Recent events, newest first, one page at a time (all filters apply together).
 
     \b
     Example:
       voice-monitor events recent --type transcription_failed --org org-7 --limit 20
+      voice-monitor events recent --now 2026-02-16T14:30:00Z
     """
+    if now is not None:  # as the API's `now`: `end` is exclusive, so one microsecond past now
+        if start is not None and start > now and (end is None or end > now):
+            raise click.BadParameter(
+                f"--start {utc_text(start)} is after --now {utc_text(now)}, and only events "
+                "stamped at or before now are read; give a start before now", param_hint="'--start'")
+        end = min(end or now + timedelta(microseconds=1), now + timedelta(microseconds=1))
     page = queries.recent_events(lake, list(event_types) or None, stage, organization_id,
                                  artifact_id, start, end, errors_only, limit, cursor)
     _emit_page(page, as_json, ["timestamp", "event_id", "event_type", "pipeline_stage",
-                               "organization_id", "artifact_id", "error_code"])
+                               "organization_id", "artifact_id", "error_code"],
+               f" --now {utc_text(now)}" if now is not None else "")
 
 
 @events.command()
