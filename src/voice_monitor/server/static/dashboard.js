@@ -121,7 +121,11 @@ async function api(path, params = {}, options = {}) {
     throw new Error("signed out");
   }
   const body = await response.json().catch(() => ({}));
-  if (!response.ok) throw new Error(`${path}: ${body.detail || response.status}`);
+  if (!response.ok) {
+    const error = new Error(`${path}: ${body.detail || response.status}`);
+    error.detail = String(body.detail || response.status); // the server's words, for `report`
+    throw error;
+  }
   return body;
 }
 
@@ -154,20 +158,22 @@ function pinnedText() {
 
 const problems = new Map();
 function report(panel, error) {
-  // the API's words start with its path, which for some panels is their name ("freshness:
-  // freshness: now ..."); say a panel's name once
-  if (error) {
-    const said = error.message.startsWith(`${panel}: `) ? error.message
-      : `${panel}: ${error.message}`;
-    problems.set(panel, said);
-  } else problems.delete(panel);
+  // each problem once, after the panels it stops: a missing lake is one line naming the nine
+  // panels, not nine lines of the same words (the API's path is left out: the panel says it)
+  if (error) problems.set(panel, error.detail ?? error.message);
+  else problems.delete(panel);
+  const panels = new Map();
+  for (const [name, said] of problems) panels.set(said, [...(panels.get(said) || []), name]);
   const box = $("#error");
-  box.textContent = [...problems.values()].join(" · ");
+  box.textContent = [...panels].map(([said, names]) => `${names.join(", ")}: ${said}`)
+    .join(" · ");
   box.hidden = problems.size === 0;
 }
 
+// resolves to whether the panel loaded (the clock says when some did not)
 function guarded(panel, load) {
-  return () => load().then(() => report(panel), (error) => report(panel, error));
+  return () => load().then(() => { report(panel); return true; },
+                           (error) => { report(panel, error); return false; });
 }
 
 // -- panels ----------------------------------------------------------------------------------
@@ -381,8 +387,10 @@ async function refresh({ all = false } = {}) {
   if (state.page === 0) work.push(loaders.events()); // never yank a page the reader is on
   if (all || state.tick % CHART_EVERY === 0) work.push(loaders.charts(panels), loaders.orgs());
   state.tick += 1;
-  await Promise.all(work);
-  $("#clock").textContent = `updated ${fmt.time(new Date().toISOString())} UTC` +
+  const loaded = (await Promise.all(work)).flat().every(Boolean);
+  // a panel that failed keeps what it last showed: the clock must not call that fresh
+  $("#clock").textContent = `${loaded ? "updated" : "not all updated (see the red line)"} ` +
+    `${fmt.time(new Date().toISOString())} UTC` +
     (PINNED_NOW ? ` · pinned to ${pinnedText()} UTC` : "");
   document.body.dataset.loaded = "true";
 }
