@@ -136,3 +136,31 @@ def test_setup_resolves_the_lake_as_the_cli_and_refuses_a_non_lake(tmp_path, mon
     monkeypatch.setenv("VOICE_MONITOR_LAKE", str(tmp_path / "typo"))
     with pytest.raises(NoLakeError, match="create it with voice-monitor init"):
         setup(notebooks)
+
+
+def test_setup_answers_on_a_lake_holding_unreadable_files(tmp_path, monkeypatch, capsys):
+    # every notebook's first cell read pipeline_hourly and raw_events whole: one corrupt event
+    # file (or snapshot file) anywhere failed it, and so the whole notebook, where the cells
+    # reading other periods answer (contract §4). "now" is the end of the newest hourly
+    # snapshot, 13:00 + 1 h, read from the partitions' names
+    from datetime import timedelta
+
+    from conftest import NOW, event
+
+    from voice_monitor.landing import land_records
+
+    lake = Lake.create(tmp_path / "lake")
+    for hour in (12, 13):
+        land_records(lake, [event("artifact_received", NOW.replace(hour=hour, minute=5))], now=NOW)
+        run_hourly(lake, now=NOW, hour=NOW.replace(hour=hour, minute=0))
+    for path in (*lake.event_files(NOW.replace(hour=12, minute=0)),
+                 *lake.snapshot_partition("pipeline_hourly", NOW.replace(hour=13, minute=0))
+                 .glob("*.parquet")):
+        path.write_bytes(b"not parquet")
+    launched_in(monkeypatch, tmp_path, "lake")
+    monkeypatch.delenv("VOICE_MONITOR_NOW", raising=False)
+    capsys.readouterr()
+    found, now = setup(NOTEBOOKS[0].parent)
+    assert found.root.resolve() == (tmp_path / "lake").resolve()
+    assert now == NOW.replace(hour=13, minute=0) + timedelta(hours=1)
+    assert capsys.readouterr().out == f"lake {found.root.resolve()}, now 2026-02-16 14:00 UTC\n"

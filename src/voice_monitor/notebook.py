@@ -12,7 +12,7 @@ JupyterLab draws with the extension shipped inside the `plotly` package: no inte
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from voice_monitor.arguments import as_utc, iso_time
@@ -37,19 +37,19 @@ def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
     import plotly.io as pio
 
     from voice_monitor.settings import lake_location
-    from voice_monitor.views import lake_connection
 
     pio.renderers.default = "plotly_mimetype"
     lake: Lake = open_lake(lake_location(cwd=launch_directory(notebook_dir)))  # refuses a non-lake
-    con = lake_connection(lake)
+    # from the partitions' names, not their files: one unreadable file (a corrupt event or
+    # snapshot file) failed this first cell, and so every notebook, where the cells reading
+    # other periods answer (contract §4)
     if os.environ.get(NOW_ENV):
         now = as_utc(iso_time(os.environ[NOW_ENV], NOW_ENV))
     else:
-        [(latest,)] = con.execute("select max(period_end) from pipeline_hourly").fetchall()
-        now = latest or datetime.now(UTC)
+        hours = lake.snapshot_periods("pipeline_hourly")
+        now = max(hours) + timedelta(hours=1) if hours else datetime.now(UTC)
     now = now.astimezone(UTC)
     print(f"lake {lake.root.resolve()}, now {now:%Y-%m-%d %H:%M} UTC")
-    [(landed,)] = con.execute("select exists (select 1 from raw_events)").fetchall()
-    if not landed:
+    if not lake.event_hours():
         print(NO_EVENTS)
     return lake, now
