@@ -327,6 +327,39 @@ def test_a_missing_lake_is_one_line_naming_its_panels_and_the_clock_says_not_upd
     context.close()
 
 
+def test_a_next_page_that_fails_to_load_is_not_turned_to(served, browser):
+    """'Next page' counted on before its rows came: when they did not (the lake gone a moment),
+    the label said page 2 over page 1's rows, and a second click loaded the newest rows (no
+    cursor for page 3) as 'page 3'. The buttons were live before any page had loaded, too."""
+    context, page, errors = _signed_in(served, browser)
+    failing = ("**/api/v1/events?**", lambda route: route.fulfill(
+        status=503, json={"detail": "the server's lake is missing"}))
+    page.route(*failing)
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    expect(page.locator("#events-next")).to_be_disabled()  # no page loaded: none to turn
+    expect(page.locator("#events-first")).to_be_disabled()
+    page.unroute(failing[0])
+    page.uncheck("#auto-refresh")
+    page.evaluate("refresh({all: true})")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(25)  # 29 events, 25 a page
+    first = _text(page, "#events tbody tr")
+    page.route(*failing)
+    for _ in range(2):
+        page.click("#events-next")
+        expect(page.locator("#error")).to_have_text("event log: the server's lake is missing")
+        assert page.locator("#events-page").inner_text() == "page 1"
+        assert _text(page, "#events tbody tr") == first
+    page.unroute("**/api/v1/events?**")
+    page.click("#events-next")
+    expect(page.locator("#events-page")).to_have_text("page 2")
+    expect(rows).to_have_count(4)  # the 4 oldest
+    assert page.locator("#error").is_hidden()
+    assert errors == []
+    context.close()
+
+
 def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
     """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
     as the page was open, the row beside it showing who had acknowledged."""

@@ -407,7 +407,13 @@ function wire() {
     state.page = 0;
     loaders.events();
   });
-  $("#events-next").addEventListener("click", () => { state.page += 1; loaders.events(); });
+  // a page that did not load is not turned to: its number and the rows shown stay the last
+  // page's (turned first, the count ran on while the rows stayed, and a page without its cursor
+  // loaded the newest rows under a later page's number)
+  $("#events-next").addEventListener("click", async () => {
+    state.page += 1;
+    if (!(await loaders.events())) state.page -= 1;
+  });
   $("#events-first").addEventListener("click", () => {
     state.page = 0; state.cursors = [null]; loaders.events();
   });
