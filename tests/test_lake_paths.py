@@ -84,6 +84,21 @@ def test_the_catalog_over_a_strange_path_opens_in_plain_duckdb(lakes, tmp_path, 
                        "where organization_id is null").fetchall() == [(3,)]
 
 
+def test_the_default_catalog_in_a_lake_whose_path_holds_a_question_mark_is_written(lakes,
+                                                                                   capsys):
+    # the default target is <lake>/catalog.duckdb: DuckDB put its write-ahead log at the path
+    # cut at the first '?' ('.../a b[1]*.wal?/...', no such folder) and the catalog failed
+    real, _ = lakes
+    code, out, err = run_cli(["catalog", "--lake", str(real.root)], capsys)
+    assert code == 0, err
+    target = real.root / "catalog.duckdb"
+    assert out.startswith(f"wrote {target} with views: ")
+    con = duckdb.connect(str(target), read_only=True)
+    assert con.execute("select count(*) from events").fetchall() == [(3,)]
+    con.close()
+    assert sorted(p.name for p in real.root.iterdir() if p.name.startswith(".catalog")) == []
+
+
 def test_ingest_reads_a_parquet_file_with_glob_characters_in_its_name(lakes, tmp_path, capsys):
     real, decoy = lakes
     # `in[1].parquet` as a glob matches only the decoy `in1.parquet` (5 events), not itself (3)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shlex
+import shutil
+import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
@@ -518,10 +520,16 @@ def write_catalog(lake: Lake, path: str | Path, make_folders: bool = True) -> Pa
     folder.mkdir(parents=True, exist_ok=True)
     # built beside the target, then renamed over it: a reader never opens a half-written file
     tmp = target.with_name(f".{target.name}.{new_file_stem()}.tmp")
+    # DuckDB names its write-ahead log by cutting the path at its first '?' (a query string):
+    # in a folder whose path holds one, '/a?b/c.duckdb' logs to '/a.wal?b/c.duckdb', a folder
+    # that does not exist, and the catalog of a lake at such a path failed. Built elsewhere
+    # then, and copied beside the target (contract §4: any path works literally)
+    scratch = Path(tempfile.mkdtemp(prefix="voice-monitor-catalog-")) if "?" in str(tmp) else None
+    build = scratch / "catalog.duckdb" if scratch is not None else tmp
     try:
         try:
-            con = duckdb.connect(str(tmp), config={"storage_compatibility_version":
-                                                   CATALOG_STORAGE_VERSION})
+            con = duckdb.connect(str(build), config={"storage_compatibility_version":
+                                                     CATALOG_STORAGE_VERSION})
         except duckdb.IOException as exc:  # DuckDB's words named our temporary file, no fix
             if disk_space.is_full(exc):
                 raise disk_space.NoSpaceError(folder, "the catalog was not written") from exc
@@ -537,8 +545,12 @@ def write_catalog(lake: Lake, path: str | Path, make_folders: bool = True) -> Pa
             raise
         finally:
             con.close()
+        if scratch is not None:
+            shutil.copyfile(build, tmp)
         os.replace(tmp, target)
     finally:  # nothing left beside the target when building it failed
         for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
             leftover.unlink(missing_ok=True)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return target
