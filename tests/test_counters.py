@@ -32,6 +32,7 @@ from voice_monitor.counters import (
     window_start,
 )
 from voice_monitor.landing import land_records
+from voice_monitor.redis_counters import CounterStoreUnavailable
 from voice_monitor.schema import EVENT_TYPES
 
 # now is mid-minute so that "the current minute" and "now" differ
@@ -559,6 +560,34 @@ def test_a_redis_url_naming_no_database_number_or_a_missing_one_is_refused(lake,
     missing = r"redis .*/99 has no database 99 .*VOICE_MONITOR_COUNTERS"
     with closing(open_counters(lake, f"{base}/99")) as store, pytest.raises(ValueError, match=missing):
         realtime_metrics(lake, now=AT, store=store)
+
+
+def test_a_redis_url_with_an_option_redis_py_does_not_know_is_refused_naming_it(lake):
+    # '?timout=5' reached redis-py's connection at the first call: "TypeError:
+    # AbstractConnection.__init__() got an unexpected keyword argument 'timout'"
+    with pytest.raises(ValueError, match=r"^the counter store URL has an option redis-py does "
+                                         r"not know \('timout'\); expected redis://host:port/db"):
+        open_counters(lake, "redis://127.0.0.1:6379/0?timout=5")
+    open_counters(lake, "redis://127.0.0.1:6379/0?socket_timeout=5").close()  # a known one
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_redis_refusing_the_password_says_so_not_that_it_cannot_be_reached(lake, redis_url):
+    # was "cannot reach the counter store (…): invalid username-password pair …; check that
+    # Redis is running", sending the reader to look at a Redis that runs
+    admin = redis.Redis.from_url(redis_url)
+    admin.acl_setuser("vm-test", enabled=True, passwords=["+right-password"], keys=["*"],
+                      commands=["+@all"])
+    try:
+        user = redis_url.replace("redis://", "redis://vm-test:wrong-password@")
+        with closing(open_counters(lake, user)) as store, pytest.raises(
+                CounterStoreUnavailable, match=r"refused this client's credentials: invalid "
+                r"username-password pair.*redis://:PASSWORD@host:port/db") as caught:
+            realtime_metrics(lake, now=AT, store=store)
+        assert "wrong-password" not in str(caught.value)
+    finally:
+        admin.acl_deluser("vm-test")
+        admin.close()
 
 
 def test_a_redis_url_with_a_slash_in_its_password_is_refused_without_showing_it(lake):

@@ -282,6 +282,14 @@ class RedisCounterStore:
                                                 socket_connect_timeout=10, socket_timeout=30)
         except ValueError as exc:
             raise ValueError(f"bad counter store URL: {exc}; expected redis://host:port/db") from exc
+        pool = self.client.connection_pool
+        try:  # (no socket yet) an option redis-py does not know ('?timout=5') was a TypeError
+            pool.connection_class(**pool.connection_kwargs)  # at the first call, naming no URL
+        except TypeError as exc:
+            option = str(exc).rpartition("argument ")[2].strip("'")
+            raise ValueError(f"the counter store URL has an option redis-py does not know "
+                             f"({option[:40]!r}); expected redis://host:port/db, with options "
+                             "such as ?socket_timeout=5 after it, or none") from None
         self._record = self.client.register_script(_constants(_RECORD))
         self._read = self.client.register_script(_READ)
         self._horizon = self.client.register_script(_constants(_HORIZON))
@@ -297,6 +305,12 @@ class RedisCounterStore:
     def _call(self, work):
         try:
             return work()
+        except redis.AuthenticationError as exc:  # said "cannot reach …; check that it runs"
+            raise CounterStoreUnavailable(
+                f"the counter store ({_where(self.client)}) refused this client's credentials: "
+                f"{exc}; give its password in VOICE_MONITOR_COUNTERS as "
+                "redis://:PASSWORD@host:port/db (or redis://USER:PASSWORD@… for an ACL user)"
+            ) from exc
         except (redis.ConnectionError, redis.TimeoutError) as exc:
             raise CounterStoreUnavailable(
                 f"cannot reach the counter store ({_where(self.client)}): {exc}; check that "
