@@ -163,6 +163,17 @@ def test_events_recent_reads_the_log_as_it_was_at_now(rolled_lake):
     assert "--start 2026-02-16T13:00:00Z is after --now 2026-02-16T12:00:00Z" in out.stderr
 
 
+@pytest.mark.parametrize("command", ["historical", "stages", "orgs"])
+def test_a_start_after_now_without_end_names_now_not_an_end(rolled_lake, command):
+    # the range ends at now when --end is not given: it said "start ... is not before end
+    # 2026-02-16T14:30:00Z; swap them", an end the user never gave
+    out = run_cli("metrics", command, "--start", "2026-02-17T00:00:00Z", "--now",
+                  "2026-02-16T14:30:00Z", "--lake", str(rolled_lake.root))
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert ("--start 2026-02-17T00:00:00Z is not before now 2026-02-16T14:30:00Z, where the "
+            "range ends without --end; give an --end after it, or a start before now") in out.stderr
+
+
 def run_main(capsys, *args: str):
     """The CLI in-process (cheaper than a subprocess for the remaining commands)."""
     from voice_monitor.cli import main

@@ -188,6 +188,12 @@ def _emit_page(page: Page, as_json: bool, columns: list[str], also: str = "") ->
 
 
 def _range(start: datetime | None, end: datetime | None, now: datetime):
+    if end is None and start is not None and start >= now:
+        # the library's "start is not before end ...; swap them" named an end nobody gave
+        raise click.BadParameter(
+            f"--start {utc_text(start)} is not before now {utc_text(now)}, where the range ends "
+            "without --end; give an --end after it, or a start before now",
+            param_hint="'--start'")
     end = end or now
     return start or end - timedelta(hours=24), end
 
