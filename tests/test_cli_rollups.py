@@ -148,6 +148,13 @@ def test_backfill_from_long_before_the_lake_skips_what_retention_would_delete_an
         "built 0 period(s) from 2000-01-01T00:00Z to 2026-02-13T00:00Z")
     assert "nothing to backfill from 2000-01-01T00:00Z to 2026-02-13T00:00Z" in done.stderr
     assert len(lake.snapshot_periods("pipeline_hourly")) == 24 + 24 + 14
+    # a range with no hour ended at now (14:30): nothing built, and said (it said only
+    # "built 0 period(s)")
+    done = cli(lake, "backfill", "--start", "2026-02-16T14:00Z", "--end", "2026-02-18T00:00Z")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ("voice-monitor: nothing to backfill from 2026-02-16T14:00Z to "
+                           "2026-02-18T00:00Z: no hour of it has ended at now 2026-02-16T14:30Z; "
+                           "backfill builds ended hours and days (pass a later --now, or wait)\n")
 
 
 def test_backfill_of_an_empty_lake_builds_the_zeros_retention_keeps(lake):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import click
 
@@ -213,6 +213,11 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
                                   map_periods=_period_map(), retention=_retention())
     except rollups.RollupFailedError as exc:
         raise _failed(exc, lambda r: _show_backfill(r, start, end, as_json)) from exc
+    if report.skipped_before is None and start.replace(minute=0, second=0, microsecond=0) \
+            + timedelta(hours=1) > now:  # it said "built 0 period(s)" and no more
+        click.echo(f"voice-monitor: nothing to backfill from {_stamp(start)} to {_stamp(end)}: "
+                   f"no hour of it has ended at now {_stamp(now)}; backfill builds ended hours "
+                   "and days (pass a later --now, or wait)", err=True)
     _show_backfill(report, start, end, as_json)
 
 
