@@ -310,6 +310,24 @@ def put_new(path: Any, data: bytes) -> bool:
     return True
 
 
+def put_over(path: Any, data: bytes, etag: str) -> bool:
+    """Replace the object at `path` only while it is still the version `etag` (conditional PUT,
+    `If-Match`); whether it was replaced. A store that cannot (501) is written over plainly."""
+    try:
+        path.fs.pipe_file(path.path, data, IfMatch=etag)
+    except FileNotFoundError:  # deleted meanwhile
+        return False
+    except OSError as exc:
+        code = (getattr(exc.__cause__, "response", None) or {}).get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict"):  # another writer's
+            return False
+        if code not in ("NotImplemented", "501"):
+            raise
+        remove_tree(path)
+        return put_new(path, data)
+    return True
+
+
 def remove_tree(path: Any) -> None:
     """Delete every object under a remote prefix (and the object itself, if any)."""
     with suppress(FileNotFoundError):
@@ -423,12 +441,19 @@ def lease(path: Any, lease_s: float = LOCK_LEASE_S, wait_s: float = 300.0) -> It
         if put_new(path, body):
             break
         try:
+            version = path.fs.info(path.path).get("ETag")  # before the body: see below
             held = json.loads(path.fs.cat_file(path.path))
             expired = float(held.get("expires", 0)) < time.time()
         except (FileNotFoundError, ValueError, TypeError):
             held, expired = {}, False  # released meanwhile, or being written: try again
         if expired:
-            remove_tree(path)
+            # taken over only while it is still the expired lease read: deleting it let two
+            # takers in (one deleted the lease the other had just made, then made its own),
+            # and both wrote the alert log, raising an alert twice
+            if version is None:  # a store that names no versions (fsspec's memory://)
+                remove_tree(path)
+            elif put_over(path, body, version):
+                break
             continue
         if time.monotonic() > deadline:
             raise TimeoutError(f"lock {url(path)} held by {held.get('owner')!r} for over "
