@@ -265,3 +265,30 @@ def test_lake_check_moves_a_damaged_store_aside_and_recounts_the_window_from_the
     assert code == 0 and json.loads(out)["artifacts_received"] == 4, err
     code, out, _ = run_main(capsys, "lake", "check", "--lake", str(lake.root))
     assert code == 0 and "0 unreadable" in out
+
+
+def test_a_repair_stopped_before_its_last_rename_leaves_the_damaged_store_to_find_again(
+        capsys, lake, monkeypatch):
+    """Killed between moving the damaged store aside and placing the new one, no store would
+    be left, and the next landing's fresh store would vouch for the window again. The new
+    store is built first and renamed over the damaged one, which until then stays in place."""
+    from voice_monitor import counter_repair
+
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    store = corrupt_store(lake.root)
+    real = os.replace
+
+    def stopped(*args):
+        raise SystemExit("killed")  # as a kill at that moment: nothing after it runs
+
+    monkeypatch.setattr(os, "replace", stopped)
+    with pytest.raises(SystemExit):
+        counter_repair.repair(lake, NOW, "damaged")
+    monkeypatch.setattr(os, "replace", real)
+    assert store.read_bytes().startswith(b"this is not an SQLite database")
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", "--now", NOW_TEXT, "--json",
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["counters_recounted"] == 1, err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 1, err

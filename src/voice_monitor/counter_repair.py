@@ -12,13 +12,16 @@ unreadable lake file and counts, in a new store, the lake's events of the store'
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from voice_monitor.lake import Lake
+from voice_monitor.arguments import utc_text
+from voice_monitor.lake import Lake, new_file_stem
 
 STORE_NAME = "counters.sqlite"
 # SQLite's files beside the store: moved with it (a WAL of the damaged store belongs to it)
@@ -56,20 +59,75 @@ def store_problem(lake: Lake) -> str | None:
     return None
 
 
-def rebuild(lake: Lake, now: datetime) -> int:
-    """Count the lake's events of the last `STATE_TTL` before `now` in the embedded store (a
-    new one, once the damaged one is moved aside); how many of them feed a metric."""
-    from voice_monitor.counter_refill import landed_since
-    from voice_monitor.counters import STATE_TTL, open_counters
+def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]], int]:
+    """Replace the damaged store with one holding the lake's events of the last `STATE_TTL`
+    before `now`; returns (what was moved aside: from, to), how many events feed a metric.
 
-    events = landed_since(lake, now - STATE_TTL, now)
-    if not events.num_rows:
-        return 0  # nothing to count: no store made just for that
-    store = open_counters(lake, url="")  # the embedded store, whatever else is configured
+    Killed at any point, the store's place holds the damaged store (found again by the next
+    `lake check`) or the rebuilt one, never none: a store made afresh by the next landing
+    would vouch for a window it holds only part of. So the new store is built in a temp file
+    first, the damaged one is linked under corrupt/ (a second name, no copy), SQLite's files
+    beside it (whose WAL would be read into the new store) are moved there, and the new
+    store is renamed over it."""
+    from voice_monitor import integrity
+    from voice_monitor.counter_refill import landed_since
+    from voice_monitor.counters import STATE_TTL
+    from voice_monitor.sqlite_counters import SQLiteCounterStore
+
+    path = store_path(lake)
+    fresh = (lake.writer_tmp_dir() if not lake.remote else path.parent) / (
+        f".{STORE_NAME}.rebuilt-{new_file_stem()}")
     try:
-        return store.record(events, now)
+        events = landed_since(lake, now - STATE_TTL, now)
+        store = SQLiteCounterStore(fresh)
+        try:
+            counted = store.record(events, now) if events.num_rows else 0
+        finally:
+            store.close()  # its WAL checkpointed and removed: one file to rename
+        for end in COMPANIONS:  # (none left by a clean close; never renamed without it)
+            if os.path.lexists(f"{fresh}{end}"):
+                raise OSError(f"the rebuilt counter store {fresh} kept its {end} file")
+        if path.is_dir() and not lake.remote:  # a folder in its place holds no store at all
+            moved = integrity.move_aside(lake, [(path, reason)])
+        else:
+            moved = _link_aside(lake, path, reason)
+        moved += (integrity.move_aside(lake, [(p, reason) for p in companions(lake)])
+                  if not lake.remote else _beside(companions(lake)))
+        os.replace(fresh, path)
     finally:
-        store.close()
+        with contextlib.suppress(FileNotFoundError):
+            fresh.unlink()
+    return moved, counted
+
+
+def _link_aside(lake: Lake, path: Path, reason: str) -> list[tuple[str, str]]:
+    """A second name for the damaged store under corrupt/ with a note, as `lake check` moves
+    an unreadable file (beside it on a remote lake: its store is in a local folder)."""
+    from voice_monitor import integrity
+
+    if lake.remote:
+        target = path.with_name(f"{path.name}.corrupt-{new_file_stem()}")
+        os.link(path, target)
+        return [(str(path), str(target))]
+    rel = integrity.relative(lake, path)
+    target = lake.root / integrity.CORRUPT_DIR / rel
+    if os.path.lexists(target):  # moved aside before
+        target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    note = {"original_path": rel, "lake": str(lake.root),
+            "moved_at": utc_text(datetime.now(UTC)), "error": reason}
+    target.with_name(target.name + ".json").write_text(json.dumps(note, indent=2) + "\n")
+    os.link(path, target)
+    return [(rel, integrity.relative(lake, target))]
+
+
+def _beside(files: list[Path]) -> list[tuple[str, str]]:
+    moved, stem = [], new_file_stem()
+    for path in files:
+        target = path.with_name(f"{path.name}.corrupt-{stem}")
+        os.rename(path, target)
+        moved.append((str(path), str(target)))
+    return moved
 
 
 def companions(lake: Lake) -> list[Path]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 from datetime import datetime
 
@@ -18,7 +17,7 @@ from voice_monitor.cli.common import (
     not_empty_path,
     now_option,
 )
-from voice_monitor.lake import Lake, new_file_stem
+from voice_monitor.lake import Lake
 
 
 @click.command()
@@ -90,8 +89,8 @@ def check(move_aside: bool, lake: Lake, now: datetime, as_json: bool) -> None:
                           "store; --move-aside counts a new one from the lake)")]
     recounted = None
     if store is not None and move_aside:
-        moved += _store_aside(lake, store)
-        recounted = counter_repair.rebuild(lake, now)
+        aside, recounted = counter_repair.repair(lake, now, store)
+        moved += aside
     if as_json:
         echo_json({"checked": checked, "moved": [{"from": a, "to": b} for a, b in moved],
                    "counters_recounted": recounted,
@@ -133,21 +132,6 @@ def check(move_aside: bool, lake: Lake, now: datetime, as_json: bool) -> None:
                                 f"with: {integrity.move_aside_command(lake)}"
                                 + (" (or move an out-of-place file into its partition folder)"
                                    if stray else ""))
-
-
-def _store_aside(lake: Lake, reason: str) -> list[tuple[str, str]]:
-    """Move the damaged counter store and SQLite's files beside it (a stale WAL would be read
-    into the new store) aside: under corrupt/ with a note on a local lake, beside it on a
-    remote one (its store is in a local folder, not in the lake)."""
-    files = [counter_repair.store_path(lake), *counter_repair.companions(lake)]
-    if not lake.remote:
-        return integrity.move_aside(lake, [(path, reason) for path in files])
-    moved, stem = [], new_file_stem()
-    for path in files:
-        target = path.with_name(f"{path.name}.corrupt-{stem}")
-        os.rename(path, target)
-        moved.append((str(path), str(target)))
-    return moved
 
 
 def register(main: click.Group) -> None:
