@@ -1393,6 +1393,12 @@ def test_a_huge_value_is_quoted_cut_in_a_400(lake, http, path, params):
     assert len(detail) < 1_000
 
 
+def test_a_method_not_allowed_on_a_long_path_names_it_cut(lake, http):
+    response = http.put(f"/api/v1/artifacts/{LONG}/timeline", headers=bearer(STAFF))
+    assert (response.status_code, response.json()) == (405, {"detail": (
+        f"method PUT is not allowed on /api/v1/artifacts/{'x' * 82}...; it takes GET, HEAD")})
+
+
 def test_an_unknown_alert_id_of_any_length_is_404_quoted_cut(lake, http):
     response = http.post(f"/api/v1/alerts/{LONG}/ack", json={}, headers=bearer(STAFF))
     assert (response.status_code, response.json()) == (404, {"detail": (

@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse, RedirectResponse
 from starlette.routing import Match
 
 from voice_monitor import disk_space, read_only, storage
-from voice_monitor.arguments import shown
+from voice_monitor.arguments import SHOWN_CHARS, shown
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
 from voice_monitor.integrity import UnreadableFileError, relative
@@ -170,8 +170,10 @@ def create_app(
             taken.add("HEAD")
         allowed = [method for method in _METHODS if method in taken]
         method = "HEAD" if request.scope.get(HEAD_AS_GET) else request.method
+        path = request.url.path  # (an artifact's path may be as long as a request line)
+        path = path if len(path) <= SHOWN_CHARS else path[:SHOWN_CHARS] + "..."
         return JSONResponse({"detail": f"method {method} is not allowed on "
-                                       f"{request.url.path}; it takes {', '.join(allowed)}"},
+                                       f"{path}; it takes {', '.join(allowed)}"},
                             status_code=405, headers={"Allow": ", ".join(allowed)})
 
     @app.exception_handler(NoLakeError)
