@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 
 import click
 import pytest
-from conftest import NOW, event, ts
+from conftest import NOW, event, run_main, ts
 from fastapi.testclient import TestClient
 from fsspec.spec import AbstractFileSystem
 
@@ -1404,3 +1404,23 @@ def test_an_unknown_alert_id_of_any_length_is_404_quoted_cut(lake, http):
     assert (response.status_code, response.json()) == (404, {"detail": (
         f"no alert with id {'x' * 100 + '...'!r}; list them with 'voice-monitor alerts list' or "
         "'voice-monitor alerts history'")})
+
+
+def test_several_event_types_in_one_value_are_told_to_come_one_a_value(capsys, lake, http):
+    """type=transcription_failed,artifact_failed was 'unknown event type ...; expected one of'
+    the 27 names, each of the two among them, so nothing said what was wrong."""
+    said = ("event type 'transcription_failed,artifact_failed' is several types in one value; "
+            "give each on its own: repeat --type (CLI) or type= (API), or pass a list (Python)")
+    response = http.get("/api/v1/events", params={"type": "transcription_failed,artifact_failed"},
+                        headers=bearer(STAFF))
+    assert (response.status_code, response.json()) == (400, {"detail": said})
+    code, _, err = run_main(capsys, "events", "recent", "--type",
+                            "transcription_failed,artifact_failed", "--lake", str(lake.root))
+    assert code == 1 and said in err
+    # each on its own is taken; a list holding a name that is no type is still named unknown
+    both = http.get("/api/v1/events", params=[("type", "transcription_failed"),
+                                              ("type", "artifact_failed")], headers=bearer(STAFF))
+    assert both.status_code == 200
+    response = http.get("/api/v1/events", params={"type": "artifact_failed,nope"},
+                        headers=bearer(STAFF))
+    assert response.json()["detail"].startswith("unknown event type 'artifact_failed,nope'")

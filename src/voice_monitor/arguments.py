@@ -177,6 +177,12 @@ def event_types(value: str | Iterable[str] | None) -> list[str] | None:
                          "e.g. 'artifact_failed' or ['artifact_failed', 'transcription_failed']")
     listed = [value] if isinstance(value, str) else list(value)
     for item in listed:
+        if isinstance(item, str) and "," in item and all(
+                part.strip() in EVENT_TYPES for part in item.split(",")):
+            # a list in one value (type=a,b; --type a,b): the 27 names would not say what to do
+            raise ValueError(f"event type {shown(item)} is several types in one value; give "
+                             "each on its own: repeat --type (CLI) or type= (API), or pass a "
+                             "list (Python)")
         if not isinstance(item, str) or item not in EVENT_TYPES:
             raise ValueError(f"unknown event type {shown(item)}; expected one of "
                              f"{', '.join(EVENT_TYPES)}")
