@@ -91,3 +91,35 @@ def test_a_whole_line_that_is_no_time_is_named(tmp_path, damage):
     record_dropped(lake, "event_hours", [DAY + timedelta(hours=1)])
     with pytest.raises(DamagedRecordError, match=r"dropped_event_hours\.txt is damaged at line 2"):
         dropped_periods(lake, "event_hours")
+
+
+@pytest.mark.parametrize("where", ["local", "store"])
+def test_the_record_is_read_once_per_version_and_again_once_it_changes(lake, tmp_path,
+                                                                      monkeypatch, where):
+    """A rollup asks for the dropped periods once per hour it builds: the record was read (on
+    a store: one object fetched per retention run) every time. Now once per version; a new
+    record (the next retention run) or one mended by hand is read again."""
+    import os
+
+    from voice_monitor import lake as layout
+    from voice_monitor.lake import Lake
+
+    if where == "store":
+        lake = Lake.create(f"memory://dropped-{os.getpid()}-{tmp_path.name}")
+    reads = []
+    parse = layout._parse_dropped
+    monkeypatch.setattr(layout, "_parse_dropped", lambda w, d: reads.append(str(w)) or parse(w, d))
+    first, second = DAY, DAY + timedelta(hours=1)
+    record_dropped(lake, "event_hours", [first])
+    for _ in range(3):
+        assert dropped_periods(lake, "event_hours") == {first}
+    assert len(reads) == 1
+    record_dropped(lake, "event_hours", [second])  # the next run: appended, or a new object
+    assert dropped_periods(lake, "event_hours") == {first, second}
+    assert dropped_periods(lake, "event_hours") == {first, second}
+    assert len(reads) == 2  # the appended file once more, or the new object only
+    if where == "local":  # mended by hand (an editor writes a new file): the same size
+        path = lake.state_dir / "dropped_event_hours.txt"
+        (tmp_path / "mended.txt").write_text(path.read_text().replace("01:00:00", "05:00:00"))
+        os.replace(tmp_path / "mended.txt", path)
+        assert dropped_periods(lake, "event_hours") == {first, DAY + timedelta(hours=5)}

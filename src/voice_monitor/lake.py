@@ -746,33 +746,62 @@ def record_dropped(lake: Lake, kind: str, periods: list[datetime]) -> None:
 
 
 def dropped_periods(lake: Lake, kind: str) -> set[datetime]:
-    """Every period of `kind` that retention has dropped, as UTC datetimes."""
+    """Every period of `kind` that retention has dropped, as UTC datetimes.
+
+    A rollup asks once per hour it builds; each record is parsed once per process and version
+    (local: size, mtime, inode of the append-only file; on a store: the ETag of each object,
+    one per retention run, all from one LIST), rather than read again every time."""
     path = _tombstone_file(lake, kind)
     if lake.remote:
         folder = path.parent / f"dropped_{kind}"
-        raw = [(folder / name, (folder / name).read_bytes()) for name in storage.find(folder)]
+        try:
+            listed = folder.fs.ls(folder.path, detail=True)
+        except FileNotFoundError:
+            listed = []
+        records = [(folder / info["name"].rsplit("/", 1)[-1],
+                    (int(info.get("size") or 0), str(info.get("ETag") or info.get("LastModified"))))
+                   for info in listed if info.get("type") != "directory"]
     else:
         try:
-            raw = [(path, path.read_bytes())] if path.exists() else []
-        except IsADirectoryError as exc:  # retention cannot record there either: said, with the fix
-            raise folder_is_a_file(path, "file") from exc
+            found = path.stat()
+        except (FileNotFoundError, NotADirectoryError):  # (a file where state/ should be)
+            found = None
+        if found is not None and stat.S_ISDIR(found.st_mode):
+            # retention cannot record there either: said, with the fix
+            raise folder_is_a_file(path, "file")
+        records = [] if found is None else [
+            (path, (found.st_size, found.st_mtime_ns, found.st_ino))]
+    periods: set[datetime] = set()
+    for where, version in records:
+        cached = _dropped_read.get(str(where))
+        if cached is None or cached[0] != version:
+            cached = (version, _parse_dropped(where, where.read_bytes()))
+            _dropped_read[str(where)] = cached
+        periods |= cached[1]
+    return periods
+
+
+# parsed records of dropped periods: path -> (version, periods); see `dropped_periods`
+_dropped_read: dict[str, tuple[tuple, frozenset[datetime]]] = {}
+
+
+def _parse_dropped(where, data: bytes) -> frozenset[datetime]:
     # every whole stamp, wherever it stands: a line cut short by a crash (its partitions were
     # never deleted: the record is written first) is skipped, and the next run's line, appended
     # right after it, still read; it made every rollup fail on "Invalid isoformat string"
     periods = set()
-    for where, data in raw:
-        *ended, _cut_short = data.decode("utf-8", "replace").split("\n")
-        for number, line in enumerate(ended, 1):
-            found = {moment for stamp in _STAMP.findall(line)
-                     if (moment := _stamp_time(stamp)) is not None}
-            if not found and line.strip():
-                # damage (retention writes whole stamps only): skipped, the period that line
-                # held looked never dropped, and a rollup rebuilt its kept snapshot from nothing
-                raise DamagedRecordError(where, number, line)
-            periods |= found
-        periods |= {moment for stamp in _STAMP.findall(_cut_short)
-                    if (moment := _stamp_time(stamp)) is not None}
-    return periods
+    *ended, _cut_short = data.decode("utf-8", "replace").split("\n")
+    for number, line in enumerate(ended, 1):
+        found = {moment for stamp in _STAMP.findall(line)
+                 if (moment := _stamp_time(stamp)) is not None}
+        if not found and line.strip():
+            # damage (retention writes whole stamps only): skipped, the period that line
+            # held looked never dropped, and a rollup rebuilt its kept snapshot from nothing
+            raise DamagedRecordError(where, number, line)
+        periods |= found
+    periods |= {moment for stamp in _STAMP.findall(_cut_short)
+                if (moment := _stamp_time(stamp)) is not None}
+    return frozenset(periods)
 
 
 class DamagedRecordError(ValueError):
