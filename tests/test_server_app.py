@@ -1070,6 +1070,27 @@ def test_historical_stages_and_orgs_read_the_snapshots(filled, http):
     assert (transcription["started"], transcription["failed"]) == (1, 1)
 
 
+def test_org_totals_with_a_damaged_names_file_give_unknown_names_and_say_why(filled, http):
+    # contract §10: a missing name is 'Unknown'; a corrupt dimensions/organizations.parquet
+    # failed metrics/orgs outright (500), hiding every organization's totals for want of names
+    params = {"start": "2026-02-16T13:00:00Z", "end": "2026-02-16T14:00:00Z"}
+    run_hourly(filled, NOW, hour=NOW - timedelta(minutes=40))  # builds 13:00-14:00
+    filled.organizations_file.parent.mkdir(parents=True, exist_ok=True)
+    filled.organizations_file.write_bytes(b"not parquet at all")
+    answer = http.get("/api/v1/metrics/orgs", params=params, headers=bearer(STAFF))
+    assert answer.status_code == 200, answer.text
+    orgs = answer.json()
+    assert [(r["organization_id"], r["name"], r["artifacts_received"]) for r in orgs["rows"]] == [
+        ("org-a", "Unknown", 2), ("org-b", "Unknown", 1)]
+    assert orgs["names_unreadable"] == (
+        "dimensions/organizations.parquet cannot be read, so every name is 'Unknown'; move it "
+        "aside with: voice-monitor lake check --move-aside, or load the names again with: "
+        "voice-monitor orgs load FILE.csv")
+    filled.organizations_file.unlink()  # no names file: no note
+    assert "names_unreadable" not in http.get("/api/v1/metrics/orgs", params=params,
+                                              headers=bearer(STAFF)).json()
+
+
 def test_stage_and_org_totals_name_the_periods_they_leave_out(filled, http):
     """metrics/stages and metrics/orgs sum snapshot rows: an hour not built yet was left out of
     their totals with nothing in the answer saying so (the CLI prints a note, Python warns), so

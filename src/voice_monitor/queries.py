@@ -241,6 +241,18 @@ def _organization_names(lake: Lake) -> list | None:
     cannot be read (warned): names are the user's decoration of the totals, and contract §10
     shows a missing one as 'Unknown', so a damaged file must not hide every organization's
     metrics (it failed `metrics orgs` and the API's metrics/orgs outright)."""
+    problem = organization_names_problem(lake)
+    if problem is not None:
+        warnings.warn(OrganizationNamesUnreadableWarning(
+            f"organization names shown as 'Unknown': {problem}; or load the names again with: "
+            "voice-monitor orgs load FILE.csv"), stacklevel=3)
+        return None
+    return [lake.organizations_file] if lake.organizations_file.is_file() else None
+
+
+def organization_names_problem(lake: Lake) -> str | None:
+    """Why dimensions/organizations.parquet gives `org_breakdown` no names (the unreadable-file
+    error, naming it and the move-aside command), or None when it is readable or absent."""
     path = lake.organizations_file
     if not path.is_file():
         return None
@@ -248,11 +260,8 @@ def _organization_names(lake: Lake) -> list | None:
         with guard(lake):  # names the file, and records it for the lake_file_unreadable alert
             with_sources(raw_organizations=[path])
     except (UnreadableFileError, ForeignFileError) as exc:
-        warnings.warn(OrganizationNamesUnreadableWarning(
-            f"organization names shown as 'Unknown': {exc}; or load the names again with: "
-            "voice-monitor orgs load FILE.csv"), stacklevel=3)
-        return None
-    return [path]
+        return str(exc)
+    return None
 
 
 _org_breakdown.__name__ = _org_breakdown.__qualname__ = "org_breakdown"

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from voice_monitor import arguments, queries
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.health import alerts
+from voice_monitor.integrity import relative
 from voice_monitor.lake import open_lake
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
@@ -168,9 +169,15 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
     start_at, end_at = _range(start, end, at)
     # a missing lake is 503, never an answer kept from when it was there (a lake with no
     # snapshot yet has no folder whose change would have dropped it: 200, every hour not built)
-    open_lake(request.app.state.lake)
+    lake = open_lake(request.app.state.lake)
     found, missing = org_totals(request.app.state, start_at, end_at, at)
-    return JSON({"start": start_at, "end": end_at, "rows": found, "not_built": missing})
+    answer = {"start": start_at, "end": end_at, "rows": found, "not_built": missing}
+    if queries.organization_names_problem(lake) is not None:  # every name 'Unknown': say why
+        answer["names_unreadable"] = (
+            f"{relative(lake, lake.organizations_file)} cannot be read, so "
+            "every name is 'Unknown'; move it aside with: voice-monitor lake check --move-aside, "
+            "or load the names again with: voice-monitor orgs load FILE.csv")
+    return JSON(answer)
 
 
 def org_totals(state, start: datetime, end: datetime, now: datetime
