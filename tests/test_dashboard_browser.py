@@ -360,6 +360,33 @@ def test_a_next_page_that_fails_to_load_is_not_turned_to(served, browser):
     context.close()
 
 
+def test_next_page_is_one_turn_at_a_time_while_its_rows_load(served, browser):
+    """A second click on 'Next page' while the first page's rows were on their way found no
+    cursor for page 3 (it comes with page 2) and loaded the newest rows labelled 'page 3'
+    (226e5cc fixed that for a page that fails to load, not for one that is slow)."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(25)  # 29 events, 25 a page
+    held = []
+    # page 2's answer waits for the test
+    page.route("**/api/v1/events?**", lambda route: held.append(route))
+    page.click("#events-next")
+    for _ in range(600):  # until the click's request reaches the route (not a timing assert)
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+    expect(page.locator("#events-next")).to_be_disabled()  # no second turn meanwhile
+    held[0].continue_()
+    expect(page.locator("#events-page")).to_have_text("page 2")
+    expect(rows).to_have_count(4)  # the 4 oldest
+    expect(page.locator("#events-next")).to_be_disabled()  # the last page
+    page.unroute("**/api/v1/events?**")
+    assert errors == []
+    context.close()
+
+
 def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
     """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
     as the page was open, the row beside it showing who had acknowledged."""

@@ -410,9 +410,15 @@ function wire() {
   // a page that did not load is not turned to: its number and the rows shown stay the last
   // page's (turned first, the count ran on while the rows stayed, and a page without its cursor
   // loaded the newest rows under a later page's number)
+  // one turn at a time: a second click while the page loads had no cursor yet, and loaded the
+  // newest rows under page 3's number; the load says whether a further page exists
   $("#events-next").addEventListener("click", async () => {
+    $("#events-next").disabled = true;
     state.page += 1;
-    if (!(await loaders.events())) state.page -= 1;
+    if (!(await loaders.events())) {
+      state.page -= 1;
+      $("#events-next").disabled = !state.cursors[state.page + 1];
+    }
   });
   $("#events-first").addEventListener("click", () => {
     state.page = 0; state.cursors = [null]; loaders.events();
