@@ -208,6 +208,16 @@ def test_failed_artifacts_latest_outcome_failed(events_lake):
     assert second.rows["artifact_id"].to_list() == ["a1"] and second.next_cursor is None
 
 
+def test_failed_artifacts_since_after_now_is_an_error_naming_both(events_lake):
+    # only events stamped at or before now are read, so no failure can be at or after a since
+    # later than now: the read answered an empty page, as if nothing had failed
+    with pytest.raises(ValueError, match=r"^since 2026-02-16T15:00:00Z is after now "
+                                         r"2026-02-16T14:00:00Z, and only events stamped at or "
+                                         r"before now are read; give a since before now$"):
+        failed_artifacts(events_lake, since=at(15, 0), now=at(14, 0))
+    assert failed_artifacts(events_lake, since=at(14, 0), now=at(14, 0)).rows.height == 0
+
+
 def test_active_artifacts_current_stage_and_time_in_stage(events_lake):
     page = active_artifacts(events_lake, now=NOW)
     # only a2 has no terminal event; its latest staged event is claims_extraction_started 13:06

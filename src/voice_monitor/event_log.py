@@ -208,6 +208,10 @@ def failed_artifacts(
     limit = cap_limit(limit)
     since = arguments.utc_time(since, "since")
     now = arguments.utc_time(now, "now")
+    if since is not None and now is not None and since > now:  # an empty page said nothing
+        raise ValueError(f"since {arguments.utc_text(since)} is after now "
+                         f"{arguments.utc_text(now)}, and only events stamped at or before now "
+                         "are read; give a since before now")
     filters = {"since": since and since.isoformat()}
     after_ts = after_id = None
     if cursor is not None:
