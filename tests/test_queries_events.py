@@ -218,6 +218,19 @@ def test_failed_artifacts_since_after_now_is_an_error_naming_both(events_lake):
     assert failed_artifacts(events_lake, since=at(14, 0), now=at(14, 0)).rows.height == 0
 
 
+def test_a_failed_artifacts_cursor_is_for_its_own_now(events_lake):
+    # a page read at now 14:10 (a5 failed at 14:05, a1 at 12:21) continued at another now
+    # mixed two answers without a word; the same now continues it
+    first = failed_artifacts(events_lake, limit=1, now=at(14, 10))
+    assert first.rows["artifact_id"].to_list() == ["a5"]
+    with pytest.raises(ValueError, match="issued for another query or other filters"):
+        failed_artifacts(events_lake, limit=1, cursor=first.next_cursor, now=at(14, 20))
+    with pytest.raises(ValueError, match="issued for another query or other filters"):
+        failed_artifacts(events_lake, limit=1, cursor=first.next_cursor)
+    second = failed_artifacts(events_lake, limit=1, cursor=first.next_cursor, now=at(14, 10))
+    assert second.rows["artifact_id"].to_list() == ["a1"]
+
+
 def test_active_artifacts_current_stage_and_time_in_stage(events_lake):
     page = active_artifacts(events_lake, now=NOW)
     # only a2 has no terminal event; its latest staged event is claims_extraction_started 13:06

@@ -213,6 +213,8 @@ def failed_artifacts(
                          f"{arguments.utc_text(now)}, and only events stamped at or before now "
                          "are read; give a since before now")
     filters = {"since": since and since.isoformat()}
+    if now is not None:  # another now is another answer: its pages do not continue this one's
+        filters["now"] = now.isoformat()
     after_ts = after_id = None
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "failed_artifacts", filters)

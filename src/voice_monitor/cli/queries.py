@@ -401,7 +401,7 @@ def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
     """
     _emit_page(queries.failed_artifacts(lake, since, limit, cursor, now=now), as_json,
                ["artifact_id", "organization_id", "failed_at", "failed_stage", "error_code",
-                "failure_events", "retries"])
+                "failure_events", "retries"], f" --now {utc_text(now)}" if now is not None else "")
 
 
 @artifacts.command()
