@@ -124,6 +124,23 @@ def test_high_latency_boundaries(lake, latest_p95, expected):
     assert fired(lake, "high_latency") == expected
 
 
+def test_high_latency_reads_around_an_unreadable_baseline_hour(lake):
+    """A garbage snapshot file 8 hours back failed high_latency whole, every run, until moved
+    aside. Now the other 6 hours make the baseline (100 ms), 201 > 2 × 100 fires, and the check
+    still fails naming the file."""
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (201.0, 10)})
+    folder = lake.snapshot_partition("pipeline_hourly", LAST_HOUR - timedelta(hours=8))
+    folder.mkdir(parents=True)
+    (folder / "part-0.parquet").write_bytes(b"this is not parquet")
+    result = evaluate(lake, NOW, AlertConfig(checks=("high_latency", "lake_file_unreadable")))
+    assert [(f.alert_type, f.value, f.threshold) for f in result.findings] == [
+        ("high_latency", 201.0, 200.0), ("lake_file_unreadable", 1.0, 0.0)]
+    assert result.errors["high_latency"].startswith(
+        "UnreadableFileError: unreadable lake file "
+        "snapshots/pipeline_hourly/date=2026-02-16/hour=05/part-0.parquet (")
+    assert result.checked == ["lake_file_unreadable"]
+
+
 def test_high_latency_excludes_the_hour_itself_from_its_baseline(lake):
     # excluded: baseline 100, 210 > 200 fires; included it would be (600 + 210) / 7 = 115.7
     # and 210 < 231.4 would not.

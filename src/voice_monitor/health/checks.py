@@ -254,7 +254,7 @@ class CheckRun:
         # unreadable event files of the window, read around (contract §4: one file never stops
         # the rest); `read_around` is set while a check reads without them, so its run fails
         # loudly yet raises what the rest of the window shows (a breaker opened in another hour)
-        self._around: UnreadableFileError | None = None
+        self._around: dict[str, UnreadableFileError] = {}  # by what was read: events, snapshots
         self.read_around: UnreadableFileError | None = None
 
     def close(self) -> None:
@@ -281,24 +281,28 @@ class CheckRun:
             except Exception as exc:
                 self._window = exc
                 raise
-        if self._around is not None:
-            self.read_around = self._around
+        if "events" in self._around:
+            self.read_around = self._around["events"]
         return "check_digest"
 
     def _read_around(self, read: Callable[[frozenset[str]], object],
-                     files: Callable[[], list]) -> object:
+                     files: Callable[[], list], kind: str = "events") -> object:
         """`read(skip)` without the unreadable files of `files()` it meets (each named and
-        recorded by `guard`), which are kept in `_around` and `read_around`."""
+        recorded by `guard`), which are kept in `_around[kind]` and `read_around`."""
+        def skipped() -> frozenset[str]:
+            return frozenset(str(f) for f, _ in (
+                self._around[kind].files if kind in self._around else ()))
+
         for _ in range(READ_AROUND_ROUNDS):
-            skip = frozenset(str(f) for f, _ in (self._around.files if self._around else ()))
+            skip = skipped()
             try:
                 with guard(self.lake, lambda skip=skip: [f for f in files() if str(f) not in skip]):
                     return read(skip)
             except UnreadableFileError as exc:
-                known = self._around.files if self._around else []
-                self._around = self.read_around = UnreadableFileError(self.lake, [*known, *(
-                    (f, why) for f, why in exc.files if str(f) not in skip)])
-        return read(frozenset(str(f) for f, _ in self._around.files))
+                known = self._around[kind].files if kind in self._around else []
+                self._around[kind] = self.read_around = UnreadableFileError(self.lake, [
+                    *known, *((f, why) for f, why in exc.files if str(f) not in skip)])
+        return read(skipped())
 
     def scalar_row(self, name: str, **params) -> tuple:
         rows = run_sql(self.con, name, **params).fetchall()
@@ -373,14 +377,21 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
     baseline_start = hour - cfg.latency_baseline
     hours = int(cfg.latency_baseline / timedelta(hours=1))
     table = "pipeline_hourly"
-    files = [duckdb_path(f) for h in _hours_of_days(run.lake.snapshots_dir / table,
-                                                    hour - timedelta(hours=hours), hour)
+    files = [f for h in _hours_of_days(run.lake.snapshots_dir / table,
+                                       hour - timedelta(hours=hours), hour)
              for f in parquet_files(run.lake.snapshot_partition(table, h))]
     if not files:
         return []
-    with guard(run.lake):  # an unreadable snapshot is named, and recorded for the alert
-        p95, completions, baseline, baseline_hours = run.scalar_row(
-            "health/high_latency", files=files, hour=hour, baseline_start=baseline_start)
+
+    def read(skip: frozenset[str]) -> tuple:
+        kept = [duckdb_path(f) for f in files if str(f) not in skip]
+        return run.scalar_row("health/high_latency", files=kept, hour=hour,
+                              baseline_start=baseline_start) if kept else (None, 0, None, 0)
+
+    # an unreadable snapshot is named, recorded for the alert, and read around: the baseline
+    # of the other hours (a bad last hour leaves no p95 to judge: nothing is raised)
+    p95, completions, baseline, baseline_hours = run._read_around(
+        read, lambda: files, "snapshots")
     if not completions or p95 is None or baseline_hours < cfg.latency_min_baseline_hours:
         return []
     limit = cfg.latency_factor * baseline
