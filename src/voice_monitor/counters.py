@@ -292,11 +292,15 @@ def _open_sqlite(store, path):
 
 
 def unreadable_store(path, exc: Exception) -> str:
-    """One line for the embedded store at `path` that SQLite cannot read (`exc`), and the fix."""
-    return (f"the real-time counter store {path} cannot be read ({exc}); move it aside "
-            f"(mv {shlex.quote(str(path))} {shlex.quote(str(path) + '.corrupt')}): a new one "
-            "counts from the next landing, and a collector re-counts the last 2 hours when it "
-            "starts")
+    """One line for the embedded store at `path` that SQLite cannot read (`exc`), and the fix:
+    `lake check --move-aside` (counter_repair.py), which counts the lake's last 2 hours into a
+    new store. A bare `mv` left a new store that counts from the next landing only and vouches
+    for the whole window (1 of 4 landed events, found by h3)."""
+    state = Path(path).parent
+    lake = f" --lake {shlex.quote(str(state.parent))}" if state.name == "state" else ""
+    return (f"the real-time counter store {path} cannot be read ({exc}); move it aside with: "
+            f"voice-monitor lake check --move-aside{lake} (it counts the lake's last 2 hours "
+            "into a new store; a bare mv would leave the new one short of them)")
 
 
 def _not_a_file(path) -> Path | None:
