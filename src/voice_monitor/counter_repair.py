@@ -13,14 +13,12 @@ unreadable lake file and counts, in a new store, the lake's events of the store'
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sqlite3
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
 
-from voice_monitor.arguments import utc_text
 from voice_monitor.lake import Lake, new_file_stem
 
 STORE_NAME = "counters.sqlite"
@@ -87,10 +85,13 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
         for end in COMPANIONS:  # (none left by a clean close; never renamed without it)
             if os.path.lexists(f"{fresh}{end}"):
                 raise OSError(f"the rebuilt counter store {fresh} kept its {end} file")
-        if path.is_dir() and not lake.remote:  # a folder in its place holds no store at all
-            moved = integrity.move_aside(lake, [(path, reason)])
-        else:
-            moved = _link_aside(lake, path, reason)
+        if lake.remote:  # its store is in a local folder: a second name beside it
+            target = path.with_name(f"{path.name}.corrupt-{new_file_stem()}")
+            os.link(path, target)
+            moved = [(str(path), str(target))]
+        else:  # a folder in its place holds no store at all: moved, not linked
+            moved = integrity.move_aside(lake, [(path, reason)],
+                                         place=os.rename if path.is_dir() else os.link)
         moved += (integrity.move_aside(lake, [(p, reason) for p in companions(lake)])
                   if not lake.remote else _beside(companions(lake)))
         os.replace(fresh, path)
@@ -98,27 +99,6 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
         with contextlib.suppress(FileNotFoundError):
             fresh.unlink()
     return moved, counted
-
-
-def _link_aside(lake: Lake, path: Path, reason: str) -> list[tuple[str, str]]:
-    """A second name for the damaged store under corrupt/ with a note, as `lake check` moves
-    an unreadable file (beside it on a remote lake: its store is in a local folder)."""
-    from voice_monitor import integrity
-
-    if lake.remote:
-        target = path.with_name(f"{path.name}.corrupt-{new_file_stem()}")
-        os.link(path, target)
-        return [(str(path), str(target))]
-    rel = integrity.relative(lake, path)
-    target = lake.root / integrity.CORRUPT_DIR / rel
-    if os.path.lexists(target):  # moved aside before
-        target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    note = {"original_path": rel, "lake": str(lake.root),
-            "moved_at": utc_text(datetime.now(UTC)), "error": reason}
-    target.with_name(target.name + ".json").write_text(json.dumps(note, indent=2) + "\n")
-    os.link(path, target)
-    return [(rel, integrity.relative(lake, target))]
 
 
 def _beside(files: list[Path]) -> list[tuple[str, str]]:

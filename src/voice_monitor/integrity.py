@@ -541,9 +541,11 @@ def _folders_named_parquet(lake: Lake) -> list[Path]:
             if p.is_dir()]
 
 
-def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str]]:
+def move_aside(lake: Lake, found: list[tuple[Path, str]],
+               place=os.rename) -> list[tuple[str, str]]:
     """Move each unreadable file to corrupt/<its path in the lake>, with a .json note beside it
-    (original path, time, reason); returns (from, to) relative to the lake."""
+    (original path, time, reason); returns (from, to) relative to the lake. `place(path,
+    target)` puts it there on a local lake (`os.link`: a second name, the file left in place)."""
     moved = []
     for path, reason in found:
         if not (os.path.lexists(path) if isinstance(path, Path) else path.exists()):
@@ -566,7 +568,7 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]]) -> list[tuple[str, str
             except OSError:  # (a full disk): no empty note left, the file stays where it is
                 note_path.unlink(missing_ok=True)
                 raise
-            os.rename(path, target)
+            place(path, target)
         forget(lake, rel)
         moved.append((rel, relative(lake, target)))
     return moved

@@ -86,13 +86,13 @@ def _failed(exc, show) -> common.VoiceMonitorError:
     return common.VoiceMonitorError(str(exc))
 
 
-def _period_map():
+def _period_map(settings=None):
     """The Dask fan-out when the dask setting ($VOICE_MONITOR_DASK) names a scheduler, else None
-    (in-process)."""
+    (in-process); `settings`: those loaded already."""
     from voice_monitor.fanout import period_mapper
     from voice_monitor.settings import load_settings
 
-    return period_mapper(load_settings().settings.dask or None)
+    return period_mapper((settings or load_settings().settings).dask or None)
 
 
 def _refused(exc: Exception, what: str) -> common.VoiceMonitorError:
@@ -200,9 +200,11 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
       voice-monitor backfill --start 2026-02-10T00:00Z --end 2026-02-16T00:00Z
     """
     from voice_monitor import rollups
+    from voice_monitor.settings import load_settings
 
     if end <= start:
         raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
+    settings = load_settings().settings  # the Dask scheduler, and retention's cut-offs
     try:
         arguments.period_start(start.replace(minute=0, second=0, microsecond=0), "--start",
                                "2026-02-10T00:00Z", _stamp(start))
@@ -210,7 +212,8 @@ def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datet
         raise click.BadParameter(str(exc)) from None
     try:
         report = rollups.backfill(lake, start, end, now, force=force, progress=not as_json,
-                                  map_periods=_period_map(), retention=_retention())
+                                  map_periods=_period_map(settings),
+                                  retention=settings.retention_config())
     except rollups.RollupFailedError as exc:
         raise _failed(exc, lambda r: _show_backfill(r, start, end, as_json)) from exc
     if report.skipped_before is None and start.replace(minute=0, second=0, microsecond=0) \
@@ -252,13 +255,6 @@ def _skipped(start: datetime, end: datetime, skipped: datetime) -> str:
     if skipped >= end:
         return f"nothing to backfill from {_stamp(start)} to {_stamp(end)}: {why}"
     return f"backfill starts at {_stamp(skipped)}, not at --start {_stamp(start)}: {why}"
-
-
-def _retention():
-    """The configured retention (its snapshot cut-offs bound a backfill on an empty past)."""
-    from voice_monitor.settings import load_settings
-
-    return load_settings().settings.retention_config()
 
 
 @click.command()
