@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import threading
 import time
@@ -155,3 +157,49 @@ def test_a_background_read_of_the_lake_stops_when_the_process_ends(lake, monkeyp
         background.stopping.clear()
     assert counted == [None]  # the platform's count, then no organization's
     assert lake_metrics._figures is None and lake_metrics._reading.acquire(blocking=False)
+
+
+def test_a_scrape_with_redis_down_keeps_every_other_gauge_and_says_the_counters_are_down(
+        tmp_path, lake, monkeypatch, caplog):
+    # a Redis that went away made the whole scrape a 503: freshness, the collector's counts
+    # and the alert gauges were lost with the real-time counters
+    from prometheus_client.parser import text_string_to_metric_families as plain
+    from servers import redis_server
+
+    from voice_monitor.counters import COUNTERS_ENV
+
+    ingest = {"Authorization": "Bearer ingest-0123456789abcdef",
+              "Content-Type": "application/x-ndjson"}
+    received = ("voice_monitor_realtime_events", (("metric", "artifacts_received"),
+                                                  ("organization_id", ""), ("scope", "platform")))
+    up = ("voice_monitor_counters_up", ())
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as url:
+        monkeypatch.setenv(COUNTERS_ENV, url)
+        app = create_app(lake, ingest_tokens=["ingest-0123456789abcdef"], staff_tokens=[STAFF])
+        http = TestClient(app)
+        now = datetime.now(UTC)  # the real-time counters are the last hour's by the real clock
+        body = "\n".join(json.dumps(event("artifact_received", now - timedelta(minutes=m)))
+                         for m in (5, 6))
+        assert http.post("/v1/events", content=body, headers=ingest).status_code == 200
+        before = samples(http.get("/metrics", headers=HEADERS).text, plain)
+        assert before[up] == 1.0 and before[received] == 2.0
+    # redis-server stopped; the figures are read again (as they would be a minute later)
+    lake_metrics = app.state.lake_metrics
+    with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+        for _ in range(2):
+            read_at, *figures = lake_metrics._figures
+            lake_metrics._figures = (read_at - metrics_module.MAX_AGE_S - 1, *figures)
+            answer = http.get("/metrics", headers=HEADERS)
+            assert answer.status_code == 200, answer.text
+            after = samples(answer.text, plain)
+            assert after[up] == 0.0
+            assert not [key for key in after if key[0].startswith("voice_monitor_realtime")]
+            assert after[("voice_monitor_collector_events_accepted_total", ())] == 2.0
+            assert after[("voice_monitor_freshness_stale", (("what", "event"),))] == 0.0
+            assert after[("voice_monitor_alerts_active", (("alert_type", "high_failure_rate"),
+                                                          ("severity", "critical")))] == 0.0
+            assert ("voice_monitor_freshness_age_seconds", (("what", "event"),)) in after
+    logged = [r.getMessage() for r in caplog.records if "counters_up 0" in r.getMessage()]
+    assert len(logged) == 1 and "cannot reach the counter store" in logged[0]  # once, not per scrape
+    http.close()

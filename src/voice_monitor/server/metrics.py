@@ -13,10 +13,15 @@ lake unless they are older than MAX_AGE_S. Freshness ages are worked out at the 
 moment. The real-time and alert families (hundreds of samples with many organizations) are
 rendered to text once per reading and reused; a scrape renders only the dozen live samples, on
 the event loop without a hop to a worker thread, unless the lake must be read first.
+
+A counter store that cannot be read (Redis down, a damaged SQLite file) costs only the real-time
+family: `voice_monitor_counters_up` says 0, every other family is served, and the server's log
+names the error once (and once more when the store answers again), not at every scrape.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from datetime import UTC, datetime
@@ -31,6 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from voice_monitor import lake_window, uncounted
 from voice_monitor.counters import (
     METRICS,
+    CounterStoreError,
     CounterStoreReadOnlyError,
     open_counters,
     shared,
@@ -48,6 +54,7 @@ from voice_monitor.server.group_commit import Collector
 PREFIX = "voice_monitor"
 REFRESH_S = 5.0  # the lake's figures are read again (in the background) once older than this
 MAX_AGE_S = 60.0  # a scrape waits for them only when they are older than this (or never read)
+_log = logging.getLogger("uvicorn.error")  # uvicorn prints it (as the app's own errors)
 
 
 class LakeCollector:
@@ -57,15 +64,18 @@ class LakeCollector:
         self.lake = lake
         self.collector = collector
         self._alert_cache: tuple[tuple, dict] | None = None
-        self._figures: tuple[float, GaugeMetricFamily, dict] | None = None  # (read at, ...)
+        # (read at, the real-time families: counters_up and the counters unless unreadable,
+        # the freshness moments)
+        self._figures: tuple[float, list[GaugeMetricFamily], dict] | None = None
         self._reading = threading.Lock()  # one read of the lake at a time
-        # media type -> (the real-time family and alert signature rendered, their text)
-        self._rendered: dict[str, tuple[GaugeMetricFamily, tuple, bytes]] = {}
+        self._store_trouble: str | None = None  # the counter store's error last logged
+        # media type -> (the real-time families and alert signature rendered, their text)
+        self._rendered: dict[str, tuple[list, tuple, bytes]] = {}
 
     def collect(self):
         yield from self._collected()
         realtime, seen = self._lake_figures()
-        yield realtime
+        yield from realtime
         yield from self._freshness(seen)
         yield from self._alerts()
 
@@ -91,14 +101,14 @@ class LakeCollector:
         signature = self._alert_cache[0]
         kept = self._rendered.get(media_type)
         if kept is None or kept[0] is not realtime or kept[1] != signature:
-            kept = (realtime, signature, encoder(_Families([realtime, *alerts])))
+            kept = (realtime, signature, encoder(_Families([*realtime, *alerts])))
             self._rendered[media_type] = kept
         live = encoder(_Families([*self._collected(), *self._freshness(seen)]))
         if live.endswith(_EOF):  # OpenMetrics ends the whole exposition once
             live = live[:-len(_EOF)]
         return live + kept[2]
 
-    def _lake_figures(self) -> tuple[GaugeMetricFamily, dict]:
+    def _lake_figures(self) -> tuple[list[GaugeMetricFamily], dict]:
         figures = self._figures
         age = None if figures is None else time.monotonic() - figures[0]
         if age is None or age > MAX_AGE_S:
@@ -111,19 +121,42 @@ class LakeCollector:
         return figures[1], figures[2]
 
     def _read_lake(self, release: bool = False) -> None:
+        from voice_monitor.redis_counters import CounterStoreUnavailable  # (as app.py does)
+
         try:
             if not self.lake.exists():  # (in the background: the next scrape says so)
                 if not release:
                     raise NoLakeError(no_lake_message(self.lake.root))
                 return
             read_at = time.monotonic()
-            realtime = self._realtime(datetime.now(UTC), stoppable=release)
-            if realtime is None:  # (in the background) the process is ending: no scrape comes
-                return
-            self._figures = (read_at, realtime, moments(self.lake))
+            try:
+                realtime = self._realtime(datetime.now(UTC), stoppable=release)
+            except (CounterStoreUnavailable, CounterStoreError) as exc:
+                self._store_failed(exc)
+                families = [_counters_up(0)]
+            else:
+                if realtime is None:  # (in the background) the process is ending: no scrape
+                    return
+                self._store_answered()
+                families = [_counters_up(1), realtime]
+            self._figures = (read_at, families, moments(self.lake))
         finally:
             if release:
                 self._reading.release()
+
+    def _store_failed(self, exc: Exception) -> None:
+        """Log the counter store's error, unless the last reading logged the same one."""
+        trouble = f"{type(exc).__name__}: {exc}"
+        if trouble != self._store_trouble:
+            _log.error("voice-monitor: /metrics leaves out the real-time counters "
+                       "(voice_monitor_counters_up 0) until the counter store can be read: %s",
+                       trouble)
+        self._store_trouble = trouble
+
+    def _store_answered(self) -> None:
+        if self._store_trouble is not None:
+            _log.warning("voice-monitor: /metrics reads the real-time counters again")
+        self._store_trouble = None
 
     def _collected(self):
         stats = self.collector.stats
@@ -266,6 +299,13 @@ def healthz(request: Request) -> JSONResponse:
     lake: Lake = request.app.state.lake
     ok = lake.exists()
     return JSONResponse({"status": "ok" if ok else "lake missing"}, status_code=200 if ok else 503)
+
+
+def _counters_up(value: int) -> GaugeMetricFamily:
+    return GaugeMetricFamily(f"{PREFIX}_counters_up",
+                             "1 when the real-time counter store was read for this exposition; 0 "
+                             "when it could not be (Redis down, a damaged file: the real-time "
+                             "counters are left out and the server's log says why)", value=value)
 
 
 def make_registry(lake_collector: LakeCollector) -> CollectorRegistry:
