@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 
@@ -442,3 +443,35 @@ def test_high_latency_says_its_latencies_in_units_people_read(lake):
     assert finding.message == (
         "end-to-end p95 2.0 h (7,300,000 ms) in the hour from 2026-02-16 13:00 UTC is above "
         "2 × the 6-hour baseline of 900 ms")
+
+
+def test_read_around_names_a_file_found_unreadable_in_its_last_round(lake):
+    """Each read meets one file newly damaged (as by a concurrent truncation): after the third
+    round the last read ran outside `guard`, so the fourth file failed the check as a bare
+    DuckDB error, not named nor recorded for lake_file_unreadable."""
+    from voice_monitor.health.checks import READ_AROUND_ROUNDS, CheckRun
+    from voice_monitor.integrity import UnreadableFileError
+
+    folder = lake.root / "other"  # not events/: a file of events must hold events
+    folder.mkdir()
+    files = [folder / f"f{i}.parquet" for i in range(READ_AROUND_ROUNDS + 2)]
+    for path in files:
+        pq.write_table(pa.table({"x": [1]}), path)
+    damaged = []
+
+    def read(skip):
+        damaged.append(files[len(damaged)])
+        damaged[-1].write_bytes(b"PAR1 garbage")
+        readable = [str(f) for f in files if str(f) not in skip]
+        return run.con.execute("select count(*) from read_parquet($f)", {"f": readable}).fetchall()
+
+    run = CheckRun(lake, NOW, AlertConfig())
+    try:
+        with pytest.raises(UnreadableFileError) as caught:
+            run._read_around(read, lambda: files)
+    finally:
+        run.close()
+    # the four damaged files (three rounds read around, the fourth failed the last read)
+    assert [f.name for f, _ in caught.value.files] == ["f0.parquet", "f1.parquet",
+                                                        "f2.parquet", "f3.parquet"]
+    assert str(caught.value).startswith("unreadable lake file other/f0.parquet, other/f1.parquet")

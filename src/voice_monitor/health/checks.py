@@ -10,6 +10,7 @@ recorded as that check's error; the others still run.
 
 from __future__ import annotations
 
+import itertools
 import re
 import shlex
 from collections.abc import Callable
@@ -54,7 +55,8 @@ CHECK_TYPES = (
     "lake_file_unreadable",  # last: it reports what the checks before it could not read
 )
 SEVERITIES = ("low", "medium", "high", "critical")
-READ_AROUND_ROUNDS = 3  # reads that each meet new unreadable files before the next one fails
+READ_AROUND_ROUNDS = 3  # reads that each meet new unreadable files before the next one fails,
+# naming them all
 MAX_WEBHOOK_TIMEOUT_S = 3600  # seconds per attempt; a check runs every 5 minutes
 # the longest window, as every duration setting (settings.MAX_DURATION, retention.MAX_RETENTION):
 # a million days took now - window off the calendar (OverflowError in the checks)
@@ -293,7 +295,7 @@ class CheckRun:
             return frozenset(str(f) for f, _ in (
                 self._around[kind].files if kind in self._around else ()))
 
-        for _ in range(READ_AROUND_ROUNDS):
+        for round_ in itertools.count(1):
             skip = skipped()
             try:
                 with guard(self.lake, lambda skip=skip: [f for f in files() if str(f) not in skip]):
@@ -302,7 +304,8 @@ class CheckRun:
                 known = self._around[kind].files if kind in self._around else []
                 self._around[kind] = self.read_around = UnreadableFileError(self.lake, [
                     *known, *((f, why) for f, why in exc.files if str(f) not in skip)])
-        return read(skipped())
+                if round_ > READ_AROUND_ROUNDS:  # the last read too names what it met
+                    raise self._around[kind] from exc
 
     def scalar_row(self, name: str, **params) -> tuple:
         rows = run_sql(self.con, name, **params).fetchall()
