@@ -1082,10 +1082,11 @@ def test_org_totals_with_a_damaged_names_file_give_unknown_names_and_say_why(fil
     orgs = answer.json()
     assert [(r["organization_id"], r["name"], r["artifacts_received"]) for r in orgs["rows"]] == [
         ("org-a", "Unknown", 2), ("org-b", "Unknown", 1)]
+    # both commands name the lake (without --lake they would look at ./data)
     assert orgs["names_unreadable"] == (
         "dimensions/organizations.parquet cannot be read, so every name is 'Unknown'; move it "
-        "aside with: voice-monitor lake check --move-aside, or load the names again with: "
-        "voice-monitor orgs load FILE.csv")
+        f"aside with: voice-monitor lake check --move-aside --lake {filled.root}, or load the "
+        f"names again with: voice-monitor orgs load FILE.csv --lake {filled.root}")
     filled.organizations_file.unlink()  # no names file: no note
     assert "names_unreadable" not in http.get("/api/v1/metrics/orgs", params=params,
                                               headers=bearer(STAFF)).json()

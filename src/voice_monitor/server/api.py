@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import shlex
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, get_args, get_origin
@@ -23,7 +24,7 @@ from fastapi.responses import Response
 from voice_monitor import arguments, queries
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.health import alerts
-from voice_monitor.integrity import relative
+from voice_monitor.integrity import move_aside_command, relative
 from voice_monitor.lake import open_lake
 from voice_monitor.pagination import Page
 from voice_monitor.server.auth import Actor, require_staff
@@ -175,8 +176,9 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
     if queries.organization_names_problem(lake) is not None:  # every name 'Unknown': say why
         answer["names_unreadable"] = (
             f"{relative(lake, lake.organizations_file)} cannot be read, so "
-            "every name is 'Unknown'; move it aside with: voice-monitor lake check --move-aside, "
-            "or load the names again with: voice-monitor orgs load FILE.csv")
+            f"every name is 'Unknown'; move it aside with: {move_aside_command(lake)}, "
+            f"or load the names again with: voice-monitor orgs load FILE.csv --lake "
+            f"{shlex.quote(str(lake.root))}")
     return JSON(answer)
 
 
