@@ -1446,3 +1446,24 @@ def test_several_event_types_in_one_value_are_told_to_come_one_a_value(capsys, l
     response = http.get("/api/v1/events", params={"type": "artifact_failed,nope"},
                         headers=bearer(STAFF))
     assert response.json()["detail"].startswith("unknown event type 'artifact_failed,nope'")
+
+
+def test_a_path_or_parameter_that_is_not_utf8_once_decoded_is_400_naming_it(lake, http):
+    # %ff was decoded to U+FFFD: 200 with no rows, for an artifact id nobody sent
+    land_records(lake, [event("artifact_received", NOW, artifact_id="café")], now=NOW)
+    for url, what in (("/api/v1/artifacts/%ff/timeline", "path '/api/v1/artifacts/%ff/timeline'"),
+                      ("/api/v1/artifacts/caf%e9/retries",
+                       "path '/api/v1/artifacts/caf%e9/retries'"),
+                      ("/api/v1/events?org=%ff", "query parameter 'org=%ff'"),
+                      ("/api/v1/events?or%ffg=1", "query parameter 'or%ffg=1'")):
+        answer = http.get(url, headers=bearer(STAFF))
+        assert (answer.status_code, answer.json()) == (400, {"detail": (
+            f"{what} is not UTF-8 once percent-decoded; percent-encode each character's UTF-8 "
+            "bytes (e.g. é as %C3%A9)")}), url
+    # the UTF-8 bytes of é, and of U+FFFD itself, are ids like any other
+    found = http.get("/api/v1/artifacts/caf%C3%A9/timeline", params={"now": ts(NOW)},
+                     headers=bearer(STAFF)).json()
+    assert (found["artifact_id"], len(found["rows"])) == ("café", 1)
+    replacement = http.get("/api/v1/artifacts/%EF%BF%BD/timeline", headers=bearer(STAFF))
+    assert (replacement.status_code, replacement.json()["rows"]) == (200, [])
+    assert http.get("/api/v1/artifacts/%ff/timeline").status_code == 401  # the token first

@@ -14,6 +14,7 @@ import shlex
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, get_args, get_origin
+from urllib.parse import unquote_to_bytes
 
 import anyio
 import orjson
@@ -35,6 +36,7 @@ from voice_monitor.server.freshness import freshness as lake_freshness
 def known_parameters(request: Request) -> None:
     """Refuse a query parameter the endpoint does not take (`organization=` for `org=`), naming
     it and the ones it takes: ignored, it would answer for every organization without a word."""
+    _check_utf8(request)
     route = request.scope.get("route")
     if route is None:
         return
@@ -51,6 +53,27 @@ def known_parameters(request: Request) -> None:
         if given > 1:
             raise ValueError(f"query parameter {name!r} is given {given} times for "
                              f"{request.url.path}; it takes one value: send {name}= once")
+
+
+def _check_utf8(request: Request) -> None:
+    """Refuse a path or query parameter whose percent-decoded bytes are not UTF-8 (`%ff`): the
+    server decodes them to U+FFFD, and would answer for an id or a value nobody sent."""
+    raw_path = request.scope.get("raw_path") or request.url.path.encode()
+    try:
+        unquote_to_bytes(raw_path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"path {arguments.shown(raw_path.decode('latin-1'))} is not UTF-8 once "
+                         f"percent-decoded; {_UTF8_FIX}") from None
+    for pair in request.scope.get("query_string", b"").split(b"&"):
+        for part in pair.split(b"=", 1):
+            try:
+                unquote_to_bytes(part.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                raise ValueError(f"query parameter {arguments.shown(pair.decode('latin-1'))} is "
+                                 f"not UTF-8 once percent-decoded; {_UTF8_FIX}") from None
+
+
+_UTF8_FIX = "percent-encode each character's UTF-8 bytes (e.g. é as %C3%A9)"
 
 
 def _query_names(dependant) -> dict[str, bool]:
