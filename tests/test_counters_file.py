@@ -296,3 +296,32 @@ def test_a_repair_stopped_before_its_last_rename_leaves_the_damaged_store_to_fin
     code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
                               "--lake", str(lake.root))
     assert code == 0 and json.loads(out)["artifacts_received"] == 1, err
+
+
+def test_a_store_made_anew_on_a_lake_with_events_does_not_vouch_for_what_landed_before(capsys,
+                                                                                       lake):
+    """The store removed by hand (rm, a bare mv, a state/ folder wiped) after 3 receipts landed:
+    the next landing made a new store with no horizon, which then vouched for the whole
+    window, and real-time said 1 while 4 had landed. A store made on a lake that already holds
+    events now counts as whole only from its creation: earlier windows are read from the lake."""
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=m)) for m in (5, 6, 7)],
+                 now=NOW)
+    for path in (lake.root / "state").glob("counters.sqlite*"):
+        path.unlink()
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1))], now=NOW)
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 4, err
+
+
+def test_a_store_made_with_the_lake_vouches_for_its_first_landing(lake):
+    """The first landing of a new lake makes the store: it holds every event, so the window
+    is its to count (no horizon before the first landing's own)."""
+    from voice_monitor.counters import open_counters
+
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1))], now=NOW)
+    store = open_counters(lake)
+    try:
+        assert store.horizon() == NOW - timedelta(hours=2)  # the landing's cut-off, STATE_TTL
+    finally:
+        store.close()

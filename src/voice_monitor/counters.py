@@ -329,7 +329,15 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
         from voice_monitor.sqlite_counters import SQLiteCounterStore
 
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
-        return _open_sqlite(SQLiteCounterStore, lake.local_state_dir / "counters.sqlite")
+        path = lake.local_state_dir / "counters.sqlite"
+        new = not os.path.lexists(path)
+        store = _open_sqlite(SQLiteCounterStore, path)
+        if new and store.horizon() is None and _has_events(lake):
+            # made on a lake that already holds events (the store removed by hand): it holds
+            # none of them, so it vouches only for windows from now on (earlier ones are read
+            # from the lake's files); without this its first landing vouched for the window
+            store.whole_from(datetime.now(UTC))
+        return store
     if not url.startswith(_REDIS_SCHEMES):
         shown = url.split("@")[-1]  # never echo a password
         raise ValueError(f"unknown counter store {shown!r} in {COUNTERS_ENV}; expected "
@@ -337,6 +345,13 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
     from voice_monitor.redis_counters import RedisCounterStore
 
     return RedisCounterStore(url)
+
+
+def _has_events(lake) -> bool:
+    """Whether the lake holds an event hour partition with a file in it."""
+    from voice_monitor.lake import hour_dirs
+
+    return next(hour_dirs(lake.events_dir), None) is not None
 
 
 def _configured() -> str:

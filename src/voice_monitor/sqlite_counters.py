@@ -318,6 +318,11 @@ class SQLiteCounterStore:
         self.db.execute(_HORIZON_TABLE)
         self.db.execute(_RAISE_HORIZON, (cutoff_us,))
 
+    def whole_from(self, moment: datetime) -> None:
+        """Note that the counts are whole only from `moment` on (a store made after events
+        landed, see `counters.open_counters`)."""
+        self._transaction(lambda: self._raise_horizon(_us(moment)))
+
     def horizon(self) -> datetime | None:
         """The earliest moment from which the counts are whole (`CounterStore.horizon`)."""
         try:
