@@ -20,7 +20,7 @@ from voice_monitor.health.alerts import active_alerts, run_checks
 from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
-from voice_monitor.queries import historical_metrics, recent_events
+from voice_monitor.queries import SnapshotFilesUnreadableWarning, historical_metrics, recent_events
 
 H = timedelta(hours=1)
 NOW_ARG = "2026-02-16T14:30:00Z"
@@ -295,14 +295,21 @@ def test_a_snapshot_file_whose_column_has_another_type_is_named_and_other_period
     rel = bad.relative_to(lake.root).as_posix()
     why = "not a pipeline_hourly file: column event_count is string, not int64"
 
-    with pytest.raises(UnreadableFileError, match=re.escape(f"{rel} ({why})")):
-        historical_metrics(lake, at(11, 0), at(14, 0))
+    # its hour reads as having no snapshot, warned naming the file; the others as ever
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=re.escape(f"{rel} ({why})")) as said:
+        rows = historical_metrics(lake, at(11, 0), at(14, 0))
+    assert rows["artifacts_received"].to_list() == [1, 0, 1]
+    assert [t is None for t in rows["computed_at"].to_list()] == [False, True, False]
+    assert said[0].message.files == [(rel, why)] and said[0].message.periods == [at(12, 0)]
     code, out, err = run_cli(["metrics", "historical", "--start", "2026-02-16T11:00Z",
                               "--end", "2026-02-16T14:00Z", "--now", NOW_ARG, *root], capsys)
-    assert code == 1
-    assert err.strip() == (f"voice-monitor: error: unreadable lake file {rel} ({why}); move it "
-                           f"aside with: voice-monitor lake check --move-aside --lake {lake.root}")
-    # the other hours read as ever: one artifact received in each
+    assert code == 0 and "unreadable" in out
+    assert err.strip() == (
+        f"voice-monitor: warning: historical_metrics: 1 hour(s) (2026-02-16T12:00:00Z) read as "
+        f"having no snapshot: unreadable lake file {rel} ({why}); move it aside with: "
+        f"voice-monitor lake check --move-aside --lake {lake.root}, then build the hour(s) "
+        f"again with: voice-monitor backfill --start 2026-02-16T12:00:00Z --end "
+        f"2026-02-16T13:00:00Z --lake {lake.root}")
     for hour in (11, 13):
         rows = historical_metrics(lake, at(hour, 0), at(hour + 1, 0))
         assert rows["artifacts_received"].to_list() == [1]

@@ -29,6 +29,7 @@ _EXPORTS: dict[str, str] = {
     "Producer": "producer",
     "Page": "queries",
     "PeriodsNotBuiltWarning": "queries",
+    "SnapshotFilesUnreadableWarning": "queries",
     "active_artifacts": "queries",
     "artifact_timeline": "queries",
     "failed_artifacts": "queries",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from voice_monitor.queries import (  # noqa: F401
         Page,
         PeriodsNotBuiltWarning,
+        SnapshotFilesUnreadableWarning,
         active_artifacts,
         artifact_timeline,
         failed_artifacts,

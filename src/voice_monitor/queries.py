@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import functools
 import os
+import re
+import shlex
+import sys
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -24,7 +27,14 @@ from voice_monitor.event_log import (
     recent_events,
     retry_history,
 )
-from voice_monitor.integrity import ForeignFileError, UnreadableFileError, guard, reads_lake
+from voice_monitor.integrity import (
+    ForeignFileError,
+    UnreadableFileError,
+    guard,
+    move_aside_command,
+    reads_lake,
+    relative,
+)
 from voice_monitor.lake import Lake, UnlistableFolderError, floor_day, floor_hour, parquet_files
 from voice_monitor.pagination import MAX_LIMIT, Page
 from voice_monitor.schema import PROCESSING_STAGES
@@ -114,6 +124,93 @@ def _snapshot_files(lake: Lake, kind: str, period: str, first: datetime, last: d
     return {f"raw_{table}": files, f"raw_{other}": None}
 
 
+class SnapshotFilesUnreadableWarning(UserWarning):
+    """Warned by the metric reads when snapshot files of their range cannot be read (corrupt,
+    truncated, another table's): the periods they hold are read as having no snapshot (a zero
+    row with `computed_at` null; left out of totals, among their missing periods), every other
+    period as it is (contract §4). `files` holds (lake-relative name, problem) of each,
+    `periods` the starts of the periods they hold (UTC). The files are recorded for the
+    `lake_file_unreadable` alert."""
+
+    def __init__(self, message: str, files: list[tuple[str, str]],
+                 periods: list[datetime]) -> None:
+        super().__init__(message)
+        self.files, self.periods = files, periods
+
+
+_PARTITION = re.compile(r"/date=(\d{4}-\d{2}-\d{2})(?:/hour=(\d{2}))?/[^/]+$")
+READ_AROUND_ROUNDS = 8  # a read meets each unreadable file once: more are named at once
+
+
+def _period_of(path) -> datetime | None:
+    """The start of the snapshot period whose partition holds the file at `path`."""
+    found = _PARTITION.search(str(path).replace("\\", "/"))
+    if found is None:
+        return None
+    day, hour = found.groups()
+    return datetime.fromisoformat(f"{day}T{hour or '00'}:00:00+00:00")
+
+
+def _read_around(lake: Lake, query: str, period: str, missing: list[datetime],
+                 **sources):
+    """`with_sources(**sources)` without the snapshot files that cannot be read, and without
+    the other files of their periods (a period is read whole or not at all); those periods are
+    added to `missing` and warned (`SnapshotFilesUnreadableWarning`). One damaged hour failed
+    a whole range's read (`metrics historical`, the API, the dashboard's charts)."""
+    skipped: list[tuple] = []
+    for _ in range(READ_AROUND_ROUNDS):
+        try:
+            with guard(lake):  # names the file and records it for lake_file_unreadable
+                con = with_sources(**sources)
+            break
+        except UnreadableFileError as exc:
+            listed = {relative(lake, f) for files in sources.values() for f in files or ()}
+            if not exc.files or any(relative(lake, f) not in listed or _period_of(f) is None
+                                    for f, _ in exc.files):
+                raise  # not (only) snapshot files of this read's periods
+            bad = {_period_of(f) for f, _ in exc.files}
+            skipped.extend(exc.files)
+            sources = {raw: files if files is None else
+                       [f for f in files if _period_of(f) not in bad]
+                       for raw, files in sources.items()}
+    else:
+        raise UnreadableFileError(lake, skipped)
+    if skipped:
+        periods = sorted({_period_of(f) for f, _ in skipped})
+        missing[:] = sorted({*missing, *periods})
+        warnings.warn(SnapshotFilesUnreadableWarning(
+            unreadable_message(lake, query, period, skipped, periods),
+            [(relative(lake, f), why) for f, why in skipped], periods),
+            stacklevel=_outside_level())
+    return con
+
+
+def _outside_level() -> int:
+    """The `stacklevel` of the first caller outside voice_monitor (a notebook's cell, shown
+    under it), from the function that calls `warnings.warn`."""
+    package = os.path.dirname(__file__)
+    frame, level = sys._getframe(2), 2
+    while frame is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def unreadable_message(lake: Lake, query: str, period: str, files: list[tuple],
+                       periods: list[datetime]) -> str:
+    """What `SnapshotFilesUnreadableWarning` says: the periods read as having no snapshot,
+    the files and the fix."""
+    utc = arguments.utc_text
+    shown = ", ".join(utc(p) for p in periods[:3]) + (", ..." if len(periods) > 3 else "")
+    names = ", ".join(relative(lake, f) for f, _ in files[:3]) + (
+        f" and {len(files) - 3} more" if len(files) > 3 else "")
+    root = shlex.quote(str(lake.root))
+    return (f"{query}: {len(periods)} {period}(s) ({shown}) read as having no snapshot: "
+            f"unreadable lake file {names} ({files[0][1]}); move it aside with: "
+            f"{move_aside_command(lake)}, then build the {period}(s) again with: voice-monitor "
+            f"backfill --start {utc(periods[0])} --end {utc(periods[-1] + _STEP[period])} "
+            f"--lake {root}")
+
+
 class PeriodsNotBuiltWarning(UserWarning):
     """Warned by `stage_breakdown` and `org_breakdown` when periods of their range have no
     snapshot (not built yet, or dropped by retention): their totals leave those periods out.
@@ -190,7 +287,8 @@ def _scoped(query: str, doc: str) -> Callable[..., pl.DataFrame]:
         organization_id = arguments.identifier(organization_id, "organization_id")
         period, first, last = _periods(start, end, period)
         missing: list[datetime] = []
-        con = with_sources(**_snapshot_files(lake, kind, period, first, last, missing, now))
+        con = _read_around(lake, query, period, missing,
+                           **_snapshot_files(lake, kind, period, first, last, missing, now))
         params = {"step": _STEP[period]} if gapless else {}
         if kind == "stage":
             params["stages"] = list(PROCESSING_STAGES)
@@ -225,7 +323,8 @@ def _org_breakdown(
     period, first, last = _periods(start, end, period)
     names = _organization_names(lake)
     missing: list[datetime] = []
-    con = with_sources(**_snapshot_files(lake, "pipeline", period, first, last, missing, now),
+    con = _read_around(lake, "org_breakdown", period, missing,
+                       **_snapshot_files(lake, "pipeline", period, first, last, missing, now),
                        raw_organizations=names)
     frame = run_sql(con, "queries/org_breakdown", period=period, first=first, last=last).pl()
     return frame, (period, first, last, missing)
@@ -287,6 +386,7 @@ __all__ = [
     "Page",
     "OrganizationNamesUnreadableWarning",
     "PeriodsNotBuiltWarning",
+    "SnapshotFilesUnreadableWarning",
     "active_artifacts",
     "artifact_timeline",
     "failed_artifacts",

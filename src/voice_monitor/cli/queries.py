@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import warnings
@@ -187,6 +188,27 @@ def _emit_page(page: Page, as_json: bool, columns: list[str], also: str = "") ->
         click.echo(f"next page: --cursor {page.next_cursor}{also}")
 
 
+@contextlib.contextmanager
+def _warned(*categories: type[Warning]):
+    """Run a read, then say each warning of `categories` it gave on one stderr line
+    ('voice-monitor: warning: ...'); yields the list of those warnings."""
+    said: list[warnings.WarningMessage] = []
+    with warnings.catch_warnings(record=True) as warned:
+        for category in categories:
+            warnings.simplefilter("always", category)
+        yield said
+    for warning in warned:
+        if issubclass(warning.category, categories):
+            said.append(warning.message)
+            click.echo(f"voice-monitor: warning: {warning.message}", err=True)
+
+
+def _unreadable_periods(said: list) -> set[datetime]:
+    """The periods the read found unreadable snapshot files for (naive UTC, as a frame's)."""
+    return {p.replace(tzinfo=None) for w in said
+            if isinstance(w, queries.SnapshotFilesUnreadableWarning) for p in w.periods}
+
+
 def _range(start: datetime | None, end: datetime | None, now: datetime):
     if end is None and start is not None and start >= now:
         # the library's "start is not before end ...; swap them" named an end nobody gave
@@ -214,27 +236,35 @@ def historical(organization_id, start, end, period, lake: Lake, now, as_json: bo
       voice-monitor metrics historical --start 2026-02-01T00:00:00Z --end 2026-02-03T00:00:00Z --period day
     """
     start, end = _range(start, end, now)
-    frame = queries.historical_metrics(lake, start, end, organization_id, period=period, now=now)
+    with _warned(queries.SnapshotFilesUnreadableWarning) as said:
+        frame = queries.historical_metrics(lake, start, end, organization_id, period=period,
+                                           now=now)
     columns = ["period_start", "event_count", "artifacts_received", "artifacts_completed",
                "artifacts_failed", "overall_failure_rate", "e2e_latency_p50_ms",
                "e2e_latency_p95_ms", "total_ai_cost_usd"]
     if as_json:  # computed_at null tells a period not built from an empty one
         _emit(frame, as_json)
         return
-    _print_periods(frame, columns, "hour" if frame.is_empty() else frame["period_type"][0])
+    _print_periods(frame, columns, "hour" if frame.is_empty() else frame["period_type"][0],
+                   _unreadable_periods(said))
 
 
-def _print_periods(frame: pl.DataFrame, columns: list[str], period: str) -> None:
+def _print_periods(frame: pl.DataFrame, columns: list[str], period: str,
+                   unreadable: set[datetime] = frozenset()) -> None:
     """The table of gap-free snapshot rows, a period with no snapshot yet shown as 'not built'
-    rather than as the zeros the read fills it with (nothing happened is not the same)."""
+    rather than as the zeros the read fills it with (nothing happened is not the same), one
+    whose snapshot file cannot be read as 'unreadable' (the warning above names the file)."""
     from voice_monitor.charts import readable
 
     shown = readable(frame, columns)
     built = frame["computed_at"].is_not_null().to_list()
-    rows = [row if ok else (row[0], "not built", *[None] * (len(row) - 2))
-            for row, ok in zip(shown.iter_rows(), built, strict=True)]
+    starts = [at.replace(tzinfo=None) for at in frame["period_start"].to_list()]
+    rows = [row if ok else (row[0], "unreadable" if at in unreadable else "not built",
+                            *[None] * (len(row) - 2))
+            for row, ok, at in zip(shown.iter_rows(), built, starts, strict=True)]
     print_rows(shown.columns, rows)
-    missing = built.count(False)
+    missing = sum(1 for ok, at in zip(built, starts, strict=True)
+                  if not ok and at not in unreadable)
     if missing:
         click.echo(_not_built(missing, period, "with no snapshot, shown as 'not built' rather than 0"))
 
@@ -244,13 +274,16 @@ def _not_built(missing: int, period: str, shown: str) -> str:
     return f"{missing} {period}(s) {shown}: {queries.what_builds(period)}"
 
 
-def _note_left_out(command: str, gaps, as_json: bool) -> None:
+def _note_left_out(command: str, gaps, as_json: bool, said: list = ()) -> None:
     """Totals are sums of snapshot rows: say when periods of the range have none yet (the
     current hour, an hour before its :30 rollup), which the totals leave out. `gaps` is the
     totals read's own (period, first, last, periods with no snapshot): the stage snapshots for
     `stages`, the pipeline ones for `orgs`. Under a table, a note; with --json, whose stdout is
-    the rows alone, a line on stderr naming the periods (the API's `not_built`)."""
+    the rows alone, a line on stderr naming the periods (the API's `not_built`). Periods whose
+    snapshot file cannot be read (`said`, warned naming the file) are not said again."""
     period, first, last, missing = gaps
+    unreadable = _unreadable_periods(said)
+    missing = [m for m in missing if m.replace(tzinfo=None) not in unreadable]  # those were warned, naming the file
     if not missing:
         return
     if as_json:
@@ -274,10 +307,11 @@ def stages(organization_id, start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics stages --org org-7 --start 2026-02-15T00:00:00Z --json
     """
     start, end = _range(start, end, now)
-    frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id,
-                                                   now=now)
+    with _warned(queries.SnapshotFilesUnreadableWarning) as said:
+        frame, gaps = queries.stage_breakdown.with_gaps(lake, start, end, organization_id,
+                                                       now=now)
     _emit(frame, as_json)
-    _note_left_out("stages", gaps, as_json)
+    _note_left_out("stages", gaps, as_json, said)
 
 
 @metrics.command()
@@ -292,17 +326,15 @@ def orgs(start, end, lake: Lake, now, as_json: bool) -> None:
       voice-monitor metrics orgs --start 2026-01-01T00:00:00Z --end 2026-02-16T00:00:00Z
     """
     start, end = _range(start, end, now)
-    with warnings.catch_warnings(record=True) as warned:
-        warnings.simplefilter("always", queries.OrganizationNamesUnreadableWarning)
+    # the totals are read; names are 'Unknown', or periods left out, named with the fix
+    with _warned(queries.OrganizationNamesUnreadableWarning,
+                 queries.SnapshotFilesUnreadableWarning) as said:
         frame, gaps = queries.org_breakdown.with_gaps(lake, start, end, now=now)
-    for warning in warned:  # the totals are read; names are 'Unknown'
-        if issubclass(warning.category, queries.OrganizationNamesUnreadableWarning):
-            click.echo(f"voice-monitor: warning: {warning.message}", err=True)
     _emit(frame, as_json,
           ["organization_id", "name", "artifacts_received", "artifacts_completed",
            "artifacts_failed", "overall_failure_rate", "e2e_latency_avg_ms",
            "total_ai_cost_usd", "avg_cost_per_artifact_usd"])
-    _note_left_out("orgs", gaps, as_json)
+    _note_left_out("orgs", gaps, as_json, said)
 
 
 @click.group()

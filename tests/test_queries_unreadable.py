@@ -1,0 +1,126 @@
+"""One unreadable snapshot file leaves its own period out of a range's read, never the range
+(contract §4): historical rows, stage and organization totals, in Python, on the command line
+and from the HTTP API. Expected numbers are counted from the literal events landed."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from conftest import event, run_main
+from fastapi.testclient import TestClient
+
+from voice_monitor.integrity import known_unreadable
+from voice_monitor.landing import land_records
+from voice_monitor.queries import (
+    PeriodsNotBuiltWarning,
+    SnapshotFilesUnreadableWarning,
+    historical_metrics,
+    org_breakdown,
+    stage_breakdown,
+)
+from voice_monitor.rollups import run_hourly
+from voice_monitor.server import create_app
+
+DAY = datetime(2026, 2, 16, tzinfo=UTC)
+NOW = DAY + timedelta(hours=6)
+STAFF = "staff-0123456789abcdef"
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return DAY + timedelta(hours=hour, minutes=minute)
+
+
+@pytest.fixture
+def damaged(lake):
+    """Hours 1, 2, 3: org-a receives 1, 2, 3 artifacts and transcribes each once; hour 2's
+    pipeline and stage snapshot files are then overwritten with garbage."""
+    events = []
+    for hour in (1, 2, 3):
+        for i in range(hour):
+            art = f"art-{hour}-{i}"
+            events += [event("artifact_received", at(hour, i), artifact_id=art,
+                             organization_id="org-a"),
+                       event("transcription_completed", at(hour, 10 + i), artifact_id=art,
+                             organization_id="org-a", duration_ms=1000)]
+    land_records(lake, events, now=NOW)
+    for hour in (1, 2, 3):
+        run_hourly(lake, hour=at(hour), now=NOW)
+    bad = []
+    for table in ("pipeline_hourly", "stage_hourly"):
+        (path,) = lake.snapshot_partition(table, at(2)).glob("*.parquet")
+        path.write_bytes(b"not a parquet file")
+        bad.append(path.relative_to(lake.root).as_posix())
+    return lake, bad
+
+
+def test_python_reads_read_around_the_unreadable_hour_and_warn_naming_it(damaged):
+    lake, (pipeline, stage) = damaged
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=f"{pipeline}.*--move-aside") as said:
+        rows = historical_metrics(lake, at(1), at(4))
+    assert rows["artifacts_received"].to_list() == [1, 0, 3]  # hour 2: read as not built
+    assert rows["computed_at"].is_null().to_list() == [False, True, False]
+    (warning,) = [w.message for w in said if w.category is SnapshotFilesUnreadableWarning]
+    assert warning.periods == [at(2)] and warning.files[0][0] == pipeline
+
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=stage):
+        stages = stage_breakdown(lake, at(1), at(4))
+    (transcription,) = stages.filter(stages["pipeline_stage"] == "transcription").to_dicts()
+    assert transcription["succeeded"] == 1 + 3
+
+    # the totals leave the hour out and say so twice: why (the file) and that it is left out
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=pipeline), \
+            pytest.warns(PeriodsNotBuiltWarning):
+        orgs = org_breakdown(lake, at(1), at(4))
+    assert orgs.select("organization_id", "artifacts_received").rows() == [("org-a", 1 + 3)]
+    frame, (_, _, _, missing) = org_breakdown.with_gaps(lake, at(1), at(4))
+    assert missing == [at(2)]
+    # recorded for the lake_file_unreadable alert
+    assert {pipeline, stage} <= {rel for rel, _ in known_unreadable(lake)}
+
+
+def test_the_cli_prints_the_other_hours_and_one_warning_naming_the_file(damaged, capsys):
+    lake, (pipeline, stage) = damaged
+    span = ["--start", "2026-02-16T01:00Z", "--end", "2026-02-16T04:00Z",
+            "--now", "2026-02-16T06:00:00Z", "--lake", str(lake.root)]
+    code, out, err = run_main(capsys, "metrics", "historical", "--json", *span)
+    assert code == 0, err
+    assert [r["artifacts_received"] for r in json.loads(out)] == [1, 0, 3]
+    (line,) = err.splitlines()
+    assert line.startswith("voice-monitor: warning: historical_metrics: 1 hour(s) "
+                           "(2026-02-16T02:00:00Z) read as having no snapshot: unreadable lake "
+                           f"file {pipeline} (")
+    assert line.endswith(f"move it aside with: voice-monitor lake check --move-aside --lake "
+                         f"{lake.root}, then build the hour(s) again with: voice-monitor backfill "
+                         f"--start 2026-02-16T02:00:00Z --end 2026-02-16T03:00:00Z "
+                         f"--lake {lake.root}")
+
+    code, out, err = run_main(capsys, "metrics", "historical", *span)
+    assert code == 0 and "unreadable" in out and "not built" not in out, out
+
+    code, out, err = run_main(capsys, "metrics", "orgs", "--json", *span)
+    assert code == 0, err
+    assert [(r["organization_id"], r["artifacts_received"]) for r in json.loads(out)] == [
+        ("org-a", 4)]
+    (line,) = err.splitlines()  # the hour is named once, with its file
+    assert pipeline in line and "--move-aside" in line
+
+    code, out, err = run_main(capsys, "metrics", "stages", *span)
+    assert code == 0 and stage in err and len(err.splitlines()) == 1, err
+
+
+def test_the_api_answers_with_the_other_hours(damaged):
+    lake, _ = damaged
+    app = create_app(lake, ingest_tokens=[], staff_tokens=[STAFF])
+    query = {"start": "2026-02-16T01:00:00Z", "end": "2026-02-16T04:00:00Z",
+             "now": "2026-02-16T06:00:00Z"}
+    with TestClient(app) as http:
+        headers = {"Authorization": f"Bearer {STAFF}"}
+        answer = http.get("/api/v1/metrics/historical", params=query, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert [r["artifacts_received"] for r in answer.json()["rows"]] == [1, 0, 3]
+        answer = http.get("/api/v1/metrics/orgs", params=query, headers=headers)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["rows"][0]["artifacts_received"] == 4
+        assert answer.json()["not_built"] == ["2026-02-16T02:00:00Z"]
