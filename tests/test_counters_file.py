@@ -325,3 +325,25 @@ def test_a_store_made_with_the_lake_vouches_for_its_first_landing(lake):
         assert store.horizon() == NOW - timedelta(hours=2)  # the landing's cut-off, STATE_TTL
     finally:
         store.close()
+
+
+def test_a_remote_lakes_damaged_store_is_moved_aside_with_the_note_it_names(
+        capsys, tmp_path, monkeypatch):
+    """On an object-store lake the store lives in a local folder and is renamed beside itself:
+    `lake check --move-aside` printed '(note: ….json)' for it, but wrote no note."""
+    from voice_monitor import storage
+
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
+    lake = Lake.create(f"memory://store-{os.getpid()}-{tmp_path.name}")
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    store = lake.local_state_dir / "counters.sqlite"
+    store.write_bytes(b"this is not an SQLite database\n" * 200)
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0, err
+    moved = [line for line in out.splitlines() if line.startswith("moved ")]
+    assert len(moved) == 1 and moved[0].startswith(f"moved {store} -> {store}.corrupt-"), out
+    note = Path(moved[0].split("(note: ", 1)[1].removesuffix(")"))
+    assert json.loads(note.read_text())["original_path"] == str(store)
+    assert "file is not a database" in json.loads(note.read_text())["error"]
+    assert "counted the lake's 1 event(s)" in out

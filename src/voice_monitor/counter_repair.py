@@ -13,12 +13,14 @@ unreadable lake file and counts, in a new store, the lake's events of the store'
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from voice_monitor.arguments import utc_text
 from voice_monitor.lake import Lake, new_file_stem
 
 STORE_NAME = "counters.sqlite"
@@ -86,14 +88,12 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
             if os.path.lexists(f"{fresh}{end}"):
                 raise OSError(f"the rebuilt counter store {fresh} kept its {end} file")
         if lake.remote:  # its store is in a local folder: a second name beside it
-            target = path.with_name(f"{path.name}.corrupt-{new_file_stem()}")
-            os.link(path, target)
-            moved = [(str(path), str(target))]
+            moved = _beside([path], reason, place=os.link)
         else:  # a folder in its place holds no store at all: moved, not linked
             moved = integrity.move_aside(lake, [(path, reason)],
                                          place=os.rename if path.is_dir() else os.link)
         moved += (integrity.move_aside(lake, [(p, reason) for p in companions(lake)])
-                  if not lake.remote else _beside(companions(lake)))
+                  if not lake.remote else _beside(companions(lake), reason))
         os.replace(fresh, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
@@ -101,11 +101,21 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
     return moved, counted
 
 
-def _beside(files: list[Path]) -> list[tuple[str, str]]:
+def _beside(files: list[Path], reason: str, place=os.rename) -> list[tuple[str, str]]:
+    """A remote lake's local store files put at `<name>.corrupt-<stem>` beside themselves,
+    each with the `.json` note `integrity.move_aside` writes (the CLI names it)."""
     moved, stem = [], new_file_stem()
     for path in files:
         target = path.with_name(f"{path.name}.corrupt-{stem}")
-        os.rename(path, target)
+        note = {"original_path": str(path), "moved_at": utc_text(datetime.now(UTC)),
+                "error": reason}
+        note_path = target.with_name(target.name + ".json")
+        try:
+            note_path.write_text(json.dumps(note, indent=2) + "\n")
+        except OSError:  # (a full disk): no empty note left, the file stays where it is
+            note_path.unlink(missing_ok=True)
+            raise
+        place(path, target)
         moved.append((str(path), str(target)))
     return moved
 
