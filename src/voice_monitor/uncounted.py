@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from voice_monitor import temp_files
-from voice_monitor.counters import _HOUR_US, STATE_TTL, CounterStore, _us
+from voice_monitor.counters import _HOUR_US, STATE_TTL, CounterStore, _us, shared, window_start
 from voice_monitor.lake import Lake, floor_hour
 from voice_monitor.schema import UNIX_EPOCH
 
@@ -140,9 +140,15 @@ def _waiting(folder: Path, name: str) -> bool:
 def count(lake: Lake, store: CounterStore, now: datetime, found: list[str] | None = None) -> bool:
     """Hand `store` the lake's events of the noted hours within its horizon and remove the
     notes; whether none is left waiting (True with no notes). A failure is logged, never
-    raised: the caller counts from the lake's files, or lands its own batch regardless."""
+    raised: the caller counts from the lake's files, or lands its own batch regardless.
+
+    For a reader (`found` None) also False when the real-time window ending at `now` holds
+    event files that another host landed into a lake on an object store, uncounted by this
+    host's embedded store (own_files.py)."""
     from voice_monitor.counter_refill import landed_since
 
+    if found is None and not _own_window(lake, store, now):
+        return False
     found = notes(lake) if found is None else found
     if not found:
         return True
@@ -168,3 +174,20 @@ def count(lake: Lake, store: CounterStore, now: datetime, found: list[str] | Non
         return False
     log.info("the real-time counters counted %d landed events they had missed", added)
     return True
+
+
+def _own_window(lake: Lake, store: CounterStore, now: datetime) -> bool:
+    """Whether the embedded store of a lake on an object store counted every event file of
+    the real-time window ending at `now` (True for a local lake and for a shared store: Redis
+    counts every host's landings). A listing that fails says False: the reader then reads the
+    lake's files, which names the failure."""
+    if not lake.remote or shared(store) is not None:
+        return True
+    from voice_monitor import own_files
+
+    try:
+        return not own_files.landed_elsewhere(lake, window_start(now), now)
+    except Exception as exc:
+        log.debug("could not list the real-time window's event files (%s: %s)",
+                  type(exc).__name__, exc)
+        return False
