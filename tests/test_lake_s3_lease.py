@@ -37,7 +37,8 @@ def test_an_expired_lease_is_taken_over_by_one_taker_not_two(endpoint, monkeypat
     for key, value in s3_env(endpoint).items():
         monkeypatch.setenv(key, value)
     path = storage.lake_path("s3://leases/lake") / "alerts" / ".lock"
-    dead = json.dumps({"owner": "host-a:1:dead", "expires": time.time() - 1}).encode()
+    # its holder died an hour ago: further back than any two clocks that reach S3 differ
+    dead = json.dumps({"owner": "host-a:1:dead", "expires": time.time() - 3600}).encode()
 
     storage.put(path, dead)  # its holder died: the next taker takes it over
     with storage.lease(path, wait_s=5):
@@ -59,3 +60,49 @@ def test_an_expired_lease_is_taken_over_by_one_taker_not_two(endpoint, monkeypat
                 pass
         assert path.fs.cat_file(path.path) == mine  # A's lease, untouched
     assert not path.fs.exists(path.path)
+
+
+def _lease_path(endpoint, monkeypatch, name):
+    for key, value in s3_env(endpoint).items():
+        monkeypatch.setenv(key, value)
+    return storage.lake_path(f"s3://leases/{name}") / "alerts" / ".lock"
+
+
+def test_a_live_lease_of_a_host_whose_clock_is_behind_is_not_taken(endpoint, monkeypatch):
+    path = _lease_path(endpoint, monkeypatch, "behind")
+    # written just now, for 120 s, by a host whose clock is 10 minutes behind this one's: its
+    # expiry is 8 minutes ago here. It was taken at once, and two check runs wrote the alert log
+    live = {"owner": "host-b:1:live", "expires": time.time() - 600 + 120}
+    storage.put(path, json.dumps(live).encode())
+    with pytest.raises(TimeoutError, match="held by 'host-b:1:live'"), \
+            storage.lease(path, wait_s=1):
+        pass
+    assert json.loads(path.fs.cat_file(path.path)) == live
+
+
+def test_a_dead_lease_of_a_host_whose_clock_was_ahead_is_taken_after_its_life(endpoint,
+                                                                                monkeypatch):
+    path = _lease_path(endpoint, monkeypatch, "ahead")
+    # its holder's clock an hour ahead, then it died: the lease named an expiry an hour away,
+    # and no check run could write the alert log for that hour. Seen unchanged for its life
+    # (here 1 s) by the taker's own clock, it is taken over
+    dead = {"owner": "host-c:1:dead", "expires": time.time() + 3600}
+    storage.put(path, json.dumps(dead).encode())
+    with storage.lease(path, lease_s=1, wait_s=30):
+        assert json.loads(path.fs.cat_file(path.path))["owner"] != "host-c:1:dead"
+    assert not path.fs.exists(path.path)
+
+
+def test_a_holder_whose_lease_was_taken_over_leaves_its_successors_lease(endpoint,
+                                                                         monkeypatch):
+    path = _lease_path(endpoint, monkeypatch, "successor")
+    successor = json.dumps({"owner": "host-d:1:next", "expires": time.time() + 120}).encode()
+    with storage.lease(path, wait_s=5):
+        mine = path.fs.cat_file(path.path)
+        # this holder overran its lease; another host took it over (a new version) ...
+        storage.put(path, successor)
+        # ... between this holder's reading its lease back (its own owner: check-then-delete
+        # deleted it) and its DELETE
+        monkeypatch.setattr(path.fs, "cat_file", lambda *a, **k: mine)
+    monkeypatch.undo()
+    assert path.fs.cat_file(path.path) == successor

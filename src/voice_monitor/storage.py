@@ -303,29 +303,13 @@ def put(path: Any, data: bytes) -> None:
 def put_new(path: Any, data: bytes) -> bool:
     """Create `path` only if nothing is there (conditional PUT, `If-None-Match: *`); whether it
     was created."""
-    try:
-        path.fs.pipe_file(path.path, data, mode="create")
-    except FileExistsError:
-        return False
-    return True
+    return _put_new_version(path, data) is not False
 
 
 def put_over(path: Any, data: bytes, etag: str) -> bool:
     """Replace the object at `path` only while it is still the version `etag` (conditional PUT,
     `If-Match`); whether it was replaced. A store that cannot (501) is written over plainly."""
-    try:
-        path.fs.pipe_file(path.path, data, IfMatch=etag)
-    except FileNotFoundError:  # deleted meanwhile
-        return False
-    except OSError as exc:
-        code = (getattr(exc.__cause__, "response", None) or {}).get("Error", {}).get("Code")
-        if code in ("PreconditionFailed", "ConditionalRequestConflict"):  # another writer's
-            return False
-        if code not in ("NotImplemented", "501"):
-            raise
-        remove_tree(path)
-        return put_new(path, data)
-    return True
+    return _put_over_version(path, data, etag) is not False
 
 
 def remove_tree(path: Any) -> None:
@@ -425,35 +409,53 @@ def mtime(path: Any) -> float:
 
 
 # -- locks -------------------------------------------------------------------------------------
+# S3 refuses a request signed by a clock more than 15 minutes off (RequestTimeTooSkewed), so two
+# hosts that reach the store differ by at most twice that: a lease whose holder's expiry lies
+# further back than this in the taker's clock has expired whatever the two clocks say
+MAX_SKEW_S = 1800.0
+
+
 @contextmanager
 def lease(path: Any, lease_s: float = LOCK_LEASE_S, wait_s: float = 300.0) -> Iterator[None]:
     """Hold an exclusive lease on an object-store `path` (the alert store's lock).
 
     Taken with a conditional PUT, so exactly one holder creates the object; released by
-    deleting it. A holder that died leaves a lease that expires after `lease_s`: the next
-    taker deletes it and tries again. Work under the lease must finish well within `lease_s`.
+    deleting it, conditional on its version (`If-Match`), so a holder whose lease was taken
+    over never deletes its successor's. A holder that died leaves a lease that expires: the
+    taker saw it unchanged for `lease_s` by its own clock (a monotonic one: another host's clock
+    may be minutes off), or its holder's expiry is more than `MAX_SKEW_S` behind the taker's
+    clock. Work under the lease must finish well within `lease_s`.
     """
     owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
     deadline = time.monotonic() + wait_s
     delay = 0.02
+    seen: tuple[Any, float] | None = None  # (version, monotonic time first seen) of the lease
     while True:
         body = json.dumps({"owner": owner, "expires": time.time() + lease_s}).encode()
-        if put_new(path, body):
+        mine = _put_new_version(path, body)
+        if mine is not False:
             break
         try:
             version = path.fs.info(path.path).get("ETag")  # before the body: see below
             held = json.loads(path.fs.cat_file(path.path))
-            expired = float(held.get("expires", 0)) < time.time()
+            stale = float(held.get("expires", 0)) < time.time() - MAX_SKEW_S
         except (FileNotFoundError, ValueError, TypeError):
-            held, expired = {}, False  # released meanwhile, or being written: try again
+            held, version, stale = {}, None, False  # released meanwhile, or being written
+        if held and (seen is None or seen[0] != (version, held.get("owner"))):
+            seen = ((version, held.get("owner")), time.monotonic())  # renewed or new: anew
+        expired = stale or bool(held and seen is not None
+                                   and time.monotonic() - seen[1] >= lease_s)
         if expired:
             # taken over only while it is still the expired lease read: deleting it let two
             # takers in (one deleted the lease the other had just made, then made its own),
             # and both wrote the alert log, raising an alert twice
             if version is None:  # a store that names no versions (fsspec's memory://)
                 remove_tree(path)
-            elif put_over(path, body, version):
-                break
+            else:
+                mine = _put_over_version(path, body, version)
+                if mine is not False:
+                    break
+            seen = None
             continue
         if time.monotonic() > deadline:
             raise TimeoutError(f"lock {url(path)} held by {held.get('owner')!r} for over "
@@ -463,11 +465,60 @@ def lease(path: Any, lease_s: float = LOCK_LEASE_S, wait_s: float = 300.0) -> It
     try:
         yield
     finally:
+        _release(path, owner, mine)
+
+
+def _put_new_version(path: Any, data: bytes) -> Any:
+    """`put_new`, answering the new object's ETag (None when the store names none), or False
+    when something was there."""
+    try:
+        out = path.fs.pipe_file(path.path, data, mode="create")
+    except FileExistsError:
+        return False
+    return (out or {}).get("ETag") if isinstance(out, dict) else None
+
+
+def _put_over_version(path: Any, data: bytes, etag: str) -> Any:
+    """`put_over`, answering the new object's ETag (None when unknown), or False when the
+    object was not the version `etag` any more."""
+    try:
+        out = path.fs.pipe_file(path.path, data, IfMatch=etag)
+    except FileNotFoundError:  # deleted meanwhile
+        return False
+    except OSError as exc:
+        code = (getattr(exc.__cause__, "response", None) or {}).get("Error", {}).get("Code")
+        if code in ("PreconditionFailed", "ConditionalRequestConflict"):  # another writer's
+            return False
+        if code not in ("NotImplemented", "501"):
+            raise
+        remove_tree(path)
+        return _put_new_version(path, data)
+    return (out or {}).get("ETag") if isinstance(out, dict) else None
+
+
+def _release(path: Any, owner: str, etag: Any) -> None:
+    """Delete the lease at `path` if it is still the one `owner` made (version `etag`): one
+    conditional DELETE (`If-Match`); a store that cannot (501, or no version known) gets the
+    lease read first and deleted if it names `owner` (a successor's lease made between the two
+    would then go: work under a lease ends well within its life, so none is made there)."""
+    if etag:
+        bucket, key, _ = path.fs.split_path(path.path)
         try:
-            if json.loads(path.fs.cat_file(path.path)).get("owner") == owner:
-                path.fs.rm_file(path.path)
-        except (FileNotFoundError, ValueError):
-            pass
+            path.fs.call_s3("delete_object", Bucket=bucket, Key=key, IfMatch=etag)
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            code = (getattr(exc.__cause__, "response", None) or {}).get("Error", {}).get("Code")
+            if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return  # taken over: the lease there is another holder's
+            if code not in ("NotImplemented", "501"):
+                raise
+    try:
+        if json.loads(path.fs.cat_file(path.path)).get("owner") == owner:
+            path.fs.rm_file(path.path)
+    except (FileNotFoundError, ValueError):
+        pass
 
 
 def local_state_dir(root: Any) -> Path:
