@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
-from conftest import NOW, event
+from conftest import NOW, event, run_main
+from fastapi.testclient import TestClient
 
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
@@ -17,6 +19,7 @@ from voice_monitor.queries import (
     recent_events,
     retry_history,
 )
+from voice_monitor.server import create_app
 
 EVIL = "o'; drop view events; --"
 
@@ -253,6 +256,48 @@ def test_active_artifacts_paginates(lake):
         page = active_artifacts(lake, limit=2, now=NOW, cursor=page.next_cursor)
         seen += page.rows["artifact_id"].to_list()
     assert seen == [f"open-{i}" for i in range(5)]  # longest in stage first
+
+
+def test_an_active_artifacts_cursor_continues_at_its_first_pages_now(lake, capsys):
+    # open-0..3 received 13:00..13:03; open-1 completes at 14:40, after the first page's now
+    # 14:30. Page 2 read at a later now (the clock, which the CLI and the API passed on every
+    # page) skipped open-1, in flight at 14:30, and showed open-3 in its place
+    records = [ev(f"r{i}", "artifact_received", at(13, i), f"open-{i}", "org-1")
+               for i in range(4)]
+    records.append(ev("c1", "artifact_completed", at(14, 40), "open-1", "org-1"))
+    land_records(lake, records, now=at(14, 45))
+    first = active_artifacts(lake, limit=1, now=at(14, 30))
+    assert first.rows["artifact_id"].to_list() == ["open-0"]
+    second = active_artifacts(lake, limit=2, cursor=first.next_cursor)  # no now: 14:30's
+    assert second.rows["artifact_id"].to_list() == ["open-1", "open-2"]
+    assert second.rows["time_in_stage_s"].to_list() == [89 * 60, 88 * 60]  # 13:01, 13:02 -> 14:30
+    assert active_artifacts(lake, limit=2, cursor=first.next_cursor,
+                            now=at(14, 30)).rows.equals(second.rows)
+    with pytest.raises(ValueError, match="issued for now 2026-02-16T14:30:00Z, not "
+                                         "2026-02-16T14:50:00Z; give that now again"):
+        active_artifacts(lake, limit=2, cursor=first.next_cursor, now=at(14, 50))
+    # the command line: a page without --now continues at its cursor's now too
+    code, out, err = run_main(capsys, "artifacts", "active", "--limit", "1", "--json",
+                              "--now", "2026-02-16T14:30:00Z", "--lake", str(lake.root))
+    assert code == 0, err
+    cursor = json.loads(out)["next_cursor"]
+    code, out, err = run_main(capsys, "artifacts", "active", "--limit", "2", "--json",
+                              "--cursor", cursor, "--lake", str(lake.root))
+    assert code == 0, err
+    assert [r["artifact_id"] for r in json.loads(out)["rows"]] == ["open-1", "open-2"]
+    code, out, err = run_main(capsys, "artifacts", "active", "--limit", "1",
+                              "--now", "2026-02-16T14:30:00Z", "--lake", str(lake.root))
+    assert out.rstrip().endswith(" --now 2026-02-16T14:30:00Z")  # the next page's hint
+    # the API likewise (its page without now= read at the clock's)
+    app = create_app(lake, ingest_tokens=[], staff_tokens=["staff-0123456789abcdef"])
+    with TestClient(app, headers={"Authorization": "Bearer staff-0123456789abcdef"}) as http:
+        answer = http.get("/api/v1/artifacts/active",
+                          params={"limit": 2, "cursor": first.next_cursor})
+        assert answer.status_code == 200, answer.text
+        assert [r["artifact_id"] for r in answer.json()["rows"]] == ["open-1", "open-2"]
+        answer = http.get("/api/v1/artifacts/active", params={
+            "limit": 2, "cursor": first.next_cursor, "now": "2026-02-16T14:50:00Z"})
+        assert answer.status_code == 400 and "issued for now" in answer.text
 
 
 def test_empty_lake_gives_empty_results(lake):

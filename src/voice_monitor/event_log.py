@@ -20,10 +20,13 @@ from voice_monitor import arguments
 from voice_monitor.integrity import reads_lake
 from voice_monitor.lake import Lake
 from voice_monitor.pagination import (
+    CursorError,
     Page,
     cap_limit,
+    cursor_moment,
     decode_cursor,
     encode_cursor,
+    shown_cursor,
     to_micros,
 )
 from voice_monitor.sql import run_sql
@@ -231,26 +234,38 @@ def active_artifacts(
     """Artifacts received with no terminal event: current stage and time in it, longest first.
 
     Only events stamped at or before `now` count, so a past `now` shows the lake as it was then.
+    Without `now`, the clock's; a cursor continues at its first page's now (which artifacts
+    are open, and for how long, depends on it), so the pages of one walk never mix two moments.
     """
     limit = cap_limit(limit)
-    now = arguments.utc_time(now, "now") or datetime.now(UTC)
-    filters: dict = {}
+    now = arguments.utc_time(now, "now")
     after_ts = after_id = None
+    if cursor is not None:
+        issued = cursor_moment(cursor)
+        if now is not None and issued is not None and now != issued:
+            raise CursorError(
+                f"bad cursor {shown_cursor(cursor)}: it was issued for now "
+                f"{arguments.utc_text(issued)}, not {arguments.utc_text(now)}; give that now "
+                "again, or no now to continue at it")
+        now = now or issued
+    now = now or datetime.now(UTC)
+    filters = {"now": now.isoformat()}
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "active_artifacts", filters)
     con = with_sources(raw_events=_files_until(lake, now))
     rows = run_sql(con, "queries/active_artifacts", now=now, after_ts=after_ts,
                    after_id=after_id, limit=limit + 1).pl()
-    return _page(rows, limit, "active_artifacts", filters, "stage_entered_at")
+    return _page(rows, limit, "active_artifacts", filters, "stage_entered_at", at=now)
 
 
-def _page(rows: pl.DataFrame, limit: int, query: str, filters: dict, time_column: str) -> Page:
+def _page(rows: pl.DataFrame, limit: int, query: str, filters: dict, time_column: str,
+          at: datetime | None = None) -> Page:
     if rows.height <= limit:
         return Page(rows, None)
     rows = rows.head(limit)
     last = rows.row(limit - 1, named=True)
     key = [to_micros(last[time_column]), last["artifact_id"]]
-    return Page(rows, encode_cursor(query, filters, key))
+    return Page(rows, encode_cursor(query, filters, key, at))
 
 
 __all__ = [

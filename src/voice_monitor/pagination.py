@@ -70,9 +70,12 @@ def from_micros(micros: int) -> datetime:
     return UNIX_EPOCH + timedelta(microseconds=micros)
 
 
-def encode_cursor(query: str, filters: dict, key: list) -> str:
-    """An opaque cursor positioned after the row whose sort key is `key`."""
+def encode_cursor(query: str, filters: dict, key: list, at: datetime | None = None) -> str:
+    """An opaque cursor positioned after the row whose sort key is `key`; `at`, the moment
+    its pages are read at (`cursor_moment`), for a read whose answer depends on it."""
     body = {"v": CURSOR_VERSION, "q": query, "f": _digest(_canonical(filters)), "k": key}
+    if at is not None:
+        body["n"] = to_micros(at)
     body["c"] = _digest(_canonical(body))
     return base64.urlsafe_b64encode(_canonical(body).encode()).decode().rstrip("=")
 
@@ -93,8 +96,29 @@ def position(key, cursor) -> tuple[datetime, str]:
                       "pass next_cursor exactly as returned, or no cursor to start over")
 
 
+def cursor_moment(cursor: str) -> datetime | None:
+    """The moment a cursor's pages are read at (`encode_cursor`'s `at`), or None; the cursor is
+    checked as `decode_cursor` checks it."""
+    at = _body(cursor).get("n")
+    if at is None:
+        return None
+    if type(at) is not int or not _MIN_MICROS <= at <= _MAX_MICROS:
+        raise CursorError(f"bad cursor {shown_cursor(cursor)}: its moment is not a time; pass "
+                          "next_cursor exactly as returned, or no cursor to start over")
+    return from_micros(at)
+
+
 def decode_cursor(cursor: str, query: str, filters: dict) -> tuple[datetime, str]:
     """The (time, id) position inside `cursor`, checked to belong to this query and filters."""
+    body = _body(cursor)
+    if body.get("q") != query or body.get("f") != _digest(_canonical(filters)):
+        raise CursorError(f"bad cursor {shown_cursor(cursor)}: it was issued for another query "
+                          "or other filters; use the same filters as the first page, or no cursor")
+    return position(body.get("k"), cursor)
+
+
+def _body(cursor: str) -> dict:
+    """The body of a cursor this tool issued, unedited and of this version."""
     shown = shown_cursor(cursor)
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
@@ -110,7 +134,4 @@ def decode_cursor(cursor: str, query: str, filters: dict) -> tuple[datetime, str
     if body.get("v") != CURSOR_VERSION:
         raise CursorError(f"bad cursor {shown}: version {str(body.get('v'))[:20]!r} is not "
                           f"{CURSOR_VERSION}; start again without a cursor")
-    if body.get("q") != query or body.get("f") != _digest(_canonical(filters)):
-        raise CursorError(f"bad cursor {shown}: it was issued for another query or other "
-                          "filters; use the same filters as the first page, or no cursor")
-    return position(body.get("k"), cursor)
+    return body

@@ -437,19 +437,25 @@ def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
 
 
 @artifacts.command()
+@click.option("--now", type=common.TIME, default=None,
+              help="Treat this UTC time as now, e.g. 2026-02-16T14:30:00Z (default: the "
+                   "clock; with --cursor, the now of the first page).")
 @limit_option
 @cursor_option
-@common.lake_now_json
-def active(limit, cursor, lake: Lake, now, as_json: bool) -> None:
+@common.lake_option
+@common.json_option
+def active(now, limit, cursor, lake: Lake, as_json: bool) -> None:
     """Artifacts received and not finished: current stage and time in it, longest first.
 
     \b
     Example:
       voice-monitor artifacts active --limit 20 --now 2026-02-16T14:30:00Z
     """
+    # a cursor continues at its first page's now (a later clock would skip or repeat rows)
     _emit_page(queries.active_artifacts(lake, limit, cursor, now=now), as_json,
                ["artifact_id", "organization_id", "current_stage", "stage_entered_at",
-                "time_in_stage_s", "last_event_type"])
+                "time_in_stage_s", "last_event_type"],
+               f" --now {utc_text(now)}" if now is not None else "")
 
 
 def _sql_default(value):

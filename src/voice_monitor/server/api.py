@@ -266,7 +266,8 @@ def artifacts_failed(request: Request, since: str | None = None, limit: Limit = 
 def artifacts_active(request: Request, limit: Limit = 50, cursor: str | None = None,
                      now: str | None = None) -> JSON:
     """Artifacts in flight: current stage and time in it, longest first (`artifacts active`)."""
-    return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=_now(now)))
+    # without now: the clock's, or with a cursor its first page's (active_artifacts)
+    return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=now))
 
 
 # `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
