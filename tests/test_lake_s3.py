@@ -46,7 +46,14 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
                                          r"bucket name \(letters, digits, dots, hyphens and "
                                          r"underscores\); use s3://bucket/prefix$"):
         Lake("s3://my bucket/x")
-    for argv in (["init", "s3://"], ["metrics", "realtime", "--lake", "s3://my bucket/x"]):
+    # a 2-character bucket was taken, and the store's answer said to create it: no store can
+    for url, size in (("s3://ab/x", 2), ("s3://" + "b" * 256 + "/x", 256)):
+        with pytest.raises(ValueError, match=rf"^lake URL '{url}': '\w+' is not a bucket name "
+                                             rf"\({size} characters; a bucket name has 3 to 63\); "
+                                             "use s3://bucket/prefix$"):
+            Lake(url)
+    for argv in (["init", "s3://"], ["metrics", "realtime", "--lake", "s3://my bucket/x"],
+                 ["init", "s3://ab/x"]):
         code, _, err = run_main(capsys, *argv)
         assert_one_line_error(code, err, status=1)
         assert "names no bucket" in err or "is not a bucket name" in err

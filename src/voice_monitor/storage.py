@@ -106,14 +106,20 @@ def _retry_mode_unset() -> bool:
 
 def _check_bucket(url: str) -> None:
     """Refuse an object-store URL without a bucket (`s3://` became the local folder `s3:`),
-    or whose bucket holds characters no bucket name has (botocore's "Parameter validation
-    failed:" said no more)."""
+    whose bucket holds characters no bucket name has (botocore's "Parameter validation
+    failed:" said no more), or is shorter or longer than any bucket name."""
     bucket = url.partition("://")[2].split("/", 1)[0]
     if not bucket:
         raise ValueError(f"lake URL {url!r} names no bucket; use s3://bucket/prefix")
     if not _BUCKET.fullmatch(bucket):
         raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name (letters, digits, "
                          "dots, hyphens and underscores); use s3://bucket/prefix")
+    if not 3 <= len(bucket) <= 255:
+        # no store has such a bucket, nor lets one be made (S3: 3 to 63 characters; buckets
+        # made in us-east-1 before 2018 up to 255): refused before the store's "no bucket ...;
+        # create the bucket", which could never be done
+        raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name ({len(bucket)} "
+                         "characters; a bucket name has 3 to 63); use s3://bucket/prefix")
 
 
 _BUCKET = re.compile(r"[A-Za-z0-9._-]+")
