@@ -157,6 +157,30 @@ def test_backfill_from_long_before_the_lake_skips_what_retention_would_delete_an
                            "backfill builds ended hours and days (pass a later --now, or wait)\n")
 
 
+def test_backfill_takes_set_for_retentions_cut_offs_over_the_environment(lake):
+    # as rollup hourly and retention do: backfill had no --set, its cut-offs came from the
+    # config file and environment only. One event on the 15th, now 2026-02-16T14:30; the
+    # environment keeps snapshots 30 d (nothing of the range skipped), --set 2 d hourly and 3 d
+    # daily: hours from 02-14T15:00 (9 before the end, 02-15T00:00) and the day 02-14
+    day = datetime(2026, 2, 15, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", day + 5 * H + 10 * timedelta(minutes=1))],
+                 now=NOW)
+    env = {"VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS": "30d",
+           "VOICE_MONITOR_RETENTION_DAILY_SNAPSHOTS": "30d"}
+    done = cli(lake, "backfill", "--start", "2026-02-10T00:00Z", "--end", "2026-02-15T00:00Z",
+               "--set", "retention.hourly_snapshots=2d", "--set", "retention.daily_snapshots=3d",
+               "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    assert len(facts["periods"]) == 9 + 1
+    assert facts["periods"][0] == "2026-02-14T15:00:00Z"
+    assert facts["periods"][-1] == "2026-02-14T00:00:00Z"
+    assert "backfill starts at 2026-02-14T00:00Z, not at --start 2026-02-10T00:00Z" in done.stderr
+    done = cli(lake, "backfill", "--start", "2026-02-10T00:00Z", "--end", "2026-02-15T00:00Z",
+               "--set", "retention.hourly=2d")
+    assert done.returncode == 1 and "unknown setting 'retention.hourly' in --set" in done.stderr
+
+
 def test_backfill_of_an_empty_lake_builds_the_zeros_retention_keeps(lake):
     # contract §6: the platform row exists for every period, zeros when nothing happened; a
     # backfill of an empty lake builds what the schedules would have (they were building

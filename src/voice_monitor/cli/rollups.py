@@ -158,7 +158,7 @@ def hourly(hour: datetime | None, force: bool, lake: Lake, now: datetime, settin
     _run(lake, as_json, "hour", f"hour {_stamp(hour)}" if hour else "the hourly rollup",
          lambda: rollups.run_hourly(lake, now, hour=hour, force=force,
                                     retention=settings.settings.retention_config(),
-                                    map_periods=None if hour else _period_map()))
+                                    map_periods=None if hour else _period_map(settings.settings)))
 
 
 @rollup.command()
@@ -187,24 +187,29 @@ def daily(day: datetime | None, force: bool, lake: Lake, now: datetime, as_json:
 @click.option("--start", type=common.TIME, required=True, help="First hour to rebuild (UTC).")
 @click.option("--end", type=common.TIME, required=True, help="End of the range (UTC).")
 @click.option("--force", is_flag=True, help="Also rebuild periods whose source retention dropped.")
-@common.lake_now_json
-def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datetime,
+@common.lake_option
+@common.now_option
+@common.settings_option
+@common.json_option
+def backfill(start: datetime, end: datetime, force: bool, lake: Lake, now: datetime, settings,
              as_json: bool) -> None:
     """Rebuild hourly then daily snapshots over a range, in order, with progress.
 
     With VOICE_MONITOR_DASK=tcp://scheduler:8786 the periods are built as Prefect tasks on
-    that Dask cluster: every hour in parallel, then every day (docs/scaling.md).
+    that Dask cluster: every hour in parallel, then every day (docs/scaling.md). Periods that
+    snapshot retention (retention.hourly_snapshots, retention.daily_snapshots) would delete are
+    not built; --set changes those as for retention.
 
     \b
     Example:
       voice-monitor backfill --start 2026-02-10T00:00Z --end 2026-02-16T00:00Z
+      voice-monitor backfill --start 2026-01-01T00:00Z --end 2026-02-16T00:00Z --set retention.hourly_snapshots=60d
     """
     from voice_monitor import rollups
-    from voice_monitor.settings import load_settings
 
     if end <= start:
         raise click.BadParameter(f"--end {_stamp(end)} is not after --start {_stamp(start)}")
-    settings = load_settings().settings  # the Dask scheduler, and retention's cut-offs
+    settings = settings.settings  # the Dask scheduler, and retention's cut-offs
     try:
         arguments.period_start(start.replace(minute=0, second=0, microsecond=0), "--start",
                                "2026-02-10T00:00Z", _stamp(start))
