@@ -387,6 +387,61 @@ def test_next_page_is_one_turn_at_a_time_while_its_rows_load(served, browser):
     context.close()
 
 
+def test_only_the_latest_load_of_the_event_log_is_shown(served, browser):
+    """A filter applied while page 2 loaded, or while a refresh loaded the log: the older
+    answer, drawn last, showed page 2's unfiltered rows as the filter's 'page 1' (or every
+    organization's under the filter), its cursor taken for the next page."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    rows = page.locator("#events tbody tr")
+    expect(rows).to_have_count(25)  # 29 events, 25 a page
+    held = []
+    page.route("**/api/v1/events?**", lambda route: held.append(route))
+
+    def wait_held(n: int) -> None:
+        for _ in range(600):  # until the request reaches the route (not a timing assert)
+            if len(held) == n:
+                return
+            page.wait_for_timeout(50)
+        assert len(held) == n
+
+    def answer(route) -> None:
+        settled = page.evaluate("state.eventsSettled")
+        route.continue_()
+        page.wait_for_function("(n) => state.eventsSettled === n", arg=settled + 1)
+
+    def filter_org(org: str, n: int) -> None:
+        page.fill("#event-filters input[name=org]", org)
+        page.click("#event-filters button[type=submit]")
+        wait_held(n)
+
+    def shows_org_b() -> None:
+        # org-b's 6: b1, b2 received, b1 completed, b3 received, its transcription failed, failed
+        shown = _text(page, "#events tbody tr")
+        assert len(shown) == 6 and {r.split("\t")[3] for r in shown} == {"org-b"}
+        assert page.locator("#events-page").inner_text() == "page 1"
+        assert page.locator("#events-next").is_disabled()
+
+    page.click("#events-next")  # page 2 (the 4 oldest) is on its way...
+    wait_held(1)
+    filter_org("org-b", 2)  # ...when a filter is applied
+    answer(held[1])  # the filtered page comes first
+    answer(held[0])  # then page 2's, too late to be shown
+    shows_org_b()
+    filter_org("", 3)
+    answer(held[2])
+    expect(rows).to_have_count(25)
+    page.evaluate("() => { refresh(); }")  # a refresh (not awaited) loads the log...
+    wait_held(4)
+    filter_org("org-b", 5)  # ...when the filter is applied again
+    answer(held[4])
+    answer(held[3])
+    shows_org_b()
+    page.unroute("**/api/v1/events?**")
+    assert errors == []
+    context.close()
+
+
 def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
     """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
     as the page was open, the row beside it showing who had acknowledged."""

@@ -40,7 +40,11 @@ function loadPlotly() {
   return plotly;
 }
 
-const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null };
+// events: the event log's loads begun; eventsSettled: those answered or failed since
+const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
+                events: 0, eventsSettled: 0 };
+// what a load returns when a later one began while it waited: its answer is not shown
+const SUPERSEDED = "superseded";
 
 // -- helpers ---------------------------------------------------------------------------------
 const $ = (selector) => document.querySelector(selector);
@@ -171,8 +175,9 @@ function report(panel, error) {
 }
 
 // resolves to whether the panel loaded (the clock says when some did not)
+// (a superseded load says nothing: the later one speaks for the panel)
 function guarded(panel, load) {
-  return () => load().then(() => { report(panel); return true; },
+  return () => load().then((result) => { if (result !== SUPERSEDED) report(panel); return true; },
                            (error) => { report(panel, error); return false; });
 }
 
@@ -307,9 +312,21 @@ function artifactLink(id) {
 }
 
 async function loadEvents() {
-  // pinned (?now=): the log as it was then, events stamped at or before that moment
-  const page = await api("events", withNow({ ...state.filters, limit: 25,
-                                             cursor: state.cursors[state.page] }));
+  // only the latest load is shown: "Newest" or a filter while a page loaded got the older
+  // answer drawn last, under the new page number (and its cursor taken for the next page)
+  const load = ++state.events;
+  let page;
+  try {
+    // pinned (?now=): the log as it was then, events stamped at or before that moment
+    page = await api("events", withNow({ ...state.filters, limit: 25,
+                                         cursor: state.cursors[state.page] }));
+  } catch (error) {
+    state.eventsSettled += 1;
+    if (load !== state.events) return SUPERSEDED;
+    throw error;
+  }
+  state.eventsSettled += 1;
+  if (load !== state.events) return SUPERSEDED;
   const body = $("#events tbody");
   body.replaceChildren();
   for (const e of page.rows) {
@@ -405,6 +422,7 @@ function wire() {
                       org: data.get("org"), errors_only: data.get("errors_only") ? "true" : "" };
     state.cursors = [null];
     state.page = 0;
+    $("#events-next").disabled = true;  // until the filtered log's first page says there is more
     loaders.events();
   });
   // a page that did not load is not turned to: its number and the rows shown stay the last
@@ -421,7 +439,9 @@ function wire() {
     }
   });
   $("#events-first").addEventListener("click", () => {
-    state.page = 0; state.cursors = [null]; loaders.events();
+    state.page = 0; state.cursors = [null];
+    $("#events-next").disabled = true;  // page 2's cursor comes with the newest page
+    loaders.events();
   });
   $("#timeline-close").addEventListener("click", () => { $("#timeline-panel").hidden = true; });
   $("#refresh").addEventListener("click", () => refresh({ all: true }));
