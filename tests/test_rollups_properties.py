@@ -350,7 +350,7 @@ def test_dropped_source_is_refused_until_forced(lake):
     assert h10 not in report.periods
     assert [p for p, _ in report.refused] == [h10]
     assert "dropped by retention" in report.refused[0][1]
-    with pytest.raises(RefusedError, match=r"refusing to rebuild 2026-02-16T10:00.*--force"):
+    with pytest.raises(RefusedError, match=r"refusing to rebuild 2026-02-16T10:00.*force=True"):
         run_hourly(lake, NOW, hour=h10)
     assert snapshot.read_bytes() == before
     assert platform(lake, "pipeline_hourly", h10)["event_count"] == 2

@@ -122,7 +122,7 @@ def test_daily_refuses_a_day_whose_missing_hours_lost_their_events(lake):
         lake.drop_partition(lake.event_partition(h))
     message = (r"refusing to build the daily snapshot of 2026-02-15: 2 of its 24 hourly "
                r"snapshots are missing \(02:00, 03:00\) and cannot be built .* dropped by "
-               r"retention; the existing daily snapshot is kept\. Use --force")
+               r"retention; the existing daily snapshot is kept\. Use force=True to build")
     with pytest.raises(RefusedError, match=message):
         run_daily(lake, NOW, day=D)
     assert lake.snapshot_periods("pipeline_daily") == []

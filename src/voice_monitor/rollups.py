@@ -463,22 +463,23 @@ def _as_day(day) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
+# refusals name the Python argument, force=True; the command line says --force (cli.rollups)
 def _refusal(period: datetime, what: str) -> str:
     return (f"refusing to rebuild {utc_text(period)}: {what} was dropped by retention, so a "
-            f"rebuild would lose data; the existing snapshot is kept. Use --force (force=True) to "
+            f"rebuild would lose data; the existing snapshot is kept. Use force=True to "
             f"rebuild it from what is in the lake now")
 
 
 def _not_over(day: datetime, now: datetime) -> str:
     return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: the day is not over at now "
             f"{utc_text(now)}, so its hourly rows are incomplete; build it at or after "
-            f"{utc_text(day + DAY)}, or use --force (force=True) to build it from the hours so far")
+            f"{utc_text(day + DAY)}, or use force=True to build it from the hours so far")
 
 
 def _future(hour: datetime, now: datetime) -> str:
     return (f"refusing to build the hourly snapshot of {utc_text(hour)}: the hour has not begun "
             f"at now {utc_text(now)}; build it at or after {utc_text(hour + HOUR)} (or pass a "
-            f"later --now), or use --force (force=True) to build it from what is in the lake now")
+            f"later now), or use force=True to build it from what is in the lake now")
 
 
 def _incomplete(day: datetime, missing: list[datetime]) -> str:
@@ -486,7 +487,7 @@ def _incomplete(day: datetime, missing: list[datetime]) -> str:
     return (f"refusing to build the daily snapshot of {day:%Y-%m-%d}: {len(missing)} of its 24 "
             f"hourly snapshots are missing ({hours}) and cannot be built because their events "
             f"(or the look-back hours they pair with) were dropped by retention; the existing "
-            f"daily snapshot is kept. Use --force (force=True) to build the day from the hourly "
+            f"daily snapshot is kept. Use force=True to build the day from the hourly "
             f"rows there are")
 
 

@@ -45,6 +45,12 @@ def _stamp(moment: datetime, daily: bool = False) -> str:
     return f"{moment:%Y-%m-%d}" if daily else f"{moment:%Y-%m-%dT%H:%M}Z"
 
 
+def as_option(message: str) -> str:
+    """A rollup's refusal as the command line says it: its option, --force, for the Python
+    argument (force=True) the library names."""
+    return message.replace("force=True", "--force")
+
+
 def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
     """A rollup report as JSON-ready facts, with the snapshot partitions it wrote."""
     partitions = [lake.snapshot_partition(t, p).relative_to(lake.root).as_posix()
@@ -54,7 +60,7 @@ def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
         "hours": list(report.hours),  # hours a daily run built first (missing or changed)
         "rows": dict(report.rows),
         "partitions": partitions,
-        "refused": [{"period": p, "message": m} for p, m in report.refused],
+        "refused": [{"period": p, "message": as_option(m)} for p, m in report.refused],
         "failed": [{"period": p, "message": m} for p, m in report.failed],
     }
 
@@ -96,7 +102,7 @@ def _period_map(settings=None):
 
 
 def _refused(exc: Exception, what: str) -> common.VoiceMonitorError:
-    message = " ".join(str(exc).split())  # one line on stderr
+    message = " ".join(as_option(str(exc)).split())  # one line on stderr
     if "--force" not in message:
         message = f"refused {what}: {message}; pass --force to rebuild it from the lake as it is now"
     return common.VoiceMonitorError(message)
@@ -237,7 +243,7 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
     facts = {
         "periods": list(report.periods),
         "rows": dict(report.rows),
-        "refused": [{"period": p, "message": m} for p, m in report.refused],
+        "refused": [{"period": p, "message": as_option(m)} for p, m in report.refused],
         "failed": [{"period": p, "message": m} for p, m in report.failed],
     }
     if as_json:
