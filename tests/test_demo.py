@@ -233,6 +233,16 @@ def test_days_out_of_range_is_a_usage_error(tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+def test_end_and_now_that_differ_are_a_usage_error(tmp_path):
+    # --end and --now name one moment: the last one given won without a word
+    done = run_cli("--lake", str(tmp_path / "x"), "--days", "1",
+                   "--end", "2026-02-18T12:00:00Z", "--now", "2026-02-18T13:00Z")
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert ("--end 2026-02-18T12:00:00Z and --now 2026-02-18T13:00:00Z differ; they are one "
+            "moment, the demo's now: give one of them") in done.stderr
+    assert not (tmp_path / "x").exists()
+
+
 def test_schedule_fires_each_flow_at_its_cron_times():
     # Sat 2026-02-14 00:00 .. Mon 2026-02-16 00:00: two days including a Sunday
     start = datetime(2026, 2, 14, tzinfo=UTC)

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from voice_monitor.arguments import utc_text
 from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option
 from voice_monitor.demo.run import (
     MAX_DAYS,
@@ -31,14 +32,16 @@ from voice_monitor.lake import Lake
               help="How many UTC days to simulate.")
 @click.option("--seed", type=int, default=7, show_default=True,
               help="Random seed: the same seed and --end give the same events.")
-@click.option("--end", "--now", "end", type=TIME, default=None,
-              help="Last simulated moment, e.g. 2026-02-18T12:00:00Z: the demo's now, so --now "
-                   "is the same option (default: now, rounded down to 5 minutes).")
+@click.option("--end", "end", type=TIME, default=None,
+              help="Last simulated moment, e.g. 2026-02-18T12:00:00Z: the demo's now (default: "
+                   "now, rounded down to 5 minutes).")
+@click.option("--now", "now", type=TIME, default=None,
+              help="The same as --end (give one of them, or both the same).")
 @click.option("--artifacts-per-day", type=click.IntRange(10, 100_000), default=1000,
               show_default=True, help="Average voice notes per weekday (about 15 events each).")
 @json_option
-def demo(lake: Lake, days: int, seed: int, end: datetime | None, artifacts_per_day: int,
-         as_json: bool) -> None:
+def demo(lake: Lake, days: int, seed: int, end: datetime | None, now: datetime | None,
+         artifacts_per_day: int, as_json: bool) -> None:
     """Build a realistic demo lake and run every flow on it as the schedules would.
 
     Lands several days of synthetic events (20 organizations, failures, retries, late,
@@ -51,6 +54,11 @@ def demo(lake: Lake, days: int, seed: int, end: datetime | None, artifacts_per_d
       voice-monitor demo
       voice-monitor demo --lake /tmp/demo --days 1 --seed 3 --end 2026-02-18T12:00:00Z --json
     """
+    if end is not None and now is not None and end != now:  # the last one given won, unsaid
+        raise click.BadParameter(
+            f"--end {utc_text(end)} and --now {utc_text(now)} differ; they are one moment, the "
+            "demo's now: give one of them", param_hint="'--end' / '--now'")
+    end = end or now
     if end is None:
         now = datetime.now(UTC)
         end = now.replace(minute=now.minute - now.minute % 5, second=0, microsecond=0)
