@@ -144,6 +144,18 @@ def test_plain_output_is_capped_at_1000_rows_and_says_so(home, capsys):
     assert len(re.findall(r"^│ \d+\s+│$", out, flags=re.M)) == 1500
 
 
+def test_several_statements_show_the_last_ones_rows_and_say_so(home, capsys):
+    # "select 1; select 2" printed 2 alone, as if the first had not been asked
+    for options in ((), ("--json",), ("--csv",)):
+        code, out, err = sql(capsys, home, "select 1 as a; select 2 as b;", *options)
+        assert code == 0 and "1" not in out and "2" in out, (options, out)
+        assert err == ("voice-monitor: ran 2 statements; shown: the rows of the last one only "
+                       "(run each on its own to see its rows)\n"), options
+    assert run_query(Lake(home / "lake"), "select 1; select 2").statements == 2
+    code, out, err = sql(capsys, home, "select 2 as b;", "--json")  # one statement: no note
+    assert code == 0 and err == ""
+
+
 def test_json_and_csv_are_whole_unless_limited(home, capsys):
     code, out, err = sql(capsys, home, "select i from range(1500) t(i)", "--json")
     assert code == 0 and err == "" and [r["i"] for r in json.loads(out)] == list(range(1500))

@@ -37,6 +37,7 @@ class SqlResult:
     columns: list[str]
     rows: list[tuple]
     truncated: bool
+    statements: int = 1  # how many ran: the rows are the last one's
 
 
 def _allowed_directories(lake: Lake) -> list[str]:
@@ -121,14 +122,15 @@ def _run_on(lake: Lake, query: str, limit: int | None, allow_writes: bool,
     con = (lake_connection(lake, defer_unreadable=True) if allow_writes
            else read_only_connection(lake, spill))
     try:
-        if not con.extract_statements(query):  # empty, only `;` or only comments
+        statements = len(con.extract_statements(query))
+        if not statements:  # empty, only `;` or only comments
             raise ValueError(f"no SQL statement in {query!r}; pass a query, e.g. "
                              "voice-monitor sql \"select count(*) from events\"")
         if not allow_writes:
             _check_read_only(con, query)
         result = con.execute(query)
         if result.description is None:
-            return SqlResult([], [], False)
+            return SqlResult([], [], False, statements)
         columns = [d[0] for d in result.description]
         # DuckDB's fetchmany takes a 64-bit count: a larger limit is every row anyway
         rows = (result.fetchall() if limit is None or limit >= _ALL_ROWS
@@ -148,4 +150,4 @@ def _run_on(lake: Lake, query: str, limit: int | None, allow_writes: bool,
     finally:
         con.close()
     truncated = limit is not None and len(rows) > limit
-    return SqlResult(columns, rows[:limit] if truncated else rows, truncated)
+    return SqlResult(columns, rows[:limit] if truncated else rows, truncated, statements)

@@ -510,6 +510,9 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
     if result.truncated:
         click.echo(f"voice-monitor: showing the first {len(rows):,} rows; more exist: pass "
                    "--limit N for more (0 = all), or --json/--csv", err=True)
+    if result.statements > 1:  # the earlier statements' rows are not shown: say so
+        click.echo(f"voice-monitor: ran {result.statements} statements; shown: the rows of the "
+                   "last one only (run each on its own to see its rows)", err=True)
 
 
 @click.command()
