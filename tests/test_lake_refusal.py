@@ -27,8 +27,10 @@ from voice_monitor import (
     stage_breakdown,
     stage_history,
 )
+from voice_monitor.adhoc import run_query
 from voice_monitor.lake import Lake, NoLakeError, open_lake
 from voice_monitor.landing import land_records
+from voice_monitor.views import lake_connection, write_catalog
 
 CREATING = {("init",), ("ingest",), ("demo",), ("serve",)}  # serve: tests/test_server*
 EXTRA_ARGS = {
@@ -138,11 +140,14 @@ def test_a_path_with_spaces_gets_a_runnable_init_command(tmp_path):
     lambda lake: active_artifacts(lake),
     lambda lake: acknowledge_alert(lake, "al-1", "sam"),
     lambda lake: prune_alerts(lake, NOW),
+    lambda lake: run_query(lake, "select 1"),
+    lambda lake: lake_connection(lake),
+    lambda lake: write_catalog(lake, f"{lake.root if isinstance(lake, Lake) else lake}.duckdb"),
 ], ids=["recent_events", "failed_artifacts", "historical_metrics", "stage_history",
         "realtime_metrics",
         "run_checks", "active_alerts", "alert_history", "stage_breakdown", "org_breakdown",
         "artifact_timeline", "retry_history", "active_artifacts", "acknowledge_alert",
-        "prune_alerts"])
+        "prune_alerts", "adhoc.run_query", "views.lake_connection", "views.write_catalog"])
 def test_the_python_api_refuses_a_missing_lake_and_creates_nothing(call, tmp_path):
     missing = tmp_path / "nope"
     with pytest.raises(NoLakeError, match=r"^no lake at .*nope; create it with voice-monitor init "):
@@ -155,3 +160,7 @@ def test_the_python_api_refuses_a_missing_lake_and_creates_nothing(call, tmp_pat
 def test_the_python_api_reads_a_lake_given_as_a_path(lake):
     land_records(lake, [event("artifact_received", NOW, organization_id="org-1")], now=NOW)
     assert recent_events(str(lake.root)).rows.height == 1
+    # the SQL helpers took a Lake only: a path was AttributeError ('str' object has no
+    # attribute 'remote'), and a Lake of no lake wrote a catalog of views over nothing
+    assert run_query(str(lake.root), "select count(*) from events").rows == [(1,)]
+    assert lake_connection(str(lake.root)).sql("select count(*) from events").fetchall() == [(1,)]

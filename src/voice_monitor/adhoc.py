@@ -18,7 +18,7 @@ import duckdb
 
 from voice_monitor.arguments import whole_number
 from voice_monitor.integrity import retrying, unreadable_error, vanished
-from voice_monitor.lake import Lake, duckdb_path
+from voice_monitor.lake import Lake, duckdb_path, open_lake
 from voice_monitor.views import SOURCES, lake_connection, quote_literal
 
 ROW_CAP = 1000
@@ -78,13 +78,14 @@ def _check_read_only(con: duckdb.DuckDBPyConnection, query: str) -> None:
                 "full access (trusted use only)")
 
 
-def run_query(lake: Lake, query: str, limit: int | None = None,
+def run_query(lake: Lake | str, query: str, limit: int | None = None,
               allow_writes: bool = False) -> SqlResult:
     """Run `query` over the lake's views; keep at most `limit` rows (None: every row).
 
     Read-only and lake-only unless `allow_writes`. Errors (DuckDB's included) are ValueErrors
     with a one-line message.
     """
+    lake = open_lake(lake)  # a Lake or a path; one that holds no lake is NoLakeError
     if limit is not None and (not whole_number(limit) or limit < 1):
         raise ValueError(f"limit {limit!r} must be a positive integer, or None for every row")
     _check_text(query)

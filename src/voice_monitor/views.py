@@ -35,6 +35,7 @@ from voice_monitor.lake import (
     duckdb_path,
     listing,
     new_file_stem,
+    open_lake,
     parquet_files,
     partition_day,
     partition_hour,
@@ -473,10 +474,12 @@ def with_sources(**paths: Iterable[str | Path] | None) -> duckdb.DuckDBPyConnect
     return con
 
 
-def lake_connection(lake: Lake, database: str = ":memory:",
+def lake_connection(lake: Lake | str, database: str = ":memory:",
                     defer_unreadable: bool = False) -> duckdb.DuckDBPyConnection:
     """A new connection with every view over the whole lake (`voice-monitor sql`, the catalog);
-    `defer_unreadable`: see `define_views`."""
+    `defer_unreadable`: see `define_views`. `lake`: a Lake or a path; one that holds no lake is
+    `NoLakeError` (never views over nothing, as if it were an empty lake)."""
+    lake = open_lake(lake)
     con = connect(database)
     _quiet(con)
     define_views(con, lake, defer_unreadable)
@@ -503,9 +506,11 @@ def _check_catalog_target(lake: Lake, target: Path) -> None:
                                  "another path (the catalog only replaces an earlier catalog)")
 
 
-def write_catalog(lake: Lake, path: str | Path, make_folders: bool = True) -> Path:
+def write_catalog(lake: Lake | str, path: str | Path, make_folders: bool = True) -> Path:
     """Write a DuckDB database file holding the views over this lake's absolute paths
-    (creating its folder, unless `make_folders` is false: then a missing folder is refused)."""
+    (creating its folder, unless `make_folders` is false: then a missing folder is refused).
+    `lake`: a Lake or a path; one that holds no lake is `NoLakeError`."""
+    lake = open_lake(lake)
     target = Path(path).resolve()
     _check_catalog_target(lake, target)
     folder = target.parent
