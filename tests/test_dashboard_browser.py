@@ -442,6 +442,48 @@ def test_only_the_latest_load_of_the_event_log_is_shown(served, browser):
     context.close()
 
 
+def test_what_a_panel_read_around_is_said_in_the_red_line(served, browser):
+    """An unreadable snapshot file (its hour drawn as not built) or organizations file (every
+    name 'Unknown') was in the API's answers only: the page drew the charts and the table as if
+    nothing were missing. Answers as the server gives them on such a lake (the API's test:
+    test_queries_unreadable), the panels that read the same file on one line."""
+    said = ("1 hour(s) (2026-02-16T13:00:00Z) read as having no snapshot: unreadable lake file "
+            "snapshots/pipeline_hourly/date=2026-02-16/hour=13/x.parquet (not parquet); move "
+            "it aside with: voice-monitor lake check --move-aside --lake /lake")
+    unreadable = {"files": ["snapshots/pipeline_hourly/date=2026-02-16/hour=13/x.parquet"],
+                  "periods": ["2026-02-16T13:00:00Z"]}
+    names = "dimensions/organizations.parquet cannot be read, so every name is 'Unknown'"
+
+    def answered_with(route, query: str, **extra) -> None:
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), **extra, "snapshots_unreadable": {
+            **unreadable, "message": f"{query}: {said}"}})
+
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.route("**/api/v1/metrics/orgs?**", lambda route: answered_with(
+        route, "org_breakdown", names_unreadable=names))
+    page.route("**/api/v1/charts/throughput", lambda route: answered_with(
+        route, "historical_metrics"))
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-loaded=true]")
+    expect(page.locator("#error")).to_contain_text("chart throughput: ")
+    expect(page.locator("#error")).to_contain_text("organizations: ")
+    assert set(page.locator("#error").inner_text().split(" · ")) == {
+        f"chart throughput: {said}", f"organizations: {said}; {names}"}
+    expect(page.locator("#chart-throughput")).to_have_attribute("data-rendered", "true")
+    # drawn all the same (unpinned: the served lake's hours are months before the clock)
+    expect(page.locator("#orgs tbody")).to_have_text("No organization snapshots in the last 48 hours.")
+    page.screenshot(path=str(served.shots / "read-around.png"))
+    assert errors == []
+    context.close()
+
+
 def test_a_failed_acknowledgement_is_said_then_goes_once_the_page_refreshed(served, browser):
     """"already acknowledged by ..." (another tab was first) stayed in the red line for as long
     as the page was open, the row beside it showing who had acknowledged."""

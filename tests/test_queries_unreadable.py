@@ -124,3 +124,39 @@ def test_the_api_answers_with_the_other_hours(damaged):
         assert answer.status_code == 200, answer.text
         assert answer.json()["rows"][0]["artifacts_received"] == 4
         assert answer.json()["not_built"] == ["2026-02-16T02:00:00Z"]
+
+
+def test_the_api_and_the_charts_say_which_file_they_read_around_and_the_fix(damaged):
+    # the answers left the hour out without a word: only the server's stderr had the warning
+    lake, (pipeline, stage) = damaged
+    app = create_app(lake, ingest_tokens=[], staff_tokens=[STAFF])
+    query = {"start": "2026-02-16T01:00:00Z", "end": "2026-02-16T04:00:00Z",
+             "now": "2026-02-16T06:00:00Z"}
+    fix = (f"move it aside with: voice-monitor lake check --move-aside --lake {lake.root}, then "
+           "build the hour(s) again with: voice-monitor backfill --start 2026-02-16T02:00:00Z "
+           f"--end 2026-02-16T03:00:00Z --lake {lake.root}")
+    headers = {"Authorization": f"Bearer {STAFF}"}
+    with TestClient(app) as http:
+        for path, params, query_name, bad in (
+                ("metrics/historical", query, "historical_metrics", pipeline),
+                ("metrics/stages", query, "stage_breakdown", stage),
+                ("metrics/orgs", query, "org_breakdown", pipeline),
+                ("charts/throughput", {"now": query["now"], "hours": 6}, "historical_metrics",
+                 pipeline),
+                ("charts/stage_latency", {"now": query["now"], "hours": 6}, "stage_history",
+                 stage),
+                ("charts/cost_by_organization", {"now": query["now"], "hours": 6},
+                 "org_breakdown", pipeline)):
+            answer = http.get(f"/api/v1/{path}", params=params, headers=headers)
+            assert answer.status_code == 200, answer.text
+            said = answer.json()["snapshots_unreadable"]
+            assert (said["files"], said["periods"]) == ([bad], ["2026-02-16T02:00:00Z"]), path
+            assert said["message"].startswith(
+                f"{query_name}: 1 hour(s) (2026-02-16T02:00:00Z) read as having no snapshot: "
+                f"unreadable lake file {bad} ("), path
+            assert said["message"].endswith(fix), path
+        (lake.root / pipeline).unlink()  # moved aside: nothing is said (the hour is not built)
+        (lake.root / stage).unlink()
+        for path in ("metrics/historical", "metrics/stages"):
+            answer = http.get(f"/api/v1/{path}", params=query, headers=headers).json()
+            assert "snapshots_unreadable" not in answer, path

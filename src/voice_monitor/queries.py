@@ -7,6 +7,8 @@ The event-log queries live in `event_log` and are re-exported here.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
 import re
@@ -178,11 +180,31 @@ def _read_around(lake: Lake, query: str, period: str, missing: list[datetime],
     if skipped:
         periods = sorted({_period_of(f) for f, _ in skipped})
         missing[:] = sorted({*missing, *periods})
-        warnings.warn(SnapshotFilesUnreadableWarning(
+        warning = SnapshotFilesUnreadableWarning(
             unreadable_message(lake, query, period, skipped, periods),
-            [(relative(lake, f), why) for f, why in skipped], periods),
-            stacklevel=_outside_level())
+            [(relative(lake, f), why) for f, why in skipped], periods)
+        noted = _NOTED.get()
+        if noted is not None:
+            noted.append(warning)
+        warnings.warn(warning, stacklevel=_outside_level())
     return con
+
+
+# the list `unreadable_noted` gives, in this thread or task (None outside one)
+_NOTED: contextvars.ContextVar[list | None] = contextvars.ContextVar("noted", default=None)
+
+
+@contextlib.contextmanager
+def unreadable_noted():
+    """A list that gets each `SnapshotFilesUnreadableWarning` the reads inside the block warn
+    (they are warned as well): for a server, whose request threads cannot share
+    `warnings.catch_warnings` (it swaps process-wide state)."""
+    noted: list[SnapshotFilesUnreadableWarning] = []
+    token = _NOTED.set(noted)
+    try:
+        yield noted
+    finally:
+        _NOTED.reset(token)
 
 
 def _outside_level() -> int:

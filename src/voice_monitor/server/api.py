@@ -107,8 +107,13 @@ class JSON(Response):
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default,
-                            option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY)
+        return dumps(content)
+
+
+def dumps(content: Any) -> bytes:
+    """`content` as the API's JSON (see `JSON`)."""
+    return orjson.dumps(content, default=_default,
+                        option=orjson.OPT_UTC_Z | orjson.OPT_NAIVE_UTC | orjson.OPT_SERIALIZE_NUMPY)
 
 
 def rows(frame: pl.DataFrame) -> list[dict]:
@@ -142,6 +147,18 @@ def _range(start: str | None, end: str | None, now: datetime) -> tuple[datetime,
     return arguments.utc_time(start, "start") or end_at - timedelta(hours=24), end_at
 
 
+def with_unreadable(answer: dict, noted: list) -> dict:
+    """`answer` with `snapshots_unreadable` when its read met snapshot files it could not read
+    (`queries.SnapshotFilesUnreadableWarning`, from `queries.unreadable_noted`): the files, the
+    periods read as having no snapshot, and what the warning says (the file and the fix)."""
+    if noted:
+        answer["snapshots_unreadable"] = {
+            "files": sorted({name for w in noted for name, _ in w.files}),
+            "periods": sorted({p for w in noted for p in w.periods}),
+            "message": "; ".join(dict.fromkeys(str(w) for w in noted))}
+    return answer
+
+
 # -- metrics ---------------------------------------------------------------------------------
 # A Redis that stalls (paused, swapping, a failover) holds each real-time read for its socket
 # timeout (30 s): on these few threads of their own, such reads never take the worker threads
@@ -167,9 +184,10 @@ def metrics_historical(request: Request, org: str | None = None, start: str | No
     period not ended by `now` has no snapshot yet (the lake as it was then)."""
     at = _now(now)
     start_at, end_at = _range(start, end, at)
-    frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org, period,
-                                       now=at)
-    return JSON({"start": start_at, "end": end_at, "rows": rows(frame)})
+    with queries.unreadable_noted() as noted:
+        frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org,
+                                           period, now=at)
+    return JSON(with_unreadable({"start": start_at, "end": end_at, "rows": rows(frame)}, noted))
 
 
 @router.get("/metrics/stages")
@@ -180,9 +198,11 @@ def metrics_stages(request: Request, org: str | None = None, start: str | None =
     start_at, end_at = _range(start, end, at)
     # the periods its totals leave out, from its own read of the stage snapshots (not warned:
     # the answer says them)
-    frame, (_, _, _, missing) = queries.stage_breakdown.with_gaps(request.app.state.lake,
-                                                                   start_at, end_at, org, now=at)
-    return JSON({"start": start_at, "end": end_at, "rows": rows(frame), "not_built": missing})
+    with queries.unreadable_noted() as noted:
+        frame, (_, _, _, missing) = queries.stage_breakdown.with_gaps(
+            request.app.state.lake, start_at, end_at, org, now=at)
+    return JSON(with_unreadable({"start": start_at, "end": end_at, "rows": rows(frame),
+                                 "not_built": missing}, noted))
 
 
 @router.get("/metrics/orgs")
@@ -194,8 +214,9 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
     # a missing lake is 503, never an answer kept from when it was there (a lake with no
     # snapshot yet has no folder whose change would have dropped it: 200, every hour not built)
     lake = open_lake(request.app.state.lake)
-    found, missing = org_totals(request.app.state, start_at, end_at, at)
-    answer = {"start": start_at, "end": end_at, "rows": found, "not_built": missing}
+    found, missing, noted = org_totals(request.app.state, start_at, end_at, at)
+    answer = with_unreadable({"start": start_at, "end": end_at, "rows": found,
+                              "not_built": missing}, noted)
     if queries.organization_names_problem(lake) is not None:  # every name 'Unknown': say why
         answer["names_unreadable"] = (
             f"{relative(lake, lake.organizations_file)} cannot be read, so "
@@ -206,14 +227,16 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
 
 
 def org_totals(state, start: datetime, end: datetime, now: datetime
-               ) -> tuple[list[dict], list[datetime]]:
-    """`org_breakdown` rows and the periods they leave out (not warned: the answer says them),
-    periods not ended by `now` among them, kept in the app's snapshot cache (from snapshots
-    only: see server.cache)."""
-    def read() -> tuple[list[dict], list[datetime]]:
-        frame, (_, _, _, missing) = queries.org_breakdown.with_gaps(state.lake, start, end,
-                                                                    now=now)
-        return rows(frame), missing
+               ) -> tuple[list[dict], list[datetime], list]:
+    """`org_breakdown` rows, the periods they leave out (not warned: the answer says them),
+    periods not ended by `now` among them, and the unreadable-file warnings of the read
+    (`queries.unreadable_noted`), kept in the app's snapshot cache (from snapshots only: see
+    server.cache)."""
+    def read() -> tuple[list[dict], list[datetime], list]:
+        with queries.unreadable_noted() as noted:
+            frame, (_, _, _, missing) = queries.org_breakdown.with_gaps(state.lake, start, end,
+                                                                        now=now)
+        return rows(frame), missing, noted
 
     return state.snapshot_cache.get(("orgs", queries.period_bounds(start, end, now=now)), read)
 

@@ -10,6 +10,7 @@ and the notebooks share one definition per chart. Every asset, Plotly's JavaScri
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -123,11 +124,13 @@ def chart_figure(lake, name: str, start: datetime, end: datetime,
                          f"{', '.join(charts.CHARTS)}")
     draw, query = charts.CHARTS[name]
     read = getattr(queries, query)
-    if query in queries.TOTALS:  # its gaps are not warned here (the page's own panels say them)
-        frame = read.with_gaps(lake, start, end, now=end)[0]
-    else:
-        frame = read(lake, start, end, now=end)
-    return draw(frame, config) if name == "failure_rate" else draw(frame)
+    with queries.unreadable_noted() as noted:
+        if query in queries.TOTALS:  # its gaps are not warned here (the page's panels say them)
+            frame = read.with_gaps(lake, start, end, now=end)[0]
+        else:
+            frame = read(lake, start, end, now=end)
+    figure = draw(frame, config) if name == "failure_rate" else draw(frame)
+    return figure, api.with_unreadable({}, noted).get("snapshots_unreadable")
 
 
 def chart_hours(hours: Annotated[str, Query(
@@ -156,6 +159,13 @@ def chart_json(state, name: str, start: datetime, end: datetime) -> str:
     """The figure JSON of `chart_figure`, kept in the app's snapshot cache: a chart is drawn
     from snapshots only, so the same periods and snapshots draw the same figure."""
     config = getattr(state, "alert_config", None)
+    def draw() -> str:
+        figure, unreadable = chart_figure(state.lake, name, start, end, config)
+        if unreadable is None:
+            return figure.to_json()
+        # beside Plotly's data and layout, as the API's metrics answers say it
+        return json.dumps({**json.loads(figure.to_json()),
+                           "snapshots_unreadable": json.loads(api.dumps(unreadable))})
+
     return state.snapshot_cache.get(
-        ("chart", name, queries.period_bounds(start, end, now=end), repr(config)),
-        lambda: chart_figure(state.lake, name, start, end, config).to_json())
+        ("chart", name, queries.period_bounds(start, end, now=end), repr(config)), draw)

@@ -175,10 +175,22 @@ function report(panel, error) {
 }
 
 // resolves to whether the panel loaded (the clock says when some did not)
-// (a superseded load says nothing: the later one speaks for the panel)
+// (a superseded load says nothing: the later one speaks for the panel); a load that drew its
+// panel around a problem returns its words ({detail}), said in the red line as an error's are
 function guarded(panel, load) {
-  return () => load().then((result) => { if (result !== SUPERSEDED) report(panel); return true; },
-                           (error) => { report(panel, error); return false; });
+  return () => load().then((result) => {
+    if (result !== SUPERSEDED) report(panel, result?.detail ? result : undefined);
+    return true;
+  }, (error) => { report(panel, error); return false; });
+}
+
+// What an answer says it read around: snapshot files it could not read (their periods drawn as
+// not built), the organizations file. The server's words, without the name of its query in
+// front, so the panels that read the same file share one line.
+function readAround(answer) {
+  const said = [answer.snapshots_unreadable?.message.replace(/^[a-z_]+: /, ""),
+                answer.names_unreadable].filter(Boolean);
+  return said.length ? { detail: said.join("; ") } : undefined;
 }
 
 // -- panels ----------------------------------------------------------------------------------
@@ -274,6 +286,7 @@ async function loadChart(name, after) {
                      { displaylogo: false, responsive: true, modeBarButtonsToRemove: ["lasso2d", "select2d"] });
   performance.measure(`voice-monitor chart ${name}`, { start: began });
   target.dataset.rendered = "true";
+  return readAround(figure);
 }
 
 function range48() {
@@ -282,7 +295,8 @@ function range48() {
 }
 
 async function loadOrgs() {
-  const { rows } = await api("metrics/orgs", withNow(range48()));
+  const answer = await api("metrics/orgs", withNow(range48()));
+  const { rows } = answer;
   const body = $("#orgs tbody");
   body.replaceChildren();
   for (const o of rows) {
@@ -296,6 +310,7 @@ async function loadOrgs() {
     body.append(tr);
   }
   if (!rows.length) body.append(note("No organization snapshots in the last 48 hours.", 8));
+  return readAround(answer);
 }
 
 function artifactLink(id) {
