@@ -109,6 +109,26 @@ def test_init_refuses_a_file(tmp_path, capsys):
     assert code != 0 and len(err.strip().splitlines()) == 1 and "afile" in err
 
 
+def test_init_refuses_a_folder_holding_other_things_and_no_lake(tmp_path, capsys):
+    # `init ~` (a home or project folder) made a lake among the user's files, said nothing
+    home = tmp_path / "home"
+    (home / "projects").mkdir(parents=True)
+    (home / "notes.txt").write_text("mine")
+    code, out, err = run_cli(["init", str(home)], capsys)
+    assert code == 1 and out == ""
+    assert err == (f"voice-monitor: error: '{home}' holds other things ('notes.txt', "
+                   "'projects') and no lake; init makes a lake in a new or empty folder only: "
+                   f"name one, e.g. voice-monitor init {home / 'lake'}\n")
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt", "projects"]
+    # a folder holding only a README (the repository's ./data), or empty, is made a lake
+    for name, content in (("data", "README.md"), ("empty", None)):
+        (tmp_path / name).mkdir()
+        if content:
+            (tmp_path / name / content).write_text("the default lake")
+        code, out, err = run_cli(["init", str(tmp_path / name)], capsys)
+        assert (code, err) == (0, "") and Lake(tmp_path / name).exists()
+
+
 def test_a_lake_made_before_the_marker_is_still_a_lake(tmp_path):
     old = tmp_path / "old"
     (old / "snapshots" / "pipeline_hourly").mkdir(parents=True)

@@ -57,6 +57,9 @@ LAKE_FOLDERS = ("events", "snapshots", "quarantine")
 # What `Lake.create` makes in every new lake besides its marker: a lake holding only these
 # (relative paths) is as empty as `voice-monitor init` leaves it (see `contents`)
 MADE_WITH_LAKE = (LAKE_MARKER, f"state/{disk_space.RESERVE_NAME}")
+# Files that do not make a folder anything else: the repository's own ./data holds a README
+# (where `init` and the demo make a lake)
+NOT_LAKE_CONTENT = ("README.md", ".gitkeep")
 
 _DATE_DIR = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 _HOUR_DIR = re.compile(r"^hour=(\d{2})$")

@@ -17,7 +17,7 @@ from voice_monitor.cli.common import (
     not_empty_path,
     now_option,
 )
-from voice_monitor.lake import Lake
+from voice_monitor.lake import NOT_LAKE_CONTENT, Lake, contents
 
 
 @click.command()
@@ -29,7 +29,7 @@ def init(path: str | None, lake: Lake) -> None:
 
     Every command but init, ingest and demo refuses a path that holds no lake, so a mistyped or
     unmounted path fails instead of looking like a healthy empty lake. An existing lake is left
-    as it is.
+    as it is; a folder holding other things (a README aside) is refused.
 
     \b
     Example:
@@ -38,8 +38,24 @@ def init(path: str | None, lake: Lake) -> None:
     lake = Lake(path) if path is not None else lake
     with storage.reaching(lake.root):
         existed = lake.exists()
+        if not existed and not lake.remote and lake.root.is_dir():
+            _refuse_other_content(lake)
         create_lake(lake)  # PATH, not --lake: name PATH (and the disk it is on when full)
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
+
+
+def _refuse_other_content(lake: Lake) -> None:
+    """init makes a lake in a new or empty folder (a README aside): a folder holding other
+    things is most likely a wrong path (a home or project folder), where the lake's folders
+    would be scattered among the user's files."""
+    found = contents(lake.root, keep=NOT_LAKE_CONTENT)
+    if found:
+        names = ", ".join(sorted(repr(p.name) for p in found)[:3]) + (
+            f" and {len(found) - 3} more" if len(found) > 3 else "")
+        inside = shlex.quote(str(lake.root / "lake"))
+        raise VoiceMonitorError(
+            f"{str(lake.root)!r} holds other things ({names}) and no lake; init makes a lake in "
+            f"a new or empty folder only: name one, e.g. voice-monitor init {inside}")
 
 
 @click.group(name="lake")

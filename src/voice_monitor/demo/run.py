@@ -30,7 +30,7 @@ from voice_monitor.arguments import FIRST_EVENT, utc_text
 from voice_monitor.counters import open_counters, realtime_metrics
 from voice_monitor.demo.data import DemoData, generate
 from voice_monitor.health import alerts
-from voice_monitor.lake import Lake, connect, contents, dropped_periods
+from voice_monitor.lake import NOT_LAKE_CONTENT, Lake, connect, contents, dropped_periods
 from voice_monitor.landing import land_lines
 from voice_monitor.rollup_plan import day_changed
 
@@ -45,8 +45,6 @@ class DemoLakeError(ValueError):
     """The demo refuses to touch a lake it did not make."""
 
 
-# Files that do not make a folder a lake: the repository's own ./data holds a README.
-NOT_LAKE_CONTENT = ("README.md", ".gitkeep")
 
 
 def prepare_lake(lake: Lake) -> None:
