@@ -57,6 +57,7 @@ CHECKED_FOLDERS = DATA_FOLDERS
 CORRUPT_DIR = "corrupt"
 UNLISTABLE = "this user cannot list the folder"  # a recorded folder's reason starts so
 _NAMED_FILE = re.compile(r"""['"]([^'"]+\.parquet)['"]""")
+_KEY_GONE = re.compile(r"FileNotFoundError: (.+\.parquet)\s*$", re.M)
 
 
 class ForeignFileError(pa.ArrowInvalid):
@@ -293,7 +294,10 @@ def vanished(lake: Lake, exc: BaseException) -> bool:
         texts = [str(exc.args[0])]  # a store's filesystem (fsspec) gives the path alone
     # Arrow's FileNotFoundError names the file only in its message ("Failed to open local file")
     elif isinstance(exc, READ_ERRORS) and _VANISHED.search(str(exc)):
-        texts = _NAMED_FILE.findall(str(exc))
+        # DuckDB reading a store through fsspec says the Python traceback: the key after
+        # "FileNotFoundError: " is the file gone; the quoted path is the view's glob, which
+        # never "exists", so a file compacted away under a query failed it ("Error: Traceback")
+        texts = _KEY_GONE.findall(str(exc)) or _NAMED_FILE.findall(str(exc))
     else:
         return False
     if lake.remote:  # named by its key (bucket/prefix/...) or its URL; one HEAD request each
