@@ -115,3 +115,19 @@ def test_on_an_object_store_the_next_run_forgets_the_manifests_of_what_was_dropp
     run_retention(lake, LATER)
     assert not manifests.exists() or list(manifests.iterdir()) == []
     assert lake.event_hours() == []
+
+
+def test_a_run_killed_in_an_hour_holding_a_file_not_its_own_leaves_that_file_in_place(lake):
+    """An expired hour holding a file retention does not own (a note): the whole partition was
+    renamed into the run's trash and the note put back after; killed in between, the note
+    stayed in the dead run's .tmp/ folder, which the next landing deletes. Now only the hour's
+    own files leave it, and the note never moves."""
+    built_lake(lake)
+    hour = lake.event_partition(HOURS[0])
+    (hour / "notes.txt").write_text("keep me\n")
+    for n in (1, 2):  # at the first rename, then at the second
+        kill_retention_at_rename(lake, n)
+        land_lines(lake, [json.dumps(event("artifact_received", NOW))], "test", now=NOW)
+        assert (hour / "notes.txt").read_text() == "keep me\n"
+    run_retention(lake, LATER)
+    assert [p.name for p in hour.iterdir()] == ["notes.txt"]

@@ -355,15 +355,21 @@ def _drop(lake: Lake, partitions: list[tuple[datetime, Path]], tombstone: str | 
     trash.mkdir(parents=True, exist_ok=True)
     parents = set()
     for _, path in partitions:
-        # one rename takes the whole partition out of the lake at once; a reader sees all of it
-        # or none, and a writer landing into it at that moment gets an error, not a lost file
         gone = trash / lake_layout.new_file_stem()
-        os.rename(path, gone)
+        if path in foreign:
+            # not retention's to delete: it never moves, only the partition's own files go
+            # (renamed away with the partition and put back, a kill in between left it in
+            # the dead run's .tmp/, which the next landing deletes)
+            gone.mkdir()
+            kept = {entry.name for entry in foreign[path]}
+            for name in sorted(os.listdir(path)):
+                if name not in kept:
+                    os.rename(path / name, gone / name)
+        else:
+            # one rename takes the whole partition out of the lake at once; a reader sees all
+            # of it or none, and a writer landing into it then gets an error, not a lost file
+            os.rename(path, gone)
         report.deleted.append(path.relative_to(lake.root).as_posix())  # said as it goes: a failure may follow
-        if path in foreign:  # not retention's to delete: put back where it was
-            path.mkdir()
-            for entry in foreign[path]:
-                os.rename(gone / entry.name, entry)
         parents.add(path.parent)
     for parent in sorted(parents, key=lambda p: len(p.parts), reverse=True):
         _remove_if_empty(lake, parent)
