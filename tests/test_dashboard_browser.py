@@ -442,6 +442,34 @@ def test_only_the_latest_load_of_the_event_log_is_shown(served, browser):
     context.close()
 
 
+def test_the_timeline_shows_the_last_artifact_clicked(served, browser):
+    """Two artifacts clicked one after the other: the first one's answer, coming last, was
+    drawn over the second's."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    expect(page.locator("#events tbody tr")).to_have_count(25)
+    held = []
+    page.route("**/api/v1/artifacts/*/timeline*", lambda route: held.append(route))
+    for n, artifact in enumerate(("b3", "a5"), 1):
+        page.locator("#events a.artifact", has_text=artifact).first.click()
+        for _ in range(600):  # until the request reaches the route (not a timing assert)
+            if len(held) == n:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == n
+    for route in (held[1], held[0]):  # a5's answer first, then b3's
+        settled = page.evaluate("state.timelinesSettled")
+        route.continue_()
+        page.wait_for_function("(n) => state.timelinesSettled === n", arg=settled + 1)
+    assert page.locator("#timeline-artifact").inner_text() == "a5"
+    # a5: received 13:40, completed 13:50
+    assert [r.split("\t")[1] for r in _text(page, "#timeline tbody tr")] == [
+        "artifact_received", "artifact_completed"]
+    page.unroute("**/api/v1/artifacts/*/timeline*")
+    assert errors == []
+    context.close()
+
+
 def test_what_a_panel_read_around_is_said_in_the_red_line(served, browser):
     """An unreadable snapshot file (its hour drawn as not built) or organizations file (every
     name 'Unknown') was in the API's answers only: the page drew the charts and the table as if

@@ -40,9 +40,10 @@ function loadPlotly() {
   return plotly;
 }
 
-// events: the event log's loads begun; eventsSettled: those answered or failed since
+// events, timelines: the event log's and the timeline's loads begun; *Settled: those answered
+// or failed since
 const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
-                events: 0, eventsSettled: 0 };
+                events: 0, eventsSettled: 0, timelines: 0, timelinesSettled: 0 };
 // what a load returns when a later one began while it waited: its answer is not shown
 const SUPERSEDED = "superseded";
 
@@ -362,9 +363,20 @@ async function loadEvents() {
 }
 
 async function openTimeline(id) {
+  // the last artifact clicked is the one shown, whichever answer comes last
+  const load = ++state.timelines;
   state.timeline = id;
-  // pinned (?now=): the artifact as it was then, its events stamped at or before that moment
-  const { rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`, withNow());
+  let rows;
+  try {
+    // pinned (?now=): the artifact as it was then, its events stamped at or before that moment
+    ({ rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`, withNow()));
+  } catch (error) {
+    state.timelinesSettled += 1;
+    if (load !== state.timelines) return SUPERSEDED;
+    throw error;
+  }
+  state.timelinesSettled += 1;
+  if (load !== state.timelines) return SUPERSEDED;
   show($("#timeline-artifact"), id);
   const body = $("#timeline tbody");
   body.replaceChildren();
