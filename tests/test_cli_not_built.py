@@ -175,3 +175,29 @@ def test_json_totals_name_the_periods_they_leave_out_on_stderr(lake, capsys):
                    "a day's snapshot is built at 01:30 after it ends ('voice-monitor rollup "
                    "daily' builds the ended ones of the last 7 days now, 'voice-monitor backfill "
                    "--start T --end T' any range)\n")
+
+
+def test_a_long_range_prints_the_first_1000_rows_and_says_so(lake, capsys):
+    # a 40,000-hour table took 10-35 s to print (no cap outside `sql`): now the first 1,000
+    # rows, as `sql` shows, and one stderr line; --limit N (0 = all), --json whole
+    land_records(lake, [event("artifact_received", HOUR_12 + 5 * M)], now=NOW)
+    root = ["--lake", str(lake.root), "--end", "2026-02-16T14:00Z", "--period", "hour"]
+    start = ["--start", "2026-01-25T00:00Z"]  # 22 days and 14 hours: 542 hours
+    code, out, err = run_main(capsys, "metrics", "historical", *root, "--start",
+                              "2026-01-01T00:00Z")  # 24 * 46 + 14 = 1,118 hours
+    assert code == 0, err
+    assert len(_lines(out, ":00:00Z │")) == 1000
+    assert _lines(out, "2026-02-11 15:00:00Z") and not _lines(out, "2026-02-11 16:00:00Z")
+    assert "1118 hour(s) with no snapshot" in out  # the note counts every row
+    assert err == ("voice-monitor: showing the first 1,000 of 1,118 rows: pass --limit N for "
+                   "more (0 = all), --json, or a narrower range\n")
+    code, out, err = run_main(capsys, "metrics", "historical", *root, *start, "--limit", "3")
+    assert len(_lines(out, ":00:00Z │")) == 3 and "of 542 rows" in err
+    code, out, err = run_main(capsys, "metrics", "historical", *root, *start, "--json")
+    assert len(json.loads(out)) == 542 and err == ""
+    code, out, err = run_main(capsys, "metrics", "historical", *root, *start, "--json",
+                              "--limit", "2")
+    assert len(json.loads(out)) == 2 and "showing the first 2 of 542 rows" in err
+    code, out, err = run_main(capsys, "metrics", "orgs", "--lake", str(lake.root), "--limit",
+                              "0", "--start", "2026-02-16T12:00Z", "--end", "2026-02-16T13:00Z")
+    assert code == 0 and "showing" not in err
