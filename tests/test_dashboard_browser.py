@@ -470,6 +470,36 @@ def test_the_timeline_shows_the_last_artifact_clicked(served, browser):
     context.close()
 
 
+def test_a_timed_refresh_waits_for_the_last_one_to_end(served, browser):
+    """Every 15 s a refresh began, however many before it were still waiting: a slow server
+    got ever more requests from each open page, and an older round could land last."""
+    context, page, errors = _signed_in(served, browser)
+    held = []
+    page.route("**/api/v1/metrics/realtime*", lambda route: held.append(route))
+
+    def wait_held(n: int) -> None:
+        for _ in range(600):  # until the request reaches the route (not a timing assert)
+            if len(held) >= n:
+                break
+            page.wait_for_timeout(50)
+        assert len(held) == n
+
+    page.wait_for_function("() => state.refreshing === 0")
+    assert page.evaluate("() => { tick(); return state.refreshing; }") == 1
+    wait_held(1)
+    # ticks while its real-time counters are on their way start no other round
+    assert page.evaluate("() => { tick(); tick(); return state.refreshing; }") == 1
+    held[0].continue_()
+    page.wait_for_function("() => state.refreshing === 0")
+    assert len(held) == 1
+    page.evaluate("() => { tick(); }")  # the round over, the next tick refreshes
+    wait_held(2)
+    held[1].continue_()
+    page.unroute("**/api/v1/metrics/realtime*")
+    assert errors == []
+    context.close()
+
+
 def test_what_a_panel_read_around_is_said_in_the_red_line(served, browser):
     """An unreadable snapshot file (its hour drawn as not built) or organizations file (every
     name 'Unknown') was in the API's answers only: the page drew the charts and the table as if

@@ -43,7 +43,8 @@ function loadPlotly() {
 // events, timelines: the event log's and the timeline's loads begun; *Settled: those answered
 // or failed since
 const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
-                events: 0, eventsSettled: 0, timelines: 0, timelinesSettled: 0 };
+                events: 0, eventsSettled: 0, timelines: 0, timelinesSettled: 0,
+                refreshing: 0 };
 // what a load returns when a later one began while it waited: its answer is not shown
 const SUPERSEDED = "superseded";
 
@@ -418,7 +419,16 @@ const loaders = {
                                                              () => loadChart(name, after))())),
 };
 
-async function refresh({ all = false } = {}) {
+async function refresh(options) {
+  state.refreshing += 1;  // (rounds under way: a tick starts none meanwhile)
+  try {
+    await refreshAll(options);
+  } finally {
+    state.refreshing -= 1;
+  }
+}
+
+async function refreshAll({ all = false } = {}) {
   // a failed acknowledgement is not a panel that loads again: its line (say, "already
   // acknowledged by ...", whose row now shows who) goes after a whole refresh interval
   if (state.acknowledgeTick !== undefined && state.tick > state.acknowledgeTick) {
@@ -437,6 +447,13 @@ async function refresh({ all = false } = {}) {
     `${fmt.time(new Date().toISOString())} UTC` +
     (PINNED_NOW ? ` · pinned to ${pinnedText()} UTC` : "");
   document.body.dataset.loaded = "true";
+}
+
+// A timed refresh waits for the last one to end: on a slow server (a big lake, a stalled store)
+// each tick started another whole round beside those still waiting, so an open page asked ever
+// more of the server it was waiting for, and an older round's answers could land last.
+function tick() {
+  if ($("#auto-refresh").checked && !state.refreshing) refresh();
 }
 
 function wire() {
@@ -472,7 +489,7 @@ function wire() {
   });
   $("#timeline-close").addEventListener("click", () => { $("#timeline-panel").hidden = true; });
   $("#refresh").addEventListener("click", () => refresh({ all: true }));
-  setInterval(() => { if ($("#auto-refresh").checked) refresh(); }, REFRESH_MS);
+  setInterval(tick, REFRESH_MS);
   const linked = /^#artifact=(.+)$/.exec(location.hash);
   if (linked) guarded("timeline", async () => openTimeline(linkedId(linked[1])))();
 }
