@@ -416,3 +416,43 @@ def test_a_query_whose_listed_file_was_compacted_away_meanwhile_runs_again(store
     assert moved  # the file went under the query
     assert (code, err) == (0, "")
     assert json.loads(out) == [{"n": 5}]
+
+
+def test_a_store_that_stops_answering_mid_query_is_one_line_naming_it(tmp_path, capsys,
+                                                                      monkeypatch):
+    # the store answered the lake's marker and listing, then stopped before DuckDB read a
+    # file: it was "voice-monitor: error: Error: Traceback (most recent call last): (run with
+    # --debug ...)" (DuckDB keeps only the text of what its fsspec bridge raised)
+    from servers import _answers, program, running
+
+    from voice_monitor.read_through import ReadThrough
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    for key, value in {**s3_env(endpoint), "AWS_MAX_ATTEMPTS": "1",
+                       "VOICE_MONITOR_STATE_DIR": str(tmp_path / "s")}.items():
+        monkeypatch.setenv(key, value)
+    argv = [program("moto_server", "uv sync installs moto[server]"), "-H", "127.0.0.1", "-p",
+            str(port)]
+    with running(argv, tmp_path / "moto.log", _answers(
+            lambda: urllib.request.urlopen(endpoint + "/moto-api/", timeout=2))) as moto:
+        make_bucket(endpoint, "stops")
+        lake = "s3://stops/prod"
+        assert run_main(capsys, "init", lake)[0] == 0
+        source = tmp_path / "events.jsonl"
+        source.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+        assert run_main(capsys, "ingest", str(source), "--lake", lake, "--now", NOW_ARG)[0] == 0
+        real = ReadThrough._open
+
+        def store_stops(*args, **kwargs):
+            moto.kill()  # after the lake was opened and listed, before DuckDB reads a file
+            moto.wait()
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(ReadThrough, "_open", store_stops)
+        code, _, err = run_main(capsys, "sql", "select count(*) from events", "--lake", lake)
+    assert_one_line_error(code, err, 1)
+    assert err.startswith(f"voice-monitor: error: cannot reach the object store of the lake at "
+                          f"{lake}: Could not connect to the endpoint URL")
+    assert err.strip().endswith(f"check that the store at {endpoint} runs and this host can "
+                                "reach it (AWS_ENDPOINT_URL), then run the command again")

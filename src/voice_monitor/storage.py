@@ -180,7 +180,8 @@ def unreachable(exc: BaseException | None) -> BaseException | None:
     if errors is None:  # botocore never loaded: no request was made to a store
         return None
     return _along_causes(exc, lambda e: isinstance(
-        e, errors.ConnectionError | errors.HTTPClientError | StoreUnreachableError))
+        e, errors.ConnectionError | errors.HTTPClientError | StoreUnreachableError)) or (
+        _bridged(exc, _UNREACHABLE_NAMES, ConnectionError))
 
 
 def unreachable_message(root: Any, exc: BaseException) -> str:
@@ -206,9 +207,39 @@ def refused(exc: BaseException | None) -> BaseException | None:
     errors = sys.modules.get("botocore.exceptions")
     if errors is None:
         return None
-    return _along_causes(exc, lambda e: isinstance(
+    found = _along_causes(exc, lambda e: isinstance(
         e, errors.NoCredentialsError | errors.PartialCredentialsError | StoreAccessError) or (
         isinstance(e, PermissionError) and isinstance(e.__cause__, errors.ClientError)))
+    if found is None and _bridged(exc, ("NoCredentialsError", "PartialCredentialsError")):
+        return errors.NoCredentialsError()
+    return found or _bridged(exc, ("PermissionError",), PermissionError)
+
+
+# botocore's errors for a store that does not answer (ConnectionError's and HTTPClientError's
+# kinds), as a DuckDB error's text names them
+_UNREACHABLE_NAMES = ("EndpointConnectionError", "ConnectTimeoutError", "ReadTimeoutError",
+                      "ConnectionClosedError", "ProxyConnectionError", "SSLError",
+                      "ConnectionError", "HTTPClientError", "StoreUnreachableError")
+_RAISED = re.compile(r"^(?:\w+\.)*(\w+): (.+)$", re.M)
+
+
+def _bridged(exc: BaseException | None, names: tuple[str, ...], kind: type = Exception
+             ) -> BaseException | None:
+    """The Python error of one of the classes `names` that a DuckDB error along `exc`'s causes
+    says in its text, as a `kind` with its message; else None. DuckDB reading a store through
+    fsspec keeps only the traceback's text of what the filesystem raised, so a store that
+    stopped answering mid-query read "Error: Traceback (most recent call last):", no more."""
+    duckdb = sys.modules.get("duckdb")
+    if duckdb is None:
+        return None
+    found = _along_causes(exc, lambda e: isinstance(e, duckdb.Error)
+                          and "Traceback (most recent call last):" in str(e))
+    if found is None:
+        return None
+    for name, message in reversed(_RAISED.findall(str(found))):  # the last raised first
+        if name in names:
+            return kind(message.strip())
+    return None
 
 
 def _along_causes(exc: BaseException | None, matches) -> BaseException | None:
