@@ -347,3 +347,15 @@ def test_a_remote_lakes_damaged_store_is_moved_aside_with_the_note_it_names(
     assert json.loads(note.read_text())["original_path"] == str(store)
     assert "file is not a database" in json.loads(note.read_text())["error"]
     assert "counted the lake's 1 event(s)" in out
+
+
+def test_a_store_left_empty_by_a_crash_does_not_vouch_for_what_landed_before(capsys, lake):
+    """A store truncated to 0 bytes is a valid, empty SQLite file: `lake check` finds nothing
+    wrong with it, and it was made anew without a horizon, so real-time said 1 of 4."""
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=m)) for m in (5, 6, 7)],
+                 now=NOW)
+    (lake.root / "state" / "counters.sqlite").write_bytes(b"")
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=1))], now=NOW)
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 4, err

@@ -329,13 +329,12 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
         from voice_monitor.sqlite_counters import SQLiteCounterStore
 
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
-        path = lake.local_state_dir / "counters.sqlite"
-        new = not os.path.lexists(path)
-        store = _open_sqlite(SQLiteCounterStore, path)
-        if new and store.horizon() is None and _has_events(lake):
-            # made on a lake that already holds events (the store removed by hand): it holds
-            # none of them, so it vouches only for windows from now on (earlier ones are read
-            # from the lake's files); without this its first landing vouched for the window
+        store = _open_sqlite(SQLiteCounterStore, lake.local_state_dir / "counters.sqlite")
+        if store.created and _has_events(lake):
+            # made on a lake that already holds events (the store removed by hand, or left
+            # empty by a crash): it holds none of them, so it vouches only for windows from
+            # now on (earlier ones are read from the lake's files); without this its first
+            # landing vouched for the window
             store.whole_from(datetime.now(UTC))
         return store
     if not url.startswith(_REDIS_SCHEMES):

@@ -90,6 +90,7 @@ class SQLiteCounterStore:
         self._pruned_minute = 0
         self._hours: dict[int, HourKeys] = {}  # the blocks' hashes, per event hour
         self._last_block = 0  # the newest block in self._hours
+        self.created = False  # whether this open made the store (no file, or an empty one)
         try:
             self._enable_wal()
             self.db.execute("pragma synchronous = normal")
@@ -142,6 +143,8 @@ class SQLiteCounterStore:
         version = self.db.execute("pragma user_version").fetchall()[0][0]
         if version == _SCHEMA_VERSION:
             return  # another process created it while we waited for the lock
+        self.created = version == 0 and not self.db.execute(
+            "select 1 from sqlite_master limit 1").fetchall()
         old = []
         if version in (1, 2):  # a `seen` table, one row per event: keep its rows in blocks
             metrics = "event_type" if version == 1 else "metrics"
