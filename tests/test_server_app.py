@@ -1467,3 +1467,19 @@ def test_a_path_or_parameter_that_is_not_utf8_once_decoded_is_400_naming_it(lake
     replacement = http.get("/api/v1/artifacts/%EF%BF%BD/timeline", headers=bearer(STAFF))
     assert (replacement.status_code, replacement.json()["rows"]) == (200, [])
     assert http.get("/api/v1/artifacts/%ff/timeline").status_code == 401  # the token first
+
+
+def test_serve_on_an_ipv6_address_prints_a_url_that_works(tmp_path, monkeypatch, capsys):
+    # 'on http://::1:8787': no browser or curl takes that; the address goes in brackets
+    import uvicorn
+
+    from voice_monitor.server.app import SERVE_ENV
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)
+    monkeypatch.setenv(SERVE_ENV, "{}")  # serve sets it for its workers: restored afterwards
+    monkeypatch.delenv("VOICE_MONITOR_STAFF_TOKENS", raising=False)
+    monkeypatch.delenv("VOICE_MONITOR_INGEST_TOKENS", raising=False)
+    code, _, err = run_main(capsys, "serve", "--lake", str(tmp_path / "lake"), "--host", "::1",
+                            "--port", "0", "--no-auth")
+    assert code == 0, err
+    assert "on http://[::1]:0 with no authentication (local only)" in err

@@ -122,7 +122,7 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     })
     roles = (f"{len(tokens.ingest)} ingest and {len(tokens.staff)} staff token(s)"
              if not no_auth else "no authentication (local only)")
-    click.echo(f"voice-monitor: serving lake {str(lake.root)!r} on http://{host}:{port} "
+    click.echo(f"voice-monitor: serving lake {str(lake.root)!r} on http://{_address(host, port)} "
                f"with {roles}", err=True)
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
@@ -148,8 +148,8 @@ def _check_listen(host: str, port: int) -> None:
     try:
         family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     except socket.gaierror as exc:
-        raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; pass --host "
-                                "an address of this machine, e.g. 127.0.0.1") from None
+        raise VoiceMonitorError(f"cannot listen on {_address(host, port)}: {exc.strerror}; pass "
+                                "--host an address of this machine, e.g. 127.0.0.1") from None
     with socket.socket(family, kind, proto) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
         try:
@@ -158,7 +158,13 @@ def _check_listen(host: str, port: int) -> None:
             fix = ("pass --host an address of this machine, e.g. 127.0.0.1 (or 0.0.0.0 for all "
                    "of them)" if exc.errno == errno.EADDRNOTAVAIL
                    else "stop what uses it or pick another --port")
-            raise VoiceMonitorError(f"cannot listen on {host}:{port}: {exc.strerror}; {fix}") from None
+            raise VoiceMonitorError(f"cannot listen on {_address(host, port)}: {exc.strerror}; "
+                                    f"{fix}") from None
+
+
+def _address(host: str, port: int) -> str:
+    """host:port as a URL writes it: an IPv6 address in brackets ('http://::1:8787' is no URL)."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def register(main: click.Group) -> None:
