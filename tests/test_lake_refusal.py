@@ -129,6 +129,22 @@ def test_init_refuses_a_folder_holding_other_things_and_no_lake(tmp_path, capsys
         assert (code, err) == (0, "") and Lake(tmp_path / name).exists()
 
 
+def test_init_makes_a_lake_on_a_disk_of_its_own_or_in_a_data_folder_with_a_gitignore(
+        tmp_path, capsys):
+    # a new disk mounted for the lake holds lost+found; a repository's data folder a .gitignore:
+    # both were refused as 'holds other things', while ingest --lake made a lake there
+    for name, held in (("disk", "lost+found"), ("repo-data", ".gitignore")):
+        folder = tmp_path / name
+        folder.mkdir()
+        if held == "lost+found":
+            (folder / held).mkdir()
+        else:
+            (folder / held).write_text("*\n")
+        code, out, err = run_cli(["init", str(folder)], capsys)
+        assert (code, err) == (0, "") and Lake(folder).exists(), err
+        assert (folder / held).exists()  # left as it was
+
+
 def test_a_lake_made_before_the_marker_is_still_a_lake(tmp_path):
     old = tmp_path / "old"
     (old / "snapshots" / "pipeline_hourly").mkdir(parents=True)

@@ -44,11 +44,16 @@ def init(path: str | None, lake: Lake) -> None:
     click.echo(f"{'lake already at' if existed else 'created lake at'} {lake.root}")
 
 
+# besides a README: a mount point's lost+found (a disk of its own for the lake), a data
+# folder's .gitignore in a repository, macOS's .DS_Store (an empty folder to whoever made it)
+INIT_KEEPS = (*NOT_LAKE_CONTENT, "lost+found", ".gitignore", ".DS_Store")
+
+
 def _refuse_other_content(lake: Lake) -> None:
     """init makes a lake in a new or empty folder (a README aside): a folder holding other
     things is most likely a wrong path (a home or project folder), where the lake's folders
     would be scattered among the user's files."""
-    found = contents(lake.root, keep=NOT_LAKE_CONTENT)
+    found = contents(lake.root, keep=INIT_KEEPS)
     if found:
         names = ", ".join(sorted(repr(p.name) for p in found)[:3]) + (
             f" and {len(found) - 3} more" if len(found) > 3 else "")
