@@ -203,3 +203,38 @@ def test_a_scrape_with_redis_down_keeps_every_other_gauge_and_says_the_counters_
     logged = [r.getMessage() for r in caplog.records if "counters_up 0" in r.getMessage()]
     assert len(logged) == 1 and "cannot reach the counter store" in logged[0]  # once, not per scrape
     http.close()
+
+
+def test_a_scrape_with_an_unreadable_alert_file_keeps_every_other_gauge(lake, caplog):
+    # one damaged file of the alert log made the whole scrape a 500: freshness, the collector's
+    # counts and the real-time counters were lost with the alert gauges
+    from prometheus_client.parser import text_string_to_metric_families as plain
+
+    from voice_monitor.health.alerts import run_checks
+
+    land_records(lake, [event("circuit_breaker_opened", NOW - timedelta(minutes=5))], now=NOW)
+    run_checks(lake, NOW)  # circuit_breaker_open, critical
+    (written,) = [f for f in (lake.root / "alerts").rglob("*.parquet")]
+    app = create_app(lake, staff_tokens=[STAFF])
+    breaker = ("voice_monitor_alerts_active", (("alert_type", "circuit_breaker_open"),
+                                               ("severity", "critical")))
+    with TestClient(app) as http:
+        before = samples(http.get("/metrics", headers=HEADERS).text, plain)
+        assert before[("voice_monitor_alerts_up", ())] == 1.0 and before[breaker] == 1.0
+        kept = written.read_bytes()
+        written.write_bytes(b"not parquet, and longer than before")  # (another size: re-read)
+        with caplog.at_level(logging.ERROR, logger="uvicorn.error"):
+            for _ in range(2):
+                answer = http.get("/metrics", headers=HEADERS)
+                assert answer.status_code == 200, answer.text
+                after = samples(answer.text, plain)
+                assert after[("voice_monitor_alerts_up", ())] == 0.0
+                assert not [key for key in after if key[0] == "voice_monitor_alerts_active"]
+                assert after[("voice_monitor_counters_up", ())] == 1.0
+                assert after[("voice_monitor_freshness_stale", (("what", "event"),))] in (0, 1)
+                assert after[("voice_monitor_collector_events_accepted_total", ())] == 0.0
+        logged = [r.getMessage() for r in caplog.records if "alerts_up 0" in r.getMessage()]
+        assert len(logged) == 1 and written.name in logged[0]  # once, naming the file
+        written.write_bytes(kept)  # put back: read again
+        again = samples(http.get("/metrics", headers=HEADERS).text, plain)
+        assert again[("voice_monitor_alerts_up", ())] == 1.0 and again[breaker] == 1.0

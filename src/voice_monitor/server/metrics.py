@@ -16,7 +16,8 @@ the event loop without a hop to a worker thread, unless the lake must be read fi
 
 A counter store that cannot be read (Redis down, a damaged SQLite file) costs only the real-time
 family: `voice_monitor_counters_up` says 0, every other family is served, and the server's log
-names the error once (and once more when the store answers again), not at every scrape.
+names the error once (and once more when the store answers again), not at every scrape. So
+does an unreadable alert log file cost only the alert family (`voice_monitor_alerts_up` 0).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from voice_monitor.counters import (
 from voice_monitor.health.alert_log import alert_partitions
 from voice_monitor.health.alerts import active_alerts
 from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES
+from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake, NoLakeError, no_lake_message
 from voice_monitor.server import background
 from voice_monitor.server.auth import staff_actor
@@ -68,7 +70,7 @@ class LakeCollector:
         # the freshness moments)
         self._figures: tuple[float, list[GaugeMetricFamily], dict] | None = None
         self._reading = threading.Lock()  # one read of the lake at a time
-        self._store_trouble: str | None = None  # the counter store's error last logged
+        self._troubles: dict[str, str] = {}  # what could not be read -> its error, logged
         # media type -> (the real-time families and alert signature rendered, their text)
         self._rendered: dict[str, tuple[list, tuple, bytes]] = {}
 
@@ -132,31 +134,29 @@ class LakeCollector:
             try:
                 realtime = self._realtime(datetime.now(UTC), stoppable=release)
             except (CounterStoreUnavailable, CounterStoreError) as exc:
-                self._store_failed(exc)
+                self._failed("the real-time counters", "counters_up", exc)
                 families = [_counters_up(0)]
             else:
                 if realtime is None:  # (in the background) the process is ending: no scrape
                     return
-                self._store_answered()
+                self._answered("the real-time counters")
                 families = [_counters_up(1), realtime]
             self._figures = (read_at, families, moments(self.lake))
         finally:
             if release:
                 self._reading.release()
 
-    def _store_failed(self, exc: Exception) -> None:
-        """Log the counter store's error, unless the last reading logged the same one."""
+    def _failed(self, what: str, gauge: str, exc: Exception) -> None:
+        """Log why `what` is left out, unless the last reading of it logged the same error."""
         trouble = f"{type(exc).__name__}: {exc}"
-        if trouble != self._store_trouble:
-            _log.error("voice-monitor: /metrics leaves out the real-time counters "
-                       "(voice_monitor_counters_up 0) until the counter store can be read: %s",
-                       trouble)
-        self._store_trouble = trouble
+        if self._troubles.get(what) != trouble:
+            _log.error("voice-monitor: /metrics leaves out %s (voice_monitor_%s 0) until they "
+                       "can be read: %s", what, gauge, trouble)
+        self._troubles[what] = trouble
 
-    def _store_answered(self) -> None:
-        if self._store_trouble is not None:
-            _log.warning("voice-monitor: /metrics reads the real-time counters again")
-        self._store_trouble = None
+    def _answered(self, what: str) -> None:
+        if self._troubles.pop(what, None) is not None:
+            _log.warning("voice-monitor: /metrics reads %s again", what)
 
     def _collected(self):
         stats = self.collector.stats
@@ -242,14 +242,27 @@ class LakeCollector:
     def _alerts(self):
         # the alert log is immutable files, only ever added or removed: while the same files are
         # there the answer is the same, and a scrape lists a folder instead of querying it
+        # (an unreadable file: counts None, kept until the files change, as counts are)
         signature = self._alert_signature()
         if self._alert_cache is None or self._alert_cache[0] != signature:
             counts = {(t, s): 0 for t in CHECK_TYPES for s in SEVERITIES}
-            for alert in active_alerts(self.lake):
-                key = (alert.alert_type, alert.severity)
-                counts[key] = counts.get(key, 0) + 1
+            try:
+                for alert in active_alerts(self.lake):
+                    key = (alert.alert_type, alert.severity)
+                    counts[key] = counts.get(key, 0) + 1
+            except UnreadableFileError as exc:
+                self._failed("the active alerts", "alerts_up", exc)
+                counts = None
+            else:
+                self._answered("the active alerts")
             self._alert_cache = (signature, counts)
         counts = self._alert_cache[1]
+        yield GaugeMetricFamily(f"{PREFIX}_alerts_up",
+                                "1 when the alert log was read for this exposition; 0 when a "
+                                "file of it could not be (the alert gauges are left out and the "
+                                "server's log names the file)", value=0 if counts is None else 1)
+        if counts is None:
+            return
         family = GaugeMetricFamily(f"{PREFIX}_alerts_active", "Active alerts by type and severity",
                                    labels=["alert_type", "severity"])
         for (alert_type, severity), n in sorted(counts.items()):
