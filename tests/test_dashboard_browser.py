@@ -500,6 +500,32 @@ def test_a_timed_refresh_waits_for_the_last_one_to_end(served, browser):
     context.close()
 
 
+def test_a_request_never_answered_ends_its_round_and_is_said(served, browser):
+    """A timed refresh waits for the last round to end (f15e3ef): one answer that never came
+    stopped every later refresh, without a word. A request unanswered for state.apiTimeoutMs
+    (2 minutes; here 1 s) fails its panel in the red line, and the next tick refreshes."""
+    context, page, errors = _signed_in(served, browser)
+    held = []
+    page.route("**/api/v1/metrics/realtime*", lambda route: held.append(route))
+    page.wait_for_function("() => state.refreshing === 0")
+    page.evaluate("() => { state.apiTimeoutMs = 1000; tick(); }")
+    page.wait_for_function("() => state.refreshing === 0")  # ended, its answer never given
+    expect(page.locator("#error")).to_contain_text("no answer from the server in 1 s")
+    assert len(held) == 1
+    page.evaluate("() => { state.apiTimeoutMs = 120000; tick(); }")
+    for _ in range(600):  # until the request reaches the route (not a timing assert)
+        if len(held) == 2:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 2
+    held[1].continue_()
+    page.wait_for_function("() => state.refreshing === 0")
+    expect(page.locator("#error")).to_be_hidden()
+    page.unroute("**/api/v1/metrics/realtime*")
+    assert errors == []
+    context.close()
+
+
 def test_what_a_panel_read_around_is_said_in_the_red_line(served, browser):
     """An unreadable snapshot file (its hour drawn as not built) or organizations file (every
     name 'Unknown') was in the API's answers only: the page drew the charts and the table as if

@@ -44,7 +44,7 @@ function loadPlotly() {
 // or failed since
 const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
                 events: 0, eventsSettled: 0, timelines: 0, timelinesSettled: 0,
-                refreshing: 0 };
+                refreshing: 0, apiTimeoutMs: 120000 };
 // what a load returns when a later one began while it waited: its answer is not shown
 const SUPERSEDED = "superseded";
 
@@ -121,7 +121,19 @@ async function api(path, params = {}, options = {}) {
     else if (value !== null && value !== undefined && value !== "") query.append(key, value);
   }
   const url = `/api/v1/${path}${query.toString() ? `?${query}` : ""}`;
-  const response = await fetch(url, { credentials: "same-origin", ...options });
+  // a request unanswered for state.apiTimeoutMs fails its panel: a timed refresh waits for the
+  // last round to end, so one answer that never came (a read stuck on the server) stopped
+  // every later refresh without a word
+  let response;
+  try {
+    response = await fetch(url, { credentials: "same-origin",
+                                  signal: AbortSignal.timeout(state.apiTimeoutMs), ...options });
+  } catch (error) {
+    if (error.name !== "TimeoutError") throw error;
+    const late = new Error(`${path}: no answer`);
+    late.detail = `no answer from the server in ${state.apiTimeoutMs / 1000} s`;
+    throw late;
+  }
   if (response.status === 401) {
     location.assign("/login");
     throw new Error("signed out");
