@@ -248,3 +248,20 @@ def test_rollup_daily_builds_missing_hours_first_and_says_so(lake):
     assert daily.column("artifacts_received").to_pylist() == [2]  # not 1: hour 09 counts
     # rebuilt on request with nothing missing: no hour is built first
     assert ok_json(lake, "rollup", "daily", "--day", "2026-02-15")["hours"] == []
+
+
+def test_a_bad_dask_setting_is_named_with_where_it_came_from(lake):
+    # from --set it was "bad Dask scheduler address 'foo' in VOICE_MONITOR_DASK", a variable
+    # nobody had set; now the settings name the value and its source, before anything runs
+    for argv, env, source in ((["--set", "dask=foo"], {}, "flag --set"),
+                              ([], {"VOICE_MONITOR_DASK": "tcp://scheduler"},
+                               "env VOICE_MONITOR_DASK")):
+        for command in (["rollup", "hourly"], ["backfill", "--start", "2026-02-16T00:00Z",
+                                               "--end", "2026-02-16T01:00Z"]):
+            done = cli(lake, *command, *argv, env=env)
+            assert done.returncode == 1 and done.stdout == "", done.stderr
+            (line,) = done.stderr.splitlines()
+            assert line.startswith("voice-monitor: error: bad setting dask=") and (
+                f"(from {source}): " in line and "is not a Dask scheduler address; expected "
+                "e.g. tcp://scheduler:8786, or empty to run in-process" in line), line
+    assert lake.snapshot_periods("pipeline_hourly") == []

@@ -30,7 +30,7 @@ class DaskPeriods:
     """A rollups.PeriodMap that builds each period as a Prefect task on a Dask cluster."""
 
     def __init__(self, address: str):
-        if not _well_formed(address):
+        if not well_formed(address):
             raise ValueError(f"bad Dask scheduler address {address!r} in {DASK_ENV}; "
                              f"expected e.g. tcp://scheduler:8786")
         self.address = address
@@ -95,7 +95,7 @@ class DaskPeriods:
             one.submit(asyncio.run, probe()).result()
 
 
-def _well_formed(address: str) -> bool:
+def well_formed(address: str) -> bool:
     """Whether `address` is scheme://host:port with a host and a numeric port (the network
     schemes), or another scheme Dask has. Checked before Prefect's temporary server starts (~30 s): a port
     that is not a number failed only after it, in Dask's own words ("invalid literal for int()

@@ -199,6 +199,19 @@ class Settings(_Section):
     retention: RetentionSettings = RetentionSettings()
     alerts: AlertSettings = AlertSettings()
 
+    @field_validator("dask")
+    @classmethod
+    def _dask_address(cls, address: str) -> str:
+        # checked here, where its source is known: the fan-out named VOICE_MONITOR_DASK for a
+        # value from --set or the config file
+        if address:
+            from voice_monitor.fanout import well_formed
+
+            if not well_formed(address):
+                raise ValueError(f"{address!r} is not a Dask scheduler address; expected e.g. "
+                                 "tcp://scheduler:8786, or empty to run in-process")
+        return address
+
     @field_validator("alerts")
     @classmethod
     def _alerts_consistent(cls, alerts: AlertSettings) -> AlertSettings:
