@@ -109,6 +109,17 @@ def test_init_refuses_a_file(tmp_path, capsys):
     assert code != 0 and len(err.strip().splitlines()) == 1 and "afile" in err
 
 
+def test_init_with_path_and_another_lake_option_is_a_usage_error(tmp_path, capsys):
+    # `init A --lake B` made A and ignored B without a word
+    a, b = tmp_path / "a", tmp_path / "b"
+    code, out, err = run_cli(["init", str(a), "--lake", str(b)], capsys)
+    assert code == 2 and out == "" and len(err.splitlines()) == 1
+    assert f"PATH {a} and --lake {b} differ; give one of them" in err
+    assert not a.exists() and not b.exists()
+    code, out, err = run_cli(["init", str(a), "--lake", f"{a}/"], capsys)  # the same folder
+    assert code == 0 and out.strip() == f"created lake at {a}", err
+
+
 def test_init_refuses_a_folder_holding_other_things_and_no_lake(tmp_path, capsys):
     # `init ~` (a home or project folder) made a lake among the user's files, said nothing
     home = tmp_path / "home"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 from datetime import datetime
 
@@ -35,6 +36,11 @@ def init(path: str | None, lake: Lake) -> None:
     Example:
       voice-monitor init ./data
     """
+    given = click.get_current_context().get_parameter_source("lake_dir")
+    if path is not None and given is click.core.ParameterSource.COMMANDLINE and _where(
+            Lake(path)) != _where(lake):  # one of them was ignored without a word
+        raise click.BadParameter(f"PATH {path} and --lake {lake.root} differ; give one of them",
+                                 param_hint="'PATH' / '--lake'")
     lake = Lake(path) if path is not None else lake
     with storage.reaching(lake.root):
         existed = lake.exists()
@@ -47,6 +53,11 @@ def init(path: str | None, lake: Lake) -> None:
 # besides a README: a mount point's lost+found (a disk of its own for the lake), a data
 # folder's .gitignore in a repository, macOS's .DS_Store (an empty folder to whoever made it)
 INIT_KEEPS = (*NOT_LAKE_CONTENT, "lost+found", ".gitignore", ".DS_Store")
+
+
+def _where(lake: Lake) -> str:
+    """The lake's root as one place: a local path made absolute, a store URL as it is."""
+    return str(lake.root) if lake.remote else os.path.abspath(lake.root)
 
 
 def _refuse_other_content(lake: Lake) -> None:
