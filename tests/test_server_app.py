@@ -886,11 +886,11 @@ def test_an_unknown_query_parameter_is_400_naming_it(filled, http):
     assert "type" in events.json()["detail"].split("it takes: ")[1].split(", ")
     # without a token it is still 401 first: nothing about the API is told to a stranger
     assert http.get("/api/v1/metrics/realtime", params={"organization": "x"}).status_code == 401
-    # a path parameter is not a query parameter: the timeline takes only now
+    # a path parameter is not a query parameter: the timeline takes only limit and now
     timeline = http.get("/api/v1/artifacts/art-2/timeline", params={"artifact_id": "art-1"},
                         headers=bearer(STAFF))
     assert timeline.status_code == 400
-    assert timeline.json()["detail"].endswith("it takes: now")
+    assert timeline.json()["detail"].endswith("it takes: limit, now")
 
 
 def test_a_scalar_query_parameter_given_twice_is_400_naming_it(filled, http):
@@ -1483,3 +1483,32 @@ def test_serve_on_an_ipv6_address_prints_a_url_that_works(tmp_path, monkeypatch,
                             "--port", "0", "--no-auth")
     assert code == 0, err
     assert "on http://[::1]:0 with no authentication (local only)" in err
+
+
+def test_limit_cuts_historical_orgs_and_timeline_as_the_cli_does(filled, http):
+    # the CLI's metrics historical|orgs and events timeline took --limit (a45e3b7); their
+    # endpoints refused limit= as an unknown parameter (§12: named as the CLI's options)
+    run_hourly(filled, NOW, hour=NOW - timedelta(minutes=40))  # builds 13:00-14:00
+    hours = {"start": "2026-02-16T11:00:00Z", "end": "2026-02-16T14:00:00Z", "now": ts(NOW)}
+
+    def get(path, **params):
+        answer = http.get(f"/api/v1/{path}", params=params, headers=bearer(STAFF))
+        return answer.status_code, answer.json()
+
+    code, got = get("metrics/historical", **hours, limit="2")
+    assert code == 200 and got["rows_total"] == 3  # 11:00, 12:00, 13:00
+    assert [r["period_start"] for r in got["rows"]] == ["2026-02-16T11:00:00Z",
+                                                       "2026-02-16T12:00:00Z"]
+    for whole in ({"limit": "0"}, {"limit": "3"}, {}):  # 0 = all, as is none
+        code, got = get("metrics/historical", **hours, **whole)
+        assert code == 200 and len(got["rows"]) == 3 and "rows_total" not in got
+    code, got = get("metrics/orgs", **hours, limit="1")  # org-a received 2, org-b 1
+    assert [r["organization_id"] for r in got["rows"]] == ["org-a"] and got["rows_total"] == 2
+    code, got = get("artifacts/art-2/timeline", limit="2")  # received, failed transcription...
+    assert [r["event_id"] for r in got["rows"]] == ["r2", "f2"] and got["rows_total"] == 3
+    assert get("metrics/orgs", limit="-1") == (400, {"detail": (
+        "limit -1 is below 0; send the number of rows to answer, or 0 (the default) for all "
+        "of them")})
+    assert get("artifacts/art-2/timeline", limit="2.5") == (400, {"detail": (
+        "limit '2.5' is not a whole number; send one in digits, as --limit takes it, e.g. "
+        "limit=100")})

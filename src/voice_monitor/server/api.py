@@ -133,6 +133,32 @@ def page_limit(limit: Annotated[str, Query(
 Limit = Annotated[int, Depends(page_limit)]
 
 
+def row_limit(limit: Annotated[str | None, Query(
+        description="Rows to answer, 0 = all (the default)",
+        json_schema_extra={"type": "integer"})] = None) -> int:
+    """`limit` of an answer that is not paged, read as the CLI's `--limit` of the same command
+    (`metrics historical`, `metrics orgs`, `events timeline`): the first N rows, 0 = all."""
+    if limit is None:
+        return 0
+    rows_wanted = arguments.integer_text(limit, "limit", example=100)
+    if rows_wanted < 0:
+        raise ValueError(f"limit {rows_wanted} is below 0; send the number of rows to answer, "
+                         "or 0 (the default) for all of them")
+    return rows_wanted
+
+
+RowLimit = Annotated[int, Depends(row_limit)]
+
+
+def first_rows(answer: dict, limit: int) -> dict:
+    """`answer` with its rows cut to the first `limit` (0 = all), and `rows_total` (how many
+    there were) when that cut any."""
+    if limit and len(answer["rows"]) > limit:
+        answer["rows_total"] = len(answer["rows"])
+        answer["rows"] = answer["rows"][:limit]
+    return answer
+
+
 def _page(page: Page) -> JSON:
     return JSON({"rows": rows(page.rows), "next_cursor": page.next_cursor})
 
@@ -179,7 +205,7 @@ async def metrics_realtime(request: Request, org: str | None = None,
 @router.get("/metrics/historical")
 def metrics_historical(request: Request, org: str | None = None, start: str | None = None,
                        end: str | None = None, period: str | None = None,
-                       now: str | None = None) -> JSON:
+                       now: str | None = None, limit: RowLimit = 0) -> JSON:
     """Pipeline snapshot rows, hourly up to 7 days and daily beyond (`metrics historical`); a
     period not ended by `now` has no snapshot yet (the lake as it was then)."""
     at = _now(now)
@@ -187,7 +213,8 @@ def metrics_historical(request: Request, org: str | None = None, start: str | No
     with queries.unreadable_noted() as noted:
         frame = queries.historical_metrics(request.app.state.lake, start_at, end_at, org,
                                            period, now=at)
-    return JSON(with_unreadable({"start": start_at, "end": end_at, "rows": rows(frame)}, noted))
+    return JSON(first_rows(with_unreadable({"start": start_at, "end": end_at,
+                                            "rows": rows(frame)}, noted), limit))
 
 
 @router.get("/metrics/stages")
@@ -207,7 +234,7 @@ def metrics_stages(request: Request, org: str | None = None, start: str | None =
 
 @router.get("/metrics/orgs")
 def metrics_orgs(request: Request, start: str | None = None, end: str | None = None,
-                 now: str | None = None) -> JSON:
+                 now: str | None = None, limit: RowLimit = 0) -> JSON:
     """Per-organization totals and rates with names, most received first (`metrics orgs`)."""
     at = _now(now)
     start_at, end_at = _range(start, end, at)
@@ -223,7 +250,7 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
             f"every name is 'Unknown'; move it aside with: {move_aside_command(lake)}, "
             f"or load the names again with: voice-monitor orgs load FILE.csv --lake "
             f"{shlex.quote(str(lake.root))}")
-    return JSON(answer)
+    return JSON(first_rows(answer, limit))
 
 
 def org_totals(state, start: datetime, end: datetime, now: datetime
@@ -295,12 +322,14 @@ def artifacts_active(request: Request, limit: Limit = 50, cursor: str | None = N
 
 # `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
 @router.get("/artifacts/{artifact_id:path}/timeline")
-def artifact_timeline(request: Request, artifact_id: str, now: str | None = None) -> JSON:
+def artifact_timeline(request: Request, artifact_id: str, now: str | None = None,
+                      limit: RowLimit = 0) -> JSON:
     """Every event of one artifact, oldest first (`voice-monitor events timeline`); with `now`,
     only events stamped at or before it (the dashboard pinned to a past moment)."""
-    return JSON({"artifact_id": artifact_id,
-                 "rows": rows(queries.artifact_timeline(request.app.state.lake, artifact_id,
-                                                        now=now))})
+    return JSON(first_rows({"artifact_id": artifact_id,
+                            "rows": rows(queries.artifact_timeline(request.app.state.lake,
+                                                                   artifact_id, now=now))},
+                           limit))
 
 
 @router.get("/artifacts/{artifact_id:path}/retries")
