@@ -76,6 +76,7 @@ def test_an_hour_after_now_is_refused_naming_it_and_the_fix(lake):
     (line,) = done.stderr.strip().splitlines()
     assert "2026-02-16T15:00" in line and "has not begun" in line and "14:30" in line
     assert "at or after 2026-02-16T16:00" in line and "--force" in line
+    assert "(or pass a later --now)" in line and "force=True" not in line  # the CLI's options
     assert lake.snapshot_periods("pipeline_hourly") == []
     assert ok_json(lake, "rollup", "hourly", "--hour", "2026-02-16T14")["periods"] == [
         "2026-02-16T14:00:00Z"]

@@ -46,9 +46,9 @@ def _stamp(moment: datetime, daily: bool = False) -> str:
 
 
 def as_option(message: str) -> str:
-    """A rollup's refusal as the command line says it: its option, --force, for the Python
-    argument (force=True) the library names."""
-    return message.replace("force=True", "--force")
+    """A rollup's refusal as the command line says it: its options, --force and --now, for the
+    Python arguments (force=True, a later now) the library names."""
+    return message.replace("force=True", "--force").replace("a later now)", "a later --now)")
 
 
 def report_dict(lake: Lake, report, tables: tuple[str, ...]) -> dict:
