@@ -211,6 +211,14 @@ def test_catalog_writes_only_where_asked_and_never_over_data(home, capsys, tmp_p
     assert files_under(home) == before
 
 
+def test_an_empty_catalog_path_is_a_usage_error_not_the_default(home, capsys):
+    # `catalog "$OUT"` with OUT unset wrote <lake>/catalog.duckdb, a path nobody gave
+    code, out, err = run_main(capsys, "catalog", "", "--lake", str(home / "lake"))
+    assert_one_line_error(code, err, status=2)
+    assert "catalog path '' is empty; name a file, e.g. ./catalog.duckdb" in err
+    assert not (home / "lake" / "catalog.duckdb").exists()
+
+
 def test_the_working_directorys_tmp_folder_is_not_readable(home, capsys, tmp_path, monkeypatch):
     """DuckDB lets a query read its temp directory whatever allowed_directories says, and its
     default is `.tmp/` of the working directory: a file there was readable by `sql`."""

@@ -543,8 +543,17 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
                    "last one only (run each on its own to see its rows)", err=True)
 
 
+def _catalog_path(ctx, param, value):
+    """A click callback: an empty PATH (an unset variable) is a usage error, never the
+    default (which wrote <lake>/catalog.duckdb for a path nobody gave)."""
+    if isinstance(value, str) and not value.strip():
+        raise click.BadParameter(f"catalog path {value!r} is empty; name a file, e.g. "
+                                 "./catalog.duckdb, or leave PATH out for <lake>/catalog.duckdb")
+    return value
+
+
 @click.command()
-@click.argument("path", required=False, type=click.Path(dir_okay=False))
+@click.argument("path", required=False, type=click.Path(dir_okay=False), callback=_catalog_path)
 @common.lake_option
 def catalog(path: str | None, lake: Lake) -> None:
     """Write a DuckDB database file holding the views over this lake (absolute paths).
