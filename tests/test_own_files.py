@@ -79,3 +79,25 @@ def test_a_host_that_landed_every_file_of_the_window_reads_its_store(aws, capsys
     monkeypatch.setattr(lake_window, "scope_counts", lambda *a, **k: scans.append(1) or real(*a, **k))
     assert _received(capsys, lake) == 3
     assert scans == []  # the store's O(1) answer, no read of the window's files
+
+
+def test_an_event_file_is_noted_before_it_appears(aws, capsys, tmp_path, monkeypatch):
+    # noted after its PUT, a file a read of this host listed in between was taken for another
+    # host's: the read counted the lake's files and logged that another host lands there
+    from voice_monitor import storage
+
+    make_bucket(aws, "own-files-c")
+    lake = "s3://own-files-c/prod"
+    assert run_main(capsys, "init", lake)[0] == 0
+    monkeypatch.setenv("VOICE_MONITOR_STATE_DIR", str(tmp_path / "host-a"))
+    notes = tmp_path / "host-a" / "s3" / "own-files-c" / "prod" / "landed" / "2026-02-16T14.txt"
+    real, noted = storage.put, []
+
+    def put(path, data):
+        if "/events/" in str(path):  # the event file's PUT: its name already noted?
+            noted.append(notes.is_file() and path.name in notes.read_text().split())
+        real(path, data)
+
+    monkeypatch.setattr(storage, "put", put)
+    _ingest(capsys, tmp_path, lake, "a", [event("artifact_received", NOW - timedelta(minutes=1))])
+    assert noted == [True]

@@ -344,14 +344,15 @@ class Lake:
         """Add one Parquet file to `folder`, atomically; concurrent writers never collide (each
         file has a unique name, sorting after a name whose clock is `after`: see
         `new_file_stem`). `options` go to `pq.write_table`. An event file written into a lake
-        on an object store is noted as this host's (own_files.py: real-time reads then know the
-        files of their window that another host landed)."""
-        dest = self.publish(table, folder / (new_file_stem(after) + ".parquet"), **options)
+        on an object store is noted as this host's first (own_files.py: real-time reads then
+        know the files of their window that another host landed; noted before its PUT, a file
+        this host's read lists is never taken for another host's)."""
+        dest = folder / (new_file_stem(after) + ".parquet")
         if self.remote and str(folder.parent.parent) == str(self.events_dir):
             from voice_monitor import own_files
 
             own_files.record(self, folder, dest.name)
-        return dest
+        return self.publish(table, dest, **options)
 
     def publish(self, table: pa.Table, dest: Path, **options) -> Path:
         """Make `table` the file at `dest` (replacing it), atomically: written to .tmp/ and

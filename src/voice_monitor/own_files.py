@@ -38,9 +38,10 @@ def _notes(lake: Lake, date: str, hour: str) -> Path:
 
 
 def record(lake: Lake, folder: Any, name: str) -> None:
-    """Note that this host wrote the event file `name` into the hour `folder` (a lake on an
-    object store; `Lake.write_file`). Never raises: an unnoted file only makes reads of its
-    window count from the lake's files."""
+    """Note that this host writes the event file `name` into the hour `folder` (a lake on an
+    object store; `Lake.write_file`, before its PUT: a name noted for a PUT that then failed
+    names no file). Never raises: an unnoted file only makes reads of its window count from
+    the lake's files."""
     date, hour = folder.parent.name.partition("=")[2], folder.name.partition("=")[2]
     path = _notes(lake, date, hour)
     line = (name + "\n").encode()
