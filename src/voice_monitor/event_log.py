@@ -17,7 +17,7 @@ from pathlib import Path
 import polars as pl
 
 from voice_monitor import arguments
-from voice_monitor.integrity import reads_lake
+from voice_monitor.integrity import UnreadableFileError, guard, reads_lake
 from voice_monitor.lake import Lake
 from voice_monitor.pagination import (
     CursorError,
@@ -82,19 +82,28 @@ def recent_events(
     if kept is not None and kept.holds(lake, hours):
         return kept.page
     frames: list[pl.DataFrame] = []
-    found, batch, read, files = 0, 1, [], []
+    found, batch, read, files, single = 0, 1, [], [], False
     # Hours are disjoint, so rows of a newer batch all sort before rows of an older one:
     # read 1, 2, 4, ... hours newest first until the page (plus one row to know if more exist).
     while hours and found <= limit:
-        chunk, hours = hours[:batch], hours[batch:]
-        read += chunk
+        chunk = hours[:batch]
         chunk_files = _files(lake, chunk)
+        try:
+            with guard(lake):
+                frame = _newest(with_sources(raw_events=chunk_files), params, limit + 1 - found)
+        except UnreadableFileError:
+            if len(chunk) == 1:
+                raise  # an hour the page needs (contract §4: its reads fail loudly)
+            # an unreadable file in the batch: an hour at a time from here, so that only an
+            # hour the page reaches fails it (one bad file 3 hours back failed the newest page)
+            batch, single = 1, True
+            continue
+        hours = hours[len(chunk):]
+        read += chunk
         files += chunk_files
-        con = with_sources(raw_events=chunk_files)
-        frame = _newest(con, params, limit + 1 - found)
         frames.append(frame)
         found += frame.height
-        batch *= 2
+        batch *= 1 if single else 2
     rows = pl.concat(frames) if frames else _empty_page(lake)
     next_cursor = None
     if rows.height > limit:
