@@ -359,3 +359,46 @@ def test_a_store_left_empty_by_a_crash_does_not_vouch_for_what_landed_before(cap
     code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
                               "--lake", str(lake.root))
     assert code == 0 and json.loads(out)["artifacts_received"] == 4, err
+
+
+# open_counters in its own process, killed (SIGKILL, by itself) as it begins the second
+# transaction of the store (the first makes it)
+KILLED_OPEN = """
+import os, signal, sys
+from voice_monitor.counters import open_counters
+from voice_monitor.lake import Lake
+from voice_monitor.sqlite_counters import SQLiteCounterStore
+calls, real = [0], SQLiteCounterStore._transaction
+def dying(self, work):
+    calls[0] += 1
+    if calls[0] == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return real(self, work)
+SQLiteCounterStore._transaction = dying
+open_counters(Lake(sys.argv[1])).close()
+"""
+
+
+def test_a_store_made_on_a_lake_with_events_holds_its_horizon_from_its_first_commit(lake):
+    """The horizon was written in a transaction after the one that made the store: a process
+    killed in between left a store without one, which then vouched for the whole window. It is
+    now written by the transaction that makes the store (read here with plain sqlite3)."""
+    import sqlite3
+    import subprocess
+    import sys
+    from datetime import UTC, datetime
+
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    path = lake.root / "state" / "counters.sqlite"
+    path.unlink()
+    before = datetime.now(UTC)
+    run = subprocess.run([sys.executable, "-c", KILLED_OPEN, str(lake.root)],
+                         capture_output=True, text=True)
+    assert run.returncode in (0, -9), run.stderr
+    con = sqlite3.connect(path)
+    try:
+        assert con.execute("pragma user_version").fetchall() == [(4,)]
+        (us,), = con.execute("select us from horizon").fetchall()
+    finally:
+        con.close()
+    assert us >= int(before.timestamp()) * 1_000_000

@@ -329,14 +329,15 @@ def open_counters(lake, url: str | None = None) -> CounterStore:
         from voice_monitor.sqlite_counters import SQLiteCounterStore
 
         # an object store cannot hold an SQLite file: a lake there keeps it in a local folder
-        store = _open_sqlite(SQLiteCounterStore, lake.local_state_dir / "counters.sqlite")
-        if store.created and _has_events(lake):
-            # made on a lake that already holds events (the store removed by hand, or left
-            # empty by a crash): it holds none of them, so it vouches only for windows from
-            # now on (earlier ones are read from the lake's files); without this its first
-            # landing vouched for the window
-            store.whole_from(datetime.now(UTC))
-        return store
+        # made on a lake that already holds events (the store removed by hand, or left empty
+        # by a crash), a store holds none of them: it vouches only for windows from its
+        # creation on (earlier ones are read from the lake's files); without this its first
+        # landing vouched for the whole window
+        def whole_from() -> datetime | None:
+            return datetime.now(UTC) if _has_events(lake) else None
+
+        return _open_sqlite(lambda path: SQLiteCounterStore(path, whole_from),
+                            lake.local_state_dir / "counters.sqlite")
     if not url.startswith(_REDIS_SCHEMES):
         shown = url.split("@")[-1]  # never echo a password
         raise ValueError(f"unknown counter store {shown!r} in {COUNTERS_ENV}; expected "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import sqlite3
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -83,14 +84,18 @@ _UPSERT = "insert into counts values (?, ?, {}) on conflict (scope, minute) do u
 class SQLiteCounterStore:
     """The embedded counter store: one SQLite file in WAL mode under the lake's state/."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path,
+                 whole_from: Callable[[], datetime | None] | None = None):
+        """`whole_from()`, asked only when this open makes the store (no file, or an empty
+        one), is the moment its counts are whole from, recorded as its horizon in the
+        transaction that makes it (None: whole from the start; see `counters.open_counters`)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         self._pruned_minute = 0
         self._hours: dict[int, HourKeys] = {}  # the blocks' hashes, per event hour
         self._last_block = 0  # the newest block in self._hours
-        self.created = False  # whether this open made the store (no file, or an empty one)
+        self._whole_from = whole_from
         try:
             self._enable_wal()
             self.db.execute("pragma synchronous = normal")
@@ -143,7 +148,7 @@ class SQLiteCounterStore:
         version = self.db.execute("pragma user_version").fetchall()[0][0]
         if version == _SCHEMA_VERSION:
             return  # another process created it while we waited for the lock
-        self.created = version == 0 and not self.db.execute(
+        created = version == 0 and not self.db.execute(
             "select 1 from sqlite_master limit 1").fetchall()
         old = []
         if version in (1, 2):  # a `seen` table, one row per event: keep its rows in blocks
@@ -169,6 +174,10 @@ class SQLiteCounterStore:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
             self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
                          np.array(scopes, dtype=object), np.array(masks, np.int64))
+        if created and self._whole_from is not None:
+            moment = self._whole_from()
+            if moment is not None:  # in this transaction: a kill never leaves it without one
+                self._raise_horizon(_us(moment))
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
@@ -320,11 +329,6 @@ class SQLiteCounterStore:
         the first writer that needs it (a store of schema 4 made before it has none)."""
         self.db.execute(_HORIZON_TABLE)
         self.db.execute(_RAISE_HORIZON, (cutoff_us,))
-
-    def whole_from(self, moment: datetime) -> None:
-        """Note that the counts are whole only from `moment` on (a store made after events
-        landed, see `counters.open_counters`)."""
-        self._transaction(lambda: self._raise_horizon(_us(moment)))
 
     def horizon(self) -> datetime | None:
         """The earliest moment from which the counts are whole (`CounterStore.horizon`)."""
