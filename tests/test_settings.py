@@ -140,6 +140,27 @@ def test_a_bad_setting_at_the_cli_is_one_line(capsys, lake):
     assert "unknown setting 'nope'" in err
 
 
+def test_ingest_with_a_bad_setting_says_one_line_in_its_own_process(lake, tmp_path):
+    """A real process: `ingest` meets the settings when it opens the counter store, after its
+    DuckDB connections; the error kept them alive to exit, where nanobind listed ~40 lines of
+    'leaked instance' on stderr after the error's one line."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    env = {**os.environ, "VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS": "garbage"}
+    done = subprocess.run([str(Path(sys.executable).with_name("voice-monitor")), "ingest",
+                           str(batch), "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z"],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    (line,) = done.stderr.splitlines()
+    assert line.startswith("voice-monitor: error: bad setting retention.hourly_snapshots="
+                           "'garbage' (from env VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS)")
+
+
 def test_retention_periods_reach_the_retention_command(capsys, lake, monkeypatch):
     # event hours ending 50 h and 30 h before NOW: 48 h retention drops the first only,
     # 72 h (from the environment) drops neither, and --set 26h drops both

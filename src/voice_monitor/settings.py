@@ -392,8 +392,13 @@ def load_settings(overrides: Mapping[str, Any] | None = None, *, source: str = "
     try:
         settings = Settings.model_validate(nested)
     except ValidationError as exc:
-        raise _explain(exc, raw, sources) from None
-    return Effective(settings, sources, raw)
+        problem = _explain(exc, raw, sources)
+    else:
+        return Effective(settings, sources, raw)
+    # raised once pydantic's error is gone: raised inside `except`, it stayed this error's
+    # context, and the frames of its traceback (an `ingest`'s DuckDB connections) were never
+    # freed, so at exit nanobind listed them as leaked on stderr (~40 lines after the error)
+    raise problem
 
 
 def _explain(exc: ValidationError, raw: dict[str, Any], sources: dict[str, str]) -> SettingsError:
