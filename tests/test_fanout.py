@@ -203,3 +203,46 @@ def _backfill_on_an_absent_scheduler(tmp_path, scheme: str = "tcp", **env: str):
                            "--start", "2026-02-10T00:00Z", "--end", "2026-02-10T03:00Z",
                            "--lake", str(lake.root)], env=env, capture_output=True, text=True,
                           timeout=300)
+
+
+def test_a_worker_the_lakes_store_refuses_is_named_with_the_workers_settings(monkeypatch):
+    # a Dask worker without the lake's AWS settings failed the backfill with "no credentials
+    # for the object store of the lake at s3://…; set AWS_ACCESS_KEY_ID … where this command
+    # runs": the command's host had them (found running a worker without AWS_* on moto).
+    # The fan-out's flow re-raises a task's error as the worker raised it: botocore's own
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+
+    from voice_monitor import fanout_flow, storage
+
+    raised: list[Exception] = []
+
+    class FanOut:  # the flow, whose tasks failed on the workers as `raised[0]`
+        def with_options(self, **options):
+            return self
+
+        def __call__(self, *args):
+            raise raised[0]
+
+    monkeypatch.setattr(fanout_flow, "fan_out", FanOut())
+    periods = DaskPeriods("tcp://127.0.0.1:8786")
+    monkeypatch.setattr(periods, "_reach", lambda: None)
+    lake = Lake("s3://voice-lake/prod")
+    hour = [datetime(2026, 2, 16, 14, tzinfo=UTC)]
+    raised.append(NoCredentialsError())
+    with pytest.raises(storage.StoreAccessError) as refused:
+        periods("hourly", lake, hour, False, hour[0])
+    assert str(refused.value) == (
+        "a Dask worker of VOICE_MONITOR_DASK=tcp://127.0.0.1:8786 was refused by the object "
+        "store of the lake at s3://voice-lake/prod (NoCredentialsError: Unable to locate "
+        "credentials); the workers read and write the lake with their own environment: give "
+        "every worker the lake's AWS_* settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or "
+        "AWS_PROFILE, AWS_ENDPOINT_URL for a store other than AWS S3) and a route to the store, "
+        "or unset VOICE_MONITOR_DASK to build in this process")
+    raised[0] = EndpointConnectionError(endpoint_url="http://minio:9000/voice-lake")
+    with pytest.raises(storage.StoreUnreachableError, match=r"^a Dask worker of VOICE_MONITOR_"
+                       r"DASK=tcp://127.0.0.1:8786 cannot reach the object store .*"
+                       r"\(EndpointConnectionError: Could not connect"):
+        periods("hourly", lake, hour, False, hour[0])
+    raised[0] = ValueError("a task's own error")  # anything else as it is
+    with pytest.raises(ValueError, match="^a task's own error$"):
+        periods("hourly", lake, hour, False, hour[0])

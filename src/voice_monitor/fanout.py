@@ -61,17 +61,29 @@ class DaskPeriods:
         try:
             self._reach()  # before Prefect's temporary server starts (~30 s) for the fan-out
             return contextvars.copy_context().run(run)
-        except OSError as exc:
-            if self.address not in str(exc):
+        except Exception as exc:
+            said = on_workers(exc, lake, self.address)
+            if said is not None:
+                raise said from exc
+            if not isinstance(exc, OSError | RuntimeError):
                 raise
+            self._say(exc)
+            raise
+
+    def _say(self, exc: OSError | RuntimeError) -> None:
+        """Raise the one-line error for a scheduler out of reach, or a Prefect server that did
+        not start; return for any other `exc`."""
+        if isinstance(exc, OSError):
+            if self.address not in str(exc):
+                return
             # Dask's "Timed out trying to connect to tcp://…" named no setting and no fix
             raise ConnectionError(
                 f"cannot reach the Dask scheduler in {DASK_ENV}: {exc}; check that it runs "
                 f"and listens at {self.address}, or unset {DASK_ENV} to build in this "
                 "process") from exc
-        except RuntimeError as exc:
+        if isinstance(exc, RuntimeError):
             if not did_not_start(exc):
-                raise
+                return
             # an I/O failure (a flow retries it), with the fix: Prefect's own says none
             raise ConnectionError(
                 f"the Dask fan-out ({DASK_ENV}) runs as a Prefect flow, and Prefect's temporary "
@@ -93,6 +105,30 @@ class DaskPeriods:
         # on a thread of its own: the caller may be inside an event loop (a Prefect task)
         with ThreadPoolExecutor(1) as one:
             one.submit(asyncio.run, probe()).result()
+
+
+def on_workers(exc: BaseException, lake: Lake, address: str) -> Exception | None:
+    """The lake's store refusing or not answering a Dask worker (a task's error, `exc`), as
+    one line naming the workers and their settings; else None. Said as a failure of this
+    process, it named the fix where it did not help: "... set AWS_ACCESS_KEY_ID ... where this
+    command runs", which had them (a worker reads the lake with its own environment)."""
+    if not lake.remote:
+        return None
+    cause = storage.refused(exc)
+    kind: type[Exception] = storage.StoreAccessError
+    if cause is None:
+        cause, kind = storage.unreachable(exc), storage.StoreUnreachableError
+        if cause is None:
+            return None
+    reason = " ".join(str(cause).split()) or type(cause).__name__
+    what = ("cannot reach" if kind is storage.StoreUnreachableError
+            else "was refused by")
+    return kind(f"a Dask worker of {DASK_ENV}={address} {what} the object store of the lake at "
+                f"{lake.root} ({type(cause).__name__}: {reason}); the workers read and write "
+                "the lake with their own environment: give every worker the lake's AWS_* "
+                "settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
+                "AWS_ENDPOINT_URL for a store other than AWS S3) and a route to the store, or "
+                f"unset {DASK_ENV} to build in this process")
 
 
 def well_formed(address: str) -> bool:
