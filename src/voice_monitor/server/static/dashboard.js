@@ -48,6 +48,22 @@ const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
 // what a load returns when a later one began while it waited: its answer is not shown
 const SUPERSEDED = "superseded";
 
+// The answer of `request()` if it is the latest of the loads counted in state[kind] when it
+// settles, else SUPERSEDED (an older answer drawn last would show under the newer load); a
+// superseded failure is SUPERSEDED too, so it never speaks in the red line.
+async function latest(kind, request) {
+  const load = ++state[kind];
+  let answer;
+  try {
+    answer = await request();
+  } catch (error) {
+    if (load === state[kind]) throw error;
+  } finally {
+    state[`${kind}Settled`] += 1;
+  }
+  return load === state[kind] ? answer : SUPERSEDED;
+}
+
 // -- helpers ---------------------------------------------------------------------------------
 const $ = (selector) => document.querySelector(selector);
 
@@ -343,19 +359,10 @@ function artifactLink(id) {
 async function loadEvents() {
   // only the latest load is shown: "Newest" or a filter while a page loaded got the older
   // answer drawn last, under the new page number (and its cursor taken for the next page)
-  const load = ++state.events;
-  let page;
-  try {
-    // pinned (?now=): the log as it was then, events stamped at or before that moment
-    page = await api("events", withNow({ ...state.filters, limit: 25,
-                                         cursor: state.cursors[state.page] }));
-  } catch (error) {
-    state.eventsSettled += 1;
-    if (load !== state.events) return SUPERSEDED;
-    throw error;
-  }
-  state.eventsSettled += 1;
-  if (load !== state.events) return SUPERSEDED;
+  // pinned (?now=): the log as it was then, events stamped at or before that moment
+  const page = await latest("events", () => api("events", withNow({
+    ...state.filters, limit: 25, cursor: state.cursors[state.page] })));
+  if (page === SUPERSEDED) return SUPERSEDED;
   const body = $("#events tbody");
   body.replaceChildren();
   for (const e of page.rows) {
@@ -377,19 +384,12 @@ async function loadEvents() {
 
 async function openTimeline(id) {
   // the last artifact clicked is the one shown, whichever answer comes last
-  const load = ++state.timelines;
   state.timeline = id;
-  let rows;
-  try {
-    // pinned (?now=): the artifact as it was then, its events stamped at or before that moment
-    ({ rows } = await api(`artifacts/${encodeURIComponent(id)}/timeline`, withNow()));
-  } catch (error) {
-    state.timelinesSettled += 1;
-    if (load !== state.timelines) return SUPERSEDED;
-    throw error;
-  }
-  state.timelinesSettled += 1;
-  if (load !== state.timelines) return SUPERSEDED;
+  // pinned (?now=): the artifact as it was then, its events stamped at or before that moment
+  const answer = await latest("timelines", () =>
+    api(`artifacts/${encodeURIComponent(id)}/timeline`, withNow()));
+  if (answer === SUPERSEDED) return SUPERSEDED;
+  const { rows } = answer;
   show($("#timeline-artifact"), id);
   const body = $("#timeline tbody");
   body.replaceChildren();
