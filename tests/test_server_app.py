@@ -1512,3 +1512,23 @@ def test_limit_cuts_historical_orgs_and_timeline_as_the_cli_does(filled, http):
     assert get("artifacts/art-2/timeline", limit="2.5") == (400, {"detail": (
         "limit '2.5' is not a whole number; send one in digits, as --limit takes it, e.g. "
         "limit=100")})
+
+
+def test_a_query_parameter_on_the_collector_is_400_naming_it_and_nothing_lands(lake, http):
+    # the collector read no query string: `?dry_run=1` landed the batch a sender meant only to
+    # try, answered 200, where the reading API refuses a parameter it does not take
+    body = (json.dumps(event("artifact_received", NOW, event_id="dry-1")) + "\n").encode()
+    for query, name in (("?dry_run=1", "dry_run"), ("?validate", "validate"),
+                        ("?org=o1&dry_run=true", "org"), ("?=1", "")):
+        response = http.post("/v1/events" + query, content=body, headers=bearer(INGEST))
+        assert (response.status_code, response.json()) == (400, {
+            "detail": f"unknown query parameter {name!r} for /v1/events; it takes none: nothing "
+                      "of the batch was landed; send the batch to /v1/events without a query "
+                      "string"}), query
+    assert not list(lake.root.rglob("*.parquet"))  # neither landed nor quarantined
+    # a token in the URL without one in the header is still told to use the header (401)
+    response = http.post("/v1/events?token=x", content=body)
+    assert response.status_code == 401 and "a token in the URL is never read" in response.text
+    # an empty query string asks nothing: the batch lands
+    response = http.post("/v1/events?", content=body, headers=bearer(INGEST))
+    assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}

@@ -159,6 +159,17 @@ def _busy() -> JSONResponse:
                         status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
 
+def _refuse_query(request: Request) -> None:
+    """Refuse a query parameter: the collector takes none, and one ignored (`?dry_run=1`) landed
+    the batch its sender meant only to try, as the reading API refuses one it does not take."""
+    names = [name for name, _ in request.query_params.multi_items()]
+    if not names:  # a bare `?` or `?&`: nothing asked
+        return
+    raise HTTPException(400, f"unknown query parameter {shown_header(names[0])} for /v1/events; "
+                             "it takes none: nothing of the batch was landed; send the batch "
+                             "to /v1/events without a query string")
+
+
 router = APIRouter()
 
 
@@ -169,6 +180,8 @@ async def post_events(request: Request) -> JSONResponse:
     # plain-function dependency on a worker thread, one thread hop per batch for a dict lookup
     # (only a session cookie, whose sign-out record is read from the lake, takes the hop)
     actor = await ingest_actor(request)
+    if request.scope.get("query_string"):
+        _refuse_query(request)
     collector: Collector = request.app.state.collector
     # a header sent twice is read as the one comma-separated list it means (RFC 9110 5.3): the
     # first alone made a body gzip'd twice land as garbage, quarantined, answered 200
