@@ -153,3 +153,58 @@ def test_closing_a_collector_stops_its_catch_up_after_the_chunk_it_is_counting(l
     closer.join(60)
     assert not closer.is_alive()
     assert _counts(lake)[0] == 3
+
+
+def _remove_store(lake) -> None:
+    for path in (lake.root / "state").glob("counters.sqlite*"):
+        path.unlink()
+
+
+def _scans_fail(monkeypatch) -> None:
+    """A read that goes to the lake's event files fails the test (it would answer the same
+    counts: only slower, for an hour)."""
+    from voice_monitor import lake_window
+
+    def scanned(*args, **kwargs):
+        raise AssertionError("the real-time read scanned the lake's event files")
+
+    monkeypatch.setattr(lake_window, "scope_counts", scanned)
+
+
+def test_after_a_catch_up_a_store_made_anew_answers_without_reading_the_lake(lake, monkeypatch):
+    """state/counters.sqlite removed by hand on a lake with events: the new store is whole
+    only from its making (a5188ae), and the collector's catch-up counted the last 2 hours into
+    it without moving that, so every real-time read scanned the window's event files for an
+    hour. A complete catch-up now makes the store whole from its own cut-off."""
+    now = datetime.now(UTC)
+    land_batches(lake, [[json.dumps(event("artifact_received", now - timedelta(minutes=m),
+                                          event_id=f"r-{m}", organization_id="org-a"))
+                         for m in (5, 20, 50)]], ["live"], now=now)
+    _land_uncounted(lake, [event("artifact_failed", now - timedelta(minutes=30),
+                                 event_id="f-1")], now)
+    _remove_store(lake)
+    assert catch_up(lake) == 4  # 3 receipts (org-a) and 1 failure (no organization)
+    _scans_fail(monkeypatch)
+    platform = counters.realtime_metrics(lake)
+    assert (platform["artifacts_received"], platform["artifacts_failed"]) == (3, 1)
+    assert counters.realtime_metrics(lake, "org-a")["artifacts_received"] == 3
+    # a landing after it counts as ever
+    land_batches(lake, [[json.dumps(event("artifact_received", datetime.now(UTC),
+                                          event_id="r-new"))]], ["live"])
+    assert counters.realtime_metrics(lake)["artifacts_received"] == 4
+
+
+def test_a_stopped_catch_up_leaves_a_store_made_anew_reading_the_lake(lake, monkeypatch):
+    """A catch-up that stopped before its last chunk did not count every event: the store
+    still answers only from its making, the lake's files for earlier windows."""
+    now = datetime.now(UTC)
+    _land_uncounted(lake, [event("artifact_received", now - timedelta(minutes=10),
+                                 event_id=f"r-{i}") for i in range(5)], now)
+    _remove_store(lake)
+    monkeypatch.setattr(catch_up_module, "CHUNK_ROWS", 3)
+    stop = threading.Event()
+    stop.set()
+    assert catch_up(lake, stop=stop) == 3  # the first chunk, then it heard the stop
+    with closing(counters.open_counters(lake)) as store:
+        assert store.horizon() > now - timedelta(minutes=59)  # still its making
+    assert counters.realtime_metrics(lake)["artifacts_received"] == 5  # (from the lake)

@@ -77,6 +77,11 @@ _HORIZON_TABLE = ("create table if not exists horizon "
                   "(one integer primary key check (one = 1), us integer not null)")
 _RAISE_HORIZON = ("insert into horizon values (1, ?1) "
                   "on conflict (one) do update set us = max(us, excluded.us)")
+# one row, while it lasts: when a store made on a lake that already held events was made (µs,
+# `whole_from`); `horizon` is the later of the two, and a complete count of the lake's
+# events within the horizon (`counted_lake`) removes it
+_MADE_TABLE = ("create table if not exists made "
+               "(one integer primary key check (one = 1), us integer not null)")
 _UPSERT = "insert into counts values (?, ?, {}) on conflict (scope, minute) do update set {}".format(
     ", ".join("?" * len(METRICS)), ", ".join(f"{m} = {m} + excluded.{m}" for m in METRICS))
 
@@ -174,10 +179,12 @@ class SQLiteCounterStore:
             ids, ts, scopes, masks = (list(column) for column in zip(*old, strict=True))
             self._append(pa.array(ids, pa.string()), np.array(ts, np.int64),
                          np.array(scopes, dtype=object), np.array(masks, np.int64))
+        self.db.execute(_HORIZON_TABLE)
+        self.db.execute(_MADE_TABLE)
         if created and self._whole_from is not None:
             moment = self._whole_from()
             if moment is not None:  # in this transaction: a kill never leaves it without one
-                self._raise_horizon(_us(moment))
+                self.db.execute("insert into made values (1, ?)", (_us(moment),))
         self.db.execute(f"pragma user_version = {_SCHEMA_VERSION}")
 
     def record(self, events: pa.Table, now: datetime) -> int:
@@ -331,14 +338,35 @@ class SQLiteCounterStore:
         self.db.execute(_RAISE_HORIZON, (cutoff_us,))
 
     def horizon(self) -> datetime | None:
-        """The earliest moment from which the counts are whole (`CounterStore.horizon`)."""
+        """The earliest moment from which the counts are whole (`CounterStore.horizon`): the
+        latest landing's cut-off, or the store's making while it is `made`'s."""
         try:
-            found = self.db.execute("select us from horizon").fetchall()
+            [(us,)] = self.db.execute("select max(us) from (select us from horizon "
+                                      "union all select us from made)").fetchall()
         except sqlite3.OperationalError as exc:
             if "no such table" not in str(exc):
                 raise
-            return None  # no landing since the store was made by a version without it
-        return UNIX_EPOCH + timedelta(microseconds=found[0][0]) if found else None
+            try:  # a store of schema 4 made before `made` (or before `horizon`)
+                found = self.db.execute("select us from horizon").fetchall()
+            except sqlite3.OperationalError as again:
+                if "no such table" not in str(again):
+                    raise
+                return None  # no landing since the store was made by a version without it
+            us = found[0][0] if found else None
+        return None if us is None else UNIX_EPOCH + timedelta(microseconds=us)
+
+    def counted_lake(self, read_at: datetime, now: datetime) -> None:
+        """Every event the lake held at `read_at` stamped within STATE_TTL before `now` was
+        handed to this store (a collector's catch-up, complete): its counts are whole from
+        that cut-off on, so a mark of its making (`made`) no later than `read_at` goes and
+        the horizon is the cut-off (or a later landing's). Without this a store made anew on
+        a lake with events sent every real-time read to the lake's files for its first hour."""
+        def lower() -> None:
+            self._raise_horizon(_us(now - STATE_TTL))
+            self.db.execute(_MADE_TABLE)
+            self.db.execute("delete from made where us <= ?", (_us(read_at),))
+
+        self._transaction(lower)
 
     def _forget(self, cutoff_us: int) -> int:
         """Drop blocks and minute counts wholly before `cutoff_us`; returns events + rows dropped."""

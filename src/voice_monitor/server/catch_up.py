@@ -5,7 +5,9 @@ between the two (a collector, a producer, an `ingest`) leaves landed events unco
 that was never answered sends again and its events are counted then, but one that gave up is
 not. So each collector, when it starts, hands the counter store every event the lake holds
 within the store's horizon (`counters.STATE_TTL`); the store counts each `event_id` once, so
-only what was missed is added. A busy lake's horizon holds millions of events (seconds of work
+only what was missed is added. A catch-up that read every chunk tells the store so
+(`counted_lake`): a store made anew on a lake with events (removed by hand, `state/` wiped)
+vouches then for the window from its cut-off, not only from its making an hour later. A busy lake's horizon holds millions of events (seconds of work
 per million): they are counted `CHUNK_ROWS` at a time, and a server stopping meanwhile stops
 between two of them; the next start counts the rest.
 """
@@ -32,11 +34,10 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
     now = (now or datetime.now(UTC)).astimezone(UTC)
     added = 0
     try:
-        events = landed_since(lake, now - STATE_TTL, now)
-        if not events.num_rows:
-            return 0
-        store = open_counters(lake)
+        store = open_counters(lake)  # made first (if need be): its mark is before `read_at`
         try:
+            read_at = datetime.now(UTC)  # (the clock a store's making is marked by)
+            events = landed_since(lake, now - STATE_TTL, now)
             for start in range(0, events.num_rows, CHUNK_ROWS):
                 if start and (background.stopping.is_set() or (stop and stop.is_set())):
                     log.info("the real-time counters' catch-up stopped with the server, %d of "
@@ -44,6 +45,9 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
                              events.num_rows)
                     break
                 added += store.record(events.slice(start, CHUNK_ROWS), now)
+            else:  # every chunk counted (the embedded store; Redis refills instead)
+                if hasattr(store, "counted_lake"):
+                    store.counted_lake(read_at, now)
         finally:
             store.close()
     except Exception as exc:
