@@ -1532,3 +1532,44 @@ def test_a_query_parameter_on_the_collector_is_400_naming_it_and_nothing_lands(l
     # an empty query string asks nothing: the batch lands
     response = http.post("/v1/events?", content=body, headers=bearer(INGEST))
     assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+
+
+def test_only_answers_to_staff_name_the_lake_path_in_their_fix(tmp_path, monkeypatch):
+    """One rule for where the lake is on the server: an answer to a request let in as staff
+    gives the fix as the CLI prints it, `--lake PATH` included (an unreadable file's 500 left
+    it out while `snapshots_unreadable` and `names_unreadable` named it); an answer a producer
+    gets never names it, under --no-auth too (the ingest role lets that request in)."""
+    import pyarrow.parquet as pq
+
+    lake = Lake.create(tmp_path / "the lake")  # a space: the command quotes the path
+    land_records(lake, [event("artifact_received", NOW, event_id="e1")], now=NOW)
+    (good,) = (lake.root / "events").rglob("*.parquet")
+    bad = good.with_name("zz-truncated.parquet")
+    bad.write_bytes(good.read_bytes()[:100])
+    with pytest.raises(Exception):  # noqa: B017 (the premise: the file really is unreadable)
+        pq.read_table(bad)
+    name = "events/date=2026-02-16/hour=14/zz-truncated.parquet"
+    params = {"start": "2026-02-16T00:00:00Z", "end": "2026-02-17T00:00:00Z"}
+    for app, headers in ((create_app(lake, ingest_tokens=[INGEST], staff_tokens=[STAFF]),
+                          bearer(STAFF)), (create_app(lake, no_auth=True), {})):
+        with TestClient(app, base_url=BASE, raise_server_exceptions=False) as http:
+            response = http.get("/api/v1/events", params=params, headers=headers)
+            assert (response.status_code, response.json()) == (500, {
+                "detail": f"unreadable lake file {name} (the server's log says why); move it "
+                          "aside with: voice-monitor lake check --move-aside --lake "
+                          f"'{lake.root}'"})
+            # the collector met the same file: a producer learns only to send again
+            from voice_monitor.integrity import UnreadableFileError
+
+            def unreadable(*args, **kwargs):
+                raise UnreadableFileError(lake, [(bad, "ArrowInvalid: magic bytes")])
+
+            monkeypatch.setattr("voice_monitor.server.group_commit.land_batches", unreadable)
+            sent = bearer(INGEST) if headers else {}
+            response = http.post("/v1/events", content=_lines(event("artifact_received", NOW)),
+                                 headers=sent)
+            assert (response.status_code, response.json()) == (500, {
+                "detail": "the batch was not landed: the server failed (its log says why); "
+                          "send it again later, it is counted once"})
+            assert str(tmp_path) not in response.text
+            monkeypatch.undo()

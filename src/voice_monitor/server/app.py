@@ -25,7 +25,7 @@ from voice_monitor import disk_space, read_only, storage
 from voice_monitor.arguments import SHOWN_CHARS, shown
 from voice_monitor.counters import CounterStoreError
 from voice_monitor.health.checks import AlertConfig
-from voice_monitor.integrity import UnreadableFileError, relative
+from voice_monitor.integrity import UnreadableFileError, move_aside_command, relative
 from voice_monitor.lake import Lake, NoLakeError, UnlistableFolderError, data_name
 from voice_monitor.server import api, auth, collector, dashboard, group_commit, metrics
 from voice_monitor.server.auth import LoginRequired, Tokens, lake_trouble, load_tokens
@@ -249,11 +249,15 @@ def create_app(
     async def lake_file_unreadable(request: Request, exc: UnreadableFileError):
         # a corrupt lake file is the server's fault, never the request's (400 would say so).
         # Staff are told which file (its name in the lake, as the lake_file_unreadable alert
-        # names it) and the command; the reader's error and the lake's path are for the log
-        names = ", ".join(relative(request.app.state.lake, path) for path, _ in exc.files)
+        # names it) and the command, with the lake's path as the CLI and the API's own
+        # `snapshots_unreadable` give it; a producer (ingest token) gets neither the path nor
+        # the reader's error, which are for the log
+        lake = request.app.state.lake
+        names = ", ".join(relative(lake, path) for path, _ in exc.files)
+        command = (move_aside_command(lake) if auth.admitted_as_staff(request)
+                   else "voice-monitor lake check --move-aside")
         return _server_fault(request, f"unreadable lake file {names} (the server's log says "
-                                      "why); move it aside with: voice-monitor lake check "
-                                      "--move-aside", exc)
+                                      f"why); move it aside with: {command}", exc)
 
     @app.exception_handler(UnlistableFolderError)
     async def lake_folder_unlistable(request: Request, exc: UnlistableFolderError):

@@ -433,7 +433,17 @@ def _admit(request: Request, actor: Actor | None, role: str, page: bool) -> Acto
                                  "change things from this server's own pages"
                                  + scheme_hint(request))
     request.state.actor = actor
+    request.state.role = role  # what this request was let in for (see `admitted_as_staff`)
     return actor
+
+
+def admitted_as_staff(request: Request) -> bool:
+    """Whether the request was let in for the staff role (the reading API, the dashboard,
+    /metrics). Only such an answer may name the lake's path on the server, in the command that
+    fixes a fault (`--lake PATH`, as the CLI prints it): staff run that command on the server.
+    An answer a producer's ingest token gets (the collector, also under --no-auth) or one given
+    before or without admission (401, 404, /healthz, a lake gone) never names it."""
+    return getattr(request.state, "role", None) == "staff"
 
 
 require_staff = _require("staff")
