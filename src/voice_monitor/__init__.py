@@ -26,6 +26,7 @@ _EXPORTS: dict[str, str] = {
     "ingest_file": "landing",
     "land_lines": "landing",
     "land_records": "landing",
+    "EventFilesUnreadableWarning": "queries",
     "Producer": "producer",
     "Page": "queries",
     "PeriodsNotBuiltWarning": "queries",
@@ -74,6 +75,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, eagerly
     from voice_monitor.landing import LandingResult, ingest_file, land_lines, land_records  # noqa: F401
     from voice_monitor.producer import Producer  # noqa: F401
     from voice_monitor.queries import (  # noqa: F401
+        EventFilesUnreadableWarning,
         Page,
         PeriodsNotBuiltWarning,
         SnapshotFilesUnreadableWarning,

@@ -16,8 +16,14 @@ from pathlib import Path
 
 import polars as pl
 
-from voice_monitor import arguments
-from voice_monitor.integrity import UnreadableFileError, guard, reads_lake
+from voice_monitor import arguments, read_around
+from voice_monitor.integrity import (
+    UnreadableFileError,
+    guard,
+    move_aside_command,
+    reads_lake,
+    relative,
+)
 from voice_monitor.lake import Lake
 from voice_monitor.pagination import (
     CursorError,
@@ -39,9 +45,69 @@ def _files(lake: Lake, hours: list[datetime]) -> list[Path]:
     return [f for hour in hours for f in lake.event_files(hour)]
 
 
-def _files_until(lake: Lake, now: datetime | None) -> list[Path]:
-    """Files of the hours that can hold events stamped at or before `now` (all if None)."""
-    return _files(lake, [h for h in lake.event_hours() if now is None or h <= now])
+def _hours_until(lake: Lake, now: datetime | None) -> list[datetime]:
+    """The hours that can hold events stamped at or before `now` (all if None)."""
+    return [h for h in lake.event_hours() if now is None or h <= now]
+
+
+class EventFilesUnreadableWarning(UserWarning):
+    """Warned by `artifact_timeline`, `retry_history`, `failed_artifacts` and `active_artifacts`
+    when event files they read cannot be read (corrupt, truncated, another table's): the hours
+    holding them are left out of the answer, every other hour is read as it is (contract §4).
+    The answer may then miss those hours' events (a timeline's, an artifact's completion that
+    would take it off a list). `files` holds (lake-relative name, problem) of each, `hours` the
+    starts of the hours left out (UTC). The files are recorded for the `lake_file_unreadable`
+    alert."""
+
+    def __init__(self, message: str, files: list[tuple[str, str]],
+                 hours: list[datetime]) -> None:
+        super().__init__(message)
+        self.files, self.hours = files, hours
+
+
+READ_AROUND_ROUNDS = 8  # a read meets each unreadable file once: more are named at once
+
+
+def _read_around(lake: Lake, query: str, hours: list[datetime], read):
+    """`read(con)` over the event files of `hours`, leaving out each hour that holds a file
+    that cannot be read (a period is read whole or not at all: its first-landed copy may be
+    in that file), warned as `EventFilesUnreadableWarning` naming the files and the fix. One
+    damaged file anywhere in retention failed every timeline, failed and active list, also of
+    artifacts with no event in its hour."""
+    files = {hour: lake.event_files(hour) for hour in hours}
+    skipped: list[tuple] = []
+    for _ in range(READ_AROUND_ROUNDS):
+        try:
+            with guard(lake):  # names the file and records it for lake_file_unreadable
+                answer = read(with_sources(raw_events=[f for h in files for f in files[h]]))
+            break
+        except UnreadableFileError as exc:
+            hour_of = {relative(lake, f): h for h in files for f in files[h]}
+            bad = {hour_of.get(relative(lake, f)) for f, _ in exc.files}
+            if not exc.files or None in bad:
+                raise  # not (only) event files of this read's hours
+            skipped.extend(exc.files)
+            files = {h: found for h, found in files.items() if h not in bad}
+    else:
+        raise UnreadableFileError(lake, skipped)
+    if skipped:
+        left_out = sorted(set(hours) - set(files))
+        read_around.warn(EventFilesUnreadableWarning(
+            _unreadable_message(lake, query, skipped, left_out),
+            [(relative(lake, f), why) for f, why in skipped], left_out))
+    return answer
+
+
+def _unreadable_message(lake: Lake, query: str, files: list[tuple],
+                        hours: list[datetime]) -> str:
+    """What `EventFilesUnreadableWarning` says: the hours left out, the files and the fix."""
+    utc = arguments.utc_text
+    shown = ", ".join(utc(h) for h in hours[:3]) + (", ..." if len(hours) > 3 else "")
+    names = ", ".join(relative(lake, f) for f, _ in files[:3]) + (
+        f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (f"{query}: the events of {len(hours)} hour(s) ({shown}) are left out of this "
+            f"answer: unreadable lake file {names} ({files[0][1]}); move it aside with: "
+            f"{move_aside_command(lake)}")
 
 
 @reads_lake
@@ -186,12 +252,13 @@ def _artifact_events(lake: Lake, artifact_id: str, event_types: list[str] | None
     if artifact_id is None:
         raise ValueError("artifact_id is required; pass the id of one artifact")
     now = arguments.utc_time(now, "now")
-    con = with_sources(raw_events=_files_until(lake, now))
-    hours = run_sql(con, "queries/artifact_hours", artifact_id=artifact_id).fetchall()
-    wanted = [datetime(d.year, d.month, d.day, h, tzinfo=UTC) for d, h in hours]
-    con = with_sources(raw_events=_files(lake, sorted(wanted)))
-    return run_sql(con, "queries/artifact_events", artifact_id=artifact_id,
-                   event_types=event_types, now=now).pl()
+    query = "retry_history" if event_types else "artifact_timeline"
+    hours = _read_around(lake, query, _hours_until(lake, now), lambda con: run_sql(
+        con, "queries/artifact_hours", artifact_id=artifact_id).fetchall())
+    wanted = sorted(datetime(d.year, d.month, d.day, h, tzinfo=UTC) for d, h in hours)
+    return _read_around(lake, query, wanted, lambda con: run_sql(
+        con, "queries/artifact_events", artifact_id=artifact_id, event_types=event_types,
+        now=now).pl())
 
 
 def artifact_timeline(lake: Lake, artifact_id: str, now: datetime | str | None = None) -> pl.DataFrame:
@@ -230,9 +297,9 @@ def failed_artifacts(
     after_ts = after_id = None
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "failed_artifacts", filters)
-    con = with_sources(raw_events=_files_until(lake, now))
-    rows = run_sql(con, "queries/failed_artifacts", since=since, now=now, after_ts=after_ts,
-                   after_id=after_id, limit=limit + 1).pl()
+    rows = _read_around(lake, "failed_artifacts", _hours_until(lake, now), lambda con: run_sql(
+        con, "queries/failed_artifacts", since=since, now=now, after_ts=after_ts,
+        after_id=after_id, limit=limit + 1).pl())
     return _page(rows, limit, "failed_artifacts", filters, "failed_at")
 
 
@@ -261,9 +328,9 @@ def active_artifacts(
     filters = {"now": now.isoformat()}
     if cursor is not None:
         after_ts, after_id = decode_cursor(cursor, "active_artifacts", filters)
-    con = with_sources(raw_events=_files_until(lake, now))
-    rows = run_sql(con, "queries/active_artifacts", now=now, after_ts=after_ts,
-                   after_id=after_id, limit=limit + 1).pl()
+    rows = _read_around(lake, "active_artifacts", _hours_until(lake, now), lambda con: run_sql(
+        con, "queries/active_artifacts", now=now, after_ts=after_ts, after_id=after_id,
+        limit=limit + 1).pl())
     return _page(rows, limit, "active_artifacts", filters, "stage_entered_at", at=now)
 
 
@@ -278,6 +345,7 @@ def _page(rows: pl.DataFrame, limit: int, query: str, filters: dict, time_column
 
 
 __all__ = [
+    "EventFilesUnreadableWarning",
     "Page",
     "active_artifacts",
     "artifact_timeline",

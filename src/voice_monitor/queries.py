@@ -7,22 +7,20 @@ The event-log queries live in `event_log` and are re-exported here.
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import functools
 import os
 import re
 import shlex
-import sys
 import warnings
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import polars as pl
 
-from voice_monitor import arguments
+from voice_monitor import arguments, read_around
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.event_log import (
+    EventFilesUnreadableWarning,
     active_artifacts,
     artifact_timeline,
     failed_artifacts,
@@ -183,38 +181,11 @@ def _read_around(lake: Lake, query: str, period: str, missing: list[datetime],
         warning = SnapshotFilesUnreadableWarning(
             unreadable_message(lake, query, period, skipped, periods),
             [(relative(lake, f), why) for f, why in skipped], periods)
-        noted = _NOTED.get()
-        if noted is not None:
-            noted.append(warning)
-        warnings.warn(warning, stacklevel=_outside_level())
+        read_around.warn(warning)
     return con
 
 
-# the list `unreadable_noted` gives, in this thread or task (None outside one)
-_NOTED: contextvars.ContextVar[list | None] = contextvars.ContextVar("noted", default=None)
-
-
-@contextlib.contextmanager
-def unreadable_noted():
-    """A list that gets each `SnapshotFilesUnreadableWarning` the reads inside the block warn
-    (they are warned as well): for a server, whose request threads cannot share
-    `warnings.catch_warnings` (it swaps process-wide state)."""
-    noted: list[SnapshotFilesUnreadableWarning] = []
-    token = _NOTED.set(noted)
-    try:
-        yield noted
-    finally:
-        _NOTED.reset(token)
-
-
-def _outside_level() -> int:
-    """The `stacklevel` of the first caller outside voice_monitor (a notebook's cell, shown
-    under it), from the function that calls `warnings.warn`."""
-    package = os.path.dirname(__file__)
-    frame, level = sys._getframe(2), 2
-    while frame is not None and frame.f_code.co_filename.startswith(package):
-        frame, level = frame.f_back, level + 1
-    return level
+unreadable_noted = read_around.unreadable_noted  # (the server's name for it)
 
 
 def unreadable_message(lake: Lake, query: str, period: str, files: list[tuple],
@@ -404,6 +375,7 @@ def periods_without_snapshot(lake: Lake, start: datetime | str, end: datetime | 
 
 
 __all__ = [
+    "EventFilesUnreadableWarning",
     "MAX_LIMIT",
     "Page",
     "OrganizationNamesUnreadableWarning",

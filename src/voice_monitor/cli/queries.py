@@ -427,7 +427,9 @@ def timeline(artifact_id: str, now, row_limit, lake: Lake, as_json: bool) -> Non
     Example:
       voice-monitor events timeline art-123 --json
     """
-    _emit(queries.artifact_timeline(lake, artifact_id, now=now), as_json,
+    with _warned(queries.EventFilesUnreadableWarning):  # hours read around: named, exit 0
+        frame = queries.artifact_timeline(lake, artifact_id, now=now)
+    _emit(frame, as_json,
           ["timestamp", "event_id", "event_type", "pipeline_stage", "duration_ms",
            "error_code", "error_message"], row_limit)
 
@@ -459,7 +461,9 @@ def failed(since, now, limit, cursor, lake: Lake, as_json: bool) -> None:
     Example:
       voice-monitor artifacts failed --since 2026-02-16T00:00:00Z
     """
-    _emit_page(queries.failed_artifacts(lake, since, limit, cursor, now=now), as_json,
+    with _warned(queries.EventFilesUnreadableWarning):
+        page = queries.failed_artifacts(lake, since, limit, cursor, now=now)
+    _emit_page(page, as_json,
                ["artifact_id", "organization_id", "failed_at", "failed_stage", "error_code",
                 "failure_events", "retries"], f" --now {utc_text(now)}" if now is not None else "")
 
@@ -480,7 +484,9 @@ def active(now, limit, cursor, lake: Lake, as_json: bool) -> None:
       voice-monitor artifacts active --limit 20 --now 2026-02-16T14:30:00Z
     """
     # a cursor continues at its first page's now (a later clock would skip or repeat rows)
-    _emit_page(queries.active_artifacts(lake, limit, cursor, now=now), as_json,
+    with _warned(queries.EventFilesUnreadableWarning):
+        page = queries.active_artifacts(lake, limit, cursor, now=now)
+    _emit_page(page, as_json,
                ["artifact_id", "organization_id", "current_stage", "stage_entered_at",
                 "time_in_stage_s", "last_event_type"],
                f" --now {utc_text(now)}" if now is not None else "")

@@ -185,6 +185,18 @@ def with_unreadable(answer: dict, noted: list) -> dict:
     return answer
 
 
+def with_events_unreadable(answer: dict, noted: list) -> dict:
+    """`answer` with `events_unreadable` when its read left out hours holding event files it
+    could not read (`queries.EventFilesUnreadableWarning`): the files, the hours left out, and
+    what the warning says (the file and the fix)."""
+    if noted:
+        answer["events_unreadable"] = {
+            "files": sorted({name for w in noted for name, _ in w.files}),
+            "hours": sorted({h for w in noted for h in w.hours}),
+            "message": "; ".join(dict.fromkeys(str(w) for w in noted))}
+    return answer
+
+
 # -- metrics ---------------------------------------------------------------------------------
 # A Redis that stalls (paused, swapping, a failover) holds each real-time read for its socket
 # timeout (30 s): on these few threads of their own, such reads never take the worker threads
@@ -309,7 +321,10 @@ def artifacts_failed(request: Request, since: str | None = None, limit: Limit = 
                      cursor: str | None = None, now: str | None = None) -> JSON:
     """Artifacts whose latest outcome is a failure, newest first (`artifacts failed`); with
     `now`, the lake as it was then (default: every landed event, as on the CLI)."""
-    return _page(queries.failed_artifacts(request.app.state.lake, since, limit, cursor, now=now))
+    with queries.unreadable_noted() as noted:
+        page = queries.failed_artifacts(request.app.state.lake, since, limit, cursor, now=now)
+    return JSON(with_events_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
+                                       noted))
 
 
 @router.get("/artifacts/active")
@@ -317,7 +332,10 @@ def artifacts_active(request: Request, limit: Limit = 50, cursor: str | None = N
                      now: str | None = None) -> JSON:
     """Artifacts in flight: current stage and time in it, longest first (`artifacts active`)."""
     # without now: the clock's, or with a cursor its first page's (active_artifacts)
-    return _page(queries.active_artifacts(request.app.state.lake, limit, cursor, now=now))
+    with queries.unreadable_noted() as noted:
+        page = queries.active_artifacts(request.app.state.lake, limit, cursor, now=now)
+    return JSON(with_events_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
+                                       noted))
 
 
 # `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
@@ -326,18 +344,18 @@ def artifact_timeline(request: Request, artifact_id: str, now: str | None = None
                       limit: RowLimit = 0) -> JSON:
     """Every event of one artifact, oldest first (`voice-monitor events timeline`); with `now`,
     only events stamped at or before it (the dashboard pinned to a past moment)."""
-    return JSON(first_rows({"artifact_id": artifact_id,
-                            "rows": rows(queries.artifact_timeline(request.app.state.lake,
-                                                                   artifact_id, now=now))},
-                           limit))
+    with queries.unreadable_noted() as noted:
+        frame = queries.artifact_timeline(request.app.state.lake, artifact_id, now=now)
+    return JSON(with_events_unreadable(
+        first_rows({"artifact_id": artifact_id, "rows": rows(frame)}, limit), noted))
 
 
 @router.get("/artifacts/{artifact_id:path}/retries")
 def artifact_retries(request: Request, artifact_id: str, now: str | None = None) -> JSON:
     """The retry events of one artifact, oldest first; with `now`, those stamped by then."""
-    return JSON({"artifact_id": artifact_id,
-                 "rows": rows(queries.retry_history(request.app.state.lake, artifact_id,
-                                                    now=now))})
+    with queries.unreadable_noted() as noted:
+        frame = queries.retry_history(request.app.state.lake, artifact_id, now=now)
+    return JSON(with_events_unreadable({"artifact_id": artifact_id, "rows": rows(frame)}, noted))
 
 
 @router.get("/openapi.json", include_in_schema=False)
