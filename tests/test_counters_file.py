@@ -403,3 +403,45 @@ def test_a_store_made_on_a_lake_with_events_holds_its_horizon_from_its_first_com
     finally:
         con.close()
     assert us >= int(before.timestamp()) * 1_000_000
+
+
+def test_a_repair_stopped_after_moving_the_wal_aside_leaves_no_store_short_of_it(capsys, lake,
+                                                                                monkeypatch):
+    """Killed after SQLite's files beside the store were moved to corrupt/ and before the new
+    store was renamed in, the store's place held the old main file alone: one whose last
+    commits were in its WAL passes quick_check without it, and was used short of them (here 1
+    of 2 receipts). A placeholder that is no SQLite file now holds the place meanwhile."""
+    import sqlite3
+
+    from voice_monitor import counter_repair
+
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=5))], now=NOW)
+    store = lake.root / "state" / "counters.sqlite"
+    held = sqlite3.connect(store)  # keeps the next landing's commit in the WAL
+    held.execute("select 1 from seen_blocks").fetchall()
+    land_records(lake, [event("artifact_received", NOW - timedelta(minutes=4))], now=NOW)
+    main, wal = store.read_bytes(), Path(f"{store}-wal").read_bytes()
+    assert wal  # the second landing's commit is in it
+    held.close()  # (checkpoints it): the files put back as they were before
+    store.write_bytes(main)
+    Path(f"{store}-wal").write_bytes(wal)
+    real, calls = os.replace, []
+
+    def killed_at_the_last_rename(source, target):
+        calls.append(target)
+        if Path(source).name.startswith(".counters.sqlite.rebuilt-"):
+            raise SystemExit("killed")  # as a kill at that moment: nothing after it runs
+        return real(source, target)
+
+    monkeypatch.setattr(os, "replace", killed_at_the_last_rename)
+    with pytest.raises(SystemExit):
+        counter_repair.repair(lake, NOW, "damaged")
+    monkeypatch.setattr(os, "replace", real)
+    assert not Path(f"{store}-wal").exists()  # moved to corrupt/
+    assert counter_repair.store_problem(lake) is not None  # found again, not used
+    code, out, err = run_main(capsys, "lake", "check", "--move-aside", "--now", NOW_TEXT, "--json",
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["counters_recounted"] == 2, err
+    code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
+                              "--lake", str(lake.root))
+    assert code == 0 and json.loads(out)["artifacts_received"] == 2, err

@@ -26,6 +26,9 @@ from voice_monitor.lake import Lake, new_file_stem
 STORE_NAME = "counters.sqlite"
 # SQLite's files beside the store: moved with it (a WAL of the damaged store belongs to it)
 COMPANIONS = ("-wal", "-shm", "-journal")
+# what holds the store's place while its SQLite files are moved aside (`repair`): no SQLite file
+PLACEHOLDER = (b"voice-monitor: this counter store was being rebuilt by `voice-monitor lake check"
+               b" --move-aside`, which was stopped; run it again\n")
 
 
 def store_path(lake: Lake) -> Path:
@@ -68,7 +71,10 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
     would vouch for a window it holds only part of. So the new store is built in a temp file
     first, the damaged one is linked under corrupt/ (a second name, no copy), SQLite's files
     beside it (whose WAL would be read into the new store) are moved there, and the new
-    store is renamed over it."""
+    store is renamed over it. Before SQLite's files are moved, a placeholder that is no
+    SQLite file takes the store's place: killed after the move, the damaged store without its
+    WAL could pass `quick_check` (the damage, or the last commits, were in the WAL) and be
+    used short of them; the placeholder is found by the next check and landing as unreadable."""
     from voice_monitor import integrity
     from voice_monitor.counter_refill import landed_since
     from voice_monitor.counters import STATE_TTL
@@ -77,6 +83,7 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
     path = store_path(lake)
     fresh = (lake.writer_tmp_dir() if not lake.remote else path.parent) / (
         f".{STORE_NAME}.rebuilt-{new_file_stem()}")
+    placeholder = fresh.with_name(f".{STORE_NAME}.placeholder-{new_file_stem()}")
     try:
         events = landed_since(lake, now - STATE_TTL, now)
         store = SQLiteCounterStore(fresh)
@@ -92,12 +99,17 @@ def repair(lake: Lake, now: datetime, reason: str) -> tuple[list[tuple[str, str]
         else:  # a folder in its place holds no store at all: moved, not linked
             moved = integrity.move_aside(lake, [(path, reason)],
                                          place=os.rename if path.is_dir() else os.link)
-        moved += (integrity.move_aside(lake, [(p, reason) for p in companions(lake)])
-                  if not lake.remote else _beside(companions(lake), reason))
+        beside = companions(lake)
+        if beside:
+            placeholder.write_bytes(PLACEHOLDER)
+            os.replace(placeholder, path)
+            moved += (integrity.move_aside(lake, [(p, reason) for p in beside])
+                      if not lake.remote else _beside(beside, reason))
         os.replace(fresh, path)
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            fresh.unlink()
+        for leftover in (fresh, placeholder):
+            with contextlib.suppress(FileNotFoundError):
+                leftover.unlink()
     return moved, counted
 
 
