@@ -132,8 +132,12 @@ def test_local_state_stays_in_the_lake_and_an_s3_lake_keeps_it_in_a_local_folder
     lake = Lake(tmp_path / "lake")
     assert lake.local_state_dir == lake.state_dir
     monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
-    remote = Lake("s3://bucket/pre/fix")
-    assert remote.local_state_dir == tmp_path / "state" / "s3" / "bucket" / "pre" / "fix"
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    remote = Lake("s3://bucket/pre/fix")  # AWS S3: no endpoint
+    assert remote.local_state_dir == tmp_path / "state" / "s3@aws" / "bucket" / "pre" / "fix"
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://MinIO.internal/")  # port 443 by default
+    assert Lake("s3://bucket/pre/fix").local_state_dir == (
+        tmp_path / "state" / "s3@https_minio.internal_443" / "bucket" / "pre" / "fix")
 
 
 # -- the same seam on an in-process object store (fsspec memory://, fast) --------------------------

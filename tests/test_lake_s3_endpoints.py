@@ -38,3 +38,44 @@ def test_a_process_that_moves_to_another_store_reads_the_new_store(tmp_path, mon
     # the first store is gone; the same lake URL on a second store holds other events
     with s3_server(tmp_path) as second:
         assert _ids(_lake_with(second, monkeypatch, ["second-1"])) == ["second-1"]
+
+
+def test_the_same_lake_url_on_two_stores_keeps_two_state_folders_and_an_old_one_is_kept(
+        tmp_path, monkeypatch):
+    # one state folder per bucket/prefix served both stores: the embedded counter store of one
+    # counted the other's events, and a durable producer's spool (events left by a crash) was
+    # sent to whichever store asked first
+    import json
+
+    from voice_monitor import Producer, storage
+    from voice_monitor.counters import realtime_metrics
+
+    state = tmp_path / "state"
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(state))
+    old = state / "s3" / "lakes" / "team" / "prod"  # the folder's name before the endpoint
+    (old / "spool" / "default").mkdir(parents=True)
+    left = event("artifact_received", NOW, event_id="left-by-a-crash")
+    (old / "spool" / "default" / "00000000000000000001-1-000001.jsonl").write_text(
+        json.dumps(left) + "\n")
+    (old / "sub").mkdir()  # the state of the lake s3://lakes/team/prod/sub: not this lake's
+    (old / "sub" / "counters.sqlite").write_bytes(b"")
+    with s3_server(tmp_path) as first, s3_server(tmp_path) as second:
+        a = _lake_with(first, monkeypatch, ["a-1", "a-2"])  # first to ask: takes the old folder
+        with Producer(LAKE, durable=True, now=NOW):
+            pass  # sends what the old folder's spool held
+        b = _lake_with(second, monkeypatch, ["b-1"])
+        port_a, port_b = first.rsplit(":", 1)[1], second.rsplit(":", 1)[1]
+        assert _ids(b) == ["b-1"]
+        assert realtime_metrics(b, now=NOW)["artifacts_received"] == 1  # not 4
+        for key, value in s3_env(first).items():
+            monkeypatch.setenv(key, value)
+        a = Lake(LAKE)  # (DuckDB reads a protocol through the client of the newest lake)
+        assert _ids(a) == ["a-1", "a-2", "left-by-a-crash"]
+        assert realtime_metrics(a, now=NOW)["artifacts_received"] == 3
+        assert a.local_state_dir == state / f"s3@http_127.0.0.1_{port_a}" / "lakes/team/prod"
+        assert b.local_state_dir == state / f"s3@http_127.0.0.1_{port_b}" / "lakes/team/prod"
+    assert list((a.local_state_dir / "spool" / "default").glob("*.jsonl")) == []  # all sent
+    assert sorted(p.name for p in old.iterdir()) == ["sub"]  # the other lake's state stays
+    assert (old / "sub" / "counters.sqlite").exists()
+    monkeypatch.delenv("AWS_ENDPOINT_URL")
+    assert Lake("s3://lakes/x").local_state_dir == state / "s3@aws" / "lakes" / "x"  # AWS S3

@@ -12,6 +12,7 @@ from conftest import NOW, event, run_main
 from servers import make_bucket, s3_env, s3_server
 
 from voice_monitor import lake_window
+from voice_monitor.lake import Lake
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,7 @@ def test_an_event_file_is_noted_before_it_appears(aws, capsys, tmp_path, monkeyp
     lake = "s3://own-files-c/prod"
     assert run_main(capsys, "init", lake)[0] == 0
     monkeypatch.setenv("VOICE_MONITOR_STATE_DIR", str(tmp_path / "host-a"))
-    notes = tmp_path / "host-a" / "s3" / "own-files-c" / "prod" / "landed" / "2026-02-16T14.txt"
+    notes = Lake(lake).local_state_dir / "landed" / "2026-02-16T14.txt"
     real, noted = storage.put, []
 
     def put(path, data):

@@ -560,8 +560,83 @@ def _release(path: Any, owner: str, etag: Any) -> None:
 
 def local_state_dir(root: Any) -> Path:
     """A local folder for state that must not live in an object store (the embedded counter
-    store's SQLite file, a producer's durable spool): `$VOICE_MONITOR_STATE_DIR/<bucket>/<prefix>`
-    (default `~/.local/state/voice-monitor/...`)."""
-    base = os.environ.get(STATE_DIR_ENV) or Path.home() / ".local" / "state" / "voice-monitor"
+    store's SQLite file, a producer's durable spool):
+    `$VOICE_MONITOR_STATE_DIR/<scheme>@<store>/<bucket>/<prefix>` (default
+    `~/.local/state/voice-monitor/...`), `<store>` naming the endpoint (`aws` without
+    AWS_ENDPOINT_URL, else e.g. `http_127.0.0.1_9000`): the same bucket and prefix on two stores
+    are two lakes, and shared one folder (their counters and own-file notes mixed; a durable
+    producer's leftover events could land in the other store's lake). A folder of the older
+    name (`<scheme>/<bucket>/<prefix>`) is taken over by the first store to ask for it."""
+    base = Path(os.environ.get(STATE_DIR_ENV) or Path.home() / ".local" / "state"
+                / "voice-monitor")
     scheme = scheme_of(str(root)) or "local"
-    return Path(base) / scheme / str(root).split("://", 1)[-1].strip("/")
+    where = str(root).split("://", 1)[-1].strip("/")
+    if scheme == "memory":  # fsspec's in-process store (tests): one store a process
+        return base / scheme / where
+    folder = base / f"{scheme}@{_store_name(root)}" / where
+    if folder not in _adopted:
+        _adopt(base / scheme / where, folder)
+        _adopted.add(folder)
+    return folder
+
+
+_adopted: set[Path] = set()  # state folders this process has already looked for an older one
+# what a lake keeps in its local state folder besides files: any other folder in an older one
+# is the state of a lake under a longer prefix (s3://b/x/y's is inside s3://b/x's), not its own
+_STATE_FOLDERS = ("spool", "landed", "uncounted", "locks", "unreadable")
+
+
+def _store_name(root: Any) -> str:
+    """The endpoint of the lake at `root` as one folder name: `aws` for AWS S3 (no endpoint),
+    else its scheme, host, port and path, e.g. `http_127.0.0.1_9000`."""
+    from urllib.parse import urlsplit
+
+    fs = getattr(root, "fs", None)
+    endpoint = (getattr(fs, "endpoint_url", None) if fs is not None
+                else os.environ.get("AWS_ENDPOINT_URL"))
+    if not endpoint:
+        return "aws"
+    parts = urlsplit(endpoint.strip())
+    scheme = parts.scheme.lower()
+    port = parts.port or (443 if scheme == "https" else 80)
+    name = f"{scheme}_{(parts.hostname or '').lower()}_{port}{parts.path.rstrip('/')}"
+    return re.sub(r"[^A-Za-z0-9.-]", "_", name)
+
+
+def _adopt(old: Path, new: Path) -> None:
+    """Move a lake's state from its folder of the older name `old` to `new`, when `new` does not
+    exist yet: its files (the counter store) and its state folders (a durable producer's spool,
+    whose events are then sent from `new`); another lake's folder nested in `old` stays. Moved
+    into a staging folder renamed to `new` at once, so two processes doing it together never
+    both make `new`; what a loser of that race moved is put into `new` where nothing is yet,
+    or else left in its staging folder beside `new` (named in the log), never deleted."""
+    if new.exists() or not old.is_dir():
+        return
+    try:
+        entries = [e for e in old.iterdir() if e.is_file() or e.name in _STATE_FOLDERS]
+    except OSError:
+        return
+    if not entries:
+        return
+    new.parent.mkdir(parents=True, exist_ok=True)
+    staging = new.parent / f".{new.name}.adopting-{uuid.uuid4().hex[:8]}"
+    staging.mkdir()
+    for entry in entries:
+        with suppress(FileNotFoundError):  # another process moved it first
+            os.rename(entry, staging / entry.name)
+    try:
+        os.rename(staging, new)
+        return
+    except OSError:  # another process made `new` meanwhile
+        pass
+    for entry in list(staging.iterdir()):
+        if not (new / entry.name).exists():
+            with suppress(OSError):
+                os.rename(entry, new / entry.name)
+    with suppress(OSError):
+        staging.rmdir()  # empty: everything went to `new`
+    if staging.exists():
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "state of the lake moved from %s to %s in part; the rest is in %s", old, new, staging)
