@@ -14,7 +14,9 @@ Starts a real `voice-monitor serve` on 127.0.0.1 over a fresh lake, then:
    run (beside the collector's landings), then of 50 scrapes back to back once it is over.
 
 It also prints the server process's CPU time per event, which other work on a shared machine
-disturbs less than wall time.
+disturbs less than wall time, and the host's steal during the throughput run: the share of the
+CPUs' time a virtual machine's host gave to other machines (runs with a few % of it are 10-30 %
+slower; compare runs near 0 %).
 
 A 503 (queue full) is retried after its Retry-After and counted.
 
@@ -205,6 +207,15 @@ def cpu_seconds_of(stat: Path) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def host_ticks() -> tuple[int, int]:
+    """(steal, all) clock ticks of the machine's CPUs so far (Linux /proc/stat; (0, 0) elsewhere).
+    Steal is time a virtual machine's CPUs were ready to run but the host ran something else."""
+    with contextlib.suppress(OSError, IndexError, ValueError):
+        ticks = [int(t) for t in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        return ticks[7], sum(ticks[:8])  # user nice system idle iowait irq softirq steal
+    return 0, 0
+
+
 def landings(url: str, batches: int) -> float:
     """Landings so far, from /metrics. With `--workers N` each worker counts its own and a
     scrape (on a new connection) reaches one of them: scrape until the distinct workers' batch
@@ -261,8 +272,10 @@ def main() -> None:
             events = args.batches * args.batch_size
             cpu, threads = cpu_seconds(server.proc.pid), thread_cpu(server.proc.pid)
             mine = sum(os.times()[:2])  # the clients' (this process's threads)
+            host = host_ticks()
             wall, lat, refused = run_clients(server.url, bodies[:args.batches], args.clients,
                                            sender_kind=args.client)
+            host = [after - before for before, after in zip(host, host_ticks(), strict=True)]
             cpu = cpu_seconds(server.proc.pid) - cpu
             mine = sum(os.times()[:2]) - mine
             spent = sorted((t - threads.get(tid, 0.0) for tid, t in
@@ -277,6 +290,10 @@ def main() -> None:
             print(f"server CPU: {cpu:.1f} s = {cpu / events * 1e6:.1f} us per event "
                   f"(all threads; {events / cpu:,.0f} events per CPU-second); clients' CPU "
                   f"{mine / events * 1e6:.1f} us per event; load now {os.getloadavg()[0]:.1f}")
+            # the throughput moves with the host's other tenants as much as with the code: runs
+            # with steal are not comparable with runs without (bench/RESULTS.md, 22nd session)
+            print(f"host steal: {host[0] / max(host[1], 1):.1%} of the CPUs' time during the run "
+                  "(taken by the host for other machines; compare runs near 0 %)")
             # the busiest thread is the committer: its CPU per landing is the landing's
             # critical path (what a sender waits for), beside the other threads'
             print("busiest threads, CPU ms per landing: " + ", ".join(
