@@ -42,16 +42,23 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
         with pytest.raises(ValueError, match=f"^lake URL '{url}' names no bucket; use "
                                              "s3://bucket/prefix$"):
             Lake(url)
-    with pytest.raises(ValueError, match=r"^lake URL 's3://my bucket/x': 'my bucket' is not a "
-                                         r"bucket name \(letters, digits, dots, hyphens and "
-                                         r"underscores\); use s3://bucket/prefix$"):
-        Lake("s3://my bucket/x")
+    # a space; a first or last dot or hyphen and '..' were taken too, and the store's answer
+    # said to create the bucket: no store lets one be made
+    for bucket in ("my bucket", ".lakes", "lakes.", "-lakes", "lakes-", "la..kes", "_lakes"):
+        with pytest.raises(ValueError, match=(
+                f"^lake URL 's3://{bucket}/x': '{bucket}' is not a bucket name \\(letters, "
+                "digits, dots, hyphens and underscores, first and last a letter or digit, no "
+                "'\\.\\.'\\); use s3://bucket/prefix$")):
+            Lake(f"s3://{bucket}/x")
     # a 2-character bucket was taken, and the store's answer said to create it: no store can
     for url, size in (("s3://ab/x", 2), ("s3://" + "b" * 256 + "/x", 256)):
         with pytest.raises(ValueError, match=rf"^lake URL '{url}': '\w+' is not a bucket name "
-                                             rf"\({size} characters; a bucket name has 3 to 63\); "
-                                             "use s3://bucket/prefix$"):
+                                             rf"\({size} characters; a bucket name has 3 to 63, "
+                                             r"or up to 255 if made in us-east-1 before March "
+                                             r"2018\); use s3://bucket/prefix$"):
             Lake(url)
+    for bucket in ("a.b-c_d", "Legacy_Bucket", "x" * 255, "l4k"):  # S3's, or a legacy name
+        assert Lake(f"s3://{bucket}/x").remote
     for argv in (["init", "s3://"], ["metrics", "realtime", "--lake", "s3://my bucket/x"],
                  ["init", "s3://ab/x"]):
         code, _, err = run_main(capsys, *argv)

@@ -105,24 +105,26 @@ def _retry_mode_unset() -> bool:
 
 
 def _check_bucket(url: str) -> None:
-    """Refuse an object-store URL without a bucket (`s3://` became the local folder `s3:`),
-    whose bucket holds characters no bucket name has (botocore's "Parameter validation
-    failed:" said no more), or is shorter or longer than any bucket name."""
+    """Refuse an object-store URL without a bucket (`s3://` became the local folder `s3:`), or
+    whose bucket no store has nor lets be made, before the store's "Parameter validation
+    failed:" or "no bucket ...; create the bucket", which could never be done: S3's rule,
+    3 to 63 letters, digits, dots and hyphens, first and last a letter or digit, no `..`; kept
+    wide enough for buckets made in us-east-1 before March 2018 (up to 255 characters, upper
+    case and underscores)."""
     bucket = url.partition("://")[2].split("/", 1)[0]
     if not bucket:
         raise ValueError(f"lake URL {url!r} names no bucket; use s3://bucket/prefix")
-    if not _BUCKET.fullmatch(bucket):
+    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
         raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name (letters, digits, "
-                         "dots, hyphens and underscores); use s3://bucket/prefix")
+                         "dots, hyphens and underscores, first and last a letter or digit, no "
+                         "'..'); use s3://bucket/prefix")
     if not 3 <= len(bucket) <= 255:
-        # no store has such a bucket, nor lets one be made (S3: 3 to 63 characters; buckets
-        # made in us-east-1 before 2018 up to 255): refused before the store's "no bucket ...;
-        # create the bucket", which could never be done
         raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name ({len(bucket)} "
-                         "characters; a bucket name has 3 to 63); use s3://bucket/prefix")
+                         "characters; a bucket name has 3 to 63, or up to 255 if made in "
+                         "us-east-1 before March 2018); use s3://bucket/prefix")
 
 
-_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
+_BUCKET = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 def _check_key(url: str) -> None:
