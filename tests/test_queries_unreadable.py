@@ -5,8 +5,11 @@ and from the HTTP API. Expected numbers are counted from the literal events land
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime, timedelta
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from conftest import event, run_main
 from fastapi.testclient import TestClient
@@ -160,3 +163,69 @@ def test_the_api_and_the_charts_say_which_file_they_read_around_and_the_fix(dama
         for path in ("metrics/historical", "metrics/stages"):
             answer = http.get(f"/api/v1/{path}", params=query, headers=headers).json()
             assert "snapshots_unreadable" not in answer, path
+
+
+def _stage_file_beside(lake, folder):
+    (stage,) = lake.snapshot_partition("stage_hourly", at(2)).glob("*.parquet")
+    (folder / "part-1.parquet").write_bytes(stage.read_bytes())
+    return folder / "part-1.parquet", "not a pipeline_hourly file: no column event_count"
+
+
+def _stage_file_instead(lake, folder):
+    (stage,) = lake.snapshot_partition("stage_hourly", at(2)).glob("*.parquet")
+    (mine,) = folder.glob("*.parquet")
+    mine.write_bytes(stage.read_bytes())
+    return mine, "not a pipeline_hourly file: no column event_count"
+
+
+def _no_snapshot_columns(lake, folder):
+    (mine,) = folder.glob("*.parquet")
+    pq.write_table(pa.table({"x": [1]}), mine)
+    return mine, "not a pipeline_hourly file: no column period_type, period_start"
+
+
+def _period_start_as_text(lake, folder):
+    (mine,) = folder.glob("*.parquet")
+    table = pq.read_table(mine)
+    index = table.schema.get_field_index("period_start")
+    pq.write_table(table.set_column(index, "period_start",
+                                    table.column(index).cast(pa.string())), mine)
+    return mine, "not a pipeline_hourly file: column period_start is string"
+
+
+def _another_hours_file(lake, folder):
+    (third,) = lake.snapshot_partition("pipeline_hourly", at(3)).glob("*.parquet")
+    (folder / "part-1.parquet").write_bytes(third.read_bytes())
+    return (folder / "part-1.parquet",
+            "not a file of its partition: it holds rows of the period 2026-02-16T03:00:00Z, "
+            "not 2026-02-16T02:00:00Z")
+
+
+@pytest.mark.parametrize("damage", [_stage_file_beside, _stage_file_instead, _no_snapshot_columns,
+                                    _period_start_as_text, _another_hours_file])
+def test_a_file_that_reads_but_is_not_its_partitions_is_read_around_naming_it(lake, damage):
+    """Files that read as Parquet but hold no rows of their partition: a stage file in
+    pipeline_hourly/ (read as pipeline rows: hour 2 came out as 5 rows, 4 of them zeros), a file
+    of no snapshot columns (the hour silently missing from the totals, no note), a column of
+    another type alone in the range (a BinderException failed it whole), a copy of hour 3's
+    file (counted twice). Each is now its hour read as unreadable, naming the file."""
+    for hour in (1, 2, 3):
+        land_records(lake, [event("artifact_received", at(hour, i), organization_id="org-a")
+                            for i in range(hour)], now=NOW)
+        run_hourly(lake, hour=at(hour), now=NOW)
+    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
+    rel = bad.relative_to(lake.root).as_posix()
+
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=re.escape(f"{rel} ({why}")):
+        rows = historical_metrics(lake, at(1), at(4))
+    assert rows["artifacts_received"].to_list() == [1, 0, 3]
+    assert rows["computed_at"].is_null().to_list() == [False, True, False]
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=re.escape(rel)):
+        alone = historical_metrics(lake, at(2), at(3))  # the file alone in the range
+    assert alone["computed_at"].is_null().to_list() == [True]
+    with pytest.warns(SnapshotFilesUnreadableWarning, match=re.escape(rel)):
+        frame, (_, _, _, missing) = org_breakdown.with_gaps(lake, at(1), at(4))
+    assert frame.select("organization_id", "artifacts_received").rows() == [("org-a", 1 + 3)]
+    assert missing == [at(2)]
+    # lake check lists it with the same reason (and would move it aside)
+    assert (rel, why) in [(r, w[:len(why)]) for r, w in known_unreadable(lake)]

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voice_monitor import disk_space, read_only, storage
@@ -127,12 +128,27 @@ def check_event_files(paths: Iterable) -> None:
         _events_checked[key] = sig
 
 
+# the columns every version of a snapshot table has (contract §6): a file without one is
+# another table's (a stage file in pipeline_hourly/ read as pipeline rows) or no snapshot
+_SNAPSHOT_KEYS = ("period_type", "period_start", "period_end", "organization_id", "computed_at")
+SNAPSHOT_REQUIRED = {
+    "pipeline": (*_SNAPSHOT_KEYS, "event_count", "artifacts_received"),
+    "stage": (*_SNAPSHOT_KEYS, "pipeline_stage", "started", "succeeded", "failed"),
+}
+
+
 def snapshot_file_problem(table: str, schema: pa.Schema) -> str | None:
-    """Why a file with `schema` cannot be one of `table`'s snapshot files (a column of another
-    type than the rollup writes: another table's or version's file; a read of several of them
-    fails on it), or None. Columns missing or extra are allowed (older or newer versions)."""
+    """Why a file with `schema` cannot be one of `table`'s snapshot files (a column the table
+    always has is missing, or one has another type than the rollup writes: another table's or
+    version's file), or None. Other columns missing or extra are allowed (older or newer
+    versions)."""
     from voice_monitor.rollups import snapshot_schemas  # (rollups imports this module)
 
+    missing = [name for name in SNAPSHOT_REQUIRED[table.split("_")[0]]
+               if name not in schema.names]
+    if missing:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        return f"not a {table} file: no column {shown}"
     expected = snapshot_schemas()[table]
     wrong = [f"{field.name} is {field.type}, not {expected.field(field.name).type}"
              for field in schema
@@ -141,6 +157,32 @@ def snapshot_file_problem(table: str, schema: pa.Schema) -> str | None:
         return None
     shown = "; ".join(wrong[:3]) + ("; ..." if len(wrong) > 3 else "")
     return f"not a {table} file: column {shown}"
+
+
+def snapshot_rows_problem(path, data: pa.Table) -> str | None:
+    """Why the rows `data` read from the snapshot file at `path` cannot be its partition's (its
+    columns, `snapshot_file_problem`; or a row of another period: a file copied from another
+    partition, counted twice in a range), or None; None too for a file of no snapshot table."""
+    table = _snapshot_table(path)
+    if table is None:
+        return None
+    problem = snapshot_file_problem(table, data.schema)
+    if problem is not None or data.num_rows == 0:
+        return problem
+    parts = Path(str(path)).parts
+    hourly = table.endswith("_hourly")
+    day, hour = parts[-3 if hourly else -2][len("date="):], parts[-2][len("hour="):]
+    try:
+        expected = datetime.fromisoformat(f"{day}T{hour if hourly else '00'}:00:00+00:00")
+    except ValueError:
+        return None  # a folder out of place: not read as a partition
+    starts = data.column("period_start")
+    first, last = pc.min(starts).as_py(), pc.max(starts).as_py()
+    if first == last == expected:
+        return None
+    other = first if first != expected else last
+    return (f"not a file of its partition: it holds rows of the period "
+            f"{'none' if other is None else utc_text(other)}, not {utc_text(expected)}")
 
 
 def _snapshot_table(path: Path) -> str | None:
@@ -196,20 +238,24 @@ def probe(path: Path) -> str | None:
         source = storage.fetched(path)
     except Exception:  # noqa: BLE001 (gone, or the read that failed reports its own error)
         return None
+    table = _snapshot_table(path)
+    groups = []
     try:
         # pages written with a checksum are verified: damage that still decodes is found
         parquet = pq.ParquetFile(source, page_checksum_verification=True)
         for group in range(parquet.num_row_groups):
-            parquet.read_row_group(group)
+            read = parquet.read_row_group(group)
+            if table is not None:  # a small snapshot file: its rows are checked too
+                groups.append(read)
     except FileNotFoundError:
         return None  # dropped or compacted away since it was listed: not corrupt
     except Exception as exc:  # any failure to read it is the answer
         return " ".join(f"{type(exc).__name__}: {exc}".split())
     if _in_events(path):  # readable, but another table's file: as unusable as a corrupt one
         return event_file_problem(parquet.schema_arrow)
-    table = _snapshot_table(path)
-    if table is not None:  # so is a snapshot file whose columns have other types
-        return snapshot_file_problem(table, parquet.schema_arrow)
+    if table is not None:  # so is a snapshot file of another table, version or partition
+        return snapshot_rows_problem(path, pa.concat_tables(groups) if groups
+                                     else parquet.schema_arrow.empty_table())
     if Path(str(path)).parent.name == "dimensions" and Path(str(path)).name == "organizations.parquet":
         return organizations_file_problem(parquet.schema_arrow)
     return None

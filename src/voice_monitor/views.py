@@ -27,6 +27,7 @@ from voice_monitor.integrity import (
     check_event_files,
     check_organizations_file,
     guard,
+    snapshot_rows_problem,
 )
 from voice_monitor.lake import (
     Lake,
@@ -289,10 +290,17 @@ def _combining(paths: list[str], tables: list[pa.Table]) -> str:
 
 
 def _read_whole(path: str) -> pa.Table:
+    """The file's rows; a snapshot file that is not its partition's (another table's, version's
+    or period's: `snapshot_rows_problem`) fails naming it, for `guard`: read as rows, such a
+    file doubled or hid its period's rows without a word, or failed a whole range at binding."""
     try:
-        return storage.parquet_file(path).read()
+        table = storage.parquet_file(path).read()
     except pa.ArrowException as exc:  # Arrow does not say which file: name it for `guard`
         raise pa.ArrowInvalid(f"{exc} (reading '{path}')") from exc
+    problem = snapshot_rows_problem(path, table)
+    if problem is not None:
+        raise pa.ArrowInvalid(f"{problem} (reading '{path}')")
+    return table
 
 
 def define_raw_table(con: duckdb.DuckDBPyConnection, raw: str,
