@@ -364,3 +364,47 @@ def test_behind_a_tls_proxy_that_names_port_443_the_page_signs_in(server):
                                 follow_redirects=False)
     assert response.status_code == 303
     assert "; secure" in response.headers["set-cookie"].lower()
+
+
+def _raw(server, request: bytes) -> bytes:
+    """Send `request` on a new connection, end the sending side, and read the whole answer."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=120) as sock:
+        sock.sendall(request)
+        sock.shutdown(socket.SHUT_WR)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_a_batch_without_a_content_length_is_411_never_200_with_nothing_read(server):
+    # an HTTP/1.0 client that sends its batch with no Content-Length: the server reads no body
+    # from such a request (RFC 9112 6.3) and answered 200 '"accepted": 0', the events unread
+    record = json.dumps({"event_id": "no-length-1", "event_type": "artifact_received",
+                         "timestamp": "2026-02-16T14:00:00Z"}).encode() + b"\n"
+    head = (b"POST /v1/events HTTP/1.0\r\nAuthorization: Bearer " + INGEST.encode()
+            + b"\r\nContent-Type: application/x-ndjson\r\n")
+    answer = _raw(server, head + b"\r\n" + record)
+    assert answer.startswith(b"HTTP/1.1 411 Length Required\r\n")
+    body = answer.split(b"\r\n\r\n", 1)[1]
+    assert json.loads(body) == {"detail": "the request has no Content-Length (nor "
+                                          "Transfer-Encoding: chunked), so the server reads no "
+                                          "body from it: nothing was landed; send the batch "
+                                          "with its Content-Length"}
+    def landed() -> list[str]:
+        rows = server.http.get(server.url + "/api/v1/events", headers=bearer(STAFF), params={
+            "start": "2026-02-16T14:00:00Z", "end": "2026-02-16T14:00:01Z"}).json()["rows"]
+        return [row["event_id"] for row in rows]
+
+    assert landed() == []
+    # with its length the same request lands (an empty one too: Content-Length: 0)
+    answer = _raw(server, head + b"Content-Length: %d\r\n\r\n" % len(record) + record)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"accepted": 1, "duplicates": 0,
+                                                           "quarantined": 0}
+    assert landed() == ["no-length-1"]
+    answer = _raw(server, head + b"Content-Length: 0\r\n\r\n")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"accepted": 0, "duplicates": 0,
+                                                           "quarantined": 0}

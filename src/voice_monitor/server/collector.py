@@ -182,10 +182,16 @@ async def post_events(request: Request) -> JSONResponse:
     actor = await ingest_actor(request)
     if request.scope.get("query_string"):
         _refuse_query(request)
+    headers = request.headers
+    if "content-length" not in headers and "transfer-encoding" not in headers:
+        # no length, so no body (RFC 9112 6.3): an HTTP/1.0 client that sent its batch without
+        # one was answered 200, '"accepted": 0', its events read by nobody
+        raise HTTPException(411, "the request has no Content-Length (nor Transfer-Encoding: "
+                                 "chunked), so the server reads no body from it: nothing was "
+                                 "landed; send the batch with its Content-Length")
     collector: Collector = request.app.state.collector
     # a header sent twice is read as the one comma-separated list it means (RFC 9110 5.3): the
     # first alone made a body gzip'd twice land as garbage, quarantined, answered 200
-    headers = request.headers
     content_type = ", ".join(headers.getlist("content-type"))
     media, _, params = content_type.partition(";")
     if _listed(content_type):  # two types (one with parameters): named whole, never a charset
