@@ -45,3 +45,17 @@ def message(root: str | os.PathLike[str], exc: OSError) -> str:
     return (f"permission denied in the lake {root}{where}: {exc.strerror or 'no access'}; give "
             "this user write access to the lake's folders (or run as the lake's owner); "
             "reading commands such as metrics, sql and events need read access only")
+
+
+def across_file_systems(root: str | os.PathLike[str], exc: BaseException) -> str | None:
+    """One line for a write the OS refused because the lake's folders lie on different file
+    systems (EXDEV: a folder inside the lake, such as events/, a symbolic link to or a mount of
+    another disk), or None for any other error. Every lake file is written in the lake's .tmp/
+    and renamed into place, so that it appears whole; a rename cannot cross file systems."""
+    if not isinstance(exc, OSError) or exc.errno != errno.EXDEV:
+        return None
+    moved = f" ({exc.filename} -> {exc.filename2})" if exc.filename and exc.filename2 else ""
+    return (f"the lake {root} spans more than one file system{moved}: its files are written in "
+            "its .tmp/ folder and renamed into place, which cannot cross file systems; keep "
+            "the whole lake on one file system (move or link the lake folder itself, not a "
+            "folder inside it)")

@@ -130,11 +130,14 @@ def _run(func: Callable, lake: Lake, *args, **kwargs):
 
 def lake_error(exc: Exception, lake: Lake) -> Exception:
     """`exc` as the CLI says it on `lake`: a lake this process may not write to (a read-only
-    mount) or a full disk as one line with what to do (VoiceMonitorError); else `exc` itself."""
+    mount), one whose folders lie on two file systems, or a full disk as one line with what to
+    do (VoiceMonitorError); else `exc` itself."""
     if isinstance(exc, OSError) and read_only.denied(exc) and (
             _inside(exc.filename, lake) if exc.filename
             else not lake.remote and read_only.unwritable(lake.root)):
         return VoiceMonitorError(read_only.message(lake.root, exc))
+    if (spans := read_only.across_file_systems(lake.root, exc)) is not None:
+        return VoiceMonitorError(spans)
     try:
         no_space(exc, lake)  # SQLite's and DuckDB's errors, no OSError, may say a full disk too
     except VoiceMonitorError as full:
