@@ -205,12 +205,14 @@ def _backfill_on_an_absent_scheduler(tmp_path, scheme: str = "tcp", **env: str):
                           timeout=300)
 
 
-def test_a_worker_the_lakes_store_refuses_is_named_with_the_workers_settings(monkeypatch):
+def test_a_worker_the_lakes_store_refuses_is_named_with_the_workers_settings(tmp_path,
+                                                                            monkeypatch):
     # a Dask worker without the lake's AWS settings failed the backfill with "no credentials
     # for the object store of the lake at s3://…; set AWS_ACCESS_KEY_ID … where this command
     # runs": the command's host had them (found running a worker without AWS_* on moto).
     # The fan-out's flow re-raises a task's error as the worker raised it: botocore's own
     from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+    from servers import make_bucket, s3_env, s3_server
 
     from voice_monitor import fanout_flow, storage
 
@@ -226,23 +228,36 @@ def test_a_worker_the_lakes_store_refuses_is_named_with_the_workers_settings(mon
     monkeypatch.setattr(fanout_flow, "fan_out", FanOut())
     periods = DaskPeriods("tcp://127.0.0.1:8786")
     monkeypatch.setattr(periods, "_reach", lambda: None)
-    lake = Lake("s3://voice-lake/prod")
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
     hour = [datetime(2026, 2, 16, 14, tzinfo=UTC)]
-    raised.append(NoCredentialsError())
-    with pytest.raises(storage.StoreAccessError) as refused:
+    with s3_server(tmp_path) as endpoint:  # the store answers this process: the workers' fault
+        for key, value in s3_env(endpoint).items():
+            monkeypatch.setenv(key, value)
+        make_bucket(endpoint, "voice-lake")
+        lake = Lake("s3://voice-lake/prod")
+        raised.append(NoCredentialsError())
+        with pytest.raises(storage.StoreAccessError) as refused:
+            periods("hourly", lake, hour, False, hour[0])
+        assert str(refused.value) == (
+            "a Dask worker of VOICE_MONITOR_DASK=tcp://127.0.0.1:8786 was refused by the object "
+            "store of the lake at s3://voice-lake/prod (NoCredentialsError: Unable to locate "
+            "credentials); the workers read and write the lake with their own environment: give "
+            "every worker the lake's AWS_* settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+            "or AWS_PROFILE, AWS_ENDPOINT_URL for a store other than AWS S3) and a route to the "
+            "store, or unset VOICE_MONITOR_DASK to build in this process")
+        raised[0] = EndpointConnectionError(endpoint_url="http://minio:9000/voice-lake")
+        with pytest.raises(storage.StoreUnreachableError, match=r"^a Dask worker of VOICE_MONITOR_"
+                           r"DASK=tcp://127.0.0.1:8786 cannot reach the object store .*"
+                           r"\(EndpointConnectionError: Could not connect"):
+            periods("hourly", lake, hour, False, hour[0])
+    # the store went down for everyone (this process too): the workers' settings are not the
+    # fix, and saying so sent the user to check every worker
+    with pytest.raises(storage.StoreUnreachableError) as down:
         periods("hourly", lake, hour, False, hour[0])
-    assert str(refused.value) == (
-        "a Dask worker of VOICE_MONITOR_DASK=tcp://127.0.0.1:8786 was refused by the object "
-        "store of the lake at s3://voice-lake/prod (NoCredentialsError: Unable to locate "
-        "credentials); the workers read and write the lake with their own environment: give "
-        "every worker the lake's AWS_* settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or "
-        "AWS_PROFILE, AWS_ENDPOINT_URL for a store other than AWS S3) and a route to the store, "
-        "or unset VOICE_MONITOR_DASK to build in this process")
-    raised[0] = EndpointConnectionError(endpoint_url="http://minio:9000/voice-lake")
-    with pytest.raises(storage.StoreUnreachableError, match=r"^a Dask worker of VOICE_MONITOR_"
-                       r"DASK=tcp://127.0.0.1:8786 cannot reach the object store .*"
-                       r"\(EndpointConnectionError: Could not connect"):
-        periods("hourly", lake, hour, False, hour[0])
+    assert str(down.value).startswith("cannot reach the object store of the lake at "
+                                      "s3://voice-lake/prod: ")
+    assert f"check that the store at {endpoint} runs" in str(down.value)
+    assert "Dask" not in str(down.value)
     raised[0] = ValueError("a task's own error")  # anything else as it is
     with pytest.raises(ValueError, match="^a task's own error$"):
         periods("hourly", lake, hour, False, hour[0])

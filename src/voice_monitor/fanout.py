@@ -63,12 +63,16 @@ class DaskPeriods:
             return contextvars.copy_context().run(run)
         except Exception as exc:
             said = on_workers(exc, lake, self.address)
-            if said is not None:
-                raise said from exc
-            if not isinstance(exc, OSError | RuntimeError):
+            if said is None:
+                if not isinstance(exc, OSError | RuntimeError):
+                    raise
+                self._say(exc)
                 raise
-            self._say(exc)
-            raise
+            failed = exc
+        # the store refusing or missing this host too is not the workers' (asked outside the
+        # handler: an error of its own would else be read along the workers' as theirs)
+        _answers_here(lake)
+        raise said from failed
 
     def _say(self, exc: OSError | RuntimeError) -> None:
         """Raise the one-line error for a scheduler out of reach, or a Prefect server that did
@@ -109,9 +113,10 @@ class DaskPeriods:
 
 def on_workers(exc: BaseException, lake: Lake, address: str) -> Exception | None:
     """The lake's store refusing or not answering a Dask worker (a task's error, `exc`), as
-    one line naming the workers and their settings; else None. Said as a failure of this
-    process, it named the fix where it did not help: "... set AWS_ACCESS_KEY_ID ... where this
-    command runs", which had them (a worker reads the lake with its own environment)."""
+    one line naming the workers and their settings; else None (said only once the store has
+    answered this process: `_answers_here`). Said as a failure of this process, it named the
+    fix where it did not help: "... set AWS_ACCESS_KEY_ID ... where this command runs", which
+    had them (a worker reads the lake with its own environment)."""
     if not lake.remote:
         return None
     cause = storage.refused(exc)
@@ -129,6 +134,18 @@ def on_workers(exc: BaseException, lake: Lake, address: str) -> Exception | None
                 "settings (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY or AWS_PROFILE, "
                 "AWS_ENDPOINT_URL for a store other than AWS S3) and a route to the store, or "
                 f"unset {DASK_ENV} to build in this process")
+
+
+def _answers_here(lake: Lake) -> None:
+    """Ask the store of the lake at `lake` for its top level (one LIST): return if it answers
+    this process, else raise this process's StoreAccessError or StoreUnreachableError (a store
+    that is down, a bucket that refuses every key: the fix is the store's or everyone's, not
+    the workers' environment, which blaming them sent the user to check)."""
+    try:
+        with storage.reaching(lake.root):
+            lake.root.fs.ls(lake.root.path, refresh=True)
+    except FileNotFoundError:
+        pass  # answered: the lake's objects are not the question here
 
 
 def well_formed(address: str) -> bool:
