@@ -103,6 +103,7 @@ def test_notebook_runs_on_an_empty_lake(path, tmp_path, monkeypatch):
     text = printed(execute(path))  # no cell raises
     assert f"lake {(tmp_path / 'empty').resolve()}," in text
     assert "no events yet" in text
+    assert "PeriodsNotBuiltWarning" not in text  # every hour "not built" under each total
     if path.stem == "artifact_investigation":
         assert "no failed or active artifact to look at" in text
 
@@ -164,3 +165,29 @@ def test_setup_answers_on_a_lake_holding_unreadable_files(tmp_path, monkeypatch,
     assert found.root.resolve() == (tmp_path / "lake").resolve()
     assert now == NOW.replace(hour=13, minute=0) + timedelta(hours=1)
     assert capsys.readouterr().out == f"lake {found.root.resolve()}, now 2026-02-16 14:00 UTC\n"
+
+
+def test_setup_quiets_the_not_built_warning_on_a_lake_with_no_events_only(tmp_path, monkeypatch,
+                                                                            recwarn):
+    """On an empty lake every totals cell warned that all 49 hours of its range have no
+    snapshot, under "no events yet"; with events, the hour whose events the totals leave out
+    is still said."""
+    import warnings
+
+    from conftest import NOW, event
+
+    from voice_monitor.landing import land_records
+    from voice_monitor.queries import PeriodsNotBuiltWarning, org_breakdown
+
+    lake = Lake.create(tmp_path / "lake")
+    launched_in(monkeypatch, tmp_path, "lake")
+    monkeypatch.setenv("VOICE_MONITOR_NOW", "2026-02-16T14:30:00Z")
+    with warnings.catch_warnings():  # setup changes the process's filters: undone after
+        found, now = setup(NOTEBOOKS[0].parent)
+        org_breakdown(found, now.replace(hour=12), now)
+        assert not [w for w in recwarn if w.category is PeriodsNotBuiltWarning]
+
+        land_records(lake, [event("artifact_received", NOW.replace(minute=5))], now=NOW)
+        found, now = setup(NOTEBOOKS[0].parent)  # the first cell run again
+        with pytest.warns(PeriodsNotBuiltWarning, match="3 of the 3 hour"):
+            org_breakdown(found, now.replace(hour=12), now)

@@ -12,6 +12,7 @@ JupyterLab draws with the extension shipped inside the `plotly` package: no inte
 from __future__ import annotations
 
 import os
+import warnings
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -50,6 +51,21 @@ def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
         now = max(hours) + timedelta(hours=1) if hours else datetime.now(UTC)
     now = now.astimezone(UTC)
     print(f"lake {lake.root.resolve()}, now {now:%Y-%m-%d %H:%M} UTC")
-    if not lake.event_hours():
+    empty = not lake.event_hours()
+    if empty:
         print(NO_EVENTS)
+    _quiet_not_built(empty)
     return lake, now
+
+
+def _quiet_not_built(quiet: bool) -> None:
+    """On a lake with no events, no `PeriodsNotBuiltWarning` under the totals' cells: "no
+    events yet" was said, and every hour of the range "has no snapshot, left out of these
+    totals" (a rollup to run) was noise under each. With events the warning stays: it names
+    the hours whose events the totals leave out (the hour in progress). Set again by each run
+    of the first cell, so a kernel that saw the lake empty warns once events have landed."""
+    from voice_monitor.queries import PeriodsNotBuiltWarning
+
+    warnings.filters[:] = [f for f in warnings.filters if f[2] is not PeriodsNotBuiltWarning]
+    if quiet:
+        warnings.filterwarnings("ignore", category=PeriodsNotBuiltWarning)
