@@ -628,3 +628,45 @@ def test_acknowledge_refuses_cross_site_requests(served):
         else:
             assert same.status_code == 409, same.text
             assert same.json()["alert"]["acknowledged_by"] == before["acknowledged_by"]
+
+
+def test_an_hour_a_timeline_left_out_is_said_in_the_red_line(tmp_path, browser):
+    """The API's timeline reads around an unreadable event file, leaving its hour out and saying
+    so in `events_unreadable`; the page drew the rest (or "No event of this artifact is in the
+    lake.") as if nothing were missing. A real truncated file in a real lake: a1 has two events
+    in hour 12 and one in hour 13, where the damaged file is; a9 has its one event in hour 13."""
+    needs_chromium()
+    lake = Lake(tmp_path / "lake")
+    land_records(lake, [
+        event("artifact_received", at(12, 1), artifact_id="a1"),
+        event("transcription_completed", at(12, 5), artifact_id="a1", duration_ms=2000),
+        event("artifact_completed", at(13, 10), artifact_id="a1"),
+        event("artifact_received", at(13, 20), artifact_id="a9"),
+    ], now=NOW)
+    hour = lake.root / "events" / "date=2026-02-16" / "hour=13"
+    (good,) = hour.glob("*.parquet")
+    (hour / "zz-truncated.parquet").write_bytes(good.read_bytes()[:200])
+    said = ("the events of 1 hour(s) (2026-02-16T13:00:00Z) are left out of this answer: "
+            "unreadable lake file events/date=2026-02-16/hour=13/zz-truncated.parquet")
+    with ServerProcess(lake, log=tmp_path / "server.log") as server:
+        context, page, errors = _signed_in(server, browser)
+        page.uncheck("#auto-refresh")
+        page.goto(f"{server.url}/?now={PINNED}#artifact=a1")
+        page.wait_for_selector("#timeline-panel:not([hidden])")
+        assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
+            "artifact_received", "transcription_completed"]  # hour 13's completion left out
+        expect(page.locator("#error")).to_contain_text(f"timeline: {said}")
+        assert "move it aside with: voice-monitor lake check --move-aside --lake" in (
+            page.locator("#error").inner_text())
+        page.screenshot(path=str(tmp_path / "timeline-read-around.png"))
+        page.goto("about:blank")  # (a new page: the old one keeps its red line)
+        page.goto(f"{server.url}/?now={PINNED}#artifact=a9")
+        page.wait_for_selector("#timeline-panel:not([hidden])")
+        assert _text(page, "#timeline tbody tr") == [
+            "No event of this artifact could be read: an hour of the lake is left out (see the "
+            "red line)."]
+        expect(page.locator("#error")).to_contain_text(f"timeline: {said}")
+        page.click("#timeline-close")  # the warning was the timeline's: it goes with it
+        expect(page.locator("#error")).not_to_contain_text("timeline: ")
+        assert errors == []
+        context.close()

@@ -215,10 +215,12 @@ function guarded(panel, load) {
 }
 
 // What an answer says it read around: snapshot files it could not read (their periods drawn as
-// not built), the organizations file. The server's words, without the name of its query in
-// front, so the panels that read the same file share one line.
+// not built), event files (their hours left out of a timeline), the organizations file. The
+// server's words, without the name of its query in front, so the panels that read the same
+// file share one line.
 function readAround(answer) {
   const said = [answer.snapshots_unreadable?.message.replace(/^[a-z_]+: /, ""),
+                answer.events_unreadable?.message.replace(/^[a-z_]+: /, ""),
                 answer.names_unreadable].filter(Boolean);
   return said.length ? { detail: said.join("; ") } : undefined;
 }
@@ -402,12 +404,18 @@ async function openTimeline(id) {
     if (e.event_type.endsWith("_failed")) tr.className = "failed";
     body.append(tr);
   }
-  if (!rows.length) {  // an id nobody logged, or (pinned) an artifact not received by then
+  // an hour holding an event file the server could not read is left out (events_unreadable):
+  // its events may be this artifact's, so an empty answer is not "no event"
+  if (!rows.length && answer.events_unreadable) {
+    body.append(note("No event of this artifact could be read: an hour of the lake is left " +
+                     "out (see the red line).", 6));
+  } else if (!rows.length) {  // an id nobody logged, or (pinned) one not received by then
     body.append(note(PINNED_NOW ? "No event of this artifact is stamped at or before that moment."
                                 : "No event of this artifact is in the lake.", 6));
   }
   $("#timeline-panel").hidden = false;
   $("#timeline-panel").scrollIntoView({ block: "nearest" });
+  return readAround(answer);
 }
 
 function linkedId(encoded) {
@@ -499,7 +507,10 @@ function wire() {
     $("#events-next").disabled = true;  // page 2's cursor comes with the newest page
     loaders.events();
   });
-  $("#timeline-close").addEventListener("click", () => { $("#timeline-panel").hidden = true; });
+  $("#timeline-close").addEventListener("click", () => {
+    $("#timeline-panel").hidden = true;
+    report("timeline");  // what its load said (an hour left out, a failure) goes with it
+  });
   $("#refresh").addEventListener("click", () => refresh({ all: true }));
   setInterval(tick, REFRESH_MS);
   const linked = /^#artifact=(.+)$/.exec(location.hash);
