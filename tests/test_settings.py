@@ -151,14 +151,46 @@ def test_ingest_with_a_bad_setting_says_one_line_in_its_own_process(lake, tmp_pa
 
     batch = tmp_path / "batch.jsonl"
     batch.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
-    env = {**os.environ, "VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS": "garbage"}
+    (tmp_path / "bad.toml").write_text("counters = 5\n")  # the one setting a landing reads
+    env = {**os.environ, "VOICE_MONITOR_CONFIG": str(tmp_path / "bad.toml")}
     done = subprocess.run([str(Path(sys.executable).with_name("voice-monitor")), "ingest",
                            str(batch), "--lake", str(lake.root), "--now", "2026-02-16T14:30:00Z"],
                           capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 1
     (line,) = done.stderr.splitlines()
-    assert line.startswith("voice-monitor: error: bad setting retention.hourly_snapshots="
-                           "'garbage' (from env VOICE_MONITOR_RETENTION_HOURLY_SNAPSHOTS)")
+    assert line.startswith(f"voice-monitor: error: bad setting counters=5 (from file "
+                           f"{tmp_path / 'bad.toml'}): ")
+
+
+def test_landing_is_not_stopped_by_a_bad_setting_it_does_not_read(lake, tmp_path, capsys,
+                                                                 monkeypatch):
+    # a bad VOICE_MONITOR_DASK (or retention value) failed every landing of a Producer inside
+    # someone's service ("1 landing(s) ... failed after 3 retries": its events not landed) and
+    # every `ingest`: the counter store's lookup validated all settings. A landing reads only
+    # `counters`; the commands that use the others still refuse them
+    from voice_monitor import Producer
+    from voice_monitor.counters import realtime_metrics
+
+    monkeypatch.setenv("VOICE_MONITOR_DASK", "foo")
+    monkeypatch.setenv("VOICE_MONITOR_RETENTION_EVENTS", "garbage")
+    (tmp_path / "voice-monitor.toml").write_text(f"lake = {str(lake.root)!r}\n"
+                                                 "[alerts]\nno_such_key = 1\n")
+    with Producer(lake, now=NOW) as producer:
+        producer.emit(event("artifact_received", NOW, event_id="from-the-producer"))
+    assert producer.stats.accepted == 1 and producer.errors == []
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(json.dumps(event("artifact_received", NOW, event_id="from-a-file")) + "\n")
+    code, out, err = run_main(capsys, "ingest", str(batch), "--now", "2026-02-16T14:30:00Z")
+    assert (code, err) == (0, "") and "accepted 1" in out  # the lake from the config file
+    assert realtime_metrics(lake, now=NOW)["artifacts_received"] == 2
+    code, _, err = run_main(capsys, "rollup", "hourly", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=1)  # a command that reads every setting says so
+    # ... while a bad value of the one setting a landing reads stops it, naming it
+    monkeypatch.setenv("VOICE_MONITOR_COUNTERS", "memcached://cache:11211")
+    code, _, err = run_main(capsys, "ingest", str(batch), "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, status=1)
+    assert "unknown counter store 'memcached://cache:11211' in VOICE_MONITOR_COUNTERS" in err
 
 
 def test_retention_periods_reach_the_retention_command(capsys, lake, monkeypatch):

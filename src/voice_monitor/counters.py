@@ -355,16 +355,16 @@ def _has_events(lake) -> bool:
 
 
 def _configured() -> str:
-    """The `counters` setting (`settings.load_settings`). With no config file and no
+    """The `counters` setting (`settings.one_setting`). With no config file and no
     `VOICE_MONITOR_*` variable set, the settings are the built-in defaults, read without
     importing the settings module (pydantic: ~0.3 s, most of a short-lived producer's first
     landing)."""
     if not Path(CONFIG_FILE).is_file() and not any(
             name.startswith(ENV_PREFIX) and value for name, value in os.environ.items()):
         return ""  # the default: the embedded store
-    from voice_monitor.settings import load_settings
+    from voice_monitor.settings import one_setting
 
-    return load_settings().settings.counters
+    return one_setting("counters")  # alone: another key's bad value never stops a landing
 
 
 def vouches_for(store: CounterStore, start: datetime) -> bool:

@@ -401,6 +401,33 @@ def load_settings(overrides: Mapping[str, Any] | None = None, *, source: str = "
     raise problem
 
 
+def one_setting(key: str, environ: Mapping[str, str] | None = None,
+                cwd: str | Path | None = None) -> Any:
+    """The value of the top-level setting `key` as `load_settings` gives it (environment >
+    config file > default), checked alone: a bad value of another key does not stop it. For
+    landing (a producer's or `ingest`'s counter store): a bad `dask` or retention value made
+    every landing of a producer inside someone's service fail, its events not landed."""
+    environ = os.environ if environ is None else environ
+    if environ.get(env_name(key), "") != "":
+        raw, source = environ[env_name(key)], f"env {env_name(key)}"
+    else:
+        path = config_path(environ, cwd)
+        table = {}
+        if path is not None:
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise SettingsError(f"cannot read config file {str(path)!r}: {exc}") from None
+        if key not in table:
+            return Settings.model_fields[key].default
+        raw, source = table[key], f"file {path}"
+    try:
+        return getattr(Settings.model_validate({key: raw}), key)
+    except ValidationError as exc:
+        problem = _explain(exc, {key: raw}, {key: source})
+    raise problem  # (outside `except`: see load_settings)
+
+
 def _explain(exc: ValidationError, raw: dict[str, Any], sources: dict[str, str]) -> SettingsError:
     """The first validation error as one line: key, value, where it came from, the fix."""
     error = exc.errors()[0]
@@ -428,7 +455,8 @@ def lake_location(environ: Mapping[str, str] | None = None, cwd: str | Path | No
     the home folder, as a shell would have made it (no shell reads an env or config file).
     """
     environ = os.environ if environ is None else environ
-    value = environ.get(LAKE_ENV) or load_settings(environ=environ, cwd=cwd).settings.lake
+    # alone: a bad value of another key is for the commands that use it (an `ingest` lands)
+    value = environ.get(LAKE_ENV) or one_setting("lake", environ, cwd)
     value = value or DEFAULT_LAKE
     if "://" in value:
         return value
