@@ -42,13 +42,10 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
         with pytest.raises(ValueError, match=f"^lake URL '{url}' names no bucket; use "
                                              "s3://bucket/prefix$"):
             Lake(url)
-    # a space; a first or last dot or hyphen and '..' were taken too, and the store's answer
-    # said to create the bucket: no store lets one be made
-    for bucket in ("my bucket", ".lakes", "lakes.", "-lakes", "lakes-", "la..kes", "_lakes"):
+    for bucket in ("my bucket", "lakes:x", "lakés"):  # characters no store's bucket has
         with pytest.raises(ValueError, match=(
                 f"^lake URL 's3://{bucket}/x': '{bucket}' is not a bucket name \\(letters, "
-                "digits, dots, hyphens and underscores, first and last a letter or digit, no "
-                "'\\.\\.'\\); use s3://bucket/prefix$")):
+                "digits, dots, hyphens and underscores\\); use s3://bucket/prefix$")):
             Lake(f"s3://{bucket}/x")
     # a 2-character bucket was taken, and the store's answer said to create it: no store can
     for url, size in (("s3://ab/x", 2), ("s3://" + "b" * 256 + "/x", 256)):
@@ -59,6 +56,11 @@ def test_an_s3_url_without_a_bucket_or_with_a_bad_one_is_refused(capsys, tmp_pat
             Lake(url)
     for bucket in ("a.b-c_d", "Legacy_Bucket", "x" * 255, "l4k"):  # S3's, or a legacy name
         assert Lake(f"s3://{bucket}/x").remote
+    # names S3 no longer lets be made, but a bucket made in us-east-1 before March 2018 may
+    # have (ending in '-' or '.', holding '..'), or Ceph's with rgw_relaxed_s3_bucket_names
+    # (also beginning with '_', '-' or '.'): 58b2371 refused them, so such a lake was unusable
+    for bucket in ("lakes-", "lakes.", "la..kes", "_lakes", "-lakes", ".lakes"):
+        assert Lake(f"s3://{bucket}/x").remote, bucket
     for argv in (["init", "s3://"], ["metrics", "realtime", "--lake", "s3://my bucket/x"],
                  ["init", "s3://ab/x"]):
         code, _, err = run_main(capsys, *argv)

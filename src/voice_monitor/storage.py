@@ -107,24 +107,24 @@ def _retry_mode_unset() -> bool:
 def _check_bucket(url: str) -> None:
     """Refuse an object-store URL without a bucket (`s3://` became the local folder `s3:`), or
     whose bucket no store has nor lets be made, before the store's "Parameter validation
-    failed:" or "no bucket ...; create the bucket", which could never be done: S3's rule,
-    3 to 63 letters, digits, dots and hyphens, first and last a letter or digit, no `..`; kept
-    wide enough for buckets made in us-east-1 before March 2018 (up to 255 characters, upper
-    case and underscores)."""
+    failed:" or "no bucket ...; create the bucket", which could never be done: 3 to 255
+    letters, digits, dots, hyphens and underscores (botocore's own rule). S3 names today are
+    narrower (3 to 63, lower case, first and last a letter or digit, no `..`), but buckets made
+    in us-east-1 before March 2018, and Ceph's with rgw_relaxed_s3_bucket_names, may end with
+    `-` or `.` or hold `..` (Ceph's may begin with `_`, `-` or `.`): such a lake is taken."""
     bucket = url.partition("://")[2].split("/", 1)[0]
     if not bucket:
         raise ValueError(f"lake URL {url!r} names no bucket; use s3://bucket/prefix")
-    if not _BUCKET.fullmatch(bucket) or ".." in bucket:
+    if not _BUCKET.fullmatch(bucket):
         raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name (letters, digits, "
-                         "dots, hyphens and underscores, first and last a letter or digit, no "
-                         "'..'); use s3://bucket/prefix")
+                         "dots, hyphens and underscores); use s3://bucket/prefix")
     if not 3 <= len(bucket) <= 255:
         raise ValueError(f"lake URL {url!r}: {bucket!r} is not a bucket name ({len(bucket)} "
                          "characters; a bucket name has 3 to 63, or up to 255 if made in "
                          "us-east-1 before March 2018); use s3://bucket/prefix")
 
 
-_BUCKET = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+_BUCKET = re.compile(r"[A-Za-z0-9._-]+")
 
 
 def _check_key(url: str) -> None:
