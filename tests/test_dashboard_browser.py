@@ -670,3 +670,22 @@ def test_an_hour_a_timeline_left_out_is_said_in_the_red_line(tmp_path, browser):
         expect(page.locator("#error")).not_to_contain_text("timeline: ")
         assert errors == []
         context.close()
+
+
+def test_a_timeline_link_pasted_into_an_open_page_opens_that_timeline(served, browser):
+    """A link to another artifact (`#artifact=b3`) pasted into the address bar of the open page
+    changes only its hash, so the page is not loaded again: the timeline it names was never
+    opened, the panel kept showing the artifact of before."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    page.goto(f"{served.url}/?now={PINNED}#artifact=a1")
+    page.wait_for_selector("#timeline-panel:not([hidden])")
+    expect(page.locator("#timeline-artifact")).to_have_text("a1")
+    page.evaluate("() => { window.sameDocument = true; }")
+    page.goto(f"{served.url}/?now={PINNED}#artifact=b3")
+    assert page.evaluate("() => window.sameDocument")  # the page was not loaded again
+    expect(page.locator("#timeline-artifact")).to_have_text("b3")
+    assert _text(page, "#timeline tbody tr td:nth-child(2)") == [
+        "artifact_received", "transcription_failed", "artifact_failed"]
+    assert errors == []
+    context.close()

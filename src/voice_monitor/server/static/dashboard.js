@@ -513,6 +513,13 @@ function wire() {
   });
   $("#refresh").addEventListener("click", () => refresh({ all: true }));
   setInterval(tick, REFRESH_MS);
+  openLinked();
+  // a link pasted or edited in the address bar of an open page changes only its hash: the
+  // page is not loaded again, and the timeline it names was never opened
+  window.addEventListener("hashchange", openLinked);
+}
+
+function openLinked() {
   const linked = /^#artifact=(.+)$/.exec(location.hash);
   if (linked) guarded("timeline", async () => openTimeline(linkedId(linked[1])))();
 }
