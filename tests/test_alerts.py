@@ -338,6 +338,35 @@ def test_a_check_before_a_future_alert_resolves_it_at_its_raise_never_earlier(la
     assert [(r[1], r[2]) for r in records(lake)] == [("raised", far), ("resolved", NOW)]
 
 
+def test_a_check_in_the_past_does_not_reopen_what_a_later_check_resolved(lake, capsys):
+    """Breaker opened at 14:20 and closed at 14:40; checks at 14:30 (raised) and 14:45
+    (resolved). A replay at 14:35 found it open and raised a new critical alert, active (and
+    posted to the webhook) until the next check, for a breaker closed since: the history
+    shows it resolved at 14:45. Now it is not raised, and the run says why."""
+    breaker(lake, "opened", NOW - 10 * M)
+    breaker(lake, "closed", NOW + 10 * M)
+    (raised,) = run_checks(lake, NOW, BREAKER_ONLY).raised
+    assert [a.alert_id for a in run_checks(lake, NOW + 15 * M, BREAKER_ONLY).resolved] == [
+        raised.alert_id]
+    before = records(lake)
+
+    replay = run_checks(lake, NOW + 5 * M, BREAKER_ONLY)
+    assert (replay.raised, replay.resolved, replay.active) == ([], [], [])
+    assert [(f["alert_type"], f["organization_id"], f["cleared_at"])
+            for f in replay.not_raised] == [("circuit_breaker_open", None, NOW + 15 * M)]
+    assert records(lake) == before and active_alerts(lake) == []
+    code, out, _ = run_main(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                            "2026-02-16T14:35:00Z")  # every check (inactivity fires: no receipt)
+    assert code == 0
+    assert ("not raised circuit_breaker_open platform: a check at 2026-02-16T14:45:00Z found it "
+            "clear, after this --now (circuit breaker opened at") in out
+    assert [a.alert_type for a in active_alerts(lake)] == ["inactivity"]
+    # the real time again, the breaker opened anew: raised as ever
+    breaker(lake, "opened", NOW + 50 * M)
+    assert [a.alert_type for a in run_checks(lake, NOW + 55 * M, BREAKER_ONLY).raised] == [
+        "circuit_breaker_open"]
+
+
 def test_a_future_alert_whose_condition_holds_earlier_stays_active(lake):
     """The same replayed alert, checked at 14:30 while the condition holds then too (nothing
     received since 13:00): it stays active, nothing new is raised or resolved."""

@@ -76,6 +76,11 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
             click.echo(f"raised   {_line(alert)}")
         for alert in report.resolved:
             click.echo(f"resolved {_line(alert)}")
+        for found in report.not_raised:
+            click.echo(f"not raised {found['alert_type']} "
+                       f"{found['organization_id'] or 'platform'}: a check at "
+                       f"{utc_text(found['cleared_at'])} found it clear, after this --now "
+                       f"({found['message']})")
         for delivery in report.deliveries:
             again = " (undelivered before)" if delivery.retried else ""
             if not delivery.delivered:

@@ -88,6 +88,9 @@ class CheckReport:
     errors: dict[str, str] = field(default_factory=dict)  # check name -> "Error: message"
     active: list[Alert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # checks that ran to completion
+    # findings not raised: a check at a later time already found their key clear (a run at a
+    # `now` in the past); each as {alert_type, organization_id, message, cleared_at}
+    not_raised: list[dict] = field(default_factory=list)
     deliveries: list[notify.Delivery] = field(default_factory=list)
     # set when webhook_url cannot be posted to: nothing was sent, the alerts are stored anyway
     webhook_error: str | None = None
@@ -100,6 +103,7 @@ class CheckReport:
             "raised": [a.as_dict() for a in self.raised],
             "resolved": [a.as_dict() for a in self.resolved],
             "active": [a.as_dict() for a in self.active],
+            "not_raised": self.not_raised,
             "deliveries": [d.as_dict() for d in self.deliveries],
             "webhook_error": self.webhook_error,
         }
@@ -147,9 +151,17 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
             # recorded just now, after that check ran: it names the file in this run
             again = evaluate(lake, now, replace(config, checks=("lake_file_unreadable",)))
             firing.update({f.key: f for f in again.findings})
+        cleared = _cleared_at(lake)
         records = []
         for key, finding in firing.items():
-            if key not in active:
+            if key not in active and cleared.get(key, now) > now:
+                # a run at a `now` in the past (a replay): a check at a later time found this
+                # key clear, so raising it now would reopen, active until the next run, what
+                # the history shows resolved (and page the webhook for it); not raised, said
+                report.not_raised.append({"alert_type": key[0], "organization_id": key[1],
+                                          "message": finding.message,
+                                          "cleared_at": cleared[key]})
+            elif key not in active:
                 alert_id = "al-" + uuid.uuid4().hex[:16]
                 records.append(alert_log.record("raised", finding, alert_id, now, now))
                 report.raised.append(Alert(alert_id, *key, finding.severity, "active",
@@ -181,6 +193,16 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
         log.error("check %s failed: %s", name, message)
     _notify(lake, report, config, now)
     return report
+
+
+def _cleared_at(lake: Lake) -> dict[tuple[str, str | None], datetime]:
+    """For each key, the latest time a check found it clear: its resolutions' run times (a
+    resolution's own `recorded_at`, not its alert's `resolved_at`, which a replay's alert
+    resolved by an earlier run moves up to its raise)."""
+    rows = alert_log.read_log(lake, "select alert_type, organization_id, max(recorded_at) "
+                                    "from raw_alerts where record_type = 'resolved' group by all",
+                              skip_unreadable=True)
+    return {(kind, org): at.astimezone(UTC) for kind, org, at in rows}
 
 
 def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime) -> None:
