@@ -408,3 +408,35 @@ def test_a_batch_without_a_content_length_is_411_never_200_with_nothing_read(ser
     answer = _raw(server, head + b"Content-Length: 0\r\n\r\n")
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"accepted": 0, "duplicates": 0,
                                                            "quarantined": 0}
+
+
+def test_a_transfer_coding_other_than_chunked_is_501_never_landed_as_garbage(server):
+    # the HTTP parser undoes chunked only: 'Transfer-Encoding: gzip, chunked' handed the app
+    # the gzip'd bytes, quarantined as two records of garbage under a 200
+    record = json.dumps({"event_id": "te-gzip-1", "event_type": "artifact_received",
+                         "timestamp": "2026-02-16T15:00:00Z"}).encode() + b"\n"
+    head = (b"POST /v1/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "
+            + INGEST.encode() + b"\r\nContent-Type: application/x-ndjson\r\n")
+
+    def chunked(body: bytes) -> bytes:
+        return b"%x\r\n" % len(body) + body + b"\r\n0\r\n\r\n"
+
+    def quarantined() -> str:
+        text = server.http.get(server.url + "/metrics", headers=bearer(STAFF)).text
+        return next(line for line in text.splitlines()
+                    if line.startswith("voice_monitor_collector_events_quarantined_total "))
+
+    before = quarantined()
+    answer = _raw(server, head + b"Transfer-Encoding: gzip, chunked\r\n\r\n"
+                  + chunked(gzip.compress(record)))
+    assert answer.startswith(b"HTTP/1.1 501 Not Implemented\r\n")
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {
+        "detail": "transfer coding 'gzip, chunked' is not implemented; send Transfer-Encoding: "
+                  "chunked alone (or a Content-Length), and a gzip'd body with "
+                  "Content-Encoding: gzip"}
+    # chunked alone, the gzip as its content coding: landed
+    answer = _raw(server, head + b"Transfer-Encoding: chunked\r\nContent-Encoding: gzip\r\n"
+                  b"Connection: close\r\n\r\n" + chunked(gzip.compress(record)))
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"accepted": 1, "duplicates": 0,
+                                                           "quarantined": 0}
+    assert quarantined() == before

@@ -183,7 +183,15 @@ async def post_events(request: Request) -> JSONResponse:
     if request.scope.get("query_string"):
         _refuse_query(request)
     headers = request.headers
-    if "content-length" not in headers and "transfer-encoding" not in headers:
+    transfer = ", ".join(headers.getlist("transfer-encoding"))
+    if transfer and [c.strip() for c in transfer.lower().split(",")] != ["chunked"]:
+        # RFC 9112 6.1: a transfer coding the server does not know is 501. The HTTP parser
+        # undoes only chunked: 'gzip, chunked' handed the app the gzip'd bytes, quarantined as
+        # garbage under a 200
+        raise HTTPException(501, f"transfer coding {shown_header(transfer)} is not "
+                                 "implemented; send Transfer-Encoding: chunked alone (or a "
+                                 "Content-Length), and a gzip'd body with Content-Encoding: gzip")
+    if "content-length" not in headers and not transfer:
         # no length, so no body (RFC 9112 6.3): an HTTP/1.0 client that sent its batch without
         # one was answered 200, '"accepted": 0', its events read by nobody
         raise HTTPException(411, "the request has no Content-Length (nor Transfer-Encoding: "
