@@ -367,6 +367,26 @@ def test_a_check_in_the_past_does_not_reopen_what_a_later_check_resolved(lake, c
         "circuit_breaker_open"]
 
 
+def test_a_check_at_a_now_after_the_clock_never_keeps_a_real_check_from_raising(lake):
+    """7fc0332 kept a run from raising a key a check at a later `now` found clear. A check at a
+    `now` the clock has not reached (a mistyped year, a host whose clock runs ahead) resolved
+    the breaker's alert at 2999-01-01, and from then on no check before that date raised it
+    again: the breaker opened anew at 15:20, and the 15:25 check raised nothing, an open
+    breaker with no alert. A resolution recorded after the clock is a check of a time still
+    to come: it keeps no check from raising."""
+    far = datetime(2999, 1, 1, tzinfo=UTC)  # after any real clock
+    breaker(lake, "opened", NOW - 10 * M)
+    (raised,) = run_checks(lake, NOW, BREAKER_ONLY).raised
+    breaker(lake, "closed", NOW + 10 * M)
+    assert [a.alert_id for a in run_checks(lake, far, BREAKER_ONLY).resolved] == [
+        raised.alert_id]
+    breaker(lake, "opened", NOW + 50 * M)
+    again = run_checks(lake, NOW + 55 * M, BREAKER_ONLY)
+    assert [a.alert_type for a in again.raised] == ["circuit_breaker_open"]
+    assert again.not_raised == []
+    assert [a.alert_type for a in active_alerts(lake)] == ["circuit_breaker_open"]
+
+
 def test_a_future_alert_whose_condition_holds_earlier_stays_active(lake):
     """The same replayed alert, checked at 14:30 while the condition holds then too (nothing
     received since 13:00): it stays active, nothing new is raised or resolved."""

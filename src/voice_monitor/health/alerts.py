@@ -198,9 +198,12 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
 def _cleared_at(lake: Lake) -> dict[tuple[str, str | None], datetime]:
     """For each key, the latest time a check found it clear: its resolutions' run times (a
     resolution's own `recorded_at`, not its alert's `resolved_at`, which a replay's alert
-    resolved by an earlier run moves up to its raise)."""
+    resolved by an earlier run moves up to its raise). Only those the clock has reached: a
+    check at a `now` still to come (a mistyped year, a host whose clock runs ahead) found
+    nothing yet, and counted, it kept every real check from raising that key until then."""
     rows = alert_log.read_log(lake, "select alert_type, organization_id, max(recorded_at) "
-                                    "from raw_alerts where record_type = 'resolved' group by all",
+                                    "from raw_alerts where record_type = 'resolved' "
+                                    "and recorded_at <= current_timestamp group by all",
                               skip_unreadable=True)
     return {(kind, org): at.astimezone(UTC) for kind, org, at in rows}
 
