@@ -34,6 +34,7 @@ def read_only_lake(lake):
         event("transcription_failed", at(14, 20), organization_id="org-a"),
         event("artifact_completed", at(12, 10), organization_id="org-a"),  # before the window
     ], now=at(14, 29))
+    lake.alerts_dir.mkdir()  # (as the first health check makes it)
     if os.geteuid() != 0:
         pytest.skip("a read-only bind mount needs root")
     root = str(lake.root)
@@ -68,6 +69,16 @@ def test_lake_check_reads_a_read_only_lake(capsys, read_only_lake):
     code, out, err = run_main(capsys, "lake", "check", "--lake", str(read_only_lake.root))
     assert code == 0, err
     assert "0 unreadable" in out
+
+
+def test_retention_dry_run_reads_a_read_only_lake(capsys, read_only_lake):
+    """`retention --dry-run` only lists, as the docs say it answers on a read-only lake; it
+    failed taking the alert log's lock (`alerts/.lock`, a file it opened for writing)."""
+    code, out, err = run_main(capsys, "retention", "--dry-run", "--now", "2026-02-19T00:00:00Z",
+                              "--json", "--lake", str(read_only_lake.root))
+    assert code == 0, err
+    # the hours 12, 13 and 14 of 2026-02-16 ended 48 h or more before the 19th began
+    assert json.loads(out)["counts"]["events"] == 3, out
 
 
 def test_writing_to_a_read_only_lake_is_one_line_naming_it(capsys, read_only_lake, tmp_path):

@@ -11,6 +11,7 @@ reading, writing and lock are `health/alert_log.py`; the lifecycle over it is he
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -338,7 +339,9 @@ def prune_alerts(lake: Lake, cutoff: datetime | str, dry_run: bool = False) -> l
     """
     cutoff = _utc(cutoff, "cutoff")
     lake = open_lake(lake)
-    with alert_log.locked(lake):
+    # a dry run only reads: without the lock (a file it would write) it answers on a lake
+    # mounted read-only too, as `retention --dry-run` is documented to
+    with contextlib.nullcontext() if dry_run else alert_log.locked(lake):
         expired = [(day, files) for day, files in alert_partitions(lake)
                    if day + timedelta(days=1) <= cutoff]
         if not expired:  # nothing to prune: the history is not read (an unreadable file in
