@@ -103,6 +103,9 @@ def hourly_rows(lake, rows: dict, org_rows: dict | None = None) -> None:
             "period_start": pa.array([hour] * len(orgs), pa.timestamp("us", tz="UTC")),
             "period_end": pa.array([hour + timedelta(hours=1)] * len(orgs), pa.timestamp("us", tz="UTC")),
             "organization_id": pa.array([o for o, _, _ in orgs], pa.string()),
+            # (the columns every pipeline snapshot has: a file without them is another table's)
+            "event_count": pa.array([2 * c for _, _, c in orgs], pa.int64()),
+            "artifacts_received": pa.array([c for _, _, c in orgs], pa.int64()),
             "artifacts_completed": pa.array([c for _, _, c in orgs], pa.int64()),
             "e2e_latency_count": pa.array([c for _, _, c in orgs], pa.int64()),
             "e2e_latency_p95_ms": pa.array([p for _, p, _ in orgs], pa.float64()),
