@@ -224,3 +224,21 @@ def test_the_failure_rate_chart_draws_the_configured_alert_thresholds(tmp_path, 
     assert lines == [20.0, 35.0]  # 0.2 and 0.35 as percentages
     assert sorted(a["text"] for a in figure["layout"]["annotations"]) == [
         "critical alert > 35 %", "high alert > 20 %"]
+
+
+def test_under_no_auth_the_page_offers_no_sign_out_and_login_leads_to_it(tmp_path, http):
+    """With --no-auth there is no sign-in: the page's Sign out led to /login, whose form no
+    token passes (none is configured), so a local user was shut out of the page."""
+    local = TestClient(create_app(tmp_path / "lake", no_auth=True), base_url="http://127.0.0.1")
+    with local:
+        page = local.get("/")
+        assert page.status_code == 200
+        assert 'action="/logout"' not in page.text
+        assert '<span class="muted" id="no-auth">local, no sign-in (--no-auth)</span>' in page.text
+        login = local.get("/login", follow_redirects=False)
+        assert (login.status_code, login.headers["location"]) == (303, "/")
+        # a sign-out posted anyway (an old page) ends on the dashboard too
+        assert local.post("/logout", headers={"Origin": "http://127.0.0.1"}).url.path == "/"
+    # with tokens: the page signs out, /login is the form
+    assert 'action="/logout"' in http.get("/", headers=staff()).text
+    assert 'id="token"' in http.get("/login").text

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from voice_monitor import arguments, charts, queries
 from voice_monitor.health.checks import AlertConfig
@@ -66,13 +66,23 @@ def _page(name: str, **fill: str) -> HTMLResponse:
 def index(request: Request, actor: StaffPage) -> HTMLResponse:
     """The dashboard (signed-in staff; others are sent to /login)."""
     warm_up(request.app.state)
+    # under --no-auth nobody signs in, so nobody signs out: the button led to a sign-in form
+    # that no token passes (none is configured), and the page was out of reach from there
+    sign_out = (_NO_SIGN_IN if request.app.state.tokens.no_auth else _SIGN_OUT)
     return _page("index.html", **{"event-types": _options(sorted(EVENT_TYPES)),
-                                  "stages": _options(STAGES)})
+                                  "stages": _options(STAGES), "sign-out": sign_out})
+
+
+_SIGN_OUT = '<form method="post" action="/logout"><button type="submit">Sign out</button></form>'
+_NO_SIGN_IN = '<span class="muted" id="no-auth">local, no sign-in (--no-auth)</span>'
 
 
 @router.get("/login", response_class=HTMLResponse, include_in_schema=False)
-def login_page(request: Request, error: str | None = None) -> HTMLResponse:
-    """The sign-in form: posts a staff token to /login, which sets the session cookie."""
+def login_page(request: Request, error: str | None = None) -> Response:
+    """The sign-in form: posts a staff token to /login, which sets the session cookie (under
+    --no-auth there is no sign-in: the dashboard itself)."""
+    if request.app.state.tokens.no_auth:
+        return RedirectResponse("/", status_code=303)
     warm_up(request.app.state)
     return _page("login.html", error=_LOGIN_FAILED if error else "")
 
