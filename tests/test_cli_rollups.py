@@ -266,3 +266,28 @@ def test_a_bad_dask_setting_is_named_with_where_it_came_from(lake):
                 f"(from {source}): " in line and "is not a Dask scheduler address; expected "
                 "e.g. tcp://scheduler:8786, or empty to run in-process" in line), line
     assert lake.snapshot_periods("pipeline_hourly") == []
+
+
+def test_backfill_of_an_empty_lake_writes_no_hourly_rows_retention_would_delete(lake):
+    # an empty lake, now 2026-02-16T14:30: daily retention keeps days from 2025-11-19 (89 whole
+    # days to the 15th), hourly from 02-09T15:00. The
+    # daily runs of the 80 days before 02-09 built their 24 hours of zeros first: 2,136
+    # hourly partitions of each table, that the next retention deletes
+    done = cli(lake, "backfill", "--start", "2025-01-01T00:00Z", "--end", "2026-02-16T00:00Z",
+               "--json")
+    assert done.returncode == 0, done.stderr
+    days = lake.snapshot_periods("pipeline_daily")
+    assert len(days) == 89 and days[0] == datetime(2025, 11, 19, tzinfo=UTC)
+    hours = lake.snapshot_periods("pipeline_hourly")
+    # the hours of 02-09 before 15:00 are built for that day's daily rows: 7 whole days
+    assert hours[0] == datetime(2026, 2, 9, tzinfo=UTC) and len(hours) == 7 * 24
+    assert len(lake.snapshot_periods("stage_hourly")) == len(hours)
+    # the daily rows of a day with no hours built: the platform's zeros and its four stages
+    files = str(lake.snapshots_dir / "{table}" / "date=2025-12-01" / "*.parquet")
+    assert duckdb.sql(f"select organization_id, event_count, artifacts_received, "
+                      f"overall_failure_rate from read_parquet('{files.format(table='pipeline_daily')}')"
+                      ).fetchall() == [(None, 0, 0, 0.0)]
+    assert sorted(duckdb.sql(f"select pipeline_stage, started, succeeded, failed from "
+                             f"read_parquet('{files.format(table='stage_daily')}')").fetchall()) == [
+        (stage, 0, 0, 0) for stage in sorted(["transcription", "claims_extraction",
+                                              "entity_resolution", "draft_generation"])]

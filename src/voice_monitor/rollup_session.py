@@ -219,15 +219,20 @@ def quiet_hour(con: duckdb.DuckDBPyConnection, hour: datetime) -> tuple[pa.Table
 
 
 def empty_hourly_view(con: duckdb.DuckDBPyConnection, table: str) -> None:
-    """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0."""
-    epoch = datetime(2000, 1, 1, tzinfo=UTC)
-    hour_views(con, [], epoch)
-    stage_tables(con, {})
-    extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
-    con.execute(f"create or replace temp table hourly_empty as select * from ("
-                f"{load_sql(f'rollups/{table}')}) limit 0",
-                {**period_params(epoch, epoch + HOUR), **extra})
-    con.sql("select * from hourly_empty").create_view("hourly_rows")
+    """`hourly_rows` with the hourly snapshot schema and no rows: the hourly SQL, limit 0,
+    run once per session and table (a backfill over quiet days builds each day from none)."""
+    empty = f"empty_{table}"
+    made = con.execute("select count(*) from duckdb_tables() where temporary and table_name = "
+                       "$name", {"name": empty}).fetchall()[0][0]
+    if not made:
+        epoch = datetime(2000, 1, 1, tzinfo=UTC)
+        hour_views(con, [], epoch)
+        stage_tables(con, {})
+        extra = {"stages": list(PROCESSING_STAGES)} if table == "stage_hourly" else {}
+        con.execute(f"create or replace temp table {empty} as select * from ("
+                    f"{load_sql(f'rollups/{table}')}) limit 0",
+                    {**period_params(epoch, epoch + HOUR), **extra})
+    con.sql(f"select * from {empty}").create_view("hourly_rows")
 
 
 def period_params(start: datetime, end: datetime) -> dict:

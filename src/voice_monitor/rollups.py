@@ -284,8 +284,12 @@ def run_daily(
 
 def _daily_one(
     lake: Lake, day: datetime, force: bool, report: RollupReport, con: duckdb.DuckDBPyConnection,
-    now: datetime,
+    now: datetime, empty_before: datetime | None = None,
 ) -> None:
+    """Build one day (see `run_daily`). A day ending by `empty_before` (a backfill's: before
+    the lake's first day and before the hours snapshot retention keeps) is built without its
+    hourly snapshots: it has nothing to build them from, and its rows from none equal those
+    from 24 hours of zeros (`build_day`), which retention would delete."""
     if day + DAY > now and not force:
         report.refused.append((day, _not_over(day, now)))
         return
@@ -293,6 +297,8 @@ def _daily_one(
     if lost and not force:
         report.refused.append((day, _refusal(day, f"hourly snapshot hour {utc_text(lost[0])}")))
         return
+    if empty_before is not None and day + DAY <= empty_before:
+        build = []  # an empty lake's backfill wrote 89 days of hourly zeros (2,136 partitions)
     hourly = RollupReport()
     for hour in build:  # never forced: a forced hour could replace good rows with partial ones
         if hour + HOUR <= now:  # (a forced day that is not over builds only its past hours)
@@ -410,7 +416,9 @@ def backfill(
         if report.failed:
             raise RollupFailedError(report)
         return report
-    daily_one = partial(_daily_one, now=now)
+    # days with nothing to build from whose hours retention would not keep: no hourly rows
+    empty_before = min(first or h0, h0)
+    daily_one = partial(_daily_one, now=now, empty_before=empty_before)
     steps = [(_hourly_one, h) for h in hours] + [(daily_one, d) for d in days]
     with _session() as con:
         if not progress:
