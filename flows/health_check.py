@@ -63,6 +63,10 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         elif delivery.retried:
             logger.info("webhook: %s %s delivered (undelivered by an earlier run)",
                         delivery.event, delivery.alert_id)
+    for found in report.not_raised:  # a run late past a later one (a worker back from a stop)
+        logger.info("not raised %s for %s: a check at %s found it clear, after this run's now",
+                    found["alert_type"], found["organization_id"] or "platform",
+                    utc_text(found["cleared_at"]))
     for name, message in report.errors.items():
         logger.error("check %s failed: %s", name, message)
     if report.webhook_error:
@@ -81,6 +85,8 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         "errors": report.errors,
         "raised": [a.alert_id for a in report.raised],
         "resolved": [a.alert_id for a in report.resolved],
+        "not_raised": [f"{found['alert_type']} {found['organization_id'] or 'platform'}"
+                       for found in report.not_raised],
         "active": len(report.active),
         "undelivered": sum(not d.delivered for d in report.deliveries),
         "resent": sum(d.delivered and d.retried for d in report.deliveries),

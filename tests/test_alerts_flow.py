@@ -42,6 +42,11 @@ def test_flow_raises_then_resolves(flow_lake):
                              event("artifact_received", NOW + M)], now=NOW + 5 * M)
     later = health_check.health_check(now=NOW + 5 * M)
     assert (later["raised"], later["resolved"], later["active"]) == ([], [alert.alert_id], 0)
+    # a run scheduled before that one, run late (a worker back from a stop): the breaker was
+    # open at its now, but a later run found it closed: nothing reopened, and the run says so
+    late = health_check.health_check(now=NOW + M / 2)  # before the close at NOW + M
+    assert (late["raised"], late["active"]) == ([], 0)
+    assert late["not_raised"] == ["circuit_breaker_open platform"]
 
 
 def test_default_now_is_the_scheduled_start_time(flow_lake):
