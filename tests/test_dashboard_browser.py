@@ -689,3 +689,23 @@ def test_a_timeline_link_pasted_into_an_open_page_opens_that_timeline(served, br
         "artifact_received", "transcription_failed", "artifact_failed"]
     assert errors == []
     context.close()
+
+
+def test_a_server_that_cannot_be_reached_is_said_in_plain_words(served, browser):
+    """With the server stopped (a restart, a network fault) every panel's fetch fails without an
+    answer, and the red line said the browser's own words, "Failed to fetch" (Firefox's:
+    "NetworkError when attempting to fetch resource."), once for the nine panels."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    page.route("**/api/v1/**", lambda route: route.abort("connectionrefused"))
+    page.evaluate("refresh({all: true})")
+    panels, said = page.locator("#error").inner_text().split(": ", 1)
+    assert said == ("the server cannot be reached (stopped, restarting, or the network is "
+                    "down); the page tries again at each refresh")
+    assert set(panels.split(", ")) == PANELS
+    assert page.locator("#clock").inner_text().startswith("not all updated (see the red line) ")
+    page.unroute("**/api/v1/**")
+    page.evaluate("refresh({all: true})")
+    assert page.locator("#error").is_hidden()
+    assert errors == []
+    context.close()

@@ -145,6 +145,15 @@ async function api(path, params = {}, options = {}) {
     response = await fetch(url, { credentials: "same-origin",
                                   signal: AbortSignal.timeout(state.apiTimeoutMs), ...options });
   } catch (error) {
+    if (error.name === "TypeError") {
+      // no connection at all (the server stopped or restarting, the network down): the
+      // browser's own words ("Failed to fetch", "NetworkError when attempting to fetch
+      // resource.") said neither what happened nor that the page keeps trying
+      const away = new Error(`${path}: no connection`);
+      away.detail = "the server cannot be reached (stopped, restarting, or the network is " +
+        "down); the page tries again at each refresh";
+      throw away;
+    }
     if (error.name !== "TimeoutError") throw error;
     const late = new Error(`${path}: no answer`);
     late.detail = `no answer from the server in ${state.apiTimeoutMs / 1000} s`;
