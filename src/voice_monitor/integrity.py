@@ -479,6 +479,10 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
             continue
         if not lake.remote and path.is_dir():  # a folder: a chmod changes no signature
             reason = folder_problem(path)
+        elif changed and _is_counter_store(lake, path):  # SQLite's check, not Parquet's
+            from voice_monitor.counter_repair import store_problem
+
+            reason = store_problem(lake)
         else:
             reason = probe(path) if changed else entry["error"]
         if reason is None:
@@ -486,6 +490,14 @@ def known_unreadable(lake: Lake) -> list[tuple[str, str]]:
             continue
         found.append((entry["path"], reason))
     return sorted(found)
+
+
+def _is_counter_store(lake: Lake, path: Path) -> bool:
+    """Whether `path` is the lake's embedded counter store (recorded by the failure-rate check
+    when SQLite cannot read it)."""
+    from voice_monitor.counter_repair import store_path
+
+    return str(path) == str(store_path(lake))
 
 
 def _entry_file(lake: Lake, entry) -> Path | None:

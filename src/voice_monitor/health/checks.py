@@ -13,13 +13,15 @@ from __future__ import annotations
 import itertools
 import re
 import shlex
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 
-from voice_monitor import lake_window, uncounted
+from voice_monitor import counter_repair, lake_window, uncounted
 from voice_monitor.counters import (
     METRICS,
+    CounterStoreError,
     open_counters,
     realtime_metrics,
     vouches_for,
@@ -32,6 +34,7 @@ from voice_monitor.integrity import (
     guard,
     known_unreadable,
     move_aside_command,
+    record,
     retrying,
 )
 from voice_monitor.lake import (
@@ -347,6 +350,29 @@ def check_high_failure_rate(run: CheckRun) -> list[Finding]:
 
 
 def _failure_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
+    """`_counted_window`; with a counter store SQLite cannot read (damaged), the window's
+    counts from the lake's files, the store recorded for lake_file_unreadable and the check
+    failed as read around it (contract §4): it failed with no alert at all, so a damaged store
+    silenced the failure-rate alert until someone read the flow's log."""
+    try:
+        return _counted_window(run)
+    except (CounterStoreError, sqlite3.DatabaseError) as exc:
+        # (OperationalError, a DatabaseError too, is a locked store or a full disk: no damage)
+        problem = (None if isinstance(exc, sqlite3.OperationalError) or run.lake.remote
+                   else counter_repair.store_problem(run.lake))
+        if problem is None:
+            raise
+        path = counter_repair.store_path(run.lake)
+        why = f"{problem} (the real-time counter store; --move-aside counts a new one from the lake)"
+        record(run.lake, [(path, why)])
+        found = lake_window.scope_counts(run.lake, window_start(run.now), run.now)
+        if found is None:  # an unreadable event file of the window as well: the store's error
+            raise
+        run.read_around = UnreadableFileError(run.lake, [(path, why)])
+        return found if run.config.failure_rate_per_organization else {None: found[None]}
+
+
+def _counted_window(run: CheckRun) -> dict[str | None, dict[str, int]]:
     """The real-time counts of the platform (None) and, if configured, of each organization
     with enough outcomes; from the lake's files when the counters hold nothing for the window
     (events landed more than 2 hours after their time: lake_window.py) or not all of it
