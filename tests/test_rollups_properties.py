@@ -360,6 +360,54 @@ def test_dropped_source_is_refused_until_forced(lake):
     assert platform(lake, "pipeline_hourly", h10)["event_count"] == 1   # what is there now
 
 
+def test_an_hour_retention_drops_while_its_rollup_reads_it_is_refused(lake, monkeypatch):
+    # the rollup checked the hour was not dropped, then retention dropped it (recording the
+    # drop, then deleting), then the rollup listed it: no files, so it replaced the hour's good
+    # snapshot (2 events) with a quiet hour's zeros. Retention records before it deletes, so a
+    # second look after the read sees it
+    from voice_monitor import rollups
+
+    h10 = datetime(2026, 2, 16, 10, tzinfo=UTC)
+    land_records(lake, [event("artifact_received", h10 + timedelta(minutes=m)) for m in (1, 2)],
+                 now=NOW)
+    run_hourly(lake, NOW, hour=h10)
+    real = rollups.build_hour
+
+    def retention_meanwhile(lake, hour, *args):
+        record_dropped(lake, "event_hours", [h10])
+        lake.drop_partition(lake.event_partition(h10))
+        return real(lake, hour, *args)
+
+    monkeypatch.setattr(rollups, "build_hour", retention_meanwhile)
+    with pytest.raises(RefusedError, match=r"refusing to rebuild 2026-02-16T10:00:00Z: its event "
+                                           r"partition was dropped by retention"):
+        run_hourly(lake, NOW, hour=h10)
+    assert platform(lake, "pipeline_hourly", h10)["event_count"] == 2  # left as it was
+
+
+def test_a_day_whose_hour_snapshot_retention_drops_while_it_is_read_is_refused(lake,
+                                                                              monkeypatch):
+    # the same race for a daily rollup and snapshot retention: the day was built from 23 hours
+    from voice_monitor import rollups
+
+    land_records(lake, [event("artifact_received", D + timedelta(hours=3))], now=NOW)
+    run_hourly(lake, NOW, hour=D + timedelta(hours=3))
+    run_daily(lake, NOW, day=D)
+    real = rollups.build_day
+
+    def retention_meanwhile(lake, day, *args):
+        h3 = D + timedelta(hours=3)
+        record_dropped(lake, "snapshot_hours", [h3])
+        for table in ("pipeline_hourly", "stage_hourly"):
+            lake.drop_partition(lake.snapshot_partition(table, h3))
+        return real(lake, day, *args)
+
+    monkeypatch.setattr(rollups, "build_day", retention_meanwhile)
+    with pytest.raises(RefusedError, match="hourly snapshot hour 2026-02-15T03:00"):
+        run_daily(lake, NOW, day=D)
+    assert platform(lake, "pipeline_daily", D)["event_count"] == 1  # left as it was
+
+
 def test_pairing_with_a_dropped_look_back_hour_is_refused(lake):
     h13 = datetime(2026, 2, 16, 13, tzinfo=UTC)
     land_records(lake, [event("transcription_completed", h13 + timedelta(minutes=5),

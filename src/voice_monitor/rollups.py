@@ -214,6 +214,16 @@ def _hourly_one(
     except RefusedError as exc:
         report.refused.append((hour, str(exc)))
         return
+    if not force:
+        # retention may have dropped an hour this build read since the check above (it records
+        # a drop before deleting): the rows would be of what was left, replacing good ones
+        gone = dropped_periods(lake, "event_hours").intersection(
+            h for h in (hour - k * HOUR for k in range(LOOK_BACK_HOURS + 1)) if _key(h) in sources)
+        if gone:
+            report.refused.append((hour, _refusal(hour, "its event partition" if hour in gone else
+                                                  f"look-back hour {utc_text(max(gone))} it "
+                                                  "pairs with")))
+            return
     # the session's hour_losers are this hour's when it has files: recorded for later hours
     later = _later_copies(con) if sources[_key(hour)] else None
     copies = ({"later_copies": later, "later_copies_crc": copy_log.copies_crc(later),
@@ -312,6 +322,14 @@ def _daily_one(
         return
     sources = day_sources(lake, day)
     pipeline, stage = build_day(lake, day, con)
+    if not force:
+        # snapshot retention may have dropped an hour of the day while it was read (as above)
+        gone = dropped_periods(lake, "snapshot_hours")
+        lost = [h for h in (day + k * HOUR for k in range(24))
+                if h in gone and not has_hourly_snapshot(lake, h)]
+        if lost:
+            report.refused.append((day, _refusal(day, f"hourly snapshot hour {utc_text(lost[0])}")))
+            return
     _publish(lake, report, "daily", day, (pipeline, stage), {"sources": sources})
 
 
