@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow.parquet as pq
+import pytest
 from conftest import NOW, event
 
 from voice_monitor.landing import land_records
@@ -268,6 +269,7 @@ def test_a_bad_dask_setting_is_named_with_where_it_came_from(lake):
     assert lake.snapshot_periods("pipeline_hourly") == []
 
 
+@pytest.mark.slow  # ~30 s: a backfill of 89 days in a subprocess
 def test_backfill_of_an_empty_lake_writes_no_hourly_rows_retention_would_delete(lake):
     # an empty lake, now 2026-02-16T14:30: daily retention keeps days from 2025-11-19 (89 whole
     # days to the 15th), hourly from 02-09T15:00. The
