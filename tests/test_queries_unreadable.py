@@ -229,3 +229,28 @@ def test_a_file_that_reads_but_is_not_its_partitions_is_read_around_naming_it(la
     assert missing == [at(2)]
     # lake check lists it with the same reason (and would move it aside)
     assert (rel, why) in [(r, w[:len(why)]) for r, w in known_unreadable(lake)]
+
+
+@pytest.mark.parametrize("damage", [_stage_file_beside, _no_snapshot_columns,
+                                    _period_start_as_text, _another_hours_file])
+def test_sql_and_the_daily_rollup_name_a_file_that_is_not_its_partitions(lake, damage):
+    """`sql` over pipeline_hourly read such a file as rows (hour 2 as 5 platform rows; hour 3
+    twice) and the daily rollup summed them into the day: the SQL view of its table now fails
+    naming it (the other tables answer), and so does the day's rollup."""
+    from voice_monitor.adhoc import run_query
+    from voice_monitor.integrity import UnreadableFileError
+    from voice_monitor.rollups import RollupFailedError, run_daily
+
+    for hour in (1, 2, 3):
+        land_records(lake, [event("artifact_received", at(hour, i)) for i in range(hour)],
+                     now=NOW)
+        run_hourly(lake, hour=at(hour), now=NOW)
+    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
+    rel = bad.relative_to(lake.root).as_posix()
+    with pytest.raises(UnreadableFileError, match=re.escape(f"{rel} ({why}")):
+        run_query(lake, "select count(*) from pipeline_hourly")
+    assert run_query(lake, "select count(*) from stage_hourly").rows == [(3 * 4,)]
+    with pytest.raises(RollupFailedError, match=re.escape(rel)) as failed:
+        run_daily(lake, now=DAY + timedelta(days=1, hours=2), day=DAY)
+    assert failed.value.report.periods == []
+    assert not lake.snapshot_periods("pipeline_daily")

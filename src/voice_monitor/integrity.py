@@ -167,15 +167,9 @@ def snapshot_rows_problem(path, data: pa.Table) -> str | None:
     if table is None:
         return None
     problem = snapshot_file_problem(table, data.schema)
-    if problem is not None or data.num_rows == 0:
+    expected = _partition_start(path, table)
+    if problem is not None or data.num_rows == 0 or expected is None:
         return problem
-    parts = Path(str(path)).parts
-    hourly = table.endswith("_hourly")
-    day, hour = parts[-3 if hourly else -2][len("date="):], parts[-2][len("hour="):]
-    try:
-        expected = datetime.fromisoformat(f"{day}T{hour if hourly else '00'}:00:00+00:00")
-    except ValueError:
-        return None  # a folder out of place: not read as a partition
     starts = data.column("period_start")
     first, last = pc.min(starts).as_py(), pc.max(starts).as_py()
     if first == last == expected:
@@ -183,6 +177,73 @@ def snapshot_rows_problem(path, data: pa.Table) -> str | None:
     other = first if first != expected else last
     return (f"not a file of its partition: it holds rows of the period "
             f"{'none' if other is None else utc_text(other)}, not {utc_text(expected)}")
+
+
+def _partition_start(path, table: str) -> datetime | None:
+    """The period start of the partition holding the snapshot file at `path` (of `table`)."""
+    parts = Path(str(path)).parts
+    hourly = table.endswith("_hourly")
+    day, hour = parts[-3 if hourly else -2][len("date="):], parts[-2][len("hour="):]
+    try:
+        return datetime.fromisoformat(f"{day}T{hour if hourly else '00'}:00:00+00:00")
+    except ValueError:
+        return None  # a folder out of place: not read as a partition
+
+
+_snapshots_checked: dict[str, tuple] = {}  # path -> signature of the file found in place
+
+
+def check_snapshot_files(paths: Iterable) -> None:
+    """Raise `ForeignFileError` naming the first of these snapshot files that is not its
+    partition's, as its footer tells: a column its table always has missing, a period column
+    not a time, or row-group statistics of `period_start` outside its partition's period.
+    Once per file per process (by its signature); for the readers that do not load the rows
+    themselves (the SQL views, the daily rollup). A file that cannot be read is left to the
+    read that follows."""
+    for path in paths:
+        table = _snapshot_table(path)
+        key = str(path)
+        if table is None or _partition_start(path, table) is None:
+            continue  # no snapshot partition's: not read as one
+        try:
+            sig = storage.signature(path)
+            if _snapshots_checked.get(key) == sig:
+                continue
+            parquet = storage.parquet_file(path)
+            problem = _footer_problem(path, table, parquet)
+        except (*READ_ERRORS, FileNotFoundError):
+            continue
+        if problem is not None:
+            raise ForeignFileError(f"{problem}: '{key}'")
+        if len(_snapshots_checked) >= 65536:
+            _snapshots_checked.clear()
+        _snapshots_checked[key] = sig
+
+
+def _footer_problem(path, table: str, parquet: pq.ParquetFile) -> str | None:
+    schema = parquet.schema_arrow
+    missing = [name for name in SNAPSHOT_REQUIRED[table.split("_")[0]]
+               if name not in schema.names]
+    if missing:
+        shown = ", ".join(missing[:4]) + (", ..." if len(missing) > 4 else "")
+        return f"not a {table} file: no column {shown}"
+    for name in ("period_start", "period_end"):
+        if not pa.types.is_timestamp(schema.field(name).type):
+            return f"not a {table} file: column {name} is {schema.field(name).type}"
+    expected = _partition_start(path, table)
+    metadata = parquet.metadata
+    for group in range(metadata.num_row_groups if expected is not None else 0):
+        row_group = metadata.row_group(group)
+        for column in range(row_group.num_columns):
+            chunk = row_group.column(column)
+            stats = chunk.statistics
+            if chunk.path_in_schema != "period_start" or stats is None or not stats.has_min_max:
+                continue
+            other = next((t for t in (stats.min, stats.max) if t != expected), None)
+            if other is not None:
+                return (f"not a file of its partition: it holds rows of the period "
+                        f"{utc_text(other)}, not {utc_text(expected)}")
+    return None
 
 
 def _snapshot_table(path: Path) -> str | None:

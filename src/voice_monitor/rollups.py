@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from voice_monitor import arguments, copy_log, sketch
 from voice_monitor.arguments import utc_text
-from voice_monitor.integrity import UnreadableFileError, guard, retrying
+from voice_monitor.integrity import UnreadableFileError, check_snapshot_files, guard, retrying
 from voice_monitor.lake import (
     HOURLY_TABLES,
     Lake,
@@ -357,6 +357,7 @@ def build_day(
     for hourly, daily in (("pipeline_hourly", "pipeline_daily"), ("stage_hourly", "stage_daily")):
         files = [f for k in range(24)
                  for f in parquet_files(lake.snapshot_partition(hourly, day + k * HOUR))]
+        check_snapshot_files(files)  # another table's or hour's file: the day fails, named
         out.append(_daily_rows(con, hourly, daily, files, params))
     return out[0], out[1]
 

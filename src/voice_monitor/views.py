@@ -26,6 +26,7 @@ from voice_monitor.integrity import (
     UnreadableFileError,
     check_event_files,
     check_organizations_file,
+    check_snapshot_files,
     guard,
     snapshot_rows_problem,
 )
@@ -413,6 +414,8 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
             with guard(lake):  # DuckDB reads the files' schemas here: an unreadable one is named
                 if raw == "raw_events" and not lake.remote:  # another table's file in events/
                     check_event_files(f for h in lake.event_hours() for f in lake.event_files(h))
+                if raw in _SNAPSHOT_RAWS and not lake.remote:  # another table's or hour's file
+                    check_snapshot_files(_table_files(lake, raw))
                 if raw == "raw_organizations" and lake.organizations_file.is_file():
                     check_organizations_file([lake.organizations_file])  # user-supplied
                 define_raw(con, raw, lake_glob(lake, raw))
@@ -424,6 +427,20 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
         con.execute(load_sql(f"macros/{macro}"))
     for view in VIEWS:
         con.execute(load_sql(f"views/{view}"))
+
+
+_SNAPSHOT_RAWS = ("raw_pipeline_hourly", "raw_stage_hourly", "raw_pipeline_daily",
+                  "raw_stage_daily")
+
+
+def _table_files(lake: Lake, raw: str) -> list[Path]:
+    """The Parquet files of a snapshot table's partitions, as its view's glob finds them."""
+    folder, pattern, *_ = SOURCES[raw]
+    base = lake.root / folder
+    try:
+        return sorted(base.glob(pattern))
+    except OSError:  # an unlistable folder: the view's own listing names it
+        return []
 
 
 _local = threading.local()
