@@ -691,6 +691,33 @@ def test_a_timeline_link_pasted_into_an_open_page_opens_that_timeline(served, br
     context.close()
 
 
+def test_an_acknowledgement_the_server_never_got_is_not_said_to_be_tried_again(served, browser):
+    """The server out of reach (e342ac6's words for a panel, "the page tries again at each
+    refresh") as Acknowledge is pressed: the red line said so of the acknowledgement too,
+    which nothing sends again. It says the acknowledgement was not recorded; the button is
+    back for another press."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    alert = {"alert_id": "al-2", "alert_type": "circuit_breaker_open", "organization_id": None,
+             "severity": "critical", "status": "active", "message": "breaker open",
+             "value": None, "threshold": None, "raised_at": "2026-02-16T14:30:00Z",
+             "resolved_at": None, "acknowledged_at": None, "acknowledged_by": None,
+             "acknowledged_note": None}
+    page.route("**/api/v1/alerts", lambda route: route.fulfill(json={"alerts": [alert]}))
+    page.evaluate("refresh()")
+    page.route("**/api/v1/alerts/al-2/ack", lambda route: route.abort("connectionrefused"))
+    page.click("#alerts button:text-is('Acknowledge')")
+    expect(page.locator("#error")).to_have_text(
+        "acknowledge: the server cannot be reached (stopped, restarting, or the network is "
+        "down): the acknowledgement was not recorded; press Acknowledge again once the server "
+        "is back")
+    expect(page.locator("#alerts button:text-is('Acknowledge')")).to_be_enabled()
+    page.unroute("**/api/v1/alerts/al-2/ack")
+    page.unroute("**/api/v1/alerts")
+    assert errors == []
+    context.close()
+
+
 def test_a_server_that_cannot_be_reached_is_said_in_plain_words(served, browser):
     """With the server stopped (a restart, a network fault) every panel's fetch fails without an
     answer, and the red line said the browser's own words, "Failed to fetch" (Firefox's:

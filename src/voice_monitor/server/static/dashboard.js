@@ -130,6 +130,8 @@ const fmt = {
   },
 };
 
+const UNREACHABLE = "the server cannot be reached (stopped, restarting, or the network is down)";
+
 async function api(path, params = {}, options = {}) {
   const query = new URLSearchParams();
   for (const [key, value] of Object.entries(params)) {
@@ -150,8 +152,8 @@ async function api(path, params = {}, options = {}) {
       // browser's own words ("Failed to fetch", "NetworkError when attempting to fetch
       // resource.") said neither what happened nor that the page keeps trying
       const away = new Error(`${path}: no connection`);
-      away.detail = "the server cannot be reached (stopped, restarting, or the network is " +
-        "down); the page tries again at each refresh";
+      away.detail = `${UNREACHABLE}; the page tries again at each refresh`;
+      away.unreachable = true;
       throw away;
     }
     if (error.name !== "TimeoutError") throw error;
@@ -283,7 +285,10 @@ async function acknowledge(alertId, button) {
     await guarded("alerts", loadAlerts)();
   } catch (error) {
     button.disabled = false;
-    report("acknowledge", error);
+    // a refresh loads a panel again, but nothing sends an acknowledgement again: "the page
+    // tries again" was said of one that was never recorded
+    report("acknowledge", error.unreachable ? { detail: `${UNREACHABLE}: the acknowledgement ` +
+      "was not recorded; press Acknowledge again once the server is back" } : error);
     state.acknowledgeTick = state.tick;
     await guarded("alerts", loadAlerts)();  // acknowledged by someone else meanwhile: show who
   }
