@@ -1573,3 +1573,21 @@ def test_only_answers_to_staff_name_the_lake_path_in_their_fix(tmp_path, monkeyp
                           "send it again later, it is counted once"})
             assert str(tmp_path) not in response.text
             monkeypatch.undo()
+
+
+def test_a_token_under_both_roles_is_refused_naming_both_entries(tmp_path):
+    """Contract §12: ingest tokens may only post events. One token listed as ingest and staff
+    was both: a producer's token (in every producer's configuration) read and acknowledged."""
+    same = "same-token-0123456789ab"
+    with pytest.raises(TokenConfigError, match="^the ingest token 'ingest-token-1' is also the "
+                       "staff token 'staff-token-2'; an ingest token may only post events: give "
+                       "producers and staff a token each$"):
+        load_tokens({"VOICE_MONITOR_INGEST_TOKENS": same,
+                     "VOICE_MONITOR_STAFF_TOKENS": f"other-token-0123456789,{same}"})
+    path = tmp_path / "tokens"
+    path.write_text(f"ingest {same} billing\nstaff {same} alice\n")
+    with pytest.raises(TokenConfigError, match="'billing' is also the staff token 'alice'"):
+        load_tokens({}, path)
+    with pytest.raises(TokenConfigError, match="is also the staff token") as refused:
+        create_app(tmp_path / "lake", ingest_tokens=[same], staff_tokens=[same])
+    assert same not in str(refused.value)  # entries are named, never the token itself

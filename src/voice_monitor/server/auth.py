@@ -80,6 +80,14 @@ class Tokens:
     session_key: bytes = field(default=b"", repr=False)
 
     def __post_init__(self):
+        # contract §12: ingest tokens may only post events. One token under both roles made a
+        # producer's token (in every producer's configuration) read and acknowledge too
+        staff = dict(self.staff)
+        for token, name in self.ingest:
+            if token in staff:
+                raise TokenConfigError(
+                    f"the ingest token {name!r} is also the staff token {staff[token]!r}; an "
+                    "ingest token may only post events: give producers and staff a token each")
         material = "\n".join(sorted(t for t, _ in self.staff)).encode()
         object.__setattr__(self, "session_key",
                            hashlib.sha256(b"voice-monitor session\n" + material).digest())
