@@ -399,3 +399,21 @@ def test_retention_that_fails_on_an_expired_unreadable_alert_file_lists_what_it_
                               "--now", "2026-05-18T14:30:00Z"], capsys)
     assert code == 1 and out == ""  # nothing more dropped: only the error
     assert err.startswith(f"voice-monitor: error: unreadable lake file {bad} "), err
+
+
+def test_move_aside_with_a_file_where_corrupt_should_be_names_it_and_the_fix(broken, capsys):
+    # 'corrupt' (where unreadable files are moved) a file: the move failed with OSError's
+    # "[Errno 20] Not a directory: '…/corrupt/events/date=2026-02-16/hour=12'", no fix
+    lake, bad = broken
+    (lake.root / "corrupt").write_text("not a folder")
+    code, out, err = run_cli(["lake", "check", "--move-aside", "--lake", str(lake.root)], capsys)
+    assert code == 1
+    assert err.strip() == (
+        f"voice-monitor: error: lake folder '{lake.root / 'corrupt'}' is a file, not a folder; "
+        f"move it out of the lake (mv {lake.root / 'corrupt'} {lake.root / 'corrupt'}.moved) "
+        "and run the command again")
+    assert (lake.root / bad).exists()  # left where it was
+    (lake.root / "corrupt").rename(lake.root / "corrupt.moved")
+    code, out, err = run_cli(["lake", "check", "--move-aside", "--lake", str(lake.root)], capsys)
+    assert code == 0, err
+    assert (lake.root / "corrupt" / bad).exists()

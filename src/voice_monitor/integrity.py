@@ -684,7 +684,10 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]],
             storage.put(target.with_name(target.name + ".json"), text)
             path.fs.mv(path.path, target.path, recursive=path.is_dir())
         else:
-            target.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+            except (FileExistsError, NotADirectoryError):  # corrupt/ (or below) is a file
+                raise folder_blocked(target.parent) from None
             note_path = target.with_name(target.name + ".json")
             try:
                 note_path.write_bytes(text)
