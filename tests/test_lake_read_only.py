@@ -10,6 +10,7 @@ naming neither the file nor the fix. Needs root to bind-mount (as the full-disk 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 from datetime import UTC, datetime
@@ -92,3 +93,21 @@ def test_writing_to_a_read_only_lake_is_one_line_naming_it(capsys, read_only_lak
         assert "read-only" in err.lower() and str(lake.root) in err, err
         assert "write access" in err, err
         assert "--debug" not in err, err
+
+
+def test_a_collector_starting_on_a_read_only_lake_with_nothing_to_count_is_quiet(
+        caplog, read_only_lake):
+    """serve on a read-only lake logged 'the real-time counters could not catch up' at every
+    start once the catch-up opened the store first (123b6aa), though its events are older than
+    the counters' horizon and the store has no mark to clear. Events within the horizon that
+    cannot be counted are still said."""
+    from voice_monitor.server.catch_up import catch_up
+
+    with caplog.at_level(logging.DEBUG, logger="voice_monitor.collector"):
+        assert catch_up(read_only_lake) == 0  # (the events are of 2026-02-16)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    caplog.clear()
+    with caplog.at_level(logging.DEBUG, logger="voice_monitor.collector"):
+        assert catch_up(read_only_lake, now=at(14, 30)) == 0
+    [said] = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "could not catch up" in said

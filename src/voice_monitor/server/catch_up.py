@@ -9,18 +9,23 @@ only what was missed is added. A catch-up that read every chunk tells the store 
 (`counted_lake`): a store made anew on a lake with events (removed by hand, `state/` wiped)
 vouches then for the window from its cut-off, not only from its making an hour later. A busy lake's horizon holds millions of events (seconds of work
 per million): they are counted `CHUNK_ROWS` at a time, and a server stopping meanwhile stops
-between two of them; the next start counts the rest.
+between two of them; the next start counts the rest. A lake this process may not write to
+(a read-only mount) cannot have its store opened: a start with nothing in the horizon and no
+mark of a store's making to clear is quiet then, as it was before the store was opened first.
 """
 
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
-from datetime import UTC, datetime
+from contextlib import closing
+from datetime import UTC, datetime, timedelta
 
 from voice_monitor.counter_refill import landed_since
-from voice_monitor.counters import STATE_TTL, open_counters
-from voice_monitor.lake import Lake
+from voice_monitor.counters import STATE_TTL, CounterStoreReadOnlyError, open_counters
+from voice_monitor.lake import Lake, floor_hour
+from voice_monitor.schema import FUTURE_TOLERANCE_MS
 from voice_monitor.server import background
 
 log = logging.getLogger("voice_monitor.collector")
@@ -34,7 +39,14 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
     now = (now or datetime.now(UTC)).astimezone(UTC)
     added = 0
     try:
-        store = open_counters(lake)  # made first (if need be): its mark is before `read_at`
+        try:
+            store = open_counters(lake)  # made first (if need be): its mark is before `read_at`
+        except CounterStoreReadOnlyError:
+            if _nothing_to_do(lake, now):
+                log.debug("the real-time counter store cannot be opened for writing; the lake "
+                          "holds nothing for its catch-up")
+                return 0
+            raise
         try:
             read_at = datetime.now(UTC)  # (the clock a store's making is marked by)
             events = landed_since(lake, now - STATE_TTL, now)
@@ -57,3 +69,29 @@ def catch_up(lake: Lake, now: datetime | None = None, stop: threading.Event | No
     if added:
         log.info("the real-time counters caught up with %d landed events", added)
     return added
+
+
+def _nothing_to_do(lake: Lake, now: datetime) -> bool:
+    """Whether a catch-up would neither count an event nor clear a store's mark of its making:
+    no event file in the horizon's hours, and the embedded store absent or without a `made`
+    row (read without writing)."""
+    hour, last = floor_hour(now - STATE_TTL), floor_hour(now + timedelta(milliseconds=FUTURE_TOLERANCE_MS))
+    while hour <= last:  # the hours `landed_since` reads
+        if lake.event_files(hour):
+            return False
+        hour += timedelta(hours=1)
+    path = lake.local_state_dir / "counters.sqlite"
+    if not path.exists():
+        return True
+    # a store in WAL mode on a read-only mount opens only as immutable (no writer can be
+    # at work there); a store SQLite cannot read is left to the caller's error
+    for mode in ("mode=ro", "immutable=1"):
+        try:
+            with closing(sqlite3.connect(f"{path.as_uri()}?{mode}", uri=True)) as db:
+                return not db.execute("select 1 from made").fetchall()
+        except sqlite3.OperationalError as exc:
+            if "no such table" in str(exc):
+                return True  # (a store made before `made` has no mark)
+        except sqlite3.Error:
+            return False
+    return False
