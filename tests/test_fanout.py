@@ -172,6 +172,26 @@ def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path):
     assert line.endswith("or unset VOICE_MONITOR_DASK to build in this process"), line
 
 
+def test_a_scheduler_with_no_worker_is_named_not_waited_on(tmp_path, monkeypatch):
+    # a scheduler whose workers were not started (or all stopped): the fan-out's tasks queued
+    # there until its 24-hour timeout, `backfill` silent meanwhile
+    from voice_monitor import fanout
+
+    monkeypatch.setattr(fanout, "WORKERS_WAIT_S", 1.0)
+    with dask_cluster(tmp_path, workers=0) as address:
+        periods = DaskPeriods(address)
+        with pytest.raises(fanout.NoWorkersError) as none:
+            periods._reach()
+        lake = Lake.create(tmp_path / "lake")
+        with pytest.raises(fanout.NoWorkersError):  # before Prefect's server or any task
+            periods("hourly", lake, [START], False, START + 2 * H)
+    assert str(none.value) == (
+        f"the Dask scheduler in VOICE_MONITOR_DASK={address} has no worker (none registered "
+        f"within 1 s), so nothing would build; start workers with 'dask worker {address} "
+        "--preload voice_monitor.fanout_flow' (docs/scaling.md), or unset VOICE_MONITOR_DASK "
+        "to build in this process")
+
+
 def test_a_prefect_server_that_does_not_start_in_time_is_named_with_the_fix(tmp_path):
     """Prefect's 'RuntimeError: Timed out while attempting to connect to ephemeral Prefect API
     server' said neither what needed that server nor what to do."""

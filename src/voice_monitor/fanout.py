@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -24,6 +25,11 @@ from voice_monitor.rollups import RollupReport
 from voice_monitor.temporary_server import SETTING, did_not_start, patient_start
 
 DASK_ENV = "VOICE_MONITOR_DASK"
+WORKERS_WAIT_S = 30.0  # for a worker of a scheduler that has none yet (a cluster starting)
+
+
+class NoWorkersError(ConnectionError):
+    """The Dask scheduler answers but has no worker to run the fan-out's tasks."""
 
 
 class DaskPeriods:
@@ -61,6 +67,8 @@ class DaskPeriods:
         try:
             self._reach()  # before Prefect's temporary server starts (~30 s) for the fan-out
             return contextvars.copy_context().run(run)
+        except NoWorkersError:
+            raise
         except Exception as exc:
             said = on_workers(exc, lake, self.address)
             if said is None:
@@ -97,18 +105,34 @@ class DaskPeriods:
 
     def _reach(self) -> None:
         """Connect to a tcp:// scheduler once, as Dask would (its connect timeout, its OSError):
-        an absent scheduler is named at once, not after Prefect's temporary server started."""
+        an absent scheduler is named at once, not after Prefect's temporary server started.
+        A scheduler with no worker is given WORKERS_WAIT_S for one to register, then named:
+        the fan-out's tasks queued there for its 24-hour timeout, the command silent."""
         if not self.address.startswith("tcp://"):
             return  # (tls needs the cluster's security settings: the fan-out's own connect)
         from distributed.comm import connect
+        from distributed.core import rpc
 
-        async def probe() -> None:
+        async def probe() -> int:
             comm = await connect(self.address)
             await comm.close()
+            deadline = time.monotonic() + WORKERS_WAIT_S
+            async with rpc(self.address) as scheduler:
+                while True:
+                    workers = (await scheduler.identity()).get("n_workers", 1)
+                    if workers or time.monotonic() >= deadline:
+                        return workers
+                    await asyncio.sleep(0.5)
 
         # on a thread of its own: the caller may be inside an event loop (a Prefect task)
         with ThreadPoolExecutor(1) as one:
-            one.submit(asyncio.run, probe()).result()
+            workers = one.submit(asyncio.run, probe()).result()
+        if not workers:
+            raise NoWorkersError(
+                f"the Dask scheduler in {DASK_ENV}={self.address} has no worker (none "
+                f"registered within {WORKERS_WAIT_S:g} s), so nothing would build; start "
+                f"workers with 'dask worker {self.address} --preload voice_monitor.fanout_flow' "
+                f"(docs/scaling.md), or unset {DASK_ENV} to build in this process")
 
 
 def on_workers(exc: BaseException, lake: Lake, address: str) -> Exception | None:
@@ -173,4 +197,4 @@ def period_mapper(address: str | None) -> DaskPeriods | None:
     return DaskPeriods(address) if address else None
 
 
-__all__ = ["DASK_ENV", "DaskPeriods", "period_mapper"]
+__all__ = ["DASK_ENV", "DaskPeriods", "NoWorkersError", "period_mapper"]
