@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from conftest import NOW, assert_one_line_error, event, run_main
 from faultkit import disk_fixture  # noqa: F401 - provides the `disk` fixture
 
@@ -45,3 +46,32 @@ def test_a_lake_folder_that_links_to_another_file_system_works(disk, tmp_path, c
     code, out, err = run_main(capsys, "metrics", "realtime", "--json", "--now", NOW_TEXT,
                               "--lake", str(root))
     assert code == 0 and json.loads(out)["artifacts_received"] == 1, err
+
+
+@pytest.mark.slow  # a server process (~15 s here)
+def test_a_batch_posted_to_a_lake_across_file_systems_is_503_and_the_log_says_why(
+        disk, tmp_path):
+    """The collector answered such a lake's POST /v1/events with a plain 500 and a traceback in
+    its log. It is now a 503 (the sender keeps its batch) saying nothing landed, without the
+    lake's path, and the log has the CLI's one line."""
+    from server_process import INGEST, ServerProcess, bearer, client
+
+    root = tmp_path / "lake"
+    Lake.create(root)
+    (disk / "events").mkdir()
+    (root / "events").symlink_to(disk / "events")
+    with ServerProcess(root, log=tmp_path / "server.log") as server, client() as http:
+        answer = http.post(server.url + "/v1/events", headers=bearer(INGEST),
+                           content=json.dumps(event("artifact_received", NOW)) + "\n")
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["retry-after"] == "1"
+        assert answer.json()["detail"] == (
+            "the server cannot write to its lake (its folders lie on more than one file "
+            "system; the server's log says where and how to fix it); nothing of this request "
+            "was landed; try again in a moment")
+        assert str(tmp_path) not in answer.text
+        log = server.output()
+    assert "Traceback" not in log, log
+    assert f"POST /v1/events answered 503: the lake {root} spans more than one file system" in log
+    assert "keep the whole lake on one file system" in log
+    assert list((disk / "events").rglob("*.parquet")) == []

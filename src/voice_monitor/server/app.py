@@ -234,6 +234,15 @@ def create_app(
         # the log, as above. A GET was refused a read, unless the file system is read-only (a
         # read that had to write, e.g. its state)
         reading = request.method in ("GET", "HEAD") and getattr(exc, "errno", None) != errno.EROFS
+        spans = read_only.across_file_systems(request.app.state.lake.root, exc)
+        if spans is not None:
+            # a folder inside the lake (events/) on another disk: no rename into it can work,
+            # so nothing of the batch landed; the fix, and where, are the operator's (the
+            # CLI's line), and the sender keeps its batch until it is made
+            return _retry_later(request, "the server cannot write to its lake (its folders lie "
+                                         "on more than one file system; the server's log says "
+                                         "where and how to fix it); nothing of this request "
+                                         "was landed", spans)
         logged = _denied_message(request.app.state.lake, exc, reading)
         if logged is None:
             # a full disk, else another OS error: the server-error middleware's 500 (and traceback)
