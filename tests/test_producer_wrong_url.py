@@ -57,6 +57,41 @@ def test_a_wrong_url_fails_at_once_naming_it_and_the_spool_keeps_the_events(
     assert (again.stats.accepted, spooled_ids(spool)) == (1, [])
 
 
+def test_a_redirect_fails_at_once_naming_where_it_points(tmp_path):
+    # a load balancer answering http:// with 308 to https:// failed with "refused the batch
+    # (308): " and its body (empty here), never saying where it pointed
+    import http.server
+    import threading
+
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(308)
+            self.send_header("Location", "https://collector.example:8443/v1/events")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_port}"
+    try:
+        producer = Producer(url=url, token=INGEST, durable=True, spool_dir=tmp_path / "spool")
+        producer.emit(event("artifact_received", NOW, event_id="kept"))
+        with pytest.raises(ProducerError) as raised:
+            producer.close()
+    finally:
+        server.shutdown()
+    assert producer.stats.retries == 0
+    assert (f"collector {url} refused the batch (308): redirected to "
+            "'https://collector.example:8443/v1/events'; give "
+            "url='https://collector.example:8443' if that is the collector (a redirect is not "
+            "followed)") in str(raised.value)
+    assert spooled_ids(tmp_path / "spool") == ["kept"]
+
+
 @pytest.mark.parametrize("url, reason", [
     ("http://collector:87x87", "is not a valid address (Port could not be cast to integer "
                                "value as '87x87')"),

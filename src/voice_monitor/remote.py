@@ -101,6 +101,13 @@ class CollectorClient:
         if status == 503:
             raise SendError(f"collector {self.shown} is busy (503): {detail}", transient=True,
                             retry_after=retry_after, status=503)
+        if 300 <= status < 400 and response.headers.get("location"):
+            # (a load balancer sending http:// to https://, a moved collector): never followed,
+            # a POST's events would go where the producer was not pointed; said with the place
+            place = _shown_safely(response.headers["location"])
+            base = place.removesuffix("/").removesuffix("/v1/events")
+            detail = (f"redirected to {place!r}; give url={base!r} if that is the collector "
+                      "(a redirect is not followed)")
         if status in (404, 405):  # a path or a server that is not the collector's
             detail += ("; check that url= is the address of voice-monitor serve, e.g. "
                        "'http://collector:8787' (its POST /v1/events is added)")
