@@ -57,7 +57,14 @@ def test_a_wrong_url_fails_at_once_naming_it_and_the_spool_keeps_the_events(
     assert (again.stats.accepted, spooled_ids(spool)) == (1, [])
 
 
-def test_a_redirect_fails_at_once_naming_where_it_points(tmp_path):
+@pytest.mark.parametrize("location, said, base", [
+    ("https://collector.example:8443/v1/events", "https://collector.example:8443/v1/events",
+     "https://collector.example:8443"),
+    # a relative Location (nginx's `return 308 /new/v1/events`) is read against the url posted
+    # to: alone it made "give url='/new'", no url a producer can be given
+    ("/new/v1/events", "http://127.0.0.1:{port}/new/v1/events", "http://127.0.0.1:{port}/new"),
+])
+def test_a_redirect_fails_at_once_naming_where_it_points(tmp_path, location, said, base):
     # a load balancer answering http:// with 308 to https:// failed with "refused the batch
     # (308): " and its body (empty here), never saying where it pointed
     import http.server
@@ -67,7 +74,7 @@ def test_a_redirect_fails_at_once_naming_where_it_points(tmp_path):
         def do_POST(self):
             self.rfile.read(int(self.headers["Content-Length"]))
             self.send_response(308)
-            self.send_header("Location", "https://collector.example:8443/v1/events")
+            self.send_header("Location", location)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -85,10 +92,10 @@ def test_a_redirect_fails_at_once_naming_where_it_points(tmp_path):
     finally:
         server.shutdown()
     assert producer.stats.retries == 0
+    port = server.server_port
     assert (f"collector {url} refused the batch (308): redirected to "
-            "'https://collector.example:8443/v1/events'; give "
-            "url='https://collector.example:8443' if that is the collector (a redirect is not "
-            "followed)") in str(raised.value)
+            f"'{said.format(port=port)}'; give url='{base.format(port=port)}' if that is the "
+            "collector (a redirect is not followed)") in str(raised.value)
     assert spooled_ids(tmp_path / "spool") == ["kept"]
 
 

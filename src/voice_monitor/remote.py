@@ -16,7 +16,7 @@ from __future__ import annotations
 import gzip
 import ssl
 from collections.abc import Sequence
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
@@ -104,7 +104,9 @@ class CollectorClient:
         if 300 <= status < 400 and response.headers.get("location"):
             # (a load balancer sending http:// to https://, a moved collector): never followed,
             # a POST's events would go where the producer was not pointed; said with the place
-            place = _shown_safely(response.headers["location"])
+            # (a relative Location, e.g. nginx's `return 308 /new/v1/events`, read against the
+            # url posted to: alone, 'give url='/new'' named no collector one could give)
+            place = _shown_safely(urljoin(self.endpoint, response.headers["location"]))
             base = place.removesuffix("/").removesuffix("/v1/events")
             detail = (f"redirected to {place!r}; give url={base!r} if that is the collector "
                       "(a redirect is not followed)")
