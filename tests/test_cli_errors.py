@@ -275,3 +275,12 @@ def test_the_example_a_bad_time_names_is_itself_accepted(lake, capsys, words, op
     example = err.split("e.g. ")[1].split()[0].rstrip(")(;,")
     code, _, err = run_main(capsys, *words, option, example, "--lake", str(lake.root))
     assert "usage error" not in err, err
+
+
+@pytest.mark.parametrize("words", [("events", "recent"), ("artifacts", "failed"), ("artifacts", "active")])
+@pytest.mark.parametrize("value", ["0", "-1"])
+def test_a_page_limit_below_one_is_a_usage_error_naming_it(lake, capsys, words, value):
+    # exit 2 like every other bad option value (alerts history --limit 0, --limit abc), was 1
+    code, out, err = run_main(capsys, *words, "--limit", value, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert "'--limit'" in err and f"limit {value} " in err and "e.g. 50" in err and out == ""

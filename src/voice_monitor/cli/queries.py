@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from voice_monitor import adhoc, queries, views
+from voice_monitor import adhoc, pagination, queries, views
 from voice_monitor.arguments import utc_text
 from voice_monitor.cli import common
 from voice_monitor.cli.landing import metrics
@@ -29,8 +29,19 @@ org_option = click.option("--org", "organization_id", default=None,
 start_option = click.option("--start", type=common.TIME, default=None,
                             help="Range start, UTC (default: END minus 24 hours).")
 end_option = click.option("--end", type=common.TIME, default=None, help="Range end, UTC (default: now).")
+
+
+def _page_limit(ctx, param, value):
+    """A click callback: a page --limit below 1 is a usage error (exit 2) naming it and the
+    fix, as every other bad option value is; a larger one than a page holds gives a page."""
+    try:
+        return None if value is None else pagination.cap_limit(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 limit_option = click.option("--limit", type=int, default=50, show_default=True,
-                            help="Rows per page, 1 or more (a page holds at most 500: a "
+                            callback=_page_limit, help="Rows per page, 1 or more (a page holds at most 500: a "
                                  "larger limit gives 500).")
 rows_option = click.option(
     "--limit", "row_limit", type=click.IntRange(0), default=None,
