@@ -284,3 +284,15 @@ def test_a_page_limit_below_one_is_a_usage_error_naming_it(lake, capsys, words, 
     code, out, err = run_main(capsys, *words, "--limit", value, "--lake", str(lake.root))
     assert_one_line_error(code, err, status=2)
     assert "'--limit'" in err and f"limit {value} " in err and "e.g. 50" in err and out == ""
+
+
+@pytest.mark.parametrize("words", [("events", "timeline", "org-a-bad-1"), ("metrics", "historical"),
+                                   ("metrics", "orgs")])
+def test_a_row_limit_past_two_to_the_64_gives_every_row(lake, capsys, words):
+    # was 'voice-monitor: error: OverflowError: int too big to convert', exit 1; sql gave all rows
+    code, out, err = run_main(capsys, *words, "--limit", str(2**70), "--json", "--now", AT,
+                              "--lake", str(lake.root))
+    assert code == 0 and "OverflowError" not in err, err
+    if words[0] == "events":  # one event landed for this artifact, at NOW - 6 minutes
+        rows = json.loads(out)
+        assert [(r["event_type"], r["artifact_id"]) for r in rows] == [("artifact_failed", "org-a-bad-1")]

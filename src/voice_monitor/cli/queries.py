@@ -199,10 +199,11 @@ def _emit(frame: pl.DataFrame, as_json: bool, columns: list[str] | None = None,
 def _capped(frame: pl.DataFrame, as_json: bool, row_limit: int | None
             ) -> tuple[pl.DataFrame, int]:
     """The rows to print: --limit's (0 = all), else a table's first ROW_CAP, as `sql` shows
-    (Rich took 10-35 s over a 40,000-row table); and how many there were."""
+    (Rich took 10-35 s over a 40,000-row table); and how many there were. A --limit past the
+    rows gives them all, as in `sql` (polars' head() overflows past 2**64)."""
     if row_limit is None and not as_json:
         row_limit = adhoc.ROW_CAP
-    return (frame.head(row_limit) if row_limit else frame), frame.height
+    return (frame.head(min(row_limit, frame.height)) if row_limit else frame), frame.height
 
 
 def _say_cut(shown: pl.DataFrame, total: int, as_json: bool) -> None:
