@@ -296,3 +296,13 @@ def test_a_row_limit_past_two_to_the_64_gives_every_row(lake, capsys, words):
     if words[0] == "events":  # one event landed for this artifact, at NOW - 6 minutes
         rows = json.loads(out)
         assert [(r["event_type"], r["artifact_id"]) for r in rows] == [("artifact_failed", "org-a-bad-1")]
+
+
+def test_a_negative_demo_seed_is_a_usage_error_and_nothing_is_written(tmp_path, capsys):
+    # was 'voice-monitor: error: expected non-negative integer' (numpy's), exit 1, after the
+    # demo lake's folders were made and its progress bar drawn
+    target = tmp_path / "demo"
+    code, out, err = run_main(capsys, "demo", "--lake", str(target), "--seed", "-1")
+    assert_one_line_error(code, err, status=2)
+    assert "'--seed'" in err and "-1" in err and out == ""
+    assert not target.exists()

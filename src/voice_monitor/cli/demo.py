@@ -30,8 +30,8 @@ from voice_monitor.lake import Lake
 @lake_option(create=True)
 @click.option("--days", type=click.IntRange(1, MAX_DAYS), default=3, show_default=True,
               help="How many UTC days to simulate.")
-@click.option("--seed", type=int, default=7, show_default=True,
-              help="Random seed: the same seed and --end give the same events.")
+@click.option("--seed", type=click.IntRange(0), default=7, show_default=True,
+              help="Random seed, 0 or more: the same seed and --end give the same events.")
 @click.option("--end", "end", type=TIME, default=None,
               help="Last simulated moment, e.g. 2026-02-18T12:00:00Z: the demo's now (default: "
                    "now, rounded down to 5 minutes).")
