@@ -306,3 +306,14 @@ def test_a_negative_demo_seed_is_a_usage_error_and_nothing_is_written(tmp_path, 
     assert_one_line_error(code, err, status=2)
     assert "'--seed'" in err and "-1" in err and out == ""
     assert not target.exists()
+
+
+@pytest.mark.parametrize("words", [("metrics", "historical"), ("metrics", "stages"), ("metrics", "orgs"),
+                                   ("events", "recent"), ("alerts", "history")])
+def test_an_end_not_after_the_start_is_a_usage_error_naming_both(lake, capsys, words):
+    # was the library's 'error: bad time range: …', exit 1, where backfill's is a usage error
+    code, out, err = run_main(capsys, *words, "--start", "2026-02-16T00:00Z", "--end",
+                              "2026-02-15T00:00Z", "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert "--end 2026-02-15T00:00:00Z is not after --start 2026-02-16T00:00:00Z" in err
+    assert "swap them" in err and out == ""

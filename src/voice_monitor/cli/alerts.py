@@ -142,6 +142,7 @@ def history(alert_type, organization_id, status, start, end, limit, cursor, lake
     Example:
       voice-monitor alerts history --type high_latency --start 2026-02-01T00:00:00Z --limit 20
     """
+    common.ordered_range(start, end)
     page = alert_history(lake, alert_type, organization_id, status, start, end, limit, cursor)
     if as_json:
         common.echo_json(page.as_dict())

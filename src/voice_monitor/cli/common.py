@@ -181,6 +181,15 @@ def _inside(filename, lake: Lake) -> bool:
                for root in {os.path.abspath(lake.root), os.path.abspath(lake.local_state_dir)})
 
 
+def ordered_range(start: datetime | None, end: datetime | None) -> None:
+    """--start and --end as given: a start not before the end is a usage error (exit 2) naming
+    both and the fix, as backfill's is, not the library's ValueError (exit 1)."""
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--end {utc_text(end)} is not after --start {utc_text(start)}; swap them or widen "
+            "the range", param_hint="'--start'/'--end'")
+
+
 def not_empty_path(ctx, param, value):
     """A click callback: an empty lake path (an unset variable) is a usage error, never ".";
     so is a path that is a file (click's "Directory 'x' is a file." named no fix)."""

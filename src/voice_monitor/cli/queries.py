@@ -244,6 +244,7 @@ def _unreadable_periods(said: list) -> set[datetime]:
 
 
 def _range(start: datetime | None, end: datetime | None, now: datetime):
+    common.ordered_range(start, end)
     if end is None and start is not None and start >= now:
         # the library's "start is not before end ...; swap them" named an end nobody gave
         raise click.BadParameter(
@@ -411,6 +412,7 @@ def recent(event_types, stage, organization_id, artifact_id, start, end, errors_
       voice-monitor events recent --type transcription_failed --org org-7 --limit 20
       voice-monitor events recent --now 2026-02-16T14:30:00Z
     """
+    common.ordered_range(start, end)
     if now is not None:  # as the API's `now`: `end` is exclusive, so one microsecond past now
         if start is not None and start > now and (end is None or end > now):
             raise click.BadParameter(
