@@ -209,9 +209,10 @@ def test_serve_takes_proxy_addresses_networks_or_a_star(capsys, tmp_path, no_ser
 @pytest.mark.parametrize("words", [("events", "recent"), ("artifacts", "failed"),
                                    ("artifacts", "active")])
 def test_limit_0_names_the_range_a_page_takes(capsys, lake, words):
-    # it said "limit 0 must be a positive integer (at most 500)", yet 501 is accepted (capped)
+    # it said "limit 0 must be a positive integer (at most 500)", yet 501 is accepted (capped);
+    # a usage error (exit 2) like every other bad option value since 4f86801
     code, _, err = run_main(capsys, *words, "--limit", "0", "--lake", str(lake.root))
-    assert_one_line_error(code, err, status=1)
+    assert_one_line_error(code, err, status=2)
     assert ("limit 0 must be a positive integer, e.g. 50: a page holds 1 to 500 rows (a larger "
             "limit gives 500)") in err
     code, _, err = run_main(capsys, *words, "--limit", "501", "--lake", str(lake.root))
