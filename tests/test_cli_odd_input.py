@@ -104,6 +104,33 @@ def test_serve_refuses_a_client_timeout_that_is_not_a_number(capsys, tmp_path, m
     assert served == []
 
 
+@pytest.mark.parametrize("option, value, bounds", [
+    # 2**63 started a server whose every gzip batch was a 500 (OverflowError in zlib); a
+    # body over the queue's 512 MiB would be held alone, and a queue beyond 65536 batches
+    # cannot fill (each is an open connection)
+    ("--max-body-bytes", str(2**63), "1<=x<=536870912"),
+    ("--max-body-bytes", "536870913", "1<=x<=536870912"),
+    ("--max-body-bytes", "0", "1<=x<=536870912"),
+    ("--queue-size", "65537", "0<=x<=65536"),
+    ("--queue-size", "-1", "0<=x<=65536"),
+])
+def test_a_serve_limit_out_of_range_is_a_usage_error_naming_it(capsys, monkeypatch, tmp_path,
+                                                               option, value, bounds):
+    import signal
+
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(k))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    code, _, err = run_main(capsys, "serve", "--no-auth", "--port", "0", option, value,
+                            "--lake", str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=2)
+    assert f"'{option}': {value} is not in the range {bounds}" in err
+    assert served == []
+    assert not (tmp_path / "lake").exists()
+
+
 @pytest.mark.parametrize("command", ["init", "ingest"])
 def test_a_lake_folder_the_system_will_not_make_is_one_line_naming_it(capsys, tmp_path, command):
     # it was the OS's words alone, no fix: "[Errno 2] No such file or directory: '/proc/...'"

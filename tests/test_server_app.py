@@ -747,18 +747,29 @@ def test_a_gzip_body_in_another_charset_is_415_once_decompressed(lake, app, http
 
 
 @pytest.mark.parametrize("given, named", [
-    ({"max_body_bytes": True}, "max_body_bytes True must be a whole number >= 1, e.g. 16777216"),
-    ({"queue_size": 2.5}, "queue_size 2.5 must be a whole number >= 0, e.g. 256"),
-    ({"queue_size": False}, "queue_size False must be a whole number >= 0, e.g. 256"),
-    ({"landing_threads": True}, "landing_threads True must be a whole number >= 1, e.g. 1"),
-    ({"landing_threads": 0}, "landing_threads 0 must be a whole number >= 1, e.g. 1"),
+    ({"max_body_bytes": True},
+     "max_body_bytes True must be a whole number from 1 to 536870912, e.g. 16777216"),
+    # 2**63 failed every gzip body with a 500 (OverflowError: zlib takes a C ssize_t)
+    ({"max_body_bytes": 2**63},
+     "max_body_bytes 9223372036854775808 must be a whole number from 1 to 536870912, "
+     "e.g. 16777216"),
+    ({"max_body_bytes": 512 * 1024 * 1024 + 1},
+     "max_body_bytes 536870913 must be a whole number from 1 to 536870912, e.g. 16777216"),
+    ({"queue_size": 2.5}, "queue_size 2.5 must be a whole number from 0 to 65536, e.g. 256"),
+    ({"queue_size": False}, "queue_size False must be a whole number from 0 to 65536, e.g. 256"),
+    ({"queue_size": 65537}, "queue_size 65537 must be a whole number from 0 to 65536, e.g. 256"),
+    ({"landing_threads": True},
+     "landing_threads True must be a whole number from 1 to 64, e.g. 1"),
+    ({"landing_threads": 0}, "landing_threads 0 must be a whole number from 1 to 64, e.g. 1"),
+    ({"landing_threads": 65}, "landing_threads 65 must be a whole number from 1 to 64, e.g. 1"),
 ])
 def test_a_collector_limit_that_is_no_whole_number_is_named(tmp_path, given, named):
     # True is 1 to Python: max_body_bytes=True answered 413 to every batch over one byte
     with pytest.raises(ValueError, match=f"^{named}$"):
         create_app(tmp_path / "lake", no_auth=True, **given)
     assert not (tmp_path / "lake").exists()  # refused before the lake is made
-    with pytest.raises(ValueError, match="^threads True must be a whole number >= 1, e.g. 1$"):
+    with pytest.raises(ValueError,
+                       match="^threads True must be a whole number from 1 to 64, e.g. 1$"):
         Collector(Lake(tmp_path), threads=True)
 
 

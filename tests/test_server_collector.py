@@ -63,6 +63,27 @@ def test_overload_is_refused_with_retry_after_and_nothing_accepted_is_lost(tmp_p
     assert len(ids) == 2000 * len(accepted)
 
 
+def test_a_queue_of_0_lands_batches_one_at_a_time_at_the_largest_body_cap(tmp_path):
+    # --queue-size 0 is no queue, not a server that refuses everything: a batch lands in each
+    # landing thread (the test above: a second at once is 503); posted one after another, each
+    # lands. The largest --max-body-bytes takes gzip bodies (2**63 was a 500: zlib's ssize_t)
+    import gzip
+
+    lake = Lake(tmp_path / "lake")
+    with ServerProcess(lake, "--queue-size", "0", "--max-body-bytes", str(512 * 1024 * 1024),
+                       log=tmp_path / "log") as server, httpx.Client(timeout=60) as http:
+        for k in range(3):
+            response = http.post(server.url + "/v1/events", content=batch(f"q{k}", 10),
+                                 headers=HEADERS)
+            assert (response.status_code, response.json()) == (
+                200, {"accepted": 10, "duplicates": 0, "quarantined": 0})
+        response = http.post(server.url + "/v1/events", content=gzip.compress(batch("gz", 7)),
+                             headers={**HEADERS, "Content-Encoding": "gzip"})
+        assert (response.status_code, response.json()) == (
+            200, {"accepted": 7, "duplicates": 0, "quarantined": 0})
+    assert len(landed_ids(lake)) == 37
+
+
 def test_kill_9_mid_batch_loses_nothing_that_was_acknowledged(tmp_path):
     lake = Lake(tmp_path / "lake")
     server = ServerProcess(lake, log=tmp_path / "log").start()

@@ -68,11 +68,14 @@ def _client_timeout(ctx, param, value):
               help="File of tokens, one 'ingest TOKEN [NAME]' or 'staff TOKEN [NAME]' per line.")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Server processes (each with its own landing threads).")
-@click.option("--max-body-bytes", type=click.IntRange(1), default=group_commit.DEFAULT_MAX_BODY_BYTES,
-              show_default=True, help="Largest batch accepted, sent or decompressed (else 413).")
-@click.option("--queue-size", type=click.IntRange(0), default=group_commit.DEFAULT_QUEUE_SIZE,
-              show_default=True, help="Batches that may wait for landing (beyond it: 503).")
-@click.option("--landing-threads", type=click.IntRange(1, 64),
+@click.option("--max-body-bytes", type=click.IntRange(1, group_commit.MAX_BODY_BYTES),
+              default=group_commit.DEFAULT_MAX_BODY_BYTES, show_default=True,
+              help="Largest batch accepted, sent or decompressed (else 413), at most 512 MiB.")
+@click.option("--queue-size", type=click.IntRange(0, group_commit.MAX_QUEUE_SIZE),
+              default=group_commit.DEFAULT_QUEUE_SIZE, show_default=True,
+              help="Batches that may wait for landing (beyond it: 503); 0: none waits, each "
+                   "landing thread takes one at a time.")
+@click.option("--landing-threads", type=click.IntRange(1, group_commit.MAX_LANDING_THREADS),
               default=group_commit.DEFAULT_LANDING_THREADS, show_default=True,
               help="Batches landed at once per process.")
 @click.option("--forwarded-allow-ips", default=None, metavar="ADDRESSES", callback=_forwarded_ips,

@@ -44,17 +44,25 @@ LINGER_SHARE = 0.5  # ... and at most this share of the previous landing's time
 EXPECTED_DECAY = 0.9  # how fast the collector forgets how many senders it served at once
 MAX_QUEUED_BYTES = 512 * 1024 * 1024  # bodies held in memory waiting for landing, at most
 INLINE_SPLIT_BYTES = 256 * 1024  # bodies up to this size are split by the landing that takes them
+# the limits' largest values: a body over the queue's bytes would be held alone; 2**63 and more
+# failed every gzip body with OverflowError (zlib's max_length is a C ssize_t), a 500
+MAX_BODY_BYTES = MAX_QUEUED_BYTES
+MAX_QUEUE_SIZE = 65536  # batches waiting, each an open connection: beyond it, none would connect
+MAX_LANDING_THREADS = 64
 
 
 def check_limits(max_body_bytes, queue_size, threads, threads_name: str = "threads") -> None:
-    """Refuse a limit that is not a whole number in range, naming it and an example (True is 1
-    to Python: max_body_bytes=True refused every batch of more than one byte; 2.5 was taken)."""
-    for name, value, least, example in (
-            ("max_body_bytes", max_body_bytes, 1, DEFAULT_MAX_BODY_BYTES),
-            ("queue_size", queue_size, 0, DEFAULT_QUEUE_SIZE),
-            (threads_name, threads, 1, DEFAULT_LANDING_THREADS)):
-        if not whole_number(value) or value < least:
-            raise ValueError(f"{name} {value!r} must be a whole number >= {least}, e.g. {example}")
+    """Refuse a limit that is not a whole number in range, naming it, the range and an example
+    (True is 1 to Python: max_body_bytes=True refused every batch of more than one byte; 2.5
+    was taken). A queue_size of 0 is a queue where no batch waits: each landing thread takes
+    one batch at a time, and a batch that comes while they all land is 503."""
+    for name, value, least, most, example in (
+            ("max_body_bytes", max_body_bytes, 1, MAX_BODY_BYTES, DEFAULT_MAX_BODY_BYTES),
+            ("queue_size", queue_size, 0, MAX_QUEUE_SIZE, DEFAULT_QUEUE_SIZE),
+            (threads_name, threads, 1, MAX_LANDING_THREADS, DEFAULT_LANDING_THREADS)):
+        if not whole_number(value) or not least <= value <= most:
+            raise ValueError(f"{name} {value!r} must be a whole number from {least} to {most}, "
+                             f"e.g. {example}")
 
 
 class BodyTooLarge(Exception):
