@@ -440,3 +440,37 @@ def test_a_transfer_coding_other_than_chunked_is_501_never_landed_as_garbage(ser
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"accepted": 1, "duplicates": 0,
                                                            "quarantined": 0}
     assert quarantined() == before
+
+
+def test_a_gzip_body_padded_with_zero_bytes_lands_and_other_trailing_bytes_are_named(server):
+    # a block-padded gzip (zeros after the last member, as tape and some stream writers leave)
+    # was 400 'not valid gzip' though `gzip -d` and Python's gzip.decompress take it
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+
+    def record(event_id: str) -> bytes:
+        return json.dumps({"event_id": event_id, "event_type": "artifact_received",
+                           "timestamp": at}).encode() + b"\n"
+
+    headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson",
+               "Content-Encoding": "gzip"}
+    one, two = gzip.compress(record("pad-1")), gzip.compress(record("pad-2"))
+    for body, accepted, duplicates in (
+            (one + b"\0" * 512, 1, 0),  # padded to a block
+            (one + b"\0", 1, 1),  # one zero byte; pad-1 again: a duplicate
+            (two + b"\0" * 7 + gzip.compress(record("pad-3")), 2, 0)):  # between members
+        response = server.http.post(server.url + "/v1/events", content=body, headers=headers)
+        assert (response.status_code, response.json()) == (
+            200, {"accepted": accepted, "duplicates": duplicates, "quarantined": 0})
+    # anything else after the stream is refused, named, nothing landed (`gzip -d` drops it)
+    for tail, shown in ((b"\0\0xyz", "3 bytes that are not gzip, from byte %d (b'xyz')"),
+                        (b"garbage" * 4, "28 bytes that are not gzip, from byte %d "
+                                         "(b'garbagegarbagega'…)")):
+        body = gzip.compress(record("tail-1")) + tail
+        response = server.http.post(server.url + "/v1/events", content=body, headers=headers)
+        start = len(body) - len(tail.lstrip(b"\0"))
+        assert (response.status_code, response.json()) == (400, {
+            "detail": "the gzip body is followed by " + shown % start + "; send the compressed "
+                      "stream alone (zero bytes of padding after it are ignored)"})
+    response = server.http.post(server.url + "/v1/events", content=record("tail-1"),
+                                headers={**headers, "Content-Encoding": "identity"})
+    assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}

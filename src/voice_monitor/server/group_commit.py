@@ -418,10 +418,23 @@ def _held(records: pa.Array | list) -> int:
     return sum(len(r) if isinstance(r, bytes) else len(r.raw) + len(r.reason) for r in records)
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body (several members allowed), refusing more than `limit` bytes out."""
+    """Decompress a gzip body (several members allowed), refusing more than `limit` bytes out.
+
+    Zero bytes after a member are padding (a block-padded file or stream) and skipped, as
+    Python's gzip.decompress does (`gzip -d` takes them after the last member only, and drops
+    a member after them with a warning: here it lands); anything else after a member that is
+    not another member is refused naming it (`gzip -d` drops it with a warning, exit 2)."""
     out, size, rest = [], 0, body
     while rest:
+        if out and not rest.startswith(GZIP_MAGIC[:len(rest)]):
+            raise BadEncoding(
+                f"the gzip body is followed by {len(rest)} bytes that are not gzip, from byte "
+                f"{len(body) - len(rest)} ({rest[:16]!r}{'…' if len(rest) > 16 else ''}); send "
+                "the compressed stream alone (zero bytes of padding after it are ignored)")
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
             chunk = inflater.decompress(rest, limit - size + 1)
@@ -434,5 +447,5 @@ def gunzip(body: bytes, limit: int) -> bytes:
         if not inflater.eof:
             raise BadEncoding("the gzip body is truncated; send the whole compressed stream")
         out.append(chunk)
-        rest = inflater.unused_data
+        rest = inflater.unused_data.lstrip(b"\0")
     return b"".join(out)
