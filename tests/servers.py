@@ -72,12 +72,13 @@ def _answers(probe: Callable[[], object]) -> Callable[[], bool]:
 
 
 @contextmanager
-def redis_server(workdir: Path) -> Iterator[str]:
-    """A throw-away Redis (no persistence); yields its redis://127.0.0.1:PORT/0 URL."""
+def redis_server(workdir: Path, port: int | None = None) -> Iterator[str]:
+    """A throw-away Redis (no persistence) on `port` (default: a free one; given: the port of
+    one stopped before, to start it again); yields its redis://127.0.0.1:PORT/0 URL."""
     import redis
 
     binary = program("redis-server", "Debian's redis-server package; .ci/run installs it")
-    port = free_port()
+    port = port or free_port()
     url = f"redis://127.0.0.1:{port}/0"
     client = redis.Redis.from_url(url)
 

@@ -521,6 +521,42 @@ def test_unreachable_redis_is_one_line_at_the_cli(lake, monkeypatch, capsys):
     assert "VOICE_MONITOR_COUNTERS" in err and "hunter2" not in err
 
 
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_ingest_whose_redis_stops_says_how_many_events_landed_uncounted(lake, tmp_path,
+                                                                       monkeypatch, capsys):
+    # Redis stopped under `ingest`: the landing places its files, then its count fails. The
+    # command said only "cannot reach the counter store …" (exit 1), so the events in the lake,
+    # counted later, looked lost, and a re-run's "duplicate 3" looked wrong
+    import duckdb
+    from servers import redis_server
+
+    events = tmp_path / "events.jsonl"
+    records = received(*(AT - timedelta(minutes=m) for m in (1, 2, 3)), organization_id="org-a")
+    events.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n")
+    at = ("--lake", str(lake.root), "--now", ts(AT))
+    (tmp_path / "redis").mkdir()
+    with redis_server(tmp_path / "redis") as url:
+        monkeypatch.setenv(COUNTERS_ENV, url)
+    code, out, err = run_main(capsys, "ingest", str(events), *at)  # redis-server stopped
+    assert_one_line_error(code, err, 1)  # failed: the batch's reject, and any rest, not landed
+    assert "cannot reach the counter store" in err
+    assert (f"landed before this error: part of {str(events)!r} (3 events not yet counted by "
+            "the real-time counters: kept, they are counted at the next landing or read once "
+            "the counter store works again); not landed: the rest of ") in err
+    assert "once the counter store works again, ingest only those again" in err
+    glob = str(lake.root / "events" / "**" / "*.parquet")
+    with closing(duckdb.connect()) as con:  # the lake's files, read directly
+        assert con.execute("select count(distinct event_id) from read_parquet($g)",
+                           {"g": glob}).fetchone()[0] == 3
+    with redis_server(tmp_path / "redis", port=int(url.rsplit(":", 1)[1].split("/")[0])):
+        code, out, err = run_main(capsys, "metrics", "realtime", "--json", *at)
+        assert code == 0, err
+        assert json.loads(out)["artifacts_received"] == 3
+        code, out, err = run_main(capsys, "ingest", str(events), *at)  # as the message says
+        assert (code, out) == (0, "accepted 3 (of which duplicate 3), quarantined 1\n"), err
+        assert counts(lake) == zeros(artifacts_received=3)
+
+
 def test_default_store_without_reading_the_settings(tmp_path):
     # no config file, no VOICE_MONITOR_* variable: the built-in default (the embedded store),
     # known without importing the settings (pydantic); a fresh interpreter shows what it imported

@@ -26,7 +26,7 @@ from voice_monitor.cli.common import (
     now_option,
     utc_text,
 )
-from voice_monitor.counters import realtime_metrics
+from voice_monitor.counters import CounterStore, open_counters, realtime_metrics
 from voice_monitor.lake import Lake
 from voice_monitor.landing import InputFileError, LandingResult, ingest_file
 from voice_monitor.streaming import check_input_file, unreadable
@@ -238,38 +238,89 @@ def _land(lake: Lake, inputs: list[_Input], now: datetime
     its events counted once)."""
     total = LandingResult()
     done: list[tuple[_Input, LandingResult]] = []
-    for n, item in enumerate(inputs):
-        part = LandingResult()
-        try:
-            ingest_file(lake, item.path, now=now, source=item.source, into=part)
-        except Exception as exc:
-            landed = any(r.accepted or r.quarantined for _, r in [*done, (item, part)])
-            if not landed and not isinstance(exc, InputFileError):
-                raise  # e.g. a lake this process may not write to: lake_option says what to do
+    store = _Counting(lake)
+    try:
+        for n, item in enumerate(inputs):
+            part = LandingResult()
             try:
-                no_space(exc, lake)  # a full disk part way: the one line, with what landed
-            except VoiceMonitorError as full:
-                exc = full
-            raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:])) from exc
-        done.append((item, part))
-        total.add(part)
+                ingest_file(lake, item.path, now=now, source=item.source, into=part,
+                            counters=store)
+            except Exception as exc:
+                landed = any(r.accepted or r.quarantined for _, r in [*done, (item, part)])
+                if not landed and not store.uncounted and not isinstance(exc, InputFileError):
+                    raise  # e.g. a lake this process may not write to: lake_option says so
+                try:
+                    no_space(exc, lake)  # a full disk part way: the one line, with what landed
+                except VoiceMonitorError as full:
+                    exc = full
+                raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:],
+                                                store.uncounted)) from exc
+            done.append((item, part))
+            total.add(part)
+    finally:
+        store.close()
     return total, done
 
 
+class _Counting:
+    """The lake's counter store, opened at its first use as `ingest_file` opens it, that keeps
+    how many events the landing whose count failed had placed in the lake (`uncounted`): a
+    landing places its events' files, then counts them (landing.py), so a count that fails
+    (Redis gone, the store's disk full) fails with those events in the lake, noted to be counted
+    by the next landing or read (uncounted.py). Every other use goes to the store itself."""
+
+    def __init__(self, lake: Lake):
+        self._lake = lake
+        self._store: CounterStore | None = None
+        self._handed = 0  # events in the batch last prepared
+        self.uncounted = 0
+
+    def _opened(self) -> CounterStore:
+        if self._store is None:
+            self._store = open_counters(self._lake)
+        return self._store
+
+    def prepare(self, events, now: datetime) -> object:
+        self._handed = events.num_rows
+        return self._opened().prepare(events, now)
+
+    def commit(self, prepared: object) -> int:
+        try:
+            return self._opened().commit(prepared)
+        except BaseException:
+            self.uncounted = self._handed  # placed: commit comes after the files are in place
+            raise
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __getattr__(self, name: str):
+        return getattr(self._opened(), name)
+
+
 def _failed(item: _Input, exc: Exception, done: list[tuple[_Input, LandingResult]],
-            part: LandingResult, rest: list[_Input]) -> str:
+            part: LandingResult, rest: list[_Input], uncounted: int = 0) -> str:
     """The error of an input that broke while landing: what it was, what landed before it
-    (each input and its counts), and what to ingest again."""
+    (each input and its counts; `uncounted`: events of `item` placed in the lake by a landing
+    whose count then failed), and what to ingest again."""
     reason = _named(item, exc)
     landed = [f"{i.shown} ({_counts(r)})" for i, r in done]
-    partly = bool(part.accepted or part.quarantined)
-    if partly:
+    partly = bool(part.accepted or part.quarantined or uncounted)
+    if uncounted:
+        # (the batch's own counts are lost with its failure: its events only are known)
+        counted = f"{_counts(part)}, then " if part.accepted or part.quarantined else ""
+        landed.append(f"part of {item.shown} ({counted}{uncounted} events not yet counted by "
+                      "the real-time counters: kept, they are counted at the next landing or "
+                      "read once the counter store works again)")
+    elif partly:
         landed.append(f"part of {item.shown} ({_counts(part)})")
     if not landed:
         return f"{reason} (nothing was ingested)"
     again = [f"the rest of {item.shown}" if partly else item.shown, *(i.shown for i in rest)]
+    when = "once the counter store works again, " if uncounted else ""
     text = (f"{reason}; landed before this error: {', '.join(landed)}; not landed: "
-            f"{', '.join(again)}: ingest only those again")
+            f"{', '.join(again)}: {when}ingest only those again")
     if partly:
         # quarantine keeps every record it is given, copies too: say so rather than "once"
         requarantined = (f"; its {part.quarantined} quarantined record(s) are quarantined again"
