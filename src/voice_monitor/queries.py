@@ -48,17 +48,25 @@ _STEP = {"hour": timedelta(hours=1), "day": timedelta(days=1)}
 MAX_PERIODS = 40_000  # rows of one range read: over 100 years of days, 4.5 years of hours
 
 
-def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
-    """(period, first period start, last period start) of the periods overlapping [start, end)."""
-    start, end = arguments.time_range(start, end, required=True)
+def periods_spanned(start: datetime, end: datetime, period: str | None = None) -> tuple[str, int]:
+    """(period, how many periods overlap [start, end)) of an ordered UTC range: `period=None`
+    is the range's length's choice. A read refuses more than MAX_PERIODS of them; the CLI
+    checks this before reading."""
     if period is None:
         period = "hour" if end - start <= HOURLY_LIMIT else "day"
     if period not in _STEP:
         raise ValueError(f"unknown period {arguments.shown(period)}; use 'hour' or 'day', or "
                          "leave it out to have the range's length choose")
     floor = floor_hour if period == "hour" else floor_day
+    return period, (floor(end - timedelta(microseconds=1)) - floor(start)) // _STEP[period] + 1
+
+
+def _periods(start, end, period: str | None) -> tuple[str, datetime, datetime]:
+    """(period, first period start, last period start) of the periods overlapping [start, end)."""
+    start, end = arguments.time_range(start, end, required=True)
+    period, count = periods_spanned(start, end, period)
+    floor = floor_hour if period == "hour" else floor_day
     first, last = floor(start), floor(end - timedelta(microseconds=1))
-    count = (last - first) // _STEP[period] + 1
     if count > MAX_PERIODS:  # every period is a row (no gaps): 8,000 years of days never end
         raise ValueError(
             f"the range {start:%Y-%m-%dT%H:%MZ} to {end:%Y-%m-%dT%H:%MZ} spans {count:,} "

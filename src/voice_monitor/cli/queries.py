@@ -243,7 +243,8 @@ def _unreadable_periods(said: list) -> set[datetime]:
             if isinstance(w, queries.SnapshotFilesUnreadableWarning) for p in w.periods}
 
 
-def _range(start: datetime | None, end: datetime | None, now: datetime):
+def _range(start: datetime | None, end: datetime | None, now: datetime,
+           period: str | None = None):
     common.ordered_range(start, end)
     if end is None and start is not None and start >= now:
         # the library's "start is not before end ...; swap them" named an end nobody gave
@@ -252,7 +253,15 @@ def _range(start: datetime | None, end: datetime | None, now: datetime):
             "without --end; give an --end after it, or a start before now",
             param_hint="'--start'")
     end = end or now
-    return start or end - timedelta(hours=24), end
+    start = start or end - timedelta(hours=24)
+    period, count = queries.periods_spanned(start, end, period)
+    if count > queries.MAX_PERIODS:  # the library's ValueError, exit 1, named no option
+        raise click.BadParameter(
+            f"the range {utc_text(start)} to {utc_text(end)} spans {count:,} {period}s, more "
+            f"than the {queries.MAX_PERIODS:,} one read returns; give a later --start or an "
+            "earlier --end" + (", or --period day" if period == "hour" else ""),
+            param_hint="'--start'/'--end'")
+    return start, end
 
 
 @metrics.command()
@@ -272,7 +281,7 @@ def historical(organization_id, start, end, period, row_limit, lake: Lake, now,
       voice-monitor metrics historical --start 2026-02-15T00:00:00Z --end 2026-02-16T00:00:00Z
       voice-monitor metrics historical --start 2026-02-01T00:00:00Z --end 2026-02-03T00:00:00Z --period day
     """
-    start, end = _range(start, end, now)
+    start, end = _range(start, end, now, period)
     with _warned(queries.SnapshotFilesUnreadableWarning) as said:
         frame = queries.historical_metrics(lake, start, end, organization_id, period=period,
                                            now=now)
