@@ -173,26 +173,22 @@ def _range(start: str | None, end: str | None, now: datetime) -> tuple[datetime,
     return arguments.utc_time(start, "start") or end_at - timedelta(hours=24), end_at
 
 
-def with_unreadable(answer: dict, noted: list) -> dict:
-    """`answer` with `snapshots_unreadable` when its read met snapshot files it could not read
-    (`queries.SnapshotFilesUnreadableWarning`, from `queries.unreadable_noted`): the files, the
-    periods read as having no snapshot, and what the warning says (the file and the fix)."""
-    if noted:
-        answer["snapshots_unreadable"] = {
-            "files": sorted({name for w in noted for name, _ in w.files}),
-            "periods": sorted({p for w in noted for p in w.periods}),
-            "message": "; ".join(dict.fromkeys(str(w) for w in noted))}
-    return answer
+# what a read met that it could not read: the answer's key, and the warnings' attribute (and
+# the key's field) for what was read as empty
+_UNREADABLE = {"snapshots": ("snapshots_unreadable", "periods"),  # SnapshotFilesUnreadableWarning
+               "events": ("events_unreadable", "hours")}  # EventFilesUnreadableWarning
 
 
-def with_events_unreadable(answer: dict, noted: list) -> dict:
-    """`answer` with `events_unreadable` when its read left out hours holding event files it
-    could not read (`queries.EventFilesUnreadableWarning`): the files, the hours left out, and
-    what the warning says (the file and the fix)."""
+def with_unreadable(answer: dict, noted: list, kind: str = "snapshots") -> dict:
+    """`answer` with `snapshots_unreadable` (`kind` "snapshots") or `events_unreadable`
+    ("events") when its read met files it could not read (`queries.unreadable_noted`'s
+    warnings): the files, the periods read as having no snapshot or the hours of events left
+    out, and what the warnings say (the file and the fix)."""
     if noted:
-        answer["events_unreadable"] = {
+        key, within = _UNREADABLE[kind]
+        answer[key] = {
             "files": sorted({name for w in noted for name, _ in w.files}),
-            "hours": sorted({h for w in noted for h in w.hours}),
+            within: sorted({x for w in noted for x in getattr(w, within)}),
             "message": "; ".join(dict.fromkeys(str(w) for w in noted))}
     return answer
 
@@ -323,8 +319,8 @@ def artifacts_failed(request: Request, since: str | None = None, limit: Limit = 
     `now`, the lake as it was then (default: every landed event, as on the CLI)."""
     with queries.unreadable_noted() as noted:
         page = queries.failed_artifacts(request.app.state.lake, since, limit, cursor, now=now)
-    return JSON(with_events_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
-                                       noted))
+    return JSON(with_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
+                                noted, "events"))
 
 
 @router.get("/artifacts/active")
@@ -334,8 +330,8 @@ def artifacts_active(request: Request, limit: Limit = 50, cursor: str | None = N
     # without now: the clock's, or with a cursor its first page's (active_artifacts)
     with queries.unreadable_noted() as noted:
         page = queries.active_artifacts(request.app.state.lake, limit, cursor, now=now)
-    return JSON(with_events_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
-                                       noted))
+    return JSON(with_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
+                                noted, "events"))
 
 
 # `:path`: an artifact id may hold a `/` (sent as %2F, which the server decodes before routing)
@@ -346,8 +342,8 @@ def artifact_timeline(request: Request, artifact_id: str, now: str | None = None
     only events stamped at or before it (the dashboard pinned to a past moment)."""
     with queries.unreadable_noted() as noted:
         frame = queries.artifact_timeline(request.app.state.lake, artifact_id, now=now)
-    return JSON(with_events_unreadable(
-        first_rows({"artifact_id": artifact_id, "rows": rows(frame)}, limit), noted))
+    return JSON(with_unreadable(
+        first_rows({"artifact_id": artifact_id, "rows": rows(frame)}, limit), noted, "events"))
 
 
 @router.get("/artifacts/{artifact_id:path}/retries")
@@ -355,7 +351,8 @@ def artifact_retries(request: Request, artifact_id: str, now: str | None = None)
     """The retry events of one artifact, oldest first; with `now`, those stamped by then."""
     with queries.unreadable_noted() as noted:
         frame = queries.retry_history(request.app.state.lake, artifact_id, now=now)
-    return JSON(with_events_unreadable({"artifact_id": artifact_id, "rows": rows(frame)}, noted))
+    return JSON(with_unreadable({"artifact_id": artifact_id, "rows": rows(frame)}, noted,
+                                "events"))
 
 
 @router.get("/openapi.json", include_in_schema=False)
