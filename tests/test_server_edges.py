@@ -474,3 +474,29 @@ def test_a_gzip_body_padded_with_zero_bytes_lands_and_other_trailing_bytes_are_n
     response = server.http.post(server.url + "/v1/events", content=record("tail-1"),
                                 headers={**headers, "Content-Encoding": "identity"})
     assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+
+
+def test_a_gzip_body_without_its_content_encoding_or_gzipped_twice_is_400_not_quarantined(
+        server):
+    # `ingest` refuses a gzip file; posted without 'Content-Encoding: gzip' (the header
+    # forgotten after `gzip -c`), or gzip'd twice, it was one record of garbage, quarantined,
+    # and the batch answered 200
+    at = (datetime.now(UTC) - timedelta(minutes=1)).isoformat().replace("+00:00", "Z")
+    record = json.dumps({"event_id": "gz-twice-1", "event_type": "artifact_received",
+                         "timestamp": at}).encode() + b"\n"
+    headers = {**bearer(INGEST), "Content-Type": "application/x-ndjson"}
+    for body, encoding, detail in (
+            (gzip.compress(record), {},
+             "the body is gzip-compressed but was sent without 'Content-Encoding: gzip'; "
+             "nothing of it was landed; send it with that header (curl -H 'Content-Encoding: "
+             "gzip'), or uncompressed"),
+            (gzip.compress(gzip.compress(record)), {"Content-Encoding": "gzip"},
+             "the body is gzip-compressed twice (it decompresses to gzip); nothing of it was "
+             "landed; compress it once")):
+        response = server.http.post(server.url + "/v1/events", content=body,
+                                    headers={**headers, **encoding})
+        assert (response.status_code, response.json()) == (400, {"detail": detail})
+    # nothing of either landed: the event is new, nothing quarantined
+    response = server.http.post(server.url + "/v1/events", content=gzip.compress(record),
+                                headers={**headers, "Content-Encoding": "gzip"})
+    assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}

@@ -26,6 +26,7 @@ from starlette.requests import ClientDisconnect
 from voice_monitor.lake import NoLakeError
 from voice_monitor.server.auth import ingest_actor
 from voice_monitor.server.group_commit import (
+    GZIP_MAGIC,
     BadEncoding,
     BodyTooLarge,
     Collector,
@@ -257,6 +258,13 @@ async def _land(request: Request, collector: Collector, sender: str, foreign: st
         _log.warning("voice-monitor: POST /v1/events from %s ended before its body did; "
                      "nothing of it was landed", client)
         return JSONResponse({"detail": "the request body ended early"}, status_code=400)
+    if encoding == "identity" and body.startswith(GZIP_MAGIC):
+        # as `ingest` refuses a gzip file: landed as it came, it was one record of garbage,
+        # quarantined under a 200 (`gzip -c | curl --data-binary @-` without the header)
+        raise HTTPException(400, "the body is gzip-compressed but was sent without "
+                                 "'Content-Encoding: gzip'; nothing of it was landed; send it "
+                                 "with that header (curl -H 'Content-Encoding: gzip'), or "
+                                 "uncompressed")
     if foreign and encoding == "identity" and not body.isascii():
         raise _refuse_charset(foreign)
     # (a gzip body is checked once decompressed: its é was quarantined, answered 200)

@@ -448,4 +448,8 @@ def gunzip(body: bytes, limit: int) -> bytes:
             raise BadEncoding("the gzip body is truncated; send the whole compressed stream")
         out.append(chunk)
         rest = inflater.unused_data.lstrip(b"\0")
-    return b"".join(out)
+    data = b"".join(out)
+    if data.startswith(GZIP_MAGIC):  # landed, it was one record of garbage under a 200
+        raise BadEncoding("the body is gzip-compressed twice (it decompresses to gzip); "
+                          "nothing of it was landed; compress it once")
+    return data
