@@ -254,3 +254,53 @@ def test_sql_and_the_daily_rollup_name_a_file_that_is_not_its_partitions(lake, d
         run_daily(lake, now=DAY + timedelta(days=1, hours=2), day=DAY)
     assert failed.value.report.periods == []
     assert not lake.snapshot_periods("pipeline_daily")
+
+
+def _garbage(lake, folder):
+    (mine,) = folder.glob("*.parquet")
+    mine.write_bytes(b"not a parquet file")
+    return mine, "ArrowInvalid: Parquet magic bytes not found"
+
+
+@pytest.mark.parametrize("damage", [_period_start_as_text, _stage_file_instead, _garbage])
+def test_the_catalog_is_written_its_damaged_tables_view_failing_naming_the_file(
+        lake, tmp_path, capsys, damage):
+    """One unreadable snapshot file (a period_start of text, another table's file, garbage)
+    stopped `voice-monitor catalog` whole (exit 1, no catalog), where `sql` fails only its
+    table's view (contract §4): the catalog is now written, its view of that table failing
+    naming the file and how to clear it, every other view answering."""
+    import duckdb
+
+    for hour in (1, 2, 3):
+        land_records(lake, [event("artifact_received", at(hour, i)) for i in range(hour)],
+                     now=NOW)
+        run_hourly(lake, hour=at(hour), now=NOW)
+    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
+    rel = bad.relative_to(lake.root).as_posix()
+    target = tmp_path / "catalog.duckdb"
+    again = f"then write the catalog again: voice-monitor catalog {target} --lake {lake.root}"
+
+    code, out, err = run_main(capsys, "catalog", str(target), "--lake", str(lake.root))
+    assert code == 0, err
+    assert out.startswith(f"wrote {target} with views: ")
+    (line,) = err.splitlines()
+    assert line.startswith(f"voice-monitor: warning: the catalog's pipeline_hourly view fails "
+                           f"when read: unreadable lake file {rel} ({why}")
+    assert line.endswith(f"move it aside with: voice-monitor lake check --move-aside --lake "
+                         f"{lake.root}, {again}")
+    con = duckdb.connect(str(target), read_only=True)
+    assert con.sql("select count(*) from events").fetchall() == [(1 + 2 + 3,)]
+    # 3 hours of 4 platform stage rows each (the stage file copied was read, not moved)
+    assert con.sql("select count(*) from stage_hourly").fetchall() == [(3 * 4,)]
+    assert con.sql("select count(*) from organizations").fetchall() == [(0,)]
+    with pytest.raises(duckdb.Error, match=re.escape(f"{bad}' ({why}")) as failed:
+        con.sql("select count(*) from pipeline_hourly").fetchall()
+    assert str(failed.value).endswith(again)
+    con.close()
+
+    from voice_monitor.views import CatalogViewsUnreadableWarning, write_catalog
+
+    with pytest.warns(CatalogViewsUnreadableWarning, match=re.escape(rel)):  # Python too
+        write_catalog(lake, tmp_path / "again.duckdb")
+    # recorded for the lake_file_unreadable alert, as any read that meets it
+    assert rel in {r for r, _ in known_unreadable(lake)}

@@ -15,6 +15,7 @@ import shlex
 import shutil
 import tempfile
 import threading
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from voice_monitor.integrity import (
     check_organizations_file,
     check_snapshot_files,
     guard,
+    move_aside_command,
     snapshot_rows_problem,
 )
 from voice_monitor.lake import (
@@ -188,13 +190,13 @@ def _root_has_keys(paths: str | list[str], levels: int) -> bool:
     return "=" in first.rsplit("/", levels + 2)[0]
 
 
-def _failing(raw: str, exc: UnreadableFileError | UnlistableFolderError) -> str:
+def _failing(raw: str, exc: UnreadableFileError | UnlistableFolderError, fix: str = "") -> str:
     """A relation with the raw view's columns whose every read fails naming the unreadable file
-    (as DuckDB names a file it cannot read, so the error is reported the same way), or the
-    folder this user may not list and the fix."""
+    (as DuckDB names a file it cannot read, so the error is reported the same way) and `fix`,
+    or the folder this user may not list and the fix."""
     _, _, keys, columns, file_cols = SOURCES[raw]
     message = (str(exc) if isinstance(exc, UnlistableFolderError)
-               else f"unreadable lake file {quote_literal(str(exc.files[0][0]))}")
+               else f"unreadable lake file {quote_literal(str(exc.files[0][0]))}{fix}")
     # every column is the error's (NULL) result, not a constant NULL: a filter on a column
     # (`where organization_id is not null`) cannot be folded into "no rows" without the error
     cols = ", ".join(f"cast(failed as {kind}) as {quote_ident(name)}"
@@ -399,13 +401,18 @@ def _placed(base: Path, levels: int) -> tuple[list[Path], bool]:
 
 
 def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
-                 defer_unreadable: bool = False) -> None:
+                 defer_unreadable: bool = False, catalog: str | None = None
+                 ) -> dict[str, UnreadableFileError]:
     """Create every view on `con`: raw views over the whole lake (or empty), then the macros of
     sql/macros/ and the views of sql/views/.
 
     An unreadable file fails here, naming it; with `defer_unreadable` only the queries that
-    read its table fail (naming it), and every other view still answers (contract §4).
+    read its table fail (naming it), and every other view still answers (contract §4). With
+    `catalog` (the catalog file's path: its views outlive this process) an unreadable file is
+    deferred too, its table's queries failing with why and how to clear it, while a folder this
+    user may not list still fails here. Returns the raw views deferred for an unreadable file.
     """
+    deferred: dict[str, UnreadableFileError] = {}
     for raw in SOURCES:
         if lake is None:
             define_raw(con, raw, None)
@@ -420,13 +427,35 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
                     check_organizations_file([lake.organizations_file])  # user-supplied
                 define_raw(con, raw, lake_glob(lake, raw))
         except (UnreadableFileError, UnlistableFolderError) as exc:
-            if not defer_unreadable:
+            if not (defer_unreadable or catalog is not None
+                    and isinstance(exc, UnreadableFileError)):
                 raise
-            con.execute(f"create or replace view {quote_ident(raw)} as {_failing(raw, exc)}")
+            fix = "" if catalog is None else _catalog_fix(lake, exc, catalog)
+            con.execute(f"create or replace view {quote_ident(raw)} as {_failing(raw, exc, fix)}")
+            if isinstance(exc, UnreadableFileError):
+                deferred[raw] = exc
     for macro in sql_names("macros"):  # the views' shared SQL macros
         con.execute(load_sql(f"macros/{macro}"))
     for view in VIEWS:
         con.execute(load_sql(f"views/{view}"))
+    return deferred
+
+
+def _catalog_fix(lake: Lake, exc: UnreadableFileError, catalog: str) -> str:
+    """What a catalog's view over an unreadable file says after its path: its view is SQL text
+    in a file, so it fails until the file is moved aside and the catalog written again."""
+    return (f" ({exc.files[0][1]}); move it aside with: {move_aside_command(lake)}, then write "
+            f"the catalog again: {catalog_command(lake, catalog)}")
+
+
+def catalog_command(lake: Lake, catalog: str) -> str:
+    return (f"voice-monitor catalog {shlex.quote(catalog)} "
+            f"--lake {shlex.quote(str(lake.root))}")
+
+
+class CatalogViewsUnreadableWarning(UserWarning):
+    """Warned by `write_catalog` for each table whose views fail when read: a file of it is
+    unreadable (named, with the fix); the catalog's other views answer (contract §4)."""
 
 
 _SNAPSHOT_RAWS = ("raw_pipeline_hourly", "raw_stage_hourly", "raw_pipeline_daily",
@@ -567,7 +596,8 @@ def write_catalog(lake: Lake | str, path: str | Path, make_folders: bool = True)
                              f"{str(target.parent)!r}; choose a folder you can write to") from exc
         try:
             storage.register_filesystems(con)  # a lake on a store: views bind through fsspec
-            define_views(con, lake)
+            # one unreadable file stopped the whole catalog: its table's views fail when read
+            deferred = define_views(con, lake, catalog=str(target))
             con.execute("checkpoint")
         except duckdb.Error as exc:  # the catalog's disk, not the lake's: name its folder
             if disk_space.is_full(exc):
@@ -583,4 +613,8 @@ def write_catalog(lake: Lake | str, path: str | Path, make_folders: bool = True)
             leftover.unlink(missing_ok=True)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
+    for raw, exc in deferred.items():
+        warnings.warn(CatalogViewsUnreadableWarning(
+            f"the catalog's {raw.removeprefix('raw_')} view fails when read: {exc}, then write "
+            f"the catalog again: {catalog_command(lake, str(target))}"), stacklevel=2)
     return target
