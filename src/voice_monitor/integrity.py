@@ -109,23 +109,36 @@ def check_event_files(paths: Iterable) -> None:
 
     Reads each file's footer once per process (remembered by its signature, so a replaced file
     is read again); a file that cannot be read or is gone is left to the read that follows."""
+    def problem(path) -> str | None:
+        found = event_file_problem(storage.read_schema(path))
+        return None if found is None else f"{found}, another table's file? '{path}'"
+
+    _check_once(_events_checked, paths, problem)
+
+
+_CHECKED_MAX = 65_536  # files remembered as found right, per kind; then forgotten all at once
+
+
+def _check_once(checked: dict[str, tuple], paths: Iterable,
+                problem: Callable[[object], str | None]) -> None:
+    """Raise `ForeignFileError` with `problem(path)`'s words for the first of `paths` it finds
+    wrong (None: right). A file found right is remembered in `checked` (path -> signature) and
+    not asked again until it changes (a replaced file is asked again); one that is gone or
+    cannot be read is left to the read that follows."""
     for path in paths:
         key = str(path)
         try:
             sig = storage.signature(path)
-        except OSError:
+            if checked.get(key) == sig:
+                continue
+            found = problem(path)
+        except READ_ERRORS:  # (FileNotFoundError among them: an OSError)
             continue
-        if _events_checked.get(key) == sig:
-            continue
-        try:
-            problem = event_file_problem(storage.read_schema(path))
-        except READ_ERRORS:
-            continue
-        if problem is not None:
-            raise ForeignFileError(f"{problem}, another table's file? '{key}'")
-        if len(_events_checked) >= 65536:
-            _events_checked.clear()
-        _events_checked[key] = sig
+        if found is not None:
+            raise ForeignFileError(found)
+        if len(checked) >= _CHECKED_MAX:
+            checked.clear()
+        checked[key] = sig
 
 
 # the columns every version of a snapshot table has (contract §6): a file without one is
@@ -200,24 +213,18 @@ def check_snapshot_files(paths: Iterable) -> None:
     Once per file per process (by its signature); for the readers that do not load the rows
     themselves (the SQL views, the daily rollup). A file that cannot be read is left to the
     read that follows."""
-    for path in paths:
-        table = _snapshot_table(path)
-        key = str(path)
-        if table is None or _partition_start(path, table) is None:
-            continue  # no snapshot partition's: not read as one
-        try:
-            sig = storage.signature(path)
-            if _snapshots_checked.get(key) == sig:
-                continue
-            parquet = storage.parquet_file(path)
-            problem = _footer_problem(path, table, parquet)
-        except (*READ_ERRORS, FileNotFoundError):
-            continue
-        if problem is not None:
-            raise ForeignFileError(f"{problem}: '{key}'")
-        if len(_snapshots_checked) >= 65536:
-            _snapshots_checked.clear()
-        _snapshots_checked[key] = sig
+    def problem(path) -> str | None:
+        found = _footer_problem(path, _snapshot_table(path), storage.parquet_file(path))
+        return None if found is None else f"{found}: '{path}'"
+
+    # (a file of no snapshot partition is not read as one)
+    _check_once(_snapshots_checked, (path for path in paths if _in_partition(path)), problem)
+
+
+def _in_partition(path) -> bool:
+    """Whether `path` lies in a snapshot table's partition folder (one with a period)."""
+    table = _snapshot_table(path)
+    return table is not None and _partition_start(path, table) is not None
 
 
 def _footer_problem(path, table: str, parquet: pq.ParquetFile) -> str | None:
