@@ -34,8 +34,12 @@ def event(event_type: str, at: datetime, **fields) -> dict:
 
 
 def run_main(capsys, *argv: str) -> tuple[int, str, str]:
-    """The console script in-process: (exit status, stdout, stderr); an escaping exception fails."""
+    """The console script in-process: (exit status, stdout, stderr); an escaping exception fails.
+    Its first object store reads `s3://`, as in a process of its own."""
+    from voice_monitor import storage
     from voice_monitor.cli import main
+
+    storage.forget_stores()
 
     try:
         main(list(argv))
@@ -86,6 +90,15 @@ def redis_url(tmp_path_factory) -> str:
 
     with redis_server(tmp_path_factory.mktemp("redis")) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _stores_named_afresh():
+    """Each test's first object store reads `s3://`, as in a process of its own (a process names
+    each further store `s3store2://`…, storage._protocol_of_store)."""
+    from voice_monitor import storage
+
+    storage.forget_stores()
 
 
 @pytest.fixture

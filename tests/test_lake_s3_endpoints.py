@@ -69,7 +69,7 @@ def test_the_same_lake_url_on_two_stores_keeps_two_state_folders_and_an_old_one_
         assert realtime_metrics(b, now=NOW)["artifacts_received"] == 1  # not 4
         for key, value in s3_env(first).items():
             monkeypatch.setenv(key, value)
-        a = Lake(LAKE)  # (DuckDB reads a protocol through the client of the newest lake)
+        a = Lake(LAKE)  # opened again on the first store
         assert _ids(a) == ["a-1", "a-2", "left-by-a-crash"]
         assert realtime_metrics(a, now=NOW)["artifacts_received"] == 3
         assert a.local_state_dir == state / f"s3@http_127.0.0.1_{port_a}" / "lakes/team/prod"

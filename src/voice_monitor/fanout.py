@@ -53,7 +53,7 @@ class DaskPeriods:
 
         runner = DaskTaskRunner(address=self.address)
         # workers may run elsewhere: give them the lake's URL or absolute path, not our cwd
-        root = storage.url(lake.root) if lake.remote else str(lake.root.absolute())
+        root = storage.shared_url(lake.root) if lake.remote else str(lake.root.absolute())
 
         def run() -> RollupReport:
             # prefect-dask sends the submitting task's run context with every task; called from

@@ -66,12 +66,18 @@ class ReadThrough(AbstractFileSystem):
     def _key(self, path: str) -> str:
         return self.fs._strip_protocol(path)
 
+    def _held(self, path: str) -> str:
+        """The key under which a file's details and bytes are kept: its store's protocol too
+        (the same bucket and key on two stores are two files)."""
+        protocol = self.fs.protocol
+        return f"{protocol if isinstance(protocol, str) else protocol[0]}://{self._key(path)}"
+
     def _remember(self, entries: dict[str, dict]) -> None:
         now = time.monotonic()
         with _lock:
             for name, info in entries.items():
                 if info.get("type") == "file":
-                    _details[self._key(name)] = (now, info)
+                    _details[self._held(name)] = (now, info)
 
     def glob(self, path, maxdepth=None, **kwargs):
         detail = kwargs.pop("detail", False)
@@ -97,13 +103,12 @@ class ReadThrough(AbstractFileSystem):
         return found if detail else list(found)
 
     def info(self, path, **kwargs):
-        key = self._key(path)
         with _lock:
-            hit = _details.get(key)
+            hit = _details.get(self._held(path))
         if hit and time.monotonic() - hit[0] < DETAILS_TTL_S:
             return hit[1]
         info = self.fs.info(path, **kwargs)
-        self._remember({key: info})
+        self._remember({self._key(path): info})
         return info
 
     def modified(self, path):
@@ -121,7 +126,7 @@ class ReadThrough(AbstractFileSystem):
             return self.fs.open(path, mode, **kwargs)
         info = self.info(path)
         version = str(info.get("ETag") or info.get("created") or "")
-        key = (self._key(path), f"{version}:{info.get('size')}")
+        key = (self._held(path), f"{version}:{info.get('size')}")
         with _lock:
             data = _contents.get(key)
             if data is not None:

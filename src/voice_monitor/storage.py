@@ -26,6 +26,7 @@ import posixpath
 import re
 import socket
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -43,7 +44,9 @@ REMOTE_SCHEMES = ("s3", "s3a", "memory")
 STATE_DIR_ENV = "VOICE_MONITOR_STATE_DIR"
 LOCK_LEASE_S = 120.0
 
-_registered: dict[str, Any] = {}  # protocol -> fsspec filesystem, for every DuckDB connection
+# protocol -> fsspec filesystem (one store a protocol: see `_protocol_of_store`), for every
+# DuckDB connection
+_registered: dict[str, Any] = {}
 
 
 def scheme_of(root: str) -> str | None:
@@ -60,6 +63,8 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     scheme = scheme_of(text)
     if scheme is None:  # '~/lake' from a config file, an env file or Python: the home folder
         return Path(os.path.expanduser(text))
+    if _is_alias(scheme):  # a path this process named by its store (s3store2://): that store's
+        return _upath(text, _store_options[scheme])
     if scheme not in REMOTE_SCHEMES:
         raise ValueError(f"unsupported lake URL {text!r}; use a local folder or "
                          f"s3://bucket/prefix")
@@ -69,8 +74,6 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
     # 'S3://' (fsspec knows no 'S3') and Hadoop's 's3a://' are s3://: listings name every
     # file s3://…, and a root spelled otherwise matched none of them (`sql` refused each file)
     text = ("s3" if scheme == "s3a" else scheme) + text[len(scheme):]
-    from upath import UPath
-
     # no listings cache: another host may have written since this process last listed
     # a lake file is small and read whole (Parquet footer, then its columns): fetch it in one
     # GET ("all") rather than a ranged GET per read
@@ -84,10 +87,96 @@ def lake_path(root: str | os.PathLike[str] | Any) -> Any:
         # refuses the connection (~20 s a command); standard: 3 (the AWS SDKs' default). A
         # store's SlowDown is retried by s3fs too; a flow retries its task on top.
         options["config_kwargs"] = {"retries": {"mode": "standard"}}
+    if scheme != "memory":
+        # one protocol name per store (endpoint and credentials): the first store this process
+        # opens reads `s3://`, each other store `s3storeN://`, its own filesystem class, so a
+        # path names its store and DuckDB, which reads each protocol through one filesystem,
+        # reads every lake through its own store's client (it read every `s3://` through the
+        # newest lake's: two lakes at one URL on two stores read one store)
+        protocol = _protocol_of_store(_store_identity(options.get("endpoint_url")))
+        _store_options[protocol] = options
+        text = protocol + "://" + text.split("://", 1)[1]
+    return _upath(text, options)
+
+
+def _upath(text: str, options: dict[str, Any]) -> Any:
+    from upath import UPath
+
     path = UPath(text.rstrip("/") or text, **options)
     _registered[path.fs.protocol[0] if isinstance(path.fs.protocol, tuple)
-                else path.fs.protocol] = path.fs  # DuckDB reads through the newest
+                else path.fs.protocol] = path.fs  # DuckDB reads a store's lakes through it
     return path
+
+
+# store (endpoint, credentials) -> the protocol its paths use in this process; "s3" the first
+_store_protocols: dict[tuple[str, str, str], str] = {}
+_store_options: dict[str, dict[str, Any]] = {}  # protocol -> the options its filesystem takes
+
+
+def forget_stores() -> None:
+    """Start naming stores afresh: the next store opened reads `s3://` (for tests, each of which
+    stands for a process of its own; lakes already open keep their store and name)."""
+    _store_protocols.clear()
+    _store_options.clear()
+
+
+def _store_identity(endpoint: str | None) -> tuple[str, str, str]:
+    """What tells two S3-protocol stores (or two accounts on one) apart: the endpoint, the access
+    key id and the profile (no secret)."""
+    return (endpoint or "", os.environ.get("AWS_ACCESS_KEY_ID", ""),
+            os.environ.get("AWS_PROFILE", ""))
+
+
+def _protocol_of_store(identity: tuple[str, str, str]) -> str:
+    with _naming:  # two threads opening two new stores name them apart
+        return _name_store(identity)
+
+
+_naming = threading.Lock()
+
+
+def _name_store(identity: tuple[str, str, str]) -> str:
+    protocol = _store_protocols.get(identity)
+    if protocol is not None:
+        return protocol
+    protocol = "s3" if not _store_protocols else f"s3store{len(_store_protocols) + 1}"
+    if protocol != "s3":
+        import fsspec
+        from s3fs import S3FileSystem
+        from upath.implementations.cloud import S3Path
+        from upath.registry import register_implementation
+
+        # its own class: fsspec keeps one cache of instances a class, and names paths by it
+        store = type(f"S3Store{len(_store_protocols) + 1}", (S3FileSystem,),
+                     {"protocol": (protocol,)})
+        fsspec.register_implementation(protocol, store, clobber=True)
+        register_implementation(protocol, S3Path, clobber=True)
+        from upath._flavour import WrappedFileSystemFlavour
+
+        config = WrappedFileSystemFlavour.protocol_config  # paths split as s3's: bucket first
+        for protocols in config.values():
+            if isinstance(protocols, set) and "s3" in protocols:
+                protocols.add(protocol)
+            elif isinstance(protocols, dict) and "s3" in protocols:
+                protocols[protocol] = protocols["s3"]
+    _store_protocols[identity] = protocol
+    return protocol
+
+
+def _is_alias(scheme: str | None) -> bool:
+    """Whether `scheme` is the protocol this process gave a store other than its first."""
+    return scheme != "s3" and scheme in _store_options
+
+
+def _store_scheme(scheme: str | None) -> str | None:
+    """The scheme a path's scheme stands for: `s3` for `s3store2` (another store's), else itself."""
+    return "s3" if _is_alias(scheme) else scheme
+
+
+def is_store_url(text: str) -> bool:
+    """Whether `text` is an object-store URL (`s3://…`, another store's `s3store2://…`)."""
+    scheme = scheme_of(text)
+    return scheme in REMOTE_SCHEMES or _is_alias(scheme)
 
 
 def _retry_mode_unset() -> bool:
@@ -277,7 +366,7 @@ def reaching(root: Any) -> Iterator[None]:
     except (StoreUnreachableError, StoreAccessError):
         raise
     except Exception as exc:
-        if scheme_of(str(root)) not in REMOTE_SCHEMES:
+        if not is_store_url(str(root)):
             raise
         cause = unreachable(exc)
         if cause is not None:
@@ -296,6 +385,15 @@ def is_remote(path: Any) -> bool:
 def url(path: Any) -> str:
     """The path as DuckDB and users see it: a local path, or `s3://bucket/key`."""
     return str(path)
+
+
+def shared_url(path: Any) -> str:
+    """The URL another process opens the lake at `path` by (a Dask worker): `s3://…` for a lake
+    this process reads as `s3store2://…` (its second store; the worker's own `AWS_*` settings
+    name the store)."""
+    text = str(path)
+    scheme = scheme_of(text)
+    return "s3" + text[len(scheme):] if _is_alias(scheme) else text
 
 
 def register_filesystems(con, have: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -380,7 +478,11 @@ def _remote_or_none(path: Any) -> Any:
     """`path` as a remote path when it is one (a `UPath`, or an `s3://…` string), else None."""
     if is_remote(path):
         return path
-    if isinstance(path, str) and scheme_of(path) in REMOTE_SCHEMES:
+    if isinstance(path, str) and is_store_url(path):
+        scheme = scheme_of(path)
+        if scheme in ("s3", "s3a") and "s3" in _store_options:
+            # a path this process made: the first store's, whatever AWS_ENDPOINT_URL says now
+            return _upath("s3" + path[len(scheme):], _store_options["s3"])
         return lake_path(path)
     return None
 
@@ -571,7 +673,7 @@ def local_state_dir(root: Any) -> Path:
     name (`<scheme>/<bucket>/<prefix>`) is taken over by the first store to ask for it."""
     base = Path(os.environ.get(STATE_DIR_ENV) or Path.home() / ".local" / "state"
                 / "voice-monitor")
-    scheme = scheme_of(str(root)) or "local"
+    scheme = _store_scheme(scheme_of(str(root))) or "local"
     where = str(root).split("://", 1)[-1].strip("/")
     if scheme == "memory":  # fsspec's in-process store (tests): one store a process
         return base / scheme / where
