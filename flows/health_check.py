@@ -67,6 +67,8 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         logger.info("not raised %s for %s: a check at %s found it clear, after this run's now",
                     found["alert_type"], found["organization_id"] or "platform",
                     utc_text(found["cleared_at"]))
+    for name, why in report.undecided.items():
+        logger.info("check %s undecided: %s", name, why)
     for name, message in report.errors.items():
         logger.error("check %s failed: %s", name, message)
     if report.webhook_error:

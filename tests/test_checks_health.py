@@ -182,6 +182,26 @@ def test_high_latency_silent_without_completions_or_snapshots(lake):
     assert fired(lake, "high_latency") == []
 
 
+def test_a_high_latency_alert_stays_one_alert_while_the_next_hour_is_not_built_yet(lake):
+    """The hourly rollup builds the last complete hour at :30; from :00 to :30 its snapshot is
+    not there. The check read that as "no p95, clear" and resolved the alert at every :00, and
+    the run after the rollup raised a new one: a sustained slowdown paged a new alert every
+    hour (its acknowledgement lost). Not built yet is not clear: the alert is kept, the same
+    alert, until the built hour says. Baseline 100 ms (6 hours), 2 × 100 = 200."""
+    config = AlertConfig(checks=("high_latency",))
+    hourly_rows(lake, {**baseline_hours(6), LAST_HOUR: (500.0, 10)})  # 13:00, p95 500 > 200
+    first, = run_checks(lake, NOW, config).raised  # at 14:30
+    next_hour = NOW + timedelta(minutes=35)  # 15:05: the last complete hour, 14:00, not built
+    report = run_checks(lake, next_hour, config)
+    assert (report.raised, report.resolved) == ([], [])
+    assert [a.alert_id for a in report.active] == [first.alert_id]
+    assert "high_latency" in report.undecided and "14:00" in report.undecided["high_latency"]
+    hourly_rows(lake, {LAST_HOUR + timedelta(hours=1): (100.0, 10)})  # 14:00 built, back to 100
+    report = run_checks(lake, next_hour + timedelta(minutes=30), config)  # 15:35
+    assert report.raised == [] and [a.alert_id for a in report.resolved] == [first.alert_id]
+    assert report.undecided == {}
+
+
 def test_a_century_window_looks_only_in_the_days_the_lake_holds(lake, monkeypatch):
     """event_window and latency_baseline of 36,500 days (the most; retention.events takes it)
     listed every hour of the window: 876,001 folders each, ~20 CPU s a check run on a lake of

@@ -76,6 +76,9 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
             click.echo(f"raised   {_line(alert)}")
         for alert in report.resolved:
             click.echo(f"resolved {_line(alert)}")
+        for name, why in report.undecided.items():
+            if any(a.alert_type == name for a in report.active):  # kept, not resolved: say why
+                click.echo(f"kept {name}: {why}")
         for found in report.not_raised:
             click.echo(f"not raised {found['alert_type']} "
                        f"{found['organization_id'] or 'platform'}: a check at "

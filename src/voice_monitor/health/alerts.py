@@ -89,6 +89,9 @@ class CheckReport:
     errors: dict[str, str] = field(default_factory=dict)  # check name -> "Error: message"
     active: list[Alert] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)  # checks that ran to completion
+    # checks that ran but could not judge, their data not built yet (name -> why): their active
+    # alerts are kept, not resolved (high_latency before the last hour's rollup)
+    undecided: dict[str, str] = field(default_factory=dict)
     # findings not raised: a check at a later time already found their key clear (a run at a
     # `now` in the past); each as {alert_type, organization_id, message, cleared_at}
     not_raised: list[dict] = field(default_factory=list)
@@ -101,6 +104,7 @@ class CheckReport:
             "now": self.now,
             "checked": self.checked,
             "errors": self.errors,
+            "undecided": self.undecided,
             "raised": [a.as_dict() for a in self.raised],
             "resolved": [a.as_dict() for a in self.resolved],
             "active": [a.as_dict() for a in self.active],
@@ -139,7 +143,8 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
             "the active alerts; check at a time from 2000-01-01 on, e.g. 2026-02-16T14:30:00Z, "
             "or leave now out for the clock")
     found = evaluate(lake, now, config)
-    report = CheckReport(now, errors=found.errors, checked=found.checked)
+    report = CheckReport(now, errors=found.errors, checked=found.checked,
+                         undecided=found.undecided)
     firing = {f.key: f for f in found.findings}
     with alert_log.locked(lake):
         # an unreadable file of the log is skipped (and recorded): its active alerts, unknown,
@@ -168,8 +173,10 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
                 report.raised.append(Alert(alert_id, *key, finding.severity, "active",
                                            finding.message, finding.value, finding.threshold, now))
         for key, alert in active.items():
-            # only a check that ran can say its condition cleared; a failed one proves nothing
-            if key not in firing and alert.alert_type in found.checked:
+            # only a check that ran can say its condition cleared; a failed one proves nothing,
+            # nor does one whose data is not built yet (undecided)
+            if (key not in firing and alert.alert_type in found.checked
+                    and alert.alert_type not in found.undecided):
                 records.append(alert_log.record("resolved", alert, alert.alert_id,
                                                 alert.raised_at, now))
                 # raised by a run at a later `now` (a replay): it resolves at its raise, never

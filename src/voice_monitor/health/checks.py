@@ -261,6 +261,9 @@ class CheckRun:
         # loudly yet raises what the rest of the window shows (a breaker opened in another hour)
         self._around: dict[str, UnreadableFileError] = {}  # by what was read: events, snapshots
         self.read_around: UnreadableFileError | None = None
+        # set by a check that ran but could not judge (its data not built yet): why; its
+        # active alerts are kept, neither resolved nor raised again
+        self.undecided: str | None = None
 
     def close(self) -> None:
         self.con.close()
@@ -406,6 +409,14 @@ def check_high_latency(run: CheckRun) -> list[Finding]:
     baseline_start = hour - cfg.latency_baseline
     hours = int(cfg.latency_baseline / timedelta(hours=1))
     table = "pipeline_hourly"
+    if not parquet_files(run.lake.snapshot_partition(table, hour)):
+        # not built yet (the hourly rollup builds it at :30): its p95 is unknown, not clear.
+        # Read as clear, an alert resolved at every :00 and a new one was raised after the
+        # rollup: a sustained slowdown paged a new alert every hour
+        run.undecided = (f"the hour from {hour:%Y-%m-%d %H:00} UTC has no pipeline_hourly "
+                         "snapshot yet (the hourly rollup builds it): an active high_latency "
+                         "alert is kept until it is built")
+        return []
     files = [f for h in _hours_of_days(run.lake.snapshots_dir / table,
                                        hour - timedelta(hours=hours), hour)
              for f in parquet_files(run.lake.snapshot_partition(table, h))]
@@ -555,6 +566,8 @@ class Evaluation:
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
+    # checks that ran but could not judge (check name -> why): their alerts are kept as they are
+    undecided: dict[str, str] = field(default_factory=dict)
 
 
 def evaluate(lake: Lake, now: datetime, config: AlertConfig) -> Evaluation:
@@ -563,12 +576,14 @@ def evaluate(lake: Lake, now: datetime, config: AlertConfig) -> Evaluation:
     run = CheckRun(lake, now, config)
     try:
         for name in config.checks:
-            run.read_around = None
+            run.read_around = run.undecided = None
             try:
                 result.findings += CHECKS[name](run)
             except Exception as exc:  # isolation: one broken check never hides the others
                 result.errors[name] = f"{type(exc).__name__}: {exc}"
                 continue
+            if run.undecided is not None:
+                result.undecided[name] = run.undecided
             if run.read_around is None:
                 result.checked.append(name)
             else:  # raised what the rest shows; failed, so none of its alerts resolves
