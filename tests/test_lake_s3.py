@@ -143,10 +143,50 @@ def test_local_state_stays_in_the_lake_and_an_s3_lake_keeps_it_in_a_local_folder
     monkeypatch.setenv(storage.STATE_DIR_ENV, str(tmp_path / "state"))
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     remote = Lake("s3://bucket/pre/fix")  # AWS S3: no endpoint
-    assert remote.local_state_dir == tmp_path / "state" / "s3@aws" / "bucket" / "pre" / "fix"
+    assert remote.local_state_dir == tmp_path / "state" / "s3@aws" / "bucket%2Fpre%2Ffix"
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://MinIO.internal/")  # port 443 by default
     assert Lake("s3://bucket/pre/fix").local_state_dir == (
-        tmp_path / "state" / "s3@https_minio.internal_443" / "bucket" / "pre" / "fix")
+        tmp_path / "state" / "s3@https_minio.internal_443" / "bucket%2Fpre%2Ffix")
+
+
+def test_state_folders_of_nested_lakes_never_nest_and_older_ones_are_taken_over(
+        tmp_path, monkeypatch):
+    # named <bucket>/<prefix>, the state of s3://lakes/team/spool was the spool folder of
+    # s3://lakes/team (its counter store among the other's spooled events), and every lake's
+    # folder held those of the lakes under its prefix
+    state = tmp_path / "state"
+    monkeypatch.setenv(storage.STATE_DIR_ENV, str(state))
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    aws = state / "s3@aws"
+    # 5def2be's names: s3@<store>/<bucket>/<prefix>, a longer prefix's state inside
+    (aws / "lakes" / "team" / "spool" / "default").mkdir(parents=True)
+    (aws / "lakes" / "team" / "counters.sqlite").write_bytes(b"team's")
+    (aws / "lakes" / "team" / "spool" / "default" / "1.jsonl").write_text("{}\n")
+    (aws / "lakes" / "team" / "prod" / "landed").mkdir(parents=True)
+    (aws / "lakes" / "team" / "prod" / "counters.sqlite").write_bytes(b"prod's")
+    # the names before them: s3/<bucket>/<prefix>
+    (state / "s3" / "lakes" / "other").mkdir(parents=True)
+    (state / "s3" / "lakes" / "other" / "counters.sqlite").write_bytes(b"other's")
+
+    urls = ["s3://lakes", "s3://lakes/team", "s3://lakes/team/spool", "s3://lakes/team/prod",
+            "s3://lakes/other", "s3://lakes/team%2Fprod"]
+    folders = [Lake(u).local_state_dir for u in urls]
+    assert [f.relative_to(aws).as_posix() for f in folders] == [
+        "lakes%2F", "lakes%2Fteam", "lakes%2Fteam%2Fspool", "lakes%2Fteam%2Fprod",
+        "lakes%2Fother", "lakes%2Fteam%252Fprod"]
+    for one in folders:
+        assert [f for f in folders if f != one and f.is_relative_to(one)] == []
+    team, prod, other = folders[1], folders[3], folders[4]
+    assert (team / "counters.sqlite").read_bytes() == b"team's"
+    assert (team / "spool" / "default" / "1.jsonl").read_text() == "{}\n"
+    assert (prod / "counters.sqlite").read_bytes() == b"prod's" and (prod / "landed").is_dir()
+    assert (other / "counters.sqlite").read_bytes() == b"other's"
+    assert not (aws / "lakes" / "team" / "counters.sqlite").exists()
+    # a prefix too long for one folder name (255 bytes): cut, and told apart by a hash
+    long_a, long_b = ("s3://lakes/" + "é" * 300 + tail for tail in ("a", "b"))
+    names = [Lake(u).local_state_dir.name for u in (long_a, long_b)]
+    assert names[0] != names[1] and all(len(n) <= 200 for n in names)
+    assert names[0].startswith("lakes%2F%C3%A9") and "+" in names[0]
 
 
 # -- the same seam on an in-process object store (fsspec memory://, fast) --------------------------

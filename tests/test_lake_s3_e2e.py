@@ -159,4 +159,4 @@ def test_nothing_but_lake_objects_in_the_bucket(lakes):
     # no temp files, no SQLite, no lock left behind; the embedded counters live in a local folder
     assert keys and not [k for k in keys if "/.tmp/" in k or k.endswith((".sqlite", ".lock"))]
     store = "s3@http_127.0.0.1_" + lakes["endpoint"].rsplit(":", 1)[1]  # the endpoint's own
-    assert (lakes["tmp"] / "state" / store / "lakes" / "team" / "prod" / "counters.sqlite").exists()
+    assert (lakes["tmp"] / "state" / store / "lakes%2Fteam%2Fprod" / "counters.sqlite").exists()

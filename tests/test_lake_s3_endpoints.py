@@ -72,10 +72,10 @@ def test_the_same_lake_url_on_two_stores_keeps_two_state_folders_and_an_old_one_
         a = Lake(LAKE)  # opened again on the first store
         assert _ids(a) == ["a-1", "a-2", "left-by-a-crash"]
         assert realtime_metrics(a, now=NOW)["artifacts_received"] == 3
-        assert a.local_state_dir == state / f"s3@http_127.0.0.1_{port_a}" / "lakes/team/prod"
-        assert b.local_state_dir == state / f"s3@http_127.0.0.1_{port_b}" / "lakes/team/prod"
+        assert a.local_state_dir == state / f"s3@http_127.0.0.1_{port_a}" / "lakes%2Fteam%2Fprod"
+        assert b.local_state_dir == state / f"s3@http_127.0.0.1_{port_b}" / "lakes%2Fteam%2Fprod"
     assert list((a.local_state_dir / "spool" / "default").glob("*.jsonl")) == []  # all sent
     assert sorted(p.name for p in old.iterdir()) == ["sub"]  # the other lake's state stays
     assert (old / "sub" / "counters.sqlite").exists()
     monkeypatch.delenv("AWS_ENDPOINT_URL")
-    assert Lake("s3://lakes/x").local_state_dir == state / "s3@aws" / "lakes" / "x"  # AWS S3
+    assert Lake("s3://lakes/x").local_state_dir == state / "s3@aws" / "lakes%2Fx"  # AWS S3

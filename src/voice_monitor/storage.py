@@ -665,28 +665,48 @@ def _release(path: Any, owner: str, etag: Any) -> None:
 def local_state_dir(root: Any) -> Path:
     """A local folder for state that must not live in an object store (the embedded counter
     store's SQLite file, a producer's durable spool):
-    `$VOICE_MONITOR_STATE_DIR/<scheme>@<store>/<bucket>/<prefix>` (default
+    `$VOICE_MONITOR_STATE_DIR/<scheme>@<store>/<bucket>%2F<prefix>` (default
     `~/.local/state/voice-monitor/...`), `<store>` naming the endpoint (`aws` without
     AWS_ENDPOINT_URL, else e.g. `http_127.0.0.1_9000`): the same bucket and prefix on two stores
     are two lakes, and shared one folder (their counters and own-file notes mixed; a durable
-    producer's leftover events could land in the other store's lake). A folder of the older
-    name (`<scheme>/<bucket>/<prefix>`) is taken over by the first store to ask for it."""
+    producer's leftover events could land in the other store's lake). The bucket and prefix
+    are one folder name (`state_folder_name`), so no lake's folder lies inside another's: named
+    `<bucket>/<prefix>`, the state of s3://b/x/spool was the spool folder of s3://b/x. A folder
+    of an older name (`<scheme>@<store>/<bucket>/<prefix>`, before that
+    `<scheme>/<bucket>/<prefix>`) is taken over by the first use of the lake."""
     base = Path(os.environ.get(STATE_DIR_ENV) or Path.home() / ".local" / "state"
                 / "voice-monitor")
     scheme = _store_scheme(scheme_of(str(root))) or "local"
     where = str(root).split("://", 1)[-1].strip("/")
     if scheme == "memory":  # fsspec's in-process store (tests): one store a process
-        return base / scheme / where
-    folder = base / f"{scheme}@{_store_name(root)}" / where
+        return base / scheme / state_folder_name(where)
+    store = f"{scheme}@{_store_name(root)}"
+    folder = base / store / state_folder_name(where)
     if folder not in _adopted:
-        _adopt(base / scheme / where, folder)
+        _adopt(base / store / where, folder)  # its name from 5def2be on
+        _adopt(base / scheme / where, folder)  # its name before (when the above was not there)
         _adopted.add(folder)
     return folder
 
 
+def state_folder_name(where: str) -> str:
+    """One folder name for a lake's `bucket/prefix`: percent-encoded, `/` too (`lakes/team/prod`
+    is `lakes%2Fteam%2Fprod`, the bucket alone `lakes%2F`), so two lakes never share a folder
+    nor nest. A name too long for a file system (over 200 bytes) keeps its first 150 characters
+    and a SHA-256 of the whole after a `+` (which the encoding never leaves)."""
+    import hashlib
+    from urllib.parse import quote
+
+    bucket, _, prefix = where.partition("/")
+    name = quote(f"{bucket}/{prefix}", safe="")
+    if len(name) > 200:
+        name = f"{name[:150]}+{hashlib.sha256(where.encode()).hexdigest()[:32]}"
+    return name
+
+
 _adopted: set[Path] = set()  # state folders this process has already looked for an older one
-# what a lake keeps in its local state folder besides files: any other folder in an older one
-# is the state of a lake under a longer prefix (s3://b/x/y's is inside s3://b/x's), not its own
+# what a lake keeps in its local state folder besides files: any other folder in one of an older
+# name is the state of a lake under a longer prefix (s3://b/x/y's was inside s3://b/x's)
 _STATE_FOLDERS = ("spool", "landed", "uncounted", "locks", "unreadable")
 
 
@@ -714,7 +734,10 @@ def _adopt(old: Path, new: Path) -> None:
     into a staging folder renamed to `new` at once, so two processes doing it together never
     both make `new`; what a loser of that race moved is put into `new` where nothing is yet,
     or else left in its staging folder beside `new` (named in the log), never deleted."""
-    if new.exists() or not old.is_dir():
+    try:
+        if new.exists() or not old.is_dir():
+            return
+    except OSError:  # an older name too long for the file system (ENAMETOOLONG): none was made
         return
     try:
         entries = [e for e in old.iterdir() if e.is_file() or e.name in _STATE_FOLDERS]
