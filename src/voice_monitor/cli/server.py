@@ -125,8 +125,11 @@ def serve(host: str, port: int, no_auth: bool, tokens_file: str | None, workers:
     })
     roles = (f"{len(tokens.ingest)} ingest and {len(tokens.staff)} staff token(s)"
              if not no_auth else "no authentication (local only)")
-    click.echo(f"voice-monitor: serving lake {str(lake.root)!r} on http://{_address(host, port)} "
-               f"with {roles}", err=True)
+    # --port 0: the system picks a free port as uvicorn binds; 'http://127.0.0.1:0' is no URL
+    where = (f"http://{_address(host, port)}" if port else
+             f"http://{_address(host, 0)[:-2]} at a free port (--port 0; uvicorn's 'Uvicorn "
+             "running on' line names it)")
+    click.echo(f"voice-monitor: serving lake {str(lake.root)!r} on {where} with {roles}", err=True)
     signal.signal(signal.SIGTERM, _stopped)
     uvicorn.run("voice_monitor.server.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="info", server_header=False,
