@@ -174,7 +174,8 @@ def test_a_scheduler_that_cannot_be_reached_is_named_with_the_fix(tmp_path):
 
 def test_a_scheduler_with_no_worker_is_named_not_waited_on(tmp_path, monkeypatch):
     # a scheduler whose workers were not started (or all stopped): the fan-out's tasks queued
-    # there until its 24-hour timeout, `backfill` silent meanwhile
+    # there until its 24-hour timeout, `backfill` silent meanwhile. An adaptive cluster at
+    # minimum 0 looks the same (no worker until tasks queue): the message names its fix
     from voice_monitor import fanout
 
     monkeypatch.setattr(fanout, "WORKERS_WAIT_S", 1.0)
@@ -188,8 +189,10 @@ def test_a_scheduler_with_no_worker_is_named_not_waited_on(tmp_path, monkeypatch
     assert str(none.value) == (
         f"the Dask scheduler in VOICE_MONITOR_DASK={address} has no worker (none registered "
         f"within 1 s), so nothing would build; start workers with 'dask worker {address} "
-        "--preload voice_monitor.fanout_flow' (docs/scaling.md), or unset VOICE_MONITOR_DASK "
-        "to build in this process")
+        "--preload voice_monitor.fanout_flow' (docs/scaling.md); a cluster that scales from "
+        "zero starts none before tasks are queued, which the fan-out does once a worker is "
+        "there: keep one running (adapt(minimum=1)); or unset VOICE_MONITOR_DASK to build in "
+        "this process")
 
 
 def test_a_prefect_server_that_does_not_start_in_time_is_named_with_the_fix(tmp_path):

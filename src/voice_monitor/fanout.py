@@ -107,7 +107,10 @@ class DaskPeriods:
         """Connect to a tcp:// scheduler once, as Dask would (its connect timeout, its OSError):
         an absent scheduler is named at once, not after Prefect's temporary server started.
         A scheduler with no worker is given WORKERS_WAIT_S for one to register, then named:
-        the fan-out's tasks queued there for its 24-hour timeout, the command silent."""
+        the fan-out's tasks queued there for its 24-hour timeout, the command silent. An
+        adaptive cluster at minimum 0 is named too (it starts a worker for queued tasks only):
+        waiting on it was the silent wait again for a lone scheduler, which no probe tells apart
+        from it; a minimum of one worker is its fix."""
         if not self.address.startswith("tcp://"):
             return  # (tls needs the cluster's security settings: the fan-out's own connect)
         from distributed.comm import connect
@@ -132,7 +135,9 @@ class DaskPeriods:
                 f"the Dask scheduler in {DASK_ENV}={self.address} has no worker (none "
                 f"registered within {WORKERS_WAIT_S:g} s), so nothing would build; start "
                 f"workers with 'dask worker {self.address} --preload voice_monitor.fanout_flow' "
-                f"(docs/scaling.md), or unset {DASK_ENV} to build in this process")
+                "(docs/scaling.md); a cluster that scales from zero starts none before tasks "
+                "are queued, which the fan-out does once a worker is there: keep one running "
+                f"(adapt(minimum=1)); or unset {DASK_ENV} to build in this process")
 
 
 def on_workers(exc: BaseException, lake: Lake, address: str) -> Exception | None:
