@@ -658,6 +658,12 @@ def test_an_hour_a_timeline_left_out_is_said_in_the_red_line(tmp_path, browser):
         expect(page.locator("#error")).to_contain_text(f"timeline: {said}")
         assert "move it aside with: voice-monitor lake check --move-aside --lake" in (
             page.locator("#error").inner_text())
+        # the event log reads around the hour too (it showed only the error): hour 12's
+        # events, and the same words, so one line names both panels (in the order they loaded)
+        expect(page.locator("#error")).to_contain_text(
+            re.compile(f"(event log, timeline|timeline, event log): {re.escape(said)}"))
+        assert _text(page, "#events tbody tr td:nth-child(2)") == [
+            "transcription_completed", "artifact_received"]
         page.screenshot(path=str(tmp_path / "timeline-read-around.png"))
         page.goto("about:blank")  # (a new page: the old one keeps its red line)
         page.goto(f"{server.url}/?now={PINNED}#artifact=a9")
@@ -666,8 +672,9 @@ def test_an_hour_a_timeline_left_out_is_said_in_the_red_line(tmp_path, browser):
             "No event of this artifact could be read: an hour of the lake is left out (see the "
             "red line)."]
         expect(page.locator("#error")).to_contain_text(f"timeline: {said}")
-        page.click("#timeline-close")  # the warning was the timeline's: it goes with it
+        page.click("#timeline-close")  # the timeline's warning goes with it, not the log's
         expect(page.locator("#error")).not_to_contain_text("timeline: ")
+        expect(page.locator("#error")).to_contain_text(f"event log: {said}")
         assert errors == []
         context.close()
 

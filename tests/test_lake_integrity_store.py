@@ -17,10 +17,9 @@ import pytest
 from conftest import NOW, event, run_main
 
 from voice_monitor import storage
-from voice_monitor.integrity import UnreadableFileError
 from voice_monitor.lake import Lake
 from voice_monitor.landing import land_records
-from voice_monitor.queries import recent_events
+from voice_monitor.queries import EventFilesUnreadableWarning, recent_events
 
 NOW_ARG = "2026-02-16T14:30:00Z"
 
@@ -48,10 +47,16 @@ def broken(tmp_path, monkeypatch) -> tuple[Lake, str]:
 
 def test_reads_name_the_file_and_the_command_that_moves_it(broken, capsys):
     lake, bad = broken
-    with pytest.raises(UnreadableFileError, match="hour=12") as caught:
-        recent_events(lake)
-    assert f"unreadable lake file {bad} (" in str(caught.value)
+    # a page of recent events leaves the hour out, naming the file (test_event_log_unreadable)
+    with pytest.warns(EventFilesUnreadableWarning, match="hour=12") as caught:
+        page = recent_events(lake)
+    assert f"unreadable lake file {bad} (" in str(caught[0].message)
+    assert sorted(t.hour for t in page.rows["timestamp"]) == [11, 11, 13]
     code, _, err = run_main(capsys, "events", "recent", "--lake", str(lake.root))
+    (line,) = err.strip().splitlines()
+    assert code == 0 and bad in line and "lake check --move-aside --lake" in line
+    code, _, err = run_main(capsys, "sql", "select count(*) from events", "--lake",
+                            str(lake.root))
     (line,) = err.strip().splitlines()
     assert code == 1 and bad in line and "lake check --move-aside --lake" in line
 

@@ -51,9 +51,10 @@ def _hours_until(lake: Lake, now: datetime | None) -> list[datetime]:
 
 
 class EventFilesUnreadableWarning(UserWarning):
-    """Warned by `artifact_timeline`, `retry_history`, `failed_artifacts` and `active_artifacts`
-    when event files they read cannot be read (corrupt, truncated, another table's): the hours
-    holding them are left out of the answer, every other hour is read as it is (contract §4).
+    """Warned by `recent_events`, `artifact_timeline`, `retry_history`, `failed_artifacts` and
+    `active_artifacts` when event files they read cannot be read (corrupt, truncated, another
+    table's): the hours holding them are left out of the answer, every other hour is read as it
+    is (contract §4). A page of `recent_events` warns only for an hour it reached.
     The answer may then miss those hours' events (a timeline's, an artifact's completion that
     would take it off a list). `files` holds (lake-relative name, problem) of each, `hours` the
     starts of the hours left out (UTC). The files are recorded for the `lake_file_unreadable`
@@ -146,9 +147,13 @@ def recent_events(
     key = (str(lake.root), repr(filters), limit, cursor)
     kept = _pages.get(key)
     if kept is not None and kept.holds(lake, hours):
+        if kept.warning is not None:  # the page's hours left out are said at each answer
+            read_around.warn(kept.warning)
         return kept.page
     frames: list[pl.DataFrame] = []
     found, batch, read, files, single = 0, 1, [], [], False
+    skipped: list[tuple] = []
+    left_out: list[datetime] = []
     # Hours are disjoint, so rows of a newer batch all sort before rows of an older one:
     # read 1, 2, 4, ... hours newest first until the page (plus one row to know if more exist).
     while hours and found <= limit:
@@ -157,18 +162,29 @@ def recent_events(
         try:
             with guard(lake):
                 frame = _newest(with_sources(raw_events=chunk_files), params, limit + 1 - found)
-        except UnreadableFileError:
-            if len(chunk) == 1:
-                raise  # an hour the page needs (contract §4: its reads fail loudly)
-            # an unreadable file in the batch: an hour at a time from here, so that only an
-            # hour the page reaches fails it (one bad file 3 hours back failed the newest page)
-            batch, single = 1, True
-            continue
+        except UnreadableFileError as exc:
+            if len(chunk) > 1:
+                # an unreadable file in the batch: an hour at a time from here, so that only
+                # an hour the page reaches is left out (and said)
+                batch, single = 1, True
+                continue
+            mine = {relative(lake, f) for f in chunk_files}
+            if not exc.files or any(relative(lake, f) not in mine for f, _ in exc.files):
+                raise  # not (only) an event file of this hour
+            # the hour is left out whole (its first-landed copy of an event may be in the
+            # damaged file) and the page goes on with the older hours. Exact across pages: the
+            # cursor is the last row shown, in an hour newer or older than this one, and the
+            # next page's rows are those after it in (timestamp, event_id) order, as without
+            # the hour; no row of another hour is dropped or shown twice
+            skipped.extend(exc.files)
+            left_out.append(chunk[0])
+            frame = None
         hours = hours[len(chunk):]
         read += chunk
         files += chunk_files
-        frames.append(frame)
-        found += frame.height
+        if frame is not None:
+            frames.append(frame)
+            found += frame.height
         batch *= 1 if single else 2
     rows = pl.concat(frames) if frames else _empty_page(lake)
     next_cursor = None
@@ -178,7 +194,15 @@ def recent_events(
         next_cursor = encode_cursor("recent_events", filters,
                                     [to_micros(last["timestamp"]), last["event_id"]])
     page = Page(rows, next_cursor)
-    _pages.put(key, _Kept(tuple(read), tuple(map(str, files)), not hours, page))
+    warning = None
+    if skipped:
+        warning = EventFilesUnreadableWarning(
+            _unreadable_message(lake, "recent_events", skipped, sorted(left_out)),
+            [(relative(lake, f), why) for f, why in skipped], sorted(left_out))
+        read_around.warn(warning)
+    # the hours left out are kept among those read, their files too: moved aside, the page
+    # is read again
+    _pages.put(key, _Kept(tuple(read), tuple(map(str, files)), not hours, page, warning))
     return page
 
 
@@ -191,6 +215,7 @@ class _Kept:
     files: tuple[str, ...]
     every_hour: bool
     page: Page
+    warning: EventFilesUnreadableWarning | None = None
 
     def holds(self, lake: Lake, hours: list[datetime]) -> bool:
         """Whether the page is still the answer: the same newest hours (no newer one since; no

@@ -308,8 +308,11 @@ def events(request: Request, type: Annotated[list[str] | None, Query()] = None, 
                              "stamped at or before now are read; give a start before now")
         through = at + timedelta(microseconds=1)
         end = through if end_at is None else min(end_at, through)
-    return _page(queries.recent_events(request.app.state.lake, type or None, stage, org, artifact,
-                                       start, end, errors_only, limit, cursor))
+    with queries.unreadable_noted() as noted:  # an hour reached that cannot be read: said
+        page = queries.recent_events(request.app.state.lake, type or None, stage, org, artifact,
+                                     start, end, errors_only, limit, cursor)
+    return JSON(with_unreadable({"rows": rows(page.rows), "next_cursor": page.next_cursor},
+                                noted, "events"))
 
 
 @router.get("/artifacts/failed")
