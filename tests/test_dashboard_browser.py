@@ -743,3 +743,45 @@ def test_a_server_that_cannot_be_reached_is_said_in_plain_words(served, browser)
     assert page.locator("#error").is_hidden()
     assert errors == []
     context.close()
+
+
+def test_on_a_phone_the_page_is_no_wider_than_the_screen_and_freshness_breaks_between_words(
+        served, browser):
+    """At 390 px (a phone, the page's viewport meta and its one-column layout below 900 px) the
+    header's Sign out was cut off the screen, the organizations table widened the page to ~600
+    px, and the freshness ages, squeezed to their padding, stood one letter a line."""
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context.set_default_timeout(60_000)
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"{served.url}/login")
+    page.fill("#token", STAFF)
+    page.click("button[type=submit]")
+    page.goto(f"{served.url}/?now={PINNED}")
+    page.wait_for_selector("body[data-loaded=true]")
+    page.screenshot(path=served.shots / "phone.png", full_page=True)
+    assert page.evaluate("document.documentElement.scrollWidth") == 390
+    sign_out = page.locator("header form button").bounding_box()
+    assert sign_out["x"] >= 0 and sign_out["x"] + sign_out["width"] <= 390
+    # each freshness cell is at least as wide as its widest word, measured on its own
+    fits = page.evaluate("""() => [...document.querySelectorAll('#freshness th, #freshness td')]
+      .filter(cell => cell.textContent.trim()).map(cell => {
+        const probe = document.createElement('span');
+        probe.style.whiteSpace = 'nowrap';
+        cell.append(probe);
+        let widest = 0;
+        for (const word of cell.textContent.split(/\\s+/).filter(Boolean)) {
+          probe.textContent = word;
+          widest = Math.max(widest, probe.getBoundingClientRect().width);
+        }
+        probe.remove();
+        const style = getComputedStyle(cell);
+        const inner = cell.clientWidth - parseFloat(style.paddingLeft)
+          - parseFloat(style.paddingRight);
+        return [cell.textContent, inner + 0.5 >= widest];
+      })""")
+    assert [text for text, fit in fits if not fit] == []
+    assert "10.0 min ago" in [text for text, _ in fits]  # the ages were measured too
+    assert errors == []
+    context.close()
