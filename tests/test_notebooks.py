@@ -191,3 +191,36 @@ def test_setup_quiets_the_not_built_warning_on_a_lake_with_no_events_only(tmp_pa
         found, now = setup(NOTEBOOKS[0].parent)  # the first cell run again
         with pytest.warns(PeriodsNotBuiltWarning, match="3 of the 3 hour"):
             org_breakdown(found, now.replace(hour=12), now)
+
+
+@pytest.mark.parametrize("action", ["error", "always"])
+def test_setup_keeps_a_filter_the_user_set_for_the_not_built_warning(tmp_path, monkeypatch,
+                                                                     action):
+    """setup() took back every filter for PeriodsNotBuiltWarning, a user's own too (one asking
+    for an error, or to see it every time), and on an empty lake shadowed it with its 'ignore'.
+    Now only its own filter comes and goes; the user's stays, and wins."""
+    import warnings
+
+    from conftest import NOW, event
+
+    from voice_monitor.landing import land_records
+    from voice_monitor.queries import PeriodsNotBuiltWarning, org_breakdown
+
+    lake = Lake.create(tmp_path / "lake")
+    launched_in(monkeypatch, tmp_path, "lake")
+    monkeypatch.setenv("VOICE_MONITOR_NOW", "2026-02-16T14:30:00Z")
+    with warnings.catch_warnings():  # setup changes the process's filters: undone after
+        warnings.simplefilter(action, PeriodsNotBuiltWarning)
+        users = warnings.filters[0]
+        for landed in (False, True):  # an empty lake, then the first cell again with events
+            if landed:
+                land_records(lake, [event("artifact_received", NOW.replace(minute=5))], now=NOW)
+            found, now = setup(NOTEBOOKS[0].parent)
+            assert [f for f in warnings.filters if f[2] is PeriodsNotBuiltWarning] == [users]
+            with warnings.catch_warnings(record=True) as said:  # "error" raises through it
+                if action == "error":
+                    with pytest.raises(PeriodsNotBuiltWarning, match="3 of the 3 hour"):
+                        org_breakdown(found, now.replace(hour=12), now)
+                else:
+                    org_breakdown(found, now.replace(hour=12), now)
+                    assert [w.category for w in said] == [PeriodsNotBuiltWarning]

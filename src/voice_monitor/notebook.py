@@ -58,14 +58,24 @@ def setup(notebook_dir: str | os.PathLike[str] = ".") -> tuple[Lake, datetime]:
     return lake, now
 
 
+# the filter `_quiet_not_built` added (at most one), taken back by identity: never a user's
+_ADDED: list[tuple] = []
+
+
 def _quiet_not_built(quiet: bool) -> None:
     """On a lake with no events, no `PeriodsNotBuiltWarning` under the totals' cells: "no
     events yet" was said, and every hour of the range "has no snapshot, left out of these
     totals" (a rollup to run) was noise under each. With events the warning stays: it names
     the hours whose events the totals leave out (the hour in progress). Set again by each run
-    of the first cell, so a kernel that saw the lake empty warns once events have landed."""
+    of the first cell, so a kernel that saw the lake empty warns once events have landed.
+    Only the filter this function added is taken back; a filter the user set for the warning
+    (`warnings.simplefilter("error", vm.PeriodsNotBuiltWarning)`) is kept, and wins: with one,
+    none is added."""
     from voice_monitor.queries import PeriodsNotBuiltWarning
 
-    warnings.filters[:] = [f for f in warnings.filters if f[2] is not PeriodsNotBuiltWarning]
-    if quiet:
+    warnings.filters[:] = [f for f in warnings.filters if not any(f is a for a in _ADDED)]
+    _ADDED.clear()
+    users = any(f[2] is PeriodsNotBuiltWarning for f in warnings.filters)
+    if quiet and not users:
         warnings.filterwarnings("ignore", category=PeriodsNotBuiltWarning)
+        _ADDED.append(warnings.filters[0])
