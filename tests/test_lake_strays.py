@@ -267,6 +267,10 @@ def test_a_folder_named_organizations_parquet_is_listed_and_moved_aside(lake, ca
     code, out, err = run_main(capsys, "lake", "check", "--move-aside", *root)
     assert code == 0, err
     assert out.splitlines()[-1] == "checked 2 file(s): 0 unreadable, 2 out of place, 1 moved aside"
+    # the folder's line as without --move-aside: its readers fail on it, so not "(no command
+    # reads it)", which was added once it had been moved (no folder there any more)
+    assert out.splitlines()[0].endswith("(voice-monitor ingest; orgs load FILE.csv for names)")
+    assert out.splitlines()[1].endswith("(no command reads it)")  # the file inside it
     assert not folder.exists()
     assert (lake.root / "corrupt" / "dimensions" / "organizations.parquet" / "part-00000.parquet"
             ).is_file()

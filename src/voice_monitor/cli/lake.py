@@ -112,6 +112,7 @@ def check(move_aside: bool, lake: Lake, now: datetime, as_json: bool) -> None:
     checked, found = integrity.check_lake(lake)
     stray = integrity.misplaced_files(lake)
     closed = integrity.unlistable_folders(lake)  # never moved: access is the fix
+    folders = {path for path, _ in stray if path.is_dir()}  # (asked before they are moved)
     moved = integrity.move_aside(lake, found + stray) if move_aside else []
     store = counter_repair.store_problem(lake)
     if store is not None:
@@ -136,7 +137,8 @@ def check(move_aside: bool, lake: Lake, now: datetime, as_json: bool) -> None:
         for path, error in found:
             click.echo(f"unreadable {integrity.relative(lake, path)}: {error}")
         for path, why in stray:
-            unread = "" if path.is_dir() else " (no command reads it)"
+            # (a folder named like a Parquet file is read, and fails: its reason says so)
+            unread = "" if path in folders else " (no command reads it)"
             click.echo(f"out of place {integrity.relative(lake, path)}: {why}{unread}")
         for path, error in closed:
             click.echo(f"unlistable folder {integrity.relative(lake, path)}: {error} (no command "
