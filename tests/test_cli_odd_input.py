@@ -131,6 +131,58 @@ def test_a_serve_limit_out_of_range_is_a_usage_error_naming_it(capsys, monkeypat
     assert not (tmp_path / "lake").exists()
 
 
+@pytest.mark.parametrize("host, said", [
+    # each was taken as a name to look up: "cannot listen on [[::1]]:8787: Name or service not
+    # known" (and with --no-auth "--no-auth only binds 127.0.0.1, not '[::1]'", though it does)
+    ("[::1]", "'[::1]': give an IPv6 address without brackets, --host ::1"),
+    ("127.0.0.1:8000", "'127.0.0.1:8000' holds a port; give it apart: --host 127.0.0.1 "
+                       "--port 8000"),
+    ("[::1]:8000", "'[::1]:8000' holds a port; give it apart: --host ::1 --port 8000"),
+    ("http://127.0.0.1", "'http://127.0.0.1' is not an address: give the host alone, without "
+                         "a scheme or path, e.g. --host 127.0.0.1 (the port as --port)"),
+    (" 127.0.0.1", "' 127.0.0.1' has spaces around it; give an address of this machine, e.g. "
+                   "127.0.0.1 (or 0.0.0.0 for all of them)"),
+    ("", "'' is empty; give an address of this machine, e.g. 127.0.0.1 (or 0.0.0.0 for all of "
+         "them)"),
+])
+@pytest.mark.parametrize("auth", [["--no-auth"], []], ids=["no-auth", "tokens"])
+def test_a_serve_host_with_a_port_scheme_or_brackets_is_a_usage_error_naming_the_fix(
+        capsys, monkeypatch, tmp_path, host, said, auth):
+    import signal
+
+    import uvicorn
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(k))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    if not auth:
+        monkeypatch.setenv("VOICE_MONITOR_STAFF_TOKENS", "staff-token-0123456789abcdef")
+    code, _, err = run_main(capsys, "serve", *auth, "--host", host, "--port", "0",
+                            "--lake", str(tmp_path / "lake"))
+    assert_one_line_error(code, err, status=2)
+    assert f"Invalid value for '--host': {said}" in err
+    assert served == []
+    assert not (tmp_path / "lake").exists()
+
+
+def test_a_serve_host_an_address_or_name_alone_is_taken(capsys, monkeypatch, tmp_path):
+    import signal
+
+    import uvicorn
+
+    from voice_monitor.server.app import SERVE_ENV
+
+    served = []
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: served.append(k["host"]))
+    monkeypatch.setattr(signal, "signal", lambda *a: None)
+    monkeypatch.setenv(SERVE_ENV, "{}")  # serve sets it for its workers: restored afterwards
+    for host in ("127.0.0.1", "::1", "localhost"):
+        code, _, err = run_main(capsys, "serve", "--no-auth", "--host", host, "--port", "0",
+                                "--lake", str(tmp_path / "lake"))
+        assert code == 0, err
+    assert served == ["127.0.0.1", "::1", "localhost"]
+
+
 @pytest.mark.parametrize("command", ["init", "ingest"])
 def test_a_lake_folder_the_system_will_not_make_is_one_line_naming_it(capsys, tmp_path, command):
     # it was the OS's words alone, no fix: "[Errno 2] No such file or directory: '/proc/...'"

@@ -50,6 +50,28 @@ def _forwarded_ips(ctx, param, value: str | None) -> str | None:
 PROXIES_ENV = "FORWARDED_ALLOW_IPS"
 
 
+def _host(ctx, param, value: str) -> str:
+    """A click callback: --host is an address or a name alone. A URL, a port or brackets
+    (copied from a URL) were taken as a name: 'cannot listen on [[::1]]:8787: Name or service
+    not known', and with --no-auth '--no-auth only binds 127.0.0.1, not '[::1]'' (it does)."""
+    address, _, port = value.rpartition(":")
+    if value != value.strip() or not value:
+        problem = "is empty" if not value.strip() else "has spaces around it"
+        raise click.BadParameter(f"{value!r} {problem}; give an address of this machine, e.g. "
+                                 "127.0.0.1 (or 0.0.0.0 for all of them)")
+    if "://" in value or "/" in value:
+        raise click.BadParameter(f"{value!r} is not an address: give the host alone, without a "
+                                 "scheme or path, e.g. --host 127.0.0.1 (the port as --port)")
+    if value.startswith("[") and value.endswith("]"):
+        raise click.BadParameter(f"{value!r}: give an IPv6 address without brackets, "
+                                 f"--host {value[1:-1]}")
+    if port.isdigit() and (value.count(":") == 1 or address.endswith("]")):
+        bare = address[1:-1] if address.startswith("[") else address
+        raise click.BadParameter(f"{value!r} holds a port; give it apart: --host {bare} "
+                                 f"--port {port}")
+    return value
+
+
 def _client_timeout(ctx, param, value):
     """A click callback: NaN passes a FloatRange (it compares false with both ends); uvloop's
     timer then refused every connection ("cannot convert float NaN to integer")."""
@@ -59,7 +81,8 @@ def _client_timeout(ctx, param, value):
 
 
 @click.command()
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--host", default="127.0.0.1", show_default=True, callback=_host,
+              help="Address to bind (an IPv6 one without brackets).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8787, show_default=True,
               help="Port to listen on.")
 @click.option("--no-auth", is_flag=True,
