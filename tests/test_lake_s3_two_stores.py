@@ -4,19 +4,24 @@ and rollups too. Two real `moto_server`s on 127.0.0.1."""
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import timedelta
 
+import pyarrow.parquet as pq
 import pytest
 from conftest import NOW, event
 from servers import make_bucket, s3_env, s3_server
 
-from voice_monitor import storage
+from voice_monitor import integrity, storage
 from voice_monitor.adhoc import run_query
 from voice_monitor.event_log import recent_events
-from voice_monitor.lake import Lake
+from voice_monitor.health.alerts import run_checks
+from voice_monitor.health.checks import AlertConfig
+from voice_monitor.lake import Lake, no_lake_message
 from voice_monitor.landing import land_records
 from voice_monitor.queries import historical_metrics
-from voice_monitor.rollups import run_hourly
+from voice_monitor.rollups import RollupFailedError, run_hourly
 from voice_monitor.views import lake_connection
 
 pytestmark = pytest.mark.slow
@@ -99,3 +104,54 @@ def test_two_lakes_at_one_url_on_two_stores_each_read_their_own_store(tmp_path, 
                                    "where organization_id is null").fetchone() == (received,)
             finally:
                 con.close()
+
+
+def _objects(endpoint: str, prefix: str) -> dict[str, bytes]:
+    """Every object under `prefix` in the store's `lakes` bucket, read with boto3 (as another
+    process reads the lake)."""
+    import boto3
+
+    env = s3_env(endpoint)
+    client = boto3.client("s3", endpoint_url=endpoint, region_name=env["AWS_DEFAULT_REGION"],
+                          aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                          aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    found = client.list_objects_v2(Bucket="lakes", Prefix=prefix).get("Contents", [])
+    return {o["Key"]: client.get_object(Bucket="lakes", Key=o["Key"])["Body"].read()
+            for o in found}
+
+
+def test_what_a_second_stores_lake_stores_and_the_commands_it_names_say_s3(tmp_path,
+                                                                           monkeypatch):
+    # the process's own name for its second store (s3store2://) was written into the lake: in
+    # the stored lake_file_unreadable alert's move-aside command and in the note beside a file
+    # moved to corrupt/; another process (the dashboard, a shell) knows no such protocol
+    with s3_server(tmp_path) as first, s3_server(tmp_path) as second:
+        _lake_with(first, monkeypatch, "a", received=1, failed=0)
+        b = _lake_with(second, monkeypatch, "b", received=2, failed=0)
+        assert str(b.root) == "s3store2://lakes/team/prod"
+        junk = "events/date=2026-02-16/hour=13/junk.parquet"
+        storage.put(b.root / junk, b"not parquet")
+        command = "voice-monitor lake check --move-aside --lake s3://lakes/team/prod"
+        _, found = integrity.check_lake(b)  # recorded for the health check
+        assert [(integrity.relative(b, path), why) for path, why in found] == [
+            (junk, "ArrowInvalid: Parquet magic bytes not found in footer. Either the file is "
+                   "corrupted or this is not a parquet file.")]
+
+        report = run_checks(b, NOW, AlertConfig(checks=("lake_file_unreadable",)))
+
+        [alert] = report.raised
+        assert alert.message.endswith(f"move them aside with: {command}")
+        [stored] = _objects(second, "team/prod/alerts/").values()
+        [message] = pq.read_table(io.BytesIO(stored), columns=["message"])["message"].to_pylist()
+        assert message == alert.message
+        with pytest.raises(RollupFailedError, match=f"move it aside with: {command}$"):
+            run_hourly(b, now=NOW, hour=HOUR.replace(minute=0))
+        assert integrity.move_aside_command(b) == command
+        assert no_lake_message(b.root) == ("no lake at s3store2://lakes/team/prod; create it "
+                                           "with voice-monitor init s3://lakes/team/prod")
+
+        assert integrity.move_aside(b, found) == [(junk, f"corrupt/{junk}")]
+        note = json.loads(_objects(second, f"team/prod/corrupt/{junk}.json")[
+            f"team/prod/corrupt/{junk}.json"])
+        assert (note["original_path"], note["lake"]) == (junk, "s3://lakes/team/prod")
+        assert _ids(b) == ["b-r0", "b-r1"]

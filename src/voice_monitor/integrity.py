@@ -281,7 +281,7 @@ class UnreadableFileError(ValueError):
 
 
 def move_aside_command(lake: Lake) -> str:
-    return f"voice-monitor lake check --move-aside --lake {shlex.quote(str(lake.root))}"
+    return f"voice-monitor lake check --move-aside --lake {shlex.quote(storage.shared_url(lake.root))}"
 
 
 def _store_key(lake: Lake, text: str) -> str:
@@ -684,7 +684,7 @@ def move_aside(lake: Lake, found: list[tuple[Path, str]],
         target = lake.root / CORRUPT_DIR / rel
         if target.exists():  # the same name moved aside before
             target = target.with_name(f"{target.stem}.{new_file_stem()}{target.suffix}")
-        note = {"original_path": rel, "lake": str(lake.root),  # a time as --json writes one
+        note = {"original_path": rel, "lake": storage.shared_url(lake.root),  # time as --json
                 "moved_at": utc_text(datetime.now(UTC)), "error": reason}
         text = (json.dumps(note, indent=2) + "\n").encode()
         if lake.remote:  # no rename on a store: a copy, then the original deleted

@@ -448,7 +448,8 @@ def make_folder(folder: Path) -> list[Path]:
 
 def no_lake_message(root: str | os.PathLike[str]) -> str:
     """The one line every entry point prints for a path that holds no lake."""
-    return f"no lake at {root}; create it with voice-monitor init {shlex.quote(str(root))}"
+    return (f"no lake at {root}; create it with voice-monitor init "
+            f"{shlex.quote(storage.shared_url(root))}")
 
 
 def no_bucket_message(root: str | os.PathLike[str]) -> str:

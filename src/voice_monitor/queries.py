@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
-from voice_monitor import arguments, read_around
+from voice_monitor import arguments, read_around, storage
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.event_log import (
     EventFilesUnreadableWarning,
@@ -204,7 +204,7 @@ def unreadable_message(lake: Lake, query: str, period: str, files: list[tuple],
     shown = ", ".join(utc(p) for p in periods[:3]) + (", ..." if len(periods) > 3 else "")
     names = ", ".join(relative(lake, f) for f, _ in files[:3]) + (
         f" and {len(files) - 3} more" if len(files) > 3 else "")
-    root = shlex.quote(str(lake.root))
+    root = shlex.quote(storage.shared_url(lake.root))
     return (f"{query}: {len(periods)} {period}(s) ({shown}) read as having no snapshot: "
             f"unreadable lake file {names} ({files[0][1]}); move it aside with: "
             f"{move_aside_command(lake)}, then build the {period}(s) again with: voice-monitor "

@@ -450,7 +450,7 @@ def _catalog_fix(lake: Lake, exc: UnreadableFileError, catalog: str) -> str:
 
 def catalog_command(lake: Lake, catalog: str) -> str:
     return (f"voice-monitor catalog {shlex.quote(catalog)} "
-            f"--lake {shlex.quote(str(lake.root))}")
+            f"--lake {shlex.quote(storage.shared_url(lake.root))}")
 
 
 class CatalogViewsUnreadableWarning(UserWarning):

@@ -22,7 +22,7 @@ import polars as pl
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 
-from voice_monitor import arguments, queries
+from voice_monitor import arguments, queries, storage
 from voice_monitor.counters import realtime_metrics
 from voice_monitor.health import alerts
 from voice_monitor.integrity import move_aside_command, relative
@@ -257,7 +257,7 @@ def metrics_orgs(request: Request, start: str | None = None, end: str | None = N
             f"{relative(lake, lake.organizations_file)} cannot be read, so "
             f"every name is 'Unknown'; move it aside with: {move_aside_command(lake)}, "
             f"or load the names again with: voice-monitor orgs load FILE.csv --lake "
-            f"{shlex.quote(str(lake.root))}")
+            f"{shlex.quote(storage.shared_url(lake.root))}")
     return JSON(first_rows(answer, limit))
 
 
