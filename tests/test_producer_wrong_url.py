@@ -114,6 +114,33 @@ def test_a_url_no_request_can_go_to_is_refused_by_the_constructor(url, reason):
     assert str(raised.value).endswith("give scheme://host:port, e.g. 'http://collector:8787'")
 
 
+@pytest.mark.parametrize("url", ["http://collector:8787?x=1", "http://collector:8787/?",
+                                 "http://collector:8787/#events", "http://collector:8787#"])
+def test_a_url_with_a_query_or_fragment_is_refused_by_the_constructor(url):
+    # /v1/events went after it: 'http://collector:8787?x=1/v1/events' posted to '/', and the
+    # collector's 405 ('method POST is not allowed on /') failed the batch, the url not named
+    with pytest.raises(ValueError) as raised:
+        Producer(url=url, token=INGEST)
+    assert str(raised.value) == (
+        f"collector url {url!r} has a query string or a fragment ('?…', '#…'), which the "
+        "collector takes none of; give scheme://host:port, e.g. 'http://collector:8787'")
+
+
+def test_a_user_part_in_the_url_beside_a_token_is_refused_by_the_constructor(tmp_path):
+    # httpx sends 'http://user:pw@host' as 'Authorization: Basic', in place of the token: a
+    # real collector answered every batch 401 'a valid ingest token is required'
+    url = "http://relay:s3cret@127.0.0.1:8787"
+    with pytest.raises(ValueError) as raised:
+        Producer(url=url, token=INGEST)
+    assert str(raised.value) == (
+        "collector url 'http://relay:****@127.0.0.1:8787' holds a user name, which is sent as "
+        "'Authorization: Basic' in place of the token, so the collector would refuse every "
+        "batch (401); give the url without 'user…@', e.g. 'http://collector:8787'")
+    with pytest.raises(ValueError, match="holds a user name"):
+        Producer(url="http://relay@127.0.0.1:8787", token=INGEST)
+    Producer(url=url, token=None).close()  # no token (a --no-auth collector behind a proxy)
+
+
 def test_a_name_that_does_not_resolve_is_retried_and_said_at_once(monkeypatch, caplog):
     # it may resolve later (a container restarting drops its name from Docker's DNS): retried,
     # but the first failure is logged before the first backoff, not after all of them

@@ -59,6 +59,13 @@ class CollectorClient:
         self.shown = _shown(self.url)  # for messages: a password in the url masked
         headers = {"Content-Type": "application/x-ndjson", "Content-Encoding": "gzip"}
         token = _checked_token(token)
+        if token and urlsplit(self.url).username is not None:
+            # httpx sends a url's user part as 'Authorization: Basic', in place of the token:
+            # every batch was refused 401 'a valid ingest token is required', the token given
+            raise ValueError(f"collector url {self.shown!r} holds a user name, which is sent as "
+                             "'Authorization: Basic' in place of the token, so the collector "
+                             "would refuse every batch (401); give the url without 'user…@', "
+                             "e.g. 'http://collector:8787'")
         if token:
             headers["Authorization"] = f"Bearer {token}"
         self._timeout = httpx.Timeout(timeout, connect=min(timeout, CONNECT_TIMEOUT_S))
@@ -139,6 +146,12 @@ def _checked_url(url) -> str:
                          f"give scheme://host:port, {example}") from None
     if not parts.hostname or any(c.isspace() or not c.isprintable() for c in parts.netloc):
         raise ValueError(f"collector url {_shown_safely(url)!r} names no valid host; give "
+                         f"scheme://host:port, {example}")
+    if "?" in url or "#" in url:
+        # /v1/events went after it: 'http://c:8787?x=1/v1/events' posted to '/', refused 405
+        # ('method POST is not allowed on /'), the url never named as the fault
+        raise ValueError(f"collector url {_shown_safely(url)!r} has a query string or a "
+                         "fragment ('?…', '#…'), which the collector takes none of; give "
                          f"scheme://host:port, {example}")
     return url
 
