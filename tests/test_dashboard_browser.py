@@ -783,5 +783,15 @@ def test_on_a_phone_the_page_is_no_wider_than_the_screen_and_freshness_breaks_be
       })""")
     assert [text for text, fit in fits if not fit] == []
     assert "10.0 min ago" in [text for text, _ in fits]  # the ages were measured too
+    # the event log's times, types and stages are whole on one line ('artifa ct_re ceive d')
+    broken = page.evaluate("""() => [...document.querySelectorAll('#events tbody tr')]
+      .flatMap(row => [...row.cells].slice(0, 3)).filter(cell => cell.textContent)
+      .filter(cell => cell.getClientRects().length && (() => {
+        const range = document.createRange();
+        range.selectNodeContents(cell);
+        return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size > 1;
+      })()).map(cell => cell.textContent)""")
+    assert page.locator("#events tbody tr").count() == 25
+    assert broken == []
     assert errors == []
     context.close()
