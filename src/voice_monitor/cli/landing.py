@@ -20,9 +20,9 @@ from voice_monitor.cli.common import (
     create_lake,
     echo_json,
     json_option,
+    lake_error,
     lake_now_json,
     lake_option,
-    no_space,
     now_option,
     utc_text,
 )
@@ -249,10 +249,9 @@ def _land(lake: Lake, inputs: list[_Input], now: datetime
                 landed = any(r.accepted or r.quarantined for _, r in [*done, (item, part)])
                 if not landed and not store.uncounted and not isinstance(exc, InputFileError):
                     raise  # e.g. a lake this process may not write to: lake_option says so
-                try:
-                    no_space(exc, lake)  # a full disk part way: the one line, with what landed
-                except VoiceMonitorError as full:
-                    exc = full
+                # a full disk, a store this user may not write, a lake over two file systems:
+                # the one line lake_option gives, with what landed
+                exc = lake_error(exc, lake)
                 raise VoiceMonitorError(_failed(item, exc, done, part, inputs[n + 1:],
                                                 store.uncounted)) from exc
             done.append((item, part))
