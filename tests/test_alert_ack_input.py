@@ -167,7 +167,7 @@ def test_alert_history_refuses_an_organization_id_that_is_no_id(capsys, lake, or
     filter with a 400 naming it: the library now checks it, for every caller."""
     _open_alert(lake)
     code, out, err = run_main(capsys, "alerts", "history", "--org", org, "--lake", str(lake.root))
-    assert_one_line_error(code, err, status=1)
+    assert_one_line_error(code, err, status=2)  # a usage error, in the library's words
     assert f"organization_id {org!r} is not a valid id" in err
 
 

@@ -317,3 +317,33 @@ def test_an_end_not_after_the_start_is_a_usage_error_naming_both(lake, capsys, w
     assert_one_line_error(code, err, status=2)
     assert "--end 2026-02-15T00:00:00Z is not after --start 2026-02-16T00:00:00Z" in err
     assert "swap them" in err and out == ""
+
+
+_NO_ID = ("is not a valid id; expected 1-256 characters without control characters "
+          "(U+0000-U+001F, U+007F-U+009F, U+2028, U+2029) or lone surrogates")
+
+
+@pytest.mark.parametrize(("argv", "named", "words"), [
+    (("events", "recent", "--type", "no_such_event"), "'--type'",
+     "unknown event type 'no_such_event'; expected one of artifact_received, "),
+    (("events", "recent", "--type", "artifact_failed,retry_failed"), "'--type'",
+     "event type 'artifact_failed,retry_failed' is several types in one value; give each on "
+     "its own: repeat --type"),
+    (("events", "recent", "--stage", "cooking"), "'--stage'",
+     "unknown pipeline stage 'cooking'; expected one of ingestion, transcription, "),
+    (("events", "recent", "--org", ""), "'--org'", f"organization_id '' {_NO_ID}"),
+    (("events", "recent", "--artifact", "a\tb"), "'--artifact'", f"artifact_id 'a\\tb' {_NO_ID}"),
+    (("events", "timeline", ""), "'ARTIFACT_ID'", f"artifact_id '' {_NO_ID}"),
+    (("metrics", "realtime", "--org", ""), "'--org'", f"organization_id '' {_NO_ID}"),
+    (("metrics", "historical", "--org", "x" * 257), "'--org'", f"organization_id '{'x' * 257}' {_NO_ID}"),
+    (("metrics", "stages", "--org", ""), "'--org'", f"organization_id '' {_NO_ID}"),
+    (("alerts", "history", "--org", "a\nb"), "'--org'", f"organization_id 'a\\nb' {_NO_ID}"),
+])
+def test_a_bad_type_stage_or_id_is_a_usage_error_in_the_librarys_words(lake, capsys, argv,
+                                                                        named, words):
+    # was the library's ValueError, exit 1, after the lake was opened, while every other bad
+    # option value (alerts history --type, --status, --limit 0, a reversed range) is exit 2
+    code, out, err = run_main(capsys, *argv, "--lake", str(lake.root))
+    assert_one_line_error(code, err, status=2)
+    assert err.startswith(f"voice-monitor: usage error: Invalid value for {named}: {words}")
+    assert out == ""

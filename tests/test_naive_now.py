@@ -51,5 +51,5 @@ def test_realtime_refuses_an_empty_organization_as_every_other_read_does(capsys,
     with pytest.raises(ValueError, match="organization_id '' is not a valid id"):
         counters.realtime_metrics(lake, organization_id="", now=NOW)
     code, _, err = run_main(capsys, "metrics", "realtime", "--org", "", "--lake", str(lake.root))
-    assert_one_line_error(code, err, status=1)
+    assert_one_line_error(code, err, status=2)  # a usage error, in the library's words
     assert "organization_id '' is not a valid id" in err

@@ -124,7 +124,7 @@ def test_metrics_same_in_python_cli_and_sql(rolled_lake, capsys):
 def test_cli_errors_are_one_line(rolled_lake, tmp_path):
     lake = str(rolled_lake.root)
     out = run_cli("events", "recent", "--type", "nope", "--lake", lake)
-    assert out.returncode == 1 and "unknown event type 'nope'" in out.stderr
+    assert out.returncode == 2 and "unknown event type 'nope'" in out.stderr  # a usage error
     assert len(out.stderr.strip().splitlines()) == 1
     out = run_cli("events", "recent", "--cursor", "garbage", "--lake", lake)
     assert out.returncode == 1 and "bad cursor 'garbage'" in out.stderr

@@ -128,7 +128,8 @@ def list_(now, lake: Lake, as_json: bool) -> None:
 @alerts.command()
 @click.option("--type", "alert_type", type=click.Choice(CHECK_TYPES), default=None,
               help="Only alerts of this type.")
-@click.option("--org", "organization_id", default=None, help="Only this organization's alerts.")
+@click.option("--org", "organization_id", default=None, callback=common.ORGANIZATION,
+              help="Only this organization's alerts.")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="active or resolved.")
 @click.option("--start", type=common.TIME, default=None, help="Raised at or after this UTC time.")
 @click.option("--end", type=common.TIME, default=None, help="Raised before this UTC time.")

@@ -13,7 +13,7 @@ from decimal import Decimal
 
 import click
 
-from voice_monitor import disk_space, read_only, storage
+from voice_monitor import arguments, disk_space, read_only, storage
 from voice_monitor.arguments import TimeOutOfRangeError, as_utc, in_range, iso_time, utc_text
 from voice_monitor.lake import (
     LAKE_ENV,
@@ -188,6 +188,37 @@ def ordered_range(start: datetime | None, end: datetime | None) -> None:
         raise click.BadParameter(
             f"--end {utc_text(end)} is not after --start {utc_text(start)}; swap them or widen "
             "the range", param_hint="'--start'/'--end'")
+
+
+def checked(check: Callable) -> Callable:
+    """A click callback running the library's own check of an option's value (`check(value)`,
+    a ValueError if bad): a bad value is a usage error (exit 2) in the library's words, before
+    anything is read, as every other bad option value is; the value is passed on as given."""
+
+    def callback(ctx, param, value):
+        if value is None or value == ():
+            return value
+        try:
+            check(value)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+        return value
+
+    return callback
+
+
+def _organization(value: str) -> None:
+    arguments.identifier(value, "organization_id")
+
+
+def _artifact(value: str) -> None:
+    arguments.identifier(value, "artifact_id")
+
+
+ORGANIZATION = checked(_organization)  # --org: an id as landing takes it
+ARTIFACT = checked(_artifact)  # --artifact, ARTIFACT_ID
+EVENT_TYPES = checked(lambda value: arguments.event_types(list(value)))  # --type (repeatable)
+STAGE = checked(arguments.stage)  # --stage
 
 
 def not_empty_path(ctx, param, value):

@@ -16,6 +16,7 @@ import click
 from voice_monitor import disk_space
 from voice_monitor.cli import one_line
 from voice_monitor.cli.common import (
+    ORGANIZATION,
     VoiceMonitorError,
     create_lake,
     echo_json,
@@ -349,7 +350,8 @@ def metrics() -> None:
 
 
 @metrics.command()
-@click.option("--org", "organization_id", default=None, help="An organization id (default: the platform).")
+@click.option("--org", "organization_id", default=None, callback=ORGANIZATION,
+              help="An organization id (default: the platform).")
 @lake_now_json
 def realtime(organization_id: str | None, lake: Lake, now: datetime, as_json: bool) -> None:
     """Counts for the rolling last hour (the current minute and the 59 before it).

@@ -24,7 +24,7 @@ from voice_monitor.lake import Lake
 from voice_monitor.organizations import load_organizations
 from voice_monitor.pagination import Page
 
-org_option = click.option("--org", "organization_id", default=None,
+org_option = click.option("--org", "organization_id", default=None, callback=common.ORGANIZATION,
                           help="An organization id (default: the platform).")
 start_option = click.option("--start", type=common.TIME, default=None,
                             help="Range start, UTC (default: END minus 24 hours).")
@@ -398,10 +398,13 @@ def events() -> None:
 
 
 @events.command()
-@click.option("--type", "event_types", multiple=True, help="Event type (repeatable).")
-@click.option("--stage", default=None, help="Pipeline stage.")
-@click.option("--org", "organization_id", default=None, help="Organization id.")
-@click.option("--artifact", "artifact_id", default=None, help="Artifact id.")
+@click.option("--type", "event_types", multiple=True, callback=common.EVENT_TYPES,
+              help="Event type (repeatable).")
+@click.option("--stage", default=None, callback=common.STAGE, help="Pipeline stage.")
+@click.option("--org", "organization_id", default=None, callback=common.ORGANIZATION,
+              help="Organization id.")
+@click.option("--artifact", "artifact_id", default=None, callback=common.ARTIFACT,
+              help="Artifact id.")
 @click.option("--start", type=common.TIME, default=None, help="Events at or after this UTC time.")
 @click.option("--end", type=common.TIME, default=None, help="Events before this UTC time.")
 @click.option("--errors-only", is_flag=True, help="Only *_failed events and events with an error.")
@@ -437,7 +440,7 @@ def recent(event_types, stage, organization_id, artifact_id, start, end, errors_
 
 
 @events.command()
-@click.argument("artifact_id")
+@click.argument("artifact_id", callback=common.ARTIFACT)
 @click.option("--now", type=common.TIME, default=None,
               help="Read the artifact as it was at this UTC time: events stamped later are "
                    "ignored (default: every landed event).")
