@@ -59,6 +59,32 @@ def test_tokens_from_environment_and_file(tmp_path):
     assert tokens.actor("alice-token-0123456789ab") is None  # a prefix is not the token
 
 
+@pytest.mark.parametrize("line, said", [
+    ("admin other-token-0123456789", "got a line starting 'admin'"),
+    ("INGEST other-token-0123456789", "got a line starting 'INGEST'"),
+    ("ingest other-token-0123456789 a b", "got a line starting 'ingest'"),
+    # 'ingest=TOKEN', a token alone (its role left out), 'ingest:TOKEN': 20 characters of the
+    # line were printed, most of the token, to a log that must never hold one
+    ("ingest=other-token-0123456789", "got a line starting a word that is no role (not shown: "
+                                      "it may hold a token)"),
+    ("other-token-0123456789", "got a line starting a word that is no role (not shown: it may "
+                               "hold a token)"),
+    ("ingest:othertokenabcdefghij billing", "got a line starting a word that is no role (not "
+                                            "shown: it may hold a token)"),
+    ("othertokenabcdefghijklmno billing", "got a line starting a word that is no role (not "
+                                          "shown: it may hold a token)"),
+])
+def test_a_bad_tokens_file_line_names_its_first_word_only_if_it_cannot_hold_a_token(
+        tmp_path, line, said):
+    path = tmp_path / "tokens"
+    path.write_text(f"ingest good-token-0123456789\n{line}\n")
+    with pytest.raises(TokenConfigError) as raised:
+        load_tokens({}, path)
+    assert str(raised.value) == (f"tokens file {str(path)!r} line 2: expected 'ingest TOKEN "
+                                 f"[NAME]' or 'staff TOKEN [NAME]', {said}")
+    assert "other-token" not in str(raised.value) and "othertoken" not in str(raised.value)
+
+
 def test_a_tokens_file_saved_with_a_byte_order_mark_and_crlf_loads(tmp_path):
     # a Windows editor's BOM once made line 1 "got a line starting '\ufeffingest'"
     path = tmp_path / "tokens"

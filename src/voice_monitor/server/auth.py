@@ -142,9 +142,14 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
                 continue
             read += 1
             if parts[0] not in ROLES or len(parts) not in (2, 3):
+                # the first word is named only when it cannot hold a token: 'ingest=TOKEN' (or
+                # a token alone, its role left out) printed 20 characters of it to the log
+                first = parts[0]
+                shown = (repr(first) if first in ROLES or (first.isalpha() and len(first) <= 12)
+                         else "a word that is no role (not shown: it may hold a token)")
                 raise TokenConfigError(
                     f"tokens file {str(path)!r} line {number}: expected 'ingest TOKEN [NAME]' or "
-                    f"'staff TOKEN [NAME]', got a line starting {parts[0][:20]!r}")
+                    f"'staff TOKEN [NAME]', got a line starting {shown}")
             role, token = parts[0], parts[1]
             found[role].append((token, parts[2] if len(parts) == 3 else f"{role}-line-{number}"))
         if not read:  # a truncated or wrong file is a mistake, even when the environment has some
