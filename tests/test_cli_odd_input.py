@@ -342,3 +342,22 @@ def test_the_table_shows_a_column_whose_values_differ_in_type(capsys, lake):
         rows = [line for line in out.splitlines() if line.startswith("│")]
         assert sorted([cell.strip() for cell in row.strip("│ ").split("│")] for row in rows) \
             == sorted(cells), out
+
+
+def test_serve_with_a_tokens_file_it_cannot_read_names_it_once_and_the_fix(
+        capsys, tmp_path, no_server):
+    # said "cannot read tokens file '/x': [Errno 2] No such file or directory: '/x'": the path
+    # twice, OSError's number, no fix; a file not UTF-8 gave the codec's words
+    missing = tmp_path / "no-such-tokens"
+    binary = tmp_path / "tokens.bin"
+    binary.write_bytes(b"staff \xff\xfe-not-text-0123456789\n")
+    for path, words in (
+            (missing, f"cannot read tokens file {str(missing)!r}: No such file or directory; "
+                      "check the path, and that the user running the server may read the file"),
+            (binary, f"tokens file {str(binary)!r} is not UTF-8 text; write one 'ingest TOKEN "
+                     "[NAME]' or 'staff TOKEN [NAME]' per line")):
+        code, _, err = run_main(capsys, "serve", "--tokens-file", str(path), "--lake",
+                                str(tmp_path / "lake"))
+        assert_one_line_error(code, err, status=1)
+        assert err == f"voice-monitor: error: {words}\n"
+    assert no_server == []

@@ -133,8 +133,14 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
         path = Path(tokens_file)
         try:
             text = path.read_text(encoding="utf-8-sig")  # a byte-order mark is not a role
-        except (OSError, UnicodeDecodeError) as exc:
-            raise TokenConfigError(f"cannot read tokens file {str(path)!r}: {exc}") from None
+        except OSError as exc:  # OSError's words repeated the path and named no fix
+            raise TokenConfigError(
+                f"cannot read tokens file {str(path)!r}: {exc.strerror or exc}; check the path, "
+                "and that the user running the server may read the file") from None
+        except UnicodeDecodeError:
+            raise TokenConfigError(
+                f"tokens file {str(path)!r} is not UTF-8 text; write one 'ingest TOKEN [NAME]' "
+                "or 'staff TOKEN [NAME]' per line") from None
         read = 0
         for number, line in enumerate(text.splitlines(), 1):
             parts = line.split()
