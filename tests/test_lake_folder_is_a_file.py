@@ -240,3 +240,29 @@ def test_landings_past_a_copy_log_folder_that_is_a_file_say_so_once_in_the_log(l
         f"out of the lake (mv {shlex.quote(path)} {shlex.quote(path + '.moved')})); until they "
         "do, the hourly rollup de-duplicates each of their hours in full"]
     assert copies.read_text() == "not a folder\n"
+
+
+@pytest.mark.parametrize("command", ["ingest", "init"])
+def test_a_marker_that_is_a_folder_is_named_by_the_commands_that_make_lakes(lake, tmp_path,
+                                                                          capsys, command):
+    # the lake's marker replaced by a folder: ingest and init said "cannot create a lake at
+    # 'LAKE': Is a directory; pick a folder this user can create and write", of a lake that is
+    # there, and nothing named the marker
+    land_records(lake, [event("artifact_received", NOW)], now=NOW)
+    marker = lake.root / ".voice-monitor-lake"
+    marker.unlink()
+    marker.mkdir()
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps(event("artifact_received", NOW)) + "\n")
+    args = ["ingest", str(source), "--now", ts(NOW)] if command == "ingest" else ["init"]
+    code, _, err = run_main(capsys, *args, "--lake", str(lake.root))
+    assert_one_line_error(code, err, 1)
+    path = str(marker)
+    assert err.strip() == (f"voice-monitor: error: lake file {path!r} is a folder, not a file; "
+                           f"move it out of the lake (mv {shlex.quote(path)} "
+                           f"{shlex.quote(path + '.moved')}) and run the command again")
+    assert marker.is_dir()
+    shutil.move(path, path + ".moved")  # as the message says
+    code, _, err = run_main(capsys, *args, "--lake", str(lake.root))
+    assert code == 0, err
+    assert marker.is_file()

@@ -241,6 +241,8 @@ class Lake:
             raise NoLakeError(file_path_message(lake.root, file_in_the_way(lake.root))) from exc
         marker = lake.root / LAKE_MARKER
         if not marker.is_file():
+            if marker.is_dir():  # (replacing it failed "Is a directory", said as the lake's)
+                raise folder_is_a_file(marker, "file")
             tmp = lake.root / f"{LAKE_MARKER}.{new_file_stem()}.tmp"
             try:
                 tmp.write_text(_marker_text())
