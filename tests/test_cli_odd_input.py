@@ -225,6 +225,22 @@ def test_a_catalog_in_a_folder_that_takes_no_file_names_it_and_the_fix(capsys, l
             "'/proc'; choose a folder you can write to") in err
 
 
+def test_a_catalog_path_that_is_a_folder_is_a_usage_error_naming_a_file_to_give(
+        capsys, lake, tmp_path):
+    # a folder was click's "File '…' is a directory." (no fix); a path ending in '/' of a folder
+    # not there yet wrote a file of the folder's name ('exports/' made the file 'exports')
+    folder = tmp_path / "my folder"
+    folder.mkdir()
+    for given, example in ((str(folder), f"'{folder}/catalog.duckdb'"),
+                           (f"{tmp_path}/exports/", f"{tmp_path}/exports/catalog.duckdb")):
+        code, out, err = run_main(capsys, "catalog", given, "--lake", str(lake.root))
+        assert_one_line_error(code, err, status=2)
+        assert (f"Invalid value for '[PATH]': catalog path {given!r} is a folder; name a file "
+                f"in it, e.g. {example} (see ") in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "my folder"]
+    assert list(folder.iterdir()) == []
+
+
 @pytest.fixture
 def no_server(monkeypatch):
     """uvicorn.run records its call instead of serving: a refusal that did not happen fails the

@@ -5,6 +5,8 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import os
+import shlex
 import warnings
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -578,15 +580,22 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
 
 def _catalog_path(ctx, param, value):
     """A click callback: an empty PATH (an unset variable) is a usage error, never the
-    default (which wrote <lake>/catalog.duckdb for a path nobody gave)."""
+    default (which wrote <lake>/catalog.duckdb for a path nobody gave); so is a folder (or a
+    path ending in '/'), named with a file in it to give (click's "File '/tmp' is a
+    directory." named no fix)."""
     if isinstance(value, str) and not value.strip():
         raise click.BadParameter(f"catalog path {value!r} is empty; name a file, e.g. "
                                  "./catalog.duckdb, or leave PATH out for <lake>/catalog.duckdb")
+    if isinstance(value, str) and (os.path.isdir(value) or value.endswith(os.sep)):
+        # a path ending in '/' names a folder too: 'exports/' wrote a file named 'exports'
+        raise click.BadParameter(
+            f"catalog path {value!r} is a folder; name a file in it, e.g. "
+            f"{shlex.quote(os.path.join(value, 'catalog.duckdb'))}")
     return value
 
 
 @click.command()
-@click.argument("path", required=False, type=click.Path(dir_okay=False), callback=_catalog_path)
+@click.argument("path", required=False, type=click.Path(), callback=_catalog_path)
 @common.lake_option
 def catalog(path: str | None, lake: Lake) -> None:
     """Write a DuckDB database file holding the views over this lake (absolute paths).
