@@ -85,6 +85,35 @@ def test_a_bad_tokens_file_line_names_its_first_word_only_if_it_cannot_hold_a_to
     assert "other-token" not in str(raised.value) and "othertoken" not in str(raised.value)
 
 
+SENDABLE_FIX = ("holds a character an HTTP header cannot carry (a tab or another control "
+                "character, or one that is not ASCII), so no client could send it; use printable "
+                "ASCII, e.g. from 'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
+
+
+def test_a_token_no_http_header_can_carry_is_refused_naming_where_it_is(tmp_path):
+    # 'sécret-…' was taken ("1 ingest token"), yet sent as UTF-8 it was 401 and the Producer
+    # refuses it: a configuration no client could use, started without a word
+    env = {"VOICE_MONITOR_STAFF_TOKENS": "good-staff-0123456789ab, s\u00e9cret-0123456789abcdef"}
+    with pytest.raises(TokenConfigError) as raised:
+        load_tokens(env)
+    assert str(raised.value) == ("a staff token (entry 2 of VOICE_MONITOR_STAFF_TOKENS) "
+                                 + SENDABLE_FIX)
+    with pytest.raises(TokenConfigError) as raised:
+        load_tokens({"VOICE_MONITOR_INGEST_TOKENS": "secret\tbehind-a-tab-0123"})
+    assert str(raised.value) == ("an ingest token (entry 1 of VOICE_MONITOR_INGEST_TOKENS) "
+                                 + SENDABLE_FIX)
+    path = tmp_path / "tokens"
+    path.write_text("ingest good-token-0123456789\ningest \u00fcber-token-0123456789 billing\n",
+                    encoding="utf-8")
+    with pytest.raises(TokenConfigError) as raised:
+        load_tokens({}, path)
+    assert str(raised.value) == (f"an ingest token (tokens file {str(path)!r} line 2) "
+                                 + SENDABLE_FIX)
+    assert "\u00fcber" not in str(raised.value) and "ber-token" not in str(raised.value)
+    # a space is carried (curl -H 'Authorization: Bearer a b'), as the Producer takes it
+    assert load_tokens({"VOICE_MONITOR_STAFF_TOKENS": "with a space 0123456789"}).configured
+
+
 def test_a_tokens_file_saved_with_a_byte_order_mark_and_crlf_loads(tmp_path):
     # a Windows editor's BOM once made line 1 "got a line starting '\ufeffingest'"
     path = tmp_path / "tokens"

@@ -117,6 +117,19 @@ def _split(value: str | None) -> list[str]:
     return [t.strip() for t in (value or "").split(",") if t.strip()]
 
 
+def _check_sendable(token: str, role: str, where: str) -> None:
+    """TokenConfigError, naming where the token is and never the token, for one no HTTP header
+    can carry (a tab or another control character, a character beyond ASCII): taken, it was a
+    token no client could send ('Bearer sécret…' sent as UTF-8 was 401; the Producer refuses
+    it), though serve said it had it."""
+    if not (token.isascii() and token.isprintable()):
+        raise TokenConfigError(
+            f"{'an' if role == 'ingest' else 'a'} {role} token ({where}) holds a character an "
+            "HTTP header cannot carry (a tab or another control character, or one that is not "
+            "ASCII), so no client could send it; use printable ASCII, e.g. from "
+            "'python -c \"import secrets; print(secrets.token_urlsafe())\"'")
+
+
 def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | None = None,
                 no_auth: bool = False) -> Tokens:
     """Tokens from $VOICE_MONITOR_INGEST_TOKENS / $VOICE_MONITOR_STAFF_TOKENS and a tokens file.
@@ -128,6 +141,7 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
     found: dict[str, list[tuple[str, str]]] = {role: [] for role in ROLES}
     for role, env in (("ingest", INGEST_ENV), ("staff", STAFF_ENV)):
         for i, token in enumerate(_split(environ.get(env)), 1):
+            _check_sendable(token, role, f"entry {i} of {env}")
             found[role].append((token, f"{role}-token-{i}"))
     if tokens_file is not None:
         path = Path(tokens_file)
@@ -157,6 +171,7 @@ def load_tokens(environ: dict | None = None, tokens_file: str | os.PathLike | No
                     f"tokens file {str(path)!r} line {number}: expected 'ingest TOKEN [NAME]' or "
                     f"'staff TOKEN [NAME]', got a line starting {shown}")
             role, token = parts[0], parts[1]
+            _check_sendable(token, role, f"tokens file {str(path)!r} line {number}")
             found[role].append((token, parts[2] if len(parts) == 3 else f"{role}-line-{number}"))
         if not read:  # a truncated or wrong file is a mistake, even when the environment has some
             raise TokenConfigError(
