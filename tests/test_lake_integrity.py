@@ -175,6 +175,21 @@ def test_reading_queries_fail_with_one_line_naming_the_file(broken, capsys):
         recent_events(lake)
 
 
+def test_a_lake_given_as_a_relative_path_names_the_file_from_the_lake_as_ever(broken, capsys,
+                                                                             monkeypatch):
+    # sql named '/abs/…/events/…parquet' under '--lake lake' (DuckDB's path, from a resolved
+    # glob, was not under the relative root), where every other read names 'events/…'
+    lake, bad = broken
+    monkeypatch.chdir(lake.root.parent)
+    code, _, err = run_cli(["sql", "select count(*) from events", "--lake", lake.root.name],
+                           capsys)
+    assert code == 1
+    assert err.startswith(f"voice-monitor: error: unreadable lake file {bad} (")
+    assert err.endswith(f"move it aside with: voice-monitor lake check --move-aside --lake "
+                        f"{lake.root.name}\n")
+    assert str(lake.root) not in err
+
+
 def test_the_daily_rollup_builds_every_other_day_when_an_hourly_snapshot_is_unreadable(lake,
                                                                                         capsys):
     # one event at 12:05 on 2026-02-14 and on 2026-02-15; both days' hours built, then one hourly

@@ -296,6 +296,10 @@ def relative(lake: Lake, path: Path) -> str:
     try:
         return Path(path).relative_to(lake.root).as_posix()
     except ValueError:
+        pass
+    try:  # an absolute path (DuckDB's, from a resolved glob) under a lake given relative
+        return Path(path).resolve().relative_to(Path(lake.root).resolve()).as_posix()
+    except (ValueError, OSError):
         return str(path)
 
 
