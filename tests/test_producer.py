@@ -420,7 +420,7 @@ def test_a_durable_producer_whose_spool_went_with_its_lake_loses_nothing_silentl
     # the producer, emit() kept writing into a segment whose file was gone and answered as if
     # the events were kept (a failed rotation at most, named after that file), and went on
     # accepting events nobody would ever read
-    lake = Lake.create(tmp_path / "lake")
+    lake = Lake.create(tmp_path / "a lake")  # the command it names quotes it
     producer = Producer(lake, durable=True, retries=0, flush_interval=3600, now=NOW)
     assert producer.spool_dir == lake.state_dir / "spool" / "default"
     accepted = []
@@ -439,7 +439,7 @@ def test_a_durable_producer_whose_spool_went_with_its_lake_loses_nothing_silentl
         producer.emit(recent(9, event_id="refused"))
     assert str(refused.value).startswith(
         f"producer 'default': its spool '{producer.spool_dir}' is gone (deleted or unmounted")
-    assert f"voice-monitor init {lake.root}" in str(refused.value)
+    assert f"(voice-monitor init '{tmp_path}/a lake') and start" in str(refused.value)
     assert "spool_dir outside the lake" in str(refused.value)
     with pytest.raises(ProducerError, match="their JSON texts are in producer.unlanded"):
         producer.close()

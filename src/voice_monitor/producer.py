@@ -35,6 +35,7 @@ import atexit
 import logging
 import math
 import os
+import shlex
 import threading
 import time
 from collections import deque
@@ -43,6 +44,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from voice_monitor import storage
 from voice_monitor.arguments import whole_number
 from voice_monitor.counters import open_counters
 from voice_monitor.lake import Lake, connect, open_lake
@@ -473,9 +475,9 @@ class Producer:
         descriptor and landed, else handed back in `unlanded`; `emit()` refuses from now on,
         loudly, rather than write to a file nobody will read."""
         where = str(self.spool_dir)
-        fix = (f"Make the lake again (voice-monitor init {self.lake.root}) and start a new "
-               "Producer" if self.lake is not None and not self.lake.exists() else
-               "Start a new Producer")
+        fix = (f"Make the lake again (voice-monitor init "
+               f"{shlex.quote(storage.shared_url(self.lake.root))}) and start a new Producer"
+               if self.lake is not None and not self.lake.exists() else "Start a new Producer")
         # the default spool lies in the lake's folder; one given as spool_dir is outside it
         in_lake = self._spool_in_lake
         message = (f"producer {self.name!r}: its spool {where!r} is gone (deleted or unmounted"
