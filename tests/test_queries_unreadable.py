@@ -201,6 +201,18 @@ def _another_hours_file(lake, folder):
             "not 2026-02-16T02:00:00Z")
 
 
+def _built_with_hour_2_damaged(lake, damage, **fields) -> tuple:
+    """Hours 1, 2 and 3 with 1, 2 and 3 artifacts received (`fields` on each event), each
+    built; then hour 2's pipeline_hourly file damaged by `damage`: (that file, why it cannot be
+    read, its name in the lake)."""
+    for hour in (1, 2, 3):
+        land_records(lake, [event("artifact_received", at(hour, i), **fields)
+                            for i in range(hour)], now=NOW)
+        run_hourly(lake, hour=at(hour), now=NOW)
+    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
+    return bad, why, bad.relative_to(lake.root).as_posix()
+
+
 @pytest.mark.parametrize("damage", [_stage_file_beside, _stage_file_instead, _no_snapshot_columns,
                                     _period_start_as_text, _another_hours_file])
 def test_a_file_that_reads_but_is_not_its_partitions_is_read_around_naming_it(lake, damage):
@@ -209,12 +221,7 @@ def test_a_file_that_reads_but_is_not_its_partitions_is_read_around_naming_it(la
     of no snapshot columns (the hour silently missing from the totals, no note), a column of
     another type alone in the range (a BinderException failed it whole), a copy of hour 3's
     file (counted twice). Each is now its hour read as unreadable, naming the file."""
-    for hour in (1, 2, 3):
-        land_records(lake, [event("artifact_received", at(hour, i), organization_id="org-a")
-                            for i in range(hour)], now=NOW)
-        run_hourly(lake, hour=at(hour), now=NOW)
-    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
-    rel = bad.relative_to(lake.root).as_posix()
+    bad, why, rel = _built_with_hour_2_damaged(lake, damage, organization_id="org-a")
 
     with pytest.warns(SnapshotFilesUnreadableWarning, match=re.escape(f"{rel} ({why}")):
         rows = historical_metrics(lake, at(1), at(4))
@@ -241,12 +248,7 @@ def test_sql_and_the_daily_rollup_name_a_file_that_is_not_its_partitions(lake, d
     from voice_monitor.integrity import UnreadableFileError
     from voice_monitor.rollups import RollupFailedError, run_daily
 
-    for hour in (1, 2, 3):
-        land_records(lake, [event("artifact_received", at(hour, i)) for i in range(hour)],
-                     now=NOW)
-        run_hourly(lake, hour=at(hour), now=NOW)
-    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
-    rel = bad.relative_to(lake.root).as_posix()
+    bad, why, rel = _built_with_hour_2_damaged(lake, damage)
     with pytest.raises(UnreadableFileError, match=re.escape(f"{rel} ({why}")):
         run_query(lake, "select count(*) from pipeline_hourly")
     assert run_query(lake, "select count(*) from stage_hourly").rows == [(3 * 4,)]
@@ -271,12 +273,7 @@ def test_the_catalog_is_written_its_damaged_tables_view_failing_naming_the_file(
     naming the file and how to clear it, every other view answering."""
     import duckdb
 
-    for hour in (1, 2, 3):
-        land_records(lake, [event("artifact_received", at(hour, i)) for i in range(hour)],
-                     now=NOW)
-        run_hourly(lake, hour=at(hour), now=NOW)
-    bad, why = damage(lake, lake.snapshot_partition("pipeline_hourly", at(2)))
-    rel = bad.relative_to(lake.root).as_posix()
+    bad, why, rel = _built_with_hour_2_damaged(lake, damage)
     target = tmp_path / "catalog.duckdb"
     again = f"then write the catalog again: voice-monitor catalog {target} --lake {lake.root}"
 
