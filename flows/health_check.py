@@ -53,6 +53,9 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
     for alert in report.raised:
         logger.warning("raised %s %s for %s [%s]: %s", alert.alert_id, alert.alert_type,
                        alert.organization_id or "platform", alert.severity, alert.message)
+    for alert in report.escalated:
+        logger.warning("escalated %s %s for %s [%s]: %s", alert.alert_id, alert.alert_type,
+                       alert.organization_id or "platform", alert.severity, alert.message)
     for alert in report.resolved:
         logger.info("resolved %s %s for %s (raised %s)", alert.alert_id, alert.alert_type,
                     alert.organization_id or "platform", utc_text(alert.raised_at))
@@ -75,9 +78,10 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         logger.error("%s", report.webhook_error)
     logger.info("checked %d, raised %d, resolved %d, active %d", len(report.checked),
                 len(report.raised), len(report.resolved), len(report.active))
-    if report.raised or report.resolved or report.errors:  # a quiet run leaves no artifact
+    if report.raised or report.escalated or report.resolved or report.errors:  # quiet: none
         publish("health-check", f"health check at {now:%Y-%m-%dT%H:%MZ}", {
             "Raised": [_alert_line(a) for a in report.raised],
+            "Escalated": [_alert_line(a) for a in report.escalated],
             "Resolved": [_alert_line(a) for a in report.resolved],
             "Check errors": [f"{name}: {message}" for name, message in report.errors.items()],
             "Totals": {"checked": len(report.checked), "active alerts": len(report.active)}})
@@ -86,6 +90,7 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         "checked": report.checked,
         "errors": report.errors,
         "raised": [a.alert_id for a in report.raised],
+        "escalated": [a.alert_id for a in report.escalated],
         "resolved": [a.alert_id for a in report.resolved],
         "not_raised": [f"{found['alert_type']} {found['organization_id'] or 'platform'}"
                        for found in report.not_raised],

@@ -425,3 +425,98 @@ def test_a_check_before_2000_is_refused_and_leaves_every_alert_as_it_was(lake, c
         "2026-02-16T14:30:00Z, or leave now out for the clock")
     assert records(lake) == before
     assert sorted(a.raised_at for a in active_alerts(lake)) == [NOW, far]
+
+
+def test_a_failure_rate_alert_escalates_to_critical_as_the_same_alert_and_never_back(
+        lake, capsys, monkeypatch):
+    """A high_failure_rate alert raised at 15 % stayed 'high' at 30 %, though the contract says
+    critical above 25 %: on-call saw a high page for a critical condition. Now the active
+    alert escalates (same id, one alert of its key), everywhere it is read, and stays critical
+    while active; it resolves as before. Rates worked by hand over the hour's window."""
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from voice_monitor.server import create_app
+    from voice_monitor.views import lake_connection
+
+    monkeypatch.delenv("VOICE_MONITOR_WEBHOOK_URL", raising=False)
+    platform = AlertConfig(checks=("high_failure_rate",), failure_rate_per_organization=False)
+
+    def outcomes(at, completed: int, failed: int) -> None:
+        land_records(lake, [event("artifact_completed", at) for _ in range(completed)]
+                     + [event("artifact_failed", at) for _ in range(failed)], now=at)
+
+    def active_gauges() -> dict:
+        text = http.get("/metrics", headers={"Authorization": "Bearer staff-0123456789abcdef"}).text
+        return {s.labels["severity"]: s.value for family in text_string_to_metric_families(text)
+                for s in family.samples if s.name == "voice_monitor_alerts_active"
+                and s.labels["alert_type"] == "high_failure_rate"}
+
+    http = TestClient(create_app(lake, staff_tokens=["staff-0123456789abcdef"]))
+    outcomes(NOW - 5 * M, 17, 3)  # 3 / 20 = 15.0 %: high (above 10 %, not above 25 %)
+    (raised,) = run_checks(lake, NOW, platform).raised
+    assert (raised.severity, raised.value, raised.threshold) == ("high", 0.15, 0.10)
+    assert active_gauges() == {"low": 0, "medium": 0, "high": 1, "critical": 0}
+    acknowledge_alert(lake, raised.alert_id, "alice", now=NOW + M)
+
+    outcomes(NOW + 2 * M, 4, 6)  # at 14:35 the hour holds 21 completed, 9 failed: 9 / 30 = 30.0 %
+    # every check, as on-call runs it (inactivity is raised too: no artifact_received)
+    code, out, _ = run_cli(capsys, "alerts", "check", "--lake", str(lake.root), "--now",
+                           "2026-02-16T14:35:00Z", "--json")
+    assert code == 0
+    report = json.loads(out)
+    assert [a["alert_type"] for a in report["raised"]] == ["inactivity"]
+    assert report["resolved"] == []
+    [escalated] = report["escalated"]
+    assert {k: escalated[k] for k in ("alert_id", "severity", "status", "value", "threshold",
+                                      "raised_at", "escalated_at", "acknowledged_by")} == {
+        "alert_id": raised.alert_id, "severity": "critical", "status": "active", "value": 0.3,
+        "threshold": 0.25, "raised_at": "2026-02-16T14:30:00Z",
+        "escalated_at": "2026-02-16T14:35:00Z", "acknowledged_by": "alice"}
+    assert escalated["message"] == ("failure rate 30.0% (9 failed of 30 outcomes in the last "
+                                    "hour) is above 25.0%")
+    assert [(a["alert_id"], a["severity"]) for a in report["active"]
+            if a["alert_type"] == "high_failure_rate"] == [(raised.alert_id, "critical")]
+    # one active alert of the key, critical, wherever it is read
+    assert [(a.alert_id, a.severity, a.acknowledged_by) for a in active_alerts(lake)
+            if a.alert_type == "high_failure_rate"] == [(raised.alert_id, "critical", "alice")]
+    con = lake_connection(lake)
+    assert con.sql("select alert_id, severity, status, value, escalated_at from alerts "
+                   "where alert_type = 'high_failure_rate'").fetchall(
+        ) == [(raised.alert_id, "critical", "active", 0.3, NOW + 5 * M)]
+    con.close()
+    assert active_gauges() == {"low": 0, "medium": 0, "high": 0, "critical": 1}
+    answer = http.get("/api/v1/alerts", headers={"Authorization": "Bearer staff-0123456789abcdef"})
+    assert [(a["alert_id"], a["severity"], a["escalated_at"]) for a in answer.json()["alerts"]
+            if a["alert_type"] == "high_failure_rate"] == [
+        (raised.alert_id, "critical", "2026-02-16T14:35:00Z")]
+    code, out, _ = run_cli(capsys, "alerts", "list", "--lake", str(lake.root))
+    assert (f"{raised.alert_id}  active   critical high_failure_rate      platform     raised "
+            "2026-02-16 14:30Z  escalated 2026-02-16 14:35Z  ack alice 2026-02-16 14:31Z") in out
+
+    again = run_checks(lake, NOW + 10 * M, platform)  # still 30 %: nothing new
+    assert (again.raised, again.escalated, again.resolved) == ([], [], [])
+    # at 15:28 the hour from 14:28 holds 14:32's 4 + 6 and 14:50's 30 completed (not 14:25's):
+    # 6 / 40 = 15.0 %, high again; a page's severity does not fall back while it is active
+    outcomes(NOW + 20 * M, 30, 0)
+    lower = run_checks(lake, NOW + 58 * M, platform)
+    assert (lower.raised, lower.escalated, lower.resolved) == ([], [], [])
+    assert [(a.alert_id, a.severity, a.value) for a in lower.active
+            if a.alert_type == "high_failure_rate"] == [(raised.alert_id, "critical", 0.3)]
+
+    outcomes(NOW + 80 * M, 19, 1)  # 15:50: the hour to 16:00 holds only these, 1 / 20 = 5 %
+    cleared = run_checks(lake, NOW + 90 * M, platform)
+    assert [(a.alert_id, a.severity, a.resolved_at) for a in cleared.resolved] == [
+        (raised.alert_id, "critical", NOW + 90 * M)]
+    assert [a.alert_type for a in active_alerts(lake)] == ["inactivity"]
+    assert active_gauges() == {"low": 0, "medium": 0, "high": 0, "critical": 0}
+    (old,) = alert_history(lake, type="high_failure_rate").alerts
+    assert (old.alert_id, old.severity, old.status, old.raised_at, old.escalated_at,
+            old.resolved_at, old.acknowledged_by) == (
+        raised.alert_id, "critical", "resolved", NOW, NOW + 5 * M, NOW + 90 * M, "alice")
+    glob = str(lake.alerts_dir / "date=*" / "*.parquet")
+    assert duckdb.sql(f"select record_type, recorded_at, severity from read_parquet('{glob}') "
+                      "where alert_type = 'high_failure_rate' order by record_id").fetchall() == [
+        ("raised", NOW, "high"), ("acknowledged", NOW + M, "high"),
+        ("escalated", NOW + 5 * M, "critical"), ("resolved", NOW + 90 * M, "critical")]
+    http.close()

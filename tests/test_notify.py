@@ -301,3 +301,45 @@ def test_a_notification_a_run_was_killed_while_sending_is_sent_by_the_next_run(
         ("raised", a.alert_id) for a in raised]
     # once delivered, owed no more
     assert run_checks(lake, NOW + timedelta(minutes=10), config(hook.url)).deliveries == []
+
+
+def test_an_escalation_is_posted_and_sent_again_if_the_webhook_was_down(lake, webhook_factory):
+    """A failure-rate alert raised at 15 % (high) that reaches 30 % is posted as 'escalated',
+    critical, same alert; an escalation the webhook did not take is sent by the next run (with
+    its escalation time), and the resolution follows. Rates worked by hand: 3/20, 9/30, 1/20."""
+    hook = webhook_factory()
+    platform = AlertConfig(checks=("high_failure_rate",), failure_rate_per_organization=False,
+                           webhook_url=hook.url, webhook_attempts=1)
+
+    def outcomes(at, completed: int, failed: int) -> None:
+        land_records(lake, [event("artifact_completed", at) for _ in range(completed)]
+                     + [event("artifact_failed", at) for _ in range(failed)], now=at)
+
+    minute = timedelta(minutes=1)
+    outcomes(NOW - 5 * minute, 17, 3)
+    (raised,) = run_checks(lake, NOW, platform).raised
+    outcomes(NOW + 2 * minute, 4, 6)
+    hook.status = 503  # down at 14:35: the escalation is owed
+    report = run_checks(lake, NOW + 5 * minute, platform)
+    assert [(d.event, d.alert_id, d.delivered) for d in report.deliveries] == [
+        ("escalated", raised.alert_id, False)]
+    hook.status = 200
+    report = run_checks(lake, NOW + 10 * minute, platform)  # still 30 %: sent again, once
+    assert [(d.event, d.alert_id, d.delivered, d.retried) for d in report.deliveries] == [
+        ("escalated", raised.alert_id, True, True)]
+    outcomes(NOW + 80 * minute, 19, 1)
+    run_checks(lake, NOW + 90 * minute, platform)
+    sent = hook.bodies
+    assert [(b["event"], b["alert"]["alert_id"], b["alert"]["severity"], b["alert"]["status"])
+            for b in sent] == [
+        ("raised", raised.alert_id, "high", "active"),
+        ("escalated", raised.alert_id, "critical", "active"),  # the 503
+        ("escalated", raised.alert_id, "critical", "active"),
+        ("resolved", raised.alert_id, "critical", "resolved")]
+    assert sent[2]["text"] == (":rotating_light: [CRITICAL] high_failure_rate escalated for "
+                               "platform: failure rate 30.0% (9 failed of 30 outcomes in the "
+                               "last hour) is above 25.0%")
+    assert {k: sent[2]["alert"][k] for k in ("raised_at", "escalated_at", "value", "threshold")
+            } == {"raised_at": "2026-02-16T14:30:00Z", "escalated_at": "2026-02-16T14:35:00Z",
+                  "value": 0.3, "threshold": 0.25}
+    assert run_checks(lake, NOW + 95 * minute, platform).deliveries == []  # nothing owed

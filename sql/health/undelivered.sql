@@ -1,6 +1,6 @@
 -- undelivered: webhook notifications not accepted yet, one row per (alert, event) whose latest
 -- delivery record in the alert log (by record_id, the write order) is 'undelivered'.
--- `note` holds the event (raised | resolved) on these records. See health/outbox.py.
+-- `note` holds the event (raised | escalated | resolved) on these records. See health/outbox.py.
 with deliveries as (
     select alert_id, note as event, record_type
     from raw_alerts

@@ -210,7 +210,7 @@ _TS = pa.timestamp("us", tz="UTC")
 ALERT_RECORD_SCHEMA = pa.schema([
     pa.field("record_id", pa.string(), nullable=False),  # sorts in write order
     pa.field("alert_id", pa.string(), nullable=False),
-    pa.field("record_type", pa.string(), nullable=False),  # raised | acknowledged | resolved | undelivered | delivered
+    pa.field("record_type", pa.string(), nullable=False),  # raised | escalated | acknowledged | resolved | undelivered | delivered
     pa.field("recorded_at", _TS, nullable=False),
     pa.field("alert_type", pa.string(), nullable=False),
     pa.field("organization_id", pa.string()),  # null = the platform

@@ -28,8 +28,10 @@ def _when(moment: datetime | None) -> str:
 def _line(alert: Alert) -> str:
     ack = f"  ack {alert.acknowledged_by} {_when(alert.acknowledged_at)}" if alert.acknowledged_by else ""
     resolved = f"  resolved {_when(alert.resolved_at)}" if alert.resolved_at else ""
+    escalated = f"  escalated {_when(alert.escalated_at)}" if alert.escalated_at else ""
     return (f"{alert.alert_id}  {alert.status:8} {alert.severity:8} {alert.alert_type:22} "
-            f"{alert.organization_id or 'platform':12} raised {_when(alert.raised_at)}{resolved}{ack}"
+            f"{alert.organization_id or 'platform':12} raised {_when(alert.raised_at)}{escalated}"
+            f"{resolved}{ack}"
             f"\n    {alert.message}")
 
 
@@ -53,8 +55,8 @@ def alerts() -> None:
 def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
     """Run the seven health checks once: raise new alerts, resolve cleared ones.
 
-    Posts each raised or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is set, after
-    any the webhook did not accept on earlier runs (kept for alerts.webhook_retry_for). Exits 1
+    Posts each raised, escalated or resolved alert to $VOICE_MONITOR_WEBHOOK_URL when it is
+    set, after any the webhook did not accept on earlier runs (kept for alerts.webhook_retry_for). Exits 1
     if a check failed (the others still ran and their alerts are stored), or if the webhook URL
     cannot be posted to (every check ran and its alerts are stored; nothing was posted).
     Thresholds are settings (alerts.*): in voice-monitor.toml, VOICE_MONITOR_ALERTS_* variables,
@@ -74,6 +76,8 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
                    f"active {len(report.active)}")
         for alert in report.raised:
             click.echo(f"raised   {_line(alert)}")
+        for alert in report.escalated:
+            click.echo(f"escalated {_line(alert)}")
         for alert in report.resolved:
             click.echo(f"resolved {_line(alert)}")
         for name, why in report.undecided.items():

@@ -1,9 +1,9 @@
 """Alerts: raised by the health checks, de-duplicated, resolved, acknowledged, kept as history.
 
 The store is an append-only log in the lake: `alerts/date=YYYY-MM-DD/*.parquet`, one immutable
-file per run that changed something, one row per lifecycle record (raised, acknowledged,
-resolved), partitioned by the record's time. Every record repeats its alert's identity, so the
-state of each alert is derived by reading the log (the `alerts` view, `sql/views/alerts.sql`) and the log
+file per run that changed something, one row per lifecycle record (raised, escalated,
+acknowledged, resolved), partitioned by the record's time. Every record repeats its alert's
+identity, so the state of each alert is derived by reading the log (the `alerts` view, `sql/views/alerts.sql`) and the log
 survives restarts. Writers take an exclusive lock (`alerts/.lock`, fcntl) around
 read-state-then-append, so two concurrent check runs raise an alert once, not twice. The log's
 reading, writing and lock are `health/alert_log.py`; the lifecycle over it is here.
@@ -29,7 +29,7 @@ from voice_monitor.arguments import (
 )
 from voice_monitor.health import alert_log, notify, outbox
 from voice_monitor.health.alert_log import alert_partitions
-from voice_monitor.health.checks import CHECK_TYPES, AlertConfig, evaluate
+from voice_monitor.health.checks import CHECK_TYPES, SEVERITIES, AlertConfig, evaluate
 from voice_monitor.integrity import known_unreadable, reads_lake
 from voice_monitor.lake import Lake, open_lake
 from voice_monitor.pagination import cap_limit, decode_cursor, encode_cursor, to_micros
@@ -70,6 +70,9 @@ class Alert:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     acknowledged_note: str | None = None
+    # when a check found its condition at a higher severity while it was active (its latest
+    # escalation; None if never): `severity`, `message`, `value` and `threshold` are that check's
+    escalated_at: datetime | None = None
 
     @property
     def key(self) -> tuple[str, str | None]:
@@ -85,6 +88,9 @@ class CheckReport:
 
     now: datetime
     raised: list[Alert] = field(default_factory=list)
+    # active alerts whose condition this run found at a higher severity: the same alert (same
+    # id, acknowledgement kept), its severity raised; an alert never de-escalates
+    escalated: list[Alert] = field(default_factory=list)
     resolved: list[Alert] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)  # check name -> "Error: message"
     active: list[Alert] = field(default_factory=list)
@@ -106,6 +112,7 @@ class CheckReport:
             "errors": self.errors,
             "undecided": self.undecided,
             "raised": [a.as_dict() for a in self.raised],
+            "escalated": [a.as_dict() for a in self.escalated],
             "resolved": [a.as_dict() for a in self.resolved],
             "active": [a.as_dict() for a in self.active],
             "not_raised": self.not_raised,
@@ -172,6 +179,16 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
                 records.append(alert_log.record("raised", finding, alert_id, now, now))
                 report.raised.append(Alert(alert_id, *key, finding.severity, "active",
                                            finding.message, finding.value, finding.threshold, now))
+            elif _rank(finding.severity) > _rank(active[key].severity):
+                # found worse while active (a failure rate from high to critical): the same
+                # alert escalates, its key still held once; a lower finding changes nothing
+                alert = active[key]
+                records.append(alert_log.record("escalated", finding, alert.alert_id,
+                                                alert.raised_at, now))
+                active[key] = _replace(alert, severity=finding.severity, message=finding.message,
+                                       value=finding.value, threshold=finding.threshold,
+                                       escalated_at=max(now, alert.raised_at))
+                report.escalated.append(active[key])
         for key, alert in active.items():
             # only a check that ran can say its condition cleared; a failed one proves nothing,
             # nor does one whose data is not built yet (undecided)
@@ -194,6 +211,10 @@ def run_checks(lake: Lake, now: datetime | str, config: AlertConfig | None = Non
     for alert in report.raised:
         log.warning("alert raised: %s %s [%s] %s (%s)", alert.alert_type,
                     alert.organization_id or "platform", alert.severity, alert.message, alert.alert_id)
+    for alert in report.escalated:
+        log.warning("alert escalated: %s %s [%s] %s (%s)", alert.alert_type,
+                    alert.organization_id or "platform", alert.severity, alert.message,
+                    alert.alert_id)
     for alert in report.resolved:
         log.info("alert resolved: %s %s (%s)", alert.alert_type,
                  alert.organization_id or "platform", alert.alert_id)
@@ -251,8 +272,14 @@ def _delivery_records(kind: str, pairs: list[tuple[str, Alert]], now: datetime) 
 
 
 def _transitions(report: CheckReport) -> list[tuple[str, Alert]]:
-    """This run's (event, alert) pairs to notify: raises, then resolutions."""
-    return [("raised", a) for a in report.raised] + [("resolved", a) for a in report.resolved]
+    """This run's (event, alert) pairs to notify: raises, escalations, then resolutions."""
+    return ([("raised", a) for a in report.raised] + [("escalated", a) for a in report.escalated]
+            + [("resolved", a) for a in report.resolved])
+
+
+def _rank(severity: str) -> int:
+    """Higher is more severe (low < medium < high < critical)."""
+    return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
 def _replace(alert: Alert, **changes) -> Alert:

@@ -1,4 +1,4 @@
-"""Webhook notifications: each raised or resolved alert is POSTed as JSON, Slack-compatible.
+"""Webhook notifications: every alert raised, escalated or resolved is POSTed as Slack-ready JSON.
 
 Delivery is best effort and bounded: a timeout per attempt, a few attempts with doubling
 backoff, then give up and report it. A failing or hanging webhook never fails a check run; the
@@ -16,7 +16,8 @@ import httpx
 
 from voice_monitor.arguments import utc_text
 
-_EMOJI = {"raised": ":rotating_light:", "resolved": ":white_check_mark:"}
+_EMOJI = {"raised": ":rotating_light:", "escalated": ":rotating_light:",
+          "resolved": ":white_check_mark:"}
 
 
 @dataclass
@@ -24,7 +25,7 @@ class Delivery:
     """The outcome of sending one alert transition to the webhook."""
 
     alert_id: str
-    event: str  # raised | resolved
+    event: str  # raised | escalated | resolved
     delivered: bool
     attempts: int
     error: str | None = None

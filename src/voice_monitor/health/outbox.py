@@ -1,17 +1,17 @@
 """Webhook notifications that did not go through: kept in the alert log, retried by later runs.
 
-A transition (an alert raised or resolved) is owed to the webhook from the moment it is stored:
-it is recorded in the alert log as an `undelivered` record (`note` = the event) in the same write
-as the transition, and `delivered` once the webhook accepted it. So a notification every attempt
+A transition (an alert raised, escalated or resolved) is owed to the webhook from the moment it
+is stored: it is recorded in the alert log as an `undelivered` record (`note` = the event) in the
+same write as the transition, and `delivered` once the webhook accepted it. So a notification every attempt
 of which failed, one `webhook_url` could not be posted to, and one a run killed while sending
 (a timeout, a crash) are all still owed. Each later check run with a usable `webhook_url` sends
 the pending ones, oldest first and before its own, and records `delivered` for each that goes
 through; at the first that fails it stops (the webhook is still down) and leaves the rest for
 the next run.
 Bounds: a notification is given up, silently, once its transition is older than
-`webhook_retry_for` (24 h by default), and a `raised` one once its alert has resolved (the
-`resolved` notification carries both times). No `webhook_url` at all records nothing: nobody
-was owed a message.
+`webhook_retry_for` (24 h by default), and a `raised` or `escalated` one once its alert has
+resolved (the `resolved` notification carries both times and the severity it reached). No
+`webhook_url` at all records nothing: nobody was owed a message.
 """
 
 from __future__ import annotations
@@ -32,12 +32,15 @@ def due(undelivered: list[tuple[str, str]], alerts: dict, now: datetime,
     chosen = []
     for alert_id, event in undelivered:
         alert = alerts.get(alert_id)
-        if alert is None or (event == "raised" and alert.status == "resolved"):
+        if alert is None or (event != "resolved" and alert.status == "resolved"):
             continue  # pruned, or superseded by its resolution
-        at = alert.resolved_at if event == "resolved" else alert.raised_at
+        at = {"resolved": alert.resolved_at, "escalated": alert.escalated_at}.get(
+            event, alert.raised_at)
         if at is None or at < now - retry_for:
             continue
-        chosen.append((at, event == "resolved", alert_id, event, alert))
+        # at the same instant: a raise before its escalation, both before a resolution
+        order = {"escalated": 1, "resolved": 2}.get(event, 0)
+        chosen.append((at, order, alert_id, event, alert))
     return [(event, alert) for *_, event, alert in sorted(chosen, key=lambda c: c[:3])]
 
 
