@@ -233,6 +233,38 @@ def test_usage_errors_are_one_line_and_exit_2(lake):
         assert len(done.stderr.strip().splitlines()) == 1 and needle in done.stderr, done.stderr
 
 
+def test_an_hour_given_as_a_date_or_a_day_given_with_a_time_is_a_usage_error(lake):
+    # '--hour 2026-02-15' was quietly hour 00 (a date alone is midnight as a time), and
+    # '--day 2026-02-15T05' said only "is not a day": each now names what is missing and the fix
+    from voice_monitor.rollups import run_daily, run_hourly
+
+    land_records(lake, [event("artifact_received", datetime(2026, 2, 15, 0, 10, tzinfo=UTC))],
+                 now=NOW)
+    for args, line in [
+        (("rollup", "hourly", "--hour", "2026-02-15"),
+         "hour '2026-02-15' is a date, not an hour; name the hour, e.g. 2026-02-15T00"),
+        (("rollup", "daily", "--day", "2026-02-15T05"),
+         "day '2026-02-15T05' is a time, not a day; give the day alone, e.g. 2026-02-15"),
+    ]:
+        done = cli(lake, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert len(done.stderr.strip().splitlines()) == 1 and line in done.stderr, done.stderr
+    assert lake.snapshot_periods("pipeline_hourly") == []  # nothing built
+    assert lake.snapshot_periods("pipeline_daily") == []
+    # the Python API's text takes the same rule
+    with pytest.raises(ValueError, match="^hour '2026-02-15' is a date, not an hour; name the "
+                                         "hour, e.g. 2026-02-15T00$"):
+        run_hourly(lake, NOW, hour="2026-02-15")
+    with pytest.raises(ValueError, match="^day '2026-02-15T05' is a time, not a day"):
+        run_daily(lake, NOW, day="2026-02-15T05")
+    assert lake.snapshot_periods("pipeline_hourly") == []
+    # the fix each names works: the hour 00 (its one event), the day
+    assert ok_json(lake, "rollup", "hourly", "--hour", "2026-02-15T00")["periods"] == [
+        "2026-02-15T00:00:00Z"]
+    assert ok_json(lake, "rollup", "daily", "--day", "2026-02-15")["periods"] == [
+        "2026-02-15T00:00:00Z"]
+
+
 def test_rollup_daily_builds_missing_hours_first_and_says_so(lake):
     day = datetime(2026, 2, 15, tzinfo=UTC)
     land_records(lake, [event("artifact_received", day + 5 * H),

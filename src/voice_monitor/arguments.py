@@ -63,6 +63,22 @@ def period_start(start: datetime, what: str, example: str, text: str | None = No
 _TIME_TEXT = re.compile(rf"{ISO_DATE}([Tt ]\d{{2}}({ISO_AFTER_HOUR})?{ISO_ZONE}?)?", re.ASCII)
 
 
+def period_text(text: str, unit: str, what: str) -> str:
+    """`text` unchanged if it names the period asked for (`unit` 'hour' or 'day'), else
+    ValueError naming it and the form to give: a date alone for an hour would be taken as its
+    hour 00 unasked, a time of day for a day its day with the hour dropped. The one rule of
+    every --hour/--day (and run_hourly's hour=, run_daily's day= given as text)."""
+    stripped = text.strip()
+    day = re.match(ISO_DATE, stripped)
+    if unit == "hour" and day and day.end() == len(stripped):
+        raise ValueError(f"{what} {shown(text)} is a date, not an hour; name the hour, "
+                         f"e.g. {stripped}T00")
+    if unit == "day" and day and day.end() < len(stripped) and stripped[day.end()] in "Tt ":
+        raise ValueError(f"{what} {shown(text)} is a time, not a day; give the day alone, "
+                         f"e.g. {day.group()}")
+    return text
+
+
 SHOWN_CHARS = 100  # of a value an error quotes: a query string or an argument may be huge
 
 

@@ -135,6 +135,8 @@ def run_hourly(
 
     Automatically, never an hour older than the hourly-snapshot retention of `retention`.
     """
+    if isinstance(hour, str):
+        arguments.period_text(hour, "hour", "hour")
     now, hour = arguments.utc_now(now), arguments.utc_time(hour, "hour")
     explicit = None if hour is None else arguments.period_start(
         floor_hour(hour), "hour", "2026-02-15T14:00:00Z")
@@ -479,6 +481,7 @@ def first_known_day(lake: Lake) -> datetime | None:
 def _as_day(day) -> datetime:
     """A day (a date, a UTC datetime, or ISO text 'YYYY-MM-DD') as the datetime of its start."""
     if isinstance(day, str):
+        arguments.period_text(day, "day", "day")
         try:
             day = date.fromisoformat(day.strip())
         except ValueError:

@@ -58,6 +58,10 @@ class DayParam(click.ParamType):
         if isinstance(value, date):
             return value
         try:
+            arguments.period_text(value, "day", "day")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+        try:
             day = date.fromisoformat(value)
         except ValueError:
             self.fail(f"{value!r} is not a day; use YYYY-MM-DD, e.g. 2026-02-15", param, ctx)

@@ -17,6 +17,10 @@ class HourParam(click.ParamType):
     def convert(self, value, param, ctx):
         if isinstance(value, datetime):
             return value
+        try:
+            arguments.period_text(value, "hour", "hour")
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
         moment = common.parse_time(value, "hour", example="2026-02-15T14")
         if (moment.minute, moment.second, moment.microsecond) != (0, 0, 0):
             self.fail(f"{value!r} is not the start of an hour; use e.g. 2026-02-15T14", param, ctx)
