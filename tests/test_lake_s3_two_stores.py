@@ -22,7 +22,7 @@ from voice_monitor.lake import Lake, no_lake_message
 from voice_monitor.landing import land_records
 from voice_monitor.queries import historical_metrics
 from voice_monitor.rollups import RollupFailedError, run_hourly
-from voice_monitor.views import lake_connection
+from voice_monitor.views import lake_connection, write_catalog
 
 pytestmark = pytest.mark.slow
 
@@ -155,3 +155,29 @@ def test_what_a_second_stores_lake_stores_and_the_commands_it_names_say_s3(tmp_p
             f"team/prod/corrupt/{junk}.json"])
         assert (note["original_path"], note["lake"]) == (junk, "s3://lakes/team/prod")
         assert _ids(b) == ["b-r0", "b-r1"]
+
+
+def test_the_catalog_of_a_second_stores_lake_is_read_by_another_process(tmp_path, monkeypatch):
+    # its views named s3store2://, a protocol only the process that wrote the catalog knew
+    import subprocess
+    import sys
+
+    with s3_server(tmp_path) as first, s3_server(tmp_path) as second:
+        a = _lake_with(first, monkeypatch, "a", received=1, failed=0)
+        b = _lake_with(second, monkeypatch, "b", received=2, failed=1)
+        assert str(b.root) == "s3store2://lakes/team/prod"
+        catalog = write_catalog(b, tmp_path / "b.duckdb")
+        read = ("import duckdb, s3fs, sys\n"
+                "con = duckdb.connect(sys.argv[1], read_only=True)\n"
+                "con.register_filesystem(s3fs.S3FileSystem(endpoint_url=sys.argv[2], "
+                "key='testing', secret='testing'))\n"
+                "print(con.execute('select count(*), count(distinct artifact_id), "
+                "count(*) filter (event_type = \\'artifact_failed\\') from events').fetchone())\n"
+                "print(con.execute(\"select count(*) from duckdb_views() "
+                "where contains(sql, 's3store')\").fetchone())")
+        done = subprocess.run([sys.executable, "-c", read, str(catalog), second],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.splitlines() == ["(3, 2, 1)", "(0,)"]
+        assert _sql(a) == (1, 1, 0)  # this process still reads each lake on its own store
+        assert _sql(b) == (3, 2, 1)

@@ -396,6 +396,22 @@ def shared_url(path: Any) -> str:
     return "s3" + text[len(scheme):] if _is_alias(scheme) else text
 
 
+def read_as_shared(con, path: Any) -> str | None:
+    """On `con`, read `s3://` through the store of `path` when this process names that store
+    otherwise (`s3store2://…`), so that SQL written for another process (a catalog's views,
+    `shared_url`'s paths) binds against the right store; returns the protocol replaced, else
+    None. The store's own client, no ReadThrough: its cache keys `s3://` to the first store."""
+    scheme = scheme_of(str(path))
+    if not _is_alias(scheme):
+        return None
+    from s3fs import S3FileSystem
+
+    if "s3" in set(con.list_filesystems()):
+        con.unregister_filesystem("s3")
+    con.register_filesystem(S3FileSystem(**_store_options[scheme]))
+    return scheme
+
+
 def register_filesystems(con, have: dict[str, Any] | None = None) -> dict[str, Any]:
     """Let a DuckDB connection read object-store paths (fsspec; DuckDB's httpfs when loaded
     would need its own credentials, and cannot be installed offline).

@@ -441,6 +441,20 @@ def define_views(con: duckdb.DuckDBPyConnection, lake: Lake | None = None,
     return deferred
 
 
+def _name_shared(con: duckdb.DuckDBPyConnection, lake: Lake) -> None:
+    """A catalog's views over a lake this process reads as `s3store2://…` (a second store)
+    defined again naming `s3://…`, as another process opens the lake (`storage.shared_url`):
+    named so, no other process could read them."""
+    alias = storage.read_as_shared(con, lake.root)
+    if alias is None:
+        return
+    for (text,) in con.execute("select sql from duckdb_views() "
+                               "where not internal and contains(sql, $p)",
+                               {"p": f"{alias}://"}).fetchall():
+        text = text.replace(f"{alias}://", "s3://")
+        con.execute("create or replace " + text.removeprefix("CREATE "))
+
+
 def _catalog_fix(lake: Lake, exc: UnreadableFileError, catalog: str) -> str:
     """What a catalog's view over an unreadable file says after its path: its view is SQL text
     in a file, so it fails until the file is moved aside and the catalog written again."""
@@ -598,6 +612,7 @@ def write_catalog(lake: Lake | str, path: str | Path, make_folders: bool = True)
             storage.register_filesystems(con)  # a lake on a store: views bind through fsspec
             # one unreadable file stopped the whole catalog: its table's views fail when read
             deferred = define_views(con, lake, catalog=str(target))
+            _name_shared(con, lake)
             con.execute("checkpoint")
         except duckdb.Error as exc:  # the catalog's disk, not the lake's: name its folder
             if disk_space.is_full(exc):
