@@ -442,6 +442,44 @@ def test_only_the_latest_load_of_the_event_log_is_shown(served, browser):
     context.close()
 
 
+def test_a_filter_the_api_refuses_shows_its_error_not_the_previous_filters_rows(
+        served, browser):
+    """A filter the API refused (a 300-character organization) left the last filter's rows in
+    the log under the new form values: org-b's events shown under an organization they are not
+    of. The panel now says why it shows none; a filter that loads shows its rows again."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    rows = page.locator("#events tbody tr")
+    page.fill("#event-filters input[name=org]", "org-b")
+    page.click("#event-filters button[type=submit]")
+    expect(rows).to_have_count(6)  # org-b's 6 events
+    page.fill("#event-filters input[name=org]", "o" * 300)
+    page.click("#event-filters button[type=submit]")
+    expect(page.locator("#error")).to_contain_text("event log: ")
+    said = page.locator("#error").inner_text().removeprefix("event log: ")
+    assert "256" in said  # the server's words: an id is 1-256 characters
+    expect(rows).to_have_count(1)
+    assert _text(page, "#events tbody tr") == [
+        f"These filters did not load: {said}. No rows are shown (those shown before were the "
+        "previous filters')."]
+    assert page.locator("#events-page").inner_text() == ""
+    assert page.locator("#events-next").is_disabled()
+    assert page.locator("#events-first").is_disabled()
+    # a refresh of the refused filter fails again: still no other filter's rows
+    page.evaluate("refresh({all: true})")
+    assert _text(page, "#events tbody tr")[0].startswith("These filters did not load: ")
+    page.fill("#event-filters input[name=org]", "org-a")
+    page.click("#event-filters button[type=submit]")
+    # org-a's: a1..a5 received (5), a1..a3, a5 completed (4), a4's failure (2 events) ... all
+    # of org-a, none of another organization
+    expect(page.locator("#events-page")).to_have_text("page 1")
+    shown = _text(page, "#events tbody tr")
+    assert shown and {r.split("\t")[3] for r in shown} == {"org-a"}
+    assert page.locator("#error").is_hidden()
+    assert errors == []
+    context.close()
+
+
 def test_the_timeline_shows_the_last_artifact_clicked(served, browser):
     """Two artifacts clicked one after the other: the first one's answer, coming last, was
     drawn over the second's."""

@@ -45,6 +45,7 @@ function loadPlotly() {
 const state = { tick: 0, cursors: [null], page: 0, filters: {}, timeline: null,
                 events: 0, eventsSettled: 0, timelines: 0, timelinesSettled: 0,
                 refreshing: 0, apiTimeoutMs: 120000 };
+state.shownFilters = JSON.stringify(state.filters);  // the filters of the rows shown (none yet)
 // what a load returns when a later one began while it waited: its answer is not shown
 const SUPERSEDED = "superseded";
 
@@ -376,10 +377,27 @@ async function loadEvents() {
   // only the latest load is shown: "Newest" or a filter while a page loaded got the older
   // answer drawn last, under the new page number (and its cursor taken for the next page)
   // pinned (?now=): the log as it was then, events stamped at or before that moment
-  const page = await latest("events", () => api("events", withNow({
-    ...state.filters, limit: 25, cursor: state.cursors[state.page] })));
-  if (page === SUPERSEDED) return SUPERSEDED;
+  const filters = state.filters;
   const body = $("#events tbody");
+  let page;
+  try {
+    page = await latest("events", () => api("events", withNow({
+      ...filters, limit: 25, cursor: state.cursors[state.page] })));
+  } catch (error) {
+    // a filter that did not load (refused, say a 300-character organization) showed the last
+    // filter's rows under its own form values: the panel says why it shows none instead (a
+    // page or a refresh of the same filter that fails keeps its rows, as every panel does)
+    if (state.shownFilters !== JSON.stringify(filters)) {
+      body.replaceChildren(note("These filters did not load: " +
+        `${error.detail ?? error.message}. No rows are shown (those shown before were the ` +
+        "previous filters').", 7));
+      $("#events-page").textContent = "";
+      $("#events-first").disabled = true;
+    }
+    throw error;
+  }
+  if (page === SUPERSEDED) return SUPERSEDED;
+  state.shownFilters = JSON.stringify(filters);
   body.replaceChildren();
   for (const e of page.rows) {
     const error = [e.error_code, e.error_message].filter(Boolean).join(": ");
