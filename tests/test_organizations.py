@@ -149,3 +149,30 @@ def test_a_damaged_dimension_file_shows_unknown_names_and_fails_only_reading_it(
     assert code == 1 and "dimensions/organizations.parquet" in err
     code, out, err = run_main(capsys, "sql", *base, "--json", "select count(*) as n from events")
     assert (code, json.loads(out)) == (0, [{"n": 1}]), err
+
+
+def test_counts_printed_say_one_in_the_singular(lake, tmp_path, capsys):
+    # 'loaded 1 organizations', 'pipeline_hourly  1 rows', 'compacted 1 hours, replacing 1 files'
+    from datetime import UTC, datetime
+
+    from conftest import event, run_main
+
+    from voice_monitor.landing import land_records
+
+    root = ("--lake", str(lake.root))
+    one = write(tmp_path, "organization_id,name\norg-1,Acme\n")
+    assert run_main(capsys, "orgs", "load", str(one), *root) == (
+        0, f"loaded 1 organization into {lake.organizations_file}\n", "")
+    two = write(tmp_path, "organization_id,name\norg-1,Acme\norg-2,Beta\n")
+    assert run_main(capsys, "orgs", "load", str(two), *root)[1] == (
+        f"loaded 2 organizations into {lake.organizations_file}\n")
+    # one event at 12:10, landed twice (two files in its hour): the hour's one platform row
+    at = datetime(2026, 2, 16, 12, 10, tzinfo=UTC)
+    for i in range(2):
+        land_records(lake, [event("artifact_received", at, event_id=f"e{i}")], now=at)
+    code, out, err = run_main(capsys, "rollup", "hourly", "--hour", "2026-02-16T12", *root,
+                              "--now", "2026-02-16T14:00Z")
+    assert code == 0, err
+    assert "  pipeline_hourly  1 row\n" in out
+    code, out, err = run_main(capsys, "compact", *root, "--now", "2026-02-16T14:00Z")
+    assert (code, out) == (0, "compacted 1 hour, replacing 2 files\n"), err

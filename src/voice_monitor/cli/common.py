@@ -75,6 +75,11 @@ TIME = TimeParam()
 DAY = DayParam()
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`n` and its noun as a user reads them: '1 organization', '2 organizations', '1,200 rows'."""
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
 def default_lake() -> str:
     """The lake when --lake is not given: $VOICE_MONITOR_LAKE, the config file, else ./data."""
     if os.environ.get(LAKE_ENV):  # the common case costs no config file read

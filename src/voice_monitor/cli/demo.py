@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from voice_monitor.arguments import utc_text
-from voice_monitor.cli.common import TIME, echo_json, json_option, lake_option
+from voice_monitor.cli.common import TIME, counted, echo_json, json_option, lake_option
 from voice_monitor.demo.run import (
     MAX_DAYS,
     check_start,
@@ -97,7 +97,7 @@ def _print(out: Console, s: dict) -> None:
     # the lake path and the reasons are text, not markup: a path may hold `[` (contract §4)
     out.print(f"\n[bold]Demo lake[/] {escape(str(s['lake']))}: {s['days']} day(s), "
               f"{s['start']:%Y-%m-%d %H:%M}Z → {s['end']:%Y-%m-%d %H:%M}Z, "
-              f"{gen['artifacts']:,} voice notes from {gen['organizations']} organizations")
+              f"{gen['artifacts']:,} voice notes from {counted(gen['organizations'], 'organization')}")
     for name, window in gen["incidents"].items():
         out.print(f"  incident {name.replace('_', ' ')}: {window['start']:%a %H:%M}–"
                   f"{window['end']:%H:%M}Z")
@@ -112,18 +112,21 @@ def _print(out: Console, s: dict) -> None:
     flows = Table("flow", "runs", "result", "seconds", title="Flows, as scheduled", box=box.SIMPLE)
     for name, f in s["flows"].items():
         if name.endswith("rollup"):
-            what = f"{f['periods_built']} periods built, {f['rows_written']:,} rows"
+            what = (f"{counted(f['periods_built'], 'period')} built, "
+                    f"{counted(f['rows_written'], 'row')}")
             what += f", {len(f['refused'])} refused" if f["refused"] else ""
             caught = f.get("caught_up") or []
             what += f", {len(caught)} late-changed day(s) rebuilt at the end" if caught else ""
             broken = ", ".join(f["check_errors"])
             what += f", data-quality rules failed: {broken}" if broken else ""
         elif name.endswith("retention"):
-            what = f"{f['partitions_deleted']} partitions deleted" if f["runs"] else "no Sunday in range"
+            what = (f"{counted(f['partitions_deleted'], 'partition')} deleted" if f["runs"]
+                    else "no Sunday in range")
         else:
             errors = sum(f["check_errors"].values())
-            what = f"{len(s['alerts']['raised'])} alerts raised, {len(s['alerts']['resolved'])} " \
-                   f"resolved" + (f", {errors} check errors" if errors else "")
+            what = f"{counted(len(s['alerts']['raised']), 'alert')} raised, " \
+                   f"{len(s['alerts']['resolved'])} resolved" \
+                   + (f", {counted(errors, 'check error')}" if errors else "")
         flows.add_row(name.replace("_", " "), str(f["runs"]), what, f"{f['seconds']:.1f}")
     out.print(flows)
 

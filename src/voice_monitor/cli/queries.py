@@ -571,7 +571,7 @@ def sql(query: str, as_json: bool, as_csv: bool, limit: int | None, allow_writes
         print_rows(columns, rows, whole="pass --json (or --csv), or select a part in SQL: "
                    "left(col, n), substr(col, start, n), length(col)")
     if result.truncated:
-        click.echo(f"voice-monitor: showing the first {len(rows):,} rows; more exist: pass "
+        click.echo(f"voice-monitor: showing the first {common.counted(len(rows), 'row')}; more exist: pass "
                    "--limit N for more (0 = all), or --json/--csv", err=True)
     if result.statements > 1:  # the earlier statements' rows are not shown: say so
         click.echo(f"voice-monitor: ran {result.statements} statements; shown: the rows of the "
@@ -642,7 +642,8 @@ def compact(grace_hours: float, lake: Lake, now, as_json: bool) -> None:
         common.echo_json({"hours": report.hours, "files_removed": report.files_removed,
                    "unreadable": [{"hour": h, "message": m} for h, m in report.unreadable]})
     else:
-        click.echo(f"compacted {len(report.hours)} hours, replacing {report.files_removed} files")
+        click.echo(f"compacted {common.counted(len(report.hours), 'hour')}, replacing "
+                   f"{common.counted(report.files_removed, 'file')}")
     if report.unreadable:  # every other hour was compacted; this one is left as it was
         hour, message = report.unreadable[0]
         more = f" (and {len(report.unreadable) - 1} more hour(s))" if len(report.unreadable) > 1 else ""
@@ -670,7 +671,7 @@ def load(file: str, lake: Lake) -> None:
       voice-monitor orgs load organizations.csv --lake ./data
     """
     rows = load_organizations(lake, file)
-    click.echo(f"loaded {rows} organizations into {lake.organizations_file}")
+    click.echo(f"loaded {common.counted(rows, 'organization')} into {lake.organizations_file}")
 
 
 def register(main: click.Group) -> None:

@@ -81,7 +81,7 @@ def _show(facts: dict, as_json: bool, unit: str, daily: bool) -> None:
         stamps = ", ".join(_stamp(p, daily) for p in periods)
         click.echo(f"built {len(periods)} {unit}(s): {stamps}")
         for table, rows in facts["rows"].items():
-            click.echo(f"  {table:16} {rows} rows")
+            click.echo(f"  {table:16} {common.counted(rows, 'row')}")
     elif not facts["failed"] and not facts["refused"]:  # (those are named just below)
         click.echo(f"nothing to build: no {unit} needed a rollup")
     for refusal in facts["refused"]:
@@ -255,7 +255,7 @@ def _show_backfill(report, start: datetime, end: datetime, as_json: bool) -> Non
         return
     click.echo(f"built {len(facts['periods'])} period(s) from {_stamp(start)} to {_stamp(end)}")
     for table, rows in facts["rows"].items():
-        click.echo(f"  {table:16} {rows} rows")
+        click.echo(f"  {table:16} {common.counted(rows, 'row')}")
     for refusal in facts["refused"]:
         click.echo(f"refused {_stamp(refusal['period'])}: {refusal['message']}")
     for failure in facts["failed"]:
