@@ -76,8 +76,8 @@ def run_health_checks(root: str, now: datetime, config: AlertConfig) -> dict:
         logger.error("check %s failed: %s", name, message)
     if report.webhook_error:
         logger.error("%s", report.webhook_error)
-    logger.info("checked %d, raised %d, resolved %d, active %d", len(report.checked),
-                len(report.raised), len(report.resolved), len(report.active))
+    logger.info("checked %d, %s, active %d", len(report.checked), report.counts(),
+                len(report.active))
     if report.raised or report.escalated or report.resolved or report.errors:  # quiet: none
         publish("health-check", f"health check at {now:%Y-%m-%dT%H:%MZ}", {
             "Raised": [_alert_line(a) for a in report.raised],

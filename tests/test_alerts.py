@@ -520,3 +520,39 @@ def test_a_failure_rate_alert_escalates_to_critical_as_the_same_alert_and_never_
         ("raised", NOW, "high"), ("acknowledged", NOW + M, "high"),
         ("escalated", NOW + 5 * M, "critical"), ("resolved", NOW + 90 * M, "critical")]
     http.close()
+
+
+def test_a_run_whose_only_change_is_an_escalation_counts_it(lake, capsys, monkeypatch):
+    """`alerts check` at 14:35, whose only change was the 14:30 failure-rate alert escalating
+    (3/20 = 15 % high, then 9/30 = 30 % critical), printed 'raised 0, resolved 0' and, its
+    webhook_url ftp://, 'this run raised 0 and resolved 0 alert(s) ... kept to post' while it
+    kept the escalation to post. Now both count it ('escalated 1'); a run with no escalation
+    reads as before."""
+    monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "ftp://hooks.example.com/T0/secret-path")
+    lake_arg = ("--lake", str(lake.root))
+
+    def outcomes(at, completed: int, failed: int) -> None:
+        land_records(lake, [event("artifact_completed", at) for _ in range(completed)]
+                     + [event("artifact_failed", at) for _ in range(failed)]
+                     + [event("artifact_received", at)], now=at)  # no inactivity alert
+
+    outcomes(NOW - 5 * M, 17, 3)
+    code, out, err = run_cli(capsys, "alerts", "check", *lake_arg, "--now", "2026-02-16T14:30:00Z")
+    assert_one_line_error(code, err, 1)
+    assert out.splitlines()[0] == "checked 7 of 7: raised 1, resolved 0, active 1"
+    assert "nothing was posted (this run raised 1 and resolved 0 alert(s), all stored" in err
+    (alert,) = active_alerts(lake)
+    assert (alert.alert_type, alert.severity) == ("high_failure_rate", "high")
+
+    outcomes(NOW + 2 * M, 4, 6)
+    code, out, err = run_cli(capsys, "alerts", "check", *lake_arg, "--now", "2026-02-16T14:35:00Z")
+    assert_one_line_error(code, err, 1)
+    assert out.splitlines()[0] == "checked 7 of 7: raised 0, escalated 1, resolved 0, active 1"
+    assert out.splitlines()[1].startswith(f"escalated {alert.alert_id}")
+    assert ("nothing was posted (this run raised 0, escalated 1 and resolved 0 alert(s), all "
+            "stored in the alert history and kept to post once it is fixed, for 24 h)") in err
+    # and it is kept to post: the escalation's undelivered record
+    glob = str(lake.alerts_dir / "date=*" / "*.parquet")
+    assert duckdb.sql(f"select alert_id, note from read_parquet('{glob}') where record_type = "
+                      "'undelivered' order by record_id").fetchall() == [
+        (alert.alert_id, "raised"), (alert.alert_id, "escalated")]

@@ -113,3 +113,32 @@ def test_alerts_stored_under_a_malformed_url_are_posted_by_the_next_run(flow_lak
     assert (facts["raised"], facts["resent"], facts["undelivered"]) == ([], 1, 0)
     assert [(b["event"], b["alert"]["alert_id"], b["alert"]["raised_at"]) for b in hook.bodies] == [
         ("raised", alert.alert_id, "2026-02-16T14:30:00Z")]
+
+
+def test_a_run_whose_only_change_is_an_escalation_logs_and_fails_counting_it(
+        flow_lake, monkeypatch, caplog):
+    """The 14:35 run, whose only change was the 14:30 failure-rate alert escalating (3/20 =
+    15 % high, then 9/30 = 30 % critical), logged 'raised 0, resolved 0' and, its webhook_url
+    ftp://, failed with 'this run raised 0 and resolved 0 alert(s)' though an escalation was
+    kept to post. Now both say 'escalated 1'; the 14:30 run reads as before."""
+    monkeypatch.setenv("VOICE_MONITOR_WEBHOOK_URL", "ftp://hooks.example.com/T0/secret-path")
+
+    def outcomes(at, completed: int, failed: int) -> None:
+        land_records(flow_lake, [event("artifact_completed", at) for _ in range(completed)]
+                     + [event("artifact_failed", at) for _ in range(failed)]
+                     + [event("artifact_received", at)], now=at)  # no inactivity alert
+
+    outcomes(NOW - 5 * M, 17, 3)
+    state = health_check.health_check(now=NOW, return_state=True)
+    with pytest.raises(health_check.WebhookUrlError, match=r"this run raised 1 and resolved 0 "):
+        state.result()
+    assert "checked 7, raised 1, resolved 0, active 1" in caplog.text
+    outcomes(NOW + 2 * M, 4, 6)
+    caplog.clear()
+    state = health_check.health_check(now=NOW + 5 * M, return_state=True)
+    with pytest.raises(health_check.WebhookUrlError,
+                       match=r"this run raised 0, escalated 1 and resolved 0 alert\(s\)"):
+        state.result()
+    assert "checked 7, raised 0, escalated 1, resolved 0, active 1" in caplog.text
+    assert [(a.alert_type, a.severity) for a in active_alerts(flow_lake)] == [
+        ("high_failure_rate", "critical")]

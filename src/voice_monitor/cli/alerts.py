@@ -72,8 +72,7 @@ def check(lake: Lake, now: datetime, settings, as_json: bool) -> None:
         common.echo_json(report.as_dict())
     else:
         click.echo(f"checked {len(report.checked)} of {len(report.checked) + len(report.errors)}: "
-                   f"raised {len(report.raised)}, resolved {len(report.resolved)}, "
-                   f"active {len(report.active)}")
+                   f"{report.counts()}, active {len(report.active)}")
         for alert in report.raised:
             click.echo(f"raised   {_line(alert)}")
         for alert in report.escalated:

@@ -105,6 +105,12 @@ class CheckReport:
     # set when webhook_url cannot be posted to: nothing was sent, the alerts are stored anyway
     webhook_error: str | None = None
 
+    def counts(self) -> str:
+        """'raised N, resolved M', with 'escalated E' between them when any escalated: the
+        summary of `alerts check` and of the health-check flow's log."""
+        escalated = f"escalated {len(self.escalated)}, " if self.escalated else ""
+        return f"raised {len(self.raised)}, {escalated}resolved {len(self.resolved)}"
+
     def as_dict(self) -> dict:
         return {
             "now": self.now,
@@ -256,12 +262,14 @@ def _notify(lake: Lake, report: CheckReport, config: AlertConfig, now: datetime)
             alert_log.write_records(lake, _delivery_records(outbox.DELIVERED, sent, now), now)
     problem = config.webhook_problem
     if problem is not None:  # a setting to fix, not a failed delivery: nothing can be sent
+        escalated = f", escalated {len(report.escalated)}" if report.escalated else ""
+        hours = config.webhook_retry_for / timedelta(hours=1)
         report.webhook_error = (
-            f"{problem}: nothing was posted (this run raised {len(report.raised)} and resolved "
-            f"{len(report.resolved)} alert(s), all stored in the alert history and kept to post "
-            f"once it is fixed, for {config.webhook_retry_for / timedelta(hours=1):g} h); set "
-            "webhook_url (VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... "
-            "or leave it empty")
+            f"{problem}: nothing was posted (this run raised {len(report.raised)}{escalated} "
+            f"and resolved {len(report.resolved)} alert(s), all stored in the alert history and "
+            f"kept to post once it is fixed, for {hours:g} h); set webhook_url "
+            "(VOICE_MONITOR_WEBHOOK_URL) to e.g. https://hooks.slack.com/services/... or leave "
+            "it empty")
         log.error("%s", report.webhook_error)
 
 
