@@ -140,3 +140,26 @@ def test_alerts_view_matches_the_alert_api(lake):
     sql = set(con.sql("select alert_id, alert_type, status from alerts where status = 'active'")
               .fetchall())
     assert sql == api
+
+
+def test_write_catalog_given_a_folder_or_nothing_raises_naming_a_file_to_give(lake, tmp_path):
+    # only the CLI refused a folder: write_catalog(lake, '/tmp') was IsADirectoryError naming
+    # its temporary file, and 'exports/' (a folder not there yet) wrote a file named 'exports'
+    folder = tmp_path / "out"
+    folder.mkdir()
+    for given, line in [
+        (str(folder), f"catalog path '{folder}' is a folder; name a file in it, e.g. "
+                      f"'{folder}/catalog.duckdb'"),
+        (folder, f"catalog path '{folder}' is a folder; name a file in it, e.g. "
+                 f"'{folder}/catalog.duckdb'"),
+        (f"{tmp_path}/exports/", f"catalog path '{tmp_path}/exports/' is a folder; name a file "
+                                 f"in it, e.g. '{tmp_path}/exports/catalog.duckdb'"),
+        ("", "catalog path '' is empty; name a file, e.g. 'catalog.duckdb'"),
+    ]:
+        with pytest.raises(ValueError) as raised:
+            write_catalog(lake, given)
+        assert str(raised.value) == line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lake", "out"]  # nothing written
+    assert list(folder.iterdir()) == []
+    # the fix it names works
+    assert write_catalog(lake, folder / "catalog.duckdb") == folder / "catalog.duckdb"

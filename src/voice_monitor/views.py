@@ -578,6 +578,13 @@ def write_catalog(lake: Lake | str, path: str | Path, make_folders: bool = True)
     """Write a DuckDB database file holding the views over this lake's absolute paths
     (creating its folder, unless `make_folders` is false: then a missing folder is refused).
     `lake`: a Lake or a path; one that holds no lake is `NoLakeError`."""
+    text = os.fspath(path)
+    if not text.strip():  # Path('') is '.', the working folder
+        raise ValueError(f"catalog path {text!r} is empty; name a file, e.g. 'catalog.duckdb'")
+    if os.path.isdir(text) or text.endswith(("/", os.sep)):
+        # a folder was IsADirectoryError naming a temporary file; 'exports/' wrote 'exports'
+        raise ValueError(f"catalog path {text!r} is a folder; name a file in it, e.g. "
+                         f"{os.path.join(text, 'catalog.duckdb')!r}")
     lake = open_lake(lake)
     target = Path(path).resolve()
     _check_catalog_target(lake, target)
