@@ -500,3 +500,33 @@ def test_a_gzip_body_without_its_content_encoding_or_gzipped_twice_is_400_not_qu
     response = server.http.post(server.url + "/v1/events", content=gzip.compress(record),
                                 headers={**headers, "Content-Encoding": "gzip"})
     assert response.json() == {"accepted": 1, "duplicates": 0, "quarantined": 0}
+
+
+def test_a_serve_that_parsed_statements_ends_without_nanobind_leaking_them(tmp_path):
+    """A serve whose landings had parsed a statement through statements._PARSED (a batch of
+    records the Arrow checks doubt: bad times, metadata, a bidi mark) ended its SIGTERM with
+    'nanobind: leaked 1 instances! - leaked instance … of type "_duckdb.Statement"' and a dozen
+    lines more on stderr: the cache outlived DuckDB's module at interpreter exit."""
+    now = datetime(2026, 2, 16, 14, 0, tzinfo=UTC)
+    lines = []
+    for i in range(300):
+        record = {"event_id": f"e{i}", "timestamp": (now - timedelta(seconds=i)).isoformat(),
+                  "event_type": "artifact_received",
+                  "artifact_id": f"a{i % 50}", "organization_id": "org-a",
+                  "pipeline_stage": "ingestion", "duration_ms": i,
+                  "metadata": {"k": "v" * (i % 7), "n": i}}
+        if i % 13 == 0:
+            record["timestamp"] = "not a time"
+        if i % 17 == 0:
+            record["error_message"] = "bad\u202e"
+        lines.append(json.dumps(record))
+    log = tmp_path / "server.log"
+    with ServerProcess(tmp_path / "lake", log=log) as running, client() as http:
+        response = http.post(running.url + "/v1/events", content="\n".join(lines),
+                             headers={**bearer(INGEST), "content-type": "application/x-ndjson"})
+        # 300 sent; i % 13 == 0 (0, 13, ..., 299: 24 of them) have no time and are quarantined
+        assert response.json() == {"accepted": 276, "duplicates": 0, "quarantined": 24}
+    assert running.proc.returncode == 0
+    out = log.read_text()
+    assert "Finished server process" in out
+    assert "leaked" not in out, out

@@ -12,6 +12,7 @@ it is parsed once and bound once a run instead of twice).
 
 from __future__ import annotations
 
+import atexit
 import itertools
 import re
 import threading
@@ -23,6 +24,10 @@ import pyarrow as pa
 
 _LIMIT = 256
 _PARSED: dict[str, object] = {}
+# released before the interpreter tears its modules down: a statement still held then outlived
+# DuckDB's module, and nanobind listed it on stderr ('nanobind: leaked 1 instances! ... of type
+# "_duckdb.Statement"', a dozen lines) at the end of a serve or ingest that had parsed one
+atexit.register(_PARSED.clear)
 
 
 def parsed(con: duckdb.DuckDBPyConnection, sql: str):
