@@ -199,3 +199,39 @@ def test_an_ingest_killed_between_its_files_and_their_count_is_counted_later(tmp
     assert os.listdir(notes) == []
     assert cli("ingest", str(first), *at).code == 0  # a later landing: each counted once
     assert realtime() == (160, 50)
+
+
+def test_the_spool_of_an_ingest_killed_while_reading_a_pipe_is_removed_by_the_next(tmp_path):
+    # `ingest -` reads standard input whole into a folder in TMPDIR first: killed (-9, the OOM
+    # killer) it left the folder, a whole copy of its input, for ever, one per kill
+    spools = tmp_path / "tmp"
+    spools.mkdir()
+    env = {**os.environ, "TMPDIR": str(spools)}
+    lake = tmp_path / "lake"
+    record = json.dumps({"event_id": "e-1", "event_type": "artifact_received",
+                         "timestamp": ts(NOW)}) + "\n"
+
+    def reading() -> tuple[subprocess.Popen, Path]:
+        """An `ingest -` blocked reading its pipe, and its spool folder (made, its file open)."""
+        before = set(spools.iterdir())
+        proc = subprocess.Popen([*INGEST, "-", "--lake", str(lake), "--now", ts(NOW)],
+                                stdin=subprocess.PIPE, env=env, stdout=subprocess.DEVNULL)
+        proc.stdin.write(record.encode())
+        proc.stdin.flush()
+        deadline = time.monotonic() + 120
+        while not (made := [f for f in set(spools.iterdir()) - before if any(f.iterdir())]):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        return proc, made[0]
+
+    (killed, gone), (live, kept) = reading(), reading()
+    killed.kill()
+    killed.wait()
+    run = subprocess.run([*INGEST, "-", "--lake", str(lake), "--now", ts(NOW)], input=record,
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert not gone.exists()  # the killed one's: removed
+    assert kept.exists()  # the live one's: kept
+    live.stdin.close()  # its input ends: it lands and removes its own
+    assert live.wait(timeout=300) == 0
+    assert list(spools.iterdir()) == []

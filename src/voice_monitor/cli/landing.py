@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import stat
 import sys
 import tempfile
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from voice_monitor import disk_space
+from voice_monitor import disk_space, temp_files
 from voice_monitor.cli import one_line
 from voice_monitor.cli.common import (
     ORGANIZATION,
@@ -34,6 +35,24 @@ from voice_monitor.streaming import check_input_file, unreadable
 
 STDIN = "-"
 STDIN_SOURCE = "<stdin>"  # the source quarantine records for what was read from standard input
+# the temporary folder (in TMPDIR) a pipe is read into, named after its process
+SPOOL_PREFIX = "voice-monitor-stdin-"
+
+
+def _remove_dead_spools() -> None:
+    """Remove the spool folders that ingests killed before they could (`kill -9`, the OOM
+    killer) left in the temporary folder: each holds a whole input. Those of live processes,
+    and of other hosts sharing the folder, stay (`temp_files.writer_gone`)."""
+    base = tempfile.gettempdir()
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return
+    for name in names:
+        if name.startswith(SPOOL_PREFIX):
+            writer = name[len(SPOOL_PREFIX):].rpartition(".")[0]  # (then mkdtemp's letters)
+            if temp_files.writer_gone(writer):
+                shutil.rmtree(os.path.join(base, name), ignore_errors=True)
 
 
 def _no_folders(ctx, param, files: tuple[str, ...]) -> tuple[str, ...]:
@@ -72,7 +91,8 @@ def ingest(files: tuple[str, ...], lake: Lake, now: datetime, as_json: bool) -> 
     for path in files:
         if path != STDIN:
             _check_path(path)
-    with tempfile.TemporaryDirectory(prefix="voice-monitor-stdin-") as folder:
+    _remove_dead_spools()
+    with tempfile.TemporaryDirectory(prefix=f"{SPOOL_PREFIX}{temp_files.writer_name()}.") as folder:
         inputs = [_input(path, Path(folder) / str(n)) for n, path in enumerate(files)]
         create_lake(lake)
         total, done = _land(lake, inputs, now)
