@@ -833,3 +833,30 @@ def test_on_a_phone_the_page_is_no_wider_than_the_screen_and_freshness_breaks_be
     assert broken == []
     assert errors == []
     context.close()
+
+
+def test_an_escalated_alert_says_when_it_escalated(served, browser):
+    """The API sends an escalated alert's escalated_at, and the page showed only its new
+    severity: a critical that was a high until 14:35 read as critical since its raise. Beside
+    the severity it now says 'escalated 14:35' (the day too when not the raise's); an alert
+    never escalated shows its severity alone."""
+    context, page, errors = _signed_in(served, browser)
+    page.uncheck("#auto-refresh")
+    base = {"alert_type": "high_failure_rate", "organization_id": None, "status": "active",
+            "message": "failure rate", "value": 0.3, "threshold": 0.25, "resolved_at": None,
+            "acknowledged_at": None, "acknowledged_by": None, "acknowledged_note": None}
+    rows = [
+        {**base, "alert_id": "al-1", "severity": "critical", "raised_at": "2026-02-16T14:30:00Z",
+         "escalated_at": "2026-02-16T14:35:00Z"},
+        {**base, "alert_id": "al-2", "severity": "critical", "organization_id": "org-a",
+         "raised_at": "2026-02-16T23:55:00Z", "escalated_at": "2026-02-17T00:05:00Z"},
+        {**base, "alert_id": "al-3", "severity": "high", "organization_id": "org-b",
+         "raised_at": "2026-02-16T14:30:00Z", "escalated_at": None}]
+    page.route("**/api/v1/alerts", lambda route: route.fulfill(json={"alerts": rows}))
+    page.evaluate("refresh()")
+    expect(page.locator("#alert-count")).to_have_text("(3)")
+    assert _text(page, "#alerts tbody tr td:first-child") == [
+        "critical escalated 14:35", "critical escalated 2026-02-17 00:05", "high"]
+    page.unroute("**/api/v1/alerts")
+    assert errors == []
+    context.close()

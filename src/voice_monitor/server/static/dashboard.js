@@ -303,6 +303,11 @@ async function loadAlerts() {
   for (const a of alerts) {
     const severity = el("td");
     severity.append(el("span", a.severity, `sev sev-${a.severity}`));
+    if (a.escalated_at) {  // raised at a lower severity: say when it became this one
+      const [day, time] = fmt.time(a.escalated_at).split(" ");
+      const at = fmt.time(a.raised_at).startsWith(`${day} `) ? "" : `${day} `;  // another day
+      severity.append(" ", el("span", `escalated ${at}${time.slice(0, 5)}`, "muted escalated"));
+    }
     const ack = el("td", a.acknowledged_at
       ? `${a.acknowledged_by} at ${fmt.time(a.acknowledged_at)}` : "no");
     const action = el("td");
