@@ -860,3 +860,58 @@ def test_an_escalated_alert_says_when_it_escalated(served, browser):
     page.unroute("**/api/v1/alerts")
     assert errors == []
     context.close()
+
+
+CHART_TEXTS = """() => [...document.querySelectorAll('.chart')].flatMap(chart => {
+  const box = chart.getBoundingClientRect();
+  return [...chart.querySelectorAll('.gtitle, .bartext, .legendtext, .xtick text, .ytick text, '
+                                    + '.g-xtitle text, .g-ytitle text, .annotation-text')]
+    .map(text => [chart.id, text.textContent, text.getBoundingClientRect()])
+    .filter(([, , r]) => r.width)
+    .map(([id, said, r]) => [id, said, r.left >= box.left && r.right <= box.right]);
+})"""
+
+
+def test_on_a_phone_chart_titles_and_cost_labels_are_not_cut_at_the_right_edge(served, browser):
+    """At 390 px the failure-rate chart's title ('Failure rate per hour, failed / (completed +
+    failed)', ~367 px in a 336 px chart) and the cost chart's largest label ('$2.50', outside
+    its bar) ran past the chart's right edge and were cut. On a wide screen the charts are
+    drawn as charts.py defines them (the notebooks draw the same definitions)."""
+    def texts_of(page, selector):
+        return page.evaluate(f"""() => [...document.querySelectorAll('{selector}')]
+          .map(chart => [chart.id, [...chart.querySelectorAll('.gtitle, .bartext')]
+            .map(text => {{ const r = text.getBoundingClientRect(),
+                                 box = chart.getBoundingClientRect();
+                           return [text.textContent, r.left >= box.left && r.right <= box.right];
+                         }})])""")
+
+    for width in (390, 1400):
+        context = browser.new_context(viewport={"width": width, "height": 844})
+        context.set_default_timeout(60_000)
+        page = context.new_page()
+        errors = []
+        page.on("pageerror", lambda exc, seen=errors: seen.append(str(exc)))
+        page.goto(f"{served.url}/login")
+        page.fill("#token", STAFF)
+        page.click("button[type=submit]")
+        page.goto(f"{served.url}/?now={PINNED}")
+        page.wait_for_selector("body[data-loaded=true]")
+        for name in ("failure_rate", "cost_by_organization"):
+            page.wait_for_selector(f"#chart-{name}[data-rendered=true]")
+        shown = dict(texts_of(page, ".chart"))
+        # org-a's 5 x $0.50 = $2.50, org-b's 2 x $0.25 = $0.50 (as in the organizations table)
+        assert shown["chart-cost_by_organization"] == [
+            ["$2.50", True], ["$0.50", True], ["AI cost per organization", True]], width
+        assert shown["chart-failure_rate"] == [
+            ["Failure rate per hour, failed / (completed + failed)", True]], width
+        assert all(fit for texts in shown.values() for _, fit in texts), (width, shown)
+        # every other text of every chart (ticks, axis titles, legends) inside it too
+        every = page.evaluate(CHART_TEXTS)
+        assert len({chart for chart, *_ in every}) == 4, every
+        assert [text for text in every if not text[2]] == [], width
+        if width == 1400:  # drawn as defined: no title shrunk, charts.py's right margin (20)
+            assert page.evaluate("""() => [...document.querySelectorAll('.chart')]
+              .map(chart => [chart.layout.title.font?.size, chart.layout.margin.r])""") == [
+                [None, 20]] * 4
+        assert errors == []
+        context.close()
