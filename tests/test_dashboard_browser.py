@@ -207,10 +207,10 @@ def test_dashboard_in_a_real_browser(served, browser):
     context.close()
 
 
-def _signed_in(served, browser, **options):
-    """A new browser context (`options` for it) signed in with the staff token, its page on the
-    live dashboard, and the list its page errors go to."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, **options)
+def _signed_in(served, browser, viewport=None, **options):
+    """A new browser context (`viewport`, else 1400 x 1000, and `options` for it) signed in with
+    the staff token, its page on the live dashboard, and the list its page errors go to."""
+    context = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000}, **options)
     context.set_default_timeout(60_000)
     page = context.new_page()
     errors = []
@@ -788,14 +788,7 @@ def test_on_a_phone_the_page_is_no_wider_than_the_screen_and_freshness_breaks_be
     """At 390 px (a phone, the page's viewport meta and its one-column layout below 900 px) the
     header's Sign out was cut off the screen, the organizations table widened the page to ~600
     px, and the freshness ages, squeezed to their padding, stood one letter a line."""
-    context = browser.new_context(viewport={"width": 390, "height": 844})
-    context.set_default_timeout(60_000)
-    page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(f"{served.url}/login")
-    page.fill("#token", STAFF)
-    page.click("button[type=submit]")
+    context, page, errors = _signed_in(served, browser, viewport={"width": 390, "height": 844})
     page.goto(f"{served.url}/?now={PINNED}")
     page.wait_for_selector("body[data-loaded=true]")
     page.screenshot(path=served.shots / "phone.png", full_page=True)
