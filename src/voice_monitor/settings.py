@@ -191,7 +191,8 @@ class Settings(_Section):
                             "or redis://host:port/db.")
     dask: str = Field("", description="Dask scheduler for backfills and rebuilds, e.g. "
                       "tcp://scheduler:8786; empty runs them in-process.")
-    webhook_url: str = _secret("URL the health checks POST raised and resolved alerts to.")
+    webhook_url: str = _secret("URL the health checks POST raised, escalated and resolved alerts to, "
+                               "and failed flow runs.")
     ingest_tokens: str = _secret("Comma-separated tokens that may post events to the collector "
                                  "(environment only).")
     staff_tokens: str = _secret("Comma-separated tokens that may read and acknowledge "
