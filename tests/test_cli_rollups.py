@@ -245,6 +245,11 @@ def test_an_hour_given_as_a_date_or_a_day_given_with_a_time_is_a_usage_error(lak
          "hour '2026-02-15' is a date, not an hour; name the hour, e.g. 2026-02-15T00"),
         (("rollup", "daily", "--day", "2026-02-15T05"),
          "day '2026-02-15T05' is a time, not a day; give the day alone, e.g. 2026-02-15"),
+        # date.fromisoformat's other forms (basic, ISO week) built 2026-02-15 unasked
+        (("rollup", "daily", "--day", "20260215"),
+         "day '20260215' is not a day; use YYYY-MM-DD, e.g. 2026-02-15"),
+        (("rollup", "daily", "--day", "2026-W07-7"),
+         "day '2026-W07-7' is not a day; use YYYY-MM-DD, e.g. 2026-02-15"),
     ]:
         done = cli(lake, *args)
         assert done.returncode == 2, (args, done.stderr)
@@ -257,6 +262,8 @@ def test_an_hour_given_as_a_date_or_a_day_given_with_a_time_is_a_usage_error(lak
         run_hourly(lake, NOW, hour="2026-02-15")
     with pytest.raises(ValueError, match="^day '2026-02-15T05' is a time, not a day"):
         run_daily(lake, NOW, day="2026-02-15T05")
+    with pytest.raises(ValueError, match="^day '20260215' is not a day; use YYYY-MM-DD"):
+        run_daily(lake, NOW, day="20260215")
     assert lake.snapshot_periods("pipeline_hourly") == []
     # the fix each names works: the hour 00 (its one event), the day
     assert ok_json(lake, "rollup", "hourly", "--hour", "2026-02-15T00")["periods"] == [

@@ -76,6 +76,10 @@ def period_text(text: str, unit: str, what: str) -> str:
     if unit == "day" and day and day.end() < len(stripped) and stripped[day.end()] in "Tt ":
         raise ValueError(f"{what} {shown(text)} is a time, not a day; give the day alone, "
                          f"e.g. {day.group()}")
+    if unit == "day" and not (day and day.end() == len(stripped)):
+        # (date.fromisoformat, which reads the day after this, also takes 20260215 and
+        # 2026-W07-7: forms every other time given as text refuses)
+        raise ValueError(f"{what} {shown(text)} is not a day; use YYYY-MM-DD, e.g. 2026-02-15")
     return text
 
 
