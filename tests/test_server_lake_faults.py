@@ -117,20 +117,28 @@ def test_an_unreadable_lake_file_is_the_servers_error_naming_the_file(tmp_path):
         with pytest.raises(Exception):  # noqa: B017 (the premise: the file really is unreadable)
             pq.read_table(bad)
 
-        answer = http.get(server.url + "/api/v1/events", headers=bearer(STAFF),
-                          params={"start": "2026-02-16T00:00:00Z", "end": "2026-02-17T00:00:00Z"})
+        window = {"start": "2026-02-16T00:00:00Z", "end": "2026-02-17T00:00:00Z"}
+        fix = f"move it aside with: voice-monitor lake check --move-aside --lake {lake}"
+        # the event log reads around the hour (5d291fd): 200, the file and the fix named
+        answer = http.get(server.url + "/api/v1/events", headers=bearer(STAFF), params=window)
+        assert answer.status_code == 200
+        said = answer.json()["events_unreadable"]
+        assert said["files"] == ["events/date=2026-02-16/hour=14/zz-truncated.parquet"]
+        assert said["hours"] == ["2026-02-16T14:00:00Z"] and said["message"].endswith(fix)
+        # a file a read cannot go around (an alert record): the server's 500 names it
+        record = lake / "alerts" / "date=2026-02-16" / "zz-truncated.parquet"
+        record.parent.mkdir(parents=True, exist_ok=True)
+        record.write_bytes(b"PAR1 not really")
+        answer = http.get(server.url + "/api/v1/alerts/history", headers=bearer(STAFF))
         assert answer.status_code == 500
-        detail = answer.json()["detail"]
-        assert "events/date=2026-02-16/hour=14/zz-truncated.parquet" in detail
-        assert "lake check --move-aside" in detail
         # the Parquet reader's error: in the log only; the command with the lake's path, for
         # staff, as the CLI and the API's snapshots_unreadable give it (a producer never gets it)
-        assert detail == ("unreadable lake file events/date=2026-02-16/hour=14/zz-truncated."
-                          "parquet (the server's log says why); move it aside with: "
-                          f"voice-monitor lake check --move-aside --lake {lake}")
+        assert answer.json()["detail"] == (
+            "unreadable lake file alerts/date=2026-02-16/zz-truncated.parquet (the server's "
+            f"log says why); {fix}")
         assert "ArrowInvalid" not in answer.text and "magic" not in answer.text
-        assert ("GET /api/v1/events answered 500: unreadable lake file events/date=2026-02-16/"
-                "hour=14/zz-truncated.parquet (") in server.output()
+        assert ("GET /api/v1/alerts/history answered 500: unreadable lake file alerts/"
+                "date=2026-02-16/zz-truncated.parquet (") in server.output()
         assert f"lake check --move-aside --lake {lake}" in server.output()
 
 
