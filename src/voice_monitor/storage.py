@@ -127,18 +127,16 @@ def _store_identity(endpoint: str | None) -> tuple[str, str, str]:
             os.environ.get("AWS_PROFILE", ""))
 
 
+_naming = threading.Lock()  # two threads opening two new stores name them apart
+
+
 def _protocol_of_store(identity: tuple[str, str, str]) -> str:
-    with _naming:  # two threads opening two new stores name them apart
-        return _name_store(identity)
-
-
-_naming = threading.Lock()
+    with _naming:
+        return _store_protocols.get(identity) or _name_store(identity)
 
 
 def _name_store(identity: tuple[str, str, str]) -> str:
-    protocol = _store_protocols.get(identity)
-    if protocol is not None:
-        return protocol
+    """A new store's protocol: `s3` for the first, else `s3storeN` with its own classes."""
     protocol = "s3" if not _store_protocols else f"s3store{len(_store_protocols) + 1}"
     if protocol != "s3":
         import fsspec
